@@ -1,0 +1,61 @@
+# IPPOC: the two commands a new machine needs are `make run` and `make test`.
+# `make deps` installs every Debian 12 package the project uses (idempotent,
+# quiet when everything is already there).
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+STATE_DIR  ?= $(CURDIR)/.ippoc
+MESON_OPTS ?= -Dwerror=true
+
+# Build and test packages, then the peers the benchmarks run (monit, netdata).
+DEB_BUILD  = meson ninja-build pkg-config gcc clang libc6-dev
+DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
+             libpcre2-dev libinih-dev libsqlite3-dev
+DEB_TEST   = libcmocka-dev python3 curl sqlite3 procps util-linux psmisc
+DEB_ALL    = $(DEB_BUILD) $(DEB_LIBS) $(DEB_TEST)
+
+.PHONY: all deps build build-asan run test test-unit clean bench bench-deps
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_ALL); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing $$missing"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) $(MESON_OPTS) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+run: build
+	@mkdir -p $(STATE_DIR)
+	@echo "ippocd: state in $(STATE_DIR); API at http://127.0.0.1:7070 (try: $(BUILD)/src/cli/ippoc status)"
+	exec $(BUILD)/src/daemon/ippocd --state-dir $(STATE_DIR)
+
+# Every test, in the normal tree and again under ASan+UBSan; the last line is
+# "N passed, N failed".
+test: build build-asan
+	@tests/run-all.sh $(BUILD) $(ASAN_BUILD)
+
+test-unit: build
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+bench: build
+	bench/overhead/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

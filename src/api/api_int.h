@@ -1,0 +1,141 @@
+/* api_int.h: internals shared by the files of src/api and by its unit tests.
+ *
+ * The pure helpers (no MHD, no store) live here so tests can call them:
+ * a growing text buffer, label parsing and canonicalisation, Prometheus
+ * naming, value formatting and exposition, query-parameter and time-range
+ * validation, the bearer-token check, JSON shapes of series and events.
+ * The MHD-facing handlers are declared at the bottom. */
+#ifndef IPPOC_API_INT_H
+#define IPPOC_API_INT_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "api/api.h"
+
+/* ---- limits ------------------------------------------------------------ */
+#define API_MAX_URI 4096        /* raw request target, path + query */
+#define API_MAX_PARAMS 32       /* query parameters in one request */
+#define API_MAX_LABELS 32       /* labels in one series key */
+#define API_LABEL_MAX 256       /* one label name or value, unescaped */
+#define API_EVENTS_DEFAULT_LIMIT 100
+#define API_EVENTS_MAX_LIMIT 10000
+#define API_SSE_KEEPALIVE_MS 15000
+#define API_SSE_WAIT_SLICE_MS 1000 /* longest single mem_events_wait */
+#define API_TIME_MAX_MS INT64_C(32503680000000) /* year 3000: beyond is absurd */
+
+/* ---- the server ----------------------------------------------------------- */
+struct api {
+    struct MHD_Daemon *mhd;
+    mem_t *mem;
+    api_hooks hooks;
+    char token[256];
+    int port;
+    int64_t max_points;
+    int64_t ram_window_ms, ret10s_ms, ret1m_ms;
+    int max_streams;
+    atomic_int stopping;
+    atomic_int streams;  /* open SSE streams */
+    atomic_int in_wait;  /* stream threads inside mem_events_wait */
+};
+
+/* ---- growing buffer ---------------------------------------------------- */
+typedef struct api_buf {
+    char *p;
+    size_t len, cap;
+    bool oom; /* an append failed; the content is cut */
+} api_buf;
+
+void api_buf_free(api_buf *b);
+bool api_buf_reserve(api_buf *b, size_t extra);
+void api_buf_add(api_buf *b, const char *s, size_t n);
+void api_buf_puts(api_buf *b, const char *s);
+void api_buf_printf(api_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- labels ---------------------------------------------------------------- */
+typedef struct api_label {
+    char name[API_LABEL_MAX];
+    char value[API_LABEL_MAX];
+} api_label;
+
+/* Parses `a="x",b="y"` (values with \" \\ \n escapes; optional spaces around
+ * tokens; trailing comma allowed; "" = no labels). Returns the count or
+ * -EINVAL with a reason in err. */
+int api_labels_parse(const char *s, api_label *out, int max, char *err, size_t errlen);
+/* Writes labels sorted by name, escaped, as `a="x",b="y"`. Duplicate names
+ * are an error (-EINVAL); -ENAMETOOLONG if out is too small. */
+int api_labels_format(api_label *l, int n, char *out, size_t outlen);
+/* Parse + sort + format. */
+int api_labels_canon(const char *in, char *out, size_t outlen, char *err, size_t errlen);
+/* Splits "name{labels}" into name and the text between the braces. A key
+ * without braces gives labels "". -EINVAL if malformed. */
+int api_split_key(const char *key, char *name, size_t nn, char *labels, size_t ln);
+/* {"cpu":"total",...} from a canonical labels string ({} if unparsable). */
+json_t *api_labels_json(const char *labels);
+/* "name{labels}" or "name" when labels is empty; malloc'd. */
+char *api_series_key(const char *name, const char *labels);
+
+/* ---- Prometheus ------------------------------------------------------------- */
+/* Label name made valid for Prometheus ([a-zA-Z_][a-zA-Z0-9_]*). */
+void api_prom_label_name(const char *in, char *out, size_t n);
+/* Prometheus float: shortest text that reads back the same, "NaN", "+Inf",
+ * "-Inf". */
+void api_prom_value(double v, char *buf, size_t n);
+/* Appends the exposition of the series (any order) plus self metrics when
+ * st != NULL. Returns 0, or -ENOMEM (b->oom set). */
+int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_stats *st);
+
+/* ---- requests ----------------------------------------------------------------- */
+/* Checks the raw request target: 0 ok, -E2BIG longer than API_MAX_URI,
+ * -EINVAL bad percent-encoding or an encoded/raw NUL or control byte. */
+int api_uri_check(const char *uri);
+/* Constant-time bearer check; true when token is empty. */
+bool api_token_ok(const char *authorization, const char *token);
+
+/* Validates query parameters against the allowed list (NULL-terminated):
+ * unknown, repeated or value-less parameters are errors. On success vals[i]
+ * holds the value of allowed[i] or NULL. Returns 0 or -EINVAL (err names the
+ * parameter). */
+int api_params_check(const char *const *keys, const char *const *values, size_t n,
+                     const char *const *allowed, const char **vals, char *err, size_t errlen);
+
+enum { API_RANGE_OK = 0, API_RANGE_BAD = -1, API_STEP_BAD = -2 };
+/* Parses from/to (NULL = now-15m / now) and step (NULL = 0, auto). */
+int api_parse_range(const char *from, const char *to, const char *step, int64_t now_ms,
+                    int64_t *from_ms, int64_t *to_ms, int64_t *step_ms, char *err, size_t errlen);
+/* Number of buckets of step in [from, to]. */
+int64_t api_points_for(int64_t from_ms, int64_t to_ms, int64_t step_ms);
+/* Step chosen when none is given: whole seconds, at least the resolution of
+ * the tier that holds from_ms, giving at most max_points buckets. */
+int64_t api_auto_step(const struct api *a, int64_t from_ms, int64_t to_ms, int64_t now_ms);
+
+/* ---- JSON shapes ------------------------------------------------------------- */
+/* {"error":{"code":..,"message":..}} compact text, malloc'd. Bytes outside
+ * printable ASCII in message become '?'. */
+char *api_error_body(const char *code, const char *message);
+json_t *api_real_or_null(double v);
+json_t *api_event_json(const mem_event *e);
+/* One SSE frame: "id: N\nevent: TYPE\ndata: {json}\n\n". */
+void api_sse_frame(api_buf *b, const mem_event *e);
+
+/* ---- responses (api_json.c) ------------------------------------------------ */
+enum MHD_Result api_send_buf(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                             const char *ctype); /* takes body (malloc'd) */
+enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned status, json_t *obj); /* steals */
+enum MHD_Result api_send_error(struct MHD_Connection *c, unsigned status, const char *code,
+                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Reads the query parameters through api_params_check; on failure sends the
+ * 400 itself and returns false (*ret holds the MHD result). */
+bool api_get_params(struct MHD_Connection *c, const char *const *allowed, const char **vals,
+                    enum MHD_Result *ret);
+
+/* ---- handlers --------------------------------------------------------------- */
+enum MHD_Result api_h_metrics_list(struct api *a, struct MHD_Connection *c);
+enum MHD_Result api_h_metric(struct api *a, struct MHD_Connection *c, const char *name);
+enum MHD_Result api_h_events(struct api *a, struct MHD_Connection *c);
+enum MHD_Result api_h_events_stream(struct api *a, struct MHD_Connection *c, bool head);
+enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c);
+
+#endif

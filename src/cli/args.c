@@ -1,0 +1,121 @@
+/* args.c: scanning a command's own arguments (options may come before or
+ * after positional ones, "--opt VALUE" or "--opt=VALUE", "--" ends options)
+ * and validating option values with messages that name the option, the bad
+ * value and what was expected. */
+#include "cli/cli.h"
+
+#include "core/core.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv)
+{
+    a->argc = argc;
+    a->argv = argv;
+    a->i = 0; /* argv[0] is the command name */
+    a->cmd = cmd;
+    a->only_pos = false;
+}
+
+const char *cli_args_next(cli_args *a)
+{
+    a->i++;
+    if (a->i >= a->argc)
+        return NULL;
+    if (!a->only_pos && !strcmp(a->argv[a->i], "--")) {
+        a->only_pos = true;
+        return cli_args_next(a);
+    }
+    return a->argv[a->i];
+}
+
+bool cli_args_positional(const cli_args *a)
+{
+    const char *s = a->argv[a->i];
+    return a->only_pos || s[0] != '-' || s[1] == '\0';
+}
+
+bool cli_args_flag(cli_args *a, const char *name)
+{
+    return !a->only_pos && !strcmp(a->argv[a->i], name);
+}
+
+int cli_args_value(cli_args *a, const char *name, const char **val)
+{
+    const char *s = a->argv[a->i];
+    size_t n = strlen(name);
+    if (a->only_pos || strncmp(s, name, n) != 0)
+        return 0;
+    if (s[n] == '=') {
+        *val = s + n + 1;
+        return 1;
+    }
+    if (s[n] != '\0')
+        return 0;
+    if (a->i + 1 >= a->argc) {
+        fprintf(stderr, "ippoc: %s: missing value (see 'ippoc help %s')\n", name, a->cmd);
+        return -1;
+    }
+    *val = a->argv[++a->i];
+    return 1;
+}
+
+int cli_args_bad(const cli_args *a)
+{
+    const char *s = a->argv[a->i];
+    if (cli_args_positional(a))
+        fprintf(stderr, "ippoc: %s: unexpected argument '%s' (see 'ippoc help %s')\n",
+                a->cmd, s, a->cmd);
+    else
+        fprintf(stderr, "ippoc: %s: unknown option '%s' (see 'ippoc help %s')\n",
+                a->cmd, s, a->cmd);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse_duration_text(const char *s, int64_t *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end != s && *end == '\0' && errno == 0 && isfinite(v) && v >= 0 && v < 1e12) {
+        *ms = (int64_t)llround(v * 1000.0); /* a bare number: seconds, maybe a fraction */
+        return 0;
+    }
+    return core_parse_duration(s, ms) < 0 ? -EINVAL : 0;
+}
+
+int cli_check_duration(const char *opt, const char *val, int64_t *ms)
+{
+    if (!*val || cli_parse_duration_text(val, ms) < 0 || *ms <= 0) {
+        fprintf(stderr, "ippoc: %s: bad duration '%s' (expected e.g. 30s, 15m, 2h)\n", opt, val);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_check_time(const char *opt, const char *val, int64_t now_ms, int64_t *ms)
+{
+    if (!*val || core_parse_time(val, now_ms, ms) < 0) {
+        fprintf(stderr, "ippoc: %s: bad time '%s' (expected a time ago like 30s, 15m, 2h, or now, or epoch seconds)\n",
+                opt, val);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_check_int(const char *opt, const char *val, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (end == val || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        fprintf(stderr, "ippoc: %s: bad number '%s' (expected an integer from %ld to %ld)\n",
+                opt, val, lo, hi);
+        return CLI_EXIT_USAGE;
+    }
+    *out = v;
+    return CLI_EXIT_OK;
+}

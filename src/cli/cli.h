@@ -1,0 +1,226 @@
+/* cli.h: internal interface of the `ippoc` command-line front end.
+ *
+ * `ippoc` is a thin client of ippocd's HTTP/JSON API, the way git's porcelain
+ * sits over its library: main.c parses the global options and dispatches to
+ * one cmd_*.c per command; http.c talks to the daemon (libcurl); sse.c parses
+ * server-sent events; fmt.c and table.c turn numbers and rows into text.
+ *
+ * Commands never call exit(): they print their own messages to stderr and
+ * return one of the CLI_EXIT_* codes, which main() returns. */
+#ifndef IPPOC_CLI_H
+#define IPPOC_CLI_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- exit codes (documented in `ippoc --help`) ------------------------------ */
+enum {
+    CLI_EXIT_OK = 0,       /* success */
+    CLI_EXIT_API = 1,      /* the API answered with an error (or garbage) */
+    CLI_EXIT_USAGE = 2,    /* bad command line */
+    CLI_EXIT_UNREACH = 3,  /* cannot reach the daemon */
+    CLI_EXIT_AUTH = 4,     /* unauthorized (missing or wrong token) */
+};
+
+#define CLI_DEFAULT_URL "http://127.0.0.1:7070"
+#define CLI_URL_MAX 1024
+
+/* Options shared by every command (global options, resolved once). */
+typedef struct cli_ctx {
+    char url[CLI_URL_MAX]; /* base URL of the API, no trailing '/' */
+    const char *token;     /* bearer token or NULL */
+    int64_t timeout_ms;    /* per request (connect timeout for streams) */
+    bool json;             /* print the API's JSON instead of text */
+} cli_ctx;
+
+/* ---- opts.c: global options ---------------------------------------------------- */
+typedef struct cli_global {
+    const char *url;       /* --url */
+    const char *token;     /* --token */
+    const char *timeout;   /* --timeout */
+    const char *state_dir; /* --state-dir */
+    bool json, help, version;
+} cli_global;
+
+/* Consumes the global options at the front of argv (up to the command name).
+ * Returns the index of the command (== argc if none) or -1 after printing a
+ * usage error. */
+int cli_parse_global(int argc, char **argv, cli_global *g);
+/* Fills ctx from g and the environment (IPPOC_URL, IPPOC_TOKEN,
+ * IPPOC_STATE_DIR, ./.ippoc/ippocd.url). Returns CLI_EXIT_OK or an exit code
+ * after printing why. */
+int cli_resolve(const cli_global *g, cli_ctx *ctx);
+
+/* ---- args.c: per-command argument scanning -------------------------------------- */
+typedef struct cli_args {
+    int argc;
+    char **argv;
+    int i;            /* current index */
+    const char *cmd;  /* command name, for messages */
+    bool only_pos;    /* after "--" */
+} cli_args;
+
+void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv);
+/* Next argument, or NULL at the end (a->i then points at it). */
+const char *cli_args_next(cli_args *a);
+/* True if the current argument is the flag `name` (e.g. "--json"). */
+bool cli_args_flag(cli_args *a, const char *name);
+/* 1 if the current argument is option `name` with a value ("--since 10m" or
+ * "--since=10m") stored in *val; 0 if it is not that option; -1 (after
+ * printing why) if the value is missing. */
+int cli_args_value(cli_args *a, const char *name, const char **val);
+/* True if the current argument is a positional one (not an option). */
+bool cli_args_positional(const cli_args *a);
+/* Prints "unknown option" / "unexpected argument" for the current argument
+ * and returns CLI_EXIT_USAGE. */
+int cli_args_bad(const cli_args *a);
+/* Validators: print "ippoc: OPT: bad ... 'VAL' (expected ...)" and return
+ * CLI_EXIT_USAGE on failure, CLI_EXIT_OK on success. */
+int cli_check_time(const char *opt, const char *val, int64_t now_ms, int64_t *ms);
+int cli_check_duration(const char *opt, const char *val, int64_t *ms);
+/* A bare number of seconds (fraction allowed) or a core duration ("10s"). */
+int cli_parse_duration_text(const char *s, int64_t *ms);
+int cli_check_int(const char *opt, const char *val, long lo, long hi, long *out);
+
+/* ---- http.c: the daemon's API over libcurl ------------------------------------------ */
+/* GETs ctx->url + path (path starts with "/v1/...", already escaped) and
+ * parses the JSON answer into *out (caller json_decref()s). On failure prints
+ * the reason and returns CLI_EXIT_API/UNREACH/AUTH. If raw is not NULL it
+ * gets the body text (caller free()s). */
+int cli_http_get_json(const cli_ctx *ctx, const char *path, json_t **out, char **raw);
+
+/* Receives bytes of a stream; returns 0 to go on, non-zero to stop. */
+typedef int (*cli_stream_fn)(const char *buf, size_t n, void *ud);
+
+typedef struct cli_stream_result {
+    bool connected;   /* the server answered 200 and the body started */
+    bool stopped;     /* *stop was set (signal) or the callback asked to stop */
+    char reason[256]; /* why the connection ended, for messages */
+} cli_stream_result;
+
+/* GETs a never-ending body (text/event-stream) and feeds it to fn.
+ * last_event_id (may be NULL) is sent as Last-Event-ID. Aborts when *stop is
+ * set. A connection that could not be made or that dropped returns
+ * CLI_EXIT_UNREACH without printing (the caller reconnects); an HTTP error
+ * status prints the API's message and returns CLI_EXIT_API/AUTH; a stream the
+ * server closed or that was stopped returns CLI_EXIT_OK. */
+int cli_http_stream(const cli_ctx *ctx, const char *path, const char *last_event_id,
+                    cli_stream_fn fn, void *ud, volatile sig_atomic_t *stop,
+                    cli_stream_result *res);
+
+/* Query-string / path building with percent-escaping. */
+typedef struct cli_url {
+    char buf[4096];
+    size_t len;
+    bool overflow;
+    bool has_query;
+} cli_url;
+
+void cli_url_init(cli_url *u, const char *path);
+void cli_url_append_escaped(cli_url *u, const char *segment); /* path segment */
+void cli_url_param(cli_url *u, const char *key, const char *value); /* skips NULL value */
+
+/* ---- sse.c: incremental text/event-stream parser --------------------------------------- */
+typedef struct cli_sse_event {
+    const char *id;    /* last event id seen (may be "") */
+    const char *event; /* "message" when the stream gave none */
+    const char *data;  /* data lines joined with '\n' */
+} cli_sse_event;
+
+typedef int (*cli_sse_fn)(const cli_sse_event *ev, void *ud); /* non-zero: stop */
+
+typedef struct cli_sse {
+    char *line;  size_t llen, lcap;
+    char *data;  size_t dlen, dcap;
+    bool has_data;
+    bool skip_lf;      /* the previous byte was '\r' */
+    char event[128];
+    char last_id[128];
+    cli_sse_fn fn;
+    void *ud;
+} cli_sse;
+
+void cli_sse_init(cli_sse *s, cli_sse_fn fn, void *ud);
+/* Feeds bytes; calls fn for each complete event. Returns 0, 1 if fn asked to
+ * stop, or -ENOMEM / -E2BIG (a line over 1 MiB). */
+int cli_sse_feed(cli_sse *s, const char *buf, size_t n);
+/* Drops a partial event (after a reconnect); keeps last_id. */
+void cli_sse_reset(cli_sse *s);
+void cli_sse_free(cli_sse *s);
+
+/* ---- fmt.c: human formatting ------------------------------------------------------------ */
+/* A value with its unit: "34.5%", "1.2 GiB", "12.3 KiB/s", "3.4/s", "12 ms",
+ * "42", "-" for NaN. Units: percent, bytes, bytes/s, 1/s, seconds/s, ms, us,
+ * anything else is appended after a space. */
+void cli_fmt_value(double v, const char *unit, char *buf, size_t n);
+void cli_fmt_bytes(double bytes, char *buf, size_t n);        /* "1.2 GiB" */
+void cli_fmt_number(double v, char *buf, size_t n);           /* "42", "0.25", "1.2M" */
+void cli_fmt_duration(int64_t ms, char *buf, size_t n);       /* "1h2m3s", "250ms" */
+void cli_fmt_micros(double us, char *buf, size_t n);          /* "850us", "1.2ms", "2.5s" */
+void cli_fmt_time(int64_t ms, char *buf, size_t n);           /* local "2024-05-01 12:34:56" */
+/* A timestamp from JSON that may be epoch ms, epoch seconds or text. */
+int64_t cli_json_time_ms(const json_t *v);
+/* Payload object as "k=v k2=v2" (strings bare unless they need quotes). */
+void cli_fmt_payload(const json_t *payload, char *buf, size_t n);
+/* Series key "name{labels}" from a metric/series object: its "key" field if
+ * present, else built from "name" and the "labels" object. */
+void cli_fmt_key(const json_t *obj, char *buf, size_t n);
+
+bool cli_locale_utf8(void);  /* LC_ALL, else LC_CTYPE, else LANG mentions UTF-8 */
+int cli_term_width(void);    /* columns of stdout's terminal, 0 when not a tty */
+/* Display width of UTF-8 text (code points; no wide-char handling). */
+size_t cli_text_width(const char *s);
+
+/* JSON accessors tolerant of missing fields and wrong types. */
+const char *cli_jstr(const json_t *o, const char *key, const char *dflt);
+double cli_jnum(const json_t *o, const char *key, double dflt); /* NaN-able */
+bool cli_jbool(const json_t *o, const char *key, bool dflt);
+
+/* Prints the JSON for --json: pretty, keys in their order, newline. */
+void cli_print_json(const json_t *j);
+
+/* ---- table.c: aligned text tables ------------------------------------------------------------ */
+#define CLI_TABLE_MAXCOLS 8
+
+typedef struct cli_table {
+    int ncols;
+    bool right[CLI_TABLE_MAXCOLS]; /* right-align this column */
+    char **cells;                  /* rows * ncols, row 0 = headers */
+    size_t nrows, cap;
+    bool oom;
+} cli_table;
+
+void cli_table_init(cli_table *t, int ncols, const char *const *headers);
+void cli_table_row(cli_table *t, const char *const *cells);
+/* Columns separated by two spaces; the last column is not padded. */
+void cli_table_print(const cli_table *t, FILE *f);
+void cli_table_free(cli_table *t);
+
+/* ---- cmd_show.c: sparkline (exposed for tests) -------------------------------------------- */
+typedef struct cli_point {
+    int64_t ts;   /* ms */
+    double mean, min, max;
+    double count;
+} cli_point;
+
+/* Renders points falling in [from_ms, to_ms) as `width` columns (each the
+ * count-weighted mean of its points, blank when it has none), scaled between
+ * lo and hi, into buf (UTF-8 block chars or ASCII). Returns columns drawn. */
+int cli_sparkline(const cli_point *pts, size_t n, int64_t from_ms, int64_t to_ms, int width,
+                  double lo, double hi, bool ascii, char *buf, size_t bufsz);
+
+/* ---- commands -------------------------------------------------------------------------------- */
+int cmd_status(const cli_ctx *ctx, int argc, char **argv);
+int cmd_metrics(const cli_ctx *ctx, int argc, char **argv);
+int cmd_show(const cli_ctx *ctx, int argc, char **argv);
+int cmd_events(const cli_ctx *ctx, int argc, char **argv);
+
+/* help.c: usage texts. cli_help_command returns false for an unknown name. */
+void cli_usage(FILE *f);
+bool cli_help_command(const char *name, FILE *f);
+
+#endif

@@ -1,0 +1,342 @@
+/* http.c: the only file that talks to ippocd. One libcurl easy handle per
+ * request: a GET answered by JSON (cli_http_get_json), or a long-lived GET
+ * whose body is fed to a callback as it arrives (cli_http_stream, for
+ * server-sent events). Failures are turned into the CLI's exit codes:
+ * transport -> CLI_EXIT_UNREACH, 401/403 -> CLI_EXIT_AUTH, any other error
+ * status or a body that is not JSON -> CLI_EXIT_API. Also builds escaped
+ * request paths (cli_url_*). */
+#include "cli/cli.h"
+
+#include "core/core.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BODY_MAX (256u << 20) /* refuse answers over 256 MiB */
+
+typedef struct body {
+    char *p;
+    size_t len, cap;
+    bool too_big;
+} body;
+
+static int body_add(body *b, const char *data, size_t n)
+{
+    if (b->len + n + 1 > BODY_MAX) {
+        b->too_big = true;
+        return -1;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 8192;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return -1;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    size_t n = size * nmemb;
+    return body_add(ud, data, n) < 0 ? 0 : n;
+}
+
+/* ---- request set-up --------------------------------------------------------- */
+
+static struct curl_slist *make_headers(const cli_ctx *ctx, const char *accept, const char *last_id)
+{
+    char line[512];
+    struct curl_slist *h = NULL, *t;
+    snprintf(line, sizeof line, "Accept: %s", accept);
+    h = curl_slist_append(h, line);
+    if (h && ctx->token) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", ctx->token);
+        t = curl_slist_append(h, line);
+        h = t ? t : h;
+    }
+    if (h && last_id && *last_id) {
+        snprintf(line, sizeof line, "Last-Event-ID: %s", last_id);
+        t = curl_slist_append(h, line);
+        h = t ? t : h;
+    }
+    return h;
+}
+
+static CURL *make_easy(const cli_ctx *ctx, const char *path, struct curl_slist *hdrs, char *errbuf)
+{
+    char url[CLI_URL_MAX + 4096];
+    CURL *c = curl_easy_init();
+    if (!c)
+        return NULL;
+    snprintf(url, sizeof url, "%s%s", ctx->url, path);
+    errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "ippoc/" IPPOC_VERSION);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ctx->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    return c;
+}
+
+/* ---- error reporting --------------------------------------------------------- */
+
+static void transport_reason(CURL *c, CURLcode rc, const char *errbuf, int64_t timeout_ms,
+                             char *out, size_t n)
+{
+    long oserr = 0;
+    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+        char d[32];
+        cli_fmt_duration(timeout_ms, d, sizeof d);
+        snprintf(out, n, "no answer within %s", d);
+    } else if (oserr != 0) {
+        snprintf(out, n, "%s", strerror((int)oserr));
+    } else if (errbuf[0]) {
+        snprintf(out, n, "%s", errbuf);
+    } else {
+        snprintf(out, n, "%s", curl_easy_strerror(rc));
+    }
+}
+
+static int report_unreachable(const cli_ctx *ctx, const char *reason)
+{
+    fprintf(stderr, "ippoc: cannot reach ippocd at %s: %s (is it running? `make run`)\n",
+            ctx->url, reason);
+    return CLI_EXIT_UNREACH;
+}
+
+/* Prints the API's {"error":{"code","message"}} (or what we can) for status. */
+static int report_http_error(long status, const char *text, size_t len)
+{
+    json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL;
+    json_t *e = json_object_get(j, "error");
+    const char *code = cli_jstr(e, "code", NULL);
+    const char *msg = cli_jstr(e, "message", NULL);
+    if (!msg && json_is_string(e))
+        msg = json_string_value(e);
+    bool auth = status == 401 || status == 403;
+    if (auth)
+        fprintf(stderr, "ippoc: unauthorized: %s (pass --token TOKEN or set IPPOC_TOKEN)\n",
+                msg ? msg : "the daemon wants a bearer token");
+    else if (msg)
+        fprintf(stderr, "ippoc: %s: %s\n", code ? code : "error", msg);
+    else
+        fprintf(stderr, "ippoc: ippocd answered HTTP %ld without an error message\n", status);
+    json_decref(j);
+    return auth ? CLI_EXIT_AUTH : CLI_EXIT_API;
+}
+
+/* ---- plain GET returning JSON -------------------------------------------------- */
+
+static int parse_answer(const body *b, json_t **out)
+{
+    json_error_t jerr;
+    *out = json_loadb(b->p ? b->p : "", b->len, 0, &jerr);
+    if (!*out) {
+        fprintf(stderr, "ippoc: ippocd sent a bad answer (not JSON: %s)\n", jerr.text);
+        return CLI_EXIT_API;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int finish_get(const cli_ctx *ctx, CURL *c, CURLcode rc, const char *errbuf, body *b,
+                      json_t **out)
+{
+    char reason[512];
+    long status = 0;
+    if (b->too_big) {
+        fprintf(stderr, "ippoc: ippocd's answer is larger than %u MiB\n", BODY_MAX >> 20);
+        return CLI_EXIT_API;
+    }
+    if (rc != CURLE_OK) {
+        transport_reason(c, rc, errbuf, ctx->timeout_ms, reason, sizeof reason);
+        return report_unreachable(ctx, reason);
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299)
+        return report_http_error(status, b->p, b->len);
+    return parse_answer(b, out);
+}
+
+int cli_http_get_json(const cli_ctx *ctx, const char *path, json_t **out, char **raw)
+{
+    char errbuf[CURL_ERROR_SIZE];
+    body b = {0};
+    struct curl_slist *h = make_headers(ctx, "application/json", NULL);
+    CURL *c = make_easy(ctx, path, h, errbuf);
+    *out = NULL;
+    if (!c || !h) {
+        fprintf(stderr, "ippoc: out of memory\n");
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        return CLI_EXIT_API;
+    }
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ctx->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    CURLcode rc = curl_easy_perform(c);
+    int code = finish_get(ctx, c, rc, errbuf, &b, out);
+    if (code == CLI_EXIT_OK && raw) {
+        *raw = b.p;
+        b.p = NULL;
+    }
+    free(b.p);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return code;
+}
+
+/* ---- streaming GET --------------------------------------------------------------- */
+
+typedef struct stream {
+    CURL *c;
+    long status;          /* 0 until the first body bytes */
+    body err;             /* body of an error answer */
+    cli_stream_fn fn;
+    void *ud;
+    volatile sig_atomic_t *stop;
+    bool cb_stopped;
+} stream;
+
+static size_t on_stream(char *data, size_t size, size_t nmemb, void *ud)
+{
+    stream *s = ud;
+    size_t n = size * nmemb;
+    if (s->status == 0)
+        curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &s->status);
+    if (s->status != 200)
+        return body_add(&s->err, data, n) < 0 ? 0 : n;
+    if (s->fn(data, n, s->ud) != 0) {
+        s->cb_stopped = true;
+        return 0;
+    }
+    return n;
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    stream *s = ud;
+    return *s->stop ? 1 : 0;
+}
+
+static int finish_stream(const cli_ctx *ctx, stream *s, CURLcode rc, const char *errbuf,
+                         cli_stream_result *res)
+{
+    if (s->status == 0)
+        curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &s->status);
+    res->connected = s->status == 200;
+    res->stopped = *s->stop || s->cb_stopped;
+    if (res->stopped)
+        return CLI_EXIT_OK;
+    if (s->status != 0 && s->status != 200 && (s->status < 500 || rc == CURLE_OK))
+        return report_http_error(s->status, s->err.p, s->err.len);
+    if (rc == CURLE_OK) {
+        snprintf(res->reason, sizeof res->reason, "the daemon closed the stream");
+        return CLI_EXIT_OK;
+    }
+    transport_reason(s->c, rc, errbuf, ctx->timeout_ms, res->reason, sizeof res->reason);
+    return CLI_EXIT_UNREACH;
+}
+
+int cli_http_stream(const cli_ctx *ctx, const char *path, const char *last_event_id,
+                    cli_stream_fn fn, void *ud, volatile sig_atomic_t *stop,
+                    cli_stream_result *res)
+{
+    char errbuf[CURL_ERROR_SIZE];
+    stream s = {.fn = fn, .ud = ud, .stop = stop};
+    struct curl_slist *h = make_headers(ctx, "text/event-stream", last_event_id);
+    memset(res, 0, sizeof *res);
+    s.c = make_easy(ctx, path, h, errbuf);
+    if (!s.c || !h) {
+        curl_slist_free_all(h);
+        curl_easy_cleanup(s.c);
+        snprintf(res->reason, sizeof res->reason, "out of memory");
+        return CLI_EXIT_UNREACH;
+    }
+    curl_easy_setopt(s.c, CURLOPT_ACCEPT_ENCODING, NULL); /* no buffering decoders */
+    curl_easy_setopt(s.c, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(s.c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(s.c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(s.c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(s.c, CURLOPT_XFERINFODATA, &s);
+    /* a silent connection (no data, no keepalive) for 60 s counts as dropped */
+    curl_easy_setopt(s.c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(s.c, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(s.c, CURLOPT_TCP_KEEPALIVE, 1L);
+    CURLcode rc = curl_easy_perform(s.c);
+    int code = finish_stream(ctx, &s, rc, errbuf, res);
+    free(s.err.p);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(s.c);
+    return code;
+}
+
+/* ---- building paths ---------------------------------------------------------------- */
+
+static void url_put(cli_url *u, const char *s)
+{
+    size_t n = strlen(s);
+    if (u->overflow || u->len + n + 1 > sizeof u->buf) {
+        u->overflow = true;
+        return;
+    }
+    memcpy(u->buf + u->len, s, n + 1);
+    u->len += n;
+}
+
+/* RFC 3986 unreserved characters pass, everything else is %XX. */
+static void url_put_escaped(cli_url *u, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char enc[4];
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+            enc[0] = (char)ch;
+            enc[1] = '\0';
+        } else {
+            enc[0] = '%';
+            enc[1] = hex[ch >> 4];
+            enc[2] = hex[ch & 15];
+            enc[3] = '\0';
+        }
+        url_put(u, enc);
+    }
+}
+
+void cli_url_init(cli_url *u, const char *path)
+{
+    u->len = 0;
+    u->overflow = false;
+    u->has_query = false;
+    u->buf[0] = '\0';
+    url_put(u, path);
+}
+
+void cli_url_append_escaped(cli_url *u, const char *segment)
+{
+    url_put_escaped(u, segment);
+}
+
+void cli_url_param(cli_url *u, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    url_put(u, u->has_query ? "&" : "?");
+    u->has_query = true;
+    url_put_escaped(u, key);
+    url_put(u, "=");
+    url_put_escaped(u, value);
+}

@@ -1,0 +1,160 @@
+/* opts.c: the global options of `ippoc` (--url, --token, --timeout,
+ * --state-dir, --json, --help, --version) and how the daemon's URL is found:
+ *
+ *   --url URL  >  $IPPOC_URL  >  <state-dir>/ippocd.url (--state-dir DIR or
+ *   $IPPOC_STATE_DIR)  >  ./.ippoc/ippocd.url if it exists  >  the default
+ *   http://127.0.0.1:7070.
+ *
+ * The token comes from --token, else $IPPOC_TOKEN. */
+#include "cli/cli.h"
+
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]. */
+static int take_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "ippoc: %s: missing value\n", name);
+        return -1;
+    }
+    *val = argv[++*i];
+    return 1;
+}
+
+static int global_flag(const char *a, cli_global *g)
+{
+    if (!strcmp(a, "--json"))
+        g->json = true;
+    else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+        g->help = true;
+    else if (!strcmp(a, "--version") || !strcmp(a, "-V"))
+        g->version = true;
+    else
+        return 0;
+    return 1;
+}
+
+int cli_parse_global(int argc, char **argv, cli_global *g)
+{
+    static const char *const names[] = {"--url", "--token", "--timeout", "--state-dir"};
+    int i;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--"))
+            return i + 1;
+        if (a[0] != '-' || a[1] == '\0')
+            return i; /* the command */
+        if (global_flag(a, g))
+            continue;
+        const char **dst[] = {&g->url, &g->token, &g->timeout, &g->state_dir};
+        int r = 0;
+        for (size_t k = 0; k < sizeof names / sizeof names[0] && r == 0; k++)
+            if ((r = take_value(argc, argv, &i, names[k], dst[k])) < 0)
+                return -1;
+        if (r == 0) {
+            fprintf(stderr, "ippoc: unknown option '%s' (see 'ippoc --help')\n", a);
+            return -1;
+        }
+    }
+    return i;
+}
+
+/* Reads the first line of an ippocd.url file into ctx->url. */
+static int read_url_file(const char *path, cli_ctx *ctx, bool must_exist)
+{
+    char buf[CLI_URL_MAX];
+    ssize_t r = core_read_file(path, buf, sizeof buf);
+    if (r < 0) {
+        if (!must_exist && r == -ENOENT)
+            return 1;
+        fprintf(stderr, "ippoc: cannot reach ippocd: cannot read %s: %s (is ippocd running with that state dir?)\n",
+                path, strerror((int)-r));
+        return -1;
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';
+    char *u = core_trim(buf);
+    if (!*u) {
+        fprintf(stderr, "ippoc: cannot reach ippocd: %s is empty\n", path);
+        return -1;
+    }
+    core_sncpy(ctx->url, sizeof ctx->url, u);
+    return 0;
+}
+
+static int url_from_files(const cli_global *g, cli_ctx *ctx)
+{
+    const char *dir = g->state_dir ? g->state_dir : getenv("IPPOC_STATE_DIR");
+    char path[CORE_PATH_MAX];
+    if (dir && *dir) {
+        snprintf(path, sizeof path, "%s/ippocd.url", dir);
+        return read_url_file(path, ctx, true);
+    }
+    int r = read_url_file(".ippoc/ippocd.url", ctx, false);
+    if (r == 1)
+        core_sncpy(ctx->url, sizeof ctx->url, CLI_DEFAULT_URL);
+    return r < 0 ? -1 : 0;
+}
+
+static int check_url(cli_ctx *ctx, const char *origin)
+{
+    size_t n = strlen(ctx->url);
+    while (n > 0 && ctx->url[n - 1] == '/')
+        ctx->url[--n] = '\0';
+    if (strncmp(ctx->url, "http://", 7) != 0 && strncmp(ctx->url, "https://", 8) != 0) {
+        fprintf(stderr, "ippoc: %s: bad URL '%s' (expected e.g. http://127.0.0.1:7070)\n",
+                origin, ctx->url);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int resolve_url(const cli_global *g, cli_ctx *ctx)
+{
+    const char *env = getenv("IPPOC_URL");
+    const char *origin = "--url";
+    if (g->url) {
+        core_sncpy(ctx->url, sizeof ctx->url, g->url);
+    } else if (env && *env) {
+        core_sncpy(ctx->url, sizeof ctx->url, env);
+        origin = "IPPOC_URL";
+    } else {
+        if (url_from_files(g, ctx) < 0)
+            return CLI_EXIT_UNREACH;
+        origin = "ippocd.url";
+    }
+    return check_url(ctx, origin);
+}
+
+int cli_resolve(const cli_global *g, cli_ctx *ctx)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->json = g->json;
+    ctx->timeout_ms = 5000;
+    if (g->timeout) {
+        int64_t ms;
+        if (cli_check_duration_text(g->timeout, &ms) < 0 || ms <= 0) {
+            fprintf(stderr, "ippoc: --timeout: bad duration '%s' (expected seconds, e.g. 5, 0.5, 30s)\n",
+                    g->timeout);
+            return CLI_EXIT_USAGE;
+        }
+        ctx->timeout_ms = ms;
+    }
+    const char *tok = g->token ? g->token : getenv("IPPOC_TOKEN");
+    ctx->token = (tok && *tok) ? tok : NULL;
+    return resolve_url(g, ctx);
+}

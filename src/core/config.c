@@ -1,0 +1,438 @@
+/* config.c: the daemon's configuration: embedded defaults, INI files
+ * (/etc/ippoc/ippoc.conf then conf.d/NAME.conf in name order, parsed by inih),
+ * and validation. Errors name file:line and the reason, so a bad reload can
+ * be rejected while the old configuration keeps running. */
+#include "core/core.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const group_names[] = {
+    "cpu", "load", "memory", "psi", "filesystem", "disk", "net", "netstat", "vmstat",
+    "fds", "processes", "tcp", "interrupts", "softirqs", "process", "cgroup", "self",
+};
+#define NGROUP_NAMES ((int)(sizeof group_names / sizeof group_names[0]))
+
+void core_config_defaults(core_config *c)
+{
+    memset(c, 0, sizeof *c);
+    core_sncpy(c->state_dir, sizeof c->state_dir, "/var/lib/ippoc");
+    c->log_level = CORE_LOG_INFO;
+    core_sncpy(c->api_listen, sizeof c->api_listen, "127.0.0.1:7070");
+    c->api_max_connections = 64;
+    c->api_max_points = 11000;
+    c->sense_interval_ms = 1000;
+    for (int i = 0; i < NGROUP_NAMES && i < CORE_SENSE_GROUPS; i++) {
+        c->groups[i].name = group_names[i];
+        c->groups[i].interval_ms = 0; /* 0: follow [sense] interval */
+        c->groups[i].enabled = true;
+    }
+    c->ngroups = NGROUP_NAMES;
+    c->watch_cgroup[c->nwatch_cgroup++] = strdup("system.slice/*.service");
+    core_sncpy(c->proc_root, sizeof c->proc_root, "/proc");
+    core_sncpy(c->sys_root, sizeof c->sys_root, "/sys");
+    c->mem_ram_window_ms = 15 * 60000LL;
+    c->mem_retention_10s_ms = 2 * 86400000LL;
+    c->mem_retention_1m_ms = 30 * 86400000LL;
+    c->mem_retention_1h_ms = 730 * 86400000LL;
+    c->mem_event_retention_ms = 90 * 86400000LL;
+}
+
+static void free_list(char **list, int *n)
+{
+    for (int i = 0; i < *n; i++)
+        free(list[i]);
+    *n = 0;
+}
+
+void core_config_free(core_config *c)
+{
+    free_list(c->watch_process, &c->nwatch_process);
+    free_list(c->watch_cgroup, &c->nwatch_cgroup);
+}
+
+const core_sense_group *core_config_group(const core_config *c, const char *name)
+{
+    for (int i = 0; i < c->ngroups; i++)
+        if (!strcmp(c->groups[i].name, name))
+            return &c->groups[i];
+    return NULL;
+}
+
+/* ---- the INI handler ------------------------------------------------------- */
+
+typedef struct parse_ctx {
+    core_config *c;
+    char reason[512]; /* first error's reason */
+    int reason_line;  /* the line it was found on */
+    int line;         /* line being parsed, counted by the reader */
+    FILE *file;       /* source: a file, or */
+    const char *text; /* a string */
+} parse_ctx;
+
+static int fail(parse_ctx *p, const char *fmt, const char *a, const char *b)
+{
+    if (!p->reason[0]) {
+        snprintf(p->reason, sizeof p->reason, fmt, a, b);
+        p->reason_line = p->line;
+    }
+    return 0;
+}
+
+static int set_duration(parse_ctx *p, const char *key, const char *v, int64_t min_ms, int64_t *out)
+{
+    int64_t ms;
+    if (core_parse_duration(v, &ms))
+        return fail(p, "%s: bad duration '%s' (expected e.g. 1s, 15m, 2d)", key, v);
+    if (ms < min_ms) {
+        char buf[64];
+        core_format_duration(min_ms, buf, sizeof buf);
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s: must be at least %s", key, buf);
+        return fail(p, "%s%s", msg, "");
+    }
+    *out = ms;
+    return 1;
+}
+
+static int set_interval(parse_ctx *p, const char *key, const char *v, int64_t *out)
+{
+    int64_t ms;
+    if (!set_duration(p, key, v, 1000, &ms))
+        return 0;
+    if (ms % 1000)
+        return fail(p, "%s: '%s' is not a whole number of seconds", key, v);
+    if (ms > 3600000)
+        return fail(p, "%s: '%s' is longer than 1h", key, v);
+    *out = ms;
+    return 1;
+}
+
+static int set_string(parse_ctx *p, const char *key, const char *v, char *dst, size_t n)
+{
+    if (core_sncpy(dst, n, v))
+        return fail(p, "%s: value too long (at most %s characters)", key,
+                    n > 300 ? "4095" : "255");
+    return 1;
+}
+
+/* Splits a comma/space separated list into fresh strings, replacing *list. */
+static int set_list(parse_ctx *p, const char *key, const char *v, char **list, int *n)
+{
+    free_list(list, n);
+    char *copy = strdup(v);
+    if (!copy)
+        return fail(p, "%s: %s", key, "out of memory");
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        if (*n >= CORE_MAX_WATCH) {
+            free(copy);
+            return fail(p, "%s: more than %s entries", key, "64");
+        }
+        list[(*n)++] = strdup(tok);
+    }
+    free(copy);
+    return 1;
+}
+
+static int handle_daemon(parse_ctx *p, const char *k, const char *v)
+{
+    core_config *c = p->c;
+    if (!strcmp(k, "state_dir")) {
+        if (v[0] != '/' && v[0] != '.')
+            return fail(p, "state_dir: '%s' must be an absolute or ./relative path%s", v, "");
+        return set_string(p, k, v, c->state_dir, sizeof c->state_dir);
+    }
+    if (!strcmp(k, "log_level")) {
+        int l = core_log_level_parse(v);
+        if (l < 0)
+            return fail(p, "log_level: unknown level '%s' (expected error, warning, info or debug)%s", v, "");
+        c->log_level = l;
+        return 1;
+    }
+    if (!strcmp(k, "log_target")) {
+        if (!strcmp(v, "stderr"))
+            c->log_syslog = 0;
+        else if (!strcmp(v, "syslog") || !strcmp(v, "journal"))
+            c->log_syslog = 1;
+        else
+            return fail(p, "log_target: unknown target '%s' (expected stderr, syslog or journal)%s", v, "");
+        return 1;
+    }
+    if (!strcmp(k, "hostname"))
+        return set_string(p, k, v, c->hostname, sizeof c->hostname);
+    return fail(p, "unknown key '%s' in [daemon]%s", k, "");
+}
+
+static int handle_api(parse_ctx *p, const char *k, const char *v)
+{
+    core_config *c = p->c;
+    if (!strcmp(k, "listen")) {
+        char host[256];
+        int port;
+        if (core_split_hostport(v, host, sizeof host, &port))
+            return fail(p, "listen: bad address '%s' (expected HOST:PORT, e.g. 127.0.0.1:7070)%s", v, "");
+        return set_string(p, k, v, c->api_listen, sizeof c->api_listen);
+    }
+    if (!strcmp(k, "token"))
+        return set_string(p, k, v, c->api_token, sizeof c->api_token);
+    if (!strcmp(k, "max_connections") || !strcmp(k, "max_points")) {
+        char *end;
+        long long n = strtoll(v, &end, 10);
+        long long max = !strcmp(k, "max_points") ? 1000000 : 4096;
+        if (*end || n < 1 || n > max)
+            return fail(p, "%s: '%s' is not a number in range", k, v);
+        if (!strcmp(k, "max_points"))
+            c->api_max_points = n;
+        else
+            c->api_max_connections = (int)n;
+        return 1;
+    }
+    return fail(p, "unknown key '%s' in [api]%s", k, "");
+}
+
+static int handle_sense(parse_ctx *p, const char *k, const char *v)
+{
+    core_config *c = p->c;
+    if (!strcmp(k, "interval"))
+        return set_interval(p, k, v, &c->sense_interval_ms);
+    if (!strcmp(k, "processes"))
+        return set_list(p, k, v, c->watch_process, &c->nwatch_process);
+    if (!strcmp(k, "cgroups"))
+        return set_list(p, k, v, c->watch_cgroup, &c->nwatch_cgroup);
+    if (!strcmp(k, "proc_root"))
+        return set_string(p, k, v, c->proc_root, sizeof c->proc_root);
+    if (!strcmp(k, "sys_root"))
+        return set_string(p, k, v, c->sys_root, sizeof c->sys_root);
+    return fail(p, "unknown key '%s' in [sense]%s", k, "");
+}
+
+static int handle_group(parse_ctx *p, const char *group, const char *k, const char *v)
+{
+    core_sense_group *g = (core_sense_group *)core_config_group(p->c, group);
+    if (!g)
+        return fail(p, "unknown sensor group [sense.%s] (see the README for the list)%s", group, "");
+    if (!strcmp(k, "interval"))
+        return set_interval(p, k, v, &g->interval_ms);
+    if (!strcmp(k, "enabled")) {
+        if (core_parse_bool(v, &g->enabled))
+            return fail(p, "enabled: '%s' is not yes or no%s", v, "");
+        return 1;
+    }
+    return fail(p, "unknown key '%s' in a [sense.GROUP] section (expected interval or enabled)%s", k, "");
+}
+
+static int handle_memory(parse_ctx *p, const char *k, const char *v)
+{
+    core_config *c = p->c;
+    if (!strcmp(k, "ram_window")) {
+        if (!set_duration(p, k, v, 60000, &c->mem_ram_window_ms))
+            return 0;
+        if (c->mem_ram_window_ms > 6 * 3600000LL)
+            return fail(p, "ram_window: '%s' is longer than 6h%s", v, "");
+        return 1;
+    }
+    if (!strcmp(k, "retention_10s"))
+        return set_duration(p, k, v, 60000, &c->mem_retention_10s_ms);
+    if (!strcmp(k, "retention_1m"))
+        return set_duration(p, k, v, 3600000, &c->mem_retention_1m_ms);
+    if (!strcmp(k, "retention_1h"))
+        return set_duration(p, k, v, 86400000, &c->mem_retention_1h_ms);
+    if (!strcmp(k, "event_retention"))
+        return set_duration(p, k, v, 3600000, &c->mem_event_retention_ms);
+    return fail(p, "unknown key '%s' in [memory]%s", k, "");
+}
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+    parse_ctx *p = user;
+    if (p->reason[0])
+        return 1; /* the first error is reported; stay quiet after it */
+    if (!name) /* a section header alone (inih INI_CALL_HANDLER_ON_NEW_SECTION) */
+        return 1;
+    if (!*section)
+        return fail(p, "key '%s' outside of any [section]%s", name, "");
+    if (!strcmp(section, "daemon"))
+        return handle_daemon(p, name, value);
+    if (!strcmp(section, "api"))
+        return handle_api(p, name, value);
+    if (!strcmp(section, "sense"))
+        return handle_sense(p, name, value);
+    if (!strncmp(section, "sense.", 6))
+        return handle_group(p, section + 6, name, value);
+    if (!strcmp(section, "memory"))
+        return handle_memory(p, name, value);
+    return fail(p, "unknown section [%s]%s", section, "");
+}
+
+/* inih reads through this so the handler knows the current line number. */
+static char *read_line(char *buf, int size, void *stream)
+{
+    parse_ctx *p = stream;
+    if (p->file) {
+        if (!fgets(buf, size, p->file))
+            return NULL;
+    } else {
+        if (!*p->text)
+            return NULL;
+        size_t len = strcspn(p->text, "\n");
+        if (p->text[len] == '\n')
+            len++;
+        if (len > (size_t)size - 1)
+            len = (size_t)size - 1;
+        memcpy(buf, p->text, len);
+        buf[len] = 0;
+        p->text += len;
+    }
+    p->line++;
+    return buf;
+}
+
+static int parse(parse_ctx *p, const char *name, char *err, size_t errlen)
+{
+    int rc = ini_parse_stream(read_line, p, on_ini_entry, p);
+    if (rc == 0)
+        return 0;
+    if (rc == -2)
+        snprintf(err, errlen, "%s: out of memory", name);
+    else if (p->reason[0] && p->reason_line == rc)
+        snprintf(err, errlen, "%s:%d: %s", name, rc, p->reason);
+    else
+        snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", name, rc);
+    return -EINVAL;
+}
+
+int core_config_load_string(core_config *c, const char *text, const char *name, char *err, size_t errlen)
+{
+    parse_ctx p = {.c = c, .text = text};
+    return parse(&p, name, err, errlen);
+}
+
+static int load_file(core_config *c, const char *path, char *err, size_t errlen)
+{
+    parse_ctx p = {.c = c};
+    p.file = fopen(path, "re");
+    if (!p.file) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -errno;
+    }
+    int rc = parse(&p, path, err, errlen);
+    fclose(p.file);
+    return rc;
+}
+
+static int conf_filter(const struct dirent *d)
+{
+    return fnmatch("*.conf", d->d_name, FNM_PERIOD) == 0;
+}
+
+int core_config_load(core_config *c, const char *path, bool required, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (!S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "%s: not a regular file", path);
+            return -EINVAL;
+        }
+        int rc = load_file(c, path, err, errlen);
+        if (rc)
+            return rc;
+    } else if (required) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -errno;
+    }
+    char dir[CORE_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int dlen = slash ? (int)(slash - path) : 0;
+    snprintf(dir, sizeof dir, "%.*s%sconf.d", dlen, path, slash ? "/" : "");
+    if (slash == path)
+        snprintf(dir, sizeof dir, "/conf.d");
+    struct dirent **list;
+    int n = scandir(dir, &list, conf_filter, alphasort);
+    if (n < 0)
+        return 0; /* no conf.d: fine */
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (!rc) {
+            char file[CORE_PATH_MAX + 256];
+            snprintf(file, sizeof file, "%s/%s", dir, list[i]->d_name);
+            rc = load_file(c, file, err, errlen);
+        }
+        free(list[i]);
+    }
+    free(list);
+    return rc;
+}
+
+int core_split_hostport(const char *s, char *host, size_t hn, int *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -EINVAL;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || strchr(s, ':') != colon)
+            return -EINVAL;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= hn)
+        return -EINVAL;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || p < 0 || p > 65535)
+        return -EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = 0;
+    *port = (int)p;
+    return 0;
+}
+
+bool core_host_is_loopback(const char *host)
+{
+    return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
+}
+
+int core_config_validate(const core_config *c, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    if (core_split_hostport(c->api_listen, host, sizeof host, &port)) {
+        snprintf(err, errlen, "[api] listen: bad address '%s'", c->api_listen);
+        return -EINVAL;
+    }
+    if (!core_host_is_loopback(host) && !c->api_token[0]) {
+        snprintf(err, errlen, "[api] listen = %s is not a loopback address: set [api] token too "
+                 "(clients then send 'Authorization: Bearer TOKEN')", c->api_listen);
+        return -EINVAL;
+    }
+    if (c->api_token[0] && strlen(c->api_token) < 16) {
+        snprintf(err, errlen, "[api] token: too short (use at least 16 characters)");
+        return -EINVAL;
+    }
+    if (c->mem_retention_10s_ms < c->mem_ram_window_ms) {
+        snprintf(err, errlen, "[memory] retention_10s must be at least ram_window");
+        return -EINVAL;
+    }
+    if (c->mem_retention_1m_ms < c->mem_retention_10s_ms || c->mem_retention_1h_ms < c->mem_retention_1m_ms) {
+        snprintf(err, errlen, "[memory] retentions must grow with the tier: retention_10s <= retention_1m <= retention_1h");
+        return -EINVAL;
+    }
+    if (!c->state_dir[0]) {
+        snprintf(err, errlen, "[daemon] state_dir is empty");
+        return -EINVAL;
+    }
+    return 0;
+}

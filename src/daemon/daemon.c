@@ -1,0 +1,438 @@
+/* daemon.c: the cell's life: lock the state dir, open memory, sensors and
+ * the API, then run the libuv loop that ticks once per wall-clock second
+ * (sense -> memory), reloads on SIGHUP and stops cleanly on SIGTERM.
+ *
+ * The loop thread owns sensors and the producer side of memory. The API
+ * threads read memory through its thread-safe readers and the status through
+ * a snapshot this file publishes under a mutex after every tick. */
+#include "daemon/daemon.h"
+#include "api/api.h"
+#include "memory/memory.h"
+#include "sense/sense.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define DEFAULT_CONFIG "/etc/ippoc/ippoc.conf"
+#define MAX_COLLECTORS 32
+#define CPU_WINDOW 10 /* ticks over which own CPU% is averaged */
+
+typedef struct status_snap {
+    sense_collector_info collectors[MAX_COLLECTORS];
+    int ncollectors;
+    double cpu_percent; /* own CPU over the last CPU_WINDOW ticks */
+    int64_t last_tick_ms;
+    double last_tick_cost_us;
+} status_snap;
+
+typedef struct cell {
+    const daemon_opts *opts;
+    core_config cfg;
+    char config_desc[CORE_PATH_MAX];
+    mem_t *mem;
+    sense_t *sense;
+    api_t *api;
+    uv_loop_t loop;
+    uv_timer_t tick;
+    uv_signal_t sig_hup, sig_term, sig_int;
+    int lock_fd;
+    int64_t started_ms;
+    int64_t last_tick_ts;
+    char host[256];
+    char url[300];
+    /* own CPU ring: cpu time (us) at each of the last ticks */
+    int64_t cpu_us[CPU_WINDOW];
+    int64_t cpu_at_ms[CPU_WINDOW];
+    unsigned cpu_n;
+    pthread_mutex_t snap_lock;
+    status_snap snap;
+    int exit_code;
+} cell;
+
+/* ---- configuration ------------------------------------------------------------ */
+
+int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t errlen)
+{
+    core_config_defaults(c);
+    const char *path = o->config_path ? o->config_path : DEFAULT_CONFIG;
+    int rc = core_config_load(c, path, o->config_required, err, errlen);
+    if (rc)
+        return rc;
+    if (o->state_dir && core_sncpy(c->state_dir, sizeof c->state_dir, o->state_dir)) {
+        snprintf(err, errlen, "--state-dir: path too long");
+        return -EINVAL;
+    }
+    if (o->listen) {
+        char host[256];
+        int port;
+        if (core_split_hostport(o->listen, host, sizeof host, &port)) {
+            snprintf(err, errlen, "--listen: bad address '%s' (expected HOST:PORT)", o->listen);
+            return -EINVAL;
+        }
+        core_sncpy(c->api_listen, sizeof c->api_listen, o->listen);
+    }
+    if (o->log_level) {
+        int l = core_log_level_parse(o->log_level);
+        if (l < 0) {
+            snprintf(err, errlen, "--log-level: unknown level '%s' (expected error, warning, info or debug)", o->log_level);
+            return -EINVAL;
+        }
+        c->log_level = l;
+    }
+    if (o->log_syslog_set)
+        c->log_syslog = o->log_syslog;
+    return core_config_validate(c, err, errlen);
+}
+
+/* ---- state dir lock --------------------------------------------------------- */
+
+static int lock_state_dir(cell *c, char *err, size_t errlen)
+{
+    int rc = core_mkdir_p(c->cfg.state_dir, 0750);
+    if (rc) {
+        snprintf(err, errlen, "state dir %s: %s", c->cfg.state_dir, strerror(-rc));
+        return 2;
+    }
+    char path[CORE_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ippocd.lock", c->cfg.state_dir);
+    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (c->lock_fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    if (flock(c->lock_fd, LOCK_EX | LOCK_NB)) {
+        char pid[32] = "?";
+        ssize_t n = pread(c->lock_fd, pid, sizeof pid - 1, 0);
+        if (n > 0)
+            pid[strcspn(pid, "\n")] = 0, pid[n < 31 ? n : 31] = 0;
+        snprintf(err, errlen, "another ippocd (pid %s) already runs on state dir %s", pid, c->cfg.state_dir);
+        close(c->lock_fd);
+        c->lock_fd = -1;
+        return 3;
+    }
+    char buf[32];
+    int len = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    if (ftruncate(c->lock_fd, 0) == 0 && pwrite(c->lock_fd, buf, (size_t)len, 0) != len)
+        log_warn("daemon: cannot write pid to %s", path);
+    return 0;
+}
+
+static void write_url_file(cell *c)
+{
+    char path[CORE_PATH_MAX + 32], tmp[CORE_PATH_MAX + 40];
+    snprintf(path, sizeof path, "%s/ippocd.url", c->cfg.state_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%s\n", c->url) < 0 || fclose(f) || rename(tmp, path))
+        log_warn("daemon: cannot write %s: %s", path, strerror(errno));
+}
+
+/* ---- status snapshot (read by the API threads) ----------------------------- */
+
+static int64_t own_cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+static double sample_own_cpu(cell *c, int64_t now_ms)
+{
+    unsigned slot = c->cpu_n % CPU_WINDOW;
+    unsigned oldest = c->cpu_n >= CPU_WINDOW ? (c->cpu_n + 1) % CPU_WINDOW : 0;
+    c->cpu_us[slot] = own_cpu_us();
+    c->cpu_at_ms[slot] = now_ms;
+    c->cpu_n++;
+    if (c->cpu_n < 2)
+        return 0;
+    int64_t dt = now_ms - c->cpu_at_ms[oldest];
+    return dt > 0 ? 100.0 * (double)(c->cpu_us[slot] - c->cpu_us[oldest]) / 1000.0 / (double)dt : 0;
+}
+
+static long own_rss_bytes(void)
+{
+    char buf[128];
+    long pages = 0, rss = 0;
+    if (core_read_file("/proc/self/statm", buf, sizeof buf) > 0 && sscanf(buf, "%ld %ld", &pages, &rss) == 2)
+        return rss * sysconf(_SC_PAGESIZE);
+    return 0;
+}
+
+static char *status_json(void *ud)
+{
+    cell *c = ud;
+    status_snap s;
+    pthread_mutex_lock(&c->snap_lock);
+    s = c->snap;
+    pthread_mutex_unlock(&c->snap_lock);
+    mem_stats ms;
+    mem_get_stats(c->mem, &ms);
+
+    json_t *cols = json_array();
+    for (int i = 0; i < s.ncollectors; i++) {
+        const sense_collector_info *ci = &s.collectors[i];
+        json_array_append_new(cols, json_pack("{s:s, s:b, s:b, s:s, s:I, s:i, s:f}",
+            "name", ci->name, "enabled", ci->enabled, "available", ci->available, "note", ci->note,
+            "interval_ms", (json_int_t)ci->interval_ms, "nseries", ci->nseries,
+            "last_cost_us", ci->last_cost_us));
+    }
+    int64_t now = core_now_ms();
+    json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:s, s:s, s:o, s:{s:f, s:I, s:I}, s:{s:i, s:I, s:I, s:I, s:I, s:i, s:I}, s:I, s:f}",
+        "name", "ippocd", "version", IPPOC_VERSION, "pid", (int)getpid(),
+        "started_at", (json_int_t)c->started_ms, "uptime_s", (json_int_t)((now - c->started_ms) / 1000),
+        "host", c->host, "state_dir", c->cfg.state_dir, "config", c->config_desc,
+        "collectors", cols,
+        "self", "cpu_percent", s.cpu_percent, "rss_bytes", (json_int_t)own_rss_bytes(),
+                "cpu_seconds", (json_int_t)(own_cpu_us() / 1000000),
+        "memory", "nseries", ms.nseries, "samples", (json_int_t)ms.samples,
+                  "rows_written", (json_int_t)ms.rows_written, "dropped_batches", (json_int_t)ms.dropped_batches,
+                  "db_bytes", (json_int_t)ms.db_bytes, "queue_depth", ms.queue_depth,
+                  "oldest_ram_ts", (json_int_t)ms.oldest_ram_ts,
+        "last_tick_ms", (json_int_t)s.last_tick_ms, "last_tick_cost_us", s.last_tick_cost_us);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+static void publish_snapshot(cell *c, int64_t ts, double cost_us, double cpu)
+{
+    sense_collector_info cols[MAX_COLLECTORS];
+    int n = sense_collectors(c->sense, cols, MAX_COLLECTORS);
+    if (n > MAX_COLLECTORS)
+        n = MAX_COLLECTORS;
+    pthread_mutex_lock(&c->snap_lock);
+    memcpy(c->snap.collectors, cols, sizeof cols[0] * (size_t)n);
+    c->snap.ncollectors = n;
+    c->snap.cpu_percent = cpu;
+    c->snap.last_tick_ms = ts;
+    c->snap.last_tick_cost_us = cost_us;
+    pthread_mutex_unlock(&c->snap_lock);
+}
+
+/* ---- the tick --------------------------------------------------------------- */
+
+static void schedule_tick(cell *c);
+
+static void on_tick(uv_timer_t *t)
+{
+    cell *c = t->data;
+    int64_t now = core_now_ms();
+    int64_t ts = now / 1000 * 1000;
+    if (ts <= c->last_tick_ts) { /* woke early, or the clock stepped back */
+        schedule_tick(c);
+        return;
+    }
+    int64_t t0 = core_mono_ns();
+    sense_collect(c->sense, ts);
+    mem_tick(c->mem, ts);
+    double cost_us = (double)(core_mono_ns() - t0) / 1000.0;
+    c->last_tick_ts = ts;
+    publish_snapshot(c, ts, cost_us, sample_own_cpu(c, now));
+    schedule_tick(c);
+}
+
+static void schedule_tick(cell *c)
+{
+    int64_t now = core_now_ms();
+    uint64_t delay = (uint64_t)(1000 - now % 1000) + 2; /* just past the second */
+    uv_update_time(&c->loop);
+    uv_timer_start(&c->tick, on_tick, delay, 0);
+}
+
+/* ---- API start/stop --------------------------------------------------------- */
+
+static int start_api(cell *c, char *err, size_t errlen)
+{
+    api_hooks hooks = {.ud = c, .status_json = status_json};
+    int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
+    if (rc)
+        return rc;
+    char host[256];
+    int port;
+    core_split_hostport(c->cfg.api_listen, host, sizeof host, &port);
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(c->url, sizeof c->url, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", api_port(c->api));
+    write_url_file(c);
+    log_info("daemon: API at %s", c->url);
+    return 0;
+}
+
+static bool api_settings_changed(const core_config *a, const core_config *b)
+{
+    return strcmp(a->api_listen, b->api_listen) || strcmp(a->api_token, b->api_token) ||
+           a->api_max_connections != b->api_max_connections || a->api_max_points != b->api_max_points;
+}
+
+/* ---- reload and stop ---------------------------------------------------------- */
+
+static void record_event(cell *c, const char *type, const char *sev, json_t *payload)
+{
+    char *text = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    int64_t id = mem_event_add(c->mem, 0, type, sev, "daemon", text ? text : "{}");
+    if (id < 0)
+        log_warn("daemon: cannot record event %s: %s", type, strerror((int)-id));
+    free(text);
+}
+
+static void reload(cell *c)
+{
+    core_config next;
+    char err[1024];
+    log_info("daemon: SIGHUP: reloading configuration");
+    if (daemon_load_config(c->opts, &next, err, sizeof err)) {
+        core_config_free(&next);
+        log_err("daemon: configuration rejected, keeping the running one: %s", err);
+        record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
+        return;
+    }
+    if (strcmp(next.state_dir, c->cfg.state_dir)) {
+        log_warn("daemon: state_dir changed to %s: takes effect only after a restart", next.state_dir);
+        core_sncpy(next.state_dir, sizeof next.state_dir, c->cfg.state_dir);
+    }
+    if (sense_reconfigure(c->sense, &next, err, sizeof err)) {
+        core_config_free(&next);
+        log_err("daemon: configuration rejected by the sensors, keeping the running one: %s", err);
+        record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
+        return;
+    }
+    mem_reconfigure(c->mem, &next);
+    bool api_changed = api_settings_changed(&c->cfg, &next);
+    core_config old = c->cfg;
+    c->cfg = next;
+    core_config_free(&old);
+    core_log_setup(c->cfg.log_level, c->cfg.log_syslog);
+    if (api_changed) {
+        api_stop(c->api);
+        c->api = NULL;
+        if (start_api(c, err, sizeof err))
+            log_err("daemon: API not restarted: %s", err);
+    }
+    log_info("daemon: configuration reloaded");
+    record_event(c, "config.reload", "info", json_pack("{s:s, s:b}", "config", c->config_desc, "api_restarted", api_changed));
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    cell *c = s->data;
+    if (signum == SIGHUP) {
+        reload(c);
+        return;
+    }
+    log_info("daemon: %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    uv_walk(&c->loop, close_walk, NULL);
+}
+
+/* ---- run --------------------------------------------------------------------- */
+
+static void describe_config(cell *c)
+{
+    const char *path = c->opts->config_path ? c->opts->config_path : DEFAULT_CONFIG;
+    if (access(path, R_OK) == 0)
+        snprintf(c->config_desc, sizeof c->config_desc, "%s", path);
+    else
+        snprintf(c->config_desc, sizeof c->config_desc, "embedded defaults");
+}
+
+static int open_cell(cell *c, char *err, size_t errlen)
+{
+    int rc = mem_open(&c->mem, &c->cfg, err, errlen);
+    if (rc)
+        return rc;
+    rc = sense_open(&c->sense, &c->cfg, c->mem, err, errlen);
+    if (rc)
+        return rc;
+    return start_api(c, err, errlen);
+}
+
+static void close_cell(cell *c)
+{
+    if (c->api)
+        api_stop(c->api);
+    if (c->sense)
+        sense_close(c->sense);
+    if (c->mem) {
+        record_event(c, "daemon.stop", "info", json_pack("{s:i}", "pid", (int)getpid()));
+        mem_close(c->mem);
+    }
+    char path[CORE_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ippocd.url", c->cfg.state_dir);
+    if (c->url[0])
+        unlink(path);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd);
+}
+
+int daemon_run(const daemon_opts *o, core_config *cfg)
+{
+    static cell c; /* large; one per process */
+    memset(&c, 0, sizeof c);
+    c.opts = o;
+    c.cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg); /* ownership of the watch lists moves */
+    c.lock_fd = -1;
+    c.started_ms = core_now_ms();
+    pthread_mutex_init(&c.snap_lock, NULL);
+    core_log_setup(c.cfg.log_level, c.cfg.log_syslog);
+    signal(SIGPIPE, SIG_IGN);
+    if (c.cfg.hostname[0])
+        core_sncpy(c.host, sizeof c.host, c.cfg.hostname);
+    else
+        gethostname(c.host, sizeof c.host - 1);
+    describe_config(&c);
+
+    char err[1024];
+    int rc = lock_state_dir(&c, err, sizeof err);
+    if (rc) {
+        log_err("ippocd: %s", err);
+        core_config_free(&c.cfg);
+        return rc;
+    }
+    if (open_cell(&c, err, sizeof err)) {
+        log_err("ippocd: %s", err);
+        close_cell(&c);
+        core_config_free(&c.cfg);
+        return 1;
+    }
+    log_info("ippocd %s started: pid %d, state dir %s, config %s, %d series remembered",
+             IPPOC_VERSION, (int)getpid(), c.cfg.state_dir, c.config_desc, mem_series_count(c.mem));
+    record_event(&c, "daemon.start", "info", json_pack("{s:s, s:i, s:s, s:s}", "version", IPPOC_VERSION,
+                 "pid", (int)getpid(), "config", c.config_desc, "api", c.url));
+
+    uv_loop_init(&c.loop);
+    uv_timer_init(&c.loop, &c.tick);
+    c.tick.data = &c;
+    uv_signal_t *sigs[] = {&c.sig_hup, &c.sig_term, &c.sig_int};
+    int signums[] = {SIGHUP, SIGTERM, SIGINT};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&c.loop, sigs[i]);
+        sigs[i]->data = &c;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+    schedule_tick(&c);
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c.loop);
+
+    close_cell(&c);
+    log_info("ippocd: stopped");
+    core_config_free(&c.cfg);
+    pthread_mutex_destroy(&c.snap_lock);
+    return c.exit_code;
+}

@@ -1,0 +1,138 @@
+/* memory.h: HiDB, the cell's durable memory (first version).
+ *
+ * Holds every metric series the cell senses:
+ *  - full resolution (one slot per second) in RAM for the last ram window
+ *    (default 15 minutes), float32 ring per series;
+ *  - rolled up on disk (SQLite, WAL) into 10 s / 1 min / 1 h tiers of
+ *    min/max/mean/count, each with its own retention;
+ *  - the raw per-second rows are also written to disk (one packed row per
+ *    tick) so that a restart, or a kill -9, restores the RAM window and loses
+ *    at most the tick that was not yet committed.
+ * and an append-only `events` table (typed, timestamped, JSON payload) that
+ * every module appends to.
+ *
+ * Threads: mem_series/mem_put/mem_tick are called by the loop thread only.
+ * Disk writes happen on an internal writer thread fed by a bounded queue, so
+ * mem_tick never waits on disk. Every read function (mem_query,
+ * mem_series_snapshot, mem_events_*) is safe from any thread: reads of the
+ * RAM window take an internal mutex for a short copy; reads of the store use
+ * a separate SQLite connection under its own mutex. */
+#ifndef IPPOC_MEMORY_H
+#define IPPOC_MEMORY_H
+
+#include "core/core.h"
+
+typedef struct mem mem_t;
+
+enum { MEM_GAUGE = 0, MEM_RATE = 1 }; /* a rate was computed from a counter */
+
+/* One series, as copied out by mem_series_snapshot. Strings are owned by the
+ * store and stay valid until mem_close (series are never removed while open). */
+typedef struct mem_series_info {
+    int id;
+    const char *name;   /* family, e.g. "cpu.usage_percent" */
+    const char *labels; /* canonical Prometheus-style: cpu="cpu0",state="user"; "" if none */
+    const char *unit;   /* "percent", "bytes", "bytes/s", "1/s", "" */
+    const char *help;
+    int kind;           /* MEM_GAUGE or MEM_RATE */
+    double last;        /* NaN if never set */
+    int64_t last_ts;    /* ms, 0 if never set */
+} mem_series_info;
+
+/* A point of a query answer: one step bucket. */
+typedef struct mem_point {
+    int64_t ts; /* bucket start, ms */
+    double min, max, mean;
+    uint64_t count;
+} mem_point;
+
+enum { MEM_SRC_RAM = 0, MEM_SRC_10S, MEM_SRC_1M, MEM_SRC_1H };
+const char *mem_source_name(int src); /* "ram", "10s", "1m", "1h" */
+
+typedef struct mem_event {
+    int64_t id;
+    int64_t ts;         /* ms */
+    char type[64];      /* "daemon.start", "config.reload", "anomaly", ... */
+    char severity[16];  /* "debug" "info" "warning" "error" "critical" */
+    char source[128];   /* module or service name */
+    char *payload;      /* JSON text (object), never NULL */
+} mem_event;
+
+typedef struct mem_event_query {
+    int64_t from, to;   /* ms, inclusive; 0 = unbounded */
+    const char *type;   /* exact type, or prefix ending in '*'; NULL = any */
+    const char *severity; /* minimum severity; NULL = any */
+    int64_t after_id;   /* only ids > after_id */
+    int limit;          /* <= 10000 */
+    bool ascending;     /* default newest first */
+} mem_event_query;
+
+typedef struct mem_stats {
+    int nseries;
+    uint64_t ticks;
+    uint64_t samples;          /* total samples put */
+    uint64_t rows_written;     /* rows committed by the writer */
+    uint64_t writer_batches;
+    uint64_t dropped_batches;  /* queue full (disk too slow) */
+    int queue_depth;
+    int64_t db_bytes;
+    int64_t oldest_ram_ts;
+} mem_stats;
+
+/* Opens (creating) <cfg->state_dir>/ippoc.db, migrates the schema, loads the
+ * series table and restores the RAM window from the raw rows. Starts the
+ * writer thread. */
+int mem_open(mem_t **out, const core_config *cfg, char *err, size_t errlen);
+/* Applies changed retentions (the RAM window size is fixed until restart). */
+void mem_reconfigure(mem_t *m, const core_config *cfg);
+/* Flushes everything queued, stops the writer, closes the store. */
+void mem_close(mem_t *m);
+/* Waits until every batch queued so far is committed. 0 or -ETIMEDOUT. */
+int mem_flush(mem_t *m, int timeout_ms);
+
+/* ---- loop thread: producing samples ----------------------------------- */
+/* Finds or creates a series. Returns its id (>= 0) or -errno. */
+int mem_series(mem_t *m, const char *name, const char *labels, const char *unit,
+               const char *help, int kind);
+/* Sets the value of a series for the tick being built. NaN = no value. */
+void mem_put(mem_t *m, int id, double v);
+/* Closes the tick for second ts_ms (floored to 1000): moves the values put
+ * since the last tick into the RAM ring (series not put get NaN), updates the
+ * rollup accumulators and queues disk work. Never blocks on disk. */
+int mem_tick(mem_t *m, int64_t ts_ms);
+
+/* ---- any thread: reading ------------------------------------------------ */
+int mem_series_count(mem_t *m);
+/* Copies out every series (sorted by name then labels); free(*out) after. */
+int mem_series_snapshot(mem_t *m, mem_series_info **out, size_t *n);
+/* Id of an exact series, or -ENOENT. */
+int mem_series_find(mem_t *m, const char *name, const char *labels);
+/* Points of one series in [from_ms, to_ms] bucketed by step_ms (>= 1000; 0 =
+ * pick one giving at most max_points points). Chooses the source by range:
+ * the RAM window when it covers from_ms, else the finest rollup tier still
+ * retained at from_ms. Empty buckets are omitted. *src_out gets MEM_SRC_*.
+ * Errors: -EINVAL bad range/step (message in err), -E2BIG more than
+ * max_points points would be returned, -ENOENT unknown id. free(*out). */
+int mem_query(mem_t *m, int id, int64_t from_ms, int64_t to_ms, int64_t step_ms,
+              int64_t max_points, mem_point **out, size_t *n, int *src_out,
+              char *err, size_t errlen);
+void mem_get_stats(mem_t *m, mem_stats *st);
+
+/* ---- events (any thread) ---------------------------------------------------- */
+/* Appends an event (ts_ms 0 = now). payload_json must be a JSON object text
+ * (NULL = "{}"). Returns the new id (> 0) or -errno. Written by the writer
+ * thread; visible to mem_events_wait at once. */
+int64_t mem_event_add(mem_t *m, int64_t ts_ms, const char *type, const char *severity,
+                      const char *source, const char *payload_json);
+int mem_events_query(mem_t *m, const mem_event_query *q, mem_event **out, size_t *n,
+                     char *err, size_t errlen);
+/* Blocks up to timeout_ms for events with id > after_id (kept in RAM, the last
+ * 4096); returns how many were copied into *out (0 on timeout), or -errno.
+ * Returns early (0) after mem_wake_waiters. */
+int mem_events_wait(mem_t *m, int64_t after_id, int timeout_ms, mem_event **out, size_t *n);
+void mem_events_free(mem_event *ev, size_t n);
+void mem_wake_waiters(mem_t *m); /* used at shutdown */
+int64_t mem_last_event_id(mem_t *m);
+int mem_severity_rank(const char *sev); /* 0..4, -1 if unknown */
+
+#endif

@@ -1,0 +1,39 @@
+/* sense.h: the cell's body sensors.
+ *
+ * Collectors read procfs, sysfs and cgroupfs (never shelling out) and put
+ * one value per series into memory each time their group is due. Counters are
+ * turned into per-second rates here; the first reading of a counter only
+ * primes it. A source that is missing (no PSI, no cgroup v2, in a container)
+ * is logged once at info level and reported in the collector list, never
+ * retried noisily and never fatal.
+ *
+ * Threads: every function runs on the loop thread. */
+#ifndef IPPOC_SENSE_H
+#define IPPOC_SENSE_H
+
+#include "core/core.h"
+#include "memory/memory.h"
+
+typedef struct sense sense_t;
+
+typedef struct sense_collector_info {
+    const char *name;      /* group name, as in [sense.NAME] */
+    bool enabled;          /* by config */
+    bool available;        /* its source exists on this machine */
+    char note[160];        /* why unavailable, or the source used ("procfs", "cgroup v2") */
+    int64_t interval_ms;
+    int nseries;           /* series it put on its last run */
+    double last_cost_us;   /* wall time of its last run */
+} sense_collector_info;
+
+int sense_open(sense_t **out, const core_config *cfg, mem_t *mem, char *err, size_t errlen);
+/* Applies a reloaded config (intervals, enabled groups, watch lists). */
+int sense_reconfigure(sense_t *s, const core_config *cfg, char *err, size_t errlen);
+void sense_close(sense_t *s);
+/* Runs every group due at now_ms (a whole second) and mem_put()s its values.
+ * The caller then calls mem_tick(). Returns the number of values put. */
+int sense_collect(sense_t *s, int64_t now_ms);
+/* Fills up to max entries; returns the number of collectors. */
+int sense_collectors(sense_t *s, sense_collector_info *out, int max);
+
+#endif

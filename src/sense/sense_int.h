@@ -1,0 +1,224 @@
+/* sense_int.h: internals shared by the sensor collectors (not a public API).
+ *
+ * A collector is a module (nginx style): a static sn_module with init /
+ * collect / fini hooks, listed once in the table in sense.c. Each collector
+ * keeps its own state, caches every series id it registers, and keeps the
+ * procfs files it reads open (re-read with pread at offset 0), so the steady
+ * state does no path walks, no hashing and no allocation.
+ *
+ * Tests include this header to reach the parsers and helpers directly. */
+#ifndef IPPOC_SENSE_INT_H
+#define IPPOC_SENSE_INT_H
+
+#include "sense/sense.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct sn_col sn_col;
+
+/* ---- reusable read buffer and kept-open files ------------------------------- */
+typedef struct sn_buf {
+    char *p;
+    size_t cap;
+} sn_buf;
+
+typedef struct sn_file {
+    int fd;          /* -1 while closed */
+    char *path;      /* owned */
+} sn_file;
+
+void sn_file_init(sn_file *f);
+int sn_file_set(sn_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sn_file_close(sn_file *f);
+/* Reads the whole file (pread from offset 0 on the kept fd; opens it first
+ * if needed; closes it again on an error so the next call reopens) into b,
+ * NUL-terminated, growing b when full. Returns the length or -errno. */
+ssize_t sn_file_read(sn_file *f, sn_buf *b);
+/* One-shot read of a path (open/read/close) into b. */
+ssize_t sn_path_read(const char *path, sn_buf *b);
+int sn_buf_reserve(sn_buf *b, size_t cap);
+
+/* ---- hand-written scanners (no sscanf on the hot path) ----------------------- */
+static inline const char *sn_skip_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t'))
+        p++;
+    return p;
+}
+static inline const char *sn_skip_tok(const char *p, const char *e)
+{
+    while (p < e && *p != ' ' && *p != '\t' && *p != '\n')
+        p++;
+    return p;
+}
+/* start of the next line (or e) */
+static inline const char *sn_eol(const char *p, const char *e)
+{
+    while (p < e && *p != '\n')
+        p++;
+    return p < e ? p + 1 : e;
+}
+/* Skips blanks then parses an unsigned decimal; *ok false when no digit. */
+static inline uint64_t sn_u64(const char **pp, const char *e, bool *ok)
+{
+    const char *p = sn_skip_ws(*pp, e);
+    uint64_t v = 0;
+    const char *s = p;
+    while (p < e && *p >= '0' && *p <= '9')
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    if (ok)
+        *ok = p > s;
+    *pp = p;
+    return v;
+}
+int64_t sn_i64(const char **pp, const char *e, bool *ok);
+/* "12.34" style (loadavg, psi); no exponent. */
+double sn_dbl(const char **pp, const char *e, bool *ok);
+/* Copies text up to the next blank/newline (at most n-1 bytes) into out. */
+size_t sn_tok(const char **pp, const char *e, char *out, size_t n);
+
+/* ---- labels ----------------------------------------------------------------------- */
+/* Canonical label text: key="value" pairs sorted by key, comma-separated,
+ * values escaped as Prometheus does (\\, \", \n). npairs <= 6. Returns 0 or
+ * -ENAMETOOLONG (out is then cut but terminated). */
+int sn_labels(char *out, size_t n, int npairs, ...);
+int sn_labels_v(char *out, size_t n, int npairs, const char *const *kv);
+
+/* ---- keyed tables with a cursor (steady state: one compare per item) -------- */
+typedef struct sn_tab {
+    char *ents;
+    size_t esz;
+    int n, cap, max;
+} sn_tab;
+/* Every entry struct starts with this. */
+typedef struct sn_key {
+    char *key;       /* owned, NUL-terminated */
+    uint32_t klen;
+    uint32_t gen;    /* collector run (sn_col.gen) it was last seen in */
+} sn_key;
+
+void sn_tab_init(sn_tab *t, size_t esz, int max);
+/* Frees keys and the array (call the entry's own cleanup first). */
+void sn_tab_free(sn_tab *t);
+static inline void *sn_tab_at(sn_tab *t, int i) { return t->ents + (size_t)i * t->esz; }
+/* Finds key, trying *cursor first (then advancing it); appends a zeroed
+ * entry when absent (*created set). Returns the index or -1 (no memory or
+ * table full). */
+int sn_tab_find(sn_tab *t, int *cursor, const char *key, size_t klen, bool *created);
+
+/* ---- collectors -------------------------------------------------------------------- */
+typedef struct sn_module {
+    const char *name;
+    /* Probes the source, allocates state (c->priv). Marks c unavailable with
+     * a note when the source is missing; returns 0 or -errno (no memory). */
+    int (*init)(sense_t *s, sn_col *c);
+    /* Reads and puts; returns 0, or -errno when the source failed (the
+     * caller then marks the collector unavailable with c->note). */
+    int (*collect)(sense_t *s, sn_col *c, int64_t now_ms);
+    void (*fini)(sense_t *s, sn_col *c);
+    /* Optional: watch lists changed. */
+    int (*reconfigure)(sense_t *s, sn_col *c);
+} sn_module;
+
+struct sn_col {
+    const sn_module *mod;
+    void *priv;
+    bool enabled;
+    bool available;
+    bool logged;        /* unavailability already logged */
+    char note[160];
+    int64_t interval_ms;
+    int64_t last_ms;    /* previous run, for rate intervals; 0 = never */
+    int64_t retry_ms;   /* unavailable: when to probe again */
+    double dt;          /* seconds since the previous run (0 on the first) */
+    uint32_t gen;       /* runs so far; entries seen at gen-1 have valid prev */
+    int nput;
+    int nseries;
+    double cost_us;
+};
+
+struct sense {
+    const core_config *cfg;   /* not owned; roots copied below */
+    mem_t *mem;
+    char proc[CORE_PATH_MAX];
+    char sys[CORE_PATH_MAX];
+    char **watch_process;     /* owned copies of the watch lists */
+    int nwatch_process;
+    char **watch_cgroup;
+    int nwatch_cgroup;
+    sn_buf buf;               /* shared read buffer (one read at a time) */
+    sn_buf buf2;              /* second buffer for the rare nested read */
+    long page_size;
+    long clk_tck;
+    int ncols;
+    sn_col *cols;
+    bool series_err_logged;
+    int64_t now_ms;           /* of the run in progress */
+};
+
+/* Registers (or finds) a series; -1 on error (logged once). */
+int sn_series(sense_t *s, const char *name, const char *labels, const char *unit,
+              const char *help, int kind);
+static inline void sn_put(sense_t *s, sn_col *c, int id, double v)
+{
+    if (id < 0 || isnan(v))
+        return;
+    mem_put(s->mem, id, v);
+    c->nput++;
+}
+/* Lazily registers *id then puts. */
+static inline void sn_put_lazy(sense_t *s, sn_col *c, int *id, const char *name,
+                               const char *labels, const char *unit, const char *help,
+                               int kind, double v)
+{
+    if (*id < 0)
+        *id = sn_series(s, name, labels, unit, help, kind);
+    sn_put(s, c, *id, v);
+}
+/* The per-second rate of a counter, or NaN when it cannot be computed
+ * (first reading, counter went backwards). Updates *prev. */
+static inline double sn_rate(uint64_t cur, uint64_t *prev, bool valid_prev, double dt)
+{
+    uint64_t p = *prev;
+    *prev = cur;
+    if (!valid_prev || dt <= 0 || cur < p)
+        return NAN;
+    return (double)(cur - p) / dt;
+}
+/* Marks c unavailable with a note, logging once at info. */
+void sn_unavailable(sense_t *s, sn_col *c, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void sn_available(sn_col *c, const char *note);
+/* Logs once per flag at info ("sense: NAME ...") - for partial sources. */
+void sn_note_once(bool *flag, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whole-second due rule shared with tests. */
+bool sn_due(int64_t now_ms, int64_t interval_ms);
+/* Finds a collector by group name (tests). */
+sn_col *sn_col_find(sense_t *s, const char *name);
+
+/* ---- parsers exported for tests ---------------------------------------------------- */
+/* cpu states in /proc/stat order */
+enum { SN_CPU_USER, SN_CPU_NICE, SN_CPU_SYSTEM, SN_CPU_IDLE, SN_CPU_IOWAIT, SN_CPU_IRQ,
+       SN_CPU_SOFTIRQ, SN_CPU_STEAL, SN_CPU_GUEST, SN_CPU_GUEST_NICE, SN_CPU_NSTATES };
+/* Fills out[] with the percent of each state between two readings of one
+ * cpu line; guest time is already inside user/nice, so it is left out of the
+ * total. Returns false when no time passed. */
+bool sn_cpu_percent(const uint64_t *prev, const uint64_t *cur, double *out);
+/* Camel-case kernel names to snake case: "TcpExt" -> "tcp_ext". */
+void sn_snake(const char *in, size_t len, char *out, size_t n);
+/* Filesystem types whose mounts are not reported (pseudo or remote). */
+bool sn_fs_skip_type(const char *fstype);
+/* Decodes \040-style escapes of /proc/mounts in place. */
+void sn_unescape_mount(char *s);
+/* Counts the tcp states of a /proc/net/tcp chunk (whole lines only; returns
+ * bytes consumed). counts has 16 slots, indexed by the st column. */
+size_t sn_tcp_count(const char *p, size_t n, bool skip_header, uint64_t *counts);
+
+/* ---- the module table ------------------------------------------------------------- */
+extern const sn_module sn_mod_cpu, sn_mod_load, sn_mod_memory, sn_mod_psi, sn_mod_filesystem,
+    sn_mod_disk, sn_mod_net, sn_mod_netstat, sn_mod_vmstat, sn_mod_fds, sn_mod_processes,
+    sn_mod_tcp, sn_mod_interrupts, sn_mod_softirqs, sn_mod_process, sn_mod_cgroup, sn_mod_self;
+
+#endif

@@ -1,0 +1,166 @@
+/* test_config.c: the INI configuration: defaults, every section, conf.d
+ * ordering, and bad input answered with file:line and the reason. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+static void test_defaults_valid(void **state)
+{
+    (void)state;
+    core_config c;
+    char err[512];
+    core_config_defaults(&c);
+    assert_int_equal(core_config_validate(&c, err, sizeof err), 0);
+    assert_string_equal(c.api_listen, "127.0.0.1:7070");
+    assert_int_equal(c.mem_ram_window_ms, 900000);
+    assert_non_null(core_config_group(&c, "cpu"));
+    assert_null(core_config_group(&c, "gpu"));
+    core_config_free(&c);
+}
+
+static void test_full_config(void **state)
+{
+    (void)state;
+    const char *text =
+        "; comment\n"
+        "[daemon]\nstate_dir = /tmp/x\nlog_level = debug\nlog_target = journal\n"
+        "[api]\nlisten = 0.0.0.0:9000\ntoken = 0123456789abcdef0123\nmax_points = 500\n"
+        "[sense]\ninterval = 2s\nprocesses = nginx, sshd pidfile:/run/x.pid\ncgroups = a/*\n"
+        "[sense.disk]\ninterval = 10s\nenabled = no\n"
+        "[memory]\nram_window = 5m\nretention_10s = 1d\nretention_1m = 7d\nretention_1h = 1y\n";
+    core_config c;
+    char err[512] = "";
+    core_config_defaults(&c);
+    assert_int_equal(core_config_load_string(&c, text, "t.conf", err, sizeof err), 0);
+    assert_int_equal(core_config_validate(&c, err, sizeof err), 0);
+    assert_string_equal(c.state_dir, "/tmp/x");
+    assert_int_equal(c.log_level, CORE_LOG_DEBUG);
+    assert_int_equal(c.log_syslog, 1);
+    assert_int_equal(c.api_max_points, 500);
+    assert_int_equal(c.sense_interval_ms, 2000);
+    assert_int_equal(c.nwatch_process, 3);
+    assert_string_equal(c.watch_process[2], "pidfile:/run/x.pid");
+    assert_int_equal(c.nwatch_cgroup, 1);
+    const core_sense_group *g = core_config_group(&c, "disk");
+    assert_int_equal(g->interval_ms, 10000);
+    assert_false(g->enabled);
+    assert_int_equal(c.mem_ram_window_ms, 300000);
+    core_config_free(&c);
+}
+
+/* Each bad input must fail with the right line number and a reason. */
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    static const struct { const char *text; const char *want; } cases[] = {
+        {"[daemon]\nlog_level = loud\n", "t.conf:2: log_level: unknown level 'loud'"},
+        {"[daemon]\nfoo = 1\n", "t.conf:2: unknown key 'foo' in [daemon]"},
+        {"[nope]\nx = 1\n", "t.conf:2: unknown section [nope]"},
+        {"\n\n[sense]\ninterval = 0.5s\n", "t.conf:4: interval: must be at least 1s"},
+        {"[sense]\ninterval = 1500ms\n", "t.conf:2: interval: '1500ms' is not a whole number of seconds"},
+        {"[sense]\ninterval = fast\n", "t.conf:2: interval: bad duration 'fast'"},
+        {"[sense.gpu]\ninterval = 1s\n", "t.conf:2: unknown sensor group [sense.gpu]"},
+        {"[sense.cpu]\nenabled = perhaps\n", "t.conf:2: enabled: 'perhaps' is not yes or no"},
+        {"[api]\nlisten = 7070\n", "t.conf:2: listen: bad address '7070'"},
+        {"[api]\nmax_points = -4\n", "t.conf:2: max_points: '-4' is not a number in range"},
+        {"x = 1\n", "t.conf:1: key 'x' outside of any [section]"},
+        {"[daemon\nstate_dir=/x\n", "t.conf:1: syntax error"},
+        {"[memory]\nram_window = 10s\n", "t.conf:2: ram_window: must be at least 1m"},
+        {"[daemon]\nstate_dir = relative\n", "t.conf:2: state_dir: 'relative' must be an absolute"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        core_config c;
+        char err[512] = "";
+        core_config_defaults(&c);
+        assert_int_not_equal(core_config_load_string(&c, cases[i].text, "t.conf", err, sizeof err), 0);
+        if (strncmp(err, cases[i].want, strlen(cases[i].want)))
+            fail_msg("case %zu: got '%s', want prefix '%s'", i, err, cases[i].want);
+        core_config_free(&c);
+    }
+}
+
+static void test_validate(void **state)
+{
+    (void)state;
+    core_config c;
+    char err[512];
+    core_config_defaults(&c);
+    core_sncpy(c.api_listen, sizeof c.api_listen, "0.0.0.0:7070");
+    assert_int_not_equal(core_config_validate(&c, err, sizeof err), 0);
+    assert_non_null(strstr(err, "token"));
+    core_sncpy(c.api_token, sizeof c.api_token, "short");
+    assert_int_not_equal(core_config_validate(&c, err, sizeof err), 0);
+    core_sncpy(c.api_token, sizeof c.api_token, "a-long-enough-token-value");
+    assert_int_equal(core_config_validate(&c, err, sizeof err), 0);
+    c.mem_retention_1m_ms = 1000;
+    assert_int_not_equal(core_config_validate(&c, err, sizeof err), 0);
+    core_config_free(&c);
+}
+
+/* The main file then conf.d files in name order; an error names the file. */
+static void test_files_and_confd(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ippoc-conf.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], confd[256], f1[300], f2[300];
+    snprintf(path, sizeof path, "%s/ippoc.conf", dir);
+    snprintf(confd, sizeof confd, "%s/conf.d", dir);
+    snprintf(f1, sizeof f1, "%s/10-a.conf", confd);
+    snprintf(f2, sizeof f2, "%s/20-b.conf", confd);
+    assert_int_equal(core_mkdir_p(confd, 0700), 0);
+    FILE *f = fopen(path, "w");
+    fputs("[sense]\ninterval = 2s\n", f);
+    fclose(f);
+    f = fopen(f2, "w");
+    fputs("[sense]\ninterval = 5s\n", f);
+    fclose(f);
+    f = fopen(f1, "w");
+    fputs("[sense]\ninterval = 3s\n", f);
+    fclose(f);
+    core_config c;
+    char err[512] = "";
+    core_config_defaults(&c);
+    assert_int_equal(core_config_load(&c, path, true, err, sizeof err), 0);
+    assert_int_equal(c.sense_interval_ms, 5000); /* 20-b wins */
+    core_config_free(&c);
+
+    f = fopen(f1, "w");
+    fputs("[sense]\n\ninterval = never\n", f);
+    fclose(f);
+    core_config_defaults(&c);
+    assert_int_not_equal(core_config_load(&c, path, true, err, sizeof err), 0);
+    char want[400];
+    snprintf(want, sizeof want, "%s:3: interval: bad duration", f1);
+    assert_int_equal(strncmp(err, want, strlen(want)), 0);
+    core_config_free(&c);
+
+    core_config_defaults(&c);
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/none.conf", dir);
+    assert_int_not_equal(core_config_load(&c, missing, true, err, sizeof err), 0);
+    assert_non_null(strstr(err, "cannot open"));
+    core_config_free(&c);
+    unlink(f1);
+    unlink(f2);
+    unlink(path);
+    rmdir(confd);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_valid), cmocka_unit_test(test_full_config),
+        cmocka_unit_test(test_bad_inputs), cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_files_and_confd),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,111 @@
+/* test_parse.c: durations, sizes, booleans, times and host:port parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <string.h>
+
+#include "core/core.h"
+
+static void test_duration(void **state)
+{
+    (void)state;
+    static const struct { const char *in; int64_t ms; } ok[] = {
+        {"500ms", 500}, {"10s", 10000}, {"10", 10000}, {"1.5s", 1500}, {"15m", 900000},
+        {"2h", 7200000}, {"1d", 86400000}, {"1w", 604800000}, {" 3s ", 3000}, {"0", 0},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int64_t ms = -1;
+        assert_int_equal(core_parse_duration(ok[i].in, &ms), 0);
+        assert_int_equal(ms, ok[i].ms);
+    }
+    static const char *const bad[] = {"", "abc", "-1s", "5x", "1s2", "s", "1e400s", "10 m x", "nan"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ms;
+        assert_int_equal(core_parse_duration(bad[i], &ms), -EINVAL);
+    }
+}
+
+static void test_size(void **state)
+{
+    (void)state;
+    uint64_t b;
+    assert_int_equal(core_parse_size("512", &b), 0);
+    assert_int_equal(b, 512);
+    assert_int_equal(core_parse_size("12MB", &b), 0);
+    assert_int_equal(b, 12ULL << 20);
+    assert_int_equal(core_parse_size("2GiB", &b), 0);
+    assert_int_equal(b, 2ULL << 30);
+    assert_int_equal(core_parse_size("64k", &b), 0);
+    assert_int_equal(b, 64ULL << 10);
+    assert_int_equal(core_parse_size("1.5 G", &b), 0);
+    assert_int_equal(b, 3ULL << 29);
+    assert_int_equal(core_parse_size("12XB", &b), -EINVAL);
+    assert_int_equal(core_parse_size("-1", &b), -EINVAL);
+    assert_int_equal(core_parse_size("", &b), -EINVAL);
+}
+
+static void test_bool_and_time(void **state)
+{
+    (void)state;
+    bool v;
+    assert_int_equal(core_parse_bool("yes", &v), 0);
+    assert_true(v);
+    assert_int_equal(core_parse_bool("Off", &v), 0);
+    assert_false(v);
+    assert_int_equal(core_parse_bool("maybe", &v), -EINVAL);
+
+    int64_t now = 1700000000000LL, t;
+    assert_int_equal(core_parse_time("now", now, &t), 0);
+    assert_int_equal(t, now);
+    assert_int_equal(core_parse_time("now-15m", now, &t), 0);
+    assert_int_equal(t, now - 900000);
+    assert_int_equal(core_parse_time("15m", now, &t), 0);
+    assert_int_equal(t, now - 900000);
+    assert_int_equal(core_parse_time("1700000000.5", now, &t), 0);
+    assert_int_equal(t, 1700000000500LL);
+    assert_int_equal(core_parse_time("1700000000000", now, &t), -EINVAL); /* ms, not s */
+    assert_int_equal(core_parse_time("yesterday", now, &t), -EINVAL);
+    assert_int_equal(core_parse_time("", now, &t), -EINVAL);
+}
+
+static void test_hostport(void **state)
+{
+    (void)state;
+    char host[64];
+    int port;
+    assert_int_equal(core_split_hostport("127.0.0.1:7070", host, sizeof host, &port), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 7070);
+    assert_int_equal(core_split_hostport("[::1]:0", host, sizeof host, &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 0);
+    assert_int_equal(core_split_hostport("::1:80", host, sizeof host, &port), -EINVAL);
+    assert_int_equal(core_split_hostport("host:99999", host, sizeof host, &port), -EINVAL);
+    assert_int_equal(core_split_hostport("host:", host, sizeof host, &port), -EINVAL);
+    assert_int_equal(core_split_hostport(":80", host, sizeof host, &port), -EINVAL);
+    assert_true(core_host_is_loopback("127.0.0.1"));
+    assert_true(core_host_is_loopback("::1"));
+    assert_false(core_host_is_loopback("0.0.0.0"));
+}
+
+static void test_format_duration(void **state)
+{
+    (void)state;
+    char buf[32];
+    core_format_duration(3723000, buf, sizeof buf);
+    assert_string_equal(buf, "1h2m3s");
+    core_format_duration(250, buf, sizeof buf);
+    assert_string_equal(buf, "250ms");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_duration), cmocka_unit_test(test_size),
+        cmocka_unit_test(test_bool_and_time), cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_format_duration),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
