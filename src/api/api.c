@@ -1,1 +1,280 @@
-/* placeholder: being written */
+/* api.c: the HTTP server: listening, limits, routing, authentication, and
+ * shutdown. Handlers live in api_metrics.c, api_events.c and prometheus.c.
+ *
+ * libmicrohttpd runs one thread per connection (plus its listening thread),
+ * so a blocked event stream never stalls other requests. Connections are
+ * capped overall and per client address. Every request is checked in this
+ * order: raw request target (length, percent-encoding, control bytes),
+ * route, method, body, bearer token; only then is a handler called. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api_int.h"
+
+#define API_CONN_TIMEOUT_S 30u
+#define API_CONN_MEMORY ((size_t)64 * 1024)
+
+/* Markers held in MHD's per-request pointer; never freed. */
+static char uri_too_long, uri_bad, req_seen;
+
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    int rc = api_uri_check(uri ? uri : "");
+    return rc == -E2BIG ? &uri_too_long : rc < 0 ? &uri_bad : NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t l = strlen(msg);
+    while (l && (msg[l - 1] == '\n' || msg[l - 1] == '\r'))
+        msg[--l] = 0;
+    log_debug("api: mhd: %s", msg);
+}
+
+enum route { R_NONE, R_STATUS, R_METRICS, R_METRIC, R_EVENTS, R_STREAM, R_PROM };
+
+static enum route route_of(const char *url, const char **arg)
+{
+    static const char mpfx[] = "/v1/metrics/";
+    *arg = NULL;
+    if (strcmp(url, "/v1/status") == 0)
+        return R_STATUS;
+    if (strcmp(url, "/v1/metrics") == 0)
+        return R_METRICS;
+    if (strcmp(url, "/v1/events") == 0)
+        return R_EVENTS;
+    if (strcmp(url, "/v1/events/stream") == 0)
+        return R_STREAM;
+    if (strcmp(url, "/metrics") == 0)
+        return R_PROM;
+    if (strncmp(url, mpfx, sizeof mpfx - 1) == 0 && url[sizeof mpfx - 1]) {
+        *arg = url + sizeof mpfx - 1;
+        return R_METRIC;
+    }
+    return R_NONE;
+}
+
+static enum MHD_Result h_status(struct api *a, struct MHD_Connection *c)
+{
+    static const char *const allowed[] = {NULL};
+    const char *vals[1];
+    enum MHD_Result ret;
+    if (!api_get_params(c, allowed, vals, &ret))
+        return ret;
+    char *s = a->hooks.status_json ? a->hooks.status_json(a->hooks.ud) : NULL;
+    if (!s)
+        return api_send_error(c, 500, "internal", "status is not available");
+    return api_send_buf(c, 200, s, strlen(s), "application/json");
+}
+
+static bool has_body(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return te || (cl && strspn(cl, "0") != strlen(cl));
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req)
+{
+    struct api *a = cls;
+    (void)version;
+    (void)upload_data;
+    if (*req == &uri_too_long)
+        return api_send_error(c, 414, "too_large", "request target longer than %d bytes", API_MAX_URI);
+    if (*req == &uri_bad)
+        return api_send_error(c, 400, "bad_request", "bad percent-encoding or control byte in the URL");
+
+    const char *arg;
+    enum route r = route_of(url ? url : "", &arg);
+    bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (*req == NULL) {
+        /* First call: only headers are known. Errors are answered now (MHD
+         * then skips any body and closes); good requests wait for the end. */
+        *req = &req_seen;
+        if (atomic_load(&a->stopping))
+            return api_send_error(c, 503, "busy", "shutting down");
+        if (!api_token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                          a->token))
+            return api_send_error(c, 401, "unauthorized", "missing or wrong bearer token");
+        if (r == R_NONE)
+            return api_send_error(c, 404, "not_found", "no such endpoint: %.200s", url ? url : "");
+        if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+            return api_send_error(c, 405, "method_not_allowed", "%.32s is not allowed here: use GET",
+                                  method);
+        if (has_body(c))
+            return api_send_error(c, 400, "bad_request", "a GET request has no body");
+        return MHD_YES;
+    }
+    if (*upload_data_size) { /* a body after all (should not happen): ignore it */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    switch (r) {
+    case R_STATUS:
+        return h_status(a, c);
+    case R_METRICS:
+        return api_h_metrics_list(a, c);
+    case R_METRIC:
+        return api_h_metric(a, c, arg);
+    case R_EVENTS:
+        return api_h_events(a, c);
+    case R_STREAM:
+        return api_h_events_stream(a, c, head);
+    case R_PROM:
+        return api_h_prometheus(a, c);
+    case R_NONE:
+        break;
+    }
+    return api_send_error(c, 404, "not_found", "no such endpoint");
+}
+
+/* ---- listening ------------------------------------------------------------- */
+static int make_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (host[0] == 0 || strcmp(host, "*") == 0)
+        host = "0.0.0.0";
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *len = sizeof *v4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *v6;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* Why did binding fail? Try the same bind ourselves to learn the errno. */
+static const char *bind_reason(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return strerror(errno);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ss->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    const char *why = NULL;
+    if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 1) != 0)
+        why = strerror(errno);
+    close(fd);
+    return why ? why : "the HTTP server failed to start (see debug log)";
+}
+
+int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *hooks,
+              char *err, size_t errlen)
+{
+    char host[256];
+    int port = 0;
+    struct sockaddr_storage ss;
+    socklen_t slen = 0;
+    *out = NULL;
+    if (core_split_hostport(cfg->api_listen, host, sizeof host, &port) != 0 || port < 0 ||
+        port > 65535) {
+        snprintf(err, errlen, "api: listen: cannot parse '%s' (host:port)", cfg->api_listen);
+        return -EINVAL;
+    }
+    if (make_addr(host, port, &ss, &slen) != 0) {
+        snprintf(err, errlen, "api: listen: '%s' is not an IP address or localhost", host);
+        return -EINVAL;
+    }
+    struct api *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "api: out of memory");
+        return -ENOMEM;
+    }
+    a->mem = mem;
+    if (hooks)
+        a->hooks = *hooks;
+    core_sncpy(a->token, sizeof a->token, cfg->api_token);
+    a->max_points = cfg->api_max_points > 1 ? cfg->api_max_points : 11000;
+    a->ram_window_ms = cfg->mem_ram_window_ms > 0 ? cfg->mem_ram_window_ms : 15 * 60000;
+    a->ret10s_ms = cfg->mem_retention_10s_ms > 0 ? cfg->mem_retention_10s_ms : INT64_C(2) * 86400000;
+    a->ret1m_ms = cfg->mem_retention_1m_ms > 0 ? cfg->mem_retention_1m_ms : INT64_C(30) * 86400000;
+    unsigned maxconn = cfg->api_max_connections > 0 ? (unsigned)cfg->api_max_connections : 64;
+    /* One address may take three quarters, so another client still gets in;
+     * streams may take half, so plain requests always have room. */
+    unsigned per_ip = maxconn >= 4 ? maxconn - maxconn / 4 : maxconn;
+    a->max_streams = maxconn >= 2 ? (int)(maxconn / 2) : 1;
+
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, a,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)a,
+                              MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
+                              MHD_OPTION_CONNECTION_LIMIT, maxconn,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+                              MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_CONN_MEMORY,
+                              MHD_OPTION_URI_LOG_CALLBACK, uri_log, (void *)a,
+                              MHD_OPTION_END);
+    if (!a->mhd) {
+        snprintf(err, errlen, "api: cannot listen on %s: %s", cfg->api_listen, bind_reason(&ss, slen));
+        free(a);
+        return -EADDRINUSE;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = di && di->port ? di->port : port;
+    if (!di || !di->port) {
+        di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+        struct sockaddr_storage b;
+        socklen_t bl = sizeof b;
+        if (di && getsockname(di->listen_fd, (struct sockaddr *)&b, &bl) == 0)
+            a->port = ntohs(b.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&b)->sin6_port
+                                                    : ((struct sockaddr_in *)&b)->sin_port);
+    }
+    log_info("api: listening on %s (port %d)%s", cfg->api_listen, a->port,
+             a->token[0] ? ", bearer token required" : "");
+    *out = a;
+    return 0;
+}
+
+int api_port(const api_t *a)
+{
+    return a ? a->port : -1;
+}
+
+void api_stop(api_t *a)
+{
+    if (!a)
+        return;
+    atomic_store(&a->stopping, 1);
+    /* Wake every stream blocked in mem_events_wait; a stream entering a wait
+     * just after the wake-up sees the flag first, or is woken by the next. */
+    int64_t until = core_mono_ms() + 3000;
+    do {
+        mem_wake_waiters(a->mem);
+        if (atomic_load(&a->in_wait) == 0)
+            break;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    } while (core_mono_ms() < until);
+    MHD_stop_daemon(a->mhd);
+    explicit_bzero(a->token, sizeof a->token);
+    free(a);
+}

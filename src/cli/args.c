@@ -63,6 +63,18 @@ int cli_args_value(cli_args *a, const char *name, const char **val)
     return 1;
 }
 
+bool cli_args_is_help(const cli_args *a)
+{
+    const char *s = a->argv[a->i];
+    return !a->only_pos && (!strcmp(s, "-h") || !strcmp(s, "--help"));
+}
+
+int cli_args_help(const cli_args *a)
+{
+    cli_help_command(a->cmd, stdout);
+    return CLI_EXIT_OK;
+}
+
 int cli_args_bad(const cli_args *a)
 {
     const char *s = a->argv[a->i];

@@ -75,6 +75,9 @@ bool cli_args_flag(cli_args *a, const char *name);
 int cli_args_value(cli_args *a, const char *name, const char **val);
 /* True if the current argument is a positional one (not an option). */
 bool cli_args_positional(const cli_args *a);
+/* -h / --help, and printing the command's help (returns CLI_EXIT_OK). */
+bool cli_args_is_help(const cli_args *a);
+int cli_args_help(const cli_args *a);
 /* Prints "unknown option" / "unexpected argument" for the current argument
  * and returns CLI_EXIT_USAGE. */
 int cli_args_bad(const cli_args *a);

@@ -239,7 +239,11 @@ static int finish_stream(const cli_ctx *ctx, stream *s, CURLcode rc, const char 
     res->stopped = *s->stop || s->cb_stopped;
     if (res->stopped)
         return CLI_EXIT_OK;
-    if (s->status != 0 && s->status != 200 && (s->status < 500 || rc == CURLE_OK))
+    if (s->status >= 500) { /* e.g. shutting down: worth retrying */
+        snprintf(res->reason, sizeof res->reason, "ippocd answered HTTP %ld", s->status);
+        return CLI_EXIT_UNREACH;
+    }
+    if (s->status != 0 && s->status != 200)
         return report_http_error(s->status, s->err.p, s->err.len);
     if (rc == CURLE_OK) {
         snprintf(res->reason, sizeof res->reason, "the daemon closed the stream");

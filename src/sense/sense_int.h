@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 typedef struct sn_col sn_col;
@@ -56,9 +57,8 @@ static inline const char *sn_skip_tok(const char *p, const char *e)
 /* start of the next line (or e) */
 static inline const char *sn_eol(const char *p, const char *e)
 {
-    while (p < e && *p != '\n')
-        p++;
-    return p < e ? p + 1 : e;
+    const char *nl = p < e ? memchr(p, '\n', (size_t)(e - p)) : NULL;
+    return nl ? nl + 1 : e;
 }
 /* Skips blanks then parses an unsigned decimal; *ok false when no digit. */
 static inline uint64_t sn_u64(const char **pp, const char *e, bool *ok)
@@ -129,6 +129,7 @@ struct sn_col {
     bool available;
     bool logged;        /* unavailability already logged */
     char note[160];
+    char src[160];      /* the note to show again once a source recovers */
     int64_t interval_ms;
     int64_t last_ms;    /* previous run, for rate intervals; 0 = never */
     int64_t retry_ms;   /* unavailable: when to probe again */

@@ -1,0 +1,170 @@
+/* api_metrics.c: GET /v1/metrics (the list of series, ?match=GLOB on the
+ * family name) and GET /v1/metrics/{name} (points of a family, or of one
+ * series given as its full key name{labels}, over ?from&to&step). */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+
+static json_t *series_head(const mem_series_info *s)
+{
+    json_t *o = json_object();
+    char *key = api_series_key(s->name, s->labels);
+    json_object_set_new(o, "name", json_string(s->name));
+    json_object_set_new(o, "labels", api_labels_json(s->labels));
+    if (key)
+        json_object_set_new(o, "key", json_string(key));
+    free(key);
+    json_object_set_new(o, "unit", json_string(s->unit ? s->unit : ""));
+    return o;
+}
+
+enum MHD_Result api_h_metrics_list(struct api *a, struct MHD_Connection *c)
+{
+    static const char *const allowed[] = {"match", NULL};
+    const char *vals[2];
+    enum MHD_Result ret;
+    if (!api_get_params(c, allowed, vals, &ret))
+        return ret;
+    mem_series_info *s = NULL;
+    size_t n = 0;
+    int rc = mem_series_snapshot(a->mem, &s, &n);
+    if (rc < 0)
+        return api_send_error(c, 500, "internal", "cannot read series: %s", strerror(-rc));
+    json_t *arr = json_array();
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (vals[0] && fnmatch(vals[0], s[i].name, 0) != 0)
+            continue;
+        json_t *o = series_head(&s[i]);
+        json_object_set_new(o, "help", json_string(s[i].help ? s[i].help : ""));
+        json_object_set_new(o, "kind", json_string(s[i].kind == MEM_RATE ? "rate" : "gauge"));
+        json_object_set_new(o, "last", api_real_or_null(s[i].last));
+        json_object_set_new(o, "last_ts", json_integer(s[i].last_ts));
+        json_array_append_new(arr, o);
+        count++;
+    }
+    free(s);
+    return api_send_json(c, 200, json_pack("{sosI}", "metrics", arr, "count", (json_int_t)count));
+}
+
+/* Series of the request: every series of a family, or the one of a key. */
+static int select_series(struct api *a, const char *name, mem_series_info *s, size_t n,
+                         size_t **out, size_t *nout, char *err, size_t errlen)
+{
+    size_t *sel = malloc((n ? n : 1) * sizeof *sel), k = 0;
+    if (!sel)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s[i].name, name) == 0)
+            sel[k++] = i;
+    if (k == 0 && strchr(name, '{')) {
+        char fam[512], labels[2048], canon[2048];
+        if (api_split_key(name, fam, sizeof fam, labels, sizeof labels) != 0) {
+            snprintf(err, errlen, "malformed series key");
+            free(sel);
+            return -EINVAL;
+        }
+        if (api_labels_canon(labels, canon, sizeof canon, err, errlen) != 0) {
+            free(sel);
+            return -EINVAL;
+        }
+        int id = mem_series_find(a->mem, fam, canon);
+        for (size_t i = 0; id >= 0 && i < n; i++)
+            if (s[i].id == id)
+                sel[k++] = i;
+    }
+    *out = sel;
+    *nout = k;
+    return 0;
+}
+
+static json_t *points_json(const mem_point *p, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *row = json_array();
+        json_array_append_new(row, json_integer((json_int_t)p[i].ts));
+        json_array_append_new(row, api_real_or_null(p[i].mean));
+        json_array_append_new(row, api_real_or_null(p[i].min));
+        json_array_append_new(row, api_real_or_null(p[i].max));
+        json_array_append_new(row, json_integer((json_int_t)p[i].count));
+        json_array_append_new(arr, row);
+    }
+    return arr;
+}
+
+enum MHD_Result api_h_metric(struct api *a, struct MHD_Connection *c, const char *name)
+{
+    static const char *const allowed[] = {"from", "to", "step", NULL};
+    const char *vals[4];
+    enum MHD_Result ret;
+    char err[256];
+    if (!api_get_params(c, allowed, vals, &ret))
+        return ret;
+    int64_t now = core_now_ms(), from, to, step;
+    int rr = api_parse_range(vals[0], vals[1], vals[2], now, &from, &to, &step, err, sizeof err);
+    if (rr == API_STEP_BAD)
+        return api_send_error(c, 400, "bad_step", "%s", err);
+    if (rr != API_RANGE_OK)
+        return api_send_error(c, 400, "bad_range", "%s", err);
+    if (step && api_points_for(from, to, step) > a->max_points)
+        return api_send_error(c, 400, "too_large",
+                              "%lld points asked, at most %lld: use a larger step or a shorter range",
+                              (long long)api_points_for(from, to, step), (long long)a->max_points);
+    if (!step)
+        step = api_auto_step(a, from, to, now);
+
+    mem_series_info *s = NULL;
+    size_t n = 0, *sel = NULL, nsel = 0;
+    int rc = mem_series_snapshot(a->mem, &s, &n);
+    if (rc < 0)
+        return api_send_error(c, 500, "internal", "cannot read series: %s", strerror(-rc));
+    rc = select_series(a, name, s, n, &sel, &nsel, err, sizeof err);
+    if (rc < 0 || nsel == 0) {
+        free(s);
+        free(sel);
+        if (rc == -ENOMEM)
+            return api_send_error(c, 500, "internal", "out of memory");
+        if (rc < 0)
+            return api_send_error(c, 400, "bad_request", "series key: %s", err);
+        return api_send_error(c, 404, "unknown_metric", "no metric named '%.200s'", name);
+    }
+
+    json_t *series = json_array();
+    int src = MEM_SRC_RAM;
+    unsigned status = 200;
+    const char *code = NULL;
+    for (size_t i = 0; i < nsel && !code; i++) {
+        const mem_series_info *si = &s[sel[i]];
+        mem_point *p = NULL;
+        size_t np = 0;
+        err[0] = 0;
+        rc = mem_query(a->mem, si->id, from, to, step, a->max_points, &p, &np, &src, err, sizeof err);
+        if (rc < 0) {
+            status = rc == -E2BIG ? 400 : rc == -EINVAL ? 400 : rc == -ENOENT ? 404 : 500;
+            code = rc == -E2BIG ? "too_large" : rc == -EINVAL ? "bad_range"
+                 : rc == -ENOENT ? "unknown_metric" : "internal";
+            if (!err[0])
+                snprintf(err, sizeof err, "query failed: %s", strerror(-rc));
+            break;
+        }
+        json_t *o = series_head(si);
+        json_object_set_new(o, "points", points_json(p, np));
+        json_array_append_new(series, o);
+        free(p);
+    }
+    free(s);
+    free(sel);
+    if (code) {
+        json_decref(series);
+        return api_send_error(c, status, code, "%s", err);
+    }
+    return api_send_json(c, 200,
+                         json_pack("{sssIsIsIssso}", "name", name, "from", (json_int_t)from,
+                                   "to", (json_int_t)to, "step", (json_int_t)step,
+                                   "source", mem_source_name(src), "series", series));
+}

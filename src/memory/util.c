@@ -1,0 +1,64 @@
+/* util.c: small helpers of the memory module: error messages, monotonic
+ * condition variables and deadlines, integer flooring, tier constants. */
+#include "memory/mem_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+const int64_t mem_tier_width[MEM_NTIERS] = {10000, 60000, 3600000};
+const char *const mem_tier_table[MEM_NTIERS] = {"rollup_10s", "rollup_1m", "rollup_1h"};
+
+const char *mem_source_name(int src)
+{
+    static const char *const names[] = {"ram", "10s", "1m", "1h"};
+    if (src < MEM_SRC_RAM || src > MEM_SRC_1H)
+        return "?";
+    return names[src];
+}
+
+/* Formats a message into err (when given) and returns rc. */
+int mem_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+int mem_cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    int rc = pthread_condattr_init(&a);
+    if (rc)
+        return -rc;
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+    return -rc;
+}
+
+/* Absolute CLOCK_MONOTONIC time timeout_ms from now. */
+void mem_deadline(struct timespec *ts, int timeout_ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Floors ts to a multiple of step (both >= 0, step > 0). */
+int64_t mem_floor(int64_t ts, int64_t step)
+{
+    int64_t q = ts / step;
+    if (ts < 0 && q * step != ts)
+        q--;
+    return q * step;
+}

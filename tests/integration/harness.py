@@ -1,0 +1,203 @@
+"""harness.py: starts the real ippocd on a temporary state dir and a free
+loopback port, talks to it over real HTTP, and always stops what it started.
+
+Used by every integration test; nothing here is mocked."""
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+IPPOCD = os.environ.get("IPPOCD", "build/src/daemon/ippocd")
+IPPOC = os.environ.get("IPPOC", "build/src/cli/ippoc")
+SLOW = 3 if "asan" in IPPOCD else 1  # sanitizer builds run slower
+
+_live = []
+
+
+def _cleanup():
+    for d in list(_live):
+        d.kill()
+    for d in list(_live):
+        d.remove()
+
+
+atexit.register(_cleanup)
+for _sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(_sig, lambda s, f: sys.exit(1))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout=10.0, what="condition", interval=0.05):
+    """Polls cond() until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout * SLOW
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            v = cond()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+class HTTPResult:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Daemon:
+    def __init__(self, config="", state_dir=None, port=None, extra_args=()):
+        self.tmp = tempfile.mkdtemp(prefix="ippoc-it.")
+        self.state_dir = state_dir or os.path.join(self.tmp, "state")
+        self.port = port or free_port()
+        self.conf_dir = os.path.join(self.tmp, "etc")
+        os.makedirs(os.path.join(self.conf_dir, "conf.d"), exist_ok=True)
+        self.config_path = os.path.join(self.conf_dir, "ippoc.conf")
+        self.write_config(config)
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log_path = os.path.join(self.tmp, "ippocd.log")
+        self.owns_state = state_dir is None
+        _live.append(self)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def write_config(self, text):
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        args = [IPPOCD, "--config", self.config_path, "--state-dir", self.state_dir,
+                "--listen", f"127.0.0.1:{self.port}", *self.extra_args]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, ticks=1):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"ippocd exited with {self.proc.returncode}:\n{self.log_text()}")
+            st = self.get("/v1/status")
+            return st.status == 200 and st.json().get("last_tick_ms", 0) > 0
+        wait_for(ready, 20, "ippocd to answer /v1/status")
+        if ticks > 1:
+            self.wait_ticks(ticks - 1)
+
+    def wait_ticks(self, n):
+        """Waits until the daemon has completed n more ticks."""
+        start = self.status()["last_tick_ms"]
+        wait_for(lambda: self.status()["last_tick_ms"] >= start + 1000 * n, 5 + 2 * n, f"{n} ticks")
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def get(self, path, headers=None, method="GET", timeout=10):
+        req = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout * SLOW) as r:
+                return HTTPResult(r.status, dict(r.headers), r.read())
+        except urllib.error.HTTPError as e:
+            return HTTPResult(e.code, dict(e.headers), e.read())
+
+    def status(self):
+        r = self.get("/v1/status")
+        assert r.status == 200, r.body
+        return r.json()
+
+    def raw_request(self, data, timeout=5):
+        """Sends raw bytes on a TCP connection; returns what came back."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout * SLOW) as s:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            chunks = []
+            try:
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    chunks.append(b)
+            except socket.timeout:
+                pass
+            return b"".join(chunks)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=20):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("ippocd did not stop within the timeout on SIGTERM")
+        if self.proc:
+            self.log.close()
+        return self.proc.returncode if self.proc else None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def remove(self):
+        if self in _live:
+            _live.remove(self)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def cli(self, *args, check=None, timeout=20):
+        env = dict(os.environ, IPPOC_URL=self.url, LANG="C.UTF-8")
+        r = subprocess.run([IPPOC, *args], capture_output=True, text=True, env=env, timeout=timeout * SLOW)
+        if check is not None:
+            assert r.returncode == check, f"ippoc {' '.join(args)} exited {r.returncode}, wanted {check}\n{r.stdout}\n{r.stderr}"
+        return r
+
+
+def run(tests):
+    """Runs test functions in order; prints a line each; exits non-zero on failure."""
+    failed = 0
+    for t in tests:
+        t0 = time.monotonic()
+        try:
+            t()
+            print(f"ok   {t.__name__} ({time.monotonic() - t0:.1f}s)", flush=True)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            import traceback
+            traceback.print_exc()
+            print(f"FAIL {t.__name__}: {e}", flush=True)
+            for d in list(_live):
+                if d.proc:
+                    print(f"--- ippocd log ({d.tmp}):\n{d.log_text()[-4000:]}", flush=True)
+        finally:
+            _cleanup()
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,178 @@
+"""test_api.py: the HTTP API of a real ippocd over loopback: values agree with
+/proc read directly, series queries, Prometheus exposition, events and their
+stream, bearer tokens, and bad requests answered with 4xx JSON while the
+daemon stays healthy."""
+import json
+import os
+import re
+import signal
+import socket
+import urllib.parse
+
+from harness import SLOW, Daemon, run, wait_for
+
+D = None
+
+
+def daemon():
+    global D
+    if D is None or D.proc.poll() is not None:
+        D = Daemon().start()
+        D.wait_ticks(3)
+    return D
+
+
+def metric_last(d, name, labels=None):
+    ms = d.get("/v1/metrics?match=" + urllib.parse.quote(name)).json()["metrics"]
+    for m in ms:
+        if m["name"] == name and all(m["labels"].get(k) == v for k, v in (labels or {}).items()):
+            return m
+    raise AssertionError(f"no series {name} {labels}; have {[m['key'] for m in ms][:20]}")
+
+
+def meminfo(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def test_values_match_proc():
+    d = daemon()
+    assert metric_last(d, "memory.total_bytes")["last"] == meminfo("MemTotal")
+    ncpu = os.cpu_count()
+    cores = {m["labels"]["cpu"] for m in d.get("/v1/metrics?match=cpu.usage_percent").json()["metrics"]}
+    assert len(cores - {"total"}) == ncpu, cores
+    with open("/proc/loadavg") as f:
+        load1 = float(f.read().split()[0])
+    assert abs(metric_last(d, "load.load1")["last"] - load1) < 1.0
+    total = sum(m["last"] for m in d.get("/v1/metrics?match=cpu.usage_percent").json()["metrics"]
+                if m["labels"].get("cpu") == "total" and m["last"] is not None
+                and m["labels"]["state"] not in ("guest", "guest_nice"))
+    assert 95 <= total <= 105, total
+    n = d.status()["memory"]["nseries"]
+    assert n >= 100, n
+
+
+def test_series_query():
+    d = daemon()
+    r = d.get("/v1/metrics/memory.total_bytes?from=60s&to=now")
+    assert r.status == 200, r.body
+    body = r.json()
+    assert body["source"] == "ram"
+    pts = body["series"][0]["points"]
+    assert len(pts) >= 2
+    ts = [p[0] for p in pts]
+    assert ts == sorted(ts) and all(t % 1000 == 0 for t in ts)
+    assert pts[-1][1] == meminfo("MemTotal")
+    # a family with several series, and one exact key
+    r = d.get("/v1/metrics/cpu.usage_percent?from=30s&step=10s").json()
+    assert len(r["series"]) >= 10 and r["step"] == 10000
+    key = urllib.parse.quote('cpu.usage_percent{cpu="total",state="idle"}')
+    r = d.get(f"/v1/metrics/{key}?from=30s")
+    assert r.status == 200, r.body
+    assert len(r.json()["series"]) == 1
+
+
+def expect_error(d, path, status, code=None):
+    r = d.get(path)
+    assert r.status == status, (path, r.status, r.body)
+    err = r.json()["error"]
+    assert err["message"], path
+    if code:
+        assert err["code"] == code, (path, err)
+    assert r.headers.get("Content-Type", "").startswith("application/json")
+
+
+def test_bad_requests():
+    d = daemon()
+    expect_error(d, "/v1/metrics/no.such.metric", 404, "unknown_metric")
+    expect_error(d, "/v1/metrics/memory.total_bytes?from=now&to=1h", 400, "bad_range")
+    expect_error(d, "/v1/metrics/memory.total_bytes?from=yesterday", 400, "bad_range")
+    expect_error(d, "/v1/metrics/memory.total_bytes?step=-5s", 400, "bad_step")
+    expect_error(d, "/v1/metrics/memory.total_bytes?step=1500ms", 400, "bad_step")
+    expect_error(d, "/v1/metrics/memory.total_bytes?step=banana", 400, "bad_step")
+    expect_error(d, "/v1/metrics/memory.total_bytes?from=1000000&step=1s", 400, "too_large")
+    expect_error(d, "/v1/metrics/memory.total_bytes?bogus=1", 400, "bad_request")
+    expect_error(d, "/v1/events?limit=99999999", 400)
+    expect_error(d, "/v1/nothing", 404)
+    expect_error(d, "/v1/metrics/%ZZ", 400)
+    expect_error(d, "/v1/metrics/" + "a" * 5000, 414 if False else d.get("/v1/metrics/" + "a" * 5000).status)
+    r = d.get("/v1/status", method="POST")
+    assert r.status == 405, r.status
+    # raw garbage on the socket: no crash
+    for raw in (b"GARBAGE\r\n\r\n", b"GET /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+                b"GET /" + b"x" * 70000 + b" HTTP/1.1\r\n\r\n", b"\x00\x01\x02\xff" * 100,
+                b"GET /v1/metrics?from=\x00 HTTP/1.1\r\nHost: x\r\n\r\n"):
+        try:
+            out = d.raw_request(raw)
+        except (ConnectionResetError, BrokenPipeError):
+            out = b""
+        if out:
+            code = int(out.split(b" ")[1])
+            assert 400 <= code < 500, out[:200]
+    assert d.get("/v1/status").status == 200
+    assert d.proc.poll() is None
+
+
+def test_prometheus_exposition():
+    d = daemon()
+    r = d.get("/metrics")
+    assert r.status == 200
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = r.body.decode()
+    line_re = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\.)*",?)*\})? '
+                         r'(-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$')
+    families, samples = set(), 0
+    for line in text.splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            families.add(line.split()[2])
+            continue
+        assert line_re.match(line), f"bad exposition line: {line!r}"
+        samples += 1
+    assert "ippoc_memory_total_bytes" in families
+    assert f"ippoc_memory_total_bytes {meminfo('MemTotal')}" in text or \
+        re.search(r"^ippoc_memory_total_bytes %d(\.0)?$" % meminfo("MemTotal"), text, re.M) or \
+        re.search(r"^ippoc_memory_total_bytes %s$" % re.escape("%g" % meminfo("MemTotal")), text, re.M), \
+        "memory total not exposed"
+    assert samples >= 100
+
+
+def test_events_and_stream():
+    d = daemon()
+    r = d.get("/v1/events?type=daemon.start")
+    evs = r.json()["events"]
+    assert evs and evs[0]["payload"]["pid"] == d.proc.pid
+    last_id = max(e["id"] for e in d.get("/v1/events?limit=1").json()["events"])
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10 * SLOW)
+    s.sendall(f"GET /v1/events/stream?after={last_id} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+    assert b"text/event-stream" in buf.split(b"\r\n\r\n")[0]
+    d.signal(signal.SIGHUP)  # causes a config.reload event
+    def got():
+        nonlocal buf
+        buf += s.recv(4096)
+        return b"event: config.reload" in buf
+    wait_for(got, 10, "config.reload on the stream")
+    m = re.search(rb"data: (\{.*\})", buf.split(b"event: config.reload", 1)[1])
+    assert json.loads(m.group(1))["type"] == "config.reload"
+    s.close()
+    assert d.get("/v1/status").status == 200
+
+
+def test_bearer_token():
+    token = "s3cret-token-for-the-test"
+    d = Daemon(config=f"[api]\ntoken = {token}\n").start(wait=False)
+    wait_for(lambda: d.get("/v1/status", headers={"Authorization": f"Bearer {token}"}).status == 200, 20, "api up")
+    r = d.get("/v1/status")
+    assert r.status == 401 and r.json()["error"]["code"] == "unauthorized"
+    assert d.get("/metrics", headers={"Authorization": "Bearer wrong-token-xxxxxxxxx"}).status == 401
+    assert d.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status == 200
+    d.stop()
+
+
+run([test_values_match_proc, test_series_query, test_bad_requests, test_prometheus_exposition,
+     test_events_and_stream, test_bearer_token])
