@@ -4,6 +4,7 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+CLANG_BUILD ?= build-clang
 STATE_DIR  ?= $(CURDIR)/.ippoc
 MESON_OPTS ?= -Dwerror=true
 
@@ -11,10 +12,10 @@ MESON_OPTS ?= -Dwerror=true
 DEB_BUILD  = meson ninja-build pkg-config gcc clang libc6-dev
 DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
              libpcre2-dev libinih-dev libsqlite3-dev
-DEB_TEST   = libcmocka-dev python3 curl sqlite3 procps util-linux psmisc
+DEB_TEST   = libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc
 DEB_ALL    = $(DEB_BUILD) $(DEB_LIBS) $(DEB_TEST)
 
-.PHONY: all deps build build-asan run test test-unit clean bench bench-deps
+.PHONY: all deps build build-asan build-clang run test test-unit clean bench
 
 all: build
 
@@ -35,11 +36,18 @@ $(BUILD)/build.ninja:
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) $(MESON_OPTS) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
+$(CLANG_BUILD)/build.ninja:
+	CC=clang meson setup $(CLANG_BUILD) $(MESON_OPTS)
+
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 build-asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
+
+# clang must compile it warning-free too; its tests are the gcc tree's.
+build-clang: deps $(CLANG_BUILD)/build.ninja
+	ninja -C $(CLANG_BUILD)
 
 run: build
 	@mkdir -p $(STATE_DIR)
@@ -48,7 +56,7 @@ run: build
 
 # Every test, in the normal tree and again under ASan+UBSan; the last line is
 # "N passed, N failed".
-test: build build-asan
+test: build build-asan build-clang
 	@tests/run-all.sh $(BUILD) $(ASAN_BUILD)
 
 test-unit: build
@@ -58,4 +66,4 @@ bench: build
 	bench/overhead/run.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD)

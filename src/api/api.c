@@ -18,7 +18,9 @@
 
 #include "api/api_int.h"
 
+#ifndef API_CONN_TIMEOUT_S /* idle requests are closed; streams send keepalives */
 #define API_CONN_TIMEOUT_S 30u
+#endif
 #define API_CONN_MEMORY ((size_t)64 * 1024)
 
 /* Markers held in MHD's per-request pointer; never freed. */
@@ -167,21 +169,25 @@ static int make_addr(const char *host, int port, struct sockaddr_storage *ss, so
     return -EINVAL;
 }
 
-/* Why did binding fail? Try the same bind ourselves to learn the errno. */
-static const char *bind_reason(const struct sockaddr_storage *ss, socklen_t len)
+/* Why did binding fail? Try the same bind ourselves to learn the errno.
+ * Returns -errno (-EIO if our bind works: then MHD failed for another
+ * reason, which its log says) with the text in *why. */
+static int bind_reason(const struct sockaddr_storage *ss, socklen_t len, const char **why)
 {
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return strerror(errno);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (ss->ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    const char *why = NULL;
-    if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 1) != 0)
-        why = strerror(errno);
-    close(fd);
-    return why ? why : "the HTTP server failed to start (see debug log)";
+    int rc = 0, fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+    } else {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ss->ss_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 1) != 0)
+            rc = -errno;
+        close(fd);
+    }
+    *why = rc ? strerror(-rc) : "the HTTP server failed to start (see the debug log)";
+    return rc ? rc : -EIO;
 }
 
 int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *hooks,
@@ -234,9 +240,11 @@ int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *
                               MHD_OPTION_URI_LOG_CALLBACK, uri_log, (void *)a,
                               MHD_OPTION_END);
     if (!a->mhd) {
-        snprintf(err, errlen, "api: cannot listen on %s: %s", cfg->api_listen, bind_reason(&ss, slen));
+        const char *why;
+        int rc = bind_reason(&ss, slen, &why);
+        snprintf(err, errlen, "api: cannot listen on %s: %s", cfg->api_listen, why);
         free(a);
-        return -EADDRINUSE;
+        return rc;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     a->port = di && di->port ? di->port : port;
@@ -265,15 +273,14 @@ void api_stop(api_t *a)
         return;
     atomic_store(&a->stopping, 1);
     /* Wake every stream blocked in mem_events_wait; a stream entering a wait
-     * just after the wake-up sees the flag first, or is woken by the next. */
+     * just after the wake-up sees the flag first, or is woken by the next.
+     * Only when one is blocked: the store may keep the wake-up latched. */
     int64_t until = core_mono_ms() + 3000;
-    do {
+    while (atomic_load(&a->in_wait) > 0 && core_mono_ms() < until) {
         mem_wake_waiters(a->mem);
-        if (atomic_load(&a->in_wait) == 0)
-            break;
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
-    } while (core_mono_ms() < until);
+    }
     MHD_stop_daemon(a->mhd);
     explicit_bzero(a->token, sizeof a->token);
     free(a);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "api/api_int.h"
 
@@ -122,6 +123,50 @@ static void add_events(api_stream *st, mem_event *ev, size_t n)
     mem_events_free(ev, n);
 }
 
+/* Events after st->last_id from the store (the slow path; see fetch). */
+static int poll_store(api_stream *st)
+{
+    mem_event_query q = {.after_id = st->last_id, .limit = 1000, .ascending = true};
+    mem_event *ev = NULL;
+    size_t n = 0;
+    char err[128];
+    int rc = mem_events_query(st->a->mem, &q, &ev, &n, err, sizeof err);
+    if (rc < 0)
+        return rc;
+    add_events(st, ev, n);
+    return (int)n;
+}
+
+/* Waits up to timeout_ms for events after st->last_id and frames them.
+ * mem_events_wait is the fast path. When it comes back early with nothing
+ * (a wake-up meant for a previous API instance can stay latched in the
+ * store), the stream falls back to asking the store and pausing briefly, so
+ * it neither misses events nor spins. Returns events added, or -errno. */
+static int fetch(api_stream *st, int timeout_ms)
+{
+    struct api *a = st->a;
+    mem_event *ev = NULL;
+    size_t n = 0;
+    int64_t t0 = core_mono_ms();
+    atomic_fetch_add(&a->in_wait, 1);
+    int rc = atomic_load(&a->stopping) ? 0 : mem_events_wait(a->mem, st->last_id, timeout_ms, &ev, &n);
+    atomic_fetch_sub(&a->in_wait, 1);
+    if (rc > 0) {
+        add_events(st, ev, n);
+        return rc;
+    }
+    if (rc < 0 || atomic_load(&a->stopping))
+        return rc;
+    if (mem_last_event_id(a->mem) > st->last_id)
+        return poll_store(st);
+    int64_t left = timeout_ms - (core_mono_ms() - t0);
+    if (timeout_ms > 0 && left > timeout_ms / 2) {
+        struct timespec ts = {0, (left < 200 ? left : 200) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     api_stream *st = cls;
@@ -130,12 +175,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     if (st->off == st->out.len) {
         st->off = st->out.len = 0;
         if (!st->started) {
-            mem_event *ev = NULL;
-            size_t n = 0;
             st->started = true;
             api_buf_puts(&st->out, "retry: 3000\n: connected\n\n");
-            if (mem_events_wait(a->mem, st->last_id, 0, &ev, &n) > 0)
-                add_events(st, ev, n);
+            if (fetch(st, 0) < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         while (st->out.len == 0) {
             if (atomic_load(&a->stopping))
@@ -147,20 +190,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                 api_buf_puts(&st->out, ": keepalive\n\n");
                 break;
             }
-            mem_event *ev = NULL;
-            size_t n = 0;
-            atomic_fetch_add(&a->in_wait, 1);
-            int rc = atomic_load(&a->stopping) ? 0
-                   : mem_events_wait(a->mem, st->last_id,
-                                     (int)(left < API_SSE_WAIT_SLICE_MS ? left : API_SSE_WAIT_SLICE_MS),
-                                     &ev, &n);
-            atomic_fetch_sub(&a->in_wait, 1);
+            int rc = fetch(st, (int)(left < API_SSE_WAIT_SLICE_MS ? left : API_SSE_WAIT_SLICE_MS));
             if (rc < 0) {
-                log_warn("api: event stream: wait failed: %s", strerror(-rc));
+                log_warn("api: event stream: %s", strerror(-rc));
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
-            if (rc > 0)
-                add_events(st, ev, n);
         }
         if (st->out.oom)
             return MHD_CONTENT_READER_END_WITH_ERROR;

@@ -22,7 +22,9 @@
 #define API_LABEL_MAX 256       /* one label name or value, unescaped */
 #define API_EVENTS_DEFAULT_LIMIT 100
 #define API_EVENTS_MAX_LIMIT 10000
+#ifndef API_SSE_KEEPALIVE_MS /* overridable for timing experiments */
 #define API_SSE_KEEPALIVE_MS 15000
+#endif
 #define API_SSE_WAIT_SLICE_MS 1000 /* longest single mem_events_wait */
 #define API_TIME_MAX_MS INT64_C(32503680000000) /* year 3000: beyond is absurd */
 
@@ -107,6 +109,9 @@ int api_parse_range(const char *from, const char *to, const char *step, int64_t 
                     int64_t *from_ms, int64_t *to_ms, int64_t *step_ms, char *err, size_t errlen);
 /* Number of buckets of step in [from, to]. */
 int64_t api_points_for(int64_t from_ms, int64_t to_ms, int64_t step_ms);
+/* The step the store really used: step_ms rounded up to the resolution of
+ * the source it answered from (MEM_SRC_*). */
+int64_t api_effective_step(int64_t step_ms, int src);
 /* Step chosen when none is given: whole seconds, at least the resolution of
  * the tier that holds from_ms, giving at most max_points buckets. */
 int64_t api_auto_step(const struct api *a, int64_t from_ms, int64_t to_ms, int64_t now_ms);

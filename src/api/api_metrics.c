@@ -1,6 +1,7 @@
 /* api_metrics.c: GET /v1/metrics (the list of series, ?match=GLOB on the
  * family name) and GET /v1/metrics/{name} (points of a family, or of one
- * series given as its full key name{labels}, over ?from&to&step). */
+ * series given as its full key name{labels}, over ?from&to&step), and
+ * GET /metrics, which renders the series through prometheus.c. */
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -76,6 +77,15 @@ static int select_series(struct api *a, const char *name, mem_series_info *s, si
         for (size_t i = 0; id >= 0 && i < n; i++)
             if (s[i].id == id)
                 sel[k++] = i;
+        /* A store that kept labels in the order they were given: compare
+         * canonical forms. */
+        for (size_t i = 0; k == 0 && i < n; i++) {
+            char other[2048], e2[64];
+            if (strcmp(s[i].name, fam) == 0 &&
+                api_labels_canon(s[i].labels, other, sizeof other, e2, sizeof e2) == 0 &&
+                strcmp(other, canon) == 0)
+                sel[k++] = i;
+        }
     }
     *out = sel;
     *nout = k;
@@ -165,6 +175,36 @@ enum MHD_Result api_h_metric(struct api *a, struct MHD_Connection *c, const char
     }
     return api_send_json(c, 200,
                          json_pack("{sssIsIsIssso}", "name", name, "from", (json_int_t)from,
-                                   "to", (json_int_t)to, "step", (json_int_t)step,
+                                   "to", (json_int_t)to, "step", (json_int_t)api_effective_step(step, src),
                                    "source", mem_source_name(src), "series", series));
+}
+
+enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
+{
+    static const char *const allowed[] = {NULL};
+    const char *vals[1];
+    enum MHD_Result ret;
+    if (!api_get_params(c, allowed, vals, &ret))
+        return ret;
+    mem_series_info *s = NULL;
+    size_t n = 0;
+    int rc = mem_series_snapshot(a->mem, &s, &n);
+    if (rc < 0)
+        return api_send_error(c, 500, "internal", "cannot read series: %s", strerror(-rc));
+    mem_stats st;
+    memset(&st, 0, sizeof st);
+    mem_get_stats(a->mem, &st);
+    api_buf b = {0};
+    rc = api_prom_render(&b, s, n, &st);
+    free(s);
+    if (rc < 0) {
+        api_buf_free(&b);
+        return api_send_error(c, 500, "internal", "out of memory");
+    }
+    if (!b.p) { /* nothing at all: still a valid (empty) exposition */
+        b.p = strdup("");
+        if (!b.p)
+            return api_send_error(c, 500, "internal", "out of memory");
+    }
+    return api_send_buf(c, 200, b.p, b.len, "text/plain; version=0.0.4; charset=utf-8");
 }

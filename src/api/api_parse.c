@@ -150,6 +150,13 @@ int64_t api_points_for(int64_t from_ms, int64_t to_ms, int64_t step_ms)
     return (to_ms - from_ms) / step_ms + 1;
 }
 
+int64_t api_effective_step(int64_t step_ms, int src)
+{
+    static const int64_t res[] = {1000, 10000, 60000, 3600000}; /* ram, 10s, 1m, 1h */
+    int64_t r = src >= 0 && src < 4 ? res[src] : 1000;
+    return (step_ms + r - 1) / r * r;
+}
+
 int64_t api_auto_step(const struct api *a, int64_t from_ms, int64_t to_ms, int64_t now_ms)
 {
     int64_t res = 1000;

@@ -4,7 +4,8 @@
  * allow mapped to '_'), with # HELP and # TYPE lines, then one sample line per
  * series holding its last value; series without a value (NaN) are left out.
  * Output is sorted by metric name then labels and built into one growing
- * buffer: no allocation per line. A few ippocd self metrics follow. */
+ * buffer: no allocation per line. A few ippocd self metrics follow.
+ * The handler that feeds it from the store is in api_metrics.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -67,11 +68,17 @@ typedef struct prom_row {
     char name[PROM_NAME_MAX];
 } prom_row;
 
+static int same_series(const prom_row *a, const prom_row *b)
+{
+    int c = strcmp(a->name, b->name);
+    return c ? c : strcmp(a->s->labels ? a->s->labels : "", b->s->labels ? b->s->labels : "");
+}
+
 static int row_cmp(const void *x, const void *y)
 {
     const prom_row *a = x, *b = y;
-    int c = strcmp(a->name, b->name);
-    return c ? c : strcmp(a->s->labels ? a->s->labels : "", b->s->labels ? b->s->labels : "");
+    int c = same_series(a, b);
+    return c ? c : (a->s->id > b->s->id) - (a->s->id < b->s->id); /* deterministic ties */
 }
 
 static void put_escaped(api_buf *b, const char *s, bool quote)
@@ -178,7 +185,7 @@ int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_st
         const prom_row *r = &rows[i];
         if (isnan(r->s->last))
             continue;
-        if (prev && strcmp(prev->name, r->name) == 0 && row_cmp(prev, r) == 0)
+        if (prev && same_series(prev, r) == 0)
             continue; /* two families mapped onto one name with the same labels */
         if (!head || strcmp(head, r->name) != 0) {
             put_family_head(b, r->name, r->s->help, "gauge");
@@ -213,34 +220,4 @@ int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_st
     free(rows);
     free(l);
     return b->oom ? -ENOMEM : 0;
-}
-
-enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
-{
-    static const char *const allowed[] = {NULL};
-    const char *vals[1];
-    enum MHD_Result ret;
-    if (!api_get_params(c, allowed, vals, &ret))
-        return ret;
-    mem_series_info *s = NULL;
-    size_t n = 0;
-    int rc = mem_series_snapshot(a->mem, &s, &n);
-    if (rc < 0)
-        return api_send_error(c, 500, "internal", "cannot read series: %s", strerror(-rc));
-    mem_stats st;
-    memset(&st, 0, sizeof st);
-    mem_get_stats(a->mem, &st);
-    api_buf b = {0};
-    rc = api_prom_render(&b, s, n, &st);
-    free(s);
-    if (rc < 0) {
-        api_buf_free(&b);
-        return api_send_error(c, 500, "internal", "out of memory");
-    }
-    if (!b.p) { /* nothing at all: still a valid (empty) exposition */
-        b.p = strdup("");
-        if (!b.p)
-            return api_send_error(c, 500, "internal", "out of memory");
-    }
-    return api_send_buf(c, 200, b.p, b.len, "text/plain; version=0.0.4; charset=utf-8");
 }

@@ -147,6 +147,7 @@ struct mem {
     bool stop;
     uint64_t rows_written, batches, dropped;
     int64_t last_drop_warn;
+    int64_t last_err_log;          /* writer thread only */
     pthread_t thread;
     bool thread_started;
     sqlite3 *wdb;
@@ -196,8 +197,9 @@ int mem_writer_start(mem_t *m, char *err, size_t errlen);
 void mem_writer_stop(mem_t *m);
 int mem_writer_prepare(mem_t *m, char *err, size_t errlen);
 /* Queues a job; tick and event jobs are refused when their quota is full
- * (returns -ENOBUFS and frees the job). Sets job->seq. */
-int mem_enqueue(mem_t *m, mem_job *j, bool force);
+ * (returns -ENOBUFS and frees the job). *seq (if given) gets the job's
+ * sequence number; the job belongs to the writer once queued. */
+int mem_enqueue(mem_t *m, mem_job *j, bool force, uint64_t *seq);
 int mem_wait_seq(mem_t *m, uint64_t seq, int timeout_ms);
 void mem_job_free(mem_job *j);
 

@@ -97,7 +97,7 @@ static void put_cpu_line(sense_t *s, sn_col *c, cpu_priv *p, int *cursor, const 
     if (created)
         for (int i = 0; i < SN_CPU_NSTATES; i++)
             ce->ids[i] = -1;
-    bool valid = ce->gen == c->gen - 1 && c->dt > 0;
+    bool valid = ce->k.gen == c->gen - 1 && c->dt > 0;
     double pct[SN_CPU_NSTATES];
     bool have = valid && sn_cpu_percent(ce->prev, cur, pct);
     for (int i = 0; i < SN_CPU_NSTATES; i++) {

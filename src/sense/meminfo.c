@@ -376,7 +376,8 @@ static int psi_collect(sense_t *s, sn_col *c, int64_t now_ms)
     }
     if (first_err[0] && !c->logged) {
         sn_note_once(&c->logged, "psi partly unavailable: %s", first_err);
-        snprintf(c->note, sizeof c->note, "procfs (%s)", first_err);
+        if (snprintf(c->note, sizeof c->note, "procfs (%s)", first_err) >= (int)sizeof c->note)
+            c->note[sizeof c->note - 2] = ')';
     }
     return 0;
 }

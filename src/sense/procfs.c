@@ -73,6 +73,10 @@ static ssize_t read_fd(int fd, sn_buf *b, bool positional)
         if (r == 0)
             break;
         got += (size_t)r;
+        /* procfs/sysfs fill the whole request unless the file ended: a short
+         * read is the end, which saves the extra read() that returns 0 */
+        if (positional && got + 1 < b->cap)
+            break;
     }
     b->p[got] = 0;
     return (ssize_t)got;

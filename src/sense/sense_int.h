@@ -12,7 +12,9 @@
 
 #include "sense/sense.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
@@ -216,6 +218,18 @@ void sn_unescape_mount(char *s);
 /* Counts the tcp states of a /proc/net/tcp chunk (whole lines only; returns
  * bytes consumed). counts has 16 slots, indexed by the st column. */
 size_t sn_tcp_count(const char *p, size_t n, bool skip_header, uint64_t *counts);
+
+/* The fields of /proc/PID/stat the collectors use. */
+typedef struct sn_pidstat {
+    char comm[64];
+    char state;
+    uint64_t minflt, majflt, utime, stime, threads, starttime, vsize, rss_pages;
+} sn_pidstat;
+int sn_parse_pid_stat(const char *buf, size_t n, sn_pidstat *o);
+/* Entries of an open directory (rewound first): numeric names only, or all
+ * but . and .. ; the entry named by the number skip (>= 0) is not counted;
+ * -errno on error. */
+int sn_count_dir(DIR *d, bool numeric, int skip);
 
 /* ---- the module table ------------------------------------------------------------- */
 extern const sn_module sn_mod_cpu, sn_mod_load, sn_mod_memory, sn_mod_psi, sn_mod_filesystem,

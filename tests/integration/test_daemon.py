@@ -59,7 +59,7 @@ def test_bad_arguments():
                        (["--log-level", "loud"], "--log-level: unknown level 'loud'"),
                        (["extra"], "unexpected argument 'extra'"),
                        (["--config", "/nonexistent/ippoc.conf"], "/nonexistent/ippoc.conf: cannot open")):
-        r = subprocess.run([IPPOCD, *args, "--check-config"], capture_output=True, text=True, timeout=30)
+        r = subprocess.run([IPPOCD, "--check-config", *args], capture_output=True, text=True, timeout=30)
         assert r.returncode == 2, (args, r.returncode, r.stderr)
         assert want in r.stderr, (args, r.stderr)
     r = subprocess.run([IPPOCD, "--help"], capture_output=True, text=True, timeout=30)

@@ -1,0 +1,404 @@
+/* writer.c: the writer thread. Jobs (tick batches, new series, events) come
+ * through a bounded queue; each wake-up commits everything pending in one
+ * transaction with prepared statements, then runs the pruning a tick job
+ * asked for. Tick and event jobs are dropped (and counted) when their quota
+ * is full, so producers never wait on the disk. */
+#include "memory/mem_int.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct batch {
+    int njobs, nticks, nevents;
+    uint64_t last_seq, rows;
+    int64_t last_event;
+    mem_prune prune;
+} batch;
+
+void mem_job_free(mem_job *j)
+{
+    free(j);
+}
+
+static void warn_drop(mem_t *m)
+{
+    int64_t now = core_mono_ms();
+    if (m->last_drop_warn && now - m->last_drop_warn < 60000)
+        return;
+    m->last_drop_warn = now;
+    log_warn("memory: the disk is not keeping up: dropped a batch (%llu dropped so far)",
+             (unsigned long long)m->dropped);
+}
+
+int mem_enqueue(mem_t *m, mem_job *j, bool force, uint64_t *seq)
+{
+    pthread_mutex_lock(&m->qlock);
+    bool full = (j->kind == MEM_JOB_TICK && m->qticks >= MEM_QUEUE_MAX_TICKS) ||
+                (j->kind == MEM_JOB_EVENT && m->qevents >= MEM_QUEUE_MAX_EVENTS);
+    if (full && !force) {
+        m->dropped++;
+        warn_drop(m);
+        pthread_mutex_unlock(&m->qlock);
+        mem_job_free(j);
+        return -ENOBUFS;
+    }
+    j->seq = ++m->seq_enq;
+    j->next = NULL;
+    if (seq)
+        *seq = j->seq; /* j belongs to the writer once the lock is released */
+    if (m->qtail)
+        m->qtail->next = j;
+    else
+        m->qhead = j;
+    m->qtail = j;
+    m->qdepth++;
+    m->qticks += j->kind == MEM_JOB_TICK;
+    m->qevents += j->kind == MEM_JOB_EVENT;
+    pthread_cond_signal(&m->qcond);
+    pthread_mutex_unlock(&m->qlock);
+    return 0;
+}
+
+int mem_wait_seq(mem_t *m, uint64_t seq, int timeout_ms)
+{
+    struct timespec dl;
+    int rc = 0;
+    mem_deadline(&dl, timeout_ms > 0 ? timeout_ms : 0);
+    pthread_mutex_lock(&m->qlock);
+    while (m->seq_done < seq && rc != ETIMEDOUT) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&m->dcond, &m->qlock);
+        else
+            rc = pthread_cond_timedwait(&m->dcond, &m->qlock, &dl);
+    }
+    bool done = m->seq_done >= seq;
+    pthread_mutex_unlock(&m->qlock);
+    return done ? 0 : -ETIMEDOUT;
+}
+
+int mem_flush(mem_t *m, int timeout_ms)
+{
+    if (!m)
+        return -EINVAL;
+    pthread_mutex_lock(&m->qlock);
+    uint64_t seq = m->seq_enq;
+    pthread_mutex_unlock(&m->qlock);
+    return mem_wait_seq(m, seq, timeout_ms);
+}
+
+/* ---- applying jobs -------------------------------------------------------- */
+
+/* Runs a bound statement; constraint failures skip the row, others fail the
+ * batch. Returns 0, -1 (row skipped) or an SQLite error (> 0). */
+static int step(mem_t *m, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        log_warn("memory: %s: row skipped: %s", m->path, sqlite3_errstr(rc));
+        return -1;
+    }
+    return rc;
+}
+
+/* The raw blob is float32 little-endian; swapped in place on big-endian. */
+static const void *raw_blob(float *vals, int n)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (int i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &vals[i], 4);
+        u = __builtin_bswap32(u);
+        memcpy(&vals[i], &u, 4);
+    }
+#else
+    (void)n;
+#endif
+    return vals;
+}
+
+static int put_meta(mem_t *m, const char *key, int64_t v)
+{
+    sqlite3_bind_text(m->st_meta, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(m->st_meta, 2, v);
+    return step(m, m->st_meta);
+}
+
+static int apply_rset(mem_t *m, const mem_rset *rs, batch *b)
+{
+    sqlite3_stmt *st = m->st_roll[rs->tier];
+    for (int i = 0; i < rs->nrows; i++) {
+        const mem_rrow *r = &rs->rows[i];
+        sqlite3_bind_int(st, 1, r->id);
+        sqlite3_bind_int64(st, 2, rs->ts);
+        sqlite3_bind_double(st, 3, r->min);
+        sqlite3_bind_double(st, 4, r->max);
+        sqlite3_bind_double(st, 5, r->sum);
+        sqlite3_bind_int64(st, 6, r->count);
+        int rc = step(m, st);
+        if (rc > 0)
+            return rc;
+        b->rows += rc == 0;
+    }
+    if (!rs->ckpt)
+        return 0;
+    char key[32];
+    snprintf(key, sizeof key, "upto_%s", mem_tier_table[rs->tier] + 7);
+    return put_meta(m, key, rs->upto);
+}
+
+static int apply_tick(mem_t *m, mem_job *j, batch *b)
+{
+    int rc;
+    if (j->u.tick.delete_after) {
+        sqlite3_bind_int64(m->st_raw_del_after, 1, j->u.tick.delete_after);
+        if ((rc = step(m, m->st_raw_del_after)) > 0)
+            return rc;
+    }
+    if (j->u.tick.ts) {
+        sqlite3_bind_int64(m->st_raw, 1, j->u.tick.ts);
+        sqlite3_bind_blob(m->st_raw, 2, raw_blob(j->u.tick.vals, j->u.tick.nvals),
+                          j->u.tick.nvals * 4, SQLITE_STATIC);
+        if ((rc = step(m, m->st_raw)) > 0)
+            return rc;
+        b->rows += rc == 0;
+    }
+    for (int i = 0; i < j->u.tick.nsets; i++)
+        if ((rc = apply_rset(m, &j->u.tick.sets[i], b)) > 0)
+            return rc;
+    if (j->u.tick.prune.ref > b->prune.ref)
+        b->prune = j->u.tick.prune;
+    return 0;
+}
+
+static int apply_series(mem_t *m, mem_job *j, batch *b)
+{
+    sqlite3_stmt *st = m->st_series;
+    sqlite3_bind_int(st, 1, j->u.series.id);
+    sqlite3_bind_text(st, 2, j->u.series.name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, j->u.series.labels, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, j->u.series.unit, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, j->u.series.help, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, j->u.series.kind);
+    int rc = step(m, st);
+    b->rows += rc == 0;
+    return rc;
+}
+
+static int apply_event(mem_t *m, mem_job *j, batch *b)
+{
+    sqlite3_stmt *st = m->st_event;
+    sqlite3_bind_int64(st, 1, j->u.ev.id);
+    sqlite3_bind_int64(st, 2, j->u.ev.ts);
+    sqlite3_bind_text(st, 3, j->u.ev.type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, j->u.ev.severity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, j->u.ev.source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, j->u.ev.payload, -1, SQLITE_STATIC);
+    int rc = step(m, st);
+    b->rows += rc == 0;
+    return rc;
+}
+
+/* Counts the job in the batch and, when `write`, applies it. */
+static int apply_job(mem_t *m, mem_job *j, batch *b, bool write)
+{
+    b->njobs++;
+    b->last_seq = j->seq;
+    b->nticks += j->kind == MEM_JOB_TICK;
+    b->nevents += j->kind == MEM_JOB_EVENT;
+    if (j->kind == MEM_JOB_EVENT && j->u.ev.id > b->last_event)
+        b->last_event = j->u.ev.id;
+    if (!write)
+        return 0;
+    switch (j->kind) {
+    case MEM_JOB_TICK: return apply_tick(m, j, b);
+    case MEM_JOB_SERIES: return apply_series(m, j, b);
+    default: return apply_event(m, j, b);
+    }
+}
+
+/* Writer thread only: at most one message a minute. */
+static void log_sql_error(mem_t *m, int rc, const char *what)
+{
+    int64_t now = core_mono_ms();
+    if (m->last_err_log && now - m->last_err_log < 60000)
+        return;
+    m->last_err_log = now;
+    log_err("memory: %s: %s: %s (%s)", m->path, what, sqlite3_errmsg(m->wdb), sqlite3_errstr(rc));
+}
+
+/* Commits a list of jobs in one transaction; frees them. */
+static bool commit_list(mem_t *m, mem_job *list, batch *b)
+{
+    int rc = mem_sql_exec(m->wdb, "BEGIN IMMEDIATE");
+    for (mem_job *j = list; j; j = j->next) {
+        int r = apply_job(m, j, b, rc == 0);
+        if (r > 0 && !rc)
+            rc = r;
+    }
+    if (!rc)
+        rc = mem_sql_exec(m->wdb, "COMMIT");
+    if (rc) {
+        log_sql_error(m, rc, "cannot write, batch dropped");
+        mem_sql_exec(m->wdb, "ROLLBACK");
+        b->rows = 0;
+    }
+    while (list) {
+        mem_job *n = list->next;
+        mem_job_free(list);
+        list = n;
+    }
+    return rc == 0;
+}
+
+static int exec_i64(sqlite3 *db, const char *sql, int64_t v)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, v);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : rc;
+}
+
+/* Deletes what fell out of every retention, by primary key / index ranges.
+ * The event id high-water mark is kept so ids never go back. */
+static void prune(mem_t *m, const mem_prune *p)
+{
+    char sql[160];
+    int rc = mem_sql_exec(m->wdb, "BEGIN IMMEDIATE");
+    if (!rc)
+        rc = exec_i64(m->wdb, "DELETE FROM raw WHERE ts <= ?", p->ref - p->raw_keep_ms);
+    for (int t = 0; t < MEM_NTIERS && !rc; t++) {
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE series IN (SELECT id FROM series) AND ts < ?",
+                 mem_tier_table[t]);
+        rc = exec_i64(m->wdb, sql, p->ref - p->ret[t]);
+    }
+    if (!rc)
+        rc = mem_sql_exec(m->wdb, "INSERT INTO meta(key, value) SELECT 'event_hwm', max(id) FROM events "
+                          "WHERE true HAVING max(id) IS NOT NULL ON CONFLICT(key) DO UPDATE SET "
+                          "value = max(value, excluded.value)");
+    if (!rc)
+        rc = exec_i64(m->wdb, "DELETE FROM events WHERE ts < ?", p->ref - p->ev_ret);
+    if (!rc)
+        rc = mem_sql_exec(m->wdb, "COMMIT");
+    if (rc) {
+        log_sql_error(m, rc, "cannot prune");
+        mem_sql_exec(m->wdb, "ROLLBACK");
+    }
+}
+
+static void finish_batch(mem_t *m, const batch *b, bool ok)
+{
+    if (b->nevents)
+        mem_events_committed(m, b->last_event);
+    pthread_mutex_lock(&m->qlock);
+    m->seq_done = b->last_seq;
+    m->qdepth -= b->njobs;
+    m->qticks -= b->nticks;
+    m->qevents -= b->nevents;
+    if (ok) {
+        m->batches++;
+        m->rows_written += b->rows;
+    } else {
+        m->dropped++;
+    }
+    pthread_cond_broadcast(&m->dcond);
+    pthread_mutex_unlock(&m->qlock);
+}
+
+static void *writer_main(void *arg)
+{
+    mem_t *m = arg;
+    pthread_mutex_lock(&m->qlock);
+    for (;;) {
+        while (!m->qhead && !m->stop)
+            pthread_cond_wait(&m->qcond, &m->qlock);
+        if (!m->qhead)
+            break;
+        mem_job *list = m->qhead;
+        m->qhead = m->qtail = NULL;
+        pthread_mutex_unlock(&m->qlock);
+        batch b = {0};
+        bool ok = commit_list(m, list, &b);
+        if (b.prune.ref)
+            prune(m, &b.prune);
+        finish_batch(m, &b, ok);
+        pthread_mutex_lock(&m->qlock);
+    }
+    pthread_mutex_unlock(&m->qlock);
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+
+static int prep(mem_t *m, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+{
+    int rc = sqlite3_prepare_v3(m->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc)
+        return mem_err(err, errlen, -EIO, "%s: cannot prepare: %s", m->path, sqlite3_errmsg(m->wdb));
+    return 0;
+}
+
+int mem_writer_prepare(mem_t *m, char *err, size_t errlen)
+{
+    char sql[160];
+    int rc = prep(m, "INSERT OR REPLACE INTO raw(ts, v) VALUES (?, ?)", &m->st_raw, err, errlen);
+    for (int t = 0; t < MEM_NTIERS && !rc; t++) {
+        snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO %s(series, ts, min, max, sum, count) "
+                 "VALUES (?, ?, ?, ?, ?, ?)", mem_tier_table[t]);
+        rc = prep(m, sql, &m->st_roll[t], err, errlen);
+    }
+    if (!rc)
+        rc = prep(m, "INSERT INTO series(id, name, labels, unit, help, kind) VALUES (?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT(id) DO UPDATE SET unit = excluded.unit, help = excluded.help, "
+                  "kind = excluded.kind", &m->st_series, err, errlen);
+    if (!rc)
+        rc = prep(m, "INSERT INTO events(id, ts, type, severity, source, payload) "
+                  "VALUES (?, ?, ?, ?, ?, ?)", &m->st_event, err, errlen);
+    if (!rc)
+        rc = prep(m, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", &m->st_meta, err, errlen);
+    if (!rc)
+        rc = prep(m, "DELETE FROM raw WHERE ts >= ?", &m->st_raw_del_after, err, errlen);
+    return rc;
+}
+
+int mem_writer_start(mem_t *m, char *err, size_t errlen)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals go to the loop thread */
+    int rc = pthread_create(&m->thread, NULL, writer_main, m);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc)
+        return mem_err(err, errlen, -rc, "memory: cannot start the writer thread: %s", strerror(rc));
+    m->thread_started = true;
+    return 0;
+}
+
+void mem_writer_stop(mem_t *m)
+{
+    if (m->thread_started) {
+        pthread_mutex_lock(&m->qlock);
+        m->stop = true;
+        pthread_cond_signal(&m->qcond);
+        pthread_mutex_unlock(&m->qlock);
+        pthread_join(m->thread, NULL);
+        m->thread_started = false;
+    }
+    sqlite3_finalize(m->st_raw);
+    for (int t = 0; t < MEM_NTIERS; t++)
+        sqlite3_finalize(m->st_roll[t]);
+    sqlite3_finalize(m->st_series);
+    sqlite3_finalize(m->st_event);
+    sqlite3_finalize(m->st_meta);
+    sqlite3_finalize(m->st_raw_del_after);
+}

@@ -1,0 +1,401 @@
+/* test_api_unit.c: unit tests of the API's pure helpers: Prometheus names,
+ * values and exposition (checked by a real parser when python3's
+ * prometheus_client is installed), label parsing and canonicalisation,
+ * series keys, query-parameter and time-range validation, request-target
+ * checks, the bearer-token check, JSON error bodies and SSE frames. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "api/api_int.h"
+#include "api_test_util.h"
+
+static void t_prom_name(void **state)
+{
+    (void)state;
+    char b[64];
+    api_prom_name("cpu.usage_percent", b, sizeof b);
+    assert_string_equal(b, "ippoc_cpu_usage_percent");
+    api_prom_name("disk-io.read:bytes", b, sizeof b);
+    assert_string_equal(b, "ippoc_disk_io_read_bytes");
+    api_prom_name("net.rx_bytes2", b, sizeof b);
+    assert_string_equal(b, "ippoc_net_rx_bytes2");
+    api_prom_name("x\xc3\xa9", b, sizeof b);
+    assert_string_equal(b, "ippoc_x__");
+    api_prom_name("abcdef", b, 9); /* cut, still terminated */
+    assert_string_equal(b, "ippoc_ab");
+    api_prom_label_name("9lives", b, sizeof b);
+    assert_string_equal(b, "_9lives");
+    api_prom_label_name("a.b-c", b, sizeof b);
+    assert_string_equal(b, "a_b_c");
+}
+
+static void t_prom_value(void **state)
+{
+    (void)state;
+    char b[40];
+    api_prom_value(1, b, sizeof b);
+    assert_string_equal(b, "1");
+    api_prom_value(0.1, b, sizeof b);
+    assert_string_equal(b, "0.1");
+    api_prom_value(-12.5, b, sizeof b);
+    assert_string_equal(b, "-12.5");
+    api_prom_value(1e300, b, sizeof b);
+    assert_string_equal(b, "1e+300");
+    api_prom_value(NAN, b, sizeof b);
+    assert_string_equal(b, "NaN");
+    api_prom_value(INFINITY, b, sizeof b);
+    assert_string_equal(b, "+Inf");
+    api_prom_value(-INFINITY, b, sizeof b);
+    assert_string_equal(b, "-Inf");
+    double odd = 0.1 + 0.2; /* needs 17 digits */
+    api_prom_value(odd, b, sizeof b);
+    assert_true(strtod(b, NULL) == odd);
+    api_prom_value(123456789012.0, b, sizeof b);
+    assert_string_equal(b, "123456789012");
+}
+
+static void t_labels(void **state)
+{
+    (void)state;
+    char out[256], err[128];
+    assert_int_equal(api_labels_canon("state=\"user\", cpu=\"total\"", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "cpu=\"total\",state=\"user\"");
+    assert_int_equal(api_labels_canon("", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(api_labels_canon(" a = \"x\\\"y\\\\z\\n\" , ", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "a=\"x\\\"y\\\\z\\n\"");
+    assert_int_equal(api_labels_canon("b=\"}{,=\",a=\"\"", out, sizeof out, err, sizeof err), 0);
+    assert_string_equal(out, "a=\"\",b=\"}{,=\"");
+
+    assert_int_equal(api_labels_canon("a=\"1\",a=\"2\"", out, sizeof out, err, sizeof err), -EINVAL);
+    assert_int_equal(api_labels_canon("a=1", out, sizeof out, err, sizeof err), -EINVAL);
+    assert_int_equal(api_labels_canon("a=\"1", out, sizeof out, err, sizeof err), -EINVAL);
+    assert_int_equal(api_labels_canon("a=\"\\x\"", out, sizeof out, err, sizeof err), -EINVAL);
+    assert_int_equal(api_labels_canon("a=\"1\" b=\"2\"", out, sizeof out, err, sizeof err), -EINVAL);
+    assert_int_equal(api_labels_canon("=\"1\"", out, sizeof out, err, sizeof err), -EINVAL);
+    assert_int_equal(api_labels_canon("a=\"1\"", out, 4, err, sizeof err), -ENAMETOOLONG);
+
+    api_label l[4];
+    assert_int_equal(api_labels_parse("a=\"1\",b=\"2\",c=\"3\",d=\"4\",e=\"5\"", l, 4, err, sizeof err), -EINVAL);
+    assert_int_equal(api_labels_parse("z=\"1\",y=\"2\"", l, 4, err, sizeof err), 2);
+    assert_string_equal(l[1].name, "y");
+    assert_string_equal(l[1].value, "2");
+
+    json_t *o = api_labels_json("cpu=\"total\",state=\"user\"");
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "user");
+    assert_int_equal(json_object_size(o), 2);
+    json_decref(o);
+    o = api_labels_json("garbage");
+    assert_int_equal(json_object_size(o), 0);
+    json_decref(o);
+}
+
+static void t_split_key(void **state)
+{
+    (void)state;
+    char n[64], l[128];
+    assert_int_equal(api_split_key("cpu.usage{cpu=\"0\"}", n, sizeof n, l, sizeof l), 0);
+    assert_string_equal(n, "cpu.usage");
+    assert_string_equal(l, "cpu=\"0\"");
+    assert_int_equal(api_split_key("cpu.usage", n, sizeof n, l, sizeof l), 0);
+    assert_string_equal(l, "");
+    assert_int_equal(api_split_key("cpu.usage{}", n, sizeof n, l, sizeof l), 0);
+    assert_string_equal(n, "cpu.usage");
+    assert_string_equal(l, "");
+    assert_int_equal(api_split_key("{a=\"1\"}", n, sizeof n, l, sizeof l), -EINVAL);
+    assert_int_equal(api_split_key("x{a=\"1\"", n, sizeof n, l, sizeof l), -EINVAL);
+    assert_int_equal(api_split_key("x}", n, sizeof n, l, sizeof l), -EINVAL);
+    char *k = api_series_key("m", "a=\"1\"");
+    assert_string_equal(k, "m{a=\"1\"}");
+    free(k);
+    k = api_series_key("m", "");
+    assert_string_equal(k, "m");
+    free(k);
+}
+
+static void t_params(void **state)
+{
+    (void)state;
+    static const char *const allowed[] = {"from", "to", "step", NULL};
+    const char *vals[4], err_dummy[1] = {0};
+    char err[160];
+    (void)err_dummy;
+    const char *k1[] = {"from", "step"}, *v1[] = {"now-1h", "10s"};
+    assert_int_equal(api_params_check(k1, v1, 2, allowed, vals, err, sizeof err), 0);
+    assert_string_equal(vals[0], "now-1h");
+    assert_null(vals[1]);
+    assert_string_equal(vals[2], "10s");
+
+    const char *k2[] = {"from", "bogus"}, *v2[] = {"1", "2"};
+    assert_int_equal(api_params_check(k2, v2, 2, allowed, vals, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "'bogus'"));
+    const char *k3[] = {"to", "to"}, *v3[] = {"1", "2"};
+    assert_int_equal(api_params_check(k3, v3, 2, allowed, vals, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "twice"));
+    const char *k4[] = {"to"}, *v4[] = {NULL};
+    assert_int_equal(api_params_check(k4, v4, 1, allowed, vals, err, sizeof err), -EINVAL);
+    const char *k5[] = {"x\n\xff"}, *v5[] = {"1"};
+    assert_int_equal(api_params_check(k5, v5, 1, allowed, vals, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "'x?" "?'"));
+    assert_int_equal(api_params_check(NULL, NULL, 0, allowed, vals, err, sizeof err), 0);
+}
+
+static void t_range(void **state)
+{
+    (void)state;
+    const int64_t now = 1700000000000;
+    int64_t f, t, s;
+    char err[160];
+    assert_int_equal(api_parse_range(NULL, NULL, NULL, now, &f, &t, &s, err, sizeof err), API_RANGE_OK);
+    assert_int_equal(f, now - 900000);
+    assert_int_equal(t, now);
+    assert_int_equal(s, 0);
+    assert_int_equal(api_parse_range("now-1h", "now", "10s", now, &f, &t, &s, err, sizeof err), 0);
+    assert_int_equal(f, now - 3600000);
+    assert_int_equal(s, 10000);
+    assert_int_equal(api_parse_range("15m", NULL, "60", now, &f, &t, &s, err, sizeof err), 0);
+    assert_int_equal(f, now - 900000);
+    assert_int_equal(s, 60000);
+    assert_int_equal(api_parse_range("1699999000.5", "1700000000", NULL, now, &f, &t, &s, err, sizeof err), 0);
+    assert_int_equal(f, 1699999000500);
+    assert_int_equal(t, 1700000000000);
+
+    assert_int_equal(api_parse_range("now", "now-1h", NULL, now, &f, &t, &s, err, sizeof err), API_RANGE_BAD);
+    assert_int_equal(api_parse_range("yesterday", NULL, NULL, now, &f, &t, &s, err, sizeof err), API_RANGE_BAD);
+    assert_non_null(strstr(err, "from"));
+    assert_int_equal(api_parse_range(NULL, "1e30", NULL, now, &f, &t, &s, err, sizeof err), API_RANGE_BAD);
+    assert_int_equal(api_parse_range("-5", NULL, NULL, now, &f, &t, &s, err, sizeof err), API_RANGE_BAD);
+    assert_int_equal(api_parse_range(NULL, NULL, "500ms", now, &f, &t, &s, err, sizeof err), API_STEP_BAD);
+    assert_int_equal(api_parse_range(NULL, NULL, "0", now, &f, &t, &s, err, sizeof err), API_STEP_BAD);
+    assert_int_equal(api_parse_range(NULL, NULL, "-10s", now, &f, &t, &s, err, sizeof err), API_STEP_BAD);
+    assert_int_equal(api_parse_range(NULL, NULL, "1.5", now, &f, &t, &s, err, sizeof err), API_STEP_BAD);
+    assert_int_equal(api_parse_range(NULL, NULL, "fast", now, &f, &t, &s, err, sizeof err), API_STEP_BAD);
+
+    assert_int_equal(api_points_for(0, 9000, 1000), 10);
+    assert_int_equal(api_points_for(0, 0, 1000), 1);
+    assert_int_equal(api_points_for(10, 0, 1000), 0);
+
+    assert_int_equal(api_effective_step(1000, MEM_SRC_RAM), 1000);
+    assert_int_equal(api_effective_step(1000, MEM_SRC_10S), 10000);
+    assert_int_equal(api_effective_step(15000, MEM_SRC_10S), 20000);
+    assert_int_equal(api_effective_step(60000, MEM_SRC_1M), 60000);
+    assert_int_equal(api_effective_step(60000, MEM_SRC_1H), 3600000);
+
+    struct api a = {.max_points = 1000, .ram_window_ms = 900000, .ret10s_ms = 2 * 86400000LL,
+                    .ret1m_ms = 30 * 86400000LL};
+    assert_int_equal(api_auto_step(&a, now - 900000, now, now), 1000);
+    int64_t st = api_auto_step(&a, now - 3600000, now, now);
+    assert_int_equal(st % 10000, 0);
+    assert_true(api_points_for(now - 3600000, now, st) <= 1000);
+    st = api_auto_step(&a, now - 7 * 86400000LL, now, now);
+    assert_int_equal(st % 60000, 0);
+    assert_true(api_points_for(now - 7 * 86400000LL, now, st) <= 1000);
+    st = api_auto_step(&a, now - 365 * 86400000LL, now, now);
+    assert_int_equal(st % 3600000, 0);
+}
+
+static void t_uri(void **state)
+{
+    (void)state;
+    assert_int_equal(api_uri_check("/v1/metrics/cpu.x%7Ba%3D%22b%22%7D?from=now-1h"), 0);
+    assert_int_equal(api_uri_check("/v1/status?x=%zz"), -EINVAL);
+    assert_int_equal(api_uri_check("/v1/status?x=%4"), -EINVAL);
+    assert_int_equal(api_uri_check("/v1/status?x=%00"), -EINVAL);
+    assert_int_equal(api_uri_check("/v1/status?x=%0a"), -EINVAL);
+    assert_int_equal(api_uri_check("/v1/st\x01tus"), -EINVAL);
+    char *big = malloc(API_MAX_URI + 10);
+    memset(big, 'a', API_MAX_URI + 9);
+    big[0] = '/';
+    big[API_MAX_URI + 9] = 0;
+    assert_int_equal(api_uri_check(big), -E2BIG);
+    big[API_MAX_URI] = 0;
+    assert_int_equal(api_uri_check(big), 0);
+    free(big);
+}
+
+static void t_token(void **state)
+{
+    (void)state;
+    assert_true(api_token_ok(NULL, ""));
+    assert_true(api_token_ok("whatever", ""));
+    assert_true(api_token_ok("Bearer s3cret-token-0123456", "s3cret-token-0123456"));
+    assert_true(api_token_ok("bearer  s3cret-token-0123456", "s3cret-token-0123456"));
+    assert_false(api_token_ok(NULL, "s3cret-token-0123456"));
+    assert_false(api_token_ok("Bearer s3cret-token-012345", "s3cret-token-0123456"));
+    assert_false(api_token_ok("Bearer s3cret-token-01234567", "s3cret-token-0123456"));
+    assert_false(api_token_ok("Bearer S3cret-token-0123456", "s3cret-token-0123456"));
+    assert_false(api_token_ok("Basic s3cret-token-0123456", "s3cret-token-0123456"));
+    assert_false(api_token_ok("Bearer ", "s3cret-token-0123456"));
+}
+
+static void t_error_body(void **state)
+{
+    (void)state;
+    char *s = api_error_body("not_found", "no \"such\" thing\n\xff");
+    json_error_t je;
+    json_t *o = json_loads(s, 0, &je);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "error"), "code")), "not_found");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "error"), "message")),
+                        "no \"such\" thing?" "?");
+    json_decref(o);
+    free(s);
+}
+
+static void t_event_json(void **state)
+{
+    (void)state;
+    mem_event e = {.id = 42, .ts = 1700000000123, .payload = (char *)"{\"a\":[1,2]}"};
+    strcpy(e.type, "anomaly\nx");
+    strcpy(e.severity, "warning");
+    strcpy(e.source, "detect");
+    json_t *o = api_event_json(&e);
+    assert_int_equal(json_integer_value(json_object_get(o, "id")), 42);
+    assert_true(json_is_object(json_object_get(o, "payload")));
+    json_decref(o);
+
+    api_buf b = {0};
+    api_sse_frame(&b, &e);
+    assert_non_null(b.p);
+    assert_memory_equal(b.p, "id: 42\nevent: anomaly_x\ndata: {", 31);
+    assert_non_null(strstr(b.p, "\"payload\":{\"a\":[1,2]}"));
+    assert_string_equal(b.p + b.len - 3, "}\n\n");
+    assert_ptr_equal(strchr(strstr(b.p, "data: "), '\n'), b.p + b.len - 2); /* one line of data */
+    api_buf_free(&b);
+
+    e.payload = (char *)"not json";
+    o = api_event_json(&e);
+    assert_string_equal(json_string_value(json_object_get(o, "payload")), "not json");
+    json_decref(o);
+}
+
+static void t_buf(void **state)
+{
+    (void)state;
+    api_buf b = {0};
+    for (int i = 0; i < 10000; i++)
+        api_buf_printf(&b, "%d,", i);
+    assert_false(b.oom);
+    assert_int_equal(b.len, strlen(b.p));
+    assert_memory_equal(b.p + b.len - 5, "9999,", 5);
+    char big[9000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    api_buf_printf(&b, "%s", big);
+    assert_int_equal(b.len, strlen(b.p));
+    api_buf_free(&b);
+}
+
+/* ---- exposition ---------------------------------------------------------------- */
+static void t_prom_render(void **state)
+{
+    (void)state;
+    mem_series_info s[] = {
+        {.id = 0, .name = "mem.used_bytes", .labels = "", .help = "Used memory", .last = 1048576},
+        {.id = 1, .name = "cpu.usage_percent", .labels = "cpu=\"total\",state=\"user\"",
+         .help = "CPU time\nin percent \\ share", .last = 12.5},
+        {.id = 2, .name = "cpu.usage_percent", .labels = "cpu=\"total\",state=\"idle\"", .help = "CPU",
+         .last = 80},
+        {.id = 3, .name = "cpu.usage_percent", .labels = "cpu=\"x\",state=\"nan\"", .help = "CPU", .last = NAN},
+        {.id = 4, .name = "proc.rss", .labels = "name=\"a \\\"b\\\" \\\\c\"", .help = "RSS", .last = INFINITY},
+        {.id = 5, .name = "only.nan", .labels = "", .help = "never set", .last = NAN},
+        {.id = 6, .name = "disk-io", .labels = "dev=\"sda\"", .help = "", .last = -INFINITY},
+        {.id = 7, .name = "disk.io", .labels = "dev=\"sda\"", .help = "dup", .last = 5},
+        {.id = 8, .name = "memory.series", .labels = "", .help = "collides with a self metric", .last = 3},
+    };
+    api_buf b = {0};
+    mem_stats st = {.nseries = 9, .dropped_batches = 2};
+    assert_int_equal(api_prom_render(&b, s, sizeof s / sizeof s[0], &st), 0);
+    const char *want =
+        "# HELP ippoc_cpu_usage_percent CPU\n"
+        "# TYPE ippoc_cpu_usage_percent gauge\n"
+        "ippoc_cpu_usage_percent{cpu=\"total\",state=\"idle\"} 80\n"
+        "ippoc_cpu_usage_percent{cpu=\"total\",state=\"user\"} 12.5\n"
+        "# HELP ippoc_disk_io (no help)\n"
+        "# TYPE ippoc_disk_io gauge\n"
+        "ippoc_disk_io{dev=\"sda\"} -Inf\n"
+        "# HELP ippoc_mem_used_bytes Used memory\n"
+        "# TYPE ippoc_mem_used_bytes gauge\n"
+        "ippoc_mem_used_bytes 1048576\n"
+        "# HELP ippoc_memory_series collides with a self metric\n"
+        "# TYPE ippoc_memory_series gauge\n"
+        "ippoc_memory_series 3\n"
+        "# HELP ippoc_proc_rss RSS\n"
+        "# TYPE ippoc_proc_rss gauge\n"
+        "ippoc_proc_rss{name=\"a \\\"b\\\" \\\\c\"} +Inf\n"
+        "# HELP ippoc_build_info ippocd build information\n"
+        "# TYPE ippoc_build_info gauge\n"
+        "ippoc_build_info{version=\"" IPPOC_VERSION "\"} 1\n";
+    assert_memory_equal(b.p, want, strlen(want));
+    assert_non_null(strstr(b.p, "\nippoc_memory_dropped_batches_total 2\n"));
+    assert_null(strstr(b.p, "ippoc_memory_series 9"));
+    assert_null(strstr(b.p, "only_nan"));
+    assert_null(strstr(b.p, "nan\""));
+    if (api_test_prom_parse(b.p) == 1)
+        fail_msg("prometheus_client rejected:\n%s", b.p);
+    api_buf_free(&b);
+
+    /* HELP with the tricky characters, from the first series of the family. */
+    mem_series_info h[] = {{.name = "a", .labels = "", .help = "x\ny \\ z", .last = 1}};
+    assert_int_equal(api_prom_render(&b, h, 1, NULL), 0);
+    assert_string_equal(b.p, "# HELP ippoc_a x\\ny \\\\ z\n# TYPE ippoc_a gauge\nippoc_a 1\n");
+    if (api_test_prom_parse(b.p) == 1)
+        fail_msg("prometheus_client rejected:\n%s", b.p);
+    api_buf_free(&b);
+    assert_int_equal(api_prom_render(&b, NULL, 0, NULL), 0);
+    assert_int_equal(b.len, 0);
+    api_buf_free(&b);
+}
+
+static void t_prom_speed(void **state)
+{
+    (void)state;
+    enum { N = 1500 };
+    mem_series_info *s = calloc(N, sizeof *s);
+    char (*names)[64] = calloc(N, 64), (*labels)[96] = calloc(N, 96);
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], 64, "fam%02d.metric_%d", i % 50, i % 7);
+        snprintf(labels[i], 96, "cpu=\"cpu%d\",state=\"s%d\",dev=\"d%d\"", i, i % 9, i % 3);
+        s[i] = (mem_series_info){.id = i, .name = names[i], .labels = labels[i], .help = "h",
+                                 .last = i * 1.25};
+    }
+    mem_stats st = {.nseries = N};
+    int64_t t0 = core_mono_ns();
+    enum { ROUNDS = 20 };
+    api_buf b = {0};
+    for (int r = 0; r < ROUNDS; r++) {
+        api_buf_free(&b);
+        assert_int_equal(api_prom_render(&b, s, N, &st), 0);
+    }
+    int64_t dt = (core_mono_ns() - t0) / ROUNDS;
+    size_t len = b.len;
+    if (api_test_prom_parse(b.p) == 1)
+        fail_msg("prometheus_client rejected the 1500-series exposition");
+    api_buf_free(&b);
+    print_message("/metrics render: %d series, %zu bytes, %.3f ms\n", N, len, dt / 1e6);
+    assert_true(dt < 200 * 1000000LL); /* generous: sanitizers are slow */
+    free(s);
+    free(names);
+    free(labels);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_prom_name),  cmocka_unit_test(t_prom_value), cmocka_unit_test(t_labels),
+        cmocka_unit_test(t_split_key),  cmocka_unit_test(t_params),     cmocka_unit_test(t_range),
+        cmocka_unit_test(t_uri),        cmocka_unit_test(t_token),      cmocka_unit_test(t_error_body),
+        cmocka_unit_test(t_event_json), cmocka_unit_test(t_buf),        cmocka_unit_test(t_prom_render),
+        cmocka_unit_test(t_prom_speed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

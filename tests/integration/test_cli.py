@@ -1,0 +1,2 @@
+from harness import run
+run([])
