@@ -7,7 +7,6 @@
 #include "core/core.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,10 +74,24 @@ int cli_args_help(const cli_args *a)
     return CLI_EXIT_OK;
 }
 
+static bool is_global_option(const char *s)
+{
+    static const char *const globals[] = {"--url", "--token", "--timeout", "--state-dir"};
+    for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++) {
+        size_t n = strlen(globals[i]);
+        if (!strncmp(s, globals[i], n) && (s[n] == '\0' || s[n] == '='))
+            return true;
+    }
+    return false;
+}
+
 int cli_args_bad(const cli_args *a)
 {
     const char *s = a->argv[a->i];
-    if (cli_args_positional(a))
+    if (!a->only_pos && is_global_option(s))
+        fprintf(stderr, "ippoc: %s: %s is a global option, put it before the command (ippoc %s ... %s)\n",
+                a->cmd, s, s, a->cmd);
+    else if (cli_args_positional(a))
         fprintf(stderr, "ippoc: %s: unexpected argument '%s' (see 'ippoc help %s')\n",
                 a->cmd, s, a->cmd);
     else
@@ -87,21 +100,9 @@ int cli_args_bad(const cli_args *a)
     return CLI_EXIT_USAGE;
 }
 
-int cli_parse_duration_text(const char *s, int64_t *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end != s && *end == '\0' && errno == 0 && isfinite(v) && v >= 0 && v < 1e12) {
-        *ms = (int64_t)llround(v * 1000.0); /* a bare number: seconds, maybe a fraction */
-        return 0;
-    }
-    return core_parse_duration(s, ms) < 0 ? -EINVAL : 0;
-}
-
 int cli_check_duration(const char *opt, const char *val, int64_t *ms)
 {
-    if (!*val || cli_parse_duration_text(val, ms) < 0 || *ms <= 0) {
+    if (!*val || core_parse_duration(val, ms) < 0 || *ms <= 0) {
         fprintf(stderr, "ippoc: %s: bad duration '%s' (expected e.g. 30s, 15m, 2h)\n", opt, val);
         return CLI_EXIT_USAGE;
     }
@@ -111,7 +112,7 @@ int cli_check_duration(const char *opt, const char *val, int64_t *ms)
 int cli_check_time(const char *opt, const char *val, int64_t now_ms, int64_t *ms)
 {
     if (!*val || core_parse_time(val, now_ms, ms) < 0) {
-        fprintf(stderr, "ippoc: %s: bad time '%s' (expected a time ago like 30s, 15m, 2h, or now, or epoch seconds)\n",
+        fprintf(stderr, "ippoc: %s: bad duration '%s' (expected e.g. 30s, 15m, 2h, now or epoch seconds)\n",
                 opt, val);
         return CLI_EXIT_USAGE;
     }

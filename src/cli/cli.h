@@ -28,6 +28,7 @@ enum {
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:7070"
 #define CLI_URL_MAX 1024
+#define CLI_PATH_MAX 4096
 
 /* Options shared by every command (global options, resolved once). */
 typedef struct cli_ctx {
@@ -35,6 +36,7 @@ typedef struct cli_ctx {
     const char *token;     /* bearer token or NULL */
     int64_t timeout_ms;    /* per request (connect timeout for streams) */
     bool json;             /* print the API's JSON instead of text */
+    char url_file[CLI_PATH_MAX]; /* the ippocd.url the URL came from, or "" */
 } cli_ctx;
 
 /* ---- opts.c: global options ---------------------------------------------------- */
@@ -54,6 +56,10 @@ int cli_parse_global(int argc, char **argv, cli_global *g);
  * IPPOC_STATE_DIR, ./.ippoc/ippocd.url). Returns CLI_EXIT_OK or an exit code
  * after printing why. */
 int cli_resolve(const cli_global *g, cli_ctx *ctx);
+
+/* Re-reads ctx->url_file (a restarted daemon may listen on a new port).
+ * Returns 1 if the URL changed, 0 otherwise; never prints. */
+int cli_reload_url(cli_ctx *ctx);
 
 /* ---- args.c: per-command argument scanning -------------------------------------- */
 typedef struct cli_args {
@@ -85,8 +91,6 @@ int cli_args_bad(const cli_args *a);
  * CLI_EXIT_USAGE on failure, CLI_EXIT_OK on success. */
 int cli_check_time(const char *opt, const char *val, int64_t now_ms, int64_t *ms);
 int cli_check_duration(const char *opt, const char *val, int64_t *ms);
-/* A bare number of seconds (fraction allowed) or a core duration ("10s"). */
-int cli_parse_duration_text(const char *s, int64_t *ms);
 int cli_check_int(const char *opt, const char *val, long lo, long hi, long *out);
 
 /* ---- http.c: the daemon's API over libcurl ------------------------------------------ */

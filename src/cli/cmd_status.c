@@ -120,6 +120,7 @@ static void print_status(const cli_ctx *ctx, const json_t *st)
     line("pid", pid);
     print_uptime(st);
     line("state dir", cli_jstr(st, "state_dir", NULL));
+    line("config", cli_jstr(st, "config", NULL));
     line("sense", cli_jstr(st, "sense_source", NULL));
     print_self(json_object_get(st, "self"));
     print_memory(json_object_get(st, "memory"));

@@ -109,10 +109,11 @@ static void transport_reason(CURL *c, CURLcode rc, const char *errbuf, int64_t t
     }
 }
 
-static int report_unreachable(const cli_ctx *ctx, const char *reason)
+static int report_unreachable(const cli_ctx *ctx, CURLcode rc, const char *reason)
 {
-    fprintf(stderr, "ippoc: cannot reach ippocd at %s: %s (is it running? `make run`)\n",
-            ctx->url, reason);
+    bool down = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
+    fprintf(stderr, "ippoc: cannot reach ippocd at %s: %s%s\n", ctx->url, reason,
+            down ? " (is it running? `make run`)" : "");
     return CLI_EXIT_UNREACH;
 }
 
@@ -161,7 +162,7 @@ static int finish_get(const cli_ctx *ctx, CURL *c, CURLcode rc, const char *errb
     }
     if (rc != CURLE_OK) {
         transport_reason(c, rc, errbuf, ctx->timeout_ms, reason, sizeof reason);
-        return report_unreachable(ctx, reason);
+        return report_unreachable(ctx, rc, reason);
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || status > 299)

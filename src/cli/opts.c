@@ -74,32 +74,42 @@ int cli_parse_global(int argc, char **argv, cli_global *g)
     return i;
 }
 
-/* Reads the first line of an ippocd.url file into ctx->url. */
-static int read_url_file(const char *path, cli_ctx *ctx, bool must_exist)
+/* First line of an ippocd.url file, trimmed, into out. 0 or -errno
+ * (-ENODATA when the file is empty). */
+static int load_url(const char *path, char *out, size_t n)
 {
     char buf[CLI_URL_MAX];
     ssize_t r = core_read_file(path, buf, sizeof buf);
-    if (r < 0) {
-        if (!must_exist && r == -ENOENT)
-            return 1;
-        fprintf(stderr, "ippoc: cannot reach ippocd: cannot read %s: %s (is ippocd running with that state dir?)\n",
-                path, strerror((int)-r));
-        return -1;
-    }
+    if (r < 0)
+        return (int)r;
     buf[strcspn(buf, "\r\n")] = '\0';
     char *u = core_trim(buf);
-    if (!*u) {
-        fprintf(stderr, "ippoc: cannot reach ippocd: %s is empty\n", path);
-        return -1;
-    }
-    core_sncpy(ctx->url, sizeof ctx->url, u);
+    if (!*u)
+        return -ENODATA;
+    core_sncpy(out, n, u);
     return 0;
+}
+
+/* Reads the URL file into ctx; 1 if it is missing and need not exist. */
+static int read_url_file(const char *path, cli_ctx *ctx, bool must_exist)
+{
+    int r = load_url(path, ctx->url, sizeof ctx->url);
+    if (r == -ENOENT && !must_exist)
+        return 1;
+    if (r == -ENODATA)
+        fprintf(stderr, "ippoc: cannot reach ippocd: %s is empty\n", path);
+    else if (r < 0)
+        fprintf(stderr, "ippoc: cannot reach ippocd: cannot read %s: %s (is ippocd running with that state dir?)\n",
+                path, strerror(-r));
+    if (r == 0)
+        core_sncpy(ctx->url_file, sizeof ctx->url_file, path);
+    return r < 0 ? -1 : 0;
 }
 
 static int url_from_files(const cli_global *g, cli_ctx *ctx)
 {
     const char *dir = g->state_dir ? g->state_dir : getenv("IPPOC_STATE_DIR");
-    char path[CORE_PATH_MAX];
+    char path[CLI_PATH_MAX];
     if (dir && *dir) {
         snprintf(path, sizeof path, "%s/ippocd.url", dir);
         return read_url_file(path, ctx, true);
@@ -110,12 +120,34 @@ static int url_from_files(const cli_global *g, cli_ctx *ctx)
     return r < 0 ? -1 : 0;
 }
 
+static void strip_slashes(char *url)
+{
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+}
+
+static bool url_scheme_ok(const char *url)
+{
+    return !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8);
+}
+
+int cli_reload_url(cli_ctx *ctx)
+{
+    char url[CLI_URL_MAX];
+    if (!ctx->url_file[0] || load_url(ctx->url_file, url, sizeof url) < 0)
+        return 0;
+    strip_slashes(url);
+    if (!url_scheme_ok(url) || !strcmp(url, ctx->url))
+        return 0;
+    core_sncpy(ctx->url, sizeof ctx->url, url);
+    return 1;
+}
+
 static int check_url(cli_ctx *ctx, const char *origin)
 {
-    size_t n = strlen(ctx->url);
-    while (n > 0 && ctx->url[n - 1] == '/')
-        ctx->url[--n] = '\0';
-    if (strncmp(ctx->url, "http://", 7) != 0 && strncmp(ctx->url, "https://", 8) != 0) {
+    strip_slashes(ctx->url);
+    if (!url_scheme_ok(ctx->url)) {
         fprintf(stderr, "ippoc: %s: bad URL '%s' (expected e.g. http://127.0.0.1:7070)\n",
                 origin, ctx->url);
         return CLI_EXIT_USAGE;
@@ -147,7 +179,7 @@ int cli_resolve(const cli_global *g, cli_ctx *ctx)
     ctx->timeout_ms = 5000;
     if (g->timeout) {
         int64_t ms;
-        if (cli_check_duration_text(g->timeout, &ms) < 0 || ms <= 0) {
+        if (core_parse_duration(g->timeout, &ms) < 0 || ms <= 0) {
             fprintf(stderr, "ippoc: --timeout: bad duration '%s' (expected seconds, e.g. 5, 0.5, 30s)\n",
                     g->timeout);
             return CLI_EXIT_USAGE;

@@ -1,0 +1,102 @@
+/* help.c: the usage texts of `ippoc` and of each command, printed by
+ * `ippoc --help`, `ippoc help COMMAND` and `ippoc COMMAND --help`. The exit
+ * codes listed here are the CLI_EXIT_* values of cli.h. */
+#include "cli/cli.h"
+
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: ippoc [GLOBAL OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "Command-line front end of ippocd, the IPPOC self-healing agent.\n"
+    "\n"
+    "commands:\n"
+    "  status            daemon version, uptime, own CPU/RSS, collectors, memory\n"
+    "  metrics [PATTERN] series and their last values (PATTERN: glob or prefix)\n"
+    "  show METRIC       sparkline and min/mean/max/last of a metric over time\n"
+    "  events            the event log; --follow streams new events\n"
+    "  help [COMMAND]    this text, or a command's\n"
+    "\n"
+    "global options (before the command):\n"
+    "  --url URL         daemon API (default: $IPPOC_URL, else <state-dir>/ippocd.url,\n"
+    "                    else ./.ippoc/ippocd.url if present, else " CLI_DEFAULT_URL ")\n"
+    "  --state-dir DIR   find the URL in DIR/ippocd.url (default: $IPPOC_STATE_DIR)\n"
+    "  --token TOKEN     bearer token (default: $IPPOC_TOKEN)\n"
+    "  --timeout SECS    per-request timeout, e.g. 5, 0.5, 30s (default 5)\n"
+    "  --json            print the API's JSON instead of text\n"
+    "  -h, --help        show help\n"
+    "  -V, --version     show the version\n"
+    "\n"
+    "exit codes:\n"
+    "  0  success\n"
+    "  1  the daemon answered with an error\n"
+    "  2  bad command line\n"
+    "  3  cannot reach the daemon\n"
+    "  4  unauthorized (missing or wrong token)\n";
+
+typedef struct cmd_help {
+    const char *name;
+    const char *text;
+} cmd_help;
+
+static const cmd_help helps[] = {
+    {"status",
+     "usage: ippoc status [--json]\n"
+     "\n"
+     "Shows the daemon's version, host, pid, uptime, its own CPU and RSS, each\n"
+     "collector (available / unavailable / disabled, interval, series, cost of\n"
+     "its last run, note) and a summary of its memory store.\n"},
+    {"metrics",
+     "usage: ippoc metrics [PATTERN] [--json]\n"
+     "\n"
+     "Lists the series ippocd keeps with their last value in human units.\n"
+     "PATTERN is a glob over series names (cpu.*, *_bytes); without glob\n"
+     "characters it is a prefix: 'ippoc metrics mem' lists mem*.\n"},
+    {"show",
+     "usage: ippoc show METRIC [--since 10m] [--until now] [--step STEP]\n"
+     "                  [--width N] [--ascii] [--json]\n"
+     "\n"
+     "Draws a sparkline for each series of METRIC (a family such as\n"
+     "cpu.usage_percent, or one exact key such as 'cpu.usage_percent{cpu=\"cpu0\"}')\n"
+     "with its min, mean, max and last value.\n"
+     "\n"
+     "  --since TIME   start: a duration ago (30s, 15m, 2h, 1d), now, or epoch\n"
+     "                 seconds (default 10m)\n"
+     "  --until TIME   end, same forms (default now)\n"
+     "  --step STEP    bucket size, e.g. 10s (default: one bucket per column)\n"
+     "  --width N      sparkline columns (default: terminal width, 60 if none)\n"
+     "  --ascii        ASCII instead of Unicode blocks (automatic when the\n"
+     "                 locale is not UTF-8)\n"},
+    {"events",
+     "usage: ippoc events [--since TIME] [--type TYPE] [--severity LEVEL]\n"
+     "                    [--limit N] [--follow] [--json]\n"
+     "\n"
+     "Shows the newest events, oldest first.\n"
+     "\n"
+     "  --since TIME      only events after TIME (30s, 15m, 2h ago, or epoch seconds)\n"
+     "  --type TYPE       exact type, or a prefix ending in '*' (anomaly*)\n"
+     "  --severity LEVEL  at least LEVEL: debug, info, warning, error, critical\n"
+     "  --limit N         at most N events (default 20, max 10000)\n"
+     "  -f, --follow      then stream new events until interrupted (Ctrl-C,\n"
+     "                    exit 0); reconnects if the connection drops\n"
+     "  --json            the API's JSON; with --follow one event per line\n"},
+    {"help",
+     "usage: ippoc help [COMMAND]\n"
+     "\n"
+     "Shows the general help, or a command's.\n"},
+};
+
+void cli_usage(FILE *f)
+{
+    fputs(usage_text, f);
+}
+
+bool cli_help_command(const char *name, FILE *f)
+{
+    for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++)
+        if (!strcmp(helps[i].name, name)) {
+            fputs(helps[i].text, f);
+            return true;
+        }
+    return false;
+}
