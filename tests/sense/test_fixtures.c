@@ -2,14 +2,14 @@
  * deltas (fixtures/proc1 then fixtures/proc2 one second later, a synthetic
  * sys tree for block devices and cgroup v2, another for cgroup v1), so each
  * rate, percent and filter below can be checked by hand. Values are read
- * back through a stand-in memory store (fake_mem.c). */
+ * back through a stand-in memory store (mem_spy.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "fake_mem.h"
+#include "mem_spy.h"
 #include "sense/sense_int.h"
 #include "tree.h"
 

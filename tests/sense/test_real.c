@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "fake_mem.h"
+#include "mem_spy.h"
 #include "sense/sense_int.h"
 
 #include <stdio.h>

@@ -1,7 +1,8 @@
-/* fake_mem.h: a stand-in for the memory store in sense tests: records every
- * series registered and the values put since the last fm_round(). */
-#ifndef IPPOC_FAKE_MEM_H
-#define IPPOC_FAKE_MEM_H
+/* mem_spy.h: a recording spy over the real memory store for sense tests:
+ * records every series registered and the values put since the last
+ * fm_round(), while everything also goes into a real store on disk. */
+#ifndef IPPOC_MEM_SPY_H
+#define IPPOC_MEM_SPY_H
 
 #include "memory/memory.h"
 
