@@ -176,7 +176,8 @@ int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_st
         rows[i].s = &s[i];
         api_prom_name(s[i].name, rows[i].name, sizeof rows[i].name);
     }
-    qsort(rows, n, sizeof *rows, row_cmp);
+    if (n)
+        qsort(rows, n, sizeof *rows, row_cmp);
     api_buf_reserve(b, n * 96 + 1024);
 
     const char *head = NULL; /* family whose HELP/TYPE is out */
