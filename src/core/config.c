@@ -15,7 +15,7 @@
 
 static const char *const group_names[] = {
     "cpu", "load", "memory", "psi", "filesystem", "disk", "net", "netstat", "vmstat",
-    "fds", "processes", "tcp", "interrupts", "softirqs", "process", "cgroup", "self",
+    "fds", "processes", "tcp", "interrupts", "softirqs", "process", "apps", "cgroup", "self",
 };
 #define NGROUP_NAMES ((int)(sizeof group_names / sizeof group_names[0]))
 
