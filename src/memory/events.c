@@ -177,7 +177,7 @@ void mem_wake_waiters(mem_t *m)
     if (!m)
         return;
     pthread_mutex_lock(&m->evlock);
-    m->woken = true;
+    m->wake_gen++;
     pthread_cond_broadcast(&m->evcond);
     pthread_mutex_unlock(&m->evlock);
 }
@@ -222,10 +222,14 @@ int mem_events_wait(mem_t *m, int64_t after_id, int timeout_ms, mem_event **out,
     struct timespec dl;
     mem_deadline(&dl, timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&m->evlock);
+    /* only a wake-up after this point releases this waiter */
+    uint64_t gen = m->wake_gen;
     int rc = 0;
-    while (!m->woken && m->ev_last <= after_id && timeout_ms > 0 && rc != ETIMEDOUT)
+    m->ev_waiters++;
+    while (m->wake_gen == gen && m->ev_last <= after_id && timeout_ms > 0 && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&m->evcond, &m->evlock, &dl);
-    rc = m->woken ? 0 : copy_after(m, after_id, out, n);
+    m->ev_waiters--;
+    rc = m->wake_gen != gen ? 0 : copy_after(m, after_id, out, n);
     pthread_mutex_unlock(&m->evlock);
     return rc;
 }

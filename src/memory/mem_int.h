@@ -6,8 +6,9 @@
  *  - cur[id]: the tick being built (loop thread only, no lock needed);
  *  - ser[id]->ring[slot]: float32 ring of nslots seconds, slot = ts/1000 % N;
  *    tick_ts[slot] says which second a slot holds (a slot is valid for second
- *    s only if tick_ts[slot] == s), so gaps need no clearing;
- *  - acc[tier][id]: min/max/sum/count of the open bucket of each tier.
+ *    s only if tick_ts[slot] == s), so gaps need no clearing.
+ * Rollups hold no RAM state on the loop thread: the writer thread derives
+ * them from what is on disk (rollup.c), one chunk of buckets per row.
  *
  * Lock order: lock -> qlock, evlock -> qlock; rlock is taken alone. */
 #ifndef IPPOC_MEM_INT_H
@@ -33,14 +34,39 @@
 #define MEM_NO_BUCKET INT64_MIN
 
 extern const int64_t mem_tier_width[MEM_NTIERS]; /* 10 s, 1 min, 1 h in ms */
+extern const int64_t mem_chunk_width[MEM_NTIERS]; /* 5 min, 1 h, 1 day in ms */
 extern const char *const mem_tier_table[MEM_NTIERS];
+extern const char *const mem_tier_done_key[MEM_NTIERS]; /* meta keys */
 
-/* Open-bucket accumulator of one series in one tier (24 bytes). */
+/* Raw rows are kept for the RAM window plus this (one 10 s chunk and some
+ * slack), and never before the 10 s tier has been built from them. */
+#define MEM_RAW_EXTRA_MS (mem_chunk_width[0] + 60000)
+#define MEM_CHUNK_MAX 60             /* buckets in the largest chunk */
+#define MEM_REC_MAX 18               /* bytes of the largest bucket record */
+
+/* One rollup bucket; count 0 = empty. */
+typedef struct mem_bucket {
+    float min, max, mean;
+    uint32_t count;
+} mem_bucket;
+
+/* Accumulator of samples or buckets (24 bytes). */
 typedef struct mem_acc {
     float min, max;
     uint32_t count;
     double sum;
 } mem_acc;
+
+/* Incremental encoder of one chunk (chunk.c): buckets are added in order,
+ * at increasing indexes (the skipped ones are empty). */
+typedef struct mem_enc {
+    uint8_t *p;
+    size_t len, cap;
+    size_t last;       /* offset of the last record's tag byte, SIZE_MAX: none */
+    int next;          /* index of the next bucket */
+    int pending_empty; /* empty buckets not written yet (dropped at the end) */
+    uint32_t full;     /* samples in a full bucket of the tier */
+} mem_enc;
 
 /* One series; the ring follows the struct in the same allocation. */
 typedef struct mem_ser {
@@ -50,24 +76,6 @@ typedef struct mem_ser {
     int64_t last_ts;
     float ring[];
 } mem_ser;
-
-/* One rollup row as queued to the writer. */
-typedef struct mem_rrow {
-    int32_t id;
-    float min, max;
-    uint32_t count;
-    double sum;
-} mem_rrow;
-
-/* The rows of one tier bucket: closed (final) or a checkpoint of the open
- * one (then meta upto_<tier> = upto, in the same transaction). */
-typedef struct mem_rset {
-    int tier;
-    bool ckpt;
-    int64_t ts, upto;
-    int32_t nrows;
-    mem_rrow *rows;
-} mem_rset;
 
 enum { MEM_JOB_TICK, MEM_JOB_SERIES, MEM_JOB_EVENT };
 
@@ -89,8 +97,6 @@ typedef struct mem_job {
             int64_t delete_after; /* >0: drop raw rows newer (clock reset) */
             int32_t nvals;
             float *vals;
-            int nsets;
-            mem_rset sets[2 * MEM_NTIERS];
             mem_prune prune;
         } tick;
         struct {
@@ -123,14 +129,10 @@ struct mem {
     int next_id;      /* 1 + highest id in use */
     int nser;
     float *cur;
-    mem_acc *acc[MEM_NTIERS];
     int32_t *htab;    /* open addressing, -1 = empty */
     uint32_t hmask;
     int64_t *tick_ts;
     int64_t last_tick, ring_start; /* 0 when no tick yet */
-    int64_t bucket[MEM_NTIERS];    /* open bucket start or MEM_NO_BUCKET */
-    int64_t upto[MEM_NTIERS];      /* last checkpointed tick of the tier */
-    uint64_t closed_seq[MEM_NTIERS]; /* job seq that carried the last closed bucket */
     int64_t last_prune;
     uint64_t ticks, samples;
     mem_prune ret;                 /* configured retentions (ref unused) */
@@ -153,6 +155,13 @@ struct mem {
     sqlite3 *wdb;
     sqlite3_stmt *st_raw, *st_roll[MEM_NTIERS], *st_series, *st_event, *st_meta;
     sqlite3_stmt *st_raw_del_after;
+    /* rollup builder (writer thread only) */
+    sqlite3_stmt *st_raw_range, *st_raw_next, *st_src[MEM_NTIERS], *st_src_next[MEM_NTIERS];
+    int64_t done[MEM_NTIERS];      /* meta done_<tier>: every chunk before is final */
+    int64_t last_raw;              /* newest committed raw tick, 0 if none */
+    /* (qlock) chunk rows written, chunk steps and writer CPU per tier */
+    uint64_t chunks_written, chunk_steps[MEM_NTIERS];
+    double rollup_cpu_ms[MEM_NTIERS];
 
     /* ---- reader (rlock) ---- */
     pthread_mutex_t rlock;
@@ -163,7 +172,8 @@ struct mem {
     pthread_cond_t evcond;
     mem_evslot *evring;
     int64_t ev_last, ev_committed;
-    bool woken;
+    uint64_t wake_gen;             /* bumped by mem_wake_waiters */
+    int ev_waiters;                /* threads blocked in mem_events_wait */
 };
 
 /* util.c */
@@ -184,13 +194,37 @@ int mem_series_insert(mem_t *m, int id, const char *name, const char *labels,
 void mem_series_free_all(mem_t *m);
 
 /* ring.c */
-void mem_acc_reset(mem_acc *a, int n);
-void mem_acc_add(mem_acc *a, float v);
-void mem_acc_merge(mem_acc *a, const mem_acc *b);
 int mem_ring_slot(const mem_t *m, int64_t ts);
 void mem_ring_store(mem_t *m, int64_t ts, const float *vals, int n);
 int64_t mem_oldest_ram(const mem_t *m);
-mem_job *mem_ckpt_job(mem_t *m);
+
+/* chunk.c: the bucket encoding of a chunk BLOB */
+uint32_t mem_tier_full(int tier);   /* samples in a full bucket: 10, 60, 3600 */
+int mem_tier_nbuckets(int tier);    /* buckets in a chunk: 30, 60, 24 */
+void mem_enc_init(mem_enc *e, uint32_t full);
+void mem_enc_free(mem_enc *e);
+int mem_enc_add(mem_enc *e, int index, const mem_bucket *b); /* 0 or -ENOMEM */
+size_t mem_enc_finish(mem_enc *e);  /* bytes of the blob; 0 = every bucket empty */
+/* Decodes a chunk blob into out[0..n) (empty past its end). 0, or -EINVAL
+ * with out undefined when the blob is malformed. */
+int mem_chunk_decode(const void *blob, size_t len, int n, uint32_t full, mem_bucket *out);
+void mem_acc_reset(mem_acc *a);
+void mem_acc_value(mem_acc *a, float v);
+void mem_acc_bucket(mem_acc *a, const mem_bucket *b);
+mem_bucket mem_acc_get(const mem_acc *a);
+/* Value of series id in a raw row blob (float32 LE); NaN past its end. */
+float mem_raw_value(const void *blob, int bytes, int id);
+
+/* rollup.c: the writer-thread chunk builder */
+int mem_rollup_load(mem_t *m);      /* done marks and newest raw tick from disk */
+void mem_rollup_catchup(mem_t *m);  /* builds every closed chunk not yet written */
+int mem_rollup_prepare(mem_t *m, char *err, size_t errlen);
+void mem_rollup_finalize(mem_t *m);
+/* Clock reset (inside the writer's transaction): forgets chunks at or after ts. */
+int mem_rollup_rewind(mem_t *m, int64_t ts);
+/* Prune limits of raw rows and of each tier, given retentions at ref. */
+int64_t mem_raw_prune_before(const mem_t *m, const mem_prune *p);
+int64_t mem_tier_prune_before(const mem_t *m, const mem_prune *p, int tier);
 
 /* writer.c */
 int mem_writer_start(mem_t *m, char *err, size_t errlen);

@@ -1,7 +1,8 @@
 /* memory.c: HiDB lifecycle: mem_open (store, schema, restore, writer
- * thread), mem_reconfigure, mem_close (checkpoint the open buckets, drain,
- * join) and mem_get_stats. The rest lives in one file per concern: ring.c
- * (hot path), series.c, writer.c, store.c, query.c, events.c. */
+ * thread), mem_reconfigure, mem_close (drain, join) and mem_get_stats. The
+ * rest lives in one file per concern: ring.c (hot path), series.c, writer.c,
+ * rollup.c (chunk builder), chunk.c (chunk encoding), store.c, query.c,
+ * events.c. */
 #include "memory/mem_int.h"
 
 #include <errno.h>
@@ -12,7 +13,7 @@
 
 static void set_retentions(mem_t *m, const core_config *cfg)
 {
-    m->ret.raw_keep_ms = (int64_t)m->nslots * 1000;
+    m->ret.raw_keep_ms = (int64_t)m->nslots * 1000 + MEM_RAW_EXTRA_MS;
     m->ret.ret[0] = cfg->mem_retention_10s_ms;
     m->ret.ret[1] = cfg->mem_retention_1m_ms;
     m->ret.ret[2] = cfg->mem_retention_1h_ms;
@@ -38,8 +39,6 @@ static int init_state(mem_t *m, const core_config *cfg, char *err, size_t errlen
         return mem_err(err, errlen, rc ? rc : -ENOMEM, "memory: out of memory");
     for (int i = 0; i < m->nslots; i++)
         m->tick_ts[i] = MEM_NO_BUCKET;
-    for (int t = 0; t < MEM_NTIERS; t++)
-        m->bucket[t] = MEM_NO_BUCKET;
     set_retentions(m, cfg);
     return 0;
 }
@@ -116,14 +115,8 @@ void mem_close(mem_t *m)
     if (!m)
         return;
     mem_wake_waiters(m);
-    if (m->thread_started) {
-        pthread_mutex_lock(&m->lock);
-        mem_job *j = mem_ckpt_job(m);
-        if (j)
-            mem_enqueue(m, j, true, NULL);
-        pthread_mutex_unlock(&m->lock);
+    if (m->thread_started)
         mem_flush(m, -1);
-    }
     destroy(m);
 }
 

@@ -4,7 +4,8 @@
  *  - full resolution (one slot per second) in RAM for the last ram window
  *    (default 15 minutes), float32 ring per series;
  *  - rolled up on disk (SQLite, WAL) into 10 s / 1 min / 1 h tiers of
- *    min/max/mean/count, each with its own retention;
+ *    min/max/mean/count, each with its own retention, stored as compact
+ *    per-series chunks (5 min / 1 h / 1 day of buckets per row);
  *  - the raw per-second rows are also written to disk (one packed row per
  *    tick) so that a restart, or a kill -9, restores the RAM window and loses
  *    at most the tick that was not yet committed.
@@ -97,8 +98,9 @@ int mem_series(mem_t *m, const char *name, const char *labels, const char *unit,
 /* Sets the value of a series for the tick being built. NaN = no value. */
 void mem_put(mem_t *m, int id, double v);
 /* Closes the tick for second ts_ms (floored to 1000): moves the values put
- * since the last tick into the RAM ring (series not put get NaN), updates the
- * rollup accumulators and queues disk work. Never blocks on disk. */
+ * since the last tick into the RAM ring (series not put get NaN) and queues
+ * the tick's raw row for the writer, which builds the rollup chunks from the
+ * raw rows on disk as each 5-minute chunk closes. Never blocks on disk. */
 int mem_tick(mem_t *m, int64_t ts_ms);
 
 /* ---- any thread: reading ------------------------------------------------ */

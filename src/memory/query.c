@@ -4,17 +4,19 @@
  * smallest "nice" one giving at most max_points), then aggregates into
  * step-aligned buckets. The RAM answers for the whole window [last tick -
  * window, ...], as every tick of it is kept there (restored at open); older
- * data exists only in the tiers. A tier answer ends with the still-open
- * bucket (and any closed one not yet committed), taken from RAM. */
+ * data exists only in the tiers. A tier answer reads the tier's stored chunks
+ * up to its done mark and derives the rest, the most recent data, from the
+ * tier below (recursively, down to the raw rows and the RAM ring), so it is
+ * never missing the last minutes, hours or day. */
 #include "memory/mem_int.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MEM_TS_MAX 1000000000000000LL /* ms; about year 33658 */
-#define TAIL_WAIT_MS 1000
 
 typedef struct agg {
     mem_point *p;
@@ -107,71 +109,156 @@ static void ram_agg(const mem_t *m, int id, int64_t from, int64_t to, agg *a)
     }
 }
 
-/* What the tail of a tier answer needs, captured under the lock. */
-typedef struct tail {
-    bool use;
-    int64_t bucket;
-    mem_acc acc;
-    bool in_ram;
-    uint64_t need_seq;
-} tail;
+/* A tier answer: the RAM part copied under the lock first, then every disk
+ * read in one read transaction (done marks and chunks consistent). */
+typedef struct tq {
+    mem_t *m;
+    int id;
+    agg *a;
+    int64_t done[MEM_NTIERS];
+    int64_t ram_start;   /* oldest second the RAM holds; INT64_MAX: none */
+    int64_t ram_lo;      /* second of ram[0] */
+    int64_t nram;
+    float *ram;
+    char *err;
+    size_t errlen;
+} tq;
 
-static void capture_tail(mem_t *m, int id, int t, int64_t to, tail *tl)
+static int tq_fail(tq *q, const char *what)
 {
-    tl->bucket = m->bucket[t];
-    tl->use = tl->bucket != MEM_NO_BUCKET && tl->bucket <= to;
-    tl->acc = m->acc[t][id];
-    tl->in_ram = m->last_tick && tl->bucket >= mem_oldest_ram(m);
-    tl->need_seq = m->closed_seq[t];
+    return mem_err(q->err, q->errlen, -EIO, "%s: %s: %s", q->m->path, what, sqlite3_errmsg(q->m->rdb));
 }
 
-static int tier_rows(mem_t *m, int id, int t, int64_t lo, int64_t hi, agg *a, char *err, size_t errlen)
+/* Copies the series' RAM values over [lo, hi] (NaN where no tick). */
+static int copy_ram(mem_t *m, int id, int64_t lo, int64_t hi, tq *q)
+{
+    pthread_mutex_lock(&m->lock);
+    q->ram_start = m->last_tick ? mem_oldest_ram(m) : INT64_MAX;
+    int64_t first = (lo + 999) / 1000 * 1000;
+    q->ram_lo = first > q->ram_start ? first : q->ram_start;
+    int64_t last = hi < m->last_tick ? hi : m->last_tick;
+    q->nram = m->last_tick && last >= q->ram_lo ? (last - q->ram_lo) / 1000 + 1 : 0;
+    q->ram = q->nram ? malloc(sizeof *q->ram * (size_t)q->nram) : NULL;
+    for (int64_t i = 0; q->ram && i < q->nram; i++) {
+        int64_t ts = q->ram_lo + i * 1000;
+        int slot = mem_ring_slot(m, ts);
+        q->ram[i] = m->tick_ts[slot] == ts ? m->ser[id]->ring[slot] : NAN;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return q->nram && !q->ram ? -ENOMEM : 0;
+}
+
+static int read_done(tq *q)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(q->m->rdb, "SELECT key, value FROM meta WHERE key IN "
+                                "('done_10s', 'done_1m', 'done_1h')", -1, &st, NULL);
+    if (rc)
+        return tq_fail(q, "meta");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        for (int t = 0; t < MEM_NTIERS; t++)
+            if (!strcmp((const char *)sqlite3_column_text(st, 0), mem_tier_done_key[t]))
+                q->done[t] = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : tq_fail(q, "meta");
+}
+
+/* Stored chunks of tier t: the buckets in [lo, hi]. */
+static int tier_chunks(tq *q, int t, int64_t lo, int64_t hi)
 {
     char sql[160];
     sqlite3_stmt *st;
-    snprintf(sql, sizeof sql, "SELECT ts, min, max, sum, count FROM %s WHERE series = ? AND ts >= ? "
-             "AND ts <= ? ORDER BY ts", mem_tier_table[t]);
-    pthread_mutex_lock(&m->rlock);
-    int rc = sqlite3_prepare_v2(m->rdb, sql, -1, &st, NULL);
-    if (!rc) {
-        sqlite3_bind_int(st, 1, id);
-        sqlite3_bind_int64(st, 2, lo);
-        sqlite3_bind_int64(st, 3, hi);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-            agg_add(a, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1),
-                    sqlite3_column_double(st, 2), sqlite3_column_double(st, 3),
-                    (uint64_t)sqlite3_column_int64(st, 4));
-        rc = rc == SQLITE_DONE ? 0 : rc;
+    snprintf(sql, sizeof sql, "SELECT chunk_ts, data FROM %s WHERE series = ? AND chunk_ts >= ? AND "
+             "chunk_ts <= ? ORDER BY chunk_ts", mem_tier_table[t]);
+    if (sqlite3_prepare_v2(q->m->rdb, sql, -1, &st, NULL))
+        return tq_fail(q, mem_tier_table[t]);
+    sqlite3_bind_int(st, 1, q->id);
+    sqlite3_bind_int64(st, 2, mem_floor(lo, mem_chunk_width[t]));
+    sqlite3_bind_int64(st, 3, hi);
+    int nb = mem_tier_nbuckets(t), rc;
+    int64_t w = mem_tier_width[t];
+    mem_bucket b[MEM_CHUNK_MAX];
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t c = sqlite3_column_int64(st, 0);
+        if (mem_chunk_decode(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), nb,
+                             mem_tier_full(t), b)) {
+            sqlite3_finalize(st);
+            return mem_err(q->err, q->errlen, -EIO, "%s: %s: the chunk of series %d at %lld is "
+                           "malformed", q->m->path, mem_tier_table[t], q->id, (long long)c);
+        }
+        for (int i = 0; i < nb; i++) {
+            int64_t ts = c + i * w;
+            if (ts >= lo && ts <= hi)
+                agg_add(q->a, ts, b[i].min, b[i].max, (double)b[i].mean * b[i].count, b[i].count);
+        }
     }
-    if (rc)
-        rc = mem_err(err, errlen, -EIO, "%s: %s: %s", m->path, mem_tier_table[t], sqlite3_errmsg(m->rdb));
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->rlock);
-    return rc;
+    return rc == SQLITE_DONE ? 0 : tq_fail(q, mem_tier_table[t]);
 }
 
-/* Rows of tier t before the open bucket, then the open bucket (and anything
- * not yet committed) from RAM. */
-static int tier_agg(mem_t *m, int id, int t, int64_t from, int64_t to, agg *a, char *err, size_t errlen)
+/* Seconds [lo, hi] from the raw rows on disk, then from the RAM copy. */
+static int raw_range(tq *q, int64_t lo, int64_t hi)
 {
-    tail tl;
-    pthread_mutex_lock(&m->lock);
-    capture_tail(m, id, t, to, &tl);
-    pthread_mutex_unlock(&m->lock);
-    if (tl.use && mem_wait_seq(m, tl.need_seq, TAIL_WAIT_MS))
-        tl.use = false; /* the writer is stuck: answer from what is stored */
-    int64_t hi = tl.use ? tl.bucket - 1 : to;
-    int rc = tier_rows(m, id, t, mem_floor(from, mem_tier_width[t]), hi, a, err, errlen);
-    if (rc || !tl.use)
-        return rc;
-    if (tl.in_ram) {
-        pthread_mutex_lock(&m->lock);
-        ram_agg(m, id, from > tl.bucket ? from : tl.bucket, to, a);
-        pthread_mutex_unlock(&m->lock);
-    } else {
-        agg_add(a, tl.bucket, tl.acc.min, tl.acc.max, tl.acc.sum, tl.acc.count);
+    int64_t dhi = q->ram_start - 1 < hi ? q->ram_start - 1 : hi;
+    if (lo <= dhi) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(q->m->rdb, "SELECT ts, v FROM raw WHERE ts >= ? AND ts <= ? ORDER BY ts",
+                               -1, &st, NULL))
+            return tq_fail(q, "raw");
+        sqlite3_bind_int64(st, 1, lo);
+        sqlite3_bind_int64(st, 2, dhi);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            float v = mem_raw_value(sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1), q->id);
+            if (!isnan(v))
+                agg_add(q->a, sqlite3_column_int64(st, 0), v, v, v, 1);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return tq_fail(q, "raw");
+    }
+    for (int64_t i = 0; i < q->nram; i++) {
+        int64_t ts = q->ram_lo + i * 1000;
+        float v = q->ram[i];
+        if (ts >= lo && ts <= hi && !isnan(v))
+            agg_add(q->a, ts, v, v, v, 1);
     }
     return 0;
+}
+
+/* Buckets of tier t over [lo, hi]: stored chunks before the tier's done
+ * mark, then (recursively) the tier below for what is not built yet. */
+static int tier_range(tq *q, int t, int64_t lo, int64_t hi)
+{
+    int64_t split = q->done[t];
+    int rc = 0;
+    if (lo < split)
+        rc = tier_chunks(q, t, lo, hi < split ? hi : split - 1);
+    if (rc || hi < split)
+        return rc;
+    lo = lo > split ? lo : split;
+    return t ? tier_range(q, t - 1, lo, hi) : raw_range(q, lo, hi);
+}
+
+static int tier_agg(mem_t *m, int id, int t, int64_t from, int64_t to, agg *a, char *err, size_t errlen)
+{
+    int64_t lo = mem_floor(from, mem_tier_width[t]);
+    tq q = {.m = m, .id = id, .a = a, .err = err, .errlen = errlen};
+    int rc = copy_ram(m, id, lo, to, &q);
+    if (rc) {
+        return mem_err(err, errlen, rc, "out of memory");
+    }
+    pthread_mutex_lock(&m->rlock);
+    if (mem_sql_exec(m->rdb, "BEGIN"))
+        rc = tq_fail(&q, "cannot read");
+    if (!rc)
+        rc = read_done(&q);
+    if (!rc)
+        rc = tier_range(&q, t, lo, to);
+    mem_sql_exec(m->rdb, rc ? "ROLLBACK" : "COMMIT");
+    pthread_mutex_unlock(&m->rlock);
+    free(q.ram);
+    return rc;
 }
 
 int mem_query(mem_t *m, int id, int64_t from_ms, int64_t to_ms, int64_t step_ms,

@@ -77,13 +77,6 @@ static int grow_arrays(mem_t *m, int need)
     if (!c)
         return -ENOMEM;
     m->cur = c;
-    for (int t = 0; t < MEM_NTIERS; t++) {
-        mem_acc *a = realloc(m->acc[t], sizeof *a * (size_t)nc);
-        if (!a)
-            return -ENOMEM;
-        m->acc[t] = a;
-        mem_acc_reset(a + m->cap, nc - m->cap);
-    }
     for (int i = m->cap; i < nc; i++) {
         s[i] = NULL;
         c[i] = NAN;
@@ -141,8 +134,6 @@ int mem_series_insert(mem_t *m, int id, const char *name, const char *labels,
         s->ring[i] = NAN;
     m->ser[id] = s;
     m->cur[id] = NAN;
-    for (int t = 0; t < MEM_NTIERS; t++)
-        mem_acc_reset(&m->acc[t][id], 1);
     if (id >= m->next_id)
         m->next_id = id + 1;
     m->nser++;
@@ -303,7 +294,5 @@ void mem_series_free_all(mem_t *m)
     free(m->garbage);
     free(m->ser);
     free(m->cur);
-    for (int t = 0; t < MEM_NTIERS; t++)
-        free(m->acc[t]);
     free(m->htab);
 }

@@ -1,7 +1,7 @@
 /* store.c: the SQLite side of opening HiDB: connections and pragmas (WAL,
  * synchronous=NORMAL, busy timeout), the versioned schema and its ordered
- * migrations, and the restore at open: series table, the RAM window from the
- * raw rows, and the open rollup buckets (checkpoint + raw rows after it). */
+ * migrations, and the restore at open: series table and the RAM window from
+ * the raw rows (the rollups need no restore: they are built from disk). */
 #include "memory/mem_int.h"
 
 #include <errno.h>
@@ -20,15 +20,14 @@ static const char *const migrations[] = {
     " UNIQUE(name, labels));"
     /* one row per tick: float32 little-endian values indexed by series id */
     "CREATE TABLE raw (ts INTEGER PRIMARY KEY, v BLOB NOT NULL);"
-    "CREATE TABLE rollup_10s (series INTEGER NOT NULL, ts INTEGER NOT NULL, min REAL NOT NULL,"
-    " max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,"
-    " PRIMARY KEY (series, ts)) WITHOUT ROWID;"
-    "CREATE TABLE rollup_1m (series INTEGER NOT NULL, ts INTEGER NOT NULL, min REAL NOT NULL,"
-    " max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,"
-    " PRIMARY KEY (series, ts)) WITHOUT ROWID;"
-    "CREATE TABLE rollup_1h (series INTEGER NOT NULL, ts INTEGER NOT NULL, min REAL NOT NULL,"
-    " max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,"
-    " PRIMARY KEY (series, ts)) WITHOUT ROWID;"
+    /* rollups: one row per (series, chunk), data = the chunk's buckets
+     * encoded as in chunk.c; chunks of 5 min (10 s tier), 1 h (1 min), 1 day (1 h) */
+    "CREATE TABLE rollup_10s (series INTEGER NOT NULL, chunk_ts INTEGER NOT NULL,"
+    " data BLOB NOT NULL, PRIMARY KEY (series, chunk_ts)) WITHOUT ROWID;"
+    "CREATE TABLE rollup_1m (series INTEGER NOT NULL, chunk_ts INTEGER NOT NULL,"
+    " data BLOB NOT NULL, PRIMARY KEY (series, chunk_ts)) WITHOUT ROWID;"
+    "CREATE TABLE rollup_1h (series INTEGER NOT NULL, chunk_ts INTEGER NOT NULL,"
+    " data BLOB NOT NULL, PRIMARY KEY (series, chunk_ts)) WITHOUT ROWID;"
     "CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, type TEXT NOT NULL,"
     " severity TEXT NOT NULL, source TEXT NOT NULL DEFAULT '', payload TEXT NOT NULL DEFAULT '{}');"
     "CREATE INDEX events_ts ON events(ts);"
@@ -255,70 +254,6 @@ static int restore_ring(mem_t *m, char *err, size_t errlen)
     return rc == SQLITE_DONE ? 0 : fail(m, m->wdb, rc, "cannot read raw rows", err, errlen);
 }
 
-/* Loads the checkpoint rows of bucket m->bucket[t] into the accumulators. */
-static int load_ckpt(mem_t *m, int t)
-{
-    char sql[160];
-    sqlite3_stmt *st;
-    snprintf(sql, sizeof sql, "SELECT series, min, max, sum, count FROM %s "
-             "WHERE series IN (SELECT id FROM series) AND ts = ?", mem_tier_table[t]);
-    int rc = sqlite3_prepare_v2(m->wdb, sql, -1, &st, NULL);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, m->bucket[t]);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
-        if (id < 0 || id >= m->next_id || !m->ser[id])
-            continue;
-        mem_acc a = {.min = (float)sqlite3_column_double(st, 1),
-                     .max = (float)sqlite3_column_double(st, 2),
-                     .sum = sqlite3_column_double(st, 3),
-                     .count = (uint32_t)sqlite3_column_int64(st, 4)};
-        mem_acc_merge(&m->acc[t][id], &a);
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : rc;
-}
-
-/* Folds the ring's ticks in [from, last_tick] into the accumulators of t. */
-static void fold_ring(mem_t *m, int t, int64_t from)
-{
-    int64_t lo = mem_oldest_ram(m);
-    for (int64_t s = from > lo ? from : lo; s <= m->last_tick; s += 1000) {
-        int slot = mem_ring_slot(m, s);
-        if (m->tick_ts[slot] != s)
-            continue;
-        for (int id = 0; id < m->next_id; id++) {
-            const mem_ser *se = m->ser[id];
-            if (se && !isnan(se->ring[slot]))
-                mem_acc_add(&m->acc[t][id], se->ring[slot]);
-        }
-    }
-}
-
-/* Rebuilds each tier's open bucket: its checkpoint (if it was taken in this
- * bucket) plus the restored ticks after it. A bucket rewritten later with
- * INSERT OR REPLACE then holds every tick exactly once. */
-static int restore_buckets(mem_t *m, char *err, size_t errlen)
-{
-    for (int t = 0; t < MEM_NTIERS; t++) {
-        char sql[96];
-        int64_t upto = 0;
-        snprintf(sql, sizeof sql, "SELECT value FROM meta WHERE key = 'upto_%s'", mem_tier_table[t] + 7);
-        int rc = query_int(m->wdb, sql, &upto);
-        if (rc)
-            return fail(m, m->wdb, rc, "cannot read meta", err, errlen);
-        int64_t b = mem_floor(m->last_tick, mem_tier_width[t]);
-        m->bucket[t] = b;
-        bool have = upto >= b && upto < b + mem_tier_width[t];
-        if (have && (rc = load_ckpt(m, t)))
-            return fail(m, m->wdb, rc, "cannot read rollups", err, errlen);
-        m->upto[t] = have ? upto : 0;
-        fold_ring(m, t, have ? upto + 1000 : b);
-    }
-    return 0;
-}
-
 /* Event ids continue after the highest ever stored (pruning keeps a mark). */
 static int load_event_id(mem_t *m, char *err, size_t errlen)
 {
@@ -338,8 +273,6 @@ int mem_store_load(mem_t *m, char *err, size_t errlen)
         rc = load_event_id(m, err, errlen);
     if (!rc)
         rc = restore_ring(m, err, errlen);
-    if (!rc && m->last_tick)
-        rc = restore_buckets(m, err, errlen);
     if (!rc && m->last_tick)
         log_info("memory: restored %d series, RAM window from %lld to %lld", m->nser,
                  (long long)mem_oldest_ram(m), (long long)m->last_tick);

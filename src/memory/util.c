@@ -1,5 +1,5 @@
 /* util.c: small helpers of the memory module: error messages, monotonic
- * condition variables and deadlines, integer flooring, tier constants. */
+ * condition variables and deadlines, integer flooring, tier and chunk constants. */
 #include "memory/mem_int.h"
 
 #include <errno.h>
@@ -8,7 +8,9 @@
 #include <time.h>
 
 const int64_t mem_tier_width[MEM_NTIERS] = {10000, 60000, 3600000};
+const int64_t mem_chunk_width[MEM_NTIERS] = {300000, 3600000, 86400000};
 const char *const mem_tier_table[MEM_NTIERS] = {"rollup_10s", "rollup_1m", "rollup_1h"};
+const char *const mem_tier_done_key[MEM_NTIERS] = {"done_10s", "done_1m", "done_1h"};
 
 const char *mem_source_name(int src)
 {

@@ -1,8 +1,9 @@
 /* writer.c: the writer thread. Jobs (tick batches, new series, events) come
  * through a bounded queue; each wake-up commits everything pending in one
- * transaction with prepared statements, then runs the pruning a tick job
- * asked for. Tick and event jobs are dropped (and counted) when their quota
- * is full, so producers never wait on the disk. */
+ * transaction with prepared statements, then builds the rollup chunks that
+ * closed (rollup.c) and runs the pruning a tick job asked for. Tick and event
+ * jobs are dropped (and counted) when their quota is full, so producers never
+ * wait on the disk. */
 #include "memory/mem_int.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@ typedef struct batch {
     int njobs, nticks, nevents;
     uint64_t last_seq, rows;
     int64_t last_event;
+    int64_t last_tick; /* ts of the newest raw row written, 0 if none */
     mem_prune prune;
 } batch;
 
@@ -123,42 +125,14 @@ static const void *raw_blob(float *vals, int n)
     return vals;
 }
 
-static int put_meta(mem_t *m, const char *key, int64_t v)
-{
-    sqlite3_bind_text(m->st_meta, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(m->st_meta, 2, v);
-    return step(m, m->st_meta);
-}
-
-static int apply_rset(mem_t *m, const mem_rset *rs, batch *b)
-{
-    sqlite3_stmt *st = m->st_roll[rs->tier];
-    for (int i = 0; i < rs->nrows; i++) {
-        const mem_rrow *r = &rs->rows[i];
-        sqlite3_bind_int(st, 1, r->id);
-        sqlite3_bind_int64(st, 2, rs->ts);
-        sqlite3_bind_double(st, 3, r->min);
-        sqlite3_bind_double(st, 4, r->max);
-        sqlite3_bind_double(st, 5, r->sum);
-        sqlite3_bind_int64(st, 6, r->count);
-        int rc = step(m, st);
-        if (rc > 0)
-            return rc;
-        b->rows += rc == 0;
-    }
-    if (!rs->ckpt)
-        return 0;
-    char key[32];
-    snprintf(key, sizeof key, "upto_%s", mem_tier_table[rs->tier] + 7);
-    return put_meta(m, key, rs->upto);
-}
-
 static int apply_tick(mem_t *m, mem_job *j, batch *b)
 {
     int rc;
     if (j->u.tick.delete_after) {
         sqlite3_bind_int64(m->st_raw_del_after, 1, j->u.tick.delete_after);
         if ((rc = step(m, m->st_raw_del_after)) > 0)
+            return rc;
+        if ((rc = mem_rollup_rewind(m, j->u.tick.delete_after)) > 0)
             return rc;
     }
     if (j->u.tick.ts) {
@@ -168,10 +142,8 @@ static int apply_tick(mem_t *m, mem_job *j, batch *b)
         if ((rc = step(m, m->st_raw)) > 0)
             return rc;
         b->rows += rc == 0;
+        b->last_tick = j->u.tick.ts;
     }
-    for (int i = 0; i < j->u.tick.nsets; i++)
-        if ((rc = apply_rset(m, &j->u.tick.sets[i], b)) > 0)
-            return rc;
     if (j->u.tick.prune.ref > b->prune.ref)
         b->prune = j->u.tick.prune;
     return 0;
@@ -269,18 +241,19 @@ static int exec_i64(sqlite3 *db, const char *sql, int64_t v)
     return rc == SQLITE_DONE ? 0 : rc;
 }
 
-/* Deletes what fell out of every retention, by primary key / index ranges.
- * The event id high-water mark is kept so ids never go back. */
+/* Deletes what fell out of every retention, by primary key / index ranges,
+ * but never what a coarser tier has not been built from yet (rollup.c says
+ * where). The event id high-water mark is kept so ids never go back. */
 static void prune(mem_t *m, const mem_prune *p)
 {
     char sql[160];
     int rc = mem_sql_exec(m->wdb, "BEGIN IMMEDIATE");
     if (!rc)
-        rc = exec_i64(m->wdb, "DELETE FROM raw WHERE ts <= ?", p->ref - p->raw_keep_ms);
+        rc = exec_i64(m->wdb, "DELETE FROM raw WHERE ts < ?", mem_raw_prune_before(m, p));
     for (int t = 0; t < MEM_NTIERS && !rc; t++) {
-        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE series IN (SELECT id FROM series) AND ts < ?",
-                 mem_tier_table[t]);
-        rc = exec_i64(m->wdb, sql, p->ref - p->ret[t]);
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE series IN (SELECT id FROM series) "
+                 "AND chunk_ts < ?", mem_tier_table[t]);
+        rc = exec_i64(m->wdb, sql, mem_tier_prune_before(m, p, t));
     }
     if (!rc)
         rc = mem_sql_exec(m->wdb, "INSERT INTO meta(key, value) SELECT 'event_hwm', max(id) FROM events "
@@ -329,6 +302,11 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&m->qlock);
         batch b = {0};
         bool ok = commit_list(m, list, &b);
+        if (ok && b.last_tick)
+            m->last_raw = b.last_tick;
+        else if (!ok)
+            mem_rollup_load(m); /* a rewind may have been rolled back */
+        mem_rollup_catchup(m);
         if (b.prune.ref)
             prune(m, &b.prune);
         finish_batch(m, &b, ok);
@@ -350,13 +328,7 @@ static int prep(mem_t *m, const char *sql, sqlite3_stmt **st, char *err, size_t 
 
 int mem_writer_prepare(mem_t *m, char *err, size_t errlen)
 {
-    char sql[160];
     int rc = prep(m, "INSERT OR REPLACE INTO raw(ts, v) VALUES (?, ?)", &m->st_raw, err, errlen);
-    for (int t = 0; t < MEM_NTIERS && !rc; t++) {
-        snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO %s(series, ts, min, max, sum, count) "
-                 "VALUES (?, ?, ?, ?, ?, ?)", mem_tier_table[t]);
-        rc = prep(m, sql, &m->st_roll[t], err, errlen);
-    }
     if (!rc)
         rc = prep(m, "INSERT INTO series(id, name, labels, unit, help, kind) VALUES (?, ?, ?, ?, ?, ?) "
                   "ON CONFLICT(id) DO UPDATE SET unit = excluded.unit, help = excluded.help, "
@@ -368,11 +340,16 @@ int mem_writer_prepare(mem_t *m, char *err, size_t errlen)
         rc = prep(m, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", &m->st_meta, err, errlen);
     if (!rc)
         rc = prep(m, "DELETE FROM raw WHERE ts >= ?", &m->st_raw_del_after, err, errlen);
+    if (!rc)
+        rc = mem_rollup_prepare(m, err, errlen);
     return rc;
 }
 
 int mem_writer_start(mem_t *m, char *err, size_t errlen)
 {
+    /* chunks that closed before a kill -9 or a stop but were not written:
+     * built now, so that mem_open returns with every tier up to date */
+    mem_rollup_catchup(m);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* signals go to the loop thread */
@@ -395,8 +372,7 @@ void mem_writer_stop(mem_t *m)
         m->thread_started = false;
     }
     sqlite3_finalize(m->st_raw);
-    for (int t = 0; t < MEM_NTIERS; t++)
-        sqlite3_finalize(m->st_roll[t]);
+    mem_rollup_finalize(m);
     sqlite3_finalize(m->st_series);
     sqlite3_finalize(m->st_event);
     sqlite3_finalize(m->st_meta);

@@ -1,6 +1,7 @@
 /* memtest.h: shared fixtures of the memory unit tests: a fresh state dir per
  * test (removed afterwards), a configuration pointing at it, open/close
- * helpers and a direct SQLite handle for looking at what was stored. */
+ * helpers, a direct SQLite handle for looking at what was stored and a
+ * reader of one stored rollup bucket (decoding its chunk). */
 #ifndef IPPOC_MEMTEST_H
 #define IPPOC_MEMTEST_H
 
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "memory/memory.h"
+#include "memory/mem_int.h"
 
 /* An hour-aligned synthetic epoch (2023-11-14T22:00:00Z) */
 #define T0 1699999200000LL
@@ -129,6 +130,29 @@ static inline double mt_dbl(sqlite3 *db, const char *sql)
 
 #define assert_near(a, b) do { double a_ = (a), b_ = (b); \
     if (!(fabs(a_ - b_) <= 1e-6 * (1 + fabs(b_)))) fail_msg("%s = %.9g, expected %.9g", #a, a_, b_); } while (0)
+
+/* Bucket of `tier` starting at ts, decoded from its stored chunk; count 0
+ * when the chunk or the bucket is empty. */
+static inline mem_bucket mt_bucket(sqlite3 *db, int tier, int id, int64_t ts)
+{
+    static const char *const tab[] = {"rollup_10s", "rollup_1m", "rollup_1h"};
+    static const int64_t cw[] = {300000, 3600000, 86400000}, w[] = {10000, 60000, 3600000};
+    int64_t c = ts / cw[tier] * cw[tier];
+    char sql[160];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql, "SELECT data FROM %s WHERE series = %d AND chunk_ts = %lld", tab[tier], id,
+             (long long)c);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    mem_bucket b[MEM_CHUNK_MAX] = {{0}};
+    int n = (int)(cw[tier] / w[tier]);
+    if (sqlite3_step(st) == SQLITE_ROW &&
+        mem_chunk_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), n,
+                         (uint32_t)(w[tier] / 1000), b))
+        fail_msg("%s: malformed chunk", sql);
+    sqlite3_finalize(st);
+    return b[(ts - c) / w[tier]];
+}
 
 static inline void mt_flush(mt *t)
 {

@@ -1,10 +1,12 @@
 /* test_events.c: the event log: validation, ids, filters (type, prefix,
  * severity, time, after_id, order, limit), events still queued seen by
  * queries, persistence across reopen, and mem_events_wait with a second
- * thread (wake-up on add, timeout, mem_wake_waiters). */
+ * thread (wake-up on add, timeout, mem_wake_waiters releasing only the
+ * waiters present at the call). */
 #include "memtest.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 static void test_validation(void **state)
@@ -217,6 +219,19 @@ static void *wait_main(void *arg)
     return NULL;
 }
 
+/* Spins (no sleep) until `n` threads are blocked in mem_events_wait. */
+static void wait_blocked(mt *t, int n)
+{
+    for (;;) {
+        pthread_mutex_lock(&t->m->evlock);
+        int k = t->m->ev_waiters;
+        pthread_mutex_unlock(&t->m->evlock);
+        if (k >= n)
+            return;
+        sched_yield();
+    }
+}
+
 static void start_waiter(waiter *w, pthread_t *th)
 {
     pthread_mutex_init(&w->lock, NULL);
@@ -271,10 +286,24 @@ static void test_wait(void **state)
     /* mem_wake_waiters releases a blocked waiter at once */
     waiter w2 = {.t = t, .after = 5002, .timeout_ms = 20000};
     start_waiter(&w2, &th);
+    wait_blocked(t, 1);
     mem_wake_waiters(t->m);
     pthread_join(th, NULL);
     assert_int_equal(w2.rc, 0);
     assert_true(w2.took_ms < 10000);
+    /* ... and only the waiters present then: a later wait waits (the API is
+     * restarted on the same store), and still gets new events */
+    t0 = core_mono_ms();
+    assert_int_equal(mem_events_wait(t->m, 5002, 50, &ev, &n), 0);
+    assert_true(core_mono_ms() - t0 >= 40);
+    waiter w3 = {.t = t, .after = 5002, .timeout_ms = 20000};
+    start_waiter(&w3, &th);
+    wait_blocked(t, 1);
+    assert_int_equal(mem_event_add(t->m, 0, "after.wake", "info", "test", NULL), 5003);
+    pthread_join(th, NULL);
+    assert_int_equal(w3.rc, 1);
+    assert_string_equal(w3.ev[0].type, "after.wake");
+    mem_events_free(w3.ev, w3.n);
 }
 
 int main(void)
