@@ -16,8 +16,8 @@ static const sn_module *const modules[] = {
     &sn_mod_cpu,       &sn_mod_load,      &sn_mod_memory,     &sn_mod_psi,
     &sn_mod_filesystem, &sn_mod_disk,     &sn_mod_net,        &sn_mod_netstat,
     &sn_mod_vmstat,    &sn_mod_fds,       &sn_mod_processes,  &sn_mod_tcp,
-    &sn_mod_interrupts, &sn_mod_softirqs, &sn_mod_process,    &sn_mod_cgroup,
-    &sn_mod_self,
+    &sn_mod_interrupts, &sn_mod_softirqs, &sn_mod_process,    &sn_mod_apps,
+    &sn_mod_cgroup,    &sn_mod_self,
 };
 #define NMODULES ((int)(sizeof modules / sizeof modules[0]))
 

@@ -230,7 +230,7 @@ static void test_rates_from_two_snapshots(void **st)
 
     sense_collector_info info[32];
     int nc = sense_collectors(f->s, info, 32);
-    assert_int_equal(nc, 17);
+    assert_int_equal(nc, 18);
     for (int i = 0; i < nc; i++) {
         if (!info[i].available)
             fail_msg("%s unavailable: %s", info[i].name, info[i].note);
