@@ -57,15 +57,10 @@ static int cpu_init(sense_t *s, sn_col *c)
     if (!p)
         return -ENOMEM;
     c->priv = p;
-    sn_file_init(&p->f);
-    sn_tab_init(&p->cpus, sizeof(cpu_ent), 4097);
     for (int i = 0; i < G_N; i++)
         p->ids[i] = -1;
     p->gprev_gen = UINT32_MAX;
-    if (sn_file_set(&p->f, "%s/stat", s->proc) < 0)
-        return -ENOMEM;
-    sn_available(c, "procfs");
-    return 0;
+    return sn_file_table_open(s, c, &p->f, &p->cpus, sizeof(cpu_ent), 4097, "stat", "procfs");
 }
 
 static void cpu_fini(sense_t *s, sn_col *c)
@@ -73,10 +68,7 @@ static void cpu_fini(sense_t *s, sn_col *c)
     cpu_priv *p = c->priv;
     if (!p)
         return;
-    sn_file_close(&p->f);
-    free(p->f.path);
-    sn_tab_free(&p->cpus);
-    free(p);
+    sn_file_table_close(c, &p->f, &p->cpus);
 }
 
 static void put_cpu_line(sense_t *s, sn_col *c, cpu_priv *p, int *cursor, const char *name,

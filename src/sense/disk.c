@@ -49,12 +49,7 @@ static int disk_init(sense_t *s, sn_col *c)
     if (!p)
         return -ENOMEM;
     c->priv = p;
-    sn_file_init(&p->f);
-    sn_tab_init(&p->disks, sizeof(disk_ent), 4096);
-    if (sn_file_set(&p->f, "%s/diskstats", s->proc) < 0)
-        return -ENOMEM;
-    sn_available(c, "procfs");
-    return 0;
+    return sn_file_table_open(s, c, &p->f, &p->disks, sizeof(disk_ent), 4096, "diskstats", "procfs");
 }
 
 static void disk_fini(sense_t *s, sn_col *c)
@@ -62,10 +57,7 @@ static void disk_fini(sense_t *s, sn_col *c)
     disk_priv *p = c->priv;
     if (!p)
         return;
-    sn_tab_free(&p->disks);
-    sn_file_close(&p->f);
-    free(p->f.path);
-    free(p);
+    sn_file_table_close(c, &p->f, &p->disks);
 }
 
 static bool is_whole_disk(sense_t *s, const char *name)

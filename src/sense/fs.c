@@ -94,12 +94,7 @@ static int fs_init(sense_t *s, sn_col *c)
     if (!p)
         return -ENOMEM;
     c->priv = p;
-    sn_file_init(&p->f);
-    sn_tab_init(&p->mounts, sizeof(fs_ent), 4096);
-    if (sn_file_set(&p->f, "%s/self/mounts", s->proc) < 0)
-        return -ENOMEM;
-    sn_available(c, "procfs + statvfs");
-    return 0;
+    return sn_file_table_open(s, c, &p->f, &p->mounts, sizeof(fs_ent), 4096, "self/mounts", "procfs + statvfs");
 }
 
 static void fs_fini(sense_t *s, sn_col *c)
@@ -112,13 +107,10 @@ static void fs_fini(sense_t *s, sn_col *c)
         free(fe->dev);
         free(fe->fstype);
     }
-    sn_tab_free(&p->mounts);
-    sn_file_close(&p->f);
-    free(p->f.path);
     free(p->last);
     free(p->fsids);
     free(p->devs);
-    free(p);
+    sn_file_table_close(c, &p->f, &p->mounts);
 }
 
 static bool set_str(char **dst, const char *v)

@@ -31,12 +31,7 @@ static int irq_init_common(sense_t *s, sn_col *c, const char *file, bool soft)
         return -ENOMEM;
     c->priv = p;
     p->soft = soft;
-    sn_file_init(&p->f);
-    sn_tab_init(&p->tab, sizeof(irq_ent), 8192);
-    if (sn_file_set(&p->f, "%s/%s", s->proc, file) < 0)
-        return -ENOMEM;
-    sn_available(c, "procfs");
-    return 0;
+    return sn_file_table_open(s, c, &p->f, &p->tab, sizeof(irq_ent), 8192, file, "procfs");
 }
 
 static int irq_init(sense_t *s, sn_col *c) { return irq_init_common(s, c, "interrupts", false); }
@@ -47,10 +42,7 @@ static void irq_fini(sense_t *s, sn_col *c)
     irq_priv *p = c->priv;
     if (!p)
         return;
-    sn_file_close(&p->f);
-    free(p->f.path);
-    sn_tab_free(&p->tab);
-    free(p);
+    sn_file_table_close(c, &p->f, &p->tab);
 }
 
 static void collapse(const char *x, const char *e, char *out, size_t n)

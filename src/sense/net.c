@@ -43,12 +43,7 @@ static int net_init(sense_t *s, sn_col *c)
     if (!p)
         return -ENOMEM;
     c->priv = p;
-    sn_file_init(&p->f);
-    sn_tab_init(&p->ifs, sizeof(net_ent), 4096);
-    if (sn_file_set(&p->f, "%s/net/dev", s->proc) < 0)
-        return -ENOMEM;
-    sn_available(c, "procfs");
-    return 0;
+    return sn_file_table_open(s, c, &p->f, &p->ifs, sizeof(net_ent), 4096, "net/dev", "procfs");
 }
 
 static void net_fini(sense_t *s, sn_col *c)
@@ -56,10 +51,7 @@ static void net_fini(sense_t *s, sn_col *c)
     net_priv *p = c->priv;
     if (!p)
         return;
-    sn_tab_free(&p->ifs);
-    sn_file_close(&p->f);
-    free(p->f.path);
-    free(p);
+    sn_file_table_close(c, &p->f, &p->ifs);
 }
 
 static int net_collect(sense_t *s, sn_col *c, int64_t now_ms)

@@ -322,3 +322,23 @@ void sn_snake(const char *in, size_t len, char *out, size_t n)
     }
     out[o] = 0;
 }
+
+int sn_file_table_open(sense_t *s, sn_col *c, sn_file *f, sn_tab *t, size_t esz, int max,
+                       const char *rel, const char *note)
+{
+    sn_file_init(f);
+    sn_tab_init(t, esz, max);
+    if (sn_file_set(f, "%s/%s", s->proc, rel) < 0)
+        return -ENOMEM;
+    sn_available(c, note);
+    return 0;
+}
+
+void sn_file_table_close(sn_col *c, sn_file *f, sn_tab *t)
+{
+    sn_tab_free(t);
+    sn_file_close(f);
+    free(f->path);
+    free(c->priv);
+    c->priv = NULL;
+}

@@ -193,6 +193,13 @@ static inline double sn_rate(uint64_t cur, uint64_t *prev, bool valid_prev, doub
 /* Marks c unavailable with a note, logging once at info. */
 void sn_unavailable(sense_t *s, sn_col *c, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void sn_available(sn_col *c, const char *note);
+/* Set-up shared by the collectors that read one procfs file into a keyed
+ * table: inits both, points f at <proc>/<rel>, marks c available with note.
+ * The caller has put its calloc'd state in c->priv. 0 or -ENOMEM. */
+int sn_file_table_open(sense_t *s, sn_col *c, sn_file *f, sn_tab *t, size_t esz, int max,
+                       const char *rel, const char *note);
+/* Tear-down to match: closes f, frees t and c->priv. */
+void sn_file_table_close(sn_col *c, sn_file *f, sn_tab *t);
 /* Logs once per flag at info ("sense: NAME ...") - for partial sources. */
 void sn_note_once(bool *flag, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

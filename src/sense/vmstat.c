@@ -48,12 +48,7 @@ static int vm_init(sense_t *s, sn_col *c)
     if (!p)
         return -ENOMEM;
     c->priv = p;
-    sn_file_init(&p->f);
-    sn_tab_init(&p->fields, sizeof(vm_ent), 2048);
-    if (sn_file_set(&p->f, "%s/vmstat", s->proc) < 0)
-        return -ENOMEM;
-    sn_available(c, "procfs");
-    return 0;
+    return sn_file_table_open(s, c, &p->f, &p->fields, sizeof(vm_ent), 2048, "vmstat", "procfs");
 }
 
 static void vm_fini(sense_t *s, sn_col *c)
@@ -61,10 +56,7 @@ static void vm_fini(sense_t *s, sn_col *c)
     vm_priv *p = c->priv;
     if (!p)
         return;
-    sn_file_close(&p->f);
-    free(p->f.path);
-    sn_tab_free(&p->fields);
-    free(p);
+    sn_file_table_close(c, &p->f, &p->fields);
 }
 
 static int vm_collect(sense_t *s, sn_col *c, int64_t now_ms)
