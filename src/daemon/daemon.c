@@ -49,6 +49,7 @@ typedef struct cell {
     int64_t started_ms;
     int64_t last_tick_ts;
     char host[256];
+    char state_dir[CORE_PATH_MAX]; /* fixed at start; read by API threads */
     char url[300];
     /* own CPU ring: cpu time (us) at each of the last ticks */
     int64_t cpu_us[CPU_WINDOW];
@@ -190,7 +191,7 @@ static char *status_json(void *ud)
     json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:s, s:s, s:o, s:{s:f, s:I, s:I}, s:{s:i, s:I, s:I, s:I, s:I, s:i, s:I}, s:I, s:f}",
         "name", "ippocd", "version", IPPOC_VERSION, "pid", (int)getpid(),
         "started_at", (json_int_t)c->started_ms, "uptime_s", (json_int_t)((now - c->started_ms) / 1000),
-        "host", c->host, "state_dir", c->cfg.state_dir, "config", c->config_desc,
+        "host", c->host, "state_dir", c->state_dir, "config", c->config_desc,
         "collectors", cols,
         "self", "cpu_percent", s.cpu_percent, "rss_bytes", (json_int_t)own_rss_bytes(),
                 "cpu_seconds", (json_int_t)(own_cpu_us() / 1000000),
@@ -275,6 +276,24 @@ static bool api_settings_changed(const core_config *a, const core_config *b)
 
 /* ---- reload and stop ---------------------------------------------------------- */
 
+/* Moves the API to the new settings; if it cannot listen there, goes back to
+ * the old ones so the cell stays reachable. */
+static void restart_api(cell *c, const core_config *old)
+{
+    char err[1024];
+    api_stop(c->api);
+    c->api = NULL;
+    if (start_api(c, err, sizeof err) == 0)
+        return;
+    log_err("daemon: API cannot move to the new settings, keeping the old ones: %s", err);
+    core_sncpy(c->cfg.api_listen, sizeof c->cfg.api_listen, old->api_listen);
+    core_sncpy(c->cfg.api_token, sizeof c->cfg.api_token, old->api_token);
+    c->cfg.api_max_connections = old->api_max_connections;
+    c->cfg.api_max_points = old->api_max_points;
+    if (start_api(c, err, sizeof err))
+        log_err("daemon: API is down: %s", err);
+}
+
 static void record_event(cell *c, const char *type, const char *sev, json_t *payload)
 {
     char *text = json_dumps(payload, JSON_COMPACT);
@@ -310,14 +329,10 @@ static void reload(cell *c)
     bool api_changed = api_settings_changed(&c->cfg, &next);
     core_config old = c->cfg;
     c->cfg = next;
-    core_config_free(&old);
     core_log_setup(c->cfg.log_level, c->cfg.log_syslog);
-    if (api_changed) {
-        api_stop(c->api);
-        c->api = NULL;
-        if (start_api(c, err, sizeof err))
-            log_err("daemon: API not restarted: %s", err);
-    }
+    if (api_changed)
+        restart_api(c, &old);
+    core_config_free(&old);
     log_info("daemon: configuration reloaded");
     record_event(c, "config.reload", "info", json_pack("{s:s, s:b}", "config", c->config_desc, "api_restarted", api_changed));
 }
@@ -391,6 +406,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
     c.started_ms = core_now_ms();
     pthread_mutex_init(&c.snap_lock, NULL);
     core_log_setup(c.cfg.log_level, c.cfg.log_syslog);
+    core_sncpy(c.state_dir, sizeof c.state_dir, c.cfg.state_dir);
     signal(SIGPIPE, SIG_IGN);
     if (c.cfg.hostname[0])
         core_sncpy(c.host, sizeof c.host, c.cfg.hostname);

@@ -64,7 +64,7 @@ class HTTPResult:
 
 
 class Daemon:
-    def __init__(self, config="", state_dir=None, port=None, extra_args=()):
+    def __init__(self, config="", state_dir=None, port=None, extra_args=(), listen_arg=True):
         self.tmp = tempfile.mkdtemp(prefix="ippoc-it.")
         self.state_dir = state_dir or os.path.join(self.tmp, "state")
         self.port = port or free_port()
@@ -73,6 +73,7 @@ class Daemon:
         self.config_path = os.path.join(self.conf_dir, "ippoc.conf")
         self.write_config(config)
         self.extra_args = list(extra_args)
+        self.listen_arg = listen_arg  # False: the config file says where to listen
         self.proc = None
         self.log_path = os.path.join(self.tmp, "ippocd.log")
         self.owns_state = state_dir is None
@@ -88,8 +89,9 @@ class Daemon:
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
-        args = [IPPOCD, "--config", self.config_path, "--state-dir", self.state_dir,
-                "--listen", f"127.0.0.1:{self.port}", *self.extra_args]
+        args = [IPPOCD, "--config", self.config_path, "--state-dir", self.state_dir, *self.extra_args]
+        if self.listen_arg:
+            args += ["--listen", f"127.0.0.1:{self.port}"]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         if wait:

@@ -46,17 +46,40 @@ def test_good_config_applied():
 
 
 def test_reload_moves_api():
-    d = Daemon().start()
     from harness import free_port
-    new_port = free_port()
-    d.write_config(f"[api]\nlisten = 127.0.0.1:{new_port}\n")
-    d.extra_args = []
-    # the command line --listen wins over the file, so this reload keeps the port
+    import socket
+    p1, p2 = free_port(), free_port()
+    d = Daemon(config=f"[api]\nlisten = 127.0.0.1:{p1}\n", port=p1, listen_arg=False).start()
+    d.write_config(f"[api]\nlisten = 127.0.0.1:{p2}\n")
     d.signal(signal.SIGHUP)
-    wait_for(lambda: events(d, "config.reload"), 10, "config.reload event")
+    d.port = p2
+    wait_for(lambda: d.get("/v1/status").status == 200, 10, "the API on its new port")
+    ev = wait_for(lambda: events(d, "config.reload"), 10, "config.reload event")[0]
+    assert ev["payload"]["api_restarted"] is True, json.dumps(ev)
+    with open(os.path.join(d.state_dir, "ippocd.url")) as f:
+        assert f.read().strip() == d.url
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", p1)) != 0, "old port still open"
+    # a port that is taken: the reload is applied but the API stays where it was
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        d.write_config(f"[api]\nlisten = 127.0.0.1:{busy.getsockname()[1]}\n")
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: "keeping the old ones" in d.log_text(), 10, "the API to fall back")
     assert d.get("/v1/status").status == 200
-    ev = events(d, "config.reload")[0]
+    assert d.stop() == 0
+
+
+def test_command_line_listen_wins():
+    from harness import free_port
+    d = Daemon().start()
+    d.write_config(f"[api]\nlisten = 127.0.0.1:{free_port()}\n")
+    d.signal(signal.SIGHUP)
+    ev = wait_for(lambda: events(d, "config.reload"), 10, "config.reload event")[0]
     assert ev["payload"]["api_restarted"] is False, json.dumps(ev)
+    assert d.get("/v1/status").status == 200
 
 
-run([test_broken_config_keeps_old, test_good_config_applied, test_reload_moves_api])
+run([test_broken_config_keeps_old, test_good_config_applied, test_reload_moves_api,
+     test_command_line_listen_wins])
