@@ -5,6 +5,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CLANG_BUILD ?= build-clang
+TSAN_BUILD ?= build-tsan
 STATE_DIR  ?= $(CURDIR)/.ippoc
 MESON_OPTS ?= -Dwerror=true
 
@@ -15,7 +16,7 @@ DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
 DEB_TEST   = libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc
 DEB_ALL    = $(DEB_BUILD) $(DEB_LIBS) $(DEB_TEST)
 
-.PHONY: all deps build build-asan build-clang run test test-unit clean bench
+.PHONY: all deps build build-asan build-tsan build-clang run test test-unit clean bench
 
 all: build
 
@@ -36,6 +37,9 @@ $(BUILD)/build.ninja:
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) $(MESON_OPTS) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
+$(TSAN_BUILD)/build.ninja:
+	meson setup $(TSAN_BUILD) $(MESON_OPTS) -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
+
 $(CLANG_BUILD)/build.ninja:
 	CC=clang meson setup $(CLANG_BUILD) $(MESON_OPTS)
 
@@ -44,6 +48,9 @@ build: deps $(BUILD)/build.ninja
 
 build-asan: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
+
+build-tsan: deps $(TSAN_BUILD)/build.ninja
+	ninja -C $(TSAN_BUILD)
 
 # clang must compile it warning-free too; its tests are the gcc tree's.
 build-clang: deps $(CLANG_BUILD)/build.ninja
@@ -54,10 +61,11 @@ run: build
 	@echo "ippocd: state in $(STATE_DIR); API at http://127.0.0.1:7070 (try: $(BUILD)/src/cli/ippoc status)"
 	exec $(BUILD)/src/daemon/ippocd --state-dir $(STATE_DIR)
 
-# Every test, in the normal tree and again under ASan+UBSan; the last line is
+# Every test, in the normal tree, again under ASan+UBSan, and again under
+# ThreadSanitizer (the daemon is multi-threaded); the last line is
 # "N passed, N failed".
-test: build build-asan build-clang
-	@tests/run-all.sh $(BUILD) $(ASAN_BUILD)
+test: build build-asan build-tsan build-clang
+	@tests/run-all.sh $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
 
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
@@ -66,4 +74,4 @@ bench: build
 	bench/overhead/run.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(CLANG_BUILD)

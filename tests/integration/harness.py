@@ -17,7 +17,7 @@ import urllib.request
 
 IPPOCD = os.environ.get("IPPOCD", "build/src/daemon/ippocd")
 IPPOC = os.environ.get("IPPOC", "build/src/cli/ippoc")
-SLOW = 3 if "asan" in IPPOCD else 1  # sanitizer builds run slower
+SLOW = 3 if ("asan" in IPPOCD or "tsan" in IPPOCD) else 1  # sanitizer builds run slower
 
 _live = []
 
