@@ -1,0 +1,66 @@
+"""test_diskfull.py: the state dir's filesystem fills up under a running
+ippocd: the daemon keeps sensing and serving, says so, loses no data it had
+stored, and resumes writing once space is freed. Needs root to mount a small
+tmpfs; elsewhere it is skipped (exit 77)."""
+import os
+import subprocess
+import sys
+import sqlite3
+import tempfile
+
+from harness import Daemon, run, wait_for
+
+if os.geteuid() != 0:
+    print("skip: needs root to mount a small tmpfs")
+    sys.exit(77)
+
+
+def test_disk_full_then_freed():
+    mnt = tempfile.mkdtemp(prefix="ippoc-full.")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt]).returncode != 0:
+        print("skip: cannot mount tmpfs here")
+        os.rmdir(mnt)
+        sys.exit(77)
+    filler = os.path.join(mnt, "filler")
+    try:
+        d = Daemon(state_dir=os.path.join(mnt, "state")).start()
+        d.wait_ticks(3)
+        before = d.get("/v1/metrics/memory.total_bytes?from=5m").json()["series"][0]["points"]
+        # fill the filesystem to the last byte
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        wait_for(lambda: "memory:" in d.log_text().split("started:")[-1] and
+                 ("full" in d.log_text() or "dropped" in d.log_text() or "disk" in d.log_text()),
+                 30, "the daemon to report the full disk")
+        d.wait_ticks(3)
+        assert d.proc.poll() is None, "ippocd died on a full disk"
+        st = d.status()
+        assert st["last_tick_ms"] > 0
+        # still answers from RAM, and what was stored before is still there
+        now = d.get("/v1/metrics/memory.total_bytes?from=5m").json()["series"][0]["points"]
+        assert {p[0] for p in before} <= {p[0] for p in now}
+        written = st["memory"]["rows_written"]
+        os.unlink(filler)
+        wait_for(lambda: d.status()["memory"]["rows_written"] > written + 2, 30, "writing to resume")
+        assert d.stop() == 0
+        con = sqlite3.connect(os.path.join(d.state_dir, "ippoc.db"))
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
+        d.start()
+        after = d.get("/v1/metrics/memory.total_bytes?from=5m").json()["series"][0]["points"]
+        lost = {p[0] for p in before} - {p[0] for p in after}
+        assert not lost, f"{len(lost)} points stored before the disk filled were lost"
+        assert d.stop() == 0
+    finally:
+        if os.path.exists(filler):
+            os.unlink(filler)
+        subprocess.run(["umount", "-l", mnt])
+        os.rmdir(mnt)
+
+
+run([test_disk_full_then_freed])
