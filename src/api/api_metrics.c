@@ -107,6 +107,9 @@ static json_t *points_json(const mem_point *p, size_t n)
     return arr;
 }
 
+/* How many times max_points all series of one answer may hold together. */
+#define API_FAMILY_POINTS_FACTOR 20
+
 enum MHD_Result api_h_metric(struct api *a, struct MHD_Connection *c, const char *name)
 {
     static const char *const allowed[] = {"from", "to", "step", NULL};
@@ -142,6 +145,18 @@ enum MHD_Result api_h_metric(struct api *a, struct MHD_Connection *c, const char
         if (rc < 0)
             return api_send_error(c, 400, "bad_request", "series key: %s", err);
         return api_send_error(c, 404, "unknown_metric", "no metric named '%.200s'", name);
+    }
+
+    /* A family may hold many series: bound the whole answer too. */
+    int64_t total = (int64_t)nsel * api_points_for(from, to, step);
+    if (total > API_FAMILY_POINTS_FACTOR * a->max_points) {
+        free(s);
+        free(sel);
+        return api_send_error(c, 400, "too_large",
+                              "%zu series x %lld points is more than %lld in one answer: ask for one "
+                              "series (name{labels}), a larger step or a shorter range",
+                              nsel, (long long)api_points_for(from, to, step),
+                              (long long)(API_FAMILY_POINTS_FACTOR * a->max_points));
     }
 
     json_t *series = json_array();

@@ -99,6 +99,15 @@ def test_bad_requests():
     expect_error(d, "/v1/nothing", 404)
     expect_error(d, "/v1/metrics/%ZZ", 400)
     expect_error(d, "/v1/metrics/" + "a" * 5000, 414 if False else d.get("/v1/metrics/" + "a" * 5000).status)
+    # the whole answer of a family is bounded too: 20 x max_points (11000)
+    import collections
+    fams = collections.Counter(m["name"] for m in d.get("/v1/metrics").json()["metrics"])
+    fam, n = fams.most_common(1)[0]
+    r = d.get(f"/v1/metrics/{fam}?from=10800s&step=1s")  # 10801 points per series
+    if n * 10801 > 20 * 11000:
+        assert r.status == 400 and r.json()["error"]["code"] == "too_large", (fam, n, r.body[:200])
+    else:
+        assert r.status == 200, (fam, n, r.body[:200])
     r = d.get("/v1/status", method="POST")
     assert r.status == 405, r.status
     # raw garbage on the socket: no crash
