@@ -3,7 +3,11 @@
  * in a RAM ring that mem_events_wait serves (SSE streams block there); rows
  * reach SQLite through the writer. A query reads the store up to the last
  * committed id and adds the still-queued events from the ring, so it never
- * misses an event that mem_event_add already returned. */
+ * misses an event that mem_event_add already returned. The committed mark
+ * only moves when the writer's transaction holding the events commits: while
+ * the disk refuses writes (full, read-only) the writer keeps retrying them
+ * (writer.c) and queries keep serving them from the ring (the newest
+ * MEM_EV_RING of them). */
 #include "memory/mem_int.h"
 
 #include <errno.h>
@@ -288,7 +292,11 @@ static int pending_events(mem_t *m, const evfilter *f, mem_event **out, size_t *
     *n = 0;
     pthread_mutex_lock(&m->evlock);
     *committed = m->ev_committed;
+    /* the mark stays behind while the disk refuses writes: only the ring
+     * can hold what is newer */
     int64_t lo = m->ev_committed + 1;
+    if (lo < m->ev_last - MEM_EV_RING + 1)
+        lo = m->ev_last - MEM_EV_RING + 1;
     size_t cap = m->ev_last >= lo ? (size_t)(m->ev_last - lo + 1) : 0, k = 0;
     mem_event *v = cap ? malloc(sizeof *v * cap) : NULL;
     int rc = cap && !v ? -ENOMEM : 0;

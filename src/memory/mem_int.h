@@ -77,7 +77,8 @@ typedef struct mem_ser {
     float ring[];
 } mem_ser;
 
-enum { MEM_JOB_TICK, MEM_JOB_SERIES, MEM_JOB_EVENT };
+/* MEM_JOB_SQL: test hook only (mem_test_writer_exec). */
+enum { MEM_JOB_TICK, MEM_JOB_SERIES, MEM_JOB_EVENT, MEM_JOB_SQL };
 
 /* Retention values copied into a job so the writer needs no lock. */
 typedef struct mem_prune {
@@ -107,6 +108,9 @@ typedef struct mem_job {
             int64_t id, ts;
             const char *type, *severity, *source, *payload;
         } ev;
+        struct {
+            const char *sql;
+        } sql;
     } u;
     char data[]; /* strings / arrays the union points into */
 } mem_job;
@@ -150,6 +154,21 @@ struct mem {
     uint64_t rows_written, batches, dropped;
     int64_t last_drop_warn;
     int64_t last_err_log;          /* writer thread only */
+    /* Series and event jobs of a failed batch (disk full, read-only...),
+     * writer thread only: put in front of the next batch, in order, until
+     * they commit, so a registration or an event is never lost to a
+     * transient write error. They already left the queue accounting
+     * (qdepth/qevents/seq_done): mem_flush waits for an attempt, not for
+     * the disk to have room again. At most MEM_QUEUE_MAX_EVENTS events are
+     * kept (the oldest beyond are dropped, counted in retry_ev_dropped);
+     * series jobs are never dropped (at most MEM_MAX_SERIES of them). */
+    mem_job *retry;
+    int retry_events;
+    uint64_t retry_ev_dropped;
+    int64_t last_retry_warn;
+    int series_hwm;                /* meta series_hwm on disk (writer thread) */
+    bool test_hold;                /* (qlock) test hook: writer takes no job */
+    int test_sql_rc;               /* result of the last MEM_JOB_SQL */
     pthread_t thread;
     bool thread_started;
     sqlite3 *wdb;
@@ -191,6 +210,9 @@ int mem_sql_exec(sqlite3 *db, const char *sql);
 /* series.c */
 int mem_series_insert(mem_t *m, int id, const char *name, const char *labels,
                       const char *unit, const char *help, int kind);
+/* Raises next_id to at least next_id (load at open): the ids below it with no
+ * series stay holes, never handed to a new series. 0 or -ENOMEM. */
+int mem_series_reserve(mem_t *m, int next_id);
 void mem_series_free_all(mem_t *m);
 
 /* ring.c */
@@ -236,6 +258,16 @@ int mem_writer_prepare(mem_t *m, char *err, size_t errlen);
 int mem_enqueue(mem_t *m, mem_job *j, bool force, uint64_t *seq);
 int mem_wait_seq(mem_t *m, uint64_t seq, int timeout_ms);
 void mem_job_free(mem_job *j);
+
+/* Test hooks (writer.c). mem_test_writer_exec runs sql on the writer's own
+ * connection (e.g. PRAGMA max_page_count, which is per connection) from the
+ * writer thread, in order with the queued jobs, even inside a failing batch;
+ * waits for it and returns the SQLite result code. mem_test_hold(true) makes
+ * the writer leave the queue alone until mem_test_hold(false), so that a test
+ * can put several jobs into one batch (never call mem_flush or
+ * mem_test_writer_exec while holding). */
+int mem_test_writer_exec(mem_t *m, const char *sql);
+void mem_test_hold(mem_t *m, bool hold);
 
 /* events.c */
 int mem_events_init(mem_t *m);

@@ -74,7 +74,9 @@ typedef struct mem_stats {
     uint64_t samples;          /* total samples put */
     uint64_t rows_written;     /* rows committed by the writer */
     uint64_t writer_batches;
-    uint64_t dropped_batches;  /* queue full (disk too slow) */
+    uint64_t dropped_batches;  /* tick batches lost: queue full (disk too slow) or
+                                  not writable (disk full); their series and
+                                  events are retried until written */
     int queue_depth;
     int64_t db_bytes;
     int64_t oldest_ram_ts;
@@ -88,7 +90,10 @@ int mem_open(mem_t **out, const core_config *cfg, char *err, size_t errlen);
 void mem_reconfigure(mem_t *m, const core_config *cfg);
 /* Flushes everything queued, stops the writer, closes the store. */
 void mem_close(mem_t *m);
-/* Waits until every batch queued so far is committed. 0 or -ETIMEDOUT. */
+/* Waits until every batch queued so far has been through the writer:
+ * committed, or failed (then its ticks are dropped and its series and events
+ * are retried with the next batches, see writer.c): it never waits for a
+ * full disk to get room. 0 or -ETIMEDOUT. */
 int mem_flush(mem_t *m, int timeout_ms);
 
 /* ---- loop thread: producing samples ----------------------------------- */

@@ -141,6 +141,16 @@ int mem_series_insert(mem_t *m, int id, const char *name, const char *labels,
     return 0;
 }
 
+int mem_series_reserve(mem_t *m, int next_id)
+{
+    if (next_id <= m->next_id)
+        return 0;
+    int rc = grow_arrays(m, next_id);
+    if (!rc)
+        m->next_id = next_id;
+    return rc;
+}
+
 static mem_job *series_job(const mem_ser *s, int id)
 {
     size_t a = strlen(s->name) + 1, b = strlen(s->labels) + 1;

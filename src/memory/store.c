@@ -224,6 +224,46 @@ static int decode_raw(const void *blob, int bytes, float *vals, int n)
     return n;
 }
 
+/* Ids are never handed out twice: next_id goes past every id the disk refers
+ * to, not only past the series rows. A registration can be missing (lost
+ * with a disk that filled up before this was fixed, or a series row written
+ * after the raw rows that carry its values never made it) while raw rows
+ * (one float32 per id: the longest row is a lower bound), rollup chunks or
+ * the series_hwm mark the writer keeps with the raw rows still hold values at
+ * its id: a new series at that id would inherit them. Such ids stay holes. */
+static int reserve_ids(mem_t *m, char *err, size_t errlen)
+{
+    static const char *const src[] = {
+        "SELECT value FROM meta WHERE key = 'series_hwm'",
+        "SELECT max(length(v)) / 4 FROM raw",
+        "SELECT max(series) + 1 FROM rollup_10s",
+        "SELECT max(series) + 1 FROM rollup_1m",
+        "SELECT max(series) + 1 FROM rollup_1h",
+    };
+    int64_t bound = 0;
+    for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) {
+        int64_t v;
+        int rc = query_int(m->wdb, src[i], &v);
+        if (rc)
+            return fail(m, m->wdb, rc, "cannot read series ids", err, errlen);
+        if (v > MEM_MAX_SERIES) { /* never written so: damaged */
+            log_warn("memory: %s: ignored series id bound %lld (%s): past the limit %d",
+                     m->path, (long long)v, src[i], MEM_MAX_SERIES);
+            continue;
+        }
+        if (i == 0)
+            m->series_hwm = v > 0 ? (int)v : 0;
+        if (v > bound)
+            bound = v;
+    }
+    if (bound <= m->next_id)
+        return 0;
+    log_warn("memory: %s: %lld series ids below %lld have stored data but no series row: "
+             "they stay unused", m->path, (long long)bound - m->nser, (long long)bound);
+    int rc = mem_series_reserve(m, (int)bound);
+    return rc ? mem_err(err, errlen, rc, "memory: out of memory") : 0;
+}
+
 static int restore_ring(mem_t *m, char *err, size_t errlen)
 {
     int64_t last;
@@ -269,6 +309,8 @@ static int load_event_id(mem_t *m, char *err, size_t errlen)
 int mem_store_load(mem_t *m, char *err, size_t errlen)
 {
     int rc = load_series(m, err, errlen);
+    if (!rc)
+        rc = reserve_ids(m, err, errlen);
     if (!rc)
         rc = load_event_id(m, err, errlen);
     if (!rc)

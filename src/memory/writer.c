@@ -3,7 +3,17 @@
  * transaction with prepared statements, then builds the rollup chunks that
  * closed (rollup.c) and runs the pruning a tick job asked for. Tick and event
  * jobs are dropped (and counted) when their quota is full, so producers never
- * wait on the disk. */
+ * wait on the disk.
+ *
+ * When a batch cannot be committed (disk full, read-only, I/O error), its
+ * raw rows are dropped (counted in dropped_batches; the RAM window still has
+ * them) but its series registrations and events are kept, in order, in a
+ * writer-only retry list put in front of the next batch (the loop ticks every
+ * second; mem_close makes a last attempt), so they reach the disk once it has
+ * room again. A batch's jobs leave the queue accounting (qdepth, qevents,
+ * seq_done) when it is attempted, committed or not: mem_flush waits for an
+ * attempt, never for free space. Events only count as committed (for
+ * mem_events_query) once they are. */
 #include "memory/mem_int.h"
 
 #include <errno.h>
@@ -13,10 +23,13 @@
 #include <string.h>
 
 typedef struct batch {
-    int njobs, nticks, nevents;
+    int njobs, nticks, nevents; /* queued jobs only (not the retried ones) */
     uint64_t last_seq, rows;
-    int64_t last_event;
+    int64_t last_event;         /* highest event id in the batch, retried ones too */
     int64_t last_tick; /* ts of the newest raw row written, 0 if none */
+    int hwm;           /* series_hwm once the batch is committed */
+    int kept_series, kept_events; /* failed: jobs kept for a retry */
+    mem_job *culprit;  /* failed: the job whose statement failed, if any */
     mem_prune prune;
 } batch;
 
@@ -143,6 +156,15 @@ static int apply_tick(mem_t *m, mem_job *j, batch *b)
             return rc;
         b->rows += rc == 0;
         b->last_tick = j->u.tick.ts;
+        /* the ids this row has values for stay reserved across a restart,
+         * whatever happens to their series rows (store.c) */
+        if (j->u.tick.nvals > b->hwm) {
+            sqlite3_bind_text(m->st_meta, 1, "series_hwm", -1, SQLITE_STATIC);
+            sqlite3_bind_int(m->st_meta, 2, j->u.tick.nvals);
+            if ((rc = step(m, m->st_meta)) > 0)
+                return rc;
+            b->hwm = j->u.tick.nvals;
+        }
     }
     if (j->u.tick.prune.ref > b->prune.ref)
         b->prune = j->u.tick.prune;
@@ -177,15 +199,22 @@ static int apply_event(mem_t *m, mem_job *j, batch *b)
     return rc;
 }
 
-/* Counts the job in the batch and, when `write`, applies it. */
-static int apply_job(mem_t *m, mem_job *j, batch *b, bool write)
+/* Counts the job in the batch (unless it is a retried one) and, when
+ * `write`, applies it. */
+static int apply_job(mem_t *m, mem_job *j, batch *b, bool write, bool count)
 {
-    b->njobs++;
-    b->last_seq = j->seq;
-    b->nticks += j->kind == MEM_JOB_TICK;
-    b->nevents += j->kind == MEM_JOB_EVENT;
+    if (count) {
+        b->njobs++;
+        b->last_seq = j->seq;
+        b->nticks += j->kind == MEM_JOB_TICK;
+        b->nevents += j->kind == MEM_JOB_EVENT;
+    }
     if (j->kind == MEM_JOB_EVENT && j->u.ev.id > b->last_event)
         b->last_event = j->u.ev.id;
+    if (j->kind == MEM_JOB_SQL) { /* test hook: runs even in a failing batch */
+        m->test_sql_rc = mem_sql_exec(m->wdb, j->u.sql.sql);
+        return 0;
+    }
     if (!write)
         return 0;
     switch (j->kind) {
@@ -205,28 +234,128 @@ static void log_sql_error(mem_t *m, int rc, const char *what)
     log_err("memory: %s: %s: %s (%s)", m->path, what, sqlite3_errmsg(m->wdb), sqlite3_errstr(rc));
 }
 
-/* Commits a list of jobs in one transaction; frees them. */
-static bool commit_list(mem_t *m, mem_job *list, batch *b)
+/* Errors that say nothing about the row being written: the same job is
+ * expected to go through later. Any other error of a series or event job
+ * (a row the store can never take) drops it, so it cannot block every
+ * later batch. */
+static bool transient(int rc)
 {
-    int rc = mem_sql_exec(m->wdb, "BEGIN IMMEDIATE");
-    for (mem_job *j = list; j; j = j->next) {
-        int r = apply_job(m, j, b, rc == 0);
-        if (r > 0 && !rc)
-            rc = r;
+    switch (rc & 0xff) {
+    case SQLITE_FULL: case SQLITE_IOERR: case SQLITE_READONLY: case SQLITE_BUSY:
+    case SQLITE_LOCKED: case SQLITE_NOMEM: case SQLITE_CANTOPEN: case SQLITE_PERM:
+    case SQLITE_PROTOCOL: case SQLITE_INTERRUPT:
+        return true;
+    default:
+        return false;
     }
-    if (!rc)
-        rc = mem_sql_exec(m->wdb, "COMMIT");
-    if (rc) {
-        log_sql_error(m, rc, "cannot write, batch dropped");
-        mem_sql_exec(m->wdb, "ROLLBACK");
-        b->rows = 0;
+}
+
+static bool keep_for_retry(const mem_job *j)
+{
+    return j->kind == MEM_JOB_SERIES || j->kind == MEM_JOB_EVENT;
+}
+
+/* Bounds the events of the retry list: drops the oldest beyond
+ * MEM_QUEUE_MAX_EVENTS (series jobs always stay). */
+static void trim_retry(mem_t *m)
+{
+    int excess = m->retry_events - MEM_QUEUE_MAX_EVENTS, dropped = 0;
+    for (mem_job **pp = &m->retry; *pp && dropped < excess;) {
+        mem_job *j = *pp;
+        if (j->kind != MEM_JOB_EVENT) {
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
+        mem_job_free(j);
+        dropped++;
     }
+    if (dropped <= 0)
+        return;
+    m->retry_events -= dropped;
+    m->retry_ev_dropped += (uint64_t)dropped;
+    int64_t now = core_mono_ms();
+    if (m->last_retry_warn && now - m->last_retry_warn < 60000)
+        return;
+    m->last_retry_warn = now;
+    log_warn("memory: %s: cannot write: dropped the oldest events waiting for a retry "
+             "(%llu dropped so far)", m->path, (unsigned long long)m->retry_ev_dropped);
+}
+
+/* After a failed commit: the series and event jobs of the retry list and of
+ * `list` (in this order) become the new retry list; the rest is freed. */
+static void requeue(mem_t *m, mem_job *list, batch *b, int rc)
+{
+    mem_job **tail = &m->retry;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = list;
+    mem_job *all = m->retry;
+    m->retry = NULL;
+    m->retry_events = 0;
+    tail = &m->retry;
+    for (mem_job *j = all, *n; j; j = n) {
+        n = j->next;
+        if (j == b->culprit && keep_for_retry(j) && !transient(rc)) {
+            log_err("memory: %s: cannot write %s %lld: %s: dropped", m->path,
+                    j->kind == MEM_JOB_SERIES ? "series" : "event",
+                    j->kind == MEM_JOB_SERIES ? (long long)j->u.series.id : (long long)j->u.ev.id,
+                    sqlite3_errstr(rc));
+            mem_job_free(j);
+        } else if (keep_for_retry(j)) {
+            *tail = j;
+            tail = &j->next;
+            m->retry_events += j->kind == MEM_JOB_EVENT;
+            b->kept_series += j->kind == MEM_JOB_SERIES;
+        } else {
+            mem_job_free(j);
+        }
+    }
+    *tail = NULL;
+    trim_retry(m);
+    b->kept_events = m->retry_events;
+}
+
+static void free_list(mem_job *list)
+{
     while (list) {
         mem_job *n = list->next;
         mem_job_free(list);
         list = n;
     }
-    return rc == 0;
+}
+
+/* Commits the retry list then `list` in one transaction. Committed: frees
+ * both. Failed: keeps their series and event jobs as the new retry list. */
+static bool commit_list(mem_t *m, mem_job *list, batch *b)
+{
+    int rc = mem_sql_exec(m->wdb, "BEGIN IMMEDIATE");
+    for (int pass = 0; pass < 2; pass++) {
+        for (mem_job *j = pass ? list : m->retry; j; j = j->next) {
+            int r = apply_job(m, j, b, rc == 0, pass == 1);
+            if (r > 0 && !rc) {
+                rc = r;
+                b->culprit = j;
+            }
+        }
+    }
+    if (!rc)
+        rc = mem_sql_exec(m->wdb, "COMMIT");
+    if (!rc) {
+        free_list(m->retry);
+        free_list(list);
+        m->retry = NULL;
+        m->retry_events = 0;
+        return true;
+    }
+    b->rows = 0;
+    requeue(m, list, b, rc);
+    char what[128];
+    snprintf(what, sizeof what, "cannot write: %d ticks dropped, %d series and %d events kept "
+             "for a retry", b->nticks, b->kept_series, b->kept_events);
+    log_sql_error(m, rc, what); /* before the rollback replaces the error message */
+    mem_sql_exec(m->wdb, "ROLLBACK");
+    return false;
 }
 
 static int exec_i64(sqlite3 *db, const char *sql, int64_t v)
@@ -271,21 +400,42 @@ static void prune(mem_t *m, const mem_prune *p)
 
 static void finish_batch(mem_t *m, const batch *b, bool ok)
 {
-    if (b->nevents)
+    if (ok && b->last_event)
         mem_events_committed(m, b->last_event);
     pthread_mutex_lock(&m->qlock);
-    m->seq_done = b->last_seq;
-    m->qdepth -= b->njobs;
-    m->qticks -= b->nticks;
-    m->qevents -= b->nevents;
+    if (b->njobs) { /* queued jobs are done with, committed or not */
+        m->seq_done = b->last_seq;
+        m->qdepth -= b->njobs;
+        m->qticks -= b->nticks;
+        m->qevents -= b->nevents;
+    }
     if (ok) {
         m->batches++;
         m->rows_written += b->rows;
-    } else {
+    } else if (b->nticks) { /* its raw rows are lost (the rest is retried) */
         m->dropped++;
     }
     pthread_cond_broadcast(&m->dcond);
     pthread_mutex_unlock(&m->qlock);
+}
+
+/* One wake-up: the retry list and `list` (NULL: the last attempt at close)
+ * in one transaction, then rollups and pruning. */
+static void run_batch(mem_t *m, mem_job *list)
+{
+    batch b = {.hwm = m->series_hwm};
+    bool ok = commit_list(m, list, &b);
+    if (ok) {
+        if (b.last_tick)
+            m->last_raw = b.last_tick;
+        m->series_hwm = b.hwm;
+    } else {
+        mem_rollup_load(m); /* a rewind may have been rolled back */
+    }
+    mem_rollup_catchup(m);
+    if (b.prune.ref)
+        prune(m, &b.prune);
+    finish_batch(m, &b, ok);
 }
 
 static void *writer_main(void *arg)
@@ -293,27 +443,61 @@ static void *writer_main(void *arg)
     mem_t *m = arg;
     pthread_mutex_lock(&m->qlock);
     for (;;) {
-        while (!m->qhead && !m->stop)
+        while ((!m->qhead || m->test_hold) && !m->stop)
             pthread_cond_wait(&m->qcond, &m->qlock);
         if (!m->qhead)
             break;
         mem_job *list = m->qhead;
         m->qhead = m->qtail = NULL;
         pthread_mutex_unlock(&m->qlock);
-        batch b = {0};
-        bool ok = commit_list(m, list, &b);
-        if (ok && b.last_tick)
-            m->last_raw = b.last_tick;
-        else if (!ok)
-            mem_rollup_load(m); /* a rewind may have been rolled back */
-        mem_rollup_catchup(m);
-        if (b.prune.ref)
-            prune(m, &b.prune);
-        finish_batch(m, &b, ok);
+        run_batch(m, list);
         pthread_mutex_lock(&m->qlock);
     }
     pthread_mutex_unlock(&m->qlock);
+    if (m->retry) /* a last attempt at close */
+        run_batch(m, NULL);
+    if (m->retry) {
+        int ns = 0, ne = 0;
+        for (mem_job *j = m->retry; j; j = j->next) {
+            ns += j->kind == MEM_JOB_SERIES;
+            ne += j->kind == MEM_JOB_EVENT;
+        }
+        log_err("memory: %s: closing with %d series registrations and %d events that could "
+                "not be written: lost", m->path, ns, ne);
+        free_list(m->retry);
+        m->retry = NULL;
+        m->retry_events = 0;
+    }
     return NULL;
+}
+
+/* ---- test hooks ------------------------------------------------------------ */
+
+int mem_test_writer_exec(mem_t *m, const char *sql)
+{
+    size_t n = strlen(sql) + 1;
+    mem_job *j = calloc(1, sizeof *j + n);
+    if (!j)
+        return -ENOMEM;
+    j->kind = MEM_JOB_SQL;
+    j->u.sql.sql = memcpy(j->data, sql, n);
+    uint64_t seq;
+    int rc = mem_enqueue(m, j, true, &seq);
+    if (rc)
+        return rc;
+    mem_wait_seq(m, seq, -1);
+    pthread_mutex_lock(&m->qlock);
+    rc = m->test_sql_rc;
+    pthread_mutex_unlock(&m->qlock);
+    return rc;
+}
+
+void mem_test_hold(mem_t *m, bool hold)
+{
+    pthread_mutex_lock(&m->qlock);
+    m->test_hold = hold;
+    pthread_cond_signal(&m->qcond);
+    pthread_mutex_unlock(&m->qlock);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------- */
