@@ -114,6 +114,9 @@ int mem_series_count(mem_t *m);
 int mem_series_snapshot(mem_t *m, mem_series_info **out, size_t *n);
 /* Id of an exact series, or -ENOENT. */
 int mem_series_find(mem_t *m, const char *name, const char *labels);
+/* Last value (NaN if none) and its time (ms, 0 if none) of one series,
+ * without copying the series list. 0 or -ENOENT. */
+int mem_series_last(mem_t *m, int id, double *v, int64_t *ts);
 /* Points of one series in [from_ms, to_ms] bucketed by step_ms (>= 1000; 0 =
  * pick one giving at most max_points points). Chooses the source by range:
  * the RAM window when it covers from_ms, else the finest rollup tier still

@@ -288,6 +288,20 @@ int mem_series_snapshot(mem_t *m, mem_series_info **out, size_t *n)
     return 0;
 }
 
+int mem_series_last(mem_t *m, int id, double *v, int64_t *ts)
+{
+    if (!m)
+        return -EINVAL;
+    pthread_mutex_lock(&m->lock);
+    const mem_ser *s = id >= 0 && id < m->next_id ? m->ser[id] : NULL;
+    if (s) {
+        *v = s->last_v;
+        *ts = s->last_ts;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return s ? 0 : -ENOENT;
+}
+
 void mem_series_free_all(mem_t *m)
 {
     for (int id = 0; id < m->next_id; id++) {

@@ -18,6 +18,24 @@ static void test_create_find(void **state)
     assert_int_equal(mem_series_count(t->m), 3);
 }
 
+static void test_last_value(void **state)
+{
+    mt *t = *state;
+    int a = mem_series(t->m, "load.load1", "", "", "", MEM_GAUGE);
+    double v = 0;
+    int64_t ts = -1;
+    assert_int_equal(mem_series_last(t->m, a, &v, &ts), 0);
+    assert_true(isnan(v));
+    assert_int_equal(ts, 0);
+    mem_put(t->m, a, 2.5);
+    assert_int_equal(mem_tick(t->m, 1700000000000LL), 0);
+    assert_int_equal(mem_series_last(t->m, a, &v, &ts), 0);
+    assert_true(v == 2.5);
+    assert_int_equal(ts, 1700000000000LL);
+    assert_int_equal(mem_series_last(t->m, a + 100, &v, &ts), -ENOENT);
+    assert_int_equal(mem_series_last(t->m, -1, &v, &ts), -ENOENT);
+}
+
 static void test_validation(void **state)
 {
     mt *t = *state;
@@ -141,6 +159,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_find, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_validation, mt_setup, mt_teardown),
+        cmocka_unit_test_setup_teardown(test_last_value, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_ids_stable_across_reopen, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_update_unit_help, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_sorted_last, mt_setup, mt_teardown),
