@@ -12,7 +12,7 @@ MESON_OPTS ?= -Dwerror=true
 # Build and test packages, then the peers the benchmarks run (monit, netdata).
 DEB_BUILD  = meson ninja-build pkg-config gcc clang libc6-dev
 DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
-             libpcre2-dev libinih-dev libsqlite3-dev
+             libpcre2-dev libinih-dev libsqlite3-dev libsodium-dev
 DEB_TEST   = libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc
 DEB_ALL    = $(DEB_BUILD) $(DEB_LIBS) $(DEB_TEST)
 
