@@ -55,6 +55,21 @@ void core_config_free(core_config *c)
 {
     free_list(c->watch_process, &c->nwatch_process);
     free_list(c->watch_cgroup, &c->nwatch_cgroup);
+    for (int i = 0; i < c->nraw; i++) {
+        free(c->raw[i].section);
+        free(c->raw[i].key);
+        free(c->raw[i].value);
+        free(c->raw[i].file);
+    }
+    free(c->raw);
+    c->raw = NULL;
+    c->nraw = c->capraw = 0;
+}
+
+bool core_config_raw_section(const char *section)
+{
+    return !strcmp(section, "heal") || (!strncmp(section, "service.", 8) && section[8]) ||
+           (!strncmp(section, "alert.", 6) && section[6]);
 }
 
 const core_sense_group *core_config_group(const core_config *c, const char *name)
@@ -69,6 +84,7 @@ const core_sense_group *core_config_group(const core_config *c, const char *name
 
 typedef struct parse_ctx {
     core_config *c;
+    const char *name; /* file name for the raw keys' places */
     char reason[512]; /* first error's reason */
     int reason_line;  /* the line it was found on */
     int line;         /* line being parsed, counted by the reader */
@@ -249,6 +265,31 @@ static int handle_memory(parse_ctx *p, const char *k, const char *v)
     return fail(p, "unknown key '%s' in [memory]%s", k, "");
 }
 
+static int keep_raw(parse_ctx *p, const char *section, const char *k, const char *v)
+{
+    core_config *c = p->c;
+    if (c->nraw == c->capraw) {
+        int cap = c->capraw ? c->capraw * 2 : 32;
+        core_kv *n = realloc(c->raw, (size_t)cap * sizeof *n);
+        if (!n)
+            return fail(p, "%s: %s", k, "out of memory");
+        c->raw = n;
+        c->capraw = cap;
+    }
+    core_kv *kv = &c->raw[c->nraw];
+    kv->section = strdup(section);
+    kv->key = strdup(k);
+    kv->value = strdup(v);
+    kv->file = strdup(p->name ? p->name : "");
+    kv->line = p->line;
+    if (!kv->section || !kv->key || !kv->value || !kv->file) {
+        free(kv->section), free(kv->key), free(kv->value), free(kv->file);
+        return fail(p, "%s: %s", k, "out of memory");
+    }
+    c->nraw++;
+    return 1;
+}
+
 static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
 {
     parse_ctx *p = user;
@@ -268,6 +309,8 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
         return handle_group(p, section + 6, name, value);
     if (!strcmp(section, "memory"))
         return handle_memory(p, name, value);
+    if (core_config_raw_section(section))
+        return keep_raw(p, section, name, value);
     return fail(p, "unknown section [%s]%s", section, "");
 }
 
@@ -291,12 +334,24 @@ static char *read_line(char *buf, int size, void *stream)
         p->text += len;
     }
     p->line++;
+    size_t len = strlen(buf);
+    bool more = p->file ? !feof(p->file) : *p->text != 0;
+    if (len == (size_t)size - 1 && buf[len - 1] != '\n' && more) {
+        /* inih would cut the line and read the rest as a line of its own */
+        if (!p->reason[0]) {
+            snprintf(p->reason, sizeof p->reason, "line longer than %d characters", size - 2);
+            p->reason_line = p->line;
+        }
+        return NULL;
+    }
     return buf;
 }
 
 static int parse(parse_ctx *p, const char *name, char *err, size_t errlen)
 {
     int rc = ini_parse_stream(read_line, p, on_ini_entry, p);
+    if (rc == 0 && p->reason[0])
+        rc = p->reason_line; /* the reader stopped on an overlong line */
     if (rc == 0)
         return 0;
     if (rc == -2)
@@ -310,13 +365,13 @@ static int parse(parse_ctx *p, const char *name, char *err, size_t errlen)
 
 int core_config_load_string(core_config *c, const char *text, const char *name, char *err, size_t errlen)
 {
-    parse_ctx p = {.c = c, .text = text};
+    parse_ctx p = {.c = c, .text = text, .name = name};
     return parse(&p, name, err, errlen);
 }
 
 static int load_file(core_config *c, const char *path, char *err, size_t errlen)
 {
-    parse_ctx p = {.c = c};
+    parse_ctx p = {.c = c, .name = path};
     p.file = fopen(path, "re");
     if (!p.file) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));

@@ -71,6 +71,16 @@ typedef struct core_sense_group {
     bool enabled;
 } core_sense_group;
 
+/* A key of a section that a later module interprets ([heal], [service.NAME],
+ * [alert.NAME]): kept raw, in file order, with its place for error messages. */
+typedef struct core_kv {
+    char *section; /* "service.web" */
+    char *key;
+    char *value;
+    char *file;
+    int line;
+} core_kv;
+
 typedef struct core_config {
     /* [daemon] */
     char state_dir[CORE_PATH_MAX];
@@ -101,10 +111,14 @@ typedef struct core_config {
     int64_t mem_retention_1m_ms;    /* default 30d */
     int64_t mem_retention_1h_ms;    /* default 2y */
     int64_t mem_event_retention_ms; /* default 90d */
+
+    /* [heal], [service.NAME], [alert.NAME]: interpreted by the heal module */
+    core_kv *raw;
+    int nraw, capraw;
 } core_config;
 
 void core_config_defaults(core_config *c);
-void core_config_free(core_config *c); /* frees watch lists; keeps defaults */
+void core_config_free(core_config *c); /* frees watch lists and raw keys */
 /* Loads `path` (skipped if missing and !required) and then every
  * conf.d/NAME.conf files beside it in name order, on top of what *c holds.
  * On error returns -EINVAL (or -errno) with "file:line: reason" in err and
@@ -115,6 +129,8 @@ int core_config_load_string(core_config *c, const char *text, const char *name, 
 /* Checks cross-field rules (token on non-loopback, windows vs retention). */
 int core_config_validate(const core_config *c, char *err, size_t errlen);
 const core_sense_group *core_config_group(const core_config *c, const char *name);
+/* True for the sections kept raw for other modules (see core_kv). */
+bool core_config_raw_section(const char *section);
 /* Splits "host:port" / "[v6]:port"; returns 0 or -EINVAL. */
 int core_split_hostport(const char *s, char *host, size_t hn, int *port);
 bool core_host_is_loopback(const char *host);

@@ -86,6 +86,48 @@ static void test_bad_inputs(void **state)
     }
 }
 
+/* [heal], [service.NAME] and [alert.NAME] are kept raw, with their places,
+ * for the heal module to interpret; repeated keys (rule = ...) all kept. */
+static void test_raw_sections(void **state)
+{
+    (void)state;
+    const char *text = "[service.web]\ncommand = /bin/sleep 100\nrule = if failed process then start\n"
+                       "rule = if 3 restarts within 5m then stop\n[heal]\nmode = suggest\n"
+                       "[alert.ops]\nurl = http://127.0.0.1:9/hook\n";
+    core_config c;
+    char err[512] = "";
+    core_config_defaults(&c);
+    assert_int_equal(core_config_load_string(&c, text, "web.conf", err, sizeof err), 0);
+    assert_int_equal(c.nraw, 5);
+    assert_string_equal(c.raw[2].section, "service.web");
+    assert_string_equal(c.raw[2].key, "rule");
+    assert_string_equal(c.raw[2].value, "if 3 restarts within 5m then stop");
+    assert_string_equal(c.raw[2].file, "web.conf");
+    assert_int_equal(c.raw[2].line, 4);
+    assert_string_equal(c.raw[3].section, "heal");
+    assert_string_equal(c.raw[4].section, "alert.ops");
+    core_config_free(&c);
+    core_config_defaults(&c);
+    assert_int_not_equal(core_config_load_string(&c, "[service.]\nx = 1\n", "t.conf", err, sizeof err), 0);
+    assert_non_null(strstr(err, "unknown section [service.]"));
+    core_config_free(&c);
+}
+
+static void test_overlong_line(void **state)
+{
+    (void)state;
+    char text[600];
+    int n = snprintf(text, sizeof text, "[service.web]\ncommand = /bin/true\nrule = if failed http://127.0.0.1:8080/");
+    memset(text + n, 'a', 300);
+    snprintf(text + n + 300, sizeof text - (size_t)n - 300, " then restart\n");
+    core_config c;
+    char err[512] = "";
+    core_config_defaults(&c);
+    assert_int_not_equal(core_config_load_string(&c, text, "long.conf", err, sizeof err), 0);
+    assert_non_null(strstr(err, "long.conf:3: line longer than"));
+    core_config_free(&c);
+}
+
 static void test_validate(void **state)
 {
     (void)state;
@@ -159,7 +201,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_valid), cmocka_unit_test(test_full_config),
-        cmocka_unit_test(test_bad_inputs), cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_bad_inputs), cmocka_unit_test(test_raw_sections), cmocka_unit_test(test_overlong_line),
+        cmocka_unit_test(test_validate),
         cmocka_unit_test(test_files_and_confd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

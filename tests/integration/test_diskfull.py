@@ -27,13 +27,14 @@ def test_disk_full_then_freed():
         d.wait_ticks(3)
         before = d.get("/v1/metrics/memory.total_bytes?from=5m").json()["series"][0]["points"]
         # fill the filesystem to the last byte
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        f = open(filler, "wb", buffering=0)
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+        finally:
+            f.close()
         wait_for(lambda: "memory:" in d.log_text().split("started:")[-1] and
                  ("full" in d.log_text() or "dropped" in d.log_text() or "disk" in d.log_text()),
                  30, "the daemon to report the full disk")
