@@ -1,11 +1,13 @@
 /* api.c: the HTTP server: listening, limits, routing, authentication, and
- * shutdown. Handlers live in api_metrics.c, api_events.c and prometheus.c.
+ * shutdown. Handlers live in api_metrics.c, api_events.c, prometheus.c and
+ * api_heal.c; the route table in api_route.c.
  *
  * libmicrohttpd runs one thread per connection (plus its listening thread),
  * so a blocked event stream never stalls other requests. Connections are
  * capped overall and per client address. Every request is checked in this
  * order: raw request target (length, percent-encoding, control bytes),
- * route, method, body, bearer token; only then is a handler called. */
+ * bearer token, route, method, body (GET: none; POST: at most API_BODY_MAX
+ * bytes, collected before the handler runs); only then is a handler called. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -45,29 +47,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("api: mhd: %s", msg);
 }
 
-enum route { R_NONE, R_STATUS, R_METRICS, R_METRIC, R_EVENTS, R_STREAM, R_PROM };
-
-static enum route route_of(const char *url, const char **arg)
-{
-    static const char mpfx[] = "/v1/metrics/";
-    *arg = NULL;
-    if (strcmp(url, "/v1/status") == 0)
-        return R_STATUS;
-    if (strcmp(url, "/v1/metrics") == 0)
-        return R_METRICS;
-    if (strcmp(url, "/v1/events") == 0)
-        return R_EVENTS;
-    if (strcmp(url, "/v1/events/stream") == 0)
-        return R_STREAM;
-    if (strcmp(url, "/metrics") == 0)
-        return R_PROM;
-    if (strncmp(url, mpfx, sizeof mpfx - 1) == 0 && url[sizeof mpfx - 1]) {
-        *arg = url + sizeof mpfx - 1;
-        return R_METRIC;
-    }
-    return R_NONE;
-}
-
 static enum MHD_Result h_status(struct api *a, struct MHD_Connection *c)
 {
     static const char *const allowed[] = {NULL};
@@ -88,60 +67,138 @@ static bool has_body(struct MHD_Connection *c)
     return te || (cl && strspn(cl, "0") != strlen(cl));
 }
 
+/* The body of a POST, collected across MHD's calls (API_BODY_MAX at most;
+ * more is counted and dropped, then answered 413). */
+typedef struct post_body {
+    size_t len, dropped;
+    char data[API_BODY_MAX + 1];
+} post_body;
+
+#define API_BODY_DROP_MAX ((size_t)64 * 1024) /* then the connection is closed */
+
+static bool is_marker(const void *p)
+{
+    return p == NULL || p == &uri_too_long || p == &uri_bad || p == &req_seen;
+}
+
+static void request_done(void *cls, struct MHD_Connection *c, void **req, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (!is_marker(*req))
+        free(*req);
+    *req = NULL;
+}
+
+static bool body_too_long(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl)
+        return false;
+    char *end;
+    unsigned long long n = strtoull(cl, &end, 10);
+    return *end != 0 || n > API_BODY_MAX;
+}
+
+/* First call: only the headers are known. Errors are answered now (MHD then
+ * skips any body and closes); good requests wait for the end of the body. */
+static enum MHD_Result first_call(struct api *a, struct MHD_Connection *c, const char *url,
+                                  const char *method, api_route r, void **req)
+{
+    bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool get = head || strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+    *req = &req_seen;
+    if (atomic_load(&a->stopping))
+        return api_send_error(c, 503, "busy", "shutting down");
+    if (!api_token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                      a->token))
+        return api_send_error(c, 401, "unauthorized", "missing or wrong bearer token");
+    if (r.id == R_NONE)
+        return api_send_error(c, 404, "not_found", "no such endpoint: %.200s", url ? url : "");
+    if (api_route_is_post(r.id) ? strcmp(method, MHD_HTTP_METHOD_POST) != 0 : !get)
+        return api_send_not_allowed(c, method, api_route_allow(r.id));
+    if (!api_route_is_post(r.id))
+        return has_body(c) ? api_send_error(c, 400, "bad_request", "a GET request has no body") : MHD_YES;
+    if (body_too_long(c))
+        return api_send_error(c, 413, "too_large", "the body is longer than %d bytes", API_BODY_MAX);
+    post_body *pb = calloc(1, sizeof *pb);
+    if (!pb)
+        return api_send_error(c, 503, "busy", "out of memory");
+    *req = pb;
+    return MHD_YES;
+}
+
+/* Takes a piece of a POST body. MHD_NO closes a connection that keeps
+ * sending far more than allowed. */
+static enum MHD_Result take_body(post_body *pb, const char *data, size_t *size)
+{
+    size_t n = *size;
+    *size = 0;
+    if (pb->dropped || pb->len + n > API_BODY_MAX) {
+        pb->dropped += n;
+        return pb->dropped > API_BODY_DROP_MAX ? MHD_NO : MHD_YES;
+    }
+    memcpy(pb->data + pb->len, data, n);
+    pb->len += n;
+    return MHD_YES;
+}
+
+static enum MHD_Result dispatch_post(struct api *a, struct MHD_Connection *c, api_route r, post_body *pb)
+{
+    if (!pb || is_marker(pb))
+        return api_send_error(c, 500, "internal", "lost the request body");
+    if (pb->dropped)
+        return api_send_error(c, 413, "too_large", "the body is longer than %d bytes", API_BODY_MAX);
+    return api_h_pending_act(a, c, r.arg, r.arglen, r.id == R_APPROVE, pb->data, pb->len);
+}
+
+static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_route r, bool head)
+{
+    switch (r.id) {
+    case R_STATUS: return h_status(a, c);
+    case R_METRICS: return api_h_metrics_list(a, c);
+    case R_METRIC: return api_h_metric(a, c, r.arg);
+    case R_EVENTS: return api_h_events(a, c);
+    case R_STREAM: return api_h_events_stream(a, c, head);
+    case R_PROM: return api_h_prometheus(a, c);
+    case R_SERVICES: return api_h_heal_list(a, c, API_LIST_SERVICES);
+    case R_INCIDENTS: return api_h_heal_list(a, c, API_LIST_INCIDENTS);
+    case R_INCIDENT: return api_h_incident(a, c, r.arg, r.arglen);
+    case R_PENDING: return api_h_heal_list(a, c, API_LIST_PENDING);
+    case R_AUDIT: return api_h_audit(a, c);
+    case R_AUDIT_VERIFY: return api_h_audit_verify(a, c);
+    case R_APPROVE:
+    case R_REJECT:
+    case R_NONE: break;
+    }
+    return api_send_error(c, 404, "not_found", "no such endpoint");
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req)
 {
     struct api *a = cls;
     (void)version;
-    (void)upload_data;
     if (*req == &uri_too_long)
         return api_send_error(c, 414, "too_large", "request target longer than %d bytes", API_MAX_URI);
     if (*req == &uri_bad)
         return api_send_error(c, 400, "bad_request", "bad percent-encoding or control byte in the URL");
 
-    const char *arg;
-    enum route r = route_of(url ? url : "", &arg);
-    bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    if (*req == NULL) {
-        /* First call: only headers are known. Errors are answered now (MHD
-         * then skips any body and closes); good requests wait for the end. */
-        *req = &req_seen;
-        if (atomic_load(&a->stopping))
-            return api_send_error(c, 503, "busy", "shutting down");
-        if (!api_token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-                          a->token))
-            return api_send_error(c, 401, "unauthorized", "missing or wrong bearer token");
-        if (r == R_NONE)
-            return api_send_error(c, 404, "not_found", "no such endpoint: %.200s", url ? url : "");
-        if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-            return api_send_error(c, 405, "method_not_allowed", "%.32s is not allowed here: use GET",
-                                  method);
-        if (has_body(c))
-            return api_send_error(c, 400, "bad_request", "a GET request has no body");
-        return MHD_YES;
+    api_route r = api_route_match(url ? url : "");
+    if (*req == NULL)
+        return first_call(a, c, url, method, r, req);
+    if (*upload_data_size) {
+        if (is_marker(*req)) { /* a body on a GET after all (should not happen): ignore it */
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return take_body(*req, upload_data, upload_data_size);
     }
-    if (*upload_data_size) { /* a body after all (should not happen): ignore it */
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    switch (r) {
-    case R_STATUS:
-        return h_status(a, c);
-    case R_METRICS:
-        return api_h_metrics_list(a, c);
-    case R_METRIC:
-        return api_h_metric(a, c, arg);
-    case R_EVENTS:
-        return api_h_events(a, c);
-    case R_STREAM:
-        return api_h_events_stream(a, c, head);
-    case R_PROM:
-        return api_h_prometheus(a, c);
-    case R_NONE:
-        break;
-    }
-    return api_send_error(c, 404, "not_found", "no such endpoint");
+    if (api_route_is_post(r.id))
+        return dispatch_post(a, c, r, *req);
+    return dispatch(a, c, r, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
 }
 
 /* ---- listening ------------------------------------------------------------- */
@@ -238,6 +295,7 @@ int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *
                               MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_CONN_MEMORY,
                               MHD_OPTION_URI_LOG_CALLBACK, uri_log, (void *)a,
+                              MHD_OPTION_NOTIFY_COMPLETED, request_done, (void *)a,
                               MHD_OPTION_END);
     if (!a->mhd) {
         const char *why;

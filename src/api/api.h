@@ -7,11 +7,37 @@
  *   GET /v1/events/stream          server-sent events
  *   GET /metrics                   Prometheus text format 0.0.4
  *
+ * Healing (api_heal.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/services               services_json as given
+ *   GET  /v1/incidents              incidents_json as given
+ *   GET  /v1/incidents/{id}         incident_json; NULL -> 404
+ *   GET  /v1/pending                pending_json as given
+ *   POST /v1/pending/{id}/approve   body: empty or {"who":"..."} (<= 4 KiB;
+ *   POST /v1/pending/{id}/reject    who 1..64 printable ASCII, default "api")
+ *                                   -> {"id","result":"approved"|"rejected",
+ *                                       "who", "service", "action"}
+ *   GET  /v1/audit                  ?since=SEQ&last=N(100, max 10000)&service=S
+ *                                   -> {"records":[record objects],"count":N}
+ *   GET  /v1/audit/verify           -> 200 {"ok":true,"records":N,...} or
+ *                                      200 {"ok":false,"status":"hash_mismatch",
+ *                                           "line":L,"seq":S,"reason":"...",...}
+ * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
+ * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
+ * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
+ * (the daemon is stopping), -EBUSY 503 busy (the loop did not answer in
+ * time), anything else 500 internal; the message is the hook's err text.
+ * GET routes answer 405 (Allow: GET, HEAD) to other methods, POST routes 405
+ * (Allow: POST) to others.
+ *
  * Every error is JSON: {"error":{"code":"...","message":"..."}} with a 4xx/5xx
  * status. A non-loopback listen address requires the configured bearer token.
  *
  * Threads: the API reads memory through its thread-safe read functions and the
- * daemon's status through the status_json hook, which must be thread-safe. */
+ * daemon's status through the status_json hook; every hook is called from an
+ * HTTP connection thread and must be thread-safe (approve / reject post their
+ * work to the loop and wait, see src/daemon/loopcall.h). The audit endpoints
+ * read the file at audit_path with heal_audit_read / heal_audit_verify, so a
+ * program linking api_dep also links heal_dep. */
 #ifndef IPPOC_API_H
 #define IPPOC_API_H
 
@@ -24,6 +50,18 @@ typedef struct api_hooks {
     void *ud;
     /* Returns a malloc'd JSON object text for /v1/status. Thread-safe. */
     char *(*status_json)(void *ud);
+
+    /* Healing; each may be NULL ("healing is not configured"). The readers
+     * return malloc'd JSON text (the API frees it), NULL when not ready. */
+    char *(*services_json)(void *ud);
+    char *(*incidents_json)(void *ud);
+    char *(*incident_json)(void *ud, uint64_t id); /* NULL: no such incident */
+    char *(*pending_json)(void *ud);
+    const char *(*audit_path)(void *ud);           /* fixed while the API runs */
+    /* Approve / reject pending action id on behalf of who: 0 or -errno with
+     * the reason in err (see the mapping above). May block (up to a few s). */
+    int (*approve)(void *ud, uint64_t id, const char *who, char *err, size_t errlen);
+    int (*reject)(void *ud, uint64_t id, const char *who, char *err, size_t errlen);
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port) and starts serving. */

@@ -26,6 +26,11 @@
 #define API_SSE_KEEPALIVE_MS 15000
 #endif
 #define API_SSE_WAIT_SLICE_MS 1000 /* longest single mem_events_wait */
+#define API_BODY_MAX 4096       /* request body of a POST */
+#define API_WHO_MAX 64          /* "who" of an approval, bytes */
+#define API_ID_MAX_DIGITS 20    /* UINT64_MAX has 20 digits */
+#define API_AUDIT_DEFAULT_LAST 100
+#define API_AUDIT_MAX_LAST 10000
 #define API_TIME_MAX_MS INT64_C(32503680000000) /* year 3000: beyond is absurd */
 
 /* ---- the server ----------------------------------------------------------- */
@@ -116,6 +121,44 @@ int64_t api_effective_step(int64_t step_ms, int src);
  * the tier that holds from_ms, giving at most max_points buckets. */
 int64_t api_auto_step(const struct api *a, int64_t from_ms, int64_t to_ms, int64_t now_ms);
 
+/* ---- routing (api_route.c) ------------------------------------------------ */
+typedef enum api_route_id {
+    R_NONE, R_STATUS, R_METRICS, R_METRIC, R_EVENTS, R_STREAM, R_PROM,
+    R_SERVICES, R_INCIDENTS, R_INCIDENT, R_PENDING, R_APPROVE, R_REJECT, R_AUDIT, R_AUDIT_VERIFY,
+} api_route_id;
+
+typedef struct api_route {
+    api_route_id id;
+    const char *arg; /* R_METRIC: the name (to the end); id routes: the {id} segment */
+    size_t arglen;
+} api_route;
+
+/* Matches a decoded request path. Id segments are any non-empty text
+ * without '/' (the handler answers 400 for a bad id). */
+api_route api_route_match(const char *url);
+/* True for the routes that take POST (and only POST). */
+bool api_route_is_post(api_route_id id);
+/* The Allow header of a route: "GET, HEAD" or "POST". */
+const char *api_route_allow(api_route_id id);
+
+/* ---- healing (api_heal_parse.c) -------------------------------------------- */
+/* A decimal id of n bytes: digits only, 1..UINT64_MAX. 0 or -EINVAL
+ * (empty, sign, blank, other byte, zero, too many digits, overflow). */
+int api_parse_id(const char *s, size_t n, uint64_t *out);
+/* The body of approve / reject: empty (or only blanks), or a JSON object
+ * whose only member may be "who": a string of 1..API_WHO_MAX printable ASCII
+ * bytes. who gets it, or "api". 0 or -EINVAL with the reason in err. */
+int api_parse_action_body(const char *body, size_t len, char *who, size_t wholen, char *err,
+                          size_t errlen);
+/* HTTP status and error code for a negative errno from approve / reject. */
+typedef struct api_err_map {
+    unsigned status;
+    const char *code;
+} api_err_map;
+api_err_map api_heal_err_map(int rc);
+/* "hash mismatch" -> "hash_mismatch" (blanks become '_') into out. */
+void api_status_token(const char *name, char *out, size_t n);
+
 /* ---- JSON shapes ------------------------------------------------------------- */
 /* {"error":{"code":..,"message":..}} compact text, malloc'd. Bytes outside
  * printable ASCII in message become '?'. */
@@ -131,6 +174,8 @@ enum MHD_Result api_send_buf(struct MHD_Connection *c, unsigned status, char *bo
 enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned status, json_t *obj); /* steals */
 enum MHD_Result api_send_error(struct MHD_Connection *c, unsigned status, const char *code,
                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* 405 method_not_allowed with the Allow header ("GET, HEAD" or "POST"). */
+enum MHD_Result api_send_not_allowed(struct MHD_Connection *c, const char *method, const char *allow);
 /* Reads the query parameters through api_params_check; on failure sends the
  * 400 itself and returns false (*ret holds the MHD result). */
 bool api_get_params(struct MHD_Connection *c, const char *const *allowed, const char **vals,
@@ -142,5 +187,14 @@ enum MHD_Result api_h_metric(struct api *a, struct MHD_Connection *c, const char
 enum MHD_Result api_h_events(struct api *a, struct MHD_Connection *c);
 enum MHD_Result api_h_events_stream(struct api *a, struct MHD_Connection *c, bool head);
 enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c);
+/* api_heal.c: which reader a GET of a whole list uses. */
+enum api_heal_list { API_LIST_SERVICES, API_LIST_INCIDENTS, API_LIST_PENDING };
+enum MHD_Result api_h_heal_list(struct api *a, struct MHD_Connection *c, enum api_heal_list which);
+enum MHD_Result api_h_incident(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen);
+/* POST /v1/pending/{id}/approve|reject with the body received. */
+enum MHD_Result api_h_pending_act(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen,
+                                  bool approve, const char *body, size_t len);
+enum MHD_Result api_h_audit(struct api *a, struct MHD_Connection *c);
+enum MHD_Result api_h_audit_verify(struct api *a, struct MHD_Connection *c);
 
 #endif

@@ -146,8 +146,8 @@ char *api_error_body(const char *code, const char *message)
 }
 
 /* ---- responses ------------------------------------------------------------------ */
-enum MHD_Result api_send_buf(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                             const char *ctype)
+static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                                const char *ctype, const char *allow)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
@@ -157,12 +157,18 @@ enum MHD_Result api_send_buf(struct MHD_Connection *c, unsigned status, char *bo
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow ? allow : "GET, HEAD");
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"ippoc\"");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+enum MHD_Result api_send_buf(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                             const char *ctype)
+{
+    return send_buf(c, status, body, len, ctype, NULL);
 }
 
 enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned status, json_t *obj)
@@ -190,6 +196,16 @@ enum MHD_Result api_send_error(struct MHD_Connection *c, unsigned status, const 
             return MHD_NO;
     }
     return api_send_buf(c, status, s, strlen(s), "application/json");
+}
+
+enum MHD_Result api_send_not_allowed(struct MHD_Connection *c, const char *method, const char *allow)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "%.32s is not allowed here: use %s", method, allow);
+    char *s = api_error_body("method_not_allowed", msg);
+    if (!s)
+        return MHD_NO;
+    return send_buf(c, MHD_HTTP_METHOD_NOT_ALLOWED, s, strlen(s), "application/json", allow);
 }
 
 /* ---- query parameters ------------------------------------------------------------- */

@@ -132,3 +132,42 @@ int cli_check_int(const char *opt, const char *val, long lo, long hi, long *out)
     *out = v;
     return CLI_EXIT_OK;
 }
+
+int cli_args_simple(cli_args *a, cli_ctx *ctx, const char **pos, const char *posname)
+{
+    while (cli_args_next(a)) {
+        if (cli_args_is_help(a))
+            return -1;
+        if (cli_args_flag(a, "--json"))
+            ctx->json = true;
+        else if (pos && !*pos && cli_args_positional(a))
+            *pos = a->argv[a->i];
+        else
+            return cli_args_bad(a);
+    }
+    if (pos && posname && !*pos) {
+        fprintf(stderr, "ippoc: %s: missing %s (see 'ippoc help %s')\n", a->cmd, posname, a->cmd);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_run_get(const cli_ctx *ctx0, const char *cmd, int argc, char **argv, const char *path,
+                void (*print)(const cli_ctx *ctx, const json_t *ans))
+{
+    cli_ctx ctx = *ctx0;
+    cli_args a;
+    json_t *ans;
+    cli_args_init(&a, cmd, argc, argv);
+    int rc = cli_args_simple(&a, &ctx, NULL, NULL);
+    if (rc < 0)
+        return cli_args_help(&a);
+    if (rc != CLI_EXIT_OK || (rc = cli_http_get_json(&ctx, path, &ans, NULL)) != CLI_EXIT_OK)
+        return rc;
+    if (ctx.json)
+        cli_print_json(ans);
+    else
+        print(&ctx, ans);
+    json_decref(ans);
+    return CLI_EXIT_OK;
+}

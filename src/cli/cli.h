@@ -83,10 +83,19 @@ int cli_args_value(cli_args *a, const char *name, const char **val);
 bool cli_args_positional(const cli_args *a);
 /* -h / --help, and printing the command's help (returns CLI_EXIT_OK). */
 bool cli_args_is_help(const cli_args *a);
+/* A command whose only option is --json: GETs path and prints the answer
+ * as JSON or with print(). Returns the exit code. */
+int cli_run_get(const cli_ctx *ctx0, const char *cmd, int argc, char **argv, const char *path,
+                void (*print)(const cli_ctx *ctx, const json_t *ans));
 int cli_args_help(const cli_args *a);
 /* Prints "unknown option" / "unexpected argument" for the current argument
  * and returns CLI_EXIT_USAGE. */
 int cli_args_bad(const cli_args *a);
+/* The whole command line of a command that takes --json and at most one
+ * positional argument (pos NULL: none; posname non-NULL: required, named in
+ * the error). Returns CLI_EXIT_OK, CLI_EXIT_USAGE (after printing why), or
+ * -1 for -h/--help. */
+int cli_args_simple(cli_args *a, cli_ctx *ctx, const char **pos, const char *posname);
 /* Validators: print "ippoc: OPT: bad ... 'VAL' (expected ...)" and return
  * CLI_EXIT_USAGE on failure, CLI_EXIT_OK on success. */
 int cli_check_time(const char *opt, const char *val, int64_t now_ms, int64_t *ms);
@@ -99,6 +108,9 @@ int cli_check_int(const char *opt, const char *val, long lo, long hi, long *out)
  * the reason and returns CLI_EXIT_API/UNREACH/AUTH. If raw is not NULL it
  * gets the body text (caller free()s). */
 int cli_http_get_json(const cli_ctx *ctx, const char *path, json_t **out, char **raw);
+/* POSTs body_text (JSON; NULL = empty body) to ctx->url + path; the answer
+ * and the failures as for cli_http_get_json. */
+int cli_http_post_json(const cli_ctx *ctx, const char *path, const char *body_text, json_t **out);
 
 /* Receives bytes of a stream; returns 0 to go on, non-zero to stop. */
 typedef int (*cli_stream_fn)(const char *buf, size_t n, void *ud);
@@ -220,11 +232,37 @@ typedef struct cli_point {
 int cli_sparkline(const cli_point *pts, size_t n, int64_t from_ms, int64_t to_ms, int width,
                   double lo, double hi, bool ascii, char *buf, size_t bufsz);
 
+/* ---- heal_fmt.c: text for the healing commands (exposed for tests) ------------------------ */
+/* An id argument: 1..UINT64_MAX digits; prints the usage error and returns
+ * CLI_EXIT_USAGE otherwise. */
+int cli_check_id(const char *cmd, const char *val, uint64_t *id);
+/* s cut to at most max display columns, "..." marking a cut; newlines become
+ * blanks. */
+void cli_fmt_cut(const char *s, size_t max, char *buf, size_t n);
+/* A service's last_exit {status, signal, ts}: "SIGKILL 3m ago", "exit 1 5s ago",
+ * "exit 0", "-" when none. */
+void cli_fmt_exit(const json_t *last_exit, int64_t now_ms, char *buf, size_t n);
+/* The VERDICT/OUTCOME cell of an audit record: "execute", "ok", "failed: why",
+ * "queue (pending 3)", "approved by alice", "refuse: rate limited". */
+void cli_fmt_audit_outcome(const json_t *rec, char *buf, size_t n);
+/* The line `ippoc audit --verify` prints for GET /v1/audit/verify's answer;
+ * returns true when the log is intact. */
+bool cli_fmt_verify(const json_t *v, char *buf, size_t n);
+/* "in 4m32s" from a pending entry's expires_in_ms (or expires_ms, epoch). */
+void cli_fmt_expires(const json_t *p, int64_t now_ms, char *buf, size_t n);
+
 /* ---- commands -------------------------------------------------------------------------------- */
 int cmd_status(const cli_ctx *ctx, int argc, char **argv);
 int cmd_metrics(const cli_ctx *ctx, int argc, char **argv);
 int cmd_show(const cli_ctx *ctx, int argc, char **argv);
 int cmd_events(const cli_ctx *ctx, int argc, char **argv);
+int cmd_services(const cli_ctx *ctx, int argc, char **argv);
+int cmd_incidents(const cli_ctx *ctx, int argc, char **argv);
+int cmd_incident(const cli_ctx *ctx, int argc, char **argv);
+int cmd_pending(const cli_ctx *ctx, int argc, char **argv);
+int cmd_approve(const cli_ctx *ctx, int argc, char **argv);
+int cmd_reject(const cli_ctx *ctx, int argc, char **argv);
+int cmd_audit(const cli_ctx *ctx, int argc, char **argv);
 
 /* help.c: usage texts. cli_help_command returns false for an unknown name. */
 void cli_usage(FILE *f);

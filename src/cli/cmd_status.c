@@ -127,27 +127,7 @@ static void print_status(const cli_ctx *ctx, const json_t *st)
     print_collectors(json_object_get(st, "collectors"));
 }
 
-int cmd_status(const cli_ctx *ctx0, int argc, char **argv)
+int cmd_status(const cli_ctx *ctx, int argc, char **argv)
 {
-    cli_ctx ctx = *ctx0;
-    cli_args a;
-    json_t *st;
-    cli_args_init(&a, "status", argc, argv);
-    while (cli_args_next(&a)) {
-        if (cli_args_is_help(&a))
-            return cli_args_help(&a);
-        if (cli_args_flag(&a, "--json"))
-            ctx.json = true;
-        else
-            return cli_args_bad(&a);
-    }
-    int rc = cli_http_get_json(&ctx, "/v1/status", &st, NULL);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (ctx.json)
-        cli_print_json(st);
-    else
-        print_status(&ctx, st);
-    json_decref(st);
-    return CLI_EXIT_OK;
+    return cli_run_get(ctx, "status", argc, argv, "/v1/status", print_status);
 }

@@ -15,6 +15,13 @@ static const char usage_text[] =
     "  metrics [PATTERN] series and their last values (PATTERN: glob or prefix)\n"
     "  show METRIC       sparkline and min/mean/max/last of a metric over time\n"
     "  events            the event log; --follow streams new events\n"
+    "  services          supervised and watched services: state, pid, restarts\n"
+    "  incidents         what failed and how it was healed, newest first\n"
+    "  incident ID       one incident: evidence, log lines, actions and outcomes\n"
+    "  pending           actions waiting for approval (mode suggest)\n"
+    "  approve ID        run a pending action\n"
+    "  reject ID         drop a pending action\n"
+    "  audit             the audit log of actions; --verify checks its hash chain\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "global options (before the command):\n"
@@ -80,6 +87,60 @@ static const cmd_help helps[] = {
      "  -f, --follow      then stream new events until interrupted (Ctrl-C,\n"
      "                    exit 0); reconnects if the connection drops\n"
      "  --json            the API's JSON; with --follow one event per line\n"},
+    {"services",
+     "usage: ippoc services [--json]\n"
+     "\n"
+     "Shows the healing mode, how many actions wait for approval and how many\n"
+     "incidents are open, then one row per service: NAME TYPE STATE PID\n"
+     "RESTARTS UPTIME LAST-EXIT (e.g. 'SIGKILL 3m ago', 'exit 1 5s ago'). A\n"
+     "service's error, if any, follows the table.\n"},
+    {"incidents",
+     "usage: ippoc incidents [--json]\n"
+     "\n"
+     "Lists the incidents ippocd keeps (open ones and the last closed ones),\n"
+     "newest first: ID OPENED SERVICE STATUS WHAT TIME-TO-HEAL. STATUS is\n"
+     "acting, verifying, resolved or failed. 'ippoc incident ID' shows one.\n"},
+    {"incident",
+     "usage: ippoc incident ID [--json]\n"
+     "\n"
+     "Shows one incident: what failed and where (rule file:line or the\n"
+     "supervisor), when it started failing, was detected and closed (time to\n"
+     "detect, time to heal), the evidence (probe results, metrics, the exit,\n"
+     "the last lines of the service's log) and each action with its outcome.\n"},
+    {"pending",
+     "usage: ippoc pending [--json]\n"
+     "\n"
+     "Lists the actions waiting for a person (services in mode 'suggest'):\n"
+     "ID SERVICE ACTION WHY EXPIRES. An offer not decided before it expires\n"
+     "is dropped.\n"},
+    {"approve",
+     "usage: ippoc approve ID [--json]\n"
+     "\n"
+     "Approves pending action ID (see 'ippoc pending'): the safety policy checks\n"
+     "it again (allowlist, rate limits, flapping), then it runs and is audited\n"
+     "as approved by cli:$USER. Prints 'approved ID: ACTION SERVICE'. Errors\n"
+     "(exit 1): not_found (no such id), expired, conflict (rate limited or\n"
+     "flapping; it stays queued, try later), forbidden (no longer allowed).\n"},
+    {"reject",
+     "usage: ippoc reject ID [--json]\n"
+     "\n"
+     "Rejects pending action ID: it is dropped and the rejection audited.\n"
+     "Prints 'rejected ID: ACTION SERVICE'.\n"},
+    {"audit",
+     "usage: ippoc audit [--last N] [--since SEQ] [--service NAME] [--json]\n"
+     "       ippoc audit --verify [--json]\n"
+     "\n"
+     "Shows the audit log, oldest first: SEQ TIME KIND SERVICE ACTION\n"
+     "VERDICT/OUTCOME. KIND is intent (written before an action runs), result,\n"
+     "decision (refused, queued or only recorded), approval, rejection or\n"
+     "recovery (a torn line after a crash).\n"
+     "\n"
+     "  --last N        only the last N matching records (default 100, max 10000)\n"
+     "  --since SEQ     only records after sequence number SEQ\n"
+     "  --service NAME  only records about service NAME\n"
+     "  --verify        check the hash chain of the whole log: prints\n"
+     "                  'audit log intact: N records' (exit 0) or\n"
+     "                  'audit log TAMPERED at line L (seq S): REASON' (exit 1)\n"},
     {"help",
      "usage: ippoc help [COMMAND]\n"
      "\n"

@@ -1,8 +1,10 @@
 /* http.c: the only file that talks to ippocd. One libcurl easy handle per
- * request: a GET answered by JSON (cli_http_get_json), or a long-lived GET
+ * request: a GET or POST answered by JSON (cli_http_get_json,
+ * cli_http_post_json), or a long-lived GET
  * whose body is fed to a callback as it arrives (cli_http_stream, for
  * server-sent events). Failures are turned into the CLI's exit codes:
- * transport -> CLI_EXIT_UNREACH, 401/403 -> CLI_EXIT_AUTH, any other error
+ * transport -> CLI_EXIT_UNREACH, 401/403 -> CLI_EXIT_AUTH (but 403 with code
+ * "forbidden", the safety policy's refusal, is CLI_EXIT_API), any other error
  * status or a body that is not JSON -> CLI_EXIT_API. Also builds escaped
  * request paths (cli_url_*). */
 #include "cli/cli.h"
@@ -126,7 +128,8 @@ static int report_http_error(long status, const char *text, size_t len)
     const char *msg = cli_jstr(e, "message", NULL);
     if (!msg && json_is_string(e))
         msg = json_string_value(e);
-    bool auth = status == 401 || status == 403;
+    /* 403 "forbidden" is the policy refusing an action, not the token */
+    bool auth = status == 401 || (status == 403 && (!code || strcmp(code, "forbidden") != 0));
     if (auth)
         fprintf(stderr, "ippoc: unauthorized: %s (pass --token TOKEN or set IPPOC_TOKEN)\n",
                 msg ? msg : "the daemon wants a bearer token");
@@ -170,11 +173,17 @@ static int finish_get(const cli_ctx *ctx, CURL *c, CURLcode rc, const char *errb
     return parse_answer(b, out);
 }
 
-int cli_http_get_json(const cli_ctx *ctx, const char *path, json_t **out, char **raw)
+/* One request answered by JSON: a GET, or a POST of post_body when set. */
+static int request_json(const cli_ctx *ctx, const char *path, const char *post_body, json_t **out,
+                        char **raw)
 {
     char errbuf[CURL_ERROR_SIZE];
     body b = {0};
     struct curl_slist *h = make_headers(ctx, "application/json", NULL);
+    if (h && post_body) {
+        struct curl_slist *t = curl_slist_append(h, "Content-Type: application/json");
+        h = t ? t : h;
+    }
     CURL *c = make_easy(ctx, path, h, errbuf);
     *out = NULL;
     if (!c || !h) {
@@ -186,6 +195,8 @@ int cli_http_get_json(const cli_ctx *ctx, const char *path, json_t **out, char *
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ctx->timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (post_body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body);
     CURLcode rc = curl_easy_perform(c);
     int code = finish_get(ctx, c, rc, errbuf, &b, out);
     if (code == CLI_EXIT_OK && raw) {
@@ -196,6 +207,16 @@ int cli_http_get_json(const cli_ctx *ctx, const char *path, json_t **out, char *
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return code;
+}
+
+int cli_http_get_json(const cli_ctx *ctx, const char *path, json_t **out, char **raw)
+{
+    return request_json(ctx, path, NULL, out, raw);
+}
+
+int cli_http_post_json(const cli_ctx *ctx, const char *path, const char *body_text, json_t **out)
+{
+    return request_json(ctx, path, body_text ? body_text : "", out, NULL);
 }
 
 /* ---- streaming GET --------------------------------------------------------------- */

@@ -17,6 +17,13 @@ static const struct {
     {"metrics", cmd_metrics},
     {"show", cmd_show},
     {"events", cmd_events},
+    {"services", cmd_services},
+    {"incidents", cmd_incidents},
+    {"incident", cmd_incident},
+    {"pending", cmd_pending},
+    {"approve", cmd_approve},
+    {"reject", cmd_reject},
+    {"audit", cmd_audit},
 };
 
 static cmd_fn find_command(const char *name)

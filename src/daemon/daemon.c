@@ -1,12 +1,15 @@
 /* daemon.c: the cell's life: lock the state dir, open memory, sensors and
  * the API, then run the libuv loop that ticks once per wall-clock second
- * (sense -> memory), reloads on SIGHUP and stops cleanly on SIGTERM.
+ * (sense -> memory -> heal), reloads on SIGHUP and stops cleanly on SIGTERM
+ * (supervised services are stopped before the loop ends).
  *
  * The loop thread owns sensors and the producer side of memory. The API
  * threads read memory through its thread-safe readers and the status through
  * a snapshot this file publishes under a mutex after every tick. */
 #include "daemon/daemon.h"
+#include "daemon/loopcall.h"
 #include "api/api.h"
+#include "heal/heal.h"
 #include "memory/memory.h"
 #include "sense/sense.h"
 
@@ -42,6 +45,10 @@ typedef struct cell {
     mem_t *mem;
     sense_t *sense;
     api_t *api;
+    heal_engine *heal;
+    loopcall lc;                   /* API threads run approve/reject on the loop */
+    char audit_path[CORE_PATH_MAX + 16];
+    bool stopping;
     uv_loop_t loop;
     uv_timer_t tick;
     uv_signal_t sig_hup, sig_term, sig_int;
@@ -92,7 +99,8 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
     }
     if (o->log_syslog_set)
         c->log_syslog = o->log_syslog;
-    return core_config_validate(c, err, errlen);
+    rc = core_config_validate(c, err, errlen);
+    return rc ? rc : heal_config_check(c, err, errlen);
 }
 
 /* ---- state dir lock --------------------------------------------------------- */
@@ -188,6 +196,11 @@ static char *status_json(void *ud)
             "last_cost_us", ci->last_cost_us));
     }
     int64_t now = core_now_ms();
+    pthread_mutex_lock(&c->snap_lock); /* c->heal is set and cleared under it */
+    char *svc_text = c->heal ? heal_engine_services_json(c->heal) : NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    json_t *services = svc_text ? json_loads(svc_text, 0, NULL) : NULL;
+    free(svc_text);
     json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:s, s:s, s:o, s:{s:f, s:I, s:I}, s:{s:i, s:I, s:I, s:I, s:I, s:i, s:I}, s:I, s:f}",
         "name", "ippocd", "version", IPPOC_VERSION, "pid", (int)getpid(),
         "started_at", (json_int_t)c->started_ms, "uptime_s", (json_int_t)((now - c->started_ms) / 1000),
@@ -200,6 +213,15 @@ static char *status_json(void *ud)
                   "db_bytes", (json_int_t)ms.db_bytes, "queue_depth", ms.queue_depth,
                   "oldest_ram_ts", (json_int_t)ms.oldest_ram_ts,
         "last_tick_ms", (json_int_t)s.last_tick_ms, "last_tick_cost_us", s.last_tick_cost_us);
+    if (o) { /* "services": the list; "heal": the rest (mode, pending, open incidents) */
+        json_t *list = json_object_get(services, "services");
+        json_object_set_new(o, "services", list ? json_incref(list) : json_array());
+        if (services)
+            json_object_del(services, "services");
+        json_object_set_new(o, "heal", services ? services : json_object());
+    } else {
+        json_decref(services);
+    }
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;
@@ -236,6 +258,8 @@ static void on_tick(uv_timer_t *t)
     int64_t t0 = core_mono_ns();
     sense_collect(c->sense, ts);
     mem_tick(c->mem, ts);
+    if (c->heal)
+        heal_engine_tick(c->heal, now);
     double cost_us = (double)(core_mono_ns() - t0) / 1000.0;
     c->last_tick_ts = ts;
     publish_snapshot(c, ts, cost_us, sample_own_cpu(c, now));
@@ -250,11 +274,90 @@ static void schedule_tick(cell *c)
     uv_timer_start(&c->tick, on_tick, delay, 0);
 }
 
+/* ---- heal readers and decisions for the API threads ------------------------ */
+
+static char *heal_read(cell *c, char *(*fn)(heal_engine *))
+{
+    pthread_mutex_lock(&c->snap_lock); /* c->heal is set and cleared under it */
+    char *t = c->heal ? fn(c->heal) : NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    return t;
+}
+
+static char *hk_services(void *ud) { return heal_read(ud, heal_engine_services_json); }
+static char *hk_incidents(void *ud) { return heal_read(ud, heal_engine_incidents_json); }
+static char *hk_pending(void *ud) { return heal_read(ud, heal_engine_pending_json); }
+
+static char *hk_incident(void *ud, uint64_t id)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    char *t = c->heal ? heal_engine_incident_json(c->heal, id) : NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    return t;
+}
+
+/* The engine may be freed while the API still runs: hand out our own copy. */
+static const char *hk_audit_path(void *ud) { return ((cell *)ud)->audit_path; }
+
+typedef struct heal_call {
+    cell *c;
+    uint64_t id;
+    const char *who;
+    char *err;
+    size_t errlen;
+    bool approve;
+    int rc;
+} heal_call;
+
+/* Loop thread. The engine's own result goes in k->rc, so its -ETIMEDOUT
+ * (expired) is not mistaken for the loop not answering. */
+static int heal_call_run(void *arg)
+{
+    heal_call *k = arg;
+    if (!k->c->heal) {
+        snprintf(k->err, k->errlen, "healing is stopping");
+        k->rc = -ECANCELED;
+        return 0;
+    }
+    k->rc = k->approve ? heal_engine_approve(k->c->heal, k->id, k->who, k->err, k->errlen)
+                       : heal_engine_reject(k->c->heal, k->id, k->who, k->err, k->errlen);
+    return 0;
+}
+
+static int heal_decide(cell *c, uint64_t id, const char *who, char *err, size_t errlen, bool approve)
+{
+    heal_call k = {c, id, who, err, errlen, approve, 0};
+    int rc = loopcall_run(&c->lc, heal_call_run, &k, 5000);
+    if (rc == -ETIMEDOUT) {
+        snprintf(err, errlen, "the daemon's loop did not answer within 5 s; nothing was done");
+        return -EBUSY;
+    }
+    if (rc == -ECANCELED) {
+        snprintf(err, errlen, "the daemon is starting or stopping");
+        return -ECANCELED;
+    }
+    return k.rc;
+}
+
+static int hk_approve(void *ud, uint64_t id, const char *who, char *e, size_t n)
+{
+    return heal_decide(ud, id, who, e, n, true);
+}
+
+static int hk_reject(void *ud, uint64_t id, const char *who, char *e, size_t n)
+{
+    return heal_decide(ud, id, who, e, n, false);
+}
+
 /* ---- API start/stop --------------------------------------------------------- */
 
 static int start_api(cell *c, char *err, size_t errlen)
 {
-    api_hooks hooks = {.ud = c, .status_json = status_json};
+    api_hooks hooks = {.ud = c, .status_json = status_json, .services_json = hk_services,
+                       .incidents_json = hk_incidents, .incident_json = hk_incident,
+                       .pending_json = hk_pending, .audit_path = hk_audit_path,
+                       .approve = hk_approve, .reject = hk_reject};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -325,6 +428,10 @@ static void reload(cell *c)
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
         return;
     }
+    if (c->heal && heal_engine_reconfigure(c->heal, &next, err, sizeof err)) {
+        log_err("daemon: services: %s", err); /* the rest of the new configuration still applies */
+        record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
+    }
     mem_reconfigure(c->mem, &next);
     bool api_changed = api_settings_changed(&c->cfg, &next);
     core_config old = c->cfg;
@@ -337,22 +444,47 @@ static void reload(cell *c)
     record_event(c, "config.reload", "info", json_pack("{s:s, s:b}", "config", c->config_desc, "api_restarted", api_changed));
 }
 
-static void close_walk(uv_handle_t *h, void *arg)
+/* Closes the daemon's own handles; the loop ends once the heal engine's
+ * are closed too. */
+static void close_own_handles(cell *c)
 {
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
+    loopcall_close(&c->lc); /* idempotent; waiting approvals get -ECANCELED */
+    uv_handle_t *own[] = {(uv_handle_t *)&c->tick, (uv_handle_t *)&c->sig_hup, (uv_handle_t *)&c->sig_term,
+                          (uv_handle_t *)&c->sig_int};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (!uv_is_closing(own[i]))
+            uv_close(own[i], NULL);
+}
+
+static void on_heal_stopped(void *ud)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    heal_engine *h = c->heal;
+    c->heal = NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    heal_engine_free(h);
+    close_own_handles(c);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
     cell *c = s->data;
     if (signum == SIGHUP) {
-        reload(c);
+        if (!c->stopping)
+            reload(c);
         return;
     }
+    if (c->stopping)
+        return;
+    c->stopping = true;
+    loopcall_close(&c->lc);
     log_info("daemon: %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    uv_walk(&c->loop, close_walk, NULL);
+    uv_timer_stop(&c->tick);
+    if (c->heal)
+        heal_engine_stop(c->heal, on_heal_stopped, c);
+    else
+        close_own_handles(c);
 }
 
 /* ---- run --------------------------------------------------------------------- */
@@ -407,6 +539,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
     pthread_mutex_init(&c.snap_lock, NULL);
     core_log_setup(c.cfg.log_level, c.cfg.log_syslog);
     core_sncpy(c.state_dir, sizeof c.state_dir, c.cfg.state_dir);
+    snprintf(c.audit_path, sizeof c.audit_path, "%s/audit.log", c.state_dir);
     signal(SIGPIPE, SIG_IGN);
     if (c.cfg.hostname[0])
         core_sncpy(c.host, sizeof c.host, c.cfg.hostname);
@@ -433,6 +566,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
                  "pid", (int)getpid(), "config", c.config_desc, "api", c.url));
 
     uv_loop_init(&c.loop);
+    loopcall_init(&c.lc, &c.loop);
     uv_timer_init(&c.loop, &c.tick);
     c.tick.data = &c;
     uv_signal_t *sigs[] = {&c.sig_hup, &c.sig_term, &c.sig_int};
@@ -442,9 +576,21 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
         sigs[i]->data = &c;
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
-    schedule_tick(&c);
+    heal_engine *h = NULL;
+    int hrc = heal_engine_new(&c.loop, &c.cfg, c.mem, &h, err, sizeof err);
+    pthread_mutex_lock(&c.snap_lock);
+    c.heal = h;
+    pthread_mutex_unlock(&c.snap_lock);
+    if (hrc) {
+        log_err("ippocd: heal: %s", err);
+        c.exit_code = 1;
+        close_own_handles(&c);
+    } else {
+        schedule_tick(&c);
+    }
     uv_run(&c.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&c.loop);
+    if (uv_loop_close(&c.loop))
+        log_warn("daemon: handles still open at exit");
 
     close_cell(&c);
     log_info("ippocd: stopped");

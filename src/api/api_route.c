@@ -1,0 +1,73 @@
+/* api_route.c: which endpoint a request path names, and which methods it
+ * takes. Pure (no MHD), so the unit tests check the table directly. Paths
+ * arrive percent-decoded; a trailing '/' or an extra segment is no route. */
+#include <string.h>
+
+#include "api/api_int.h"
+
+static const struct {
+    const char *path;
+    api_route_id id;
+} exact[] = {
+    {"/v1/status", R_STATUS},       {"/v1/metrics", R_METRICS},     {"/v1/events", R_EVENTS},
+    {"/v1/events/stream", R_STREAM}, {"/metrics", R_PROM},          {"/v1/services", R_SERVICES},
+    {"/v1/incidents", R_INCIDENTS}, {"/v1/pending", R_PENDING},     {"/v1/audit", R_AUDIT},
+    {"/v1/audit/verify", R_AUDIT_VERIFY},
+};
+
+static bool prefixed(const char *url, const char *pfx, const char **rest)
+{
+    size_t n = strlen(pfx);
+    if (strncmp(url, pfx, n) != 0 || url[n] == 0)
+        return false;
+    *rest = url + n;
+    return true;
+}
+
+/* "/v1/pending/{id}/approve" and ".../reject". */
+static api_route match_pending(const char *rest)
+{
+    api_route m = {R_NONE, NULL, 0};
+    const char *slash = strchr(rest, '/');
+    if (!slash || slash == rest)
+        return m;
+    if (strcmp(slash + 1, "approve") == 0)
+        m.id = R_APPROVE;
+    else if (strcmp(slash + 1, "reject") == 0)
+        m.id = R_REJECT;
+    else
+        return m;
+    m.arg = rest;
+    m.arglen = (size_t)(slash - rest);
+    return m;
+}
+
+api_route api_route_match(const char *url)
+{
+    api_route m = {R_NONE, NULL, 0};
+    const char *rest;
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(url, exact[i].path) == 0) {
+            m.id = exact[i].id;
+            return m;
+        }
+    if (prefixed(url, "/v1/metrics/", &rest)) {
+        m = (api_route){R_METRIC, rest, strlen(rest)};
+    } else if (prefixed(url, "/v1/incidents/", &rest)) {
+        if (!strchr(rest, '/'))
+            m = (api_route){R_INCIDENT, rest, strlen(rest)};
+    } else if (prefixed(url, "/v1/pending/", &rest)) {
+        m = match_pending(rest);
+    }
+    return m;
+}
+
+bool api_route_is_post(api_route_id id)
+{
+    return id == R_APPROVE || id == R_REJECT;
+}
+
+const char *api_route_allow(api_route_id id)
+{
+    return api_route_is_post(id) ? "POST" : "GET, HEAD";
+}

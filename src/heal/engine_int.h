@@ -1,0 +1,230 @@
+/* engine_int.h: internal structures of the heal engine (engine*.c only):
+ * the parsed configuration, services with their rules and probes, the
+ * supervisor groups, incidents and the action pipeline. */
+#ifndef IPPOC_HEAL_ENGINE_INT_H
+#define IPPOC_HEAL_ENGINE_INT_H
+
+#include "heal/heal.h"
+#include "heal/audit.h"
+#include "heal/probe.h"
+#include "heal/rules.h"
+#include "heal/supervise.h"
+/* policy.h and supervise.h both name a type heal_service_state (a struct of
+ * the policy, an enum of the supervisor): the policy's is seen here as
+ * heal_policy_svc_state until one of them is renamed. */
+#define heal_service_state heal_policy_svc_state
+#include "heal/policy.h"
+#undef heal_service_state
+
+#include <jansson.h>
+#include <pthread.h>
+
+#define ENG_VERIFY_MS 30000    /* default deadline of the verify step */
+#define ENG_INCIDENTS_KEEP 100 /* closed incidents kept in the engine */
+#define ENG_RESTARTS_KEEP 1000 /* restart times per service (the rule maximum) */
+#define ENG_LOG_LINES 20
+
+/* ---- configuration (engine_config.c) ---- */
+typedef struct eng_alert_cfg {
+    char name[HEAL_NAME_MAX];
+    char url[HEAL_ARG_MAX];
+    int64_t timeout_ms;
+} eng_alert_cfg;
+
+typedef struct eng_svc_cfg {
+    heal_service_config sc; /* as written; the supervisor gets autorestart = no */
+    heal_policy_service ps;
+    int64_t probe_interval_ms;
+    heal_rule *rules;
+    int nrules;
+    char file[256];
+    int line;
+} eng_svc_cfg;
+
+typedef struct eng_cfg {
+    heal_policy_config pol;
+    heal_policy_service machine; /* service "": the machine-wide rules */
+    heal_rule *rules;            /* machine-wide */
+    int nrules;
+    eng_svc_cfg *svcs;
+    int nsvcs;
+    eng_alert_cfg *alerts;
+    int nalerts;
+    int64_t verify_ms;
+} eng_cfg;
+
+int eng_cfg_build(const core_config *cfg, eng_cfg *out, char *err, size_t errlen);
+void eng_cfg_free(eng_cfg *c);
+/* Two services' supervisor settings are the same (a reload keeps it running). */
+bool eng_svc_cfg_same(const heal_service_config *a, const heal_service_config *b);
+
+/* ---- runtime ---- */
+typedef struct heal_engine heal_engine;
+typedef struct eng_svc eng_svc;
+typedef struct incident incident;
+
+/* A group of services tied by dependencies shares one supervisor. */
+typedef enum { G_WAITING = 0, G_ACTIVE, G_RETIRING } eng_group_phase;
+typedef struct eng_group {
+    heal_supervisor *sup;
+    char (*names)[HEAL_NAME_MAX];
+    int n;
+    heal_engine *e;
+    eng_group_phase phase; /* WAITING: new, starts once the retiring ones are down */
+    struct eng_group *next;
+} eng_group;
+
+/* One rule bound to its service (NULL svc: machine-wide). */
+typedef struct eng_rule {
+    heal_rule r;
+    heal_engine *e;
+    eng_svc *svc;
+    heal_probe *probe;
+    char *argv_buf;        /* exec probe argv (one allocation) */
+    int hits;              /* consecutive true evaluations */
+    int64_t since_ms;      /* wall clock the condition first held; 0 = not holding */
+    uint64_t incident_id;  /* open incident of this rule, 0 if none */
+    bool probe_ok;         /* last probe check passed */
+    uint64_t probe_seq;    /* last probe result seq */
+    uint64_t verify_seq;   /* probe_seq when the verify step began */
+    int metric_id;         /* METRIC: series id, -1 unknown yet */
+    char last_msg[HEAL_PROBE_MSG_MAX];
+    double last_value;     /* resource: last measured value */
+    bool latched;          /* resource: fired; fires again only once the condition was false */
+} eng_rule;
+
+struct eng_svc {
+    eng_svc_cfg cfg;
+    heal_engine *e;
+    eng_group *g;
+    eng_rule *rules;
+    int nrules;
+    /* crash restarts, driven by the engine (backoff as the supervisor's) */
+    int fails;
+    int64_t started_mono;
+    uv_timer_t restart_timer;
+    bool timer_open;
+    uint64_t crash_incident;
+    unsigned restarts;
+    int64_t restart_ts[ENG_RESTARTS_KEEP]; /* ring of restart times (wall ms) */
+    int nrestart_ts, restart_head;
+    /* resources */
+    pid_t cpu_pid;
+    uint64_t cpu_ticks;
+    int64_t cpu_at_ms;
+    double cpu_percent, rss_bytes, threads, fds;
+    bool stopping; /* a reload or shutdown is stopping it */
+    bool restarting; /* the engine restarted it: say so when RUNNING */
+};
+
+typedef enum { INC_ACTING = 0, INC_VERIFYING, INC_RESOLVED, INC_FAILED } inc_state;
+
+struct incident {
+    uint64_t id;
+    heal_engine *e;
+    char service[HEAL_NAME_MAX];
+    char what[HEAL_RULE_LINE_MAX + 64]; /* rule text or "crash" */
+    char where[300];                    /* file:line */
+    heal_action actions[HEAL_RULE_ACTIONS_MAX];
+    int nactions, next;
+    int executed, failed, skipped;
+    bool wants_running;                 /* verify: the service must be RUNNING */
+    json_t *evidence;                   /* object */
+    json_t *results;                    /* array */
+    inc_state state;
+    int64_t failing_since_ms, detected_ms, closed_ms, verify_deadline_mono;
+    char reason[256];
+    uv_timer_t verify_timer;
+    bool timer_open;
+    bool orphan;                        /* the engine let go of it: free at close */
+    incident *next_inc;
+};
+
+struct heal_engine {
+    uv_loop_t *loop;
+    mem_t *mem;
+    char state_dir[CORE_PATH_MAX];
+    char audit_path[CORE_PATH_MAX + 16];
+    heal_audit *audit;
+    heal_policy *policy;
+    eng_cfg cfg;
+    eng_svc **svcs;
+    int nsvcs;
+    eng_rule *mrules; /* machine-wide */
+    int nmrules;
+    eng_group *groups;
+    int pending_group_stops; /* reload: old groups still stopping */
+    incident *incidents;     /* newest first */
+    int nincidents;
+    uint64_t next_incident;
+    int jobs;                /* actions in flight (thread pool or children) */
+    bool freed;              /* heal_engine_free ran; the last job releases */
+    void *playbooks;         /* running playbook jobs (engine_act.c) */
+    bool stopping;
+    void (*stop_done)(void *);
+    void *stop_ud;
+    int stop_waiting;
+    /* snapshots for other threads */
+    pthread_mutex_t snap_lock;
+    char *snap_services, *snap_incidents, *snap_pending;
+    bool incidents_dirty; /* the incidents snapshot needs rebuilding */
+    int64_t last_tick_ms;
+};
+
+/* engine.c */
+eng_svc *eng_find_svc(heal_engine *e, const char *name);
+heal_supervisor *eng_sup_of(heal_engine *e, const char *name);
+void eng_event(heal_engine *e, const char *type, const char *sev, const char *source, json_t *payload);
+void eng_publish(heal_engine *e);
+void eng_job_done(heal_engine *e);
+
+/* engine_rules.c: probes, resources, firing */
+int eng_rules_start(heal_engine *e, eng_svc *s, eng_rule *rules, int n, char *err, size_t errlen);
+void eng_rules_stop(eng_rule *rules, int n);
+void eng_rules_tick(heal_engine *e, int64_t now_ms);
+void eng_svc_sample(eng_svc *s, pid_t pid, int64_t now_ms);
+void eng_note_restart(eng_svc *s, int64_t now_ms);
+json_t *eng_svc_evidence(heal_engine *e, eng_svc *s);
+/* Verify: marks where the probes are, runs them now; ok once every probe
+ * of the service passed a check begun after the mark. */
+void eng_probes_mark(eng_svc *s);
+void eng_probes_run_now(eng_svc *s);
+bool eng_probes_ok(eng_svc *s);
+bool eng_svc_busy(heal_engine *e, const char *service);
+
+/* engine_incident.c */
+incident *eng_incident_open(heal_engine *e, const char *service, const char *what, const char *where,
+                            const heal_action *acts, int nacts, int64_t failing_since_ms, json_t *evidence);
+incident *eng_incident_find(heal_engine *e, uint64_t id);
+void eng_incident_action_done(incident *inc, const heal_action *a, const char *outcome, const char *msg,
+                              bool executed, bool failed);
+void eng_incident_close(incident *inc, bool resolved, const char *reason);
+void eng_incident_actions_finished(incident *inc);
+void eng_incidents_free(heal_engine *e);
+json_t *eng_incident_json(const incident *inc);
+
+/* engine_act.c: the action pipeline */
+void eng_act_next(incident *inc);
+/* Kills running playbooks (engine free): their handles then close. */
+void eng_act_shutdown(heal_engine *e);
+void eng_audit_decision(heal_engine *e, const heal_action *a, const heal_decision *d, const char *why,
+                        heal_audit_kind kind);
+
+/* engine_sys.c: the machine-side actuators (return 0 or -errno with msg) */
+int eng_sys_renice(pid_t pid, int nice, char *msg, size_t n);
+int eng_sys_limit(const char *service, pid_t pid, bool memory, uint64_t bytes, double cpu_percent,
+                  char *msg, size_t n);
+int eng_sys_sysctl(const char *key, const char *value, char *old, size_t oldn, char *msg, size_t n);
+/* Deletes regular files directly in dir (never below, never through a
+ * symlink) older than older_ms (0: any) and larger than larger (0: any).
+ * Thread-safe. *removed / *bytes count what went. */
+int eng_sys_clean(const char *dir, int64_t older_ms, uint64_t larger, int64_t now_ms, int *removed,
+                  uint64_t *bytes, char *msg, size_t n);
+/* Reads /proc/PID/stat: utime+stime ticks, threads; statm RSS; fd count. */
+int eng_sys_proc(pid_t pid, uint64_t *ticks, double *rss, double *threads, double *fds);
+
+/* engine_alert.c */
+void eng_alert_send(heal_engine *e, const heal_action *a, json_t *body, void (*done)(void *ud, int rc, const char *msg),
+                    void *ud);
+
+#endif

@@ -1,0 +1,87 @@
+/* heal.h: the heal module's public face: the autonomic loop that supervises
+ * services, probes them, evaluates the rules and repairs what fails, with
+ * every action going through the safety policy and the audit log.
+ *
+ * Configuration (kept raw by core/config.c in cfg->raw[], checked here):
+ *
+ *   [heal]
+ *   mode        = observe | suggest | heal     (default heal)
+ *   dry_run     = yes | no                     (default no)
+ *   max_actions = N per DURATION               (all actions, e.g. 10 per 1m)
+ *   service_max_actions = N per DURATION       (default per service)
+ *   flap        = N restarts within DURATION   (e.g. 5 restarts within 1m)
+ *   flap_cooldown = DURATION
+ *   verify      = DURATION                     (probe again until then; 30s)
+ *   allow       = ACTIONS                      (for the machine-wide rules)
+ *   rule        = RULE                         (machine-wide; repeatable)
+ *
+ *   [service.NAME]
+ *   type, command, cwd, env, ... (every key of heal_service_config_set)
+ *   allow       = ACTIONS       (allowlist, see heal_policy_allow_parse)
+ *   mode        = observe | suggest | heal     (overrides [heal])
+ *   max_actions = N per DURATION
+ *   probe_interval = DURATION   (default interval of the service's probes)
+ *   rule        = RULE          (repeatable; see rules.h for the grammar)
+ *
+ *   [alert.NAME]
+ *   url     = http(s)://...     (webhook: a JSON POST per alert)
+ *   timeout = DURATION          (default 5s)
+ *
+ * Threads: heal_engine_new/reconfigure/stop/free/tick/approve/reject run on
+ * the loop thread only. The *_json readers and heal_engine_audit_path are
+ * safe from any thread: they copy a snapshot the loop publishes each tick
+ * (and after each incident change) under the engine's own mutex. Slow work
+ * (audit appends with their fdatasync, webhook POSTs, directory cleaning)
+ * runs on the libuv thread pool. */
+#ifndef IPPOC_HEAL_H
+#define IPPOC_HEAL_H
+
+#include <uv.h>
+
+#include "core/core.h"
+#include "memory/memory.h"
+
+typedef struct heal_engine heal_engine;
+
+/* Checks every [heal], [service.NAME] and [alert.NAME] key of cfg. Returns 0,
+ * or -EINVAL with "FILE:LINE: reason" (rule errors: "FILE:LINE:COL: ...") in
+ * err. Keeps no state; any thread. */
+int heal_config_check(const core_config *cfg, char *err, size_t errlen);
+
+/* Builds the engine on loop: opens <state_dir>/audit.log, creates the
+ * supervisors, starts every service and its probes. Returns 0 or -errno. */
+int heal_engine_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_engine **out,
+                    char *err, size_t errlen);
+/* Applies a new configuration (SIGHUP): new rules and policy at once;
+ * services whose config changed are restarted, removed ones stopped, new
+ * ones started. On error nothing changes. */
+int heal_engine_reconfigure(heal_engine *e, const core_config *cfg, char *err, size_t errlen);
+/* Once a second, after mem_tick: resource rules, snapshots. */
+void heal_engine_tick(heal_engine *e, int64_t now_ms);
+/* Stops probes and every supervised service; done(ud) runs once they are all
+ * down (possibly before this returns). Then call heal_engine_free. */
+void heal_engine_stop(heal_engine *e, void (*done)(void *ud), void *ud);
+/* Frees everything; handles close on the next loop iterations, so run the
+ * loop until it returns before closing it. NULL is fine. */
+void heal_engine_free(heal_engine *e);
+
+/* ---- readers: any thread; malloc'd JSON text, free() it; NULL on OOM ---- */
+/* {"services":[{name,type,state,pid,restarts,last_exit,uptime_ms,...}],
+ *  "pending":N, "mode":"heal", "incidents_open":N} */
+char *heal_engine_services_json(heal_engine *e);
+/* {"incidents":[...]} newest first (the last 100 kept in the engine). */
+char *heal_engine_incidents_json(heal_engine *e);
+/* One incident by id, or NULL when unknown. */
+char *heal_engine_incident_json(heal_engine *e, uint64_t id);
+/* {"pending":[{id, service, action, why, queued_ms, expires_ms}]} */
+char *heal_engine_pending_json(heal_engine *e);
+/* The audit log's path (fixed for the engine's life). */
+const char *heal_engine_audit_path(heal_engine *e);
+
+/* ---- loop thread only (the API must post these to the loop) ---- */
+/* Approves a pending action: re-checked by the policy, then run like any
+ * other (audit intent, execute, result). 0 or -errno with err. */
+int heal_engine_approve(heal_engine *e, uint64_t id, const char *who, char *err, size_t errlen);
+int heal_engine_reject(heal_engine *e, uint64_t id, const char *who, char *err, size_t errlen);
+
+#endif
