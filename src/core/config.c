@@ -265,28 +265,35 @@ static int handle_memory(parse_ctx *p, const char *k, const char *v)
     return fail(p, "unknown key '%s' in [memory]%s", k, "");
 }
 
-static int keep_raw(parse_ctx *p, const char *section, const char *k, const char *v)
+int core_config_add_raw(core_config *c, const char *section, const char *key, const char *value,
+                        const char *file, int line)
 {
-    core_config *c = p->c;
     if (c->nraw == c->capraw) {
         int cap = c->capraw ? c->capraw * 2 : 32;
         core_kv *n = realloc(c->raw, (size_t)cap * sizeof *n);
         if (!n)
-            return fail(p, "%s: %s", k, "out of memory");
+            return -ENOMEM;
         c->raw = n;
         c->capraw = cap;
     }
     core_kv *kv = &c->raw[c->nraw];
     kv->section = strdup(section);
-    kv->key = strdup(k);
-    kv->value = strdup(v);
-    kv->file = strdup(p->name ? p->name : "");
-    kv->line = p->line;
+    kv->key = strdup(key);
+    kv->value = strdup(value);
+    kv->file = strdup(file ? file : "");
+    kv->line = line;
     if (!kv->section || !kv->key || !kv->value || !kv->file) {
         free(kv->section), free(kv->key), free(kv->value), free(kv->file);
-        return fail(p, "%s: %s", k, "out of memory");
+        return -ENOMEM;
     }
     c->nraw++;
+    return 0;
+}
+
+static int keep_raw(parse_ctx *p, const char *section, const char *k, const char *v)
+{
+    if (core_config_add_raw(p->c, section, k, v, p->name, p->line))
+        return fail(p, "%s: %s", k, "out of memory");
     return 1;
 }
 

@@ -129,6 +129,9 @@ int core_config_load_string(core_config *c, const char *text, const char *name, 
 /* Checks cross-field rules (token on non-loopback, windows vs retention). */
 int core_config_validate(const core_config *c, char *err, size_t errlen);
 const core_sense_group *core_config_group(const core_config *c, const char *name);
+/* Appends a raw key as if a file had it (command-line overrides): 0 or -ENOMEM. */
+int core_config_add_raw(core_config *c, const char *section, const char *key, const char *value,
+                        const char *file, int line);
 /* True for the sections kept raw for other modules (see core_kv). */
 bool core_config_raw_section(const char *section);
 /* Splits "host:port" / "[v6]:port"; returns 0 or -EINVAL. */

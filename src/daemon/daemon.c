@@ -99,6 +99,11 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
     }
     if (o->log_syslog_set)
         c->log_syslog = o->log_syslog;
+    /* later raw keys win, so this overrides any [heal] dry_run in the files */
+    if (o->dry_run && core_config_add_raw(c, "heal", "dry_run", "yes", "--dry-run", 0)) {
+        snprintf(err, errlen, "--dry-run: out of memory");
+        return -ENOMEM;
+    }
     rc = core_config_validate(c, err, errlen);
     return rc ? rc : heal_config_check(c, err, errlen);
 }

@@ -12,6 +12,7 @@ typedef struct daemon_opts {
     const char *listen;
     const char *log_level;
     bool log_syslog_set;
+    bool dry_run;            /* --dry-run: [heal] dry_run = yes, whatever the files say */
     bool log_syslog;
 } daemon_opts;
 

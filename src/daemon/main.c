@@ -22,6 +22,8 @@ static void usage(FILE *f)
         "  -l, --listen ADDR     API address, e.g. 127.0.0.1:7070 (port 0: any free port)\n"
         "      --log-level L     error, warning, info or debug\n"
         "      --syslog          log to syslog/journal instead of stderr\n"
+        "      --dry-run         heal nothing: record what every rule would do\n"
+        "                        (audit log and heal.action events), like [heal] dry_run\n"
         "      --check-config    load and validate the configuration, then exit\n"
         "      --verify-audit FILE  check the hash chain of an audit log (exit 0 intact,\n"
         "                        1 tampered or torn, 2 unreadable)\n"
@@ -76,13 +78,14 @@ static int verify_audit(const char *path)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LOG_LEVEL = 1000, OPT_SYSLOG, OPT_CHECK, OPT_VERIFY_AUDIT };
+    enum { OPT_LOG_LEVEL = 1000, OPT_SYSLOG, OPT_DRY_RUN, OPT_CHECK, OPT_VERIFY_AUDIT };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"state-dir", required_argument, NULL, 's'},
         {"listen", required_argument, NULL, 'l'},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"syslog", no_argument, NULL, OPT_SYSLOG},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"verify-audit", required_argument, NULL, OPT_VERIFY_AUDIT},
         {"version", no_argument, NULL, 'V'},
@@ -100,6 +103,7 @@ int main(int argc, char **argv)
         case 'l': o.listen = optarg; break;
         case OPT_LOG_LEVEL: o.log_level = optarg; break;
         case OPT_SYSLOG: o.log_syslog_set = o.log_syslog = true; break;
+        case OPT_DRY_RUN: o.dry_run = true; break;
         case OPT_CHECK: check = true; break;
         case OPT_VERIFY_AUDIT: return verify_audit(optarg);
         case 'V': printf("ippocd %s\n", IPPOC_VERSION); return 0;

@@ -352,6 +352,21 @@ def test_observe_records_only():
     assert d.stop() == 0
 
 
+def test_dry_run_flag_records_only():
+    d = Daemon(extra_args=["--dry-run"])
+    port, conf = web_service(d)
+    d.write_config("[heal]\nmode = heal\ndry_run = no\n" + conf)  # the flag wins over the file
+    d.start()
+    pid = wait_for(lambda: running(d, "web"), 10, "web up")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    ev = wait_event(d, "heal.action", "web")["payload"]
+    assert ev["would"] is True, ev
+    d.wait_ticks(1)
+    assert svc(d, "web")["state"] != "running" and not http_ok(port)
+    assert not [r for r in audit_records(d) if r["kind"] == "intent"]
+    assert d.stop() == 0
+
+
 def test_suggest_queues():
     d = Daemon()
     port, conf = web_service(d, extra="mode = suggest\n")
@@ -468,4 +483,4 @@ def test_bad_service_config_rejected():
 
 run([test_bad_service_config_rejected, test_example_configs_are_valid, test_kill9_healed_and_audited, test_sigstop_hang_restarted, test_crash_loop_flap_stop_and_alert,
      test_cpu_hog_reniced, test_memory_hog_limited, test_full_dir_cleaned, test_broken_command_incident_failed, test_observe_records_only,
-     test_suggest_queues, test_reload_services])
+     test_dry_run_flag_records_only, test_suggest_queues, test_reload_services])
