@@ -537,6 +537,7 @@ void heal_engine_stop(heal_engine *e, void (*done)(void *ud), void *ud)
     e->stop_done = done;
     e->stop_ud = ud;
     rules_unbind(e);
+    eng_sysctl_revert_all(e);
     for (int i = 0; i < e->nsvcs; i++)
         uv_timer_stop(&e->svcs[i]->restart_timer);
     e->stop_waiting = 1; /* held while the groups are asked */
@@ -592,6 +593,9 @@ void heal_engine_free(heal_engine *e)
     e->policy = NULL;
     eng_cfg_free(&e->cfg);
     eng_act_shutdown(e);
+    free(e->undo); /* normally emptied by the revert at stop */
+    e->undo = NULL;
+    e->nundo = 0;
     e->freed = true;
     if (e->jobs == 0) {
         heal_audit_close(e->audit);

@@ -45,6 +45,56 @@ typedef struct job {
 } job;
 
 static void run_action(job *j);
+
+/* Keeps the value a key had before the engine first changed it. */
+static void remember_sysctl(heal_engine *e, const char *key, const char *old)
+{
+    for (int i = 0; i < e->nundo; i++)
+        if (!strcmp(e->undo[i].key, key))
+            return;
+    struct eng_undo *n = realloc(e->undo, (size_t)(e->nundo + 1) * sizeof *n);
+    if (!n) {
+        log_warn("heal: sysctl %s: cannot remember its old value '%s': out of memory", key, old);
+        return;
+    }
+    e->undo = n;
+    core_sncpy(e->undo[e->nundo].key, sizeof e->undo[0].key, key);
+    core_sncpy(e->undo[e->nundo].old, sizeof e->undo[0].old, old);
+    e->nundo++;
+}
+
+/* Synchronous on purpose: it runs once, at stop, and must finish before
+ * the daemon exits. Intent before, result after, as for every action. */
+void eng_sysctl_revert_all(heal_engine *e)
+{
+    for (int i = 0; i < e->nundo; i++) {
+        heal_action a = {.kind = HEAL_ACT_SYSCTL};
+        core_sncpy(a.key, sizeof a.key, e->undo[i].key);
+        core_sncpy(a.value, sizeof a.value, e->undo[i].old);
+        char err[256] = "", msg[512] = "", old[256] = "";
+        uint64_t seq = 0;
+        heal_audit_rec r = {.kind = HEAL_AUDIT_INTENT, .action = &a, .reason = "revert at stop",
+                            .mode = heal_mode_name(e->cfg.pol.mode)};
+        if (!e->audit || heal_audit_append(e->audit, &r, &seq, err, sizeof err)) {
+            log_err("heal: sysctl %s not put back to '%s': audit log: %s", a.key, a.value, err);
+            continue;
+        }
+        int64_t t0 = core_mono_ms();
+        int rc = eng_sys_sysctl(a.key, a.value, old, sizeof old, msg, sizeof msg);
+        heal_audit_rec res = {.kind = HEAL_AUDIT_RESULT, .action = &a, .reason = "revert at stop",
+                              .mode = r.mode, .intent_seq = seq,
+                              .outcome = rc ? HEAL_OUTCOME_FAILED : HEAL_OUTCOME_OK,
+                              .message = rc ? msg : "put back", .duration_ms = core_mono_ms() - t0};
+        if (heal_audit_append(e->audit, &res, NULL, err, sizeof err))
+            log_err("heal: audit log: %s", err);
+        eng_event(e, "heal.revert", rc ? "error" : "info", "heal",
+                  json_pack("{s:s, s:s, s:s, s:b}", "key", a.key, "value", a.value, "from", old, "ok", rc == 0));
+        log_info("heal: sysctl %s put back to '%s'%s%s", a.key, a.value, rc ? ": " : "", rc ? msg : "");
+    }
+    free(e->undo);
+    e->undo = NULL;
+    e->nundo = 0;
+}
 static void action_done(job *j);
 
 static const char *mode_of(const heal_decision *d)
@@ -389,6 +439,8 @@ static void run_action(job *j)
     case HEAL_ACT_SYSCTL: {
         char old[256] = "";
         j->rc = eng_sys_sysctl(a->key, a->value, old, sizeof old, j->msg, sizeof j->msg);
+        if (j->rc == 0 && old[0])
+            remember_sysctl(e, a->key, old);
         break;
     }
     case HEAL_ACT_CLEAN:

@@ -169,7 +169,18 @@ struct heal_engine {
     char *snap_services, *snap_incidents, *snap_pending;
     bool incidents_dirty; /* the incidents snapshot needs rebuilding */
     int64_t last_tick_ms;
+    /* sysctls this engine changed, with the value before its first change:
+     * put back when the engine stops (engine_act.c) */
+    struct eng_undo {
+        char key[128];
+        char old[256];
+    } *undo;
+    int nundo;
 };
+
+/* engine_act.c: puts back every sysctl the engine changed (at stop), each
+ * through the audit log like any other action. */
+void eng_sysctl_revert_all(heal_engine *e);
 
 /* engine.c */
 eng_svc *eng_find_svc(heal_engine *e, const char *name);

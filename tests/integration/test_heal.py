@@ -352,6 +352,32 @@ def test_observe_records_only():
     assert d.stop() == 0
 
 
+def test_sysctl_set_then_put_back():
+    path = "/proc/sys/vm/swappiness"
+    try:
+        with open(path) as f:
+            before = f.read().strip()
+        with open(path, "w") as f:
+            f.write(before)
+    except OSError:
+        print("skip: vm.swappiness is not writable here")
+        return
+    want = "37" if before != "37" else "38"
+    d = Daemon(config=f"[heal]\nallow = sysctl, alert\nrule = if metric load.load1 >= 0 then sysctl vm.swappiness = {want}\n")
+    try:
+        d.start()
+        wait_for(lambda: open(path).read().strip() == want, 10, "the rule to set vm.swappiness")
+        assert d.stop() == 0
+        with open(path) as f:
+            assert f.read().strip() == before, "vm.swappiness not put back at stop"
+        recs = [r for r in audit_records(d) if r.get("reason") == "revert at stop"]
+        assert [r["kind"] for r in recs] == ["intent", "result"], recs
+        assert recs[1]["outcome"]["status"] == "ok", recs
+    finally:
+        with open(path, "w") as f:
+            f.write(before)
+
+
 def test_dry_run_flag_records_only():
     d = Daemon(extra_args=["--dry-run"])
     port, conf = web_service(d)
@@ -483,4 +509,5 @@ def test_bad_service_config_rejected():
 
 run([test_bad_service_config_rejected, test_example_configs_are_valid, test_kill9_healed_and_audited, test_sigstop_hang_restarted, test_crash_loop_flap_stop_and_alert,
      test_cpu_hog_reniced, test_memory_hog_limited, test_full_dir_cleaned, test_broken_command_incident_failed, test_observe_records_only,
-     test_dry_run_flag_records_only, test_suggest_queues, test_reload_services])
+     test_dry_run_flag_records_only, test_suggest_queues, test_reload_services,
+     test_sysctl_set_then_put_back])
