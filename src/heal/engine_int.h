@@ -9,12 +9,7 @@
 #include "heal/probe.h"
 #include "heal/rules.h"
 #include "heal/supervise.h"
-/* policy.h and supervise.h both name a type heal_service_state (a struct of
- * the policy, an enum of the supervisor): the policy's is seen here as
- * heal_policy_svc_state until one of them is renamed. */
-#define heal_service_state heal_policy_svc_state
 #include "heal/policy.h"
-#undef heal_service_state
 
 #include <jansson.h>
 #include <pthread.h>

@@ -764,7 +764,7 @@ void heal_policy_reset_flap(heal_policy *p, const char *service)
     win_clear(&s->flap);
 }
 
-void heal_policy_service_state(heal_policy *p, const char *service, int64_t now_ms, heal_service_state *out)
+void heal_policy_service_state(heal_policy *p, const char *service, int64_t now_ms, heal_policy_svc_state *out)
 {
     memset(out, 0, sizeof *out);
     svc *s = svc_find(p, service);

@@ -129,7 +129,7 @@ typedef struct heal_pending {
     int64_t expires_ms;
 } heal_pending;
 
-typedef struct heal_service_state {
+typedef struct heal_policy_svc_state {
     bool flapping;
     int64_t flapping_since_ms;
     int64_t flapping_until_ms; /* 0: until reset */
@@ -137,7 +137,7 @@ typedef struct heal_service_state {
     int recent_actions;        /* actions within the service's rate window */
     uint64_t executed, failed; /* results fed by heal_policy_record_result */
     int consecutive_failures;
-} heal_service_state;
+} heal_policy_svc_state;
 
 typedef struct heal_policy heal_policy;
 
@@ -187,6 +187,6 @@ int heal_policy_reject(heal_policy *p, uint64_t id, int64_t now_ms, heal_pending
 /* Clears a service's flapping mark and restart history (`ippoc` reset). */
 void heal_policy_reset_flap(heal_policy *p, const char *service);
 /* A service's live state (zeros for a service never seen). */
-void heal_policy_service_state(heal_policy *p, const char *service, int64_t now_ms, heal_service_state *out);
+void heal_policy_service_state(heal_policy *p, const char *service, int64_t now_ms, heal_policy_svc_state *out);
 
 #endif

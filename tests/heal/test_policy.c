@@ -213,7 +213,7 @@ static void test_rate_service(void **state)
     assert_int_equal(decide(p, HEAL_ACT_SIGNAL, "web", 11000, &d), HEAL_VERDICT_EXECUTE);
     assert_int_equal(decide(p, HEAL_ACT_SIGNAL, "web", 11000, &d), HEAL_VERDICT_REFUSE);
     assert_int_equal(d.retry_at_ms, 12000);
-    heal_service_state st;
+    heal_policy_svc_state st;
     heal_policy_service_state(p, "web", 11000, &st);
     assert_int_equal(st.recent_actions, 3);
 
@@ -289,7 +289,7 @@ static void test_flap(void **state)
     assert_int_equal(d.retry_at_ms, 330000);
     assert_string_equal(d.reason, "service web is flapping: 3 starts/restarts within 1m; restart storm stopped, "
                                   "restarts refused for 5m or until reset");
-    heal_service_state st;
+    heal_policy_svc_state st;
     heal_policy_service_state(p, "web", 30000, &st);
     assert_true(st.flapping);
     assert_int_equal(st.flapping_until_ms, 330000);
@@ -530,7 +530,7 @@ static void test_config_and_results(void **state)
     heal_action a = act(HEAL_ACT_RESTART, "web");
     heal_policy_record_result(p, &a, false, 0);
     heal_policy_record_result(p, &a, false, 1);
-    heal_service_state st;
+    heal_policy_svc_state st;
     heal_policy_service_state(p, "web", 2, &st);
     assert_int_equal(st.executed, 2);
     assert_int_equal(st.failed, 2);
