@@ -330,9 +330,9 @@ void api_stop(api_t *a)
     if (!a)
         return;
     atomic_store(&a->stopping, 1);
-    /* Wake every stream blocked in mem_events_wait; a stream entering a wait
-     * just after the wake-up sees the flag first, or is woken by the next.
-     * Only when one is blocked: the store may keep the wake-up latched. */
+    /* Wake every stream blocked in mem_events_wait. A wake-up reaches only
+     * the waiters present at that moment, so repeat while any is blocked; a
+     * stream entering a wait afterwards sees the stopping flag first. */
     int64_t until = core_mono_ms() + 3000;
     while (atomic_load(&a->in_wait) > 0 && core_mono_ms() < until) {
         mem_wake_waiters(a->mem);

@@ -138,16 +138,14 @@ static int poll_store(api_stream *st)
 }
 
 /* Waits up to timeout_ms for events after st->last_id and frames them.
- * mem_events_wait is the fast path. When it comes back early with nothing
- * (a wake-up meant for a previous API instance can stay latched in the
- * store), the stream falls back to asking the store and pausing briefly, so
- * it neither misses events nor spins. Returns events added, or -errno. */
+ * mem_events_wait answers from the store's RAM ring; a client further behind
+ * than the ring holds is caught up from the store itself. Returns events
+ * added, or -errno. */
 static int fetch(api_stream *st, int timeout_ms)
 {
     struct api *a = st->a;
     mem_event *ev = NULL;
     size_t n = 0;
-    int64_t t0 = core_mono_ms();
     atomic_fetch_add(&a->in_wait, 1);
     int rc = atomic_load(&a->stopping) ? 0 : mem_events_wait(a->mem, st->last_id, timeout_ms, &ev, &n);
     atomic_fetch_sub(&a->in_wait, 1);
@@ -159,11 +157,6 @@ static int fetch(api_stream *st, int timeout_ms)
         return rc;
     if (mem_last_event_id(a->mem) > st->last_id)
         return poll_store(st);
-    int64_t left = timeout_ms - (core_mono_ms() - t0);
-    if (timeout_ms > 0 && left > timeout_ms / 2) {
-        struct timespec ts = {0, (left < 200 ? left : 200) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
     return 0;
 }
 
