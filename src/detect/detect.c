@@ -1,13 +1,79 @@
-/* detect.c: the ensemble behind detect_feed (placeholder: EWMA z-score). */
+/* detect.c: the detector ensemble behind detect_feed.
+ *
+ * Every sample is scored by five small detectors, each a few numbers of
+ * state, and their surprises are calibrated into one score:
+ *
+ *  1. Point surprise, the smallest of three models' standardised residuals
+ *     (a point is unusual only if no model expects it):
+ *     - slow robust level: EWMA whose update is Huber-clipped so one outlier
+ *       cannot drag it, scaled by the EW mean absolute residual
+ *       (Huber, "Robust estimation of a location parameter", 1964);
+ *     - random walk: the previous value, scaled by the mean |step|;
+ *     - time-of-day range: per 5-minute bin the envelope [lo, hi] of earlier
+ *       days (a seasonal profile learned online, as Holt-Winters' seasonal
+ *       index but an envelope, so recurring daily spikes are expected); the
+ *       residual is the distance outside the envelope of the nearest of the
+ *       +-3 neighbouring bins (timing jitter). When the seasonal model fits
+ *       the series much better than the others it alone decides, so a daily
+ *       rise that does not come is seen.
+ *  2. Level shift: an EWMA control chart of the value against the slow level
+ *     (Roberts, "Control chart tests based on geometric moving averages",
+ *     1959), used when the slow level fits better than a random walk.
+ *  3. Variance change: fast over slow EW mean absolute residual.
+ *  4. Flat line: the current run of identical values against the longest
+ *     run seen, once the series has been seen to move.
+ *  5. Calibration: surprise u = log(1 + z) is compared with how often this
+ *     series was at least as surprised lately (a histogram of u with a
+ *     1000-sample half-life): F = u / u0 * (c / (c + count))^2. A series that
+ *     spikes every hour stops alarming on its spikes; a quiet one alarms on
+ *     its first. This plays the role of Numenta's anomaly likelihood (Ahmad
+ *     et al., "Unsupervised real-time anomaly detection for streaming data",
+ *     2017) with an empirical tail instead of a Gaussian one.
+ *  After a detection, further alarms are held back for 100 samples unless
+ *  much stronger (one event, one alarm). score = F / (F + 1), so 0.5 is the
+ *  detection threshold (DETECT_THRESHOLD_NAB).
+ *
+ * The constants were chosen by measurement on the NAB corpus (bench/nab),
+ * one set for every series; see bench/README.md for the scores.
+ */
 #include "detect/detect_int.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DETECT_MAGIC 0x54454449u /* "IDET" */
 #define DETECT_VERSION 1u
+
+/* The tuned constants, in samples unless said otherwise. */
+static const struct {
+    double warm;        /* samples before any score */
+    double a_slow;      /* slow level EWMA rate */
+    double a_mad;       /* rate of the scales */
+    double a_fast;      /* level-shift EWMA rate */
+    double a_var;       /* fast variance rate */
+    double var_k;       /* variance change: z per unit of fast/slow - 1 */
+    double huber;       /* residual clip, in scales */
+    double a_bin;       /* seasonal envelope shrink per visit (per 5 min) */
+    int nb;             /* neighbouring seasonal bins tried */
+    double seas_ratio;  /* seasonal alone decides when its scale is this much smaller */
+    double floor_k;     /* scale floor, as a share of the value range */
+    double range_decay; /* value range shrink per sample (half-life 8000) */
+    double flat_min;    /* shortest run that can count as a flat line */
+    double fire;        /* z at which a first-ever surprise is a detection */
+    double c0;          /* calibration: counts that quarter the score */
+    double h_decay;     /* calibration: histogram decay per sample (half-life 1000) */
+    double h_w;         /* calibration: histogram bin width in log surprise */
+    double fire_at;     /* calibrated surprise that starts the suppression */
+    double hold;        /* suppression after a detection */
+    double rebound;     /* ...unless this many times stronger */
+} P = {
+    .warm = 100, .a_slow = 0.05, .a_mad = 0.02, .a_fast = 0.1, .a_var = 0.1, .var_k = 2,
+    .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .floor_k = 0.01,
+    .range_decay = 0.9999133603558608 /* 0.5^(1/8000) */, .flat_min = 10,
+    .fire = 0.6173, .c0 = 5, .h_decay = 0.9993070929904525 /* 0.5^(1/1000) */, .h_w = 0.25,
+    .fire_at = 1.143, .hold = 100, .rebound = 2,
+};
 
 size_t detect_state_size(void) { return sizeof(detect_state); }
 
@@ -16,6 +82,8 @@ void detect_reset(detect_state *st)
     memset(st, 0, sizeof *st);
     st->magic = DETECT_MAGIC;
     st->version = DETECT_VERSION;
+    st->last_day = -1;
+    for (int i = 0; i < DETECT_BINS; i++) st->bin_hi[i] = st->bin_lo[i] = NAN;
 }
 
 detect_state *detect_new(void)
@@ -29,28 +97,178 @@ void detect_free(detect_state *st) { free(st); }
 
 uint64_t detect_count(const detect_state *st) { return st->n; }
 
+/* An EWMA rate that starts as a plain average while there are few samples. */
+static double rate(const detect_state *st, double a)
+{
+    return (double)st->n < 1 / a ? 1.0 / (double)st->n : a;
+}
+
+static double clip(double x, double c) { return x > c ? c : x < -c ? -c : x; }
+
+static double scale_of(const det_level *m, double floor_) { return 1.25 * m->mad + floor_; }
+
+/* Distance of value outside the seasonal envelope of the nearest bin within
+ * bin +- nb; NAN when none of them has been seen. *mid: that bin's middle. */
+static double seas_dist(const detect_state *st, int bin, double value, double *mid)
+{
+    double best = NAN;
+    for (int k = -P.nb; k <= P.nb; k++) {
+        int b = (bin + k + DETECT_BINS) % DETECT_BINS;
+        double hi = st->bin_hi[b], lo = st->bin_lo[b];
+        if (isnan(hi)) continue;
+        double d = value > hi ? value - hi : value < lo ? value - lo : 0;
+        if (isnan(best) || fabs(d) < fabs(best)) { best = d; *mid = 0.5 * (hi + lo); }
+    }
+    return best;
+}
+
+/* Widen the bin's envelope to the value, or shrink it towards the value by
+ * a_bin per 5 minutes of samples (so 1 s and 5 min series learn alike). */
+static void seas_learn(detect_state *st, int bin, double value, double dt_s)
+{
+    float *hi = &st->bin_hi[bin], *lo = &st->bin_lo[bin];
+    if (isnan(*hi)) { *hi = *lo = (float)value; return; }
+    double a = P.a_bin * (dt_s > 0 && dt_s < 300 ? dt_s / 300 : 1);
+    if (value > *hi) *hi = (float)value; else *hi += (float)(a * (value - *hi));
+    if (value < *lo) *lo = (float)value; else *lo += (float)(a * (value - *lo));
+}
+
+/* Calibration: F for log surprise u, then count u into the histogram. */
+static double calibrate(detect_state *st, double u)
+{
+    int hb = (int)(u / P.h_w);
+    if (hb >= DETECT_HBINS) hb = DETECT_HBINS - 1;
+    double count = 0;
+    for (int k = hb; k < DETECT_HBINS; k++) count += st->hist[k];
+    double q = P.c0 / (P.c0 + count);
+    double F = u / log1p(P.fire) * q * q;
+    if ((double)st->n > P.warm) {
+        float d = (float)P.h_decay;
+        for (int k = 0; k < DETECT_HBINS; k++) st->hist[k] *= d;
+        st->hist[hb] += 1;
+    }
+    return F;
+}
+
+static void learn_range(detect_state *st, double value)
+{
+    double dk = P.range_decay, m = 0.5 * (st->hi + st->lo);
+    st->hi = m + (st->hi - m) * dk;
+    st->lo = m + (st->lo - m) * dk;
+    if (value > st->hi) st->hi = value;
+    if (value < st->lo) st->lo = value;
+}
+
 detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
 {
-    (void)ts_ms;
-    detect_result r = { 0.0, DETECT_REASON_NONE, NAN };
-    if (!isfinite(value)) return r;
-    if (st->n > 10) {
-        double sd = sqrt(st->var) + 1e-9 * (1 + fabs(st->mean));
-        double z = (value - st->mean) / sd;
-        r.expected = st->mean;
-        r.score = 1.0 - exp(-fabs(z) / 4.0);
-        if (r.score > 0.5) r.reason = z > 0 ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
+    detect_result res = { 0.0, DETECT_REASON_NONE, NAN };
+    if (!isfinite(value)) return res;
+    if (st->n == 0) {
+        st->slow.mean = st->fast = st->last = st->hi = st->lo = value;
+        st->last_ts = ts_ms;
+        st->last_day = (int32_t)(ts_ms / 86400000);
+        st->n = 1;
+        return res;
     }
-    double a = st->n < 100 ? 1.0 / (double)(st->n + 1) : 0.01;
-    double d = value - st->mean;
-    st->mean += a * d;
-    st->var = (1 - a) * (st->var + a * d * d);
+    double floor_ = P.floor_k * (st->hi - st->lo) + 1e-9 * fabs(st->slow.mean) + 1e-12;
+    double dt_s = (double)(ts_ms - st->last_ts) / 1000.0;
+    int64_t tod = ((ts_ms / 1000) % 86400 + 86400) % 86400;
+    int bin = (int)(tod * DETECT_BINS / 86400);
+    int32_t day = (int32_t)(ts_ms / 86400000);
+
+    /* 1. point surprise: every model must be surprised */
+    double r_slow = value - st->slow.mean, r_walk = value - st->last;
+    double z_slow = fabs(r_slow) / scale_of(&st->slow, floor_);
+    double z_walk = fabs(r_walk) / scale_of(&st->walk, floor_);
+    double z_point = fmin(z_slow, z_walk);
+    double expected = z_slow < z_walk ? st->slow.mean : st->last;
+    double mid = NAN, r_seas = st->days >= 1 ? seas_dist(st, bin, value, &mid) : NAN;
+    int seasonal = 0;
+    double shown = NAN; /* the expected value reported */
+    if (!isnan(r_seas)) {
+        double z_seas = fabs(r_seas) / scale_of(&st->slow, floor_);
+        if (z_seas < z_point) { z_point = z_seas; expected = mid; }
+        /* the seasonal model alone decides when it fits much better */
+        if (st->days >= 2 && st->seas.mad < P.seas_ratio * fmin(st->slow.mad, st->walk.mad)) {
+            z_seas = fabs(r_seas) / scale_of(&st->slow, floor_);
+            if (z_seas > z_point) {
+                z_point = z_seas;
+                shown = mid;
+                seasonal = fmin(z_slow, z_walk) < 3; /* else it is a plain spike/dip */
+            }
+        }
+    }
+    double r = value - expected;
+    if (isnan(shown)) shown = expected;
+
+    /* 2. level shift, when the series is a level with noise, not a walk */
+    double fast = st->fast + P.a_fast * (value - st->fast);
+    double z_shift = 0;
+    if (st->walk.mad >= st->slow.mad)
+        z_shift = fabs(fast - st->slow.mean) /
+                  (1.25 * st->slow.mad * sqrt(P.a_fast / (2 - P.a_fast)) + floor_);
+
+    /* 3. variance change */
+    double vfast = st->vfast + P.a_var * (fabs(r) - st->vfast);
+    double z_var = st->vslow > 0 ? P.var_k * (vfast / (st->vslow + floor_) - 1) : 0;
+
+    /* 4. flat line */
+    double run = value == st->last ? st->run + 1 : 0;
+    double z_flat = 0;
+    if (st->dmad > floor_) {
+        z_flat = run / (st->runmax > P.flat_min ? st->runmax : P.flat_min);
+        z_flat = z_flat > 2 ? 2 * (z_flat - 1) : 0;
+    }
+
+    double S = z_point;
+    detect_reason why = seasonal ? DETECT_REASON_SEASONAL : r > 0 ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
+    if (z_shift > S) { S = z_shift; why = fast > st->slow.mean ? DETECT_REASON_LEVEL_UP : DETECT_REASON_LEVEL_DOWN; }
+    if (z_var > S) { S = z_var; why = DETECT_REASON_VARIANCE; }
+    if (z_flat > S) { S = z_flat; why = DETECT_REASON_FLATLINE; }
+
+    /* 5. calibration, then one alarm per event */
+    double F = calibrate(st, log1p(S > 0 ? S : 0));
+    double out = F;
+    if (st->hold > 0) {
+        if (F < st->fired * P.rebound) out = F * 0.1;
+        st->hold--;
+    }
+    if (out >= P.fire_at && (double)st->n > P.warm) { st->hold = P.hold; st->fired = F; }
+    if ((double)st->n >= P.warm) {
+        res.score = isfinite(out) ? out / (out + 1) : 1.0;
+        res.reason = res.score >= DETECT_THRESHOLD_NAB ? why : DETECT_REASON_NONE;
+        res.expected = shown;
+    }
+
+    /* learn */
+    double c = P.huber * (st->slow.mad + floor_);
+    double rc = clip(r_slow, c);
+    st->slow.mean += rate(st, P.a_slow) * rc;
+    st->slow.mad += rate(st, P.a_mad) * (fabs(rc) - st->slow.mad);
+    c = P.huber * (st->walk.mad + floor_);
+    st->walk.mad += rate(st, P.a_mad) * (fmin(fabs(r_walk), c) - st->walk.mad);
+    if (!isnan(r_seas)) {
+        if (st->seas.mad == 0 && st->days < 2) st->seas.mad = st->slow.mad;
+        c = P.huber * (st->seas.mad + floor_);
+        st->seas.mad += P.a_mad * (fmin(fabs(r_seas), c) - st->seas.mad);
+    }
+    seas_learn(st, bin, value, dt_s);
+    if (day != st->last_day) { st->days++; st->last_day = day; }
+    st->fast = fast;
+    learn_range(st, value);
+    st->vfast = vfast;
+    st->vslow += P.a_mad * (fabs(r) - st->vslow);
+    st->dmad += P.a_mad * (fabs(r_walk) - st->dmad);
+    if (value != st->last && st->run > 0) st->runmax = fmax(st->runmax * 0.999, st->run);
+    st->run = run;
+    st->last = value;
+    st->last_ts = ts_ms;
     st->n++;
-    return r;
+    return res;
 }
 
 static const char *const reason_names[DETECT_REASON_COUNT] = {
-    "none", "spike", "dip", "level_up", "level_down", "seasonal", "flatline", "variance", "pattern",
+    "none", "spike", "dip", "level_up", "level_down", "seasonal", "flatline", "variance",
 };
 
 const char *detect_reason_name(detect_reason r)

@@ -16,9 +16,13 @@
 
 #define DETECT_STATE_MAX 4096
 
-/* Scores at or above this are "anomalous" (the threshold bench/nab found to
- * maximise the NAB standard profile; the daemon's default). */
-#define DETECT_THRESHOLD_DEFAULT 0.5
+/* Score scale: 0.5 is where the ensemble calls a sample a detection; it is
+ * the threshold that maximises the NAB standard profile (bench/nab), whose
+ * costs accept one false alarm for a tenth of a caught anomaly. Gaussian
+ * noise still reaches about 0.76 once in 100,000 samples, so the daemon's
+ * default for "anomalous" is higher: noise alone raises nothing. */
+#define DETECT_THRESHOLD_NAB 0.5
+#define DETECT_THRESHOLD_DEFAULT 0.8
 
 typedef enum detect_reason {
     DETECT_REASON_NONE = 0,    /* nothing unusual (or still learning) */
@@ -29,7 +33,6 @@ typedef enum detect_reason {
     DETECT_REASON_SEASONAL,    /* unusual for this time of day */
     DETECT_REASON_FLATLINE,    /* a series that used to move has stopped */
     DETECT_REASON_VARIANCE,    /* the spread changed (noisier or calmer) */
-    DETECT_REASON_PATTERN,     /* the shape of recent values is new */
     DETECT_REASON_COUNT
 } detect_reason;
 
@@ -91,5 +94,139 @@ int detect_csv_next(detect_csv *r, detect_csv_row *row, char *err, size_t errlen
 void detect_csv_close(detect_csv *r);
 
 /* ---- Episodes (anomaly tracking across metrics): see below ---- */
+
+#include <stdbool.h>
+
+/* detect_tracker turns the scores of many metrics into anomalous states,
+ * one notice per anomalous run, and episodes that group the metrics which
+ * turned anomalous together. Pure bookkeeping: no clock, no I/O, no
+ * threads; the caller passes the time. Metrics are small non-negative ints
+ * (in ippocd, series ids), at most DETECT_TRACK_IDS_MAX.
+ *
+ *  - a metric turns anomalous at its first score >= threshold (a *hit*; the
+ *    time is its onset) and stays anomalous until no hit came for keep_ms
+ *    (then it is calm). The detectors fire briefly at the onset of something
+ *    new and then hold back, so keep_ms is what bridges their silences;
+ *  - once it has been anomalous for for_ms it is *noticed* (once per run):
+ *    DETECT_NOTE_ANOMALY;
+ *  - a noticed metric joins the newest open episode whose newest member's
+ *    onset is within window_ms of its own onset; otherwise it opens a new
+ *    episode. Members are kept in onset order (ties: order of notice) with
+ *    their peak score and the reason, value and expected value at the peak.
+ *    An episode closes once every metric in it has been calm for window_ms;
+ *  - memory is bounded: at most DETECT_EPISODE_MEMBERS listed members per
+ *    episode (later ones are only counted in `more`), DETECT_EPISODES_KEEP
+ *    episodes (open and recently closed; the oldest closed one is forgotten
+ *    first, and when every kept one is open the oldest is closed).
+ *
+ * Each tick: detect_tracker_update() for every metric fed, then
+ * detect_tracker_tick(now), then drain detect_tracker_next_note(). Not
+ * thread-safe: one thread owns a tracker (the loop in ippocd). */
+
+#define DETECT_EPISODE_MEMBERS 32
+#define DETECT_EPISODES_KEEP 16
+#define DETECT_TRACK_IDS_MAX (1 << 18) /* memory grows with the highest id */
+
+typedef struct detect_track_config {
+    double threshold;  /* (0, 1]: a score >= threshold is a hit */
+    int64_t for_ms;    /* >= 0: anomalous this long before the notice */
+    int64_t keep_ms;   /* >= 0: calm after this long without a hit */
+    int64_t window_ms; /* >= 0: episode grouping and closing window */
+} detect_track_config;
+
+/* threshold DETECT_THRESHOLD_DEFAULT, for 0, keep 30 s, window 10 s. */
+void detect_track_config_default(detect_track_config *c);
+
+/* What the tracker knows about one metric (last sample, current run). */
+typedef struct detect_metric {
+    int64_t last_ms;        /* time of the last sample, 0 = never fed */
+    double score;           /* last score */
+    detect_reason reason;   /* last reason */
+    double value, expected; /* last value fed and what the detector expected */
+    int64_t since_ms;       /* onset of the current anomalous run, 0 = calm */
+    int64_t last_hit_ms;    /* last hit of the run */
+    double peak;            /* highest score of the run */
+    detect_reason peak_reason;
+    double peak_value, peak_expected;
+    bool noticed;           /* the run was noticed (DETECT_NOTE_ANOMALY given) */
+    uint64_t episode;       /* the run's episode, 0 = none */
+} detect_metric;
+
+typedef struct detect_member {
+    int id;
+    int64_t since_ms;       /* onset */
+    int64_t noticed_ms;
+    int64_t calm_ms;        /* when it turned calm, 0 while anomalous */
+    double peak;            /* highest score while in the episode */
+    detect_reason reason;   /* at the peak */
+    double value, expected; /* at the peak */
+} detect_member;
+
+typedef struct detect_episode {
+    uint64_t id;            /* 1, 2, ... in order of opening */
+    int64_t opened_ms;      /* when it was opened (its first notice) */
+    int64_t first_onset_ms; /* earliest onset of its members */
+    int64_t last_onset_ms;  /* onset of its newest member */
+    int64_t closed_ms;      /* 0 while open */
+    int64_t calm_ms;        /* every metric in it calm since, 0 = not all calm */
+    double peak;            /* highest member peak */
+    int anomalous;          /* metrics in it that are anomalous now */
+    int nmembers;           /* listed members */
+    int more;               /* members beyond DETECT_EPISODE_MEMBERS (not listed) */
+    detect_member members[DETECT_EPISODE_MEMBERS];
+} detect_episode;
+
+typedef enum detect_note_kind {
+    DETECT_NOTE_EPISODE_OPEN = 1, /* `episode` opened by metric `id` (its ANOMALY follows) */
+    DETECT_NOTE_ANOMALY,          /* metric `id` noticed, member of `episode` */
+    DETECT_NOTE_CALM,             /* noticed metric `id` is calm again */
+    DETECT_NOTE_EPISODE_CLOSE,    /* `episode` closed (id: -1) */
+} detect_note_kind;
+
+typedef struct detect_note {
+    detect_note_kind kind;
+    int id;
+    uint64_t episode;
+    int64_t ts_ms;
+} detect_note;
+
+typedef struct detect_tracker detect_tracker;
+
+/* NULL when out of memory or cfg is invalid (see detect_track_config_check). */
+detect_tracker *detect_tracker_new(const detect_track_config *cfg);
+void detect_tracker_free(detect_tracker *t);
+/* 0, or -EINVAL with the reason in err (threshold outside (0, 1], a negative
+ * or NaN duration). */
+int detect_track_config_check(const detect_track_config *cfg, char *err, size_t errlen);
+/* New settings; states, runs and episodes are kept. 0 or -EINVAL. */
+int detect_tracker_configure(detect_tracker *t, const detect_track_config *cfg);
+const detect_track_config *detect_tracker_config(const detect_tracker *t);
+
+/* Records metric id's result at ts_ms (value: the sample). 0, -EINVAL (bad
+ * id), -ENOMEM. A NaN score counts as no hit. */
+int detect_tracker_update(detect_tracker *t, int id, int64_t ts_ms, const detect_result *r, double value);
+/* Advances time to now_ms: calms metrics, gives notices, forms and closes
+ * episodes. */
+void detect_tracker_tick(detect_tracker *t, int64_t now_ms);
+/* The metric is no longer tracked (series dropped, excluded): a noticed run
+ * ends as if calm at now_ms; its state is forgotten. */
+void detect_tracker_forget(detect_tracker *t, int id, int64_t now_ms);
+
+/* Takes the oldest pending note: 1, or 0 when none is left. Notes beyond
+ * 65536 pending ones are dropped (counted by detect_tracker_notes_dropped). */
+int detect_tracker_next_note(detect_tracker *t, detect_note *out);
+uint64_t detect_tracker_notes_dropped(const detect_tracker *t);
+
+/* The metric's state, or NULL when it was never fed (or forgotten). */
+const detect_metric *detect_tracker_metric(const detect_tracker *t, int id);
+/* The ids of the metrics anomalous now (in the order they turned so); *n
+ * gets the count. Valid until the next update/tick/forget. */
+const int *detect_tracker_anomalous(const detect_tracker *t, int *n);
+/* The kept episodes, newest first, into out[0..max); returns how many. */
+int detect_tracker_episodes(const detect_tracker *t, const detect_episode **out, int max);
+/* One kept episode, or NULL. */
+const detect_episode *detect_tracker_episode(const detect_tracker *t, uint64_t id);
+/* Episodes opened so far (the id of the newest). */
+uint64_t detect_tracker_episodes_total(const detect_tracker *t);
 
 #endif

@@ -1,14 +1,39 @@
-/* detect_int.h: the detector's state layout, internal to src/detect. */
+/* detect_int.h: the detector's state layout, internal to src/detect. The
+ * struct is plain bytes (no pointers) so save.c can copy it whole. */
 #ifndef IPPOC_DETECT_INT_H
 #define IPPOC_DETECT_INT_H
 
 #include "detect/detect.h"
 
+#define DETECT_BINS 288  /* time-of-day bins of the seasonal range (5 min each) */
+#define DETECT_HBINS 32  /* bins of the recent-surprise histogram (log scale) */
+
+/* One robust level model: an expected value and its mean absolute residual. */
+typedef struct det_level {
+    double mean;
+    double mad;
+} det_level;
+
 struct detect_state {
     uint32_t magic;
     uint32_t version;
-    uint64_t n;
-    double mean, var;
+    uint64_t n;            /* samples learned */
+    int64_t last_ts;       /* ms of the last sample */
+    double last;           /* last value */
+    det_level slow;        /* slow robust level */
+    det_level walk;        /* random walk: expects the previous value (mean unused) */
+    det_level seas;        /* time-of-day range: mad = mean distance outside it */
+    double fast;           /* fast EWMA of the value (level shifts) */
+    double dmad;           /* mean |step| (has the series ever moved?) */
+    double vfast, vslow;   /* fast/slow mean |residual| (variance change) */
+    double run, runmax;    /* flat line: current run of equal values, longest seen */
+    double hi, lo;         /* slowly shrinking range of values seen */
+    double hold;           /* samples left in the suppression after a detection */
+    double fired;          /* calibrated surprise of that detection */
+    uint32_t days;         /* day boundaries crossed (seasonal maturity) */
+    int32_t last_day;
+    float hist[DETECT_HBINS];                       /* decayed counts of recent surprise */
+    float bin_hi[DETECT_BINS], bin_lo[DETECT_BINS]; /* NaN: bin not seen yet */
 };
 
 #endif

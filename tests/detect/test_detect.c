@@ -1,15 +1,246 @@
-/* test_detect.c: placeholder, being written. */
+/* test_detect.c: the detector ensemble on synthetic series with known
+ * answers (noise only, step, spike, dip, drift, seasonality, flat line), and
+ * its state: size bound, save/load round trip, corrupted bytes refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "detect/detect.h"
 
-static void test_placeholder(void **state) { (void)state; assert_true(detect_state_size() <= DETECT_STATE_MAX); }
+#define T0_MS 1700000000000LL /* a fixed start time */
+#define STEP_MS 300000LL      /* 5-minute samples, like NAB */
+
+/* Deterministic standard normal noise (xorshift + Box-Muller). */
+static uint64_t rng_state;
+static double urand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return ((double)(rng_state >> 11) + 0.5) / 9007199254740992.0;
+}
+static double gauss(void) { return sqrt(-2 * log(urand())) * cos(2 * M_PI * urand()); }
+
+/* What happened over a range of samples: detections are scores at or above
+ * DETECT_THRESHOLD_NAB, alarms at or above DETECT_THRESHOLD_DEFAULT (the
+ * daemon's "anomalous"). */
+typedef struct span {
+    int alarms;          /* samples at or above the daemon's threshold */
+    int first;           /* index of the first detection, -1 if none */
+    detect_reason why;   /* reason at the first detection */
+    int detections;
+    double max;          /* highest score */
+} span;
+
+typedef double (*series_fn)(int i);
+
+/* Feed samples [0, n) of f; collect alarms over [from, n). */
+static span run(detect_state *st, series_fn f, int n, int from, int64_t step_ms)
+{
+    span s = { 0, -1, DETECT_REASON_NONE, 0, 0 };
+    for (int i = 0; i < n; i++) {
+        detect_result r = detect_feed(st, T0_MS + i * step_ms, f(i));
+        assert_true(r.score >= 0 && r.score <= 1);
+        if (i < from) continue;
+        if (r.score > s.max) s.max = r.score;
+        if (r.score >= DETECT_THRESHOLD_NAB) {
+            if (s.first < 0) { s.first = i; s.why = r.reason; }
+            s.detections++;
+        }
+        if (r.score >= DETECT_THRESHOLD_DEFAULT) s.alarms++;
+    }
+    return s;
+}
+
+static double f_noise(int i) { (void)i; return 50 + 2 * gauss(); }
+static double f_step(int i) { return (i < 2000 ? 50 : 80) + 2 * gauss(); }
+static double f_spike(int i) { return (i == 2000 ? 90 : 50) + 2 * gauss(); }
+static double f_dip(int i) { return (i == 2000 ? 10 : 50) + 2 * gauss(); }
+static double f_drift(int i) { return 50 + (i < 2000 ? 0 : (i - 2000) * 0.5) + 2 * gauss(); }
+static double f_flat(int i) { return i < 2000 ? 50 + 2 * gauss() : 50.0; }
+
+/* A daily square wave (5-minute samples: 288 a day): high from 08:00 to
+ * 20:00; on day 8 the rise does not come (the NAB "nojump" case). */
+static double f_daily(int i)
+{
+    int day = i / 288, slot = i % 288;
+    int high = slot >= 96 && slot < 240;
+    if (day == 8) high = 0;
+    return (high ? 80 : 20) + gauss();
+}
+static double f_daily_normal(int i)
+{
+    int slot = i % 288;
+    return (slot >= 96 && slot < 240 ? 80 : 20) + gauss();
+}
+
+static void test_noise_only_no_alarm(void **state)
+{
+    (void)state;
+    rng_state = 1;
+    detect_state *st = detect_new();
+    span s = run(st, f_noise, 10000, 200, STEP_MS);
+    assert_int_equal(s.alarms, 0);
+    detect_free(st);
+}
+
+static void test_step(void **state)
+{
+    (void)state;
+    rng_state = 2;
+    detect_state *st = detect_new();
+    span s = run(st, f_step, 2300, 2000, STEP_MS);
+    assert_int_equal(s.first, 2000);
+    assert_true(s.why == DETECT_REASON_SPIKE || s.why == DETECT_REASON_LEVEL_UP);
+    assert_true(s.alarms >= 1);
+    assert_true(s.detections <= 3); /* one event, not an alarm per sample */
+    detect_free(st);
+}
+
+static void test_spike_and_dip(void **state)
+{
+    (void)state;
+    rng_state = 3;
+    detect_state *st = detect_new();
+    span s = run(st, f_spike, 2500, 2000, STEP_MS);
+    assert_int_equal(s.first, 2000);
+    assert_int_equal(s.why, DETECT_REASON_SPIKE);
+    assert_int_equal(s.alarms, 1);
+    detect_reset(st);
+    rng_state = 3;
+    s = run(st, f_dip, 2500, 2000, STEP_MS);
+    assert_int_equal(s.first, 2000);
+    assert_int_equal(s.why, DETECT_REASON_DIP);
+    assert_int_equal(s.alarms, 1);
+    detect_free(st);
+}
+
+static void test_drift(void **state)
+{
+    (void)state;
+    rng_state = 4;
+    detect_state *st = detect_new();
+    span s = run(st, f_drift, 2600, 2000, STEP_MS);
+    assert_true(s.first >= 2000 && s.first < 2100);
+    assert_true(s.why == DETECT_REASON_LEVEL_UP || s.why == DETECT_REASON_SPIKE);
+    detect_free(st);
+}
+
+static void test_flatline(void **state)
+{
+    (void)state;
+    rng_state = 5;
+    detect_state *st = detect_new();
+    span s = run(st, f_flat, 2300, 2000, STEP_MS);
+    assert_true(s.first >= 2000 && s.first < 2100);
+    assert_int_equal(s.why, DETECT_REASON_FLATLINE);
+    detect_free(st);
+}
+
+static void test_seasonal(void **state)
+{
+    (void)state;
+    /* a regular daily pattern: its daily jumps are not anomalies */
+    rng_state = 6;
+    detect_state *st = detect_new();
+    span s = run(st, f_daily_normal, 288 * 10, 288 * 2, STEP_MS);
+    assert_int_equal(s.alarms, 0);
+    assert_true(s.detections <= 2); /* noise's own tail, at most */
+    /* the same pattern with a missing rise on day 8 */
+    detect_reset(st);
+    rng_state = 6;
+    s = run(st, f_daily, 288 * 9, 288 * 8, STEP_MS);
+    assert_true(s.first >= 288 * 8 + 96 && s.first < 288 * 8 + 106);
+    detect_free(st);
+}
+
+static void test_bad_values_ignored(void **state)
+{
+    (void)state;
+    rng_state = 7;
+    detect_state *st = detect_new();
+    run(st, f_noise, 500, 0, STEP_MS);
+    uint64_t n = detect_count(st);
+    detect_result r = detect_feed(st, T0_MS + 501 * STEP_MS, NAN);
+    assert_true(r.score == 0 && r.reason == DETECT_REASON_NONE);
+    r = detect_feed(st, T0_MS + 502 * STEP_MS, INFINITY);
+    assert_true(r.score == 0);
+    assert_int_equal(detect_count(st), n);
+    /* time going backwards is scored, not fatal */
+    r = detect_feed(st, T0_MS, 50);
+    assert_true(r.score >= 0 && r.score <= 1);
+    /* huge and tiny values stay finite */
+    for (int i = 0; i < 100; i++) {
+        r = detect_feed(st, T0_MS + (600 + i) * STEP_MS, i % 2 ? 1e300 : -1e300);
+        assert_true(isfinite(r.score) && r.score >= 0 && r.score <= 1);
+    }
+    detect_free(st);
+}
+
+static void test_state_bound(void **state)
+{
+    (void)state;
+    assert_true(detect_state_size() <= DETECT_STATE_MAX);
+    assert_string_equal(detect_reason_name(DETECT_REASON_LEVEL_UP), "level_up");
+    assert_string_equal(detect_reason_name(DETECT_REASON_COUNT), "unknown");
+}
+
+static void test_save_load(void **state)
+{
+    (void)state;
+    rng_state = 8;
+    detect_state *a = detect_new(), *b = detect_new();
+    run(a, f_daily_normal, 288 * 3, 0, STEP_MS);
+    size_t cap = detect_state_size() + 64;
+    unsigned char *buf = malloc(cap);
+    assert_int_equal(detect_save(a, buf, 16), 0); /* too small */
+    size_t len = detect_save(a, buf, cap);
+    assert_true(len > 0);
+    char err[128];
+    assert_int_equal(detect_load(b, buf, len, err, sizeof err), 0);
+    assert_int_equal(detect_count(b), detect_count(a));
+    /* both go on identically */
+    for (int i = 0; i < 500; i++) {
+        double v = f_daily(288 * 7 + i);
+        detect_result ra = detect_feed(a, T0_MS + (288 * 3 + i) * STEP_MS, v);
+        detect_result rb = detect_feed(b, T0_MS + (288 * 3 + i) * STEP_MS, v);
+        assert_true(ra.score == rb.score && ra.reason == rb.reason);
+    }
+    /* corrupted bytes, wrong length and garbage are refused; state reset */
+    len = detect_save(a, buf, cap);
+    buf[len / 2] ^= 0x40;
+    assert_int_equal(detect_load(b, buf, len, err, sizeof err), -1);
+    assert_non_null(strstr(err, "checksum"));
+    assert_int_equal(detect_count(b), 0);
+    buf[len / 2] ^= 0x40;
+    assert_int_equal(detect_load(b, buf, len - 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "size"));
+    memset(buf, 0xff, len);
+    assert_int_equal(detect_load(b, buf, len, err, sizeof err), -1);
+    free(buf);
+    detect_free(a);
+    detect_free(b);
+}
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_placeholder) };
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_noise_only_no_alarm),
+        cmocka_unit_test(test_step),
+        cmocka_unit_test(test_spike_and_dip),
+        cmocka_unit_test(test_drift),
+        cmocka_unit_test(test_flatline),
+        cmocka_unit_test(test_seasonal),
+        cmocka_unit_test(test_bad_values_ignored),
+        cmocka_unit_test(test_state_bound),
+        cmocka_unit_test(test_save_load),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
