@@ -13,7 +13,8 @@ MESON_OPTS ?= -Dwerror=true
 DEB_BUILD  = meson ninja-build pkg-config gcc clang libc6-dev
 DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
              libpcre2-dev libinih-dev libsqlite3-dev libsodium-dev
-DEB_TEST   = libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc
+DEB_TEST   = libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
+             python3-numpy python3-matplotlib
 DEB_ALL    = $(DEB_BUILD) $(DEB_LIBS) $(DEB_TEST)
 
 .PHONY: all deps build build-asan build-tsan build-clang run test test-unit clean bench

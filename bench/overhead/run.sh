@@ -23,6 +23,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 MEASURE="$HERE/measure.py"
+# shellcheck source=../lib/netdata.sh
+. "$ROOT/bench/lib/netdata.sh"
 IPPOCD=${IPPOCD:-$ROOT/build/src/daemon/ippocd}
 OUTDIR=${BENCH_OUT:-$ROOT/bench/out}
 
@@ -244,46 +246,9 @@ run_netdata() {
     log "== netdata"
     if ! command -v netdata >/dev/null && [ ! -x /usr/sbin/netdata ]; then skip netdata "not installed"; return 0; fi
     local nd; nd=$(command -v netdata || echo /usr/sbin/netdata)
-    local d="$TMP/netdata" port sport user ver pid
-    mkdir -p "$d/etc" "$d/cache" "$d/lib" "$d/log" "$d/run"
-    port=$(python3 "$MEASURE" freeport)
-    sport=$(python3 "$MEASURE" freeport)
-    if [ "$(id -u)" -eq 0 ] && id netdata >/dev/null 2>&1; then user=netdata; else user=$(id -un); fi
-    # Opt out of anonymous statistics (netdata looks for this file in its config dir).
-    : >"$d/etc/.opt-out-from-anonymous-statistics"
-    cat >"$d/etc/netdata.conf" <<EOF
-# bench/overhead: netdata as Debian ships it, everything local and temporary
-[global]
-	run as user = $user
-	web files owner = root
-	web files group = root
-[directories]
-	config = $d/etc
-	cache = $d/cache
-	home = $d/cache
-	lib = $d/lib
-	lock = $d/lib/lock
-	log = $d/log
-	registry = $d/lib/registry
-	health config = $d/etc/health.d
-[logs]
-	debug = $d/log/debug.log
-	error = $d/log/error.log
-	access = $d/log/access.log
-	health = $d/log/health.log
-[web]
-	bind to = 127.0.0.1:$port
-	default port = $port
-[registry]
-	enabled = no
-	registry to announce = http://127.0.0.1:$port
-[health]
-	# alarms are still evaluated; notifications go nowhere
-	script to execute on alarm = /bin/true
-[statsd]
-	bind to = udp:127.0.0.1 tcp:127.0.0.1
-	default port = $sport
-EOF
+    local d="$TMP/netdata" port user ver pid
+    netdata_setup "$d" "$MEASURE" "bench/overhead: netdata as Debian ships it"
+    port=$ND_PORT user=$ND_USER
     chown -R "$user" "$d/cache" "$d/lib" "$d/log" "$d/run" 2>/dev/null || true
     chmod 711 "$TMP"    # netdata drops to $user: it must reach $d (mktemp made $TMP 0700)
     ver=$("$nd" -v 2>/dev/null | awk '{print $2}') || ver=""
@@ -299,7 +264,7 @@ EOF
         skip netdata "did not start (log above)"
         return 0
     fi
-    log "  pid $pid, API http://127.0.0.1:$port (statsd on 127.0.0.1:$sport), running as $user; warm-up ${WARMUP}s, window ${SECONDS_WIN}s"
+    log "  pid $pid, API http://127.0.0.1:$port (statsd on 127.0.0.1:$ND_SPORT), running as $user; warm-up ${WARMUP}s, window ${SECONDS_WIN}s"
     measure netdata "$pid" --url "http://127.0.0.1:$port" --version "${ver:-?}"
     stop_pid "$pid" 30; forget_pid "$pid"
     local sysstate_after

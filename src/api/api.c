@@ -1,6 +1,6 @@
 /* api.c: the HTTP server: listening, limits, routing, authentication, and
- * shutdown. Handlers live in api_metrics.c, api_events.c, prometheus.c and
- * api_heal.c; the route table in api_route.c.
+ * shutdown. Handlers live in api_metrics.c, api_events.c, prometheus.c,
+ * api_heal.c and api_anomaly.c; the route table in api_route.c.
  *
  * libmicrohttpd runs one thread per connection (plus its listening thread),
  * so a blocked event stream never stalls other requests. Connections are
@@ -168,6 +168,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_PENDING: return api_h_heal_list(a, c, API_LIST_PENDING);
     case R_AUDIT: return api_h_audit(a, c);
     case R_AUDIT_VERIFY: return api_h_audit_verify(a, c);
+    case R_ANOMALIES: return api_h_anomalies(a, c);
     case R_APPROVE:
     case R_REJECT:
     case R_NONE: break;

@@ -21,6 +21,13 @@
  *   GET  /v1/audit/verify           -> 200 {"ok":true,"records":N,...} or
  *                                      200 {"ok":false,"status":"hash_mismatch",
  *                                           "line":L,"seq":S,"reason":"...",...}
+ * Anomaly detection (api_anomaly.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/anomalies[?all=1]      anomalies_json as given: the metrics
+ *                                   anomalous now, recent episodes, and with
+ *                                   all=1 (1/0, true/false, yes/no) every
+ *                                   watched series with its score
+ *   /metrics also carries ippoc_anomaly_score{metric="NAME",<its labels>}
+ *   for every series of anomaly_scores.
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -46,6 +53,13 @@
 
 typedef struct api api_t;
 
+/* One watched series' anomaly score (strings owned by the memory store). */
+typedef struct api_anomaly_score {
+    const char *name;   /* family, e.g. "memory.used_bytes" */
+    const char *labels; /* canonical, "" if none */
+    double score;       /* [0, 1] */
+} api_anomaly_score;
+
 typedef struct api_hooks {
     void *ud;
     /* Returns a malloc'd JSON object text for /v1/status. Thread-safe. */
@@ -62,6 +76,13 @@ typedef struct api_hooks {
      * the reason in err (see the mapping above). May block (up to a few s). */
     int (*approve)(void *ud, uint64_t id, const char *who, char *err, size_t errlen);
     int (*reject)(void *ud, uint64_t id, const char *who, char *err, size_t errlen);
+
+    /* Anomaly detection; each may be NULL. anomalies_json: the malloc'd
+     * answer of GET /v1/anomalies (all: every watched series too), NULL when
+     * out of memory. anomaly_scores: *out gets a malloc'd array (freed by the
+     * API); returns its length or -errno. Thread-safe. */
+    char *(*anomalies_json)(void *ud, bool all);
+    int (*anomaly_scores)(void *ud, api_anomaly_score **out);
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port) and starts serving. */

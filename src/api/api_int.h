@@ -93,6 +93,13 @@ void api_prom_value(double v, char *buf, size_t n);
 /* Appends the exposition of the series (any order) plus self metrics when
  * st != NULL. Returns 0, or -ENOMEM (b->oom set). */
 int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_stats *st);
+/* Appends ippoc_anomaly_score (HELP, TYPE, then one gauge per entry, sorted
+ * by family then labels): labels metric="NAME" then the series' own (one
+ * named "metric" becomes "exported_metric"). Nothing when n is 0. 0 or
+ * -ENOMEM. */
+int api_prom_render_anomaly(api_buf *b, const api_anomaly_score *s, size_t n);
+/* A yes/no query value: 1/0, true/false, yes/no (any case). 0 or -EINVAL. */
+int api_parse_flag(const char *v, bool *out);
 
 /* ---- requests ----------------------------------------------------------------- */
 /* Checks the raw request target: 0 ok, -E2BIG longer than API_MAX_URI,
@@ -125,6 +132,7 @@ int64_t api_auto_step(const struct api *a, int64_t from_ms, int64_t to_ms, int64
 typedef enum api_route_id {
     R_NONE, R_STATUS, R_METRICS, R_METRIC, R_EVENTS, R_STREAM, R_PROM,
     R_SERVICES, R_INCIDENTS, R_INCIDENT, R_PENDING, R_APPROVE, R_REJECT, R_AUDIT, R_AUDIT_VERIFY,
+    R_ANOMALIES,
 } api_route_id;
 
 typedef struct api_route {
@@ -196,5 +204,9 @@ enum MHD_Result api_h_pending_act(struct api *a, struct MHD_Connection *c, const
                                   bool approve, const char *body, size_t len);
 enum MHD_Result api_h_audit(struct api *a, struct MHD_Connection *c);
 enum MHD_Result api_h_audit_verify(struct api *a, struct MHD_Connection *c);
+/* api_anomaly.c */
+enum MHD_Result api_h_anomalies(struct api *a, struct MHD_Connection *c);
+/* Appends the anomaly scores to a /metrics answer (nothing without the hook). */
+void api_prom_anomaly(struct api *a, api_buf *b, const mem_series_info *s, size_t n);
 
 #endif

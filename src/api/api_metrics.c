@@ -1,7 +1,8 @@
 /* api_metrics.c: GET /v1/metrics (the list of series, ?match=GLOB on the
  * family name) and GET /v1/metrics/{name} (points of a family, or of one
  * series given as its full key name{labels}, over ?from&to&step), and
- * GET /metrics, which renders the series through prometheus.c. */
+ * GET /metrics, which renders the series through prometheus.c (and the
+ * anomaly scores through api_anomaly.c). */
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -211,7 +212,10 @@ enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
     mem_get_stats(a->mem, &st);
     api_buf b = {0};
     rc = api_prom_render(&b, s, n, &st);
+    if (rc == 0)
+        api_prom_anomaly(a, &b, s, n);
     free(s);
+    rc = rc ? rc : b.oom ? -ENOMEM : 0;
     if (rc < 0) {
         api_buf_free(&b);
         return api_send_error(c, 500, "internal", "out of memory");

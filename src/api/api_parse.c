@@ -72,6 +72,22 @@ static void clean_copy(char *dst, size_t n, const char *src)
     dst[i] = 0;
 }
 
+int api_parse_flag(const char *v, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes"}, *const no[] = {"0", "false", "no"};
+    for (size_t i = 0; v && i < 3; i++) {
+        if (!strcasecmp(v, yes[i])) {
+            *out = true;
+            return 0;
+        }
+        if (!strcasecmp(v, no[i])) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
 int api_params_check(const char *const *keys, const char *const *values, size_t n,
                      const char *const *allowed, const char **vals, char *err, size_t errlen)
 {

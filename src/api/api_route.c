@@ -12,7 +12,7 @@ static const struct {
     {"/v1/status", R_STATUS},       {"/v1/metrics", R_METRICS},     {"/v1/events", R_EVENTS},
     {"/v1/events/stream", R_STREAM}, {"/metrics", R_PROM},          {"/v1/services", R_SERVICES},
     {"/v1/incidents", R_INCIDENTS}, {"/v1/pending", R_PENDING},     {"/v1/audit", R_AUDIT},
-    {"/v1/audit/verify", R_AUDIT_VERIFY},
+    {"/v1/audit/verify", R_AUDIT_VERIFY}, {"/v1/anomalies", R_ANOMALIES},
 };
 
 static bool prefixed(const char *url, const char *pfx, const char **rest)

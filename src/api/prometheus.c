@@ -4,7 +4,8 @@
  * allow mapped to '_'), with # HELP and # TYPE lines, then one sample line per
  * series holding its last value; series without a value (NaN) are left out.
  * Output is sorted by metric name then labels and built into one growing
- * buffer: no allocation per line. A few ippocd self metrics follow.
+ * buffer: no allocation per line. A few ippocd self metrics follow, then
+ * (api_prom_render_anomaly) the anomaly score of every watched series.
  * The handler that feeds it from the store is in api_metrics.c. */
 #include <errno.h>
 #include <math.h>
@@ -219,6 +220,58 @@ int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_st
                  (double)st->db_bytes);
     }
     free(rows);
+    free(l);
+    return b->oom ? -ENOMEM : 0;
+}
+
+/* ---- anomaly scores ------------------------------------------------------------ */
+static int score_cmp(const void *x, const void *y)
+{
+    const api_anomaly_score *a = x, *b = y;
+    int c = strcmp(a->name ? a->name : "", b->name ? b->name : "");
+    return c ? c : strcmp(a->labels ? a->labels : "", b->labels ? b->labels : "");
+}
+
+int api_prom_render_anomaly(api_buf *b, const api_anomaly_score *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    api_anomaly_score *sorted = malloc(n * sizeof *sorted);
+    api_label *l = malloc(API_MAX_LABELS * sizeof *l);
+    if (!sorted || !l) {
+        free(sorted);
+        free(l);
+        b->oom = true;
+        return -ENOMEM;
+    }
+    memcpy(sorted, s, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, score_cmp);
+    api_buf_reserve(b, n * 120 + 256);
+    put_family_head(b, "ippoc_anomaly_score",
+                    "Anomaly score of the series named by metric with the same labels: 0 usual .. 1 most "
+                    "unusual; at or above the [detect] threshold it is anomalous", "gauge");
+    for (size_t i = 0; i < n; i++) {
+        const api_anomaly_score *r = &sorted[i];
+        char err[64], val[40];
+        int nl = r->labels && r->labels[0] ? api_labels_parse(r->labels, l, API_MAX_LABELS, err, sizeof err) : 0;
+        api_buf_puts(b, "ippoc_anomaly_score{metric=\"");
+        put_escaped(b, r->name ? r->name : "", true);
+        api_buf_add(b, "\"", 1);
+        for (int k = 0; k < nl; k++) {
+            char ln[API_LABEL_MAX + 16];
+            api_prom_label_name(l[k].name, ln, sizeof ln);
+            api_buf_puts(b, !strcmp(ln, "metric") ? ",exported_" : ",");
+            api_buf_puts(b, ln);
+            api_buf_add(b, "=\"", 2);
+            put_escaped(b, l[k].value, true);
+            api_buf_add(b, "\"", 1);
+        }
+        api_prom_value(r->score, val, sizeof val);
+        api_buf_puts(b, "} ");
+        api_buf_puts(b, val);
+        api_buf_add(b, "\n", 1);
+    }
+    free(sorted);
     free(l);
     return b->oom ? -ENOMEM : 0;
 }

@@ -263,6 +263,8 @@ int cmd_pending(const cli_ctx *ctx, int argc, char **argv);
 int cmd_approve(const cli_ctx *ctx, int argc, char **argv);
 int cmd_reject(const cli_ctx *ctx, int argc, char **argv);
 int cmd_audit(const cli_ctx *ctx, int argc, char **argv);
+int cmd_anomalies(const cli_ctx *ctx, int argc, char **argv);
+int cmd_detect(const cli_ctx *ctx, int argc, char **argv); /* local files, no daemon */
 
 /* help.c: usage texts. cli_help_command returns false for an unknown name. */
 void cli_usage(FILE *f);

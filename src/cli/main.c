@@ -24,6 +24,8 @@ static const struct {
     {"approve", cmd_approve},
     {"reject", cmd_reject},
     {"audit", cmd_audit},
+    {"anomalies", cmd_anomalies},
+    {"detect", cmd_detect},
 };
 
 static cmd_fn find_command(const char *name)
@@ -79,6 +81,8 @@ static int run(int argc, char **argv)
         fprintf(stderr, "ippoc: unknown command '%s' (see 'ippoc --help')\n", argv[ci]);
         return CLI_EXIT_USAGE;
     }
+    if (fn == cmd_detect) /* works on files: no daemon, no URL to resolve */
+        return fn(&(cli_ctx){0}, argc - ci, argv + ci);
     int rc = cli_resolve(&g, &ctx);
     return rc != CLI_EXIT_OK ? rc : fn(&ctx, argc - ci, argv + ci);
 }

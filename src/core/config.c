@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <ini.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +69,8 @@ void core_config_free(core_config *c)
 
 bool core_config_raw_section(const char *section)
 {
-    return !strcmp(section, "heal") || (!strncmp(section, "service.", 8) && section[8]) ||
-           (!strncmp(section, "alert.", 6) && section[6]);
+    return !strcmp(section, "heal") || !strcmp(section, "detect") ||
+           (!strncmp(section, "service.", 8) && section[8]) || (!strncmp(section, "alert.", 6) && section[6]);
 }
 
 const core_sense_group *core_config_group(const core_config *c, const char *name)
@@ -497,4 +498,15 @@ int core_config_validate(const core_config *c, char *err, size_t errlen)
         return -EINVAL;
     }
     return 0;
+}
+
+int core_kv_error(char *err, size_t errlen, const core_kv *kv, const char *fmt, ...)
+{
+    char why[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s:%d: %s", kv->file, kv->line, why);
+    return -EINVAL;
 }

@@ -81,6 +81,10 @@ typedef struct core_kv {
     int line;
 } core_kv;
 
+/* Writes "FILE:LINE: reason" for kv into err; returns -EINVAL. */
+int core_kv_error(char *err, size_t errlen, const core_kv *kv, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 typedef struct core_config {
     /* [daemon] */
     char state_dir[CORE_PATH_MAX];

@@ -1,12 +1,14 @@
-/* daemon.c: the cell's life: lock the state dir, open memory, sensors and
- * the API, then run the libuv loop that ticks once per wall-clock second
- * (sense -> memory -> heal), reloads on SIGHUP and stops cleanly on SIGTERM
- * (supervised services are stopped before the loop ends).
+/* daemon.c: the cell's life: lock the state dir, open memory, sensors,
+ * anomaly detection and the API, then run the libuv loop that ticks once per
+ * wall-clock second (sense -> memory -> detect -> heal), reloads on SIGHUP
+ * and stops cleanly on SIGTERM (supervised services are stopped before the
+ * loop ends; the detectors' state is saved before memory closes).
  *
  * The loop thread owns sensors and the producer side of memory. The API
  * threads read memory through its thread-safe readers and the status through
  * a snapshot this file publishes under a mutex after every tick. */
 #include "daemon/daemon.h"
+#include "daemon/anomaly.h"
 #include "daemon/loopcall.h"
 #include "api/api.h"
 #include "heal/heal.h"
@@ -46,6 +48,7 @@ typedef struct cell {
     sense_t *sense;
     api_t *api;
     heal_engine *heal;
+    anomaly *an;                   /* from open_cell to close_cell (outlives the API) */
     loopcall lc;                   /* API threads run approve/reject on the loop */
     char audit_path[CORE_PATH_MAX + 16];
     bool stopping;
@@ -105,6 +108,8 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
         return -ENOMEM;
     }
     rc = core_config_validate(c, err, errlen);
+    if (!rc)
+        rc = anomaly_config_check(c, err, errlen);
     return rc ? rc : heal_config_check(c, err, errlen);
 }
 
@@ -263,6 +268,7 @@ static void on_tick(uv_timer_t *t)
     int64_t t0 = core_mono_ns();
     sense_collect(c->sense, ts);
     mem_tick(c->mem, ts);
+    anomaly_tick(c->an, ts);
     if (c->heal)
         heal_engine_tick(c->heal, now);
     double cost_us = (double)(core_mono_ns() - t0) / 1000.0;
@@ -355,6 +361,11 @@ static int hk_reject(void *ud, uint64_t id, const char *who, char *e, size_t n)
     return heal_decide(ud, id, who, e, n, false);
 }
 
+/* ---- anomaly readers for the API threads (snapshots: no lock of ours) ---- */
+
+static char *hk_anomalies(void *ud, bool all) { return anomaly_json(((cell *)ud)->an, all); }
+static int hk_anomaly_scores(void *ud, api_anomaly_score **out) { return anomaly_scores(((cell *)ud)->an, out); }
+
 /* ---- API start/stop --------------------------------------------------------- */
 
 static int start_api(cell *c, char *err, size_t errlen)
@@ -362,7 +373,8 @@ static int start_api(cell *c, char *err, size_t errlen)
     api_hooks hooks = {.ud = c, .status_json = status_json, .services_json = hk_services,
                        .incidents_json = hk_incidents, .incident_json = hk_incident,
                        .pending_json = hk_pending, .audit_path = hk_audit_path,
-                       .approve = hk_approve, .reject = hk_reject};
+                       .approve = hk_approve, .reject = hk_reject,
+                       .anomalies_json = hk_anomalies, .anomaly_scores = hk_anomaly_scores};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -432,6 +444,10 @@ static void reload(cell *c)
         log_err("daemon: configuration rejected by the sensors, keeping the running one: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
         return;
+    }
+    if (c->an && anomaly_reconfigure(c->an, &next, err, sizeof err)) { /* checked above: out of memory only */
+        log_err("daemon: anomaly detection keeps its settings: %s", err);
+        record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
     }
     if (c->heal && heal_engine_reconfigure(c->heal, &next, err, sizeof err)) {
         log_err("daemon: services: %s", err); /* the rest of the new configuration still applies */
@@ -509,6 +525,8 @@ static int open_cell(cell *c, char *err, size_t errlen)
     if (rc)
         return rc;
     rc = sense_open(&c->sense, &c->cfg, c->mem, err, errlen);
+    if (!rc)
+        rc = anomaly_new(&c->an, c->mem, &c->cfg, err, errlen);
     if (rc)
         return rc;
     return start_api(c, err, errlen);
@@ -520,6 +538,11 @@ static void close_cell(cell *c)
         api_stop(c->api);
     if (c->sense)
         sense_close(c->sense);
+    if (c->an) { /* what the detectors learned goes to the store with the rest */
+        anomaly_save(c->an, core_now_ms());
+        anomaly_free(c->an);
+        c->an = NULL;
+    }
     if (c->mem) {
         record_event(c, "daemon.stop", "info", json_pack("{s:i}", "pid", (int)getpid()));
         mem_close(c->mem);
@@ -583,6 +606,8 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
     }
     heal_engine *h = NULL;
     int hrc = heal_engine_new(&c.loop, &c.cfg, c.mem, &h, err, sizeof err);
+    if (h)
+        heal_engine_set_anomaly(h, anomaly_rule_check, c.an);
     pthread_mutex_lock(&c.snap_lock);
     c.heal = h;
     pthread_mutex_unlock(&c.snap_lock);

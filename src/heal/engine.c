@@ -5,7 +5,6 @@
  * snapshots other threads read. */
 #include "heal/engine_int.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -392,7 +391,6 @@ int heal_engine_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_en
     pthread_mutex_init(&e->snap_lock, NULL);
     snprintf(e->state_dir, sizeof e->state_dir, "%s", cfg->state_dir);
     snprintf(e->audit_path, sizeof e->audit_path, "%s/audit.log", cfg->state_dir);
-    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any pool thread uses curl */
     int rc = eng_cfg_build(cfg, &e->cfg, err, errlen);
     if (!rc)
         rc = heal_policy_new(&e->cfg.pol, &e->policy, err, errlen);
@@ -564,7 +562,6 @@ void heal_engine_stop(heal_engine *e, void (*done)(void *ud), void *ud)
 
 static void engine_release(heal_engine *e)
 {
-    curl_global_cleanup(); /* after the last webhook job */
     pthread_mutex_destroy(&e->snap_lock);
     free(e->snap_services);
     free(e->snap_incidents);

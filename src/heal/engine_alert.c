@@ -92,6 +92,12 @@ static void alert_after(uv_work_t *w, int status)
 void eng_alert_send(heal_engine *e, const heal_action *a, json_t *body, void (*done)(void *ud, int rc, const char *msg),
                     void *ud)
 {
+    char why[256];
+    if (e->cfg.nalerts && heal_curl_ready(why, sizeof why)) {
+        json_decref(body);
+        done(ud, -EIO, why);
+        return;
+    }
     alert_job *j = calloc(1, sizeof *j);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);

@@ -10,19 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int bad(char *err, size_t errlen, const core_kv *kv, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int bad(char *err, size_t errlen, const core_kv *kv, const char *fmt, ...)
-{
-    char why[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    snprintf(err, errlen, "%s:%d: %s", kv->file, kv->line, why);
-    return -EINVAL;
-}
-
 /* "10 per 1m" */
 static int parse_rate(const char *v, heal_rate *r)
 {
@@ -57,7 +44,7 @@ static int parse_flap(const char *v, int *k, int64_t *window)
 static int parse_dur_key(const core_kv *kv, int64_t *ms, char *err, size_t errlen)
 {
     if (core_parse_duration(kv->value, ms) || *ms <= 0)
-        return bad(err, errlen, kv, "%s: '%s' is not a duration (e.g. 500ms, 10s, 2m)", kv->key, kv->value);
+        return core_kv_error(err, errlen, kv, "%s: '%s' is not a duration (e.g. 500ms, 10s, 2m)", kv->key, kv->value);
     return 0;
 }
 
@@ -65,7 +52,7 @@ static int add_rule(heal_rule **rules, int *n, const core_kv *kv, char *err, siz
 {
     heal_rule *grown = realloc(*rules, (size_t)(*n + 1) * sizeof **rules);
     if (!grown)
-        return bad(err, errlen, kv, "out of memory");
+        return core_kv_error(err, errlen, kv, "out of memory");
     *rules = grown;
     char why[512];
     if (heal_rule_parse(kv->value, kv->file, kv->line, &grown[*n], why, sizeof why)) {
@@ -83,7 +70,7 @@ static int policy_key(const core_kv *kv, heal_policy_service *ps, char *err, siz
     if (!strcmp(kv->key, "allow")) {
         char why[256];
         if (heal_policy_allow_parse(kv->value, &ps->allow, why, sizeof why))
-            return bad(err, errlen, kv, "allow: %s", why);
+            return core_kv_error(err, errlen, kv, "allow: %s", why);
         return 1;
     }
     return 0;
@@ -98,20 +85,20 @@ static int heal_key(eng_cfg *c, const core_kv *kv, char *err, size_t errlen)
     if (!strcmp(k, "mode")) {
         int m = heal_mode_parse(v);
         if (m < 0 || m == HEAL_MODE_INHERIT)
-            return bad(err, errlen, kv, "mode: '%s' is not observe, suggest or heal", v);
+            return core_kv_error(err, errlen, kv, "mode: '%s' is not observe, suggest or heal", v);
         c->pol.mode = (heal_mode)m;
     } else if (!strcmp(k, "dry_run")) {
         if (core_parse_bool(v, &c->pol.dry_run))
-            return bad(err, errlen, kv, "dry_run: '%s' is not yes or no", v);
+            return core_kv_error(err, errlen, kv, "dry_run: '%s' is not yes or no", v);
     } else if (!strcmp(k, "max_actions")) {
         if (parse_rate(v, &c->pol.global))
-            return bad(err, errlen, kv, "max_actions: '%s' is not 'N per DURATION' (e.g. 10 per 1m)", v);
+            return core_kv_error(err, errlen, kv, "max_actions: '%s' is not 'N per DURATION' (e.g. 10 per 1m)", v);
     } else if (!strcmp(k, "service_max_actions")) {
         if (parse_rate(v, &c->pol.service))
-            return bad(err, errlen, kv, "service_max_actions: '%s' is not 'N per DURATION' (e.g. 6 per 5m)", v);
+            return core_kv_error(err, errlen, kv, "service_max_actions: '%s' is not 'N per DURATION' (e.g. 6 per 5m)", v);
     } else if (!strcmp(k, "flap")) {
         if (parse_flap(v, &c->pol.flap_restarts, &c->pol.flap_window_ms))
-            return bad(err, errlen, kv, "flap: '%s' is not 'N restarts within DURATION' (e.g. 5 restarts within 1m)", v);
+            return core_kv_error(err, errlen, kv, "flap: '%s' is not 'N restarts within DURATION' (e.g. 5 restarts within 1m)", v);
     } else if (!strcmp(k, "flap_cooldown")) {
         return parse_dur_key(kv, &c->pol.flap_cooldown_ms, err, errlen);
     } else if (!strcmp(k, "verify")) {
@@ -119,7 +106,7 @@ static int heal_key(eng_cfg *c, const core_kv *kv, char *err, size_t errlen)
     } else if (!strcmp(k, "rule")) {
         return add_rule(&c->rules, &c->nrules, kv, err, errlen);
     } else {
-        return bad(err, errlen, kv, "unknown key '%s' in [heal]", k);
+        return core_kv_error(err, errlen, kv, "unknown key '%s' in [heal]", k);
     }
     return 0;
 }
@@ -129,12 +116,12 @@ static int alert_key(eng_alert_cfg *a, const core_kv *kv, char *err, size_t errl
     if (!strcmp(kv->key, "url")) {
         if ((strncmp(kv->value, "http://", 7) && strncmp(kv->value, "https://", 8)) ||
             core_sncpy(a->url, sizeof a->url, kv->value))
-            return bad(err, errlen, kv, "url: '%s' is not an http:// or https:// URL", kv->value);
+            return core_kv_error(err, errlen, kv, "url: '%s' is not an http:// or https:// URL", kv->value);
         return 0;
     }
     if (!strcmp(kv->key, "timeout"))
         return parse_dur_key(kv, &a->timeout_ms, err, errlen);
-    return bad(err, errlen, kv, "unknown key '%s' in [%s] (expected url or timeout)", kv->key, kv->section);
+    return core_kv_error(err, errlen, kv, "unknown key '%s' in [%s] (expected url or timeout)", kv->key, kv->section);
 }
 
 static int svc_key(eng_svc_cfg *s, const core_kv *kv, char *err, size_t errlen)
@@ -148,27 +135,27 @@ static int svc_key(eng_svc_cfg *s, const core_kv *kv, char *err, size_t errlen)
     if (!strcmp(k, "mode")) {
         int m = heal_mode_parse(v);
         if (m < 0 || m == HEAL_MODE_INHERIT)
-            return bad(err, errlen, kv, "mode: '%s' is not observe, suggest or heal", v);
+            return core_kv_error(err, errlen, kv, "mode: '%s' is not observe, suggest or heal", v);
         s->ps.mode = (heal_mode)m;
         return 0;
     }
     if (!strcmp(k, "max_actions")) {
         if (parse_rate(v, &s->ps.rate))
-            return bad(err, errlen, kv, "max_actions: '%s' is not 'N per DURATION' (e.g. 6 per 5m)", v);
+            return core_kv_error(err, errlen, kv, "max_actions: '%s' is not 'N per DURATION' (e.g. 6 per 5m)", v);
         return 0;
     }
     if (!strcmp(k, "probe_interval")) {
         rc = parse_dur_key(kv, &s->probe_interval_ms, err, errlen);
         if (!rc && s->probe_interval_ms < HEAL_PROBE_INTERVAL_MIN_MS)
-            return bad(err, errlen, kv, "probe_interval: at least 100ms");
+            return core_kv_error(err, errlen, kv, "probe_interval: at least 100ms");
         return rc;
     }
     char why[512];
     rc = heal_service_config_set(&s->sc, k, v, why, sizeof why);
     if (rc == -ENOENT)
-        return bad(err, errlen, kv, "unknown key '%s' in [%s]", k, kv->section);
+        return core_kv_error(err, errlen, kv, "unknown key '%s' in [%s]", k, kv->section);
     if (rc)
-        return bad(err, errlen, kv, "%s", why);
+        return core_kv_error(err, errlen, kv, "%s", why);
     return 0;
 }
 
@@ -180,13 +167,13 @@ static eng_svc_cfg *svc_for(eng_cfg *c, const core_config *cfg, const core_kv *k
         if (!strcmp(c->svcs[i].sc.name, name))
             return &c->svcs[i];
     if (!heal_svc_valid_name(name) || strlen(name) >= HEAL_NAME_MAX) {
-        bad(err, errlen, kv, "[%s]: '%s' is not a service name ([A-Za-z0-9_.@-], at most %d)", kv->section,
+        core_kv_error(err, errlen, kv, "[%s]: '%s' is not a service name ([A-Za-z0-9_.@-], at most %d)", kv->section,
             name, HEAL_NAME_MAX - 1);
         return NULL;
     }
     eng_svc_cfg *grown = realloc(c->svcs, (size_t)(c->nsvcs + 1) * sizeof *grown);
     if (!grown) {
-        bad(err, errlen, kv, "out of memory");
+        core_kv_error(err, errlen, kv, "out of memory");
         return NULL;
     }
     c->svcs = grown;
@@ -213,12 +200,12 @@ static eng_alert_cfg *alert_for(eng_cfg *c, const core_kv *kv, char *err, size_t
         if (!strcmp(c->alerts[i].name, name))
             return &c->alerts[i];
     if (!heal_svc_valid_name(name) || strlen(name) >= HEAL_NAME_MAX) {
-        bad(err, errlen, kv, "[%s]: '%s' is not an alert name ([A-Za-z0-9_.@-])", kv->section, name);
+        core_kv_error(err, errlen, kv, "[%s]: '%s' is not an alert name ([A-Za-z0-9_.@-])", kv->section, name);
         return NULL;
     }
     eng_alert_cfg *grown = realloc(c->alerts, (size_t)(c->nalerts + 1) * sizeof *grown);
     if (!grown) {
-        bad(err, errlen, kv, "out of memory");
+        core_kv_error(err, errlen, kv, "out of memory");
         return NULL;
     }
     c->alerts = grown;
@@ -355,7 +342,9 @@ static int apply_key(eng_cfg *c, const core_config *cfg, const core_kv *kv, char
         eng_alert_cfg *a = alert_for(c, kv, err, errlen);
         return a ? alert_key(a, kv, err, errlen) : -EINVAL;
     }
-    return bad(err, errlen, kv, "unknown section [%s]", kv->section);
+    if (!strcmp(kv->section, "detect")) /* ippocd's anomaly detection reads it (src/daemon/anomaly.h) */
+        return 0;
+    return core_kv_error(err, errlen, kv, "unknown section [%s]", kv->section);
 }
 
 int eng_cfg_build(const core_config *cfg, eng_cfg *out, char *err, size_t errlen)

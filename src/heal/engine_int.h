@@ -155,6 +155,8 @@ struct heal_engine {
     int jobs;                /* actions in flight (thread pool or children) */
     bool freed;              /* heal_engine_free ran; the last job releases */
     void *playbooks;         /* running playbook jobs (engine_act.c) */
+    heal_anomaly_fn anomaly_fn; /* anomalous(METRIC) rules ask it (NULL: never true) */
+    void *anomaly_ud;
     bool stopping;
     void (*stop_done)(void *);
     void *stop_ud;

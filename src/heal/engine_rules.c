@@ -1,7 +1,8 @@
 /* engine_rules.c: evaluating the rules: one probe per "failed" rule (its
  * results arrive in on_probe), resource rules measured once a second on the
- * tick, restart counts in a sliding window; a rule whose condition held
- * long enough opens an incident and starts its actions. */
+ * tick, anomalous(METRIC) rules asked of the daemon's detection through a
+ * hook on the tick, restart counts in a sliding window; a rule whose
+ * condition held long enough opens an incident and starts its actions. */
 #include "heal/engine_int.h"
 
 #include <errno.h>
@@ -56,7 +57,7 @@ static void fire(eng_rule *r, int64_t since_ms, json_t *detail)
     r->incident_id = inc->id;
     r->hits = 0;
     r->since_ms = 0;
-    r->latched = r->r.cond.kind == HEAL_COND_RESOURCE;
+    r->latched = r->r.cond.kind == HEAL_COND_RESOURCE || r->r.cond.kind == HEAL_COND_ANOMALOUS;
     eng_act_next(inc);
 }
 
@@ -273,28 +274,67 @@ static double measure(heal_engine *e, eng_rule *r)
     }
 }
 
+/* A condition rule's bookkeeping: a false evaluation ends the stretch; a
+ * true one counts, and the rule may fire once the condition has held for N
+ * checks or a duration and its service is ready. Once per stretch (renice or
+ * limit does not end it). */
+static void cond_clear(eng_rule *r)
+{
+    r->hits = 0;
+    r->since_ms = 0;
+    r->latched = false;
+}
+
+static bool cond_held(heal_engine *e, eng_rule *r, int64_t now_ms)
+{
+    if (r->latched)
+        return false;
+    r->hits++;
+    if (!r->since_ms)
+        r->since_ms = now_ms;
+    bool held = r->r.for_ms ? now_ms - r->since_ms >= r->r.for_ms : r->hits >= r->r.for_checks;
+    const char *svc = r->svc ? r->svc->cfg.sc.name : "";
+    return held && !eng_svc_busy(e, svc) && !(r->svc && !svc_ready(e, r->svc, 0));
+}
+
 static void eval_resource(heal_engine *e, eng_rule *r, int64_t now_ms)
 {
     double v = measure(e, r);
     r->last_value = v;
     const heal_resource *res = &r->r.cond.res;
     if (isnan(v) || !heal_cmp_eval(res->op, v, res->threshold)) {
-        r->hits = 0;
-        r->since_ms = 0;
-        r->latched = false;
+        cond_clear(r);
         return;
     }
-    if (r->latched) /* one firing per episode: renice or limit does not end it */
-        return;
-    r->hits++;
-    if (!r->since_ms)
-        r->since_ms = now_ms;
-    bool held = r->r.for_ms ? now_ms - r->since_ms >= r->r.for_ms : r->hits >= r->r.for_checks;
-    const char *svc = r->svc ? r->svc->cfg.sc.name : "";
-    if (!held || eng_svc_busy(e, svc) || (r->svc && !svc_ready(e, r->svc, 0)))
+    if (!cond_held(e, r, now_ms))
         return;
     fire(r, r->since_ms, json_pack("{s:s, s:f, s:s, s:f, s:i}", "resource", heal_resource_name(res->kind), "value", v,
                                    "op", heal_cmp_name(res->op), "threshold", res->threshold, "checks", r->hits));
+}
+
+void heal_engine_set_anomaly(heal_engine *e, heal_anomaly_fn fn, void *ud)
+{
+    e->anomaly_fn = fn;
+    e->anomaly_ud = ud;
+}
+
+/* anomalous(METRIC): like a resource, held for N checks or a duration,
+ * fired once per anomalous stretch. */
+static void eval_anomalous(heal_engine *e, eng_rule *r, int64_t now_ms)
+{
+    const heal_resource *res = &r->r.cond.res;
+    char key[768] = "";
+    double score = NAN;
+    int a = e->anomaly_fn ? e->anomaly_fn(e->anomaly_ud, res->metric, res->labels, key, sizeof key, &score) : -1;
+    r->last_value = a > 0 ? score : NAN;
+    if (a <= 0) {
+        cond_clear(r);
+        return;
+    }
+    if (!cond_held(e, r, now_ms))
+        return;
+    fire(r, r->since_ms, json_pack("{s:s, s:s, s:f, s:i}", "anomalous", key, "metric", res->metric, "score",
+                                   isfinite(score) ? score : 0.0, "checks", r->hits));
 }
 
 static int restarts_within(eng_svc *s, int64_t within, int64_t now_ms)
@@ -329,6 +369,8 @@ static void eval_rules(heal_engine *e, eng_rule *rules, int n, int64_t now_ms)
     for (int i = 0; i < n; i++) {
         if (rules[i].r.cond.kind == HEAL_COND_RESOURCE)
             eval_resource(e, &rules[i], now_ms);
+        else if (rules[i].r.cond.kind == HEAL_COND_ANOMALOUS)
+            eval_anomalous(e, &rules[i], now_ms);
         else if (rules[i].r.cond.kind == HEAL_COND_RESTARTS && rules[i].svc)
             eval_restarts(e, &rules[i], now_ms);
     }

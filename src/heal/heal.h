@@ -58,6 +58,16 @@ int heal_engine_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_en
 int heal_engine_reconfigure(heal_engine *e, const core_config *cfg, char *err, size_t errlen);
 /* Once a second, after mem_tick: resource rules, snapshots. */
 void heal_engine_tick(heal_engine *e, int64_t now_ms);
+
+/* What anomalous(METRIC) rules ask, on the loop thread (ippocd's anomaly
+ * detection; heal does not link it): 1 when a watched series whose family
+ * matches the glob `metric` and whose canonical labels contain `labels` is
+ * anomalous now (key gets its name{labels}, score its peak), 0 when none
+ * is, < 0 when detection is off. */
+typedef int (*heal_anomaly_fn)(void *ud, const char *metric, const char *labels, char *key, size_t keylen,
+                               double *score);
+/* Sets that hook (NULL: anomalous() is never true). Loop thread. */
+void heal_engine_set_anomaly(heal_engine *e, heal_anomaly_fn fn, void *ud);
 /* Stops probes and every supervised service; done(ud) runs once they are all
  * down (possibly before this returns). Then call heal_engine_free. */
 void heal_engine_stop(heal_engine *e, void (*done)(void *ud), void *ud);

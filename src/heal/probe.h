@@ -29,7 +29,9 @@
  *  - PROCESS does kill(pid, 0) and reads /proc/PID/stat (procfs, never disk);
  *    the comm form scans /proc on the loop (a few ms on a busy machine);
  *  - METRIC reads memory through mem_series_find / mem_series_snapshot.
- * libcurl is initialised once (curl_global_init) on the first HTTP probe.
+ * libcurl is initialised once (curl_global_init, heal_curl_ready) on the first
+ * HTTP probe or webhook, not before: its TLS libraries cost megabytes of
+ * resident memory that a cell without either does not pay.
  *
  * Errors are negative errno values with a message in the caller's buffer. */
 #ifndef IPPOC_HEAL_PROBE_H
@@ -190,5 +192,9 @@ const char *heal_probe_type_name(heal_probe_type k); /* "process", "tcp", ...; N
 int heal_probe_type_parse(const char *s);            /* -1 if unknown */
 const char *heal_probe_state_name(heal_probe_state s); /* "unknown", "up", "down" */
 const char *heal_probe_op_name(heal_probe_op op);      /* ">", ">=", ... */
+
+/* Initialise libcurl once (thread-safe); 0, or -EIO with the reason in err.
+ * Call on the loop before handing curl work to another thread. */
+int heal_curl_ready(char *err, size_t errlen);
 
 #endif

@@ -52,6 +52,15 @@ static void curl_init_once(void)
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+int heal_curl_ready(char *err, size_t errlen)
+{
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc == CURLE_OK)
+        return 0;
+    snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+    return -EIO;
+}
+
 /* ---- the shared multi handle and its libuv glue ------------------------------------ */
 
 static void check_done(probe_http_multi *hm);
@@ -416,11 +425,8 @@ int probe_http_init(heal_probe *p, char *err, size_t errlen)
         snprintf(err, errlen, "http probe: max latency and redirects must be >= 0");
         return -EINVAL;
     }
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) {
-        snprintf(err, errlen, "http probe: curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+    if (heal_curl_ready(err, errlen))
         return -EIO;
-    }
     /* The URL: http or https, with a host; a non-numeric host needs an
      * asynchronous resolver so the loop never waits on DNS. */
     CURLU *u = curl_url();

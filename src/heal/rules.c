@@ -763,8 +763,9 @@ static int parse_labels(px *p, const tok *t, size_t i, heal_resource *r)
     return labels_canonical(p, t, ls, n, r->labels, sizeof r->labels);
 }
 
-/* A bare metric runs to a blank outside {"..."}; returns its end. */
-static size_t metric_end(const char *s, size_t i)
+/* A bare metric runs to a blank outside {"..."} (or to a ')' inside
+ * anomalous(...)); returns its end. */
+static size_t metric_end(const char *s, size_t i, bool paren)
 {
     bool quoted = false;
     int depth = 0;
@@ -777,32 +778,43 @@ static size_t metric_end(const char *s, size_t i)
             depth++;
         else if (!quoted && s[i] == '}')
             depth--;
-        else if (!quoted && !depth && (is_blank(s[i]) || is_opch(s[i])))
+        else if (!quoted && !depth && (is_blank(s[i]) || is_opch(s[i]) || (paren && s[i] == ')')))
             break;
     }
     return i;
 }
 
-static int parse_metric(px *p, heal_resource *r)
+/* METRIC after "metric", or inside "anomalous(...)" (anom: the name may
+ * hold '*' and '?', and ends at a ')'). */
+static int parse_metric(px *p, heal_resource *r, bool anom)
 {
     tok t;
     skip_blanks(p);
     int rc = 0;
+    const char *what = anom ? "a metric name after 'anomalous(' (e.g. memory.used_bytes)"
+                            : "a metric name after 'metric' (e.g. load.load1)";
     if (p->s[p->pos] == '"')
         rc = scan_string(p, &t);
     else
-        take(p, &t, p->s[p->pos] ? T_WORD : T_END, metric_end(p->s, p->pos));
+        take(p, &t, p->s[p->pos] ? T_WORD : T_END, metric_end(p->s, p->pos, anom));
     if (rc)
         return rc;
+    if (anom && t.type == T_WORD && !t.len) { /* "anomalous()": name what stands there */
+        tok u;
+        if ((rc = peek(p, &u)))
+            return rc;
+        return expected(p, &u, what, NULL);
+    }
     const char *u = t.text;
     size_t i = 0;
-    while (label_key_char(u[i], i == 0) || (i && (u[i] == '.' || u[i] == ':' || u[i] == '-')))
+    while (label_key_char(u[i], i == 0) || (i && (u[i] == '.' || u[i] == ':' || u[i] == '-')) ||
+           (anom && (u[i] == '*' || u[i] == '?')))
         i++;
     if (t.type == T_WORD && (is_kw(&t, "then") || is_kw(&t, "for")))
-        return expected(p, &t, "a metric name after 'metric' (e.g. load.load1)", NULL);
+        return expected(p, &t, what, NULL);
     if (!i || (u[i] && u[i] != '{'))
         return i ? fail(p, src_off(p, &t, i), "bad character '%c' in the metric name", u[i])
-                 : expected(p, &t, "a metric name after 'metric' (e.g. load.load1)", NULL);
+                 : expected(p, &t, what, NULL);
     if (i >= sizeof r->metric)
         return fail(p, t.off, "metric name is longer than %zu characters", sizeof r->metric - 1);
     memcpy(r->metric, u, i);
@@ -877,7 +889,7 @@ static int parse_resource(px *p, const tok *w, heal_condition *c)
     if (r->kind == HEAL_RES_SPACE || r->kind == HEAL_RES_INODES)
         rc = get_abs_path(p, &t, heal_resource_name(r->kind), false, r->path, sizeof r->path);
     else if (r->kind == HEAL_RES_METRIC)
-        rc = parse_metric(p, r);
+        rc = parse_metric(p, r, false);
     if (r->kind == HEAL_RES_SPACE || r->kind == HEAL_RES_INODES)
         snprintf(after, sizeof after, "the path");
     else if (r->kind == HEAL_RES_METRIC)
@@ -907,11 +919,36 @@ static int parse_restarts(px *p, const tok *w, heal_condition *c)
     return get_duration(p, &t, "after 'within'", 1000, 7 * 86400000LL, &c->within_ms);
 }
 
-/* The condition table: add a kind here (e.g. "anomalous"). */
+/* "anomalous" "(" METRIC ")", p just past the keyword. */
+static int parse_anomalous(px *p, heal_condition *c)
+{
+    tok t;
+    int rc;
+    skip_blanks(p);
+    if (p->s[p->pos] != '(') {
+        if ((rc = peek(p, &t)))
+            return rc;
+        return expected(p, &t, "'(' after 'anomalous' (e.g. anomalous(memory.used_bytes))", NULL);
+    }
+    p->pos++;
+    c->kind = HEAL_COND_ANOMALOUS;
+    if ((rc = parse_metric(p, &c->res, true)))
+        return rc;
+    skip_blanks(p);
+    if (p->s[p->pos] != ')') {
+        if ((rc = peek(p, &t)))
+            return rc;
+        return expected(p, &t, "')' after the metric of 'anomalous('", NULL);
+    }
+    p->pos++;
+    return 0;
+}
+
+/* The condition table: add a kind here. */
 static int parse_condition(px *p, heal_condition *c)
 {
     static const char *const words[] = {"failed", "cpu", "memory", "threads", "fds", "space",
-                                        "inodes", "metric", NULL};
+                                        "inodes", "metric", "anomalous", NULL};
     tok t;
     int rc = next(p, &t);
     if (rc)
@@ -923,10 +960,13 @@ static int parse_condition(px *p, heal_condition *c)
             return parse_resource(p, &t, c);
     if (t.type == T_WORD && isdigit((unsigned char)t.text[0]))
         return parse_restarts(p, &t, c);
-    if (t.type == T_WORD && !strncasecmp(t.text, "anomalous", 9))
-        return fail(p, t.off, "'anomalous' conditions are not supported yet");
+    if (t.type == T_WORD && !strncasecmp(t.text, "anomalous", 9) && (!t.text[9] || t.text[9] == '(')) {
+        p->pos = t.off + 9;
+        return parse_anomalous(p, c);
+    }
     return expected(p, &t, "a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', "
-                           "'space', 'inodes', 'metric' or 'N restarts within DURATION')", words);
+                           "'space', 'inodes', 'metric', 'anomalous(METRIC)' or 'N restarts within "
+                           "DURATION')", words);
 }
 
 static int parse_for(px *p, heal_rule *r)

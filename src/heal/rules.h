@@ -8,9 +8,15 @@
  *
  *   condition  = "failed" probe                         (* HEAL_COND_PROBE_FAILED *)
  *              | resource                               (* HEAL_COND_RESOURCE *)
- *              | INT ( "restart" | "restarts" ) "within" DURATION ;
+ *              | INT ( "restart" | "restarts" ) "within" DURATION
  *                                                       (* HEAL_COND_RESTARTS *)
- *              (* reserved, a later issue: "anomalous" "(" METRIC ")" *)
+ *              | "anomalous" "(" METRIC ")" ;           (* HEAL_COND_ANOMALOUS *)
+ *                (* true while a series ippocd's detectors watch ([detect])
+ *                   is anomalous: its family matches NAME, which may hold
+ *                   the glob characters '*' and '?' here, and its labels
+ *                   include every label given; never true when detection is
+ *                   off. e.g. anomalous(memory.used_bytes),
+ *                   anomalous(process.*{name="nginx"}) *)
  *
  *   probe      = HTTP_URL  { "status" STATUS | "body" STRING | latency | timeout | every }
  *              | TCP_URL   { latency | timeout | every }
@@ -105,6 +111,7 @@
  *   if space /var > 90% then clean /var/log/app older than 7d, alert
  *   if metric disk.busy_percent{device="vda"} > 95 for 2m then alert
  *   if 3 restarts within 5m then stop, alert
+ *   if anomalous(memory.used_bytes) for 2m then alert
  *
  * Thread safety: the functions here keep no state; call them from any thread. */
 #ifndef IPPOC_HEAL_RULES_H
@@ -125,9 +132,9 @@ typedef enum heal_cond_kind {
     HEAL_COND_PROBE_FAILED, /* a probe of the service failed */
     HEAL_COND_RESOURCE,     /* a measured value compared with a threshold */
     HEAL_COND_RESTARTS,     /* N restarts of the service within a window */
-    /* Extension point: HEAL_COND_ANOMALOUS (anomalous(METRIC)) comes with the
-     * detection issue: add it here, in rules.c's condition table and in
-     * rules_format.c. */
+    HEAL_COND_ANOMALOUS,    /* a watched series is anomalous (res.metric glob, res.labels) */
+    /* Extension point: a new kind goes here, in rules.c's condition table
+     * and in rules_format.c. */
     HEAL_COND_COUNT
 } heal_cond_kind;
 
@@ -197,7 +204,7 @@ typedef struct heal_resource {
 typedef struct heal_condition {
     heal_cond_kind kind;
     heal_probe_spec probe;   /* PROBE_FAILED */
-    heal_resource res;       /* RESOURCE */
+    heal_resource res;       /* RESOURCE; ANOMALOUS: only metric (a glob) and labels */
     int restarts;            /* RESTARTS: count ... */
     int64_t within_ms;       /* ... within this window */
 } heal_condition;

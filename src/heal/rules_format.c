@@ -213,6 +213,12 @@ static int put_condition(sbuf *s, const heal_condition *c)
         put(s, "%d restarts", c->restarts);
         put_duration(s, " within ", c->within_ms);
         return 0;
+    case HEAL_COND_ANOMALOUS:
+        if (!c->res.metric[0])
+            return -EINVAL;
+        put(s, "anomalous(%s%s%s%s)", c->res.metric, c->res.labels[0] ? "{" : "", c->res.labels,
+            c->res.labels[0] ? "}" : "");
+        return 0;
     default: return -EINVAL;
     }
 }

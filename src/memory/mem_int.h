@@ -24,6 +24,8 @@
 #define MEM_EV_RING 4096             /* events kept in RAM for waiters */
 #define MEM_QUEUE_MAX_TICKS 120      /* tick batches pending before dropping */
 #define MEM_QUEUE_MAX_EVENTS MEM_EV_RING /* so every pending event is in RAM */
+#define MEM_QUEUE_MAX_STATES 2        /* detector state saves pending before refusing */
+#define MEM_STATE_KEEP_MS (30 * 86400000LL) /* a detector state not saved this long is pruned */
 #define MEM_PRUNE_EVERY_MS 60000
 #define MEM_EVENT_PAYLOAD_MAX 65536
 #define MEM_NAME_MAX 127
@@ -77,8 +79,10 @@ typedef struct mem_ser {
     float ring[];
 } mem_ser;
 
-/* MEM_JOB_SQL: test hook only (mem_test_writer_exec). */
-enum { MEM_JOB_TICK, MEM_JOB_SERIES, MEM_JOB_EVENT, MEM_JOB_SQL };
+/* MEM_JOB_SQL: test hook only (mem_test_writer_exec). MEM_JOB_STATE: detector
+ * state blobs (state.c), never retried after a failed batch (the next save
+ * carries newer state). */
+enum { MEM_JOB_TICK, MEM_JOB_SERIES, MEM_JOB_EVENT, MEM_JOB_SQL, MEM_JOB_STATE };
 
 /* Retention values copied into a job so the writer needs no lock. */
 typedef struct mem_prune {
@@ -111,9 +115,20 @@ typedef struct mem_job {
         struct {
             const char *sql;
         } sql;
+        struct {
+            int n;               /* entries in data: mem_state_rec, then its bytes */
+            int64_t ts;          /* saved_ms */
+        } state;
     } u;
     char data[]; /* strings / arrays the union points into */
 } mem_job;
+
+/* One blob of a MEM_JOB_STATE job: the record, then len bytes, the next
+ * record at the following multiple of 8. */
+typedef struct mem_state_rec {
+    int32_t series;
+    uint32_t len;
+} mem_state_rec;
 
 /* An event kept in RAM: text = "type\0source\0payload\0". */
 typedef struct mem_evslot {
@@ -148,7 +163,7 @@ struct mem {
     pthread_mutex_t qlock;
     pthread_cond_t qcond, dcond;
     mem_job *qhead, *qtail;
-    int qdepth, qticks, qevents;
+    int qdepth, qticks, qevents, qstates;
     uint64_t seq_enq, seq_done;
     bool stop;
     uint64_t rows_written, batches, dropped;
@@ -173,7 +188,7 @@ struct mem {
     bool thread_started;
     sqlite3 *wdb;
     sqlite3_stmt *st_raw, *st_roll[MEM_NTIERS], *st_series, *st_event, *st_meta;
-    sqlite3_stmt *st_raw_del_after;
+    sqlite3_stmt *st_raw_del_after, *st_state;
     /* rollup builder (writer thread only) */
     sqlite3_stmt *st_raw_range, *st_raw_next, *st_src[MEM_NTIERS], *st_src_next[MEM_NTIERS];
     int64_t done[MEM_NTIERS];      /* meta done_<tier>: every chunk before is final */

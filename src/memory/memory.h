@@ -145,4 +145,35 @@ void mem_wake_waiters(mem_t *m); /* used at shutdown */
 int64_t mem_last_event_id(mem_t *m);
 int mem_severity_rank(const char *sev); /* 0..4, -1 if unknown */
 
+/* ---- tick values (loop thread) ---------------------------------------------- */
+/* Copies the values of the tick at ts_ms (as mem_tick stored it in the RAM
+ * window) of series ids [0, n) into vals: NaN where a series had none (or
+ * when that second is not in the window). Returns the number of ids the
+ * store has (1 + the highest id), which may exceed n: call again with more
+ * room to get them all. */
+int mem_tick_values(mem_t *m, int64_t ts_ms, float *vals, int n);
+
+/* ---- detector state (src/detect; schema version 2) -------------------------------- */
+#define MEM_BLOB_MAX 65536
+
+typedef struct mem_blob {
+    int series;       /* series id */
+    const void *data; /* opaque bytes (detect_save's), 1..MEM_BLOB_MAX */
+    size_t len;
+} mem_blob;
+
+/* Queues one writer job storing every blob (a series' blob replaces its older
+ * one), stamped ts_ms (0 = now), in one transaction. A blob not saved again
+ * for 30 days is pruned with the rest. Copies the bytes; never
+ * waits on the disk. 0; -ENOBUFS when two saves are still waiting (the disk
+ * is slow or full: try again later); -EINVAL (bad series id or length),
+ * -ENOMEM. A save that cannot be committed is dropped, not retried. Any thread. */
+int mem_detector_save(mem_t *m, const mem_blob *b, size_t n, int64_t ts_ms);
+/* Calls fn for each stored blob in series order, through the reader
+ * connection (committed saves only: mem_flush first to include queued ones);
+ * fn's non-zero return stops the walk and is returned. 0, fn's value, or
+ * -errno with the reason in err. Any thread. */
+int mem_detector_load(mem_t *m, int (*fn)(void *ud, int series, const void *data, size_t len), void *ud,
+                      char *err, size_t errlen);
+
 #endif

@@ -1,6 +1,7 @@
 /* ring.c: the loop-thread hot path: mem_put fills the tick being built,
  * mem_tick moves it into the per-series RAM rings and queues one batch for
- * the writer: the raw row of the tick and, once a minute, a pruning request.
+ * the writer: the raw row of the tick and, once a minute, a pruning request;
+ * mem_tick_values copies one tick back out for the detectors.
  * The rollups are not touched here: the writer derives them from the raw rows
  * on disk (rollup.c). Allocation-free except the batch buffer. */
 #include "memory/mem_int.h"
@@ -146,4 +147,24 @@ int mem_tick(mem_t *m, int64_t ts_ms)
     int rc = do_tick(m, ts, delete_after);
     pthread_mutex_unlock(&m->lock);
     return rc;
+}
+
+int mem_tick_values(mem_t *m, int64_t ts_ms, float *vals, int n)
+{
+    if (!m)
+        return -EINVAL;
+    int64_t ts = mem_floor(ts_ms, 1000);
+    pthread_mutex_lock(&m->lock);
+    int slot = mem_ring_slot(m, ts);
+    bool have = ts > 0 && m->tick_ts[slot] == ts;
+    int k = n < m->next_id ? n : m->next_id;
+    for (int id = 0; id < k; id++) {
+        mem_ser *s = m->ser[id];
+        vals[id] = have && s ? s->ring[slot] : NAN;
+    }
+    for (int id = k; id < n; id++)
+        vals[id] = NAN;
+    int total = m->next_id;
+    pthread_mutex_unlock(&m->lock);
+    return total;
 }

@@ -32,6 +32,10 @@ static const char *const migrations[] = {
     " severity TEXT NOT NULL, source TEXT NOT NULL DEFAULT '', payload TEXT NOT NULL DEFAULT '{}');"
     "CREATE INDEX events_ts ON events(ts);"
     "CREATE INDEX events_type ON events(type);",
+    /* 1 -> 2: the anomaly detectors' learned state (src/detect), one blob per
+     * series as detect_save() writes it, so a restart keeps what normal is */
+    "CREATE TABLE detector_state (series INTEGER PRIMARY KEY, data BLOB NOT NULL,"
+    " saved_ms INTEGER NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

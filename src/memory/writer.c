@@ -1,4 +1,5 @@
-/* writer.c: the writer thread. Jobs (tick batches, new series, events) come
+/* writer.c: the writer thread. Jobs (tick batches, new series, events,
+ * detector state) come
  * through a bounded queue; each wake-up commits everything pending in one
  * transaction with prepared statements, then builds the rollup chunks that
  * closed (rollup.c) and runs the pruning a tick job asked for. Tick and event
@@ -23,7 +24,7 @@
 #include <string.h>
 
 typedef struct batch {
-    int njobs, nticks, nevents; /* queued jobs only (not the retried ones) */
+    int njobs, nticks, nevents, nstates; /* queued jobs only (not the retried ones) */
     uint64_t last_seq, rows;
     int64_t last_event;         /* highest event id in the batch, retried ones too */
     int64_t last_tick; /* ts of the newest raw row written, 0 if none */
@@ -52,10 +53,13 @@ int mem_enqueue(mem_t *m, mem_job *j, bool force, uint64_t *seq)
 {
     pthread_mutex_lock(&m->qlock);
     bool full = (j->kind == MEM_JOB_TICK && m->qticks >= MEM_QUEUE_MAX_TICKS) ||
-                (j->kind == MEM_JOB_EVENT && m->qevents >= MEM_QUEUE_MAX_EVENTS);
+                (j->kind == MEM_JOB_EVENT && m->qevents >= MEM_QUEUE_MAX_EVENTS) ||
+                (j->kind == MEM_JOB_STATE && m->qstates >= MEM_QUEUE_MAX_STATES);
     if (full && !force) {
-        m->dropped++;
-        warn_drop(m);
+        if (j->kind != MEM_JOB_STATE) { /* a refused state save is the caller's to report */
+            m->dropped++;
+            warn_drop(m);
+        }
         pthread_mutex_unlock(&m->qlock);
         mem_job_free(j);
         return -ENOBUFS;
@@ -72,6 +76,7 @@ int mem_enqueue(mem_t *m, mem_job *j, bool force, uint64_t *seq)
     m->qdepth++;
     m->qticks += j->kind == MEM_JOB_TICK;
     m->qevents += j->kind == MEM_JOB_EVENT;
+    m->qstates += j->kind == MEM_JOB_STATE;
     pthread_cond_signal(&m->qcond);
     pthread_mutex_unlock(&m->qlock);
     return 0;
@@ -199,6 +204,26 @@ static int apply_event(mem_t *m, mem_job *j, batch *b)
     return rc;
 }
 
+/* Stores every blob of a detector state job (replacing older ones). */
+static int apply_state(mem_t *m, mem_job *j, batch *b)
+{
+    const char *p = j->data;
+    for (int i = 0; i < j->u.state.n; i++) {
+        mem_state_rec r;
+        memcpy(&r, p, sizeof r);
+        sqlite3_stmt *st = m->st_state;
+        sqlite3_bind_int(st, 1, r.series);
+        sqlite3_bind_blob(st, 2, p + sizeof r, (int)r.len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, j->u.state.ts);
+        int rc = step(m, st);
+        if (rc > 0)
+            return rc;
+        b->rows += rc == 0;
+        p += (sizeof r + r.len + 7) & ~(size_t)7;
+    }
+    return 0;
+}
+
 /* Counts the job in the batch (unless it is a retried one) and, when
  * `write`, applies it. */
 static int apply_job(mem_t *m, mem_job *j, batch *b, bool write, bool count)
@@ -208,6 +233,7 @@ static int apply_job(mem_t *m, mem_job *j, batch *b, bool write, bool count)
         b->last_seq = j->seq;
         b->nticks += j->kind == MEM_JOB_TICK;
         b->nevents += j->kind == MEM_JOB_EVENT;
+        b->nstates += j->kind == MEM_JOB_STATE;
     }
     if (j->kind == MEM_JOB_EVENT && j->u.ev.id > b->last_event)
         b->last_event = j->u.ev.id;
@@ -220,6 +246,7 @@ static int apply_job(mem_t *m, mem_job *j, batch *b, bool write, bool count)
     switch (j->kind) {
     case MEM_JOB_TICK: return apply_tick(m, j, b);
     case MEM_JOB_SERIES: return apply_series(m, j, b);
+    case MEM_JOB_STATE: return apply_state(m, j, b);
     default: return apply_event(m, j, b);
     }
 }
@@ -390,6 +417,8 @@ static void prune(mem_t *m, const mem_prune *p)
                           "value = max(value, excluded.value)");
     if (!rc)
         rc = exec_i64(m->wdb, "DELETE FROM events WHERE ts < ?", p->ref - p->ev_ret);
+    if (!rc) /* detectors of series not seen for a month */
+        rc = exec_i64(m->wdb, "DELETE FROM detector_state WHERE saved_ms < ?", p->ref - MEM_STATE_KEEP_MS);
     if (!rc)
         rc = mem_sql_exec(m->wdb, "COMMIT");
     if (rc) {
@@ -408,6 +437,7 @@ static void finish_batch(mem_t *m, const batch *b, bool ok)
         m->qdepth -= b->njobs;
         m->qticks -= b->nticks;
         m->qevents -= b->nevents;
+        m->qstates -= b->nstates;
     }
     if (ok) {
         m->batches++;
@@ -525,6 +555,9 @@ int mem_writer_prepare(mem_t *m, char *err, size_t errlen)
     if (!rc)
         rc = prep(m, "DELETE FROM raw WHERE ts >= ?", &m->st_raw_del_after, err, errlen);
     if (!rc)
+        rc = prep(m, "INSERT OR REPLACE INTO detector_state(series, data, saved_ms) VALUES (?, ?, ?)",
+                  &m->st_state, err, errlen);
+    if (!rc)
         rc = mem_rollup_prepare(m, err, errlen);
     return rc;
 }
@@ -561,4 +594,5 @@ void mem_writer_stop(mem_t *m)
     sqlite3_finalize(m->st_event);
     sqlite3_finalize(m->st_meta);
     sqlite3_finalize(m->st_raw_del_after);
+    sqlite3_finalize(m->st_state);
 }

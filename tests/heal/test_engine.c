@@ -43,6 +43,11 @@ static void test_good_config(void **st)
                            "rule = if memory > 1GB then restart, alert ops\n",
                            err, sizeof err), 0);
     assert_string_equal(err, "");
+    /* [detect] belongs to ippocd's anomaly detection: heal lets it be */
+    assert_int_equal(check("[detect]\nthreshold = 0.7\n[heal]\nrule = if anomalous(memory.*) for 2m then alert\n"
+                           "[service.web]\ncommand = /usr/bin/web\n"
+                           "rule = if anomalous(process.rss_bytes{name=\"web\"}) for 3 checks then restart\n",
+                           err, sizeof err), 0);
 }
 
 static void expect_bad(const char *text, const char *want)

@@ -226,6 +226,36 @@ static void test_metrics(void **state)
     assert_int_equal(res->op, HEAL_CMP_LE);
 }
 
+static void test_anomalous(void **state)
+{
+    (void)state;
+    const heal_rule *r = parse_ok("if anomalous(memory.used_bytes) for 2m then alert");
+    const heal_resource *res = &r->cond.res;
+    assert_int_equal(r->cond.kind, HEAL_COND_ANOMALOUS);
+    assert_string_equal(res->metric, "memory.used_bytes");
+    assert_string_equal(res->labels, "");
+    assert_int_equal(r->for_ms, 120000);
+    assert_int_equal(r->for_checks, 1);
+    assert_int_equal(r->actions[0].kind, HEAL_ACT_ALERT);
+
+    /* globs in the name; labels sorted; blanks around; checks */
+    r = parse_ok("IF Anomalous ( process.*{pid=\"1\", name=\"web)x\"} ) FOR 3 CHECKS THEN restart");
+    assert_int_equal(r->cond.kind, HEAL_COND_ANOMALOUS);
+    assert_string_equal(res->metric, "process.*");
+    assert_string_equal(res->labels, "name=\"web)x\",pid=\"1\"");
+    assert_int_equal(r->for_checks, 3);
+    r = parse_ok("if anomalous(\"disk.*_bytes?{device=\\\"vda\\\"}\") then alert");
+    assert_string_equal(res->metric, "disk.*_bytes?");
+    assert_string_equal(res->labels, "device=\"vda\"");
+    r = parse_ok("if anomalous(*) then alert");
+    assert_string_equal(res->metric, "*");
+
+    char text[512];
+    r = parse_ok("if anomalous( cpu.usage_percent{state=\"user\",cpu=\"total\"} )for 30s then alert ops");
+    assert_int_equal(heal_rule_format(r, text, sizeof text), 0);
+    assert_string_equal(text, "if anomalous(cpu.usage_percent{cpu=\"total\",state=\"user\"}) for 30s then alert ops");
+}
+
 static void test_restarts(void **state)
 {
     (void)state;
@@ -311,6 +341,9 @@ static const char *const valid[] = {
     "if failed exec \"/bin/x \\\\;y\" then restart",
     "if failed file /x size == 0B then alert",
     "if failed file /x age > 0ms then alert",
+    "if anomalous(memory.used_bytes) for 2m then alert",
+    "if anomalous(process.*{name=\"web\",pid=\"12\"}) for 3 checks then restart, alert",
+    "if anomalous(\"disk.io?{device=\\\"a b)\\\"}\") then alert",
 };
 
 static void test_roundtrip(void **state)
@@ -360,9 +393,9 @@ static const struct { const char *in, *msg; } bad[] = {
     {"iff cpu > 90% then restart",
      "svc.conf:7:1: expected 'if' at the start of the rule, found 'iff' (did you mean 'if'?)"},
     {"if cpuu > 90% then restart",
-     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', 'inodes', 'metric' or 'N restarts within DURATION'), found 'cpuu' (did you mean 'cpu'?)"},
+     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', 'inodes', 'metric', 'anomalous(METRIC)' or 'N restarts within DURATION'), found 'cpuu' (did you mean 'cpu'?)"},
     {"if memroy > 1GB then restart",
-     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', 'inodes', 'metric' or 'N restarts within DURATION'), found 'memroy' (did you mean 'memory'?)"},
+     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', 'inodes', 'metric', 'anomalous(METRIC)' or 'N restarts within DURATION'), found 'memroy' (did you mean 'memory'?)"},
     {"if cpu > 90% restrt",
      "svc.conf:7:14: expected 'then' after the condition, found 'restrt'"},
     {"if cpu > 90% thn restart",
@@ -539,8 +572,23 @@ static const struct { const char *in, *msg; } bad[] = {
      "svc.conf:7:16: expected a label name (letters, digits, '_') in the metric's {labels}"},
     {"if metric lo$ad > 1 then alert",
      "svc.conf:7:13: bad character '$' in the metric name"},
-    {"if anomalous(load.load1) then alert",
-     "svc.conf:7:4: 'anomalous' conditions are not supported yet"},
+    {"if anomalous load.load1 then alert",
+     "svc.conf:7:14: expected '(' after 'anomalous' (e.g. anomalous(memory.used_bytes)), found 'load.load1'"},
+    {"if anomalous() then alert",
+     "svc.conf:7:14: expected a metric name after 'anomalous(' (e.g. memory.used_bytes), found ')'"},
+    {"if anomalous(load.load1 then alert",
+     "svc.conf:7:25: expected ')' after the metric of 'anomalous(', found 'then'"},
+    {"if anomalous(load.load1",
+     "svc.conf:7:24: expected ')' after the metric of 'anomalous(', found end of line"},
+    {"if anomalous(lo$ad) then alert",
+     "svc.conf:7:16: bad character '$' in the metric name"},
+    {"if anomalous(load{a=\"b\",a=\"c\"}) then alert",
+     "svc.conf:7:14: label 'a' is given twice in the metric"},
+    {"if anomalous(then) then alert",
+     "svc.conf:7:14: expected a metric name after 'anomalous(' (e.g. memory.used_bytes), found 'then'"},
+    {"if anomalousx(load) then alert",
+     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', "
+     "'inodes', 'metric', 'anomalous(METRIC)' or 'N restarts within DURATION'), found 'anomalousx(load)'"},
     {"if cpu > 90% then restart, restart, restart, restart, restart, restart, restart, restart, restart",
      "svc.conf:7:91: too many actions (at most 8)"},
     {"if cpu > 90% then restart \"x",
@@ -591,7 +639,7 @@ static void test_limits(void **state)
     /* no file name, no message buffer, NULL text */
     assert_int_equal(heal_rule_parse("if", NULL, 3, &rule, err, sizeof err), -EINVAL);
     assert_string_equal(err, "<rule>:3:3: expected a condition after 'if' ('failed', 'cpu', 'memory', "
-                             "'threads', 'fds', 'space', 'inodes', 'metric' or 'N restarts within DURATION'), "
+                             "'threads', 'fds', 'space', 'inodes', 'metric', 'anomalous(METRIC)' or 'N restarts within DURATION'), "
                              "found end of line");
     assert_int_equal(heal_rule_parse("if", "f", 1, &rule, NULL, 0), -EINVAL);
     assert_int_equal(heal_rule_parse(NULL, "f", 1, &rule, err, sizeof err), -EINVAL);
@@ -745,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_tcp_process_exec), cmocka_unit_test(test_file),
         cmocka_unit_test(test_resources),    cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_restarts),     cmocka_unit_test(test_actions),
+        cmocka_unit_test(test_anomalous),
         cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_canonical),
         cmocka_unit_test(test_bad),          cmocka_unit_test(test_limits),
         cmocka_unit_test(test_format_errors), cmocka_unit_test(test_timing_and_helpers),

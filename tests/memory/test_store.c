@@ -23,7 +23,7 @@ static void test_fresh_and_empty_file(void **state)
     close(fd);
     mt_open(t);
     sqlite3 *db = mt_db(t);
-    assert_int_equal(mt_int(db, "PRAGMA user_version"), 1);
+    assert_int_equal(mt_int(db, "PRAGMA user_version"), 2);
     assert_int_equal(mt_int(db, "PRAGMA application_id"), 0x49504f43);
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
@@ -31,7 +31,8 @@ static void test_fresh_and_empty_file(void **state)
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     assert_int_equal(mt_int(db, "SELECT count(*) FROM sqlite_schema WHERE name IN ('series', 'raw', "
-                                "'rollup_10s', 'rollup_1m', 'rollup_1h', 'events', 'meta')"), 7);
+                                "'rollup_10s', 'rollup_1m', 'rollup_1h', 'events', 'meta', "
+                                "'detector_state')"), 8);
     sqlite3_close(db);
     /* reopening an up-to-date file migrates nothing */
     mt_close(t);

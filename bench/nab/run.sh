@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# bench/nab/run.sh: `ippoc detect` on the Numenta Anomaly Benchmark corpus,
+# scored by the NAB rules, against NAB's windowed-Gaussian baseline run and
+# scored the same way in the same run.
+#
+# 1. builds ippoc if needed (meson + ninja in $BUILD, default build/);
+# 2. runs `ippoc detect` over every file of the corpus (each file from scratch,
+#    one parameter set) into bench/out/nab/ippoc/CATEGORY/FILE.csv;
+# 3. runs the peer, bench/nab/peer_windowed_gaussian.py, into
+#    bench/out/nab/windowed_gaussian/;
+# 4. scores both with bench/nab/score.py (SCORING.md's rules, thresholds
+#    optimised over the whole corpus per profile) and prints a markdown table,
+#    also written to bench/out/nab-DATE.md;
+# 5. draws bench/nab/nab.png (bench/nab/plot.py; needs python3-matplotlib).
+#
+# Usage: bench/nab/run.sh [--nab DIR] [--detail] [--no-peer] [--no-plot]
+#   --nab DIR   the NAB copy (data/, labels/; default ../shared/datasets/nab
+#               beside the checkout, or $NAB_DIR)
+#   --detail    per-file rows at the standard-profile threshold
+# Environment: BUILD (build dir), IPPOC (the binary), PYTHON (default
+# /usr/bin/python3: Debian's, which has numpy and matplotlib).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+IPPOC=${IPPOC:-$BUILD/src/cli/ippoc}
+OUTDIR=${BENCH_OUT:-$ROOT/bench/out}
+NAB=${NAB_DIR:-$(cd "$ROOT/.." && pwd)/shared/datasets/nab}
+PY=${PYTHON:-/usr/bin/python3}
+[ -x "$PY" ] || PY=python3
+DETAIL=()
+PEER=1
+PLOT=1
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --nab) NAB=${2:?--nab needs a directory}; shift 2 ;;
+        --nab=*) NAB=${1#*=}; shift ;;
+        --detail) DETAIL=(--detail); shift ;;
+        --no-peer) PEER=0; shift ;;
+        --no-plot) PLOT=0; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+DATA=$NAB/data
+LABELS=$NAB/labels/combined_windows.json
+[ -d "$DATA" ] && [ -f "$LABELS" ] || { echo "run.sh: no NAB corpus at $NAB (data/, labels/combined_windows.json)" >&2; exit 2; }
+
+# ---- 1. build -------------------------------------------------------------------
+if [ -z "${IPPOC_NO_BUILD:-}" ] && [ "$IPPOC" = "$BUILD/src/cli/ippoc" ]; then
+    [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$ROOT" -Dwerror=true >/dev/null
+    ninja -C "$BUILD" src/cli/ippoc >/dev/null
+fi
+[ -x "$IPPOC" ] || { echo "run.sh: no ippoc binary at $IPPOC" >&2; exit 2; }
+
+OURS=$OUTDIR/nab/ippoc
+WG=$OUTDIR/nab/windowed_gaussian
+rm -rf "$OURS"
+mkdir -p "$OURS"
+
+now_s() { date +%s.%N; }
+
+# ---- 2. ippoc detect --------------------------------------------------------------
+rows=0
+t0=$(now_s)
+for dir in "$DATA"/*/; do
+    cat=$(basename "$dir")
+    set -- "$dir"*.csv
+    [ -e "$1" ] || continue
+    mkdir -p "$OURS/$cat"
+    "$IPPOC" detect "$@" -o "$OURS/$cat"
+done
+t1=$(now_s)
+nfiles=$(find "$OURS" -name '*.csv' | wc -l)
+rows=$(find "$OURS" -name '*.csv' -exec cat {} + | wc -l)
+rows=$((rows - nfiles))
+version=$("$IPPOC" --version | awk '{print $2}')
+echo "ippoc detect $version: $nfiles files, $rows rows in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s (process start, CSV parse and output included)"
+
+# ---- 3. the peer ------------------------------------------------------------------
+NAMES=("ippoc detect $version=$OURS")
+if [ "$PEER" = 1 ]; then
+    rm -rf "$WG"
+    t0=$(now_s)
+    "$PY" "$HERE/peer_windowed_gaussian.py" "$DATA" "$WG"
+    t1=$(now_s)
+    echo "  in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s"
+    NAMES+=("windowed Gaussian (NAB baseline)=$WG")
+fi
+
+# ---- 4. score ----------------------------------------------------------------------
+DATE=$(date +%Y-%m-%d)
+mkdir -p "$OUTDIR"
+MD=$OUTDIR/nab-$DATE.md
+echo
+"$PY" "$HERE/score.py" --labels "$LABELS" --data "$DATA" --json "$OUTDIR/nab/scores.json" \
+    "${DETAIL[@]+"${DETAIL[@]}"}" "${NAMES[@]}" | tee "$MD"
+{
+    echo
+    echo "- corpus: $nfiles files, $rows rows of NAB ($NAB); NAB's published scores are on its full"
+    echo "  58-file corpus (windowed Gaussian: 39.6 standard), so they differ from these."
+} | tee -a "$MD"
+thr=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); t=next(iter(d.values()))["profiles"]["standard"]["threshold"]; print("none" if t is None else "%.6f" % t)' "$OUTDIR/nab/scores.json")
+def=$(awk '$1 == "#define" && $2 == "DETECT_THRESHOLD_DEFAULT" {print $3}' "$ROOT/src/detect/detect.h")
+echo
+echo "ippoc's standard-profile threshold here: $thr; DETECT_THRESHOLD_DEFAULT in src/detect/detect.h: ${def:-?} (ippocd's default: keep the two in step)"
+echo "markdown written to $MD"
+
+# ---- 5. plot -----------------------------------------------------------------------
+if [ "$PLOT" = 1 ]; then
+    if "$PY" -c 'import matplotlib' 2>/dev/null; then
+        peer_args=()
+        [ "$PEER" = 1 ] && peer_args=(--peer "$WG" --peer-name "windowed Gaussian (NAB baseline)")
+        "$PY" "$HERE/plot.py" --data "$DATA" --labels "$LABELS" --results "$OURS" \
+            --scores "$OUTDIR/nab/scores.json" --out "$HERE/nab.png" "${peer_args[@]+"${peer_args[@]}"}"
+    else
+        echo "run.sh: no matplotlib for $PY (apt-get install python3-matplotlib): no plot" >&2
+    fi
+fi
