@@ -71,8 +71,12 @@ test: build build-asan build-tsan build-clang
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
+# Every benchmark, each beside its named peer (bench/README.md has the tables).
 bench: build
 	bench/overhead/run.sh
+	bench/time-to-heal/run.sh
+	BUILD=$(BUILD) bench/nab/run.sh
+	BUILD=$(BUILD) bench/detect-throughput/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(CLANG_BUILD)
