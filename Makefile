@@ -15,9 +15,13 @@ DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
              libpcre2-dev libinih-dev libsqlite3-dev libsodium-dev
 DEB_TEST   = libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
              python3-numpy python3-matplotlib
-DEB_ALL    = $(DEB_BUILD) $(DEB_LIBS) $(DEB_TEST)
+# The kernel bridge's test: Debian's kernel headers to build the module
+# against, QEMU and a static busybox to boot Debian's kernel with it.
+DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
+DEB_ALL    = $(DEB_BUILD) $(DEB_LIBS) $(DEB_TEST) $(DEB_KERNEL)
+KERNEL_CACHE ?= $(CURDIR)/.cache/kernel
 
-.PHONY: all deps build build-asan build-tsan build-clang run test test-unit clean bench
+.PHONY: all deps kernel-image build build-asan build-tsan build-clang run test test-unit clean bench
 
 all: build
 
@@ -30,6 +34,19 @@ deps:
 	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@$(MAKE) --no-print-directory kernel-image
+
+# The Debian kernel that tests/kernel boots under QEMU, matching the headers
+# package: unpacked into $(KERNEL_CACHE), never installed into /boot (what
+# this machine boots is not ours to change).
+kernel-image:
+	@kver=$$(dpkg-query -W -f='$${Depends}' linux-headers-amd64 2>/dev/null | sed -n 's/^linux-headers-\([^ ,]*\).*/\1/p'); \
+	if [ -n "$$kver" ] && [ ! -r /boot/vmlinuz-$$kver ] && [ ! -r $(KERNEL_CACHE)/boot/vmlinuz-$$kver ]; then \
+	  echo "make deps: fetching linux-image-$$kver for tests/kernel (unpacked into $(KERNEL_CACHE), not installed)"; \
+	  mkdir -p $(KERNEL_CACHE) && cd $(KERNEL_CACHE) && \
+	  apt-get download -qq linux-image-$$kver 2>/dev/null && \
+	  dpkg-deb -x linux-image-$${kver}_*.deb . && rm -rf linux-image-*.deb lib usr; \
 	fi
 
 $(BUILD)/build.ninja:
