@@ -38,6 +38,8 @@ void core_config_defaults(core_config *c)
     c->watch_cgroup[c->nwatch_cgroup++] = strdup("system.slice/*.service");
     core_sncpy(c->proc_root, sizeof c->proc_root, "/proc");
     core_sncpy(c->sys_root, sizeof c->sys_root, "/sys");
+    c->sense_source = CORE_SOURCE_AUTO;
+    core_sncpy(c->sense_device, sizeof c->sense_device, "/dev/ippoc");
     c->mem_ram_window_ms = 15 * 60000LL;
     c->mem_retention_10s_ms = 2 * 86400000LL;
     c->mem_retention_1m_ms = 30 * 86400000LL;
@@ -227,6 +229,22 @@ static int handle_sense(parse_ctx *p, const char *k, const char *v)
         return set_string(p, k, v, c->proc_root, sizeof c->proc_root);
     if (!strcmp(k, "sys_root"))
         return set_string(p, k, v, c->sys_root, sizeof c->sys_root);
+    if (!strcmp(k, "source")) {
+        if (!strcmp(v, "auto"))
+            c->sense_source = CORE_SOURCE_AUTO;
+        else if (!strcmp(v, "procfs"))
+            c->sense_source = CORE_SOURCE_PROCFS;
+        else if (!strcmp(v, "kernel"))
+            c->sense_source = CORE_SOURCE_KERNEL;
+        else
+            return fail(p, "source: unknown source '%s' (expected auto, procfs or kernel)%s", v, "");
+        return 1;
+    }
+    if (!strcmp(k, "device")) {
+        if (v[0] != '/' && v[0] != '.')
+            return fail(p, "device: '%s' must be an absolute or ./relative path%s", v, "");
+        return set_string(p, k, v, c->sense_device, sizeof c->sense_device);
+    }
     return fail(p, "unknown key '%s' in [sense]%s", k, "");
 }
 

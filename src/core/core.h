@@ -65,6 +65,9 @@ int core_mkdir_p(const char *path, int mode);
 #define CORE_MAX_WATCH 64
 #define CORE_SENSE_GROUPS 20
 
+/* [sense] source */
+enum { CORE_SOURCE_AUTO = 0, CORE_SOURCE_PROCFS, CORE_SOURCE_KERNEL };
+
 typedef struct core_sense_group {
     const char *name;   /* static: "cpu", "memory", ... */
     int64_t interval_ms; /* multiple of 1000, >= 1000 */
@@ -108,6 +111,8 @@ typedef struct core_config {
     int nwatch_cgroup;
     char proc_root[CORE_PATH_MAX]; /* "/proc"; tests point it elsewhere */
     char sys_root[CORE_PATH_MAX];  /* "/sys" */
+    int sense_source;              /* CORE_SOURCE_*: where cpu/load/memory/processes come from */
+    char sense_device[CORE_PATH_MAX]; /* the kernel bridge, "/dev/ippoc"; tests point it at a file */
 
     /* [memory] */
     int64_t mem_ram_window_ms;      /* full-resolution RAM window, default 15m */

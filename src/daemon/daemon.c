@@ -35,6 +35,7 @@
 typedef struct status_snap {
     sense_collector_info collectors[MAX_COLLECTORS];
     int ncollectors;
+    sense_source_info source;
     double cpu_percent; /* own CPU over the last CPU_WINDOW ticks */
     int64_t last_tick_ms;
     double last_tick_cost_us;
@@ -232,6 +233,21 @@ static char *status_json(void *ud)
     } else {
         json_decref(services);
     }
+    if (o) { /* where cpu/load/memory/processes come from ([sense] source) */
+        const sense_source_info *si = &s.source;
+        char line[512];
+        if (!strcmp(si->source, "kernel"))
+            snprintf(line, sizeof line, "kernel (%s, schema %d%s%s)", si->device, si->schema,
+                     si->last_failed ? "; last read failed, procfs used: " : "",
+                     si->last_failed ? si->reason : "");
+        else
+            snprintf(line, sizeof line, "procfs%s%s%s", si->reason[0] ? " (" : "", si->reason,
+                     si->reason[0] ? ")" : "");
+        json_object_set_new(o, "sense_source", json_string(line));
+        json_object_set_new(o, "sensor", json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:b}",
+            "source", si->source, "mode", si->mode, "device", si->device, "schema", si->schema,
+            "reason", si->reason, "fallbacks", (json_int_t)si->fallbacks, "last_failed", si->last_failed));
+    }
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;
@@ -243,7 +259,12 @@ static void publish_snapshot(cell *c, int64_t ts, double cost_us, double cpu)
     int n = sense_collectors(c->sense, cols, MAX_COLLECTORS);
     if (n > MAX_COLLECTORS)
         n = MAX_COLLECTORS;
+    sense_source_info src;
+    sense_source(c->sense, &src);
+    if (c->heal) /* renice goes through the device while the sensors use it */
+        heal_engine_set_nice_device(c->heal, sense_kernel_device(c->sense));
     pthread_mutex_lock(&c->snap_lock);
+    c->snap.source = src;
     memcpy(c->snap.collectors, cols, sizeof cols[0] * (size_t)n);
     c->snap.ncollectors = n;
     c->snap.cpu_percent = cpu;

@@ -384,6 +384,11 @@ static void run_alert(job *j)
     eng_alert_send(e, &j->a, body, alert_done, j);
 }
 
+void heal_engine_set_nice_device(heal_engine *e, const char *path)
+{
+    core_sncpy(e->nice_device, sizeof e->nice_device, path ? path : "");
+}
+
 /* Runs the action (its intent is on disk). Finishes through action_done,
  * now or from a callback. */
 static void run_action(job *j)
@@ -423,7 +428,8 @@ static void run_action(job *j)
     }
     case HEAL_ACT_RENICE:
         pid = svc_pid(e, a->service);
-        j->rc = pid > 0 ? eng_sys_renice(pid, a->nice, j->msg, sizeof j->msg) : -ESRCH;
+        j->rc = pid > 0 ? eng_sys_renice(pid, a->nice, e->nice_device[0] ? e->nice_device : NULL,
+                                             j->msg, sizeof j->msg) : -ESRCH;
         if (pid <= 0)
             snprintf(j->msg, sizeof j->msg, "service '%s' has no process", a->service);
         break;

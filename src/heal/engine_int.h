@@ -140,6 +140,7 @@ struct heal_engine {
     mem_t *mem;
     char state_dir[CORE_PATH_MAX];
     char audit_path[CORE_PATH_MAX + 16];
+    char nice_device[CORE_PATH_MAX]; /* "": renice by setpriority() only */
     heal_audit *audit;
     heal_policy *policy;
     eng_cfg cfg;
@@ -219,7 +220,8 @@ void eng_audit_decision(heal_engine *e, const heal_action *a, const heal_decisio
                         heal_audit_kind kind);
 
 /* engine_sys.c: the machine-side actuators (return 0 or -errno with msg) */
-int eng_sys_renice(pid_t pid, int nice, char *msg, size_t n);
+/* device (may be NULL): the kernel bridge, tried first (see engine_sys.c). */
+int eng_sys_renice(pid_t pid, int nice, const char *device, char *msg, size_t n);
 int eng_sys_limit(const char *service, pid_t pid, bool memory, uint64_t bytes, double cpu_percent,
                   char *msg, size_t n);
 int eng_sys_sysctl(const char *key, const char *value, char *old, size_t oldn, char *msg, size_t n);

@@ -53,9 +53,61 @@ int eng_sys_proc(pid_t pid, uint64_t *ticks, double *rss, double *threads, doubl
 
 /* ---- renice ----------------------------------------------------------------------- */
 
-int eng_sys_renice(pid_t pid, int nice, char *msg, size_t n)
+/* The kernel bridge takes "nice <pid> <delta>": a delta RELATIVE to each
+ * thread's nice value (clamped to -20..19 per thread), bounded by the
+ * module's nice_delta_min..max. The action asks for an ABSOLUTE nice, so
+ * the delta is the target minus the process's current nice (its main
+ * thread's, as getpriority() reports it). Threads that had another nice keep
+ * their offset, as with the module's own renice of all threads. 0 done,
+ * 1 nothing to do (already there), -errno (reason in why) to fall back. */
+static int renice_device(const char *device, pid_t pid, int nice, char *why, size_t n)
+{
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, (id_t)pid);
+    if (cur == -1 && errno) {
+        snprintf(why, n, "getpriority: %s", strerror(errno));
+        return -errno;
+    }
+    int delta = nice - cur;
+    if (!delta)
+        return 1;
+    int fd = open(device, O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(why, n, "%s: %s", device, strerror(e));
+        return -e;
+    }
+    char cmd[64];
+    int len = snprintf(cmd, sizeof cmd, "nice %d %d\n", (int)pid, delta);
+    ssize_t w = write(fd, cmd, (size_t)len);
+    int e = w < 0 ? errno : (w == len ? 0 : EIO);
+    close(fd);
+    if (e) {
+        snprintf(why, n, "%s: nice %d %d: %s", device, (int)pid, delta, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+int eng_sys_renice(pid_t pid, int nice, const char *device, char *msg, size_t n)
 {
     char path[64];
+    char why[200] = "";
+    if (device) {
+        int r = renice_device(device, pid, nice, why, sizeof why);
+        if (r >= 0) {
+            if (getpgid(pid) == pid) /* a supervised service leads its group: its children too */
+                setpriority(PRIO_PGRP, (id_t)pid, nice);
+            snprintf(msg, n, "pid %d: nice %d via %s%s", (int)pid, nice, device,
+                     r == 1 ? " (already at that value)" : "");
+            return 0;
+        }
+        if (r == -ESRCH) {
+            snprintf(msg, n, "pid %d: %s", (int)pid, why);
+            return r;
+        }
+        log_info("heal: renice via the kernel bridge failed (%s): using setpriority()", why);
+    }
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
     DIR *d = opendir(path);
     if (!d) {
@@ -80,7 +132,8 @@ int eng_sys_renice(pid_t pid, int nice, char *msg, size_t n)
         setpriority(PRIO_PGRP, (id_t)pid, nice);
     if (rc)
         return rc;
-    snprintf(msg, n, "pid %d: nice %d on %d thread(s)", (int)pid, nice, done);
+    snprintf(msg, n, "pid %d: nice %d on %d thread(s) via setpriority()%s%s%s", (int)pid, nice, done,
+             why[0] ? " (kernel bridge: " : "", why, why[0] ? ")" : "");
     return 0;
 }
 

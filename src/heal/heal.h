@@ -56,6 +56,9 @@ int heal_engine_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_en
  * services whose config changed are restarted, removed ones stopped, new
  * ones started. On error nothing changes. */
 int heal_engine_reconfigure(heal_engine *e, const core_config *cfg, char *err, size_t errlen);
+/* The kernel bridge device renice actions go through (NULL: setpriority()
+ * only). The daemon sets it from sense_kernel_device() each tick. */
+void heal_engine_set_nice_device(heal_engine *e, const char *path);
 /* Once a second, after mem_tick: resource rules, snapshots. */
 void heal_engine_tick(heal_engine *e, int64_t now_ms);
 

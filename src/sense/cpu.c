@@ -29,9 +29,11 @@ enum { G_CTXT, G_FORKS, G_INTR, G_RUNNING, G_BLOCKED, G_N };
 typedef struct cpu_priv {
     sn_file f;
     sn_tab cpus;
+    sn_tab kcpus;    /* the same from the kernel bridge (its own previous readings) */
     uint64_t prev[G_N];
     int ids[G_N];
     uint32_t gprev_gen;
+    bool stat_missing_logged;
 } cpu_priv;
 
 bool sn_cpu_percent(const uint64_t *prev, const uint64_t *cur, double *out)
@@ -60,6 +62,7 @@ static int cpu_init(sense_t *s, sn_col *c)
     for (int i = 0; i < G_N; i++)
         p->ids[i] = -1;
     p->gprev_gen = UINT32_MAX;
+    sn_tab_init(&p->kcpus, sizeof(cpu_ent), 4097);
     return sn_file_table_open(s, c, &p->f, &p->cpus, sizeof(cpu_ent), 4097, "stat", "procfs");
 }
 
@@ -68,24 +71,20 @@ static void cpu_fini(sense_t *s, sn_col *c)
     cpu_priv *p = c->priv;
     if (!p)
         return;
+    sn_tab_free(&p->kcpus);
     sn_file_table_close(c, &p->f, &p->cpus);
 }
 
-static void put_cpu_line(sense_t *s, sn_col *c, cpu_priv *p, int *cursor, const char *name,
-                         size_t nlen, const char *q, const char *e)
+/* One cpu's counters (name "cpu" = the total, else "cpuN"); kernel: from
+ * the kernel bridge (ns instead of ticks: the percentages are ratios). */
+static void put_cpu_vals(sense_t *s, sn_col *c, sn_tab *tab, int *cursor, const char *name,
+                         size_t nlen, const uint64_t *cur, bool kernel)
 {
-    uint64_t cur[SN_CPU_NSTATES] = {0};
-    for (int i = 0; i < SN_CPU_NSTATES; i++) {
-        bool ok;
-        cur[i] = sn_u64(&q, e, &ok);
-        if (!ok)
-            break;
-    }
     bool created;
-    int idx = sn_tab_find(&p->cpus, cursor, name, nlen, &created);
+    int idx = sn_tab_find(tab, cursor, name, nlen, &created);
     if (idx < 0)
         return;
-    cpu_ent *ce = sn_tab_at(&p->cpus, idx);
+    cpu_ent *ce = sn_tab_at(tab, idx);
     if (created)
         for (int i = 0; i < SN_CPU_NSTATES; i++)
             ce->ids[i] = -1;
@@ -102,16 +101,44 @@ static void put_cpu_line(sense_t *s, sn_col *c, cpu_priv *p, int *cursor, const 
         if (have && ce->seen_nonzero[i]) {
             if (ce->ids[i] < 0) {
                 char lab[128];
-                sn_labels(lab, sizeof lab, 2, "cpu", nlen == 3 ? "total" : ce->k.key, "state",
-                          state_names[i]);
+                if (kernel)
+                    sn_labels(lab, sizeof lab, 3, "cpu", nlen == 3 ? "total" : ce->k.key, "state",
+                              state_names[i], "source", "kernel");
+                else
+                    sn_labels(lab, sizeof lab, 2, "cpu", nlen == 3 ? "total" : ce->k.key, "state",
+                              state_names[i]);
                 ce->ids[i] = sn_series(s, "cpu.usage_percent", lab, "percent",
                                        "share of cpu time spent in this state", MEM_RATE);
             }
             sn_put(s, c, ce->ids[i], pct[i]);
         }
     }
-    memcpy(ce->prev, cur, sizeof cur);
+    memcpy(ce->prev, cur, sizeof ce->prev);
     ce->k.gen = c->gen;
+}
+
+static void put_cpu_line(sense_t *s, sn_col *c, cpu_priv *p, int *cursor, const char *name,
+                         size_t nlen, const char *q, const char *e)
+{
+    uint64_t cur[SN_CPU_NSTATES] = {0};
+    for (int i = 0; i < SN_CPU_NSTATES; i++) {
+        bool ok;
+        cur[i] = sn_u64(&q, e, &ok);
+        if (!ok)
+            break;
+    }
+    put_cpu_vals(s, c, &p->cpus, cursor, name, nlen, cur, false);
+}
+
+static void put_kernel_cpus(sense_t *s, sn_col *c, cpu_priv *p, const sn_kb_snap *k)
+{
+    int cursor = 0;
+    put_cpu_vals(s, c, &p->kcpus, &cursor, "cpu", 3, k->total, true);
+    for (int i = 0; i < k->ncpus; i++) {
+        char name[24];
+        int nl = snprintf(name, sizeof name, "cpu%d", k->cpus[i].cpu);
+        put_cpu_vals(s, c, &p->kcpus, &cursor, name, (size_t)nl, k->cpus[i].v, true);
+    }
 }
 
 static const struct {
@@ -128,7 +155,15 @@ static const struct {
 static int cpu_collect(sense_t *s, sn_col *c, int64_t now_ms)
 {
     cpu_priv *p = c->priv;
+    const sn_kb_snap *k = sn_kb_tick(s);
+    if (k)
+        put_kernel_cpus(s, c, p, k);
     ssize_t n = sn_file_read(&p->f, &s->buf);
+    if (n < 0 && k) {
+        sn_note_once(&p->stat_missing_logged, "cpu: %s: %s: only the kernel bridge's values",
+                     p->f.path, strerror((int)-n));
+        return 0;
+    }
     if (n < 0) {
         sn_unavailable(s, c, "%s: %s", p->f.path, strerror((int)-n));
         return (int)n;
@@ -141,7 +176,8 @@ static int cpu_collect(sense_t *s, sn_col *c, int64_t now_ms)
         const char *ke = sn_skip_tok(q, e);
         size_t kl = (size_t)(ke - ks);
         if (kl >= 3 && !memcmp(ks, "cpu", 3)) {
-            put_cpu_line(s, c, p, &cursor, ks, kl, ke, e);
+            if (!k)
+                put_cpu_line(s, c, p, &cursor, ks, kl, ke, e);
         } else {
             for (int g = 0; g < G_N; g++) {
                 if (strlen(gdefs[g].key) != kl || memcmp(gdefs[g].key, ks, kl))

@@ -19,6 +19,7 @@
 typedef struct load_priv {
     sn_file f;
     int ids[3];
+    int kids[3]; /* source="kernel" */
 } load_priv;
 
 static int load_init(sense_t *s, sn_col *c)
@@ -29,6 +30,7 @@ static int load_init(sense_t *s, sn_col *c)
     c->priv = p;
     sn_file_init(&p->f);
     p->ids[0] = p->ids[1] = p->ids[2] = -1;
+    p->kids[0] = p->kids[1] = p->kids[2] = -1;
     if (sn_file_set(&p->f, "%s/loadavg", s->proc) < 0)
         return -ENOMEM;
     sn_available(c, "procfs");
@@ -52,15 +54,22 @@ static void load_fini(sense_t *s, sn_col *c)
 static int load_collect(sense_t *s, sn_col *c, int64_t now_ms)
 {
     load_priv *p = c->priv;
+    static const char *const names[3] = {"load.load1", "load.load5", "load.load15"};
+    static const char *const helps[3] = {
+        "run queue length averaged over 1 minute", "run queue length averaged over 5 minutes",
+        "run queue length averaged over 15 minutes"};
+    const sn_kb_snap *k = sn_kb_tick(s);
+    if (k) {
+        for (int i = 0; i < 3; i++)
+            sn_put_lazy(s, c, &p->kids[i], names[i], "source=\"kernel\"", "", helps[i], MEM_GAUGE,
+                        k->load[i]);
+        return 0;
+    }
     ssize_t n = sn_file_read(&p->f, &s->buf);
     if (n < 0) {
         sn_unavailable(s, c, "%s: %s", p->f.path, strerror((int)-n));
         return (int)n;
     }
-    static const char *const names[3] = {"load.load1", "load.load5", "load.load15"};
-    static const char *const helps[3] = {
-        "run queue length averaged over 1 minute", "run queue length averaged over 5 minutes",
-        "run queue length averaged over 15 minutes"};
     const char *q = s->buf.p, *e = q + n;
     for (int i = 0; i < 3; i++) {
         bool ok;
@@ -124,6 +133,7 @@ static const struct {
 typedef struct memory_priv {
     sn_file f, vm;
     int ids[M_NALL];
+    int kids[M_NALL]; /* source="kernel" */
     int vids[V_N];
     uint64_t vprev[V_N];
     uint32_t vgen;
@@ -139,7 +149,7 @@ static int memory_init(sense_t *s, sn_col *c)
     sn_file_init(&p->f);
     sn_file_init(&p->vm);
     for (int i = 0; i < M_NALL; i++)
-        p->ids[i] = -1;
+        p->ids[i] = p->kids[i] = -1;
     for (int i = 0; i < V_N; i++)
         p->vids[i] = -1;
     p->vgen = UINT32_MAX;
@@ -163,11 +173,14 @@ static void memory_fini(sense_t *s, sn_col *c)
 static int memory_collect(sense_t *s, sn_col *c, int64_t now_ms)
 {
     memory_priv *p = c->priv;
+    const sn_kb_snap *k = sn_kb_tick(s);
     ssize_t n = sn_file_read(&p->f, &s->buf);
-    if (n < 0) {
+    if (n < 0 && !k) {
         sn_unavailable(s, c, "%s: %s", p->f.path, strerror((int)-n));
         return (int)n;
     }
+    if (n < 0)
+        n = 0; /* the kernel bridge's values only */
     double v[M_NALL];
     bool have[M_NALL] = {false};
     const char *q = s->buf.p, *e = q + n;
@@ -207,10 +220,28 @@ static int memory_collect(sense_t *s, sn_col *c, int64_t now_ms)
         have[M_SWAPFREE] = have[M_SWAPUSED] = false; /* no swap: total 0 says it */
     if (!huge)
         have[M_HPTOTAL] = have[M_HPFREE] = false;
-    for (int i = 0; i < M_NALL; i++)
-        if (have[i])
+    bool kern[M_NALL] = {false};
+    if (k) { /* what the snapshot covers; swap stays procfs (no SwapTotal there) */
+        static const int cov[] = {M_TOTAL, M_FREE, M_AVAIL, M_BUFFERS, M_CACHED, M_SHMEM,
+                                  M_USED, M_USEDPCT};
+        const double kv[] = {(double)k->mem_total, (double)k->mem_free, (double)k->mem_available,
+                             (double)k->mem_buffers, (double)k->mem_cached, (double)k->mem_shared,
+                             (double)k->mem_total - (double)k->mem_available,
+                             ((double)k->mem_total - (double)k->mem_available) * 100.0 /
+                                 (double)k->mem_total};
+        for (size_t i = 0; i < sizeof cov / sizeof cov[0]; i++) {
+            kern[cov[i]] = have[cov[i]] = true;
+            v[cov[i]] = kv[i];
+        }
+    }
+    for (int i = 0; i < M_NALL; i++) {
+        if (have[i] && kern[i])
+            sn_put_lazy(s, c, &p->kids[i], mdefs[i].name, "source=\"kernel\"", mdefs[i].unit,
+                        mdefs[i].help, MEM_GAUGE, v[i]);
+        else if (have[i])
             sn_put_lazy(s, c, &p->ids[i], mdefs[i].name, "", mdefs[i].unit, mdefs[i].help,
                         MEM_GAUGE, v[i]);
+    }
 
     /* fault and swap rates from /proc/vmstat */
     n = sn_file_read(&p->vm, &s->buf);

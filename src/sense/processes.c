@@ -143,6 +143,7 @@ typedef struct procs_priv {
     DIR *dir;
     sn_file load;
     int ids[2];
+    int kids[2]; /* source="kernel" */
 } procs_priv;
 
 static int procs_init(sense_t *s, sn_col *c)
@@ -153,6 +154,7 @@ static int procs_init(sense_t *s, sn_col *c)
     c->priv = p;
     sn_file_init(&p->load);
     p->ids[0] = p->ids[1] = -1;
+    p->kids[0] = p->kids[1] = -1;
     if (sn_file_set(&p->load, "%s/loadavg", s->proc) < 0)
         return -ENOMEM;
     sn_available(c, "procfs");
@@ -174,6 +176,14 @@ static void procs_fini(sense_t *s, sn_col *c)
 static int procs_collect(sense_t *s, sn_col *c, int64_t now_ms)
 {
     procs_priv *p = c->priv;
+    const sn_kb_snap *k = sn_kb_tick(s);
+    if (k) { /* every process and thread, kernel threads included, as procfs counts them */
+        sn_put_lazy(s, c, &p->kids[0], "processes.count", "source=\"kernel\"", "", "processes",
+                    MEM_GAUGE, (double)k->processes);
+        sn_put_lazy(s, c, &p->kids[1], "processes.threads", "source=\"kernel\"", "",
+                    "threads (kernel scheduling entities)", MEM_GAUGE, (double)k->threads);
+        return 0;
+    }
     if (!p->dir && !(p->dir = opendir(s->proc))) {
         sn_unavailable(s, c, "%s: %s", s->proc, strerror(errno));
         return -errno;

@@ -174,6 +174,11 @@ int sense_open(sense_t **out, const core_config *cfg, mem_t *mem, char *err, siz
     for (int i = 0; i < NMODULES; i++)
         s->cols[i].mod = modules[i];
     apply_groups(s, cfg);
+    int kr = sn_kb_setup(s, cfg, err, errlen);
+    if (kr < 0) {
+        sense_close(s);
+        return kr;
+    }
     for (int i = 0; i < NMODULES; i++) {
         sn_col *c = &s->cols[i];
         c->available = true;
@@ -193,6 +198,20 @@ int sense_reconfigure(sense_t *s, const core_config *cfg, char *err, size_t errl
     if (strcmp(s->proc, cfg->proc_root[0] ? cfg->proc_root : "/proc") ||
         strcmp(s->sys, cfg->sys_root[0] ? cfg->sys_root : "/sys"))
         log_warn("sense: proc_root/sys_root changes take effect after a restart");
+    if (cfg->sense_source != s->kb.mode || strcmp(cfg->sense_device, s->kb.device)) {
+        sn_kb kept = s->kb; /* a refused kernel source keeps the running one */
+        char kerr[512];
+        s->kb.buf.p = NULL, s->kb.buf.cap = 0;
+        s->kb.snap.cpus = NULL, s->kb.snap.capcpus = 0;
+        int r = sn_kb_setup(s, cfg, kerr, sizeof kerr);
+        if (r < 0) {
+            sn_kb_close(&s->kb);
+            s->kb = kept;
+            snprintf(err, errlen, "%s", kerr);
+            return r;
+        }
+        sn_kb_close(&kept);
+    }
     s->cfg = cfg;
     apply_groups(s, cfg);
     bool wp = !lists_equal(s->watch_process, s->nwatch_process, cfg->watch_process, cfg->nwatch_process);
@@ -245,6 +264,7 @@ void sense_close(sense_t *s)
     free_list(&s->watch_cgroup, &s->nwatch_cgroup);
     free(s->buf.p);
     free(s->buf2.p);
+    sn_kb_close(&s->kb);
     free(s);
 }
 

@@ -26,6 +26,17 @@ typedef struct sense_collector_info {
     double last_cost_us;   /* wall time of its last run */
 } sense_collector_info;
 
+/* Where the cpu, load, memory and processes groups read from ([sense] source). */
+typedef struct sense_source_info {
+    char source[16];            /* "kernel" or "procfs" */
+    char mode[16];              /* the configured "auto", "procfs" or "kernel" */
+    char device[256];           /* the device path (cut to fit) */
+    int schema;                 /* snapshot schema, when kernel */
+    char reason[160];           /* auto on procfs: why not kernel; kernel: the last failure */
+    uint64_t fallbacks;         /* ticks that fell back to procfs after a failed read */
+    bool last_failed;           /* the last tick's read failed */
+} sense_source_info;
+
 int sense_open(sense_t **out, const core_config *cfg, mem_t *mem, char *err, size_t errlen);
 /* Applies a reloaded config (intervals, enabled groups, watch lists). */
 int sense_reconfigure(sense_t *s, const core_config *cfg, char *err, size_t errlen);
@@ -35,5 +46,9 @@ void sense_close(sense_t *s);
 int sense_collect(sense_t *s, int64_t now_ms);
 /* Fills up to max entries; returns the number of collectors. */
 int sense_collectors(sense_t *s, sense_collector_info *out, int max);
+
+void sense_source(sense_t *s, sense_source_info *out);
+/* The device path while the kernel source is in use, else NULL (renice). */
+const char *sense_kernel_device(sense_t *s);
 
 #endif

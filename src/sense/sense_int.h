@@ -142,6 +142,60 @@ struct sn_col {
     double cost_us;
 };
 
+/* cpu states in /proc/stat order */
+enum { SN_CPU_USER, SN_CPU_NICE, SN_CPU_SYSTEM, SN_CPU_IDLE, SN_CPU_IOWAIT, SN_CPU_IRQ,
+       SN_CPU_SOFTIRQ, SN_CPU_STEAL, SN_CPU_GUEST, SN_CPU_GUEST_NICE, SN_CPU_NSTATES };
+
+/* ---- the kernel bridge (/dev/ippoc, kbridge.c) ----------------------------------- */
+#define SN_KB_SCHEMA 1      /* the snapshot schema this parser knows */
+#define SN_KB_MAX_CPUS 8192
+typedef struct sn_kb_cpu {
+    int cpu;
+    uint64_t v[SN_CPU_NSTATES]; /* ns, in SN_CPU_* order */
+} sn_kb_cpu;
+/* The fields of one snapshot the collectors use. */
+typedef struct sn_kb_snap {
+    int schema;
+    sn_kb_cpu *cpus;   /* online cpus; owned, grown by the parser */
+    int ncpus, capcpus;
+    uint64_t total[SN_CPU_NSTATES];
+    double load[3];
+    uint64_t mem_total, mem_free, mem_available, mem_cached, mem_buffers, mem_shared, swap_free;
+    uint64_t processes, threads, running;
+} sn_kb_snap;
+/* Parses a snapshot (n bytes, need not be terminated) into o (its cpus
+ * array is reused). Returns 0; -EPROTONOSUPPORT for a schema other than
+ * SN_KB_SCHEMA (o->schema says which); -EINVAL for anything malformed,
+ * missing or out of range; -ENOMEM. err gets the reason. */
+int sn_kb_parse(const char *buf, size_t n, sn_kb_snap *o, char *err, size_t errlen);
+void sn_kb_snap_free(sn_kb_snap *o);
+
+typedef struct sn_kb {
+    int mode;                  /* CORE_SOURCE_* */
+    char device[CORE_PATH_MAX];
+    bool active;               /* the device passed the probe: collectors use it */
+    int schema;
+    char why[160];             /* why not kernel (auto), or the last runtime failure */
+    int64_t tick_ms;           /* tick of the last refresh (0 = none) */
+    bool ok;                   /* that refresh gave a snapshot */
+    bool fail_logged;
+    uint64_t fallbacks;        /* ticks the collectors fell back to procfs */
+    sn_kb_snap snap;
+    sn_buf buf;
+} sn_kb;
+/* Opens, reads to EOF and closes the device, then parses it into kb->snap.
+ * 0 or -errno with the reason in why ("no /dev/ippoc", "permission denied",
+ * "unknown schema 2", ...). */
+int sn_kb_read(sn_kb *kb, char *why, size_t n);
+/* Applies [sense] source/device: probes the device. -errno with err set
+ * only when source = kernel and the device is unusable. */
+int sn_kb_setup(sense_t *s, const core_config *cfg, char *err, size_t errlen);
+void sn_kb_close(sn_kb *kb);
+/* This tick's snapshot (read once per tick, shared by the collectors), or
+ * NULL when the kernel source is not in use or failed this tick (logged once;
+ * the collector then reads procfs). */
+const sn_kb_snap *sn_kb_tick(sense_t *s);
+
 struct sense {
     const core_config *cfg;   /* not owned; roots copied below */
     mem_t *mem;
@@ -159,6 +213,7 @@ struct sense {
     sn_col *cols;
     bool series_err_logged;
     int64_t now_ms;           /* of the run in progress */
+    sn_kb kb;                 /* the kernel bridge */
 };
 
 /* Registers (or finds) a series; -1 on error (logged once). */
@@ -209,9 +264,6 @@ bool sn_due(int64_t now_ms, int64_t interval_ms);
 sn_col *sn_col_find(sense_t *s, const char *name);
 
 /* ---- parsers exported for tests ---------------------------------------------------- */
-/* cpu states in /proc/stat order */
-enum { SN_CPU_USER, SN_CPU_NICE, SN_CPU_SYSTEM, SN_CPU_IDLE, SN_CPU_IOWAIT, SN_CPU_IRQ,
-       SN_CPU_SOFTIRQ, SN_CPU_STEAL, SN_CPU_GUEST, SN_CPU_GUEST_NICE, SN_CPU_NSTATES };
 /* Fills out[] with the percent of each state between two readings of one
  * cpu line; guest time is already inside user/nice, so it is left out of the
  * total. Returns false when no time passed. */
