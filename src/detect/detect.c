@@ -42,7 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DETECT_MAGIC 0x54454449u /* "IDET" */
 #define DETECT_VERSION 1u
 
 /* The tuned constants, in samples unless said otherwise. */
@@ -80,7 +79,6 @@ size_t detect_state_size(void) { return sizeof(detect_state); }
 void detect_reset(detect_state *st)
 {
     memset(st, 0, sizeof *st);
-    st->magic = DETECT_MAGIC;
     st->version = DETECT_VERSION;
     st->last_day = -1;
     for (int i = 0; i < DETECT_BINS; i++) st->bin_hi[i] = st->bin_lo[i] = NAN;
@@ -105,7 +103,8 @@ static double rate(const detect_state *st, double a)
 
 static double clip(double x, double c) { return x > c ? c : x < -c ? -c : x; }
 
-static double scale_of(const det_level *m, double floor_) { return 1.25 * m->mad + floor_; }
+/* A model's scale from its mean absolute residual (1.25 mad ~ one sigma). */
+static double scale_of(double mad, double floor_) { return 1.25 * mad + floor_; }
 
 /* Distance of value outside the seasonal envelope of the nearest bin within
  * bin +- nb; NAN when none of them has been seen. *mid: that bin's middle. */
@@ -164,33 +163,33 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     detect_result res = { 0.0, DETECT_REASON_NONE, NAN };
     if (!isfinite(value)) return res;
     if (st->n == 0) {
-        st->slow.mean = st->fast = st->last = st->hi = st->lo = value;
+        st->slow = st->fast = st->last = st->hi = st->lo = value;
         st->last_ts = ts_ms;
         st->last_day = (int32_t)(ts_ms / 86400000);
         st->n = 1;
         return res;
     }
-    double floor_ = P.floor_k * (st->hi - st->lo) + 1e-9 * fabs(st->slow.mean) + 1e-12;
+    double floor_ = P.floor_k * (st->hi - st->lo) + 1e-9 * fabs(st->slow) + 1e-12;
     double dt_s = (double)(ts_ms - st->last_ts) / 1000.0;
     int64_t tod = ((ts_ms / 1000) % 86400 + 86400) % 86400;
     int bin = (int)(tod * DETECT_BINS / 86400);
     int32_t day = (int32_t)(ts_ms / 86400000);
 
     /* 1. point surprise: every model must be surprised */
-    double r_slow = value - st->slow.mean, r_walk = value - st->last;
-    double z_slow = fabs(r_slow) / scale_of(&st->slow, floor_);
-    double z_walk = fabs(r_walk) / scale_of(&st->walk, floor_);
+    double r_slow = value - st->slow, r_walk = value - st->last;
+    double z_slow = fabs(r_slow) / scale_of(st->slow_mad, floor_);
+    double z_walk = fabs(r_walk) / scale_of(st->walk_mad, floor_);
     double z_point = fmin(z_slow, z_walk);
-    double expected = z_slow < z_walk ? st->slow.mean : st->last;
+    double expected = z_slow < z_walk ? st->slow : st->last;
     double mid = NAN, r_seas = st->days >= 1 ? seas_dist(st, bin, value, &mid) : NAN;
     int seasonal = 0;
     double shown = NAN; /* the expected value reported */
     if (!isnan(r_seas)) {
-        double z_seas = fabs(r_seas) / scale_of(&st->slow, floor_);
+        double z_seas = fabs(r_seas) / scale_of(st->slow_mad, floor_);
         if (z_seas < z_point) { z_point = z_seas; expected = mid; }
         /* the seasonal model alone decides when it fits much better */
-        if (st->days >= 2 && st->seas.mad < P.seas_ratio * fmin(st->slow.mad, st->walk.mad)) {
-            z_seas = fabs(r_seas) / scale_of(&st->slow, floor_);
+        if (st->days >= 2 && st->seas_mad < P.seas_ratio * fmin(st->slow_mad, st->walk_mad)) {
+            z_seas = fabs(r_seas) / scale_of(st->slow_mad, floor_);
             if (z_seas > z_point) {
                 z_point = z_seas;
                 shown = mid;
@@ -204,9 +203,9 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     /* 2. level shift, when the series is a level with noise, not a walk */
     double fast = st->fast + P.a_fast * (value - st->fast);
     double z_shift = 0;
-    if (st->walk.mad >= st->slow.mad)
-        z_shift = fabs(fast - st->slow.mean) /
-                  (1.25 * st->slow.mad * sqrt(P.a_fast / (2 - P.a_fast)) + floor_);
+    if (st->walk_mad >= st->slow_mad)
+        z_shift = fabs(fast - st->slow) /
+                  (1.25 * st->slow_mad * sqrt(P.a_fast / (2 - P.a_fast)) + floor_);
 
     /* 3. variance change */
     double vfast = st->vfast + P.a_var * (fabs(r) - st->vfast);
@@ -222,7 +221,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
 
     double S = z_point;
     detect_reason why = seasonal ? DETECT_REASON_SEASONAL : r > 0 ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
-    if (z_shift > S) { S = z_shift; why = fast > st->slow.mean ? DETECT_REASON_LEVEL_UP : DETECT_REASON_LEVEL_DOWN; }
+    if (z_shift > S) { S = z_shift; why = fast > st->slow ? DETECT_REASON_LEVEL_UP : DETECT_REASON_LEVEL_DOWN; }
     if (z_var > S) { S = z_var; why = DETECT_REASON_VARIANCE; }
     if (z_flat > S) { S = z_flat; why = DETECT_REASON_FLATLINE; }
 
@@ -241,16 +240,16 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     }
 
     /* learn */
-    double c = P.huber * (st->slow.mad + floor_);
+    double c = P.huber * (st->slow_mad + floor_);
     double rc = clip(r_slow, c);
-    st->slow.mean += rate(st, P.a_slow) * rc;
-    st->slow.mad += rate(st, P.a_mad) * (fabs(rc) - st->slow.mad);
-    c = P.huber * (st->walk.mad + floor_);
-    st->walk.mad += rate(st, P.a_mad) * (fmin(fabs(r_walk), c) - st->walk.mad);
+    st->slow += rate(st, P.a_slow) * rc;
+    st->slow_mad += rate(st, P.a_mad) * (fabs(rc) - st->slow_mad);
+    c = P.huber * (st->walk_mad + floor_);
+    st->walk_mad += rate(st, P.a_mad) * (fmin(fabs(r_walk), c) - st->walk_mad);
     if (!isnan(r_seas)) {
-        if (st->seas.mad == 0 && st->days < 2) st->seas.mad = st->slow.mad;
-        c = P.huber * (st->seas.mad + floor_);
-        st->seas.mad += P.a_mad * (fmin(fabs(r_seas), c) - st->seas.mad);
+        if (st->seas_mad == 0 && st->days < 2) st->seas_mad = st->slow_mad;
+        c = P.huber * (st->seas_mad + floor_);
+        st->seas_mad += P.a_mad * (fmin(fabs(r_seas), c) - st->seas_mad);
     }
     seas_learn(st, bin, value, dt_s);
     if (day != st->last_day) { st->days++; st->last_day = day; }

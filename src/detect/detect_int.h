@@ -8,21 +8,14 @@
 #define DETECT_BINS 288  /* time-of-day bins of the seasonal range (5 min each) */
 #define DETECT_HBINS 32  /* bins of the recent-surprise histogram (log scale) */
 
-/* One robust level model: an expected value and its mean absolute residual. */
-typedef struct det_level {
-    double mean;
-    double mad;
-} det_level;
-
 struct detect_state {
-    uint32_t magic;
     uint32_t version;
     uint64_t n;            /* samples learned */
     int64_t last_ts;       /* ms of the last sample */
     double last;           /* last value */
-    det_level slow;        /* slow robust level */
-    det_level walk;        /* random walk: expects the previous value (mean unused) */
-    det_level seas;        /* time-of-day range: mad = mean distance outside it */
+    double slow, slow_mad; /* slow robust level and its mean absolute residual */
+    double walk_mad;       /* random walk (expects the previous value): mean |step|, clipped */
+    double seas_mad;       /* time-of-day envelope: mean distance outside it */
     double fast;           /* fast EWMA of the value (level shifts) */
     double dmad;           /* mean |step| (has the series ever moved?) */
     double vfast, vslow;   /* fast/slow mean |residual| (variance change) */
