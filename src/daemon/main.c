@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,14 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* Resident memory (bench/README.md, "Where the memory goes"): one malloc
+     * arena for all threads (the API's threads allocate little), and a fixed
+     * mmap threshold, so the periodic detector save (about 1 MB, freed at
+     * once) is mapped and unmapped instead of raising glibc's dynamic
+     * threshold and staying in the heap; free heap tops go back early. */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     daemon_opts o = {0};
     bool check = false;
     int ch;

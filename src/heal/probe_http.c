@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
+#include "heal/curl_dl.h"
 
 #include "heal/probe_int.h"
 
@@ -54,6 +54,9 @@ static void curl_init_once(void)
 
 int heal_curl_ready(char *err, size_t errlen)
 {
+    int lrc = heal_curl_load(err, errlen); /* dlopen: see curl_dl.h */
+    if (lrc)
+        return lrc;
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc == CURLE_OK)
         return 0;

@@ -114,7 +114,7 @@ int mem_store_open(mem_t *m, sqlite3 **out, bool readonly, char *err, size_t err
     } else {
         rc = pragma(m, db, readonly ? "PRAGMA query_only=1" : "PRAGMA journal_mode=WAL", err, errlen);
         if (!rc)
-            rc = pragma(m, db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024;"
+            rc = pragma(m, db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-256;"
                         "PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=67108864", err, errlen);
     }
     if (rc) {
