@@ -684,6 +684,10 @@ static int apps_collect(sense_t *s, sn_col *c, int64_t now_ms)
     if (p->fd_mode == FDM_UNKNOWN)
         p->fd_mode = fd_mode_detect(p);
     int r = scan_pids(p);
+    if (r == 0) { /* the processes group counts these too (processes.c) */
+        s->apps_npids = p->nscan;
+        s->apps_scan_ms = now_ms;
+    }
     if (r < 0) {
         close(p->procfd);
         p->procfd = -1;

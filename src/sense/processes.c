@@ -2,7 +2,8 @@
  *  - fds: /proc/sys/fs/file-nr: file handles allocated, the maximum, and
  *    the used percent;
  *  - processes: how many processes (numeric entries of <proc>, one readdir
- *    of a kept-open directory) and threads (the "running/total" field of
+ *    of a kept-open directory; when the apps group listed them on the
+ *    previous second, its count is used instead of a second listing) and threads (the "running/total" field of
  *    /proc/loadavg); running/blocked are in the cpu group;
  *  - self: ippocd's own cpu percent, resident memory, open fds and threads
  *    from <proc>/self.
@@ -13,6 +14,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 
 int sn_parse_pid_stat(const char *buf, size_t n, sn_pidstat *o)
 {
@@ -184,6 +188,11 @@ static int procs_collect(sense_t *s, sn_col *c, int64_t now_ms)
                     "threads (kernel scheduling entities)", MEM_GAUGE, (double)k->threads);
         return 0;
     }
+    if (s->apps_scan_ms && now_ms - s->apps_scan_ms <= 1500) {
+        sn_put_lazy(s, c, &p->ids[0], "processes.count", "", "", "processes", MEM_GAUGE,
+                    s->apps_npids);
+        goto threads;
+    }
     if (!p->dir && !(p->dir = opendir(s->proc))) {
         sn_unavailable(s, c, "%s: %s", s->proc, strerror(errno));
         return -errno;
@@ -196,6 +205,7 @@ static int procs_collect(sense_t *s, sn_col *c, int64_t now_ms)
         return np;
     }
     sn_put_lazy(s, c, &p->ids[0], "processes.count", "", "", "processes", MEM_GAUGE, np);
+threads:;
     ssize_t n = sn_file_read(&p->load, &s->buf);
     if (n > 0) {
         const char *slash = memchr(s->buf.p, '/', (size_t)n);
@@ -224,7 +234,33 @@ typedef struct self_priv {
     uint64_t prev_ticks;
     uint32_t gen;
     int ids[4];
+    int fd_mode;     /* 0: not known yet, SELF_FD_STAT, or SELF_FD_DENTS */
+    int fd_tries;
 } self_priv;
+
+/* Counting our own fds: apps keeps up to 256 procfs files open, so listing
+ * <proc>/self/fd costs ~150 us a run; on procfs of Linux >= 6.2 the size of
+ * the directory is the count (checked against the listing first). */
+enum { SELF_FD_STAT = 1, SELF_FD_DENTS = 2 };
+
+static int self_count_fds(self_priv *p)
+{
+    int dfd = dirfd(p->fd);
+    struct stat st;
+    if (p->fd_mode == SELF_FD_STAT && fstat(dfd, &st) == 0 && st.st_size > 0)
+        return (int)(st.st_size > INT32_MAX ? INT32_MAX : st.st_size - 1);
+    int n = sn_count_dir(p->fd, false, dfd);
+    if (!p->fd_mode && n > 0) {
+        struct statfs sf;
+        if (fstatfs(dfd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC)
+            p->fd_mode = SELF_FD_DENTS;
+        else if (fstat(dfd, &st) == 0 && st.st_size - 1 == n)
+            p->fd_mode = SELF_FD_STAT;
+        else if (++p->fd_tries >= 3) /* other threads open files meanwhile */
+            p->fd_mode = SELF_FD_DENTS;
+    }
+    return n;
+}
 
 static int self_init(sense_t *s, sn_col *c)
 {
@@ -276,7 +312,7 @@ static int self_collect(sense_t *s, sn_col *c, int64_t now_ms)
     if (!p->fd)
         p->fd = opendir(p->fdpath);
     /* the directory's own fd is not counted */
-    int nfd = p->fd ? sn_count_dir(p->fd, false, dirfd(p->fd)) : -1;
+    int nfd = p->fd ? self_count_fds(p) : -1;
     if (nfd >= 0)
         sn_put_lazy(s, c, &p->ids[3], "self.fds", "", "", "open file descriptors of ippocd",
                     MEM_GAUGE, nfd);

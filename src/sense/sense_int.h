@@ -214,6 +214,8 @@ struct sense {
     bool series_err_logged;
     int64_t now_ms;           /* of the run in progress */
     sn_kb kb;                 /* the kernel bridge */
+    int apps_npids;           /* pids (numeric <proc> entries) apps listed on its last run */
+    int64_t apps_scan_ms;     /* that run (0 = none): processes reuses the count */
 };
 
 /* Registers (or finds) a series; -1 on error (logged once). */
