@@ -2,7 +2,8 @@
  * that exists under <sys>/block; partitions are left out) reads and writes
  * per second, bytes per second, busy percent (io_ticks), average wait per
  * read / write in ms, and requests in flight. A disk appears once it has
- * done any I/O, so idle loop, ram and zram devices add no series. */
+ * done any I/O, so idle loop, ram and zram devices add no series. The
+ * series are a table for the counter reader (sn_ctr_put_row). */
 #include "sense/sense_int.h"
 
 #include <errno.h>
@@ -14,28 +15,28 @@
 enum { D_RD, D_RDMERGE, D_RDSECT, D_RDMS, D_WR, D_WRMERGE, D_WRSECT, D_WRMS, D_INFLIGHT,
        D_TICKS, D_NF };
 
-enum { S_READS, S_WRITES, S_RBYTES, S_WBYTES, S_BUSY, S_RAWAIT, S_WAWAIT, S_INFLIGHT, S_N };
+#define SECTOR 512.0
 
-static const struct {
-    const char *name, *unit, *help;
-    int kind;
-} ddefs[S_N] = {
-    {"disk.reads_per_second", "1/s", "reads completed per second", MEM_RATE},
-    {"disk.writes_per_second", "1/s", "writes completed per second", MEM_RATE},
-    {"disk.read_bytes_per_second", "bytes/s", "bytes read per second", MEM_RATE},
-    {"disk.write_bytes_per_second", "bytes/s", "bytes written per second", MEM_RATE},
-    {"disk.busy_percent", "percent", "share of time the disk had I/O in flight", MEM_RATE},
-    {"disk.read_await_ms", "ms", "average time a read took, queueing included", MEM_RATE},
-    {"disk.write_await_ms", "ms", "average time a write took, queueing included", MEM_RATE},
-    {"disk.in_flight", "", "requests in flight", MEM_GAUGE},
+/* busy: io_ticks are ms, so ms per second / 10 = percent */
+static const sn_ctr_field dfields[] = {
+    {SN_CTR_RATE, D_RD, 0, 1, 0, "disk.reads_per_second", "1/s", "reads completed per second"},
+    {SN_CTR_RATE, D_WR, 0, 1, 0, "disk.writes_per_second", "1/s", "writes completed per second"},
+    {SN_CTR_RATE, D_RDSECT, 0, SECTOR, 0, "disk.read_bytes_per_second", "bytes/s", "bytes read per second"},
+    {SN_CTR_RATE, D_WRSECT, 0, SECTOR, 0, "disk.write_bytes_per_second", "bytes/s", "bytes written per second"},
+    {SN_CTR_RATE, D_TICKS, 0, 0.1, 100, "disk.busy_percent", "percent", "share of time the disk had I/O in flight"},
+    {SN_CTR_PER, D_RDMS, D_RD, 1, 0, "disk.read_await_ms", "ms", "average time a read took, queueing included"},
+    {SN_CTR_PER, D_WRMS, D_WR, 1, 0, "disk.write_await_ms", "ms", "average time a write took, queueing included"},
+    {SN_CTR_GAUGE, D_INFLIGHT, 0, 1, 0, "disk.in_flight", "", "requests in flight"},
+};
+static const sn_ctr_spec dspec = {
+    .fields = dfields, .nfields = (int)(sizeof dfields / sizeof dfields[0]), .ncols = D_NF,
+    .active_cols = 1u << D_RD | 1u << D_WR, .label = "device",
 };
 
 typedef struct disk_ent {
     sn_key k;
     int8_t whole;     /* 0 unknown, 1 whole disk, -1 partition / not a block dev */
-    bool active;      /* has done I/O */
-    uint64_t prev[D_NF];
-    int ids[S_N];
+    sn_ctr_row row;
 } disk_ent;
 
 typedef struct disk_priv {
@@ -109,52 +110,14 @@ static int disk_collect(sense_t *s, sn_col *c, int64_t now_ms)
             continue;
         disk_ent *d = sn_tab_at(&p->disks, idx);
         if (created) {
-            for (int i = 0; i < S_N; i++)
-                d->ids[i] = -1;
+            sn_ctr_row_init(&d->row);
             d->whole = is_whole_disk(s, d->k.key) ? 1 : -1;
         }
         if (d->whole < 0)
             continue;
-        if (v[D_RD] || v[D_WR])
-            d->active = true;
-        bool valid = d->k.gen == c->gen - 1 && c->dt > 0;
+        bool valid = d->k.gen == c->gen - 1;
         d->k.gen = c->gen;
-        bool back = false;
-        uint64_t dd[D_NF];
-        for (int i = 0; i < D_NF; i++) {
-            if (i != D_INFLIGHT && v[i] < d->prev[i])
-                back = true;
-            dd[i] = v[i] - d->prev[i];
-        }
-        memcpy(d->prev, v, sizeof v);
-        if (!d->active)
-            continue;
-        double out[S_N];
-        for (int i = 0; i < S_N; i++)
-            out[i] = NAN;
-        out[S_INFLIGHT] = (double)v[D_INFLIGHT];
-        if (valid && !back) {
-            double dt = c->dt;
-            out[S_READS] = (double)dd[D_RD] / dt;
-            out[S_WRITES] = (double)dd[D_WR] / dt;
-            out[S_RBYTES] = (double)dd[D_RDSECT] * 512.0 / dt;
-            out[S_WBYTES] = (double)dd[D_WRSECT] * 512.0 / dt;
-            double busy = (double)dd[D_TICKS] / (dt * 10.0);
-            out[S_BUSY] = busy > 100.0 ? 100.0 : busy;
-            out[S_RAWAIT] = dd[D_RD] ? (double)dd[D_RDMS] / (double)dd[D_RD] : 0;
-            out[S_WAWAIT] = dd[D_WR] ? (double)dd[D_WRMS] / (double)dd[D_WR] : 0;
-        }
-        for (int i = 0; i < S_N; i++) {
-            if (isnan(out[i]))
-                continue;
-            if (d->ids[i] < 0) {
-                char lab[300];
-                sn_labels(lab, sizeof lab, 1, "device", d->k.key);
-                d->ids[i] = sn_series(s, ddefs[i].name, lab, ddefs[i].unit, ddefs[i].help,
-                                      ddefs[i].kind);
-            }
-            sn_put(s, c, d->ids[i], out[i]);
-        }
+        sn_ctr_put_row(s, c, &dspec, &d->row, d->k.key, valid, v);
     }
     return 0;
 }

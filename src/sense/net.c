@@ -1,35 +1,37 @@
 /* net.c: the `net` group, from /proc/net/dev: per interface bytes,
  * packets, errors and drops per second, received and transmitted. lo is
  * kept (local traffic matters to services talking to each other); an
- * interface whose counters have always been zero adds no series. */
+ * interface whose counters have always been zero adds no series. The
+ * series are a table for the counter reader (sn_ctr_put_row); a counter
+ * going backwards (a driver reset) leaves the interface's rates out once. */
 #include "sense/sense_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* the /proc/net/dev columns we use */
-enum { N_RXB, N_RXP, N_RXE, N_RXD, N_TXB, N_TXP, N_TXE, N_TXD, N_N };
-static const int colidx[N_N] = {0, 1, 2, 3, 8, 9, 10, 11};
-
-static const struct {
-    const char *name, *unit, *help;
-} ndefs[N_N] = {
-    {"net.rx_bytes_per_second", "bytes/s", "bytes received per second"},
-    {"net.rx_packets_per_second", "1/s", "packets received per second"},
-    {"net.rx_errors_per_second", "1/s", "receive errors per second"},
-    {"net.rx_drops_per_second", "1/s", "received packets dropped per second"},
-    {"net.tx_bytes_per_second", "bytes/s", "bytes sent per second"},
-    {"net.tx_packets_per_second", "1/s", "packets sent per second"},
-    {"net.tx_errors_per_second", "1/s", "transmit errors per second"},
-    {"net.tx_drops_per_second", "1/s", "transmitted packets dropped per second"},
+/* /proc/net/dev columns: rx bytes packets errs drop fifo frame compressed
+ * multicast, then tx bytes packets errs drop ... */
+#define NET_COLS 12
+#define RATE(col, name, unit, help) {SN_CTR_RATE, col, 0, 1, 0, name, unit, help}
+static const sn_ctr_field nfields[] = {
+    RATE(0, "net.rx_bytes_per_second", "bytes/s", "bytes received per second"),
+    RATE(1, "net.rx_packets_per_second", "1/s", "packets received per second"),
+    RATE(2, "net.rx_errors_per_second", "1/s", "receive errors per second"),
+    RATE(3, "net.rx_drops_per_second", "1/s", "received packets dropped per second"),
+    RATE(8, "net.tx_bytes_per_second", "bytes/s", "bytes sent per second"),
+    RATE(9, "net.tx_packets_per_second", "1/s", "packets sent per second"),
+    RATE(10, "net.tx_errors_per_second", "1/s", "transmit errors per second"),
+    RATE(11, "net.tx_drops_per_second", "1/s", "transmitted packets dropped per second"),
+};
+static const sn_ctr_spec nspec = {
+    .fields = nfields, .nfields = (int)(sizeof nfields / sizeof nfields[0]), .ncols = NET_COLS,
+    .active_cols = 0xf0f, .label = "iface",
 };
 
 typedef struct net_ent {
     sn_key k;
-    bool active;
-    uint64_t prev[N_N];
-    int ids[N_N];
+    sn_ctr_row row;
 } net_ent;
 
 typedef struct net_priv {
@@ -92,27 +94,10 @@ static int net_collect(sense_t *s, sn_col *c, int64_t now_ms)
             continue;
         net_ent *ne = sn_tab_at(&p->ifs, idx);
         if (created)
-            for (int i = 0; i < N_N; i++)
-                ne->ids[i] = -1;
-        bool valid = ne->k.gen == c->gen - 1 && c->dt > 0;
+            sn_ctr_row_init(&ne->row);
+        bool valid = ne->k.gen == c->gen - 1;
         ne->k.gen = c->gen;
-        uint64_t cur[N_N];
-        for (int i = 0; i < N_N; i++) {
-            cur[i] = v[colidx[i]];
-            if (cur[i])
-                ne->active = true;
-        }
-        for (int i = 0; i < N_N; i++) {
-            double r = sn_rate(cur[i], &ne->prev[i], valid, c->dt);
-            if (!ne->active || isnan(r))
-                continue;
-            if (ne->ids[i] < 0) {
-                char lab[128];
-                sn_labels(lab, sizeof lab, 1, "iface", ne->k.key);
-                ne->ids[i] = sn_series(s, ndefs[i].name, lab, ndefs[i].unit, ndefs[i].help, MEM_RATE);
-            }
-            sn_put(s, c, ne->ids[i], r);
-        }
+        sn_ctr_put_row(s, c, &nspec, &ne->row, ne->k.key, valid, v);
     }
     return 0;
 }

@@ -1,7 +1,8 @@
 /* procfs.c: small helpers every collector uses: kept-open files re-read with
  * pread at offset 0 into one reusable buffer, number scanners, canonical
  * label text, and cursor tables that map keys (devices, interfaces, fields)
- * to cached state with one string compare per item in the steady state. */
+ * to cached state with one string compare per item in the steady state;
+ * and the table-driven counter reader (sn_ctr_*) of disk and net. */
 #include "sense/sense_int.h"
 
 #include <errno.h>
@@ -341,4 +342,69 @@ void sn_file_table_close(sn_col *c, sn_file *f, sn_tab *t)
     free(f->path);
     free(c->priv);
     c->priv = NULL;
+}
+
+/* ---- the table-driven counter reader --------------------------------------------- */
+
+void sn_ctr_row_init(sn_ctr_row *r)
+{
+    r->active = false;
+    memset(r->prev, 0, sizeof r->prev);
+    for (int i = 0; i < SN_CTR_FIELDS; i++)
+        r->ids[i] = -1;
+}
+
+static double ctr_value(const sn_ctr_field *f, const uint64_t *cur, const uint64_t *d, bool rates,
+                        double dt)
+{
+    switch (f->kind) {
+    case SN_CTR_GAUGE:
+        return (double)cur[f->col] * f->scale;
+    case SN_CTR_RATE: {
+        if (!rates)
+            return NAN;
+        double v = (double)d[f->col] * f->scale / dt;
+        return f->max > 0 && v > f->max ? f->max : v;
+    }
+    case SN_CTR_PER:
+        if (!rates)
+            return NAN;
+        return d[f->col2] ? (double)d[f->col] / (double)d[f->col2] : 0;
+    }
+    return NAN;
+}
+
+void sn_ctr_put_row(sense_t *s, sn_col *c, const sn_ctr_spec *sp, sn_ctr_row *r, const char *key,
+                    bool valid, const uint64_t *cur)
+{
+    uint64_t d[SN_CTR_COLS];
+    uint32_t counters = 0; /* columns read as counters */
+    for (int i = 0; i < sp->nfields; i++)
+        if (sp->fields[i].kind != SN_CTR_GAUGE)
+            counters |= 1u << sp->fields[i].col | (sp->fields[i].kind == SN_CTR_PER ? 1u << sp->fields[i].col2 : 0);
+    bool back = false;
+    for (int i = 0; i < sp->ncols; i++) {
+        if ((counters >> i & 1) && cur[i] < r->prev[i])
+            back = true;
+        d[i] = cur[i] - r->prev[i];
+        if ((sp->active_cols >> i & 1) && cur[i])
+            r->active = true;
+    }
+    memcpy(r->prev, cur, (size_t)sp->ncols * sizeof *cur);
+    if (!r->active)
+        return;
+    bool rates = valid && !back && c->dt > 0;
+    for (int i = 0; i < sp->nfields; i++) {
+        const sn_ctr_field *f = &sp->fields[i];
+        double v = ctr_value(f, cur, d, rates, c->dt);
+        if (isnan(v))
+            continue;
+        if (r->ids[i] < 0) {
+            char lab[300];
+            sn_labels(lab, sizeof lab, 1, sp->label, key);
+            r->ids[i] = sn_series(s, f->name, lab, f->unit, f->help,
+                                  f->kind == SN_CTR_GAUGE ? MEM_GAUGE : MEM_RATE);
+        }
+        sn_put(s, c, r->ids[i], v);
+    }
 }

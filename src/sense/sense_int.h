@@ -260,6 +260,42 @@ void sn_file_table_close(sn_col *c, sn_file *f, sn_tab *t);
 /* Logs once per flag at info ("sense: NAME ...") - for partial sources. */
 void sn_note_once(bool *flag, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- the table-driven counter reader ----------------------------------------------
+ * Collectors whose source is rows of named things with numeric columns
+ * (diskstats, net/dev) describe their series as a table of sn_ctr_field and
+ * hand each parsed row to sn_ctr_put_row, which keeps the previous reading,
+ * computes rates, registers each series on its first value and puts it. */
+#define SN_CTR_COLS 16
+#define SN_CTR_FIELDS 16
+enum { SN_CTR_RATE,    /* per-second rate of col, x scale (clamped to max when max > 0) */
+       SN_CTR_GAUGE,   /* col as it is, x scale */
+       SN_CTR_PER };   /* delta of col / delta of col2 (0 when col2 did not move) */
+typedef struct sn_ctr_field {
+    int kind;
+    int col, col2;
+    double scale, max;
+    const char *name, *unit, *help;
+} sn_ctr_field;
+typedef struct sn_ctr_spec {
+    const sn_ctr_field *fields;
+    int nfields;
+    int ncols;               /* columns read per row (<= SN_CTR_COLS) */
+    uint32_t active_cols;    /* bit per column: the row adds series once one is non-zero */
+    const char *label;       /* label key of a row ("device", "iface") */
+} sn_ctr_spec;
+/* Per-row state, kept in the collector's keyed table entry. */
+typedef struct sn_ctr_row {
+    bool active;
+    uint64_t prev[SN_CTR_COLS];
+    int ids[SN_CTR_FIELDS];
+} sn_ctr_row;
+void sn_ctr_row_init(sn_ctr_row *r);
+/* One reading cur[0..ncols) of the row named key. valid: prev[] holds the
+ * previous run's reading (and dt > 0). A counter that went backwards makes
+ * every rate of the row unknown for this run (gauges are still put). */
+void sn_ctr_put_row(sense_t *s, sn_col *c, const sn_ctr_spec *sp, sn_ctr_row *r, const char *key,
+                    bool valid, const uint64_t *cur);
+
 /* Whole-second due rule shared with tests. */
 bool sn_due(int64_t now_ms, int64_t interval_ms);
 /* Finds a collector by group name (tests). */
