@@ -38,8 +38,14 @@
  * change at all (ticks, faults) did not run, or barely: its io and fds are
  * not read, it adds 0 IO and its last fd count, and it is re-read every
  * APPS_IDLE_REREAD runs (staggered), any IO then averaged over the span since
- * its previous io reading. The steady state allocates nothing; the pid table
- * grows only past the most processes seen so far. */
+ * its previous io reading. Kernel threads (often half the pids) are read
+ * every APPS_KTHREAD_EVERY runs only (staggered by pid), while their
+ * /proc entry keeps its inode number (the getdents64 d_ino: a new task
+ * under a reused pid gets a new inode, and is read at once); in between
+ * each adds its thread count and the per-second cpu and fault rates of its
+ * last span, so the "kernel" app's rates stay smooth and sum to the same.
+ * The steady state allocates nothing; the pid table grows only past the
+ * most processes seen so far. */
 #include "sense/sense_int.h"
 
 #include <dirent.h>
@@ -59,6 +65,7 @@
 #define APPS_KEEP_FDS 256     /* procfs files kept open at most (and <= RLIMIT_NOFILE / 4) */
 #define APPS_FD_EVERY 10      /* runs between fd recounts when counting takes getdents64 */
 #define APPS_IDLE_REREAD 10   /* runs between io/fd reads of a pid that did not run */
+#define APPS_KTHREAD_EVERY 10 /* runs between stat reads of a kernel thread */
 #define APP_KERNEL 0
 #define APP_OTHER 1
 #define APP_NONE UINT16_MAX
@@ -97,7 +104,12 @@ typedef struct app_pid {
     char comm[APP_NAME];   /* sanitized, zero-padded; the app it was looked up for */
     int sfd, ifd;          /* kept-open stat and io files, or -1 */
     int nfds;              /* last fd count, -1 unknown */
+    bool kthread;
     int64_t io_ms;         /* when rbytes/wbytes were read */
+    int64_t stat_ms;       /* when utime.. were read */
+    uint64_t ino;          /* d_ino of its <proc> entry */
+    uint64_t threads;      /* at the last read (kernel threads carry it) */
+    float r_utime, r_stime, r_minflt, r_majflt; /* kernel threads: per second over the last span */
     uint64_t starttime, utime, stime, minflt, majflt, rbytes, wbytes;
 } app_pid;
 
@@ -110,7 +122,7 @@ typedef struct app_grp {
     uint32_t streak; /* consecutive runs with processes */
     int ids[A_N];
     /* this run */
-    uint64_t utime, stime, minflt, majflt; /* deltas since the previous run */
+    double utime, stime, minflt, majflt; /* deltas since the previous run */
     double rd, wr;   /* bytes/s, each pid's over the span since its last io reading */
     uint64_t rss, threads, fds;
     int procs;
@@ -120,9 +132,11 @@ typedef struct app_grp {
 typedef struct apps_priv {
     int procfd;
     int fd_mode;     /* FDM_* */
+    int is_procfs;   /* 0 unknown, 1 procfs (inodes identify tasks), -1 not (a test tree) */
     int nkept, keep_max;
     char *dents;
     int *scan;
+    uint64_t *scan_ino;
     int nscan, scan_cap;
     app_pid *cur, *nxt;
     int ncur, cap;
@@ -375,15 +389,22 @@ static int scan_pids(apps_priv *p)
                 if (!ns)
                     return -ENOMEM;
                 p->scan = ns;
+                uint64_t *ni = realloc(p->scan_ino, (size_t)ncap * sizeof *ni);
+                if (!ni)
+                    return -ENOMEM;
+                p->scan_ino = ni;
                 p->scan_cap = ncap;
             }
             if (p->nscan && p->scan[p->nscan - 1] > pid)
                 sorted = false;
+            p->scan_ino[p->nscan] = p->is_procfs > 0 ? de->d_ino : 0;
             p->scan[p->nscan++] = (int)pid;
         }
     }
-    if (!sorted)
+    if (!sorted) { /* a fixture tree: inodes are not used there */
         qsort(p->scan, (size_t)p->nscan, sizeof *p->scan, cmp_int);
+        memset(p->scan_ino, 0, (size_t)p->nscan * sizeof *p->scan_ino);
+    }
     return 0;
 }
 
@@ -452,6 +473,23 @@ static void note_denied(sense_t *s, sn_col *c, apps_priv *p)
 
 /* Reads one pid into *np, taking over the kept files of old (its entry
  * from the previous run, if any); false when it is gone. */
+/* A kernel thread between its reads: the same task (same inode) adds its
+ * threads and the rates of its last span. */
+static void carry_kthread(sn_col *c, apps_priv *p, app_pid *old, app_pid *np)
+{
+    *np = *old;
+    old->sfd = old->ifd = -1;
+    app_grp *a = &p->apps[APP_KERNEL];
+    a->procs++;
+    a->threads += np->threads;
+    a->has_rate = true;
+    a->has_io = a->has_io || (np->flags & AP_IO_OK);
+    a->utime += np->r_utime * c->dt;
+    a->stime += np->r_stime * c->dt;
+    a->minflt += np->r_minflt * c->dt;
+    a->majflt += np->r_majflt * c->dt;
+}
+
 static bool read_pid(sense_t *s, sn_col *c, apps_priv *p, int pid, app_pid *old,
                      app_pid *np, bool valid_dt, int64_t now_ms)
 {
@@ -481,6 +519,8 @@ static bool read_pid(sense_t *s, sn_col *c, apps_priv *p, int pid, app_pid *old,
         np->nfds = -1;
     }
     np->sfd = sfd;
+    np->kthread = kthread;
+    np->threads = st.threads;
     bool valid = same && valid_dt;
     uint16_t ai;
     if (kthread) {
@@ -503,13 +543,26 @@ static bool read_pid(sense_t *s, sn_col *c, apps_priv *p, int pid, app_pid *old,
     bool idle = valid && st.utime == np->utime && st.stime == np->stime &&
                 st.minflt == np->minflt && st.majflt == np->majflt;
     bool reread = ((unsigned)pid + c->gen) % APPS_IDLE_REREAD == 0;
-    if (valid) {
+    if (valid && kthread && now_ms > np->stat_ms) {
+        /* its last read may be runs ago: this run gets its share */
+        double span = (double)(now_ms - np->stat_ms) / 1000.0;
+        np->r_utime = (float)((double)delta(st.utime, np->utime) / span);
+        np->r_stime = (float)((double)delta(st.stime, np->stime) / span);
+        np->r_minflt = (float)((double)delta(st.minflt, np->minflt) / span);
+        np->r_majflt = (float)((double)delta(st.majflt, np->majflt) / span);
         a->has_rate = true;
-        a->utime += delta(st.utime, np->utime);
-        a->stime += delta(st.stime, np->stime);
-        a->minflt += delta(st.minflt, np->minflt);
-        a->majflt += delta(st.majflt, np->majflt);
+        a->utime += np->r_utime * c->dt;
+        a->stime += np->r_stime * c->dt;
+        a->minflt += np->r_minflt * c->dt;
+        a->majflt += np->r_majflt * c->dt;
+    } else if (valid) {
+        a->has_rate = true;
+        a->utime += (double)delta(st.utime, np->utime);
+        a->stime += (double)delta(st.stime, np->stime);
+        a->minflt += (double)delta(st.minflt, np->minflt);
+        a->majflt += (double)delta(st.majflt, np->majflt);
     }
+    np->stat_ms = now_ms;
     np->utime = st.utime;
     np->stime = st.stime;
     np->minflt = st.minflt;
@@ -668,6 +721,7 @@ static void apps_fini(sense_t *s, sn_col *c)
         close(p->procfd);
     free(p->dents);
     free(p->scan);
+    free(p->scan_ino);
     free(p->cur);
     free(p->nxt);
     free(p);
@@ -683,6 +737,10 @@ static int apps_collect(sense_t *s, sn_col *c, int64_t now_ms)
     }
     if (p->fd_mode == FDM_UNKNOWN)
         p->fd_mode = fd_mode_detect(p);
+    if (!p->is_procfs) {
+        struct statfs sf;
+        p->is_procfs = fstatfs(p->procfd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC ? 1 : -1;
+    }
     int r = scan_pids(p);
     if (r == 0) { /* the processes group counts these too (processes.c) */
         s->apps_npids = p->nscan;
@@ -724,8 +782,14 @@ static int apps_collect(sense_t *s, sn_col *c, int64_t now_ms)
         while (j < p->ncur && p->cur[j].pid < pid)
             j++;
         app_pid *old = j < p->ncur && p->cur[j].pid == pid ? &p->cur[j] : NULL;
+        uint64_t ino = p->scan_ino[i];
+        if (old && old->kthread && ino && old->ino == ino && valid_dt && old->stat_ms > 0 &&
+            ((unsigned)pid + c->gen) % APPS_KTHREAD_EVERY != 0) {
+            carry_kthread(c, p, old, &p->nxt[k++]);
+            continue;
+        }
         if (read_pid(s, c, p, pid, old, &p->nxt[k], valid_dt, now_ms))
-            k++;
+            p->nxt[k++].ino = ino;
     }
     for (int i = 0; i < p->ncur; i++) { /* the files of pids gone */
         close_kept(p, &p->cur[i].sfd);
