@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CG_MAX 128        /* cgroups followed */
+#define CG_MAX 1024       /* cgroups followed */
 #define CG_KEEP_OPEN 24   /* beyond this many, files are opened per read */
 #define CG_RESCAN_MS 30000
 #define CG_RESCAN_LOST_MS 5000
