@@ -17,7 +17,15 @@
 #
 # Usage: bench/overhead/run.sh [--seconds N] [--quick] [--warmup N]
 #                              [--only ippocd,monit,netdata] [--no-install] [--keep]
+#                              [--scale]
 # --keep leaves the temporary directory (configs and logs) for a look afterwards.
+# --scale (root): measures ippocd and netdata as above, then again with 2,000
+# more processes (sleepers), 200 cgroups (under a cgroup v2 slice the bench
+# creates; 10 sleepers in each) and 50 network interfaces (veth pairs, in a network
+# namespace the bench creates, where both agents then run; no addresses, one
+# frame sent on each so that their counters are not zero), and prints how
+# each agent's CPU grows. SCALE_PROCS, SCALE_CGROUPS, SCALE_IFACES change the
+# counts. Everything it creates is removed at the end, on error or Ctrl-C.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,6 +41,11 @@ WARMUP=10
 ONLY="ippocd,monit,netdata"
 INSTALL=1
 KEEP=0
+SCALE=0
+ONLY_SET=0
+SCALE_PROCS=${SCALE_PROCS:-2000}
+SCALE_CGROUPS=${SCALE_CGROUPS:-200}
+SCALE_IFACES=${SCALE_IFACES:-50}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -43,14 +56,17 @@ while [ $# -gt 0 ]; do
         --quick) SECONDS_WIN=15; shift ;;
         --warmup) WARMUP=${2:?--warmup needs a value}; shift 2 ;;
         --warmup=*) WARMUP=${1#*=}; shift ;;
-        --only) ONLY=${2:?--only needs a value}; shift 2 ;;
-        --only=*) ONLY=${1#*=}; shift ;;
+        --only) ONLY=${2:?--only needs a value}; ONLY_SET=1; shift 2 ;;
+        --only=*) ONLY=${1#*=}; ONLY_SET=1; shift ;;
+        --scale) SCALE=1; shift ;;
         --no-install) INSTALL=0; shift ;;
         --keep) KEEP=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
+[ "$SCALE" = 0 ] || [ "$ONLY_SET" = 1 ] || ONLY="ippocd,netdata"
+case "$SCALE_PROCS$SCALE_CGROUPS$SCALE_IFACES" in *[!0-9]*) echo "run.sh: SCALE_* take whole numbers" >&2; exit 2 ;; esac
 case "$SECONDS_WIN$WARMUP" in *[!0-9.]*) echo "run.sh: --seconds and --warmup take numbers" >&2; exit 2 ;; esac
 want() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
@@ -80,6 +96,7 @@ cleanup() {
     trap - EXIT INT TERM
     local p
     for p in "${STARTED[@]+"${STARTED[@]}"}"; do stop_pid "$p" 10; done
+    scale_teardown
     if [ "$KEEP" = 1 ]; then echo "run.sh: kept $TMP (logs, configs)" >&2; else rm -rf "$TMP"; fi
     exit "$rc"
 }
@@ -91,6 +108,99 @@ start_bg() {        # start_bg LOGFILE CMD...: start in the background, remember
     "$@" >"$logf" 2>&1 &
     BG_PID=$!
     STARTED+=("$BG_PID")
+}
+
+# ---- --scale: sleepers, cgroups, interfaces in a network namespace ---------------
+
+NSX=()              # prefix that runs a command in the scale namespace (empty: none)
+SCALE_NS=""         # the namespace, once created
+SCALE_CG=""         # the cgroup slice's name, once created
+SCALE_CGROOTS=()    # hierarchies it was created in (v2, and v1 controllers on a hybrid system)
+SLEEPERS=()
+
+cg_name() { printf '%s/%s/cg%03d' "$1" "$SCALE_CG" "$2"; }
+
+scale_setup() {
+    if [ "$(id -u)" -ne 0 ]; then echo "run.sh: --scale needs root (network namespace, cgroups)" >&2; exit 2; fi
+    command -v ip >/dev/null || { echo "run.sh: --scale needs ip (iproute2)" >&2; exit 2; }
+    log ""
+    log "== scale: $SCALE_PROCS more processes, $SCALE_CGROUPS cgroups, $SCALE_IFACES interfaces"
+    local i names=() root=""
+    SCALE_NS="ippoc-bench-$$"
+    ip netns add "$SCALE_NS"
+    NSX=(ip netns exec "$SCALE_NS")
+    ip -n "$SCALE_NS" link set lo up
+    # veth pairs, both ends in the namespace (not every kernel has dummy)
+    for ((i = 0; i < SCALE_IFACES; i += 2)); do
+        if [ $((i + 1)) -lt "$SCALE_IFACES" ]; then
+            ip -n "$SCALE_NS" link add "bv$i" type veth peer name "bv$((i + 1))"
+            ip -n "$SCALE_NS" link set "bv$((i + 1))" up
+            names+=("bv$((i + 1))")
+        else
+            ip -n "$SCALE_NS" link add "bv$i" type bridge
+        fi
+        ip -n "$SCALE_NS" link set "bv$i" up
+        names+=("bv$i")
+    done
+    [ ${#names[@]} -eq 0 ] || "${NSX[@]}" python3 "$MEASURE" kick-ifaces "${names[@]}"
+    if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then
+        root=/sys/fs/cgroup
+    elif [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
+        root=/sys/fs/cgroup/unified
+    fi
+    if [ "$SCALE_CGROUPS" -gt 0 ] && [ -n "$root" ] && mkdir "$root/ippoc-bench-$$.slice" 2>/dev/null; then
+        SCALE_CG="ippoc-bench-$$.slice"
+        SCALE_CGROOTS=("$root")
+        # hybrid: the v1 controllers too (netdata reads those there)
+        local h
+        for h in cpu cpuacct memory pids; do
+            [ "$root" != /sys/fs/cgroup ] && [ "$(stat -fc %T "/sys/fs/cgroup/$h" 2>/dev/null)" = cgroupfs ] &&
+                mkdir "/sys/fs/cgroup/$h/$SCALE_CG" 2>/dev/null && SCALE_CGROOTS+=("/sys/fs/cgroup/$h")
+        done
+        for h in "${SCALE_CGROOTS[@]}"; do
+            for ((i = 0; i < SCALE_CGROUPS; i++)); do mkdir "$(cg_name "$h" "$i")"; done
+        done
+        log "  cgroups: $SCALE_CGROUPS in $SCALE_CG under ${SCALE_CGROOTS[*]}"
+    elif [ "$SCALE_CGROUPS" -gt 0 ]; then
+        note "cgroup v2 is not writable here (${root:-no cgroup2 mount}): the scale run has no extra cgroups"
+        SCALE_CGROUPS=0
+    fi
+    for ((i = 0; i < SCALE_PROCS; i++)); do
+        sleep 86400 &
+        SLEEPERS+=("$!")
+    done
+    if [ -n "$SCALE_CG" ]; then
+        local h
+        for h in "${SCALE_CGROOTS[@]}"; do
+            for ((i = 0; i < SCALE_PROCS; i++)); do
+                echo "${SLEEPERS[$i]}" >"$(cg_name "$h" $((i % SCALE_CGROUPS)))/cgroup.procs"
+            done
+        done
+    fi
+    log "  processes: $SCALE_PROCS sleepers; interfaces: $SCALE_IFACES (veth pairs) in network namespace $SCALE_NS"
+}
+
+scale_teardown() {  # idempotent: what scale_setup made, in reverse
+    local i
+    if [ ${#SLEEPERS[@]} -gt 0 ]; then
+        kill "${SLEEPERS[@]}" 2>/dev/null || true
+        for i in "${SLEEPERS[@]}"; do wait "$i" 2>/dev/null || true; done
+        SLEEPERS=()
+    fi
+    if [ -n "$SCALE_CG" ]; then
+        local h
+        for h in "${SCALE_CGROOTS[@]}"; do
+            for ((i = 0; i < SCALE_CGROUPS; i++)); do rmdir "$(cg_name "$h" "$i")" 2>/dev/null || true; done
+            rmdir "$h/$SCALE_CG" 2>/dev/null || note "could not remove $h/$SCALE_CG"
+        done
+        SCALE_CG=""
+        SCALE_CGROOTS=()
+    fi
+    if [ -n "$SCALE_NS" ]; then
+        ip netns del "$SCALE_NS" 2>/dev/null || note "could not remove network namespace $SCALE_NS"
+        SCALE_NS=""
+        NSX=()
+    fi
 }
 
 # ---- peers: install when missing (root only) -----------------------------------
@@ -136,19 +246,23 @@ install_peers() {
 # ---- one agent -------------------------------------------------------------------
 
 RESULTS=()
+SCALE_RESULTS=()
 SKIPPED=()
 skip() { SKIPPED+=("--skipped" "$1=$2"); log "  $1: not run: $2"; }
 
-measure() {         # measure KIND PID [extra args]: warm-up + window, result in $TMP/KIND.json
+TAG=""              # "-scale" while measuring under --scale load
+measure() {         # measure KIND PID [extra args]: warm-up + window, result in $TMP/KIND$TAG.json
     local kind=$1 pid=$2 mpid rc=0; shift 2
     # in the background so that a signal to this script is acted on at once
-    python3 "$MEASURE" window --kind "$kind" --pid "$pid" --seconds "$SECONDS_WIN" \
-        --warmup "$WARMUP" --out "$TMP/$kind.json" "$@" &
+    ${NSX[@]+"${NSX[@]}"} python3 "$MEASURE" window --kind "$kind" --pid "$pid" --seconds "$SECONDS_WIN" \
+        --warmup "$WARMUP" --out "$TMP/$kind$TAG.json" "$@" &
     mpid=$!
     STARTED+=("$mpid")
     wait "$mpid" || rc=$?
     forget_pid "$mpid"
-    if [ "$rc" = 0 ]; then
+    if [ "$rc" = 0 ] && [ -n "$TAG" ]; then
+        SCALE_RESULTS+=("$kind:$TMP/$kind.json:$TMP/$kind$TAG.json")
+    elif [ "$rc" = 0 ]; then
         RESULTS+=("$TMP/$kind.json")
     else
         skip "$kind" "measurement failed (see above)"
@@ -159,14 +273,17 @@ run_ippocd() {
     log ""
     log "== ippocd"
     if [ ! -x "$IPPOCD" ]; then skip ippocd "no binary at $IPPOCD (make build)"; return 0; fi
-    local d="$TMP/ippocd" port ver
+    local d="$TMP/ippocd$TAG" port ver
     mkdir -p "$d/state" "$d/etc"
     # An empty configuration file: the embedded defaults (1 s for every group),
     # whatever /etc/ippoc/ippoc.conf this machine may have.
     printf '# bench: embedded defaults\n' >"$d/etc/ippoc.conf"
+    # --scale: also watch the bench's cgroups (none are watched by default;
+    # netdata finds cgroups by itself)
+    [ -z "$SCALE_CG" ] || printf '[sense]\ncgroups = %s/*\n' "$SCALE_CG" >>"$d/etc/ippoc.conf"
     port=$(python3 "$MEASURE" freeport)
     ver=$("$IPPOCD" --version 2>/dev/null | awk '{print $2}') || ver=""
-    start_bg "$d/ippocd.log" "$IPPOCD" --config "$d/etc/ippoc.conf" --state-dir "$d/state" \
+    start_bg "$d/ippocd.log" ${NSX[@]+"${NSX[@]}"} "$IPPOCD" --config "$d/etc/ippoc.conf" --state-dir "$d/state" \
         --listen "127.0.0.1:$port"
     local pid=$BG_PID url=""
     for _ in $(seq 1 150); do
@@ -176,7 +293,7 @@ run_ippocd() {
     done
     url=${url:-http://127.0.0.1:$port}
     url=${url%/}
-    if ! python3 "$MEASURE" wait-http "$url/v1/status" --timeout 30 --pid "$pid"; then
+    if ! ${NSX[@]+"${NSX[@]}"} python3 "$MEASURE" wait-http "$url/v1/status" --timeout 30 --pid "$pid"; then
         tail -20 "$d/ippocd.log" >&2
         stop_pid "$pid"; forget_pid "$pid"
         skip ippocd "did not start (log above)"
@@ -246,7 +363,7 @@ run_netdata() {
     log "== netdata"
     if ! command -v netdata >/dev/null && [ ! -x /usr/sbin/netdata ]; then skip netdata "not installed"; return 0; fi
     local nd; nd=$(command -v netdata || echo /usr/sbin/netdata)
-    local d="$TMP/netdata" port user ver pid
+    local d="$TMP/netdata$TAG" port user ver pid
     netdata_setup "$d" "$MEASURE" "bench/overhead: netdata as Debian ships it"
     port=$ND_PORT user=$ND_USER
     chown -R "$user" "$d/cache" "$d/lib" "$d/log" "$d/run" 2>/dev/null || true
@@ -254,11 +371,11 @@ run_netdata() {
     ver=$("$nd" -v 2>/dev/null | awk '{print $2}') || ver=""
     local sysstate_before
     sysstate_before=$(find /var/lib/netdata /var/cache/netdata /var/log/netdata -printf '%p %s %T@\n' 2>/dev/null | sort | md5sum)
-    start_bg "$d/netdata.out" env DO_NOT_TRACK=1 \
+    start_bg "$d/netdata.out" ${NSX[@]+"${NSX[@]}"} env DO_NOT_TRACK=1 \
         "$nd" -D -c "$d/etc/netdata.conf" -P "$d/run/netdata.pid"
     pid=$BG_PID
     # `env` execs netdata, so $pid is netdata itself
-    if ! python3 "$MEASURE" wait-http "http://127.0.0.1:$port/api/v1/info" --timeout 60 --pid "$pid"; then
+    if ! ${NSX[@]+"${NSX[@]}"} python3 "$MEASURE" wait-http "http://127.0.0.1:$port/api/v1/info" --timeout 60 --pid "$pid"; then
         tail -n 20 "$d/netdata.out" "$d/log/error.log" >&2 || true
         stop_pid "$pid"; forget_pid "$pid"
         skip netdata "did not start (log above)"
@@ -294,6 +411,18 @@ mkdir -p "$OUTDIR"
 DATE=$(date +%Y-%m-%d)
 python3 "$MEASURE" report --md "$OUTDIR/overhead-$DATE.md" --date "$DATE" --machine "$machine" \
     "${SKIPPED[@]+"${SKIPPED[@]}"}" "${RESULTS[@]+"${RESULTS[@]}"}"
+
+if [ "$SCALE" = 1 ]; then
+    scale_setup
+    TAG="-scale"
+    want ippocd && run_ippocd
+    want netdata && run_netdata
+    TAG=""
+    scale_teardown
+    python3 "$MEASURE" scale-report --md "$OUTDIR/overhead-scale-$DATE.md" --date "$DATE" \
+        --machine "$machine" --procs "$SCALE_PROCS" --cgroups "$SCALE_CGROUPS" --ifaces "$SCALE_IFACES" \
+        "${SCALE_RESULTS[@]+"${SCALE_RESULTS[@]}"}"
+fi
 
 # Nothing of ours may be left running.
 left=""

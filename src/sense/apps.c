@@ -44,6 +44,12 @@
  * under a reused pid gets a new inode, and is read at once); in between
  * each adds its thread count and the per-second cpu and fault rates of its
  * last span, so the "kernel" app's rates stay smooth and sum to the same.
+ * Likewise a user process whose stat did not change in APPS_SLEEP_RUNS
+ * reads in a row (it sleeps) is read every APPS_SLEEP_EVERY runs only; in
+ * between it adds its last threads, resident memory and fds and no cpu, so
+ * a sleeper that wakes up shows its cpu up to APPS_SLEEP_EVERY - 1 runs
+ * late, all of it in the run that reads it. On a host with 2,000 sleeping
+ * processes this is most of the collector's cost.
  * The steady state allocates nothing; the pid table grows only past the
  * most processes seen so far. */
 #include "sense/sense_int.h"
@@ -66,6 +72,8 @@
 #define APPS_FD_EVERY 10      /* runs between fd recounts when counting takes getdents64 */
 #define APPS_IDLE_REREAD 10   /* runs between io/fd reads of a pid that did not run */
 #define APPS_KTHREAD_EVERY 10 /* runs between stat reads of a kernel thread */
+#define APPS_SLEEP_RUNS 3     /* reads without any change: the pid sleeps... */
+#define APPS_SLEEP_EVERY 4    /* ...and its stat is read every this many runs */
 #define APP_KERNEL 0
 #define APP_OTHER 1
 #define APP_NONE UINT16_MAX
@@ -105,10 +113,11 @@ typedef struct app_pid {
     int sfd, ifd;          /* kept-open stat and io files, or -1 */
     int nfds;              /* last fd count, -1 unknown */
     bool kthread;
+    uint8_t still;         /* reads in a row with no change (saturates) */
     int64_t io_ms;         /* when rbytes/wbytes were read */
     int64_t stat_ms;       /* when utime.. were read */
     uint64_t ino;          /* d_ino of its <proc> entry */
-    uint64_t threads;      /* at the last read (kernel threads carry it) */
+    uint64_t threads, rss; /* at the last read (carried between reads) */
     float r_utime, r_stime, r_minflt, r_majflt; /* kernel threads: per second over the last span */
     uint64_t starttime, utime, stime, minflt, majflt, rbytes, wbytes;
 } app_pid;
@@ -490,6 +499,25 @@ static void carry_kthread(sn_col *c, apps_priv *p, app_pid *old, app_pid *np)
     a->majflt += np->r_majflt * c->dt;
 }
 
+/* A sleeping user process between its reads: the same task adds what it
+ * had at its last read, and no cpu, faults or IO. */
+static void carry_sleeper(apps_priv *p, app_pid *old, app_pid *np)
+{
+    *np = *old;
+    old->sfd = old->ifd = -1;
+    app_grp *a = &p->apps[np->app];
+    a->procs++;
+    a->threads += np->threads;
+    a->rss += np->rss;
+    a->has_rate = true;
+    if (np->flags & AP_IO_OK)
+        a->has_io = true;
+    if (np->nfds >= 0) {
+        a->fds += (uint64_t)np->nfds;
+        a->has_fd = true;
+    }
+}
+
 static bool read_pid(sense_t *s, sn_col *c, apps_priv *p, int pid, app_pid *old,
                      app_pid *np, bool valid_dt, int64_t now_ms)
 {
@@ -521,6 +549,7 @@ static bool read_pid(sense_t *s, sn_col *c, apps_priv *p, int pid, app_pid *old,
     np->sfd = sfd;
     np->kthread = kthread;
     np->threads = st.threads;
+    np->rss = st.rss;
     bool valid = same && valid_dt;
     uint16_t ai;
     if (kthread) {
@@ -542,6 +571,7 @@ static bool read_pid(sense_t *s, sn_col *c, apps_priv *p, int pid, app_pid *old,
     a->rss += st.rss;
     bool idle = valid && st.utime == np->utime && st.stime == np->stime &&
                 st.minflt == np->minflt && st.majflt == np->majflt;
+    np->still = idle ? (uint8_t)(np->still < UINT8_MAX ? np->still + 1 : UINT8_MAX) : 0;
     bool reread = ((unsigned)pid + c->gen) % APPS_IDLE_REREAD == 0;
     if (valid && kthread && now_ms > np->stat_ms) {
         /* its last read may be runs ago: this run gets its share */
@@ -786,6 +816,12 @@ static int apps_collect(sense_t *s, sn_col *c, int64_t now_ms)
         if (old && old->kthread && ino && old->ino == ino && valid_dt && old->stat_ms > 0 &&
             ((unsigned)pid + c->gen) % APPS_KTHREAD_EVERY != 0) {
             carry_kthread(c, p, old, &p->nxt[k++]);
+            continue;
+        }
+        if (old && !old->kthread && old->still >= APPS_SLEEP_RUNS && ino && old->ino == ino &&
+            valid_dt && old->app < p->napps && p->apps[old->app].used &&
+            ((unsigned)pid + c->gen) % APPS_SLEEP_EVERY != 0) {
+            carry_sleeper(p, old, &p->nxt[k++]);
             continue;
         }
         if (read_pid(s, c, p, pid, old, &p->nxt[k], valid_dt, now_ms))

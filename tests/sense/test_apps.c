@@ -27,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -416,6 +418,100 @@ static void test_real_proc(void **st)
     core_config_free(&cfg);
 }
 
+/* utime + stime of a pid, in clock ticks */
+static uint64_t pid_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    sn_pidstat ps;
+    assert_int_equal(sn_parse_pid_stat(buf, n, &ps), 0);
+    return ps.utime + ps.stime;
+}
+
+/* This machine: a sleeping process is read every few runs only, yet is
+ * counted on every run, and the cpu it uses after waking up is all
+ * reported, within APPS_SLEEP_EVERY runs. */
+static void test_real_sleeper(void **st)
+{
+    int go[2], done[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(go[1]);
+        close(done[0]);
+        prctl(PR_SET_NAME, "ippoc-sleeper");
+        char ch;
+        while (read(go[0], &ch, 1) == 1) { /* sleeps in read(); each byte: burn ~200 ms of cpu */
+            struct timespec a, b;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+            do
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+            while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 200000000L);
+            if (write(done[1], "x", 1) != 1)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    close(go[0]);
+    close(done[1]);
+
+    core_config cfg;
+    core_config_defaults(&cfg);
+    for (int i = 0; i < cfg.ngroups; i++)
+        cfg.groups[i].enabled = !strcmp(cfg.groups[i].name, "apps");
+    mem_t *m = fm_open();
+    sense_t *s;
+    char err[256];
+    assert_int_equal(sense_open(&s, &cfg, m, err, sizeof err), 0);
+    const char *lab = "app=\"ippoc-sleeper\"";
+    int64_t t0 = core_now_ms() / 1000 * 1000;
+    int k = 0;
+    /* asleep: after a few runs it is carried, yet counted on every run */
+    for (; k < 12; k++) {
+        fm_round(m);
+        sense_collect(s, t0 + k * 1000);
+        if (k >= 2) {
+            assert_float_equal(fm_get(m, "apps.processes", lab), 1, 0);
+            assert_true(fm_get(m, "apps.memory_rss_bytes", lab) > 0);
+        }
+        double cpu = fm_get(m, "apps.cpu_percent", lab); /* not put until first non-zero */
+        if (k >= 4)
+            assert_true(isnan(cpu) || cpu == 0);
+    }
+    /* wakes up, burns, sleeps again: its ticks all show within a few runs */
+    uint64_t before = pid_ticks(child);
+    char ch;
+    assert_int_equal(write(go[1], "x", 1), 1);
+    assert_int_equal(read(done[0], &ch, 1), 1);
+    uint64_t used = pid_ticks(child) - before;
+    assert_true(used >= 10); /* ~20 ticks at 100 Hz */
+    double seen = 0;
+    for (int j = 0; j < 4; j++, k++) { /* APPS_SLEEP_EVERY */
+        fm_round(m);
+        sense_collect(s, t0 + k * 1000);
+        double v = fm_get(m, "apps.cpu_percent", lab);
+        if (isnan(v))
+            v = 0; /* no cpu in that run */
+        seen += v / 100.0 * (double)sysconf(_SC_CLK_TCK); /* ticks in this 1 s run */
+    }
+    assert_float_equal(seen, (double)used, 0.5);
+
+    close(go[1]); /* the child's read() returns 0: it exits */
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    close(done[0]);
+    sense_close(s);
+    fm_close(m);
+    core_config_free(&cfg);
+}
+
 int main(void)
 {
     core_log_setup(CORE_LOG_WARN, 0);
@@ -424,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_group_bound),
         cmocka_unit_test(test_missing_root),
         cmocka_unit_test(test_real_proc),
+        cmocka_unit_test(test_real_sleeper),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
