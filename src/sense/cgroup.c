@@ -25,11 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define CG_MAX 1024       /* cgroups followed */
-#define CG_KEEP_OPEN 24   /* beyond this many, files are opened per read */
+#define CG_KEEP_OPEN 256  /* beyond this many (or RLIMIT_NOFILE / 4 / CF_N), files are opened per read */
 #define CG_RESCAN_MS 30000
 #define CG_RESCAN_LOST_MS 5000
 #define CG_MAX_DEPTH 16
@@ -525,9 +526,20 @@ static bool read_cgroup(sense_t *s, sn_col *c, cg_ent *ce, bool keep)
     return got > 0;
 }
 
+/* cgroups whose files stay open: CG_KEEP_OPEN within a quarter of the fd limit */
+static int cg_keep_open(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 4 / CF_N < CG_KEEP_OPEN)
+        return (int)(rl.rlim_cur / 4 / CF_N);
+    return CG_KEEP_OPEN;
+}
+
 static int cg_collect(sense_t *s, sn_col *c, int64_t now_ms)
 {
     cg_priv *p = c->priv;
+    int keep = cg_keep_open();
     if (!p->walk_root) {
         cg_setup(s, c, p); /* retry: maybe mounted since */
         if (!p->walk_root)
@@ -536,7 +548,7 @@ static int cg_collect(sense_t *s, sn_col *c, int64_t now_ms)
     bool lost = false;
     for (int i = 0; i < p->cgs.n; i++) {
         cg_ent *ce = sn_tab_at(&p->cgs, i);
-        if (!read_cgroup(s, c, ce, i < CG_KEEP_OPEN))
+        if (!read_cgroup(s, c, ce, i < keep))
             lost = ce->lost = true;
     }
     int64_t since = now_ms - p->last_scan_ms;
@@ -547,7 +559,7 @@ static int cg_collect(sense_t *s, sn_col *c, int64_t now_ms)
         for (int i = 0; i < p->cgs.n; i++) {
             cg_ent *ce = sn_tab_at(&p->cgs, i);
             if (ce->gen == UINT32_MAX) /* new: first reading */
-                read_cgroup(s, c, ce, i < CG_KEEP_OPEN);
+                read_cgroup(s, c, ce, i < keep);
         }
     }
     return 0;
