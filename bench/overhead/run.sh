@@ -128,7 +128,9 @@ scale_setup() {
     local i names=() root=""
     SCALE_NS="ippoc-bench-$$"
     ip netns add "$SCALE_NS"
-    NSX=(ip netns exec "$SCALE_NS")
+    # the agents run there with the cgroup mounts of this namespace (see netns-exec.sh)
+    grep -E ' cgroup2? ' /proc/self/mounts >"$TMP/mounts" || true
+    NSX=(ip netns exec "$SCALE_NS" "$HERE/netns-exec.sh" "$TMP/mounts")
     ip -n "$SCALE_NS" link set lo up
     # veth pairs, both ends in the namespace (not every kernel has dummy)
     for ((i = 0; i < SCALE_IFACES; i += 2)); do
