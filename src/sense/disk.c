@@ -30,7 +30,7 @@ static const sn_ctr_field dfields[] = {
 };
 static const sn_ctr_spec dspec = {
     .fields = dfields, .nfields = (int)(sizeof dfields / sizeof dfields[0]), .ncols = D_NF,
-    .active_cols = 1u << D_RD | 1u << D_WR, .label = "device",
+    .active_cols = 1u << D_RD | 1u << D_WR, .label = "device", .row_reset = true,
 };
 
 typedef struct disk_ent {

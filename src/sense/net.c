@@ -3,7 +3,7 @@
  * kept (local traffic matters to services talking to each other); an
  * interface whose counters have always been zero adds no series. The
  * series are a table for the counter reader (sn_ctr_put_row); a counter
- * going backwards (a driver reset) leaves the interface's rates out once. */
+ * going backwards (a driver reset) leaves its own rate out once. */
 #include "sense/sense_int.h"
 
 #include <errno.h>

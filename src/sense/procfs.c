@@ -354,21 +354,20 @@ void sn_ctr_row_init(sn_ctr_row *r)
         r->ids[i] = -1;
 }
 
-static double ctr_value(const sn_ctr_field *f, const uint64_t *cur, const uint64_t *d, bool rates,
-                        double dt)
+static double ctr_value(const sn_ctr_field *f, const uint64_t *cur, const uint64_t *d, bool valid,
+                        uint32_t back, double dt)
 {
+    uint32_t uses = 1u << f->col | (f->kind == SN_CTR_PER ? 1u << f->col2 : 0);
+    if (f->kind != SN_CTR_GAUGE && (!valid || (back & uses)))
+        return NAN;
     switch (f->kind) {
     case SN_CTR_GAUGE:
         return (double)cur[f->col] * f->scale;
     case SN_CTR_RATE: {
-        if (!rates)
-            return NAN;
         double v = (double)d[f->col] * f->scale / dt;
         return f->max > 0 && v > f->max ? f->max : v;
     }
     case SN_CTR_PER:
-        if (!rates)
-            return NAN;
         return d[f->col2] ? (double)d[f->col] / (double)d[f->col2] : 0;
     }
     return NAN;
@@ -381,22 +380,25 @@ void sn_ctr_put_row(sense_t *s, sn_col *c, const sn_ctr_spec *sp, sn_ctr_row *r,
     uint32_t counters = 0; /* columns read as counters */
     for (int i = 0; i < sp->nfields; i++)
         if (sp->fields[i].kind != SN_CTR_GAUGE)
-            counters |= 1u << sp->fields[i].col | (sp->fields[i].kind == SN_CTR_PER ? 1u << sp->fields[i].col2 : 0);
-    bool back = false;
+            counters |= 1u << sp->fields[i].col |
+                        (sp->fields[i].kind == SN_CTR_PER ? 1u << sp->fields[i].col2 : 0);
+    uint32_t back = 0; /* counters that went backwards */
     for (int i = 0; i < sp->ncols; i++) {
         if ((counters >> i & 1) && cur[i] < r->prev[i])
-            back = true;
+            back |= 1u << i;
         d[i] = cur[i] - r->prev[i];
         if ((sp->active_cols >> i & 1) && cur[i])
             r->active = true;
     }
+    if (back && sp->row_reset)
+        back = UINT32_MAX;
     memcpy(r->prev, cur, (size_t)sp->ncols * sizeof *cur);
     if (!r->active)
         return;
-    bool rates = valid && !back && c->dt > 0;
+    valid = valid && c->dt > 0;
     for (int i = 0; i < sp->nfields; i++) {
         const sn_ctr_field *f = &sp->fields[i];
-        double v = ctr_value(f, cur, d, rates, c->dt);
+        double v = ctr_value(f, cur, d, valid, back, c->dt);
         if (isnan(v))
             continue;
         if (r->ids[i] < 0) {

@@ -282,6 +282,7 @@ typedef struct sn_ctr_spec {
     int ncols;               /* columns read per row (<= SN_CTR_COLS) */
     uint32_t active_cols;    /* bit per column: the row adds series once one is non-zero */
     const char *label;       /* label key of a row ("device", "iface") */
+    bool row_reset;          /* a counter going backwards voids all the row's rates (else its own) */
 } sn_ctr_spec;
 /* Per-row state, kept in the collector's keyed table entry. */
 typedef struct sn_ctr_row {
@@ -292,7 +293,8 @@ typedef struct sn_ctr_row {
 void sn_ctr_row_init(sn_ctr_row *r);
 /* One reading cur[0..ncols) of the row named key. valid: prev[] holds the
  * previous run's reading (and dt > 0). A counter that went backwards makes
- * every rate of the row unknown for this run (gauges are still put). */
+ * the rates that use it unknown for this run, or every rate of the row with
+ * row_reset (gauges are still put). */
 void sn_ctr_put_row(sense_t *s, sn_col *c, const sn_ctr_spec *sp, sn_ctr_row *r, const char *key,
                     bool valid, const uint64_t *cur);
 
