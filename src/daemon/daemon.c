@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
@@ -59,7 +58,6 @@ typedef struct cell {
     uv_signal_t sig_hup, sig_term, sig_int;
     int lock_fd;
     int64_t started_ms;
-    bool trimmed;                  /* cold library pages paged out (trim_cold_pages) */
     int64_t last_tick_ts;
     char host[256];
     char state_dir[CORE_PATH_MAX]; /* fixed at start; read by API threads */
@@ -275,35 +273,6 @@ static void publish_snapshot(cell *c, int64_t ts, double cost_us, double cpu)
     pthread_mutex_unlock(&c->snap_lock);
 }
 
-/* ---- cold library pages ------------------------------------------------------- */
-
-/* Once, 15 s after start: pages out the file pages of the read-only and
- * executable mappings that only this process maps (MADV_PAGEOUT, Linux >=
- * 5.4; the kernel leaves pages other processes map too). Start-up maps far
- * more library pages than the steady state uses (the kernel maps up to 16
- * cached pages around each fault, and GnuTLS, p11-kit, nettle and gmp come
- * with libmicrohttpd only to be initialised): about 2 MB that the machine
- * gets back. What is used again faults back in (bench/README.md). */
-static void trim_cold_pages(void)
-{
-#ifdef MADV_PAGEOUT
-    FILE *f = fopen("/proc/self/maps", "re");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        char perms[8], path[400] = "";
-        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %399s", &lo, &hi, perms, path) < 3)
-            continue;
-        if (path[0] != '/' || perms[1] == 'w') /* anonymous, or written to */
-            continue;
-        madvise((void *)lo, hi - lo, MADV_PAGEOUT);
-    }
-    fclose(f);
-#endif
-}
-
 /* ---- the tick --------------------------------------------------------------- */
 
 static void schedule_tick(cell *c);
@@ -326,10 +295,6 @@ static void on_tick(uv_timer_t *t)
     double cost_us = (double)(core_mono_ns() - t0) / 1000.0;
     c->last_tick_ts = ts;
     publish_snapshot(c, ts, cost_us, sample_own_cpu(c, now));
-    if (!c->trimmed && now - c->started_ms >= 15000) {
-        trim_cold_pages();
-        c->trimmed = true;
-    }
     schedule_tick(c);
 }
 
