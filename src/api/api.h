@@ -83,6 +83,10 @@ typedef struct api_hooks {
      * API); returns its length or -errno. Thread-safe. */
     char *(*anomalies_json)(void *ud, bool all);
     int (*anomaly_scores)(void *ud, api_anomaly_score **out);
+
+    /* The host's node_exporter-named families for /metrics (may be NULL):
+     * calls emit once with the whole text; 0 or -errno. Thread-safe. */
+    int (*node_metrics)(void *ud, void (*emit)(void *eud, const char *text, size_t len), void *eud);
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port) and starts serving. */

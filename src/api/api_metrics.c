@@ -195,6 +195,11 @@ enum MHD_Result api_h_metric(struct api *a, struct MHD_Connection *c, const char
                                    "source", mem_source_name(src), "series", series));
 }
 
+static void emit_node(void *ud, const char *text, size_t len)
+{
+    api_buf_add(ud, text, len);
+}
+
 enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
 {
     static const char *const allowed[] = {NULL};
@@ -211,6 +216,8 @@ enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
     memset(&st, 0, sizeof st);
     mem_get_stats(a->mem, &st);
     api_buf b = {0};
+    if (a->hooks.node_metrics && a->hooks.node_metrics(a->hooks.ud, emit_node, &b) < 0)
+        b.oom = true;
     rc = api_prom_render(&b, s, n, &st);
     if (rc == 0)
         api_prom_anomaly(a, &b, s, n);

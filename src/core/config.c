@@ -38,6 +38,7 @@ void core_config_defaults(core_config *c)
     c->watch_cgroup[c->nwatch_cgroup++] = strdup("system.slice/*.service");
     core_sncpy(c->proc_root, sizeof c->proc_root, "/proc");
     core_sncpy(c->sys_root, sizeof c->sys_root, "/sys");
+    core_sncpy(c->textfile_dir, sizeof c->textfile_dir, "/var/lib/prometheus/node-exporter");
     c->sense_source = CORE_SOURCE_AUTO;
     core_sncpy(c->sense_device, sizeof c->sense_device, "/dev/ippoc");
     c->mem_ram_window_ms = 15 * 60000LL;
@@ -239,6 +240,11 @@ static int handle_sense(parse_ctx *p, const char *k, const char *v)
         else
             return fail(p, "source: unknown source '%s' (expected auto, procfs or kernel)%s", v, "");
         return 1;
+    }
+    if (!strcmp(k, "textfile_dir")) {
+        if (v[0] && v[0] != '/' && v[0] != '.')
+            return fail(p, "textfile_dir: '%s' must be an absolute or ./relative path (or empty: off)%s", v, "");
+        return set_string(p, k, v, c->textfile_dir, sizeof c->textfile_dir);
     }
     if (!strcmp(k, "device")) {
         if (v[0] != '/' && v[0] != '.')

@@ -47,6 +47,7 @@ typedef struct cell {
     char config_desc[CORE_PATH_MAX];
     mem_t *mem;
     sense_t *sense;
+    sense_nx *nx;            /* node_exporter-named /metrics families */
     api_t *api;
     heal_engine *heal;
     anomaly *an;                   /* from open_cell to close_cell (outlives the API) */
@@ -386,6 +387,10 @@ static int hk_reject(void *ud, uint64_t id, const char *who, char *e, size_t n)
 
 static char *hk_anomalies(void *ud, bool all) { return anomaly_json(((cell *)ud)->an, all); }
 static int hk_anomaly_scores(void *ud, api_anomaly_score **out) { return anomaly_scores(((cell *)ud)->an, out); }
+static int hk_node_metrics(void *ud, void (*emit)(void *, const char *, size_t), void *eud)
+{
+    return sense_nx_render(((cell *)ud)->nx, emit, eud);
+}
 
 /* ---- API start/stop --------------------------------------------------------- */
 
@@ -395,7 +400,8 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .incidents_json = hk_incidents, .incident_json = hk_incident,
                        .pending_json = hk_pending, .audit_path = hk_audit_path,
                        .approve = hk_approve, .reject = hk_reject,
-                       .anomalies_json = hk_anomalies, .anomaly_scores = hk_anomaly_scores};
+                       .anomalies_json = hk_anomalies, .anomaly_scores = hk_anomaly_scores,
+                       .node_metrics = hk_node_metrics};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -466,6 +472,7 @@ static void reload(cell *c)
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
         return;
     }
+    sense_nx_reconfigure(c->nx, &next);
     if (c->an && anomaly_reconfigure(c->an, &next, err, sizeof err)) { /* checked above: out of memory only */
         log_err("daemon: anomaly detection keeps its settings: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
@@ -547,6 +554,8 @@ static int open_cell(cell *c, char *err, size_t errlen)
         return rc;
     rc = sense_open(&c->sense, &c->cfg, c->mem, err, errlen);
     if (!rc)
+        rc = sense_nx_open(&c->nx, &c->cfg, err, errlen);
+    if (!rc)
         rc = anomaly_new(&c->an, c->mem, &c->cfg, err, errlen);
     if (rc)
         return rc;
@@ -559,6 +568,8 @@ static void close_cell(cell *c)
         api_stop(c->api);
     if (c->sense)
         sense_close(c->sense);
+    sense_nx_close(c->nx); /* the API that called it has stopped */
+    c->nx = NULL;
     if (c->an) { /* what the detectors learned goes to the store with the rest */
         anomaly_save(c->an, core_now_ms());
         anomaly_free(c->an);
