@@ -2,7 +2,9 @@
  * frequencies and governor), thermal_zone (zones and cooling devices), hwmon
  * (every chip's sensors, named and scaled as node_exporter does), power
  * supplies (/sys/class/power_supply) and edac (memory controllers' error
- * counters). Each is absent (no families) where the hardware is. */
+ * counters). Each is absent (no families) where the hardware is; like
+ * node_exporter, hwmon and power supplies then report failure, the others
+ * success. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,29 +15,12 @@
 #include "sense/nx_sys.h"
 
 /* ---- cpufreq ---------------------------------------------------------------------- */
+/* kHz in sysfs; node_exporter 1.5 has no governor family (later versions do). */
 static void cpufreq_hz(nx_ctx *x, const char *cpu, const char *file, const char *name, const char *help)
 {
     uint64_t khz;
     if (nx_read_u64(x, x->sys, &khz, "devices/system/cpu/cpu%s/cpufreq/%s", cpu, file) == 0)
         nx_sample(x, nx_family(x, name, NX_GAUGE, help), (double)khz * 1000.0, 1, "cpu", cpu);
-}
-
-static void cpufreq_governors(nx_ctx *x, const char *cpu)
-{
-    char gov[64];
-    if (nx_read_str(x, x->sys, gov, sizeof gov, "devices/system/cpu/cpu%s/cpufreq/scaling_governor", cpu) < 0 ||
-        !gov[0])
-        return;
-    ssize_t n = nx_read(x, &x->rd, x->sys, "devices/system/cpu/cpu%s/cpufreq/scaling_available_governors", cpu);
-    if (n < 0)
-        return;
-    int f = nx_family(x, "node_cpu_scaling_governor", NX_GAUGE, "Current enabled CPU frequency governor.");
-    const char *p = x->rd.p, *e = x->rd.p + n;
-    while ((p = sn_skip_ws(p, e)) < e && *p != '\n') {
-        char g[64];
-        sn_tok(&p, e, g, sizeof g);
-        nx_sample(x, f, strcmp(g, gov) == 0 ? 1 : 0, 2, "cpu", cpu, "governor", g);
-    }
 }
 
 NX_COLLECTOR(cpufreq)
@@ -46,16 +31,15 @@ NX_COLLECTOR(cpufreq)
         return n;
     for (int i = 0; i < n; i++) {
         const char *cpu = v[i]->d_name + 3;
-        cpufreq_hz(x, cpu, "cpuinfo_cur_freq", "node_cpu_frequency_hertz", "Current CPU thread frequency in hertz.");
-        cpufreq_hz(x, cpu, "cpuinfo_max_freq", "node_cpu_frequency_max_hertz", "Maximum CPU thread frequency in hertz.");
-        cpufreq_hz(x, cpu, "cpuinfo_min_freq", "node_cpu_frequency_min_hertz", "Minimum CPU thread frequency in hertz.");
+        cpufreq_hz(x, cpu, "cpuinfo_cur_freq", "node_cpu_frequency_hertz", "Current cpu thread frequency in hertz.");
+        cpufreq_hz(x, cpu, "cpuinfo_max_freq", "node_cpu_frequency_max_hertz", "Maximum cpu thread frequency in hertz.");
+        cpufreq_hz(x, cpu, "cpuinfo_min_freq", "node_cpu_frequency_min_hertz", "Minimum cpu thread frequency in hertz.");
         cpufreq_hz(x, cpu, "scaling_cur_freq", "node_cpu_scaling_frequency_hertz",
                    "Current scaled CPU thread frequency in hertz.");
         cpufreq_hz(x, cpu, "scaling_max_freq", "node_cpu_scaling_frequency_max_hertz",
                    "Maximum scaled CPU thread frequency in hertz.");
         cpufreq_hz(x, cpu, "scaling_min_freq", "node_cpu_scaling_frequency_min_hertz",
                    "Minimum scaled CPU thread frequency in hertz.");
-        cpufreq_governors(x, cpu);
     }
     nxs_names_free(v, n);
     return 0;
@@ -66,8 +50,8 @@ NX_COLLECTOR(thermal_zone)
 {
     struct dirent **v;
     int n = nxs_scan(x->sys, "class/thermal", "thermal_zone", true, &v);
-    if (n < 0)
-        return n;
+    if (n < 0) /* node_exporter globs: no class dir is no zones, not a failure */
+        return n == -ENOENT ? 0 : n;
     int ftemp = nx_family(x, "node_thermal_zone_temp", NX_GAUGE, "Zone temperature in Celsius");
     for (int i = 0; i < n; i++) {
         char type[64];
@@ -500,8 +484,8 @@ NX_COLLECTOR(edac)
 {
     struct dirent **v;
     int n = nxs_scan(x->sys, "devices/system/edac/mc", "mc", true, &v);
-    if (n < 0)
-        return n;
+    if (n < 0) /* node_exporter globs: no edac dir is no controllers, not a failure */
+        return n == -ENOENT ? 0 : n;
     int fce = nx_family(x, "node_edac_correctable_errors_total", NX_COUNTER, "Total correctable memory errors.");
     int fue = nx_family(x, "node_edac_uncorrectable_errors_total", NX_COUNTER, "Total uncorrectable memory errors.");
     int frce = nx_family(x, "node_edac_csrow_correctable_errors_total", NX_COUNTER,
