@@ -106,11 +106,12 @@ NX_COLLECTOR(os)
         n = nx_read(x, &x->rd, root, "usr/lib/os-release");
     if (n < 0)
         return (int)n;
-    static char vals[OS_NKEYS][OS_VAL]; /* 3 KiB: scrapes are serialised by the handle's lock */
-    memset(vals, 0, sizeof vals);
-    os_parse(x->rd.p, x->rd.p + n, vals);
+    char raw[OS_NKEYS][OS_VAL], vals[OS_NKEYS][3 * OS_VAL];
+    memset(raw, 0, sizeof raw);
+    os_parse(x->rd.p, x->rd.p + n, raw);
     const char *kv[2 * OS_NKEYS];
     for (int k = 0; k < OS_NKEYS; k++) {
+        nxs_utf8(raw[k], vals[k], sizeof vals[k]);
         kv[2 * k] = os_labels[k];
         kv[2 * k + 1] = vals[k];
     }

@@ -30,6 +30,11 @@ const char *nxs_keep(nxs_arena *a, const char *fmt, ...) __attribute__((format(p
 int nxs_scan(const char *root, const char *rel, const char *prefix, bool digits, struct dirent ***out);
 void nxs_names_free(struct dirent **v, int n);
 
+/* Copies in to out with each invalid UTF-8 sequence replaced by U+FFFD, as
+ * Go's strings.ToValidUTF8(s, "\uFFFD") does for node_exporter's label
+ * values (an invalid byte in a label breaks the whole scrape). */
+void nxs_utf8(const char *in, char *out, size_t n);
+
 /* The parent of the proc root: "" for "/proc", the fixture root in tests. */
 void nxs_rootfs(const nx_ctx *x, char *out, size_t n);
 

@@ -242,11 +242,33 @@ static void test_bad_input(void **st)
     assert_int_equal(file_put(path, "MemTotal: lots kB\n"), 0);
     snprintf(path, sizeof path, "%s/vmstat", dir);
     assert_int_equal(file_put(path, "pgfault\noom_kill 3\n"), 0);
+    /* a chip with no device link (named by its name file), an invalid
+     * UTF-8 label (one U+FFFD per bad run, as Go's ToValidUTF8) and a value
+     * that is not a number (left out) */
+    snprintf(path, sizeof path, "%s/class", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/class/hwmon", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/class/hwmon/hwmon0", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/class/hwmon/hwmon0/name", dir);
+    assert_int_equal(file_put(path, "My Chip\n"), 0);
+    snprintf(path, sizeof path, "%s/class/hwmon/hwmon0/temp1_label", dir);
+    assert_int_equal(file_put(path, "\xff\xfe" "CPU\n"), 0);
+    snprintf(path, sizeof path, "%s/class/hwmon/hwmon0/temp1_input", dir);
+    assert_int_equal(file_put(path, "41500\n"), 0);
+    snprintf(path, sizeof path, "%s/class/hwmon/hwmon0/temp2_input", dir);
+    assert_int_equal(file_put(path, "N/A\n"), 0);
     char *out = render(dir, dir);
     assert_true(sample(out, "node_scrape_collector_success{collector=\"pressure\"}") == 0);
     assert_true(sample(out, "node_scrape_collector_success{collector=\"meminfo\"}") == 0);
     assert_true(sample(out, "node_scrape_collector_success{collector=\"vmstat\"}") == 0);
     assert_null(strstr(out, "node_pressure_"));
+    assert_true(sample(out, "node_hwmon_chip_names{chip=\"my_chip\",chip_name=\"my_chip\"}") == 1);
+    assert_true(sample(out, "node_hwmon_sensor_label{chip=\"my_chip\",label=\"\xef\xbf\xbd" "CPU\",sensor=\"temp1\"}") == 1);
+    assert_true(sample(out, "node_hwmon_temp_celsius{chip=\"my_chip\",sensor=\"temp1\"}") == 41.5);
+    assert_null(strstr(out, "sensor=\"temp2\""));
+    assert_true(sample(out, "node_scrape_collector_success{collector=\"hwmon\"}") == 1);
     free(out);
     tree_rm(dir);
 }
