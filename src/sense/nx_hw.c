@@ -207,7 +207,7 @@ static bool hw_float(const char *s, double *v)
     return *end == 0;
 }
 
-static void hw_emit(nx_ctx *x, nxs_arena *a, const char *name, int type, const char *help, double v,
+static void hw_emit(nx_ctx *x, const char *name, int type, const char *help, double v,
                     const char *chip, const char *sensor)
 {
     nx_sample(x, nx_family_dyn(x, name, type, help), v, 2, "chip", chip, "sensor", sensor);
@@ -234,13 +234,13 @@ static void hw_sensor(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip
         if (el[0])
             return;
         if (!strcmp(t, "beep_enable"))
-            hw_emit(x, a, "node_hwmon_beep_enabled", NX_GAUGE, "Hardware beep enabled", !strcmp(val, "1"), chip,
+            hw_emit(x, "node_hwmon_beep_enabled", NX_GAUGE, "Hardware beep enabled", !strcmp(val, "1"), chip,
                     f.sensor);
         else if (num && !strcmp(t, "vrm"))
-            hw_emit(x, a, "node_hwmon_voltage_regulator_version", NX_GAUGE, "Hardware voltage regulator", v, chip,
+            hw_emit(x, "node_hwmon_voltage_regulator_version", NX_GAUGE, "Hardware voltage regulator", v, chip,
                     f.sensor);
         else if (num)
-            hw_emit(x, a, "node_hwmon_update_interval_seconds", NX_GAUGE, "Hardware monitor update interval",
+            hw_emit(x, "node_hwmon_update_interval_seconds", NX_GAUGE, "Hardware monitor update interval",
                     v * 0.001, chip, f.sensor);
         return;
     }
@@ -303,7 +303,7 @@ static void hw_sensor(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip
     snprintf(name, sizeof name, "%s%s", base, unit);
     /* Go multiplies by 0.001 and divides by 1e6: the same operations give the same bits */
     double out = scale == 1e-6 ? v / 1000000.0 : scale == 0.001 ? v * 0.001 : v;
-    hw_emit(x, a, name, type, help, out, chip, f.sensor);
+    hw_emit(x, name, type, help, out, chip, f.sensor);
 }
 
 static void hw_dir(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip, const char *skip_dir)
