@@ -213,41 +213,95 @@ static void hw_emit(nx_ctx *x, const char *name, int type, const char *help, dou
     nx_sample(x, nx_family_dyn(x, name, type, help), v, 2, "chip", chip, "sensor", sensor);
 }
 
+/* The unit suffix, scale, type and help node_exporter gives element el of
+ * sensor type t (its updateHwmon, in its order). */
+typedef struct hw_kind {
+    const char *unit, *help;
+    double scale;
+    int type;
+} hw_kind;
+
+static bool is(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+static hw_kind hw_kind_of(nxs_arena *a, const char *t, const char *el)
+{
+    hw_kind k = {"", NULL, 1, NX_GAUGE};
+    if (is(el, "fault") || is(el, "alarm")) {
+        k.help = nxs_keep(a, "Hardware sensor %s status (%s)", el, t);
+    } else if (is(el, "beep")) {
+        k.unit = "_enabled", k.help = "Hardware monitor sensor has beeping enabled";
+    } else if (is(t, "in") || is(t, "cpu")) {
+        k.unit = "_volts", k.scale = 0.001, k.help = nxs_keep(a, "Hardware monitor for voltage (%s)", el);
+    } else if (is(t, "temp") && !is(el, "type")) {
+        k.unit = "_celsius", k.scale = 0.001, k.help = nxs_keep(a, "Hardware monitor for temperature (%s)", el);
+    } else if (is(t, "curr")) {
+        k.unit = "_amps", k.scale = 0.001, k.help = nxs_keep(a, "Hardware monitor for current (%s)", el);
+    } else if (is(t, "energy")) {
+        k.unit = "_joule_total", k.scale = 1e-6, k.type = NX_COUNTER;
+        k.help = nxs_keep(a, "Hardware monitor for joules used so far (%s)", el);
+    } else if (is(t, "power") && is(el, "accuracy")) {
+        k.scale = 1e-6, k.help = "Hardware monitor power meter accuracy, as a ratio";
+    } else if (is(t, "power") &&
+               (is(el, "average_interval") || is(el, "average_interval_min") || is(el, "average_interval_max"))) {
+        k.unit = "_seconds", k.scale = 0.001;
+        k.help = nxs_keep(a, "Hardware monitor power usage update interval (%s)", el);
+    } else if (is(t, "power")) {
+        k.unit = "_watt", k.scale = 1e-6, k.help = nxs_keep(a, "Hardware monitor for power usage in watts (%s)", el);
+    } else if (is(t, "humidity")) {
+        k.scale = 1e-6;
+        k.help = nxs_keep(a, "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a "
+                             "percentage) (%s)", el);
+    } else if (is(t, "fan") && (is(el, "input") || is(el, "min") || is(el, "max") || is(el, "target"))) {
+        k.unit = "_rpm", k.help = nxs_keep(a, "Hardware monitor for fan revolutions per minute (%s)", el);
+    } else {
+        k.help = nxs_keep(a, "Hardware monitor %s element %s", t, el);
+    }
+    return k;
+}
+
+/* beep_enable, vrm and update_interval: one value each, from the bare file. */
+static void hw_special(nx_ctx *x, const hw_file *f, const char *val, const char *chip)
+{
+    double v = 0;
+    bool num = hw_float(val, &v);
+    if (f->prop[0])
+        return;
+    if (is(f->type, "beep_enable"))
+        hw_emit(x, "node_hwmon_beep_enabled", NX_GAUGE, "Hardware beep enabled", is(val, "1"), chip, f->sensor);
+    else if (num && is(f->type, "vrm"))
+        hw_emit(x, "node_hwmon_voltage_regulator_version", NX_GAUGE, "Hardware voltage regulator", v, chip,
+                f->sensor);
+    else if (num && is(f->type, "update_interval"))
+        hw_emit(x, "node_hwmon_update_interval_seconds", NX_GAUGE, "Hardware monitor update interval", v * 0.001,
+                chip, f->sensor);
+}
+
 /* One sensor file; emits its sample as node_exporter's updateHwmon does. */
 static void hw_sensor(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip, const char *file)
 {
     hw_file f;
-    char val[128], name[128];
+    char val[128], base[96], name[128];
     if (!hw_explode(file, &f) || !hw_value(x, dir, file, val, sizeof val))
         return;
     const char *el = f.prop, *t = f.type;
-    if (!strcmp(el, "label")) {
+    if (is(el, "label")) {
         char label[3 * sizeof val];
         nxs_utf8(val, label, sizeof label);
         nx_sample(x, nx_family(x, "node_hwmon_sensor_label", NX_GAUGE, "Label for given chip and sensor"), 1, 3,
                   "chip", chip, "label", label, "sensor", f.sensor);
         return;
     }
-    double v = 0;
-    bool num = hw_float(val, &v);
-    if (!strcmp(t, "beep_enable") || !strcmp(t, "vrm") || !strcmp(t, "update_interval")) {
-        if (el[0])
-            return;
-        if (!strcmp(t, "beep_enable"))
-            hw_emit(x, "node_hwmon_beep_enabled", NX_GAUGE, "Hardware beep enabled", !strcmp(val, "1"), chip,
-                    f.sensor);
-        else if (num && !strcmp(t, "vrm"))
-            hw_emit(x, "node_hwmon_voltage_regulator_version", NX_GAUGE, "Hardware voltage regulator", v, chip,
-                    f.sensor);
-        else if (num)
-            hw_emit(x, "node_hwmon_update_interval_seconds", NX_GAUGE, "Hardware monitor update interval",
-                    v * 0.001, chip, f.sensor);
+    if (is(t, "beep_enable") || is(t, "vrm") || is(t, "update_interval")) {
+        hw_special(x, &f, val, chip);
         return;
     }
-    if (!num)
+    double v;
+    if (!hw_float(val, &v))
         return;
-    char base[96];
-    if (!strcmp(el, "input")) {
+    if (is(el, "input")) {
         /* "_input" only when the bare <type><id> file holds a value too */
         char bare[64];
         snprintf(bare, sizeof bare, "%s%s", f.type, f.id);
@@ -259,51 +313,11 @@ static void hw_sensor(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip
     } else {
         snprintf(base, sizeof base, "node_hwmon_%s", t);
     }
-    const char *unit = "", *help;
-    int type = NX_GAUGE;
-    double scale = 1;
-    if (!strcmp(el, "fault") || !strcmp(el, "alarm")) {
-        help = nxs_keep(a, "Hardware sensor %s status (%s)", el, t);
-    } else if (!strcmp(el, "beep")) {
-        unit = "_enabled";
-        help = "Hardware monitor sensor has beeping enabled";
-    } else if (!strcmp(t, "in") || !strcmp(t, "cpu")) {
-        unit = "_volts", scale = 0.001;
-        help = nxs_keep(a, "Hardware monitor for voltage (%s)", el);
-    } else if (!strcmp(t, "temp") && strcmp(el, "type") != 0) {
-        unit = "_celsius", scale = 0.001;
-        help = nxs_keep(a, "Hardware monitor for temperature (%s)", el);
-    } else if (!strcmp(t, "curr")) {
-        unit = "_amps", scale = 0.001;
-        help = nxs_keep(a, "Hardware monitor for current (%s)", el);
-    } else if (!strcmp(t, "energy")) {
-        unit = "_joule_total", scale = 1e-6, type = NX_COUNTER;
-        help = nxs_keep(a, "Hardware monitor for joules used so far (%s)", el);
-    } else if (!strcmp(t, "power") && !strcmp(el, "accuracy")) {
-        scale = 1e-6;
-        help = "Hardware monitor power meter accuracy, as a ratio";
-    } else if (!strcmp(t, "power") && (!strcmp(el, "average_interval") || !strcmp(el, "average_interval_min") ||
-                                       !strcmp(el, "average_interval_max"))) {
-        unit = "_seconds", scale = 0.001;
-        help = nxs_keep(a, "Hardware monitor power usage update interval (%s)", el);
-    } else if (!strcmp(t, "power")) {
-        unit = "_watt", scale = 1e-6;
-        help = nxs_keep(a, "Hardware monitor for power usage in watts (%s)", el);
-    } else if (!strcmp(t, "humidity")) {
-        scale = 1e-6;
-        help = nxs_keep(a, "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a "
-                           "percentage) (%s)", el);
-    } else if (!strcmp(t, "fan") &&
-               (!strcmp(el, "input") || !strcmp(el, "min") || !strcmp(el, "max") || !strcmp(el, "target"))) {
-        unit = "_rpm";
-        help = nxs_keep(a, "Hardware monitor for fan revolutions per minute (%s)", el);
-    } else {
-        help = nxs_keep(a, "Hardware monitor %s element %s", t, el);
-    }
-    snprintf(name, sizeof name, "%s%s", base, unit);
+    hw_kind k = hw_kind_of(a, t, el);
+    snprintf(name, sizeof name, "%s%s", base, k.unit);
     /* Go multiplies by 0.001 and divides by 1e6: the same operations give the same bits */
-    double out = scale == 1e-6 ? v / 1000000.0 : scale == 0.001 ? v * 0.001 : v;
-    hw_emit(x, name, type, help, out, chip, f.sensor);
+    double out = k.scale == 1e-6 ? v / 1000000.0 : k.scale == 0.001 ? v * 0.001 : v;
+    hw_emit(x, name, k.type, k.help, out, chip, f.sensor);
 }
 
 static void hw_dir(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip, const char *skip_dir)
