@@ -30,23 +30,31 @@ static const char *const os_labels[OS_NKEYS] = {"build_id", "id", "id_like", "im
                                                 "version_codename", "version_id"};
 #define OS_VAL 256
 
-/* One os-release value (shell-like: "double" with \-escapes, 'single', or
- * bare up to a blank) into out. */
+/* One os-release value into out, as node_exporter's envparse reads it:
+ * blanks around it skipped; "double" quotes with \" \\ \n \t \r escapes;
+ * 'single' quotes literal; a bare value ends at a blank or '#' and keeps
+ * its backslashes (with the character each one escapes). */
 static void os_value(const char *p, const char *e, char *out)
 {
     size_t j = 0;
+    p = sn_skip_ws(p, e);
     if (p < e && (*p == '"' || *p == '\'')) {
         char q = *p++;
         for (; p < e && *p != q; p++) {
-            if (q == '"' && *p == '\\' && p + 1 < e)
-                p++;
+            char c = *p;
+            if (q == '"' && c == '\\' && p + 1 < e) {
+                char n = *++p;
+                c = n == 'n' ? '\n' : n == 't' ? '\t' : n == 'r' ? '\r' : n;
+                if (n != 'n' && n != 't' && n != 'r' && n != '"' && n != '\\' && j + 1 < OS_VAL)
+                    out[j++] = '\\';
+            }
             if (j + 1 < OS_VAL)
-                out[j++] = *p;
+                out[j++] = c;
         }
     } else {
         for (; p < e && *p != ' ' && *p != '\t' && *p != '#'; p++) {
-            if (*p == '\\' && p + 1 < e)
-                p++;
+            if (*p == '\\' && p + 1 < e && j + 1 < OS_VAL)
+                out[j++] = *p++;
             if (j + 1 < OS_VAL)
                 out[j++] = *p;
         }
@@ -60,6 +68,8 @@ static void os_parse(const char *p, const char *e, char vals[OS_NKEYS][OS_VAL])
         const char *eol = sn_eol(p, e), *q = sn_skip_ws(p, eol);
         if (eol > q && eol[-1] == '\n')
             eol--;
+        if (eol - q > 7 && !memcmp(q, "export ", 7))
+            q = sn_skip_ws(q + 7, eol);
         const char *eq = memchr(q, '=', (size_t)(eol - q));
         if (!eq || *q == '#')
             continue;
