@@ -144,7 +144,7 @@ static int hw_chip(nx_ctx *x, const char *dir, char *chip, size_t n)
 }
 
 static const char *const hw_types[] = {"vrm", "beep_enable", "update_interval", "in", "cpu", "fan", "pwm",
-                                       "temp", "curr", "power", "energy", "humidity", "intrusion", "freq"};
+                                       "temp", "curr", "power", "energy", "humidity", "intrusion"}; /* 1.5's list: no freq yet */
 
 /* <type><id>_<property>, as node_exporter's ^([^0-9]+)([0-9]*)?(_(.+))?$ */
 typedef struct hw_file {
@@ -328,7 +328,7 @@ static void hw_dir(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip, c
         return;
     for (int i = 0; i < n; i++) {
         char other[CORE_PATH_MAX + 300];
-        /* a file the hwmon dir has too: node_exporter keeps one value */
+        /* a file the device dir has too: node_exporter keeps the device's value */
         if (skip_dir) {
             snprintf(other, sizeof other, "%s/%s", skip_dir, v[i]->d_name);
             if (access(other, F_OK) == 0)
@@ -368,10 +368,11 @@ NX_COLLECTOR(hwmon)
                                        "Annotation metric for human-readable chip names"),
                           1, 2, "chip", chip, "chip_name", clean);
         }
-        hw_dir(x, &a, dir, chip, NULL);
         snprintf(dev, sizeof dev, "%s/device", dir);
-        if (stat(dev, &st) == 0 && S_ISDIR(st.st_mode))
-            hw_dir(x, &a, dev, chip, dir);
+        bool has_dev = stat(dev, &st) == 0 && S_ISDIR(st.st_mode);
+        hw_dir(x, &a, dir, chip, has_dev ? dev : NULL);
+        if (has_dev)
+            hw_dir(x, &a, dev, chip, NULL);
     }
     nxs_names_free(v, n);
     return rc;
