@@ -15,7 +15,9 @@
 #include "sense/nx_sys.h"
 
 /* ---- cpufreq ---------------------------------------------------------------------- */
-/* kHz in sysfs; node_exporter 1.5 has no governor family (later versions do). */
+/* kHz in sysfs; node_exporter 1.5 has no governor family (later versions do).
+ * node_exporter fails the whole collector when a CPU's cpufreq dir lacks an
+ * attribute it reads (scaling_setspeed, say); this reports what is there. */
 static void cpufreq_hz(nx_ctx *x, const char *cpu, const char *file, const char *name, const char *help)
 {
     uint64_t khz;
