@@ -58,6 +58,7 @@ typedef struct api_anomaly_score {
     const char *name;   /* family, e.g. "memory.used_bytes" */
     const char *labels; /* canonical, "" if none */
     double score;       /* [0, 1] */
+    bool anomalous;     /* anomalous now (keep_firing_for included) */
 } api_anomaly_score;
 
 typedef struct api_hooks {
