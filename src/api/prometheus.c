@@ -337,7 +337,8 @@ int api_prom_render_anomaly(api_buf *b, const api_anomaly_score *s, size_t n)
     for (size_t i = 0; i < n; i++)
         na += s[i].anomalous;
     api_prom_self(b, "ippoc_anomalous_series", "gauge",
-                  "Series anomalous now (for and keep_firing_for of [detect] included)", "", (double)na);
+                  "Series anomalous now: from their first sample at or above the threshold until "
+                  "keep_firing_for after the last", "", (double)na);
     if (na == 0)
         return b->oom ? -ENOMEM : 0;
     api_anomaly_score *sorted = malloc(na * sizeof *sorted);

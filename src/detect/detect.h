@@ -303,7 +303,7 @@ typedef struct detect_score {
     const char *name;   /* family, e.g. "memory.used_bytes" */
     const char *labels; /* canonical, "" if none */
     double score;       /* [0, 1] */
-    bool anomalous;     /* anomalous now (for, keep_firing_for included) */
+    bool anomalous;     /* anomalous now: its run began, keep_firing_for not over */
 } detect_score;
 
 /* Builds the detectors' owner from cfg's [detect] and loads the state saved
