@@ -42,6 +42,7 @@ struct api {
     int port;
     int64_t max_points;
     int64_t ram_window_ms, ret10s_ms, ret1m_ms;
+    int64_t prom_stale_ms; /* /metrics leaves out series not set for this long (api_prom_stale_ms) */
     int max_streams;
     atomic_int stopping;
     atomic_int streams;  /* open SSE streams */
@@ -94,9 +95,15 @@ void api_prom_value(double v, char *buf, size_t n);
  * is not exported: absent from prometheus.c's table, a rate (MEM_RATE) or a
  * percentage. */
 const char *api_prom_export_name(const char *family, int kind, const char *unit, const char **type);
-/* Appends the exported series (any order; see api_prom_export_name) plus
- * ippocd's self metrics when st != NULL. Returns 0, or -ENOMEM (b->oom set). */
-int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_stats *st);
+/* Appends the exported series (any order; see api_prom_export_name) set at
+ * or after stale_before_ms (0: any), plus ippocd's self metrics when
+ * st != NULL. Returns 0, or -ENOMEM (b->oom set). */
+int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_stats *st,
+                    int64_t stale_before_ms);
+/* How long a series may go unset before /metrics leaves it out (a watched
+ * process gone keeps its last value in memory): 3 x the longest interval of
+ * the enabled [sense] groups, at least 10 s. */
+int64_t api_prom_stale_ms(const core_config *cfg);
 /* Appends one family of one sample: HELP, TYPE, name+labels ("" or
  * "{k=\"v\"}", already escaped) and value. */
 void api_prom_self(api_buf *b, const char *name, const char *type, const char *help, const char *labels,

@@ -225,7 +225,10 @@ enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
     memset(&st, 0, sizeof st);
     mem_get_stats(a->mem, &st);
     api_buf b = {0};
-    rc = api_prom_render(&b, s, n, &st);
+    int64_t newest = 0; /* the last tick: staleness does not depend on the wall clock */
+    for (size_t i = 0; i < n; i++)
+        newest = s[i].last_ts > newest ? s[i].last_ts : newest;
+    rc = api_prom_render(&b, s, n, &st, newest > a->prom_stale_ms ? newest - a->prom_stale_ms : 0);
     free(s);
     if (rc == 0)
         prom_self_cpu(&b);

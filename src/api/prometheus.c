@@ -221,7 +221,17 @@ void api_prom_self(api_buf *b, const char *name, const char *type, const char *h
     api_buf_printf(b, "%s%s %s\n", name, labels, val);
 }
 
-int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_stats *st)
+int64_t api_prom_stale_ms(const core_config *cfg)
+{
+    int64_t longest = cfg->sense_interval_ms;
+    for (int i = 0; i < cfg->ngroups && i < CORE_SENSE_GROUPS; i++)
+        if (cfg->groups[i].enabled && cfg->groups[i].interval_ms > longest)
+            longest = cfg->groups[i].interval_ms;
+    return longest * 3 > 10000 ? longest * 3 : 10000;
+}
+
+int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_stats *st,
+                    int64_t stale_before_ms)
 {
     prom_row *rows = n ? malloc(n * sizeof *rows) : NULL;
     api_label *l = malloc(API_MAX_LABELS * sizeof *l);
@@ -235,7 +245,7 @@ int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_st
     for (size_t i = 0; i < n; i++) {
         const char *type = NULL;
         const char *name = api_prom_export_name(s[i].name, s[i].kind, s[i].unit, &type);
-        if (name && !isnan(s[i].last))
+        if (name && !isnan(s[i].last) && s[i].last_ts >= stale_before_ms)
             rows[k++] = (prom_row){&s[i], name, type};
     }
     if (k)

@@ -321,7 +321,7 @@ static void t_prom_render(void **state)
     };
     api_buf b = {0};
     mem_stats st = {.nseries = 11, .dropped_batches = 2, .samples = 40};
-    assert_int_equal(api_prom_render(&b, s, sizeof s / sizeof s[0], &st), 0);
+    assert_int_equal(api_prom_render(&b, s, sizeof s / sizeof s[0], &st, 0), 0);
     const char *want =
         "# HELP ippoc_app_open_fds (no help)\n"
         "# TYPE ippoc_app_open_fds gauge\n"
@@ -355,6 +355,33 @@ static void t_prom_render(void **state)
     if (api_test_prom_parse(b.p) == 1)
         fail_msg("prometheus_client rejected:\n%s", b.p);
     api_buf_free(&b);
+}
+
+/* A series not set for a while (a watched process gone) is left out. */
+static void t_prom_stale(void **state)
+{
+    (void)state;
+    mem_series_info s[] = {
+        {.id = 0, .name = "process.rss_bytes", .labels = "name=\"gone\",pid=\"7\"", .last = 1, .last_ts = 1000},
+        {.id = 1, .name = "process.rss_bytes", .labels = "name=\"here\",pid=\"8\"", .last = 2, .last_ts = 20000},
+    };
+    api_buf b = {0};
+    assert_int_equal(api_prom_render(&b, s, 2, NULL, 10000), 0);
+    assert_non_null(b.p);
+    assert_non_null(strstr(b.p, "ippoc_process_resident_memory_bytes{name=\"here\",pid=\"8\"} 2\n"));
+    assert_null(strstr(b.p, "gone"));
+    api_buf_free(&b);
+    static core_config cfg; /* large: off the stack */
+    core_config_defaults(&cfg);
+    assert_int_equal(api_prom_stale_ms(&cfg), 10000); /* 1 s groups: the floor */
+    cfg.groups[0].enabled = true;
+    cfg.groups[0].interval_ms = 60000;
+    if (cfg.ngroups < 1)
+        cfg.ngroups = 1;
+    assert_int_equal(api_prom_stale_ms(&cfg), 180000);
+    cfg.groups[0].enabled = false;
+    assert_int_equal(api_prom_stale_ms(&cfg), 10000);
+    core_config_free(&cfg);
 }
 
 /* The table: names, types, and what is not exported. */
@@ -451,7 +478,7 @@ static void t_prom_speed(void **state)
     api_buf b = {0};
     for (int r = 0; r < ROUNDS; r++) {
         api_buf_free(&b);
-        assert_int_equal(api_prom_render(&b, s, N, &st), 0);
+        assert_int_equal(api_prom_render(&b, s, N, &st, 0), 0);
     }
     int64_t dt = (core_mono_ns() - t0) / ROUNDS;
     size_t len = b.len;
@@ -476,7 +503,7 @@ int main(void)
         cmocka_unit_test(t_split_key),  cmocka_unit_test(t_params),     cmocka_unit_test(t_range),
         cmocka_unit_test(t_uri),        cmocka_unit_test(t_token),      cmocka_unit_test(t_error_body),
         cmocka_unit_test(t_event_json), cmocka_unit_test(t_buf),        cmocka_unit_test(t_prom_render),
-        cmocka_unit_test(t_prom_export_name),
+        cmocka_unit_test(t_prom_export_name), cmocka_unit_test(t_prom_stale),
         cmocka_unit_test(t_prom_services), cmocka_unit_test(t_prom_anomaly),
         cmocka_unit_test(t_prom_speed),
     };

@@ -208,6 +208,35 @@ def test_promtool_check_metrics():
     assert d.stop() == 0
 
 
+def test_prometheus_gone_process():
+    """A watched process that exits leaves /metrics (its last value is not
+    served forever); the watch entry's count goes to 0."""
+    import subprocess
+    import sys
+    d = Daemon()
+    pidfile = os.path.join(d.tmp, "child.pid")
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        with open(pidfile, "w") as f:
+            f.write(str(child.pid))
+        d.write_config(f"[sense]\nprocesses = pidfile:{pidfile}\n")
+        d.start()
+        rss = f'ippoc_process_resident_memory_bytes{{name="pidfile:{pidfile}",pid="{child.pid}"}} '
+        count = f'ippoc_process_matching{{name="pidfile:{pidfile}"}} '
+        wait_for(lambda: rss in d.get("/metrics").body.decode(), 10, "the child's series")
+        child.kill()
+        child.wait()
+        text = wait_for(lambda: (lambda t: t if rss not in t else None)(d.get("/metrics").body.decode()),
+                        20, "the gone child's series to leave /metrics")
+        assert f"\n{count}0\n" in text, text
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        child.stdin.close()
+    assert d.stop() == 0
+
+
 def test_events_and_stream():
     d = daemon()
     r = d.get("/v1/events?type=daemon.start")
@@ -244,4 +273,4 @@ def test_bearer_token():
 
 
 run([test_values_match_proc, test_series_query, test_bad_requests, test_prometheus_exposition,
-     test_promtool_check_metrics, test_events_and_stream, test_bearer_token])
+     test_promtool_check_metrics, test_prometheus_gone_process, test_events_and_stream, test_bearer_token])
