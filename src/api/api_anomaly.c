@@ -1,7 +1,8 @@
 /* api_anomaly.c: GET /v1/anomalies (?all=1 adds every watched series) and
- * the scores of the anomalous series appended to GET /metrics. Both come from the daemon's
- * hooks, which read a snapshot the loop publishes each tick; without the
- * hooks /v1/anomalies answers 503 and /metrics simply has no scores. */
+ * the scores of the anomalous series appended to GET /metrics. Both come
+ * from the daemon's hooks, which read a snapshot the loop publishes each
+ * tick; without the hooks /v1/anomalies answers 503 and /metrics simply has
+ * no scores. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

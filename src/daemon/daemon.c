@@ -478,7 +478,8 @@ static void reload(cell *c)
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
         return;
     }
-    if (c->an && detect_registry_reconfigure(c->an, &next, err, sizeof err)) { /* checked above: out of memory only */
+    /* checked above: out of memory only */
+    if (c->an && detect_registry_reconfigure(c->an, &next, err, sizeof err)) {
         log_err("daemon: anomaly detection keeps its settings: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
     }

@@ -765,7 +765,8 @@ int detect_registry_scores(detect_registry *a, detect_score **out)
 
 /* ---- rules (loop thread) ------------------------------------------------------------------ */
 
-int detect_registry_rule_check(void *ud, const char *metric, const char *labels, char *key, size_t keylen, double *score)
+int detect_registry_rule_check(void *ud, const char *metric, const char *labels, char *key, size_t keylen,
+                               double *score)
 {
     detect_registry *a = ud;
     if (!a || !a->cfg.enabled)
