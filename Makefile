@@ -17,7 +17,8 @@ DEB_BUILD  = meson ninja-build pkg-config gcc libc6-dev
 DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
              libpcre2-dev libinih-dev libsqlite3-dev libsodium-dev
 DEB_RUN    = $(DEB_BUILD) $(DEB_LIBS)
-DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc
+DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
+             prometheus prometheus-node-exporter
 # The kernel bridge's test: Debian's kernel headers to build the module
 # against, QEMU and a static busybox to boot Debian's kernel with it.
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make

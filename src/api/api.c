@@ -276,6 +276,7 @@ int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *
     core_sncpy(a->token, sizeof a->token, cfg->api_token);
     a->max_points = cfg->api_max_points > 1 ? cfg->api_max_points : 11000;
     a->ram_window_ms = cfg->mem_ram_window_ms > 0 ? cfg->mem_ram_window_ms : 15 * 60000;
+    a->prom_stale_ms = api_prom_stale_ms(cfg);
     a->ret10s_ms = cfg->mem_retention_10s_ms > 0 ? cfg->mem_retention_10s_ms : INT64_C(2) * 86400000;
     a->ret1m_ms = cfg->mem_retention_1m_ms > 0 ? cfg->mem_retention_1m_ms : INT64_C(30) * 86400000;
     unsigned maxconn = cfg->api_max_connections > 0 ? (unsigned)cfg->api_max_connections : 64;

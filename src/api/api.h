@@ -26,8 +26,10 @@
  *                                   anomalous now, recent episodes, and with
  *                                   all=1 (1/0, true/false, yes/no) every
  *                                   watched series with its score
- *   /metrics also carries ippoc_anomaly_score{metric="NAME",<its labels>}
- *   for every series of anomaly_scores.
+ *   /metrics also carries ippoc_anomalous_series (how many entries of
+ *   anomaly_scores are anomalous) and ippoc_anomaly_score{metric="NAME",
+ *   <its labels>} for each anomalous one. With services_json, /metrics
+ *   also has ippoc_service_restarts_total and ippoc_service_up per service.
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -58,6 +60,7 @@ typedef struct api_anomaly_score {
     const char *name;   /* family, e.g. "memory.used_bytes" */
     const char *labels; /* canonical, "" if none */
     double score;       /* [0, 1] */
+    bool anomalous;     /* anomalous now: its run began, keep_firing_for not over */
 } api_anomaly_score;
 
 typedef struct api_hooks {

@@ -42,6 +42,7 @@ struct api {
     int port;
     int64_t max_points;
     int64_t ram_window_ms, ret10s_ms, ret1m_ms;
+    int64_t prom_stale_ms; /* /metrics leaves out series not set for this long (api_prom_stale_ms) */
     int max_streams;
     atomic_int stopping;
     atomic_int streams;  /* open SSE streams */
@@ -90,13 +91,32 @@ void api_prom_label_name(const char *in, char *out, size_t n);
 /* Prometheus float: shortest text that reads back the same, "NaN", "+Inf",
  * "-Inf". */
 void api_prom_value(double v, char *buf, size_t n);
-/* Appends the exposition of the series (any order) plus self metrics when
+/* The exported name of a sensed family (its type in *type), or NULL when it
+ * is not exported: absent from prometheus.c's table, a rate (MEM_RATE) or a
+ * percentage. */
+const char *api_prom_export_name(const char *family, int kind, const char *unit, const char **type);
+/* Appends the exported series (any order; see api_prom_export_name) set at
+ * or after stale_before_ms (0: any), plus ippocd's self metrics when
  * st != NULL. Returns 0, or -ENOMEM (b->oom set). */
-int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_stats *st);
-/* Appends ippoc_anomaly_score (HELP, TYPE, then one gauge per entry, sorted
- * by family then labels): labels metric="NAME" then the series' own (one
- * named "metric" becomes "exported_metric"). Nothing when n is 0. 0 or
- * -ENOMEM. */
+int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_stats *st,
+                    int64_t stale_before_ms);
+/* How long a series may go unset before /metrics leaves it out (a watched
+ * process gone keeps its last value in memory): 3 x the longest interval of
+ * the enabled [sense] groups, at least 10 s. */
+int64_t api_prom_stale_ms(const core_config *cfg);
+/* Appends one family of one sample: HELP, TYPE, name+labels ("" or
+ * "{k=\"v\"}", already escaped) and value. */
+void api_prom_self(api_buf *b, const char *name, const char *type, const char *help, const char *labels,
+                   double v);
+/* Appends ippoc_service_restarts_total{service} (counter) and
+ * ippoc_service_up{service} from a services_json answer; nothing when it is
+ * NULL, unparsable or lists no service. 0 or -ENOMEM. */
+int api_prom_render_services(api_buf *b, const char *services_json);
+/* Appends ippoc_anomalous_series (how many entries are anomalous), then
+ * ippoc_anomaly_score (HELP, TYPE, one gauge per anomalous entry, sorted by
+ * family then labels): labels metric="NAME" then the series' own (one named
+ * "metric" becomes "exported_metric"); no score family when none is
+ * anomalous. 0 or -ENOMEM. */
 int api_prom_render_anomaly(api_buf *b, const api_anomaly_score *s, size_t n);
 /* A yes/no query value: 1/0, true/false, yes/no (any case). 0 or -EINVAL. */
 int api_parse_flag(const char *v, bool *out);
@@ -206,7 +226,8 @@ enum MHD_Result api_h_audit(struct api *a, struct MHD_Connection *c);
 enum MHD_Result api_h_audit_verify(struct api *a, struct MHD_Connection *c);
 /* api_anomaly.c */
 enum MHD_Result api_h_anomalies(struct api *a, struct MHD_Connection *c);
-/* Appends the anomaly scores to a /metrics answer (nothing without the hook). */
-void api_prom_anomaly(struct api *a, api_buf *b, const mem_series_info *s, size_t n);
+/* Appends the anomalous series' scores to a /metrics answer (nothing
+ * without the hook). */
+void api_prom_anomaly(struct api *a, api_buf *b);
 
 #endif

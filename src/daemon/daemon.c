@@ -8,7 +8,7 @@
  * threads read memory through its thread-safe readers and the status through
  * a snapshot this file publishes under a mutex after every tick. */
 #include "daemon/daemon.h"
-#include "daemon/anomaly.h"
+#include "detect/detect.h"
 #include "daemon/loopcall.h"
 #include "api/api.h"
 #include "heal/heal.h"
@@ -50,7 +50,7 @@ typedef struct cell {
     sense_nx *nx;            /* node_exporter-named /metrics families */
     api_t *api;
     heal_engine *heal;
-    anomaly *an;                   /* from open_cell to close_cell (outlives the API) */
+    detect_registry *an;           /* from open_cell to close_cell (outlives the API) */
     loopcall lc;                   /* API threads run approve/reject on the loop */
     char audit_path[CORE_PATH_MAX + 16];
     bool stopping;
@@ -111,7 +111,7 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
     }
     rc = core_config_validate(c, err, errlen);
     if (!rc)
-        rc = anomaly_config_check(c, err, errlen);
+        rc = detect_registry_config_check(c, err, errlen);
     return rc ? rc : heal_config_check(c, err, errlen);
 }
 
@@ -290,7 +290,7 @@ static void on_tick(uv_timer_t *t)
     int64_t t0 = core_mono_ns();
     sense_collect(c->sense, ts);
     mem_tick(c->mem, ts);
-    anomaly_tick(c->an, ts);
+    detect_registry_tick(c->an, ts);
     if (c->heal)
         heal_engine_tick(c->heal, now);
     double cost_us = (double)(core_mono_ns() - t0) / 1000.0;
@@ -385,8 +385,20 @@ static int hk_reject(void *ud, uint64_t id, const char *who, char *e, size_t n)
 
 /* ---- anomaly readers for the API threads (snapshots: no lock of ours) ---- */
 
-static char *hk_anomalies(void *ud, bool all) { return anomaly_json(((cell *)ud)->an, all); }
-static int hk_anomaly_scores(void *ud, api_anomaly_score **out) { return anomaly_scores(((cell *)ud)->an, out); }
+static char *hk_anomalies(void *ud, bool all) { return detect_registry_json(((cell *)ud)->an, all); }
+/* The registry's scores in the API's own struct (the API does not read src/detect). */
+static int hk_anomaly_scores(void *ud, api_anomaly_score **out)
+{
+    detect_score *d = NULL;
+    int n = detect_registry_scores(((cell *)ud)->an, &d);
+    *out = NULL;
+    if (n > 0 && !(*out = malloc((size_t)n * sizeof **out)))
+        n = -ENOMEM;
+    for (int i = 0; i < n; i++)
+        (*out)[i] = (api_anomaly_score){d[i].name, d[i].labels, d[i].score, d[i].anomalous};
+    free(d);
+    return n;
+}
 static int hk_node_metrics(void *ud, void (*emit)(void *, const char *, size_t), void *eud)
 {
     return sense_nx_render(((cell *)ud)->nx, emit, eud);
@@ -473,7 +485,8 @@ static void reload(cell *c)
         return;
     }
     sense_nx_reconfigure(c->nx, &next);
-    if (c->an && anomaly_reconfigure(c->an, &next, err, sizeof err)) { /* checked above: out of memory only */
+    /* checked above: out of memory only */
+    if (c->an && detect_registry_reconfigure(c->an, &next, err, sizeof err)) {
         log_err("daemon: anomaly detection keeps its settings: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
     }
@@ -556,7 +569,7 @@ static int open_cell(cell *c, char *err, size_t errlen)
     if (!rc)
         rc = sense_nx_open(&c->nx, &c->cfg, err, errlen);
     if (!rc)
-        rc = anomaly_new(&c->an, c->mem, &c->cfg, err, errlen);
+        rc = detect_registry_new(&c->an, c->mem, &c->cfg, err, errlen);
     if (rc)
         return rc;
     return start_api(c, err, errlen);
@@ -571,8 +584,8 @@ static void close_cell(cell *c)
     sense_nx_close(c->nx); /* the API that called it has stopped */
     c->nx = NULL;
     if (c->an) { /* what the detectors learned goes to the store with the rest */
-        anomaly_save(c->an, core_now_ms());
-        anomaly_free(c->an);
+        detect_registry_save(c->an, core_now_ms());
+        detect_registry_free(c->an);
         c->an = NULL;
     }
     if (c->mem) {
@@ -639,7 +652,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
     heal_engine *h = NULL;
     int hrc = heal_engine_new(&c.loop, &c.cfg, c.mem, &h, err, sizeof err);
     if (h)
-        heal_engine_set_anomaly(h, anomaly_rule_check, c.an);
+        heal_engine_set_anomaly(h, detect_registry_rule_check, c.an);
     pthread_mutex_lock(&c.snap_lock);
     c.heal = h;
     pthread_mutex_unlock(&c.snap_lock);

@@ -342,7 +342,7 @@ static int apply_key(eng_cfg *c, const core_config *cfg, const core_kv *kv, char
         eng_alert_cfg *a = alert_for(c, kv, err, errlen);
         return a ? alert_key(a, kv, err, errlen) : -EINVAL;
     }
-    if (!strcmp(kv->section, "detect")) /* ippocd's anomaly detection reads it (src/daemon/anomaly.h) */
+    if (!strcmp(kv->section, "detect")) /* ippocd's anomaly detection reads it (src/detect/registry_conf.c) */
         return 0;
     return core_kv_error(err, errlen, kv, "unknown section [%s]", kv->section);
 }

@@ -1,9 +1,9 @@
-/* anomaly_conf.c: the [detect] section (kept raw by core/config.c): defaults,
+/* registry_conf.c: the [detect] section (kept raw by core/config.c): defaults,
  * parsing with FILE:LINE errors, and which series it watches (include and
  * exclude globs over the family name, or over the key name{labels} for a
  * glob with '{'). Also the label-subset test of anomalous(METRIC{labels})
  * rules. Pure: no state, any thread. */
-#include "daemon/anomaly.h"
+#include "detect/detect.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -14,7 +14,7 @@
 
 #define DAY_MS 86400000LL
 
-void anomaly_config_defaults(anomaly_config *c)
+void detect_registry_config_defaults(detect_registry_config *c)
 {
     memset(c, 0, sizeof *c);
     c->enabled = true;
@@ -38,7 +38,7 @@ static int duration(const core_kv *kv, int64_t lo, int64_t hi, const char *range
 }
 
 /* Splits a list of globs on blanks and commas outside {...} and "...". */
-static int globs(const core_kv *kv, char (*list)[ANOMALY_GLOB_LEN + 1], int *n, char *err, size_t errlen)
+static int globs(const core_kv *kv, char (*list)[DETECT_REGISTRY_GLOB_LEN + 1], int *n, char *err, size_t errlen)
 {
     const char *s = kv->value;
     *n = 0;
@@ -65,10 +65,10 @@ static int globs(const core_kv *kv, char (*list)[ANOMALY_GLOB_LEN + 1], int *n, 
         size_t len = (size_t)(s - b);
         if (depth || quoted)
             return core_kv_error(err, errlen, kv, "%s: '%.*s' has an unclosed '{' or '\"'", kv->key, (int)len, b);
-        if (len > ANOMALY_GLOB_LEN)
-            return core_kv_error(err, errlen, kv, "%s: a glob is longer than %d characters", kv->key, ANOMALY_GLOB_LEN);
-        if (*n == ANOMALY_GLOBS_MAX)
-            return core_kv_error(err, errlen, kv, "%s: more than %d globs", kv->key, ANOMALY_GLOBS_MAX);
+        if (len > DETECT_REGISTRY_GLOB_LEN)
+            return core_kv_error(err, errlen, kv, "%s: a glob is longer than %d characters", kv->key, DETECT_REGISTRY_GLOB_LEN);
+        if (*n == DETECT_REGISTRY_GLOBS_MAX)
+            return core_kv_error(err, errlen, kv, "%s: more than %d globs", kv->key, DETECT_REGISTRY_GLOBS_MAX);
         for (size_t i = 0; i < len; i++)
             if ((unsigned char)b[i] < 0x20 || b[i] == 0x7f)
                 return core_kv_error(err, errlen, kv, "%s: control character in a glob", kv->key);
@@ -79,7 +79,7 @@ static int globs(const core_kv *kv, char (*list)[ANOMALY_GLOB_LEN + 1], int *n, 
     return 0;
 }
 
-static int apply_key(anomaly_config *c, const core_kv *kv, char *err, size_t errlen)
+static int apply_key(detect_registry_config *c, const core_kv *kv, char *err, size_t errlen)
 {
     const char *k = kv->key, *v = kv->value;
     if (!strcmp(k, "enabled")) {
@@ -106,9 +106,9 @@ static int apply_key(anomaly_config *c, const core_kv *kv, char *err, size_t err
     if (!strcmp(k, "max_metrics")) {
         char *end;
         long n = strtol(v, &end, 10);
-        if (end == v || *end || n < 1 || n > ANOMALY_MAX_METRICS_LIMIT)
+        if (end == v || *end || n < 1 || n > DETECT_REGISTRY_MAX_METRICS_LIMIT)
             return core_kv_error(err, errlen, kv, "max_metrics: '%s' is not a number from 1 to %d", v,
-                       ANOMALY_MAX_METRICS_LIMIT);
+                       DETECT_REGISTRY_MAX_METRICS_LIMIT);
         c->max_metrics = (int)n;
         return 0;
     }
@@ -121,9 +121,9 @@ static int apply_key(anomaly_config *c, const core_kv *kv, char *err, size_t err
                "episode_window, include, exclude, max_metrics or save_interval)", k);
 }
 
-int anomaly_config_parse(const core_config *cfg, anomaly_config *out, char *err, size_t errlen)
+int detect_registry_config_parse(const core_config *cfg, detect_registry_config *out, char *err, size_t errlen)
 {
-    anomaly_config_defaults(out);
+    detect_registry_config_defaults(out);
     for (int i = 0; i < cfg->nraw; i++) {
         if (strcmp(cfg->raw[i].section, "detect"))
             continue;
@@ -134,14 +134,14 @@ int anomaly_config_parse(const core_config *cfg, anomaly_config *out, char *err,
     return 0;
 }
 
-int anomaly_config_check(const core_config *cfg, char *err, size_t errlen)
+int detect_registry_config_check(const core_config *cfg, char *err, size_t errlen)
 {
-    anomaly_config *c = malloc(sizeof *c);
+    detect_registry_config *c = malloc(sizeof *c);
     if (!c) {
         snprintf(err, errlen, "[detect]: out of memory");
         return -ENOMEM;
     }
-    int rc = anomaly_config_parse(cfg, c, err, errlen);
+    int rc = detect_registry_config_parse(cfg, c, err, errlen);
     free(c);
     return rc;
 }
@@ -151,9 +151,9 @@ static bool glob_match(const char *g, const char *name, const char *key)
     return fnmatch(g, strchr(g, '{') ? key : name, 0) == 0;
 }
 
-bool anomaly_config_match(const anomaly_config *c, const char *name, const char *labels)
+bool detect_registry_config_match(const detect_registry_config *c, const char *name, const char *labels)
 {
-    char key[ANOMALY_KEY_MAX];
+    char key[DETECT_KEY_MAX];
     snprintf(key, sizeof key, "%s%s%s%s", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "");
     bool in = false;
     for (int i = 0; i < c->ninclude && !in; i++)
@@ -175,7 +175,7 @@ static const char *pair_end(const char *s)
     return *q ? q + 1 : q;
 }
 
-bool anomaly_labels_subset(const char *have, const char *want)
+bool detect_labels_subset(const char *have, const char *want)
 {
     const char *w = want;
     while (*w) {

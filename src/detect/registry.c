@@ -1,4 +1,4 @@
-/* anomaly.c: ippocd's anomaly detection at run time (see anomaly.h).
+/* registry.c: ippocd's anomaly detection at run time (see detect.h, "the registry").
  *
  * Each tick, on the loop thread, after mem_tick: the tick's values come back
  * out of memory's RAM window (mem_tick_values), each watched series' value
@@ -14,7 +14,7 @@
  * Series are identified by their memory id; per-id arrays grow with the
  * store. Which series are watched is decided once per id (include/exclude
  * globs) and again after a reload. */
-#include "daemon/anomaly.h"
+#include "detect/detect.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -48,7 +48,7 @@ typedef struct snap_episode {
     const char *name[DETECT_EPISODE_MEMBERS], *labels[DETECT_EPISODE_MEMBERS], *unit[DETECT_EPISODE_MEMBERS];
 } snap_episode;
 
-typedef struct anomaly_snap {
+typedef struct registry_snap {
     int refs; /* under anomaly.lock */
     bool enabled;
     int64_t ts;
@@ -59,11 +59,11 @@ typedef struct anomaly_snap {
     snap_metric *m; /* by id */
     int nep;
     snap_episode ep[DETECT_EPISODES_KEEP]; /* newest first */
-} anomaly_snap;
+} registry_snap;
 
-struct anomaly {
+struct detect_registry {
     mem_t *mem;
-    anomaly_config cfg;
+    detect_registry_config cfg;
     detect_tracker *trk;
     int cap;                 /* length of the per-id arrays */
     detect_state **det;      /* by id, NULL: no detector */
@@ -81,12 +81,12 @@ struct anomaly {
     int events_skipped;      /* ... and not written */
     bool warned_full, warned_save;
     pthread_mutex_t lock;
-    anomaly_snap *snap;
+    registry_snap *snap;
 };
 
 /* ---- per-id tables ------------------------------------------------------------ */
 
-static int grow(anomaly *a, int need)
+static int grow(detect_registry *a, int need)
 {
     if (need <= a->cap)
         return 0;
@@ -113,7 +113,7 @@ static int grow(anomaly *a, int need)
 }
 
 /* Learns the names of series registered since the last call. */
-static void refresh_names(anomaly *a)
+static void refresh_names(detect_registry *a)
 {
     int n = mem_series_count(a->mem);
     if (n == a->known_series)
@@ -133,7 +133,7 @@ static void refresh_names(anomaly *a)
     a->known_series = n;
 }
 
-static void drop_detector(anomaly *a, int id, int64_t now)
+static void drop_detector(detect_registry *a, int id, int64_t now)
 {
     if (a->det[id]) {
         detect_free(a->det[id]);
@@ -144,12 +144,12 @@ static void drop_detector(anomaly *a, int id, int64_t now)
 }
 
 /* The detector of series id, created on first use; NULL when not watched. */
-static detect_state *detector_for(anomaly *a, int id)
+static detect_state *detector_for(detect_registry *a, int id)
 {
     if (a->watch[id] == W_UNKNOWN) {
         if (!a->name[id])
             return NULL; /* registered after the last refresh: next tick */
-        a->watch[id] = anomaly_config_match(&a->cfg, a->name[id], a->labels[id]) ? W_YES : W_NO;
+        a->watch[id] = detect_registry_config_match(&a->cfg, a->name[id], a->labels[id]) ? W_YES : W_NO;
     }
     if (a->watch[id] != W_YES)
         return NULL;
@@ -174,7 +174,7 @@ static detect_state *detector_for(anomaly *a, int id)
 /* ---- saved state ---------------------------------------------------------------- */
 
 typedef struct load_ctx {
-    anomaly *a;
+    detect_registry *a;
     int loaded, failed;
     char why[160];
 } load_ctx;
@@ -182,7 +182,7 @@ typedef struct load_ctx {
 static int load_one(void *ud, int id, const void *data, size_t len)
 {
     load_ctx *l = ud;
-    anomaly *a = l->a;
+    detect_registry *a = l->a;
     if (id >= a->cap || !a->name[id])
         return 0; /* a series the store no longer has */
     detect_state *d = detector_for(a, id);
@@ -198,7 +198,7 @@ static int load_one(void *ud, int id, const void *data, size_t len)
     return 0;
 }
 
-static void load_states(anomaly *a)
+static void load_states(detect_registry *a)
 {
     load_ctx l = {.a = a};
     char err[256];
@@ -212,7 +212,7 @@ static void load_states(anomaly *a)
         log_info("detect: %d detector(s) restored from the store", l.loaded);
 }
 
-int anomaly_save(anomaly *a, int64_t now_ms)
+int detect_registry_save(detect_registry *a, int64_t now_ms)
 {
     if (!a || !a->ndet)
         return 0;
@@ -292,12 +292,12 @@ static void key_of(const char *name, const char *labels, char *buf, size_t n)
 
 static json_t *series_json(const char *name, const char *labels)
 {
-    char key[ANOMALY_KEY_MAX];
+    char key[DETECT_KEY_MAX];
     key_of(name, labels, key, sizeof key);
     return json_pack("{s:s, s:o, s:s}", "metric", name ? name : "?", "labels", labels_json(labels), "key", key);
 }
 
-static void record(anomaly *a, int64_t ts, const char *type, const char *sev, json_t *payload)
+static void record(detect_registry *a, int64_t ts, const char *type, const char *sev, json_t *payload)
 {
     char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
     json_decref(payload);
@@ -341,7 +341,7 @@ static json_t *episode_json(const detect_episode *e, const char *const *names, c
                      "members", members, "more", e->more);
 }
 
-static json_t *episode_event(anomaly *a, const detect_episode *e, int64_t now)
+static json_t *episode_event(detect_registry *a, const detect_episode *e, int64_t now)
 {
     const char *names[DETECT_EPISODE_MEMBERS], *labels[DETECT_EPISODE_MEMBERS];
     for (int i = 0; i < e->nmembers; i++) {
@@ -352,7 +352,7 @@ static json_t *episode_event(anomaly *a, const detect_episode *e, int64_t now)
     return episode_json(e, names, labels, now);
 }
 
-static void on_note(anomaly *a, const detect_note *n)
+static void on_note(detect_registry *a, const detect_note *n)
 {
     if (n->kind == DETECT_NOTE_ANOMALY) {
         const detect_metric *m = detect_tracker_metric(a->trk, n->id);
@@ -372,7 +372,7 @@ static void on_note(anomaly *a, const detect_note *n)
         json_object_set_new(o, "episode", json_integer((json_int_t)n->episode));
         json_object_set_new(o, "threshold", json_real(a->cfg.track.threshold));
         record(a, n->ts_ms, "anomaly", "warning", o);
-        char key[ANOMALY_KEY_MAX];
+        char key[DETECT_KEY_MAX];
         key_of(a->name[n->id], a->labels[n->id], key, sizeof key);
         log_info("detect: %s is anomalous (%s, score %.2f, episode %llu)", key,
                  detect_reason_name(m->peak_reason), m->peak, (unsigned long long)n->episode);
@@ -397,7 +397,7 @@ static void on_note(anomaly *a, const detect_note *n)
 
 /* ---- snapshot ------------------------------------------------------------------------ */
 
-static void snap_put(anomaly *a, anomaly_snap *s)
+static void snap_put(detect_registry *a, registry_snap *s)
 {
     if (!s)
         return;
@@ -410,19 +410,19 @@ static void snap_put(anomaly *a, anomaly_snap *s)
     }
 }
 
-static anomaly_snap *snap_get(anomaly *a)
+static registry_snap *snap_get(detect_registry *a)
 {
     pthread_mutex_lock(&a->lock);
-    anomaly_snap *s = a->snap;
+    registry_snap *s = a->snap;
     if (s)
         s->refs++;
     pthread_mutex_unlock(&a->lock);
     return s;
 }
 
-static void publish(anomaly *a, int64_t ts)
+static void publish(detect_registry *a, int64_t ts)
 {
-    anomaly_snap *s = calloc(1, sizeof *s);
+    registry_snap *s = calloc(1, sizeof *s);
     if (!s)
         return;
     s->refs = 1;
@@ -464,7 +464,7 @@ static void publish(anomaly *a, int64_t ts)
         }
     }
     pthread_mutex_lock(&a->lock);
-    anomaly_snap *old = a->snap;
+    registry_snap *old = a->snap;
     a->snap = s;
     pthread_mutex_unlock(&a->lock);
     snap_put(a, old);
@@ -472,23 +472,23 @@ static void publish(anomaly *a, int64_t ts)
 
 /* ---- life cycle ------------------------------------------------------------------------ */
 
-int anomaly_new(anomaly **out, mem_t *mem, const core_config *cfg, char *err, size_t errlen)
+int detect_registry_new(detect_registry **out, mem_t *mem, const core_config *cfg, char *err, size_t errlen)
 {
     *out = NULL;
-    anomaly *a = calloc(1, sizeof *a);
+    detect_registry *a = calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "detect: out of memory");
         return -ENOMEM;
     }
     a->mem = mem;
     pthread_mutex_init(&a->lock, NULL);
-    int rc = anomaly_config_parse(cfg, &a->cfg, err, errlen);
+    int rc = detect_registry_config_parse(cfg, &a->cfg, err, errlen);
     if (!rc && !(a->trk = detect_tracker_new(&a->cfg.track))) {
         snprintf(err, errlen, "detect: out of memory");
         rc = -ENOMEM;
     }
     if (rc) {
-        anomaly_free(a);
+        detect_registry_free(a);
         return rc;
     }
     if (a->cfg.enabled)
@@ -501,14 +501,14 @@ int anomaly_new(anomaly **out, mem_t *mem, const core_config *cfg, char *err, si
     return 0;
 }
 
-int anomaly_reconfigure(anomaly *a, const core_config *cfg, char *err, size_t errlen)
+int detect_registry_reconfigure(detect_registry *a, const core_config *cfg, char *err, size_t errlen)
 {
-    anomaly_config *c = malloc(sizeof *c);
+    detect_registry_config *c = malloc(sizeof *c);
     if (!c) {
         snprintf(err, errlen, "detect: out of memory");
         return -ENOMEM;
     }
-    int rc = anomaly_config_parse(cfg, c, err, errlen);
+    int rc = detect_registry_config_parse(cfg, c, err, errlen);
     if (!rc && detect_tracker_configure(a->trk, &c->track)) {
         snprintf(err, errlen, "[detect]: invalid settings");
         rc = -EINVAL;
@@ -520,7 +520,7 @@ int anomaly_reconfigure(anomaly *a, const core_config *cfg, char *err, size_t er
     int64_t now = core_now_ms();
     bool was = a->cfg.enabled;
     if (was && !c->enabled)
-        anomaly_save(a, now); /* what was learned stays in the store */
+        detect_registry_save(a, now); /* what was learned stays in the store */
     a->cfg = *c;
     free(c);
     /* watched again from the globs; detectors of series still watched stay */
@@ -530,7 +530,7 @@ int anomaly_reconfigure(anomaly *a, const core_config *cfg, char *err, size_t er
         a->watch[id] = W_UNKNOWN;
         if (!a->det[id])
             continue;
-        bool keep = a->cfg.enabled && a->name[id] && anomaly_config_match(&a->cfg, a->name[id], a->labels[id]);
+        bool keep = a->cfg.enabled && a->name[id] && detect_registry_config_match(&a->cfg, a->name[id], a->labels[id]);
         if (keep)
             a->watch[id] = W_YES;
         else
@@ -548,7 +548,7 @@ int anomaly_reconfigure(anomaly *a, const core_config *cfg, char *err, size_t er
 /* Frees the detectors of series no longer fed (a process that went away
  * leaves its pid-labelled series behind), so max_metrics is not used up by
  * the dead; their saved state stays in the store. */
-static void sweep(anomaly *a, int64_t now)
+static void sweep(detect_registry *a, int64_t now)
 {
     int before = a->ndet;
     a->last_sweep_ms = now;
@@ -571,7 +571,7 @@ static void sweep(anomaly *a, int64_t now)
     }
 }
 
-void anomaly_tick(anomaly *a, int64_t ts)
+void detect_registry_tick(detect_registry *a, int64_t ts)
 {
     if (!a)
         return;
@@ -617,13 +617,13 @@ void anomaly_tick(anomaly *a, int64_t ts)
     if (ts - a->last_sweep_ms >= SWEEP_EVERY_MS)
         sweep(a, ts);
     if (ts - a->last_save_ms >= a->cfg.save_interval_ms) {
-        anomaly_save(a, ts);
+        detect_registry_save(a, ts);
         a->last_save_ms = ts; /* refused: the next interval tries again */
     }
     publish(a, ts);
 }
 
-void anomaly_free(anomaly *a)
+void detect_registry_free(detect_registry *a)
 {
     if (!a)
         return;
@@ -636,7 +636,7 @@ void anomaly_free(anomaly *a)
     free(a->watch);
     free(a->vals);
     detect_tracker_free(a->trk);
-    anomaly_snap *s = a->snap;
+    registry_snap *s = a->snap;
     a->snap = NULL;
     if (s && --s->refs == 0) { /* the API is stopped: no reader is left */
         free(s->m);
@@ -687,9 +687,9 @@ static json_t *metric_json(const snap_metric *m, int64_t now, bool brief)
     return o;
 }
 
-char *anomaly_json(anomaly *a, bool all)
+char *detect_registry_json(detect_registry *a, bool all)
 {
-    anomaly_snap *s = a ? snap_get(a) : NULL;
+    registry_snap *s = a ? snap_get(a) : NULL;
     if (!s)
         return NULL;
     const snap_metric **p = s->n ? malloc(s->n * sizeof *p) : NULL;
@@ -742,22 +742,22 @@ char *anomaly_json(anomaly *a, bool all)
     return text;
 }
 
-int anomaly_scores(anomaly *a, api_anomaly_score **out)
+int detect_registry_scores(detect_registry *a, detect_score **out)
 {
     *out = NULL;
-    anomaly_snap *s = a ? snap_get(a) : NULL;
+    registry_snap *s = a ? snap_get(a) : NULL;
     if (!s)
         return 0;
     int n = 0;
-    api_anomaly_score *v = s->n ? malloc(s->n * sizeof *v) : NULL;
+    detect_score *v = s->n ? malloc(s->n * sizeof *v) : NULL;
     if (s->n && !v) {
         snap_put(a, s);
         return -ENOMEM;
     }
     for (size_t i = 0; i < s->n; i++)
         if (s->m[i].name && s->m[i].last_ms)
-            v[n++] = (api_anomaly_score){s->m[i].name, s->m[i].labels ? s->m[i].labels : "",
-                                         isfinite(s->m[i].score) ? s->m[i].score : 0};
+            v[n++] = (detect_score){s->m[i].name, s->m[i].labels ? s->m[i].labels : "",
+                                    isfinite(s->m[i].score) ? s->m[i].score : 0, s->m[i].anomalous};
     snap_put(a, s);
     *out = v;
     return n;
@@ -765,9 +765,10 @@ int anomaly_scores(anomaly *a, api_anomaly_score **out)
 
 /* ---- rules (loop thread) ------------------------------------------------------------------ */
 
-int anomaly_rule_check(void *ud, const char *metric, const char *labels, char *key, size_t keylen, double *score)
+int detect_registry_rule_check(void *ud, const char *metric, const char *labels, char *key, size_t keylen,
+                               double *score)
 {
-    anomaly *a = ud;
+    detect_registry *a = ud;
     if (!a || !a->cfg.enabled)
         return -ENOENT;
     int n;
@@ -777,7 +778,7 @@ int anomaly_rule_check(void *ud, const char *metric, const char *labels, char *k
     for (int i = 0; i < n; i++) {
         int id = ids[i];
         if (id >= a->cap || !a->name[id] || fnmatch(metric, a->name[id], 0) ||
-            !anomaly_labels_subset(a->labels[id], labels ? labels : ""))
+            !detect_labels_subset(a->labels[id], labels ? labels : ""))
             continue;
         const detect_metric *m = detect_tracker_metric(a->trk, id);
         if (m && m->peak > peak) {

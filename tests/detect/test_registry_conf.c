@@ -1,4 +1,4 @@
-/* test_anomaly_conf.c: ippocd's [detect] section (src/daemon/anomaly_conf.c):
+/* test_registry_conf.c: ippocd's [detect] section (src/detect/registry_conf.c):
  * defaults, every key read, every bad value refused with FILE:LINE and the
  * reason, which series the include/exclude globs watch (family name, or the
  * key name{labels} for a glob with '{'), and the label-subset test that
@@ -8,13 +8,13 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "daemon/anomaly.h"
+#include "detect/detect.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-static anomaly_config ac; /* large: off the stack */
+static detect_registry_config ac; /* large: off the stack */
 
 static int parse(const char *text, char *err, size_t n)
 {
@@ -22,9 +22,9 @@ static int parse(const char *text, char *err, size_t n)
     core_config_defaults(&c);
     int rc = core_config_load_string(&c, text, "d.conf", err, n);
     if (!rc)
-        rc = anomaly_config_parse(&c, &ac, err, n);
+        rc = detect_registry_config_parse(&c, &ac, err, n);
     if (!rc)
-        rc = anomaly_config_check(&c, err, n);
+        rc = detect_registry_config_check(&c, err, n);
     core_config_free(&c);
     return rc;
 }
@@ -111,33 +111,33 @@ static void test_match(void **st)
     char err[512] = "";
     assert_int_equal(parse("[detect]\ninclude = memory.* process.*{*name=\"web\"*} load.load1\n"
                            "exclude = memory.swap_* *{*pid=\"1\"*}\n", err, sizeof err), 0);
-    assert_true(anomaly_config_match(&ac, "memory.used_bytes", ""));
-    assert_false(anomaly_config_match(&ac, "memory.swap_used_bytes", ""));
-    assert_true(anomaly_config_match(&ac, "load.load1", ""));
-    assert_false(anomaly_config_match(&ac, "load.load5", ""));
-    assert_true(anomaly_config_match(&ac, "process.rss_bytes", "name=\"web\",pid=\"42\""));
-    assert_false(anomaly_config_match(&ac, "process.rss_bytes", "name=\"web\",pid=\"1\""));
-    assert_false(anomaly_config_match(&ac, "process.rss_bytes", "name=\"db\",pid=\"42\""));
-    assert_false(anomaly_config_match(&ac, "cpu.usage_percent", "cpu=\"total\""));
+    assert_true(detect_registry_config_match(&ac, "memory.used_bytes", ""));
+    assert_false(detect_registry_config_match(&ac, "memory.swap_used_bytes", ""));
+    assert_true(detect_registry_config_match(&ac, "load.load1", ""));
+    assert_false(detect_registry_config_match(&ac, "load.load5", ""));
+    assert_true(detect_registry_config_match(&ac, "process.rss_bytes", "name=\"web\",pid=\"42\""));
+    assert_false(detect_registry_config_match(&ac, "process.rss_bytes", "name=\"web\",pid=\"1\""));
+    assert_false(detect_registry_config_match(&ac, "process.rss_bytes", "name=\"db\",pid=\"42\""));
+    assert_false(detect_registry_config_match(&ac, "cpu.usage_percent", "cpu=\"total\""));
     assert_int_equal(parse("", err, sizeof err), 0); /* default: everything */
-    assert_true(anomaly_config_match(&ac, "cpu.usage_percent", "cpu=\"total\",state=\"user\""));
+    assert_true(detect_registry_config_match(&ac, "cpu.usage_percent", "cpu=\"total\",state=\"user\""));
 }
 
 static void test_labels_subset(void **st)
 {
     (void)st;
     const char *have = "cpu=\"total\",name=\"a,b=\\\"c\\\"\",state=\"user\"";
-    assert_true(anomaly_labels_subset(have, ""));
-    assert_true(anomaly_labels_subset(have, "cpu=\"total\""));
-    assert_true(anomaly_labels_subset(have, "cpu=\"total\",state=\"user\""));
-    assert_true(anomaly_labels_subset(have, "name=\"a,b=\\\"c\\\"\""));
-    assert_false(anomaly_labels_subset(have, "b=\"c\""));
-    assert_false(anomaly_labels_subset(have, "cpu=\"tot\""));
-    assert_false(anomaly_labels_subset(have, "state=\"user\",x=\"1\""));
-    assert_false(anomaly_labels_subset("", "cpu=\"total\""));
-    assert_true(anomaly_labels_subset("", ""));
-    assert_false(anomaly_labels_subset("bad", "cpu=\"total\"")); /* malformed: no match, no hang */
-    assert_false(anomaly_labels_subset("cpu=\"total", "cpu=\"total\""));
+    assert_true(detect_labels_subset(have, ""));
+    assert_true(detect_labels_subset(have, "cpu=\"total\""));
+    assert_true(detect_labels_subset(have, "cpu=\"total\",state=\"user\""));
+    assert_true(detect_labels_subset(have, "name=\"a,b=\\\"c\\\"\""));
+    assert_false(detect_labels_subset(have, "b=\"c\""));
+    assert_false(detect_labels_subset(have, "cpu=\"tot\""));
+    assert_false(detect_labels_subset(have, "state=\"user\",x=\"1\""));
+    assert_false(detect_labels_subset("", "cpu=\"total\""));
+    assert_true(detect_labels_subset("", ""));
+    assert_false(detect_labels_subset("bad", "cpu=\"total\"")); /* malformed: no match, no hang */
+    assert_false(detect_labels_subset("cpu=\"total", "cpu=\"total\""));
 }
 
 int main(void)
