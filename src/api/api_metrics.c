@@ -212,6 +212,7 @@ enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
     mem_get_stats(a->mem, &st);
     api_buf b = {0};
     rc = api_prom_render(&b, s, n, &st);
+    rc = rc ? rc : api_prom_gpu(&b, s, n);
     if (rc == 0)
         api_prom_anomaly(a, &b, s, n);
     free(s);
