@@ -2,7 +2,8 @@
  * [sense] nvml_library (default libnvidia-ml.so.1) at start, so building and
  * running need nothing from NVIDIA. Per GPU (label gpu = NVML index):
  * utilisation, memory, temperature, power and its limit, SM and memory
- * clocks, PCIe throughput, volatile ECC error counts, XID errors (from an
+ * clocks, PCIe throughput (every GPU_PCIE_EVERY runs: NVML waits 20 ms for
+ * it), volatile ECC error counts, XID errors (from an
  * NVML event set polled with a zero timeout: the loop never blocks on it),
  * throttle reasons, and the compute processes using it with their memory
  * (the largest GPU_MAX_PROCS). gpu.info carries each GPU's UUID, model name
@@ -27,6 +28,10 @@
 #define GPU_PROC_BUF 256    /* process entries asked of NVML per GPU */
 #define GPU_PROC_CACHE 32   /* remembered pid -> series per GPU */
 #define GPU_EVENTS_TICK 64  /* events drained per tick at most */
+/* NVML samples PCIe throughput for 20 ms inside the call (twice: TX, RX), on
+ * the loop thread: each GPU is asked every GPU_PCIE_EVERY runs, GPUs in
+ * turn, so a run waits 40 ms at most with up to that many GPUs. */
+#define GPU_PCIE_EVERY 10
 
 enum { G_UTIL, G_MEMUTIL, G_MEM_USED, G_MEM_FREE, G_MEM_TOTAL, G_TEMP, G_POWER, G_POWER_LIMIT,
        G_SM_CLOCK, G_MEM_CLOCK, G_PCIE_TX, G_PCIE_RX, G_ECC_CORR, G_ECC_UNCORR, G_XID, G_LAST_XID,
@@ -385,7 +390,7 @@ static void gpu_procs(sense_t *s, sn_col *c, gpu_priv *p, gpu_dev *d)
     }
 }
 
-static void gpu_collect_dev(sense_t *s, sn_col *c, gpu_priv *p, gpu_dev *d)
+static void gpu_collect_dev(sense_t *s, sn_col *c, gpu_priv *p, gpu_dev *d, bool pcie)
 {
     const sn_nvml *n = &p->n;
     nvmlUtilization_t u;
@@ -415,10 +420,10 @@ static void gpu_collect_dev(sense_t *s, sn_col *c, gpu_priv *p, gpu_dev *d)
     if (!d->unsup[G_MEM_CLOCK] &&
         gpu_ok(p, d, G_MEM_CLOCK, n->DeviceGetClockInfo(d->h, NVML_CLOCK_MEM, &v)))
         gpu_put(s, c, d, G_MEM_CLOCK, v * 1e6);
-    if (!d->unsup[G_PCIE_TX] &&
+    if (pcie && !d->unsup[G_PCIE_TX] &&
         gpu_ok(p, d, G_PCIE_TX, n->DeviceGetPcieThroughput(d->h, NVML_PCIE_UTIL_TX_BYTES, &v)))
         gpu_put(s, c, d, G_PCIE_TX, v * 1024.0);
-    if (!d->unsup[G_PCIE_RX] &&
+    if (pcie && !d->unsup[G_PCIE_RX] &&
         gpu_ok(p, d, G_PCIE_RX, n->DeviceGetPcieThroughput(d->h, NVML_PCIE_UTIL_RX_BYTES, &v)))
         gpu_put(s, c, d, G_PCIE_RX, v * 1024.0);
     if (!d->unsup[G_ECC_CORR] &&
@@ -446,7 +451,7 @@ static int gpu_collect(sense_t *s, sn_col *c, int64_t now_ms)
         return -ENODEV; /* the note from init stays; not logged again */
     gpu_events(p);
     for (int i = 0; i < p->ndev; i++)
-        gpu_collect_dev(s, c, p, &p->dev[i]);
+        gpu_collect_dev(s, c, p, &p->dev[i], (c->gen - 1 + (uint32_t)i) % GPU_PCIE_EVERY == 0);
     return 0;
 }
 
