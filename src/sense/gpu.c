@@ -87,6 +87,7 @@ typedef struct gpu_dev {
 
 typedef struct gpu_priv {
     sn_nvml n;
+    char lib[CORE_PATH_MAX]; /* the nvml_library loaded (or tried) at start */
     bool inited;             /* nvmlInit_v2 succeeded: nvmlShutdown at the end */
     bool dead;               /* no library, driver or GPU: nothing to do */
     nvmlEventSet_t events;
@@ -201,6 +202,7 @@ static void gpu_events_open(gpu_priv *p)
 static int gpu_open(sense_t *s, gpu_priv *p, char *why, size_t wn)
 {
     const char *lib = s->cfg->sense_nvml_library[0] ? s->cfg->sense_nvml_library : "libnvidia-ml.so.1";
+    core_sncpy(p->lib, sizeof p->lib, lib);
     p->n.dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
     if (!p->n.dl) {
         const char *e = dlerror();
@@ -455,6 +457,17 @@ static int gpu_collect(sense_t *s, sn_col *c, int64_t now_ms)
     return 0;
 }
 
+/* A reload does not load another library: say so. */
+static int gpu_reconfigure(sense_t *s, sn_col *c)
+{
+    gpu_priv *p = c->priv;
+    const char *lib = s->cfg->sense_nvml_library[0] ? s->cfg->sense_nvml_library : "libnvidia-ml.so.1";
+    if (strcmp(lib, p->lib))
+        log_warn("sense: nvml_library changes take effect after a restart (still %s)", p->lib);
+    return 0;
+}
+
 const sn_module sn_mod_gpu = {
     .name = "gpu", .init = gpu_init, .collect = gpu_collect, .fini = gpu_fini,
+    .reconfigure = gpu_reconfigure,
 };

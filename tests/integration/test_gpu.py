@@ -5,9 +5,11 @@ nvml_library pointing at the stand-in NVML the test suite builds
 series in /v1/metrics and `ippoc metrics gpu`, the dcgm-exporter families on
 /metrics (promtool clean when /usr/bin/promtool is there), an XID event, a
 rule on gpu.temperature that fires an alert through the audit log, and a
-missing library or driver reported once while ippocd keeps running."""
+missing library or driver reported once while ippocd keeps running (and a
+reload naming another library says it needs a restart)."""
 import os
 import shutil
+import signal
 import subprocess
 
 from harness import IPPOCD, Daemon, run, wait_for
@@ -150,15 +152,22 @@ def unavailable_once(lib, script_text, note):
     out = d.cli("status", check=0).stdout
     assert "gpu" in out and note in out, out
     assert d.status()["last_tick_ms"] > 0
-    assert d.stop() == 0
+    return d
 
 
 def test_missing_library():
-    unavailable_once("/nonexistent/libnvidia-ml.so.1", "", "no NVML (/nonexistent/libnvidia-ml.so.1")
+    d = unavailable_once("/nonexistent/libnvidia-ml.so.1", "", "no NVML (/nonexistent/libnvidia-ml.so.1")
+    # a reload does not load another library, and says so
+    d.write_config(f"[sense]\nnvml_library = {os.path.abspath(STUB)}\n")
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: "nvml_library changes take effect after a restart" in d.log_text(), 10, "the reload warning")
+    assert not gpu_collector(d)["available"]
+    assert d.stop() == 0
 
 
 def test_driver_not_loaded():
-    unavailable_once(os.path.abspath(STUB), "init 9\ngpu 0 name=X\n", "Driver Not Loaded")
+    d = unavailable_once(os.path.abspath(STUB), "init 9\ngpu 0 name=X\n", "Driver Not Loaded")
+    assert d.stop() == 0
 
 
 run([test_series_dcgm_xid_and_rule, test_rule_forms, test_missing_library, test_driver_not_loaded])
