@@ -90,6 +90,7 @@ typedef struct gpu_priv {
     char lib[CORE_PATH_MAX]; /* the nvml_library loaded (or tried) at start */
     bool inited;             /* nvmlInit_v2 succeeded: nvmlShutdown at the end */
     bool dead;               /* no library, driver or GPU: nothing to do */
+    bool deferred;           /* disabled at start: set up on the first run */
     nvmlEventSet_t events;
     int ndev;
     gpu_dev *dev;
@@ -268,12 +269,10 @@ static void gpu_release(gpu_priv *p)
     p->n.dl = NULL;
 }
 
-static int gpu_init(sense_t *s, sn_col *c)
+/* Loads NVML and marks c available, or dead with the reason (logged once). */
+static int gpu_setup(sense_t *s, sn_col *c, gpu_priv *p)
 {
-    gpu_priv *p = calloc(1, sizeof *p);
-    if (!p)
-        return -ENOMEM;
-    c->priv = p;
+    p->deferred = false;
     char why[160];
     int r = gpu_open(s, p, why, sizeof why);
     if (r == -ENOMEM)
@@ -288,6 +287,20 @@ static int gpu_init(sense_t *s, sn_col *c)
     snprintf(note, sizeof note, "NVML (%d GPU%s%s)", p->ndev, p->ndev == 1 ? "" : "s",
              p->events ? "" : ", no XID events");
     sn_available(c, note);
+    return 0;
+}
+
+static int gpu_init(sense_t *s, sn_col *c)
+{
+    gpu_priv *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    c->priv = p;
+    if (c->enabled)
+        return gpu_setup(s, c, p);
+    /* [sense.gpu] enabled = no: NVML is not even loaded until a reload enables it */
+    p->deferred = true;
+    sn_available(c, "NVML not loaded (disabled)");
     return 0;
 }
 
@@ -449,8 +462,13 @@ static void gpu_collect_dev(sense_t *s, sn_col *c, gpu_priv *p, gpu_dev *d, bool
 static int gpu_collect(sense_t *s, sn_col *c, int64_t now_ms)
 {
     gpu_priv *p = c->priv;
+    if (p->deferred) {
+        int r = gpu_setup(s, c, p);
+        if (r < 0)
+            return r;
+    }
     if (p->dead)
-        return -ENODEV; /* the note from init stays; not logged again */
+        return -ENODEV; /* the note from set-up stays; not logged again */
     gpu_events(p);
     for (int i = 0; i < p->ndev; i++)
         gpu_collect_dev(s, c, p, &p->dev[i], (c->gen - 1 + (uint32_t)i) % GPU_PCIE_EVERY == 0);

@@ -15,6 +15,7 @@
 #include "sense/sense_int.h"
 #include "tree.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@ static const char *stub_path(void)
     return p;
 }
 
-static fx *fx_new(const char *script, const char *lib)
+static fx *fx_new_en(const char *script, const char *lib, bool enabled)
 {
     fx *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/ippoc-gpu-XXXXXX");
@@ -59,11 +60,14 @@ static fx *fx_new(const char *script, const char *lib)
     core_sncpy(f->cfg.sys_root, sizeof f->cfg.sys_root, f->dir);
     f->cfg.sense_source = CORE_SOURCE_PROCFS;
     core_sncpy(f->cfg.sense_nvml_library, sizeof f->cfg.sense_nvml_library, lib ? lib : stub_path());
+    ((core_sense_group *)core_config_group(&f->cfg, "gpu"))->enabled = enabled;
     f->m = fm_open();
     char err[512];
     assert_int_equal(sense_open(&f->s, &f->cfg, f->m, err, sizeof err), 0);
     return f;
 }
+
+static fx *fx_new(const char *script, const char *lib) { return fx_new_en(script, lib, true); }
 
 static void fx_free(fx *f)
 {
@@ -245,6 +249,33 @@ static void test_no_gpu(void **st)
     fx_free(f);
 }
 
+/* Disabled at start: NVML is not loaded at all; a reload enabling the group
+ * loads it on the next run. */
+static void test_disabled_then_enabled(void **st)
+{
+    (void)st;
+    fx *f = fx_new_en("gpu 0 name=A uuid=GPU-a util=5 temp=50\n", NULL, false);
+    assert_null(dlopen(stub_path(), RTLD_NOW | RTLD_NOLOAD));
+    sense_collector_info ci = gpu_info(f);
+    assert_false(ci.enabled);
+    assert_string_equal(ci.note, "NVML not loaded (disabled)");
+    collect(f, T0);
+    assert_int_equal(fm_count_prefix(f->m, "gpu.", false), 0);
+    assert_null(dlopen(stub_path(), RTLD_NOW | RTLD_NOLOAD));
+    ((core_sense_group *)core_config_group(&f->cfg, "gpu"))->enabled = true;
+    char err[256];
+    assert_int_equal(sense_reconfigure(f->s, &f->cfg, err, sizeof err), 0);
+    collect(f, T0 + 1000);
+    assert_true(get(f, "gpu.temperature", "gpu=\"0\"") == 50);
+    ci = gpu_info(f);
+    assert_true(ci.enabled && ci.available);
+    assert_string_equal(ci.note, "NVML (1 GPU)");
+    void *h = dlopen(stub_path(), RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(h);
+    dlclose(h);
+    fx_free(f);
+}
+
 static void test_config_key(void **st)
 {
     (void)st;
@@ -271,7 +302,7 @@ int main(void)
         cmocka_unit_test(test_two_gpus),        cmocka_unit_test(test_lost_then_back),
         cmocka_unit_test(test_no_library),      cmocka_unit_test(test_not_nvml),
         cmocka_unit_test(test_driver_not_loaded), cmocka_unit_test(test_no_gpu),
-        cmocka_unit_test(test_config_key),
+        cmocka_unit_test(test_disabled_then_enabled), cmocka_unit_test(test_config_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
