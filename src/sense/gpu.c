@@ -97,29 +97,56 @@ typedef struct gpu_priv {
     nvmlProcessInfo_t *pbuf; /* GPU_PROC_BUF entries */
 } gpu_priv;
 
-/* Looks up every function used; false with the missing name in why. */
+/* Looks up the functions: the five without which nothing works are
+ * required (false with the missing name in why); a missing other one leaves
+ * its series out (gpu_dev_unsup), logged once. The throttle reasons are
+ * asked under their newer name first (nvmlDeviceGetCurrentClocksEventReasons,
+ * same signature) so a driver that drops the deprecated one still answers. */
 static bool gpu_syms(sn_nvml *n, char *why, size_t wn)
 {
-    static const struct { const char *sym; size_t off; } syms[] = {
-#define S(f) {"nvml" #f, offsetof(sn_nvml, f)}
-        S(Init_v2), S(Shutdown), S(ErrorString), S(DeviceGetCount_v2), S(DeviceGetHandleByIndex_v2),
-        S(DeviceGetName), S(DeviceGetUUID), S(DeviceGetMinorNumber), S(DeviceGetUtilizationRates),
-        S(DeviceGetMemoryInfo), S(DeviceGetTemperature), S(DeviceGetPowerUsage),
-        S(DeviceGetEnforcedPowerLimit), S(DeviceGetClockInfo), S(DeviceGetPcieThroughput),
-        S(DeviceGetTotalEccErrors), S(DeviceGetCurrentClocksThrottleReasons),
-        S(DeviceGetComputeRunningProcesses_v3), S(EventSetCreate), S(DeviceRegisterEvents),
-        S(EventSetWait_v2), S(EventSetFree),
-#undef S
+    static const struct { const char *sym, *alt; size_t off; bool required; } syms[] = {
+#define R(f) {"nvml" #f, NULL, offsetof(sn_nvml, f), true}
+#define O(f) {"nvml" #f, NULL, offsetof(sn_nvml, f), false}
+        R(Init_v2), R(Shutdown), R(ErrorString), R(DeviceGetCount_v2), R(DeviceGetHandleByIndex_v2),
+        O(DeviceGetName), O(DeviceGetUUID), O(DeviceGetMinorNumber), O(DeviceGetUtilizationRates),
+        O(DeviceGetMemoryInfo), O(DeviceGetTemperature), O(DeviceGetPowerUsage),
+        O(DeviceGetEnforcedPowerLimit), O(DeviceGetClockInfo), O(DeviceGetPcieThroughput),
+        O(DeviceGetTotalEccErrors),
+        {"nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons",
+         offsetof(sn_nvml, DeviceGetCurrentClocksThrottleReasons), false},
+        O(DeviceGetComputeRunningProcesses_v3), O(EventSetCreate), O(DeviceRegisterEvents),
+        O(EventSetWait_v2), O(EventSetFree),
+#undef R
+#undef O
     };
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         void *f = dlsym(n->dl, syms[i].sym);
-        if (!f) {
-            snprintf(why, wn, "the NVML library has no %s (driver too old?)", syms[i].sym);
+        if (!f && syms[i].alt)
+            f = dlsym(n->dl, syms[i].alt);
+        if (!f && syms[i].required) {
+            snprintf(why, wn, "the NVML library has no %s (not NVML, or a driver too old)", syms[i].sym);
             return false;
         }
+        if (!f)
+            log_info("sense: gpu: the NVML library has no %s: its series are left out", syms[i].sym);
         memcpy((char *)n + syms[i].off, &f, sizeof f);
     }
     return true;
+}
+
+/* Marks the queries whose function the library lacks as unsupported. */
+static void gpu_dev_unsup(const sn_nvml *n, gpu_dev *d)
+{
+    d->unsup[G_UTIL] = !n->DeviceGetUtilizationRates;
+    d->unsup[G_MEM_USED] = !n->DeviceGetMemoryInfo;
+    d->unsup[G_TEMP] = !n->DeviceGetTemperature;
+    d->unsup[G_POWER] = !n->DeviceGetPowerUsage;
+    d->unsup[G_POWER_LIMIT] = !n->DeviceGetEnforcedPowerLimit;
+    d->unsup[G_SM_CLOCK] = d->unsup[G_MEM_CLOCK] = !n->DeviceGetClockInfo;
+    d->unsup[G_PCIE_TX] = d->unsup[G_PCIE_RX] = !n->DeviceGetPcieThroughput;
+    d->unsup[G_ECC_CORR] = d->unsup[G_ECC_UNCORR] = !n->DeviceGetTotalEccErrors;
+    d->unsup[G_THROTTLE] = !n->DeviceGetCurrentClocksThrottleReasons;
+    d->unsup[G_PROCS] = !n->DeviceGetComputeRunningProcesses_v3;
 }
 
 static const char *gpu_err(gpu_priv *p, nvmlReturn_t r)
@@ -169,11 +196,11 @@ static void gpu_info(sense_t *s, gpu_priv *p, gpu_dev *d)
     char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = "", uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = "";
     char dev[32] = "";
     unsigned int minor;
-    if (p->n.DeviceGetName(d->h, name, sizeof name) != NVML_SUCCESS)
+    if (!p->n.DeviceGetName || p->n.DeviceGetName(d->h, name, sizeof name) != NVML_SUCCESS)
         core_sncpy(name, sizeof name, "unknown");
-    if (p->n.DeviceGetUUID(d->h, uuid, sizeof uuid) != NVML_SUCCESS)
+    if (!p->n.DeviceGetUUID || p->n.DeviceGetUUID(d->h, uuid, sizeof uuid) != NVML_SUCCESS)
         uuid[0] = 0;
-    if (p->n.DeviceGetMinorNumber(d->h, &minor) == NVML_SUCCESS)
+    if (p->n.DeviceGetMinorNumber && p->n.DeviceGetMinorNumber(d->h, &minor) == NVML_SUCCESS)
         snprintf(dev, sizeof dev, "nvidia%u", minor);
     name[sizeof name - 1] = uuid[sizeof uuid - 1] = 0;
     char lab[400];
@@ -183,6 +210,8 @@ static void gpu_info(sense_t *s, gpu_priv *p, gpu_dev *d)
 
 static void gpu_events_open(gpu_priv *p)
 {
+    if (!p->n.EventSetCreate || !p->n.DeviceRegisterEvents || !p->n.EventSetWait_v2 || !p->n.EventSetFree)
+        return; /* logged by gpu_syms */
     nvmlReturn_t r = p->n.EventSetCreate(&p->events);
     if (r != NVML_SUCCESS) {
         log_info("sense: gpu: no XID events: %s", gpu_err(p, r));
@@ -245,6 +274,7 @@ static int gpu_open(sense_t *s, gpu_priv *p, char *why, size_t wn)
         sn_labels(d->labels, sizeof d->labels, 1, "gpu", d->idx);
         for (int k = 0; k < G_N; k++)
             d->ids[k] = -1;
+        gpu_dev_unsup(&p->n, d);
         p->ndev++;
         gpu_info(s, p, d);
     }

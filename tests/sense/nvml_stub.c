@@ -15,7 +15,10 @@
  * in MHz, tx/rx in KB/s; fail=FUNC:CODE makes a query return an NVML error:
  * FUNC is util, memory, temp, power, limit, clock, pcie, ecc, throttle,
  * procs, name, uuid, minor, handle or events). Each XID listed is delivered
- * once by nvmlEventSetWait_v2, in order; appending one delivers it next. */
+ * once by nvmlEventSetWait_v2, in order; appending one delivers it next.
+ * Built again with -DNVML_STUB_OLD it lacks nvmlDeviceGetPcieThroughput,
+ * nvmlDeviceGetComputeRunningProcesses_v3 and nvmlEventSetWait_v2, as an
+ * older driver's library would. */
 #include "sense/nvml.h"
 
 #include <stdio.h>
@@ -351,6 +354,7 @@ nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t d, nvmlClockType_t t, unsigned 
     return NVML_SUCCESS;
 }
 
+#ifndef NVML_STUB_OLD
 nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t d, nvmlPcieUtilCounter_t c, unsigned int *v)
 {
     stub_gpu *g;
@@ -359,6 +363,7 @@ nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t d, nvmlPcieUtilCounter_t c
         *v = c == NVML_PCIE_UTIL_TX_BYTES ? g->tx : g->rx;
     return r;
 }
+#endif
 
 nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t d, nvmlMemoryErrorType_t e, nvmlEccCounterType_t c,
                                          unsigned long long *n)
@@ -381,6 +386,7 @@ nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t d, unsigned 
     return r;
 }
 
+#ifndef NVML_STUB_OLD
 nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned int *count,
                                                      nvmlProcessInfo_t *infos)
 {
@@ -400,6 +406,7 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned in
     *count = g->npids;
     return NVML_SUCCESS;
 }
+#endif
 
 nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
 {
@@ -420,6 +427,7 @@ nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t d, unsigned long long types, 
     return r;
 }
 
+#ifndef NVML_STUB_OLD
 nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms)
 {
     if (!st.inited)
@@ -441,6 +449,7 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
     }
     return NVML_ERROR_TIMEOUT;
 }
+#endif
 
 nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
 {

@@ -249,6 +249,26 @@ static void test_no_gpu(void **st)
     fx_free(f);
 }
 
+/* An older driver's library without some functions: their series are left
+ * out, the rest is read. */
+static void test_old_library(void **st)
+{
+    (void)st;
+    const char *old = getenv("NVML_STUB_OLD");
+    assert_non_null(old);
+    fx *f = fx_new("gpu 0 name=A uuid=GPU-a util=5 temp=50 tx=7 procs=7777:1024 xid=31 throttle=2\n", old);
+    sense_collector_info ci = gpu_info(f);
+    assert_true(ci.available);
+    assert_string_equal(ci.note, "NVML (1 GPU, no XID events)");
+    collect(f, T0);
+    assert_true(get(f, "gpu.temperature", "gpu=\"0\"") == 50);
+    assert_true(get(f, "gpu.throttle_reasons", "gpu=\"0\"") == 2); /* under its deprecated name */
+    assert_null(fm_find(f->m, "gpu.pcie_tx_bytes_per_second", "gpu=\"0\""));
+    assert_null(fm_find(f->m, "gpu.processes", "gpu=\"0\""));
+    assert_null(fm_find(f->m, "gpu.xid_errors", "gpu=\"0\""));
+    fx_free(f);
+}
+
 /* Disabled at start: NVML is not loaded at all; a reload enabling the group
  * loads it on the next run. */
 static void test_disabled_then_enabled(void **st)
@@ -302,7 +322,7 @@ int main(void)
         cmocka_unit_test(test_two_gpus),        cmocka_unit_test(test_lost_then_back),
         cmocka_unit_test(test_no_library),      cmocka_unit_test(test_not_nvml),
         cmocka_unit_test(test_driver_not_loaded), cmocka_unit_test(test_no_gpu),
-        cmocka_unit_test(test_disabled_then_enabled), cmocka_unit_test(test_config_key),
+        cmocka_unit_test(test_old_library),     cmocka_unit_test(test_disabled_then_enabled), cmocka_unit_test(test_config_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
