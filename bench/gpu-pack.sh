@@ -20,6 +20,11 @@ for b in "${BINS[@]}"; do
 done
 command -v ldd >/dev/null || { echo "gpu-pack: ldd is needed" >&2; exit 1; }
 
+if ldd "${BINS[@]}" | grep -q 'not found'; then
+    ldd "${BINS[@]}" | grep 'not found' >&2
+    echo "gpu-pack: a library the binaries need is missing here" >&2
+    exit 1
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT/lib"
 cp "${BINS[@]}" "$ROOT/bench/gpu-check.sh" "$OUT/"
