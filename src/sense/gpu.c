@@ -6,7 +6,8 @@
  * it), volatile ECC error counts, XID errors (from an
  * NVML event set polled with a zero timeout: the loop never blocks on it),
  * throttle reasons, and the compute processes using it with their memory
- * (the largest GPU_MAX_PROCS). gpu.info carries each GPU's UUID, model name
+ * (the largest GPU_MAX_PROCS; at most GPU_PROC_SERIES such series per GPU
+ * over ippocd's life, so job churn cannot grow memory without bound). gpu.info carries each GPU's UUID, model name
  * and device node for the /metrics renderer (src/api/prom_gpu.c).
  *
  * No library, no driver or no GPU: reported once (log and collector note),
@@ -27,6 +28,7 @@
 #define GPU_MAX_PROCS 16    /* process series per GPU per tick, largest memory first */
 #define GPU_PROC_BUF 256    /* process entries asked of NVML per GPU */
 #define GPU_PROC_CACHE 32   /* remembered pid -> series per GPU */
+#define GPU_PROC_SERIES 256 /* process series one GPU may create in ippocd's life */
 #define GPU_EVENTS_TICK 64  /* events drained per tick at most */
 /* NVML samples PCIe throughput for 20 ms inside the call (twice: TX, RX), on
  * the loop thread: each GPU is asked every GPU_PCIE_EVERY runs, GPUs in
@@ -83,6 +85,8 @@ typedef struct gpu_dev {
     uint64_t xid_count;
     unsigned long long last_xid;
     gpu_proc procs[GPU_PROC_CACHE];
+    int nproc_series;   /* process series created so far */
+    bool proc_capped;   /* GPU_PROC_SERIES reached (logged) */
 } gpu_dev;
 
 typedef struct gpu_priv {
@@ -393,6 +397,13 @@ static int proc_series(sense_t *s, sn_col *c, gpu_dev *d, unsigned int pid)
         if (g->gen < old->gen)
             old = g;
     }
+    if (d->nproc_series >= GPU_PROC_SERIES) {
+        if (!d->proc_capped)
+            log_info("sense: gpu %s: %d processes seen: new ones are counted in gpu.processes only",
+                     d->idx, GPU_PROC_SERIES);
+        d->proc_capped = true;
+        return -1;
+    }
     char path[CORE_PATH_MAX + 32], comm[64] = "?";
     snprintf(path, sizeof path, "%s/%u/comm", s->proc, pid);
     ssize_t n = sn_path_read(path, &s->buf2);
@@ -408,10 +419,13 @@ static int proc_series(sense_t *s, sn_col *c, gpu_dev *d, unsigned int pid)
     char spid[16], lab[200];
     snprintf(spid, sizeof spid, "%u", pid);
     sn_labels(lab, sizeof lab, 3, "gpu", d->idx, "pid", spid, "comm", comm);
+    int before = mem_series_count(s->mem);
     old->pid = pid;
     old->gen = c->gen;
     old->id = sn_series(s, "gpu.process_memory_bytes", lab, "bytes", "device memory used by a process",
                         MEM_GAUGE);
+    if (mem_series_count(s->mem) > before)
+        d->nproc_series++;
     return old->id;
 }
 

@@ -1,8 +1,9 @@
 /* nvml_stub.c: a stand-in for libnvidia-ml.so.1 built by the test suite.
  * It implements the NVML functions the gpu collector uses (declared in
  * src/sense/nvml.h, NVML's own signatures) and answers from a script file
- * named by $NVML_STUB_SCRIPT, read again whenever it changes, so a test can
- * change values, add XID events or make calls fail while ippocd runs:
+ * named by $NVML_STUB_SCRIPT, read at every call and parsed again whenever
+ * its text changed, so a test can change values, add XID events or make
+ * calls fail while ippocd runs (write it whole: rename a new file over it):
  *
  *   # comment
  *   init 9                       nvmlInit_v2 returns this code (default 0)
@@ -24,8 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #define STUB_GPUS 8
 #define STUB_PROCS 32
@@ -53,8 +52,7 @@ static struct {
     int inited;
     unsigned int ngpu;
     stub_gpu gpu[STUB_GPUS];
-    struct timespec mtime;
-    off_t size;
+    char text[16384];              /* the script as last parsed */
     int loaded;
 } st;
 
@@ -129,19 +127,22 @@ static void parse_kv(stub_gpu *g, const char *k, const char *v)
     }
 }
 
-/* Reads the script again when it changed. */
+/* Reads the script; parses it again when its text changed. */
 static void load(void)
 {
     const char *path = getenv("NVML_STUB_SCRIPT");
-    struct stat sb;
-    if (!path || stat(path, &sb))
-        return;
-    if (st.loaded && sb.st_mtim.tv_sec == st.mtime.tv_sec && sb.st_mtim.tv_nsec == st.mtime.tv_nsec &&
-        sb.st_size == st.size)
-        return;
-    FILE *f = fopen(path, "r");
+    FILE *f = path ? fopen(path, "r") : NULL;
     if (!f)
         return;
+    /* compared by content: a rewrite within the file system's timestamp
+     * granularity, at the same size, is still seen */
+    char text[sizeof st.text];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    if (st.loaded && !strcmp(text, st.text))
+        return;
+    memcpy(st.text, text, n + 1);
     unsigned int delivered[STUB_GPUS];
     int registered[STUB_GPUS];
     for (int i = 0; i < STUB_GPUS; i++)
@@ -149,24 +150,24 @@ static void load(void)
     memset(st.gpu, 0, sizeof st.gpu);
     st.ngpu = 0;
     st.init_code = 0;
-    char line[1024];
-    while (fgets(line, sizeof line, f)) {
-        char *save = NULL, *w = strtok_r(line, " \t\n", &save);
+    char *lsave = NULL;
+    for (char *line = strtok_r(text, "\n", &lsave); line; line = strtok_r(NULL, "\n", &lsave)) {
+        char *save = NULL, *w = strtok_r(line, " \t", &save);
         if (!w || w[0] == '#')
             continue;
         if (!strcmp(w, "init")) {
-            char *v = strtok_r(NULL, " \t\n", &save);
+            char *v = strtok_r(NULL, " \t", &save);
             st.init_code = v ? atoi(v) : 0;
             continue;
         }
         if (strcmp(w, "gpu"))
             continue;
-        char *idx = strtok_r(NULL, " \t\n", &save);
+        char *idx = strtok_r(NULL, " \t", &save);
         unsigned int i = idx ? (unsigned int)atoi(idx) : STUB_GPUS;
         if (i >= STUB_GPUS)
             continue;
         stub_gpu *g = &st.gpu[i];
-        while ((w = strtok_r(NULL, " \t\n", &save))) {
+        while ((w = strtok_r(NULL, " \t", &save))) {
             char *eq = strchr(w, '=');
             if (!eq)
                 continue;
@@ -176,11 +177,8 @@ static void load(void)
         if (i + 1 > st.ngpu)
             st.ngpu = i + 1;
     }
-    fclose(f);
     for (int i = 0; i < STUB_GPUS; i++)
         st.gpu[i].delivered = delivered[i], st.gpu[i].registered = registered[i];
-    st.mtime = sb.st_mtim;
-    st.size = sb.st_size;
     st.loaded = 1;
 }
 

@@ -249,6 +249,28 @@ static void test_no_gpu(void **st)
     fx_free(f);
 }
 
+/* Job churn: at most 256 process series per GPU over the daemon's life. */
+static void test_process_series_bounded(void **st)
+{
+    (void)st;
+    fx *f = fx_new("gpu 0 name=A uuid=GPU-a util=5\n", NULL);
+    char script[4096];
+    for (int round = 0; round < 18; round++) {
+        int o = snprintf(script, sizeof script, "gpu 0 name=A uuid=GPU-a util=5 procs=");
+        for (int k = 0; k < 16; k++)
+            o += snprintf(script + o, sizeof script - (size_t)o, "%s%d:%d", k ? "," : "", 100000 + round * 16 + k,
+                          1024 * (k + 1));
+        snprintf(script + o, sizeof script - (size_t)o, "\n");
+        assert_int_equal(file_put(f->script, script), 0);
+        collect(f, T0 + round * 1000);
+        assert_true(get(f, "gpu.processes", "gpu=\"0\"") == 16);
+        int puts = fm_count_prefix(f->m, "gpu.process_memory_bytes", true);
+        assert_int_equal(puts, round < 16 ? 16 : 0);
+    }
+    assert_int_equal(fm_count_prefix(f->m, "gpu.process_memory_bytes", false), 256);
+    fx_free(f);
+}
+
 /* An older driver's library without some functions: their series are left
  * out, the rest is read. */
 static void test_old_library(void **st)
@@ -322,7 +344,7 @@ int main(void)
         cmocka_unit_test(test_two_gpus),        cmocka_unit_test(test_lost_then_back),
         cmocka_unit_test(test_no_library),      cmocka_unit_test(test_not_nvml),
         cmocka_unit_test(test_driver_not_loaded), cmocka_unit_test(test_no_gpu),
-        cmocka_unit_test(test_old_library),     cmocka_unit_test(test_disabled_then_enabled), cmocka_unit_test(test_config_key),
+        cmocka_unit_test(test_process_series_bounded), cmocka_unit_test(test_old_library),     cmocka_unit_test(test_disabled_then_enabled), cmocka_unit_test(test_config_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
