@@ -2,7 +2,7 @@
  * under the names, units and labels of NVIDIA's dcgm-exporter, so its
  * Grafana dashboards and alerts work on ippocd: DCGM_FI_DEV_GPU_UTIL,
  * DCGM_FI_DEV_FB_USED (MiB), DCGM_FI_DEV_SM_CLOCK (MHz), ... with labels
- * gpu, UUID, device, model_name and Hostname, rendered from the same series
+ * gpu, UUID, pci_bus_id, device, model_name and Hostname, rendered from the same series
  * snapshot as the rest of /metrics (the last value of each series).
  *
  * Two deliberate differences keep `promtool check metrics` clean: the model
@@ -54,7 +54,7 @@ static const struct {
 
 /* What gpu.info says about one GPU. */
 typedef struct gpu_ident {
-    char gpu[32], uuid[API_LABEL_MAX], name[API_LABEL_MAX], device[64];
+    char gpu[32], uuid[API_LABEL_MAX], name[API_LABEL_MAX], device[64], pci[64];
 } gpu_ident;
 
 static const char *label_of(const api_label *l, int n, const char *name)
@@ -105,6 +105,7 @@ static int read_idents(const mem_series_info *s, size_t n, api_label *l, gpu_ide
         snprintf(o->uuid, sizeof o->uuid, "%s", (v = label_of(l, nl, "uuid")) ? v : "");
         snprintf(o->name, sizeof o->name, "%s", (v = label_of(l, nl, "name")) ? v : "");
         snprintf(o->device, sizeof o->device, "%s", (v = label_of(l, nl, "device")) ? v : "");
+        snprintf(o->pci, sizeof o->pci, "%s", (v = label_of(l, nl, "pci_bus_id")) ? v : "");
     }
     return k;
 }
@@ -118,6 +119,7 @@ static void put_sample(api_buf *b, const char *fam, const char *gpu, const gpu_i
     api_buf_add(b, "{", 1);
     put_label(b, "gpu", gpu, true);
     put_label(b, "UUID", id ? id->uuid : "", false);
+    put_label(b, "pci_bus_id", id ? id->pci : "", false);
     put_label(b, "device", id ? id->device : "", false);
     put_label(b, "model_name", id ? id->name : "", false);
     put_label(b, "Hostname", host, false);

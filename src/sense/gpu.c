@@ -7,8 +7,9 @@
  * NVML event set polled with a zero timeout: the loop never blocks on it),
  * throttle reasons, and the compute processes using it with their memory
  * (the largest GPU_MAX_PROCS; at most GPU_PROC_SERIES such series per GPU
- * over ippocd's life, so job churn cannot grow memory without bound). gpu.info carries each GPU's UUID, model name
- * and device node for the /metrics renderer (src/api/prom_gpu.c).
+ * over ippocd's life, so job churn cannot grow memory without bound).
+ * gpu.info carries each GPU's UUID, model name, device node and PCI bus id
+ * for the /metrics renderer (src/api/prom_gpu.c).
  *
  * No library, no driver or no GPU: reported once (log and collector note),
  * then nothing else. A query a GPU does not support (NVML_ERROR_NOT_SUPPORTED)
@@ -112,7 +113,8 @@ static bool gpu_syms(sn_nvml *n, char *why, size_t wn)
 #define R(f) {"nvml" #f, NULL, offsetof(sn_nvml, f), true}
 #define O(f) {"nvml" #f, NULL, offsetof(sn_nvml, f), false}
         R(Init_v2), R(Shutdown), R(ErrorString), R(DeviceGetCount_v2), R(DeviceGetHandleByIndex_v2),
-        O(DeviceGetName), O(DeviceGetUUID), O(DeviceGetMinorNumber), O(DeviceGetUtilizationRates),
+        O(DeviceGetName), O(DeviceGetUUID), O(DeviceGetMinorNumber), O(DeviceGetPciInfo_v3),
+        O(DeviceGetUtilizationRates),
         O(DeviceGetMemoryInfo), O(DeviceGetTemperature), O(DeviceGetPowerUsage),
         O(DeviceGetEnforcedPowerLimit), O(DeviceGetClockInfo), O(DeviceGetPcieThroughput),
         O(DeviceGetTotalEccErrors),
@@ -194,7 +196,7 @@ static void gpu_put(sense_t *s, sn_col *c, gpu_dev *d, int k, double v)
     sn_put(s, c, gpu_series(s, d, k), v);
 }
 
-/* Registers gpu.info{gpu,uuid,name,device} for one GPU. */
+/* Registers gpu.info{device,gpu,name,pci_bus_id,uuid} for one GPU. */
 static void gpu_info(sense_t *s, gpu_priv *p, gpu_dev *d)
 {
     char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = "", uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = "";
@@ -206,9 +208,15 @@ static void gpu_info(sense_t *s, gpu_priv *p, gpu_dev *d)
         uuid[0] = 0;
     if (p->n.DeviceGetMinorNumber && p->n.DeviceGetMinorNumber(d->h, &minor) == NVML_SUCCESS)
         snprintf(dev, sizeof dev, "nvidia%u", minor);
+    nvmlPciInfo_t pci;
+    memset(&pci, 0, sizeof pci);
+    if (!p->n.DeviceGetPciInfo_v3 || p->n.DeviceGetPciInfo_v3(d->h, &pci) != NVML_SUCCESS)
+        pci.busId[0] = 0;
+    pci.busId[sizeof pci.busId - 1] = 0;
     name[sizeof name - 1] = uuid[sizeof uuid - 1] = 0;
     char lab[400];
-    sn_labels(lab, sizeof lab, 4, "gpu", d->idx, "uuid", uuid, "name", name, "device", dev);
+    sn_labels(lab, sizeof lab, 5, "gpu", d->idx, "uuid", uuid, "name", name, "device", dev, "pci_bus_id",
+              pci.busId);
     d->ids[G_INFO] = sn_series(s, gdefs[G_INFO].name, lab, gdefs[G_INFO].unit, gdefs[G_INFO].help, MEM_GAUGE);
 }
 

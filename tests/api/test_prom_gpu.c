@@ -46,7 +46,8 @@ static void test_families(void **st)
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     const mem_series_info s[] = {
-        S(1, "gpu.info", "device=\"nvidia0\",gpu=\"0\",name=\"NVIDIA \\\"H200\\\"\",uuid=\"GPU-a\"", 1),
+        S(1, "gpu.info",
+          "device=\"nvidia0\",gpu=\"0\",name=\"NVIDIA \\\"H200\\\"\",pci_bus_id=\"00000000:0F:00.0\",uuid=\"GPU-a\"", 1),
         S(2, "gpu.temperature", "gpu=\"0\"", 45),
         S(3, "gpu.memory_used_bytes", "gpu=\"0\"", 1048576.0 * 1000 + 5),
         S(4, "gpu.sm_clock_hz", "gpu=\"0\"", 1980e6),
@@ -61,11 +62,11 @@ static void test_families(void **st)
     char *t = render(s, sizeof s / sizeof s[0]);
     char line[512];
     snprintf(line, sizeof line,
-             "DCGM_FI_DEV_GPU_TEMP{gpu=\"0\",UUID=\"GPU-a\",device=\"nvidia0\",model_name=\"NVIDIA \\\"H200\\\"\","
+             "DCGM_FI_DEV_GPU_TEMP{gpu=\"0\",UUID=\"GPU-a\",pci_bus_id=\"00000000:0F:00.0\",device=\"nvidia0\",model_name=\"NVIDIA \\\"H200\\\"\","
              "Hostname=\"%s\"} 45", host);
     want_line(t, line);
     snprintf(line, sizeof line,
-             "DCGM_FI_DEV_GPU_TEMP{gpu=\"1\",UUID=\"\",device=\"\",model_name=\"\",Hostname=\"%s\"} 50", host);
+             "DCGM_FI_DEV_GPU_TEMP{gpu=\"1\",UUID=\"\",pci_bus_id=\"\",device=\"\",model_name=\"\",Hostname=\"%s\"} 50", host);
     want_line(t, line);
     want_line(t, "# HELP DCGM_FI_DEV_GPU_TEMP GPU temperature (in C).");
     want_line(t, "# TYPE DCGM_FI_DEV_GPU_TEMP gauge");

@@ -83,7 +83,8 @@ def test_series_dcgm_xid_and_rule():
     assert last(d, "gpu.ecc_errors", gpu="0", type="corrected") == 1
     assert last(d, "gpu.xid_errors", gpu="0") == 1 and last(d, "gpu.last_xid", gpu="0") == 79
     assert last(d, "gpu.process_memory_bytes", gpu="0", pid=str(os.getpid()), comm="python3") == 524288000
-    assert last(d, "gpu.info", gpu="1", uuid="GPU-1111-bbbb", name="NVIDIA T4", device="nvidia3") == 1
+    assert last(d, "gpu.info", gpu="1", uuid="GPU-1111-bbbb", name="NVIDIA T4", device="nvidia3",
+                pci_bus_id="00000000:10:00.0") == 1
     assert last(d, "gpu.utilization_percent", gpu="1") == 5
     assert last(d, "gpu.temperature", gpu="1") is None  # not supported there: no series
     assert d.log_text().count("gpu 1: temperature: Not Supported") == 1
@@ -93,12 +94,12 @@ def test_series_dcgm_xid_and_rule():
 
     text = d.get("/metrics").body.decode()
     host = os.uname().nodename
-    want = (f'DCGM_FI_DEV_GPU_TEMP{{gpu="0",UUID="GPU-0000-aaaa",device="nvidia0",'
+    want = (f'DCGM_FI_DEV_GPU_TEMP{{gpu="0",UUID="GPU-0000-aaaa",pci_bus_id="00000000:0F:00.0",device="nvidia0",'
             f'model_name="NVIDIA H200",Hostname="{host}"}} 45\n')
     assert want in text, text[-3000:]
     assert "# TYPE DCGM_FI_DEV_FB_USED gauge\n" in text
     assert 'DCGM_FI_DEV_FB_USED{gpu="0",' in text and '"} 1000\n' in text  # MiB
-    assert 'DCGM_FI_DEV_SM_CLOCK{gpu="1",UUID="GPU-1111-bbbb",device="nvidia3",' in text
+    assert 'DCGM_FI_DEV_SM_CLOCK{gpu="1",UUID="GPU-1111-bbbb",pci_bus_id="00000000:10:00.0",device="nvidia3",' in text
     assert 'DCGM_FI_DEV_XID_ERRORS{gpu="0"' in text
     for fam in ("GPU_UTIL", "MEM_COPY_UTIL", "FB_FREE", "POWER_USAGE", "MEM_CLOCK", "PCIE_TX_THROUGHPUT",
                 "PCIE_RX_THROUGHPUT", "ECC_SBE_VOL_TOTAL", "ECC_DBE_VOL_TOTAL", "CLOCK_THROTTLE_REASONS"):

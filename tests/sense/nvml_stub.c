@@ -15,7 +15,8 @@
  * (one line per GPU; '_' in name is a blank; power and limit in mW, clocks
  * in MHz, tx/rx in KB/s; fail=FUNC:CODE makes a query return an NVML error:
  * FUNC is util, memory, temp, power, limit, clock, pcie, ecc, throttle,
- * procs, name, uuid, minor, handle or events). Each XID listed is delivered
+ * procs, name, uuid, minor, pci, handle or events; GPU N is on PCI bus
+ * 0x0F + N). Each XID listed is delivered
  * once by nvmlEventSetWait_v2, in order; appending one delivers it next.
  * Built again with -DNVML_STUB_OLD it lacks nvmlDeviceGetPcieThroughput,
  * nvmlDeviceGetComputeRunningProcesses_v3 and nvmlEventSetWait_v2, as an
@@ -288,6 +289,21 @@ nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t d, unsigned int *minor)
     if (r == NVML_SUCCESS)
         *minor = g->minor;
     return r;
+}
+
+nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *pci)
+{
+    stub_gpu *g;
+    nvmlReturn_t r = check(d, "pci", &g);
+    if (r != NVML_SUCCESS)
+        return r;
+    memset(pci, 0, sizeof *pci);
+    pci->domain = 0;
+    pci->bus = (unsigned int)(g - st.gpu) + 0x0f;
+    snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "0000:%02X:00.0", pci->bus);
+    snprintf(pci->busId, sizeof pci->busId, "00000000:%02X:00.0", pci->bus);
+    pci->pciDeviceId = 0x233510de;
+    return NVML_SUCCESS;
 }
 
 nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t d, nvmlUtilization_t *u)

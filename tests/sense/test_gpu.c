@@ -114,8 +114,10 @@ static void test_two_gpus(void **st)
     assert_true(ci.available);
     assert_string_equal(ci.note, "NVML (2 GPUs)");
     collect(f, T0);
-    assert_true(get(f, "gpu.info", "device=\"nvidia0\",gpu=\"0\",name=\"NVIDIA H200\",uuid=\"GPU-0000-aaaa\"") == 1);
-    assert_true(get(f, "gpu.info", "device=\"nvidia3\",gpu=\"1\",name=\"NVIDIA T4\",uuid=\"GPU-1111-bbbb\"") == 1);
+    assert_true(get(f, "gpu.info", "device=\"nvidia0\",gpu=\"0\",name=\"NVIDIA H200\",pci_bus_id=\"00000000:0F:00.0\","
+                  "uuid=\"GPU-0000-aaaa\"") == 1);
+    assert_true(get(f, "gpu.info", "device=\"nvidia3\",gpu=\"1\",name=\"NVIDIA T4\",pci_bus_id=\"00000000:10:00.0\","
+                  "uuid=\"GPU-1111-bbbb\"") == 1);
     assert_true(get(f, "gpu.utilization_percent", "gpu=\"0\"") == 37);
     assert_true(get(f, "gpu.memory_utilization_percent", "gpu=\"0\"") == 12);
     assert_true(get(f, "gpu.memory_total_bytes", "gpu=\"0\"") == 150000000000.0);
