@@ -118,6 +118,9 @@ int api_prom_render_services(api_buf *b, const char *services_json);
  * "metric" becomes "exported_metric"); no score family when none is
  * anomalous. 0 or -ENOMEM. */
 int api_prom_render_anomaly(api_buf *b, const api_anomaly_score *s, size_t n);
+/* prom_gpu.c: appends the gpu.* series as dcgm-exporter's DCGM_FI_DEV_*
+ * families (nothing without GPU series). 0 or -ENOMEM. */
+int api_prom_gpu(api_buf *b, const mem_series_info *s, size_t n);
 /* A yes/no query value: 1/0, true/false, yes/no (any case). 0 or -EINVAL. */
 int api_parse_flag(const char *v, bool *out);
 

@@ -236,6 +236,7 @@ enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
     for (size_t i = 0; i < n; i++)
         newest = s[i].last_ts > newest ? s[i].last_ts : newest;
     rc = api_prom_render(&b, s, n, &st, newest > a->prom_stale_ms ? newest - a->prom_stale_ms : 0);
+    rc = rc ? rc : api_prom_gpu(&b, s, n);
     free(s);
     if (rc == 0)
         prom_self_cpu(&b);

@@ -17,6 +17,7 @@
 static const char *const group_names[] = {
     "cpu", "load", "memory", "psi", "filesystem", "disk", "net", "netstat", "vmstat",
     "fds", "processes", "tcp", "interrupts", "softirqs", "process", "apps", "cgroup", "self",
+    "gpu",
 };
 #define NGROUP_NAMES ((int)(sizeof group_names / sizeof group_names[0]))
 
@@ -41,6 +42,7 @@ void core_config_defaults(core_config *c)
     core_sncpy(c->textfile_dir, sizeof c->textfile_dir, "/var/lib/prometheus/node-exporter");
     c->sense_source = CORE_SOURCE_AUTO;
     core_sncpy(c->sense_device, sizeof c->sense_device, "/dev/ippoc");
+    core_sncpy(c->sense_nvml_library, sizeof c->sense_nvml_library, "libnvidia-ml.so.1");
     c->mem_ram_window_ms = 15 * 60000LL;
     c->mem_retention_10s_ms = 2 * 86400000LL;
     c->mem_retention_1m_ms = 30 * 86400000LL;
@@ -250,6 +252,11 @@ static int handle_sense(parse_ctx *p, const char *k, const char *v)
         if (v[0] != '/' && v[0] != '.')
             return fail(p, "device: '%s' must be an absolute or ./relative path%s", v, "");
         return set_string(p, k, v, c->sense_device, sizeof c->sense_device);
+    }
+    if (!strcmp(k, "nvml_library")) {
+        if (!v[0])
+            return fail(p, "nvml_library: %sempty (a library name such as libnvidia-ml.so.1, or a path)%s", "", "");
+        return set_string(p, k, v, c->sense_nvml_library, sizeof c->sense_nvml_library);
     }
     return fail(p, "unknown key '%s' in [sense]%s", k, "");
 }

@@ -21,7 +21,7 @@ static void test_defaults_valid(void **state)
     assert_string_equal(c.api_listen, "127.0.0.1:7070");
     assert_int_equal(c.mem_ram_window_ms, 900000);
     assert_non_null(core_config_group(&c, "cpu"));
-    assert_null(core_config_group(&c, "gpu"));
+    assert_null(core_config_group(&c, "tpu"));
     core_config_free(&c);
 }
 
@@ -66,7 +66,7 @@ static void test_bad_inputs(void **state)
         {"\n\n[sense]\ninterval = 0.5s\n", "t.conf:4: interval: must be at least 1s"},
         {"[sense]\ninterval = 1500ms\n", "t.conf:2: interval: '1500ms' is not a whole number of seconds"},
         {"[sense]\ninterval = fast\n", "t.conf:2: interval: bad duration 'fast'"},
-        {"[sense.gpu]\ninterval = 1s\n", "t.conf:2: unknown sensor group [sense.gpu]"},
+        {"[sense.tpu]\ninterval = 1s\n", "t.conf:2: unknown sensor group [sense.tpu]"},
         {"[sense.cpu]\nenabled = perhaps\n", "t.conf:2: enabled: 'perhaps' is not yes or no"},
         {"[api]\nlisten = 7070\n", "t.conf:2: listen: bad address '7070'"},
         {"[api]\nmax_points = -4\n", "t.conf:2: max_points: '-4' is not a number in range"},
