@@ -41,8 +41,12 @@
  *              | "threads" CMP INT | "fds" CMP INT
  *              | "space" PATH CMP PERCENT         (* used space of PATH's filesystem, 0-100 *)
  *              | "inodes" PATH CMP PERCENT        (* used inodes, 0-100 *)
- *              | "metric" METRIC CMP NUMBER [ SIZE_UNIT | "%" ] ;  (* any sensor series;
+ *              | "metric" METRIC CMP NUMBER [ SIZE_UNIT | "%" ]   (* any sensor series;
  *                                a unit multiplies, "%" changes nothing *)
+ *              | SERIES CMP NUMBER [ SIZE_UNIT | "%" ] ;  (* the same, "metric" implied *)
+ *   SERIES     = METRIC, unquoted, whose NAME holds a '.' ;
+ *                (* e.g. gpu.temperature, gpu.temperature{gpu="0"}; no
+ *                   condition word holds a '.', so none reads as one *)
  *   METRIC     = NAME [ "{" LABEL "=" QUOTED { "," LABEL "=" QUOTED } "}" ]
  *              | STRING ;               (* the same text, quoted *)
  *                (* NAME: [A-Za-z_][A-Za-z0-9_.:-]*; QUOTED label values take
