@@ -69,6 +69,27 @@ typedef struct eng_group {
     struct eng_group *next;
 } eng_group;
 
+/* A METRIC condition's series (engine_metric.c): those of the rule's family
+ * whose labels include the rule's, found again when the store's series
+ * count changes (series are never removed while the store is open). */
+typedef struct eng_metric_set {
+    int *ids;            /* matching series, sorted by labels */
+    const char **labels; /* their canonical labels (the store's strings) */
+    int n;
+    int nseries;         /* mem_series_count when found; -1: not yet */
+} eng_metric_set;
+
+/* The series that decides a METRIC condition: the largest value for > and
+ * >=, the smallest for < and <=, the first (by labels) equal to the
+ * threshold for ==, the first different from it for !=; when none holds,
+ * the first with a value. So the condition holds when any series holds. */
+typedef struct eng_metric_hit {
+    int id;              /* -1: no matching series has a value */
+    const char *labels;
+    double value;        /* NaN when id < 0 */
+    int matched;         /* series in the set */
+} eng_metric_hit;
+
 /* One rule bound to its service (NULL svc: machine-wide). */
 typedef struct eng_rule {
     heal_rule r;
@@ -82,7 +103,8 @@ typedef struct eng_rule {
     bool probe_ok;         /* last probe check passed */
     uint64_t probe_seq;    /* last probe result seq */
     uint64_t verify_seq;   /* probe_seq when the verify step began */
-    int metric_id;         /* METRIC: series id, -1 unknown yet */
+    eng_metric_set metric; /* METRIC: the series it watches */
+    eng_metric_hit hit;    /* METRIC: the series that decided the last evaluation */
     char last_msg[HEAL_PROBE_MSG_MAX];
     double last_value;     /* resource: last measured value */
     bool latched;          /* resource: fired; fires again only once the condition was false */
@@ -200,6 +222,20 @@ void eng_probes_mark(eng_svc *s);
 void eng_probes_run_now(eng_svc *s);
 bool eng_probes_ok(eng_svc *s);
 bool eng_svc_busy(heal_engine *e, const char *service);
+
+/* engine_metric.c: METRIC conditions over a family of series */
+/* Finds (or refreshes) set, then the series that decides res (see
+ * eng_metric_hit). 0, or -errno (the store could not be read). */
+int eng_metric_eval(mem_t *m, eng_metric_set *set, const heal_resource *res, eng_metric_hit *hit);
+void eng_metric_set_free(eng_metric_set *set);
+/* Whether canonical labels `have` hold every pair of `want` ("" = any). */
+bool eng_labels_subset(const char *have, const char *want);
+/* Adds "series" (name{labels}), "labels" (object) and "matched" to a
+ * condition's detail. */
+void eng_metric_detail(json_t *detail, const char *metric, const eng_metric_hit *hit);
+/* Appends " [name{labels} = value]" of detail's "series" and "value" to the
+ * rule text an incident shows (and the audit log's reason quotes). */
+void eng_metric_what(char *text, size_t n, const json_t *detail);
 
 /* engine_incident.c */
 incident *eng_incident_open(heal_engine *e, const char *service, const char *what, const char *where,

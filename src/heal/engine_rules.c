@@ -36,9 +36,10 @@ static void fire(eng_rule *r, int64_t since_ms, json_t *detail)
 {
     heal_engine *e = r->e;
     const char *svc = r->svc ? r->svc->cfg.sc.name : "";
-    char text[HEAL_RULE_LINE_MAX + 8], where[300];
+    char text[HEAL_RULE_LINE_MAX + 64], where[300];
     if (heal_rule_format(&r->r, text, sizeof text))
         snprintf(text, sizeof text, "(rule)");
+    eng_metric_what(text, sizeof text, detail); /* a METRIC rule names its series */
     snprintf(where, sizeof where, "%s:%d", r->r.file, r->r.line);
     heal_action acts[HEAL_RULE_ACTIONS_MAX];
     bool wants_running = false;
@@ -163,7 +164,7 @@ int eng_rules_start(heal_engine *e, eng_svc *s, eng_rule *rules, int n, char *er
 {
     for (int i = 0; i < n; i++) {
         eng_rule *r = &rules[i];
-        r->metric_id = -1;
+        r->metric.nseries = -1;
         r->last_value = NAN;
         if (r->r.cond.kind != HEAL_COND_PROBE_FAILED)
             continue;
@@ -188,6 +189,7 @@ void eng_rules_stop(eng_rule *rules, int n)
     for (int i = 0; i < n; i++) {
         heal_probe_free(rules[i].probe);
         rules[i].probe = NULL;
+        eng_metric_set_free(&rules[i].metric);
     }
 }
 
@@ -261,15 +263,8 @@ static double measure(heal_engine *e, eng_rule *r)
     case HEAL_RES_FDS: return s ? s->fds : NAN;
     case HEAL_RES_SPACE: return fs_used(res->path, false);
     case HEAL_RES_INODES: return fs_used(res->path, true);
-    case HEAL_RES_METRIC: {
-        if (r->metric_id < 0)
-            r->metric_id = mem_series_find(e->mem, res->metric, res->labels);
-        double v;
-        int64_t ts;
-        if (r->metric_id < 0 || mem_series_last(e->mem, r->metric_id, &v, &ts))
-            return NAN;
-        return v;
-    }
+    case HEAL_RES_METRIC: /* every series of the family holding the rule's labels */
+        return eng_metric_eval(e->mem, &r->metric, res, &r->hit) ? NAN : r->hit.value;
     default: return NAN;
     }
 }
@@ -308,8 +303,11 @@ static void eval_resource(heal_engine *e, eng_rule *r, int64_t now_ms)
     }
     if (!cond_held(e, r, now_ms))
         return;
-    fire(r, r->since_ms, json_pack("{s:s, s:f, s:s, s:f, s:i}", "resource", heal_resource_name(res->kind), "value", v,
-                                   "op", heal_cmp_name(res->op), "threshold", res->threshold, "checks", r->hits));
+    json_t *detail = json_pack("{s:s, s:f, s:s, s:f, s:i}", "resource", heal_resource_name(res->kind), "value", v,
+                               "op", heal_cmp_name(res->op), "threshold", res->threshold, "checks", r->hits);
+    if (res->kind == HEAL_RES_METRIC)
+        eng_metric_detail(detail, res->metric, &r->hit);
+    fire(r, r->since_ms, detail);
 }
 
 void heal_engine_set_anomaly(heal_engine *e, heal_anomaly_fn fn, void *ud)

@@ -4,13 +4,16 @@ nvml_library pointing at the stand-in NVML the test suite builds
 ($NVML_STUB_SCRIPT) that the test rewrites while ippocd runs: the gpu.*
 series in /v1/metrics and `ippoc metrics gpu`, the dcgm-exporter families on
 /metrics (promtool clean when /usr/bin/promtool is there), an XID event, a
-rule on gpu.temperature that fires an alert through the audit log, and a
+rule on gpu.temperature that fires an alert through the audit log, issue
+9's rule as written (`if gpu.temperature > 85 for 1m then alert`, no labels:
+any GPU's series) firing after its minute and naming the hot GPU, and a
 missing library or driver reported once while ippocd keeps running (and a
 reload naming another library says it needs a restart)."""
 import os
 import shutil
 import signal
 import subprocess
+import time
 
 from harness import IPPOCD, Daemon, run, wait_for
 
@@ -120,17 +123,70 @@ def test_series_dcgm_xid_and_rule():
     assert last(d, "gpu.xid_errors", gpu="0") == 2
     assert "gpu 0: XID error 48" in d.log_text()
     ev = wait_for(lambda: alerts(d), 15, "the alert")[0]["payload"]
-    assert ev["what"] == RULE, ev
+    assert ev["what"] == RULE + ' [gpu.temperature{gpu="0"} = 91]', ev  # the series that made it hold
     with open(os.path.join(d.state_dir, "audit.log")) as f:
         audit = f.read()
     assert "gpu.temperature" in audit and '"kind":"alert"' in audit, audit
     assert d.stop() == 0
 
 
+ISSUE_RULE = "if gpu.temperature > 85 for 1m then alert"  # issue 9, item 2, as written
+
+TWO_HOT = ("gpu 0 name=NVIDIA_H200 uuid=GPU-0000-aaaa minor=0 util=37 total=150000000000 used=0 temp={t0}\n"
+           "gpu 1 name=NVIDIA_H200 uuid=GPU-1111-bbbb minor=1 util=20 total=150000000000 used=0 temp={t1}\n")
+
+
+def write_temps(path, t0, t1):
+    with open(path + ".tmp", "w") as f:
+        f.write(TWO_HOT.format(t0=t0, t1=t1))
+    os.replace(path + ".tmp", path)
+
+
+def alert_whats(d):
+    return [e["payload"]["what"] for e in alerts(d)]
+
+
+def test_family_rules():
+    """Rules with no labels (or some) watch every GPU: issue 9's rule fires
+    once GPU 1 has been hot for a minute, naming it; the `metric` form without
+    labels fires at 2s; a rule on GPU 0 alone stays quiet."""
+    d, script = stub_daemon("[heal]\nallow = alert\n"
+                            f"rule = {ISSUE_RULE}\n"
+                            "rule = if metric gpu.temperature > 85 for 2s then alert\n"
+                            'rule = if gpu.temperature{gpu="0"} > 85 for 2s then alert\n')
+    write_temps(script, 45, 45)
+    d.start()
+    wait_for(lambda: last(d, "gpu.temperature", gpu="1") == 45, 10, "gpu 1's temperature")
+    d.wait_ticks(3)
+    assert not alerts(d), alerts(d)
+    write_temps(script, 45, 91)
+    wait_for(lambda: last(d, "gpu.temperature", gpu="1") == 91, 10, "gpu 1 hot")
+    hot = time.monotonic()
+    fast = "if metric gpu.temperature > 85 for 2s then alert"
+    named = ' [gpu.temperature{gpu="1"} = 91]'
+    wait_for(lambda: fast + named in alert_whats(d), 15, "the 2s rule's alert")
+    slow = "if metric gpu.temperature > 85 for 1m then alert" + named  # canonical text, series named
+    ev = wait_for(lambda: [e for e in alerts(d) if e["payload"]["what"] == slow], 90, "issue 9's rule")[0]
+    took = time.monotonic() - hot
+    assert 59 <= took <= 75, took
+    assert sorted(alert_whats(d)) == sorted([fast + named, slow]), alert_whats(d)  # not the gpu="0" rule
+    inc = d.get(f"/v1/incidents/{ev['payload']['incident']}").json()
+    cond = inc["evidence"]["condition"]
+    assert cond["series"] == 'gpu.temperature{gpu="1"}' and cond["labels"] == {"gpu": "1"}, cond
+    assert cond["matched"] == 2 and cond["value"] == 91 and cond["threshold"] == 85, cond
+    with open(os.path.join(d.state_dir, "audit.log")) as f:
+        audit = f.read()
+    assert 'gpu.temperature{gpu=\\"1\\"} = 91' in audit, audit[-2000:]
+    assert d.stop() == 0
+
+
 def test_rule_forms():
-    """The documented rule parses with `for 1m`; a bare name is refused with a reason."""
+    """The documented rule parses with `for 1m`, with or without `metric` and labels; a bare undotted name is
+    refused with a reason."""
     d = Daemon()
-    for rule, rc in ((RULE.replace("for 2s", "for 1m"), 0), ("if gpu.temperature > 85 for 1m then alert", 2)):
+    for rule, rc in ((RULE.replace("for 2s", "for 1m"), 0), (ISSUE_RULE, 0),
+                     ("if metric gpu.temperature > 85 for 1m then alert", 0),
+                     ("if gpu_temperature > 85 for 1m then alert", 2)):
         d.write_config(f"[heal]\nallow = alert\nrule = {rule}\n")
         r = subprocess.run([IPPOCD, "--config", d.config_path, "--check-config"], capture_output=True, text=True,
                            timeout=30)
@@ -171,4 +227,4 @@ def test_driver_not_loaded():
     assert d.stop() == 0
 
 
-run([test_series_dcgm_xid_and_rule, test_rule_forms, test_missing_library, test_driver_not_loaded])
+run([test_series_dcgm_xid_and_rule, test_family_rules, test_rule_forms, test_missing_library, test_driver_not_loaded])
