@@ -114,6 +114,7 @@ typedef struct core_config {
     int sense_source;              /* CORE_SOURCE_*: where cpu/load/memory/processes come from */
     char sense_device[CORE_PATH_MAX]; /* the kernel bridge, "/dev/ippoc"; tests point it at a file */
     char textfile_dir[CORE_PATH_MAX]; /* node_exporter's textfile collector; "" = off */
+    char udev_data_dir[CORE_PATH_MAX]; /* udev's device database (node_disk_info); tests point it elsewhere */
 
     /* [memory] */
     int64_t mem_ram_window_ms;      /* full-resolution RAM window, default 15m */

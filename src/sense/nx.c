@@ -57,6 +57,7 @@ struct sense_nx {
     char proc[CORE_PATH_MAX];
     char sys[CORE_PATH_MAX];
     char textfile_dir[CORE_PATH_MAX];
+    char udev[CORE_PATH_MAX];
     nx_ctx ctx;
     double *cost;   /* per collector: seconds of the scrape in progress */
     int *ok;
@@ -343,6 +344,8 @@ int sense_nx_open(sense_nx **out, const core_config *cfg, char *err, size_t errl
     x->ctx.proc = x->proc;
     x->ctx.sys = x->sys;
     x->ctx.textfile_dir = x->textfile_dir;
+    core_sncpy(x->udev, sizeof x->udev, cfg->udev_data_dir);
+    x->ctx.udev = x->udev;
     *out = x;
     return 0;
 }

@@ -53,6 +53,7 @@ typedef struct nx_ctx {
     const char *proc;        /* "/proc" (or a fixture root) */
     const char *sys;         /* "/sys" */
     const char *textfile_dir;/* "" = textfile collector off */
+    const char *udev;        /* "/run/udev/data" (diskstats' node_disk_info) */
     const char *collector;   /* the one running */
     sn_buf rd, rd2;          /* read scratch buffers */
     nx_fam fams[NX_MAX_FAMILIES];

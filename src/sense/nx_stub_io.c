@@ -2,8 +2,6 @@
  * reports success and no families). Removed as the collectors land. */
 #include "sense/nx_int.h"
 
-NX_COLLECTOR(diskstats) { (void)x; return 0; }
-NX_COLLECTOR(filesystem) { (void)x; return 0; }
 NX_COLLECTOR(netdev) { (void)x; return 0; }
 NX_COLLECTOR(netclass) { (void)x; return 0; }
 NX_COLLECTOR(netstat) { (void)x; return 0; }
