@@ -2,17 +2,13 @@
  * reports success and no families). Removed as the collectors land. */
 #include "sense/nx_int.h"
 
-NX_COLLECTOR(netdev) { (void)x; return 0; }
-NX_COLLECTOR(netclass) { (void)x; return 0; }
 NX_COLLECTOR(netstat) { (void)x; return 0; }
 NX_COLLECTOR(sockstat) { (void)x; return 0; }
 NX_COLLECTOR(softnet) { (void)x; return 0; }
 NX_COLLECTOR(conntrack) { (void)x; return 0; }
-NX_COLLECTOR(arp) { (void)x; return 0; }
 NX_COLLECTOR(udp_queues) { (void)x; return 0; }
 NX_COLLECTOR(nvme) { (void)x; return 0; }
 NX_COLLECTOR(mdadm) { (void)x; return 0; }
-NX_COLLECTOR(bonding) { (void)x; return 0; }
 NX_COLLECTOR(infiniband) { (void)x; return 0; }
 NX_COLLECTOR(bcache) { (void)x; return 0; }
 NX_COLLECTOR(btrfs) { (void)x; return 0; }
