@@ -144,6 +144,10 @@ static int family(nx_ctx *x, const char *name, int type, const char *help, bool 
     if (dyn) {
         core_sncpy(f->name_own, sizeof f->name_own, name);
         f->name = f->name_own;
+        if (help) {
+            core_sncpy(f->help_own, sizeof f->help_own, help);
+            help = f->help_own;
+        }
     } else {
         f->name = name;
     }

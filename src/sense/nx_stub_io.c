@@ -2,11 +2,6 @@
  * reports success and no families). Removed as the collectors land. */
 #include "sense/nx_int.h"
 
-NX_COLLECTOR(netstat) { (void)x; return 0; }
-NX_COLLECTOR(sockstat) { (void)x; return 0; }
-NX_COLLECTOR(softnet) { (void)x; return 0; }
-NX_COLLECTOR(conntrack) { (void)x; return 0; }
-NX_COLLECTOR(udp_queues) { (void)x; return 0; }
 NX_COLLECTOR(nvme) { (void)x; return 0; }
 NX_COLLECTOR(mdadm) { (void)x; return 0; }
 NX_COLLECTOR(infiniband) { (void)x; return 0; }
