@@ -90,8 +90,9 @@ static void out_puts(nx_outbuf *b, const char *s)
     nx_out_add(b, s, strlen(s));
 }
 
-/* Go's strconv.FormatFloat(v, 'g', -1, 64) would print the shortest form;
- * the shortest of %.15g / %.17g that reads back exactly is as precise. */
+/* Go's strconv.FormatFloat(v, 'g', -1, 64) prints the shortest form that
+ * reads back; the shortest of %.15g / %.16g / %.17g that does is the same
+ * digits (node_exporter prints 67070 ms as 67.07000000000001, not ...007). */
 void nx_out_value(nx_outbuf *b, double v)
 {
     char buf[40];
@@ -100,9 +101,11 @@ void nx_out_value(nx_outbuf *b, double v)
     else if (isinf(v))
         snprintf(buf, sizeof buf, v > 0 ? "+Inf" : "-Inf");
     else {
-        snprintf(buf, sizeof buf, "%.15g", v);
-        if (strtod(buf, NULL) != v)
-            snprintf(buf, sizeof buf, "%.17g", v);
+        for (int prec = 15; prec <= 17; prec++) { /* the shortest that reads back, as Go */
+            snprintf(buf, sizeof buf, "%.*g", prec, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
     }
     out_puts(b, buf);
 }

@@ -1,0 +1,363 @@
+/* test_nx_io.c: node_exporter's storage and network collectors (diskstats,
+ * filesystem, netdev, netclass, arp, bonding, netstat, sockstat, softnet,
+ * conntrack, udp_queues, nvme, mdadm, infiniband, bcache, btrfs, xfs) run
+ * through sense_nx_open / sense_nx_render over the fixture trees in
+ * fixtures/nx/io (proc, sys and udev's database), checked line by line
+ * against what node_exporter 1.5 prints for the same files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sense/sense.h"
+#include "tree.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+typedef struct text {
+    char *p;
+    size_t len;
+} text;
+
+static void emit(void *ud, const char *s, size_t n)
+{
+    text *t = ud;
+    t->p = realloc(t->p, t->len + n + 1);
+    assert_non_null(t->p);
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = 0;
+}
+
+/* Renders the exposition over fixtures/nx/io/<tree> roots. */
+static char *render_roots(const char *proc, const char *sys, const char *udev)
+{
+    core_config cfg;
+    core_config_defaults(&cfg);
+    snprintf(cfg.proc_root, sizeof cfg.proc_root, "%s/nx/io/%s", fixtures_dir(), proc);
+    snprintf(cfg.sys_root, sizeof cfg.sys_root, "%s/nx/io/%s", fixtures_dir(), sys);
+    snprintf(cfg.udev_data_dir, sizeof cfg.udev_data_dir, "%s/nx/io/%s", fixtures_dir(), udev);
+    cfg.textfile_dir[0] = 0;
+    sense_nx *x = NULL;
+    char err[256];
+    assert_int_equal(sense_nx_open(&x, &cfg, err, sizeof err), 0);
+    text t = {0};
+    assert_int_equal(sense_nx_render(x, emit, &t), 0);
+    /* a second scrape reuses the buffers and says the same */
+    text t2 = {0};
+    assert_int_equal(sense_nx_render(x, emit, &t2), 0);
+    sense_nx_close(x);
+    core_config_free(&cfg);
+    free(t2.p);
+    return t.p;
+}
+
+static char *render(void)
+{
+    return render_roots("proc", "sys", "udev");
+}
+
+/* Whether `line` is a whole line of out. */
+static bool has_line(const char *out, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = out; (p = strstr(p, line)); p++)
+        if ((p == out || p[-1] == '\n') && (p[n] == '\n' || p[n] == 0))
+            return true;
+    return false;
+}
+
+#define LINE(out, l) \
+    do { \
+        if (!has_line(out, l)) \
+            fail_msg("missing line: %s", l); \
+    } while (0)
+#define NO(out, s) \
+    do { \
+        if (strstr(out, s)) \
+            fail_msg("unexpected: %s", s); \
+    } while (0)
+
+/* The value of the sample whose text before the value is `series`. */
+static double value_of(const char *out, const char *series)
+{
+    char key[512];
+    snprintf(key, sizeof key, "\n%s ", series);
+    const char *p = strstr(out, key);
+    if (!p)
+        fail_msg("missing series: %s", series);
+    return strtod(p + strlen(key), NULL);
+}
+
+static void test_diskstats(void **state)
+{
+    (void)state;
+    char *o = render();
+    LINE(o, "# TYPE node_disk_reads_completed_total counter");
+    LINE(o, "# TYPE node_disk_io_now gauge");
+    LINE(o, "node_disk_reads_completed_total{device=\"sda\"} 25354637");
+    LINE(o, "node_disk_read_bytes_total{device=\"sda\"} 513713216512");       /* sectors * 512 */
+    LINE(o, "node_disk_read_time_seconds_total{device=\"sda\"} 18492.372");    /* ms -> s */
+    LINE(o, "node_disk_written_bytes_total{device=\"sda\"} 613324085248");
+    LINE(o, "node_disk_io_time_weighted_seconds_total{device=\"sda\"} 124255.3");
+    LINE(o, "node_disk_discards_completed_total{device=\"sda\"} 4");
+    LINE(o, "node_disk_discarded_sectors_total{device=\"sda\"} 2464");         /* not scaled */
+    LINE(o, "node_disk_flush_requests_total{device=\"sda\"} 23");
+    LINE(o, "node_disk_flush_requests_time_seconds_total{device=\"sda\"} 0.11800000000000001"); /* as Go prints 118 * 0.001 */
+    /* an old kernel's 11 fields: no discard or flush families for it */
+    LINE(o, "node_disk_io_time_weighted_seconds_total{device=\"sdb\"} 67.07000000000001");
+    NO(o, "node_disk_discards_completed_total{device=\"sdb\"}");
+    NO(o, "node_disk_flush_requests_total{device=\"nvme0n1\"}");
+    LINE(o, "node_disk_discard_time_seconds_total{device=\"nvme0n1\"} 0");
+    /* default device-exclude: partitions, loop; not dm-0, sr0, whole disks */
+    NO(o, "device=\"sda1\"");
+    NO(o, "device=\"loop0\"");
+    NO(o, "device=\"nvme0n1p1\"");
+    LINE(o, "node_disk_reads_completed_total{device=\"sr0\"} 1");
+    /* node_disk_info from udev's database */
+    LINE(o, "# TYPE node_disk_info gauge");
+    LINE(o, "node_disk_info{device=\"sda\",major=\"8\",minor=\"0\",path=\"pci-0000:00:1f.2-ata-1\","
+            "wwn=\"0x500080d3b15bff7a\",model=\"TOSHIBA_KSG60ZMV256G_M.2_2280_256GB\",serial=\"583B83NWK5SP\","
+            "revision=\"ADHA0101\"} 1");
+    LINE(o, "node_disk_info{device=\"nvme0n1\",major=\"259\",minor=\"0\",path=\"pci-0000:02:00.0-nvme-1\","
+            "wwn=\"eui.p3vbbiejx5aae2r3\",model=\"SAMSUNG EHFTF55LURSY-000Y9\",serial=\"ident-serial-wins\","
+            "revision=\"4QXOS7UX\"} 1");
+    LINE(o, "node_disk_info{device=\"sdb\",major=\"8\",minor=\"16\",path=\"\",wwn=\"\",model=\"\",serial=\"\","
+            "revision=\"\"} 1");
+    LINE(o, "node_disk_ata_write_cache{device=\"sda\"} 1");
+    LINE(o, "node_disk_ata_write_cache_enabled{device=\"sda\"} 1");
+    LINE(o, "node_disk_ata_rotation_rate_rpm{device=\"sda\"} 0");
+    LINE(o, "node_disk_filesystem_info{device=\"dm-0\",type=\"ext4\",usage=\"filesystem\","
+            "uuid=\"b7e4f8a2-6a4e-4a4f-9a7b-1c2d3e4f5a6b\",version=\"1.0\"} 1");
+    LINE(o, "node_disk_device_mapper_info{device=\"dm-0\",name=\"nvme0n1_crypt\","
+            "uuid=\"CRYPT-LUKS2-jolaulot80fy9zsiobkxyxo7y2dqeho2-nvme0n1_crypt\",vg_name=\"\",lv_name=\"\","
+            "lv_layer=\"\"} 1");
+    LINE(o, "node_scrape_collector_success{collector=\"diskstats\"} 1");
+    free(o);
+    /* no udev database: node_disk_info keeps its labels, empty */
+    o = render_roots("proc", "sys", "no-such-udev");
+    LINE(o, "node_disk_info{device=\"sda\",major=\"8\",minor=\"0\",path=\"\",wwn=\"\",model=\"\",serial=\"\","
+            "revision=\"\"} 1");
+    NO(o, "node_disk_ata_");
+    free(o);
+}
+
+static void test_filesystem(void **state)
+{
+    (void)state;
+    char *o = render();
+    struct statvfs root, usr;
+    assert_int_equal(statvfs("/", &root), 0);
+    assert_int_equal(statvfs("/usr", &usr), 0);
+    LINE(o, "# TYPE node_filesystem_size_bytes gauge");
+    LINE(o, "node_filesystem_device_error{device=\"/dev/fake1\",fstype=\"ext4\",mountpoint=\"/\"} 0");
+    LINE(o, "node_filesystem_readonly{device=\"/dev/fake1\",fstype=\"ext4\",mountpoint=\"/\"} 0");
+    assert_true(value_of(o, "node_filesystem_size_bytes{device=\"/dev/fake1\",fstype=\"ext4\",mountpoint=\"/\"}") ==
+                (double)root.f_blocks * (double)root.f_bsize);
+    assert_true(value_of(o, "node_filesystem_files{device=\"/dev/fake1\",fstype=\"ext4\",mountpoint=\"/\"}") ==
+                (double)root.f_files);
+    (void)value_of(o, "node_filesystem_avail_bytes{device=\"/dev/fake1\",fstype=\"ext4\",mountpoint=\"/\"}");
+    (void)value_of(o, "node_filesystem_free_bytes{device=\"/dev/fake1\",fstype=\"ext4\",mountpoint=\"/\"}");
+    (void)value_of(o, "node_filesystem_files_free{device=\"/dev/fake1\",fstype=\"ext4\",mountpoint=\"/\"}");
+    /* the duplicate mount line comes out once */
+    const char *first = strstr(o, "node_filesystem_device_error{device=\"/dev/fake1\"");
+    assert_null(strstr(first + 1, "node_filesystem_device_error{device=\"/dev/fake1\""));
+    /* ro from the mount options */
+    LINE(o, "node_filesystem_readonly{device=\"/dev/fake3\",fstype=\"ext4\",mountpoint=\"/usr\"} 1");
+    assert_true(value_of(o, "node_filesystem_size_bytes{device=\"/dev/fake3\",fstype=\"ext4\",mountpoint=\"/usr\"}") ==
+                (double)usr.f_blocks * (double)usr.f_bsize);
+    /* statfs failures: device_error 1, readonly 0, no sizes; \040 decoded */
+    LINE(o, "node_filesystem_device_error{device=\"/dev/sdb1\",fstype=\"ext4\",mountpoint=\"/srv/my data\"} 1");
+    LINE(o, "node_filesystem_readonly{device=\"/dev/sdb1\",fstype=\"ext4\",mountpoint=\"/srv/my data\"} 0");
+    NO(o, "node_filesystem_size_bytes{device=\"/dev/sdb1\"");
+    /* a remote mount goes through the timed stat and still reports */
+    LINE(o, "node_filesystem_device_error{device=\"server:/export\",fstype=\"nfs4\","
+            "mountpoint=\"/nonexistent-ippoc-nfs\"} 1");
+    /* default excludes: mount points and types */
+    NO(o, "mountpoint=\"/proc\"");
+    NO(o, "mountpoint=\"/sys");
+    NO(o, "mountpoint=\"/dev\"");
+    NO(o, "mountpoint=\"/run/credentials");
+    NO(o, "fstype=\"overlay\"");
+    LINE(o, "node_filesystem_device_error{device=\"tmpfs\",fstype=\"tmpfs\",mountpoint=\"/run\"} 0");
+    /* /proc/1/mounts is preferred to /proc/mounts */
+    NO(o, "/dev/wrong");
+    free(o);
+}
+
+static void test_netdev_netclass(void **state)
+{
+    (void)state;
+    char *o = render();
+    LINE(o, "# TYPE node_network_receive_bytes_total counter");
+    LINE(o, "node_network_receive_bytes_total{device=\"eth0\"} 10");
+    LINE(o, "node_network_receive_packets_total{device=\"eth0\"} 20");
+    LINE(o, "node_network_receive_errs_total{device=\"eth0\"} 30");
+    LINE(o, "node_network_receive_drop_total{device=\"eth0\"} 40");
+    LINE(o, "node_network_receive_fifo_total{device=\"eth0\"} 50");
+    LINE(o, "node_network_receive_frame_total{device=\"eth0\"} 60");
+    LINE(o, "node_network_receive_compressed_total{device=\"eth0\"} 70");
+    LINE(o, "node_network_receive_multicast_total{device=\"eth0\"} 80");
+    LINE(o, "node_network_receive_nohandler_total{device=\"eth0\"} 90");
+    LINE(o, "node_network_transmit_bytes_total{device=\"eth0\"} 100");
+    LINE(o, "node_network_transmit_packets_total{device=\"eth0\"} 110");
+    LINE(o, "node_network_transmit_errs_total{device=\"eth0\"} 120");
+    LINE(o, "node_network_transmit_drop_total{device=\"eth0\"} 130");
+    LINE(o, "node_network_transmit_fifo_total{device=\"eth0\"} 140");
+    LINE(o, "node_network_transmit_colls_total{device=\"eth0\"} 150");
+    LINE(o, "node_network_transmit_carrier_total{device=\"eth0\"} 160");
+    LINE(o, "node_network_transmit_compressed_total{device=\"eth0\"} 170");
+    NO(o, "length_errors");
+    LINE(o, "node_network_receive_bytes_total{device=\"lo\"} 0"); /* node_exporter excludes nothing */
+    LINE(o, "node_network_receive_bytes_total{device=\"bond0\"} 1099511627776");
+    NO(o, "device=\"bonding_masters\"");
+    /* netclass */
+    LINE(o, "# TYPE node_network_up gauge");
+    LINE(o, "node_network_up{device=\"eth0\"} 1");
+    LINE(o, "node_network_up{device=\"lo\"} 0");
+    LINE(o, "node_network_info{device=\"eth0\",address=\"01:01:01:01:01:01\",broadcast=\"ff:ff:ff:ff:ff:ff\","
+            "duplex=\"full\",operstate=\"up\",ifalias=\"\"} 1");
+    LINE(o, "node_network_info{device=\"bond0\",address=\"02:00:00:00:00:01\",broadcast=\"ff:ff:ff:ff:ff:ff\","
+            "duplex=\"\",operstate=\"down\",ifalias=\"uplink \\\"a\\\"\"} 1");
+    LINE(o, "node_network_flags{device=\"eth0\"} 4867");       /* 0x1303 */
+    LINE(o, "node_network_device_id{device=\"eth0\"} 32");     /* 0x20 */
+    LINE(o, "node_network_speed_bytes{device=\"eth0\"} 125000000");
+    LINE(o, "node_network_speed_bytes{device=\"bond0\"} -125000"); /* -1: unknown, kept as node_exporter does */
+    NO(o, "node_network_speed_bytes{device=\"lo\"}");
+    LINE(o, "# TYPE node_network_carrier_changes_total counter");
+    LINE(o, "node_network_carrier_changes_total{device=\"eth0\"} 2");
+    LINE(o, "node_network_carrier_up_changes_total{device=\"eth0\"} 1");
+    LINE(o, "node_network_carrier_down_changes_total{device=\"eth0\"} 1");
+    LINE(o, "node_network_address_assign_type{device=\"eth0\"} 3");
+    LINE(o, "node_network_dormant{device=\"eth0\"} 1");
+    LINE(o, "node_network_iface_id{device=\"eth0\"} 2");
+    LINE(o, "node_network_iface_link{device=\"eth0\"} 2");
+    LINE(o, "node_network_iface_link_mode{device=\"eth0\"} 1");
+    LINE(o, "node_network_mtu_bytes{device=\"lo\"} 65536");
+    LINE(o, "node_network_name_assign_type{device=\"eth0\"} 2");
+    LINE(o, "node_network_net_dev_group{device=\"eth0\"} 0");
+    LINE(o, "node_network_transmit_queue_length{device=\"eth0\"} 1000");
+    LINE(o, "node_network_protocol_type{device=\"lo\"} 772");
+    LINE(o, "node_network_carrier{device=\"lo\"} 1");
+    NO(o, "node_network_carrier{device=\"bond0\"}");
+    free(o);
+}
+
+static void test_arp_bonding(void **state)
+{
+    (void)state;
+    char *o = render();
+    LINE(o, "# TYPE node_arp_entries gauge");
+    LINE(o, "node_arp_entries{device=\"eth0\"} 3");
+    LINE(o, "node_arp_entries{device=\"nope\"} 1");
+    LINE(o, "node_arp_entries{device=\"bond0\"} 1");
+    LINE(o, "node_bonding_slaves{master=\"bond0\"} 3");
+    LINE(o, "node_bonding_active{master=\"bond0\"} 2");
+    LINE(o, "node_bonding_slaves{master=\"int0\"} 1");
+    LINE(o, "node_bonding_active{master=\"int0\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"bonding\"} 1");
+    free(o);
+}
+
+static void test_netstat_family(void **state)
+{
+    (void)state;
+    char *o = render();
+    LINE(o, "# TYPE node_netstat_Tcp_InSegs untyped");
+    LINE(o, "# HELP node_netstat_Tcp_InSegs Statistic TcpInSegs.");
+    LINE(o, "node_netstat_Tcp_InSegs 57252008");
+    LINE(o, "node_netstat_Tcp_CurrEstab 0");
+    LINE(o, "node_netstat_Tcp_InErrs 5");
+    LINE(o, "node_netstat_Ip_Forwarding 1");
+    LINE(o, "node_netstat_IpExt_InOctets 6286396970");
+    LINE(o, "node_netstat_IpExt_OutOctets 2786264347");
+    LINE(o, "node_netstat_TcpExt_ListenOverflows 5");
+    LINE(o, "node_netstat_TcpExt_ListenDrops 6");
+    LINE(o, "node_netstat_TcpExt_SyncookiesRecv 1");
+    LINE(o, "node_netstat_TcpExt_TCPSynRetrans 8");
+    LINE(o, "node_netstat_Icmp_InMsgs 104");
+    LINE(o, "node_netstat_Udp_RcvbufErrors 9");
+    LINE(o, "node_netstat_UdpLite_InErrors 0");
+    LINE(o, "node_netstat_Ip6_InOctets 20100");
+    LINE(o, "node_netstat_Icmp6_InErrors 1");
+    LINE(o, "node_netstat_Udp6_NoPorts 2");
+    LINE(o, "node_netstat_UdpLite6_InErrors 6");
+    /* outside the default whitelist */
+    NO(o, "node_netstat_Tcp_MaxConn");
+    NO(o, "node_netstat_TcpExt_EmbryonicRsts");
+    NO(o, "node_netstat_Ip6_InReceives");
+    NO(o, "node_netstat_Ip_DefaultTTL");
+    /* sockstat */
+    LINE(o, "# TYPE node_sockstat_TCP_inuse gauge");
+    LINE(o, "node_sockstat_sockets_used 229");
+    LINE(o, "node_sockstat_TCP_inuse 4");
+    LINE(o, "node_sockstat_TCP_orphan 0");
+    LINE(o, "node_sockstat_TCP_tw 4");
+    LINE(o, "node_sockstat_TCP_alloc 17");
+    LINE(o, "node_sockstat_TCP_mem 1");
+    char l[128];
+    snprintf(l, sizeof l, "node_sockstat_TCP_mem_bytes %ld", sysconf(_SC_PAGESIZE));
+    LINE(o, l);
+    LINE(o, "node_sockstat_UDP_mem_bytes 0");
+    LINE(o, "node_sockstat_FRAG_memory 0");
+    LINE(o, "node_sockstat_TCP6_inuse 17");
+    LINE(o, "node_sockstat_RAW6_inuse 1");
+    LINE(o, "node_sockstat_FRAG6_memory 0");
+    /* softnet: hex, one line per CPU */
+    LINE(o, "# TYPE node_softnet_processed_total counter");
+    LINE(o, "node_softnet_processed_total{cpu=\"0\"} 299641");
+    LINE(o, "node_softnet_processed_total{cpu=\"1\"} 916354");
+    LINE(o, "node_softnet_dropped_total{cpu=\"1\"} 41");
+    LINE(o, "node_softnet_times_squeezed_total{cpu=\"1\"} 10");
+    /* conntrack: counts, and the per-CPU stat columns summed */
+    LINE(o, "node_nf_conntrack_entries 123");
+    LINE(o, "node_nf_conntrack_entries_limit 65536");
+    LINE(o, "node_nf_conntrack_stat_found 3");
+    LINE(o, "node_nf_conntrack_stat_invalid 10");
+    LINE(o, "node_nf_conntrack_stat_ignore 12");
+    LINE(o, "node_nf_conntrack_stat_insert 10");
+    LINE(o, "node_nf_conntrack_stat_insert_failed 4");
+    LINE(o, "node_nf_conntrack_stat_drop 14");
+    LINE(o, "node_nf_conntrack_stat_early_drop 6");
+    LINE(o, "node_nf_conntrack_stat_search_restart 8");
+    /* udp_queues: tx_queue:rx_queue summed */
+    LINE(o, "node_udp_queues{queue=\"tx\",ip=\"v4\"} 22");
+    LINE(o, "node_udp_queues{queue=\"rx\",ip=\"v4\"} 3");
+    LINE(o, "node_udp_queues{queue=\"tx\",ip=\"v6\"} 0");
+    LINE(o, "node_udp_queues{queue=\"rx\",ip=\"v6\"} 256");
+    free(o);
+}
+
+/* Sources that are absent report what node_exporter reports: no families,
+ * and success 0 where it returns "no data". */
+static void test_absent_sources(void **state)
+{
+    (void)state;
+    char *o = render_roots("empty", "empty", "empty");
+    NO(o, "node_disk_");
+    NO(o, "node_network_");
+    NO(o, "node_nf_conntrack");
+    NO(o, "node_bonding_");
+    LINE(o, "node_scrape_collector_success{collector=\"bonding\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"conntrack\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"udp_queues\"} 0");
+    free(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_diskstats),
+        cmocka_unit_test(test_filesystem),
+        cmocka_unit_test(test_netdev_netclass),
+        cmocka_unit_test(test_arp_bonding),
+        cmocka_unit_test(test_netstat_family),
+        cmocka_unit_test(test_absent_sources),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
