@@ -249,3 +249,160 @@ NX_COLLECTOR(bonding)
     }
     return 0;
 }
+
+/* ---- infiniband ------------------------------------------------------------------ */
+/* Port counters: file under ports/N/counters (or counters_ext for the
+ * legacy ones), family suffix, help. The data counters count 4-byte words. */
+typedef struct ib_counter {
+    const char *file, *name, *help;
+    bool ext;
+} ib_counter;
+
+static const ib_counter ib_counters[] = {
+    {"port_multicast_rcv_packets", "legacy_multicast_packets_received_total", "Number of multicast packets received", true},
+    {"port_multicast_xmit_packets", "legacy_multicast_packets_transmitted_total", "Number of multicast packets transmitted",
+     true},
+    {"port_rcv_data_64", "legacy_data_received_bytes_total", "Number of data octets received on all links", true},
+    {"port_rcv_packets_64", "legacy_packets_received_total", "Number of data packets received on all links", true},
+    {"port_unicast_rcv_packets", "legacy_unicast_packets_received_total", "Number of unicast packets received", true},
+    {"port_unicast_xmit_packets", "legacy_unicast_packets_transmitted_total", "Number of unicast packets transmitted",
+     true},
+    {"port_xmit_data_64", "legacy_data_transmitted_bytes_total", "Number of data octets transmitted on all links", true},
+    {"port_xmit_packets_64", "legacy_packets_transmitted_total", "Number of data packets received on all links", true},
+    {"excessive_buffer_overrun_errors", "excessive_buffer_overrun_errors_total",
+     "Number of times that OverrunErrors consecutive flow control update periods occurred, each having at least one "
+     "overrun error.", false},
+    {"link_downed", "link_downed_total",
+     "Number of times the link failed to recover from an error state and went down", false},
+    {"link_error_recovery", "link_error_recovery_total",
+     "Number of times the link successfully recovered from an error state", false},
+    {"local_link_integrity_errors", "local_link_integrity_errors_total",
+     "Number of times that the count of local physical errors exceeded the threshold specified by LocalPhyErrors.",
+     false},
+    {"multicast_rcv_packets", "multicast_packets_received_total",
+     "Number of multicast packets received (including errors)", false},
+    {"multicast_xmit_packets", "multicast_packets_transmitted_total",
+     "Number of multicast packets transmitted (including errors)", false},
+    {"port_rcv_constraint_errors", "port_constraint_errors_received_total",
+     "Number of packets received on the switch physical port that are discarded", false},
+    {"port_xmit_constraint_errors", "port_constraint_errors_transmitted_total",
+     "Number of packets not transmitted from the switch physical port", false},
+    {"port_rcv_data", "port_data_received_bytes_total", "Number of data octets received on all links", false},
+    {"port_xmit_data", "port_data_transmitted_bytes_total", "Number of data octets transmitted on all links", false},
+    {"port_rcv_discards", "port_discards_received_total",
+     "Number of inbound packets discarded by the port because the port is down or congested", false},
+    {"port_xmit_discards", "port_discards_transmitted_total",
+     "Number of outbound packets discarded by the port because the port is down or congested", false},
+    {"port_rcv_errors", "port_errors_received_total",
+     "Number of packets containing an error that were received on this port", false},
+    {"port_rcv_packets", "port_packets_received_total",
+     "Number of packets received on all VLs by this port (including errors)", false},
+    {"port_xmit_packets", "port_packets_transmitted_total",
+     "Number of packets transmitted on all VLs from this port (including errors)", false},
+    {"port_xmit_wait", "port_transmit_wait_total",
+     "Number of ticks during which the port had data to transmit but no data was sent during the entire tick", false},
+    {"unicast_rcv_packets", "unicast_packets_received_total", "Number of unicast packets received (including errors)",
+     false},
+    {"unicast_xmit_packets", "unicast_packets_transmitted_total",
+     "Number of unicast packets transmitted (including errors)", false},
+    {"port_rcv_remote_physical_errors", "port_receive_remote_physical_errors_total",
+     "Number of packets marked with the EBP (End of Bad Packet) delimiter received on the port.", false},
+    {"port_rcv_switch_relay_errors", "port_receive_switch_relay_errors_total",
+     "Number of packets that could not be forwarded by the switch.", false},
+    {"symbol_error", "symbol_error_total", "Number of minor link errors detected on one or more physical lanes.", false},
+    {"VL15_dropped", "vl15_dropped_total", "Number of incoming VL15 packets dropped due to resource limitations.", false},
+};
+#define NX_IB_N ((int)(sizeof ib_counters / sizeof ib_counters[0]))
+
+/* "4: ACTIVE" -> 4 */
+static int ib_state(nx_ctx *x, const char *dev, const char *port, const char *file, double *v)
+{
+    char s[64], *end;
+    int rc = nx_read_str(x, x->sys, s, sizeof s, "class/infiniband/%s/ports/%s/%s", dev, port, file);
+    if (rc < 0)
+        return rc;
+    unsigned long u = strtoul(s, &end, 10);
+    if (end == s || *end != ':')
+        return -EINVAL;
+    *v = (double)u;
+    return 0;
+}
+
+static int ib_port(nx_ctx *x, const char *dev, const char *port)
+{
+    static const char *const hs = "State of the InfiniBand port (0: no change, 1: down, 2: init, 3: armed, 4: active, "
+                                  "5: act defer)";
+    static const char *const hp = "Physical state of the InfiniBand port (0: no change, 1: sleep, 2: polling, "
+                                  "3: disable, 4: shift, 5: link up, 6: link error recover, 7: phytest)";
+    double st, ph;
+    char rate[64], *end;
+    int rc = ib_state(x, dev, port, "state", &st);
+    if (rc == 0)
+        rc = ib_state(x, dev, port, "phys_state", &ph);
+    if (rc == 0)
+        rc = nx_read_str(x, x->sys, rate, sizeof rate, "class/infiniband/%s/ports/%s/rate", dev, port);
+    if (rc < 0)
+        return rc;
+    double gbps = strtod(rate, &end); /* "40 Gb/sec (4X QDR)" */
+    if (end == rate)
+        return -EINVAL;
+    nx_sample(x, nx_family(x, "node_infiniband_state_id", NX_GAUGE, hs), st, 2, "device", dev, "port", port);
+    nx_sample(x, nx_family(x, "node_infiniband_physical_state_id", NX_GAUGE, hp), ph, 2, "device", dev, "port", port);
+    nx_sample(x, nx_family(x, "node_infiniband_rate_bytes_per_second", NX_GAUGE, "Maximum signal transfer rate"),
+              gbps * 125000000.0, 2, "device", dev, "port", port);
+    for (int i = 0; i < NX_IB_N; i++) {
+        const ib_counter *c = &ib_counters[i];
+        char s[64];
+        if (nx_read_str(x, x->sys, s, sizeof s, "class/infiniband/%s/ports/%s/%s/%s", dev, port,
+                        c->ext ? "counters_ext" : "counters", c->file) < 0)
+            continue;
+        double v = strtod(s, &end); /* "N/A (no PMA)": left out, as procfs does */
+        if (end == s)
+            continue;
+        if (strstr(c->file, "_data"))
+            v *= 4;
+        char name[128];
+        snprintf(name, sizeof name, "node_infiniband_%s", c->name);
+        nx_sample(x, nx_family_dyn(x, name, NX_COUNTER, c->help), v, 2, "device", dev, "port", port);
+    }
+    return 0;
+}
+
+NX_COLLECTOR(infiniband)
+{
+    char dir[CORE_PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/class/infiniband", x->sys);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno; /* node_exporter: no data */
+    int finfo = nx_family(x, "node_infiniband_info", NX_GAUGE,
+                          "Non-numeric data from /sys/class/infiniband/<device>, value is always 1.");
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d))) {
+        if (!nx_is_dir(dir, de))
+            continue;
+        char dev[128], fw[64] = "", board[64] = "", hca[64] = "";
+        core_sncpy(dev, sizeof dev, de->d_name);
+        rc = nx_read_str(x, x->sys, fw, sizeof fw, "class/infiniband/%s/fw_ver", dev);
+        if (rc < 0)
+            break;
+        nx_read_str(x, x->sys, board, sizeof board, "class/infiniband/%s/board_id", dev);
+        nx_read_str(x, x->sys, hca, sizeof hca, "class/infiniband/%s/hca_type", dev);
+        nx_sample(x, finfo, 1, 4, "device", dev, "board_id", board, "firmware_version", fw, "hca_type", hca);
+        char pdir[CORE_PATH_MAX + 300];
+        snprintf(pdir, sizeof pdir, "%s/%s/ports", dir, dev);
+        DIR *pd = opendir(pdir);
+        if (!pd) {
+            rc = -errno;
+            break;
+        }
+        struct dirent *pe;
+        while (rc == 0 && (pe = readdir(pd)))
+            if (nx_is_dir(pdir, pe))
+                rc = ib_port(x, dev, pe->d_name);
+        closedir(pd);
+    }
+    closedir(d);
+    return rc;
+}

@@ -2,9 +2,6 @@
  * reports success and no families). Removed as the collectors land. */
 #include "sense/nx_int.h"
 
-NX_COLLECTOR(nvme) { (void)x; return 0; }
-NX_COLLECTOR(mdadm) { (void)x; return 0; }
-NX_COLLECTOR(infiniband) { (void)x; return 0; }
 NX_COLLECTOR(bcache) { (void)x; return 0; }
 NX_COLLECTOR(btrfs) { (void)x; return 0; }
 NX_COLLECTOR(xfs) { (void)x; return 0; }

@@ -333,6 +333,65 @@ static void test_netstat_family(void **state)
     free(o);
 }
 
+static void test_nvme_mdadm_infiniband(void **state)
+{
+    (void)state;
+    char *o = render();
+    LINE(o, "# TYPE node_nvme_info gauge");
+    LINE(o, "node_nvme_info{device=\"nvme0\",firmware_revision=\"1B2QEXM7\",model=\"Samsung SSD 970 PRO 512GB\","
+            "serial=\"S680HF8N190894I\",state=\"live\"} 1");
+    /* mdadm: a healthy raid6 with spares */
+    LINE(o, "node_md_state{device=\"md3\",state=\"active\"} 1");
+    LINE(o, "node_md_disks{device=\"md3\",state=\"active\"} 8");
+    LINE(o, "node_md_disks{device=\"md3\",state=\"spare\"} 2");
+    LINE(o, "node_md_disks_required{device=\"md3\"} 8");
+    LINE(o, "node_md_blocks{device=\"md3\"} 5853468288");
+    LINE(o, "node_md_blocks_synced{device=\"md3\"} 5853468288");
+    /* inactive */
+    LINE(o, "node_md_state{device=\"md4\",state=\"inactive\"} 1");
+    LINE(o, "node_md_disks{device=\"md4\",state=\"failed\"} 1");
+    LINE(o, "node_md_disks_required{device=\"md4\"} 0");
+    /* recovering: degraded [2/1], synced from the progress line */
+    LINE(o, "node_md_state{device=\"md6\",state=\"recovering\"} 1");
+    LINE(o, "node_md_state{device=\"md6\",state=\"active\"} 0");
+    LINE(o, "node_md_disks{device=\"md6\",state=\"active\"} 1");
+    LINE(o, "node_md_blocks_synced{device=\"md6\"} 16775552");
+    LINE(o, "node_md_state{device=\"md8\",state=\"resync\"} 1");
+    /* bitmap line skipped; DELAYED / PENDING: nothing synced yet */
+    LINE(o, "node_md_disks{device=\"md7\",state=\"active\"} 3");
+    LINE(o, "node_md_blocks_synced{device=\"md7\"} 7813735424");
+    LINE(o, "node_md_blocks_synced{device=\"md9\"} 0");
+    LINE(o, "node_md_disks{device=\"md9\",state=\"failed\"} 2");
+    LINE(o, "node_md_blocks_synced{device=\"md11\"} 0");
+    LINE(o, "node_md_state{device=\"md12\",state=\"check\"} 1");
+    LINE(o, "node_md_blocks_synced{device=\"md12\"} 932730240");
+    /* raid0 / linear: disks counted on the device line */
+    LINE(o, "node_md_disks_required{device=\"md10\"} 2");
+    LINE(o, "node_md_blocks{device=\"md10\"} 314159265");
+    LINE(o, "node_md_disks{device=\"md120\",state=\"active\"} 2");
+    /* infiniband */
+    LINE(o, "node_infiniband_info{device=\"mlx4_0\",board_id=\"SM_1141000001000\",firmware_version=\"2.31.5050\","
+            "hca_type=\"MT4099\"} 1");
+    LINE(o, "node_infiniband_state_id{device=\"mlx4_0\",port=\"1\"} 4");
+    LINE(o, "node_infiniband_physical_state_id{device=\"mlx4_0\",port=\"1\"} 5");
+    LINE(o, "node_infiniband_rate_bytes_per_second{device=\"mlx4_0\",port=\"1\"} 5000000000");
+    LINE(o, "node_infiniband_rate_bytes_per_second{device=\"mlx4_0\",port=\"2\"} 1250000000");
+    LINE(o, "node_infiniband_state_id{device=\"mlx4_0\",port=\"2\"} 1");
+    LINE(o, "# TYPE node_infiniband_port_data_received_bytes_total counter");
+    LINE(o, "node_infiniband_port_data_received_bytes_total{device=\"mlx4_0\",port=\"1\"} 8884894436"); /* words * 4 */
+    LINE(o, "node_infiniband_port_data_transmitted_bytes_total{device=\"mlx4_0\",port=\"1\"} 106036453180");
+    LINE(o, "node_infiniband_legacy_data_received_bytes_total{device=\"mlx4_0\",port=\"1\"} 35539577744");
+    LINE(o, "node_infiniband_legacy_multicast_packets_received_total{device=\"mlx4_0\",port=\"1\"} 93");
+    LINE(o, "node_infiniband_port_transmit_wait_total{device=\"mlx4_0\",port=\"1\"} 3599");
+    LINE(o, "node_infiniband_vl15_dropped_total{device=\"mlx4_0\",port=\"1\"} 0");
+    NO(o, "node_infiniband_unicast_packets_received_total"); /* N/A (no PMA) */
+    NO(o, "node_infiniband_port_packets_received_total{device=\"mlx4_0\",port=\"2\"}");
+    LINE(o, "node_scrape_collector_success{collector=\"infiniband\"} 1");
+    LINE(o, "node_scrape_collector_success{collector=\"mdadm\"} 1");
+    LINE(o, "node_scrape_collector_success{collector=\"nvme\"} 1");
+    free(o);
+}
+
 /* Sources that are absent report what node_exporter reports: no families,
  * and success 0 where it returns "no data". */
 static void test_absent_sources(void **state)
@@ -346,6 +405,12 @@ static void test_absent_sources(void **state)
     LINE(o, "node_scrape_collector_success{collector=\"bonding\"} 0");
     LINE(o, "node_scrape_collector_success{collector=\"conntrack\"} 0");
     LINE(o, "node_scrape_collector_success{collector=\"udp_queues\"} 0");
+    NO(o, "node_md_");
+    NO(o, "node_infiniband_");
+    NO(o, "node_nvme_");
+    LINE(o, "node_scrape_collector_success{collector=\"mdadm\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"infiniband\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"nvme\"} 0");
     free(o);
 }
 
@@ -357,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_netdev_netclass),
         cmocka_unit_test(test_arp_bonding),
         cmocka_unit_test(test_netstat_family),
+        cmocka_unit_test(test_nvme_mdadm_infiniband),
         cmocka_unit_test(test_absent_sources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
