@@ -115,7 +115,8 @@ static void test_diskstats(void **state)
     NO(o, "node_disk_flush_requests_total{device=\"nvme0n1\"}");
     LINE(o, "node_disk_discard_time_seconds_total{device=\"nvme0n1\"} 0");
     /* default device-exclude: partitions, loop; not dm-0, sr0, whole disks */
-    NO(o, "device=\"sda1\"");
+    NO(o, "node_disk_info{device=\"sda1\"");
+    NO(o, "node_disk_reads_completed_total{device=\"sda1\"}");
     NO(o, "device=\"loop0\"");
     NO(o, "device=\"nvme0n1p1\"");
     LINE(o, "node_disk_reads_completed_total{device=\"sr0\"} 1");
@@ -392,6 +393,53 @@ static void test_nvme_mdadm_infiniband(void **state)
     free(o);
 }
 
+static void test_xfs_btrfs_bcache(void **state)
+{
+    (void)state;
+    char *o = render();
+    /* xfs: per filesystem, every counter; "rw" is write then read */
+    LINE(o, "# TYPE node_xfs_extent_allocation_blocks_allocated_total counter");
+    LINE(o, "node_xfs_extent_allocation_extents_allocated_total{device=\"sda1\"} 1");
+    LINE(o, "node_xfs_extent_allocation_blocks_allocated_total{device=\"sda1\"} 872");
+    LINE(o, "node_xfs_block_mapping_reads_total{device=\"sda1\"} 61");
+    LINE(o, "node_xfs_block_mapping_extent_list_lookups_total{device=\"sda1\"} 91");
+    LINE(o, "node_xfs_directory_operation_getdents_total{device=\"sda1\"} 52");
+    LINE(o, "node_xfs_write_calls_total{device=\"sda1\"} 28");
+    LINE(o, "node_xfs_read_calls_total{device=\"sda1\"} 2");
+    LINE(o, "node_xfs_vnode_active_total{device=\"sda1\"} 4");
+    LINE(o, "node_xfs_vnode_release_total{device=\"sda1\"} 23");
+    LINE(o, "node_xfs_vnode_remove_total{device=\"sda1\"} 23");
+    NO(o, "node_xfs_read_calls_total{device=\"stats\"}");
+    LINE(o, "node_scrape_collector_success{collector=\"xfs\"} 1");
+    /* btrfs from sysfs */
+    LINE(o, "node_btrfs_info{uuid=\"0abb23a9-579b-43e6-ad30-227ef47fcb9d\",label=\"fixture\"} 1");
+    LINE(o, "node_btrfs_global_rsv_size_bytes{uuid=\"0abb23a9-579b-43e6-ad30-227ef47fcb9d\"} 16777216");
+    LINE(o, "node_btrfs_device_size_bytes{uuid=\"0abb23a9-579b-43e6-ad30-227ef47fcb9d\",device=\"loop22\"} 10737418240"); /* sectors * 512 */
+    LINE(o, "node_btrfs_reserved_bytes{uuid=\"0abb23a9-579b-43e6-ad30-227ef47fcb9d\",block_group_type=\"metadata\"} 16384");
+    LINE(o, "node_btrfs_used_bytes{uuid=\"0abb23a9-579b-43e6-ad30-227ef47fcb9d\",block_group_type=\"data\",mode=\"raid5\"} 82833408");
+    LINE(o, "node_btrfs_size_bytes{uuid=\"0abb23a9-579b-43e6-ad30-227ef47fcb9d\",block_group_type=\"data\",mode=\"raid5\"} 644087808");
+    LINE(o, "node_btrfs_allocation_ratio{uuid=\"0abb23a9-579b-43e6-ad30-227ef47fcb9d\",block_group_type=\"data\",mode=\"raid5\"} 1.3333333333333333");
+    LINE(o, "node_btrfs_allocation_ratio{uuid=\"0abb23a9-579b-43e6-ad30-227ef47fcb9d\",block_group_type=\"system\",mode=\"raid6\"} 2");
+    NO(o, "uuid=\"features\"");
+    /* bcache: human-readable sizes are powers of 1024, truncated */
+    LINE(o, "node_bcache_cache_available_percent{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\"} 100");
+    LINE(o, "node_bcache_btree_read_average_duration_seconds{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\"} 0.001305");
+    LINE(o, "# TYPE node_bcache_cache_read_races_total counter");
+    LINE(o, "node_bcache_dirty_data_bytes{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 1572864");
+    LINE(o, "node_bcache_bypassed_bytes_total{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 4096");
+    LINE(o, "node_bcache_cache_hits_total{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 546");
+    LINE(o, "node_bcache_cache_misses_total{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 3");
+    LINE(o, "node_bcache_writeback_rate{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 1153433");
+    LINE(o, "node_bcache_dirty_target_bytes{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 21904333209");
+    LINE(o, "node_bcache_writeback_rate_proportinal_term{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} -437760");
+    LINE(o, "node_bcache_writeback_change{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 329216");
+    LINE(o, "node_bcache_written_bytes_total{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",cache_device=\"cache0\"} 2147483648");
+    LINE(o, "node_bcache_metadata_written_bytes_total{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",cache_device=\"cache0\"} 512");
+    LINE(o, "node_bcache_io_errors{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",cache_device=\"cache0\"} 0");
+    NO(o, "node_bcache_priority_stats"); /* off by default in node_exporter */
+    free(o);
+}
+
 /* Sources that are absent report what node_exporter reports: no families,
  * and success 0 where it returns "no data". */
 static void test_absent_sources(void **state)
@@ -408,6 +456,12 @@ static void test_absent_sources(void **state)
     NO(o, "node_md_");
     NO(o, "node_infiniband_");
     NO(o, "node_nvme_");
+    NO(o, "node_xfs_");
+    NO(o, "node_btrfs_");
+    NO(o, "node_bcache_");
+    LINE(o, "node_scrape_collector_success{collector=\"xfs\"} 1"); /* nothing mounted: not an error */
+    LINE(o, "node_scrape_collector_success{collector=\"btrfs\"} 1");
+    LINE(o, "node_scrape_collector_success{collector=\"bcache\"} 1");
     LINE(o, "node_scrape_collector_success{collector=\"mdadm\"} 0");
     LINE(o, "node_scrape_collector_success{collector=\"infiniband\"} 0");
     LINE(o, "node_scrape_collector_success{collector=\"nvme\"} 0");
@@ -423,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_arp_bonding),
         cmocka_unit_test(test_netstat_family),
         cmocka_unit_test(test_nvme_mdadm_infiniband),
+        cmocka_unit_test(test_xfs_btrfs_bcache),
         cmocka_unit_test(test_absent_sources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
