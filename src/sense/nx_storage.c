@@ -2,9 +2,13 @@
  * (<sys>/class/nvme info), mdadm (<proc>/mdstat, parsed as procfs does) and
  * bcache, btrfs and xfs (their <sys>/fs trees). */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/btrfs.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sense/nx_int.h"
 
@@ -394,6 +398,107 @@ static int btrfs_type(nx_ctx *x, const char *uuid, const char *type, int ndev)
     return rc;
 }
 
+/* The per-device view node_exporter 1.5 takes with btrfs ioctls on a mount
+ * of the filesystem (FS_INFO, DEV_INFO, GET_DEV_STATS): size, unused bytes
+ * and error counters per device, labelled with the device's btrfs uuid.
+ * Opens the mount point read-only; returns an open fd on a mount of the
+ * filesystem whose fsid (hex, no dashes) is `hex`, else -1. */
+static int btrfs_mount_fd(nx_ctx *x, const char *hex, struct btrfs_ioctl_fs_info_args *fi)
+{
+    ssize_t n = nx_read(x, &x->rd, x->proc, "1/mounts");
+    if (n == -ENOENT)
+        n = nx_read(x, &x->rd, x->proc, "mounts");
+    if (n < 0)
+        return -1;
+    const char *p = x->rd.p, *e = p + n;
+    for (; p < e; p = sn_eol(p, e)) {
+        char dev[256], mnt[CORE_PATH_MAX], type[32];
+        const char *q = p;
+        sn_tok(&q, e, dev, sizeof dev);
+        q = sn_skip_ws(q, e);
+        sn_tok(&q, e, mnt, sizeof mnt);
+        q = sn_skip_ws(q, e);
+        sn_tok(&q, e, type, sizeof type);
+        if (strcmp(type, "btrfs") != 0)
+            continue;
+        int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        memset(fi, 0, sizeof *fi);
+        if (ioctl(fd, BTRFS_IOC_FS_INFO, fi) == 0) {
+            char h[2 * BTRFS_FSID_SIZE + 1];
+            for (int i = 0; i < BTRFS_FSID_SIZE; i++)
+                snprintf(h + 2 * i, 3, "%02x", fi->fsid[i]);
+            if (!strcmp(h, hex))
+                return fd;
+        }
+        close(fd);
+    }
+    return -1;
+}
+
+static void uuid_str(const uint8_t *u, char *out, size_t n)
+{
+    bool zero = true;
+    for (int i = 0; i < BTRFS_UUID_SIZE; i++)
+        zero &= u[i] == 0;
+    if (zero) {
+        core_sncpy(out, n, "<zero>");
+        return;
+    }
+    snprintf(out, n, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
+             u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+/* Emits the ioctl families; false when no mount could be queried (the
+ * caller then reports the sysfs device sizes, as node_exporter does). */
+static bool btrfs_ioctl_devices(nx_ctx *x, const char *uuid)
+{
+    char hex[64];
+    size_t k = 0;
+    for (const char *c = uuid; *c && k + 1 < sizeof hex; c++)
+        if (*c != '-')
+            hex[k++] = *c;
+    hex[k] = 0;
+    struct btrfs_ioctl_fs_info_args fi;
+    int fd = btrfs_mount_fd(x, hex, &fi);
+    if (fd < 0)
+        return false;
+    static const char *const types[5] = {"write", "read", "flush", "corruption", "generation"};
+    uint64_t found = 0;
+    for (uint64_t id = 0; id <= fi.max_id && found < fi.num_devices; id++) {
+        struct btrfs_ioctl_dev_info_args di;
+        struct btrfs_ioctl_get_dev_stats ds;
+        memset(&di, 0, sizeof di);
+        di.devid = id;
+        if (ioctl(fd, BTRFS_IOC_DEV_INFO, &di) < 0)
+            continue; /* ENODEV: ids have gaps */
+        memset(&ds, 0, sizeof ds);
+        ds.devid = id;
+        ds.nr_items = BTRFS_DEV_STAT_VALUES_MAX;
+        if (ioctl(fd, BTRFS_IOC_GET_DEV_STATS, &ds) < 0)
+            break;
+        found++;
+        char duuid[48];
+        uuid_str(di.uuid, duuid, sizeof duuid);
+        const char *path = (const char *)di.path, *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        const char *kv[8] = {"uuid", uuid, "device", base, "btrfs_dev_uuid", duuid, NULL, NULL};
+        nx_sample_v(x, nx_family(x, "node_btrfs_device_size_bytes", NX_GAUGE,
+                                 "Size of a device that is part of the filesystem."), (double)di.total_bytes, 3, kv);
+        nx_sample_v(x, nx_family(x, "node_btrfs_device_unused_bytes", NX_GAUGE,
+                                 "Unused bytes unused on a device that is part of the filesystem."),
+                    (double)(di.total_bytes - di.bytes_used), 3, kv);
+        int fe = nx_family(x, "node_btrfs_device_errors_total", NX_COUNTER, "Errors reported for the device");
+        for (int t = 0; t < 5; t++) {
+            const char *ekv[8] = {"uuid", uuid, "type", types[t], "device", base, "btrfs_dev_uuid", duuid};
+            nx_sample_v(x, fe, (double)ds.values[t], 4, ekv);
+        }
+    }
+    close(fd);
+    return true;
+}
+
 static int btrfs_fs(nx_ctx *x, const char *uuid)
 {
     char label[256] = "", dir[CORE_PATH_MAX + 160];
@@ -408,6 +513,7 @@ static int btrfs_fs(nx_ctx *x, const char *uuid)
     nx_sample(x, nx_family(x, "node_btrfs_global_rsv_size_bytes", NX_GAUGE, "Size of global reserve."), (double)rsv,
               1, "uuid", uuid);
     /* devices first: the raid5/6 ratios need their count */
+    bool by_ioctl = btrfs_ioctl_devices(x, uuid);
     snprintf(dir, sizeof dir, "%s/fs/btrfs/%s/devices", x->sys, uuid);
     DIR *d = opendir(dir);
     if (!d)
@@ -424,9 +530,10 @@ static int btrfs_fs(nx_ctx *x, const char *uuid)
         if (rc < 0)
             break;
         ndev++;
-        nx_sample(x, nx_family(x, "node_btrfs_device_size_bytes", NX_GAUGE,
-                               "Size of a device that is part of the filesystem."), (double)sectors * 512, 2, "uuid",
-                  uuid, "device", de->d_name);
+        if (!by_ioctl) /* else reported per device by btrfs_ioctl_devices */
+            nx_sample(x, nx_family(x, "node_btrfs_device_size_bytes", NX_GAUGE,
+                                   "Size of a device that is part of the filesystem."),
+                      (double)sectors * 512, 2, "uuid", uuid, "device", de->d_name);
     }
     closedir(d);
     static const char *const types[3] = {"data", "metadata", "system"};
