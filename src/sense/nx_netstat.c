@@ -205,8 +205,20 @@ NX_COLLECTOR(softnet)
                 return -EINVAL;
             }
         }
-        char id[16];
-        snprintf(id, sizeof id, "%d", cpu);
+        /* kernels since 5.10 print the CPU's id in column 13 (offline CPUs
+         * have no line); older ones: the line's index */
+        uint64_t id_col = (uint64_t)cpu;
+        const char *r = q;
+        for (int c = 3; c < 13; c++) {
+            bool ok;
+            uint64_t v13 = hex_tok(&r, sn_eol(p, e), &ok);
+            if (!ok)
+                break;
+            if (c == 12)
+                id_col = v13;
+        }
+        char id[24];
+        snprintf(id, sizeof id, "%llu", (unsigned long long)id_col);
         nx_sample(x, fp, (double)v[0], 1, "cpu", id);
         nx_sample(x, fd, (double)v[1], 1, "cpu", id);
         nx_sample(x, fs, (double)v[2], 1, "cpu", id);
@@ -240,8 +252,10 @@ NX_COLLECTOR(conntrack)
         return rc; /* no conntrack module: node_exporter reports no data */
     nx_gauge1(x, "node_nf_conntrack_entries", "Number of currently allocated flow entries for connection tracking.",
               (double)count);
-    if (nx_read_u64(x, x->proc, &max, "sys/net/netfilter/nf_conntrack_max") == 0)
-        nx_gauge1(x, "node_nf_conntrack_entries_limit", "Maximum size of connection tracking table.", (double)max);
+    rc = nx_read_u64(x, x->proc, &max, "sys/net/netfilter/nf_conntrack_max");
+    if (rc < 0)
+        return rc;
+    nx_gauge1(x, "node_nf_conntrack_entries_limit", "Maximum size of connection tracking table.", (double)max);
     ssize_t n = nx_read(x, &x->rd, x->proc, "net/stat/nf_conntrack");
     if (n < 0)
         return (int)n;

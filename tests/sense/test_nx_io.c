@@ -309,12 +309,13 @@ static void test_netstat_family(void **state)
     LINE(o, "node_sockstat_TCP6_inuse 17");
     LINE(o, "node_sockstat_RAW6_inuse 1");
     LINE(o, "node_sockstat_FRAG6_memory 0");
-    /* softnet: hex, one line per CPU */
+    /* softnet: hex, one line per online CPU, its id in column 13 (CPU 1 offline) */
     LINE(o, "# TYPE node_softnet_processed_total counter");
     LINE(o, "node_softnet_processed_total{cpu=\"0\"} 299641");
-    LINE(o, "node_softnet_processed_total{cpu=\"1\"} 916354");
-    LINE(o, "node_softnet_dropped_total{cpu=\"1\"} 41");
-    LINE(o, "node_softnet_times_squeezed_total{cpu=\"1\"} 10");
+    LINE(o, "node_softnet_processed_total{cpu=\"2\"} 916354");
+    LINE(o, "node_softnet_dropped_total{cpu=\"2\"} 41");
+    LINE(o, "node_softnet_times_squeezed_total{cpu=\"2\"} 10");
+    NO(o, "node_softnet_processed_total{cpu=\"1\"}");
     /* conntrack: counts, and the per-CPU stat columns summed */
     LINE(o, "node_nf_conntrack_entries 123");
     LINE(o, "node_nf_conntrack_entries_limit 65536");
