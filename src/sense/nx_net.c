@@ -1,13 +1,19 @@
 /* nx_net.c: node_exporter's network-device collectors: netdev (the link
- * statistics node_exporter 1.5 reads over netlink by default, here from the
- * same counters under <sys>/class/net/IF/statistics, renamed as its legacy
- * names), netclass (<sys>/class/net/IF attributes), arp (<proc>/net/arp
+ * statistics node_exporter 1.5 reads over netlink by default, under its
+ * legacy names: one RTM_GETLINK dump on the real system, the same counters
+ * from <sys>/class/net/IF/statistics under a fixture tree), netclass
+ * (<sys>/class/net/IF attributes), arp (<proc>/net/arp
  * entries per device), bonding (<sys>/class/net/bonding_masters) and
  * infiniband (<sys>/class/infiniband). */
 #include <errno.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sense/nx_int.h"
 
@@ -27,6 +33,14 @@ static bool nx_is_dir(const char *dir, const struct dirent *d)
 }
 
 /* ---- netdev ---------------------------------------------------------------------- */
+/* In rtnl_link_stats64 terms, the same order as netdev_stats below. */
+#define NX_LS(f) offsetof(struct rtnl_link_stats64, f)
+static const size_t netdev_off[] = {
+    NX_LS(rx_bytes), NX_LS(rx_compressed), NX_LS(rx_dropped), NX_LS(rx_errors), NX_LS(rx_fifo_errors),
+    NX_LS(rx_frame_errors), NX_LS(multicast), NX_LS(rx_nohandler), NX_LS(rx_packets), NX_LS(tx_bytes),
+    NX_LS(tx_carrier_errors), NX_LS(collisions), NX_LS(tx_compressed), NX_LS(tx_dropped), NX_LS(tx_errors),
+    NX_LS(tx_fifo_errors), NX_LS(tx_packets),
+};
 static const struct { const char *file, *name, *help; } netdev_stats[] = {
     {"rx_bytes", "node_network_receive_bytes_total", "Network device statistic receive_bytes."},
     {"rx_compressed", "node_network_receive_compressed_total", "Network device statistic receive_compressed."},
@@ -48,16 +62,88 @@ static const struct { const char *file, *name, *help; } netdev_stats[] = {
 };
 #define NX_NETDEV_N ((int)(sizeof netdev_stats / sizeof netdev_stats[0]))
 
-NX_COLLECTOR(netdev)
+/* Every link's IFLA_STATS64 from one RTM_GETLINK dump, as node_exporter
+ * 1.5 reads them; -errno when netlink is unavailable. */
+static int netdev_netlink(nx_ctx *x, const int *fam)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        return -errno;
+    struct {
+        struct nlmsghdr nh;
+        struct ifinfomsg ifi;
+    } req;
+    memset(&req, 0, sizeof req);
+    req.nh.nlmsg_len = sizeof req;
+    req.nh.nlmsg_type = RTM_GETLINK;
+    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.nh.nlmsg_seq = 1;
+    req.ifi.ifi_family = AF_UNSPEC;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    int rc = 0;
+    if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        sn_buf_reserve(&x->rd, 65536) < 0) {
+        rc = errno ? -errno : -ENOMEM;
+        close(fd);
+        return rc;
+    }
+    for (bool done = false; !done && rc == 0;) {
+        ssize_t n = recv(fd, x->rd.p, x->rd.cap, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            break;
+        }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)x->rd.p; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                done = true;
+                break;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                struct nlmsgerr *ne = NLMSG_DATA(h);
+                rc = ne->error < 0 ? ne->error : -EPROTO;
+                break;
+            }
+            if (h->nlmsg_type != RTM_NEWLINK)
+                continue;
+            struct ifinfomsg *ifi = NLMSG_DATA(h);
+            int len = (int)IFLA_PAYLOAD(h);
+            const char *name = NULL;
+            struct rtnl_link_stats64 st;
+            bool have = false;
+            for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+                if (a->rta_type == IFLA_IFNAME)
+                    name = RTA_DATA(a);
+                else if (a->rta_type == IFLA_STATS64) {
+                    memset(&st, 0, sizeof st);
+                    size_t k = RTA_PAYLOAD(a) < sizeof st ? RTA_PAYLOAD(a) : sizeof st;
+                    memcpy(&st, RTA_DATA(a), k);
+                    have = true;
+                }
+            }
+            if (!name || !have)
+                continue;
+            for (int i = 0; i < NX_NETDEV_N; i++) {
+                uint64_t v;
+                memcpy(&v, (const char *)&st + netdev_off[i], sizeof v);
+                nx_sample(x, fam[i], (double)v, 1, "device", name);
+            }
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* The same counters from <sys>/class/net/IF/statistics (fixture trees, or
+ * where netlink is refused). */
+static int netdev_sysfs(nx_ctx *x, const int *fam)
 {
     char dir[CORE_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/class/net", x->sys);
     DIR *d = opendir(dir);
     if (!d)
         return -errno;
-    int fam[NX_NETDEV_N];
-    for (int i = 0; i < NX_NETDEV_N; i++)
-        fam[i] = nx_family(x, netdev_stats[i].name, NX_COUNTER, netdev_stats[i].help);
     struct dirent *de;
     while ((de = readdir(d))) {
         if (!nx_is_dir(dir, de))
@@ -70,6 +156,25 @@ NX_COLLECTOR(netdev)
     }
     closedir(d);
     return 0;
+}
+
+NX_COLLECTOR(netdev)
+{
+    int fam[NX_NETDEV_N];
+    for (int i = 0; i < NX_NETDEV_N; i++)
+        fam[i] = nx_family(x, netdev_stats[i].name, NX_COUNTER, netdev_stats[i].help);
+    /* netlink sees this process's links: only when sys is the real one */
+    if (!strcmp(x->sys, "/sys")) {
+        int rc = netdev_netlink(x, fam);
+        if (rc == 0)
+            return 0;
+        core_log(CORE_LOG_DEBUG, "sense: netdev: netlink: %s; reading sysfs", strerror(-rc));
+        for (int i = 0; i < x->nfams; i++) { /* drop a partial dump */
+            x->fams[i].nsamples = 0;
+            x->fams[i].body.len = 0;
+        }
+    }
+    return netdev_sysfs(x, fam);
 }
 
 /* ---- netclass -------------------------------------------------------------------- */
