@@ -179,6 +179,11 @@ static void test_filesystem(void **state)
     /* a remote mount goes through the timed stat and still reports */
     LINE(o, "node_filesystem_device_error{device=\"server:/export\",fstype=\"nfs4\","
             "mountpoint=\"/nonexistent-ippoc-nfs\"} 1");
+    /* ... and answers like a local one when it does */
+    LINE(o, "node_filesystem_device_error{device=\"me@host:/\",fstype=\"fuse.sshfs\",mountpoint=\"/usr\"} 0");
+    LINE(o, "node_filesystem_readonly{device=\"me@host:/\",fstype=\"fuse.sshfs\",mountpoint=\"/usr\"} 1");
+    assert_true(value_of(o, "node_filesystem_files{device=\"me@host:/\",fstype=\"fuse.sshfs\",mountpoint=\"/usr\"}") ==
+                (double)usr.f_files);
     /* default excludes: mount points and types */
     NO(o, "mountpoint=\"/proc\"");
     NO(o, "mountpoint=\"/sys");
