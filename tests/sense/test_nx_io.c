@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -502,6 +503,84 @@ static void test_netdev_netlink_real(void **state)
     free(t.p);
 }
 
+/* Garbage in every source: each collector says no (success 0) or reports
+ * what it could, and the scrape itself never fails or crashes. */
+static void put(const char *root, const char *rel, const char *body)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    mkdir(root, 0755);
+    for (char *s = p + strlen(root) + 1; (s = strchr(s, '/')); s++) {
+        *s = 0;
+        mkdir(p, 0755);
+        *s = '/';
+    }
+    assert_int_equal(file_put(p, body), 0);
+}
+
+static void test_garbage(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ippoc-nxio-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char proc[300], sys[300];
+    snprintf(proc, sizeof proc, "%s/proc", dir);
+    snprintf(sys, sizeof sys, "%s/sys", dir);
+    put(proc, "diskstats", "8 0\n   8 1 sdz 1 2 3\nxx yy zz\n");
+    put(proc, "1/mounts", "onlyone\n/dev/x /\n\n");
+    put(proc, "net/arp", "header\n1.2.3.4\n");
+    put(proc, "net/netstat", "TcpExt: ListenDrops ListenOverflows\nTcpExt: 7\nIpExt: InOctets\n");
+    put(proc, "net/snmp", "Tcp: InSegs\nUdp: 5\n");
+    put(proc, "net/snmp6", "6\nIp6InOctets\n  \n");
+    put(proc, "net/sockstat", "sockets: used\nTCP: inuse\nUDP inuse 3\n");
+    put(proc, "net/softnet_stat", "zz 00 11\n");
+    put(proc, "sys/net/netfilter/nf_conntrack_count", "many\n");
+    put(proc, "net/udp", "hdr\n 0: x\n");
+    put(proc, "mdstat", "md0 : active raid1 sda[0]\n");
+    put(sys, "class/net/eth0/flags", "0xzz\n");
+    put(sys, "class/net/eth0/operstate", "\n");
+    put(sys, "class/net/bonding_masters", "bond0\n");
+    put(sys, "class/infiniband/mlx0/fw_ver", "1\n");
+    put(sys, "class/infiniband/mlx0/ports/1/state", "ACTIVE\n");
+    put(sys, "class/nvme/nvme0/model", "x\n");
+    put(sys, "fs/xfs/sdq/stats/stats", "extent_alloc 1\n");
+    put(sys, "fs/btrfs/aaaa-bbbb/label", "x\n");
+    put(sys, "fs/bcache/aaaa-bbbb/average_key_size", "1.5Q\n");
+    core_config cfg;
+    core_config_defaults(&cfg);
+    core_sncpy(cfg.proc_root, sizeof cfg.proc_root, proc);
+    core_sncpy(cfg.sys_root, sizeof cfg.sys_root, sys);
+    core_sncpy(cfg.udev_data_dir, sizeof cfg.udev_data_dir, dir);
+    cfg.textfile_dir[0] = 0;
+    sense_nx *x = NULL;
+    char err[256];
+    assert_int_equal(sense_nx_open(&x, &cfg, err, sizeof err), 0);
+    text t = {0};
+    assert_int_equal(sense_nx_render(x, emit, &t), 0);
+    sense_nx_close(x);
+    core_config_free(&cfg);
+    tree_rm(dir);
+    const char *o = t.p;
+    /* malformed lines are skipped, sources that cannot be read fail */
+    NO(o, "device=\"sdz\"");
+    LINE(o, "node_scrape_collector_success{collector=\"diskstats\"} 1");
+    NO(o, "node_filesystem_");
+    LINE(o, "node_netstat_TcpExt_ListenDrops 7"); /* the fields that have a value */
+    NO(o, "node_netstat_TcpExt_ListenOverflows");
+    LINE(o, "node_scrape_collector_success{collector=\"softnet\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"conntrack\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"mdadm\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"bonding\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"infiniband\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"nvme\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"xfs\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"btrfs\"} 0");
+    LINE(o, "node_scrape_collector_success{collector=\"bcache\"} 0");
+    NO(o, "node_network_flags");
+    LINE(o, "node_network_up{device=\"eth0\"} 0");
+    free(t.p);
+}
+
 /* Sources that are absent report what node_exporter reports: no families,
  * and success 0 where it returns "no data". */
 static void test_absent_sources(void **state)
@@ -540,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_netstat_family),
         cmocka_unit_test(test_nvme_mdadm_infiniband),
         cmocka_unit_test(test_xfs_btrfs_bcache),
+        cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_absent_sources),
         cmocka_unit_test(test_netdev_netlink_real),
     };
