@@ -62,13 +62,13 @@ static bool nx_mount_excluded(const char *mountpoint, const char *fstype)
 
 /* ---- udev properties ------------------------------------------------------------- */
 enum {
-    UD_ID_PATH, UD_ID_WWN, UD_ID_MODEL, UD_ID_SERIAL_SHORT, UD_SCSI_IDENT_SERIAL, UD_ID_REVISION,
+    UD_ID_PATH, UD_ID_WWN, UD_ID_MODEL, UD_ID_SERIAL_SHORT, UD_ID_REVISION,
     UD_ID_FS_TYPE, UD_ID_FS_USAGE, UD_ID_FS_UUID, UD_ID_FS_VERSION,
     UD_DM_NAME, UD_DM_UUID, UD_DM_VG_NAME, UD_DM_LV_NAME, UD_DM_LV_LAYER,
     UD_ID_ATA, UD_ATA_WRITE_CACHE, UD_ATA_WRITE_CACHE_ENABLED, UD_ATA_ROTATION_RATE_RPM, UD_N
 };
 static const char *const ud_keys[UD_N] = {
-    "ID_PATH", "ID_WWN", "ID_MODEL", "ID_SERIAL_SHORT", "SCSI_IDENT_SERIAL", "ID_REVISION",
+    "ID_PATH", "ID_WWN", "ID_MODEL", "ID_SERIAL_SHORT", "ID_REVISION",
     "ID_FS_TYPE", "ID_FS_USAGE", "ID_FS_UUID", "ID_FS_VERSION",
     "DM_NAME", "DM_UUID", "DM_VG_NAME", "DM_LV_NAME", "DM_LV_LAYER",
     "ID_ATA", "ID_ATA_WRITE_CACHE", "ID_ATA_WRITE_CACHE_ENABLED", "ID_ATA_ROTATION_RATE_RPM",
@@ -210,7 +210,7 @@ NX_COLLECTOR(diskstats)
         char smaj[24], smin[24];
         snprintf(smaj, sizeof smaj, "%u", (unsigned)maj);
         snprintf(smin, sizeof smin, "%u", (unsigned)min);
-        const char *serial = u.v[UD_SCSI_IDENT_SERIAL][0] ? u.v[UD_SCSI_IDENT_SERIAL] : u.v[UD_ID_SERIAL_SHORT];
+        const char *serial = u.v[UD_ID_SERIAL_SHORT]; /* 1.5; SCSI_IDENT_SERIAL first only since 1.6 */
         nx_sample(x, finfo, 1, 8, "device", dev, "major", smaj, "minor", smin, "path", u.v[UD_ID_PATH], "wwn",
                   u.v[UD_ID_WWN], "model", u.v[UD_ID_MODEL], "serial", serial, "revision", u.v[UD_ID_REVISION]);
         for (int i = 0; i < k; i++)

@@ -127,7 +127,7 @@ static void test_diskstats(void **state)
             "wwn=\"0x500080d3b15bff7a\",model=\"TOSHIBA_KSG60ZMV256G_M.2_2280_256GB\",serial=\"583B83NWK5SP\","
             "revision=\"ADHA0101\"} 1");
     LINE(o, "node_disk_info{device=\"nvme0n1\",major=\"259\",minor=\"0\",path=\"pci-0000:02:00.0-nvme-1\","
-            "wwn=\"eui.p3vbbiejx5aae2r3\",model=\"SAMSUNG EHFTF55LURSY-000Y9\",serial=\"ident-serial-wins\","
+            "wwn=\"eui.p3vbbiejx5aae2r3\",model=\"SAMSUNG EHFTF55LURSY-000Y9\",serial=\"S252B6CU1HG3M1\","
             "revision=\"4QXOS7UX\"} 1");
     LINE(o, "node_disk_info{device=\"sdb\",major=\"8\",minor=\"16\",path=\"\",wwn=\"\",model=\"\",serial=\"\","
             "revision=\"\"} 1");
