@@ -260,6 +260,20 @@ static const struct { const char *tag; int idx, want; const char *name, *help; }
      "Number of times an existing directory entry was created for a filesystem."},
     {"dir", 3, 4, "directory_operation_getdents_total",
      "Number of times the directory getdents operation was performed for a filesystem."},
+    {"ig", 0, 7, "inode_operation_attempts_total", "Number of times the OS looked for an XFS inode in the inode cache."},
+    {"ig", 1, 7, "inode_operation_found_total",
+     "Number of times the OS looked for and found an XFS inode in the inode cache."},
+    {"ig", 2, 7, "inode_operation_recycled_total",
+     "Number of times the OS found an XFS inode in the cache, but could not use it as it was being recycled."},
+    {"ig", 3, 7, "inode_operation_missed_total",
+     "Number of times the OS looked for an XFS inode in the cache, but did not find it."},
+    {"ig", 4, 7, "inode_operation_duplicates_total",
+     "Number of times the OS tried to add a missing XFS inode to the inode cache, but found it had already been added "
+     "by another process."},
+    {"ig", 5, 7, "inode_operation_reclaims_total",
+     "Number of times the OS reclaimed an XFS inode from the inode cache to free memory for another purpose."},
+    {"ig", 6, 7, "inode_operation_attribute_changes_total",
+     "Number of times the OS explicitly changed the attributes of an XFS inode."},
     {"rw", 1, 2, "read_calls_total", "Number of read(2) system calls made to files in a filesystem."},
     {"rw", 0, 2, "write_calls_total", "Number of write(2) system calls made to files in a filesystem."},
     {"vnodes", 0, 7, "vnode_active_total", "Number of vnodes not on free lists for a filesystem."},
@@ -649,11 +663,11 @@ static const bc_metric bc_cache[] = {
 };
 /* writeback_rate_debug lines node_exporter reports */
 static const struct { const char *key, *name, *help; } bc_wb[] = {
-    {"target", "dirty_target_bytes", "Current dirty data target threshold in bytes."},
-    {"rate", "writeback_rate", "Current writeback rate in bytes."},
-    {"proportional", "writeback_rate_proportinal_term", "Current result of proportional controller, part of writeback rate"},
+    {"target", "dirty_target_bytes", "Current dirty data target threshold for this backing device in bytes."},
+    {"rate", "writeback_rate", "Current writeback rate for this backing device in bytes."},
+    {"proportional", "writeback_rate_proportional_term", "Current result of proportional controller, part of writeback rate"},
     {"integral", "writeback_rate_integral_term", "Current result of integral controller, part of writeback rate"},
-    {"change", "writeback_change", "Last writeback rate change."},
+    {"change", "writeback_change", "Last writeback rate change step for this backing device."},
 };
 
 static void bc_put(nx_ctx *x, const bc_metric *m, double v, int nl, const char *const *kv)

@@ -416,6 +416,9 @@ static void test_xfs_btrfs_bcache(void **state)
     LINE(o, "node_xfs_vnode_active_total{device=\"sda1\"} 4");
     LINE(o, "node_xfs_vnode_release_total{device=\"sda1\"} 23");
     LINE(o, "node_xfs_vnode_remove_total{device=\"sda1\"} 23");
+    LINE(o, "node_xfs_inode_operation_attempts_total{device=\"sda1\"} 5");
+    LINE(o, "node_xfs_inode_operation_missed_total{device=\"sda1\"} 4");
+    LINE(o, "node_xfs_inode_operation_attribute_changes_total{device=\"sda1\"} 1");
     NO(o, "node_xfs_read_calls_total{device=\"stats\"}");
     LINE(o, "node_scrape_collector_success{collector=\"xfs\"} 1");
     /* btrfs from sysfs */
@@ -438,7 +441,7 @@ static void test_xfs_btrfs_bcache(void **state)
     LINE(o, "node_bcache_cache_misses_total{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 3");
     LINE(o, "node_bcache_writeback_rate{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 1153433");
     LINE(o, "node_bcache_dirty_target_bytes{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 21904333209");
-    LINE(o, "node_bcache_writeback_rate_proportinal_term{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} -437760");
+    LINE(o, "node_bcache_writeback_rate_proportional_term{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} -437760");
     LINE(o, "node_bcache_writeback_change{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",backing_device=\"bdev0\"} 329216");
     LINE(o, "node_bcache_written_bytes_total{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",cache_device=\"cache0\"} 2147483648");
     LINE(o, "node_bcache_metadata_written_bytes_total{uuid=\"deaddd54-c735-46d5-868e-f331c5fd7c74\",cache_device=\"cache0\"} 512");
