@@ -375,16 +375,54 @@ static bool mount_parse(const char *p, const char *e, mount_ent *m)
     return true;
 }
 
-/* Whether an earlier line of the table (before `end`) has the same labels. */
-static bool mount_seen(const char *p, const char *end, const mount_ent *m)
+/* Mounts already reported this scrape, by a hash of their labels: an open
+ * addressing set in the ctx's second read buffer (kept between scrapes, so
+ * the steady state allocates nothing), sized to twice the table's lines. */
+typedef struct mount_set {
+    uint64_t *h;
+    size_t slots; /* 0: no memory, every mount is reported */
+} mount_set;
+
+static void mount_set_init(nx_ctx *x, mount_set *set, const char *b, const char *e)
 {
-    const char *e = end;
-    mount_ent o;
-    for (; p < end; p = sn_eol(p, e))
-        if (mount_parse(p, e, &o) && !strcmp(o.dev, m->dev) && !strcmp(o.mnt, m->mnt) &&
-            !strcmp(o.type, m->type))
+    size_t lines = 1;
+    set->h = NULL;
+    for (const char *p = b; p < e; p = sn_eol(p, e))
+        lines++;
+    set->slots = 64;
+    while (set->slots < 2 * lines)
+        set->slots *= 2;
+    if (sn_buf_reserve(&x->rd2, set->slots * sizeof(uint64_t)) < 0) {
+        set->slots = 0;
+        return;
+    }
+    set->h = (uint64_t *)(void *)x->rd2.p;
+    memset(set->h, 0, set->slots * sizeof(uint64_t));
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL; /* field separator */
+}
+
+/* Adds m's labels; false when they were there already. */
+static bool mount_set_add(mount_set *set, const mount_ent *m)
+{
+    if (!set->slots)
+        return true;
+    uint64_t h = fnv(fnv(fnv(14695981039346656037ULL, m->dev), m->mnt), m->type);
+    if (h == 0)
+        h = 1; /* 0 marks a free slot */
+    for (size_t i = h & (set->slots - 1);; i = (i + 1) & (set->slots - 1)) {
+        if (set->h[i] == h)
+            return false;
+        if (set->h[i] == 0) {
+            set->h[i] = h;
             return true;
-    return false;
+        }
+    }
 }
 
 NX_COLLECTOR(filesystem)
@@ -405,8 +443,10 @@ NX_COLLECTOR(filesystem)
     int fffree = nx_family(x, "node_filesystem_files_free", NX_GAUGE, "Filesystem total free file nodes.");
     const char *b = x->rd.p, *e = b + n;
     mount_ent m;
+    mount_set seen;
+    mount_set_init(x, &seen, b, e);
     for (const char *p = b; p < e; p = sn_eol(p, e)) {
-        if (!mount_parse(p, e, &m) || nx_mount_excluded(m.mnt, m.type) || mount_seen(b, p, &m))
+        if (!mount_parse(p, e, &m) || nx_mount_excluded(m.mnt, m.type) || !mount_set_add(&seen, &m))
             continue;
         struct statvfs st;
         int rc = nx_statvfs(m.mnt, m.type, &st, NX_MOUNT_TIMEOUT_S * 1000);

@@ -584,6 +584,47 @@ static void test_garbage(void **state)
     free(t.p);
 }
 
+/* A container host's mount table: thousands of mounts, each listed twice,
+ * each reported once. */
+static void test_many_mounts(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ippoc-nxio-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char proc[300], path[400];
+    snprintf(proc, sizeof proc, "%s/proc", dir);
+    snprintf(path, sizeof path, "%s/1", proc);
+    assert_int_equal(mkdir(proc, 0755), 0);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/1/mounts", proc);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int rep = 0; rep < 2; rep++)
+        for (int i = 0; i < 3000; i++)
+            fprintf(f, "tmpfs /var/lib/kubelet/pods/%d/volumes/secret tmpfs rw,relatime 0 0\n", i);
+    fclose(f);
+    core_config cfg;
+    core_config_defaults(&cfg);
+    core_sncpy(cfg.proc_root, sizeof cfg.proc_root, proc);
+    core_sncpy(cfg.sys_root, sizeof cfg.sys_root, dir);
+    cfg.textfile_dir[0] = 0;
+    sense_nx *x = NULL;
+    char err[256];
+    assert_int_equal(sense_nx_open(&x, &cfg, err, sizeof err), 0);
+    text t = {0};
+    assert_int_equal(sense_nx_render(x, emit, &t), 0);
+    sense_nx_close(x);
+    core_config_free(&cfg);
+    tree_rm(dir);
+    int n = 0;
+    for (const char *p = t.p; (p = strstr(p, "\nnode_filesystem_device_error{")); p++)
+        n++;
+    assert_int_equal(n, 3000);
+    LINE(t.p, "node_filesystem_device_error{device=\"tmpfs\",fstype=\"tmpfs\","
+              "mountpoint=\"/var/lib/kubelet/pods/2999/volumes/secret\"} 1");
+    free(t.p);
+}
+
 /* Sources that are absent report what node_exporter reports: no families,
  * and success 0 where it returns "no data". */
 static void test_absent_sources(void **state)
@@ -623,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_nvme_mdadm_infiniband),
         cmocka_unit_test(test_xfs_btrfs_bcache),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_many_mounts),
         cmocka_unit_test(test_absent_sources),
         cmocka_unit_test(test_netdev_netlink_real),
     };
