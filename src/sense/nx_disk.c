@@ -452,9 +452,9 @@ NX_COLLECTOR(filesystem)
         int rc = nx_statvfs(m.mnt, m.type, &st, NX_MOUNT_TIMEOUT_S * 1000);
         const char *kv[6] = {"device", m.dev, "fstype", m.type, "mountpoint", m.mnt};
         nx_sample_v(x, ferr, rc < 0, 3, kv);
-        nx_sample_v(x, fro, rc < 0 ? 0 : m.ro, 3, kv);
         if (rc < 0)
-            continue;
+            continue; /* 1.5 reports readonly only for mounts it could stat */
+        nx_sample_v(x, fro, m.ro, 3, kv);
         double bs = (double)st.f_bsize; /* node_exporter multiplies by statfs' f_bsize */
         nx_sample_v(x, fsize, (double)st.f_blocks * bs, 3, kv);
         nx_sample_v(x, ffree, (double)st.f_bfree * bs, 3, kv);

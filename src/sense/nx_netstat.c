@@ -205,20 +205,8 @@ NX_COLLECTOR(softnet)
                 return -EINVAL;
             }
         }
-        /* kernels since 5.10 print the CPU's id in column 13 (offline CPUs
-         * have no line); older ones: the line's index */
-        uint64_t id_col = (uint64_t)cpu;
-        const char *r = q;
-        for (int c = 3; c < 13; c++) {
-            bool ok;
-            uint64_t v13 = hex_tok(&r, sn_eol(p, e), &ok);
-            if (!ok)
-                break;
-            if (c == 12)
-                id_col = v13;
-        }
-        char id[24];
-        snprintf(id, sizeof id, "%llu", (unsigned long long)id_col);
+        char id[16]; /* the line's index, as node_exporter 1.5 labels it */
+        snprintf(id, sizeof id, "%d", cpu);
         nx_sample(x, fp, (double)v[0], 1, "cpu", id);
         nx_sample(x, fd, (double)v[1], 1, "cpu", id);
         nx_sample(x, fs, (double)v[2], 1, "cpu", id);

@@ -574,16 +574,26 @@ NX_COLLECTOR(btrfs)
 
 /* ---- bcache ---------------------------------------------------------------------- */
 /* bcache's human-readable numbers ("2.5M", bch_hprint: powers of 1024) back
- * to a count, truncated as procfs does; a leading '-' kept. */
+ * to a count as procfs reads them: the digit after the point is taken as
+ * tenths of 1000/1024 (bch_hprint prints t * 10 / 1024 of the remainder t),
+ * so "1.5M" is 1560576, truncated; a leading '-' kept. */
 static int dehumanize(const char *s, double *out)
 {
     bool neg = *s == '-';
     if (neg)
         s++;
     char *end;
-    double m = strtod(s, &end);
+    double ip = (double)strtoull(s, &end, 10);
     if (end == s)
         return -EINVAL;
+    double frac = 0;
+    if (*end == '.') {
+        const char *f = end;
+        frac = strtod(f, &end); /* ".5" */
+        if (end == f + 1)
+            return -EINVAL;
+        frac *= 1000.0 / 1024.0;
+    }
     static const char units[] = "kMGTPEZY";
     double mul = 1;
     if (*end && *end != '\n' && *end != '/') {
@@ -593,7 +603,7 @@ static int dehumanize(const char *s, double *out)
         for (long i = 0; i <= u - units; i++)
             mul *= 1024;
     }
-    double v = (double)(uint64_t)(m * mul);
+    double v = (double)(uint64_t)((ip + frac) * mul);
     *out = neg ? -v : v;
     return 0;
 }
@@ -632,7 +642,8 @@ static const bc_metric bc_set[] = {
     {"internal/active_journal_entries", false, 1, "active_journal_entries",
      "Number of journal entries that are newer than the index.", NX_GAUGE},
     {"internal/btree_nodes", false, 1, "btree_nodes", "Total nodes in the btree.", NX_GAUGE},
-    {"internal/btree_read_average_duration_us", false, 1e-6, "btree_read_average_duration_seconds",
+    /* node_exporter 1.5 takes these microseconds for nanoseconds (* 1e-9): kept, so its dashboards agree */
+    {"internal/btree_read_average_duration_us", false, 1e-9, "btree_read_average_duration_seconds",
      "Average btree read duration.", NX_GAUGE},
     {"internal/cache_read_races", false, 1, "cache_read_races_total",
      "Counts instances where while data was being read from the cache, the bucket was reused and invalidated - i.e. "
