@@ -361,6 +361,7 @@ void sense_nx_reconfigure(sense_nx *x, const core_config *cfg)
 {
     pthread_mutex_lock(&x->lock);
     core_sncpy(x->textfile_dir, sizeof x->textfile_dir, cfg->textfile_dir);
+    core_sncpy(x->udev, sizeof x->udev, cfg->udev_data_dir);
     pthread_mutex_unlock(&x->lock);
 }
 
