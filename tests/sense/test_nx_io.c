@@ -16,8 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct text {
@@ -30,6 +35,19 @@ static void emit(void *ud, const char *s, size_t n)
     text *t = ud;
     t->p = realloc(t->p, t->len + n + 1);
     assert_non_null(t->p);
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = 0;
+}
+
+/* emit without cmocka's asserts, for a forked child */
+static void emit_plain(void *ud, const char *s, size_t n)
+{
+    text *t = ud;
+    char *p = realloc(t->p, t->len + n + 1);
+    if (!p)
+        return;
+    t->p = p;
     memcpy(t->p + t->len, s, n);
     t->len += n;
     t->p[t->len] = 0;
@@ -629,6 +647,96 @@ static void test_many_mounts(void **state)
     free(t.p);
 }
 
+/* A FUSE mount whose server never answers: its statfs blocks until the
+ * connection is aborted, as a dead NFS server's does. The first scrape waits
+ * out the 5 s mount timeout and reports node_filesystem_device_error 1; the
+ * next skips the stuck mount at once. Runs in a child with its own mount
+ * namespace so no other process on the machine meets the hung mount; needs
+ * root and /dev/fuse (skipped otherwise). */
+enum { HANG_OK = 0, HANG_SKIP = 77 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int hang_child(const char *dir)
+{
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return HANG_SKIP;
+    char mnt[300], proc[300], opts[128], path[400];
+    snprintf(mnt, sizeof mnt, "%s/hung", dir);
+    snprintf(proc, sizeof proc, "%s/proc", dir);
+    if (mkdir(mnt, 0755) < 0)
+        return 10;
+    int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return HANG_SKIP;
+    snprintf(opts, sizeof opts, "fd=%d,rootmode=40000,user_id=0,group_id=0", fd);
+    if (mount("ippoc-hang", mnt, "fuse", MS_NOSUID | MS_NODEV, opts) < 0)
+        return HANG_SKIP;
+    snprintf(path, sizeof path, "%s/1", proc);
+    mkdir(proc, 0755);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/1/mounts", proc);
+    if (file_putf(path, "ippoc-hang %s fuse rw,nosuid,nodev,relatime 0 0\n", mnt) < 0)
+        return 11;
+    core_config cfg;
+    core_config_defaults(&cfg);
+    core_sncpy(cfg.proc_root, sizeof cfg.proc_root, proc);
+    core_sncpy(cfg.sys_root, sizeof cfg.sys_root, dir);
+    cfg.textfile_dir[0] = 0;
+    sense_nx *x = NULL;
+    char err[256], want[512];
+    if (sense_nx_open(&x, &cfg, err, sizeof err) < 0)
+        return 12;
+    snprintf(want, sizeof want, "node_filesystem_device_error{device=\"ippoc-hang\",fstype=\"fuse\",mountpoint=\"%s\"} 1",
+             mnt);
+    int rc = HANG_OK;
+    for (int round = 0; round < 2 && rc == HANG_OK; round++) {
+        text t = {0};
+        double t0 = now_s();
+        if (sense_nx_render(x, emit_plain, &t) < 0)
+            rc = 13;
+        double took = now_s() - t0;
+        if (rc == HANG_OK && !has_line(t.p, want))
+            rc = 14 + round;
+        if (rc == HANG_OK && round == 0 && (took < 4.5 || took > 30))
+            rc = 16; /* waited out the mount timeout, no longer */
+        if (rc == HANG_OK && round == 1 && took > 1.5)
+            rc = 17; /* the stuck mount is skipped */
+        free(t.p);
+    }
+    close(fd); /* aborts the connection: the stuck statfs returns */
+    umount2(mnt, MNT_DETACH);
+    sense_nx_close(x);
+    core_config_free(&cfg);
+    return rc;
+}
+
+static void test_hung_mount(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) < 0)
+        skip();
+    char dir[] = "/tmp/ippoc-nxio-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(hang_child(dir));
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    tree_rm(dir);
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) == HANG_SKIP)
+        skip();
+    if (WEXITSTATUS(st) != HANG_OK)
+        fail_msg("hung mount scenario failed at step %d", WEXITSTATUS(st));
+}
+
 /* Sources that are absent report what node_exporter reports: no families,
  * and success 0 where it returns "no data". */
 static void test_absent_sources(void **state)
@@ -669,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_xfs_btrfs_bcache),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_many_mounts),
+        cmocka_unit_test(test_hung_mount),
         cmocka_unit_test(test_absent_sources),
         cmocka_unit_test(test_netdev_netlink_real),
     };
