@@ -40,6 +40,7 @@ void core_config_defaults(core_config *c)
     core_sncpy(c->proc_root, sizeof c->proc_root, "/proc");
     core_sncpy(c->sys_root, sizeof c->sys_root, "/sys");
     core_sncpy(c->textfile_dir, sizeof c->textfile_dir, "/var/lib/prometheus/node-exporter");
+    core_sncpy(c->udev_data_dir, sizeof c->udev_data_dir, "/run/udev/data");
     c->sense_source = CORE_SOURCE_AUTO;
     core_sncpy(c->sense_device, sizeof c->sense_device, "/dev/ippoc");
     core_sncpy(c->sense_nvml_library, sizeof c->sense_nvml_library, "libnvidia-ml.so.1");
@@ -232,6 +233,8 @@ static int handle_sense(parse_ctx *p, const char *k, const char *v)
         return set_string(p, k, v, c->proc_root, sizeof c->proc_root);
     if (!strcmp(k, "sys_root"))
         return set_string(p, k, v, c->sys_root, sizeof c->sys_root);
+    if (!strcmp(k, "udev_data_dir"))
+        return set_string(p, k, v, c->udev_data_dir, sizeof c->udev_data_dir);
     if (!strcmp(k, "source")) {
         if (!strcmp(v, "auto"))
             c->sense_source = CORE_SOURCE_AUTO;

@@ -22,6 +22,7 @@ static void test_defaults_valid(void **state)
     assert_int_equal(c.mem_ram_window_ms, 900000);
     assert_non_null(core_config_group(&c, "cpu"));
     assert_null(core_config_group(&c, "tpu"));
+    assert_string_equal(c.udev_data_dir, "/run/udev/data");
     core_config_free(&c);
 }
 
@@ -33,6 +34,7 @@ static void test_full_config(void **state)
         "[daemon]\nstate_dir = /tmp/x\nlog_level = debug\nlog_target = journal\n"
         "[api]\nlisten = 0.0.0.0:9000\ntoken = 0123456789abcdef0123\nmax_points = 500\n"
         "[sense]\ninterval = 2s\nprocesses = nginx, sshd pidfile:/run/x.pid\ncgroups = a/*\n"
+        "[sense]\nudev_data_dir = /tmp/udev\n"
         "[sense.disk]\ninterval = 10s\nenabled = no\n"
         "[memory]\nram_window = 5m\nretention_10s = 1d\nretention_1m = 7d\nretention_1h = 1y\n";
     core_config c;
@@ -52,6 +54,7 @@ static void test_full_config(void **state)
     assert_int_equal(g->interval_ms, 10000);
     assert_false(g->enabled);
     assert_int_equal(c.mem_ram_window_ms, 300000);
+    assert_string_equal(c.udev_data_dir, "/tmp/udev");
     core_config_free(&c);
 }
 
