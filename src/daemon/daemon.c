@@ -114,22 +114,42 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
     return rc ? rc : heal_config_check(c, err, errlen);
 }
 
+/* The name shown in status: [daemon] hostname, else gethostname(). API
+ * threads read c->host under snap_lock. */
+static void set_host(cell *c)
+{
+    char h[256] = "";
+    if (c->cfg.hostname[0])
+        core_sncpy(h, sizeof h, c->cfg.hostname);
+    else
+        gethostname(h, sizeof h - 1);
+    pthread_mutex_lock(&c->snap_lock);
+    memcpy(c->host, h, sizeof h);
+    pthread_mutex_unlock(&c->snap_lock);
+}
+
 /* ---- state dir lock --------------------------------------------------------- */
+
+/* The state dir cannot be created or written (read-only filesystem, wrong
+ * owner, full disk): a runtime failure (exit 1), with what to do. */
+static int state_dir_unusable(cell *c, const char *what, int e, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: %s: the state dir %s must be a writable directory: make it writable by "
+             "this user (uid %d), remount it read-write, or choose another with --state-dir or "
+             "[daemon] state_dir", what, strerror(e), c->cfg.state_dir, (int)getuid());
+    return 1;
+}
 
 static int lock_state_dir(cell *c, char *err, size_t errlen)
 {
     int rc = core_mkdir_p(c->cfg.state_dir, 0750);
-    if (rc) {
-        snprintf(err, errlen, "state dir %s: %s", c->cfg.state_dir, strerror(-rc));
-        return 2;
-    }
+    if (rc)
+        return state_dir_unusable(c, c->cfg.state_dir, -rc, err, errlen);
     char path[CORE_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/ippocd.lock", c->cfg.state_dir);
     c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (c->lock_fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return 2;
-    }
+    if (c->lock_fd < 0)
+        return state_dir_unusable(c, path, errno, err, errlen);
     if (flock(c->lock_fd, LOCK_EX | LOCK_NB)) {
         char pid[32] = "?";
         ssize_t n = pread(c->lock_fd, pid, sizeof pid - 1, 0);
@@ -192,8 +212,10 @@ static char *status_json(void *ud)
 {
     cell *c = ud;
     status_snap s;
+    char host[sizeof c->host];
     pthread_mutex_lock(&c->snap_lock);
     s = c->snap;
+    memcpy(host, c->host, sizeof host);
     pthread_mutex_unlock(&c->snap_lock);
     mem_stats ms;
     mem_get_stats(c->mem, &ms);
@@ -215,7 +237,7 @@ static char *status_json(void *ud)
     json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:s, s:s, s:o, s:{s:f, s:I, s:I}, s:{s:i, s:I, s:I, s:I, s:I, s:i, s:I}, s:I, s:f}",
         "name", "ippocd", "version", IPPOC_VERSION, "pid", (int)getpid(),
         "started_at", (json_int_t)c->started_ms, "uptime_s", (json_int_t)((now - c->started_ms) / 1000),
-        "host", c->host, "state_dir", c->state_dir, "config", c->config_desc,
+        "host", host, "state_dir", c->state_dir, "config", c->config_desc,
         "collectors", cols,
         "self", "cpu_percent", s.cpu_percent, "rss_bytes", (json_int_t)own_rss_bytes(),
                 "cpu_seconds", (json_int_t)(own_cpu_us() / 1000000),
@@ -479,6 +501,7 @@ static void reload(cell *c)
     core_config old = c->cfg;
     c->cfg = next;
     core_log_setup(c->cfg.log_level, c->cfg.log_syslog);
+    set_host(c);
     if (api_changed)
         restart_api(c, &old);
     core_config_free(&old);
@@ -590,10 +613,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
     core_sncpy(c.state_dir, sizeof c.state_dir, c.cfg.state_dir);
     snprintf(c.audit_path, sizeof c.audit_path, "%s/audit.log", c.state_dir);
     signal(SIGPIPE, SIG_IGN);
-    if (c.cfg.hostname[0])
-        core_sncpy(c.host, sizeof c.host, c.cfg.hostname);
-    else
-        gethostname(c.host, sizeof c.host - 1);
+    set_host(&c);
     describe_config(&c);
 
     char err[1024];
