@@ -209,6 +209,13 @@ static int handle_api(parse_ctx *p, const char *k, const char *v)
             return fail(p, "listen: bad address '%s' (expected HOST:PORT, e.g. 127.0.0.1:7070)%s", v, "");
         return set_string(p, k, v, c->api_listen, sizeof c->api_listen);
     }
+    if (!strcmp(k, "prometheus_listen")) {
+        char host[256];
+        int port;
+        if (v[0] && core_split_hostport(v, host, sizeof host, &port))
+            return fail(p, "prometheus_listen: bad address '%s' (expected HOST:PORT, e.g. 0.0.0.0:9100)%s", v, "");
+        return set_string(p, k, v, c->api_prometheus_listen, sizeof c->api_prometheus_listen);
+    }
     if (!strcmp(k, "token"))
         return set_string(p, k, v, c->api_token, sizeof c->api_token);
     if (!strcmp(k, "max_connections") || !strcmp(k, "max_points")) {

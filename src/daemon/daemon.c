@@ -62,6 +62,7 @@ typedef struct cell {
     char host[256];
     char state_dir[CORE_PATH_MAX]; /* fixed at start; read by API threads */
     char url[300];
+    char socket_path[CORE_PATH_MAX + 16]; /* <state_dir>/ippocd.sock: the owner's way in */
     /* own CPU ring: cpu time (us) at each of the last ticks */
     int64_t cpu_us[CPU_WINDOW];
     int64_t cpu_at_ms[CPU_WINDOW];
@@ -417,7 +418,8 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .incidents_json = hk_incidents, .incident_json = hk_incident,
                        .pending_json = hk_pending, .audit_path = hk_audit_path,
                        .approve = hk_approve, .reject = hk_reject,
-                       .anomalies_json = hk_anomalies, .anomaly_scores = hk_anomaly_scores};
+                       .anomalies_json = hk_anomalies, .anomaly_scores = hk_anomaly_scores,
+                       .socket_path = c->socket_path};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -434,7 +436,8 @@ static int start_api(cell *c, char *err, size_t errlen)
 static bool api_settings_changed(const core_config *a, const core_config *b)
 {
     return strcmp(a->api_listen, b->api_listen) || strcmp(a->api_token, b->api_token) ||
-           a->api_max_connections != b->api_max_connections || a->api_max_points != b->api_max_points;
+           a->api_max_connections != b->api_max_connections || a->api_max_points != b->api_max_points ||
+           strcmp(a->api_prometheus_listen, b->api_prometheus_listen);
 }
 
 /* ---- reload and stop ---------------------------------------------------------- */
@@ -453,6 +456,7 @@ static void restart_api(cell *c, const core_config *old)
     core_sncpy(c->cfg.api_token, sizeof c->cfg.api_token, old->api_token);
     c->cfg.api_max_connections = old->api_max_connections;
     c->cfg.api_max_points = old->api_max_points;
+    core_sncpy(c->cfg.api_prometheus_listen, sizeof c->cfg.api_prometheus_listen, old->api_prometheus_listen);
     if (start_api(c, err, sizeof err))
         log_err("daemon: API is down: %s", err);
 }
@@ -612,6 +616,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
     core_log_setup(c.cfg.log_level, c.cfg.log_syslog);
     core_sncpy(c.state_dir, sizeof c.state_dir, c.cfg.state_dir);
     snprintf(c.audit_path, sizeof c.audit_path, "%s/audit.log", c.state_dir);
+    snprintf(c.socket_path, sizeof c.socket_path, "%s/ippocd.sock", c.state_dir);
     signal(SIGPIPE, SIG_IGN);
     set_host(&c);
     describe_config(&c);
