@@ -70,6 +70,8 @@ typedef struct cell {
     pthread_mutex_t snap_lock;
     status_snap snap;
     int exit_code;
+    int64_t store_failing_since; /* loop thread: the store's write state last seen */
+    uint64_t store_dropped_at;   /* dropped tick batches when it began */
 } cell;
 
 /* ---- configuration ------------------------------------------------------------ */
@@ -247,6 +249,11 @@ static char *status_json(void *ud)
                   "db_bytes", (json_int_t)ms.db_bytes, "queue_depth", ms.queue_depth,
                   "oldest_ram_ts", (json_int_t)ms.oldest_ram_ts,
         "last_tick_ms", (json_int_t)s.last_tick_ms, "last_tick_cost_us", s.last_tick_cost_us);
+    if (o) { /* the store refusing writes (disk full, read-only): since when and why */
+        json_t *mo = json_object_get(o, "memory");
+        json_object_set_new(mo, "write_failing_since", json_integer((json_int_t)ms.write_failing_since));
+        json_object_set_new(mo, "write_error", ms.write_failing_since ? json_string(ms.write_error) : json_null());
+    }
     if (o) { /* "services": the list; "heal": the rest (mode, pending, open incidents) */
         json_t *list = json_object_get(services, "services");
         json_object_set_new(o, "services", list ? json_incref(list) : json_array());
@@ -299,6 +306,32 @@ static void publish_snapshot(cell *c, int64_t ts, double cost_us, double cpu)
 /* ---- the tick --------------------------------------------------------------- */
 
 static void schedule_tick(cell *c);
+static void record_event(cell *c, const char *type, const char *sev, json_t *payload);
+
+/* The store entering or leaving the state where it cannot write (disk full,
+ * read-only, I/O error): a log line and an event each way. */
+static void watch_store(cell *c)
+{
+    mem_stats st;
+    mem_get_stats(c->mem, &st);
+    if (!st.write_failing_since == !c->store_failing_since)
+        return;
+    if (st.write_failing_since) {
+        c->store_dropped_at = st.dropped_batches;
+        log_err("daemon: the store in %s cannot write: %s: samples are kept in RAM for the RAM window "
+                "only until it can (free space there, or make it writable)", c->state_dir, st.write_error);
+        record_event(c, "memory.write_failed", "error", json_pack("{s:s, s:s, s:I}", "reason", st.write_error,
+                     "state_dir", c->state_dir, "since", (json_int_t)st.write_failing_since));
+    } else {
+        int64_t for_ms = core_now_ms() - c->store_failing_since;
+        uint64_t lost = st.dropped_batches - c->store_dropped_at;
+        log_info("daemon: the store in %s writes again after %lld s (%llu tick batches were not stored)",
+                 c->state_dir, (long long)(for_ms / 1000), (unsigned long long)lost);
+        record_event(c, "memory.write_resumed", "info", json_pack("{s:I, s:I}", "failed_for_ms", (json_int_t)for_ms,
+                     "dropped_batches", (json_int_t)lost));
+    }
+    c->store_failing_since = st.write_failing_since;
+}
 
 static void on_tick(uv_timer_t *t)
 {
@@ -312,6 +345,7 @@ static void on_tick(uv_timer_t *t)
     int64_t t0 = core_mono_ns();
     sense_collect(c->sense, ts);
     mem_tick(c->mem, ts);
+    watch_store(c);
     anomaly_tick(c->an, ts);
     if (c->heal)
         heal_engine_tick(c->heal, now);

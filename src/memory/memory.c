@@ -142,6 +142,9 @@ void mem_get_stats(mem_t *m, mem_stats *st)
     st->writer_batches = m->batches;
     st->dropped_batches = m->dropped;
     st->queue_depth = m->qdepth;
+    st->write_failing_since = m->wfail_since;
+    if (m->wfail_since)
+        snprintf(st->write_error, sizeof st->write_error, "%s", sqlite3_errstr(m->wfail_rc));
     pthread_mutex_unlock(&m->qlock);
     char wal[sizeof m->path + 8];
     snprintf(wal, sizeof wal, "%s-wal", m->path);

@@ -78,6 +78,9 @@ typedef struct mem_stats {
                                   not writable (disk full); their series and
                                   events are retried until written */
     int queue_depth;
+    int64_t write_failing_since; /* wall ms since the store refuses writes (disk
+                                    full, read-only, I/O error); 0 = writing */
+    char write_error[96];        /* then why, e.g. "database or disk is full" */
     int64_t db_bytes;
     int64_t oldest_ram_ts;
 } mem_stats;
