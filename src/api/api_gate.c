@@ -26,7 +26,7 @@
 #define GATE_LINGER_MS 500  /* after an error answer: drain, then close */
 #define GATE_RECHECK_MS 10  /* a partial request is peeked again at most this often */
 #define GATE_ACCEPT_PAUSE_MS 100 /* out of descriptors: accept again after this */
-#define GATE_PEEK_MAX (API_MAX_URI + API_HEAD_MAX + API_BODY_MAX + 256)
+#define GATE_PEEK_MAX (API_MAX_URI + API_HEAD_MAX + API_CHUNKED_WIRE_MAX + 2048)
 
 typedef struct gate_conn {
     int fd;
@@ -34,6 +34,7 @@ typedef struct gate_conn {
     int64_t deadline;   /* head due / linger over */
     int64_t next_check; /* not peeked again before */
     bool closing;       /* answered here: draining until EOF or deadline */
+    bool continued;     /* sent "100 Continue" (the client asked for it) */
     struct sockaddr_storage addr;
     socklen_t alen;
 } gate_conn;
@@ -188,6 +189,20 @@ static void hand_off(api_gate *g, gate_conn *c)
         log_debug("api: gate: MHD refused a connection: %s", strerror(errno));
 }
 
+/* The request is not whole yet. A client that asked for it is invited to
+ * send its body (MHD may invite it once more: clients take any number of
+ * 1xx answers). */
+static void wait_more(gate_conn *c, const api_head *h, int64_t now)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (h->head_len && h->expect_continue && h->http11 && !c->continued) {
+        c->continued = true;
+        if (send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            log_debug("api: gate: cannot send 100 Continue: %s", strerror(errno));
+    }
+    c->next_check = now + GATE_RECHECK_MS;
+}
+
 /* A pending connection is readable (or hung up). */
 static void on_ready(api_gate *g, gate_conn *c, short revents, int64_t now)
 {
@@ -215,7 +230,7 @@ static void on_ready(api_gate *g, gate_conn *c, short revents, int64_t now)
     else if ((size_t)n == sizeof g->peek)
         answer(g, c, 431, "too_large", "the request head is too long");
     else
-        c->next_check = now + GATE_RECHECK_MS;
+        wait_more(c, &h, now);
 }
 
 /* Deadlines: a head that is late gets 408; a drained answer is closed. */

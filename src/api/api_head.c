@@ -150,9 +150,75 @@ static int header_line(const char *p, size_t n, api_head *h)
     return API_HEAD_OK;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A chunked body from p: API_HEAD_OK when it has ended (h->need set),
+ * API_HEAD_MORE, or API_HEAD_BAD (malformed: 400; longer than API_BODY_MAX
+ * once decoded, or its wire form than API_CHUNKED_WIRE_MAX: 413). */
+static int chunked_body(const char *start, const char *end, api_head *h)
+{
+    const char *p = start;
+    size_t total = 0;
+    for (;;) {
+        if ((size_t)(p - start) > API_CHUNKED_WIRE_MAX)
+            return bad(h, 413, "too_large", "the body is longer than " API_STR(API_BODY_MAX) " bytes");
+        const char *nl = line_end(p, end);
+        if (!nl)
+            return (size_t)(end - p) > 256 ? bad(h, 400, "bad_request", "malformed chunk size line")
+                                           : API_HEAD_MORE;
+        size_t n = line_len(p, nl), i = 0, size = 0;
+        for (; i < n && hexval(p[i]) >= 0; i++) {
+            size = size * 16 + (size_t)hexval(p[i]);
+            if (size > API_BODY_MAX)
+                return bad(h, 413, "too_large", "the body is longer than " API_STR(API_BODY_MAX) " bytes");
+        }
+        if (i == 0 || (i < n && p[i] != ';' && p[i] != ' ' && p[i] != '\t'))
+            return bad(h, 400, "bad_request", "malformed chunk size line");
+        for (size_t k = i; k < n; k++)
+            if ((unsigned char)p[k] < 0x20 && p[k] != '\t')
+                return bad(h, 400, "bad_request", "control byte in a chunk extension");
+        p = nl + 1;
+        if (size == 0)
+            break;
+        total += size;
+        if (total > API_BODY_MAX)
+            return bad(h, 413, "too_large", "the body is longer than " API_STR(API_BODY_MAX) " bytes");
+        if ((size_t)(end - p) < size + 2)
+            return (size_t)(end - p) >= size + 1 && p[size] != '\r' && p[size] != '\n'
+                       ? bad(h, 400, "bad_request", "chunk data longer than its size")
+                       : API_HEAD_MORE;
+        p += size;
+        if (p[0] == '\r' && p[1] == '\n')
+            p += 2;
+        else if (p[0] == '\n')
+            p += 1;
+        else
+            return bad(h, 400, "bad_request", "chunk data longer than its size");
+    }
+    for (int lines = 0;; lines++) { /* trailer lines, then an empty one */
+        const char *nl = line_end(p, end);
+        if (!nl)
+            return (size_t)(end - p) > 1024 ? bad(h, 431, "too_large", "trailer lines too long") : API_HEAD_MORE;
+        size_t n = line_len(p, nl);
+        if (n == 0) {
+            h->need = h->head_len + (size_t)(nl + 1 - start);
+            return API_HEAD_OK;
+        }
+        if (lines >= 16)
+            return bad(h, 431, "too_large", "more than 16 trailer lines");
+        int rc = header_line(p, n, h);
+        if (rc != API_HEAD_OK)
+            return rc;
+        p = nl + 1;
+    }
+}
+
 /* Checks the head once it ended at head_len bytes: the rules that need
  * every header. */
-static int whole_head(api_head *h, size_t head_len, size_t len)
+static int whole_head(api_head *h, const char *buf, size_t head_len, size_t len)
 {
     if (h->http11 && !h->hosts)
         return bad(h, 400, "bad_request", "an HTTP/1.1 request needs a Host header");
@@ -161,11 +227,10 @@ static int whole_head(api_head *h, size_t head_len, size_t len)
     if (h->content_length > API_BODY_MAX)
         return bad(h, 413, "too_large", "the body is longer than " API_STR(API_BODY_MAX) " bytes");
     h->head_len = head_len;
+    if (h->chunked)
+        return chunked_body(buf + head_len, buf + len, h);
     h->need = head_len + (size_t)(h->content_length > 0 ? h->content_length : 0);
-    /* MHD reads a chunked body or one it must invite with 100 Continue */
-    if (h->chunked || h->expect_continue || len >= h->need)
-        return API_HEAD_OK;
-    return API_HEAD_MORE;
+    return len >= h->need ? API_HEAD_OK : API_HEAD_MORE;
 }
 
 int api_head_check(const char *buf, size_t len, api_head *h)
@@ -192,7 +257,7 @@ int api_head_check(const char *buf, size_t len, api_head *h)
             return API_HEAD_MORE;
         size_t n = line_len(p, nl);
         if (n == 0)
-            return whole_head(h, (size_t)(nl + 1 - buf), len);
+            return whole_head(h, buf, (size_t)(nl + 1 - buf), len);
         if (lines >= API_HEAD_MAX_LINES)
             return bad(h, 431, "too_large", "more than " API_STR(API_HEAD_MAX_LINES) " header lines");
         rc = header_line(p, n, h);

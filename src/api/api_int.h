@@ -42,6 +42,7 @@
 #define API_HEAD_TIMEOUT_MS 3000
 #endif
 #define API_PENDING_MAX 128 /* connections a gate holds while their request arrives */
+#define API_CHUNKED_WIRE_MAX (2 * API_BODY_MAX + 1024) /* a chunked body as sent */
 
 /* What api_head_check learned of a request head. */
 typedef struct api_head {
@@ -56,10 +57,11 @@ typedef struct api_head {
 } api_head;
 enum { API_HEAD_MORE = 0, API_HEAD_OK = 1, API_HEAD_BAD = -1 };
 /* Checks the first len bytes of a request: API_HEAD_OK when the head is
- * complete and well-formed and its body (Content-Length, at most
- * API_BODY_MAX) has arrived - or MHD must read the body itself (chunked,
- * Expect: 100-continue); API_HEAD_MORE when more bytes are needed;
- * API_HEAD_BAD with status, code and message otherwise. */
+ * complete and well-formed and its body (Content-Length or chunked, at most
+ * API_BODY_MAX) has arrived whole and well-formed; API_HEAD_MORE when more
+ * bytes are needed (head_len > 0 once the head is complete: a client that
+ * sent Expect: 100-continue waits for a 100); API_HEAD_BAD with status,
+ * code and message otherwise. */
 int api_head_check(const char *buf, size_t len, api_head *h);
 
 typedef struct api_gate api_gate;
