@@ -302,7 +302,7 @@ static void *gate_main(void *arg)
         int64_t now = core_mono_ms();
         expire(g, now);
         compact(g);
-        int n = 0, wait = 1000;
+        int n = 0, wait = -1; /* nothing pending: sleep until a connection or the stop */
         pfd[n++] = (struct pollfd){.fd = g->wake[0], .events = POLLIN};
         bool listening = now >= g->accept_after;
         pfd[n++] = (struct pollfd){.fd = listening ? g->fd : -1, .events = POLLIN};
@@ -317,7 +317,7 @@ static void *gate_main(void *arg)
                 idx[n - 2] = i;
                 pfd[n++] = (struct pollfd){.fd = c->fd, .events = POLLIN | POLLRDHUP};
             }
-            if (due - now < wait)
+            if (wait < 0 || due - now < wait)
                 wait = (int)(due - now < 0 ? 0 : due - now);
         }
         int r = poll(pfd, (nfds_t)n, wait);
