@@ -312,16 +312,18 @@ static void record_event(cell *c, const char *type, const char *sev, json_t *pay
  * read-only, I/O error): a log line and an event each way. */
 static void watch_store(cell *c)
 {
+    char why[96];
+    int64_t since = mem_write_failing(c->mem, why, sizeof why);
+    if (!since == !c->store_failing_since)
+        return;
     mem_stats st;
     mem_get_stats(c->mem, &st);
-    if (!st.write_failing_since == !c->store_failing_since)
-        return;
-    if (st.write_failing_since) {
+    if (since) {
         c->store_dropped_at = st.dropped_batches;
-        log_err("daemon: the store in %s cannot write: %s: samples are kept in RAM for the RAM window "
-                "only until it can (free space there, or make it writable)", c->state_dir, st.write_error);
-        record_event(c, "memory.write_failed", "error", json_pack("{s:s, s:s, s:I}", "reason", st.write_error,
-                     "state_dir", c->state_dir, "since", (json_int_t)st.write_failing_since));
+        log_err("daemon: the store in %s cannot write: %s: new samples live only in RAM (the RAM window) "
+                "until it can; free space there or make it writable", c->state_dir, why);
+        record_event(c, "memory.write_failed", "error", json_pack("{s:s, s:s, s:I}", "reason", why,
+                     "state_dir", c->state_dir, "since", (json_int_t)since));
     } else {
         int64_t for_ms = core_now_ms() - c->store_failing_since;
         uint64_t lost = st.dropped_batches - c->store_dropped_at;
@@ -330,7 +332,7 @@ static void watch_store(cell *c)
         record_event(c, "memory.write_resumed", "info", json_pack("{s:I, s:I}", "failed_for_ms", (json_int_t)for_ms,
                      "dropped_batches", (json_int_t)lost));
     }
-    c->store_failing_since = st.write_failing_since;
+    c->store_failing_since = since;
 }
 
 static void on_tick(uv_timer_t *t)

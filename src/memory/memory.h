@@ -85,6 +85,11 @@ typedef struct mem_stats {
     int64_t oldest_ram_ts;
 } mem_stats;
 
+/* Since when (wall ms) the store refuses writes (disk full, read-only, I/O
+ * error), 0 when it writes; the reason into why. Cheap (one lock, no I/O):
+ * the daemon asks every tick. Any thread. */
+int64_t mem_write_failing(mem_t *m, char *why, size_t n);
+
 /* Opens (creating) <cfg->state_dir>/ippoc.db, migrates the schema, loads the
  * series table and restores the RAM window from the raw rows. Starts the
  * writer thread. */

@@ -46,7 +46,7 @@ def test_disk_full_then_freed():
         ev = wait_for(lambda: d.get("/v1/events?type=memory.write_failed").json()["events"], 20,
                       "a memory.write_failed event")
         assert len(ev) == 1 and "full" in ev[0]["payload"]["reason"], ev
-        assert d.log_text().count("cannot write: database or disk is full: samples are kept") == 1
+        assert d.log_text().count("cannot write: database or disk is full: new samples live only in RAM") == 1
         st = d.status()
         assert st["memory"]["write_failing_since"] > 0 and "full" in st["memory"]["write_error"], st["memory"]
         out = d.cli("status", check=0).stdout

@@ -138,6 +138,9 @@ static void test_full_disk(void **state)
     int64_t since = st.write_failing_since;
     assert_true(since > 0 && since <= core_now_ms());
     assert_string_equal(st.write_error, "database or disk is full");
+    char why[96];
+    assert_int_equal(mem_write_failing(t->m, why, sizeof why), since);
+    assert_string_equal(why, "database or disk is full");
     assert_int_equal(count(t, "SELECT count(*) FROM series"), NBASE);
     assert_int_equal(count(t, "SELECT count(*) FROM events"), 0);
     assert_true(has_event(t, e1)); /* from the RAM ring */
@@ -174,6 +177,8 @@ static void test_full_disk(void **state)
     mt_flush(t);
     assert_int_equal(stats(t).dropped_batches, 3);
     assert_int_equal(stats(t).write_failing_since, 0); /* writing again */
+    assert_int_equal(mem_write_failing(t->m, why, sizeof why), 0);
+    assert_string_equal(why, "");
     assert_int_equal(count(t, "SELECT count(*) FROM series"), NBASE + 2);
     assert_int_equal(count(t, "SELECT id FROM series WHERE name = 'new.a'"), a);
     assert_int_equal(count(t, "SELECT id FROM series WHERE name = 'new.b'"), b);
