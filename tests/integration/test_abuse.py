@@ -198,7 +198,7 @@ def test_malformed_requests_get_json():
     rnd = random.Random(9)
     good = b"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n"
     alphabet = b"\x00\r\n :/%?#\x7f\xff\tAZaz09-HTTP/1.1"
-    n, html, closed, ok = 1000, 0, 0, 0
+    n, html, closed, ok = 3000, 0, 0, 0
     for _ in range(n):
         m = bytearray(good)
         for _ in range(rnd.randint(1, 4)):
