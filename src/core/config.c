@@ -614,6 +614,11 @@ int core_config_validate(const core_config *c, char *err, size_t errlen)
                  "(clients then send 'Authorization: Bearer TOKEN')", c->api_listen);
         return -EINVAL;
     }
+    if (c->api_prometheus_listen[0] && port != 0 && !strcmp(c->api_prometheus_listen, c->api_listen)) {
+        snprintf(err, errlen, "[api] prometheus_listen = %s is the address of listen: give it its own port "
+                 "(e.g. 9100)", c->api_prometheus_listen);
+        return -EINVAL;
+    }
     if (c->api_token[0] && strlen(c->api_token) < 16) {
         snprintf(err, errlen, "[api] token: too short (use at least 16 characters)");
         return -EINVAL;

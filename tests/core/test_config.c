@@ -70,6 +70,7 @@ static void test_bad_inputs(void **state)
         {"[sense.cpu]\nenabled = perhaps\n", "t.conf:2: enabled: 'perhaps' is not yes or no"},
         {"[api]\nlisten = 7070\n", "t.conf:2: listen: bad address '7070'"},
         {"[api]\nmax_points = -4\n", "t.conf:2: max_points: '-4' is not a number in range"},
+        {"[api]\nprometheus_listen = 9100\n", "t.conf:2: prometheus_listen: bad address '9100'"},
         {"x = 1\n", "t.conf:1: key 'x' outside of any [section]"},
         {"[daemon\nstate_dir=/x\n", "t.conf:1: syntax error"},
         {"[memory]\nram_window = 10s\n", "t.conf:2: ram_window: must be at least 1m"},
@@ -140,6 +141,11 @@ static void test_validate(void **state)
     core_sncpy(c.api_token, sizeof c.api_token, "short");
     assert_int_not_equal(core_config_validate(&c, err, sizeof err), 0);
     core_sncpy(c.api_token, sizeof c.api_token, "a-long-enough-token-value");
+    assert_int_equal(core_config_validate(&c, err, sizeof err), 0);
+    core_sncpy(c.api_prometheus_listen, sizeof c.api_prometheus_listen, "0.0.0.0:7070");
+    assert_int_not_equal(core_config_validate(&c, err, sizeof err), 0);
+    assert_non_null(strstr(err, "prometheus_listen"));
+    core_sncpy(c.api_prometheus_listen, sizeof c.api_prometheus_listen, "0.0.0.0:9100");
     assert_int_equal(core_config_validate(&c, err, sizeof err), 0);
     c.mem_retention_1m_ms = 1000;
     assert_int_not_equal(core_config_validate(&c, err, sizeof err), 0);
