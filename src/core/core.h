@@ -100,6 +100,7 @@ typedef struct core_config {
     char api_token[256];  /* required when listen is not loopback */
     int api_max_connections;
     int64_t api_max_points; /* max points in one series answer */
+    char api_prometheus_listen[256]; /* "" = off; else HOST:PORT serving GET /metrics only */
 
     /* [sense] */
     int64_t sense_interval_ms; /* default for every group */
