@@ -33,8 +33,7 @@ static void test_full_config(void **state)
         "; comment\n"
         "[daemon]\nstate_dir = /tmp/x\nlog_level = debug\nlog_target = journal\n"
         "[api]\nlisten = 0.0.0.0:9000\ntoken = 0123456789abcdef0123\nmax_points = 500\n"
-        "[sense]\ninterval = 2s\nprocesses = nginx, sshd pidfile:/run/x.pid\ncgroups = a/*\n"
-        "[sense]\nudev_data_dir = /tmp/udev\n"
+        "[sense]\ninterval = 2s\nprocesses = nginx, sshd pidfile:/run/x.pid\ncgroups = a/*\nudev_data_dir = /tmp/udev\n"
         "[sense.disk]\ninterval = 10s\nenabled = no\n"
         "[memory]\nram_window = 5m\nretention_10s = 1d\nretention_1m = 7d\nretention_1h = 1y\n";
     core_config c;
