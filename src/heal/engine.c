@@ -120,6 +120,55 @@ static void on_svc_event(const heal_service_event *ev, void *ud)
     eng_publish(e);
 }
 
+/* ---- dependents of a restarted service ------------------------------------------- */
+
+/* The supervisor restarted `dep` explicitly and `dependent` runs on it:
+ * wait for dep's probes, then restart dependent like any other action. */
+static void on_dependent(const char *dep, const char *dependent, void *ud)
+{
+    eng_group *g = ud;
+    heal_engine *e = g->e;
+    eng_svc *d = eng_find_svc(e, dep), *s = eng_find_svc(e, dependent);
+    if (g->phase == G_RETIRING || !d || !s || e->stopping || s->stopping)
+        return;
+    s->dep_wait = true;
+    snprintf(s->dep_on, sizeof s->dep_on, "%s", dep);
+    s->dep_deadline_mono = core_mono_ms() + e->cfg.verify_ms;
+    eng_probes_mark(d);
+    eng_deps_check(e);
+}
+
+void eng_deps_check(heal_engine *e)
+{
+    if (e->stopping)
+        return;
+    for (int i = 0; i < e->nsvcs; i++) {
+        eng_svc *s = e->svcs[i];
+        if (!s->dep_wait)
+            continue;
+        eng_svc *d = eng_find_svc(e, s->dep_on);
+        heal_supervisor *sup = d ? eng_sup_of(e, s->dep_on) : NULL;
+        heal_service_info in;
+        bool up = sup && !heal_service_info_get(sup, s->dep_on, &in) && in.state == HEAL_SVC_RUNNING;
+        bool late = core_mono_ms() >= s->dep_deadline_mono;
+        if (!late && !(up && eng_probes_ok(d)))
+            continue;
+        s->dep_wait = false;
+        char what[HEAL_NAME_MAX + 96];
+        snprintf(what, sizeof what, "dependency %s restarted%s", s->dep_on,
+                 up && !late ? "" : " (not healthy by the deadline)");
+        heal_action a = {.kind = HEAL_ACT_RESTART};
+        snprintf(a.service, sizeof a.service, "%s", s->cfg.sc.name);
+        json_t *evd = eng_svc_evidence(e, s);
+        json_object_set_new(evd, "dependency", json_pack("{s:s, s:b}", "service", s->dep_on, "healthy", up && !late));
+        incident *inc = eng_incident_open(e, s->cfg.sc.name, what, "dependency", &a, 1, core_now_ms(), evd);
+        if (!inc)
+            continue;
+        inc->wants_running = true;
+        eng_act_next(inc);
+    }
+}
+
 /* ---- groups ---------------------------------------------------------------------- */
 
 static int find_idx(const eng_cfg *c, const char *name)
@@ -182,6 +231,7 @@ static eng_group *group_new(heal_engine *e, const eng_cfg *c, const int *comp, i
         return NULL;
     }
     heal_supervisor_set_callback(g->sup, on_svc_event, g);
+    heal_supervisor_set_dependent_hook(g->sup, on_dependent, g);
     int k = 0;
     for (int i = 0; i < c->nsvcs; i++) {
         if (comp[i] != root)
@@ -617,6 +667,7 @@ void heal_engine_tick(heal_engine *e, int64_t now_ms)
         return;
     e->last_tick_ms = now_ms;
     eng_rules_tick(e, now_ms);
+    eng_deps_check(e);
     eng_publish(e);
 }
 

@@ -110,6 +110,11 @@ struct eng_svc {
     double cpu_percent, rss_bytes, threads, fds;
     bool stopping; /* a reload or shutdown is stopping it */
     bool restarting; /* the engine restarted it: say so when RUNNING */
+    /* a dependency was restarted: this one is restarted (through the
+     * policy) once that dependency's probes pass, or at the deadline */
+    bool dep_wait;
+    char dep_on[HEAL_NAME_MAX];
+    int64_t dep_deadline_mono;
 };
 
 typedef enum { INC_ACTING = 0, INC_VERIFYING, INC_RESOLVED, INC_FAILED } inc_state;
@@ -186,6 +191,10 @@ heal_supervisor *eng_sup_of(heal_engine *e, const char *name);
 void eng_event(heal_engine *e, const char *type, const char *sev, const char *source, json_t *payload);
 void eng_publish(heal_engine *e);
 void eng_job_done(heal_engine *e);
+/* Restarts the dependents whose restarted dependency is healthy again (or
+ * whose wait ran out): each through an incident, the policy and the audit
+ * log. Called on probe results and on the tick. */
+void eng_deps_check(heal_engine *e);
 
 /* engine_rules.c: probes, resources, firing */
 int eng_rules_start(heal_engine *e, eng_svc *s, eng_rule *rules, int n, char *err, size_t errlen);

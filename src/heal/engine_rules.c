@@ -83,6 +83,7 @@ static void on_probe(heal_probe *p, const heal_probe_result *res, void *ud)
     snprintf(r->last_msg, sizeof r->last_msg, "%s", res->message ? res->message : "");
     if (res->ok) {
         r->since_ms = 0;
+        eng_deps_check(e);
         return;
     }
     if (!r->since_ms)

@@ -110,6 +110,8 @@ struct heal_supervisor {
     int n, cap;
     heal_service_cb cb;
     void *ud;
+    heal_dependent_cb dep_cb; /* NULL: dependents are restarted here */
+    void *dep_ud;
     child *children; /* every live child, for free */
     int nopen;
     bool freeing;
@@ -252,7 +254,10 @@ static void set_state_full(svc *s, heal_service_state st, pid_t pid, int exit_st
                 svc *t = sup->svcs[i];
                 for (int k = 0; k < t->ndeps; k++)
                     if (sup->svcs[t->deps[k]] == s && t->state == HEAL_SVC_RUNNING) {
-                        heal_service_restart(sup, t->cfg.name, NULL, 0);
+                        if (sup->dep_cb)
+                            sup->dep_cb(s->cfg.name, t->cfg.name, sup->dep_ud);
+                        else
+                            heal_service_restart(sup, t->cfg.name, NULL, 0);
                         break;
                     }
             }
@@ -1133,6 +1138,12 @@ void heal_supervisor_set_callback(heal_supervisor *sup, heal_service_cb cb, void
 {
     sup->cb = cb;
     sup->ud = ud;
+}
+
+void heal_supervisor_set_dependent_hook(heal_supervisor *sup, heal_dependent_cb cb, void *ud)
+{
+    sup->dep_cb = cb;
+    sup->dep_ud = ud;
 }
 
 void heal_supervisor_set_systemctl(heal_supervisor *sup, const char *path, bool force_pid1)

