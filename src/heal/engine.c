@@ -93,6 +93,66 @@ static void on_crash(heal_engine *e, eng_svc *s, const heal_service_event *ev)
         uv_timer_start(&s->restart_timer, on_restart_timer, (uint64_t)delay, 0);
 }
 
+/* The trouble that got s stopped for flapping still holds: it should run
+ * and is down, or a probe of one of its restarting rules fails. */
+static bool flap_trouble(heal_engine *e, eng_svc *s, bool *down)
+{
+    heal_supervisor *sup = eng_sup_of(e, s->cfg.sc.name);
+    heal_service_info in;
+    if (!sup || heal_service_info_get(sup, s->cfg.sc.name, &in))
+        return false;
+    *down = in.state == HEAL_SVC_FAILED || in.state == HEAL_SVC_STOPPED;
+    if (*down && s->cfg.sc.autorestart)
+        return true;
+    for (int i = 0; i < s->nrules; i++) {
+        const eng_rule *r = &s->rules[i];
+        if (!r->probe || r->probe_ok || !r->probe_seq)
+            continue;
+        for (int k = 0; k < r->r.nactions; k++)
+            if (r->r.actions[k].kind == HEAL_ACT_RESTART || r->r.actions[k].kind == HEAL_ACT_START)
+                return true;
+    }
+    return false;
+}
+
+void eng_flap_retry(heal_engine *e)
+{
+    int64_t mono = core_mono_ms();
+    for (int i = 0; i < e->nsvcs && !e->stopping; i++) {
+        eng_svc *s = e->svcs[i];
+        if (!s->flap_stopped || s->stopping || eng_svc_busy(e, s->cfg.sc.name))
+            continue;
+        heal_policy_svc_state ps;
+        heal_policy_service_state(e->policy, s->cfg.sc.name, mono, &ps);
+        if (ps.flapping)
+            continue;
+        bool down = false;
+        if (!flap_trouble(e, s, &down)) {
+            if (!down)
+                s->flap_stopped = false; /* it runs and is healthy: nothing to retry */
+            continue;
+        }
+        s->flap_stopped = false;
+        int64_t delay = backoff_ms(s);
+        s->fails++;
+        heal_action a = {.kind = down ? HEAL_ACT_START : HEAL_ACT_RESTART};
+        snprintf(a.service, sizeof a.service, "%s", s->cfg.sc.name);
+        json_t *evd = eng_svc_evidence(e, s);
+        json_object_set_new(evd, "backoff_ms", json_integer(delay));
+        incident *inc = eng_incident_open(e, s->cfg.sc.name, "retry after the flap cool-down", "flap protection", &a,
+                                          1, core_now_ms(), evd);
+        if (!inc)
+            continue;
+        inc->wants_running = true;
+        s->crash_incident = inc->id;
+        log_info("heal: %s: flap cool-down over, trying again in %lld ms", s->cfg.sc.name, (long long)delay);
+        if (delay == 0 || !s->timer_open)
+            eng_act_next(inc);
+        else
+            uv_timer_start(&s->restart_timer, on_restart_timer, (uint64_t)delay, 0);
+    }
+}
+
 static void on_svc_event(const heal_service_event *ev, void *ud)
 {
     eng_group *g = ud;
@@ -668,6 +728,7 @@ void heal_engine_tick(heal_engine *e, int64_t now_ms)
     e->last_tick_ms = now_ms;
     eng_rules_tick(e, now_ms);
     eng_deps_check(e);
+    eng_flap_retry(e);
     eng_publish(e);
 }
 

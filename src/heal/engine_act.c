@@ -502,6 +502,13 @@ static void not_run(heal_engine *e, incident *inc, const heal_action *a, const h
     default:
         type = "heal.refused", outcome = "refused";
         json_object_set_new(p, "refusal", json_string(heal_refusal_name(d->refusal)));
+        if (d->refusal == HEAL_REFUSE_FLAPPING && (a->kind == HEAL_ACT_RESTART || a->kind == HEAL_ACT_START)) {
+            eng_svc *s = eng_find_svc(e, a->service);
+            if (s)
+                s->flap_stopped = true;
+            if (inc)
+                inc->flap_refused = true;
+        }
         break;
     }
     eng_event(e, type, d->verdict == HEAL_VERDICT_REFUSE ? "warning" : "info", a->service, p);

@@ -112,6 +112,7 @@ struct eng_svc {
     bool restarting; /* the engine restarted it: say so when RUNNING */
     /* a dependency was restarted: this one is restarted (through the
      * policy) once that dependency's probes pass, or at the deadline */
+    bool flap_stopped; /* a start/restart was refused for flapping: retried after the cool-down */
     bool dep_wait;
     char dep_on[HEAL_NAME_MAX];
     int64_t dep_deadline_mono;
@@ -129,6 +130,7 @@ struct incident {
     int nactions, next;
     int executed, failed, skipped;
     bool wants_running;                 /* verify: the service must be RUNNING */
+    bool flap_refused;                  /* its start/restart was refused for flapping: no verify */
     json_t *evidence;                   /* object */
     json_t *results;                    /* array */
     inc_state state;
@@ -195,6 +197,10 @@ void eng_job_done(heal_engine *e);
  * whose wait ran out): each through an incident, the policy and the audit
  * log. Called on probe results and on the tick. */
 void eng_deps_check(heal_engine *e);
+/* Services stopped by flap protection whose cool-down is over and whose
+ * trouble still holds (a crash with autorestart, or a failing probe of a
+ * rule that restarts): restarted again, after the backoff delay. Tick. */
+void eng_flap_retry(heal_engine *e);
 
 /* engine_rules.c: probes, resources, firing */
 int eng_rules_start(heal_engine *e, eng_svc *s, eng_rule *rules, int n, char *err, size_t errlen);

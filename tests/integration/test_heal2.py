@@ -84,7 +84,33 @@ def test_dependency_restart_audited_after_probes():
     assert d.stop() == 0
 
 
-TESTS = [test_dependency_restart_audited_after_probes]
+# ---- flap protection stops a crash loop; after the cool-down ippocd tries again ----
+
+def test_flap_cooldown_then_retry():
+    d = Daemon()
+    port = free_port()
+    crash = write_script(d, "crash.py", "import sys\nprint('crashing', flush=True)\nsys.exit(1)\n")
+    d.write_config(f"[heal]\nflap = 3 restarts within 1m\nflap_cooldown = 3s\n"
+                   f"[service.crash]\ncommand = {sys.executable} {crash}\nbackoff = 100ms\nbackoff_max = 400ms\n"
+                   f"rule = if failed http://127.0.0.1:{port}/ timeout 200ms every 500ms then restart\n")
+    d.start()
+    wait_event(d, "heal.refused", "crash", lambda e: e["payload"]["refusal"] == "flapping", timeout=15)
+    t0 = time.monotonic()
+    stopped = wait_for(lambda: svc(d, "crash")["flapping"] and svc(d, "crash"), 3, "flapping in /v1/status")
+    assert stopped["state"] == "failed", stopped
+    inc = wait_event(d, "incident.open", "crash", lambda e: "cool-down" in e["payload"]["what"], timeout=15)["payload"]
+    waited = time.monotonic() - t0
+    print(f"retried {waited:.1f} s after the flap stop (cool-down 3 s), backoff {inc['evidence']['backoff_ms']} ms",
+          flush=True)
+    assert waited >= 2.0, waited
+    assert inc["evidence"]["backoff_ms"] > 0, inc
+    wait_for(lambda: svc(d, "crash")["restarts"] > stopped["restarts"], 10, "restarts after the cool-down")
+    # the loop goes on: flap protection stops it again, then the next cool-down retries again
+    wait_for(lambda: len(events(d, "heal.refused", "crash")) >= 2, 15, "the second flap stop")
+    assert d.stop() == 0
+
+
+TESTS = [test_dependency_restart_audited_after_probes, test_flap_cooldown_then_retry]
 
 if __name__ == "__main__":
     run(TESTS)
