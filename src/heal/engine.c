@@ -164,6 +164,9 @@ static void on_svc_event(const heal_service_event *ev, void *ud)
         return;
     if (ev->new_state == HEAL_SVC_RUNNING && ev->old_state != HEAL_SVC_RUNNING) {
         s->started_mono = core_mono_ms();
+        for (int i = 0; i < s->nrules; i++) /* no failure counted until the first scheduled check */
+            if (s->rules[i].probe)
+                heal_probe_grace(s->rules[i].probe, heal_probe_get_config(s->rules[i].probe)->interval_ms);
         eng_svc_sample(s, ev->pid, core_now_ms());
         if (s->restarting) {
             s->restarting = false;

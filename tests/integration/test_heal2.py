@@ -110,7 +110,27 @@ def test_flap_cooldown_then_retry():
     assert d.stop() == 0
 
 
-TESTS = [test_dependency_restart_audited_after_probes, test_flap_cooldown_then_retry]
+# ---- no probe failure while a service starts (grace until the first probe) ----
+
+def test_start_grace_no_refused_probe():
+    d = Daemon()
+    port = free_port()
+    _, conf = slow_service(d, "web", port, 0.3)
+    d.write_config(conf)
+    d.start()
+    wait_for(lambda: running(d, "web") and http_ok(port), 10, "web up")
+    pid = svc(d, "web")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    inc = wait_event(d, "incident.resolved", "web")["payload"]
+    assert "SIGKILL" in inc["what"], inc
+    d.wait_ticks(2)
+    log = d.log_text()
+    assert "probe web: down" not in log and "Connection refused" not in log, log
+    assert len(events(d, "incident.open", "web")) == 1, events(d, "incident.open", "web")
+    assert d.stop() == 0
+
+
+TESTS = [test_dependency_restart_audited_after_probes, test_flap_cooldown_then_retry, test_start_grace_no_refused_probe]
 
 if __name__ == "__main__":
     run(TESTS)
