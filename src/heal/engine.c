@@ -76,9 +76,12 @@ static void on_crash(heal_engine *e, eng_svc *s, const heal_service_event *ev)
         eng_incident_close(old, false, "the service exited again before it was healthy");
     heal_action a = {.kind = HEAL_ACT_RESTART};
     snprintf(a.service, sizeof a.service, "%s", s->cfg.sc.name);
-    char what[160];
-    snprintf(what, sizeof what, "process exited: %s", ev->reason ? ev->reason : "?");
+    char what[800], held[600];
+    json_t *conflict = eng_port_conflict(s, ev->pid, held, sizeof held);
+    snprintf(what, sizeof what, "process exited: %s%s%s", ev->reason ? ev->reason : "?", conflict ? "; " : "", held);
     json_t *evd = eng_svc_evidence(e, s);
+    if (conflict)
+        json_object_set_new(evd, "port_conflict", conflict);
     json_object_set_new(evd, "exit", json_pack("{s:i, s:i, s:i, s:I}", "pid", (int)ev->pid, "status",
                                                ev->exit_status, "signal", ev->term_signal, "backoff_ms",
                                                (json_int_t)delay));

@@ -107,7 +107,8 @@ struct eng_svc {
     pid_t cpu_pid;
     uint64_t cpu_ticks;
     int64_t cpu_at_ms;
-    double cpu_percent, rss_bytes, threads, fds;
+    double cpu_percent, rss_bytes, threads, fds; /* the whole process tree */
+    int nprocs;
     bool stopping; /* a reload or shutdown is stopping it */
     bool restarting; /* the engine restarted it: say so when RUNNING */
     /* a dependency was restarted: this one is restarted (through the
@@ -247,6 +248,18 @@ int eng_sys_clean(const char *dir, int64_t older_ms, uint64_t larger, int64_t no
                   uint64_t *bytes, char *msg, size_t n);
 /* Reads /proc/PID/stat: utime+stime ticks, threads; statm RSS; fd count. */
 int eng_sys_proc(pid_t pid, uint64_t *ticks, double *rss, double *threads, double *fds);
+
+/* engine_proc.c */
+/* Resources of pid and all its descendants (the service's process tree):
+ * ticks, RSS and fds summed; -ESRCH when pid itself is gone. */
+int eng_sys_tree(pid_t pid, uint64_t *ticks, double *rss, double *threads, double *fds, int *nprocs);
+/* Who holds TCP port `port` (any address, v4 or v6), leaving out process
+ * group skip_pgid: 0 with pid and its command line, -ENOENT when the port
+ * is free, -ESRCH when bound by no process visible here. */
+int eng_sys_port_holder(int port, pid_t skip_pgid, pid_t *pid, char *cmd, size_t n);
+/* The first port of s's probes that another process holds: its evidence
+ * {port, pid, command} and text "port P is held by pid N (CMD)"; NULL if none. */
+json_t *eng_port_conflict(eng_svc *s, pid_t exited_pgid, char *text, size_t n);
 
 /* engine_alert.c */
 void eng_alert_send(heal_engine *e, const heal_action *a, json_t *body, void (*done)(void *ud, int rc, const char *msg),

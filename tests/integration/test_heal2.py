@@ -130,7 +130,71 @@ def test_start_grace_no_refused_probe():
     assert d.stop() == 0
 
 
-TESTS = [test_dependency_restart_audited_after_probes, test_flap_cooldown_then_retry, test_start_grace_no_refused_probe]
+# ---- a port held by another process is named in the incident ----
+
+HOLDER = "import socket, sys, time\ns = socket.socket()\ns.bind(('127.0.0.1', int(sys.argv[1])))\ns.listen()\n" \
+         "print('holding', flush=True)\ntime.sleep(600)\n"
+
+
+def test_port_held_named_in_incident():
+    d = Daemon()
+    port = free_port()
+    holder_py = write_script(d, "holder.py", HOLDER)
+    holder = subprocess.Popen([sys.executable, holder_py, str(port)], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert holder.stdout.readline() == b"holding\n"
+        _, conf = slow_service(d, "web", port, 0.0, "backoff = 200ms\n")
+        d.write_config(conf)
+        d.start()
+        inc = wait_event(d, "incident.open", "web", lambda e: "port" in e["payload"]["what"], timeout=10)["payload"]
+        print(f"incident: {inc['what']}", flush=True)
+        assert f"port {port} is held by pid {holder.pid} ({sys.executable} {holder_py} {port})" in inc["what"], inc
+        pc = inc["evidence"]["port_conflict"]
+        assert pc["port"] == port and pc["pid"] == holder.pid and holder_py in pc["command"], pc
+        assert "Address already in use" in inc["evidence"]["log"], inc["evidence"]["log"]
+    finally:
+        holder.kill()
+        holder.wait()
+    # once the port is free the next restart works
+    wait_for(lambda: running(d, "web") and http_ok(port), 15, "web up once the port is free")
+    assert d.stop() == 0
+
+
+# ---- resource rules see the whole process tree, not only the main pid ----
+
+FORKER = """import os, time
+if os.fork() == 0:
+    b = bytearray(120 * 1024 * 1024)
+    b[::4096] = b'x' * len(b[::4096])
+    time.sleep(600)
+time.sleep(600)
+"""
+
+
+def test_memory_rule_over_process_tree():
+    d = Daemon()
+    forker = write_script(d, "forker.py", FORKER)
+    d.write_config(f"[service.tree]\ncommand = {sys.executable} {forker}\n"
+                   "rule = if memory > 100MB for 2 checks then alert\n")
+    d.start()
+    pid = wait_for(lambda: running(d, "tree"), 10, "tree up")["pid"]
+    try:
+        inc = wait_event(d, "incident.open", "tree", timeout=15)["payload"]
+        ev = inc["evidence"]
+        print(f"tree: {ev['processes']} processes, {ev['rss_bytes'] / 2**20:.0f} MiB", flush=True)
+        assert ev["processes"] == 2 and ev["rss_bytes"] > 100 * 2**20, ev
+        assert svc(d, "tree")["rss_bytes"] > 100 * 2**20
+        assert d.stop() == 0
+    finally:
+        d.kill()
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+TESTS = [test_dependency_restart_audited_after_probes, test_flap_cooldown_then_retry, test_start_grace_no_refused_probe,
+         test_port_held_named_in_incident, test_memory_rule_over_process_tree]
 
 if __name__ == "__main__":
     run(TESTS)
