@@ -171,6 +171,9 @@ static void on_svc_event(const heal_service_event *ev, void *ud)
             if (s->rules[i].probe)
                 heal_probe_grace(s->rules[i].probe, heal_probe_get_config(s->rules[i].probe)->interval_ms);
         eng_svc_sample(s, ev->pid, core_now_ms());
+        if (ev->reason && !strcmp(ev->reason, "adopted"))
+            eng_event(e, "service.adopted", "info", s->cfg.sc.name,
+                      json_pack("{s:s, s:i}", "service", s->cfg.sc.name, "pid", (int)ev->pid));
         if (s->restarting) {
             s->restarting = false;
             eng_event(e, "service.restart", "info", s->cfg.sc.name,

@@ -42,6 +42,7 @@ typedef struct child {
     struct child *prev, *next;
     int open;        /* handles not closed yet */
     bool is_cmd;
+    bool no_proc; /* output of an adopted process: pipes only */
     bool exited, timed_out, done_called, capture;
     int eofs;
     pid_t pid;
@@ -98,6 +99,7 @@ struct svc {
     uv_timer_t timer;
     uv_timer_t poll;
     pidwatch *pw;
+    bool adopted; /* s->pid was left running by an earlier ippocd: no uv_process_t */
     heal_svc_log log;
     char error[256];
 };
@@ -132,6 +134,8 @@ static void stop_all_progress(heal_supervisor *sup);
 static void ext_watch(svc *s);
 static void ext_unwatch(svc *s);
 static void sd_query(svc *s);
+static void on_exit_supervised(svc *s, pid_t pid, int64_t status, int sig);
+static void adopted_gone(svc *s);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -396,6 +400,91 @@ static void child_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 static void child_exit(uv_process_t *p, int64_t status, int sig);
 
+/* ---- what survives ippocd: output FIFOs and the pid record ---------------------- */
+
+static void svc_path(const svc *s, const char *ext, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s.%s", s->sup->log_dir, s->cfg.name, ext);
+}
+
+/* Opens the service's stdout and stderr FIFOs: wfd for the child (read-write,
+ * so its writes never meet a FIFO without reader), rfd for ippocd. */
+static int fifos_open(const svc *s, int wfd[2], int rfd[2], bool create)
+{
+    static const char *const ext[2] = {"out", "err"};
+    wfd[0] = wfd[1] = rfd[0] = rfd[1] = -1;
+    for (int k = 0; k < 2; k++) {
+        char path[CORE_PATH_MAX + 80];
+        svc_path(s, ext[k], path, sizeof path);
+        struct stat st;
+        if (create && (lstat(path, &st) || !S_ISFIFO(st.st_mode))) {
+            unlink(path);
+            if (mkfifo(path, 0600))
+                goto bad;
+        }
+        if (create && (wfd[k] = open(path, O_RDWR | O_CLOEXEC)) < 0)
+            goto bad;
+        if (create)
+            fcntl(wfd[k], F_SETPIPE_SZ, 1 << 20); /* best effort: more room while ippocd is away */
+        if ((rfd[k] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+            goto bad;
+    }
+    return 0;
+bad:;
+    int rc = -errno;
+    for (int k = 0; k < 2; k++) {
+        if (wfd[k] >= 0)
+            close(wfd[k]);
+        if (rfd[k] >= 0)
+            close(rfd[k]);
+        wfd[k] = rfd[k] = -1;
+    }
+    return rc;
+}
+
+static void record_write(const svc *s, pid_t pid)
+{
+    uint64_t start;
+    if (heal_svc_pid_starttime(pid, &start))
+        return;
+    char path[CORE_PATH_MAX + 80], tmp[CORE_PATH_MAX + 96], text[64];
+    svc_path(s, "pid", path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int n = snprintf(text, sizeof text, "%d %llu\n", (int)pid, (unsigned long long)start);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    bool ok = write(fd, text, (size_t)n) == n;
+    close(fd);
+    if (!ok || rename(tmp, path))
+        unlink(tmp);
+}
+
+static void record_remove(const svc *s)
+{
+    char path[CORE_PATH_MAX + 80];
+    svc_path(s, "pid", path, sizeof path);
+    unlink(path);
+}
+
+/* The recorded pid if it is still the process recorded (same start time). */
+static pid_t record_live_pid(const svc *s)
+{
+    char path[CORE_PATH_MAX + 80], text[128];
+    svc_path(s, "pid", path, sizeof path);
+    if (core_read_file(path, text, sizeof text) <= 0)
+        return 0;
+    int pid = 0;
+    unsigned long long start = 0;
+    uint64_t now_start;
+    if (sscanf(text, "%d %llu", &pid, &start) != 2 || pid <= 1 ||
+        heal_svc_pid_starttime((pid_t)pid, &now_start) || now_start != start) {
+        record_remove(s);
+        return 0;
+    }
+    return (pid_t)pid;
+}
+
 /* Spawns argv (detached: own session and process group) with stdout and
  * stderr into pipes. On failure the child is already being closed. */
 static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, child **out, char *err,
@@ -422,9 +511,16 @@ static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, c
     c->open++;
     uv_stdio_container_t stdio[3];
     stdio[0].flags = UV_IGNORE;
+    int wfd[2] = {-1, -1}, rfd[2] = {-1, -1};
+    bool fifo = s && !is_cmd && fifos_open(s, wfd, rfd, true) == 0; /* else plain pipes */
     for (int k = 0; k < 2; k++) {
-        stdio[k + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        stdio[k + 1].data.stream = (uv_stream_t *)&c->pipe[k];
+        if (fifo) {
+            stdio[k + 1].flags = UV_INHERIT_FD;
+            stdio[k + 1].data.fd = wfd[k];
+        } else {
+            stdio[k + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+            stdio[k + 1].data.stream = (uv_stream_t *)&c->pipe[k];
+        }
     }
     uv_process_options_t o;
     memset(&o, 0, sizeof o);
@@ -444,6 +540,11 @@ static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, c
     c->proc.data = c;
     c->open++;
     int rc = uv_spawn(sup->loop, &c->proc, &o);
+    for (int k = 0; k < 2 && fifo; k++) {
+        close(wfd[k]);
+        if (rc || uv_pipe_open(&c->pipe[k], rfd[k]))
+            close(rfd[k]);
+    }
     if (rc) {
         c->exited = true; /* nothing to kill or reap */
         child_close((uv_handle_t *)&c->proc);
@@ -497,6 +598,7 @@ static int spawn_supervised(svc *s, char *err, size_t errlen)
     s->pid = c->pid;
     s->started_mono = core_mono_ms();
     s->error[0] = 0;
+    record_write(s, c->pid);
     heal_svc_log_printf(&s->log, "started pid %d: %s", (int)c->pid, s->cfg.command);
     set_state(s, HEAL_SVC_RUNNING, c->pid, s->automatic ? "restarted" : "started");
     return 0;
@@ -548,6 +650,10 @@ static void on_exit_supervised(svc *s, pid_t pid, int64_t status, int sig)
 {
     char why[96];
     describe_exit(why, sizeof why, status, sig);
+    if (s->adopted)
+        snprintf(why, sizeof why, "exited (adopted: status unknown)");
+    s->adopted = false;
+    record_remove(s);
     s->run = NULL;
     s->pid = 0;
     s->has_exited = true;
@@ -572,6 +678,87 @@ static void on_exit_supervised(svc *s, pid_t pid, int64_t status, int sig)
         return;
     }
     after_failure(s, pid, s->last_status, sig, why, false);
+}
+
+/* ---- adopted supervised services (left running by an earlier ippocd) ----------- */
+
+/* Reads an adopted process's output FIFOs again, into the service log. */
+static void adopt_output(svc *s)
+{
+    int wfd[2], rfd[2];
+    if (fifos_open(s, wfd, rfd, false))
+        return; /* not there (pipes then): its output is lost */
+    heal_supervisor *sup = s->sup;
+    child *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(rfd[0]);
+        close(rfd[1]);
+        return;
+    }
+    c->sup = sup;
+    c->s = s;
+    c->no_proc = true;
+    c->exited = true; /* nothing to reap: the process is watched by its pidfd */
+    c->pid = s->pid;
+    c->next = sup->children;
+    if (c->next)
+        c->next->prev = c;
+    sup->children = c;
+    sup->nopen++;
+    for (int k = 0; k < 2; k++) {
+        uv_pipe_init(sup->loop, &c->pipe[k], 0);
+        c->pipe[k].data = c;
+        c->open++;
+        if (uv_pipe_open(&c->pipe[k], rfd[k])) {
+            close(rfd[k]);
+            child_close((uv_handle_t *)&c->pipe[k]);
+            continue;
+        }
+        uv_read_start((uv_stream_t *)&c->pipe[k], child_alloc, child_read);
+    }
+}
+
+static void adopted_gone(svc *s)
+{
+    pid_t pid = s->pid;
+    ext_unwatch(s);
+    uv_timer_stop(&s->poll);
+    kill_group(pid, SIGKILL); /* what is left of its group, as for a child */
+    on_exit_supervised(s, pid, -1, 0);
+}
+
+static void on_adopt_poll(uv_timer_t *t)
+{
+    svc *s = t->data;
+    if (s->adopted && !heal_svc_pid_alive(s->pid))
+        adopted_gone(s);
+}
+
+/* A recorded child still running: watch it instead of starting another. */
+static bool try_adopt(svc *s)
+{
+    pid_t pid = record_live_pid(s);
+    if (!pid)
+        return false;
+    uint64_t start = 0;
+    char up[64] = "0";
+    if (!heal_svc_pid_starttime(pid, &start) && core_read_file("/proc/uptime", up, sizeof up) > 0) {
+        int64_t age = (int64_t)(strtod(up, NULL) * 1000) - (int64_t)(start * 1000 / (uint64_t)sysconf(_SC_CLK_TCK));
+        s->started_mono = core_mono_ms() - (age > 0 ? age : 0);
+    } else {
+        s->started_mono = core_mono_ms();
+    }
+    s->pid = pid;
+    s->adopted = true;
+    s->run = NULL;
+    s->error[0] = 0;
+    adopt_output(s);
+    ext_watch(s);
+    if (!s->pw)
+        uv_timer_start(&s->poll, on_adopt_poll, (uint64_t)s->cfg.interval_ms, (uint64_t)s->cfg.interval_ms);
+    heal_svc_log_printf(&s->log, "adopted pid %d, left running by an earlier ippocd", (int)pid);
+    set_state(s, HEAL_SVC_RUNNING, pid, "adopted");
+    return true;
 }
 
 /* ---- external services ------------------------------------------------------- */
@@ -761,7 +948,13 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
 {
     pidwatch *w = (pidwatch *)h;
     svc *s = w->s;
-    if (s->pw == w && s->pid == w->pid)
+    (void)status;
+    (void)events;
+    if (s->pw != w || s->pid != w->pid)
+        return;
+    if (s->adopted)
+        adopted_gone(s);
+    else
         on_exit_external(s, w->pid, "process gone");
 }
 
@@ -923,6 +1116,8 @@ static void start_now(svc *s)
     timer_disarm(s);
     switch (s->cfg.type) {
     case HEAL_SVC_SUPERVISED:
+        if (try_adopt(s))
+            break;
         if (spawn_supervised(s, err, sizeof err))
             after_failure(s, 0, -1, 0, s->error, true);
         break;
@@ -1494,18 +1689,39 @@ void heal_supervisor_free(heal_supervisor *sup)
         }
         if (!c->is_cmd)
             kill_group(c->pid, SIGKILL); /* leftovers of its group */
+        if (!c->is_cmd && c->s)
+            record_remove(c->s);
         c->exited = true;
+    }
+    /* adopted processes still running: the same, without waitpid */
+    for (int i = 0; i < sup->n; i++) {
+        svc *s = sup->svcs[i];
+        if (!s->adopted || s->pid <= 1)
+            continue;
+        kill_group(s->pid, s->cfg.stop_signal);
+        kill_group(s->pid, SIGCONT);
+        int64_t end = core_mono_ms() + s->cfg.stop_timeout_ms;
+        while (heal_svc_pid_alive(s->pid) && core_mono_ms() < end) {
+            struct timespec ts = {0, 2 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        kill_group(s->pid, SIGKILL);
+        heal_svc_log_printf(&s->log, "adopted pid %d stopped at shutdown", (int)s->pid);
+        record_remove(s);
+        s->adopted = false;
     }
     sup->freeing = true;
     /* 2. close every handle; the last close callback frees the memory */
     sup->nopen++; /* hold until everything below is queued */
     for (child *c = sup->children; c; c = c->next) {
-        child_close((uv_handle_t *)&c->proc);
+        if (!c->no_proc)
+            child_close((uv_handle_t *)&c->proc);
         for (int k = 0; k < 2; k++) {
             child_flush(c, k);
             child_close((uv_handle_t *)&c->pipe[k]);
         }
-        child_close((uv_handle_t *)&c->timer);
+        if (!c->no_proc)
+            child_close((uv_handle_t *)&c->timer);
     }
     for (int i = 0; i < sup->n; i++) {
         svc *s = sup->svcs[i];

@@ -10,6 +10,14 @@
  *    the backoff resets once the service has stayed up `healthy_after`.
  *    When the main process exits, whatever is left of its process group is
  *    killed (like systemd's KillMode=control-group, by process group).
+ *    Its pid and start time are recorded in <state_dir>/services/<name>.pid
+ *    while it runs, and its stdout/stderr go through FIFOs there
+ *    (<name>.out, <name>.err, opened read-write by the child too), so that
+ *    it survives ippocd's sudden death (kill -9: no SIGPIPE; up to 1 MiB of
+ *    output waits per stream, then its writes block until ippocd is back).
+ *    On start a recorded pid whose /proc start time still matches is
+ *    ADOPTED instead of started again: watched by pidfd (else polled every
+ *    `interval`), its FIFOs reattached; its exit status is unknown.
  *  - EXTERNAL: started by someone else or by configured start/stop/restart
  *    commands (argv, no shell, run with uv_spawn and a timeout, output into
  *    the service log). Its pid comes from a pidfile (checked to exist and,
@@ -235,5 +243,7 @@ bool heal_svc_valid_name(const char *s); /* [A-Za-z0-9_.@-]+ (supervise_conf.c) 
 bool heal_svc_pid_alive(pid_t pid);                   /* exists and is not a zombie */
 int heal_svc_pid_comm(pid_t pid, char *buf, size_t n); /* /proc/PID/comm */
 pid_t heal_svc_find_pid(const char *pidfile, const char *match); /* 0 if none */
+/* Field 22 of /proc/PID/stat (clock ticks after boot); -ESRCH if gone or a zombie. */
+int heal_svc_pid_starttime(pid_t pid, uint64_t *start);
 
 #endif

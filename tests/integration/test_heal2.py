@@ -193,7 +193,70 @@ def test_memory_rule_over_process_tree():
             pass
 
 
-TESTS = [test_dependency_restart_audited_after_probes, test_flap_cooldown_then_retry, test_start_grace_no_refused_probe,
+# ---- ippocd killed with SIGKILL: its services keep running and are adopted ----
+
+PRINTER = "import sys, time\nn = 0\nwhile True:\n    n += 1\n    print(f'tick {n}', flush=True)\n" \
+          "    print(f'err {n}', file=sys.stderr, flush=True)\n    time.sleep(0.05)\n"
+
+
+def count_procs(needle):
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    n += needle.encode() in f.read()
+            except OSError:
+                pass
+    return n
+
+
+def test_daemon_kill9_services_adopted():
+    d = Daemon()
+    port = free_port()
+    stamp, conf = slow_service(d, "web", port, 0.0)
+    printer = write_script(d, "printer.py", PRINTER)
+    d.write_config(conf + f"[service.printer]\ncommand = {sys.executable} {printer}\n")
+    d.start()
+    wait_for(lambda: running(d, "web") and running(d, "printer") and http_ok(port), 10, "services up")
+    web, pr = svc(d, "web")["pid"], svc(d, "printer")["pid"]
+    try:
+        os.kill(d.proc.pid, signal.SIGKILL)
+        d.proc.wait()
+        d.log.close()
+        time.sleep(0.5)  # a while without ippocd: its services must not notice (nothing to poll for)
+        assert alive(web) and alive(pr), "a supervised service died with ippocd"
+        assert http_ok(port)
+        d.start()
+        wait_for(lambda: running(d, "web") and running(d, "printer"), 10, "services adopted")
+        assert svc(d, "web")["pid"] == web and svc(d, "printer")["pid"] == pr, d.status()
+        assert svc(d, "web")["restarts"] == 0 and svc(d, "web")["uptime_ms"] >= 500, svc(d, "web")
+        assert count_procs(stamp) == 1 and count_procs(printer) == 1, "a service was started twice"
+        assert len(events(d, "service.adopted")) == 2, events(d, "service.adopted")
+        log = os.path.join(d.state_dir, "services", "printer.log")
+        def reattached():
+            with open(log) as f:
+                text = f.read()
+            after = text.split("adopted pid", 1)[1] if "adopted pid" in text else ""
+            return "tick" in after and "err" in after
+        wait_for(reattached, 5, "the adopted service's output in its log")
+        # an adopted service that dies is healed like any other
+        os.kill(web, signal.SIGKILL)
+        wait_for(lambda: svc(d, "web")["pid"] not in (0, web) and http_ok(port), 10, "web restarted")
+        assert "adopted" in wait_event(d, "incident.resolved", "web")["payload"]["what"]
+        new_web = svc(d, "web")["pid"]
+        assert d.stop() == 0
+        assert not alive(pr) and not alive(new_web), "ippocd's stop left an adopted service running"
+        assert not os.path.exists(os.path.join(d.state_dir, "services", "printer.pid"))
+    finally:
+        for pid in (web, pr):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+TESTS = [test_daemon_kill9_services_adopted, test_dependency_restart_audited_after_probes, test_flap_cooldown_then_retry, test_start_grace_no_refused_probe,
          test_port_held_named_in_incident, test_memory_rule_over_process_tree]
 
 if __name__ == "__main__":
