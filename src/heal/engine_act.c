@@ -414,6 +414,13 @@ static void run_action(job *j)
         }
         eng_svc *s = eng_find_svc(e, a->service);
         bool up = a->kind == HEAL_ACT_RESTART || a->kind == HEAL_ACT_START;
+        if (s && s->frozen && a->kind != HEAL_ACT_START) { /* a frozen process would not see the signal */
+            char dir[CORE_PATH_MAX], m[256];
+            pid = svc_pid(e, a->service);
+            if (pid > 0 && eng_sys_freeze(pid, false, dir, sizeof dir, m, sizeof m) == 0)
+                log_info("heal: %s: %s before %s", a->service, m, heal_action_name(a->kind));
+            s->frozen = false;
+        }
         if (s && up)
             s->restarting = true; /* RUNNING may come inside heal_service_act */
         j->rc = heal_service_act(sup, a, j->msg, sizeof j->msg);
@@ -442,6 +449,19 @@ static void run_action(job *j)
         if (pid <= 0)
             snprintf(j->msg, sizeof j->msg, "service '%s' has no process", a->service);
         break;
+    case HEAL_ACT_FREEZE:
+    case HEAL_ACT_THAW: {
+        char dir[CORE_PATH_MAX];
+        pid = svc_pid(e, a->service);
+        j->rc = pid > 0 ? eng_sys_freeze(pid, a->kind == HEAL_ACT_FREEZE, dir, sizeof dir, j->msg, sizeof j->msg)
+                        : -ESRCH;
+        if (pid <= 0)
+            snprintf(j->msg, sizeof j->msg, "service '%s' has no process", a->service);
+        eng_svc *s = eng_find_svc(e, a->service);
+        if (s && j->rc == 0)
+            s->frozen = a->kind == HEAL_ACT_FREEZE;
+        break;
+    }
     case HEAL_ACT_SYSCTL: {
         char old[256] = "";
         j->rc = eng_sys_sysctl(a->key, a->value, old, sizeof old, j->msg, sizeof j->msg);

@@ -113,6 +113,7 @@ struct eng_svc {
     bool restarting; /* the engine restarted it: say so when RUNNING */
     /* a dependency was restarted: this one is restarted (through the
      * policy) once that dependency's probes pass, or at the deadline */
+    bool frozen;       /* a freeze action froze its cgroup: thawed before a stop/restart/signal */
     bool flap_stopped; /* a start/restart was refused for flapping: retried after the cool-down */
     bool dep_wait;
     char dep_on[HEAL_NAME_MAX];
@@ -260,6 +261,12 @@ int eng_sys_port_holder(int port, pid_t skip_pgid, pid_t *pid, char *cmd, size_t
 /* The first port of s's probes that another process holds: its evidence
  * {port, pid, command} and text "port P is held by pid N (CMD)"; NULL if none. */
 json_t *eng_port_conflict(eng_svc *s, pid_t exited_pgid, char *text, size_t n);
+
+/* The service's own cgroup v2 (that of pid, when it is neither the root
+ * nor one holding ippocd) gets cgroup.freeze = 1 (freeze) or 0 (thaw);
+ * dir gets its path. -ENOENT when the service has no cgroup of its own,
+ * -ENOTSUP without the cgroup v2 freezer; the reason in msg. */
+int eng_sys_freeze(pid_t pid, bool freeze, char *dir, size_t dn, char *msg, size_t n);
 
 /* engine_alert.c */
 void eng_alert_send(heal_engine *e, const heal_action *a, json_t *body, void (*done)(void *ud, int rc, const char *msg),

@@ -1,11 +1,13 @@
 /* engine_proc.c: what the engine reads of other processes in /proc: the
  * resources of a service's whole process tree (the main pid and every
- * descendant, which is its process group and cgroup in practice), and who
+ * descendant, which is its process group and cgroup in practice), who
  * holds a TCP port (/proc/net/tcp{,6} socket inode -> /proc/PID/fd), named
- * in the incident when a service cannot start because its port is taken. */
+ * in the incident when a service cannot start because its port is taken;
+ * and freezing a service's own cgroup (cgroup v2 cgroup.freeze). */
 #include "heal/engine_int.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -217,4 +219,84 @@ json_t *eng_port_conflict(eng_svc *s, pid_t exited_pgid, char *text, size_t n)
         return json_pack("{s:i, s:i, s:s}", "port", port, "pid", (int)pid, "command", cmd);
     }
     return NULL;
+}
+
+/* ---- freeze / thaw ------------------------------------------------------------------ */
+
+/* The cgroup v2 path ("/a/b") of pid from /proc/PID/cgroup ("0::/a/b"). */
+static int cgroup2_of(const char *proc_cgroup, char *out, size_t n)
+{
+    char buf[4096];
+    if (core_read_file(proc_cgroup, buf, sizeof buf) <= 0)
+        return -ESRCH;
+    for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (!strncmp(l, "0::", 3)) {
+            snprintf(out, n, "%s", l + 3);
+            return 0;
+        }
+    return -ENOENT;
+}
+
+/* The first cgroup2 mount point (/sys/fs/cgroup or /sys/fs/cgroup/unified). */
+static int cgroup2_mount(char *out, size_t n)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return -errno;
+    char line[1024];
+    int rc = -ENOENT;
+    while (rc && fgets(line, sizeof line, f)) {
+        char mnt[512], fstype[64];
+        const char *dash = strstr(line, " - ");
+        if (!dash || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 || sscanf(dash + 3, "%63s", fstype) != 1)
+            continue;
+        if (!strcmp(fstype, "cgroup2") && !strncmp(mnt, "/sys/fs/cgroup", 14)) {
+            snprintf(out, n, "%s", mnt);
+            rc = 0;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int eng_sys_freeze(pid_t pid, bool freeze, char *dir, size_t dn, char *msg, size_t n)
+{
+    char path[64], cg[1024], self[1024] = "", mnt[512];
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    int rc = cgroup2_of(path, cg, sizeof cg);
+    if (rc == -ESRCH) {
+        snprintf(msg, n, "pid %d is gone", (int)pid);
+        return rc;
+    }
+    if (rc || cgroup2_mount(mnt, sizeof mnt)) {
+        snprintf(msg, n, "no cgroup v2 here (freeze and thaw need cgroup v2's cgroup.freeze)");
+        return -ENOTSUP;
+    }
+    cgroup2_of("/proc/self/cgroup", self, sizeof self);
+    size_t cl = strlen(cg);
+    bool holds_us = !strcmp(cg, "/") || !strcmp(cg, self) || (!strncmp(self, cg, cl) && self[cl] == '/');
+    if (holds_us) {
+        snprintf(msg, n, "pid %d has no cgroup of its own (it is in %s, with ippocd): start the service in its own "
+                 "cgroup (a systemd unit, or one made for it) to freeze it", (int)pid, cg);
+        return -ENOENT;
+    }
+    snprintf(dir, dn, "%s%s", mnt, cg);
+    char file[2048];
+    snprintf(file, sizeof file, "%s/cgroup.freeze", dir);
+    int fd = open(file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(msg, n, "cannot open %s: %s%s", file, strerror(e),
+                 e == ENOENT ? " (the cgroup v2 freezer needs Linux >= 5.2)" : e == EACCES ? " (needs root)" : "");
+        return e == ENOENT ? -ENOTSUP : -e;
+    }
+    ssize_t w = write(fd, freeze ? "1" : "0", 1);
+    int e = errno;
+    close(fd);
+    if (w != 1) {
+        snprintf(msg, n, "cannot write %s: %s", file, strerror(e));
+        return -e;
+    }
+    snprintf(msg, n, "%s cgroup %s", freeze ? "froze" : "thawed", dir);
+    return 0;
 }
