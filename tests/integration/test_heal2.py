@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from harness import Daemon, free_port, run, wait_for
+from harness import SLOW, Daemon, free_port, run, wait_for
 from test_heal import (_kill_leftovers, _service_pids, alive, audit_records, events, http_ok, running, svc,
                        wait_event, write_script)
 
@@ -331,7 +331,46 @@ def test_freeze_thaw_cgroup():
             os.rmdir(cg)
 
 
-TESTS = [test_freeze_thaw_cgroup, test_daemon_kill9_services_adopted, test_dependency_restart_audited_after_probes, test_flap_cooldown_then_retry, test_start_grace_no_refused_probe,
+# ---- a hang (SIGSTOP) healed within 1.5 s at the 95th percentile with the README's settings ----
+
+def test_hang_healed_p95():
+    d = Daemon()
+    port = free_port()
+    _, conf = slow_service(d, "web", port, 0.0)
+    conf = conf.replace("timeout 500ms every 1s", "timeout 300ms every 500ms")
+    d.write_config(conf.replace("then restart", "then restart\nstop_timeout = 1s\n") +
+                   "[heal]\nflap = 0 restarts within 1m\nservice_max_actions = 100 per 1m\n")
+    d.start()
+    times = []
+    for _ in range(20):
+        wait_for(lambda: running(d, "web") and http_ok(port), 10, "web up")
+        d.wait_ticks(1)  # the probe rule may fire once the service has been up one interval
+        wait_for(lambda: all(i["state"] in ("resolved", "failed") for i in d.get("/v1/incidents").json()["incidents"]),
+                 10, "no incident open")
+        pid = svc(d, "web")["pid"]
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGSTOP)
+        wait_for(lambda: svc(d, "web")["pid"] not in (0, pid) and http_ok(port, 0.2), 10, "healed", interval=0.01)
+        times.append(time.monotonic() - t0)
+    ms = sorted(times)
+    p50, p95 = ms[len(ms) // 2], ms[int(len(ms) * 0.95) - 1]
+    print(f"SIGSTOP hang -> HTTP 200 (every 500ms timeout 300ms, 20 runs): p50 {p50 * 1000:.0f} ms, "
+          f"p95 {p95 * 1000:.0f} ms, max {ms[-1] * 1000:.0f} ms", flush=True)
+    assert p95 < 1.5 * SLOW, ms
+    assert d.stop() == 0
+
+
+def test_latency_not_below_timeout_rejected():
+    d = Daemon()
+    d.write_config("[service.web]\ncommand = /bin/true\n"
+                   "rule = if failed http://127.0.0.1:1/ latency < 2s every 1s then restart\n")
+    r = subprocess.run([os.environ.get("IPPOCD", "build/src/daemon/ippocd"), "--config", d.config_path,
+                        "--check-config"], capture_output=True, text=True)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert f"{d.config_path}:3" in r.stderr and "latency limit 2s is not below the probe timeout 1s" in r.stderr, r.stderr
+
+
+TESTS = [test_latency_not_below_timeout_rejected, test_hang_healed_p95, test_freeze_thaw_cgroup, test_daemon_kill9_services_adopted, test_dependency_restart_audited_after_probes, test_flap_cooldown_then_retry, test_start_grace_no_refused_probe,
          test_port_held_named_in_incident, test_memory_rule_over_process_tree]
 
 if __name__ == "__main__":
