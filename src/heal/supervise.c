@@ -540,9 +540,10 @@ static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, c
     c->proc.data = c;
     c->open++;
     int rc = uv_spawn(sup->loop, &c->proc, &o);
+    bool unread[2] = {false, false}; /* a FIFO ippocd could not read: its output is lost */
     for (int k = 0; k < 2 && fifo; k++) {
         close(wfd[k]);
-        if (rc || uv_pipe_open(&c->pipe[k], rfd[k]))
+        if (rc || (unread[k] = uv_pipe_open(&c->pipe[k], rfd[k]) != 0))
             close(rfd[k]);
     }
     if (rc) {
@@ -554,8 +555,14 @@ static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, c
         return fail(err, errlen, rc, "cannot start '%s': %s", argv[0], uv_strerror(rc));
     }
     c->pid = c->proc.pid;
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 2; k++) {
+        if (unread[k]) {
+            c->eofs++;
+            child_close((uv_handle_t *)&c->pipe[k]);
+            continue;
+        }
         uv_read_start((uv_stream_t *)&c->pipe[k], child_alloc, child_read);
+    }
     *out = c;
     return 0;
 }
