@@ -2,8 +2,9 @@
  * (timed), backoff on a crash loop and its reset, stop with TERM and KILL of
  * a process group that ignores TERM, log capture and rotation, dependency
  * order and cycles, an external service through a pidfile and a
- * daemonizing start script, a fake systemctl, bad configurations, and a
- * free that leaves no process behind.
+ * daemonizing start script, a fake systemctl, bad configurations, a free
+ * that leaves no process behind, the dependent hook, and the adoption of a
+ * recorded process left running by an earlier ippocd.
  *
  * The tests drive the uv loop (uv_run with a deadline and a 5 ms tick to
  * re-check conditions); every pid seen is SIGKILLed in teardown. */
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -690,6 +692,114 @@ static void test_dependency_order(void **state)
     assert_true(pa > sw); /* app was not even asked before web was down */
 }
 
+/* With a dependent hook the supervisor does not restart dependents itself:
+ * it names them once the restarted dependency runs again. */
+static char hook_dep[HEAL_NAME_MAX], hook_dependent[HEAL_NAME_MAX];
+static int hook_calls;
+
+static void on_dependent(const char *dep, const char *dependent, void *ud)
+{
+    (void)ud;
+    hook_calls++;
+    snprintf(hook_dep, sizeof hook_dep, "%s", dep);
+    snprintf(hook_dependent, sizeof hook_dependent, "%s", dependent);
+    heal_service_info in;
+    heal_service_info_get(F.sup, dep, &in);
+    assert_int_equal(in.state, HEAL_SVC_RUNNING); /* called once the dependency runs */
+}
+
+static bool pred_hook(const void *arg)
+{
+    (void)arg;
+    return hook_calls > 0;
+}
+
+static void test_dependent_hook(void **state)
+{
+    (void)state;
+    hook_calls = 0;
+    heal_supervisor_set_dependent_hook(F.sup, on_dependent, NULL);
+    heal_service_config a = supervised("app", "sleep 1000");
+    snprintf(a.depends[a.ndepends++], HEAL_NAME_MAX, "db");
+    heal_service_config d = supervised("db", "sleep 1000");
+    add_ok(&a);
+    add_ok(&d);
+    start_all_ok();
+    int ia = wait_ev("app", HEAL_SVC_RUNNING, 0, 0, 2000);
+    assert_true(ia >= 0);
+    pid_t app_pid = F.evs[ia].pid;
+    int from = F.nev;
+    char err[256];
+    assert_int_equal(heal_service_restart(F.sup, "db", err, sizeof err), 0);
+    assert_true(run_until(pred_hook, NULL, 3000));
+    assert_int_equal(hook_calls, 1);
+    assert_string_equal(hook_dep, "db");
+    assert_string_equal(hook_dependent, "app");
+    assert_int_equal(wait_ev("app", HEAL_SVC_STOPPING, from, 0, 0), -1); /* left to the caller */
+    heal_service_info in;
+    heal_service_info_get(F.sup, "app", &in);
+    assert_int_equal(in.state, HEAL_SVC_RUNNING);
+    assert_int_equal(in.pid, app_pid);
+}
+
+/* A recorded pid whose start time still matches is adopted (not started
+ * again), watched by pidfd; a stale record is dropped and a new process
+ * spawned; a spawned child is recorded. */
+static void write_record(const char *name, pid_t pid, uint64_t start)
+{
+    char path[256], text[64];
+    pathf(path, sizeof path, "%s/services/%s.pid", F.dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    snprintf(text, sizeof text, "%d %llu\n", (int)pid, (unsigned long long)start);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void test_adopt_recorded(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setsid();
+        execlp("sleep", "sleep", "1000", (char *)NULL);
+        _exit(127);
+    }
+    F.pids[F.npids++] = pid;
+    uint64_t start = 0; /* set at fork, kept across exec */
+    assert_int_equal(heal_svc_pid_starttime(pid, &start), 0);
+    write_record("old", pid, start);
+    write_record("stale", pid, start + 1); /* same pid, another process: not adopted */
+    heal_service_config o = supervised("old", "sleep 1000");
+    o.autorestart = false;
+    heal_service_config st = supervised("stale", "sleep 1000");
+    add_ok(&o);
+    add_ok(&st);
+    start_all_ok();
+    int io = wait_ev("old", HEAL_SVC_RUNNING, 0, 0, 2000);
+    int is = wait_ev("stale", HEAL_SVC_RUNNING, 0, 0, 2000);
+    assert_true(io >= 0 && is >= 0);
+    assert_int_equal(F.evs[io].pid, pid);
+    assert_string_equal(F.evs[io].reason, "adopted");
+    assert_true(F.evs[is].pid != pid);
+    char path[256], text[64];
+    pathf(path, sizeof path, "%s/services/stale.pid", F.dir);
+    assert_true(core_read_file(path, text, sizeof text) > 0); /* the new child's record */
+    assert_int_equal(atoi(text), (int)F.evs[is].pid);
+    heal_service_info in;
+    heal_service_info_get(F.sup, "old", &in);
+    assert_true(in.uptime_ms >= 0);
+
+    kill(pid, SIGKILL);
+    int iff = wait_ev("old", HEAL_SVC_FAILED, io, 0, 3000);
+    assert_true(iff >= 0);
+    assert_string_equal(F.evs[iff].reason, "exited (adopted: status unknown)");
+    pathf(path, sizeof path, "%s/services/old.pid", F.dir);
+    assert_int_equal(access(path, F_OK), -1);
+    waitpid(pid, NULL, 0);
+}
+
 /* The daemon's shutdown: stop everything, free in the done callback. */
 static void on_stopped_all(void *ud)
 {
@@ -1043,6 +1153,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signal_action, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dependency_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_all_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dependent_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adopt_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dependency_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_external_pidfile, setup, teardown),
