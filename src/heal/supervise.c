@@ -136,6 +136,7 @@ static void ext_unwatch(svc *s);
 static void sd_query(svc *s);
 static void on_exit_supervised(svc *s, pid_t pid, int64_t status, int sig);
 static void adopted_gone(svc *s);
+static int stop_now(svc *s, char *err, size_t errlen);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -447,10 +448,12 @@ static void record_write(const svc *s, pid_t pid)
     uint64_t start;
     if (heal_svc_pid_starttime(pid, &start))
         return;
-    char path[CORE_PATH_MAX + 80], tmp[CORE_PATH_MAX + 96], text[64];
+    char path[CORE_PATH_MAX + 80], tmp[CORE_PATH_MAX + 96], text[HEAL_ARG_MAX + 64];
     svc_path(s, "pid", path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int n = snprintf(text, sizeof text, "%d %llu\n", (int)pid, (unsigned long long)start);
+    int n = snprintf(text, sizeof text, "%d %llu\n%s\n", (int)pid, (unsigned long long)start, s->cfg.command);
+    if (n >= (int)sizeof text)
+        n = (int)sizeof text - 1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
@@ -467,13 +470,18 @@ static void record_remove(const svc *s)
     unlink(path);
 }
 
-/* The recorded pid if it is still the process recorded (same start time). */
-static pid_t record_live_pid(const svc *s)
+/* The recorded pid if it is still the process recorded (same start time);
+ * *same_cmd: it was started with the command configured now. */
+static pid_t record_live_pid(const svc *s, bool *same_cmd)
 {
-    char path[CORE_PATH_MAX + 80], text[128];
+    char path[CORE_PATH_MAX + 80], text[HEAL_ARG_MAX + 64];
     svc_path(s, "pid", path, sizeof path);
     if (core_read_file(path, text, sizeof text) <= 0)
         return 0;
+    char *cmd = strchr(text, '\n');
+    cmd = cmd ? cmd + 1 : text + strlen(text);
+    cmd[strcspn(cmd, "\n")] = 0;
+    *same_cmd = !strcmp(cmd, s->cfg.command);
     int pid = 0;
     unsigned long long start = 0;
     uint64_t now_start;
@@ -744,7 +752,8 @@ static void on_adopt_poll(uv_timer_t *t)
 /* A recorded child still running: watch it instead of starting another. */
 static bool try_adopt(svc *s)
 {
-    pid_t pid = record_live_pid(s);
+    bool same_cmd = true;
+    pid_t pid = record_live_pid(s, &same_cmd);
     if (!pid)
         return false;
     uint64_t start = 0;
@@ -765,6 +774,15 @@ static bool try_adopt(svc *s)
         uv_timer_start(&s->poll, on_adopt_poll, (uint64_t)s->cfg.interval_ms, (uint64_t)s->cfg.interval_ms);
     heal_svc_log_printf(&s->log, "adopted pid %d, left running by an earlier ippocd", (int)pid);
     set_state(s, HEAL_SVC_RUNNING, pid, "adopted");
+    if (!same_cmd && s->state == HEAL_SVC_RUNNING && s->pid == pid) {
+        /* the configuration changed while ippocd was away: as a reload would */
+        heal_svc_log_printf(&s->log, "pid %d runs an older command: restarting it with '%s'", (int)pid,
+                            s->cfg.command);
+        if (stop_now(s, NULL, 0) == 0) {
+            s->want_up = true;
+            s->restart_pending = true;
+        }
+    }
     return true;
 }
 

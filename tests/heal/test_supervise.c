@@ -745,32 +745,46 @@ static void test_dependent_hook(void **state)
 /* A recorded pid whose start time still matches is adopted (not started
  * again), watched by pidfd; a stale record is dropped and a new process
  * spawned; a spawned child is recorded. */
-static void write_record(const char *name, pid_t pid, uint64_t start)
+static void write_record(const char *name, pid_t pid, uint64_t start, const char *command)
 {
-    char path[256], text[64];
+    char path[256], text[256];
     pathf(path, sizeof path, "%s/services/%s.pid", F.dir, name);
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
-    snprintf(text, sizeof text, "%d %llu\n", (int)pid, (unsigned long long)start);
+    snprintf(text, sizeof text, "%d %llu\n%s\n", (int)pid, (unsigned long long)start, command);
     fputs(text, fp);
     fclose(fp);
 }
 
-static void test_adopt_recorded(void **state)
+static pid_t sleeper(void)
 {
-    (void)state;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL); /* as a service spawned by ippocd would have it */
+        signal(SIGTERM, SIG_DFL);
         setsid();
         execlp("sleep", "sleep", "1000", (char *)NULL);
         _exit(127);
     }
     F.pids[F.npids++] = pid;
-    uint64_t start = 0; /* set at fork, kept across exec */
+    return pid;
+}
+
+static void test_adopt_recorded(void **state)
+{
+    (void)state;
+    pid_t pid = sleeper(), other = sleeper();
+    uint64_t start = 0, ostart = 0; /* set at fork, kept across exec */
     assert_int_equal(heal_svc_pid_starttime(pid, &start), 0);
-    write_record("old", pid, start);
-    write_record("stale", pid, start + 1); /* same pid, another process: not adopted */
+    assert_int_equal(heal_svc_pid_starttime(other, &ostart), 0);
+    write_record("old", pid, start, "sleep 1000");
+    write_record("stale", pid, start + 1, "sleep 1000"); /* same pid, another process: not adopted */
+    write_record("changed", other, ostart, "sleep 999"); /* adopted, then restarted with the new command */
+    heal_service_config ch = supervised("changed", "sleep 1000");
+    add_ok(&ch);
     heal_service_config o = supervised("old", "sleep 1000");
     o.autorestart = false;
     heal_service_config st = supervised("stale", "sleep 1000");
@@ -790,6 +804,12 @@ static void test_adopt_recorded(void **state)
     heal_service_info in;
     heal_service_info_get(F.sup, "old", &in);
     assert_true(in.uptime_ms >= 0);
+    int ic = wait_ev("changed", HEAL_SVC_RUNNING, 0, 0, 0);
+    assert_true(ic >= 0 && F.evs[ic].pid == other);
+    int ic2 = wait_ev("changed", HEAL_SVC_RUNNING, ic + 1, other, 3000);
+    assert_true(ic2 > ic);
+    waitpid(other, NULL, 0);
+    assert_true(dead(other));
 
     kill(pid, SIGKILL);
     int iff = wait_ev("old", HEAL_SVC_FAILED, io, 0, 3000);
