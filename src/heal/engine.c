@@ -167,9 +167,12 @@ static void on_svc_event(const heal_service_event *ev, void *ud)
         return;
     if (ev->new_state == HEAL_SVC_RUNNING && ev->old_state != HEAL_SVC_RUNNING) {
         s->started_mono = core_mono_ms();
+        s->ready_deadline_mono = core_mono_ms() + e->cfg.verify_ms;
         for (int i = 0; i < s->nrules; i++) /* no failure counted until the first scheduled check */
-            if (s->rules[i].probe)
+            if (s->rules[i].probe) {
+                s->rules[i].start_seq = s->rules[i].probe_seq;
                 heal_probe_grace(s->rules[i].probe, heal_probe_get_config(s->rules[i].probe)->interval_ms);
+            }
         eng_svc_sample(s, ev->pid, core_now_ms());
         if (ev->reason && !strcmp(ev->reason, "adopted"))
             eng_event(e, "service.adopted", "info", s->cfg.sc.name,
@@ -191,6 +194,26 @@ static void on_svc_event(const heal_service_event *ev, void *ud)
 
 /* ---- dependents of a restarted service ------------------------------------------- */
 
+/* Whether `name`'s dependents may start: every probe of it passed since it
+ * last started, or the verify deadline went by. Probes it is waiting for are
+ * run now (failures during the start grace are not counted). */
+static bool on_ready(const char *name, void *ud)
+{
+    eng_group *g = ud;
+    eng_svc *s = eng_find_svc(g->e, name);
+    if (!s || core_mono_ms() >= s->ready_deadline_mono)
+        return true;
+    bool ready = true;
+    for (int i = 0; i < s->nrules; i++) {
+        eng_rule *r = &s->rules[i];
+        if (r->probe && (r->probe_seq <= r->start_seq || !r->probe_ok)) {
+            ready = false;
+            heal_probe_run_now(r->probe);
+        }
+    }
+    return ready;
+}
+
 /* The supervisor restarted `dep` explicitly and `dependent` runs on it:
  * wait for dep's probes, then restart dependent like any other action. */
 static void on_dependent(const char *dep, const char *dependent, void *ud)
@@ -211,6 +234,9 @@ void eng_deps_check(heal_engine *e)
 {
     if (e->stopping)
         return;
+    for (eng_group *g = e->groups; g; g = g->next) /* services waiting for a dependency to be ready */
+        if (g->phase == G_ACTIVE && g->n > 1)
+            heal_supervisor_recheck(g->sup);
     for (int i = 0; i < e->nsvcs; i++) {
         eng_svc *s = e->svcs[i];
         if (!s->dep_wait)
@@ -301,6 +327,7 @@ static eng_group *group_new(heal_engine *e, const eng_cfg *c, const int *comp, i
     }
     heal_supervisor_set_callback(g->sup, on_svc_event, g);
     heal_supervisor_set_dependent_hook(g->sup, on_dependent, g);
+    heal_supervisor_set_ready_hook(g->sup, on_ready, g);
     int k = 0;
     for (int i = 0; i < c->nsvcs; i++) {
         if (comp[i] != root)

@@ -82,6 +82,7 @@ typedef struct eng_rule {
     bool probe_ok;         /* last probe check passed */
     uint64_t probe_seq;    /* last probe result seq */
     uint64_t verify_seq;   /* probe_seq when the verify step began */
+    uint64_t start_seq;    /* probe_seq when the service last started (readiness) */
     int metric_id;         /* METRIC: series id, -1 unknown yet */
     char last_msg[HEAL_PROBE_MSG_MAX];
     double last_value;     /* resource: last measured value */
@@ -115,6 +116,7 @@ struct eng_svc {
      * policy) once that dependency's probes pass, or at the deadline */
     bool frozen;       /* a freeze action froze its cgroup: thawed before a stop/restart/signal */
     bool flap_stopped; /* a start/restart was refused for flapping: retried after the cool-down */
+    int64_t ready_deadline_mono; /* its dependents start once its probes pass, or at this */
     bool dep_wait;
     char dep_on[HEAL_NAME_MAX];
     int64_t dep_deadline_mono;

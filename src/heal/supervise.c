@@ -114,6 +114,8 @@ struct heal_supervisor {
     void *ud;
     heal_dependent_cb dep_cb; /* NULL: dependents are restarted here */
     void *dep_ud;
+    heal_ready_cb ready_cb;   /* NULL: RUNNING is ready */
+    void *ready_ud;
     child *children; /* every live child, for free */
     int nopen;
     bool freeing;
@@ -1157,6 +1159,28 @@ static void start_now(svc *s)
     }
 }
 
+/* A dependency is ready once it runs and, with a ready hook, the hook says so. */
+static bool dep_ready(svc *d)
+{
+    heal_supervisor *sup = d->sup;
+    return d->state == HEAL_SVC_RUNNING && (!sup->ready_cb || sup->ready_cb(d->cfg.name, sup->ready_ud));
+}
+
+void heal_supervisor_set_ready_hook(heal_supervisor *sup, heal_ready_cb cb, void *ud)
+{
+    sup->ready_cb = cb;
+    sup->ready_ud = ud;
+}
+
+void heal_supervisor_recheck(heal_supervisor *sup)
+{
+    if (sup->freeing)
+        return;
+    for (int i = 0; i < sup->n; i++)
+        if (sup->svcs[i]->waiting_deps)
+            svc_kick(sup->svcs[i]);
+}
+
 /* Starts s once its dependencies run (starting those first). */
 static void svc_kick(svc *s)
 {
@@ -1166,7 +1190,7 @@ static void svc_kick(svc *s)
     bool ready = true;
     for (int k = 0; k < s->ndeps; k++) {
         svc *d = s->sup->svcs[s->deps[k]];
-        if (d->state == HEAL_SVC_RUNNING)
+        if (dep_ready(d))
             continue;
         ready = false;
         d->want_up = true; /* starting a service starts its dependencies */
@@ -1176,7 +1200,7 @@ static void svc_kick(svc *s)
     if (!s->want_up || !(is_down(s) || s->waiting_deps))
         return; /* started meanwhile (a dependency's callback) */
     for (int k = 0; k < s->ndeps && !ready; k++)
-        if (s->sup->svcs[s->deps[k]]->state != HEAL_SVC_RUNNING)
+        if (!dep_ready(s->sup->svcs[s->deps[k]]))
             goto wait;
     s->automatic = false;
     start_now(s);

@@ -31,7 +31,8 @@
  *    ActiveState,MainPID UNIT` polled every `interval`.
  *
  * Dependencies (`depends`): a service starts only once all of its
- * dependencies are RUNNING (starting one starts its dependencies first);
+ * dependencies are RUNNING and ready (see the ready hook; starting one
+ * starts its dependencies first);
  * heal_supervisor_stop_all stops dependents before their dependencies; an
  * explicit heal_service_restart restarts the running dependents after the
  * service is RUNNING again (or hands them to the dependent hook) (an automatic crash restart does not, so a crash
@@ -158,6 +159,13 @@ void heal_supervisor_set_callback(heal_supervisor *sup, heal_service_cb cb, void
  * dep's probes and restarts through the policy and the audit log). */
 typedef void (*heal_dependent_cb)(const char *dep, const char *dependent, void *ud);
 void heal_supervisor_set_dependent_hook(heal_supervisor *sup, heal_dependent_cb cb, void *ud);
+/* With a ready hook, a dependency must be RUNNING and ready(name) true
+ * before its dependents are started (the engine: its probes passed since it
+ * started, or a deadline went by). The hook's answer may change at any
+ * time: call heal_supervisor_recheck then, to start what waited for it. */
+typedef bool (*heal_ready_cb)(const char *name, void *ud);
+void heal_supervisor_set_ready_hook(heal_supervisor *sup, heal_ready_cb cb, void *ud);
+void heal_supervisor_recheck(heal_supervisor *sup);
 /* Validates and copies the config (bad command text, unknown user or group,
  * user without root, external without pidfile/match, systemd not PID 1, a
  * duplicate name). Dependencies are checked by heal_supervisor_check /

@@ -742,6 +742,38 @@ static void test_dependent_hook(void **state)
     assert_int_equal(in.pid, app_pid);
 }
 
+/* With a ready hook, a dependent waits until its dependency is ready, not
+ * only RUNNING; recheck starts it once the answer changed. */
+static bool db_ready;
+
+static bool on_ready(const char *name, void *ud)
+{
+    (void)ud;
+    return strcmp(name, "db") || db_ready;
+}
+
+static void test_ready_hook(void **state)
+{
+    (void)state;
+    db_ready = false;
+    heal_supervisor_set_ready_hook(F.sup, on_ready, NULL);
+    heal_service_config a = supervised("app", "sleep 1000");
+    snprintf(a.depends[a.ndepends++], HEAL_NAME_MAX, "db");
+    heal_service_config d = supervised("db", "sleep 1000");
+    add_ok(&a);
+    add_ok(&d);
+    start_all_ok();
+    assert_true(wait_ev("db", HEAL_SVC_RUNNING, 0, 0, 2000) >= 0);
+    heal_supervisor_recheck(F.sup); /* still not ready: nothing happens */
+    heal_service_info in;
+    heal_service_info_get(F.sup, "app", &in);
+    assert_int_equal(in.state, HEAL_SVC_STARTING);
+    assert_int_equal(wait_ev("app", HEAL_SVC_RUNNING, 0, 0, 0), -1);
+    db_ready = true;
+    heal_supervisor_recheck(F.sup);
+    assert_true(wait_ev("app", HEAL_SVC_RUNNING, 0, 0, 2000) >= 0);
+}
+
 /* A recorded pid whose start time still matches is adopted (not started
  * again), watched by pidfd; a stale record is dropped and a new process
  * spawned; a spawned child is recorded. */
@@ -761,15 +793,20 @@ static pid_t sleeper(void)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        signal(SIGTERM, SIG_DFL); /* as a service spawned by ippocd would have it */
         sigset_t none;
         sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL); /* as a service spawned by ippocd would have it */
-        signal(SIGTERM, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         setsid();
         execlp("sleep", "sleep", "1000", (char *)NULL);
         _exit(127);
     }
     F.pids[F.npids++] = pid;
+    int64_t end = core_mono_ms() + 5000; /* until it runs sleep (before that, a TERM could be lost) */
+    char comm[32] = "";
+    while (core_mono_ms() < end && (heal_svc_pid_comm(pid, comm, sizeof comm) || strcmp(comm, "sleep")))
+        uv_run(&F.loop, UV_RUN_ONCE);
+    assert_string_equal(comm, "sleep");
     return pid;
 }
 
@@ -1174,6 +1211,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dependency_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_all_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dependent_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ready_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adopt_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dependency_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_configs, setup, teardown),

@@ -61,6 +61,8 @@ def test_dependency_restart_audited_after_probes():
     d.write_config(conf_b + conf_a)
     d.start()
     wait_for(lambda: running(d, "a") and running(d, "b") and http_ok(pa) and http_ok(pb), 15, "a and b up")
+    # at the first start too, a waited for b's probe to pass
+    assert read_float(stamp_a + ".start") >= read_float(stamp_b), "a was started before b answered its probe"
     pid_a, pid_b = svc(d, "a")["pid"], svc(d, "b")["pid"]
     os.unlink(stamp_b)  # the next one is written by b's next process when it binds
     os.kill(pid_b, signal.SIGKILL)
