@@ -430,6 +430,8 @@ static void run_action(job *j)
             snprintf(j->msg, sizeof j->msg, "done");
             if (s && up)
                 eng_note_restart(s, core_now_ms());
+            if (s && a->kind == HEAL_ACT_STOP)
+                s->flap_stopped = false; /* stopped on purpose: no retry after the cool-down */
         }
         break;
     }

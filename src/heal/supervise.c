@@ -43,6 +43,7 @@ typedef struct child {
     int open;        /* handles not closed yet */
     bool is_cmd;
     bool no_proc; /* output of an adopted process: pipes only */
+    bool fifo;    /* output through the service's FIFOs (closed when its process ends) */
     bool exited, timed_out, done_called, capture;
     int eofs;
     pid_t pid;
@@ -100,6 +101,7 @@ struct svc {
     uv_timer_t poll;
     pidwatch *pw;
     bool adopted; /* s->pid was left running by an earlier ippocd: no uv_process_t */
+    struct child *adopt_out; /* its output, read again from its FIFOs */
     heal_svc_log log;
     char error[256];
 };
@@ -324,6 +326,8 @@ static void timer_disarm(svc *s)
 static void child_release(child *c)
 {
     heal_supervisor *sup = c->sup;
+    if (c->s && c->s->adopt_out == c)
+        c->s->adopt_out = NULL;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -402,6 +406,31 @@ static void child_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 }
 
 static void child_exit(uv_process_t *p, int64_t status, int sig);
+
+/* A FIFO keeps no end of its own: once the process that wrote into it is
+ * gone, what it wrote is read now and the reader closed, before another
+ * instance opens the same FIFO (which would keep this reader from its EOF). */
+static void child_drain_close(child *c)
+{
+    static char buf[65536];
+    for (int k = 0; k < 2; k++) {
+        uv_handle_t *h = (uv_handle_t *)&c->pipe[k];
+        if (uv_is_closing(h))
+            continue;
+        uv_os_fd_t fd;
+        if (uv_fileno(h, &fd) == 0) {
+            ssize_t n;
+            while ((n = read(fd, buf, sizeof buf)) > 0) {
+                uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+                child_read((uv_stream_t *)&c->pipe[k], n, &b);
+            }
+        }
+        child_flush(c, k);
+        uv_read_stop((uv_stream_t *)&c->pipe[k]);
+        child_close(h);
+        c->eofs++;
+    }
+}
 
 /* ---- what survives ippocd: output FIFOs and the pid record ---------------------- */
 
@@ -565,6 +594,7 @@ static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, c
         return fail(err, errlen, rc, "cannot start '%s': %s", argv[0], uv_strerror(rc));
     }
     c->pid = c->proc.pid;
+    c->fifo = fifo;
     for (int k = 0; k < 2; k++) {
         if (unread[k]) {
             c->eofs++;
@@ -596,6 +626,8 @@ static void child_exit(uv_process_t *p, int64_t status, int sig)
     }
     /* the main process is gone: so goes the rest of its process group */
     kill_group(c->pid, SIGKILL);
+    if (c->fifo)
+        child_drain_close(c);
     svc *s = c->s;
     if (s && s->run == c)
         on_exit_supervised(s, c->pid, status, sig);
@@ -715,6 +747,8 @@ static void adopt_output(svc *s)
     c->sup = sup;
     c->s = s;
     c->no_proc = true;
+    c->fifo = true;
+    s->adopt_out = c;
     c->exited = true; /* nothing to reap: the process is watched by its pidfd */
     c->pid = s->pid;
     c->next = sup->children;
@@ -741,6 +775,9 @@ static void adopted_gone(svc *s)
     ext_unwatch(s);
     uv_timer_stop(&s->poll);
     kill_group(pid, SIGKILL); /* what is left of its group, as for a child */
+    if (s->adopt_out)
+        child_drain_close(s->adopt_out);
+    s->adopt_out = NULL;
     on_exit_supervised(s, pid, -1, 0);
 }
 

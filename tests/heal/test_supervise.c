@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -446,6 +447,58 @@ static void test_backoff_resets_after_healthy(void **state)
     assert_int_equal(F.evs[b1].delay_ms, 0);
     assert_int_equal(F.evs[b2].delay_ms, 50);
     assert_int_equal(F.evs[b3].delay_ms, 100);
+}
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *de; d && (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A crash loop through the output FIFOs: every line of every instance is in
+ * the log, and no reader of an earlier instance stays open (each would keep
+ * an fd and steal the next instance's output). */
+static void test_crash_loop_output(void **state)
+{
+    (void)state;
+    heal_service_config c = supervised("loop", "/bin/sh -c \"echo out-$$; echo err-$$ >&2; exit 1\"");
+    c.backoff_initial_ms = 0; /* each instance spawned from the exit callback of the one before */
+    c.backoff_max_ms = 0;
+    add_ok(&c);
+    int fds0 = count_fds();
+    start_all_ok();
+    int from = 0;
+    for (int k = 0; k < 20; k++) {
+        int b = wait_ev("loop", HEAL_SVC_BACKOFF, from, 0, 3000);
+        assert_true(b >= 0);
+        from = b + 1;
+    }
+    char err[128];
+    heal_service_stop(F.sup, "loop", err, sizeof err);
+    assert_true(wait_ev("loop", HEAL_SVC_STOPPED, from, 0, 3000) >= 0);
+    for (int k = 0; k < 20; k++) /* let closes finish */
+        uv_run(&F.loop, UV_RUN_NOWAIT);
+    int fds1 = count_fds();
+    printf("fds before %d, after 20 restarts %d\n", fds0, fds1);
+    assert_true(fds1 <= fds0 + 4);
+    char buf[65536];
+    assert_true(heal_service_log_tail(F.sup, "loop", 400, buf, sizeof buf) > 0);
+    for (int k = 0; k < 20 && from; k++) { /* each exited pid printed both lines */
+        pid_t pid = 0;
+        for (int i = 0, seen = 0; i < F.nev && !pid; i++)
+            if (!strcmp(F.evs[i].name, "loop") && F.evs[i].new_state == HEAL_SVC_RUNNING && seen++ == k)
+                pid = F.evs[i].pid;
+        char want[64];
+        snprintf(want, sizeof want, "out-%d\n", (int)pid);
+        assert_non_null(strstr(buf, want));
+        snprintf(want, sizeof want, "err-%d\n", (int)pid);
+        assert_non_null(strstr(buf, want));
+    }
 }
 
 static void test_stop_term(void **state)
@@ -1211,6 +1264,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dependency_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_all_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dependent_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_loop_output, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ready_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adopt_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dependency_errors, setup, teardown),
