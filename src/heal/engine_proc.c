@@ -1,6 +1,6 @@
 /* engine_proc.c: what the engine reads of other processes in /proc: the
- * resources of a service's whole process tree (the main pid and every
- * descendant, which is its process group and cgroup in practice), who
+ * resources of a service's processes (every process of its own cgroup v2
+ * when it has one, else the main pid and every descendant), who
  * holds a TCP port (/proc/net/tcp{,6} socket inode -> /proc/PID/fd), named
  * in the incident when a service cannot start because its port is taken;
  * and freezing a service's own cgroup (cgroup v2 cgroup.freeze). */
@@ -16,6 +16,82 @@
 #include <unistd.h>
 
 #define TREE_MAX 512 /* processes summed per service */
+
+/* ---- cgroups ------------------------------------------------------------------------ */
+
+/* The cgroup v2 path ("/a/b") of pid from /proc/PID/cgroup ("0::/a/b"). */
+static int cgroup2_of(const char *proc_cgroup, char *out, size_t n)
+{
+    char buf[4096];
+    if (core_read_file(proc_cgroup, buf, sizeof buf) <= 0)
+        return -ESRCH;
+    for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        if (!strncmp(l, "0::", 3)) {
+            snprintf(out, n, "%s", l + 3);
+            return 0;
+        }
+    return -ENOENT;
+}
+
+/* The first cgroup2 mount point (/sys/fs/cgroup or /sys/fs/cgroup/unified). */
+static int cgroup2_mount(char *out, size_t n)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return -errno;
+    char line[1024];
+    int rc = -ENOENT;
+    while (rc && fgets(line, sizeof line, f)) {
+        char mnt[512], fstype[64];
+        const char *dash = strstr(line, " - ");
+        if (!dash || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 || sscanf(dash + 3, "%63s", fstype) != 1)
+            continue;
+        if (!strcmp(fstype, "cgroup2") && !strncmp(mnt, "/sys/fs/cgroup", 14)) {
+            snprintf(out, n, "%s", mnt);
+            rc = 0;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* The service's own cgroup v2 directory (that of pid, unless it is the root
+ * or holds ippocd): 0, -ENOENT when it has none of its own, -ENOTSUP
+ * without cgroup v2, -ESRCH when pid is gone. */
+static int own_cgroup(pid_t pid, char *dir, size_t dn, char *cg, size_t cgn)
+{
+    char path[64], self[1024] = "", mnt[512];
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    int rc = cgroup2_of(path, cg, cgn);
+    if (rc == -ESRCH)
+        return rc;
+    if (rc || cgroup2_mount(mnt, sizeof mnt))
+        return -ENOTSUP;
+    cgroup2_of("/proc/self/cgroup", self, sizeof self);
+    size_t cl = strlen(cg);
+    if (!strcmp(cg, "/") || !strcmp(cg, self) || (!strncmp(self, cg, cl) && self[cl] == '/'))
+        return -ENOENT;
+    snprintf(dir, dn, "%s%s", mnt, cg);
+    return 0;
+}
+
+/* The pids in a cgroup's cgroup.procs, up to max; -1 if unreadable. */
+static int cgroup_pids(const char *dir, pid_t *out, int max)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int n = 0;
+    long v;
+    while (n < max && fscanf(f, "%ld", &v) == 1)
+        if (v > 0)
+            out[n++] = (pid_t)v;
+    fclose(f);
+    return n;
+}
+
 
 /* Appends the children of every thread of pid to out (from n), up to max. */
 static int add_children(pid_t pid, pid_t *out, int n, int max)
@@ -50,9 +126,20 @@ int eng_sys_tree(pid_t pid, uint64_t *ticks, double *rss, double *threads, doubl
     if (!tree)
         return -ENOMEM;
     int n = 0;
-    tree[n++] = pid;
-    for (int i = 0; i < n && n < TREE_MAX; i++)
-        n = add_children(tree[i], tree, n, TREE_MAX);
+    char dir[1600], cg[1024];
+    if (own_cgroup(pid, dir, sizeof dir, cg, sizeof cg) == 0 && (n = cgroup_pids(dir, tree + 1, TREE_MAX - 1)) >= 0) {
+        int k = 0; /* its own cgroup: every process in it, the main one first */
+        for (int i = 1; i <= n; i++)
+            if (tree[i] != pid)
+                tree[1 + k++] = tree[i];
+        tree[0] = pid;
+        n = k + 1;
+    } else {
+        n = 0;
+        tree[n++] = pid;
+        for (int i = 0; i < n && n < TREE_MAX; i++)
+            n = add_children(tree[i], tree, n, TREE_MAX);
+    }
     *ticks = 0;
     *rss = *threads = *fds = 0;
     int counted = 0, rc = 0;
@@ -223,64 +310,23 @@ json_t *eng_port_conflict(eng_svc *s, pid_t exited_pgid, char *text, size_t n)
 
 /* ---- freeze / thaw ------------------------------------------------------------------ */
 
-/* The cgroup v2 path ("/a/b") of pid from /proc/PID/cgroup ("0::/a/b"). */
-static int cgroup2_of(const char *proc_cgroup, char *out, size_t n)
-{
-    char buf[4096];
-    if (core_read_file(proc_cgroup, buf, sizeof buf) <= 0)
-        return -ESRCH;
-    for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-        if (!strncmp(l, "0::", 3)) {
-            snprintf(out, n, "%s", l + 3);
-            return 0;
-        }
-    return -ENOENT;
-}
-
-/* The first cgroup2 mount point (/sys/fs/cgroup or /sys/fs/cgroup/unified). */
-static int cgroup2_mount(char *out, size_t n)
-{
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    if (!f)
-        return -errno;
-    char line[1024];
-    int rc = -ENOENT;
-    while (rc && fgets(line, sizeof line, f)) {
-        char mnt[512], fstype[64];
-        const char *dash = strstr(line, " - ");
-        if (!dash || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 || sscanf(dash + 3, "%63s", fstype) != 1)
-            continue;
-        if (!strcmp(fstype, "cgroup2") && !strncmp(mnt, "/sys/fs/cgroup", 14)) {
-            snprintf(out, n, "%s", mnt);
-            rc = 0;
-        }
-    }
-    fclose(f);
-    return rc;
-}
-
 int eng_sys_freeze(pid_t pid, bool freeze, char *dir, size_t dn, char *msg, size_t n)
 {
-    char path[64], cg[1024], self[1024] = "", mnt[512];
-    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
-    int rc = cgroup2_of(path, cg, sizeof cg);
+    char cg[1024] = "";
+    int rc = own_cgroup(pid, dir, dn, cg, sizeof cg);
     if (rc == -ESRCH) {
         snprintf(msg, n, "pid %d is gone", (int)pid);
         return rc;
     }
-    if (rc || cgroup2_mount(mnt, sizeof mnt)) {
+    if (rc == -ENOTSUP) {
         snprintf(msg, n, "no cgroup v2 here (freeze and thaw need cgroup v2's cgroup.freeze)");
-        return -ENOTSUP;
+        return rc;
     }
-    cgroup2_of("/proc/self/cgroup", self, sizeof self);
-    size_t cl = strlen(cg);
-    bool holds_us = !strcmp(cg, "/") || !strcmp(cg, self) || (!strncmp(self, cg, cl) && self[cl] == '/');
-    if (holds_us) {
+    if (rc) {
         snprintf(msg, n, "pid %d has no cgroup of its own (it is in %s, with ippocd): start the service in its own "
                  "cgroup (a systemd unit, or one made for it) to freeze it", (int)pid, cg);
         return -ENOENT;
     }
-    snprintf(dir, dn, "%s%s", mnt, cg);
     char file[2048];
     snprintf(file, sizeof file, "%s/cgroup.freeze", dir);
     int fd = open(file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -1,8 +1,9 @@
 /* test_engine_proc.c: what the engine reads of other processes in /proc,
  * on real processes this test forks: the resources of a whole process tree
- * (a child and its grandchild), and the holder of a TCP port (a child that
- * listens on it), with the port free and the holder's own group left out;
- * freeze refused for a process that shares ippocd's cgroup. */
+ * (a child and its grandchild; two siblings in a cgroup of their own), and
+ * the holder of a TCP port (a child that listens on it), with the port
+ * free and the holder's own group left out; freeze refused for a process
+ * that shares ippocd's cgroup. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +96,46 @@ static void test_tree(void **st)
     assert_int_equal(eng_sys_tree(pid, &ticks, &rss, &threads, &fds, &n), -ESRCH);
 }
 
+/* A service in its own cgroup v2: every process of it counts, descendant or
+ * not (root only: skipped where no cgroup can be made). */
+static void test_tree_cgroup(void **st)
+{
+    (void)st;
+    const char *roots[] = {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"};
+    char dir[256] = "";
+    for (int i = 0; i < 2 && !dir[0]; i++) {
+        char probe[300];
+        snprintf(probe, sizeof probe, "%s/cgroup.procs", roots[i]);
+        if (access(probe, F_OK))
+            continue;
+        snprintf(dir, sizeof dir, "%s/ippoc-test-%d", roots[i], (int)getpid());
+        if (mkdir(dir, 0755))
+            dir[0] = 0;
+    }
+    if (!dir[0]) {
+        print_message("skip: cannot make a cgroup v2 here\n");
+        return;
+    }
+    pid_t a = spawn(0, false), b = spawn(0, false); /* siblings: b is no descendant of a */
+    char path[300], num[32];
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        snprintf(num, sizeof num, "%d", (int)(i ? b : a));
+        fputs(num, f);
+        assert_int_equal(fclose(f), 0);
+    }
+    uint64_t ticks;
+    double rss, threads, fds;
+    int n = 0;
+    assert_int_equal(eng_sys_tree(a, &ticks, &rss, &threads, &fds, &n), 0);
+    assert_int_equal(n, 2);
+    reap(a);
+    reap(b);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_port_holder(void **st)
 {
     (void)st;
@@ -126,6 +168,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tree),
+        cmocka_unit_test(test_tree_cgroup),
         cmocka_unit_test(test_port_holder),
         cmocka_unit_test(test_freeze_shared_cgroup),
     };
