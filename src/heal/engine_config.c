@@ -254,7 +254,7 @@ static int check_rule_refs(const eng_cfg *c, const heal_rule *r, const eng_svc_c
                 return -EINVAL;
             }
         }
-        bool svc_action = act->kind <= HEAL_ACT_LIMIT_CPU;
+        bool svc_action = act->kind <= HEAL_ACT_LIMIT_CPU || act->kind == HEAL_ACT_FREEZE || act->kind == HEAL_ACT_THAW;
         if (svc_action && !s) {
             snprintf(err, errlen, "%s:%d: '%s' needs a service: write this rule in a [service.NAME] section",
                      r->file, r->line, heal_action_name(act->kind));

@@ -84,6 +84,7 @@ static void on_probe(heal_probe *p, const heal_probe_result *res, void *ud)
     snprintf(r->last_msg, sizeof r->last_msg, "%s", res->message ? res->message : "");
     if (res->ok) {
         r->since_ms = 0;
+        eng_deps_check(e);
         return;
     }
     if (!r->since_ms)
@@ -222,12 +223,14 @@ void eng_svc_sample(eng_svc *s, pid_t pid, int64_t now_ms)
 {
     uint64_t ticks;
     double rss, threads, fds;
-    if (pid <= 0 || eng_sys_proc(pid, &ticks, &rss, &threads, &fds)) {
+    if (pid <= 0 || eng_sys_tree(pid, &ticks, &rss, &threads, &fds, &s->nprocs)) {
         s->cpu_pid = 0;
         s->cpu_percent = s->rss_bytes = s->threads = s->fds = NAN;
         return;
     }
-    if (pid == s->cpu_pid && now_ms > s->cpu_at_ms && ticks >= s->cpu_ticks) {
+    if (pid == s->cpu_pid && now_ms > s->cpu_at_ms && ticks < s->cpu_ticks) {
+        s->cpu_percent = NAN; /* a child ended and took its ticks: no rate this time */
+    } else if (pid == s->cpu_pid && now_ms > s->cpu_at_ms) {
         double hz = (double)sysconf(_SC_CLK_TCK);
         s->cpu_percent = 100.0 * ((double)(ticks - s->cpu_ticks) / hz) / ((double)(now_ms - s->cpu_at_ms) / 1000.0);
     } else if (pid != s->cpu_pid) {
@@ -402,6 +405,7 @@ json_t *eng_svc_evidence(heal_engine *e, eng_svc *s)
     json_object_set_new(o, "rss_bytes", num(s->rss_bytes));
     json_object_set_new(o, "threads", num(s->threads));
     json_object_set_new(o, "fds", num(s->fds));
+    json_object_set_new(o, "processes", json_integer(s->nprocs));
     json_object_set_new(o, "restarts", json_integer(s->restarts));
     json_t *probes = json_array();
     for (int i = 0; i < s->nrules; i++)

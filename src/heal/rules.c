@@ -1196,13 +1196,13 @@ static const struct { const char *word; heal_action_kind kind; } action_words[] 
     {"start", HEAL_ACT_START}, {"stop", HEAL_ACT_STOP}, {"restart", HEAL_ACT_RESTART},
     {"signal", HEAL_ACT_SIGNAL}, {"renice", HEAL_ACT_RENICE}, {"limit", HEAL_ACT_LIMIT_MEMORY},
     {"sysctl", HEAL_ACT_SYSCTL}, {"clean", HEAL_ACT_CLEAN}, {"run", HEAL_ACT_PLAYBOOK},
-    {"alert", HEAL_ACT_ALERT},
+    {"alert", HEAL_ACT_ALERT}, {"freeze", HEAL_ACT_FREEZE}, {"thaw", HEAL_ACT_THAW},
 };
 
 static int parse_action(px *p, heal_action *a, const char *after)
 {
     static const char *const words[] = {"start", "stop", "restart", "signal", "renice", "limit",
-                                        "sysctl", "clean", "run", "alert", NULL};
+                                        "sysctl", "clean", "run", "alert", "freeze", "thaw", NULL};
     tok t;
     long nice;
     int rc = next(p, &t), k = -1;

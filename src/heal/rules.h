@@ -66,7 +66,8 @@
  *              | "sysctl" KEY "=" VALUE           (* KEY: dotted words [A-Za-z0-9_-] *)
  *              | "clean" PATH [ "older" "than" DURATION ] [ "larger" "than" SIZE ]
  *              | "run" STRING [ "timeout" DURATION ]   (* default timeout 1m, max 1h *)
- *              | "alert" [ NAME ] ;               (* NAME: [A-Za-z0-9_.-]+, "" = all *)
+ *              | "alert" [ NAME ]                 (* NAME: [A-Za-z0-9_.-]+, "" = all *)
+ *              | "freeze" | "thaw" ;              (* cgroup.freeze of the service's own cgroup v2 *)
  *
  *   NUMBER     = [ "-" ] DIGITS [ "." DIGITS ] [ "e" [ "+" | "-" ] DIGITS ] ;
  *                (* "-" only in metric thresholds; INT: [ "-" ] DIGITS *)

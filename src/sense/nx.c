@@ -57,6 +57,7 @@ struct sense_nx {
     char proc[CORE_PATH_MAX];
     char sys[CORE_PATH_MAX];
     char textfile_dir[CORE_PATH_MAX];
+    char udev[CORE_PATH_MAX];
     nx_ctx ctx;
     double *cost;   /* per collector: seconds of the scrape in progress */
     int *ok;
@@ -89,8 +90,9 @@ static void out_puts(nx_outbuf *b, const char *s)
     nx_out_add(b, s, strlen(s));
 }
 
-/* Go's strconv.FormatFloat(v, 'g', -1, 64) would print the shortest form;
- * the shortest of %.15g / %.17g that reads back exactly is as precise. */
+/* Go's strconv.FormatFloat(v, 'g', -1, 64) prints the shortest form that
+ * reads back; the shortest of %.15g / %.16g / %.17g that does is the same
+ * digits (node_exporter prints 67070 ms as 67.07000000000001, not ...007). */
 void nx_out_value(nx_outbuf *b, double v)
 {
     char buf[40];
@@ -99,9 +101,11 @@ void nx_out_value(nx_outbuf *b, double v)
     else if (isinf(v))
         snprintf(buf, sizeof buf, v > 0 ? "+Inf" : "-Inf");
     else {
-        snprintf(buf, sizeof buf, "%.15g", v);
-        if (strtod(buf, NULL) != v)
-            snprintf(buf, sizeof buf, "%.17g", v);
+        for (int prec = 15; prec <= 17; prec++) { /* the shortest that reads back, as Go */
+            snprintf(buf, sizeof buf, "%.*g", prec, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
     }
     out_puts(b, buf);
 }
@@ -143,6 +147,10 @@ static int family(nx_ctx *x, const char *name, int type, const char *help, bool 
     if (dyn) {
         core_sncpy(f->name_own, sizeof f->name_own, name);
         f->name = f->name_own;
+        if (help) {
+            core_sncpy(f->help_own, sizeof f->help_own, help);
+            help = f->help_own;
+        }
     } else {
         f->name = name;
     }
@@ -343,6 +351,8 @@ int sense_nx_open(sense_nx **out, const core_config *cfg, char *err, size_t errl
     x->ctx.proc = x->proc;
     x->ctx.sys = x->sys;
     x->ctx.textfile_dir = x->textfile_dir;
+    core_sncpy(x->udev, sizeof x->udev, cfg->udev_data_dir);
+    x->ctx.udev = x->udev;
     *out = x;
     return 0;
 }
@@ -351,6 +361,7 @@ void sense_nx_reconfigure(sense_nx *x, const core_config *cfg)
 {
     pthread_mutex_lock(&x->lock);
     core_sncpy(x->textfile_dir, sizeof x->textfile_dir, cfg->textfile_dir);
+    core_sncpy(x->udev, sizeof x->udev, cfg->udev_data_dir);
     pthread_mutex_unlock(&x->lock);
 }
 

@@ -45,6 +45,7 @@ typedef struct nx_fam {
     char name_own[128]; /* copy when the name is built at run time */
     int type;
     const char *help;
+    char help_own[256]; /* copy of a help built at run time (nx_family_dyn) */
     nx_outbuf body;     /* sample lines */
     int nsamples;
 } nx_fam;
@@ -53,6 +54,7 @@ typedef struct nx_ctx {
     const char *proc;        /* "/proc" (or a fixture root) */
     const char *sys;         /* "/sys" */
     const char *textfile_dir;/* "" = textfile collector off */
+    const char *udev;        /* "/run/udev/data" (diskstats' node_disk_info) */
     const char *collector;   /* the one running */
     sn_buf rd, rd2;          /* read scratch buffers */
     nx_fam fams[NX_MAX_FAMILIES];
@@ -68,8 +70,8 @@ typedef struct nx_collector {
 
 /* Describes a family (or finds it again within the running collector) and
  * returns its handle, -1 when the collector has too many (logged once).
- * name and help must stay valid until the collector returns; a name built
- * into a temporary buffer is copied when dyn is true. */
+ * name and help must stay valid until the collector returns; with
+ * nx_family_dyn both are copied (name and help built in temporary buffers). */
 int nx_family(nx_ctx *x, const char *name, int type, const char *help);
 int nx_family_dyn(nx_ctx *x, const char *name, int type, const char *help);
 /* One sample of family f: nlabels pairs of (const char *name, const char

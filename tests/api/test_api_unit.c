@@ -496,6 +496,81 @@ static void t_prom_speed(void **state)
     free(labels);
 }
 
+/* ---- request heads (the gate's check) ------------------------------------------ */
+static void expect_head(const char *req, int want, unsigned status, const char *code)
+{
+    api_head h;
+    int rc = api_head_check(req, strlen(req), &h);
+    if (rc != want)
+        fail_msg("'%.60s': got %d (%u %s), want %d", req, rc, h.status, h.msg, want);
+    if (want == API_HEAD_BAD && (h.status != status || strcmp(h.code, code)))
+        fail_msg("'%.60s': got %u %s, want %u %s", req, h.status, h.code, status, code);
+}
+
+static void t_head(void **state)
+{
+    (void)state;
+    const char *ok = "GET /v1/status HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n";
+    expect_head(ok, API_HEAD_OK, 0, NULL);
+    api_head h;
+    assert_int_equal(api_head_check(ok, strlen(ok), &h), API_HEAD_OK);
+    assert_int_equal(h.need, strlen(ok));
+    /* every prefix of a good request is incomplete, never bad */
+    for (size_t n = 0; n < strlen(ok); n++)
+        assert_int_equal(api_head_check(ok, n, &h), API_HEAD_MORE);
+    expect_head("\r\nGET / HTTP/1.0\n\n", API_HEAD_OK, 0, NULL); /* bare LF, a leading empty line */
+    expect_head("POST /v1/pending/1/approve HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab",
+                API_HEAD_MORE, 0, NULL);
+    expect_head("POST /v1/pending/1/approve HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab",
+                API_HEAD_OK, 0, NULL);
+    expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+                API_HEAD_OK, 0, NULL);
+    expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nab\r\n",
+                API_HEAD_MORE, 0, NULL);
+    /* and each mistake with its status and code */
+    expect_head("GET\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("G(T / HTTP/1.1\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("\xff\xfe", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/2.0\r\n\r\n", API_HEAD_BAD, 505, "bad_request");
+    expect_head("GET / HTTP/1.1 x\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\n\r\n", API_HEAD_BAD, 400, "bad_request"); /* no Host */
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nNo colon\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost : a\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 4097\r\n\r\n", API_HEAD_BAD, 413, "too_large");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
+                API_HEAD_BAD, 400, "bad_request");
+    expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", API_HEAD_BAD, 400,
+                "bad_request");
+    expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", API_HEAD_BAD,
+                400, "bad_request");
+    expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1001\r\n", API_HEAD_BAD, 413,
+                "too_large");
+    /* sizes: the request target, the header lines, their number */
+    static char big[API_HEAD_MAX + API_MAX_URI + 256];
+    memset(big, 0, sizeof big);
+    memcpy(big, "GET /", 5);
+    memset(big + 5, 'a', API_MAX_URI + 100);
+    expect_head(big, API_HEAD_BAD, 414, "too_large"); /* not even ended */
+    memset(big, 0, sizeof big);
+    int n = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(big + n, 'b', API_HEAD_MAX);
+    expect_head(big, API_HEAD_BAD, 431, "too_large");
+    memset(big, 0, sizeof big);
+    n = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 70; i++)
+        n += snprintf(big + n, sizeof big - (size_t)n, "X-%d: y\r\n", i);
+    snprintf(big + n, sizeof big - (size_t)n, "\r\n");
+    expect_head(big, API_HEAD_BAD, 431, "too_large");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +581,7 @@ int main(void)
         cmocka_unit_test(t_prom_export_name), cmocka_unit_test(t_prom_stale),
         cmocka_unit_test(t_prom_services), cmocka_unit_test(t_prom_anomaly),
         cmocka_unit_test(t_prom_speed),
+        cmocka_unit_test(t_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,20 @@ static int parse(const char *text, char *err, size_t n)
     return rc;
 }
 
+/* Two files, as the main one then a conf.d drop-in. */
+static int parse2(const char *main_text, const char *dropin, char *err, size_t n)
+{
+    core_config c;
+    core_config_defaults(&c);
+    int rc = core_config_load_string(&c, main_text, "ippoc.conf", err, n);
+    if (!rc)
+        rc = core_config_load_string(&c, dropin, "conf.d/50.conf", err, n);
+    if (!rc)
+        rc = detect_registry_config_parse(&c, &ac, err, n);
+    core_config_free(&c);
+    return rc;
+}
+
 static void test_defaults(void **st)
 {
     (void)st;
@@ -66,11 +80,14 @@ static void test_keys(void **st)
     assert_string_equal(ac.include[1], "process.rss_bytes{name=\"a b,c\"}");
     assert_string_equal(ac.include[2], "cpu.*");
     assert_int_equal(ac.nexclude, 1);
-    /* a later file (or line) replaces a list */
-    assert_int_equal(parse("[detect]\ninclude = a.*\ninclude = b.*\nexclude =\n", err, sizeof err), 0);
+    /* a later file replaces a list; twice in one file is a mistake */
+    assert_int_equal(parse2("[detect]\ninclude = a.*\nexclude = x.*\n", "[detect]\ninclude = b.*\nexclude =\n",
+                            err, sizeof err), 0);
     assert_int_equal(ac.ninclude, 1);
     assert_string_equal(ac.include[0], "b.*");
     assert_int_equal(ac.nexclude, 0);
+    assert_int_not_equal(parse("[detect]\ninclude = a.*\ninclude = b.*\n", err, sizeof err), 0);
+    assert_string_equal(err, "d.conf:3: duplicate key 'include' in [detect] (first set at d.conf:2)");
 }
 
 static void expect_bad(const char *text, const char *want)

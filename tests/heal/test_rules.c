@@ -348,6 +348,11 @@ static void test_actions(void **state)
     assert_string_equal(r->actions[2].path, "/tmp/cache");
     assert_int_equal(r->actions[2].larger_than, 100ULL << 20);
     assert_int_equal(r->actions[2].older_than_ms, 86400000);
+
+    r = parse_ok("if cpu > 95% for 30s then freeze, alert");
+    assert_int_equal(r->actions[0].kind, HEAL_ACT_FREEZE);
+    r = parse_ok("if cpu < 1% for 1m then THAW");
+    assert_int_equal(r->actions[0].kind, HEAL_ACT_THAW);
 }
 
 /* ---- canonical text round-trips ------------------------------------------------------ */
@@ -388,6 +393,8 @@ static const char *const valid[] = {
     "if failed file /x size == 0B then alert",
     "if failed file /x age > 0ms then alert",
     "if anomalous(memory.used_bytes) for 2m then alert",
+    "if cpu > 95% for 30s then freeze, alert",
+    "if cpu < 1% for 1m then thaw",
     "if anomalous(process.*{name=\"web\",pid=\"12\"}) for 3 checks then restart, alert",
     "if anomalous(\"disk.io?{device=\\\"a b)\\\"}\") then alert",
 };

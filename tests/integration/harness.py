@@ -133,8 +133,11 @@ class Daemon:
     def raw_request(self, data, timeout=5):
         """Sends raw bytes on a TCP connection; returns what came back."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout * SLOW) as s:
-            s.sendall(data)
-            s.shutdown(socket.SHUT_WR)
+            try:
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+            except OSError:  # the server already answered and closed (e.g. a request line too long)
+                pass
             chunks = []
             try:
                 while True:
