@@ -293,7 +293,7 @@ static int fail(tf_parse *P, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    tf_problem(P->t, "textfile: %s:%d: %s", P->path, P->line, msg);
+    tf_problem(P->t, "textfile: %s:%d: %s (file left out)", P->path, P->line, msg);
     return -EINVAL;
 }
 
@@ -317,15 +317,17 @@ static int help_text(tf_parse *P, const char *p, const char *e, size_t *len)
     return 0;
 }
 
+static const char *const type_names[] = {"gauge", "counter", "untyped", "histogram", "summary"}; /* NX_* */
+
 static int type_of(const char *p, size_t n)
 {
-    static const char *const names[] = {"gauge", "counter", "untyped", "histogram", "summary"};
-    static const int types[] = {NX_GAUGE, NX_COUNTER, NX_UNTYPED, NX_HISTOGRAM, NX_SUMMARY};
     for (int i = 0; i < 5; i++)
-        if (tok_is(p, n, names[i]))
-            return types[i];
+        if (tok_is(p, n, type_names[i]))
+            return i;
     return -1;
 }
+
+static const char *type_word(int t) { return t >= 0 && t < 5 ? type_names[t] : "?"; }
 
 /* The family named in a HELP/TYPE line: this file's, or a new one; checks it
  * against the other collectors. */
@@ -394,8 +396,8 @@ static int line_comment(tf_parse *P, const char *p, const char *e)
     if (f->seen_sample)
         return fail(P, "TYPE line for %s after its samples", f->name);
     if (i < P->nfams0 && f->type != type)
-        return fail(P, "metric %s has TYPE %.*s here but another type in an earlier file", f->name,
-                    (int)(p - tp), tp);
+        return fail(P, "metric %s has TYPE %.*s here but %s in an earlier file", f->name, (int)(p - tp), tp,
+                    type_word(f->type));
     f->type = type;
     f->seen_type = true;
     return 0;
@@ -507,12 +509,21 @@ static int line_sample(tf_parse *P, const char *p, const char *e)
         out = &P->x->fams[f->fid].body;
         nx_out_add(out, name, n);
     }
-    p = sn_skip_ws(p + n, e);
-    if (p < e && *p == '{' && labels(P, &p, e, f, suffix, out) < 0)
-        return -EINVAL;
+    const char *q = p + n;
+    p = sn_skip_ws(q, e);
+    bool sep = p > q;
+    if (p < e && *p == '{') {
+        if (labels(P, &p, e, f, suffix, out) < 0)
+            return -EINVAL;
+        sep = true;
+    }
+    else if (f->type == NX_HISTOGRAM && !strcmp(suffix, "_bucket"))
+        return fail(P, "histogram bucket %s_bucket without an \"le\" label", f->name);
+    else if (f->type == NX_SUMMARY && !suffix[0])
+        return fail(P, "summary %s without a \"quantile\" label", f->name);
     const char *vs = sn_skip_ws(p, e);
-    if (vs == p && p < e)
-        return fail(P, "expected a blank before the value");
+    if (!sep && vs == p && p < e)
+        return fail(P, "invalid character after the metric name %.*s", (int)n, name);
     p = sn_skip_tok(vs, e);
     double v;
     if (vs == p)
@@ -563,13 +574,13 @@ static int read_file(struct nx_text *t, const char *path, double *mtime, size_t 
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
-        tf_problem(t, "textfile: %s: cannot open: %s", path, strerror(e));
+        tf_problem(t, "textfile: %s: cannot open: %s (left out)", path, strerror(e));
         return -e;
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > TF_MAX_FILE) {
         int e = errno;
-        tf_problem(t, "textfile: %s: %s", path,
+        tf_problem(t, "textfile: %s: %s (left out)", path,
                    !S_ISREG(st.st_mode) ? "not a regular file" : e ? strerror(e) : "larger than 16 MiB");
         close(fd);
         return -EINVAL;
@@ -750,7 +761,7 @@ static void log_changes(struct nx_text *t)
     }
     int shown = t->nerr < (int)(sizeof t->errs / sizeof t->errs[0]) ? t->nerr : (int)(sizeof t->errs / sizeof t->errs[0]);
     for (int i = 0; i < shown; i++)
-        log_warn("sense: %s (file left out)", t->errs[i]);
+        log_warn("sense: %s", t->errs[i]);
     if (t->nerr > shown)
         log_warn("sense: textfile: %d more problems", t->nerr - shown);
 }
