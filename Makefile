@@ -14,8 +14,11 @@ DEB_BUILD  = meson ninja-build pkg-config gcc clang libc6-dev
 DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
              libpcre2-dev libinih-dev libsqlite3-dev libsodium-dev
 DEB_TEST   = libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
-             python3-numpy python3-matplotlib
-# The kernel bridge's test: Debian's kernel headers to build the module
+             python3-numpy python3-matplotlib \
+             prometheus prometheus-node-exporter
+# prometheus and prometheus-node-exporter: the /metrics side-by-side tests run
+# them as their own processes on temp ports (installing them starts nothing
+# the tests use). The kernel bridge's test: Debian's kernel headers to build the module
 # against, QEMU and a static busybox to boot Debian's kernel with it.
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
 DEB_ALL    = $(DEB_BUILD) $(DEB_LIBS) $(DEB_TEST) $(DEB_KERNEL)
