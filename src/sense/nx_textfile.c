@@ -38,6 +38,12 @@ typedef struct tf_name {
     uint32_t off, len;
 } tf_name;
 
+/* A set of series hashes (open addressing; 0 marks a free slot). */
+typedef struct tf_set {
+    uint64_t *h;
+    size_t cap, n;
+} tf_set;
+
 struct nx_text {
     tf_fam *fams;            /* this scrape's families (storage kept) */
     int nfams, capfams;
@@ -46,6 +52,8 @@ struct nx_text {
     size_t nameslen, namescap;
     uint32_t *order;         /* offsets into names, sorted */
     int norder, caporder;
+    tf_set series;           /* series (name and labels) of the files taken so far */
+    tf_set file_series;      /* of the file being checked */
     tf_name *taken;          /* families of the other collectors (offsets into x->out) */
     int ntaken, captaken;
     bool taken_built;
@@ -133,17 +141,79 @@ static bool parse_value(const char *p, size_t n, double *v)
     return *end == 0 && (errno == 0 || errno == ERANGE);
 }
 
-/* ---- the families the other collectors emitted ------------------------------------ */
-static int cmp_taken(const void *a, const void *b, const char *base)
+/* ---- series hashes: a series repeated within or across files is an error --------- */
+static uint64_t mix64(uint64_t z)
 {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+static bool set_has(const tf_set *s, uint64_t h)
+{
+    if (!s->cap)
+        return false;
+    for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (s->h[i] == h)
+            return true;
+        if (s->h[i] == 0)
+            return false;
+    }
+}
+
+/* 1 when added, 0 when already there, -ENOMEM. */
+static int set_add(tf_set *s, uint64_t h)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        uint64_t *n = calloc(cap, sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->h[i])
+                continue;
+            size_t j = s->h[i] & (cap - 1);
+            while (n[j])
+                j = (j + 1) & (cap - 1);
+            n[j] = s->h[i];
+        }
+        free(s->h);
+        s->h = n;
+        s->cap = cap;
+    }
+    size_t i = h & (s->cap - 1);
+    for (; s->h[i]; i = (i + 1) & (s->cap - 1))
+        if (s->h[i] == h)
+            return 0;
+    s->h[i] = h;
+    s->n++;
+    return 1;
+}
+
+static void set_clear(tf_set *s)
+{
+    if (s->n)
+        memset(s->h, 0, s->cap * sizeof *s->h);
+    s->n = 0;
+}
+
+/* ---- the families the other collectors emitted ------------------------------------ */
+static int cmp_taken(const void *a, const void *b, void *arg)
+{
+    const char *base = arg;
     const tf_name *x = a, *y = b;
     size_t n = x->len < y->len ? x->len : y->len;
     int c = memcmp(base + x->off, base + y->off, n);
     return c ? c : (int)x->len - (int)y->len;
 }
 
-static const char *g_sort_base; /* qsort has no user pointer; only used under the handle's lock */
-static int cmp_taken_q(const void *a, const void *b) { return cmp_taken(a, b, g_sort_base); }
 
 static int build_taken(struct nx_text *t, nx_ctx *x)
 {
@@ -157,9 +227,8 @@ static int build_taken(struct nx_text *t, nx_ctx *x)
             return -ENOMEM;
         t->taken[t->ntaken++] = (tf_name){(uint32_t)(p + 7 - x->out.p), (uint32_t)n};
     }
-    g_sort_base = x->out.p;
     if (t->ntaken > 1)
-        qsort(t->taken, (size_t)t->ntaken, sizeof *t->taken, cmp_taken_q);
+        qsort_r(t->taken, (size_t)t->ntaken, sizeof *t->taken, cmp_taken, x->out.p);
     t->taken_built = true;
     return 0;
 }
@@ -405,7 +474,8 @@ static int line_comment(tf_parse *P, const char *p, const char *e)
 
 /* Parses {name="value",...} at *pp (validating names, escapes, duplicates,
  * histogram le / summary quantile); on the second pass copies it to out. */
-static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, const char *suffix, nx_outbuf *out)
+static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, const char *suffix, nx_outbuf *out,
+                  uint64_t *hash)
 {
     const char *p = *pp;
     const char *names[NX_MAX_LABELS * 4];
@@ -447,6 +517,8 @@ static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, 
         if (p >= e)
             return fail(P, "unterminated value of label \"%.*s\"", (int)n, ln);
         const char *ve = p++;
+        /* order-free: the same pairs in another order are the same series */
+        *hash += mix64(hash_bytes(hash_bytes(1469598103934665603ull, ln, n) * 31, vs, (size_t)(ve - vs)));
         double d;
         if ((need_le && tok_is(ln, n, "le")) || (need_q && tok_is(ln, n, "quantile"))) {
             if (!parse_value(vs, (size_t)(ve - vs), &d))
@@ -512,8 +584,9 @@ static int line_sample(tf_parse *P, const char *p, const char *e)
     const char *q = p + n;
     p = sn_skip_ws(q, e);
     bool sep = p > q;
+    uint64_t lh = 0;
     if (p < e && *p == '{') {
-        if (labels(P, &p, e, f, suffix, out) < 0)
+        if (labels(P, &p, e, f, suffix, out, &lh) < 0)
             return -EINVAL;
         sep = true;
     }
@@ -533,6 +606,19 @@ static int line_sample(tf_parse *P, const char *p, const char *e)
     p = sn_skip_ws(p, e);
     if (p < e)
         return fail(P, "client-side timestamps are not supported (node_exporter skips the whole file)");
+    uint64_t h = mix64(hash_bytes(1469598103934665603ull, name, n) ^ lh);
+    h = h ? h : 1;
+    if (!P->emit) {
+        int added = set_add(&P->t->file_series, h);
+        if (added < 0)
+            return fail(P, "out of memory");
+        if (added == 0)
+            return fail(P, "sample %.*s repeats an earlier sample's name and labels", (int)n, name);
+        if (set_has(&P->t->series, h))
+            return fail(P, "sample %.*s repeats a sample of an earlier file (same name and labels)", (int)n, name);
+    } else if (set_add(&P->t->series, h) < 0) {
+        P->x->out.oom = true;
+    }
     if (out) {
         nx_out_add(out, " ", 1);
         nx_out_value(out, v);
@@ -629,6 +715,7 @@ static bool one_file(struct nx_text *t, nx_ctx *x, const char *path)
         return false;
     }
     tf_parse P = {.t = t, .x = x, .path = path, .nfams0 = t->nfams};
+    set_clear(&t->file_series);
     /* types and help of earlier families may not change on a failed file */
     if (parse(&P, t->file.p, len) < 0) {
         t->nfams = P.nfams0;
@@ -685,9 +772,10 @@ static int add_name(struct nx_text *t, const char *name)
     return 0;
 }
 
-static int cmp_name(const void *a, const void *b)
+static int cmp_name(const void *a, const void *b, void *arg)
 {
-    return strcmp(g_sort_base + *(const uint32_t *)a, g_sort_base + *(const uint32_t *)b);
+    const char *base = arg;
+    return strcmp(base + *(const uint32_t *)a, base + *(const uint32_t *)b);
 }
 
 /* The *.prom names of dir, sorted; 0 or -errno (reported). */
@@ -715,9 +803,8 @@ static int list_dir(struct nx_text *t, const char *dir)
         tf_problem(t, "textfile: %s: out of memory", dir);
         return rc;
     }
-    g_sort_base = t->names;
     if (t->norder > 1)
-        qsort(t->order, (size_t)t->norder, sizeof *t->order, cmp_name);
+        qsort_r(t->order, (size_t)t->norder, sizeof *t->order, cmp_name, t->names);
     return 0;
 }
 
@@ -778,6 +865,7 @@ NX_COLLECTOR(textfile)
     t->nerr = 0;
     t->err_hash = 0;
     t->taken_built = false;
+    set_clear(&t->series);
     if (x->textfile_dir[0])
         scan(t, x);
     finish_help(t, x);
@@ -799,6 +887,8 @@ void nx_textfile_free(nx_ctx *x)
     free(t->names);
     free(t->order);
     free(t->taken);
+    free(t->series.h);
+    free(t->file_series.h);
     free(t);
     x->text = NULL;
 }

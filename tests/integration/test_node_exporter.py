@@ -227,7 +227,7 @@ def test_promtool_clean():
     if not os.access(PROMTOOL, os.X_OK):
         print(f"   skip: {PROMTOOL} is not installed (Debian package prometheus)", flush=True)
         return
-    d = Daemon().start()
+    d = Daemon(config="[sense]\ntextfile_dir =\n").start()  # not the system's textfile dir
     r = d.get("/metrics")
     assert r.status == 200
     out = subprocess.run([PROMTOOL, "check", "metrics"], input=r.body, capture_output=True, timeout=60)

@@ -73,7 +73,7 @@ def _per_mode(result):
 
 
 def test_rate_agrees():
-    d = Daemon().start()
+    d = Daemon(config="[sense]\ntextfile_dir =\n").start()  # nothing from the system's textfile dir
     ne = Peer([NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{(ne_port := free_port())}",
                "--no-collector.systemd", "--collector.textfile.directory="], "node_exporter").start()
     wait_for(lambda: ne.alive() and http_get(f"http://127.0.0.1:{ne_port}/metrics")[0] == 200, 20,

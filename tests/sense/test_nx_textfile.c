@@ -233,6 +233,8 @@ static const bad_case bad_cases[] = {
     {"# TYPE h histogram\nh_bucket 1\n", "without an \"le\" label"},
     {"# TYPE h histogram\nh_bucket{le=\"x\"} 1\n", "expected a number as the value of label \"le\""},
     {"# TYPE s summary\ns 1\n", "without a \"quantile\" label"},
+    {"m{a=\"1\",b=\"2\"} 1\nm{b=\"2\",a=\"1\"} 2\n", "repeats an earlier sample's name and labels"},
+    {"good_metric{f=\"a\"} 2\n", "repeats a sample of an earlier file"},
     {"node_load1 5\n", "already exported by another collector"},
     {"node_textfile_scrape_error 0\n", "already exported by another collector"},
     {"# TYPE good_metric counter\ngood_metric{f=\"z\"} 1\n", "has TYPE counter here but gauge in an earlier file"},
@@ -298,6 +300,7 @@ static void test_bad_files(void **state)
         expect(f, "good_metric{f=\"a\"} 1");
         expect_not(f, "b_bad.prom\"}");  /* no mtime for the bad file */
         expect_not(f, "f=\"z\"");
+    expect_not(f, "good_metric{f=\"a\"} 2");
         expect_not(f, "node_load1 5");
         expect_not(f, "\nm ");
         expect_not(f, "\nm{");
