@@ -9,6 +9,8 @@ both are scraped, and
 - values that cannot differ match: MemTotal, filesystem sizes per mount
   point, the number of CPUs, the boot time (within 1 s), uname and os-release
   labels, the textfile collector's families;
+- a bad textfile is left out and reported by both, and ippocd survives a
+  SIGHUP onto a missing directory;
 - `promtool check metrics` has nothing to say about ippocd's /metrics.
 
 Families of collectors that are still placeholders in this tree (a
@@ -18,9 +20,9 @@ so once the stubs are gone every family is required. Skipped (exit 77) only
 when node_exporter's binary is missing."""
 import os
 import re
+import signal
 import subprocess
 import sys
-import time
 
 from harness import Daemon, Peer, free_port, http_get, parse_exposition, run, wait_for
 
@@ -223,6 +225,42 @@ def test_values_that_cannot_differ():
         print(f"   PENDING value check: {s}", flush=True)
 
 
+def test_textfile_bad_file_and_reload():
+    """A bad file is left out by both, reported by both, logged once by
+    ippocd (which keeps running); a SIGHUP moves ippocd to another directory."""
+    p = Pair().start()
+    bad = os.path.join(p.textdir, "zz_bad.prom")
+    with open(bad, "w") as f:
+        f.write("half_written_metric{job=\"x\" 1\n")
+
+    def both():
+        ne_text, ip_text = p.scrape()
+        ne, ip = parse_exposition(ne_text), parse_exposition(ip_text)
+        return ne, ip
+    ne, ip = both()
+    for fams, who in ((ne, "node_exporter"), (ip, "ippocd")):
+        assert fams["node_textfile_scrape_error"]["samples"][0][2] == 1, who
+        files = {s[1]["file"] for s in fams["node_textfile_mtime_seconds"]["samples"]}
+        assert files == {os.path.join(p.textdir, "backup.prom")}, (who, files)
+        assert "half_written_metric" not in fams and "backup_last_success_seconds" in fams, who
+    both()  # a second scrape: no second log line
+    log = p.d.log_text()
+    assert log.count("zz_bad.prom:1:") == 1, log
+    # SIGHUP onto a directory that does not exist: an error, never a crash
+    gone = os.path.join(p.d.tmp, "gone")
+    p.d.write_config(f"[sense]\ntextfile_dir = {gone}\n")
+    p.d.signal(signal.SIGHUP)
+
+    def moved():
+        r = p.d.get("/metrics")
+        fams = parse_exposition(r.body.decode())
+        return "backup_last_success_seconds" not in fams and fams["node_textfile_scrape_error"]["samples"][0][2] == 1
+    wait_for(moved, 10, "ippocd to read the new textfile dir after SIGHUP", interval=0.2)
+    assert gone in p.d.log_text()
+    assert p.d.proc.poll() is None
+    assert p.d.stop() == 0
+
+
 def test_promtool_clean():
     if not os.access(PROMTOOL, os.X_OK):
         print(f"   skip: {PROMTOOL} is not installed (Debian package prometheus)", flush=True)
@@ -242,4 +280,5 @@ def test_promtool_clean():
 if not os.access(NODE_EXPORTER, os.X_OK):
     print(f"skip: {NODE_EXPORTER} is not installed (Debian package prometheus-node-exporter; make deps)")
     sys.exit(77)
-run([test_families_types_labels, test_values_that_cannot_differ, test_promtool_clean])
+run([test_families_types_labels, test_values_that_cannot_differ, test_textfile_bad_file_and_reload,
+     test_promtool_clean])
