@@ -2,12 +2,13 @@
 node_exporter every 15 s, as a user replacing one by the other would run it,
 and rate(node_cpu_seconds_total[1m]) summed by mode agrees between the two
 jobs within 2 percentage points of the machine's CPU, point by point over a
-range query (node_exporter is scraped as SLOTS targets with their own scrape
-phases, and the one that scrapes closest in time to ippocd is compared: see
-the test). Every process runs on its own loopback port and temp dir (no
+range query. Each job is several targets on the same server (a `slot`
+label), each with its own scrape phase, and the pair that scrapes closest
+together in time is compared (node_exporter's targets ask for its cpu
+collector only): see the test. Every process runs on its own loopback port and temp dir (no
 system-wide instance is used) and is stopped at the end. Waits on
 Prometheus' targets and query APIs with deadlines; takes about a minute, the
-least that three 15 s scrapes allow. Skipped (exit 77) when prometheus or
+least that four 15 s scrapes allow. Skipped (exit 77) when prometheus or
 prometheus-node-exporter is not installed."""
 import json
 import os
@@ -23,7 +24,8 @@ INTERVAL = 15
 TOLERANCE_PP = 2.0
 
 
-SLOTS = 6  # node_exporter targets, each with its own scrape phase (below)
+SLOTS = 12    # node_exporter targets, each with its own scrape phase (below)
+IP_SLOTS = 3  # ippocd targets
 
 
 class Prom:
@@ -34,8 +36,10 @@ class Prom:
         with open(conf, "w") as f:
             f.write(f"global:\n  scrape_interval: {INTERVAL}s\n  scrape_timeout: 10s\n"
                     f"  evaluation_interval: {INTERVAL}s\nscrape_configs:\n"
-                    f"  - job_name: ippocd\n    static_configs:\n      - targets: ['{ippocd}']\n"
-                    f"  - job_name: node\n    static_configs:\n")
+                    f"  - job_name: ippocd\n    static_configs:\n"
+                    + "".join(f"      - targets: ['{ippocd}']\n        labels: {{slot: '{k}'}}\n"
+                              for k in range(IP_SLOTS)) +
+                    f"  - job_name: node\n    params:\n      collect[]: [cpu]\n    static_configs:\n")
             for k in range(SLOTS):
                 f.write(f"      - targets: ['{node}']\n        labels: {{slot: '{k}'}}\n")
         self.peer.args += [f"--config.file={conf}", f"--storage.tsdb.path={self.peer.tmp}/data",
@@ -68,7 +72,7 @@ def _targets_up(p):
     tg = p.api("/api/v1/targets")["activeTargets"]
     down = [(t["labels"]["job"], t.get("lastError")) for t in tg if t["health"] == "down"]
     assert not down, f"targets down: {down}"
-    return len(tg) == 1 + SLOTS and all(t["health"] == "up" for t in tg)
+    return len(tg) == IP_SLOTS + SLOTS and all(t["health"] == "up" for t in tg)
 
 
 def _per_mode(result):
@@ -98,27 +102,28 @@ def test_rate_agrees():
              "4 scrapes of each target", interval=1)
     # Prometheus spreads its targets' scrapes over the interval (a phase per
     # target), so two jobs would sample the CPU counters up to 15 s apart and
-    # a busy machine's CPU use in that gap would show as a difference. The
-    # node job has SLOTS targets on the same node_exporter with their own
-    # phases; the one whose scrapes fall closest to ippocd's is compared,
+    # a busy machine's CPU use in that gap would show as a difference. Each
+    # job has several targets on the same server with their own phases (a
+    # `slot` label); the pair whose scrapes fall closest together is compared,
     # each evaluated 0.5 s after its own scrapes, so both windows hold the
     # scrapes taken closest in time.
     firsts = p.per_target("min_over_time(timestamp(up)[5m:1s])")
-    ip_first = firsts[("ippocd", None)]
-    slot = min(range(SLOTS), key=lambda k: abs(_phase_gap(ip_first, firsts[("node", str(k))])))
-    ne_first = firsts[("node", str(slot))]
+    ip_slot, slot = min(((i, k) for i in range(IP_SLOTS) for k in range(SLOTS)),
+                        key=lambda ik: abs(_phase_gap(firsts[("ippocd", str(ik[0]))], firsts[("node", str(ik[1]))])))
+    ip_first, ne_first = firsts[("ippocd", str(ip_slot))], firsts[("node", str(slot))]
     delta = _phase_gap(ip_first, ne_first)
     start = ip_first + INTERVAL + 0.5
     if start + delta < ne_first + INTERVAL:
         start += INTERVAL
     end = time.time() - max(delta, 0)
     res = {}
-    for sel, shift in (('job="ippocd"', 0.0), (f'job="node",slot="{slot}"', delta)):
+    sel_ip, sel_ne = f'job="ippocd",slot="{ip_slot}"', f'job="node",slot="{slot}"'
+    for sel, shift in ((sel_ip, 0.0), (sel_ne, delta)):
         q = f"sum by (mode) (rate(node_cpu_seconds_total{{{sel}}}[1m]))"
         r = _per_mode(p.api("/api/v1/query_range", query=q, start=f"{start + shift:.3f}",
                             end=f"{end + shift:.3f}", step=str(INTERVAL))["result"])
         res[sel] = {m: {round(t - shift, 3): v for t, v in pts.items()} for m, pts in r.items()}
-    a, b = res['job="ippocd"'], res[f'job="node",slot="{slot}"']
+    a, b = res[sel_ip], res[sel_ne]
     ncpu = os.cpu_count()
     assert set(a) == set(b) and "idle" in a, (sorted(a), sorted(b))
     worst, npoints, fails = 0.0, 0, []
