@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,12 +54,12 @@ struct nx_text {
     uint32_t *order;         /* offsets into names, sorted */
     int norder, caporder;
     tf_set series;           /* series (name and labels) of the files taken so far */
-    tf_set file_series;      /* of the file being checked */
     tf_name *taken;          /* families of the other collectors (offsets into x->out) */
     int ntaken, captaken;
     bool taken_built;
     uint64_t err_hash, last_err_hash;
-    int nerr;
+    int nerr;                /* problems that left something out (node_textfile_scrape_error) */
+    int nmsg;                /* messages of this scrape (errors and notes) */
     char errs[8][320];       /* the first problems of this scrape, logged on a change */
 };
 
@@ -85,18 +86,37 @@ static uint64_t fnv(uint64_t h, const char *s)
     return h;
 }
 
+static void tf_vreport(struct nx_text *t, bool error, const char *fmt, va_list ap)
+{
+    char msg[320];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    t->err_hash = fnv(t->err_hash ^ 0x9e3779b97f4a7c15ull, msg);
+    if (t->nmsg < (int)(sizeof t->errs / sizeof t->errs[0]))
+        core_sncpy(t->errs[t->nmsg], sizeof t->errs[0], msg);
+    t->nmsg++;
+    t->nerr += error;
+}
+
+/* A file (or the directory) that could not be used: logged, and counted in
+ * node_textfile_scrape_error. */
 static void tf_problem(struct nx_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tf_problem(struct nx_text *t, const char *fmt, ...)
 {
-    char msg[320];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    tf_vreport(t, true, fmt, ap);
     va_end(ap);
-    t->err_hash = fnv(t->err_hash ^ 0x9e3779b97f4a7c15ull, msg);
-    if (t->nerr < (int)(sizeof t->errs / sizeof t->errs[0]))
-        core_sncpy(t->errs[t->nerr], sizeof t->errs[0], msg);
-    t->nerr++;
+}
+
+/* Something dropped from a file that is otherwise used, as node_exporter
+ * drops it without counting it as a scrape error: logged only. */
+static void tf_note(struct nx_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tf_note(struct nx_text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    tf_vreport(t, false, fmt, ap);
+    va_end(ap);
 }
 
 static bool name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
@@ -126,12 +146,22 @@ static bool tok_is(const char *p, size_t n, const char *s)
     return strlen(s) == n && memcmp(p, s, n) == 0;
 }
 
+static bool strpbrk_n(const char *p, size_t n, const char *set)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strchr(set, p[i]))
+            return true;
+    return false;
+}
+
 /* Go's strconv.ParseFloat, near enough: the whole token must be a number,
  * NaN or [+-]Inf. */
 static bool parse_value(const char *p, size_t n, double *v)
 {
     char buf[64];
-    if (n == 0 || n >= sizeof buf || memchr(p, '(', n))
+    /* no hex floats (the parser refuses 'p' and '_', and Go wants a 'p'
+     * exponent in hex), no "nan(...)" */
+    if (n == 0 || n >= sizeof buf || strpbrk_n(p, n, "(xXpP_"))
         return false;
     memcpy(buf, p, n);
     buf[n] = 0;
@@ -141,7 +171,7 @@ static bool parse_value(const char *p, size_t n, double *v)
     return *end == 0 && (errno == 0 || errno == ERANGE);
 }
 
-/* ---- series hashes: a series repeated within or across files is an error --------- */
+/* ---- series hashes: a series repeated within or across files is dropped ---------- */
 static uint64_t mix64(uint64_t z)
 {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -154,18 +184,6 @@ static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
     return h;
-}
-
-static bool set_has(const tf_set *s, uint64_t h)
-{
-    if (!s->cap)
-        return false;
-    for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-        if (s->h[i] == h)
-            return true;
-        if (s->h[i] == 0)
-            return false;
-    }
 }
 
 /* 1 when added, 0 when already there, -ENOMEM. */
@@ -388,10 +406,11 @@ static int help_text(tf_parse *P, const char *p, const char *e, size_t *len)
 
 static const char *const type_names[] = {"gauge", "counter", "untyped", "histogram", "summary"}; /* NX_* */
 
+/* The parser takes the rest of the line as the type, in any case. */
 static int type_of(const char *p, size_t n)
 {
     for (int i = 0; i < 5; i++)
-        if (tok_is(p, n, type_names[i]))
+        if (strlen(type_names[i]) == n && !strncasecmp(p, type_names[i], n))
             return i;
     return -1;
 }
@@ -427,6 +446,8 @@ static int line_comment(tf_parse *P, const char *p, const char *e)
     size_t n = metric_name(p, e);
     if (n == 0 || (p + n < e && *(p + n) != ' ' && *(p + n) != '\t'))
         return fail(P, "invalid metric name in %s line", is_help ? "HELP" : "TYPE");
+    if (p + n == e)
+        return 0; /* "# TYPE name" and nothing more: node_exporter's parser ignores it */
     if (n >= TF_NAME_MAX)
         return fail(P, "metric name longer than %d bytes", TF_NAME_MAX - 1);
     int i = comment_family(P, p, n);
@@ -452,12 +473,10 @@ static int line_comment(tf_parse *P, const char *p, const char *e)
         return 0;
     }
     const char *tp = p;
-    p = sn_skip_tok(p, e);
+    p = e;
     int type = type_of(tp, (size_t)(p - tp));
     if (type < 0)
         return fail(P, "unknown metric type \"%.*s\"", (int)(p - tp), tp);
-    if (sn_skip_ws(p, e) != e)
-        return fail(P, "unexpected text after the type in TYPE line");
     if (P->emit)
         return 0;
     if (f->seen_type)
@@ -481,9 +500,11 @@ static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, 
     const char *names[NX_MAX_LABELS * 4];
     size_t lens[NX_MAX_LABELS * 4];
     int nl = 0;
-    bool need_le = f && f->type == NX_HISTOGRAM && !strcmp(suffix, "_bucket");
-    bool need_q = f && f->type == NX_SUMMARY && !suffix[0];
-    bool have_le = false, have_q = false;
+    /* as node_exporter's parser: a histogram's le and a summary's quantile
+     * must be numbers where they appear (that they appear is not checked) */
+    bool need_le = f && f->type == NX_HISTOGRAM;
+    bool need_q = f && f->type == NX_SUMMARY;
+    (void)suffix;
     p = sn_skip_ws(p + 1, e); /* after '{' */
     bool first = true;
     while (p < e && *p != '}') {
@@ -523,8 +544,6 @@ static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, 
         if ((need_le && tok_is(ln, n, "le")) || (need_q && tok_is(ln, n, "quantile"))) {
             if (!parse_value(vs, (size_t)(ve - vs), &d))
                 return fail(P, "expected a number as the value of label \"%.*s\"", (int)n, ln);
-            have_le |= need_le;
-            have_q |= need_q;
         }
         if (out) {
             nx_out_add(out, first ? "{" : ",", 1);
@@ -542,10 +561,6 @@ static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, 
     }
     if (p >= e)
         return fail(P, "unterminated label set");
-    if (need_le && !have_le)
-        return fail(P, "histogram bucket %s_bucket without an \"le\" label", f->name);
-    if (need_q && !have_q)
-        return fail(P, "summary %s without a \"quantile\" label", f->name);
     if (out && !first)
         nx_out_add(out, "}", 1);
     *pp = p + 1;
@@ -573,51 +588,44 @@ static int line_sample(tf_parse *P, const char *p, const char *e)
     tf_fam *f = &P->t->fams[i];
     f->seen_sample = true;
     nx_outbuf *out = NULL;
+    size_t mark = 0;
     if (P->emit) {
         if (f->fid < 0)
             f->fid = nx_family_dyn(P->x, f->name, f->type, NULL);
         if (f->fid < 0)
             return fail(P, "internal: no family slot for %s", f->name);
         out = &P->x->fams[f->fid].body;
+        mark = out->len;
         nx_out_add(out, name, n);
     }
-    const char *q = p + n;
-    p = sn_skip_ws(q, e);
-    bool sep = p > q;
+    p = sn_skip_ws(p + n, e);
     uint64_t lh = 0;
-    if (p < e && *p == '{') {
-        if (labels(P, &p, e, f, suffix, out, &lh) < 0)
-            return -EINVAL;
-        sep = true;
-    }
-    else if (f->type == NX_HISTOGRAM && !strcmp(suffix, "_bucket"))
-        return fail(P, "histogram bucket %s_bucket without an \"le\" label", f->name);
-    else if (f->type == NX_SUMMARY && !suffix[0])
-        return fail(P, "summary %s without a \"quantile\" label", f->name);
-    const char *vs = sn_skip_ws(p, e);
-    if (!sep && vs == p && p < e)
-        return fail(P, "invalid character after the metric name %.*s", (int)n, name);
+    if (p < e && *p == '{' && labels(P, &p, e, f, suffix, out, &lh) < 0)
+        return -EINVAL;
+    const char *vs = sn_skip_ws(p, e); /* as the parser: "m-1" is m at -1 */
     p = sn_skip_tok(vs, e);
     double v;
     if (vs == p)
         return fail(P, "expected a value after %.*s", (int)n, name);
     if (!parse_value(vs, (size_t)(p - vs), &v))
         return fail(P, "expected a number as the value, got \"%.*s\"", (int)(p - vs), vs);
-    p = sn_skip_ws(p, e);
+    if (p < e && sn_skip_ws(p, e) == e)
+        return fail(P, "blank after the value (the parser then expects a timestamp)");
     if (p < e)
         return fail(P, "client-side timestamps are not supported (node_exporter skips the whole file)");
+    /* A series seen before (in this file or an earlier one, labels in any
+     * order) is dropped, the first kept, as node_exporter's registry does;
+     * that is logged but leaves the file in. */
     uint64_t h = mix64(hash_bytes(1469598103934665603ull, name, n) ^ lh);
     h = h ? h : 1;
-    if (!P->emit) {
-        int added = set_add(&P->t->file_series, h);
-        if (added < 0)
-            return fail(P, "out of memory");
-        if (added == 0)
-            return fail(P, "sample %.*s repeats an earlier sample's name and labels", (int)n, name);
-        if (set_has(&P->t->series, h))
-            return fail(P, "sample %.*s repeats a sample of an earlier file (same name and labels)", (int)n, name);
-    } else if (set_add(&P->t->series, h) < 0) {
+    int added = P->emit ? set_add(&P->t->series, h) : 1;
+    if (added < 0)
         P->x->out.oom = true;
+    if (added == 0) {
+        tf_note(P->t, "textfile: %s:%d: sample %.*s repeats the name and labels of an earlier sample: dropped",
+                P->path, P->line, (int)n, name);
+        out->len = mark;
+        return 0;
     }
     if (out) {
         nx_out_add(out, " ", 1);
@@ -634,6 +642,11 @@ static int parse(tf_parse *P, const char *buf, size_t len)
     P->line = 0;
     for (int i = 0; i < P->t->nfams; i++)
         P->t->fams[i].seen_help = P->t->fams[i].seen_type = P->t->fams[i].seen_sample = false;
+    if (len > 0 && buf[len - 1] != '\n') {
+        for (const char *q = buf; q < e; q = sn_eol(q, e))
+            P->line++;
+        return fail(P, "unexpected end of input: the last line has no newline");
+    }
     while (p < e) {
         const char *next = sn_eol(p, e);
         const char *le = next > p && next[-1] == '\n' ? next - 1 : next;
@@ -715,7 +728,6 @@ static bool one_file(struct nx_text *t, nx_ctx *x, const char *path)
         return false;
     }
     tf_parse P = {.t = t, .x = x, .path = path, .nfams0 = t->nfams};
-    set_clear(&t->file_series);
     /* types and help of earlier families may not change on a failed file */
     if (parse(&P, t->file.p, len) < 0) {
         t->nfams = P.nfams0;
@@ -842,15 +854,16 @@ static void log_changes(struct nx_text *t)
     if (t->err_hash == t->last_err_hash)
         return;
     t->last_err_hash = t->err_hash;
-    if (t->nerr == 0) {
+    if (t->nmsg == 0) {
         log_info("sense: textfile: every file reads well again");
         return;
     }
-    int shown = t->nerr < (int)(sizeof t->errs / sizeof t->errs[0]) ? t->nerr : (int)(sizeof t->errs / sizeof t->errs[0]);
+    int max = (int)(sizeof t->errs / sizeof t->errs[0]);
+    int shown = t->nmsg < max ? t->nmsg : max;
     for (int i = 0; i < shown; i++)
         log_warn("sense: %s", t->errs[i]);
-    if (t->nerr > shown)
-        log_warn("sense: textfile: %d more problems", t->nerr - shown);
+    if (t->nmsg > shown)
+        log_warn("sense: textfile: %d more problems", t->nmsg - shown);
 }
 
 NX_COLLECTOR(textfile)
@@ -863,6 +876,7 @@ NX_COLLECTOR(textfile)
     struct nx_text *t = x->text;
     t->nfams = 0;
     t->nerr = 0;
+    t->nmsg = 0;
     t->err_hash = 0;
     t->taken_built = false;
     set_clear(&t->series);
@@ -888,7 +902,6 @@ void nx_textfile_free(nx_ctx *x)
     free(t->order);
     free(t->taken);
     free(t->series.h);
-    free(t->file_series.h);
     free(t);
     x->text = NULL;
 }

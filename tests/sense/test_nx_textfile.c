@@ -146,10 +146,17 @@ static void test_good_files(void **state)
         "# a comment\n"
         "plain_metric 7\n"
         "escaped{path=\"C:\\\\dir\",q=\"say \\\"hi\\\"\\n\",} NaN\n"
-        "  spaced_metric { a = \"1\" , b=\"2\" }   +Inf\n");
+        "  spaced_metric { a = \"1\" , b=\"2\" }   +Inf\n"
+        "# TYPE shouty GAUGE\n"
+        "shouty-1\n"
+        "dup{a=\"1\",b=\"2\"} 1\n"
+        "dup{b=\"2\",a=\"1\"} 2\n"
+        "# TYPE typeless_comment\n"
+        "# HELP helpless_comment\n");
     put(f, "b.prom",
         "# TYPE job_last_success_seconds gauge\n"
         "job_last_success_seconds{job=\"rotate\"} 12\n"
+        "job_last_success_seconds{job=\"backup\"} 99\n"
         "plain_metric{x=\"y\"} -3.5\n"
         "# HELP req_seconds Request latency.\n"
         "# TYPE req_seconds histogram\n"
@@ -168,6 +175,7 @@ static void test_good_files(void **state)
     expect(f, "# TYPE job_last_success_seconds gauge");
     expect(f, "job_last_success_seconds{job=\"backup\"} 1700000000");
     expect(f, "job_last_success_seconds{job=\"rotate\"} 12");
+    expect_not(f, "} 99");  /* a repeat of a.prom's series: dropped */
     snprintf(l, sizeof l, "# HELP plain_metric Metric read from %s/a.prom, %s/b.prom", f->dir, f->dir);
     expect(f, l);
     expect(f, "# TYPE plain_metric untyped");
@@ -189,6 +197,13 @@ static void test_good_files(void **state)
     expect(f, "node_textfile_scrape_error 0");
     expect(f, "node_scrape_collector_success{collector=\"textfile\"} 1");
     expect_not(f, "not_read");
+    expect(f, "# TYPE shouty gauge");
+    expect(f, "shouty -1");
+    expect(f, "dup{a=\"1\",b=\"2\"} 1"); /* the repeated series is dropped, the first kept */
+    expect_not(f, "} 2\ndup");
+    expect_not(f, "dup{b=");
+    expect_not(f, "typeless_comment");   /* ignored, as node_exporter ignores it */
+    expect_not(f, "helpless_comment");
     /* each family comes out once, as one block */
     const char *first = strstr(f->text, "# TYPE job_last_success_seconds");
     assert_non_null(first);
@@ -214,7 +229,7 @@ typedef struct bad_case {
 
 static const bad_case bad_cases[] = {
     {"9bad_name 1\n", "invalid metric name"},
-    {"bad-name 1\n", "invalid character after the metric name"},
+    {"bad-name 1\n", "expected a number as the value, got \"-name\""},
     {"m{a=\"1\" 2\n", "expected ',' or '}'"},
     {"m{a=1} 2\n", "expected '\"'"},
     {"m{1a=\"1\"} 2\n", "invalid label name"},
@@ -224,17 +239,19 @@ static const bad_case bad_cases[] = {
     {"m{__name__=\"x\"} 2\n", "reserved"},
     {"m twelve\n", "expected a number as the value"},
     {"m\n", "expected a value"},
+    {"m 0x1p3\n", "expected a number as the value"},
+    {"m 1_000\n", "expected a number as the value"},
     {"m 1 1700000000000\n", "timestamps are not supported"},
     {"# TYPE m gauge\n# TYPE m gauge\nm 1\n", "second TYPE line"},
     {"# HELP m one\n# HELP m two\nm 1\n", "second HELP line"},
     {"# TYPE m gauges\nm 1\n", "unknown metric type"},
     {"m 1\n# TYPE m gauge\n", "after its samples"},
     {"# HELP m bad \\t escape\nm 1\n", "invalid escape sequence in HELP"},
-    {"# TYPE h histogram\nh_bucket 1\n", "without an \"le\" label"},
     {"# TYPE h histogram\nh_bucket{le=\"x\"} 1\n", "expected a number as the value of label \"le\""},
-    {"# TYPE s summary\ns 1\n", "without a \"quantile\" label"},
-    {"m{a=\"1\",b=\"2\"} 1\nm{b=\"2\",a=\"1\"} 2\n", "repeats an earlier sample's name and labels"},
-    {"good_metric{f=\"a\"} 2\n", "repeats a sample of an earlier file"},
+    {"# TYPE s summary\ns{quantile=\"high\"} 1\n", "expected a number as the value of label \"quantile\""},
+    {"m 1\nm2 2", "the last line has no newline"},
+    {"m 1 \n", "blank after the value"},
+    {"# TYPE m gauge \nm 1\n", "unknown metric type \"gauge \""},
     {"node_load1 5\n", "already exported by another collector"},
     {"node_textfile_scrape_error 0\n", "already exported by another collector"},
     {"# TYPE good_metric counter\ngood_metric{f=\"z\"} 1\n", "has TYPE counter here but gauge in an earlier file"},
@@ -300,7 +317,6 @@ static void test_bad_files(void **state)
         expect(f, "good_metric{f=\"a\"} 1");
         expect_not(f, "b_bad.prom\"}");  /* no mtime for the bad file */
         expect_not(f, "f=\"z\"");
-    expect_not(f, "good_metric{f=\"a\"} 2");
         expect_not(f, "node_load1 5");
         expect_not(f, "\nm ");
         expect_not(f, "\nm{");
