@@ -65,6 +65,11 @@ _RULES = [
     (r"^node_textfile_", "textfile"), (r"^node_thermal_zone_|^node_cooling_device_", "thermal_zone"),
     (r"^node_timex_", "timex"), (r"^node_time_", "time"), (r"^node_udp_queues$", "udp_queues"),
     (r"^node_uname_info$", "uname"), (r"^node_vmstat_", "vmstat"), (r"^node_xfs_", "xfs"),
+    # default collectors that fail on the machine the issue was measured on
+    # (no source there); where they work, their families are required too
+    (r"^node_schedstat_", "schedstat"), (r"^node_rapl_", "rapl"), (r"^node_dmi_info$", "dmi"),
+    (r"^node_nfs_", "nfs"), (r"^node_nfsd_", "nfsd"), (r"^node_zfs_", "zfs"), (r"^node_ipvs_", "ipvs"),
+    (r"^node_fibrechannel_", "fibrechannel"), (r"^node_tape_", "tapestats"),
 ]
 
 
