@@ -19,7 +19,9 @@ DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
 DEB_RUN    = $(DEB_BUILD) $(DEB_LIBS)
 DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
              prometheus prometheus-node-exporter
-# The kernel bridge's test: Debian's kernel headers to build the module
+# prometheus and prometheus-node-exporter: the /metrics side-by-side tests run
+# them as their own processes on temp ports (installing them starts nothing
+# the tests use). The kernel bridge's test: Debian's kernel headers to build the module
 # against, QEMU and a static busybox to boot Debian's kernel with it.
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
 DEB_BENCH  = python3-numpy python3-matplotlib

@@ -11,7 +11,8 @@
 #include "sense/nx_int.h"
 
 /* node_exporter's default Linux collectors (plus hwmon, nvme, mdadm, bonding,
- * infiniband), in its order: by name. */
+ * infiniband), in its order: by name; textfile last, since it checks its
+ * files' families against everything the others emitted. */
 const nx_collector nx_collectors[] = {
     {"arp", nx_col_arp},
     {"bcache", nx_col_bcache},
@@ -41,7 +42,6 @@ const nx_collector nx_collectors[] = {
     {"sockstat", nx_col_sockstat},
     {"softnet", nx_col_softnet},
     {"stat", nx_col_stat},
-    {"textfile", nx_col_textfile},
     {"thermal_zone", nx_col_thermal_zone},
     {"time", nx_col_time},
     {"timex", nx_col_timex},
@@ -49,6 +49,7 @@ const nx_collector nx_collectors[] = {
     {"uname", nx_col_uname},
     {"vmstat", nx_col_vmstat},
     {"xfs", nx_col_xfs},
+    {"textfile", nx_col_textfile},
 };
 const int nx_ncollectors = (int)(sizeof nx_collectors / sizeof nx_collectors[0]);
 
@@ -217,7 +218,8 @@ void nx_gauge1(nx_ctx *x, const char *name, const char *help, double v)
 
 static const char *type_name(int t)
 {
-    return t == NX_COUNTER ? "counter" : t == NX_UNTYPED ? "untyped" : "gauge";
+    static const char *const names[] = {"gauge", "counter", "untyped", "histogram", "summary"};
+    return t > 0 && t < (int)(sizeof names / sizeof names[0]) ? names[t] : "gauge";
 }
 
 /* Writes the running collector's families (those with samples) out whole. */
@@ -369,6 +371,7 @@ void sense_nx_close(sense_nx *x)
 {
     if (!x)
         return;
+    nx_textfile_free(&x->ctx);
     for (int i = 0; i < NX_MAX_FAMILIES; i++)
         free(x->ctx.fams[i].body.p);
     free(x->ctx.rd.p);

@@ -29,7 +29,7 @@
 
 #include "sense/sense_int.h"
 
-enum { NX_GAUGE = 0, NX_COUNTER, NX_UNTYPED };
+enum { NX_GAUGE = 0, NX_COUNTER, NX_UNTYPED, NX_HISTOGRAM, NX_SUMMARY /* textfile only */ };
 
 #define NX_MAX_FAMILIES 160  /* families one collector may describe */
 #define NX_MAX_LABELS 8
@@ -61,6 +61,7 @@ typedef struct nx_ctx {
     int nfams;
     bool too_many_logged;
     nx_outbuf out;           /* the whole exposition */
+    struct nx_text *text;    /* the textfile collector's state (nx_textfile.c) */
 } nx_ctx;
 
 typedef struct nx_collector {
@@ -108,6 +109,9 @@ NX_COLLECTOR(nvme); NX_COLLECTOR(os); NX_COLLECTOR(powersupplyclass); NX_COLLECT
 NX_COLLECTOR(selinux); NX_COLLECTOR(sockstat); NX_COLLECTOR(softnet); NX_COLLECTOR(stat);
 NX_COLLECTOR(textfile); NX_COLLECTOR(thermal_zone); NX_COLLECTOR(time); NX_COLLECTOR(timex);
 NX_COLLECTOR(udp_queues); NX_COLLECTOR(uname); NX_COLLECTOR(vmstat); NX_COLLECTOR(xfs);
+
+/* Frees the textfile collector's state (sense_nx_close). */
+void nx_textfile_free(nx_ctx *x);
 
 /* For tests: the collector table. */
 extern const nx_collector nx_collectors[];
