@@ -4,7 +4,9 @@
  * rapl (/sys/class/powercap), ipvs (/proc/net/ip_vs*), zfs
  * (/proc/spl/kstat/zfs), fibrechannel (/sys/class/fc_host) and tapestats
  * (/sys/class/scsi_tape). NFS client and server are in nx_nfs.c. Names,
- * types, labels and units follow node_exporter 1.5 and its procfs library. */
+ * types, labels and units follow node_exporter 1.5 and its procfs library.
+ * Where the source is absent node_exporter's collector returns ErrNoData,
+ * which it reports as node_scrape_collector_success 0: so do these. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -51,10 +53,8 @@ static int ls_dir(nx_ls *ls, const char *root, const char *rel)
 NX_COLLECTOR(schedstat)
 {
     ssize_t n = nx_read(x, &x->rd, x->proc, "schedstat");
-    if (n == -ENOENT)
-        return 0; /* node_exporter: ErrNoData */
     if (n < 0)
-        return (int)n;
+        return (int)n; /* absent: node_exporter's ErrNoData, success 0 too */
     int frun = nx_family(x, "node_schedstat_running_seconds_total", NX_COUNTER,
                          "Number of seconds CPU spent running a process.");
     int fwait = nx_family(x, "node_schedstat_waiting_seconds_total", NX_COUNTER,
@@ -111,7 +111,7 @@ NX_COLLECTOR(dmi)
         nl++;
     }
     if (nl == 0)
-        return 0;
+        return -ENOENT; /* node_exporter: ErrNoData */
     int f = nx_family(x, "node_dmi_info", NX_GAUGE,
                       "A metric with a constant '1' value labeled by bios_date, bios_release, bios_vendor, "
                       "bios_version, board_asset_tag, board_name, board_serial, board_vendor, board_version, "
@@ -135,10 +135,8 @@ NX_COLLECTOR(rapl)
 {
     nx_ls ls;
     int rc = ls_dir(&ls, x->sys, "class/powercap");
-    if (rc == -ENOENT || rc == -EACCES)
-        return 0;
     if (rc < 0)
-        return rc;
+        return rc; /* absent or unreadable: node_exporter's ErrNoData */
     /* names seen without an index suffix, and how often (procfs' countNameUsages) */
     char seen[NX_LS_MAX][48];
     int count[NX_LS_MAX], nseen = 0;
@@ -171,10 +169,8 @@ NX_COLLECTOR(rapl)
             index = count[k];
         count[k] = index + 1;
         rc = nx_read_u64(x, x->sys, &uj, "class/powercap/%s/energy_uj", ls.names[i]);
-        if (rc == -EACCES)
-            return 0; /* node_exporter: ErrNoData when energy_uj is root-only */
         if (rc < 0)
-            return rc;
+            return rc; /* root-only energy_uj too: node_exporter's ErrNoData */
         char fam[96], help[96], idx[16], path[CORE_PATH_MAX + NX_LS_NAME + 32];
         snprintf(fam, sizeof fam, "node_rapl_%s_joules_total", name);
         sanitize(fam);
@@ -274,10 +270,8 @@ static int ipvs_stats(nx_ctx *x)
 NX_COLLECTOR(ipvs)
 {
     int rc = ipvs_stats(x);
-    if (rc == -ENOENT)
-        return 0; /* no IPVS module: node_exporter's ErrNoData */
     if (rc < 0)
-        return rc;
+        return rc; /* no IPVS module: node_exporter's ErrNoData, success 0 */
     ssize_t n = nx_read(x, &x->rd, x->proc, "net/ip_vs");
     if (n < 0)
         return (int)n;
@@ -449,7 +443,7 @@ NX_COLLECTOR(zfs)
     nx_ls pools, objs;
     int rc = ls_dir(&pools, x->proc, "spl/kstat/zfs");
     if (rc < 0)
-        return 0; /* no ZFS module: nothing, as node_exporter */
+        return rc; /* no ZFS module: node_exporter's ErrNoData, success 0 */
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         rc = zfs_kstat(x, files[i][0], files[i][1], files[i][1], NULL);
         if (rc < 0 && rc != -ENOENT)
@@ -567,10 +561,8 @@ NX_COLLECTOR(fibrechannel)
 {
     nx_ls ls;
     int rc = ls_dir(&ls, x->sys, "class/fc_host");
-    if (rc == -ENOENT)
-        return 0;
     if (rc < 0)
-        return rc;
+        return rc; /* absent: node_exporter's ErrNoData, success 0 */
     for (int i = 0; i < ls.n; i++) {
         rc = fc_host(x, ls.names[i]);
         if (rc < 0)
@@ -594,10 +586,8 @@ NX_COLLECTOR(tapestats)
 {
     nx_ls ls;
     int rc = ls_dir(&ls, x->sys, "class/scsi_tape");
-    if (rc == -ENOENT)
-        return 0;
     if (rc < 0)
-        return rc;
+        return rc; /* absent: node_exporter's ErrNoData, success 0 */
     static const struct {
         const char *fam, *file, *help;
         int type;

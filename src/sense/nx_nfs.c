@@ -61,10 +61,8 @@ enum { NV2 = 18, NV3 = 22, NV4C = 59 };
 NX_COLLECTOR(nfs)
 {
     ssize_t n = nx_read(x, &x->rd, x->proc, "net/rpc/nfs");
-    if (n == -ENOENT)
-        return 0; /* no NFS client module */
     if (n < 0)
-        return (int)n;
+        return (int)n; /* absent (no NFS client module): ErrNoData, success 0 */
     uint64_t net[4] = {0}, rpc[3] = {0}, v2[NV2] = {0}, v3[NV3] = {0}, v4[NV4C] = {0}, v[NFS_MAXV];
     const char *p = x->rd.p, *e = x->rd.p + n;
     while (p < e) {
@@ -128,10 +126,8 @@ static const struct {
 NX_COLLECTOR(nfsd)
 {
     ssize_t n = nx_read(x, &x->rd, x->proc, "net/rpc/nfsd");
-    if (n == -ENOENT)
-        return 0; /* no NFS server */
     if (n < 0)
-        return (int)n;
+        return (int)n; /* absent (no NFS server): ErrNoData, success 0 */
     uint64_t rc[3] = {0}, fh[5] = {0}, io[2] = {0}, th[2] = {0}, ra[12] = {0}, net[4] = {0}, rpc[5] = {0};
     uint64_t v2[NV2] = {0}, v3[NV3] = {0}, ops[40] = {0}, v[NFS_MAXV];
     const char *p = x->rd.p, *e = x->rd.p + n;
