@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "sense/nx_int.h"
+#include "sense/nx_sys.h"
 
 /* ---- sorted directory listing (Go's ReadDir order) ------------------------------- */
 #define NX_LS_MAX 128
@@ -104,8 +105,10 @@ NX_COLLECTOR(dmi)
     int nl = 0;
     for (int i = 0; i < NA; i++) {
         /* unreadable (root-only serials) or absent attributes are left out */
-        if (nx_read_str(x, x->sys, vals[i], sizeof vals[i], "class/dmi/id/%s", attrs[i][1]) < 0)
+        char raw[128];
+        if (nx_read_str(x, x->sys, raw, sizeof raw, "class/dmi/id/%s", attrs[i][1]) < 0)
             continue;
+        nxs_utf8(raw, vals[i], sizeof vals[i]); /* Go's strings.ToValidUTF8(v, "\uFFFD") */
         kv[2 * nl] = attrs[i][0];
         kv[2 * nl + 1] = vals[i];
         nl++;

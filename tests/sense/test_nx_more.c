@@ -277,6 +277,7 @@ static void test_bad_input(void **st)
     put(dir, "class/scsi_tape/st0/stats/in_flight", "1\n");
     put(dir, "class/powercap/intel-rapl:0/name", "package-0\n");
     put(dir, "class/dmi/id/product_name", "Box \"9\"\n");
+    put(dir, "class/dmi/id/sys_vendor", "\xff\xfe" "ACME\n");
     char *out = render(dir, dir);
     for (const char *c = "schedstat\0nfs\0nfsd\0ipvs\0zfs\0fibrechannel\0tapestats\0rapl\0"; *c; c += strlen(c) + 1) {
         char series[128];
@@ -286,7 +287,7 @@ static void test_bad_input(void **st)
         assert_true(sample(out, series) == 0);
     }
     assert_true(sample(out, "node_scrape_collector_success{collector=\"dmi\"}") == 1);
-    assert_true(sample(out, "node_dmi_info{product_name=\"Box \\\"9\\\"\"}") == 1);
+    assert_true(sample(out, "node_dmi_info{product_name=\"Box \\\"9\\\"\",system_vendor=\"\xef\xbf\xbd" "ACME\"}") == 1);
     assert_null(strstr(out, "node_nfsd_"));
     assert_null(strstr(out, "node_zfs_arc_hits"));
     free(out);
