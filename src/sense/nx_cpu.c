@@ -63,7 +63,7 @@ static int cpu_throttles(nx_ctx *x)
     closedir(d);
     qsort(cpus, (size_t)n, sizeof cpus[0], cpu_num_cmp);
     /* (package << 32 | core) seen, and packages seen */
-    static uint64_t seen_core[NX_THR_MAX], seen_pkg[NX_THR_MAX]; /* under the scrape mutex */
+    uint64_t seen_core[NX_THR_MAX], seen_pkg[NX_THR_MAX];
     int ncore = 0, npkg = 0;
     int fcore = -1, fpkg = -1;
     for (int i = 0; i < n; i++) {

@@ -294,6 +294,36 @@ static void test_bad_input(void **st)
     tree_rm(dir);
 }
 
+/* A real arcstats holds ~150 counters, dbufstats ~60 more: more families
+ * than one collector may buffer. All of them come out, each once. */
+static void test_zfs_many_kstats(void **st)
+{
+    char dir[] = "/tmp/ippoc-nxmore-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    text t = {0};
+    const char *hdr = "6 1 0x01 400 4368 5266997922 97951858082072\nname                            type data\n";
+    emit(&t, hdr, strlen(hdr));
+    for (int i = 0; i < 400; i++) {
+        char row[96];
+        int k = snprintf(row, sizeof row, "counter_%03d                     4    %d\n", i, i * 7);
+        emit(&t, row, (size_t)k);
+    }
+    put(dir, "spl/kstat/zfs/arcstats", t.p);
+    free(t.p);
+    char *out = render(dir, dir);
+    assert_true(sample(out, "node_scrape_collector_success{collector=\"zfs\"}") == 1);
+    assert_true(sample(out, "node_zfs_arc_counter_000") == 0);
+    assert_true(sample(out, "node_zfs_arc_counter_399") == 399 * 7);
+    assert_true(has_line(out, "# HELP node_zfs_arc_counter_250 kstat.zfs.misc.arcstats.counter_250"));
+    assert_true(has_line(out, "# TYPE node_zfs_arc_counter_250 untyped"));
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, "\n# TYPE node_zfs_arc_")); p++)
+        n++;
+    assert_int_equal(n, 400);
+    free(out);
+    tree_rm(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_exact_lines),
         cmocka_unit_test(test_absent_sources),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_zfs_many_kstats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
