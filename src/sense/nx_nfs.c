@@ -71,7 +71,7 @@ NX_COLLECTOR(nfs)
         if (k < 0)
             return k;
         if (k == 0)
-            return key[0] ? -EINVAL : 0; /* procfs: "invalid NFS metric line" */
+            return -EINVAL; /* a key alone or a blank line: procfs: "invalid NFS metric line" */
         if (!strcmp(key, "net") && k == 4)
             memcpy(net, v, sizeof net);
         else if (!strcmp(key, "rpc") && k == 3)
@@ -148,7 +148,7 @@ NX_COLLECTOR(nfsd)
         if (k < 0)
             return k;
         if (k == 0)
-            return key[0] ? -EINVAL : 0;
+            return -EINVAL; /* a key alone or a blank line, as procfs */
         if (!strcmp(key, "rc") && k == 3)
             memcpy(rc, v, sizeof rc);
         else if (!strcmp(key, "fh") && k == 5)
