@@ -9,33 +9,56 @@ TSAN_BUILD ?= build-tsan
 STATE_DIR  ?= $(CURDIR)/.ippoc
 MESON_OPTS ?= -Dwerror=true
 
-# Build and test packages, then the peers the benchmarks run (monit, netdata).
-DEB_BUILD  = meson ninja-build pkg-config gcc clang libc6-dev
+# Packages in three sets, so a new machine installs only what it needs:
+# `make run` what building and running ippocd take; `make test` also the test
+# tools and real peers (and the kernel bridge's QEMU set-up); `make bench` also
+# the benchmarks' own (monit and netdata are installed by bench/overhead).
+DEB_BUILD  = meson ninja-build pkg-config gcc libc6-dev
 DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
              libpcre2-dev libinih-dev libsqlite3-dev libsodium-dev
-DEB_TEST   = libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
-             python3-numpy python3-matplotlib
-# The kernel bridge's test: Debian's kernel headers to build the module
+DEB_RUN    = $(DEB_BUILD) $(DEB_LIBS)
+DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
+             prometheus prometheus-node-exporter
+# prometheus and prometheus-node-exporter: the /metrics side-by-side tests run
+# them as their own processes on temp ports (installing them starts nothing
+# the tests use). The kernel bridge's test: Debian's kernel headers to build the module
 # against, QEMU and a static busybox to boot Debian's kernel with it.
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
-DEB_ALL    = $(DEB_BUILD) $(DEB_LIBS) $(DEB_TEST) $(DEB_KERNEL)
+DEB_BENCH  = python3-numpy python3-matplotlib
 KERNEL_CACHE ?= $(CURDIR)/.cache/kernel
 
-.PHONY: all deps kernel-image build build-asan build-tsan build-clang run test test-unit clean bench
+# When this make started: `make run` says how long the way to a running daemon took.
+START_S := $(shell date +%s)
+
+.PHONY: all deps deps-run deps-test deps-bench kernel-image build build-tests build-asan build-tsan build-clang run test test-unit clean bench
 
 all: build
 
-deps:
-	@missing=$$(for p in $(DEB_ALL); do \
+# Installs the packages of $(PKGS) that are missing (quiet when none is).
+define install_missing
+	@missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
 	  done); \
 	if [ -n "$$missing" ]; then \
-	  echo "make deps: installing $$missing"; \
+	  echo "make: installing" $$missing; \
 	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+deps-run:
+	$(call install_missing,$(DEB_RUN))
+
+deps-test: deps-run
+	$(call install_missing,$(DEB_TEST) $(DEB_KERNEL))
 	@$(MAKE) --no-print-directory kernel-image
+
+deps-bench: deps-run
+	$(call install_missing,$(DEB_BENCH))
+
+# Everything the project uses.
+deps: deps-test deps-bench
 
 # The Debian kernel that tests/kernel boots under QEMU, matching the headers
 # package: unpacked into $(KERNEL_CACHE), never installed into /boot (what
@@ -61,35 +84,42 @@ $(TSAN_BUILD)/build.ninja:
 $(CLANG_BUILD)/build.ninja:
 	CC=clang meson setup $(CLANG_BUILD) $(MESON_OPTS)
 
-build: deps $(BUILD)/build.ninja
+build: deps-run $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-build-asan: deps $(ASAN_BUILD)/build.ninja
+# The test tree is the same build dir, configured again once cmocka is there
+# (a tree first set up by `make run` has no tests).
+build-tests: deps-test $(BUILD)/build.ninja
+	@[ -d $(BUILD)/tests ] || meson setup --reconfigure $(BUILD) $(MESON_OPTS)
+	ninja -C $(BUILD)
+
+build-asan: deps-test $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
-build-tsan: deps $(TSAN_BUILD)/build.ninja
+build-tsan: deps-test $(TSAN_BUILD)/build.ninja
 	ninja -C $(TSAN_BUILD)
 
 # clang must compile it warning-free too; its tests are the gcc tree's.
-build-clang: deps $(CLANG_BUILD)/build.ninja
+build-clang: deps-test $(CLANG_BUILD)/build.ninja
 	ninja -C $(CLANG_BUILD)
 
 run: build
 	@mkdir -p $(STATE_DIR)
+	@echo "make run: packages and build took $$(( $$(date +%s) - $(START_S) )) s"
 	@echo "ippocd: state in $(STATE_DIR); API at http://127.0.0.1:7070 (try: $(BUILD)/src/cli/ippoc status)"
 	exec $(BUILD)/src/daemon/ippocd --state-dir $(STATE_DIR)
 
 # Every test, in the normal tree, again under ASan+UBSan, and again under
 # ThreadSanitizer (the daemon is multi-threaded); the last line is
 # "N passed, N failed".
-test: build build-asan build-tsan build-clang
+test: build-tests build-asan build-tsan build-clang
 	@tests/run-all.sh $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
 
-test-unit: build
+test-unit: build-tests
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
 # Every benchmark, each beside its named peer (bench/README.md has the tables).
-bench: build
+bench: deps-bench build
 	bench/overhead/run.sh
 	bench/time-to-heal/run.sh
 	BUILD=$(BUILD) bench/nab/run.sh

@@ -2,9 +2,13 @@
  * shutdown. Handlers live in api_metrics.c, api_events.c, prometheus.c,
  * api_heal.c and api_anomaly.c; the route table in api_route.c.
  *
- * libmicrohttpd runs one thread per connection (plus its listening thread),
- * so a blocked event stream never stalls other requests. Connections are
- * capped overall and per client address. Every request is checked in this
+ * Up to three listeners (the main TCP one, the owner's Unix socket in the
+ * state dir, the optional Prometheus one), each a gate (api_gate.c: holds a
+ * new connection until its request has arrived, answers malformed heads and
+ * refusals itself) in front of its own libmicrohttpd daemon, which runs one
+ * thread per connection, so a blocked event stream never stalls other
+ * requests. Connections are capped per listener overall and per client
+ * address. Every request is checked in this
  * order: raw request target (length, percent-encoding, control bytes),
  * bearer token, route, method, body (GET: none; POST: at most API_BODY_MAX
  * bytes, collected before the handler runs); only then is a handler called. */
@@ -15,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +30,7 @@
 #define API_CONN_TIMEOUT_S 30u
 #endif
 #define API_CONN_MEMORY ((size_t)64 * 1024)
+#define API_SIDE_CONNECTIONS 16u /* the Unix socket's and the Prometheus listener's own budgets */
 
 /* Markers held in MHD's per-request pointer; never freed. */
 static char uri_too_long, uri_bad, req_seen;
@@ -103,15 +110,19 @@ static bool body_too_long(struct MHD_Connection *c)
 
 /* First call: only the headers are known. Errors are answered now (MHD then
  * skips any body and closes); good requests wait for the end of the body. */
-static enum MHD_Result first_call(struct api *a, struct MHD_Connection *c, const char *url,
+static enum MHD_Result first_call(api_listener *l, struct MHD_Connection *c, const char *url,
                                   const char *method, api_route r, void **req)
 {
+    struct api *a = l->a;
     bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     bool get = head || strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     *req = &req_seen;
     if (atomic_load(&a->stopping))
         return api_send_error(c, 503, "busy", "shutting down");
-    if (!api_token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+    if (l->kind == API_L_PROM && r.id != R_PROM)
+        return api_send_error(c, 404, "not_found", "this listener serves only GET /metrics");
+    if (l->kind == API_L_MAIN &&
+        !api_token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                       a->token))
         return api_send_error(c, 401, "unauthorized", "missing or wrong bearer token");
     if (r.id == R_NONE)
@@ -180,7 +191,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req)
 {
-    struct api *a = cls;
+    api_listener *l = cls;
+    struct api *a = l->a;
     (void)version;
     if (*req == &uri_too_long)
         return api_send_error(c, 414, "too_large", "request target longer than %d bytes", API_MAX_URI);
@@ -189,7 +201,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
     api_route r = api_route_match(url ? url : "");
     if (*req == NULL)
-        return first_call(a, c, url, method, r, req);
+        return first_call(l, c, url, method, r, req);
     if (*upload_data_size) {
         if (is_marker(*req)) { /* a body on a GET after all (should not happen): ignore it */
             *upload_data_size = 0;
@@ -227,44 +239,169 @@ static int make_addr(const char *host, int port, struct sockaddr_storage *ss, so
     return -EINVAL;
 }
 
-/* Why did binding fail? Try the same bind ourselves to learn the errno.
- * Returns -errno (-EIO if our bind works: then MHD failed for another
- * reason, which its log says) with the text in *why. */
-static int bind_reason(const struct sockaddr_storage *ss, socklen_t len, const char **why)
+/* A listening TCP socket on "HOST:PORT"; *port gets the port bound.
+ * Returns the descriptor or -errno with the reason in err. */
+static int listen_tcp(const char *what, const char *hostport, int *port, char *err, size_t errlen)
 {
-    int rc = 0, fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char host[256];
+    struct sockaddr_storage ss;
+    socklen_t slen = 0;
+    int p = 0;
+    if (core_split_hostport(hostport, host, sizeof host, &p) != 0 || p < 0 || p > 65535) {
+        snprintf(err, errlen, "api: %s: cannot parse '%s' (host:port)", what, hostport);
+        return -EINVAL;
+    }
+    if (make_addr(host, p, &ss, &slen) != 0) {
+        snprintf(err, errlen, "api: %s: '%s' is not an IP address or localhost", what, host);
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1, rc = 0;
     if (fd < 0) {
         rc = -errno;
     } else {
-        int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (ss->ss_family == AF_INET6)
+        if (ss.ss_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-        if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 1) != 0)
+        if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, 128) != 0)
             rc = -errno;
-        close(fd);
     }
-    *why = rc ? strerror(-rc) : "the HTTP server failed to start (see the debug log)";
-    return rc ? rc : -EIO;
+    if (rc) {
+        snprintf(err, errlen, "api: cannot listen on %s: %s", hostport, strerror(-rc));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    struct sockaddr_storage b;
+    socklen_t bl = sizeof b;
+    *port = p;
+    if (getsockname(fd, (struct sockaddr *)&b, &bl) == 0)
+        *port = ntohs(b.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&b)->sin6_port
+                                              : ((struct sockaddr_in *)&b)->sin_port);
+    return fd;
+}
+
+/* A listening Unix socket at path, mode 0600 (set before it listens, so no
+ * one else can ever connect). A stale socket file is replaced: the state
+ * dir's lock says no other ippocd uses it. */
+static int listen_unix(const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un su = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof su.sun_path) {
+        snprintf(err, errlen, "api: socket path %s is longer than %zu bytes", path, sizeof su.sun_path - 1);
+        return -ENAMETOOLONG;
+    }
+    memcpy(su.sun_path, path, strlen(path) + 1);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int rc = 0;
+    if (fd < 0)
+        rc = -errno;
+    else if (bind(fd, (struct sockaddr *)&su, sizeof su) != 0)
+        rc = -errno;
+    else if (chmod(path, 0600) != 0 || listen(fd, 128) != 0)
+        rc = -errno, unlink(path);
+    if (rc) {
+        snprintf(err, errlen, "api: cannot listen on %s: %s", path, strerror(-rc));
+        if (fd >= 0)
+            close(fd);
+    }
+    return rc ? rc : fd;
+}
+
+/* Starts the gate and MHD behind it on the listening socket fd (taken). */
+static int start_listener(api_listener *l, int fd, unsigned max_active, unsigned per_ip, char *err,
+                          size_t errlen)
+{
+    int rc = api_gate_new(&l->gate, fd, max_active, per_ip, err, errlen);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+    l->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, l,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)l,
+                              MHD_OPTION_CONNECTION_LIMIT, max_active + 4,
+                              MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_CONN_MEMORY,
+                              MHD_OPTION_URI_LOG_CALLBACK, uri_log, (void *)l,
+                              MHD_OPTION_NOTIFY_COMPLETED, request_done, (void *)l,
+                              MHD_OPTION_NOTIFY_CONNECTION, api_gate_notify, (void *)l->gate,
+                              MHD_OPTION_END);
+    if (!l->mhd) {
+        snprintf(err, errlen, "api: the HTTP server failed to start (see the debug log)");
+        api_gate_free(l->gate);
+        l->gate = NULL;
+        return -EIO;
+    }
+    return api_gate_run(l->gate, l->mhd, err, errlen);
+}
+
+static void stop_listener(api_listener *l)
+{
+    api_gate_stop(l->gate); /* first: no new connections */
+    if (l->mhd)
+        MHD_stop_daemon(l->mhd);
+    l->mhd = NULL;
+    api_gate_free(l->gate);
+    l->gate = NULL;
+    if (l->path[0])
+        unlink(l->path);
+    l->path[0] = 0;
+}
+
+/* The main listener on cfg->api_listen. One address may take three
+ * quarters of the connections, so another client still gets in. */
+static int start_main(struct api *a, const core_config *cfg, unsigned maxconn, char *err, size_t errlen)
+{
+    api_listener *l = &a->lis[API_L_MAIN];
+    int fd = listen_tcp("listen", cfg->api_listen, &l->port, err, errlen);
+    if (fd < 0)
+        return fd;
+    a->port = l->port;
+    unsigned per_ip = maxconn >= 4 ? maxconn - maxconn / 4 : maxconn;
+    return start_listener(l, fd, maxconn, per_ip, err, errlen);
+}
+
+static int start_prometheus(struct api *a, const char *hostport, char *err, size_t errlen)
+{
+    api_listener *l = &a->lis[API_L_PROM];
+    int fd = listen_tcp("prometheus_listen", hostport, &l->port, err, errlen);
+    if (fd < 0)
+        return fd;
+    int rc = start_listener(l, fd, API_SIDE_CONNECTIONS, API_SIDE_CONNECTIONS - API_SIDE_CONNECTIONS / 4,
+                            err, errlen);
+    if (!rc)
+        log_info("api: Prometheus listener on %s (port %d): GET /metrics only, no token", hostport,
+                 l->port);
+    return rc;
+}
+
+/* The Unix socket is a convenience (the CLI falls back to TCP): a failure
+ * is logged, not fatal. */
+static void start_unix(struct api *a, const char *path)
+{
+    api_listener *l = &a->lis[API_L_UNIX];
+    char err[512];
+    int fd = listen_unix(path, err, sizeof err);
+    if (fd >= 0) {
+        core_sncpy(l->path, sizeof l->path, path);
+        if (start_listener(l, fd, API_SIDE_CONNECTIONS, 0, err, sizeof err) == 0) {
+            log_info("api: listening on %s (owner only, no token)", path);
+            return;
+        }
+        stop_listener(l);
+    }
+    log_warn("%s; the CLI uses TCP", err);
 }
 
 int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *hooks,
               char *err, size_t errlen)
 {
-    char host[256];
-    int port = 0;
-    struct sockaddr_storage ss;
-    socklen_t slen = 0;
     *out = NULL;
-    if (core_split_hostport(cfg->api_listen, host, sizeof host, &port) != 0 || port < 0 ||
-        port > 65535) {
-        snprintf(err, errlen, "api: listen: cannot parse '%s' (host:port)", cfg->api_listen);
-        return -EINVAL;
-    }
-    if (make_addr(host, port, &ss, &slen) != 0) {
-        snprintf(err, errlen, "api: listen: '%s' is not an IP address or localhost", host);
-        return -EINVAL;
-    }
     struct api *a = calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "api: out of memory");
@@ -273,48 +410,29 @@ int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *
     a->mem = mem;
     if (hooks)
         a->hooks = *hooks;
+    for (int k = 0; k < API_L_COUNT; k++)
+        a->lis[k] = (api_listener){.a = a, .kind = k, .port = -1};
     core_sncpy(a->token, sizeof a->token, cfg->api_token);
     a->max_points = cfg->api_max_points > 1 ? cfg->api_max_points : 11000;
     a->ram_window_ms = cfg->mem_ram_window_ms > 0 ? cfg->mem_ram_window_ms : 15 * 60000;
+    a->prom_stale_ms = api_prom_stale_ms(cfg);
     a->ret10s_ms = cfg->mem_retention_10s_ms > 0 ? cfg->mem_retention_10s_ms : INT64_C(2) * 86400000;
     a->ret1m_ms = cfg->mem_retention_1m_ms > 0 ? cfg->mem_retention_1m_ms : INT64_C(30) * 86400000;
     unsigned maxconn = cfg->api_max_connections > 0 ? (unsigned)cfg->api_max_connections : 64;
-    /* One address may take three quarters, so another client still gets in;
-     * streams may take half, so plain requests always have room. */
-    unsigned per_ip = maxconn >= 4 ? maxconn - maxconn / 4 : maxconn;
+    /* streams may take half, so plain requests always have room */
     a->max_streams = maxconn >= 2 ? (int)(maxconn / 2) : 1;
 
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, a,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)a,
-                              MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
-                              MHD_OPTION_CONNECTION_LIMIT, maxconn,
-                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-                              MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S,
-                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, API_CONN_MEMORY,
-                              MHD_OPTION_URI_LOG_CALLBACK, uri_log, (void *)a,
-                              MHD_OPTION_NOTIFY_COMPLETED, request_done, (void *)a,
-                              MHD_OPTION_END);
-    if (!a->mhd) {
-        const char *why;
-        int rc = bind_reason(&ss, slen, &why);
-        snprintf(err, errlen, "api: cannot listen on %s: %s", cfg->api_listen, why);
+    int rc = start_main(a, cfg, maxconn, err, errlen);
+    if (!rc && cfg->api_prometheus_listen[0])
+        rc = start_prometheus(a, cfg->api_prometheus_listen, err, errlen);
+    if (rc) {
+        for (int k = 0; k < API_L_COUNT; k++)
+            stop_listener(&a->lis[k]);
         free(a);
         return rc;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    a->port = di && di->port ? di->port : port;
-    if (!di || !di->port) {
-        di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_LISTEN_FD);
-        struct sockaddr_storage b;
-        socklen_t bl = sizeof b;
-        if (di && getsockname(di->listen_fd, (struct sockaddr *)&b, &bl) == 0)
-            a->port = ntohs(b.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&b)->sin6_port
-                                                    : ((struct sockaddr_in *)&b)->sin_port);
-    }
+    if (hooks && hooks->socket_path && hooks->socket_path[0])
+        start_unix(a, hooks->socket_path);
     log_info("api: listening on %s (port %d)%s", cfg->api_listen, a->port,
              a->token[0] ? ", bearer token required" : "");
     *out = a;
@@ -326,11 +444,18 @@ int api_port(const api_t *a)
     return a ? a->port : -1;
 }
 
+int api_prometheus_port(const api_t *a)
+{
+    return a && a->lis[API_L_PROM].mhd ? a->lis[API_L_PROM].port : -1;
+}
+
 void api_stop(api_t *a)
 {
     if (!a)
         return;
     atomic_store(&a->stopping, 1);
+    for (int k = 0; k < API_L_COUNT; k++) /* no new connections */
+        api_gate_stop(a->lis[k].gate);
     /* Wake every stream blocked in mem_events_wait. A wake-up reaches only
      * the waiters present at that moment, so repeat while any is blocked; a
      * stream entering a wait afterwards sees the stopping flag first. */
@@ -340,7 +465,8 @@ void api_stop(api_t *a)
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    MHD_stop_daemon(a->mhd);
+    for (int k = 0; k < API_L_COUNT; k++)
+        stop_listener(&a->lis[k]);
     explicit_bzero(a->token, sizeof a->token);
     free(a);
 }

@@ -26,8 +26,10 @@
  *                                   anomalous now, recent episodes, and with
  *                                   all=1 (1/0, true/false, yes/no) every
  *                                   watched series with its score
- *   /metrics also carries ippoc_anomaly_score{metric="NAME",<its labels>}
- *   for every series of anomaly_scores.
+ *   /metrics also carries ippoc_anomalous_series (how many entries of
+ *   anomaly_scores are anomalous) and ippoc_anomaly_score{metric="NAME",
+ *   <its labels>} for each anomalous one. With services_json, /metrics
+ *   also has ippoc_service_restarts_total and ippoc_service_up per service.
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -38,6 +40,10 @@
  *
  * Every error is JSON: {"error":{"code":"...","message":"..."}} with a 4xx/5xx
  * status. A non-loopback listen address requires the configured bearer token.
+ * A gate (api_gate.c) holds each new connection until its request has
+ * arrived (API_HEAD_TIMEOUT_MS in all, else 408 "timeout"), answers a
+ * malformed head itself, and refuses connections over the limits with 503
+ * "busy", closing them at once; every answer carries Connection: close.
  *
  * Threads: the API reads memory through its thread-safe read functions and the
  * daemon's status through the status_json hook; every hook is called from an
@@ -58,6 +64,7 @@ typedef struct api_anomaly_score {
     const char *name;   /* family, e.g. "memory.used_bytes" */
     const char *labels; /* canonical, "" if none */
     double score;       /* [0, 1] */
+    bool anomalous;     /* anomalous now: its run began, keep_firing_for not over */
 } api_anomaly_score;
 
 typedef struct api_hooks {
@@ -83,13 +90,26 @@ typedef struct api_hooks {
      * API); returns its length or -errno. Thread-safe. */
     char *(*anomalies_json)(void *ud, bool all);
     int (*anomaly_scores)(void *ud, api_anomaly_score **out);
+
+    /* The host's node_exporter-named families for /metrics (may be NULL):
+     * calls emit once with the whole text; 0 or -errno. Thread-safe. */
+    int (*node_metrics)(void *ud, void (*emit)(void *eud, const char *text, size_t len), void *eud);
+    /* Not a hook: where to put the Unix socket (NULL: none), e.g.
+     * "<state_dir>/ippocd.sock". It answers every route without the token
+     * (mode 0600: only this user may connect) with its own connection
+     * budget, so the owner gets in whatever TCP clients do. */
+    const char *socket_path;
 } api_hooks;
 
-/* Binds cfg->api_listen (port 0 = any free port) and starts serving. */
+/* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen
+ * when set (GET /metrics only, no token) and hooks->socket_path when given,
+ * and starts serving. */
 int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *hooks,
               char *err, size_t errlen);
 /* The port actually bound. */
 int api_port(const api_t *a);
+/* The port of the Prometheus listener, -1 when there is none. */
+int api_prometheus_port(const api_t *a);
 /* Stops accepting, ends open streams, joins the threads. */
 void api_stop(api_t *a);
 

@@ -1,7 +1,8 @@
 /* api_anomaly.c: GET /v1/anomalies (?all=1 adds every watched series) and
- * the anomaly scores appended to GET /metrics. Both come from the daemon's
- * hooks, which read a snapshot the loop publishes each tick; without the
- * hooks /v1/anomalies answers 503 and /metrics simply has no scores. */
+ * the scores of the anomalous series appended to GET /metrics. Both come
+ * from the daemon's hooks, which read a snapshot the loop publishes each
+ * tick; without the hooks /v1/anomalies answers 503 and /metrics simply has
+ * no scores. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,19 +28,13 @@ enum MHD_Result api_h_anomalies(struct api *a, struct MHD_Connection *c)
     return api_send_buf(c, 200, s, strlen(s), "application/json");
 }
 
-void api_prom_anomaly(struct api *a, api_buf *b, const mem_series_info *s, size_t n)
+void api_prom_anomaly(struct api *a, api_buf *b)
 {
     if (!a->hooks.anomaly_scores)
         return;
-    for (size_t i = 0; i < n; i++) { /* a sensed family already has the name */
-        char name[256];
-        api_prom_name(s[i].name, name, sizeof name);
-        if (!strcmp(name, "ippoc_anomaly_score"))
-            return;
-    }
     api_anomaly_score *sc = NULL;
     int k = a->hooks.anomaly_scores(a->hooks.ud, &sc);
-    if (k > 0)
+    if (k >= 0)
         api_prom_render_anomaly(b, sc, (size_t)k);
     free(sc);
 }

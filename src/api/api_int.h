@@ -34,14 +34,75 @@
 #define API_TIME_MAX_MS INT64_C(32503680000000) /* year 3000: beyond is absurd */
 
 /* ---- the server ----------------------------------------------------------- */
-struct api {
+/* ---- the gate in front of MHD (api_gate.c, api_head.c) ------------------ */
+#define API_STR_(x) #x
+#define API_STR(x) API_STR_(x)
+#define API_HEAD_MAX 16384 /* header lines of a request, bytes */
+#ifndef API_HEAD_TIMEOUT_MS /* the whole request (head and a small body), not per byte */
+#define API_HEAD_TIMEOUT_MS 3000
+#endif
+#define API_PENDING_MAX 128 /* connections a gate holds while their request arrives */
+#define API_CHUNKED_WIRE_MAX (2 * API_BODY_MAX + 1024) /* a chunked body as sent */
+
+/* What api_head_check learned of a request head. */
+typedef struct api_head {
+    unsigned status;    /* API_HEAD_BAD: the HTTP status to answer */
+    const char *code;   /* and the error code */
+    char msg[160];      /* and the message */
+    size_t head_len;    /* API_HEAD_OK: bytes of the head */
+    size_t need;        /* head and body */
+    long long content_length; /* -1: none */
+    bool http11, chunked, expect_continue;
+    unsigned hosts;
+} api_head;
+enum { API_HEAD_MORE = 0, API_HEAD_OK = 1, API_HEAD_BAD = -1 };
+/* Checks the first len bytes of a request: API_HEAD_OK when the head is
+ * complete and well-formed and its body (Content-Length or chunked, at most
+ * API_BODY_MAX) has arrived whole and well-formed; API_HEAD_MORE when more
+ * bytes are needed (head_len > 0 once the head is complete: a client that
+ * sent Expect: 100-continue waits for a 100); API_HEAD_BAD with status,
+ * code and message otherwise. */
+int api_head_check(const char *buf, size_t len, api_head *h);
+
+typedef struct api_gate api_gate;
+/* A gate on the listening socket fd (taken: closed by api_gate_free), for
+ * at most max_active connections in MHD, per_ip of them (0: any) from one
+ * address. Start MHD with MHD_OPTION_NOTIFY_CONNECTION api_gate_notify and
+ * the gate as its cls, then api_gate_run. */
+int api_gate_new(api_gate **out, int fd, unsigned max_active, unsigned per_ip, char *err, size_t errlen);
+int api_gate_run(api_gate *g, struct MHD_Daemon *mhd, char *err, size_t errlen);
+void api_gate_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                     enum MHD_ConnectionNotificationCode code);
+/* Connections the gate answered with an error itself. */
+unsigned long long api_gate_refused(const api_gate *g);
+/* Stops the thread, closes what it holds and the listening socket. */
+void api_gate_stop(api_gate *g);
+/* Stops it if needed and frees it: only once its MHD daemon has stopped
+ * (MHD calls api_gate_notify until then). */
+void api_gate_free(api_gate *g);
+
+/* One listening socket: the main one (token, every route), the Unix socket
+ * in the state dir (file permissions instead of the token), the Prometheus
+ * one (GET /metrics only, no token). */
+enum api_listener_kind { API_L_MAIN, API_L_UNIX, API_L_PROM, API_L_COUNT };
+typedef struct api_listener {
+    struct api *a;
+    int kind;
+    api_gate *gate;
     struct MHD_Daemon *mhd;
+    int port;       /* TCP: the port bound */
+    char path[108]; /* Unix: the socket file, removed at stop */
+} api_listener;
+
+struct api {
+    api_listener lis[API_L_COUNT];
     mem_t *mem;
     api_hooks hooks;
     char token[256];
     int port;
     int64_t max_points;
     int64_t ram_window_ms, ret10s_ms, ret1m_ms;
+    int64_t prom_stale_ms; /* /metrics leaves out series not set for this long (api_prom_stale_ms) */
     int max_streams;
     atomic_int stopping;
     atomic_int streams;  /* open SSE streams */
@@ -90,14 +151,36 @@ void api_prom_label_name(const char *in, char *out, size_t n);
 /* Prometheus float: shortest text that reads back the same, "NaN", "+Inf",
  * "-Inf". */
 void api_prom_value(double v, char *buf, size_t n);
-/* Appends the exposition of the series (any order) plus self metrics when
+/* The exported name of a sensed family (its type in *type), or NULL when it
+ * is not exported: absent from prometheus.c's table, a rate (MEM_RATE) or a
+ * percentage. */
+const char *api_prom_export_name(const char *family, int kind, const char *unit, const char **type);
+/* Appends the exported series (any order; see api_prom_export_name) set at
+ * or after stale_before_ms (0: any), plus ippocd's self metrics when
  * st != NULL. Returns 0, or -ENOMEM (b->oom set). */
-int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_stats *st);
-/* Appends ippoc_anomaly_score (HELP, TYPE, then one gauge per entry, sorted
- * by family then labels): labels metric="NAME" then the series' own (one
- * named "metric" becomes "exported_metric"). Nothing when n is 0. 0 or
- * -ENOMEM. */
+int api_prom_render(api_buf *b, const mem_series_info *s, size_t n, const mem_stats *st,
+                    int64_t stale_before_ms);
+/* How long a series may go unset before /metrics leaves it out (a watched
+ * process gone keeps its last value in memory): 3 x the longest interval of
+ * the enabled [sense] groups, at least 10 s. */
+int64_t api_prom_stale_ms(const core_config *cfg);
+/* Appends one family of one sample: HELP, TYPE, name+labels ("" or
+ * "{k=\"v\"}", already escaped) and value. */
+void api_prom_self(api_buf *b, const char *name, const char *type, const char *help, const char *labels,
+                   double v);
+/* Appends ippoc_service_restarts_total{service} (counter) and
+ * ippoc_service_up{service} from a services_json answer; nothing when it is
+ * NULL, unparsable or lists no service. 0 or -ENOMEM. */
+int api_prom_render_services(api_buf *b, const char *services_json);
+/* Appends ippoc_anomalous_series (how many entries are anomalous), then
+ * ippoc_anomaly_score (HELP, TYPE, one gauge per anomalous entry, sorted by
+ * family then labels): labels metric="NAME" then the series' own (one named
+ * "metric" becomes "exported_metric"); no score family when none is
+ * anomalous. 0 or -ENOMEM. */
 int api_prom_render_anomaly(api_buf *b, const api_anomaly_score *s, size_t n);
+/* prom_gpu.c: appends the gpu.* series as dcgm-exporter's DCGM_FI_DEV_*
+ * families (nothing without GPU series). 0 or -ENOMEM. */
+int api_prom_gpu(api_buf *b, const mem_series_info *s, size_t n);
 /* A yes/no query value: 1/0, true/false, yes/no (any case). 0 or -EINVAL. */
 int api_parse_flag(const char *v, bool *out);
 
@@ -206,7 +289,8 @@ enum MHD_Result api_h_audit(struct api *a, struct MHD_Connection *c);
 enum MHD_Result api_h_audit_verify(struct api *a, struct MHD_Connection *c);
 /* api_anomaly.c */
 enum MHD_Result api_h_anomalies(struct api *a, struct MHD_Connection *c);
-/* Appends the anomaly scores to a /metrics answer (nothing without the hook). */
-void api_prom_anomaly(struct api *a, api_buf *b, const mem_series_info *s, size_t n);
+/* Appends the anomalous series' scores to a /metrics answer (nothing
+ * without the hook). */
+void api_prom_anomaly(struct api *a, api_buf *b);
 
 #endif

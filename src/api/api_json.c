@@ -156,6 +156,8 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, char 
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    /* one request per connection: each passes the gate (api_gate.c) */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow ? allow : "GET, HEAD");
     if (status == MHD_HTTP_UNAUTHORIZED)

@@ -1,13 +1,15 @@
 /* api_metrics.c: GET /v1/metrics (the list of series, ?match=GLOB on the
  * family name) and GET /v1/metrics/{name} (points of a family, or of one
  * series given as its full key name{labels}, over ?from&to&step), and
- * GET /metrics, which renders the series through prometheus.c (and the
- * anomaly scores through api_anomaly.c). */
+ * GET /metrics, which renders IPPOC's own families through prometheus.c
+ * (exported sensed series, self metrics, heal counters from services_json,
+ * and the anomalous series' scores through api_anomaly.c). */
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "api/api_int.h"
 
@@ -195,6 +197,23 @@ enum MHD_Result api_h_metric(struct api *a, struct MHD_Connection *c, const char
                                    "source", mem_source_name(src), "series", series));
 }
 
+static void emit_node(void *ud, const char *text, size_t len)
+{
+    api_buf_add(ud, text, len);
+}
+
+/* ippocd's own CPU time: a counter Prometheus can rate(). */
+static void prom_self_cpu(api_buf *b)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return;
+    double sec = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+    api_prom_self(b, "ippoc_self_cpu_seconds_total", "counter", "CPU time used by ippocd (user and system)", "",
+                  sec);
+}
+
 enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
 {
     static const char *const allowed[] = {NULL};
@@ -211,10 +230,23 @@ enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
     memset(&st, 0, sizeof st);
     mem_get_stats(a->mem, &st);
     api_buf b = {0};
-    rc = api_prom_render(&b, s, n, &st);
-    if (rc == 0)
-        api_prom_anomaly(a, &b, s, n);
+    if (a->hooks.node_metrics && a->hooks.node_metrics(a->hooks.ud, emit_node, &b) < 0)
+        b.oom = true;
+    int64_t newest = 0; /* the last tick: staleness does not depend on the wall clock */
+    for (size_t i = 0; i < n; i++)
+        newest = s[i].last_ts > newest ? s[i].last_ts : newest;
+    rc = api_prom_render(&b, s, n, &st, newest > a->prom_stale_ms ? newest - a->prom_stale_ms : 0);
+    rc = rc ? rc : api_prom_gpu(&b, s, n);
     free(s);
+    if (rc == 0)
+        prom_self_cpu(&b);
+    if (rc == 0 && a->hooks.services_json) {
+        char *svc = a->hooks.services_json(a->hooks.ud);
+        api_prom_render_services(&b, svc);
+        free(svc);
+    }
+    if (rc == 0)
+        api_prom_anomaly(a, &b);
     rc = rc ? rc : b.oom ? -ENOMEM : 0;
     if (rc < 0) {
         api_buf_free(&b);

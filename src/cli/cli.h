@@ -27,6 +27,7 @@ enum {
 };
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:7070"
+#define CLI_DEFAULT_STATE_DIR "/var/lib/ippoc" /* ippocd's default [daemon] state_dir */
 #define CLI_URL_MAX 1024
 #define CLI_PATH_MAX 4096
 
@@ -37,6 +38,7 @@ typedef struct cli_ctx {
     int64_t timeout_ms;    /* per request (connect timeout for streams) */
     bool json;             /* print the API's JSON instead of text */
     char url_file[CLI_PATH_MAX]; /* the ippocd.url the URL came from, or "" */
+    char socket[CLI_PATH_MAX];   /* ippocd.sock beside it (or in the default state dir): used instead of TCP */
 } cli_ctx;
 
 /* ---- opts.c: global options ---------------------------------------------------- */

@@ -4,6 +4,8 @@
  * Reads GET /v1/status; tolerates missing and extra fields. */
 #include "cli/cli.h"
 
+#include "core/core.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -61,7 +63,11 @@ static void print_memory(const json_t *mem)
         len += (size_t)snprintf(out + len, sizeof out - len, "%sdb %s", len ? ", " : "", b);
     }
     if (!isnan(dr))
-        snprintf(out + len, sizeof out - len, "%s%.0f dropped batches", len ? ", " : "", dr);
+        len += (size_t)snprintf(out + len, sizeof out - len, "%s%.0f dropped batches", len ? ", " : "", dr);
+    const char *werr = cli_jstr(mem, "write_error", NULL);
+    if (werr && len < sizeof out) /* the store refuses writes: say so, and since when */
+        snprintf(out + len, sizeof out - len, "%sCANNOT WRITE: %s (for %.0f s)", len ? ", " : "", werr,
+                 (double)(core_now_ms() - (int64_t)cli_jnum(mem, "write_failing_since", 0)) / 1000.0);
     line("memory", out);
 }
 

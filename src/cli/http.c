@@ -88,6 +88,8 @@ static CURL *make_easy(const cli_ctx *ctx, const char *path, struct curl_slist *
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ctx->timeout_ms);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    if (ctx->socket[0]) /* the daemon's own socket: no other client can crowd us out */
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket);
     return c;
 }
 
@@ -114,8 +116,8 @@ static void transport_reason(CURL *c, CURLcode rc, const char *errbuf, int64_t t
 static int report_unreachable(const cli_ctx *ctx, CURLcode rc, const char *reason)
 {
     bool down = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
-    fprintf(stderr, "ippoc: cannot reach ippocd at %s: %s%s\n", ctx->url, reason,
-            down ? " (is it running? `make run`)" : "");
+    fprintf(stderr, "ippoc: cannot reach ippocd at %s%s%s: %s%s\n", ctx->url,
+            ctx->socket[0] ? " through " : "", ctx->socket, reason, down ? " (is it running? `make run`)" : "");
     return CLI_EXIT_UNREACH;
 }
 

@@ -5,6 +5,11 @@
  *   $IPPOC_STATE_DIR)  >  ./.ippoc/ippocd.url if it exists  >  the default
  *   http://127.0.0.1:7070.
  *
+ * When the URL comes from a state dir's ippocd.url (or is the default and the
+ * default state dir /var/lib/ippoc has one), the daemon's Unix socket
+ * ippocd.sock beside it is used instead of TCP if this user may open it: no
+ * other local client can crowd the owner out of it.
+ *
  * The token comes from --token, else $IPPOC_TOKEN. */
 #include "cli/cli.h"
 
@@ -13,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Matches "--name VALUE" or "--name=VALUE" at argv[*i]. */
@@ -90,6 +96,20 @@ static int load_url(const char *path, char *out, size_t n)
     return 0;
 }
 
+/* Sets ctx->socket to DIR/ippocd.sock, DIR being the directory of file,
+ * when that is a socket this user may connect to. */
+static void find_socket(const char *file, cli_ctx *ctx)
+{
+    const char *slash = strrchr(file, '/');
+    char path[CLI_PATH_MAX];
+    int n = slash ? snprintf(path, sizeof path, "%.*s/ippocd.sock", (int)(slash - file), file)
+                  : snprintf(path, sizeof path, "ippocd.sock");
+    struct stat st;
+    if (n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        access(path, R_OK | W_OK) == 0)
+        core_sncpy(ctx->socket, sizeof ctx->socket, path);
+}
+
 /* Reads the URL file into ctx; 1 if it is missing and need not exist. */
 static int read_url_file(const char *path, cli_ctx *ctx, bool must_exist)
 {
@@ -101,8 +121,10 @@ static int read_url_file(const char *path, cli_ctx *ctx, bool must_exist)
     else if (r < 0)
         fprintf(stderr, "ippoc: cannot reach ippocd: cannot read %s: %s (is ippocd running with that state dir?)\n",
                 path, strerror(-r));
-    if (r == 0)
+    if (r == 0) {
         core_sncpy(ctx->url_file, sizeof ctx->url_file, path);
+        find_socket(path, ctx);
+    }
     return r < 0 ? -1 : 0;
 }
 
@@ -115,8 +137,10 @@ static int url_from_files(const cli_global *g, cli_ctx *ctx)
         return read_url_file(path, ctx, true);
     }
     int r = read_url_file(".ippoc/ippocd.url", ctx, false);
-    if (r == 1)
+    if (r == 1) {
         core_sncpy(ctx->url, sizeof ctx->url, CLI_DEFAULT_URL);
+        find_socket(CLI_DEFAULT_STATE_DIR "/ippocd.url", ctx);
+    }
     return r < 0 ? -1 : 0;
 }
 

@@ -17,6 +17,7 @@
 static const char *const group_names[] = {
     "cpu", "load", "memory", "psi", "filesystem", "disk", "net", "netstat", "vmstat",
     "fds", "processes", "tcp", "interrupts", "softirqs", "process", "apps", "cgroup", "self",
+    "gpu",
 };
 #define NGROUP_NAMES ((int)(sizeof group_names / sizeof group_names[0]))
 
@@ -38,8 +39,11 @@ void core_config_defaults(core_config *c)
     c->watch_cgroup[c->nwatch_cgroup++] = strdup("system.slice/*.service");
     core_sncpy(c->proc_root, sizeof c->proc_root, "/proc");
     core_sncpy(c->sys_root, sizeof c->sys_root, "/sys");
+    core_sncpy(c->textfile_dir, sizeof c->textfile_dir, "/var/lib/prometheus/node-exporter");
+    core_sncpy(c->udev_data_dir, sizeof c->udev_data_dir, "/run/udev/data");
     c->sense_source = CORE_SOURCE_AUTO;
     core_sncpy(c->sense_device, sizeof c->sense_device, "/dev/ippoc");
+    core_sncpy(c->sense_nvml_library, sizeof c->sense_nvml_library, "libnvidia-ml.so.1");
     c->mem_ram_window_ms = 15 * 60000LL;
     c->mem_retention_10s_ms = 2 * 86400000LL;
     c->mem_retention_1m_ms = 30 * 86400000LL;
@@ -85,8 +89,18 @@ const core_sense_group *core_config_group(const core_config *c, const char *name
 
 /* ---- the INI handler ------------------------------------------------------- */
 
+/* A section or key already seen in the file being parsed, and where. */
+typedef struct seen_entry {
+    char *section;
+    char *key; /* NULL for a section header */
+    int line;
+} seen_entry;
+
 typedef struct parse_ctx {
     core_config *c;
+    seen_entry *seen; /* this file's sections and keys, for duplicates */
+    int nseen, capseen;
+    bool continuation; /* the line being parsed is indented (inih: multi-line value) */
     const char *name; /* file name for the raw keys' places */
     char reason[512]; /* first error's reason */
     int reason_line;  /* the line it was found on */
@@ -199,6 +213,13 @@ static int handle_api(parse_ctx *p, const char *k, const char *v)
             return fail(p, "listen: bad address '%s' (expected HOST:PORT, e.g. 127.0.0.1:7070)%s", v, "");
         return set_string(p, k, v, c->api_listen, sizeof c->api_listen);
     }
+    if (!strcmp(k, "prometheus_listen")) {
+        char host[256];
+        int port;
+        if (v[0] && core_split_hostport(v, host, sizeof host, &port))
+            return fail(p, "prometheus_listen: bad address '%s' (expected HOST:PORT, e.g. 0.0.0.0:9100)%s", v, "");
+        return set_string(p, k, v, c->api_prometheus_listen, sizeof c->api_prometheus_listen);
+    }
     if (!strcmp(k, "token"))
         return set_string(p, k, v, c->api_token, sizeof c->api_token);
     if (!strcmp(k, "max_connections") || !strcmp(k, "max_points")) {
@@ -229,6 +250,8 @@ static int handle_sense(parse_ctx *p, const char *k, const char *v)
         return set_string(p, k, v, c->proc_root, sizeof c->proc_root);
     if (!strcmp(k, "sys_root"))
         return set_string(p, k, v, c->sys_root, sizeof c->sys_root);
+    if (!strcmp(k, "udev_data_dir"))
+        return set_string(p, k, v, c->udev_data_dir, sizeof c->udev_data_dir);
     if (!strcmp(k, "source")) {
         if (!strcmp(v, "auto"))
             c->sense_source = CORE_SOURCE_AUTO;
@@ -240,10 +263,20 @@ static int handle_sense(parse_ctx *p, const char *k, const char *v)
             return fail(p, "source: unknown source '%s' (expected auto, procfs or kernel)%s", v, "");
         return 1;
     }
+    if (!strcmp(k, "textfile_dir")) {
+        if (v[0] && v[0] != '/' && v[0] != '.')
+            return fail(p, "textfile_dir: '%s' must be an absolute or ./relative path (or empty: off)%s", v, "");
+        return set_string(p, k, v, c->textfile_dir, sizeof c->textfile_dir);
+    }
     if (!strcmp(k, "device")) {
         if (v[0] != '/' && v[0] != '.')
             return fail(p, "device: '%s' must be an absolute or ./relative path%s", v, "");
         return set_string(p, k, v, c->sense_device, sizeof c->sense_device);
+    }
+    if (!strcmp(k, "nvml_library")) {
+        if (!v[0])
+            return fail(p, "nvml_library: %sempty (a library name such as libnvidia-ml.so.1, or a path)%s", "", "");
+        return set_string(p, k, v, c->sense_nvml_library, sizeof c->sense_nvml_library);
     }
     return fail(p, "unknown key '%s' in [sense]%s", k, "");
 }
@@ -316,6 +349,98 @@ static int keep_raw(parse_ctx *p, const char *section, const char *k, const char
     return 1;
 }
 
+/* ---- duplicates within one file -------------------------------------------- */
+
+/* Keys that may be given several times in one section: each adds to a list. */
+static bool key_repeatable(const char *section, const char *key)
+{
+    if (!core_config_raw_section(section))
+        return false;
+    return !strcmp(key, "rule") || !strcmp(key, "env") || !strcmp(key, "depends");
+}
+
+static const seen_entry *seen_find(const parse_ctx *p, const char *section, const char *key)
+{
+    for (int i = 0; i < p->nseen; i++) {
+        const seen_entry *e = &p->seen[i];
+        if (!strcmp(e->section, section) && (key ? e->key && !strcmp(e->key, key) : !e->key))
+            return e;
+    }
+    return NULL;
+}
+
+static int seen_add(parse_ctx *p, const char *section, const char *key)
+{
+    if (p->nseen == p->capseen) {
+        int cap = p->capseen ? p->capseen * 2 : 32;
+        seen_entry *n = realloc(p->seen, (size_t)cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        p->seen = n;
+        p->capseen = cap;
+    }
+    seen_entry *e = &p->seen[p->nseen];
+    e->section = strdup(section);
+    e->key = key ? strdup(key) : NULL;
+    e->line = p->line;
+    if (!e->section || (key && !e->key)) {
+        free(e->section), free(e->key);
+        return -ENOMEM;
+    }
+    p->nseen++;
+    return 0;
+}
+
+static void seen_free(parse_ctx *p)
+{
+    for (int i = 0; i < p->nseen; i++)
+        free(p->seen[i].section), free(p->seen[i].key);
+    free(p->seen);
+    p->seen = NULL;
+    p->nseen = p->capseen = 0;
+}
+
+/* A section header or key given twice in one file is a mistake (the first
+ * would be silently lost): fail naming both places. Returns 1 when new. */
+static int check_duplicate(parse_ctx *p, const char *section, const char *key)
+{
+    if (key && (p->continuation || key_repeatable(section, key)))
+        return 1;
+    const seen_entry *e = seen_find(p, section, key);
+    char msg[600];
+    if (e) {
+        if (key)
+            snprintf(msg, sizeof msg, "duplicate key '%.100s' in [%.100s] (first set at %.200s:%d)", key,
+                     section, p->name, e->line);
+        else
+            snprintf(msg, sizeof msg, "duplicate section [%.100s] (first at %.200s:%d)", section, p->name,
+                     e->line);
+        return fail(p, "%s%s", msg, "");
+    }
+    if (seen_add(p, section, key))
+        return fail(p, "%s%s", "out of memory", "");
+    return 1;
+}
+
+/* Called by the reader for every line: notes a "[section]" header. */
+static void note_line(parse_ctx *p, const char *buf)
+{
+    p->continuation = buf[0] == ' ' || buf[0] == '\t';
+    const char *s = buf + strspn(buf, " \t");
+    if (*s != '[' || p->reason[0])
+        return;
+    const char *end = strchr(s, ']');
+    if (!end)
+        return; /* inih reports the syntax error */
+    char section[256];
+    size_t n = (size_t)(end - s - 1);
+    if (n >= sizeof section)
+        n = sizeof section - 1;
+    memcpy(section, s + 1, n);
+    section[n] = 0;
+    check_duplicate(p, section, NULL);
+}
+
 static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
 {
     parse_ctx *p = user;
@@ -323,6 +448,8 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
         return 1; /* the first error is reported; stay quiet after it */
     if (!name) /* a section header alone (inih INI_CALL_HANDLER_ON_NEW_SECTION) */
         return 1;
+    if (*section && !check_duplicate(p, section, name))
+        return 0;
     if (!*section)
         return fail(p, "key '%s' outside of any [section]%s", name, "");
     if (!strcmp(section, "daemon"))
@@ -360,6 +487,9 @@ static char *read_line(char *buf, int size, void *stream)
         p->text += len;
     }
     p->line++;
+    note_line(p, buf);
+    if (p->reason[0] && p->reason_line == p->line)
+        return NULL; /* a duplicate section: stop here, parse() reports it */
     size_t len = strlen(buf);
     bool more = p->file ? !feof(p->file) : *p->text != 0;
     if (len == (size_t)size - 1 && buf[len - 1] != '\n' && more) {
@@ -376,6 +506,7 @@ static char *read_line(char *buf, int size, void *stream)
 static int parse(parse_ctx *p, const char *name, char *err, size_t errlen)
 {
     int rc = ini_parse_stream(read_line, p, on_ini_entry, p);
+    seen_free(p);
     if (rc == 0 && p->reason[0])
         rc = p->reason_line; /* the reader stopped on an overlong line */
     if (rc == 0)
@@ -497,6 +628,11 @@ int core_config_validate(const core_config *c, char *err, size_t errlen)
     if (!core_host_is_loopback(host) && !c->api_token[0]) {
         snprintf(err, errlen, "[api] listen = %s is not a loopback address: set [api] token too "
                  "(clients then send 'Authorization: Bearer TOKEN')", c->api_listen);
+        return -EINVAL;
+    }
+    if (c->api_prometheus_listen[0] && port != 0 && !strcmp(c->api_prometheus_listen, c->api_listen)) {
+        snprintf(err, errlen, "[api] prometheus_listen = %s is the address of listen: give it its own port "
+                 "(e.g. 9100)", c->api_prometheus_listen);
         return -EINVAL;
     }
     if (c->api_token[0] && strlen(c->api_token) < 16) {

@@ -100,6 +100,7 @@ typedef struct core_config {
     char api_token[256];  /* required when listen is not loopback */
     int api_max_connections;
     int64_t api_max_points; /* max points in one series answer */
+    char api_prometheus_listen[256]; /* "" = off; else HOST:PORT serving GET /metrics only */
 
     /* [sense] */
     int64_t sense_interval_ms; /* default for every group */
@@ -113,6 +114,9 @@ typedef struct core_config {
     char sys_root[CORE_PATH_MAX];  /* "/sys" */
     int sense_source;              /* CORE_SOURCE_*: where cpu/load/memory/processes come from */
     char sense_device[CORE_PATH_MAX]; /* the kernel bridge, "/dev/ippoc"; tests point it at a file */
+    char textfile_dir[CORE_PATH_MAX]; /* node_exporter's textfile collector; "" = off */
+    char sense_nvml_library[CORE_PATH_MAX]; /* dlopen()ed for the gpu group: "libnvidia-ml.so.1" */
+    char udev_data_dir[CORE_PATH_MAX]; /* udev's device database (node_disk_info); tests point it elsewhere */
 
     /* [memory] */
     int64_t mem_ram_window_ms;      /* full-resolution RAM window, default 15m */

@@ -8,7 +8,7 @@
  * threads read memory through its thread-safe readers and the status through
  * a snapshot this file publishes under a mutex after every tick. */
 #include "daemon/daemon.h"
-#include "daemon/anomaly.h"
+#include "detect/detect.h"
 #include "daemon/loopcall.h"
 #include "api/api.h"
 #include "heal/heal.h"
@@ -47,9 +47,10 @@ typedef struct cell {
     char config_desc[CORE_PATH_MAX];
     mem_t *mem;
     sense_t *sense;
+    sense_nx *nx;            /* node_exporter-named /metrics families */
     api_t *api;
     heal_engine *heal;
-    anomaly *an;                   /* from open_cell to close_cell (outlives the API) */
+    detect_registry *an;           /* from open_cell to close_cell (outlives the API) */
     loopcall lc;                   /* API threads run approve/reject on the loop */
     char audit_path[CORE_PATH_MAX + 16];
     bool stopping;
@@ -62,6 +63,7 @@ typedef struct cell {
     char host[256];
     char state_dir[CORE_PATH_MAX]; /* fixed at start; read by API threads */
     char url[300];
+    char socket_path[CORE_PATH_MAX + 16]; /* <state_dir>/ippocd.sock: the owner's way in */
     /* own CPU ring: cpu time (us) at each of the last ticks */
     int64_t cpu_us[CPU_WINDOW];
     int64_t cpu_at_ms[CPU_WINDOW];
@@ -69,6 +71,8 @@ typedef struct cell {
     pthread_mutex_t snap_lock;
     status_snap snap;
     int exit_code;
+    int64_t store_failing_since; /* loop thread: the store's write state last seen */
+    uint64_t store_dropped_at;   /* dropped tick batches when it began */
 } cell;
 
 /* ---- configuration ------------------------------------------------------------ */
@@ -110,26 +114,46 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
     }
     rc = core_config_validate(c, err, errlen);
     if (!rc)
-        rc = anomaly_config_check(c, err, errlen);
+        rc = detect_registry_config_check(c, err, errlen);
     return rc ? rc : heal_config_check(c, err, errlen);
+}
+
+/* The name shown in status: [daemon] hostname, else gethostname(). API
+ * threads read c->host under snap_lock. */
+static void set_host(cell *c)
+{
+    char h[256] = "";
+    if (c->cfg.hostname[0])
+        core_sncpy(h, sizeof h, c->cfg.hostname);
+    else
+        gethostname(h, sizeof h - 1);
+    pthread_mutex_lock(&c->snap_lock);
+    memcpy(c->host, h, sizeof h);
+    pthread_mutex_unlock(&c->snap_lock);
 }
 
 /* ---- state dir lock --------------------------------------------------------- */
 
+/* The state dir cannot be created or written (read-only filesystem, wrong
+ * owner, full disk): a runtime failure (exit 1), with what to do. */
+static int state_dir_unusable(cell *c, const char *what, int e, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: %s: the state dir %s must be a writable directory: make it writable by "
+             "this user (uid %d), remount it read-write, or choose another with --state-dir or "
+             "[daemon] state_dir", what, strerror(e), c->cfg.state_dir, (int)getuid());
+    return 1;
+}
+
 static int lock_state_dir(cell *c, char *err, size_t errlen)
 {
     int rc = core_mkdir_p(c->cfg.state_dir, 0750);
-    if (rc) {
-        snprintf(err, errlen, "state dir %s: %s", c->cfg.state_dir, strerror(-rc));
-        return 2;
-    }
+    if (rc)
+        return state_dir_unusable(c, c->cfg.state_dir, -rc, err, errlen);
     char path[CORE_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/ippocd.lock", c->cfg.state_dir);
     c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (c->lock_fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return 2;
-    }
+    if (c->lock_fd < 0)
+        return state_dir_unusable(c, path, errno, err, errlen);
     if (flock(c->lock_fd, LOCK_EX | LOCK_NB)) {
         char pid[32] = "?";
         ssize_t n = pread(c->lock_fd, pid, sizeof pid - 1, 0);
@@ -192,8 +216,10 @@ static char *status_json(void *ud)
 {
     cell *c = ud;
     status_snap s;
+    char host[sizeof c->host];
     pthread_mutex_lock(&c->snap_lock);
     s = c->snap;
+    memcpy(host, c->host, sizeof host);
     pthread_mutex_unlock(&c->snap_lock);
     mem_stats ms;
     mem_get_stats(c->mem, &ms);
@@ -215,7 +241,7 @@ static char *status_json(void *ud)
     json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:s, s:s, s:o, s:{s:f, s:I, s:I}, s:{s:i, s:I, s:I, s:I, s:I, s:i, s:I}, s:I, s:f}",
         "name", "ippocd", "version", IPPOC_VERSION, "pid", (int)getpid(),
         "started_at", (json_int_t)c->started_ms, "uptime_s", (json_int_t)((now - c->started_ms) / 1000),
-        "host", c->host, "state_dir", c->state_dir, "config", c->config_desc,
+        "host", host, "state_dir", c->state_dir, "config", c->config_desc,
         "collectors", cols,
         "self", "cpu_percent", s.cpu_percent, "rss_bytes", (json_int_t)own_rss_bytes(),
                 "cpu_seconds", (json_int_t)(own_cpu_us() / 1000000),
@@ -224,6 +250,11 @@ static char *status_json(void *ud)
                   "db_bytes", (json_int_t)ms.db_bytes, "queue_depth", ms.queue_depth,
                   "oldest_ram_ts", (json_int_t)ms.oldest_ram_ts,
         "last_tick_ms", (json_int_t)s.last_tick_ms, "last_tick_cost_us", s.last_tick_cost_us);
+    if (o) { /* the store refusing writes (disk full, read-only): since when and why */
+        json_t *mo = json_object_get(o, "memory");
+        json_object_set_new(mo, "write_failing_since", json_integer((json_int_t)ms.write_failing_since));
+        json_object_set_new(mo, "write_error", ms.write_failing_since ? json_string(ms.write_error) : json_null());
+    }
     if (o) { /* "services": the list; "heal": the rest (mode, pending, open incidents) */
         json_t *list = json_object_get(services, "services");
         json_object_set_new(o, "services", list ? json_incref(list) : json_array());
@@ -276,6 +307,34 @@ static void publish_snapshot(cell *c, int64_t ts, double cost_us, double cpu)
 /* ---- the tick --------------------------------------------------------------- */
 
 static void schedule_tick(cell *c);
+static void record_event(cell *c, const char *type, const char *sev, json_t *payload);
+
+/* The store entering or leaving the state where it cannot write (disk full,
+ * read-only, I/O error): a log line and an event each way. */
+static void watch_store(cell *c)
+{
+    char why[96];
+    int64_t since = mem_write_failing(c->mem, why, sizeof why);
+    if (!since == !c->store_failing_since)
+        return;
+    mem_stats st;
+    mem_get_stats(c->mem, &st);
+    if (since) {
+        c->store_dropped_at = st.dropped_batches;
+        log_err("daemon: the store in %s cannot write: %s: new samples live only in RAM (the RAM window) "
+                "until it can; free space there or make it writable", c->state_dir, why);
+        record_event(c, "memory.write_failed", "error", json_pack("{s:s, s:s, s:I}", "reason", why,
+                     "state_dir", c->state_dir, "since", (json_int_t)since));
+    } else {
+        int64_t for_ms = core_now_ms() - c->store_failing_since;
+        uint64_t lost = st.dropped_batches - c->store_dropped_at;
+        log_info("daemon: the store in %s writes again after %lld s (%llu tick batches were not stored)",
+                 c->state_dir, (long long)(for_ms / 1000), (unsigned long long)lost);
+        record_event(c, "memory.write_resumed", "info", json_pack("{s:I, s:I}", "failed_for_ms", (json_int_t)for_ms,
+                     "dropped_batches", (json_int_t)lost));
+    }
+    c->store_failing_since = since;
+}
 
 static void on_tick(uv_timer_t *t)
 {
@@ -289,7 +348,8 @@ static void on_tick(uv_timer_t *t)
     int64_t t0 = core_mono_ns();
     sense_collect(c->sense, ts);
     mem_tick(c->mem, ts);
-    anomaly_tick(c->an, ts);
+    watch_store(c);
+    detect_registry_tick(c->an, ts);
     if (c->heal)
         heal_engine_tick(c->heal, now);
     double cost_us = (double)(core_mono_ns() - t0) / 1000.0;
@@ -384,8 +444,24 @@ static int hk_reject(void *ud, uint64_t id, const char *who, char *e, size_t n)
 
 /* ---- anomaly readers for the API threads (snapshots: no lock of ours) ---- */
 
-static char *hk_anomalies(void *ud, bool all) { return anomaly_json(((cell *)ud)->an, all); }
-static int hk_anomaly_scores(void *ud, api_anomaly_score **out) { return anomaly_scores(((cell *)ud)->an, out); }
+static char *hk_anomalies(void *ud, bool all) { return detect_registry_json(((cell *)ud)->an, all); }
+/* The registry's scores in the API's own struct (the API does not read src/detect). */
+static int hk_anomaly_scores(void *ud, api_anomaly_score **out)
+{
+    detect_score *d = NULL;
+    int n = detect_registry_scores(((cell *)ud)->an, &d);
+    *out = NULL;
+    if (n > 0 && !(*out = malloc((size_t)n * sizeof **out)))
+        n = -ENOMEM;
+    for (int i = 0; i < n; i++)
+        (*out)[i] = (api_anomaly_score){d[i].name, d[i].labels, d[i].score, d[i].anomalous};
+    free(d);
+    return n;
+}
+static int hk_node_metrics(void *ud, void (*emit)(void *, const char *, size_t), void *eud)
+{
+    return sense_nx_render(((cell *)ud)->nx, emit, eud);
+}
 
 /* ---- API start/stop --------------------------------------------------------- */
 
@@ -395,7 +471,9 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .incidents_json = hk_incidents, .incident_json = hk_incident,
                        .pending_json = hk_pending, .audit_path = hk_audit_path,
                        .approve = hk_approve, .reject = hk_reject,
-                       .anomalies_json = hk_anomalies, .anomaly_scores = hk_anomaly_scores};
+                       .anomalies_json = hk_anomalies, .anomaly_scores = hk_anomaly_scores,
+                       .node_metrics = hk_node_metrics,
+                       .socket_path = c->socket_path};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -412,7 +490,8 @@ static int start_api(cell *c, char *err, size_t errlen)
 static bool api_settings_changed(const core_config *a, const core_config *b)
 {
     return strcmp(a->api_listen, b->api_listen) || strcmp(a->api_token, b->api_token) ||
-           a->api_max_connections != b->api_max_connections || a->api_max_points != b->api_max_points;
+           a->api_max_connections != b->api_max_connections || a->api_max_points != b->api_max_points ||
+           strcmp(a->api_prometheus_listen, b->api_prometheus_listen);
 }
 
 /* ---- reload and stop ---------------------------------------------------------- */
@@ -431,6 +510,7 @@ static void restart_api(cell *c, const core_config *old)
     core_sncpy(c->cfg.api_token, sizeof c->cfg.api_token, old->api_token);
     c->cfg.api_max_connections = old->api_max_connections;
     c->cfg.api_max_points = old->api_max_points;
+    core_sncpy(c->cfg.api_prometheus_listen, sizeof c->cfg.api_prometheus_listen, old->api_prometheus_listen);
     if (start_api(c, err, sizeof err))
         log_err("daemon: API is down: %s", err);
 }
@@ -466,7 +546,9 @@ static void reload(cell *c)
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
         return;
     }
-    if (c->an && anomaly_reconfigure(c->an, &next, err, sizeof err)) { /* checked above: out of memory only */
+    sense_nx_reconfigure(c->nx, &next);
+    /* checked above: out of memory only */
+    if (c->an && detect_registry_reconfigure(c->an, &next, err, sizeof err)) {
         log_err("daemon: anomaly detection keeps its settings: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
     }
@@ -479,6 +561,7 @@ static void reload(cell *c)
     core_config old = c->cfg;
     c->cfg = next;
     core_log_setup(c->cfg.log_level, c->cfg.log_syslog);
+    set_host(c);
     if (api_changed)
         restart_api(c, &old);
     core_config_free(&old);
@@ -547,7 +630,9 @@ static int open_cell(cell *c, char *err, size_t errlen)
         return rc;
     rc = sense_open(&c->sense, &c->cfg, c->mem, err, errlen);
     if (!rc)
-        rc = anomaly_new(&c->an, c->mem, &c->cfg, err, errlen);
+        rc = sense_nx_open(&c->nx, &c->cfg, err, errlen);
+    if (!rc)
+        rc = detect_registry_new(&c->an, c->mem, &c->cfg, err, errlen);
     if (rc)
         return rc;
     return start_api(c, err, errlen);
@@ -559,9 +644,11 @@ static void close_cell(cell *c)
         api_stop(c->api);
     if (c->sense)
         sense_close(c->sense);
+    sense_nx_close(c->nx); /* the API that called it has stopped */
+    c->nx = NULL;
     if (c->an) { /* what the detectors learned goes to the store with the rest */
-        anomaly_save(c->an, core_now_ms());
-        anomaly_free(c->an);
+        detect_registry_save(c->an, core_now_ms());
+        detect_registry_free(c->an);
         c->an = NULL;
     }
     if (c->mem) {
@@ -589,11 +676,9 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
     core_log_setup(c.cfg.log_level, c.cfg.log_syslog);
     core_sncpy(c.state_dir, sizeof c.state_dir, c.cfg.state_dir);
     snprintf(c.audit_path, sizeof c.audit_path, "%s/audit.log", c.state_dir);
+    snprintf(c.socket_path, sizeof c.socket_path, "%s/ippocd.sock", c.state_dir);
     signal(SIGPIPE, SIG_IGN);
-    if (c.cfg.hostname[0])
-        core_sncpy(c.host, sizeof c.host, c.cfg.hostname);
-    else
-        gethostname(c.host, sizeof c.host - 1);
+    set_host(&c);
     describe_config(&c);
 
     char err[1024];
@@ -628,7 +713,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
     heal_engine *h = NULL;
     int hrc = heal_engine_new(&c.loop, &c.cfg, c.mem, &h, err, sizeof err);
     if (h)
-        heal_engine_set_anomaly(h, anomaly_rule_check, c.an);
+        heal_engine_set_anomaly(h, detect_registry_rule_check, c.an);
     pthread_mutex_lock(&c.snap_lock);
     c.heal = h;
     pthread_mutex_unlock(&c.snap_lock);

@@ -19,7 +19,8 @@ static void usage(FILE *f)
         "\n"
         "  -c, --config FILE     configuration file (default /etc/ippoc/ippoc.conf,\n"
         "                        optional); conf.d/*.conf beside it is read too\n"
-        "  -s, --state-dir DIR   where the store, lock and URL file live\n"
+        "  -s, --state-dir DIR   where the store, lock, URL file and the owner's API\n"
+        "                        socket (ippocd.sock) live\n"
         "                        (default [daemon] state_dir, /var/lib/ippoc)\n"
         "  -l, --listen ADDR     API address, e.g. 127.0.0.1:7070 (port 0: any free port)\n"
         "      --log-level L     error, warning, info or debug\n"
@@ -34,8 +35,9 @@ static void usage(FILE *f)
         "\n"
         "Signals: SIGHUP reloads the configuration (a bad one is rejected and the\n"
         "running one kept); SIGTERM or SIGINT stops cleanly, flushing memory.\n"
-        "Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration,\n"
-        "3 another ippocd already runs on the state dir.\n");
+        "Exit codes: 0 clean stop, 1 runtime failure (a state dir that cannot be\n"
+        "written included), 2 bad usage or configuration, 3 another ippocd already\n"
+        "runs on the state dir.\n");
 }
 
 #if defined(__SANITIZE_THREAD__)

@@ -229,4 +229,109 @@ const detect_episode *detect_tracker_episode(const detect_tracker *t, uint64_t i
 /* Episodes opened so far (the id of the newest). */
 uint64_t detect_tracker_episodes_total(const detect_tracker *t);
 
+/* ---- the registry: one detector per sensed series (registry.c, registry_conf.c) ----
+ *
+ * What ippocd runs: one detector per watched series of the memory store, fed
+ * every tick after sensing; their scores tracked into anomalous metrics and
+ * episodes (detect_tracker); `anomaly` and `anomaly.episode` events; the
+ * learned state saved in the memory store and loaded at start. The daemon
+ * creates it and wires its readers into the API's hooks and its
+ * anomalous(METRIC) check into the heal engine. Built as its own library
+ * (detect_registry_dep): it reads and writes the memory store, so a program
+ * linking it also links mem_dep (src/memory is built after src/detect).
+ *
+ * Configuration ([detect], kept raw by core/config.c, checked here):
+ *
+ *   [detect]
+ *   enabled         = yes | no            (default yes)
+ *   threshold       = 0.7                 score at or above which a sample is anomalous, (0, 1]
+ *                                         (default DETECT_THRESHOLD_DEFAULT)
+ *   for             = 0s                  anomalous this long before an `anomaly` event (0s..1d)
+ *   keep_firing_for = 30s                 stays anomalous this long after its last anomalous sample (0s..1d)
+ *   episode_window  = 10s                 grouping window of episodes, and how long an episode
+ *                                         stays open once every member is calm (0s..1h)
+ *   include         = *                   globs: series to watch (a glob with '{' matches
+ *   exclude         =                     the key name{labels}, else the family name)
+ *   max_metrics     = 5000                detectors at most (about 2 KB each)
+ *   save_interval   = 5m                  how often the learned state is saved (10s..1d)
+ *
+ * Threads: detect_registry_new/reconfigure/tick/save/free and
+ * detect_registry_rule_check run on the loop thread (new and free also before
+ * and after the loop). detect_registry_json and detect_registry_scores are
+ * safe from any thread: they read an immutable, reference-counted snapshot
+ * the loop publishes each tick (its own mutex). The config functions keep no
+ * state. */
+#include "core/core.h"
+#include "memory/memory.h"
+
+#define DETECT_REGISTRY_GLOBS_MAX 64
+#define DETECT_REGISTRY_GLOB_LEN 255
+#define DETECT_REGISTRY_MAX_METRICS_LIMIT 262144
+#define DETECT_KEY_MAX 704 /* name{labels}: the store's 127 + 511, braces, room */
+
+typedef struct detect_registry_config {
+    bool enabled;
+    detect_track_config track; /* threshold, for, keep_firing_for, episode_window */
+    int max_metrics;
+    int64_t save_interval_ms;
+    char include[DETECT_REGISTRY_GLOBS_MAX][DETECT_REGISTRY_GLOB_LEN + 1];
+    int ninclude;
+    char exclude[DETECT_REGISTRY_GLOBS_MAX][DETECT_REGISTRY_GLOB_LEN + 1];
+    int nexclude;
+} detect_registry_config;
+
+/* registry_conf.c */
+void detect_registry_config_defaults(detect_registry_config *c);
+/* Reads every [detect] key of cfg over the defaults. 0, or -EINVAL with
+ * "FILE:LINE: reason" in err. */
+int detect_registry_config_parse(const core_config *cfg, detect_registry_config *out, char *err, size_t errlen);
+/* detect_registry_config_parse with the result thrown away (ippocd
+ * --check-config, reload). */
+int detect_registry_config_check(const core_config *cfg, char *err, size_t errlen);
+/* Whether a series (family name, canonical labels) is watched: it matches an
+ * include glob and no exclude glob. */
+bool detect_registry_config_match(const detect_registry_config *c, const char *name, const char *labels);
+/* Whether canonical labels `have` contain every pair of canonical labels
+ * `want` ("" matches anything). */
+bool detect_labels_subset(const char *have, const char *want);
+
+/* registry.c */
+typedef struct detect_registry detect_registry;
+
+/* One watched series' score (strings owned by the memory store). */
+typedef struct detect_score {
+    const char *name;   /* family, e.g. "memory.used_bytes" */
+    const char *labels; /* canonical, "" if none */
+    double score;       /* [0, 1] */
+    bool anomalous;     /* anomalous now: its run began, keep_firing_for not over */
+} detect_score;
+
+/* Builds the detectors' owner from cfg's [detect] and loads the state saved
+ * in mem. Returns 0 or -errno with err. */
+int detect_registry_new(detect_registry **out, mem_t *mem, const core_config *cfg, char *err, size_t errlen);
+/* SIGHUP: new settings; detectors of series still watched keep what they
+ * learned. 0 or -EINVAL with err (nothing changed then). */
+int detect_registry_reconfigure(detect_registry *a, const core_config *cfg, char *err, size_t errlen);
+/* After mem_tick(ts_ms): feeds the tick's values, writes events, saves the
+ * state when due, publishes the snapshot. */
+void detect_registry_tick(detect_registry *a, int64_t ts_ms);
+/* Queues every detector's state for the store now (clean stop). 0 or -errno. */
+int detect_registry_save(detect_registry *a, int64_t now_ms);
+void detect_registry_free(detect_registry *a);
+
+/* Any thread: the JSON of GET /v1/anomalies (all: every watched series too);
+ * malloc'd, NULL when out of memory. */
+char *detect_registry_json(detect_registry *a, bool all);
+/* Any thread: every watched series' score; *out is malloc'd (free it); the
+ * strings stay valid while the memory store is open. Returns the count or
+ * -ENOMEM. */
+int detect_registry_scores(detect_registry *a, detect_score **out);
+
+/* Loop thread, the heal engine's hook for anomalous(METRIC): 1 when a watched
+ * series whose family matches the glob `metric` and whose labels contain
+ * `labels` is anomalous now (key and score of the strongest such series),
+ * 0 when none is, -ENOENT when detection is off. */
+int detect_registry_rule_check(void *ud, const char *metric, const char *labels, char *key, size_t keylen,
+                               double *score);
+
 #endif

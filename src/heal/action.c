@@ -11,7 +11,8 @@ static const char *const names[HEAL_ACT_COUNT] = {
     [HEAL_ACT_RENICE] = "renice",        [HEAL_ACT_LIMIT_MEMORY] = "limit memory",
     [HEAL_ACT_LIMIT_CPU] = "limit cpu",  [HEAL_ACT_SYSCTL] = "sysctl",
     [HEAL_ACT_CLEAN] = "clean",          [HEAL_ACT_PLAYBOOK] = "run",
-    [HEAL_ACT_ALERT] = "alert",
+    [HEAL_ACT_ALERT] = "alert",          [HEAL_ACT_FREEZE] = "freeze",
+    [HEAL_ACT_THAW] = "thaw",
 };
 
 const char *heal_action_name(heal_action_kind k)

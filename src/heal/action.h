@@ -21,6 +21,8 @@ typedef enum heal_action_kind {
     HEAL_ACT_CLEAN,        /* path, older_than_ms and/or larger_than / keep_bytes */
     HEAL_ACT_PLAYBOOK,     /* program (argv, no shell), timeout_ms */
     HEAL_ACT_ALERT,        /* target: webhook name ("" = every configured one) */
+    HEAL_ACT_FREEZE,       /* cgroup.freeze = 1 in the service's own cgroup (v2) */
+    HEAL_ACT_THAW,         /* cgroup.freeze = 0 */
     HEAL_ACT_COUNT
 } heal_action_kind;
 

@@ -76,9 +76,12 @@ static void on_crash(heal_engine *e, eng_svc *s, const heal_service_event *ev)
         eng_incident_close(old, false, "the service exited again before it was healthy");
     heal_action a = {.kind = HEAL_ACT_RESTART};
     snprintf(a.service, sizeof a.service, "%s", s->cfg.sc.name);
-    char what[160];
-    snprintf(what, sizeof what, "process exited: %s", ev->reason ? ev->reason : "?");
+    char what[800], held[600];
+    json_t *conflict = eng_port_conflict(s, ev->pid, held, sizeof held);
+    snprintf(what, sizeof what, "process exited: %s%s%s", ev->reason ? ev->reason : "?", conflict ? "; " : "", held);
     json_t *evd = eng_svc_evidence(e, s);
+    if (conflict)
+        json_object_set_new(evd, "port_conflict", conflict);
     json_object_set_new(evd, "exit", json_pack("{s:i, s:i, s:i, s:I}", "pid", (int)ev->pid, "status",
                                                ev->exit_status, "signal", ev->term_signal, "backoff_ms",
                                                (json_int_t)delay));
@@ -93,6 +96,66 @@ static void on_crash(heal_engine *e, eng_svc *s, const heal_service_event *ev)
         uv_timer_start(&s->restart_timer, on_restart_timer, (uint64_t)delay, 0);
 }
 
+/* The trouble that got s stopped for flapping still holds: it should run
+ * and is down, or a probe of one of its restarting rules fails. */
+static bool flap_trouble(heal_engine *e, eng_svc *s, bool *down)
+{
+    heal_supervisor *sup = eng_sup_of(e, s->cfg.sc.name);
+    heal_service_info in;
+    if (!sup || heal_service_info_get(sup, s->cfg.sc.name, &in))
+        return false;
+    *down = in.state == HEAL_SVC_FAILED || in.state == HEAL_SVC_STOPPED;
+    if (*down && s->cfg.sc.autorestart)
+        return true;
+    for (int i = 0; i < s->nrules; i++) {
+        const eng_rule *r = &s->rules[i];
+        if (!r->probe || r->probe_ok || !r->probe_seq)
+            continue;
+        for (int k = 0; k < r->r.nactions; k++)
+            if (r->r.actions[k].kind == HEAL_ACT_RESTART || r->r.actions[k].kind == HEAL_ACT_START)
+                return true;
+    }
+    return false;
+}
+
+void eng_flap_retry(heal_engine *e)
+{
+    int64_t mono = core_mono_ms();
+    for (int i = 0; i < e->nsvcs && !e->stopping; i++) {
+        eng_svc *s = e->svcs[i];
+        if (!s->flap_stopped || s->stopping || eng_svc_busy(e, s->cfg.sc.name))
+            continue;
+        heal_policy_svc_state ps;
+        heal_policy_service_state(e->policy, s->cfg.sc.name, mono, &ps);
+        if (ps.flapping)
+            continue;
+        bool down = false;
+        if (!flap_trouble(e, s, &down)) {
+            if (!down)
+                s->flap_stopped = false; /* it runs and is healthy: nothing to retry */
+            continue;
+        }
+        s->flap_stopped = false;
+        int64_t delay = backoff_ms(s);
+        s->fails++;
+        heal_action a = {.kind = down ? HEAL_ACT_START : HEAL_ACT_RESTART};
+        snprintf(a.service, sizeof a.service, "%s", s->cfg.sc.name);
+        json_t *evd = eng_svc_evidence(e, s);
+        json_object_set_new(evd, "backoff_ms", json_integer(delay));
+        incident *inc = eng_incident_open(e, s->cfg.sc.name, "retry after the flap cool-down", "flap protection", &a,
+                                          1, core_now_ms(), evd);
+        if (!inc)
+            continue;
+        inc->wants_running = true;
+        s->crash_incident = inc->id;
+        log_info("heal: %s: flap cool-down over, trying again in %lld ms", s->cfg.sc.name, (long long)delay);
+        if (delay == 0 || !s->timer_open)
+            eng_act_next(inc);
+        else
+            uv_timer_start(&s->restart_timer, on_restart_timer, (uint64_t)delay, 0);
+    }
+}
+
 static void on_svc_event(const heal_service_event *ev, void *ud)
 {
     eng_group *g = ud;
@@ -104,7 +167,16 @@ static void on_svc_event(const heal_service_event *ev, void *ud)
         return;
     if (ev->new_state == HEAL_SVC_RUNNING && ev->old_state != HEAL_SVC_RUNNING) {
         s->started_mono = core_mono_ms();
+        s->ready_deadline_mono = core_mono_ms() + e->cfg.verify_ms;
+        for (int i = 0; i < s->nrules; i++) /* no failure counted until the first scheduled check */
+            if (s->rules[i].probe) {
+                s->rules[i].start_seq = s->rules[i].probe_seq;
+                heal_probe_grace(s->rules[i].probe, heal_probe_get_config(s->rules[i].probe)->interval_ms);
+            }
         eng_svc_sample(s, ev->pid, core_now_ms());
+        if (ev->reason && !strcmp(ev->reason, "adopted"))
+            eng_event(e, "service.adopted", "info", s->cfg.sc.name,
+                      json_pack("{s:s, s:i}", "service", s->cfg.sc.name, "pid", (int)ev->pid));
         if (s->restarting) {
             s->restarting = false;
             eng_event(e, "service.restart", "info", s->cfg.sc.name,
@@ -118,6 +190,78 @@ static void on_svc_event(const heal_service_event *ev, void *ud)
     if (ended)
         on_crash(e, s, ev);
     eng_publish(e);
+}
+
+/* ---- dependents of a restarted service ------------------------------------------- */
+
+/* Whether `name`'s dependents may start: every probe of it passed since it
+ * last started, or the verify deadline went by. Probes it is waiting for are
+ * run now (failures during the start grace are not counted). */
+static bool on_ready(const char *name, void *ud)
+{
+    eng_group *g = ud;
+    eng_svc *s = eng_find_svc(g->e, name);
+    if (!s || core_mono_ms() >= s->ready_deadline_mono)
+        return true;
+    bool ready = true;
+    for (int i = 0; i < s->nrules; i++) {
+        eng_rule *r = &s->rules[i];
+        if (r->probe && (r->probe_seq <= r->start_seq || !r->probe_ok)) {
+            ready = false;
+            heal_probe_run_now(r->probe);
+        }
+    }
+    return ready;
+}
+
+/* The supervisor restarted `dep` explicitly and `dependent` runs on it:
+ * wait for dep's probes, then restart dependent like any other action. */
+static void on_dependent(const char *dep, const char *dependent, void *ud)
+{
+    eng_group *g = ud;
+    heal_engine *e = g->e;
+    eng_svc *d = eng_find_svc(e, dep), *s = eng_find_svc(e, dependent);
+    if (g->phase == G_RETIRING || !d || !s || e->stopping || s->stopping)
+        return;
+    s->dep_wait = true;
+    snprintf(s->dep_on, sizeof s->dep_on, "%s", dep);
+    s->dep_deadline_mono = core_mono_ms() + e->cfg.verify_ms;
+    eng_probes_mark(d);
+    eng_deps_check(e);
+}
+
+void eng_deps_check(heal_engine *e)
+{
+    if (e->stopping)
+        return;
+    for (eng_group *g = e->groups; g; g = g->next) /* services waiting for a dependency to be ready */
+        if (g->phase == G_ACTIVE && g->n > 1)
+            heal_supervisor_recheck(g->sup);
+    for (int i = 0; i < e->nsvcs; i++) {
+        eng_svc *s = e->svcs[i];
+        if (!s->dep_wait)
+            continue;
+        eng_svc *d = eng_find_svc(e, s->dep_on);
+        heal_supervisor *sup = d ? eng_sup_of(e, s->dep_on) : NULL;
+        heal_service_info in;
+        bool up = sup && !heal_service_info_get(sup, s->dep_on, &in) && in.state == HEAL_SVC_RUNNING;
+        bool late = core_mono_ms() >= s->dep_deadline_mono;
+        if (!late && !(up && eng_probes_ok(d)))
+            continue;
+        s->dep_wait = false;
+        char what[HEAL_NAME_MAX + 96];
+        snprintf(what, sizeof what, "dependency %s restarted%s", s->dep_on,
+                 up && !late ? "" : " (not healthy by the deadline)");
+        heal_action a = {.kind = HEAL_ACT_RESTART};
+        snprintf(a.service, sizeof a.service, "%s", s->cfg.sc.name);
+        json_t *evd = eng_svc_evidence(e, s);
+        json_object_set_new(evd, "dependency", json_pack("{s:s, s:b}", "service", s->dep_on, "healthy", up && !late));
+        incident *inc = eng_incident_open(e, s->cfg.sc.name, what, "dependency", &a, 1, core_now_ms(), evd);
+        if (!inc)
+            continue;
+        inc->wants_running = true;
+        eng_act_next(inc);
+    }
 }
 
 /* ---- groups ---------------------------------------------------------------------- */
@@ -182,6 +326,8 @@ static eng_group *group_new(heal_engine *e, const eng_cfg *c, const int *comp, i
         return NULL;
     }
     heal_supervisor_set_callback(g->sup, on_svc_event, g);
+    heal_supervisor_set_dependent_hook(g->sup, on_dependent, g);
+    heal_supervisor_set_ready_hook(g->sup, on_ready, g);
     int k = 0;
     for (int i = 0; i < c->nsvcs; i++) {
         if (comp[i] != root)
@@ -617,6 +763,8 @@ void heal_engine_tick(heal_engine *e, int64_t now_ms)
         return;
     e->last_tick_ms = now_ms;
     eng_rules_tick(e, now_ms);
+    eng_deps_check(e);
+    eng_flap_retry(e);
     eng_publish(e);
 }
 

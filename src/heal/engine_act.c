@@ -414,6 +414,13 @@ static void run_action(job *j)
         }
         eng_svc *s = eng_find_svc(e, a->service);
         bool up = a->kind == HEAL_ACT_RESTART || a->kind == HEAL_ACT_START;
+        if (s && s->frozen && a->kind != HEAL_ACT_START) { /* a frozen process would not see the signal */
+            char dir[CORE_PATH_MAX], m[256];
+            pid = svc_pid(e, a->service);
+            if (pid > 0 && eng_sys_freeze(pid, false, dir, sizeof dir, m, sizeof m) == 0)
+                log_info("heal: %s: %s before %s", a->service, m, heal_action_name(a->kind));
+            s->frozen = false;
+        }
         if (s && up)
             s->restarting = true; /* RUNNING may come inside heal_service_act */
         j->rc = heal_service_act(sup, a, j->msg, sizeof j->msg);
@@ -423,6 +430,8 @@ static void run_action(job *j)
             snprintf(j->msg, sizeof j->msg, "done");
             if (s && up)
                 eng_note_restart(s, core_now_ms());
+            if (s && a->kind == HEAL_ACT_STOP)
+                s->flap_stopped = false; /* stopped on purpose: no retry after the cool-down */
         }
         break;
     }
@@ -442,6 +451,19 @@ static void run_action(job *j)
         if (pid <= 0)
             snprintf(j->msg, sizeof j->msg, "service '%s' has no process", a->service);
         break;
+    case HEAL_ACT_FREEZE:
+    case HEAL_ACT_THAW: {
+        char dir[CORE_PATH_MAX];
+        pid = svc_pid(e, a->service);
+        j->rc = pid > 0 ? eng_sys_freeze(pid, a->kind == HEAL_ACT_FREEZE, dir, sizeof dir, j->msg, sizeof j->msg)
+                        : -ESRCH;
+        if (pid <= 0)
+            snprintf(j->msg, sizeof j->msg, "service '%s' has no process", a->service);
+        eng_svc *s = eng_find_svc(e, a->service);
+        if (s && j->rc == 0)
+            s->frozen = a->kind == HEAL_ACT_FREEZE;
+        break;
+    }
     case HEAL_ACT_SYSCTL: {
         char old[256] = "";
         j->rc = eng_sys_sysctl(a->key, a->value, old, sizeof old, j->msg, sizeof j->msg);
@@ -502,6 +524,13 @@ static void not_run(heal_engine *e, incident *inc, const heal_action *a, const h
     default:
         type = "heal.refused", outcome = "refused";
         json_object_set_new(p, "refusal", json_string(heal_refusal_name(d->refusal)));
+        if (d->refusal == HEAL_REFUSE_FLAPPING && (a->kind == HEAL_ACT_RESTART || a->kind == HEAL_ACT_START)) {
+            eng_svc *s = eng_find_svc(e, a->service);
+            if (s)
+                s->flap_stopped = true;
+            if (inc)
+                inc->flap_refused = true;
+        }
         break;
     }
     eng_event(e, type, d->verdict == HEAL_VERDICT_REFUSE ? "warning" : "info", a->service, p);

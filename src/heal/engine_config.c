@@ -254,7 +254,7 @@ static int check_rule_refs(const eng_cfg *c, const heal_rule *r, const eng_svc_c
                 return -EINVAL;
             }
         }
-        bool svc_action = act->kind <= HEAL_ACT_LIMIT_CPU;
+        bool svc_action = act->kind <= HEAL_ACT_LIMIT_CPU || act->kind == HEAL_ACT_FREEZE || act->kind == HEAL_ACT_THAW;
         if (svc_action && !s) {
             snprintf(err, errlen, "%s:%d: '%s' needs a service: write this rule in a [service.NAME] section",
                      r->file, r->line, heal_action_name(act->kind));
@@ -342,7 +342,7 @@ static int apply_key(eng_cfg *c, const core_config *cfg, const core_kv *kv, char
         eng_alert_cfg *a = alert_for(c, kv, err, errlen);
         return a ? alert_key(a, kv, err, errlen) : -EINVAL;
     }
-    if (!strcmp(kv->section, "detect")) /* ippocd's anomaly detection reads it (src/daemon/anomaly.h) */
+    if (!strcmp(kv->section, "detect")) /* ippocd's anomaly detection reads it (src/detect/registry_conf.c) */
         return 0;
     return core_kv_error(err, errlen, kv, "unknown section [%s]", kv->section);
 }

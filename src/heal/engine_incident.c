@@ -179,6 +179,10 @@ void eng_incident_actions_finished(incident *inc)
         eng_incident_close(inc, false, why);
         return;
     }
+    if (inc->flap_refused) {
+        eng_incident_close(inc, false, inc->reason[0] ? inc->reason : "flapping: restart refused");
+        return;
+    }
     if (!inc->executed) {
         eng_incident_close(inc, false, "no action ran (see the actions' outcomes)");
         return;

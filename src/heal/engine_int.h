@@ -69,6 +69,27 @@ typedef struct eng_group {
     struct eng_group *next;
 } eng_group;
 
+/* A METRIC condition's series (engine_metric.c): those of the rule's family
+ * whose labels include the rule's, found again when the store's series
+ * count changes (series are never removed while the store is open). */
+typedef struct eng_metric_set {
+    int *ids;            /* matching series, sorted by labels */
+    const char **labels; /* their canonical labels (the store's strings) */
+    int n;
+    int nseries;         /* mem_series_count when found; -1: not yet */
+} eng_metric_set;
+
+/* The series that decides a METRIC condition: the largest value for > and
+ * >=, the smallest for < and <=, the first (by labels) equal to the
+ * threshold for ==, the first different from it for !=; when none holds,
+ * the first with a value. So the condition holds when any series holds. */
+typedef struct eng_metric_hit {
+    int id;              /* -1: no matching series has a value */
+    const char *labels;
+    double value;        /* NaN when id < 0 */
+    int matched;         /* series in the set */
+} eng_metric_hit;
+
 /* One rule bound to its service (NULL svc: machine-wide). */
 typedef struct eng_rule {
     heal_rule r;
@@ -82,7 +103,9 @@ typedef struct eng_rule {
     bool probe_ok;         /* last probe check passed */
     uint64_t probe_seq;    /* last probe result seq */
     uint64_t verify_seq;   /* probe_seq when the verify step began */
-    int metric_id;         /* METRIC: series id, -1 unknown yet */
+    uint64_t start_seq;    /* probe_seq when the service last started (readiness) */
+    eng_metric_set metric; /* METRIC: the series it watches */
+    eng_metric_hit hit;    /* METRIC: the series that decided the last evaluation */
     char last_msg[HEAL_PROBE_MSG_MAX];
     double last_value;     /* resource: last measured value */
     bool latched;          /* resource: fired; fires again only once the condition was false */
@@ -107,9 +130,18 @@ struct eng_svc {
     pid_t cpu_pid;
     uint64_t cpu_ticks;
     int64_t cpu_at_ms;
-    double cpu_percent, rss_bytes, threads, fds;
+    double cpu_percent, rss_bytes, threads, fds; /* the whole process tree */
+    int nprocs;
     bool stopping; /* a reload or shutdown is stopping it */
     bool restarting; /* the engine restarted it: say so when RUNNING */
+    /* a dependency was restarted: this one is restarted (through the
+     * policy) once that dependency's probes pass, or at the deadline */
+    bool frozen;       /* a freeze action froze its cgroup: thawed before a stop/restart/signal */
+    bool flap_stopped; /* a start/restart was refused for flapping: retried after the cool-down */
+    int64_t ready_deadline_mono; /* its dependents start once its probes pass, or at this */
+    bool dep_wait;
+    char dep_on[HEAL_NAME_MAX];
+    int64_t dep_deadline_mono;
 };
 
 typedef enum { INC_ACTING = 0, INC_VERIFYING, INC_RESOLVED, INC_FAILED } inc_state;
@@ -124,6 +156,7 @@ struct incident {
     int nactions, next;
     int executed, failed, skipped;
     bool wants_running;                 /* verify: the service must be RUNNING */
+    bool flap_refused;                  /* its start/restart was refused for flapping: no verify */
     json_t *evidence;                   /* object */
     json_t *results;                    /* array */
     inc_state state;
@@ -186,6 +219,14 @@ heal_supervisor *eng_sup_of(heal_engine *e, const char *name);
 void eng_event(heal_engine *e, const char *type, const char *sev, const char *source, json_t *payload);
 void eng_publish(heal_engine *e);
 void eng_job_done(heal_engine *e);
+/* Restarts the dependents whose restarted dependency is healthy again (or
+ * whose wait ran out): each through an incident, the policy and the audit
+ * log. Called on probe results and on the tick. */
+void eng_deps_check(heal_engine *e);
+/* Services stopped by flap protection whose cool-down is over and whose
+ * trouble still holds (a crash with autorestart, or a failing probe of a
+ * rule that restarts): restarted again, after the backoff delay. Tick. */
+void eng_flap_retry(heal_engine *e);
 
 /* engine_rules.c: probes, resources, firing */
 int eng_rules_start(heal_engine *e, eng_svc *s, eng_rule *rules, int n, char *err, size_t errlen);
@@ -200,6 +241,20 @@ void eng_probes_mark(eng_svc *s);
 void eng_probes_run_now(eng_svc *s);
 bool eng_probes_ok(eng_svc *s);
 bool eng_svc_busy(heal_engine *e, const char *service);
+
+/* engine_metric.c: METRIC conditions over a family of series */
+/* Finds (or refreshes) set, then the series that decides res (see
+ * eng_metric_hit). 0, or -errno (the store could not be read). */
+int eng_metric_eval(mem_t *m, eng_metric_set *set, const heal_resource *res, eng_metric_hit *hit);
+void eng_metric_set_free(eng_metric_set *set);
+/* Whether canonical labels `have` hold every pair of `want` ("" = any). */
+bool eng_labels_subset(const char *have, const char *want);
+/* Adds "series" (name{labels}), "labels" (object) and "matched" to a
+ * condition's detail. */
+void eng_metric_detail(json_t *detail, const char *metric, const eng_metric_hit *hit);
+/* Appends " [name{labels} = value]" of detail's "series" and "value" to the
+ * rule text an incident shows (and the audit log's reason quotes). */
+void eng_metric_what(char *text, size_t n, const json_t *detail);
 
 /* engine_incident.c */
 incident *eng_incident_open(heal_engine *e, const char *service, const char *what, const char *where,
@@ -232,6 +287,24 @@ int eng_sys_clean(const char *dir, int64_t older_ms, uint64_t larger, int64_t no
                   uint64_t *bytes, char *msg, size_t n);
 /* Reads /proc/PID/stat: utime+stime ticks, threads; statm RSS; fd count. */
 int eng_sys_proc(pid_t pid, uint64_t *ticks, double *rss, double *threads, double *fds);
+
+/* engine_proc.c */
+/* Resources of pid and all its descendants (the service's process tree):
+ * ticks, RSS and fds summed; -ESRCH when pid itself is gone. */
+int eng_sys_tree(pid_t pid, uint64_t *ticks, double *rss, double *threads, double *fds, int *nprocs);
+/* Who holds TCP port `port` (any address, v4 or v6), leaving out process
+ * group skip_pgid: 0 with pid and its command line, -ENOENT when the port
+ * is free, -ESRCH when bound by no process visible here. */
+int eng_sys_port_holder(int port, pid_t skip_pgid, pid_t *pid, char *cmd, size_t n);
+/* The first port of s's probes that another process holds: its evidence
+ * {port, pid, command} and text "port P is held by pid N (CMD)"; NULL if none. */
+json_t *eng_port_conflict(eng_svc *s, pid_t exited_pgid, char *text, size_t n);
+
+/* The service's own cgroup v2 (that of pid, when it is neither the root
+ * nor one holding ippocd) gets cgroup.freeze = 1 (freeze) or 0 (thaw);
+ * dir gets its path. -ENOENT when the service has no cgroup of its own,
+ * -ENOTSUP without the cgroup v2 freezer; the reason in msg. */
+int eng_sys_freeze(pid_t pid, bool freeze, char *dir, size_t dn, char *msg, size_t n);
 
 /* engine_alert.c */
 void eng_alert_send(heal_engine *e, const heal_action *a, json_t *body, void (*done)(void *ud, int rc, const char *msg),

@@ -36,9 +36,10 @@ static void fire(eng_rule *r, int64_t since_ms, json_t *detail)
 {
     heal_engine *e = r->e;
     const char *svc = r->svc ? r->svc->cfg.sc.name : "";
-    char text[HEAL_RULE_LINE_MAX + 8], where[300];
+    char text[HEAL_RULE_LINE_MAX + 64], where[300];
     if (heal_rule_format(&r->r, text, sizeof text))
         snprintf(text, sizeof text, "(rule)");
+    eng_metric_what(text, sizeof text, detail); /* a METRIC rule names its series */
     snprintf(where, sizeof where, "%s:%d", r->r.file, r->r.line);
     heal_action acts[HEAL_RULE_ACTIONS_MAX];
     bool wants_running = false;
@@ -83,6 +84,7 @@ static void on_probe(heal_probe *p, const heal_probe_result *res, void *ud)
     snprintf(r->last_msg, sizeof r->last_msg, "%s", res->message ? res->message : "");
     if (res->ok) {
         r->since_ms = 0;
+        eng_deps_check(e);
         return;
     }
     if (!r->since_ms)
@@ -163,7 +165,7 @@ int eng_rules_start(heal_engine *e, eng_svc *s, eng_rule *rules, int n, char *er
 {
     for (int i = 0; i < n; i++) {
         eng_rule *r = &rules[i];
-        r->metric_id = -1;
+        r->metric.nseries = -1;
         r->last_value = NAN;
         if (r->r.cond.kind != HEAL_COND_PROBE_FAILED)
             continue;
@@ -188,6 +190,7 @@ void eng_rules_stop(eng_rule *rules, int n)
     for (int i = 0; i < n; i++) {
         heal_probe_free(rules[i].probe);
         rules[i].probe = NULL;
+        eng_metric_set_free(&rules[i].metric);
     }
 }
 
@@ -220,12 +223,14 @@ void eng_svc_sample(eng_svc *s, pid_t pid, int64_t now_ms)
 {
     uint64_t ticks;
     double rss, threads, fds;
-    if (pid <= 0 || eng_sys_proc(pid, &ticks, &rss, &threads, &fds)) {
+    if (pid <= 0 || eng_sys_tree(pid, &ticks, &rss, &threads, &fds, &s->nprocs)) {
         s->cpu_pid = 0;
         s->cpu_percent = s->rss_bytes = s->threads = s->fds = NAN;
         return;
     }
-    if (pid == s->cpu_pid && now_ms > s->cpu_at_ms && ticks >= s->cpu_ticks) {
+    if (pid == s->cpu_pid && now_ms > s->cpu_at_ms && ticks < s->cpu_ticks) {
+        s->cpu_percent = NAN; /* a child ended and took its ticks: no rate this time */
+    } else if (pid == s->cpu_pid && now_ms > s->cpu_at_ms) {
         double hz = (double)sysconf(_SC_CLK_TCK);
         s->cpu_percent = 100.0 * ((double)(ticks - s->cpu_ticks) / hz) / ((double)(now_ms - s->cpu_at_ms) / 1000.0);
     } else if (pid != s->cpu_pid) {
@@ -261,15 +266,8 @@ static double measure(heal_engine *e, eng_rule *r)
     case HEAL_RES_FDS: return s ? s->fds : NAN;
     case HEAL_RES_SPACE: return fs_used(res->path, false);
     case HEAL_RES_INODES: return fs_used(res->path, true);
-    case HEAL_RES_METRIC: {
-        if (r->metric_id < 0)
-            r->metric_id = mem_series_find(e->mem, res->metric, res->labels);
-        double v;
-        int64_t ts;
-        if (r->metric_id < 0 || mem_series_last(e->mem, r->metric_id, &v, &ts))
-            return NAN;
-        return v;
-    }
+    case HEAL_RES_METRIC: /* every series of the family holding the rule's labels */
+        return eng_metric_eval(e->mem, &r->metric, res, &r->hit) ? NAN : r->hit.value;
     default: return NAN;
     }
 }
@@ -308,8 +306,11 @@ static void eval_resource(heal_engine *e, eng_rule *r, int64_t now_ms)
     }
     if (!cond_held(e, r, now_ms))
         return;
-    fire(r, r->since_ms, json_pack("{s:s, s:f, s:s, s:f, s:i}", "resource", heal_resource_name(res->kind), "value", v,
-                                   "op", heal_cmp_name(res->op), "threshold", res->threshold, "checks", r->hits));
+    json_t *detail = json_pack("{s:s, s:f, s:s, s:f, s:i}", "resource", heal_resource_name(res->kind), "value", v,
+                               "op", heal_cmp_name(res->op), "threshold", res->threshold, "checks", r->hits);
+    if (res->kind == HEAL_RES_METRIC)
+        eng_metric_detail(detail, res->metric, &r->hit);
+    fire(r, r->since_ms, detail);
 }
 
 void heal_engine_set_anomaly(heal_engine *e, heal_anomaly_fn fn, void *ud)
@@ -404,6 +405,7 @@ json_t *eng_svc_evidence(heal_engine *e, eng_svc *s)
     json_object_set_new(o, "rss_bytes", num(s->rss_bytes));
     json_object_set_new(o, "threads", num(s->threads));
     json_object_set_new(o, "fds", num(s->fds));
+    json_object_set_new(o, "processes", json_integer(s->nprocs));
     json_object_set_new(o, "restarts", json_integer(s->restarts));
     json_t *probes = json_array();
     for (int i = 0; i < s->nrules; i++)

@@ -10,7 +10,8 @@
  *   max_actions = N per DURATION               (all actions, e.g. 10 per 1m)
  *   service_max_actions = N per DURATION       (default per service)
  *   flap        = N restarts within DURATION   (e.g. 5 restarts within 1m)
- *   flap_cooldown = DURATION
+ *   flap_cooldown = DURATION                   (default 15m; then retried while
+ *                                               the trouble holds, with backoff)
  *   verify      = DURATION                     (probe again until then; 30s)
  *   allow       = ACTIONS                      (for the machine-wide rules)
  *   rule        = RULE                         (machine-wide; repeatable)

@@ -170,7 +170,7 @@ int heal_policy_allow_parse(const char *s, uint32_t *mask, char *err, size_t err
         } else {
             return perr(err, errlen, -EINVAL,
                         "allowlist: unknown action \"%s\" (expected start, stop, restart, signal, renice, "
-                        "limit memory, limit cpu, limit, sysctl, clean, run, alert, default or all)", w[i]);
+                        "limit memory, limit cpu, limit, sysctl, clean, run, alert, freeze, thaw, default or all)", w[i]);
         }
     }
     *mask = m;

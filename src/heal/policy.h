@@ -74,11 +74,13 @@ typedef enum heal_refusal {
 
 #define HEAL_ALLOW(kind) (1u << (kind))
 /* The default allowlist: start, stop, restart, signal, renice, limit memory,
- * limit cpu, alert. sysctl, clean and playbooks must be allowed explicitly. */
+ * limit cpu, alert, freeze, thaw. sysctl, clean and playbooks must be
+ * allowed explicitly. */
 #define HEAL_ALLOW_DEFAULT                                                                   \
     (HEAL_ALLOW(HEAL_ACT_START) | HEAL_ALLOW(HEAL_ACT_STOP) | HEAL_ALLOW(HEAL_ACT_RESTART) |  \
      HEAL_ALLOW(HEAL_ACT_SIGNAL) | HEAL_ALLOW(HEAL_ACT_RENICE) | HEAL_ALLOW(HEAL_ACT_LIMIT_MEMORY) | \
-     HEAL_ALLOW(HEAL_ACT_LIMIT_CPU) | HEAL_ALLOW(HEAL_ACT_ALERT))
+     HEAL_ALLOW(HEAL_ACT_LIMIT_CPU) | HEAL_ALLOW(HEAL_ACT_ALERT) | HEAL_ALLOW(HEAL_ACT_FREEZE) |    \
+     HEAL_ALLOW(HEAL_ACT_THAW))
 #define HEAL_ALLOW_ALL ((1u << HEAL_ACT_COUNT) - 1)
 
 #define HEAL_RATE_MAX 10000 /* the largest max of one rate limit */

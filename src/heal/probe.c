@@ -257,6 +257,12 @@ void probe_complete(heal_probe *p, probe_outcome *o)
     r.output = o->output ? o->output : "";
     r.output_len = o->output ? o->output_len : 0;
     r.prev_state = p->state;
+    if (!o->ok && p->start_ns < p->grace_until_ns) {
+        log_debug("probe %s: %s (start grace period: not counted)", p->cfg.name, o->msg);
+        return;
+    }
+    if (o->ok)
+        p->grace_until_ns = 0;
     if (o->ok) {
         p->fails = 0;
         if (p->state == HEAL_PROBE_DOWN)
@@ -373,6 +379,16 @@ int heal_probe_start(heal_probe *p)
         return 0;
     p->started = true;
     return uv_timer_start(&p->tick, on_tick, 0, (uint64_t)p->cfg.interval_ms);
+}
+
+int heal_probe_grace(heal_probe *p, int64_t ms)
+{
+    if (!p || p->freeing || ms < 0)
+        return -EINVAL;
+    p->grace_until_ns = core_mono_ns() + ms * 1000000;
+    if (!p->started)
+        return 0;
+    return uv_timer_start(&p->tick, on_tick, (uint64_t)ms, (uint64_t)p->cfg.interval_ms);
 }
 
 void heal_probe_stop(heal_probe *p)

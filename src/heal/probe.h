@@ -179,6 +179,11 @@ void heal_probe_stop(heal_probe *p);
  * action: call it again from the callback until a deadline). Returns 0, or
  * -EBUSY when a check is already running (its result will come). */
 int heal_probe_run_now(heal_probe *p);
+/* A grace period after the checked thing (re)started: the next scheduled
+ * check comes after ms, and failures of checks begun before then are not
+ * reported (no callback, no log, no failure count); a passing check is
+ * reported and ends the grace. 0 or -EINVAL. */
+int heal_probe_grace(heal_probe *p, int64_t ms);
 /* Stops and frees; handles close on the next loop iteration, so run the loop
  * until it has nothing left before closing it. NULL is fine. */
 void heal_probe_free(heal_probe *p);

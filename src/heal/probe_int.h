@@ -40,6 +40,7 @@ struct heal_probe {
     int in_cb;
     probe_attempt *cur;
     int64_t start_ns;
+    int64_t grace_until_ns; /* failures of checks begun before this are not counted */
 
     heal_probe_state state;
     int fails;

@@ -876,16 +876,14 @@ static int resource_value(px *p, const tok *t, heal_resource *r)
     }
 }
 
-static int parse_resource(px *p, const tok *w, heal_condition *c)
+static int parse_resource(px *p, heal_resource_kind kind, heal_condition *c)
 {
     heal_resource *r = &c->res;
     tok t;
     int rc = 0;
     char after[48];
     c->kind = HEAL_COND_RESOURCE;
-    for (size_t i = 0; i < sizeof resources / sizeof resources[0]; i++)
-        if (is_kw(w, resources[i].name))
-            r->kind = resources[i].kind;
+    r->kind = kind;
     if (r->kind == HEAL_RES_SPACE || r->kind == HEAL_RES_INODES)
         rc = get_abs_path(p, &t, heal_resource_name(r->kind), false, r->path, sizeof r->path);
     else if (r->kind == HEAL_RES_METRIC)
@@ -944,6 +942,20 @@ static int parse_anomalous(px *p, heal_condition *c)
     return 0;
 }
 
+/* A bare dotted series name where a condition starts ("gpu.temperature > 85",
+ * "gpu.temperature{gpu="0"} > 85") is an implied "metric": a NAME holding a
+ * '.', ended by a blank, a comparison, '{' or the end. No condition word
+ * holds a '.', and a number or a URL does not end that way, so nothing else
+ * reads as one. */
+static bool implied_metric(const char *s)
+{
+    size_t i = 0;
+    bool dot = false;
+    while (label_key_char(s[i], i == 0) || (i && (s[i] == '.' || s[i] == ':' || s[i] == '-')))
+        dot |= s[i++] == '.';
+    return dot && (!s[i] || is_blank(s[i]) || is_opch(s[i]) || s[i] == '{');
+}
+
 /* The condition table: add a kind here. */
 static int parse_condition(px *p, heal_condition *c)
 {
@@ -957,16 +969,20 @@ static int parse_condition(px *p, heal_condition *c)
         return parse_probe(p, c);
     for (size_t i = 0; i < sizeof resources / sizeof resources[0]; i++)
         if (is_kw(&t, resources[i].name))
-            return parse_resource(p, &t, c);
+            return parse_resource(p, resources[i].kind, c);
     if (t.type == T_WORD && isdigit((unsigned char)t.text[0]))
         return parse_restarts(p, &t, c);
     if (t.type == T_WORD && !strncasecmp(t.text, "anomalous", 9) && (!t.text[9] || t.text[9] == '(')) {
         p->pos = t.off + 9;
         return parse_anomalous(p, c);
     }
+    if (t.type == T_WORD && implied_metric(p->s + t.off)) {
+        p->pos = t.off; /* the name again, with its {labels} */
+        return parse_resource(p, HEAL_RES_METRIC, c);
+    }
     return expected(p, &t, "a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', "
-                           "'space', 'inodes', 'metric', 'anomalous(METRIC)' or 'N restarts within "
-                           "DURATION')", words);
+                           "'space', 'inodes', 'metric', 'anomalous(METRIC)', 'N restarts within "
+                           "DURATION' or a dotted series name such as gpu.temperature)", words);
 }
 
 static int parse_for(px *p, heal_rule *r)
@@ -1180,13 +1196,13 @@ static const struct { const char *word; heal_action_kind kind; } action_words[] 
     {"start", HEAL_ACT_START}, {"stop", HEAL_ACT_STOP}, {"restart", HEAL_ACT_RESTART},
     {"signal", HEAL_ACT_SIGNAL}, {"renice", HEAL_ACT_RENICE}, {"limit", HEAL_ACT_LIMIT_MEMORY},
     {"sysctl", HEAL_ACT_SYSCTL}, {"clean", HEAL_ACT_CLEAN}, {"run", HEAL_ACT_PLAYBOOK},
-    {"alert", HEAL_ACT_ALERT},
+    {"alert", HEAL_ACT_ALERT}, {"freeze", HEAL_ACT_FREEZE}, {"thaw", HEAL_ACT_THAW},
 };
 
 static int parse_action(px *p, heal_action *a, const char *after)
 {
     static const char *const words[] = {"start", "stop", "restart", "signal", "renice", "limit",
-                                        "sysctl", "clean", "run", "alert", NULL};
+                                        "sysctl", "clean", "run", "alert", "freeze", "thaw", NULL};
     tok t;
     long nice;
     int rc = next(p, &t), k = -1;

@@ -41,8 +41,12 @@
  *              | "threads" CMP INT | "fds" CMP INT
  *              | "space" PATH CMP PERCENT         (* used space of PATH's filesystem, 0-100 *)
  *              | "inodes" PATH CMP PERCENT        (* used inodes, 0-100 *)
- *              | "metric" METRIC CMP NUMBER [ SIZE_UNIT | "%" ] ;  (* any sensor series;
+ *              | "metric" METRIC CMP NUMBER [ SIZE_UNIT | "%" ]   (* any sensor series;
  *                                a unit multiplies, "%" changes nothing *)
+ *              | SERIES CMP NUMBER [ SIZE_UNIT | "%" ] ;  (* the same, "metric" implied *)
+ *   SERIES     = METRIC, unquoted, whose NAME holds a '.' ;
+ *                (* e.g. gpu.temperature, gpu.temperature{gpu="0"}; no
+ *                   condition word holds a '.', so none reads as one *)
  *   METRIC     = NAME [ "{" LABEL "=" QUOTED { "," LABEL "=" QUOTED } "}" ]
  *              | STRING ;               (* the same text, quoted *)
  *                (* NAME: [A-Za-z_][A-Za-z0-9_.:-]*; QUOTED label values take
@@ -62,7 +66,8 @@
  *              | "sysctl" KEY "=" VALUE           (* KEY: dotted words [A-Za-z0-9_-] *)
  *              | "clean" PATH [ "older" "than" DURATION ] [ "larger" "than" SIZE ]
  *              | "run" STRING [ "timeout" DURATION ]   (* default timeout 1m, max 1h *)
- *              | "alert" [ NAME ] ;               (* NAME: [A-Za-z0-9_.-]+, "" = all *)
+ *              | "alert" [ NAME ]                 (* NAME: [A-Za-z0-9_.-]+, "" = all *)
+ *              | "freeze" | "thaw" ;              (* cgroup.freeze of the service's own cgroup v2 *)
  *
  *   NUMBER     = [ "-" ] DIGITS [ "." DIGITS ] [ "e" [ "+" | "-" ] DIGITS ] ;
  *                (* "-" only in metric thresholds; INT: [ "-" ] DIGITS *)
@@ -97,6 +102,16 @@
  *     is only a comment at the start of a line. Debian's libinih reads at
  *     most 199 bytes per physical line (INI_MAX_LINE 200): a rule written in
  *     an INI file must stay below that unless the config loader joins lines.
+ *   - "metric METRIC" (or a bare SERIES) watches every series of the family
+ *     NAME whose labels include the labels given: none names them all,
+ *     gpu.temperature{gpu="0"} the one GPU. It holds when one of them does,
+ *     by its last value (kept once a series is no longer reported, e.g. a
+ *     process gone): the largest decides > and >=, the smallest < and <=;
+ *     == holds when one equals the threshold, != when one differs from it.
+ *     No series with a value (yet): never. The incident names the series
+ *     that held ("what" ends in [gpu.temperature{gpu="1"} = 91]; its
+ *     evidence has series, labels and how many series matched). The set is
+ *     found once and again only when the store gains a series.
  *   - Columns in messages count bytes from 1 at the start of the rule text
  *     (the INI value).
  *
@@ -110,6 +125,7 @@
  *   if memory > 512MB then limit memory 600MB
  *   if space /var > 90% then clean /var/log/app older than 7d, alert
  *   if metric disk.busy_percent{device="vda"} > 95 for 2m then alert
+ *   if gpu.temperature > 85 for 1m then alert
  *   if 3 restarts within 5m then stop, alert
  *   if anomalous(memory.used_bytes) for 2m then alert
  *

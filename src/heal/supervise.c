@@ -42,6 +42,8 @@ typedef struct child {
     struct child *prev, *next;
     int open;        /* handles not closed yet */
     bool is_cmd;
+    bool no_proc; /* output of an adopted process: pipes only */
+    bool fifo;    /* output through the service's FIFOs (closed when its process ends) */
     bool exited, timed_out, done_called, capture;
     int eofs;
     pid_t pid;
@@ -98,6 +100,8 @@ struct svc {
     uv_timer_t timer;
     uv_timer_t poll;
     pidwatch *pw;
+    bool adopted; /* s->pid was left running by an earlier ippocd: no uv_process_t */
+    struct child *adopt_out; /* its output, read again from its FIFOs */
     heal_svc_log log;
     char error[256];
 };
@@ -110,6 +114,10 @@ struct heal_supervisor {
     int n, cap;
     heal_service_cb cb;
     void *ud;
+    heal_dependent_cb dep_cb; /* NULL: dependents are restarted here */
+    void *dep_ud;
+    heal_ready_cb ready_cb;   /* NULL: RUNNING is ready */
+    void *ready_ud;
     child *children; /* every live child, for free */
     int nopen;
     bool freeing;
@@ -130,6 +138,9 @@ static void stop_all_progress(heal_supervisor *sup);
 static void ext_watch(svc *s);
 static void ext_unwatch(svc *s);
 static void sd_query(svc *s);
+static void on_exit_supervised(svc *s, pid_t pid, int64_t status, int sig);
+static void adopted_gone(svc *s);
+static int stop_now(svc *s, char *err, size_t errlen);
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -252,7 +263,10 @@ static void set_state_full(svc *s, heal_service_state st, pid_t pid, int exit_st
                 svc *t = sup->svcs[i];
                 for (int k = 0; k < t->ndeps; k++)
                     if (sup->svcs[t->deps[k]] == s && t->state == HEAL_SVC_RUNNING) {
-                        heal_service_restart(sup, t->cfg.name, NULL, 0);
+                        if (sup->dep_cb)
+                            sup->dep_cb(s->cfg.name, t->cfg.name, sup->dep_ud);
+                        else
+                            heal_service_restart(sup, t->cfg.name, NULL, 0);
                         break;
                     }
             }
@@ -312,6 +326,8 @@ static void timer_disarm(svc *s)
 static void child_release(child *c)
 {
     heal_supervisor *sup = c->sup;
+    if (c->s && c->s->adopt_out == c)
+        c->s->adopt_out = NULL;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -391,6 +407,123 @@ static void child_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 static void child_exit(uv_process_t *p, int64_t status, int sig);
 
+/* A FIFO keeps no end of its own: once the process that wrote into it is
+ * gone, what it wrote is read now and the reader closed, before another
+ * instance opens the same FIFO (which would keep this reader from its EOF). */
+static void child_drain_close(child *c)
+{
+    static char buf[65536];
+    for (int k = 0; k < 2; k++) {
+        uv_handle_t *h = (uv_handle_t *)&c->pipe[k];
+        if (uv_is_closing(h))
+            continue;
+        uv_os_fd_t fd;
+        if (uv_fileno(h, &fd) == 0) {
+            ssize_t n;
+            while ((n = read(fd, buf, sizeof buf)) > 0) {
+                uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+                child_read((uv_stream_t *)&c->pipe[k], n, &b);
+            }
+        }
+        child_flush(c, k);
+        uv_read_stop((uv_stream_t *)&c->pipe[k]);
+        child_close(h);
+        c->eofs++;
+    }
+}
+
+/* ---- what survives ippocd: output FIFOs and the pid record ---------------------- */
+
+static void svc_path(const svc *s, const char *ext, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s.%s", s->sup->log_dir, s->cfg.name, ext);
+}
+
+/* Opens the service's stdout and stderr FIFOs: wfd for the child (read-write,
+ * so its writes never meet a FIFO without reader), rfd for ippocd. */
+static int fifos_open(const svc *s, int wfd[2], int rfd[2], bool create)
+{
+    static const char *const ext[2] = {"out", "err"};
+    wfd[0] = wfd[1] = rfd[0] = rfd[1] = -1;
+    for (int k = 0; k < 2; k++) {
+        char path[CORE_PATH_MAX + 80];
+        svc_path(s, ext[k], path, sizeof path);
+        struct stat st;
+        if (create && (lstat(path, &st) || !S_ISFIFO(st.st_mode))) {
+            unlink(path);
+            if (mkfifo(path, 0600))
+                goto bad;
+        }
+        if (create && (wfd[k] = open(path, O_RDWR | O_CLOEXEC)) < 0)
+            goto bad;
+        if (create)
+            fcntl(wfd[k], F_SETPIPE_SZ, 1 << 20); /* best effort: more room while ippocd is away */
+        if ((rfd[k] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+            goto bad;
+    }
+    return 0;
+bad:;
+    int rc = -errno;
+    for (int k = 0; k < 2; k++) {
+        if (wfd[k] >= 0)
+            close(wfd[k]);
+        if (rfd[k] >= 0)
+            close(rfd[k]);
+        wfd[k] = rfd[k] = -1;
+    }
+    return rc;
+}
+
+static void record_write(const svc *s, pid_t pid)
+{
+    uint64_t start;
+    if (heal_svc_pid_starttime(pid, &start))
+        return;
+    char path[CORE_PATH_MAX + 80], tmp[CORE_PATH_MAX + 96], text[HEAL_ARG_MAX + 64];
+    svc_path(s, "pid", path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int n = snprintf(text, sizeof text, "%d %llu\n%s\n", (int)pid, (unsigned long long)start, s->cfg.command);
+    if (n >= (int)sizeof text)
+        n = (int)sizeof text - 1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    bool ok = write(fd, text, (size_t)n) == n;
+    close(fd);
+    if (!ok || rename(tmp, path))
+        unlink(tmp);
+}
+
+static void record_remove(const svc *s)
+{
+    char path[CORE_PATH_MAX + 80];
+    svc_path(s, "pid", path, sizeof path);
+    unlink(path);
+}
+
+/* The recorded pid if it is still the process recorded (same start time);
+ * *same_cmd: it was started with the command configured now. */
+static pid_t record_live_pid(const svc *s, bool *same_cmd)
+{
+    char path[CORE_PATH_MAX + 80], text[HEAL_ARG_MAX + 64];
+    svc_path(s, "pid", path, sizeof path);
+    if (core_read_file(path, text, sizeof text) <= 0)
+        return 0;
+    char *cmd = strchr(text, '\n');
+    cmd = cmd ? cmd + 1 : text + strlen(text);
+    cmd[strcspn(cmd, "\n")] = 0;
+    *same_cmd = !strcmp(cmd, s->cfg.command);
+    int pid = 0;
+    unsigned long long start = 0;
+    uint64_t now_start;
+    if (sscanf(text, "%d %llu", &pid, &start) != 2 || pid <= 1 ||
+        heal_svc_pid_starttime((pid_t)pid, &now_start) || now_start != start) {
+        record_remove(s);
+        return 0;
+    }
+    return (pid_t)pid;
+}
+
 /* Spawns argv (detached: own session and process group) with stdout and
  * stderr into pipes. On failure the child is already being closed. */
 static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, child **out, char *err,
@@ -417,9 +550,16 @@ static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, c
     c->open++;
     uv_stdio_container_t stdio[3];
     stdio[0].flags = UV_IGNORE;
+    int wfd[2] = {-1, -1}, rfd[2] = {-1, -1};
+    bool fifo = s && !is_cmd && fifos_open(s, wfd, rfd, true) == 0; /* else plain pipes */
     for (int k = 0; k < 2; k++) {
-        stdio[k + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        stdio[k + 1].data.stream = (uv_stream_t *)&c->pipe[k];
+        if (fifo) {
+            stdio[k + 1].flags = UV_INHERIT_FD;
+            stdio[k + 1].data.fd = wfd[k];
+        } else {
+            stdio[k + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+            stdio[k + 1].data.stream = (uv_stream_t *)&c->pipe[k];
+        }
     }
     uv_process_options_t o;
     memset(&o, 0, sizeof o);
@@ -439,6 +579,12 @@ static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, c
     c->proc.data = c;
     c->open++;
     int rc = uv_spawn(sup->loop, &c->proc, &o);
+    bool unread[2] = {false, false}; /* a FIFO ippocd could not read: its output is lost */
+    for (int k = 0; k < 2 && fifo; k++) {
+        close(wfd[k]);
+        if (rc || (unread[k] = uv_pipe_open(&c->pipe[k], rfd[k]) != 0))
+            close(rfd[k]);
+    }
     if (rc) {
         c->exited = true; /* nothing to kill or reap */
         child_close((uv_handle_t *)&c->proc);
@@ -448,8 +594,15 @@ static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, c
         return fail(err, errlen, rc, "cannot start '%s': %s", argv[0], uv_strerror(rc));
     }
     c->pid = c->proc.pid;
-    for (int k = 0; k < 2; k++)
+    c->fifo = fifo;
+    for (int k = 0; k < 2; k++) {
+        if (unread[k]) {
+            c->eofs++;
+            child_close((uv_handle_t *)&c->pipe[k]);
+            continue;
+        }
         uv_read_start((uv_stream_t *)&c->pipe[k], child_alloc, child_read);
+    }
     *out = c;
     return 0;
 }
@@ -473,6 +626,8 @@ static void child_exit(uv_process_t *p, int64_t status, int sig)
     }
     /* the main process is gone: so goes the rest of its process group */
     kill_group(c->pid, SIGKILL);
+    if (c->fifo)
+        child_drain_close(c);
     svc *s = c->s;
     if (s && s->run == c)
         on_exit_supervised(s, c->pid, status, sig);
@@ -492,6 +647,7 @@ static int spawn_supervised(svc *s, char *err, size_t errlen)
     s->pid = c->pid;
     s->started_mono = core_mono_ms();
     s->error[0] = 0;
+    record_write(s, c->pid);
     heal_svc_log_printf(&s->log, "started pid %d: %s", (int)c->pid, s->cfg.command);
     set_state(s, HEAL_SVC_RUNNING, c->pid, s->automatic ? "restarted" : "started");
     return 0;
@@ -543,6 +699,10 @@ static void on_exit_supervised(svc *s, pid_t pid, int64_t status, int sig)
 {
     char why[96];
     describe_exit(why, sizeof why, status, sig);
+    if (s->adopted)
+        snprintf(why, sizeof why, "exited (adopted: status unknown)");
+    s->adopted = false;
+    record_remove(s);
     s->run = NULL;
     s->pid = 0;
     s->has_exited = true;
@@ -567,6 +727,102 @@ static void on_exit_supervised(svc *s, pid_t pid, int64_t status, int sig)
         return;
     }
     after_failure(s, pid, s->last_status, sig, why, false);
+}
+
+/* ---- adopted supervised services (left running by an earlier ippocd) ----------- */
+
+/* Reads an adopted process's output FIFOs again, into the service log. */
+static void adopt_output(svc *s)
+{
+    int wfd[2], rfd[2];
+    if (fifos_open(s, wfd, rfd, false))
+        return; /* not there (pipes then): its output is lost */
+    heal_supervisor *sup = s->sup;
+    child *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(rfd[0]);
+        close(rfd[1]);
+        return;
+    }
+    c->sup = sup;
+    c->s = s;
+    c->no_proc = true;
+    c->fifo = true;
+    s->adopt_out = c;
+    c->exited = true; /* nothing to reap: the process is watched by its pidfd */
+    c->pid = s->pid;
+    c->next = sup->children;
+    if (c->next)
+        c->next->prev = c;
+    sup->children = c;
+    sup->nopen++;
+    for (int k = 0; k < 2; k++) {
+        uv_pipe_init(sup->loop, &c->pipe[k], 0);
+        c->pipe[k].data = c;
+        c->open++;
+        if (uv_pipe_open(&c->pipe[k], rfd[k])) {
+            close(rfd[k]);
+            child_close((uv_handle_t *)&c->pipe[k]);
+            continue;
+        }
+        uv_read_start((uv_stream_t *)&c->pipe[k], child_alloc, child_read);
+    }
+}
+
+static void adopted_gone(svc *s)
+{
+    pid_t pid = s->pid;
+    ext_unwatch(s);
+    uv_timer_stop(&s->poll);
+    kill_group(pid, SIGKILL); /* what is left of its group, as for a child */
+    if (s->adopt_out)
+        child_drain_close(s->adopt_out);
+    s->adopt_out = NULL;
+    on_exit_supervised(s, pid, -1, 0);
+}
+
+static void on_adopt_poll(uv_timer_t *t)
+{
+    svc *s = t->data;
+    if (s->adopted && !heal_svc_pid_alive(s->pid))
+        adopted_gone(s);
+}
+
+/* A recorded child still running: watch it instead of starting another. */
+static bool try_adopt(svc *s)
+{
+    bool same_cmd = true;
+    pid_t pid = record_live_pid(s, &same_cmd);
+    if (!pid)
+        return false;
+    uint64_t start = 0;
+    char up[64] = "0";
+    if (!heal_svc_pid_starttime(pid, &start) && core_read_file("/proc/uptime", up, sizeof up) > 0) {
+        int64_t age = (int64_t)(strtod(up, NULL) * 1000) - (int64_t)(start * 1000 / (uint64_t)sysconf(_SC_CLK_TCK));
+        s->started_mono = core_mono_ms() - (age > 0 ? age : 0);
+    } else {
+        s->started_mono = core_mono_ms();
+    }
+    s->pid = pid;
+    s->adopted = true;
+    s->run = NULL;
+    s->error[0] = 0;
+    adopt_output(s);
+    ext_watch(s);
+    if (!s->pw)
+        uv_timer_start(&s->poll, on_adopt_poll, (uint64_t)s->cfg.interval_ms, (uint64_t)s->cfg.interval_ms);
+    heal_svc_log_printf(&s->log, "adopted pid %d, left running by an earlier ippocd", (int)pid);
+    set_state(s, HEAL_SVC_RUNNING, pid, "adopted");
+    if (!same_cmd && s->state == HEAL_SVC_RUNNING && s->pid == pid) {
+        /* the configuration changed while ippocd was away: as a reload would */
+        heal_svc_log_printf(&s->log, "pid %d runs an older command: restarting it with '%s'", (int)pid,
+                            s->cfg.command);
+        if (stop_now(s, NULL, 0) == 0) {
+            s->want_up = true;
+            s->restart_pending = true;
+        }
+    }
+    return true;
 }
 
 /* ---- external services ------------------------------------------------------- */
@@ -756,7 +1012,13 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
 {
     pidwatch *w = (pidwatch *)h;
     svc *s = w->s;
-    if (s->pw == w && s->pid == w->pid)
+    (void)status;
+    (void)events;
+    if (s->pw != w || s->pid != w->pid)
+        return;
+    if (s->adopted)
+        adopted_gone(s);
+    else
         on_exit_external(s, w->pid, "process gone");
 }
 
@@ -918,6 +1180,8 @@ static void start_now(svc *s)
     timer_disarm(s);
     switch (s->cfg.type) {
     case HEAL_SVC_SUPERVISED:
+        if (try_adopt(s))
+            break;
         if (spawn_supervised(s, err, sizeof err))
             after_failure(s, 0, -1, 0, s->error, true);
         break;
@@ -932,6 +1196,28 @@ static void start_now(svc *s)
     }
 }
 
+/* A dependency is ready once it runs and, with a ready hook, the hook says so. */
+static bool dep_ready(svc *d)
+{
+    heal_supervisor *sup = d->sup;
+    return d->state == HEAL_SVC_RUNNING && (!sup->ready_cb || sup->ready_cb(d->cfg.name, sup->ready_ud));
+}
+
+void heal_supervisor_set_ready_hook(heal_supervisor *sup, heal_ready_cb cb, void *ud)
+{
+    sup->ready_cb = cb;
+    sup->ready_ud = ud;
+}
+
+void heal_supervisor_recheck(heal_supervisor *sup)
+{
+    if (sup->freeing)
+        return;
+    for (int i = 0; i < sup->n; i++)
+        if (sup->svcs[i]->waiting_deps)
+            svc_kick(sup->svcs[i]);
+}
+
 /* Starts s once its dependencies run (starting those first). */
 static void svc_kick(svc *s)
 {
@@ -941,7 +1227,7 @@ static void svc_kick(svc *s)
     bool ready = true;
     for (int k = 0; k < s->ndeps; k++) {
         svc *d = s->sup->svcs[s->deps[k]];
-        if (d->state == HEAL_SVC_RUNNING)
+        if (dep_ready(d))
             continue;
         ready = false;
         d->want_up = true; /* starting a service starts its dependencies */
@@ -951,7 +1237,7 @@ static void svc_kick(svc *s)
     if (!s->want_up || !(is_down(s) || s->waiting_deps))
         return; /* started meanwhile (a dependency's callback) */
     for (int k = 0; k < s->ndeps && !ready; k++)
-        if (s->sup->svcs[s->deps[k]]->state != HEAL_SVC_RUNNING)
+        if (!dep_ready(s->sup->svcs[s->deps[k]]))
             goto wait;
     s->automatic = false;
     start_now(s);
@@ -1133,6 +1419,12 @@ void heal_supervisor_set_callback(heal_supervisor *sup, heal_service_cb cb, void
 {
     sup->cb = cb;
     sup->ud = ud;
+}
+
+void heal_supervisor_set_dependent_hook(heal_supervisor *sup, heal_dependent_cb cb, void *ud)
+{
+    sup->dep_cb = cb;
+    sup->dep_ud = ud;
 }
 
 void heal_supervisor_set_systemctl(heal_supervisor *sup, const char *path, bool force_pid1)
@@ -1483,18 +1775,39 @@ void heal_supervisor_free(heal_supervisor *sup)
         }
         if (!c->is_cmd)
             kill_group(c->pid, SIGKILL); /* leftovers of its group */
+        if (!c->is_cmd && c->s)
+            record_remove(c->s);
         c->exited = true;
+    }
+    /* adopted processes still running: the same, without waitpid */
+    for (int i = 0; i < sup->n; i++) {
+        svc *s = sup->svcs[i];
+        if (!s->adopted || s->pid <= 1)
+            continue;
+        kill_group(s->pid, s->cfg.stop_signal);
+        kill_group(s->pid, SIGCONT);
+        int64_t end = core_mono_ms() + s->cfg.stop_timeout_ms;
+        while (heal_svc_pid_alive(s->pid) && core_mono_ms() < end) {
+            struct timespec ts = {0, 2 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        kill_group(s->pid, SIGKILL);
+        heal_svc_log_printf(&s->log, "adopted pid %d stopped at shutdown", (int)s->pid);
+        record_remove(s);
+        s->adopted = false;
     }
     sup->freeing = true;
     /* 2. close every handle; the last close callback frees the memory */
     sup->nopen++; /* hold until everything below is queued */
     for (child *c = sup->children; c; c = c->next) {
-        child_close((uv_handle_t *)&c->proc);
+        if (!c->no_proc)
+            child_close((uv_handle_t *)&c->proc);
         for (int k = 0; k < 2; k++) {
             child_flush(c, k);
             child_close((uv_handle_t *)&c->pipe[k]);
         }
-        child_close((uv_handle_t *)&c->timer);
+        if (!c->no_proc)
+            child_close((uv_handle_t *)&c->timer);
     }
     for (int i = 0; i < sup->n; i++) {
         svc *s = sup->svcs[i];

@@ -10,6 +10,14 @@
  *    the backoff resets once the service has stayed up `healthy_after`.
  *    When the main process exits, whatever is left of its process group is
  *    killed (like systemd's KillMode=control-group, by process group).
+ *    Its pid and start time are recorded in <state_dir>/services/<name>.pid
+ *    while it runs, and its stdout/stderr go through FIFOs there
+ *    (<name>.out, <name>.err, opened read-write by the child too), so that
+ *    it survives ippocd's sudden death (kill -9: no SIGPIPE; up to 1 MiB of
+ *    output waits per stream, then its writes block until ippocd is back).
+ *    On start a recorded pid whose /proc start time still matches is
+ *    ADOPTED instead of started again: watched by pidfd (else polled every
+ *    `interval`), its FIFOs reattached; its exit status is unknown.
  *  - EXTERNAL: started by someone else or by configured start/stop/restart
  *    commands (argv, no shell, run with uv_spawn and a timeout, output into
  *    the service log). Its pid comes from a pidfile (checked to exist and,
@@ -23,10 +31,11 @@
  *    ActiveState,MainPID UNIT` polled every `interval`.
  *
  * Dependencies (`depends`): a service starts only once all of its
- * dependencies are RUNNING (starting one starts its dependencies first);
+ * dependencies are RUNNING and ready (see the ready hook; starting one
+ * starts its dependencies first);
  * heal_supervisor_stop_all stops dependents before their dependencies; an
  * explicit heal_service_restart restarts the running dependents after the
- * service is RUNNING again (an automatic crash restart does not, so a crash
+ * service is RUNNING again (or hands them to the dependent hook) (an automatic crash restart does not, so a crash
  * loop cannot cascade). Unknown dependencies and cycles are errors naming the
  * services.
  *
@@ -143,6 +152,20 @@ typedef struct heal_supervisor heal_supervisor;
  * <state_dir>/services/. Returns 0 or -errno with err set. */
 int heal_supervisor_new(uv_loop_t *loop, const char *state_dir, heal_supervisor **out, char *err, size_t errlen);
 void heal_supervisor_set_callback(heal_supervisor *sup, heal_service_cb cb, void *ud);
+/* After an explicit restart of `dep`, each running service that depends on
+ * it is restarted too. With a hook set, the supervisor does not restart
+ * them itself: it calls hook(dep, dependent, ud) once per dependent when
+ * `dep` is RUNNING again, and the caller decides (the engine waits for
+ * dep's probes and restarts through the policy and the audit log). */
+typedef void (*heal_dependent_cb)(const char *dep, const char *dependent, void *ud);
+void heal_supervisor_set_dependent_hook(heal_supervisor *sup, heal_dependent_cb cb, void *ud);
+/* With a ready hook, a dependency must be RUNNING and ready(name) true
+ * before its dependents are started (the engine: its probes passed since it
+ * started, or a deadline went by). The hook's answer may change at any
+ * time: call heal_supervisor_recheck then, to start what waited for it. */
+typedef bool (*heal_ready_cb)(const char *name, void *ud);
+void heal_supervisor_set_ready_hook(heal_supervisor *sup, heal_ready_cb cb, void *ud);
+void heal_supervisor_recheck(heal_supervisor *sup);
 /* Validates and copies the config (bad command text, unknown user or group,
  * user without root, external without pidfile/match, systemd not PID 1, a
  * duplicate name). Dependencies are checked by heal_supervisor_check /
@@ -228,5 +251,7 @@ bool heal_svc_valid_name(const char *s); /* [A-Za-z0-9_.@-]+ (supervise_conf.c) 
 bool heal_svc_pid_alive(pid_t pid);                   /* exists and is not a zombie */
 int heal_svc_pid_comm(pid_t pid, char *buf, size_t n); /* /proc/PID/comm */
 pid_t heal_svc_find_pid(const char *pidfile, const char *match); /* 0 if none */
+/* Field 22 of /proc/PID/stat (clock ticks after boot); -ESRCH if gone or a zombie. */
+int heal_svc_pid_starttime(pid_t pid, uint64_t *start);
 
 #endif

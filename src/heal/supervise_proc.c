@@ -1,6 +1,7 @@
 /* supervise_proc.c: finding the process of an external service: from a
  * pidfile (checked to be alive and, with a match, to have that comm) or by
- * scanning /proc for the oldest process whose comm equals the match. */
+ * scanning /proc for the oldest process whose comm equals the match; and
+ * the start time that tells a recorded supervised child from a reused pid. */
 #include "heal/supervise.h"
 
 #include <ctype.h>
@@ -32,6 +33,19 @@ static int read_stat(pid_t pid, char *state, unsigned long long *start)
         }
         *start = strtoull(p, NULL, 10);
     }
+    return 0;
+}
+
+int heal_svc_pid_starttime(pid_t pid, uint64_t *start)
+{
+    char st;
+    unsigned long long v = 0;
+    int rc = read_stat(pid, &st, &v);
+    if (rc)
+        return rc;
+    if (st == 'Z' || st == 'X')
+        return -ESRCH;
+    *start = v;
     return 0;
 }
 

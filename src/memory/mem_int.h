@@ -167,6 +167,8 @@ struct mem {
     uint64_t seq_enq, seq_done;
     bool stop;
     uint64_t rows_written, batches, dropped;
+    int64_t wfail_since;           /* (qlock) wall ms writes began failing, 0 = fine */
+    int wfail_rc;                  /* (qlock) the SQLite error then */
     int64_t last_drop_warn;
     int64_t last_err_log;          /* writer thread only */
     /* Series and event jobs of a failed batch (disk full, read-only...),

@@ -126,6 +126,21 @@ static int64_t file_size(const char *path)
     return stat(path, &st) ? 0 : (int64_t)st.st_size;
 }
 
+int64_t mem_write_failing(mem_t *m, char *why, size_t n)
+{
+    if (n)
+        why[0] = 0;
+    if (!m)
+        return 0;
+    pthread_mutex_lock(&m->qlock);
+    int64_t since = m->wfail_since;
+    int rc = m->wfail_rc;
+    pthread_mutex_unlock(&m->qlock);
+    if (since && n)
+        snprintf(why, n, "%s", sqlite3_errstr(rc));
+    return since;
+}
+
 void mem_get_stats(mem_t *m, mem_stats *st)
 {
     memset(st, 0, sizeof *st);
@@ -142,6 +157,9 @@ void mem_get_stats(mem_t *m, mem_stats *st)
     st->writer_batches = m->batches;
     st->dropped_batches = m->dropped;
     st->queue_depth = m->qdepth;
+    st->write_failing_since = m->wfail_since;
+    if (m->wfail_since)
+        snprintf(st->write_error, sizeof st->write_error, "%s", sqlite3_errstr(m->wfail_rc));
     pthread_mutex_unlock(&m->qlock);
     char wal[sizeof m->path + 8];
     snprintf(wal, sizeof wal, "%s-wal", m->path);

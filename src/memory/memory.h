@@ -78,9 +78,17 @@ typedef struct mem_stats {
                                   not writable (disk full); their series and
                                   events are retried until written */
     int queue_depth;
+    int64_t write_failing_since; /* wall ms since the store refuses writes (disk
+                                    full, read-only, I/O error); 0 = writing */
+    char write_error[96];        /* then why, e.g. "database or disk is full" */
     int64_t db_bytes;
     int64_t oldest_ram_ts;
 } mem_stats;
+
+/* Since when (wall ms) the store refuses writes (disk full, read-only, I/O
+ * error), 0 when it writes; the reason into why. Cheap (one lock, no I/O):
+ * the daemon asks every tick. Any thread. */
+int64_t mem_write_failing(mem_t *m, char *why, size_t n);
 
 /* Opens (creating) <cfg->state_dir>/ippoc.db, migrates the schema, loads the
  * series table and restores the RAM window from the raw rows. Starts the

@@ -31,6 +31,7 @@ typedef struct batch {
     int hwm;           /* series_hwm once the batch is committed */
     int kept_series, kept_events; /* failed: jobs kept for a retry */
     mem_job *culprit;  /* failed: the job whose statement failed, if any */
+    int fail_rc;       /* failed: the SQLite error */
     mem_prune prune;
 } batch;
 
@@ -376,6 +377,7 @@ static bool commit_list(mem_t *m, mem_job *list, batch *b)
         return true;
     }
     b->rows = 0;
+    b->fail_rc = rc;
     requeue(m, list, b, rc);
     char what[128];
     snprintf(what, sizeof what, "cannot write: %d ticks dropped, %d series and %d events kept "
@@ -442,8 +444,13 @@ static void finish_batch(mem_t *m, const batch *b, bool ok)
     if (ok) {
         m->batches++;
         m->rows_written += b->rows;
+        m->wfail_since = 0; /* the store writes again */
     } else if (b->nticks) { /* its raw rows are lost (the rest is retried) */
         m->dropped++;
+    }
+    if (!ok && transient(b->fail_rc) && !m->wfail_since) { /* the disk refuses writes: a state */
+        m->wfail_since = core_now_ms();
+        m->wfail_rc = b->fail_rc;
     }
     pthread_cond_broadcast(&m->dcond);
     pthread_mutex_unlock(&m->qlock);

@@ -18,6 +18,7 @@ static const sn_module *const modules[] = {
     &sn_mod_vmstat,    &sn_mod_fds,       &sn_mod_processes,  &sn_mod_tcp,
     &sn_mod_interrupts, &sn_mod_softirqs, &sn_mod_process,    &sn_mod_apps,
     &sn_mod_cgroup,    &sn_mod_self,
+    &sn_mod_gpu,
 };
 #define NMODULES ((int)(sizeof modules / sizeof modules[0]))
 

@@ -51,4 +51,18 @@ void sense_source(sense_t *s, sense_source_info *out);
 /* The device path while the kernel source is in use, else NULL (renice). */
 const char *sense_kernel_device(sense_t *s);
 
+/* ---- node_exporter-compatible exposition (nx.c; see nx_int.h) ---------------
+ * Unlike the rest of this header, these run on any thread: the handle has
+ * its own mutex and reads procfs/sysfs at scrape time, sharing nothing with
+ * sense_t. */
+typedef struct sense_nx sense_nx;
+/* Roots from cfg (proc_root, sys_root, textfile_dir). 0 or -ENOMEM. */
+int sense_nx_open(sense_nx **out, const core_config *cfg, char *err, size_t errlen);
+/* A reload: new textfile directory. */
+void sense_nx_reconfigure(sense_nx *x, const core_config *cfg);
+void sense_nx_close(sense_nx *x);
+/* Renders every node_* family and hands the whole text to emit (once, while
+ * the handle's lock is held). 0, or -ENOMEM (emit not called). */
+int sense_nx_render(sense_nx *x, void (*emit)(void *ud, const char *text, size_t len), void *ud);
+
 #endif

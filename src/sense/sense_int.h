@@ -335,5 +335,6 @@ extern const sn_module sn_mod_cpu, sn_mod_load, sn_mod_memory, sn_mod_psi, sn_mo
     sn_mod_disk, sn_mod_net, sn_mod_netstat, sn_mod_vmstat, sn_mod_fds, sn_mod_processes,
     sn_mod_tcp, sn_mod_interrupts, sn_mod_softirqs, sn_mod_process, sn_mod_apps, sn_mod_cgroup,
     sn_mod_self;
+extern const sn_module sn_mod_gpu; /* gpu.c: NVIDIA GPUs through NVML (dlopen) */
 
 #endif

@@ -300,59 +300,161 @@ static void t_prom_render(void **state)
 {
     (void)state;
     mem_series_info s[] = {
-        {.id = 0, .name = "mem.used_bytes", .labels = "", .help = "Used memory", .last = 1048576},
-        {.id = 1, .name = "cpu.usage_percent", .labels = "cpu=\"total\",state=\"user\"",
-         .help = "CPU time\nin percent \\ share", .last = 12.5},
-        {.id = 2, .name = "cpu.usage_percent", .labels = "cpu=\"total\",state=\"idle\"", .help = "CPU",
-         .last = 80},
-        {.id = 3, .name = "cpu.usage_percent", .labels = "cpu=\"x\",state=\"nan\"", .help = "CPU", .last = NAN},
-        {.id = 4, .name = "proc.rss", .labels = "name=\"a \\\"b\\\" \\\\c\"", .help = "RSS", .last = INFINITY},
-        {.id = 5, .name = "only.nan", .labels = "", .help = "never set", .last = NAN},
-        {.id = 6, .name = "disk-io", .labels = "dev=\"sda\"", .help = "", .last = -INFINITY},
-        {.id = 7, .name = "disk.io", .labels = "dev=\"sda\"", .help = "dup", .last = 5},
-        {.id = 8, .name = "memory.series", .labels = "", .help = "collides with a self metric", .last = 3},
+        {.id = 0, .name = "memory.used_bytes", .labels = "", .help = "Used memory", .unit = "bytes", .last = 1e6},
+        {.id = 1, .name = "cpu.usage_percent", .labels = "cpu=\"total\"", .help = "CPU", .unit = "percent",
+         .last = 12.5},
+        {.id = 2, .name = "process.rss_bytes", .labels = "name=\"web\",pid=\"2\"",
+         .help = "resident", .unit = "bytes", .last = 2048},
+        {.id = 3, .name = "process.rss_bytes", .labels = "name=\"db\",pid=\"1\"", .help = "resident\nmemory \\ of it",
+         .unit = "bytes", .last = 4096},
+        {.id = 4, .name = "process.rss_bytes", .labels = "name=\"x\",pid=\"3\"", .unit = "bytes", .last = NAN},
+        {.id = 5, .name = "process.cpu_percent", .labels = "name=\"web\",pid=\"2\"", .unit = "percent",
+         .kind = MEM_RATE, .last = 3},
+        {.id = 6, .name = "apps.read_bytes_per_second", .labels = "app=\"a\"", .unit = "bytes/s",
+         .kind = MEM_RATE, .last = 3},
+        {.id = 7, .name = "apps.fds", .labels = "app=\"a \\\"b\\\" \\\\c\"", .help = "", .last = 7},
+        {.id = 8, .name = "self.rss_bytes", .labels = "", .help = "resident memory of ippocd", .unit = "bytes",
+         .last = 9e6},
+        {.id = 9, .name = "cgroup.pressure_some_avg10_percent", .labels = "cgroup=\"a\"", .unit = "percent",
+         .last = 1},
+        {.id = 10, .name = "process.count", .labels = "name=\"web\"", .help = "matching", .last = 1},
     };
     api_buf b = {0};
-    mem_stats st = {.nseries = 9, .dropped_batches = 2};
-    assert_int_equal(api_prom_render(&b, s, sizeof s / sizeof s[0], &st), 0);
+    mem_stats st = {.nseries = 11, .dropped_batches = 2, .samples = 40};
+    assert_int_equal(api_prom_render(&b, s, sizeof s / sizeof s[0], &st, 0), 0);
     const char *want =
-        "# HELP ippoc_cpu_usage_percent CPU\n"
-        "# TYPE ippoc_cpu_usage_percent gauge\n"
-        "ippoc_cpu_usage_percent{cpu=\"total\",state=\"idle\"} 80\n"
-        "ippoc_cpu_usage_percent{cpu=\"total\",state=\"user\"} 12.5\n"
-        "# HELP ippoc_disk_io (no help)\n"
-        "# TYPE ippoc_disk_io gauge\n"
-        "ippoc_disk_io{dev=\"sda\"} -Inf\n"
-        "# HELP ippoc_mem_used_bytes Used memory\n"
-        "# TYPE ippoc_mem_used_bytes gauge\n"
-        "ippoc_mem_used_bytes 1048576\n"
-        "# HELP ippoc_memory_series collides with a self metric\n"
-        "# TYPE ippoc_memory_series gauge\n"
-        "ippoc_memory_series 3\n"
-        "# HELP ippoc_proc_rss RSS\n"
-        "# TYPE ippoc_proc_rss gauge\n"
-        "ippoc_proc_rss{name=\"a \\\"b\\\" \\\\c\"} +Inf\n"
-        "# HELP ippoc_build_info ippocd build information\n"
+        "# HELP ippoc_app_open_fds (no help)\n"
+        "# TYPE ippoc_app_open_fds gauge\n"
+        "ippoc_app_open_fds{app=\"a \\\"b\\\" \\\\c\"} 7\n"
+        "# HELP ippoc_process_matching matching\n"
+        "# TYPE ippoc_process_matching gauge\n"
+        "ippoc_process_matching{name=\"web\"} 1\n"
+        "# HELP ippoc_process_resident_memory_bytes resident\\nmemory \\\\ of it\n"
+        "# TYPE ippoc_process_resident_memory_bytes gauge\n"
+        "ippoc_process_resident_memory_bytes{name=\"db\",pid=\"1\"} 4096\n"
+        "ippoc_process_resident_memory_bytes{name=\"web\",pid=\"2\"} 2048\n"
+        "# HELP ippoc_self_resident_memory_bytes resident memory of ippocd\n"
+        "# TYPE ippoc_self_resident_memory_bytes gauge\n"
+        "ippoc_self_resident_memory_bytes 9000000\n"
+        "# HELP ippoc_build_info ippocd build information (always 1)\n"
         "# TYPE ippoc_build_info gauge\n"
-        "ippoc_build_info{version=\"" IPPOC_VERSION "\"} 1\n";
+        "ippoc_build_info{version=\"" IPPOC_VERSION "\"} 1\n"
+        "# HELP ippoc_memory_series Series held by the memory store\n"
+        "# TYPE ippoc_memory_series gauge\n"
+        "ippoc_memory_series 11\n"
+        "# HELP ippoc_memory_samples_total Samples put into memory\n"
+        "# TYPE ippoc_memory_samples_total counter\n"
+        "ippoc_memory_samples_total 40\n";
     assert_memory_equal(b.p, want, strlen(want));
     assert_non_null(strstr(b.p, "\nippoc_memory_dropped_batches_total 2\n"));
-    assert_null(strstr(b.p, "ippoc_memory_series 9"));
-    assert_null(strstr(b.p, "only_nan"));
-    assert_null(strstr(b.p, "nan\""));
+    /* host families, rates, percentages and NaN are left out */
+    assert_null(strstr(b.p, "used_bytes"));
+    assert_null(strstr(b.p, "percent"));
+    assert_null(strstr(b.p, "per_second"));
+    assert_null(strstr(b.p, "name=\"x\""));
     if (api_test_prom_parse(b.p) == 1)
         fail_msg("prometheus_client rejected:\n%s", b.p);
     api_buf_free(&b);
+}
 
-    /* HELP with the tricky characters, from the first series of the family. */
-    mem_series_info h[] = {{.name = "a", .labels = "", .help = "x\ny \\ z", .last = 1}};
-    assert_int_equal(api_prom_render(&b, h, 1, NULL), 0);
-    assert_string_equal(b.p, "# HELP ippoc_a x\\ny \\\\ z\n# TYPE ippoc_a gauge\nippoc_a 1\n");
+/* A series not set for a while (a watched process gone) is left out. */
+static void t_prom_stale(void **state)
+{
+    (void)state;
+    mem_series_info s[] = {
+        {.id = 0, .name = "process.rss_bytes", .labels = "name=\"gone\",pid=\"7\"", .last = 1, .last_ts = 1000},
+        {.id = 1, .name = "process.rss_bytes", .labels = "name=\"here\",pid=\"8\"", .last = 2, .last_ts = 20000},
+    };
+    api_buf b = {0};
+    assert_int_equal(api_prom_render(&b, s, 2, NULL, 10000), 0);
+    assert_non_null(b.p);
+    assert_non_null(strstr(b.p, "ippoc_process_resident_memory_bytes{name=\"here\",pid=\"8\"} 2\n"));
+    assert_null(strstr(b.p, "gone"));
+    api_buf_free(&b);
+    static core_config cfg; /* large: off the stack */
+    core_config_defaults(&cfg);
+    assert_int_equal(api_prom_stale_ms(&cfg), 10000); /* 1 s groups: the floor */
+    cfg.groups[0].enabled = true;
+    cfg.groups[0].interval_ms = 60000;
+    if (cfg.ngroups < 1)
+        cfg.ngroups = 1;
+    assert_int_equal(api_prom_stale_ms(&cfg), 180000);
+    cfg.groups[0].enabled = false;
+    assert_int_equal(api_prom_stale_ms(&cfg), 10000);
+    core_config_free(&cfg);
+}
+
+/* The table: names, types, and what is not exported. */
+static void t_prom_export_name(void **state)
+{
+    (void)state;
+    const char *type = NULL;
+    assert_string_equal(api_prom_export_name("cgroup.pids_current", MEM_GAUGE, "", &type), "ippoc_cgroup_tasks");
+    assert_string_equal(type, "gauge");
+    assert_string_equal(api_prom_export_name("cgroup.memory_max_bytes", MEM_GAUGE, "bytes", &type),
+                        "ippoc_cgroup_memory_max_bytes");
+    assert_null(api_prom_export_name("cgroup.cpu_percent", MEM_RATE, "percent", &type));
+    assert_null(api_prom_export_name("memory.total_bytes", MEM_GAUGE, "bytes", &type)); /* node_exporter's */
+    assert_null(api_prom_export_name("process.rss_bytes", MEM_RATE, "bytes", &type));   /* a rate: never */
+    assert_null(api_prom_export_name("self.rss_bytes", MEM_GAUGE, "percent", &type));   /* a percentage: never */
+    assert_null(api_prom_export_name(NULL, MEM_GAUGE, "", &type));
+}
+
+static void t_prom_services(void **state)
+{
+    (void)state;
+    api_buf b = {0};
+    assert_int_equal(api_prom_render_services(&b, "{\"services\":[{\"name\":\"web\",\"state\":\"running\","
+                                                   "\"restarts\":3},{\"name\":\"d\\\"b\",\"state\":\"failed\","
+                                                   "\"restarts\":0}]}"), 0);
+    const char *want =
+        "# HELP ippoc_service_restarts_total Restarts of the service by ippocd since it started\n"
+        "# TYPE ippoc_service_restarts_total counter\n"
+        "ippoc_service_restarts_total{service=\"web\"} 3\n"
+        "ippoc_service_restarts_total{service=\"d\\\"b\"} 0\n"
+        "# HELP ippoc_service_up 1 when the service is running, else 0\n"
+        "# TYPE ippoc_service_up gauge\n"
+        "ippoc_service_up{service=\"web\"} 1\n"
+        "ippoc_service_up{service=\"d\\\"b\"} 0\n";
+    assert_non_null(b.p);
+    assert_string_equal(b.p, want);
     if (api_test_prom_parse(b.p) == 1)
         fail_msg("prometheus_client rejected:\n%s", b.p);
     api_buf_free(&b);
-    assert_int_equal(api_prom_render(&b, NULL, 0, NULL), 0);
-    assert_int_equal(b.len, 0);
+    /* nothing for no services, NULL or garbage */
+    assert_int_equal(api_prom_render_services(&b, "{\"services\":[]}"), 0);
+    assert_int_equal(api_prom_render_services(&b, NULL), 0);
+    assert_int_equal(api_prom_render_services(&b, "{nope"), 0);
+    assert_true(b.len == 0);
+    api_buf_free(&b);
+}
+
+static void t_prom_anomaly(void **state)
+{
+    (void)state;
+    api_anomaly_score sc[] = {
+        {"process.rss_bytes", "name=\"web\",metric=\"m\"", 0.93, true},
+        {"cpu.usage_percent", "cpu=\"total\"", 0.2, false},
+        {"memory.used_bytes", "", 0.81, true},
+        {"load.load1", "", 0.5, false},
+    };
+    api_buf b = {0};
+    assert_int_equal(api_prom_render_anomaly(&b, sc, 4), 0);
+    assert_non_null(b.p);
+    assert_non_null(strstr(b.p, "# TYPE ippoc_anomalous_series gauge\nippoc_anomalous_series 2\n"));
+    const char *want = "# TYPE ippoc_anomaly_score gauge\n"
+                       "ippoc_anomaly_score{metric=\"memory.used_bytes\"} 0.81\n"
+                       "ippoc_anomaly_score{metric=\"process.rss_bytes\",name=\"web\",exported_metric=\"m\"} 0.93\n";
+    assert_non_null(strstr(b.p, want));
+    assert_null(strstr(b.p, "cpu.usage_percent"));
+    assert_null(strstr(b.p, "load.load1"));
+    if (api_test_prom_parse(b.p) == 1)
+        fail_msg("prometheus_client rejected:\n%s", b.p);
+    api_buf_free(&b);
+    /* none anomalous: the count, no score family */
+    assert_int_equal(api_prom_render_anomaly(&b, sc + 1, 1), 0);
+    assert_string_equal(strstr(b.p, "ippoc_anomalous_series 0\n") ? "ok" : b.p, "ok");
+    assert_null(strstr(b.p, "ippoc_anomaly_score"));
     api_buf_free(&b);
 }
 
@@ -362,8 +464,10 @@ static void t_prom_speed(void **state)
     enum { N = 1500 };
     mem_series_info *s = calloc(N, sizeof *s);
     char (*names)[64] = calloc(N, 64), (*labels)[96] = calloc(N, 96);
+    static const char *const fams[] = {"process.rss_bytes", "process.threads", "apps.threads",
+                                       "apps.memory_rss_bytes", "cgroup.memory_current_bytes", "cpu.skipped"};
     for (int i = 0; i < N; i++) {
-        snprintf(names[i], 64, "fam%02d.metric_%d", i % 50, i % 7);
+        snprintf(names[i], 64, "%s", fams[i % 6]); /* 1250 exported, 250 looked up and left out */
         snprintf(labels[i], 96, "cpu=\"cpu%d\",state=\"s%d\",dev=\"d%d\"", i, i % 9, i % 3);
         s[i] = (mem_series_info){.id = i, .name = names[i], .labels = labels[i], .help = "h",
                                  .last = i * 1.25};
@@ -374,10 +478,14 @@ static void t_prom_speed(void **state)
     api_buf b = {0};
     for (int r = 0; r < ROUNDS; r++) {
         api_buf_free(&b);
-        assert_int_equal(api_prom_render(&b, s, N, &st), 0);
+        assert_int_equal(api_prom_render(&b, s, N, &st, 0), 0);
     }
     int64_t dt = (core_mono_ns() - t0) / ROUNDS;
     size_t len = b.len;
+    int lines = 0;
+    for (const char *p = b.p; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, N - N / 6 + 5 * 2 + 3 * 7); /* samples, 5 families' heads, 7 self metrics */
     if (api_test_prom_parse(b.p) == 1)
         fail_msg("prometheus_client rejected the 1500-series exposition");
     api_buf_free(&b);
@@ -388,6 +496,81 @@ static void t_prom_speed(void **state)
     free(labels);
 }
 
+/* ---- request heads (the gate's check) ------------------------------------------ */
+static void expect_head(const char *req, int want, unsigned status, const char *code)
+{
+    api_head h;
+    int rc = api_head_check(req, strlen(req), &h);
+    if (rc != want)
+        fail_msg("'%.60s': got %d (%u %s), want %d", req, rc, h.status, h.msg, want);
+    if (want == API_HEAD_BAD && (h.status != status || strcmp(h.code, code)))
+        fail_msg("'%.60s': got %u %s, want %u %s", req, h.status, h.code, status, code);
+}
+
+static void t_head(void **state)
+{
+    (void)state;
+    const char *ok = "GET /v1/status HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n";
+    expect_head(ok, API_HEAD_OK, 0, NULL);
+    api_head h;
+    assert_int_equal(api_head_check(ok, strlen(ok), &h), API_HEAD_OK);
+    assert_int_equal(h.need, strlen(ok));
+    /* every prefix of a good request is incomplete, never bad */
+    for (size_t n = 0; n < strlen(ok); n++)
+        assert_int_equal(api_head_check(ok, n, &h), API_HEAD_MORE);
+    expect_head("\r\nGET / HTTP/1.0\n\n", API_HEAD_OK, 0, NULL); /* bare LF, a leading empty line */
+    expect_head("POST /v1/pending/1/approve HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab",
+                API_HEAD_MORE, 0, NULL);
+    expect_head("POST /v1/pending/1/approve HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab",
+                API_HEAD_OK, 0, NULL);
+    expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+                API_HEAD_OK, 0, NULL);
+    expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nab\r\n",
+                API_HEAD_MORE, 0, NULL);
+    /* and each mistake with its status and code */
+    expect_head("GET\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("G(T / HTTP/1.1\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("\xff\xfe", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/2.0\r\n\r\n", API_HEAD_BAD, 505, "bad_request");
+    expect_head("GET / HTTP/1.1 x\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\n\r\n", API_HEAD_BAD, 400, "bad_request"); /* no Host */
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nNo colon\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost : a\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 4097\r\n\r\n", API_HEAD_BAD, 413, "too_large");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
+    expect_head("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
+                API_HEAD_BAD, 400, "bad_request");
+    expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", API_HEAD_BAD, 400,
+                "bad_request");
+    expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", API_HEAD_BAD,
+                400, "bad_request");
+    expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1001\r\n", API_HEAD_BAD, 413,
+                "too_large");
+    /* sizes: the request target, the header lines, their number */
+    static char big[API_HEAD_MAX + API_MAX_URI + 256];
+    memset(big, 0, sizeof big);
+    memcpy(big, "GET /", 5);
+    memset(big + 5, 'a', API_MAX_URI + 100);
+    expect_head(big, API_HEAD_BAD, 414, "too_large"); /* not even ended */
+    memset(big, 0, sizeof big);
+    int n = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(big + n, 'b', API_HEAD_MAX);
+    expect_head(big, API_HEAD_BAD, 431, "too_large");
+    memset(big, 0, sizeof big);
+    n = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 70; i++)
+        n += snprintf(big + n, sizeof big - (size_t)n, "X-%d: y\r\n", i);
+    snprintf(big + n, sizeof big - (size_t)n, "\r\n");
+    expect_head(big, API_HEAD_BAD, 431, "too_large");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,7 +578,10 @@ int main(void)
         cmocka_unit_test(t_split_key),  cmocka_unit_test(t_params),     cmocka_unit_test(t_range),
         cmocka_unit_test(t_uri),        cmocka_unit_test(t_token),      cmocka_unit_test(t_error_body),
         cmocka_unit_test(t_event_json), cmocka_unit_test(t_buf),        cmocka_unit_test(t_prom_render),
+        cmocka_unit_test(t_prom_export_name), cmocka_unit_test(t_prom_stale),
+        cmocka_unit_test(t_prom_services), cmocka_unit_test(t_prom_anomaly),
         cmocka_unit_test(t_prom_speed),
+        cmocka_unit_test(t_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

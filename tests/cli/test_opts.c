@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static void clear_env(void)
@@ -75,6 +77,22 @@ static void test_url_sources(void **state)
     assert_int_equal(cli_resolve(&g, &ctx), CLI_EXIT_OK);
     assert_string_equal(ctx.url, "http://127.0.0.1:4242");
 
+    assert_string_equal(ctx.socket, ""); /* no ippocd.sock beside it: TCP */
+    /* a socket beside the URL file: used instead of TCP; a plain file is not */
+    int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un su = {.sun_family = AF_UNIX};
+    snprintf(su.sun_path, sizeof su.sun_path, ".ippoc/ippocd.sock");
+    assert_int_equal(bind(sfd, (struct sockaddr *)&su, sizeof su), 0);
+    assert_int_equal(cli_resolve(&g, &ctx), CLI_EXIT_OK);
+    assert_string_equal(ctx.socket, ".ippoc/ippocd.sock");
+    close(sfd);
+    unlink(".ippoc/ippocd.sock");
+    assert_non_null(f = fopen(".ippoc/ippocd.sock", "w"));
+    fclose(f);
+    assert_int_equal(cli_resolve(&g, &ctx), CLI_EXIT_OK);
+    assert_string_equal(ctx.socket, "");
+    unlink(".ippoc/ippocd.sock");
+
     snprintf(path, sizeof path, "%s/.ippoc", dir);
     setenv("IPPOC_STATE_DIR", "/nonexistent-ippoc", 1);
     assert_int_equal(cli_resolve(&g, &ctx), CLI_EXIT_UNREACH); /* named dir must hold the file */
@@ -86,6 +104,7 @@ static void test_url_sources(void **state)
     setenv("IPPOC_TOKEN", "envtok", 1);
     assert_int_equal(cli_resolve(&g, &ctx), CLI_EXIT_OK);
     assert_string_equal(ctx.url, "http://env:1");
+    assert_string_equal(ctx.socket, ""); /* an explicit URL: always TCP */
     assert_string_equal(ctx.token, "envtok");
     g.url = "https://flag:2";
     assert_int_equal(cli_resolve(&g, &ctx), CLI_EXIT_OK);

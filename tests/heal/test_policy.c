@@ -145,7 +145,7 @@ static void test_allowlist(void **state)
         assert_int_equal(d.refusal, HEAL_REFUSE_NOT_ALLOWED);
     }
     assert_string_equal(d.reason, "run is not allowed for service web (allowed: start, stop, restart, signal, "
-                                  "renice, limit memory, limit cpu, alert)");
+                                  "renice, limit memory, limit cpu, alert, freeze, thaw)");
     assert_int_equal(decide(p, HEAL_ACT_SYSCTL, "", 0, &d), HEAL_VERDICT_REFUSE);
     assert_non_null(strstr(d.reason, "sysctl is not allowed machine-wide"));
 

@@ -635,6 +635,46 @@ static void test_free_in_callback(void **state)
 
 /* ---- TCP ------------------------------------------------------------------------------------- */
 
+/* After a (re)start: no failure is reported until the first scheduled check
+ * after the grace; a passing check is reported at once. */
+static void test_grace(void **state)
+{
+    fx *f = *state;
+    int open_port, closed_port;
+    f->fds[f->nfds++] = listen_loopback(16, &open_port);
+    f->fds[f->nfds++] = listen_loopback(-1, &closed_port);
+    heal_probe_config c = base(HEAL_PT_TCP);
+    c.tcp.host = "127.0.0.1";
+    c.tcp.port = closed_port;
+    c.interval_ms = 100;
+    c.timeout_ms = 50;
+    make(f, &c);
+    assert_int_equal(heal_probe_start(f->p), 0);
+    int64_t t0 = core_mono_ms();
+    assert_int_equal(heal_probe_grace(f->p, 400), 0);
+    for (int k = 0; k < 3; k++) { /* checks asked for during the grace fail silently */
+        int64_t until = core_mono_ms() + 60;
+        heal_probe_run_now(f->p);
+        while (core_mono_ms() < until)
+            uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(f->r.n, 0);
+    assert_int_equal(heal_probe_failures(f->p), 0);
+    wait_results(f, 1, 3000);
+    assert_true(core_mono_ms() - t0 >= 400);
+    assert_false(f->r.ok[0]);
+    assert_int_equal(f->r.fails[0], 1);
+    heal_probe_free(f->p);
+
+    c.tcp.port = open_port;
+    make(f, &c);
+    assert_int_equal(heal_probe_grace(f->p, 5000), 0);
+    int i = check(f);
+    assert_true(f->r.ok[i]);
+    assert_int_equal(heal_probe_grace(f->p, -1), -EINVAL);
+}
+
+
 static void test_tcp(void **state)
 {
     fx *f = *state;
@@ -1088,6 +1128,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metric, setup, teardown),
         cmocka_unit_test_setup_teardown(test_process_pid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_process_comm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grace, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

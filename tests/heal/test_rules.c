@@ -226,6 +226,52 @@ static void test_metrics(void **state)
     assert_int_equal(res->op, HEAL_CMP_LE);
 }
 
+/* A bare dotted series name is an implied "metric" (issue 9's GPU rule). */
+static void test_implied_metric(void **state)
+{
+    (void)state;
+    const heal_rule *r = parse_ok("if gpu.temperature > 85 for 1m then alert");
+    const heal_resource *res = &r->cond.res;
+    assert_int_equal(r->cond.kind, HEAL_COND_RESOURCE);
+    assert_int_equal(res->kind, HEAL_RES_METRIC);
+    assert_string_equal(res->metric, "gpu.temperature");
+    assert_string_equal(res->labels, "");
+    assert_int_equal(res->op, HEAL_CMP_GT);
+    assert_true(res->threshold == 85);
+    assert_int_equal(r->for_ms, 60000);
+    assert_int_equal(r->actions[0].kind, HEAL_ACT_ALERT);
+    /* the same struct as with the word, so the same canonical text */
+    char err[512], text[512];
+    assert_int_equal(heal_rule_parse("if metric gpu.temperature > 85 for 1m then alert", "svc.conf", 7, &again, err,
+                                     sizeof err), 0);
+    assert_memory_equal(&rule, &again, sizeof rule);
+    assert_int_equal(heal_rule_format(r, text, sizeof text), 0);
+    assert_string_equal(text, "if metric gpu.temperature > 85 for 1m then alert");
+
+    /* labels (sorted), no blank before the comparison */
+    r = parse_ok("if gpu.temperature{uuid=\"GPU-1\", gpu=\"0\"}>=90 then alert");
+    assert_string_equal(res->metric, "gpu.temperature");
+    assert_string_equal(res->labels, "gpu=\"0\",uuid=\"GPU-1\"");
+    assert_int_equal(res->op, HEAL_CMP_GE);
+    /* a dotted name that begins with a condition word is a series, not the word */
+    r = parse_ok("IF Memory.used_bytes<1GB THEN alert");
+    assert_int_equal(res->kind, HEAL_RES_METRIC);
+    assert_string_equal(res->metric, "Memory.used_bytes");
+    assert_int_equal(res->op, HEAL_CMP_LT);
+    assert_true(res->threshold == 1073741824.0);
+    r = parse_ok("if cpu.usage_percent{cpu=\"total\"} > 90% for 3 checks then alert");
+    assert_string_equal(res->metric, "cpu.usage_percent");
+    assert_int_equal(r->for_checks, 3);
+    r = parse_ok("if failed.count != -1 then alert");
+    assert_int_equal(r->cond.kind, HEAL_COND_RESOURCE);
+    assert_string_equal(res->metric, "failed.count");
+    /* the words keep their meaning */
+    r = parse_ok("if memory > 1GB then alert");
+    assert_int_equal(res->kind, HEAL_RES_MEMORY);
+    r = parse_ok("if anomalous(gpu.temperature) then alert");
+    assert_int_equal(r->cond.kind, HEAL_COND_ANOMALOUS);
+}
+
 static void test_anomalous(void **state)
 {
     (void)state;
@@ -302,6 +348,11 @@ static void test_actions(void **state)
     assert_string_equal(r->actions[2].path, "/tmp/cache");
     assert_int_equal(r->actions[2].larger_than, 100ULL << 20);
     assert_int_equal(r->actions[2].older_than_ms, 86400000);
+
+    r = parse_ok("if cpu > 95% for 30s then freeze, alert");
+    assert_int_equal(r->actions[0].kind, HEAL_ACT_FREEZE);
+    r = parse_ok("if cpu < 1% for 1m then THAW");
+    assert_int_equal(r->actions[0].kind, HEAL_ACT_THAW);
 }
 
 /* ---- canonical text round-trips ------------------------------------------------------ */
@@ -342,6 +393,8 @@ static const char *const valid[] = {
     "if failed file /x size == 0B then alert",
     "if failed file /x age > 0ms then alert",
     "if anomalous(memory.used_bytes) for 2m then alert",
+    "if cpu > 95% for 30s then freeze, alert",
+    "if cpu < 1% for 1m then thaw",
     "if anomalous(process.*{name=\"web\",pid=\"12\"}) for 3 checks then restart, alert",
     "if anomalous(\"disk.io?{device=\\\"a b)\\\"}\") then alert",
 };
@@ -393,9 +446,9 @@ static const struct { const char *in, *msg; } bad[] = {
     {"iff cpu > 90% then restart",
      "svc.conf:7:1: expected 'if' at the start of the rule, found 'iff' (did you mean 'if'?)"},
     {"if cpuu > 90% then restart",
-     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', 'inodes', 'metric', 'anomalous(METRIC)' or 'N restarts within DURATION'), found 'cpuu' (did you mean 'cpu'?)"},
+     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', 'inodes', 'metric', 'anomalous(METRIC)', 'N restarts within DURATION' or a dotted series name such as gpu.temperature), found 'cpuu' (did you mean 'cpu'?)"},
     {"if memroy > 1GB then restart",
-     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', 'inodes', 'metric', 'anomalous(METRIC)' or 'N restarts within DURATION'), found 'memroy' (did you mean 'memory'?)"},
+     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', 'inodes', 'metric', 'anomalous(METRIC)', 'N restarts within DURATION' or a dotted series name such as gpu.temperature), found 'memroy' (did you mean 'memory'?)"},
     {"if cpu > 90% restrt",
      "svc.conf:7:14: expected 'then' after the condition, found 'restrt'"},
     {"if cpu > 90% thn restart",
@@ -588,7 +641,25 @@ static const struct { const char *in, *msg; } bad[] = {
      "svc.conf:7:14: expected a metric name after 'anomalous(' (e.g. memory.used_bytes), found 'then'"},
     {"if anomalousx(load) then alert",
      "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', "
-     "'inodes', 'metric', 'anomalous(METRIC)' or 'N restarts within DURATION'), found 'anomalousx(load)'"},
+     "'inodes', 'metric', 'anomalous(METRIC)', 'N restarts within DURATION' or a dotted series name such as gpu.temperature), found 'anomalousx(load)'"},
+    /* implied metric: only a dotted NAME; the rest as after 'metric' */
+    {"if gpu_temperature > 85 then alert",
+     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', "
+     "'inodes', 'metric', 'anomalous(METRIC)', 'N restarts within DURATION' or a dotted series name such as gpu.temperature), found 'gpu_temperature'"},
+    {"if gpu.temp$ > 85 then alert",
+     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', "
+     "'inodes', 'metric', 'anomalous(METRIC)', 'N restarts within DURATION' or a dotted series name such as gpu.temperature), found 'gpu.temp$'"},
+    {"if http://127.0.0.1/ then restart",
+     "svc.conf:7:4: expected a condition after 'if' ('failed', 'cpu', 'memory', 'threads', 'fds', 'space', "
+     "'inodes', 'metric', 'anomalous(METRIC)', 'N restarts within DURATION' or a dotted series name such as gpu.temperature), found 'http://127.0.0.1/'"},
+    {"if gpu.temperature then alert",
+     "svc.conf:7:20: expected a comparison (>, >=, <, <=, ==, !=) after the metric, found 'then'"},
+    {"if gpu.temperature{gpu=\"0\" > 85 then alert",
+     "svc.conf:7:28: expected ',' or '}' after a label"},
+    {"if gpu.temperature > hot then alert",
+     "svc.conf:7:22: expected a number after the comparison, found 'hot'"},
+    {"if 1.5 > 2 then alert",
+     "svc.conf:7:4: expected a restart count (an integer from 1 to 1000), found '1.5'"},
     {"if cpu > 90% then restart, restart, restart, restart, restart, restart, restart, restart, restart",
      "svc.conf:7:91: too many actions (at most 8)"},
     {"if cpu > 90% then restart \"x",
@@ -639,7 +710,7 @@ static void test_limits(void **state)
     /* no file name, no message buffer, NULL text */
     assert_int_equal(heal_rule_parse("if", NULL, 3, &rule, err, sizeof err), -EINVAL);
     assert_string_equal(err, "<rule>:3:3: expected a condition after 'if' ('failed', 'cpu', 'memory', "
-                             "'threads', 'fds', 'space', 'inodes', 'metric', 'anomalous(METRIC)' or 'N restarts within DURATION'), "
+                             "'threads', 'fds', 'space', 'inodes', 'metric', 'anomalous(METRIC)', 'N restarts within DURATION' or a dotted series name such as gpu.temperature), "
                              "found end of line");
     assert_int_equal(heal_rule_parse("if", "f", 1, &rule, NULL, 0), -EINVAL);
     assert_int_equal(heal_rule_parse(NULL, "f", 1, &rule, err, sizeof err), -EINVAL);
@@ -792,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_http),         cmocka_unit_test(test_http_options),
         cmocka_unit_test(test_tcp_process_exec), cmocka_unit_test(test_file),
         cmocka_unit_test(test_resources),    cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_implied_metric),
         cmocka_unit_test(test_restarts),     cmocka_unit_test(test_actions),
         cmocka_unit_test(test_anomalous),
         cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_canonical),

@@ -2,8 +2,9 @@
  * (timed), backoff on a crash loop and its reset, stop with TERM and KILL of
  * a process group that ignores TERM, log capture and rotation, dependency
  * order and cycles, an external service through a pidfile and a
- * daemonizing start script, a fake systemctl, bad configurations, and a
- * free that leaves no process behind.
+ * daemonizing start script, a fake systemctl, bad configurations, a free
+ * that leaves no process behind, the dependent hook, and the adoption of a
+ * recorded process left running by an earlier ippocd.
  *
  * The tests drive the uv loop (uv_run with a deadline and a 5 ms tick to
  * re-check conditions); every pid seen is SIGKILLed in teardown. */
@@ -17,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -446,6 +449,58 @@ static void test_backoff_resets_after_healthy(void **state)
     assert_int_equal(F.evs[b3].delay_ms, 100);
 }
 
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *de; d && (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A crash loop through the output FIFOs: every line of every instance is in
+ * the log, and no reader of an earlier instance stays open (each would keep
+ * an fd and steal the next instance's output). */
+static void test_crash_loop_output(void **state)
+{
+    (void)state;
+    heal_service_config c = supervised("loop", "/bin/sh -c \"echo out-$$; echo err-$$ >&2; exit 1\"");
+    c.backoff_initial_ms = 0; /* each instance spawned from the exit callback of the one before */
+    c.backoff_max_ms = 0;
+    add_ok(&c);
+    int fds0 = count_fds();
+    start_all_ok();
+    int from = 0;
+    for (int k = 0; k < 20; k++) {
+        int b = wait_ev("loop", HEAL_SVC_BACKOFF, from, 0, 3000);
+        assert_true(b >= 0);
+        from = b + 1;
+    }
+    char err[128];
+    heal_service_stop(F.sup, "loop", err, sizeof err);
+    assert_true(wait_ev("loop", HEAL_SVC_STOPPED, from, 0, 3000) >= 0);
+    for (int k = 0; k < 20; k++) /* let closes finish */
+        uv_run(&F.loop, UV_RUN_NOWAIT);
+    int fds1 = count_fds();
+    printf("fds before %d, after 20 restarts %d\n", fds0, fds1);
+    assert_true(fds1 <= fds0 + 4);
+    char buf[65536];
+    assert_true(heal_service_log_tail(F.sup, "loop", 400, buf, sizeof buf) > 0);
+    for (int k = 0; k < 20 && from; k++) { /* each exited pid printed both lines */
+        pid_t pid = 0;
+        for (int i = 0, seen = 0; i < F.nev && !pid; i++)
+            if (!strcmp(F.evs[i].name, "loop") && F.evs[i].new_state == HEAL_SVC_RUNNING && seen++ == k)
+                pid = F.evs[i].pid;
+        char want[64];
+        snprintf(want, sizeof want, "out-%d\n", (int)pid);
+        assert_non_null(strstr(buf, want));
+        snprintf(want, sizeof want, "err-%d\n", (int)pid);
+        assert_non_null(strstr(buf, want));
+    }
+}
+
 static void test_stop_term(void **state)
 {
     (void)state;
@@ -688,6 +743,171 @@ static void test_dependency_order(void **state)
     assert_true(sw >= 0 && sa > sw && sd > sa);
     int pa = wait_ev("app", HEAL_SVC_STOPPING, from, 0, 0);
     assert_true(pa > sw); /* app was not even asked before web was down */
+}
+
+/* With a dependent hook the supervisor does not restart dependents itself:
+ * it names them once the restarted dependency runs again. */
+static char hook_dep[HEAL_NAME_MAX], hook_dependent[HEAL_NAME_MAX];
+static int hook_calls;
+
+static void on_dependent(const char *dep, const char *dependent, void *ud)
+{
+    (void)ud;
+    hook_calls++;
+    snprintf(hook_dep, sizeof hook_dep, "%s", dep);
+    snprintf(hook_dependent, sizeof hook_dependent, "%s", dependent);
+    heal_service_info in;
+    heal_service_info_get(F.sup, dep, &in);
+    assert_int_equal(in.state, HEAL_SVC_RUNNING); /* called once the dependency runs */
+}
+
+static bool pred_hook(const void *arg)
+{
+    (void)arg;
+    return hook_calls > 0;
+}
+
+static void test_dependent_hook(void **state)
+{
+    (void)state;
+    hook_calls = 0;
+    heal_supervisor_set_dependent_hook(F.sup, on_dependent, NULL);
+    heal_service_config a = supervised("app", "sleep 1000");
+    snprintf(a.depends[a.ndepends++], HEAL_NAME_MAX, "db");
+    heal_service_config d = supervised("db", "sleep 1000");
+    add_ok(&a);
+    add_ok(&d);
+    start_all_ok();
+    int ia = wait_ev("app", HEAL_SVC_RUNNING, 0, 0, 2000);
+    assert_true(ia >= 0);
+    pid_t app_pid = F.evs[ia].pid;
+    int from = F.nev;
+    char err[256];
+    assert_int_equal(heal_service_restart(F.sup, "db", err, sizeof err), 0);
+    assert_true(run_until(pred_hook, NULL, 3000));
+    assert_int_equal(hook_calls, 1);
+    assert_string_equal(hook_dep, "db");
+    assert_string_equal(hook_dependent, "app");
+    assert_int_equal(wait_ev("app", HEAL_SVC_STOPPING, from, 0, 0), -1); /* left to the caller */
+    heal_service_info in;
+    heal_service_info_get(F.sup, "app", &in);
+    assert_int_equal(in.state, HEAL_SVC_RUNNING);
+    assert_int_equal(in.pid, app_pid);
+}
+
+/* With a ready hook, a dependent waits until its dependency is ready, not
+ * only RUNNING; recheck starts it once the answer changed. */
+static bool db_ready;
+
+static bool on_ready(const char *name, void *ud)
+{
+    (void)ud;
+    return strcmp(name, "db") || db_ready;
+}
+
+static void test_ready_hook(void **state)
+{
+    (void)state;
+    db_ready = false;
+    heal_supervisor_set_ready_hook(F.sup, on_ready, NULL);
+    heal_service_config a = supervised("app", "sleep 1000");
+    snprintf(a.depends[a.ndepends++], HEAL_NAME_MAX, "db");
+    heal_service_config d = supervised("db", "sleep 1000");
+    add_ok(&a);
+    add_ok(&d);
+    start_all_ok();
+    assert_true(wait_ev("db", HEAL_SVC_RUNNING, 0, 0, 2000) >= 0);
+    heal_supervisor_recheck(F.sup); /* still not ready: nothing happens */
+    heal_service_info in;
+    heal_service_info_get(F.sup, "app", &in);
+    assert_int_equal(in.state, HEAL_SVC_STARTING);
+    assert_int_equal(wait_ev("app", HEAL_SVC_RUNNING, 0, 0, 0), -1);
+    db_ready = true;
+    heal_supervisor_recheck(F.sup);
+    assert_true(wait_ev("app", HEAL_SVC_RUNNING, 0, 0, 2000) >= 0);
+}
+
+/* A recorded pid whose start time still matches is adopted (not started
+ * again), watched by pidfd; a stale record is dropped and a new process
+ * spawned; a spawned child is recorded. */
+static void write_record(const char *name, pid_t pid, uint64_t start, const char *command)
+{
+    char path[256], text[256];
+    pathf(path, sizeof path, "%s/services/%s.pid", F.dir, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    snprintf(text, sizeof text, "%d %llu\n%s\n", (int)pid, (unsigned long long)start, command);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static pid_t sleeper(void)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGTERM, SIG_DFL); /* as a service spawned by ippocd would have it */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        setsid();
+        execlp("sleep", "sleep", "1000", (char *)NULL);
+        _exit(127);
+    }
+    F.pids[F.npids++] = pid;
+    int64_t end = core_mono_ms() + 5000; /* until it runs sleep (before that, a TERM could be lost) */
+    char comm[32] = "";
+    while (core_mono_ms() < end && (heal_svc_pid_comm(pid, comm, sizeof comm) || strcmp(comm, "sleep")))
+        uv_run(&F.loop, UV_RUN_ONCE);
+    assert_string_equal(comm, "sleep");
+    return pid;
+}
+
+static void test_adopt_recorded(void **state)
+{
+    (void)state;
+    pid_t pid = sleeper(), other = sleeper();
+    uint64_t start = 0, ostart = 0; /* set at fork, kept across exec */
+    assert_int_equal(heal_svc_pid_starttime(pid, &start), 0);
+    assert_int_equal(heal_svc_pid_starttime(other, &ostart), 0);
+    write_record("old", pid, start, "sleep 1000");
+    write_record("stale", pid, start + 1, "sleep 1000"); /* same pid, another process: not adopted */
+    write_record("changed", other, ostart, "sleep 999"); /* adopted, then restarted with the new command */
+    heal_service_config ch = supervised("changed", "sleep 1000");
+    add_ok(&ch);
+    heal_service_config o = supervised("old", "sleep 1000");
+    o.autorestart = false;
+    heal_service_config st = supervised("stale", "sleep 1000");
+    add_ok(&o);
+    add_ok(&st);
+    start_all_ok();
+    int io = wait_ev("old", HEAL_SVC_RUNNING, 0, 0, 2000);
+    int is = wait_ev("stale", HEAL_SVC_RUNNING, 0, 0, 2000);
+    assert_true(io >= 0 && is >= 0);
+    assert_int_equal(F.evs[io].pid, pid);
+    assert_string_equal(F.evs[io].reason, "adopted");
+    assert_true(F.evs[is].pid != pid);
+    char path[256], text[64];
+    pathf(path, sizeof path, "%s/services/stale.pid", F.dir);
+    assert_true(core_read_file(path, text, sizeof text) > 0); /* the new child's record */
+    assert_int_equal(atoi(text), (int)F.evs[is].pid);
+    heal_service_info in;
+    heal_service_info_get(F.sup, "old", &in);
+    assert_true(in.uptime_ms >= 0);
+    int ic = wait_ev("changed", HEAL_SVC_RUNNING, 0, 0, 0);
+    assert_true(ic >= 0 && F.evs[ic].pid == other);
+    int ic2 = wait_ev("changed", HEAL_SVC_RUNNING, ic + 1, other, 3000);
+    assert_true(ic2 > ic);
+    waitpid(other, NULL, 0);
+    assert_true(dead(other));
+
+    kill(pid, SIGKILL);
+    int iff = wait_ev("old", HEAL_SVC_FAILED, io, 0, 3000);
+    assert_true(iff >= 0);
+    assert_string_equal(F.evs[iff].reason, "exited (adopted: status unknown)");
+    pathf(path, sizeof path, "%s/services/old.pid", F.dir);
+    assert_int_equal(access(path, F_OK), -1);
+    waitpid(pid, NULL, 0);
 }
 
 /* The daemon's shutdown: stop everything, free in the done callback. */
@@ -1043,6 +1263,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signal_action, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dependency_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_all_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dependent_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_loop_output, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ready_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adopt_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dependency_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_external_pidfile, setup, teardown),

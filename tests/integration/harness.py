@@ -133,8 +133,11 @@ class Daemon:
     def raw_request(self, data, timeout=5):
         """Sends raw bytes on a TCP connection; returns what came back."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout * SLOW) as s:
-            s.sendall(data)
-            s.shutdown(socket.SHUT_WR)
+            try:
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+            except OSError:  # the server already answered and closed (e.g. a request line too long)
+                pass
             chunks = []
             try:
                 while True:
@@ -203,3 +206,119 @@ def run(tests):
         finally:
             _cleanup()
     sys.exit(1 if failed else 0)
+
+
+class Peer:
+    """Another real program the test runs beside ippocd (node_exporter,
+    Prometheus): its own process group and temp dir, stopped at the end of
+    every test (the run() cleanup), even when the test fails."""
+
+    def __init__(self, args, name):
+        self.tmp = tempfile.mkdtemp(prefix=f"ippoc-{name}.")
+        self.name = name
+        self.args = list(args)
+        self.log_path = os.path.join(self.tmp, f"{name}.log")
+        self.proc = None
+        _live.append(self)
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=self.tmp)
+        return self
+
+    def alive(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+        return True
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def remove(self):
+        if self in _live:
+            _live.remove(self)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def http_get(url, timeout=10):
+    """GET url; (status, body bytes)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout * SLOW) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def parse_exposition(text):
+    """Prometheus text format 0.0.4 -> {family: {"type", "help", "samples":
+    [(sample name, {label: value}, value)]}}. Samples are assigned to their
+    family by name, with _bucket/_sum/_count for histograms and summaries."""
+    fams = {}
+
+    def fam(name):
+        return fams.setdefault(name, {"type": "untyped", "help": None, "samples": []})
+
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            if len(parts) >= 3 and parts[1] == "TYPE":
+                fam(parts[2])["type"] = parts[3].strip() if len(parts) > 3 else ""
+            elif len(parts) >= 3 and parts[1] == "HELP":
+                fam(parts[2])["help"] = parts[3] if len(parts) > 3 else ""
+            continue
+        name, labels, value = _parse_sample(line)
+        owner = name
+        if name not in fams:
+            for sfx, kinds in (("_bucket", ("histogram",)), ("_sum", ("histogram", "summary")),
+                               ("_count", ("histogram", "summary"))):
+                base = name[: -len(sfx)]
+                if name.endswith(sfx) and fams.get(base, {}).get("type") in kinds:
+                    owner = base
+                    break
+        fam(owner)["samples"].append((name, labels, value))
+    return fams
+
+
+def _parse_sample(line):
+    i = 0
+    while i < len(line) and line[i] not in "{ \t":
+        i += 1
+    name, labels = line[:i], {}
+    if i < len(line) and line[i] == "{":
+        i += 1
+        while True:
+            while line[i] in " ,":
+                i += 1
+            if line[i] == "}":
+                i += 1
+                break
+            eq = line.index("=", i)
+            key = line[i:eq].strip()
+            j = line.index('"', eq) + 1
+            val = []
+            while line[j] != '"':
+                if line[j] == "\\":
+                    j += 1
+                    val.append({"n": "\n"}.get(line[j], line[j]))
+                else:
+                    val.append(line[j])
+                j += 1
+            labels[key] = "".join(val)
+            i = j + 1
+    value = float(line[i:].split()[0])
+    return name, labels, value

@@ -4,6 +4,7 @@ reason, stop cleanly on SIGTERM."""
 import os
 import signal
 import subprocess
+import tempfile
 
 from harness import IPPOCD, Daemon, run, wait_for
 
@@ -80,6 +81,33 @@ def test_sigint_also_stops():
     assert d.proc.returncode == 0
 
 
-run([test_starts_and_stops_cleanly, test_second_instance_refused, test_bad_config_names_file_and_line,
+def test_read_only_state_dir():
+    """A state dir that cannot be written is a runtime failure (1) saying what to do."""
+    if os.geteuid() != 0:
+        print("note: read-only state dir check skipped (needs root to mount)")
+        return
+    mnt = tempfile.mkdtemp(prefix="ippoc-ro.")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt]).returncode != 0:
+        os.rmdir(mnt)
+        print("note: read-only state dir check skipped (cannot mount tmpfs)")
+        return
+    try:
+        os.mkdir(os.path.join(mnt, "state"))
+        assert subprocess.run(["mount", "-o", "remount,ro", mnt]).returncode == 0
+        r = subprocess.run([IPPOCD, "--state-dir", os.path.join(mnt, "state"), "--listen", "127.0.0.1:0"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, (r.returncode, r.stderr)
+        assert "Read-only file system" in r.stderr, r.stderr
+        assert "must be a writable directory" in r.stderr and "--state-dir" in r.stderr, r.stderr
+        # a state dir that cannot even be created is the same failure
+        r = subprocess.run([IPPOCD, "--state-dir", os.path.join(mnt, "new", "state"), "--listen", "127.0.0.1:0"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, (r.returncode, r.stderr)
+    finally:
+        subprocess.run(["umount", "-l", mnt])
+        os.rmdir(mnt)
+
+
+run([test_read_only_state_dir, test_starts_and_stops_cleanly, test_second_instance_refused, test_bad_config_names_file_and_line,
      test_non_loopback_needs_token, test_bad_arguments, test_shipped_example_config_is_valid,
      test_sigint_also_stops])

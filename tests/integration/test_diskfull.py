@@ -42,12 +42,29 @@ def test_disk_full_then_freed():
         assert d.proc.poll() is None, "ippocd died on a full disk"
         st = d.status()
         assert st["last_tick_ms"] > 0
+        # entering the state: one event, one log line, and status says so
+        ev = wait_for(lambda: d.get("/v1/events?type=memory.write_failed").json()["events"], 20,
+                      "a memory.write_failed event")
+        assert len(ev) == 1 and "full" in ev[0]["payload"]["reason"], ev
+        assert d.log_text().count("cannot write: database or disk is full: new samples live only in RAM") == 1
+        st = d.status()
+        assert st["memory"]["write_failing_since"] > 0 and "full" in st["memory"]["write_error"], st["memory"]
+        out = d.cli("status", check=0).stdout
+        assert "CANNOT WRITE: database or disk is full" in out, out
         # still answers from RAM, and what was stored before is still there
         now = d.get("/v1/metrics/memory.total_bytes?from=5m").json()["series"][0]["points"]
         assert {p[0] for p in before} <= {p[0] for p in now}
         written = st["memory"]["rows_written"]
         os.unlink(filler)
         wait_for(lambda: d.status()["memory"]["rows_written"] > written + 2, 30, "writing to resume")
+        # leaving it: an event and a log line too
+        ev = wait_for(lambda: d.get("/v1/events?type=memory.write_resumed").json()["events"], 20,
+                      "a memory.write_resumed event")
+        assert len(ev) == 1 and ev[0]["payload"]["failed_for_ms"] > 0, ev
+        assert "writes again after" in d.log_text()
+        st = d.status()
+        assert st["memory"]["write_failing_since"] == 0 and st["memory"]["write_error"] is None
+        assert "CANNOT WRITE" not in d.cli("status", check=0).stdout
         assert d.stop() == 0
         con = sqlite3.connect(os.path.join(d.state_dir, "ippoc.db"))
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

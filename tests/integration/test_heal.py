@@ -507,7 +507,8 @@ def test_bad_service_config_rejected():
             assert r.returncode == 2 and want in r.stderr and path in r.stderr, (text, want, r.stderr)
 
 
-run([test_bad_service_config_rejected, test_example_configs_are_valid, test_kill9_healed_and_audited, test_sigstop_hang_restarted, test_crash_loop_flap_stop_and_alert,
-     test_cpu_hog_reniced, test_memory_hog_limited, test_full_dir_cleaned, test_broken_command_incident_failed, test_observe_records_only,
-     test_dry_run_flag_records_only, test_suggest_queues, test_reload_services,
-     test_sysctl_set_then_put_back])
+if __name__ == "__main__":
+    run([test_bad_service_config_rejected, test_example_configs_are_valid, test_kill9_healed_and_audited, test_sigstop_hang_restarted, test_crash_loop_flap_stop_and_alert,
+         test_cpu_hog_reniced, test_memory_hog_limited, test_full_dir_cleaned, test_broken_command_incident_failed, test_observe_records_only,
+         test_dry_run_flag_records_only, test_suggest_queues, test_reload_services,
+         test_sysctl_set_then_put_back])

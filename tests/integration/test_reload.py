@@ -81,5 +81,22 @@ def test_command_line_listen_wins():
     assert d.get("/v1/status").status == 200
 
 
-run([test_broken_config_keeps_old, test_good_config_applied, test_reload_moves_api,
+def test_hostname_and_duplicates():
+    d = Daemon(config="[daemon]\nhostname = first-name\n").start()
+    assert d.status()["host"] == "first-name"
+    d.write_config("[daemon]\nhostname = second-name\n")
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: d.status()["host"] == "second-name", 10, "the new hostname in status")
+    # a key given twice in one file is rejected, naming both lines
+    d.write_config("[daemon]\nhostname = third\n\nhostname = fourth\n")
+    d.signal(signal.SIGHUP)
+    ev = wait_for(lambda: events(d, "config.rejected"), 10, "config.rejected event")
+    reason = ev[0]["payload"]["reason"]
+    want = f"{d.config_path}:4: duplicate key 'hostname' in [daemon] (first set at {d.config_path}:2)"
+    assert want in reason, reason
+    assert d.status()["host"] == "second-name"
+    assert d.stop() == 0
+
+
+run([test_hostname_and_duplicates, test_broken_config_keeps_old, test_good_config_applied, test_reload_moves_api,
      test_command_line_listen_wins])

@@ -134,6 +134,13 @@ static void test_full_disk(void **state)
     mem_stats st = stats(t);
     assert_int_equal(st.dropped_batches, 1);
     assert_int_equal(st.queue_depth, 0);
+    /* the store says it cannot write, since when and why */
+    int64_t since = st.write_failing_since;
+    assert_true(since > 0 && since <= core_now_ms());
+    assert_string_equal(st.write_error, "database or disk is full");
+    char why[96];
+    assert_int_equal(mem_write_failing(t->m, why, sizeof why), since);
+    assert_string_equal(why, "database or disk is full");
     assert_int_equal(count(t, "SELECT count(*) FROM series"), NBASE);
     assert_int_equal(count(t, "SELECT count(*) FROM events"), 0);
     assert_true(has_event(t, e1)); /* from the RAM ring */
@@ -152,6 +159,7 @@ static void test_full_disk(void **state)
     mem_test_hold(t->m, false);
     mt_flush(t);
     assert_int_equal(stats(t).dropped_batches, 3);
+    assert_int_equal(stats(t).write_failing_since, since); /* the same episode */
     assert_int_equal(count(t, "SELECT count(*) FROM series"), NBASE);
     assert_int_equal(count(t, "SELECT count(*) FROM events"), 0);
     assert_int_equal(count(t, "SELECT max(ts) FROM raw"), T0 + 1000);
@@ -168,6 +176,9 @@ static void test_full_disk(void **state)
     tick(t, T0 + 5000);
     mt_flush(t);
     assert_int_equal(stats(t).dropped_batches, 3);
+    assert_int_equal(stats(t).write_failing_since, 0); /* writing again */
+    assert_int_equal(mem_write_failing(t->m, why, sizeof why), 0);
+    assert_string_equal(why, "");
     assert_int_equal(count(t, "SELECT count(*) FROM series"), NBASE + 2);
     assert_int_equal(count(t, "SELECT id FROM series WHERE name = 'new.a'"), a);
     assert_int_equal(count(t, "SELECT id FROM series WHERE name = 'new.b'"), b);
@@ -220,6 +231,8 @@ static void test_readonly_then_tick(void **state)
     assert_int_equal(count(t, "SELECT count(*) FROM series"), 2);
     assert_int_equal(count(t, "SELECT count(*) FROM events"), 0);
     assert_int_equal(stats(t).dropped_batches, 0); /* no tick was lost */
+    assert_true(stats(t).write_failing_since > 0); /* but the store refuses writes */
+    assert_non_null(strstr(stats(t).write_error, "readonly"));
     assert_true(has_event(t, e));
     /* this job runs after the retried ones fail in its batch: they wait more */
     pragma(t, "PRAGMA query_only = 0");

@@ -1,0 +1,184 @@
+/* engine_metric.c: METRIC conditions ("if gpu.temperature > 85 ...") over a
+ * family of series: the rule's labels (none, some or all) select every
+ * series of the family whose labels include them; the set is found once and
+ * again only when the store's series count changes, and each evaluation
+ * reads the last value of those series alone. The condition holds when any
+ * of them satisfies it; the one that decides is named in the incident. */
+#include "heal/engine_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- canonical labels: k="v",k2="v2" (values escape \\ \" \n) ---------------------- */
+
+/* The end of the pair starting at s (past its closing quote). */
+static const char *pair_end(const char *s)
+{
+    const char *q = strchr(s, '"');
+    if (!q)
+        return s + strlen(s);
+    for (q++; *q && *q != '"'; q++)
+        if (*q == '\\' && q[1])
+            q++;
+    return *q ? q + 1 : q;
+}
+
+static const char *pair_next(const char *end)
+{
+    return *end == ',' ? end + 1 : end;
+}
+
+bool eng_labels_subset(const char *have, const char *want)
+{
+    for (const char *w = want; *w;) {
+        const char *we = pair_end(w);
+        size_t wl = (size_t)(we - w);
+        bool found = false;
+        for (const char *h = have; *h && !found;) {
+            const char *he = pair_end(h);
+            found = (size_t)(he - h) == wl && !memcmp(h, w, wl);
+            h = pair_next(he);
+        }
+        if (!found)
+            return false;
+        w = pair_next(we);
+    }
+    return true;
+}
+
+/* ---- the set ---------------------------------------------------------------------------- */
+
+void eng_metric_set_free(eng_metric_set *set)
+{
+    free(set->ids);
+    free(set->labels);
+    set->ids = NULL;
+    set->labels = NULL;
+    set->n = 0;
+    set->nseries = -1;
+}
+
+/* Rebuilds set from a snapshot of the store (sorted by name, then labels). */
+static int set_build(mem_t *m, eng_metric_set *set, const heal_resource *res, int count)
+{
+    mem_series_info *all;
+    size_t n;
+    int rc = mem_series_snapshot(m, &all, &n);
+    if (rc)
+        return rc;
+    int k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += !strcmp(all[i].name, res->metric) && eng_labels_subset(all[i].labels, res->labels);
+    int *ids = malloc(sizeof *ids * (size_t)(k ? k : 1));
+    const char **labels = malloc(sizeof *labels * (size_t)(k ? k : 1));
+    if (!ids || !labels) {
+        free(ids);
+        free(labels);
+        free(all);
+        return -ENOMEM;
+    }
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(all[i].name, res->metric) && eng_labels_subset(all[i].labels, res->labels)) {
+            ids[k] = all[i].id;
+            labels[k++] = all[i].labels;
+        }
+    free(all);
+    eng_metric_set_free(set);
+    set->ids = ids;
+    set->labels = labels;
+    set->n = k;
+    set->nseries = count;
+    return 0;
+}
+
+/* Whether v should replace the current choice (see eng_metric_hit). */
+static bool better(heal_cmp op, double threshold, double v, double cur)
+{
+    switch (op) {
+    case HEAL_CMP_GT:
+    case HEAL_CMP_GE: return v > cur;
+    case HEAL_CMP_LT:
+    case HEAL_CMP_LE: return v < cur;
+    default: return !heal_cmp_eval(op, cur, threshold) && heal_cmp_eval(op, v, threshold);
+    }
+}
+
+int eng_metric_eval(mem_t *m, eng_metric_set *set, const heal_resource *res, eng_metric_hit *hit)
+{
+    *hit = (eng_metric_hit){.id = -1, .labels = NULL, .value = NAN, .matched = 0};
+    if (!m)
+        return -EINVAL;
+    int count = mem_series_count(m);
+    if (!set->ids || count != set->nseries) {
+        int rc = set_build(m, set, res, count);
+        if (rc)
+            return rc;
+    }
+    hit->matched = set->n;
+    for (int i = 0; i < set->n; i++) {
+        double v;
+        int64_t ts;
+        if (mem_series_last(m, set->ids[i], &v, &ts) || isnan(v))
+            continue;
+        if (hit->id < 0 || better(res->op, res->threshold, v, hit->value)) {
+            hit->id = set->ids[i];
+            hit->labels = set->labels[i];
+            hit->value = v;
+        }
+    }
+    return 0;
+}
+
+/* ---- naming the series ------------------------------------------------------------------- */
+
+/* Canonical labels as a JSON object, escapes undone. */
+static json_t *labels_json(const char *s)
+{
+    json_t *o = json_object();
+    char key[128], val[512];
+    while (*s) {
+        const char *eq = strchr(s, '='), *end = pair_end(s);
+        if (!eq || eq > end || eq[1] != '"')
+            break;
+        snprintf(key, sizeof key, "%.*s", (int)(eq - s), s);
+        size_t k = 0;
+        for (const char *q = eq + 2; q < end - 1 && k + 1 < sizeof val; q++) {
+            char c = *q;
+            if (c == '\\' && q + 1 < end - 1) {
+                c = *++q;
+                c = c == 'n' ? '\n' : c;
+            }
+            val[k++] = c;
+        }
+        val[k] = 0;
+        json_object_set_new(o, key, json_string(val));
+        s = pair_next(end);
+    }
+    return o;
+}
+
+void eng_metric_detail(json_t *detail, const char *metric, const eng_metric_hit *hit)
+{
+    if (!detail)
+        return;
+    json_object_set_new(detail, "matched", json_integer(hit->matched));
+    if (hit->id < 0)
+        return;
+    char key[512];
+    snprintf(key, sizeof key, "%s%s%s%s", metric, hit->labels[0] ? "{" : "", hit->labels, hit->labels[0] ? "}" : "");
+    json_object_set_new(detail, "series", json_string(key));
+    json_object_set_new(detail, "labels", labels_json(hit->labels));
+}
+
+void eng_metric_what(char *text, size_t n, const json_t *detail)
+{
+    const char *series = json_string_value(json_object_get(detail, "series"));
+    size_t len = strlen(text);
+    if (!series || len >= n)
+        return;
+    snprintf(text + len, n - len, " [%s = %g]", series, json_number_value(json_object_get(detail, "value")));
+}

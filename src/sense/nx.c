@@ -1,0 +1,431 @@
+/* nx.c: the node_exporter-compatible exposition's frame: the collector table,
+ * the per-collector family buffers, the sample writer, and the scrape's own
+ * node_scrape_collector_{success,duration_seconds} families. See nx_int.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "sense/nx_int.h"
+
+/* node_exporter's default Linux collectors (plus hwmon, nvme, mdadm, bonding,
+ * infiniband), in its order: by name; textfile last, since it checks its
+ * files' families against everything the others emitted. */
+const nx_collector nx_collectors[] = {
+    {"arp", nx_col_arp},
+    {"bcache", nx_col_bcache},
+    {"bonding", nx_col_bonding},
+    {"btrfs", nx_col_btrfs},
+    {"conntrack", nx_col_conntrack},
+    {"cpu", nx_col_cpu},
+    {"cpufreq", nx_col_cpufreq},
+    {"diskstats", nx_col_diskstats},
+    {"dmi", nx_col_dmi},
+    {"edac", nx_col_edac},
+    {"entropy", nx_col_entropy},
+    {"fibrechannel", nx_col_fibrechannel},
+    {"filefd", nx_col_filefd},
+    {"filesystem", nx_col_filesystem},
+    {"hwmon", nx_col_hwmon},
+    {"infiniband", nx_col_infiniband},
+    {"ipvs", nx_col_ipvs},
+    {"loadavg", nx_col_loadavg},
+    {"mdadm", nx_col_mdadm},
+    {"meminfo", nx_col_meminfo},
+    {"netclass", nx_col_netclass},
+    {"netdev", nx_col_netdev},
+    {"netstat", nx_col_netstat},
+    {"nfs", nx_col_nfs},
+    {"nfsd", nx_col_nfsd},
+    {"nvme", nx_col_nvme},
+    {"os", nx_col_os},
+    {"powersupplyclass", nx_col_powersupplyclass},
+    {"pressure", nx_col_pressure},
+    {"rapl", nx_col_rapl},
+    {"schedstat", nx_col_schedstat},
+    {"selinux", nx_col_selinux},
+    {"sockstat", nx_col_sockstat},
+    {"softnet", nx_col_softnet},
+    {"stat", nx_col_stat},
+    {"tapestats", nx_col_tapestats},
+    {"thermal_zone", nx_col_thermal_zone},
+    {"time", nx_col_time},
+    {"timex", nx_col_timex},
+    {"udp_queues", nx_col_udp_queues},
+    {"uname", nx_col_uname},
+    {"vmstat", nx_col_vmstat},
+    {"xfs", nx_col_xfs},
+    {"zfs", nx_col_zfs},
+    {"textfile", nx_col_textfile},
+};
+const int nx_ncollectors = (int)(sizeof nx_collectors / sizeof nx_collectors[0]);
+
+struct sense_nx {
+    pthread_mutex_t lock;
+    char proc[CORE_PATH_MAX];
+    char sys[CORE_PATH_MAX];
+    char textfile_dir[CORE_PATH_MAX];
+    char udev[CORE_PATH_MAX];
+    nx_ctx ctx;
+    double *cost;   /* per collector: seconds of the scrape in progress */
+    int *ok;
+};
+
+/* ---- output ---------------------------------------------------------------------- */
+void nx_out_add(nx_outbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void out_puts(nx_outbuf *b, const char *s)
+{
+    nx_out_add(b, s, strlen(s));
+}
+
+/* Go's strconv.FormatFloat(v, 'g', -1, 64) prints the shortest form that
+ * reads back; the shortest of %.15g / %.16g / %.17g that does is the same
+ * digits (node_exporter prints 67070 ms as 67.07000000000001, not ...007). */
+void nx_out_value(nx_outbuf *b, double v)
+{
+    char buf[40];
+    if (isnan(v))
+        snprintf(buf, sizeof buf, "NaN");
+    else if (isinf(v))
+        snprintf(buf, sizeof buf, v > 0 ? "+Inf" : "-Inf");
+    else {
+        for (int prec = 15; prec <= 17; prec++) { /* the shortest that reads back, as Go */
+            snprintf(buf, sizeof buf, "%.*g", prec, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
+    }
+    out_puts(b, buf);
+}
+
+static void out_escaped(nx_outbuf *b, const char *s, bool quote)
+{
+    const char *run = s;
+    for (; *s; s++) {
+        const char *rep = NULL;
+        if (*s == '\\')
+            rep = "\\\\";
+        else if (*s == '\n')
+            rep = "\\n";
+        else if (quote && *s == '"')
+            rep = "\\\"";
+        if (!rep)
+            continue;
+        nx_out_add(b, run, (size_t)(s - run));
+        nx_out_add(b, rep, 2);
+        run = s + 1;
+    }
+    nx_out_add(b, run, (size_t)(s - run));
+}
+
+/* ---- families -------------------------------------------------------------------- */
+static int family(nx_ctx *x, const char *name, int type, const char *help, bool dyn)
+{
+    for (int i = x->nfams - 1; i >= 0; i--)
+        if (!strcmp(x->fams[i].name, name))
+            return i;
+    if (x->nfams >= NX_MAX_FAMILIES) {
+        if (!x->too_many_logged)
+            core_log(CORE_LOG_WARN, "sense: node exposition: collector %s describes more than %d families; "
+                     "the rest are left out", x->collector, NX_MAX_FAMILIES);
+        x->too_many_logged = true;
+        return -1;
+    }
+    nx_fam *f = &x->fams[x->nfams];
+    if (dyn) {
+        core_sncpy(f->name_own, sizeof f->name_own, name);
+        f->name = f->name_own;
+        if (help) {
+            core_sncpy(f->help_own, sizeof f->help_own, help);
+            help = f->help_own;
+        }
+    } else {
+        f->name = name;
+    }
+    f->type = type;
+    f->help = help;
+    f->body.len = 0;
+    f->body.oom = false;
+    f->nsamples = 0;
+    return x->nfams++;
+}
+
+int nx_family(nx_ctx *x, const char *name, int type, const char *help)
+{
+    return family(x, name, type, help, false);
+}
+
+int nx_family_dyn(nx_ctx *x, const char *name, int type, const char *help)
+{
+    return family(x, name, type, help, true);
+}
+
+void nx_sample_v(nx_ctx *x, int f, double v, int nlabels, const char *const *kv)
+{
+    if (f < 0 || f >= x->nfams || isnan(v))
+        return;
+    nx_fam *fam = &x->fams[f];
+    nx_outbuf *b = &fam->body;
+    out_puts(b, fam->name);
+    if (nlabels > 0) {
+        nx_out_add(b, "{", 1);
+        for (int i = 0; i < nlabels; i++) {
+            if (i)
+                nx_out_add(b, ",", 1);
+            out_puts(b, kv[2 * i]);
+            nx_out_add(b, "=\"", 2);
+            out_escaped(b, kv[2 * i + 1] ? kv[2 * i + 1] : "", true);
+            nx_out_add(b, "\"", 1);
+        }
+        nx_out_add(b, "}", 1);
+    }
+    nx_out_add(b, " ", 1);
+    nx_out_value(b, v);
+    nx_out_add(b, "\n", 1);
+    fam->nsamples++;
+}
+
+void nx_sample(nx_ctx *x, int f, double v, int nlabels, ...)
+{
+    const char *kv[2 * NX_MAX_LABELS];
+    if (nlabels > NX_MAX_LABELS)
+        nlabels = NX_MAX_LABELS;
+    va_list ap;
+    va_start(ap, nlabels);
+    for (int i = 0; i < 2 * nlabels; i++)
+        kv[i] = va_arg(ap, const char *);
+    va_end(ap);
+    nx_sample_v(x, f, v, nlabels, kv);
+}
+
+void nx_gauge1(nx_ctx *x, const char *name, const char *help, double v)
+{
+    nx_sample(x, nx_family(x, name, NX_GAUGE, help), v, 0);
+}
+
+static const char *type_name(int t)
+{
+    static const char *const names[] = {"gauge", "counter", "untyped", "histogram", "summary"};
+    return t > 0 && t < (int)(sizeof names / sizeof names[0]) ? names[t] : "gauge";
+}
+
+/* Writes the running collector's families (those with samples) out whole. */
+static void flush_families(nx_ctx *x)
+{
+    for (int i = 0; i < x->nfams; i++) {
+        nx_fam *f = &x->fams[i];
+        if (f->nsamples == 0 || f->body.oom) {
+            x->out.oom |= f->body.oom;
+            continue;
+        }
+        out_puts(&x->out, "# HELP ");
+        out_puts(&x->out, f->name);
+        nx_out_add(&x->out, " ", 1);
+        out_escaped(&x->out, f->help && f->help[0] ? f->help : f->name, false);
+        out_puts(&x->out, "\n# TYPE ");
+        out_puts(&x->out, f->name);
+        nx_out_add(&x->out, " ", 1);
+        out_puts(&x->out, type_name(f->type));
+        nx_out_add(&x->out, "\n", 1);
+        nx_out_add(&x->out, f->body.p, f->body.len);
+    }
+    x->nfams = 0;
+}
+
+/* ---- reading --------------------------------------------------------------------- */
+static ssize_t read_va(sn_buf *buf, const char *root, const char *fmt, va_list ap)
+{
+    char path[CORE_PATH_MAX + 256];
+    int k = snprintf(path, sizeof path, "%s/", root);
+    if (k < 0 || (size_t)k >= sizeof path)
+        return -ENAMETOOLONG;
+    int m = vsnprintf(path + k, sizeof path - (size_t)k, fmt, ap);
+    if (m < 0 || (size_t)m >= sizeof path - (size_t)k)
+        return -ENAMETOOLONG;
+    return sn_path_read(path, buf);
+}
+
+ssize_t nx_read(nx_ctx *x, sn_buf *buf, const char *root, const char *fmt, ...)
+{
+    (void)x;
+    va_list ap;
+    va_start(ap, fmt);
+    ssize_t n = read_va(buf, root, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+static int read_small(nx_ctx *x, const char *root, const char *fmt, va_list ap, const char **text)
+{
+    ssize_t n = read_va(&x->rd2, root, fmt, ap);
+    if (n < 0)
+        return (int)n;
+    *text = x->rd2.p;
+    return 0;
+}
+
+int nx_read_u64(nx_ctx *x, const char *root, uint64_t *v, const char *fmt, ...)
+{
+    const char *t = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = read_small(x, root, fmt, ap, &t);
+    va_end(ap);
+    if (rc < 0)
+        return rc;
+    char *end;
+    errno = 0;
+    unsigned long long u = strtoull(t, &end, 10);
+    if (end == t || errno)
+        return -EINVAL;
+    *v = u;
+    return 0;
+}
+
+int nx_read_dbl(nx_ctx *x, const char *root, double *v, const char *fmt, ...)
+{
+    const char *t = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = read_small(x, root, fmt, ap, &t);
+    va_end(ap);
+    if (rc < 0)
+        return rc;
+    char *end;
+    double d = strtod(t, &end);
+    if (end == t)
+        return -EINVAL;
+    *v = d;
+    return 0;
+}
+
+int nx_read_str(nx_ctx *x, const char *root, char *out, size_t n, const char *fmt, ...)
+{
+    const char *t = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = read_small(x, root, fmt, ap, &t);
+    va_end(ap);
+    if (rc < 0)
+        return rc;
+    size_t len = strcspn(t, "\n");
+    if (len >= n)
+        len = n - 1;
+    memcpy(out, t, len);
+    out[len] = 0;
+    return 0;
+}
+
+/* ---- the handle ------------------------------------------------------------------ */
+int sense_nx_open(sense_nx **out, const core_config *cfg, char *err, size_t errlen)
+{
+    sense_nx *x = calloc(1, sizeof *x);
+    if (x) {
+        x->cost = calloc((size_t)nx_ncollectors, sizeof *x->cost);
+        x->ok = calloc((size_t)nx_ncollectors, sizeof *x->ok);
+    }
+    if (!x || !x->cost || !x->ok) {
+        if (x) {
+            free(x->cost);
+            free(x->ok);
+        }
+        free(x);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&x->lock, NULL);
+    core_sncpy(x->proc, sizeof x->proc, cfg->proc_root);
+    core_sncpy(x->sys, sizeof x->sys, cfg->sys_root);
+    core_sncpy(x->textfile_dir, sizeof x->textfile_dir, cfg->textfile_dir);
+    x->ctx.proc = x->proc;
+    x->ctx.sys = x->sys;
+    x->ctx.textfile_dir = x->textfile_dir;
+    core_sncpy(x->udev, sizeof x->udev, cfg->udev_data_dir);
+    x->ctx.udev = x->udev;
+    *out = x;
+    return 0;
+}
+
+void sense_nx_reconfigure(sense_nx *x, const core_config *cfg)
+{
+    pthread_mutex_lock(&x->lock);
+    core_sncpy(x->textfile_dir, sizeof x->textfile_dir, cfg->textfile_dir);
+    core_sncpy(x->udev, sizeof x->udev, cfg->udev_data_dir);
+    pthread_mutex_unlock(&x->lock);
+}
+
+void sense_nx_close(sense_nx *x)
+{
+    if (!x)
+        return;
+    nx_textfile_free(&x->ctx);
+    for (int i = 0; i < NX_MAX_FAMILIES; i++)
+        free(x->ctx.fams[i].body.p);
+    free(x->ctx.rd.p);
+    free(x->ctx.rd2.p);
+    free(x->ctx.out.p);
+    free(x->cost);
+    free(x->ok);
+    pthread_mutex_destroy(&x->lock);
+    free(x);
+}
+
+static void scrape_families(nx_ctx *x, const double *cost, const int *ok)
+{
+    x->collector = "scrape";
+    int fd = nx_family(x, "node_scrape_collector_duration_seconds", NX_GAUGE,
+                       "node_exporter: Duration of a collector scrape.");
+    int fs = nx_family(x, "node_scrape_collector_success", NX_GAUGE,
+                       "node_exporter: Whether a collector succeeded.");
+    for (int i = 0; i < nx_ncollectors; i++) {
+        nx_sample(x, fd, cost[i], 1, "collector", nx_collectors[i].name);
+        nx_sample(x, fs, ok[i], 1, "collector", nx_collectors[i].name);
+    }
+    flush_families(x);
+}
+
+int sense_nx_render(sense_nx *nx, void (*emit)(void *ud, const char *text, size_t len), void *ud)
+{
+    pthread_mutex_lock(&nx->lock);
+    nx_ctx *x = &nx->ctx;
+    x->out.len = 0;
+    x->out.oom = false;
+    nx_out_add(&x->out, "", 0);
+    for (int i = 0; i < nx_ncollectors; i++) {
+        x->collector = nx_collectors[i].name;
+        x->nfams = 0;
+        int64_t t0 = core_mono_ns();
+        int rc = nx_collectors[i].fn(x);
+        nx->cost[i] = (double)(core_mono_ns() - t0) / 1e9;
+        nx->ok[i] = rc >= 0;
+        flush_families(x);
+    }
+    scrape_families(x, nx->cost, nx->ok);
+    int rc = x->out.oom ? -ENOMEM : 0;
+    if (rc == 0)
+        emit(ud, x->out.p ? x->out.p : "", x->out.len);
+    pthread_mutex_unlock(&nx->lock);
+    return rc;
+}

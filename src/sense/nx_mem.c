@@ -1,0 +1,335 @@
+/* nx_mem.c: node_exporter's meminfo, vmstat, pressure, filefd and entropy
+ * collectors (/proc/meminfo, /proc/vmstat, /proc/pressure/{cpu,io,memory},
+ * /proc/sys/fs/file-nr, /proc/sys/kernel/random), plus the helpers of
+ * nx_sys.h that the nxsys collectors share. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "sense/nx_sys.h"
+
+#define NXS_ARENA_SIZE 32768
+
+/* ---- shared helpers (nx_sys.h) ---------------------------------------------------- */
+int nxs_arena_init(nx_ctx *x, nxs_arena *a)
+{
+    a->p = NULL;
+    a->len = a->cap = 0;
+    if (sn_buf_reserve(&x->rd, NXS_ARENA_SIZE) < 0)
+        return -ENOMEM;
+    a->p = x->rd.p;
+    a->cap = x->rd.cap;
+    return 0;
+}
+
+const char *nxs_keep(nxs_arena *a, const char *fmt, ...)
+{
+    if (!a->p || a->len >= a->cap)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(a->p + a->len, a->cap - a->len, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= a->cap - a->len)
+        return NULL;
+    const char *s = a->p + a->len;
+    a->len += (size_t)k + 1;
+    return s;
+}
+
+static bool scan_match(const char *name, const char *prefix, bool digits)
+{
+    size_t k = strlen(prefix);
+    if (strncmp(name, prefix, k) != 0 || name[0] == '.')
+        return false;
+    if (!digits)
+        return true;
+    const char *s = name + k;
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+int nxs_scan(const char *root, const char *rel, const char *prefix, bool digits, struct dirent ***out)
+{
+    char path[CORE_PATH_MAX + 256];
+    int k = snprintf(path, sizeof path, "%s/%s", root, rel);
+    if (k < 0 || (size_t)k >= sizeof path)
+        return -ENAMETOOLONG;
+    struct dirent **v;
+    int n = scandir(path, &v, NULL, alphasort);
+    if (n < 0)
+        return -errno;
+    int k2 = 0;
+    for (int i = 0; i < n; i++) {
+        if (scan_match(v[i]->d_name, prefix, digits))
+            v[k2++] = v[i];
+        else
+            free(v[i]);
+    }
+    *out = v;
+    return k2;
+}
+
+void nxs_names_free(struct dirent **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Length of the valid UTF-8 sequence at s, 0 when invalid. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t k;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        k = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        k = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        k = 4, min = 0x10000;
+    else
+        return 0;
+    unsigned cp = c & (0x3fu >> (k - 1));
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return k;
+}
+
+void nxs_utf8(const char *in, char *out, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t j = 0;
+    bool in_bad = false;
+    while (*s) {
+        size_t k = utf8_len(s);
+        if (k) {
+            if (j + k >= n)
+                break;
+            memcpy(out + j, s, k);
+            j += k;
+            s += k;
+            in_bad = false;
+            continue;
+        }
+        /* a run of invalid bytes becomes one replacement, as in Go */
+        if (!in_bad) {
+            if (j + 3 >= n)
+                break;
+            memcpy(out + j, "\xef\xbf\xbd", 3);
+            j += 3;
+        }
+        in_bad = true;
+        s++;
+    }
+    out[j] = 0;
+}
+
+void nxs_rootfs(const nx_ctx *x, char *out, size_t n)
+{
+    core_sncpy(out, n, x->proc);
+    size_t len = strlen(out);
+    while (len > 0 && out[len - 1] == '/')
+        out[--len] = 0;
+    char *slash = strrchr(out, '/');
+    if (slash)
+        *slash = 0;
+    else
+        out[0] = 0;
+}
+
+/* ---- meminfo ---------------------------------------------------------------------- */
+/* "Active(anon)" -> "Active_anon", as node_exporter's \((.*)\) -> _$1. */
+static void meminfo_key(const char *p, size_t len, char *out, size_t n)
+{
+    size_t j = 0;
+    const char *open = memchr(p, '(', len);
+    const char *close = NULL;
+    for (const char *q = p + len; open && q > open; q--)
+        if (q[-1] == ')') {
+            close = q - 1;
+            break;
+        }
+    for (size_t i = 0; i < len && j + 1 < n; i++) {
+        const char *c = p + i;
+        if (open && close && c == open)
+            out[j++] = '_';
+        else if (open && close && c == close)
+            continue;
+        else
+            out[j++] = *c;
+    }
+    out[j] = 0;
+}
+
+NX_COLLECTOR(meminfo)
+{
+    nxs_arena a;
+    if (nxs_arena_init(x, &a) < 0)
+        return -ENOMEM;
+    ssize_t n = nx_read(x, &x->rd2, x->proc, "meminfo");
+    if (n < 0)
+        return (int)n;
+    const char *p = x->rd2.p, *e = x->rd2.p + n;
+    for (; p < e; p = sn_eol(p, e)) {
+        const char *colon = p, *eol = sn_eol(p, e);
+        while (colon < eol && *colon != ':')
+            colon++;
+        if (colon >= eol)
+            continue; /* blank lines occur on some kernels */
+        const char *q = colon + 1;
+        bool ok;
+        uint64_t v = sn_u64(&q, eol, &ok);
+        if (!ok)
+            return -EINVAL;
+        q = sn_skip_ws(q, eol);
+        bool unit = q < eol && *q != '\n';
+        char key[96], name[128];
+        meminfo_key(p, (size_t)(colon - p), key, sizeof key);
+        snprintf(name, sizeof name, "node_memory_%s%s", key, unit ? "_bytes" : "");
+        const char *help = nxs_keep(&a, "Memory information field %s%s.", key, unit ? "_bytes" : "");
+        nx_sample(x, nx_family_dyn(x, name, NX_GAUGE, help), unit ? (double)v * 1024.0 : (double)v, 0);
+    }
+    return 0;
+}
+
+/* ---- vmstat ----------------------------------------------------------------------- */
+/* node_exporter's default --collector.vmstat.fields ^(oom_kill|pgpg|pswp|pg.*fault).* */
+static bool vmstat_field(const char *k, size_t len)
+{
+    if ((len >= 8 && !memcmp(k, "oom_kill", 8)) || (len >= 4 && !memcmp(k, "pgpg", 4)) ||
+        (len >= 4 && !memcmp(k, "pswp", 4)))
+        return true;
+    if (len < 7 || memcmp(k, "pg", 2) != 0)
+        return false;
+    for (size_t i = 2; i + 5 <= len; i++)
+        if (!memcmp(k + i, "fault", 5))
+            return true;
+    return false;
+}
+
+NX_COLLECTOR(vmstat)
+{
+    nxs_arena a;
+    if (nxs_arena_init(x, &a) < 0)
+        return -ENOMEM;
+    ssize_t n = nx_read(x, &x->rd2, x->proc, "vmstat");
+    if (n < 0)
+        return (int)n;
+    const char *p = x->rd2.p, *e = x->rd2.p + n;
+    for (; p < e; p = sn_eol(p, e)) {
+        const char *q = p;
+        char key[96];
+        size_t len = sn_tok(&q, e, key, sizeof key);
+        if (!len || !vmstat_field(key, len))
+            continue;
+        bool ok;
+        int64_t v = sn_i64(&q, e, &ok);
+        if (!ok)
+            return -EINVAL;
+        char name[128];
+        snprintf(name, sizeof name, "node_vmstat_%s", key);
+        const char *help = nxs_keep(&a, "/proc/vmstat information field %s.", key);
+        nx_sample(x, nx_family_dyn(x, name, NX_UNTYPED, help), (double)v, 0);
+    }
+    return 0;
+}
+
+/* ---- pressure --------------------------------------------------------------------- */
+/* The total= of the "some" (or "full") line, in microseconds. */
+static bool psi_total(const char *p, const char *e, const char *kind, uint64_t *v)
+{
+    size_t k = strlen(kind);
+    for (; p < e; p = sn_eol(p, e)) {
+        if ((size_t)(e - p) <= k || memcmp(p, kind, k) != 0 || p[k] != ' ')
+            continue;
+        const char *eol = sn_eol(p, e);
+        for (const char *q = p; q + 6 <= eol; q++)
+            if (!memcmp(q, "total=", 6)) {
+                q += 6;
+                bool ok;
+                *v = sn_u64(&q, eol, &ok);
+                return ok;
+            }
+    }
+    return false;
+}
+
+NX_COLLECTOR(pressure)
+{
+    static const char *const res[3] = {"cpu", "io", "memory"};
+    static const char *const waiting[3] = {"node_pressure_cpu_waiting_seconds_total",
+                                           "node_pressure_io_waiting_seconds_total",
+                                           "node_pressure_memory_waiting_seconds_total"};
+    static const char *const waiting_help[3] = {
+        "Total time in seconds that processes have waited for CPU time",
+        "Total time in seconds that processes have waited due to IO congestion",
+        "Total time in seconds that processes have waited for memory"};
+    static const char *const stalled[3] = {NULL, "node_pressure_io_stalled_seconds_total",
+                                           "node_pressure_memory_stalled_seconds_total"};
+    static const char *const stalled_help[3] = {
+        NULL, "Total time in seconds no process could make progress due to IO congestion",
+        "Total time in seconds no process could make progress due to memory congestion"};
+    for (int i = 0; i < 3; i++) {
+        /* node_exporter: a missing file means no PSI (kernel < 4.20 or
+         * CONFIG_PSI off): no data, the collector reports failure */
+        ssize_t n = nx_read(x, &x->rd, x->proc, "pressure/%s", res[i]);
+        if (n < 0)
+            return (int)n;
+        const char *p = x->rd.p, *e = x->rd.p + n;
+        uint64_t some, full;
+        if (!psi_total(p, e, "some", &some))
+            return -EINVAL;
+        nx_sample(x, nx_family(x, waiting[i], NX_COUNTER, waiting_help[i]), (double)some / 1000.0 / 1000.0, 0);
+        if (stalled[i] && psi_total(p, e, "full", &full))
+            nx_sample(x, nx_family(x, stalled[i], NX_COUNTER, stalled_help[i]), (double)full / 1000.0 / 1000.0,
+                      0);
+    }
+    return 0;
+}
+
+/* ---- filefd ----------------------------------------------------------------------- */
+NX_COLLECTOR(filefd)
+{
+    ssize_t n = nx_read(x, &x->rd, x->proc, "sys/fs/file-nr");
+    if (n < 0)
+        return (int)n;
+    const char *p = x->rd.p, *e = x->rd.p + n;
+    bool ok1, ok2, ok3;
+    uint64_t alloc = sn_u64(&p, e, &ok1);
+    (void)sn_u64(&p, e, &ok2);
+    uint64_t max = sn_u64(&p, e, &ok3);
+    if (!ok1 || !ok2 || !ok3)
+        return -EINVAL;
+    nx_gauge1(x, "node_filefd_allocated", "File descriptor statistics: allocated.", (double)alloc);
+    nx_gauge1(x, "node_filefd_maximum", "File descriptor statistics: maximum.", (double)max);
+    return 0;
+}
+
+/* ---- entropy ---------------------------------------------------------------------- */
+NX_COLLECTOR(entropy)
+{
+    uint64_t avail, pool;
+    int rc = nx_read_u64(x, x->proc, &avail, "sys/kernel/random/entropy_avail");
+    if (rc < 0)
+        return rc;
+    nx_gauge1(x, "node_entropy_available_bits", "Bits of available entropy.", (double)avail);
+    rc = nx_read_u64(x, x->proc, &pool, "sys/kernel/random/poolsize");
+    if (rc < 0)
+        return rc;
+    nx_gauge1(x, "node_entropy_pool_size_bits", "Bits of entropy pool.", (double)pool);
+    return 0;
+}
