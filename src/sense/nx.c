@@ -132,15 +132,53 @@ static void out_escaped(nx_outbuf *b, const char *s, bool quote)
 }
 
 /* ---- families -------------------------------------------------------------------- */
+/* Grows the family array to hold need families. The slots move, so names
+ * and helps that point into their own slot are pointed at its new place;
+ * the sample buffers go with their slots: the steady state allocates
+ * nothing. */
+static int fams_grow(nx_ctx *x, int need)
+{
+    if (need <= x->capfams)
+        return 0;
+    if (need > NX_MAX_FAMILIES)
+        return -E2BIG;
+    int cap = x->capfams ? x->capfams : 64;
+    while (cap < need)
+        cap *= 2;
+    if (cap > NX_MAX_FAMILIES)
+        cap = NX_MAX_FAMILIES;
+    nx_fam *p = calloc((size_t)cap, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    for (int i = 0; i < x->capfams; i++) {
+        const nx_fam *o = &x->fams[i];
+        p[i] = *o;
+        if (o->name == o->name_own)
+            p[i].name = p[i].name_own;
+        if (o->help == o->help_own)
+            p[i].help = p[i].help_own;
+    }
+    free(x->fams);
+    x->fams = p;
+    x->capfams = cap;
+    return 0;
+}
+
+int nx_family_reserve(nx_ctx *x, int n)
+{
+    return n < 0 || n > NX_MAX_FAMILIES - x->nfams ? -E2BIG : fams_grow(x, x->nfams + n);
+}
+
 static int family(nx_ctx *x, const char *name, int type, const char *help, bool dyn)
 {
     for (int i = x->nfams - 1; i >= 0; i--)
         if (!strcmp(x->fams[i].name, name))
             return i;
-    if (x->nfams >= NX_MAX_FAMILIES) {
+    int rc = fams_grow(x, x->nfams + 1);
+    if (rc < 0) {
         if (!x->too_many_logged)
-            core_log(CORE_LOG_WARN, "sense: node exposition: collector %s describes more than %d families; "
-                     "the rest are left out", x->collector, NX_MAX_FAMILIES);
+            core_log(CORE_LOG_WARN, "sense: node exposition: collector %s: %s %d families; the rest are left out",
+                     x->collector, rc == -ENOMEM ? "out of memory at" : "more than", x->nfams);
         x->too_many_logged = true;
         return -1;
     }
@@ -372,8 +410,9 @@ void sense_nx_close(sense_nx *x)
     if (!x)
         return;
     nx_textfile_free(&x->ctx);
-    for (int i = 0; i < NX_MAX_FAMILIES; i++)
+    for (int i = 0; i < x->ctx.capfams; i++)
         free(x->ctx.fams[i].body.p);
+    free(x->ctx.fams);
     free(x->ctx.rd.p);
     free(x->ctx.rd2.p);
     free(x->ctx.out.p);

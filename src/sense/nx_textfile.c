@@ -733,9 +733,14 @@ static bool one_file(struct nx_text *t, nx_ctx *x, const char *path)
         t->nfams = P.nfams0;
         return false;
     }
-    if (x->nfams + (t->nfams - P.nfams0) + 2 > NX_MAX_FAMILIES) {
-        tf_problem(t, "textfile: %s: left out: the directory holds more than %d families", path,
-                   NX_MAX_FAMILIES - 2);
+    /* room for its new families, node_textfile_mtime_seconds and _scrape_error */
+    int room = nx_family_reserve(x, t->nfams - P.nfams0 + 2);
+    if (room < 0) {
+        if (room == -E2BIG)
+            tf_problem(t, "textfile: %s: left out: the directory holds more than %d families", path,
+                       NX_MAX_FAMILIES - 2);
+        else
+            tf_problem(t, "textfile: %s: left out: out of memory", path);
         t->nfams = P.nfams0;
         return false;
     }
