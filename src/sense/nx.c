@@ -306,65 +306,66 @@ ssize_t nx_read(nx_ctx *x, sn_buf *buf, const char *root, const char *fmt, ...)
     return n;
 }
 
-static int read_small(nx_ctx *x, const char *root, const char *fmt, va_list ap, const char **text)
+/* What read_one makes of a one-line attribute. */
+enum { NX_RD_U64, NX_RD_DBL, NX_RD_STR };
+
+/* Reads <root>/<fmt...> through x->rd2 and parses it as kind into out (a
+ * uint64_t, a double, or a string of n bytes); 0 or -errno. */
+static int read_one(nx_ctx *x, const char *root, int kind, void *out, size_t n, const char *fmt, va_list ap)
 {
-    ssize_t n = read_va(&x->rd2, root, fmt, ap);
-    if (n < 0)
-        return (int)n;
-    *text = x->rd2.p;
+    ssize_t len = read_va(&x->rd2, root, fmt, ap);
+    if (len < 0)
+        return (int)len;
+    const char *t = x->rd2.p;
+    char *end;
+    if (kind == NX_RD_U64) {
+        errno = 0;
+        unsigned long long u = strtoull(t, &end, 10);
+        if (end == t || errno)
+            return -EINVAL;
+        *(uint64_t *)out = u;
+    } else if (kind == NX_RD_DBL) {
+        double d = strtod(t, &end);
+        if (end == t)
+            return -EINVAL;
+        *(double *)out = d;
+    } else if (n == 0) {
+        return -EINVAL;
+    } else {
+        size_t l = strcspn(t, "\n");
+        if (l >= n)
+            l = n - 1;
+        memcpy(out, t, l);
+        ((char *)out)[l] = 0;
+    }
     return 0;
 }
 
 int nx_read_u64(nx_ctx *x, const char *root, uint64_t *v, const char *fmt, ...)
 {
-    const char *t = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int rc = read_small(x, root, fmt, ap, &t);
+    int rc = read_one(x, root, NX_RD_U64, v, 0, fmt, ap);
     va_end(ap);
-    if (rc < 0)
-        return rc;
-    char *end;
-    errno = 0;
-    unsigned long long u = strtoull(t, &end, 10);
-    if (end == t || errno)
-        return -EINVAL;
-    *v = u;
-    return 0;
+    return rc;
 }
 
 int nx_read_dbl(nx_ctx *x, const char *root, double *v, const char *fmt, ...)
 {
-    const char *t = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int rc = read_small(x, root, fmt, ap, &t);
+    int rc = read_one(x, root, NX_RD_DBL, v, 0, fmt, ap);
     va_end(ap);
-    if (rc < 0)
-        return rc;
-    char *end;
-    double d = strtod(t, &end);
-    if (end == t)
-        return -EINVAL;
-    *v = d;
-    return 0;
+    return rc;
 }
 
 int nx_read_str(nx_ctx *x, const char *root, char *out, size_t n, const char *fmt, ...)
 {
-    const char *t = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int rc = read_small(x, root, fmt, ap, &t);
+    int rc = read_one(x, root, NX_RD_STR, out, n, fmt, ap);
     va_end(ap);
-    if (rc < 0)
-        return rc;
-    size_t len = strcspn(t, "\n");
-    if (len >= n)
-        len = n - 1;
-    memcpy(out, t, len);
-    out[len] = 0;
-    return 0;
+    return rc;
 }
 
 /* ---- the handle ------------------------------------------------------------------ */
