@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sense/nx_int.h"
@@ -366,6 +367,21 @@ int nx_read_str(nx_ctx *x, const char *root, char *out, size_t n, const char *fm
     int rc = read_one(x, root, NX_RD_STR, out, n, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+/* Whether entry d of directory dir is a directory (or a link to one). */
+bool nx_is_dir(const char *dir, const struct dirent *d)
+{
+    if (d->d_name[0] == '.')
+        return false;
+    if (d->d_type == DT_DIR)
+        return true;
+    if (d->d_type != DT_LNK && d->d_type != DT_UNKNOWN)
+        return false;
+    char p[CORE_PATH_MAX + 256];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, d->d_name);
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* ---- the handle ------------------------------------------------------------------ */

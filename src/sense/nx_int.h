@@ -100,6 +100,10 @@ int nx_read_dbl(nx_ctx *x, const char *root, double *v, const char *fmt, ...)
 int nx_read_str(nx_ctx *x, const char *root, char *out, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* Whether entry d of directory dir is a directory (or a link to one);
+ * dot entries are not. */
+bool nx_is_dir(const char *dir, const struct dirent *d);
+
 /* Appends text to an output buffer (sets oom on failure). */
 void nx_out_add(nx_outbuf *b, const char *s, size_t n);
 void nx_out_value(nx_outbuf *b, double v);
