@@ -210,6 +210,26 @@ char *core_trim(char *s)
     return s;
 }
 
+void core_prom_escape(const char *s, bool quote, void (*put)(void *ud, const char *p, size_t n), void *ud)
+{
+    const char *run = s; /* runs without specials go out in one piece */
+    for (; *s; s++) {
+        const char *rep = NULL;
+        if (*s == '\\')
+            rep = "\\\\";
+        else if (*s == '\n')
+            rep = "\\n";
+        else if (quote && *s == '"')
+            rep = "\\\"";
+        if (!rep)
+            continue;
+        put(ud, run, (size_t)(s - run));
+        put(ud, rep, 2);
+        run = s + 1;
+    }
+    put(ud, run, (size_t)(s - run));
+}
+
 ssize_t core_read_file(const char *path, char *buf, size_t n)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

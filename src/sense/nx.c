@@ -112,24 +112,14 @@ void nx_out_value(nx_outbuf *b, double v)
     out_puts(b, buf);
 }
 
+static void out_put(void *ud, const char *s, size_t n)
+{
+    nx_out_add(ud, s, n);
+}
+
 static void out_escaped(nx_outbuf *b, const char *s, bool quote)
 {
-    const char *run = s;
-    for (; *s; s++) {
-        const char *rep = NULL;
-        if (*s == '\\')
-            rep = "\\\\";
-        else if (*s == '\n')
-            rep = "\\n";
-        else if (quote && *s == '"')
-            rep = "\\\"";
-        if (!rep)
-            continue;
-        nx_out_add(b, run, (size_t)(s - run));
-        nx_out_add(b, rep, 2);
-        run = s + 1;
-    }
-    nx_out_add(b, run, (size_t)(s - run));
+    core_prom_escape(s, quote, out_put, b);
 }
 
 /* ---- families -------------------------------------------------------------------- */
