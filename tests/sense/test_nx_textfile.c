@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "sense/nx_int.h"
+#include "nx_test_util.h"
 #include "tree.h"
 
 #include <errno.h>
@@ -89,11 +90,7 @@ static void render(tfx *f)
 /* Whether the exposition has this exact line. */
 static bool has_line(const tfx *f, const char *line)
 {
-    size_t n = strlen(line);
-    for (const char *p = f->text; (p = strstr(p, line)) != NULL; p++)
-        if ((p == f->text || p[-1] == '\n') && (p[n] == '\n' || p[n] == 0))
-            return true;
-    return false;
+    return nxt_has_line(f->text, line);
 }
 
 static void expect(const tfx *f, const char *line)
