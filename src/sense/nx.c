@@ -123,6 +123,51 @@ static void out_escaped(nx_outbuf *b, const char *s, bool quote)
 }
 
 /* ---- families -------------------------------------------------------------------- */
+/* The family index: names to slots, so that finding a family again costs
+ * the same with 20 families as with 10,000. */
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static void fidx_put(int *t, size_t cap, const char *name, int i)
+{
+    size_t k = name_hash(name) & (cap - 1);
+    while (t[k])
+        k = (k + 1) & (cap - 1);
+    t[k] = i + 1;
+}
+
+/* Empties the index and the running collector's families. */
+static void fams_reset(nx_ctx *x)
+{
+    if (x->nfams && x->fidx)
+        memset(x->fidx, 0, x->fidxcap * sizeof *x->fidx);
+    x->nfams = 0;
+}
+
+/* Makes the index at least twice cap, with the families so far in it. */
+static int fidx_grow(nx_ctx *x, int cap)
+{
+    size_t c = x->fidxcap ? x->fidxcap : 128;
+    while (c < 2 * (size_t)cap)
+        c *= 2;
+    if (c == x->fidxcap)
+        return 0;
+    int *t = calloc(c, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    for (int i = 0; i < x->nfams; i++)
+        fidx_put(t, c, x->fams[i].name, i);
+    free(x->fidx);
+    x->fidx = t;
+    x->fidxcap = c;
+    return 0;
+}
+
 /* Grows the family array to hold need families. The slots move, so names
  * and helps that point into their own slot are pointed at its new place;
  * the sample buffers go with their slots: the steady state allocates
@@ -152,7 +197,7 @@ static int fams_grow(nx_ctx *x, int need)
     free(x->fams);
     x->fams = p;
     x->capfams = cap;
-    return 0;
+    return fidx_grow(x, cap);
 }
 
 int nx_family_reserve(nx_ctx *x, int n)
@@ -162,10 +207,14 @@ int nx_family_reserve(nx_ctx *x, int n)
 
 static int family(nx_ctx *x, const char *name, int type, const char *help, bool dyn)
 {
-    for (int i = x->nfams - 1; i >= 0; i--)
-        if (!strcmp(x->fams[i].name, name))
-            return i;
+    size_t mask = x->fidxcap - 1;
+    if (x->fidxcap)
+        for (size_t k = name_hash(name) & mask; x->fidx[k]; k = (k + 1) & mask)
+            if (!strcmp(x->fams[x->fidx[k] - 1].name, name))
+                return x->fidx[k] - 1;
     int rc = fams_grow(x, x->nfams + 1);
+    if (rc == 0 && x->fidxcap < 2 * (size_t)x->capfams)
+        rc = fidx_grow(x, x->capfams); /* an earlier fidx_grow ran out of memory */
     if (rc < 0) {
         if (!x->too_many_logged)
             core_log(CORE_LOG_WARN, "sense: node exposition: collector %s: %s %d families; the rest are left out",
@@ -189,6 +238,7 @@ static int family(nx_ctx *x, const char *name, int type, const char *help, bool 
     f->body.len = 0;
     f->body.oom = false;
     f->nsamples = 0;
+    fidx_put(x->fidx, x->fidxcap, f->name, x->nfams);
     return x->nfams++;
 }
 
@@ -271,7 +321,7 @@ static void flush_families(nx_ctx *x)
         nx_out_add(&x->out, "\n", 1);
         nx_out_add(&x->out, f->body.p, f->body.len);
     }
-    x->nfams = 0;
+    fams_reset(x);
 }
 
 /* ---- reading --------------------------------------------------------------------- */
@@ -420,6 +470,7 @@ void sense_nx_close(sense_nx *x)
     for (int i = 0; i < x->ctx.capfams; i++)
         free(x->ctx.fams[i].body.p);
     free(x->ctx.fams);
+    free(x->ctx.fidx);
     free(x->ctx.rd.p);
     free(x->ctx.rd2.p);
     free(x->ctx.out.p);
@@ -452,7 +503,7 @@ int sense_nx_render(sense_nx *nx, void (*emit)(void *ud, const char *text, size_
     nx_out_add(&x->out, "", 0);
     for (int i = 0; i < nx_ncollectors; i++) {
         x->collector = nx_collectors[i].name;
-        x->nfams = 0;
+        fams_reset(x);
         int64_t t0 = core_mono_ns();
         int rc = nx_collectors[i].fn(x);
         nx->cost[i] = (double)(core_mono_ns() - t0) / 1e9;

@@ -61,6 +61,8 @@ typedef struct nx_ctx {
     sn_buf rd, rd2;          /* read scratch buffers */
     nx_fam *fams;            /* grows up to NX_MAX_FAMILIES, kept between scrapes */
     int nfams, capfams;
+    int *fidx;               /* name -> family + 1 (0: free), open addressing */
+    size_t fidxcap;          /* a power of two, at least twice capfams */
     bool too_many_logged;
     nx_outbuf out;           /* the whole exposition */
     struct nx_text *text;    /* the textfile collector's state (nx_textfile.c) */
