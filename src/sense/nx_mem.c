@@ -138,6 +138,18 @@ void nxs_utf8(const char *in, char *out, size_t n)
     out[j] = 0;
 }
 
+bool nxs_utf8_valid(const char *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_len(s + i);
+        if (!k || k > n - i)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
 void nxs_rootfs(const nx_ctx *x, char *out, size_t n)
 {
     core_sncpy(out, n, x->proc);

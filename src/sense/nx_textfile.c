@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "sense/nx_int.h"
+#include "sense/nx_sys.h"
 
 #define TF_MAX_FILE (16u << 20) /* bytes read from one file */
 #define TF_NAME_MAX 128         /* as nx_fam.name_own */
@@ -596,6 +597,10 @@ static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, 
         if (p >= e)
             return fail(P, "unterminated value of label \"%.*s\"", (int)n, ln);
         const char *ve = p++;
+        /* node_exporter's parser refuses it too ("invalid label value"); let
+         * through, it would fail Prometheus's scrape of everything */
+        if (!nxs_utf8_valid(vs, (size_t)(ve - vs)))
+            return fail(P, "the value of label \"%.*s\" is not valid UTF-8", (int)n, ln);
         /* order-free: the same pairs in another order are the same series */
         *hash += mix64(hash_bytes(hash_bytes(1469598103934665603ull, ln, n) * 31, vs, (size_t)(ve - vs)));
         double d;

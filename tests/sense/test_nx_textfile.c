@@ -256,6 +256,8 @@ static const bad_case bad_cases[] = {
     {"m 1 \n", "blank after the value"},
     {"# TYPE m gauge \nm 1\n", "unknown metric type \"gauge \""},
     {"node_load1 5\n", "already exported by another collector"},
+    {"latin{city=\"M\xfcnchen\"} 1\n", "is not valid UTF-8"},
+    {"surrogate{a=\"\xed\xa0\x80\"} 1\n", "is not valid UTF-8"},
     {"node_textfile_scrape_error 0\n", "already exported by another collector"},
     {"# TYPE good_metric counter\ngood_metric{f=\"z\"} 1\n", "has TYPE counter here but gauge in an earlier file"},
     {"# HELP good_metric Something else.\ngood_metric{f=\"z\"} 1\n", "has HELP"},
