@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "sense/nx_int.h"
+#include "sense/nx_sys.h"
 #include "nx_test_util.h"
 #include "tree.h"
 
@@ -441,6 +442,25 @@ static void put_many(tfx *f, const char *name, const char *prefix, int nfam)
     free(buf);
 }
 
+/* A file name that is not UTF-8 (a Latin-1 "café.prom"): its samples are
+ * served, and its name in node_textfile_mtime_seconds' label and in the
+ * generated help comes out with U+FFFD, so that the exposition stays valid
+ * UTF-8 (Prometheus fails a whole scrape on one invalid byte). */
+static void test_latin1_file_name(void **state)
+{
+    (void)state;
+    tfx *f = tfx_new();
+    put(f, "caf\xe9.prom", "cafe_metric 1\n");
+    render(f);
+    expect(f, "cafe_metric 1");
+    expect(f, "node_textfile_scrape_error 0");
+    assert_non_null(strstr(f->text, "caf\xef\xbf\xbd.prom\"} 1700000000\n"));
+    assert_non_null(strstr(f->text, "# HELP cafe_metric Metric read from "));
+    if (!nxs_utf8_valid(f->text, f->len))
+        fail_msg("the exposition is not valid UTF-8");
+    tfx_free(f);
+}
+
 /* 2,000 families from four files: all served, whole, and served again
  * the same on the next scrape (the grown array is reused). */
 static void test_many_families(void **state)
@@ -502,7 +522,7 @@ int main(void)
         cmocka_unit_test(test_good_files), cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_fixed_file), cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_missing_dir), cmocka_unit_test(test_glob),
-        cmocka_unit_test(test_many_families), cmocka_unit_test(test_too_many_families),
+        cmocka_unit_test(test_latin1_file_name), cmocka_unit_test(test_many_families), cmocka_unit_test(test_too_many_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
