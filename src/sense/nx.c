@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "sense/nx_int.h"
-#include "sense/nx_sys.h"
 
 /* node_exporter's default Linux collectors (plus hwmon, nvme, mdadm, bonding,
  * infiniband), in its order: by name; textfile last, since it checks its
@@ -118,24 +117,9 @@ static void out_put(void *ud, const char *s, size_t n)
     nx_out_add(ud, s, n);
 }
 
-/* Writes s escaped; invalid UTF-8 (a mount point, a file name, a label
- * read from the system in another encoding) comes out with U+FFFD: one
- * invalid byte would make Prometheus fail the whole scrape. */
 static void out_escaped(nx_outbuf *b, const char *s, bool quote)
 {
-    size_t n = strlen(s);
-    if (nxs_utf8_valid(s, n)) {
-        core_prom_escape(s, quote, out_put, b);
-        return;
-    }
-    char *valid = malloc(3 * n + 1);
-    if (!valid) {
-        b->oom = true;
-        return;
-    }
-    nxs_utf8(s, valid, 3 * n + 1);
-    core_prom_escape(valid, quote, out_put, b);
-    free(valid);
+    core_prom_escape(s, quote, out_put, b); /* invalid UTF-8 as U+FFFD (a mount point, a file name) */
 }
 
 /* ---- families -------------------------------------------------------------------- */

@@ -119,6 +119,10 @@ static void test_prom_escape(void **state)
     out[0] = 0;
     core_prom_escape("", true, put_into, out);
     assert_string_equal(out, "");
+    /* invalid UTF-8: one U+FFFD per run, valid sequences kept */
+    out[0] = 0;
+    core_prom_escape("M\xfcnchen \xff\xfe\"x\" caf\xc3\xa9 \xed\xa0\x80", true, put_into, out);
+    assert_string_equal(out, "M\xef\xbf\xbdnchen \xef\xbf\xbd\\\"x\\\" caf\xc3\xa9 \xef\xbf\xbd");
 }
 
 int main(void)
