@@ -283,12 +283,9 @@ static bool is_taken(struct nx_text *t, nx_ctx *x, const char *name)
 /* ---- families of this scrape --------------------------------------------------- */
 /* The family index, so that a file of 10,000 families is not read in
  * quadratic time. */
-static uint32_t name_hash(const char *name, size_t n)
+static size_t name_hash(const char *name, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)name[i]) * 16777619u;
-    return h;
+    return (size_t)mix64(hash_bytes(1469598103934665603ull, name, n));
 }
 
 static void idx_put(struct nx_text *t, int i)

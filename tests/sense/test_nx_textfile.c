@@ -301,6 +301,20 @@ static int count(const char *hay, const char *needle)
     return k;
 }
 
+/* Renders twice with stderr (the log) caught; returns what was logged. */
+static const char *render_twice_logged(tfx *f)
+{
+    char logp[300];
+    snprintf(logp, sizeof logp, "%s.log", f->dir);
+    int saved = capture_stderr(logp);
+    render(f);
+    render(f);
+    restore_stderr(saved);
+    const char *log = slurp(logp);
+    unlink(logp);
+    return log;
+}
+
 static void test_bad_files(void **state)
 {
     (void)state;
@@ -308,14 +322,7 @@ static void test_bad_files(void **state)
         tfx *f = tfx_new();
         put(f, "a_good.prom", "# HELP good_metric Good.\n# TYPE good_metric gauge\ngood_metric{f=\"a\"} 1\n");
         put(f, "b_bad.prom", bad_cases[i].content);
-        char logp[300];
-        snprintf(logp, sizeof logp, "%s.log", f->dir);
-        int saved = capture_stderr(logp);
-        render(f);
-        render(f);
-        restore_stderr(saved);
-        const char *log = slurp(logp);
-        unlink(logp);
+        const char *log = render_twice_logged(f);
         if (!strstr(log, bad_cases[i].why) || !strstr(log, "b_bad.prom:"))
             fail_msg("case %zu (%s): log lacks \"%s\":\n%s", i, bad_cases[i].content, bad_cases[i].why, log);
         assert_int_equal(count(log, "b_bad.prom"), 1); /* once, not once per scrape */
@@ -498,14 +505,7 @@ static void test_too_many_families(void **state)
     put_many(f, "a.prom", "a", NX_MAX_FAMILIES - 100);
     put_many(f, "b.prom", "b", 200);
     put(f, "c.prom", "small_one 1\n");
-    char logp[300];
-    snprintf(logp, sizeof logp, "%s.log", f->dir);
-    int saved = capture_stderr(logp);
-    render(f);
-    render(f);
-    restore_stderr(saved);
-    const char *log = slurp(logp);
-    unlink(logp);
+    const char *log = render_twice_logged(f);
     if (!strstr(log, "b.prom: left out: the directory holds more than"))
         fail_msg("log lacks the limit:\n%s", log);
     assert_int_equal(count(log, "b.prom"), 1);
