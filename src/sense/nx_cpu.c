@@ -1,9 +1,13 @@
 /* nx_cpu.c: node_exporter's cpu, stat and loadavg collectors, from
  * /proc/stat and /proc/loadavg: CPU time per core and mode as counters of
  * seconds (USER_HZ ticks / 100, as node_exporter's procfs does), boot time,
- * context switches, forks, interrupts, running and blocked tasks, load. */
+ * context switches, forks, interrupts, running and blocked tasks, load; and
+ * the cpu collector's thermal throttle counters from
+ * /sys/devices/system/cpu/cpuN/thermal_throttle (x86 only). */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "sense/nx_int.h"
 
@@ -23,6 +27,78 @@ static int cpu_fields(const char **pp, const char *e, uint64_t *v)
             break;
     }
     return k;
+}
+
+/* node_exporter's cpu collector: throttle counts per core and per package,
+ * from cpuN/topology and cpuN/thermal_throttle. A package counter is read
+ * once per package (from its first CPU), a core counter once per (package,
+ * core) (from its first thread); both in CPU-number order. Hosts without
+ * thermal_throttle (VMs, non-x86) get neither family. */
+#define NX_THR_MAX 1024
+
+static int cpu_num_cmp(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static int cpu_throttles(nx_ctx *x)
+{
+    char dir[CORE_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/devices/system/cpu", x->sys);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int cpus[NX_THR_MAX], n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < NX_THR_MAX) {
+        const char *s = de->d_name;
+        if (strncmp(s, "cpu", 3) || s[3] < '0' || s[3] > '9')
+            continue;
+        char *end;
+        long v = strtol(s + 3, &end, 10);
+        if (!*end)
+            cpus[n++] = (int)v;
+    }
+    closedir(d);
+    qsort(cpus, (size_t)n, sizeof cpus[0], cpu_num_cmp);
+    /* (package << 32 | core) seen, and packages seen */
+    uint64_t seen_core[NX_THR_MAX], seen_pkg[NX_THR_MAX];
+    int ncore = 0, npkg = 0;
+    int fcore = -1, fpkg = -1;
+    for (int i = 0; i < n; i++) {
+        uint64_t pkg, core, cnt;
+        if (nx_read_u64(x, x->sys, &pkg, "devices/system/cpu/cpu%d/topology/physical_package_id", cpus[i]) < 0 ||
+            nx_read_u64(x, x->sys, &core, "devices/system/cpu/cpu%d/topology/core_id", cpus[i]) < 0)
+            continue;
+        char ps[24], cs[24];
+        snprintf(ps, sizeof ps, "%llu", (unsigned long long)pkg);
+        snprintf(cs, sizeof cs, "%llu", (unsigned long long)core);
+        uint64_t key = pkg << 32 | (core & 0xffffffffu);
+        int k = 0;
+        while (k < ncore && seen_core[k] != key)
+            k++;
+        if (k == ncore && nx_read_u64(x, x->sys, &cnt, "devices/system/cpu/cpu%d/thermal_throttle/core_throttle_count",
+                                      cpus[i]) == 0) {
+            seen_core[ncore++] = key;
+            if (fcore < 0)
+                fcore = nx_family(x, "node_cpu_core_throttles_total", NX_COUNTER,
+                                  "Number of times this CPU core has been throttled.");
+            nx_sample(x, fcore, (double)cnt, 2, "core", cs, "package", ps);
+        }
+        k = 0;
+        while (k < npkg && seen_pkg[k] != pkg)
+            k++;
+        if (k == npkg && nx_read_u64(x, x->sys, &cnt,
+                                     "devices/system/cpu/cpu%d/thermal_throttle/package_throttle_count", cpus[i]) == 0) {
+            seen_pkg[npkg++] = pkg;
+            if (fpkg < 0)
+                fpkg = nx_family(x, "node_cpu_package_throttles_total", NX_COUNTER,
+                                 "Number of times this CPU package has been throttled.");
+            nx_sample(x, fpkg, (double)cnt, 1, "package", ps);
+        }
+    }
+    return 0;
 }
 
 NX_COLLECTOR(cpu)
@@ -53,7 +129,7 @@ NX_COLLECTOR(cpu)
         if (k > SN_CPU_GUEST_NICE)
             nx_sample(x, fguest, (double)v[SN_CPU_GUEST_NICE] / NX_USER_HZ, 2, "cpu", id, "mode", "nice");
     }
-    return 0;
+    return cpu_throttles(x);
 }
 
 static bool line_is(const char *p, const char *e, const char *key, const char **rest)

@@ -121,6 +121,9 @@ NX_COLLECTOR(nvme); NX_COLLECTOR(os); NX_COLLECTOR(powersupplyclass); NX_COLLECT
 NX_COLLECTOR(selinux); NX_COLLECTOR(sockstat); NX_COLLECTOR(softnet); NX_COLLECTOR(stat);
 NX_COLLECTOR(textfile); NX_COLLECTOR(thermal_zone); NX_COLLECTOR(time); NX_COLLECTOR(timex);
 NX_COLLECTOR(udp_queues); NX_COLLECTOR(uname); NX_COLLECTOR(vmstat); NX_COLLECTOR(xfs);
+/* nx_more.c, nx_nfs.c */
+NX_COLLECTOR(dmi); NX_COLLECTOR(fibrechannel); NX_COLLECTOR(ipvs); NX_COLLECTOR(nfs); NX_COLLECTOR(nfsd);
+NX_COLLECTOR(rapl); NX_COLLECTOR(schedstat); NX_COLLECTOR(tapestats); NX_COLLECTOR(zfs);
 
 /* Frees the textfile collector's state (sense_nx_close). */
 void nx_textfile_free(nx_ctx *x);

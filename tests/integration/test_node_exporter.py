@@ -37,6 +37,7 @@ EXCEPTIONS = [
     (re.compile(r"^promhttp_"), "node_exporter's HTTP handler library; ippocd's API counts its own requests"),
     (re.compile(r"^node_exporter_build_info$"),
      "the node_exporter binary's version and Go version; ippocd's own is ippoc_build_info"),
+    (re.compile(r"^node_systemd_"), "the systemd collector asks systemd over D-Bus, which ippocd does not speak"),
 ]
 
 # node_exporter family -> the collector that emits it (longest rule first

@@ -179,7 +179,7 @@ static void test_good_files(void **state)
     expect(f, "# TYPE job_last_success_seconds gauge");
     expect(f, "job_last_success_seconds{job=\"backup\"} 1700000000");
     expect(f, "job_last_success_seconds{job=\"rotate\"} 12");
-    expect_not(f, "} 99");  /* a repeat of a.prom's series: dropped */
+    expect_not(f, "job_last_success_seconds{job=\"backup\"} 99");  /* a repeat of a.prom's series: dropped */
     snprintf(l, sizeof l, "# HELP plain_metric Metric read from %s/a.prom, %s/b.prom", f->dir, f->dir);
     expect(f, l);
     expect(f, "# TYPE plain_metric untyped");
