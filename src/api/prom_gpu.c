@@ -65,16 +65,14 @@ static const char *label_of(const api_label *l, int n, const char *name)
     return NULL;
 }
 
+static void buf_put(void *ud, const char *s, size_t n)
+{
+    api_buf_add(ud, s, n);
+}
+
 static void put_value_escaped(api_buf *b, const char *s)
 {
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            api_buf_add(b, "\\", 1);
-        if (*s == '\n')
-            api_buf_add(b, "\\n", 2);
-        else
-            api_buf_add(b, s, 1);
-    }
+    core_prom_escape(s, true, buf_put, b);
 }
 
 static void put_label(api_buf *b, const char *name, const char *value, bool first)

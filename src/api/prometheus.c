@@ -158,25 +158,14 @@ static int row_cmp(const void *x, const void *y)
     return c ? c : (a->s->id > b->s->id) - (a->s->id < b->s->id); /* deterministic ties */
 }
 
+static void buf_put(void *ud, const char *s, size_t n)
+{
+    api_buf_add(ud, s, n);
+}
+
 static void put_escaped(api_buf *b, const char *s, bool quote)
 {
-    /* Copy runs without specials in one go. */
-    const char *run = s;
-    for (; *s; s++) {
-        const char *rep = NULL;
-        if (*s == '\\')
-            rep = "\\\\";
-        else if (*s == '\n')
-            rep = "\\n";
-        else if (quote && *s == '"')
-            rep = "\\\"";
-        if (!rep)
-            continue;
-        api_buf_add(b, run, (size_t)(s - run));
-        api_buf_add(b, rep, 2);
-        run = s + 1;
-    }
-    api_buf_add(b, run, (size_t)(s - run));
+    core_prom_escape(s, quote, buf_put, b);
 }
 
 static void put_labels(api_buf *b, const char *labels, api_label *l)

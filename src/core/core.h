@@ -55,6 +55,13 @@ void core_format_duration(int64_t ms, char *buf, size_t n);
 /* snprintf that always terminates and returns 0, or -ENAMETOOLONG if cut. */
 int core_sncpy(char *dst, size_t n, const char *src);
 char *core_trim(char *s); /* in place, returns s advanced past leading space */
+/* Length of the valid UTF-8 sequence at s (NUL-terminated), 0 when invalid. */
+size_t core_utf8_len(const unsigned char *s);
+/* Writes s through put with the Prometheus text format's escapes: \\ and
+ * \n, and \" too when quote (label values; HELP text leaves quotes be).
+ * Invalid UTF-8 comes out as U+FFFD, one per run of invalid bytes (as Go's
+ * strings.ToValidUTF8): Prometheus fails a whole scrape on one bad byte. */
+void core_prom_escape(const char *s, bool quote, void (*put)(void *ud, const char *p, size_t n), void *ud);
 /* Reads a whole small file (procfs, sysfs) into buf, NUL-terminated.
  * Returns bytes read (>= 0) or -errno. */
 ssize_t core_read_file(const char *path, char *buf, size_t n);

@@ -210,6 +210,62 @@ char *core_trim(char *s)
     return s;
 }
 
+size_t core_utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t k;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        k = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        k = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        k = 4, min = 0x10000;
+    else
+        return 0;
+    unsigned cp = c & (0x3fu >> (k - 1));
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return k;
+}
+
+void core_prom_escape(const char *s, bool quote, void (*put)(void *ud, const char *p, size_t n), void *ud)
+{
+    const char *run = s; /* runs without specials go out in one piece */
+    while (*s) {
+        const char *rep = NULL;
+        size_t skip = 1;
+        if (*s == '\\')
+            rep = "\\\\";
+        else if (*s == '\n')
+            rep = "\\n";
+        else if (quote && *s == '"')
+            rep = "\\\"";
+        else if ((unsigned char)*s >= 0x80 && (skip = core_utf8_len((const unsigned char *)s)) == 0) {
+            rep = "\xef\xbf\xbd";
+            for (skip = 1; s[skip] && (unsigned char)s[skip] >= 0x80 &&
+                           !core_utf8_len((const unsigned char *)s + skip); skip++)
+                ;
+        }
+        if (!rep) {
+            s += skip;
+            continue;
+        }
+        put(ud, run, (size_t)(s - run));
+        put(ud, rep, strlen(rep));
+        s += skip;
+        run = s;
+    }
+    put(ud, run, (size_t)(s - run));
+}
+
 ssize_t core_read_file(const char *path, char *buf, size_t n)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

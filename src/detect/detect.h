@@ -291,9 +291,6 @@ int detect_registry_config_check(const core_config *cfg, char *err, size_t errle
 /* Whether a series (family name, canonical labels) is watched: it matches an
  * include glob and no exclude glob. */
 bool detect_registry_config_match(const detect_registry_config *c, const char *name, const char *labels);
-/* Whether canonical labels `have` contain every pair of canonical labels
- * `want` ("" matches anything). */
-bool detect_labels_subset(const char *have, const char *want);
 
 /* registry.c */
 typedef struct detect_registry detect_registry;

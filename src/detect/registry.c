@@ -778,7 +778,7 @@ int detect_registry_rule_check(void *ud, const char *metric, const char *labels,
     for (int i = 0; i < n; i++) {
         int id = ids[i];
         if (id >= a->cap || !a->name[id] || fnmatch(metric, a->name[id], 0) ||
-            !detect_labels_subset(a->labels[id], labels ? labels : ""))
+            !mem_labels_subset(a->labels[id], labels ? labels : ""))
             continue;
         const detect_metric *m = detect_tracker_metric(a->trk, id);
         if (m && m->peak > peak) {

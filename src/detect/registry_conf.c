@@ -162,34 +162,3 @@ bool detect_registry_config_match(const detect_registry_config *c, const char *n
         in = !glob_match(c->exclude[i], name, key);
     return in;
 }
-
-/* The end of the pair starting at s in canonical labels (k="v", escapes). */
-static const char *pair_end(const char *s)
-{
-    const char *q = strchr(s, '"');
-    if (!q)
-        return s + strlen(s);
-    for (q++; *q && *q != '"'; q++)
-        if (*q == '\\' && q[1])
-            q++;
-    return *q ? q + 1 : q;
-}
-
-bool detect_labels_subset(const char *have, const char *want)
-{
-    const char *w = want;
-    while (*w) {
-        const char *we = pair_end(w);
-        size_t wl = (size_t)(we - w);
-        bool found = false;
-        for (const char *h = have; *h && !found;) {
-            const char *he = pair_end(h);
-            found = (size_t)(he - h) == wl && !memcmp(h, w, wl);
-            h = *he == ',' ? he + 1 : he;
-        }
-        if (!found)
-            return false;
-        w = *we == ',' ? we + 1 : we;
-    }
-    return true;
-}

@@ -247,8 +247,6 @@ bool eng_svc_busy(heal_engine *e, const char *service);
  * eng_metric_hit). 0, or -errno (the store could not be read). */
 int eng_metric_eval(mem_t *m, eng_metric_set *set, const heal_resource *res, eng_metric_hit *hit);
 void eng_metric_set_free(eng_metric_set *set);
-/* Whether canonical labels `have` hold every pair of `want` ("" = any). */
-bool eng_labels_subset(const char *have, const char *want);
 /* Adds "series" (name{labels}), "labels" (object) and "matched" to a
  * condition's detail. */
 void eng_metric_detail(json_t *detail, const char *metric, const eng_metric_hit *hit);

@@ -12,43 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- canonical labels: k="v",k2="v2" (values escape \\ \" \n) ---------------------- */
-
-/* The end of the pair starting at s (past its closing quote). */
-static const char *pair_end(const char *s)
-{
-    const char *q = strchr(s, '"');
-    if (!q)
-        return s + strlen(s);
-    for (q++; *q && *q != '"'; q++)
-        if (*q == '\\' && q[1])
-            q++;
-    return *q ? q + 1 : q;
-}
-
-static const char *pair_next(const char *end)
-{
-    return *end == ',' ? end + 1 : end;
-}
-
-bool eng_labels_subset(const char *have, const char *want)
-{
-    for (const char *w = want; *w;) {
-        const char *we = pair_end(w);
-        size_t wl = (size_t)(we - w);
-        bool found = false;
-        for (const char *h = have; *h && !found;) {
-            const char *he = pair_end(h);
-            found = (size_t)(he - h) == wl && !memcmp(h, w, wl);
-            h = pair_next(he);
-        }
-        if (!found)
-            return false;
-        w = pair_next(we);
-    }
-    return true;
-}
-
 /* ---- the set ---------------------------------------------------------------------------- */
 
 void eng_metric_set_free(eng_metric_set *set)
@@ -71,7 +34,7 @@ static int set_build(mem_t *m, eng_metric_set *set, const heal_resource *res, in
         return rc;
     int k = 0;
     for (size_t i = 0; i < n; i++)
-        k += !strcmp(all[i].name, res->metric) && eng_labels_subset(all[i].labels, res->labels);
+        k += !strcmp(all[i].name, res->metric) && mem_labels_subset(all[i].labels, res->labels);
     int *ids = malloc(sizeof *ids * (size_t)(k ? k : 1));
     const char **labels = malloc(sizeof *labels * (size_t)(k ? k : 1));
     if (!ids || !labels) {
@@ -82,7 +45,7 @@ static int set_build(mem_t *m, eng_metric_set *set, const heal_resource *res, in
     }
     k = 0;
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(all[i].name, res->metric) && eng_labels_subset(all[i].labels, res->labels)) {
+        if (!strcmp(all[i].name, res->metric) && mem_labels_subset(all[i].labels, res->labels)) {
             ids[k] = all[i].id;
             labels[k++] = all[i].labels;
         }
@@ -141,7 +104,7 @@ static json_t *labels_json(const char *s)
     json_t *o = json_object();
     char key[128], val[512];
     while (*s) {
-        const char *eq = strchr(s, '='), *end = pair_end(s);
+        const char *eq = strchr(s, '='), *end = mem_labels_pair_end(s);
         if (!eq || eq > end || eq[1] != '"')
             break;
         snprintf(key, sizeof key, "%.*s", (int)(eq - s), s);
@@ -156,7 +119,7 @@ static json_t *labels_json(const char *s)
         }
         val[k] = 0;
         json_object_set_new(o, key, json_string(val));
-        s = pair_next(end);
+        s = *end == ',' ? end + 1 : end;
     }
     return o;
 }

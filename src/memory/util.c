@@ -1,5 +1,6 @@
 /* util.c: small helpers of the memory module: error messages, monotonic
- * condition variables and deadlines, integer flooring, tier and chunk constants. */
+ * condition variables and deadlines, integer flooring, tier and chunk constants,
+ * canonical label sets. */
 #include "memory/mem_int.h"
 
 #include <errno.h>
@@ -63,4 +64,39 @@ int64_t mem_floor(int64_t ts, int64_t step)
     if (ts < 0 && q * step != ts)
         q--;
     return q * step;
+}
+
+/* Values escape \\ \" \n: an escaped quote does not end the pair. */
+const char *mem_labels_pair_end(const char *s)
+{
+    const char *q = strchr(s, '"');
+    if (!q)
+        return s + strlen(s);
+    for (q++; *q && *q != '"'; q++)
+        if (*q == '\\' && q[1])
+            q++;
+    return *q ? q + 1 : q;
+}
+
+static const char *pair_next(const char *end)
+{
+    return *end == ',' ? end + 1 : end;
+}
+
+bool mem_labels_subset(const char *have, const char *want)
+{
+    for (const char *w = want; *w;) {
+        const char *we = mem_labels_pair_end(w);
+        size_t wl = (size_t)(we - w);
+        bool found = false;
+        for (const char *h = have; *h && !found;) {
+            const char *he = mem_labels_pair_end(h);
+            found = (size_t)(he - h) == wl && !memcmp(h, w, wl);
+            h = pair_next(he);
+        }
+        if (!found)
+            return false;
+        w = pair_next(we);
+    }
+    return true;
 }

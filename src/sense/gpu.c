@@ -27,7 +27,8 @@
 
 #define GPU_MAX 64          /* GPUs watched */
 #define GPU_MAX_PROCS 16    /* process series per GPU per tick, largest memory first */
-#define GPU_PROC_BUF 256    /* process entries asked of NVML per GPU */
+#define GPU_PROC_BUF 256    /* process entries asked of NVML per GPU at first */
+#define GPU_PROC_BUF_MAX 65536 /* ... grown up to this when a GPU has more */
 #define GPU_PROC_CACHE 32   /* remembered pid -> series per GPU */
 #define GPU_PROC_SERIES 256 /* process series one GPU may create in ippocd's life */
 #define GPU_EVENTS_TICK 64  /* events drained per tick at most */
@@ -99,7 +100,8 @@ typedef struct gpu_priv {
     nvmlEventSet_t events;
     int ndev;
     gpu_dev *dev;
-    nvmlProcessInfo_t *pbuf; /* GPU_PROC_BUF entries */
+    nvmlProcessInfo_t *pbuf; /* pcap entries */
+    unsigned int pcap;
 } gpu_priv;
 
 /* Looks up the functions: the five without which nothing works are
@@ -275,6 +277,7 @@ static int gpu_open(sense_t *s, gpu_priv *p, char *why, size_t wn)
     p->pbuf = calloc(GPU_PROC_BUF, sizeof *p->pbuf);
     if (!p->dev || !p->pbuf)
         return -ENOMEM;
+    p->pcap = GPU_PROC_BUF;
     for (unsigned int i = 0; i < count; i++) {
         gpu_dev *d = &p->dev[p->ndev];
         r = p->n.DeviceGetHandleByIndex_v2(i, &d->h);
@@ -437,16 +440,35 @@ static int proc_series(sense_t *s, sn_col *c, gpu_dev *d, unsigned int pid)
     return old->id;
 }
 
+/* Asks NVML for d's compute processes into p->pbuf, growing it once when
+ * NVML says how many there are (INSUFFICIENT_SIZE sets *n to the count). */
+static nvmlReturn_t gpu_proc_list(gpu_priv *p, gpu_dev *d, unsigned int *n)
+{
+    *n = p->pcap;
+    nvmlReturn_t r = p->n.DeviceGetComputeRunningProcesses_v3(d->h, n, p->pbuf);
+    if (r != NVML_ERROR_INSUFFICIENT_SIZE || *n <= p->pcap || p->pcap >= GPU_PROC_BUF_MAX)
+        return r;
+    unsigned int want = *n + *n / 4 + 16; /* room for a few more by the time we ask again */
+    want = want > GPU_PROC_BUF_MAX ? GPU_PROC_BUF_MAX : want;
+    nvmlProcessInfo_t *b = realloc(p->pbuf, want * sizeof *b);
+    if (!b)
+        return r;
+    p->pbuf = b;
+    p->pcap = want;
+    *n = want;
+    return p->n.DeviceGetComputeRunningProcesses_v3(d->h, n, p->pbuf);
+}
+
 static void gpu_procs(sense_t *s, sn_col *c, gpu_priv *p, gpu_dev *d)
 {
     if (d->unsup[G_PROCS])
         return;
-    unsigned int n = GPU_PROC_BUF;
-    nvmlReturn_t r = p->n.DeviceGetComputeRunningProcesses_v3(d->h, &n, p->pbuf);
+    unsigned int n;
+    nvmlReturn_t r = gpu_proc_list(p, d, &n);
     if (!gpu_ok(p, d, G_PROCS, r))
         return;
-    if (n > GPU_PROC_BUF)
-        n = GPU_PROC_BUF;
+    if (n > p->pcap)
+        n = p->pcap;
     gpu_put(s, c, d, G_PROCS, n);
     qsort(p->pbuf, n, sizeof *p->pbuf, proc_cmp);
     for (unsigned int i = 0; i < n && i < GPU_MAX_PROCS; i++) {

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sense/nx_int.h"
@@ -120,36 +121,113 @@ void nx_out_value(nx_outbuf *b, double v)
     out_puts(b, buf);
 }
 
+static void out_put(void *ud, const char *s, size_t n)
+{
+    nx_out_add(ud, s, n);
+}
+
 static void out_escaped(nx_outbuf *b, const char *s, bool quote)
 {
-    const char *run = s;
-    for (; *s; s++) {
-        const char *rep = NULL;
-        if (*s == '\\')
-            rep = "\\\\";
-        else if (*s == '\n')
-            rep = "\\n";
-        else if (quote && *s == '"')
-            rep = "\\\"";
-        if (!rep)
-            continue;
-        nx_out_add(b, run, (size_t)(s - run));
-        nx_out_add(b, rep, 2);
-        run = s + 1;
-    }
-    nx_out_add(b, run, (size_t)(s - run));
+    core_prom_escape(s, quote, out_put, b); /* invalid UTF-8 as U+FFFD (a mount point, a file name) */
 }
 
 /* ---- families -------------------------------------------------------------------- */
+/* The family index: names to slots, so that finding a family again costs
+ * the same with 20 families as with 10,000. */
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static void fidx_put(int *t, size_t cap, const char *name, int i)
+{
+    size_t k = name_hash(name) & (cap - 1);
+    while (t[k])
+        k = (k + 1) & (cap - 1);
+    t[k] = i + 1;
+}
+
+/* Empties the index and the running collector's families. */
+static void fams_reset(nx_ctx *x)
+{
+    if (x->nfams && x->fidx)
+        memset(x->fidx, 0, x->fidxcap * sizeof *x->fidx);
+    x->nfams = 0;
+}
+
+/* Makes the index at least twice cap, with the families so far in it. */
+static int fidx_grow(nx_ctx *x, int cap)
+{
+    size_t c = x->fidxcap ? x->fidxcap : 128;
+    while (c < 2 * (size_t)cap)
+        c *= 2;
+    if (c == x->fidxcap)
+        return 0;
+    int *t = calloc(c, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    for (int i = 0; i < x->nfams; i++)
+        fidx_put(t, c, x->fams[i].name, i);
+    free(x->fidx);
+    x->fidx = t;
+    x->fidxcap = c;
+    return 0;
+}
+
+/* Grows the family array to hold need families. The slots move, so names
+ * and helps that point into their own slot are pointed at its new place;
+ * the sample buffers go with their slots: the steady state allocates
+ * nothing. */
+static int fams_grow(nx_ctx *x, int need)
+{
+    if (need <= x->capfams)
+        return 0;
+    if (need > NX_MAX_FAMILIES)
+        return -E2BIG;
+    int cap = x->capfams ? x->capfams : 64;
+    while (cap < need)
+        cap *= 2;
+    if (cap > NX_MAX_FAMILIES)
+        cap = NX_MAX_FAMILIES;
+    nx_fam *p = calloc((size_t)cap, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    for (int i = 0; i < x->capfams; i++) {
+        const nx_fam *o = &x->fams[i];
+        p[i] = *o;
+        if (o->name == o->name_own)
+            p[i].name = p[i].name_own;
+        if (o->help == o->help_own)
+            p[i].help = p[i].help_own;
+    }
+    free(x->fams);
+    x->fams = p;
+    x->capfams = cap;
+    return fidx_grow(x, cap);
+}
+
+int nx_family_reserve(nx_ctx *x, int n)
+{
+    return n < 0 || n > NX_MAX_FAMILIES - x->nfams ? -E2BIG : fams_grow(x, x->nfams + n);
+}
+
 static int family(nx_ctx *x, const char *name, int type, const char *help, bool dyn)
 {
-    for (int i = x->nfams - 1; i >= 0; i--)
-        if (!strcmp(x->fams[i].name, name))
-            return i;
-    if (x->nfams >= NX_MAX_FAMILIES) {
+    size_t mask = x->fidxcap - 1;
+    if (x->fidxcap)
+        for (size_t k = name_hash(name) & mask; x->fidx[k]; k = (k + 1) & mask)
+            if (!strcmp(x->fams[x->fidx[k] - 1].name, name))
+                return x->fidx[k] - 1;
+    int rc = fams_grow(x, x->nfams + 1);
+    if (rc == 0 && x->fidxcap < 2 * (size_t)x->capfams)
+        rc = fidx_grow(x, x->capfams); /* an earlier fidx_grow ran out of memory */
+    if (rc < 0) {
         if (!x->too_many_logged)
-            core_log(CORE_LOG_WARN, "sense: node exposition: collector %s describes more than %d families; "
-                     "the rest are left out", x->collector, NX_MAX_FAMILIES);
+            core_log(CORE_LOG_WARN, "sense: node exposition: collector %s: %s %d families; the rest are left out",
+                     x->collector, rc == -ENOMEM ? "out of memory at" : "more than", x->nfams);
         x->too_many_logged = true;
         return -1;
     }
@@ -169,6 +247,7 @@ static int family(nx_ctx *x, const char *name, int type, const char *help, bool 
     f->body.len = 0;
     f->body.oom = false;
     f->nsamples = 0;
+    fidx_put(x->fidx, x->fidxcap, f->name, x->nfams);
     return x->nfams++;
 }
 
@@ -251,7 +330,7 @@ static void flush_families(nx_ctx *x)
         nx_out_add(&x->out, "\n", 1);
         nx_out_add(&x->out, f->body.p, f->body.len);
     }
-    x->nfams = 0;
+    fams_reset(x);
 }
 
 /* ---- reading --------------------------------------------------------------------- */
@@ -277,65 +356,81 @@ ssize_t nx_read(nx_ctx *x, sn_buf *buf, const char *root, const char *fmt, ...)
     return n;
 }
 
-static int read_small(nx_ctx *x, const char *root, const char *fmt, va_list ap, const char **text)
+/* What read_one makes of a one-line attribute. */
+enum { NX_RD_U64, NX_RD_DBL, NX_RD_STR };
+
+/* Reads <root>/<fmt...> through x->rd2 and parses it as kind into out (a
+ * uint64_t, a double, or a string of n bytes); 0 or -errno. */
+static int read_one(nx_ctx *x, const char *root, int kind, void *out, size_t n, const char *fmt, va_list ap)
 {
-    ssize_t n = read_va(&x->rd2, root, fmt, ap);
-    if (n < 0)
-        return (int)n;
-    *text = x->rd2.p;
+    ssize_t len = read_va(&x->rd2, root, fmt, ap);
+    if (len < 0)
+        return (int)len;
+    const char *t = x->rd2.p;
+    char *end;
+    if (kind == NX_RD_U64) {
+        errno = 0;
+        unsigned long long u = strtoull(t, &end, 10);
+        if (end == t || errno)
+            return -EINVAL;
+        *(uint64_t *)out = u;
+    } else if (kind == NX_RD_DBL) {
+        double d = strtod(t, &end);
+        if (end == t)
+            return -EINVAL;
+        *(double *)out = d;
+    } else if (n == 0) {
+        return -EINVAL;
+    } else {
+        size_t l = strcspn(t, "\n");
+        if (l >= n)
+            l = n - 1;
+        memcpy(out, t, l);
+        ((char *)out)[l] = 0;
+    }
     return 0;
 }
 
 int nx_read_u64(nx_ctx *x, const char *root, uint64_t *v, const char *fmt, ...)
 {
-    const char *t = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int rc = read_small(x, root, fmt, ap, &t);
+    int rc = read_one(x, root, NX_RD_U64, v, 0, fmt, ap);
     va_end(ap);
-    if (rc < 0)
-        return rc;
-    char *end;
-    errno = 0;
-    unsigned long long u = strtoull(t, &end, 10);
-    if (end == t || errno)
-        return -EINVAL;
-    *v = u;
-    return 0;
+    return rc;
 }
 
 int nx_read_dbl(nx_ctx *x, const char *root, double *v, const char *fmt, ...)
 {
-    const char *t = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int rc = read_small(x, root, fmt, ap, &t);
+    int rc = read_one(x, root, NX_RD_DBL, v, 0, fmt, ap);
     va_end(ap);
-    if (rc < 0)
-        return rc;
-    char *end;
-    double d = strtod(t, &end);
-    if (end == t)
-        return -EINVAL;
-    *v = d;
-    return 0;
+    return rc;
 }
 
 int nx_read_str(nx_ctx *x, const char *root, char *out, size_t n, const char *fmt, ...)
 {
-    const char *t = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int rc = read_small(x, root, fmt, ap, &t);
+    int rc = read_one(x, root, NX_RD_STR, out, n, fmt, ap);
     va_end(ap);
-    if (rc < 0)
-        return rc;
-    size_t len = strcspn(t, "\n");
-    if (len >= n)
-        len = n - 1;
-    memcpy(out, t, len);
-    out[len] = 0;
-    return 0;
+    return rc;
+}
+
+/* Whether entry d of directory dir is a directory (or a link to one). */
+bool nx_is_dir(const char *dir, const struct dirent *d)
+{
+    if (d->d_name[0] == '.')
+        return false;
+    if (d->d_type == DT_DIR)
+        return true;
+    if (d->d_type != DT_LNK && d->d_type != DT_UNKNOWN)
+        return false;
+    char p[CORE_PATH_MAX + 256];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, d->d_name);
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* ---- the handle ------------------------------------------------------------------ */
@@ -381,8 +476,10 @@ void sense_nx_close(sense_nx *x)
     if (!x)
         return;
     nx_textfile_free(&x->ctx);
-    for (int i = 0; i < NX_MAX_FAMILIES; i++)
+    for (int i = 0; i < x->ctx.capfams; i++)
         free(x->ctx.fams[i].body.p);
+    free(x->ctx.fams);
+    free(x->ctx.fidx);
     free(x->ctx.rd.p);
     free(x->ctx.rd2.p);
     free(x->ctx.out.p);
@@ -415,7 +512,7 @@ int sense_nx_render(sense_nx *nx, void (*emit)(void *ud, const char *text, size_
     nx_out_add(&x->out, "", 0);
     for (int i = 0; i < nx_ncollectors; i++) {
         x->collector = nx_collectors[i].name;
-        x->nfams = 0;
+        fams_reset(x);
         int64_t t0 = core_mono_ns();
         int rc = nx_collectors[i].fn(x);
         nx->cost[i] = (double)(core_mono_ns() - t0) / 1e9;

@@ -31,7 +31,9 @@
 
 enum { NX_GAUGE = 0, NX_COUNTER, NX_UNTYPED, NX_HISTOGRAM, NX_SUMMARY /* textfile only */ };
 
-#define NX_MAX_FAMILIES 160  /* families one collector may describe */
+/* Families one collector may describe: the array grows as needed (kept
+ * between scrapes) up to this bound; past it nx_family returns -1. */
+#define NX_MAX_FAMILIES 10000
 #define NX_MAX_LABELS 8
 
 typedef struct nx_outbuf {
@@ -57,8 +59,10 @@ typedef struct nx_ctx {
     const char *udev;        /* "/run/udev/data" (diskstats' node_disk_info) */
     const char *collector;   /* the one running */
     sn_buf rd, rd2;          /* read scratch buffers */
-    nx_fam fams[NX_MAX_FAMILIES];
-    int nfams;
+    nx_fam *fams;            /* grows up to NX_MAX_FAMILIES, kept between scrapes */
+    int nfams, capfams;
+    int *fidx;               /* name -> family + 1 (0: free), open addressing */
+    size_t fidxcap;          /* a power of two, at least twice capfams */
     bool too_many_logged;
     nx_outbuf out;           /* the whole exposition */
     struct nx_text *text;    /* the textfile collector's state (nx_textfile.c) */
@@ -75,6 +79,10 @@ typedef struct nx_collector {
  * nx_family_dyn both are copied (name and help built in temporary buffers). */
 int nx_family(nx_ctx *x, const char *name, int type, const char *help);
 int nx_family_dyn(nx_ctx *x, const char *name, int type, const char *help);
+/* Makes room for n more families in the running collector (the array may
+ * move: take &x->fams[i] again after); 0, -E2BIG past NX_MAX_FAMILIES or
+ * -ENOMEM. */
+int nx_family_reserve(nx_ctx *x, int n);
 /* One sample of family f: nlabels pairs of (const char *name, const char
  * *value) follow v. Label values are escaped here. Skips NaN and f < 0. */
 void nx_sample(nx_ctx *x, int f, double v, int nlabels, ...);
@@ -93,6 +101,10 @@ int nx_read_dbl(nx_ctx *x, const char *root, double *v, const char *fmt, ...)
 /* Reads a one-line attribute into out without the trailing newline; 0 or -errno. */
 int nx_read_str(nx_ctx *x, const char *root, char *out, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* Whether entry d of directory dir is a directory (or a link to one);
+ * dot entries are not. */
+bool nx_is_dir(const char *dir, const struct dirent *d);
 
 /* Appends text to an output buffer (sets oom on failure). */
 void nx_out_add(nx_outbuf *b, const char *s, size_t n);

@@ -82,40 +82,13 @@ void nxs_names_free(struct dirent **v, int n)
     free(v);
 }
 
-/* Length of the valid UTF-8 sequence at s, 0 when invalid. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t k;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        k = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        k = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        k = 4, min = 0x10000;
-    else
-        return 0;
-    unsigned cp = c & (0x3fu >> (k - 1));
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return k;
-}
-
 void nxs_utf8(const char *in, char *out, size_t n)
 {
     const unsigned char *s = (const unsigned char *)in;
     size_t j = 0;
     bool in_bad = false;
     while (*s) {
-        size_t k = utf8_len(s);
+        size_t k = core_utf8_len(s);
         if (k) {
             if (j + k >= n)
                 break;
@@ -136,6 +109,18 @@ void nxs_utf8(const char *in, char *out, size_t n)
         s++;
     }
     out[j] = 0;
+}
+
+bool nxs_utf8_valid(const char *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    for (size_t i = 0; i < n;) {
+        size_t k = core_utf8_len(s + i);
+        if (!k || k > n - i)
+            return false;
+        i += k;
+    }
+    return true;
 }
 
 void nxs_rootfs(const nx_ctx *x, char *out, size_t n)

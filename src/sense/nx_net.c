@@ -17,21 +17,6 @@
 
 #include "sense/nx_int.h"
 
-/* Whether entry d of directory dir is a directory (or a link to one). */
-static bool nx_is_dir(const char *dir, const struct dirent *d)
-{
-    if (d->d_name[0] == '.')
-        return false;
-    if (d->d_type == DT_DIR)
-        return true;
-    if (d->d_type != DT_LNK && d->d_type != DT_UNKNOWN)
-        return false;
-    char p[CORE_PATH_MAX + 256];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/%s", dir, d->d_name);
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /* ---- netdev ---------------------------------------------------------------------- */
 /* In rtnl_link_stats64 terms, the same order as netdev_stats below. */
 #define NX_LS(f) offsetof(struct rtnl_link_stats64, f)

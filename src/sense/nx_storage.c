@@ -12,20 +12,6 @@
 
 #include "sense/nx_int.h"
 
-static bool st_is_dir(const char *dir, const struct dirent *d)
-{
-    if (d->d_name[0] == '.')
-        return false;
-    if (d->d_type == DT_DIR)
-        return true;
-    if (d->d_type != DT_LNK && d->d_type != DT_UNKNOWN)
-        return false;
-    char p[CORE_PATH_MAX + 256];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/%s", dir, d->d_name);
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /* Trims blanks at both ends in place. */
 static char *trim(char *s)
 {
@@ -35,6 +21,24 @@ static char *trim(char *s)
     while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n'))
         s[--n] = 0;
     return s;
+}
+
+/* Calls fn for each UUID directory of <sys>/fs/<fs> (procfs: fs/<fs>/ * - *)
+ * until one fails; 0 when the file system is not there (nothing to say). */
+static int each_uuid(nx_ctx *x, const char *fs, int (*fn)(nx_ctx *x, const char *uuid))
+{
+    char dir[CORE_PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/fs/%s", x->sys, fs);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)))
+        if (strchr(de->d_name, '-') && nx_is_dir(dir, de))
+            rc = fn(x, de->d_name);
+    closedir(d);
+    return rc;
 }
 
 /* ---- nvme ------------------------------------------------------------------------ */
@@ -49,7 +53,7 @@ NX_COLLECTOR(nvme)
     int rc = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (!st_is_dir(dir, de))
+        if (!nx_is_dir(dir, de))
             continue;
         static const char *const files[4] = {"firmware_rev", "model", "serial", "state"};
         char v[4][256];
@@ -344,7 +348,7 @@ NX_COLLECTOR(xfs)
     int rc = 0;
     struct dirent *de;
     while (rc == 0 && (de = readdir(d)))
-        if (st_is_dir(dir, de))
+        if (nx_is_dir(dir, de))
             rc = xfs_dev(x, de->d_name);
     closedir(d);
     return rc;
@@ -390,7 +394,7 @@ static int btrfs_type(nx_ctx *x, const char *uuid, const char *type, int ndev)
                   (double)reserved, 2, "uuid", uuid, "block_group_type", type);
     struct dirent *de;
     while (rc == 0 && (de = readdir(d))) {
-        if (!st_is_dir(dir, de))
+        if (!nx_is_dir(dir, de))
             continue;
         uint64_t used, total;
         snprintf(rel, sizeof rel, "allocation/%s/%s/used_bytes", type, de->d_name);
@@ -558,18 +562,7 @@ static int btrfs_fs(nx_ctx *x, const char *uuid)
 
 NX_COLLECTOR(btrfs)
 {
-    char dir[CORE_PATH_MAX + 32];
-    snprintf(dir, sizeof dir, "%s/fs/btrfs", x->sys);
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno; /* no btrfs: nothing to say */
-    int rc = 0;
-    struct dirent *de;
-    while (rc == 0 && (de = readdir(d)))
-        if (strchr(de->d_name, '-') && st_is_dir(dir, de)) /* procfs: fs/btrfs/ * - * */
-            rc = btrfs_fs(x, de->d_name);
-    closedir(d);
-    return rc;
+    return each_uuid(x, "btrfs", btrfs_fs);
 }
 
 /* ---- bcache ---------------------------------------------------------------------- */
@@ -760,16 +753,5 @@ static int bc_set_stats(nx_ctx *x, const char *uuid)
 
 NX_COLLECTOR(bcache)
 {
-    char dir[CORE_PATH_MAX + 32];
-    snprintf(dir, sizeof dir, "%s/fs/bcache", x->sys);
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno; /* no bcache: nothing to say */
-    int rc = 0;
-    struct dirent *de;
-    while (rc == 0 && (de = readdir(d)))
-        if (strchr(de->d_name, '-') && st_is_dir(dir, de)) /* procfs: fs/bcache/ * - * */
-            rc = bc_set_stats(x, de->d_name);
-    closedir(d);
-    return rc;
+    return each_uuid(x, "bcache", bc_set_stats);
 }

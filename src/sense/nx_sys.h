@@ -34,6 +34,9 @@ void nxs_names_free(struct dirent **v, int n);
  * Go's strings.ToValidUTF8(s, "\uFFFD") does for node_exporter's label
  * values (an invalid byte in a label breaks the whole scrape). */
 void nxs_utf8(const char *in, char *out, size_t n);
+/* Whether the n bytes at p are valid UTF-8 (what Prometheus requires of a
+ * label value; the byte after them must not continue a sequence). */
+bool nxs_utf8_valid(const char *p, size_t n);
 
 /* The parent of the proc root: "" for "/proc", the fixture root in tests. */
 void nxs_rootfs(const nx_ctx *x, char *out, size_t n);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "sense/nx_int.h"
+#include "sense/nx_sys.h"
 
 #define TF_MAX_FILE (16u << 20) /* bytes read from one file */
 #define TF_NAME_MAX 128         /* as nx_fam.name_own */
@@ -48,6 +49,8 @@ typedef struct tf_set {
 struct nx_text {
     tf_fam *fams;            /* this scrape's families (storage kept) */
     int nfams, capfams;
+    int *idx;                /* name -> family + 1 (0: free), open addressing */
+    size_t idxcap;           /* a power of two, at least twice capfams */
     sn_buf file;             /* the file being read */
     char *names;             /* *.prom names of the directory, NUL-separated */
     size_t nameslen, namescap;
@@ -278,11 +281,61 @@ static bool is_taken(struct nx_text *t, nx_ctx *x, const char *name)
 }
 
 /* ---- families of this scrape --------------------------------------------------- */
+/* The family index, so that a file of 10,000 families is not read in
+ * quadratic time. */
+static size_t name_hash(const char *name, size_t n)
+{
+    return (size_t)mix64(hash_bytes(1469598103934665603ull, name, n));
+}
+
+static void idx_put(struct nx_text *t, int i)
+{
+    const char *name = t->fams[i].name;
+    size_t k = name_hash(name, strlen(name)) & (t->idxcap - 1);
+    while (t->idx[k])
+        k = (k + 1) & (t->idxcap - 1);
+    t->idx[k] = i + 1;
+}
+
+/* Keeps the first n families (and the index of them alone). */
+static void fams_truncate(struct nx_text *t, int n)
+{
+    if (t->idx && t->nfams)
+        memset(t->idx, 0, t->idxcap * sizeof *t->idx);
+    t->nfams = n;
+    for (int i = 0; i < n; i++)
+        idx_put(t, i);
+}
+
+/* Makes the index at least twice the family array, the families in it. */
+static int idx_grow(struct nx_text *t)
+{
+    size_t c = t->idxcap ? t->idxcap : 128;
+    while (c < 2 * (size_t)t->capfams)
+        c *= 2;
+    if (c == t->idxcap)
+        return 0;
+    int *p = calloc(c, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    free(t->idx);
+    t->idx = p;
+    t->idxcap = c;
+    for (int i = 0; i < t->nfams; i++)
+        idx_put(t, i);
+    return 0;
+}
+
 static int fam_find(struct nx_text *t, const char *name, size_t n)
 {
-    for (int i = t->nfams - 1; i >= 0; i--)
+    if (!t->idxcap)
+        return -1;
+    size_t mask = t->idxcap - 1;
+    for (size_t k = name_hash(name, n) & mask; t->idx[k]; k = (k + 1) & mask) {
+        int i = t->idx[k] - 1;
         if (!strncmp(t->fams[i].name, name, n) && t->fams[i].name[n] == 0)
             return i;
+    }
     return -1;
 }
 
@@ -315,6 +368,8 @@ static int fam_new(struct nx_text *t, const char *name, size_t n)
         return -ENOMEM;
     if (t->capfams > old)
         memset(t->fams + old, 0, (size_t)(t->capfams - old) * sizeof *t->fams);
+    if (idx_grow(t) < 0)
+        return -ENOMEM;
     tf_fam *f = &t->fams[t->nfams];
     char *help = f->help;   /* the help storage of an earlier scrape's family in this slot */
     size_t cap = f->helpcap;
@@ -327,6 +382,7 @@ static int fam_new(struct nx_text *t, const char *name, size_t n)
     f->name[n] = 0;
     f->type = NX_UNTYPED;
     f->fid = -1;
+    idx_put(t, t->nfams);
     return t->nfams++;
 }
 
@@ -538,6 +594,10 @@ static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, 
         if (p >= e)
             return fail(P, "unterminated value of label \"%.*s\"", (int)n, ln);
         const char *ve = p++;
+        /* node_exporter's parser refuses it too ("invalid label value"); let
+         * through, it would fail Prometheus's scrape of everything */
+        if (!nxs_utf8_valid(vs, (size_t)(ve - vs)))
+            return fail(P, "the value of label \"%.*s\" is not valid UTF-8", (int)n, ln);
         /* order-free: the same pairs in another order are the same series */
         *hash += mix64(hash_bytes(hash_bytes(1469598103934665603ull, ln, n) * 31, vs, (size_t)(ve - vs)));
         double d;
@@ -730,13 +790,18 @@ static bool one_file(struct nx_text *t, nx_ctx *x, const char *path)
     tf_parse P = {.t = t, .x = x, .path = path, .nfams0 = t->nfams};
     /* types and help of earlier families may not change on a failed file */
     if (parse(&P, t->file.p, len) < 0) {
-        t->nfams = P.nfams0;
+        fams_truncate(t, P.nfams0);
         return false;
     }
-    if (x->nfams + (t->nfams - P.nfams0) + 2 > NX_MAX_FAMILIES) {
-        tf_problem(t, "textfile: %s: left out: the directory holds more than %d families", path,
-                   NX_MAX_FAMILIES - 2);
-        t->nfams = P.nfams0;
+    /* room for its new families, node_textfile_mtime_seconds and _scrape_error */
+    int room = nx_family_reserve(x, t->nfams - P.nfams0 + 2);
+    if (room < 0) {
+        if (room == -E2BIG)
+            tf_problem(t, "textfile: %s: left out: the directory holds more than %d families", path,
+                       NX_MAX_FAMILIES - 2);
+        else
+            tf_problem(t, "textfile: %s: left out: out of memory", path);
+        fams_truncate(t, P.nfams0);
         return false;
     }
     P.emit = true;
@@ -874,7 +939,7 @@ NX_COLLECTOR(textfile)
             return -ENOMEM;
     }
     struct nx_text *t = x->text;
-    t->nfams = 0;
+    fams_truncate(t, 0);
     t->nerr = 0;
     t->nmsg = 0;
     t->err_hash = 0;
@@ -897,6 +962,7 @@ void nx_textfile_free(nx_ctx *x)
     for (int i = 0; i < t->capfams; i++)
         free(t->fams[i].help);
     free(t->fams);
+    free(t->idx);
     free(t->file.p);
     free(t->names);
     free(t->order);

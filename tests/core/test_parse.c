@@ -100,12 +100,37 @@ static void test_format_duration(void **state)
     assert_string_equal(buf, "250ms");
 }
 
+static void put_into(void *ud, const char *p, size_t n)
+{
+    strncat(ud, p, n);
+}
+
+/* The Prometheus escapes: backslash and newline always, quotes in label
+ * values only. */
+static void test_prom_escape(void **state)
+{
+    (void)state;
+    char out[128] = "";
+    core_prom_escape("a\\b\n\"c\"", true, put_into, out);
+    assert_string_equal(out, "a\\\\b\\n\\\"c\\\"");
+    out[0] = 0;
+    core_prom_escape("a\\b\n\"c\"", false, put_into, out);
+    assert_string_equal(out, "a\\\\b\\n\"c\"");
+    out[0] = 0;
+    core_prom_escape("", true, put_into, out);
+    assert_string_equal(out, "");
+    /* invalid UTF-8: one U+FFFD per run, valid sequences kept */
+    out[0] = 0;
+    core_prom_escape("M\xfcnchen \xff\xfe\"x\" caf\xc3\xa9 \xed\xa0\x80", true, put_into, out);
+    assert_string_equal(out, "M\xef\xbf\xbdnchen \xef\xbf\xbd\\\"x\\\" caf\xc3\xa9 \xef\xbf\xbd");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration), cmocka_unit_test(test_size),
         cmocka_unit_test(test_bool_and_time), cmocka_unit_test(test_hostport),
-        cmocka_unit_test(test_format_duration),
+        cmocka_unit_test(test_format_duration), cmocka_unit_test(test_prom_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,17 +144,17 @@ static void test_labels_subset(void **st)
 {
     (void)st;
     const char *have = "cpu=\"total\",name=\"a,b=\\\"c\\\"\",state=\"user\"";
-    assert_true(detect_labels_subset(have, ""));
-    assert_true(detect_labels_subset(have, "cpu=\"total\""));
-    assert_true(detect_labels_subset(have, "cpu=\"total\",state=\"user\""));
-    assert_true(detect_labels_subset(have, "name=\"a,b=\\\"c\\\"\""));
-    assert_false(detect_labels_subset(have, "b=\"c\""));
-    assert_false(detect_labels_subset(have, "cpu=\"tot\""));
-    assert_false(detect_labels_subset(have, "state=\"user\",x=\"1\""));
-    assert_false(detect_labels_subset("", "cpu=\"total\""));
-    assert_true(detect_labels_subset("", ""));
-    assert_false(detect_labels_subset("bad", "cpu=\"total\"")); /* malformed: no match, no hang */
-    assert_false(detect_labels_subset("cpu=\"total", "cpu=\"total\""));
+    assert_true(mem_labels_subset(have, ""));
+    assert_true(mem_labels_subset(have, "cpu=\"total\""));
+    assert_true(mem_labels_subset(have, "cpu=\"total\",state=\"user\""));
+    assert_true(mem_labels_subset(have, "name=\"a,b=\\\"c\\\"\""));
+    assert_false(mem_labels_subset(have, "b=\"c\""));
+    assert_false(mem_labels_subset(have, "cpu=\"tot\""));
+    assert_false(mem_labels_subset(have, "state=\"user\",x=\"1\""));
+    assert_false(mem_labels_subset("", "cpu=\"total\""));
+    assert_true(mem_labels_subset("", ""));
+    assert_false(mem_labels_subset("bad", "cpu=\"total\"")); /* malformed: no match, no hang */
+    assert_false(mem_labels_subset("cpu=\"total", "cpu=\"total\""));
 }
 
 int main(void)

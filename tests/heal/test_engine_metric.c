@@ -99,18 +99,18 @@ static eng_metric_hit eval(fx *f, const char *text, bool *held)
 static void test_subset(void **state)
 {
     (void)state;
-    assert_true(eng_labels_subset("gpu=\"0\"", ""));
-    assert_true(eng_labels_subset("", ""));
-    assert_true(eng_labels_subset("gpu=\"0\",uuid=\"GPU-1\"", "gpu=\"0\""));
-    assert_true(eng_labels_subset("gpu=\"0\",uuid=\"GPU-1\"", "uuid=\"GPU-1\""));
-    assert_true(eng_labels_subset("gpu=\"0\",uuid=\"GPU-1\"", "gpu=\"0\",uuid=\"GPU-1\""));
-    assert_false(eng_labels_subset("", "gpu=\"0\""));
-    assert_false(eng_labels_subset("gpu=\"01\"", "gpu=\"0\""));
-    assert_false(eng_labels_subset("xgpu=\"0\"", "gpu=\"0\""));
-    assert_false(eng_labels_subset("gpu=\"0\"", "gpu=\"0\",uuid=\"GPU-1\""));
+    assert_true(mem_labels_subset("gpu=\"0\"", ""));
+    assert_true(mem_labels_subset("", ""));
+    assert_true(mem_labels_subset("gpu=\"0\",uuid=\"GPU-1\"", "gpu=\"0\""));
+    assert_true(mem_labels_subset("gpu=\"0\",uuid=\"GPU-1\"", "uuid=\"GPU-1\""));
+    assert_true(mem_labels_subset("gpu=\"0\",uuid=\"GPU-1\"", "gpu=\"0\",uuid=\"GPU-1\""));
+    assert_false(mem_labels_subset("", "gpu=\"0\""));
+    assert_false(mem_labels_subset("gpu=\"01\"", "gpu=\"0\""));
+    assert_false(mem_labels_subset("xgpu=\"0\"", "gpu=\"0\""));
+    assert_false(mem_labels_subset("gpu=\"0\"", "gpu=\"0\",uuid=\"GPU-1\""));
     /* a pair written inside another's value is not a pair */
-    assert_false(eng_labels_subset("a=\"x\\\",b=\\\"y\"", "b=\"y\""));
-    assert_true(eng_labels_subset("a=\"x\\\",b=\\\"y\",b=\"y\"", "b=\"y\""));
+    assert_false(mem_labels_subset("a=\"x\\\",b=\\\"y\"", "b=\"y\""));
+    assert_true(mem_labels_subset("a=\"x\\\",b=\\\"y\",b=\"y\"", "b=\"y\""));
 }
 
 static void test_which_series(void **state)

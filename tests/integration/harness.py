@@ -63,7 +63,33 @@ class HTTPResult:
         return json.loads(self.body)
 
 
-class Daemon:
+class _Child:
+    """What Daemon and Peer share: a program in its own process group (proc),
+    its log file (log_path) and temp dir (tmp), listed in _live until
+    removed."""
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def remove(self):
+        if self in _live:
+            _live.remove(self)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Daemon(_Child):
     def __init__(self, config="", state_dir=None, port=None, extra_args=(), listen_arg=True):
         self.tmp = tempfile.mkdtemp(prefix="ippoc-it.")
         self.state_dir = state_dir or os.path.join(self.tmp, "state")
@@ -112,10 +138,6 @@ class Daemon:
         """Waits until the daemon has completed n more ticks."""
         start = self.status()["last_tick_ms"]
         wait_for(lambda: self.status()["last_tick_ms"] >= start + 1000 * n, 5 + 2 * n, f"{n} ticks")
-
-    def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
 
     def get(self, path, headers=None, method="GET", timeout=10):
         req = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
@@ -166,19 +188,6 @@ class Daemon:
             self.log.close()
         return self.proc.returncode if self.proc else None
 
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-
-    def remove(self):
-        if self in _live:
-            _live.remove(self)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
     def cli(self, *args, check=None, timeout=20):
         env = dict(os.environ, IPPOC_URL=self.url, LANG="C.UTF-8")
         r = subprocess.run([IPPOC, *args], capture_output=True, text=True, env=env, timeout=timeout * SLOW)
@@ -208,7 +217,7 @@ def run(tests):
     sys.exit(1 if failed else 0)
 
 
-class Peer:
+class Peer(_Child):
     """Another real program the test runs beside ippocd (node_exporter,
     Prometheus): its own process group and temp dir, stopped at the end of
     every test (the run() cleanup), even when the test fails."""
@@ -232,25 +241,6 @@ class Peer:
             raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
         return True
 
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-
-    def remove(self):
-        if self in _live:
-            _live.remove(self)
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def http_get(url, timeout=10):

@@ -28,7 +28,7 @@
 #include <string.h>
 
 #define STUB_GPUS 8
-#define STUB_PROCS 32
+#define STUB_PROCS 512
 #define STUB_XIDS 32
 #define STUB_FAILS 16
 

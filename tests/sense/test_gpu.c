@@ -273,6 +273,26 @@ static void test_process_series_bounded(void **st)
     fx_free(f);
 }
 
+/* More compute processes than the collector's first buffer holds (NVML
+ * answers INSUFFICIENT_SIZE with the count): still counted, and the largest
+ * still get their series. */
+static void test_many_processes(void **st)
+{
+    (void)st;
+    fx *f = fx_new("gpu 0 name=A uuid=GPU-a util=5\n", NULL);
+    char script[8192];
+    int o = snprintf(script, sizeof script, "gpu 0 name=A uuid=GPU-a util=5 procs=");
+    for (int k = 0; k < 300; k++)
+        o += snprintf(script + o, sizeof script - (size_t)o, "%s%d:%d", k ? "," : "", 200000 + k, 1024 * (k + 1));
+    snprintf(script + o, sizeof script - (size_t)o, "\n");
+    assert_int_equal(file_put(f->script, script), 0);
+    collect(f, T0);
+    assert_true(get(f, "gpu.processes", "gpu=\"0\"") == 300);
+    assert_int_equal(fm_count_prefix(f->m, "gpu.process_memory_bytes", true), 16);
+    assert_true(get(f, "gpu.process_memory_bytes", "comm=\"?\",gpu=\"0\",pid=\"200299\"") == 1024 * 300);
+    fx_free(f);
+}
+
 /* An older driver's library without some functions: their series are left
  * out, the rest is read. */
 static void test_old_library(void **st)
@@ -346,7 +366,7 @@ int main(void)
         cmocka_unit_test(test_two_gpus),        cmocka_unit_test(test_lost_then_back),
         cmocka_unit_test(test_no_library),      cmocka_unit_test(test_not_nvml),
         cmocka_unit_test(test_driver_not_loaded), cmocka_unit_test(test_no_gpu),
-        cmocka_unit_test(test_process_series_bounded), cmocka_unit_test(test_old_library),     cmocka_unit_test(test_disabled_then_enabled), cmocka_unit_test(test_config_key),
+        cmocka_unit_test(test_process_series_bounded), cmocka_unit_test(test_many_processes), cmocka_unit_test(test_old_library),     cmocka_unit_test(test_disabled_then_enabled), cmocka_unit_test(test_config_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,8 +11,10 @@
 #include <cmocka.h>
 
 #include "sense/sense.h"
+#include "nx_test_util.h"
 #include "tree.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,55 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct text {
-    char *p;
-    size_t len;
-} text;
-
-static void emit(void *ud, const char *s, size_t n)
-{
-    text *t = ud;
-    t->p = realloc(t->p, t->len + n + 1);
-    assert_non_null(t->p);
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = 0;
-}
-
-/* emit without cmocka's asserts, for a forked child */
-static void emit_plain(void *ud, const char *s, size_t n)
-{
-    text *t = ud;
-    char *p = realloc(t->p, t->len + n + 1);
-    if (!p)
-        return;
-    t->p = p;
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = 0;
-}
-
 /* Renders the exposition over fixtures/nx/io/<tree> roots. */
 static char *render_roots(const char *proc, const char *sys, const char *udev)
 {
-    core_config cfg;
-    core_config_defaults(&cfg);
-    snprintf(cfg.proc_root, sizeof cfg.proc_root, "%s/nx/io/%s", fixtures_dir(), proc);
-    snprintf(cfg.sys_root, sizeof cfg.sys_root, "%s/nx/io/%s", fixtures_dir(), sys);
-    snprintf(cfg.udev_data_dir, sizeof cfg.udev_data_dir, "%s/nx/io/%s", fixtures_dir(), udev);
-    cfg.textfile_dir[0] = 0;
-    sense_nx *x = NULL;
-    char err[256];
-    assert_int_equal(sense_nx_open(&x, &cfg, err, sizeof err), 0);
-    text t = {0};
-    assert_int_equal(sense_nx_render(x, emit, &t), 0);
-    /* a second scrape reuses the buffers and says the same */
-    text t2 = {0};
-    assert_int_equal(sense_nx_render(x, emit, &t2), 0);
-    sense_nx_close(x);
-    core_config_free(&cfg);
-    free(t2.p);
-    return t.p;
+    char p[512], y[512], u[512];
+    snprintf(p, sizeof p, "%s/nx/io/%s", fixtures_dir(), proc);
+    snprintf(y, sizeof y, "%s/nx/io/%s", fixtures_dir(), sys);
+    snprintf(u, sizeof u, "%s/nx/io/%s", fixtures_dir(), udev);
+    return nxt_render(p, y, u, NULL);
 }
 
 static char *render(void)
@@ -81,19 +42,9 @@ static char *render(void)
     return render_roots("proc", "sys", "udev");
 }
 
-/* Whether `line` is a whole line of out. */
-static bool has_line(const char *out, const char *line)
-{
-    size_t n = strlen(line);
-    for (const char *p = out; (p = strstr(p, line)); p++)
-        if ((p == out || p[-1] == '\n') && (p[n] == '\n' || p[n] == 0))
-            return true;
-    return false;
-}
-
 #define LINE(out, l) \
     do { \
-        if (!has_line(out, l)) \
+        if (!nxt_has_line(out, l)) \
             fail_msg("missing line: %s", l); \
     } while (0)
 #define NO(out, s) \
@@ -102,15 +53,14 @@ static bool has_line(const char *out, const char *line)
             fail_msg("unexpected: %s", s); \
     } while (0)
 
-/* The value of the sample whose text before the value is `series`. */
+/* The value of the sample whose text before the value is `series`; fails
+ * the test when there is none. */
 static double value_of(const char *out, const char *series)
 {
-    char key[512];
-    snprintf(key, sizeof key, "\n%s ", series);
-    const char *p = strstr(out, key);
-    if (!p)
+    double v = nxt_value(out, series);
+    if (isnan(v))
         fail_msg("missing series: %s", series);
-    return strtod(p + strlen(key), NULL);
+    return v;
 }
 
 static void test_diskstats(void **state)
@@ -506,8 +456,8 @@ static void test_netdev_netlink_real(void **state)
     sense_nx *x = NULL;
     char err[256];
     assert_int_equal(sense_nx_open(&x, &cfg, err, sizeof err), 0);
-    text t = {0};
-    assert_int_equal(sense_nx_render(x, emit, &t), 0);
+    nxt_text t = {0};
+    assert_int_equal(sense_nx_render(x, nxt_emit, &t), 0);
     sense_nx_close(x);
     core_config_free(&cfg);
     for (int d = 0; d < 2; d++)
@@ -580,8 +530,8 @@ static void test_garbage(void **state)
     sense_nx *x = NULL;
     char err[256];
     assert_int_equal(sense_nx_open(&x, &cfg, err, sizeof err), 0);
-    text t = {0};
-    assert_int_equal(sense_nx_render(x, emit, &t), 0);
+    nxt_text t = {0};
+    assert_int_equal(sense_nx_render(x, nxt_emit, &t), 0);
     sense_nx_close(x);
     core_config_free(&cfg);
     tree_rm(dir);
@@ -633,8 +583,8 @@ static void test_many_mounts(void **state)
     sense_nx *x = NULL;
     char err[256];
     assert_int_equal(sense_nx_open(&x, &cfg, err, sizeof err), 0);
-    text t = {0};
-    assert_int_equal(sense_nx_render(x, emit, &t), 0);
+    nxt_text t = {0};
+    assert_int_equal(sense_nx_render(x, nxt_emit, &t), 0);
     sense_nx_close(x);
     core_config_free(&cfg);
     tree_rm(dir);
@@ -696,12 +646,12 @@ static int hang_child(const char *dir)
              mnt);
     int rc = HANG_OK;
     for (int round = 0; round < 2 && rc == HANG_OK; round++) {
-        text t = {0};
+        nxt_text t = {0};
         double t0 = now_s();
-        if (sense_nx_render(x, emit_plain, &t) < 0)
+        if (sense_nx_render(x, nxt_emit_plain, &t) < 0)
             rc = 13;
         double took = now_s() - t0;
-        if (rc == HANG_OK && !has_line(t.p, want))
+        if (rc == HANG_OK && !nxt_has_line(t.p, want))
             rc = 14 + round;
         if (rc == HANG_OK && round == 0 && (took < 4.5 || took > 30))
             rc = 16; /* waited out the mount timeout, no longer */

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "sense/sense_int.h"
+#include "nx_test_util.h"
 #include "tree.h"
 
 #include <stdio.h>
@@ -23,43 +24,16 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct text {
-    char *p;
-    size_t len;
-} text;
-
-static void emit(void *ud, const char *s, size_t n)
-{
-    text *t = ud;
-    t->p = realloc(t->p, t->len + n + 1);
-    assert_non_null(t->p);
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = 0;
-}
-
 /* Renders the exposition with proc/sys roots under fixtures/<dir>. */
 static char *render(const char *proc, const char *sys)
 {
-    core_config cfg;
-    core_config_defaults(&cfg);
-    core_sncpy(cfg.proc_root, sizeof cfg.proc_root, proc);
-    core_sncpy(cfg.sys_root, sizeof cfg.sys_root, sys);
-    cfg.textfile_dir[0] = 0;
-    sense_nx *nx = NULL;
-    char err[256];
-    assert_int_equal(sense_nx_open(&nx, &cfg, err, sizeof err), 0);
-    text t = {0};
-    assert_int_equal(sense_nx_render(nx, emit, &t), 0);
+    char *t2 = NULL;
+    char *t = nxt_render(proc, sys, NULL, &t2);
     /* a second scrape reuses every buffer and says the same about files */
-    text t2 = {0};
-    assert_int_equal(sense_nx_render(nx, emit, &t2), 0);
-    assert_true(!strstr(t.p, "node_memory_MemTotal_bytes ") == !strstr(t2.p, "node_memory_MemTotal_bytes "));
-    assert_true(!strstr(t.p, "node_hwmon_chip_names{") == !strstr(t2.p, "node_hwmon_chip_names{"));
-    free(t2.p);
-    sense_nx_close(nx);
-    core_config_free(&cfg);
-    return t.p;
+    assert_true(!strstr(t, "node_memory_MemTotal_bytes ") == !strstr(t2, "node_memory_MemTotal_bytes "));
+    assert_true(!strstr(t, "node_hwmon_chip_names{") == !strstr(t2, "node_hwmon_chip_names{"));
+    free(t2);
+    return t;
 }
 
 static char *render_fixture(void)
@@ -74,32 +48,13 @@ static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "r");
     assert_non_null(f);
-    text t = {0};
+    nxt_text t = {0};
     char buf[4096];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        emit(&t, buf, n);
+        nxt_emit(&t, buf, n);
     fclose(f);
     return t.p ? t.p : strdup("");
-}
-
-/* The value of the sample whose "name{labels}" is series, or NAN. */
-static double sample(const char *out, const char *series)
-{
-    size_t k = strlen(series);
-    for (const char *p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (!strncmp(p, series, k) && p[k] == ' ')
-            return strtod(p + k + 1, NULL);
-    return NAN;
-}
-
-static bool has_line(const char *out, const char *line)
-{
-    size_t k = strlen(line);
-    for (const char *p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (!strncmp(p, line, k) && (p[k] == '\n' || p[k] == 0))
-            return true;
-    return false;
 }
 
 /* The families these collectors write whose values come from files. */
@@ -125,7 +80,7 @@ static void test_matches_node_exporter(void **st)
     int bad = 0, samples = 0;
     for (char *line = strtok(exp, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] == '#') {
-            if (!has_line(out, line)) {
+            if (!nxt_has_line(out, line)) {
                 print_message("missing: %s\n", line);
                 bad++;
             }
@@ -134,7 +89,7 @@ static void test_matches_node_exporter(void **st)
         char *sp = strrchr(line, ' ');
         assert_non_null(sp);
         *sp = 0;
-        double want = strtod(sp + 1, NULL), got = sample(out, line);
+        double want = strtod(sp + 1, NULL), got = nxt_value(out, line);
         samples++;
         if (!(got == want)) {
             print_message("%s: want %.17g, got %.17g\n", line, want, got);
@@ -151,7 +106,7 @@ static void test_matches_node_exporter(void **st)
             continue;
         char *sp = strrchr(line, ' ');
         *sp = 0;
-        if (isnan(sample(exp, line))) {
+        if (isnan(nxt_value(exp, line))) {
             print_message("extra: %s\n", line);
             bad++;
         }
@@ -167,12 +122,12 @@ static void test_live_families(void **st)
 {
     char *out = render_fixture();
     double now = (double)time(NULL);
-    double t = sample(out, "node_time_seconds");
+    double t = nxt_value(out, "node_time_seconds");
     assert_true(t > now - 5 && t < now + 5);
-    assert_true(has_line(out, "# TYPE node_timex_pps_jitter_total counter"));
-    assert_true(sample(out, "node_timex_tick_seconds") > 0);
-    assert_true(sample(out, "node_timex_frequency_adjustment_ratio") > 0.99);
-    double sync = sample(out, "node_timex_sync_status");
+    assert_true(nxt_has_line(out, "# TYPE node_timex_pps_jitter_total counter"));
+    assert_true(nxt_value(out, "node_timex_tick_seconds") > 0);
+    assert_true(nxt_value(out, "node_timex_frequency_adjustment_ratio") > 0.99);
+    double sync = nxt_value(out, "node_timex_sync_status");
     assert_true(sync == 0 || sync == 1);
     struct utsname u;
     assert_int_equal(uname(&u), 0);
@@ -180,18 +135,18 @@ static void test_live_families(void **st)
     snprintf(series, sizeof series,
              "node_uname_info{domainname=\"%s\",machine=\"%s\",nodename=\"%s\",release=\"%s\",sysname=\"%s\","
              "version=\"%s\"}", u.domainname, u.machine, u.nodename, u.release, u.sysname, u.version);
-    assert_true(sample(out, series) == 1);
+    assert_true(nxt_value(out, series) == 1);
     struct tm tm;
     time_t now_t = time(NULL);
     localtime_r(&now_t, &tm);
     snprintf(series, sizeof series, "node_time_zone_offset_seconds{time_zone=\"%s\"}", tm.tm_zone);
-    assert_true(sample(out, series) == (double)tm.tm_gmtoff);
+    assert_true(nxt_value(out, series) == (double)tm.tm_gmtoff);
     for (const char *c = "meminfo\0vmstat\0pressure\0filefd\0entropy\0time\0timex\0uname\0os\0selinux\0"
                          "cpufreq\0thermal_zone\0hwmon\0powersupplyclass\0edac\0"; *c; c += strlen(c) + 1) {
         snprintf(series, sizeof series, "node_scrape_collector_success{collector=\"%s\"}", c);
-        if (sample(out, series) != 1)
+        if (nxt_value(out, series) != 1)
             print_message("collector %s failed\n", c);
-        assert_true(sample(out, series) == 1);
+        assert_true(nxt_value(out, series) == 1);
     }
     free(out);
 }
@@ -201,10 +156,10 @@ static void test_live_families(void **st)
 static void test_selinux(void **st)
 {
     char *out = render_fixture();
-    assert_true(sample(out, "node_selinux_enabled") == 1);
-    assert_true(sample(out, "node_selinux_current_mode") == 1);
-    assert_true(sample(out, "node_selinux_config_mode") == 0);
-    assert_true(has_line(out, "# HELP node_selinux_enabled SELinux is enabled, 1 is true, 0 is false"));
+    assert_true(nxt_value(out, "node_selinux_enabled") == 1);
+    assert_true(nxt_value(out, "node_selinux_current_mode") == 1);
+    assert_true(nxt_value(out, "node_selinux_config_mode") == 0);
+    assert_true(nxt_has_line(out, "# HELP node_selinux_enabled SELinux is enabled, 1 is true, 0 is false"));
     free(out);
 }
 
@@ -215,12 +170,12 @@ static void test_absent_sources(void **st)
     char dir[] = "/tmp/ippoc-nxsys-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char *out = render(dir, dir);
-    assert_true(sample(out, "node_scrape_collector_success{collector=\"pressure\"}") == 0);
-    assert_true(sample(out, "node_scrape_collector_success{collector=\"meminfo\"}") == 0);
-    assert_true(sample(out, "node_scrape_collector_success{collector=\"hwmon\"}") == 0);
-    assert_true(sample(out, "node_scrape_collector_success{collector=\"edac\"}") == 1);
-    assert_true(sample(out, "node_scrape_collector_success{collector=\"thermal_zone\"}") == 1);
-    assert_true(sample(out, "node_selinux_enabled") == 0);
+    assert_true(nxt_value(out, "node_scrape_collector_success{collector=\"pressure\"}") == 0);
+    assert_true(nxt_value(out, "node_scrape_collector_success{collector=\"meminfo\"}") == 0);
+    assert_true(nxt_value(out, "node_scrape_collector_success{collector=\"hwmon\"}") == 0);
+    assert_true(nxt_value(out, "node_scrape_collector_success{collector=\"edac\"}") == 1);
+    assert_true(nxt_value(out, "node_scrape_collector_success{collector=\"thermal_zone\"}") == 1);
+    assert_true(nxt_value(out, "node_selinux_enabled") == 0);
     assert_null(strstr(out, "node_memory_"));
     assert_null(strstr(out, "node_hwmon_"));
     assert_null(strstr(out, "node_selinux_config_mode"));
@@ -260,15 +215,15 @@ static void test_bad_input(void **st)
     snprintf(path, sizeof path, "%s/class/hwmon/hwmon0/temp2_input", dir);
     assert_int_equal(file_put(path, "N/A\n"), 0);
     char *out = render(dir, dir);
-    assert_true(sample(out, "node_scrape_collector_success{collector=\"pressure\"}") == 0);
-    assert_true(sample(out, "node_scrape_collector_success{collector=\"meminfo\"}") == 0);
-    assert_true(sample(out, "node_scrape_collector_success{collector=\"vmstat\"}") == 0);
+    assert_true(nxt_value(out, "node_scrape_collector_success{collector=\"pressure\"}") == 0);
+    assert_true(nxt_value(out, "node_scrape_collector_success{collector=\"meminfo\"}") == 0);
+    assert_true(nxt_value(out, "node_scrape_collector_success{collector=\"vmstat\"}") == 0);
     assert_null(strstr(out, "node_pressure_"));
-    assert_true(sample(out, "node_hwmon_chip_names{chip=\"my_chip\",chip_name=\"my_chip\"}") == 1);
-    assert_true(sample(out, "node_hwmon_sensor_label{chip=\"my_chip\",label=\"\xef\xbf\xbd" "CPU\",sensor=\"temp1\"}") == 1);
-    assert_true(sample(out, "node_hwmon_temp_celsius{chip=\"my_chip\",sensor=\"temp1\"}") == 41.5);
+    assert_true(nxt_value(out, "node_hwmon_chip_names{chip=\"my_chip\",chip_name=\"my_chip\"}") == 1);
+    assert_true(nxt_value(out, "node_hwmon_sensor_label{chip=\"my_chip\",label=\"\xef\xbf\xbd" "CPU\",sensor=\"temp1\"}") == 1);
+    assert_true(nxt_value(out, "node_hwmon_temp_celsius{chip=\"my_chip\",sensor=\"temp1\"}") == 41.5);
     assert_null(strstr(out, "sensor=\"temp2\""));
-    assert_true(sample(out, "node_scrape_collector_success{collector=\"hwmon\"}") == 1);
+    assert_true(nxt_value(out, "node_scrape_collector_success{collector=\"hwmon\"}") == 1);
     free(out);
     tree_rm(dir);
 }

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "sense/nx_int.h"
+#include "sense/nx_sys.h"
+#include "nx_test_util.h"
 #include "tree.h"
 
 #include <errno.h>
@@ -89,11 +91,7 @@ static void render(tfx *f)
 /* Whether the exposition has this exact line. */
 static bool has_line(const tfx *f, const char *line)
 {
-    size_t n = strlen(line);
-    for (const char *p = f->text; (p = strstr(p, line)) != NULL; p++)
-        if ((p == f->text || p[-1] == '\n') && (p[n] == '\n' || p[n] == 0))
-            return true;
-    return false;
+    return nxt_has_line(f->text, line);
 }
 
 static void expect(const tfx *f, const char *line)
@@ -112,22 +110,20 @@ static void expect_not(const tfx *f, const char *needle)
     }
 }
 
-/* Removes the samples that read the live clock or vary by themselves: the
- * collectors' durations, and the time and timex collectors' (the system
- * clock, not a fixture). */
-static bool varies(const char *line)
-{
-    return !strncmp(line, "node_scrape_collector_duration_seconds{", 39) ||
-           !strncmp(line, "node_time_", 10) || !strncmp(line, "node_timex_", 11);
-}
-
+/* Removes the samples that vary between two scrapes: the collectors'
+ * durations, the clock and the kernel's clock discipline (time, timex). */
 static void drop_durations(char *text)
 {
+    static const char *const vary[] = {"node_scrape_collector_duration_seconds{", "node_time_seconds ",
+                                       "node_timex_"};
     char *w = text;
     for (const char *p = text; *p;) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
-        if (!varies(p)) {
+        bool keep = true;
+        for (size_t i = 0; i < sizeof vary / sizeof vary[0]; i++)
+            keep &= strncmp(p, vary[i], strlen(vary[i])) != 0;
+        if (keep) {
             memmove(w, p, n);
             w += n;
         }
@@ -261,6 +257,8 @@ static const bad_case bad_cases[] = {
     {"m 1 \n", "blank after the value"},
     {"# TYPE m gauge \nm 1\n", "unknown metric type \"gauge \""},
     {"node_load1 5\n", "already exported by another collector"},
+    {"latin{city=\"M\xfcnchen\"} 1\n", "is not valid UTF-8"},
+    {"surrogate{a=\"\xed\xa0\x80\"} 1\n", "is not valid UTF-8"},
     {"node_textfile_scrape_error 0\n", "already exported by another collector"},
     {"# TYPE good_metric counter\ngood_metric{f=\"z\"} 1\n", "has TYPE counter here but gauge in an earlier file"},
     {"# HELP good_metric Something else.\ngood_metric{f=\"z\"} 1\n", "has HELP"},
@@ -303,6 +301,20 @@ static int count(const char *hay, const char *needle)
     return k;
 }
 
+/* Renders twice with stderr (the log) caught; returns what was logged. */
+static const char *render_twice_logged(tfx *f)
+{
+    char logp[300];
+    snprintf(logp, sizeof logp, "%s.log", f->dir);
+    int saved = capture_stderr(logp);
+    render(f);
+    render(f);
+    restore_stderr(saved);
+    const char *log = slurp(logp);
+    unlink(logp);
+    return log;
+}
+
 static void test_bad_files(void **state)
 {
     (void)state;
@@ -310,14 +322,7 @@ static void test_bad_files(void **state)
         tfx *f = tfx_new();
         put(f, "a_good.prom", "# HELP good_metric Good.\n# TYPE good_metric gauge\ngood_metric{f=\"a\"} 1\n");
         put(f, "b_bad.prom", bad_cases[i].content);
-        char logp[300];
-        snprintf(logp, sizeof logp, "%s.log", f->dir);
-        int saved = capture_stderr(logp);
-        render(f);
-        render(f);
-        restore_stderr(saved);
-        const char *log = slurp(logp);
-        unlink(logp);
+        const char *log = render_twice_logged(f);
         if (!strstr(log, bad_cases[i].why) || !strstr(log, "b_bad.prom:"))
             fail_msg("case %zu (%s): log lacks \"%s\":\n%s", i, bad_cases[i].content, bad_cases[i].why, log);
         assert_int_equal(count(log, "b_bad.prom"), 1); /* once, not once per scrape */
@@ -431,12 +436,93 @@ static void test_glob(void **state)
     tfx_free(f);
 }
 
+/* Writes nfam families of one sample each (fam_<prefix>_<i>) to name. */
+static void put_many(tfx *f, const char *name, const char *prefix, int nfam)
+{
+    size_t cap = (size_t)nfam * 96 + 1, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (int i = 0; i < nfam; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "# TYPE fam_%s_%d counter\nfam_%s_%d{k=\"v\"} %d\n",
+                                prefix, i, prefix, i, i);
+    put(f, name, buf);
+    free(buf);
+}
+
+/* A file name that is not UTF-8 (a Latin-1 "café.prom"): its samples are
+ * served, and its name in node_textfile_mtime_seconds' label and in the
+ * generated help comes out with U+FFFD, so that the exposition stays valid
+ * UTF-8 (Prometheus fails a whole scrape on one invalid byte). */
+static void test_latin1_file_name(void **state)
+{
+    (void)state;
+    tfx *f = tfx_new();
+    put(f, "caf\xe9.prom", "cafe_metric 1\n");
+    render(f);
+    expect(f, "cafe_metric 1");
+    expect(f, "node_textfile_scrape_error 0");
+    assert_non_null(strstr(f->text, "caf\xef\xbf\xbd.prom\"} 1700000000\n"));
+    assert_non_null(strstr(f->text, "# HELP cafe_metric Metric read from "));
+    if (!nxs_utf8_valid(f->text, f->len))
+        fail_msg("the exposition is not valid UTF-8");
+    tfx_free(f);
+}
+
+/* 2,000 families from four files: all served, whole, and served again
+ * the same on the next scrape (the grown array is reused). */
+static void test_many_families(void **state)
+{
+    (void)state;
+    tfx *f = tfx_new();
+    const char *files[] = {"a.prom", "b.prom", "c.prom", "d.prom"};
+    for (int k = 0; k < 4; k++) {
+        char prefix[8];
+        snprintf(prefix, sizeof prefix, "%c", 'a' + k);
+        put_many(f, files[k], prefix, 500);
+    }
+    for (int round = 0; round < 2; round++) {
+        render(f);
+        expect(f, "node_textfile_scrape_error 0");
+        assert_int_equal(count(f->text, "# TYPE fam_"), 2000);
+        assert_int_equal(count(f->text, "# HELP fam_"), 2000);
+        expect(f, "# TYPE fam_a_0 counter");
+        expect(f, "fam_a_0{k=\"v\"} 0");
+        expect(f, "fam_d_499{k=\"v\"} 499");
+        assert_non_null(strstr(f->text, "\n# HELP fam_c_250 Metric read from "));
+        char l[600];
+        mtime_line(f, "d.prom", l, sizeof l);
+        expect(f, l);
+    }
+    tfx_free(f);
+}
+
+/* Past NX_MAX_FAMILIES the file that would cross it is left out, reported
+ * in node_textfile_scrape_error and logged once; the others are served. */
+static void test_too_many_families(void **state)
+{
+    (void)state;
+    tfx *f = tfx_new();
+    put_many(f, "a.prom", "a", NX_MAX_FAMILIES - 100);
+    put_many(f, "b.prom", "b", 200);
+    put(f, "c.prom", "small_one 1\n");
+    const char *log = render_twice_logged(f);
+    if (!strstr(log, "b.prom: left out: the directory holds more than"))
+        fail_msg("log lacks the limit:\n%s", log);
+    assert_int_equal(count(log, "b.prom"), 1);
+    expect(f, "node_textfile_scrape_error 1");
+    assert_int_equal(count(f->text, "# TYPE fam_a_"), NX_MAX_FAMILIES - 100);
+    expect_not(f, "fam_b_");
+    expect(f, "small_one 1");
+    tfx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_files), cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_fixed_file), cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_missing_dir), cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_latin1_file_name), cmocka_unit_test(test_many_families), cmocka_unit_test(test_too_many_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
