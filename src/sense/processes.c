@@ -191,8 +191,9 @@ static int procs_collect(sense_t *s, sn_col *c, int64_t now_ms)
     int np = s->apps_npids; /* apps listed <proc> on the previous second: no second listing */
     if (!s->apps_scan_ms || now_ms - s->apps_scan_ms > 1500) {
         if (!p->dir && !(p->dir = opendir(s->proc))) {
-            sn_unavailable(s, c, "%s: %s", s->proc, strerror(errno));
-            return -errno;
+            int e = errno; /* sn_unavailable logs */
+            sn_unavailable(s, c, "%s: %s", s->proc, strerror(e));
+            return -e;
         }
         np = sn_count_dir(p->dir, true, -1);
         if (np < 0) {
