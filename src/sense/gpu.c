@@ -245,7 +245,7 @@ static void gpu_events_open(gpu_priv *p)
  * when there is nothing to sense, -ENOMEM. */
 static int gpu_open(sense_t *s, gpu_priv *p, char *why, size_t wn)
 {
-    const char *lib = s->cfg->sense_nvml_library[0] ? s->cfg->sense_nvml_library : "libnvidia-ml.so.1";
+    const char *lib = s->cfg->sense_nvml_library; /* never empty: defaulted, "" refused */
     core_sncpy(p->lib, sizeof p->lib, lib);
     p->n.dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
     if (!p->n.dl) {
@@ -553,7 +553,7 @@ static int gpu_collect(sense_t *s, sn_col *c, int64_t now_ms)
 static int gpu_reconfigure(sense_t *s, sn_col *c)
 {
     gpu_priv *p = c->priv;
-    const char *lib = s->cfg->sense_nvml_library[0] ? s->cfg->sense_nvml_library : "libnvidia-ml.so.1";
+    const char *lib = s->cfg->sense_nvml_library;
     if (strcmp(lib, p->lib))
         log_warn("sense: nvml_library changes take effect after a restart (still %s)", p->lib);
     return 0;
