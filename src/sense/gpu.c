@@ -415,21 +415,12 @@ static int proc_series(sense_t *s, sn_col *c, gpu_dev *d, unsigned int pid)
         d->proc_capped = true;
         return -1;
     }
-    char path[CORE_PATH_MAX + 32], comm[64] = "?";
+    char path[CORE_PATH_MAX + 32], comm[64];
     snprintf(path, sizeof path, "%s/%u/comm", s->proc, pid);
-    ssize_t n = sn_path_read(path, &s->buf2);
-    if (n > 0) {
-        size_t len = (size_t)n;
-        while (len && (s->buf2.p[len - 1] == '\n' || s->buf2.p[len - 1] == ' '))
-            len--;
-        if (len >= sizeof comm)
-            len = sizeof comm - 1;
-        memcpy(comm, s->buf2.p, len);
-        comm[len] = 0;
-    }
+    const char *name = core_read_file(path, comm, sizeof comm) > 0 ? core_trim(comm) : "?";
     char spid[16], lab[200];
     snprintf(spid, sizeof spid, "%u", pid);
-    sn_labels(lab, sizeof lab, 3, "gpu", d->idx, "pid", spid, "comm", comm);
+    sn_labels(lab, sizeof lab, 3, "gpu", d->idx, "pid", spid, "comm", name);
     int before = mem_series_count(s->mem);
     old->pid = pid;
     old->gen = c->gen;
