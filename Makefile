@@ -34,7 +34,7 @@ START_S := $(shell date +%s)
 
 all: build
 
-# Installs the packages of $(PKGS) that are missing (quiet when none is).
+# $(call install_missing,PACKAGES): installs those of PACKAGES that are missing (quiet when none is).
 define install_missing
 	@missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \

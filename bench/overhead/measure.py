@@ -499,6 +499,19 @@ def fmt_ratio(a, b):
     return "%.2f" % (a / b)
 
 
+def emit_md(md, path):
+    """Prints the table's lines and writes them to path (when given)."""
+    text = "\n".join(md) + "\n"
+    print()
+    print(text)
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        print("table written to %s" % path)
+    return 0
+
+
 def cmd_report(a):
     res = {}
     for path in a.results:
@@ -581,15 +594,7 @@ def cmd_report(a):
         md.append("- whole machine busy during each window (all processes, %% of one core): %s" % busy)
     for n in notes:
         md.append("- " + n)
-    text = "\n".join(md) + "\n"
-    print()
-    print(text)
-    if a.md:
-        os.makedirs(os.path.dirname(os.path.abspath(a.md)), exist_ok=True)
-        with open(a.md, "w") as f:
-            f.write(text)
-        print("table written to %s" % a.md)
-    return 0
+    return emit_md(md, a.md)
 
 
 def cmd_kick_ifaces(a):
@@ -641,15 +646,7 @@ def cmd_scale_report(a):
     for agent, (b, sc) in got.items():
         top = ", ".join("%s %.3f" % kv for kv in list(sc.get("cpu_by_name", {}).items())[:4])
         md.append("- %s under load, CPU by process name: %s" % (agent, top))
-    text = "\n".join(md) + "\n"
-    print()
-    print(text)
-    if a.md:
-        os.makedirs(os.path.dirname(os.path.abspath(a.md)), exist_ok=True)
-        with open(a.md, "w") as f:
-            f.write(text)
-        print("table written to %s" % a.md)
-    return 0
+    return emit_md(md, a.md)
 
 
 def main():

@@ -480,28 +480,33 @@ static void note_denied(sense_t *s, sn_col *c, apps_priv *p)
     sn_available(c, "procfs (io/fds of some processes not readable: permission)");
 }
 
-/* Reads one pid into *np, taking over the kept files of old (its entry
- * from the previous run, if any); false when it is gone. */
-/* A kernel thread between its reads: the same task (same inode) adds its
- * threads and the rates of its last span. */
-static void carry_kthread(sn_col *c, apps_priv *p, app_pid *old, app_pid *np)
+/* A kernel thread's cpu and faults this run: the per-second rates of its
+ * last span (its reads may be runs apart). */
+static void add_kthread_rates(sn_col *c, app_grp *a, const app_pid *np)
 {
-    *np = *old;
-    old->sfd = old->ifd = -1;
-    app_grp *a = &p->apps[APP_KERNEL];
-    a->procs++;
-    a->threads += np->threads;
     a->has_rate = true;
-    a->has_io = a->has_io || (np->flags & AP_IO_OK);
     a->utime += np->r_utime * c->dt;
     a->stime += np->r_stime * c->dt;
     a->minflt += np->r_minflt * c->dt;
     a->majflt += np->r_majflt * c->dt;
 }
 
-/* A sleeping user process between its reads: the same task adds what it
- * had at its last read, and no cpu, faults or IO. */
-static void carry_sleeper(apps_priv *p, app_pid *old, app_pid *np)
+/* Whether old, the same task (same inode) as on its last read, is left
+ * unread this run: a kernel thread but every APPS_KTHREAD_EVERY runs, a
+ * sleeping user process but every APPS_SLEEP_EVERY runs (staggered by pid). */
+static bool carry_due(const sn_col *c, const apps_priv *p, const app_pid *old)
+{
+    unsigned turn = (unsigned)old->pid + c->gen;
+    if (old->kthread)
+        return old->stat_ms > 0 && turn % APPS_KTHREAD_EVERY != 0;
+    return old->still >= APPS_SLEEP_RUNS && old->app < p->napps && p->apps[old->app].used &&
+           turn % APPS_SLEEP_EVERY != 0;
+}
+
+/* A pid left unread this run (carry_due) adds what it had at its last
+ * read: threads, resident memory and fds; a kernel thread also the rates of
+ * its last span, a sleeper no cpu, faults or IO. */
+static void carry_pid(sn_col *c, apps_priv *p, app_pid *old, app_pid *np)
 {
     *np = *old;
     old->sfd = old->ifd = -1;
@@ -516,8 +521,12 @@ static void carry_sleeper(apps_priv *p, app_pid *old, app_pid *np)
         a->fds += (uint64_t)np->nfds;
         a->has_fd = true;
     }
+    if (np->kthread)
+        add_kthread_rates(c, a, np);
 }
 
+/* Reads one pid into *np, taking over the kept files of old (its entry
+ * from the previous run, if any); false when it is gone. */
 static bool read_pid(sense_t *s, sn_col *c, apps_priv *p, int pid, app_pid *old,
                      app_pid *np, bool valid_dt, int64_t now_ms)
 {
@@ -580,11 +589,7 @@ static bool read_pid(sense_t *s, sn_col *c, apps_priv *p, int pid, app_pid *old,
         np->r_stime = (float)((double)delta(st.stime, np->stime) / span);
         np->r_minflt = (float)((double)delta(st.minflt, np->minflt) / span);
         np->r_majflt = (float)((double)delta(st.majflt, np->majflt) / span);
-        a->has_rate = true;
-        a->utime += np->r_utime * c->dt;
-        a->stime += np->r_stime * c->dt;
-        a->minflt += np->r_minflt * c->dt;
-        a->majflt += np->r_majflt * c->dt;
+        add_kthread_rates(c, a, np);
     } else if (valid) {
         a->has_rate = true;
         a->utime += (double)delta(st.utime, np->utime);
@@ -813,15 +818,8 @@ static int apps_collect(sense_t *s, sn_col *c, int64_t now_ms)
             j++;
         app_pid *old = j < p->ncur && p->cur[j].pid == pid ? &p->cur[j] : NULL;
         uint64_t ino = p->scan_ino[i];
-        if (old && old->kthread && ino && old->ino == ino && valid_dt && old->stat_ms > 0 &&
-            ((unsigned)pid + c->gen) % APPS_KTHREAD_EVERY != 0) {
-            carry_kthread(c, p, old, &p->nxt[k++]);
-            continue;
-        }
-        if (old && !old->kthread && old->still >= APPS_SLEEP_RUNS && ino && old->ino == ino &&
-            valid_dt && old->app < p->napps && p->apps[old->app].used &&
-            ((unsigned)pid + c->gen) % APPS_SLEEP_EVERY != 0) {
-            carry_sleeper(p, old, &p->nxt[k++]);
+        if (old && ino && old->ino == ino && valid_dt && carry_due(c, p, old)) {
+            carry_pid(c, p, old, &p->nxt[k++]);
             continue;
         }
         if (read_pid(s, c, p, pid, old, &p->nxt[k], valid_dt, now_ms))

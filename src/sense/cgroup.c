@@ -78,6 +78,7 @@ typedef struct cg_priv {
     bool scanned;
     bool truncated_logged;
     int max_depth;
+    int keep;                 /* cgroups whose files stay open (cg_keep_open, at start) */
 } cg_priv;
 
 static bool exists(const char *dir, const char *file)
@@ -209,12 +210,23 @@ static int cg_setup(sense_t *s, sn_col *c, cg_priv *p)
     return 0;
 }
 
+/* cgroups whose files stay open: CG_KEEP_OPEN within a quarter of the fd limit */
+static int cg_keep_open(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 4 / CF_N < CG_KEEP_OPEN)
+        return (int)(rl.rlim_cur / 4 / CF_N);
+    return CG_KEEP_OPEN;
+}
+
 static int cg_init(sense_t *s, sn_col *c)
 {
     cg_priv *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
     c->priv = p;
+    p->keep = cg_keep_open();
     sn_tab_init(&p->cgs, sizeof(cg_ent), CG_MAX);
     return cg_setup(s, c, p);
 }
@@ -526,20 +538,10 @@ static bool read_cgroup(sense_t *s, sn_col *c, cg_ent *ce, bool keep)
     return got > 0;
 }
 
-/* cgroups whose files stay open: CG_KEEP_OPEN within a quarter of the fd limit */
-static int cg_keep_open(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        rl.rlim_cur / 4 / CF_N < CG_KEEP_OPEN)
-        return (int)(rl.rlim_cur / 4 / CF_N);
-    return CG_KEEP_OPEN;
-}
-
 static int cg_collect(sense_t *s, sn_col *c, int64_t now_ms)
 {
     cg_priv *p = c->priv;
-    int keep = cg_keep_open();
+    int keep = p->keep;
     if (!p->walk_root) {
         cg_setup(s, c, p); /* retry: maybe mounted since */
         if (!p->walk_root)

@@ -245,7 +245,7 @@ static void gpu_events_open(gpu_priv *p)
  * when there is nothing to sense, -ENOMEM. */
 static int gpu_open(sense_t *s, gpu_priv *p, char *why, size_t wn)
 {
-    const char *lib = s->cfg->sense_nvml_library[0] ? s->cfg->sense_nvml_library : "libnvidia-ml.so.1";
+    const char *lib = s->cfg->sense_nvml_library; /* never empty: defaulted, "" refused */
     core_sncpy(p->lib, sizeof p->lib, lib);
     p->n.dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
     if (!p->n.dl) {
@@ -415,21 +415,12 @@ static int proc_series(sense_t *s, sn_col *c, gpu_dev *d, unsigned int pid)
         d->proc_capped = true;
         return -1;
     }
-    char path[CORE_PATH_MAX + 32], comm[64] = "?";
+    char path[CORE_PATH_MAX + 32], comm[64];
     snprintf(path, sizeof path, "%s/%u/comm", s->proc, pid);
-    ssize_t n = sn_path_read(path, &s->buf2);
-    if (n > 0) {
-        size_t len = (size_t)n;
-        while (len && (s->buf2.p[len - 1] == '\n' || s->buf2.p[len - 1] == ' '))
-            len--;
-        if (len >= sizeof comm)
-            len = sizeof comm - 1;
-        memcpy(comm, s->buf2.p, len);
-        comm[len] = 0;
-    }
+    const char *name = core_read_file(path, comm, sizeof comm) > 0 ? core_trim(comm) : "?";
     char spid[16], lab[200];
     snprintf(spid, sizeof spid, "%u", pid);
-    sn_labels(lab, sizeof lab, 3, "gpu", d->idx, "pid", spid, "comm", comm);
+    sn_labels(lab, sizeof lab, 3, "gpu", d->idx, "pid", spid, "comm", name);
     int before = mem_series_count(s->mem);
     old->pid = pid;
     old->gen = c->gen;
@@ -553,7 +544,7 @@ static int gpu_collect(sense_t *s, sn_col *c, int64_t now_ms)
 static int gpu_reconfigure(sense_t *s, sn_col *c)
 {
     gpu_priv *p = c->priv;
-    const char *lib = s->cfg->sense_nvml_library[0] ? s->cfg->sense_nvml_library : "libnvidia-ml.so.1";
+    const char *lib = s->cfg->sense_nvml_library;
     if (strcmp(lib, p->lib))
         log_warn("sense: nvml_library changes take effect after a restart (still %s)", p->lib);
     return 0;

@@ -188,24 +188,22 @@ static int procs_collect(sense_t *s, sn_col *c, int64_t now_ms)
                     "threads (kernel scheduling entities)", MEM_GAUGE, (double)k->threads);
         return 0;
     }
-    if (s->apps_scan_ms && now_ms - s->apps_scan_ms <= 1500) {
-        sn_put_lazy(s, c, &p->ids[0], "processes.count", "", "", "processes", MEM_GAUGE,
-                    s->apps_npids);
-        goto threads;
-    }
-    if (!p->dir && !(p->dir = opendir(s->proc))) {
-        sn_unavailable(s, c, "%s: %s", s->proc, strerror(errno));
-        return -errno;
-    }
-    int np = sn_count_dir(p->dir, true, -1);
-    if (np < 0) {
-        closedir(p->dir);
-        p->dir = NULL;
-        sn_unavailable(s, c, "%s: %s", s->proc, strerror(-np));
-        return np;
+    int np = s->apps_npids; /* apps listed <proc> on the previous second: no second listing */
+    if (!s->apps_scan_ms || now_ms - s->apps_scan_ms > 1500) {
+        if (!p->dir && !(p->dir = opendir(s->proc))) {
+            int e = errno; /* sn_unavailable logs */
+            sn_unavailable(s, c, "%s: %s", s->proc, strerror(e));
+            return -e;
+        }
+        np = sn_count_dir(p->dir, true, -1);
+        if (np < 0) {
+            closedir(p->dir);
+            p->dir = NULL;
+            sn_unavailable(s, c, "%s: %s", s->proc, strerror(-np));
+            return np;
+        }
     }
     sn_put_lazy(s, c, &p->ids[0], "processes.count", "", "", "processes", MEM_GAUGE, np);
-threads:;
     ssize_t n = sn_file_read(&p->load, &s->buf);
     if (n > 0) {
         const char *slash = memchr(s->buf.p, '/', (size_t)n);
