@@ -331,26 +331,6 @@ NX_COLLECTOR(ipvs)
 }
 
 /* ---- zfs ---------------------------------------------------------------------- */
-/* Writes a whole one-sample untyped family straight into the exposition:
- * a host's kstat files hold hundreds of counters (arcstats alone ~150), more
- * than one collector may buffer (NX_MAX_FAMILIES); each is its own family
- * of one sample, so nothing needs buffering. */
-static void zfs_direct(nx_ctx *x, const char *name, const char *help, double v)
-{
-    nx_outbuf *o = &x->out;
-    nx_out_add(o, "# HELP ", 7);
-    nx_out_add(o, name, strlen(name));
-    nx_out_add(o, " ", 1);
-    nx_out_add(o, help, strlen(help));
-    nx_out_add(o, "\n# TYPE ", 8);
-    nx_out_add(o, name, strlen(name));
-    nx_out_add(o, " untyped\n", 9);
-    nx_out_add(o, name, strlen(name));
-    nx_out_add(o, " ", 1);
-    nx_out_value(o, v);
-    nx_out_add(o, "\n", 1);
-}
-
 /* A kstat "name type data" file: every uint64/int64 row becomes
  * node_<subsystem>_<name> (untyped), help kstat.zfs.misc.<file>.<name>;
  * labels (pool, dataset) for objset files. Returns 0, -ENOENT or -EINVAL. */
@@ -392,14 +372,12 @@ static int zfs_kstat(nx_ctx *x, const char *subsystem, const char *file, const c
         for (char *c = fam; *c; c++) /* '-' -> '_' as node_exporter; anything else invalid too */
             if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
                 *c = '_';
-        for (char *c = name; *c; c++) /* the help is one line of plain text */
-            if (*c == '\\')
-                *c = '_';
         snprintf(help, sizeof help, "kstat.zfs.misc.%s.%s", file, name);
+        int f = nx_family_dyn(x, fam, NX_UNTYPED, help);
         if (pool)
-            nx_sample(x, nx_family_dyn(x, fam, NX_UNTYPED, help), (double)v, 2, "dataset", dataset, "zpool", pool);
+            nx_sample(x, f, (double)v, 2, "dataset", dataset, "zpool", pool);
         else
-            zfs_direct(x, fam, help, (double)v);
+            nx_sample(x, f, (double)v, 0);
     }
     return started ? 0 : -EINVAL;
 }

@@ -294,8 +294,8 @@ static void test_bad_input(void **st)
     tree_rm(dir);
 }
 
-/* A real arcstats holds ~150 counters, dbufstats ~60 more: more families
- * than one collector may buffer. All of them come out, each once. */
+/* A real arcstats holds ~150 counters, dbufstats ~60 more: hundreds of
+ * families in one collector. All of them come out, each once. */
 static void test_zfs_many_kstats(void **st)
 {
     char dir[] = "/tmp/ippoc-nxmore-XXXXXX";
