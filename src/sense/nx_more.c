@@ -16,40 +16,6 @@
 #include "sense/nx_int.h"
 #include "sense/nx_sys.h"
 
-/* ---- sorted directory listing (Go's ReadDir order) ------------------------------- */
-#define NX_LS_MAX 128
-#define NX_LS_NAME 64
-
-typedef struct nx_ls {
-    int n;
-    char names[NX_LS_MAX][NX_LS_NAME];
-} nx_ls;
-
-static int ls_cmp(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
-/* Lists <root>/<rel> (names not starting with '.'), sorted bytewise; 0 or -errno. */
-static int ls_dir(nx_ls *ls, const char *root, const char *rel)
-{
-    char dir[CORE_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/%s", root, rel);
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    ls->n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && ls->n < NX_LS_MAX) {
-        if (de->d_name[0] == '.' || strlen(de->d_name) >= NX_LS_NAME)
-            continue;
-        memcpy(ls->names[ls->n++], de->d_name, strlen(de->d_name) + 1);
-    }
-    closedir(d);
-    qsort(ls->names, (size_t)ls->n, NX_LS_NAME, ls_cmp);
-    return 0;
-}
-
 /* ---- schedstat ---------------------------------------------------------------- */
 NX_COLLECTOR(schedstat)
 {
@@ -136,21 +102,23 @@ static void sanitize(char *s)
 
 NX_COLLECTOR(rapl)
 {
-    nx_ls ls;
-    int rc = ls_dir(&ls, x->sys, "class/powercap");
-    if (rc < 0)
-        return rc; /* absent or unreadable: node_exporter's ErrNoData */
+    struct dirent **ls;
+    int nls = nxs_scan(x->sys, "class/powercap", "", false, &ls);
+    if (nls < 0)
+        return nls; /* absent or unreadable: node_exporter's ErrNoData */
     /* names seen without an index suffix, and how often (procfs' countNameUsages) */
-    char seen[NX_LS_MAX][48];
-    int count[NX_LS_MAX], nseen = 0;
-    for (int i = 0; i < ls.n; i++) {
+    enum { RAPL_NAMES = 128 };
+    char seen[RAPL_NAMES][48];
+    int count[RAPL_NAMES], nseen = 0, rc = 0;
+    for (int i = 0; i < nls; i++) {
+        const char *zone = ls[i]->d_name;
         char name[48];
-        if (nx_read_str(x, x->sys, name, sizeof name, "class/powercap/%s/name", ls.names[i]) < 0)
+        if (nx_read_str(x, x->sys, name, sizeof name, "class/powercap/%s/name", zone) < 0)
             continue;
         uint64_t maxuj, uj;
-        rc = nx_read_u64(x, x->sys, &maxuj, "class/powercap/%s/max_energy_range_uj", ls.names[i]);
+        rc = nx_read_u64(x, x->sys, &maxuj, "class/powercap/%s/max_energy_range_uj", zone);
         if (rc < 0)
-            return rc;
+            break;
         int index = -1;
         char *dash = strchr(name, '-');
         if (dash && !strchr(dash + 1, '-') && dash[1]) {
@@ -165,24 +133,27 @@ NX_COLLECTOR(rapl)
         while (k < nseen && strcmp(seen[k], name))
             k++;
         if (k == nseen) {
+            if (nseen == RAPL_NAMES)
+                continue;
             memcpy(seen[nseen], name, strlen(name) + 1);
             count[nseen++] = 0;
         }
         if (index < 0)
             index = count[k];
         count[k] = index + 1;
-        rc = nx_read_u64(x, x->sys, &uj, "class/powercap/%s/energy_uj", ls.names[i]);
+        rc = nx_read_u64(x, x->sys, &uj, "class/powercap/%s/energy_uj", zone);
         if (rc < 0)
-            return rc; /* root-only energy_uj too: node_exporter's ErrNoData */
-        char fam[96], help[96], idx[16], path[CORE_PATH_MAX + NX_LS_NAME + 32];
+            break; /* root-only energy_uj too: node_exporter's ErrNoData */
+        char fam[96], help[96], idx[16], path[CORE_PATH_MAX + 300];
         snprintf(fam, sizeof fam, "node_rapl_%s_joules_total", name);
         sanitize(fam);
         snprintf(help, sizeof help, "Current RAPL %s value in joules", name);
         snprintf(idx, sizeof idx, "%d", index);
-        snprintf(path, sizeof path, "%s/class/powercap/%s", x->sys, ls.names[i]);
+        snprintf(path, sizeof path, "%s/class/powercap/%s", x->sys, zone);
         nx_sample(x, nx_family_dyn(x, fam, NX_COUNTER, help), (double)uj / 1e6, 2, "index", idx, "path", path);
     }
-    return 0;
+    nxs_names_free(ls, nls);
+    return rc;
 }
 
 /* ---- ipvs --------------------------------------------------------------------- */
@@ -443,42 +414,36 @@ NX_COLLECTOR(zfs)
         {"zfs_vdev_cache", "vdev_cache_stats"}, {"zfs_vdev_mirror", "vdev_mirror_stats"},
         {"zfs_xuio", "xuio_stats"},        {"zfs_zfetch", "zfetchstats"}, {"zfs_zil", "zil"},
     };
-    nx_ls pools, objs;
-    int rc = ls_dir(&pools, x->proc, "spl/kstat/zfs");
-    if (rc < 0)
-        return rc; /* no ZFS module: node_exporter's ErrNoData, success 0 */
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    struct dirent **pools;
+    int npools = nxs_scan(x->proc, "spl/kstat/zfs", "", false, &pools);
+    if (npools < 0)
+        return npools; /* no ZFS module: node_exporter's ErrNoData, success 0 */
+    int rc = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && rc == 0; i++) {
         rc = zfs_kstat(x, files[i][0], files[i][1], files[i][1], NULL);
-        if (rc < 0 && rc != -ENOENT)
-            return rc;
+        if (rc == -ENOENT)
+            rc = 0;
     }
     /* pools are the subdirectories; io, then objset-*, then state (node_exporter's order) */
-    char dir[CORE_PATH_MAX];
-    for (int i = 0; i < pools.n; i++) {
-        rc = zfs_pool_io(x, pools.names[i]);
-        if (rc < 0)
-            return rc;
-    }
-    for (int i = 0; i < pools.n; i++) {
-        snprintf(dir, sizeof dir, "spl/kstat/zfs/%s", pools.names[i]);
-        if (ls_dir(&objs, x->proc, dir) < 0)
-            continue;
-        for (int j = 0; j < objs.n; j++) {
-            if (strncmp(objs.names[j], "objset-", 7))
-                continue;
-            char rel[2 * NX_LS_NAME + 2];
-            snprintf(rel, sizeof rel, "%s/%s", pools.names[i], objs.names[j]);
-            rc = zfs_kstat(x, "zfs_zpool_dataset", "objset", rel, pools.names[i]);
-            if (rc < 0)
-                return rc;
+    for (int i = 0; i < npools && rc == 0; i++)
+        rc = zfs_pool_io(x, pools[i]->d_name);
+    for (int i = 0; i < npools && rc == 0; i++) {
+        char dir[CORE_PATH_MAX];
+        snprintf(dir, sizeof dir, "spl/kstat/zfs/%s", pools[i]->d_name);
+        struct dirent **objs;
+        int nobjs = nxs_scan(x->proc, dir, "objset-", false, &objs);
+        for (int j = 0; j < nobjs && rc == 0; j++) {
+            char rel[CORE_PATH_MAX];
+            snprintf(rel, sizeof rel, "%s/%s", pools[i]->d_name, objs[j]->d_name);
+            rc = zfs_kstat(x, "zfs_zpool_dataset", "objset", rel, pools[i]->d_name);
         }
+        if (nobjs >= 0)
+            nxs_names_free(objs, nobjs);
     }
-    for (int i = 0; i < pools.n; i++) {
-        rc = zfs_pool_state(x, pools.names[i]);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    for (int i = 0; i < npools && rc == 0; i++)
+        rc = zfs_pool_state(x, pools[i]->d_name);
+    nxs_names_free(pools, npools);
+    return rc;
 }
 
 /* ---- fibrechannel ------------------------------------------------------------- */
@@ -562,35 +527,25 @@ static int fc_host(nx_ctx *x, const char *host)
 
 NX_COLLECTOR(fibrechannel)
 {
-    nx_ls ls;
-    int rc = ls_dir(&ls, x->sys, "class/fc_host");
-    if (rc < 0)
-        return rc; /* absent: node_exporter's ErrNoData, success 0 */
-    for (int i = 0; i < ls.n; i++) {
-        rc = fc_host(x, ls.names[i]);
-        if (rc < 0)
-            return rc; /* procfs fails the whole class on one bad host */
-    }
-    return 0;
+    struct dirent **ls;
+    int nls = nxs_scan(x->sys, "class/fc_host", "", false, &ls);
+    if (nls < 0)
+        return nls; /* absent: node_exporter's ErrNoData, success 0 */
+    int rc = 0;
+    for (int i = 0; i < nls && rc == 0; i++)
+        rc = fc_host(x, ls[i]->d_name); /* procfs fails the whole class on one bad host */
+    nxs_names_free(ls, nls);
+    return rc;
 }
 
 /* ---- tapestats ---------------------------------------------------------------- */
-static bool is_st_name(const char *s)
-{
-    if (strncmp(s, "st", 2) || !s[2])
-        return false;
-    for (s += 2; *s; s++)
-        if (*s < '0' || *s > '9')
-            return false;
-    return true;
-}
-
 NX_COLLECTOR(tapestats)
 {
-    nx_ls ls;
-    int rc = ls_dir(&ls, x->sys, "class/scsi_tape");
-    if (rc < 0)
-        return rc; /* absent: node_exporter's ErrNoData, success 0 */
+    /* st<N> only: nst* are the same drives without rewind */
+    struct dirent **ls;
+    int nls = nxs_scan(x->sys, "class/scsi_tape", "st", true, &ls);
+    if (nls < 0)
+        return nls; /* absent: node_exporter's ErrNoData, success 0 */
     static const struct {
         const char *fam, *file, *help;
         int type;
@@ -621,17 +576,17 @@ NX_COLLECTOR(tapestats)
         {"node_tape_write_time_seconds_total", "write_ns",
          "The amount of time spent waiting for write requests to complete.", NX_COUNTER, 1e-9},
     };
-    for (int i = 0; i < ls.n; i++) {
-        if (!is_st_name(ls.names[i]))
-            continue; /* nst* are the same drives without rewind */
-        for (size_t k = 0; k < sizeof st / sizeof st[0]; k++) {
+    int rc = 0;
+    for (int i = 0; i < nls && rc == 0; i++) {
+        const char *dev = ls[i]->d_name;
+        for (size_t k = 0; k < sizeof st / sizeof st[0] && rc == 0; k++) {
             uint64_t v;
-            rc = nx_read_u64(x, x->sys, &v, "class/scsi_tape/%s/stats/%s", ls.names[i], st[k].file);
-            if (rc < 0)
-                return rc;
-            nx_sample(x, nx_family(x, st[k].fam, st[k].type, st[k].help), (double)v * st[k].scale, 1, "device",
-                      ls.names[i]);
+            rc = nx_read_u64(x, x->sys, &v, "class/scsi_tape/%s/stats/%s", dev, st[k].file);
+            if (rc == 0)
+                nx_sample(x, nx_family(x, st[k].fam, st[k].type, st[k].help), (double)v * st[k].scale, 1,
+                          "device", dev);
         }
     }
-    return 0;
+    nxs_names_free(ls, nls);
+    return rc;
 }
