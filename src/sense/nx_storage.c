@@ -428,6 +428,7 @@ static int btrfs_mount_fd(nx_ctx *x, const char *hex, struct btrfs_ioctl_fs_info
         sn_tok(&q, e, type, sizeof type);
         if (strcmp(type, "btrfs") != 0)
             continue;
+        sn_unescape_mount(mnt); /* "\040" for a space, as the kernel writes it */
         int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
             continue;
