@@ -157,24 +157,6 @@ NX_COLLECTOR(rapl)
 }
 
 /* ---- ipvs --------------------------------------------------------------------- */
-/* Parses hex digits; *ok false when none. */
-static uint64_t hex64(const char **pp, const char *e, bool *ok)
-{
-    const char *p = sn_skip_ws(*pp, e), *s = p;
-    uint64_t v = 0;
-    for (; p < e; p++) {
-        int d = (*p >= '0' && *p <= '9') ? *p - '0'
-              : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
-              : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10 : -1;
-        if (d < 0)
-            break;
-        v = v * 16 + (uint64_t)d;
-    }
-    *ok = p > s;
-    *pp = p;
-    return v;
-}
-
 /* "C0A80016:0CEA" or "[2620:...:0001]:0035" -> address text and port; 0 or -EINVAL. */
 static int ipvs_addr(const char *tok, char *addr, size_t an, char *port, size_t pn)
 {
@@ -199,7 +181,7 @@ static int ipvs_addr(const char *tok, char *addr, size_t an, char *port, size_t 
             return -EINVAL;
         const char *q = tok;
         bool ok;
-        uint64_t v = hex64(&q, colon, &ok);
+        uint64_t v = sn_x64(&q, colon, &ok);
         if (!ok || q != colon)
             return -EINVAL;
         struct in_addr a4 = {.s_addr = htonl((uint32_t)v)};
@@ -208,7 +190,7 @@ static int ipvs_addr(const char *tok, char *addr, size_t an, char *port, size_t 
     }
     const char *q = colon + 1;
     bool ok;
-    uint64_t pv = hex64(&q, q + strlen(q), &ok);
+    uint64_t pv = sn_x64(&q, q + strlen(q), &ok);
     if (!ok || *q)
         return -EINVAL;
     snprintf(port, pn, "%u", (unsigned)pv);
@@ -225,7 +207,7 @@ static int ipvs_stats(nx_ctx *x)
     uint64_t v[5];
     for (int i = 0; i < 5; i++) {
         bool ok;
-        v[i] = hex64(&p, e, &ok);
+        v[i] = sn_x64(&p, e, &ok);
         if (!ok)
             return -EINVAL;
     }
@@ -513,7 +495,7 @@ static int fc_host(nx_ctx *x, const char *host)
         if (q[0] == '0' && q[1] == 'x')
             q += 2;
         bool ok;
-        uint64_t v = hex64(&q, q + strlen(q), &ok);
+        uint64_t v = sn_x64(&q, q + strlen(q), &ok);
         if (!ok || *q)
             return -EINVAL;
         if (v == UINT64_MAX)
