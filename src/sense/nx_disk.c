@@ -222,26 +222,27 @@ NX_COLLECTOR(diskstats)
 
 /* ---- filesystem: statvfs that cannot hang a scrape ------------------------------- */
 #define NX_MOUNT_TIMEOUT_S 5
+/* Helper threads alive at once (each holds a slot below until its statvfs
+ * returns): past this, a remote mount is reported as failed without a stat,
+ * so a host with many dead mounts cannot pile up a thread per scrape. */
 #define NX_MAX_STUCK 64
 
 typedef struct stat_job {
     char path[CORE_PATH_MAX];
     struct statvfs st;
-    int rc;
+    int rc, slot;
     bool done, abandoned;
 } stat_job;
 
 static pthread_mutex_t stuck_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stuck_cond = PTHREAD_COND_INITIALIZER;
-static char stuck[NX_MAX_STUCK][CORE_PATH_MAX]; /* mount points whose statvfs has not returned */
-
-static int stuck_find(const char *path)
-{
-    for (int i = 0; i < NX_MAX_STUCK; i++)
-        if (stuck[i][0] && !strcmp(stuck[i], path))
-            return i;
-    return -1;
-}
+/* One slot per live helper thread; hung: its statvfs outlived the timeout,
+ * and the mount point is skipped until it returns. */
+static struct {
+    bool used, hung;
+    char path[CORE_PATH_MAX];
+} stuck[NX_MAX_STUCK];
+static bool stuck_full_logged;
 
 static void *stat_worker(void *arg)
 {
@@ -252,9 +253,8 @@ static void *stat_worker(void *arg)
     j->done = true;
     bool abandoned = j->abandoned;
     if (abandoned) {
-        int i = stuck_find(j->path);
-        if (i >= 0)
-            stuck[i][0] = 0;
+        stuck[j->slot].used = stuck[j->slot].hung = false;
+        stuck_full_logged = false;
         core_log(CORE_LOG_INFO, "sense: filesystem: %s answers again", j->path);
     }
     pthread_cond_broadcast(&stuck_cond);
@@ -275,21 +275,47 @@ static bool fs_remote(const char *t)
     return false;
 }
 
+/* Takes a free helper slot for path (under stuck_lock); -ETIMEDOUT when path
+ * is hung or every slot is taken. */
+static int stuck_claim(const char *path)
+{
+    int free_slot = -1;
+    for (int i = 0; i < NX_MAX_STUCK; i++) {
+        if (stuck[i].hung && !strcmp(stuck[i].path, path))
+            return -ETIMEDOUT;
+        if (!stuck[i].used && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot < 0) {
+        if (!stuck_full_logged)
+            core_log(CORE_LOG_WARN, "sense: filesystem: %d statfs calls still hung; "
+                     "reporting node_filesystem_device_error 1 for %s and other remote mounts until one returns",
+                     NX_MAX_STUCK, path);
+        stuck_full_logged = true;
+        return -ETIMEDOUT;
+    }
+    stuck[free_slot].used = true;
+    core_sncpy(stuck[free_slot].path, sizeof stuck[free_slot].path, path);
+    return free_slot;
+}
+
 /* statvfs with the mount timeout; 0, -errno, or -ETIMEDOUT (the mount is then
  * marked stuck and skipped until its stat returns). */
 static int nx_statvfs(const char *path, const char *fstype, struct statvfs *st, int timeout_ms)
 {
     if (!fs_remote(fstype))
         return statvfs(path, st) == 0 ? 0 : -errno;
-    pthread_mutex_lock(&stuck_lock);
-    bool is_stuck = stuck_find(path) >= 0;
-    pthread_mutex_unlock(&stuck_lock);
-    if (is_stuck)
-        return -ETIMEDOUT;
     stat_job *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
     core_sncpy(j->path, sizeof j->path, path);
+    pthread_mutex_lock(&stuck_lock);
+    j->slot = stuck_claim(path);
+    pthread_mutex_unlock(&stuck_lock);
+    if (j->slot < 0) {
+        free(j);
+        return -ETIMEDOUT;
+    }
     pthread_t t;
     pthread_attr_t a;
     pthread_attr_init(&a);
@@ -297,6 +323,9 @@ static int nx_statvfs(const char *path, const char *fstype, struct statvfs *st, 
     int prc = pthread_create(&t, &a, stat_worker, j);
     pthread_attr_destroy(&a);
     if (prc != 0) {
+        pthread_mutex_lock(&stuck_lock);
+        stuck[j->slot].used = false;
+        pthread_mutex_unlock(&stuck_lock);
         free(j);
         return -prc;
     }
@@ -316,14 +345,11 @@ static int nx_statvfs(const char *path, const char *fstype, struct statvfs *st, 
     if (j->done) {
         rc = j->rc;
         *st = j->st;
+        stuck[j->slot].used = false;
         free(j);
     } else {
-        j->abandoned = true; /* the worker frees it */
-        for (int i = 0; i < NX_MAX_STUCK; i++)
-            if (!stuck[i][0]) {
-                core_sncpy(stuck[i], sizeof stuck[i], path);
-                break;
-            }
+        j->abandoned = true; /* the worker frees it and its slot */
+        stuck[j->slot].hung = true;
         core_log(CORE_LOG_WARN, "sense: filesystem: statfs(%s) did not return within %d ms; "
                  "reporting node_filesystem_device_error 1 until it does", path, timeout_ms);
         rc = -ETIMEDOUT;

@@ -16,40 +16,6 @@
 #include "sense/nx_int.h"
 #include "sense/nx_sys.h"
 
-/* ---- sorted directory listing (Go's ReadDir order) ------------------------------- */
-#define NX_LS_MAX 128
-#define NX_LS_NAME 64
-
-typedef struct nx_ls {
-    int n;
-    char names[NX_LS_MAX][NX_LS_NAME];
-} nx_ls;
-
-static int ls_cmp(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
-/* Lists <root>/<rel> (names not starting with '.'), sorted bytewise; 0 or -errno. */
-static int ls_dir(nx_ls *ls, const char *root, const char *rel)
-{
-    char dir[CORE_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/%s", root, rel);
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    ls->n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && ls->n < NX_LS_MAX) {
-        if (de->d_name[0] == '.' || strlen(de->d_name) >= NX_LS_NAME)
-            continue;
-        memcpy(ls->names[ls->n++], de->d_name, strlen(de->d_name) + 1);
-    }
-    closedir(d);
-    qsort(ls->names, (size_t)ls->n, NX_LS_NAME, ls_cmp);
-    return 0;
-}
-
 /* ---- schedstat ---------------------------------------------------------------- */
 NX_COLLECTOR(schedstat)
 {
@@ -136,21 +102,23 @@ static void sanitize(char *s)
 
 NX_COLLECTOR(rapl)
 {
-    nx_ls ls;
-    int rc = ls_dir(&ls, x->sys, "class/powercap");
-    if (rc < 0)
-        return rc; /* absent or unreadable: node_exporter's ErrNoData */
+    struct dirent **ls;
+    int nls = nxs_scan(x->sys, "class/powercap", "", false, &ls);
+    if (nls < 0)
+        return nls; /* absent or unreadable: node_exporter's ErrNoData */
     /* names seen without an index suffix, and how often (procfs' countNameUsages) */
-    char seen[NX_LS_MAX][48];
-    int count[NX_LS_MAX], nseen = 0;
-    for (int i = 0; i < ls.n; i++) {
+    enum { RAPL_NAMES = 128 };
+    char seen[RAPL_NAMES][48];
+    int count[RAPL_NAMES], nseen = 0, rc = 0;
+    for (int i = 0; i < nls; i++) {
+        const char *zone = ls[i]->d_name;
         char name[48];
-        if (nx_read_str(x, x->sys, name, sizeof name, "class/powercap/%s/name", ls.names[i]) < 0)
+        if (nx_read_str(x, x->sys, name, sizeof name, "class/powercap/%s/name", zone) < 0)
             continue;
         uint64_t maxuj, uj;
-        rc = nx_read_u64(x, x->sys, &maxuj, "class/powercap/%s/max_energy_range_uj", ls.names[i]);
+        rc = nx_read_u64(x, x->sys, &maxuj, "class/powercap/%s/max_energy_range_uj", zone);
         if (rc < 0)
-            return rc;
+            break;
         int index = -1;
         char *dash = strchr(name, '-');
         if (dash && !strchr(dash + 1, '-') && dash[1]) {
@@ -165,45 +133,30 @@ NX_COLLECTOR(rapl)
         while (k < nseen && strcmp(seen[k], name))
             k++;
         if (k == nseen) {
+            if (nseen == RAPL_NAMES)
+                continue;
             memcpy(seen[nseen], name, strlen(name) + 1);
             count[nseen++] = 0;
         }
         if (index < 0)
             index = count[k];
         count[k] = index + 1;
-        rc = nx_read_u64(x, x->sys, &uj, "class/powercap/%s/energy_uj", ls.names[i]);
+        rc = nx_read_u64(x, x->sys, &uj, "class/powercap/%s/energy_uj", zone);
         if (rc < 0)
-            return rc; /* root-only energy_uj too: node_exporter's ErrNoData */
-        char fam[96], help[96], idx[16], path[CORE_PATH_MAX + NX_LS_NAME + 32];
+            break; /* root-only energy_uj too: node_exporter's ErrNoData */
+        char fam[96], help[96], idx[16], path[CORE_PATH_MAX + 300];
         snprintf(fam, sizeof fam, "node_rapl_%s_joules_total", name);
         sanitize(fam);
         snprintf(help, sizeof help, "Current RAPL %s value in joules", name);
         snprintf(idx, sizeof idx, "%d", index);
-        snprintf(path, sizeof path, "%s/class/powercap/%s", x->sys, ls.names[i]);
+        snprintf(path, sizeof path, "%s/class/powercap/%s", x->sys, zone);
         nx_sample(x, nx_family_dyn(x, fam, NX_COUNTER, help), (double)uj / 1e6, 2, "index", idx, "path", path);
     }
-    return 0;
+    nxs_names_free(ls, nls);
+    return rc;
 }
 
 /* ---- ipvs --------------------------------------------------------------------- */
-/* Parses hex digits; *ok false when none. */
-static uint64_t hex64(const char **pp, const char *e, bool *ok)
-{
-    const char *p = sn_skip_ws(*pp, e), *s = p;
-    uint64_t v = 0;
-    for (; p < e; p++) {
-        int d = (*p >= '0' && *p <= '9') ? *p - '0'
-              : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
-              : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10 : -1;
-        if (d < 0)
-            break;
-        v = v * 16 + (uint64_t)d;
-    }
-    *ok = p > s;
-    *pp = p;
-    return v;
-}
-
 /* "C0A80016:0CEA" or "[2620:...:0001]:0035" -> address text and port; 0 or -EINVAL. */
 static int ipvs_addr(const char *tok, char *addr, size_t an, char *port, size_t pn)
 {
@@ -228,7 +181,7 @@ static int ipvs_addr(const char *tok, char *addr, size_t an, char *port, size_t 
             return -EINVAL;
         const char *q = tok;
         bool ok;
-        uint64_t v = hex64(&q, colon, &ok);
+        uint64_t v = sn_x64(&q, colon, &ok);
         if (!ok || q != colon)
             return -EINVAL;
         struct in_addr a4 = {.s_addr = htonl((uint32_t)v)};
@@ -237,7 +190,7 @@ static int ipvs_addr(const char *tok, char *addr, size_t an, char *port, size_t 
     }
     const char *q = colon + 1;
     bool ok;
-    uint64_t pv = hex64(&q, q + strlen(q), &ok);
+    uint64_t pv = sn_x64(&q, q + strlen(q), &ok);
     if (!ok || *q)
         return -EINVAL;
     snprintf(port, pn, "%u", (unsigned)pv);
@@ -254,7 +207,7 @@ static int ipvs_stats(nx_ctx *x)
     uint64_t v[5];
     for (int i = 0; i < 5; i++) {
         bool ok;
-        v[i] = hex64(&p, e, &ok);
+        v[i] = sn_x64(&p, e, &ok);
         if (!ok)
             return -EINVAL;
     }
@@ -331,26 +284,6 @@ NX_COLLECTOR(ipvs)
 }
 
 /* ---- zfs ---------------------------------------------------------------------- */
-/* Writes a whole one-sample untyped family straight into the exposition:
- * a host's kstat files hold hundreds of counters (arcstats alone ~150), more
- * than one collector may buffer (NX_MAX_FAMILIES); each is its own family
- * of one sample, so nothing needs buffering. */
-static void zfs_direct(nx_ctx *x, const char *name, const char *help, double v)
-{
-    nx_outbuf *o = &x->out;
-    nx_out_add(o, "# HELP ", 7);
-    nx_out_add(o, name, strlen(name));
-    nx_out_add(o, " ", 1);
-    nx_out_add(o, help, strlen(help));
-    nx_out_add(o, "\n# TYPE ", 8);
-    nx_out_add(o, name, strlen(name));
-    nx_out_add(o, " untyped\n", 9);
-    nx_out_add(o, name, strlen(name));
-    nx_out_add(o, " ", 1);
-    nx_out_value(o, v);
-    nx_out_add(o, "\n", 1);
-}
-
 /* A kstat "name type data" file: every uint64/int64 row becomes
  * node_<subsystem>_<name> (untyped), help kstat.zfs.misc.<file>.<name>;
  * labels (pool, dataset) for objset files. Returns 0, -ENOENT or -EINVAL. */
@@ -392,14 +325,12 @@ static int zfs_kstat(nx_ctx *x, const char *subsystem, const char *file, const c
         for (char *c = fam; *c; c++) /* '-' -> '_' as node_exporter; anything else invalid too */
             if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
                 *c = '_';
-        for (char *c = name; *c; c++) /* the help is one line of plain text */
-            if (*c == '\\')
-                *c = '_';
         snprintf(help, sizeof help, "kstat.zfs.misc.%s.%s", file, name);
+        int f = nx_family_dyn(x, fam, NX_UNTYPED, help);
         if (pool)
-            nx_sample(x, nx_family_dyn(x, fam, NX_UNTYPED, help), (double)v, 2, "dataset", dataset, "zpool", pool);
+            nx_sample(x, f, (double)v, 2, "dataset", dataset, "zpool", pool);
         else
-            zfs_direct(x, fam, help, (double)v);
+            nx_sample(x, f, (double)v, 0);
     }
     return started ? 0 : -EINVAL;
 }
@@ -465,42 +396,36 @@ NX_COLLECTOR(zfs)
         {"zfs_vdev_cache", "vdev_cache_stats"}, {"zfs_vdev_mirror", "vdev_mirror_stats"},
         {"zfs_xuio", "xuio_stats"},        {"zfs_zfetch", "zfetchstats"}, {"zfs_zil", "zil"},
     };
-    nx_ls pools, objs;
-    int rc = ls_dir(&pools, x->proc, "spl/kstat/zfs");
-    if (rc < 0)
-        return rc; /* no ZFS module: node_exporter's ErrNoData, success 0 */
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    struct dirent **pools;
+    int npools = nxs_scan(x->proc, "spl/kstat/zfs", "", false, &pools);
+    if (npools < 0)
+        return npools; /* no ZFS module: node_exporter's ErrNoData, success 0 */
+    int rc = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && rc == 0; i++) {
         rc = zfs_kstat(x, files[i][0], files[i][1], files[i][1], NULL);
-        if (rc < 0 && rc != -ENOENT)
-            return rc;
+        if (rc == -ENOENT)
+            rc = 0;
     }
     /* pools are the subdirectories; io, then objset-*, then state (node_exporter's order) */
-    char dir[CORE_PATH_MAX];
-    for (int i = 0; i < pools.n; i++) {
-        rc = zfs_pool_io(x, pools.names[i]);
-        if (rc < 0)
-            return rc;
-    }
-    for (int i = 0; i < pools.n; i++) {
-        snprintf(dir, sizeof dir, "spl/kstat/zfs/%s", pools.names[i]);
-        if (ls_dir(&objs, x->proc, dir) < 0)
-            continue;
-        for (int j = 0; j < objs.n; j++) {
-            if (strncmp(objs.names[j], "objset-", 7))
-                continue;
-            char rel[2 * NX_LS_NAME + 2];
-            snprintf(rel, sizeof rel, "%s/%s", pools.names[i], objs.names[j]);
-            rc = zfs_kstat(x, "zfs_zpool_dataset", "objset", rel, pools.names[i]);
-            if (rc < 0)
-                return rc;
+    for (int i = 0; i < npools && rc == 0; i++)
+        rc = zfs_pool_io(x, pools[i]->d_name);
+    for (int i = 0; i < npools && rc == 0; i++) {
+        char dir[CORE_PATH_MAX];
+        snprintf(dir, sizeof dir, "spl/kstat/zfs/%s", pools[i]->d_name);
+        struct dirent **objs;
+        int nobjs = nxs_scan(x->proc, dir, "objset-", false, &objs);
+        for (int j = 0; j < nobjs && rc == 0; j++) {
+            char rel[CORE_PATH_MAX];
+            snprintf(rel, sizeof rel, "%s/%s", pools[i]->d_name, objs[j]->d_name);
+            rc = zfs_kstat(x, "zfs_zpool_dataset", "objset", rel, pools[i]->d_name);
         }
+        if (nobjs >= 0)
+            nxs_names_free(objs, nobjs);
     }
-    for (int i = 0; i < pools.n; i++) {
-        rc = zfs_pool_state(x, pools.names[i]);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    for (int i = 0; i < npools && rc == 0; i++)
+        rc = zfs_pool_state(x, pools[i]->d_name);
+    nxs_names_free(pools, npools);
+    return rc;
 }
 
 /* ---- fibrechannel ------------------------------------------------------------- */
@@ -570,7 +495,7 @@ static int fc_host(nx_ctx *x, const char *host)
         if (q[0] == '0' && q[1] == 'x')
             q += 2;
         bool ok;
-        uint64_t v = hex64(&q, q + strlen(q), &ok);
+        uint64_t v = sn_x64(&q, q + strlen(q), &ok);
         if (!ok || *q)
             return -EINVAL;
         if (v == UINT64_MAX)
@@ -584,35 +509,25 @@ static int fc_host(nx_ctx *x, const char *host)
 
 NX_COLLECTOR(fibrechannel)
 {
-    nx_ls ls;
-    int rc = ls_dir(&ls, x->sys, "class/fc_host");
-    if (rc < 0)
-        return rc; /* absent: node_exporter's ErrNoData, success 0 */
-    for (int i = 0; i < ls.n; i++) {
-        rc = fc_host(x, ls.names[i]);
-        if (rc < 0)
-            return rc; /* procfs fails the whole class on one bad host */
-    }
-    return 0;
+    struct dirent **ls;
+    int nls = nxs_scan(x->sys, "class/fc_host", "", false, &ls);
+    if (nls < 0)
+        return nls; /* absent: node_exporter's ErrNoData, success 0 */
+    int rc = 0;
+    for (int i = 0; i < nls && rc == 0; i++)
+        rc = fc_host(x, ls[i]->d_name); /* procfs fails the whole class on one bad host */
+    nxs_names_free(ls, nls);
+    return rc;
 }
 
 /* ---- tapestats ---------------------------------------------------------------- */
-static bool is_st_name(const char *s)
-{
-    if (strncmp(s, "st", 2) || !s[2])
-        return false;
-    for (s += 2; *s; s++)
-        if (*s < '0' || *s > '9')
-            return false;
-    return true;
-}
-
 NX_COLLECTOR(tapestats)
 {
-    nx_ls ls;
-    int rc = ls_dir(&ls, x->sys, "class/scsi_tape");
-    if (rc < 0)
-        return rc; /* absent: node_exporter's ErrNoData, success 0 */
+    /* st<N> only: nst* are the same drives without rewind */
+    struct dirent **ls;
+    int nls = nxs_scan(x->sys, "class/scsi_tape", "st", true, &ls);
+    if (nls < 0)
+        return nls; /* absent: node_exporter's ErrNoData, success 0 */
     static const struct {
         const char *fam, *file, *help;
         int type;
@@ -643,17 +558,17 @@ NX_COLLECTOR(tapestats)
         {"node_tape_write_time_seconds_total", "write_ns",
          "The amount of time spent waiting for write requests to complete.", NX_COUNTER, 1e-9},
     };
-    for (int i = 0; i < ls.n; i++) {
-        if (!is_st_name(ls.names[i]))
-            continue; /* nst* are the same drives without rewind */
-        for (size_t k = 0; k < sizeof st / sizeof st[0]; k++) {
+    int rc = 0;
+    for (int i = 0; i < nls && rc == 0; i++) {
+        const char *dev = ls[i]->d_name;
+        for (size_t k = 0; k < sizeof st / sizeof st[0] && rc == 0; k++) {
             uint64_t v;
-            rc = nx_read_u64(x, x->sys, &v, "class/scsi_tape/%s/stats/%s", ls.names[i], st[k].file);
-            if (rc < 0)
-                return rc;
-            nx_sample(x, nx_family(x, st[k].fam, st[k].type, st[k].help), (double)v * st[k].scale, 1, "device",
-                      ls.names[i]);
+            rc = nx_read_u64(x, x->sys, &v, "class/scsi_tape/%s/stats/%s", dev, st[k].file);
+            if (rc == 0)
+                nx_sample(x, nx_family(x, st[k].fam, st[k].type, st[k].help), (double)v * st[k].scale, 1,
+                          "device", dev);
         }
     }
-    return 0;
+    nxs_names_free(ls, nls);
+    return rc;
 }

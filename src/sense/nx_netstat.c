@@ -168,19 +168,12 @@ NX_COLLECTOR(sockstat)
 }
 
 /* ---- softnet --------------------------------------------------------------------- */
+/* A hex number that ends at a blank, a newline or the end. */
 static uint64_t hex_tok(const char **pp, const char *e, bool *ok)
 {
-    const char *p = sn_skip_ws(*pp, e), *s = p;
-    uint64_t v = 0;
-    for (; p < e; p++) {
-        int d = (*p >= '0' && *p <= '9') ? *p - '0' : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
-                : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10 : -1;
-        if (d < 0)
-            break;
-        v = v * 16 + (uint64_t)d;
-    }
-    *ok = p > s && (p == e || *p == ' ' || *p == '\t' || *p == '\n');
-    *pp = p;
+    uint64_t v = sn_x64(pp, e, ok);
+    const char *p = *pp;
+    *ok = *ok && (p == e || *p == ' ' || *p == '\t' || *p == '\n');
     return v;
 }
 

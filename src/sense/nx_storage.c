@@ -12,17 +12,6 @@
 
 #include "sense/nx_int.h"
 
-/* Trims blanks at both ends in place. */
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n'))
-        s[--n] = 0;
-    return s;
-}
-
 /* Calls fn for each UUID directory of <sys>/fs/<fs> (procfs: fs/<fs>/ * - *)
  * until one fails; 0 when the file system is not there (nothing to say). */
 static int each_uuid(nx_ctx *x, const char *fs, int (*fn)(nx_ctx *x, const char *uuid))
@@ -61,8 +50,8 @@ NX_COLLECTOR(nvme)
             rc = nx_read_str(x, x->sys, v[i], sizeof v[i], "class/nvme/%s/%s", de->d_name, files[i]);
         if (rc < 0)
             break;
-        nx_sample(x, f, 1, 5, "device", de->d_name, "firmware_revision", trim(v[0]), "model", trim(v[1]), "serial",
-                  trim(v[2]), "state", trim(v[3]));
+        nx_sample(x, f, 1, 5, "device", de->d_name, "firmware_revision", core_trim(v[0]), "model", core_trim(v[1]), "serial",
+                  core_trim(v[2]), "state", core_trim(v[3]));
     }
     closedir(d);
     return rc;
@@ -160,7 +149,7 @@ static int md_parse_one(const char *const *ln, int nl, int i, md_stat *m)
     m->failed = count_of(dev, "(F)");
     m->spare = count_of(dev, "(S)");
     line_copy(ln[i + 1], ln[nl], st, sizeof st);
-    int rc = md_status(dev, trim(st), m);
+    int rc = md_status(dev, core_trim(st), m);
     if (rc < 0)
         return rc;
     int si = i + 2;
@@ -439,6 +428,7 @@ static int btrfs_mount_fd(nx_ctx *x, const char *hex, struct btrfs_ioctl_fs_info
         sn_tok(&q, e, type, sizeof type);
         if (strcmp(type, "btrfs") != 0)
             continue;
+        sn_unescape_mount(mnt); /* "\040" for a space, as the kernel writes it */
         int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
             continue;
@@ -527,7 +517,7 @@ static int btrfs_fs(nx_ctx *x, const char *uuid)
     if (rc < 0)
         return rc;
     nx_sample(x, nx_family(x, "node_btrfs_info", NX_GAUGE, "Filesystem information"), 1, 2, "uuid", uuid, "label",
-              trim(label));
+              core_trim(label));
     nx_sample(x, nx_family(x, "node_btrfs_global_rsv_size_bytes", NX_GAUGE, "Size of global reserve."), (double)rsv,
               1, "uuid", uuid);
     /* devices first: the raid5/6 ratios need their count */
@@ -608,7 +598,7 @@ static int bc_read(nx_ctx *x, double *v, bool human, const char *rel)
     if (rc < 0)
         return rc;
     if (human)
-        return dehumanize(trim(s), v);
+        return dehumanize(core_trim(s), v);
     char *end;
     *v = (double)strtoull(s, &end, 10);
     return end == s ? -EINVAL : 0;

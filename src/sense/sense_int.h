@@ -75,6 +75,24 @@ static inline uint64_t sn_u64(const char **pp, const char *e, bool *ok)
     *pp = p;
     return v;
 }
+/* The same in hexadecimal (no "0x"); *ok false when no digit. */
+static inline uint64_t sn_x64(const char **pp, const char *e, bool *ok)
+{
+    const char *p = sn_skip_ws(*pp, e), *s = p;
+    uint64_t v = 0;
+    for (; p < e; p++) {
+        int d = (*p >= '0' && *p <= '9') ? *p - '0'
+              : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
+              : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10 : -1;
+        if (d < 0)
+            break;
+        v = v * 16 + (uint64_t)d;
+    }
+    if (ok)
+        *ok = p > s;
+    *pp = p;
+    return v;
+}
 int64_t sn_i64(const char **pp, const char *e, bool *ok);
 /* "12.34" style (loadavg, psi); no exponent. */
 double sn_dbl(const char **pp, const char *e, bool *ok);

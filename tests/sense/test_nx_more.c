@@ -294,8 +294,8 @@ static void test_bad_input(void **st)
     tree_rm(dir);
 }
 
-/* A real arcstats holds ~150 counters, dbufstats ~60 more: more families
- * than one collector may buffer. All of them come out, each once. */
+/* A real arcstats holds ~150 counters, dbufstats ~60 more: hundreds of
+ * families in one collector. All of them come out, each once. */
 static void test_zfs_many_kstats(void **st)
 {
     char dir[] = "/tmp/ippoc-nxmore-XXXXXX";
@@ -324,6 +324,57 @@ static void test_zfs_many_kstats(void **st)
     tree_rm(dir);
 }
 
+/* Directory listings have no fixed cap: a pool with hundreds of datasets
+ * reports every one, and so does a library of many tape drives (each with
+ * its st/nst device entries). */
+static void test_many_datasets_and_tapes(void **st)
+{
+    char dir[] = "/tmp/ippoc-nxmore-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char rel[128], body[256];
+    for (int i = 0; i < 200; i++) {
+        snprintf(rel, sizeof rel, "spl/kstat/zfs/big/objset-0x%x", 0x100 + i);
+        snprintf(body, sizeof body, "23 1 0x01 7 2160 1 2\nname type data\ndataset_name 7 big/ds%03d\nwrites 4 %d\n",
+                 i, i + 1);
+        put(dir, rel, body);
+    }
+    for (int i = 0; i < 20; i++) {
+        static const char *const sfx[] = {"", "a", "l", "m"};
+        for (int k = 0; k < 4; k++) {
+            snprintf(rel, sizeof rel, "class/scsi_tape/nst%d%s/stats/read_cnt", i, sfx[k]);
+            put(dir, rel, "1\n");
+            if (k > 0) {
+                snprintf(rel, sizeof rel, "class/scsi_tape/st%d%s/stats/read_cnt", i, sfx[k]);
+                put(dir, rel, "1\n");
+            }
+        }
+        static const char *const files[] = {"in_flight", "io_ns", "other_cnt", "read_byte_cnt", "read_cnt",
+                                            "read_ns", "resid_cnt", "write_byte_cnt", "write_cnt", "write_ns"};
+        for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+            snprintf(rel, sizeof rel, "class/scsi_tape/st%d/stats/%s", i, files[f]);
+            snprintf(body, sizeof body, "%d\n", i + 1);
+            put(dir, rel, body);
+        }
+    }
+    char *out = render(dir, dir);
+    assert_true(sample(out, "node_scrape_collector_success{collector=\"zfs\"}") == 1);
+    assert_true(sample(out, "node_scrape_collector_success{collector=\"tapestats\"}") == 1);
+    for (int i = 0; i < 200; i++) {
+        char series[128];
+        snprintf(series, sizeof series, "node_zfs_zpool_dataset_writes{dataset=\"big/ds%03d\",zpool=\"big\"}", i);
+        assert_true(sample(out, series) == i + 1);
+    }
+    for (int i = 0; i < 20; i++) {
+        char series[128];
+        snprintf(series, sizeof series, "node_tape_reads_completed_total{device=\"st%d\"}", i);
+        assert_true(sample(out, series) == i + 1);
+    }
+    assert_null(strstr(out, "device=\"nst"));
+    assert_null(strstr(out, "device=\"st0a\""));
+    free(out);
+    tree_rm(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_absent_sources),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_zfs_many_kstats),
+        cmocka_unit_test(test_many_datasets_and_tapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
