@@ -228,38 +228,38 @@ static bool is(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-static hw_kind hw_kind_of(nxs_arena *a, const char *t, const char *el)
+static hw_kind hw_kind_of(char *help, size_t n, const char *t, const char *el)
 {
-    hw_kind k = {"", NULL, 1, NX_GAUGE};
+    hw_kind k = {"", help, 1, NX_GAUGE};
     if (is(el, "fault") || is(el, "alarm")) {
-        k.help = nxs_keep(a, "Hardware sensor %s status (%s)", el, t);
+        snprintf(help, n, "Hardware sensor %s status (%s)", el, t);
     } else if (is(el, "beep")) {
         k.unit = "_enabled", k.help = "Hardware monitor sensor has beeping enabled";
     } else if (is(t, "in") || is(t, "cpu")) {
-        k.unit = "_volts", k.scale = 0.001, k.help = nxs_keep(a, "Hardware monitor for voltage (%s)", el);
+        k.unit = "_volts", k.scale = 0.001; snprintf(help, n, "Hardware monitor for voltage (%s)", el);
     } else if (is(t, "temp") && !is(el, "type")) {
-        k.unit = "_celsius", k.scale = 0.001, k.help = nxs_keep(a, "Hardware monitor for temperature (%s)", el);
+        k.unit = "_celsius", k.scale = 0.001; snprintf(help, n, "Hardware monitor for temperature (%s)", el);
     } else if (is(t, "curr")) {
-        k.unit = "_amps", k.scale = 0.001, k.help = nxs_keep(a, "Hardware monitor for current (%s)", el);
+        k.unit = "_amps", k.scale = 0.001; snprintf(help, n, "Hardware monitor for current (%s)", el);
     } else if (is(t, "energy")) {
         k.unit = "_joule_total", k.scale = 1e-6, k.type = NX_COUNTER;
-        k.help = nxs_keep(a, "Hardware monitor for joules used so far (%s)", el);
+        snprintf(help, n, "Hardware monitor for joules used so far (%s)", el);
     } else if (is(t, "power") && is(el, "accuracy")) {
         k.scale = 1e-6, k.help = "Hardware monitor power meter accuracy, as a ratio";
     } else if (is(t, "power") &&
                (is(el, "average_interval") || is(el, "average_interval_min") || is(el, "average_interval_max"))) {
         k.unit = "_seconds", k.scale = 0.001;
-        k.help = nxs_keep(a, "Hardware monitor power usage update interval (%s)", el);
+        snprintf(help, n, "Hardware monitor power usage update interval (%s)", el);
     } else if (is(t, "power")) {
-        k.unit = "_watt", k.scale = 1e-6, k.help = nxs_keep(a, "Hardware monitor for power usage in watts (%s)", el);
+        k.unit = "_watt", k.scale = 1e-6; snprintf(help, n, "Hardware monitor for power usage in watts (%s)", el);
     } else if (is(t, "humidity")) {
         k.scale = 1e-6;
-        k.help = nxs_keep(a, "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a "
-                             "percentage) (%s)", el);
+        snprintf(help, n, "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a "
+                          "percentage) (%s)", el);
     } else if (is(t, "fan") && (is(el, "input") || is(el, "min") || is(el, "max") || is(el, "target"))) {
-        k.unit = "_rpm", k.help = nxs_keep(a, "Hardware monitor for fan revolutions per minute (%s)", el);
+        k.unit = "_rpm"; snprintf(help, n, "Hardware monitor for fan revolutions per minute (%s)", el);
     } else {
-        k.help = nxs_keep(a, "Hardware monitor %s element %s", t, el);
+        snprintf(help, n, "Hardware monitor %s element %s", t, el);
     }
     return k;
 }
@@ -282,7 +282,7 @@ static void hw_special(nx_ctx *x, const hw_file *f, const char *val, const char 
 }
 
 /* One sensor file; emits its sample as node_exporter's updateHwmon does. */
-static void hw_sensor(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip, const char *file)
+static void hw_sensor(nx_ctx *x, const char *dir, const char *chip, const char *file)
 {
     hw_file f;
     char val[128], base[96], name[128];
@@ -315,14 +315,15 @@ static void hw_sensor(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip
     } else {
         snprintf(base, sizeof base, "node_hwmon_%s", t);
     }
-    hw_kind k = hw_kind_of(a, t, el);
+    char help[256];
+    hw_kind k = hw_kind_of(help, sizeof help, t, el);
     snprintf(name, sizeof name, "%s%s", base, k.unit);
     /* Go multiplies by 0.001 and divides by 1e6: the same operations give the same bits */
     double out = k.scale == 1e-6 ? v / 1000000.0 : k.scale == 0.001 ? v * 0.001 : v;
     hw_emit(x, name, k.type, k.help, out, chip, f.sensor);
 }
 
-static void hw_dir(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip, const char *skip_dir)
+static void hw_dir(nx_ctx *x, const char *dir, const char *chip, const char *skip_dir)
 {
     struct dirent **v;
     int n = nxs_scan(dir, ".", "", false, &v);
@@ -336,16 +337,13 @@ static void hw_dir(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip, c
             if (access(other, F_OK) == 0)
                 continue;
         }
-        hw_sensor(x, a, dir, chip, v[i]->d_name);
+        hw_sensor(x, dir, chip, v[i]->d_name);
     }
     nxs_names_free(v, n);
 }
 
 NX_COLLECTOR(hwmon)
 {
-    nxs_arena a;
-    if (nxs_arena_init(x, &a) < 0)
-        return -ENOMEM;
     struct dirent **v;
     int n = nxs_scan(x->sys, "class/hwmon", "", false, &v);
     if (n < 0)
@@ -372,9 +370,9 @@ NX_COLLECTOR(hwmon)
         }
         snprintf(dev, sizeof dev, "%s/device", dir);
         bool has_dev = stat(dev, &st) == 0 && S_ISDIR(st.st_mode);
-        hw_dir(x, &a, dir, chip, has_dev ? dev : NULL);
+        hw_dir(x, dir, chip, has_dev ? dev : NULL);
         if (has_dev)
-            hw_dir(x, &a, dev, chip, NULL);
+            hw_dir(x, dev, chip, NULL);
     }
     nxs_names_free(v, n);
     return rc;
@@ -437,12 +435,12 @@ static bool ps_read(nx_ctx *x, const char *dir, const char *file, char *out, siz
     return true;
 }
 
-static void ps_supply(nx_ctx *x, nxs_arena *a, const char *dir, const char *name)
+static void ps_supply(nx_ctx *x, const char *dir, const char *name)
 {
     char val[128];
     for (size_t i = 0; i < sizeof ps_attrs / sizeof ps_attrs[0]; i++) {
         const ps_attr *at = &ps_attrs[i];
-        char *end, metric[96];
+        char *end, metric[96], help[160];
         if (!ps_read(x, dir, at->file, val, sizeof val) || !val[0])
             continue;
         errno = 0;
@@ -450,7 +448,7 @@ static void ps_supply(nx_ctx *x, nxs_arena *a, const char *dir, const char *name
         if (*end || errno)
             continue;
         snprintf(metric, sizeof metric, "node_power_supply_%s", at->metric);
-        const char *help = nxs_keep(a, "%s value of /sys/class/power_supply/<power_supply>.", at->metric);
+        snprintf(help, sizeof help, "%s value of /sys/class/power_supply/<power_supply>.", at->metric);
         nx_sample(x, nx_family_dyn(x, metric, NX_GAUGE, help), at->div == 1 ? (double)v : (double)v / at->div, 1,
                   "power_supply", name);
     }
@@ -485,9 +483,6 @@ static void ps_supply(nx_ctx *x, nxs_arena *a, const char *dir, const char *name
 
 NX_COLLECTOR(powersupplyclass)
 {
-    nxs_arena a;
-    if (nxs_arena_init(x, &a) < 0)
-        return -ENOMEM;
     struct dirent **v;
     int n = nxs_scan(x->sys, "class/power_supply", "", false, &v);
     if (n < 0)
@@ -496,7 +491,7 @@ NX_COLLECTOR(powersupplyclass)
         char dir[CORE_PATH_MAX + 300];
         snprintf(dir, sizeof dir, "%s/class/power_supply/%s", x->sys, v[i]->d_name);
         /* the default --collector.powersupply.ignored-supplies is ^$: none */
-        ps_supply(x, &a, dir, v[i]->d_name);
+        ps_supply(x, dir, v[i]->d_name);
     }
     nxs_names_free(v, n);
     return 0;
