@@ -56,14 +56,13 @@ NX_COLLECTOR(thermal_zone)
         return n == -ENOENT ? 0 : n;
     int ftemp = nx_family(x, "node_thermal_zone_temp", NX_GAUGE, "Zone temperature in Celsius");
     for (int i = 0; i < n; i++) {
-        char raw[64], type[3 * 64];
+        char type[64];
         int64_t milli;
         double d;
         /* a zone whose sensor cannot be read now (ENODATA, EAGAIN) is skipped */
-        if (nx_read_str(x, x->sys, raw, sizeof raw, "class/thermal/%s/type", v[i]->d_name) < 0 ||
+        if (nx_read_str(x, x->sys, type, sizeof type, "class/thermal/%s/type", v[i]->d_name) < 0 ||
             nx_read_dbl(x, x->sys, &d, "class/thermal/%s/temp", v[i]->d_name) < 0)
             continue;
-        nxs_utf8(raw, type, sizeof type);
         milli = (int64_t)d;
         nx_sample(x, ftemp, (double)milli / 1000.0, 2, "type", type, "zone", v[i]->d_name + 12);
     }
@@ -74,14 +73,13 @@ NX_COLLECTOR(thermal_zone)
     int fcur = nx_family(x, "node_cooling_device_cur_state", NX_GAUGE, "Current throttle state of the cooling device");
     int fmax = nx_family(x, "node_cooling_device_max_state", NX_GAUGE, "Maximum throttle state of the cooling device");
     for (int i = 0; i < n; i++) {
-        char raw[64], type[3 * 64];
+        char type[64];
         double cur, max;
         const char *d = v[i]->d_name;
-        if (nx_read_str(x, x->sys, raw, sizeof raw, "class/thermal/%s/type", d) < 0 ||
+        if (nx_read_str(x, x->sys, type, sizeof type, "class/thermal/%s/type", d) < 0 ||
             nx_read_dbl(x, x->sys, &max, "class/thermal/%s/max_state", d) < 0 ||
             nx_read_dbl(x, x->sys, &cur, "class/thermal/%s/cur_state", d) < 0)
             continue;
-        nxs_utf8(raw, type, sizeof type);
         nx_sample(x, fcur, cur, 2, "name", d + 14, "type", type);
         nx_sample(x, fmax, max, 2, "name", d + 14, "type", type);
     }
@@ -289,11 +287,9 @@ static void hw_sensor(nx_ctx *x, const char *dir, const char *chip, const char *
     if (!hw_explode(file, &f) || !hw_value(x, dir, file, val, sizeof val))
         return;
     const char *el = f.prop, *t = f.type;
-    if (is(el, "label")) {
-        char label[3 * sizeof val];
-        nxs_utf8(val, label, sizeof label);
+    if (is(el, "label")) { /* nx_sample writes invalid UTF-8 as U+FFFD, as node_exporter */
         nx_sample(x, nx_family(x, "node_hwmon_sensor_label", NX_GAUGE, "Label for given chip and sensor"), 1, 3,
-                  "chip", chip, "label", label, "sensor", f.sensor);
+                  "chip", chip, "label", val, "sensor", f.sensor);
         return;
     }
     if (is(t, "beep_enable") || is(t, "vrm") || is(t, "update_interval")) {
@@ -452,8 +448,9 @@ static void ps_supply(nx_ctx *x, const char *dir, const char *name)
         nx_sample(x, nx_family_dyn(x, metric, NX_GAUGE, help), at->div == 1 ? (double)v : (double)v / at->div, 1,
                   "power_supply", name);
     }
-    /* label values must outlive nx_sample_v only; they live in vals */
-    char vals[PS_NINFO][3 * 128];
+    /* label values must outlive nx_sample_v only; they live in vals
+     * (nx_sample_v writes invalid UTF-8 as U+FFFD, as node_exporter) */
+    char vals[PS_NINFO][128];
     const char *kv[2 * (PS_NINFO + 1)];
     int k = 0;
     bool named = false;
@@ -464,10 +461,8 @@ static void ps_supply(nx_ctx *x, const char *dir, const char *name)
             k++;
             named = true;
         }
-        char raw[128];
-        if (!ps_read(x, dir, ps_info[i], raw, sizeof raw) || !raw[0])
+        if (!ps_read(x, dir, ps_info[i], vals[i], sizeof vals[i]) || !vals[i][0])
             continue;
-        nxs_utf8(raw, vals[i], sizeof vals[i]);
         kv[2 * k] = ps_info[i];
         kv[2 * k + 1] = vals[i];
         k++;
