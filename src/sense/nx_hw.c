@@ -106,9 +106,10 @@ static void hw_clean(const char *in, char *out, size_t n)
     memmove(out, out + s, j - s + 1);
 }
 
-/* The chip label: <bus>_<device> of the device link, else the name file,
- * else hwmonN (preferences as node_exporter's hwmonName). */
-static int hw_chip(nx_ctx *x, const char *dir, char *chip, size_t n)
+/* The chip label: <bus>_<device> of the device link, else the name file
+ * (its text, NULL when unreadable), else hwmonN (preferences as
+ * node_exporter's hwmonName). */
+static int hw_chip(const char *dir, const char *name_file, char *chip, size_t n)
 {
     char path[CORE_PATH_MAX + 64], real[PATH_MAX];
     snprintf(path, sizeof path, "%s/device", dir);
@@ -130,9 +131,8 @@ static int hw_chip(nx_ctx *x, const char *dir, char *chip, size_t n)
             }
         }
     }
-    char raw[128];
-    if (nx_read_str(x, dir, raw, sizeof raw, "name") == 0) {
-        hw_clean(raw, chip, n);
+    if (name_file) {
+        hw_clean(name_file, chip, n);
         if (chip[0])
             return 0;
     }
@@ -351,12 +351,13 @@ NX_COLLECTOR(hwmon)
         snprintf(dir, sizeof dir, "%s/class/hwmon/%s", x->sys, v[i]->d_name);
         if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
-        int r = hw_chip(x, dir, chip, sizeof chip);
+        bool named = nx_read_str(x, dir, raw, sizeof raw, "name") == 0;
+        int r = hw_chip(dir, named ? raw : NULL, chip, sizeof chip);
         if (r < 0) {
             rc = r;
             continue;
         }
-        if (nx_read_str(x, dir, raw, sizeof raw, "name") == 0) {
+        if (named) {
             char clean[128];
             hw_clean(raw, clean, sizeof clean);
             if (clean[0])
