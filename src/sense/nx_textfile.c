@@ -737,12 +737,12 @@ static int read_file(struct nx_text *t, const char *path, double *mtime, size_t 
         return -e;
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > TF_MAX_FILE) {
-        int e = errno;
+    int serr = fstat(fd, &st) < 0 ? errno : 0;
+    if (serr || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > TF_MAX_FILE) {
         tf_problem(t, "textfile: %s: %s (left out)", path,
-                   !S_ISREG(st.st_mode) ? "not a regular file" : e ? strerror(e) : "larger than 16 MiB");
+                   serr ? strerror(serr) : !S_ISREG(st.st_mode) ? "not a regular file" : "larger than 16 MiB");
         close(fd);
-        return -EINVAL;
+        return serr ? -serr : -EINVAL;
     }
     *mtime = (double)st.st_mtim.tv_sec;
     size_t n = 0;
