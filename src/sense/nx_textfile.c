@@ -341,9 +341,8 @@ static int fam_find(struct nx_text *t, const char *name, size_t n)
 
 /* The family a sample name belongs to: itself, or name less _bucket/_sum/
  * _count for a histogram, _sum/_count for a summary, as the parser does. */
-static int fam_of_sample(struct nx_text *t, const char *name, size_t n, const char **suffix)
+static int fam_of_sample(struct nx_text *t, const char *name, size_t n)
 {
-    *suffix = "";
     int i = fam_find(t, name, n);
     if (i >= 0)
         return i;
@@ -353,10 +352,8 @@ static int fam_of_sample(struct nx_text *t, const char *name, size_t n, const ch
         if (n <= sl || memcmp(name + n - sl, sfx[k], sl) != 0)
             continue;
         int j = fam_find(t, name, n - sl);
-        if (j >= 0 && (t->fams[j].type == NX_HISTOGRAM || (t->fams[j].type == NX_SUMMARY && k > 0))) {
-            *suffix = sfx[k];
+        if (j >= 0 && (t->fams[j].type == NX_HISTOGRAM || (t->fams[j].type == NX_SUMMARY && k > 0)))
             return j;
-        }
     }
     return -1;
 }
@@ -549,8 +546,7 @@ static int line_comment(tf_parse *P, const char *p, const char *e)
 
 /* Parses {name="value",...} at *pp (validating names, escapes, duplicates,
  * histogram le / summary quantile); on the second pass copies it to out. */
-static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, const char *suffix, nx_outbuf *out,
-                  uint64_t *hash)
+static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, nx_outbuf *out, uint64_t *hash)
 {
     const char *p = *pp;
     const char *names[NX_MAX_LABELS * 4];
@@ -560,7 +556,6 @@ static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, 
      * must be numbers where they appear (that they appear is not checked) */
     bool need_le = f && f->type == NX_HISTOGRAM;
     bool need_q = f && f->type == NX_SUMMARY;
-    (void)suffix;
     p = sn_skip_ws(p + 1, e); /* after '{' */
     bool first = true;
     while (p < e && *p != '}') {
@@ -634,8 +629,8 @@ static int line_sample(tf_parse *P, const char *p, const char *e)
         return fail(P, "invalid metric name");
     if (n >= TF_NAME_MAX)
         return fail(P, "metric name longer than %d bytes", TF_NAME_MAX - 1);
-    const char *name = p, *suffix;
-    int i = fam_of_sample(P->t, name, n, &suffix);
+    const char *name = p;
+    int i = fam_of_sample(P->t, name, n);
     if (i < 0) {
         if (P->emit)
             return fail(P, "internal: family %.*s lost between passes", (int)n, name);
@@ -660,7 +655,7 @@ static int line_sample(tf_parse *P, const char *p, const char *e)
     }
     p = sn_skip_ws(p + n, e);
     uint64_t lh = 0;
-    if (p < e && *p == '{' && labels(P, &p, e, f, suffix, out, &lh) < 0)
+    if (p < e && *p == '{' && labels(P, &p, e, f, out, &lh) < 0)
         return -EINVAL;
     const char *vs = sn_skip_ws(p, e); /* as the parser: "m-1" is m at -1 */
     p = sn_skip_tok(vs, e);
