@@ -482,6 +482,7 @@ void sense_nx_close(sense_nx *x)
     free(x->ctx.fidx);
     free(x->ctx.rd.p);
     free(x->ctx.rd2.p);
+    free(x->ctx.stat.p);
     free(x->ctx.out.p);
     free(x->cost);
     free(x->ok);
@@ -509,6 +510,7 @@ int sense_nx_render(sense_nx *nx, void (*emit)(void *ud, const char *text, size_
     nx_ctx *x = &nx->ctx;
     x->out.len = 0;
     x->out.oom = false;
+    x->stat_len = 0;
     nx_out_add(&x->out, "", 0);
     for (int i = 0; i < nx_ncollectors; i++) {
         x->collector = nx_collectors[i].name;

@@ -101,15 +101,24 @@ static int cpu_throttles(nx_ctx *x)
     return 0;
 }
 
+/* /proc/stat for this scrape: the cpu and stat collectors share one read
+ * (on a large host the kernel sums every CPU's interrupt counts for it). */
+static ssize_t proc_stat(nx_ctx *x)
+{
+    if (x->stat_len == 0)
+        x->stat_len = nx_read(x, &x->stat, x->proc, "stat");
+    return x->stat_len;
+}
+
 NX_COLLECTOR(cpu)
 {
-    ssize_t n = nx_read(x, &x->rd, x->proc, "stat");
+    ssize_t n = proc_stat(x);
     if (n < 0)
         return (int)n;
     int fsec = nx_family(x, "node_cpu_seconds_total", NX_COUNTER, "Seconds the CPUs spent in each mode.");
     int fguest = nx_family(x, "node_cpu_guest_seconds_total", NX_COUNTER,
                            "Seconds the CPUs spent in guests (VMs) for each mode.");
-    const char *p = x->rd.p, *e = x->rd.p + n;
+    const char *p = x->stat.p, *e = x->stat.p + n;
     for (; p < e; p = sn_eol(p, e)) {
         if (e - p < 4 || memcmp(p, "cpu", 3) != 0 || p[3] < '0' || p[3] > '9')
             continue;
@@ -143,10 +152,10 @@ static bool line_is(const char *p, const char *e, const char *key, const char **
 
 NX_COLLECTOR(stat)
 {
-    ssize_t n = nx_read(x, &x->rd, x->proc, "stat");
+    ssize_t n = proc_stat(x);
     if (n < 0)
         return (int)n;
-    const char *p = x->rd.p, *e = x->rd.p + n, *q;
+    const char *p = x->stat.p, *e = x->stat.p + n, *q;
     for (; p < e; p = sn_eol(p, e)) {
         bool ok;
         if (line_is(p, e, "intr", &q)) {

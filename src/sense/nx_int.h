@@ -59,6 +59,8 @@ typedef struct nx_ctx {
     const char *udev;        /* "/run/udev/data" (diskstats' node_disk_info) */
     const char *collector;   /* the one running */
     sn_buf rd, rd2;          /* read scratch buffers */
+    sn_buf stat;             /* /proc/stat, read once a scrape for the cpu and stat collectors */
+    ssize_t stat_len;        /* its length, or -errno; 0: not read yet this scrape */
     nx_fam *fams;            /* grows up to NX_MAX_FAMILIES, kept between scrapes */
     int nfams, capfams;
     int *fidx;               /* name -> family + 1 (0: free), open addressing */

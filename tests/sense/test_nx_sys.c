@@ -228,6 +228,45 @@ static void test_bad_input(void **st)
     tree_rm(dir);
 }
 
+/* The cpu and stat collectors share one read of /proc/stat per scrape: both
+ * see it, and the next scrape on the same handle reads it afresh. */
+static void test_proc_stat_each_scrape(void **st)
+{
+    char dir[] = "/tmp/ippoc-nxsys-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[512];
+    snprintf(path, sizeof path, "%s/stat", dir);
+    assert_int_equal(file_put(path, "cpu  100 0 50 1000 0 0 0 0 0 0\ncpu0 100 0 50 1000 0 0 0 0 0 0\nctxt 7\n"), 0);
+    core_config cfg;
+    core_config_defaults(&cfg);
+    core_sncpy(cfg.proc_root, sizeof cfg.proc_root, dir);
+    core_sncpy(cfg.sys_root, sizeof cfg.sys_root, dir);
+    cfg.textfile_dir[0] = 0;
+    sense_nx *nx = NULL;
+    char err[256];
+    assert_int_equal(sense_nx_open(&nx, &cfg, err, sizeof err), 0);
+    nxt_text t = {0}, t2 = {0};
+    assert_int_equal(sense_nx_render(nx, nxt_emit, &t), 0);
+    assert_true(nxt_value(t.p, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"}") == 1);
+    assert_true(nxt_value(t.p, "node_context_switches_total") == 7);
+    assert_int_equal(file_put(path, "cpu  300 0 50 1000 0 0 0 0 0 0\ncpu0 300 0 50 1000 0 0 0 0 0 0\nctxt 9\n"), 0);
+    assert_int_equal(sense_nx_render(nx, nxt_emit, &t2), 0);
+    assert_true(nxt_value(t2.p, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"}") == 3);
+    assert_true(nxt_value(t2.p, "node_context_switches_total") == 9);
+    /* gone: both collectors fail on that scrape */
+    assert_int_equal(unlink(path), 0);
+    free(t.p);
+    t = (nxt_text){0};
+    assert_int_equal(sense_nx_render(nx, nxt_emit, &t), 0);
+    assert_true(nxt_value(t.p, "node_scrape_collector_success{collector=\"cpu\"}") == 0);
+    assert_true(nxt_value(t.p, "node_scrape_collector_success{collector=\"stat\"}") == 0);
+    free(t.p);
+    free(t2.p);
+    sense_nx_close(nx);
+    core_config_free(&cfg);
+    tree_rm(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_selinux),
         cmocka_unit_test(test_absent_sources),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_proc_stat_each_scrape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
