@@ -236,7 +236,9 @@ static void test_proc_stat_each_scrape(void **st)
     assert_non_null(mkdtemp(dir));
     char path[512];
     snprintf(path, sizeof path, "%s/stat", dir);
-    assert_int_equal(file_put(path, "cpu  100 0 50 1000 0 0 0 0 0 0\ncpu0 100 0 50 1000 0 0 0 0 0 0\nctxt 7\n"), 0);
+    assert_int_equal(file_put(path, "cpu  100 0 50 1000 0 0 0 0 0 0\ncpu0 100 0 50 1000 0 0 0 0 0 0\n"
+                                    "intr 12 4 8\nctxt 7\nbtime 1700000000\nprocesses 55\nprocs_running 3\n"
+                                    "procs_blocked 1\nsoftirq 5 1 4\n"), 0);
     core_config cfg;
     core_config_defaults(&cfg);
     core_sncpy(cfg.proc_root, sizeof cfg.proc_root, dir);
@@ -249,6 +251,14 @@ static void test_proc_stat_each_scrape(void **st)
     assert_int_equal(sense_nx_render(nx, nxt_emit, &t), 0);
     assert_true(nxt_value(t.p, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"}") == 1);
     assert_true(nxt_value(t.p, "node_context_switches_total") == 7);
+    assert_true(nxt_value(t.p, "node_intr_total") == 12);
+    assert_true(nxt_value(t.p, "node_boot_time_seconds") == 1700000000);
+    assert_true(nxt_value(t.p, "node_forks_total") == 55);
+    assert_true(nxt_value(t.p, "node_procs_running") == 3);
+    assert_true(nxt_value(t.p, "node_procs_blocked") == 1);
+    assert_true(nxt_has_line(t.p, "# TYPE node_forks_total counter"));
+    assert_true(nxt_has_line(t.p, "# TYPE node_procs_blocked gauge"));
+    assert_true(nxt_has_line(t.p, "# HELP node_intr_total Total number of interrupts serviced."));
     assert_int_equal(file_put(path, "cpu  300 0 50 1000 0 0 0 0 0 0\ncpu0 300 0 50 1000 0 0 0 0 0 0\nctxt 9\n"), 0);
     assert_int_equal(sense_nx_render(nx, nxt_emit, &t2), 0);
     assert_true(nxt_value(t2.p, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"}") == 3);
