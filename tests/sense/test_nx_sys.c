@@ -239,14 +239,7 @@ static void test_proc_stat_each_scrape(void **st)
     assert_int_equal(file_put(path, "cpu  100 0 50 1000 0 0 0 0 0 0\ncpu0 100 0 50 1000 0 0 0 0 0 0\n"
                                     "intr 12 4 8\nctxt 7\nbtime 1700000000\nprocesses 55\nprocs_running 3\n"
                                     "procs_blocked 1\nsoftirq 5 1 4\n"), 0);
-    core_config cfg;
-    core_config_defaults(&cfg);
-    core_sncpy(cfg.proc_root, sizeof cfg.proc_root, dir);
-    core_sncpy(cfg.sys_root, sizeof cfg.sys_root, dir);
-    cfg.textfile_dir[0] = 0;
-    sense_nx *nx = NULL;
-    char err[256];
-    assert_int_equal(sense_nx_open(&nx, &cfg, err, sizeof err), 0);
+    sense_nx *nx = nxt_open(dir, dir, NULL);
     nxt_text t = {0}, t2 = {0};
     assert_int_equal(sense_nx_render(nx, nxt_emit, &t), 0);
     assert_true(nxt_value(t.p, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"}") == 1);
@@ -273,7 +266,6 @@ static void test_proc_stat_each_scrape(void **st)
     free(t.p);
     free(t2.p);
     sense_nx_close(nx);
-    core_config_free(&cfg);
     tree_rm(dir);
 }
 
