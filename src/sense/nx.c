@@ -216,6 +216,10 @@ int nx_family_reserve(nx_ctx *x, int n)
 
 static int family(nx_ctx *x, const char *name, int type, const char *help, bool dyn)
 {
+    /* a copy cut short would not be found again by the full name: each
+     * call would add another family of the same (cut) name */
+    if (dyn && strlen(name) >= sizeof x->fams->name_own)
+        return -1;
     size_t mask = x->fidxcap - 1;
     if (x->fidxcap)
         for (size_t k = name_hash(name) & mask; x->fidx[k]; k = (k + 1) & mask)

@@ -78,7 +78,8 @@ typedef struct nx_collector {
 /* Describes a family (or finds it again within the running collector) and
  * returns its handle, -1 when the collector has too many (logged once).
  * name and help must stay valid until the collector returns; with
- * nx_family_dyn both are copied (name and help built in temporary buffers). */
+ * nx_family_dyn both are copied (name and help built in temporary buffers;
+ * a name of 128 bytes or more gets -1). */
 int nx_family(nx_ctx *x, const char *name, int type, const char *help);
 int nx_family_dyn(nx_ctx *x, const char *name, int type, const char *help);
 /* Makes room for n more families in the running collector (the array may

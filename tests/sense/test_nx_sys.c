@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "sense/nx_int.h"
 #include "sense/sense_int.h"
 #include "nx_test_util.h"
 #include "tree.h"
@@ -269,6 +270,31 @@ static void test_proc_stat_each_scrape(void **st)
     tree_rm(dir);
 }
 
+/* A run-time family name too long for the family's copy is refused rather
+ * than cut short (a cut copy is never found again by the full name, so
+ * each call would add another family of the same name). */
+static void test_family_long_name(void **st)
+{
+    nx_ctx x = {0};
+    x.collector = "test";
+    char name[200];
+    memset(name, 'a', 150);
+    name[150] = 0;
+    assert_int_equal(nx_family_dyn(&x, name, NX_GAUGE, NULL), -1);
+    assert_int_equal(nx_family_dyn(&x, name, NX_GAUGE, NULL), -1);
+    name[128] = 0;
+    assert_int_equal(nx_family_dyn(&x, name, NX_GAUGE, NULL), -1);
+    name[127] = 0;
+    int f = nx_family_dyn(&x, name, NX_GAUGE, NULL);
+    assert_true(f >= 0);
+    assert_int_equal(nx_family_dyn(&x, name, NX_GAUGE, NULL), f);
+    assert_int_equal(x.nfams, 1);
+    for (int i = 0; i < x.capfams; i++)
+        free(x.fams[i].body.p);
+    free(x.fams);
+    free(x.fidx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_absent_sources),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_proc_stat_each_scrape),
+        cmocka_unit_test(test_family_long_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
