@@ -82,10 +82,11 @@ static int grow(void **p, int *cap, int need, size_t esz)
     return 0;
 }
 
-static uint64_t fnv(uint64_t h, const char *s)
+/* FNV-1a over n bytes, from h. */
+static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
 {
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
     return h;
 }
 
@@ -93,7 +94,7 @@ static void tf_vreport(struct nx_text *t, bool error, const char *fmt, va_list a
 {
     char msg[320];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    t->err_hash = fnv(t->err_hash ^ 0x9e3779b97f4a7c15ull, msg);
+    t->err_hash = hash_bytes(t->err_hash ^ 0x9e3779b97f4a7c15ull, msg, strlen(msg));
     if (t->nmsg < (int)(sizeof t->errs / sizeof t->errs[0]))
         core_sncpy(t->errs[t->nmsg], sizeof t->errs[0], msg);
     t->nmsg++;
@@ -180,13 +181,6 @@ static uint64_t mix64(uint64_t z)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
-}
-
-static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h;
 }
 
 /* 1 when added, 0 when already there, -ENOMEM. */
