@@ -375,7 +375,9 @@ static int read_one(nx_ctx *x, const char *root, int kind, void *out, size_t n, 
     if (kind == NX_RD_U64) {
         errno = 0;
         unsigned long long u = strtoull(t, &end, 10);
-        if (end == t || errno)
+        /* strtoull takes "-1" as 2^64-1; Go's ParseUint (node_exporter)
+         * refuses it (a topology id of -1, say) */
+        if (end == t || errno || memchr(t, '-', (size_t)(end - t)))
             return -EINVAL;
         *(uint64_t *)out = u;
     } else if (kind == NX_RD_DBL) {

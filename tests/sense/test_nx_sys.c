@@ -295,6 +295,44 @@ static void test_family_long_name(void **st)
     free(x.fidx);
 }
 
+/* A sysfs number of -1 (physical_package_id on some platforms) is no
+ * unsigned number: that CPU's throttle counters are left out, as
+ * node_exporter does, rather than labelled package="18446744073709551615". */
+static void test_negative_u64(void **st)
+{
+    char dir[] = "/tmp/ippoc-nxsys-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    static const char *const dirs[] = {"devices", "devices/system", "devices/system/cpu",
+                                       "devices/system/cpu/cpu0", "devices/system/cpu/cpu0/topology",
+                                       "devices/system/cpu/cpu0/thermal_throttle"};
+    char path[512];
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, dirs[i]);
+        assert_int_equal(mkdir(path, 0755), 0);
+    }
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu0/topology/physical_package_id", dir);
+    assert_int_equal(file_put(path, "-1\n"), 0);
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu0/topology/core_id", dir);
+    assert_int_equal(file_put(path, "0\n"), 0);
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu0/thermal_throttle/core_throttle_count", dir);
+    assert_int_equal(file_put(path, "4\n"), 0);
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu0/thermal_throttle/package_throttle_count", dir);
+    assert_int_equal(file_put(path, "5\n"), 0);
+    snprintf(path, sizeof path, "%s/stat", dir);
+    assert_int_equal(file_put(path, "cpu0 1 0 1 1 0 0 0 0 0 0\n"), 0);
+    char *out = render(dir, dir);
+    assert_null(strstr(out, "node_cpu_package_throttles_total"));
+    assert_null(strstr(out, "node_cpu_core_throttles_total"));
+    free(out);
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu0/topology/physical_package_id", dir);
+    assert_int_equal(file_put(path, "0\n"), 0);
+    out = render(dir, dir);
+    assert_true(nxt_value(out, "node_cpu_package_throttles_total{package=\"0\"}") == 5);
+    assert_true(nxt_value(out, "node_cpu_core_throttles_total{core=\"0\",package=\"0\"}") == 4);
+    free(out);
+    tree_rm(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_proc_stat_each_scrape),
         cmocka_unit_test(test_family_long_name),
+        cmocka_unit_test(test_negative_u64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
