@@ -5,7 +5,8 @@
  * sense_nx_render and compared line by line with expected.prom, which is
  * what node_exporter 1.5 itself serves over the same tree (regen.sh). The
  * families that read the live clock, uname(2) or adjtimex(2) are checked
- * against the running host instead. */
+ * against the running host instead. Also: the cpu and stat collectors'
+ * shared /proc/stat read, and edges of the frame (nx.c) they rely on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
