@@ -216,6 +216,10 @@ int nx_family_reserve(nx_ctx *x, int n)
 
 static int family(nx_ctx *x, const char *name, int type, const char *help, bool dyn)
 {
+    /* a copy cut short would not be found again by the full name: each
+     * call would add another family of the same (cut) name */
+    if (dyn && strlen(name) >= sizeof x->fams->name_own)
+        return -1;
     size_t mask = x->fidxcap - 1;
     if (x->fidxcap)
         for (size_t k = name_hash(name) & mask; x->fidx[k]; k = (k + 1) & mask)
@@ -371,7 +375,9 @@ static int read_one(nx_ctx *x, const char *root, int kind, void *out, size_t n, 
     if (kind == NX_RD_U64) {
         errno = 0;
         unsigned long long u = strtoull(t, &end, 10);
-        if (end == t || errno)
+        /* strtoull takes "-1" as 2^64-1; Go's ParseUint (node_exporter)
+         * refuses it (a topology id of -1, say) */
+        if (end == t || errno || memchr(t, '-', (size_t)(end - t)))
             return -EINVAL;
         *(uint64_t *)out = u;
     } else if (kind == NX_RD_DBL) {
@@ -482,6 +488,7 @@ void sense_nx_close(sense_nx *x)
     free(x->ctx.fidx);
     free(x->ctx.rd.p);
     free(x->ctx.rd2.p);
+    free(x->ctx.stat.p);
     free(x->ctx.out.p);
     free(x->cost);
     free(x->ok);
@@ -509,6 +516,7 @@ int sense_nx_render(sense_nx *nx, void (*emit)(void *ud, const char *text, size_
     nx_ctx *x = &nx->ctx;
     x->out.len = 0;
     x->out.oom = false;
+    x->stat_len = 0;
     nx_out_add(&x->out, "", 0);
     for (int i = 0; i < nx_ncollectors; i++) {
         x->collector = nx_collectors[i].name;

@@ -101,15 +101,24 @@ static int cpu_throttles(nx_ctx *x)
     return 0;
 }
 
+/* /proc/stat for this scrape: the cpu and stat collectors share one read
+ * (on a large host the kernel sums every CPU's interrupt counts for it). */
+static ssize_t proc_stat(nx_ctx *x)
+{
+    if (x->stat_len == 0)
+        x->stat_len = nx_read(x, &x->stat, x->proc, "stat");
+    return x->stat_len;
+}
+
 NX_COLLECTOR(cpu)
 {
-    ssize_t n = nx_read(x, &x->rd, x->proc, "stat");
+    ssize_t n = proc_stat(x);
     if (n < 0)
         return (int)n;
     int fsec = nx_family(x, "node_cpu_seconds_total", NX_COUNTER, "Seconds the CPUs spent in each mode.");
     int fguest = nx_family(x, "node_cpu_guest_seconds_total", NX_COUNTER,
                            "Seconds the CPUs spent in guests (VMs) for each mode.");
-    const char *p = x->rd.p, *e = x->rd.p + n;
+    const char *p = x->stat.p, *e = x->stat.p + n;
     for (; p < e; p = sn_eol(p, e)) {
         if (e - p < 4 || memcmp(p, "cpu", 3) != 0 || p[3] < '0' || p[3] > '9')
             continue;
@@ -141,43 +150,36 @@ static bool line_is(const char *p, const char *e, const char *key, const char **
     return true;
 }
 
+/* The single-number lines of /proc/stat, as node_exporter's stat collector. */
+static const struct {
+    const char *key, *name;
+    int type;
+    const char *help;
+} stat_lines[] = {
+    {"intr", "node_intr_total", NX_COUNTER, "Total number of interrupts serviced."},
+    {"ctxt", "node_context_switches_total", NX_COUNTER, "Total number of context switches."},
+    {"btime", "node_boot_time_seconds", NX_GAUGE, "Node boot time, in unixtime."},
+    {"processes", "node_forks_total", NX_COUNTER, "Total number of forks."},
+    {"procs_running", "node_procs_running", NX_GAUGE, "Number of processes in runnable state."},
+    {"procs_blocked", "node_procs_blocked", NX_GAUGE, "Number of processes blocked waiting for I/O to complete."},
+};
+
 NX_COLLECTOR(stat)
 {
-    ssize_t n = nx_read(x, &x->rd, x->proc, "stat");
+    ssize_t n = proc_stat(x);
     if (n < 0)
         return (int)n;
-    const char *p = x->rd.p, *e = x->rd.p + n, *q;
-    for (; p < e; p = sn_eol(p, e)) {
-        bool ok;
-        if (line_is(p, e, "intr", &q)) {
+    const char *p = x->stat.p, *e = x->stat.p + n, *q;
+    for (; p < e; p = sn_eol(p, e))
+        for (size_t i = 0; i < sizeof stat_lines / sizeof stat_lines[0]; i++) {
+            if (!line_is(p, e, stat_lines[i].key, &q))
+                continue;
+            bool ok;
             uint64_t v = sn_u64(&q, e, &ok);
             if (ok)
-                nx_sample(x, nx_family(x, "node_intr_total", NX_COUNTER, "Total number of interrupts serviced."),
-                          (double)v, 0);
-        } else if (line_is(p, e, "ctxt", &q)) {
-            uint64_t v = sn_u64(&q, e, &ok);
-            if (ok)
-                nx_sample(x, nx_family(x, "node_context_switches_total", NX_COUNTER,
-                                       "Total number of context switches."), (double)v, 0);
-        } else if (line_is(p, e, "btime", &q)) {
-            uint64_t v = sn_u64(&q, e, &ok);
-            if (ok)
-                nx_gauge1(x, "node_boot_time_seconds", "Node boot time, in unixtime.", (double)v);
-        } else if (line_is(p, e, "processes", &q)) {
-            uint64_t v = sn_u64(&q, e, &ok);
-            if (ok)
-                nx_sample(x, nx_family(x, "node_forks_total", NX_COUNTER, "Total number of forks."), (double)v, 0);
-        } else if (line_is(p, e, "procs_running", &q)) {
-            uint64_t v = sn_u64(&q, e, &ok);
-            if (ok)
-                nx_gauge1(x, "node_procs_running", "Number of processes in runnable state.", (double)v);
-        } else if (line_is(p, e, "procs_blocked", &q)) {
-            uint64_t v = sn_u64(&q, e, &ok);
-            if (ok)
-                nx_gauge1(x, "node_procs_blocked", "Number of processes blocked waiting for I/O to complete.",
-                          (double)v);
+                nx_sample(x, nx_family(x, stat_lines[i].name, stat_lines[i].type, stat_lines[i].help), (double)v, 0);
+            break;
         }
-    }
     return 0;
 }
 

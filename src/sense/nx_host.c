@@ -116,12 +116,12 @@ NX_COLLECTOR(os)
         n = nx_read(x, &x->rd, root, "usr/lib/os-release");
     if (n < 0)
         return (int)n;
-    char raw[OS_NKEYS][OS_VAL], vals[OS_NKEYS][3 * OS_VAL];
-    memset(raw, 0, sizeof raw);
-    os_parse(x->rd.p, x->rd.p + n, raw);
+    /* nx_sample_v writes invalid UTF-8 as U+FFFD, as node_exporter's ToValidUTF8 */
+    char vals[OS_NKEYS][OS_VAL];
+    memset(vals, 0, sizeof vals);
+    os_parse(x->rd.p, x->rd.p + n, vals);
     const char *kv[2 * OS_NKEYS];
     for (int k = 0; k < OS_NKEYS; k++) {
-        nxs_utf8(raw[k], vals[k], sizeof vals[k]);
         kv[2 * k] = os_labels[k];
         kv[2 * k + 1] = vals[k];
     }

@@ -56,14 +56,13 @@ NX_COLLECTOR(thermal_zone)
         return n == -ENOENT ? 0 : n;
     int ftemp = nx_family(x, "node_thermal_zone_temp", NX_GAUGE, "Zone temperature in Celsius");
     for (int i = 0; i < n; i++) {
-        char raw[64], type[3 * 64];
+        char type[64];
         int64_t milli;
         double d;
         /* a zone whose sensor cannot be read now (ENODATA, EAGAIN) is skipped */
-        if (nx_read_str(x, x->sys, raw, sizeof raw, "class/thermal/%s/type", v[i]->d_name) < 0 ||
+        if (nx_read_str(x, x->sys, type, sizeof type, "class/thermal/%s/type", v[i]->d_name) < 0 ||
             nx_read_dbl(x, x->sys, &d, "class/thermal/%s/temp", v[i]->d_name) < 0)
             continue;
-        nxs_utf8(raw, type, sizeof type);
         milli = (int64_t)d;
         nx_sample(x, ftemp, (double)milli / 1000.0, 2, "type", type, "zone", v[i]->d_name + 12);
     }
@@ -74,14 +73,13 @@ NX_COLLECTOR(thermal_zone)
     int fcur = nx_family(x, "node_cooling_device_cur_state", NX_GAUGE, "Current throttle state of the cooling device");
     int fmax = nx_family(x, "node_cooling_device_max_state", NX_GAUGE, "Maximum throttle state of the cooling device");
     for (int i = 0; i < n; i++) {
-        char raw[64], type[3 * 64];
+        char type[64];
         double cur, max;
         const char *d = v[i]->d_name;
-        if (nx_read_str(x, x->sys, raw, sizeof raw, "class/thermal/%s/type", d) < 0 ||
+        if (nx_read_str(x, x->sys, type, sizeof type, "class/thermal/%s/type", d) < 0 ||
             nx_read_dbl(x, x->sys, &max, "class/thermal/%s/max_state", d) < 0 ||
             nx_read_dbl(x, x->sys, &cur, "class/thermal/%s/cur_state", d) < 0)
             continue;
-        nxs_utf8(raw, type, sizeof type);
         nx_sample(x, fcur, cur, 2, "name", d + 14, "type", type);
         nx_sample(x, fmax, max, 2, "name", d + 14, "type", type);
     }
@@ -108,9 +106,10 @@ static void hw_clean(const char *in, char *out, size_t n)
     memmove(out, out + s, j - s + 1);
 }
 
-/* The chip label: <bus>_<device> of the device link, else the name file,
- * else hwmonN (preferences as node_exporter's hwmonName). */
-static int hw_chip(nx_ctx *x, const char *dir, char *chip, size_t n)
+/* The chip label: <bus>_<device> of the device link, else the name file
+ * (its text, NULL when unreadable), else hwmonN (preferences as
+ * node_exporter's hwmonName). */
+static int hw_chip(const char *dir, const char *name_file, char *chip, size_t n)
 {
     char path[CORE_PATH_MAX + 64], real[PATH_MAX];
     snprintf(path, sizeof path, "%s/device", dir);
@@ -132,9 +131,8 @@ static int hw_chip(nx_ctx *x, const char *dir, char *chip, size_t n)
             }
         }
     }
-    char raw[128];
-    if (nx_read_str(x, dir, raw, sizeof raw, "name") == 0) {
-        hw_clean(raw, chip, n);
+    if (name_file) {
+        hw_clean(name_file, chip, n);
         if (chip[0])
             return 0;
     }
@@ -228,38 +226,38 @@ static bool is(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-static hw_kind hw_kind_of(nxs_arena *a, const char *t, const char *el)
+static hw_kind hw_kind_of(char *help, size_t n, const char *t, const char *el)
 {
-    hw_kind k = {"", NULL, 1, NX_GAUGE};
+    hw_kind k = {"", help, 1, NX_GAUGE};
     if (is(el, "fault") || is(el, "alarm")) {
-        k.help = nxs_keep(a, "Hardware sensor %s status (%s)", el, t);
+        snprintf(help, n, "Hardware sensor %s status (%s)", el, t);
     } else if (is(el, "beep")) {
         k.unit = "_enabled", k.help = "Hardware monitor sensor has beeping enabled";
     } else if (is(t, "in") || is(t, "cpu")) {
-        k.unit = "_volts", k.scale = 0.001, k.help = nxs_keep(a, "Hardware monitor for voltage (%s)", el);
+        k.unit = "_volts", k.scale = 0.001; snprintf(help, n, "Hardware monitor for voltage (%s)", el);
     } else if (is(t, "temp") && !is(el, "type")) {
-        k.unit = "_celsius", k.scale = 0.001, k.help = nxs_keep(a, "Hardware monitor for temperature (%s)", el);
+        k.unit = "_celsius", k.scale = 0.001; snprintf(help, n, "Hardware monitor for temperature (%s)", el);
     } else if (is(t, "curr")) {
-        k.unit = "_amps", k.scale = 0.001, k.help = nxs_keep(a, "Hardware monitor for current (%s)", el);
+        k.unit = "_amps", k.scale = 0.001; snprintf(help, n, "Hardware monitor for current (%s)", el);
     } else if (is(t, "energy")) {
         k.unit = "_joule_total", k.scale = 1e-6, k.type = NX_COUNTER;
-        k.help = nxs_keep(a, "Hardware monitor for joules used so far (%s)", el);
+        snprintf(help, n, "Hardware monitor for joules used so far (%s)", el);
     } else if (is(t, "power") && is(el, "accuracy")) {
         k.scale = 1e-6, k.help = "Hardware monitor power meter accuracy, as a ratio";
     } else if (is(t, "power") &&
                (is(el, "average_interval") || is(el, "average_interval_min") || is(el, "average_interval_max"))) {
         k.unit = "_seconds", k.scale = 0.001;
-        k.help = nxs_keep(a, "Hardware monitor power usage update interval (%s)", el);
+        snprintf(help, n, "Hardware monitor power usage update interval (%s)", el);
     } else if (is(t, "power")) {
-        k.unit = "_watt", k.scale = 1e-6, k.help = nxs_keep(a, "Hardware monitor for power usage in watts (%s)", el);
+        k.unit = "_watt", k.scale = 1e-6; snprintf(help, n, "Hardware monitor for power usage in watts (%s)", el);
     } else if (is(t, "humidity")) {
         k.scale = 1e-6;
-        k.help = nxs_keep(a, "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a "
-                             "percentage) (%s)", el);
+        snprintf(help, n, "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a "
+                          "percentage) (%s)", el);
     } else if (is(t, "fan") && (is(el, "input") || is(el, "min") || is(el, "max") || is(el, "target"))) {
-        k.unit = "_rpm", k.help = nxs_keep(a, "Hardware monitor for fan revolutions per minute (%s)", el);
+        k.unit = "_rpm"; snprintf(help, n, "Hardware monitor for fan revolutions per minute (%s)", el);
     } else {
-        k.help = nxs_keep(a, "Hardware monitor %s element %s", t, el);
+        snprintf(help, n, "Hardware monitor %s element %s", t, el);
     }
     return k;
 }
@@ -282,18 +280,16 @@ static void hw_special(nx_ctx *x, const hw_file *f, const char *val, const char 
 }
 
 /* One sensor file; emits its sample as node_exporter's updateHwmon does. */
-static void hw_sensor(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip, const char *file)
+static void hw_sensor(nx_ctx *x, const char *dir, const char *chip, const char *file)
 {
     hw_file f;
     char val[128], base[96], name[128];
     if (!hw_explode(file, &f) || !hw_value(x, dir, file, val, sizeof val))
         return;
     const char *el = f.prop, *t = f.type;
-    if (is(el, "label")) {
-        char label[3 * sizeof val];
-        nxs_utf8(val, label, sizeof label);
+    if (is(el, "label")) { /* nx_sample writes invalid UTF-8 as U+FFFD, as node_exporter */
         nx_sample(x, nx_family(x, "node_hwmon_sensor_label", NX_GAUGE, "Label for given chip and sensor"), 1, 3,
-                  "chip", chip, "label", label, "sensor", f.sensor);
+                  "chip", chip, "label", val, "sensor", f.sensor);
         return;
     }
     if (is(t, "beep_enable") || is(t, "vrm") || is(t, "update_interval")) {
@@ -315,14 +311,15 @@ static void hw_sensor(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip
     } else {
         snprintf(base, sizeof base, "node_hwmon_%s", t);
     }
-    hw_kind k = hw_kind_of(a, t, el);
+    char help[256];
+    hw_kind k = hw_kind_of(help, sizeof help, t, el);
     snprintf(name, sizeof name, "%s%s", base, k.unit);
     /* Go multiplies by 0.001 and divides by 1e6: the same operations give the same bits */
     double out = k.scale == 1e-6 ? v / 1000000.0 : k.scale == 0.001 ? v * 0.001 : v;
     hw_emit(x, name, k.type, k.help, out, chip, f.sensor);
 }
 
-static void hw_dir(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip, const char *skip_dir)
+static void hw_dir(nx_ctx *x, const char *dir, const char *chip, const char *skip_dir)
 {
     struct dirent **v;
     int n = nxs_scan(dir, ".", "", false, &v);
@@ -336,16 +333,13 @@ static void hw_dir(nx_ctx *x, nxs_arena *a, const char *dir, const char *chip, c
             if (access(other, F_OK) == 0)
                 continue;
         }
-        hw_sensor(x, a, dir, chip, v[i]->d_name);
+        hw_sensor(x, dir, chip, v[i]->d_name);
     }
     nxs_names_free(v, n);
 }
 
 NX_COLLECTOR(hwmon)
 {
-    nxs_arena a;
-    if (nxs_arena_init(x, &a) < 0)
-        return -ENOMEM;
     struct dirent **v;
     int n = nxs_scan(x->sys, "class/hwmon", "", false, &v);
     if (n < 0)
@@ -357,12 +351,13 @@ NX_COLLECTOR(hwmon)
         snprintf(dir, sizeof dir, "%s/class/hwmon/%s", x->sys, v[i]->d_name);
         if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
-        int r = hw_chip(x, dir, chip, sizeof chip);
+        bool named = nx_read_str(x, dir, raw, sizeof raw, "name") == 0;
+        int r = hw_chip(dir, named ? raw : NULL, chip, sizeof chip);
         if (r < 0) {
             rc = r;
             continue;
         }
-        if (nx_read_str(x, dir, raw, sizeof raw, "name") == 0) {
+        if (named) {
             char clean[128];
             hw_clean(raw, clean, sizeof clean);
             if (clean[0])
@@ -372,9 +367,9 @@ NX_COLLECTOR(hwmon)
         }
         snprintf(dev, sizeof dev, "%s/device", dir);
         bool has_dev = stat(dev, &st) == 0 && S_ISDIR(st.st_mode);
-        hw_dir(x, &a, dir, chip, has_dev ? dev : NULL);
+        hw_dir(x, dir, chip, has_dev ? dev : NULL);
         if (has_dev)
-            hw_dir(x, &a, dev, chip, NULL);
+            hw_dir(x, dev, chip, NULL);
     }
     nxs_names_free(v, n);
     return rc;
@@ -437,12 +432,12 @@ static bool ps_read(nx_ctx *x, const char *dir, const char *file, char *out, siz
     return true;
 }
 
-static void ps_supply(nx_ctx *x, nxs_arena *a, const char *dir, const char *name)
+static void ps_supply(nx_ctx *x, const char *dir, const char *name)
 {
     char val[128];
     for (size_t i = 0; i < sizeof ps_attrs / sizeof ps_attrs[0]; i++) {
         const ps_attr *at = &ps_attrs[i];
-        char *end, metric[96];
+        char *end, metric[96], help[160];
         if (!ps_read(x, dir, at->file, val, sizeof val) || !val[0])
             continue;
         errno = 0;
@@ -450,12 +445,13 @@ static void ps_supply(nx_ctx *x, nxs_arena *a, const char *dir, const char *name
         if (*end || errno)
             continue;
         snprintf(metric, sizeof metric, "node_power_supply_%s", at->metric);
-        const char *help = nxs_keep(a, "%s value of /sys/class/power_supply/<power_supply>.", at->metric);
+        snprintf(help, sizeof help, "%s value of /sys/class/power_supply/<power_supply>.", at->metric);
         nx_sample(x, nx_family_dyn(x, metric, NX_GAUGE, help), at->div == 1 ? (double)v : (double)v / at->div, 1,
                   "power_supply", name);
     }
-    /* label values must outlive nx_sample_v only; they live in vals */
-    char vals[PS_NINFO][3 * 128];
+    /* label values must outlive nx_sample_v only; they live in vals
+     * (nx_sample_v writes invalid UTF-8 as U+FFFD, as node_exporter) */
+    char vals[PS_NINFO][128];
     const char *kv[2 * (PS_NINFO + 1)];
     int k = 0;
     bool named = false;
@@ -466,10 +462,8 @@ static void ps_supply(nx_ctx *x, nxs_arena *a, const char *dir, const char *name
             k++;
             named = true;
         }
-        char raw[128];
-        if (!ps_read(x, dir, ps_info[i], raw, sizeof raw) || !raw[0])
+        if (!ps_read(x, dir, ps_info[i], vals[i], sizeof vals[i]) || !vals[i][0])
             continue;
-        nxs_utf8(raw, vals[i], sizeof vals[i]);
         kv[2 * k] = ps_info[i];
         kv[2 * k + 1] = vals[i];
         k++;
@@ -485,9 +479,6 @@ static void ps_supply(nx_ctx *x, nxs_arena *a, const char *dir, const char *name
 
 NX_COLLECTOR(powersupplyclass)
 {
-    nxs_arena a;
-    if (nxs_arena_init(x, &a) < 0)
-        return -ENOMEM;
     struct dirent **v;
     int n = nxs_scan(x->sys, "class/power_supply", "", false, &v);
     if (n < 0)
@@ -496,7 +487,7 @@ NX_COLLECTOR(powersupplyclass)
         char dir[CORE_PATH_MAX + 300];
         snprintf(dir, sizeof dir, "%s/class/power_supply/%s", x->sys, v[i]->d_name);
         /* the default --collector.powersupply.ignored-supplies is ^$: none */
-        ps_supply(x, &a, dir, v[i]->d_name);
+        ps_supply(x, dir, v[i]->d_name);
     }
     nxs_names_free(v, n);
     return 0;

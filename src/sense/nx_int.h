@@ -59,6 +59,8 @@ typedef struct nx_ctx {
     const char *udev;        /* "/run/udev/data" (diskstats' node_disk_info) */
     const char *collector;   /* the one running */
     sn_buf rd, rd2;          /* read scratch buffers */
+    sn_buf stat;             /* /proc/stat, read once a scrape for the cpu and stat collectors */
+    ssize_t stat_len;        /* its length, or -errno; 0: not read yet this scrape */
     nx_fam *fams;            /* grows up to NX_MAX_FAMILIES, kept between scrapes */
     int nfams, capfams;
     int *fidx;               /* name -> family + 1 (0: free), open addressing */
@@ -76,7 +78,8 @@ typedef struct nx_collector {
 /* Describes a family (or finds it again within the running collector) and
  * returns its handle, -1 when the collector has too many (logged once).
  * name and help must stay valid until the collector returns; with
- * nx_family_dyn both are copied (name and help built in temporary buffers). */
+ * nx_family_dyn both are copied (name and help built in temporary buffers;
+ * a name of 128 bytes or more gets -1). */
 int nx_family(nx_ctx *x, const char *name, int type, const char *help);
 int nx_family_dyn(nx_ctx *x, const char *name, int type, const char *help);
 /* Makes room for n more families in the running collector (the array may

@@ -3,41 +3,12 @@
  * /proc/sys/fs/file-nr, /proc/sys/kernel/random), plus the helpers of
  * nx_sys.h that the nxsys collectors share. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "sense/nx_sys.h"
 
-#define NXS_ARENA_SIZE 32768
-
 /* ---- shared helpers (nx_sys.h) ---------------------------------------------------- */
-int nxs_arena_init(nx_ctx *x, nxs_arena *a)
-{
-    a->p = NULL;
-    a->len = a->cap = 0;
-    if (sn_buf_reserve(&x->rd, NXS_ARENA_SIZE) < 0)
-        return -ENOMEM;
-    a->p = x->rd.p;
-    a->cap = x->rd.cap;
-    return 0;
-}
-
-const char *nxs_keep(nxs_arena *a, const char *fmt, ...)
-{
-    if (!a->p || a->len >= a->cap)
-        return NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(a->p + a->len, a->cap - a->len, fmt, ap);
-    va_end(ap);
-    if (k < 0 || (size_t)k >= a->cap - a->len)
-        return NULL;
-    const char *s = a->p + a->len;
-    a->len += (size_t)k + 1;
-    return s;
-}
-
 static bool scan_match(const char *name, const char *prefix, bool digits)
 {
     size_t k = strlen(prefix);
@@ -162,13 +133,10 @@ static void meminfo_key(const char *p, size_t len, char *out, size_t n)
 
 NX_COLLECTOR(meminfo)
 {
-    nxs_arena a;
-    if (nxs_arena_init(x, &a) < 0)
-        return -ENOMEM;
-    ssize_t n = nx_read(x, &x->rd2, x->proc, "meminfo");
+    ssize_t n = nx_read(x, &x->rd, x->proc, "meminfo");
     if (n < 0)
         return (int)n;
-    const char *p = x->rd2.p, *e = x->rd2.p + n;
+    const char *p = x->rd.p, *e = x->rd.p + n;
     for (; p < e; p = sn_eol(p, e)) {
         const char *colon = p, *eol = sn_eol(p, e);
         while (colon < eol && *colon != ':')
@@ -182,10 +150,10 @@ NX_COLLECTOR(meminfo)
             return -EINVAL;
         q = sn_skip_ws(q, eol);
         bool unit = q < eol && *q != '\n';
-        char key[96], name[128];
+        char key[96], name[128], help[160];
         meminfo_key(p, (size_t)(colon - p), key, sizeof key);
         snprintf(name, sizeof name, "node_memory_%s%s", key, unit ? "_bytes" : "");
-        const char *help = nxs_keep(&a, "Memory information field %s%s.", key, unit ? "_bytes" : "");
+        snprintf(help, sizeof help, "Memory information field %s%s.", key, unit ? "_bytes" : "");
         nx_sample(x, nx_family_dyn(x, name, NX_GAUGE, help), unit ? (double)v * 1024.0 : (double)v, 0);
     }
     return 0;
@@ -208,13 +176,10 @@ static bool vmstat_field(const char *k, size_t len)
 
 NX_COLLECTOR(vmstat)
 {
-    nxs_arena a;
-    if (nxs_arena_init(x, &a) < 0)
-        return -ENOMEM;
-    ssize_t n = nx_read(x, &x->rd2, x->proc, "vmstat");
+    ssize_t n = nx_read(x, &x->rd, x->proc, "vmstat");
     if (n < 0)
         return (int)n;
-    const char *p = x->rd2.p, *e = x->rd2.p + n;
+    const char *p = x->rd.p, *e = x->rd.p + n;
     for (; p < e; p = sn_eol(p, e)) {
         const char *q = p;
         char key[96];
@@ -225,9 +190,9 @@ NX_COLLECTOR(vmstat)
         int64_t v = sn_i64(&q, e, &ok);
         if (!ok)
             return -EINVAL;
-        char name[128];
+        char name[128], help[160];
         snprintf(name, sizeof name, "node_vmstat_%s", key);
-        const char *help = nxs_keep(&a, "/proc/vmstat information field %s.", key);
+        snprintf(help, sizeof help, "/proc/vmstat information field %s.", key);
         nx_sample(x, nx_family_dyn(x, name, NX_UNTYPED, help), (double)v, 0);
     }
     return 0;

@@ -82,10 +82,11 @@ static int grow(void **p, int *cap, int need, size_t esz)
     return 0;
 }
 
-static uint64_t fnv(uint64_t h, const char *s)
+/* FNV-1a over n bytes, from h. */
+static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
 {
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
     return h;
 }
 
@@ -93,7 +94,7 @@ static void tf_vreport(struct nx_text *t, bool error, const char *fmt, va_list a
 {
     char msg[320];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    t->err_hash = fnv(t->err_hash ^ 0x9e3779b97f4a7c15ull, msg);
+    t->err_hash = hash_bytes(t->err_hash ^ 0x9e3779b97f4a7c15ull, msg, strlen(msg));
     if (t->nmsg < (int)(sizeof t->errs / sizeof t->errs[0]))
         core_sncpy(t->errs[t->nmsg], sizeof t->errs[0], msg);
     t->nmsg++;
@@ -180,13 +181,6 @@ static uint64_t mix64(uint64_t z)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
-}
-
-static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h;
 }
 
 /* 1 when added, 0 when already there, -ENOMEM. */
@@ -341,9 +335,8 @@ static int fam_find(struct nx_text *t, const char *name, size_t n)
 
 /* The family a sample name belongs to: itself, or name less _bucket/_sum/
  * _count for a histogram, _sum/_count for a summary, as the parser does. */
-static int fam_of_sample(struct nx_text *t, const char *name, size_t n, const char **suffix)
+static int fam_of_sample(struct nx_text *t, const char *name, size_t n)
 {
-    *suffix = "";
     int i = fam_find(t, name, n);
     if (i >= 0)
         return i;
@@ -353,10 +346,8 @@ static int fam_of_sample(struct nx_text *t, const char *name, size_t n, const ch
         if (n <= sl || memcmp(name + n - sl, sfx[k], sl) != 0)
             continue;
         int j = fam_find(t, name, n - sl);
-        if (j >= 0 && (t->fams[j].type == NX_HISTOGRAM || (t->fams[j].type == NX_SUMMARY && k > 0))) {
-            *suffix = sfx[k];
+        if (j >= 0 && (t->fams[j].type == NX_HISTOGRAM || (t->fams[j].type == NX_SUMMARY && k > 0)))
             return j;
-        }
     }
     return -1;
 }
@@ -549,8 +540,7 @@ static int line_comment(tf_parse *P, const char *p, const char *e)
 
 /* Parses {name="value",...} at *pp (validating names, escapes, duplicates,
  * histogram le / summary quantile); on the second pass copies it to out. */
-static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, const char *suffix, nx_outbuf *out,
-                  uint64_t *hash)
+static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, nx_outbuf *out, uint64_t *hash)
 {
     const char *p = *pp;
     const char *names[NX_MAX_LABELS * 4];
@@ -560,7 +550,6 @@ static int labels(tf_parse *P, const char **pp, const char *e, const tf_fam *f, 
      * must be numbers where they appear (that they appear is not checked) */
     bool need_le = f && f->type == NX_HISTOGRAM;
     bool need_q = f && f->type == NX_SUMMARY;
-    (void)suffix;
     p = sn_skip_ws(p + 1, e); /* after '{' */
     bool first = true;
     while (p < e && *p != '}') {
@@ -634,8 +623,8 @@ static int line_sample(tf_parse *P, const char *p, const char *e)
         return fail(P, "invalid metric name");
     if (n >= TF_NAME_MAX)
         return fail(P, "metric name longer than %d bytes", TF_NAME_MAX - 1);
-    const char *name = p, *suffix;
-    int i = fam_of_sample(P->t, name, n, &suffix);
+    const char *name = p;
+    int i = fam_of_sample(P->t, name, n);
     if (i < 0) {
         if (P->emit)
             return fail(P, "internal: family %.*s lost between passes", (int)n, name);
@@ -660,7 +649,7 @@ static int line_sample(tf_parse *P, const char *p, const char *e)
     }
     p = sn_skip_ws(p + n, e);
     uint64_t lh = 0;
-    if (p < e && *p == '{' && labels(P, &p, e, f, suffix, out, &lh) < 0)
+    if (p < e && *p == '{' && labels(P, &p, e, f, out, &lh) < 0)
         return -EINVAL;
     const char *vs = sn_skip_ws(p, e); /* as the parser: "m-1" is m at -1 */
     p = sn_skip_tok(vs, e);
@@ -737,12 +726,12 @@ static int read_file(struct nx_text *t, const char *path, double *mtime, size_t 
         return -e;
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > TF_MAX_FILE) {
-        int e = errno;
+    int serr = fstat(fd, &st) < 0 ? errno : 0;
+    if (serr || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > TF_MAX_FILE) {
         tf_problem(t, "textfile: %s: %s (left out)", path,
-                   !S_ISREG(st.st_mode) ? "not a regular file" : e ? strerror(e) : "larger than 16 MiB");
+                   serr ? strerror(serr) : !S_ISREG(st.st_mode) ? "not a regular file" : "larger than 16 MiB");
         close(fd);
-        return -EINVAL;
+        return serr ? -serr : -EINVAL;
     }
     *mtime = (double)st.st_mtim.tv_sec;
     size_t n = 0;

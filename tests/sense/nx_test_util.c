@@ -33,7 +33,7 @@ void nxt_emit(void *ud, const char *s, size_t n)
     assert_true(t->len == before + n);
 }
 
-char *nxt_render(const char *proc, const char *sys, const char *udev, char **second)
+sense_nx *nxt_open(const char *proc, const char *sys, const char *udev)
 {
     core_config cfg;
     core_config_defaults(&cfg);
@@ -45,11 +45,17 @@ char *nxt_render(const char *proc, const char *sys, const char *udev, char **sec
     sense_nx *nx = NULL;
     char err[256];
     assert_int_equal(sense_nx_open(&nx, &cfg, err, sizeof err), 0);
+    core_config_free(&cfg); /* the handle keeps copies of the roots */
+    return nx;
+}
+
+char *nxt_render(const char *proc, const char *sys, const char *udev, char **second)
+{
+    sense_nx *nx = nxt_open(proc, sys, udev);
     nxt_text t = {0}, t2 = {0};
     assert_int_equal(sense_nx_render(nx, nxt_emit, &t), 0);
     assert_int_equal(sense_nx_render(nx, nxt_emit, &t2), 0);
     sense_nx_close(nx);
-    core_config_free(&cfg);
     if (second)
         *second = t2.p;
     else

@@ -17,6 +17,10 @@ typedef struct nxt_text {
 void nxt_emit(void *ud, const char *s, size_t n);
 /* The same without cmocka's asserts, for a forked child. */
 void nxt_emit_plain(void *ud, const char *s, size_t n);
+/* A handle with these proc, sys and udev roots (udev NULL: the default),
+ * textfile off; sense_nx_close it. */
+struct sense_nx;
+struct sense_nx *nxt_open(const char *proc, const char *sys, const char *udev);
 /* Renders the exposition with these proc, sys and udev roots (udev NULL:
  * the default), textfile off, twice on one handle (the second reuses the
  * buffers). Returns the first text (free it); the second in *second when

@@ -5,13 +5,15 @@
  * sense_nx_render and compared line by line with expected.prom, which is
  * what node_exporter 1.5 itself serves over the same tree (regen.sh). The
  * families that read the live clock, uname(2) or adjtimex(2) are checked
- * against the running host instead. */
+ * against the running host instead. Also: the cpu and stat collectors'
+ * shared /proc/stat read, and edges of the frame (nx.c) they rely on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "sense/nx_int.h"
 #include "sense/sense_int.h"
 #include "nx_test_util.h"
 #include "tree.h"
@@ -228,6 +230,110 @@ static void test_bad_input(void **st)
     tree_rm(dir);
 }
 
+/* The cpu and stat collectors share one read of /proc/stat per scrape: both
+ * see it, and the next scrape on the same handle reads it afresh. */
+static void test_proc_stat_each_scrape(void **st)
+{
+    char dir[] = "/tmp/ippoc-nxsys-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[512];
+    snprintf(path, sizeof path, "%s/stat", dir);
+    assert_int_equal(file_put(path, "cpu  100 0 50 1000 0 0 0 0 0 0\ncpu0 100 0 50 1000 0 0 0 0 0 0\n"
+                                    "intr 12 4 8\nctxt 7\nbtime 1700000000\nprocesses 55\nprocs_running 3\n"
+                                    "procs_blocked 1\nsoftirq 5 1 4\n"), 0);
+    sense_nx *nx = nxt_open(dir, dir, NULL);
+    nxt_text t = {0}, t2 = {0};
+    assert_int_equal(sense_nx_render(nx, nxt_emit, &t), 0);
+    assert_true(nxt_value(t.p, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"}") == 1);
+    assert_true(nxt_value(t.p, "node_context_switches_total") == 7);
+    assert_true(nxt_value(t.p, "node_intr_total") == 12);
+    assert_true(nxt_value(t.p, "node_boot_time_seconds") == 1700000000);
+    assert_true(nxt_value(t.p, "node_forks_total") == 55);
+    assert_true(nxt_value(t.p, "node_procs_running") == 3);
+    assert_true(nxt_value(t.p, "node_procs_blocked") == 1);
+    assert_true(nxt_has_line(t.p, "# TYPE node_forks_total counter"));
+    assert_true(nxt_has_line(t.p, "# TYPE node_procs_blocked gauge"));
+    assert_true(nxt_has_line(t.p, "# HELP node_intr_total Total number of interrupts serviced."));
+    assert_int_equal(file_put(path, "cpu  300 0 50 1000 0 0 0 0 0 0\ncpu0 300 0 50 1000 0 0 0 0 0 0\nctxt 9\n"), 0);
+    assert_int_equal(sense_nx_render(nx, nxt_emit, &t2), 0);
+    assert_true(nxt_value(t2.p, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"}") == 3);
+    assert_true(nxt_value(t2.p, "node_context_switches_total") == 9);
+    /* gone: both collectors fail on that scrape */
+    assert_int_equal(unlink(path), 0);
+    free(t.p);
+    t = (nxt_text){0};
+    assert_int_equal(sense_nx_render(nx, nxt_emit, &t), 0);
+    assert_true(nxt_value(t.p, "node_scrape_collector_success{collector=\"cpu\"}") == 0);
+    assert_true(nxt_value(t.p, "node_scrape_collector_success{collector=\"stat\"}") == 0);
+    free(t.p);
+    free(t2.p);
+    sense_nx_close(nx);
+    tree_rm(dir);
+}
+
+/* A run-time family name too long for the family's copy is refused rather
+ * than cut short (a cut copy is never found again by the full name, so
+ * each call would add another family of the same name). */
+static void test_family_long_name(void **st)
+{
+    nx_ctx x = {0};
+    x.collector = "test";
+    char name[200];
+    memset(name, 'a', 150);
+    name[150] = 0;
+    assert_int_equal(nx_family_dyn(&x, name, NX_GAUGE, NULL), -1);
+    assert_int_equal(nx_family_dyn(&x, name, NX_GAUGE, NULL), -1);
+    name[128] = 0;
+    assert_int_equal(nx_family_dyn(&x, name, NX_GAUGE, NULL), -1);
+    name[127] = 0;
+    int f = nx_family_dyn(&x, name, NX_GAUGE, NULL);
+    assert_true(f >= 0);
+    assert_int_equal(nx_family_dyn(&x, name, NX_GAUGE, NULL), f);
+    assert_int_equal(x.nfams, 1);
+    for (int i = 0; i < x.capfams; i++)
+        free(x.fams[i].body.p);
+    free(x.fams);
+    free(x.fidx);
+}
+
+/* A sysfs number of -1 (physical_package_id on some platforms) is no
+ * unsigned number: that CPU's throttle counters are left out, as
+ * node_exporter does, rather than labelled package="18446744073709551615". */
+static void test_negative_u64(void **st)
+{
+    char dir[] = "/tmp/ippoc-nxsys-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    static const char *const dirs[] = {"devices", "devices/system", "devices/system/cpu",
+                                       "devices/system/cpu/cpu0", "devices/system/cpu/cpu0/topology",
+                                       "devices/system/cpu/cpu0/thermal_throttle"};
+    char path[512];
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, dirs[i]);
+        assert_int_equal(mkdir(path, 0755), 0);
+    }
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu0/topology/physical_package_id", dir);
+    assert_int_equal(file_put(path, "-1\n"), 0);
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu0/topology/core_id", dir);
+    assert_int_equal(file_put(path, "0\n"), 0);
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu0/thermal_throttle/core_throttle_count", dir);
+    assert_int_equal(file_put(path, "4\n"), 0);
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu0/thermal_throttle/package_throttle_count", dir);
+    assert_int_equal(file_put(path, "5\n"), 0);
+    snprintf(path, sizeof path, "%s/stat", dir);
+    assert_int_equal(file_put(path, "cpu0 1 0 1 1 0 0 0 0 0 0\n"), 0);
+    char *out = render(dir, dir);
+    assert_null(strstr(out, "node_cpu_package_throttles_total"));
+    assert_null(strstr(out, "node_cpu_core_throttles_total"));
+    free(out);
+    snprintf(path, sizeof path, "%s/devices/system/cpu/cpu0/topology/physical_package_id", dir);
+    assert_int_equal(file_put(path, "0\n"), 0);
+    out = render(dir, dir);
+    assert_true(nxt_value(out, "node_cpu_package_throttles_total{package=\"0\"}") == 5);
+    assert_true(nxt_value(out, "node_cpu_core_throttles_total{core=\"0\",package=\"0\"}") == 4);
+    free(out);
+    tree_rm(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +342,9 @@ int main(void)
         cmocka_unit_test(test_selinux),
         cmocka_unit_test(test_absent_sources),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_proc_stat_each_scrape),
+        cmocka_unit_test(test_family_long_name),
+        cmocka_unit_test(test_negative_u64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
