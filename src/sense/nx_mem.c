@@ -53,35 +53,6 @@ void nxs_names_free(struct dirent **v, int n)
     free(v);
 }
 
-void nxs_utf8(const char *in, char *out, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)in;
-    size_t j = 0;
-    bool in_bad = false;
-    while (*s) {
-        size_t k = core_utf8_len(s);
-        if (k) {
-            if (j + k >= n)
-                break;
-            memcpy(out + j, s, k);
-            j += k;
-            s += k;
-            in_bad = false;
-            continue;
-        }
-        /* a run of invalid bytes becomes one replacement, as in Go */
-        if (!in_bad) {
-            if (j + 3 >= n)
-                break;
-            memcpy(out + j, "\xef\xbf\xbd", 3);
-            j += 3;
-        }
-        in_bad = true;
-        s++;
-    }
-    out[j] = 0;
-}
-
 bool nxs_utf8_valid(const char *p, size_t n)
 {
     const unsigned char *s = (const unsigned char *)p;

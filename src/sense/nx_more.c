@@ -71,10 +71,8 @@ NX_COLLECTOR(dmi)
     int nl = 0;
     for (int i = 0; i < NA; i++) {
         /* unreadable (root-only serials) or absent attributes are left out */
-        char raw[128];
-        if (nx_read_str(x, x->sys, raw, sizeof raw, "class/dmi/id/%s", attrs[i][1]) < 0)
-            continue;
-        nxs_utf8(raw, vals[i], sizeof vals[i]); /* Go's strings.ToValidUTF8(v, "\uFFFD") */
+        if (nx_read_str(x, x->sys, vals[i], sizeof vals[i], "class/dmi/id/%s", attrs[i][1]) < 0)
+            continue; /* invalid UTF-8 is written as U+FFFD by nx_sample_v, as Go's ToValidUTF8 */
         kv[2 * nl] = attrs[i][0];
         kv[2 * nl + 1] = vals[i];
         nl++;

@@ -15,10 +15,6 @@
 int nxs_scan(const char *root, const char *rel, const char *prefix, bool digits, struct dirent ***out);
 void nxs_names_free(struct dirent **v, int n);
 
-/* Copies in to out with each invalid UTF-8 sequence replaced by U+FFFD, as
- * Go's strings.ToValidUTF8(s, "\uFFFD") does for node_exporter's label
- * values (an invalid byte in a label breaks the whole scrape). */
-void nxs_utf8(const char *in, char *out, size_t n);
 /* Whether the n bytes at p are valid UTF-8 (what Prometheus requires of a
  * label value; the byte after them must not continue a sequence). */
 bool nxs_utf8_valid(const char *p, size_t n);
