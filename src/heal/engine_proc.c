@@ -33,26 +33,22 @@ static int cgroup2_of(const char *proc_cgroup, char *out, size_t n)
     return -ENOENT;
 }
 
-/* The first cgroup2 mount point (/sys/fs/cgroup or /sys/fs/cgroup/unified). */
+/* The cgroup v2 root (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid
+ * host): the one that has cgroup.controllers, as eng_sys_limit finds it. Two
+ * access() calls rather than a read of /proc/self/mountinfo: this runs on
+ * the loop thread for every service at every sample. */
 static int cgroup2_mount(char *out, size_t n)
 {
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    if (!f)
-        return -errno;
-    char line[1024];
-    int rc = -ENOENT;
-    while (rc && fgets(line, sizeof line, f)) {
-        char mnt[512], fstype[64];
-        const char *dash = strstr(line, " - ");
-        if (!dash || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 || sscanf(dash + 3, "%63s", fstype) != 1)
-            continue;
-        if (!strcmp(fstype, "cgroup2") && !strncmp(mnt, "/sys/fs/cgroup", 14)) {
-            snprintf(out, n, "%s", mnt);
-            rc = 0;
+    static const char *const roots[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+    for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "%s/cgroup.controllers", roots[i]);
+        if (access(path, F_OK) == 0) {
+            snprintf(out, n, "%s", roots[i]);
+            return 0;
         }
     }
-    fclose(f);
-    return rc;
+    return -ENOENT;
 }
 
 /* The service's own cgroup v2 directory (that of pid, unless it is the root
