@@ -301,7 +301,8 @@ json_t *eng_port_conflict(eng_svc *s, pid_t exited_pgid, char *text, size_t n);
 /* The service's own cgroup v2 (that of pid, when it is neither the root
  * nor one holding ippocd) gets cgroup.freeze = 1 (freeze) or 0 (thaw);
  * dir gets its path. -ENOENT when the service has no cgroup of its own,
- * -ENOTSUP without the cgroup v2 freezer; the reason in msg. */
+ * -ENOTSUP without the cgroup v2 freezer, -EXDEV when its cgroup lies
+ * outside ippocd's cgroup namespace (a ".." path); the reason in msg. */
 int eng_sys_freeze(pid_t pid, bool freeze, char *dir, size_t dn, char *msg, size_t n);
 
 /* engine_alert.c */

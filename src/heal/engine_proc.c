@@ -51,9 +51,21 @@ static int cgroup2_mount(char *out, size_t n)
     return -ENOENT;
 }
 
+/* Whether cgroup path cg has a ".." component: a process outside ippocd's
+ * cgroup namespace shows as "/../x"; joined to the mount it would lead out
+ * of the cgroup tree. */
+static bool dotdot(const char *cg)
+{
+    for (const char *p = strstr(cg, ".."); p; p = strstr(p + 1, ".."))
+        if ((p == cg || p[-1] == '/') && (p[2] == 0 || p[2] == '/'))
+            return true;
+    return false;
+}
+
 /* The service's own cgroup v2 directory (that of pid, unless it is the root
  * or holds ippocd): 0, -ENOENT when it has none of its own, -ENOTSUP
- * without cgroup v2, -ESRCH when pid is gone. */
+ * without cgroup v2, -EXDEV when it lies outside ippocd's cgroup namespace,
+ * -ESRCH when pid is gone. */
 static int own_cgroup(pid_t pid, char *dir, size_t dn, char *cg, size_t cgn)
 {
     char path[64], self[1024] = "", mnt[512];
@@ -63,6 +75,8 @@ static int own_cgroup(pid_t pid, char *dir, size_t dn, char *cg, size_t cgn)
         return rc;
     if (rc || cgroup2_mount(mnt, sizeof mnt))
         return -ENOTSUP;
+    if (dotdot(cg))
+        return -EXDEV;
     cgroup2_of("/proc/self/cgroup", self, sizeof self);
     size_t cl = strlen(cg);
     if (!strcmp(cg, "/") || !strcmp(cg, self) || (!strncmp(self, cg, cl) && self[cl] == '/'))
@@ -316,6 +330,10 @@ int eng_sys_freeze(pid_t pid, bool freeze, char *dir, size_t dn, char *msg, size
     }
     if (rc == -ENOTSUP) {
         snprintf(msg, n, "no cgroup v2 here (freeze and thaw need cgroup v2's cgroup.freeze)");
+        return rc;
+    }
+    if (rc == -EXDEV) {
+        snprintf(msg, n, "pid %d's cgroup %s is outside ippocd's cgroup namespace", (int)pid, cg);
         return rc;
     }
     if (rc) {
