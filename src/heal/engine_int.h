@@ -292,7 +292,8 @@ int eng_sys_proc(pid_t pid, uint64_t *ticks, double *rss, double *threads, doubl
 int eng_sys_tree(pid_t pid, uint64_t *ticks, double *rss, double *threads, double *fds, int *nprocs);
 /* Who holds TCP port `port` (any address, v4 or v6), leaving out process
  * group skip_pgid: 0 with pid and its command line, -ENOENT when the port
- * is free, -ESRCH when bound by no process visible here. */
+ * is free, -ESRCH when bound by no process visible here, -ETIMEDOUT when
+ * looking through every process's fds took longer than its budget (50 ms). */
 int eng_sys_port_holder(int port, pid_t skip_pgid, pid_t *pid, char *cmd, size_t n);
 /* The first port of s's probes that another process holds: its evidence
  * {port, pid, command} and text "port P is held by pid N (CMD)"; NULL if none. */

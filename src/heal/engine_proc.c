@@ -209,14 +209,25 @@ static int port_inodes(const char *path, int port, unsigned long *inodes, int n,
     return n;
 }
 
-/* The pid (not in process group `skip_pgid`) with an fd on socket inode. */
+/* How long the walk of every process's fds may take: it runs on the loop
+ * thread, after a crash, and a host with many processes and fds would
+ * otherwise hold the loop for as long as the walk takes. */
+#define OWNER_BUDGET_MS 50
+
+/* The pid (not in process group `skip_pgid`) with an fd on socket inode;
+ * 0 if none, -1 when the walk ran out of its time budget. */
 static pid_t inode_owner(const unsigned long *inodes, int ninodes, pid_t skip_pgid)
 {
     DIR *proc = opendir("/proc");
     if (!proc)
         return 0;
     pid_t found = 0;
+    int64_t deadline = core_mono_ms() + OWNER_BUDGET_MS;
     for (struct dirent *de; !found && (de = readdir(proc));) {
+        if (core_mono_ms() > deadline) {
+            found = -1;
+            break;
+        }
         char *end;
         long pid = strtol(de->d_name, &end, 10);
         if (*end || pid <= 0 || pid == getpid() || (skip_pgid > 1 && getpgid((pid_t)pid) == skip_pgid))
@@ -227,6 +238,10 @@ static pid_t inode_owner(const unsigned long *inodes, int ninodes, pid_t skip_pg
         if (!fd)
             continue;
         for (struct dirent *fe; !found && (fe = readdir(fd));) {
+            if (core_mono_ms() > deadline) {
+                found = -1; /* one process with very many fds */
+                break;
+            }
             char lp[600], target[64];
             snprintf(lp, sizeof lp, "/proc/%ld/fd/%s", pid, fe->d_name);
             ssize_t k = readlink(lp, target, sizeof target - 1);
@@ -257,6 +272,10 @@ int eng_sys_port_holder(int port, pid_t skip_pgid, pid_t *pid, char *cmd, size_t
     if (k == 0)
         return -ENOENT;
     *pid = inode_owner(inodes, k, skip_pgid);
+    if (*pid < 0) {
+        *pid = 0;
+        return -ETIMEDOUT; /* too many processes to look through on the loop */
+    }
     if (!*pid)
         return -ESRCH; /* bound, but by no process we can see (another user's, without root) */
     char path[64], buf[1024];
