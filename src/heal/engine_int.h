@@ -70,13 +70,15 @@ typedef struct eng_group {
 } eng_group;
 
 /* A METRIC condition's series (engine_metric.c): those of the rule's family
- * whose labels include the rule's, found again when the store's series
- * count changes (series are never removed while the store is open). */
+ * whose labels include the rule's; when the store's series count changes,
+ * the series added since (ids from next_id on) are looked at and the
+ * matching ones added (series are never removed while the store is open). */
 typedef struct eng_metric_set {
     int *ids;            /* matching series, sorted by labels */
     const char **labels; /* their canonical labels (the store's strings) */
-    int n;
-    int nseries;         /* mem_series_count when found; -1: not yet */
+    int n, cap;
+    int nseries;         /* mem_series_count when last looked; -1: not yet */
+    int next_id;         /* series ids below it have been looked at */
 } eng_metric_set;
 
 /* The series that decides a METRIC condition: the largest value for > and
