@@ -501,9 +501,9 @@ static void record_remove(const svc *s)
     unlink(path);
 }
 
-/* The recorded pid if it is still the process recorded (same start time);
- * *same_cmd: it was started with the command configured now. */
-static pid_t record_live_pid(const svc *s, bool *same_cmd)
+/* The recorded pid if it is still the process recorded (same start time,
+ * in *start); *same_cmd: it was started with the command configured now. */
+static pid_t record_live_pid(const svc *s, bool *same_cmd, uint64_t *start_out)
 {
     char path[CORE_PATH_MAX + 80], text[HEAL_ARG_MAX + 64];
     svc_path(s, "pid", path, sizeof path);
@@ -521,6 +521,7 @@ static pid_t record_live_pid(const svc *s, bool *same_cmd)
         record_remove(s);
         return 0;
     }
+    *start_out = now_start;
     return (pid_t)pid;
 }
 
@@ -792,12 +793,12 @@ static void on_adopt_poll(uv_timer_t *t)
 static bool try_adopt(svc *s)
 {
     bool same_cmd = true;
-    pid_t pid = record_live_pid(s, &same_cmd);
+    uint64_t start = 0;
+    pid_t pid = record_live_pid(s, &same_cmd, &start);
     if (!pid)
         return false;
-    uint64_t start = 0;
     char up[64] = "0";
-    if (!heal_svc_pid_starttime(pid, &start) && core_read_file("/proc/uptime", up, sizeof up) > 0) {
+    if (core_read_file("/proc/uptime", up, sizeof up) > 0) {
         int64_t age = (int64_t)(strtod(up, NULL) * 1000) - (int64_t)(start * 1000 / (uint64_t)sysconf(_SC_CLK_TCK));
         s->started_mono = core_mono_ms() - (age > 0 ? age : 0);
     } else {
