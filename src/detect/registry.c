@@ -73,6 +73,7 @@ struct detect_registry {
     float *vals;
     int capvals;
     int known_series;        /* mem_series_count at the last name refresh */
+    int names_next;          /* series ids below it have had their names learnt */
     int64_t last_save_ms;
     int64_t last_ts;
     int64_t started_ms, last_sweep_ms;
@@ -120,7 +121,8 @@ static void refresh_names(detect_registry *a)
         return;
     mem_series_info *s = NULL;
     size_t k = 0;
-    if (mem_series_snapshot(a->mem, &s, &k) < 0)
+    int next = 0;
+    if (mem_series_since(a->mem, a->names_next, &s, &k, &next) < 0) /* the new ones only */
         return;
     for (size_t i = 0; i < k; i++) {
         if (s[i].id < 0 || grow(a, s[i].id + 1))
@@ -130,6 +132,7 @@ static void refresh_names(detect_registry *a)
         a->unit[s[i].id] = s[i].unit ? s[i].unit : "";
     }
     free(s);
+    a->names_next = next;
     a->known_series = n;
 }
 
