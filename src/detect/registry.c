@@ -254,39 +254,6 @@ static json_t *num(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-/* {"cpu":"total",...} from canonical labels (k="v" with \\ \" \n escapes). */
-static json_t *labels_json(const char *s)
-{
-    json_t *o = json_object();
-    while (s && *s) {
-        const char *eq = strchr(s, '=');
-        if (!eq || eq[1] != '"')
-            break;
-        char k[256], v[512];
-        size_t kl = (size_t)(eq - s), vl = 0;
-        if (kl >= sizeof k)
-            break;
-        memcpy(k, s, kl);
-        k[kl] = 0;
-        const char *p = eq + 2;
-        for (; *p && *p != '"'; p++) {
-            char ch = *p;
-            if (ch == '\\' && p[1]) {
-                ch = *++p;
-                ch = ch == 'n' ? '\n' : ch;
-            }
-            if (vl + 1 < sizeof v)
-                v[vl++] = ch;
-        }
-        v[vl] = 0;
-        json_object_set_new(o, k, json_string(v));
-        if (*p != '"')
-            break;
-        s = p[1] == ',' ? p + 2 : p + 1;
-    }
-    return o;
-}
-
 static void key_of(const char *name, const char *labels, char *buf, size_t n)
 {
     snprintf(buf, n, "%s%s%s%s", name ? name : "?", labels && labels[0] ? "{" : "", labels ? labels : "",
@@ -297,7 +264,7 @@ static json_t *series_json(const char *name, const char *labels)
 {
     char key[DETECT_KEY_MAX];
     key_of(name, labels, key, sizeof key);
-    return json_pack("{s:s, s:o, s:s}", "metric", name ? name : "?", "labels", labels_json(labels), "key", key);
+    return json_pack("{s:s, s:o, s:s}", "metric", name ? name : "?", "labels", mem_labels_json(labels), "key", key);
 }
 
 static void record(detect_registry *a, int64_t ts, const char *type, const char *sev, json_t *payload)

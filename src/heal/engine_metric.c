@@ -108,32 +108,6 @@ int eng_metric_eval(mem_t *m, eng_metric_set *set, const heal_resource *res, eng
 
 /* ---- naming the series ------------------------------------------------------------------- */
 
-/* Canonical labels as a JSON object, escapes undone. */
-static json_t *labels_json(const char *s)
-{
-    json_t *o = json_object();
-    char key[128], val[512];
-    while (*s) {
-        const char *eq = strchr(s, '='), *end = mem_labels_pair_end(s);
-        if (!eq || eq > end || eq[1] != '"')
-            break;
-        snprintf(key, sizeof key, "%.*s", (int)(eq - s), s);
-        size_t k = 0;
-        for (const char *q = eq + 2; q < end - 1 && k + 1 < sizeof val; q++) {
-            char c = *q;
-            if (c == '\\' && q + 1 < end - 1) {
-                c = *++q;
-                c = c == 'n' ? '\n' : c;
-            }
-            val[k++] = c;
-        }
-        val[k] = 0;
-        json_object_set_new(o, key, json_string(val));
-        s = *end == ',' ? end + 1 : end;
-    }
-    return o;
-}
-
 void eng_metric_detail(json_t *detail, const char *metric, const eng_metric_hit *hit)
 {
     if (!detail)
@@ -144,7 +118,7 @@ void eng_metric_detail(json_t *detail, const char *metric, const eng_metric_hit 
     char key[512];
     snprintf(key, sizeof key, "%s%s%s%s", metric, hit->labels[0] ? "{" : "", hit->labels, hit->labels[0] ? "}" : "");
     json_object_set_new(detail, "series", json_string(key));
-    json_object_set_new(detail, "labels", labels_json(hit->labels));
+    json_object_set_new(detail, "labels", mem_labels_json(hit->labels));
 }
 
 void eng_metric_what(char *text, size_t n, const json_t *detail)

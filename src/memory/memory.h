@@ -131,6 +131,9 @@ bool mem_labels_subset(const char *have, const char *want);
 /* The end of the pair starting at s in canonical labels: past its closing
  * quote (a ',' or the NUL follows), or the string's end when malformed. */
 const char *mem_labels_pair_end(const char *s);
+/* Canonical labels as a JSON object {"key": "value", ...}, escapes undone
+ * (values past 511 bytes cut); NULL or "" give {}. */
+struct json_t *mem_labels_json(const char *labels);
 /* Id of an exact series, or -ENOENT. */
 int mem_series_find(mem_t *m, const char *name, const char *labels);
 /* Last value (NaN if none) and its time (ms, 0 if none) of one series,
