@@ -419,8 +419,13 @@ static void child_drain_close(child *c)
             continue;
         uv_os_fd_t fd;
         if (uv_fileno(h, &fd) == 0) {
-            ssize_t n;
-            while ((n = read(fd, buf, sizeof buf)) > 0) {
+            /* what the FIFO holds (1 MiB at most, see fifos_open), no more: a
+             * process of another group still writing would keep this loop,
+             * and the loop thread, going for ever */
+            for (int i = 0; i <= (1 << 20) / (int)sizeof buf; i++) {
+                ssize_t n = read(fd, buf, sizeof buf);
+                if (n <= 0)
+                    break;
                 uv_buf_t b = uv_buf_init(buf, (unsigned)n);
                 child_read((uv_stream_t *)&c->pipe[k], n, &b);
             }
