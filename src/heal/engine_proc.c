@@ -324,9 +324,12 @@ json_t *eng_port_conflict(eng_svc *s, pid_t exited_pgid, char *text, size_t n)
         if (s->rules[i].r.cond.kind != HEAL_COND_PROBE_FAILED)
             continue;
         int port = spec_port(&s->rules[i].r.cond.probe);
+        bool asked = false; /* a TCP and an HTTP probe of one port: /proc read once */
+        for (int j = 0; j < i && !asked; j++)
+            asked = s->rules[j].r.cond.kind == HEAL_COND_PROBE_FAILED && spec_port(&s->rules[j].r.cond.probe) == port;
         pid_t pid;
         char cmd[512];
-        if (port <= 0 || port > 65535 || eng_sys_port_holder(port, exited_pgid, &pid, cmd, sizeof cmd))
+        if (asked || port <= 0 || port > 65535 || eng_sys_port_holder(port, exited_pgid, &pid, cmd, sizeof cmd))
             continue;
         snprintf(text, n, "port %d is held by pid %d (%s)", port, (int)pid, cmd);
         return json_pack("{s:i, s:i, s:s}", "port", port, "pid", (int)pid, "command", cmd);
