@@ -73,6 +73,7 @@ struct detect_registry {
     float *vals;
     int capvals;
     int known_series;        /* mem_series_count at the last name refresh */
+    int names_next;          /* series ids below it have had their names learnt */
     int64_t last_save_ms;
     int64_t last_ts;
     int64_t started_ms, last_sweep_ms;
@@ -120,7 +121,8 @@ static void refresh_names(detect_registry *a)
         return;
     mem_series_info *s = NULL;
     size_t k = 0;
-    if (mem_series_snapshot(a->mem, &s, &k) < 0)
+    int next = 0;
+    if (mem_series_since(a->mem, a->names_next, &s, &k, &next) < 0) /* the new ones only */
         return;
     for (size_t i = 0; i < k; i++) {
         if (s[i].id < 0 || grow(a, s[i].id + 1))
@@ -130,6 +132,7 @@ static void refresh_names(detect_registry *a)
         a->unit[s[i].id] = s[i].unit ? s[i].unit : "";
     }
     free(s);
+    a->names_next = next;
     a->known_series = n;
 }
 
@@ -251,39 +254,6 @@ static json_t *num(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-/* {"cpu":"total",...} from canonical labels (k="v" with \\ \" \n escapes). */
-static json_t *labels_json(const char *s)
-{
-    json_t *o = json_object();
-    while (s && *s) {
-        const char *eq = strchr(s, '=');
-        if (!eq || eq[1] != '"')
-            break;
-        char k[256], v[512];
-        size_t kl = (size_t)(eq - s), vl = 0;
-        if (kl >= sizeof k)
-            break;
-        memcpy(k, s, kl);
-        k[kl] = 0;
-        const char *p = eq + 2;
-        for (; *p && *p != '"'; p++) {
-            char ch = *p;
-            if (ch == '\\' && p[1]) {
-                ch = *++p;
-                ch = ch == 'n' ? '\n' : ch;
-            }
-            if (vl + 1 < sizeof v)
-                v[vl++] = ch;
-        }
-        v[vl] = 0;
-        json_object_set_new(o, k, json_string(v));
-        if (*p != '"')
-            break;
-        s = p[1] == ',' ? p + 2 : p + 1;
-    }
-    return o;
-}
-
 static void key_of(const char *name, const char *labels, char *buf, size_t n)
 {
     snprintf(buf, n, "%s%s%s%s", name ? name : "?", labels && labels[0] ? "{" : "", labels ? labels : "",
@@ -294,7 +264,7 @@ static json_t *series_json(const char *name, const char *labels)
 {
     char key[DETECT_KEY_MAX];
     key_of(name, labels, key, sizeof key);
-    return json_pack("{s:s, s:o, s:s}", "metric", name ? name : "?", "labels", labels_json(labels), "key", key);
+    return json_pack("{s:s, s:o, s:s}", "metric", name ? name : "?", "labels", mem_labels_json(labels), "key", key);
 }
 
 static void record(detect_registry *a, int64_t ts, const char *type, const char *sev, json_t *payload)

@@ -1,8 +1,8 @@
 /* registry_conf.c: the [detect] section (kept raw by core/config.c): defaults,
  * parsing with FILE:LINE errors, and which series it watches (include and
  * exclude globs over the family name, or over the key name{labels} for a
- * glob with '{'). Also the label-subset test of anomalous(METRIC{labels})
- * rules. Pure: no state, any thread. */
+ * glob with '{'). Pure: no state, any thread. (The label-subset test of
+ * anomalous(METRIC{labels}) rules is memory's mem_labels_subset.) */
 #include "detect/detect.h"
 
 #include <errno.h>

@@ -57,6 +57,19 @@ static void on_restart_timer(uv_timer_t *t)
         eng_act_next(inc);
 }
 
+/* Runs inc (s's crash incident from now on) after the backoff delay. */
+static void restart_after(eng_svc *s, incident *inc, int64_t delay)
+{
+    if (!inc)
+        return;
+    inc->wants_running = true;
+    s->crash_incident = inc->id;
+    if (delay == 0 || !s->timer_open)
+        eng_act_next(inc);
+    else
+        uv_timer_start(&s->restart_timer, on_restart_timer, (uint64_t)delay, 0);
+}
+
 /* The main process ended while RUNNING: record it and restart through the
  * policy after the backoff delay. */
 static void on_crash(heal_engine *e, eng_svc *s, const heal_service_event *ev)
@@ -85,15 +98,7 @@ static void on_crash(heal_engine *e, eng_svc *s, const heal_service_event *ev)
     json_object_set_new(evd, "exit", json_pack("{s:i, s:i, s:i, s:I}", "pid", (int)ev->pid, "status",
                                                ev->exit_status, "signal", ev->term_signal, "backoff_ms",
                                                (json_int_t)delay));
-    incident *inc = eng_incident_open(e, s->cfg.sc.name, what, "supervisor", &a, 1, now, evd);
-    if (!inc)
-        return;
-    inc->wants_running = true;
-    s->crash_incident = inc->id;
-    if (delay == 0 || !s->timer_open)
-        eng_act_next(inc);
-    else
-        uv_timer_start(&s->restart_timer, on_restart_timer, (uint64_t)delay, 0);
+    restart_after(s, eng_incident_open(e, s->cfg.sc.name, what, "supervisor", &a, 1, now, evd), delay);
 }
 
 /* The trouble that got s stopped for flapping still holds: it should run
@@ -142,17 +147,9 @@ void eng_flap_retry(heal_engine *e)
         snprintf(a.service, sizeof a.service, "%s", s->cfg.sc.name);
         json_t *evd = eng_svc_evidence(e, s);
         json_object_set_new(evd, "backoff_ms", json_integer(delay));
-        incident *inc = eng_incident_open(e, s->cfg.sc.name, "retry after the flap cool-down", "flap protection", &a,
-                                          1, core_now_ms(), evd);
-        if (!inc)
-            continue;
-        inc->wants_running = true;
-        s->crash_incident = inc->id;
         log_info("heal: %s: flap cool-down over, trying again in %lld ms", s->cfg.sc.name, (long long)delay);
-        if (delay == 0 || !s->timer_open)
-            eng_act_next(inc);
-        else
-            uv_timer_start(&s->restart_timer, on_restart_timer, (uint64_t)delay, 0);
+        restart_after(s, eng_incident_open(e, s->cfg.sc.name, "retry after the flap cool-down", "flap protection", &a,
+                                           1, core_now_ms(), evd), delay);
     }
 }
 

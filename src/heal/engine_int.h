@@ -70,13 +70,15 @@ typedef struct eng_group {
 } eng_group;
 
 /* A METRIC condition's series (engine_metric.c): those of the rule's family
- * whose labels include the rule's, found again when the store's series
- * count changes (series are never removed while the store is open). */
+ * whose labels include the rule's; when the store's series count changes,
+ * the series added since (ids from next_id on) are looked at and the
+ * matching ones added (series are never removed while the store is open). */
 typedef struct eng_metric_set {
     int *ids;            /* matching series, sorted by labels */
     const char **labels; /* their canonical labels (the store's strings) */
-    int n;
-    int nseries;         /* mem_series_count when found; -1: not yet */
+    int n, cap;
+    int nseries;         /* mem_series_count when last looked; -1: not yet */
+    int next_id;         /* series ids below it have been looked at */
 } eng_metric_set;
 
 /* The series that decides a METRIC condition: the largest value for > and
@@ -292,7 +294,8 @@ int eng_sys_proc(pid_t pid, uint64_t *ticks, double *rss, double *threads, doubl
 int eng_sys_tree(pid_t pid, uint64_t *ticks, double *rss, double *threads, double *fds, int *nprocs);
 /* Who holds TCP port `port` (any address, v4 or v6), leaving out process
  * group skip_pgid: 0 with pid and its command line, -ENOENT when the port
- * is free, -ESRCH when bound by no process visible here. */
+ * is free, -ESRCH when bound by no process visible here, -ETIMEDOUT when
+ * looking through every process's fds took longer than its budget (50 ms). */
 int eng_sys_port_holder(int port, pid_t skip_pgid, pid_t *pid, char *cmd, size_t n);
 /* The first port of s's probes that another process holds: its evidence
  * {port, pid, command} and text "port P is held by pid N (CMD)"; NULL if none. */
@@ -301,7 +304,8 @@ json_t *eng_port_conflict(eng_svc *s, pid_t exited_pgid, char *text, size_t n);
 /* The service's own cgroup v2 (that of pid, when it is neither the root
  * nor one holding ippocd) gets cgroup.freeze = 1 (freeze) or 0 (thaw);
  * dir gets its path. -ENOENT when the service has no cgroup of its own,
- * -ENOTSUP without the cgroup v2 freezer; the reason in msg. */
+ * -ENOTSUP without the cgroup v2 freezer, -EXDEV when its cgroup lies
+ * outside ippocd's cgroup namespace (a ".." path); the reason in msg. */
 int eng_sys_freeze(pid_t pid, bool freeze, char *dir, size_t dn, char *msg, size_t n);
 
 /* engine_alert.c */

@@ -1,7 +1,8 @@
 /* engine_metric.c: METRIC conditions ("if gpu.temperature > 85 ...") over a
  * family of series: the rule's labels (none, some or all) select every
  * series of the family whose labels include them; the set is found once and
- * again only when the store's series count changes, and each evaluation
+ * grown by the new series alone when the store's series count changes (the
+ * store is never copied whole nor sorted on the loop), and each evaluation
  * reads the last value of those series alone. The condition holds when any
  * of them satisfies it; the one that decides is named in the incident. */
 #include "heal/engine_int.h"
@@ -20,40 +21,49 @@ void eng_metric_set_free(eng_metric_set *set)
     free(set->labels);
     set->ids = NULL;
     set->labels = NULL;
-    set->n = 0;
+    set->n = set->cap = 0;
     set->nseries = -1;
+    set->next_id = 0;
 }
 
-/* Rebuilds set from a snapshot of the store (sorted by name, then labels). */
-static int set_build(mem_t *m, eng_metric_set *set, const heal_resource *res, int count)
+/* Adds to set the matching series the store got since it was last looked
+ * at (ids from set->next_id on), each in its place by labels: only the new
+ * series are copied, and nothing is sorted. */
+static int set_update(mem_t *m, eng_metric_set *set, const heal_resource *res, int count)
 {
-    mem_series_info *all;
+    mem_series_info *nw;
     size_t n;
-    int rc = mem_series_snapshot(m, &all, &n);
+    int next;
+    int rc = mem_series_since(m, set->next_id, &nw, &n, &next);
     if (rc)
         return rc;
-    int k = 0;
-    for (size_t i = 0; i < n; i++)
-        k += !strcmp(all[i].name, res->metric) && mem_labels_subset(all[i].labels, res->labels);
-    int *ids = malloc(sizeof *ids * (size_t)(k ? k : 1));
-    const char **labels = malloc(sizeof *labels * (size_t)(k ? k : 1));
-    if (!ids || !labels) {
-        free(ids);
-        free(labels);
-        free(all);
-        return -ENOMEM;
-    }
-    k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(all[i].name, res->metric) && mem_labels_subset(all[i].labels, res->labels)) {
-            ids[k] = all[i].id;
-            labels[k++] = all[i].labels;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(nw[i].name, res->metric) || !mem_labels_subset(nw[i].labels, res->labels))
+            continue;
+        if (set->n == set->cap) {
+            int cap = set->cap ? 2 * set->cap : 4;
+            int *ids = realloc(set->ids, sizeof *ids * (size_t)cap);
+            if (ids)
+                set->ids = ids;
+            const char **labels = ids ? realloc(set->labels, sizeof *labels * (size_t)cap) : NULL;
+            if (!labels) {
+                free(nw);
+                return -ENOMEM; /* next_id unchanged: looked at again next time */
+            }
+            set->labels = labels;
+            set->cap = cap;
         }
-    free(all);
-    eng_metric_set_free(set);
-    set->ids = ids;
-    set->labels = labels;
-    set->n = k;
+        int at = set->n;
+        while (at > 0 && strcmp(set->labels[at - 1], nw[i].labels) > 0)
+            at--;
+        memmove(set->ids + at + 1, set->ids + at, sizeof *set->ids * (size_t)(set->n - at));
+        memmove(set->labels + at + 1, set->labels + at, sizeof *set->labels * (size_t)(set->n - at));
+        set->ids[at] = nw[i].id;
+        set->labels[at] = nw[i].labels;
+        set->n++;
+    }
+    free(nw);
+    set->next_id = next;
     set->nseries = count;
     return 0;
 }
@@ -76,8 +86,8 @@ int eng_metric_eval(mem_t *m, eng_metric_set *set, const heal_resource *res, eng
     if (!m)
         return -EINVAL;
     int count = mem_series_count(m);
-    if (!set->ids || count != set->nseries) {
-        int rc = set_build(m, set, res, count);
+    if (count != set->nseries) {
+        int rc = set_update(m, set, res, count);
         if (rc)
             return rc;
     }
@@ -98,32 +108,6 @@ int eng_metric_eval(mem_t *m, eng_metric_set *set, const heal_resource *res, eng
 
 /* ---- naming the series ------------------------------------------------------------------- */
 
-/* Canonical labels as a JSON object, escapes undone. */
-static json_t *labels_json(const char *s)
-{
-    json_t *o = json_object();
-    char key[128], val[512];
-    while (*s) {
-        const char *eq = strchr(s, '='), *end = mem_labels_pair_end(s);
-        if (!eq || eq > end || eq[1] != '"')
-            break;
-        snprintf(key, sizeof key, "%.*s", (int)(eq - s), s);
-        size_t k = 0;
-        for (const char *q = eq + 2; q < end - 1 && k + 1 < sizeof val; q++) {
-            char c = *q;
-            if (c == '\\' && q + 1 < end - 1) {
-                c = *++q;
-                c = c == 'n' ? '\n' : c;
-            }
-            val[k++] = c;
-        }
-        val[k] = 0;
-        json_object_set_new(o, key, json_string(val));
-        s = *end == ',' ? end + 1 : end;
-    }
-    return o;
-}
-
 void eng_metric_detail(json_t *detail, const char *metric, const eng_metric_hit *hit)
 {
     if (!detail)
@@ -134,7 +118,7 @@ void eng_metric_detail(json_t *detail, const char *metric, const eng_metric_hit 
     char key[512];
     snprintf(key, sizeof key, "%s%s%s%s", metric, hit->labels[0] ? "{" : "", hit->labels, hit->labels[0] ? "}" : "");
     json_object_set_new(detail, "series", json_string(key));
-    json_object_set_new(detail, "labels", labels_json(hit->labels));
+    json_object_set_new(detail, "labels", mem_labels_json(hit->labels));
 }
 
 void eng_metric_what(char *text, size_t n, const json_t *detail)

@@ -33,31 +33,39 @@ static int cgroup2_of(const char *proc_cgroup, char *out, size_t n)
     return -ENOENT;
 }
 
-/* The first cgroup2 mount point (/sys/fs/cgroup or /sys/fs/cgroup/unified). */
+/* The cgroup v2 root (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid
+ * host): the one that has cgroup.controllers, as eng_sys_limit finds it. Two
+ * access() calls rather than a read of /proc/self/mountinfo: this runs on
+ * the loop thread for every service at every sample. */
 static int cgroup2_mount(char *out, size_t n)
 {
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    if (!f)
-        return -errno;
-    char line[1024];
-    int rc = -ENOENT;
-    while (rc && fgets(line, sizeof line, f)) {
-        char mnt[512], fstype[64];
-        const char *dash = strstr(line, " - ");
-        if (!dash || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1 || sscanf(dash + 3, "%63s", fstype) != 1)
-            continue;
-        if (!strcmp(fstype, "cgroup2") && !strncmp(mnt, "/sys/fs/cgroup", 14)) {
-            snprintf(out, n, "%s", mnt);
-            rc = 0;
+    static const char *const roots[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+    for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "%s/cgroup.controllers", roots[i]);
+        if (access(path, F_OK) == 0) {
+            snprintf(out, n, "%s", roots[i]);
+            return 0;
         }
     }
-    fclose(f);
-    return rc;
+    return -ENOENT;
+}
+
+/* Whether cgroup path cg has a ".." component: a process outside ippocd's
+ * cgroup namespace shows as "/../x"; joined to the mount it would lead out
+ * of the cgroup tree. */
+static bool dotdot(const char *cg)
+{
+    for (const char *p = strstr(cg, ".."); p; p = strstr(p + 1, ".."))
+        if ((p == cg || p[-1] == '/') && (p[2] == 0 || p[2] == '/'))
+            return true;
+    return false;
 }
 
 /* The service's own cgroup v2 directory (that of pid, unless it is the root
  * or holds ippocd): 0, -ENOENT when it has none of its own, -ENOTSUP
- * without cgroup v2, -ESRCH when pid is gone. */
+ * without cgroup v2, -EXDEV when it lies outside ippocd's cgroup namespace,
+ * -ESRCH when pid is gone. */
 static int own_cgroup(pid_t pid, char *dir, size_t dn, char *cg, size_t cgn)
 {
     char path[64], self[1024] = "", mnt[512];
@@ -67,6 +75,8 @@ static int own_cgroup(pid_t pid, char *dir, size_t dn, char *cg, size_t cgn)
         return rc;
     if (rc || cgroup2_mount(mnt, sizeof mnt))
         return -ENOTSUP;
+    if (dotdot(cg))
+        return -EXDEV;
     cgroup2_of("/proc/self/cgroup", self, sizeof self);
     size_t cl = strlen(cg);
     if (!strcmp(cg, "/") || !strcmp(cg, self) || (!strncmp(self, cg, cl) && self[cl] == '/'))
@@ -122,9 +132,7 @@ static int add_children(pid_t pid, pid_t *out, int n, int max)
 
 int eng_sys_tree(pid_t pid, uint64_t *ticks, double *rss, double *threads, double *fds, int *nprocs)
 {
-    pid_t *tree = malloc(TREE_MAX * sizeof *tree);
-    if (!tree)
-        return -ENOMEM;
+    pid_t tree[TREE_MAX]; /* 2 KiB: no allocation per sample */
     int n = 0;
     char dir[1600], cg[1024];
     if (own_cgroup(pid, dir, sizeof dir, cg, sizeof cg) == 0 && (n = cgroup_pids(dir, tree + 1, TREE_MAX - 1)) >= 0) {
@@ -157,7 +165,6 @@ int eng_sys_tree(pid_t pid, uint64_t *ticks, double *rss, double *threads, doubl
         *fds += isnan(f) ? 0 : f;
         counted++;
     }
-    free(tree);
     if (nprocs)
         *nprocs = counted;
     return rc;
@@ -199,14 +206,25 @@ static int port_inodes(const char *path, int port, unsigned long *inodes, int n,
     return n;
 }
 
-/* The pid (not in process group `skip_pgid`) with an fd on socket inode. */
+/* How long the walk of every process's fds may take: it runs on the loop
+ * thread, after a crash, and a host with many processes and fds would
+ * otherwise hold the loop for as long as the walk takes. */
+#define OWNER_BUDGET_MS 50
+
+/* The pid (not in process group `skip_pgid`) with an fd on socket inode;
+ * 0 if none, -1 when the walk ran out of its time budget. */
 static pid_t inode_owner(const unsigned long *inodes, int ninodes, pid_t skip_pgid)
 {
     DIR *proc = opendir("/proc");
     if (!proc)
         return 0;
     pid_t found = 0;
+    int64_t deadline = core_mono_ms() + OWNER_BUDGET_MS;
     for (struct dirent *de; !found && (de = readdir(proc));) {
+        if (core_mono_ms() > deadline) {
+            found = -1;
+            break;
+        }
         char *end;
         long pid = strtol(de->d_name, &end, 10);
         if (*end || pid <= 0 || pid == getpid() || (skip_pgid > 1 && getpgid((pid_t)pid) == skip_pgid))
@@ -217,6 +235,10 @@ static pid_t inode_owner(const unsigned long *inodes, int ninodes, pid_t skip_pg
         if (!fd)
             continue;
         for (struct dirent *fe; !found && (fe = readdir(fd));) {
+            if (core_mono_ms() > deadline) {
+                found = -1; /* one process with very many fds */
+                break;
+            }
             char lp[600], target[64];
             snprintf(lp, sizeof lp, "/proc/%ld/fd/%s", pid, fe->d_name);
             ssize_t k = readlink(lp, target, sizeof target - 1);
@@ -247,6 +269,10 @@ int eng_sys_port_holder(int port, pid_t skip_pgid, pid_t *pid, char *cmd, size_t
     if (k == 0)
         return -ENOENT;
     *pid = inode_owner(inodes, k, skip_pgid);
+    if (*pid < 0) {
+        *pid = 0;
+        return -ETIMEDOUT; /* too many processes to look through on the loop */
+    }
     if (!*pid)
         return -ESRCH; /* bound, but by no process we can see (another user's, without root) */
     char path[64], buf[1024];
@@ -298,9 +324,12 @@ json_t *eng_port_conflict(eng_svc *s, pid_t exited_pgid, char *text, size_t n)
         if (s->rules[i].r.cond.kind != HEAL_COND_PROBE_FAILED)
             continue;
         int port = spec_port(&s->rules[i].r.cond.probe);
+        bool asked = false; /* a TCP and an HTTP probe of one port: /proc read once */
+        for (int j = 0; j < i && !asked; j++)
+            asked = s->rules[j].r.cond.kind == HEAL_COND_PROBE_FAILED && spec_port(&s->rules[j].r.cond.probe) == port;
         pid_t pid;
         char cmd[512];
-        if (port <= 0 || port > 65535 || eng_sys_port_holder(port, exited_pgid, &pid, cmd, sizeof cmd))
+        if (asked || port <= 0 || port > 65535 || eng_sys_port_holder(port, exited_pgid, &pid, cmd, sizeof cmd))
             continue;
         snprintf(text, n, "port %d is held by pid %d (%s)", port, (int)pid, cmd);
         return json_pack("{s:i, s:i, s:s}", "port", port, "pid", (int)pid, "command", cmd);
@@ -320,6 +349,10 @@ int eng_sys_freeze(pid_t pid, bool freeze, char *dir, size_t dn, char *msg, size
     }
     if (rc == -ENOTSUP) {
         snprintf(msg, n, "no cgroup v2 here (freeze and thaw need cgroup v2's cgroup.freeze)");
+        return rc;
+    }
+    if (rc == -EXDEV) {
+        snprintf(msg, n, "pid %d's cgroup %s is outside ippocd's cgroup namespace", (int)pid, cg);
         return rc;
     }
     if (rc) {

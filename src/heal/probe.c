@@ -261,9 +261,8 @@ void probe_complete(heal_probe *p, probe_outcome *o)
         log_debug("probe %s: %s (start grace period: not counted)", p->cfg.name, o->msg);
         return;
     }
-    if (o->ok)
-        p->grace_until_ns = 0;
     if (o->ok) {
+        p->grace_until_ns = 0;
         p->fails = 0;
         if (p->state == HEAL_PROBE_DOWN)
             r.transition = HEAL_PROBE_WENT_UP;

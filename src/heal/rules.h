@@ -111,7 +111,7 @@
  *     No series with a value (yet): never. The incident names the series
  *     that held ("what" ends in [gpu.temperature{gpu="1"} = 91]; its
  *     evidence has series, labels and how many series matched). The set is
- *     found once and again only when the store gains a series.
+ *     found once and grown by the new series alone when the store gains some.
  *   - Columns in messages count bytes from 1 at the start of the rule text
  *     (the INI value).
  *

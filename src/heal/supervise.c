@@ -419,8 +419,13 @@ static void child_drain_close(child *c)
             continue;
         uv_os_fd_t fd;
         if (uv_fileno(h, &fd) == 0) {
-            ssize_t n;
-            while ((n = read(fd, buf, sizeof buf)) > 0) {
+            /* what the FIFO holds (1 MiB at most, see fifos_open), no more: a
+             * process of another group still writing would keep this loop,
+             * and the loop thread, going for ever */
+            for (int i = 0; i <= (1 << 20) / (int)sizeof buf; i++) {
+                ssize_t n = read(fd, buf, sizeof buf);
+                if (n <= 0)
+                    break;
                 uv_buf_t b = uv_buf_init(buf, (unsigned)n);
                 child_read((uv_stream_t *)&c->pipe[k], n, &b);
             }
@@ -501,9 +506,9 @@ static void record_remove(const svc *s)
     unlink(path);
 }
 
-/* The recorded pid if it is still the process recorded (same start time);
- * *same_cmd: it was started with the command configured now. */
-static pid_t record_live_pid(const svc *s, bool *same_cmd)
+/* The recorded pid if it is still the process recorded (same start time,
+ * in *start); *same_cmd: it was started with the command configured now. */
+static pid_t record_live_pid(const svc *s, bool *same_cmd, uint64_t *start_out)
 {
     char path[CORE_PATH_MAX + 80], text[HEAL_ARG_MAX + 64];
     svc_path(s, "pid", path, sizeof path);
@@ -521,6 +526,7 @@ static pid_t record_live_pid(const svc *s, bool *same_cmd)
         record_remove(s);
         return 0;
     }
+    *start_out = now_start;
     return (pid_t)pid;
 }
 
@@ -792,12 +798,12 @@ static void on_adopt_poll(uv_timer_t *t)
 static bool try_adopt(svc *s)
 {
     bool same_cmd = true;
-    pid_t pid = record_live_pid(s, &same_cmd);
+    uint64_t start = 0;
+    pid_t pid = record_live_pid(s, &same_cmd, &start);
     if (!pid)
         return false;
-    uint64_t start = 0;
     char up[64] = "0";
-    if (!heal_svc_pid_starttime(pid, &start) && core_read_file("/proc/uptime", up, sizeof up) > 0) {
+    if (core_read_file("/proc/uptime", up, sizeof up) > 0) {
         int64_t age = (int64_t)(strtod(up, NULL) * 1000) - (int64_t)(start * 1000 / (uint64_t)sysconf(_SC_CLK_TCK));
         s->started_mono = core_mono_ms() - (age > 0 ? age : 0);
     } else {

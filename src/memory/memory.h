@@ -120,12 +120,20 @@ int mem_tick(mem_t *m, int64_t ts_ms);
 int mem_series_count(mem_t *m);
 /* Copies out every series (sorted by name then labels); free(*out) after. */
 int mem_series_snapshot(mem_t *m, mem_series_info **out, size_t *n);
+/* Copies out the series with ids from from_id on, in id order (ids are
+ * handed out in increasing order and never reused); *next_id (if not NULL)
+ * gets where the next call should start to see only newer series.
+ * free(*out) after. */
+int mem_series_since(mem_t *m, int from_id, mem_series_info **out, size_t *n, int *next_id);
 /* Whether canonical labels `have` hold every pair of canonical labels `want`
  * ("" matches anything); pairs compare whole, escapes included. */
 bool mem_labels_subset(const char *have, const char *want);
 /* The end of the pair starting at s in canonical labels: past its closing
  * quote (a ',' or the NUL follows), or the string's end when malformed. */
 const char *mem_labels_pair_end(const char *s);
+/* Canonical labels as a JSON object {"key": "value", ...}, escapes undone
+ * (values past 511 bytes cut); NULL or "" give {}. */
+struct json_t *mem_labels_json(const char *labels);
 /* Id of an exact series, or -ENOENT. */
 int mem_series_find(mem_t *m, const char *name, const char *labels);
 /* Last value (NaN if none) and its time (ms, 0 if none) of one series,

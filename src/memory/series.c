@@ -260,20 +260,25 @@ static int cmp_info(const void *a, const void *b)
     return c ? c : strcmp(x->labels, y->labels);
 }
 
-int mem_series_snapshot(mem_t *m, mem_series_info **out, size_t *n)
+int mem_series_since(mem_t *m, int from_id, mem_series_info **out, size_t *n, int *next_id)
 {
     *out = NULL;
     *n = 0;
     if (!m)
         return -EINVAL;
+    if (from_id < 0)
+        from_id = 0;
     pthread_mutex_lock(&m->lock);
-    mem_series_info *v = malloc(sizeof *v * (size_t)(m->nser ? m->nser : 1));
+    int count = m->next_id > from_id ? m->next_id - from_id : 0;
+    if (count > m->nser)
+        count = m->nser; /* holes (lost ids) take no room */
+    mem_series_info *v = malloc(sizeof *v * (size_t)(count ? count : 1));
     if (!v) {
         pthread_mutex_unlock(&m->lock);
         return -ENOMEM;
     }
     size_t k = 0;
-    for (int id = 0; id < m->next_id; id++) {
+    for (int id = from_id; id < m->next_id; id++) {
         const mem_ser *s = m->ser[id];
         if (!s)
             continue;
@@ -281,11 +286,20 @@ int mem_series_snapshot(mem_t *m, mem_series_info **out, size_t *n)
                                    .unit = s->unit, .help = s->help, .kind = s->kind,
                                    .last = s->last_v, .last_ts = s->last_ts};
     }
+    if (next_id)
+        *next_id = m->next_id > from_id ? m->next_id : from_id;
     pthread_mutex_unlock(&m->lock);
-    qsort(v, k, sizeof *v, cmp_info);
     *out = v;
     *n = k;
     return 0;
+}
+
+int mem_series_snapshot(mem_t *m, mem_series_info **out, size_t *n)
+{
+    int rc = mem_series_since(m, 0, out, n, NULL);
+    if (!rc)
+        qsort(*out, *n, sizeof **out, cmp_info);
+    return rc;
 }
 
 int mem_series_last(mem_t *m, int id, double *v, int64_t *ts)

@@ -4,6 +4,7 @@
 #include "memory/mem_int.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -99,4 +100,29 @@ bool mem_labels_subset(const char *have, const char *want)
         w = pair_next(we);
     }
     return true;
+}
+
+json_t *mem_labels_json(const char *labels)
+{
+    json_t *o = json_object();
+    char key[256], val[512];
+    for (const char *s = labels ? labels : ""; *s && o;) {
+        const char *eq = strchr(s, '='), *end = mem_labels_pair_end(s);
+        if (!eq || eq > end || eq[1] != '"' || (size_t)(eq - s) >= sizeof key)
+            break;
+        snprintf(key, sizeof key, "%.*s", (int)(eq - s), s);
+        size_t k = 0;
+        for (const char *q = eq + 2; q < end - 1 && k + 1 < sizeof val; q++) {
+            char c = *q;
+            if (c == '\\' && q + 1 < end - 1) {
+                c = *++q;
+                c = c == 'n' ? '\n' : c;
+            }
+            val[k++] = c;
+        }
+        val[k] = 0;
+        json_object_set_new(o, key, json_string(val));
+        s = pair_next(end);
+    }
+    return o;
 }

@@ -293,12 +293,44 @@ static void test_cost(void **state)
     eng_metric_set_free(&set);
 }
 
+/* Series added after the set was found join it in their place by labels,
+ * so "the first by labels" stays the first whatever order they came in. */
+static void test_grown_in_order(void **state)
+{
+    fx *f = *state;
+    int g2 = series(f, "gpu.temperature", "gpu=\"2\"");
+    mem_put(f->m, g2, 90);
+    tick(f);
+    const heal_resource *res = cond("if gpu.temperature == 90 then alert");
+    eng_metric_set set = {.nseries = -1};
+    eng_metric_hit h;
+    assert_int_equal(eng_metric_eval(f->m, &set, res, &h), 0);
+    assert_int_equal(h.id, g2);
+    int g0 = series(f, "gpu.temperature", "gpu=\"0\"");
+    series(f, "gpu.power_watts", "gpu=\"1\"");
+    int g1 = series(f, "gpu.temperature", "gpu=\"1\"");
+    for (int i = 0; i < 6; i++) /* past the first capacity */
+        mem_put(f->m, series(f, "gpu.temperature", i % 2 ? "gpu=\"9\",x=\"a\"" : "gpu=\"8\""), 1);
+    mem_put(f->m, g0, 90);
+    mem_put(f->m, g1, 90);
+    mem_put(f->m, g2, 90);
+    tick(f);
+    assert_int_equal(eng_metric_eval(f->m, &set, res, &h), 0);
+    assert_int_equal(set.n, 5);
+    assert_int_equal(h.id, g0);
+    for (int i = 1; i < set.n; i++)
+        assert_true(strcmp(set.labels[i - 1], set.labels[i]) < 0);
+    assert_int_equal(set.nseries, mem_series_count(f->m));
+    eng_metric_set_free(&set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_subset),
         cmocka_unit_test_setup_teardown(test_which_series, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_and_refresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grown_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_naming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cost, setup, teardown),
     };

@@ -154,6 +154,37 @@ static void test_stats(void **state)
     assert_int_equal(st.oldest_ram_ts, T0);
 }
 
+/* mem_series_since: the series from an id on, in id order, and where to
+ * start next time to see only newer ones. */
+static void test_since(void **state)
+{
+    mt *t = *state;
+    int b = mem_series(t->m, "b", "", "", "", MEM_GAUGE);
+    int a = mem_series(t->m, "a", "", "", "", MEM_GAUGE);
+    mem_series_info *s;
+    size_t n;
+    int next = -1;
+    assert_int_equal(mem_series_since(t->m, 0, &s, &n, &next), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(s[0].id, b); /* id order, not sorted */
+    assert_int_equal(s[1].id, a);
+    assert_string_equal(s[1].name, "a");
+    assert_int_equal(next, a + 1);
+    free(s);
+    int c = mem_series(t->m, "c", "k=\"1\"", "", "", MEM_GAUGE);
+    assert_int_equal(mem_series_since(t->m, next, &s, &n, &next), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(s[0].id, c);
+    assert_string_equal(s[0].labels, "k=\"1\"");
+    assert_int_equal(next, c + 1);
+    free(s);
+    assert_int_equal(mem_series_since(t->m, next, &s, &n, &next), 0); /* nothing new */
+    assert_int_equal(n, 0);
+    assert_int_equal(next, c + 1);
+    free(s);
+    assert_int_equal(mem_series_since(NULL, 0, &s, &n, NULL), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ids_stable_across_reopen, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_update_unit_help, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_sorted_last, mt_setup, mt_teardown),
+        cmocka_unit_test_setup_teardown(test_since, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_stats, mt_setup, mt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
