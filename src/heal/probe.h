@@ -28,7 +28,7 @@
  *    read and hashed in the thread pool (uv_queue_work);
  *  - PROCESS does kill(pid, 0) and reads /proc/PID/stat (procfs, never disk);
  *    the comm form scans /proc on the loop (a few ms on a busy machine);
- *  - METRIC reads memory through mem_series_find / mem_series_snapshot.
+ *  - METRIC reads memory through mem_series_find / mem_series_since (engine_metric.c).
  * libcurl is initialised once (curl_global_init, heal_curl_ready) on the first
  * HTTP probe or webhook, not before: its TLS libraries cost megabytes of
  * resident memory that a cell without either does not pay.
