@@ -783,10 +783,18 @@ static void t_sse_stop(void **state)
     }
 }
 
-/* A burst of whole requests from one address, all ready at once: the gate
- * hands them off faster than MHD starts them, and must still hold to the
- * per-address limit (3 of 4 connections) rather than count only the
- * connections MHD has already started. */
+/* A status answer that takes a while: the connections served stay open
+ * until the whole burst below has been seen by the gate. */
+static char *slow_status_hook(void *ud)
+{
+    usleep(400 * 1000);
+    return status_hook(ud);
+}
+
+/* A burst of whole requests from one address: the gate hands them off
+ * faster than MHD starts them, and must still hold to the per-address limit
+ * (3 of 4 connections) rather than count only the connections MHD has
+ * already started. */
 static void t_burst_limit(void **state)
 {
     (void)state;
@@ -794,7 +802,8 @@ static void t_burst_limit(void **state)
     char err[256];
     core_config cfg = F.cfg;
     cfg.api_max_connections = 4; /* 3 from one address */
-    if (api_start(&a, &cfg, F.mem, &hooks, err, sizeof err) != 0)
+    const api_hooks slow = {.status_json = slow_status_hook};
+    if (api_start(&a, &cfg, F.mem, &slow, err, sizeof err) != 0)
         fail_msg("api_start: %s", err);
     enum { N = 10 };
     int fd[N];
@@ -808,7 +817,7 @@ static void t_burst_limit(void **state)
         setsockopt(fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     }
     usleep(100 * 1000); /* all accepted and waiting for their request */
-    static const char req[] = "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n"; /* keep-alive */
+    static const char req[] = "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n";
     for (int i = 0; i < N; i++)
         assert_int_equal(send(fd[i], req, sizeof req - 1, MSG_NOSIGNAL), (ssize_t)(sizeof req - 1));
     int ok = 0, busy = 0;
