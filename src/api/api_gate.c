@@ -68,7 +68,6 @@ struct api_gate {
     int64_t accept_after;
     pthread_t thread;
     bool started;
-    atomic_ullong refused; /* answered here with an error */
     struct pollfd pfd[2 + API_PENDING_MAX];
     int idx[API_PENDING_MAX];
     char peek[GATE_PEEK_MAX];
@@ -185,7 +184,7 @@ static const char *reason_phrase(unsigned status)
 
 /* Writes the JSON error (best effort: a few hundred bytes into an empty send
  * buffer), ends our side, and lets the connection drain. */
-static void answer(api_gate *g, gate_conn *c, unsigned status, const char *code, const char *msg)
+static void answer(gate_conn *c, unsigned status, const char *code, const char *msg)
 {
     char *body = api_error_body(code, msg);
     char head[512];
@@ -202,7 +201,6 @@ static void answer(api_gate *g, gate_conn *c, unsigned status, const char *code,
     shutdown(c->fd, SHUT_WR);
     c->closing = true;
     c->deadline = core_mono_ms() + GATE_LINGER_MS;
-    atomic_fetch_add(&g->refused, 1);
 }
 
 static void drop(gate_conn *c)
@@ -235,7 +233,7 @@ static void hand_off(api_gate *g, gate_conn *c, int64_t now)
         snprintf(msg, sizeof msg, full ? "too many connections (%u): try again shortly"
                                        : "too many connections from this address (%u): try again shortly",
                  full ? g->max_active : g->per_ip);
-        answer(g, c, 503, "busy", msg);
+        answer(c, 503, "busy", msg);
         return;
     }
     int fd = c->fd;
@@ -281,13 +279,13 @@ static void on_ready(api_gate *g, gate_conn *c, short revents, int64_t now)
     api_head h;
     int rc = api_head_check(g->peek, (size_t)n, &h);
     if (rc == API_HEAD_BAD)
-        answer(g, c, h.status, h.code, h.msg);
+        answer(c, h.status, h.code, h.msg);
     else if (rc == API_HEAD_OK)
         hand_off(g, c, now);
     else if (revents & (POLLRDHUP | POLLHUP | POLLERR))
-        answer(g, c, 400, "bad_request", "the request ended early (the client closed its side)");
+        answer(c, 400, "bad_request", "the request ended early (the client closed its side)");
     else if ((size_t)n == sizeof g->peek)
-        answer(g, c, 431, "too_large", "the request head is too long");
+        answer(c, 431, "too_large", "the request head is too long");
     else
         wait_more(c, &h, now);
 }
@@ -305,7 +303,7 @@ static void expire(api_gate *g, int64_t now)
             continue;
         }
         snprintf(msg, sizeof msg, "the request did not arrive within %d ms", g->head_timeout_ms);
-        answer(g, c, 408, "timeout", msg);
+        answer(c, 408, "timeout", msg);
     }
 }
 
@@ -327,7 +325,7 @@ static void evict_oldest(api_gate *g)
             old = i;
     gate_conn *c = &g->pend[old];
     if (!c->closing)
-        answer(g, c, 503, "busy", "too many connections waiting to send a request");
+        answer(c, 503, "busy", "too many connections waiting to send a request");
     drop(c);
     g->pend[old] = g->pend[--g->npend];
 }
@@ -437,11 +435,6 @@ int api_gate_run(api_gate *g, struct MHD_Daemon *mhd, char *err, size_t errlen)
     }
     g->started = true;
     return 0;
-}
-
-unsigned long long api_gate_refused(const api_gate *g)
-{
-    return g ? atomic_load(&g->refused) : 0;
 }
 
 void api_gate_stop(api_gate *g)

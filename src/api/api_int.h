@@ -73,8 +73,6 @@ int api_gate_new(api_gate **out, int fd, unsigned max_active, unsigned per_ip, c
 int api_gate_run(api_gate *g, struct MHD_Daemon *mhd, char *err, size_t errlen);
 void api_gate_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                      enum MHD_ConnectionNotificationCode code);
-/* Connections the gate answered with an error itself. */
-unsigned long long api_gate_refused(const api_gate *g);
 /* Stops the thread, closes what it holds and the listening socket. */
 void api_gate_stop(api_gate *g);
 /* Stops it if needed and frees it: only once its MHD daemon has stopped

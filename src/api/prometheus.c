@@ -22,8 +22,6 @@
 
 #include "api/api_int.h"
 
-#define PROM_NAME_MAX 256
-
 static bool prom_ok(char c, bool first)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!first && c >= '0' && c <= '9');
