@@ -149,6 +149,9 @@ void api_prom_label_name(const char *in, char *out, size_t n);
 /* Prometheus float: shortest text that reads back the same, "NaN", "+Inf",
  * "-Inf". */
 void api_prom_value(double v, char *buf, size_t n);
+/* Appends s with the text format's escapes (core_prom_escape): a label value
+ * when quote, HELP text otherwise. */
+void api_prom_escape(api_buf *b, const char *s, bool quote);
 /* The exported name of a sensed family (its type in *type), or NULL when it
  * is not exported: absent from prometheus.c's table, a rate (MEM_RATE) or a
  * percentage. */
