@@ -97,7 +97,6 @@ struct api {
     mem_t *mem;
     api_hooks hooks;
     char token[256];
-    int port;
     int64_t max_points;
     int64_t ram_window_ms, ret10s_ms, ret1m_ms;
     int64_t prom_stale_ms; /* /metrics leaves out series not set for this long (api_prom_stale_ms) */
