@@ -448,6 +448,12 @@ int api_prometheus_port(const api_t *a)
     return a && a->lis[API_L_PROM].mhd ? a->lis[API_L_PROM].port : -1;
 }
 
+void api_reconfigure(api_t *a, const core_config *cfg)
+{
+    if (a)
+        atomic_store(&a->prom_stale_ms, api_prom_stale_ms(cfg));
+}
+
 void api_stop(api_t *a)
 {
     if (!a)

@@ -99,7 +99,8 @@ struct api {
     char token[256];
     int64_t max_points;
     int64_t ram_window_ms, ret10s_ms, ret1m_ms;
-    int64_t prom_stale_ms; /* /metrics leaves out series not set for this long (api_prom_stale_ms) */
+    _Atomic int64_t prom_stale_ms; /* /metrics leaves out series not set for this long (api_prom_stale_ms);
+                                      api_reconfigure sets it */
     int max_streams;
     atomic_int stopping;
     atomic_int streams;  /* open SSE streams */

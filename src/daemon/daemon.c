@@ -563,6 +563,8 @@ static void reload(cell *c)
     set_host(c);
     if (api_changed)
         restart_api(c, &old);
+    else /* new sense intervals: how stale a series may be on /metrics */
+        api_reconfigure(c->api, &c->cfg);
     core_config_free(&old);
     log_info("daemon: configuration reloaded");
     record_event(c, "config.reload", "info", json_pack("{s:s, s:b}", "config", c->config_desc, "api_restarted", api_changed));
