@@ -361,7 +361,6 @@ static int start_main(struct api *a, const core_config *cfg, unsigned maxconn, c
     int fd = listen_tcp("listen", cfg->api_listen, &l->port, err, errlen);
     if (fd < 0)
         return fd;
-    a->port = l->port;
     unsigned per_ip = maxconn >= 4 ? maxconn - maxconn / 4 : maxconn;
     return start_listener(l, fd, maxconn, per_ip, err, errlen);
 }
@@ -433,7 +432,7 @@ int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *
     }
     if (hooks && hooks->socket_path && hooks->socket_path[0])
         start_unix(a, hooks->socket_path);
-    log_info("api: listening on %s (port %d)%s", cfg->api_listen, a->port,
+    log_info("api: listening on %s (port %d)%s", cfg->api_listen, a->lis[API_L_MAIN].port,
              a->token[0] ? ", bearer token required" : "");
     *out = a;
     return 0;
@@ -441,12 +440,18 @@ int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *
 
 int api_port(const api_t *a)
 {
-    return a ? a->port : -1;
+    return a ? a->lis[API_L_MAIN].port : -1;
 }
 
 int api_prometheus_port(const api_t *a)
 {
     return a && a->lis[API_L_PROM].mhd ? a->lis[API_L_PROM].port : -1;
+}
+
+void api_reconfigure(api_t *a, const core_config *cfg)
+{
+    if (a)
+        atomic_store(&a->prom_stale_ms, api_prom_stale_ms(cfg));
 }
 
 void api_stop(api_t *a)

@@ -110,6 +110,10 @@ int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *
 int api_port(const api_t *a);
 /* The port of the Prometheus listener, -1 when there is none. */
 int api_prometheus_port(const api_t *a);
+/* A reload that needs no restart of the API: takes from cfg what /metrics
+ * derives from the sense intervals (how long a series may go unset before
+ * it is left out). NULL a: nothing. */
+void api_reconfigure(api_t *a, const core_config *cfg);
 /* Stops accepting, ends open streams, joins the threads. */
 void api_stop(api_t *a);
 

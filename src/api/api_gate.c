@@ -26,6 +26,7 @@
 #define GATE_LINGER_MS 500  /* after an error answer: drain, then close */
 #define GATE_RECHECK_MS 10  /* a partial request is peeked again at most this often */
 #define GATE_ACCEPT_PAUSE_MS 100 /* out of descriptors: accept again after this */
+#define GATE_HANDOFF_MS 1000 /* a hand-off MHD has not started by then failed there */
 #define GATE_PEEK_MAX (API_MAX_URI + API_HEAD_MAX + API_CHUNKED_WIRE_MAX + 2048)
 
 typedef struct gate_conn {
@@ -44,6 +45,13 @@ typedef struct ip_count {
     unsigned n;
 } ip_count;
 
+/* A connection handed to MHD that MHD has not started yet. */
+typedef struct handed {
+    int fd;
+    int64_t at; /* monotonic ms, handed off */
+    unsigned char key[17];
+} handed;
+
 struct api_gate {
     int fd, wake[2];
     struct MHD_Daemon *mhd;
@@ -53,12 +61,13 @@ struct api_gate {
     unsigned active;
     ip_count *ips;
     unsigned nips;
+    handed inflight[API_PENDING_MAX]; /* counted against the limits too */
+    unsigned ninflight;
     gate_conn pend[API_PENDING_MAX];
     int npend;
     int64_t accept_after;
     pthread_t thread;
     bool started;
-    atomic_ullong refused; /* answered here with an error */
     struct pollfd pfd[2 + API_PENDING_MAX];
     int idx[API_PENDING_MAX];
     char peek[GATE_PEEK_MAX];
@@ -100,6 +109,38 @@ static ip_count *ip_slot(api_gate *g, const struct sockaddr *sa, bool create)
     return free_slot;
 }
 
+/* MHD_add_connection only queues a connection: MHD starts it (and so calls
+ * api_gate_notify) later, on its own thread. Until then the gate counts it
+ * itself, or a burst handed off in one go would pass the limits. One MHD
+ * never starts (it failed there) is forgotten after GATE_HANDOFF_MS. These
+ * run with the lock held. */
+static void inflight_drop(api_gate *g, int fd)
+{
+    for (unsigned i = 0; i < g->ninflight; i++)
+        if (g->inflight[i].fd == fd) {
+            g->inflight[i] = g->inflight[--g->ninflight];
+            return;
+        }
+}
+
+static void inflight_expire(api_gate *g, int64_t now)
+{
+    for (unsigned i = 0; i < g->ninflight;) {
+        if (now - g->inflight[i].at >= GATE_HANDOFF_MS)
+            g->inflight[i] = g->inflight[--g->ninflight];
+        else
+            i++;
+    }
+}
+
+static unsigned inflight_from(const api_gate *g, const unsigned char key[17])
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < g->ninflight; i++)
+        n += !memcmp(g->inflight[i].key, key, 17);
+    return n;
+}
+
 void api_gate_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                      enum MHD_ConnectionNotificationCode code)
 {
@@ -108,6 +149,9 @@ void api_gate_notify(void *cls, struct MHD_Connection *c, void **socket_context,
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     pthread_mutex_lock(&g->lock);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (fi)
+            inflight_drop(g, fi->connect_fd);
         g->active++;
         ip_count *ip = ip_slot(g, sa, true);
         if (ip)
@@ -140,7 +184,7 @@ static const char *reason_phrase(unsigned status)
 
 /* Writes the JSON error (best effort: a few hundred bytes into an empty send
  * buffer), ends our side, and lets the connection drain. */
-static void answer(api_gate *g, gate_conn *c, unsigned status, const char *code, const char *msg)
+static void answer(gate_conn *c, unsigned status, const char *code, const char *msg)
 {
     char *body = api_error_body(code, msg);
     char head[512];
@@ -157,7 +201,6 @@ static void answer(api_gate *g, gate_conn *c, unsigned status, const char *code,
     shutdown(c->fd, SHUT_WR);
     c->closing = true;
     c->deadline = core_mono_ms() + GATE_LINGER_MS;
-    atomic_fetch_add(&g->refused, 1);
 }
 
 static void drop(gate_conn *c)
@@ -168,25 +211,39 @@ static void drop(gate_conn *c)
 }
 
 /* ---- hand-off -------------------------------------------------------------------- */
-static void hand_off(api_gate *g, gate_conn *c)
+static void hand_off(api_gate *g, gate_conn *c, int64_t now)
 {
     char msg[128];
+    const struct sockaddr *sa = (struct sockaddr *)&c->addr;
+    unsigned char key[17];
+    ip_key(sa, key);
     pthread_mutex_lock(&g->lock);
-    ip_count *ip = ip_slot(g, (struct sockaddr *)&c->addr, false);
-    bool full = g->active >= g->max_active;
-    bool ip_full = g->per_ip && ip && ip->n >= g->per_ip;
+    inflight_expire(g, now);
+    ip_count *ip = ip_slot(g, sa, false);
+    bool full = g->active + g->ninflight >= g->max_active || g->ninflight == API_PENDING_MAX;
+    bool ip_full = g->per_ip && (ip ? ip->n : 0) + inflight_from(g, key) >= g->per_ip;
+    if (!full && !ip_full) {
+        handed *h = &g->inflight[g->ninflight++];
+        h->fd = c->fd;
+        h->at = now;
+        memcpy(h->key, key, sizeof key);
+    }
     pthread_mutex_unlock(&g->lock);
     if (full || ip_full) {
         snprintf(msg, sizeof msg, full ? "too many connections (%u): try again shortly"
                                        : "too many connections from this address (%u): try again shortly",
                  full ? g->max_active : g->per_ip);
-        answer(g, c, 503, "busy", msg);
+        answer(c, 503, "busy", msg);
         return;
     }
     int fd = c->fd;
     c->fd = -1; /* MHD owns it now, even on failure */
-    if (MHD_add_connection(g->mhd, fd, (struct sockaddr *)&c->addr, c->alen) != MHD_YES)
+    if (MHD_add_connection(g->mhd, fd, sa, c->alen) != MHD_YES) {
         log_debug("api: gate: MHD refused a connection: %s", strerror(errno));
+        pthread_mutex_lock(&g->lock);
+        inflight_drop(g, fd);
+        pthread_mutex_unlock(&g->lock);
+    }
 }
 
 /* The request is not whole yet. A client that asked for it is invited to
@@ -222,13 +279,13 @@ static void on_ready(api_gate *g, gate_conn *c, short revents, int64_t now)
     api_head h;
     int rc = api_head_check(g->peek, (size_t)n, &h);
     if (rc == API_HEAD_BAD)
-        answer(g, c, h.status, h.code, h.msg);
+        answer(c, h.status, h.code, h.msg);
     else if (rc == API_HEAD_OK)
-        hand_off(g, c);
+        hand_off(g, c, now);
     else if (revents & (POLLRDHUP | POLLHUP | POLLERR))
-        answer(g, c, 400, "bad_request", "the request ended early (the client closed its side)");
+        answer(c, 400, "bad_request", "the request ended early (the client closed its side)");
     else if ((size_t)n == sizeof g->peek)
-        answer(g, c, 431, "too_large", "the request head is too long");
+        answer(c, 431, "too_large", "the request head is too long");
     else
         wait_more(c, &h, now);
 }
@@ -246,7 +303,7 @@ static void expire(api_gate *g, int64_t now)
             continue;
         }
         snprintf(msg, sizeof msg, "the request did not arrive within %d ms", g->head_timeout_ms);
-        answer(g, c, 408, "timeout", msg);
+        answer(c, 408, "timeout", msg);
     }
 }
 
@@ -268,7 +325,7 @@ static void evict_oldest(api_gate *g)
             old = i;
     gate_conn *c = &g->pend[old];
     if (!c->closing)
-        answer(g, c, 503, "busy", "too many connections waiting to send a request");
+        answer(c, 503, "busy", "too many connections waiting to send a request");
     drop(c);
     g->pend[old] = g->pend[--g->npend];
 }
@@ -378,11 +435,6 @@ int api_gate_run(api_gate *g, struct MHD_Daemon *mhd, char *err, size_t errlen)
     }
     g->started = true;
     return 0;
-}
-
-unsigned long long api_gate_refused(const api_gate *g)
-{
-    return g ? atomic_load(&g->refused) : 0;
 }
 
 void api_gate_stop(api_gate *g)

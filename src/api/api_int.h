@@ -73,8 +73,6 @@ int api_gate_new(api_gate **out, int fd, unsigned max_active, unsigned per_ip, c
 int api_gate_run(api_gate *g, struct MHD_Daemon *mhd, char *err, size_t errlen);
 void api_gate_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                      enum MHD_ConnectionNotificationCode code);
-/* Connections the gate answered with an error itself. */
-unsigned long long api_gate_refused(const api_gate *g);
 /* Stops the thread, closes what it holds and the listening socket. */
 void api_gate_stop(api_gate *g);
 /* Stops it if needed and frees it: only once its MHD daemon has stopped
@@ -99,10 +97,10 @@ struct api {
     mem_t *mem;
     api_hooks hooks;
     char token[256];
-    int port;
     int64_t max_points;
     int64_t ram_window_ms, ret10s_ms, ret1m_ms;
-    int64_t prom_stale_ms; /* /metrics leaves out series not set for this long (api_prom_stale_ms) */
+    _Atomic int64_t prom_stale_ms; /* /metrics leaves out series not set for this long (api_prom_stale_ms);
+                                      api_reconfigure sets it */
     int max_streams;
     atomic_int stopping;
     atomic_int streams;  /* open SSE streams */
@@ -151,6 +149,9 @@ void api_prom_label_name(const char *in, char *out, size_t n);
 /* Prometheus float: shortest text that reads back the same, "NaN", "+Inf",
  * "-Inf". */
 void api_prom_value(double v, char *buf, size_t n);
+/* Appends s with the text format's escapes (core_prom_escape): a label value
+ * when quote, HELP text otherwise. */
+void api_prom_escape(api_buf *b, const char *s, bool quote);
 /* The exported name of a sensed family (its type in *type), or NULL when it
  * is not exported: absent from prometheus.c's table, a rate (MEM_RATE) or a
  * percentage. */

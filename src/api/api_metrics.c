@@ -235,7 +235,8 @@ enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
     int64_t newest = 0; /* the last tick: staleness does not depend on the wall clock */
     for (size_t i = 0; i < n; i++)
         newest = s[i].last_ts > newest ? s[i].last_ts : newest;
-    rc = api_prom_render(&b, s, n, &st, newest > a->prom_stale_ms ? newest - a->prom_stale_ms : 0);
+    int64_t stale_ms = atomic_load(&a->prom_stale_ms);
+    rc = api_prom_render(&b, s, n, &st, newest > stale_ms ? newest - stale_ms : 0);
     rc = rc ? rc : api_prom_gpu(&b, s, n);
     free(s);
     if (rc == 0)

@@ -65,23 +65,13 @@ static const char *label_of(const api_label *l, int n, const char *name)
     return NULL;
 }
 
-static void buf_put(void *ud, const char *s, size_t n)
-{
-    api_buf_add(ud, s, n);
-}
-
-static void put_value_escaped(api_buf *b, const char *s)
-{
-    core_prom_escape(s, true, buf_put, b);
-}
-
 static void put_label(api_buf *b, const char *name, const char *value, bool first)
 {
     if (!first)
         api_buf_add(b, ",", 1);
     api_buf_puts(b, name);
     api_buf_add(b, "=\"", 2);
-    put_value_escaped(b, value);
+    api_prom_escape(b, value, true);
     api_buf_add(b, "\"", 1);
 }
 

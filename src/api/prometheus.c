@@ -22,8 +22,6 @@
 
 #include "api/api_int.h"
 
-#define PROM_NAME_MAX 256
-
 static bool prom_ok(char c, bool first)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!first && c >= '0' && c <= '9');
@@ -163,7 +161,7 @@ static void buf_put(void *ud, const char *s, size_t n)
     api_buf_add(ud, s, n);
 }
 
-static void put_escaped(api_buf *b, const char *s, bool quote)
+void api_prom_escape(api_buf *b, const char *s, bool quote)
 {
     core_prom_escape(s, quote, buf_put, b);
 }
@@ -182,7 +180,7 @@ static void put_labels(api_buf *b, const char *labels, api_label *l)
             api_buf_add(b, ",", 1);
         api_buf_puts(b, ln);
         api_buf_add(b, "=\"", 2);
-        put_escaped(b, l[i].value, true);
+        api_prom_escape(b, l[i].value, true);
         api_buf_add(b, "\"", 1);
     }
     api_buf_add(b, "}", 1);
@@ -193,7 +191,7 @@ static void put_family_head(api_buf *b, const char *name, const char *help, cons
     api_buf_puts(b, "# HELP ");
     api_buf_puts(b, name);
     api_buf_add(b, " ", 1);
-    put_escaped(b, help && help[0] ? help : "(no help)", false);
+    api_prom_escape(b, help && help[0] ? help : "(no help)", false);
     api_buf_puts(b, "\n# TYPE ");
     api_buf_puts(b, name);
     api_buf_add(b, " ", 1);
@@ -302,7 +300,7 @@ static void put_services(api_buf *b, json_t *arr, bool restarts)
                             restarts ? "counter" : "gauge");
         head = true;
         api_buf_puts(b, restarts ? "ippoc_service_restarts_total{service=\"" : "ippoc_service_up{service=\"");
-        put_escaped(b, name, true);
+        api_prom_escape(b, name, true);
         if (restarts)
             api_buf_printf(b, "\"} %lld\n", (long long)json_integer_value(r));
         else
@@ -362,7 +360,7 @@ int api_prom_render_anomaly(api_buf *b, const api_anomaly_score *s, size_t n)
         char err[64], val[40];
         int nl = r->labels && r->labels[0] ? api_labels_parse(r->labels, l, API_MAX_LABELS, err, sizeof err) : 0;
         api_buf_puts(b, "ippoc_anomaly_score{metric=\"");
-        put_escaped(b, r->name ? r->name : "", true);
+        api_prom_escape(b, r->name ? r->name : "", true);
         api_buf_add(b, "\"", 1);
         for (int k = 0; k < nl; k++) {
             char ln[API_LABEL_MAX + 16];
@@ -370,7 +368,7 @@ int api_prom_render_anomaly(api_buf *b, const api_anomaly_score *s, size_t n)
             api_buf_puts(b, !strcmp(ln, "metric") ? ",exported_" : ",");
             api_buf_puts(b, ln);
             api_buf_add(b, "=\"", 2);
-            put_escaped(b, l[k].value, true);
+            api_prom_escape(b, l[k].value, true);
             api_buf_add(b, "\"", 1);
         }
         api_prom_value(r->score, val, sizeof val);

@@ -314,20 +314,19 @@ static void record_event(cell *c, const char *type, const char *sev, json_t *pay
 static void watch_store(cell *c)
 {
     char why[96];
-    int64_t since = mem_write_failing(c->mem, why, sizeof why);
+    uint64_t dropped;
+    int64_t since = mem_write_failing(c->mem, why, sizeof why, &dropped);
     if (!since == !c->store_failing_since)
         return;
-    mem_stats st;
-    mem_get_stats(c->mem, &st);
     if (since) {
-        c->store_dropped_at = st.dropped_batches;
+        c->store_dropped_at = dropped;
         log_err("daemon: the store in %s cannot write: %s: new samples live only in RAM (the RAM window) "
                 "until it can; free space there or make it writable", c->state_dir, why);
         record_event(c, "memory.write_failed", "error", json_pack("{s:s, s:s, s:I}", "reason", why,
                      "state_dir", c->state_dir, "since", (json_int_t)since));
     } else {
         int64_t for_ms = core_now_ms() - c->store_failing_since;
-        uint64_t lost = st.dropped_batches - c->store_dropped_at;
+        uint64_t lost = dropped - c->store_dropped_at;
         log_info("daemon: the store in %s writes again after %lld s (%llu tick batches were not stored)",
                  c->state_dir, (long long)(for_ms / 1000), (unsigned long long)lost);
         record_event(c, "memory.write_resumed", "info", json_pack("{s:I, s:I}", "failed_for_ms", (json_int_t)for_ms,
@@ -564,6 +563,8 @@ static void reload(cell *c)
     set_host(c);
     if (api_changed)
         restart_api(c, &old);
+    else /* new sense intervals: how stale a series may be on /metrics */
+        api_reconfigure(c->api, &c->cfg);
     core_config_free(&old);
     log_info("daemon: configuration reloaded");
     record_event(c, "config.reload", "info", json_pack("{s:s, s:b}", "config", c->config_desc, "api_restarted", api_changed));

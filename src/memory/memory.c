@@ -126,15 +126,19 @@ static int64_t file_size(const char *path)
     return stat(path, &st) ? 0 : (int64_t)st.st_size;
 }
 
-int64_t mem_write_failing(mem_t *m, char *why, size_t n)
+int64_t mem_write_failing(mem_t *m, char *why, size_t n, uint64_t *dropped)
 {
     if (n)
         why[0] = 0;
+    if (dropped)
+        *dropped = 0;
     if (!m)
         return 0;
     pthread_mutex_lock(&m->qlock);
     int64_t since = m->wfail_since;
     int rc = m->wfail_rc;
+    if (dropped)
+        *dropped = m->dropped;
     pthread_mutex_unlock(&m->qlock);
     if (since && n)
         snprintf(why, n, "%s", sqlite3_errstr(rc));

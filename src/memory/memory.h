@@ -86,9 +86,11 @@ typedef struct mem_stats {
 } mem_stats;
 
 /* Since when (wall ms) the store refuses writes (disk full, read-only, I/O
- * error), 0 when it writes; the reason into why. Cheap (one lock, no I/O):
- * the daemon asks every tick. Any thread. */
-int64_t mem_write_failing(mem_t *m, char *why, size_t n);
+ * error), 0 when it writes; the reason into why, and into *dropped (may be
+ * NULL) the tick batches dropped so far (mem_stats.dropped_batches). Cheap
+ * (one lock, no I/O, unlike mem_get_stats): the daemon asks every tick.
+ * Any thread. */
+int64_t mem_write_failing(mem_t *m, char *why, size_t n, uint64_t *dropped);
 
 /* Opens (creating) <cfg->state_dir>/ippoc.db, migrates the schema, loads the
  * series table and restores the RAM window from the raw rows. Starts the

@@ -783,6 +783,60 @@ static void t_sse_stop(void **state)
     }
 }
 
+/* A status answer that takes a while: the connections served stay open
+ * until the whole burst below has been seen by the gate. */
+static char *slow_status_hook(void *ud)
+{
+    usleep(400 * 1000);
+    return status_hook(ud);
+}
+
+/* A burst of whole requests from one address: the gate hands them off
+ * faster than MHD starts them, and must still hold to the per-address limit
+ * (3 of 4 connections) rather than count only the connections MHD has
+ * already started. */
+static void t_burst_limit(void **state)
+{
+    (void)state;
+    api_t *a = NULL;
+    char err[256];
+    core_config cfg = F.cfg;
+    cfg.api_max_connections = 4; /* 3 from one address */
+    const api_hooks slow = {.status_json = slow_status_hook};
+    if (api_start(&a, &cfg, F.mem, &slow, err, sizeof err) != 0)
+        fail_msg("api_start: %s", err);
+    enum { N = 10 };
+    int fd[N];
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)api_port(a))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < N; i++) {
+        fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd[i] >= 0);
+        assert_int_equal(connect(fd[i], (struct sockaddr *)&sa, sizeof sa), 0);
+        struct timeval tv = {10, 0};
+        setsockopt(fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    usleep(100 * 1000); /* all accepted and waiting for their request */
+    static const char req[] = "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < N; i++)
+        assert_int_equal(send(fd[i], req, sizeof req - 1, MSG_NOSIGNAL), (ssize_t)(sizeof req - 1));
+    int ok = 0, busy = 0;
+    for (int i = 0; i < N; i++) {
+        char buf[64] = {0};
+        ssize_t n = recv(fd[i], buf, sizeof buf - 1, 0);
+        if (n > 0 && !strncmp(buf, "HTTP/1.1 200", 12))
+            ok++;
+        else if (n > 0 && !strncmp(buf, "HTTP/1.1 503", 12))
+            busy++;
+    }
+    print_message("burst of %d: %d served, %d busy\n", N, ok, busy);
+    assert_true(ok >= 1 && ok <= 3);
+    assert_int_equal(ok + busy, N);
+    for (int i = 0; i < N; i++)
+        close(fd[i]);
+    api_stop(a);
+}
+
 /* ---- malformed input on a raw socket --------------------------------------------- */
 static void raw_exchange(const void *req, size_t len, char *out, size_t outlen)
 {
@@ -877,7 +931,7 @@ int main(void)
         cmocka_unit_test(t_auth),
         cmocka_unit_test(t_listen),        cmocka_unit_test(t_sse_live),
         cmocka_unit_test(t_sse_replay),    cmocka_unit_test(t_sse_stop),
-        cmocka_unit_test(t_malformed),
+        cmocka_unit_test(t_burst_limit),   cmocka_unit_test(t_malformed),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

@@ -139,7 +139,7 @@ static void test_full_disk(void **state)
     assert_true(since > 0 && since <= core_now_ms());
     assert_string_equal(st.write_error, "database or disk is full");
     char why[96];
-    assert_int_equal(mem_write_failing(t->m, why, sizeof why), since);
+    assert_int_equal(mem_write_failing(t->m, why, sizeof why, NULL), since);
     assert_string_equal(why, "database or disk is full");
     assert_int_equal(count(t, "SELECT count(*) FROM series"), NBASE);
     assert_int_equal(count(t, "SELECT count(*) FROM events"), 0);
@@ -177,7 +177,7 @@ static void test_full_disk(void **state)
     mt_flush(t);
     assert_int_equal(stats(t).dropped_batches, 3);
     assert_int_equal(stats(t).write_failing_since, 0); /* writing again */
-    assert_int_equal(mem_write_failing(t->m, why, sizeof why), 0);
+    assert_int_equal(mem_write_failing(t->m, why, sizeof why, NULL), 0);
     assert_string_equal(why, "");
     assert_int_equal(count(t, "SELECT count(*) FROM series"), NBASE + 2);
     assert_int_equal(count(t, "SELECT id FROM series WHERE name = 'new.a'"), a);
