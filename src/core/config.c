@@ -75,7 +75,8 @@ void core_config_free(core_config *c)
 
 bool core_config_raw_section(const char *section)
 {
-    return !strcmp(section, "heal") || !strcmp(section, "detect") ||
+    return !strcmp(section, "heal") || !strcmp(section, "detect") || !strcmp(section, "logs") ||
+           !strcmp(section, "brain") ||
            (!strncmp(section, "service.", 8) && section[8]) || (!strncmp(section, "alert.", 6) && section[6]);
 }
 
@@ -356,7 +357,8 @@ static bool key_repeatable(const char *section, const char *key)
 {
     if (!core_config_raw_section(section))
         return false;
-    return !strcmp(key, "rule") || !strcmp(key, "env") || !strcmp(key, "depends");
+    return !strcmp(key, "rule") || !strcmp(key, "env") || !strcmp(key, "depends") || !strcmp(key, "log_file") ||
+           !strcmp(key, "config_path") || !strcmp(key, "file");
 }
 
 static const seen_entry *seen_find(const parse_ctx *p, const char *section, const char *key)

@@ -132,6 +132,8 @@ static int svc_key(eng_svc_cfg *s, const core_kv *kv, char *err, size_t errlen)
         return rc < 0 ? rc : 0;
     if (!strcmp(k, "rule"))
         return add_rule(&s->rules, &s->nrules, kv, err, errlen);
+    if (!strcmp(k, "log_file")) /* followed by the logs module (src/logs/logwatch.c) */
+        return 0;
     if (!strcmp(k, "mode")) {
         int m = heal_mode_parse(v);
         if (m < 0 || m == HEAL_MODE_INHERIT)
@@ -343,6 +345,8 @@ static int apply_key(eng_cfg *c, const core_config *cfg, const core_kv *kv, char
         return a ? alert_key(a, kv, err, errlen) : -EINVAL;
     }
     if (!strcmp(kv->section, "detect")) /* ippocd's anomaly detection reads it (src/detect/registry_conf.c) */
+        return 0;
+    if (!strcmp(kv->section, "logs") || !strcmp(kv->section, "brain")) /* src/logs/, src/brain/ read them */
         return 0;
     return core_kv_error(err, errlen, kv, "unknown section [%s]", kv->section);
 }
