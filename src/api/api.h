@@ -21,6 +21,10 @@
  *   GET  /v1/audit/verify           -> 200 {"ok":true,"records":N,...} or
  *                                      200 {"ok":false,"status":"hash_mismatch",
  *                                           "line":L,"seq":S,"reason":"...",...}
+ * The brain (api_brain.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/incidents/{id}/diagnosis  diagnosis_json; NULL -> 404
+ *   GET  /v1/brain                  brain_json as given (queue, running, done, ...)
+ *   POST /v1/diagnose               body {"service":"S"} -> {"incident":N,"service":"S"}
  * Anomaly detection (api_anomaly.c; 503 "unavailable" when the hook is NULL):
  *   GET  /v1/anomalies[?all=1]      anomalies_json as given: the metrics
  *                                   anomalous now, recent episodes, and with
@@ -83,6 +87,15 @@ typedef struct api_hooks {
      * the reason in err (see the mapping above). May block (up to a few s). */
     int (*approve)(void *ud, uint64_t id, const char *who, char *err, size_t errlen);
     int (*reject)(void *ud, uint64_t id, const char *who, char *err, size_t errlen);
+
+    /* The brain (api_brain.c); each may be NULL (503 "unavailable").
+     * diagnosis_json: an incident's diagnosis, NULL when none (yet) -> 404;
+     * brain_json: the brain's status; diagnose: a user's question about a
+     * service (may block up to a few s): 0 and *incident, or -errno with err
+     * (-ENOENT 404, -ENOTSUP 503, -EBUSY 503, others as approve). */
+    char *(*diagnosis_json)(void *ud, uint64_t incident);
+    char *(*brain_json)(void *ud);
+    int (*diagnose)(void *ud, const char *service, uint64_t *incident, char *err, size_t errlen);
 
     /* Anomaly detection; each may be NULL. anomalies_json: the malloc'd
      * answer of GET /v1/anomalies (all: every watched series too), NULL when
