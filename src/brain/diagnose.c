@@ -676,8 +676,8 @@ static double r_storm(dctx *d)
         if (strcmp(js(l, "level"), "error") != 0 || !json_is_true(json_object_get(l, "burst")))
             continue;
         ev(d, "log", "error burst: '%.200s' (%lld lines)", log_text(l), (long long)jnum(l, "count"));
-        root(d, "%s logs a storm of errors ('%.160s', %lld lines) while its probes pass", f->svc, log_text(l),
-             (long long)jnum(l, "count"));
+        root(d, "%s logs a storm of errors (template '%.160s', %lld lines) while its probes pass", f->svc,
+             *js(l, "template") ? js(l, "template") : log_text(l), (long long)jnum(l, "count"));
         act_alert(d, "the service still works: a person should look at the errors");
         return 0.75;
     }
