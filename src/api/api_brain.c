@@ -107,5 +107,5 @@ enum MHD_Result api_h_diagnose(struct api *a, struct MHD_Connection *c, const ch
         return api_send_error(c, m.status, m.code, "diagnose %s: %s", service, err[0] ? err : strerror(-rc));
     }
     log_info("api: diagnose %s: incident %" PRIu64, service, id);
-    return api_send_json(c, 202, json_pack("{s:I, s:s}", "incident", (json_int_t)id, "service", service));
+    return api_send_json(c, 200, json_pack("{s:I, s:s}", "incident", (json_int_t)id, "service", service));
 }

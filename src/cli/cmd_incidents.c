@@ -126,8 +126,8 @@ static void print_evidence(const json_t *ev)
         return;
     printf("\nevidence\n");
     json_object_foreach((json_t *)ev, k, v) {
-        if (!strcmp(k, "service"))
-            continue; /* the header says it */
+        if (!strcmp(k, "service") || !strcmp(k, "diagnosis") || !strcmp(k, "signature"))
+            continue; /* the header says it; the brain's members follow below */
         if (!strcmp(k, "log") && json_is_string(v)) {
             log = json_string_value(v);
         } else if (json_is_array(v)) {
@@ -182,6 +182,11 @@ static void print_incident(const json_t *inc)
     line("reason", cli_jstr(inc, "reason", NULL));
     print_evidence(json_object_get(inc, "evidence"));
     print_actions(json_object_get(inc, "actions"));
+    const json_t *d = cli_incident_diagnosis(inc);
+    if (d) {
+        printf("\ndiagnosis\n");
+        cli_print_diagnosis(d);
+    }
 }
 
 int cmd_incident(const cli_ctx *ctx0, int argc, char **argv)

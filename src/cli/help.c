@@ -24,6 +24,8 @@ static const char usage_text[] =
     "  audit             the audit log of actions; --verify checks its hash chain\n"
     "  anomalies         what the detectors find unusual now, and recent episodes\n"
     "  detect FILE.csv   score timestamp,value rows for anomalies (offline, no daemon)\n"
+    "  why INCIDENT      the brain's diagnosis: root cause, evidence, actions, past cases\n"
+    "  diagnose SERVICE  ask the brain about a service now and print its diagnosis\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "global options (before the command):\n"
@@ -110,7 +112,28 @@ static const cmd_help helps[] = {
      "Shows one incident: what failed and where (rule file:line or the\n"
      "supervisor), when it started failing, was detected and closed (time to\n"
      "detect, time to heal), the evidence (probe results, metrics, the exit,\n"
-     "the last lines of the service's log) and each action with its outcome.\n"},
+     "the last lines of the service's log) and each action with its outcome,\n"
+     "then the brain's diagnosis when there is one (see 'ippoc why').\n"},
+    {"why",
+     "usage: ippoc why INCIDENT [--json]\n"
+     "\n"
+     "Prints the brain's diagnosis of an incident: the fault type (one of none,\n"
+     "crash, bad_environment, config_error, oom_kill, memory_leak, cpu_starvation,\n"
+     "disk_full, inode_exhaustion, fd_exhaustion, port_in_use, dependency_down,\n"
+     "dns_failure, credential_revoked, permission_denied, io_error, clock_jump,\n"
+     "error_storm, unknown), the component, the root cause, the confidence and\n"
+     "whether rules or remembered cases gave it, the evidence, the proposed\n"
+     "actions (heal's typed actions, in the order tried) and the most similar\n"
+     "past incidents with what fixed them. Exit status 1 (not_found) when the\n"
+     "incident has no diagnosis (yet).\n"},
+    {"diagnose",
+     "usage: ippoc diagnose SERVICE [--json]\n"
+     "\n"
+     "Asks the brain about SERVICE now (POST /v1/diagnose): it opens an\n"
+     "incident, gathers the evidence and diagnoses it at once, then this prints\n"
+     "the diagnosis as 'ippoc why' does (waiting up to 30 s for it). With\n"
+     "[brain] act = yes the proposed actions go to heal's policy as for any\n"
+     "incident.\n"},
     {"pending",
      "usage: ippoc pending [--json]\n"
      "\n"
