@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "brain/brain_int.h"
-#include "brain/tmp_stubs.h" /* TEMPORARY: until heal.h has them */
 
 #define BRAIN_DIAG_KEEP 256   /* diagnoses kept for the API */
 #define BRAIN_PLANS_MAX 64    /* incidents being acted on at once */
@@ -542,6 +541,11 @@ static void publish(brain *b, delib *d)
     }
     log_info("brain: incident %llu: %s %s (%.2f): %s", (unsigned long long)id, fault, component, conf,
              json_string_value(json_object_get(dg, "root_cause")));
+    if (id && !strcmp(fault, "none") && b->heal) { /* a question that found nothing: the incident ends */
+        char st[32];
+        if (!strcmp(incident_state(b, id, st, sizeof st), "diagnosing"))
+            heal_engine_incident_close(b->heal, id, true, "the brain found no fault");
+    }
     if (!id || !strcmp(fault, "none"))
         return;
     int64_t case_id = brain_cases_add(&b->cases, id, component, is_service(b, component) ? "service" : "machine",

@@ -1,65 +1,12 @@
-/* tmp_stubs.c: TEMPORARY stand-ins for what other parts of issue 10 add at
- * the same time, so the brain builds and runs before they land: heal's
- * heal_engine_incident_new/attach/propose and heal_action_parse_text (part
- * healx) and brain_signature_build (part signature). Every definition is
- * weak, so the real one wins as soon as it is linked; this file is deleted
- * when main has them. Nothing here is meant to last. */
+/* tmp_stubs.c: a TEMPORARY stand-in for brain_signature_build (part
+ * signature of issue 10), so the brain builds and runs before it lands. The
+ * definition is weak; this file is deleted when main has the real one.
+ * Nothing here is meant to last. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "brain/brain_int.h"
-#include "brain/tmp_stubs.h" /* TEMPORARY: until heal.h has them */
-#include "heal/engine_int.h"
-#include "heal/rules.h"
-
-__attribute__((weak)) int heal_engine_incident_new(heal_engine *e, const char *service, const char *what,
-                                                   json_t *evidence, uint64_t *id, char *err, size_t errlen)
-{
-    incident *inc = eng_incident_open(e, service, what, "brain", NULL, 0, core_now_ms(), evidence);
-    if (!inc) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    *id = inc->id;
-    eng_publish(e);
-    return 0;
-}
-
-__attribute__((weak)) int heal_engine_incident_attach(heal_engine *e, uint64_t id, const char *key, json_t *value)
-{
-    incident *inc = eng_incident_find(e, id);
-    if (!inc) {
-        json_decref(value);
-        return -ENOENT;
-    }
-    json_object_set_new(inc->evidence, key, value);
-    e->incidents_dirty = true;
-    eng_publish(e);
-    return 0;
-}
-
-__attribute__((weak)) int heal_engine_propose(heal_engine *e, uint64_t id, const heal_action *acts, int n,
-                                              const char *who, const char *why, char *err, size_t errlen)
-{
-    snprintf(err, errlen, "heal_engine_propose is not there yet (temporary stub)");
-    return -ENOSYS;
-}
-
-__attribute__((weak)) int heal_action_parse_text(const char *text, const char *service, heal_action *out, char *err,
-                                                 size_t errlen)
-{
-    char line[700];
-    snprintf(line, sizeof line, "if cpu > 100000%% then %s", text);
-    heal_rule r;
-    int rc = heal_rule_parse(line, NULL, 0, &r, err, errlen);
-    if (rc)
-        return rc;
-    *out = r.actions[0];
-    snprintf(out->service, sizeof out->service, "%s", service ? service : "");
-    heal_rule_free(&r);
-    return 0;
-}
 
 /* A minimal signature: the trigger and the exit heal saw. */
 __attribute__((weak)) json_t *brain_signature_build(const brain_sig_ctx *ctx, const char *service, const char *trigger,

@@ -273,6 +273,7 @@ int cmd_diagnose(const cli_ctx *ctx, int argc, char **argv);
  * the diagnosis kept on an incident's JSON, NULL when none. */
 void cli_print_diagnosis(const json_t *d);
 const json_t *cli_incident_diagnosis(const json_t *inc);
+int cmd_logs_templates(const cli_ctx *ctx, int argc, char **argv); /* `logs templates`: a local file, no daemon */
 
 /* help.c: usage texts. cli_help_command returns false for an unknown name. */
 void cli_usage(FILE *f);
