@@ -410,15 +410,24 @@ static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char 
         plan_end(p);
 }
 
+void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagnosis, int64_t signal_ms)
+{
+    const char *component = json_string_value(json_object_get(diagnosis, "component"));
+    if (b->heal && incident)
+        start_plan(b, incident, case_id, component ? component : "", json_object_get(diagnosis, "proposed_actions"),
+                   signal_ms);
+}
+
 /* incident.resolved / incident.failed of an incident the brain acts on. */
 static void plan_outcome(brain *b, const mem_event *ev)
 {
     json_t *o = json_loads(ev->payload, 0, NULL);
     uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
     const char *by = json_string_value(json_object_get(o, "by"));
+    bool ours = !by || !strcmp(by, "brain");
     json_decref(o);
     plan *p = plan_find(b, id);
-    if (!p || !p->waiting || (by && strcmp(by, "brain") != 0) || ev->ts < p->proposed_ms - 1000)
+    if (!p || !p->waiting || !ours || ev->ts < p->proposed_ms - 1000)
         return;
     bool healed = !strcmp(ev->type, "incident.resolved");
     json_t *acts = attempt_actions(p, p->next);
@@ -553,7 +562,7 @@ static void publish(brain *b, delib *d)
     char st[32];
     bool reflex_healed = d->sig.prio != BRAIN_SIG_USER && !strcmp(incident_state(b, id, st, sizeof st), "resolved");
     if (d->cfg.act && b->heal && !reflex_healed)
-        start_plan(b, id, case_id, component, json_object_get(dg, "proposed_actions"), d->sig.first_ms);
+        brain_act(b, id, case_id, dg, d->sig.first_ms);
 }
 
 static void delib_after(uv_work_t *req, int status)
@@ -647,6 +656,8 @@ static bool absorbed(brain *b, const brain_signal *s)
 
 static void take_event(brain *b, const mem_event *ev)
 {
+    if (getenv("BRAIN_DEBUG"))
+        fprintf(stderr, "brain: event %lld %s %s %s\n", (long long)ev->id, ev->type, ev->source, ev->payload);
     if (!strcmp(ev->type, "incident.resolved") || !strcmp(ev->type, "incident.failed"))
         plan_outcome(b, ev);
     brain_signal s;

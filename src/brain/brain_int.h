@@ -113,6 +113,13 @@ json_t *brain_diagnose(const json_t *sig, const brain_case_hit *hits, int nhits)
  * with the index of each attempt's first action; returns the attempts. */
 int brain_attempts(const json_t *proposed, int *first, int max);
 
+/* ---- acting (brain.c) ----------------------------------------------------------- */
+/* Acts on a diagnosis of incident (loop thread): its proposed actions, one
+ * attempt at a time, through heal_engine_propose; each outcome is recorded
+ * in case case_id (0: none). Only texts heal_action_parse_text accepts are
+ * ever proposed. Used by publish() and the tests. */
+void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagnosis, int64_t signal_ms);
+
 /* ---- thalamus (thalamus.c) --------------------------------------------------- */
 enum {
     BRAIN_SIG_CHANGE = 1,   /* config.reload, file.changed */
