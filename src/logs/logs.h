@@ -56,7 +56,7 @@ const char *logs_line_level(const char *line, size_t len);
 /* A Loghub-style header format ("<Date> <Time> <Level> <Component>: <Content>"). */
 typedef struct logs_format logs_format;
 int logs_format_new(const char *format, logs_format **out, char *err, size_t errlen);
-/* Splits line: *content/*clen get the Content field. 0, or -EINVAL when the
+/* Splits line: *content and *clen get the Content field. 0, or -EINVAL when the
  * line does not match (the caller may then use the whole line). */
 int logs_format_content(const logs_format *f, const char *line, size_t len, const char **content, size_t *clen);
 void logs_format_free(logs_format *f);
