@@ -140,7 +140,8 @@ int logs_journal_open(uv_loop_t *loop, const char *dir, bool from_start, logs_jo
         sd_journal_seek_head(lj->j);
     } else {
         sd_journal_seek_tail(lj->j);
-        sd_journal_previous(lj->j); /* on the last entry: the next one is new */
+        if (sd_journal_previous(lj->j) <= 0) /* empty: whatever comes is new */
+            sd_journal_seek_head(lj->j);     /* (from the tail it would start at the last one) */
     }
     lj->fn = fn;
     lj->ud = ud;
