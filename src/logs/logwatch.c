@@ -34,7 +34,8 @@
 #include <string.h>
 #include <uv.h>
 
-#define MAX_TEMPLATES 2000      /* per source; more are counted, not kept */
+#define MAX_TEMPLATES 2000      /* per source: the miner forgets the least recently seen past this */
+#define MAX_IDS 50000           /* template ids a source may hand out; lines of later ones are only counted */
 #define MAX_JOURNAL_SOURCES 64  /* units with a source of their own; the rest go to "journal" */
 #define SAMPLE_MAX 512
 #define TAU_SHORT_S 10.0
@@ -165,14 +166,14 @@ static void add_line(lw_source *s, const char *line, size_t len, int priority, b
     }
     if (id < 0)
         return;
-    if (id >= MAX_TEMPLATES) {
+    if (id >= MAX_IDS) {
         s->over_cap++;
         return;
     }
     if (id >= s->ntpl) {
         int n = id + 1 > s->ntpl * 2 ? id + 1 : s->ntpl * 2;
-        if (n > MAX_TEMPLATES)
-            n = MAX_TEMPLATES;
+        if (n > MAX_IDS)
+            n = MAX_IDS;
         lw_tpl *t = realloc(s->tpl, (size_t)n * sizeof *t);
         if (!t)
             return;
@@ -341,11 +342,42 @@ static void burst_event(logs_watch *w, lw_source *s, int id, int64_t now)
         emit_event(w, s, "log.burst", t->level == LV_ERROR ? "warning" : "info", o);
 }
 
+/* The miner merged template id into an earlier one (r >= 0), or forgot it
+ * (r < 0): its statistics go with it. */
+static void fold_template(lw_source *s, int id, int r)
+{
+    lw_tpl *t = &s->tpl[id];
+    if (r >= 0 && r < s->ntpl) {
+        lw_tpl *k = &s->tpl[r];
+        if (!k->count || t->first_seen < k->first_seen)
+            k->first_seen = t->first_seen;
+        if (t->last_seen > k->last_seen)
+            k->last_seen = t->last_seen;
+        if (!k->sample) {
+            k->sample = t->sample;
+            t->sample = NULL;
+        }
+        k->count += t->count;
+        k->tick_n += t->tick_n;
+        k->rate += t->rate;
+        k->baseline += t->baseline;
+        if (t->level > k->level)
+            k->level = t->level;
+    }
+    free(t->sample);
+    memset(t, 0, sizeof *t);
+}
+
 static void tick_template(logs_watch *w, lw_source *s, int id, double dt, int64_t now)
 {
     lw_tpl *t = &s->tpl[id];
     if (t->count == 0)
         return;
+    int r = logs_miner_resolve(s->miner, id);
+    if (r != id) {
+        fold_template(s, id, r);
+        return;
+    }
     if (t->pending_new)
         new_template_event(w, s, id, now);
     double inst = t->tick_n / dt;
@@ -424,7 +456,7 @@ void logs_watch_tick(logs_watch *w, int64_t now_ms)
     w->last_tick_ms = now_ms;
     pthread_mutex_lock(&w->lock);
     for (lw_source *s = w->sources; s; s = s->next) {
-        for (int i = 0; i < s->ntpl; i++)
+        for (int i = s->ntpl - 1; i >= 0; i--) /* merges go to earlier ids: fold them first */
             tick_template(w, s, i, dt, now_ms);
         tick_series(w, s, dt);
         s->tick_lines = s->tick_errors = s->tick_new = 0;
@@ -439,7 +471,7 @@ static json_t *source_json(lw_source *s)
     json_t *list = json_array();
     for (int i = 0; list && i < s->ntpl; i++) {
         lw_tpl *t = &s->tpl[i];
-        if (!t->count)
+        if (!t->count || logs_miner_resolve(s->miner, i) != i) /* merged or forgotten since the tick */
             continue;
         json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:I, s:f, s:I, s:I, s:b, s:s}", "id", i,
             "template", logs_miner_template(s->miner, i), "level", level_names[t->level], "count", (json_int_t)t->count,
