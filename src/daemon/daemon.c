@@ -1,6 +1,6 @@
 /* daemon.c: the cell's life: lock the state dir, open memory, sensors,
  * anomaly detection and the API, then run the libuv loop that ticks once per
- * wall-clock second (sense -> memory -> detect -> heal), reloads on SIGHUP
+ * wall-clock second (sense -> memory -> logs -> detect -> heal), reloads on SIGHUP
  * and stops cleanly on SIGTERM (supervised services are stopped before the
  * loop ends; the detectors' state is saved before memory closes).
  *
