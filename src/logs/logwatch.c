@@ -88,6 +88,7 @@ struct logs_watch {
     logs_follow *follow;
     logs_journal *journal;
     bool journal_reported;
+    int64_t journal_since;      /* when the journal was opened: its units' sources start then */
     pthread_mutex_t lock;
     lw_source *sources;
     int njournal_sources;
@@ -132,7 +133,7 @@ static lw_source *get_source(logs_watch *w, const char *name, int kind)
     }
     core_sncpy(s->name, sizeof s->name, name);
     s->kind = kind;
-    s->started_ms = core_now_ms();
+    s->started_ms = kind == SRC_JOURNAL && w->journal_since ? w->journal_since : core_now_ms();
     s->s_lines = s->s_errors = s->s_templates = s->s_new = -1;
     s->tokens = EVENT_TOKENS;
     s->tokens_ms = s->started_ms;
@@ -634,6 +635,8 @@ static void open_journal(logs_watch *w)
     if (rc)
         report_no_journal(w, rc, err);
     else
+        w->journal_since = core_now_ms();
+    if (!rc)
         log_info("logs: following the journal%s%s", w->conf.journal_dir[0] ? " in " : "", w->conf.journal_dir);
 }
 

@@ -12,6 +12,7 @@
 #include "logs/watch_int.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,67 @@ static void test_rotate_rename_while_writing(void **state)
     stop(f);
 }
 
+/* A writer thread logs as fast as it can while it is rotated under it:
+ * rename, a few hundred more lines into the renamed file, then a new file.
+ * Every line arrives exactly once, each file's lines in order. */
+#define CONC_LINES 20000
+typedef struct writer_arg {
+    char path[300], rotated[300];
+} writer_arg;
+
+static void *writer(void *p)
+{
+    writer_arg *a = p;
+    char buf[64];
+    int fd = open(a->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    for (int i = 0; i < CONC_LINES; i++) {
+        if (i == CONC_LINES / 3 && rename(a->path, a->rotated))
+            abort();
+        if (i == CONC_LINES / 3 + 300) { /* the logger notices and reopens */
+            close(fd);
+            fd = open(a->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        }
+        int n = snprintf(buf, sizeof buf, "seq %d\n", i);
+        if (write(fd, buf, (size_t)n) != n)
+            abort();
+    }
+    close(fd);
+    return NULL;
+}
+
+static void test_rotate_concurrent_writer(void **state)
+{
+    writer_arg a;
+    char err[256];
+    path_of(a.path, sizeof a.path, "busy.log");
+    path_of(a.rotated, sizeof a.rotated, "busy.log.1");
+    append(a.path, "");
+    logs_follow *f = start();
+    assert_int_equal(logs_follow_add(f, a.path, &G, false, err, sizeof err), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, writer, &a), 0);
+    bool all = wait_lines(f, CONC_LINES, 15000, false);
+    pthread_join(th, NULL);
+    settle(200);
+    if (!all)
+        fprintf(stderr, "got %d of %d lines\n", G.n, CONC_LINES);
+    assert_int_equal(G.n, CONC_LINES);
+    static bool seen[CONC_LINES];
+    memset(seen, 0, sizeof seen);
+    int last_old = -1, last_new = -1;
+    for (int i = 0; i < G.n; i++) {
+        int k = -1;
+        assert_int_equal(sscanf(G.line[i], "seq %d", &k), 1);
+        assert_true(k >= 0 && k < CONC_LINES);
+        assert_false(seen[k]);
+        seen[k] = true;
+        int *last = k < CONC_LINES / 3 + 300 ? &last_old : &last_new;
+        assert_true(k > *last); /* in order within each file */
+        *last = k;
+    }
+    stop(f);
+}
+
 static void test_copy_truncate(void **state)
 {
     char p[300], err[256];
@@ -371,6 +433,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_from_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotate_rename_while_writing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate_concurrent_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_truncate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_recreate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_created_later, setup, teardown),
