@@ -4,7 +4,9 @@ notes in it are not), a [logs] file that is rotated by rename while being
 followed, GET /v1/logs and `ippoc logs` with the templates and their counts,
 a new error template that makes a log.template.new event, an error storm
 that makes a log.burst event at level error and only a handful of events,
-a reload that adds a source, and a missing file that does not stop anything.
+a reload that adds a source, a missing file that does not stop anything, and
+the journal (real journal files written by systemd-journal-remote) grouped
+by unit.
 
 The service is a small Python program that prints what the test writes to
 its FIFO (so the test decides when it logs, without sleeps); every wait
@@ -12,6 +14,7 @@ polls with a deadline; nothing is mocked."""
 import errno
 import json
 import os
+import subprocess
 import sys
 
 from harness import Daemon, run, wait_for
@@ -93,8 +96,8 @@ def note_services(d):
             _service_pids.add(s["pid"])
 
 
-def base_config(extra=""):
-    return "[logs]\nnew_template_grace = 0s\njournal = no\n" + extra
+def base_config(extra="", journal="no"):
+    return f"[logs]\nnew_template_grace = 0s\njournal = {journal}\n" + extra
 
 
 def test_service_output_and_rotated_file():
@@ -180,6 +183,8 @@ def test_new_error_template_and_storm():
     d.wait_ticks(2)
     storm = [e for e in log_events(d, source="talker") if e["id"] > start]
     assert 2 <= len(storm) <= 8, [(e["type"], e["payload"].get("template")) for e in storm]
+    print(f"     the storm of 3300 error lines made {len(storm)} events: "
+          f"{sorted(e['type'] for e in storm)}", flush=True)
     # the series say it too
     r = d.get("/v1/metrics")
     names = {m.get("name") for m in r.json().get("metrics", [])}
@@ -197,6 +202,8 @@ def test_reload_and_missing_file():
     d.signal(1)  # SIGHUP
     wait_for(lambda: d.get("/v1/logs?source=other").status == 200, 10, "the reloaded source")
     assert d.get("/v1/logs?source=ghost").status == 404
+    r = d.get("/v1/logs?sauce=other")  # an unknown parameter
+    assert r.status == 400 and r.json()["error"]["code"] == "bad_request", r.body
     with open(other, "w") as f:  # created after: read from its start
         f.write("disk /dev/sda1 is 91% full\n")
     wait_for(lambda: find_tpl(d, "other", ["disk"]), 10, "the new file's line")
@@ -206,6 +213,42 @@ def test_reload_and_missing_file():
     ev = wait_for(lambda: log_events(d, "config.rejected"), 10, "config.rejected")[0]
     assert "ippoc.conf:5" in ev["payload"]["reason"] and "burst" in ev["payload"]["reason"], ev
     assert d.get("/v1/logs?source=other").status == 200
+    assert d.stop() == 0
+
+
+REMOTE = "/lib/systemd/systemd-journal-remote"
+
+
+def test_journal_units():
+    """The journal (a directory of real journal files written by
+    systemd-journal-remote) grouped by unit, the service whose unit = names
+    one taking its entries, PRIORITY giving the level."""
+    if not os.access(REMOTE, os.X_OK):
+        print(f"     skipped: {REMOTE} is not installed (package systemd-journal-remote)", flush=True)
+        return
+    d = Daemon()
+    jdir = os.path.join(d.tmp, "journal")
+    os.makedirs(jdir)
+    d.write_config(base_config(f"journal_dir = {jdir}\n", journal="yes") +
+                   "[service.api]\ncommand = /bin/sleep 1000\nunit = api-server.service\n")
+    d.start()
+    note_services(d)
+    export = os.path.join(d.tmp, "entries.export")
+    with open(export, "w") as f:
+        for i, (unit, prio, msg) in enumerate([("api-server.service", 3, "request 1 failed: upstream reset"),
+                                               ("api-server.service", 3, "request 2 failed: upstream reset"),
+                                               ("cron.service", 6, "job 7 started")]):
+            f.write(f"__REALTIME_TIMESTAMP={1733300000000000 + i * 1000}\n__MONOTONIC_TIMESTAMP={1000 + i}\n"
+                    f"_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=t\n_SYSTEMD_UNIT={unit}\n"
+                    f"PRIORITY={prio}\nMESSAGE={msg}\n\n")
+    r = subprocess.run([REMOTE, "-o", os.path.join(jdir, "remote.journal"), export], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    t = wait_for(lambda: (lambda t: t if t and t["count"] == 2 else None)(find_tpl(d, "api", ["upstream", "reset"])),
+                 10, "the unit's entries in the service's source")
+    assert t["level"] == "error", t  # PRIORITY 3
+    src = wait_for(lambda: [s for s in logs(d)["sources"] if s["source"] == "cron"], 10, "the cron unit")[0]
+    assert src["kind"] == "journal" and src["lines"] == 1, src
+    assert not log_events(d, "log.journal"), "the journal was there"
     assert d.stop() == 0
 
 
@@ -219,4 +262,4 @@ def test_bad_config_refused_at_start():
 
 if __name__ == "__main__":
     run([test_service_output_and_rotated_file, test_new_error_template_and_storm, test_reload_and_missing_file,
-         test_bad_config_refused_at_start])
+         test_journal_units, test_bad_config_refused_at_start])
