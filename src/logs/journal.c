@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 const char *logs_priority_level(int priority)
@@ -68,19 +69,19 @@ static void copy_field(sd_journal *j, const char *name, char *out, size_t n, boo
 
 static void read_entry(logs_journal *lj)
 {
-    char unit[256], ident[128], prio[8];
-    bool hu, hi, hp;
+    char unit[256], ident[128], prio[8], pid[24];
+    bool hu, hi, hp, hpid;
     size_t mlen;
-    const char *msg = field(lj->j, "MESSAGE", &mlen);
-    if (!msg)
-        return;
+    copy_field(lj->j, "_PID", pid, sizeof pid, &hpid);
+    if (hpid && atol(pid) == (long)getpid())
+        return; /* ippocd's own log lines (log_target = syslog) are not evidence */
     /* the message points into sd-journal's buffer: copy the others first */
     copy_field(lj->j, "_SYSTEMD_UNIT", unit, sizeof unit, &hu);
     copy_field(lj->j, "SYSLOG_IDENTIFIER", ident, sizeof ident, &hi);
     copy_field(lj->j, "PRIORITY", prio, sizeof prio, &hp);
     uint64_t usec = 0;
     sd_journal_get_realtime_usec(lj->j, &usec);
-    msg = field(lj->j, "MESSAGE", &mlen);
+    const char *msg = field(lj->j, "MESSAGE", &mlen);
     if (!msg)
         return;
     int p = hp && prio[0] >= '0' && prio[0] <= '7' && !prio[1] ? prio[0] - '0' : -1;
