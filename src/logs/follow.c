@@ -13,8 +13,8 @@
  *  - copy and truncate (the size went below what was read): from 0 again;
  *  - deletion: the open file is drained as for a rename, and the path is
  *    picked up again when it comes back;
- * Work is bounded: at most LOGS_READ_BUDGET bytes per file per loop
- * iteration (the rest on the next loop iteration, through an idle handle, so other
+ * Work is bounded: at most LOGS_READ_BUDGET bytes per pattern (a path or a
+ * glob, whatever its number of files) per loop iteration (the rest on the next loop iteration, through an idle handle, so other
  * handles run in between),
  * lines longer than LOGS_LINE_MAX are cut (and counted). A stat-based check
  * of every pattern once a second (logs_follow_poll) catches what inotify
@@ -162,12 +162,12 @@ static lf_file *file_open(lf_pat *p, const char *path, bool at_end)
     return x;
 }
 
-/* Reads what is new in x, at most budget bytes. Returns true when more is
- * waiting (the budget ran out). */
-static bool file_read(logs_follow *f, lf_pat *p, lf_file *x, size_t budget)
+/* Reads what is new in x, at most *budget bytes (taken from it). Returns
+ * true when more may be waiting (the budget ran out first). */
+static bool file_read(logs_follow *f, lf_pat *p, lf_file *x, size_t *budget)
 {
-    while (budget > 0) {
-        size_t want = budget < sizeof f->buf ? budget : sizeof f->buf;
+    while (*budget > 0) {
+        size_t want = *budget < sizeof f->buf ? *budget : sizeof f->buf;
         ssize_t n = pread(x->fd, f->buf, want, x->off);
         if (n < 0 && errno == EINTR)
             continue;
@@ -175,7 +175,7 @@ static bool file_read(logs_follow *f, lf_pat *p, lf_file *x, size_t budget)
             return false;
         x->off += n;
         f->bytes += (uint64_t)n;
-        budget -= (size_t)n;
+        *budget -= (size_t)n;
         x->idle_since = 0;
         feed(f, p, x, f->buf, (size_t)n);
     }
@@ -199,17 +199,18 @@ static void reap_drained(logs_follow *f, lf_pat *p, int64_t now)
     }
 }
 
-/* Reads every file of p (draining ones first: they are older). True when a
- * budget ran out somewhere. */
+/* Reads the files of p (draining ones first: they are older), at most
+ * LOGS_READ_BUDGET bytes in all. True when the budget ran out. */
 static bool pat_read(logs_follow *f, lf_pat *p)
 {
     bool more = false;
+    size_t budget = LOGS_READ_BUDGET;
     int64_t now = core_mono_ms();
     for (int pass = 0; pass < 2; pass++)
         for (lf_file *x = p->files; x; x = x->next) {
             if (x->draining != (pass == 0))
                 continue;
-            if (file_read(f, p, x, LOGS_READ_BUDGET))
+            if (budget == 0 || file_read(f, p, x, &budget))
                 more = true;
             else if (x->draining && !x->idle_since)
                 x->idle_since = now;

@@ -14,7 +14,7 @@
 struct uv_loop_s;
 
 #define LOGS_LINE_MAX 8192             /* longer lines are cut to this and counted */
-#define LOGS_READ_BUDGET (256 * 1024)  /* bytes per file per loop iteration */
+#define LOGS_READ_BUDGET (256 * 1024)  /* bytes per followed path or glob per loop iteration */
 #define LOGS_DRAIN_GRACE_MS 2000       /* a rotated/deleted file is read this long after its last growth */
 #define LOGS_NAME_MAX 128
 
