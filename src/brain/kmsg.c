@@ -16,6 +16,7 @@
 
 #define KMSG_BUF 8192
 #define KMSG_FILE_TAIL (4 << 20)
+#define KMSG_KEEP 1024 /* records kept from one read, the newest */
 
 int64_t brain_sig_mono_ms(void)
 {
@@ -207,8 +208,11 @@ static void keep(kctx *k, const char *rec, size_t len)
     size_t tl = r.len > 400 ? 400 : r.len;
     json_t *o = json_pack("{s:s, s:i, s:s, s:s%, s:I}", "kind", kind, "pid", pid, "comm", comm, "text", r.text,
                           tl, "ts", (json_int_t)ts);
-    if (o)
-        json_array_append_new(k->out, o);
+    if (!o)
+        return;
+    if (json_array_size(k->out) >= KMSG_KEEP) /* a flood: keep the newest */
+        json_array_remove(k->out, 0);
+    json_array_append_new(k->out, o);
 }
 
 static int read_device(int fd, kctx *k, int64_t deadline, bool *cut, char *err, size_t errlen)

@@ -68,8 +68,8 @@ static void feature(sig *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    for (char *p = buf; *p; p++) /* value-free tokens: no blanks, lower case */
-        *p = *p == ' ' ? '_' : (char)tolower((unsigned char)*p);
+    for (char *p = buf; *p; p++) /* one word */
+        *p = *p == ' ' ? '_' : *p;
     size_t i;
     json_t *v;
     json_array_foreach(s->feat, i, v) if (!strcmp(json_string_value(v), buf)) return;
@@ -300,8 +300,8 @@ static void exits(sig *s)
         if (strcmp(ev[i].type, "service.exit"))
             continue;
         json_t *p = json_loads(ev[i].payload, 0, NULL);
-        if (!json_is_object(p)) {
-            note(s, "exits: service.exit event %lld has a bad payload", (long long)ev[i].id);
+        if (!json_is_integer(json_object_get(p, "status")) && !json_is_integer(json_object_get(p, "signal"))) {
+            note(s, "exits: service.exit event %lld has no status or signal", (long long)ev[i].id);
             json_decref(p);
             continue;
         }
@@ -514,7 +514,8 @@ static void logs(sig *s)
         if ((!burst && strcmp(ev[i].type, "log.template.new")) || strcmp(ev[i].source, s->service))
             continue;
         json_t *p = json_loads(ev[i].payload, 0, NULL);
-        if (json_is_object(p))
+        json_t *tid = json_object_get(p, "template_id");
+        if (json_is_string(json_object_get(p, "template")) && (json_is_string(tid) || json_is_integer(tid)))
             log_merge(s, all, p, burst, ev[i].ts);
         else
             bad++;
@@ -522,7 +523,7 @@ static void logs(sig *s)
     }
     mem_events_free(ev, n);
     if (bad)
-        note(s, "logs: %d log event(s) with a bad payload skipped", bad);
+        note(s, "logs: %d log event(s) without a template or template_id skipped", bad);
     log_counts(s, all);
     size_t m = json_array_size(all);
     json_t **v = calloc(m ? m : 1, sizeof *v);
@@ -646,7 +647,9 @@ static void anomalies(sig *s)
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *p = json_loads(ev[i].payload, 0, NULL);
-        if (!json_is_object(p)) {
+        bool member_list = json_is_array(json_object_get(p, "members")) || json_is_object(json_object_get(p, "first"));
+        if (!strcmp(ev[i].type, "anomaly") ? !json_is_string(json_object_get(p, "key"))
+                                            : !strcmp(ev[i].type, "anomaly.episode") && !member_list) {
             bad++;
         } else if (!strcmp(ev[i].type, "anomaly")) {
             anomaly_add(s, all, p, jnum(p, "since_ms"), jnum(p, "score"));
@@ -663,7 +666,7 @@ static void anomalies(sig *s)
     }
     mem_events_free(ev, n);
     if (bad)
-        note(s, "anomalies: %d event(s) with a bad payload skipped", bad);
+        note(s, "anomalies: %d event(s) without a series key skipped", bad);
     size_t m = json_array_size(all);
     json_t **v = calloc(m ? m : 1, sizeof *v);
     for (size_t i = 0; v && i < m; i++)
@@ -717,16 +720,16 @@ static void kernel(sig *s)
     if (bad)
         note(s, "kernel: %d record(s) of %s that do not parse skipped", bad, path);
     json_t *ours = json_array(), *others = json_array();
-    size_t i;
-    json_t *k;
-    json_array_foreach(raw, i, k)
-    {
+    for (size_t i = json_array_size(raw); i-- > 0;) { /* newest first, BRAIN_SIG_LIST_MAX of each */
+        json_t *k = json_array_get(raw, i);
         bool mine = ours_pid(s, (int)json_integer_value(json_object_get(k, "pid"))) || ours_comm(s, jstr(k, "comm"));
         json_t *dst = mine ? ours : others;
         json_object_set_new(k, "service", json_boolean(mine));
-        if (!kernel_dup(dst, k))
-            json_array_append(dst, k);
+        if (json_array_size(dst) < BRAIN_SIG_LIST_MAX && !kernel_dup(dst, k))
+            json_array_insert(dst, 0, k);
     }
+    size_t i;
+    json_t *k;
     json_t *arr = json_object_get(s->o, "kernel");
     json_array_extend(ours, others);
     json_array_foreach(ours, i, k)
@@ -1106,15 +1109,18 @@ static void change_features(sig *s, const json_t *c)
         feature(s, "change:file:content");
 }
 
-/* Newest first within each kind, kinds in the order gathered. */
+/* Newest first; file changes before the other kinds of the list. */
 static void changes_take(sig *s, json_t *list)
 {
     json_t *arr = json_object_get(s->o, "changes");
-    for (size_t k = json_array_size(list); k-- > 0 && json_array_size(arr) < BRAIN_SIG_LIST_MAX;) {
-        json_t *c = json_array_get(list, k);
-        json_array_append(arr, c);
-        change_features(s, c);
-    }
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t k = json_array_size(list); k-- > 0 && json_array_size(arr) < BRAIN_SIG_LIST_MAX;) {
+            json_t *c = json_array_get(list, k);
+            if ((pass == 0) != !strcmp(jstr(c, "kind"), "file"))
+                continue;
+            json_array_append(arr, c);
+            change_features(s, c);
+        }
 }
 
 static void changes(sig *s)

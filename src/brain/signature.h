@@ -80,7 +80,7 @@ const char *brain_kmsg_classify(const char *text, size_t len, int *pid, char *co
 /* Reads every record of path (/dev/kmsg: one record a read, non-blocking,
  * until EAGAIN; a regular file: its last 4 MiB, a record a line) and appends
  * to out those in [from_ms, to_ms] (wall, converted from the monotonic stamp)
- * that classify: {"kind","pid","comm","text","ts"}. Stops at deadline_mono
+ * that classify: {"kind","pid","comm","text","ts"}, the newest 1024 at most. Stops at deadline_mono
  * (then *cut is set). Garbage records are counted in *bad. 0 or -errno with
  * the reason in err. */
 int brain_kmsg_read(const char *path, int64_t from_ms, int64_t to_ms, int64_t deadline_mono, json_t *out, int *bad,
