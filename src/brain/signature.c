@@ -534,11 +534,11 @@ static void logs(sig *s)
     json_t *arr = json_object_get(s->o, "logs");
     for (size_t i = 0; v && i < m && i < BRAIN_SIG_LIST_MAX; i++) {
         const char *lv = jstr(v[i], "level");
-        if (json_is_true(json_object_get(v[i], "new")))
-            feature(s, "log:new:%s", lv);
-        if (json_is_true(json_object_get(v[i], "burst")))
-            feature(s, "log:burst:%s", lv);
-        if (level_rank(lv) < 2) {
+        if (level_rank(lv) < 2) { /* info lines are listed, not features: every start prints new ones */
+            if (json_is_true(json_object_get(v[i], "new")))
+                feature(s, "log:new:%s", lv);
+            if (json_is_true(json_object_get(v[i], "burst")))
+                feature(s, "log:burst:%s", lv);
             log_hints(s, jstr(v[i], "template"));
             log_hints(s, jstr(v[i], "sample"));
         }
@@ -1196,8 +1196,14 @@ static void cpu_top(sig *s)
         return;
     }
     psample *a = NULL, *b = NULL;
+    int64_t t00 = brain_sig_mono_ms();
     int na = sample_procs(&a);
     int64_t t0 = brain_sig_mono_ms();
+    if (s->deadline - t0 < 100 + (t0 - t00) + 5) { /* the second sample would end past the deadline */
+        note(s, "cpu_top: skipped, reading /proc took %lld ms, too long for the deadline", (long long)(t0 - t00));
+        free(a);
+        return;
+    }
     struct timespec ts = {0, 100 * 1000000L};
     nanosleep(&ts, NULL);
     int nb = sample_procs(&b);
