@@ -820,7 +820,7 @@ void eng_publish(heal_engine *e)
     int open = 0;
     json_t *incs = e->incidents_dirty || !e->snap_incidents ? json_array() : NULL;
     for (incident *inc = e->incidents; inc; inc = inc->next_inc) {
-        open += inc->state == INC_ACTING || inc->state == INC_VERIFYING;
+        open += inc->state == INC_ACTING || inc->state == INC_VERIFYING || inc->state == INC_DIAGNOSING;
         if (incs)
             json_array_append_new(incs, eng_incident_json(inc));
     }

@@ -146,7 +146,7 @@ struct eng_svc {
     int64_t dep_deadline_mono;
 };
 
-typedef enum { INC_ACTING = 0, INC_VERIFYING, INC_RESOLVED, INC_FAILED } inc_state;
+typedef enum { INC_ACTING = 0, INC_VERIFYING, INC_RESOLVED, INC_FAILED, INC_DIAGNOSING } inc_state;
 
 struct incident {
     uint64_t id;
@@ -164,9 +164,12 @@ struct incident {
     inc_state state;
     int64_t failing_since_ms, detected_ms, closed_ms, verify_deadline_mono;
     char reason[256];
-    uv_timer_t verify_timer;
-    bool timer_open;
-    bool orphan;                        /* the engine let go of it: free at close */
+    uv_timer_t *verify_timer;           /* the verify step's (own allocation: freed when closed,
+                                           so the incident may go or verify again meanwhile) */
+    json_t *extra;                      /* keys attached by heal_engine_incident_attach (object) */
+    char by[32];                        /* heal_engine_propose: who proposed the actions ("" = a rule) */
+    char why[256];                      /* ... and why */
+    json_t *proposed;                   /* ... their text (array), NULL when never proposed */
     incident *next_inc;
 };
 
@@ -259,13 +262,38 @@ void eng_metric_what(char *text, size_t n, const json_t *detail);
 /* engine_incident.c */
 incident *eng_incident_open(heal_engine *e, const char *service, const char *what, const char *where,
                             const heal_action *acts, int nacts, int64_t failing_since_ms, json_t *evidence);
+/* The same, opened in state (e.g. INC_DIAGNOSING: no actions yet). */
+incident *eng_incident_open_as(heal_engine *e, inc_state state, const char *service, const char *what,
+                               const char *where, const heal_action *acts, int nacts, int64_t failing_since_ms,
+                               json_t *evidence);
 incident *eng_incident_find(heal_engine *e, uint64_t id);
+void eng_incident_release(incident *inc); /* frees its JSON and itself */
 void eng_incident_action_done(incident *inc, const heal_action *a, const char *outcome, const char *msg,
                               bool executed, bool failed);
 void eng_incident_close(incident *inc, bool resolved, const char *reason);
 void eng_incident_actions_finished(incident *inc);
 void eng_incidents_free(heal_engine *e);
 json_t *eng_incident_json(const incident *inc);
+
+/* engine_propose.c: checks of an action's target the pure policy cannot
+ * make (a pid: protected processes, and filling a->comm / a->pid_start; a
+ * restore: one of the service's config_path with a known-good copy). true:
+ * refused, d filled (REFUSE, HEAL_REFUSE_TARGET, the reason). */
+bool eng_target_refused(heal_engine *e, heal_action *a, heal_decision *d);
+/* Right before a pid-targeted action runs: pid is still the process decided
+ * on (same start time). 0, or -ESRCH with msg. */
+int eng_pid_still(const heal_action *a, char *msg, size_t n);
+
+/* engine_files.c: config_path known-good copies, file.changed, restore */
+/* Thread pool: puts a->path back to the known-good copy of a->service
+ * (content through a temp file + rename, then mode/uid/gid). 0 or -errno
+ * with msg. */
+int eng_files_restore(heal_engine *e, const heal_action *a, char *msg, size_t n);
+/* Loop thread, after a restore: the file.restored event, the new state noted. */
+void eng_files_restored(heal_engine *e, const heal_action *a, int rc, const char *msg);
+/* Whether path is one of service's config_path and has a known-good copy:
+ * 0, or -ENOENT / -EPERM with the reason in msg. Loop thread. */
+int eng_files_can_restore(heal_engine *e, const char *service, const char *path, char *msg, size_t n);
 
 /* engine_act.c: the action pipeline */
 void eng_act_next(incident *inc);
