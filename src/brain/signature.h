@@ -18,12 +18,8 @@
 #include <stdint.h>
 
 #include "heal/heal.h"
+#include "logs/logs.h"
 #include "memory/memory.h"
-
-/* From logs/logs.h (declared here as well, identically: that header does not
- * build with -Werror=comment yet, "*content/ *clen" in a comment). */
-typedef struct logs_watch logs_watch;
-char *logs_watch_json(logs_watch *w, const char *source);
 
 /* The contract's context, plus optional members after nconfig_paths (zero
  * them: designated initialisers do). */
