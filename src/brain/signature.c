@@ -242,9 +242,33 @@ static void probe_target(const char *what, const char *kind, char *out, size_t n
     snprintf(out, n, "%.*s", (int)l, f);
 }
 
-static void probes(sig *s)
+static void probe_add(sig *s, const char *kind, const char *msg, bool timed_out)
 {
     json_t *arr = json_object_get(s->o, "probes");
+    if (json_array_size(arr) >= BRAIN_SIG_LIST_MAX)
+        return;
+    char target[300];
+    probe_target(jstr(s->inc, "what"), kind, target, sizeof target);
+    const char *how = timed_out ? "timeout" : probe_how(kind, msg);
+    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "probe", target, "kind", kind, "how", how,
+                                         "message", msg));
+    feature(s, "probe:%s:%s", kind[0] ? kind : "unknown", how);
+}
+
+/* The rule's condition (heal's evidence "condition"): the probe that fired
+ * first among the probes; a resource, restart or anomaly rule as a feature. */
+static void probes(sig *s)
+{
+    const json_t *cond = json_object_get(s->ev, "condition");
+    const char *ckind = jstr(cond, "probe"), *cmsg = jstr(cond, "message");
+    if (ckind[0])
+        probe_add(s, ckind, cmsg, json_is_true(json_object_get(cond, "timed_out")));
+    else if (jstr(cond, "resource")[0])
+        feature(s, "rule:resource:%s", jstr(cond, "resource"));
+    else if (json_object_get(cond, "restarts"))
+        feature(s, "rule:restarts");
+    else if (json_object_get(cond, "anomalous"))
+        feature(s, "rule:anomalous");
     size_t i;
     json_t *p;
     json_array_foreach(json_object_get(s->ev, "probes"), i, p)
@@ -253,15 +277,10 @@ static void probes(sig *s)
             note(s, "probes: evidence entry %zu is not an object", i);
             continue;
         }
-        if (json_is_true(json_object_get(p, "ok")) || json_array_size(arr) >= BRAIN_SIG_LIST_MAX)
-            continue;
         const char *kind = jstr(p, "probe"), *msg = jstr(p, "message");
-        char target[300];
-        probe_target(jstr(s->inc, "what"), kind, target, sizeof target);
-        const char *how = probe_how(kind, msg);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "probe", target, "kind", kind, "how", how,
-                                             "message", msg));
-        feature(s, "probe:%s:%s", kind[0] ? kind : "unknown", how);
+        if (json_is_true(json_object_get(p, "ok")) || (ckind[0] && !strcmp(kind, ckind) && !strcmp(msg, cmsg)))
+            continue;
+        probe_add(s, kind, msg, false);
     }
 }
 
@@ -1251,7 +1270,7 @@ static void cpu_top(sig *s)
 
 static int feat_rank(const char *f)
 {
-    static const char *const order[] = {"exit:", "probe:", "kernel:", "log:hint:", "port:", "dep:", "change:file",
+    static const char *const order[] = {"exit:", "probe:", "rule:", "kernel:", "log:hint:", "port:", "dep:", "change:file",
                                         "fs:", "res:", "log:", "change:", "pressure:", "cpu:", "anomaly:"};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (!strncmp(f, order[i], strlen(order[i])))

@@ -201,6 +201,8 @@ static void test_crash_probes_exits_ports(void **state)
              "{\"probe\":\"tcp\",\"ok\":false,\"message\":\"connect: connection reset by peer\"},"
              "\"not an object\"],"
              "\"port_conflict\":{\"port\":8080,\"pid\":777,\"command\":\"nc -l 8080\"},"
+             "\"condition\":{\"probe\":\"http\",\"message\":\"connect: Connection refused\",\"timed_out\":false,"
+             "\"code\":-111,\"latency_ms\":-1.0,\"failures\":3},"
              "\"exit\":{\"pid\":12,\"status\":0,\"signal\":9,\"backoff_ms\":0}}}",
              (long long)t);
     json_t *s = build(f, inc, "probe", t - 3000, t);
@@ -701,12 +703,13 @@ static void test_malformed(void **state)
     assert_null(brain_signature_build(&f->ctx, NULL, "crash", NULL, 0, 0));
 }
 
-/* The incident's own log tail: the last lines and the words in them. */
+/* The incident's own log tail: the last lines and the words in them; a resource rule's condition. */
 static void test_log_tail(void **state)
 {
     fx *f = *state;
     json_t *s = build(f,
-                      "{\"id\":1,\"evidence\":{\"log\":\"starting\\nerror: environment variable DB_URL is not set\\n"
+                      "{\"id\":1,\"evidence\":{\"condition\":{\"resource\":\"fds\",\"value\":1000.0,"
+                      "\"op\":\">\",\"threshold\":900.0,\"checks\":1},\"log\":\"starting\\nerror: environment variable DB_URL is not set\\n"
                       "\\nbind: Address already in use\\n\"}}",
                       "crash", f->now - 5000, f->now);
     const json_t *tl = list(s, "log_tail");
@@ -714,6 +717,7 @@ static void test_log_tail(void **state)
     assert_string_equal(json_string_value(json_array_get(tl, 2)), "bind: Address already in use");
     expect_feature(s, "log:hint:env");
     expect_feature(s, "log:hint:addr_in_use");
+    expect_feature(s, "rule:resource:fds");
     json_decref(s);
 }
 
