@@ -1027,10 +1027,12 @@ static void fs_add(sig *s, const char *path, const char *mount, double used, dou
     json_t *arr = json_object_get(s->o, "filesystems");
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) if (!strcmp(jstr(v, "mountpoint"), mount)) return;
+    const char *key = mount ? mount : path; /* NULL mount: statvfs of the path, its mountpoint unknown */
+    json_array_foreach(arr, i, v) if (!strcmp(jstr(v, "mountpoint")[0] ? jstr(v, "mountpoint") : jstr(v, "path"), key)) return;
     if (json_array_size(arr) >= BRAIN_SIG_LIST_MAX)
         return;
-    json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:b}", "path", path, "mountpoint", mount,
+    json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o, s:b}", "path", path, "mountpoint",
+                                         mount ? json_string(mount) : json_null(),
                                          "used_percent", num_or_null(used), "inodes_percent", num_or_null(ino),
                                          "service", mine));
     const char *other = mine ? "" : ":other";
@@ -1088,7 +1090,7 @@ static void filesystems(sig *s)
         }
         if (best < 0 || (isnan(used) && isnan(ino))) {
             fs_stat(paths[i], &used, &ino);
-            fs_add(s, paths[i], best >= 0 ? fs[best].mount : paths[i], used, ino, true);
+            fs_add(s, paths[i], best >= 0 ? fs[best].mount : NULL, used, ino, true);
         } else {
             fs_add(s, paths[i], fs[best].mount, used, ino, true);
         }
