@@ -301,6 +301,28 @@ static void exit_features(sig *s, int code, int sig_no, int64_t uptime)
         feature(s, "exit:early");
 }
 
+/* When heal's supervisor started pid, from its line in the captured output
+ * ("2026-12-04T21:21:28.380Z ippocd: started pid N: ..."); 0 when not there. */
+static int64_t started_from_log(const sig *s, int pid)
+{
+    const char *t = jstr(s->ev, "log");
+    char needle[48];
+    snprintf(needle, sizeof needle, " ippocd: started pid %d:", pid);
+    const char *hit = pid > 0 ? strstr(t, needle) : NULL;
+    if (!hit)
+        return 0;
+    const char *line = hit;
+    while (line > t && line[-1] != '\n')
+        line--;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *rest = strptime(line, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest || rest > hit)
+        return 0;
+    int ms = rest[0] == '.' ? atoi(rest + 1) : 0;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
 static void exits(sig *s)
 {
     json_t *arr = json_object_get(s->o, "exits");
@@ -328,7 +350,13 @@ static void exits(sig *s)
         int sg = (int)json_integer_value(json_object_get(p, "signal"));
         int pid = (int)json_integer_value(json_object_get(p, "pid"));
         double up = jnum(p, "uptime_ms");
-        int64_t uptime = !isnan(up) ? (int64_t)up : started ? ev[i].ts - started : -1;
+        int64_t uptime = -1;
+        if (!isnan(up))
+            uptime = (int64_t)up;
+        else if (started)
+            uptime = ev[i].ts - started;
+        else if ((started = started_from_log(s, pid)) && started <= ev[i].ts)
+            uptime = ev[i].ts - started;
         json_array_append_new(all, json_pack("{s:I, s:i, s:i, s:i, s:o}", "ts", (json_int_t)ev[i].ts, "code", code,
                                              "signal", sg, "pid", pid, "uptime_ms",
                                              uptime >= 0 ? json_integer(uptime) : json_null()));

@@ -165,6 +165,11 @@ static void test_real_crash(void **state)
     assert_true(json_array_size(ex) >= 1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(ex, 0), "code")), 3);
     assert_true(has_feature(s, "exit:code:3"));
+    /* its uptime from the supervisor's "started pid N" line: it exits at once */
+    json_t *up = json_object_get(json_array_get(ex, 0), "uptime_ms");
+    assert_true(json_is_integer(up));
+    assert_true(json_integer_value(up) >= 0 && json_integer_value(up) < 5000);
+    assert_true(has_feature(s, "exit:early"));
     assert_true(has_feature(s, "log:hint:config"));
     const json_t *tail = json_object_get(s, "log_tail");
     assert_true(json_array_size(tail) >= 1);
