@@ -1238,10 +1238,49 @@ static int sample_procs(psample **out)
     return v ? n : -ENOMEM;
 }
 
+/* The top 3 applications by the apps.cpu_percent series (sensed in the last
+ * 10 s): no pids, but no waiting. false when there are none. */
+static bool cpu_top_series(sig *s)
+{
+    mem_series_info *all;
+    size_t n;
+    if (!s->ctx->mem || mem_series_snapshot(s->ctx->mem, &all, &n))
+        return false;
+    int64_t now = core_now_ms();
+    int top[3] = {-1, -1, -1};
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(all[i].name, "apps.cpu_percent") || isnan(all[i].last) || all[i].last_ts < now - 10000)
+            continue;
+        for (int k = 0; k < 3; k++)
+            if (top[k] < 0 || all[i].last > all[top[k]].last) {
+                memmove(top + k + 1, top + k, sizeof top[0] * (size_t)(2 - k));
+                top[k] = (int)i;
+                break;
+            }
+    }
+    json_t *arr = json_object_get(s->o, "cpu_top");
+    for (int k = 0; k < 3 && top[k] >= 0; k++) {
+        json_t *lab = mem_labels_json(all[top[k]].labels);
+        const char *app = jstr(lab, "app");
+        bool mine = ours_comm(s, app) || !strcmp(app, s->service);
+        double pct = all[top[k]].last;
+        json_array_append_new(arr, json_pack("{s:i, s:s, s:f, s:b}", "pid", 0, "comm", app, "cpu_percent",
+                                             round(pct * 10) / 10, "service", mine));
+        if (!mine && pct >= CPU_HOG_PERCENT && strcmp(app, "kernel"))
+            feature(s, "cpu:hog");
+        json_decref(lab);
+    }
+    free(all);
+    return top[0] >= 0;
+}
+
 static void cpu_top(sig *s)
 {
     if (s->deadline - brain_sig_mono_ms() < 130) {
-        note(s, "cpu_top: skipped, not enough time left before the deadline for two samples");
+        if (cpu_top_series(s))
+            note(s, "cpu_top: from the apps.cpu_percent series (no time left for two /proc samples)");
+        else
+            note(s, "cpu_top: skipped, not enough time left before the deadline for two samples");
         return;
     }
     psample *a = NULL, *b = NULL;

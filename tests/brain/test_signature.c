@@ -637,6 +637,34 @@ static void test_cpu_hog(void **state)
     assert_true(seen);
 }
 
+/* Short of time for /proc samples: the apps series say who uses the CPU. */
+static void test_cpu_top_series(void **state)
+{
+    fx *f = *state;
+    int hog = mem_series(f->m, "apps.cpu_percent", "app=\"hog\"", "percent", "", MEM_RATE);
+    int web = mem_series(f->m, "apps.cpu_percent", "app=\"web\"", "percent", "", MEM_RATE);
+    int ker = mem_series(f->m, "apps.cpu_percent", "app=\"kernel\"", "percent", "", MEM_RATE);
+    int idle = mem_series(f->m, "apps.cpu_percent", "app=\"idle\"", "percent", "", MEM_RATE);
+    assert_true(hog >= 0 && web >= 0 && ker >= 0 && idle >= 0);
+    mem_put(f->m, hog, 150.0);
+    mem_put(f->m, web, 20.0);
+    mem_put(f->m, ker, 5.0);
+    mem_put(f->m, idle, 0.5);
+    assert_int_equal(mem_tick(f->m, core_now_ms() / 1000 * 1000), 0);
+    f->ctx.deadline_ms = 120; /* below the 130 ms two samples need */
+    json_t *s = build(f, NULL, "anomaly", f->now - 5000, f->now);
+    const json_t *top = list(s, "cpu_top");
+    assert_int_equal(json_array_size(top), 3);
+    assert_string_equal(str(json_array_get(top, 0), "comm"), "hog");
+    assert_true(json_number_value(json_object_get(json_array_get(top, 0), "cpu_percent")) == 150.0);
+    assert_string_equal(str(json_array_get(top, 1), "comm"), "web");
+    assert_true(json_is_true(json_object_get(json_array_get(top, 1), "service")));
+    assert_string_equal(str(json_array_get(top, 2), "comm"), "kernel");
+    expect_feature(s, "cpu:hog");
+    expect_note(s, "apps.cpu_percent");
+    json_decref(s);
+}
+
 /* ---- deadline, malformed input --------------------------------------------------------------------- */
 
 static void test_deadline(void **state)
@@ -730,6 +758,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kernel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resources_deps_fs_pressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cpu_hog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cpu_top_series, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_tail, setup, teardown),
