@@ -941,6 +941,8 @@ static void resources(sig *s)
 {
     double rss = jnum(s->ev, "rss_bytes"), cpu = jnum(s->ev, "cpu_percent"), fds = jnum(s->ev, "fds");
     double threads = jnum(s->ev, "threads"), limit = NAN;
+    if (rss == 0) /* heal sampled a zombie (the process had exited): nothing known */
+        rss = cpu = fds = threads = NAN;
     if (isnan(rss))
         rss = jnum(s->svc, "rss_bytes");
     if (isnan(cpu))
