@@ -943,9 +943,10 @@ static void resources(sig *s)
     double threads = jnum(s->ev, "threads"), limit = NAN;
     if (rss == 0) /* heal sampled a zombie (the process had exited): nothing known */
         rss = cpu = fds = threads = NAN;
-    if (isnan(rss))
+    bool gone = jnum(s->svc, "rss_bytes") == 0; /* the same in heal's services JSON */
+    if (isnan(rss) && !gone)
         rss = jnum(s->svc, "rss_bytes");
-    if (isnan(cpu))
+    if (isnan(cpu) && !gone)
         cpu = jnum(s->svc, "cpu_percent");
     if (s->pid > 0) {
         if (isnan(fds))
