@@ -228,12 +228,18 @@ int brain_changes_audit(const char *path, const char *service, int64_t from_ms, 
 static int query(mem_t *mem, const char *type, int64_t from, int64_t to, mem_event **ev, size_t *n, json_t *notes)
 {
     char err[256] = "";
-    mem_event_query q = {.from = from, .to = to, .type = type, .limit = 1000, .ascending = true};
+    mem_event_query q = {.from = from, .to = to, .type = type, .limit = 1000, .ascending = false}; /* the newest */
     int rc = mem_events_query(mem, &q, ev, n, err, sizeof err);
     if (rc < 0) {
         note(notes, "events %s: %s", type, err[0] ? err : strerror(-rc));
         *ev = NULL;
         *n = 0;
+        return rc;
+    }
+    for (size_t i = 0; i < *n / 2; i++) { /* oldest first */
+        mem_event t = (*ev)[i];
+        (*ev)[i] = (*ev)[*n - 1 - i];
+        (*ev)[*n - 1 - i] = t;
     }
     return rc;
 }

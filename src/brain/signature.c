@@ -151,10 +151,20 @@ static int events(sig *s, const char *type, int64_t from, int64_t to, mem_event 
     if (!s->ctx->mem)
         return -EINVAL;
     char err[256] = "";
-    mem_event_query q = {.from = from, .to = to, .type = type, .limit = 2000, .ascending = true};
+    /* the newest 2000 (a log storm must not hide the last events), then oldest first */
+    mem_event_query q = {.from = from, .to = to, .type = type, .limit = 2000, .ascending = false};
     int rc = mem_events_query(s->ctx->mem, &q, ev, n, err, sizeof err);
-    if (rc < 0)
+    if (rc < 0) {
         note(s, "events %s: %s", type, err[0] ? err : strerror(-rc));
+        return rc;
+    }
+    for (size_t i = 0; i < *n / 2; i++) {
+        mem_event t = (*ev)[i];
+        (*ev)[i] = (*ev)[*n - 1 - i];
+        (*ev)[*n - 1 - i] = t;
+    }
+    if (*n == 2000)
+        note(s, "events %s: more than 2000 in the window, the newest 2000 read", type);
     return rc;
 }
 
