@@ -333,6 +333,26 @@ static void test_logs_anomalies(void **state)
     json_decref(s);
 }
 
+/* A storm of another source's log events does not hide the service's last ones. */
+static void test_event_storm(void **state)
+{
+    fx *f = *state;
+    int64_t t = f->now;
+    for (int i = 0; i < 2500; i++)
+        event(f, t - 60000 + i, "log.burst", "noisy",
+              "{\"source\":\"noisy\",\"template_id\":\"1\",\"template\":\"x\",\"level\":\"info\",\"count\":1}");
+    event(f, t - 1000, "log.template.new", "web",
+          "{\"source\":\"web\",\"template_id\":\"3\",\"template\":\"fatal: <*>\",\"level\":\"error\","
+          "\"sample\":\"fatal: boom\",\"count\":1}");
+    json_t *s = build(f, NULL, "log", t - 5000, t);
+    const json_t *lg = list(s, "logs");
+    assert_int_equal(json_array_size(lg), 1);
+    assert_string_equal(str(json_array_get(lg, 0), "template_id"), "3");
+    expect_feature(s, "log:new:error");
+    expect_note(s, "newest 2000");
+    json_decref(s);
+}
+
 /* ---- changes ---------------------------------------------------------------------------------------- */
 
 static void audit_rec(heal_audit *au, int64_t ts, const char *svc, heal_audit_kind kind)
@@ -754,6 +774,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_crash_probes_exits_ports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_anomalies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_storm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kernel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resources_deps_fs_pressure, setup, teardown),
