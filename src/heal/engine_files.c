@@ -519,6 +519,14 @@ static void file_changed(heal_engine *e, eng_svc *s, eng_file *f, const eng_fsig
     free(text);
 }
 
+static void file_check(heal_engine *e, eng_svc *s, eng_file *f)
+{
+    eng_fsig g;
+    sig_of(f->path, &g);
+    if (!sig_same(&g, &f->sig))
+        file_changed(e, s, f, &g);
+}
+
 /* Seen and stat'ed for the first time (no event): the baseline. */
 static void file_baseline(heal_engine *e, eng_svc *s, eng_file *f)
 {
@@ -611,10 +619,7 @@ void eng_files_tick(heal_engine *e, int64_t now_ms)
                 file_baseline(e, s, f);
                 continue;
             }
-            eng_fsig g;
-            sig_of(f->path, &g);
-            if (!sig_same(&g, &f->sig))
-                file_changed(e, s, f, &g);
+            file_check(e, s, f);
             /* a known-good copy: healthy long enough, on a run begun after the last change */
             bool want = f->seen.exists && (!f->has_good || !meta_same(&f->seen, &f->good));
             bool loaded = !f->changed_mono || f->changed_mono <= s->started_mono;
@@ -656,6 +661,8 @@ int eng_files_can_restore(heal_engine *e, const char *service, const char *path,
     eng_file *f = file_find(e, service, path, NULL);
     if (f && !f->ready)
         file_baseline(e, s, f);
+    else if (f)
+        file_check(e, s, f); /* a change not seen by a tick yet is recorded before it is undone */
     if (!f || !f->has_good) {
         snprintf(msg, n, "no known-good copy yet (taken once the service has been healthy for its healthy_after)");
         return -ENOENT;
