@@ -188,7 +188,9 @@ static void copy_base(const char *state_dir, const char *service, const char *pa
     name[k] = 0;
     if (!fits)
         sha_hex((const unsigned char *)path, strlen(path), name);
-    snprintf(out, n, "%s/known-good/%s/%s", state_dir, service, name);
+    /* a service named "." or ".." stays inside known-good/ */
+    snprintf(out, n, "%s/known-good/%s%s/%s", state_dir, service[0] == '.' ? "%2E" : "", service + (service[0] == '.'),
+             name);
 }
 
 static int fsync_dir_of(const char *path)
@@ -277,7 +279,8 @@ static void snap_work(uv_work_t *w)
     snap_job *j = w->data;
     char base[PATH_MAX], p[PATH_MAX + 8], dir[PATH_MAX + 64];
     copy_base(j->e->state_dir, j->service, j->path, base, sizeof base);
-    snprintf(dir, sizeof dir, "%s/known-good/%s", j->e->state_dir, j->service);
+    snprintf(dir, sizeof dir, "%s", base);
+    *strrchr(dir, '/') = 0;
     if ((j->rc = core_mkdir_p(dir, 0700))) {
         snprintf(j->msg, sizeof j->msg, "cannot create %s: %s", dir, strerror(-j->rc));
         return;
@@ -338,20 +341,19 @@ static void snap_after(uv_work_t *w, int status)
 {
     snap_job *j = w->data;
     heal_engine *e = j->e;
-    if (!e->freed && status == 0) {
-        eng_file *f = file_find(e, j->service, j->path, NULL);
-        if (f) {
-            f->snapping = false;
-            if (j->rc) {
-                log_warn("heal: %s: known-good copy of %s not taken: %s", j->service, j->path, j->msg);
-                f->snap_failed_mono = core_mono_ms();
-            } else {
-                f->good = j->m;
-                f->has_good = true;
-                f->good_ms = j->taken_ms;
-                log_info("heal: %s: known-good copy of %s taken", j->service, j->path);
-            }
-        }
+    eng_file *f = e->freed ? NULL : file_find(e, j->service, j->path, NULL);
+    if (f)
+        f->snapping = false;
+    if (f && (status || j->rc)) {
+        log_warn("heal: %s: known-good copy of %s not taken: %s", j->service, j->path,
+                 status ? "cancelled" : j->msg);
+        f->snap_failed_mono = core_mono_ms();
+    } else if (f) {
+        f->good = j->m;
+        f->has_good = true;
+        f->good_ms = j->taken_ms;
+        f->snap_failed_mono = 0;
+        log_info("heal: %s: known-good copy of %s taken", j->service, j->path);
     }
     free(j);
     eng_job_done(e);

@@ -651,6 +651,24 @@ static void test_config_path_restore(void **state)
     read_text(f->dir, "web.conf", now, sizeof now, &st);
     assert_string_equal(now, "# web\nlisten = 8080\nworkers = 4\n");
 
+    /* a change the service loads (a restart, then healthy): the copy follows it */
+    put_file(f->dir, "web.conf", "# web\nlisten = 8081\nworkers = 4\n", 0640);
+    p = wait_event(f, "file.changed", "+listen = 8081");
+    free(p);
+    assert_false(has_copy(f, "/web.conf"));
+    r = propose_one(f, "web", "restart");
+    assert_string_equal(outcome(r), "ok");
+    json_decref(r);
+    assert_true(run_until(f, has_copy, "/web.conf", 10000));
+    snprintf(text, sizeof text, "restore %s/web.conf", f->dir);
+    put_file(f->dir, "web.conf", "garbage\n", 0600);
+    r = propose_one(f, "web", text);
+    assert_string_equal(outcome(r), "ok");
+    json_decref(r);
+    read_text(f->dir, "web.conf", now, sizeof now, &st);
+    assert_string_equal(now, "# web\nlisten = 8081\nworkers = 4\n");
+    assert_int_equal(st.st_mode & 07777, 0640);
+
     /* a directory: mode back */
     snprintf(path, sizeof path, "%s/data", f->dir);
     assert_int_equal(chmod(path, 0), 0);
