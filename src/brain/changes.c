@@ -266,6 +266,8 @@ static void file_changes(mem_t *mem, const char *service, int64_t from, int64_t 
         json_object_set(d, "now", json_object_get(p, "now") ? json_object_get(p, "now") : json_null());
         if (json_is_array(json_object_get(p, "diff")))
             json_object_set(d, "diff", json_object_get(p, "diff"));
+        if (json_is_boolean(json_object_get(p, "known_good"))) /* the file is its known-good copy now */
+            json_object_set(d, "known_good", json_object_get(p, "known_good"));
         json_array_append_new(out, change("file", path, ev[i].ts, d));
         json_decref(p);
     }

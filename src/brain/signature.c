@@ -1147,6 +1147,14 @@ static void filesystems(sig *s)
 
 /* ---- changes -------------------------------------------------------------------------------------- */
 
+/* Whether member k is the same in a and b (both absent counts as the same:
+ * a directory has no sha256). */
+static bool same(const json_t *a, const json_t *b, const char *k)
+{
+    const json_t *x = json_object_get(a, k), *y = json_object_get(b, k);
+    return (!x && !y) || (x && y && json_equal(x, y));
+}
+
 static void change_features(sig *s, const json_t *c)
 {
     const char *kind = jstr(c, "kind");
@@ -1162,12 +1170,11 @@ static void change_features(sig *s, const json_t *c)
         feature(s, "change:file:created");
         return;
     }
-    if (!json_equal(json_object_get(was, "mode"), json_object_get(now, "mode")))
+    if (!same(was, now, "mode"))
         feature(s, "change:file:mode");
-    if (!json_equal(json_object_get(was, "uid"), json_object_get(now, "uid")) ||
-        !json_equal(json_object_get(was, "gid"), json_object_get(now, "gid")))
+    if (!same(was, now, "uid") || !same(was, now, "gid"))
         feature(s, "change:file:owner");
-    if (!json_equal(json_object_get(was, "sha256"), json_object_get(now, "sha256")))
+    if (!same(was, now, "sha256") || !same(was, now, "type"))
         feature(s, "change:file:content");
 }
 

@@ -386,14 +386,16 @@ static void test_changes(void **state)
     int64_t t = f->now;
     char p[1024];
     snprintf(p, sizeof p,
-             "{\"service\":\"web\",\"path\":\"%s\",\"was\":{\"mode\":420,\"uid\":0,\"gid\":0,\"size\":10,"
-             "\"sha256\":\"aa\"},\"now\":{\"mode\":384,\"uid\":0,\"gid\":0,\"size\":10,\"sha256\":\"aa\"},\"diff\":[]}",
-             f->conf);
+             "{\"service\":\"web\",\"path\":\"%s/data\",\"was\":{\"type\":\"directory\",\"mode\":\"0755\","
+             "\"uid\":0,\"gid\":0,\"size\":4096},\"now\":{\"type\":\"directory\",\"mode\":\"0700\",\"uid\":0,"
+             "\"gid\":0,\"size\":4096},\"diff\":[],\"known_good\":false}",
+             f->dir);
     event(f, t - 600000, "file.changed", "web", p);
     snprintf(p, sizeof p,
-             "{\"service\":\"web\",\"path\":\"%s\",\"was\":{\"mode\":420,\"uid\":0,\"gid\":0,\"size\":10,"
-             "\"sha256\":\"aa\"},\"now\":{\"mode\":420,\"uid\":0,\"gid\":0,\"size\":11,\"sha256\":\"bb\"},"
-             "\"diff\":[\"-listen = 8080\",\"+listen = 80800\"]}",
+             "{\"service\":\"web\",\"path\":\"%s\",\"was\":{\"type\":\"file\",\"mode\":\"0644\",\"uid\":0,"
+             "\"gid\":0,\"size\":10,\"sha256\":\"aa\"},\"now\":{\"type\":\"file\",\"mode\":\"0644\",\"uid\":0,"
+             "\"gid\":0,\"size\":11,\"sha256\":\"bb\"},\"diff\":[\"-listen = 8080\",\"+listen = 80800\"],"
+             "\"known_good\":false}",
              f->conf);
     event(f, t - 40000, "file.changed", "web", p);
     event(f, t - 3000000, "file.changed", "web", "{\"service\":\"web\",\"path\":\"/too/old\",\"was\":null,\"now\":null}");
@@ -431,8 +433,12 @@ static void test_changes(void **state)
     assert_int_equal(integer(json_array_get(ch, 0), "ts"), t - 40000);
     const json_t *diff = json_object_get(json_object_get(json_array_get(ch, 0), "detail"), "diff");
     assert_int_equal(json_array_size(diff), 2);
+    assert_string_equal(str(json_array_get(ch, 0), "what"), f->conf);
+    assert_false(json_is_true(json_object_get(json_object_get(json_array_get(ch, 0), "detail"), "known_good")));
     assert_string_equal(str(json_array_get(ch, 1), "kind"), "file");
-    assert_string_equal(str(json_array_get(ch, 1), "what"), f->conf);
+    char data[128];
+    snprintf(data, sizeof data, "%s/data", f->dir);
+    assert_string_equal(str(json_array_get(ch, 1), "what"), data);
     assert_string_equal(str(json_array_get(ch, 2), "kind"), "config_reload");
     assert_string_equal(str(json_array_get(ch, 3), "kind"), "audit");
     assert_string_equal(str(json_array_get(ch, 3), "what"), "restart");
@@ -452,6 +458,26 @@ static void test_changes(void **state)
     expect_note(s, "file.changed event(s) with a bad payload");
     expect_note(s, "malformed line");
     expect_note(s, "not records");
+    json_decref(s);
+}
+
+/* A data directory made private (heal's real payload shape: no sha256 for a
+ * directory): a mode change, not a content change. */
+static void test_dir_mode_change(void **state)
+{
+    fx *f = *state;
+    char p[1024];
+    snprintf(p, sizeof p,
+             "{\"service\":\"web\",\"path\":\"%s\",\"was\":{\"type\":\"directory\",\"mode\":\"0755\",\"uid\":0,"
+             "\"gid\":0,\"size\":4096},\"now\":{\"type\":\"directory\",\"mode\":\"0000\",\"uid\":0,\"gid\":0,"
+             "\"size\":4096},\"diff\":[],\"known_good\":false}",
+             f->dir);
+    event(f, f->now - 20000, "file.changed", "web", p);
+    json_t *s = build(f, NULL, "probe", f->now - 5000, f->now);
+    expect_feature(s, "change:file");
+    expect_feature(s, "change:file:mode");
+    assert_false(has_feature(s, "change:file:content"));
+    assert_false(has_feature(s, "change:file:owner"));
     json_decref(s);
 }
 
@@ -776,6 +802,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_logs_anomalies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_storm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dir_mode_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kernel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resources_deps_fs_pressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cpu_hog, setup, teardown),
