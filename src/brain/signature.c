@@ -1109,6 +1109,17 @@ static void filesystems(sig *s)
     int np = 0;
     for (int i = 0; i < s->ctx->nconfig_paths && s->ctx->config_paths && np < BRAIN_SIG_LIST_MAX; i++)
         paths[np++] = s->ctx->config_paths[i];
+    size_t ci;
+    json_t *cp;
+    json_array_foreach(json_object_get(s->svc, "config_paths"), ci, cp) /* heal's list too */
+    {
+        const char *p = jstr(cp, "path");
+        bool dup = !p[0];
+        for (int i = 0; i < np && !dup; i++)
+            dup = !strcmp(paths[i], p);
+        if (!dup && np < BRAIN_SIG_LIST_MAX)
+            paths[np++] = p;
+    }
     char cwd[1024] = "", link[64];
     snprintf(link, sizeof link, "/proc/%d/cwd", s->pid);
     ssize_t l = s->pid > 0 ? readlink(link, cwd, sizeof cwd - 1) : -1;

@@ -560,7 +560,7 @@ static void test_resources_deps_fs_pressure(void **state)
     pid_t pid = fd_child(f, data);
     snprintf(f->services, sizeof f->services,
              "{\"services\":[{\"name\":\"web\",\"state\":\"running\",\"pid\":%d,\"cpu_percent\":12.5,"
-             "\"rss_bytes\":null,\"depends\":[\"db\"]},{\"name\":\"db\",\"state\":\"failed\",\"pid\":0},"
+             "\"rss_bytes\":null,\"depends\":[\"db\"],\"config_paths\":[{\"path\":\"/etc/hostname\",\"exists\":true}]},{\"name\":\"db\",\"state\":\"failed\",\"pid\":0},"
              "{\"name\":\"cache\",\"state\":\"running\",\"pid\":1}],\"pending\":0}",
              (int)pid);
     f->ctx.services_json = f->services;
@@ -614,7 +614,7 @@ static void test_resources_deps_fs_pressure(void **state)
     /* filesystems: the config file's (statvfs: no series covers the temp dir), the cwd's (the series),
      * and the other nearly full one */
     const json_t *fs = list(s, "filesystems");
-    const json_t *cwd = NULL, *vol = NULL, *conf = NULL;
+    const json_t *cwd = NULL, *vol = NULL, *conf = NULL, *heals = NULL;
     size_t i;
     json_t *v;
     json_array_foreach(fs, i, v)
@@ -625,10 +625,13 @@ static void test_resources_deps_fs_pressure(void **state)
             vol = v;
         if (!strcmp(str(v, "path"), f->conf))
             conf = v;
+        if (!strcmp(str(v, "path"), "/etc/hostname")) /* from heal's config_paths */
+            heals = v;
     }
     assert_non_null(cwd);
     assert_non_null(vol);
     assert_non_null(conf);
+    assert_non_null(heals);
     assert_true(json_number_value(json_object_get(cwd, "used_percent")) == 97.0);
     assert_true(json_is_true(json_object_get(cwd, "service")));
     assert_false(json_is_true(json_object_get(vol, "service")));
