@@ -182,6 +182,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_AUDIT: return api_h_audit(a, c);
     case R_AUDIT_VERIFY: return api_h_audit_verify(a, c);
     case R_ANOMALIES: return api_h_anomalies(a, c);
+    case R_LOGS: return api_h_logs(a, c);
     case R_DIAGNOSIS: return api_h_diagnosis(a, c, r.arg, r.arglen);
     case R_BRAIN: return api_h_brain(a, c);
     case R_DIAGNOSE:

@@ -25,11 +25,13 @@ typedef struct brain_cfg {
     char kmsg[CORE_PATH_MAX], dpkg_log[CORE_PATH_MAX], audit_log[CORE_PATH_MAX];
 } brain_cfg;
 
-/* A service's config paths, for the signature. */
+/* A service's config paths and dependencies, for the signature. */
 typedef struct svc_paths {
     char name[64];
     char **paths;
     int n;
+    char **deps;
+    int ndeps;
 } svc_paths;
 
 typedef struct delib {
@@ -42,6 +44,8 @@ typedef struct delib {
     char *incident_json;      /* heal's incident when queued (may be NULL) */
     char **paths;             /* the service's config paths (copies) */
     int npaths;
+    char **deps;              /* and the services it depends on (copies) */
+    int ndeps;
     brain_cfg cfg;            /* copy: a reload may change b->cfg meanwhile */
     int64_t from_ms, to_ms, started_mono;
     json_t *signature, *diagnosis;
@@ -109,7 +113,6 @@ static void cfg_defaults(brain_cfg *c)
     c->min_conf = 0.6;
     snprintf(c->kmsg, sizeof c->kmsg, "/dev/kmsg");
     snprintf(c->dpkg_log, sizeof c->dpkg_log, "/var/log/dpkg.log");
-    snprintf(c->audit_log, sizeof c->audit_log, "/var/log/audit/audit.log");
 }
 
 static int parse_key(brain_cfg *c, const core_kv *kv, char *err, size_t errlen)
@@ -175,6 +178,9 @@ static void svcs_free(svc_paths *s, int n)
         for (int k = 0; k < s[i].n; k++)
             free(s[i].paths[k]);
         free(s[i].paths);
+        for (int k = 0; k < s[i].ndeps; k++)
+            free(s[i].deps[k]);
+        free(s[i].deps);
     }
     free(s);
 }
@@ -187,7 +193,34 @@ static svc_paths *svc_find(svc_paths *s, int n, const char *name)
     return NULL;
 }
 
-/* Every [service.X] with its config_path keys. */
+/* Appends the names of a depends value ("db, cache" or "db cache"). */
+static int add_deps(svc_paths *p, const char *v)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *save = NULL, *t = strtok_r(buf, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+        char **nd = realloc(p->deps, sizeof *nd * (size_t)(p->ndeps + 1));
+        if (!nd)
+            return -ENOMEM;
+        p->deps = nd;
+        if (!(p->deps[p->ndeps] = strdup(t)))
+            return -ENOMEM;
+        p->ndeps++;
+    }
+    return 0;
+}
+
+static char **copy_strv(char *const *v, int n, int *out_n)
+{
+    *out_n = 0;
+    char **c = n > 0 ? calloc((size_t)n, sizeof *c) : NULL;
+    for (int i = 0; c && i < n; i++)
+        if ((c[*out_n] = strdup(v[i])))
+            (*out_n)++;
+    return c;
+}
+
+/* Every [service.X] with its config_path and depends keys. */
 static int svcs_parse(const core_config *cfg, svc_paths **out, int *nout)
 {
     svc_paths *s = NULL;
@@ -206,6 +239,8 @@ static int svcs_parse(const core_config *cfg, svc_paths **out, int *nout)
             memset(p, 0, sizeof *p);
             snprintf(p->name, sizeof p->name, "%s", kv->section + 8);
         }
+        if (!strcmp(kv->key, "depends") && add_deps(p, kv->value) != 0)
+            goto oom;
         if (strcmp(kv->key, "config_path") != 0)
             continue;
         char **np = realloc(p->paths, sizeof *np * (size_t)(p->n + 1));
@@ -268,8 +303,10 @@ static void delib_work(uv_work_t *req)
     brain *b = d->b;
     brain_sig_ctx ctx = {
         .mem = b->mem, .heal = b->heal, .logs = b->logs, .kmsg_path = d->cfg.kmsg,
-        .dpkg_log_path = d->cfg.dpkg_log, .audit_path = d->cfg.audit_log,
+        .dpkg_log_path = d->cfg.dpkg_log, .audit_path = d->cfg.audit_log[0] ? d->cfg.audit_log : NULL,
         .config_paths = (const char *const *)d->paths, .nconfig_paths = d->npaths,
+        .depends = (const char *const *)d->deps, .ndepends = d->ndeps,
+        .deadline_ms = (int)(d->cfg.deadline_ms < 5000 ? d->cfg.deadline_ms : 5000),
     };
     json_t *inc = d->incident_json ? json_loads(d->incident_json, 0, NULL) : NULL;
     d->signature = brain_signature_build(&ctx, d->sig.component, d->sig.trigger, inc, d->from_ms, d->to_ms);
@@ -295,6 +332,9 @@ static void delib_free(delib *d)
     for (int i = 0; i < d->npaths; i++)
         free(d->paths[i]);
     free(d->paths);
+    for (int i = 0; i < d->ndeps; i++)
+        free(d->deps[i]);
+    free(d->deps);
     json_decref(d->signature);
     json_decref(d->diagnosis);
     free(d);
@@ -613,11 +653,9 @@ static void start_delib(brain *b, const brain_signal *s, int64_t now_ms)
     if (s->incident && b->heal)
         d->incident_json = heal_engine_incident_json(b->heal, s->incident);
     svc_paths *sp = svc_find(b->svcs, b->nsvcs, s->component);
-    if (sp && sp->n) {
-        d->paths = calloc((size_t)sp->n, sizeof *d->paths);
-        for (int i = 0; d->paths && i < sp->n; i++)
-            if ((d->paths[i] = strdup(sp->paths[i])))
-                d->npaths++;
+    if (sp) {
+        d->paths = copy_strv(sp->paths, sp->n, &d->npaths);
+        d->deps = copy_strv(sp->deps, sp->ndeps, &d->ndeps);
     }
     if (uv_queue_work(b->loop, &d->req, delib_work, delib_after) != 0) {
         delib_free(d);

@@ -20,7 +20,7 @@
  *   act     = yes|no        (default yes)
  *   kmsg    = PATH          (default /dev/kmsg)
  *   dpkg_log = PATH         (default /var/log/dpkg.log)
- *   audit_log = PATH        (default /var/log/audit/audit.log)
+ *   audit_log = PATH        (default: heal's audit log)
  *   queue   = N             (signals waiting at most, default 64)
  *   merge   = DURATION      (signals about one component this close make one
  *                            deliberation, default 30s)

@@ -1,8 +1,8 @@
 /* brain_int.h: internals shared by the files of src/brain and by its unit
  * tests (never included from outside the module and its tests).
  *
- *  - the signature builder's context and prototype (signature.c, owned by the
- *    signature part of issue 10);
+ *  - the signature builder (signature.h, owned by the signature part of
+ *    issue 10);
  *  - the diagnosis rule catalogue (diagnose.c): a signature in, a diagnosis
  *    out, pure (no I/O, any thread);
  *  - the case store (cases.c): remembered incidents, their features and what
@@ -20,21 +20,8 @@
 
 #include "brain/brain.h"
 
-/* ---- signature (signature.c) ------------------------------------------------ */
-typedef struct brain_sig_ctx {
-    mem_t *mem;
-    heal_engine *heal;
-    logs_watch *logs; /* thread-safe readers only */
-    const char *kmsg_path, *dpkg_log_path, *audit_path;
-    const char *const *config_paths; /* of the service */
-    int nconfig_paths;
-} brain_sig_ctx;
-
-/* Any thread (runs on a worker). incident_json: heal's JSON of the incident
- * (may be NULL for an anomaly/log/user trigger); from/to: the evidence window
- * (wall ms). Returns a new JSON object per the contract's schema, or NULL. */
-json_t *brain_signature_build(const brain_sig_ctx *ctx, const char *service, const char *trigger,
-                              const json_t *incident_json, int64_t from_ms, int64_t to_ms);
+/* ---- signature (signature.c, signature.h: brain_sig_ctx, brain_signature_build) ---- */
+#include "brain/signature.h"
 
 /* ---- the fault types ----------------------------------------------------------- */
 /* "none", "crash", ... "unknown": the contract's fixed list, in its order. */

@@ -267,6 +267,7 @@ int cmd_reject(const cli_ctx *ctx, int argc, char **argv);
 int cmd_audit(const cli_ctx *ctx, int argc, char **argv);
 int cmd_anomalies(const cli_ctx *ctx, int argc, char **argv);
 int cmd_detect(const cli_ctx *ctx, int argc, char **argv); /* local files, no daemon */
+int cmd_logs(const cli_ctx *ctx, int argc, char **argv);
 int cmd_why(const cli_ctx *ctx, int argc, char **argv);      /* cmd_why.c: the brain */
 int cmd_diagnose(const cli_ctx *ctx, int argc, char **argv);
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;

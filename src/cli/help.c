@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  why INCIDENT      the brain's diagnosis: root cause, evidence, actions, past cases\n"
     "  diagnose SERVICE  ask the brain about a service now and print its diagnosis\n"
     "  logs templates FILE  mine the log templates of FILE to CSV (offline, no daemon)\n"
+    "  logs [SOURCE]     live log templates of each source: counts, rates, first seen\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "global options (before the command):\n"
@@ -106,7 +107,8 @@ static const cmd_help helps[] = {
      "\n"
      "Lists the incidents ippocd keeps (open ones and the last closed ones),\n"
      "newest first: ID OPENED SERVICE STATUS WHAT TIME-TO-HEAL. STATUS is\n"
-     "acting, verifying, resolved or failed. 'ippoc incident ID' shows one.\n"},
+     "diagnosing, acting, verifying, resolved or failed. 'ippoc incident ID'\n"
+     "shows one.\n"},
     {"incident",
      "usage: ippoc incident ID [--json]\n"
      "\n"
@@ -204,6 +206,21 @@ static const cmd_help helps[] = {
      "opened or a bad row, reported as FILE:LINE: reason (missing or extra column,\n"
      "bad timestamp, bad number, NaN/inf, line too long); it stops there;\n"
      "1 the output cannot be written.\n"},
+    {"logs",
+     "usage: ippoc logs [SOURCE] [--json]\n"
+     "       ippoc logs templates FILE ...   (offline; see 'ippoc help logs templates')\n"
+     "\n"
+     "Shows the log templates ippocd mined from each log source: a service's\n"
+     "captured output and its log_file files, a [logs] file NAME, a journal unit.\n"
+     "Per source a summary line (lines, error lines, templates), then one row per\n"
+     "template, most frequent first: ID, COUNT, RATE/S (a decaying average over\n"
+     "about 10 s), LEVEL (the most severe seen; error! or burst! while its rate is\n"
+     "over [logs] burst times its baseline), FIRST SEEN and the TEMPLATE (variable\n"
+     "parts shown as <*>). Without SOURCE each source shows its top 10; with it,\n"
+     "every template of that source. Reads GET /v1/logs[?source=S]; an unknown\n"
+     "source is an error (exit 1).\n"
+     "\n"
+     "  --json            print the API's answer\n"},
     {"logs templates",
      "usage: ippoc logs templates FILE [--format FORMAT] [--mask REGEX]... [--sim X]\n"
      "                            [--depth N] [--max-templates N] [--classic]\n"

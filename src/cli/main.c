@@ -26,6 +26,7 @@ static const struct {
     {"audit", cmd_audit},
     {"anomalies", cmd_anomalies},
     {"detect", cmd_detect},
+    {"logs", cmd_logs},
     {"why", cmd_why},
     {"diagnose", cmd_diagnose},
 };

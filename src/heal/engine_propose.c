@@ -114,7 +114,11 @@ static const char *pid_protected(int pid, const proc_stat *ps, char *buf, size_t
 
 static bool refuse_target(heal_decision *d, const char *fmt, const char *a, const char *b)
 {
+    heal_mode mode = d->mode;
+    bool dry = d->dry_run;
     memset(d, 0, sizeof *d);
+    d->mode = mode;
+    d->dry_run = dry;
     d->verdict = HEAL_VERDICT_REFUSE;
     d->refusal = HEAL_REFUSE_TARGET;
     snprintf(d->reason, sizeof d->reason, fmt, a, b);
@@ -144,6 +148,9 @@ static bool pid_refused(heal_action *a, heal_decision *d)
 bool eng_target_refused(heal_engine *e, heal_action *a, heal_decision *d)
 {
     char msg[200];
+    eng_svc *s = eng_find_svc(e, a->service); /* the mode in force, for the record */
+    d->mode = s && s->cfg.ps.mode != HEAL_MODE_INHERIT ? s->cfg.ps.mode : e->cfg.pol.mode;
+    d->dry_run = e->cfg.pol.dry_run;
     switch (a->kind) {
     case HEAL_ACT_SIGNAL_PID:
     case HEAL_ACT_RENICE_PID:
