@@ -16,6 +16,7 @@
 #define BRAIN_PLANS_MAX 64    /* incidents being acted on at once */
 #define BRAIN_RECENT_MAX 64   /* components diagnosed lately */
 #define BRAIN_ATTEMPTS_MAX 8
+#define BRAIN_QUICK_MS 500    /* the first look at a signal, before its evidence window */
 
 typedef struct brain_cfg {
     bool enabled, act;
@@ -59,7 +60,9 @@ typedef struct plan {
     uint64_t incident;
     int64_t case_id;
     char component[64];
-    json_t *proposed;         /* the diagnosis' proposed_actions */
+    json_t *diagnosis;        /* a copy */
+    json_t *proposed;         /* its proposed_actions */
+    bool moved;               /* acting on an incident of its own (heal's was busy) */
     int first[BRAIN_ATTEMPTS_MAX], nattempts, next;
     int64_t signal_ms;        /* the first signal, wall ms: time to mitigate */
     int64_t proposed_ms;
@@ -360,7 +363,7 @@ static bool plan_active(brain *b, const char *component)
 
 static void plan_end(plan *p)
 {
-    json_decref(p->proposed);
+    json_decref(p->diagnosis);
     memset(p, 0, sizeof *p);
 }
 
@@ -372,6 +375,27 @@ static json_t *attempt_actions(const plan *p, int k)
     for (int i = p->first[k]; i < end; i++)
         json_array_append(a, json_object_get(json_array_get(p->proposed, (size_t)i), "action"));
     return a;
+}
+
+/* Heal's incident is busy (its own restart, with backoff, is pending): the
+ * brain opens an incident of its own for the fix, with the diagnosis. */
+static int move_plan(brain *b, plan *p)
+{
+    char what[400], err[256];
+    snprintf(what, sizeof what, "brain: %s: %.300s", json_string_value(json_object_get(p->diagnosis, "fault_type")),
+             json_string_value(json_object_get(p->diagnosis, "root_cause")));
+    uint64_t id = 0;
+    json_t *evd = json_pack("{s:I}", "for_incident", (json_int_t)p->incident);
+    if (heal_engine_incident_new(b->heal, p->component, what, evd, &id, err, sizeof err) != 0)
+        return -1;
+    log_info("brain: incident %llu is busy: acting through incident %llu", (unsigned long long)p->incident,
+             (unsigned long long)id);
+    heal_engine_incident_attach(b->heal, id, "diagnosis", json_deep_copy(p->diagnosis));
+    diag_store(b, id, p->diagnosis);
+    p->incident = id;
+    p->moved = true;
+    b->opened++;
+    return 0;
 }
 
 /* Proposes the plan's next attempt to heal. false when nothing was proposed
@@ -404,7 +428,9 @@ static bool plan_next(brain *b, plan *p)
             continue;
         }
         int rc = heal_engine_propose(b->heal, p->incident, acts, n, "brain", why, err, sizeof err);
-        if (rc == -EBUSY) { /* heal's own actions still run: the next tick tries again */
+        if (rc == -EBUSY && !p->moved && move_plan(b, p) == 0)
+            continue; /* heal's reflex still runs on its incident: act on one of the brain's own now */
+        if (rc == -EBUSY) { /* the next tick tries again */
             p->retries++;
             return p->retries < 60;
         }
@@ -424,9 +450,10 @@ static bool plan_next(brain *b, plan *p)
     return false;
 }
 
-static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char *component, const json_t *proposed,
+static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char *component, const json_t *diagnosis,
                        int64_t signal_ms)
 {
+    const json_t *proposed = json_object_get(diagnosis, "proposed_actions");
     if (plan_find(b, incident) || !json_array_size(proposed))
         return;
     plan *p = NULL;
@@ -443,7 +470,8 @@ static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char 
     p->incident = incident;
     p->case_id = case_id;
     snprintf(p->component, sizeof p->component, "%s", component);
-    p->proposed = json_deep_copy(proposed);
+    p->diagnosis = json_deep_copy(diagnosis);
+    p->proposed = json_object_get(p->diagnosis, "proposed_actions");
     p->nattempts = brain_attempts(p->proposed, p->first, BRAIN_ATTEMPTS_MAX);
     p->signal_ms = signal_ms;
     if (!plan_next(b, p))
@@ -454,8 +482,7 @@ void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagn
 {
     const char *component = json_string_value(json_object_get(diagnosis, "component"));
     if (b->heal && incident)
-        start_plan(b, incident, case_id, component ? component : "", json_object_get(diagnosis, "proposed_actions"),
-                   signal_ms);
+        start_plan(b, incident, case_id, component ? component : "", diagnosis, signal_ms);
 }
 
 /* incident.resolved / incident.failed of an incident the brain acts on. */
@@ -694,16 +721,14 @@ static bool absorbed(brain *b, const brain_signal *s)
 
 static void take_event(brain *b, const mem_event *ev)
 {
-    if (getenv("BRAIN_DEBUG"))
-        fprintf(stderr, "brain: event %lld %s %s %s\n", (long long)ev->id, ev->type, ev->source, ev->payload);
     if (!strcmp(ev->type, "incident.resolved") || !strcmp(ev->type, "incident.failed"))
         plan_outcome(b, ev);
     brain_signal s;
     if (!brain_signal_from_event(ev, &s))
         return;
-    /* an anomaly or error burst of something that is not a configured service
-     * is machine-wide: deliberated, but never opens an incident on its own */
-    s.not_before_ms = s.first_ms;
+    /* the quick look waits a moment, so that a crash loop's next exits and
+     * log lines are in (a remembered case is then recognised at once) */
+    s.not_before_ms = s.first_ms + (b->cfg.window_ms < BRAIN_QUICK_MS ? b->cfg.window_ms : BRAIN_QUICK_MS);
     if (absorbed(b, &s)) {
         b->thal.merged++;
         return;

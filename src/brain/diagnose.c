@@ -56,6 +56,8 @@ static const json_t *list(const json_t *sig, const char *k)
     return json_is_array(a) ? a : NULL;
 }
 
+static bool foreign_kernel(const json_t *k);
+
 /* Case-insensitive: does text hold any of the words (NULL-terminated)? */
 static const char *has_any(const char *text, const char *const *words)
 {
@@ -301,7 +303,10 @@ static double r_oom(dctx *d)
         if (strcmp(js(k, "kind"), "oom_kill") != 0)
             continue;
         const char *comm = js(k, "comm");
-        bool ours = *comm && (!strncmp(comm, f->svc, 15) || strstr(f->svc, comm));
+        bool ours = json_is_true(json_object_get(k, "service")) ||
+                    (*comm && (!strncmp(comm, f->svc, 15) || strstr(f->svc, comm)));
+        if (!ours && (f->signal != 9 || json_is_false(json_object_get(k, "service"))))
+            continue; /* another process's OOM kill says nothing about this service */
         ev(d, "kernel", "kernel: %.200s", *js(k, "text") ? js(k, "text") : "OOM kill");
         ev_exit(d);
         root(d, "the kernel's OOM killer killed %s (pid %lld, %s)%s", ours ? f->svc : comm,
@@ -694,7 +699,7 @@ static double r_crash(dctx *d)
     json_t *k;
     double s = 0.5;
     json_array_foreach(list(d->sig, "kernel"), i, k) {
-        if (!strcmp(js(k, "kind"), "segfault")) {
+        if (!strcmp(js(k, "kind"), "segfault") && !foreign_kernel(k)) {
             ev(d, "kernel", "kernel: %.200s", js(k, "text"));
             s = 0.7;
             break;
@@ -773,19 +778,33 @@ static void read_facts(const json_t *sig, facts *f)
     }
 }
 
+/* A kernel message about another process (an OOM kill, a segfault, a hung
+ * task the signature says is not the service's): no evidence here. I/O,
+ * filesystem and clock messages concern every service. */
+static bool foreign_kernel(const json_t *k)
+{
+    const char *kind = js(k, "kind");
+    bool machine = !strcmp(kind, "io_error") || !strcmp(kind, "fs_error") || !strcmp(kind, "clock");
+    return !machine && json_is_false(json_object_get(k, "service"));
+}
+
 /* Nothing abnormal at all: the "none" diagnosis. */
 static bool healthy(const json_t *sig, const facts *f)
 {
     if (f->nexits || f->nprobes_failed || f->error_logs)
         return false;
-    static const char *const keys[] = {"kernel", "anomalies", "dependencies"};
-    for (int k = 0; k < 3; k++) {
+    static const char *const keys[] = {"anomalies", "dependencies"};
+    for (int k = 0; k < 2; k++) {
         const json_t *a = list(sig, keys[k]);
         if (a && json_array_size(a))
             return false;
     }
     size_t i;
     json_t *fs;
+    json_array_foreach(list(sig, "kernel"), i, fs) {
+        if (!foreign_kernel(fs))
+            return false;
+    }
     json_array_foreach(list(sig, "filesystems"), i, fs) {
         if (jnum(fs, "used_percent") >= 95 || jnum(fs, "inodes_percent") >= 95)
             return false;

@@ -30,6 +30,10 @@ void brain_thal_free(brain_thal *t)
 
 static void merge_into(brain_signal *q, const brain_signal *s)
 {
+    if (s->faulty && !q->faulty) { /* the first sign of a fault starts the evidence window */
+        q->first_ms = s->first_ms;
+        q->not_before_ms = s->not_before_ms;
+    }
     if (s->prio > q->prio) {
         q->prio = s->prio;
         snprintf(q->trigger, sizeof q->trigger, "%s", s->trigger);
@@ -40,7 +44,7 @@ static void merge_into(brain_signal *q, const brain_signal *s)
         q->last_ms = s->last_ms;
     if (s->first_ms < q->first_ms)
         q->first_ms = s->first_ms;
-    if (s->not_before_ms < q->not_before_ms) /* a user's question does not wait */
+    if (s->prio == BRAIN_SIG_USER && s->not_before_ms < q->not_before_ms) /* a user's question does not wait */
         q->not_before_ms = s->not_before_ms;
     q->faulty = q->faulty || s->faulty;
     q->count += s->count > 0 ? s->count : 1;

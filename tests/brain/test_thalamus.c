@@ -41,6 +41,28 @@ static void test_merge(void **st)
     assert_int_equal(out.prio, BRAIN_SIG_FAILED); /* the highest priority */
     assert_int_equal(out.first_ms, 1000);
     assert_int_equal(out.last_ms, 19000);
+    /* later signals do not shorten a waiting signal's evidence window; the
+     * first faulty signal starts it; a user's question does not wait */
+    brain_signal w = sig(BRAIN_SIG_CHANGE, "api", 1000, 0);
+    w.not_before_ms = 1500;
+    brain_thal_push(&t, &w);
+    brain_signal e = sig(BRAIN_SIG_OPEN, "api", 2000, 9);
+    e.faulty = true;
+    e.not_before_ms = 6000;
+    assert_int_equal(brain_thal_push(&t, &e), BRAIN_THAL_MERGED);
+    brain_signal e2 = sig(BRAIN_SIG_FAILED, "api", 3000, 10);
+    e2.faulty = true;
+    e2.not_before_ms = 3500;
+    assert_int_equal(brain_thal_push(&t, &e2), BRAIN_THAL_MERGED);
+    assert_int_equal(brain_thal_pop(&t, 5999, NULL, NULL, &out), 0);
+    assert_int_equal(brain_thal_pop(&t, 6000, NULL, NULL, &out), 1);
+    assert_int_equal(out.first_ms, 2000);
+    assert_int_equal(out.incident, 10);
+    brain_thal_push(&t, &e);
+    brain_signal u = sig(BRAIN_SIG_USER, "api", 2500, 11);
+    brain_thal_push(&t, &u);
+    assert_int_equal(brain_thal_pop(&t, 2500, NULL, NULL, &out), 1);
+    assert_int_equal(out.prio, BRAIN_SIG_USER);
     /* far apart in time or another component: separate */
     brain_signal a = sig(BRAIN_SIG_OPEN, "web", 0, 1), b = sig(BRAIN_SIG_OPEN, "web", 100000, 2),
                  c = sig(BRAIN_SIG_OPEN, "db", 1, 3);
