@@ -37,7 +37,7 @@ static const char *const migrations[] = {
     "CREATE TABLE detector_state (series INTEGER PRIMARY KEY, data BLOB NOT NULL,"
     " saved_ms INTEGER NOT NULL);",
     /* 2 -> 3: the brain's remembered cases (src/brain/cases.c), one JSON row each */
-    "CREATE TABLE cases (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, data TEXT NOT NULL);",
+    "CREATE TABLE IF NOT EXISTS cases (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, data TEXT NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -11,6 +11,7 @@
 #include "brain/brain_int.h"
 
 #include <ftw.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,32 @@ static void test_unreadable_row_is_skipped(void **st)
     brain_cases_close(&c);
 }
 
+/* A store of schema version 2 (before the cases) is migrated in place. */
+static void test_migrate_v2(void **st)
+{
+    fx *x = *st;
+    assert_int_equal(mem_case_save(x->m, 1, 0, "{}"), 0);
+    assert_int_equal(mem_flush(x->m, 5000), 0);
+    mem_close(x->m);
+    x->m = NULL;
+    char path[256];
+    snprintf(path, sizeof path, "%s/ippoc.db", x->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE cases; PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    open_mem(x);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM pragma_user_version),"
+                                            " (SELECT count(*) FROM cases)", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 3);
+    assert_int_equal(sqlite3_column_int(q, 1), 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
 static void test_similarity_ranking(void **st)
 {
     (void)st;
@@ -222,6 +249,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_restart_keeps_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_row_is_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v2, setup, teardown),
         cmocka_unit_test(test_similarity_ranking),
         cmocka_unit_test(test_recall_feeds_diagnosis),
     };
