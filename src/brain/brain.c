@@ -74,6 +74,12 @@ typedef struct recent {
     int64_t ms;               /* wall ms of the diagnosis */
 } recent;
 
+/* What brain_status_json shows: copied under the lock by the loop thread. */
+typedef struct brain_stats {
+    uint64_t done, late, opened, proposals, healed, failed, refused, queued, merged, dropped;
+    int queue, running;
+} brain_stats;
+
 typedef struct diag_entry {
     uint64_t incident;
     char *text;
@@ -94,7 +100,8 @@ struct brain {
     int nrunning;
     plan plans[BRAIN_PLANS_MAX];
     recent recents[BRAIN_RECENT_MAX];
-    pthread_mutex_t lock;     /* diags, counters, work_done */
+    pthread_mutex_t lock;     /* diags, stats, cfg (for readers), work_done */
+    brain_stats stats;        /* (lock) the counters as last published */
     pthread_cond_t work_cond;
     diag_entry diags[BRAIN_DIAG_KEEP];
     int ndiag_next;
@@ -298,6 +305,16 @@ char *brain_diagnosis_json(brain *b, uint64_t incident)
     return t;
 }
 
+/* Loop thread: the counters for brain_status_json. */
+static void publish_stats(brain *b)
+{
+    brain_stats s = {b->done, b->late, b->opened, b->proposals, b->healed, b->failed, b->refused, b->thal.queued,
+                     b->thal.merged, b->thal.dropped, b->thal.n, b->nrunning};
+    pthread_mutex_lock(&b->lock);
+    b->stats = s;
+    pthread_mutex_unlock(&b->lock);
+}
+
 /* ---- deliberation (worker thread) ---------------------------------------------- */
 
 static void delib_work(uv_work_t *req)
@@ -483,6 +500,7 @@ void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagn
     const char *component = json_string_value(json_object_get(diagnosis, "component"));
     if (b->heal && incident)
         start_plan(b, incident, case_id, component ? component : "", diagnosis, signal_ms);
+    publish_stats(b);
 }
 
 /* incident.resolved / incident.failed of an incident the brain acts on. */
@@ -498,8 +516,15 @@ static void plan_outcome(brain *b, const mem_event *ev)
         return;
     bool healed = !strcmp(ev->type, "incident.resolved");
     json_t *acts = attempt_actions(p, p->next);
+    bool alert_only = true; /* telling a person fixes nothing: never remembered as a fix */
+    size_t k;
+    json_t *a;
+    json_array_foreach(acts, k, a) {
+        if (!json_string_value(a) || strncmp(json_string_value(a), "alert", 5) != 0)
+            alert_only = false;
+    }
     if (p->case_id > 0)
-        brain_cases_outcome(&b->cases, p->case_id, acts, healed, healed ? ev->ts - p->signal_ms : 0);
+        brain_cases_outcome(&b->cases, p->case_id, acts, healed && !alert_only, healed ? ev->ts - p->signal_ms : 0);
     char *t = json_dumps(acts, JSON_COMPACT);
     log_info("brain: incident %llu: %s %s", (unsigned long long)id, t ? t : "?", healed ? "healed it" : "did not heal it");
     free(t);
@@ -611,7 +636,7 @@ static void publish(brain *b, delib *d)
     }
     char *text = json_dumps(dg, JSON_COMPACT);
     if (text) {
-        mem_event_add(b->mem, 0, "brain.diagnosis", strcmp(fault, "none") ? "warning" : "info",
+        mem_event_add(b->mem, 0, "brain.diagnosis", id && strcmp(fault, "none") ? "warning" : "info",
                       *component ? component : "brain", text);
         free(text);
     }
@@ -656,13 +681,12 @@ static void delib_after(uv_work_t *req, int status)
     } else if (!d->sig.full && !d->fast && d->cfg.window_ms > 0 && d->sig.prio != BRAIN_SIG_USER) {
         requeue_full(b, d); /* no remembered case: gather the window's evidence first */
     } else {
-        pthread_mutex_lock(&b->lock);
         b->done++;
-        pthread_mutex_unlock(&b->lock);
         recent_mark(b, d->sig.component, core_now_ms());
         publish(b, d);
     }
     delib_free(d);
+    publish_stats(b);
 }
 
 static void start_delib(brain *b, const brain_signal *s, int64_t now_ms)
@@ -763,6 +787,7 @@ void brain_tick(brain *b, int64_t now_ms)
     brain_signal s;
     while (b->nrunning < b->cfg.workers && brain_thal_pop(&b->thal, now_ms, busy, b, &s))
         start_delib(b, &s, now_ms);
+    publish_stats(b);
 }
 
 int brain_diagnose_service(brain *b, const char *service, uint64_t *incident, char *err, size_t errlen)
@@ -802,17 +827,17 @@ char *brain_status_json(brain *b)
     if (!b)
         return NULL;
     pthread_mutex_lock(&b->lock);
+    const brain_stats *s = &b->stats;
     json_t *o = json_pack("{s:b, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled",
                           b->cfg.enabled, "act", b->cfg.act, "workers", b->cfg.workers, "window_ms",
-                          (json_int_t)b->cfg.window_ms, "done", (json_int_t)b->done, "late", (json_int_t)b->late,
-                          "incidents_opened", (json_int_t)b->opened, "proposals", (json_int_t)b->proposals,
-                          "healed", (json_int_t)b->healed, "not_healed", (json_int_t)b->failed, "refused",
-                          (json_int_t)b->refused, "queued", (json_int_t)b->thal.queued, "merged",
-                          (json_int_t)b->thal.merged);
+                          (json_int_t)b->cfg.window_ms, "done", (json_int_t)s->done, "late", (json_int_t)s->late,
+                          "incidents_opened", (json_int_t)s->opened, "proposals", (json_int_t)s->proposals,
+                          "healed", (json_int_t)s->healed, "not_healed", (json_int_t)s->failed, "refused",
+                          (json_int_t)s->refused, "queued", (json_int_t)s->queued, "merged", (json_int_t)s->merged);
     if (o) {
-        json_object_set_new(o, "queue", json_integer(b->thal.n));
-        json_object_set_new(o, "running", json_integer(b->nrunning));
-        json_object_set_new(o, "dropped", json_integer((json_int_t)b->thal.dropped));
+        json_object_set_new(o, "queue", json_integer(s->queue));
+        json_object_set_new(o, "running", json_integer(s->running));
+        json_object_set_new(o, "dropped", json_integer((json_int_t)s->dropped));
     }
     pthread_mutex_unlock(&b->lock);
     if (o)
