@@ -81,7 +81,9 @@ static void test_restart_keeps_cases(void **st)
     int64_t id = brain_cases_add(&c, 4, "web", "service", "config_error", f1);
     assert_true(id > 0);
     json_t *acts = json_pack("[ss]", "restore /etc/web.conf", "restart");
-    assert_int_equal(brain_cases_outcome(&c, id, json_pack("[s]", "restart"), false, 0), 0);
+    json_t *first = json_pack("[s]", "restart");
+    assert_int_equal(brain_cases_outcome(&c, id, first, false, 0), 0);
+    json_decref(first);
     assert_int_equal(brain_cases_outcome(&c, id, acts, true, 4200), 0);
     json_t *f2 = feats("trigger:probe", "probe:http:timeout", "cpu:hog", NULL);
     int64_t id2 = brain_cases_add(&c, 9, "api", "service", "cpu_starvation", f2);
