@@ -89,14 +89,20 @@ static const char *const W_IO[] = {"input/output error", "i/o error", "eio", NUL
 static const char *const W_REFUSED[] = {"connection refused", "econnrefused", "could not connect",
                                         "connection reset", "unavailable", NULL};
 
-/* The first log entry whose sample or template holds one of words. */
+/* The first log entry whose sample or template holds one of words, else
+ * the first line of the service's captured output (log_tail, strings) that
+ * does (ippocd's own supervisor lines left out). */
 static const json_t *log_with(const json_t *sig, const char *const *words)
 {
-    const json_t *a = list(sig, "logs");
     size_t i;
     json_t *e;
-    json_array_foreach(a, i, e) {
+    json_array_foreach(list(sig, "logs"), i, e) {
         if (has_any(js(e, "sample"), words) || has_any(js(e, "template"), words))
+            return e;
+    }
+    json_array_foreach(list(sig, "log_tail"), i, e) {
+        const char *t = json_string_value(e);
+        if (t && !strstr(t, " ippocd: ") && has_any(t, words))
             return e;
     }
     return NULL;
@@ -104,8 +110,21 @@ static const json_t *log_with(const json_t *sig, const char *const *words)
 
 static const char *log_text(const json_t *e)
 {
+    if (json_is_string(e))
+        return json_string_value(e);
     const char *s = js(e, "sample");
     return *s ? s : js(e, "template");
+}
+
+static bool has_feature(const json_t *sig, const char *tok)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list(sig, "features"), i, v) {
+        if (json_string_value(v) && !strcmp(json_string_value(v), tok))
+            return true;
+    }
+    return false;
 }
 
 /* What a changed file is for, from its path. */
@@ -249,8 +268,8 @@ static void ev_exit(dctx *d)
 static void ev_log(dctx *d, const json_t *l)
 {
     if (l)
-        ev(d, "log", "%s log: '%.240s'%s", d->f->svc, log_text(l), json_is_true(json_object_get(l, "new"))
-                                                                         ? " (a new template)" : "");
+        ev(d, "log", "%s log: '%.240s'%s", d->f->svc, log_text(l),
+           json_is_true(json_object_get(l, "new")) ? " (a new template)" : json_is_string(l) ? " (its output)" : "");
 }
 
 static void ev_change(dctx *d, const json_t *c)
@@ -336,35 +355,37 @@ static double r_oom(dctx *d)
 static double r_leak(dctx *d)
 {
     const facts *f = d->f;
-    const json_t *a = list(d->sig, "anomalies");
     json_t *res = json_object_get(d->sig, "resources");
-    double slope = jnum(res, "rss_slope_bps"), rss = jnum(res, "rss_bytes");
+    double slope = jnum(res, "rss_slope_10m_bps"), rss = jnum(res, "rss_bytes");
+    if (slope <= 0)
+        slope = jnum(res, "rss_slope_bps");
+    bool rising = has_feature(d->sig, "res:rss_rising");
+    const json_t *hit = NULL;
     size_t i;
     json_t *an;
-    json_array_foreach(a, i, an) {
-        const char *s = js(an, "series");
-        if (!strstr(s, "rss") && !strstr(s, "memory"))
+    json_array_foreach(list(d->sig, "anomalies"), i, an) {
+        const char *s = js(an, "series"), *why = js(an, "reason");
+        if (json_is_false(json_object_get(an, "service")) || (!strstr(s, "rss") && !strstr(s, "memory")))
             continue;
-        bool trend = !strcmp(js(an, "reason"), "trend") || slope > 0;
-        if (!trend)
-            continue;
-        ev(d, "anomaly", "%s: %s (score %.2f, value %.0f, expected %.0f)", s, js(an, "reason"), jnum(an, "score"),
-           jnum(an, "value"), jnum(an, "expected"));
-        if (slope > 0)
-            ev(d, "resource", "rss %.1f MiB, rising %.1f KiB/s", rss / 1048576, slope / 1024);
-        root(d, "%s leaks memory: its resident memory rises steadily (%.1f MiB/min, now %.0f MiB)", f->svc,
-             slope * 60 / 1048576, rss / 1048576);
-        act_restart(d, "a restart returns the leaked memory");
-        return 0.85;
+        if (!strcmp(why, "dip") || !strcmp(why, "level_down") || !strcmp(why, "flatline"))
+            continue; /* memory going down is no leak */
+        hit = an;
+        break;
     }
-    if (slope > 100 * 1024 && rss > 0) {
+    if (!hit && !rising && !(slope > 100 * 1024 && rss > 0))
+        return 0;
+    if (hit)
+        ev(d, "anomaly", "%s: %s (score %.2f, value %.0f, expected %.0f)", js(hit, "series"), js(hit, "reason"),
+           jnum(hit, "score"), jnum(hit, "value"), jnum(hit, "expected"));
+    if (slope > 0)
         ev(d, "resource", "rss %.1f MiB, rising %.1f KiB/s", rss / 1048576, slope / 1024);
-        root(d, "%s's resident memory rises steadily (%.1f MiB/min, now %.0f MiB)", f->svc, slope * 60 / 1048576,
-             rss / 1048576);
-        act_restart(d, "a restart returns the leaked memory");
-        return 0.6;
-    }
-    return 0;
+    ev_exit(d);
+    root(d, "%s leaks memory: its resident memory rises steadily (%.1f MiB/min, now %.0f MiB)", f->svc,
+         slope * 60 / 1048576, rss / 1048576);
+    act_restart(d, "a restart returns the leaked memory");
+    if (hit && (rising || slope > 0))
+        return 0.88;
+    return hit || rising ? 0.8 : 0.6;
 }
 
 static double r_cpu(dctx *d)
@@ -375,7 +396,9 @@ static double r_cpu(dctx *d)
     json_t *t;
     json_array_foreach(list(d->sig, "cpu_top"), i, t) {
         const char *comm = js(t, "comm");
-        if (jnum(t, "cpu_percent") >= 50 && strncmp(comm, f->svc, 15) != 0) {
+        json_t *own = json_object_get(t, "service");
+        bool other = json_is_boolean(own) ? json_is_false(own) : strncmp(comm, f->svc, 15) != 0;
+        if (jnum(t, "cpu_percent") >= 50 && other) {
             hog = t;
             break;
         }
@@ -401,16 +424,20 @@ static double fs_rule(dctx *d, bool inodes)
     const json_t *full = NULL;
     size_t i;
     json_t *fs;
+    const json_t *l = log_with(d->sig, W_NOSPC);
     json_array_foreach(list(d->sig, "filesystems"), i, fs) {
-        if (jnum(fs, inodes ? "inodes_percent" : "used_percent") >= 95) {
+        /* the service's own filesystems; another full one only with ENOSPC in its logs */
+        if (jnum(fs, inodes ? "inodes_percent" : "used_percent") >= 95 &&
+            (!json_is_false(json_object_get(fs, "service")) || l)) {
             full = fs;
             break;
         }
     }
     if (!full)
         return 0;
-    const json_t *l = log_with(d->sig, W_NOSPC);
     const char *path = js(full, "path");
+    if (json_is_false(json_object_get(full, "service")) && *js(full, "mountpoint"))
+        path = js(full, "mountpoint");
     ev(d, "fs", "%s: %.1f%% of its %s used", path, jnum(full, inodes ? "inodes_percent" : "used_percent"),
        inodes ? "inodes" : "space");
     ev_log(d, l);
@@ -806,8 +833,9 @@ static bool healthy(const json_t *sig, const facts *f)
             return false;
     }
     json_array_foreach(list(sig, "filesystems"), i, fs) {
-        if (jnum(fs, "used_percent") >= 95 || jnum(fs, "inodes_percent") >= 95)
-            return false;
+        if ((jnum(fs, "used_percent") >= 95 || jnum(fs, "inodes_percent") >= 95) &&
+            !json_is_false(json_object_get(fs, "service")))
+            return false; /* another full filesystem is no fault of this service */
     }
     return true;
 }

@@ -158,6 +158,34 @@ static void test_config_error_without_change(void **st)
     json_decref(sig);
 }
 
+/* The signature's other places for the same evidence: the captured output's
+ * last lines when the log watch saw nothing, and a full filesystem that is
+ * not the service's (no disk_full without ENOSPC in its logs). */
+static void test_other_evidence_places(void **st)
+{
+    (void)st;
+    json_t *sig = fixture("config_error");
+    json_array_clear(json_object_get(sig, "logs"));
+    json_object_set_new(sig, "log_tail", json_pack("[s, s]", "2026-12-04T21:00:00Z ippocd: started pid 7: /usr/bin/web",
+                                                   "error: /etc/web.conf: line 3: invalid value for listen"));
+    json_t *d = brain_diagnose(sig, NULL, 0);
+    assert_string_equal(json_string_value(json_object_get(d, "fault_type")), "config_error");
+    assert_true(json_number_value(json_object_get(d, "confidence")) >= 0.9);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(d, "proposed_actions"), 0),
+                                                          "action")), "restore /etc/web.conf");
+    json_decref(d);
+    json_decref(sig);
+
+    sig = fixture("unknown");
+    json_array_append_new(json_object_get(sig, "filesystems"),
+                          json_pack("{s:s, s:s, s:f, s:f, s:b}", "path", "/mnt/backup", "mountpoint", "/mnt/backup",
+                                    "used_percent", 99.0, "inodes_percent", 1.0, "service", 0));
+    d = brain_diagnose(sig, NULL, 0);
+    assert_string_not_equal(json_string_value(json_object_get(d, "fault_type")), "disk_full");
+    json_decref(d);
+    json_decref(sig);
+}
+
 static void test_cases_raise_and_reorder(void **st)
 {
     (void)st;
@@ -218,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_every_fault_type_covered),
         cmocka_unit_test(test_healthy_is_none),
         cmocka_unit_test(test_config_error_without_change),
+        cmocka_unit_test(test_other_evidence_places),
         cmocka_unit_test(test_cases_raise_and_reorder),
         cmocka_unit_test(test_attempts),
     };
