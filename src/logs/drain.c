@@ -28,10 +28,14 @@
 #define MINER_DEF_SIM 0.5
 #define MINER_DEF_DEPTH 4
 #define MINER_DEF_CHILDREN 100
+#define MINER_DEF_VARIANTS 4
+#define MINER_CACHE_BITS 16 /* exact token sequences remembered for the fast path */
 
 typedef struct mtok {
     const char *s;
     uint32_t len;
+    bool var;  /* a built-in mask rewrote it */
+    bool glue; /* no blank before it ("a=1,b=2" is two tokens, glued) */
     uint64_t h;
 } mtok;
 
@@ -40,6 +44,7 @@ typedef struct cluster {
     uint64_t *h;    /* per position; the hash of "<*>" for a wildcard */
     uint32_t *off;  /* per position: offset of its text in toks */
     uint32_t *len;
+    bool *glue;     /* per position: no blank before it */
     char *toks;     /* the first message's token texts */
     char *text;     /* rendered template */
     uint64_t count;
@@ -60,7 +65,8 @@ typedef struct edge {
 
 struct logs_miner {
     double sim;
-    int depth, maxch, maxtpl;
+    int depth, maxch, maxtpl, variants;
+    uint64_t wild; /* hash of a template's wildcard: "<*>" (classic) or any_hash() */
     bool classic, broad;
     logs_masks *masks;
     /* tree */
@@ -73,6 +79,9 @@ struct logs_miner {
     int *alias;
     int ncl, capcl, live;
     int lru_head, lru_tail;
+    /* fast path: hash of a whole masked token sequence -> the id it got */
+    uint64_t *ckey;
+    int *cid;
     /* scratch */
     char *buf, *mbuf;
     size_t bcap, mcap;
@@ -99,6 +108,10 @@ static uint64_t wild_hash(void)
         h = miner_hash(LOGS_WILD, LOGS_WILD_LEN);
     return h;
 }
+
+/* A wildcard learnt by generalising (the improved mode's; Drain's is "<*>"
+ * itself, the text a mask leaves). Not the hash of any text. */
+static uint64_t any_hash(void) { return wild_hash() ^ 0x5a5a5a5a5a5a5a5aull; }
 
 static uint64_t edge_slot(uint64_t h, int parent)
 {
@@ -322,15 +335,15 @@ static int cluster_render(cluster *c)
 {
     size_t n = 1;
     for (int i = 0; i < c->ntok; i++)
-        n += (c->h[i] == wild_hash() ? LOGS_WILD_LEN : c->len[i]) + 1;
+        n += ((c->h[i] == wild_hash() || c->h[i] == any_hash()) ? LOGS_WILD_LEN : c->len[i]) + 1;
     char *t = malloc(n);
     if (!t)
         return -ENOMEM;
     size_t o = 0;
     for (int i = 0; i < c->ntok; i++) {
-        if (i)
+        if (i && !c->glue[i])
             t[o++] = ' ';
-        if (c->h[i] == wild_hash()) {
+        if (c->h[i] == wild_hash() || c->h[i] == any_hash()) {
             memcpy(t + o, LOGS_WILD, LOGS_WILD_LEN);
             o += LOGS_WILD_LEN;
         } else {
@@ -365,7 +378,7 @@ static int cluster_new(logs_miner *m, const mtok *t, int ntok, int leaf)
     for (int i = 0; i < ntok; i++)
         bytes += t[i].len + 1;
     size_t n = ntok ? (size_t)ntok : 1;
-    c->h = malloc(n * (sizeof *c->h + sizeof *c->off + sizeof *c->len));
+    c->h = malloc(n * (sizeof *c->h + sizeof *c->off + sizeof *c->len + sizeof *c->glue));
     c->toks = malloc(bytes);
     if (!c->h || !c->toks) {
         cluster_free(c);
@@ -373,13 +386,15 @@ static int cluster_new(logs_miner *m, const mtok *t, int ntok, int leaf)
     }
     c->off = (uint32_t *)(c->h + n);
     c->len = c->off + n;
+    c->glue = (bool *)(c->len + n);
     c->ntok = ntok;
     size_t o = 0;
     for (int i = 0; i < ntok; i++) {
         c->h[i] = t[i].h;
-        c->nwild += t[i].h == wild_hash();
+        c->nwild += t[i].h == m->wild;
         c->off[i] = (uint32_t)o;
         c->len[i] = t[i].len;
+        c->glue[i] = t[i].glue;
         memcpy(c->toks + o, t[i].s, t[i].len);
         o += t[i].len;
         c->toks[o++] = '\0';
@@ -428,13 +443,13 @@ static int leaf_match(const logs_miner *m, int leaf, const mtok *t, int ntok, bo
 {
     const node *nd = &m->nodes[leaf];
     int best = -1, best_same = -1, best_wild = -1;
-    uint64_t wh = wild_hash();
+    uint64_t wh = m->wild;
     for (int k = 0; k < nd->ncl; k++) {
         const cluster *c = m->cl[nd->cl[k]];
         int same = 0;
         for (int i = 0; i < ntok; i++)
-            if (c->h[i] != wh ? tok_eq(c, i, &t[i]) : (!m->classic && t[i].h == wh))
-                same++; /* beyond Drain: a masked variable matches a wildcard */
+            if (c->h[i] != wh ? tok_eq(c, i, &t[i]) : !m->classic)
+                same++; /* beyond Drain: a wildcard matches any token */
         if (exact) {
             bool eq = true;
             for (int i = 0; i < ntok && eq; i++)
@@ -443,7 +458,9 @@ static int leaf_match(const logs_miner *m, int leaf, const mtok *t, int ntok, bo
                 return nd->cl[k];
             continue;
         }
-        if (same > best_same || (same == best_same && c->nwild > best_wild)) {
+        /* ties: Drain takes more wildcards, the improved mode the more specific */
+        if (same > best_same ||
+            (same == best_same && (m->classic ? c->nwild > best_wild : c->nwild < best_wild))) {
             best = nd->cl[k];
             best_same = same;
             best_wild = c->nwild;
@@ -457,9 +474,9 @@ static int leaf_match(const logs_miner *m, int leaf, const mtok *t, int ntok, bo
 
 /* Drain's template update: positions that differ become "<*>". Returns 1 if
  * the template changed. */
-static int cluster_update(cluster *c, const mtok *t)
+static int cluster_update(const logs_miner *m, cluster *c, const mtok *t)
 {
-    uint64_t wh = wild_hash();
+    uint64_t wh = m->wild;
     int changed = 0;
     for (int i = 0; i < c->ntok; i++)
         if (c->h[i] != wh && !tok_eq(c, i, &t[i])) {
@@ -472,6 +489,8 @@ static int cluster_update(cluster *c, const mtok *t)
     return changed;
 }
 
+static void cluster_absorb(logs_miner *m, int keep, int drop);
+
 /* After id's template changed: another cluster of the same leaf with the
  * same template absorbs it (the earlier id stays). Returns the surviving id. */
 static int cluster_merge(logs_miner *m, int id)
@@ -483,17 +502,92 @@ static int cluster_merge(logs_miner *m, int id)
         if (o == id || !m->cl[o] || m->cl[o]->ntok != c->ntok || strcmp(m->cl[o]->text, c->text))
             continue;
         int keep = o < id ? o : id, drop = o < id ? id : o;
-        m->cl[keep]->count += m->cl[drop]->count;
-        lru_unlink(m, drop);
-        leaf_remove(m, m->cl[drop]->leaf, drop);
-        cluster_free(m->cl[drop]);
-        m->cl[drop] = NULL;
-        m->alias[drop] = keep;
-        m->live--;
+        cluster_absorb(m, keep, drop);
         lru_touch(m, keep);
         return keep;
     }
     return id;
+}
+
+/* Drops cluster drop into keep (its messages and count go there). */
+static void cluster_absorb(logs_miner *m, int keep, int drop)
+{
+    m->cl[keep]->count += m->cl[drop]->count;
+    lru_unlink(m, drop);
+    leaf_remove(m, m->cl[drop]->leaf, drop);
+    cluster_free(m->cl[drop]);
+    m->cl[drop] = NULL;
+    m->alias[drop] = keep;
+    m->live--;
+}
+
+/* Position where templates a and b differ when they differ in exactly one
+ * position, both constant there; -1 otherwise. */
+static int one_diff(const cluster *a, const cluster *b)
+{
+    uint64_t wh = any_hash();
+    int at = -1;
+    for (int i = 0; i < a->ntok; i++) {
+        if (a->h[i] == b->h[i] && (a->h[i] == wh || (a->len[i] == b->len[i] &&
+                                   !memcmp(a->toks + a->off[i], b->toks + b->off[i], a->len[i]))))
+            continue;
+        if (at >= 0 || a->h[i] == wh || b->h[i] == wh)
+            return -1;
+        at = i;
+    }
+    return at;
+}
+
+/* After id was created: when m->variants templates of its leaf (id among
+ * them) differ only in one position, that position is a variable and they
+ * become one template (the earliest id) with <*> there. Returns the id that
+ * id now stands for. */
+static int cluster_variants(logs_miner *m, int id)
+{
+    if (m->variants < 2)
+        return id;
+    const cluster *c = m->cl[id];
+    const node *nd = &m->nodes[c->leaf];
+    for (int p = 0; p < c->ntok; p++) {
+        if (c->h[p] == any_hash())
+            continue;
+        int n = 1, keep = id;
+        for (int k = 0; k < nd->ncl; k++) {
+            int o = nd->cl[k];
+            if (o != id && m->cl[o]->ntok == c->ntok && one_diff(c, m->cl[o]) == p) {
+                n++;
+                if (o < keep)
+                    keep = o;
+            }
+        }
+        if (n < m->variants)
+            continue;
+        cluster *kc = m->cl[keep];
+        for (int k = nd->ncl - 1; k >= 0; k--) {
+            int o = nd->cl[k];
+            if (o != keep && (o == id || (m->cl[o]->ntok == c->ntok && one_diff(kc, m->cl[o]) == p)))
+                cluster_absorb(m, keep, o);
+        }
+        kc->h[p] = any_hash();
+        kc->nwild++;
+        if (cluster_render(kc) < 0)
+            return -ENOMEM;
+        lru_touch(m, keep);
+        return cluster_merge(m, keep);
+    }
+    return id;
+}
+
+/* ---- fast path ------------------------------------------------------------------ */
+
+static uint64_t seq_key(const mtok *t, int ntok)
+{
+    uint64_t k = 0x9e3779b97f4a7c15ull ^ (uint64_t)ntok;
+    for (int i = 0; i < ntok; i++) {
+        k ^= t[i].h + 0x9e3779b97f4a7c15ull + (k << 6) + (k >> 2);
+        k *= 0xff51afd7ed558ccdull;
+    }
+    return k | 1;
 }
 
 /* ---- tokenising ----------------------------------------------------------------- */
@@ -533,15 +627,99 @@ static int buf_reserve(char **b, size_t *cap, size_t need)
     return 0;
 }
 
-/* Splits s into blank-separated tokens; with the built-in masks on, a token
- * holding a variable is rewritten in place in m->mbuf ("(1.16" -> "(<*>").
+/* Units that belong to the number before them: "1.16 KB", "5 ms". */
+static bool tok_unit(const char *s, size_t n)
+{
+    static const char *const units[] = {"B", "KB", "MB", "GB", "TB", "PB", "kB", "KiB", "MiB", "GiB", "TiB",
+                                        "ns", "us", "ms", "s", "sec", "secs", "min", "mins", "h", "hrs"};
+    while (n > 0 && (s[n - 1] == ')' || s[n - 1] == ']' || s[n - 1] == ',' || s[n - 1] == ';' || s[n - 1] == '.'))
+        n--;
+    for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
+        if (strlen(units[k]) == n && !memcmp(units[k], s, n))
+            return true;
+    return false;
+}
+
+/* Month and weekday names, variables of a date next to a number. */
+static bool tok_datename(const char *s, size_t n)
+{
+    static const char names[] = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec Mon Tue Wed Thu Fri Sat Sun ";
+    if (n != 3)
+        return false;
+    for (size_t k = 0; k + 3 < sizeof names; k += 4)
+        if (!memcmp(names + k, s, 3))
+            return true;
+    return false;
+}
+
+/* Masks token k (all of it) into m->mbuf at *mo. */
+static void tok_set(logs_miner *m, mtok *t, const char *pre, size_t npre, const char *suf, size_t nsuf, size_t *mo)
+{
+    char *d = m->mbuf + *mo;
+    memmove(d, pre, npre);
+    memcpy(d + npre, LOGS_WILD, LOGS_WILD_LEN);
+    memmove(d + npre + LOGS_WILD_LEN, suf, nsuf);
+    t->s = d;
+    t->len = (uint32_t)(npre + LOGS_WILD_LEN + nsuf);
+    *mo += t->len;
+}
+
+/* The improved mode's clean-up after masking: a unit joins its number
+ * ("(<*> KB)" -> "(<*>)"), month and weekday names next to a number are
+ * masked, and a bracketed aside made only of a variable ("(<*>)") is
+ * dropped, so "5 bytes sent" and "5 bytes (5 B) sent" share a template. */
+static int toks_tidy(logs_miner *m, int nt, size_t *mo)
+{
+    mtok *t = m->toks;
+    for (int i = 0; i < nt; i++)
+        if (!t[i].var && tok_datename(t[i].s, t[i].len) &&
+            ((i + 1 < nt && t[i + 1].var) || (i > 0 && t[i - 1].var) || (i + 1 < nt && tok_datename(t[i + 1].s, 3)))) {
+            t[i].s = LOGS_WILD;
+            t[i].len = LOGS_WILD_LEN;
+            t[i].var = true;
+        }
+    int o = 0;
+    for (int i = 0; i < nt; i++) {
+        mtok x = t[i];
+        while (x.var && i + 1 < nt && t[i + 1].var && x.len >= LOGS_WILD_LEN &&
+               !memcmp(x.s + x.len - LOGS_WILD_LEN, LOGS_WILD, LOGS_WILD_LEN) && t[i + 1].len >= LOGS_WILD_LEN &&
+               !memcmp(t[i + 1].s, LOGS_WILD, LOGS_WILD_LEN)) { /* "<*> <*>" is one variable */
+            tok_set(m, &x, x.s, x.len - LOGS_WILD_LEN, t[i + 1].s + LOGS_WILD_LEN, t[i + 1].len - LOGS_WILD_LEN, mo);
+            i++;
+        }
+        if (x.var && i + 1 < nt && !t[i + 1].var && x.len >= LOGS_WILD_LEN &&
+            !memcmp(x.s + x.len - LOGS_WILD_LEN, LOGS_WILD, LOGS_WILD_LEN) && tok_unit(t[i + 1].s, t[i + 1].len)) {
+            const mtok *u = &t[i + 1];
+            size_t core = u->len;
+            while (core > 0 && !(((u->s[core - 1] | 0x20) >= 'a' && (u->s[core - 1] | 0x20) <= 'z')))
+                core--;
+            tok_set(m, &x, x.s, x.len - LOGS_WILD_LEN, u->s + core, u->len - core, mo);
+            i++;
+        }
+        t[o++] = x;
+    }
+    nt = o;
+    o = 0;
+    for (int i = 0; i < nt; i++) {
+        const mtok *x = &t[i];
+        if (x->len == LOGS_WILD_LEN + 2 && !memcmp(x->s + 1, LOGS_WILD, LOGS_WILD_LEN) &&
+            ((x->s[0] == '(' && x->s[4] == ')') || (x->s[0] == '[' && x->s[4] == ']')))
+            continue;
+        t[o++] = *x;
+    }
+    return o;
+}
+
+/* Splits s into blank-separated tokens. In the improved mode each token
+ * holding a variable is rewritten in m->mbuf ("(1.16" -> "(<*>"), a
+ * double-quoted string with blanks is one token, and toks_tidy() runs.
  * Returns the token count or -errno. */
 static int miner_tokenise(logs_miner *m, const char *s, size_t n)
 {
     int nt = 0;
     size_t i = 0;
     bool builtin = !m->classic;
-    if (builtin && buf_reserve(&m->mbuf, &m->mcap, n + (n / 2 + 1) * LOGS_WILD_LEN) < 0)
+    if (builtin && buf_reserve(&m->mbuf, &m->mcap, 2 * n + (n / 2 + 1) * LOGS_WILD_LEN + 16) < 0)
         return -ENOMEM;
     size_t mo = 0;
     while (i < n && nt < MINER_MAX_TOKENS) {
@@ -550,26 +728,55 @@ static int miner_tokenise(logs_miner *m, const char *s, size_t n)
         if (i >= n)
             break;
         size_t b = i;
-        while (i < n && !miner_space((unsigned char)s[i]))
+        bool glue = false;
+        if (nt > 0 && b > 0 && !miner_space((unsigned char)s[b - 1]))
+            glue = true; /* the rest of a word split after a comma */
+        while (i < n && !miner_space((unsigned char)s[i])) {
             i++;
+            /* beyond Drain: "a=1,b=2" splits after the comma */
+            if (builtin && i < n && (s[i - 1] == ',' || s[i - 1] == ';') && i - 1 > b && !miner_space((unsigned char)s[i]) &&
+                s[i] != ',' && !memchr(s + b, '"', i - b))
+                break;
+        }
+        if (builtin) { /* key="a b c" or "a b c": up to the closing quote */
+            const char *q = memchr(s + b, '"', i - b);
+            if (q && memchr(q + 1, '"', (size_t)(s + i - q - 1)) == NULL) {
+                const char *e = memchr(s + i, '"', n - i < 256 ? n - i : 256);
+                if (e) {
+                    i = (size_t)(e - s) + 1;
+                    while (i < n && !miner_space((unsigned char)s[i]))
+                        i++;
+                }
+            }
+        }
         if (toks_reserve(m, nt + 1) < 0)
             return -ENOMEM;
         mtok *t = &m->toks[nt++];
         t->s = s + b;
         t->len = (uint32_t)(i - b);
+        t->var = false;
+        t->glue = glue;
         size_t pre, suf;
         if (builtin && logs_mask_token(s + b, i - b, m->broad, &pre, &suf)) {
-            char *d = m->mbuf + mo;
-            memcpy(d, s + b, pre);
-            memcpy(d + pre, LOGS_WILD, LOGS_WILD_LEN);
-            memcpy(d + pre + LOGS_WILD_LEN, s + i - suf, suf);
-            t->s = d;
-            t->len = (uint32_t)(pre + LOGS_WILD_LEN + suf);
-            mo += t->len;
+            tok_set(m, t, s + b, pre, s + i - suf, suf, &mo);
+            t->var = true;
         }
-        t->h = miner_hash(t->s, t->len);
     }
+    if (builtin)
+        nt = toks_tidy(m, nt, &mo);
+    for (int k = 0; k < nt; k++)
+        m->toks[k].h = miner_hash(m->toks[k].s, m->toks[k].len) ^ (m->toks[k].glue ? 0x100ull : 0);
     return nt;
+}
+
+/* The id a (possibly merged) id now stands for; -1 when forgotten. */
+static int miner_resolve_id(const logs_miner *m, int id)
+{
+    if (id < 0 || id >= m->ncl)
+        return -1;
+    while (m->alias[id] >= 0)
+        id = m->alias[id];
+    return m->cl[id] ? id : -1;
 }
 
 /* ---- public --------------------------------------------------------------------- */
@@ -586,8 +793,8 @@ int logs_miner_new(const logs_miner_opts *o, logs_miner **out, char *err, size_t
         snprintf(err, errlen, "depth %d: must be between 3 and 32", d.depth);
         return -EINVAL;
     }
-    if (d.max_children < 0 || d.max_templates < 0) {
-        snprintf(err, errlen, "max_children and max_templates must not be negative");
+    if (d.max_children < 0 || d.max_templates < 0 || d.variants < 0) {
+        snprintf(err, errlen, "max_children, max_templates and variants must not be negative");
         return -EINVAL;
     }
     logs_miner *m = calloc(1, sizeof *m);
@@ -599,10 +806,16 @@ int logs_miner_new(const logs_miner_opts *o, logs_miner **out, char *err, size_t
     m->depth = d.depth ? d.depth : MINER_DEF_DEPTH;
     m->maxch = d.max_children > 1 ? d.max_children : MINER_DEF_CHILDREN;
     m->maxtpl = d.max_templates;
+    m->variants = d.classic ? 0 : d.variants ? d.variants : MINER_DEF_VARIANTS;
     m->classic = d.classic;
+    m->wild = d.classic ? wild_hash() : any_hash();
     m->broad = !d.classic;
     m->lru_head = m->lru_tail = -1;
-    if (node_new(m) < 0) { /* the root */
+    if (!m->classic) {
+        m->ckey = calloc((size_t)1 << MINER_CACHE_BITS, sizeof *m->ckey);
+        m->cid = calloc((size_t)1 << MINER_CACHE_BITS, sizeof *m->cid);
+    }
+    if ((!m->classic && (!m->ckey || !m->cid)) || node_new(m) < 0) { /* the root */
         logs_miner_free(m);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -634,6 +847,20 @@ int logs_miner_add(logs_miner *m, const char *msg, size_t len, bool *is_new)
     if (ntok < 0)
         return ntok;
     const mtok *t = m->toks;
+    uint64_t key = 0;
+    size_t slot = 0;
+    if (m->ckey) { /* the same masked tokens as an earlier message: its template */
+        key = seq_key(t, ntok);
+        slot = (size_t)(key >> (64 - MINER_CACHE_BITS));
+        if (m->ckey[slot] == key) {
+            int id = miner_resolve_id(m, m->cid[slot]);
+            if (id >= 0) {
+                m->cl[id]->count++;
+                lru_touch(m, id);
+                return id;
+            }
+        }
+    }
     /* Published Drain never files a message shorter than depth-2 tokens in
      * its tree: such messages group only with identical ones. */
     bool exact = m->classic && ntok < m->depth - 2;
@@ -643,11 +870,15 @@ int logs_miner_add(logs_miner *m, const char *msg, size_t len, bool *is_new)
         cluster *c = m->cl[id];
         c->count++;
         lru_touch(m, id);
-        int ch = cluster_update(c, t);
+        int ch = cluster_update(m, c, t);
         if (ch < 0)
             return ch;
         if (ch > 0 && !m->classic)
             id = cluster_merge(m, id);
+        if (m->ckey) {
+            m->ckey[slot] = key;
+            m->cid[slot] = id;
+        }
         return id;
     }
     leaf = tree_insert(m, t, ntok);
@@ -656,28 +887,27 @@ int logs_miner_add(logs_miner *m, const char *msg, size_t len, bool *is_new)
     id = cluster_new(m, t, ntok, leaf);
     if (id < 0)
         return id;
+    int nid = cluster_variants(m, id);
+    if (nid < 0)
+        return nid;
     if (is_new)
-        *is_new = true;
+        *is_new = nid == id; /* else an existing template took it in */
+    id = nid;
+    if (m->ckey) {
+        m->ckey[slot] = key;
+        m->cid[slot] = id;
+    }
     if (m->maxtpl > 0 && m->live > m->maxtpl)
         cluster_evict(m, id);
     return id;
 }
 
-/* The id a (possibly merged) id now stands for; -1 when forgotten. */
-static int miner_resolve(const logs_miner *m, int id)
-{
-    if (id < 0 || id >= m->ncl)
-        return -1;
-    while (m->alias[id] >= 0)
-        id = m->alias[id];
-    return m->cl[id] ? id : -1;
-}
 
-int logs_miner_resolve(const logs_miner *m, int id) { return miner_resolve(m, id); }
+int logs_miner_resolve(const logs_miner *m, int id) { return miner_resolve_id(m, id); }
 
 const char *logs_miner_template(const logs_miner *m, int id)
 {
-    id = miner_resolve(m, id);
+    id = miner_resolve_id(m, id);
     return id >= 0 ? m->cl[id]->text : "";
 }
 
@@ -699,6 +929,8 @@ void logs_miner_free(logs_miner *m)
     free(m->buf);
     free(m->mbuf);
     free(m->toks);
+    free(m->ckey);
+    free(m->cid);
     free(m);
 }
 
