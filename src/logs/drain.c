@@ -25,10 +25,10 @@
 
 #define MINER_MAX_LINE 65536 /* bytes of a message that are templated */
 #define MINER_MAX_TOKENS 1024
-#define MINER_DEF_SIM 0.5
+#define MINER_DEF_SIM 1.0 /* the improved mode: masks and variants do the generalising (classic: 0.5) */
 #define MINER_DEF_DEPTH 4
 #define MINER_DEF_CHILDREN 100
-#define MINER_DEF_VARIANTS 4
+#define MINER_DEF_VARIANTS 5
 #define MINER_CACHE_BITS 16 /* exact token sequences remembered for the fast path */
 
 typedef struct mtok {
@@ -548,24 +548,25 @@ static int cluster_variants(logs_miner *m, int id)
         return id;
     const cluster *c = m->cl[id];
     const node *nd = &m->nodes[c->leaf];
-    for (int p = 0; p < c->ntok; p++) {
+    int ntok = c->ntok;
+    for (int p = 0; p < ntok; p++) {
         if (c->h[p] == any_hash())
             continue;
         int n = 1, keep = id;
         for (int k = 0; k < nd->ncl; k++) {
             int o = nd->cl[k];
-            if (o != id && m->cl[o]->ntok == c->ntok && one_diff(c, m->cl[o]) == p) {
+            if (o != id && m->cl[o]->ntok == ntok && one_diff(c, m->cl[o]) == p) {
                 n++;
                 if (o < keep)
                     keep = o;
             }
         }
-        if (n < m->variants)
-            continue;
+        if (n < m->variants || c->ntok - c->nwild < 2)
+            continue; /* a template of only variables is never learnt */
         cluster *kc = m->cl[keep];
         for (int k = nd->ncl - 1; k >= 0; k--) {
             int o = nd->cl[k];
-            if (o != keep && (o == id || (m->cl[o]->ntok == c->ntok && one_diff(kc, m->cl[o]) == p)))
+            if (o != keep && (o == id || (m->cl[o]->ntok == ntok && one_diff(kc, m->cl[o]) == p)))
                 cluster_absorb(m, keep, o);
         }
         kc->h[p] = any_hash();
@@ -734,8 +735,8 @@ static int miner_tokenise(logs_miner *m, const char *s, size_t n)
         while (i < n && !miner_space((unsigned char)s[i])) {
             i++;
             /* beyond Drain: "a=1,b=2" splits after the comma */
-            if (builtin && i < n && (s[i - 1] == ',' || s[i - 1] == ';') && i - 1 > b && !miner_space((unsigned char)s[i]) &&
-                s[i] != ',' && !memchr(s + b, '"', i - b))
+            if (builtin && i < n && (s[i - 1] == ',' || s[i - 1] == ';') && i - 1 > b &&
+                ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z') && !memchr(s + b, '"', i - b))
                 break;
         }
         if (builtin) { /* key="a b c" or "a b c": up to the closing quote */
@@ -802,7 +803,7 @@ int logs_miner_new(const logs_miner_opts *o, logs_miner **out, char *err, size_t
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    m->sim = d.sim > 0 ? d.sim : MINER_DEF_SIM;
+    m->sim = d.sim > 0 ? d.sim : d.classic ? 0.5 : MINER_DEF_SIM;
     m->depth = d.depth ? d.depth : MINER_DEF_DEPTH;
     m->maxch = d.max_children > 1 ? d.max_children : MINER_DEF_CHILDREN;
     m->maxtpl = d.max_templates;
