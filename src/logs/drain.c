@@ -29,7 +29,7 @@
 #define MINER_DEF_DEPTH 4
 #define MINER_DEF_CHILDREN 100
 #define MINER_DEF_VARIANTS 5
-#define MINER_CACHE_BITS 16 /* exact token sequences remembered for the fast path */
+#define MINER_CACHE_BITS 12 /* exact token sequences remembered for the fast path */
 
 typedef struct mtok {
     const char *s;
@@ -91,13 +91,25 @@ struct logs_miner {
 
 /* ---- hashing -------------------------------------------------------------------- */
 
+/* Eight bytes at a time (tokens are hashed on every line). */
 static uint64_t miner_hash(const char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
+    uint64_t h = 0xcbf29ce484222325ull ^ (n * 0x9e3779b97f4a7c15ull);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
     }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, s + i, n - i);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 29;
+    }
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
     return h | 1; /* never 0: 0 marks an empty edge slot */
 }
 
@@ -635,6 +647,8 @@ static bool tok_unit(const char *s, size_t n)
                                         "ns", "us", "ms", "s", "sec", "secs", "min", "mins", "h", "hrs"};
     while (n > 0 && (s[n - 1] == ')' || s[n - 1] == ']' || s[n - 1] == ',' || s[n - 1] == ';' || s[n - 1] == '.'))
         n--;
+    if (n == 0 || n > 4)
+        return false;
     for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
         if (strlen(units[k]) == n && !memcmp(units[k], s, n))
             return true;
@@ -732,22 +746,21 @@ static int miner_tokenise(logs_miner *m, const char *s, size_t n)
         bool glue = false;
         if (nt > 0 && b > 0 && !miner_space((unsigned char)s[b - 1]))
             glue = true; /* the rest of a word split after a comma */
+        int quotes = 0;
         while (i < n && !miner_space((unsigned char)s[i])) {
+            quotes += s[i] == '"';
             i++;
             /* beyond Drain: "a=1,b=2" splits after the comma */
             if (builtin && i < n && (s[i - 1] == ',' || s[i - 1] == ';') && i - 1 > b &&
-                ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z') && !memchr(s + b, '"', i - b))
+                ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z') && !quotes)
                 break;
         }
-        if (builtin) { /* key="a b c" or "a b c": up to the closing quote */
-            const char *q = memchr(s + b, '"', i - b);
-            if (q && memchr(q + 1, '"', (size_t)(s + i - q - 1)) == NULL) {
-                const char *e = memchr(s + i, '"', n - i < 256 ? n - i : 256);
-                if (e) {
-                    i = (size_t)(e - s) + 1;
-                    while (i < n && !miner_space((unsigned char)s[i]))
-                        i++;
-                }
+        if (builtin && quotes == 1) { /* key="a b c" or "a b c": up to the closing quote */
+            const char *e = memchr(s + i, '"', n - i < 256 ? n - i : 256);
+            if (e) {
+                i = (size_t)(e - s) + 1;
+                while (i < n && !miner_space((unsigned char)s[i]))
+                    i++;
             }
         }
         if (toks_reserve(m, nt + 1) < 0)

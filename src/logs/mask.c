@@ -225,6 +225,15 @@ static size_t mask_key(const char *s, size_t n, bool *always)
 
 bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t *suf)
 {
+    if (broad) { /* fast path: a word with none of these holds no variable */
+        bool maybe = false;
+        for (size_t i = 0; i < len && !maybe; i++) {
+            unsigned char c = (unsigned char)s[i];
+            maybe = (c >= '0' && c <= '9') || c == '=' || c == '/' || c == '<' || c == '"' || c == '\'' || c == '\\';
+        }
+        if (!maybe)
+            return false;
+    }
     size_t a = 0, b = len;
     while (a < b && mask_open((unsigned char)s[a]))
         a++;
@@ -276,7 +285,7 @@ int logs_masks_add(logs_masks **msp, const char *pattern, char *err, size_t errl
 {
     int code;
     PCRE2_SIZE at;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_MATCH_INVALID_UTF,
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0,
                                    &code, &at, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
