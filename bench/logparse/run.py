@@ -125,7 +125,7 @@ def evaluate(ippoc, data, name, classic=False, extra=()):
 
 def throughput(tool, data, names):
     """Lines per second of the whole pipeline on one core, all systems."""
-    args = [tool, "--repeat", "50"]
+    args = [tool, "--repeat", "20"]
     for n in names:
         fmt, masks = SYSTEMS[n][:2]
         args += ["--system", os.path.join(data, n, n + "_2k.log"), fmt] + [x for m in masks for x in ("--mask", m)]

@@ -610,6 +610,30 @@ static bool miner_space(unsigned char c)
     return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0;
 }
 
+/* Byte classes for the tokeniser's one pass over a line. */
+enum { CLS_SPACE = 1, CLS_SPLIT = 2, CLS_DQUOTE = 4, CLS_MAYBE = 8, CLS_ALPHA = 16 };
+static unsigned char miner_cls[256];
+
+static void miner_cls_init(void)
+{
+    for (int c = 0; c < 256; c++) {
+        unsigned char k = 0;
+        if (miner_space((unsigned char)c))
+            k |= CLS_SPACE;
+        if (c == ',' || c == ';')
+            k |= CLS_SPLIT;
+        if (c == '"')
+            k |= CLS_DQUOTE;
+        /* a word with none of these may still be a long hex run or a UUID
+         * (checked when longer than 8) */
+        if ((c >= '0' && c <= '9') || c == '=' || c == '/' || c == '<' || c == '"' || c == '\'' || c == '\\')
+            k |= CLS_MAYBE;
+        if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+            k |= CLS_ALPHA;
+        miner_cls[c] = k;
+    }
+}
+
 static int toks_reserve(logs_miner *m, int n)
 {
     if (n <= m->tcap)
@@ -747,12 +771,17 @@ static int miner_tokenise(logs_miner *m, const char *s, size_t n)
         if (nt > 0 && b > 0 && !miner_space((unsigned char)s[b - 1]))
             glue = true; /* the rest of a word split after a comma */
         int quotes = 0;
-        while (i < n && !miner_space((unsigned char)s[i])) {
-            quotes += s[i] == '"';
+        unsigned seen = 0;
+        while (i < n) {
+            unsigned c = miner_cls[(unsigned char)s[i]];
+            if (c & CLS_SPACE)
+                break;
+            seen |= c;
+            quotes += (c & CLS_DQUOTE) != 0;
             i++;
             /* beyond Drain: "a=1,b=2" splits after the comma */
-            if (builtin && i < n && (s[i - 1] == ',' || s[i - 1] == ';') && i - 1 > b &&
-                ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z') && !quotes)
+            if ((c & CLS_SPLIT) && builtin && i < n && (miner_cls[(unsigned char)s[i]] & CLS_ALPHA) && i - 1 > b &&
+                !quotes)
                 break;
         }
         if (builtin && quotes == 1) { /* key="a b c" or "a b c": up to the closing quote */
@@ -771,7 +800,7 @@ static int miner_tokenise(logs_miner *m, const char *s, size_t n)
         t->var = false;
         t->glue = glue;
         size_t pre, suf;
-        if (builtin && logs_mask_token(s + b, i - b, m->broad, &pre, &suf)) {
+        if (builtin && (seen & CLS_MAYBE) && logs_mask_token(s + b, i - b, m->broad, &pre, &suf)) {
             tok_set(m, t, s + b, pre, s + i - suf, suf, &mo);
             t->var = true;
         }
@@ -811,6 +840,8 @@ int logs_miner_new(const logs_miner_opts *o, logs_miner **out, char *err, size_t
         snprintf(err, errlen, "max_children, max_templates and variants must not be negative");
         return -EINVAL;
     }
+    if (!miner_cls[' '])
+        miner_cls_init(); /* idempotent: every thread writes the same bytes */
     logs_miner *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "out of memory");
