@@ -58,6 +58,9 @@ SYSTEMS = {
 }
 
 
+NO_MASKS = False  # --no-masks: the built-in masks only (no per-system regexes)
+
+
 def read_labels(path):
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -107,7 +110,7 @@ def miner_args(name, classic, extra):
     else:
         a = list(extra)
     a += ["--format", fmt]
-    for m in masks:
+    for m in ([] if NO_MASKS and not classic else masks):
         a += ["--mask", m]
     return a
 
@@ -136,6 +139,38 @@ def throughput(tool, data, names):
     return p.stdout.strip()
 
 
+# The tunables and the grid they were chosen from (the defaults first, so a
+# tie keeps them): similarity, variants, depth.
+GRID = [(sim, var, depth) for sim in ("1.0", "0.9") for var in ("5", "1", "3", "4", "6", "8")
+        for depth in ("4", "5")]
+
+
+def loso(ippoc, data, names, res):
+    """Leave one system out: the tunables chosen on the other 11 systems
+    (best mean GA on the original labels), scored on the held-out one."""
+    ga = {}
+    for g in GRID:
+        extra = ["--sim", g[0], "--variants", g[1], "--depth", g[2]]
+        for n in names:
+            ga[(g, n)] = evaluate(ippoc, data, n, extra=extra)["ga_o"]
+    print()
+    print("leave-one-system-out (tunables --sim, --variants, --depth chosen on the other systems from %d settings):"
+          % len(GRID))
+    print("%-10s %9s %9s   %s" % ("system", "in-sample", "held-out", "chosen on the others"))
+    tin = tout = 0.0
+    for n in names:
+        others = [o for o in names if o != n]
+        best = max(GRID, key=lambda g: (sum(ga[(g, o)] for o in others), -GRID.index(g)))
+        tin += res[n]["ga_o"]
+        tout += ga[(best, n)]
+        print("%-10s %9.4f %9.4f   --sim %s --variants %s --depth %s" % (n, res[n]["ga_o"], ga[(best, n)], *best))
+    k = len(names)
+    print("%-10s %9.4f %9.4f" % ("average", tin / k, tout / k))
+    allin = max(GRID, key=lambda g: (sum(ga[(g, o)] for o in names), -GRID.index(g)))
+    print("best on all %d systems: --sim %s --variants %s --depth %s (the defaults: --sim 1.0 --variants 5 --depth 4)"
+          % (k, *allin))
+
+
 def have(prog):
     return any(os.access(os.path.join(d, prog), os.X_OK) for d in os.environ.get("PATH", "").split(":"))
 
@@ -148,14 +183,19 @@ def main():
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--no-classic", action="store_true")
     ap.add_argument("--no-loso", action="store_true")
+    ap.add_argument("--no-masks", action="store_true",
+                    help="built-in masks only: no per-system regexes (what an unknown system gets)")
     ap.add_argument("--args", default="", help="extra miner options, e.g. '--sim 0.9' (for exploring only)")
     a = ap.parse_args()
     if not os.path.isdir(a.data):
         sys.exit("no data set at %s (set --data or LOGHUB2K)" % a.data)
     names = [s for s in a.systems.split(",") if s]
     extra = a.args.split()
-    print("Loghub-2k, %s, ippoc logs templates with one parameter set (%s)" %
-          (time.strftime("%Y-%m-%d"), " ".join(extra) or "defaults"))
+    global NO_MASKS
+    NO_MASKS = a.no_masks
+    print("Loghub-2k, %s, ippoc logs templates with one parameter set (%s), %s" %
+          (time.strftime("%Y-%m-%d"), " ".join(extra) or "defaults",
+           "built-in masks only" if NO_MASKS else "plus the data set's per-system masks"))
     print()
     hdr = "%-10s %7s %7s %6s | %7s %7s %7s %7s" % ("system", "DrainGA", "GA", "ratio", "GAcorr", "FGAcorr",
                                                    "PAcorr", "BrainGA")
@@ -190,6 +230,8 @@ def main():
             allok &= ok
             print("%-10s %9.3f %9.4f %9.4f %9s" % (n, SYSTEMS[n][4], r["ga_o"], r["ga_c"], "yes" if ok else "NO"))
         print("classic reproduces the published GA on every system: %s" % ("yes" if allok else "NO"))
+    if not a.no_loso:
+        loso(a.ippoc, a.data, names, res)
     if os.access(a.throughput, os.X_OK):
         print()
         print(throughput(a.throughput, a.data, names))

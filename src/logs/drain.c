@@ -573,8 +573,9 @@ static int cluster_variants(logs_miner *m, int id)
                     keep = o;
             }
         }
-        if (n < m->variants || c->ntok - c->nwild < 2)
-            continue; /* a template of only variables is never learnt */
+        int consts = c->ntok - c->nwild - 1; /* after the merge */
+        if (n < m->variants || consts < 2 || consts * 2 < c->ntok)
+            continue; /* a template mostly of variables is never learnt */
         cluster *kc = m->cl[keep];
         for (int k = nd->ncl - 1; k >= 0; k--) {
             int o = nd->cl[k];
@@ -784,7 +785,7 @@ static int miner_tokenise(logs_miner *m, const char *s, size_t n)
                 !quotes)
                 break;
         }
-        if (builtin && quotes == 1) { /* key="a b c" or "a b c": up to the closing quote */
+        if (builtin && quotes == 1 && s[b] != '"') { /* key="a b c": up to the closing quote */
             const char *e = memchr(s + i, '"', n - i < 256 ? n - i : 256);
             if (e) {
                 i = (size_t)(e - s) + 1;

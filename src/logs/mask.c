@@ -218,6 +218,13 @@ static size_t mask_key(const char *s, size_t n, bool *always)
             k++;
         return k;
     }
+    if (s[k] == '.') { /* "core.42" keeps "core.", a host name "news.4399.com:80" does not */
+        for (size_t j = k + 1; j < n; j++)
+            if (!mask_isdigit((unsigned char)s[j]))
+                return 0;
+        if (k + 1 >= n)
+            return 0;
+    }
     if (s[k] == ':' || s[k] == '(' || s[k] == '.' || s[k] == '@' || s[k] == '#')
         return k + 1;
     return 0;
@@ -248,7 +255,8 @@ bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t 
     /* a quoted string: 'X3', "View Lock" */
     if (a > 0 && b < len && (s[a - 1] == '"' || s[a - 1] == '\'') && s[b] == s[a - 1])
         return true;
-    if (mask_has(s + a, b - a, "://") || mask_hexgroups(s + a, b - a) || mask_ipv4(s + a, b - a))
+    if (mask_has(s + a, b - a, "://") || mask_path(s + a, b - a) || mask_hexgroups(s + a, b - a) ||
+        mask_ipv4(s + a, b - a))
         return true;
     bool always;
     size_t k = mask_key(s + a, b - a, &always);
