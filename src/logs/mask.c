@@ -230,6 +230,13 @@ static size_t mask_key(const char *s, size_t n, bool *always)
     return 0;
 }
 
+/* true/false: a flag's value tells templates apart ("expand=true"). */
+static bool mask_bool(const char *s, size_t n)
+{
+    return (n == 4 && (!memcmp(s, "true", 4) || !memcmp(s, "True", 4) || !memcmp(s, "TRUE", 4))) ||
+           (n == 5 && (!memcmp(s, "false", 5) || !memcmp(s, "False", 5) || !memcmp(s, "FALSE", 5)));
+}
+
 bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t *suf)
 {
     if (broad) { /* fast path: a word with none of these holds no variable */
@@ -268,7 +275,7 @@ bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t 
             v++;
         if (v >= b)
             return false;
-        if (always || mask_broad(s + v, b - v) || mask_hexgroups(s + v, b - v)) {
+        if ((always && !mask_bool(s + v, b - v)) || mask_broad(s + v, b - v) || mask_hexgroups(s + v, b - v)) {
             *pre = v;
             return true;
         }
