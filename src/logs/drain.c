@@ -342,6 +342,35 @@ static void cluster_free(cluster *c)
     free(c);
 }
 
+/* Length of the valid UTF-8 sequence at s[0..n), 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t k = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (k == 0 || k > n || (k == 2 && s[0] < 0xc2) || (k == 4 && s[0] > 0xf4))
+        return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((k == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (k == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+        (k == 4 && s[0] == 0xf0 && s[1] < 0x90) || (k == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return k;
+}
+
+/* Template text is valid UTF-8 (it goes into JSON): a byte that does not
+ * start a valid sequence shows as '?'. In place; the length stays. */
+static void utf8_fix(char *t, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)t + i, n - i);
+        if (k == 0) {
+            t[i++] = '?';
+        } else {
+            i += k;
+        }
+    }
+}
+
 /* Renders the template text: tokens joined by single blanks. */
 static int cluster_render(cluster *c)
 {
@@ -364,6 +393,7 @@ static int cluster_render(cluster *c)
         }
     }
     t[o] = '\0';
+    utf8_fix(t, o);
     free(c->text);
     c->text = t;
     return 0;

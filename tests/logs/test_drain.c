@@ -46,7 +46,7 @@ static void test_mask_kinds(void **state)
         {"uid=1000 login", "uid=0 login"},
         {"block blk_-1608999687919862906 done", "block blk_38865049064139660 done"},
         {"took 1.16 s", "took 22 ms"},
-        {"ready=true,policy=3", "ready=false,policy=1"},
+        {"ready=x,policy=3", "ready=y,policy=1"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         logs_miner *m = miner(NULL);
@@ -76,7 +76,7 @@ static void test_template_text(void **state)
     assert_string_equal(logs_miner_template(m, c), "sent <*> bytes ok");
     /* a word split after commas keeps its text */
     int d = add(m, "ready=true,policy=3,mode=x", NULL);
-    assert_string_equal(logs_miner_template(m, d), "ready=<*>,policy=<*>,mode=<*>");
+    assert_string_equal(logs_miner_template(m, d), "ready=true,policy=<*>,mode=<*>"); /* flags stay */
     int e = add(m, "Mon Jul 03 10:00:01 2017 started", NULL);
     assert_string_equal(logs_miner_template(m, e), "<*> started");
     assert_string_equal(logs_miner_template(m, 99), "");
