@@ -130,6 +130,44 @@ static void test_cap(void **state)
     logs_miner_free(m);
 }
 
+/* Templates that differ in one word only become one once there are
+ * `variants` of them; fewer stay apart (two states of a thing are two
+ * templates). The ids of the merged ones resolve to the earliest. */
+static void test_variants(void **state)
+{
+    (void)state;
+    logs_miner *m = miner(&(logs_miner_opts){.variants = 4});
+    static const char *const hives[] = {"SOFTWARE", "SYSTEM", "SECURITY", "SAM", "DEFAULT"};
+    int ids[5];
+    bool nw;
+    for (int i = 0; i < 3; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "Loading registry hive %s into the key", hives[i]);
+        ids[i] = add(m, line, &nw);
+        assert_true(nw);
+    }
+    assert_int_equal(logs_miner_count(m), 3);
+    ids[3] = add(m, "Loading registry hive SAM into the key", &nw);
+    assert_false(nw); /* the fourth variant: merged into the first */
+    assert_int_equal(ids[3], ids[0]);
+    assert_int_equal(logs_miner_count(m), 1);
+    assert_string_equal(logs_miner_template(m, ids[0]), "Loading registry hive <*> into the key");
+    for (int i = 1; i < 3; i++)
+        assert_int_equal(logs_miner_resolve(m, ids[i]), ids[0]);
+    assert_int_equal(add(m, "Loading registry hive DEFAULT into the key", &nw), ids[0]);
+    assert_false(nw);
+    /* two states stay two templates */
+    int a = add(m, "link eth0 is up now", NULL), b = add(m, "link eth0 is down now", NULL);
+    assert_int_not_equal(a, b);
+    logs_miner_free(m);
+    /* classic Drain: similarity 0.5 merges them at once */
+    m = miner(&(logs_miner_opts){.classic = true, .sim = 0.5, .depth = 4});
+    a = add(m, "link eth0 is up now", NULL);
+    assert_int_equal(add(m, "link eth0 is down now", NULL), a);
+    assert_string_equal(logs_miner_template(m, a), "link eth0 is <*> now");
+    logs_miner_free(m);
+}
+
 /* Empty lines, NULs, invalid UTF-8, a line of only variables, a very long line. */
 static void test_odd_input(void **state)
 {
@@ -143,7 +181,9 @@ static void test_odd_input(void **state)
     assert_true(n >= 0);
     assert_string_equal(logs_miner_template(m, n), "abc def ghi");
     static const char bad[] = "bad \xff\xfe\xc3 utf8";
-    assert_true(logs_miner_add(m, bad, sizeof bad - 1, NULL) >= 0);
+    int b = logs_miner_add(m, bad, sizeof bad - 1, NULL);
+    assert_true(b >= 0);
+    assert_string_equal(logs_miner_template(m, b), "bad ??? utf8"); /* valid UTF-8 out */
     int v1 = add(m, "42 10.0.0.1 0xff 3.5", NULL);
     int v2 = add(m, "7 10.0.0.2 0x1 99", NULL);
     assert_int_equal(v1, v2);
@@ -262,6 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mask_kinds), cmocka_unit_test(test_template_text), cmocka_unit_test(test_online),
         cmocka_unit_test(test_cap),        cmocka_unit_test(test_odd_input),     cmocka_unit_test(test_level),
+        cmocka_unit_test(test_variants),
         cmocka_unit_test(test_format),     cmocka_unit_test(test_masks),         cmocka_unit_test(test_bad_opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
