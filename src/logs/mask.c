@@ -289,6 +289,7 @@ bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t 
 struct logs_masks {
     int n;
     pcre2_code **re;
+    bool *jit; /* JIT-compiled: pcre2_jit_match, which skips the checks */
     pcre2_match_data *md;
     char *tmp; /* ping-pong buffer */
     size_t tmpcap;
@@ -308,7 +309,7 @@ int logs_masks_add(logs_masks **msp, const char *pattern, char *err, size_t errl
         snprintf(err, errlen, "mask '%s': at offset %zu: %s", pattern, (size_t)at, (const char *)msg);
         return -EINVAL;
     }
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+    bool jit = pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0; /* else the interpreter */
     logs_masks *ms = *msp;
     if (!ms) {
         ms = calloc(1, sizeof *ms);
@@ -326,6 +327,14 @@ int logs_masks_add(logs_masks **msp, const char *pattern, char *err, size_t errl
         return -ENOMEM;
     }
     ms->re = nre;
+    bool *nj = realloc(ms->jit, (size_t)(ms->n + 1) * sizeof *nj);
+    if (!nj) {
+        pcre2_code_free(re);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    ms->jit = nj;
+    ms->jit[ms->n] = jit;
     ms->re[ms->n++] = re;
     pcre2_match_data_free(ms->md);
     ms->md = pcre2_match_data_create(4, NULL);
@@ -352,11 +361,13 @@ static int masks_reserve(char **buf, size_t *cap, size_t need)
 }
 
 /* One pattern over in -> out; returns the new length or -errno. */
-static long masks_one(pcre2_code *re, pcre2_match_data *md, const char *in, size_t len, char **out, size_t *cap)
+static long masks_one(pcre2_code *re, bool jit, pcre2_match_data *md, const char *in, size_t len, char **out,
+                      size_t *cap)
 {
     size_t o = 0, pos = 0;
     while (pos <= len) {
-        int rc = pcre2_match(re, (PCRE2_SPTR)in, len, pos, 0, md, NULL);
+        int rc = jit ? pcre2_jit_match(re, (PCRE2_SPTR)in, len, pos, 0, md, NULL)
+                     : pcre2_match(re, (PCRE2_SPTR)in, len, pos, 0, md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH)
             break;
         if (rc < 0)
@@ -409,7 +420,7 @@ long logs_masks_apply(const logs_masks *cms, const char *in, size_t len, char **
         bool last_in_buf = ((ms->n - 1 - i) % 2) == 0;
         char **dst = last_in_buf ? buf : &ms->tmp;
         size_t *dcap = last_in_buf ? cap : &ms->tmpcap;
-        long r = masks_one(ms->re[i], ms->md, src, slen, dst, dcap);
+        long r = masks_one(ms->re[i], ms->jit[i], ms->md, src, slen, dst, dcap);
         if (r < 0)
             return r;
         src = *dst;
@@ -425,6 +436,7 @@ void logs_masks_free(logs_masks *ms)
     for (int i = 0; i < ms->n; i++)
         pcre2_code_free(ms->re[i]);
     free(ms->re);
+    free(ms->jit);
     pcre2_match_data_free(ms->md);
     free(ms->tmp);
     free(ms);
