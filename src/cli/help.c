@@ -104,7 +104,8 @@ static const cmd_help helps[] = {
      "\n"
      "Lists the incidents ippocd keeps (open ones and the last closed ones),\n"
      "newest first: ID OPENED SERVICE STATUS WHAT TIME-TO-HEAL. STATUS is\n"
-     "acting, verifying, resolved or failed. 'ippoc incident ID' shows one.\n"},
+     "diagnosing, acting, verifying, resolved or failed. 'ippoc incident ID'\n"
+     "shows one.\n"},
     {"incident",
      "usage: ippoc incident ID [--json]\n"
      "\n"
