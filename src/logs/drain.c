@@ -45,6 +45,8 @@ typedef struct cluster {
     uint32_t *off;  /* per position: offset of its text in toks */
     uint32_t *len;
     bool *glue;     /* per position: no blank before it */
+    uint8_t *kpre;  /* per learnt <*>: bytes of punctuation kept before it... */
+    uint8_t *ksuf;  /* ...and after it, common to the words it stands for ("<*>,") */
     char *toks;     /* the first message's token texts */
     char *text;     /* rendered template */
     uint64_t count;
@@ -376,7 +378,8 @@ static int cluster_render(cluster *c)
 {
     size_t n = 1;
     for (int i = 0; i < c->ntok; i++)
-        n += ((c->h[i] == wild_hash() || c->h[i] == any_hash()) ? LOGS_WILD_LEN : c->len[i]) + 1;
+        n += ((c->h[i] == wild_hash() || c->h[i] == any_hash()) ? (size_t)LOGS_WILD_LEN + c->kpre[i] + c->ksuf[i]
+                                                                   : (size_t)c->len[i]) + 1;
     char *t = malloc(n);
     if (!t)
         return -ENOMEM;
@@ -385,8 +388,13 @@ static int cluster_render(cluster *c)
         if (i && !c->glue[i])
             t[o++] = ' ';
         if (c->h[i] == wild_hash() || c->h[i] == any_hash()) {
+            const char *w = c->toks + c->off[i];
+            memcpy(t + o, w, c->kpre[i]);
+            o += c->kpre[i];
             memcpy(t + o, LOGS_WILD, LOGS_WILD_LEN);
             o += LOGS_WILD_LEN;
+            memcpy(t + o, w + c->len[i] - c->ksuf[i], c->ksuf[i]);
+            o += c->ksuf[i];
         } else {
             memcpy(t + o, c->toks + c->off[i], c->len[i]);
             o += c->len[i];
@@ -420,7 +428,7 @@ static int cluster_new(logs_miner *m, const mtok *t, int ntok, int leaf)
     for (int i = 0; i < ntok; i++)
         bytes += t[i].len + 1;
     size_t n = ntok ? (size_t)ntok : 1;
-    c->h = malloc(n * (sizeof *c->h + sizeof *c->off + sizeof *c->len + sizeof *c->glue));
+    c->h = calloc(n, sizeof *c->h + sizeof *c->off + sizeof *c->len + sizeof *c->glue + 2);
     c->toks = malloc(bytes);
     if (!c->h || !c->toks) {
         cluster_free(c);
@@ -429,6 +437,8 @@ static int cluster_new(logs_miner *m, const mtok *t, int ntok, int leaf)
     c->off = (uint32_t *)(c->h + n);
     c->len = c->off + n;
     c->glue = (bool *)(c->len + n);
+    c->kpre = (uint8_t *)(c->glue + n);
+    c->ksuf = c->kpre + n;
     c->ntok = ntok;
     size_t o = 0;
     for (int i = 0; i < ntok; i++) {
@@ -580,6 +590,40 @@ static int one_diff(const cluster *a, const cluster *b)
     return at;
 }
 
+static bool punct_open(char c) { return c == '(' || c == '[' || c == '{' || c == '\'' || c == '"'; }
+static bool punct_close(char c)
+{
+    return c == ')' || c == ']' || c == '}' || c == '\'' || c == '"' || c == ',' || c == ';' || c == ':' || c == '.';
+}
+
+static size_t punct_lead(const char *s, size_t n)
+{
+    size_t k = 0;
+    while (k < n && k < 15 && punct_open(s[k]))
+        k++;
+    return k;
+}
+
+static size_t punct_trail(const char *s, size_t n)
+{
+    size_t k = 0;
+    while (k < n && k < 15 && punct_close(s[n - 1 - k]))
+        k++;
+    return k;
+}
+
+/* Shrinks *kp / *ks to the punctuation a[0..an) shares with b at its ends. */
+static void punct_common(const char *a, size_t an, const char *b, size_t bn, size_t *kp, size_t *ks)
+{
+    size_t p = 0, q = 0;
+    while (p < *kp && p < bn && a[p] == b[p])
+        p++;
+    while (q < *ks && q < bn && a[an - 1 - q] == b[bn - 1 - q])
+        q++;
+    *kp = p;
+    *ks = q;
+}
+
 /* After id was created: when m->variants templates of its leaf (id among
  * them) differ only in one position, that position is a variable and they
  * become one template (the earliest id) with <*> there. Returns the id that
@@ -607,12 +651,23 @@ static int cluster_variants(logs_miner *m, int id)
         if (n < m->variants || consts < 2 || consts * 2 < c->ntok)
             continue; /* a template mostly of variables is never learnt */
         cluster *kc = m->cl[keep];
+        size_t kp = punct_lead(kc->toks + kc->off[p], kc->len[p]), ks = punct_trail(kc->toks + kc->off[p], kc->len[p]);
+        for (int k = 0; k < nd->ncl; k++) {
+            int o = nd->cl[k];
+            const cluster *oc = m->cl[o];
+            if (o != keep && (o == id || (oc->ntok == ntok && one_diff(kc, oc) == p)))
+                punct_common(kc->toks + kc->off[p], kc->len[p], oc->toks + oc->off[p], oc->len[p], &kp, &ks);
+        }
+        if (kp + ks > kc->len[p])
+            kp = ks = 0;
         for (int k = nd->ncl - 1; k >= 0; k--) {
             int o = nd->cl[k];
             if (o != keep && (o == id || (m->cl[o]->ntok == ntok && one_diff(kc, m->cl[o]) == p)))
                 cluster_absorb(m, keep, o);
         }
         kc->h[p] = any_hash();
+        kc->kpre[p] = (uint8_t)kp;
+        kc->ksuf[p] = (uint8_t)ks;
         kc->nwild++;
         if (cluster_render(kc) < 0)
             return -ENOMEM;
