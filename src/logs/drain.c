@@ -60,6 +60,13 @@ typedef struct node {
     int ncl, capcl;
 } node;
 
+typedef struct idslot {
+    int id;     /* ID_EMPTY, ID_GONE (tombstone) or the id */
+    int alias;  /* merged into this id (c NULL), or -1 */
+    cluster *c;
+} idslot;
+enum { ID_EMPTY = -1, ID_GONE = -2 };
+
 typedef struct edge {
     uint64_t h; /* token hash; 0 = empty slot */
     int parent, child;
@@ -76,10 +83,15 @@ struct logs_miner {
     int nnodes, capnodes;
     edge *edges;
     size_t ecap, ecount;
-    /* clusters by id; alias[id] >= 0: merged into that id */
-    cluster **cl;
-    int *alias;
-    int ncl, capcl, live;
+    /* clusters by id (an open-addressing table, so that memory follows the
+     * live templates, not every id ever given): a slot holds a cluster, or
+     * the id an id was merged into */
+    idslot *tab;
+    size_t idcap, idused; /* slots; in use, tombstones included */
+    int ncl;            /* the next id */
+    int live;
+    int *aring;         /* with a cap: the alias ids, oldest first, at most maxtpl */
+    int ahead, acount;
     int lru_head, lru_tail;
     /* fast path: hash of a whole masked token sequence -> the id it got */
     uint64_t *ckey;
@@ -300,15 +312,116 @@ static void leaf_remove(logs_miner *m, int leaf, int id)
 
 /* ---- clusters ------------------------------------------------------------------- */
 
+/* ---- ids -------------------------------------------------------------------------- */
+
+static size_t id_hash(int id, size_t cap) { return ((uint64_t)(uint32_t)id * 0x9e3779b97f4a7c15ull) >> 20 & (cap - 1); }
+
+static idslot *id_find(const logs_miner *m, int id)
+{
+    if (!m->idcap)
+        return NULL;
+    for (size_t i = id_hash(id, m->idcap);; i = (i + 1) & (m->idcap - 1)) {
+        idslot *sl = &m->tab[i];
+        if (sl->id == id)
+            return sl;
+        if (sl->id == ID_EMPTY)
+            return NULL;
+    }
+}
+
+static cluster *cl_at(const logs_miner *m, int id)
+{
+    idslot *sl = id_find(m, id);
+    return sl ? sl->c : NULL;
+}
+
+static int id_rehash(logs_miner *m, size_t ncap)
+{
+    idslot *nt = malloc(ncap * sizeof *nt);
+    if (!nt)
+        return -ENOMEM;
+    for (size_t i = 0; i < ncap; i++)
+        nt[i].id = ID_EMPTY;
+    size_t used = 0;
+    for (size_t i = 0; i < m->idcap; i++) {
+        if (m->tab[i].id < 0)
+            continue;
+        size_t j = id_hash(m->tab[i].id, ncap);
+        while (nt[j].id != ID_EMPTY)
+            j = (j + 1) & (ncap - 1);
+        nt[j] = m->tab[i];
+        used++;
+    }
+    free(m->tab);
+    m->tab = nt;
+    m->idcap = ncap;
+    m->idused = used;
+    return 0;
+}
+
+/* A new slot for id (not in the table). */
+static idslot *id_add(logs_miner *m, int id)
+{
+    if ((m->idused + 1) * 2 > m->idcap) {
+        size_t live = 0;
+        for (size_t i = 0; i < m->idcap; i++)
+            live += m->tab[i].id >= 0;
+        size_t ncap = m->idcap ? m->idcap : 64;
+        while ((live + 1) * 4 > ncap) /* grow when half full of live slots, else only sweep tombstones */
+            ncap *= 2;
+        if (id_rehash(m, ncap) < 0)
+            return NULL;
+    }
+    size_t i = id_hash(id, m->idcap);
+    while (m->tab[i].id >= 0)
+        i = (i + 1) & (m->idcap - 1);
+    if (m->tab[i].id == ID_EMPTY)
+        m->idused++;
+    m->tab[i] = (idslot){.id = id, .alias = -1, .c = NULL};
+    return &m->tab[i];
+}
+
+static void id_del(logs_miner *m, int id)
+{
+    idslot *sl = id_find(m, id);
+    if (sl) {
+        sl->id = ID_GONE;
+        sl->c = NULL;
+    }
+}
+
+/* drop now stands for keep. With a cap, only the newest maxtpl such aliases
+ * are kept (an older merged id then resolves to -1, as a forgotten one). */
+static void id_alias(logs_miner *m, int drop, int keep)
+{
+    idslot *sl = id_find(m, drop);
+    if (!sl)
+        return;
+    sl->c = NULL;
+    sl->alias = keep;
+    if (m->maxtpl <= 0 || !m->aring)
+        return;
+    if (m->acount == m->maxtpl) {
+        int old = m->aring[m->ahead];
+        idslot *o = id_find(m, old);
+        if (o && !o->c)
+            id_del(m, old);
+        m->ahead = (m->ahead + 1) % m->maxtpl;
+        m->acount--;
+    }
+    m->aring[(m->ahead + m->acount) % m->maxtpl] = drop;
+    m->acount++;
+}
+
 static void lru_unlink(logs_miner *m, int id)
 {
-    cluster *c = m->cl[id];
+    cluster *c = cl_at(m, id);
     if (c->prev >= 0)
-        m->cl[c->prev]->next = c->next;
+        cl_at(m, c->prev)->next = c->next;
     else
         m->lru_head = c->next;
     if (c->next >= 0)
-        m->cl[c->next]->prev = c->prev;
+        cl_at(m, c->next)->prev = c->prev;
     else
         m->lru_tail = c->prev;
     c->prev = c->next = -1;
@@ -316,11 +429,11 @@ static void lru_unlink(logs_miner *m, int id)
 
 static void lru_front(logs_miner *m, int id)
 {
-    cluster *c = m->cl[id];
+    cluster *c = cl_at(m, id);
     c->prev = -1;
     c->next = m->lru_head;
     if (m->lru_head >= 0)
-        m->cl[m->lru_head]->prev = id;
+        cl_at(m, m->lru_head)->prev = id;
     m->lru_head = id;
     if (m->lru_tail < 0)
         m->lru_tail = id;
@@ -409,18 +522,6 @@ static int cluster_render(cluster *c)
 
 static int cluster_new(logs_miner *m, const mtok *t, int ntok, int leaf)
 {
-    if (m->ncl == m->capcl) {
-        int nc = m->capcl ? m->capcl * 2 : 64;
-        cluster **ncl = realloc(m->cl, (size_t)nc * sizeof *ncl);
-        if (!ncl)
-            return -ENOMEM;
-        m->cl = ncl;
-        int *na = realloc(m->alias, (size_t)nc * sizeof *na);
-        if (!na)
-            return -ENOMEM;
-        m->alias = na;
-        m->capcl = nc;
-    }
     cluster *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
@@ -457,13 +558,19 @@ static int cluster_new(logs_miner *m, const mtok *t, int ntok, int leaf)
         cluster_free(c);
         return -ENOMEM;
     }
+    if (m->ncl == INT32_MAX) {
+        cluster_free(c);
+        return -EOVERFLOW;
+    }
     int id = m->ncl;
-    if (leaf_push(m, leaf, id) < 0) {
+    idslot *sl = id_add(m, id);
+    if (!sl || leaf_push(m, leaf, id) < 0) {
+        if (sl)
+            id_del(m, id);
         cluster_free(c);
         return -ENOMEM;
     }
-    m->cl[id] = c;
-    m->alias[id] = -1;
+    sl->c = c;
     m->ncl++;
     m->live++;
     lru_front(m, id);
@@ -477,9 +584,9 @@ static void cluster_evict(logs_miner *m, int keep)
     if (id < 0 || id == keep)
         return;
     lru_unlink(m, id);
-    leaf_remove(m, m->cl[id]->leaf, id);
-    cluster_free(m->cl[id]);
-    m->cl[id] = NULL;
+    leaf_remove(m, cl_at(m, id)->leaf, id);
+    cluster_free(cl_at(m, id));
+    id_del(m, id);
     m->live--;
 }
 
@@ -497,7 +604,7 @@ static int leaf_match(const logs_miner *m, int leaf, const mtok *t, int ntok, bo
     int best = -1, best_same = -1, best_wild = -1;
     uint64_t wh = m->wild;
     for (int k = 0; k < nd->ncl; k++) {
-        const cluster *c = m->cl[nd->cl[k]];
+        const cluster *c = cl_at(m, nd->cl[k]);
         int same = 0;
         for (int i = 0; i < ntok; i++)
             if (c->h[i] != wh ? tok_eq(c, i, &t[i]) : !m->classic)
@@ -547,11 +654,11 @@ static void cluster_absorb(logs_miner *m, int keep, int drop);
  * same template absorbs it (the earlier id stays). Returns the surviving id. */
 static int cluster_merge(logs_miner *m, int id)
 {
-    cluster *c = m->cl[id];
+    cluster *c = cl_at(m, id);
     const node *nd = &m->nodes[c->leaf];
     for (int k = 0; k < nd->ncl; k++) {
         int o = nd->cl[k];
-        if (o == id || !m->cl[o] || m->cl[o]->ntok != c->ntok || strcmp(m->cl[o]->text, c->text))
+        if (o == id || !cl_at(m, o) || cl_at(m, o)->ntok != c->ntok || strcmp(cl_at(m, o)->text, c->text))
             continue;
         int keep = o < id ? o : id, drop = o < id ? id : o;
         cluster_absorb(m, keep, drop);
@@ -564,12 +671,12 @@ static int cluster_merge(logs_miner *m, int id)
 /* Drops cluster drop into keep (its messages and count go there). */
 static void cluster_absorb(logs_miner *m, int keep, int drop)
 {
-    m->cl[keep]->count += m->cl[drop]->count;
+    cluster *d = cl_at(m, drop);
+    cl_at(m, keep)->count += d->count;
     lru_unlink(m, drop);
-    leaf_remove(m, m->cl[drop]->leaf, drop);
-    cluster_free(m->cl[drop]);
-    m->cl[drop] = NULL;
-    m->alias[drop] = keep;
+    leaf_remove(m, d->leaf, drop);
+    cluster_free(d);
+    id_alias(m, drop, keep);
     m->live--;
 }
 
@@ -632,7 +739,7 @@ static int cluster_variants(logs_miner *m, int id)
 {
     if (m->variants < 2)
         return id;
-    const cluster *c = m->cl[id];
+    const cluster *c = cl_at(m, id);
     const node *nd = &m->nodes[c->leaf];
     int ntok = c->ntok;
     for (int p = 0; p < ntok; p++) {
@@ -641,7 +748,7 @@ static int cluster_variants(logs_miner *m, int id)
         int n = 1, keep = id;
         for (int k = 0; k < nd->ncl; k++) {
             int o = nd->cl[k];
-            if (o != id && m->cl[o]->ntok == ntok && one_diff(c, m->cl[o]) == p) {
+            if (o != id && cl_at(m, o)->ntok == ntok && one_diff(c, cl_at(m, o)) == p) {
                 n++;
                 if (o < keep)
                     keep = o;
@@ -650,11 +757,11 @@ static int cluster_variants(logs_miner *m, int id)
         int consts = c->ntok - c->nwild - 1; /* after the merge */
         if (n < m->variants || consts < 2 || consts * 2 < c->ntok)
             continue; /* a template mostly of variables is never learnt */
-        cluster *kc = m->cl[keep];
+        cluster *kc = cl_at(m, keep);
         size_t kp = punct_lead(kc->toks + kc->off[p], kc->len[p]), ks = punct_trail(kc->toks + kc->off[p], kc->len[p]);
         for (int k = 0; k < nd->ncl; k++) {
             int o = nd->cl[k];
-            const cluster *oc = m->cl[o];
+            const cluster *oc = cl_at(m, o);
             if (o != keep && (o == id || (oc->ntok == ntok && one_diff(kc, oc) == p)))
                 punct_common(kc->toks + kc->off[p], kc->len[p], oc->toks + oc->off[p], oc->len[p], &kp, &ks);
         }
@@ -662,7 +769,7 @@ static int cluster_variants(logs_miner *m, int id)
             kp = ks = 0;
         for (int k = nd->ncl - 1; k >= 0; k--) {
             int o = nd->cl[k];
-            if (o != keep && (o == id || (m->cl[o]->ntok == ntok && one_diff(kc, m->cl[o]) == p)))
+            if (o != keep && (o == id || (cl_at(m, o)->ntok == ntok && one_diff(kc, cl_at(m, o)) == p)))
                 cluster_absorb(m, keep, o);
         }
         kc->h[p] = any_hash();
@@ -901,11 +1008,15 @@ static int miner_tokenise(logs_miner *m, const char *s, size_t n)
 /* The id a (possibly merged) id now stands for; -1 when forgotten. */
 static int miner_resolve_id(const logs_miner *m, int id)
 {
-    if (id < 0 || id >= m->ncl)
-        return -1;
-    while (m->alias[id] >= 0)
-        id = m->alias[id];
-    return m->cl[id] ? id : -1;
+    for (int hops = 0; id >= 0 && hops < 64; hops++) {
+        const idslot *sl = id_find(m, id);
+        if (!sl)
+            return -1;
+        if (sl->c)
+            return id;
+        id = sl->alias;
+    }
+    return -1;
 }
 
 /* ---- public --------------------------------------------------------------------- */
@@ -942,6 +1053,11 @@ int logs_miner_new(const logs_miner_opts *o, logs_miner **out, char *err, size_t
     m->wild = d.classic ? wild_hash() : any_hash();
     m->broad = !d.classic;
     m->lru_head = m->lru_tail = -1;
+    if (m->maxtpl > 0 && !(m->aring = malloc((size_t)m->maxtpl * sizeof *m->aring))) {
+        logs_miner_free(m);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     if (!m->classic) {
         m->ckey = calloc((size_t)1 << MINER_CACHE_BITS, sizeof *m->ckey);
         m->cid = calloc((size_t)1 << MINER_CACHE_BITS, sizeof *m->cid);
@@ -986,7 +1102,7 @@ int logs_miner_add(logs_miner *m, const char *msg, size_t len, bool *is_new)
         if (m->ckey[slot] == key) {
             int id = miner_resolve_id(m, m->cid[slot]);
             if (id >= 0) {
-                m->cl[id]->count++;
+                cl_at(m, id)->count++;
                 lru_touch(m, id);
                 return id;
             }
@@ -998,7 +1114,7 @@ int logs_miner_add(logs_miner *m, const char *msg, size_t len, bool *is_new)
     int leaf = tree_search(m, t, ntok);
     int id = leaf >= 0 ? leaf_match(m, leaf, t, ntok, exact) : -1;
     if (id >= 0) {
-        cluster *c = m->cl[id];
+        cluster *c = cl_at(m, id);
         c->count++;
         lru_touch(m, id);
         int ch = cluster_update(m, c, t);
@@ -1039,7 +1155,7 @@ int logs_miner_resolve(const logs_miner *m, int id) { return miner_resolve_id(m,
 const char *logs_miner_template(const logs_miner *m, int id)
 {
     id = miner_resolve_id(m, id);
-    return id >= 0 ? m->cl[id]->text : "";
+    return id >= 0 ? cl_at(m, id)->text : "";
 }
 
 int logs_miner_count(const logs_miner *m) { return m->live; }
@@ -1048,10 +1164,11 @@ void logs_miner_free(logs_miner *m)
 {
     if (!m)
         return;
-    for (int i = 0; i < m->ncl; i++)
-        cluster_free(m->cl[i]);
-    free(m->cl);
-    free(m->alias);
+    for (size_t i = 0; i < m->idcap; i++)
+        if (m->tab[i].id >= 0)
+            cluster_free(m->tab[i].c);
+    free(m->tab);
+    free(m->aring);
     for (int i = 0; i < m->nnodes; i++)
         free(m->nodes[i].cl);
     free(m->nodes);
