@@ -19,6 +19,7 @@
 #include "logs/miner_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,13 +128,9 @@ static uint64_t miner_hash(const char *s, size_t n)
     return h | 1; /* never 0: 0 marks an empty edge slot */
 }
 
-static uint64_t wild_hash(void)
-{
-    static uint64_t h;
-    if (!h)
-        h = miner_hash(LOGS_WILD, LOGS_WILD_LEN);
-    return h;
-}
+static uint64_t wild_h; /* set once by miner_init() */
+
+static uint64_t wild_hash(void) { return wild_h; }
 
 /* A wildcard learnt by generalising (the improved mode's; Drain's is "<*>"
  * itself, the text a mask leaves). Not the hash of any text. */
@@ -807,8 +804,10 @@ static bool miner_space(unsigned char c)
 enum { CLS_SPACE = 1, CLS_SPLIT = 2, CLS_DQUOTE = 4, CLS_MAYBE = 8, CLS_ALPHA = 16 };
 static unsigned char miner_cls[256];
 
-static void miner_cls_init(void)
+/* The tables every miner reads, once per process. */
+static void miner_init(void)
 {
+    wild_h = miner_hash(LOGS_WILD, LOGS_WILD_LEN);
     for (int c = 0; c < 256; c++) {
         unsigned char k = 0;
         if (miner_space((unsigned char)c))
@@ -1037,8 +1036,8 @@ int logs_miner_new(const logs_miner_opts *o, logs_miner **out, char *err, size_t
         snprintf(err, errlen, "max_children, max_templates and variants must not be negative");
         return -EINVAL;
     }
-    if (!miner_cls[' '])
-        miner_cls_init(); /* idempotent: every thread writes the same bytes */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, miner_init);
     logs_miner *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "out of memory");

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,40 @@ static void test_bounded_memory(void **state)
     logs_miner_free(m);
 }
 
+/* Miners in different threads share nothing but read-only tables set up
+ * once: two threads mining the same lines at the same time get the same
+ * templates (the TSan tree checks the set-up). */
+static void *mine_thread(void *arg)
+{
+    char *out = arg;
+    logs_miner *m = NULL;
+    char err[128];
+    if (logs_miner_new(NULL, &m, err, sizeof err) < 0)
+        return NULL;
+    int id = -1;
+    for (int i = 0; i < 2000; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "worker %d finished task %d in %d ms", i % 7, i, i * 3);
+        id = logs_miner_add(m, line, strlen(line), NULL);
+    }
+    snprintf(out, 128, "%d %s", id, logs_miner_template(m, id));
+    logs_miner_free(m);
+    return out;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    char a[128] = "", b[128] = "";
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, mine_thread, a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, mine_thread, b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_string_equal(a, "0 worker <*> finished task <*> in <*>");
+    assert_string_equal(a, b);
+}
+
 /* Empty lines, NULs, invalid UTF-8, a line of only variables, a very long line. */
 static void test_odd_input(void **state)
 {
@@ -333,7 +368,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mask_kinds), cmocka_unit_test(test_template_text), cmocka_unit_test(test_online),
         cmocka_unit_test(test_cap),        cmocka_unit_test(test_odd_input),     cmocka_unit_test(test_level),
-        cmocka_unit_test(test_variants),   cmocka_unit_test(test_bounded_memory),
+        cmocka_unit_test(test_variants),   cmocka_unit_test(test_bounded_memory), cmocka_unit_test(test_threads),
         cmocka_unit_test(test_format),     cmocka_unit_test(test_masks),         cmocka_unit_test(test_bad_opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
