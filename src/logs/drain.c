@@ -221,6 +221,20 @@ static bool tok_has_digit(const mtok *t)
     return false;
 }
 
+/* The hash a token is filed under in the tree. Beyond Drain, a dotted name
+ * (com.apple.xyz, two dots or more) goes under "<*>" like a number: it is
+ * often a variable (a job, host or class name), and only templates in one
+ * leaf can learn a variable. */
+static uint64_t tree_key(const logs_miner *m, const mtok *t)
+{
+    if (m->classic)
+        return t->h;
+    int dots = 0;
+    for (uint32_t i = 1; i + 1 < t->len; i++)
+        dots += t->s[i] == '.' && t->s[i - 1] != '.' && t->s[i + 1] != '.';
+    return dots >= 2 ? wild_hash() : t->h;
+}
+
 static uint64_t len_key(int ntok) { return miner_hash((const char *)&ntok, sizeof ntok); }
 
 /* Leading tokens keyed in the tree for a message of ntok tokens. */
@@ -240,7 +254,7 @@ static int tree_search(const logs_miner *m, const mtok *t, int ntok)
         return -1;
     int lv = tree_levels(m, ntok);
     for (int i = 0; i < lv; i++) {
-        int c = edge_find(m, n, t[i].h);
+        int c = edge_find(m, n, tree_key(m, &t[i]));
         if (c < 0)
             c = edge_find(m, n, wild_hash());
         if (c < 0)
@@ -261,16 +275,16 @@ static int tree_insert(logs_miner *m, const mtok *t, int ntok)
     int lv = tree_levels(m, ntok);
     uint64_t wh = wild_hash();
     for (int i = 0; i < lv; i++) {
-        int c = edge_find(m, n, t[i].h);
+        int c = edge_find(m, n, tree_key(m, &t[i]));
         if (c < 0) {
             int w = edge_find(m, n, wh);
             int nch = m->nodes[n].nchild;
             if (tok_has_digit(&t[i]))
                 c = w >= 0 ? w : edge_add(m, n, wh);
             else if (w >= 0)
-                c = nch < m->maxch ? edge_add(m, n, t[i].h) : w;
+                c = nch < m->maxch ? edge_add(m, n, tree_key(m, &t[i])) : w;
             else if (nch + 1 < m->maxch)
-                c = edge_add(m, n, t[i].h);
+                c = edge_add(m, n, tree_key(m, &t[i]));
             else
                 c = edge_add(m, n, wh);
             if (c < 0)
