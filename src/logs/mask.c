@@ -175,14 +175,14 @@ static bool mask_hasdigit(const char *s, size_t n)
 
 /* The broad kinds: anything with a digit (numbers with units, durations,
  * sizes, ids, dates, versions, IPs with ports, hex), paths, URLs, masked
- * parts, hex-only runs; but a name with a short number glued on (eth0,
+ * parts, hex-only runs; but a name with one digit glued on (eth0,
  * IPv6, SOCKS5) is a name. */
 static bool mask_broad(const char *s, size_t n)
 {
     size_t al = 0;
     while (al < n && mask_isalpha((unsigned char)s[al]))
         al++;
-    if (al >= 2 && n - al <= 2 && n > al) {
+    if (al >= 2 && n - al == 1) {
         bool digits = true;
         for (size_t i = al; i < n; i++)
             digits &= mask_isdigit((unsigned char)s[i]);
