@@ -180,6 +180,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_AUDIT: return api_h_audit(a, c);
     case R_AUDIT_VERIFY: return api_h_audit_verify(a, c);
     case R_ANOMALIES: return api_h_anomalies(a, c);
+    case R_LOGS: return api_h_logs(a, c);
     case R_APPROVE:
     case R_REJECT:
     case R_NONE: break;

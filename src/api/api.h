@@ -30,6 +30,11 @@
  *   anomaly_scores are anomalous) and ippoc_anomaly_score{metric="NAME",
  *   <its labels>} for each anomalous one. With services_json, /metrics
  *   also has ippoc_service_restarts_total and ippoc_service_up per service.
+ * Logs (api_logs.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/logs[?source=S]        logs_json as given: each log source's
+ *                                   templates with counts, rates, levels,
+ *                                   first and last seen; an unknown source
+ *                                   is 404 not_found
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -94,6 +99,10 @@ typedef struct api_hooks {
     /* The host's node_exporter-named families for /metrics (may be NULL):
      * calls emit once with the whole text; 0 or -errno. Thread-safe. */
     int (*node_metrics)(void *ud, void (*emit)(void *eud, const char *text, size_t len), void *eud);
+    /* The log watch (may be NULL): the malloc'd answer of GET /v1/logs for
+     * source (NULL: every source); NULL for an unknown source (or when out
+     * of memory). Thread-safe. */
+    char *(*logs_json)(void *ud, const char *source);
     /* Not a hook: where to put the Unix socket (NULL: none), e.g.
      * "<state_dir>/ippocd.sock". It answers every route without the token
      * (mode 0600: only this user may connect) with its own connection

@@ -217,6 +217,7 @@ typedef enum api_route_id {
     R_NONE, R_STATUS, R_METRICS, R_METRIC, R_EVENTS, R_STREAM, R_PROM,
     R_SERVICES, R_INCIDENTS, R_INCIDENT, R_PENDING, R_APPROVE, R_REJECT, R_AUDIT, R_AUDIT_VERIFY,
     R_ANOMALIES,
+    R_LOGS,
 } api_route_id;
 
 typedef struct api_route {
@@ -293,5 +294,7 @@ enum MHD_Result api_h_anomalies(struct api *a, struct MHD_Connection *c);
 /* Appends the anomalous series' scores to a /metrics answer (nothing
  * without the hook). */
 void api_prom_anomaly(struct api *a, api_buf *b);
+/* api_logs.c */
+enum MHD_Result api_h_logs(struct api *a, struct MHD_Connection *c);
 
 #endif

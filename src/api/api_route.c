@@ -13,6 +13,7 @@ static const struct {
     {"/v1/events/stream", R_STREAM}, {"/metrics", R_PROM},          {"/v1/services", R_SERVICES},
     {"/v1/incidents", R_INCIDENTS}, {"/v1/pending", R_PENDING},     {"/v1/audit", R_AUDIT},
     {"/v1/audit/verify", R_AUDIT_VERIFY}, {"/v1/anomalies", R_ANOMALIES},
+    {"/v1/logs", R_LOGS},
 };
 
 static bool prefixed(const char *url, const char *pfx, const char **rest)

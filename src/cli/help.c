@@ -25,6 +25,7 @@ static const char usage_text[] =
     "  anomalies         what the detectors find unusual now, and recent episodes\n"
     "  detect FILE.csv   score timestamp,value rows for anomalies (offline, no daemon)\n"
     "  logs templates FILE  mine the log templates of FILE to CSV (offline, no daemon)\n"
+    "  logs [SOURCE]     live log templates of each source: counts, rates, first seen\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "global options (before the command):\n"
@@ -182,6 +183,21 @@ static const cmd_help helps[] = {
      "opened or a bad row, reported as FILE:LINE: reason (missing or extra column,\n"
      "bad timestamp, bad number, NaN/inf, line too long); it stops there;\n"
      "1 the output cannot be written.\n"},
+    {"logs",
+     "usage: ippoc logs [SOURCE] [--json]\n"
+     "       ippoc logs templates FILE ...   (offline; see 'ippoc help logs templates')\n"
+     "\n"
+     "Shows the log templates ippocd mined from each log source: a service's\n"
+     "captured output and its log_file files, a [logs] file NAME, a journal unit.\n"
+     "Per source a summary line (lines, error lines, templates), then one row per\n"
+     "template, most frequent first: ID, COUNT, RATE/S (a decaying average over\n"
+     "about 10 s), LEVEL (the most severe seen; error! or burst! while its rate is\n"
+     "over [logs] burst times its baseline), FIRST SEEN and the TEMPLATE (variable\n"
+     "parts shown as <*>). Without SOURCE each source shows its top 10; with it,\n"
+     "every template of that source. Reads GET /v1/logs[?source=S]; an unknown\n"
+     "source is an error (exit 1).\n"
+     "\n"
+     "  --json            print the API's answer\n"},
     {"logs templates",
      "usage: ippoc logs templates FILE [--format FORMAT] [--mask REGEX]... [--sim X]\n"
      "                            [--depth N] [--variants N] [--max-templates N] [--classic]\n"

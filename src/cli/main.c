@@ -26,6 +26,7 @@ static const struct {
     {"audit", cmd_audit},
     {"anomalies", cmd_anomalies},
     {"detect", cmd_detect},
+    {"logs", cmd_logs},
 };
 
 static cmd_fn find_command(const char *name)

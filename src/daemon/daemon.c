@@ -1,6 +1,6 @@
 /* daemon.c: the cell's life: lock the state dir, open memory, sensors,
  * anomaly detection and the API, then run the libuv loop that ticks once per
- * wall-clock second (sense -> memory -> detect -> heal), reloads on SIGHUP
+ * wall-clock second (sense -> memory -> logs -> detect -> heal), reloads on SIGHUP
  * and stops cleanly on SIGTERM (supervised services are stopped before the
  * loop ends; the detectors' state is saved before memory closes).
  *
@@ -12,6 +12,7 @@
 #include "daemon/loopcall.h"
 #include "api/api.h"
 #include "heal/heal.h"
+#include "logs/logs.h"
 #include "memory/memory.h"
 #include "sense/sense.h"
 
@@ -51,6 +52,7 @@ typedef struct cell {
     api_t *api;
     heal_engine *heal;
     detect_registry *an;           /* from open_cell to close_cell (outlives the API) */
+    logs_watch *logs;              /* the log watch: loop thread; set and cleared under snap_lock */
     loopcall lc;                   /* API threads run approve/reject on the loop */
     char audit_path[CORE_PATH_MAX + 16];
     bool stopping;
@@ -115,6 +117,8 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
     rc = core_config_validate(c, err, errlen);
     if (!rc)
         rc = detect_registry_config_check(c, err, errlen);
+    if (!rc)
+        rc = logs_config_check(c, err, errlen);
     return rc ? rc : heal_config_check(c, err, errlen);
 }
 
@@ -347,6 +351,7 @@ static void on_tick(uv_timer_t *t)
     int64_t t0 = core_mono_ns();
     sense_collect(c->sense, ts);
     mem_tick(c->mem, ts);
+    logs_watch_tick(c->logs, now); /* its series go into the next tick */
     watch_store(c);
     detect_registry_tick(c->an, ts);
     if (c->heal)
@@ -457,6 +462,16 @@ static int hk_anomaly_scores(void *ud, api_anomaly_score **out)
     free(d);
     return n;
 }
+/* The log watch for GET /v1/logs (c->logs is set and cleared under snap_lock). */
+static char *hk_logs(void *ud, const char *source)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    char *t = c->logs ? logs_watch_json(c->logs, source) : NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    return t;
+}
+
 static int hk_node_metrics(void *ud, void (*emit)(void *, const char *, size_t), void *eud)
 {
     return sense_nx_render(((cell *)ud)->nx, emit, eud);
@@ -472,6 +487,7 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .approve = hk_approve, .reject = hk_reject,
                        .anomalies_json = hk_anomalies, .anomaly_scores = hk_anomaly_scores,
                        .node_metrics = hk_node_metrics,
+                       .logs_json = hk_logs,
                        .socket_path = c->socket_path};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
@@ -555,6 +571,10 @@ static void reload(cell *c)
         log_err("daemon: services: %s", err); /* the rest of the new configuration still applies */
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
     }
+    if (c->logs && logs_watch_reconfigure(c->logs, &next, err, sizeof err)) { /* checked: out of memory only */
+        log_err("daemon: logs: %s", err);
+        record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
+    }
     mem_reconfigure(c->mem, &next);
     bool api_changed = api_settings_changed(&c->cfg, &next);
     core_config old = c->cfg;
@@ -582,6 +602,30 @@ static void close_own_handles(cell *c)
             uv_close(own[i], NULL);
 }
 
+/* Starts the log watch on the loop; without it the cell runs on. */
+static void start_logs(cell *c)
+{
+    char err[1024];
+    logs_watch *w = NULL;
+    if (logs_watch_new(&c->loop, &c->cfg, c->mem, &w, err, sizeof err)) {
+        log_err("daemon: logs: %s: running without the log watch", err);
+        return;
+    }
+    pthread_mutex_lock(&c->snap_lock);
+    c->logs = w;
+    pthread_mutex_unlock(&c->snap_lock);
+}
+
+/* Before the loop ends: the watch's handles close with the others. */
+static void stop_logs(cell *c)
+{
+    pthread_mutex_lock(&c->snap_lock);
+    logs_watch *w = c->logs;
+    c->logs = NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    logs_watch_free(w);
+}
+
 static void on_heal_stopped(void *ud)
 {
     cell *c = ud;
@@ -607,6 +651,7 @@ static void on_signal(uv_signal_t *s, int signum)
     loopcall_close(&c->lc);
     log_info("daemon: %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     uv_timer_stop(&c->tick);
+    stop_logs(c);
     if (c->heal)
         heal_engine_stop(c->heal, on_heal_stopped, c);
     else
@@ -723,6 +768,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
         c.exit_code = 1;
         close_own_handles(&c);
     } else {
+        start_logs(&c); /* after memory and heal (the services' logs) */
         schedule_tick(&c);
     }
     uv_run(&c.loop, UV_RUN_DEFAULT);
