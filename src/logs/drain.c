@@ -1,20 +1,25 @@
-/* drain.c: the online log template miner (a Drain-style parser, He et al.
- * ICWS 2017) and logs_line_level().
+/* drain.c: the online log template miner (Drain-style, He et al. ICWS
+ * 2017) and logs_line_level(). docs/logs.md describes the method.
  *
- * A message body is masked (extra PCRE2 masks, then the built-in scanner on
- * each token), tokenised, and searched in a fixed-depth prefix tree: the
- * first level is keyed by the token count, the next depth-3 levels by the
- * leading tokens (a token with a digit, or a node already full, goes under
- * "<*>"). The leaf holds clusters of equal length; the most similar one (the
- * share of positions where its template equals the message, wildcards not
- * counted) is taken when the share reaches the threshold, and the positions
- * that differ become "<*>". Otherwise the message starts a new cluster.
+ * A message body goes through the extra PCRE2 masks, is tokenised (blanks,
+ * commas before a key, key="quoted values"), each token through the
+ * built-in scanner (mask.c), then tidied (units join their numbers, dates,
+ * adjacent variables, variable-only asides). It is searched in a fixed-depth
+ * prefix tree: the first level is keyed by the token count, the next depth-3
+ * levels by the leading tokens (a token with a digit, a dotted name, or a
+ * node already full goes under "<*>"). In the leaf, a template matches when
+ * its share of positions equal to the message (a learnt <*> matching
+ * anything) reaches the similarity (1 by default). Otherwise the message
+ * starts a new template, and when `variants` templates of the leaf differ in
+ * one position only, that position is learnt as <*> and they become one.
+ * Templates whose text becomes equal merge (the later id becomes an alias of
+ * the earlier); past max_templates the least recently used is forgotten. A
+ * cache of whole masked token sequences skips the search for repeated
+ * messages. One pass, no look-ahead.
  *
- * Beyond plain Drain (all off in the `classic` mode, which reproduces the
- * published algorithm token for token): the broad built-in masks, clusters
- * whose templates become equal are merged (the later id becomes an alias of
- * the earlier), and past max_templates the least recently used template is
- * forgotten. One pass, no look-ahead. */
+ * The `classic` mode turns all of that off but the header and the PCRE2
+ * masks and reproduces the published Drain.py token for token (its
+ * similarity, tie rule, tree, template update). */
 #include "logs/logs.h"
 #include "logs/miner_int.h"
 
