@@ -223,7 +223,7 @@ static const cmd_help helps[] = {
      "  --json            print the API's answer\n"},
     {"logs templates",
      "usage: ippoc logs templates FILE [--format FORMAT] [--mask REGEX]... [--sim X]\n"
-     "                            [--depth N] [--max-templates N] [--classic]\n"
+     "                            [--depth N] [--variants N] [--max-templates N] [--classic]\n"
      "\n"
      "Mines the log templates of FILE ('-': stdin) offline, no daemon needed, with\n"
      "the miner ippocd runs on live logs (see docs/logs.md). Writes the CSV header\n"
@@ -238,11 +238,14 @@ static const cmd_help helps[] = {
      "                    templated (a line that does not match is templated whole)\n"
      "  --mask REGEX      also replace matches of REGEX (PCRE2) by <*> before\n"
      "                    tokenising; repeatable, applied in order\n"
-     "  --sim X           similarity threshold in (0, 1] (default 0.5)\n"
+     "  --sim X           similarity threshold in (0, 1] (default 1: a message joins\n"
+     "                    a template when all its constant tokens agree; Drain: 0.5)\n"
      "  --depth N         prefix tree depth, 3 to 32 (default 4)\n"
+     "  --variants N      N templates that differ in one word only become one, with\n"
+     "                    <*> there (default 5; 1: never)\n"
      "  --max-templates N forget the least recently used template past N (0: never)\n"
      "  --classic         plain Drain as published: blank-separated tokens, no\n"
-     "                    built-in masks, no merging (for comparisons)\n"
+     "                    built-in masks, no variants (default --sim 0.5)\n"
      "\n"
      "exit codes: 0 ok; 2 bad command line, format or regex (the reason and the\n"
      "offset); 1 FILE cannot be read or the output cannot be written.\n"},
