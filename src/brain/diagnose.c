@@ -209,6 +209,14 @@ typedef struct facts {
     bool error_logs;
 } facts;
 
+/* Control characters (a command line's newlines) become blanks. */
+static void flatten(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20)
+            *s = ' ';
+}
+
 typedef struct dctx {
     const json_t *sig;
     const facts *f;
@@ -228,6 +236,7 @@ static void ev(dctx *d, const char *kind, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    flatten(buf);
     json_array_append_new(d->evidence, json_pack("{s:s, s:s}", "kind", kind, "text", buf));
 }
 
@@ -250,6 +259,7 @@ static void root(dctx *d, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(d->root, sizeof d->root, fmt, ap);
     va_end(ap);
+    flatten(d->root);
 }
 
 static void ev_exit(dctx *d)
