@@ -213,6 +213,16 @@ def test_question_and_errors():
     assert r.returncode == 1 and "not_found" in r.stderr, r.stderr
     r = d.cli("why")
     assert r.returncode == 2, r.stderr
+    # SIGHUP: a new [brain] applies; a bad one is rejected and the old one kept
+    conf = open(d.config_path).read()
+    d.write_config(conf.replace(f"window = {WINDOW_S}s", "window = 2s\nworkers = 2"))
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: brain_status(d)["workers"] == 2 and brain_status(d)["window_ms"] == 2000, 10, "the reload")
+    d.write_config(conf.replace(f"window = {WINDOW_S}s", "window = soon"))
+    d.signal(signal.SIGHUP)
+    rej = wait_for(lambda: d.get("/v1/events?type=config.rejected").json()["events"], 10, "config.rejected")
+    assert "window" in rej[0]["payload"]["reason"], rej
+    assert brain_status(d)["workers"] == 2
     d.stop()
 
 
