@@ -337,7 +337,12 @@ static void delib_work(uv_work_t *req)
         brain_case_hit hits[BRAIN_CASE_HITS];
         int n = brain_cases_recall(&b->cases, json_object_get(d->signature, "features"), hits, BRAIN_CASE_HITS);
         d->diagnosis = brain_diagnose(d->signature, hits, n);
-        d->fast = n > 0 && hits[0].similarity >= BRAIN_CASE_VERY_CLOSE && hits[0].fixed > 0;
+        /* the shorter path: a very close case that healed, or a close one
+         * whose fault the rules name too */
+        const char *fault = json_string_value(json_object_get(d->diagnosis, "fault_type"));
+        d->fast = n > 0 && hits[0].fixed > 0 &&
+                  (hits[0].similarity >= BRAIN_CASE_VERY_CLOSE ||
+                   (hits[0].similarity >= BRAIN_CASE_AGREE && fault && !strcmp(fault, hits[0].fault_type)));
         brain_case_hits_free(hits, n);
     }
     pthread_mutex_lock(&b->lock);

@@ -34,6 +34,7 @@ bool brain_fault_type_valid(const char *s);
 #define BRAIN_CASE_HITS 3         /* cases shown in a diagnosis */
 #define BRAIN_CASE_CLOSE 0.6      /* a close case: raises confidence, its fix first */
 #define BRAIN_CASE_VERY_CLOSE 0.85 /* a very close healed case: the window is skipped */
+#define BRAIN_CASE_AGREE 0.7       /* ... or a close one whose fault type the rules name too */
 
 typedef struct brain_case {
     int64_t id;
