@@ -340,9 +340,10 @@ static void delib_work(uv_work_t *req)
         /* the shorter path: a very close case that healed, or a close one
          * whose fault the rules name too */
         const char *fault = json_string_value(json_object_get(d->diagnosis, "fault_type"));
-        d->fast = n > 0 && hits[0].fixed > 0 &&
-                  (hits[0].similarity >= BRAIN_CASE_VERY_CLOSE ||
-                   (hits[0].similarity >= BRAIN_CASE_AGREE && fault && !strcmp(fault, hits[0].fault_type)));
+        for (int i = 0; i < n && !d->fast; i++)
+            d->fast = hits[i].fixed > 0 &&
+                      (hits[i].similarity >= BRAIN_CASE_VERY_CLOSE ||
+                       (hits[i].similarity >= BRAIN_CASE_AGREE && fault && !strcmp(fault, hits[i].fault_type)));
         brain_case_hits_free(hits, n);
     }
     pthread_mutex_lock(&b->lock);
@@ -399,8 +400,20 @@ static json_t *attempt_actions(const plan *p, int k)
     return a;
 }
 
-/* Heal's incident is busy (its own restart, with backoff, is pending): the
- * brain opens an incident of its own for the fix, with the diagnosis. */
+/* "where" of heal's incident ("brain" for the brain's own), "" when unknown. */
+static const char *incident_where(brain *b, uint64_t id, char *buf, size_t n)
+{
+    char *t = heal_engine_incident_json(b->heal, id);
+    json_t *o = t ? json_loads(t, 0, NULL) : NULL;
+    const char *w = json_string_value(json_object_get(o, "where"));
+    snprintf(buf, n, "%s", w ? w : "");
+    json_decref(o);
+    free(t);
+    return buf;
+}
+
+/* The diagnosed incident is heal's (or busy): the brain opens an incident
+ * of its own for the fix, with the diagnosis. */
 static int move_plan(brain *b, plan *p)
 {
     char what[400], err[256];
@@ -496,6 +509,12 @@ static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char 
     p->proposed = json_object_get(p->diagnosis, "proposed_actions");
     p->nattempts = brain_attempts(p->proposed, p->first, BRAIN_ATTEMPTS_MAX);
     p->signal_ms = signal_ms;
+    /* heal's own incident keeps its reflex (a pending restart with back-off,
+     * its verify): the fix gets an incident of the brain's, so that neither
+     * judges the other's attempt */
+    char where[32];
+    if (strcmp(incident_where(b, incident, where, sizeof where), "brain") != 0)
+        move_plan(b, p);
     if (!plan_next(b, p))
         plan_end(p);
 }
@@ -568,6 +587,14 @@ static bool recently(brain *b, const char *component, int64_t now_ms)
         if (b->recents[i].ms && !strcmp(b->recents[i].component, component))
             return now_ms - b->recents[i].ms < b->cfg.merge_ms;
     return false;
+}
+
+/* The component is healthy again: its next trouble is a new deliberation. */
+static void recent_clear(brain *b, const char *component)
+{
+    for (int i = 0; i < BRAIN_RECENT_MAX; i++)
+        if (b->recents[i].ms && !strcmp(b->recents[i].component, component))
+            b->recents[i].ms = 0;
 }
 
 static bool is_service(brain *b, const char *name)
@@ -752,6 +779,8 @@ static void take_event(brain *b, const mem_event *ev)
 {
     if (!strcmp(ev->type, "incident.resolved") || !strcmp(ev->type, "incident.failed"))
         plan_outcome(b, ev);
+    if (!strcmp(ev->type, "incident.resolved"))
+        recent_clear(b, ev->source);
     brain_signal s;
     if (!brain_signal_from_event(ev, &s))
         return;

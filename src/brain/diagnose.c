@@ -934,9 +934,12 @@ json_t *brain_diagnose(const json_t *sig, const brain_case_hit *hits, int nhits)
             act_alert(&best, "no rule knows this fault: a person must look");
         }
     }
-    /* remembered cases */
-    const brain_case_hit *h = nhits > 0 ? &hits[0] : NULL;
-    if (h && h->similarity >= BRAIN_CASE_CLOSE && h->fixed > 0 && strcmp(best.fault, "none") != 0) {
+    /* remembered cases: the nearest one that healed */
+    const brain_case_hit *h = NULL;
+    for (int i = 0; i < nhits && !h; i++)
+        if (hits[i].fixed > 0)
+            h = &hits[i];
+    if (h && h->similarity >= BRAIN_CASE_CLOSE && strcmp(best.fault, "none") != 0) {
         if (!strcmp(h->fault_type, best.fault)) {
             best.conf = 1 - (1 - best.conf) * (1 - 0.5 * h->similarity);
             source = "rules+cases";

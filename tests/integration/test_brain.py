@@ -171,6 +171,16 @@ def test_config_error_diagnosed_healed_and_remembered():
     assert t_second <= t_first / 2, (t_first, t_second)
     r = d.cli("why", str(dg2["incident"]), check=0)
     assert "similar past cases" in r.stdout and f"incident {first_incident}" in r.stdout, r.stdout
+
+    # ---- a third time at once: healed is healed, the next fault is a new deliberation ----
+    wait_for(lambda: running_long_enough(d), 10, "web healthy")
+    before = max(i["id"] for i in d.get("/v1/incidents").json()["incidents"])
+    break_and_kill(d, conf, port)
+    dg3 = wait_for(lambda: config_diagnosis(d, before), 30, "the third diagnosis")
+    assert dg3["source"] in ("rules+cases", "cases") and len(dg3["cases"]) >= 2, dg3
+    wait_for(lambda: up(port), 40, "web healed the third time")
+    st = wait_for(lambda: (s := brain_status(d))["healed"] >= 2 and s, 15, "both fixes seen as healed")
+    assert st["not_healed"] == 0, st
     d.stop()
 
 
