@@ -2,7 +2,8 @@
  * id, when it was opened, service, status, what failed, time to heal) and
  * `ippoc incident ID` (everything about one: what failed and where, the
  * times, the evidence with the service's last log lines, each action and
- * its outcome). Reads GET /v1/incidents and GET /v1/incidents/{id}. */
+ * its outcome, then the brain's diagnosis when the incident has one). Reads
+ * GET /v1/incidents and GET /v1/incidents/{id}. */
 #include "cli/cli.h"
 
 #include <inttypes.h>
