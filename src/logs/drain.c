@@ -914,10 +914,53 @@ static void tok_set(logs_miner *m, mtok *t, const char *pre, size_t npre, const 
     *mo += t->len;
 }
 
+/* Length of the bracketed aside made only of a variable or of nothing
+ * ("(<*>)", "[<*>]", "()", "[]", "{}") that token t starts with, when only
+ * closing punctuation (",", ";", ":", ".") follows it in t; else 0. An empty
+ * aside is a variable whose value was empty ("from h () at" is "from h
+ * (name) at" with no name), so both are dropped alike. */
+static size_t tok_aside(const mtok *t)
+{
+    if (t->len < 2)
+        return 0;
+    char open = t->s[0], close = open == '(' ? ')' : open == '[' ? ']' : open == '{' ? '}' : 0;
+    if (!close)
+        return 0;
+    size_t k = 1;
+    if (t->len >= 2 + LOGS_WILD_LEN && !memcmp(t->s + 1, LOGS_WILD, LOGS_WILD_LEN))
+        k += LOGS_WILD_LEN;
+    if (t->s[k] != close)
+        return 0;
+    k++;
+    for (size_t i = k; i < t->len; i++)
+        if (t->s[i] != ',' && t->s[i] != ';' && t->s[i] != ':' && t->s[i] != '.')
+            return 0;
+    return k;
+}
+
+/* Appends s[0..n) to token t (rewritten in m->mbuf; in place when t is the
+ * last text written there). */
+static void tok_join(logs_miner *m, mtok *t, const char *s, size_t n, size_t *mo)
+{
+    if (t->s + t->len == m->mbuf + *mo) {
+        memmove(m->mbuf + *mo, s, n);
+        t->len += (uint32_t)n;
+        *mo += n;
+        return;
+    }
+    char *d = m->mbuf + *mo;
+    memmove(d, t->s, t->len);
+    memmove(d + t->len, s, n);
+    t->s = d;
+    t->len += (uint32_t)n;
+    *mo += t->len;
+}
+
 /* The improved mode's clean-up after masking: a unit joins its number
  * ("(<*> KB)" -> "(<*>)"), month and weekday names next to a number are
- * masked, and a bracketed aside made only of a variable ("(<*>)") is
- * dropped, so "5 bytes sent" and "5 bytes (5 B) sent" share a template. */
+ * masked, and a bracketed aside made only of a variable ("(<*>)") or
+ * empty ("()") is dropped, so "5 bytes sent" and "5 bytes (5 B) sent"
+ * share a template. */
 static int toks_tidy(logs_miner *m, int nt, size_t *mo)
 {
     mtok *t = m->toks;
@@ -951,11 +994,17 @@ static int toks_tidy(logs_miner *m, int nt, size_t *mo)
     nt = o;
     o = 0;
     for (int i = 0; i < nt; i++) {
-        const mtok *x = &t[i];
-        if (x->len == LOGS_WILD_LEN + 2 && !memcmp(x->s + 1, LOGS_WILD, LOGS_WILD_LEN) &&
-            ((x->s[0] == '(' && x->s[4] == ')') || (x->s[0] == '[' && x->s[4] == ']')))
+        size_t k = tok_aside(&t[i]);
+        if (!k) {
+            t[o++] = t[i];
             continue;
-        t[o++] = *x;
+        }
+        /* "x (<*>): y" is "x: y": the punctuation after it goes to the token before */
+        size_t np = t[i].len - k;
+        if (np && o > 0)
+            tok_join(m, &t[o - 1], t[i].s + k, np, mo);
+        else if (np)
+            t[o++] = t[i]; /* first token: nothing to attach the punctuation to */
     }
     return o;
 }
@@ -969,7 +1018,7 @@ static int miner_tokenise(logs_miner *m, const char *s, size_t n)
     int nt = 0;
     size_t i = 0;
     bool builtin = !m->classic;
-    if (builtin && buf_reserve(&m->mbuf, &m->mcap, 2 * n + (n / 2 + 1) * LOGS_WILD_LEN + 16) < 0)
+    if (builtin && buf_reserve(&m->mbuf, &m->mcap, 3 * n + (n / 2 + 1) * LOGS_WILD_LEN + 16) < 0)
         return -ENOMEM;
     size_t mo = 0;
     while (i < n && nt < MINER_MAX_TOKENS) {

@@ -76,6 +76,14 @@ static void test_template_text(void **state)
     int c = add(m, "sent 1190 bytes (1.16 KB) ok", NULL);
     assert_int_equal(add(m, "sent 0 bytes ok", NULL), c);
     assert_string_equal(logs_miner_template(m, c), "sent <*> bytes ok");
+    /* an empty aside is an empty variable: dropped alike; punctuation after
+     * a dropped aside stays with the word before */
+    int f = add(m, "accepted from 10.0.0.1 (h1.example.org) at port 22", NULL);
+    assert_int_equal(add(m, "accepted from 10.0.0.2 () at port 22", NULL), f);
+    assert_string_equal(logs_miner_template(m, f), "accepted from <*> at port <*>");
+    int g = add(m, "peer closed (42): retry later", NULL);
+    assert_int_equal(add(m, "peer closed []: retry later", NULL), g);
+    assert_string_equal(logs_miner_template(m, g), "peer closed: retry later");
     /* a word split after commas keeps its text */
     int d = add(m, "ready=true,policy=3,mode=x", NULL);
     assert_string_equal(logs_miner_template(m, d), "ready=true,policy=<*>,mode=<*>"); /* flags stay */
