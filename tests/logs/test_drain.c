@@ -84,6 +84,12 @@ static void test_template_text(void **state)
     int g = add(m, "peer closed (42): retry later", NULL);
     assert_int_equal(add(m, "peer closed []: retry later", NULL), g);
     assert_string_equal(logs_miner_template(m, g), "peer closed: retry later");
+    /* an empty value is a value: key=, key='', "" */
+    int h = add(m, "set opt=7 tag='a' name \"x\" done", NULL);
+    assert_int_equal(add(m, "set opt= tag='' name \"\" done", NULL), h);
+    assert_string_equal(logs_miner_template(m, h), "set opt=<*> tag='<*>' name \"<*>\" done");
+    /* a double-quoted string with blanks is one token, as after key= */
+    assert_int_equal(add(m, "set opt=8 tag='b' name \"View Lock\" done", NULL), h);
     /* a word split after commas keeps its text */
     int d = add(m, "ready=true,policy=3,mode=x", NULL);
     assert_string_equal(logs_miner_template(m, d), "ready=true,policy=<*>,mode=<*>"); /* flags stay */
