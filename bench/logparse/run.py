@@ -200,9 +200,16 @@ def throughput(tool, data, names):
 
 
 # The tunables and the grid they were chosen from (the defaults first, so a
-# tie keeps them): similarity, variants, depth.
-GRID = [(sim, var, depth) for sim in ("1.0", "0.9") for var in ("5", "1", "3", "4", "6", "8")
-        for depth in ("4", "5")]
+# tie keeps them): similarity, the token count from which a similarity below
+# 1 applies (Drain's rule for long messages only), variants, depth.
+GRID = [(sim, st, var, depth) for sim in ("1.0", "0.9", "0.8", "0.7", "0.6", "0.5")
+        for st in (("1",) if sim == "1.0" else ("1", "6", "10", "14", "18"))
+        for var in ("5", "1", "3", "4", "6", "8") for depth in ("4", "5")]
+GRID_OPTS = ("--sim", "--sim-tokens", "--variants", "--depth")
+
+
+def grid_args(g):
+    return [x for o, v in zip(GRID_OPTS, g) for x in (o, v)]
 
 
 def loso(ippoc, data, names, res):
@@ -210,12 +217,12 @@ def loso(ippoc, data, names, res):
     (best mean GA on the original labels), scored on the held-out one."""
     ga = {}
     for g in GRID:
-        extra = ["--sim", g[0], "--variants", g[1], "--depth", g[2]]
+        extra = grid_args(g)
         for n in names:
             ga[(g, n)] = evaluate(ippoc, data, n, extra=extra)["ga_o"]
     print()
-    print("leave-one-system-out (tunables --sim, --variants, --depth chosen on the other systems from %d settings):"
-          % len(GRID))
+    print("leave-one-system-out (tunables %s chosen on the other systems from %d settings):"
+          % (", ".join(GRID_OPTS), len(GRID)))
     print("%-10s %9s %9s   %s" % ("system", "in-sample", "held-out", "chosen on the others"))
     tin = tout = 0.0
     for n in names:
@@ -223,12 +230,14 @@ def loso(ippoc, data, names, res):
         best = max(GRID, key=lambda g: (sum(ga[(g, o)] for o in others), -GRID.index(g)))
         tin += res[n]["ga_o"]
         tout += ga[(best, n)]
-        print("%-10s %9.4f %9.4f   --sim %s --variants %s --depth %s" % (n, res[n]["ga_o"], ga[(best, n)], *best))
+        print("%-10s %9.4f %9.4f   %s" % (n, res[n]["ga_o"], ga[(best, n)], " ".join(grid_args(best))))
     k = len(names)
     print("%-10s %9.4f %9.4f" % ("average", tin / k, tout / k))
     allin = max(GRID, key=lambda g: (sum(ga[(g, o)] for o in names), -GRID.index(g)))
-    print("best on all %d systems: --sim %s --variants %s --depth %s (the defaults: --sim 1.0 --variants 5 --depth 4)"
-          % (k, *allin))
+    print("best on all %d systems: %s (the defaults: %s)" % (k, " ".join(grid_args(allin)), " ".join(grid_args(GRID[0]))))
+    top = sorted(GRID, key=lambda g: (-sum(ga[(g, o)] for o in names), GRID.index(g)))[:5]
+    for g in top:
+        print("  mean GA %.4f  %s" % (sum(ga[(g, o)] for o in names) / k, " ".join(grid_args(g))))
 
 
 def have(prog):

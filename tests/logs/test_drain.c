@@ -123,6 +123,33 @@ static void test_online(void **state)
 }
 
 /* Past max_templates the least recently used template is forgotten. */
+/* --sim below 1 with --sim-tokens: a long message with one odd word joins
+ * its template (the word becomes <*>); a short one does not. */
+static void test_sim_tokens(void **state)
+{
+    (void)state;
+    logs_miner *m = miner(&(logs_miner_opts){.sim = 0.7, .sim_tokens = 6});
+    int a = add(m, "worker pool drained all queued jobs before the shutdown", NULL);
+    bool nw;
+    assert_int_equal(add(m, "worker pool drained all pending jobs before the shutdown", &nw), a);
+    assert_false(nw);
+    assert_string_equal(logs_miner_template(m, a), "worker pool drained all <*> jobs before the shutdown");
+    int b = add(m, "the link went up", NULL); /* 3 of 4 agree, but 4 < 6 tokens */
+    int c = add(m, "the link went down", &nw);
+    assert_true(nw);
+    assert_true(b != c);
+    /* below the similarity: a new template even when long */
+    int d = add(m, "worker pool lost three of its seven helper threads today", &nw);
+    assert_true(nw);
+    assert_true(d != a);
+    logs_miner_free(m);
+    /* the default (similarity 1): the odd word keeps its own template */
+    m = miner(NULL);
+    a = add(m, "worker pool drained all queued jobs before the shutdown", NULL);
+    assert_true(add(m, "worker pool drained all pending jobs before the shutdown", NULL) != a);
+    logs_miner_free(m);
+}
+
 static void test_cap(void **state)
 {
     (void)state;
@@ -380,7 +407,7 @@ static void test_bad_opts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mask_kinds), cmocka_unit_test(test_template_text), cmocka_unit_test(test_online),
+        cmocka_unit_test(test_mask_kinds), cmocka_unit_test(test_template_text), cmocka_unit_test(test_online), cmocka_unit_test(test_sim_tokens),
         cmocka_unit_test(test_cap),        cmocka_unit_test(test_odd_input),     cmocka_unit_test(test_level),
         cmocka_unit_test(test_variants),   cmocka_unit_test(test_bounded_memory), cmocka_unit_test(test_threads),
         cmocka_unit_test(test_format),     cmocka_unit_test(test_masks),         cmocka_unit_test(test_bad_opts),
