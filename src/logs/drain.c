@@ -1083,7 +1083,7 @@ static int miner_tokenise(logs_miner *m, const char *s, size_t n)
                 !quotes)
                 break;
         }
-        if (builtin && quotes == 1) { /* key="a b c", "a b c": up to the closing quote */
+        if (builtin && quotes == 1 && s[b] != '"') { /* key="a b c": up to the closing quote */
             const char *e = memchr(s + i, '"', n - i < 256 ? n - i : 256);
             if (e) {
                 i = (size_t)(e - s) + 1;

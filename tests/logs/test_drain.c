@@ -88,8 +88,6 @@ static void test_template_text(void **state)
     int h = add(m, "set opt=7 tag='a' name \"x\" done", NULL);
     assert_int_equal(add(m, "set opt= tag='' name \"\" done", NULL), h);
     assert_string_equal(logs_miner_template(m, h), "set opt=<*> tag='<*>' name \"<*>\" done");
-    /* a double-quoted string with blanks is one token, as after key= */
-    assert_int_equal(add(m, "set opt=8 tag='b' name \"View Lock\" done", NULL), h);
     /* a word split after commas keeps its text */
     int d = add(m, "ready=true,policy=3,mode=x", NULL);
     assert_string_equal(logs_miner_template(m, d), "ready=true,policy=<*>,mode=<*>"); /* flags stay */
