@@ -267,6 +267,7 @@ int cmd_reject(const cli_ctx *ctx, int argc, char **argv);
 int cmd_audit(const cli_ctx *ctx, int argc, char **argv);
 int cmd_anomalies(const cli_ctx *ctx, int argc, char **argv);
 int cmd_detect(const cli_ctx *ctx, int argc, char **argv); /* local files, no daemon */
+int cmd_logs_templates(const cli_ctx *ctx, int argc, char **argv); /* `logs templates`: a local file, no daemon */
 
 /* help.c: usage texts. cli_help_command returns false for an unknown name. */
 void cli_usage(FILE *f);

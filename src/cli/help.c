@@ -24,6 +24,7 @@ static const char usage_text[] =
     "  audit             the audit log of actions; --verify checks its hash chain\n"
     "  anomalies         what the detectors find unusual now, and recent episodes\n"
     "  detect FILE.csv   score timestamp,value rows for anomalies (offline, no daemon)\n"
+    "  logs templates FILE  mine the log templates of FILE to CSV (offline, no daemon)\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "global options (before the command):\n"
@@ -103,7 +104,8 @@ static const cmd_help helps[] = {
      "\n"
      "Lists the incidents ippocd keeps (open ones and the last closed ones),\n"
      "newest first: ID OPENED SERVICE STATUS WHAT TIME-TO-HEAL. STATUS is\n"
-     "acting, verifying, resolved or failed. 'ippoc incident ID' shows one.\n"},
+     "diagnosing, acting, verifying, resolved or failed. 'ippoc incident ID'\n"
+     "shows one.\n"},
     {"incident",
      "usage: ippoc incident ID [--json]\n"
      "\n"
@@ -180,6 +182,31 @@ static const cmd_help helps[] = {
      "opened or a bad row, reported as FILE:LINE: reason (missing or extra column,\n"
      "bad timestamp, bad number, NaN/inf, line too long); it stops there;\n"
      "1 the output cannot be written.\n"},
+    {"logs templates",
+     "usage: ippoc logs templates FILE [--format FORMAT] [--mask REGEX]... [--sim X]\n"
+     "                            [--depth N] [--max-templates N] [--classic]\n"
+     "\n"
+     "Mines the log templates of FILE ('-': stdin) offline, no daemon needed, with\n"
+     "the miner ippocd runs on live logs (see docs/logs.md). Writes the CSV header\n"
+     "LineId,EventId,EventTemplate, then one row per line in order, with the\n"
+     "final template of the line's group (variable parts shown as <*>). A\n"
+     "trailing \\r is stripped; empty lines and any bytes are fine.\n"
+     "\n"
+     "  --format FORMAT   split a header off each line first, Loghub style, e.g.\n"
+     "                    '<Date> <Time> <Level> <Component>: <Content>': fields\n"
+     "                    are <Name>, blanks match any run of whitespace, \\X is a\n"
+     "                    literal X, (...)? an optional part; only <Content> is\n"
+     "                    templated (a line that does not match is templated whole)\n"
+     "  --mask REGEX      also replace matches of REGEX (PCRE2) by <*> before\n"
+     "                    tokenising; repeatable, applied in order\n"
+     "  --sim X           similarity threshold in (0, 1] (default 0.5)\n"
+     "  --depth N         prefix tree depth, 3 to 32 (default 4)\n"
+     "  --max-templates N forget the least recently used template past N (0: never)\n"
+     "  --classic         plain Drain as published: blank-separated tokens, no\n"
+     "                    built-in masks, no merging (for comparisons)\n"
+     "\n"
+     "exit codes: 0 ok; 2 bad command line, format or regex (the reason and the\n"
+     "offset); 1 FILE cannot be read or the output cannot be written.\n"},
     {"help",
      "usage: ippoc help [COMMAND]\n"
      "\n"

@@ -76,6 +76,8 @@ static int run(int argc, char **argv)
         cli_usage(stderr);
         return CLI_EXIT_USAGE;
     }
+    if (!strcmp(argv[ci], "logs") && ci + 1 < argc && !strcmp(argv[ci + 1], "templates")) /* offline */
+        return cmd_logs_templates(&(cli_ctx){0}, argc - ci - 1, argv + ci + 1);
     cmd_fn fn = find_command(argv[ci]);
     if (!fn) {
         fprintf(stderr, "ippoc: unknown command '%s' (see 'ippoc --help')\n", argv[ci]);

@@ -12,7 +12,8 @@ static const char *const names[HEAL_ACT_COUNT] = {
     [HEAL_ACT_LIMIT_CPU] = "limit cpu",  [HEAL_ACT_SYSCTL] = "sysctl",
     [HEAL_ACT_CLEAN] = "clean",          [HEAL_ACT_PLAYBOOK] = "run",
     [HEAL_ACT_ALERT] = "alert",          [HEAL_ACT_FREEZE] = "freeze",
-    [HEAL_ACT_THAW] = "thaw",
+    [HEAL_ACT_THAW] = "thaw",            [HEAL_ACT_RESTORE] = "restore",
+    [HEAL_ACT_SIGNAL_PID] = "signal-process", [HEAL_ACT_RENICE_PID] = "renice-process",
 };
 
 const char *heal_action_name(heal_action_kind k)
@@ -39,6 +40,28 @@ static void fmt_size(uint64_t b, char *out, size_t n)
     snprintf(out, n, "%llu%s", (unsigned long long)b, units[u]);
 }
 
+/* prefix and path, quoted as the rule language reads it back when the path
+ * holds a blank, ',', '"', '\\' or ';' (those three escaped), as rules_format.c. */
+static int fmt_path(char *buf, size_t n, const char *prefix, const char *path)
+{
+    if (!path[strcspn(path, " \t,\"\\;")])
+        return snprintf(buf, n, "%s%s", prefix, path);
+    size_t w = (size_t)snprintf(buf, n, "%s\"", prefix);
+    for (const char *c = path; *c; c++) {
+        if ((*c == '"' || *c == '\\' || *c == ';') && w < n)
+            buf[w++] = '\\';
+        if (w < n)
+            buf[w++] = *c;
+    }
+    if (w < n)
+        buf[w++] = '"';
+    if (w < n)
+        buf[w] = 0;
+    else if (n)
+        buf[n - 1] = 0;
+    return (int)w;
+}
+
 int heal_action_format(const heal_action *a, char *buf, size_t n)
 {
     char x[64], y[64];
@@ -46,6 +69,11 @@ int heal_action_format(const heal_action *a, char *buf, size_t n)
     switch (a->kind) {
     case HEAL_ACT_SIGNAL: w = snprintf(buf, n, "signal %s", sigabbrev_np(a->signum) ? sigabbrev_np(a->signum) : "?"); break;
     case HEAL_ACT_RENICE: w = snprintf(buf, n, "renice %d", a->nice); break;
+    case HEAL_ACT_SIGNAL_PID:
+        w = snprintf(buf, n, "signal %s pid %d", sigabbrev_np(a->signum) ? sigabbrev_np(a->signum) : "?", a->pid);
+        break;
+    case HEAL_ACT_RENICE_PID: w = snprintf(buf, n, "renice %d pid %d", a->nice, a->pid); break;
+    case HEAL_ACT_RESTORE: w = fmt_path(buf, n, "restore ", a->path); break;
     case HEAL_ACT_LIMIT_MEMORY: fmt_size(a->bytes, x, sizeof x); w = snprintf(buf, n, "limit memory %s", x); break;
     case HEAL_ACT_LIMIT_CPU: w = snprintf(buf, n, "limit cpu %g%%", a->cpu_percent); break;
     case HEAL_ACT_SYSCTL: w = snprintf(buf, n, "sysctl %s = %s", a->key, a->value); break;

@@ -23,6 +23,9 @@ typedef enum heal_action_kind {
     HEAL_ACT_ALERT,        /* target: webhook name ("" = every configured one) */
     HEAL_ACT_FREEZE,       /* cgroup.freeze = 1 in the service's own cgroup (v2) */
     HEAL_ACT_THAW,         /* cgroup.freeze = 0 */
+    HEAL_ACT_RESTORE,      /* path: put back to its known-good copy (one of the service's config_path) */
+    HEAL_ACT_SIGNAL_PID,   /* signum to process pid (not the service's): "signal TERM pid 42" */
+    HEAL_ACT_RENICE_PID,   /* nice of process pid (not the service's): "renice 10 pid 42" */
     HEAL_ACT_COUNT
 } heal_action_kind;
 
@@ -44,15 +47,29 @@ typedef struct heal_action {
     char program[HEAL_ARG_MAX];  /* playbook: program and arguments, split on blanks, no shell */
     int64_t timeout_ms;          /* playbook */
     char target[HEAL_NAME_MAX];  /* alert */
+    int pid;                     /* signal-process, renice-process: the target process */
+    /* Filled by the engine when it decides (what the audit log names; a
+     * queued action runs only while pid is still that process). */
+    char comm[64];               /* the target's command line (cut) */
+    uint64_t pid_start;          /* its start time (/proc/PID/stat field 22, clock ticks) */
 } heal_action;
 
-/* "start", "stop", ... ; NULL for an unknown kind. */
+/* "start", "stop", ..., "restore", "signal-process", "renice-process" (the
+ * allowlist names); NULL for an unknown kind. */
 const char *heal_action_name(heal_action_kind k);
 /* The kind named s, or -1. */
 int heal_action_kind_parse(const char *s);
 /* Human text of an action, as the rule language writes it: "renice 10",
- * "limit memory 600MB", "sysctl vm.swappiness = 10". Returns 0 or
+ * "limit memory 600MB", "sysctl vm.swappiness = 10", "restore /etc/a.conf",
+ * "signal TERM pid 42". Returns 0 or
  * -ENAMETOOLONG (text cut). */
 int heal_action_format(const heal_action *a, char *buf, size_t n);
+
+/* Parses one rule-language action ("restart", "restore /etc/x.conf",
+ * "signal TERM pid 42", "renice 10 pid 42") for service (copied into
+ * out->service; the pid forms are accepted here only, never in a rule).
+ * Implemented by the rule parser (rules.c). Any thread. 0, or -EINVAL with
+ * "action 'TEXT', column N: reason" in err (out zeroed). */
+int heal_action_parse_text(const char *text, const char *service, heal_action *out, char *err, size_t errlen);
 
 #endif

@@ -185,6 +185,16 @@ static json_t *action_json(const heal_action *a)
     case HEAL_ACT_ALERT:
         bad |= put(o, "target", jstr(a->target));
         break;
+    case HEAL_ACT_RESTORE:
+        bad |= put(o, "path", jstr(a->path));
+        break;
+    case HEAL_ACT_SIGNAL_PID:
+    case HEAL_ACT_RENICE_PID:
+        bad |= put(o, a->kind == HEAL_ACT_SIGNAL_PID ? "signum" : "nice",
+                   json_integer(a->kind == HEAL_ACT_SIGNAL_PID ? a->signum : a->nice));
+        bad |= put(o, "pid", json_integer(a->pid));
+        bad |= put(o, "command", jstr(a->comm));
+        break;
     default:
         break;
     }

@@ -400,6 +400,7 @@ static void svc_closed(uv_handle_t *h)
 
 static void svc_release(eng_svc *s)
 {
+    eng_files_free(s);
     eng_rules_stop(s->rules, s->nrules);
     free(s->rules);
     s->rules = NULL;
@@ -760,6 +761,7 @@ void heal_engine_tick(heal_engine *e, int64_t now_ms)
         return;
     e->last_tick_ms = now_ms;
     eng_rules_tick(e, now_ms);
+    eng_files_tick(e, now_ms);
     eng_deps_check(e);
     eng_flap_retry(e);
     eng_publish(e);
@@ -786,6 +788,8 @@ static json_t *svc_json(heal_engine *e, eng_svc *s)
                           "error", in.error, "cpu_percent", real_or_null(s->cpu_percent), "rss_bytes", real_or_null(s->rss_bytes), "flapping",
                           ps.flapping, "rules", s->nrules, "mode",
                           heal_mode_name(s->cfg.ps.mode == HEAL_MODE_INHERIT ? e->cfg.pol.mode : s->cfg.ps.mode));
+    if (o && s->nfiles)
+        json_object_set_new(o, "config_paths", eng_files_json(s));
     if (o && in.has_exited)
         json_object_set_new(o, "last_exit", json_pack("{s:i, s:i, s:I}", "status", in.last_exit_status, "signal",
                                                       in.last_signal, "ts", (json_int_t)in.last_exit_ms));
@@ -820,7 +824,7 @@ void eng_publish(heal_engine *e)
     int open = 0;
     json_t *incs = e->incidents_dirty || !e->snap_incidents ? json_array() : NULL;
     for (incident *inc = e->incidents; inc; inc = inc->next_inc) {
-        open += inc->state == INC_ACTING || inc->state == INC_VERIFYING;
+        open += inc->state == INC_ACTING || inc->state == INC_VERIFYING || inc->state == INC_DIAGNOSING;
         if (incs)
             json_array_append_new(incs, eng_incident_json(inc));
     }

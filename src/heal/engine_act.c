@@ -270,6 +270,26 @@ static void clean_after(uv_work_t *w, int status)
     action_done(j);
 }
 
+/* restore: the copy is written on the pool (up to 1 MiB, fsync'd) */
+static void restore_work(uv_work_t *w)
+{
+    job *j = w->data;
+    j->rc = eng_files_restore(j->e, &j->a, j->msg, sizeof j->msg);
+}
+
+static void restore_after(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    if (j->e->freed || status == UV_ECANCELED) {
+        heal_engine *e = j->e;
+        free(j);
+        eng_job_done(e);
+        return;
+    }
+    eng_files_restored(j->e, &j->a, j->rc, j->msg);
+    action_done(j);
+}
+
 static void pb_closed(uv_handle_t *h)
 {
     job *j = h->data;
@@ -442,6 +462,25 @@ static void run_action(job *j)
         if (pid <= 0)
             snprintf(j->msg, sizeof j->msg, "service '%s' has no process", a->service);
         break;
+    case HEAL_ACT_SIGNAL_PID:
+        if ((j->rc = eng_pid_still(a, j->msg, sizeof j->msg)))
+            break;
+        j->rc = kill(a->pid, a->signum) ? -errno : 0;
+        snprintf(j->msg, sizeof j->msg, "%s pid %d (%s)%s%s", j->rc ? "cannot signal" : "signalled", a->pid, a->comm,
+                 j->rc ? ": " : "", j->rc ? strerror(-j->rc) : "");
+        break;
+    case HEAL_ACT_RENICE_PID:
+        if ((j->rc = eng_pid_still(a, j->msg, sizeof j->msg)))
+            break;
+        j->rc = eng_sys_renice(a->pid, a->nice, e->nice_device[0] ? e->nice_device : NULL, j->msg, sizeof j->msg);
+        break;
+    case HEAL_ACT_RESTORE:
+        j->w.data = j;
+        if (uv_queue_work(e->loop, &j->w, restore_work, restore_after) == 0)
+            return;
+        j->rc = -EIO;
+        snprintf(j->msg, sizeof j->msg, "cannot queue the restore");
+        break;
     case HEAL_ACT_LIMIT_MEMORY:
     case HEAL_ACT_LIMIT_CPU:
         pid = svc_pid(e, a->service);
@@ -543,11 +582,16 @@ void eng_act_next(incident *inc)
 {
     heal_engine *e = inc->e;
     char why[HEAL_RULE_LINE_MAX + 400];
-    snprintf(why, sizeof why, "incident %llu: %s (%s)", (unsigned long long)inc->id, inc->what, inc->where);
+    if (inc->by[0])
+        snprintf(why, sizeof why, "incident %llu: proposed by %s: %s (%s)", (unsigned long long)inc->id, inc->by,
+                 inc->why, inc->what);
+    else
+        snprintf(why, sizeof why, "incident %llu: %s (%s)", (unsigned long long)inc->id, inc->what, inc->where);
     while (inc->next < inc->nactions) {
         heal_action *a = &inc->actions[inc->next++];
         heal_decision d;
-        heal_policy_decide(e->policy, a, why, core_mono_ms(), &d);
+        if (!eng_target_refused(e, a, &d))
+            heal_policy_decide(e->policy, a, why, core_mono_ms(), &d);
         if (d.verdict == HEAL_VERDICT_EXECUTE) {
             job *j = job_new(e, inc, a, &d, why);
             if (j) {
@@ -576,6 +620,14 @@ int heal_engine_approve(heal_engine *e, uint64_t id, const char *who, char *err,
     char why[400];
     snprintf(why, sizeof why, "approved by %s: %s", who ? who : "?", p.why);
     d.pending_id = id;
+    heal_decision td;
+    if (eng_target_refused(e, &p.action, &td)) { /* the pid is another process now, the copy is gone, ... */
+        td.pending_id = id;
+        eng_audit_decision(e, &p.action, &td, why, HEAL_AUDIT_DECISION);
+        snprintf(err, errlen, "refused: %s", td.reason);
+        eng_publish(e);
+        return -EPERM;
+    }
     eng_audit_decision(e, &p.action, &d, why, HEAL_AUDIT_APPROVAL);
     job *j = job_new(e, NULL, &p.action, &d, why);
     if (!j)

@@ -124,6 +124,46 @@ static int alert_key(eng_alert_cfg *a, const core_kv *kv, char *err, size_t errl
     return core_kv_error(err, errlen, kv, "unknown key '%s' in [%s] (expected url or timeout)", kv->key, kv->section);
 }
 
+/* config_path = PATH: absolute, no "." or ".." parts; "//" and a trailing
+ * '/' are dropped. The same path twice is kept once. */
+static int add_config_path(eng_svc_cfg *s, const core_kv *kv, char *err, size_t errlen)
+{
+    const char *v = kv->value;
+    char norm[HEAL_ARG_MAX];
+    size_t k = 0;
+    if (v[0] != '/')
+        return core_kv_error(err, errlen, kv, "config_path: '%s' is not an absolute path", v);
+    for (size_t i = 0; v[i];) {
+        while (v[i] == '/')
+            i++;
+        size_t len = strcspn(v + i, "/");
+        if ((len == 1 && v[i] == '.') || (len == 2 && v[i] == '.' && v[i + 1] == '.'))
+            return core_kv_error(err, errlen, kv, "config_path: '.' and '..' are not allowed in '%s'", v);
+        if (len && k + len + 1 >= sizeof norm)
+            return core_kv_error(err, errlen, kv, "config_path: longer than %zu characters", sizeof norm - 1);
+        if (len) {
+            norm[k++] = '/';
+            memcpy(norm + k, v + i, len);
+            k += len;
+        }
+        i += len;
+    }
+    if (!k)
+        norm[k++] = '/';
+    norm[k] = 0;
+    for (int i = 0; i < s->nconfig_paths; i++)
+        if (!strcmp(s->config_paths[i], norm))
+            return 0;
+    if (s->nconfig_paths >= ENG_CONFIG_PATHS_MAX)
+        return core_kv_error(err, errlen, kv, "config_path: at most %d per service", ENG_CONFIG_PATHS_MAX);
+    char (*grown)[HEAL_ARG_MAX] = realloc(s->config_paths, (size_t)(s->nconfig_paths + 1) * sizeof *grown);
+    if (!grown)
+        return core_kv_error(err, errlen, kv, "out of memory");
+    s->config_paths = grown;
+    memcpy(grown[s->nconfig_paths++], norm, k + 1);
+    return 0;
+}
+
 static int svc_key(eng_svc_cfg *s, const core_kv *kv, char *err, size_t errlen)
 {
     const char *k = kv->key, *v = kv->value;
@@ -134,6 +174,8 @@ static int svc_key(eng_svc_cfg *s, const core_kv *kv, char *err, size_t errlen)
         return add_rule(&s->rules, &s->nrules, kv, err, errlen);
     if (!strcmp(k, "log_file")) /* followed by the logs module (src/logs/logwatch.c) */
         return 0;
+    if (!strcmp(k, "config_path")) /* known-good copies, file.changed, restore (engine_files.c) */
+        return add_config_path(s, kv, err, errlen);
     if (!strcmp(k, "mode")) {
         int m = heal_mode_parse(v);
         if (m < 0 || m == HEAL_MODE_INHERIT)
@@ -256,7 +298,18 @@ static int check_rule_refs(const eng_cfg *c, const heal_rule *r, const eng_svc_c
                 return -EINVAL;
             }
         }
-        bool svc_action = act->kind <= HEAL_ACT_LIMIT_CPU || act->kind == HEAL_ACT_FREEZE || act->kind == HEAL_ACT_THAW;
+        bool svc_action = act->kind <= HEAL_ACT_LIMIT_CPU || act->kind == HEAL_ACT_FREEZE || act->kind == HEAL_ACT_THAW ||
+                          act->kind == HEAL_ACT_RESTORE;
+        if (act->kind == HEAL_ACT_RESTORE && s) {
+            bool found = false;
+            for (int i = 0; i < s->nconfig_paths; i++)
+                found |= !strcmp(s->config_paths[i], act->path);
+            if (!found) {
+                snprintf(err, errlen, "%s:%d: restore %s: not one of [service.%s]'s config_path", r->file, r->line,
+                         act->path, s->sc.name);
+                return -EINVAL;
+            }
+        }
         if (svc_action && !s) {
             snprintf(err, errlen, "%s:%d: '%s' needs a service: write this rule in a [service.NAME] section",
                      r->file, r->line, heal_action_name(act->kind));
@@ -382,6 +435,7 @@ void eng_cfg_free(eng_cfg *c)
         for (int r = 0; r < c->svcs[i].nrules; r++)
             heal_rule_free(&c->svcs[i].rules[r]);
         free(c->svcs[i].rules);
+        free(c->svcs[i].config_paths);
     }
     for (int r = 0; r < c->nrules; r++)
         heal_rule_free(&c->rules[r]);

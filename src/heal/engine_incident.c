@@ -21,7 +21,7 @@ incident *eng_incident_find(heal_engine *e, uint64_t id)
 
 json_t *eng_incident_json(const incident *inc)
 {
-    static const char *names[] = {"acting", "verifying", "resolved", "failed"};
+    static const char *names[] = {"acting", "verifying", "resolved", "failed", "diagnosing"};
     json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:O, s:O, s:s}", "id", (json_int_t)inc->id,
                           "service", inc->service, "state", names[inc->state], "what", inc->what, "where",
                           inc->where, "failing_since_ms", (json_int_t)inc->failing_since_ms, "detected_ms",
@@ -30,11 +30,28 @@ json_t *eng_incident_json(const incident *inc)
     if (!o)
         return json_object();
     json_object_set_new(o, "time_to_detect_ms", json_integer(inc->detected_ms - inc->failing_since_ms));
+    const char *key;
+    json_t *v;
+    json_object_foreach(inc->extra, key, v) json_object_set(o, key, v);
+    if (inc->by[0]) {
+        json_object_set_new(o, "by", json_string(inc->by));
+        json_object_set_new(o, "why", json_string(inc->why));
+        json_object_set(o, "proposed", inc->proposed);
+    }
     if (inc->closed_ms) {
         json_object_set_new(o, "closed_ms", json_integer(inc->closed_ms));
         json_object_set_new(o, "time_to_heal_ms", json_integer(inc->closed_ms - inc->detected_ms));
     }
     return o;
+}
+
+void eng_incident_release(incident *inc)
+{
+    json_decref(inc->evidence);
+    json_decref(inc->results);
+    json_decref(inc->extra);
+    json_decref(inc->proposed);
+    free(inc);
 }
 
 static void trim_closed(heal_engine *e)
@@ -43,11 +60,9 @@ static void trim_closed(heal_engine *e)
     for (incident **pp = &e->incidents; *pp;) {
         incident *inc = *pp;
         bool done = inc->state == INC_RESOLVED || inc->state == INC_FAILED;
-        if (done && ++closed > ENG_INCIDENTS_KEEP && !inc->timer_open) {
+        if (done && ++closed > ENG_INCIDENTS_KEEP && !inc->verify_timer) {
             *pp = inc->next_inc;
-            json_decref(inc->evidence);
-            json_decref(inc->results);
-            free(inc);
+            eng_incident_release(inc);
             e->nincidents--;
             continue;
         }
@@ -58,6 +73,13 @@ static void trim_closed(heal_engine *e)
 incident *eng_incident_open(heal_engine *e, const char *service, const char *what, const char *where,
                             const heal_action *acts, int nacts, int64_t failing_since_ms, json_t *evidence)
 {
+    return eng_incident_open_as(e, INC_ACTING, service, what, where, acts, nacts, failing_since_ms, evidence);
+}
+
+incident *eng_incident_open_as(heal_engine *e, inc_state state, const char *service, const char *what,
+                               const char *where, const heal_action *acts, int nacts, int64_t failing_since_ms,
+                               json_t *evidence)
+{
     incident *inc = calloc(1, sizeof *inc);
     if (!inc) {
         json_decref(evidence);
@@ -65,6 +87,7 @@ incident *eng_incident_open(heal_engine *e, const char *service, const char *wha
     }
     inc->id = e->next_incident++;
     inc->e = e;
+    inc->state = state;
     snprintf(inc->service, sizeof inc->service, "%s", service);
     snprintf(inc->what, sizeof inc->what, "%s", what);
     snprintf(inc->where, sizeof inc->where, "%s", where);
@@ -89,23 +112,27 @@ void eng_incident_action_done(incident *inc, const heal_action *a, const char *o
 {
     char text[256];
     heal_action_format(a, text, sizeof text);
-    json_array_append_new(inc->results, json_pack("{s:s, s:s, s:s, s:I}", "action", text, "outcome", outcome,
-                                                  "message", msg ? msg : "", "ts", (json_int_t)core_now_ms()));
+    json_t *r = json_pack("{s:s, s:s, s:s, s:I}", "action", text, "outcome", outcome, "message", msg ? msg : "", "ts",
+                          (json_int_t)core_now_ms());
+    if (r && inc->by[0])
+        json_object_set_new(r, "by", json_string(inc->by));
+    json_array_append_new(inc->results, r);
     inc->e->incidents_dirty = true;
     inc->executed += executed;
     inc->failed += failed;
     inc->skipped += !executed && !failed;
 }
 
-static void verify_closed(uv_handle_t *h)
+static void timer_freed(uv_handle_t *h)
 {
-    incident *inc = h->data;
-    inc->timer_open = false;
-    if (inc->orphan) {
-        json_decref(inc->evidence);
-        json_decref(inc->results);
-        free(inc);
-    }
+    free(h);
+}
+
+static void verify_stop(incident *inc)
+{
+    if (inc->verify_timer)
+        uv_close((uv_handle_t *)inc->verify_timer, timer_freed);
+    inc->verify_timer = NULL;
 }
 
 void eng_incident_close(incident *inc, bool resolved, const char *reason)
@@ -117,8 +144,7 @@ void eng_incident_close(incident *inc, bool resolved, const char *reason)
     e->incidents_dirty = true;
     inc->closed_ms = core_now_ms();
     snprintf(inc->reason, sizeof inc->reason, "%s", reason);
-    if (inc->timer_open)
-        uv_close((uv_handle_t *)&inc->verify_timer, verify_closed);
+    verify_stop(inc);
     /* the rule that opened it may fire again */
     for (int i = 0; i < e->nsvcs; i++)
         for (int k = 0; k < e->svcs[i]->nrules; k++)
@@ -197,18 +223,14 @@ void eng_incident_actions_finished(incident *inc)
     eng_svc *s = eng_find_svc(e, inc->service);
     if (s)
         eng_probes_mark(s);
-    uv_timer_init(e->loop, &inc->verify_timer);
-    inc->verify_timer.data = inc;
-    inc->timer_open = true;
-    uv_timer_start(&inc->verify_timer, on_verify, 0, VERIFY_POLL_MS);
-}
-
-static void incident_free_cb(uv_handle_t *h)
-{
-    incident *inc = h->data;
-    json_decref(inc->evidence);
-    json_decref(inc->results);
-    free(inc);
+    inc->verify_timer = malloc(sizeof *inc->verify_timer);
+    if (!inc->verify_timer) {
+        eng_incident_close(inc, false, "out of memory");
+        return;
+    }
+    uv_timer_init(e->loop, inc->verify_timer);
+    inc->verify_timer->data = inc;
+    uv_timer_start(inc->verify_timer, on_verify, 0, VERIFY_POLL_MS);
 }
 
 void eng_incidents_free(heal_engine *e)
@@ -217,16 +239,8 @@ void eng_incidents_free(heal_engine *e)
     e->incidents = NULL;
     while (inc) {
         incident *nx = inc->next_inc;
-        if (inc->timer_open) {
-            if (uv_is_closing((uv_handle_t *)&inc->verify_timer))
-                inc->orphan = true; /* verify_closed frees it */
-            else
-                uv_close((uv_handle_t *)&inc->verify_timer, incident_free_cb);
-        } else {
-            json_decref(inc->evidence);
-            json_decref(inc->results);
-            free(inc);
-        }
+        verify_stop(inc);
+        eng_incident_release(inc);
         inc = nx;
     }
 }

@@ -18,6 +18,7 @@
 #define ENG_INCIDENTS_KEEP 100 /* closed incidents kept in the engine */
 #define ENG_RESTARTS_KEEP 1000 /* restart times per service (the rule maximum) */
 #define ENG_LOG_LINES 20
+#define ENG_CONFIG_PATHS_MAX 32 /* config_path entries per service */
 
 /* ---- configuration (engine_config.c) ---- */
 typedef struct eng_alert_cfg {
@@ -32,6 +33,8 @@ typedef struct eng_svc_cfg {
     int64_t probe_interval_ms;
     heal_rule *rules;
     int nrules;
+    char (*config_paths)[HEAL_ARG_MAX]; /* config_path: absolute, normalised */
+    int nconfig_paths;
     char file[256];
     int line;
 } eng_svc_cfg;
@@ -113,6 +116,35 @@ typedef struct eng_rule {
     bool latched;          /* resource: fired; fires again only once the condition was false */
 } eng_rule;
 
+/* engine_files.c: one config_path of a service */
+typedef struct eng_fmeta {
+    bool exists, dir;
+    uint32_t mode, uid, gid; /* mode: permission bits (07777) */
+    uint64_t size;
+    char sha256[65];         /* "" for a directory or a file over 1 MiB */
+} eng_fmeta;
+
+typedef struct eng_fsig { /* the cheap stat compared each tick */
+    bool exists, dir;
+    uint64_t ino, dev;
+    uint32_t mode, uid, gid;
+    int64_t size, mtime_ns;
+} eng_fsig;
+
+typedef struct eng_file {
+    char path[HEAL_ARG_MAX];
+    bool ready;              /* baseline taken (first tick) */
+    eng_fsig sig;            /* last stat */
+    eng_fmeta seen;          /* last looked at */
+    char *text;              /* its content when a small text file (for diffs) */
+    size_t textlen;
+    int64_t changed_mono;    /* last change seen; 0: none since ippocd started */
+    bool has_good, snapping;
+    eng_fmeta good;          /* the known-good copy's */
+    int64_t good_ms;         /* when it was taken (wall) */
+    int64_t snap_failed_mono;
+} eng_file;
+
 struct eng_svc {
     eng_svc_cfg cfg;
     heal_engine *e;
@@ -144,9 +176,13 @@ struct eng_svc {
     bool dep_wait;
     char dep_on[HEAL_NAME_MAX];
     int64_t dep_deadline_mono;
+    /* config_path (engine_files.c) */
+    eng_file *files;
+    int nfiles;
+    int64_t healthy_since_mono; /* running with every probe passing since; 0: not healthy */
 };
 
-typedef enum { INC_ACTING = 0, INC_VERIFYING, INC_RESOLVED, INC_FAILED } inc_state;
+typedef enum { INC_ACTING = 0, INC_VERIFYING, INC_RESOLVED, INC_FAILED, INC_DIAGNOSING } inc_state;
 
 struct incident {
     uint64_t id;
@@ -164,9 +200,12 @@ struct incident {
     inc_state state;
     int64_t failing_since_ms, detected_ms, closed_ms, verify_deadline_mono;
     char reason[256];
-    uv_timer_t verify_timer;
-    bool timer_open;
-    bool orphan;                        /* the engine let go of it: free at close */
+    uv_timer_t *verify_timer;           /* the verify step's (own allocation: freed when closed,
+                                           so the incident may go or verify again meanwhile) */
+    json_t *extra;                      /* keys attached by heal_engine_incident_attach (object) */
+    char by[32];                        /* heal_engine_propose: who proposed the actions ("" = a rule) */
+    char why[256];                      /* ... and why */
+    json_t *proposed;                   /* ... their text (array), NULL when never proposed */
     incident *next_inc;
 };
 
@@ -259,13 +298,43 @@ void eng_metric_what(char *text, size_t n, const json_t *detail);
 /* engine_incident.c */
 incident *eng_incident_open(heal_engine *e, const char *service, const char *what, const char *where,
                             const heal_action *acts, int nacts, int64_t failing_since_ms, json_t *evidence);
+/* The same, opened in state (e.g. INC_DIAGNOSING: no actions yet). */
+incident *eng_incident_open_as(heal_engine *e, inc_state state, const char *service, const char *what,
+                               const char *where, const heal_action *acts, int nacts, int64_t failing_since_ms,
+                               json_t *evidence);
 incident *eng_incident_find(heal_engine *e, uint64_t id);
+void eng_incident_release(incident *inc); /* frees its JSON and itself */
 void eng_incident_action_done(incident *inc, const heal_action *a, const char *outcome, const char *msg,
                               bool executed, bool failed);
 void eng_incident_close(incident *inc, bool resolved, const char *reason);
 void eng_incident_actions_finished(incident *inc);
 void eng_incidents_free(heal_engine *e);
 json_t *eng_incident_json(const incident *inc);
+
+/* engine_propose.c: checks of an action's target the pure policy cannot
+ * make (a pid: protected processes, and filling a->comm / a->pid_start; a
+ * restore: one of the service's config_path with a known-good copy). true:
+ * refused, d filled (REFUSE, HEAL_REFUSE_TARGET, the reason). */
+bool eng_target_refused(heal_engine *e, heal_action *a, heal_decision *d);
+/* Right before a pid-targeted action runs: pid is still the process decided
+ * on (same start time). 0, or -ESRCH with msg. */
+int eng_pid_still(const heal_action *a, char *msg, size_t n);
+
+/* engine_files.c: config_path known-good copies, file.changed, restore */
+/* Thread pool: puts a->path back to the known-good copy of a->service
+ * (content through a temp file + rename, then mode/uid/gid). 0 or -errno
+ * with msg. */
+int eng_files_restore(heal_engine *e, const heal_action *a, char *msg, size_t n);
+/* Loop thread, after a restore: the file.restored event, the new state noted. */
+void eng_files_restored(heal_engine *e, const heal_action *a, int rc, const char *msg);
+/* Whether path is one of service's config_path and has a known-good copy:
+ * 0, or -ENOENT / -EPERM with the reason in msg. Loop thread. */
+int eng_files_can_restore(heal_engine *e, const char *service, const char *path, char *msg, size_t n);
+/* Each tick: health, change checks, known-good copies. */
+void eng_files_tick(heal_engine *e, int64_t now_ms);
+void eng_files_free(eng_svc *s);
+/* [{path, exists, known_good_ms, differs}] for the services JSON. */
+json_t *eng_files_json(eng_svc *s);
 
 /* engine_act.c: the action pipeline */
 void eng_act_next(incident *inc);

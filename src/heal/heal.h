@@ -40,7 +40,10 @@
 #include <uv.h>
 
 #include "core/core.h"
+#include "heal/action.h"
 #include "memory/memory.h"
+
+#include <jansson.h>
 
 typedef struct heal_engine heal_engine;
 
@@ -97,5 +100,39 @@ const char *heal_engine_audit_path(heal_engine *e);
  * other (audit intent, execute, result). 0 or -errno with err. */
 int heal_engine_approve(heal_engine *e, uint64_t id, const char *who, char *err, size_t errlen);
 int heal_engine_reject(heal_engine *e, uint64_t id, const char *who, char *err, size_t errlen);
+
+/* ---- the brain's hands (loop thread only) ---- */
+/* Opens an incident with no actions for service (may be "" for the
+ * machine), state "diagnosing" until heal_engine_propose or
+ * heal_engine_incident_close; what: e.g. "diagnosis: anomaly in web". It is
+ * an incident like any other: incident.open event, /v1/incidents with its
+ * evidence (stolen; NULL: {}). *id gets its id. 0, -ENOENT (unknown
+ * service), -ENOMEM; err says why. */
+int heal_engine_incident_new(heal_engine *e, const char *service, const char *what, json_t *evidence,
+                             uint64_t *id, char *err, size_t errlen);
+/* Sets key (e.g. "signature", "diagnosis") in the incident's JSON (what
+ * /v1/incidents/ID and its later incident.* events show); replaces an
+ * earlier value of that key. value is stolen. 0, -ENOENT (unknown
+ * incident), -EINVAL (NULL value, or a key heal itself writes: id, state,
+ * actions, ...). */
+int heal_engine_incident_attach(heal_engine *e, uint64_t id, const char *key, json_t *value);
+/* Runs acts (typed, each through the policy and the audit log like a
+ * rule's: decision, intent, execute, result; mode suggest queues them,
+ * refused ones are recorded and never run), then the verify step; the
+ * outcome is the incident's incident.resolved / incident.failed event, whose
+ * JSON then has "by": who, "why" and "proposed" (the actions' text), and
+ * whose "actions" entries of this attempt carry "by". A closed incident is
+ * reopened for the attempt (its earlier results kept). The audit records'
+ * reason names who. who: e.g. "brain"; n: 1..8. 0, -ENOENT unknown
+ * incident, -EBUSY its actions (or their verify step) are running, -EINVAL
+ * bad arguments; err says why. */
+int heal_engine_propose(heal_engine *e, uint64_t id, const heal_action *acts, int n, const char *who,
+                        const char *why, char *err, size_t errlen);
+/* Closes an incident nobody acts on (e.g. a diagnosis of "none"): resolved
+ * or failed with reason. 0 (also when it is closed already), -ENOENT,
+ * -EBUSY while its actions run. */
+int heal_engine_incident_close(heal_engine *e, uint64_t id, bool resolved, const char *reason);
+/* heal_action_parse_text (action.h, included above) parses one proposed
+ * action's text; heal_action_format writes it. */
 
 #endif

@@ -91,6 +91,7 @@ const char *heal_refusal_name(heal_refusal r)
     case HEAL_REFUSE_RATE_GLOBAL: return "rate limited (global)";
     case HEAL_REFUSE_FLAPPING: return "flapping";
     case HEAL_REFUSE_QUEUE_FULL: return "pending queue full";
+    case HEAL_REFUSE_TARGET: return "target refused";
     }
     return "?";
 }
@@ -170,7 +171,8 @@ int heal_policy_allow_parse(const char *s, uint32_t *mask, char *err, size_t err
         } else {
             return perr(err, errlen, -EINVAL,
                         "allowlist: unknown action \"%s\" (expected start, stop, restart, signal, renice, "
-                        "limit memory, limit cpu, limit, sysctl, clean, run, alert, freeze, thaw, default or all)", w[i]);
+                        "limit memory, limit cpu, limit, sysctl, clean, run, alert, freeze, thaw, restore, "
+                        "signal-process, renice-process, default or all)", w[i]);
         }
     }
     *mask = m;
@@ -640,6 +642,10 @@ heal_verdict heal_policy_decide(heal_policy *p, const heal_action *a, const char
     if (!heal_action_name(a->kind) || !memchr(a->service, 0, sizeof a->service)) {
         snprintf(out->reason, sizeof out->reason, "invalid action (kind %d)", (int)a->kind);
         return refuse(out, HEAL_REFUSE_INVALID, 0);
+    }
+    if ((a->kind == HEAL_ACT_SIGNAL_PID || a->kind == HEAL_ACT_RENICE_PID) && a->pid <= 1) {
+        snprintf(out->reason, sizeof out->reason, "pid %d is never a target", a->pid);
+        return refuse(out, HEAL_REFUSE_TARGET, 0);
     }
     svc *s = svc_get(p, a->service);
     if (!s) {

@@ -70,17 +70,20 @@ typedef enum heal_refusal {
     HEAL_REFUSE_RATE_GLOBAL,  /* the global rate limit */
     HEAL_REFUSE_FLAPPING,     /* a restart of a service marked flapping */
     HEAL_REFUSE_QUEUE_FULL,   /* suggest mode, pending queue full */
+    HEAL_REFUSE_TARGET,       /* the engine's checks of the target: a protected pid, a path that is
+                                 not the service's config_path, no known-good copy */
 } heal_refusal;
 
 #define HEAL_ALLOW(kind) (1u << (kind))
 /* The default allowlist: start, stop, restart, signal, renice, limit memory,
- * limit cpu, alert, freeze, thaw. sysctl, clean and playbooks must be
- * allowed explicitly. */
+ * limit cpu, alert, freeze, thaw, restore (of the service's own config_path).
+ * sysctl, clean, playbooks and the pid-targeted signal-process and
+ * renice-process must be allowed explicitly. */
 #define HEAL_ALLOW_DEFAULT                                                                   \
     (HEAL_ALLOW(HEAL_ACT_START) | HEAL_ALLOW(HEAL_ACT_STOP) | HEAL_ALLOW(HEAL_ACT_RESTART) |  \
      HEAL_ALLOW(HEAL_ACT_SIGNAL) | HEAL_ALLOW(HEAL_ACT_RENICE) | HEAL_ALLOW(HEAL_ACT_LIMIT_MEMORY) | \
      HEAL_ALLOW(HEAL_ACT_LIMIT_CPU) | HEAL_ALLOW(HEAL_ACT_ALERT) | HEAL_ALLOW(HEAL_ACT_FREEZE) |    \
-     HEAL_ALLOW(HEAL_ACT_THAW))
+     HEAL_ALLOW(HEAL_ACT_THAW) | HEAL_ALLOW(HEAL_ACT_RESTORE))
 #define HEAL_ALLOW_ALL ((1u << HEAL_ACT_COUNT) - 1)
 
 #define HEAL_RATE_MAX 10000 /* the largest max of one rate limit */

@@ -36,6 +36,7 @@ typedef struct px {
     int line;
     char *err;
     size_t errlen;
+    bool one_action; /* heal_action_parse_text: "action:COL: ..." messages, pid targets allowed */
 } px;
 
 static int fail(px *p, size_t off, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -44,8 +45,10 @@ static int fail(px *p, size_t off, const char *fmt, ...)
 {
     if (!p->err || !p->errlen)
         return -EINVAL;
-    int w = snprintf(p->err, p->errlen, "%s:%d:%zu: ", p->file && *p->file ? p->file : "<rule>",
-                     p->line, off + 1);
+    int w = p->one_action ? snprintf(p->err, p->errlen, "action '%.60s%s', column %zu: ", p->s,
+                                     strlen(p->s) > 60 ? "..." : "", off + 1)
+                          : snprintf(p->err, p->errlen, "%s:%d:%zu: ", p->file && *p->file ? p->file : "<rule>",
+                                     p->line, off + 1);
     if (w >= 0 && (size_t)w < p->errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -1192,17 +1195,60 @@ static int act_alert(px *p, heal_action *a)
     return 0;
 }
 
+/* "pid N" after a signal or renice action: a process that is not the
+ * service (heal_action_parse_text only: a rule cannot know a pid). */
+static int pid_target(px *p, heal_action *a, heal_action_kind kind)
+{
+    tok t;
+    long pid;
+    int rc = peek(p, &t);
+    if (rc || !is_kw(&t, "pid"))
+        return rc;
+    if (!p->one_action)
+        return fail(p, t.off, "a rule cannot name a pid (pids change): '%s ... pid N' is for proposed actions only",
+                    heal_action_name(a->kind));
+    next(p, &t);
+    if ((rc = next(p, &t)) || (rc = get_int(p, &t, 1, 4194304, "pid", &pid)))
+        return rc;
+    a->kind = kind;
+    a->pid = (int)pid;
+    return 0;
+}
+
+/* restore PATH: absolute, no "." or ".." parts, no trailing '/' (but "/"). */
+static int act_restore(px *p, heal_action *a)
+{
+    tok t;
+    int rc = get_abs_path(p, &t, "restore", true, a->path, sizeof a->path);
+    if (rc)
+        return rc;
+    for (const char *c = a->path; *c; c++) {
+        if (c[0] != '/')
+            continue;
+        size_t len = strcspn(c + 1, "/");
+        if (len == 0 && c[1] == '/')
+            return fail(p, src_off(p, &t, (size_t)(c - a->path)), "empty part '//' in the path to restore");
+        if ((len == 1 && c[1] == '.') || (len == 2 && c[1] == '.' && c[2] == '.'))
+            return fail(p, src_off(p, &t, (size_t)(c - a->path)), "'.' and '..' are not allowed in the path to restore");
+    }
+    size_t n = strlen(a->path);
+    if (n > 1 && a->path[n - 1] == '/')
+        a->path[n - 1] = 0;
+    return 0;
+}
+
 static const struct { const char *word; heal_action_kind kind; } action_words[] = {
     {"start", HEAL_ACT_START}, {"stop", HEAL_ACT_STOP}, {"restart", HEAL_ACT_RESTART},
     {"signal", HEAL_ACT_SIGNAL}, {"renice", HEAL_ACT_RENICE}, {"limit", HEAL_ACT_LIMIT_MEMORY},
     {"sysctl", HEAL_ACT_SYSCTL}, {"clean", HEAL_ACT_CLEAN}, {"run", HEAL_ACT_PLAYBOOK},
     {"alert", HEAL_ACT_ALERT}, {"freeze", HEAL_ACT_FREEZE}, {"thaw", HEAL_ACT_THAW},
+    {"restore", HEAL_ACT_RESTORE},
 };
 
 static int parse_action(px *p, heal_action *a, const char *after)
 {
     static const char *const words[] = {"start", "stop", "restart", "signal", "renice", "limit",
-                                        "sysctl", "clean", "run", "alert", "freeze", "thaw", NULL};
+                                        "sysctl", "clean", "run", "alert", "freeze", "thaw", "restore", NULL};
     tok t;
     long nice;
     int rc = next(p, &t), k = -1;
@@ -1212,18 +1258,26 @@ static int parse_action(px *p, heal_action *a, const char *after)
         if (is_kw(&t, action_words[i].word))
             k = (int)action_words[i].kind;
     if (k < 0) {
-        char what[64];
-        snprintf(what, sizeof what, "an action after '%s'", after);
+        char what[160];
+        if (after)
+            snprintf(what, sizeof what, "an action after '%s'", after);
+        else
+            snprintf(what, sizeof what, "an action (start, stop, restart, signal, renice, limit, sysctl, clean, "
+                                        "run, alert, freeze, thaw, restore)");
         return expected(p, &t, what, words);
     }
     a->kind = (heal_action_kind)k;
     switch (a->kind) {
-    case HEAL_ACT_SIGNAL: return act_signal(p, a);
+    case HEAL_ACT_SIGNAL:
+        if ((rc = act_signal(p, a)))
+            return rc;
+        return pid_target(p, a, HEAL_ACT_SIGNAL_PID);
     case HEAL_ACT_RENICE:
         if ((rc = next(p, &t)) || (rc = get_int(p, &t, -20, 19, "nice value", &nice)))
             return rc;
         a->nice = (int)nice;
-        return 0;
+        return pid_target(p, a, HEAL_ACT_RENICE_PID);
+    case HEAL_ACT_RESTORE: return act_restore(p, a);
     case HEAL_ACT_LIMIT_MEMORY: return act_limit(p, a);
     case HEAL_ACT_SYSCTL: return act_sysctl(p, a);
     case HEAL_ACT_CLEAN: return act_clean(p, a);
@@ -1315,6 +1369,32 @@ int heal_rule_parse(const char *line, const char *file, int lineno, heal_rule *o
     }
     core_sncpy(out->file, sizeof out->file, file ? file : "");
     out->line = lineno;
+    return 0;
+}
+
+int heal_action_parse_text(const char *text, const char *service, heal_action *out, char *err, size_t errlen)
+{
+    px p = {.s = text ? text : "", .err = err, .errlen = errlen, .one_action = true};
+    memset(out, 0, sizeof *out);
+    if (err && errlen)
+        err[0] = 0;
+    if (service && core_sncpy(out->service, sizeof out->service, service)) {
+        memset(out, 0, sizeof *out);
+        if (err && errlen)
+            snprintf(err, errlen, "service name '%.40s...' is too long", service);
+        return -EINVAL;
+    }
+    tok t;
+    int rc = check_text(&p);
+    if (!rc)
+        rc = parse_action(&p, out, NULL);
+    if (!rc && !(rc = next(&p, &t)) && t.type != T_END)
+        rc = t.type == T_COMMA ? fail(&p, t.off, "one action only (found ',')")
+                               : expected(&p, &t, "end of the action", NULL);
+    if (rc) {
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
     return 0;
 }
 

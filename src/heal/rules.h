@@ -67,7 +67,15 @@
  *              | "clean" PATH [ "older" "than" DURATION ] [ "larger" "than" SIZE ]
  *              | "run" STRING [ "timeout" DURATION ]   (* default timeout 1m, max 1h *)
  *              | "alert" [ NAME ]                 (* NAME: [A-Za-z0-9_.-]+, "" = all *)
- *              | "freeze" | "thaw" ;              (* cgroup.freeze of the service's own cgroup v2 *)
+ *              | "freeze" | "thaw"                (* cgroup.freeze of the service's own cgroup v2 *)
+ *              | "restore" PATH ;                 (* put PATH, one of the service's config_path,
+ *                                                    back to its known-good copy *)
+ *
+ *   Proposed actions only (heal_action_parse_text, i.e. from the brain; a
+ *   rule cannot know a pid, so heal_rule_parse refuses these):
+ *   pid_action = "signal" SIGNAL "pid" INT        (* a process that is not the service,
+ *                                                    e.g. a CPU hog; allowlist "signal-process" *)
+ *              | "renice" INT "pid" INT ;         (* allowlist "renice-process" *)
  *
  *   NUMBER     = [ "-" ] DIGITS [ "." DIGITS ] [ "e" [ "+" | "-" ] DIGITS ] ;
  *                (* "-" only in metric thresholds; INT: [ "-" ] DIGITS *)

@@ -234,6 +234,17 @@ static int put_action(sbuf *s, const heal_action *a)
         put(s, "signal %s", sigabbrev_np(a->signum));
         break;
     case HEAL_ACT_RENICE: put(s, "renice %d", a->nice); break;
+    case HEAL_ACT_SIGNAL_PID:
+        if (!sigabbrev_np(a->signum) || a->pid <= 0)
+            return -EINVAL;
+        put(s, "signal %s pid %d", sigabbrev_np(a->signum), a->pid);
+        break;
+    case HEAL_ACT_RENICE_PID:
+        if (a->pid <= 0)
+            return -EINVAL;
+        put(s, "renice %d pid %d", a->nice, a->pid);
+        break;
+    case HEAL_ACT_RESTORE: put(s, "restore "), put_arg(s, a->path); break;
     case HEAL_ACT_LIMIT_MEMORY: put_size(s, "limit memory ", a->bytes); break;
     case HEAL_ACT_LIMIT_CPU: put(s, "limit cpu "), put_number(s, a->cpu_percent), put(s, "%%"); break;
     case HEAL_ACT_SYSCTL: put(s, "sysctl %s = ", a->key), put_arg(s, a->value); break;

@@ -31,6 +31,8 @@ typedef struct logs_miner_opts {
     int depth;        /* prefix tree depth (0: the default) */
     int max_children; /* per tree node (0: the default) */
     int max_templates;/* oldest-unused templates are forgotten past this (0: unlimited) */
+    bool classic;     /* Drain exactly as published (blank-separated tokens, no built-in
+                       * masks, no merging): bench/logparse's check of the scorer */
 } logs_miner_opts;
 
 /* o may be NULL (defaults). 0 or -errno with a reason in err. */
@@ -48,6 +50,9 @@ int logs_miner_add(logs_miner *m, const char *msg, size_t len, bool *is_new);
  * next logs_miner_add. */
 const char *logs_miner_template(const logs_miner *m, int id);
 int logs_miner_count(const logs_miner *m); /* templates so far */
+/* The id that id stands for now: itself, the earlier id its template merged
+ * into (once two templates became equal), or -1 when forgotten (LRU). */
+int logs_miner_resolve(const logs_miner *m, int id);
 void logs_miner_free(logs_miner *m);
 
 /* "error", "warning" or "info": the level a line states (see the contract). */
@@ -56,7 +61,7 @@ const char *logs_line_level(const char *line, size_t len);
 /* A Loghub-style header format ("<Date> <Time> <Level> <Component>: <Content>"). */
 typedef struct logs_format logs_format;
 int logs_format_new(const char *format, logs_format **out, char *err, size_t errlen);
-/* Splits line: *content/*clen get the Content field. 0, or -EINVAL when the
+/* Splits line: *content and *clen get the Content field. 0, or -EINVAL when the
  * line does not match (the caller may then use the whole line). */
 int logs_format_content(const logs_format *f, const char *line, size_t len, const char **content, size_t *clen);
 void logs_format_free(logs_format *f);

@@ -42,6 +42,22 @@ static void test_good_config(void **st)
                            "mode = heal\nrule = if failed http://127.0.0.1/ for 2 checks then restart\n"
                            "rule = if memory > 1GB then restart, alert ops\n",
                            err, sizeof err), 0);
+    /* config_path: repeatable, normalised; restore names one of them */
+    assert_int_equal(check("[service.web]\ncommand = /usr/bin/web\nconfig_path = /etc/web.conf\n"
+                           "config_path = //srv//data/\nconfig_path = /etc/web.conf\n"
+                           "rule = if failed tcp://127.0.0.1:8080 then restore /etc/web.conf, restore /srv/data, restart\n",
+                           err, sizeof err), 0);
+    eng_cfg c;
+    core_config cc;
+    core_config_defaults(&cc);
+    assert_int_equal(core_config_load_string(&cc, "[service.web]\ncommand = x\nconfig_path = //srv//data/\n"
+                                             "config_path = /srv/data\nconfig_path = /etc/resolv.conf\n", "t.conf", err, sizeof err), 0);
+    assert_int_equal(eng_cfg_build(&cc, &c, err, sizeof err), 0);
+    assert_int_equal(c.svcs[0].nconfig_paths, 2);
+    assert_string_equal(c.svcs[0].config_paths[0], "/srv/data");
+    assert_string_equal(c.svcs[0].config_paths[1], "/etc/resolv.conf");
+    eng_cfg_free(&c);
+    core_config_free(&cc);
     assert_string_equal(err, "");
     /* [detect] belongs to ippocd's anomaly detection: heal lets it be */
     assert_int_equal(check("[detect]\nthreshold = 0.7\n[heal]\nrule = if anomalous(memory.*) for 2m then alert\n"
@@ -75,6 +91,12 @@ static void test_bad_configs(void **st)
     expect_bad("[heal]\nrule = if failed process then restart\n", "'restart' needs a service");
     expect_bad("[heal]\nrule = if failed process then alert\n", "about a service");
     expect_bad("[service.a]\ncommand = x\nrule = if failed file /x changed then restart\n", "file probes support");
+    expect_bad("[service.a]\ncommand = x\nconfig_path = etc/a.conf\n", "t.conf:3: config_path: 'etc/a.conf' is not an absolute path");
+    expect_bad("[service.a]\ncommand = x\nconfig_path = /etc/../a.conf\n", "t.conf:3: config_path: '.' and '..' are not allowed");
+    expect_bad("[service.a]\ncommand = x\nconfig_path = /etc/a.conf\nrule = if failed process then restore /etc/b.conf\n",
+               "t.conf:4: restore /etc/b.conf: not one of [service.a]'s config_path");
+    expect_bad("[heal]\nrule = if space /var > 90% then restore /etc/b.conf\n", "'restore' needs a service");
+    expect_bad("[service.a]\ncommand = x\nrule = if failed process then signal KILL pid 4\n", "a rule cannot name a pid");
 }
 
 static int64_t mtime_ago(const char *path, int64_t ms)

@@ -136,7 +136,7 @@ static void test_allowlist(void **state)
     /* The defaults. */
     static const heal_action_kind ok[] = {HEAL_ACT_START, HEAL_ACT_STOP, HEAL_ACT_RESTART, HEAL_ACT_SIGNAL,
                                           HEAL_ACT_RENICE, HEAL_ACT_LIMIT_MEMORY, HEAL_ACT_LIMIT_CPU,
-                                          HEAL_ACT_ALERT};
+                                          HEAL_ACT_ALERT, HEAL_ACT_RESTORE};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         assert_int_equal(decide(p, ok[i], "web", 0, &d), HEAL_VERDICT_EXECUTE);
     static const heal_action_kind no[] = {HEAL_ACT_SYSCTL, HEAL_ACT_CLEAN, HEAL_ACT_PLAYBOOK};
@@ -145,7 +145,19 @@ static void test_allowlist(void **state)
         assert_int_equal(d.refusal, HEAL_REFUSE_NOT_ALLOWED);
     }
     assert_string_equal(d.reason, "run is not allowed for service web (allowed: start, stop, restart, signal, "
-                                  "renice, limit memory, limit cpu, alert, freeze, thaw)");
+                                  "renice, limit memory, limit cpu, alert, freeze, thaw, restore)");
+    /* pid-targeted actions: never by default, never pid 0 or 1 */
+    heal_action pa = act(HEAL_ACT_SIGNAL_PID, "web");
+    pa.pid = 4242;
+    assert_int_equal(heal_policy_decide(p, &pa, "brain", 0, &d), HEAL_VERDICT_REFUSE);
+    assert_int_equal(d.refusal, HEAL_REFUSE_NOT_ALLOWED);
+    assert_non_null(strstr(d.reason, "signal-process is not allowed for service web"));
+    pa.kind = HEAL_ACT_RENICE_PID;
+    assert_int_equal(heal_policy_decide(p, &pa, "brain", 0, &d), HEAL_VERDICT_REFUSE);
+    assert_int_equal(d.refusal, HEAL_REFUSE_NOT_ALLOWED);
+    pa.pid = 1;
+    assert_int_equal(heal_policy_decide(p, &pa, "brain", 0, &d), HEAL_VERDICT_REFUSE);
+    assert_int_equal(d.refusal, HEAL_REFUSE_TARGET);
     assert_int_equal(decide(p, HEAL_ACT_SYSCTL, "", 0, &d), HEAL_VERDICT_REFUSE);
     assert_non_null(strstr(d.reason, "sysctl is not allowed machine-wide"));
 
@@ -178,6 +190,10 @@ static void test_allowlist(void **state)
     assert_int_equal(m, HEAL_ALLOW(HEAL_ACT_LIMIT_MEMORY) | HEAL_ALLOW(HEAL_ACT_LIMIT_CPU));
     assert_int_equal(heal_policy_allow_parse("limit  cpu, run, playbook", &m, err, sizeof err), 0);
     assert_int_equal(m, HEAL_ALLOW(HEAL_ACT_LIMIT_CPU) | HEAL_ALLOW(HEAL_ACT_PLAYBOOK));
+    assert_int_equal(heal_policy_allow_parse("default, signal-process renice-process", &m, err, sizeof err), 0);
+    assert_int_equal(m, HEAL_ALLOW_DEFAULT | HEAL_ALLOW(HEAL_ACT_SIGNAL_PID) | HEAL_ALLOW(HEAL_ACT_RENICE_PID));
+    assert_int_equal(heal_policy_allow_parse("restore", &m, err, sizeof err), 0);
+    assert_int_equal(m, HEAL_ALLOW(HEAL_ACT_RESTORE));
     assert_int_equal(heal_policy_allow_parse("all", &m, err, sizeof err), 0);
     assert_int_equal(m, HEAL_ALLOW_ALL);
     assert_int_equal(heal_policy_allow_parse("", &m, err, sizeof err), 0);

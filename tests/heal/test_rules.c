@@ -397,6 +397,8 @@ static const char *const valid[] = {
     "if cpu < 1% for 1m then thaw",
     "if anomalous(process.*{name=\"web\",pid=\"12\"}) for 3 checks then restart, alert",
     "if anomalous(\"disk.io?{device=\\\"a b)\\\"}\") then alert",
+    "if failed tcp://127.0.0.1:80 then restore /etc/web.conf, restart",
+    "if failed process then restore \"/etc/my app/x;y.conf\", restore /srv/data, start",
 };
 
 static void test_roundtrip(void **state)
@@ -666,6 +668,17 @@ static const struct { const char *in, *msg; } bad[] = {
      "svc.conf:7:27: unterminated string: expected a closing '\"'"},
     {"if cpu > 90% then restart else alert",
      "svc.conf:7:27: expected ',' or end of line after the action, found 'else'"},
+    /* a rule cannot know a pid */
+    {"if cpu > 90% then signal TERM pid 42",
+     "svc.conf:7:31: a rule cannot name a pid (pids change): 'signal ... pid N' is for proposed actions only"},
+    {"if cpu > 90% then renice 10 pid 42",
+     "svc.conf:7:29: a rule cannot name a pid (pids change): 'renice ... pid N' is for proposed actions only"},
+    {"if cpu > 90% then restore etc/web.conf",
+     "svc.conf:7:27: expected an absolute path after 'restore', found 'etc/web.conf'"},
+    {"if cpu > 90% then restore /etc/../shadow",
+     "svc.conf:7:31: '.' and '..' are not allowed in the path to restore"},
+    {"if cpu > 90% then restore",
+     "svc.conf:7:26: expected an absolute path after 'restore', found end of line"},
 };
 
 static void test_bad(void **state)
@@ -681,6 +694,95 @@ static void test_bad(void **state)
         assert_string_equal(err, bad[i].msg);
         assert_int_equal(rule.cond.kind, HEAL_COND_NONE); /* cleared on error */
     }
+}
+
+/* heal_action_parse_text: one action, every kind, as the brain proposes them */
+static void test_parse_text(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "start", "stop", "restart", "signal HUP", "signal SIGUSR1", "renice 10", "renice -5",
+        "limit memory 600MB", "limit cpu 50%", "sysctl vm.swappiness = 10", "clean /var/log/app older than 7d",
+        "clean /srv/cache larger than 100MB", "run \"/usr/local/bin/fix --now\" timeout 30s", "alert", "alert ops",
+        "freeze", "thaw", "restore /etc/web.conf", "restore \"/etc/my app.conf\"", "signal TERM pid 42",
+        "renice 19 pid 4242",
+    };
+    static const heal_action_kind kinds[] = {
+        HEAL_ACT_START, HEAL_ACT_STOP, HEAL_ACT_RESTART, HEAL_ACT_SIGNAL, HEAL_ACT_SIGNAL, HEAL_ACT_RENICE,
+        HEAL_ACT_RENICE, HEAL_ACT_LIMIT_MEMORY, HEAL_ACT_LIMIT_CPU, HEAL_ACT_SYSCTL, HEAL_ACT_CLEAN, HEAL_ACT_CLEAN,
+        HEAL_ACT_PLAYBOOK, HEAL_ACT_ALERT, HEAL_ACT_ALERT, HEAL_ACT_FREEZE, HEAL_ACT_THAW, HEAL_ACT_RESTORE,
+        HEAL_ACT_RESTORE, HEAL_ACT_SIGNAL_PID, HEAL_ACT_RENICE_PID,
+    };
+    char err[512], text[1024];
+    heal_action a, b;
+    bool seen[HEAL_ACT_COUNT] = {false};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        int rc = heal_action_parse_text(good[i], "web", &a, err, sizeof err);
+        if (rc)
+            print_error("%s -> %s\n", good[i], err);
+        assert_int_equal(rc, 0);
+        assert_int_equal(a.kind, kinds[i]);
+        assert_string_equal(a.service, "web");
+        seen[a.kind] = true;
+        /* heal_action_format's text parses back to the same action */
+        assert_int_equal(heal_action_format(&a, text, sizeof text), 0);
+        rc = heal_action_parse_text(text, "web", &b, err, sizeof err);
+        if (rc)
+            print_error("%s -> %s -> %s\n", good[i], text, err);
+        assert_int_equal(rc, 0);
+        assert_memory_equal(&a, &b, sizeof a);
+    }
+    for (int k = 0; k < HEAL_ACT_COUNT; k++)
+        if (!seen[k])
+            fail_msg("kind %s not tested", heal_action_name((heal_action_kind)k));
+    assert_int_equal(heal_action_parse_text("signal TERM pid 42", "web", &a, err, sizeof err), 0);
+    assert_int_equal(a.signum, SIGTERM);
+    assert_int_equal(a.pid, 42);
+    assert_int_equal(heal_action_parse_text("renice 10 pid 7", "", &a, err, sizeof err), 0);
+    assert_int_equal(a.nice, 10);
+    assert_int_equal(a.pid, 7);
+    assert_string_equal(a.service, "");
+    assert_int_equal(heal_action_parse_text("restore /etc//web.conf/", "web", &a, err, sizeof err), -EINVAL);
+    assert_int_equal(heal_action_parse_text("restore /etc/web.d/", "web", &a, err, sizeof err), 0);
+    assert_string_equal(a.path, "/etc/web.d");
+    assert_int_equal(heal_action_format(&a, text, sizeof text), 0);
+    assert_string_equal(text, "restore /etc/web.d");
+
+    static const struct { const char *in, *msg; } bad_text[] = {
+        {"", "action '', column 1: expected an action (start, stop, restart, signal, renice, limit, sysctl, clean, "
+             "run, alert, freeze, thaw, restore), found end of line"},
+        {"restrat", "action 'restrat', column 1: expected an action (start, stop, restart, signal, renice, limit, "
+                    "sysctl, clean, run, alert, freeze, thaw, restore), found 'restrat' (did you mean 'restart'?)"},
+        {"restart, alert", "action 'restart, alert', column 8: one action only (found ',')"},
+        {"restart now", "action 'restart now', column 9: expected end of the action, found 'now'"},
+        {"signal TERM pid", "action 'signal TERM pid', column 16: expected a pid (an integer from 1 to 4194304), "
+                            "found end of line"},
+        {"signal TERM pid x", "action 'signal TERM pid x', column 17: expected a pid (an integer from 1 to 4194304), "
+                              "found 'x'"},
+        {"signal TERM pid 0", "action 'signal TERM pid 0', column 17: pid 0 is out of range (expected 1 to 4194304)"},
+        {"signal BOGUS pid 3", "action 'signal BOGUS pid 3', column 8: unknown signal 'BOGUS' (expected e.g. HUP, "
+                               "TERM, USR1)"},
+        {"renice 99 pid 3", "action 'renice 99 pid 3', column 8: nice value 99 is out of range (expected -20 to 19)"},
+        {"restore", "action 'restore', column 8: expected an absolute path after 'restore', found end of line"},
+        {"restore web.conf", "action 'restore web.conf', column 9: expected an absolute path after 'restore', "
+                             "found 'web.conf'"},
+        {"restore /etc/./x", "action 'restore /etc/./x', column 13: '.' and '..' are not allowed in the path to "
+                             "restore"},
+        {"limit disk 5GB", "action 'limit disk 5GB', column 7: expected 'memory' or 'cpu' after 'limit', found "
+                           "'disk'"},
+        {"restart\n", "action 'restart\n', column 8: unexpected control character 0x0a"},
+    };
+    for (size_t i = 0; i < sizeof bad_text / sizeof bad_text[0]; i++) {
+        memset(&a, 0x55, sizeof a);
+        int rc = heal_action_parse_text(bad_text[i].in, "web", &a, err, sizeof err);
+        if (rc != -EINVAL || strcmp(err, bad_text[i].msg))
+            print_error("input: %s\nwant:  %s\ngot:   %s\n", bad_text[i].in, bad_text[i].msg, rc ? err : "(parsed)");
+        assert_int_equal(rc, -EINVAL);
+        assert_string_equal(err, bad_text[i].msg);
+        assert_int_equal(a.kind, 0); /* cleared on error */
+    }
+    assert_int_equal(heal_action_parse_text(NULL, "web", &a, err, sizeof err), -EINVAL);
+    assert_int_equal(heal_action_parse_text("restart", "web", &a, NULL, 0), 0);
 }
 
 static void test_limits(void **state)
@@ -868,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_anomalous),
         cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_canonical),
         cmocka_unit_test(test_bad),          cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_parse_text),
         cmocka_unit_test(test_format_errors), cmocka_unit_test(test_timing_and_helpers),
         cmocka_unit_test(test_fuzz),
     };
