@@ -266,7 +266,7 @@ class Env:
             "[logs]\n\n"
             "[service.db]\ncommand = /usr/bin/python3 %s db --port %d --tokens %s\n"
             "autorestart = no\nallow = default\n\n"
-            "[service.web]\ncommand = /bin/sh %s %s\ndepends = db\nstop_timeout = 3s\n"
+            "[service.web]\ncommand = /bin/sh %s %s\ndepends = db\nstop_timeout = 3s\nhealthy_after = 3s\n"
             "%s%s%s%s%s"
             "log_file = %s/access.log\n"
             "allow = default, clean, signal-process, renice-process\n"
@@ -296,6 +296,7 @@ class Env:
                 pass
         self.daemon.kill()
         self.sweep()
+        self.daemon.remove()
 
     def sweep(self):
         for pid in pids_mentioning(self.tmp):
@@ -863,28 +864,32 @@ def settle(env, fault):
     raise RuntimeError("web did not come back after %s:\n%s" % (fault.name, env.service_log("web")[-2000:]))
 
 
-def run_fault(state_dir, fault_cls, occurrences=2, brain_conf=""):
-    """Both occurrences of one fault in one Env (same ippocd). Returns the
-    results (one per occurrence)."""
-    env = Env(state_dir, brain_conf=brain_conf)
+def run_in(env, fault_cls, occurrences=2):
+    """occurrences of one fault in env (the same ippocd), each followed by
+    settle(). Returns the results (one per occurrence)."""
     out = []
+    for occ in range(1, occurrences + 1):
+        fault = fault_cls()
+        try:
+            res = run_once(env, fault, occ)
+        finally:
+            did = settle(env, fault)
+        res["settle"] = did
+        res["dropped_keys"] = env.dropped
+        out.append(res)
+        log(line(res))
+    return out
+
+
+def run_fault(state_dir, fault_cls, occurrences=2, brain_conf=""):
+    """Both occurrences of one fault in a new Env (one ippocd)."""
+    env = Env(state_dir, brain_conf=brain_conf)
     try:
         env.start()
-        for occ in range(1, occurrences + 1):
-            fault = fault_cls()
-            try:
-                res = run_once(env, fault, occ)
-            finally:
-                did = settle(env, fault)
-            res["settle"] = did
-            res["dropped_keys"] = env.dropped
-            out.append(res)
-            log(line(res))
+        return run_in(env, fault_cls, occurrences)
     finally:
         env.stop()
-        env.daemon.remove()
         run_cleanups_of(env)
-    return out
 
 
 def run_cleanups_of(env):

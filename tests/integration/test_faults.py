@@ -17,6 +17,7 @@ if os.geteuid() != 0:
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "diagnose"))
 import bench  # noqa: E402
+import harness  # noqa: E402
 from harness import run  # noqa: E402
 
 bench.DETECT_S = 20
@@ -24,11 +25,18 @@ bench.MITIGATE_S = 30
 STATE = tempfile.mkdtemp(prefix="ippoc-faults-state.")
 bench.on_exit("rm state", lambda: shutil.rmtree(STATE, ignore_errors=True))
 bench.Dns()
+ENV = None
 
 
 def check(fault_cls):
-    res = bench.run_fault(STATE, fault_cls, occurrences=1)[0]
-    print(bench.line(res), flush=True)
+    """One occurrence of fault_cls in the one ippocd all the tests share
+    (started by the first test, and again after a failed one)."""
+    global ENV
+    if ENV is None or ENV.daemon.proc is None or ENV.daemon.proc.poll() is not None:
+        ENV = bench.Env(STATE)
+        harness._live.remove(ENV.daemon)  # not stopped after each test: bench's cleanups stop it
+        ENV.start()
+    res = bench.run_in(ENV, fault_cls, occurrences=1)[0]
     assert res["detected"], f"{fault_cls.name}: not detected: {res}"
     assert res["diagnoses"], f"{fault_cls.name}: no diagnosis: {res}"
     assert res["type_ok"], f"{fault_cls.name}: diagnosed {res['diagnoses'][0]}, wanted {fault_cls.fault_type}"
@@ -56,4 +64,7 @@ def test_fd_exhaustion():
     check(bench.FdExhaustion)
 
 
-run([test_config_typo, test_port_taken, test_permission_change, test_disk_full, test_fd_exhaustion])
+try:
+    run([test_config_typo, test_port_taken, test_permission_change, test_disk_full, test_fd_exhaustion])
+finally:
+    bench.run_cleanups()
