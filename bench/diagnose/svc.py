@@ -155,7 +155,7 @@ def health_check(cfg, cred, data):
             os.unlink(os.path.join(rq, "req-%d-%d.json" % (os.getpid(), STATE["requests"] - 8)))
         except FileNotFoundError:
             pass
-        with tempfile.TemporaryFile() as f:   # in TMPDIR: a response buffer
+        with tempfile.TemporaryFile(dir=os.environ.get("TMPDIR")) as f:   # a response buffer, in TMPDIR only
             f.write(rec.encode() * 64)
         if os.environ.get("ACCESS_LOG"):
             with open(os.environ["ACCESS_LOG"], "a") as f:
@@ -210,7 +210,6 @@ def web(argv):
     a = ap.parse_args(argv)
     try:
         os.environ.update(read_kv(a.env))
-        tempfile.tempdir = None
     except OSError as e:
         log("FATAL", "cannot read environment file %s: %s" % (a.env, e.strerror))
         sys.exit(1)
