@@ -260,7 +260,7 @@ class Env:
     def config(self, extra_conf, brain_conf):
         cp = lambda p: "config_path = %s\n" % p  # noqa: E731
         return (
-            "[heal]\nmode = heal\nverify = 15s\nflap = 10 restarts within 1m\nflap_cooldown = 10s\n"
+            "[heal]\nmode = heal\nverify = 15s\nflap = 20 restarts within 1m\nflap_cooldown = 10s\n"
             "service_max_actions = 30 per 1m\n\n"
             "[brain]\nenabled = yes\n%s\n"
             "[logs]\n\n"
