@@ -262,7 +262,7 @@ class Env:
         return (
             "[heal]\nmode = heal\nverify = 15s\nflap = 20 restarts within 1m\nflap_cooldown = 10s\n"
             "service_max_actions = 30 per 1m\n\n"
-            "[brain]\nenabled = yes\n%s\n"
+            "[brain]\nenabled = yes\nmerge = 10s\n%s\n"
             "[logs]\n\n"
             "[service.db]\ncommand = /usr/bin/python3 %s db --port %d --tokens %s\n"
             "autorestart = no\nallow = default\n\n"
