@@ -16,6 +16,8 @@ MESON_OPTS ?= -Dwerror=true
 DEB_BUILD  = meson ninja-build pkg-config gcc libc6-dev
 DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
              libpcre2-dev libinih-dev libsqlite3-dev libsodium-dev
+# libsystemd-dev: the log watch reads the systemd journal through sd-journal
+DEB_LIBS  += libsystemd-dev
 DEB_RUN    = $(DEB_BUILD) $(DEB_LIBS)
 DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
              prometheus prometheus-node-exporter
@@ -23,6 +25,8 @@ DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 
 # them as their own processes on temp ports (installing them starts nothing
 # the tests use). The kernel bridge's test: Debian's kernel headers to build the module
 # against, QEMU and a static busybox to boot Debian's kernel with it.
+# systemd-journal-remote writes the real journal files tests/logs reads
+DEB_TEST  += systemd-journal-remote
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
 DEB_BENCH  = python3-numpy python3-matplotlib
 KERNEL_CACHE ?= $(CURDIR)/.cache/kernel

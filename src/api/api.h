@@ -21,6 +21,10 @@
  *   GET  /v1/audit/verify           -> 200 {"ok":true,"records":N,...} or
  *                                      200 {"ok":false,"status":"hash_mismatch",
  *                                           "line":L,"seq":S,"reason":"...",...}
+ * The brain (api_brain.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/incidents/{id}/diagnosis  diagnosis_json; NULL -> 404
+ *   GET  /v1/brain                  brain_json as given (queue, running, done, ...)
+ *   POST /v1/diagnose               body {"service":"S"} -> {"incident":N,"service":"S"}
  * Anomaly detection (api_anomaly.c; 503 "unavailable" when the hook is NULL):
  *   GET  /v1/anomalies[?all=1]      anomalies_json as given: the metrics
  *                                   anomalous now, recent episodes, and with
@@ -30,6 +34,11 @@
  *   anomaly_scores are anomalous) and ippoc_anomaly_score{metric="NAME",
  *   <its labels>} for each anomalous one. With services_json, /metrics
  *   also has ippoc_service_restarts_total and ippoc_service_up per service.
+ * Logs (api_logs.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/logs[?source=S]        logs_json as given: each log source's
+ *                                   templates with counts, rates, levels,
+ *                                   first and last seen; an unknown source
+ *                                   is 404 not_found
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -84,6 +93,15 @@ typedef struct api_hooks {
     int (*approve)(void *ud, uint64_t id, const char *who, char *err, size_t errlen);
     int (*reject)(void *ud, uint64_t id, const char *who, char *err, size_t errlen);
 
+    /* The brain (api_brain.c); each may be NULL (503 "unavailable").
+     * diagnosis_json: an incident's diagnosis, NULL when none (yet) -> 404;
+     * brain_json: the brain's status; diagnose: a user's question about a
+     * service (may block up to a few s): 0 and *incident, or -errno with err
+     * (-ENOENT 404, -ENOTSUP 503, -EBUSY 503, others as approve). */
+    char *(*diagnosis_json)(void *ud, uint64_t incident);
+    char *(*brain_json)(void *ud);
+    int (*diagnose)(void *ud, const char *service, uint64_t *incident, char *err, size_t errlen);
+
     /* Anomaly detection; each may be NULL. anomalies_json: the malloc'd
      * answer of GET /v1/anomalies (all: every watched series too), NULL when
      * out of memory. anomaly_scores: *out gets a malloc'd array (freed by the
@@ -94,6 +112,10 @@ typedef struct api_hooks {
     /* The host's node_exporter-named families for /metrics (may be NULL):
      * calls emit once with the whole text; 0 or -errno. Thread-safe. */
     int (*node_metrics)(void *ud, void (*emit)(void *eud, const char *text, size_t len), void *eud);
+    /* The log watch (may be NULL): the malloc'd answer of GET /v1/logs for
+     * source (NULL: every source); NULL for an unknown source (or when out
+     * of memory). Thread-safe. */
+    char *(*logs_json)(void *ud, const char *source);
     /* Not a hook: where to put the Unix socket (NULL: none), e.g.
      * "<state_dir>/ippocd.sock". It answers every route without the token
      * (mode 0600: only this user may connect) with its own connection

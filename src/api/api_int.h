@@ -217,6 +217,8 @@ typedef enum api_route_id {
     R_NONE, R_STATUS, R_METRICS, R_METRIC, R_EVENTS, R_STREAM, R_PROM,
     R_SERVICES, R_INCIDENTS, R_INCIDENT, R_PENDING, R_APPROVE, R_REJECT, R_AUDIT, R_AUDIT_VERIFY,
     R_ANOMALIES,
+    R_LOGS,
+    R_DIAGNOSIS, R_BRAIN, R_DIAGNOSE, /* the brain (api_brain.c) */
 } api_route_id;
 
 typedef struct api_route {
@@ -290,8 +292,17 @@ enum MHD_Result api_h_audit(struct api *a, struct MHD_Connection *c);
 enum MHD_Result api_h_audit_verify(struct api *a, struct MHD_Connection *c);
 /* api_anomaly.c */
 enum MHD_Result api_h_anomalies(struct api *a, struct MHD_Connection *c);
+/* api_brain.c */
+enum MHD_Result api_h_diagnosis(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen);
+enum MHD_Result api_h_brain(struct api *a, struct MHD_Connection *c);
+enum MHD_Result api_h_diagnose(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
+/* The service named by POST /v1/diagnose's body {"service":"S"}: 0 or
+ * -EINVAL with the reason in err. */
+int api_parse_diagnose_body(const char *body, size_t len, char *service, size_t n, char *err, size_t errlen);
 /* Appends the anomalous series' scores to a /metrics answer (nothing
  * without the hook). */
 void api_prom_anomaly(struct api *a, api_buf *b);
+/* api_logs.c */
+enum MHD_Result api_h_logs(struct api *a, struct MHD_Connection *c);
 
 #endif

@@ -13,6 +13,8 @@ static const struct {
     {"/v1/events/stream", R_STREAM}, {"/metrics", R_PROM},          {"/v1/services", R_SERVICES},
     {"/v1/incidents", R_INCIDENTS}, {"/v1/pending", R_PENDING},     {"/v1/audit", R_AUDIT},
     {"/v1/audit/verify", R_AUDIT_VERIFY}, {"/v1/anomalies", R_ANOMALIES},
+    {"/v1/logs", R_LOGS},
+    {"/v1/brain", R_BRAIN}, {"/v1/diagnose", R_DIAGNOSE},
 };
 
 static bool prefixed(const char *url, const char *pfx, const char **rest)
@@ -54,8 +56,11 @@ api_route api_route_match(const char *url)
     if (prefixed(url, "/v1/metrics/", &rest)) {
         m = (api_route){R_METRIC, rest, strlen(rest)};
     } else if (prefixed(url, "/v1/incidents/", &rest)) {
-        if (!strchr(rest, '/'))
+        const char *sl = strchr(rest, '/');
+        if (!sl)
             m = (api_route){R_INCIDENT, rest, strlen(rest)};
+        else if (sl > rest && !strcmp(sl, "/diagnosis"))
+            m = (api_route){R_DIAGNOSIS, rest, (size_t)(sl - rest)};
     } else if (prefixed(url, "/v1/pending/", &rest)) {
         m = match_pending(rest);
     }
@@ -64,7 +69,7 @@ api_route api_route_match(const char *url)
 
 bool api_route_is_post(api_route_id id)
 {
-    return id == R_APPROVE || id == R_REJECT;
+    return id == R_APPROVE || id == R_REJECT || id == R_DIAGNOSE;
 }
 
 const char *api_route_allow(api_route_id id)

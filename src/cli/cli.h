@@ -267,6 +267,13 @@ int cmd_reject(const cli_ctx *ctx, int argc, char **argv);
 int cmd_audit(const cli_ctx *ctx, int argc, char **argv);
 int cmd_anomalies(const cli_ctx *ctx, int argc, char **argv);
 int cmd_detect(const cli_ctx *ctx, int argc, char **argv); /* local files, no daemon */
+int cmd_logs(const cli_ctx *ctx, int argc, char **argv);
+int cmd_why(const cli_ctx *ctx, int argc, char **argv);      /* cmd_why.c: the brain */
+int cmd_diagnose(const cli_ctx *ctx, int argc, char **argv);
+/* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
+ * the diagnosis kept on an incident's JSON, NULL when none. */
+void cli_print_diagnosis(const json_t *d);
+const json_t *cli_incident_diagnosis(const json_t *inc);
 int cmd_logs_templates(const cli_ctx *ctx, int argc, char **argv); /* `logs templates`: a local file, no daemon */
 
 /* help.c: usage texts. cli_help_command returns false for an unknown name. */

@@ -2,7 +2,8 @@
  * id, when it was opened, service, status, what failed, time to heal) and
  * `ippoc incident ID` (everything about one: what failed and where, the
  * times, the evidence with the service's last log lines, each action and
- * its outcome). Reads GET /v1/incidents and GET /v1/incidents/{id}. */
+ * its outcome, then the brain's diagnosis when the incident has one). Reads
+ * GET /v1/incidents and GET /v1/incidents/{id}. */
 #include "cli/cli.h"
 
 #include <inttypes.h>
@@ -126,8 +127,8 @@ static void print_evidence(const json_t *ev)
         return;
     printf("\nevidence\n");
     json_object_foreach((json_t *)ev, k, v) {
-        if (!strcmp(k, "service"))
-            continue; /* the header says it */
+        if (!strcmp(k, "service") || !strcmp(k, "diagnosis") || !strcmp(k, "signature"))
+            continue; /* the header says it; the brain's members follow below */
         if (!strcmp(k, "log") && json_is_string(v)) {
             log = json_string_value(v);
         } else if (json_is_array(v)) {
@@ -182,6 +183,11 @@ static void print_incident(const json_t *inc)
     line("reason", cli_jstr(inc, "reason", NULL));
     print_evidence(json_object_get(inc, "evidence"));
     print_actions(json_object_get(inc, "actions"));
+    const json_t *d = cli_incident_diagnosis(inc);
+    if (d) {
+        printf("\ndiagnosis\n");
+        cli_print_diagnosis(d);
+    }
 }
 
 int cmd_incident(const cli_ctx *ctx0, int argc, char **argv)

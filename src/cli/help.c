@@ -24,7 +24,10 @@ static const char usage_text[] =
     "  audit             the audit log of actions; --verify checks its hash chain\n"
     "  anomalies         what the detectors find unusual now, and recent episodes\n"
     "  detect FILE.csv   score timestamp,value rows for anomalies (offline, no daemon)\n"
+    "  why INCIDENT      the brain's diagnosis: root cause, evidence, actions, past cases\n"
+    "  diagnose SERVICE  ask the brain about a service now and print its diagnosis\n"
     "  logs templates FILE  mine the log templates of FILE to CSV (offline, no daemon)\n"
+    "  logs [SOURCE]     live log templates of each source: counts, rates, first seen\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "global options (before the command):\n"
@@ -112,7 +115,28 @@ static const cmd_help helps[] = {
      "Shows one incident: what failed and where (rule file:line or the\n"
      "supervisor), when it started failing, was detected and closed (time to\n"
      "detect, time to heal), the evidence (probe results, metrics, the exit,\n"
-     "the last lines of the service's log) and each action with its outcome.\n"},
+     "the last lines of the service's log) and each action with its outcome,\n"
+     "then the brain's diagnosis when there is one (see 'ippoc why').\n"},
+    {"why",
+     "usage: ippoc why INCIDENT [--json]\n"
+     "\n"
+     "Prints the brain's diagnosis of an incident: the fault type (one of none,\n"
+     "crash, bad_environment, config_error, oom_kill, memory_leak, cpu_starvation,\n"
+     "disk_full, inode_exhaustion, fd_exhaustion, port_in_use, dependency_down,\n"
+     "dns_failure, credential_revoked, permission_denied, io_error, clock_jump,\n"
+     "error_storm, unknown), the component, the root cause, the confidence and\n"
+     "whether rules or remembered cases gave it, the evidence, the proposed\n"
+     "actions (heal's typed actions, in the order tried) and the most similar\n"
+     "past incidents with what fixed them. Exit status 1 (not_found) when the\n"
+     "incident has no diagnosis (yet).\n"},
+    {"diagnose",
+     "usage: ippoc diagnose SERVICE [--json]\n"
+     "\n"
+     "Asks the brain about SERVICE now (POST /v1/diagnose): it opens an\n"
+     "incident, gathers the evidence and diagnoses it at once, then this prints\n"
+     "the diagnosis as 'ippoc why' does (waiting up to 30 s for it). With\n"
+     "[brain] act = yes the proposed actions go to heal's policy as for any\n"
+     "incident.\n"},
     {"pending",
      "usage: ippoc pending [--json]\n"
      "\n"
@@ -182,9 +206,24 @@ static const cmd_help helps[] = {
      "opened or a bad row, reported as FILE:LINE: reason (missing or extra column,\n"
      "bad timestamp, bad number, NaN/inf, line too long); it stops there;\n"
      "1 the output cannot be written.\n"},
+    {"logs",
+     "usage: ippoc logs [SOURCE] [--json]\n"
+     "       ippoc logs templates FILE ...   (offline; see 'ippoc help logs templates')\n"
+     "\n"
+     "Shows the log templates ippocd mined from each log source: a service's\n"
+     "captured output and its log_file files, a [logs] file NAME, a journal unit.\n"
+     "Per source a summary line (lines, error lines, templates), then one row per\n"
+     "template, most frequent first: ID, COUNT, RATE/S (a decaying average over\n"
+     "about 10 s), LEVEL (the most severe seen; error! or burst! while its rate is\n"
+     "over [logs] burst times its baseline), FIRST SEEN and the TEMPLATE (variable\n"
+     "parts shown as <*>). Without SOURCE each source shows its top 10; with it,\n"
+     "every template of that source. Reads GET /v1/logs[?source=S]; an unknown\n"
+     "source is an error (exit 1).\n"
+     "\n"
+     "  --json            print the API's answer\n"},
     {"logs templates",
      "usage: ippoc logs templates FILE [--format FORMAT] [--mask REGEX]... [--sim X]\n"
-     "                            [--depth N] [--max-templates N] [--classic]\n"
+     "                            [--depth N] [--variants N] [--max-templates N] [--classic]\n"
      "\n"
      "Mines the log templates of FILE ('-': stdin) offline, no daemon needed, with\n"
      "the miner ippocd runs on live logs (see docs/logs.md). Writes the CSV header\n"
@@ -199,11 +238,14 @@ static const cmd_help helps[] = {
      "                    templated (a line that does not match is templated whole)\n"
      "  --mask REGEX      also replace matches of REGEX (PCRE2) by <*> before\n"
      "                    tokenising; repeatable, applied in order\n"
-     "  --sim X           similarity threshold in (0, 1] (default 0.5)\n"
+     "  --sim X           similarity threshold in (0, 1] (default 1: a message joins\n"
+     "                    a template when all its constant tokens agree; Drain: 0.5)\n"
      "  --depth N         prefix tree depth, 3 to 32 (default 4)\n"
+     "  --variants N      N templates that differ in one word only become one, with\n"
+     "                    <*> there (default 5; 1: never)\n"
      "  --max-templates N forget the least recently used template past N (0: never)\n"
      "  --classic         plain Drain as published: blank-separated tokens, no\n"
-     "                    built-in masks, no merging (for comparisons)\n"
+     "                    built-in masks, no variants (default --sim 0.5)\n"
      "\n"
      "exit codes: 0 ok; 2 bad command line, format or regex (the reason and the\n"
      "offset); 1 FILE cannot be read or the output cannot be written.\n"},

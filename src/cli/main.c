@@ -26,6 +26,9 @@ static const struct {
     {"audit", cmd_audit},
     {"anomalies", cmd_anomalies},
     {"detect", cmd_detect},
+    {"logs", cmd_logs},
+    {"why", cmd_why},
+    {"diagnose", cmd_diagnose},
 };
 
 static cmd_fn find_command(const char *name)

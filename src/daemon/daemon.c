@@ -1,6 +1,6 @@
 /* daemon.c: the cell's life: lock the state dir, open memory, sensors,
  * anomaly detection and the API, then run the libuv loop that ticks once per
- * wall-clock second (sense -> memory -> detect -> heal), reloads on SIGHUP
+ * wall-clock second (sense -> memory -> logs -> detect -> heal), reloads on SIGHUP
  * and stops cleanly on SIGTERM (supervised services are stopped before the
  * loop ends; the detectors' state is saved before memory closes).
  *
@@ -12,6 +12,8 @@
 #include "daemon/loopcall.h"
 #include "api/api.h"
 #include "heal/heal.h"
+#include "logs/logs.h"
+#include "brain/brain.h"
 #include "memory/memory.h"
 #include "sense/sense.h"
 
@@ -50,7 +52,9 @@ typedef struct cell {
     sense_nx *nx;            /* node_exporter-named /metrics families */
     api_t *api;
     heal_engine *heal;
+    brain *brain;                  /* after heal, freed before it (snap_lock for the API) */
     detect_registry *an;           /* from open_cell to close_cell (outlives the API) */
+    logs_watch *logs;              /* the log watch: loop thread; set and cleared under snap_lock */
     loopcall lc;                   /* API threads run approve/reject on the loop */
     char audit_path[CORE_PATH_MAX + 16];
     bool stopping;
@@ -115,7 +119,11 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
     rc = core_config_validate(c, err, errlen);
     if (!rc)
         rc = detect_registry_config_check(c, err, errlen);
-    return rc ? rc : heal_config_check(c, err, errlen);
+    if (!rc)
+        rc = logs_config_check(c, err, errlen);
+    if (!rc)
+        rc = heal_config_check(c, err, errlen);
+    return rc ? rc : brain_config_check(c, err, errlen);
 }
 
 /* The name shown in status: [daemon] hostname, else gethostname(). API
@@ -347,10 +355,13 @@ static void on_tick(uv_timer_t *t)
     int64_t t0 = core_mono_ns();
     sense_collect(c->sense, ts);
     mem_tick(c->mem, ts);
+    logs_watch_tick(c->logs, now); /* its series go into the next tick */
     watch_store(c);
     detect_registry_tick(c->an, ts);
     if (c->heal)
         heal_engine_tick(c->heal, now);
+    if (c->brain)
+        brain_tick(c->brain, now);
     double cost_us = (double)(core_mono_ns() - t0) / 1000.0;
     c->last_tick_ts = ts;
     publish_snapshot(c, ts, cost_us, sample_own_cpu(c, now));
@@ -457,9 +468,76 @@ static int hk_anomaly_scores(void *ud, api_anomaly_score **out)
     free(d);
     return n;
 }
+/* The log watch for GET /v1/logs (c->logs is set and cleared under snap_lock). */
+static char *hk_logs(void *ud, const char *source)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    char *t = c->logs ? logs_watch_json(c->logs, source) : NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    return t;
+}
+
 static int hk_node_metrics(void *ud, void (*emit)(void *, const char *, size_t), void *eud)
 {
     return sense_nx_render(((cell *)ud)->nx, emit, eud);
+}
+
+/* ---- the brain's readers and questions for the API threads ------------------ */
+
+static char *hk_diagnosis(void *ud, uint64_t id)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock); /* c->brain is set and cleared under it */
+    char *t = c->brain ? brain_diagnosis_json(c->brain, id) : NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    return t;
+}
+
+static char *hk_brain(void *ud)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    char *t = c->brain ? brain_status_json(c->brain) : NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    return t;
+}
+
+typedef struct brain_call {
+    cell *c;
+    const char *service;
+    uint64_t id;
+    char *err;
+    size_t errlen;
+    int rc;
+} brain_call;
+
+static int brain_call_run(void *arg)
+{
+    brain_call *k = arg;
+    if (!k->c->brain) {
+        snprintf(k->err, k->errlen, "the brain is not running");
+        k->rc = -ENOTSUP;
+        return 0;
+    }
+    k->rc = brain_diagnose_service(k->c->brain, k->service, &k->id, k->err, k->errlen);
+    return 0;
+}
+
+static int hk_diagnose(void *ud, const char *service, uint64_t *id, char *err, size_t errlen)
+{
+    brain_call k = {ud, service, 0, err, errlen, 0};
+    int rc = loopcall_run(&((cell *)ud)->lc, brain_call_run, &k, 5000);
+    if (rc == -ETIMEDOUT) {
+        snprintf(err, errlen, "the daemon is busy: try again");
+        return -EBUSY;
+    }
+    if (rc == -ECANCELED) {
+        snprintf(err, errlen, "the daemon is stopping");
+        return -ECANCELED;
+    }
+    *id = k.id;
+    return k.rc;
 }
 
 /* ---- API start/stop --------------------------------------------------------- */
@@ -472,6 +550,8 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .approve = hk_approve, .reject = hk_reject,
                        .anomalies_json = hk_anomalies, .anomaly_scores = hk_anomaly_scores,
                        .node_metrics = hk_node_metrics,
+                       .logs_json = hk_logs,
+                       .diagnosis_json = hk_diagnosis, .brain_json = hk_brain, .diagnose = hk_diagnose,
                        .socket_path = c->socket_path};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
@@ -555,6 +635,14 @@ static void reload(cell *c)
         log_err("daemon: services: %s", err); /* the rest of the new configuration still applies */
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
     }
+    if (c->logs && logs_watch_reconfigure(c->logs, &next, err, sizeof err)) { /* checked: out of memory only */
+        log_err("daemon: logs: %s", err);
+        record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
+    }
+    if (c->brain && brain_reconfigure(c->brain, &next, err, sizeof err)) {
+        log_err("daemon: the brain keeps its settings: %s", err);
+        record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
+    }
     mem_reconfigure(c->mem, &next);
     bool api_changed = api_settings_changed(&c->cfg, &next);
     core_config old = c->cfg;
@@ -582,6 +670,30 @@ static void close_own_handles(cell *c)
             uv_close(own[i], NULL);
 }
 
+/* Starts the log watch on the loop; without it the cell runs on. */
+static void start_logs(cell *c)
+{
+    char err[1024];
+    logs_watch *w = NULL;
+    if (logs_watch_new(&c->loop, &c->cfg, c->mem, &w, err, sizeof err)) {
+        log_err("daemon: logs: %s: running without the log watch", err);
+        return;
+    }
+    pthread_mutex_lock(&c->snap_lock);
+    c->logs = w;
+    pthread_mutex_unlock(&c->snap_lock);
+}
+
+/* Before the loop ends: the watch's handles close with the others. */
+static void stop_logs(cell *c)
+{
+    pthread_mutex_lock(&c->snap_lock);
+    logs_watch *w = c->logs;
+    c->logs = NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    logs_watch_free(w);
+}
+
 static void on_heal_stopped(void *ud)
 {
     cell *c = ud;
@@ -607,6 +719,12 @@ static void on_signal(uv_signal_t *s, int signum)
     loopcall_close(&c->lc);
     log_info("daemon: %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     uv_timer_stop(&c->tick);
+    pthread_mutex_lock(&c->snap_lock);
+    brain *b = c->brain; /* before heal: it waits for its deliberations, which read heal */
+    c->brain = NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    brain_free(b);
+    stop_logs(c);
     if (c->heal)
         heal_engine_stop(c->heal, on_heal_stopped, c);
     else
@@ -723,6 +841,13 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
         c.exit_code = 1;
         close_own_handles(&c);
     } else {
+        start_logs(&c); /* after memory and heal (the services' logs) */
+        brain *b = NULL;
+        if (brain_new(&c.loop, &c.cfg, c.mem, h, c.logs, &b, err, sizeof err))
+            log_err("ippocd: brain: %s (running without it)", err);
+        pthread_mutex_lock(&c.snap_lock);
+        c.brain = b;
+        pthread_mutex_unlock(&c.snap_lock);
         schedule_tick(&c);
     }
     uv_run(&c.loop, UV_RUN_DEFAULT);

@@ -92,7 +92,8 @@ incident *eng_incident_open_as(heal_engine *e, inc_state state, const char *serv
     snprintf(inc->what, sizeof inc->what, "%s", what);
     snprintf(inc->where, sizeof inc->where, "%s", where);
     inc->nactions = nacts < HEAL_RULE_ACTIONS_MAX ? nacts : HEAL_RULE_ACTIONS_MAX;
-    memcpy(inc->actions, acts, sizeof *acts * (size_t)inc->nactions);
+    if (inc->nactions > 0) /* a diagnosis' incident has none (acts may be NULL) */
+        memcpy(inc->actions, acts, sizeof *acts * (size_t)inc->nactions);
     inc->evidence = evidence ? evidence : json_object();
     inc->results = json_array();
     inc->detected_ms = core_now_ms();

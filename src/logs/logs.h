@@ -27,10 +27,12 @@
 typedef struct logs_miner logs_miner;
 
 typedef struct logs_miner_opts {
-    double sim;       /* similarity threshold, 0..1 (0: the default) */
-    int depth;        /* prefix tree depth (0: the default) */
-    int max_children; /* per tree node (0: the default) */
+    double sim;       /* similarity threshold, 0..1 (0: the default, 1; classic 0.5) */
+    int depth;        /* prefix tree depth (0: the default, 4) */
+    int max_children; /* per tree node (0: the default, 100) */
     int max_templates;/* oldest-unused templates are forgotten past this (0: unlimited) */
+    int variants;     /* templates that differ in one position only become one, with a
+                       * <*> there, once there are this many (0: the default, 5; 1: never) */
     bool classic;     /* Drain exactly as published (blank-separated tokens, no built-in
                        * masks, no merging): bench/logparse's check of the scorer */
 } logs_miner_opts;

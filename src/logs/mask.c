@@ -22,10 +22,10 @@ static bool mask_ishex(unsigned char c)
 static bool mask_isalpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 
 /* Punctuation that wraps a variable and stays literal: "(1.16", "[42]", "5,". */
-static bool mask_open(unsigned char c) { return c == '(' || c == '[' || c == '{' || c == '<' || c == '\'' || c == '"'; }
+static bool mask_open(unsigned char c) { return c == '(' || c == '[' || c == '{' || c == '\'' || c == '"'; }
 static bool mask_close(unsigned char c)
 {
-    return c == ')' || c == ']' || c == '}' || c == '>' || c == ',' || c == ';' || c == ':' || c == '.' ||
+    return c == ')' || c == ']' || c == '}' || c == ',' || c == ';' || c == ':' || c == '.' ||
            c == '\'' || c == '"' || c == '!' || c == '?';
 }
 
@@ -141,21 +141,113 @@ static bool mask_narrow(const char *s, size_t n)
     return mask_number(s, n) || mask_hex(s, n) || mask_ipv4(s, n) || mask_uuid(s, n) || mask_path(s, n);
 }
 
-/* The broad kinds: anything with a digit (numbers with units, durations,
- * sizes, ids, dates, versions, IPs with ports, hex), paths, URLs, masked
- * parts, hex-only runs. */
-static bool mask_broad(const char *s, size_t n)
+/* Hex groups joined by ':' (MAC, IPv6): at least 3 groups of 1-4 hex digits,
+ * at least one digit. */
+static bool mask_hexgroups(const char *s, size_t n)
+{
+    int groups = 0, run = 0;
+    bool digit = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ':') {
+            if (run > 4)
+                return false;
+            groups += run > 0;
+            run = 0;
+        } else if (mask_ishex(c)) {
+            run++;
+            digit |= mask_isdigit(c);
+        } else {
+            return false;
+        }
+    }
+    groups += run > 0 && run <= 4;
+    return digit && groups >= 3;
+}
+
+static bool mask_hasdigit(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (mask_isdigit((unsigned char)s[i]))
             return true;
+    return false;
+}
+
+/* The broad kinds: anything with a digit (numbers with units, durations,
+ * sizes, ids, dates, versions, IPs with ports, hex), paths, URLs, masked
+ * parts, hex-only runs; but a name with one digit glued on (eth0,
+ * IPv6, SOCKS5) is a name. */
+static bool mask_broad(const char *s, size_t n)
+{
+    size_t al = 0;
+    while (al < n && mask_isalpha((unsigned char)s[al]))
+        al++;
+    if (al >= 2 && n - al == 1) {
+        bool digits = true;
+        for (size_t i = al; i < n; i++)
+            digits &= mask_isdigit((unsigned char)s[i]);
+        if (digits)
+            return false;
+    }
+    if (mask_hasdigit(s, n))
+        return true;
     if (mask_path(s, n) || mask_has(s, n, "://") || mask_has(s, n, LOGS_WILD))
         return true;
     return mask_hex(s, n) || mask_uuid(s, n);
 }
 
+/* Length of a key before a separator that keeps it: "uid=", "path:",
+ * "chdir(", "threshold....", "node-", "core.", "fn@"; 0 if none. *always:
+ * the value is a variable whatever it holds (key=value). */
+static size_t mask_key(const char *s, size_t n, bool *always)
+{
+    *always = false;
+    const char *eq = memchr(s, '=', n);
+    if (eq && eq > s) {
+        *always = true;
+        return (size_t)(eq - s) + 1;
+    }
+    size_t k = 0;
+    while (k < n && (mask_isalpha((unsigned char)s[k]) || s[k] == '_' || (k > 0 && s[k] == '-' &&
+                     k + 1 < n && mask_isalpha((unsigned char)s[k + 1]))))
+        k++;
+    if (k == 0 || k >= n)
+        return 0;
+    if (s[k] == '.' && k + 1 < n && s[k + 1] == '.') { /* "threshold.........0" */
+        while (k < n && s[k] == '.')
+            k++;
+        return k;
+    }
+    if (s[k] == '.') { /* "core.42" keeps "core.", a host name "news.4399.com:80" does not */
+        for (size_t j = k + 1; j < n; j++)
+            if (!mask_isdigit((unsigned char)s[j]))
+                return 0;
+        if (k + 1 >= n)
+            return 0;
+    }
+    if (s[k] == ':' || s[k] == '(' || s[k] == '.' || s[k] == '@' || s[k] == '#')
+        return k + 1;
+    return 0;
+}
+
+/* true/false: a flag's value tells templates apart ("expand=true"). */
+static bool mask_bool(const char *s, size_t n)
+{
+    return (n == 4 && (!memcmp(s, "true", 4) || !memcmp(s, "True", 4) || !memcmp(s, "TRUE", 4))) ||
+           (n == 5 && (!memcmp(s, "false", 5) || !memcmp(s, "False", 5) || !memcmp(s, "FALSE", 5)));
+}
+
 bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t *suf)
 {
+    if (broad) { /* fast path: a word with none of these holds no variable */
+        bool maybe = false;
+        for (size_t i = 0; i < len && !maybe; i++) {
+            unsigned char c = (unsigned char)s[i];
+            maybe = (c >= '0' && c <= '9') || c == '=' || c == '/' || c == '<' || c == '"' || c == '\'' || c == '\\';
+        }
+        if (!maybe)
+            return false;
+    }
     size_t a = 0, b = len;
     while (a < b && mask_open((unsigned char)s[a]))
         a++;
@@ -163,39 +255,33 @@ bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t 
         b--;
     if (a == b)
         return false;
-    /* key=value and key:value keep the key: "uid=1000" -> "uid=<*>" */
-    if (broad) {
-        size_t k = a;
-        while (k < b && s[k] != '=')
-            k++;
-        if (k == b) {
-            k = a;
-            while (k < b && s[k] != ':')
-                k++;
-            for (size_t j = a; j < k; j++)
-                if (!mask_isalpha((unsigned char)s[j]) && s[j] != '_' && s[j] != '-') {
-                    k = b;
-                    break;
-                }
-        }
-        if (k + 1 < b && k > a) {
-            size_t v = k + 1;
-            while (v < b && mask_open((unsigned char)s[v]))
-                v++;
-            if (v < b && mask_broad(s + v, b - v)) {
-                *pre = v;
-                *suf = len - b;
-                return true;
-            }
-            return false;
-        }
-    }
-    if (broad ? mask_broad(s + a, b - a) : mask_narrow(s + a, b - a)) {
-        *pre = a;
-        *suf = len - b;
+    *pre = a;
+    *suf = len - b;
+    if (!broad)
+        return mask_narrow(s + a, b - a);
+    /* a quoted string: 'X3', "View Lock" */
+    if (a > 0 && b < len && (s[a - 1] == '"' || s[a - 1] == '\'') && s[b] == s[a - 1])
         return true;
+    if (mask_has(s + a, b - a, "://") || mask_path(s + a, b - a) || mask_hexgroups(s + a, b - a) ||
+        mask_ipv4(s + a, b - a))
+        return true;
+    bool always;
+    size_t k = mask_key(s + a, b - a, &always);
+    if (k > 0 && !always && mask_has(s + a, k, LOGS_WILD))
+        k = 0;
+    if (k > 0) {
+        size_t v = a + k;
+        while (v < b && mask_open((unsigned char)s[v]))
+            v++;
+        if (v >= b)
+            return false;
+        if ((always && !mask_bool(s + v, b - v)) || mask_broad(s + v, b - v) || mask_hexgroups(s + v, b - v)) {
+            *pre = v;
+            return true;
+        }
+        return false;
     }
-    return false;
+    return mask_broad(s + a, b - a);
 }
 
 /* ---- extra masks (PCRE2) -------------------------------------------------------- */
@@ -203,6 +289,7 @@ bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t 
 struct logs_masks {
     int n;
     pcre2_code **re;
+    bool *jit; /* JIT-compiled: pcre2_jit_match, which skips the checks */
     pcre2_match_data *md;
     char *tmp; /* ping-pong buffer */
     size_t tmpcap;
@@ -214,7 +301,7 @@ int logs_masks_add(logs_masks **msp, const char *pattern, char *err, size_t errl
 {
     int code;
     PCRE2_SIZE at;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_MATCH_INVALID_UTF,
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0,
                                    &code, &at, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
@@ -222,7 +309,7 @@ int logs_masks_add(logs_masks **msp, const char *pattern, char *err, size_t errl
         snprintf(err, errlen, "mask '%s': at offset %zu: %s", pattern, (size_t)at, (const char *)msg);
         return -EINVAL;
     }
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+    bool jit = pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0; /* else the interpreter */
     logs_masks *ms = *msp;
     if (!ms) {
         ms = calloc(1, sizeof *ms);
@@ -240,6 +327,14 @@ int logs_masks_add(logs_masks **msp, const char *pattern, char *err, size_t errl
         return -ENOMEM;
     }
     ms->re = nre;
+    bool *nj = realloc(ms->jit, (size_t)(ms->n + 1) * sizeof *nj);
+    if (!nj) {
+        pcre2_code_free(re);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    ms->jit = nj;
+    ms->jit[ms->n] = jit;
     ms->re[ms->n++] = re;
     pcre2_match_data_free(ms->md);
     ms->md = pcre2_match_data_create(4, NULL);
@@ -266,11 +361,13 @@ static int masks_reserve(char **buf, size_t *cap, size_t need)
 }
 
 /* One pattern over in -> out; returns the new length or -errno. */
-static long masks_one(pcre2_code *re, pcre2_match_data *md, const char *in, size_t len, char **out, size_t *cap)
+static long masks_one(pcre2_code *re, bool jit, pcre2_match_data *md, const char *in, size_t len, char **out,
+                      size_t *cap)
 {
     size_t o = 0, pos = 0;
     while (pos <= len) {
-        int rc = pcre2_match(re, (PCRE2_SPTR)in, len, pos, 0, md, NULL);
+        int rc = jit ? pcre2_jit_match(re, (PCRE2_SPTR)in, len, pos, 0, md, NULL)
+                     : pcre2_match(re, (PCRE2_SPTR)in, len, pos, 0, md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH)
             break;
         if (rc < 0)
@@ -323,7 +420,7 @@ long logs_masks_apply(const logs_masks *cms, const char *in, size_t len, char **
         bool last_in_buf = ((ms->n - 1 - i) % 2) == 0;
         char **dst = last_in_buf ? buf : &ms->tmp;
         size_t *dcap = last_in_buf ? cap : &ms->tmpcap;
-        long r = masks_one(ms->re[i], ms->md, src, slen, dst, dcap);
+        long r = masks_one(ms->re[i], ms->jit[i], ms->md, src, slen, dst, dcap);
         if (r < 0)
             return r;
         src = *dst;
@@ -339,6 +436,7 @@ void logs_masks_free(logs_masks *ms)
     for (int i = 0; i < ms->n; i++)
         pcre2_code_free(ms->re[i]);
     free(ms->re);
+    free(ms->jit);
     pcre2_match_data_free(ms->md);
     free(ms->tmp);
     free(ms);

@@ -82,7 +82,7 @@ typedef struct mem_ser {
 /* MEM_JOB_SQL: test hook only (mem_test_writer_exec). MEM_JOB_STATE: detector
  * state blobs (state.c), never retried after a failed batch (the next save
  * carries newer state). */
-enum { MEM_JOB_TICK, MEM_JOB_SERIES, MEM_JOB_EVENT, MEM_JOB_SQL, MEM_JOB_STATE };
+enum { MEM_JOB_TICK, MEM_JOB_SERIES, MEM_JOB_EVENT, MEM_JOB_SQL, MEM_JOB_STATE, MEM_JOB_CASE };
 
 /* Retention values copied into a job so the writer needs no lock. */
 typedef struct mem_prune {
@@ -119,6 +119,10 @@ typedef struct mem_job {
             int n;               /* entries in data: mem_state_rec, then its bytes */
             int64_t ts;          /* saved_ms */
         } state;
+        struct {
+            int64_t id, ts;      /* a brain case (cases.c) */
+            const char *json;
+        } kase;
     } u;
     char data[]; /* strings / arrays the union points into */
 } mem_job;
@@ -191,6 +195,7 @@ struct mem {
     sqlite3 *wdb;
     sqlite3_stmt *st_raw, *st_roll[MEM_NTIERS], *st_series, *st_event, *st_meta;
     sqlite3_stmt *st_raw_del_after, *st_state;
+    sqlite3_stmt *st_case;         /* cases.c */
     /* rollup builder (writer thread only) */
     sqlite3_stmt *st_raw_range, *st_raw_next, *st_src[MEM_NTIERS], *st_src_next[MEM_NTIERS];
     int64_t done[MEM_NTIERS];      /* meta done_<tier>: every chunk before is final */
@@ -285,6 +290,9 @@ void mem_job_free(mem_job *j);
  * mem_test_writer_exec while holding). */
 int mem_test_writer_exec(mem_t *m, const char *sql);
 void mem_test_hold(mem_t *m, bool hold);
+
+/* cases.c: applies a MEM_JOB_CASE (writer thread): 0 or an SQLite error */
+int mem_case_apply(mem_t *m, mem_job *j);
 
 /* events.c */
 int mem_events_init(mem_t *m);

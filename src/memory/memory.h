@@ -200,4 +200,15 @@ int mem_detector_save(mem_t *m, const mem_blob *b, size_t n, int64_t ts_ms);
 int mem_detector_load(mem_t *m, int (*fn)(void *ud, int series, const void *data, size_t len), void *ud,
                       char *err, size_t errlen);
 
+/* ---- the brain's cases (src/brain; schema version 3) ---------------------------- */
+/* Queues one writer job storing case id's JSON text (replacing an older row),
+ * stamped ts_ms (0 = now); never waits on the disk; a failed batch retries it.
+ * 0, -EINVAL, -E2BIG (over 64 KiB), -ENOMEM. Any thread. */
+int mem_case_save(mem_t *m, int64_t id, int64_t ts_ms, const char *json);
+/* Calls fn for each stored case in id order through the reader connection
+ * (committed saves only); fn's non-zero return stops the walk and is
+ * returned. 0, fn's value, or -errno with the reason in err. Any thread. */
+int mem_case_load(mem_t *m, int (*fn)(void *ud, int64_t id, int64_t ts, const char *json), void *ud,
+                  char *err, size_t errlen);
+
 #endif

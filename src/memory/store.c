@@ -36,6 +36,8 @@ static const char *const migrations[] = {
      * series as detect_save() writes it, so a restart keeps what normal is */
     "CREATE TABLE detector_state (series INTEGER PRIMARY KEY, data BLOB NOT NULL,"
     " saved_ms INTEGER NOT NULL);",
+    /* 2 -> 3: the brain's remembered cases (src/brain/cases.c), one JSON row each */
+    "CREATE TABLE IF NOT EXISTS cases (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, data TEXT NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -248,6 +248,7 @@ static int apply_job(mem_t *m, mem_job *j, batch *b, bool write, bool count)
     case MEM_JOB_TICK: return apply_tick(m, j, b);
     case MEM_JOB_SERIES: return apply_series(m, j, b);
     case MEM_JOB_STATE: return apply_state(m, j, b);
+    case MEM_JOB_CASE: return mem_case_apply(m, j);
     default: return apply_event(m, j, b);
     }
 }
@@ -280,7 +281,7 @@ static bool transient(int rc)
 
 static bool keep_for_retry(const mem_job *j)
 {
-    return j->kind == MEM_JOB_SERIES || j->kind == MEM_JOB_EVENT;
+    return j->kind == MEM_JOB_SERIES || j->kind == MEM_JOB_EVENT || j->kind == MEM_JOB_CASE;
 }
 
 /* Bounds the events of the retry list: drops the oldest beyond
@@ -565,6 +566,8 @@ int mem_writer_prepare(mem_t *m, char *err, size_t errlen)
         rc = prep(m, "INSERT OR REPLACE INTO detector_state(series, data, saved_ms) VALUES (?, ?, ?)",
                   &m->st_state, err, errlen);
     if (!rc)
+        rc = prep(m, "INSERT OR REPLACE INTO cases(id, ts, data) VALUES (?, ?, ?)", &m->st_case, err, errlen);
+    if (!rc)
         rc = mem_rollup_prepare(m, err, errlen);
     return rc;
 }
@@ -602,4 +605,5 @@ void mem_writer_stop(mem_t *m)
     sqlite3_finalize(m->st_meta);
     sqlite3_finalize(m->st_raw_del_after);
     sqlite3_finalize(m->st_state);
+    sqlite3_finalize(m->st_case);
 }

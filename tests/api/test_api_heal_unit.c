@@ -66,6 +66,23 @@ static void t_route_methods(void **state)
     }
 }
 
+/* The brain's routes (api_brain.c). */
+static void t_brain_routes(void **state)
+{
+    (void)state;
+    expect_route("/v1/incidents/12/diagnosis", R_DIAGNOSIS, "12");
+    expect_route("/v1/incidents/x/diagnosis", R_DIAGNOSIS, "x"); /* 400 later */
+    expect_route("/v1/brain", R_BRAIN, NULL);
+    expect_route("/v1/diagnose", R_DIAGNOSE, NULL);
+    static const char *const none[] = {"/v1/incidents//diagnosis", "/v1/incidents/1/diagnosis/",
+                                       "/v1/incidents/1/diagnosisx", "/v1/brain/", "/v1/diagnose/x"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+        expect_route(none[i], R_NONE, NULL);
+    assert_true(api_route_is_post(R_DIAGNOSE));
+    assert_false(api_route_is_post(R_DIAGNOSIS));
+    assert_false(api_route_is_post(R_BRAIN));
+}
+
 static int id_of(const char *s, uint64_t *v)
 {
     return api_parse_id(s, strlen(s), v);
@@ -199,6 +216,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_routes), cmocka_unit_test(t_route_methods), cmocka_unit_test(t_ids),
+        cmocka_unit_test(t_brain_routes),
         cmocka_unit_test(t_bodies), cmocka_unit_test(t_err_map),       cmocka_unit_test(t_status_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

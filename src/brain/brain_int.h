@@ -1,0 +1,158 @@
+/* brain_int.h: internals shared by the files of src/brain and by its unit
+ * tests (never included from outside the module and its tests).
+ *
+ *  - the signature builder (signature.h, owned by the signature part of
+ *    issue 10);
+ *  - the diagnosis rule catalogue (diagnose.c): a signature in, a diagnosis
+ *    out, pure (no I/O, any thread);
+ *  - the case store (cases.c): remembered incidents, their features and what
+ *    healed them, kept in memory's `cases` table; recall by weighted Jaccard;
+ *  - the thalamus (thalamus.c): the bounded, prioritised queue of signals,
+ *    merging signals about one component into one deliberation.
+ * See /work/notes/brain-contract.md for the JSON shapes. */
+#ifndef IPPOC_BRAIN_INT_H
+#define IPPOC_BRAIN_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "brain/brain.h"
+
+/* ---- signature (signature.c, signature.h: brain_sig_ctx, brain_signature_build) ---- */
+#include "brain/signature.h"
+
+/* ---- the fault types ----------------------------------------------------------- */
+/* "none", "crash", ... "unknown": the contract's fixed list, in its order. */
+extern const char *const brain_fault_types[];
+int brain_fault_type_count(void);
+bool brain_fault_type_valid(const char *s);
+
+/* ---- case store (cases.c) ------------------------------------------------------- */
+#define BRAIN_CASES_MAX 2000      /* oldest forgotten past this (kept in the table) */
+#define BRAIN_CASE_HITS 3         /* cases shown in a diagnosis */
+#define BRAIN_CASE_CLOSE 0.6      /* a close case: raises confidence, its fix first */
+#define BRAIN_CASE_VERY_CLOSE 0.85 /* a very close healed case: the window is skipped */
+#define BRAIN_CASE_AGREE 0.7       /* ... or a close one whose fault type the rules name too */
+
+typedef struct brain_case {
+    int64_t id;
+    uint64_t incident;     /* heal's incident id when it was recorded */
+    int64_t ts;            /* wall ms */
+    char component[64];
+    char kind[16];         /* "service" or "machine" */
+    char fault_type[32];
+    json_t *features;      /* array of strings */
+    json_t *attempts;      /* [{"actions":["restore /x","restart"],"healed":true,"ms":1234}] */
+    int fixed, tried;      /* attempts that healed / made */
+    int64_t mitigate_ms;   /* from the signal to healed (0: not healed) */
+} brain_case;
+
+/* A recalled case (copies: the caller frees with brain_case_hits_free). */
+typedef struct brain_case_hit {
+    int64_t id;
+    uint64_t incident;
+    int64_t ts;
+    double similarity;
+    char fault_type[32];
+    char component[64];
+    json_t *fixed_by;      /* actions of the last attempt that healed, [] when none */
+    int fixed, tried;
+    int64_t mitigate_ms;
+} brain_case_hit;
+
+typedef struct brain_cases {
+    pthread_mutex_t lock;
+    mem_t *mem;            /* NULL: nothing durable (tests) */
+    brain_case *v;
+    int n, cap;
+    int64_t next_id;
+} brain_cases;
+
+/* Loads every stored case (mem may be NULL). 0 or -errno with err. */
+int brain_cases_open(brain_cases *c, mem_t *mem, char *err, size_t errlen);
+void brain_cases_close(brain_cases *c);
+int brain_cases_count(brain_cases *c);
+/* The max nearest cases to features (a JSON array of strings) with a
+ * similarity > 0, best first. Any thread. Returns how many. */
+int brain_cases_recall(brain_cases *c, const json_t *features, brain_case_hit *out, int max);
+void brain_case_hits_free(brain_case_hit *h, int n);
+/* Weighted Jaccard of two feature arrays, weights from the store's document
+ * frequencies (rarer features weigh more). Any thread. */
+double brain_cases_similarity(brain_cases *c, const json_t *a, const json_t *b);
+/* Records a new case (features copied); returns its id (> 0) or -errno. */
+int64_t brain_cases_add(brain_cases *c, uint64_t incident, const char *component, const char *kind,
+                        const char *fault_type, const json_t *features);
+/* Records the outcome of one attempt (actions: array of action texts). */
+int brain_cases_outcome(brain_cases *c, int64_t id, const json_t *actions, bool healed, int64_t mitigate_ms);
+/* The case as JSON (for tests and the status); NULL when unknown. */
+json_t *brain_case_json(brain_cases *c, int64_t id);
+
+/* ---- diagnosis (diagnose.c) ---------------------------------------------------- */
+/* Diagnoses sig (the contract's signature). hits: recalled cases (may be
+ * NULL), best first. Returns the diagnosis JSON (never NULL but on OOM):
+ * fault_type, component, root_cause, confidence, source, evidence,
+ * proposed_actions, cases, ts, took_ms. Pure; any thread. */
+json_t *brain_diagnose(const json_t *sig, const brain_case_hit *hits, int nhits);
+
+/* Splits proposed actions into attempts: each attempt runs the actions up to
+ * and including the first restart/start/stop (or to the end). Fills first[]
+ * with the index of each attempt's first action; returns the attempts. */
+int brain_attempts(const json_t *proposed, int *first, int max);
+
+/* ---- acting (brain.c) ----------------------------------------------------------- */
+/* Acts on a diagnosis of incident (loop thread): its proposed actions, one
+ * attempt at a time, through heal_engine_propose; each outcome is recorded
+ * in case case_id (0: none). Only texts heal_action_parse_text accepts are
+ * ever proposed. Used by publish() and the tests. */
+void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagnosis, int64_t signal_ms);
+
+/* ---- thalamus (thalamus.c) --------------------------------------------------- */
+enum {
+    BRAIN_SIG_CHANGE = 1,   /* config.reload, file.changed */
+    BRAIN_SIG_ANOMALY = 2,  /* anomaly.episode */
+    BRAIN_SIG_LOG = 2,      /* log.template.new / log.burst at level error */
+    BRAIN_SIG_EXIT = 3,     /* service.exit */
+    BRAIN_SIG_OPEN = 4,     /* incident.open */
+    BRAIN_SIG_FAILED = 5,   /* incident.failed */
+    BRAIN_SIG_USER = 6,     /* POST /v1/diagnose */
+};
+
+typedef struct brain_signal {
+    int prio;              /* BRAIN_SIG_* */
+    char component[64];    /* service or log source ("" machine-wide) */
+    char trigger[16];      /* crash|probe|rule|anomaly|log|user|change */
+    uint64_t incident;     /* heal's incident, 0: none yet */
+    int64_t first_ms, last_ms; /* wall ms of the first and last merged signal */
+    int64_t not_before_ms; /* not started before this (evidence window) */
+    int count;             /* signals merged into this one */
+    bool full;             /* the evidence window has passed: diagnose for real */
+    bool faulty;           /* evidence of a fault (exit, failed probe, error log) */
+} brain_signal;
+
+typedef struct brain_thal {
+    brain_signal *q;
+    int n, cap;
+    int64_t merge_ms;      /* signals about one component this close merge */
+    uint64_t queued, merged, dropped;
+} brain_thal;
+
+int brain_thal_init(brain_thal *t, int cap, int64_t merge_ms);
+void brain_thal_free(brain_thal *t);
+enum { BRAIN_THAL_QUEUED = 0, BRAIN_THAL_MERGED = 1 };
+/* Queues s, or merges it into a queued signal about the same component
+ * (priority: the higher; incident: the newer; count summed). A full queue
+ * drops its lowest-priority (then oldest) signal, or s itself when s is the
+ * lowest; counted in dropped. Returns BRAIN_THAL_QUEUED, _MERGED, or -ENOBUFS
+ * when s was dropped. */
+int brain_thal_push(brain_thal *t, const brain_signal *s);
+/* Takes the highest-priority signal ready at now (not_before_ms <= now) whose
+ * component busy() does not refuse (busy may be NULL); oldest first among
+ * equals. 1 and *out, or 0 when none is ready. */
+int brain_thal_pop(brain_thal *t, int64_t now_ms, bool (*busy)(void *ud, const char *component), void *ud,
+                   brain_signal *out);
+/* Turns one event into a signal: 1 when it is one, 0 when not (ignored). */
+int brain_signal_from_event(const mem_event *ev, brain_signal *out);
+
+#endif
