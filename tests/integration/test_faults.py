@@ -38,9 +38,10 @@ def check(fault_cls):
         ENV.start()
     res = bench.run_in(ENV, fault_cls, occurrences=1)[0]
     assert res["detected"], f"{fault_cls.name}: not detected: {res}"
-    assert res["diagnoses"], f"{fault_cls.name}: no diagnosis: {res}"
-    assert res["type_ok"], f"{fault_cls.name}: diagnosed {res['diagnoses'][0]}, wanted {fault_cls.fault_type}"
-    assert res["component_ok"], f"{fault_cls.name}: component {res['diagnoses'][0]['component']}"
+    d = bench.first_diag(res)
+    assert d, f"{fault_cls.name}: no diagnosis about web: {res}"
+    assert res["type_ok"], f"{fault_cls.name}: diagnosed {d}, wanted {fault_cls.fault_type}"
+    assert res["component_ok"], f"{fault_cls.name}: component {d['component']}"
     assert res["mitigated"], f"{fault_cls.name}: not mitigated within {bench.MITIGATE_S} s: {res}"
 
 
