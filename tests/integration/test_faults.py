@@ -17,7 +17,6 @@ if os.geteuid() != 0:
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "diagnose"))
 import bench  # noqa: E402
-import harness  # noqa: E402
 from harness import run  # noqa: E402
 
 bench.DETECT_S = 20
@@ -25,18 +24,12 @@ bench.MITIGATE_S = 30
 STATE = tempfile.mkdtemp(prefix="ippoc-faults-state.")
 bench.on_exit("rm state", lambda: shutil.rmtree(STATE, ignore_errors=True))
 bench.Dns()
-ENV = None
 
 
 def check(fault_cls):
-    """One occurrence of fault_cls in the one ippocd all the tests share
-    (started by the first test, and again after a failed one)."""
-    global ENV
-    if ENV is None or ENV.daemon.proc is None or ENV.daemon.proc.poll() is not None:
-        ENV = bench.Env(STATE)
-        harness._live.remove(ENV.daemon)  # not stopped after each test: bench's cleanups stop it
-        ENV.start()
-    res = bench.run_in(ENV, fault_cls, occurrences=1)[0]
+    """One occurrence of fault_cls in an ippocd of its own, on a new state dir
+    (a fault's stale evidence must not decide the next one's diagnosis here)."""
+    res = bench.run_fault(tempfile.mkdtemp(dir=STATE), fault_cls, occurrences=1)[0]
     assert res["detected"], f"{fault_cls.name}: not detected: {res}"
     d = bench.first_diag(res)
     assert d, f"{fault_cls.name}: no diagnosis about web: {res}"
