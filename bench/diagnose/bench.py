@@ -204,6 +204,11 @@ class Env:
     """One ippocd with db and web. state_dir: kept across Envs, so the
     case memory of earlier faults is there."""
 
+    # "signal-process" lets the brain's proposals signal any process by pid (a
+    # CPU hog, a port's holder): off (run --no-signal-process) on a machine
+    # shared with other people's work, whose busy processes it may blame
+    allow_signal_process = True
+
     def __init__(self, state_dir, extra_conf="", brain_conf=""):
         self.tmp = tempfile.mkdtemp(prefix="ippoc-diag.")
         os.chmod(self.tmp, 0o755)
@@ -269,7 +274,7 @@ class Env:
             "[service.web]\ncommand = /bin/sh %s %s\ndepends = db\nstop_timeout = 3s\nhealthy_after = 3s\n"
             "%s%s%s%s%s"
             "log_file = %s/access.log\n"
-            "allow = default, clean, signal-process, renice-process\n"
+            "allow = default, clean, %srenice-process\n"
             "rule = if failed http://127.0.0.1:%d/health latency < 400ms timeout 900ms every 1s for 3 checks "
             "then restart\n"
             "rule = if memory > 160MB for 2 checks then restart\n%s"
@@ -277,7 +282,7 @@ class Env:
                os.path.join(self.app, "run-web.sh"), self.dir,
                cp(os.path.join(self.dir, "web.ini")), cp(os.path.join(self.dir, "web.env")),
                cp(os.path.join(self.dir, "token")), cp(self.data), cp(os.path.join(self.dir, "resolv.conf")),
-               self.logdir, self.port, extra_conf))
+               self.logdir, "signal-process, " if self.allow_signal_process else "", self.port, extra_conf))
 
     # ---- life ----
 
