@@ -249,13 +249,40 @@ static int query(mem_t *mem, const char *type, int64_t from, int64_t to, mem_eve
     return rc;
 }
 
-static void file_changes(mem_t *mem, const char *service, int64_t from, int64_t to, json_t *out, json_t *notes)
+/* When path of service was put back after ts: restored by heal (file.restored,
+ * ok), or seen again as its known-good copy (file.changed, known_good). A
+ * change undone before the incident (before `before`) is not a cause of it.
+ * The latest such time, 0 when none. */
+static int64_t undone_after(const mem_event *ev, size_t n, const mem_event *rest, size_t nrest, const char *service,
+                            const char *path, int64_t ts, int64_t before)
 {
-    mem_event *ev;
-    size_t n;
+    int64_t last = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const mem_event *e = pass ? rest : ev;
+        size_t m = pass ? nrest : n;
+        for (size_t i = 0; i < m; i++) {
+            if (e[i].ts <= ts || e[i].ts >= before || strcmp(e[i].source, service))
+                continue;
+            json_t *p = json_loads(e[i].payload, 0, NULL);
+            const char *pp = json_string_value(json_object_get(p, "path"));
+            if (pp && !strcmp(pp, path) && json_is_true(json_object_get(p, pass ? "ok" : "known_good")))
+                last = e[i].ts > last ? e[i].ts : last;
+            json_decref(p);
+        }
+    }
+    return last;
+}
+
+static void file_changes(mem_t *mem, const char *service, int64_t from, int64_t to, int64_t start, json_t *out,
+                         json_t *notes)
+{
+    mem_event *ev, *rest = NULL;
+    size_t n, nrest = 0;
     if (query(mem, "file.changed", from, to, &ev, &n, notes) < 0)
         return;
-    int bad = 0;
+    if (query(mem, "file.restored", from, to, &rest, &nrest, notes) < 0)
+        rest = NULL, nrest = 0;
+    int bad = 0, undone = 0;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(ev[i].source, service))
             continue;
@@ -263,6 +290,12 @@ static void file_changes(mem_t *mem, const char *service, int64_t from, int64_t 
         const char *path = json_string_value(json_object_get(p, "path"));
         if (!json_is_object(p) || !path) {
             bad++;
+            json_decref(p);
+            continue;
+        }
+        if ((json_is_true(json_object_get(p, "known_good")) && ev[i].ts < start) ||
+            undone_after(ev, n, rest, nrest, service, path, ev[i].ts, start)) {
+            undone++;
             json_decref(p);
             continue;
         }
@@ -278,7 +311,11 @@ static void file_changes(mem_t *mem, const char *service, int64_t from, int64_t 
     }
     if (bad)
         brain_sig_note(notes, "changes: %d file.changed event(s) with a bad payload skipped", bad);
+    if (undone)
+        brain_sig_note(notes, "changes: %d file change(s) already put back left out", undone);
     mem_events_free(ev, n);
+    if (rest)
+        mem_events_free(rest, nrest);
 }
 
 static void reloads(mem_t *mem, int64_t from, int64_t to, json_t *out, json_t *notes)
@@ -298,12 +335,12 @@ static void reloads(mem_t *mem, int64_t from, int64_t to, json_t *out, json_t *n
     mem_events_free(ev, n);
 }
 
-int brain_changes_events(mem_t *mem, const char *service, int64_t from_ms, int64_t to_ms, json_t *out,
-                         json_t *notes)
+int brain_changes_events(mem_t *mem, const char *service, int64_t from_ms, int64_t to_ms, int64_t start_ms,
+                         json_t *out, json_t *notes)
 {
     if (!mem)
         return -EINVAL;
-    file_changes(mem, service, from_ms, to_ms, out, notes);
+    file_changes(mem, service, from_ms, to_ms, start_ms, out, notes);
     reloads(mem, from_ms, to_ms, out, notes);
     return 0;
 }

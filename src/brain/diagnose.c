@@ -887,6 +887,23 @@ static void fix_first(json_t *actions, const brain_case_hit *h, const char *serv
         const char *t = json_string_value(json_array_get(h->fixed_by, k));
         if (!t)
             continue;
+        const char *pid = strstr(t, " pid ");
+        if (pid) {
+            /* a pid is this machine's now, not the case's: the same kind of
+             * action against the process today's evidence names moves first,
+             * and none is invented when today's evidence names none */
+            size_t verb = (size_t)(pid - t) + 5;
+            for (size_t i = 0; i < json_array_size(actions); i++) {
+                json_t *a = json_array_get(actions, i);
+                if (!strncmp(js(a, "action"), t, verb)) {
+                    json_incref(a);
+                    json_array_remove(actions, i);
+                    json_array_insert_new(actions, 0, a);
+                    break;
+                }
+            }
+            continue;
+        }
         for (size_t i = 0; i < json_array_size(actions); i++)
             if (!strcmp(js(json_array_get(actions, i), "action"), t)) {
                 json_array_remove(actions, i);

@@ -1199,7 +1199,7 @@ static void changes(sig *s)
     int64_t back = s->from - BRAIN_SIG_BACK_CHANGES_MS;
     json_t *files = json_array(), *audit = json_array(), *pk = json_array();
     if (s->ctx->mem)
-        brain_changes_events(s->ctx->mem, s->service, back, s->to, files, s->notes);
+        brain_changes_events(s->ctx->mem, s->service, back, s->to, s->from, files, s->notes);
     changes_take(s, files);
     const char *ap = s->ctx->audit_path;
     if (!ap && s->ctx->heal)

@@ -98,8 +98,10 @@ int brain_changes_dpkg(const char *path, int64_t from_ms, int64_t to_ms, int64_t
  * results, decisions, approvals and rejections (not intents: their result says it). */
 int brain_changes_audit(const char *path, const char *service, int64_t from_ms, int64_t to_ms,
                         int64_t deadline_mono, json_t *out, json_t *notes);
-/* file.changed events of service and config.reload events in [from_ms, to_ms]. */
-int brain_changes_events(mem_t *mem, const char *service, int64_t from_ms, int64_t to_ms, json_t *out,
-                         json_t *notes);
+/* file.changed events of service and config.reload events in [from_ms, to_ms];
+ * a file change put back before start_ms (the incident's start: restored by
+ * heal, or seen again as its known-good copy) is left out. */
+int brain_changes_events(mem_t *mem, const char *service, int64_t from_ms, int64_t to_ms, int64_t start_ms,
+                         json_t *out, json_t *notes);
 
 #endif

@@ -206,6 +206,17 @@ static void test_cases_raise_and_reorder(void **st)
     assert_int_equal(json_integer_value(json_object_get(c0, "incident")), 7);
     assert_int_equal(json_integer_value(json_object_get(c0, "fixed")), 2);
     json_decref(d);
+    /* a remembered pid is the past's: the same action against the process
+     * today's evidence names goes first, the old pid is never proposed */
+    json_decref(h.fixed_by);
+    h.fixed_by = json_pack("[s]", "signal TERM pid 1953");
+    d = brain_diagnose(sig, &h, 1);
+    acts = json_object_get(d, "proposed_actions");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(acts, 0), "action")), "signal TERM pid 5151");
+    char *text = json_dumps(acts, 0);
+    assert_null(strstr(text, "1953"));
+    free(text);
+    json_decref(d);
     /* a far case changes nothing but is still listed */
     h.similarity = 0.3;
     d = brain_diagnose(sig, &h, 1);
@@ -219,6 +230,9 @@ static void test_cases_raise_and_reorder(void **st)
     d = brain_diagnose(weak, &h, 1);
     assert_string_equal(json_string_value(json_object_get(d, "fault_type")), "cpu_starvation");
     assert_string_equal(json_string_value(json_object_get(d, "source")), "cases");
+    text = json_dumps(json_object_get(d, "proposed_actions"), 0);
+    assert_null(strstr(text, " pid ")); /* no process of today's evidence to act on */
+    free(text);
     json_decref(d);
     json_decref(weak);
     json_decref(h.fixed_by);

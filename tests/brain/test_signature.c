@@ -461,6 +461,42 @@ static void test_changes(void **state)
     json_decref(s);
 }
 
+/* A change already put back before the incident (restored by heal, or seen
+ * again as its known-good copy) is no cause of it; one put back after the
+ * incident began (the reflex's restore) still is. */
+static void test_changes_undone(void **state)
+{
+    fx *f = *state;
+    int64_t t = f->now;
+    event(f, t - 90000, "file.changed", "web", "{\"service\":\"web\",\"path\":\"/etc/p1\",\"was\":{},\"now\":{}}");
+    event(f, t - 80000, "file.restored", "web", "{\"service\":\"web\",\"path\":\"/etc/p1\",\"ok\":true}");
+    event(f, t - 60000, "file.changed", "web", "{\"service\":\"web\",\"path\":\"/etc/p2\",\"was\":{},\"now\":{}}");
+    event(f, t - 2000, "file.restored", "web", "{\"service\":\"web\",\"path\":\"/etc/p2\",\"ok\":true}");
+    event(f, t - 50000, "file.changed", "web",
+          "{\"service\":\"web\",\"path\":\"/etc/p3\",\"was\":{},\"now\":{},\"known_good\":false}");
+    event(f, t - 45000, "file.changed", "web",
+          "{\"service\":\"web\",\"path\":\"/etc/p3\",\"was\":{},\"now\":{},\"known_good\":true}");
+    event(f, t - 40000, "file.changed", "web", "{\"service\":\"web\",\"path\":\"/etc/p4\",\"was\":{},\"now\":{}}");
+    event(f, t - 30000, "file.restored", "web", "{\"service\":\"web\",\"path\":\"/etc/p4\",\"ok\":false}");
+    json_t *s = build(f, NULL, "crash", t - 5000, t);
+    const json_t *ch = list(s, "changes");
+    int files = 0;
+    bool p2 = false, p4 = false;
+    size_t i;
+    json_t *c;
+    json_array_foreach(ch, i, c) {
+        if (strcmp(str(c, "kind"), "file"))
+            continue;
+        files++;
+        p2 |= !strcmp(str(c, "what"), "/etc/p2");
+        p4 |= !strcmp(str(c, "what"), "/etc/p4");
+    }
+    assert_int_equal(files, 2); /* p1 and p3 were put back before; a failed restore undoes nothing */
+    assert_true(p2 && p4);
+    expect_note(s, "already put back");
+    json_decref(s);
+}
+
 /* A data directory made private (heal's real payload shape: no sha256 for a
  * directory): a mode change, not a content change. */
 static void test_dir_mode_change(void **state)
@@ -804,6 +840,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_probes_exits_ports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_anomalies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_storm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changes_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dir_mode_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kernel, setup, teardown),

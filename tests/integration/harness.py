@@ -34,6 +34,24 @@ for _sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(_sig, lambda s, f: sys.exit(1))
 
 
+def kill_marked(tmp):
+    """SIGKILLs every process whose environment carries IPPOC_IT_DIR=tmp: the
+    services a test's ippocd started (a failed test must not leave them)."""
+    if not tmp:
+        return
+    mark = f"IPPOC_IT_DIR={tmp}".encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if mark not in f.read().split(b"\0"):
+                    continue
+            os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,6 +100,7 @@ class _Child:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        kill_marked(getattr(self, "tmp", None))
 
     def remove(self):
         if self in _live:
@@ -118,8 +137,12 @@ class Daemon(_Child):
         args = [IPPOCD, "--config", self.config_path, "--state-dir", self.state_dir, *self.extra_args]
         if self.listen_arg:
             args += ["--listen", f"127.0.0.1:{self.port}"]
+        # the marker reaches every supervised service (they inherit ippocd's
+        # environment), so kill() can find them: they run in their own sessions
+        # and outlive a SIGKILLed ippocd by design
+        env = dict(os.environ, IPPOC_IT_DIR=self.tmp)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, env=env)
         if wait:
             self.wait_ready()
         return self

@@ -163,7 +163,7 @@ def test_config_error_diagnosed_healed_and_remembered():
     assert dg2["source"] in ("rules+cases", "cases"), dg2
     assert dg2["cases"] and dg2["cases"][0]["fault_type"] == "config_error", dg2["cases"]
     assert dg2["cases"][0]["incident"] == first_incident, dg2["cases"]
-    assert dg2["cases"][0]["fixed"] >= 1 and dg2["cases"][0]["similarity"] >= 0.85, dg2["cases"]
+    assert dg2["cases"][0]["fixed"] >= 1 and dg2["cases"][0]["similarity"] >= 0.7, dg2["cases"]  # BRAIN_CASE_AGREE
     assert dg2["confidence"] >= dg["confidence"], (dg2["confidence"], dg["confidence"])
     wait_for(lambda: up(port), 40, "web healed the second time")
     t_second = time.monotonic() - t0
