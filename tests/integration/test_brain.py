@@ -131,8 +131,10 @@ def test_config_error_diagnosed_healed_and_remembered():
     assert any(e["kind"] == "change" for e in dg["evidence"]), dg
     first_incident = dg["incident"]
     # the incident carries it too, and the brain recorded its event
-    inc = d.get(f"/v1/incidents/{first_incident}").json()
-    assert inc.get("diagnosis", {}).get("fault_type") == "config_error", inc.keys()
+    # (heal publishes its incidents' snapshot on its next tick: wait for it)
+    inc = wait_for(lambda: (i := d.get(f"/v1/incidents/{first_incident}").json()).get("diagnosis") and i, 10,
+                   "the incident to carry its diagnosis")
+    assert inc["diagnosis"].get("fault_type") == "config_error", inc["diagnosis"]
     assert "signature" in inc
     ev = d.get("/v1/events?type=brain.diagnosis&limit=50").json()["events"]
     assert any(e["payload"].get("incident") == first_incident for e in ev), ev
