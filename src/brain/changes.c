@@ -18,8 +18,7 @@
 
 #define TAIL_BYTES (1 << 20)
 
-static void note(json_t *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(json_t *notes, const char *fmt, ...)
+void brain_sig_note(json_t *notes, const char *fmt, ...)
 {
     char buf[512];
     va_list ap;
@@ -37,10 +36,18 @@ static char *read_tail(const char *path, size_t max, size_t *len, char *err, siz
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
+    char *buf = brain_read_tail_fd(fd, max, len, err, errlen);
+    if (!buf && strstr(err, "not a regular file"))
+        snprintf(err, errlen, "%s is not a regular file", path);
+    close(fd);
+    return buf;
+}
+
+char *brain_read_tail_fd(int fd, size_t max, size_t *len, char *err, size_t errlen)
+{
     struct stat st;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s is not a regular file", path);
-        close(fd);
+        snprintf(err, errlen, "not a regular file");
         return NULL;
     }
     off_t start = st.st_size > (off_t)max ? st.st_size - (off_t)max : 0;
@@ -48,7 +55,6 @@ static char *read_tail(const char *path, size_t max, size_t *len, char *err, siz
     char *buf = malloc(cap + 1);
     if (!buf) {
         snprintf(err, errlen, "out of memory");
-        close(fd);
         return NULL;
     }
     while (got < cap) {
@@ -59,10 +65,9 @@ static char *read_tail(const char *path, size_t max, size_t *len, char *err, siz
             break;
         got += (size_t)n;
     }
-    close(fd);
     buf[got] = 0;
     size_t skip = 0;
-    if (start > 0) {
+    if (start > 0) { /* the first line is likely cut */
         char *nl = memchr(buf, '\n', got);
         skip = nl ? (size_t)(nl + 1 - buf) : got;
     }
@@ -111,14 +116,14 @@ int brain_changes_dpkg(const char *path, int64_t from_ms, int64_t to_ms, int64_t
     char err[300];
     char *buf = read_tail(path, TAIL_BYTES, &len, err, sizeof err);
     if (!buf) {
-        note(notes, "packages: %s", err);
+        brain_sig_note(notes, "packages: %s", err);
         return -ENOENT;
     }
     int bad = 0;
     long first_bad = 0, lineno = 0;
     for (char *p = buf, *e = buf + len; p < e; lineno++) {
         if ((lineno & 255) == 0 && brain_sig_mono_ms() >= deadline_mono) {
-            note(notes, "packages: deadline reached while reading %s", path);
+            brain_sig_note(notes, "packages: deadline reached while reading %s", path);
             break;
         }
         char *nl = memchr(p, '\n', (size_t)(e - p));
@@ -151,7 +156,7 @@ int brain_changes_dpkg(const char *path, int64_t from_ms, int64_t to_ms, int64_t
         json_array_append_new(out, change("package", name, ts, d));
     }
     if (bad)
-        note(notes, "packages: %s: %d malformed line(s) skipped (first: line %ld of the tail read)", path, bad,
+        brain_sig_note(notes, "packages: %s: %d malformed line(s) skipped (first: line %ld of the tail read)", path, bad,
              first_bad);
     free(buf);
     return 0;
@@ -172,14 +177,14 @@ int brain_changes_audit(const char *path, const char *service, int64_t from_ms, 
     char err[300];
     char *buf = read_tail(path, TAIL_BYTES, &len, err, sizeof err);
     if (!buf) {
-        note(notes, "audit: %s", err);
+        brain_sig_note(notes, "audit: %s", err);
         return -ENOENT;
     }
     int bad = 0;
     long lineno = 0;
     for (char *p = buf, *e = buf + len; p < e; lineno++) {
         if ((lineno & 63) == 0 && brain_sig_mono_ms() >= deadline_mono) {
-            note(notes, "audit: deadline reached while reading %s", path);
+            brain_sig_note(notes, "audit: deadline reached while reading %s", path);
             break;
         }
         char *nl = memchr(p, '\n', (size_t)(e - p));
@@ -218,7 +223,7 @@ int brain_changes_audit(const char *path, const char *service, int64_t from_ms, 
         json_decref(o);
     }
     if (bad)
-        note(notes, "audit: %s: %d line(s) that are not records skipped", path, bad);
+        brain_sig_note(notes, "audit: %s: %d line(s) that are not records skipped", path, bad);
     free(buf);
     return 0;
 }
@@ -231,7 +236,7 @@ static int query(mem_t *mem, const char *type, int64_t from, int64_t to, mem_eve
     mem_event_query q = {.from = from, .to = to, .type = type, .limit = 1000, .ascending = false}; /* the newest */
     int rc = mem_events_query(mem, &q, ev, n, err, sizeof err);
     if (rc < 0) {
-        note(notes, "events %s: %s", type, err[0] ? err : strerror(-rc));
+        brain_sig_note(notes, "events %s: %s", type, err[0] ? err : strerror(-rc));
         *ev = NULL;
         *n = 0;
         return rc;
@@ -272,7 +277,7 @@ static void file_changes(mem_t *mem, const char *service, int64_t from, int64_t 
         json_decref(p);
     }
     if (bad)
-        note(notes, "changes: %d file.changed event(s) with a bad payload skipped", bad);
+        brain_sig_note(notes, "changes: %d file.changed event(s) with a bad payload skipped", bad);
     mem_events_free(ev, n);
 }
 

@@ -322,6 +322,19 @@ static void ago(const facts *f, const json_t *c, char *buf, size_t n)
 
 /* ---- the rules --------------------------------------------------------------------- */
 
+/* An OOM kill belongs to this incident only when it is close to it: just
+ * before the exit it explains, or, without an exit, inside the window. An
+ * older kill of a pid the service had (an earlier incident, already healed)
+ * says nothing about this one. */
+#define OOM_NEAR_EXIT_MS 10000
+static bool oom_recent(const dctx *d, const json_t *k)
+{
+    int64_t ts = (int64_t)jnum(k, "ts");
+    if (d->f->nexits && d->f->exit_ts)
+        return ts <= d->f->exit_ts + 1000 && ts >= d->f->exit_ts - OOM_NEAR_EXIT_MS;
+    return ts >= (int64_t)jnum(d->sig, "from") - OOM_NEAR_EXIT_MS;
+}
+
 static double r_oom(dctx *d)
 {
     const facts *f = d->f;
@@ -329,7 +342,7 @@ static double r_oom(dctx *d)
     size_t i;
     json_t *k;
     json_array_foreach(a, i, k) {
-        if (strcmp(js(k, "kind"), "oom_kill") != 0)
+        if (strcmp(js(k, "kind"), "oom_kill") != 0 || !oom_recent(d, k))
             continue;
         const char *comm = js(k, "comm");
         bool ours = json_is_true(json_object_get(k, "service")) ||

@@ -248,30 +248,11 @@ static int read_device(int fd, kctx *k, int64_t deadline, bool *cut, char *err, 
 
 static int read_file(int fd, kctx *k, int64_t deadline, bool *cut, char *err, size_t errlen)
 {
-    struct stat st;
-    if (fstat(fd, &st)) {
-        snprintf(err, errlen, "stat: %s", strerror(errno));
-        return -errno;
-    }
-    off_t start = st.st_size > KMSG_FILE_TAIL ? st.st_size - KMSG_FILE_TAIL : 0;
-    size_t cap = (size_t)(st.st_size - start);
-    char *buf = malloc(cap + 1);
+    size_t got;
+    char *buf = brain_read_tail_fd(fd, KMSG_FILE_TAIL, &got, err, errlen);
     if (!buf)
-        return -ENOMEM;
-    size_t got = 0;
-    while (got < cap) {
-        ssize_t n = pread(fd, buf + got, cap - got, start + (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+        return -EINVAL;
     const char *p = buf, *e = buf + got;
-    if (start > 0) { /* the first line is likely cut */
-        const char *nl = memchr(p, '\n', got);
-        p = nl ? nl + 1 : e;
-    }
     for (unsigned i = 0; p < e; i++) {
         if ((i & 255) == 0 && brain_sig_mono_ms() >= deadline) {
             *cut = true;

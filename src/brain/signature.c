@@ -49,16 +49,7 @@ typedef struct sig {
     char comm[32];      /* the service process's comm, "" when unknown */
 } sig;
 
-static void note(sig *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(sig *s, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    json_array_append_new(s->notes, json_string(buf));
-}
+#define note(s, ...) brain_sig_note((s)->notes, __VA_ARGS__)
 
 static void feature(sig *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void feature(sig *s, const char *fmt, ...)

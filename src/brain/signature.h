@@ -59,6 +59,12 @@ json_t *brain_signature_build(const brain_sig_ctx *ctx, const char *service, con
 /* ---- collectors (internal) ------------------------------------------------------------ */
 /* Monotonic ms now, for deadlines. */
 int64_t brain_sig_mono_ms(void);
+/* Appends a formatted reason (at most 511 bytes) to notes, a JSON array (changes.c). */
+void brain_sig_note(json_t *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The last `max` bytes of the regular file fd, from its first whole line:
+ * malloc'd, NUL-terminated, *len its length; NULL with the reason in err
+ * (not a regular file, out of memory). Leaves fd open (changes.c). */
+char *brain_read_tail_fd(int fd, size_t max, size_t *len, char *err, size_t errlen);
 
 /* kmsg.c. One record of /dev/kmsg's text format "PRI,SEQ,USEC,FLAGS[,...];TEXT". */
 typedef struct brain_kmsg_rec {

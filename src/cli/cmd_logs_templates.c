@@ -79,6 +79,11 @@ static int tpl_args(tpl_cmd *c, int argc, char **argv, bool *help)
             if (r < 0 || cli_check_int("--variants", v, 1, 1000000, &d) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
             c->o.variants = (int)d;
+        } else if ((r = cli_args_value(&a, "--sim-tokens", &v)) != 0) {
+            long d;
+            if (r < 0 || cli_check_int("--sim-tokens", v, 1, 1000000, &d) != CLI_EXIT_OK)
+                return CLI_EXIT_USAGE;
+            c->o.sim_tokens = (int)d;
         } else if (cli_args_flag(&a, "--classic")) {
             c->o.classic = true;
         } else if (!c->file && cli_args_positional(&a)) {

@@ -223,7 +223,8 @@ static const cmd_help helps[] = {
      "  --json            print the API's answer\n"},
     {"logs templates",
      "usage: ippoc logs templates FILE [--format FORMAT] [--mask REGEX]... [--sim X]\n"
-     "                            [--depth N] [--variants N] [--max-templates N] [--classic]\n"
+     "                            [--sim-tokens N] [--depth N] [--variants N]\n"
+     "                            [--max-templates N] [--classic]\n"
      "\n"
      "Mines the log templates of FILE ('-': stdin) offline, no daemon needed, with\n"
      "the miner ippocd runs on live logs (see docs/logs.md). Writes the CSV header\n"
@@ -238,8 +239,11 @@ static const cmd_help helps[] = {
      "                    templated (a line that does not match is templated whole)\n"
      "  --mask REGEX      also replace matches of REGEX (PCRE2) by <*> before\n"
      "                    tokenising; repeatable, applied in order\n"
-     "  --sim X           similarity threshold in (0, 1] (default 1: a message joins\n"
-     "                    a template when all its constant tokens agree; Drain: 0.5)\n"
+     "  --sim X           similarity threshold in (0, 1]: the share of a template's\n"
+     "                    constant tokens a message must have to join it (default\n"
+     "                    1: all of them; Drain: 0.5)\n"
+     "  --sim-tokens N    a --sim below 1 applies only to messages of N tokens or\n"
+     "                    more; shorter ones need all (default 1: every message)\n"
      "  --depth N         prefix tree depth, 3 to 32 (default 4)\n"
      "  --variants N      N templates that differ in one word only become one, with\n"
      "                    <*> there (default 5; 1: never)\n"

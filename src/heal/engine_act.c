@@ -258,15 +258,23 @@ static void clean_work(uv_work_t *w)
                           j->msg, sizeof j->msg);
 }
 
+/* A pool job whose engine was freed, or that was cancelled, is dropped
+ * here (true); otherwise the caller finishes it. */
+static bool pool_job_dropped(job *j, int status)
+{
+    if (!j->e->freed && status != UV_ECANCELED)
+        return false;
+    heal_engine *e = j->e;
+    free(j);
+    eng_job_done(e);
+    return true;
+}
+
 static void clean_after(uv_work_t *w, int status)
 {
     job *j = w->data;
-    if (j->e->freed || status == UV_ECANCELED) {
-        heal_engine *e = j->e;
-        free(j);
-        eng_job_done(e);
+    if (pool_job_dropped(j, status))
         return;
-    }
     action_done(j);
 }
 
@@ -280,12 +288,8 @@ static void restore_work(uv_work_t *w)
 static void restore_after(uv_work_t *w, int status)
 {
     job *j = w->data;
-    if (j->e->freed || status == UV_ECANCELED) {
-        heal_engine *e = j->e;
-        free(j);
-        eng_job_done(e);
+    if (pool_job_dropped(j, status))
         return;
-    }
     eng_files_restored(j->e, &j->a, j->rc, j->msg);
     action_done(j);
 }

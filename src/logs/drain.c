@@ -35,6 +35,7 @@
 #define MINER_DEF_DEPTH 4
 #define MINER_DEF_CHILDREN 100
 #define MINER_DEF_VARIANTS 5
+#define MINER_DEF_SIM_TOKENS 0 /* a similarity below 1 applies from this many tokens */
 #define MINER_CACHE_BITS 12 /* exact token sequences remembered for the fast path */
 
 typedef struct mtok {
@@ -80,7 +81,7 @@ typedef struct edge {
 
 struct logs_miner {
     double sim;
-    int depth, maxch, maxtpl, variants;
+    int depth, maxch, maxtpl, variants, sim_tokens;
     uint64_t wild; /* hash of a template's wildcard: "<*>" (classic) or any_hash() */
     bool classic, broad;
     logs_masks *masks;
@@ -611,11 +612,49 @@ static bool tok_eq(const cluster *c, int i, const mtok *t)
     return c->h[i] == t->h && c->len[i] == t->len && !memcmp(c->toks + c->off[i], t->s, t->len);
 }
 
+/* The improved mode's match: Drain's similarity (the share of the
+ * template's constant tokens the message has; a learnt <*> counts neither
+ * way, nor does a masked <*> facing a masked <*>), the best template
+ * (similarity, then the more specific, then the earlier). A template with no
+ * differing token always matches; one with some only when the message has
+ * at least sim_tokens tokens and the similarity reaches the threshold. */
+static int leaf_match_const(const logs_miner *m, int leaf, const mtok *t, int ntok)
+{
+    const node *nd = &m->nodes[leaf];
+    int best = -1, best_wild = 0, best_diff = 0;
+    double best_sim = -1;
+    for (int k = 0; k < nd->ncl; k++) {
+        const cluster *c = cl_at(m, nd->cl[k]);
+        int consts = 0, same = 0;
+        for (int i = 0; i < ntok; i++) {
+            if (c->h[i] == any_hash())
+                continue;
+            bool eq = tok_eq(c, i, &t[i]);
+            if (eq && c->h[i] == wild_hash())
+                continue;
+            consts++;
+            same += eq;
+        }
+        double sim = consts ? (double)same / (double)consts : 1.0;
+        if (sim > best_sim || (sim == best_sim && c->nwild < best_wild)) {
+            best = nd->cl[k];
+            best_sim = sim;
+            best_wild = c->nwild;
+            best_diff = consts - same;
+        }
+    }
+    if (best_diff == 0)
+        return best;
+    return ntok >= m->sim_tokens && best_sim >= m->sim ? best : -1;
+}
+
 /* Drain's fastMatch over a leaf: the best cluster (similarity, then more
  * wildcards, then the earlier) if it reaches the threshold, else -1.
  * exact: only a cluster whose template equals the tokens. */
 static int leaf_match(const logs_miner *m, int leaf, const mtok *t, int ntok, bool exact)
 {
+    if (!m->classic && !exact)
+        return leaf_match_const(m, leaf, t, ntok);
     const node *nd = &m->nodes[leaf];
     int best = -1, best_same = -1, best_wild = -1;
     uint64_t wh = m->wild;
@@ -914,10 +953,53 @@ static void tok_set(logs_miner *m, mtok *t, const char *pre, size_t npre, const 
     *mo += t->len;
 }
 
+/* Length of the bracketed aside made only of a variable or of nothing
+ * ("(<*>)", "[<*>]", "()", "[]", "{}") that token t starts with, when only
+ * closing punctuation (",", ";", ":", ".") follows it in t; else 0. An empty
+ * aside is a variable whose value was empty ("from h () at" is "from h
+ * (name) at" with no name), so both are dropped alike. */
+static size_t tok_aside(const mtok *t)
+{
+    if (t->len < 2)
+        return 0;
+    char open = t->s[0], close = open == '(' ? ')' : open == '[' ? ']' : open == '{' ? '}' : 0;
+    if (!close)
+        return 0;
+    size_t k = 1;
+    if (t->len >= 2 + LOGS_WILD_LEN && !memcmp(t->s + 1, LOGS_WILD, LOGS_WILD_LEN))
+        k += LOGS_WILD_LEN;
+    if (t->s[k] != close)
+        return 0;
+    k++;
+    for (size_t i = k; i < t->len; i++)
+        if (t->s[i] != ',' && t->s[i] != ';' && t->s[i] != ':' && t->s[i] != '.')
+            return 0;
+    return k;
+}
+
+/* Appends s[0..n) to token t (rewritten in m->mbuf; in place when t is the
+ * last text written there). */
+static void tok_join(logs_miner *m, mtok *t, const char *s, size_t n, size_t *mo)
+{
+    if (t->s + t->len == m->mbuf + *mo) {
+        memmove(m->mbuf + *mo, s, n);
+        t->len += (uint32_t)n;
+        *mo += n;
+        return;
+    }
+    char *d = m->mbuf + *mo;
+    memmove(d, t->s, t->len);
+    memmove(d + t->len, s, n);
+    t->s = d;
+    t->len += (uint32_t)n;
+    *mo += t->len;
+}
+
 /* The improved mode's clean-up after masking: a unit joins its number
  * ("(<*> KB)" -> "(<*>)"), month and weekday names next to a number are
- * masked, and a bracketed aside made only of a variable ("(<*>)") is
- * dropped, so "5 bytes sent" and "5 bytes (5 B) sent" share a template. */
+ * masked, and a bracketed aside made only of a variable ("(<*>)") or
+ * empty ("()") is dropped, so "5 bytes sent" and "5 bytes (5 B) sent"
+ * share a template. */
 static int toks_tidy(logs_miner *m, int nt, size_t *mo)
 {
     mtok *t = m->toks;
@@ -951,11 +1033,17 @@ static int toks_tidy(logs_miner *m, int nt, size_t *mo)
     nt = o;
     o = 0;
     for (int i = 0; i < nt; i++) {
-        const mtok *x = &t[i];
-        if (x->len == LOGS_WILD_LEN + 2 && !memcmp(x->s + 1, LOGS_WILD, LOGS_WILD_LEN) &&
-            ((x->s[0] == '(' && x->s[4] == ')') || (x->s[0] == '[' && x->s[4] == ']')))
+        size_t k = tok_aside(&t[i]);
+        if (!k) {
+            t[o++] = t[i];
             continue;
-        t[o++] = *x;
+        }
+        /* "x (<*>): y" is "x: y": the punctuation after it goes to the token before */
+        size_t np = t[i].len - k;
+        if (np && o > 0)
+            tok_join(m, &t[o - 1], t[i].s + k, np, mo);
+        else if (np)
+            t[o++] = t[i]; /* first token: nothing to attach the punctuation to */
     }
     return o;
 }
@@ -969,7 +1057,7 @@ static int miner_tokenise(logs_miner *m, const char *s, size_t n)
     int nt = 0;
     size_t i = 0;
     bool builtin = !m->classic;
-    if (builtin && buf_reserve(&m->mbuf, &m->mcap, 2 * n + (n / 2 + 1) * LOGS_WILD_LEN + 16) < 0)
+    if (builtin && buf_reserve(&m->mbuf, &m->mcap, 3 * n + (n / 2 + 1) * LOGS_WILD_LEN + 16) < 0)
         return -ENOMEM;
     size_t mo = 0;
     while (i < n && nt < MINER_MAX_TOKENS) {
@@ -1051,8 +1139,8 @@ int logs_miner_new(const logs_miner_opts *o, logs_miner **out, char *err, size_t
         snprintf(err, errlen, "depth %d: must be between 3 and 32", d.depth);
         return -EINVAL;
     }
-    if (d.max_children < 0 || d.max_templates < 0 || d.variants < 0) {
-        snprintf(err, errlen, "max_children, max_templates and variants must not be negative");
+    if (d.max_children < 0 || d.max_templates < 0 || d.variants < 0 || d.sim_tokens < 0) {
+        snprintf(err, errlen, "max_children, max_templates, variants and sim_tokens must not be negative");
         return -EINVAL;
     }
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -1067,6 +1155,7 @@ int logs_miner_new(const logs_miner_opts *o, logs_miner **out, char *err, size_t
     m->maxch = d.max_children > 1 ? d.max_children : MINER_DEF_CHILDREN;
     m->maxtpl = d.max_templates;
     m->variants = d.classic ? 0 : d.variants ? d.variants : MINER_DEF_VARIANTS;
+    m->sim_tokens = d.sim_tokens ? d.sim_tokens : MINER_DEF_SIM_TOKENS;
     m->classic = d.classic;
     m->wild = d.classic ? wild_hash() : any_hash();
     m->broad = !d.classic;

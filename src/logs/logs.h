@@ -33,6 +33,8 @@ typedef struct logs_miner_opts {
     int max_templates;/* oldest-unused templates are forgotten past this (0: unlimited) */
     int variants;     /* templates that differ in one position only become one, with a
                        * <*> there, once there are this many (0: the default, 5; 1: never) */
+    int sim_tokens;   /* a similarity below 1 applies to messages of at least this many
+                       * tokens; shorter ones need all constant tokens equal (0: the default) */
     bool classic;     /* Drain exactly as published (blank-separated tokens, no built-in
                        * masks, no merging): bench/logparse's check of the scorer */
 } logs_miner_opts;

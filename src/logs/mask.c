@@ -237,6 +237,19 @@ static bool mask_bool(const char *s, size_t n)
            (n == 5 && (!memcmp(s, "false", 5) || !memcmp(s, "False", 5) || !memcmp(s, "FALSE", 5)));
 }
 
+/* A token of punctuation only holding an empty quoted string ("''",
+ * "(\"\"),"): an empty value, masked like a quoted one ('<*>'). */
+static bool mask_empty_quotes(const char *s, size_t n, size_t *pre, size_t *suf)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if ((s[i] == '"' || s[i] == '\'') && s[i + 1] == s[i]) {
+            *pre = i + 1;
+            *suf = n - i - 1;
+            return true;
+        }
+    return false;
+}
+
 bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t *suf)
 {
     if (broad) { /* fast path: a word with none of these holds no variable */
@@ -254,7 +267,7 @@ bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t 
     while (b > a && mask_close((unsigned char)s[b - 1]))
         b--;
     if (a == b)
-        return false;
+        return broad && mask_empty_quotes(s, len, pre, suf);
     *pre = a;
     *suf = len - b;
     if (!broad)
@@ -273,8 +286,16 @@ bool logs_mask_token(const char *s, size_t len, bool broad, size_t *pre, size_t 
         size_t v = a + k;
         while (v < b && mask_open((unsigned char)s[v]))
             v++;
-        if (v >= b)
-            return false;
+        if (v >= b) { /* "uid=", "tag=''": an empty value is a value */
+            if (!always)
+                return false;
+            size_t q = a + k;
+            while (q + 1 < len && !((s[q] == '"' || s[q] == '\'') && s[q + 1] == s[q]))
+                q++;
+            *pre = q + 1 < len ? q + 1 : a + k;
+            *suf = len - *pre;
+            return true;
+        }
         if ((always && !mask_bool(s + v, b - v)) || mask_broad(s + v, b - v) || mask_hexgroups(s + v, b - v)) {
             *pre = v;
             return true;

@@ -34,8 +34,8 @@ static const char *const migrations[] = {
     "CREATE INDEX events_type ON events(type);",
     /* 1 -> 2: the anomaly detectors' learned state (src/detect), one blob per
      * series as detect_save() writes it, so a restart keeps what normal is */
-    "CREATE TABLE detector_state (series INTEGER PRIMARY KEY, data BLOB NOT NULL,"
-    " saved_ms INTEGER NOT NULL);",
+    ("CREATE TABLE detector_state (series INTEGER PRIMARY KEY, data BLOB NOT NULL,"
+     " saved_ms INTEGER NOT NULL);"),
     /* 2 -> 3: the brain's remembered cases (src/brain/cases.c), one JSON row each */
     "CREATE TABLE IF NOT EXISTS cases (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, data TEXT NOT NULL);",
 };

@@ -225,6 +225,32 @@ static void test_cases_raise_and_reorder(void **st)
     json_decref(sig);
 }
 
+/* An OOM kill of a pid the service had, minutes before this incident (an
+ * earlier fault, already healed), does not make a leak or a full disk an
+ * OOM kill. */
+static void test_stale_oom_kill_ignored(void **st)
+{
+    (void)st;
+    static const char *const which[][2] = {{"memory_leak", "memory_leak"}, {"disk_full", "disk_full"}};
+    for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
+        json_t *sig = fixture(which[i][0]);
+        json_int_t from = json_integer_value(json_object_get(sig, "from"));
+        json_t *k = json_object_get(sig, "kernel");
+        if (!json_is_array(k)) {
+            k = json_array();
+            json_object_set_new(sig, "kernel", k);
+        }
+        json_array_append_new(k, json_pack("{s:s, s:i, s:s, s:s, s:I, s:b}", "kind", "oom_kill", "pid", 4242, "comm",
+                                           "web", "text", "Out of memory: Killed process 4242 (web)", "ts",
+                                           from - 120000, "service", 1));
+        json_t *d = brain_diagnose(sig, NULL, 0);
+        assert_non_null(d);
+        assert_string_equal(json_string_value(json_object_get(d, "fault_type")), which[i][1]);
+        json_decref(d);
+        json_decref(sig);
+    }
+}
+
 static void test_attempts(void **st)
 {
     (void)st;
@@ -249,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_other_evidence_places),
         cmocka_unit_test(test_cases_raise_and_reorder),
         cmocka_unit_test(test_attempts),
+        cmocka_unit_test(test_stale_oom_kill_ignored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

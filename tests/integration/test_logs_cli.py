@@ -98,6 +98,8 @@ def test_errors():
     assert b"--format" in r.stderr and b"Content" in r.stderr, r.stderr
     r = templates(src, "--sim", "2", check=2)
     assert b"--sim" in r.stderr, r.stderr
+    r = templates(src, "--sim-tokens", "0", check=2)
+    assert b"--sim-tokens" in r.stderr, r.stderr
     r = templates(src, "--depth", "x", check=2)
     assert b"--depth" in r.stderr, r.stderr
     r = templates(check=2)

@@ -76,6 +76,18 @@ static void test_template_text(void **state)
     int c = add(m, "sent 1190 bytes (1.16 KB) ok", NULL);
     assert_int_equal(add(m, "sent 0 bytes ok", NULL), c);
     assert_string_equal(logs_miner_template(m, c), "sent <*> bytes ok");
+    /* an empty aside is an empty variable: dropped alike; punctuation after
+     * a dropped aside stays with the word before */
+    int f = add(m, "accepted from 10.0.0.1 (h1.example.org) at port 22", NULL);
+    assert_int_equal(add(m, "accepted from 10.0.0.2 () at port 22", NULL), f);
+    assert_string_equal(logs_miner_template(m, f), "accepted from <*> at port <*>");
+    int g = add(m, "peer closed (42): retry later", NULL);
+    assert_int_equal(add(m, "peer closed []: retry later", NULL), g);
+    assert_string_equal(logs_miner_template(m, g), "peer closed: retry later");
+    /* an empty value is a value: key=, key='', "" */
+    int h = add(m, "set opt=7 tag='a' name \"x\" done", NULL);
+    assert_int_equal(add(m, "set opt= tag='' name \"\" done", NULL), h);
+    assert_string_equal(logs_miner_template(m, h), "set opt=<*> tag='<*>' name \"<*>\" done");
     /* a word split after commas keeps its text */
     int d = add(m, "ready=true,policy=3,mode=x", NULL);
     assert_string_equal(logs_miner_template(m, d), "ready=true,policy=<*>,mode=<*>"); /* flags stay */
@@ -109,6 +121,33 @@ static void test_online(void **state)
 }
 
 /* Past max_templates the least recently used template is forgotten. */
+/* --sim below 1 with --sim-tokens: a long message with one odd word joins
+ * its template (the word becomes <*>); a short one does not. */
+static void test_sim_tokens(void **state)
+{
+    (void)state;
+    logs_miner *m = miner(&(logs_miner_opts){.sim = 0.7, .sim_tokens = 6});
+    int a = add(m, "worker pool drained all queued jobs before the shutdown", NULL);
+    bool nw;
+    assert_int_equal(add(m, "worker pool drained all pending jobs before the shutdown", &nw), a);
+    assert_false(nw);
+    assert_string_equal(logs_miner_template(m, a), "worker pool drained all <*> jobs before the shutdown");
+    int b = add(m, "the link went up", NULL); /* 3 of 4 agree, but 4 < 6 tokens */
+    int c = add(m, "the link went down", &nw);
+    assert_true(nw);
+    assert_true(b != c);
+    /* below the similarity: a new template even when long */
+    int d = add(m, "worker pool lost three of its seven helper threads today", &nw);
+    assert_true(nw);
+    assert_true(d != a);
+    logs_miner_free(m);
+    /* the default (similarity 1): the odd word keeps its own template */
+    m = miner(NULL);
+    a = add(m, "worker pool drained all queued jobs before the shutdown", NULL);
+    assert_true(add(m, "worker pool drained all pending jobs before the shutdown", NULL) != a);
+    logs_miner_free(m);
+}
+
 static void test_cap(void **state)
 {
     (void)state;
@@ -366,7 +405,7 @@ static void test_bad_opts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mask_kinds), cmocka_unit_test(test_template_text), cmocka_unit_test(test_online),
+        cmocka_unit_test(test_mask_kinds), cmocka_unit_test(test_template_text), cmocka_unit_test(test_online), cmocka_unit_test(test_sim_tokens),
         cmocka_unit_test(test_cap),        cmocka_unit_test(test_odd_input),     cmocka_unit_test(test_level),
         cmocka_unit_test(test_variants),   cmocka_unit_test(test_bounded_memory), cmocka_unit_test(test_threads),
         cmocka_unit_test(test_format),     cmocka_unit_test(test_masks),         cmocka_unit_test(test_bad_opts),
