@@ -14,6 +14,7 @@ effect was gone. Everything an Env or a Fault creates (processes, mounts,
 cgroups, temp dirs) is removed when it ends, fails or is interrupted."""
 import atexit
 import ctypes
+import http.client as http_client
 import json
 import os
 import re
@@ -88,7 +89,7 @@ def http(url, method="GET", timeout=2.0, headers=None):
             return r.status, r.read(), time.monotonic() - t
     except urllib.error.HTTPError as e:
         return e.code, e.read(), time.monotonic() - t
-    except (OSError, urllib.error.URLError) as e:
+    except (OSError, urllib.error.URLError, http_client.HTTPException) as e:  # a starved server may cut short
         return None, str(e).encode(), time.monotonic() - t
 
 
