@@ -577,20 +577,27 @@ def fill_files(d, prefix, size, limit):
     return n
 
 
-class DiskFull(Fault):
-    name, fault_type, quick = "disk_full", "disk_full", True
-    what = "2 MiB upload-* files fill web's data filesystem (16 MiB tmpfs) to the last byte"
+class FillFault(Fault):
+    """Fills the filesystem of env.<where> with <prefix>* files: big ones, then
+    4 KiB ones to the last byte; undo removes them."""
+    where, prefix, big = "data", "upload-", 2 << 20
 
     def inject(self, env):
-        fill_files(env.data, "upload-", 2 << 20, 100)
-        fill_files(env.data, "upload-x", 4096, 10000)
+        d = getattr(env, self.where)
+        fill_files(d, self.prefix, self.big, 100)
+        fill_files(d, self.prefix + "x", 4096, 10000)
 
     def undo(self, env):
         super().undo(env)
-        for f in os.listdir(env.data):
-            if f.startswith("upload-"):
-                os.unlink(os.path.join(env.data, f))
+        d = getattr(env, self.where)
+        for f in os.listdir(d):
+            if f.startswith(self.prefix):
+                os.unlink(os.path.join(d, f))
 
+
+class DiskFull(FillFault):
+    name, fault_type, quick = "disk_full", "disk_full", True
+    what = "2 MiB upload-* files fill web's data filesystem (16 MiB tmpfs) to the last byte"
 
 
 class InodesFull(Fault):
@@ -719,19 +726,10 @@ class BrokenBinary(Fault):
         super().undo(env)
 
 
-class TmpFull(Fault):
+class TmpFull(FillFault):
     name, fault_type, unseen = "tmp_full", "disk_full", True
     what = "web's own TMPDIR (a 4 MiB tmpfs, not in its config_path) is filled by spool files"
-
-    def inject(self, env):
-        fill_files(env.tmpdir, "spool-", 1 << 18, 100)
-        fill_files(env.tmpdir, "spool-x", 4096, 10000)
-
-    def undo(self, env):
-        super().undo(env)
-        for f in os.listdir(env.tmpdir):
-            if f.startswith("spool-"):
-                os.unlink(os.path.join(env.tmpdir, f))
+    where, prefix, big = "tmpdir", "spool-", 1 << 18
 
 
 class LogUnwritable(Fault):
