@@ -38,14 +38,16 @@
  */
 #include "detect/detect_int.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DETECT_VERSION 1u
 
 /* The tuned constants, in samples unless said otherwise. */
-static const struct {
+static struct {
     double warm;        /* samples before any score */
     double a_slow;      /* slow level EWMA rate */
     double a_mad;       /* rate of the scales */
@@ -160,7 +162,7 @@ static void learn_range(detect_state *st, double value)
 
 detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
 {
-    detect_result res = { 0.0, DETECT_REASON_NONE, NAN };
+    detect_result res = { 0.0, DETECT_REASON_NONE, NAN, NAN, NAN };
     if (!isfinite(value)) return res;
     if (st->n == 0) {
         st->slow = st->fast = st->last = st->hi = st->lo = value;
@@ -237,6 +239,9 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
         res.score = isfinite(out) ? out / (out + 1) : 1.0;
         res.reason = res.score >= DETECT_THRESHOLD_NAB ? why : DETECT_REASON_NONE;
         res.expected = shown;
+        double band = 3 * scale_of(st->slow_mad, floor_);
+        res.lo = shown - band;
+        res.hi = shown + band;
     }
 
     /* learn */
@@ -267,10 +272,44 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
 }
 
 static const char *const reason_names[DETECT_REASON_COUNT] = {
-    "none", "spike", "dip", "level_up", "level_down", "seasonal", "flatline", "variance",
+    "none", "spike", "dip", "level_up", "level_down", "seasonal", "flatline", "variance", "drift",
 };
 
 const char *detect_reason_name(detect_reason r)
 {
     return (unsigned)r < DETECT_REASON_COUNT ? reason_names[r] : "unknown";
+}
+
+/* ---- tunables (benchmarks only) ---- */
+
+static const struct { const char *name; double *v; double lo, hi; } tunables[] = {
+    { "warm", &P.warm, 1, 10000 },
+    { "fire", &P.fire, 0.01, 100 },
+    { "hold", &P.hold, 0, 100000 },
+};
+#define NTUNABLES ((int)(sizeof tunables / sizeof tunables[0]))
+
+int detect_tunable_set(const char *name, double value, char *err, size_t errlen)
+{
+    for (int i = 0; i < NTUNABLES; i++) {
+        if (strcmp(tunables[i].name, name) != 0) continue;
+        if (!(value >= tunables[i].lo && value <= tunables[i].hi)) {
+            snprintf(err, errlen, "tunable '%s': %g is outside [%g, %g]", name, value, tunables[i].lo,
+                     tunables[i].hi);
+            return -EINVAL;
+        }
+        *tunables[i].v = value;
+        return 0;
+    }
+    snprintf(err, errlen, "unknown tunable '%s'", name);
+    return -EINVAL;
+}
+
+int detect_tunable_count(void) { return NTUNABLES; }
+
+const char *detect_tunable_get(int i, double *value)
+{
+    if (i < 0 || i >= NTUNABLES) return NULL;
+    *value = *tunables[i].v;
+    return tunables[i].name;
 }

@@ -33,6 +33,7 @@ typedef enum detect_reason {
     DETECT_REASON_SEASONAL,    /* unusual for this time of day */
     DETECT_REASON_FLATLINE,    /* a series that used to move has stopped */
     DETECT_REASON_VARIANCE,    /* the spread changed (noisier or calmer) */
+    DETECT_REASON_DRIFT,       /* a slow drift (a leak, a filling disk) seen at the slow scale */
     DETECT_REASON_COUNT
 } detect_reason;
 
@@ -40,6 +41,8 @@ typedef struct detect_result {
     double score;          /* [0, 1]; >= threshold means anomalous */
     detect_reason reason;  /* the detector that contributed most */
     double expected;       /* what the baseline expected (NAN while learning) */
+    double lo, hi;         /* the band of values it expected, lo <= expected <= hi
+                              (NAN while learning) */
 } detect_result;
 
 typedef struct detect_state detect_state; /* see detect_int.h; plain bytes */
@@ -58,6 +61,15 @@ void detect_reset(detect_state *st);
  * ignored (score 0, reason NONE, state unchanged). Samples whose time goes
  * backwards are scored but do not update the seasonal profile. */
 detect_result detect_feed(detect_state *st, int64_t ts_ms, double value);
+
+/* Tunables, for benchmarks only (bench/nab/tune.py, `ippoc detect --set`):
+ * process-wide values read by every detector; ippocd never changes them.
+ * detect_tunable_set: 0, or -EINVAL with the reason in err (unknown name,
+ * value out of range). detect_tunable_count/detect_tunable_get list them
+ * (name, current value) for i in [0, count). */
+int detect_tunable_set(const char *name, double value, char *err, size_t errlen);
+int detect_tunable_count(void);
+const char *detect_tunable_get(int i, double *value);
 
 /* Number of samples this detector has learned from. */
 uint64_t detect_count(const detect_state *st);

@@ -29,7 +29,7 @@ static detect_tracker *make(double thr, int64_t for_ms, int64_t keep_ms, int64_t
 
 static void feed(detect_tracker *t, int id, int64_t ts, double score, detect_reason why, double value)
 {
-    detect_result r = {score, why, 10.0};
+    detect_result r = {score, why, 10.0, 9.0, 11.0};
     assert_int_equal(detect_tracker_update(t, id, ts, &r, value), 0);
 }
 
@@ -362,13 +362,13 @@ static void test_bad_input(void **state)
 {
     (void)state;
     detect_tracker *t = make(0.5, 0, 1000, 1000);
-    detect_result r = {0.9, DETECT_REASON_SPIKE, 1};
+    detect_result r = {0.9, DETECT_REASON_SPIKE, 1, 0, 2};
     assert_int_equal(detect_tracker_update(t, -1, S(0), &r, 1), -EINVAL);
     assert_int_equal(detect_tracker_update(t, DETECT_TRACK_IDS_MAX, S(0), &r, 1), -EINVAL);
     assert_int_equal(detect_tracker_update(t, 1, 0, &r, 1), -EINVAL);
     assert_int_equal(detect_tracker_update(t, 1, S(0), NULL, 1), -EINVAL);
     assert_int_equal(detect_tracker_update(NULL, 1, S(0), &r, 1), -EINVAL);
-    detect_result nan = {NAN, DETECT_REASON_NONE, NAN};
+    detect_result nan = {NAN, DETECT_REASON_NONE, NAN, NAN, NAN};
     assert_int_equal(detect_tracker_update(t, 1, S(0), &nan, NAN), 0);
     detect_tracker_tick(t, S(0));
     detect_note nt;
