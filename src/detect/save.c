@@ -45,8 +45,16 @@ int detect_load(detect_state *st, const void *buf, size_t len, char *err, size_t
     if (!why) {
         detect_state tmp;
         memcpy(&tmp, (const char *)buf + sizeof h, sizeof tmp);
+        detect_state fresh; /* the version this build writes */
+        detect_reset(&fresh);
         if (tmp.version != h.version || tmp.version == 0) why = "unknown version";
-        else { memcpy(st, &tmp, sizeof tmp); return 0; }
+        else if (tmp.version != fresh.version) {
+            /* same size, another layout: never reinterpret its bytes */
+            snprintf(err, errlen, "detector state: version %u, this detector reads version %u", (unsigned)tmp.version,
+                     (unsigned)fresh.version);
+            detect_reset(st);
+            return -1;
+        } else { memcpy(st, &tmp, sizeof tmp); return 0; }
     }
     snprintf(err, errlen, "detector state: %s", why);
     detect_reset(st);
