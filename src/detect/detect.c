@@ -44,7 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DETECT_VERSION 1u
+#define DETECT_VERSION 2u /* 2: the slow scale (drift.c) in the state */
 
 /* The tuned constants, in samples unless said otherwise. */
 static struct {
@@ -227,6 +227,14 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     if (z_var > S) { S = z_var; why = DETECT_REASON_VARIANCE; }
     if (z_flat > S) { S = z_flat; why = DETECT_REASON_FLATLINE; }
 
+    /* ---- slow scale (drift.c): the same series as one-minute means, tested
+     * for a slow drift; its z joins the max, and when it wins the result
+     * shows its expected value and band ---- */
+    detect_drift_out drift = detect_drift_feed(&st->drift, ts_ms, value);
+    int drift_won = drift.z > S;
+    if (drift_won) { S = drift.z; why = DETECT_REASON_DRIFT; }
+    /* ---- end slow scale ---- */
+
     /* 5. calibration, then one alarm per event */
     double F = calibrate(st, log1p(S > 0 ? S : 0));
     double out = F;
@@ -242,6 +250,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
         double band = 3 * scale_of(st->slow_mad, floor_);
         res.lo = shown - band;
         res.hi = shown + band;
+        if (drift_won) { res.expected = drift.expected; res.lo = drift.lo; res.hi = drift.hi; } /* slow scale */
     }
 
     /* learn */

@@ -4,6 +4,7 @@
 #define IPPOC_DETECT_INT_H
 
 #include "detect/detect.h"
+#include "detect/drift.h" /* slow scale (drift.c) */
 
 #define DETECT_BINS 288  /* time-of-day bins of the seasonal range (5 min each) */
 #define DETECT_HBINS 32  /* bins of the recent-surprise histogram (log scale) */
@@ -27,6 +28,9 @@ struct detect_state {
     int32_t last_day;
     float hist[DETECT_HBINS];                       /* decayed counts of recent surprise */
     float bin_hi[DETECT_BINS], bin_lo[DETECT_BINS]; /* NaN: bin not seen yet */
+    /* ---- slow scale (drift.c): one-minute means, drifts and leaks; all-zero = fresh ---- */
+    detect_drift drift;
+    /* ---- end slow scale ---- */
 };
 
 #endif
