@@ -34,14 +34,17 @@
  *     it ends within minutes after the drift does. Everything is in noise
  *     units learned from the series: no constant depends on its scale or on
  *     one data set.
- *  4. Output. A decision is made once a minute, on the sample that closes a
- *     minute: z = 12 * S / h when S >= h (S the larger CUSUM), else 0;
- *     z = 12 at the decision gives a first alarm of about 0.84 through the
- *     ensemble's calibration (which then holds back repeats: one drift, one
- *     alarm). Between decisions z is 0. The expected value is the minute
- *     mean before the drift began plus the usual trend since, and its band
- *     is +-3 sigma of a sample around it: the within-minute spread and the
- *     minute-level noise grown as a walk over the drift's minutes
+ *  4. Output. The test decides once a minute, when a minute closes; while
+ *     a drift is decided (S >= h, S the larger CUSUM, and at least 4
+ *     minutes of its run each moved beyond the allowance, which a step or
+ *     two cannot give) every sample gets z = 12, else z = 0. The same z on
+ *     every sample of a drift is what makes it one alarm: the first gives
+ *     about 0.84 through the ensemble's calibration, which then counts the
+ *     rest as usual for this series and holds them back; a later drift,
+ *     once the count has decayed, alarms again. The expected value is the
+ *     minute mean before the drift began plus the usual trend since, and
+ *     its band is +-3 sigma of a sample around it: the within-minute spread
+ *     and the minute-level noise grown as a walk over the drift's minutes
  *     (sqrt(minutes + 1)). since_ms is the start of the minute where the
  *     drift's run began.
  *  The model starts deciding after 10 minute differences (11 minutes).
@@ -63,9 +66,10 @@
 #define DRIFT_HUBER 3.0      /* clip of the learning residuals, in noise units */
 #define DRIFT_CLIP 3.0       /* clip of a difference in the CUSUM, in noise units */
 #define DRIFT_MOVES 4        /* minutes of a run that must each move beyond the allowance */
+#define DRIFT_STEADY 0.75    /* ...and this share of the run's minutes */
 #define DRIFT_K 1.0          /* CUSUM allowance, noise units a minute */
 #define DRIFT_H 8.0          /* CUSUM decision interval */
-#define DRIFT_Z 12.0         /* z at the decision */
+#define DRIFT_Z 12.0         /* z while a drift is decided */
 #define DRIFT_FLOOR 2e-4     /* scale floor, share of the level per minute */
 
 void detect_drift_reset(detect_drift *d) { memset(d, 0, sizeof *d); }
@@ -75,13 +79,16 @@ static double clampd(double x, double lo, double hi) { return x < lo ? lo : x > 
 /* An EWMA rate that is a plain average over the first 1/a updates. */
 static double rate_of(uint32_t n, double a) { return (double)n < 1 / a ? 1.0 / (double)n : a; }
 
-/* One noise unit of a minute-to-minute difference: the robust scale widened
- * by the autocorrelation, plus the floor. */
-static double unit(const detect_drift *d)
+/* The minute-to-minute noise: the robust scale widened by the
+ * autocorrelation. */
+static double noise(const detect_drift *d)
 {
     double rho = d->var > 0 ? clampd(d->cov / d->var, 0, 0.8) : 0;
-    return 1.25 * d->mad * sqrt((1 + rho) / (1 - rho)) + DRIFT_FLOOR * fabs(d->m_prev) + 1e-12;
+    return 1.25 * d->mad * sqrt((1 + rho) / (1 - rho));
 }
+
+/* One noise unit of a minute-to-minute difference: the noise plus the floor. */
+static double unit(const detect_drift *d) { return noise(d) + DRIFT_FLOOR * fabs(d->m_prev) + 1e-12; }
 
 /* Learns from the difference of two consecutive minute means and runs the
  * CUSUM; d->m_prev is still the earlier minute. */
@@ -100,14 +107,19 @@ static void learn_diff(detect_drift *d, double diff, int64_t minute)
         d->dn = clampd(dn, 0, 2 * DRIFT_H);
     }
     d->nd++;
-    /* the usual trend and the noise: plain averages at first, then Huber-clipped */
-    double r = diff - d->trend;
-    if (d->nd > DRIFT_WARM / 2) r = clampd(r, -DRIFT_HUBER * u, DRIFT_HUBER * u);
-    d->trend += rate_of(d->nd, DRIFT_A_TREND) * r;
-    d->mad += rate_of(d->nd, DRIFT_A_MAD) * (fabs(r) - d->mad);
+    /* the usual trend and the noise: plain averages at first, then clipped
+     * at DRIFT_HUBER noise units (the floor left out, or a calm series
+     * would learn a drift as its noise), and ten times slower while a run
+     * is half-way to a decision (the model of what is usual does not learn
+     * the drift it is testing) */
+    double slow = d->up >= DRIFT_H / 2 || d->dn >= DRIFT_H / 2 ? 0.1 : 1;
+    double r = diff - d->trend, c = DRIFT_HUBER * (noise(d) + 1e-9 * fabs(d->m_prev) + 1e-12);
+    if (d->nd > DRIFT_WARM / 2) r = clampd(r, -c, c);
+    d->trend += slow * rate_of(d->nd, DRIFT_A_TREND) * r;
+    d->mad += slow * rate_of(d->nd, DRIFT_A_MAD) * (fabs(r) - d->mad);
     double ec = clampd(e, -3, 3);
     if (d->nd > 1) {
-        double a = rate_of(d->nd - 1, DRIFT_A_RHO);
+        double a = slow * rate_of(d->nd - 1, DRIFT_A_RHO);
         d->cov += a * (ec * d->e_prev - d->cov);
         d->var += a * (ec * ec - d->var);
     }
@@ -130,8 +142,8 @@ static void close_minute(detect_drift *d)
     d->have_prev = 1;
 }
 
-/* The slow model's value and band at ts_ms, and the drift if one is decided. */
-static detect_drift_out output(const detect_drift *d, int64_t ts_ms, int decision)
+/* The slow model's value and band at ts_ms, and the drift while one is decided. */
+static detect_drift_out output(const detect_drift *d, int64_t ts_ms)
 {
     detect_drift_out o = { 0, 0, NAN, NAN, NAN, 0 };
     if (d->nd < DRIFT_WARM || !d->have_prev) return o;
@@ -154,8 +166,9 @@ static detect_drift_out output(const detect_drift *d, int64_t ts_ms, int decisio
     }
     double S = dir > 0 ? d->up : d->dn;
     uint32_t moved = dir > 0 ? d->n_up : d->n_dn;
-    if (decision && S >= DRIFT_H && moved >= DRIFT_MOVES) {
-        o.z = DRIFT_Z * S / DRIFT_H;
+    double run = (double)(d->prev_min * MINUTE_MS - (dir > 0 ? d->since_up : d->since_dn)) / MINUTE_MS + 1;
+    if (S >= DRIFT_H && moved >= DRIFT_MOVES && moved >= DRIFT_STEADY * run) {
+        o.z = DRIFT_Z;
         o.dir = dir;
         o.since_ms = dir > 0 ? d->since_up : d->since_dn;
     }
@@ -178,16 +191,14 @@ detect_drift_out detect_drift_feed(detect_drift *d, int64_t ts_ms, double value)
         return none;
     }
     int64_t minute = ts_ms / MINUTE_MS;
-    int decision = 0;
     if (d->cnt > 0 && minute != d->minute) {
         close_minute(d);
         d->cnt = 0;
-        decision = 1;
     }
     if (d->cnt == 0) { d->minute = minute; d->ref = value; d->sum = d->ss = 0; }
     double x = value - d->ref;
     d->sum += x;
     d->ss += x * x;
     d->cnt++;
-    return output(d, ts_ms, decision);
+    return output(d, ts_ms);
 }

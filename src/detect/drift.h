@@ -32,7 +32,7 @@ typedef struct detect_drift {
 } detect_drift;
 
 typedef struct detect_drift_out {
-    double z;                /* surprise, z-like (0 when nothing: no drift, or not a decision sample) */
+    double z;                /* surprise, z-like: 12 while a drift is decided, else 0 */
     int dir;                 /* +1 rising, -1 falling, 0 none */
     double expected, lo, hi; /* the slow model's value and band now (NAN until it has learned) */
     int64_t since_ms;        /* when the drift began (0 when none) */

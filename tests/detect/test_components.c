@@ -1,7 +1,9 @@
 /* test_components.c: each component of the detector, seen through the public
  * API (detect_feed), on a synthetic series with a known answer: a step
  * (level_up), a spike, a dip, a variance change, a missed daily peak
- * (seasonal), a slow leak at 1 s sampling (drift), a flat line; pure
+ * (seasonal), a slow leak, a filling disk and a fall at 1 s sampling
+ * (drift; and what is not a drift: a step, a series sampled once a minute),
+ * a flat line; pure
  * Gaussian noise and a random walk that must stay quiet for 100,000
  * samples; the expected band (lo <= expected <= hi); and saved state across
  * a version change.
@@ -52,6 +54,8 @@ typedef struct seen {
     int first_as;        /* first sample >= DETECT_THRESHOLD_DEFAULT after the event whose reason
                             is the one looked for (run's `as`), -1 if none */
     int bad_band;        /* samples whose band broke lo <= expected <= hi */
+    int alarms;          /* samples >= DETECT_THRESHOLD_DEFAULT at or after the event */
+    int n_as;            /* results from `from` on whose reason is `as` */
 } seen;
 
 typedef double (*series_fn)(int i);
@@ -61,7 +65,7 @@ typedef double (*series_fn)(int i);
  * <= hi whenever expected is not NaN. */
 static seen run_as(series_fn f, int n, int from, int event, int64_t step_ms, detect_reason as)
 {
-    seen s = { 0, -1, DETECT_REASON_NONE, NAN, NAN, NAN, NAN, -1, 0 };
+    seen s = { 0, -1, DETECT_REASON_NONE, NAN, NAN, NAN, NAN, -1, 0, 0, 0 };
     detect_state *st = detect_new();
     assert_non_null(st);
     for (int i = 0; i < n; i++) {
@@ -70,11 +74,13 @@ static seen run_as(series_fn f, int n, int from, int event, int64_t step_ms, det
         assert_true(r.score >= 0 && r.score <= 1);
         if (!isnan(r.expected) && !(r.lo <= r.expected && r.expected <= r.hi)) s.bad_band++;
         if (i < from) continue;
+        if (as != DETECT_REASON_NONE && r.reason == as) s.n_as++;
         if (i < event) {
             if (r.score > s.max_before) s.max_before = r.score;
             continue;
         }
         if (r.score < DETECT_THRESHOLD_DEFAULT) continue;
+        s.alarms++;
         if (s.first < 0) {
             s.first = i;
             s.why = r.reason;
@@ -174,6 +180,21 @@ static double f_disk(int i)
     double fill = i < LEAK_AT ? 0 : (i - LEAK_AT) * (1.0 / 600);
     return 40 + fill + 0.001 * gauss();
 }
+
+/* Free memory at 1 s: 6 GB with 2 MB of jitter, from 2 h on falling by
+ * 4 MB a minute for 30 minutes, then steady. */
+static double f_falling(int i)
+{
+    int j = i < LEAK_AT + 1800 ? i : LEAK_AT + 1800;
+    double fall = j < LEAK_AT ? 0 : (j - LEAK_AT) * (4e6 / 60);
+    return 6e9 - fall + 2e6 * gauss();
+}
+
+/* The leak, sampled once a minute. */
+static double f_leak_1min(int i) { return f_leak(i * 60); }
+
+/* A step at 1 s: 50 -> 70 with noise 2 at 2 h. */
+static double f_step_1s(int i) { return (i < LEAK_AT ? 50 : 70) + 2 * gauss(); }
 
 /* Quiet series at 1 s. */
 static double f_noise(int i) { (void)i; return 50 + 2 * gauss(); }
@@ -276,6 +297,35 @@ static void test_drift_disk(void **state)
     rng_state = 18;
     seen s = run(f_disk, LEAK_AT + 3600, 900, LEAK_AT, SEC_MS);
     verdict("drift (disk)", &s, LEAK_AT, 15 * 60, DETECT_REASON_DRIFT, MUST_PASS);
+}
+
+/* A fall (free memory going down) is a drift too; after 30 minutes it
+ * stops, and over the whole hour it alarms once (one drift, one alarm). */
+static void test_drift_falling_once(void **state)
+{
+    (void)state;
+    rng_state = 23;
+    seen s = run_as(f_falling, LEAK_AT + 3600, 900, LEAK_AT, SEC_MS, DETECT_REASON_DRIFT);
+    verdict("drift (falling)", &s, LEAK_AT, 10 * 60, DETECT_REASON_DRIFT, MUST_PASS);
+    check(s.value < s.lo, "the falling value is not below the slow band", MUST_PASS);
+    printf("# drift (falling): %d alarms in the hour\n", s.alarms);
+    check(s.alarms <= 2, "more than two alarms for one drift", MUST_PASS);
+}
+
+/* What the slow scale must leave alone: a series sampled once a minute
+ * (the main ensemble sees that scale; the leak there is its business), and
+ * a step at 1 s (a level shift, not a drift). */
+static void test_drift_not_called(void **state)
+{
+    (void)state;
+    rng_state = 24;
+    seen s = run_as(f_leak_1min, 400, 0, 200, 60 * SEC_MS, DETECT_REASON_DRIFT);
+    show("leak at 1 min", &s, 200);
+    check(s.n_as == 0, "a series sampled once a minute was called a drift", MUST_PASS);
+    rng_state = 25;
+    s = run_as(f_step_1s, LEAK_AT + 1800, 900, LEAK_AT, SEC_MS, DETECT_REASON_DRIFT);
+    show("step at 1 s", &s, LEAK_AT);
+    check(s.n_as == 0, "a step was called a drift", MUST_PASS);
 }
 
 /* Quiet: 100,000 samples at 1 s (so the slow scale runs too), no score at
@@ -406,6 +456,8 @@ int main(void)
         cmocka_unit_test(test_flatline),
         cmocka_unit_test(test_drift_leak),
         cmocka_unit_test(test_drift_disk),
+        cmocka_unit_test(test_drift_falling_once),
+        cmocka_unit_test(test_drift_not_called),
         cmocka_unit_test(test_noise_quiet),
         cmocka_unit_test(test_random_walk_quiet),
         cmocka_unit_test(test_band),
