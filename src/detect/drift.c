@@ -126,6 +126,18 @@ static void learn_diff(detect_drift *d, double diff, int64_t minute)
     d->e_prev = ec;
 }
 
+/* The decision, once a minute: +1 or -1 while a rising or falling drift is
+ * decided, else 0. */
+static int32_t decide(const detect_drift *d)
+{
+    if (d->nd < DRIFT_WARM) return 0;
+    int dir = d->up >= d->dn ? 1 : -1;
+    double S = dir > 0 ? d->up : d->dn;
+    uint32_t moved = dir > 0 ? d->n_up : d->n_dn;
+    double run = (double)(d->prev_min * MINUTE_MS - (dir > 0 ? d->since_up : d->since_dn)) / MINUTE_MS + 1;
+    return S >= DRIFT_H && moved >= DRIFT_MOVES && moved >= DRIFT_STEADY * run ? dir : 0;
+}
+
 /* Closes the minute being gathered. */
 static void close_minute(detect_drift *d)
 {
@@ -136,17 +148,17 @@ static void close_minute(detect_drift *d)
     if (isfinite(var)) d->within += rate_of(d->nd + 1, DRIFT_A_MAD) * (sqrt(var > 0 ? var : 0) - d->within);
     if (d->have_prev && d->minute == d->prev_min + 1 && isfinite(m - d->m_prev))
         learn_diff(d, m - d->m_prev, d->minute);
-    else d->up = d->dn = 0; /* a gap: the runs start again */
+    else d->up = d->dn = 0; /* a gap (or the first minute): the runs start again */
     d->m_prev = m;
     d->prev_min = d->minute;
     d->have_prev = 1;
+    d->decided = decide(d);
 }
 
-/* The slow model's value and band at ts_ms, and the drift while one is decided. */
-static detect_drift_out output(const detect_drift *d, int64_t ts_ms)
+int detect_drift_band(const detect_drift *d, int64_t ts_ms, double *expected, double *lo, double *hi)
 {
-    detect_drift_out o = { 0, 0, NAN, NAN, NAN, 0 };
-    if (d->nd < DRIFT_WARM || !d->have_prev) return o;
+    *expected = *lo = *hi = NAN;
+    if (d->nd < DRIFT_WARM || !d->have_prev) return -1;
     int dir = d->up >= d->dn ? (d->up > 0 ? 1 : 0) : -1;
     double base = d->m_prev, from_ms = (double)(d->prev_min * MINUTE_MS + MINUTE_MS / 2);
     if (dir != 0) {
@@ -157,21 +169,22 @@ static detect_drift_out output(const detect_drift *d, int64_t ts_ms)
     if (t < 0) t = 0;
     double u = unit(d);
     double half = 3 * sqrt(d->within * d->within + u * u * (t + 1));
-    o.expected = base + d->trend * t;
-    o.lo = o.expected - half;
-    o.hi = o.expected + half;
-    if (!(o.lo <= o.expected && o.expected <= o.hi)) { /* overflow at absurd values */
-        o.expected = o.lo = o.hi = NAN;
-        return o;
-    }
-    double S = dir > 0 ? d->up : d->dn;
-    uint32_t moved = dir > 0 ? d->n_up : d->n_dn;
-    double run = (double)(d->prev_min * MINUTE_MS - (dir > 0 ? d->since_up : d->since_dn)) / MINUTE_MS + 1;
-    if (S >= DRIFT_H && moved >= DRIFT_MOVES && moved >= DRIFT_STEADY * run) {
-        o.z = DRIFT_Z;
-        o.dir = dir;
-        o.since_ms = dir > 0 ? d->since_up : d->since_dn;
-    }
+    double e = base + d->trend * t;
+    if (!(e - half <= e && e <= e + half)) return -1; /* overflow at absurd values */
+    *expected = e;
+    *lo = e - half;
+    *hi = e + half;
+    return 0;
+}
+
+/* While a drift is decided: its z, direction, start, and the band. */
+static detect_drift_out output(const detect_drift *d, int64_t ts_ms)
+{
+    detect_drift_out o = { 0, 0, NAN, NAN, NAN, 0 };
+    if (d->decided == 0 || detect_drift_band(d, ts_ms, &o.expected, &o.lo, &o.hi) != 0) return o;
+    o.z = DRIFT_Z;
+    o.dir = d->decided;
+    o.since_ms = d->decided > 0 ? d->since_up : d->since_dn;
     return o;
 }
 
@@ -188,6 +201,7 @@ detect_drift_out detect_drift_feed(detect_drift *d, int64_t ts_ms, double value)
     if (d->nts < 3 || d->dt >= DRIFT_MAX_DT) { /* slow series: the main ensemble's scale */
         d->cnt = 0;
         d->have_prev = 0;
+        d->decided = 0;
         return none;
     }
     int64_t minute = ts_ms / MINUTE_MS;

@@ -16,6 +16,7 @@ typedef struct detect_drift {
     uint32_t nd;             /* minute-to-minute differences learned */
     uint32_t have_prev;      /* 1: m_prev and prev_min hold a closed minute */
     uint32_t n_up, n_dn;     /* minutes of each run that moved by more than the allowance */
+    int32_t decided;         /* +1 / -1 while a rising / falling drift is decided, else 0 */
     int64_t last_ts;         /* ms of the last sample */
     int64_t minute;          /* the minute being gathered (ms / 60000) */
     int64_t prev_min;        /* the last closed minute */
@@ -34,7 +35,8 @@ typedef struct detect_drift {
 typedef struct detect_drift_out {
     double z;                /* surprise, z-like: 12 while a drift is decided, else 0 */
     int dir;                 /* +1 rising, -1 falling, 0 none */
-    double expected, lo, hi; /* the slow model's value and band now (NAN until it has learned) */
+    double expected, lo, hi; /* while a drift is decided: the slow model's value and band now
+                                (detect_drift_band), else NAN */
     int64_t since_ms;        /* when the drift began (0 when none) */
 } detect_drift_out;
 
@@ -44,5 +46,11 @@ void detect_drift_reset(detect_drift *d);
 /* Feeds one finite sample (ts_ms: ms since the epoch). O(1); a series
  * sampled once a minute or slower costs a few operations and stays 0. */
 detect_drift_out detect_drift_feed(detect_drift *d, int64_t ts_ms, double value);
+
+/* The slow model's expected value and band at ts_ms (the minute mean before
+ * the current run began plus the usual trend since, +-3 sigma of a sample):
+ * 0, or -1 with NANs while it is still learning (or the series is sampled
+ * once a minute or slower). */
+int detect_drift_band(const detect_drift *d, int64_t ts_ms, double *expected, double *lo, double *hi);
 
 #endif
