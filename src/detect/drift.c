@@ -12,32 +12,36 @@
  *     or slower is left alone (the main ensemble already sees it at that
  *     scale) and costs a few operations per sample.
  *  2. A robust slow model on the minute means: the level is the last minute
- *     mean; the usual trend is a Huber-clipped EWMA of the minute-to-minute
- *     differences (2-hour time constant, as the trend of Holt's linear
- *     method but robust); the minute-level noise is the EW mean absolute
- *     deviation of the differences from that trend (30-minute time constant,
- *     1.25 mad ~ one sigma). Differences of a wandering series are
- *     correlated, which makes runs of one sign common: the lag-1
- *     autocorrelation rho of the standardised differences is learned too
- *     and widens the scale by sqrt((1 + rho) / (1 - rho)) (the variance of
- *     a sum of AR(1) terms). A floor of 0.02 % of the level per minute keeps
- *     a perfectly calm series from calling any creep a drift: drifts slower
- *     than 1.2 % of the level an hour are not reported.
+ *     mean; the usual trend is an EWMA of the minute-to-minute differences
+ *     (2-hour time constant, as the trend of Holt's linear method) and the
+ *     minute-level noise the EW mean absolute deviation of the differences
+ *     from that trend (30-minute time constant, 1.25 mad ~ one sigma), both
+ *     learning from differences clipped at 3 noise units (Huber) and ten
+ *     times slower while a run is half-way to a decision, so that the model
+ *     of what is usual does not learn the drift it is testing. Differences
+ *     of a wandering series are correlated, which makes runs of one sign
+ *     common: the lag-1 autocorrelation rho of the standardised differences
+ *     is learned too (4-hour time constant) and widens the scale by
+ *     sqrt((1 + rho) / (1 - rho)) (the variance of a sum of AR(1) terms).
+ *     A floor of 0.02 % of the level per minute is added to the scale so
+ *     that a perfectly calm series does not call any creep a drift: drifts
+ *     slower than about 1.2 % of the level an hour are not reported.
  *  3. The test: a two-sided CUSUM (Page, "Continuous inspection schemes",
- *     1954) of the standardised differences e, each clipped to +-4 so that a
- *     single step (one large difference) cannot make a drift:
+ *     1954) of the standardised differences e, each clipped to +-3 so that a
+ *     single step (one or two large differences) cannot make a drift:
  *     up = max(0, up + e - k), with k = 1 (a drift is a trend of at least
  *     one noise unit a minute beyond the usual one) and the decision at
- *     h = 8: a drift of one noise unit over k a minute is seen in 8 minutes,
- *     a strong leak (e >= 4) in 3; for Gaussian differences the false-alarm
- *     run length is beyond 10^6 minutes. The CUSUM is held below 2h so that
- *     it ends within minutes after the drift does. Everything is in noise
- *     units learned from the series: no constant depends on its scale or on
- *     one data set.
+ *     h = 8: a trend of 2 noise units a minute is seen in 8 minutes, a
+ *     strong leak (e >= 3) in 4; for Gaussian differences the false-alarm
+ *     run length is beyond 10^6 minutes (Siegmund's approximation). A
+ *     decision also needs at least 4 of the run's minutes, and 75 % of
+ *     them, to have moved by more than k each: a drift moves every minute,
+ *     a few jumps in one direction do not. The CUSUM is held below 2h so
+ *     that it ends within minutes after the drift does. Everything is in
+ *     noise units learned from the series: no constant depends on its scale
+ *     or on one data set.
  *  4. Output. The test decides once a minute, when a minute closes; while
- *     a drift is decided (S >= h, S the larger CUSUM, and at least 4
- *     minutes of its run each moved beyond the allowance, which a step or
- *     two cannot give) every sample gets z = 12, else z = 0. The same z on
+ *     a drift is decided every sample gets z = 12, else z = 0. The same z on
  *     every sample of a drift is what makes it one alarm: the first gives
  *     about 0.84 through the ensemble's calibration, which then counts the
  *     rest as usual for this series and holds them back; a later drift,
@@ -45,8 +49,9 @@
  *     minute mean before the drift began plus the usual trend since, and
  *     its band is +-3 sigma of a sample around it: the within-minute spread
  *     and the minute-level noise grown as a walk over the drift's minutes
- *     (sqrt(minutes + 1)). since_ms is the start of the minute where the
- *     drift's run began.
+ *     (sqrt(minutes + 1)); it is computed only while a drift is decided
+ *     (detect_drift_band gives it at any time). since_ms is the start of the
+ *     minute where the drift's run began.
  *  The model starts deciding after 10 minute differences (11 minutes).
  *
  * State: about 200 bytes of plain numbers; O(1) per sample.
