@@ -2,7 +2,8 @@
  * API (detect_feed), on a synthetic series with a known answer: a step
  * (level_up), a spike, a dip, a variance change, a missed daily peak
  * (seasonal), a slow leak, a filling disk and a fall at 1 s sampling
- * (drift; and what is not a drift: a step, a series sampled once a minute),
+ * (drift; and what is not a drift: a step, a series sampled once a minute,
+ * gaps),
  * a flat line; pure
  * Gaussian noise and a random walk that must stay quiet for 100,000
  * samples; the expected band (lo <= expected <= hi); and saved state across
@@ -326,6 +327,22 @@ static void test_drift_not_called(void **state)
     s = run_as(f_step_1s, LEAK_AT + 1800, 900, LEAK_AT, SEC_MS, DETECT_REASON_DRIFT);
     show("step at 1 s", &s, LEAK_AT);
     check(s.n_as == 0, "a step was called a drift", MUST_PASS);
+    /* a 1 s series with gaps of 10 minutes, each followed by a new level,
+     * and a stretch where time goes back: never a drift, no crash */
+    rng_state = 26;
+    detect_state *st = detect_new();
+    int64_t t = T0_MS;
+    int drift = 0;
+    for (int i = 0; i < 4 * 3600; i++) {
+        if (i > 0 && i % 3600 == 0) t += 600 * SEC_MS;     /* the gap */
+        if (i % 3600 == 1800 && i / 3600 == 2) t -= 300 * SEC_MS; /* the clock steps back */
+        t += SEC_MS;
+        detect_result r = detect_feed(st, t, 50 + 10 * (i / 3600) + 2 * gauss());
+        if (r.reason == DETECT_REASON_DRIFT) drift++;
+        assert_true(r.score >= 0 && r.score <= 1);
+    }
+    detect_free(st);
+    check(drift == 0, "gaps with level changes were called a drift", MUST_PASS);
 }
 
 /* Quiet: 100,000 samples at 1 s (so the slow scale runs too), no score at
