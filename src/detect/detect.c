@@ -228,9 +228,11 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     if (z_flat > S) { S = z_flat; why = DETECT_REASON_FLATLINE; }
 
     /* ---- slow scale (drift.c): the same series as one-minute means, tested
-     * for a slow drift; its z joins the max, and when it wins the result
-     * shows its expected value and band ---- */
+     * for a slow drift; its z joins the max unless the value is within the
+     * time-of-day envelope of earlier days (a daily ramp is no leak), and
+     * when it wins the result shows its expected value and band ---- */
     detect_drift_out drift = detect_drift_feed(&st->drift, ts_ms, value);
+    if (!isnan(r_seas) && r_seas == 0) drift.z = 0; /* within this time of day's envelope: a daily ramp */
     int drift_won = drift.z > S;
     if (drift_won) { S = drift.z; why = DETECT_REASON_DRIFT; }
     /* ---- end slow scale ---- */

@@ -52,7 +52,10 @@
  *     (sqrt(minutes + 1)); it is computed only while a drift is decided
  *     (detect_drift_band gives it at any time). since_ms is the start of the
  *     minute where the drift's run began.
- *  The model starts deciding after 10 minute differences (11 minutes).
+ *  The model starts deciding after 10 minute differences (11 minutes). It
+ *  knows nothing of the time of day: detect.c drops its z while the value
+ *  is within the time-of-day envelope of earlier days, so a ramp that comes
+ *  every morning is a drift the first day only.
  *
  * State: about 200 bytes of plain numbers; O(1) per sample.
  */

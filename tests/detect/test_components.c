@@ -3,7 +3,7 @@
  * (level_up), a spike, a dip, a variance change, a missed daily peak
  * (seasonal), a slow leak, a filling disk and a fall at 1 s sampling
  * (drift; and what is not a drift: a step, a series sampled once a minute,
- * gaps),
+ * gaps, a daily ramp seen before),
  * a flat line; pure
  * Gaussian noise and a random walk that must stay quiet for 100,000
  * samples; the expected band (lo <= expected <= hi); and saved state across
@@ -197,6 +197,15 @@ static double f_leak_1min(int i) { return f_leak(i * 60); }
 /* A step at 1 s: 50 -> 70 with noise 2 at 2 h. */
 static double f_step_1s(int i) { return (i < LEAK_AT ? 50 : 70) + 2 * gauss(); }
 
+/* Business hours at 1 s: from 08:00 the series climbs by 30 over about an
+ * hour, from 17:00 it falls back; noise 1. */
+static double f_business(int i)
+{
+    double h = fmod((double)(T0_MS / 1000 + i) / 3600, 24);
+    double b = h > 8 && h < 18 ? 30 * (1 - exp(-(h - 8) * 2)) * exp(-(h > 17 ? (h - 17) * 5 : 0)) : 0;
+    return 20 + b + gauss();
+}
+
 /* Quiet series at 1 s. */
 static double f_noise(int i) { (void)i; return 50 + 2 * gauss(); }
 static double walk;
@@ -345,6 +354,18 @@ static void test_drift_not_called(void **state)
     check(drift == 0, "gaps with level changes were called a drift", MUST_PASS);
 }
 
+/* A daily ramp at 1 s is a drift the first day it is seen, and usual for
+ * its time of day after that: no drift alarm on days 2 and 3. */
+static void test_drift_daily_ramp(void **state)
+{
+    (void)state;
+    rng_state = 27;
+    seen s = run_as(f_business, 3 * 86400, 86400 + 3600, 3 * 86400, SEC_MS, DETECT_REASON_DRIFT);
+    show("daily ramp, days 2-3", &s, 3 * 86400);
+    printf("# daily ramp: %d results called drift on days 2-3\n", s.n_as);
+    check(s.n_as == 0, "a daily ramp was called a drift after a day", MUST_PASS);
+}
+
 /* Quiet: 100,000 samples at 1 s (so the slow scale runs too), no score at
  * or above the daemon's threshold after a warm-up of 15 minutes. */
 #define QUIET_N 100000
@@ -475,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_drift_disk),
         cmocka_unit_test(test_drift_falling_once),
         cmocka_unit_test(test_drift_not_called),
+        cmocka_unit_test(test_drift_daily_ramp),
         cmocka_unit_test(test_noise_quiet),
         cmocka_unit_test(test_random_walk_quiet),
         cmocka_unit_test(test_band),
