@@ -40,12 +40,14 @@
  *     that it ends within minutes after the drift does. Everything is in
  *     noise units learned from the series: no constant depends on its scale
  *     or on one data set.
- *  4. Output. The test decides once a minute, when a minute closes; while
- *     a drift is decided every sample gets z = 12, else z = 0. The same z on
- *     every sample of a drift is what makes it one alarm: the first gives
- *     about 0.84 through the ensemble's calibration, which then counts the
- *     rest as usual for this series and holds them back; a later drift,
- *     once the count has decayed, alarms again. The expected value is the
+ *  4. Output. The test decides once a minute, when a minute closes; over
+ *     the first 30 minutes of a decided drift every sample gets z = 12,
+ *     else z = 0. The same z on every sample of a drift is what makes it one
+ *     alarm: the first gives about 0.84 through the ensemble's calibration,
+ *     which then counts the rest as usual for this series and holds them
+ *     back; a later drift, once the count has decayed, alarms again. After
+ *     30 minutes the drift has been told, and a z held at 12 would hide the
+ *     series' own spikes below it. The expected value is the
  *     minute mean before the drift began plus the usual trend since, and
  *     its band is +-3 sigma of a sample around it: the within-minute spread
  *     and the minute-level noise grown as a walk over the drift's minutes
@@ -77,7 +79,8 @@
 #define DRIFT_STEADY 0.75    /* ...and this share of the run's minutes */
 #define DRIFT_K 1.0          /* CUSUM allowance, noise units a minute */
 #define DRIFT_H 8.0          /* CUSUM decision interval */
-#define DRIFT_Z 12.0         /* z while a drift is decided */
+#define DRIFT_Z 12.0         /* z while a drift is decided... */
+#define DRIFT_TELL 30        /* ...over its first minutes */
 #define DRIFT_FLOOR 2e-4     /* scale floor, share of the level per minute */
 
 void detect_drift_reset(detect_drift *d) { memset(d, 0, sizeof *d); }
@@ -160,7 +163,9 @@ static void close_minute(detect_drift *d)
     d->m_prev = m;
     d->prev_min = d->minute;
     d->have_prev = 1;
-    d->decided = decide(d);
+    int32_t dec = decide(d);
+    d->n_decided = dec == 0 ? 0 : dec == d->decided ? d->n_decided + 1 : 1;
+    d->decided = dec;
 }
 
 int detect_drift_band(const detect_drift *d, int64_t ts_ms, double *expected, double *lo, double *hi)
@@ -190,7 +195,7 @@ static detect_drift_out output(const detect_drift *d, int64_t ts_ms)
 {
     detect_drift_out o = { 0, 0, NAN, NAN, NAN, 0 };
     if (d->decided == 0 || detect_drift_band(d, ts_ms, &o.expected, &o.lo, &o.hi) != 0) return o;
-    o.z = DRIFT_Z;
+    o.z = d->n_decided <= DRIFT_TELL ? DRIFT_Z : 0;
     o.dir = d->decided;
     o.since_ms = d->decided > 0 ? d->since_up : d->since_dn;
     return o;

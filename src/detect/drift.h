@@ -17,6 +17,7 @@ typedef struct detect_drift {
     uint32_t have_prev;      /* 1: m_prev and prev_min hold a closed minute */
     uint32_t n_up, n_dn;     /* minutes of each run that moved by more than the allowance */
     int32_t decided;         /* +1 / -1 while a rising / falling drift is decided, else 0 */
+    uint32_t n_decided;      /* minutes the decision has lasted */
     int64_t last_ts;         /* ms of the last sample */
     int64_t minute;          /* the minute being gathered (ms / 60000) */
     int64_t prev_min;        /* the last closed minute */
@@ -33,8 +34,8 @@ typedef struct detect_drift {
 } detect_drift;
 
 typedef struct detect_drift_out {
-    double z;                /* surprise, z-like: 12 while a drift is decided, else 0 */
-    int dir;                 /* +1 rising, -1 falling, 0 none */
+    double z;                /* surprise, z-like: 12 over a drift's first 30 decided minutes, else 0 */
+    int dir;                 /* while a drift is decided: +1 rising, -1 falling; else 0 */
     double expected, lo, hi; /* while a drift is decided: the slow model's value and band now
                                 (detect_drift_band), else NAN */
     int64_t since_ms;        /* when the drift began (0 when none) */
