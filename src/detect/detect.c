@@ -44,7 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DETECT_VERSION 1u
+#define DETECT_VERSION 2u
 
 /* The tuned constants, in samples unless said otherwise. */
 static struct {
@@ -68,12 +68,27 @@ static struct {
     double fire_at;     /* calibrated surprise that starts the suppression */
     double hold;        /* suppression after a detection */
     double rebound;     /* ...unless this many times stronger */
+    double lvl_tol;     /* levels: a value within this share of the range is a visit */
+    double lvl_min;     /* levels: visits before a level counts as known */
+    double lvl_hl;      /* levels: half-life of the visits, in samples (0: off) */
+    double lvl_z;       /* levels: surprise at one tolerance from a known level */
+    double env_hl;      /* recent envelope: half-life in samples (0: off) */
+    double env_w;       /* recent envelope: share of the point surprise kept inside it */
+    double u_cap;       /* calibration: most the surprise itself multiplies F by */
+    double cal;         /* calibration: 0 histogram, 1 likelihood, 2 max, 3 product; 4, 5: 1, 2 on the histogram's score */
+    double al_d;        /* cal 6: -log10 of the tail probability that scores 0.5 */
+    double al_k;        /* raw score = S^2 / (S^2 + al_k^2) */
+    double al_win;      /* likelihood: samples of the long window (mean/variance) */
+    double al_short;    /* likelihood: samples of the short mean (<= DETECT_SHORT) */
+    double al_floor;    /* likelihood: least standard deviation of the short mean */
+    double al_learn;    /* likelihood: samples before it can fire */
 } P = {
     .warm = 100, .a_slow = 0.05, .a_mad = 0.02, .a_fast = 0.1, .a_var = 0.1, .var_k = 2,
     .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .floor_k = 0.01,
     .range_decay = 0.9999133603558608 /* 0.5^(1/8000) */, .flat_min = 10,
     .fire = 0.6173, .c0 = 5, .h_decay = 0.9993070929904525 /* 0.5^(1/1000) */, .h_w = 0.25,
     .fire_at = 1.143, .hold = 100, .rebound = 2,
+    .lvl_tol = 0.02, .lvl_min = 2, .lvl_hl = 1000, .lvl_z = 4, .env_hl = 0, .env_w = 0.3, .u_cap = 1e9, .cal = 0, .al_d = 4, .al_k = 4, .al_win = 2000, .al_short = 10, .al_floor = 0.01, .al_learn = 300,
 };
 
 size_t detect_state_size(void) { return sizeof(detect_state); }
@@ -139,16 +154,86 @@ static double calibrate(detect_state *st, double u)
 {
     int hb = (int)(u / P.h_w);
     if (hb >= DETECT_HBINS) hb = DETECT_HBINS - 1;
-    double count = 0;
-    for (int k = hb; k < DETECT_HBINS; k++) count += st->hist[k];
-    double q = P.c0 / (P.c0 + count);
-    double F = u / log1p(P.fire) * q * q;
+    double count = 0, total = 0;
+    for (int k = 0; k < DETECT_HBINS; k++) {
+        total += st->hist[k];
+        if (k >= hb) count += st->hist[k];
+    }
+    double F;
+    if (P.cal == 6) {
+        /* tail probability: the share of recent samples at least as
+         * surprised, with a Gaussian prior of weight c0 for what was never seen */
+        double z = expm1(u);
+        double p = (count + P.c0 * erfc(z / M_SQRT2)) / (total + P.c0);
+        F = -log10(p + 1e-300) / P.al_d;
+    } else {
+        double q = P.c0 / (P.c0 + count);
+        F = fmin(u / log1p(P.fire), P.u_cap) * q * q;
+    }
     if ((double)st->n > P.warm) {
         float d = (float)P.h_decay;
         for (int k = 0; k < DETECT_HBINS; k++) st->hist[k] *= d;
         st->hist[hb] += 1;
     }
     return F;
+}
+
+/* Anomaly likelihood (Ahmad et al. 2017): the tail probability of the mean
+ * of the last al_short raw scores under the running normal of that mean,
+ * log-scaled as in NAB's HTM detector: -log10(p) / 10, 0.5 at p = 1e-5.
+ * Returned as F = s / (1 - s) so that F = 1 at score 0.5. */
+static double likelihood(detect_state *st, double raw)
+{
+    int k = (int)P.al_short;
+    if (k > DETECT_SHORT) k = DETECT_SHORT;
+    if (k < 1) k = 1;
+    uint32_t i = st->al_i % (uint32_t)k;
+    st->al_sum += raw - st->al_ring[i];
+    st->al_ring[i] = (float)raw;
+    st->al_i = (i + 1) % (uint32_t)k;
+    double m = st->al_sum / k;
+    double sd = sqrt(st->al_var);
+    if (sd < P.al_floor) sd = P.al_floor;
+    double z = (m - st->al_mu) / sd;
+    double p = 0.5 * erfc(z / M_SQRT2);
+    double s = -log10(p + 1e-10) / 10;
+    if ((double)st->n < P.al_learn) s = 0;
+    double a = (double)st->n < P.al_win ? 1.0 / (double)st->n : 1 / P.al_win;
+    double d = m - st->al_mu;
+    st->al_mu += a * d;
+    st->al_var = (1 - a) * (st->al_var + a * d * d);
+    return s >= 0.999 ? 999 : s / (1 - s);
+}
+
+/* Levels: the nearest remembered value level known (>= lvl_min visits) to
+ * value, as a surprise: lvl_z per tolerance away; INFINITY when none. */
+static double lvl_surprise(const detect_state *st, double value, double tol)
+{
+    double best = INFINITY;
+    for (int i = 0; i < DETECT_LEVELS; i++) {
+        if (st->lvl_n[i] < P.lvl_min) continue;
+        double d = fabs(value - st->lvl_at[i]) / tol;
+        if (d < best) best = d;
+    }
+    return best * P.lvl_z;
+}
+
+/* Count a visit to the level within tol of value, or replace the least
+ * visited level by a new one at value; every level's visits decay. */
+static void lvl_learn(detect_state *st, double value, double tol)
+{
+    float dk = (float)exp2(-1 / P.lvl_hl);
+    int hit = -1, weak = 0;
+    double hd = INFINITY;
+    for (int i = 0; i < DETECT_LEVELS; i++) {
+        st->lvl_n[i] *= dk;
+        double d = fabs(value - st->lvl_at[i]);
+        if (st->lvl_n[i] > 0 && d <= tol && d < hd) { hd = d; hit = i; }
+        if (st->lvl_n[i] < st->lvl_n[weak]) weak = i;
+    }
+    if (hit < 0) { st->lvl_at[weak] = (float)value; st->lvl_n[weak] = 1; return; }
+    st->lvl_n[hit] += 1;
+    st->lvl_at[hit] += (float)((value - st->lvl_at[hit]) / st->lvl_n[hit]);
 }
 
 static void learn_range(detect_state *st, double value)
@@ -199,6 +284,16 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
             }
         }
     }
+    double tol = P.lvl_tol * (st->hi - st->lo) + floor_;
+    if (P.lvl_hl > 0) {
+        double z_lvl = lvl_surprise(st, value, tol);
+        if (z_lvl < z_point) z_point = z_lvl;
+    }
+    if (P.env_hl > 0 && st->n > 1) {
+        double d = value > st->ehi ? value - st->ehi : value < st->elo ? st->elo - value : 0;
+        double z_env = d / scale_of(st->slow_mad, floor_) + P.env_w * z_point;
+        if (z_env < z_point) z_point = z_env;
+    }
     double r = value - expected;
     if (isnan(shown)) shown = expected;
 
@@ -229,6 +324,12 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
 
     /* 5. calibration, then one alarm per event */
     double F = calibrate(st, log1p(S > 0 ? S : 0));
+    if (P.cal > 0 && P.cal < 6) {
+        double S2 = S > 0 ? S * S : 0;
+        double raw = P.cal >= 4 ? F / (F + 1) : S2 / (S2 + P.al_k * P.al_k);
+        double L = likelihood(st, raw);
+        F = P.cal == 1 || P.cal == 4 ? L : P.cal == 2 || P.cal == 5 ? fmax(F, L) : sqrt(F * L);
+    }
     double out = F;
     if (st->hold > 0) {
         if (F < st->fired * P.rebound) out = F * 0.1;
@@ -257,6 +358,15 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
         st->seas_mad += P.a_mad * (fmin(fabs(r_seas), c) - st->seas_mad);
     }
     seas_learn(st, bin, value, dt_s);
+    if (P.lvl_hl > 0) lvl_learn(st, value, tol);
+    if (P.env_hl > 0) {
+        double k = 1 - exp2(-1 / P.env_hl);
+        if (st->n == 1) st->ehi = st->elo = value;
+        st->ehi += k * (st->slow - st->ehi);
+        st->elo += k * (st->slow - st->elo);
+        if (value > st->ehi) st->ehi = value;
+        if (value < st->elo) st->elo = value;
+    }
     if (day != st->last_day) { st->days++; st->last_day = day; }
     st->fast = fast;
     learn_range(st, value);
@@ -286,6 +396,24 @@ static const struct { const char *name; double *v; double lo, hi; } tunables[] =
     { "warm", &P.warm, 1, 10000 },
     { "fire", &P.fire, 0.01, 100 },
     { "hold", &P.hold, 0, 100000 },
+    { "fire_at", &P.fire_at, 0.01, 100 },
+    { "cal", &P.cal, 0, 6 },
+    { "al_d", &P.al_d, 0.1, 100 },
+    { "lvl_tol", &P.lvl_tol, 0, 1 },
+    { "lvl_min", &P.lvl_min, 0, 1e6 },
+    { "lvl_hl", &P.lvl_hl, 0, 1e7 },
+    { "lvl_z", &P.lvl_z, 0, 1e3 },
+    { "env_hl", &P.env_hl, 0, 1e6 },
+    { "env_w", &P.env_w, 0, 1 },
+    { "u_cap", &P.u_cap, 1, 1e9 },
+    { "c0", &P.c0, 0.01, 1000 },
+    { "h_decay", &P.h_decay, 0.9, 1 },
+    { "rebound", &P.rebound, 1, 1000 },
+    { "al_k", &P.al_k, 0.01, 100 },
+    { "al_win", &P.al_win, 10, 1e6 },
+    { "al_short", &P.al_short, 1, DETECT_SHORT },
+    { "al_floor", &P.al_floor, 0, 1 },
+    { "al_learn", &P.al_learn, 0, 1e6 },
 };
 #define NTUNABLES ((int)(sizeof tunables / sizeof tunables[0]))
 
