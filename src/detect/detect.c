@@ -56,7 +56,8 @@ static struct {
     double var_k;       /* variance change: z per unit of fast/slow - 1 */
     double huber;       /* residual clip, in scales */
     double a_bin;       /* seasonal envelope shrink per visit (per 5 min) */
-    int nb;             /* neighbouring seasonal bins tried */
+    double nb;          /* neighbouring seasonal bins tried */
+    double seas_trust;  /* the seasonal model may excuse a value only when its scale is this much smaller (0: always) */
     double seas_ratio;  /* seasonal alone decides when its scale is this much smaller */
     double floor_k;     /* scale floor, as a share of the value range */
     double range_decay; /* value range shrink per sample (half-life 8000) */
@@ -68,10 +69,14 @@ static struct {
     double fire_at;     /* calibrated surprise that starts the suppression */
     double hold;        /* suppression after a detection */
     double rebound;     /* ...unless this many times stronger */
+    double res_k;       /* scale floor, in resolutions (the smallest recent step) */
+    double res_grow;    /* resolution's growth per sample, so it can forget */
     double lvl_tol;     /* levels: a value within this share of the range is a visit */
     double lvl_min;     /* levels: visits before a level counts as known */
     double lvl_hl;      /* levels: half-life of the visits, in samples (0: off) */
     double lvl_z;       /* levels: surprise at one tolerance from a known level */
+    double lvl_sdk;     /* levels: a level's tolerance is at least this many of its spreads */
+    double lvl_shift;   /* levels: also bound the level-shift surprise (0/1) */
     double env_hl;      /* recent envelope: half-life in samples (0: off) */
     double env_w;       /* recent envelope: share of the point surprise kept inside it */
     double u_cap;       /* calibration: most the surprise itself multiplies F by */
@@ -84,11 +89,11 @@ static struct {
     double al_learn;    /* likelihood: samples before it can fire */
 } P = {
     .warm = 100, .a_slow = 0.05, .a_mad = 0.02, .a_fast = 0.1, .a_var = 0.1, .var_k = 2,
-    .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .floor_k = 0.01,
+    .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .seas_trust = 0, .floor_k = 0.01,
     .range_decay = 0.9999133603558608 /* 0.5^(1/8000) */, .flat_min = 10,
     .fire = 0.6173, .c0 = 5, .h_decay = 0.9993070929904525 /* 0.5^(1/1000) */, .h_w = 0.25,
     .fire_at = 1.143, .hold = 100, .rebound = 2,
-    .lvl_tol = 0.02, .lvl_min = 2, .lvl_hl = 1000, .lvl_z = 4, .env_hl = 0, .env_w = 0.3, .u_cap = 1e9, .cal = 0, .al_d = 4, .al_k = 4, .al_win = 2000, .al_short = 10, .al_floor = 0.01, .al_learn = 300,
+    .res_k = 0, .res_grow = 1.001, .lvl_tol = 0.02, .lvl_min = 2, .lvl_hl = 1000, .lvl_z = 4, .lvl_shift = 0, .lvl_sdk = 0, .env_hl = 0, .env_w = 0.3, .u_cap = 1e9, .cal = 0, .al_d = 4, .al_k = 4, .al_win = 2000, .al_short = 10, .al_floor = 0.01, .al_learn = 300,
 };
 
 size_t detect_state_size(void) { return sizeof(detect_state); }
@@ -128,7 +133,7 @@ static double scale_of(double mad, double floor_) { return 1.25 * mad + floor_; 
 static double seas_dist(const detect_state *st, int bin, double value, double *mid)
 {
     double best = NAN;
-    for (int k = -P.nb; k <= P.nb; k++) {
+    for (int k = -(int)P.nb; k <= (int)P.nb; k++) {
         int b = (bin + k + DETECT_BINS) % DETECT_BINS;
         double hi = st->bin_hi[b], lo = st->bin_lo[b];
         if (isnan(hi)) continue;
@@ -212,7 +217,7 @@ static double lvl_surprise(const detect_state *st, double value, double tol)
     double best = INFINITY;
     for (int i = 0; i < DETECT_LEVELS; i++) {
         if (st->lvl_n[i] < P.lvl_min) continue;
-        double d = fabs(value - st->lvl_at[i]) / tol;
+        double d = fabs(value - st->lvl_at[i]) / fmax(tol, P.lvl_sdk * st->lvl_sd[i]);
         if (d < best) best = d;
     }
     return best * P.lvl_z;
@@ -227,13 +232,21 @@ static void lvl_learn(detect_state *st, double value, double tol)
     double hd = INFINITY;
     for (int i = 0; i < DETECT_LEVELS; i++) {
         st->lvl_n[i] *= dk;
-        double d = fabs(value - st->lvl_at[i]);
-        if (st->lvl_n[i] > 0 && d <= tol && d < hd) { hd = d; hit = i; }
+        double d = fabs(value - st->lvl_at[i]) / fmax(tol, P.lvl_sdk * st->lvl_sd[i]);
+        if (st->lvl_n[i] > 0 && d <= 1 && d < hd) { hd = d; hit = i; }
         if (st->lvl_n[i] < st->lvl_n[weak]) weak = i;
     }
-    if (hit < 0) { st->lvl_at[weak] = (float)value; st->lvl_n[weak] = 1; return; }
+    if (hit < 0) {
+        st->lvl_at[weak] = (float)value;
+        st->lvl_n[weak] = 1;
+        st->lvl_sd[weak] = 0;
+        return;
+    }
     st->lvl_n[hit] += 1;
-    st->lvl_at[hit] += (float)((value - st->lvl_at[hit]) / st->lvl_n[hit]);
+    double w = 1 / fmin(st->lvl_n[hit], 50);
+    double d = value - st->lvl_at[hit];
+    st->lvl_at[hit] += (float)(w * d);
+    st->lvl_sd[hit] += (float)(w * (fabs(d) - st->lvl_sd[hit]));
 }
 
 static void learn_range(detect_state *st, double value)
@@ -257,6 +270,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
         return res;
     }
     double floor_ = P.floor_k * (st->hi - st->lo) + 1e-9 * fabs(st->slow) + 1e-12;
+    floor_ = fmax(floor_, P.res_k * st->res);
     double dt_s = (double)(ts_ms - st->last_ts) / 1000.0;
     int64_t tod = ((ts_ms / 1000) % 86400 + 86400) % 86400;
     int bin = (int)(tod * DETECT_BINS / 86400);
@@ -273,7 +287,9 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     double shown = NAN; /* the expected value reported */
     if (!isnan(r_seas)) {
         double z_seas = fabs(r_seas) / scale_of(st->slow_mad, floor_);
-        if (z_seas < z_point) { z_point = z_seas; expected = mid; }
+        int trusted = P.seas_trust <= 0 ||
+                      (st->days >= 2 && st->seas_mad < P.seas_trust * fmin(st->slow_mad, st->walk_mad));
+        if (trusted && z_seas < z_point) { z_point = z_seas; expected = mid; }
         /* the seasonal model alone decides when it fits much better */
         if (st->days >= 2 && st->seas_mad < P.seas_ratio * fmin(st->slow_mad, st->walk_mad)) {
             z_seas = fabs(r_seas) / scale_of(st->slow_mad, floor_);
@@ -285,8 +301,9 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
         }
     }
     double tol = P.lvl_tol * (st->hi - st->lo) + floor_;
+    double z_lvl = INFINITY;
     if (P.lvl_hl > 0) {
-        double z_lvl = lvl_surprise(st, value, tol);
+        z_lvl = lvl_surprise(st, value, tol);
         if (z_lvl < z_point) z_point = z_lvl;
     }
     if (P.env_hl > 0 && st->n > 1) {
@@ -303,6 +320,8 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     if (st->walk_mad >= st->slow_mad)
         z_shift = fabs(fast - st->slow) /
                   (1.25 * st->slow_mad * sqrt(P.a_fast / (2 - P.a_fast)) + floor_);
+
+    if (P.lvl_shift > 0 && z_lvl < z_shift) z_shift = z_lvl;
 
     /* 3. variance change */
     double vfast = st->vfast + P.a_var * (fabs(r) - st->vfast);
@@ -375,6 +394,9 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     st->dmad += P.a_mad * (fabs(r_walk) - st->dmad);
     if (value != st->last && st->run > 0) st->runmax = fmax(st->runmax * 0.999, st->run);
     st->run = run;
+    double step = fabs(value - st->last);
+    if (step > 0 && (st->res == 0 || step < st->res)) st->res = step;
+    else st->res *= P.res_grow;
     st->last = value;
     st->last_ts = ts_ms;
     st->n++;
@@ -399,10 +421,18 @@ static const struct { const char *name; double *v; double lo, hi; } tunables[] =
     { "fire_at", &P.fire_at, 0.01, 100 },
     { "cal", &P.cal, 0, 6 },
     { "al_d", &P.al_d, 0.1, 100 },
+    { "res_k", &P.res_k, 0, 1000 },
+    { "res_grow", &P.res_grow, 1, 2 },
     { "lvl_tol", &P.lvl_tol, 0, 1 },
     { "lvl_min", &P.lvl_min, 0, 1e6 },
     { "lvl_hl", &P.lvl_hl, 0, 1e7 },
     { "lvl_z", &P.lvl_z, 0, 1e3 },
+    { "lvl_sdk", &P.lvl_sdk, 0, 100 },
+    { "lvl_shift", &P.lvl_shift, 0, 1 },
+    { "nb", &P.nb, 0, 100 },
+    { "a_bin", &P.a_bin, 0, 1 },
+    { "seas_trust", &P.seas_trust, 0, 100 },
+    { "seas_ratio", &P.seas_ratio, 0, 10 },
     { "env_hl", &P.env_hl, 0, 1e6 },
     { "env_w", &P.env_w, 0, 1 },
     { "u_cap", &P.u_cap, 1, 1e9 },

@@ -27,11 +27,13 @@ struct detect_state {
     double fired;          /* calibrated surprise of that detection */
     uint32_t days;         /* day boundaries crossed (seasonal maturity) */
     int32_t last_day;
+    double res;            /* resolution: the smallest recent non-zero |step| (0: none yet) */
     double ehi, elo;       /* recent envelope: widened by each value, shrinking to the level */
     double al_mu, al_var;  /* anomaly likelihood: running mean/variance of the short mean */
     double al_sum;         /* sum of the ring */
     uint32_t al_i;         /* next slot of the ring */
     float lvl_at[DETECT_LEVELS], lvl_n[DETECT_LEVELS]; /* level centres and decayed visits */
+    float lvl_sd[DETECT_LEVELS];                       /* mean |distance| of a level's visits */
     float al_ring[DETECT_SHORT];                    /* recent raw scores */
     float hist[DETECT_HBINS];                       /* decayed counts of recent surprise */
     float bin_hi[DETECT_BINS], bin_lo[DETECT_BINS]; /* NaN: bin not seen yet */
