@@ -57,6 +57,9 @@ static struct {
     double huber;       /* residual clip, in scales */
     double a_bin;       /* seasonal envelope shrink per visit (per 5 min) */
     double nb;          /* neighbouring seasonal bins tried */
+    double sp_tol;      /* new extreme: share of the range beyond it (0: off) */
+    double sp_F;        /* new extreme: its calibrated surprise */
+    double seas_up;     /* a value outside a bin's envelope widens it by this share of the gap */
     double seas_trust;  /* the seasonal model may excuse a value only when its scale is this much smaller (0: always) */
     double seas_ratio;  /* seasonal alone decides when its scale is this much smaller */
     double floor_k;     /* scale floor, as a share of the value range */
@@ -89,7 +92,7 @@ static struct {
     double al_learn;    /* likelihood: samples before it can fire */
 } P = {
     .warm = 100, .a_slow = 0.05, .a_mad = 0.02, .a_fast = 0.1, .a_var = 0.1, .var_k = 2,
-    .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .seas_trust = 0, .floor_k = 0.01,
+    .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .seas_trust = 0, .seas_up = 1, .sp_tol = 0.1, .sp_F = 2, .floor_k = 0.01,
     .range_decay = 0.9999133603558608 /* 0.5^(1/8000) */, .flat_min = 10,
     .fire = 0.6173, .c0 = 5, .h_decay = 0.9993070929904525 /* 0.5^(1/1000) */, .h_w = 0.25,
     .fire_at = 1.143, .hold = 100, .rebound = 2,
@@ -150,8 +153,9 @@ static void seas_learn(detect_state *st, int bin, double value, double dt_s)
     float *hi = &st->bin_hi[bin], *lo = &st->bin_lo[bin];
     if (isnan(*hi)) { *hi = *lo = (float)value; return; }
     double a = P.a_bin * (dt_s > 0 && dt_s < 300 ? dt_s / 300 : 1);
-    if (value > *hi) *hi = (float)value; else *hi += (float)(a * (value - *hi));
-    if (value < *lo) *lo = (float)value; else *lo += (float)(a * (value - *lo));
+    double up = P.seas_up;
+    if (value > *hi) *hi += (float)(up * (value - *hi)); else *hi += (float)(a * (value - *hi));
+    if (value < *lo) *lo += (float)(up * (value - *lo)); else *lo += (float)(a * (value - *lo));
 }
 
 /* Calibration: F for log surprise u, then count u into the histogram. */
@@ -349,6 +353,15 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
         double L = likelihood(st, raw);
         F = P.cal == 1 || P.cal == 4 ? L : P.cal == 2 || P.cal == 5 ? fmax(F, L) : sqrt(F * L);
     }
+    /* a new extreme: beyond the range seen by more than sp_tol of it
+     * (NAB's HTM detector adds the same "spatial anomaly") */
+    if (P.sp_tol > 0 && st->n > 1) {
+        double w = st->hi - st->lo, ex = value > st->hi ? value - st->hi : value < st->lo ? st->lo - value : 0;
+        if (w > 0 && ex > P.sp_tol * w && P.sp_F > F) {
+            F = P.sp_F;
+            why = value > st->hi ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
+        }
+    }
     double out = F;
     if (st->hold > 0) {
         if (F < st->fired * P.rebound) out = F * 0.1;
@@ -431,6 +444,9 @@ static const struct { const char *name; double *v; double lo, hi; } tunables[] =
     { "lvl_shift", &P.lvl_shift, 0, 1 },
     { "nb", &P.nb, 0, 100 },
     { "a_bin", &P.a_bin, 0, 1 },
+    { "sp_tol", &P.sp_tol, 0, 10 },
+    { "sp_F", &P.sp_F, 0, 1000 },
+    { "seas_up", &P.seas_up, 0, 1 },
     { "seas_trust", &P.seas_trust, 0, 100 },
     { "seas_ratio", &P.seas_ratio, 0, 10 },
     { "env_hl", &P.env_hl, 0, 1e6 },
