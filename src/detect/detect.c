@@ -57,7 +57,9 @@ static struct {
     double huber;       /* residual clip, in scales */
     double a_bin;       /* seasonal envelope shrink per visit (per 5 min) */
     double nb;          /* neighbouring seasonal bins tried */
+    double shift_clip;  /* level shift: each step of the fast EWMA clipped to this many scales (0: off) */
     double sp_tol;      /* new extreme: share of the range beyond it (0: off) */
+    double sp_free;     /* new extreme: not held back by an earlier detection (0/1) */
     double sp_F;        /* new extreme: its calibrated surprise */
     double seas_up;     /* a value outside a bin's envelope widens it by this share of the gap */
     double seas_trust;  /* the seasonal model may excuse a value only when its scale is this much smaller (0: always) */
@@ -92,7 +94,7 @@ static struct {
     double al_learn;    /* likelihood: samples before it can fire */
 } P = {
     .warm = 100, .a_slow = 0.05, .a_mad = 0.02, .a_fast = 0.1, .a_var = 0.1, .var_k = 2,
-    .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .seas_trust = 0, .seas_up = 1, .sp_tol = 0.1, .sp_F = 2, .floor_k = 0.01,
+    .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .seas_trust = 0, .seas_up = 1, .shift_clip = 0, .sp_tol = 0.05, .sp_F = 2, .sp_free = 1, .floor_k = 0.01,
     .range_decay = 0.9999133603558608 /* 0.5^(1/8000) */, .flat_min = 10,
     .fire = 0.6173, .c0 = 5, .h_decay = 0.9993070929904525 /* 0.5^(1/1000) */, .h_w = 0.25,
     .fire_at = 1.143, .hold = 100, .rebound = 2,
@@ -319,7 +321,9 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     if (isnan(shown)) shown = expected;
 
     /* 2. level shift, when the series is a level with noise, not a walk */
-    double fast = st->fast + P.a_fast * (value - st->fast);
+    double df = value - st->fast;
+    if (P.shift_clip > 0) df = clip(df, P.shift_clip * scale_of(st->slow_mad, floor_));
+    double fast = st->fast + P.a_fast * df;
     double z_shift = 0;
     if (st->walk_mad >= st->slow_mad)
         z_shift = fabs(fast - st->slow) /
@@ -359,6 +363,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
         double w = st->hi - st->lo, ex = value > st->hi ? value - st->hi : value < st->lo ? st->lo - value : 0;
         if (w > 0 && ex > P.sp_tol * w && P.sp_F > F) {
             F = P.sp_F;
+            if (P.sp_free > 0) st->fired = 0;
             why = value > st->hi ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
         }
     }
@@ -444,7 +449,10 @@ static const struct { const char *name; double *v; double lo, hi; } tunables[] =
     { "lvl_shift", &P.lvl_shift, 0, 1 },
     { "nb", &P.nb, 0, 100 },
     { "a_bin", &P.a_bin, 0, 1 },
+    { "range_decay", &P.range_decay, 0.9, 1 },
+    { "shift_clip", &P.shift_clip, 0, 1000 },
     { "sp_tol", &P.sp_tol, 0, 10 },
+    { "sp_free", &P.sp_free, 0, 1 },
     { "sp_F", &P.sp_F, 0, 1000 },
     { "seas_up", &P.seas_up, 0, 1 },
     { "seas_trust", &P.seas_trust, 0, 100 },
