@@ -59,6 +59,7 @@ static struct {
     double nb;          /* neighbouring seasonal bins tried */
     double shift_clip;  /* level shift: each step of the fast EWMA clipped to this many scales (0: off) */
     double sp_tol;      /* new extreme: share of the range beyond it (0: off) */
+    double sp_hl;       /* new extreme: half-life of the extremes, in seconds */
     double sp_free;     /* new extreme: not held back by an earlier detection (0/1) */
     double sp_F;        /* new extreme: its calibrated surprise */
     double seas_up;     /* a value outside a bin's envelope widens it by this share of the gap */
@@ -94,7 +95,7 @@ static struct {
     double al_learn;    /* likelihood: samples before it can fire */
 } P = {
     .warm = 100, .a_slow = 0.05, .a_mad = 0.02, .a_fast = 0.1, .a_var = 0.1, .var_k = 2,
-    .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .seas_trust = 0, .seas_up = 1, .shift_clip = 0, .sp_tol = 0.05, .sp_F = 2, .sp_free = 1, .floor_k = 0.01,
+    .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .seas_trust = 0, .seas_up = 1, .shift_clip = 0, .sp_tol = 0.05, .sp_F = 2, .sp_free = 1, .sp_hl = 365 * 86400.0, .floor_k = 0.01,
     .range_decay = 0.9999133603558608 /* 0.5^(1/8000) */, .flat_min = 10,
     .fire = 0.6173, .c0 = 5, .h_decay = 0.9993070929904525 /* 0.5^(1/1000) */, .h_w = 0.25,
     .fire_at = 1.143, .hold = 100, .rebound = 2,
@@ -255,8 +256,13 @@ static void lvl_learn(detect_state *st, double value, double tol)
     st->lvl_sd[hit] += (float)(w * (fabs(d) - st->lvl_sd[hit]));
 }
 
-static void learn_range(detect_state *st, double value)
+static void learn_range(detect_state *st, double value, double dt_s)
 {
+    double xk = exp2(-dt_s / P.sp_hl), xm = 0.5 * (st->xhi + st->xlo);
+    st->xhi = xm + (st->xhi - xm) * xk;
+    st->xlo = xm + (st->xlo - xm) * xk;
+    if (value > st->xhi) st->xhi = value;
+    if (value < st->xlo) st->xlo = value;
     double dk = P.range_decay, m = 0.5 * (st->hi + st->lo);
     st->hi = m + (st->hi - m) * dk;
     st->lo = m + (st->lo - m) * dk;
@@ -269,7 +275,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     detect_result res = { 0.0, DETECT_REASON_NONE, NAN, NAN, NAN };
     if (!isfinite(value)) return res;
     if (st->n == 0) {
-        st->slow = st->fast = st->last = st->hi = st->lo = value;
+        st->slow = st->fast = st->last = st->hi = st->lo = st->xhi = st->xlo = value;
         st->last_ts = ts_ms;
         st->last_day = (int32_t)(ts_ms / 86400000);
         st->n = 1;
@@ -360,11 +366,11 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     /* a new extreme: beyond the range seen by more than sp_tol of it
      * (NAB's HTM detector adds the same "spatial anomaly") */
     if (P.sp_tol > 0 && st->n > 1) {
-        double w = st->hi - st->lo, ex = value > st->hi ? value - st->hi : value < st->lo ? st->lo - value : 0;
+        double w = st->xhi - st->xlo, ex = value > st->xhi ? value - st->xhi : value < st->xlo ? st->xlo - value : 0;
         if (w > 0 && ex > P.sp_tol * w && P.sp_F > F) {
             F = P.sp_F;
             if (P.sp_free > 0) st->fired = 0;
-            why = value > st->hi ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
+            why = value > st->xhi ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
         }
     }
     double out = F;
@@ -406,7 +412,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     }
     if (day != st->last_day) { st->days++; st->last_day = day; }
     st->fast = fast;
-    learn_range(st, value);
+    learn_range(st, value, dt_s > 0 ? dt_s : 0);
     st->vfast = vfast;
     st->vslow += P.a_mad * (fabs(r) - st->vslow);
     st->dmad += P.a_mad * (fabs(r_walk) - st->dmad);
@@ -452,6 +458,7 @@ static const struct { const char *name; double *v; double lo, hi; } tunables[] =
     { "range_decay", &P.range_decay, 0.9, 1 },
     { "shift_clip", &P.shift_clip, 0, 1000 },
     { "sp_tol", &P.sp_tol, 0, 10 },
+    { "sp_hl", &P.sp_hl, 1, 1e12 },
     { "sp_free", &P.sp_free, 0, 1 },
     { "sp_F", &P.sp_F, 0, 1000 },
     { "seas_up", &P.seas_up, 0, 1 },

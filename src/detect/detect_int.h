@@ -27,6 +27,7 @@ struct detect_state {
     double fired;          /* calibrated surprise of that detection */
     uint32_t days;         /* day boundaries crossed (seasonal maturity) */
     int32_t last_day;
+    double xhi, xlo;       /* extremes seen (new-extreme detection), shrinking very slowly */
     double res;            /* resolution: the smallest recent non-zero |step| (0: none yet) */
     double ehi, elo;       /* recent envelope: widened by each value, shrinking to the level */
     double al_mu, al_var;  /* anomaly likelihood: running mean/variance of the short mean */
