@@ -66,7 +66,7 @@ static struct {
     double seas_trust;  /* the seasonal model may excuse a value only when its scale is this much smaller (0: always) */
     double seas_ratio;  /* seasonal alone decides when its scale is this much smaller */
     double floor_k;     /* scale floor, as a share of the value range */
-    double range_decay; /* value range shrink per sample (half-life 8000) */
+    double range_decay; /* value range shrink per sample (half-life 69,000) */
     double flat_min;    /* shortest run that can count as a flat line */
     double fire;        /* z at which a first-ever surprise is a detection */
     double c0;          /* calibration: counts that quarter the score */
@@ -96,7 +96,7 @@ static struct {
 } P = {
     .warm = 100, .a_slow = 0.05, .a_mad = 0.02, .a_fast = 0.1, .a_var = 0.1, .var_k = 2,
     .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .seas_trust = 0, .seas_up = 1, .shift_clip = 0, .sp_tol = 0.05, .sp_F = 2, .sp_free = 1, .sp_hl = 365 * 86400.0, .floor_k = 0.01,
-    .range_decay = 0.9999133603558608 /* 0.5^(1/8000) */, .flat_min = 10,
+    .range_decay = 0.99999 /* half-life 69,000 samples */, .flat_min = 10,
     .fire = 0.6173, .c0 = 5, .h_decay = 0.9993070929904525 /* 0.5^(1/1000) */, .h_w = 0.25,
     .fire_at = 1.143, .hold = 100, .rebound = 2,
     .res_k = 0, .res_grow = 1.001, .lvl_tol = 0.02, .lvl_min = 2, .lvl_hl = 1000, .lvl_z = 4, .lvl_shift = 0, .lvl_sdk = 0, .env_hl = 0, .env_w = 0.3, .u_cap = 1e9, .cal = 0, .al_d = 4, .al_k = 4, .al_win = 2000, .al_short = 10, .al_floor = 0.01, .al_learn = 300,
