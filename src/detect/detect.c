@@ -303,9 +303,11 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     double F = calibrate(st, log1p(S > 0 ? S : 0));
 
     /* 6. a new extreme */
-    if (P.sp_tol > 0 && beyond_extremes(st, value) > P.sp_tol && P.sp_F > F) {
-        F = P.sp_F;
-        why = value > st->xhi ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
+    if (P.sp_tol > 0 && beyond_extremes(st, value) > P.sp_tol) {
+        if (P.sp_F > F) {
+            F = P.sp_F;
+            why = value > st->xhi ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
+        }
         if (P.sp_free > 0) st->fired = 0;
     }
     double out = F;
