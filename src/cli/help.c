@@ -186,6 +186,8 @@ static const cmd_help helps[] = {
      "  --json      the API's JSON (GET /v1/anomalies)\n"},
     {"detect",
      "usage: ippoc detect FILE.csv [FILE.csv...] [-o OUT] [--reason]\n"
+     "                    [--set NAME=VALUE]...\n"
+     "       ippoc detect --tunables [--set NAME=VALUE]...\n"
      "\n"
      "Scores every row of timestamp,value CSV files with ippocd's anomaly\n"
      "detector, offline: no daemon needed. Each file starts from scratch (a new\n"
@@ -201,8 +203,14 @@ static const cmd_help helps[] = {
      "                    directory, write OUT/<input's name> for each input (needed\n"
      "                    for several inputs). A file is complete or not written.\n"
      "  --reason          add a reason column (spike, dip, level_up, ...; none)\n"
+     "  --set NAME=VALUE  change one of the detector's tunables for this run\n"
+     "                    (repeatable; for benchmarks such as bench/nab/tune.py:\n"
+     "                    ippocd never changes them)\n"
+     "  --tunables        list the tunables as NAME=VALUE (after any --set), read\n"
+     "                    no file\n"
      "\n"
-     "exit codes: 0 ok; 2 bad command line or bad input: a file that cannot be\n"
+     "exit codes: 0 ok; 2 bad command line or bad input: an unknown tunable or a\n"
+     "bad or out-of-range --set value (the reason is printed), a file that cannot be\n"
      "opened or a bad row, reported as FILE:LINE: reason (missing or extra column,\n"
      "bad timestamp, bad number, NaN/inf, line too long); it stops there;\n"
      "1 the output cannot be written.\n"},
