@@ -37,6 +37,7 @@ score leaves the training total unchanged, and ties keep the highest). The
 chosen thresholds are then scored exactly with score.score_at.
 """
 import argparse
+import functools
 import glob
 import json
 import math
@@ -45,6 +46,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import score as S  # noqa: E402
+
+# A tuning run reads the same timestamps once per setting: parse each text once
+# (parse_time is pure), and count each data file's rows once.
+S.parse_time = functools.lru_cache(maxsize=None)(S.parse_time)
+_count_rows = functools.lru_cache(maxsize=None)(S.count_data_rows)
 
 SHORT = {"standard": "standard", "reward_low_FP_rate": "low FP", "reward_low_FN_rate": "low FN"}
 
@@ -74,7 +80,7 @@ def load(results_dir, labels, data_dir=None):
         path = find_result(results_dir, key)
         times, scores = S.read_results(path)
         if data_dir:
-            n = S.count_data_rows(os.path.join(data_dir, key))
+            n = _count_rows(os.path.join(data_dir, key))
             if n != len(times):
                 raise S.ScoreError(f"{path}: {len(times)} rows, the data file has {n}")
         wins, _ = S.window_rows(times, [(S.parse_time(a), S.parse_time(b)) for a, b in labels[key]])
@@ -159,51 +165,73 @@ def thr_json(t):
     return None if t is None or math.isinf(t) else t
 
 
-def evaluate(cands, prof, cats=None):
-    """cands: {setting: files} (or {setting: Setting}). Returns the in-sample,
-    per-category and LOCO results for one profile, choosing the setting and
-    threshold jointly, and the categories."""
-    first = next(iter(cands.values()))
-    if cats is None:
-        cats = sorted({category(k) for k in (first.files if isinstance(first, Setting) else first)})
-    sets = {s: (f if isinstance(f, Setting) else Setting(f, cats)) for s, f in cands.items()}
-    sweeps = {s: st.sweep(prof) for s, st in sets.items()}
-    order = list(sets)
-    total_win = sum(next(iter(sets.values())).nwin)
+def choose(sweeps, nwin, cats, prof, files_of):
+    """From each setting's sweep ({setting: Setting.sweep(prof)}, the defaults
+    first), the in-sample, per-category and LOCO results for one profile,
+    choosing the setting and threshold jointly; files_of(setting) gives the
+    files to score a chosen threshold on exactly."""
+    order = list(sweeps)
+    total_win = sum(nwin)
 
     def pick(key):  # the first setting with the highest raw
         return max(order, key=lambda s: (key(s), -order.index(s)))
 
     s_in = pick(lambda s: sweeps[s][0][1])
     thr = sweeps[s_in][0][0]
-    raw, counts, _ = S.score_at(sets[s_in].files, thr, prof)
+    raw, counts, _ = S.score_at(files_of(s_in), thr, prof)
     out = {"in_sample": {"score": S.normalise(raw, total_win, prof), "raw": raw, "setting": s_in,
                          "threshold": thr_json(thr), "counts": counts}}
     per, folds, raw_sum = {}, {}, 0.0
     for i, c in enumerate(cats):
-        nw = sets[order[0]].nwin[i]
+        nw = nwin[i]
         s_c = pick(lambda s: sweeps[s][1][i][1])
         t_c = sweeps[s_c][1][i][0]
-        r_c, k_c, _ = S.score_at(subset(sets[s_c].files, {c}, True), t_c, prof)
+        r_c, k_c, _ = S.score_at(subset(files_of(s_c), {c}, True), t_c, prof)
         per[c] = {"score": S.normalise(r_c, nw, prof) if nw else None, "raw": r_c, "setting": s_c,
                   "threshold": thr_json(t_c), "counts": k_c}
         s_f = pick(lambda s: sweeps[s][2][i][1])
         t_f = sweeps[s_f][2][i][0]
-        r_f, k_f, _ = S.score_at(subset(sets[s_f].files, {c}, True), t_f, prof)
+        r_f, k_f, _ = S.score_at(subset(files_of(s_f), {c}, True), t_f, prof)
         folds[c] = {"setting": s_f, "threshold": thr_json(t_f), "train_raw": sweeps[s_f][2][i][1],
                     "raw": r_f, "score": S.normalise(r_f, nw, prof) if nw else None, "counts": k_f}
         raw_sum += r_f
     out["per_category"] = per
     out["loco"] = {"score": S.normalise(raw_sum, total_win, prof), "raw": raw_sum, "folds": folds}
-    return out, cats
+    return out
 
 
-def evaluate_all(cands):
-    """evaluate() for the three profiles: {profile: result}, categories."""
-    first = next(iter(cands.values()))
-    cats = sorted({category(k) for k in first})
-    sets = {s: Setting(f, cats) for s, f in cands.items()}
-    return {p: evaluate(sets, S.PROFILES[p], cats)[0] for p in S.PROFILE_ORDER}, cats
+def evaluate_all(cands, profiles=S.PROFILE_ORDER):
+    """cands: {setting: files, or a function returning them} (the defaults
+    first). Returns ({profile: choose()'s result}, categories). Settings given
+    as functions are loaded once to sweep and dropped (a grid of settings
+    does not sit in memory), then again only if chosen somewhere."""
+    loaded, sweeps, cats, nwin = {}, {}, None, None
+    for s, f in cands.items():
+        files = f() if callable(f) else f
+        if cats is None:
+            cats = sorted({category(k) for k in files})
+        st = Setting(files, cats)
+        if nwin is None:
+            nwin = st.nwin
+        elif st.nwin != nwin:
+            raise S.ScoreError(f"setting '{s}': {sum(st.nwin)} windows, the first setting has {sum(nwin)}")
+        sweeps[s] = {p: st.sweep(S.PROFILES[p]) for p in profiles}
+        if not callable(f):
+            loaded[s] = files
+
+    def files_of(s):
+        if s not in loaded:
+            loaded[s] = cands[s]()
+        return loaded[s]
+
+    return {p: choose({s: sw[p] for s, sw in sweeps.items()}, nwin, cats, S.PROFILES[p], files_of)
+            for p in profiles}, cats
+
+
+def evaluate(cands, prof_name="standard"):
+    """One profile's result for {setting: files}, and the categories."""
+    res, cats = evaluate_all(cands, [prof_name])
+    return res[prof_name], cats
 
 
 def fmt(x):
@@ -302,6 +330,9 @@ def main(argv=None):
         if setting in groups.get(det, {}):
             print(f"loco.py: '{name}' given twice", file=sys.stderr)
             return 2
+        if setting:  # one of a grid: loaded when needed
+            groups.setdefault(det, {})[setting] = functools.partial(load, path, labels, args.data)
+            continue
         try:
             groups.setdefault(det, {})[setting] = load(path, labels, args.data)
         except S.ScoreError as e:
@@ -313,7 +344,11 @@ def main(argv=None):
             return 2
     results, cats = {}, None
     for det, cands in groups.items():
-        results[det], cats = evaluate_all(cands)
+        try:
+            results[det], cats = evaluate_all(cands)
+        except S.ScoreError as e:
+            print(f"loco.py: {e}", file=sys.stderr)
+            return 2
     print(report(results, cats, args.profile, len(labels)))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
