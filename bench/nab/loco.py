@@ -2,7 +2,8 @@
 """loco.py: leave-one-category-out NAB scores, with score.py's rules.
 
     loco.py [--labels L] [--data D] [--profile standard] [--json OUT]
-            [--tune NAME] NAME=RESULTS_DIR [NAME=RESULTS_DIR ...]
+            [--tune NAME] [--fixed-from LOCO.json] [--corpus NAME]
+            NAME=RESULTS_DIR [NAME=RESULTS_DIR ...]
 
 For every detector and each of the three profiles: the in-sample score (one
 threshold chosen on the whole corpus, as score.py does) and the
@@ -234,6 +235,30 @@ def evaluate(cands, prof_name="standard"):
     return res[prof_name], cats
 
 
+def at_fixed(files, thr, pname):
+    """The corpus scored at a threshold chosen elsewhere (None: never fires)."""
+    prof = S.PROFILES[pname]
+    t = math.inf if thr is None else thr
+    raw, counts, _ = S.score_at(files, t, prof)
+    return {"threshold": thr, "raw": raw, "score": S.normalise(raw, nwin_of(files), prof), "counts": counts}
+
+
+def report_fixed(results, src):
+    lines = [f"Held out entirely: each detector at the in-sample thresholds it chose in {os.path.basename(src)}",
+             "", "| detector | standard | low FP | low FN | threshold (standard) | windows detected | FP |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for det, r in results.items():
+        if "fixed" not in r["standard"]:
+            continue
+        fs = r["standard"]["fixed"]
+        thr = "none" if fs["threshold"] is None else f"{fs['threshold']:.4f}"
+        k = fs["counts"]
+        lines.append(f"| {det} | **{fmt(fs['score'])}** | {fmt(r['reward_low_FP_rate']['fixed']['score'])} | "
+                     f"{fmt(r['reward_low_FN_rate']['fixed']['score'])} | {thr} | {k['detected']}/{k['windows']} | "
+                     f"{k['fp']} |")
+    return "\n".join(lines)
+
+
 def fmt(x):
     return "-" if x is None else f"{x:.1f}"
 
@@ -248,10 +273,10 @@ def split_spec(spec):
     return (name, path) if sep and name and path else (None, None)
 
 
-def report(results, cats, profile, total_files):
+def report(results, cats, profile, total_files, corpus="NAB"):
     lines = []
     add = lines.append
-    add(f"NAB, {total_files} files: leave-one-category-out (LOCO: threshold and settings chosen on the "
+    add(f"{corpus}, {total_files} files: leave-one-category-out (LOCO: threshold and settings chosen on the "
         "other four categories, scored on the held-out one) beside the in-sample score (chosen on all)")
     add("")
     head = " | ".join(f"LOCO {SHORT[p]} | in-sample {SHORT[p]}" for p in S.PROFILE_ORDER)
@@ -309,8 +334,20 @@ def main(argv=None):
                     help="profile of the per-category table and the folds (the totals show all three)")
     ap.add_argument("--tune", action="append", default=[], metavar="NAME",
                     help="NAME:SETTING=DIR entries are candidate settings of detector NAME")
+    ap.add_argument("--corpus", default="NAB", help="the corpus's name in the report")
+    ap.add_argument("--fixed-from", metavar="LOCO.json",
+                    help="also score each detector named in this earlier loco.py --json output at the "
+                         "in-sample thresholds it chose there (per profile): a corpus held out entirely")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    fixed = {}
+    if args.fixed_from:
+        try:
+            with open(args.fixed_from, encoding="utf-8") as f:
+                fixed = json.load(f)
+        except (OSError, ValueError) as e:
+            print(f"loco.py: {args.fixed_from}: {e}", file=sys.stderr)
+            return 2
     try:
         with open(args.labels, encoding="utf-8") as f:
             labels = json.load(f)
@@ -349,7 +386,14 @@ def main(argv=None):
         except S.ScoreError as e:
             print(f"loco.py: {e}", file=sys.stderr)
             return 2
-    print(report(results, cats, args.profile, len(labels)))
+    for det, r in results.items():
+        for p in S.PROFILE_ORDER:
+            if det in fixed and det in groups and "" in groups[det]:
+                r[p]["fixed"] = at_fixed(groups[det][""], fixed[det][p]["in_sample"]["threshold"], p)
+    if any("fixed" in r["standard"] for r in results.values()):
+        print(report_fixed(results, args.fixed_from))
+        print()
+    print(report(results, cats, args.profile, len(labels), args.corpus))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)

@@ -16,7 +16,9 @@ else one at a time, and says which. Each setting's outputs go to
 OUT/SETTING/CATEGORY/FILE.csv (OUT default bench/out/nab/tune; SETTING is
 "default" or the changed tunables, e.g. "warm=50,fire=0.5"). Any other
 NAME=RESULTS_DIR arguments (peers, the untuned detector) are scored in the
-same loco.py run, beside the tuned one (named --name, default "ippoc tuned").
+same loco.py run, beside the tuned one (named --name, default "ippoc tuned"),
+which is listed right after the first of them (give the untuned detector
+first).
 
 Prints loco.py's report; exit 2 on a bad grid (unknown tunable, bad value:
 ippoc's reason is shown) or a failed run.
@@ -171,7 +173,8 @@ def main(argv=None):
     print()
     largs = ["--labels", os.path.join(args.nab, "labels", "combined_windows.json"), "--data", data,
              "--profile", args.profile, "--tune", args.name] + (["--json", args.json] if args.json else [])
-    rc = loco.main(largs + list(args.others) + specs)
+    others = list(args.others)  # the tuned detector is listed after the first (the untuned one)
+    rc = loco.main(largs + others[:1] + specs + others[1:])
     print()
     print(f"tune.py: scored in {time.monotonic() - t1:.1f} s")
     return rc
