@@ -1,6 +1,8 @@
 """test_nab_loco.py: bench/nab/loco.py (leave-one-category-out NAB scores) on
 a tiny corpus worked out by hand; its one-pass fold sweep against a plain
-per-fold sweep on random scores; tune.py's refusal of a bad grid; and
+per-fold sweep on random scores; tune.py's refusal of a bad grid and its
+full and one-at-a-time grids; synth.py's corpus (same seed, same bytes; its
+windows valid and past probation); and
 `ippoc detect --set` / `--tunables` (bad input is exit 2 with the reason).
 
 The corpus: two categories, one file each, 20 rows every 5 minutes from
@@ -242,10 +244,52 @@ def test_tune_refuses_a_bad_grid():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_tune_modes():
+    import tune
+    grid = [("warm", ["50", "100", "200"]), ("hold", ["10", "100"])]
+    defaults = {"warm": "100", "hold": "100", "fire": "0.6"}
+    mode, full, cands = tune.settings(grid, defaults, "auto", 100)
+    # warm: 50, 200 besides its default; hold: 10 besides its default -> (2 + 1) x (1 + 1)
+    assert (mode, full, len(cands)) == ("full", 6, 6), (mode, full, cands)
+    assert cands[0] == {} and {"warm": "50", "hold": "10"} in cands, cands
+    mode, full, cands = tune.settings(grid, defaults, "auto", 5)
+    assert (mode, full) == ("one", 6) and cands == [{}, {"warm": "50"}, {"warm": "200"}, {"hold": "10"}], cands
+    assert [tune.setting_name(c) for c in cands] == ["default", "warm=50", "warm=200", "hold=10"]
+
+
+def test_synth_corpus():
+    """synth.py: the same bytes from the same seed; windows in order, apart,
+    past NAB's probation, as score.py reads them; noise-only files without."""
+    import synth
+    tmp = tempfile.mkdtemp(prefix="nab-synth-test.")
+    try:
+        a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
+        na = synth.generate(a, 11)
+        assert synth.generate(b, 11) == na and na[0] == 25 and na[2] > 20, na
+        for root, _, names in os.walk(a):
+            for n in names:
+                pa = os.path.join(root, n)
+                with open(pa, "rb") as fa, open(os.path.join(b, os.path.relpath(pa, a)), "rb") as fb:
+                    assert fa.read() == fb.read(), pa
+        labels = json.load(open(os.path.join(a, "labels", "combined_windows.json")))
+        assert len(labels) == 25
+        for key, wins in labels.items():
+            path = os.path.join(a, "data", key)
+            with open(path) as f:
+                times = [score.parse_time(line.split(",")[0]) for line in f.readlines()[1:]]
+            rows, inexact = score.window_rows(times, [(score.parse_time(x), score.parse_time(y)) for x, y in wins])
+            assert inexact == 0 and len(rows) == len(wins), (key, wins)
+            assert all(lo > score.probation_rows(len(times)) for lo, _ in rows), (key, rows)
+            assert (not wins) == key.startswith("synthNoAnomaly/"), key
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     failed = 0
     for t in (test_loco_by_hand, test_tune_chooses_inside_folds, test_published_names_and_errors,
-              test_fold_sweep_matches_plain_sweeps, test_detect_set_and_tunables, test_tune_refuses_a_bad_grid):
+              test_fold_sweep_matches_plain_sweeps, test_detect_set_and_tunables, test_tune_refuses_a_bad_grid,
+              test_tune_modes, test_synth_corpus):
         try:
             t()
             print(f"ok   {t.__name__}")
