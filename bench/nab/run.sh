@@ -21,7 +21,7 @@
 #    metrics (fixed seed) scored for ippoc and the windowed Gaussian, at the
 #    threshold each chose on NAB and by LOCO within it;
 # 7. draws bench/nab/nab.png (bench/nab/plot.py; needs python3-matplotlib).
-# Everything printed also goes to bench/out/nab-DATE.md.
+# The tables also go to bench/out/nab-DATE.md.
 #
 # Usage: bench/nab/run.sh [--nab DIR] [--detail] [--no-peer] [--no-tune]
 #                         [--no-synth] [--no-plot]
@@ -29,8 +29,8 @@
 #               ../shared/datasets/nab beside the checkout, or $NAB_DIR)
 #   --detail    per-file rows at the standard-profile threshold
 #   --no-peer   no windowed Gaussian and no published detectors
-#   --no-tune   no grid (the LOCO of ippoc's default settings only): seconds
-#               instead of about two minutes
+#   --no-tune   no grid (the LOCO of ippoc's default settings only): about
+#               10 s for the whole run instead of about a minute
 #   --no-synth  no synthetic held-out check
 # Environment: BUILD (build dir), IPPOC (the binary), PYTHON (default
 # /usr/bin/python3: Debian's, which has numpy and matplotlib).
