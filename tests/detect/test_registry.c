@@ -124,6 +124,12 @@ static void test_registry(void **state)
                                       sizeof err), 0);
     assert_true(nev >= 1);
     assert_non_null(strstr(ev[0].payload, "app.level"));
+    /* explained: the band, how far it left it, a summary line naming the series and the value */
+    assert_non_null(strstr(ev[0].payload, "\"lo\":"));
+    assert_non_null(strstr(ev[0].payload, "\"hi\":"));
+    assert_null(strstr(ev[0].payload, "\"departure\":null"));
+    assert_non_null(strstr(ev[0].payload, "\"departure\":"));
+    assert_non_null(strstr(ev[0].payload, "\"summary\":\"app.level{name=\\\"web\\\"}: 500.0 vs expected "));
     mem_events_free(ev, nev);
 
     /* saved, then restored by a new registry on the same store */
