@@ -60,14 +60,17 @@ static void band_cell(double lo, double hi, const char *unit, char *buf, size_t 
     snprintf(buf, n, "%s .. %s", l, h);
 }
 
-/* "+8.5 (+710%)": band half-widths outside it, and the change vs expected. */
+/* "+8.5 (+710%)": band half-widths outside it, and the change vs expected;
+ * "far above" past 1000 half-widths (a band of almost no width). */
 static void departure_cell(double dep, double change, char *buf, size_t n)
 {
     if (isnan(dep)) {
         snprintf(buf, n, "-");
         return;
     }
-    if (isnan(change))
+    if (fabs(dep) >= 1000) /* a band of (almost) no width */
+        snprintf(buf, n, "far %s", dep > 0 ? "above" : "below");
+    else if (isnan(change))
         snprintf(buf, n, "%+.1f", dep);
     else
         snprintf(buf, n, "%+.1f (%+.0f%%)", dep, change * 100);

@@ -299,7 +299,9 @@ static void short_num(double v, char *buf, size_t n)
             k++;
         }
         snprintf(buf, n, "%.1f%s", v, si[k]);
-    } else if (a > 0 && a < 0.1) {
+    } else if (a < 1e-9) { /* a band around 0 printed as 3e-12 says nothing */
+        snprintf(buf, n, "0.0");
+    } else if (a < 0.1) {
         snprintf(buf, n, "%.3g", v);
     } else {
         snprintf(buf, n, "%.1f", v);
@@ -308,7 +310,8 @@ static void short_num(double v, char *buf, size_t n)
 
 /* The one-line explanation of an anomaly:
  * "KEY: 97.1 vs expected 12.0 (band 3.0-21.0, +8.5 half-bands out), level_up since 03:12:05"
- * (the time is local, of since_ms; a date too when it is not the day of now). */
+ * (the time is local, of since_ms; a date too when it is not the day of now;
+ * "far above it" past 1000 half-bands, as from a band of almost no width). */
 static void summary_text(char *buf, size_t n, const char *key, double value, double expected, double lo, double hi,
                          double departure, detect_reason reason, int64_t since_ms, int64_t now)
 {
@@ -329,10 +332,12 @@ static void summary_text(char *buf, size_t n, const char *key, double value, dou
         snprintf(buf, n, "%s: %s vs expected %s, %s since %s", key, v, e, r, when);
     } else {
         char dep[48] = "";
-        if (isfinite(departure) && departure != 0)
+        if (fabs(departure) >= 1000) /* a band of (almost) no width: the number says nothing more */
+            snprintf(dep, sizeof dep, ", far %s it", departure > 0 ? "above" : "below");
+        else if (isfinite(departure) && departure != 0)
             snprintf(dep, sizeof dep, ", %+.1f half-bands out", departure);
         snprintf(buf, n, "%s: %s vs expected %s (band %s%s%s%s), %s since %s", key, v, e, l,
-                 lo < 0 || hi < 0 ? " to " : "-", h, dep, r, when);
+                 l[0] == '-' || h[0] == '-' ? " to " : "-", h, dep, r, when);
     }
 }
 
