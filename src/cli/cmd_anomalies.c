@@ -55,8 +55,8 @@ static void band_cell(double lo, double hi, const char *unit, char *buf, size_t 
         snprintf(buf, n, "-");
         return;
     }
-    cli_fmt_value(lo, unit, l, sizeof l);
-    cli_fmt_value(hi, unit, h, sizeof h);
+    cli_fmt_value(fabs(lo) < 1e-9 ? 0 : lo, unit, l, sizeof l); /* not "-0.0%" */
+    cli_fmt_value(fabs(hi) < 1e-9 ? 0 : hi, unit, h, sizeof h);
     snprintf(buf, n, "%s .. %s", l, h);
 }
 
