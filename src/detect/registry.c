@@ -399,13 +399,13 @@ static json_t *episode_json(const detect_episode *e, const char *const *names, c
     int together = 0;
     for (int i = 0; i < e->nmembers; i++) {
         json_array_append_new(members, member_json(&e->members[i], i + 1, names[i], labels[i], e->first_onset_ms));
-        together += e->members[i].together;
+        together += e->members[i].together && e->members[i].id != e->first; /* the others */
     }
     int64_t end = e->closed_ms ? e->closed_ms : now;
     json_t *first = first_json(e, first_name, first_labels, now);
     char text[DETECT_KEY_MAX + 384];
     const char *ft = json_string_value(json_object_get(first, "summary"));
-    snprintf(text, sizeof text, "episode %llu: %d series (%d moved with the first), first mover %s",
+    snprintf(text, sizeof text, "episode %llu: %d series (%d moved together with the first), first mover %s",
              (unsigned long long)e->id, e->nmembers + e->more, together,
              ft ? ft : json_string_value(json_object_get(first, "key")));
     json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:o, s:I, s:f, s:i, s:i, s:o, s:i}", "episode", (json_int_t)e->id,
