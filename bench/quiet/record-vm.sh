@@ -2,8 +2,8 @@
 # bench/quiet/record-vm.sh: records a real idle Linux machine with ippocd, for
 # bench/quiet's false-alarm count: Debian's kernel booted under QEMU (KVM when
 # the kernel boots with it, TCG otherwise), 1 vCPU, 1 GiB RAM, no network,
-# doing nothing but running ippocd with `[memory] ram_window = 6h` (every 1 s sample
-# kept as a raw row, as in the busy host's recording).
+# doing nothing but running ippocd with `[memory] ram_window = 6h` (every
+# 1 s sample kept as a raw row, as in the busy host's recording).
 #
 # 1. builds an initramfs (gzip cpio): busybox-static, build/src/daemon/ippocd,
 #    the libraries ldd lists for it and the loader, /etc (passwd, group,
