@@ -246,30 +246,9 @@ static int detect_check_outputs(detect_cmd *c)
     return CLI_EXIT_OK;
 }
 
-/* Research only (branch r1, until `--set` lands): IPPOC_R1_SET="a=1,b=2"
- * sets detector tunables for a bench/nab grid. */
-static int detect_env_tunables(void)
-{
-    const char *e = getenv("IPPOC_R1_SET");
-    char buf[512], err[160];
-    if (!e) return 0;
-    snprintf(buf, sizeof buf, "%s", e);
-    for (char *sv = NULL, *t = strtok_r(buf, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
-        char *eq = strchr(t, '=');
-        if (!eq) continue;
-        *eq = 0;
-        if (detect_tunable_set(t, strtod(eq + 1, NULL), err, sizeof err) < 0) {
-            fprintf(stderr, "ippoc: detect: IPPOC_R1_SET: %s\n", err);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 int cmd_detect(const cli_ctx *ctx, int argc, char **argv)
 {
     (void)ctx; /* works on files; needs no daemon */
-    if (detect_env_tunables() < 0) return CLI_EXIT_USAGE;
     detect_cmd c = {0};
     c.inputs = calloc((size_t)argc, sizeof *c.inputs);
     if (!c.inputs) {
