@@ -174,12 +174,14 @@ static double f_leak(int i)
     return 1e9 + leak + 2e6 * gauss();
 }
 
-/* A disk's used share (%) at 1 s, near 40 % with tiny noise; from 2 h on it
- * fills at 1 % per 10 minutes. */
+/* A disk's used share (%) at 1 s, near 40 % with 0.02 % of noise (files
+ * come and go); from 2 h on it fills at 1 % per 10 minutes, a tenth of the
+ * noise a second. (With much less noise each second's rise is itself
+ * unusual, and the ensemble sees a level shift first.) */
 static double f_disk(int i)
 {
     double fill = i < LEAK_AT ? 0 : (i - LEAK_AT) * (1.0 / 600);
-    return 40 + fill + 0.001 * gauss();
+    return 40 + fill + 0.02 * gauss();
 }
 
 /* Free memory at 1 s: 6 GB with 2 MB of jitter, from 2 h on falling by
@@ -387,8 +389,7 @@ static void test_random_walk_quiet(void **state)
     seen s = run(f_walk, QUIET_N, QUIET_FROM, QUIET_N, SEC_MS);
     show("random walk", &s, QUIET_N);
     assert_int_equal(s.bad_band, 0);
-    /* KNOWN GAP: the current ensemble reaches 0.81 once on this walk. */
-    check(s.max_before < DETECT_THRESHOLD_DEFAULT, "an alarm on a random walk", KNOWN_GAP);
+    check(s.max_before < DETECT_THRESHOLD_DEFAULT, "an alarm on a random walk", MUST_PASS);
 }
 
 /* The band, on a series that is each of the above in turn. */
