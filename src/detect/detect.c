@@ -32,7 +32,8 @@
  *     run seen, once the series has been seen to move.
  *  5. Calibration: surprise u = log(1 + z) is compared with how often this
  *     series was at least as surprised lately (a histogram of u with a
- *     1000-sample half-life): F = u / u0 * (c / (c + count))^2. A series that
+ *     1000-sample half-life, decayed lazily: a new count weighs more each
+ *     sample instead of every bin shrinking): F = u / u0 * (c / (c + count))^2. A series that
  *     spikes every hour stops alarming on its spikes; a quiet one alarms on
  *     its first. This plays the role of Numenta's anomaly likelihood (Ahmad
  *     et al., "Unsupervised real-time anomaly detection for streaming data",
@@ -60,7 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DETECT_VERSION 3u /* 3: the slow scale (drift.c) in the state */
+#define DETECT_VERSION 4u /* 4: main's 3 plus the slow scale (drift.c) in the state */
 
 /* The tuned constants, in samples unless said otherwise. */
 static struct {
@@ -109,6 +110,7 @@ void detect_reset(detect_state *st)
     memset(st, 0, sizeof *st);
     st->version = DETECT_VERSION;
     st->last_day = -1;
+    st->hw = 1;
     for (int i = 0; i < DETECT_BINS; i++) st->bin_hi[i] = st->bin_lo[i] = NAN;
 }
 
@@ -160,21 +162,44 @@ static void seas_learn(detect_state *st, int bin, double value, double dt_s)
     if (value < *lo) *lo = (float)value; else *lo += (float)(a * (value - *lo));
 }
 
-/* Calibration: F for log surprise u, then count u into the histogram. */
+/* Calibration: F for log surprise u, then count u into the histogram. The
+ * tail count is the shorter of the two partial sums (htot keeps the total). */
 static double calibrate(detect_state *st, double u)
 {
     int hb = (int)(u / P.h_w);
     if (hb >= DETECT_HBINS) hb = DETECT_HBINS - 1;
-    double count = 0;
-    for (int k = hb; k < DETECT_HBINS; k++) count += st->hist[k];
-    double q = P.c0 / (P.c0 + count);
+    double count = 0; /* the counts at or above hb */
+    if (hb < DETECT_HBINS / 2) {
+        for (int k = 0; k < hb; k++) count += st->hist[k];
+        count = st->htot - count;
+        if (count < 0) count = 0;
+    } else {
+        for (int k = hb; k < DETECT_HBINS; k++) count += st->hist[k];
+    }
+    double q = P.c0 / (P.c0 + count / st->hw);
     double F = u / log1p(P.fire) * q * q;
     if ((double)st->n > P.warm) {
-        float d = (float)P.h_decay;
-        for (int k = 0; k < DETECT_HBINS; k++) st->hist[k] *= d;
-        st->hist[hb] += 1;
+        float w = (float)(st->hw / P.h_decay);
+        st->hist[hb] += w;
+        st->htot += w;
     }
     return F;
+}
+
+/* The histogram decays lazily: a new count weighs hw, which grows by
+ * 1/h_decay a sample, instead of every bin shrinking by h_decay; all is
+ * rescaled before the weights overflow a float. */
+static void calibrate_age(detect_state *st)
+{
+    if ((double)st->n <= P.warm) return;
+    st->hw /= P.h_decay;
+    if (st->hw < 1e15) return;
+    st->htot = 0;
+    for (int k = 0; k < DETECT_HBINS; k++) {
+        st->hist[k] = (float)(st->hist[k] / st->hw);
+        st->htot += st->hist[k];
+    }
+    st->hw = 1;
 }
 
 /* Levels, one pass: returns the distance from value to the nearest known
@@ -311,6 +336,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
 
     /* 5. calibration, then one alarm per event */
     double F = calibrate(st, log1p(S > 0 ? S : 0));
+    calibrate_age(st);
 
     /* 6. a new extreme */
     if (P.sp_tol > 0 && beyond_extremes(st, value) > P.sp_tol) {

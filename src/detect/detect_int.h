@@ -26,6 +26,8 @@ struct detect_state {
     double xhi, xlo;       /* extremes seen, shrinking in time (new extremes) */
     double hold;           /* samples left in the suppression after a detection */
     double fired;          /* calibrated surprise of that detection */
+    double hw;             /* weight of a new count in hist (lazy decay: a count is hist/hw) */
+    double htot;           /* sum of hist */
     uint32_t days;         /* day boundaries crossed (seasonal maturity) */
     int32_t last_day;
     float lvl_at[DETECT_LEVELS], lvl_n[DETECT_LEVELS]; /* level centres, decayed visits */

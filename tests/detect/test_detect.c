@@ -1,6 +1,7 @@
 /* test_detect.c: the detector ensemble on synthetic series with known
  * answers (noise only, step, spike, dip, drift, seasonality, flat line,
- * recurring bursts to a known level, a new extreme right after a detection), and
+ * recurring bursts to a known level, a new extreme right after a detection,
+ * noise and a random walk at 1-second steps over two days), and
  * its state: size bound, save/load round trip, corrupted bytes refused. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -291,6 +292,34 @@ static void test_new_extreme_not_held(void **state)
     detect_free(st);
 }
 
+/* The daemon's case: 1-second samples over two days (the daily profile
+ * starts after the first). Neither noise nor a random walk ever reaches
+ * the daemon's threshold. */
+static double walk_v;
+static double f_walk(int i)
+{
+    (void)i;
+    return walk_v += gauss();
+}
+
+static void test_one_second_quiet(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 21; seed <= 23; seed++) {
+        rng_state = seed;
+        detect_state *st = detect_new();
+        span s = run(st, f_noise, 2 * 86400, 200, 1000);
+        assert_int_equal(s.alarms, 0);
+        detect_free(st);
+        rng_state = seed;
+        walk_v = 100;
+        st = detect_new();
+        s = run(st, f_walk, 2 * 86400, 200, 1000);
+        assert_int_equal(s.alarms, 0);
+        detect_free(st);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_recurring_bursts),
         cmocka_unit_test(test_new_extreme_not_held),
+        cmocka_unit_test(test_one_second_quiet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
