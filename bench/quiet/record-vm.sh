@@ -25,6 +25,9 @@
 #   --background   run detached (setsid nohup): pid in DIR/record.pid, log in
 #                  DIR/record.log; the guest's console is DIR/serial.log
 #   --disk-size    the sparse disk image's size (2G)
+#   --workload build  a busy machine instead of an idle one: the guest runs a
+#                  steady build-like loop beside ippocd (archive /bin and /lib,
+#                  compress, decompress, checksum, remove, rest 3 s, again)
 # Progress: DIR/serial.log shows "rec: ippocd started" and a line every
 # 10 minutes; the db appears in DIR when the guest has powered off.
 # Environment: IPPOCD (the binary, default build/src/daemon/ippocd),
@@ -44,6 +47,7 @@ DURATION=
 UNTIL=
 BACKGROUND=0
 DISK_SIZE=2G
+WORKLOAD=none
 ARGS=("$@")
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -57,10 +61,15 @@ while [ $# -gt 0 ]; do
         --out) OUT=${2:?--out needs a directory}; shift 2 ;;
         --background) BACKGROUND=1; shift ;;
         --disk-size) DISK_SIZE=${2:?--disk-size needs a size}; shift 2 ;;
+        --workload) WORKLOAD=${2:?--workload needs none or build}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $1" ;;
     esac
 done
+
+case "$WORKLOAD" in none | build) ;; *) die "--workload: none or build, not '$WORKLOAD'" ;; esac
+VMNAME=idle
+[ "$WORKLOAD" = build ] && VMNAME=busy
 
 # the end, as a Unix time the guest compares its UTC clock against
 now=$(date -u +%s)
@@ -206,8 +215,8 @@ done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$R/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$R/etc/group"
 cp -L /etc/os-release "$R/etc/os-release"
-echo idle > "$R/etc/hostname"
-printf '127.0.0.1\tlocalhost\n127.0.1.1\tidle\n' > "$R/etc/hosts"
+echo "$VMNAME" > "$R/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$VMNAME" > "$R/etc/hosts"
 cat > "$R/etc/ippoc/ippoc.conf" <<'EOF'
 # the idle VM's recording: the host recording's config, state on the virtio disk
 [daemon]
@@ -217,7 +226,7 @@ listen = 127.0.0.1:17171
 [memory]
 ram_window = 6h
 EOF
-printf 'END=%s\nDURATION=%s\n' "$END" "$DURATION" > "$R/etc/record.env"
+printf 'END=%s\nDURATION=%s\nWORKLOAD=%s\nVMNAME=%s\n' "$END" "$DURATION" "$WORKLOAD" "$VMNAME" > "$R/etc/record.env"
 cat > "$R/init" <<'EOF'
 #!/bin/sh
 # the idle VM's init: mount as a real machine does, run ippocd on the virtio
@@ -234,7 +243,7 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-hostname idle
+hostname "$VMNAME"
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 kver=$(uname -r)
 while read -r m; do
@@ -247,6 +256,16 @@ mkdir -p /var/lib/ippoc/state
 cd /
 ippocd -c /etc/ippoc/ippoc.conf >> /var/lib/ippoc/ippocd.log 2>&1 &
 pid=$!
+if [ "$WORKLOAD" = build ]; then
+    # a steady build-like loop: read, compress, decompress, checksum, write, rest
+    ( while :; do
+        tar -cf - /bin /lib 2>/dev/null | gzip -1 > /tmp/w.tgz
+        gzip -dc /tmp/w.tgz | md5sum > /dev/null
+        rm -f /tmp/w.tgz
+        sleep 3
+      done ) &
+    log "workload: build loop (pid $!)"
+fi
 start=$(date +%s)
 [ "$END" -gt 0 ] || END=$((start + DURATION))
 log "ippocd started: pid $pid, kernel $kver, $(nproc) cpu, $(awk '/MemTotal/ { print $2 " kB" }' /proc/meminfo), until $(date -u -d @$END +%FT%TZ)"
