@@ -456,10 +456,12 @@ static void report(replay *r, double secs)
     printf("| recording | hours replayed | series | samples | warm-up | episodes in warm-up | episodes after | "
            "machine-days counted | episodes / machine-day | target | replay speed |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
-    printf("| %s | %.2f | %d | %llu | %lld min | %d | %d | %.3f | **%.1f** | <= 2: %s | %.0fx real time (%.1f s) |\n\n",
+    char rate[32];
+    snprintf(rate, sizeof rate, counted_ms > 0 ? "**%.1f**" : "-", per_day);
+    printf("| %s | %.2f | %d | %llu | %lld min | %d | %d | %.3f | %s | <= 2: %s | %.0fx real time (%.1f s) |\n\n",
            r->o.name, span_ms / 3600000.0, r->ncols, (unsigned long long)r->samples,
-           (long long)(r->o.warmup_ms / 60000), before, n, counted_ms > 0 ? counted_ms / DAY_MS : 0, per_day,
-           per_day <= 2 ? "met" : "**not met**", secs > 0 ? span_ms / 1000.0 / secs : 0, secs);
+           (long long)(r->o.warmup_ms / 60000), before, n, counted_ms > 0 ? counted_ms / DAY_MS : 0, rate,
+           counted_ms <= 0 ? "-" : per_day <= 2 ? "met" : "**not met**", secs > 0 ? span_ms / 1000.0 / secs : 0, secs);
     if (counted_ms <= 0)
         printf("The recording is not longer than the warm-up: nothing was counted.\n\n");
     if (nt && t) {
