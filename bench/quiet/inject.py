@@ -40,7 +40,7 @@ episode's first mover, and the first firing of a fault series in the clean
 copy (the background the catch had to stand out from).
 
 Usage: inject.py RECORDING [--replay BIN] [--warmup DUR] [--at MINUTES]
-                 [--faults leak,hog,disk,hang] [--keep DIR]
+                 [--faults leak,hog,disk,hang] [--config FILE] [--keep DIR]
 Prints a markdown table. Standard library only.
 """
 import argparse
@@ -327,9 +327,10 @@ def write_copy(rec, path, i_end, fault=None):
             f.write(ln + "\n")
 
 
-def replay(binary, path, warmup_ms, name):
+def replay(binary, path, warmup_ms, name, config=None):
     ep = path + ".episodes"
-    r = subprocess.run([binary, "--warmup", f"{int(warmup_ms)}ms", "--name", name, "--episodes", ep, path],
+    extra = ["--config", config] if config else []
+    r = subprocess.run([binary, "--warmup", f"{int(warmup_ms)}ms", "--name", name, "--episodes", ep] + extra + [path],
                        capture_output=True, text=True)
     if r.returncode:
         die(f"quiet-replay failed on {path}: {r.stderr.strip()}")
@@ -370,6 +371,7 @@ def main(argv):
     ap.add_argument("--warmup", default="10m")
     ap.add_argument("--at", type=float, default=None, help="minutes after the start (default warm-up + 50)")
     ap.add_argument("--faults", default=",".join(FAULTS))
+    ap.add_argument("--config", default=None, help="an ippocd configuration for quiet-replay's [detect]")
     ap.add_argument("--keep", default=None, help="keep the copies in this directory")
     args = ap.parse_args(argv)
     warmup = parse_duration(args.warmup)
@@ -406,8 +408,8 @@ def main(argv):
             copy = os.path.join(work, f"{name}-{fname}.csv")
             write_copy(rec, clean, i_end)
             write_copy(rec, copy, i_end, fault)
-            base = replay(args.replay, clean, warmup, f"{name}-{fname}-clean")
-            eps = replay(args.replay, copy, warmup, f"{name}-{fname}")
+            base = replay(args.replay, clean, warmup, f"{name}-{fname}-clean", args.config)
+            eps = replay(args.replay, copy, warmup, f"{name}-{fname}", args.config)
             hit, bg = caught(eps, base, fault.keys, t0)
             others = sum(1 for x in eps if x["opened_ms"] >= t0) - sum(1 for x in base if x["opened_ms"] >= t0)
             bgtext = f"{bg[1]} ({bg[2]['reason']}, +{(bg[0] - t0) / 1000:.0f} s)" if bg else "none"
