@@ -489,7 +489,7 @@ static int write_episodes(replay *r, char *err, size_t errlen)
     }
     for (size_t i = 0; i < r->nep; i++) {
         episode *e = &r->ep[i];
-        json_t *o = json_pack("{s:I, s:I, s:O, s:s, s:s, s:b, s:O}", "episode", (json_int_t)e->id,
+        json_t *o = json_pack("{s:I, s:I, s:o, s:s, s:s, s:b, s:O}", "episode", (json_int_t)e->id,
                               "opened_ms", (json_int_t)e->opened_ms,
                               "closed_ms", e->closed_ms ? json_integer(e->closed_ms) : json_null(), "first", e->first,
                               "reason", e->reason, "counted", counted(r, e), "members", e->members);
