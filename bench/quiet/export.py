@@ -125,7 +125,24 @@ def main(argv):
     hours = (t_to - t_from + 1000) / 3600000
     print(f"{path}: {rows} seconds ({hours:.2f} h, {rows / 3600:.2f} h recorded), {len(cols)} series, "
           f"{size} bytes ({size / 1048576:.2f} MiB)")
+    recorder_episodes(db, t_from, t_to)
     return 0
+
+
+def recorder_episodes(db, t_from, t_to, warmup_ms=600000):
+    """What the recording ippocd itself raised over the same span (its own
+    detector, whatever version it ran): a check on the replay, which gives
+    the same episodes when it runs the same detector."""
+    try:
+        ts = [t for (t,) in db.execute(
+            "SELECT ts FROM events WHERE type = 'anomaly.episode' AND json_extract(payload, '$.state') = 'open' "
+            "AND ts >= ? AND ts <= ? ORDER BY ts", (t_from, t_to))]
+    except sqlite3.Error:
+        return
+    after = [t for t in ts if t >= t_from + warmup_ms]
+    days = (t_to - t_from - warmup_ms) / 86400000
+    rate = f", {len(after) / days:.1f} per machine-day after the first 10 minutes" if days > 0 else ""
+    print(f"  the recorder's own ippocd opened {len(ts)} anomaly episodes in this span{rate}")
 
 
 if __name__ == "__main__":
