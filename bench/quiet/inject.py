@@ -13,7 +13,8 @@ message naming them):
         one) grows by 2 MiB a minute for 30 minutes and keeps it; memory
         used/anon/committed grow and free/available shrink by as much, and
         memory.used_percent follows;
-  hog   one CPU (the least busy cpuN) goes to 100 % user for 15 minutes, the
+  hog   one CPU (the least busy cpuN) goes to 100 % busy for 15 minutes (user,
+        with 1 % system one second in 7), the
         total by 100/ncpu of that, one more runnable process, load1/5/15
         rise towards +1 (Linux's 1/5/15-minute exponential averages) and
         decay after;
@@ -211,9 +212,12 @@ def pick_hog(rec, t0, i0):
 
     def change(ts, v):
         out = {}
-        if ts < t0 + dur:  # the hog runs: this CPU all user
-            new = {s: (0.0 if s != "user" else None) for s in states}
-            new["user"] = 100.0
+        if ts < t0 + dur:  # the hog runs: this CPU all user (a tick of system now and then)
+            new = {s: 0.0 for s in states}
+            sys_share = 1.0 if (ts // 1000) % 7 == 0 else 0.0
+            if "system" in new:
+                new["system"] = sys_share
+            new["user"] = 100.0 - (sys_share if "system" in new else 0.0)
             for s, k in states.items():
                 if v.get(k) is not None:
                     out[k] = new[s]

@@ -474,6 +474,17 @@ static void report(replay *r, double secs)
             printf("| (%d more) | | |\n", nt - r->o.top);
         printf("\n");
     }
+    int hours = (int)(span_ms / 3600000.0) + 1;
+    if (hours <= 48) { /* does the rate fall as the detectors learn? */
+        printf("Episodes opened per hour of the recording (warm-up included):");
+        for (int h = 0; h < hours; h++) {
+            int k = 0;
+            for (size_t i = 0; i < r->nep; i++)
+                k += (r->ep[i].opened_ms - r->first_ts) / 3600000 == h;
+            printf("%s %d", h ? "," : "", k);
+        }
+        printf("\n\n");
+    }
     if (ms.dropped_batches)
         printf("(the temporary store dropped %llu tick batches: its disk writer fell behind the replay; detection "
                "reads the RAM window and is not affected)\n\n", (unsigned long long)ms.dropped_batches);
