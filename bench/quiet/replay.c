@@ -412,13 +412,40 @@ static int run(replay *r, char *err, size_t errlen)
 
 typedef struct tally {
     const char *key, *reason;
+    int keylen; /* key[0..keylen) is what is counted (the whole key, or its family) */
     int n;
 } tally;
 
 static int by_count(const void *a, const void *b)
 {
     const tally *x = a, *y = b;
-    return x->n != y->n ? y->n - x->n : strcmp(x->key, y->key);
+    if (x->n != y->n)
+        return y->n - x->n;
+    int c = strncmp(x->key, y->key, (size_t)(x->keylen < y->keylen ? x->keylen : y->keylen));
+    return c ? c : x->keylen - y->keylen;
+}
+
+static void tally_add(tally *t, int *nt, const char *key, int keylen, const char *reason)
+{
+    int k = 0;
+    while (k < *nt && (t[k].keylen != keylen || strncmp(t[k].key, key, (size_t)keylen) || strcmp(t[k].reason, reason)))
+        k++;
+    if (k == *nt)
+        t[(*nt)++] = (tally){key, reason, keylen, 0};
+    t[k].n++;
+}
+
+static void tally_print(tally *t, int nt, int top, const char *title, const char *what)
+{
+    if (!nt)
+        return;
+    qsort(t, (size_t)nt, sizeof *t, by_count);
+    printf("%s\n\n| %s | reason | episodes |\n|---|---|---|\n", title, what);
+    for (int k = 0; k < nt && k < top; k++)
+        printf("| `%.*s` | %s | %d |\n", t[k].keylen, t[k].key, t[k].reason, t[k].n);
+    if (nt > top)
+        printf("| (%d more) | | |\n", nt - top);
+    printf("\n");
 }
 
 static bool counted(const replay *r, const episode *e)
@@ -431,8 +458,8 @@ static void report(replay *r, double secs)
     double span_ms = (double)(r->last_ts - r->first_ts) + 1000;
     double counted_ms = span_ms - (double)r->o.warmup_ms;
     int n = 0, before = 0;
-    tally *t = calloc(r->nep + 1, sizeof *t);
-    int nt = 0;
+    tally *t = calloc(r->nep + 1, sizeof *t), *f = calloc(r->nep + 1, sizeof *f);
+    int nt = 0, nf = 0;
     for (size_t i = 0; i < r->nep; i++) {
         episode *e = &r->ep[i];
         if (!counted(r, e)) {
@@ -441,13 +468,10 @@ static void report(replay *r, double secs)
         }
         n++;
         const char *reason = e->reason[0] ? e->reason : "?";
-        int k = 0;
-        while (k < nt && (strcmp(t[k].key, e->first) || strcmp(t[k].reason, reason)))
-            k++;
-        if (t && k == nt)
-            t[nt++] = (tally){e->first, reason, 0};
-        if (t)
-            t[k].n++;
+        if (t && f) {
+            tally_add(t, &nt, e->first, (int)strlen(e->first), reason);
+            tally_add(f, &nf, e->first, (int)strcspn(e->first, "{"), reason);
+        }
     }
     double per_day = counted_ms > 0 ? n / (counted_ms / DAY_MS) : NAN;
     mem_stats ms;
@@ -464,16 +488,9 @@ static void report(replay *r, double secs)
            counted_ms <= 0 ? "-" : per_day <= 2 ? "met" : "**not met**", secs > 0 ? span_ms / 1000.0 / secs : 0, secs);
     if (counted_ms <= 0)
         printf("The recording is not longer than the warm-up: nothing was counted.\n\n");
-    if (nt && t) {
-        qsort(t, (size_t)nt, sizeof *t, by_count);
-        printf("Series that opened the episodes after the warm-up (first mover, its reason):\n\n");
-        printf("| series | reason | episodes |\n|---|---|---|\n");
-        for (int k = 0; k < nt && k < r->o.top; k++)
-            printf("| `%s` | %s | %d |\n", t[k].key, t[k].reason, t[k].n);
-        if (nt > r->o.top)
-            printf("| (%d more) | | |\n", nt - r->o.top);
-        printf("\n");
-    }
+    tally_print(t, nt, r->o.top, "Series that opened the episodes after the warm-up (first mover, its reason):",
+                "series");
+    tally_print(f, nf, r->o.top, "The same by family:", "family");
     int hours = (int)(span_ms / 3600000.0) + 1;
     if (hours <= 48) { /* does the rate fall as the detectors learn? */
         printf("Episodes opened per hour of the recording (warm-up included):");
@@ -489,6 +506,7 @@ static void report(replay *r, double secs)
         printf("(the temporary store dropped %llu tick batches: its disk writer fell behind the replay; detection "
                "reads the RAM window and is not affected)\n\n", (unsigned long long)ms.dropped_batches);
     free(t);
+    free(f);
 }
 
 static int write_episodes(replay *r, char *err, size_t errlen)
