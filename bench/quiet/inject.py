@@ -10,7 +10,7 @@ the recording has (a fault whose series are missing is skipped with a
 message naming them):
 
   leak  one app's RSS (apps.memory_rss_bytes{app=...}, the largest long-lived
-        one) grows by 2 MiB a minute for 30 minutes and keeps it; memory
+        one; ippocd itself only when no other app has memory) grows by 2 MiB a minute for 30 minutes and keeps it; memory
         used/anon/committed grow and free/available shrink by as much, and
         memory.used_percent follows;
   hog   one CPU (the least busy cpuN) goes to 100 % busy for 15 minutes (user,
@@ -23,7 +23,8 @@ message naming them):
         there; used bytes and percent follow; its disk writes that many more
         bytes per second while it fills;
   hang  one app that was using CPU all along (the one busy in the most
-        seconds) stops: its CPU, page-fault and I/O series go flat at 0 and
+        seconds, not the kernel's threads; ippocd itself only when no other
+        app is busy in 5 % of them) stops: its CPU, page-fault and I/O series go flat at 0 and
         stay so (the process is alive: threads, RSS and fds unchanged). The
         recordings have no per-process context switches, so only those
         series move.
@@ -149,18 +150,23 @@ class Fault:
         self.keys, self.change = keys, change
 
 
+def is_recorder(app):
+    return app.startswith("ippoc")
+
+
 def pick_leak(rec, t0, i0):
-    rss = rec.find("apps.memory_rss_bytes")
+    """The app with the largest RSS present all along; the recorder (ippocd)
+    only when no other app has memory."""
     best = None
-    for k in rss:
-        if labels_of(k).get("app", "").startswith("ippoc"):
-            continue  # the recorder itself
+    for k in rec.find("apps.memory_rss_bytes"):
+        app = labels_of(k).get("app", "")
         vals = rec.column(k, 0, i0)
-        if present_share(vals) < 0.99:
+        if present_share(vals) < 0.99 or app == "kernel":
             continue
         med = statistics.median(v for v in vals if v is not None)
-        if best is None or med > best[1]:
-            best = (k, med)
+        rank = (not is_recorder(app), med)
+        if med > 0 and (best is None or rank > best[1]):
+            best = (k, rank)
     if not best:
         return None, "no apps.memory_rss_bytes series present all along before the fault"
     app = best[0]
@@ -184,7 +190,8 @@ def pick_leak(rec, t0, i0):
             out[pct] = v[pct] + 100.0 * d / total
         return out
     keys = [app] + plus + minus + ([pct] if pct else [])
-    return Fault("leak", f"`{app}` +2 MiB/min for 30 min (and memory.*)", t0, dur, keys, change), None
+    note = " (the recorder: no other app has memory)" if is_recorder(labels_of(app).get("app", "")) else ""
+    return Fault("leak", f"`{app}`{note} +2 MiB/min for 30 min (and memory.*)", t0, dur, keys, change), None
 
 
 def pick_hog(rec, t0, i0):
@@ -289,19 +296,21 @@ def pick_disk(rec, t0, i0):
 
 
 def pick_hang(rec, t0, i0):
+    """The app busy in the most seconds of the last hour (kernel threads do
+    not hang like a process); the recorder (ippocd) only when no other app is
+    busy in at least 5 % of them."""
     best = None
     for k in rec.find("apps.cpu_percent"):
         app = labels_of(k).get("app", "")
-        if app.startswith("ippoc"):
-            continue  # the recorder itself
         vals = rec.column(k, max(0, i0 - 3600), i0)
-        if present_share(vals) < 0.99:
+        if present_share(vals) < 0.99 or app == "kernel":
             continue
         busy = sum(1 for v in vals if v) / len(vals)
-        if best is None or busy > best[1]:
-            best = (app, busy)
-    if not best or best[1] < 0.2:
-        return None, "no app (other than ippocd) used CPU in at least 20 % of the seconds before the fault"
+        rank = (not is_recorder(app) and busy >= 0.05, busy)
+        if best is None or rank > best[2]:
+            best = (app, busy, rank)
+    if not best or best[1] < 0.05:
+        return None, "no app was using CPU in at least 5 % of the seconds before the fault"
     app = best[0]
     fams = ("apps.cpu_percent", "apps.cpu_user_percent", "apps.cpu_system_percent", "apps.minor_faults_per_second",
             "apps.major_faults_per_second", "apps.read_bytes_per_second", "apps.write_bytes_per_second")
@@ -309,8 +318,9 @@ def pick_hang(rec, t0, i0):
 
     def change(ts, v):
         return {k: 0.0 for k in keys if v.get(k) is not None}
-    return Fault("hang", f"app `{app}` (busy in {best[1] * 100:.0f} % of the seconds) stops: its CPU, faults and "
-                 f"I/O flat at 0", t0, 15 * 60000, keys, change), None
+    note = ", the recorder: no other app was busy" if is_recorder(app) else ""
+    return Fault("hang", f"app `{app}` (busy in {best[1] * 100:.0f} % of the seconds{note}) stops: its CPU, faults "
+                 f"and I/O flat at 0", t0, 15 * 60000, keys, change), None
 
 
 PICK = {"leak": pick_leak, "hog": pick_hog, "disk": pick_disk, "hang": pick_hang}
@@ -389,7 +399,7 @@ def main(argv):
     name = os.path.basename(args.recording).split(".csv")[0]
     first, last = rec.ts[0], rec.ts[-1]
     at_ms = args.at * 60000 if args.at is not None else warmup + 50 * 60000
-    if first + at_ms > last - 20 * 60000:
+    if args.at is None and first + at_ms > last - 20 * 60000:
         at_ms = max(warmup, (last - first) / 2)
     t0 = (first + int(at_ms)) // 1000 * 1000
     i0 = rec.row_at(t0)
