@@ -205,7 +205,7 @@ bool cli_jbool(const json_t *o, const char *key, bool dflt);
 void cli_print_json(const json_t *j);
 
 /* ---- table.c: aligned text tables ------------------------------------------------------------ */
-#define CLI_TABLE_MAXCOLS 8
+#define CLI_TABLE_MAXCOLS 12
 
 typedef struct cli_table {
     int ncols;

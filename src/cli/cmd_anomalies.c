@@ -1,8 +1,10 @@
 /* cmd_anomalies.c: `ippoc anomalies [--all] [--json]` — what ippocd's
  * detectors find unusual now: a summary line, one row per anomalous series
- * (score now, peak of its anomalous stretch, reason, value and what was
- * expected, since when), then the recent episodes (metrics that turned
- * anomalous together, in order, with their peaks). --all adds every watched
+ * (score now, peak of its anomalous stretch, the component that fired, value
+ * and what was expected at the peak, the expected band, how far the value
+ * left it, since when), then the recent episodes (their first mover, and the
+ * metrics that turned anomalous together in onset order, with their peaks
+ * and lags). --all adds every watched
  * series with its score and how many samples its detector learned from.
  * Reads GET /v1/anomalies[?all=1]; tolerates missing and extra fields. */
 #include "cli/cli.h"
@@ -45,9 +47,38 @@ static void summary(const json_t *ans)
     putchar('\n');
 }
 
+/* "3.0 .. 21.0" (with the unit), "-" when unknown. */
+static void band_cell(double lo, double hi, const char *unit, char *buf, size_t n)
+{
+    char l[48], h[48];
+    if (isnan(lo) || isnan(hi)) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    cli_fmt_value(fabs(lo) < 1e-9 ? 0 : lo, unit, l, sizeof l); /* not "-0.0%" */
+    cli_fmt_value(fabs(hi) < 1e-9 ? 0 : hi, unit, h, sizeof h);
+    snprintf(buf, n, "%s .. %s", l, h);
+}
+
+/* "+8.5 (+710%)": band half-widths outside it, and the change vs expected;
+ * "far above" past 1000 half-widths (a band of almost no width). */
+static void departure_cell(double dep, double change, char *buf, size_t n)
+{
+    if (isnan(dep)) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    if (fabs(dep) >= 1000) /* a band of (almost) no width */
+        snprintf(buf, n, "far %s", dep > 0 ? "above" : "below");
+    else if (isnan(change))
+        snprintf(buf, n, "%+.1f", dep);
+    else
+        snprintf(buf, n, "%+.1f (%+.0f%%)", dep, change * 100);
+}
+
 static void anomaly_row(cli_table *t, const json_t *m, int64_t now)
 {
-    char key[KEY_COLS * 4 + 8], full[1024], score[16], peak[16], val[48], exp[48], since[48];
+    char key[KEY_COLS * 4 + 8], full[1024], score[16], peak[16], val[48], exp[48], since[48], band[112], dep[48];
     const char *unit = cli_jstr(m, "unit", "");
     cli_fmt_key(m, full, sizeof full);
     cli_fmt_cut(full, KEY_COLS, key, sizeof key);
@@ -55,12 +86,16 @@ static void anomaly_row(cli_table *t, const json_t *m, int64_t now)
     num_cell(cli_jnum(m, "peak", NAN), "%.2f", peak, sizeof peak);
     cli_fmt_value(cli_jnum(m, "peak_value", NAN), unit, val, sizeof val);
     cli_fmt_value(cli_jnum(m, "peak_expected", NAN), unit, exp, sizeof exp);
+    band_cell(cli_jnum(m, "peak_lo", NAN), cli_jnum(m, "peak_hi", NAN), unit, band, sizeof band);
+    departure_cell(cli_jnum(m, "peak_departure", NAN), cli_jnum(m, "peak_change", NAN), dep, sizeof dep);
     ago(cli_json_time_ms(json_object_get(m, "since_ms")), now, since, sizeof since);
-    const char *cells[] = {key, score, peak, cli_jstr(m, "peak_reason", "?"), val, exp, since};
+    const char *cells[] = {key, score, peak, cli_jstr(m, "peak_reason", "?"), val, exp, band, dep, since};
     cli_table_row(t, cells);
 }
 
-/* "memory.used_bytes (level_up 0.93), cpu... (spike 0.71), +3 more" */
+/* "memory.used_bytes (level_up 0.93), cpu... (spike 0.71 +3s), x (dip 0.8 +14s later), +3 more":
+ * in onset order, each with its lag behind the first mover, "later" when it
+ * did not move together with it (its onset beyond the episode window). */
 static void members_text(const json_t *ep, char *buf, size_t n)
 {
     const json_t *list = json_object_get(ep, "members");
@@ -68,10 +103,16 @@ static void members_text(const json_t *ep, char *buf, size_t n)
     json_t *m;
     buf[0] = '\0';
     json_array_foreach(list, i, m) {
-        char key[1024];
+        char key[1024], lag[48] = "";
         cli_fmt_key(m, key, sizeof key);
-        int k = snprintf(buf + used, n - used, "%s%s (%s %.2f)", i ? ", " : "", key, cli_jstr(m, "reason", "?"),
-                         cli_jnum(m, "peak", 0));
+        double ms = cli_jnum(m, "lag_ms", NAN);
+        if (ms >= 1000) {
+            char d[32];
+            cli_fmt_duration((int64_t)ms / 1000 * 1000, d, sizeof d);
+            snprintf(lag, sizeof lag, " +%s%s", d, cli_jbool(m, "together", true) ? "" : " later");
+        }
+        int k = snprintf(buf + used, n - used, "%s%s (%s %.2f%s)", i ? ", " : "", key, cli_jstr(m, "reason", "?"),
+                         cli_jnum(m, "peak", 0), lag);
         if (k < 0 || (size_t)k >= n - used)
             break;
         used += (size_t)k;
@@ -84,6 +125,11 @@ static void members_text(const json_t *ep, char *buf, size_t n)
 static void episode_row(cli_table *t, const json_t *ep)
 {
     char id[32], started[64], dur[32], peak[16], all[4096], members[MEMBERS_COLS * 4 + 8], count[16];
+    char firstkey[1024] = "-", first[KEY_COLS * 4 + 8];
+    const json_t *fm = json_object_get(ep, "first");
+    if (json_is_object(fm))
+        cli_fmt_key(fm, firstkey, sizeof firstkey);
+    cli_fmt_cut(firstkey, KEY_COLS, first, sizeof first);
     snprintf(id, sizeof id, "%.0f", cli_jnum(ep, "episode", 0));
     cli_fmt_time(cli_json_time_ms(json_object_get(ep, "first_onset_ms")), started, sizeof started);
     cli_fmt_duration((int64_t)cli_jnum(ep, "duration_ms", 0) / 1000 * 1000, dur, sizeof dur);
@@ -91,7 +137,7 @@ static void episode_row(cli_table *t, const json_t *ep)
     snprintf(count, sizeof count, "%.0f", cli_jnum(ep, "nmembers", 0));
     members_text(ep, all, sizeof all);
     cli_fmt_cut(all, MEMBERS_COLS, members, sizeof members);
-    const char *cells[] = {id, cli_jstr(ep, "state", "?"), started, dur, peak, count, members};
+    const char *cells[] = {id, cli_jstr(ep, "state", "?"), started, dur, peak, count, first, members};
     cli_table_row(t, cells);
 }
 
@@ -120,8 +166,10 @@ static void print_all(const json_t *list)
 
 static void print_anomalies(const json_t *ans, bool all)
 {
-    static const char *const ahdr[] = {"METRIC", "SCORE", "PEAK", "REASON", "VALUE", "EXPECTED", "SINCE"};
-    static const char *const ehdr[] = {"EPISODE", "STATE", "STARTED", "DURATION", "PEAK", "N", "METRICS (IN ORDER)"};
+    static const char *const ahdr[] = {"METRIC", "SCORE", "PEAK", "COMPONENT", "VALUE", "EXPECTED", "BAND",
+                                       "DEPARTURE", "SINCE"};
+    static const char *const ehdr[] = {"EPISODE", "STATE", "STARTED", "DURATION", "PEAK", "N", "FIRST MOVER",
+                                       "METRICS (IN ONSET ORDER)"};
     int64_t now = cli_json_time_ms(json_object_get(ans, "ts"));
     if (now <= 0)
         now = core_now_ms();
@@ -135,7 +183,7 @@ static void print_anomalies(const json_t *ans, bool all)
     json_t *o;
     cli_table t;
     if (json_array_size(list) > 0) {
-        cli_table_init(&t, 7, ahdr);
+        cli_table_init(&t, 9, ahdr);
         t.right[1] = t.right[2] = true;
         json_array_foreach(list, i, o)
             anomaly_row(&t, o, now);
@@ -147,7 +195,7 @@ static void print_anomalies(const json_t *ans, bool all)
     if (json_array_size(eps) == 0) {
         printf("no episodes yet\n");
     } else {
-        cli_table_init(&t, 7, ehdr);
+        cli_table_init(&t, 8, ehdr);
         t.right[0] = t.right[4] = t.right[5] = true;
         json_array_foreach(eps, i, o)
             episode_row(&t, o);

@@ -1,4 +1,5 @@
-/* cmd_detect.c: `ippoc detect FILE.csv [FILE...] [-o OUT] [--reason]`.
+/* cmd_detect.c: `ippoc detect FILE.csv [FILE...] [-o OUT] [--reason]
+ * [--set NAME=VALUE]... [--tunables]`.
  *
  * Scores every row of `timestamp,value` CSV files with the same detector
  * ippocd runs (src/detect), offline and without a daemon: each file from
@@ -12,15 +13,22 @@
  * written beside its final name and renamed into place once complete, so a
  * failed run never leaves a half-written result.
  *
- * Exit codes: 0 ok; 2 bad command line or bad input (an input that cannot be
- * opened, or a bad row: "FILE:LINE: reason" on stderr; the command stops
- * there); 1 the output cannot be written.
+ * --set NAME=VALUE (repeatable) changes one of the detector's bench-only
+ * tunables (detect_tunable_set) for this run, before any file is read;
+ * --tunables lists every tunable as name=value (after the --set ones) and
+ * reads no file. bench/nab/tune.py runs the corpus once per setting this way.
+ *
+ * Exit codes: 0 ok; 2 bad command line or bad input (an unknown tunable or a
+ * value that is not a number or out of its range, with the reason; an input
+ * that cannot be opened, or a bad row: "FILE:LINE: reason" on stderr; the
+ * command stops there); 1 the output cannot be written.
  */
 #include "cli/cli.h"
 
 #include "detect/detect.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,7 +40,48 @@ typedef struct detect_cmd {
     const char *out;   /* -o value or NULL */
     bool out_dir;      /* out is a directory */
     bool reason;       /* --reason column */
+    bool tunables;     /* --tunables: list them, read no file */
 } detect_cmd;
+
+/* --set NAME=VALUE: applies one tunable now. CLI_EXIT_OK or CLI_EXIT_USAGE
+ * with the reason on stderr. */
+static int detect_set(const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    char name[64];
+    if (!eq || eq == spec || (size_t)(eq - spec) >= sizeof name) {
+        fprintf(stderr, "ippoc: detect: --set '%s': expected NAME=VALUE (see 'ippoc detect --tunables')\n",
+                spec);
+        return CLI_EXIT_USAGE;
+    }
+    memcpy(name, spec, (size_t)(eq - spec));
+    name[eq - spec] = '\0';
+    char *end;
+    errno = 0;
+    double v = strtod(eq + 1, &end);
+    if (!eq[1] || *end || errno == ERANGE || !isfinite(v)) {
+        fprintf(stderr, "ippoc: detect: --set %s: '%s' is not a finite number\n", name, eq + 1);
+        return CLI_EXIT_USAGE;
+    }
+    char err[256];
+    if (detect_tunable_set(name, v, err, sizeof err) < 0) {
+        fprintf(stderr, "ippoc: detect: --set %s: %s (see 'ippoc detect --tunables')\n", spec, err);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* --tunables: name=value lines, in detect_tunable_get's order. */
+static int detect_list_tunables(void)
+{
+    for (int i = 0; i < detect_tunable_count(); i++) {
+        double v;
+        const char *name = detect_tunable_get(i, &v);
+        if (name)
+            printf("%s=%.15g\n", name, v);
+    }
+    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_API;
+}
 
 /* Base name of a path ("a/b/c.csv" -> "c.csv"); "" for "dir/". */
 static const char *detect_basename(const char *path)
@@ -211,6 +260,7 @@ int cmd_detect(const cli_ctx *ctx, int argc, char **argv)
     int rc = CLI_EXIT_OK;
     while (rc == CLI_EXIT_OK && cli_args_next(&a)) {
         int v;
+        const char *set;
         if (cli_args_positional(&a)) {
             c.inputs[c.ninputs++] = a.argv[a.i];
         } else if (cli_args_is_help(&a)) {
@@ -218,6 +268,10 @@ int cmd_detect(const cli_ctx *ctx, int argc, char **argv)
             return cli_args_help(&a);
         } else if (cli_args_flag(&a, "--reason")) {
             c.reason = true;
+        } else if (cli_args_flag(&a, "--tunables")) {
+            c.tunables = true;
+        } else if ((v = cli_args_value(&a, "--set", &set)) != 0) {
+            rc = v < 0 ? CLI_EXIT_USAGE : detect_set(set);
         } else if ((v = cli_args_value(&a, "-o", &c.out)) != 0 ||
                    (v = cli_args_value(&a, "--output", &c.out)) != 0) {
             if (v < 0)
@@ -229,6 +283,17 @@ int cmd_detect(const cli_ctx *ctx, int argc, char **argv)
         } else {
             rc = cli_args_bad(&a);
         }
+    }
+    if (rc == CLI_EXIT_OK && c.tunables) {
+        if (c.ninputs > 0 || c.out) {
+            fprintf(stderr, "ippoc: detect: --tunables lists the tunables and reads no file; "
+                            "drop FILE and -o\n");
+            rc = CLI_EXIT_USAGE;
+        } else {
+            rc = detect_list_tunables();
+        }
+        free(c.inputs);
+        return rc;
     }
     if (rc == CLI_EXIT_OK)
         rc = detect_check_outputs(&c);

@@ -124,8 +124,13 @@ void detect_csv_close(detect_csv *r);
  *  - a noticed metric joins the newest open episode whose newest member's
  *    onset is within window_ms of its own onset; otherwise it opens a new
  *    episode. Members are kept in onset order (ties: order of notice) with
- *    their peak score and the reason, value and expected value at the peak.
- *    An episode closes once every metric in it has been calm for window_ms;
+ *    their peak score and the reason, value and expected value at the peak,
+ *    the band expected there (lo, hi), how far the value left it
+ *    (departure, in band half-widths, signed) and its relative change. The
+ *    episode names its first mover (earliest onset, ties: order of notice,
+ *    also among members beyond the listed ones) and marks the members whose
+ *    onset is within window_ms of the first mover's (moved together, in
+ *    either direction). An episode closes once every metric in it has been calm for window_ms;
  *  - memory is bounded: at most DETECT_EPISODE_MEMBERS listed members per
  *    episode (later ones are only counted in `more`), DETECT_EPISODES_KEEP
  *    episodes (open and recently closed; the oldest closed one is forgotten
@@ -146,6 +151,15 @@ typedef struct detect_track_config {
     int64_t window_ms; /* >= 0: episode grouping and closing window */
 } detect_track_config;
 
+/* How far value lies outside the band [lo, hi], in half-widths of the band,
+ * signed: 0 inside it, +1 one half-width above hi, -2 two below lo. NAN when
+ * the band is unknown (NaN) or value is; a band of width 0 counts as one
+ * of half-width 1e-9 * max(1, |lo|, |hi|), so the figure stays finite. */
+double detect_departure(double value, double lo, double hi);
+/* The relative change of value against expected, (value - expected) /
+ * |expected|: +0.5 is 50 % above. NAN when either is NaN or expected is 0. */
+double detect_change(double value, double expected);
+
 /* threshold DETECT_THRESHOLD_DEFAULT, for 0, keep 30 s, window 10 s. */
 void detect_track_config_default(detect_track_config *c);
 
@@ -155,11 +169,15 @@ typedef struct detect_metric {
     double score;           /* last score */
     detect_reason reason;   /* last reason */
     double value, expected; /* last value fed and what the detector expected */
+    double lo, hi;          /* the band it expected for the last value (NAN: none) */
     int64_t since_ms;       /* onset of the current anomalous run, 0 = calm */
     int64_t last_hit_ms;    /* last hit of the run */
     double peak;            /* highest score of the run */
     detect_reason peak_reason;
     double peak_value, peak_expected;
+    double peak_lo, peak_hi;   /* the band at the peak */
+    double peak_departure;     /* detect_departure() at the peak */
+    double peak_change;        /* detect_change() at the peak */
     bool noticed;           /* the run was noticed (DETECT_NOTE_ANOMALY given) */
     uint64_t episode;       /* the run's episode, 0 = none */
 } detect_metric;
@@ -172,6 +190,10 @@ typedef struct detect_member {
     double peak;            /* highest score while in the episode */
     detect_reason reason;   /* at the peak */
     double value, expected; /* at the peak */
+    double lo, hi;          /* the band at the peak */
+    double departure;       /* detect_departure() at the peak */
+    double change;          /* detect_change() at the peak */
+    bool together;          /* onset within window_ms of the first mover's */
 } detect_member;
 
 typedef struct detect_episode {
@@ -185,6 +207,7 @@ typedef struct detect_episode {
     int anomalous;          /* metrics in it that are anomalous now */
     int nmembers;           /* listed members */
     int more;               /* members beyond DETECT_EPISODE_MEMBERS (not listed) */
+    int first;              /* the first mover: earliest onset (ties: first noticed) */
     detect_member members[DETECT_EPISODE_MEMBERS];
 } detect_episode;
 

@@ -91,6 +91,32 @@ const detect_track_config *detect_tracker_config(const detect_tracker *t)
     return &t->cfg;
 }
 
+/* ---- explanation figures ---------------------------------------------------- */
+
+double detect_departure(double value, double lo, double hi)
+{
+    if (isnan(value) || isnan(lo) || isnan(hi))
+        return NAN;
+    if (lo > hi) {
+        double x = lo;
+        lo = hi;
+        hi = x;
+    }
+    double half = (hi - lo) / 2, tiny = 1e-9 * fmax(1, fmax(fabs(lo), fabs(hi)));
+    if (!(half >= tiny)) /* a band of width 0 (or inf - inf) */
+        half = tiny;
+    double d = value > hi ? (value - hi) / half : value < lo ? (value - lo) / half : 0;
+    return isfinite(d) ? d : NAN;
+}
+
+double detect_change(double value, double expected)
+{
+    if (isnan(value) || isnan(expected) || expected == 0)
+        return NAN;
+    double c = (value - expected) / fabs(expected);
+    return isfinite(c) ? c : NAN;
+}
+
 /* ---- notes ------------------------------------------------------------------ */
 
 static void note(detect_tracker *t, detect_note_kind kind, int id, uint64_t episode, int64_t ts)
@@ -199,17 +225,31 @@ static void member_peak(detect_member *mb, const detect_metric *p)
     mb->reason = p->peak_reason;
     mb->value = p->peak_value;
     mb->expected = p->peak_expected;
+    mb->lo = p->peak_lo;
+    mb->hi = p->peak_hi;
+    mb->departure = p->peak_departure;
+    mb->change = p->peak_change;
 }
 
-/* Adds (or, for a metric already listed, renews) a member; keeps onset order. */
-static void join(detect_episode *e, int id, const detect_metric *p, int64_t now)
+/* Which members moved together with the first mover (onsets within window). */
+static void mark_together(detect_episode *e, int64_t window)
+{
+    for (int i = 0; i < e->nmembers; i++)
+        e->members[i].together = e->members[i].since_ms - e->first_onset_ms <= window;
+}
+
+/* Adds (or, for a metric already listed, renews) a member; keeps onset
+ * order; an earlier onset than any so far makes it the first mover. */
+static void join(detect_episode *e, int id, const detect_metric *p, int64_t now, int64_t window)
 {
     e->anomalous++;
     e->calm_ms = 0;
     if (p->since_ms > e->last_onset_ms)
         e->last_onset_ms = p->since_ms;
-    if (p->since_ms < e->first_onset_ms)
+    if (p->since_ms < e->first_onset_ms) {
         e->first_onset_ms = p->since_ms;
+        e->first = id;
+    }
     if (p->peak > e->peak)
         e->peak = p->peak;
     detect_member *mb = find_member(e, id);
@@ -217,10 +257,12 @@ static void join(detect_episode *e, int id, const detect_metric *p, int64_t now)
         mb->calm_ms = 0;
         if (p->peak > mb->peak)
             member_peak(mb, p);
+        mark_together(e, window);
         return;
     }
     if (e->nmembers == DETECT_EPISODE_MEMBERS) {
         e->more++;
+        mark_together(e, window);
         return;
     }
     int at = e->nmembers;
@@ -231,6 +273,7 @@ static void join(detect_episode *e, int id, const detect_metric *p, int64_t now)
     mb = &e->members[at];
     *mb = (detect_member){.id = id, .since_ms = p->since_ms, .noticed_ms = now};
     member_peak(mb, p);
+    mark_together(e, window);
 }
 
 static void notice(detect_tracker *t, int id, int64_t now)
@@ -241,10 +284,10 @@ static void notice(detect_tracker *t, int id, int64_t now)
     if (!e) {
         e = episode_slot(t, now);
         *e = (detect_episode){.id = ++t->next_episode, .opened_ms = now, .first_onset_ms = p->since_ms,
-                              .last_onset_ms = p->since_ms};
+                              .last_onset_ms = p->since_ms, .first = id};
         note(t, DETECT_NOTE_EPISODE_OPEN, id, e->id, now);
     }
-    join(e, id, p, now);
+    join(e, id, p, now, t->cfg.window_ms);
     p->episode = e->id;
     note(t, DETECT_NOTE_ANOMALY, id, e->id, now);
 }
@@ -266,6 +309,7 @@ static void calm(detect_tracker *t, int id, int64_t now)
     }
     p->since_ms = p->last_hit_ms = 0;
     p->peak = p->peak_value = p->peak_expected = 0;
+    p->peak_lo = p->peak_hi = p->peak_departure = p->peak_change = NAN;
     p->peak_reason = DETECT_REASON_NONE;
     p->noticed = false;
     p->episode = 0;
@@ -313,6 +357,7 @@ int detect_tracker_update(detect_tracker *t, int id, int64_t ts_ms, const detect
     if (!m->seen) {
         memset(m, 0, sizeof *m);
         m->seen = true;
+        m->pub.peak_lo = m->pub.peak_hi = m->pub.peak_departure = m->pub.peak_change = NAN;
     }
     detect_metric *p = &m->pub;
     p->last_ms = ts_ms;
@@ -320,6 +365,8 @@ int detect_tracker_update(detect_tracker *t, int id, int64_t ts_ms, const detect
     p->reason = r->reason;
     p->value = value;
     p->expected = r->expected;
+    p->lo = r->lo;
+    p->hi = r->hi;
     if (!(r->score >= t->cfg.threshold)) /* NaN too */
         return 0;
     if (!p->since_ms) {
@@ -334,6 +381,10 @@ int detect_tracker_update(detect_tracker *t, int id, int64_t ts_ms, const detect
         p->peak_reason = r->reason;
         p->peak_value = value;
         p->peak_expected = r->expected;
+        p->peak_lo = r->lo;
+        p->peak_hi = r->hi;
+        p->peak_departure = detect_departure(value, r->lo, r->hi);
+        p->peak_change = detect_change(value, r->expected);
     }
     if (p->noticed) { /* keep the episode's record of it up to date */
         detect_episode *e = find_episode(t, p->episode);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { W_UNKNOWN = 0, W_YES, W_NO, W_FULL };
 
@@ -35,10 +36,12 @@ typedef struct snap_metric {
     int id;
     const char *name, *labels, *unit;
     double score, value, expected;
+    double lo, hi;
     detect_reason reason;
     bool anomalous;
     int64_t since_ms, last_ms;
     double peak, peak_value, peak_expected;
+    double peak_lo, peak_hi, peak_departure, peak_change;
     detect_reason peak_reason;
     uint64_t count, episode;
 } snap_metric;
@@ -46,6 +49,7 @@ typedef struct snap_metric {
 typedef struct snap_episode {
     detect_episode e;
     const char *name[DETECT_EPISODE_MEMBERS], *labels[DETECT_EPISODE_MEMBERS], *unit[DETECT_EPISODE_MEMBERS];
+    const char *first_name, *first_labels; /* the first mover (listed or not) */
 } snap_episode;
 
 typedef struct registry_snap {
@@ -280,7 +284,74 @@ static void record(detect_registry *a, int64_t ts, const char *type, const char 
     free(text);
 }
 
-static json_t *member_json(const detect_member *mb, int order, const char *name, const char *labels)
+/* "97.1", "1.5G", "0.00312": short, for the summary line. */
+static void short_num(double v, char *buf, size_t n)
+{
+    static const char *const si[] = {"k", "M", "G", "T", "P", "E"};
+    double a = fabs(v);
+    if (isnan(v)) {
+        snprintf(buf, n, "?");
+    } else if (a >= 1e5 && isfinite(v)) {
+        int k = -1;
+        while (a >= 1000 && k < 5) {
+            a /= 1000;
+            v /= 1000;
+            k++;
+        }
+        snprintf(buf, n, "%.1f%s", v, si[k]);
+    } else if (a < 1e-9) { /* a band around 0 printed as 3e-12 says nothing */
+        snprintf(buf, n, "0.0");
+    } else if (a < 0.1) {
+        snprintf(buf, n, "%.3g", v);
+    } else {
+        snprintf(buf, n, "%.1f", v);
+    }
+}
+
+/* The one-line explanation of an anomaly:
+ * "KEY: 97.1 vs expected 12.0 (band 3.0-21.0, +8.5 half-bands out), level_up since 03:12:05"
+ * (the time is local, of since_ms; a date too when it is not the day of now;
+ * "far above it" past 1000 half-bands, as from a band of almost no width). */
+static void summary_text(char *buf, size_t n, const char *key, double value, double expected, double lo, double hi,
+                         double departure, detect_reason reason, int64_t since_ms, int64_t now)
+{
+    char v[32], e[32], l[32], h[32], when[48] = "?";
+    short_num(value, v, sizeof v);
+    short_num(expected, e, sizeof e);
+    short_num(lo, l, sizeof l);
+    short_num(hi, h, sizeof h);
+    time_t ts = (time_t)(since_ms / 1000), tn = (time_t)(now / 1000);
+    struct tm tm, tmn;
+    if (since_ms > 0 && localtime_r(&ts, &tm) && localtime_r(&tn, &tmn))
+        strftime(when, sizeof when,
+                 tm.tm_yday == tmn.tm_yday && tm.tm_year == tmn.tm_year ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+    const char *r = detect_reason_name(reason);
+    if (isnan(expected)) {
+        snprintf(buf, n, "%s: %s (no baseline yet), %s since %s", key, v, r, when);
+    } else if (isnan(lo) || isnan(hi)) {
+        snprintf(buf, n, "%s: %s vs expected %s, %s since %s", key, v, e, r, when);
+    } else {
+        char dep[48] = "";
+        if (fabs(departure) >= 1000) /* a band of (almost) no width: the number says nothing more */
+            snprintf(dep, sizeof dep, ", far %s it", departure > 0 ? "above" : "below");
+        else if (isfinite(departure) && departure != 0)
+            snprintf(dep, sizeof dep, ", %+.1f half-bands out", departure);
+        snprintf(buf, n, "%s: %s vs expected %s (band %s%s%s%s), %s since %s", key, v, e, l,
+                 l[0] == '-' || h[0] == '-' ? " to " : "-", h, dep, r, when);
+    }
+}
+
+/* The band and how far the value left it: lo, hi, departure, change. */
+static void explain_json(json_t *o, double lo, double hi, double departure, double change)
+{
+    json_object_set_new(o, "lo", num(lo));
+    json_object_set_new(o, "hi", num(hi));
+    json_object_set_new(o, "departure", num(departure));
+    json_object_set_new(o, "change", num(change));
+}
+
+static json_t *member_json(const detect_member *mb, int order, const char *name, const char *labels,
+                           int64_t first_onset)
 {
     json_t *o = series_json(name, labels);
     json_object_set_new(o, "order", json_integer(order));
@@ -291,24 +362,66 @@ static json_t *member_json(const detect_member *mb, int order, const char *name,
     json_object_set_new(o, "reason", json_string(detect_reason_name(mb->reason)));
     json_object_set_new(o, "value", num(mb->value));
     json_object_set_new(o, "expected", num(mb->expected));
+    explain_json(o, mb->lo, mb->hi, mb->departure, mb->change);
+    json_object_set_new(o, "lag_ms", json_integer(mb->since_ms - first_onset));
+    json_object_set_new(o, "together", json_boolean(mb->together));
     return o;
 }
 
-/* The JSON of an episode; names[i]/labels[i] name member i. */
+/* The episode's first mover: its series, and its explanation when listed. */
+static json_t *first_json(const detect_episode *e, const char *name, const char *labels, int64_t now)
+{
+    json_t *o = series_json(name, labels);
+    for (int i = 0; i < e->nmembers; i++) {
+        const detect_member *mb = &e->members[i];
+        if (mb->id != e->first)
+            continue;
+        char key[DETECT_KEY_MAX], text[DETECT_KEY_MAX + 256];
+        key_of(name, labels, key, sizeof key);
+        summary_text(text, sizeof text, key, mb->value, mb->expected, mb->lo, mb->hi, mb->departure, mb->reason,
+                     mb->since_ms, now);
+        json_object_set_new(o, "since_ms", json_integer(mb->since_ms));
+        json_object_set_new(o, "reason", json_string(detect_reason_name(mb->reason)));
+        json_object_set_new(o, "value", num(mb->value));
+        json_object_set_new(o, "expected", num(mb->expected));
+        explain_json(o, mb->lo, mb->hi, mb->departure, mb->change);
+        json_object_set_new(o, "summary", json_string(text));
+    }
+    return o;
+}
+
+/* The JSON of an episode; names[i]/labels[i] name member i, first_* its
+ * first mover. */
 static json_t *episode_json(const detect_episode *e, const char *const *names, const char *const *labels,
-                            int64_t now)
+                            const char *first_name, const char *first_labels, int64_t now)
 {
     json_t *members = json_array();
-    for (int i = 0; i < e->nmembers; i++)
-        json_array_append_new(members, member_json(&e->members[i], i + 1, names[i], labels[i]));
+    int together = 0;
+    for (int i = 0; i < e->nmembers; i++) {
+        json_array_append_new(members, member_json(&e->members[i], i + 1, names[i], labels[i], e->first_onset_ms));
+        together += e->members[i].together && e->members[i].id != e->first; /* the others */
+    }
     int64_t end = e->closed_ms ? e->closed_ms : now;
-    return json_pack("{s:I, s:s, s:I, s:I, s:o, s:I, s:f, s:i, s:i, s:o, s:i}", "episode", (json_int_t)e->id,
+    json_t *first = first_json(e, first_name, first_labels, now);
+    char text[DETECT_KEY_MAX + 384];
+    const char *ft = json_string_value(json_object_get(first, "summary"));
+    snprintf(text, sizeof text, "episode %llu: %d series (%d moved together with the first), first mover %s",
+             (unsigned long long)e->id, e->nmembers + e->more, together,
+             ft ? ft : json_string_value(json_object_get(first, "key")));
+    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:o, s:I, s:f, s:i, s:i, s:o, s:i}", "episode", (json_int_t)e->id,
                      "state", e->closed_ms ? "closed" : "open", "opened_ms", (json_int_t)e->opened_ms,
                      "first_onset_ms", (json_int_t)e->first_onset_ms,
                      "closed_ms", e->closed_ms ? json_integer(e->closed_ms) : json_null(),
                      "duration_ms", (json_int_t)(end > e->first_onset_ms ? end - e->first_onset_ms : 0),
                      "peak", e->peak, "anomalous", e->anomalous, "nmembers", e->nmembers + e->more,
                      "members", members, "more", e->more);
+    if (o) {
+        json_object_set_new(o, "first", first);
+        json_object_set_new(o, "summary", json_string(text));
+    } else {
+        json_decref(first);
+    }
+    return o;
 }
 
 static json_t *episode_event(detect_registry *a, const detect_episode *e, int64_t now)
@@ -319,7 +432,9 @@ static json_t *episode_event(detect_registry *a, const detect_episode *e, int64_
         names[i] = id < a->cap ? a->name[id] : NULL;
         labels[i] = id < a->cap ? a->labels[id] : NULL;
     }
-    return episode_json(e, names, labels, now);
+    bool known = e->first >= 0 && e->first < a->cap;
+    return episode_json(e, names, labels, known ? a->name[e->first] : NULL, known ? a->labels[e->first] : NULL,
+                        now);
 }
 
 static void on_note(detect_registry *a, const detect_note *n)
@@ -341,11 +456,14 @@ static void on_note(detect_registry *a, const detect_note *n)
         json_object_set_new(o, "since_ms", json_integer(m->since_ms));
         json_object_set_new(o, "episode", json_integer((json_int_t)n->episode));
         json_object_set_new(o, "threshold", json_real(a->cfg.track.threshold));
-        record(a, n->ts_ms, "anomaly", "warning", o);
-        char key[DETECT_KEY_MAX];
+        explain_json(o, m->peak_lo, m->peak_hi, m->peak_departure, m->peak_change);
+        char key[DETECT_KEY_MAX], text[DETECT_KEY_MAX + 256];
         key_of(a->name[n->id], a->labels[n->id], key, sizeof key);
-        log_info("detect: %s is anomalous (%s, score %.2f, episode %llu)", key,
-                 detect_reason_name(m->peak_reason), m->peak, (unsigned long long)n->episode);
+        summary_text(text, sizeof text, key, m->peak_value, m->peak_expected, m->peak_lo, m->peak_hi,
+                     m->peak_departure, m->peak_reason, m->since_ms, n->ts_ms);
+        json_object_set_new(o, "summary", json_string(text));
+        record(a, n->ts_ms, "anomaly", "warning", o);
+        log_info("detect: anomalous: %s (score %.2f, episode %llu)", text, m->peak, (unsigned long long)n->episode);
     } else if (n->kind == DETECT_NOTE_EPISODE_OPEN || n->kind == DETECT_NOTE_EPISODE_CLOSE) {
         const detect_episode *e = detect_tracker_episode(a->trk, n->episode);
         if (!e)
@@ -354,8 +472,16 @@ static void on_note(detect_registry *a, const detect_note *n)
         if (open) { /* the opening member joins right after this note: name it */
             json_t *o = json_pack("{s:I, s:s, s:I}", "episode", (json_int_t)e->id, "state", "open", "opened_ms",
                                   (json_int_t)e->opened_ms);
-            if (o && n->id >= 0 && n->id < a->cap)
-                json_object_set_new(o, "first", series_json(a->name[n->id], a->labels[n->id]));
+            int id = e->first >= 0 && e->first < a->cap ? e->first : n->id;
+            if (o && id >= 0 && id < a->cap) {
+                json_t *first = first_json(e, a->name[id], a->labels[id], n->ts_ms);
+                const char *ft = json_string_value(json_object_get(first, "summary"));
+                char text[DETECT_KEY_MAX + 320];
+                snprintf(text, sizeof text, "episode %llu opened, first mover %s", (unsigned long long)e->id,
+                         ft ? ft : json_string_value(json_object_get(first, "key")));
+                json_object_set_new(o, "first", first);
+                json_object_set_new(o, "summary", json_string(text));
+            }
             record(a, n->ts_ms, "anomaly.episode", "warning", o);
         } else {
             record(a, n->ts_ms, "anomaly.episode", "info", episode_event(a, e, n->ts_ms));
@@ -414,10 +540,13 @@ static void publish(detect_registry *a, int64_t ts)
         const detect_metric *t = detect_tracker_metric(a->trk, id);
         *m = (snap_metric){.id = id, .name = a->name[id], .labels = a->labels[id], .unit = a->unit[id],
                            .score = t ? t->score : 0, .value = t ? t->value : NAN,
-                           .expected = t ? t->expected : NAN, .reason = t ? t->reason : DETECT_REASON_NONE,
+                           .expected = t ? t->expected : NAN, .lo = t ? t->lo : NAN, .hi = t ? t->hi : NAN,
+                           .reason = t ? t->reason : DETECT_REASON_NONE,
                            .anomalous = t && t->since_ms, .since_ms = t ? t->since_ms : 0,
                            .last_ms = t ? t->last_ms : 0, .peak = t ? t->peak : 0,
                            .peak_value = t ? t->peak_value : NAN, .peak_expected = t ? t->peak_expected : NAN,
+                           .peak_lo = t ? t->peak_lo : NAN, .peak_hi = t ? t->peak_hi : NAN,
+                           .peak_departure = t ? t->peak_departure : NAN, .peak_change = t ? t->peak_change : NAN,
                            .peak_reason = t ? t->peak_reason : DETECT_REASON_NONE,
                            .count = detect_count(a->det[id]), .episode = t ? t->episode : 0};
     }
@@ -432,6 +561,9 @@ static void publish(detect_registry *a, int64_t ts)
             se->labels[k] = id < a->cap ? a->labels[id] : NULL;
             se->unit[k] = id < a->cap ? a->unit[id] : NULL;
         }
+        bool known = se->e.first >= 0 && se->e.first < a->cap;
+        se->first_name = known ? a->name[se->e.first] : NULL;
+        se->first_labels = known ? a->labels[se->e.first] : NULL;
     }
     pthread_mutex_lock(&a->lock);
     registry_snap *old = a->snap;
@@ -641,6 +773,8 @@ static json_t *metric_json(const snap_metric *m, int64_t now, bool brief)
     json_object_set_new(o, "reason", json_string(detect_reason_name(m->reason)));
     json_object_set_new(o, "value", num(m->value));
     json_object_set_new(o, "expected", num(m->expected));
+    json_object_set_new(o, "lo", num(m->lo));
+    json_object_set_new(o, "hi", num(m->hi));
     json_object_set_new(o, "anomalous", json_boolean(m->anomalous));
     if (brief) {
         json_object_set_new(o, "samples", json_integer((json_int_t)m->count));
@@ -652,6 +786,16 @@ static json_t *metric_json(const snap_metric *m, int64_t now, bool brief)
     json_object_set_new(o, "peak_reason", json_string(detect_reason_name(m->peak_reason)));
     json_object_set_new(o, "peak_value", num(m->peak_value));
     json_object_set_new(o, "peak_expected", num(m->peak_expected));
+    json_object_set_new(o, "departure", num(detect_departure(m->value, m->lo, m->hi)));
+    json_object_set_new(o, "peak_lo", num(m->peak_lo));
+    json_object_set_new(o, "peak_hi", num(m->peak_hi));
+    json_object_set_new(o, "peak_departure", num(m->peak_departure));
+    json_object_set_new(o, "peak_change", num(m->peak_change));
+    char key[DETECT_KEY_MAX], text[DETECT_KEY_MAX + 256];
+    key_of(m->name, m->labels, key, sizeof key);
+    summary_text(text, sizeof text, key, m->peak_value, m->peak_expected, m->peak_lo, m->peak_hi, m->peak_departure,
+                 m->peak_reason, m->since_ms, now);
+    json_object_set_new(o, "summary", json_string(text));
     json_object_set_new(o, "episode", m->episode ? json_integer((json_int_t)m->episode) : json_null());
     json_object_set_new(o, "samples", json_integer((json_int_t)m->count));
     return o;
@@ -681,7 +825,8 @@ char *detect_registry_json(detect_registry *a, bool all)
         json_array_append_new(anom, metric_json(p[i], s->ts, false));
     json_t *eps = json_array();
     for (int i = 0; i < s->nep; i++)
-        json_array_append_new(eps, episode_json(&s->ep[i].e, s->ep[i].name, s->ep[i].labels, s->ts));
+        json_array_append_new(eps, episode_json(&s->ep[i].e, s->ep[i].name, s->ep[i].labels, s->ep[i].first_name,
+                                                s->ep[i].first_labels, s->ts));
     json_object_set_new(o, "enabled", json_boolean(s->enabled));
     json_object_set_new(o, "ts", json_integer(s->ts));
     json_object_set_new(o, "threshold", json_real(s->track.threshold));

@@ -2,8 +2,9 @@
  * detect.h): when a metric turns anomalous, is noticed and calms down; how
  * metrics that turn anomalous together are grouped into one episode (order,
  * peaks, reasons); when episodes close; the bounds (members, episodes,
- * pending notes); bad input; and a random run that checks the invariants
- * after every tick. Scores are given directly: no detector involved. */
+ * pending notes); bad input; the explanation carried with each peak (band,
+ * departure, relative change) and the first mover; and a random run that
+ * checks the invariants after every tick. Scores are given directly: no detector involved. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -252,6 +253,131 @@ static void test_grouping(void **state)
     detect_tracker_free(t);
 }
 
+/* A result with its own expected value and band. */
+static void feed_band(detect_tracker *t, int id, int64_t ts, double score, detect_reason why, double value,
+                      double expected, double lo, double hi)
+{
+    detect_result r = {score, why, expected, lo, hi};
+    assert_int_equal(detect_tracker_update(t, id, ts, &r, value), 0);
+}
+
+/* detect_departure and detect_change on known answers. */
+static void test_explain_figures(void **state)
+{
+    (void)state;
+    /* band 8..12: half-width 2 */
+    assert_true(detect_departure(10, 8, 12) == 0);
+    assert_true(detect_departure(12, 8, 12) == 0);  /* on the edge: inside */
+    assert_true(detect_departure(16, 8, 12) == 2);  /* 4 above hi: two half-widths */
+    assert_true(detect_departure(7, 8, 12) == -0.5);
+    assert_true(detect_departure(16, 12, 8) == 2);  /* lo and hi the wrong way round */
+    assert_true(isnan(detect_departure(16, NAN, 12)));
+    assert_true(isnan(detect_departure(NAN, 8, 12)));
+    double flat = detect_departure(5.001, 5, 5); /* a band of width 0: finite, large, above */
+    assert_true(isfinite(flat) && flat > 1e3);
+    assert_true(detect_departure(4, 5, 5) < -1e3);
+    assert_true(detect_change(15, 10) == 0.5);
+    assert_true(detect_change(5, 10) == -0.5);
+    assert_true(detect_change(-15, -10) == -0.5); /* further below a negative level */
+    assert_true(isnan(detect_change(3, 0)));
+    assert_true(isnan(detect_change(3, NAN)));
+}
+
+/* The band at the peak travels with the metric and its member; a later,
+ * lower hit does not replace it, a higher one does; the departure's sign
+ * says above or below. */
+static void test_band_carried(void **state)
+{
+    (void)state;
+    detect_tracker *t = make(0.5, 0, 30000, 10000);
+    feed_band(t, 1, S(0), 0.3, DETECT_REASON_NONE, 11, 10, 8, 12); /* calm: the last band only */
+    const detect_metric *m = detect_tracker_metric(t, 1);
+    assert_true(m->lo == 8 && m->hi == 12);
+    assert_true(isnan(m->peak_departure) && isnan(m->peak_lo));
+    feed_band(t, 1, S(1), 0.7, DETECT_REASON_SPIKE, 20, 10, 8, 12); /* 8 above hi */
+    feed_band(t, 2, S(1), 0.9, DETECT_REASON_DIP, 1, 10, 6, 14);    /* 5 below lo */
+    detect_tracker_tick(t, S(1));
+    assert_true(m->peak_lo == 8 && m->peak_hi == 12 && m->peak_expected == 10 && m->peak_value == 20);
+    assert_true(m->peak_departure == 4 && m->peak_change == 1);
+    const detect_episode *e = detect_tracker_episode(t, 1);
+    assert_non_null(e);
+    assert_int_equal(e->nmembers, 2);
+    const detect_member *up = &e->members[0], *down = &e->members[1];
+    assert_int_equal(up->id, 1);
+    assert_int_equal(down->id, 2);
+    assert_true(up->lo == 8 && up->hi == 12 && up->departure == 4 && up->change == 1);
+    assert_int_equal(up->reason, DETECT_REASON_SPIKE);
+    assert_true(down->lo == 6 && down->hi == 14 && down->departure == -1.25 && down->change == -0.9);
+    assert_true(down->departure < 0 && up->departure > 0);
+
+    feed_band(t, 1, S(2), 0.6, DETECT_REASON_SPIKE, 30, 10, 0, 20); /* lower score: the peak stays */
+    detect_tracker_tick(t, S(2));
+    assert_true(up->lo == 8 && up->hi == 12 && up->value == 20);
+    feed_band(t, 1, S(3), 0.95, DETECT_REASON_LEVEL_UP, 30, 12, 9, 15); /* higher: a new peak, new band */
+    detect_tracker_tick(t, S(3));
+    assert_true(up->lo == 9 && up->hi == 15 && up->expected == 12 && up->value == 30);
+    assert_true(up->departure == 5 && up->change == 1.5);
+    assert_int_equal(up->reason, DETECT_REASON_LEVEL_UP);
+    assert_true(m->peak_lo == 9 && m->peak_hi == 15);
+    /* a hit inside its band (a variance change): departure 0 */
+    feed_band(t, 3, S(3), 0.8, DETECT_REASON_VARIANCE, 10.5, 10, 8, 12);
+    detect_tracker_tick(t, S(3));
+    assert_true(detect_tracker_metric(t, 3)->peak_departure == 0);
+    /* calm again: the run's figures are cleared */
+    detect_tracker_tick(t, S(40));
+    assert_true(isnan(m->peak_lo) && isnan(m->peak_departure) && isnan(m->peak_change));
+    assert_true(up->lo == 9); /* the episode keeps its record */
+    detect_tracker_free(t);
+}
+
+/* The first mover: the earliest onset, ties broken by the order of notice
+ * (feed order within a tick); members within window_ms of its onset moved
+ * together, later ones chained in by the window did not. */
+static void test_first_mover(void **state)
+{
+    (void)state;
+    detect_tracker *t = make(0.5, 2000, 60000, 10000);
+    /* B (id 7) and A (id 4) both turn anomalous at S(0), B fed first */
+    feed(t, 7, S(0), 0.6, DETECT_REASON_LEVEL_UP, 1);
+    feed(t, 4, S(0), 0.9, DETECT_REASON_SPIKE, 1);
+    detect_tracker_tick(t, S(0));
+    assert_null(detect_tracker_episode(t, 1)); /* for 2 s: not noticed yet */
+    feed(t, 9, S(1), 0.7, DETECT_REASON_DIP, 1);
+    for (int s = 1; s <= 3; s++)
+        detect_tracker_tick(t, S(s));
+    const detect_episode *e = detect_tracker_episode(t, 1);
+    assert_non_null(e);
+    assert_int_equal(e->first, 7); /* tie at S(0): B was noticed first, not the higher peak */
+    assert_int_equal(e->members[0].id, 7);
+    assert_int_equal(e->members[1].id, 4);
+    assert_int_equal(e->members[2].id, 9);
+    /* D at S(9) (within 10 s of everyone), E at S(18): chained in by D, 18 s after the first */
+    feed(t, 2, S(9), 0.8, DETECT_REASON_VARIANCE, 1);
+    for (int s = 4; s <= 12; s++)
+        detect_tracker_tick(t, S(s));
+    feed(t, 3, S(18), 0.8, DETECT_REASON_SPIKE, 1);
+    for (int s = 13; s <= 21; s++)
+        detect_tracker_tick(t, S(s));
+    assert_int_equal(e->nmembers, 5);
+    assert_int_equal(e->first, 7);
+    assert_int_equal(e->first_onset_ms, S(0));
+    bool want[] = {true, true, true, true, false};
+    int ids[] = {7, 4, 9, 2, 3};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(e->members[i].id, ids[i]);
+        assert_int_equal(e->members[i].together, want[i]);
+    }
+    /* a new episode's first mover is its own opener */
+    feed(t, 5, S(100), 0.8, DETECT_REASON_DIP, 1);
+    for (int s = 100; s <= 102; s++)
+        detect_tracker_tick(t, S(s));
+    const detect_episode *e2 = detect_tracker_episode(t, 2);
+    assert_non_null(e2);
+    assert_int_equal(e2->first, 5);
+    assert_true(e2->members[0].together);
+    detect_tracker_free(t);
+}
+
 /* A metric that calms and comes back within the window joins the same
  * episode once (renewed, not listed twice). */
 static void test_rejoin(void **state)
@@ -461,6 +587,12 @@ static void test_random_invariants(void **state)
             assert_true(e->nmembers <= DETECT_EPISODE_MEMBERS);
             for (int k = 1; k < e->nmembers; k++)
                 assert_true(e->members[k - 1].since_ms <= e->members[k].since_ms);
+            if (!e->more) { /* every member listed: the first mover leads the list */
+                assert_int_equal(e->first, e->members[0].id);
+                assert_int_equal(e->first_onset_ms, e->members[0].since_ms);
+            }
+            for (int k = 0; k < e->nmembers; k++)
+                assert_int_equal(e->members[k].together, e->members[k].since_ms - e->first_onset_ms <= 5000);
             if (e->closed_ms)
                 continue;
             int cnt = 0;
@@ -490,6 +622,8 @@ int main(void)
         cmocka_unit_test(test_forget),        cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_configure_keeps_state), cmocka_unit_test(test_note_overflow),
         cmocka_unit_test(test_random_invariants),
+        cmocka_unit_test(test_explain_figures), cmocka_unit_test(test_band_carried),
+        cmocka_unit_test(test_first_mover),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,6 +124,24 @@ static void test_registry(void **state)
                                       sizeof err), 0);
     assert_true(nev >= 1);
     assert_non_null(strstr(ev[0].payload, "app.level"));
+    /* explained: the band, how far it left it, a summary line naming the series and the value */
+    assert_non_null(strstr(ev[0].payload, "\"lo\":"));
+    assert_non_null(strstr(ev[0].payload, "\"hi\":"));
+    assert_null(strstr(ev[0].payload, "\"departure\":null"));
+    assert_non_null(strstr(ev[0].payload, "\"departure\":"));
+    assert_non_null(strstr(ev[0].payload, "\"summary\":\"app.level{name=\\\"web\\\"}: 500.0 vs expected "));
+    mem_events_free(ev, nev);
+    /* its episode, opened and closed: both name it as the first mover */
+    assert_int_equal(mem_events_query(m, &(mem_event_query){.type = "anomaly.episode", .limit = 100}, &ev, &nev,
+                                      err, sizeof err), 0);
+    int closed = 0;
+    for (size_t i = 0; i < nev; i++) {
+        assert_non_null(strstr(ev[i].payload, "\"first\":{\"metric\":\"app.level\""));
+        assert_non_null(strstr(ev[i].payload, "\"summary\":\"episode 1"));
+        closed += strstr(ev[i].payload, "\"state\":\"closed\"") != NULL;
+    }
+    assert_int_equal(nev, 2);
+    assert_int_equal(closed, 1);
     mem_events_free(ev, nev);
 
     /* saved, then restored by a new registry on the same store */
