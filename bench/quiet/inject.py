@@ -34,8 +34,9 @@ minutes, or half-way when the recording is shorter) and a copy runs to 15
 minutes after the fault's active part ends. The same span of the clean
 recording is replayed too, and as the replay is deterministic, whatever
 differs comes from the fault. A fault is caught when one of its series turns
-anomalous after the fault's start in the faulty copy and the clean copy has
-no run of that series within a minute of it (so a series that fires anyway,
+anomalous while the fault is active (from its start to the end of its
+ramp, hog or hang: 30, 15, 20 and 15 minutes) in the faulty copy and the
+clean copy has no run of that series within a minute of it (so a series that fires anyway,
 background, is not counted as a catch); the delay is from the fault's start
 to that run's onset; the table names the episode it opened or joined, that
 episode's first mover, and the first firing of a fault series in the clean
@@ -365,15 +366,18 @@ def firings(episodes, keys, t0):
     return sorted(out, key=lambda x: (x[0], x[1]))
 
 
-def caught(faulty, clean, keys, t0, slack_ms=60000):
+def caught(faulty, clean, keys, t0, t1, slack_ms=60000):
     """The first firing of a fault series in the faulty copy that the clean
-    copy does not have (the same series within slack_ms), and the first
-    firing of a fault series in the clean copy (background, for the table)."""
+    copy does not have (the same series within slack_ms), while the fault is
+    active ([t0, t1)); the first such firing after t1 (the fault's end, e.g. a
+    hog that stops, is not a catch); and the first firing of a fault series in
+    the clean copy (background, for the table)."""
     base = firings(clean, keys, t0)
-    for since, key, m, e in firings(faulty, keys, t0):
-        if not any(k == key and abs(s - since) <= slack_ms for s, k, _, _ in base):
-            return (m, e), (base[0] if base else None)
-    return None, (base[0] if base else None)
+    new = [(m, e) for since, key, m, e in firings(faulty, keys, t0)
+           if not any(k == key and abs(s - since) <= slack_ms for s, k, _, _ in base)]
+    during = [x for x in new if x[0]["since_ms"] < t1]
+    after = [x for x in new if x[0]["since_ms"] >= t1]
+    return (during[0] if during else None), (after[0] if after else None), (base[0] if base else None)
 
 
 def main(argv):
@@ -424,7 +428,7 @@ def main(argv):
             write_copy(rec, copy, i_end, fault)
             base = replay(args.replay, clean, warmup, f"{name}-{fname}-clean", args.config)
             eps = replay(args.replay, copy, warmup, f"{name}-{fname}", args.config)
-            hit, bg = caught(eps, base, fault.keys, t0)
+            hit, late, bg = caught(eps, base, fault.keys, t0, fault.t1)
             others = sum(1 for x in eps if x["opened_ms"] >= t0) - sum(1 for x in base if x["opened_ms"] >= t0)
             bgtext = f"{bg[1]} ({bg[2]['reason']}, +{(bg[0] - t0) / 1000:.0f} s)" if bg else "none"
             if hit:
@@ -435,7 +439,9 @@ def main(argv):
                             f"({len(e['members'])} series) | `{e['first']}` ({e['reason'] or '?'}) | "
                             f"`{m['key']}` ({m['reason']}) | {bgtext} |")
             else:
-                rows.append(f"| {fname} | {fault.what} | **no** | - | - | - | - | {bgtext} |")
+                lt = (f"(only after its active part: `{late[0]['key']}` ({late[0]['reason']}) at "
+                      f"+{(late[0]['since_ms'] - t0) / 1000:.0f} s)") if late else "-"
+                rows.append(f"| {fname} | {fault.what} | **no** | - | - | - | {lt} | {bgtext} |")
             if others:
                 notes.append(f"- {fname}: {others:+d} episodes after the fault's start against the clean copy")
     print("| fault | what was injected | caught | delay | episode | first mover (reason) | "
