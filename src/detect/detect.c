@@ -1,9 +1,9 @@
 /* detect.c: the detector ensemble behind detect_feed.
  *
- * Every sample is scored by five small detectors, each a few numbers of
- * state, and their surprises are calibrated into one score:
+ * Every sample is scored by small detectors, each a few numbers of state,
+ * and their surprises are calibrated into one score:
  *
- *  1. Point surprise, the smallest of three models' standardised residuals
+ *  1. Point surprise, the smallest of four models' standardised residuals
  *     (a point is unusual only if no model expects it):
  *     - slow robust level: EWMA whose update is Huber-clipped so one outlier
  *       cannot drag it, scaled by the EW mean absolute residual
@@ -15,7 +15,15 @@
  *       residual is the distance outside the envelope of the nearest of the
  *       +-3 neighbouring bins (timing jitter). When the seasonal model fits
  *       the series much better than the others it alone decides, so a daily
- *       rise that does not come is seen.
+ *       rise that does not come is seen;
+ *     - value levels seen before: 16 levels (centre, decayed count of
+ *       visits, half-life 1000 samples), a visit being a value within 2 % of
+ *       the series' range of the centre, so a level is a value the series
+ *       keeps returning to (a bursty CPU's 90 %, a disk's write burst); the
+ *       residual is the distance to the nearest level visited at least
+ *       twice, 4 per tolerance. This plays the part of the value encoders of
+ *       HTM and ARTime (a value near one seen before is familiar) at the
+ *       cost of 128 bytes: recurring bursts stop alarming.
  *  2. Level shift: an EWMA control chart of the value against the slow level
  *     (Roberts, "Control chart tests based on geometric moving averages",
  *     1959), used when the slow level fits better than a random walk.
@@ -24,17 +32,26 @@
  *     run seen, once the series has been seen to move.
  *  5. Calibration: surprise u = log(1 + z) is compared with how often this
  *     series was at least as surprised lately (a histogram of u with a
- *     1000-sample half-life): F = u / u0 * (c / (c + count))^2. A series that
+ *     1000-sample half-life, decayed lazily: a new count weighs more each
+ *     sample instead of every bin shrinking): F = u / u0 * (c / (c + count))^2. A series that
  *     spikes every hour stops alarming on its spikes; a quiet one alarms on
  *     its first. This plays the role of Numenta's anomaly likelihood (Ahmad
  *     et al., "Unsupervised real-time anomaly detection for streaming data",
- *     2017) with an empirical tail instead of a Gaussian one.
+ *     2017) with an empirical tail instead of a Gaussian one (the Gaussian
+ *     tail of the 10-sample mean, alone or combined, measured worse on NAB:
+ *     see bench/README.md).
+ *  6. New extreme: a value beyond the extremes seen (which halve towards
+ *     their middle in a year) by more than 5 % of their span is a detection
+ *     whatever the calibration says, as the "spatial anomaly" NAB's HTM
+ *     detector adds to the likelihood (same 5 % tolerance).
  *  After a detection, further alarms are held back for 100 samples unless
- *  much stronger (one event, one alarm). score = F / (F + 1), so 0.5 is the
- *  detection threshold (DETECT_THRESHOLD_NAB).
+ *  much stronger or a new extreme (one event, one alarm). score = F / (F + 1),
+ *  so 0.5 is the detection threshold (DETECT_THRESHOLD_NAB).
  *
- * The constants were chosen by measurement on the NAB corpus (bench/nab),
- * one set for every series; see bench/README.md for the scores.
+ * Scales are floored at 1 % of the value range, which halves towards its
+ * middle in 69,000 samples. The constants were chosen by measurement on the
+ * NAB corpus with leave-one-category-out checks (bench/nab/loco.py), one set
+ * for every series; see bench/README.md for the scores.
  */
 #include "detect/detect_int.h"
 
@@ -44,7 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DETECT_VERSION 1u
+#define DETECT_VERSION 3u
 
 /* The tuned constants, in samples unless said otherwise. */
 static struct {
@@ -56,10 +73,10 @@ static struct {
     double var_k;       /* variance change: z per unit of fast/slow - 1 */
     double huber;       /* residual clip, in scales */
     double a_bin;       /* seasonal envelope shrink per visit (per 5 min) */
-    int nb;             /* neighbouring seasonal bins tried */
+    double nb;          /* neighbouring seasonal bins tried */
     double seas_ratio;  /* seasonal alone decides when its scale is this much smaller */
     double floor_k;     /* scale floor, as a share of the value range */
-    double range_decay; /* value range shrink per sample (half-life 8000) */
+    double range_decay; /* value range shrink per sample (half-life 69,000) */
     double flat_min;    /* shortest run that can count as a flat line */
     double fire;        /* z at which a first-ever surprise is a detection */
     double c0;          /* calibration: counts that quarter the score */
@@ -68,12 +85,22 @@ static struct {
     double fire_at;     /* calibrated surprise that starts the suppression */
     double hold;        /* suppression after a detection */
     double rebound;     /* ...unless this many times stronger */
+    double lvl_tol;     /* levels: a value within this share of the range is a visit */
+    double lvl_min;     /* levels: visits before a level is known */
+    double lvl_hl;      /* levels: half-life of the visits, in samples (0: no levels) */
+    double lvl_z;       /* levels: surprise at one tolerance from a known level */
+    double sp_tol;      /* new extreme: share of the extremes' span beyond them (0: off) */
+    double sp_hl;       /* new extreme: half-life of the extremes, in seconds */
+    double sp_F;        /* new extreme: its calibrated surprise */
+    double sp_free;     /* new extreme: not held back by an earlier detection (0/1) */
 } P = {
     .warm = 100, .a_slow = 0.05, .a_mad = 0.02, .a_fast = 0.1, .a_var = 0.1, .var_k = 2,
     .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .floor_k = 0.01,
-    .range_decay = 0.9999133603558608 /* 0.5^(1/8000) */, .flat_min = 10,
+    .range_decay = 0.99999 /* half-life 69,000 samples */, .flat_min = 10,
     .fire = 0.6173, .c0 = 5, .h_decay = 0.9993070929904525 /* 0.5^(1/1000) */, .h_w = 0.25,
     .fire_at = 1.143, .hold = 100, .rebound = 2,
+    .lvl_tol = 0.02, .lvl_min = 2, .lvl_hl = 1000, .lvl_z = 4,
+    .sp_tol = 0.05, .sp_hl = 365 * 86400.0, .sp_F = 2, .sp_free = 1,
 };
 
 size_t detect_state_size(void) { return sizeof(detect_state); }
@@ -83,6 +110,7 @@ void detect_reset(detect_state *st)
     memset(st, 0, sizeof *st);
     st->version = DETECT_VERSION;
     st->last_day = -1;
+    st->hw = 1;
     for (int i = 0; i < DETECT_BINS; i++) st->bin_hi[i] = st->bin_lo[i] = NAN;
 }
 
@@ -113,7 +141,7 @@ static double scale_of(double mad, double floor_) { return 1.25 * mad + floor_; 
 static double seas_dist(const detect_state *st, int bin, double value, double *mid)
 {
     double best = NAN;
-    for (int k = -P.nb; k <= P.nb; k++) {
+    for (int k = -(int)P.nb; k <= (int)P.nb; k++) {
         int b = (bin + k + DETECT_BINS) % DETECT_BINS;
         double hi = st->bin_hi[b], lo = st->bin_lo[b];
         if (isnan(hi)) continue;
@@ -134,25 +162,92 @@ static void seas_learn(detect_state *st, int bin, double value, double dt_s)
     if (value < *lo) *lo = (float)value; else *lo += (float)(a * (value - *lo));
 }
 
-/* Calibration: F for log surprise u, then count u into the histogram. */
+/* Calibration: F for log surprise u, then count u into the histogram. The
+ * tail count is the shorter of the two partial sums (htot keeps the total). */
 static double calibrate(detect_state *st, double u)
 {
     int hb = (int)(u / P.h_w);
     if (hb >= DETECT_HBINS) hb = DETECT_HBINS - 1;
-    double count = 0;
-    for (int k = hb; k < DETECT_HBINS; k++) count += st->hist[k];
-    double q = P.c0 / (P.c0 + count);
+    double count = 0; /* the counts at or above hb */
+    if (hb < DETECT_HBINS / 2) {
+        for (int k = 0; k < hb; k++) count += st->hist[k];
+        count = st->htot - count;
+        if (count < 0) count = 0;
+    } else {
+        for (int k = hb; k < DETECT_HBINS; k++) count += st->hist[k];
+    }
+    double q = P.c0 / (P.c0 + count / st->hw);
     double F = u / log1p(P.fire) * q * q;
     if ((double)st->n > P.warm) {
-        float d = (float)P.h_decay;
-        for (int k = 0; k < DETECT_HBINS; k++) st->hist[k] *= d;
-        st->hist[hb] += 1;
+        float w = (float)(st->hw / P.h_decay);
+        st->hist[hb] += w;
+        st->htot += w;
     }
     return F;
 }
 
-static void learn_range(detect_state *st, double value)
+/* The histogram decays lazily: a new count weighs hw, which grows by
+ * 1/h_decay a sample, instead of every bin shrinking by h_decay; all is
+ * rescaled before the weights overflow a float. */
+static void calibrate_age(detect_state *st)
 {
+    if ((double)st->n <= P.warm) return;
+    st->hw /= P.h_decay;
+    if (st->hw < 1e15) return;
+    st->htot = 0;
+    for (int k = 0; k < DETECT_HBINS; k++) {
+        st->hist[k] = (float)(st->hist[k] / st->hw);
+        st->htot += st->hist[k];
+    }
+    st->hw = 1;
+}
+
+/* Levels, one pass: returns the distance from value to the nearest known
+ * level (at least lvl_min visits), lvl_z per tolerance (INFINITY when none is
+ * known); then every level's visits decay and the nearest level within tol
+ * of value gets a visit (its centre moves towards value), or the least
+ * visited level is replaced by a new one at value. */
+static double lvl_step(detect_state *st, double value, double tol)
+{
+    double h = M_LN2 / P.lvl_hl;
+    float dk = (float)(P.lvl_hl < 100 ? exp2(-1 / P.lvl_hl) : 1 - h + 0.5 * h * h); /* 0.5^(1/lvl_hl) */
+    double best = INFINITY, hd = INFINITY;
+    int hit = -1, weak = 0;
+    for (int i = 0; i < DETECT_LEVELS; i++) {
+        double d = fabs(value - st->lvl_at[i]);
+        if (st->lvl_n[i] >= P.lvl_min && d < best) best = d;
+        st->lvl_n[i] *= dk;
+        if (st->lvl_n[i] > 0 && d <= tol && d < hd) { hd = d; hit = i; }
+        if (st->lvl_n[i] < st->lvl_n[weak]) weak = i;
+    }
+    if (hit < 0) {
+        st->lvl_at[weak] = (float)value;
+        st->lvl_n[weak] = 1;
+    } else {
+        st->lvl_n[hit] += 1;
+        st->lvl_at[hit] += (float)((value - st->lvl_at[hit]) / fmin(st->lvl_n[hit], 50));
+    }
+    return best / tol * P.lvl_z;
+}
+
+/* New extreme: how far value is beyond the extremes seen, as a share of
+ * their span (0 inside them or while they span nothing). */
+static double beyond_extremes(const detect_state *st, double value)
+{
+    double w = st->xhi - st->xlo;
+    double ex = value > st->xhi ? value - st->xhi : value < st->xlo ? st->xlo - value : 0;
+    return w > 0 ? ex / w : 0;
+}
+
+/* The scale range (half-life in samples) and the extremes (in time; a
+ * first-order half-life, as dt_s is far below a year). */
+static void learn_range(detect_state *st, double value, double dt_s)
+{
+    double xk = 1 - dt_s * M_LN2 / P.sp_hl, xm = 0.5 * (st->xhi + st->xlo);
+    st->xhi = xm + (st->xhi - xm) * xk;
+    st->xlo = xm + (st->xlo - xm) * xk;
+    if (value > st->xhi) st->xhi = value;
+    if (value < st->xlo) st->xlo = value;
     double dk = P.range_decay, m = 0.5 * (st->hi + st->lo);
     st->hi = m + (st->hi - m) * dk;
     st->lo = m + (st->lo - m) * dk;
@@ -165,7 +260,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     detect_result res = { 0.0, DETECT_REASON_NONE, NAN, NAN, NAN };
     if (!isfinite(value)) return res;
     if (st->n == 0) {
-        st->slow = st->fast = st->last = st->hi = st->lo = value;
+        st->slow = st->fast = st->last = st->hi = st->lo = st->xhi = st->xlo = value;
         st->last_ts = ts_ms;
         st->last_day = (int32_t)(ts_ms / 86400000);
         st->n = 1;
@@ -199,6 +294,8 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
             }
         }
     }
+    double tol = P.lvl_tol * (st->hi - st->lo) + floor_;
+    if (P.lvl_hl > 0) z_point = fmin(z_point, lvl_step(st, value, tol));
     double r = value - expected;
     if (isnan(shown)) shown = expected;
 
@@ -229,6 +326,16 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
 
     /* 5. calibration, then one alarm per event */
     double F = calibrate(st, log1p(S > 0 ? S : 0));
+    calibrate_age(st);
+
+    /* 6. a new extreme */
+    if (P.sp_tol > 0 && beyond_extremes(st, value) > P.sp_tol) {
+        if (P.sp_F > F) {
+            F = P.sp_F;
+            why = value > st->xhi ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
+        }
+        if (P.sp_free > 0) st->fired = 0;
+    }
     double out = F;
     if (st->hold > 0) {
         if (F < st->fired * P.rebound) out = F * 0.1;
@@ -259,7 +366,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     seas_learn(st, bin, value, dt_s);
     if (day != st->last_day) { st->days++; st->last_day = day; }
     st->fast = fast;
-    learn_range(st, value);
+    learn_range(st, value, dt_s > 0 ? dt_s : 0);
     st->vfast = vfast;
     st->vslow += P.a_mad * (fabs(r) - st->vslow);
     st->dmad += P.a_mad * (fabs(r_walk) - st->dmad);
@@ -286,6 +393,20 @@ static const struct { const char *name; double *v; double lo, hi; } tunables[] =
     { "warm", &P.warm, 1, 10000 },
     { "fire", &P.fire, 0.01, 100 },
     { "hold", &P.hold, 0, 100000 },
+    { "fire_at", &P.fire_at, 0.01, 100 },
+    { "rebound", &P.rebound, 1, 1000 },
+    { "c0", &P.c0, 0.01, 1000 },
+    { "nb", &P.nb, 0, 100 },
+    { "a_bin", &P.a_bin, 0, 1 },
+    { "range_decay", &P.range_decay, 0.9, 1 },
+    { "lvl_tol", &P.lvl_tol, 0, 1 },
+    { "lvl_min", &P.lvl_min, 0, 1e6 },
+    { "lvl_hl", &P.lvl_hl, 0, 1e7 },
+    { "lvl_z", &P.lvl_z, 0, 1e3 },
+    { "sp_tol", &P.sp_tol, 0, 10 },
+    { "sp_hl", &P.sp_hl, 1, 1e12 },
+    { "sp_F", &P.sp_F, 0, 1000 },
+    { "sp_free", &P.sp_free, 0, 1 },
 };
 #define NTUNABLES ((int)(sizeof tunables / sizeof tunables[0]))
 

@@ -7,6 +7,7 @@
 
 #define DETECT_BINS 288  /* time-of-day bins of the seasonal range (5 min each) */
 #define DETECT_HBINS 32  /* bins of the recent-surprise histogram (log scale) */
+#define DETECT_LEVELS 16 /* remembered value levels (values seen before) */
 
 struct detect_state {
     uint32_t version;
@@ -20,11 +21,15 @@ struct detect_state {
     double dmad;           /* mean |step| (has the series ever moved?) */
     double vfast, vslow;   /* fast/slow mean |residual| (variance change) */
     double run, runmax;    /* flat line: current run of equal values, longest seen */
-    double hi, lo;         /* slowly shrinking range of values seen */
+    double hi, lo;         /* slowly shrinking range of values seen (scale floor) */
+    double xhi, xlo;       /* extremes seen, shrinking in time (new extremes) */
     double hold;           /* samples left in the suppression after a detection */
     double fired;          /* calibrated surprise of that detection */
+    double hw;             /* weight of a new count in hist (lazy decay: a count is hist/hw) */
+    double htot;           /* sum of hist */
     uint32_t days;         /* day boundaries crossed (seasonal maturity) */
     int32_t last_day;
+    float lvl_at[DETECT_LEVELS], lvl_n[DETECT_LEVELS]; /* level centres, decayed visits */
     float hist[DETECT_HBINS];                       /* decayed counts of recent surprise */
     float bin_hi[DETECT_BINS], bin_lo[DETECT_BINS]; /* NaN: bin not seen yet */
 };

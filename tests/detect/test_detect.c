@@ -1,5 +1,7 @@
 /* test_detect.c: the detector ensemble on synthetic series with known
- * answers (noise only, step, spike, dip, drift, seasonality, flat line), and
+ * answers (noise only, step, spike, dip, drift, seasonality, flat line,
+ * recurring bursts to a known level, a new extreme right after a detection,
+ * noise and a random walk at 1-second steps over two days), and
  * its state: size bound, save/load round trip, corrupted bytes refused. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -229,6 +231,95 @@ static void test_save_load(void **state)
     detect_free(b);
 }
 
+/* A bursty series: idle near 0.1, a burst to about 90 every 97 samples (not
+ * tied to the time of day, heights in [88, 92)); the value at i = 3600 is a
+ * burst to 300. */
+static double f_bursts(int i)
+{
+    if (i == 3600) return 300;
+    return i % 97 == 50 ? 88 + 4 * urand() : 0.1 + 0.01 * gauss();
+}
+
+/* Feeds samples [from, to) of f; the indexes of the detections into hits
+ * (at most max), returns how many there were. */
+static int detections(detect_state *st, series_fn f, int from, int to, int *hits, int max)
+{
+    int n = 0;
+    for (int i = from; i < to; i++) {
+        double v = f(i);
+        detect_result r = detect_feed(st, T0_MS + i * STEP_MS, v);
+        if (r.score < DETECT_THRESHOLD_NAB) continue;
+        if (n < max) hits[n] = i;
+        n++;
+    }
+    return n;
+}
+
+/* Recurring bursts to the same level stop alarming once the level is known
+ * (value levels); a burst far above anything seen still does (a new extreme). */
+static void test_recurring_bursts(void **state)
+{
+    (void)state;
+    rng_state = 11;
+    detect_state *st = detect_new();
+    int hits[8];
+    assert_true(detections(st, f_bursts, 0, 200, hits, 8) >= 1);
+    assert_int_equal(hits[0], 147); /* the first burst after the warm-up */
+    detections(st, f_bursts, 200, 1000, hits, 8);
+    assert_int_equal(detections(st, f_bursts, 1000, 3600, hits, 8), 0);
+    assert_true(detections(st, f_bursts, 3600, 3601, hits, 8) == 1);
+    detect_free(st);
+}
+
+/* A level step, then 20 samples later a value far beyond every value seen:
+ * the second event is not held back by the first one's suppression. */
+static double f_step_then_extreme(int i)
+{
+    return (i >= 2020 && i < 2022 ? 60 : i >= 2000 ? 20 : 10) + gauss();
+}
+
+static void test_new_extreme_not_held(void **state)
+{
+    (void)state;
+    rng_state = 12;
+    detect_state *st = detect_new();
+    int hits[8];
+    detections(st, f_step_then_extreme, 0, 2000, hits, 8); /* learning */
+    assert_true(detections(st, f_step_then_extreme, 2000, 2010, hits, 8) >= 1);
+    assert_int_equal(hits[0], 2000);
+    detections(st, f_step_then_extreme, 2010, 2020, hits, 8);
+    assert_true(detections(st, f_step_then_extreme, 2020, 2021, hits, 8) == 1);
+    detect_free(st);
+}
+
+/* The daemon's case: 1-second samples over two days (the daily profile
+ * starts after the first). Neither noise nor a random walk ever reaches
+ * the daemon's threshold. */
+static double walk_v;
+static double f_walk(int i)
+{
+    (void)i;
+    return walk_v += gauss();
+}
+
+static void test_one_second_quiet(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 21; seed <= 23; seed++) {
+        rng_state = seed;
+        detect_state *st = detect_new();
+        span s = run(st, f_noise, 2 * 86400, 200, 1000);
+        assert_int_equal(s.alarms, 0);
+        detect_free(st);
+        rng_state = seed;
+        walk_v = 100;
+        st = detect_new();
+        s = run(st, f_walk, 2 * 86400, 200, 1000);
+        assert_int_equal(s.alarms, 0);
+        detect_free(st);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +332,9 @@ int main(void)
         cmocka_unit_test(test_bad_values_ignored),
         cmocka_unit_test(test_state_bound),
         cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_recurring_bursts),
+        cmocka_unit_test(test_new_extreme_not_held),
+        cmocka_unit_test(test_one_second_quiet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
