@@ -4,7 +4,7 @@ the series its faults write into (an app's RSS and CPU, memory, per-CPU and
 total CPU states, load, one ext4 filesystem and its disk, and a tmpfs that
 must not be chosen), each a level with seeded Gaussian noise. With a 5-minute
 warm-up and the faults at minute 15, the hog, the filling disk and the hang
-must be caught within a minute by quiet-replay (the real memory store and
+must be caught within 5 minutes by quiet-replay (the real memory store and
 detect registry), through the series inject.py says it changed, and the leak
 within its 30 minutes if it is caught at all (a slow drift: see below); a recording without per-CPU series has its hog
 skipped with a message naming what is missing. The binary comes from
@@ -83,14 +83,14 @@ def test_faults_caught(tmp):
     assert "`/`" in table["disk"][1], table["disk"]  # not the tmpfs
     assert "`db`" in table["hang"][1], table["hang"]
     # the leak, +2 MiB/min, is a slow drift: the detector on main before issue 11's slow scale does
-    # not see it (its row then says no); the three sudden faults are caught at once
+    # not see it (its row then says no); the three sudden faults are caught at once (0 s here; 5 min allowed)
     for name, row in table.items():
         assert row[7] == "none", (name, row)  # nothing of the fault's series fires in the clean copy
         if name == "leak" and row[2] == "**no**":
             continue
         assert row[2] == "**yes**", (name, r.stdout)
         delay = int(re.fullmatch(r"(\d+) s", row[3]).group(1))
-        assert 0 <= delay <= (30 * 60 if name == "leak" else 60), (name, row)
+        assert 0 <= delay <= (30 * 60 if name == "leak" else 300), (name, row)
 
 
 def test_missing_series_skipped(tmp):
