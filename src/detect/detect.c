@@ -44,9 +44,21 @@
  *     their middle in a year) by more than 5 % of their span is a detection
  *     whatever the calibration says, as the "spatial anomaly" NAB's HTM
  *     detector adds to the likelihood (same 5 % tolerance).
+ *  7. Stopped source: a flat line far longer than chance allows is a
+ *     detection (score 0.9) once, whatever the calibration: for a series that
+ *     changed its value in a share p >= 0.2 of its samples (a busy process's
+ *     CPU, its page faults), a run of at least 8 times the longest earlier
+ *     run and at least ln(1e9) / p samples (a run that long would happen by
+ *     chance about once in 1e9 if changes were independent). This is how a
+ *     hung process shows on 1-second series; the calibrated flat-line score
+ *     (4.) learns a long run as normal within a few dozen samples.
  *  After a detection, further alarms are held back for 100 samples unless
  *  much stronger or a new extreme (one event, one alarm). score = F / (F + 1),
  *  so 0.5 is the detection threshold (DETECT_THRESHOLD_NAB).
+ *
+ * The band reported (lo, hi) is 3 scales around the expected value, and
+ * never narrower than 5 % of the value range nor 1 % of the level: a series
+ * that sat still is not "far outside" for a change no one would notice.
  *
  * Scales are floored at 1 % of the value range, which halves towards its
  * middle in 69,000 samples. The constants were chosen by measurement on the
@@ -61,7 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DETECT_VERSION 3u
+#define DETECT_VERSION 4u /* 4: pchg (stopped source) */
 
 /* The tuned constants, in samples unless said otherwise. */
 static struct {
@@ -93,6 +105,10 @@ static struct {
     double sp_hl;       /* new extreme: half-life of the extremes, in seconds */
     double sp_F;        /* new extreme: its calibrated surprise */
     double sp_free;     /* new extreme: not held back by an earlier detection (0/1) */
+    double flat_fire;   /* flat line: a detection at this many times the longest run (0: off) */
+    double flat_F;      /* ...with this calibrated surprise (9: score 0.9) */
+    double a_chg;       /* rate of the share of samples that change the value */
+    double flat_busy;   /* ...only for a series that changed in at least this share of its samples */
 } P = {
     .warm = 100, .a_slow = 0.05, .a_mad = 0.02, .a_fast = 0.1, .a_var = 0.1, .var_k = 2,
     .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .floor_k = 0.01,
@@ -100,7 +116,7 @@ static struct {
     .fire = 0.6173, .c0 = 5, .h_decay = 0.9993070929904525 /* 0.5^(1/1000) */, .h_w = 0.25,
     .fire_at = 1.143, .hold = 100, .rebound = 2,
     .lvl_tol = 0.02, .lvl_min = 2, .lvl_hl = 1000, .lvl_z = 4,
-    .sp_tol = 0.05, .sp_hl = 365 * 86400.0, .sp_F = 2, .sp_free = 1,
+    .sp_tol = 0.05, .sp_hl = 365 * 86400.0, .sp_F = 2, .sp_free = 1, .flat_fire = 8, .flat_F = 9, .a_chg = 0.001, .flat_busy = 0.2,
 };
 
 size_t detect_state_size(void) { return sizeof(detect_state); }
@@ -336,6 +352,20 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
         }
         if (P.sp_free > 0) st->fired = 0;
     }
+    /* 7. a flat line far longer than any run seen: a stopped source (a hung
+     * process, a dead collector) is a detection once, when the run crosses
+     * flat_fire times the longest earlier run, whatever the calibration */
+    if (P.flat_fire > 0 && st->pchg >= P.flat_busy) {
+        /* and so long that, for a series that changes in a share p of its
+         * samples, such a run would happen by chance once in ~1e9 runs */
+        double need = ceil(fmax(P.flat_fire * fmax(st->runmax, P.flat_min),
+                                20.7 / fmax(st->pchg, 1e-6)));
+        if (run == need && P.flat_F > F) {
+            F = P.flat_F;
+            why = DETECT_REASON_FLATLINE;
+            st->fired = 0;
+        }
+    }
     double out = F;
     if (st->hold > 0) {
         if (F < st->fired * P.rebound) out = F * 0.1;
@@ -346,7 +376,10 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
         res.score = isfinite(out) ? out / (out + 1) : 1.0;
         res.reason = res.score >= DETECT_THRESHOLD_NAB ? why : DETECT_REASON_NONE;
         res.expected = shown;
-        double band = 3 * scale_of(st->slow_mad, floor_);
+        /* the band: 3 scales, and never narrower than what matters in
+         * practice: 5 % of the range the series spans, 1 % of its level */
+        double band = fmax(3 * scale_of(st->slow_mad, floor_),
+                           fmax(0.05 * (st->hi - st->lo), 0.01 * fabs(shown)));
         res.lo = shown - band;
         res.hi = shown + band;
     }
@@ -370,6 +403,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
     st->vfast = vfast;
     st->vslow += P.a_mad * (fabs(r) - st->vslow);
     st->dmad += P.a_mad * (fabs(r_walk) - st->dmad);
+    st->pchg += rate(st, P.a_chg) * ((value != st->last) - st->pchg);
     if (value != st->last && st->run > 0) st->runmax = fmax(st->runmax * 0.999, st->run);
     st->run = run;
     st->last = value;
@@ -407,6 +441,9 @@ static const struct { const char *name; double *v; double lo, hi; } tunables[] =
     { "sp_hl", &P.sp_hl, 1, 1e12 },
     { "sp_F", &P.sp_F, 0, 1000 },
     { "sp_free", &P.sp_free, 0, 1 },
+    { "flat_fire", &P.flat_fire, 0, 1000 },
+    { "flat_F", &P.flat_F, 0, 1000 },
+    { "flat_busy", &P.flat_busy, 0, 1 },
 };
 #define NTUNABLES ((int)(sizeof tunables / sizeof tunables[0]))
 

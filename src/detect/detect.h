@@ -119,8 +119,14 @@ void detect_csv_close(detect_csv *r);
  *
  *  - a metric turns anomalous at its first score >= threshold (a *hit*; the
  *    time is its onset) and stays anomalous until no hit came for keep_ms
- *    (then it is calm). The detectors fire briefly at the onset of something
- *    new and then hold back, so keep_ms is what bridges their silences;
+ *    and its departure stopped lasting for keep_ms (then it is calm). The
+ *    detectors fire briefly at the onset of something new and then hold
+ *    back; what bridges their silences is keep_ms and the departure: a
+ *    value still outside the band expected at the onset and still at least
+ *    half as far from the value expected then as at its farthest hit (so a
+ *    spike, or a load average relaxing after one, is over soon; a CPU hog, a
+ *    leak, a filling disk last), or, for a flat line, a value that has not
+ *    moved (for at most 30 minutes after the last hit);
  *  - once it has been anomalous for for_ms it is *noticed* (once per run):
  *    DETECT_NOTE_ANOMALY;
  *  - a noticed metric joins the newest open episode whose newest member's
@@ -162,7 +168,10 @@ double detect_departure(double value, double lo, double hi);
  * |expected|: +0.5 is 50 % above. NAN when either is NaN or expected is 0. */
 double detect_change(double value, double expected);
 
-/* threshold DETECT_THRESHOLD_DEFAULT, for 0, keep 30 s, window 10 s. */
+/* threshold DETECT_THRESHOLD_DEFAULT, for 2 min, keep 30 s, window 10 s.
+ * `for` is what keeps a healthy machine quiet (bench/quiet): the faults
+ * worth an episode last (a hog, a leak, a filling disk, a hang), the noise
+ * of hundreds of 1-second series does not. */
 void detect_track_config_default(detect_track_config *c);
 
 /* What the tracker knows about one metric (last sample, current run). */
@@ -283,7 +292,7 @@ uint64_t detect_tracker_episodes_total(const detect_tracker *t);
  *   enabled         = yes | no            (default yes)
  *   threshold       = 0.7                 score at or above which a sample is anomalous, (0, 1]
  *                                         (default DETECT_THRESHOLD_DEFAULT)
- *   for             = 0s                  anomalous this long before an `anomaly` event (0s..1d)
+ *   for             = 2m                  anomalous this long before an `anomaly` event (0s..1d)
  *   keep_firing_for = 30s                 stays anomalous this long after its last anomalous sample (0s..1d)
  *   episode_window  = 10s                 grouping window of episodes, and how long an episode
  *                                         stays open once every member is calm (0s..1h)

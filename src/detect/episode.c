@@ -19,7 +19,15 @@
 typedef struct trk_metric {
     detect_metric pub;
     bool seen;
+    double onset_lo, onset_hi; /* the band expected when the run began */
+    double onset_exp, peak_d;  /* the value expected then; the largest |value - it| at a hit */
+    double flat;               /* the value of a flat line (peak reason flatline) */
+    int64_t out_ms;            /* last sample of the run outside that band */
 } trk_metric;
+
+/* A run stays anomalous while the value stays outside the band expected at
+ * its onset, for at most this long without a hit (then it must be hit again). */
+#define SUSTAIN_MAX_MS (30 * 60000LL)
 
 struct detect_tracker {
     detect_track_config cfg;
@@ -37,7 +45,7 @@ struct detect_tracker {
 void detect_track_config_default(detect_track_config *c)
 {
     c->threshold = DETECT_THRESHOLD_DEFAULT;
-    c->for_ms = 0;
+    c->for_ms = 120000;
     c->keep_ms = 30000;
     c->window_ms = 10000;
 }
@@ -347,6 +355,17 @@ static int push_active(detect_tracker *t, int id)
     return 0;
 }
 
+/* Whether a run's departure lasts at value: a flat line that has not moved,
+ * or a value still outside the band expected at the onset and still at least
+ * half as far from what was expected as at its farthest hit (a spike that
+ * decays, a load average relaxing, is over). */
+static bool sustained(const trk_metric *m, double value)
+{
+    if (m->pub.peak_reason == DETECT_REASON_FLATLINE)
+        return value == m->flat;
+    return (value < m->onset_lo || value > m->onset_hi) && fabs(value - m->onset_exp) >= 0.5 * m->peak_d;
+}
+
 int detect_tracker_update(detect_tracker *t, int id, int64_t ts_ms, const detect_result *r, double value)
 {
     if (!t || !r || id < 0 || id >= DETECT_TRACK_IDS_MAX || ts_ms <= 0)
@@ -367,15 +386,28 @@ int detect_tracker_update(detect_tracker *t, int id, int64_t ts_ms, const detect
     p->expected = r->expected;
     p->lo = r->lo;
     p->hi = r->hi;
-    if (!(r->score >= t->cfg.threshold)) /* NaN too */
+    if (!(r->score >= t->cfg.threshold)) { /* NaN too */
+        /* a departure that lasts: still outside the band of its onset */
+        if (p->since_ms && ts_ms - p->last_hit_ms < SUSTAIN_MAX_MS && sustained(m, value))
+            m->out_ms = ts_ms;
         return 0;
+    }
     if (!p->since_ms) {
         if (push_active(t, id))
             return -ENOMEM;
         p->since_ms = ts_ms;
         p->peak = -1;
+        m->onset_lo = r->lo;
+        m->onset_hi = r->hi;
+        m->out_ms = 0;
+        m->onset_exp = isnan(r->expected) ? value : r->expected;
+        m->peak_d = 0;
     }
     p->last_hit_ms = ts_ms;
+    if (r->reason == DETECT_REASON_FLATLINE)
+        m->flat = value;
+    if (fabs(value - m->onset_exp) > m->peak_d)
+        m->peak_d = fabs(value - m->onset_exp);
     if (r->score > p->peak) {
         p->peak = r->score;
         p->peak_reason = r->reason;
@@ -406,7 +438,8 @@ void detect_tracker_tick(detect_tracker *t, int64_t now)
     for (int i = 0; i < t->nactive; i++) {
         int id = t->active[i];
         detect_metric *p = &t->m[id].pub;
-        if (now - p->last_hit_ms >= keep) {
+        int64_t last = t->m[id].out_ms > p->last_hit_ms ? t->m[id].out_ms : p->last_hit_ms;
+        if (now - last >= keep) {
             calm(t, id, now);
             continue;
         }

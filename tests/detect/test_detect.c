@@ -320,6 +320,42 @@ static void test_one_second_quiet(void **state)
     }
 }
 
+/* A busy process's 1-second CPU (small integers, changing most seconds,
+ * with quiet spells of up to 30 s) that stops: a flat-line alarm (the
+ * daemon's threshold) within 8 times its longest spell (the calibrated
+ * flat-line score alone never gets there: the stopped-source rule does);
+ * a series that changes once in a while and then sits still: never. */
+static double busy_v;
+static int busy_hold;
+static double f_busy_then_hung(int i)
+{
+    if (i >= 3000) return 0;
+    if (busy_hold > 0) { busy_hold--; return busy_v; } /* now and then a quiet spell, as a real one has */
+    if (urand() > 0.4) busy_v = (double)(int)(4 * urand());
+    if (urand() < 0.01) busy_v = 5 + (int)(15 * urand());
+    if (urand() < 0.02) busy_hold = 20 + (int)(10 * urand());
+    return busy_v;
+}
+static double f_rare_then_still(int i) { return i < 3000 && i % 200 == 0 ? (double)(i / 200 % 3) : 7; }
+
+static void test_stopped_source(void **state)
+{
+    (void)state;
+    rng_state = 31;
+    busy_v = 1;
+    busy_hold = 0;
+    detect_state *st = detect_new();
+    span s = run(st, f_busy_then_hung, 4000, 3000, 1000);
+    assert_true(s.alarms >= 1);
+    assert_true(s.first >= 3000 && s.first < 3300); /* 8 times its longest quiet spell (<= 30 s) */
+    assert_int_equal(s.why, DETECT_REASON_FLATLINE);
+    detect_free(st);
+    st = detect_new();
+    s = run(st, f_rare_then_still, 8000, 3000, 1000);
+    assert_int_equal(s.alarms, 0);
+    detect_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_recurring_bursts),
         cmocka_unit_test(test_new_extreme_not_held),
         cmocka_unit_test(test_one_second_quiet),
+        cmocka_unit_test(test_stopped_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,7 +54,7 @@ static void test_config(void **state)
     char err[128];
     detect_track_config_default(&c);
     assert_true(c.threshold == DETECT_THRESHOLD_DEFAULT);
-    assert_int_equal(c.for_ms, 0);
+    assert_int_equal(c.for_ms, 120000);
     assert_int_equal(c.keep_ms, 30000);
     assert_int_equal(c.window_ms, 10000);
     assert_int_equal(detect_track_config_check(&c, err, sizeof err), 0);
@@ -129,13 +129,13 @@ static void test_one_metric(void **state)
     assert_true(e->peak == 0.95);
     assert_int_equal(e->anomalous, 1);
 
-    /* silence: still anomalous 2 s after the last hit, calm at 3 s */
+    /* silence, back in the band: still anomalous 2 s after the last hit, calm at 3 s */
     for (int s = 8; s <= 9; s++) {
-        feed(t, 7, S(s), 0.05, DETECT_REASON_NONE, 900);
+        feed(t, 7, S(s), 0.05, DETECT_REASON_NONE, 10);
         detect_tracker_tick(t, S(s));
     }
     assert_int_equal(drain(t, n, 16), 0);
-    feed(t, 7, S(10), 0.05, DETECT_REASON_NONE, 900);
+    feed(t, 7, S(10), 0.05, DETECT_REASON_NONE, 10);
     detect_tracker_tick(t, S(10));
     assert_int_equal(drain(t, n, 16), 1);
     assert_int_equal(n[0].kind, DETECT_NOTE_CALM);
@@ -193,6 +193,53 @@ static void test_for(void **state)
 
 /* Metrics turning anomalous within the window of the newest member join one
  * episode, in onset order; a later one opens a new episode. */
+/* A departure that lasts keeps the run (and so reaches `for`); one that
+ * decays to less than half its size, or returns to the band, does not; a
+ * flat line lasts while its value does not move. */
+static void test_sustained(void **state)
+{
+    (void)state;
+    detect_note n[16];
+    detect_tracker *t = make(0.8, 60000, 3000, 10000);
+    /* a hog: one hit at 100, then the value stays there for 2 minutes */
+    feed(t, 1, S(0), 0.9, DETECT_REASON_LEVEL_UP, 100);
+    detect_tracker_tick(t, S(0));
+    for (int s = 1; s <= 120; s++) {
+        feed(t, 1, S(s), 0.1, DETECT_REASON_NONE, 100);
+        detect_tracker_tick(t, S(s));
+    }
+    assert_int_equal(drain(t, n, 16), 2); /* episode open + anomaly, at 60 s */
+    assert_int_equal(n[1].kind, DETECT_NOTE_ANOMALY);
+    assert_int_equal(n[1].ts_ms, S(60));
+    assert_non_null(detect_tracker_metric(t, 1));
+    assert_true(detect_tracker_metric(t, 1)->since_ms == S(0));
+    /* a spike that decays: 100, then 60, 40 (less than half of 90 away
+     * from the expected 10): calm keep_ms later, never noticed */
+    feed(t, 2, S(200), 0.9, DETECT_REASON_SPIKE, 100);
+    detect_tracker_tick(t, S(200));
+    feed(t, 2, S(201), 0.1, DETECT_REASON_NONE, 60);
+    detect_tracker_tick(t, S(201));
+    for (int s = 202; s <= 204; s++) {
+        feed(t, 2, S(s), 0.1, DETECT_REASON_NONE, 40);
+        detect_tracker_tick(t, S(s));
+    }
+    assert_int_equal(detect_tracker_metric(t, 2)->since_ms, 0);
+    /* a flat line: lasts while the value is the one it stopped at */
+    feed(t, 3, S(300), 0.9, DETECT_REASON_FLATLINE, 10);
+    detect_tracker_tick(t, S(300));
+    for (int s = 301; s <= 370; s++) {
+        feed(t, 3, S(s), 0.1, DETECT_REASON_NONE, 10);
+        detect_tracker_tick(t, S(s));
+    }
+    assert_true(detect_tracker_metric(t, 3)->noticed);
+    feed(t, 3, S(371), 0.1, DETECT_REASON_NONE, 10.5); /* it moves: over */
+    for (int s = 371; s <= 375; s++)
+        detect_tracker_tick(t, S(s));
+    assert_int_equal(detect_tracker_metric(t, 3)->since_ms, 0);
+    drain(t, n, 16);
+    detect_tracker_free(t);
+}
+
 static void test_grouping(void **state)
 {
     (void)state;
@@ -623,7 +670,7 @@ int main(void)
         cmocka_unit_test(test_configure_keeps_state), cmocka_unit_test(test_note_overflow),
         cmocka_unit_test(test_random_invariants),
         cmocka_unit_test(test_explain_figures), cmocka_unit_test(test_band_carried),
-        cmocka_unit_test(test_first_mover),
+        cmocka_unit_test(test_first_mover),   cmocka_unit_test(test_sustained),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,7 +58,7 @@ static void test_registry(void **state)
     char err[512];
     snprintf(dir, sizeof dir, "/tmp/ippoc-registry-XXXXXX");
     assert_non_null(mkdtemp(dir));
-    load_config("[detect]\ninclude = app.*\nkeep_firing_for = 5s\nsave_interval = 10s\n");
+    load_config("[detect]\ninclude = app.*\nfor = 0s\nkeep_firing_for = 5s\nsave_interval = 10s\n");
     mem_t *m = NULL;
     if (mem_open(&m, &cfg, err, sizeof err) != 0)
         fail_msg("mem_open: %s", err);

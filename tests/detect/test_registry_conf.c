@@ -50,7 +50,7 @@ static void test_defaults(void **st)
     assert_int_equal(parse("", err, sizeof err), 0);
     assert_true(ac.enabled);
     assert_true(ac.track.threshold == DETECT_THRESHOLD_DEFAULT);
-    assert_int_equal(ac.track.for_ms, 0);
+    assert_int_equal(ac.track.for_ms, 120000);
     assert_int_equal(ac.track.keep_ms, 30000);
     assert_int_equal(ac.track.window_ms, 10000);
     assert_int_equal(ac.max_metrics, 5000);

@@ -68,7 +68,7 @@ def stop_child(p):
 
 def config(pidfile, threshold=None, extra=""):
     return (f"[sense]\nprocesses = pidfile:{pidfile}\n"
-            f"[detect]\ninclude = {WATCHED}\nkeep_firing_for = 20s\nepisode_window = 10s\nsave_interval = 10s\n"
+            f"[detect]\ninclude = {WATCHED}\nfor = 0s\nkeep_firing_for = 20s\nepisode_window = 10s\nsave_interval = 10s\n"
             + (f"threshold = {threshold}\n" if threshold else "") + extra +
             "[heal]\nrule = if anomalous(process.rss_bytes) then alert\n")
 
@@ -213,7 +213,7 @@ def test_hog_and_idle():
         idl.write_config(config(idle_pid, threshold="7"))
         idl.signal(1)
         rej = wait_for(lambda: events(idl, "config.rejected"), 10, "config.rejected")[0]
-        assert "ippoc.conf:8: threshold: '7'" in rej["payload"]["reason"], rej
+        assert "ippoc.conf:9: threshold: '7'" in rej["payload"]["reason"], rej
         assert anomalies(idl)["threshold"] == 0.9 and samples(idl) >= n0
         assert idl.stop() == 0 and hd.stop() == 0
     finally:

@@ -116,7 +116,7 @@ def test_first_mover_explained():
     child, pidfile = start_child(d)
     try:
         d.write_config(f"[sense]\nprocesses = pidfile:{pidfile}\n"
-                       f"[detect]\ninclude = {WATCHED}\nkeep_firing_for = 40s\n"
+                       f"[detect]\ninclude = {WATCHED}\nfor = 0s\nkeep_firing_for = 40s\n"
                        f"episode_window = {WINDOW_S}s\n")
         d.start()
         wait_for(lambda: scoring(d), LEARN_MAX + 30, "the detectors to score")
