@@ -51,7 +51,10 @@ def test_one_episode_for_the_step(tmp):
     assert len(counted) == 1, episodes
     e = counted[0]
     assert e["first"] == 'b.step{dev="x"}', e
-    assert T0 + STEP_AT * 1000 <= e["opened_ms"] <= T0 + (STEP_AT + 60) * 1000, e
+    # its run begins at the step; the episode opens once it has lasted [detect] `for` (at most 5 min here)
+    first = e["members"][0]
+    assert first["key"] == e["first"] and T0 + STEP_AT * 1000 <= first["since_ms"] <= T0 + (STEP_AT + 60) * 1000, e
+    assert first["since_ms"] <= e["opened_ms"] <= T0 + (STEP_AT + 300) * 1000, e
     assert e["reason"], e
     for ep in episodes:
         assert all(m["key"] != "a.calm" for m in ep["members"]), ep
