@@ -128,6 +128,7 @@ bench: deps-bench build
 	bench/time-to-heal/run.sh
 	BUILD=$(BUILD) bench/nab/run.sh
 	BUILD=$(BUILD) bench/detect-throughput/run.sh
+	if ls bench/quiet/data/*.csv.xz >/dev/null 2>&1; then BUILD=$(BUILD) bench/quiet/run.sh --inject; fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(CLANG_BUILD)
