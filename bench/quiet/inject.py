@@ -38,7 +38,8 @@ anomalous while the fault is active (from its start to the end of its
 ramp, hog or hang: 30, 15, 20 and 15 minutes) in the faulty copy and the
 clean copy has no run of that series within a minute of it (so a series that fires anyway,
 background, is not counted as a catch); the delay is from the fault's start
-to that run's onset; the table names the episode it opened or joined, that
+to that run's onset and to its notice (the `anomaly` event and the episode,
+`for` later: 2 minutes by default); the table names the episode it opened or joined, that
 episode's first mover, and the first firing of a fault series in the clean
 copy (the background the catch had to stand out from).
 
@@ -434,8 +435,10 @@ def main(argv):
             if hit:
                 m, e = hit
                 delay = (m["since_ms"] - t0) / 1000
+                told = m.get("noticed_ms")
+                told = f" / {(told - t0) / 1000:.0f} s" if told else ""
                 joined = "opened" if e["opened_ms"] >= m["since_ms"] - 1000 else "joined"
-                rows.append(f"| {fname} | {fault.what} | **yes** | {delay:.0f} s | {joined} {e['episode']} "
+                rows.append(f"| {fname} | {fault.what} | **yes** | {delay:.0f} s{told} | {joined} {e['episode']} "
                             f"({len(e['members'])} series) | `{e['first']}` ({e['reason'] or '?'}) | "
                             f"`{m['key']}` ({m['reason']}) | {bgtext} |")
             else:
@@ -444,7 +447,7 @@ def main(argv):
                 rows.append(f"| {fname} | {fault.what} | **no** | - | - | - | {lt} | {bgtext} |")
             if others:
                 notes.append(f"- {fname}: {others:+d} episodes after the fault's start against the clean copy")
-    print("| fault | what was injected | caught | delay | episode | first mover (reason) | "
+    print("| fault | what was injected | caught | delay: onset / episode | episode | first mover (reason) | "
           "fault series that fired (reason) | a fault series firing in the clean copy (background) |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))

@@ -40,7 +40,7 @@ typedef struct episode {
     int64_t opened_ms, closed_ms;
     char first[DETECT_KEY_MAX];
     char reason[24];
-    json_t *members; /* array of {key, reason, since_ms, score}, from the events */
+    json_t *members; /* array of {key, reason, since_ms, score, noticed_ms}, from the events */
 } episode;
 
 typedef struct replay {
@@ -241,10 +241,11 @@ static void on_episode_open(replay *r, const mem_event *ev, json_t *p)
     e->members = json_array();
 }
 
-static json_t *member(const char *key, const char *reason, json_t *since, json_t *score)
+static json_t *member(const char *key, const char *reason, json_t *since, json_t *score, json_t *noticed)
 {
-    return json_pack("{s:s, s:s, s:O, s:O}", "key", key, "reason", reason, "since_ms", since ? since : json_null(),
-                     "score", score ? score : json_null());
+    return json_pack("{s:s, s:s, s:O, s:O, s:O}", "key", key, "reason", reason, "since_ms",
+                     since ? since : json_null(), "score", score ? score : json_null(), "noticed_ms",
+                     noticed ? noticed : json_null());
 }
 
 static void on_event(replay *r, const mem_event *ev)
@@ -264,16 +265,19 @@ static void on_event(replay *r, const mem_event *ev)
         size_t i;
         json_array_foreach(json_object_get(p, "members"), i, m)
             json_array_append_new(list, member(jstr(m, "key"), jstr(m, "reason"), json_object_get(m, "since_ms"),
-                                               json_object_get(m, "peak")));
+                                               json_object_get(m, "peak"), json_object_get(m, "noticed_ms")));
         json_decref(e->members);
         e->members = list;
     } else if (an && e) {
         const char *key = jstr(p, "key");
         if (!e->reason[0] && !strcmp(key, e->first))
             snprintf(e->reason, sizeof e->reason, "%s", jstr(p, "reason"));
-        if (!e->closed_ms)
+        if (!e->closed_ms) {
+            json_t *told = json_integer(ev->ts); /* an `anomaly` event is written at the notice */
             json_array_append_new(e->members, member(key, jstr(p, "reason"), json_object_get(p, "since_ms"),
-                                                     json_object_get(p, "score")));
+                                                     json_object_get(p, "score"), told));
+            json_decref(told);
+        }
     }
     json_decref(p);
 }

@@ -73,7 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DETECT_VERSION 5u /* 4: pchg (stopped source); 5: the slow scale (drift.c) in the state */
+#define DETECT_VERSION 6u /* 4: pchg (stopped source); 5: the slow scale (drift.c); 6: drift_told */
 
 /* The tuned constants, in samples unless said otherwise. */
 static struct {
@@ -109,6 +109,7 @@ static struct {
     double flat_F;      /* ...with this calibrated surprise (9: score 0.9) */
     double a_chg;       /* rate of the share of samples that change the value */
     double flat_busy;   /* ...only for a series that changed in at least this share of its samples */
+    double drift_F;     /* a decided slow drift: this calibrated surprise (9: score 0.9) */
 } P = {
     .warm = 100, .a_slow = 0.05, .a_mad = 0.02, .a_fast = 0.1, .a_var = 0.1, .var_k = 2,
     .huber = 3, .a_bin = 0.1, .nb = 3, .seas_ratio = 0.7, .floor_k = 0.01,
@@ -116,7 +117,7 @@ static struct {
     .fire = 0.6173, .c0 = 5, .h_decay = 0.9993070929904525 /* 0.5^(1/1000) */, .h_w = 0.25,
     .fire_at = 1.143, .hold = 100, .rebound = 2,
     .lvl_tol = 0.02, .lvl_min = 2, .lvl_hl = 1000, .lvl_z = 4,
-    .sp_tol = 0.05, .sp_hl = 365 * 86400.0, .sp_F = 2, .sp_free = 1, .flat_fire = 8, .flat_F = 9, .a_chg = 0.001, .flat_busy = 0.2,
+    .sp_tol = 0.05, .sp_hl = 365 * 86400.0, .sp_F = 2, .sp_free = 1, .flat_fire = 8, .flat_F = 9, .a_chg = 0.001, .flat_busy = 0.2, .drift_F = 9,
 };
 
 size_t detect_state_size(void) { return sizeof(detect_state); }
@@ -376,6 +377,18 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
             st->fired = 0;
         }
     }
+    /* 8. a slow drift, once decided, is a detection (once per drift)
+     * whatever the calibration: the slow scale has its own noise model, and
+     * the ramp's own 1-second surprises fill the calibration's histogram, so
+     * the calibrated z alone was learned away (the tracker keeps the run
+     * while the value keeps moving away) */
+    if (drift.z > 0 && drift.since_ms != st->drift_told && P.drift_F > F) {
+        st->drift_told = drift.since_ms;
+        F = P.drift_F;
+        why = DETECT_REASON_DRIFT;
+        drift_won = 1;
+        st->fired = 0;
+    }
     double out = F;
     if (st->hold > 0) {
         if (F < st->fired * P.rebound) out = F * 0.1;
@@ -459,6 +472,7 @@ static const struct { const char *name; double *v; double lo, hi; } tunables[] =
     { "flat_fire", &P.flat_fire, 0, 1000 },
     { "flat_F", &P.flat_F, 0, 1000 },
     { "flat_busy", &P.flat_busy, 0, 1 },
+    { "drift_F", &P.drift_F, 0, 1000 },
 };
 #define NTUNABLES ((int)(sizeof tunables / sizeof tunables[0]))
 

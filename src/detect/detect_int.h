@@ -22,7 +22,8 @@ struct detect_state {
     double dmad;           /* mean |step| (has the series ever moved?) */
     double vfast, vslow;   /* fast/slow mean |residual| (variance change) */
     double run, runmax;
-    double pchg;           /* EW share of samples that changed the value (frozen during a run) */    /* flat line: current run of equal values, longest seen */
+    double pchg;           /* EW share of samples that changed the value */
+    int64_t drift_told;    /* since_ms of the last slow drift told as a detection */    /* flat line: current run of equal values, longest seen */
     double hi, lo;         /* slowly shrinking range of values seen (scale floor) */
     double xhi, xlo;       /* extremes seen, shrinking in time (new extremes) */
     double hold;           /* samples left in the suppression after a detection */
