@@ -89,8 +89,11 @@ def test_faults_caught(tmp):
         if name == "leak" and row[2] == "**no**":
             continue
         assert row[2] == "**yes**", (name, r.stdout)
-        delay = int(re.fullmatch(r"(\d+) s", row[3]).group(1))
+        m = re.fullmatch(r"(\d+) s / (\d+) s", row[3])
+        assert m, (name, row)
+        delay, told = int(m.group(1)), int(m.group(2))
         assert 0 <= delay <= (30 * 60 if name == "leak" else 300), (name, row)
+        assert delay <= told <= delay + 30 * 60, (name, row)  # noticed `for` (2 min) after the onset or later
 
 
 def test_missing_series_skipped(tmp):
