@@ -219,6 +219,30 @@ class Daemon(_Child):
         return r
 
 
+
+def start_script(tmp, source, name, *args):
+    """Runs the Python program `source` (written to tmp/NAME.py) with a
+    pidfile tmp/NAME.pid as its first argument and args after it, stdin and
+    stdout piped; waits for the pidfile. Returns (Popen, pidfile)."""
+    script = os.path.join(tmp, name + ".py")
+    with open(script, "w") as f:
+        f.write(source)
+    pidfile = os.path.join(tmp, name + ".pid")
+    p = subprocess.Popen([sys.executable, script, pidfile, *map(str, args)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    wait_for(lambda: os.path.exists(pidfile), 10, f"{name}'s pidfile")
+    return p, pidfile
+
+
+def stop_script(p):
+    """Kills what start_script started (if still running) and closes its pipes."""
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+    for f in (p.stdin, p.stdout):
+        if f:
+            f.close()
+
 def run(tests):
     """Runs test functions in order; prints a line each; exits non-zero on failure."""
     failed = 0

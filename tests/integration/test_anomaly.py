@@ -22,10 +22,9 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 
-from harness import IPPOCD, SLOW, Daemon, run, wait_for
+from harness import IPPOCD, SLOW, Daemon, run, start_script, stop_script, wait_for
 
 LEARN_MAX = int(os.environ.get("IPPOC_TEST_LEARN_MAX", "150"))  # samples
 
@@ -44,26 +43,6 @@ for line in sys.stdin:                      # blocks: no CPU, no allocation
 """
 
 WATCHED = "process.rss_bytes process.vsize_bytes process.cpu_percent process.minor_faults_per_second"
-
-
-def start_child(d, name):
-    script = os.path.join(d.tmp, "child.py")
-    with open(script, "w") as f:
-        f.write(CHILD)
-    pidfile = os.path.join(d.tmp, name + ".pid")
-    p = subprocess.Popen([sys.executable, script, pidfile], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True)
-    wait_for(lambda: os.path.exists(pidfile), 10, f"{name} child's pidfile")
-    return p, pidfile
-
-
-def stop_child(p):
-    if p.poll() is None:
-        p.kill()
-    p.wait()
-    for f in (p.stdin, p.stdout):
-        if f:
-            f.close()
 
 
 def config(pidfile, threshold=None, extra=""):
@@ -114,8 +93,8 @@ def check_prom_consistent(prom):
 
 def test_hog_and_idle():
     hd, idl = Daemon(), Daemon()
-    hog, hog_pid = start_child(hd, "hog")
-    idle, idle_pid = start_child(idl, "idle")
+    hog, hog_pid = start_script(hd.tmp, CHILD, "hog")
+    idle, idle_pid = start_script(idl.tmp, CHILD, "idle")
     try:
         hd.write_config(config(hog_pid))
         idl.write_config(config(idle_pid))
@@ -217,8 +196,8 @@ def test_hog_and_idle():
         assert anomalies(idl)["threshold"] == 0.9 and samples(idl) >= n0
         assert idl.stop() == 0 and hd.stop() == 0
     finally:
-        stop_child(hog)
-        stop_child(idle)
+        stop_script(hog)
+        stop_script(idle)
 
 
 def test_bad_config():

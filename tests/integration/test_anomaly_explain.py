@@ -22,11 +22,9 @@ few samples, with a band that the new value lies above. Every wait polls
 with a deadline; nothing sleeps to synchronise."""
 import json
 import os
-import subprocess
-import sys
 import time
 
-from harness import Daemon, run, wait_for
+from harness import Daemon, run, start_script, stop_script, wait_for
 
 LEARN_MAX = int(os.environ.get("IPPOC_TEST_LEARN_MAX", "150"))  # samples
 BURN_BEFORE_LEAK = 8  # s: the CPU moves this long before the memory does
@@ -56,26 +54,6 @@ for line in sys.stdin:                      # blocks: no CPU, no allocation
 
 WATCHED = "process.cpu_percent process.rss_bytes process.vsize_bytes"
 REASONS = {"spike", "dip", "level_up", "level_down", "seasonal", "flatline", "variance", "drift"}
-
-
-def start_child(d):
-    script = os.path.join(d.tmp, "child.py")
-    with open(script, "w") as f:
-        f.write(CHILD)
-    pidfile = os.path.join(d.tmp, "hog.pid")
-    p = subprocess.Popen([sys.executable, script, pidfile, str(BURN_BEFORE_LEAK)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    wait_for(lambda: os.path.exists(pidfile), 10, "the child's pidfile")
-    return p, pidfile
-
-
-def stop_child(p):
-    if p.poll() is None:
-        p.kill()
-    p.wait()
-    for f in (p.stdin, p.stdout):
-        if f:
-            f.close()
 
 
 def anomalies(d, all_=False):
@@ -113,7 +91,7 @@ def check_explained(o, what, since_after_ms, now_ms, above=True):
 
 def test_first_mover_explained():
     d = Daemon()
-    child, pidfile = start_child(d)
+    child, pidfile = start_script(d.tmp, CHILD, "hog", BURN_BEFORE_LEAK)
     try:
         d.write_config(f"[sense]\nprocesses = pidfile:{pidfile}\n"
                        f"[detect]\ninclude = {WATCHED}\nfor = 0s\nkeep_firing_for = 40s\n"
@@ -140,7 +118,7 @@ def test_first_mover_explained():
             return None
         ep = wait_for(episode, 30, "one episode with the CPU and the resident memory")
         now = int(time.time() * 1000) + 1000
-        stop_child(child)
+        stop_script(child)
 
         # the episode names its first mover: the CPU, which moved first
         assert ep["first"]["key"] == cpu_key, (cpu_key, ep)
@@ -201,7 +179,7 @@ def test_first_mover_explained():
               f"memory {rss['lag_ms'] / 1000:.0f}s later: {evs[rss_key]['summary']}", flush=True)
         assert d.stop() == 0
     finally:
-        stop_child(child)
+        stop_script(child)
 
 
 run([test_first_mover_explained])
