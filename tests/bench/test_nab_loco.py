@@ -50,6 +50,7 @@ sys.path.insert(0, os.path.join(SRC, "bench", "nab"))
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 import loco  # noqa: E402
 import score  # noqa: E402
+import benchtest  # noqa: E402 (beside this file)
 
 EPS = 1e-9
 SETTINGS = {
@@ -286,19 +287,9 @@ def test_synth_corpus():
 
 
 def main():
-    failed = 0
-    for t in (test_loco_by_hand, test_tune_chooses_inside_folds, test_published_names_and_errors,
+    return benchtest.run((test_loco_by_hand, test_tune_chooses_inside_folds, test_published_names_and_errors,
               test_fold_sweep_matches_plain_sweeps, test_detect_set_and_tunables, test_tune_refuses_a_bad_grid,
-              test_tune_modes, test_synth_corpus):
-        try:
-            t()
-            print(f"ok   {t.__name__}")
-        except Exception:  # noqa: BLE001
-            failed += 1
-            import traceback
-            traceback.print_exc()
-            print(f"FAIL {t.__name__}")
-    return 1 if failed else 0
+              test_tune_modes, test_synth_corpus))
 
 
 if __name__ == "__main__":

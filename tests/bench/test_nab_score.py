@@ -83,6 +83,7 @@ SRC = os.environ.get("IPPOC_SRC", os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "bench", "nab"))
 sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 import score  # noqa: E402
+import benchtest  # noqa: E402 (beside this file)
 
 SCORES = [0.0] * 20
 for _i, _s in ((0, 0.99), (3, 0.4), (6, 0.5), (9, 0.8), (10, 0.9), (13, 0.7), (18, 0.6)):
@@ -193,18 +194,8 @@ def test_command_line_by_hand():
 
 
 def main():
-    failed = 0
-    for t in (test_sigmoid_and_probation, test_points_by_hand, test_sweep_by_hand,
-              test_ties_pick_the_highest_threshold, test_command_line_by_hand):
-        try:
-            t()
-            print(f"ok   {t.__name__}")
-        except Exception:  # noqa: BLE001
-            failed += 1
-            import traceback
-            traceback.print_exc()
-            print(f"FAIL {t.__name__}")
-    return 1 if failed else 0
+    return benchtest.run((test_sigmoid_and_probation, test_points_by_hand, test_sweep_by_hand,
+              test_ties_pick_the_highest_threshold, test_command_line_by_hand))
 
 
 if __name__ == "__main__":

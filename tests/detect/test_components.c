@@ -35,16 +35,7 @@
 #define SEC_MS 1000LL         /* 1-second samples, like ippocd */
 #define DAY5 288              /* 5-minute samples a day */
 
-/* Deterministic standard normal noise (xorshift64 + Box-Muller). */
-static uint64_t rng_state;
-static double urand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((double)(rng_state >> 11) + 0.5) / 9007199254740992.0;
-}
-static double gauss(void) { return sqrt(-2 * log(urand())) * cos(2 * M_PI * urand()); }
+#include "test_rng.h"
 
 /* What a run saw. "Before" is [from, event), "after" is [event, n). */
 typedef struct seen {

@@ -19,16 +19,7 @@
 #define T0_MS 1700000000000LL /* a fixed start time */
 #define STEP_MS 300000LL      /* 5-minute samples, like NAB */
 
-/* Deterministic standard normal noise (xorshift + Box-Muller). */
-static uint64_t rng_state;
-static double urand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((double)(rng_state >> 11) + 0.5) / 9007199254740992.0;
-}
-static double gauss(void) { return sqrt(-2 * log(urand())) * cos(2 * M_PI * urand()); }
+#include "test_rng.h"
 
 /* What happened over a range of samples: detections are scores at or above
  * DETECT_THRESHOLD_NAB, alarms at or above DETECT_THRESHOLD_DEFAULT (the
