@@ -127,8 +127,10 @@ void detect_csv_close(detect_csv *r);
  *    spike, or a load average relaxing after one, is over soon; a CPU hog, a
  *    leak, a filling disk last), or, for a flat line, a value that has not
  *    moved (for at most 30 minutes after the last hit);
- *  - once it has been anomalous for for_ms it is *noticed* (once per run):
- *    DETECT_NOTE_ANOMALY;
+ *  - once it has been anomalous for for_ms, its departure unbroken over the
+ *    last for_ms (with for_ms 0: at once), it is *noticed* (once per run):
+ *    DETECT_NOTE_ANOMALY. A burst of spikes that keeps hitting but comes
+ *    and goes is never noticed;
  *  - a noticed metric joins the newest open episode whose newest member's
  *    onset is within window_ms of its own onset; otherwise it opens a new
  *    episode. Members are kept in onset order (ties: order of notice) with

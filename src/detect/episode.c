@@ -23,6 +23,7 @@ typedef struct trk_metric {
     double onset_exp, peak_d;  /* the value expected then; the largest |value - it| at a hit */
     double flat;               /* the value of a flat line (peak reason flatline) */
     int64_t out_ms;            /* last sample of the run outside that band */
+    int64_t dep_since;         /* first sample of the unbroken departure up to now, 0: none */
 } trk_metric;
 
 /* A run stays anomalous while the value stays outside the band expected at
@@ -366,6 +367,15 @@ static bool sustained(const trk_metric *m, double value)
     return (value < m->onset_lo || value > m->onset_hi) && fabs(value - m->onset_exp) >= 0.5 * m->peak_d;
 }
 
+/* Keeps the start of the unbroken departure up to ts_ms. */
+static void departing(trk_metric *m, int64_t ts_ms, bool dep)
+{
+    if (!dep)
+        m->dep_since = 0;
+    else if (!m->dep_since)
+        m->dep_since = ts_ms;
+}
+
 int detect_tracker_update(detect_tracker *t, int id, int64_t ts_ms, const detect_result *r, double value)
 {
     if (!t || !r || id < 0 || id >= DETECT_TRACK_IDS_MAX || ts_ms <= 0)
@@ -388,8 +398,12 @@ int detect_tracker_update(detect_tracker *t, int id, int64_t ts_ms, const detect
     p->hi = r->hi;
     if (!(r->score >= t->cfg.threshold)) { /* NaN too */
         /* a departure that lasts: still outside the band of its onset */
-        if (p->since_ms && ts_ms - p->last_hit_ms < SUSTAIN_MAX_MS && sustained(m, value))
-            m->out_ms = ts_ms;
+        if (p->since_ms) {
+            bool dep = ts_ms - p->last_hit_ms < SUSTAIN_MAX_MS && sustained(m, value);
+            if (dep)
+                m->out_ms = ts_ms;
+            departing(m, ts_ms, dep);
+        }
         return 0;
     }
     if (!p->since_ms) {
@@ -400,6 +414,7 @@ int detect_tracker_update(detect_tracker *t, int id, int64_t ts_ms, const detect
         m->onset_lo = r->lo;
         m->onset_hi = r->hi;
         m->out_ms = 0;
+        m->dep_since = 0;
         m->onset_exp = isnan(r->expected) ? value : r->expected;
         m->peak_d = 0;
     }
@@ -418,6 +433,7 @@ int detect_tracker_update(detect_tracker *t, int id, int64_t ts_ms, const detect
         p->peak_departure = detect_departure(value, r->lo, r->hi);
         p->peak_change = detect_change(value, r->expected);
     }
+    departing(m, ts_ms, sustained(m, value));
     if (p->noticed) { /* keep the episode's record of it up to date */
         detect_episode *e = find_episode(t, p->episode);
         detect_member *mb = e && !e->closed_ms ? find_member(e, id) : NULL;
@@ -443,7 +459,11 @@ void detect_tracker_tick(detect_tracker *t, int64_t now)
             calm(t, id, now);
             continue;
         }
-        if (!p->noticed && now - p->since_ms >= t->cfg.for_ms)
+        /* noticed once anomalous for `for`, the departure unbroken over
+         * the last `for` (a burst of spikes that comes and goes is not) */
+        int64_t dep = t->m[id].dep_since;
+        if (!p->noticed && now - p->since_ms >= t->cfg.for_ms &&
+            (t->cfg.for_ms == 0 || (dep && now - dep >= t->cfg.for_ms)))
             notice(t, id, now);
         t->active[w++] = id;
     }
