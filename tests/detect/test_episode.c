@@ -224,6 +224,15 @@ static void test_sustained(void **state)
         detect_tracker_tick(t, S(s));
     }
     assert_int_equal(detect_tracker_metric(t, 2)->since_ms, 0);
+    /* a burst: hits every 2 s for 3 minutes, back in the band between
+     * them: anomalous all along, never noticed (the departure breaks) */
+    for (int s = 220; s <= 400; s++) {
+        bool hit = s % 2 == 0;
+        feed(t, 4, S(s), hit ? 0.9 : 0.1, hit ? DETECT_REASON_SPIKE : DETECT_REASON_NONE, hit ? 100 : 10);
+        detect_tracker_tick(t, S(s));
+    }
+    assert_true(detect_tracker_metric(t, 4)->since_ms == S(220));
+    assert_false(detect_tracker_metric(t, 4)->noticed);
     /* a flat line: lasts while the value is the one it stopped at */
     feed(t, 3, S(300), 0.9, DETECT_REASON_FLATLINE, 10);
     detect_tracker_tick(t, S(300));
