@@ -300,7 +300,7 @@ uint64_t detect_tracker_episodes_total(const detect_tracker *t);
  *                                         stays open once every member is calm (0s..1h)
  *   include         = *                   globs: series to watch (a glob with '{' matches
  *   exclude         =                     the key name{labels}, else the family name)
- *   max_metrics     = 5000                detectors at most (about 2 KB each)
+ *   max_metrics     = 5000                detectors at most (about 2.9 KB each)
  *   save_interval   = 5m                  how often the learned state is saved (10s..1d)
  *
  * Threads: detect_registry_new/reconfigure/tick/save/free and
