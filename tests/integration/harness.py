@@ -243,6 +243,20 @@ def stop_script(p):
         if f:
             f.close()
 
+
+def anomalies_of(d, all_=False):
+    """GET /v1/anomalies[?all=1] of daemon d, as JSON (asserts a 200)."""
+    r = d.get("/v1/anomalies" + ("?all=1" if all_ else ""))
+    assert r.status == 200, r.body
+    return r.json()
+
+
+def events_of(d, typ):
+    """Every event of type typ in daemon d's store, oldest first (asserts a 200)."""
+    r = d.get(f"/v1/events?type={typ}&limit=1000&order=asc")
+    assert r.status == 200, r.body
+    return r.json()["events"]
+
 def run(tests):
     """Runs test functions in order; prints a line each; exits non-zero on failure."""
     failed = 0

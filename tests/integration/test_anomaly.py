@@ -25,6 +25,7 @@ import subprocess
 import time
 
 from harness import IPPOCD, SLOW, Daemon, run, start_script, stop_script, wait_for
+from harness import anomalies_of as anomalies, events_of as events
 
 LEARN_MAX = int(os.environ.get("IPPOC_TEST_LEARN_MAX", "150"))  # samples
 
@@ -50,18 +51,6 @@ def config(pidfile, threshold=None, extra=""):
             f"[detect]\ninclude = {WATCHED}\nfor = 0s\nkeep_firing_for = 20s\nepisode_window = 10s\nsave_interval = 10s\n"
             + (f"threshold = {threshold}\n" if threshold else "") + extra +
             "[heal]\nrule = if anomalous(process.rss_bytes) then alert\n")
-
-
-def anomalies(d, all_=False):
-    r = d.get("/v1/anomalies" + ("?all=1" if all_ else ""))
-    assert r.status == 200, r.body
-    return r.json()
-
-
-def events(d, typ):
-    r = d.get(f"/v1/events?type={typ}&limit=1000&order=asc")
-    assert r.status == 200, r.body
-    return r.json()["events"]
 
 
 def samples(d, metric="process.rss_bytes"):

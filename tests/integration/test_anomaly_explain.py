@@ -25,6 +25,7 @@ import os
 import time
 
 from harness import Daemon, run, start_script, stop_script, wait_for
+from harness import anomalies_of as anomalies, events_of as events
 
 LEARN_MAX = int(os.environ.get("IPPOC_TEST_LEARN_MAX", "150"))  # samples
 BURN_BEFORE_LEAK = 8  # s: the CPU moves this long before the memory does
@@ -54,18 +55,6 @@ for line in sys.stdin:                      # blocks: no CPU, no allocation
 
 WATCHED = "process.cpu_percent process.rss_bytes process.vsize_bytes"
 REASONS = {"spike", "dip", "level_up", "level_down", "seasonal", "flatline", "variance", "drift"}
-
-
-def anomalies(d, all_=False):
-    r = d.get("/v1/anomalies" + ("?all=1" if all_ else ""))
-    assert r.status == 200, r.body
-    return r.json()
-
-
-def events(d, typ):
-    r = d.get(f"/v1/events?type={typ}&limit=1000&order=asc")
-    assert r.status == 200, r.body
-    return r.json()["events"]
 
 
 def scoring(d):
