@@ -68,6 +68,7 @@
 #include "detect/detect_int.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +248,16 @@ static double lvl_step(detect_state *st, double value, double tol)
     return best / tol * P.lvl_z;
 }
 
+/* A detection that overrules the calibration (a new extreme, a stopped
+ * source, a decided drift): raises *F to F_at with its reason; whether it did. */
+static bool overrule(double *F, detect_reason *why, double F_at, detect_reason r)
+{
+    if (!(F_at > *F)) return false;
+    *F = F_at;
+    *why = r;
+    return true;
+}
+
 /* New extreme: how far value is beyond the extremes seen, as a share of
  * their span (0 inside them or while they span nothing). */
 static double beyond_extremes(const detect_state *st, double value)
@@ -357,10 +368,7 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
 
     /* 6. a new extreme */
     if (P.sp_tol > 0 && beyond_extremes(st, value) > P.sp_tol) {
-        if (P.sp_F > F) {
-            F = P.sp_F;
-            why = value > st->xhi ? DETECT_REASON_SPIKE : DETECT_REASON_DIP;
-        }
+        overrule(&F, &why, P.sp_F, value > st->xhi ? DETECT_REASON_SPIKE : DETECT_REASON_DIP);
         if (P.sp_free > 0) st->fired = 0;
     }
     /* 7. a flat line far longer than any run seen: a stopped source (a hung
@@ -371,21 +379,15 @@ detect_result detect_feed(detect_state *st, int64_t ts_ms, double value)
          * samples, such a run would happen by chance once in ~1e9 runs */
         double need = ceil(fmax(P.flat_fire * fmax(st->runmax, P.flat_min),
                                 20.7 / fmax(st->pchg, 1e-6)));
-        if (run == need && P.flat_F > F) {
-            F = P.flat_F;
-            why = DETECT_REASON_FLATLINE;
-            st->fired = 0;
-        }
+        if (run == need && overrule(&F, &why, P.flat_F, DETECT_REASON_FLATLINE)) st->fired = 0;
     }
     /* 8. a slow drift, once decided, is a detection (once per drift)
      * whatever the calibration: the slow scale has its own noise model, and
      * the ramp's own 1-second surprises fill the calibration's histogram, so
      * the calibrated z alone was learned away (the tracker keeps the run
      * while the value keeps moving away) */
-    if (drift.z > 0 && drift.since_ms != st->drift_told && P.drift_F > F) {
+    if (drift.z > 0 && drift.since_ms != st->drift_told && overrule(&F, &why, P.drift_F, DETECT_REASON_DRIFT)) {
         st->drift_told = drift.since_ms;
-        F = P.drift_F;
-        why = DETECT_REASON_DRIFT;
         drift_won = 1;
         st->fired = 0;
     }
