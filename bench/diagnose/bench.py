@@ -88,7 +88,11 @@ def http(url, method="GET", timeout=2.0, headers=None):
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read(), time.monotonic() - t
     except urllib.error.HTTPError as e:
-        return e.code, e.read(), time.monotonic() - t
+        try:
+            body = e.read()
+        except (OSError, http_client.HTTPException):  # an error reply cut short by a dying server
+            body = b""
+        return e.code, body, time.monotonic() - t
     except (OSError, urllib.error.URLError, http_client.HTTPException) as e:  # a starved server may cut short
         return None, str(e).encode(), time.monotonic() - t
 
