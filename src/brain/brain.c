@@ -106,6 +106,7 @@ struct brain {
     diag_entry diags[BRAIN_DIAG_KEEP];
     int ndiag_next;
     uint64_t done, late, opened, proposals, healed, failed, refused;
+    brain_mind mind;          /* fixed after brain_new / brain_set_thinking */
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -892,6 +893,7 @@ int brain_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_engine *
     b->loop = loop;
     b->mem = mem;
     b->heal = heal;
+    b->mind = (brain_mind){.mem = mem, .heal = heal, .cases = &b->cases};
     b->logs = logs;
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->work_cond, NULL);
@@ -976,4 +978,19 @@ void brain_free(brain *b)
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->work_cond);
     free(b);
+}
+
+/* ---- the model and the knowledge ------------------------------------------- */
+
+void brain_set_thinking(brain *b, llm *l, mem_know *know)
+{
+    if (!b)
+        return;
+    b->mind.llm = l;
+    b->mind.know = know;
+}
+
+const brain_mind *brain_mind_of(brain *b)
+{
+    return &b->mind;
 }

@@ -43,6 +43,7 @@
 
 typedef struct brain brain;
 typedef struct logs_watch logs_watch; /* logs/logs.h (the log module's watch) */
+typedef struct llm llm;               /* llm/llm.h (the language-model client) */
 
 /* Checks [brain]: 0 or -EINVAL with "FILE:LINE: reason". Any thread. */
 int brain_config_check(const core_config *cfg, char *err, size_t errlen);
@@ -60,6 +61,25 @@ int brain_diagnose_service(brain *b, const char *service, uint64_t *incident, ch
 char *brain_diagnosis_json(brain *b, uint64_t incident);
 /* Any thread: {"enabled","workers","queue","running","done","dropped","merged","cases",...} */
 char *brain_status_json(brain *b);
+/* The brain's model and knowledge (either may be NULL: the brain then
+ * thinks without them). Set once after brain_new, before the first tick;
+ * both outlive the brain. Loop thread. */
+void brain_set_thinking(brain *b, llm *l, mem_know *know);
+
+/* Answers a question from memory (POST /v1/ask, `ippoc ask`): malloc'd JSON
+ * {"question","kind","answer","records":[{"ref","type","id",...}],"model",...}
+ * (see docs/ask.md), or NULL with *status (400 bad question, 503) and err.
+ * Blocks while a model thinks: an HTTP thread or a worker, never the loop. */
+char *brain_ask_json(brain *b, const char *question, int64_t now_ms, int *status, char *err, size_t errlen);
+
+/* The daily digest of day ("YYYY-MM-DD", NULL = today): malloc'd JSON, or
+ * NULL with err (no such day). Any thread. */
+char *brain_digest_json(brain *b, const char *day, char *err, size_t errlen);
+
+/* The preferences in force: configured and learned, with what each changed.
+ * malloc'd JSON. Any thread. */
+char *brain_prefs_json(brain *b);
+
 /* Waits for running deliberations (runs the loop), then frees. NULL is fine. */
 void brain_free(brain *b);
 

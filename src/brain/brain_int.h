@@ -155,4 +155,17 @@ int brain_thal_pop(brain_thal *t, int64_t now_ms, bool (*busy)(void *ud, const c
 /* Turns one event into a signal: 1 when it is one, 0 when not (ignored). */
 int brain_signal_from_event(const mem_event *ev, brain_signal *out);
 
+/* ---- what the newer parts read (ask.c, think.c, prefs.c, dream.c) ------------ */
+/* Set by brain_new and brain_set_thinking, fixed afterwards: safe to read
+ * from any thread without the lock. */
+typedef struct brain_mind {
+    mem_t *mem;
+    heal_engine *heal;   /* NULL in tests without heal */
+    brain_cases *cases;
+    llm *llm;            /* NULL: no model */
+    mem_know *know;      /* NULL: no knowledge store */
+} brain_mind;
+
+const brain_mind *brain_mind_of(brain *b);
+
 #endif

@@ -76,7 +76,8 @@ void core_config_free(core_config *c)
 bool core_config_raw_section(const char *section)
 {
     return !strcmp(section, "heal") || !strcmp(section, "detect") || !strcmp(section, "logs") ||
-           !strcmp(section, "brain") ||
+           !strcmp(section, "brain") || !strcmp(section, "llm") || !strcmp(section, "knowledge") ||
+           !strcmp(section, "prefs") || !strcmp(section, "dream") ||
            (!strncmp(section, "service.", 8) && section[8]) || (!strncmp(section, "alert.", 6) && section[6]);
 }
 

@@ -14,6 +14,7 @@
 #include "heal/heal.h"
 #include "logs/logs.h"
 #include "brain/brain.h"
+#include "llm/llm.h"
 #include "memory/memory.h"
 #include "sense/sense.h"
 
@@ -53,6 +54,8 @@ typedef struct cell {
     api_t *api;
     heal_engine *heal;
     brain *brain;                  /* after heal, freed before it (snap_lock for the API) */
+    llm *llm;                      /* the language-model client: with the brain, freed after it */
+    mem_know *know;                /* knowledge store (NULL when it cannot open): freed after the brain */
     detect_registry *an;           /* from open_cell to close_cell (outlives the API) */
     logs_watch *logs;              /* the log watch: loop thread; set and cleared under snap_lock */
     loopcall lc;                   /* API threads run approve/reject on the loop */
@@ -123,6 +126,8 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
         rc = logs_config_check(c, err, errlen);
     if (!rc)
         rc = heal_config_check(c, err, errlen);
+    if (!rc)
+        rc = llm_config_check(c, err, errlen);
     return rc ? rc : brain_config_check(c, err, errlen);
 }
 
@@ -540,6 +545,39 @@ static int hk_diagnose(void *ud, const char *service, uint64_t *id, char *err, s
     return k.rc;
 }
 
+/* ---- the language model and the knowledge store ------------------------------ */
+
+/* Every request body that leaves for a model, after redaction (any thread). */
+static void on_llm_sent(void *ud, const char *provider, const char *body)
+{
+    cell *c = ud;
+    json_t *p = json_pack("{s:s, s:I}", "provider", provider, "bytes", (json_int_t)strlen(body));
+    char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
+    if (text)
+        mem_event_add(c->mem, 0, "llm.sent", "info", "llm", text);
+    free(text);
+    json_decref(p);
+}
+
+static int know_embed(void *ud, const char *const *texts, size_t n, float *out, int dims, char *err, size_t errlen)
+{
+    return llm_embed(ud, texts, n, out, dims, err, errlen);
+}
+
+/* The cell works without either: a failure is logged, not fatal. */
+static void start_thinking(cell *c)
+{
+    char err[1024], path[CORE_PATH_MAX + 32];
+    if (llm_new(&c->cfg, c->cfg.state_dir, on_llm_sent, c, &c->llm, err, sizeof err))
+        log_err("ippocd: llm: %s (thinking without a model)", err);
+    snprintf(path, sizeof path, "%s/knowledge.db", c->cfg.state_dir);
+    if (mem_know_open(path, &c->know, err, sizeof err)) {
+        log_warn("ippocd: knowledge: %s (running without it)", err);
+        c->know = NULL;
+    } else if (llm_embed_dims(c->llm) > 0)
+        mem_know_set_embedder(c->know, know_embed, c->llm, llm_embed_dims(c->llm));
+}
+
 /* ---- API start/stop --------------------------------------------------------- */
 
 static int start_api(cell *c, char *err, size_t errlen)
@@ -637,6 +675,10 @@ static void reload(cell *c)
     }
     if (c->logs && logs_watch_reconfigure(c->logs, &next, err, sizeof err)) { /* checked: out of memory only */
         log_err("daemon: logs: %s", err);
+        record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
+    }
+    if (c->llm && llm_reconfigure(c->llm, &next, err, sizeof err)) {
+        log_err("daemon: the language model keeps its settings: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
     }
     if (c->brain && brain_reconfigure(c->brain, &next, err, sizeof err)) {
@@ -761,6 +803,10 @@ static void close_cell(cell *c)
 {
     if (c->api)
         api_stop(c->api);
+    mem_know_close(c->know); /* the brain that read them is gone, and so is the API */
+    c->know = NULL;
+    llm_free(c->llm);
+    c->llm = NULL;
     if (c->sense)
         sense_close(c->sense);
     sense_nx_close(c->nx); /* the API that called it has stopped */
@@ -845,6 +891,8 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
         brain *b = NULL;
         if (brain_new(&c.loop, &c.cfg, c.mem, h, c.logs, &b, err, sizeof err))
             log_err("ippocd: brain: %s (running without it)", err);
+        start_thinking(&c);
+        brain_set_thinking(b, c.llm, c.know);
         pthread_mutex_lock(&c.snap_lock);
         c.brain = b;
         pthread_mutex_unlock(&c.snap_lock);

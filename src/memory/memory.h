@@ -211,4 +211,88 @@ int mem_case_save(mem_t *m, int64_t id, int64_t ts_ms, const char *json);
 int mem_case_load(mem_t *m, int (*fn)(void *ud, int64_t id, int64_t ts, const char *json), void *ud,
                   char *err, size_t errlen);
 
+/* ---- knowledge (know*.c; its own SQLite file, STATE/knowledge.db) ---------------- */
+/* Documents cut into chunks with provenance, indexed twice: SQLite FTS5
+ * (BM25) and an embedding per chunk searched exactly (SIMD); answers fuse
+ * both rankings by reciprocal rank. Memories carry a confidence that decays
+ * with disuse; typed links join incidents, causes, actions, components,
+ * knobs, documents and papers. Every function is thread-safe (one internal
+ * mutex); none is called from the loop thread (they touch the disk). */
+typedef struct mem_know mem_know;
+
+#define MEM_KNOW_DIM 256 /* the built-in embedding's dimensions */
+
+int mem_know_open(const char *path, mem_know **out, char *err, size_t errlen);
+void mem_know_close(mem_know *k);
+
+/* An external embedder (the daemon wires llm_embed): n texts -> n*dims floats.
+ * NULL = the built-in embedding. A store keeps the dims it was built with;
+ * a change of embedder re-embeds on the next mem_know_reembed. */
+typedef int (*mem_embed_fn)(void *ud, const char *const *texts, size_t n, float *out, int dims, char *err,
+                            size_t errlen);
+void mem_know_set_embedder(mem_know *k, mem_embed_fn fn, void *ud, int dims);
+
+typedef struct mem_doc {
+    const char *source; /* path, URL, "feed:URL#entry-id", "digest:2026-12-05": unique */
+    const char *title;
+    const char *kind;   /* "markdown","text","html","man","pdf","runbook","paper","digest","note" */
+    const char *text;   /* plain text, already parsed by the caller */
+    int64_t ts_ms;      /* the document's own date; 0 = now */
+    double confidence;  /* 0..1; 0 = 1.0 */
+    bool pinned;        /* never decays away (runbooks the operator gave) */
+} mem_doc;
+
+/* Cuts d into chunks, indexes and embeds them; a newer add of the same
+ * source replaces the older; an unchanged text is 0 with *chunks = 0.
+ * 0 with *doc_id, *chunks (either may be NULL); -EINVAL (empty text, no
+ * source), -EIO with the reason in err. */
+int mem_know_add(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunks, char *err, size_t errlen);
+int mem_know_remove(mem_know *k, const char *source); /* 0 or -ENOENT */
+
+enum { MEM_KNOW_HYBRID = 0, MEM_KNOW_BM25 = 1, MEM_KNOW_VECTOR = 2 };
+
+typedef struct mem_hit {
+    int64_t chunk, doc;
+    char *source, *title, *kind, *text; /* malloc'd */
+    double score;                       /* fused RRF score, or the one ranking's */
+    int rank_bm25, rank_vec;            /* 1-based; 0 = not in that list */
+    double confidence;
+    int64_t ts_ms;
+} mem_hit;
+
+/* The best `limit` chunks for query; each hit's use is counted (it refreshes
+ * its decay). 0 with *out and *n (mem_know_hits_free), -EINVAL, -EIO. */
+int mem_know_search(mem_know *k, const char *query, int mode, int limit, mem_hit **out, size_t *n, char *err,
+                    size_t errlen);
+void mem_know_hits_free(mem_hit *h, size_t n);
+
+/* Typed links between nodes named "KIND:ID" (incident:12, case:3, doc:5,
+ * chunk:9, component:nginx, knob:vm.swappiness, action:restart,
+ * cause:oom_kill, paper:2501.01234): 0 or -EINVAL/-EIO. A repeated link
+ * adds to its weight. */
+int mem_know_link(mem_know *k, const char *from, const char *rel, const char *to, double weight, char *err,
+                  size_t errlen);
+/* Links within depth (1..3) of node: malloc'd JSON array of
+ * {"from","rel","to","weight","ts"}; NULL on error. */
+char *mem_know_links_json(mem_know *k, const char *node, int depth);
+
+/* Dreaming's tools. decay: confidence *= 0.5^(unused time / half_life) for
+ * every memory not pinned; one under floor is forgotten (links too).
+ * dedup: merges chunks whose embeddings have cosine >= threshold (keeps the
+ * older, moving its links). reembed: every chunk with the current embedder
+ * and statistics. 0 or -errno; counts may be NULL. */
+int mem_know_decay(mem_know *k, int64_t now_ms, int64_t half_life_ms, double floor, int *decayed, int *forgotten);
+int mem_know_dedup(mem_know *k, double threshold, int *merged);
+int mem_know_reembed(mem_know *k, int *n);
+
+/* Small named values kept with the knowledge (feeds' state, the digest's
+ * last day): value malloc'd or NULL when absent. */
+int mem_know_meta_set(mem_know *k, const char *key, const char *value);
+char *mem_know_meta_get(mem_know *k, const char *key);
+
+/* {"docs","chunks","links","bytes","embedder","dims"} and the newest docs
+ * [{"id","source","title","kind","chunks","ts","confidence"}]: malloc'd JSON. */
+char *mem_know_stats_json(mem_know *k);
+char *mem_know_docs_json(mem_know *k, int limit);
+
 #endif
