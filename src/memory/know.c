@@ -44,6 +44,8 @@ static const char *const migrations[] = {
     " to_node TEXT NOT NULL, weight REAL NOT NULL, ts INTEGER NOT NULL, UNIQUE(from_node, rel, to_node));"
     "CREATE INDEX links_to ON links(to_node);"
     "CREATE TABLE model (id INTEGER PRIMARY KEY CHECK (id = 1), data BLOB NOT NULL, saved INTEGER NOT NULL);",
+    /* 1 -> 2: chunks decay on their own clock too (know_dream.c) */
+    "ALTER TABLE chunks ADD COLUMN decayed INTEGER NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -55,7 +57,8 @@ static const char *const stmt_sql[KS_N] = {
                    " pinned = ?8, last_used = ?6, decayed = ?6 WHERE id = ?1",
     [KS_DOC_CHUNKS] = "SELECT c.id, c.text, d.title FROM chunks c JOIN docs d ON d.id = c.doc"
                       " WHERE c.doc = ? ORDER BY c.id",
-    [KS_CHUNK_INS] = "INSERT INTO chunks (doc, ord, off, text, confidence, last_used) VALUES (?, ?, ?, ?, ?, ?)",
+    [KS_CHUNK_INS] = "INSERT INTO chunks (doc, ord, off, text, confidence, last_used, decayed)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
     [KS_FTS_INS] = "INSERT INTO fts (rowid, title, text) VALUES (?, ?, ?)",
     [KS_FTS_DEL] = "INSERT INTO fts (fts, rowid, title, text) VALUES ('delete', ?, ?, ?)",
     [KS_VEC_PUT] = "INSERT OR REPLACE INTO vectors (chunk, dims, v) VALUES (?, ?, ?)",
@@ -268,6 +271,15 @@ static int migrate(mem_know *k, char *err, size_t errlen)
     return 0;
 }
 
+/* know_halve(confidence, elapsed_ms, half_life_ms): the decay (know_dream.c),
+ * in C because SQLite's own math functions are a build option. */
+static void sql_halve(sqlite3_context *cx, int argc, sqlite3_value **v)
+{
+    (void)argc;
+    double c = sqlite3_value_double(v[0]), e = sqlite3_value_double(v[1]), hl = sqlite3_value_double(v[2]);
+    sqlite3_result_double(cx, hl > 0 && e > 0 ? c * pow(0.5, e / hl) : c);
+}
+
 static int open_db(mem_know *k, char *err, size_t errlen)
 {
     int rc = sqlite3_open_v2(k->path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -295,6 +307,9 @@ static int open_db(mem_know *k, char *err, size_t errlen)
     if ((rc = know_exec(k, "PRAGMA journal_mode=WAL")) || (rc = know_exec(k, sql)) ||
         (rc = know_exec(k, "PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;"
                            "PRAGMA journal_size_limit=67108864")))
+        return know_sqlerr(k, rc, "setting up", err, errlen);
+    if ((rc = sqlite3_create_function(k->db, "know_halve", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_halve,
+                                      NULL, NULL)))
         return know_sqlerr(k, rc, "setting up", err, errlen);
     if ((rc = migrate(k, err, errlen)))
         return rc;
