@@ -46,6 +46,8 @@ void know_gone_free(know_gone *g)
 
 void know_gone_apply(mem_know *k, know_gone *g)
 {
+    if (!g->n)
+        return;
     qsort(g->ids, g->n, sizeof *g->ids, cmp_i64);
     know_index_drop(&k->ix, g->ids, g->n);
     for (size_t i = 0; i < g->n; i++)
@@ -308,6 +310,9 @@ int mem_know_add(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunks, ch
  * one transaction; the RAM index and statistics follow. */
 int know_doc_delete(mem_know *k, int64_t id)
 {
+    for (size_t i = 0; i < k->nuses; i++) /* uses of what goes are void */
+        if (k->uses[i].doc == id)
+            k->uses[i--] = k->uses[--k->nuses];
     know_gone g = {0};
     char err[256], node[40];
     int rc = know_exec(k, "SAVEPOINT del") ? -EIO : 0;
