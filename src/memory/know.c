@@ -349,6 +349,7 @@ int mem_know_open(const char *path, mem_know **out, char *err, size_t errlen)
     mem_know *k = calloc(1, sizeof *k);
     if (!k || !(k->path = strdup(path)) || !(k->model = mem_embed_model_new()) ||
         !(k->uses = malloc(KNOW_USES_MAX * sizeof *k->uses)) ||
+        !(k->dfc = calloc(KNOW_DF_SLOTS, sizeof *k->dfc)) ||
         !(k->top_id = malloc(KNOW_TOPN * sizeof *k->top_id)) || !(k->top_s = malloc(KNOW_TOPN * sizeof *k->top_s))) {
         mem_know_close(k);
         return know_err(err, errlen, -ENOMEM, "%s: no memory", path);
@@ -390,6 +391,7 @@ void mem_know_close(mem_know *k)
     know_index_free(&k->ix);
     free(k->qv);
     free(k->uses);
+    free(k->dfc);
     free(k->top_id);
     free(k->top_s);
     free(k->path);

@@ -62,6 +62,13 @@ struct mem_know {
     know_index ix;
     fts5_tokenizer tok; /* the index's own tokenizer (porter over unicode61), */
     Fts5Tokenizer *tokp; /* for looking up how common a query's terms are; NULL: not */
+    /* how common query terms are (know_search.c): a cache of fts5vocab's
+     * answers, an entry trusted while under KNOW_DF_STALE chunks changed */
+    struct know_df {
+        uint64_t h;
+        int64_t df, at;
+    } *dfc;
+    int64_t changes; /* chunks added and deleted since open */
     /* uses of hits not yet written (know_uses_flush) */
     struct know_use {
         int64_t chunk, doc, ts;
@@ -91,6 +98,8 @@ int know_index_load(mem_know *k, char *err, size_t errlen);
 /* Writes the counted uses of hits (searches keep them in RAM: a write per
  * query would cost more than the query); 0 or -EIO. */
 int know_uses_flush(mem_know *k);
+#define KNOW_DF_SLOTS 4096
+#define KNOW_DF_STALE 2000
 #define KNOW_USES_MAX 512     /* uses kept in RAM at most... */
 #define KNOW_USES_MS 5000     /* ...or for this long */
 

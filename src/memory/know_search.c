@@ -47,10 +47,22 @@ static int on_token(void *ctx, int tflags, const char *tok, int n, int start, in
 {
     (void)tflags, (void)start, (void)end;
     dfc *c = ctx;
-    sqlite3_stmt *st = c->k->st[KS_VOCAB];
-    sqlite3_bind_text(st, 1, tok, n, SQLITE_STATIC);
-    int64_t df = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
+    mem_know *k = c->k;
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < n; i++)
+        h = (h ^ (unsigned char)tok[i]) * 1099511628211ull;
+    h |= 1; /* never 0, an empty slot */
+    struct know_df *e = &k->dfc[h % KNOW_DF_SLOTS];
+    int64_t df;
+    if (e->h == h && k->changes - e->at <= KNOW_DF_STALE) {
+        df = e->df;
+    } else {
+        sqlite3_stmt *st = k->st[KS_VOCAB];
+        sqlite3_bind_text(st, 1, tok, n, SQLITE_STATIC);
+        df = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        *e = (struct know_df){h, df, k->changes};
+    }
     if (df < c->df)
         c->df = df;
     return SQLITE_OK;
