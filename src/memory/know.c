@@ -354,7 +354,7 @@ int mem_know_open(const char *path, mem_know **out, char *err, size_t errlen)
     mem_know *k = calloc(1, sizeof *k);
     if (!k || !(k->path = strdup(path)) || !(k->model = mem_embed_model_new()) ||
         !(k->uses = malloc(KNOW_USES_MAX * sizeof *k->uses)) ||
-        !(k->dfc = calloc(KNOW_DF_SLOTS, sizeof *k->dfc)) ||
+        !(k->dfc = calloc(KNOW_DF_SLOTS, sizeof *k->dfc)) || !(k->plan = malloc(sizeof *k->plan)) ||
         !(k->top_id = malloc(KNOW_TOPN * sizeof *k->top_id)) || !(k->top_s = malloc(KNOW_TOPN * sizeof *k->top_s))) {
         mem_know_close(k);
         return know_err(err, errlen, -ENOMEM, "%s: no memory", path);
@@ -371,6 +371,7 @@ int mem_know_open(const char *path, mem_know **out, char *err, size_t errlen)
         return rc;
     }
     k->model_saved_ms = know_now_ms();
+    k->nchunks = query_i64(k, "SELECT count(*) FROM chunks");
     *out = k;
     return 0;
 }
@@ -397,6 +398,7 @@ void mem_know_close(mem_know *k)
     free(k->qv);
     free(k->uses);
     free(k->dfc);
+    free(k->plan);
     free(k->top_id);
     free(k->top_s);
     free(k->path);

@@ -49,6 +49,7 @@ void know_gone_apply(mem_know *k, know_gone *g)
     if (!g->n)
         return;
     k->changes += (int64_t)g->n;
+    k->nchunks -= (int64_t)g->n;
     qsort(g->ids, g->n, sizeof *g->ids, cmp_i64);
     know_index_drop(&k->ix, g->ids, g->n);
     for (size_t i = 0; i < g->n; i++)
@@ -281,6 +282,7 @@ static int add_locked(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunk
                 know_index_append(&k->ix, a.ids[i], a.vecs + i * (size_t)k->dims);
     }
     k->changes += (int64_t)a.n;
+    k->nchunks += (int64_t)a.n;
     k->model_dirty = true;
     k->model_unsaved++;
     know_model_maybe_save(k, false);

@@ -19,7 +19,7 @@
 #define KNOW_BATCH 32         /* texts per call of an external embedder */
 #define KNOW_MAX_TERMS 32     /* query terms given to FTS5 */
 #ifndef KNOW_BM25_BUDGET
-#define KNOW_BM25_BUDGET 8000 /* chunks one BM25 ranking may score (common terms dropped past it) */
+#define KNOW_BM25_BUDGET 3000 /* chunks one BM25 ranking may score (common terms dropped past it) */
 #endif
 
 #define KNOW_DF_SLOTS 4096
@@ -27,6 +27,14 @@
 #define KNOW_Q_RARE 6         /* of which the candidates' terms at most */
 #define KNOW_Q_PHRASES (KNOW_Q_RARE + KNOW_Q_TERMS * (KNOW_Q_RARE + 1))
 #define KNOW_DF_STALE 2000
+
+/* A BM25 expression and, per phrase in its order, the chunks holding it
+ * (-1: a repeat, not scored): know_search.c. */
+typedef struct plan {
+    char expr[16384];
+    int nphrase;
+    int64_t df[KNOW_Q_PHRASES];
+} plan;
 
 /* Every vector of the store's current dims, one contiguous float32 array in
  * chunk id order (ids ascending: chunks are AUTOINCREMENT and appended). */
@@ -78,6 +86,8 @@ struct mem_know {
         int64_t df, at;
     } *dfc;
     int64_t changes; /* chunks added and deleted since open */
+    int64_t nchunks; /* chunks stored */
+    plan *plan;      /* the query's, kept between queries */
     /* the BM25 expression being run, for know_bm25: per phrase (in the
      * expression's order) its chunk count, or -1 for a repeat not scored */
     bool have_bm25x;

@@ -85,13 +85,6 @@ static int cmp_term(const void *a, const void *b)
     return x->df < y->df ? -1 : x->df > y->df;
 }
 
-/* A BM25 expression and, per phrase in its order, the chunks holding it
- * (-1: a repeat, not scored). */
-typedef struct plan {
-    char expr[16384];
-    int nphrase;
-    int64_t df[KNOW_Q_PHRASES];
-} plan;
 
 static void put(plan *p, size_t *o, const char *s)
 {
@@ -135,15 +128,10 @@ static void build(plan *p, const term *t, int m, int r, bool and_mode)
     }
 }
 
-/* The plan for query: its words (common English ones dropped unless there is
- * nothing else), the KNOW_Q_TERMS rarest, as candidates the rarest while the
- * chunks they match stay within KNOW_BM25_BUDGET (at least one: when even
- * the rarest is past it, the two rarest joined by AND, with *alt the rarest
- * alone in case they never meet). Bounds the chunks scored while every term
- * still counts in their score. expr "" when the query has no words. */
-static void fts_plan(mem_know *k, const char *query, plan *main_, plan *alt)
+/* The query's words to rank by, rarest first: common English ones dropped
+ * unless there is nothing else, at most KNOW_Q_TERMS. Their count. */
+static int query_terms(mem_know *k, const char *query, term *t)
 {
-    term t[KNOW_MAX_TERMS];
     int n = 0, nstop = 0;
     for (const unsigned char *p = (const unsigned char *)query; *p && n < KNOW_MAX_TERMS;) {
         if (!wordc(*p)) {
@@ -175,24 +163,27 @@ static void fts_plan(mem_know *k, const char *query, plan *main_, plan *alt)
     for (int i = 0; i < m; i++)
         t[i].df = term_df(k, t[i].w);
     qsort(t, (size_t)m, sizeof *t, cmp_term);
-    if (m > KNOW_Q_TERMS)
-        m = KNOW_Q_TERMS;
-    main_->expr[0] = alt->expr[0] = 0;
-    main_->nphrase = alt->nphrase = 0;
-    if (!m)
-        return;
-    if (m >= 2 && t[0].df > KNOW_BM25_BUDGET) {
-        build(main_, t, m, 2, true);
-        build(alt, t, m, 1, false);
-        return;
-    }
+    return m < KNOW_Q_TERMS ? m : KNOW_Q_TERMS;
+}
+
+/* The candidates' terms: the rarest while the chunks they match stay within
+ * KNOW_BM25_BUDGET (joined by OR); when even the rarest is past it, the
+ * fewest rarest whose AND is expected within it (independent terms). */
+static int candidates(const mem_know *k, const term *t, int m, bool *and_mode)
+{
     int r = 1;
+    *and_mode = false;
+    if (t[0].df > KNOW_BM25_BUDGET) {
+        double n = k->nchunks > 0 ? (double)k->nchunks : 1, est = (double)t[0].df;
+        while (r < m && r < KNOW_Q_RARE && est > KNOW_BM25_BUDGET)
+            est *= (double)t[r++].df / n;
+        *and_mode = r > 1;
+        return r;
+    }
     int64_t sum = t[0].df;
     while (r < m && r < KNOW_Q_RARE && sum + t[r].df <= KNOW_BM25_BUDGET)
         sum += t[r++].df;
-    if (!k->have_bm25x) /* FTS5's bm25() would score the repeats: the candidates' terms alone */
-        m = r;
-    build(main_, t, m, r, false);
+    return r;
 }
 
 void know_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *cx, int nval, sqlite3_value **val)
@@ -211,8 +202,6 @@ void know_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *c
             k->q_idf[i] = k->q_df[i] < 0 ? 0 : idf > 0 ? idf : 1e-6;
         }
         k->q_ready = true;
-        if (getenv("KNOW_DEBUG") && api->xPhraseCount(fts) != np)
-            fprintf(stderr, "know_bm25: %d phrases, plan %d\n", api->xPhraseCount(fts), np);
     }
     double f[KNOW_Q_PHRASES];
     memset(f, 0, (size_t)np * sizeof *f);
@@ -367,14 +356,18 @@ static int search_locked(mem_know *k, const char *query, int mode, int limit, me
     size_t nc = 0;
     int rc = 0;
     if (mode != MEM_KNOW_VECTOR) {
-        plan *p = malloc(2 * sizeof *p);
-        if (!p)
-            return know_err(err, errlen, -ENOMEM, "%s: no memory", k->path);
-        fts_plan(k, query, &p[0], &p[1]);
-        rc = bm25_list(k, &p[0], c, &nc, err, errlen);
-        if (!rc && !nc && p[1].expr[0])
-            rc = bm25_list(k, &p[1], c, &nc, err, errlen);
-        free(p);
+        term t[KNOW_MAX_TERMS];
+        int m = query_terms(k, query, t);
+        bool and_mode;
+        int r = m ? candidates(k, t, m, &and_mode) : 0;
+        /* candidates that never meet: fewer of them, down to the rarest alone */
+        for (; r > 0 && !rc && !nc; r = r > 2 ? 2 : r - 1, and_mode = r > 1 && and_mode) {
+            /* without know_bm25, FTS5's bm25() would score the repeats: the candidates' terms alone */
+            build(k->plan, t, k->have_bm25x ? m : r, r, and_mode);
+            rc = bm25_list(k, k->plan, c, &nc, err, errlen);
+            if (!and_mode)
+                break;
+        }
         if (rc)
             return rc;
     }
