@@ -66,8 +66,8 @@ static const char *const stmt_sql[KS_N] = {
     [KS_BM25X] = "SELECT rowid, know_bm25(fts) AS s FROM fts WHERE fts MATCH ? ORDER BY s LIMIT ?",
     [KS_HIT] = "SELECT c.doc, c.text, c.confidence, d.source, d.title, d.kind, d.ts FROM chunks c"
                " JOIN docs d ON d.id = c.doc WHERE c.id = ?",
-    [KS_USE_CHUNK] = "UPDATE chunks SET uses = uses + 1, last_used = ?2 WHERE id = ?1",
-    [KS_USE_DOC] = "UPDATE docs SET uses = uses + 1, last_used = ?2 WHERE id = ?1",
+    [KS_USE_CHUNK] = "UPDATE chunks SET uses = uses + ?3, last_used = max(last_used, ?2) WHERE id = ?1",
+    [KS_USE_DOC] = "UPDATE docs SET uses = uses + ?3, last_used = max(last_used, ?2) WHERE id = ?1",
     [KS_VOCAB] = "SELECT doc FROM temp.know_vocab WHERE term = ?",
 };
 

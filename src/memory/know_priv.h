@@ -97,7 +97,7 @@ struct mem_know {
     bool q_ready;
     /* uses of hits not yet written (know_uses_flush) */
     struct know_use {
-        int64_t chunk, doc, ts;
+        int64_t chunk, doc, ts, n;
     } *uses;
     size_t nuses;
     int64_t uses_since;
@@ -128,8 +128,11 @@ int know_uses_flush(mem_know *k);
  * phrases the expression's plan marks (k->q_*), with the counts the plan
  * looked up; registered at open. */
 void know_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *cx, int nval, sqlite3_value **val);
-#define KNOW_USES_MAX 512     /* uses kept in RAM at most... */
-#define KNOW_USES_MS 5000     /* ...or for this long */
+#ifndef KNOW_USES_MAX
+#define KNOW_USES_MAX 4096    /* uses kept in RAM at most... */
+#endif
+#define KNOW_USES_MS 30000    /* ...or for this long */
+#define KNOW_USES_HITS 10     /* a search's first hits count as used, not the long tail */
 
 /* ---- know_dream.c -------------------------------------------------------------- */
 extern size_t know_dedup_exact_max; /* chunks compared pairwise by dedup (tests lower it) */

@@ -315,21 +315,56 @@ static int fill_hit(mem_know *k, const cand *c, mem_hit *h)
     return rc == SQLITE_DONE ? got : -EIO;
 }
 
+static int cmp_use(const void *a, const void *b)
+{
+    const struct know_use *x = a, *y = b;
+    return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
+}
+
+static int cmp_use_doc(const void *a, const void *b)
+{
+    const struct know_use *x = a, *y = b;
+    return x->doc < y->doc ? -1 : x->doc > y->doc;
+}
+
+/* Adds up the uses of each key (sorted by cmp): n summed, ts the latest. */
+static size_t fold(struct know_use *u, size_t n, int (*cmp)(const void *, const void *))
+{
+    qsort(u, n, sizeof *u, cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (w && !cmp(&u[w - 1], &u[i])) {
+            u[w - 1].n += u[i].n;
+            if (u[i].ts > u[w - 1].ts)
+                u[w - 1].ts = u[i].ts;
+        } else
+            u[w++] = u[i];
+    }
+    return w;
+}
+
+static void use_rows(mem_know *k, int s, const struct know_use *u, size_t n)
+{
+    sqlite3_stmt *st = k->st[s];
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(st, 1, s == KS_USE_CHUNK ? u[i].chunk : u[i].doc);
+        sqlite3_bind_int64(st, 2, u[i].ts);
+        sqlite3_bind_int64(st, 3, u[i].n);
+        sqlite3_step(st);
+        sqlite3_reset(st);
+    }
+}
+
 int know_uses_flush(mem_know *k)
 {
     if (!k->nuses)
         return 0;
     if (know_exec(k, "BEGIN IMMEDIATE"))
         return -EIO;
-    for (size_t i = 0; i < k->nuses; i++) {
-        for (int s = KS_USE_CHUNK; s <= KS_USE_DOC; s++) {
-            sqlite3_stmt *st = k->st[s];
-            sqlite3_bind_int64(st, 1, s == KS_USE_CHUNK ? k->uses[i].chunk : k->uses[i].doc);
-            sqlite3_bind_int64(st, 2, k->uses[i].ts);
-            sqlite3_step(st);
-            sqlite3_reset(st);
-        }
-    }
+    size_t n = fold(k->uses, k->nuses, cmp_use);
+    use_rows(k, KS_USE_CHUNK, k->uses, n);
+    n = fold(k->uses, n, cmp_use_doc);
+    use_rows(k, KS_USE_DOC, k->uses, n);
     if (know_exec(k, "COMMIT")) {
         know_exec(k, "ROLLBACK");
         return -EIO;
@@ -343,9 +378,9 @@ static void count_uses(mem_know *k, const mem_hit *h, size_t n)
     int64_t now = know_now_ms();
     if (!k->nuses)
         k->uses_since = now;
-    for (size_t i = 0; i < n && k->nuses < KNOW_USES_MAX; i++)
-        k->uses[k->nuses++] = (struct know_use){h[i].chunk, h[i].doc, now};
-    if (k->nuses + KNOW_TOPN > KNOW_USES_MAX || now - k->uses_since >= KNOW_USES_MS)
+    for (size_t i = 0; i < n && i < KNOW_USES_HITS && k->nuses < KNOW_USES_MAX; i++)
+        k->uses[k->nuses++] = (struct know_use){h[i].chunk, h[i].doc, now, 1};
+    if (k->nuses + KNOW_USES_HITS > KNOW_USES_MAX || now - k->uses_since >= KNOW_USES_MS)
         know_uses_flush(k);
 }
 
