@@ -55,7 +55,7 @@ static int on_token(void *ctx, int tflags, const char *tok, int n, int start, in
     h |= 1; /* never 0, an empty slot */
     struct know_df *e = &k->dfc[h % KNOW_DF_SLOTS];
     int64_t df;
-    if (e->h == h && k->changes - e->at <= KNOW_DF_STALE) {
+    if (e->h == h && e->df > 0 && k->changes - e->at <= KNOW_DF_STALE) { /* an absent word may arrive */
         df = e->df;
     } else {
         sqlite3_stmt *st = k->st[KS_VOCAB];
@@ -160,10 +160,14 @@ static int query_terms(mem_know *k, const char *query, term *t)
     for (int i = 0; i < n; i++)
         if (!t[i].stop || nstop == n)
             t[m++] = t[i];
-    for (int i = 0; i < m; i++)
+    int kept = 0;
+    for (int i = 0; i < m; i++) { /* a word in no chunk can only crowd out the others */
         t[i].df = term_df(k, t[i].w);
-    qsort(t, (size_t)m, sizeof *t, cmp_term);
-    return m < KNOW_Q_TERMS ? m : KNOW_Q_TERMS;
+        if (t[i].df > 0 || !k->tokp)
+            t[kept++] = t[i];
+    }
+    qsort(t, (size_t)kept, sizeof *t, cmp_term);
+    return kept < KNOW_Q_TERMS ? kept : KNOW_Q_TERMS;
 }
 
 /* The candidates' terms: the rarest while the chunks they match stay within

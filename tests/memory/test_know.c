@@ -215,11 +215,13 @@ static void test_readd(void **state)
     assert_int_equal(n, 0); /* unchanged: a no-op */
     assert_int_equal(rank_of(t, "fox", MEM_KNOW_BM25, "doc/x.md"), 1);
     /* a new text replaces the old chunks, the doc keeps its id */
+    assert_int_equal(rank_of(t, "turtle", MEM_KNOW_BM25, "doc/x.md"), 0); /* not there yet */
     assert_int_equal(add(t, "doc/x.md", "x", "A slow green turtle walks under the busy bridge.", false, &n), id);
     assert_int_equal(n, 1);
     assert_int_equal(rank_of(t, "fox", MEM_KNOW_BM25, "doc/x.md"), 0);
     assert_int_equal(rank_of(t, "fox", MEM_KNOW_VECTOR, "doc/x.md") <= 1, 1);
     assert_int_equal(rank_of(t, "turtle bridge", MEM_KNOW_HYBRID, "doc/x.md"), 1);
+    assert_int_equal(rank_of(t, "turtle", MEM_KNOW_BM25, "doc/x.md"), 1); /* a word once absent is found */
     assert_int_equal(count(t, "SELECT count(*) FROM chunks"), 1);
     assert_int_equal(count(t, "SELECT count(*) FROM vectors"), 1);
     /* bad documents */
@@ -268,8 +270,24 @@ static void test_hostile(void **state)
                 fail_msg("'%s' mode %d: %d %s", qs[i], m, rc, err);
             mem_know_hits_free(h, n);
         }
+    /* many words, long words: the expression stays within its bounds */
+    char *big = malloc(20000);
+    size_t o = 0;
+    for (int w = 0; w < 60; w++) {
+        for (int c = 0; c < 90; c++)
+            big[o++] = (char)('a' + (w + c) % 26);
+        big[o++] = ' ';
+        o += (size_t)sprintf(big + o, "%s ", w % 2 ? "nginx" : "kernel");
+    }
+    big[o] = 0;
     mem_hit *h;
     size_t n;
+    for (int m = 0; m < 3; m++) {
+        assert_int_equal(mem_know_search(t->k, big, m, 5, &h, &n, err, sizeof err), 0);
+        assert_true(n > 0 || m == MEM_KNOW_VECTOR);
+        mem_know_hits_free(h, n);
+    }
+    free(big);
     assert_int_equal(mem_know_search(t->k, "", MEM_KNOW_HYBRID, 5, &h, &n, err, sizeof err), -EINVAL);
     assert_int_equal(n, 0);
     assert_int_equal(mem_know_search(t->k, "   ", MEM_KNOW_BM25, 5, &h, &n, err, sizeof err), -EINVAL);
