@@ -256,11 +256,17 @@ static int bm25_list(mem_know *k, const plan *p, cand *c, size_t *nc, char *err,
     return 0;
 }
 
-static void vec_list(mem_know *k, const char *query, cand *c, size_t *nc)
+/* ext: the query embedded by the external embedder (outside the lock), or
+ * NULL for the built-in one (which reads the statistics: under it). */
+static void vec_list(mem_know *k, const char *query, const float *ext, cand *c, size_t *nc)
 {
     char err[256];
     const char *t = query;
-    if (k->ix.dims != k->dims || !k->ix.n || know_embed(k, &t, 1, k->qv, err, sizeof err))
+    if (k->ix.dims != k->dims || !k->ix.n)
+        return;
+    if (ext)
+        memcpy(k->qv, ext, (size_t)k->dims * sizeof *k->qv);
+    else if (k->fn || know_embed(k, &t, 1, k->qv, err, sizeof err))
         return;
     bool zero = true;
     for (int i = 0; i < k->dims && zero; i++)
@@ -388,8 +394,8 @@ static void count_uses(mem_know *k, const mem_hit *h, size_t n)
         know_uses_flush(k);
 }
 
-static int search_locked(mem_know *k, const char *query, int mode, int limit, mem_hit **out, size_t *n,
-                         char *err, size_t errlen)
+static int search_locked(mem_know *k, const char *query, const float *ext, int mode, int limit, mem_hit **out,
+                         size_t *n, char *err, size_t errlen)
 {
     cand c[2 * KNOW_TOPN];
     size_t nc = 0;
@@ -411,7 +417,7 @@ static int search_locked(mem_know *k, const char *query, int mode, int limit, me
             return rc;
     }
     if (mode != MEM_KNOW_BM25)
-        vec_list(k, query, c, &nc);
+        vec_list(k, query, ext, c, &nc);
     for (size_t i = 0; i < nc; i++) /* one ranking alone: its own score */
         if (mode != MEM_KNOW_HYBRID)
             c[i].score = mode == MEM_KNOW_BM25 ? c[i].sb : c[i].sv;
@@ -448,9 +454,28 @@ int mem_know_search(mem_know *k, const char *query, int mode, int limit, mem_hit
         limit = 10;
     if (limit > KNOW_TOPN)
         limit = KNOW_TOPN;
+    /* an external embedder (an HTTP call) is asked outside the lock */
     pthread_mutex_lock(&k->mu);
-    int rc = search_locked(k, query, mode, limit, out, n, err, errlen);
+    mem_embed_fn fn = k->fn;
+    void *ud = k->ud;
+    int dims = k->dims;
     pthread_mutex_unlock(&k->mu);
+    float *ext = NULL;
+    if (fn && mode != MEM_KNOW_BM25 && (ext = malloc((size_t)dims * sizeof *ext))) {
+        char eerr[256];
+        if (fn(ud, &query, 1, ext, dims, eerr, sizeof eerr)) { /* BM25 alone answers */
+            free(ext);
+            ext = NULL;
+        }
+    }
+    pthread_mutex_lock(&k->mu);
+    if (ext && (k->fn != fn || k->ud != ud || k->dims != dims)) { /* the embedder changed meanwhile */
+        free(ext);
+        ext = NULL;
+    }
+    int rc = search_locked(k, query, ext, mode, limit, out, n, err, errlen);
+    pthread_mutex_unlock(&k->mu);
+    free(ext);
     return rc;
 }
 
