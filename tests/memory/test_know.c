@@ -488,9 +488,9 @@ typedef struct fake_emb {
 static int letters(void *ud, const char *const *texts, size_t n, float *out, int dims, char *err, size_t errlen)
 {
     fake_emb *f = ud;
-    f->calls++;
-    if ((int)n > f->max_batch)
-        f->max_batch = (int)n;
+    __atomic_add_fetch(&f->calls, 1, __ATOMIC_RELAXED);
+    if ((int)n > __atomic_load_n(&f->max_batch, __ATOMIC_RELAXED))
+        __atomic_store_n(&f->max_batch, (int)n, __ATOMIC_RELAXED);
     if (f->fail) {
         snprintf(err, errlen, "embedder down");
         return -EIO;
@@ -581,10 +581,8 @@ static void *adder(void *p)
     return NULL;
 }
 
-static void test_concurrent(void **state)
+static void concurrent(kt *t)
 {
-    kt *t = *state;
-    add_corpus(t);
     conc c = {.t = t};
     pthread_t th[5];
     for (int i = 0; i < 4; i++)
@@ -596,6 +594,25 @@ static void test_concurrent(void **state)
     assert_int_equal(c.searches, 240);
     assert_int_equal(count(t, "SELECT count(*) FROM docs"), NCORPUS + 40);
     assert_int_equal(rank_of(t, "widget17 sprocket17", MEM_KNOW_HYBRID, "gen/17"), 1);
+}
+
+static void test_concurrent(void **state)
+{
+    kt *t = *state;
+    add_corpus(t);
+    concurrent(t);
+}
+
+/* the same with an external embedder, called outside the store's lock */
+static void test_concurrent_ext(void **state)
+{
+    kt *t = *state;
+    fake_emb f = {0};
+    mem_know_set_embedder(t->k, letters, &f, 26);
+    add_corpus(t);
+    concurrent(t);
+    assert_int_equal(count(t, "SELECT count(*) FROM vectors WHERE dims = 26"), count(t, "SELECT count(*) FROM chunks"));
+    assert_true(__atomic_load_n(&f.calls, __ATOMIC_RELAXED) >= 40 + 160); /* the adds and the searches that embed */
 }
 
 static void test_chunks(void **state)
@@ -726,6 +743,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_embedder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_ext, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
         cmocka_unit_test(test_vec),
     };
