@@ -730,6 +730,42 @@ static void test_vec(void **state)
     know_index_free(&ix);
 }
 
+static void test_foreign(void **state)
+{
+    kt *t = *state;
+    char path[160], err[512] = "";
+    mem_know *k = (mem_know *)1;
+    /* another application's SQLite file */
+    snprintf(path, sizeof path, "%s/other.db", t->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA application_id = 1234; CREATE TABLE x (a)", NULL, NULL, NULL), 0);
+    sqlite3_close(db);
+    assert_int_equal(mem_know_open(path, &k, err, sizeof err), -EINVAL);
+    assert_null(k);
+    assert_non_null(strstr(err, "not an IPPOC knowledge store"));
+    /* not SQLite at all */
+    snprintf(path, sizeof path, "%s/garbage.db", t->dir);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 200; i++)
+        fputs("this is not a database file at all. ", f);
+    fclose(f);
+    assert_true(mem_know_open(path, &k, err, sizeof err) < 0);
+    assert_non_null(strstr(err, path));
+    /* a schema newer than this build */
+    mem_know_close(t->k);
+    t->k = NULL;
+    exec(t, "PRAGMA user_version = 99");
+    assert_int_equal(mem_know_open(t->path, &k, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "newer"));
+    exec(t, "PRAGMA user_version = 2");
+    kt_open(t);
+    /* no path, a dir that does not exist */
+    assert_int_equal(mem_know_open("", &k, err, sizeof err), -EINVAL);
+    assert_true(mem_know_open("/nonexistent-dir/k.db", &k, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "/nonexistent-dir/k.db"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -746,6 +782,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_ext, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
         cmocka_unit_test(test_vec),
+        cmocka_unit_test_setup_teardown(test_foreign, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
