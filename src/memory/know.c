@@ -54,7 +54,7 @@ static const char *const stmt_sql[KS_N] = {
     [KS_DOC_INS] = "INSERT INTO docs (source, title, kind, hash, ts, added, confidence, pinned, last_used, decayed)"
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?6)",
     [KS_DOC_UPD] = "UPDATE docs SET title = ?2, kind = ?3, hash = ?4, ts = ?5, added = ?6, confidence = ?7,"
-                   " pinned = ?8, last_used = ?6, decayed = ?6 WHERE id = ?1",
+                   " pinned = max(pinned, ?8), last_used = ?6, decayed = ?6 WHERE id = ?1",
     [KS_DOC_CHUNKS] = "SELECT c.id, c.text, d.title FROM chunks c JOIN docs d ON d.id = c.doc"
                       " WHERE c.doc = ? ORDER BY c.id",
     [KS_CHUNK_INS] = "INSERT INTO chunks (doc, ord, off, text, confidence, last_used, decayed)"

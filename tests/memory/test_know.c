@@ -224,6 +224,13 @@ static void test_readd(void **state)
     assert_int_equal(rank_of(t, "turtle", MEM_KNOW_BM25, "doc/x.md"), 1); /* a word once absent is found */
     assert_int_equal(count(t, "SELECT count(*) FROM chunks"), 1);
     assert_int_equal(count(t, "SELECT count(*) FROM vectors"), 1);
+    /* a pin sticks: given once, a later add without it keeps it */
+    add(t, "doc/x.md", "x", "A slow green turtle walks under the busy bridge.", true, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(count(t, "SELECT pinned FROM docs WHERE source = 'doc/x.md'"), 1);
+    add(t, "doc/x.md", "x", "The turtle crossed the bridge at dawn.", false, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(count(t, "SELECT pinned FROM docs WHERE source = 'doc/x.md'"), 1);
     /* bad documents */
     char err[256] = "";
     mem_doc d = {.source = "doc/empty", .text = "  \n "};
