@@ -17,16 +17,16 @@
 #define KNOW_TOPN 100         /* depth of each ranking before fusion */
 #define KNOW_RRF_K 60         /* reciprocal rank fusion's k */
 #define KNOW_BATCH 32         /* texts per call of an external embedder */
-#define KNOW_MAX_TERMS 32     /* query terms given to FTS5 */
-#ifndef KNOW_BM25_BUDGET
-#define KNOW_BM25_BUDGET 3000 /* chunks one BM25 ranking may score (common terms dropped past it) */
+#define KNOW_MAX_TERMS 32     /* words of a query read */
+#ifndef KNOW_BM25_BUDGET      /* (settable at build time for measurements) */
+#define KNOW_BM25_BUDGET 3000 /* chunks a BM25 ranking's candidates may number (see know_search.c) */
 #endif
 
-#define KNOW_DF_SLOTS 4096
-#define KNOW_Q_TERMS 16       /* terms of one BM25 expression at most */
-#define KNOW_Q_RARE 6         /* of which the candidates' terms at most */
+#define KNOW_DF_SLOTS 4096    /* words whose chunk counts are cached */
+#define KNOW_DF_STALE 2000    /* chunks added or deleted before a cached count is looked up again */
+#define KNOW_Q_TERMS 16       /* words of one BM25 expression at most, the rarest */
+#define KNOW_Q_RARE 6         /* of which the candidates' words at most */
 #define KNOW_Q_PHRASES (KNOW_Q_RARE + KNOW_Q_TERMS * (KNOW_Q_RARE + 1))
-#define KNOW_DF_STALE 2000
 
 /* A BM25 expression and, per phrase in its order, the chunks holding it
  * (-1: a repeat, not scored): know_search.c. */

@@ -1,9 +1,11 @@
 /* know_search.c: searching the knowledge store. The query is cut into words
- * and given to FTS5 as quoted terms joined by OR (so no punctuation or FTS5
- * syntax in it can be an error: a query without words has no hits), ranked
- * by bm25(); the same query is embedded and scanned exactly over the RAM
- * index; the two top-KNOW_TOPN lists are fused by reciprocal rank (k = 60).
- * Every hit's use is counted. */
+ * and given to FTS5 as quoted terms (so no punctuation or FTS5 syntax in it
+ * can be an error: a query without words has no hits): candidates are the
+ * chunks holding the rarest words, within a budget, and every word scores
+ * on them by BM25 (know_bm25, a ranking function like FTS5's bm25()); the
+ * same query is embedded and scanned exactly over the RAM index; the two
+ * top-KNOW_TOPN lists are fused by reciprocal rank (k = 60). A search's
+ * first hits count as used, written in batches. */
 #include "memory/know_priv.h"
 
 #include <ctype.h>
