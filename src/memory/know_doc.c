@@ -179,6 +179,14 @@ static int write_doc(mem_know *k, const mem_doc *d, const char *title, const cha
         know_exec(k, "ROLLBACK");
         return rc;
     }
+    for (size_t i = 0; i < g->n; i++) { /* the old chunks' nodes are gone; doc:ID stays */
+        char node[40];
+        snprintf(node, sizeof node, "chunk:%lld", (long long)g->ids[i]);
+        if (know_links_drop_node(k, node)) {
+            know_exec(k, "ROLLBACK");
+            return know_err(err, errlen, -EIO, "%s: dropping the links of %s", k->path, node);
+        }
+    }
     sqlite3_stmt *st = k->st[exists ? KS_DOC_UPD : KS_DOC_INS];
     int o = exists ? 1 : 0;
     if (exists)

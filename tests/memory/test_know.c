@@ -224,8 +224,18 @@ static void test_readd(void **state)
     assert_int_equal(rank_of(t, "turtle", MEM_KNOW_BM25, "doc/x.md"), 1); /* a word once absent is found */
     assert_int_equal(count(t, "SELECT count(*) FROM chunks"), 1);
     assert_int_equal(count(t, "SELECT count(*) FROM vectors"), 1);
+    /* links to the doc survive a replace, links to its old chunks do not */
+    char err0[256], node[32];
+    snprintf(node, sizeof node, "doc:%lld", (long long)id);
+    assert_int_equal(mem_know_link(t->k, "incident:3", "cites", node, 1, err0, sizeof err0), 0);
+    snprintf(node, sizeof node, "chunk:%lld", (long long)count(t, "SELECT id FROM chunks"));
+    assert_int_equal(mem_know_link(t->k, "incident:3", "cites", node, 1, err0, sizeof err0), 0);
+    add(t, "doc/x.md", "x", "A slow green turtle walks under the busy bridge at noon.", false, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(count(t, "SELECT count(*) FROM links"), 1);
+    assert_int_equal(count(t, "SELECT count(*) FROM links WHERE to_node LIKE 'doc:%'"), 1);
     /* a pin sticks: given once, a later add without it keeps it */
-    add(t, "doc/x.md", "x", "A slow green turtle walks under the busy bridge.", true, &n);
+    add(t, "doc/x.md", "x", "A slow green turtle walks under the busy bridge at noon.", true, &n);
     assert_int_equal(n, 0);
     assert_int_equal(count(t, "SELECT pinned FROM docs WHERE source = 'doc/x.md'"), 1);
     add(t, "doc/x.md", "x", "The turtle crossed the bridge at dawn.", false, &n);
