@@ -34,6 +34,10 @@
  *   anomaly_scores are anomalous) and ippoc_anomaly_score{metric="NAME",
  *   <its labels>} for each anomalous one. With services_json, /metrics
  *   also has ippoc_service_restarts_total and ippoc_service_up per service.
+ * The language-model client (api_llm.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/llm                    llm_json as given: providers, budgets
+ *                                   (tokens this hour), requests, failures,
+ *                                   fallbacks and the recent ones
  * Logs (api_logs.c; 503 "unavailable" when the hook is NULL):
  *   GET  /v1/logs[?source=S]        logs_json as given: each log source's
  *                                   templates with counts, rates, levels,
@@ -121,6 +125,9 @@ typedef struct api_hooks {
      * (mode 0600: only this user may connect) with its own connection
      * budget, so the owner gets in whatever TCP clients do. */
     const char *socket_path;
+    /* llm: the language-model client's status for GET /v1/llm (malloc'd
+     * JSON, llm_status_json); may be NULL (503). Thread-safe. */
+    char *(*llm_json)(void *ud);
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen

@@ -15,6 +15,7 @@ static const struct {
     {"/v1/audit/verify", R_AUDIT_VERIFY}, {"/v1/anomalies", R_ANOMALIES},
     {"/v1/logs", R_LOGS},
     {"/v1/brain", R_BRAIN}, {"/v1/diagnose", R_DIAGNOSE},
+    {"/v1/llm", R_LLM},
 };
 
 static bool prefixed(const char *url, const char *pfx, const char **rest)

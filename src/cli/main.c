@@ -29,6 +29,7 @@ static const struct {
     {"logs", cmd_logs},
     {"why", cmd_why},
     {"diagnose", cmd_diagnose},
+    {"llm", cmd_llm},
 };
 
 static cmd_fn find_command(const char *name)
