@@ -363,9 +363,18 @@ static void feed_stream(void *ud, const char *buf, size_t n)
     llm_sse_feed(&r->sse, buf, n);
 }
 
+/* A reasoning model's leading "<think>...</think>" is not the answer. */
+static const char *skip_think(const char *s)
+{
+    const char *t = s + strspn(s, " \t\r\n");
+    const char *end = strncmp(t, "<think>", 7) ? NULL : strstr(t, "</think>");
+    return end ? end + 8 : s;
+}
+
 /* "```json\n{...}\n```" -> "{...}" (models add fences though asked not to). */
 static char *strip_fence(const char *s)
 {
+    s = skip_think(s);
     while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')
         s++;
     if (strncmp(s, "```", 3))
@@ -458,7 +467,7 @@ static void judge(const llm_cfg *c, const llm_request *r, const json_t *schema, 
         return;
     }
     at->content = schema ? strip_fence(at->reply.content ? at->reply.content : "")
-                         : strdup(at->reply.content ? at->reply.content : "");
+                         : strdup(skip_think(at->reply.content ? at->reply.content : ""));
     if (!at->content || !at->content[strspn(at->content, " \t\r\n")]) {
         failed(at, "%s", "refusal: empty content");
         return;

@@ -119,6 +119,11 @@ def test_local_good_answer(c):
         assert "Authorization" not in got[0]["headers"], "no key goes to the local server"
         assert r["sent"] == [] and c.sent_log()[0] is None, "a loopback local server is not 'leaving'"
         assert status["requests"] == 1 and status["fallbacks"] == 0, status
+        # a reasoning model's <think> block and a code fence around the JSON are not the answer
+        f.set({"/local/v1/chat/completions": [{"content": "<think>hmm, OOM?</think>\n```json\n" + GOOD + "\n```"}]})
+        res, _ = c.run(c.config(local=f.url + "/local/v1"), [REQ, dict(REQ, schema=None)])
+        assert res[0]["rc"] == 0 and res[0]["content"].strip() == GOOD, res[0]
+        assert res[1]["rc"] == 0 and res[1]["content"].startswith("\n```json"), res[1]
 
 
 @with_case
