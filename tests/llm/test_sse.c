@@ -78,8 +78,8 @@ static void test_openai_stream(void **state)
     static const char *chunks[] = {
         "data: {\"model\":\"m1\",\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n: ping\n\nda",
         "ta: {\"choices\":[{\"delta\":{\"content\":\"{\\\"a\\\":\"},\"logprobs\":{\"content\":[{\"logprob\":0}]}}]}\n",
-        "\ndata: {\"choices\":[{\"delta\":{\"content\":\"1}\"},\"logprobs\":{\"content\":[{\"logprob\":-0.6931471805599453}]},"
-        "\"finish_reason\":\"stop\"}]}\n\n",
+        ("\ndata: {\"choices\":[{\"delta\":{\"content\":\"1}\"},\"logprobs\":{\"content\":[{\"logprob\":-0.6931471805599453}]},"
+         "\"finish_reason\":\"stop\"}]}\n\n"),
         "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n",
     };
     llm_reply r;
