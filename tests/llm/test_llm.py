@@ -392,6 +392,20 @@ def test_redaction(c):
 
 
 @with_case
+def test_remote_local_is_redacted(c):
+    # [::ffff:127.0.0.1] reaches fakellm but is not a loopback name: treated as leaving the machine
+    with fakellm.Proc(c.tmp, {"/v1/chat/completions": [{"content": GOOD}]}) as f:
+        conf = c.config(local=f"http://[::ffff:127.0.0.1]:{f.port}/v1")
+        res, status = c.run(conf, dict(REQ, user=LEAKY))
+        assert res[0]["rc"] == 0 and res[0]["provider"] == "local", res[0]
+        assert status["local"]["redacted"] is True, status
+        body = json.dumps(f.requests()[0]["body"])
+        assert SECRETS["password"] not in body and SECRETS["openai key"] not in body and "<secret>" in body, body
+        _, lines = c.sent_log()
+        assert len(lines) == 1 and lines[0]["provider"] == "local", lines
+
+
+@with_case
 def test_embeddings(c):
     with fakellm.Proc(c.tmp, {"/v1/embeddings": [{"dims": 6}]}) as f:
         conf = c.config(embeddings=f.url + "/v1", embeddings_model="e5")
@@ -426,7 +440,7 @@ def main():
     tests = [test_local_good_answer, test_local_down_openai, test_local_down_anthropic, test_each_failure_falls_back,
              test_short_retry_after_is_honoured, test_streaming, test_unsure_asks_cloud_and_prefers_it,
              test_both_bad_is_eio, test_unsafe_proposal_rejected, test_budget_per_hour, test_budget_per_incident,
-             test_redaction, test_embeddings, test_no_provider_and_bad_config]
+             test_redaction, test_remote_local_is_redacted, test_embeddings, test_no_provider_and_bad_config]
     only = sys.argv[1:]
     failed = 0
     for t in tests:
