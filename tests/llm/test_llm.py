@@ -406,6 +406,21 @@ def test_remote_local_is_redacted(c):
 
 
 @with_case
+def test_sent_log_rotates(c):
+    with fakellm.Proc(c.tmp, {"/v1/chat/completions": [{"content": GOOD}]}) as f:
+        os.makedirs(os.path.join(c.state, "llm"), exist_ok=True)
+        path = os.path.join(c.state, "llm", "sent.jsonl")
+        with open(path, "wb") as fh:
+            fh.truncate(10 << 20)  # sparse: 10 MB without writing them
+        conf = c.config(cloud="openai", cloud_url=f.url + "/v1", key_file=c.keyfile)
+        res, _ = c.run(conf, REQ)
+        assert res[0]["rc"] == 0, res[0]
+        assert os.path.getsize(path + ".1") == 10 << 20, "the full log was set aside"
+        _, lines = c.sent_log()
+        assert len(lines) == 1 and stat.S_IMODE(os.stat(path).st_mode) == 0o600, lines
+
+
+@with_case
 def test_embeddings(c):
     with fakellm.Proc(c.tmp, {"/v1/embeddings": [{"dims": 6}]}) as f:
         conf = c.config(embeddings=f.url + "/v1", embeddings_model="e5")
@@ -440,7 +455,8 @@ def main():
     tests = [test_local_good_answer, test_local_down_openai, test_local_down_anthropic, test_each_failure_falls_back,
              test_short_retry_after_is_honoured, test_streaming, test_unsure_asks_cloud_and_prefers_it,
              test_both_bad_is_eio, test_unsafe_proposal_rejected, test_budget_per_hour, test_budget_per_incident,
-             test_redaction, test_remote_local_is_redacted, test_embeddings, test_no_provider_and_bad_config]
+             test_redaction, test_remote_local_is_redacted, test_sent_log_rotates,
+             test_embeddings, test_no_provider_and_bad_config]
     only = sys.argv[1:]
     failed = 0
     for t in tests:
