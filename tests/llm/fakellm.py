@@ -50,6 +50,9 @@ changes (and the sequences restart). Each response is an object:
   dims        for embeddings without body: deterministic vectors of this
               many dimensions (default 8) computed from each input's text
 
+From Python tests: fakellm.Proc(tmpdir, scenario) starts it as a child and
+stops it (see the class below).
+
 Record file: one JSON object per request, appended and flushed at once:
   {"ts", "method", "path", "headers": {...}, "body": <parsed JSON or text>}
 Missing scenario paths answer 404 with a JSON error.
@@ -363,6 +366,64 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         except OSError:
             pass
+
+
+class Proc:
+    """Runs fakellm.py as a child process for a test (stdlib only):
+
+        with fakellm.Proc(tmpdir, {"/v1/chat/completions": [{"content": "hi"}]}) as f:
+            url = f.url + "/v1"          # e.g. [llm] local = URL
+            ...
+            f.requests()                 # what it received, oldest first
+
+    It writes the scenario to tmpdir, waits for the port line, and stops the
+    server (SIGTERM, then SIGKILL) when the block ends, even on failure."""
+
+    def __init__(self, tmpdir, scenario, name="fakellm"):
+        import subprocess
+        self.scenario_path = os.path.join(tmpdir, f"{name}-scenario.json")
+        self.record_path = os.path.join(tmpdir, f"{name}-requests.jsonl")
+        self.set(scenario)
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--scenario", self.scenario_path,
+                                      "--record", self.record_path], stdout=subprocess.PIPE,
+                                     start_new_session=True)
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError(f"fakellm did not start (said {line!r})")
+        self.port = int(line)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def set(self, scenario):
+        """Replaces the scenario (the server reads it again; sequences restart)."""
+        tmp = self.scenario_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(scenario, f)
+        os.replace(tmp, self.scenario_path)
+
+    def requests(self, path_suffix=None):
+        try:
+            with open(self.record_path, encoding="utf-8") as f:
+                reqs = [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            reqs = []
+        return [r for r in reqs if path_suffix is None or r["path"].endswith(path_suffix)]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - then it is killed
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def main():
