@@ -168,7 +168,9 @@ MODEL_BRAIN_CONF = "deadline = 40s\n"   # the model's call gets what is left of 
 class ReplayModel:
     """tests/llm/fakellm.py answering ippocd's [llm] local with the recorded
     answers of FILE ({"answers": [{"name", "content"}]}, content a JSON value
-    or a text sent as is), in turn, over and over. In a content, "{fault_type}"
+    or a text sent as is), in turn, over and over, each fault's server going
+    on where the last one stopped (so a short run meets the bad answers
+    too). In a content, "{fault_type}"
     and "{component}" become the fault's expected type and component and
     "{other_fault_type}" a type the fault is not: one file serves every fault.
     One server per fault (per Env); what ippocd sent is kept in its record."""
@@ -181,6 +183,8 @@ class ReplayModel:
         if not self.answers or not all("content" in a for a in self.answers):
             raise ValueError("%s: no answers, or an answer without content" % path)
         self.proc = None
+        self.record = None
+        self.served = 0  # answers served by the earlier faults' servers
 
     @staticmethod
     def fill(content, fault):
@@ -194,7 +198,9 @@ class ReplayModel:
         """Starts fakellm for fault; returns the [llm] section pointing at it."""
         self.stop()
         sc = os.path.join(tmp, "llm-scenario.json")
-        resp = [{"content": self.fill(a["content"], fault), "prob": a.get("prob", 0.9)} for a in self.answers]
+        k = self.served % len(self.answers)
+        resp = [{"content": self.fill(a["content"], fault), "prob": a.get("prob", 0.9)}
+                for a in self.answers[k:] + self.answers[:k]]
         write(sc, json.dumps({"/v1/chat/completions": resp * self.ROUNDS}))
         self.record = os.path.join(tmp, "llm-sent.jsonl")
         port = harness.free_port()
@@ -211,15 +217,19 @@ class ReplayModel:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        if self.proc:
+            self.served += self.requests()
+            self.record = None
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
         self.proc = None
 
     def requests(self):
+        """Chat requests the current server got."""
         try:
             with open(self.record) as f:
-                return sum(1 for _ in f)
-        except (OSError, AttributeError):
+                return sum(1 for line in f if "chat/completions" in line)
+        except (OSError, TypeError):
             return 0
 
 
