@@ -13,10 +13,12 @@
 #include "brain/brain_int.h"
 #include "llm/llm.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static json_t *fixture(const char *name)
 {
@@ -316,6 +318,64 @@ static void test_no_model(void **state)
     core_config_free(&cfg);
 }
 
+/* A real knowledge store: its chunks become K records, and a diagnosed
+ * incident is linked to its cause and actions (skipped while memory's
+ * knowledge store is the stand-in). */
+static void test_knowledge(void **state)
+{
+    world *w = *state;
+    char dir[] = "/tmp/ippoc-think-XXXXXX", path[128], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/knowledge.db", dir);
+    mem_know *k = NULL;
+    int rc = mem_know_open(path, &k, err, sizeof err);
+    if (rc == -ENOSYS) {
+        rmdir(dir);
+        skip();
+    }
+    assert_int_equal(rc, 0);
+    mem_doc doc = {.source = "/docs/web-runbook.md", .title = "web runbook", .kind = "runbook",
+                   .text = "When web exits with a config error, the listen value in web.conf must be a port number. "
+                           "Restore the known-good web.conf and restart web."};
+    assert_int_equal(mem_know_add(k, &doc, NULL, NULL, err, sizeof err), 0);
+    mem_hit *hits = NULL;
+    size_t n = 0;
+    assert_int_equal(mem_know_search(k, "web config error", MEM_KNOW_HYBRID, BRAIN_THINK_KNOW, &hits, &n, err,
+                                     sizeof err), 0);
+    assert_true(n >= 1);
+    json_t *recs = brain_think_records(w->sig, w->diag, hits, n);
+    const json_t *k1 = NULL;
+    size_t i;
+    json_t *r;
+    json_array_foreach(recs, i, r) {
+        if (!strcmp(json_string_value(json_object_get(r, "ref")), "K1"))
+            k1 = r;
+    }
+    assert_non_null(k1);
+    assert_int_equal(json_integer_value(json_object_get(k1, "id")), hits[0].chunk);
+    assert_string_equal(json_string_value(json_object_get(k1, "source")), "/docs/web-runbook.md");
+    json_decref(recs);
+    mem_know_hits_free(hits, n);
+
+    brain_mind mind = {.know = k};
+    brain_think_in in = {.signature = w->sig, .services = w->svcs, .incident = 12,
+                         .deadline_mono = core_mono_ms() + 10000};
+    json_t *d = json_deep_copy(w->diag);
+    brain_think(&mind, &in, d);
+    char *links = mem_know_links_json(k, "incident:12", 1);
+    assert_non_null(links);
+    assert_non_null(strstr(links, "caused_by"));
+    assert_non_null(strstr(links, "cause:config_error"));
+    assert_non_null(strstr(links, "fixed_by"));
+    assert_non_null(strstr(links, "action:restore /etc/web.conf"));
+    free(links);
+    json_decref(d);
+    mem_know_close(k);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_services(void **state)
 {
     world *w = *state;
@@ -333,6 +393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_merge_agree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_disagree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_knowledge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_services, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
