@@ -171,6 +171,8 @@ const brain_mind *brain_mind_of(brain *b);
 /* ---- the model in diagnosis (think.c) ---------------------------------------- */
 #define BRAIN_THINK_KNOW 4          /* knowledge chunks in a prompt */
 #define BRAIN_THINK_TEXT_MAX 300    /* a record's text in a prompt, bytes */
+#define BRAIN_THINK_PER_LIST 8      /* entries of one signature list in a prompt (most relevant first) */
+#define BRAIN_THINK_SIG_MAX 48      /* signature records in a prompt */
 #define BRAIN_THINK_MIN_MS 1000     /* less left of the deadline: the model is not asked */
 #define BRAIN_THINK_DISAGREE 0.25   /* a disagreement lowers confidence by this share of the model's */
 

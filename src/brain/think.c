@@ -64,7 +64,7 @@ static void sig_records(json_t *recs, const json_t *sig, int *n)
         size_t i;
         json_t *e;
         json_array_foreach(a, i, e) {
-            if (i >= BRAIN_SIG_LIST_MAX)
+            if (i >= BRAIN_THINK_PER_LIST || *n >= BRAIN_THINK_SIG_MAX)
                 break;
             json_t *rec = json_pack("{s:s, s:s, s:i}", "type", "signature", "field", SIG_LISTS[l], "index", (int)i);
             json_t *ts = json_object_get(e, "ts");
