@@ -94,6 +94,7 @@ struct brain {
     brain_cfg cfg;
     svc_paths *svcs;
     int nsvcs;
+    json_t *think_svcs;       /* brain_think_services of the config (loop thread) */
     brain_thal thal;
     brain_cases cases;
     int64_t last_event;
@@ -108,7 +109,6 @@ struct brain {
     int ndiag_next;
     uint64_t done, late, opened, proposals, healed, failed, refused;
     brain_mind mind;          /* fixed after brain_new / brain_set_thinking */
-    json_t *think_svcs;       /* brain_think_services of the config (loop thread) */
 };
 
 /* ---- configuration ---------------------------------------------------------- */

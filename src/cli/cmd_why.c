@@ -90,7 +90,6 @@ void cli_print_diagnosis(const json_t *d)
             printf(" (service %s)", svc);
         printf(": %s%s\n", cli_jstr(x, "why", ""), !strcmp(cli_jstr(x, "by", ""), "model") ? " [model]" : "");
     }
-    print_model(d);
     const json_t *cases = json_object_get(d, "cases");
     if (json_array_size(cases)) {
         printf("\nsimilar past cases\n");
@@ -108,6 +107,7 @@ void cli_print_diagnosis(const json_t *d)
                    *fixed ? " by " : "", fixed);
         }
     }
+    print_model(d);
 }
 
 static int get_id_arg(cli_args *a, cli_ctx *ctx, const char *cmd, const char *name, const char **val)
