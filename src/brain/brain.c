@@ -50,6 +50,7 @@ typedef struct delib {
     brain_cfg cfg;            /* copy: a reload may change b->cfg meanwhile */
     int64_t from_ms, to_ms, started_mono;
     json_t *signature, *diagnosis;
+    json_t *think_svcs;       /* the services the model may name (a copy) */
     bool fast;                /* a very close healed case: act without the window */
     struct delib *next;
 } delib;
@@ -93,6 +94,7 @@ struct brain {
     brain_cfg cfg;
     svc_paths *svcs;
     int nsvcs;
+    json_t *think_svcs;       /* brain_think_services of the config (loop thread) */
     brain_thal thal;
     brain_cases cases;
     int64_t last_event;
@@ -346,6 +348,12 @@ static void delib_work(uv_work_t *req)
                       (hits[i].similarity >= BRAIN_CASE_VERY_CLOSE ||
                        (hits[i].similarity >= BRAIN_CASE_AGREE && fault && !strcmp(fault, hits[i].fault_type)));
         brain_case_hits_free(hits, n);
+        /* the deliberation that publishes: the model thinks, within what is left of the deadline */
+        if (d->diagnosis && (d->sig.full || d->fast || d->cfg.window_ms <= 0 || d->sig.prio == BRAIN_SIG_USER)) {
+            brain_think_in ti = {.signature = d->signature, .services = d->think_svcs, .incident = d->sig.incident,
+                                 .deadline_mono = d->started_mono + d->cfg.deadline_ms};
+            brain_think(&b->mind, &ti, d->diagnosis);
+        }
     }
     pthread_mutex_lock(&b->lock);
     d->work_done = true;
@@ -364,6 +372,7 @@ static void delib_free(delib *d)
     free(d->deps);
     json_decref(d->signature);
     json_decref(d->diagnosis);
+    json_decref(d->think_svcs);
     free(d);
 }
 
@@ -651,6 +660,9 @@ static void publish(brain *b, delib *d)
     const char *fault = json_string_value(json_object_get(dg, "fault_type"));
     const char *component = json_string_value(json_object_get(dg, "component"));
     double conf = json_number_value(json_object_get(dg, "confidence"));
+    json_t *rules_conf = json_object_get(json_object_get(dg, "model"), "rules_confidence");
+    if (json_is_number(rules_conf)) /* the model's disagreement never keeps an incident from opening */
+        conf = json_number_value(rules_conf);
     uint64_t id = d->latest_incident > d->sig.incident ? d->latest_incident : d->sig.incident;
     if (!id)
         id = open_incident(b, d, fault, conf, d->sig.component);
@@ -732,6 +744,7 @@ static void start_delib(brain *b, const brain_signal *s, int64_t now_ms)
     d->cfg = b->cfg;
     d->req.data = d;
     d->started_mono = core_mono_ms();
+    d->think_svcs = json_deep_copy(b->think_svcs);
     d->from_ms = s->first_ms - (s->prio == BRAIN_SIG_USER ? 60000 : 30000);
     d->to_ms = now_ms;
     if (s->incident && b->heal)
@@ -913,6 +926,7 @@ int brain_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_engine *
         return rc;
     }
     b->last_event = mem ? mem_last_event_id(mem) : 0;
+    b->think_svcs = brain_think_services(cfg);
     log_info("brain: %s, %d worker%s, window %lld ms, %s, %d remembered case%s", b->cfg.enabled ? "on" : "off",
              b->cfg.workers, b->cfg.workers > 1 ? "s" : "", (long long)b->cfg.window_ms,
              b->cfg.act ? "acting through heal" : "diagnosing only", b->cases.n, b->cases.n == 1 ? "" : "s");
@@ -948,6 +962,8 @@ int brain_reconfigure(brain *b, const core_config *cfg, char *err, size_t errlen
     svcs_free(b->svcs, b->nsvcs);
     b->svcs = s;
     b->nsvcs = n;
+    json_decref(b->think_svcs);
+    b->think_svcs = brain_think_services(cfg);
     pthread_mutex_lock(&b->lock);
     b->cfg = c;
     pthread_mutex_unlock(&b->lock);
@@ -975,6 +991,7 @@ void brain_free(brain *b)
     brain_thal_free(&b->thal);
     brain_cases_close(&b->cases);
     svcs_free(b->svcs, b->nsvcs);
+    json_decref(b->think_svcs);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->work_cond);
     free(b);

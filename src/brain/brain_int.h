@@ -108,6 +108,63 @@ int brain_attempts(const json_t *proposed, int *first, int max);
  * ever proposed. Used by publish() and the tests. */
 void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagnosis, int64_t signal_ms);
 
+/* ---- the model in diagnosis (think.c) ---------------------------------------- */
+#define BRAIN_THINK_KNOW 4          /* knowledge chunks in a prompt */
+#define BRAIN_THINK_TEXT_MAX 300    /* a record's text in a prompt, bytes */
+#define BRAIN_THINK_PER_LIST 8      /* entries of one signature list in a prompt (most relevant first) */
+#define BRAIN_THINK_SIG_MAX 48      /* signature records in a prompt */
+#define BRAIN_THINK_MIN_MS 1000     /* less left of the deadline: the model is not asked */
+#define BRAIN_THINK_DISAGREE 0.25   /* a disagreement lowers confidence by this share of the model's */
+
+typedef struct llm_answer llm_answer; /* llm/llm.h */
+typedef struct brain_mind brain_mind; /* below */
+
+/* The prompt's records, each with its short reference: E1.. the
+ * signature's entries, R1.. the rules' evidence, C1.. the recalled cases,
+ * K1.. knowledge chunks: [{"ref","type","text",...ids}] (new reference). */
+json_t *brain_think_records(const json_t *sig, const json_t *diag, const mem_hit *know, size_t nknow);
+/* The user message (malloc'd): the rules' diagnosis, every record by ref,
+ * the fault types and the typed actions. */
+char *brain_think_prompt(const json_t *sig, const json_t *diag, const json_t *records);
+extern const char brain_think_system[];
+extern const char brain_think_schema[]; /* hypotheses, explanation, actions */
+
+typedef struct brain_think_check {
+    const json_t *records;   /* brain_think_records */
+    const json_t *diagnosis; /* the rules' */
+    const json_t *services;  /* brain_think_services; NULL: only the diagnosed component, default allowlist */
+} brain_think_check;
+/* An answer's check (the llm_request validate callback): LLM_OK,
+ * LLM_INVALID (not the schema's JSON, an unknown ref or fault type, an
+ * action that does not parse, names no configured service or that the
+ * static safety policy refuses) or LLM_UNSURE (its best hypothesis
+ * disagrees with the rules' fault type or component and cites nothing). */
+int brain_think_validate(const brain_think_check *c, const char *content, char *why, size_t whylen);
+/* The diagnosis with a checked answer merged (a new object; NULL when
+ * content is no JSON object): "model" {provider, model, confidence, unsure,
+ * hypotheses, explanation [{claim, refs, cites: records}], attempts,
+ * disagreement, rules_confidence}, "agreement" agree|disagree|none; the
+ * rules' fault type and component never change; a disagreement lowers the
+ * confidence; the model's actions (not an unsure answer's) come after the
+ * rules', "by":"model". Pure. */
+json_t *brain_think_merge(const json_t *diag, const json_t *records, const char *content, const llm_answer *meta);
+/* Sets "model": {"absent": why, "attempts"?}: nothing else changes. */
+void brain_think_absent(json_t *diag, const char *why, const char *attempts);
+/* {"NAME":{"allow":"...","config_paths":[...]}} of every [service.NAME]. */
+json_t *brain_think_services(const core_config *cfg);
+
+typedef struct brain_think_in {
+    const json_t *signature;
+    const json_t *services;  /* brain_think_services */
+    uint64_t incident;       /* heal's; 0: none yet (no budget charge, no links) */
+    int64_t deadline_mono;   /* the deliberation's deadline (core_mono_ms) */
+} brain_think_in;
+/* Worker thread: asks the model (when one is available and at least
+ * BRAIN_THINK_MIN_MS are left) and merges its answer into diag, or says in
+ * "model" why there is none; links the incident to its cause and actions
+ * in the knowledge store when one is set. */
+void brain_think(const brain_mind *m, const brain_think_in *in, json_t *diag);
+
 /* ---- thalamus (thalamus.c) --------------------------------------------------- */
 enum {
     BRAIN_SIG_CHANGE = 1,   /* config.reload, file.changed */

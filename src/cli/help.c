@@ -128,7 +128,10 @@ static const cmd_help helps[] = {
      "error_storm, unknown), the component, the root cause, the confidence and\n"
      "whether rules or remembered cases gave it, the evidence, the proposed\n"
      "actions (heal's typed actions, in the order tried) and the most similar\n"
-     "past incidents with what fixed them. Exit status 1 (not_found) when the\n"
+     "past incidents with what fixed them. With a language model ([llm]): whether\n"
+     "it agrees with the rules (a disagreement lowers the confidence), its\n"
+     "explanation with the records each claim cites, its actions marked [model];\n"
+     "or why there was no model. Exit status 1 (not_found) when the\n"
      "incident has no diagnosis (yet).\n"},
     {"llm",
      "usage: ippoc llm [--json]\n"
