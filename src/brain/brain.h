@@ -80,6 +80,17 @@ char *brain_digest_json(brain *b, const char *day, char *err, size_t errlen);
  * malloc'd JSON. Any thread. */
 char *brain_prefs_json(brain *b);
 
+/* Dreaming (docs/brain.md "Dreaming"): what refreshes the detectors'
+ * baselines during a pass (the daemon points it at detect_registry_save):
+ * called on the loop thread, 0 or -errno. Loop thread. */
+typedef int (*brain_dream_hook)(void *ud, int64_t now_ms);
+void brain_set_dream_hook(brain *b, brain_dream_hook fn, void *ud);
+/* Starts a dreaming pass now (POST /v1/dream, `ippoc dream`): 0 and *pass
+ * (its number, in the brain.dream event it records), -EBUSY (a pass or a
+ * deliberation is running) or -ENOTSUP (the brain is off), with err. Loop
+ * thread. */
+int brain_dream_start(brain *b, uint64_t *pass, char *err, size_t errlen);
+
 /* Waits for running deliberations (runs the loop), then frees. NULL is fine. */
 void brain_free(brain *b);
 

@@ -79,6 +79,12 @@ static int load_one(void *ud, int64_t id, int64_t ts, const char *text)
     brain_cases *c = ud;
     json_t *o = json_loads(text, 0, NULL);
     brain_case k;
+    if (o && json_object_get(o, "merged_into")) { /* dreaming merged it into an older case */
+        json_decref(o);
+        if (id >= c->next_id)
+            c->next_id = id + 1;
+        return 0;
+    }
     if (!o || case_from_json(o, &k) != 0) {
         log_warn("brain: case %lld in the store is unreadable: skipped", (long long)id);
         json_decref(o);
@@ -324,4 +330,87 @@ json_t *brain_case_json(brain_cases *c, int64_t id)
     json_t *o = k ? case_to_json(k) : NULL;
     pthread_mutex_unlock(&c->lock);
     return o;
+}
+
+/* ---- dreaming: merging near-identical cases --------------------------------- */
+
+/* Moves k's attempts, counts and features into into (both locked). */
+static void absorb(brain_case *into, const brain_case *k)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(k->attempts, i, v)
+        json_array_append(into->attempts, v);
+    json_array_foreach(k->features, i, v)
+        if (json_string_value(v) && !holds(into->features, json_string_value(v)))
+            json_array_append(into->features, v);
+    into->fixed += k->fixed;
+    into->tried += k->tried;
+    if (k->mitigate_ms && (!into->mitigate_ms || k->mitigate_ms < into->mitigate_ms))
+        into->mitigate_ms = k->mitigate_ms;
+}
+
+/* The row that replaces a merged case in the store. Locked. */
+static void save_tombstone(brain_cases *c, const brain_case *k, int64_t into)
+{
+    if (!c->mem)
+        return;
+    char text[96];
+    snprintf(text, sizeof text, "{\"merged_into\":%lld}", (long long)into);
+    if (mem_case_save(c->mem, k->id, k->ts, text) < 0)
+        log_warn("brain: merged case %lld could not be queued for the store", (long long)k->id);
+}
+
+int brain_cases_recluster(brain_cases *c, double threshold, json_t *merges)
+{
+    int merged = 0;
+    pthread_mutex_lock(&c->lock);
+    /* the weights are those of the store before the pass: merging does not
+     * change which pairs are near-identical halfway through */
+    char *gone = calloc((size_t)(c->n ? c->n : 1), 1);
+    if (!gone) {
+        pthread_mutex_unlock(&c->lock);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < c->n; i++) { /* older first: the older id is kept */
+        if (gone[i])
+            continue;
+        json_t *ids = NULL;
+        for (int j = i + 1; j < c->n; j++) {
+            brain_case *a = &c->v[i], *b = &c->v[j];
+            if (gone[j] || strcmp(a->fault_type, b->fault_type) || strcmp(a->component, b->component) ||
+                sim_locked(c, a->features, b->features) < threshold)
+                continue;
+            gone[j] = 1;
+            if (!ids)
+                ids = json_array();
+            json_array_append_new(ids, json_integer((json_int_t)b->id));
+        }
+        if (!ids)
+            continue;
+        for (int j = i + 1; j < c->n; j++)
+            if (gone[j] == 1) {
+                absorb(&c->v[i], &c->v[j]);
+                save_tombstone(c, &c->v[j], c->v[i].id);
+                gone[j] = 2;
+                merged++;
+            }
+        save(c, &c->v[i]);
+        if (merges)
+            json_array_append_new(merges, json_pack("{s:I, s:o}", "kept", (json_int_t)c->v[i].id, "merged", ids));
+        else
+            json_decref(ids);
+    }
+    int n = 0;
+    for (int i = 0; i < c->n; i++) {
+        if (gone[i]) {
+            case_free(&c->v[i]);
+            continue;
+        }
+        c->v[n++] = c->v[i];
+    }
+    c->n = n;
+    free(gone);
+    pthread_mutex_unlock(&c->lock);
+    return merged;
 }
