@@ -75,6 +75,9 @@ char *brain_ask_json(brain *b, const char *question, int64_t now_ms, int *status
 /* The daily digest of day ("YYYY-MM-DD", NULL = today): malloc'd JSON, or
  * NULL with err (no such day). Any thread. */
 char *brain_digest_json(brain *b, const char *day, char *err, size_t errlen);
+/* The same from memory alone (what brain_digest_json reads): for a caller
+ * that must not hold the brain while the day's events are read. */
+char *brain_digest_mem_json(mem_t *mem, const char *day, char *err, size_t errlen);
 
 /* The preferences in force: configured and learned, with what each changed.
  * malloc'd JSON. Any thread. */

@@ -493,15 +493,20 @@ json_t *brain_digest_build(mem_t *mem, const char *day, char *err, size_t errlen
     return d;
 }
 
-char *brain_digest_json(brain *b, const char *day, char *err, size_t errlen)
+char *brain_digest_mem_json(mem_t *mem, const char *day, char *err, size_t errlen)
 {
     char today[11];
     if (!day || !*day) {
         brain_day_of(core_now_ms(), today);
         day = today;
     }
-    json_t *d = brain_digest_build(b ? brain_mind_of(b)->mem : NULL, day, err, errlen);
+    json_t *d = brain_digest_build(mem, day, err, errlen);
     char *t = d ? json_dumps(d, JSON_COMPACT) : NULL;
     json_decref(d);
     return t;
+}
+
+char *brain_digest_json(brain *b, const char *day, char *err, size_t errlen)
+{
+    return brain_digest_mem_json(b ? brain_mind_of(b)->mem : NULL, day, err, errlen);
 }

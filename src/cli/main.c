@@ -29,6 +29,7 @@ static const struct {
     {"logs", cmd_logs},
     {"why", cmd_why},
     {"diagnose", cmd_diagnose},
+    {"digest", cmd_digest}, {"dream", cmd_dream},
 };
 
 static cmd_fn find_command(const char *name)
