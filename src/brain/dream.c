@@ -330,7 +330,8 @@ static void dream_after(uv_work_t *req, int status)
         mem_event_add(brain_mind_of(d->b)->mem, 0, "brain.dream", "info", "brain", text);
     free(text);
     if (!stopped) {
-        d->last_pass_ms = j->started_ms;
+        if (strcmp(j->trigger, "api") != 0) /* one asked for is extra: [dream] every spaces the others */
+            d->last_pass_ms = j->started_ms;
         char today[11];
         brain_day_of(j->started_ms, today);
         if (j->day[0] && strcmp(j->day, today) < 0 && strcmp(j->day, d->digest_day) > 0)
