@@ -277,7 +277,9 @@ static void line_add(char **buf, size_t *len, const char *fmt, ...)
 
 static void human_ms(double ms, char *out, size_t n)
 {
-    if (ms < 60000)
+    if (ms < 1000)
+        snprintf(out, n, "%.0f ms", ms);
+    else if (ms < 60000)
         snprintf(out, n, "%.1f s", ms / 1000);
     else if (ms < 3600000)
         snprintf(out, n, "%.0f min", ms / 60000);
@@ -312,28 +314,25 @@ static char *digest_text(const json_t *d)
                  *dr = json_object_get(d, "drifting"), *pr = json_object_get(d, "proposes");
     const json_t *inc = json_object_get(h, "incidents"), *bs = json_object_get(inc, "by_service");
     line_add(&b, &n, "Digest of %s\n", str(d, "day"));
-    line_add(&b, &n, "What happened: %lld incident(s) opened",
+    line_add(&b, &n, "What happened\n  incidents: %lld opened",
              (long long)json_integer_value(json_object_get(inc, "opened")));
     list_counts(&b, &n, bs, "opened");
     line_add(&b, &n, ", %lld resolved, %lld failed",
              (long long)json_integer_value(json_object_get(inc, "resolved")),
              (long long)json_integer_value(json_object_get(inc, "failed")));
     list_counts(&b, &n, bs, "failed");
-    line_add(&b, &n, "; %lld restart(s)", (long long)json_integer_value(json_object_get(h, "restarts_total")));
+    line_add(&b, &n, "\n  restarts: %lld", (long long)json_integer_value(json_object_get(h, "restarts_total")));
     list_counts(&b, &n, json_object_get(h, "restarts"), NULL);
-    line_add(&b, &n, "; %lld anomaly episode(s)", (long long)json_integer_value(json_object_get(h, "anomaly_episodes")));
+    line_add(&b, &n, "\n  anomaly episodes: %lld", (long long)json_integer_value(json_object_get(h, "anomaly_episodes")));
     list_counts(&b, &n, json_object_get(h, "anomalies_by_metric"), NULL);
-    line_add(&b, &n, "; %zu new error log template(s).\n", json_array_size(json_object_get(h, "error_templates")));
+    line_add(&b, &n, "\n  new error log templates: %zu\n", json_array_size(json_object_get(h, "error_templates")));
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(h, "error_templates"), i, v)
-        line_add(&b, &n, "  new error template in %s: %.160s\n", str(v, "source"), str(v, "template"));
+        line_add(&b, &n, "    %s: %.160s\n", str(v, "source"), str(v, "template"));
 
     const json_t *acts = json_object_get(he, "actions");
-    if (!json_array_size(acts))
-        line_add(&b, &n, "What was healed: nothing was done.\n");
-    else
-        line_add(&b, &n, "What was healed:\n");
+    line_add(&b, &n, "What was healed\n%s", json_array_size(acts) ? "" : "  nothing was done\n");
     json_array_foreach(acts, i, v)
         line_add(&b, &n, "  %s %s: %lld ok, %lld failed\n", str(v, "service"), str(v, "action"),
                  (long long)json_integer_value(json_object_get(v, "ok")),
@@ -347,10 +346,7 @@ static char *digest_text(const json_t *d)
     }
 
     const json_t *drs = json_object_get(dr, "drifts"), *fs = json_object_get(dr, "filesystems");
-    if (!json_array_size(drs) && !json_array_size(fs))
-        line_add(&b, &n, "What is drifting: nothing.\n");
-    else
-        line_add(&b, &n, "What is drifting:\n");
+    line_add(&b, &n, "What is drifting\n%s", json_array_size(drs) || json_array_size(fs) ? "" : "  nothing\n");
     json_array_foreach(drs, i, v)
         line_add(&b, &n, "  drift in %s (%lld detection(s))\n", str(v, "metric"),
                  (long long)json_integer_value(json_object_get(v, "count")));
@@ -364,10 +360,8 @@ static char *digest_text(const json_t *d)
 
     const json_t *pend = json_object_get(pr, "pending"), *fail = json_object_get(pr, "failing_services"),
                  *blk = json_object_get(pr, "blocking");
-    if (!json_array_size(pend) && !json_array_size(fail) && !json_array_size(blk))
-        line_add(&b, &n, "What it proposes: nothing.\n");
-    else
-        line_add(&b, &n, "What it proposes:\n");
+    line_add(&b, &n, "What it proposes\n%s",
+             json_array_size(pend) || json_array_size(fail) || json_array_size(blk) ? "" : "  nothing\n");
     json_array_foreach(pend, i, v)
         line_add(&b, &n, "  decide pending action #%lld: %s %s\n",
                  (long long)json_integer_value(json_object_get(v, "pending_id")), str(v, "service"),

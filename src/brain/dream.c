@@ -257,6 +257,8 @@ typedef struct dream_job {
     brain_dream_cfg cfg;
     brain_mind mind;
     char day[11];          /* the digest's day, "" none */
+    char due[11];          /* the complete day this pass settles ("" none) */
+    char fallback[11];     /* the digest's day when day has no events ("" none) */
     char trigger[16];      /* idle, noon, digest_at, api */
     bool forced;           /* not stopped when the machine gets busy */
     uint64_t pass;
@@ -281,9 +283,27 @@ struct brain_dream {
     pthread_cond_t cond;
 };
 
+static bool day_has_events(mem_t *mem, const char *day)
+{
+    int64_t from, to;
+    mem_event_query q = {.limit = 1};
+    mem_event *ev = NULL;
+    size_t n = 0;
+    char err[128];
+    if (brain_day_bounds(day, &from, &to) != 0)
+        return false;
+    q.from = from, q.to = to;
+    if (mem_events_query(mem, &q, &ev, &n, err, sizeof err) != 0)
+        return false;
+    mem_events_free(ev, n);
+    return n > 0;
+}
+
 static void dream_work(uv_work_t *req)
 {
     dream_job *j = req->data;
+    if (j->fallback[0] && !day_has_events(j->mind.mem, j->day))
+        snprintf(j->day, sizeof j->day, "%s", j->fallback);
     j->report = brain_dream_pass(&j->mind, &j->cfg, j->started_ms, j->day[0] ? j->day : NULL, &j->stop);
     pthread_mutex_lock(&j->d->lock);
     j->work_done = true;
@@ -332,10 +352,8 @@ static void dream_after(uv_work_t *req, int status)
     if (!stopped) {
         if (strcmp(j->trigger, "api") != 0) /* one asked for is extra: [dream] every spaces the others */
             d->last_pass_ms = j->started_ms;
-        char today[11];
-        brain_day_of(j->started_ms, today);
-        if (j->day[0] && strcmp(j->day, today) < 0 && strcmp(j->day, d->digest_day) > 0)
-            snprintf(d->digest_day, sizeof d->digest_day, "%s", j->day);
+        if (j->due[0] && strcmp(j->due, d->digest_day) > 0)
+            snprintf(d->digest_day, sizeof d->digest_day, "%s", j->due);
     }
     json_t *c = json_object_get(steps, "cases");
     log_info("brain: dream pass %llu (%s)%s: %lld case(s) merged, digest %s, %lld ms", (unsigned long long)j->pass,
@@ -346,7 +364,10 @@ static void dream_after(uv_work_t *req, int status)
     job_free(j);
 }
 
-static int start(brain_dream *d, const char *trigger, const char *day, bool forced)
+/* Starts a pass writing the digest of day (NULL: none), or of fallback when
+ * day has no events; due: the complete day it settles. */
+static int start(brain_dream *d, const char *trigger, const char *day, const char *due, const char *fallback,
+                 bool forced)
 {
     dream_job *j = calloc(1, sizeof *j);
     if (!j)
@@ -355,6 +376,8 @@ static int start(brain_dream *d, const char *trigger, const char *day, bool forc
     j->cfg = d->cfg;
     j->mind = *brain_mind_of(d->b);
     snprintf(j->day, sizeof j->day, "%s", day ? day : "");
+    snprintf(j->due, sizeof j->due, "%s", due ? due : "");
+    snprintf(j->fallback, sizeof j->fallback, "%s", fallback ? fallback : "");
     snprintf(j->trigger, sizeof j->trigger, "%s", trigger);
     j->forced = forced;
     j->pass = ++d->passes;
@@ -447,13 +470,13 @@ void brain_dream_tick(brain_dream *d, int64_t now_ms, bool deliberating)
         bool noon = d->cfg.digest_at_min < 0 && mins >= 12 * 60;
         bool first_idle = d->cfg.digest_at_min < 0 && idle_long;
         if (at || noon || first_idle) {
-            if (start(d, first_idle ? "idle" : at ? "digest_at" : "noon", yesterday, !first_idle) != 0)
+            if (start(d, first_idle ? "idle" : at ? "digest_at" : "noon", yesterday, yesterday, NULL, !first_idle) != 0)
                 snprintf(d->digest_day, sizeof d->digest_day, "%s", yesterday); /* no retry storm */
             return;
         }
     }
     if (idle_long && (!d->last_pass_ms || now_ms - d->last_pass_ms >= d->cfg.every_ms))
-        start(d, "idle", today, false);
+        start(d, "idle", today, NULL, NULL, false);
 }
 
 int brain_dream_start(brain *b, uint64_t *pass, char *err, size_t errlen)
@@ -473,8 +496,9 @@ int brain_dream_start(brain *b, uint64_t *pass, char *err, size_t errlen)
     }
     char today[11], yesterday[11];
     local_clock(core_now_ms(), today, yesterday);
-    /* yesterday's digest when it is still due, else today's so far */
-    int rc = start(d, "api", strcmp(d->digest_day, yesterday) < 0 ? yesterday : today, true);
+    /* yesterday's digest when it is still due and has events, else today's so far */
+    bool due = strcmp(d->digest_day, yesterday) < 0;
+    int rc = due ? start(d, "api", yesterday, yesterday, today, true) : start(d, "api", today, NULL, NULL, true);
     if (rc) {
         snprintf(err, errlen, "cannot start a pass: %s", strerror(-rc));
         return rc;

@@ -227,7 +227,7 @@ static void test_pass_merges_and_digests(void **st)
     assert_string_equal(json_string_value(json_object_get(bl, "service")), "cache");
     assert_int_equal(at(bl, "count"), 2);
     const char *text = json_string_value(json_object_get(d, "text"));
-    assert_non_null(strstr(text, "2 restart(s) (web 2)"));
+    assert_non_null(strstr(text, "restarts: 2 (web 2)"));
     assert_non_null(strstr(text, "mean time to mitigate: 4.0 s"));
     assert_non_null(strstr(text, "decide pending action #7: db restart"));
 
