@@ -29,6 +29,9 @@
  *                            incident only when the diagnosis names a fault
  *                            with at least this confidence, default 0.6)
  *
+ * [dream] (consolidation while idle, the daily digest): see dream.c and
+ * docs/brain.md "Dreaming".
+ *
  * Threads: brain_new/reconfigure/tick/diagnose/free on the loop thread; the
  * *_json readers from any thread. */
 #ifndef IPPOC_BRAIN_H
