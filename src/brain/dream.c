@@ -137,6 +137,10 @@ bool brain_dream_idle_now(mem_t *mem, const brain_dream_cfg *c, int64_t now_ms)
         return false;
     double idle = fresh(mem, "cpu.usage_percent", "cpu=\"total\",state=\"idle\"", now_ms);
     double iowait = fresh(mem, "cpu.usage_percent", "cpu=\"total\",state=\"iowait\"", now_ms);
+    if (!isfinite(idle)) { /* read through the kernel bridge */
+        idle = fresh(mem, "cpu.usage_percent", "cpu=\"total\",source=\"kernel\",state=\"idle\"", now_ms);
+        iowait = fresh(mem, "cpu.usage_percent", "cpu=\"total\",source=\"kernel\",state=\"iowait\"", now_ms);
+    }
     double pcpu = fresh(mem, "psi.some_avg10_percent", "resource=\"cpu\"", now_ms);
     double pio = fresh(mem, "psi.some_avg10_percent", "resource=\"io\"", now_ms);
     bool seen = false;

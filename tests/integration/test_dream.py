@@ -87,5 +87,32 @@ def test_digest_shows_a_restart_and_dream_runs():
     assert d.stop() == 0
 
 
+def test_idle_machine_dreams_on_its_own():
+    """Limits no machine exceeds: the real sensors' series (cpu.usage_percent
+    cpu="total", psi.some_avg10_percent) make it idle, and the schedule
+    starts a pass by itself."""
+    d = Daemon()
+    d.write_config("[dream]\nidle_cpu = 100\nidle_psi = 100\nidle_for = 0s\n")
+    d.start()
+    ev = wait_for(lambda: dream_event(d, 1), 20, "a pass started by the schedule")
+    assert ev["trigger"] in ("idle", "noon"), ev
+    assert ev["steps"]["baselines"] == {"saved": True}, ev
+    assert d.stop() == 0
+
+
+def test_busy_machine_does_not_dream():
+    """idle_cpu = 0: no machine is ever that idle: no pass after many ticks."""
+    d = Daemon()
+    d.write_config("[dream]\nidle_cpu = 0\nidle_psi = 0\nidle_for = 0s\ndigest_at = 23:59\n")
+    d.start()
+    d.wait_ticks(5)
+    assert d.get("/v1/events?type=brain.dream").json()["events"] == []
+    status, ans = post(d, "/v1/dream")  # asked for: runs whatever the load
+    assert status == 202 and ans["pass"] == 1, ans
+    wait_for(lambda: dream_event(d, 1), 20, "the pass asked for")
+    assert d.stop() == 0
+
+
 if __name__ == "__main__":
-    run([test_digest_shows_a_restart_and_dream_runs])
+    run([test_digest_shows_a_restart_and_dream_runs, test_idle_machine_dreams_on_its_own,
+         test_busy_machine_does_not_dream])
