@@ -361,6 +361,57 @@ static void save_tombstone(brain_cases *c, const brain_case *k, int64_t into)
         log_warn("brain: merged case %lld could not be queued for the store", (long long)k->id);
 }
 
+/* Each feature's weight, 1 + ln((N + 1) / (df + 1)), computed once for a
+ * pass (weight() scans every case: too slow for all pairs). Locked. */
+static json_t *weights_now(const brain_cases *c)
+{
+    json_t *df = json_object();
+    for (int i = 0; i < c->n; i++) {
+        size_t k;
+        json_t *v;
+        json_array_foreach(c->v[i].features, k, v) {
+            const char *s = json_string_value(v);
+            bool dup = false;
+            for (size_t j = 0; s && j < k && !dup; j++)
+                dup = json_equal(json_array_get(c->v[i].features, j), v);
+            if (s && !dup)
+                json_object_set_new(df, s, json_integer(json_integer_value(json_object_get(df, s)) + 1));
+        }
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(df, key, v)
+        json_object_set_new(df, key, json_real(1 + log((c->n + 1.0) / ((double)json_integer_value(v) + 1.0))));
+    return df;
+}
+
+/* sim_locked with the weights of w (the same value while nothing changed). */
+static double sim_weighted(const json_t *w, const json_t *a, const json_t *b)
+{
+    double inter = 0, uni = 0;
+    const json_t *sets[2] = {a, b};
+    for (int s = 0; s < 2; s++) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(sets[s], i, v) {
+            const char *f = json_string_value(v);
+            if (!f || (s == 1 && holds(a, f)))
+                continue;
+            bool dup = false;
+            for (size_t k = 0; k < i && !dup; k++)
+                dup = json_equal(json_array_get(sets[s], k), v);
+            if (dup)
+                continue;
+            json_t *x = json_object_get(w, f);
+            double wt = x ? json_real_value(x) : 1;
+            uni += wt;
+            if (s == 0 && holds(b, f))
+                inter += wt;
+        }
+    }
+    return uni > 0 ? inter / uni : 0;
+}
+
 int brain_cases_recluster(brain_cases *c, double threshold, json_t *merges)
 {
     int merged = 0;
@@ -368,7 +419,10 @@ int brain_cases_recluster(brain_cases *c, double threshold, json_t *merges)
     /* the weights are those of the store before the pass: merging does not
      * change which pairs are near-identical halfway through */
     char *gone = calloc((size_t)(c->n ? c->n : 1), 1);
-    if (!gone) {
+    json_t *w = weights_now(c);
+    if (!gone || !w) {
+        free(gone);
+        json_decref(w);
         pthread_mutex_unlock(&c->lock);
         return -ENOMEM;
     }
@@ -379,7 +433,7 @@ int brain_cases_recluster(brain_cases *c, double threshold, json_t *merges)
         for (int j = i + 1; j < c->n; j++) {
             brain_case *a = &c->v[i], *b = &c->v[j];
             if (gone[j] || strcmp(a->fault_type, b->fault_type) || strcmp(a->component, b->component) ||
-                sim_locked(c, a->features, b->features) < threshold)
+                sim_weighted(w, a->features, b->features) < threshold)
                 continue;
             gone[j] = 1;
             if (!ids)
@@ -411,6 +465,7 @@ int brain_cases_recluster(brain_cases *c, double threshold, json_t *merges)
     }
     c->n = n;
     free(gone);
+    json_decref(w);
     pthread_mutex_unlock(&c->lock);
     return merged;
 }
