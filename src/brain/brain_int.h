@@ -219,8 +219,10 @@ int brain_day_bounds(const char *day, int64_t *from_ms, int64_t *to_ms);
 
 /* Merges near-identical cases (cases.c): same fault type and component,
  * similarity >= threshold; the older id is kept, attempts and counts summed,
- * features united, the newer rows replaced by {"merged_into":ID}. Appends
- * {"kept":ID,"merged":[IDS]} to merges (may be NULL). Returns cases merged. */
-int brain_cases_recluster(brain_cases *c, double threshold, json_t *merges);
+ * features united, the newer rows replaced by {"merged_into":ID}. A case
+ * recorded or tried at settled_ms or later (heal may still report on it) is
+ * left for a later pass. Appends {"kept":ID,"merged":[IDS]} to merges (may
+ * be NULL). Returns cases merged. */
+int brain_cases_recluster(brain_cases *c, double threshold, int64_t settled_ms, json_t *merges);
 
 #endif

@@ -412,7 +412,21 @@ static double sim_weighted(const json_t *w, const json_t *a, const json_t *b)
     return uni > 0 ? inter / uni : 0;
 }
 
-int brain_cases_recluster(brain_cases *c, double threshold, json_t *merges)
+/* When k was last recorded or tried (wall ms). */
+static int64_t last_touch(const brain_case *k)
+{
+    int64_t t = k->ts;
+    size_t i;
+    json_t *a;
+    json_array_foreach(k->attempts, i, a) {
+        int64_t at = json_integer_value(json_object_get(a, "ts"));
+        if (at > t)
+            t = at;
+    }
+    return t;
+}
+
+int brain_cases_recluster(brain_cases *c, double threshold, int64_t settled_ms, json_t *merges)
 {
     int merged = 0;
     pthread_mutex_lock(&c->lock);
@@ -426,6 +440,9 @@ int brain_cases_recluster(brain_cases *c, double threshold, json_t *merges)
         pthread_mutex_unlock(&c->lock);
         return -ENOMEM;
     }
+    for (int i = 0; i < c->n; i++) /* still being acted on: not now */
+        if (last_touch(&c->v[i]) >= settled_ms)
+            gone[i] = 3;
     for (int i = 0; i < c->n; i++) { /* older first: the older id is kept */
         if (gone[i])
             continue;
@@ -457,7 +474,7 @@ int brain_cases_recluster(brain_cases *c, double threshold, json_t *merges)
     }
     int n = 0;
     for (int i = 0; i < c->n; i++) {
-        if (gone[i]) {
+        if (gone[i] == 2) {
             case_free(&c->v[i]);
             continue;
         }

@@ -38,6 +38,7 @@
 #include "brain/brain_int.h"
 
 #define DREAM_STALE_MS 120000 /* a last value older than this does not count */
+#define DREAM_SETTLED_MS (15 * 60000) /* a case tried this lately is left alone (heal may report on it) */
 
 /* ---- configuration ---------------------------------------------------------- */
 
@@ -220,7 +221,7 @@ json_t *brain_dream_pass(const brain_mind *m, const brain_dream_cfg *c, int64_t 
     if (m->cases) {
         int before = brain_cases_count(m->cases);
         json_t *merges = json_array();
-        int merged = brain_cases_recluster(m->cases, c->merge_similarity, merges);
+        int merged = brain_cases_recluster(m->cases, c->merge_similarity, now_ms - DREAM_SETTLED_MS, merges);
         json_object_set_new(steps, "cases",
                             json_pack("{s:i, s:i, s:i, s:o}", "before", before, "after", brain_cases_count(m->cases),
                                       "merged", merged, "merges", merges));

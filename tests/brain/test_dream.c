@@ -162,7 +162,14 @@ static void test_pass_merges_and_digests(void **st)
     brain_dream_cfg cfg;
     brain_dream_cfg_defaults(&cfg);
     brain_mind m = {.mem = x->m, .cases = &c};
-    json_t *rep = brain_dream_pass(&m, &cfg, core_now_ms(), day, NULL);
+    /* just recorded: still being acted on, left alone */
+    json_t *rep = brain_dream_pass(&m, &cfg, core_now_ms(), NULL, NULL);
+    assert_int_equal(at(json_object_get(json_object_get(rep, "steps"), "cases"), "merged"), 0);
+    assert_int_equal(brain_cases_count(&c), 6);
+    json_decref(rep);
+    /* an hour later they have settled */
+    int64_t later = core_now_ms() + 3600000;
+    rep = brain_dream_pass(&m, &cfg, later, day, NULL);
     assert_non_null(rep);
     json_t *cs = json_object_get(json_object_get(rep, "steps"), "cases");
     assert_int_equal(at(cs, "before"), 6);
@@ -232,7 +239,7 @@ static void test_pass_merges_and_digests(void **st)
     assert_non_null(strstr(text, "decide pending action #7: db restart"));
 
     /* idempotent: nothing more to merge, the same digest */
-    rep = brain_dream_pass(&m, &cfg, core_now_ms(), day, NULL);
+    rep = brain_dream_pass(&m, &cfg, later, day, NULL);
     cs = json_object_get(json_object_get(rep, "steps"), "cases");
     assert_int_equal(at(cs, "merged"), 0);
     assert_int_equal(at(cs, "after"), 4);
@@ -244,7 +251,7 @@ static void test_pass_merges_and_digests(void **st)
 
     /* a stopped pass does no more than its first step */
     volatile bool stop = true;
-    rep = brain_dream_pass(&m, &cfg, core_now_ms(), day, &stop);
+    rep = brain_dream_pass(&m, &cfg, later, day, &stop);
     assert_true(json_is_true(json_object_get(rep, "stopped")));
     assert_null(json_object_get(json_object_get(rep, "steps"), "digest"));
     json_decref(rep);
