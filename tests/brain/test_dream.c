@@ -275,6 +275,67 @@ static void test_pass_merges_and_digests(void **st)
     brain_cases_close(&c);
 }
 
+static json_t *step_of(const json_t *rep, const char *name)
+{
+    return json_object_get(json_object_get(rep, "steps"), name);
+}
+
+/* With a knowledge store that works: duplicates merged, old unused
+ * knowledge forgotten (pinned kept), the digest stored as a document. A
+ * store that cannot yet is skipped, not an error. */
+static void test_pass_with_knowledge(void **st)
+{
+    fx *x = *st;
+    char path[160], err[512] = "", day[11];
+    snprintf(path, sizeof path, "%s/knowledge.db", x->dir);
+    int64_t now = core_now_ms();
+    brain_day_of(now, day);
+    ev(x, now, "service.restart", "info", "web", json_pack("{s:s}", "service", "web"));
+    assert_int_equal(mem_flush(x->m, 5000), 0);
+    brain_dream_cfg cfg;
+    brain_dream_cfg_defaults(&cfg);
+    mem_know *k = NULL;
+    if (mem_know_open(path, &k, err, sizeof err) != 0) {
+        print_message("no knowledge store here (%s): the pass must skip it\n", err);
+        brain_mind m = {.mem = x->m};
+        json_t *rep = brain_dream_pass(&m, &cfg, now, day, NULL);
+        assert_non_null(json_object_get(step_of(rep, "know_decay"), "skipped"));
+        json_decref(rep);
+        return;
+    }
+    const char *text = "When nginx exits at start with an invalid listen value in its config file, put back "
+                       "the last known-good copy of the file and restart the service.";
+    mem_doc a = {.source = "a.md", .title = "a", .kind = "markdown", .text = text};
+    mem_doc b = {.source = "b.md", .title = "b", .kind = "markdown", .text = text};
+    mem_doc pin = {.source = "runbook.md", .title = "runbook", .kind = "runbook", .pinned = true,
+                   .text = "Disk full on /var: remove rotated logs older than a week, then restart the writer."};
+    assert_int_equal(mem_know_add(k, &a, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(mem_know_add(k, &b, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(mem_know_add(k, &pin, NULL, NULL, err, sizeof err), 0);
+    brain_mind m = {.mem = x->m, .know = k};
+    /* 400 days later, nothing used since: under the floor at a 90-day half-life */
+    json_t *rep = brain_dream_pass(&m, &cfg, now + 400 * 86400000LL, day, NULL);
+    json_t *dd = step_of(rep, "know_dedup"), *dc = step_of(rep, "know_decay"), *dg = step_of(rep, "digest");
+    if (!json_object_get(dd, "skipped"))
+        assert_true(json_integer_value(json_object_get(dd, "merged")) >= 1);
+    if (!json_object_get(dc, "skipped"))
+        assert_true(json_integer_value(json_object_get(dc, "forgotten")) >= 1);
+    assert_null(json_object_get(dd, "error"));
+    assert_null(json_object_get(dc, "error"));
+    assert_string_equal(json_string_value(json_object_get(dg, "knowledge")), "stored");
+    char *docs = mem_know_docs_json(k, 100);
+    assert_non_null(docs);
+    char want[32];
+    snprintf(want, sizeof want, "digest:%s", day);
+    assert_non_null(strstr(docs, want));
+    assert_non_null(strstr(docs, "runbook.md"));
+    if (!json_object_get(dc, "skipped"))
+        assert_null(strstr(docs, "\"a.md\""));
+    free(docs);
+    json_decref(rep);
+    mem_know_close(k);
+}
+
 static void test_digest_errors(void **st)
 {
     fx *x = *st;
@@ -430,6 +491,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pass_merges_and_digests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pass_with_knowledge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_from_series, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schedule_busy_then_idle, setup, teardown),
