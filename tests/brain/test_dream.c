@@ -102,6 +102,16 @@ static void seed_day(fx *x, int64_t from)
     for (int i = 0; i < 2; i++)
         ev(x, from + 7 * h + i, "heal.refused", "warning", "cache",
           json_pack("{s:s, s:s}", "action", "restart", "refusal", "flapping"));
+    /* /var fills: 1 MB a minute from 08:00 to 10:00, 100 MB left at the end */
+    const char *lab = "device=\"/dev/sda2\",mountpoint=\"/var\"";
+    int used = mem_series(x->m, "fs.used_bytes", lab, "bytes", "", MEM_GAUGE);
+    int avail = mem_series(x->m, "fs.avail_bytes", lab, "bytes", "", MEM_GAUGE);
+    assert_true(used >= 0 && avail >= 0);
+    for (int s = 0; s <= 7200; s += 10) {
+        mem_put(x->m, used, 5e9 + s / 60.0 * 1e6);
+        mem_put(x->m, avail, 100e6 + (7200 - s) / 60.0 * 1e6);
+        assert_int_equal(mem_tick(x->m, from + 8 * h + (int64_t)s * 1000), 0);
+    }
     assert_int_equal(mem_flush(x->m, 5000), 0);
 }
 
@@ -233,10 +243,18 @@ static void test_pass_merges_and_digests(void **st)
     json_t *bl = json_array_get(json_object_get(pr, "blocking"), 0);
     assert_string_equal(json_string_value(json_object_get(bl, "service")), "cache");
     assert_int_equal(at(bl, "count"), 2);
+    json_t *fs = json_array_get(json_object_get(json_object_get(d, "drifting"), "filesystems"), 0);
+    assert_non_null(fs);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(fs, "labels"), "mountpoint")), "/var");
+    double rate = json_number_value(json_object_get(fs, "bytes_per_hour"));
+    assert_true(rate > 50e6 && rate < 70e6); /* 60 MB/h, give or take the buckets */
+    json_int_t full = json_integer_value(json_object_get(fs, "full_in_ms"));
+    assert_true(full > 80 * 60000 && full < 120 * 60000); /* 100 MB at 60 MB/h: 100 min */
     const char *text = json_string_value(json_object_get(d, "text"));
     assert_non_null(strstr(text, "restarts: 2 (web 2)"));
     assert_non_null(strstr(text, "mean time to mitigate: 4.0 s"));
     assert_non_null(strstr(text, "decide pending action #7: db restart"));
+    assert_non_null(strstr(text, "filesystem /var grows"));
 
     /* idempotent: nothing more to merge, the same digest */
     rep = brain_dream_pass(&m, &cfg, later, day, NULL);
