@@ -76,6 +76,7 @@ typedef struct digest_acc {
     double mttm_sum;
     json_t *by_service;   /* {svc: {opened, resolved, failed}} */
     json_t *anomalies;    /* {metric: n} */
+    json_t *episodes_by;  /* {first mover's metric: n} */
     json_t *templates;    /* [{source, template}] */
     json_t *restarts;     /* {svc: n} */
     json_t *exits;        /* {svc: n} */
@@ -160,7 +161,11 @@ static void take(digest_acc *a, const mem_event *ev)
         a->failed++;
         bump(a->by_service, svc, "failed");
     } else if (!strcmp(t, "anomaly.episode")) {
-        a->episodes += !strcmp(str(p, "state"), "open");
+        if (!strcmp(str(p, "state"), "open")) {
+            a->episodes++;
+            const char *first = str(json_object_get(p, "first"), "metric");
+            count(a->episodes_by, *first ? first : "?");
+        }
     } else if (!strcmp(t, "anomaly")) {
         count(a->anomalies, str(p, "metric"));
         if (!strcmp(str(p, "reason"), "drift")) {
@@ -324,7 +329,11 @@ static char *digest_text(const json_t *d)
     line_add(&b, &n, "\n  restarts: %lld", (long long)json_integer_value(json_object_get(h, "restarts_total")));
     list_counts(&b, &n, json_object_get(h, "restarts"), NULL);
     line_add(&b, &n, "\n  anomaly episodes: %lld", (long long)json_integer_value(json_object_get(h, "anomaly_episodes")));
-    list_counts(&b, &n, json_object_get(h, "anomalies_by_metric"), NULL);
+    list_counts(&b, &n, json_object_get(h, "episodes_by_first_metric"), NULL);
+    if (json_object_size(json_object_get(h, "anomalies_by_metric"))) {
+        line_add(&b, &n, "; anomalous series by metric");
+        list_counts(&b, &n, json_object_get(h, "anomalies_by_metric"), NULL);
+    }
     line_add(&b, &n, "\n  new error log templates: %zu\n", json_array_size(json_object_get(h, "error_templates")));
     size_t i;
     json_t *v;
@@ -405,6 +414,7 @@ static void acc_free(digest_acc *a)
 {
     json_decref(a->by_service);
     json_decref(a->anomalies);
+    json_decref(a->episodes_by);
     json_decref(a->templates);
     json_decref(a->restarts);
     json_decref(a->exits);
@@ -450,7 +460,8 @@ json_t *brain_digest_build(mem_t *mem, const char *day, char *err, size_t errlen
         snprintf(err, errlen, "no memory to build the digest from");
         return NULL;
     }
-    digest_acc a = {.by_service = json_object(), .anomalies = json_object(), .templates = json_array(),
+    digest_acc a = {.by_service = json_object(), .anomalies = json_object(), .episodes_by = json_object(),
+                    .templates = json_array(),
                     .restarts = json_object(), .exits = json_object(), .actions = json_object(),
                     .drifts = json_object(), .pending = json_array(), .blocking = json_object()};
     int nev = scan(mem, from, to, &a, err, errlen);
@@ -462,8 +473,9 @@ json_t *brain_digest_build(mem_t *mem, const char *day, char *err, size_t errlen
     }
     json_t *inc = json_pack("{s:i, s:i, s:i, s:O}", "opened", a.opened, "resolved", a.resolved, "failed", a.failed,
                             "by_service", a.by_service);
-    json_t *happened = json_pack("{s:o, s:i, s:O, s:O, s:i, s:O, s:O}", "incidents", inc, "anomaly_episodes",
-                                 a.episodes, "anomalies_by_metric", a.anomalies, "error_templates", a.templates,
+    json_t *happened = json_pack("{s:o, s:i, s:O, s:O, s:O, s:i, s:O, s:O}", "incidents", inc, "anomaly_episodes",
+                                 a.episodes, "episodes_by_first_metric", a.episodes_by, "anomalies_by_metric",
+                                 a.anomalies, "error_templates", a.templates,
                                  "restarts_total", a.restarts_n, "restarts", a.restarts, "exits", a.exits);
     json_t *healed = json_pack("{s:o, s:i, s:i, s:i}", "actions", values_of(a.actions, NULL, 0), "actions_ok",
                                a.actions_ok, "actions_failed", a.actions_failed, "mitigated", a.mitigated);

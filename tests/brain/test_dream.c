@@ -89,7 +89,8 @@ static void seed_day(fx *x, int64_t from)
     ev(x, from + 2 * h + 20, "service.restart", "info", "web", json_pack("{s:s}", "service", "web"));
     ev(x, from + 2 * h + 30, "incident.failed", "error", "web", json_pack("{s:I}", "id", 2));
     ev(x, from + 3 * h, "incident.failed", "error", "web", json_pack("{s:I}", "id", 1));
-    ev(x, from + 4 * h, "anomaly.episode", "warning", "detect", json_pack("{s:i, s:s}", "episode", 1, "state", "open"));
+    ev(x, from + 4 * h, "anomaly.episode", "warning", "detect",
+      json_pack("{s:i, s:s, s:{s:s}}", "episode", 1, "state", "open", "first", "metric", "cpu.usage_percent"));
     ev(x, from + 4 * h + 1, "anomaly", "warning", "detect",
       json_pack("{s:s, s:{}, s:s, s:s}", "metric", "fs.used_bytes", "labels", "key", "fs.used_bytes", "reason",
                 "drift"));
@@ -224,6 +225,9 @@ static void test_pass_merges_and_digests(void **st)
     assert_int_equal(at(d, "happened.restarts.web"), 2);
     assert_int_equal(at(d, "happened.exits.web"), 1);
     assert_int_equal(at(d, "happened.anomaly_episodes"), 1);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(d, "happened"), "episodes_by_first_metric"),
+                         "cpu.usage_percent")), 1);
     assert_int_equal(json_array_size(json_object_get(json_object_get(d, "happened"), "error_templates")), 1);
     assert_int_equal(at(d, "healed.actions_ok"), 1);
     assert_int_equal(at(d, "healed.actions_failed"), 1);
