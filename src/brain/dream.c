@@ -14,7 +14,8 @@
  *   5. writes a digest (digest.c) as a brain.digest event and a knowledge
  *      doc "digest:YYYY-MM-DD".
  * Each step's counts go into one brain.dream event. A scheduled pass stops
- * between steps when the machine stops being idle, any pass on brain_free.
+ * between steps when the machine stops being idle or a deliberation starts,
+ * any pass on brain_free.
  * The digest of a day is written at the first idle moment after midnight,
  * or at [dream] digest_at, and at the latest at noon even when never idle.
  *
@@ -461,8 +462,8 @@ void brain_dream_tick(brain_dream *d, int64_t now_ms, bool deliberating)
     else if (!d->idle_since_ms)
         d->idle_since_ms = now_ms;
     if (d->job) {
-        if (!idle && !d->job->forced)
-            d->job->stop = true; /* the machine has work to do */
+        if ((!idle || deliberating) && !d->job->forced)
+            d->job->stop = true; /* the machine, or the brain, has work to do */
         return;
     }
     if (deliberating)
