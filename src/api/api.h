@@ -43,6 +43,15 @@
  *                                   templates with counts, rates, levels,
  *                                   first and last seen; an unknown source
  *                                   is 404 not_found
+ * Dreaming (api_dream.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/digest[?day=YYYY-MM-DD] digest_json (default today): what
+ *                                   happened, was healed, is drifting, and
+ *                                   what it proposes; 400 for a malformed
+ *                                   day, 404 for a day without events
+ *   POST /v1/dream                  body empty or {}: starts a dreaming pass
+ *                                   -> 202 {"pass":N,"state":"started"}; 409
+ *                                   conflict while a pass or a deliberation
+ *                                   runs (its brain.dream event tells the end)
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -128,6 +137,12 @@ typedef struct api_hooks {
     /* llm: the language-model client's status for GET /v1/llm (malloc'd
      * JSON, llm_status_json); may be NULL (503). Thread-safe. */
     char *(*llm_json)(void *ud);
+    /* Dreaming (api_dream.c); each may be NULL. digest_json: the malloc'd
+     * digest of day ("YYYY-MM-DD"), NULL with err when the day has no
+     * events; dream: starts a pass (loop thread, may block a few s): 0 and
+     * *pass, or -errno with err (-EBUSY 409, -ENOTSUP 503, others 500). */
+    char *(*digest_json)(void *ud, const char *day, char *err, size_t errlen);
+    int (*dream)(void *ud, uint64_t *pass, char *err, size_t errlen);
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen

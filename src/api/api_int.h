@@ -220,6 +220,7 @@ typedef enum api_route_id {
     R_LOGS,
     R_DIAGNOSIS, R_BRAIN, R_DIAGNOSE, /* the brain (api_brain.c) */
     R_LLM, /* the language-model client (api_llm.c) */
+    R_DIGEST, R_DREAM, /* dreaming (api_dream.c) */
 } api_route_id;
 
 typedef struct api_route {
@@ -305,6 +306,9 @@ int api_parse_diagnose_body(const char *body, size_t len, char *service, size_t 
 /* Appends the anomalous series' scores to a /metrics answer (nothing
  * without the hook). */
 void api_prom_anomaly(struct api *a, api_buf *b);
+/* api_dream.c */
+enum MHD_Result api_h_digest(struct api *a, struct MHD_Connection *c);
+enum MHD_Result api_h_dream(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 /* api_logs.c */
 enum MHD_Result api_h_logs(struct api *a, struct MHD_Connection *c);
 

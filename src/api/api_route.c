@@ -16,6 +16,7 @@ static const struct {
     {"/v1/logs", R_LOGS},
     {"/v1/brain", R_BRAIN}, {"/v1/diagnose", R_DIAGNOSE},
     {"/v1/llm", R_LLM},
+    {"/v1/digest", R_DIGEST}, {"/v1/dream", R_DREAM},
 };
 
 static bool prefixed(const char *url, const char *pfx, const char **rest)
@@ -70,7 +71,7 @@ api_route api_route_match(const char *url)
 
 bool api_route_is_post(api_route_id id)
 {
-    return id == R_APPROVE || id == R_REJECT || id == R_DIAGNOSE;
+    return id == R_APPROVE || id == R_REJECT || id == R_DIAGNOSE || id == R_DREAM;
 }
 
 const char *api_route_allow(api_route_id id)

@@ -109,6 +109,7 @@ struct brain {
     int ndiag_next;
     uint64_t done, late, opened, proposals, healed, failed, refused;
     brain_mind mind;          /* fixed after brain_new / brain_set_thinking */
+    brain_dream *dream;       /* dreaming while idle (dream.c) */
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -182,7 +183,9 @@ static int cfg_parse(const core_config *cfg, brain_cfg *c, char *err, size_t err
 int brain_config_check(const core_config *cfg, char *err, size_t errlen)
 {
     brain_cfg c;
-    return cfg_parse(cfg, &c, err, errlen);
+    brain_dream_cfg dc;
+    int rc = cfg_parse(cfg, &c, err, errlen);
+    return rc ? rc : brain_dream_cfg_parse(cfg, &dc, err, errlen);
 }
 
 static void svcs_free(svc_paths *s, int n)
@@ -836,6 +839,7 @@ void brain_tick(brain *b, int64_t now_ms)
     while (b->nrunning < b->cfg.workers && brain_thal_pop(&b->thal, now_ms, busy, b, &s))
         start_delib(b, &s, now_ms);
     publish_stats(b);
+    brain_dream_tick(b->dream, now_ms, b->nrunning > 0);
 }
 
 int brain_diagnose_service(brain *b, const char *service, uint64_t *incident, char *err, size_t errlen)
@@ -917,6 +921,11 @@ int brain_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_engine *
         rc = -ENOMEM;
     if (!rc)
         rc = brain_cases_open(&b->cases, mem, err, errlen);
+    brain_dream_cfg dc;
+    if (!rc && (rc = brain_dream_cfg_parse(cfg, &dc, err, errlen)) != 0)
+        brain_cases_close(&b->cases);
+    if (!rc && (rc = brain_dream_new(b, loop, &dc, &b->dream)) != 0)
+        brain_cases_close(&b->cases);
     if (rc) {
         brain_thal_free(&b->thal);
         svcs_free(b->svcs, b->nsvcs);
@@ -937,9 +946,13 @@ int brain_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_engine *
 int brain_reconfigure(brain *b, const core_config *cfg, char *err, size_t errlen)
 {
     brain_cfg c;
+    brain_dream_cfg dc;
     int rc = cfg_parse(cfg, &c, err, errlen);
+    if (!rc)
+        rc = brain_dream_cfg_parse(cfg, &dc, err, errlen);
     if (rc)
         return rc;
+    brain_dream_reconfigure(b->dream, &dc);
     svc_paths *s;
     int n;
     if (svcs_parse(cfg, &s, &n) != 0)
@@ -974,6 +987,7 @@ void brain_free(brain *b)
 {
     if (!b)
         return;
+    brain_dream_free(b->dream); /* waits for a running pass */
     /* the work functions may read heal and memory: wait until they returned;
      * their after-work callbacks run later and only free their own memory */
     pthread_mutex_lock(&b->lock);
@@ -1010,4 +1024,14 @@ void brain_set_thinking(brain *b, llm *l, mem_know *know)
 const brain_mind *brain_mind_of(brain *b)
 {
     return &b->mind;
+}
+
+brain_dream *brain_dream_of(brain *b)
+{
+    return b->dream;
+}
+
+bool brain_deliberating(brain *b)
+{
+    return b->nrunning > 0;
 }

@@ -29,6 +29,9 @@
  *                            incident only when the diagnosis names a fault
  *                            with at least this confidence, default 0.6)
  *
+ * [dream] (consolidation while idle, the daily digest): see dream.c and
+ * docs/brain.md "Dreaming".
+ *
  * Threads: brain_new/reconfigure/tick/diagnose/free on the loop thread; the
  * *_json readers from any thread. */
 #ifndef IPPOC_BRAIN_H
@@ -75,10 +78,24 @@ char *brain_ask_json(brain *b, const char *question, int64_t now_ms, int *status
 /* The daily digest of day ("YYYY-MM-DD", NULL = today): malloc'd JSON, or
  * NULL with err (no such day). Any thread. */
 char *brain_digest_json(brain *b, const char *day, char *err, size_t errlen);
+/* The same from memory alone (what brain_digest_json reads): for a caller
+ * that must not hold the brain while the day's events are read. */
+char *brain_digest_mem_json(mem_t *mem, const char *day, char *err, size_t errlen);
 
 /* The preferences in force: configured and learned, with what each changed.
  * malloc'd JSON. Any thread. */
 char *brain_prefs_json(brain *b);
+
+/* Dreaming (docs/brain.md "Dreaming"): what refreshes the detectors'
+ * baselines during a pass (the daemon points it at detect_registry_save):
+ * called on the loop thread, 0 or -errno. Loop thread. */
+typedef int (*brain_dream_hook)(void *ud, int64_t now_ms);
+void brain_set_dream_hook(brain *b, brain_dream_hook fn, void *ud);
+/* Starts a dreaming pass now (POST /v1/dream, `ippoc dream`): 0 and *pass
+ * (its number, in the brain.dream event it records), -EBUSY (a pass or a
+ * deliberation is running) or -ENOTSUP (the brain is off), with err. Loop
+ * thread. */
+int brain_dream_start(brain *b, uint64_t *pass, char *err, size_t errlen);
 
 /* Waits for running deliberations (runs the loop), then frees. NULL is fine. */
 void brain_free(brain *b);

@@ -225,4 +225,61 @@ typedef struct brain_mind {
 
 const brain_mind *brain_mind_of(brain *b);
 
+/* ---- dreaming (dream.c: the pass and its schedule; digest.c: the digest) ---- */
+/* [dream] settings (see docs/brain.md "Dreaming"). */
+typedef struct brain_dream_cfg {
+    bool enabled;
+    double idle_cpu, idle_psi;     /* percent: idle below both */
+    int64_t idle_for_ms, every_ms;
+    int digest_at_min;             /* minutes after local midnight, -1: none */
+    double merge_similarity;       /* cases merge at or above this */
+    double know_similarity;        /* knowledge chunks merge at or above this */
+    int64_t half_life_ms;
+    double floor;
+} brain_dream_cfg;
+
+typedef struct brain_dream brain_dream;
+
+void brain_dream_cfg_defaults(brain_dream_cfg *c);
+/* Parses [dream] of cfg: 0 or -EINVAL with "FILE:LINE: reason". */
+int brain_dream_cfg_parse(const core_config *cfg, brain_dream_cfg *c, char *err, size_t errlen);
+/* The schedule (loop thread). NULL-safe free; free waits for a running pass. */
+int brain_dream_new(brain *b, uv_loop_t *loop, const brain_dream_cfg *cfg, brain_dream **out);
+void brain_dream_reconfigure(brain_dream *d, const brain_dream_cfg *cfg);
+/* Once a tick: idleness from memory's last values, starts a pass when due
+ * (never while deliberating). */
+void brain_dream_tick(brain_dream *d, int64_t now_ms, bool deliberating);
+void brain_dream_free(brain_dream *d);
+/* brain.c: the brain's schedule, and whether a deliberation runs. */
+brain_dream *brain_dream_of(brain *b);
+bool brain_deliberating(brain *b);
+/* Whether the machine is idle at now by memory's last values (cpu busy share
+ * and PSI some avg10 of cpu and io under the limits); a series that is
+ * missing or stale does not count, but one of them must be there. */
+bool brain_dream_idle_now(mem_t *mem, const brain_dream_cfg *c, int64_t now_ms);
+
+/* One pass (any thread but the loop): re-clusters the cases, dedups and
+ * decays the knowledge (when a store is set), writes the digest of day
+ * (NULL: none) as a brain.digest event and a knowledge doc. stop (may be
+ * NULL) is read between steps. Returns the report (the steps' counts);
+ * the caller adds the baselines step and records the brain.dream event. */
+json_t *brain_dream_pass(const brain_mind *m, const brain_dream_cfg *c, int64_t now_ms, const char *day,
+                         const volatile bool *stop);
+
+/* The digest of a local day "YYYY-MM-DD" (digest.c), built from memory's
+ * events and series only: NULL with err when the day is malformed or has no
+ * events. Deterministic for the same memory. */
+json_t *brain_digest_build(mem_t *mem, const char *day, char *err, size_t errlen);
+/* Local day of ms into out[11]; the bounds [from, to] of a local day. */
+void brain_day_of(int64_t ms, char out[11]);
+int brain_day_bounds(const char *day, int64_t *from_ms, int64_t *to_ms);
+
+/* Merges near-identical cases (cases.c): same fault type and component,
+ * similarity >= threshold; the older id is kept, attempts and counts summed,
+ * features united, the newer rows replaced by {"merged_into":ID}. A case
+ * recorded or tried at settled_ms or later (heal may still report on it) is
+ * left for a later pass. Appends {"kept":ID,"merged":[IDS]} to merges (may
+ * be NULL). Returns cases merged. */
+int brain_cases_recluster(brain_cases *c, double threshold, int64_t settled_ms, json_t *merges);
+
 #endif

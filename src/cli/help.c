@@ -26,6 +26,8 @@ static const char usage_text[] =
     "  detect FILE.csv   score timestamp,value rows for anomalies (offline, no daemon)\n"
     "  why INCIDENT      the brain's diagnosis: root cause, evidence, actions, past cases\n"
     "  diagnose SERVICE  ask the brain about a service now and print its diagnosis\n"
+    "  digest            the day's digest: happened, healed, drifting, proposed\n"
+    "  dream             run a dreaming pass now (consolidate memory, write the digest)\n"
     "  logs templates FILE  mine the log templates of FILE to CSV (offline, no daemon)\n"
     "  logs [SOURCE]     live log templates of each source: counts, rates, first seen\n"
     "  llm               the language-model client: providers, token budgets, fallbacks\n"
@@ -151,6 +153,26 @@ static const cmd_help helps[] = {
      "the diagnosis as 'ippoc why' does (waiting up to 30 s for it). With\n"
      "[brain] act = yes the proposed actions go to heal's policy as for any\n"
      "incident.\n"},
+    {"digest",
+     "usage: ippoc digest [--day YYYY-MM-DD] [--json]\n"
+     "\n"
+     "Prints the digest of a day (default today, local time; GET /v1/digest),\n"
+     "built from the daemon's memory for any day that has events: what\n"
+     "happened (incidents by service, restarts, anomaly episodes by metric,\n"
+     "new error-level log templates), what was healed (actions and outcomes,\n"
+     "mean time to mitigate), what is drifting (drift detections, filesystems\n"
+     "filling up with their time to full) and what it proposes (pending\n"
+     "approvals, services failing repeatedly, refusals and rejections that keep\n"
+     "blocking). Exit status 1 (not_found) for a day without events.\n"},
+    {"dream",
+     "usage: ippoc dream [--json]\n"
+     "\n"
+     "Runs a dreaming pass now (POST /v1/dream) instead of waiting for the\n"
+     "machine to be idle: merges near-identical remembered cases, merges and\n"
+     "decays knowledge, saves the detectors' baselines and writes the digest\n"
+     "(yesterday's when still due, else today's so far). Prints what each step\n"
+     "did once the pass's brain.dream event is there (waiting up to 60 s).\n"
+     "Exit status 1 (conflict) while a pass or a deliberation runs.\n"},
     {"pending",
      "usage: ippoc pending [--json]\n"
      "\n"

@@ -30,6 +30,7 @@ static const struct {
     {"why", cmd_why},
     {"diagnose", cmd_diagnose},
     {"llm", cmd_llm},
+    {"digest", cmd_digest}, {"dream", cmd_dream},
 };
 
 static cmd_fn find_command(const char *name)

@@ -592,6 +592,59 @@ static char *hk_llm(void *ud)
     return llm_status_json(l);
 }
 
+/* Dreaming: the digest (any thread), a pass now (on the loop), and what
+ * refreshes the detectors' baselines during a pass (the loop). */
+static char *hk_digest(void *ud, const char *day, char *err, size_t errlen)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    bool thinking = c->brain != NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    if (!thinking) {
+        snprintf(err, errlen, "the brain is not running");
+        return NULL;
+    }
+    /* from memory only (it outlives the API): the loop never waits on it */
+    return brain_digest_mem_json(c->mem, day, err, errlen);
+}
+
+typedef struct dream_call {
+    cell *c;
+    uint64_t pass;
+    char *err;
+    size_t errlen;
+    int rc;
+} dream_call;
+
+static int dream_call_run(void *arg)
+{
+    dream_call *k = arg;
+    k->rc = brain_dream_start(k->c->brain, &k->pass, k->err, k->errlen);
+    return 0;
+}
+
+static int hk_dream(void *ud, uint64_t *pass, char *err, size_t errlen)
+{
+    dream_call k = {ud, 0, err, errlen, 0};
+    int rc = loopcall_run(&((cell *)ud)->lc, dream_call_run, &k, 5000);
+    if (rc == -ETIMEDOUT) {
+        snprintf(err, errlen, "the daemon is busy: try again");
+        return -EBUSY;
+    }
+    if (rc == -ECANCELED) {
+        snprintf(err, errlen, "the daemon is stopping");
+        return -ECANCELED;
+    }
+    *pass = k.pass;
+    return k.rc;
+}
+
+static int dream_baselines(void *ud, int64_t now_ms)
+{
+    cell *c = ud;
+    return c->an ? detect_registry_save(c->an, now_ms) : 0;
+}
+
 /* ---- API start/stop --------------------------------------------------------- */
 
 static int start_api(cell *c, char *err, size_t errlen)
@@ -605,7 +658,9 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .logs_json = hk_logs,
                        .diagnosis_json = hk_diagnosis, .brain_json = hk_brain, .diagnose = hk_diagnose,
                        .socket_path = c->socket_path,
-                       .llm_json = hk_llm};
+                       .llm_json = hk_llm,
+                       .digest_json = hk_digest, .dream = hk_dream, /* dreaming */
+                       };
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -908,6 +963,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
             log_err("ippocd: brain: %s (running without it)", err);
         start_thinking(&c);
         brain_set_thinking(b, c.llm, c.know);
+        brain_set_dream_hook(b, dream_baselines, &c);
         pthread_mutex_lock(&c.snap_lock);
         c.brain = b;
         pthread_mutex_unlock(&c.snap_lock);
