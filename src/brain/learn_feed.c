@@ -168,6 +168,25 @@ void learn_feed_free(learn_feed *f)
     memset(f, 0, sizeof *f);
 }
 
+/* The first error of a parse (libxml2 reports the last one). */
+typedef struct first_err {
+    bool seen;
+    xmlError e;
+    char msg[200];
+} first_err;
+
+static void keep_first(void *ud, xmlErrorPtr e)
+{
+    first_err *f = ud;
+    if (f->seen || !e || e->level < XML_ERR_ERROR)
+        return;
+    f->seen = true;
+    f->e = *e;
+    snprintf(f->msg, sizeof f->msg, "%s", e->message ? e->message : "unreadable");
+    f->e.message = f->msg;
+    f->e.file = NULL, f->e.str1 = f->e.str2 = f->e.str3 = NULL, f->e.ctxt = f->e.node = NULL;
+}
+
 int learn_feed_parse(const char *buf, size_t len, learn_feed *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -176,10 +195,12 @@ int learn_feed_parse(const char *buf, size_t len, learn_feed *out, char *err, si
         return -EINVAL;
     }
     xmlResetLastError();
-    xmlDocPtr doc = xmlReadMemory(buf, (int)len, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
-                                                                 XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+    first_err fe = {0};
+    xmlSetStructuredErrorFunc(&fe, keep_first); /* this thread's handler */
+    xmlDocPtr doc = xmlReadMemory(buf, (int)len, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+    xmlSetStructuredErrorFunc(NULL, NULL);
     if (!doc) {
-        const xmlError *e = xmlGetLastError();
+        const xmlError *e = fe.seen ? &fe.e : xmlGetLastError();
         char msg[200] = "unreadable";
         if (e && e->message) {
             snprintf(msg, sizeof msg, "%s", e->message);

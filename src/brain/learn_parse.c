@@ -82,11 +82,11 @@ static void set_err(char *err, size_t errlen, const char *msg)
  * leading/trailing blank lines dropped. In place. */
 static void tidy(char *s)
 {
-    char *w = s;
+    char *w = s, *end = s + strlen(s);
     int blanks = 2; /* at the start: drop blank lines */
-    for (char *line = s; *line;) {
-        char *nl = strchr(line, '\n');
-        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+    for (char *line = s; line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
         size_t m = n;
         while (m && (line[m - 1] == ' ' || line[m - 1] == '\t' || line[m - 1] == '\r'))
             m--;
@@ -99,7 +99,7 @@ static void tidy(char *s)
             w += m;
             *w++ = '\n';
         }
-        line = nl ? nl + 1 : line + n;
+        line = nl ? nl + 1 : end;
     }
     while (w > s && (w[-1] == '\n'))
         w--;
@@ -215,10 +215,17 @@ const char *learn_sniff(const char *name, const char *buf, size_t len)
         return "pdf";
     if (!learn_is_text(buf, len))
         return NULL;
+    const char *end = buf + (len < 4096 ? len : 4096), *p = buf;
     const char *by_name = kind_of_name(name);
+    if (by_name && !strcmp(by_name, "man")) { /* "v1.2" is no man page: a roff request is wanted */
+        bool req = len && (buf[0] == '.' || buf[0] == '\'');
+        for (const char *q = buf; !req && q < end && (q = memchr(q, '\n', (size_t)(end - q))) && q + 1 < end; q++)
+            req = q[1] == '.' || q[1] == '\'';
+        if (!req)
+            by_name = NULL;
+    }
     if (by_name && strcmp(by_name, "pdf") != 0)
         return by_name;
-    const char *end = buf + (len < 4096 ? len : 4096), *p = buf;
     while (p < end && isspace((unsigned char)*p))
         p++;
     if (p + 3 <= end && (unsigned char)p[0] == 0xef && (unsigned char)p[1] == 0xbb && (unsigned char)p[2] == 0xbf)
