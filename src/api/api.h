@@ -39,6 +39,19 @@
  *                                   templates with counts, rates, levels,
  *                                   first and last seen; an unknown source
  *                                   is 404 not_found
+ * Knowledge (api_learn.c; 503 "unavailable" when the hook is NULL):
+ *   POST /v1/learn                  {"source","title","kind","text"[,"pin"]}
+ *                                   (up to API_LEARN_BODY_MAX bytes), or
+ *                                   {"url":URL} (the daemon fetches it), or
+ *                                   {"feed":URL} (registered, fetched now)
+ *                                   -> {"source","doc","chunks","status":
+ *                                       "added"|"unchanged",...} / {"feed",
+ *                                       "entries","added"[,"error"]}
+ *   GET  /v1/knowledge[?limit=N]    stats, the newest N docs (20), feeds
+ *   GET  /v1/knowledge/search       ?q=TEXT&mode=hybrid|bm25|vector&limit=N
+ *                                   (10, max 100) -> {"hits":[{"source",
+ *                                   "title","kind","score","snippet",...}]}
+ *   GET  /v1/knowledge/feeds        each followed feed's state
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -121,6 +134,16 @@ typedef struct api_hooks {
      * (mode 0600: only this user may connect) with its own connection
      * budget, so the owner gets in whatever TCP clients do. */
     const char *socket_path;
+    /* learn (api_learn.c): the knowledge store; each may be NULL (503).
+     * learn: POST /v1/learn's body -> malloc'd JSON, or NULL with *status
+     * (4xx/5xx) and err; blocks (a fetch). knowledge_json: GET
+     * /v1/knowledge; knowledge_search: NULL with *status and err on a bad
+     * query; feeds_json: GET /v1/knowledge/feeds. Thread-safe. */
+    char *(*learn)(void *ud, const char *body, size_t len, int *status, char *err, size_t errlen);
+    char *(*knowledge_json)(void *ud, int limit);
+    char *(*knowledge_search)(void *ud, const char *q, const char *mode, int limit, int *status, char *err,
+                              size_t errlen);
+    char *(*feeds_json)(void *ud);
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen
