@@ -211,7 +211,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_LOGS: return api_h_logs(a, c);
     case R_DIAGNOSIS: return api_h_diagnosis(a, c, r.arg, r.arglen);
     case R_BRAIN: return api_h_brain(a, c);
-    case R_KNOWLEDGE: case R_KNOWLEDGE_SEARCH: case R_KNOWLEDGE_FEEDS: return api_h_knowledge(a, c, r.id);
+    case R_KNOWLEDGE: case R_KNOWLEDGE_SEARCH: case R_KNOWLEDGE_FEEDS: case R_KNOWLEDGE_LINKS: return api_h_knowledge(a, c, r.id);
     case R_LEARN:
     case R_DIAGNOSE:
     case R_APPROVE:

@@ -52,6 +52,8 @@
  *                                   (10, max 100) -> {"hits":[{"source",
  *                                   "title","kind","score","snippet",...}]}
  *   GET  /v1/knowledge/feeds        each followed feed's state
+ *   GET  /v1/knowledge/links        ?node=KIND:ID&depth=1..3 (1) -> {"node",
+ *                                   "links":[{"from","rel","to","weight","ts"}]}
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -144,6 +146,7 @@ typedef struct api_hooks {
     char *(*knowledge_search)(void *ud, const char *q, const char *mode, int limit, int *status, char *err,
                               size_t errlen);
     char *(*feeds_json)(void *ud);
+    char *(*links_json)(void *ud, const char *node, int depth); /* NULL: 503 */
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen

@@ -221,7 +221,7 @@ typedef enum api_route_id {
     R_ANOMALIES,
     R_LOGS,
     R_DIAGNOSIS, R_BRAIN, R_DIAGNOSE, /* the brain (api_brain.c) */
-    R_LEARN, R_KNOWLEDGE, R_KNOWLEDGE_SEARCH, R_KNOWLEDGE_FEEDS, /* learn (api_learn.c) */
+    R_LEARN, R_KNOWLEDGE, R_KNOWLEDGE_SEARCH, R_KNOWLEDGE_FEEDS, R_KNOWLEDGE_LINKS, /* learn (api_learn.c) */
 } api_route_id;
 
 typedef struct api_route {

@@ -83,6 +83,18 @@ enum MHD_Result api_h_knowledge(struct api *a, struct MHD_Connection *c, api_rou
                                   err[0] ? err : "the search failed");
         return api_send_buf(c, 200, s, strlen(s), "application/json");
     }
+    if (id == R_KNOWLEDGE_LINKS) {
+        static const char *const allowed[] = {"node", "depth", NULL};
+        const char *vals[2];
+        if (!api_get_params(c, allowed, vals, &ret))
+            return ret;
+        if (!vals[0] || !strchr(vals[0], ':') || strlen(vals[0]) > 512)
+            return api_send_error(c, 400, "bad_request", "node: give a node as KIND:ID (e.g. knob:vm.swappiness)");
+        if (!limit_of(vals[1], 1, 3, 1, &limit))
+            return api_send_error(c, 400, "bad_request", "depth: '%.40s' is not 1, 2 or 3", vals[1]);
+        char *s = a->hooks.links_json ? a->hooks.links_json(a->hooks.ud, vals[0], limit) : NULL;
+        return s ? api_send_buf(c, 200, s, strlen(s), "application/json") : no_store(c);
+    }
     if (id == R_KNOWLEDGE_FEEDS) {
         static const char *const allowed[] = {NULL};
         const char *vals[1];

@@ -16,6 +16,7 @@ static const struct {
     {"/v1/logs", R_LOGS},
     {"/v1/brain", R_BRAIN}, {"/v1/diagnose", R_DIAGNOSE},
     {"/v1/learn", R_LEARN}, {"/v1/knowledge", R_KNOWLEDGE}, {"/v1/knowledge/search", R_KNOWLEDGE_SEARCH}, {"/v1/knowledge/feeds", R_KNOWLEDGE_FEEDS},
+    {"/v1/knowledge/links", R_KNOWLEDGE_LINKS},
 };
 
 static bool prefixed(const char *url, const char *pfx, const char **rest)

@@ -119,6 +119,8 @@ char *brain_learn_feeds_json(brain_learn *l);
  * or NULL with *status and err. */
 char *brain_knowledge_search_json(brain_learn *l, const char *query, const char *mode, int limit, int *status,
                                   char *err, size_t errlen);
+/* GET /v1/knowledge/links: {"node","links":[...]} (mem_know_links_json). */
+char *brain_knowledge_links_json(brain_learn *l, const char *node, int depth);
 /* Stops the feed thread (an ongoing download is cut short), frees. NULL ok. */
 void brain_learn_free(brain_learn *l);
 

@@ -959,3 +959,15 @@ char *brain_knowledge_search_json(brain_learn *l, const char *query, const char 
     mem_know_hits_free(h, n);
     return answer(json_pack("{s:s, s:s, s:o}", "query", query, "mode", mode ? mode : "hybrid", "hits", hits));
 }
+
+char *brain_knowledge_links_json(brain_learn *l, const char *node, int depth)
+{
+    if (!l || !l->know)
+        return NULL;
+    char *s = mem_know_links_json(l->know, node, depth);
+    json_t *links = s ? json_loads(s, 0, NULL) : NULL;
+    free(s);
+    if (!links)
+        return NULL;
+    return answer(json_pack("{s:s, s:o}", "node", node, "links", links));
+}

@@ -632,6 +632,12 @@ static char *hk_knowledge_search(void *ud, const char *q, const char *mode, int 
     return brain_knowledge_search_json(l, q, mode, limit, status, err, errlen);
 }
 
+static char *hk_links(void *ud, const char *node, int depth)
+{
+    brain_learn *l = learner(ud);
+    return l ? brain_knowledge_links_json(l, node, depth) : NULL;
+}
+
 static char *hk_feeds(void *ud)
 {
     brain_learn *l = learner(ud);
@@ -650,7 +656,7 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .node_metrics = hk_node_metrics,
                        .logs_json = hk_logs,
                        .diagnosis_json = hk_diagnosis, .brain_json = hk_brain, .diagnose = hk_diagnose,
-                       .learn = hk_learn, .knowledge_json = hk_knowledge, .knowledge_search = hk_knowledge_search, .feeds_json = hk_feeds,
+                       .learn = hk_learn, .knowledge_json = hk_knowledge, .knowledge_search = hk_knowledge_search, .feeds_json = hk_feeds, .links_json = hk_links,
                        .socket_path = c->socket_path};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
