@@ -542,7 +542,7 @@ static int poll_feed(brain_learn *l, const char *url, int *added, int *entries, 
         json_object_set_new(st, "failures", json_integer(fails));
         json_object_set_new(st, "error", json_string(err));
         json_object_set_new(st, "next_try", json_integer(now + back));
-        log_debug("learn: feed %s: %s (failure %lld, next try in %llds)", url, err, (long long)fails,
+        log_debug("learn: feed: %s (failure %lld, next try in %llds)", err, (long long)fails,
                   (long long)(back / 1000));
     } else {
         json_t *seen_ids = json_object_get(st, "seen");

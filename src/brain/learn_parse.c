@@ -1104,7 +1104,7 @@ int learn_gunzip(const char *buf, size_t len, size_t max, char **out, size_t *ou
 static int parse_man(const char *path, const char *buf, size_t len, learn_doc *out, char *err, size_t errlen)
 {
     if (path && learn_have("man")) {
-        const char *argv[] = {"man", "-l", "-P", "cat", path, NULL};
+        const char *argv[] = {"man", "--no-hyphenation", "--no-justification", "-l", "-P", "cat", path, NULL};
         const char *env[] = {"MANWIDTH=100", "MAN_KEEP_FORMATTING=", "GROFF_NO_SGR=1", "LC_ALL=C.UTF-8", NULL};
         char *text;
         size_t n;
