@@ -451,8 +451,8 @@ int learn_parse_markdown(const char *buf, size_t len, learn_doc *out, char *err,
                 if (le - l > 6 && !strncmp(l, "title:", 6) && title && !*title) {
                     const char *v = skip_blanks(l + 6, le), *ve = le;
                     if (ve > v && (*v == '"' || *v == '\''))
-                        v++, ve -= (ve[-1] == '"' || ve[-1] == '\'');
-                    free(title), title = dupn(v, (size_t)(ve - v));
+                        v++, ve -= (ve > v && (ve[-1] == '"' || ve[-1] == '\''));
+                    free(title), title = dupn(v, (size_t)(ve > v ? ve - v : 0));
                 }
                 l = nl ? nl + 1 : fm;
             }

@@ -82,6 +82,11 @@ static void test_markdown_title_and_setext(void **state)
     assert_non_null(strstr(d.text, "\nSub\n"));
     assert_null(strstr(d.text, "==="));
     learn_doc_free(&d);
+    /* a front matter title of one quote (found by a fuzzer) */
+    const char *fm = "---\ntitle: \"\n---\nbody\n";
+    assert_int_equal(learn_parse_markdown(fm, strlen(fm), &d, err, sizeof err), 0);
+    assert_string_equal(d.text, "body");
+    learn_doc_free(&d);
     /* nothing but markup is an error, not an empty document */
     assert_int_equal(learn_parse_markdown("---\n***\n", 8, &d, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "no text"));
