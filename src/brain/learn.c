@@ -38,7 +38,8 @@
 typedef struct feed_slot {
     char *url;
     int64_t next_try; /* wall ms */
-    bool configured;
+    bool configured;  /* in [knowledge] feeds */
+    bool registered;  /* by POST /v1/learn {"feed"} (kept in meta "feeds") */
 } feed_slot;
 
 struct brain_learn {
@@ -382,7 +383,7 @@ static void feeds_list_save(brain_learn *l)
     json_t *a = json_array();
     pthread_mutex_lock(&l->lock);
     for (size_t i = 0; i < l->nfeeds; i++)
-        if (!l->feeds[i].configured)
+        if (l->feeds[i].registered)
             json_array_append_new(a, json_string(l->feeds[i].url));
     pthread_mutex_unlock(&l->lock);
     char *s = json_dumps(a, JSON_COMPACT);
@@ -392,19 +393,21 @@ static void feeds_list_save(brain_learn *l)
     free(s);
 }
 
-/* Adds url to the followed feeds (lock held); -ENOMEM or 0. */
+/* Adds url to the followed feeds (lock held), configured or registered;
+ * -ENOMEM or 0. */
 static int slot_add(brain_learn *l, const char *url, bool configured, int64_t next_try)
 {
     for (size_t i = 0; i < l->nfeeds; i++)
         if (!strcmp(l->feeds[i].url, url)) {
             l->feeds[i].configured = l->feeds[i].configured || configured;
+            l->feeds[i].registered = l->feeds[i].registered || !configured;
             return 0;
         }
     feed_slot *v = realloc(l->feeds, (l->nfeeds + 1) * sizeof *v);
     if (!v)
         return -ENOMEM;
     l->feeds = v;
-    v[l->nfeeds] = (feed_slot){strdup(url), next_try, configured};
+    v[l->nfeeds] = (feed_slot){strdup(url), next_try, configured, !configured};
     if (!v[l->nfeeds].url)
         return -ENOMEM;
     l->nfeeds++;
@@ -623,9 +626,20 @@ static void apply_cfg(brain_learn *l, learn_cfg *c)
     strv_free(l->services, l->nservices);
     l->services = c->services, l->nservices = c->nservices;
     c->services = NULL, c->nservices = 0;
-    for (size_t i = 0; i < l->nfeeds; i++)
-        l->feeds[i].configured = false;
-    for (size_t i = 0; i < c->nfeeds; i++)
+    size_t k = 0; /* a feed no longer configured nor registered is no longer followed */
+    for (size_t i = 0; i < l->nfeeds; i++) {
+        bool still = l->feeds[i].registered;
+        for (size_t j = 0; j < c->nfeeds && !still; j++)
+            still = !strcmp(c->feeds[j], l->feeds[i].url);
+        if (still) {
+            l->feeds[i].configured = false;
+            l->feeds[k++] = l->feeds[i];
+        } else {
+            free(l->feeds[i].url);
+        }
+    }
+    l->nfeeds = k;
+    for (size_t i = 0; i < c->nfeeds; i++) /* a new one is fetched at once */
         slot_add(l, c->feeds[i], true, 0);
     pthread_cond_signal(&l->cond);
     pthread_mutex_unlock(&l->lock);
@@ -751,9 +765,9 @@ static char *learn_feed_req(brain_learn *l, const char *url, int *status, char *
     if (!url_ok(url, err, errlen))
         return fail(status, 400, err, errlen, "%s", err);
     pthread_mutex_lock(&l->lock);
-    bool known = false;
+    bool known = false; /* registered before */
     for (size_t i = 0; i < l->nfeeds; i++)
-        known = known || !strcmp(l->feeds[i].url, url);
+        known = known || (!strcmp(l->feeds[i].url, url) && l->feeds[i].registered);
     int rc = known ? 0 : slot_add(l, url, false, INT64_MAX);
     pthread_mutex_unlock(&l->lock);
     if (rc)

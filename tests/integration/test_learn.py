@@ -10,6 +10,7 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import sys
 import threading
 import urllib.parse
@@ -148,15 +149,24 @@ class FeedServer:
 
     def __init__(self):
         with open(os.path.join(FIX, "arxiv.atom"), "rb") as f:
-            body = f.read()
+            atom = f.read()
+        with open(os.path.join(FIX, "page.html"), "rb") as f:
+            page = f.read()
         server = self
         self.hits = 0
 
         class H(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
-                server.hits += 1
+                if self.path.startswith("/docs/page"):
+                    body, ctype = page, "text/html; charset=utf-8"
+                elif self.path.startswith("/docs/missing"):
+                    self.send_error(404)
+                    return
+                else:
+                    server.hits += 1
+                    body, ctype = atom, "application/atom+xml"
                 self.send_response(200)
-                self.send_header("Content-Type", "application/atom+xml")
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -165,7 +175,8 @@ class FeedServer:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/query?search_query=cat:cs.OS"
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = self.base + "/api/query?search_query=cat:cs.OS"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -221,6 +232,29 @@ def test_feed_followed_and_retried():
             pass
 
 
+def test_url_and_configured_feed():
+    srv = FeedServer()
+    try:
+        d = Daemon(config=f"[knowledge]\nfeeds = {srv.url}\nfeed_interval = 1h\n").start()
+        # a configured feed is followed without being registered
+        wait_for(lambda: len([x for x in d.get("/v1/knowledge").json()["docs"] if x["kind"] == "paper"]) == 3,
+                 20, "the configured feed's papers")
+        assert feed_of(d, srv.url)["configured"] is True
+        # a URL the daemon fetches
+        r = d.cli("learn", srv.base + "/docs/page", check=0, timeout=60)
+        assert "added" in r.stdout and "(html" in r.stdout, r.stdout
+        assert search(d, "checkpoint write spikes")[0]["source"] == srv.base + "/docs/page"
+        r = d.cli("learn", srv.base + "/docs/missing", check=1, timeout=60)
+        assert "HTTP 404" in r.stderr and "/docs/missing" in r.stderr, r.stderr
+        # no longer configured: no longer followed (it was never registered)
+        d.write_config("[knowledge]\nfeed_interval = 1h\n")
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: not d.get("/v1/knowledge/feeds").json()["feeds"], 20, "the feed to be dropped")
+        assert d.stop() == 0
+    finally:
+        srv.stop()
+
+
 def test_config_checked():
     d = Daemon(config="[knowledge]\nfeed_interval = soon\n")
     d.start(wait=False)
@@ -231,4 +265,4 @@ def test_config_checked():
 
 if __name__ == "__main__":
     run([test_learn_dir_and_search, test_large_document, test_bad_files, test_feed_followed_and_retried,
-         test_config_checked])
+         test_url_and_configured_feed, test_config_checked])
