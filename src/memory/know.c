@@ -67,6 +67,7 @@ static const char *const stmt_sql[KS_N] = {
                " JOIN docs d ON d.id = c.doc WHERE c.id = ?",
     [KS_USE_CHUNK] = "UPDATE chunks SET uses = uses + 1, last_used = ?2 WHERE id = ?1",
     [KS_USE_DOC] = "UPDATE docs SET uses = uses + 1, last_used = ?2 WHERE id = ?1",
+    [KS_VOCAB] = "SELECT doc FROM temp.know_vocab WHERE term = ?",
 };
 
 int know_err(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -280,6 +281,24 @@ static void sql_halve(sqlite3_context *cx, int argc, sqlite3_value **v)
     sqlite3_result_double(cx, hl > 0 && e > 0 ? c * pow(0.5, e / hl) : c);
 }
 
+/* The index's tokenizer, for the query side (know_search.c); without it
+ * every query term is scored, however common. */
+static void open_tokenizer(mem_know *k)
+{
+    fts5_api *api = NULL;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(k->db, "SELECT fts5(?1)", -1, &st, NULL))
+        return;
+    sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+    void *ud = NULL;
+    if (!api || api->iVersion < 2 || api->xFindTokenizer(api, "porter", &ud, &k->tok))
+        return;
+    if (k->tok.xCreate(ud, NULL, 0, &k->tokp))
+        k->tokp = NULL;
+}
+
 static int open_db(mem_know *k, char *err, size_t errlen)
 {
     int rc = sqlite3_open_v2(k->path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -313,6 +332,9 @@ static int open_db(mem_know *k, char *err, size_t errlen)
         return know_sqlerr(k, rc, "setting up", err, errlen);
     if ((rc = migrate(k, err, errlen)))
         return rc;
+    if ((rc = know_exec(k, "CREATE VIRTUAL TABLE temp.know_vocab USING fts5vocab(main, fts, 'row')")))
+        return know_sqlerr(k, rc, "setting up the vocabulary", err, errlen);
+    open_tokenizer(k);
     for (int i = 0; i < KS_N; i++)
         if ((rc = sqlite3_prepare_v3(k->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &k->st[i], NULL)))
             return know_sqlerr(k, rc, stmt_sql[i], err, errlen);
@@ -326,6 +348,8 @@ int mem_know_open(const char *path, mem_know **out, char *err, size_t errlen)
         return know_err(err, errlen, -EINVAL, "knowledge store: no path");
     mem_know *k = calloc(1, sizeof *k);
     if (!k || !(k->path = strdup(path)) || !(k->model = mem_embed_model_new()) ||
+        !(k->uses = malloc(KNOW_USES_MAX * sizeof *k->uses)) ||
+        !(k->dfc = calloc(KNOW_DF_SLOTS, sizeof *k->dfc)) ||
         !(k->top_id = malloc(KNOW_TOPN * sizeof *k->top_id)) || !(k->top_s = malloc(KNOW_TOPN * sizeof *k->top_s))) {
         mem_know_close(k);
         return know_err(err, errlen, -ENOMEM, "%s: no memory", path);
@@ -350,10 +374,14 @@ void mem_know_close(mem_know *k)
 {
     if (!k)
         return;
+    if (k->db && k->uses)
+        know_uses_flush(k);
     if (k->db && k->model)
         know_model_maybe_save(k, true);
     for (int i = 0; i < KS_N; i++)
         sqlite3_finalize(k->st[i]);
+    if (k->tokp)
+        k->tok.xDelete(k->tokp);
     if (k->db) {
         sqlite3_exec(k->db, "PRAGMA optimize", NULL, NULL, NULL);
         sqlite3_close(k->db);
@@ -362,6 +390,8 @@ void mem_know_close(mem_know *k)
     mem_embed_model_free(k->model);
     know_index_free(&k->ix);
     free(k->qv);
+    free(k->uses);
+    free(k->dfc);
     free(k->top_id);
     free(k->top_s);
     free(k->path);
@@ -443,6 +473,7 @@ char *mem_know_stats_json(mem_know *k)
     if (!k)
         return NULL;
     pthread_mutex_lock(&k->mu);
+    know_uses_flush(k);
     int64_t bytes = query_i64(k, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
     json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:s, s:i, s:I, s:I, s:I, s:s}",
                           "docs", (json_int_t)query_i64(k, "SELECT count(*) FROM docs"),
@@ -467,6 +498,7 @@ char *mem_know_docs_json(mem_know *k, int limit)
         limit = limit <= 0 ? 100 : 10000;
     json_t *a = json_array();
     pthread_mutex_lock(&k->mu);
+    know_uses_flush(k);
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(k->db, "SELECT d.id, d.source, d.title, d.kind, d.ts, d.confidence, d.pinned,"
                                 " d.uses, (SELECT count(*) FROM chunks c WHERE c.doc = d.id)"

@@ -43,7 +43,9 @@ static bool is_heading(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
-    if (p < end && *p == '#')
+    if (p >= end)
+        return false;
+    if (*p == '#')
         return true;
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     if (nl) { /* several lines: only a setext heading ("Title\n=====") */

@@ -46,6 +46,9 @@ void know_gone_free(know_gone *g)
 
 void know_gone_apply(mem_know *k, know_gone *g)
 {
+    if (!g->n)
+        return;
+    k->changes += (int64_t)g->n;
     qsort(g->ids, g->n, sizeof *g->ids, cmp_i64);
     know_index_drop(&k->ix, g->ids, g->n);
     for (size_t i = 0; i < g->n; i++)
@@ -277,6 +280,7 @@ static int add_locked(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunk
             for (size_t i = 0; i < a.n; i++)
                 know_index_append(&k->ix, a.ids[i], a.vecs + i * (size_t)k->dims);
     }
+    k->changes += (int64_t)a.n;
     k->model_dirty = true;
     k->model_unsaved++;
     know_model_maybe_save(k, false);
@@ -308,6 +312,9 @@ int mem_know_add(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunks, ch
  * one transaction; the RAM index and statistics follow. */
 int know_doc_delete(mem_know *k, int64_t id)
 {
+    for (size_t i = 0; i < k->nuses; i++) /* uses of what goes are void */
+        if (k->uses[i].doc == id)
+            k->uses[i--] = k->uses[--k->nuses];
     know_gone g = {0};
     char err[256], node[40];
     int rc = know_exec(k, "SAVEPOINT del") ? -EIO : 0;

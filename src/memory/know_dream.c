@@ -39,6 +39,7 @@ static int decay_table(mem_know *k, const char *table, int64_t now, int64_t hl, 
 
 static int decay_locked(mem_know *k, int64_t now, int64_t hl, double floor, int *decayed, int *forgotten)
 {
+    know_uses_flush(k); /* the uses counted so far refresh what they used */
     int rc = know_exec(k, "BEGIN IMMEDIATE"), nd = 0, nc = 0, nf = 0;
     if (!rc)
         rc = decay_table(k, "docs", now, hl, &nd);
@@ -260,6 +261,7 @@ static int merge_chunk(mem_know *k, int64_t gone, int64_t keep, know_gone *g)
 
 static int dedup_locked(mem_know *k, double thr, int *merged)
 {
+    know_uses_flush(k);
     dd x = {.k = k, .n = k->ix.n, .d = (size_t)k->ix.dims, .v = k->ix.v, .id = k->ix.id, .thr = thr};
     if (x.n < 2)
         return 0;

@@ -18,7 +18,7 @@
 #define KNOW_RRF_K 60         /* reciprocal rank fusion's k */
 #define KNOW_BATCH 32         /* texts per call of an external embedder */
 #define KNOW_MAX_TERMS 32     /* query terms given to FTS5 */
-#define KNOW_LIMIT_MAX 1000   /* hits one search may return */
+#define KNOW_BM25_BUDGET 8000 /* chunks one BM25 ranking may score (common terms dropped past it) */
 
 /* Every vector of the store's current dims, one contiguous float32 array in
  * chunk id order (ids ascending: chunks are AUTOINCREMENT and appended). */
@@ -43,6 +43,7 @@ enum {
     KS_HIT,
     KS_USE_CHUNK,
     KS_USE_DOC,
+    KS_VOCAB,       /* term -> documents (chunks) holding it */
     KS_N
 };
 
@@ -59,6 +60,21 @@ struct mem_know {
     void *ud;
     int dims;             /* of the current embedder (MEM_KNOW_DIM built in) */
     know_index ix;
+    fts5_tokenizer tok; /* the index's own tokenizer (porter over unicode61), */
+    Fts5Tokenizer *tokp; /* for looking up how common a query's terms are; NULL: not */
+    /* how common query terms are (know_search.c): a cache of fts5vocab's
+     * answers, an entry trusted while under KNOW_DF_STALE chunks changed */
+    struct know_df {
+        uint64_t h;
+        int64_t df, at;
+    } *dfc;
+    int64_t changes; /* chunks added and deleted since open */
+    /* uses of hits not yet written (know_uses_flush) */
+    struct know_use {
+        int64_t chunk, doc, ts;
+    } *uses;
+    size_t nuses;
+    int64_t uses_since;
     /* per-query scratch, kept between queries */
     float *qv;
     int64_t *top_id;
@@ -78,6 +94,14 @@ int know_embed(mem_know *k, const char *const *texts, size_t n, float *out, char
 void know_model_maybe_save(mem_know *k, bool force);
 /* Rebuilds the RAM index from the vectors table for k->dims. */
 int know_index_load(mem_know *k, char *err, size_t errlen);
+
+/* Writes the counted uses of hits (searches keep them in RAM: a write per
+ * query would cost more than the query); 0 or -EIO. */
+int know_uses_flush(mem_know *k);
+#define KNOW_DF_SLOTS 4096
+#define KNOW_DF_STALE 2000
+#define KNOW_USES_MAX 512     /* uses kept in RAM at most... */
+#define KNOW_USES_MS 5000     /* ...or for this long */
 
 /* ---- know_chunk.c ----------------------------------------------------------- */
 typedef struct know_span {

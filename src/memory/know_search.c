@@ -32,12 +32,73 @@ static bool wordc(int c)
     return isalnum(c) || c == '_' || c >= 0x80;
 }
 
-/* The FTS5 expression for query into out: "w1" OR "w2" ...; "" when no words. */
-static void fts_expr(const char *query, char *out, size_t outlen)
+typedef struct term {
+    char w[64];
+    int64_t df; /* chunks holding it (all its tokens: the rarest's count) */
+    bool stop;
+} term;
+
+typedef struct dfc {
+    mem_know *k;
+    int64_t df;
+} dfc;
+
+static int on_token(void *ctx, int tflags, const char *tok, int n, int start, int end)
 {
-    char words[KNOW_MAX_TERMS][64];
+    (void)tflags, (void)start, (void)end;
+    dfc *c = ctx;
+    mem_know *k = c->k;
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < n; i++)
+        h = (h ^ (unsigned char)tok[i]) * 1099511628211ull;
+    h |= 1; /* never 0, an empty slot */
+    struct know_df *e = &k->dfc[h % KNOW_DF_SLOTS];
+    int64_t df;
+    if (e->h == h && k->changes - e->at <= KNOW_DF_STALE) {
+        df = e->df;
+    } else {
+        sqlite3_stmt *st = k->st[KS_VOCAB];
+        sqlite3_bind_text(st, 1, tok, n, SQLITE_STATIC);
+        df = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        *e = (struct know_df){h, df, k->changes};
+    }
+    if (df < c->df)
+        c->df = df;
+    return SQLITE_OK;
+}
+
+/* How many chunks hold w, through the index's own tokenizer (0 when unknown). */
+static int64_t term_df(mem_know *k, const char *w)
+{
+    if (!k->tokp)
+        return 0;
+    dfc c = {k, INT64_MAX};
+    k->tok.xTokenize(k->tokp, &c, FTS5_TOKENIZE_QUERY, w, (int)strlen(w), on_token);
+    return c.df == INT64_MAX ? 0 : c.df;
+}
+
+static int cmp_term(const void *a, const void *b)
+{
+    const term *x = a, *y = b;
+    return x->df < y->df ? -1 : x->df > y->df;
+}
+
+static size_t append(char *out, size_t o, size_t outlen, const char *sep, const char *w)
+{
+    int m = snprintf(out + o, outlen - o, "%s\"%s\"", o ? sep : "", w);
+    return m < 0 || (size_t)m >= outlen - o ? o : o + (size_t)m;
+}
+
+/* The FTS5 expression for query into out: quoted words joined by OR, the
+ * rarest first while the chunks they match stay within KNOW_BM25_BUDGET (a
+ * term past it is too common to rank by and too costly to score); when even
+ * the rarest is past it, the two rarest joined by AND, with *alt the rarest
+ * alone in case they never meet. "" when the query has no words. */
+static void fts_expr(mem_know *k, const char *query, char *out, char *alt, size_t outlen)
+{
+    term t[KNOW_MAX_TERMS];
     int n = 0, nstop = 0;
-    bool stopw[KNOW_MAX_TERMS];
     for (const unsigned char *p = (const unsigned char *)query; *p && n < KNOW_MAX_TERMS;) {
         if (!wordc(*p)) {
             p++;
@@ -53,23 +114,32 @@ static void fts_expr(const char *query, char *out, size_t outlen)
         w[len] = 0;
         bool dup = false;
         for (int i = 0; i < n && !dup; i++)
-            dup = !strcmp(words[i], w);
+            dup = !strcmp(t[i].w, w);
         if (dup)
             continue;
-        memcpy(words[n], w, len + 1);
-        stopw[n] = is_stop(w);
-        nstop += stopw[n];
+        memcpy(t[n].w, w, len + 1);
+        t[n].stop = is_stop(w);
+        nstop += t[n].stop;
         n++;
     }
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!t[i].stop || nstop == n)
+            t[m++] = t[i];
+    for (int i = 0; i < m; i++)
+        t[i].df = term_df(k, t[i].w);
+    qsort(t, (size_t)m, sizeof *t, cmp_term);
     size_t o = 0;
-    out[0] = 0;
-    for (int i = 0; i < n; i++) {
-        if (stopw[i] && nstop < n)
-            continue;
-        int m = snprintf(out + o, outlen - o, "%s\"%s\"", o ? " OR " : "", words[i]);
-        if (m < 0 || (size_t)m >= outlen - o)
-            break;
-        o += (size_t)m;
+    int64_t sum = 0;
+    out[0] = alt[0] = 0;
+    if (m >= 2 && t[0].df > KNOW_BM25_BUDGET) {
+        o = append(out, append(out, 0, outlen, "", t[0].w), outlen, " AND ", t[1].w);
+        append(alt, 0, outlen, "", t[0].w);
+        return;
+    }
+    for (int i = 0; i < m && (!i || sum + t[i].df <= KNOW_BM25_BUDGET); i++) {
+        sum += t[i].df;
+        o = append(out, o, outlen, " OR ", t[i].w);
     }
 }
 
@@ -164,34 +234,52 @@ static int fill_hit(mem_know *k, const cand *c, mem_hit *h)
     return rc == SQLITE_DONE ? got : -EIO;
 }
 
-static void count_uses(mem_know *k, const mem_hit *h, size_t n)
+int know_uses_flush(mem_know *k)
 {
-    if (!n || know_exec(k, "BEGIN IMMEDIATE"))
-        return;
-    int64_t now = know_now_ms();
-    for (size_t i = 0; i < n; i++) {
+    if (!k->nuses)
+        return 0;
+    if (know_exec(k, "BEGIN IMMEDIATE"))
+        return -EIO;
+    for (size_t i = 0; i < k->nuses; i++) {
         for (int s = KS_USE_CHUNK; s <= KS_USE_DOC; s++) {
             sqlite3_stmt *st = k->st[s];
-            sqlite3_bind_int64(st, 1, s == KS_USE_CHUNK ? h[i].chunk : h[i].doc);
-            sqlite3_bind_int64(st, 2, now);
+            sqlite3_bind_int64(st, 1, s == KS_USE_CHUNK ? k->uses[i].chunk : k->uses[i].doc);
+            sqlite3_bind_int64(st, 2, k->uses[i].ts);
             sqlite3_step(st);
             sqlite3_reset(st);
         }
     }
-    if (know_exec(k, "COMMIT"))
+    if (know_exec(k, "COMMIT")) {
         know_exec(k, "ROLLBACK");
+        return -EIO;
+    }
+    k->nuses = 0;
+    return 0;
+}
+
+static void count_uses(mem_know *k, const mem_hit *h, size_t n)
+{
+    int64_t now = know_now_ms();
+    if (!k->nuses)
+        k->uses_since = now;
+    for (size_t i = 0; i < n && k->nuses < KNOW_USES_MAX; i++)
+        k->uses[k->nuses++] = (struct know_use){h[i].chunk, h[i].doc, now};
+    if (k->nuses + KNOW_TOPN > KNOW_USES_MAX || now - k->uses_since >= KNOW_USES_MS)
+        know_uses_flush(k);
 }
 
 static int search_locked(mem_know *k, const char *query, int mode, int limit, mem_hit **out, size_t *n,
                          char *err, size_t errlen)
 {
-    char expr[KNOW_MAX_TERMS * 72];
+    char expr[KNOW_MAX_TERMS * 72], alt[KNOW_MAX_TERMS * 72];
     cand c[2 * KNOW_TOPN];
     size_t nc = 0;
     int rc = 0;
     if (mode != MEM_KNOW_VECTOR) {
-        fts_expr(query, expr, sizeof expr);
+        fts_expr(k, query, expr, alt, sizeof expr);
         if ((rc = bm25_list(k, expr, c, &nc, err, errlen)))
+            return rc;
+        if (!nc && *alt && (rc = bm25_list(k, alt, c, &nc, err, errlen)))
             return rc;
     }
     if (mode != MEM_KNOW_BM25)
