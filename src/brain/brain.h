@@ -121,6 +121,9 @@ char *brain_knowledge_search_json(brain_learn *l, const char *query, const char 
                                   char *err, size_t errlen);
 /* GET /v1/knowledge/links: {"node","links":[...]} (mem_know_links_json). */
 char *brain_knowledge_links_json(brain_learn *l, const char *node, int depth);
+/* Cuts ongoing downloads short and stops following feeds, so the API's
+ * threads end quickly (call before api_stop). Any thread; NULL ok. */
+void brain_learn_stop(brain_learn *l);
 /* Stops the feed thread (an ongoing download is cut short), frees. NULL ok. */
 void brain_learn_free(brain_learn *l);
 

@@ -236,6 +236,10 @@ static int fetch(brain_learn *l, const char *url, char **body, size_t *len, char
         ctype[0] = 0;
     if (!url_ok(url, err, errlen))
         return -EINVAL;
+    if (atomic_load(&l->stop)) {
+        snprintf(err, errlen, "%.300s: not fetched, stopping", url);
+        return -ECANCELED;
+    }
     int rc = core_curl_ready(err, errlen);
     if (rc)
         return rc;
@@ -713,6 +717,16 @@ int brain_learn_reconfigure(brain_learn *l, const core_config *cfg, char *err, s
     apply_cfg(l, &c);
     learn_cfg_free(&c);
     return 0;
+}
+
+void brain_learn_stop(brain_learn *l)
+{
+    if (!l)
+        return;
+    atomic_store(&l->stop, true);
+    pthread_mutex_lock(&l->lock);
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->lock);
 }
 
 void brain_learn_free(brain_learn *l)

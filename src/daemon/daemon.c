@@ -870,6 +870,7 @@ static int open_cell(cell *c, char *err, size_t errlen)
 
 static void close_cell(cell *c)
 {
+    brain_learn_stop(c->learn); /* a document being fetched does not hold the API's threads */
     if (c->api)
         api_stop(c->api);
     brain_learn_free(c->learn); /* its feed thread stops before the store closes */
