@@ -154,10 +154,14 @@ class FeedServer:
             page = f.read()
         server = self
         self.hits = 0
+        self.pdf_hits = 0
 
         class H(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
-                if self.path.startswith("/docs/page"):
+                if self.path.startswith("/pdf/"):
+                    server.pdf_hits += 1
+                    body, ctype = b"%PDF-1.4\n%fake\n" + self.path.encode() + b"\n", "application/pdf"
+                elif self.path.startswith("/docs/page"):
                     body, ctype = page, "text/html; charset=utf-8"
                 elif self.path.startswith("/docs/missing"):
                     self.send_error(404)
@@ -176,6 +180,7 @@ class FeedServer:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        atom = atom.replace(b"http://arxiv.org/pdf/", self.base.encode() + b"/pdf/")  # its PDFs are here
         self.url = self.base + "/api/query?search_query=cat:cs.OS"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -255,6 +260,43 @@ def test_url_and_configured_feed():
         srv.stop()
 
 
+FAKE_PDFTOTEXT = """#!/bin/sh
+# a stand-in for poppler's pdftotext: pdftotext -q -enc UTF-8 -nopgbrk FILE -
+for a; do f=$prev; prev=$a; done
+head -c 4 "$f" | grep -q '%PDF' || exit 1
+echo "Full text of the paper."
+echo "Section 4 describes the chromatic reclaim heuristic ($(sed -n 3p "$f"))."
+"""
+
+
+def test_pdf_through_pdftotext():
+    srv = FeedServer()
+    old_path = os.environ["PATH"]
+    try:
+        d = Daemon(config="[knowledge]\nfeed_pdf = yes\nfeed_interval = 1h\n")
+        bindir = os.path.join(d.tmp, "bin")
+        os.makedirs(bindir)
+        with open(os.path.join(bindir, "pdftotext"), "w") as f:
+            f.write(FAKE_PDFTOTEXT)
+        os.chmod(os.path.join(bindir, "pdftotext"), 0o755)
+        os.environ["PATH"] = bindir + os.pathsep + old_path  # the daemon and the CLI find it
+        d.start()
+        pdf = os.path.join(d.tmp, "paper.pdf")
+        with open(pdf, "wb") as f:
+            f.write(b"%PDF-1.4\n%x\n/local/paper\n")
+        r = d.cli("learn", pdf, check=0)
+        assert "added" in r.stdout and "(pdf" in r.stdout, r.stdout + r.stderr
+        r = d.cli("learn", "--feed", srv.url, check=0, timeout=60)
+        assert "3 new papers" in r.stdout, r.stdout
+        assert srv.pdf_hits == 3, srv.pdf_hits
+        hits = search(d, "chromatic reclaim heuristic", "bm25")  # only the PDFs' text says it
+        assert sorted(h["kind"] for h in hits) == ["paper", "paper", "paper", "pdf"], hits
+        assert d.stop() == 0
+    finally:
+        os.environ["PATH"] = old_path
+        srv.stop()
+
+
 def test_config_checked():
     d = Daemon(config="[knowledge]\nfeed_interval = soon\n")
     d.start(wait=False)
@@ -265,4 +307,4 @@ def test_config_checked():
 
 if __name__ == "__main__":
     run([test_learn_dir_and_search, test_large_document, test_bad_files, test_feed_followed_and_retried,
-         test_url_and_configured_feed, test_config_checked])
+         test_url_and_configured_feed, test_pdf_through_pdftotext, test_config_checked])
