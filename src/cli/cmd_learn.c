@@ -80,6 +80,10 @@ static int learn_file(const cli_ctx *ctx, const char *path, bool from_dir, learn
     learn_doc d;
     rc = learn_parse(path, buf, len, o->kind, &d, err, sizeof err);
     free(buf);
+    if (rc && from_dir && !strncmp(err, "binary data", 11)) { /* e.g. a .tar.gz */
+        o->skipped++;
+        return CLI_EXIT_OK;
+    }
     if (rc) {
         fprintf(stderr, "ippoc: learn: %s: %s\n", path, err);
         o->failed++;
