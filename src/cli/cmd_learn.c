@@ -23,7 +23,7 @@
 
 typedef struct learn_opts {
     const char *kind; /* NULL: sniffed */
-    bool pin;
+    bool pin, json;   /* json: each answer as one line of JSON */
     int added, unchanged, failed, skipped;
 } learn_opts;
 
@@ -37,6 +37,13 @@ static void print_result(const char *name, const json_t *ans, learn_opts *o)
 {
     const char *status = cli_jstr(ans, "status", "?");
     const char *title = cli_jstr(ans, "title", "");
+    if (o->json) {
+        char *line = json_dumps(ans, JSON_COMPACT);
+        printf("%s\n", line ? line : "{}");
+        free(line);
+        *(strcmp(status, "unchanged") ? &o->added : &o->unchanged) += 1;
+        return;
+    }
     if (!strcmp(status, "unchanged")) {
         o->unchanged++;
         printf("%s: unchanged\n", name);
@@ -386,6 +393,7 @@ int cmd_learn(const cli_ctx *ctx0, int argc, char **argv)
     }
     if (o.kind && !strcmp(o.kind, "runbook"))
         o.pin = true;
+    o.json = ctx.json;
     for (int i = 0; i < npaths && rc == CLI_EXIT_OK; i++) {
         struct stat st;
         if (is_url(paths[i]))
@@ -401,9 +409,9 @@ int cmd_learn(const cli_ctx *ctx0, int argc, char **argv)
     free(paths);
     if (rc != CLI_EXIT_OK)
         return rc;
-    if (o.added + o.unchanged + o.failed + o.skipped > 1)
+    if (o.added + o.unchanged + o.failed + o.skipped > 1 && !o.json)
         printf("%d added, %d unchanged, %d failed%s", o.added, o.unchanged, o.failed, o.skipped ? "" : "\n");
-    if (o.skipped && o.added + o.unchanged + o.failed + o.skipped > 1)
+    if (o.skipped && o.added + o.unchanged + o.failed + o.skipped > 1 && !o.json)
         printf(", %d binary files skipped\n", o.skipped);
     return o.failed ? CLI_EXIT_API : CLI_EXIT_OK;
 }

@@ -80,6 +80,8 @@ def test_learn_dir_and_search():
     assert "0 added, 4 unchanged" in r.stdout, r.stdout
     k = d.get("/v1/knowledge").json()
     assert k["stats"]["docs"] == 4, k["stats"]
+    r = d.cli("--json", "learn", os.path.join(docs, "quota.txt"), check=0)
+    assert json.loads(r.stdout)["status"] == "unchanged", r.stdout
     r = d.cli("learn", "--list", check=0)
     assert "4 documents" in r.stdout and "Nginx 502 runbook" in r.stdout, r.stdout
     # runbooks: kind runbook, pinned
