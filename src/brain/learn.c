@@ -431,8 +431,11 @@ static bool seen(const json_t *st, const char *id)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(st, "seen"), i, v) if (!strcmp(json_string_value(v) ? json_string_value(v) : "",
-                                                                        id)) return true;
+    json_array_foreach(json_object_get(st, "seen"), i, v) {
+        const char *s = json_string_value(v);
+        if (s && !strcmp(s, id))
+            return true;
+    }
     return false;
 }
 

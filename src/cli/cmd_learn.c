@@ -207,9 +207,10 @@ static void print_feeds(const json_t *feeds)
     }
     cli_table_print(&t, stdout);
     cli_table_free(&t);
-    json_array_foreach(feeds, i, f) if (json_object_get(f, "error")) printf("%s: last error: %s\n",
-                                                                            cli_jstr(f, "url", "?"),
-                                                                            cli_jstr(f, "error", "?"));
+    json_array_foreach(feeds, i, f) {
+        if (json_object_get(f, "error"))
+            printf("%s: last error: %s\n", cli_jstr(f, "url", "?"), cli_jstr(f, "error", "?"));
+    }
 }
 
 static int do_feed(const cli_ctx *ctx, const char *url)
