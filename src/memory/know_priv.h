@@ -18,7 +18,9 @@
 #define KNOW_RRF_K 60         /* reciprocal rank fusion's k */
 #define KNOW_BATCH 32         /* texts per call of an external embedder */
 #define KNOW_MAX_TERMS 32     /* query terms given to FTS5 */
+#ifndef KNOW_BM25_BUDGET
 #define KNOW_BM25_BUDGET 8000 /* chunks one BM25 ranking may score (common terms dropped past it) */
+#endif
 
 /* Every vector of the store's current dims, one contiguous float32 array in
  * chunk id order (ids ascending: chunks are AUTOINCREMENT and appended). */
@@ -102,6 +104,9 @@ int know_uses_flush(mem_know *k);
 #define KNOW_DF_STALE 2000
 #define KNOW_USES_MAX 512     /* uses kept in RAM at most... */
 #define KNOW_USES_MS 5000     /* ...or for this long */
+
+/* ---- know_dream.c -------------------------------------------------------------- */
+extern size_t know_dedup_exact_max; /* chunks compared pairwise by dedup (tests lower it) */
 
 /* ---- know_chunk.c ----------------------------------------------------------- */
 typedef struct know_span {
