@@ -52,6 +52,21 @@
  *                                   -> 202 {"pass":N,"state":"started"}; 409
  *                                   conflict while a pass or a deliberation
  *                                   runs (its brain.dream event tells the end)
+ * Knowledge (api_learn.c; 503 "unavailable" when the hook is NULL):
+ *   POST /v1/learn                  {"source","title","kind","text"[,"pin"]}
+ *                                   (up to API_LEARN_BODY_MAX bytes), or
+ *                                   {"url":URL} (the daemon fetches it), or
+ *                                   {"feed":URL} (registered, fetched now)
+ *                                   -> {"source","doc","chunks","status":
+ *                                       "added"|"unchanged",...} / {"feed",
+ *                                       "entries","added"[,"error"]}
+ *   GET  /v1/knowledge[?limit=N]    stats, the newest N docs (20), feeds
+ *   GET  /v1/knowledge/search       ?q=TEXT&mode=hybrid|bm25|vector&limit=N
+ *                                   (10, max 100) -> {"hits":[{"source",
+ *                                   "title","kind","score","snippet",...}]}
+ *   GET  /v1/knowledge/feeds        each followed feed's state
+ *   GET  /v1/knowledge/links        ?node=KIND:ID&depth=1..3 (1) -> {"node",
+ *                                   "links":[{"from","rel","to","weight","ts"}]}
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -143,6 +158,17 @@ typedef struct api_hooks {
      * *pass, or -errno with err (-EBUSY 409, -ENOTSUP 503, others 500). */
     char *(*digest_json)(void *ud, const char *day, char *err, size_t errlen);
     int (*dream)(void *ud, uint64_t *pass, char *err, size_t errlen);
+    /* learn (api_learn.c): the knowledge store; each may be NULL (503).
+     * learn: POST /v1/learn's body -> malloc'd JSON, or NULL with *status
+     * (4xx/5xx) and err; blocks (a fetch). knowledge_json: GET
+     * /v1/knowledge; knowledge_search: NULL with *status and err on a bad
+     * query; feeds_json: GET /v1/knowledge/feeds. Thread-safe. */
+    char *(*learn)(void *ud, const char *body, size_t len, int *status, char *err, size_t errlen);
+    char *(*knowledge_json)(void *ud, int limit);
+    char *(*knowledge_search)(void *ud, const char *q, const char *mode, int limit, int *status, char *err,
+                              size_t errlen);
+    char *(*feeds_json)(void *ud);
+    char *(*links_json)(void *ud, const char *node, int depth); /* NULL: 503 */
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen

@@ -31,6 +31,7 @@ static const struct {
     {"diagnose", cmd_diagnose},
     {"llm", cmd_llm},
     {"digest", cmd_digest}, {"dream", cmd_dream},
+    {"learn", cmd_learn},
 };
 
 static cmd_fn find_command(const char *name)

@@ -56,6 +56,7 @@ typedef struct cell {
     brain *brain;                  /* after heal, freed before it (snap_lock for the API) */
     llm *llm;                      /* the language-model client: with the brain, freed after it */
     mem_know *know;                /* knowledge store (NULL when it cannot open): freed after the brain */
+    brain_learn *learn;            /* documents and feeds into know (set under snap_lock, freed after the API) */
     detect_registry *an;           /* from open_cell to close_cell (outlives the API) */
     logs_watch *logs;              /* the log watch: loop thread; set and cleared under snap_lock */
     loopcall lc;                   /* API threads run approve/reject on the loop */
@@ -128,6 +129,8 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
         rc = heal_config_check(c, err, errlen);
     if (!rc)
         rc = llm_config_check(c, err, errlen);
+    if (!rc)
+        rc = brain_learn_config_check(c, err, errlen);
     return rc ? rc : brain_config_check(c, err, errlen);
 }
 
@@ -645,6 +648,69 @@ static int dream_baselines(void *ud, int64_t now_ms)
     return c->an ? detect_registry_save(c->an, now_ms) : 0;
 }
 
+/* ---- learn: documents and feeds into the knowledge store -------------------- */
+
+static void start_learning(cell *c)
+{
+    char err[1024];
+    brain_learn *l = NULL;
+    if (brain_learn_new(&c->cfg, c->know, &l, err, sizeof err))
+        log_err("ippocd: knowledge: %s (not reading documents)", err);
+    pthread_mutex_lock(&c->snap_lock);
+    c->learn = l;
+    pthread_mutex_unlock(&c->snap_lock);
+}
+
+/* The learner (fixed once set; freed only after the API stopped). */
+static brain_learn *learner(cell *c)
+{
+    pthread_mutex_lock(&c->snap_lock);
+    brain_learn *l = c->learn;
+    pthread_mutex_unlock(&c->snap_lock);
+    return l;
+}
+
+static char *hk_learn(void *ud, const char *body, size_t len, int *status, char *err, size_t errlen)
+{
+    brain_learn *l = learner(ud);
+    if (!l) {
+        *status = 503;
+        snprintf(err, errlen, "the knowledge store is not running");
+        return NULL;
+    }
+    return brain_learn_json(l, body, len, status, err, errlen);
+}
+
+static char *hk_knowledge(void *ud, int limit)
+{
+    brain_learn *l = learner(ud);
+    return l ? brain_knowledge_json(l, limit) : NULL;
+}
+
+static char *hk_knowledge_search(void *ud, const char *q, const char *mode, int limit, int *status, char *err,
+                                 size_t errlen)
+{
+    brain_learn *l = learner(ud);
+    if (!l) {
+        *status = 503;
+        snprintf(err, errlen, "the knowledge store is not running");
+        return NULL;
+    }
+    return brain_knowledge_search_json(l, q, mode, limit, status, err, errlen);
+}
+
+static char *hk_links(void *ud, const char *node, int depth)
+{
+    brain_learn *l = learner(ud);
+    return l ? brain_knowledge_links_json(l, node, depth) : NULL;
+}
+
+static char *hk_feeds(void *ud)
+{
+    brain_learn *l = learner(ud);
+    return l ? brain_learn_feeds_json(l) : NULL;
+}
+
 /* ---- API start/stop --------------------------------------------------------- */
 
 static int start_api(cell *c, char *err, size_t errlen)
@@ -660,7 +726,8 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .socket_path = c->socket_path,
                        .llm_json = hk_llm,
                        .digest_json = hk_digest, .dream = hk_dream, /* dreaming */
-                       };
+                       .learn = hk_learn, .knowledge_json = hk_knowledge, .knowledge_search = hk_knowledge_search,
+                       .feeds_json = hk_feeds, .links_json = hk_links};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -751,6 +818,8 @@ static void reload(cell *c)
         log_err("daemon: the language model keeps its settings: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
     }
+    if (c->learn && brain_learn_reconfigure(c->learn, &next, err, sizeof err)) /* checked: out of memory only */
+        log_err("daemon: knowledge: %s", err);
     if (c->brain && brain_reconfigure(c->brain, &next, err, sizeof err)) {
         log_err("daemon: the brain keeps its settings: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
@@ -871,8 +940,11 @@ static int open_cell(cell *c, char *err, size_t errlen)
 
 static void close_cell(cell *c)
 {
+    brain_learn_stop(c->learn); /* a document being fetched does not hold the API's threads */
     if (c->api)
         api_stop(c->api);
+    brain_learn_free(c->learn); /* its feed thread stops before the store closes */
+    c->learn = NULL;
     mem_know_close(c->know); /* the brain that read them is gone, and so is the API */
     c->know = NULL;
     llm_free(c->llm);
@@ -962,6 +1034,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
         if (brain_new(&c.loop, &c.cfg, c.mem, h, c.logs, &b, err, sizeof err))
             log_err("ippocd: brain: %s (running without it)", err);
         start_thinking(&c);
+        start_learning(&c);
         brain_set_thinking(b, c.llm, c.know);
         brain_set_dream_hook(b, dream_baselines, &c);
         pthread_mutex_lock(&c.snap_lock);
