@@ -994,3 +994,11 @@ const brain_mind *brain_mind_of(brain *b)
 {
     return &b->mind;
 }
+
+logs_watch *brain_ask_sources(brain *b, char *dpkg_log, size_t n)
+{
+    pthread_mutex_lock(&b->lock);
+    snprintf(dpkg_log, n, "%s", b->cfg.dpkg_log);
+    pthread_mutex_unlock(&b->lock);
+    return b->logs;
+}
