@@ -163,6 +163,8 @@ static enum MHD_Result dispatch_post(struct api *a, struct MHD_Connection *c, ap
         return api_send_error(c, 413, "too_large", "the body is longer than %d bytes", API_BODY_MAX);
     if (r.id == R_DIAGNOSE)
         return api_h_diagnose(a, c, pb->data, pb->len);
+    if (r.id == R_ASK)
+        return api_h_ask(a, c, pb->data, pb->len);
     return api_h_pending_act(a, c, r.arg, r.arglen, r.id == R_APPROVE, pb->data, pb->len);
 }
 
@@ -186,6 +188,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_DIAGNOSIS: return api_h_diagnosis(a, c, r.arg, r.arglen);
     case R_BRAIN: return api_h_brain(a, c);
     case R_DIAGNOSE:
+    case R_ASK:
     case R_APPROVE:
     case R_REJECT:
     case R_NONE: break;

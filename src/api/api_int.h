@@ -219,6 +219,7 @@ typedef enum api_route_id {
     R_ANOMALIES,
     R_LOGS,
     R_DIAGNOSIS, R_BRAIN, R_DIAGNOSE, /* the brain (api_brain.c) */
+    R_ASK, /* ask (api_ask.c) */
 } api_route_id;
 
 typedef struct api_route {
@@ -304,5 +305,10 @@ int api_parse_diagnose_body(const char *body, size_t len, char *service, size_t 
 void api_prom_anomaly(struct api *a, api_buf *b);
 /* api_logs.c */
 enum MHD_Result api_h_logs(struct api *a, struct MHD_Connection *c);
+/* ask (api_ask.c): POST /v1/ask. The body's question (malloc'd into
+ * *question) and "at" (epoch ms, 0 = none): 0 or -EINVAL with err naming the field. */
+enum MHD_Result api_h_ask(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
+int api_parse_ask_body(const char *body, size_t len, int64_t now_ms, char **question, int64_t *at_ms, char *err,
+                       size_t errlen);
 
 #endif

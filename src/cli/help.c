@@ -26,6 +26,7 @@ static const char usage_text[] =
     "  detect FILE.csv   score timestamp,value rows for anomalies (offline, no daemon)\n"
     "  why INCIDENT      the brain's diagnosis: root cause, evidence, actions, past cases\n"
     "  diagnose SERVICE  ask the brain about a service now and print its diagnosis\n"
+    "  ask QUESTION      answer a question from memory, citing the records used\n"
     "  logs templates FILE  mine the log templates of FILE to CSV (offline, no daemon)\n"
     "  logs [SOURCE]     live log templates of each source: counts, rates, first seen\n"
     "  help [COMMAND]    this text, or a command's\n"
@@ -137,6 +138,21 @@ static const cmd_help helps[] = {
      "the diagnosis as 'ippoc why' does (waiting up to 30 s for it). With\n"
      "[brain] act = yes the proposed actions go to heal's policy as for any\n"
      "incident.\n"},
+    {"ask",
+     "usage: ippoc ask [--at TIME] [--json] QUESTION...\n"
+     "\n"
+     "Answers a question from what ippocd remembers (POST /v1/ask): events,\n"
+     "incidents and their diagnoses, remembered cases, metrics, log templates,\n"
+     "package and file changes, and learned knowledge. Prints the answer, then\n"
+     "the records it cites: REF TIME SUMMARY (refs like event:12, incident:4,\n"
+     "case:2, metric:NAME{LABELS}@TS, package:NAME@TS, path:/DIR, chunk:17).\n"
+     "It understands, without a model: why did SERVICE restart / fail / stop\n"
+     "[at 03:12 | yesterday | 2 hours ago]; what changed before SERVICE failed,\n"
+     "or since TIME; what is using the disk (space, or I/O); has this happened\n"
+     "before; what is wrong now. With a model configured ([llm]) the answer is\n"
+     "prose grounded in the same records. --at TIME (epoch seconds, now-2h, or\n"
+     "ISO 8601) is the moment asked about when the question names none. The\n"
+     "words of QUESTION are joined with spaces. See docs/ask.md.\n"},
     {"pending",
      "usage: ippoc pending [--json]\n"
      "\n"
