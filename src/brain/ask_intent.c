@@ -368,7 +368,7 @@ static const char *const stop_w[] = {
     "wrong", "well", "whats", "what's", "hows", "s", "t", "let", "know", "happend", "unit", "app", "application",
     "daemon", "job", "reading", "writing", "read", "write", "io", "i/o", "iops", "storage", "filesystem",
     "file", "files", "directory", "folder", "big", "large", "largest", "biggest", "room", "left", "free",
-    NULL};
+    "doing", "taking", "making", "causing", "most", "some", "someone", "somebody", "anyone", "anybody", NULL};
 
 static const char *const event_w[] = {"restart", "restarted", "restarts", "restarting", "crash", "crashed",
                                       "crashes", "crashing", "fail", "failed", "fails", "failing", "failure",
@@ -504,7 +504,9 @@ static int kind_of(const words *ws, brain_ask_q *q)
                    pair(ws, "seen", "this") || pair(ws, "the", "past") || pair(ws, "first", "time") ||
                    pair(ws, "same", "thing");
     bool change = has(ws, change_w);
-    bool disk = has(ws, disk_w) || (has(ws, space_w) && !q->configured && pair(ws, "is", "full"));
+    static const char *const fill_w[] = {"using", "eating", "filling", "filled", "full", "taking", NULL};
+    bool disk = has(ws, disk_w) || (has(ws, space_w) && !q->configured && pair(ws, "is", "full")) ||
+                (q->path[0] && has(ws, fill_w));
     bool why = has(ws, why_w) || pair(ws, "how", "come");
     bool event = has(ws, event_w);
     int evi = find(ws, event_w);
