@@ -124,17 +124,27 @@ static void say_changes_before(ask_ctx *c, json_t *parts, const char *svc, int64
 {
     static const char *const types[] = {"file.changed", "config.reload"};
     json_t *refs = json_array();
+    char list[1024] = "";
     int k = 0;
     for (int t = 0; t < 2; t++) {
         mem_event *ev;
         size_t n;
         if (ask_events(c, types[t], t ? NULL : svc, ts - HOUR_MS, ts, 3, &ev, &n) == 0)
-            for (size_t i = 0; i < n; i++, k++)
+            for (size_t i = 0; i < n; i++, k++) {
                 add_ref(refs, ask_event_rec(c, &ev[i]));
+                json_t *p = json_loads(ev[i].payload, 0, NULL);
+                char when[64];
+                ask_fmt_time(ev[i].ts, c->now_ms, when, sizeof when);
+                size_t l = strlen(list);
+                if (l < sizeof list - 300)
+                    snprintf(list + l, sizeof list - l, "%s%s %s at %s", l ? "; " : "",
+                             t ? "the configuration" : jstr(p, "path", "a file"), t ? "was reloaded" : "changed", when);
+                json_decref(p);
+            }
         mem_events_free(ev, n);
     }
     if (k)
-        ask_say(parts, refs, "In the hour before, %d change(s) were recorded (see the records).", k);
+        ask_say(parts, refs, "In the hour before: %s.", list);
     json_decref(refs);
 }
 
@@ -166,9 +176,11 @@ static void answer_why(ask_ctx *c, json_t *parts)
             snprintf(why, sizeof why, "it was killed by signal %d (%s)", sig, sig == 9 ? "SIGKILL" : sig == 15 ? "SIGTERM" : sig == 11 ? "SIGSEGV" : sig == 6 ? "SIGABRT" : "see the record");
         else
             snprintf(why, sizeof why, "it exited with status %d", st);
+        const char *reason = jstr(p, "reason", "");
+        bool say_reason = *reason && !strstr(reason, "killed by") && !strstr(reason, "exited with");
         ask_say(parts, refs, "%s %s at %s because %s%s%s.", x->source,
                 !strcmp(c->q.event, "restart") || !c->q.event[0] ? "restarted" : "stopped", when, why,
-                json_is_string(json_object_get(p, "reason")) && *jstr(p, "reason", "") ? ": " : "", jstr(p, "reason", ""));
+                say_reason ? ": " : "", say_reason ? reason : "");
         json_decref(refs);
         json_decref(p);
         if (inc)
@@ -401,7 +413,7 @@ static void answer_disk_space(ask_ctx *c, json_t *parts)
         json_t *refs = json_array();
         char list[1024] = "";
         for (size_t i = 0; i < n && i < 5; i++) {
-            if (isnan(s[i].last))
+            if (isnan(s[i].last) || (i > 0 && s[i].last < 1)) /* empty tmpfs and the like: not worth a line */
                 continue;
             char mp[256], sid[600];
             label(s[i].labels, "mountpoint", mp, sizeof mp);
@@ -571,8 +583,8 @@ static void answer_history(ask_ctx *c, json_t *parts)
         char when[64];
         ask_fmt_time(json_integer_value(json_object_get(latest, "detected_ms")), c->now_ms, when, sizeof when);
         json_t *refs = refs1(ask_incident_rec(c, latest));
-        ask_say(parts, refs, "The latest incident%s%s was %s at %s: %s.", svc ? " of " : "", svc ? svc : "",
-                jstr(latest, "service", "?"), when, jstr(latest, "what", "?"));
+        ask_say(parts, refs, "The latest incident was %s's, at %s: %s.", jstr(latest, "service", "?"), when,
+                jstr(latest, "what", "?"));
         json_decref(refs);
     }
     brain_case_hit hits[8];

@@ -36,6 +36,8 @@ static void wrap(const char *text, int width)
 static void print_answer(const json_t *ans)
 {
     int width = cli_term_width();
+    if (width < 40) /* not a terminal, or a narrow one */
+        width = 80;
     if (width > 100)
         width = 100;
     wrap(cli_jstr(ans, "answer", ""), width);
