@@ -187,6 +187,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_LOGS: return api_h_logs(a, c);
     case R_DIAGNOSIS: return api_h_diagnosis(a, c, r.arg, r.arglen);
     case R_BRAIN: return api_h_brain(a, c);
+    case R_LLM: return api_h_llm(a, c);
     case R_DIAGNOSE:
     case R_ASK:
     case R_APPROVE:

@@ -39,6 +39,10 @@
  *   anomaly_scores are anomalous) and ippoc_anomaly_score{metric="NAME",
  *   <its labels>} for each anomalous one. With services_json, /metrics
  *   also has ippoc_service_restarts_total and ippoc_service_up per service.
+ * The language-model client (api_llm.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/llm                    llm_json as given: providers, budgets
+ *                                   (tokens this hour), requests, failures,
+ *                                   fallbacks and the recent ones
  * Logs (api_logs.c; 503 "unavailable" when the hook is NULL):
  *   GET  /v1/logs[?source=S]        logs_json as given: each log source's
  *                                   templates with counts, rates, levels,
@@ -130,6 +134,9 @@ typedef struct api_hooks {
      * to question about moment at_ms (0: none given), or NULL with *status
      * (400, 503) and err. Blocks while a model thinks (bounded by [llm] timeout). */
     char *(*ask_json)(void *ud, const char *question, int64_t at_ms, int *status, char *err, size_t errlen);
+    /* llm: the language-model client's status for GET /v1/llm (malloc'd
+     * JSON, llm_status_json); may be NULL (503). Thread-safe. */
+    char *(*llm_json)(void *ud);
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen

@@ -220,6 +220,7 @@ typedef enum api_route_id {
     R_LOGS,
     R_DIAGNOSIS, R_BRAIN, R_DIAGNOSE, /* the brain (api_brain.c) */
     R_ASK, /* ask (api_ask.c) */
+    R_LLM, /* the language-model client (api_llm.c) */
 } api_route_id;
 
 typedef struct api_route {
@@ -296,6 +297,8 @@ enum MHD_Result api_h_anomalies(struct api *a, struct MHD_Connection *c);
 /* api_brain.c */
 enum MHD_Result api_h_diagnosis(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen);
 enum MHD_Result api_h_brain(struct api *a, struct MHD_Connection *c);
+/* api_llm.c */
+enum MHD_Result api_h_llm(struct api *a, struct MHD_Connection *c);
 enum MHD_Result api_h_diagnose(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 /* The service named by POST /v1/diagnose's body {"service":"S"}: 0 or
  * -EINVAL with the reason in err. */

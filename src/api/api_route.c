@@ -16,6 +16,7 @@ static const struct {
     {"/v1/logs", R_LOGS},
     {"/v1/brain", R_BRAIN}, {"/v1/diagnose", R_DIAGNOSE},
     {"/v1/ask", R_ASK},
+    {"/v1/llm", R_LLM},
 };
 
 static bool prefixed(const char *url, const char *pfx, const char **rest)

@@ -276,6 +276,7 @@ int cmd_ask(const cli_ctx *ctx, int argc, char **argv);      /* cmd_ask.c: quest
 void cli_print_diagnosis(const json_t *d);
 const json_t *cli_incident_diagnosis(const json_t *inc);
 int cmd_logs_templates(const cli_ctx *ctx, int argc, char **argv); /* `logs templates`: a local file, no daemon */
+int cmd_llm(const cli_ctx *ctx, int argc, char **argv); /* cmd_llm.c: the language-model client */
 
 /* help.c: usage texts. cli_help_command returns false for an unknown name. */
 void cli_usage(FILE *f);

@@ -29,6 +29,7 @@ static const char usage_text[] =
     "  ask QUESTION      answer a question from memory, citing the records used\n"
     "  logs templates FILE  mine the log templates of FILE to CSV (offline, no daemon)\n"
     "  logs [SOURCE]     live log templates of each source: counts, rates, first seen\n"
+    "  llm               the language-model client: providers, token budgets, fallbacks\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "global options (before the command):\n"
@@ -130,6 +131,16 @@ static const cmd_help helps[] = {
      "actions (heal's typed actions, in the order tried) and the most similar\n"
      "past incidents with what fixed them. Exit status 1 (not_found) when the\n"
      "incident has no diagnosis (yet).\n"},
+    {"llm",
+     "usage: ippoc llm [--json]\n"
+     "\n"
+     "The language-model client's status (GET /v1/llm): the local model and the\n"
+     "cloud provider ([llm] local, cloud) with their requests, failures and last\n"
+     "error; tokens spent this rolling hour against tokens_per_hour, the\n"
+     "per-incident budget and how many requests it refused; where every body\n"
+     "that left the machine is recorded (STATE/llm/sent.jsonl, redacted); and\n"
+     "the recent fallbacks to the cloud with why the local answer was not\n"
+     "enough. See docs/llm.md.\n"},
     {"diagnose",
      "usage: ippoc diagnose SERVICE [--json]\n"
      "\n"

@@ -30,6 +30,7 @@ static const struct {
     {"why", cmd_why},
     {"diagnose", cmd_diagnose},
     {"ask", cmd_ask},
+    {"llm", cmd_llm},
 };
 
 static cmd_fn find_command(const char *name)

@@ -568,8 +568,12 @@ static int know_embed(void *ud, const char *const *texts, size_t n, float *out, 
 static void start_thinking(cell *c)
 {
     char err[1024], path[CORE_PATH_MAX + 32];
-    if (llm_new(&c->cfg, c->cfg.state_dir, on_llm_sent, c, &c->llm, err, sizeof err))
+    llm *l = NULL;
+    if (llm_new(&c->cfg, c->cfg.state_dir, on_llm_sent, c, &l, err, sizeof err))
         log_err("ippocd: llm: %s (thinking without a model)", err);
+    pthread_mutex_lock(&c->snap_lock); /* GET /v1/llm may already be asking (hk_llm) */
+    c->llm = l;
+    pthread_mutex_unlock(&c->snap_lock);
     snprintf(path, sizeof path, "%s/knowledge.db", c->cfg.state_dir);
     if (mem_know_open(path, &c->know, err, sizeof err)) {
         log_warn("ippocd: knowledge: %s (running without it)", err);
@@ -615,6 +619,16 @@ static void wait_asks(cell *c)
     pthread_mutex_unlock(&c->snap_lock);
 }
 
+/* GET /v1/llm: the language-model client's status (any thread). */
+static char *hk_llm(void *ud)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock); /* published by start_thinking, freed after the API stops */
+    llm *l = c->llm;
+    pthread_mutex_unlock(&c->snap_lock);
+    return llm_status_json(l);
+}
+
 /* ---- API start/stop --------------------------------------------------------- */
 
 static int start_api(cell *c, char *err, size_t errlen)
@@ -628,7 +642,8 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .logs_json = hk_logs,
                        .diagnosis_json = hk_diagnosis, .brain_json = hk_brain, .diagnose = hk_diagnose,
                        .socket_path = c->socket_path,
-                       .ask_json = hk_ask};
+                       .ask_json = hk_ask,
+                       .llm_json = hk_llm};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;

@@ -19,6 +19,9 @@ import urllib.request
 from harness import Daemon, run, wait_for
 from test_heal import _kill_leftovers, svc  # noqa: F401 - registers the leftover killer
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llm"))
+import fakellm  # noqa: E402 - the stand-in model server (tests/llm)
+
 APP = r'''import sys, time
 conf = sys.argv[1]
 open(conf).read()
@@ -39,12 +42,13 @@ def post(d, body, raw=None, timeout=30):
         return e.code, json.loads(e.read())
 
 
-def ask(d, question, **extra):
+def ask(d, question, model=False, **extra):
     status, ans = post(d, dict(question=question, **extra))
     assert status == 200, (question, status, ans)
     for k in ("question", "kind", "component", "time", "answer", "records", "model"):
         assert k in ans, (k, ans)
-    assert ans["model"]["used"] is False and ans["model"]["why"], ans["model"]
+    if not model:
+        assert ans["model"]["used"] is False and ans["model"]["why"], ans["model"]
     refs = [r["ref"] for r in ans["records"]]
     assert len(refs) == len(set(refs)), refs
     for r in ans["records"]:
@@ -226,5 +230,52 @@ def test_bad_bodies():
     d.stop()
 
 
+def test_with_a_model():
+    """fakellm as the local model: prose citing given refs is used; an answer
+    citing a ref that was not given falls back to the structured answer."""
+    d = Daemon()
+    setup(d)
+    with fakellm.Proc(d.tmp, {"/v1/chat/completions": [{"content": "{}"}]}) as f:
+        with open(d.config_path, "a") as c:
+            c.write(f"[llm]\nlocal = {f.url}/v1\ntimeout = 10s\n")
+        d.start()
+        wait_for(lambda: svc(d, "app")["state"] == "running", 15, "app running")
+        exit_id = kill_app(d)
+        prose = f"The app was killed with SIGKILL and heal restarted it [event:{exit_id}]."
+        f.set({"/v1/chat/completions": [{"content": json.dumps({"answer": prose, "cites": [f"event:{exit_id}"]})}]})
+        ans = ask(d, "why did app restart?", model=True)
+        assert ans["model"]["used"] is True, ans["model"]
+        assert ans["answer"] == prose, ans["answer"]
+        assert ans["model"]["cites"] == [f"event:{exit_id}"], ans["model"]
+        assert "killed by signal 9" in ans["structured"], ans["structured"]
+        assert f"event:{exit_id}" in [r["ref"] for r in ans["records"]]
+        sent = f.requests("/v1/chat/completions")[-1]["body"]
+        text = json.dumps(sent)
+        assert "why did app restart?" in text and f"event:{exit_id}" in text, text[:2000]
+        assert sent.get("response_format") or "json" in text.lower(), sent
+        r = d.cli("ask", "why did app restart?", check=0)
+        assert prose in r.stdout.replace("\n", " ") and "written by the model" in r.stdout, r.stdout
+
+        # a made-up citation: rejected, the structured answer stands
+        bad = json.dumps({"answer": "It was the cosmic rays [event:987654].", "cites": ["event:987654"]})
+        f.set({"/v1/chat/completions": [{"content": bad}]})
+        ans = ask(d, "why did app restart?", model=True)
+        assert ans["model"]["used"] is False, ans["model"]
+        assert "not given" in ans["model"]["why"] or "987654" in json.dumps(ans["model"]), ans["model"]
+        assert ans["answer"] == ans["structured"] and "killed by signal 9" in ans["answer"], ans
+        assert "cosmic" not in ans["answer"]
+        # a reference hidden in the prose only is caught too
+        bad = json.dumps({"answer": "See [incident:424242].", "cites": []})
+        f.set({"/v1/chat/completions": [{"content": bad}]})
+        ans = ask(d, "why did app restart?", model=True)
+        assert ans["model"]["used"] is False and "incident:424242" not in ans["answer"], ans
+        # the model down: the structured answer, saying why
+        f.set({"/v1/chat/completions": [{"status": 500, "body": {"error": "boom"}}]})
+        ans = ask(d, "why did app restart?", model=True)
+        assert ans["model"]["used"] is False and ans["model"]["why"], ans["model"]
+        assert "killed by signal 9" in ans["answer"], ans["answer"]
+        d.stop()
+
+
 if __name__ == "__main__":
-    run([test_four_kinds_and_nonsense, test_bad_bodies])
+    run([test_four_kinds_and_nonsense, test_bad_bodies, test_with_a_model])
