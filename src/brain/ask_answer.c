@@ -547,38 +547,47 @@ static void say_hits(ask_ctx *c, json_t *parts, const brain_case_hit *h, int n, 
     json_decref(refs);
 }
 
+/* The case of incident id, else the newest case (of svc when given): its
+ * features (a copy) and id; NULL when the store has none. */
+static json_t *case_features(brain_cases *cs, uint64_t id, const char *svc, brain_case_hit *out)
+{
+    json_t *f = NULL;
+    const brain_case *k = NULL;
+    pthread_mutex_lock(&cs->lock);
+    for (int i = cs->n; id && i-- > 0;)
+        if (cs->v[i].incident == id) {
+            k = &cs->v[i];
+            break;
+        }
+    for (int i = cs->n; !k && i-- > 0;)
+        if (!svc || !strcmp(cs->v[i].component, svc))
+            k = &cs->v[i];
+    if (k) {
+        f = json_deep_copy(k->features);
+        memset(out, 0, sizeof *out);
+        out->id = k->id, out->incident = k->incident, out->ts = k->ts, out->similarity = 1;
+        snprintf(out->fault_type, sizeof out->fault_type, "%s", k->fault_type);
+        snprintf(out->component, sizeof out->component, "%s", k->component);
+        out->fixed = k->fixed, out->tried = k->tried;
+    }
+    pthread_mutex_unlock(&cs->lock);
+    return f;
+}
+
 static void answer_history(ask_ctx *c, json_t *parts)
 {
     const char *svc = c->q.component[0] ? c->q.component : NULL;
     brain_cases *cs = c->m->cases;
-    /* the latest incident (of svc) and its case's features */
     const json_t *latest = NULL;
     size_t i;
     json_t *inc;
-    json_array_foreach(c->incidents, i, inc) {
+    json_array_foreach(c->incidents, i, inc) { /* newest first */
         if (svc && strcmp(jstr(inc, "service", ""), svc))
             continue;
         latest = inc;
         break;
     }
-    json_t *features = NULL;
-    int64_t self_case = 0;
-    if (latest && cs) {
-        uint64_t id = (uint64_t)json_integer_value(json_object_get(latest, "id"));
-        pthread_mutex_lock(&cs->lock);
-        for (int k = cs->n; k-- > 0;)
-            if (cs->v[k].incident == id) {
-                features = json_deep_copy(cs->v[k].features);
-                self_case = cs->v[k].id;
-                break;
-            }
-        pthread_mutex_unlock(&cs->lock);
-        if (!features) {
-            json_t *sig = json_object_get(latest, "signature");
-            if (json_is_object(sig))
-                features = json_deep_copy(json_object_get(sig, "features"));
-        }
-    }
+    uint64_t latest_id = latest ? (uint64_t)json_integer_value(json_object_get(latest, "id")) : 0;
     if (latest) {
         char when[64];
         ask_fmt_time(json_integer_value(json_object_get(latest, "detected_ms")), c->now_ms, when, sizeof when);
@@ -587,44 +596,35 @@ static void answer_history(ask_ctx *c, json_t *parts)
                 jstr(latest, "what", "?"));
         json_decref(refs);
     }
-    brain_case_hit hits[8];
-    int nh = 0;
-    if (features && cs) {
-        brain_case_hit all[9];
-        int na = brain_cases_recall(cs, features, all, 9);
+    brain_case_hit self = {0};
+    json_t *features = cs ? case_features(cs, latest_id, svc, &self) : NULL;
+    if (features) {
+        char when[64];
+        ask_fmt_time(self.ts, c->now_ms, when, sizeof when);
+        json_t *refs = refs1(ask_rec(c, "case", self.id, NULL, self.ts, "%s on %s at %s (incident %llu), fixed %d of %d tries",
+                                     self.fault_type, self.component, when, (unsigned long long)self.incident,
+                                     self.fixed, self.tried));
+        if (self.incident == latest_id)
+            ask_say(parts, refs, "The brain remembers it as a %s case.", self.fault_type);
+        else
+            ask_say(parts, refs, "The newest case the brain remembers%s%s is a %s on %s at %s (incident %llu).",
+                    svc ? " of " : "", svc ? svc : "", self.fault_type, self.component, when,
+                    (unsigned long long)self.incident);
+        json_decref(refs);
+        brain_case_hit all[9], hits[5];
+        int na = brain_cases_recall(cs, features, all, 9), nh = 0;
         for (int k = 0; k < na; k++) {
-            if (all[k].id == self_case || nh >= 5)
+            if (all[k].id == self.id || nh >= 5)
                 brain_case_hits_free(&all[k], 1);
             else
                 hits[nh++] = all[k];
         }
         if (nh)
-            say_hits(c, parts, hits, nh, "The nearest remembered cases");
+            say_hits(c, parts, hits, nh, "The nearest earlier cases");
         else
-            ask_say(parts, NULL, "I remember no earlier case like it.");
+            ask_say(parts, NULL, "I remember no other case like it.");
         brain_case_hits_free(hits, nh);
-    }
-    json_decref(features);
-    /* the component's own past: its cases and its incidents */
-    if (svc && cs) {
-        nh = 0;
-        pthread_mutex_lock(&cs->lock);
-        for (int k = cs->n; k-- > 0 && nh < 5;) {
-            const brain_case *bc = &cs->v[k];
-            if (strcmp(bc->component, svc) || bc->id == self_case)
-                continue;
-            brain_case_hit *h = &hits[nh++];
-            memset(h, 0, sizeof *h);
-            h->id = bc->id, h->incident = bc->incident, h->ts = bc->ts, h->similarity = 1;
-            snprintf(h->fault_type, sizeof h->fault_type, "%s", bc->fault_type);
-            snprintf(h->component, sizeof h->component, "%s", bc->component);
-            h->fixed_by = json_array();
-            h->fixed = bc->fixed, h->tried = bc->tried;
-        }
-        pthread_mutex_unlock(&cs->lock);
-        if (nh && !json_array_size(parts))
-            say_hits(c, parts, hits, nh, "Remembered cases of this component");
-        brain_case_hits_free(hits, nh);
+        json_decref(features);
     }
     if (svc) {
         mem_event *ev;

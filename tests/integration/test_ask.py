@@ -86,7 +86,7 @@ def setup(d):
     with open(conf, "w") as f:
         f.write("name = app\nworkers = 2\n")
     d.write_config(
-        "[brain]\nwindow = 1s\n"
+        "[brain]\nwindow = 1s\nmerge = 1s\n"
         "[heal]\nflap = 100 restarts within 1m\nmax_actions = 200 per 1m\nservice_max_actions = 100 per 1m\n"
         f"[service.app]\ncommand = {sys.executable} {script} {conf}\nconfig_path = {conf}\n"
         "healthy_after = 1s\n"
@@ -129,6 +129,8 @@ def test_four_kinds_and_nonsense():
     assert "no record" in ans["answer"] and f"event:{exit_id}" in ans["answer"], ans["answer"]
 
     # -- what changed before X failed: the config file edited, then a kill
+    # (once the brain has remembered the first exit as a case)
+    wait_for(lambda: d.get("/v1/brain").json()["cases"] >= 1, 20, "the first case")
     with open(conf, "a") as f:
         f.write("workers = 3\n")
     wait_for(lambda: any(e["source"] == "app" for e in event_ids(d, "file.changed").values()), 15, "file.changed")
@@ -173,8 +175,13 @@ def test_four_kinds_and_nonsense():
     assert "exited 2 time(s)" in ans["answer"], ans["answer"]
     assert {f"event:{exit_id}", f"event:{exit2}"} <= {r["ref"] for r in ans["records"]}, ans
     check_exists(d, ans)
+    # another service killed the same way: its case recalls app's by their features
+    idle = svc(d, "idle")["pid"]
+    os.kill(idle, signal.SIGKILL)
+    wait_for(lambda: d.get("/v1/brain").json()["cases"] >= 2, 20, "two cases")
     ans = ask(d, "has this happened before?")
     assert ans["kind"] == "history" and cited(ans, "incident"), ans
+    assert len(cited(ans, "case")) >= 2 and "nearest earlier cases" in ans["answer"], ans
     check_exists(d, ans)
 
     # -- what is wrong now
