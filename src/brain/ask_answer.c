@@ -148,6 +148,34 @@ static void say_changes_before(ask_ctx *c, json_t *parts, const char *svc, int64
     json_decref(refs);
 }
 
+/* Error logs and anomalies of svc in the minutes before ts. */
+static void say_signals_before(ask_ctx *c, json_t *parts, const char *svc, int64_t ts)
+{
+    json_t *refs = json_array();
+    mem_event *ev;
+    size_t n;
+    int logs = 0, anomalies = 0;
+    if (ask_events(c, "log.*", svc, ts - 5 * MIN_MS, ts + 2000, 3, &ev, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (mem_severity_rank(ev[i].severity) >= mem_severity_rank("warning")) {
+                add_ref(refs, ask_event_rec(c, &ev[i]));
+                logs++;
+            }
+    mem_events_free(ev, n);
+    char quoted[80];
+    snprintf(quoted, sizeof quoted, "\"%s\"", svc);
+    if (ask_events(c, "anomaly.episode", NULL, ts - 10 * MIN_MS, ts, 200, &ev, &n) == 0)
+        for (size_t i = 0; i < n && anomalies < 3; i++)
+            if (ev[i].payload && strstr(ev[i].payload, quoted)) {
+                add_ref(refs, ask_event_rec(c, &ev[i]));
+                anomalies++;
+            }
+    mem_events_free(ev, n);
+    if (logs || anomalies)
+        ask_say(parts, refs, "Before it: %d error log signal(s) and %d anomaly episode(s) about %s.", logs, anomalies, svc);
+    json_decref(refs);
+}
+
 static void answer_why(ask_ctx *c, json_t *parts)
 {
     const char *svc = c->q.component[0] ? c->q.component : NULL;
@@ -189,6 +217,7 @@ static void answer_why(ask_ctx *c, json_t *parts)
         if (ask_templates(c, x->source, x->ts - 5 * MIN_MS, x->ts + MIN_MS, tr))
             ask_say(parts, tr, "Its log had errors just before.");
         json_decref(tr);
+        say_signals_before(c, parts, x->source, x->ts);
         say_changes_before(c, parts, x->source, x->ts);
         say_heal_after(c, parts, x->source, x->ts);
         if (n > 1)

@@ -162,6 +162,9 @@ static void event_text(const mem_event *e, const json_t *p, char *buf, size_t n)
     } else if (!strcmp(e->type, "brain.diagnosis")) {
         snprintf(buf, n, "diagnosis of %s: %s (%.2f): %s", jstr(p, "component", e->source), jstr(p, "fault_type", "?"),
                  json_number_value(json_object_get(p, "confidence")), jstr(p, "root_cause", ""));
+    } else if (!strcmp(e->type, "log.template.new") || !strcmp(e->type, "log.burst")) {
+        snprintf(buf, n, "%s of %s (%s): %.200s", e->type[4] == 't' ? "new log template" : "log burst", e->source,
+                 jstr(p, "level", "?"), jstr(p, "template", "?"));
     } else if (!strcmp(e->type, "anomaly.episode")) {
         snprintf(buf, n, "anomaly in %s%s%s", jstr(p, "metric", jstr(p, "series", e->source)),
                  json_is_string(json_object_get(p, "state")) ? ": " : "", jstr(p, "state", ""));
