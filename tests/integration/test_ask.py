@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -202,7 +203,7 @@ def test_four_kinds_and_nonsense():
     assert json.loads(r.stdout)["kind"] == "history"
     r = d.cli("ask", check=2)
     assert "question" in r.stderr, r.stderr
-    d.stop()
+    assert d.stop() == 0, d.log_text()[-3000:]
 
 
 def test_bad_bodies():
@@ -234,7 +235,7 @@ def test_bad_bodies():
     assert status == 200 and ans["time"]["at"] > 0, ans
     status, ans = post(d, {"question": "why did idle restart?", "at": "2026-12-05T03:12:00Z"})
     assert status == 200 and ans["time"]["at"] == 1796440320000, ans
-    d.stop()
+    assert d.stop() == 0, d.log_text()[-3000:]
 
 
 def test_with_a_model():
@@ -281,7 +282,20 @@ def test_with_a_model():
         ans = ask(d, "why did app restart?", model=True)
         assert ans["model"]["used"] is False and ans["model"]["why"], ans["model"]
         assert "killed by signal 9" in ans["answer"], ans["answer"]
-        d.stop()
+
+        # ippocd stopping while a slow model thinks: the ask ends first, the
+        # brain is freed after it, the daemon exits cleanly
+        f.set({"/v1/chat/completions": [{"content": json.dumps({"answer": prose, "cites": [f"event:{exit_id}"]}),
+                                         "delay_ms": 2000}]})
+        n0 = len(f.requests("/v1/chat/completions"))
+        got = {}
+        th = threading.Thread(target=lambda: got.update(r=post(d, {"question": "why did app restart?"})))
+        th.start()
+        wait_for(lambda: len(f.requests("/v1/chat/completions")) > n0, 10, "the model asked")
+        assert d.stop() == 0, d.log_text()[-3000:]
+        th.join(30)
+        assert not th.is_alive()
+        assert got["r"][0] == 200 and got["r"][1]["model"]["used"] is True, got
 
 
 if __name__ == "__main__":
