@@ -794,6 +794,6 @@ void ask_answer(ask_ctx *c, json_t *parts)
     if (!json_array_size(parts))
         ask_say(parts, NULL,
                 "I found nothing in memory about that. I can answer: why did SERVICE restart (or fail, or stop) "
-                "[at TIME]; what changed before SERVICE failed, or since TIME; what is using the disk (space or "
+                "(at a time); what changed before SERVICE failed, or since TIME; what is using the disk (space or "
                 "I/O); has this happened before; what is wrong now.");
 }

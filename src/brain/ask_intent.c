@@ -435,10 +435,15 @@ static void parse_component(const words *ws, const char *question, const char *c
             }
         }
     }
-    (void)question;
-    for (int i = 0; i < ws->n; i++)
-        if (ws->w[i][0] == '/' && !q->path[0])
-            snprintf(q->path, sizeof q->path, "%s", ws->w[i]);
+    /* an absolute path, as written (paths keep their case) */
+    for (const char *p = question; *p && !q->path[0]; p++) {
+        if (*p != '/' || (p > question && !isspace((unsigned char)p[-1]) && !strchr("\"'(`", p[-1])))
+            continue;
+        size_t l = strcspn(p, " \t\n\"'`()");
+        while (l > 1 && strchr("?!.,;:", p[l - 1]))
+            l--;
+        snprintf(q->path, sizeof q->path, "%.*s", (int)l, p);
+    }
     if (q->component[0])
         return;
     /* a unit name */
