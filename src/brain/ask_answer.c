@@ -687,7 +687,6 @@ static void answer_status(ask_ctx *c, json_t *parts)
     size_t i;
     json_t *s, *inc;
     int running = 0, total = 0;
-    json_t *down = json_array();
     char list[1024] = "";
     json_array_foreach(c->services, i, s) {
         if (svc && strcmp(jstr(s, "name", ""), svc))
@@ -704,8 +703,7 @@ static void answer_status(ask_ctx *c, json_t *parts)
     if (list[0])
         ask_say(parts, NULL, "Not running: %s.", list);
     else if (total)
-        ask_say(parts, NULL, "%s%d of %d service(s) running.", svc ? "" : "", running, total);
-    json_decref(down);
+        ask_say(parts, NULL, "%d of %d service(s) running.", running, total);
     json_t *refs = json_array();
     list[0] = 0;
     json_array_foreach(c->incidents, i, inc) {

@@ -271,7 +271,7 @@ static void test_disk_path(void **state)
         assert_non_null(o);
         char *buf = malloc((size_t)sizes[i]);
         for (int k = 0; k < sizes[i]; k++)
-            buf[k] = (char)(k * 7919 + i);
+            buf[k] = (char)((unsigned)k * 7919u + (unsigned)i);
         assert_int_equal(fwrite(buf, 1, (size_t)sizes[i], o), (size_t)sizes[i]);
         free(buf);
         fclose(o);
