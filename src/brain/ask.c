@@ -47,6 +47,19 @@ static bool known_ref(const json_t *records, const char *ref)
     return false;
 }
 
+/* "event:1,event:2" written without spaces: every piece a given ref. */
+static bool known_pieces(const json_t *records, const char *t)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", t);
+    char *save = NULL;
+    int n = 0;
+    for (char *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save), n++)
+        if (!known_ref(records, p))
+            return false;
+    return n > 1;
+}
+
 /* The validator: {answer: non-empty string, cites: given refs only}; refs in
  * square brackets in the answer must be given too. */
 static int check_answer(void *ud, const char *content, char *why, size_t whylen)
@@ -84,14 +97,16 @@ static int check_answer(void *ud, const char *content, char *why, size_t whylen)
             break;
         char inner[512];
         snprintf(inner, sizeof inner, "%.*s", (int)(e - p - 1 < 511 ? e - p - 1 : 511), p + 1);
-        char *save = NULL;
-        for (char *t = strtok_r(inner, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        for (char *t = inner, *next; t; t = next) { /* refs are joined by ", " (labels hold bare commas) */
+            next = strstr(t, ", ");
+            if (next)
+                *next = 0, next += 2;
             while (*t == ' ')
                 t++;
             size_t l = strlen(t);
             while (l && t[l - 1] == ' ')
                 t[--l] = 0;
-            if (strchr(t, ':') && !known_ref(k->records, t)) {
+            if (strchr(t, ':') && !known_ref(k->records, t) && !known_pieces(k->records, t)) {
                 snprintf(why, whylen, "the answer cites a record that was not given: %.120s", t);
                 rc = LLM_INVALID;
                 break;

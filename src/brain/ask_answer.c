@@ -176,6 +176,54 @@ static void say_signals_before(ask_ctx *c, json_t *parts, const char *svc, int64
     json_decref(refs);
 }
 
+/* The component's process metrics (the process group's name="svc" series)
+ * at their peak in the 10 minutes before ts. */
+static void say_metrics_before(ask_ctx *c, json_t *parts, const char *svc, int64_t ts)
+{
+    static const char *const fam[] = {"process.rss_bytes", "process.cpu_percent"};
+    json_t *refs = json_array();
+    char text[2][96] = {"", ""};
+    char want[96];
+    snprintf(want, sizeof want, "name=\"%s\"", svc);
+    for (int f = 0; f < 2; f++) {
+        size_t n = 0;
+        mem_series_info *s = ask_series(c, fam[f], &n);
+        double best = NAN;
+        int64_t best_ts = 0;
+        const mem_series_info *bs = NULL;
+        for (size_t i = 0; s && i < n; i++) {
+            if (!mem_labels_subset(s[i].labels, want))
+                continue;
+            mem_point *pt = NULL;
+            size_t np = 0;
+            int src;
+            char err[128];
+            if (mem_query(c->m->mem, s[i].id, ts - 10 * MIN_MS, ts, 0, 64, &pt, &np, &src, err, sizeof err) < 0)
+                continue;
+            for (size_t k = 0; k < np; k++)
+                if (pt[k].count && (isnan(best) || pt[k].max > best))
+                    best = pt[k].max, best_ts = pt[k].ts, bs = &s[i];
+            free(pt);
+        }
+        if (bs) {
+            char sid[600], v[48];
+            snprintf(sid, sizeof sid, "%s{%s}@%lld", bs->name, bs->labels, (long long)(best_ts / 1000));
+            if (f == 0)
+                ask_fmt_bytes(best, v, sizeof v);
+            else
+                snprintf(v, sizeof v, "%.0f%%", best);
+            add_ref(refs, ask_rec(c, "metric", 0, sid, best_ts, "%s of %s peaked at %s in the 10 minutes before", bs->name,
+                                  svc, v));
+            snprintf(text[f], sizeof text[f], "%s %s", f ? (text[0][0] ? "its CPU at" : "its CPU peaked at") : "its memory (RSS) peaked at", v);
+        }
+        free(s);
+    }
+    if (text[0][0] || text[1][0])
+        ask_say(parts, refs, "In the 10 minutes before, %s%s%s.", text[0], text[0][0] && text[1][0] ? " and " : "",
+                text[1]);
+    json_decref(refs);
+}
+
 static void answer_why(ask_ctx *c, json_t *parts)
 {
     const char *svc = c->q.component[0] ? c->q.component : NULL;
@@ -206,8 +254,10 @@ static void answer_why(ask_ctx *c, json_t *parts)
             snprintf(why, sizeof why, "it exited with status %d", st);
         const char *reason = jstr(p, "reason", "");
         bool say_reason = *reason && !strstr(reason, "killed by") && !strstr(reason, "exited with");
-        ask_say(parts, refs, "%s %s at %s because %s%s%s.", x->source,
-                !strcmp(c->q.event, "restart") || !c->q.event[0] ? "restarted" : "stopped", when, why,
+        const char *did = !strcmp(c->q.event, "crash") ? "crashed" : !strcmp(c->q.event, "fail") ? "failed"
+                          : !strcmp(c->q.event, "stop")                                ? "stopped"
+                                                                                       : "restarted";
+        ask_say(parts, refs, "%s %s at %s because %s%s%s.", x->source, did, when, why,
                 say_reason ? ": " : "", say_reason ? reason : "");
         json_decref(refs);
         json_decref(p);
@@ -218,6 +268,7 @@ static void answer_why(ask_ctx *c, json_t *parts)
             ask_say(parts, tr, "Its log had errors just before.");
         json_decref(tr);
         say_signals_before(c, parts, x->source, x->ts);
+        say_metrics_before(c, parts, x->source, x->ts);
         say_changes_before(c, parts, x->source, x->ts);
         say_heal_after(c, parts, x->source, x->ts);
         if (n > 1)

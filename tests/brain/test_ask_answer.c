@@ -115,8 +115,10 @@ static json_t *ask(fx *f, const char *q)
         assert_non_null(e);
         char inner[1024];
         snprintf(inner, sizeof inner, "%.*s", (int)(e - p - 1), p + 1);
-        char *save = NULL;
-        for (char *r = strtok_r(inner, ", ", &save); r; r = strtok_r(NULL, ", ", &save)) {
+        for (char *r = inner, *next; r; r = next) { /* refs are joined by ", " */
+            next = strstr(r, ", ");
+            if (next)
+                *next = 0, next += 2;
             bool found = false;
             size_t i;
             json_t *x;
@@ -174,6 +176,39 @@ static void test_why_exit_status(void **state)
     o = ask(f, "why did db restart 3 days ago?");
     assert_non_null(strstr(answer(o), "no record"));
     assert_non_null(strstr(answer(o), "The last recorded exit of db"));
+    json_decref(o);
+}
+
+/* The process group's series of the service, at their peak before the exit. */
+static void test_why_metrics(void **state)
+{
+    fx *f = *state;
+    int rss = mem_series(f->m, "process.rss_bytes", "name=\"db\",pid=\"42\"", "bytes", "", MEM_GAUGE);
+    int cpu = mem_series(f->m, "process.cpu_percent", "name=\"db\",pid=\"42\"", "percent", "", MEM_RATE);
+    int other = mem_series(f->m, "process.rss_bytes", "name=\"web\",pid=\"7\"", "bytes", "", MEM_GAUGE);
+    assert_true(rss >= 0 && cpu >= 0 && other >= 0);
+    int64_t t0 = (f->now / 1000 - 200) * 1000;
+    for (int i = 0; i < 180; i++) {
+        mem_put(f->m, rss, i == 150 ? 900.0 * 1048576 : 100.0 * 1048576);
+        mem_put(f->m, cpu, i == 100 ? 97 : 5);
+        mem_put(f->m, other, 5e9);
+        assert_int_equal(mem_tick(f->m, t0 + i * 1000), 0);
+    }
+    int64_t ex = ev(f, t0 + 181000, "service.exit", "warning", "db", "{\"service\":\"db\",\"status\":0,\"signal\":9}");
+    json_t *o = ask(f, "why did db crash?");
+    char r[64];
+    snprintf(r, sizeof r, "event:%lld", (long long)ex);
+    assert_true(cites(o, r));
+    assert_non_null(strstr(answer(o), "SIGKILL"));
+    assert_non_null(strstr(answer(o), "memory (RSS) peaked at 900.0 MiB"));
+    assert_non_null(strstr(answer(o), "CPU at 97%"));
+    assert_null(strstr(answer(o), "4.7 GiB")); /* web's series is not db's */
+    int metrics = 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(o, "records"), i, x)
+        metrics += !strncmp(json_string_value(json_object_get(x, "ref")), "metric:process.", 15);
+    assert_int_equal(metrics, 2);
     json_decref(o);
 }
 
@@ -297,6 +332,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_why_exit_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_why_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_recalls_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_and_nothing, setup, teardown),
