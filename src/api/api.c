@@ -191,6 +191,8 @@ static enum MHD_Result dispatch_post(struct api *a, struct MHD_Connection *c, ap
         return api_h_diagnose(a, c, pb->data, pb->len);
     if (r.id == R_DREAM)
         return api_h_dream(a, c, pb->data, pb->len);
+    if (r.id == R_ASK)
+        return api_h_ask(a, c, pb->data, pb->len);
     return api_h_pending_act(a, c, r.arg, r.arglen, r.id == R_APPROVE, pb->data, pb->len);
 }
 
@@ -219,6 +221,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_KNOWLEDGE: case R_KNOWLEDGE_SEARCH: case R_KNOWLEDGE_FEEDS: case R_KNOWLEDGE_LINKS: return api_h_knowledge(a, c, r.id);
     case R_LEARN:
     case R_DIAGNOSE:
+    case R_ASK:
     case R_APPROVE:
     case R_REJECT:
     case R_NONE: break;

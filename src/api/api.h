@@ -25,6 +25,11 @@
  *   GET  /v1/incidents/{id}/diagnosis  diagnosis_json; NULL -> 404
  *   GET  /v1/brain                  brain_json as given (queue, running, done, ...)
  *   POST /v1/diagnose               body {"service":"S"} -> {"incident":N,"service":"S"}
+ * Ask (api_ask.c; 503 "unavailable" when the hook is NULL):
+ *   POST /v1/ask                    body {"question":"...", "at": TIME (optional:
+ *                                   epoch seconds, "now-2h", or ISO 8601)} ->
+ *                                   ask_json as given (see docs/ask.md); a bad
+ *                                   body is 400 naming the field
  * Anomaly detection (api_anomaly.c; 503 "unavailable" when the hook is NULL):
  *   GET  /v1/anomalies[?all=1]      anomalies_json as given: the metrics
  *                                   anomalous now, recent episodes, and with
@@ -149,6 +154,10 @@ typedef struct api_hooks {
      * (mode 0600: only this user may connect) with its own connection
      * budget, so the owner gets in whatever TCP clients do. */
     const char *socket_path;
+    /* ask (api_ask.c; may be NULL: 503): the malloc'd answer of POST /v1/ask
+     * to question about moment at_ms (0: none given), or NULL with *status
+     * (400, 503) and err. Blocks while a model thinks (bounded by [llm] timeout). */
+    char *(*ask_json)(void *ud, const char *question, int64_t at_ms, int *status, char *err, size_t errlen);
     /* llm: the language-model client's status for GET /v1/llm (malloc'd
      * JSON, llm_status_json); may be NULL (503). Thread-safe. */
     char *(*llm_json)(void *ud);

@@ -221,6 +221,7 @@ typedef enum api_route_id {
     R_ANOMALIES,
     R_LOGS,
     R_DIAGNOSIS, R_BRAIN, R_DIAGNOSE, /* the brain (api_brain.c) */
+    R_ASK, /* ask (api_ask.c) */
     R_LLM, /* the language-model client (api_llm.c) */
     R_DIGEST, R_DREAM, /* dreaming (api_dream.c) */
     R_LEARN, R_KNOWLEDGE, R_KNOWLEDGE_SEARCH, R_KNOWLEDGE_FEEDS, R_KNOWLEDGE_LINKS, /* learn (api_learn.c) */
@@ -317,5 +318,10 @@ enum MHD_Result api_h_logs(struct api *a, struct MHD_Connection *c);
 /* api_learn.c */
 enum MHD_Result api_h_learn(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result api_h_knowledge(struct api *a, struct MHD_Connection *c, api_route_id id);
+/* ask (api_ask.c): POST /v1/ask. The body's question (malloc'd into
+ * *question) and "at" (epoch ms, 0 = none): 0 or -EINVAL with err naming the field. */
+enum MHD_Result api_h_ask(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
+int api_parse_ask_body(const char *body, size_t len, int64_t now_ms, char **question, int64_t *at_ms, char *err,
+                       size_t errlen);
 
 #endif

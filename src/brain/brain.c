@@ -1035,3 +1035,11 @@ bool brain_deliberating(brain *b)
 {
     return b->nrunning > 0;
 }
+
+logs_watch *brain_ask_sources(brain *b, char *dpkg_log, size_t n)
+{
+    pthread_mutex_lock(&b->lock);
+    snprintf(dpkg_log, n, "%s", b->cfg.dpkg_log);
+    pthread_mutex_unlock(&b->lock);
+    return b->logs;
+}

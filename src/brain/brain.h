@@ -74,6 +74,10 @@ void brain_set_thinking(brain *b, llm *l, mem_know *know);
  * (see docs/ask.md), or NULL with *status (400 bad question, 503) and err.
  * Blocks while a model thinks: an HTTP thread or a worker, never the loop. */
 char *brain_ask_json(brain *b, const char *question, int64_t now_ms, int *status, char *err, size_t errlen);
+/* The same, about moment at_ms (epoch ms; 0 = none) when the question names
+ * no time of its own (POST /v1/ask's "at"). (Added by the ask part.) */
+char *brain_ask_at_json(brain *b, const char *question, int64_t at_ms, int64_t now_ms, int *status, char *err,
+                        size_t errlen);
 
 /* The daily digest of day ("YYYY-MM-DD", NULL = today): malloc'd JSON, or
  * NULL with err (no such day). Any thread. */

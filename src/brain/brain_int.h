@@ -224,6 +224,9 @@ typedef struct brain_mind {
 } brain_mind;
 
 const brain_mind *brain_mind_of(brain *b);
+/* ask.c's other sources (added by the ask part): dpkg's log path (copied
+ * under the lock) and the log watch (may be NULL). Any thread. */
+logs_watch *brain_ask_sources(brain *b, char *dpkg_log, size_t n);
 
 /* ---- dreaming (dream.c: the pass and its schedule; digest.c: the digest) ---- */
 /* [dream] settings (see docs/brain.md "Dreaming"). */

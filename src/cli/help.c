@@ -28,6 +28,7 @@ static const char usage_text[] =
     "  diagnose SERVICE  ask the brain about a service now and print its diagnosis\n"
     "  digest            the day's digest: happened, healed, drifting, proposed\n"
     "  dream             run a dreaming pass now (consolidate memory, write the digest)\n"
+    "  ask QUESTION      answer a question from memory, citing the records used\n"
     "  logs templates FILE  mine the log templates of FILE to CSV (offline, no daemon)\n"
     "  logs [SOURCE]     live log templates of each source: counts, rates, first seen\n"
     "  llm               the language-model client: providers, token budgets, fallbacks\n"
@@ -199,6 +200,21 @@ static const cmd_help helps[] = {
      "  --list        the store's size and its newest documents\n"
      "  --search Q    the best chunks for Q with their source and a snippet\n"
      "                (--mode: hybrid by default; --limit: 10 by default)\n"},
+    {"ask",
+     "usage: ippoc ask [--at TIME] [--json] QUESTION...\n"
+     "\n"
+     "Answers a question from what ippocd remembers (POST /v1/ask): events,\n"
+     "incidents and their diagnoses, remembered cases, metrics, log templates,\n"
+     "package and file changes, and learned knowledge. Prints the answer, then\n"
+     "the records it cites: REF TIME SUMMARY (refs like event:12, incident:4,\n"
+     "case:2, metric:NAME{LABELS}@TS, package:NAME@TS, path:/DIR, chunk:17).\n"
+     "It understands, without a model: why did SERVICE restart / fail / stop\n"
+     "[at 03:12 | yesterday | 2 hours ago]; what changed before SERVICE failed,\n"
+     "or since TIME; what is using the disk (space, or I/O); has this happened\n"
+     "before; what is wrong now. With a model configured ([llm]) the answer is\n"
+     "prose grounded in the same records. --at TIME (epoch seconds, now-2h, or\n"
+     "ISO 8601) is the moment asked about when the question names none. The\n"
+     "words of QUESTION are joined with spaces. See docs/ask.md.\n"},
     {"pending",
      "usage: ippoc pending [--json]\n"
      "\n"

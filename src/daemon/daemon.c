@@ -585,6 +585,43 @@ static void start_thinking(cell *c)
         mem_know_set_embedder(c->know, know_embed, c->llm, llm_embed_dims(c->llm));
 }
 
+/* ---- ask: POST /v1/ask (an HTTP thread; may block on the model) ---------------- */
+
+/* Asks in flight: the stop path waits for them before it frees the brain
+ * (under snap_lock, like c->brain; one daemon per process). */
+static pthread_cond_t ask_done = PTHREAD_COND_INITIALIZER;
+static int asking;
+
+static char *hk_ask(void *ud, const char *question, int64_t at_ms, int *status, char *err, size_t errlen)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    brain *b = c->brain;
+    if (b)
+        asking++;
+    pthread_mutex_unlock(&c->snap_lock);
+    if (!b) {
+        *status = 503;
+        snprintf(err, errlen, "the brain is not running");
+        return NULL;
+    }
+    char *t = brain_ask_at_json(b, question, at_ms, core_now_ms(), status, err, errlen);
+    pthread_mutex_lock(&c->snap_lock);
+    if (--asking == 0)
+        pthread_cond_broadcast(&ask_done);
+    pthread_mutex_unlock(&c->snap_lock);
+    return t;
+}
+
+/* The stop path, after c->brain is cleared: the asks still reading it end first. */
+static void wait_asks(cell *c)
+{
+    pthread_mutex_lock(&c->snap_lock);
+    while (asking > 0)
+        pthread_cond_wait(&ask_done, &c->snap_lock);
+    pthread_mutex_unlock(&c->snap_lock);
+}
+
 /* GET /v1/llm: the language-model client's status (any thread). */
 static char *hk_llm(void *ud)
 {
@@ -727,7 +764,8 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .llm_json = hk_llm,
                        .digest_json = hk_digest, .dream = hk_dream, /* dreaming */
                        .learn = hk_learn, .knowledge_json = hk_knowledge, .knowledge_search = hk_knowledge_search,
-                       .feeds_json = hk_feeds, .links_json = hk_links};
+                       .feeds_json = hk_feeds, .links_json = hk_links,
+                       .ask_json = hk_ask};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -904,6 +942,7 @@ static void on_signal(uv_signal_t *s, int signum)
     brain *b = c->brain; /* before heal: it waits for its deliberations, which read heal */
     c->brain = NULL;
     pthread_mutex_unlock(&c->snap_lock);
+    wait_asks(c);
     brain_free(b);
     stop_logs(c);
     if (c->heal)
