@@ -67,6 +67,7 @@ typedef struct plan {
     int64_t signal_ms;        /* the first signal, wall ms: time to mitigate */
     int64_t proposed_ms;
     int retries;              /* -EBUSY answers */
+    bool ask;                 /* a preference: heal queues the actions for a person */
 } plan;
 
 typedef struct recent {
@@ -107,6 +108,7 @@ struct brain {
     int ndiag_next;
     uint64_t done, late, opened, proposals, healed, failed, refused;
     brain_mind mind;          /* fixed after brain_new / brain_set_thinking */
+    brain_prefs *prefs;       /* the operators' preferences (prefs.c) */
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -180,7 +182,9 @@ static int cfg_parse(const core_config *cfg, brain_cfg *c, char *err, size_t err
 int brain_config_check(const core_config *cfg, char *err, size_t errlen)
 {
     brain_cfg c;
-    return cfg_parse(cfg, &c, err, errlen);
+    brain_prefs_cfg pc;
+    int rc = cfg_parse(cfg, &c, err, errlen);
+    return rc ? rc : brain_prefs_cfg_parse(cfg, &pc, err, errlen);
 }
 
 static void svcs_free(svc_paths *s, int n)
@@ -463,7 +467,8 @@ static bool plan_next(brain *b, plan *p)
             p->next++;
             continue;
         }
-        int rc = heal_engine_propose(b->heal, p->incident, acts, n, "brain", why, err, sizeof err);
+        int rc = (p->ask ? heal_engine_propose_ask : heal_engine_propose)(b->heal, p->incident, acts, n, "brain", why,
+                                                                          err, sizeof err);
         if (rc == -EBUSY && !p->moved && move_plan(b, p) == 0)
             continue; /* heal's reflex still runs on its incident: act on one of the brain's own now */
         if (rc == -EBUSY) { /* the next tick tries again */
@@ -478,6 +483,8 @@ static bool plan_next(brain *b, plan *p)
             continue;
         }
         b->proposals++;
+        if (p->ask)
+            return false; /* a person decides (heal.pending): nothing to wait for */
         p->waiting = true;
         p->proposed_ms = core_now_ms();
         p->retries = 0;
@@ -487,7 +494,7 @@ static bool plan_next(brain *b, plan *p)
 }
 
 static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char *component, const json_t *diagnosis,
-                       int64_t signal_ms)
+                       int64_t signal_ms, bool ask)
 {
     const json_t *proposed = json_object_get(diagnosis, "proposed_actions");
     if (plan_find(b, incident) || !json_array_size(proposed))
@@ -510,6 +517,7 @@ static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char 
     p->proposed = json_object_get(p->diagnosis, "proposed_actions");
     p->nattempts = brain_attempts(p->proposed, p->first, BRAIN_ATTEMPTS_MAX);
     p->signal_ms = signal_ms;
+    p->ask = ask;
     /* heal's own incident keeps its reflex (a pending restart with back-off,
      * its verify): the fix gets an incident of the brain's, so that neither
      * judges the other's attempt */
@@ -523,8 +531,16 @@ static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char 
 void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagnosis, int64_t signal_ms)
 {
     const char *component = json_string_value(json_object_get(diagnosis, "component"));
+    bool ask = false; /* the operators' preferences first: they may drop, replace or hold proposals */
+    json_t *dg = brain_prefs_apply(b->prefs, diagnosis, core_now_ms(), &ask);
+    if (dg && json_object_get(dg, "preferences") && incident) {
+        diag_store(b, incident, dg);
+        if (b->heal)
+            heal_engine_incident_attach(b->heal, incident, "diagnosis", json_deep_copy(dg));
+    }
     if (b->heal && incident)
-        start_plan(b, incident, case_id, component ? component : "", diagnosis, signal_ms);
+        start_plan(b, incident, case_id, component ? component : "", dg ? dg : diagnosis, signal_ms, ask);
+    json_decref(dg);
     publish_stats(b);
 }
 
@@ -778,6 +794,7 @@ static bool absorbed(brain *b, const brain_signal *s)
 
 static void take_event(brain *b, const mem_event *ev)
 {
+    brain_prefs_event(b->prefs, b->heal, ev); /* an operator's approval or rejection */
     if (!strcmp(ev->type, "incident.resolved") || !strcmp(ev->type, "incident.failed"))
         plan_outcome(b, ev);
     if (!strcmp(ev->type, "incident.resolved"))
@@ -904,6 +921,8 @@ int brain_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_engine *
         rc = -ENOMEM;
     if (!rc)
         rc = brain_cases_open(&b->cases, mem, err, errlen);
+    if (!rc && (rc = brain_prefs_new(mem, cfg, &b->prefs, err, errlen)) != 0)
+        brain_cases_close(&b->cases);
     if (rc) {
         brain_thal_free(&b->thal);
         svcs_free(b->svcs, b->nsvcs);
@@ -924,6 +943,8 @@ int brain_reconfigure(brain *b, const core_config *cfg, char *err, size_t errlen
 {
     brain_cfg c;
     int rc = cfg_parse(cfg, &c, err, errlen);
+    if (!rc)
+        rc = brain_prefs_reconfigure(b->prefs, cfg, err, errlen);
     if (rc)
         return rc;
     svc_paths *s;
@@ -974,6 +995,7 @@ void brain_free(brain *b)
         free(b->diags[i].text);
     brain_thal_free(&b->thal);
     brain_cases_close(&b->cases);
+    brain_prefs_free(b->prefs);
     svcs_free(b->svcs, b->nsvcs);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->work_cond);
@@ -993,4 +1015,9 @@ void brain_set_thinking(brain *b, llm *l, mem_know *know)
 const brain_mind *brain_mind_of(brain *b)
 {
     return &b->mind;
+}
+
+brain_prefs *brain_prefs_of(brain *b)
+{
+    return b->prefs;
 }

@@ -79,6 +79,10 @@ char *brain_digest_json(brain *b, const char *day, char *err, size_t errlen);
 /* The preferences in force: configured and learned, with what each changed.
  * malloc'd JSON. Any thread. */
 char *brain_prefs_json(brain *b);
+/* Forgets one learned preference (DELETE /v1/prefs/ID, `ippoc prefs forget
+ * ID`): 0, -ENOENT (no such), -EPERM (configured in [prefs]) with err. Any
+ * thread. */
+int brain_prefs_forget(brain *b, const char *id, char *err, size_t errlen);
 
 /* Waits for running deliberations (runs the loop), then frees. NULL is fine. */
 void brain_free(brain *b);

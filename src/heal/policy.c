@@ -633,6 +633,15 @@ static heal_verdict enqueue(heal_policy *p, const heal_action *a, const char *wh
     return d->verdict;
 }
 
+heal_verdict heal_policy_queue(heal_policy *p, const heal_action *a, const char *why, int64_t now_ms,
+                               heal_decision *out)
+{
+    heal_mode mode = out->mode;
+    memset(out, 0, sizeof *out);
+    out->mode = mode;
+    return enqueue(p, a, why, now_ms, out);
+}
+
 heal_verdict heal_policy_decide(heal_policy *p, const heal_action *a, const char *why, int64_t now_ms,
                                 heal_decision *out)
 {
