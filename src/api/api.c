@@ -163,6 +163,10 @@ static enum MHD_Result dispatch_post(struct api *a, struct MHD_Connection *c, ap
         return api_send_error(c, 413, "too_large", "the body is longer than %d bytes", API_BODY_MAX);
     if (r.id == R_DIAGNOSE)
         return api_h_diagnose(a, c, pb->data, pb->len);
+    if (r.id == R_PREF_FORGET)
+        return api_h_pref_forget(a, c, r.arg, r.arglen);
+    if (r.id == R_APPROVE)
+        return api_h_approve(a, c, r.arg, r.arglen, pb->data, pb->len);
     return api_h_pending_act(a, c, r.arg, r.arglen, r.id == R_APPROVE, pb->data, pb->len);
 }
 
@@ -185,6 +189,8 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_LOGS: return api_h_logs(a, c);
     case R_DIAGNOSIS: return api_h_diagnosis(a, c, r.arg, r.arglen);
     case R_BRAIN: return api_h_brain(a, c);
+    case R_PREFS: return api_h_prefs(a, c);
+    case R_PREF_FORGET:
     case R_DIAGNOSE:
     case R_APPROVE:
     case R_REJECT:

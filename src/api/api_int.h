@@ -219,6 +219,7 @@ typedef enum api_route_id {
     R_ANOMALIES,
     R_LOGS,
     R_DIAGNOSIS, R_BRAIN, R_DIAGNOSE, /* the brain (api_brain.c) */
+    R_PREFS, R_PREF_FORGET, /* preferences (api_prefs.c) */
 } api_route_id;
 
 typedef struct api_route {
@@ -295,6 +296,12 @@ enum MHD_Result api_h_anomalies(struct api *a, struct MHD_Connection *c);
 /* api_brain.c */
 enum MHD_Result api_h_diagnosis(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen);
 enum MHD_Result api_h_brain(struct api *a, struct MHD_Connection *c);
+/* api_prefs.c */
+enum MHD_Result api_h_prefs(struct api *a, struct MHD_Connection *c);
+enum MHD_Result api_h_pref_forget(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen);
+/* approve: with an "edit" member in the body, approve_edit; else api_h_pending_act */
+enum MHD_Result api_h_approve(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen,
+                              const char *body, size_t len);
 enum MHD_Result api_h_diagnose(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 /* The service named by POST /v1/diagnose's body {"service":"S"}: 0 or
  * -EINVAL with the reason in err. */
