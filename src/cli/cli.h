@@ -270,6 +270,7 @@ int cmd_detect(const cli_ctx *ctx, int argc, char **argv); /* local files, no da
 int cmd_logs(const cli_ctx *ctx, int argc, char **argv);
 int cmd_why(const cli_ctx *ctx, int argc, char **argv);      /* cmd_why.c: the brain */
 int cmd_diagnose(const cli_ctx *ctx, int argc, char **argv);
+int cmd_prefs(const cli_ctx *ctx, int argc, char **argv);   /* cmd_prefs.c: preferences */
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
  * the diagnosis kept on an incident's JSON, NULL when none. */
 void cli_print_diagnosis(const json_t *d);

@@ -29,6 +29,7 @@ static const struct {
     {"logs", cmd_logs},
     {"why", cmd_why},
     {"diagnose", cmd_diagnose},
+    {"prefs", cmd_prefs},
 };
 
 static cmd_fn find_command(const char *name)
