@@ -561,8 +561,7 @@ int brain_prefs_learn(brain_prefs *p, const char *sig, const char *service, cons
             r->edited++;
             snprintf(r->edit, sizeof r->edit, "%s", edit);
         } else {
-            r->approved++;
-            r->edit[0] = 0; /* approved as proposed: an older edit no longer holds */
+            r->approved++; /* an edit holds until a newer edit or `ippoc prefs forget` */
         }
         r->approve_ms = ts_ms;
         if (r->ntimes == BRAIN_PREFS_TIMES) {
@@ -603,15 +602,17 @@ static bool signature_of(heal_engine *heal, uint64_t id, char *sig, size_t n)
     return ok;
 }
 
-/* "approved by WHO: ..." / "rejected by WHO" -> WHO */
+/* "approved by WHO: ...", "approved by WHO (edit of ...): ...", "rejected
+ * by WHO" -> WHO (which may hold a ':', as in "cli:alice") */
 static void who_of(const char *s, const char *lead, char *who, size_t n)
 {
     who[0] = 0;
     if (!s || strncmp(s, lead, strlen(lead)) != 0)
         return;
     s += strlen(lead);
-    size_t len = strcspn(s, ":");
-    snprintf(who, n, "%.*s", (int)len, s);
+    const char *a = strstr(s, ": "), *b = strstr(s, " (");
+    const char *e = a && (!b || a < b) ? a : b ? b : s + strlen(s);
+    snprintf(who, n, "%.*s", (int)(e - s), s);
 }
 
 void brain_prefs_event(brain_prefs *p, heal_engine *heal, const mem_event *ev)
