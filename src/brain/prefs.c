@@ -732,13 +732,15 @@ static json_t *learned_rule(brain_prefs *p, const char *sig, const char *svc, js
 /* Outside a maintenance window (configured, or learned for the service's
  * restarts): true, with the preference noted. */
 static bool outside_window(brain_prefs *p, const char *svc, const char *text, json_t *prefs, int64_t now_ms,
-                           char *id, size_t idlen, char *eff, size_t efflen)
+                           char *id, size_t idlen, char *shortwhy, size_t efflen)
 {
     char rule[300];
     if (p->cfg.nmaint && disruptive(text) && !brain_window_has_ms(p->cfg.maint, p->cfg.nmaint, now_ms)) {
         snprintf(id, idlen, "maintenance");
         snprintf(rule, sizeof rule, "[prefs] maintenance = %s", p->cfg.maint_text);
-        snprintf(eff, efflen, "'%s' queued for approval: outside the maintenance window", text);
+        char eff[400];
+        snprintf(eff, sizeof eff, "'%s' queued for approval: outside the maintenance window", text);
+        snprintf(shortwhy, efflen, "outside the maintenance window, a person approves");
         note(prefs, id, "maintenance", rule, eff);
         count(p, id, now_ms);
         return true;
@@ -749,7 +751,9 @@ static bool outside_window(brain_prefs *p, const char *svc, const char *text, js
         brain_window_format(&w, ws, sizeof ws);
         snprintf(id, idlen, "window:%s", svc);
         snprintf(rule, sizeof rule, "restarts of %s were approved only within %s", svc, ws);
-        snprintf(eff, efflen, "'%s' queued for approval: outside %s", text, ws);
+        char eff[400];
+        snprintf(eff, sizeof eff, "'%s' queued for approval: outside %s", text, ws);
+        snprintf(shortwhy, efflen, "outside %s, a person approves", ws);
         note(prefs, id, "window", rule, eff);
         count(p, id, now_ms);
         return true;
@@ -771,6 +775,7 @@ json_t *brain_prefs_apply(brain_prefs *p, const json_t *diagnosis, int64_t now_m
     char sig[96];
     snprintf(sig, sizeof sig, "%s %s", fault, comp);
     json_t *prefs = json_array(), *out = json_array();
+    char ask_id[96] = "", ask_why[300] = "";
     pthread_mutex_lock(&p->lock);
     size_t i;
     json_t *a;
@@ -784,11 +789,10 @@ json_t *brain_prefs_apply(brain_prefs *p, const json_t *diagnosis, int64_t now_m
             continue;
         char text[256], id[96], eff[300];
         canon(json_string_value(json_object_get(b, "action")), svc, text, sizeof text);
-        if (outside_window(p, svc, text, prefs, now_ms, id, sizeof id, eff, sizeof eff)) {
-            if (b == a)
-                b = json_deep_copy(a);
-            why_add(b, id, eff);
-            *ask = true;
+        if (outside_window(p, svc, text, prefs, now_ms, id, sizeof id, eff, sizeof eff) && !*ask) {
+            *ask = true; /* the whole proposal waits: each action's why says so below */
+            snprintf(ask_id, sizeof ask_id, "%s", id);
+            snprintf(ask_why, sizeof ask_why, "%s", eff);
         }
         json_array_append(out, b);
         if (b != a)
@@ -796,6 +800,13 @@ json_t *brain_prefs_apply(brain_prefs *p, const json_t *diagnosis, int64_t now_m
     }
     pthread_mutex_unlock(&p->lock);
     json_t *x;
+    json_array_foreach(out, i, a) {
+        if (*ask) {
+            json_t *c = json_deep_copy(a);
+            why_add(c, ask_id, ask_why);
+            json_array_set_new(out, i, c);
+        }
+    }
     json_array_foreach(prefs, i, x) { /* what was dropped is named in the why of what is left */
         if (strcmp(json_string_value(json_object_get(x, "kind")), "reject") != 0)
             continue;

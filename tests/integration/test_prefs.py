@@ -7,7 +7,9 @@ proposed and the diagnosis names the preference (`ippoc why` too). An
 operator approves the restart with an edit ("restore CONF" instead): heal runs
 the edit (audited as an edit) and the next proposal for that signature is
 the edit. A restart of ippocd keeps what was learned (SQLite); `ippoc prefs`
-lists it and `ippoc prefs forget ID` drops it. Every wait polls the API with
+lists it and `ippoc prefs forget ID` drops it. A configured maintenance
+window that excludes now holds the brain's proposals for approval although
+the service's mode is heal. Every wait polls the API with
 a deadline; nothing is mocked."""
 import json
 import os
@@ -173,6 +175,40 @@ def test_preferences_change_proposals():
     d.stop()
 
 
+def test_outside_maintenance_window_queued():
+    """[prefs] maintenance: a proposal outside the window waits for a person
+    although the service's mode is heal; GET /v1/prefs counts what it changed."""
+    d = Daemon()
+    port = free_port()
+    conf = setup(d, port)
+    day = time.strftime("%a", time.localtime(time.time() + 3 * 86400))  # three days away: never now
+    with open(d.config_path) as f:
+        text = f.read().replace("mode = suggest\n", "")
+    d.write_config(text + f"[prefs]\nmaintenance = {day} 02:00-03:00\nnever = cache\n")
+    d.start()
+    wait_for(lambda: up(port), 15, "web up")
+    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+    before = last_incident(d)
+    with open(conf, "w") as f:
+        f.write("name = web\nlisten = 80800\n")
+    os.kill(svc(d, "web")["pid"], signal.SIGKILL)
+    dg = wait_for(lambda: diagnosis_after(d, before, True), 30, "a diagnosis the window changed")
+    assert [x["kind"] for x in dg["preferences"]] == ["maintenance"], dg["preferences"]
+    assert "outside the maintenance window" in dg["preferences"][0]["effect"], dg["preferences"]
+    p = wait_for(lambda: pending(d, "restart") if pending(d, "restart") and
+                 "preference maintenance" in pending(d, "restart")["why"] else None, 20,
+                 "the brain's restart queued for approval")
+    assert "a person approves" in p["why"], p
+    with open(conf) as f:
+        assert "80800" in f.read(), "the restore ran although it waits for approval"
+    conf_prefs = d.get("/v1/prefs").json()["configured"]
+    m = [x for x in conf_prefs if x["id"] == "maintenance"]
+    assert m and m[0]["changed"] >= 1 and m[0]["windows"] == [f"{day} 02:00-03:00"], conf_prefs
+    assert any(x["id"] == "never:cache" for x in conf_prefs), conf_prefs
+    assert post(d, "/v1/prefs/maintenance/forget", {})[0] == 403
+    d.stop()
+
+
 def test_bad_prefs_config_refused():
     d = Daemon("[prefs]\nmaintenance = Sat 02:00\n")
     d.start(wait=False)
@@ -182,4 +218,4 @@ def test_bad_prefs_config_refused():
 
 
 if __name__ == "__main__":
-    run([test_preferences_change_proposals, test_bad_prefs_config_refused])
+    run([test_preferences_change_proposals, test_outside_maintenance_window_queued, test_bad_prefs_config_refused])
