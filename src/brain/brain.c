@@ -537,6 +537,7 @@ void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagn
         diag_store(b, incident, dg);
         if (b->heal)
             heal_engine_incident_attach(b->heal, incident, "diagnosis", json_deep_copy(dg));
+        brain_prefs_announce(b->mem, incident, dg);
     }
     if (b->heal && incident)
         start_plan(b, incident, case_id, component ? component : "", dg ? dg : diagnosis, signal_ms, ask);

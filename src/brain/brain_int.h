@@ -238,6 +238,9 @@ void brain_prefs_event(brain_prefs *p, heal_engine *heal, const mem_event *ev);
  * *ask: the actions left must wait for a person's approval (outside a
  * maintenance window). NULL on OOM. Counts what each preference changed. */
 json_t *brain_prefs_apply(brain_prefs *p, const json_t *diagnosis, int64_t now_ms, bool *ask);
+/* A brain.preferences event: {"incident","component","preferences",
+ * "proposed_actions"} of a diagnosis the preferences changed. */
+void brain_prefs_announce(mem_t *mem, uint64_t incident, const json_t *diagnosis);
 /* {"settings","configured":[...],"learned":[...]}: malloc'd JSON. */
 char *brain_prefs_dump(brain_prefs *p);
 /* Forgets learned preference id ("12", "untouchable:web", "window:web"):

@@ -826,6 +826,19 @@ json_t *brain_prefs_apply(brain_prefs *p, const json_t *diagnosis, int64_t now_m
     return dg;
 }
 
+void brain_prefs_announce(mem_t *mem, uint64_t incident, const json_t *dg)
+{
+    const char *comp = json_string_value(json_object_get(dg, "component"));
+    json_t *o = json_pack("{s:I, s:s, s:O, s:O}", "incident", (json_int_t)incident, "component", comp ? comp : "",
+                          "preferences", json_object_get(dg, "preferences"), "proposed_actions",
+                          json_object_get(dg, "proposed_actions"));
+    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (t && mem)
+        mem_event_add(mem, 0, "brain.preferences", "info", comp && *comp ? comp : "brain", t);
+    free(t);
+    json_decref(o);
+}
+
 /* ---- reading and forgetting ----------------------------------------------------------- */
 
 static void add_counts(json_t *o, const counter *c)

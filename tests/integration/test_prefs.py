@@ -138,6 +138,9 @@ def test_preferences_change_proposals():
     r = d.cli("why", str(dg["incident"]), check=0)
     assert "preferences applied" in r.stdout and pref["id"] in r.stdout, r.stdout
     assert f"preference {pref['id']}" in dg["proposed_actions"][0]["why"], dg  # heal's proposal names it
+    ev = wait_for(lambda: [e for e in d.get("/v1/events?type=brain.preferences&limit=20").json()["events"]
+                           if e["payload"]["incident"] == dg["incident"]], 10, "a brain.preferences event")
+    assert ev[0]["payload"]["preferences"][0]["kind"] == "reject", ev
 
     # ---- 3: a person repairs the file and approves the restart edited into a start ----
     p = wait_for(lambda: pending(d, "restart"), 20, "a restart queued for approval")
