@@ -193,6 +193,10 @@ static enum MHD_Result dispatch_post(struct api *a, struct MHD_Connection *c, ap
         return api_h_dream(a, c, pb->data, pb->len);
     if (r.id == R_ASK)
         return api_h_ask(a, c, pb->data, pb->len);
+    if (r.id == R_PREF_FORGET)
+        return api_h_pref_forget(a, c, r.arg, r.arglen);
+    if (r.id == R_APPROVE)
+        return api_h_approve(a, c, r.arg, r.arglen, pb->data, pb->len);
     return api_h_pending_act(a, c, r.arg, r.arglen, r.id == R_APPROVE, pb->data, pb->len);
 }
 
@@ -217,9 +221,14 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_BRAIN: return api_h_brain(a, c);
     case R_LLM: return api_h_llm(a, c);
     case R_DIGEST: return api_h_digest(a, c);
-    case R_DREAM:
-    case R_KNOWLEDGE: case R_KNOWLEDGE_SEARCH: case R_KNOWLEDGE_FEEDS: case R_KNOWLEDGE_LINKS: return api_h_knowledge(a, c, r.id);
+    case R_KNOWLEDGE:
+    case R_KNOWLEDGE_SEARCH:
+    case R_KNOWLEDGE_FEEDS:
+    case R_KNOWLEDGE_LINKS: return api_h_knowledge(a, c, r.id);
+    case R_PREFS: return api_h_prefs(a, c);
+    case R_DREAM: /* POST only: dispatch_post */
     case R_LEARN:
+    case R_PREF_FORGET:
     case R_DIAGNOSE:
     case R_ASK:
     case R_APPROVE:

@@ -72,6 +72,15 @@
  *   GET  /v1/knowledge/feeds        each followed feed's state
  *   GET  /v1/knowledge/links        ?node=KIND:ID&depth=1..3 (1) -> {"node",
  *                                   "links":[{"from","rel","to","weight","ts"}]}
+ * Preferences (api_prefs.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/prefs                  prefs_json as given: configured and learned
+ *                                   preferences, what each changed and when
+ *   POST /v1/prefs/{id}/forget      forgets a learned one -> {"id","result":"forgotten"}
+ *                                   (404 unknown, 403 a configured one)
+ *   POST /v1/pending/{id}/approve   with {"who":"...","edit":"ACTION"}: the
+ *                                   edited action runs instead (heal's policy
+ *                                   decides it; errors as approve; 400 when
+ *                                   the edit is no action)
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -178,6 +187,12 @@ typedef struct api_hooks {
                               size_t errlen);
     char *(*feeds_json)(void *ud);
     char *(*links_json)(void *ud, const char *node, int depth); /* NULL: 503 */
+    /* Preferences (api_prefs.c); each may be NULL (503). prefs_json: the
+     * malloc'd answer of GET /v1/prefs; prefs_forget: 0, -ENOENT, -EPERM
+     * with err; approve_edit: approve with edit text instead (as approve). */
+    char *(*prefs_json)(void *ud);
+    int (*prefs_forget)(void *ud, const char *id, char *err, size_t errlen);
+    int (*approve_edit)(void *ud, uint64_t id, const char *who, const char *edit, char *err, size_t errlen);
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen

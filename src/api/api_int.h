@@ -225,6 +225,7 @@ typedef enum api_route_id {
     R_LLM, /* the language-model client (api_llm.c) */
     R_DIGEST, R_DREAM, /* dreaming (api_dream.c) */
     R_LEARN, R_KNOWLEDGE, R_KNOWLEDGE_SEARCH, R_KNOWLEDGE_FEEDS, R_KNOWLEDGE_LINKS, /* learn (api_learn.c) */
+    R_PREFS, R_PREF_FORGET, /* preferences (api_prefs.c) */
 } api_route_id;
 
 typedef struct api_route {
@@ -303,6 +304,12 @@ enum MHD_Result api_h_diagnosis(struct api *a, struct MHD_Connection *c, const c
 enum MHD_Result api_h_brain(struct api *a, struct MHD_Connection *c);
 /* api_llm.c */
 enum MHD_Result api_h_llm(struct api *a, struct MHD_Connection *c);
+/* api_prefs.c */
+enum MHD_Result api_h_prefs(struct api *a, struct MHD_Connection *c);
+enum MHD_Result api_h_pref_forget(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen);
+/* approve: with an "edit" member in the body, approve_edit; else api_h_pending_act */
+enum MHD_Result api_h_approve(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen,
+                              const char *body, size_t len);
 enum MHD_Result api_h_diagnose(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 /* The service named by POST /v1/diagnose's body {"service":"S"}: 0 or
  * -EINVAL with the reason in err. */

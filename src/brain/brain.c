@@ -68,6 +68,7 @@ typedef struct plan {
     int64_t signal_ms;        /* the first signal, wall ms: time to mitigate */
     int64_t proposed_ms;
     int retries;              /* -EBUSY answers */
+    bool ask;                 /* a preference: heal queues the actions for a person */
 } plan;
 
 typedef struct recent {
@@ -110,6 +111,7 @@ struct brain {
     uint64_t done, late, opened, proposals, healed, failed, refused;
     brain_mind mind;          /* fixed after brain_new / brain_set_thinking */
     brain_dream *dream;       /* dreaming while idle (dream.c) */
+    brain_prefs *prefs;       /* the operators' preferences (prefs.c) */
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -184,8 +186,11 @@ int brain_config_check(const core_config *cfg, char *err, size_t errlen)
 {
     brain_cfg c;
     brain_dream_cfg dc;
+    brain_prefs_cfg pc;
     int rc = cfg_parse(cfg, &c, err, errlen);
-    return rc ? rc : brain_dream_cfg_parse(cfg, &dc, err, errlen);
+    if (!rc)
+        rc = brain_dream_cfg_parse(cfg, &dc, err, errlen);
+    return rc ? rc : brain_prefs_cfg_parse(cfg, &pc, err, errlen);
 }
 
 static void svcs_free(svc_paths *s, int n)
@@ -475,7 +480,8 @@ static bool plan_next(brain *b, plan *p)
             p->next++;
             continue;
         }
-        int rc = heal_engine_propose(b->heal, p->incident, acts, n, "brain", why, err, sizeof err);
+        int rc = (p->ask ? heal_engine_propose_ask : heal_engine_propose)(b->heal, p->incident, acts, n, "brain", why,
+                                                                          err, sizeof err);
         if (rc == -EBUSY && !p->moved && move_plan(b, p) == 0)
             continue; /* heal's reflex still runs on its incident: act on one of the brain's own now */
         if (rc == -EBUSY) { /* the next tick tries again */
@@ -490,6 +496,8 @@ static bool plan_next(brain *b, plan *p)
             continue;
         }
         b->proposals++;
+        if (p->ask)
+            return false; /* a person decides (heal.pending): nothing to wait for */
         p->waiting = true;
         p->proposed_ms = core_now_ms();
         p->retries = 0;
@@ -499,7 +507,7 @@ static bool plan_next(brain *b, plan *p)
 }
 
 static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char *component, const json_t *diagnosis,
-                       int64_t signal_ms)
+                       int64_t signal_ms, bool ask)
 {
     const json_t *proposed = json_object_get(diagnosis, "proposed_actions");
     if (plan_find(b, incident) || !json_array_size(proposed))
@@ -522,6 +530,7 @@ static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char 
     p->proposed = json_object_get(p->diagnosis, "proposed_actions");
     p->nattempts = brain_attempts(p->proposed, p->first, BRAIN_ATTEMPTS_MAX);
     p->signal_ms = signal_ms;
+    p->ask = ask;
     /* heal's own incident keeps its reflex (a pending restart with back-off,
      * its verify): the fix gets an incident of the brain's, so that neither
      * judges the other's attempt */
@@ -535,8 +544,17 @@ static void start_plan(brain *b, uint64_t incident, int64_t case_id, const char 
 void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagnosis, int64_t signal_ms)
 {
     const char *component = json_string_value(json_object_get(diagnosis, "component"));
+    bool ask = false; /* the operators' preferences first: they may drop, replace or hold proposals */
+    json_t *dg = brain_prefs_apply(b->prefs, diagnosis, core_now_ms(), &ask);
+    if (dg && json_object_get(dg, "preferences") && incident) {
+        diag_store(b, incident, dg);
+        if (b->heal)
+            heal_engine_incident_attach(b->heal, incident, "diagnosis", json_deep_copy(dg));
+        brain_prefs_announce(b->mem, incident, dg);
+    }
     if (b->heal && incident)
-        start_plan(b, incident, case_id, component ? component : "", diagnosis, signal_ms);
+        start_plan(b, incident, case_id, component ? component : "", dg ? dg : diagnosis, signal_ms, ask);
+    json_decref(dg);
     publish_stats(b);
 }
 
@@ -794,6 +812,7 @@ static bool absorbed(brain *b, const brain_signal *s)
 
 static void take_event(brain *b, const mem_event *ev)
 {
+    brain_prefs_event(b->prefs, b->heal, ev); /* an operator's approval or rejection */
     if (!strcmp(ev->type, "incident.resolved") || !strcmp(ev->type, "incident.failed"))
         plan_outcome(b, ev);
     if (!strcmp(ev->type, "incident.resolved"))
@@ -926,6 +945,10 @@ int brain_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_engine *
         brain_cases_close(&b->cases);
     if (!rc && (rc = brain_dream_new(b, loop, &dc, &b->dream)) != 0)
         brain_cases_close(&b->cases);
+    if (!rc && (rc = brain_prefs_new(mem, cfg, &b->prefs, err, errlen)) != 0) {
+        brain_dream_free(b->dream);
+        brain_cases_close(&b->cases);
+    }
     if (rc) {
         brain_thal_free(&b->thal);
         svcs_free(b->svcs, b->nsvcs);
@@ -950,6 +973,8 @@ int brain_reconfigure(brain *b, const core_config *cfg, char *err, size_t errlen
     int rc = cfg_parse(cfg, &c, err, errlen);
     if (!rc)
         rc = brain_dream_cfg_parse(cfg, &dc, err, errlen);
+    if (!rc)
+        rc = brain_prefs_reconfigure(b->prefs, cfg, err, errlen);
     if (rc)
         return rc;
     brain_dream_reconfigure(b->dream, &dc);
@@ -1004,6 +1029,7 @@ void brain_free(brain *b)
         free(b->diags[i].text);
     brain_thal_free(&b->thal);
     brain_cases_close(&b->cases);
+    brain_prefs_free(b->prefs);
     svcs_free(b->svcs, b->nsvcs);
     json_decref(b->think_svcs);
     pthread_mutex_destroy(&b->lock);
@@ -1042,4 +1068,9 @@ logs_watch *brain_ask_sources(brain *b, char *dpkg_log, size_t n)
     snprintf(dpkg_log, n, "%s", b->cfg.dpkg_log);
     pthread_mutex_unlock(&b->lock);
     return b->logs;
+}
+
+brain_prefs *brain_prefs_of(brain *b)
+{
+    return b->prefs;
 }

@@ -89,6 +89,10 @@ char *brain_digest_mem_json(mem_t *mem, const char *day, char *err, size_t errle
 /* The preferences in force: configured and learned, with what each changed.
  * malloc'd JSON. Any thread. */
 char *brain_prefs_json(brain *b);
+/* Forgets one learned preference (DELETE /v1/prefs/ID, `ippoc prefs forget
+ * ID`): 0, -ENOENT (no such), -EPERM (configured in [prefs]) with err. Any
+ * thread. */
+int brain_prefs_forget(brain *b, const char *id, char *err, size_t errlen);
 
 /* Dreaming (docs/brain.md "Dreaming"): what refreshes the detectors'
  * baselines during a pass (the daemon points it at detect_registry_save):

@@ -285,4 +285,85 @@ int brain_day_bounds(const char *day, int64_t *from_ms, int64_t *to_ms);
  * be NULL). Returns cases merged. */
 int brain_cases_recluster(brain_cases *c, double threshold, int64_t settled_ms, json_t *merges);
 
+/* ---- preferences (prefs.c) ------------------------------------------------------- */
+/* What operators taught by approving, rejecting and editing proposed actions,
+ * per signature ("FAULT_TYPE COMPONENT", e.g. "crash web") and action, plus
+ * the configured [prefs] (maintenance windows, services never touched).
+ *
+ *   [prefs]
+ *   reject_after      = N   (rejections of an action for a signature before it
+ *                            is no longer proposed for it; default 1)
+ *   untouchable_after = N   (signatures whose proposals for a service were
+ *                            rejected before the service is not touched at
+ *                            all; default 3)
+ *   window_after      = N   (restarts of a service approved inside one weekly
+ *                            hour range before proposals outside it are
+ *                            queued for approval; default 3; 0 = never learn)
+ *   maintenance       = "Sat 02:00-04:00, Sun 02:00-04:00"  (disruptive
+ *                            actions outside these are queued for approval)
+ *   never             = web, db   (services nothing is proposed for) */
+#define BRAIN_PREFS_WINDOWS 16
+#define BRAIN_PREFS_NEVER 32
+#define BRAIN_PREFS_TIMES 8
+
+/* A weekly range: days (bit 0 = Sunday .. bit 6 = Saturday), minutes of the
+ * day [from, to); to <= from runs past midnight into the next day. */
+typedef struct brain_window {
+    uint8_t days;
+    int from_min, to_min;
+} brain_window;
+
+typedef struct brain_prefs_cfg {
+    int reject_after, untouchable_after, window_after;
+    brain_window maint[BRAIN_PREFS_WINDOWS];
+    int nmaint;
+    char maint_text[256];
+    char never[BRAIN_PREFS_NEVER][64];
+    int nnever;
+} brain_prefs_cfg;
+
+/* Checks and reads [prefs]: 0 or -EINVAL with "FILE:LINE: reason". */
+int brain_prefs_cfg_parse(const core_config *cfg, brain_prefs_cfg *c, char *err, size_t errlen);
+/* "Sat 02:00-04:00, Mon-Fri 22:00-23:30, daily 03:00-04:00": 0 with *n
+ * windows, or -EINVAL with the reason (the part that is wrong) in err. */
+int brain_window_parse(const char *s, brain_window *w, int max, int *n, char *err, size_t errlen);
+/* Whether weekday wday (0 = Sunday) at minute of day minute is inside one. */
+bool brain_window_has(const brain_window *w, int n, int wday, int minute);
+/* The same for a wall-clock time (local time). */
+bool brain_window_has_ms(const brain_window *w, int n, int64_t wall_ms);
+/* "Sat,Sun 02:00-04:00" */
+void brain_window_format(const brain_window *w, char *buf, size_t n);
+
+typedef struct brain_prefs brain_prefs;
+enum { BRAIN_PREF_APPROVE = 0, BRAIN_PREF_REJECT = 1, BRAIN_PREF_EDIT = 2 };
+
+/* mem may be NULL (nothing durable: tests). Loads what was learned. */
+int brain_prefs_new(mem_t *mem, const core_config *cfg, brain_prefs **out, char *err, size_t errlen);
+int brain_prefs_reconfigure(brain_prefs *p, const core_config *cfg, char *err, size_t errlen);
+void brain_prefs_free(brain_prefs *p);
+/* One operator decision about action (heal's text) of service proposed
+ * for signature sig; edit: the replacement (BRAIN_PREF_EDIT). Any thread. */
+int brain_prefs_learn(brain_prefs *p, const char *sig, const char *service, const char *action, int verdict,
+                      const char *edit, const char *who, int64_t ts_ms);
+/* Learns from heal's heal.rejected / heal.action (approved) events: the
+ * signature comes from the diagnosis attached to the incident the pending
+ * action was proposed for. heal may be NULL. Loop thread. */
+void brain_prefs_event(brain_prefs *p, heal_engine *heal, const mem_event *ev);
+/* A copy of diagnosis with the preferences applied to proposed_actions
+ * (removed, replaced), "preferences": [{"id","kind","rule","effect"}] when
+ * any changed something, and each changed proposal's "why" naming it.
+ * *ask: the actions left must wait for a person's approval (outside a
+ * maintenance window). NULL on OOM. Counts what each preference changed. */
+json_t *brain_prefs_apply(brain_prefs *p, const json_t *diagnosis, int64_t now_ms, bool *ask);
+/* A brain.preferences event: {"incident","component","preferences",
+ * "proposed_actions"} of a diagnosis the preferences changed. */
+void brain_prefs_announce(mem_t *mem, uint64_t incident, const json_t *diagnosis);
+/* {"settings","configured":[...],"learned":[...]}: malloc'd JSON. */
+char *brain_prefs_dump(brain_prefs *p);
+/* Forgets learned preference id ("12", "untouchable:web", "window:web"):
+ * 0, -ENOENT, -EPERM (a configured one: change [prefs]). */
+int brain_prefs_drop(brain_prefs *p, const char *id, char *err, size_t errlen);
+/* The brain's preferences (brain.c). */
+brain_prefs *brain_prefs_of(brain *b);
+
 #endif

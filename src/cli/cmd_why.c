@@ -90,6 +90,12 @@ void cli_print_diagnosis(const json_t *d)
             printf(" (service %s)", svc);
         printf(": %s%s\n", cli_jstr(x, "why", ""), !strcmp(cli_jstr(x, "by", ""), "model") ? " [model]" : "");
     }
+    const json_t *prefs = json_object_get(d, "preferences");
+    if (json_array_size(prefs)) {
+        printf("\npreferences applied\n");
+        json_array_foreach(prefs, i, x) printf("  %s (%s): %s; %s\n", cli_jstr(x, "id", "?"), cli_jstr(x, "kind", "?"),
+                                               cli_jstr(x, "effect", ""), cli_jstr(x, "rule", ""));
+    }
     const json_t *cases = json_object_get(d, "cases");
     if (json_array_size(cases)) {
         printf("\nsimilar past cases\n");

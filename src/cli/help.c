@@ -19,7 +19,7 @@ static const char usage_text[] =
     "  incidents         what failed and how it was healed, newest first\n"
     "  incident ID       one incident: evidence, log lines, actions and outcomes\n"
     "  pending           actions waiting for approval (mode suggest)\n"
-    "  approve ID        run a pending action\n"
+    "  approve ID        run a pending action (--edit ACTION: run ACTION instead)\n"
     "  reject ID         drop a pending action\n"
     "  audit             the audit log of actions; --verify checks its hash chain\n"
     "  anomalies         what the detectors find unusual now, and recent episodes\n"
@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  logs [SOURCE]     live log templates of each source: counts, rates, first seen\n"
     "  llm               the language-model client: providers, token budgets, fallbacks\n"
     "  learn PATH|URL... read documents into the knowledge store; --feed, --list, --search\n"
+    "  prefs             the operators' preferences: configured and learned\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "global options (before the command):\n"
@@ -215,6 +216,16 @@ static const cmd_help helps[] = {
      "prose grounded in the same records. --at TIME (epoch seconds, now-2h, or\n"
      "ISO 8601) is the moment asked about when the question names none. The\n"
      "words of QUESTION are joined with spaces. See docs/ask.md.\n"},
+    {"prefs",
+     "usage: ippoc prefs [--json]\n"
+     "       ippoc prefs forget ID [--json]\n"
+     "\n"
+     "Lists the preferences that change the brain's proposals: configured ones\n"
+     "([prefs] maintenance, never) and learned ones (approvals, rejections and\n"
+     "edits per signature, services not to touch, learned maintenance windows),\n"
+     "each with its rule and how many proposals it changed, last when.\n"
+     "'forget ID' drops a learned one (a configured one is changed in the\n"
+     "configuration).\n"},
     {"pending",
      "usage: ippoc pending [--json]\n"
      "\n"
@@ -222,13 +233,16 @@ static const cmd_help helps[] = {
      "ID SERVICE ACTION WHY EXPIRES. An offer not decided before it expires\n"
      "is dropped.\n"},
     {"approve",
-     "usage: ippoc approve ID [--json]\n"
+     "usage: ippoc approve ID [--edit ACTION] [--json]\n"
      "\n"
      "Approves pending action ID (see 'ippoc pending'): the safety policy checks\n"
      "it again (allowlist, rate limits, flapping), then it runs and is audited\n"
      "as approved by cli:$USER. Prints 'approved ID: ACTION SERVICE'. Errors\n"
      "(exit 1): not_found (no such id), expired, conflict (rate limited or\n"
-     "flapping; it stays queued, try later), forbidden (no longer allowed).\n"},
+     "flapping; it stays queued, try later), forbidden (no longer allowed).\n"
+     "With --edit ACTION (e.g. --edit 'restart web'), ACTION runs instead of\n"
+     "the proposed one, after the policy decides it like any other; the brain\n"
+     "learns to propose the edit next time (see 'ippoc prefs').\n"},
     {"reject",
      "usage: ippoc reject ID [--json]\n"
      "\n"

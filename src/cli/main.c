@@ -33,6 +33,7 @@ static const struct {
     {"llm", cmd_llm},
     {"digest", cmd_digest}, {"dream", cmd_dream},
     {"learn", cmd_learn},
+    {"prefs", cmd_prefs},
 };
 
 static cmd_fn find_command(const char *name)

@@ -613,6 +613,17 @@ static char *hk_ask(void *ud, const char *question, int64_t at_ms, int *status, 
     return t;
 }
 
+/* ---- preferences (GET /v1/prefs, forget, approve with an edit) ---- */
+
+static char *hk_prefs(void *ud)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    char *t = c->brain ? brain_prefs_json(c->brain) : NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    return t;
+}
+
 /* The stop path, after c->brain is cleared: the asks still reading it end first. */
 static void wait_asks(cell *c)
 {
@@ -748,6 +759,51 @@ static char *hk_feeds(void *ud)
     return l ? brain_learn_feeds_json(l) : NULL;
 }
 
+static int hk_prefs_forget(void *ud, const char *id, char *err, size_t errlen)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    int rc = brain_prefs_forget(c->brain, id, err, errlen);
+    pthread_mutex_unlock(&c->snap_lock);
+    return rc;
+}
+
+typedef struct edit_call {
+    cell *c;
+    uint64_t id;
+    const char *who, *edit;
+    char *err;
+    size_t errlen;
+    int rc;
+} edit_call;
+
+static int edit_call_run(void *arg)
+{
+    edit_call *k = arg;
+    if (!k->c->heal) {
+        snprintf(k->err, k->errlen, "healing is stopping");
+        k->rc = -ECANCELED;
+        return 0;
+    }
+    k->rc = heal_engine_approve_edit(k->c->heal, k->id, k->who, k->edit, k->err, k->errlen);
+    return 0;
+}
+
+static int hk_approve_edit(void *ud, uint64_t id, const char *who, const char *edit, char *err, size_t errlen)
+{
+    edit_call k = {ud, id, who, edit, err, errlen, 0};
+    int rc = loopcall_run(&((cell *)ud)->lc, edit_call_run, &k, 5000);
+    if (rc == -ETIMEDOUT) {
+        snprintf(err, errlen, "the daemon's loop did not answer within 5 s; nothing was done");
+        return -EBUSY;
+    }
+    if (rc == -ECANCELED) {
+        snprintf(err, errlen, "the daemon is starting or stopping");
+        return -ECANCELED;
+    }
+    return k.rc;
+}
+
 /* ---- API start/stop --------------------------------------------------------- */
 
 static int start_api(cell *c, char *err, size_t errlen)
@@ -765,7 +821,8 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .digest_json = hk_digest, .dream = hk_dream, /* dreaming */
                        .learn = hk_learn, .knowledge_json = hk_knowledge, .knowledge_search = hk_knowledge_search,
                        .feeds_json = hk_feeds, .links_json = hk_links,
-                       .ask_json = hk_ask};
+                       .ask_json = hk_ask,
+                       .prefs_json = hk_prefs, .prefs_forget = hk_prefs_forget, .approve_edit = hk_approve_edit};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
