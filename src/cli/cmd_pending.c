@@ -82,6 +82,8 @@ static void who_am_i(char *buf, size_t n)
 static void print_decided(const json_t *ans, uint64_t id, bool approve)
 {
     const char *act = cli_jstr(ans, "action", NULL), *svc = cli_jstr(ans, "service", NULL);
+    if (cli_jstr(ans, "edit", NULL))
+        act = cli_jstr(ans, "edit", NULL), printf("(edited) ");
     printf("%s %" PRIu64, approve ? "approved" : "rejected", id);
     if (act)
         printf(": %s%s%s", act, svc && *svc ? " " : "", svc ? svc : "");
@@ -95,18 +97,38 @@ static int decide(const cli_ctx *ctx0, int argc, char **argv, bool approve)
     cli_args a;
     const char *ids = NULL;
     uint64_t id;
-    char path[96], who[64], body[128];
+    char path[96], who[64];
+    const char *edit = NULL;
     json_t *ans;
     cli_args_init(&a, cmd, argc, argv);
-    int rc = cli_args_simple(&a, &ctx, &ids, "ID");
-    if (rc < 0)
-        return cli_args_help(&a);
+    int rc = CLI_EXIT_OK;
+    while (rc == CLI_EXIT_OK && cli_args_next(&a)) { /* ID [--edit ACTION] [--json] */
+        int e = approve ? cli_args_value(&a, "--edit", &edit) : 0;
+        if (cli_args_is_help(&a))
+            return cli_args_help(&a);
+        if (e < 0)
+            rc = CLI_EXIT_USAGE;
+        else if (e == 0 && cli_args_flag(&a, "--json"))
+            ctx.json = true;
+        else if (e == 0 && !ids && cli_args_positional(&a))
+            ids = a.argv[a.i];
+        else if (e == 0)
+            rc = cli_args_bad(&a);
+    }
+    if (rc == CLI_EXIT_OK && !ids) {
+        fprintf(stderr, "ippoc: %s: missing ID (see 'ippoc help %s')\n", cmd, cmd);
+        rc = CLI_EXIT_USAGE;
+    }
     if (rc != CLI_EXIT_OK || (rc = cli_check_id(cmd, ids, &id)) != CLI_EXIT_OK)
         return rc;
     snprintf(path, sizeof path, "/v1/pending/%" PRIu64 "/%s", id, cmd);
     who_am_i(who, sizeof who);
-    snprintf(body, sizeof body, "{\"who\":\"%s\"}", who); /* who has no quotes or escapes */
-    if ((rc = cli_http_post_json(&ctx, path, body, &ans)) != CLI_EXIT_OK)
+    json_t *bo = edit ? json_pack("{s:s, s:s}", "who", who, "edit", edit) : json_pack("{s:s}", "who", who);
+    char *body = bo ? json_dumps(bo, JSON_COMPACT) : NULL;
+    json_decref(bo);
+    rc = body ? cli_http_post_json(&ctx, path, body, &ans) : CLI_EXIT_API;
+    free(body);
+    if (rc != CLI_EXIT_OK)
         return rc;
     if (ctx.json)
         cli_print_json(ans);

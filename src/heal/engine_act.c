@@ -42,6 +42,7 @@ typedef struct job {
     int64_t status;
     int term_signal;
     struct job *pb_next; /* e->playbooks list */
+    char edit_of[256];   /* heal_engine_approve_edit: the pending action it replaced */
 } job;
 
 static void run_action(job *j);
@@ -233,6 +234,8 @@ static void action_done(job *j)
     json_object_set_new(p, "would", json_false());
     json_object_set_new(p, "outcome", json_string(j->rc ? "failed" : "ok"));
     json_object_set_new(p, "message", json_string(j->msg));
+    if (j->edit_of[0])
+        json_object_set_new(p, "edit_of", json_string(j->edit_of));
     eng_event(e, "heal.action", j->rc ? "error" : "info", j->a.service, p);
     incident *inc = eng_incident_find(e, j->inc_id);
     if (inc)
@@ -596,6 +599,8 @@ void eng_act_next(incident *inc)
         heal_decision d;
         if (!eng_target_refused(e, a, &d))
             heal_policy_decide(e->policy, a, why, core_mono_ms(), &d);
+        if (d.verdict == HEAL_VERDICT_EXECUTE && inc->ask && !d.simulated)
+            heal_policy_queue(e->policy, a, why, core_mono_ms(), &d); /* a preference: a person decides */
         if (d.verdict == HEAL_VERDICT_EXECUTE) {
             job *j = job_new(e, inc, a, &d, why);
             if (j) {
@@ -651,6 +656,86 @@ int heal_engine_reject(heal_engine *e, uint64_t id, const char *who, char *err, 
     snprintf(d.reason, sizeof d.reason, "rejected by %s", who ? who : "?");
     eng_audit_decision(e, &p.action, &d, p.why, HEAL_AUDIT_REJECTION);
     eng_event(e, "heal.rejected", "info", p.action.service, action_payload(&p.action, &d, 0, p.why));
+    eng_publish(e);
+    return 0;
+}
+
+/* ---- approval with an edit ------------------------------------------------------------------ */
+
+static int pending_find(heal_engine *e, uint64_t id, heal_pending *out)
+{
+    size_t n = heal_policy_pending_list(e->policy, core_mono_ms(), NULL, 0);
+    heal_pending *v = n ? calloc(n, sizeof *v) : NULL;
+    int rc = -ENOENT;
+    if (v) {
+        n = heal_policy_pending_list(e->policy, core_mono_ms(), v, n);
+        for (size_t i = 0; i < n && rc; i++)
+            if (v[i].id == id) {
+                *out = v[i];
+                rc = 0;
+            }
+    }
+    free(v);
+    return rc;
+}
+
+int heal_engine_approve_edit(heal_engine *e, uint64_t id, const char *who, const char *edit, char *err,
+                             size_t errlen)
+{
+    heal_pending p;
+    if (pending_find(e, id, &p) != 0) {
+        snprintf(err, errlen, "cannot approve #%llu: no such pending action (see `ippoc pending`)",
+                 (unsigned long long)id);
+        return -ENOENT;
+    }
+    heal_action ed;
+    char perr[256], orig[256], text[256], why[HEAL_RULE_LINE_MAX + 64];
+    if (!edit || heal_action_parse_text(edit, p.action.service, &ed, perr, sizeof perr) != 0) {
+        snprintf(err, errlen, "the edit is not an action: %s", edit ? perr : "none given");
+        return -EINVAL;
+    }
+    heal_action_format(&p.action, orig, sizeof orig);
+    heal_action_format(&ed, text, sizeof text);
+    snprintf(why, sizeof why, "approved by %s (edit of #%llu '%s' -> '%s'): %s", who ? who : "?",
+             (unsigned long long)id, orig, text, p.why);
+    /* the edited action passes the policy like any other: decided, and
+     * when that queues it, approved at once (rate and flap checks) */
+    heal_decision d;
+    int64_t now = core_mono_ms();
+    heal_policy_decide(e->policy, &ed, why, now, &d);
+    if (d.verdict == HEAL_VERDICT_QUEUE) {
+        heal_pending q;
+        uint64_t qid = d.pending_id;
+        int rc = heal_policy_approve(e->policy, qid, now, &q, &d, err, errlen);
+        if (rc) {
+            if (qid != id)
+                heal_policy_reject(e->policy, qid, now, NULL, perr, sizeof perr);
+            eng_publish(e);
+            return rc;
+        }
+    }
+    if (d.verdict == HEAL_VERDICT_REFUSE) {
+        eng_audit_decision(e, &ed, &d, why, HEAL_AUDIT_DECISION);
+        snprintf(err, errlen, "the edit '%s' is refused: %s", text, d.reason);
+        eng_publish(e);
+        return -EPERM;
+    }
+    heal_policy_reject(e->policy, id, now, NULL, perr, sizeof perr); /* replaced by the edit */
+    d.pending_id = id;
+    heal_decision td;
+    if (eng_target_refused(e, &ed, &td)) {
+        td.pending_id = id;
+        eng_audit_decision(e, &ed, &td, why, HEAL_AUDIT_DECISION);
+        snprintf(err, errlen, "refused: %s", td.reason);
+        eng_publish(e);
+        return -EPERM;
+    }
+    eng_audit_decision(e, &ed, &d, why, HEAL_AUDIT_APPROVAL);
+    job *j = job_new(e, NULL, &ed, &d, why);
+    if (!j)
+        return -ENOMEM;
+    snprintf(j->edit_of, sizeof j->edit_of, "%s", orig);
+    audit_queue(j, J_INTENT);
     eng_publish(e);
     return 0;
 }

@@ -195,6 +195,7 @@ struct incident {
     int executed, failed, skipped;
     bool wants_running;                 /* verify: the service must be RUNNING */
     bool flap_refused;                  /* its start/restart was refused for flapping: no verify */
+    bool ask;                           /* heal_engine_propose_ask: queue what would run */
     json_t *evidence;                   /* object */
     json_t *results;                    /* array */
     inc_state state;

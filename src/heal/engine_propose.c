@@ -289,6 +289,18 @@ int heal_engine_propose(heal_engine *e, uint64_t id, const heal_action *acts, in
     return 0;
 }
 
+int heal_engine_propose_ask(heal_engine *e, uint64_t id, const heal_action *acts, int n, const char *who,
+                            const char *why, char *err, size_t errlen)
+{
+    incident *inc = eng_incident_find(e, id);
+    if (inc)
+        inc->ask = true; /* nothing runs: each decision is taken at once inside propose */
+    int rc = heal_engine_propose(e, id, acts, n, who, why, err, errlen);
+    if (inc)
+        inc->ask = false;
+    return rc;
+}
+
 int heal_engine_incident_close(heal_engine *e, uint64_t id, bool resolved, const char *reason)
 {
     incident *inc = eng_incident_find(e, id);

@@ -128,11 +128,32 @@ int heal_engine_incident_attach(heal_engine *e, uint64_t id, const char *key, js
  * bad arguments; err says why. */
 int heal_engine_propose(heal_engine *e, uint64_t id, const heal_action *acts, int n, const char *who,
                         const char *why, char *err, size_t errlen);
+/* heal_engine_propose, but every action the policy would run now is queued
+ * for a person's approval instead (`ippoc pending`): a preference said so
+ * (outside a maintenance window). Same returns. */
+int heal_engine_propose_ask(heal_engine *e, uint64_t id, const heal_action *acts, int n, const char *who,
+                            const char *why, char *err, size_t errlen);
+/* Approves pending action id with an edit: edit (rule-language action text
+ * for the pending action's service) runs instead of it, after passing the
+ * policy like any other action; the audit record and the heal.action event
+ * (its "edit_of": the replaced action) say it was an edit. 0, -ENOENT (no
+ * such pending action), -EINVAL (the edit does not parse), -EPERM (refused),
+ * -EAGAIN (rate limited) with err. Loop thread. */
+int heal_engine_approve_edit(heal_engine *e, uint64_t id, const char *who, const char *edit, char *err,
+                             size_t errlen);
 /* Closes an incident nobody acts on (e.g. a diagnosis of "none"): resolved
  * or failed with reason. 0 (also when it is closed already), -ENOENT,
  * -EBUSY while its actions run. */
 int heal_engine_incident_close(heal_engine *e, uint64_t id, bool resolved, const char *reason);
 /* heal_action_parse_text (action.h, included above) parses one proposed
  * action's text; heal_action_format writes it. */
+/* The static part of the safety policy, for an action only proposed (a
+ * model's): its kind is on allow (the service's [service.X] allow text;
+ * NULL or "" = the default allowlist) and its target is one heal accepts (a
+ * restore names one of config_paths; a pid form never pid 0 or 1). Pure,
+ * any thread; heal_engine_propose still applies the whole policy. 0,
+ * -EPERM (not allowed) or -EINVAL (bad allowlist), with why. */
+int heal_action_check(const heal_action *a, const char *allow, const char *const *config_paths, int npaths,
+                      char *why, size_t whylen);
 
 #endif

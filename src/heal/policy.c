@@ -633,6 +633,21 @@ static heal_verdict enqueue(heal_policy *p, const heal_action *a, const char *wh
     return d->verdict;
 }
 
+heal_verdict heal_policy_queue(heal_policy *p, const heal_action *a, const char *why, int64_t now_ms,
+                               heal_decision *out)
+{
+    heal_mode mode = out->mode;
+    memset(out, 0, sizeof *out);
+    out->mode = mode;
+    heal_verdict v = enqueue(p, a, why, now_ms, out);
+    if (v == HEAL_VERDICT_QUEUE && !strncmp(out->reason, "suggest mode: ", 14)) {
+        char r[sizeof out->reason];
+        snprintf(r, sizeof r, "asked for: %s", out->reason + 14);
+        memcpy(out->reason, r, sizeof r);
+    }
+    return v;
+}
+
 heal_verdict heal_policy_decide(heal_policy *p, const heal_action *a, const char *why, int64_t now_ms,
                                 heal_decision *out)
 {

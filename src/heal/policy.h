@@ -171,6 +171,11 @@ int heal_policy_set_service(heal_policy *p, const heal_policy_service *s, char *
  * queued action). Fills *out; returns out->verdict. */
 heal_verdict heal_policy_decide(heal_policy *p, const heal_action *a, const char *why, int64_t now_ms,
                                 heal_decision *out);
+/* Puts a into the pending queue whatever the mode (a caller's rule says a
+ * person decides: the brain's preferences); fills *out (QUEUE, or REFUSE when
+ * the queue is full) like decide. */
+heal_verdict heal_policy_queue(heal_policy *p, const heal_action *a, const char *why, int64_t now_ms,
+                               heal_decision *out);
 /* The outcome of an action that ran (EXECUTE or approved). */
 void heal_policy_record_result(heal_policy *p, const heal_action *a, bool ok, int64_t now_ms);
 

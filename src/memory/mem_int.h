@@ -82,7 +82,8 @@ typedef struct mem_ser {
 /* MEM_JOB_SQL: test hook only (mem_test_writer_exec). MEM_JOB_STATE: detector
  * state blobs (state.c), never retried after a failed batch (the next save
  * carries newer state). */
-enum { MEM_JOB_TICK, MEM_JOB_SERIES, MEM_JOB_EVENT, MEM_JOB_SQL, MEM_JOB_STATE, MEM_JOB_CASE };
+enum { MEM_JOB_TICK, MEM_JOB_SERIES, MEM_JOB_EVENT, MEM_JOB_SQL, MEM_JOB_STATE, MEM_JOB_CASE,
+       MEM_JOB_PREF /* prefs.c: u.kase with json NULL = delete */ };
 
 /* Retention values copied into a job so the writer needs no lock. */
 typedef struct mem_prune {
@@ -293,6 +294,8 @@ void mem_test_hold(mem_t *m, bool hold);
 
 /* cases.c: applies a MEM_JOB_CASE (writer thread): 0 or an SQLite error */
 int mem_case_apply(mem_t *m, mem_job *j);
+/* prefs.c: applies a MEM_JOB_PREF (writer thread): 0 or an SQLite error */
+int mem_pref_apply(mem_t *m, mem_job *j);
 
 /* events.c */
 int mem_events_init(mem_t *m);

@@ -295,4 +295,16 @@ char *mem_know_meta_get(mem_know *k, const char *key);
 char *mem_know_stats_json(mem_know *k);
 char *mem_know_docs_json(mem_know *k, int limit);
 
+/* ---- the operators' preferences (src/brain/prefs.c; schema version 4) ----------- */
+/* Queues one writer job storing preference id's JSON text (replacing an older
+ * row), stamped ts_ms (0 = now); json NULL deletes the row (forgotten). Never
+ * waits on the disk; a failed batch retries it. 0, -EINVAL, -E2BIG (over
+ * 64 KiB), -ENOMEM. Any thread. */
+int mem_pref_save(mem_t *m, int64_t id, int64_t ts_ms, const char *json);
+/* Calls fn for each stored preference in id order through the reader
+ * connection (committed saves only); fn's non-zero return stops the walk and
+ * is returned. 0, fn's value, or -errno with the reason in err. Any thread. */
+int mem_pref_load(mem_t *m, int (*fn)(void *ud, int64_t id, int64_t ts, const char *json), void *ud,
+                  char *err, size_t errlen);
+
 #endif

@@ -38,6 +38,8 @@ static const char *const migrations[] = {
      " saved_ms INTEGER NOT NULL);"),
     /* 2 -> 3: the brain's remembered cases (src/brain/cases.c), one JSON row each */
     "CREATE TABLE IF NOT EXISTS cases (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, data TEXT NOT NULL);",
+    /* 3 -> 4: the operators' learned preferences (src/brain/prefs.c), one JSON row each */
+    "CREATE TABLE IF NOT EXISTS prefs (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, data TEXT NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

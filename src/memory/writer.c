@@ -249,6 +249,7 @@ static int apply_job(mem_t *m, mem_job *j, batch *b, bool write, bool count)
     case MEM_JOB_SERIES: return apply_series(m, j, b);
     case MEM_JOB_STATE: return apply_state(m, j, b);
     case MEM_JOB_CASE: return mem_case_apply(m, j);
+    case MEM_JOB_PREF: return mem_pref_apply(m, j);
     default: return apply_event(m, j, b);
     }
 }
@@ -281,7 +282,8 @@ static bool transient(int rc)
 
 static bool keep_for_retry(const mem_job *j)
 {
-    return j->kind == MEM_JOB_SERIES || j->kind == MEM_JOB_EVENT || j->kind == MEM_JOB_CASE;
+    return j->kind == MEM_JOB_SERIES || j->kind == MEM_JOB_EVENT || j->kind == MEM_JOB_CASE ||
+           j->kind == MEM_JOB_PREF;
 }
 
 /* Bounds the events of the retry list: drops the oldest beyond

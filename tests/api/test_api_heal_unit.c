@@ -83,6 +83,32 @@ static void t_brain_routes(void **state)
     assert_false(api_route_is_post(R_BRAIN));
 }
 
+/* ask's route (api_ask.c): POST only. */
+static void t_ask_route(void **state)
+{
+    (void)state;
+    expect_route("/v1/ask", R_ASK, NULL);
+    expect_route("/v1/ask/", R_NONE, NULL);
+    expect_route("/v1/asks", R_NONE, NULL);
+    assert_true(api_route_is_post(R_ASK));
+    assert_string_equal(api_route_allow(R_ASK), "POST");
+}
+
+/* The preferences' routes (api_prefs.c). */
+static void t_prefs_routes(void **state)
+{
+    (void)state;
+    expect_route("/v1/prefs", R_PREFS, NULL);
+    expect_route("/v1/prefs/12/forget", R_PREF_FORGET, "12");
+    expect_route("/v1/prefs/untouchable:web/forget", R_PREF_FORGET, "untouchable:web");
+    static const char *const none[] = {"/v1/prefs/", "/v1/prefs/12", "/v1/prefs//forget", "/v1/prefs/1/forgetx",
+                                       "/v1/prefs/1/forget/"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+        expect_route(none[i], R_NONE, NULL);
+    assert_true(api_route_is_post(R_PREF_FORGET));
+    assert_false(api_route_is_post(R_PREFS));
+}
+
 static int id_of(const char *s, uint64_t *v)
 {
     return api_parse_id(s, strlen(s), v);
@@ -217,6 +243,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_routes), cmocka_unit_test(t_route_methods), cmocka_unit_test(t_ids),
         cmocka_unit_test(t_brain_routes),
+        cmocka_unit_test(t_ask_route),
+        cmocka_unit_test(t_prefs_routes),
         cmocka_unit_test(t_bodies), cmocka_unit_test(t_err_map),       cmocka_unit_test(t_status_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -373,6 +373,65 @@ static void test_propose_suggest_queues(void **state)
     assert_int_equal(svc_pid(f, "quiet"), pid); /* not run */
 }
 
+static bool stopped(fx *f, void *ud)
+{
+    return svc_pid(f, ud) == 0;
+}
+
+/* heal_engine_propose_ask: what heal mode would run waits for a person;
+ * heal_engine_approve_edit: the edit runs instead, if the policy allows it. */
+static void test_propose_ask_and_edit(void **state)
+{
+    fx *f = *state;
+    char err[256] = "";
+    assert_true(run_until(f, running, "web", 10000));
+    int pid = svc_pid(f, "web");
+    uint64_t id = open_incident(f, "web");
+    heal_action a = parse("restart", "web");
+    assert_int_equal(heal_engine_propose_ask(f->e, id, &a, 1, "brain", "outside the window", err, sizeof err), 0);
+    assert_true(run_until(f, closed, &id, 10000));
+    json_t *o = inc_json(f, id);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(o, "actions"), 0), "outcome")),
+                        "queued");
+    json_decref(o);
+    assert_int_equal(svc_pid(f, "web"), pid); /* not run */
+    char *t = heal_engine_pending_json(f->e);
+    json_t *pj = json_loads(t, 0, NULL);
+    free(t);
+    json_t *p0 = json_array_get(json_object_get(pj, "pending"), 0);
+    assert_string_equal(json_string_value(json_object_get(p0, "action")), "restart");
+    uint64_t pid_q = (uint64_t)json_integer_value(json_object_get(p0, "id"));
+    json_decref(pj);
+    find qd = {.kind = "decision", .text = "restart", .verdict = "queue", .reason_has = "brain: outside the window"};
+    assert_int_equal(audit_count(f, &qd), 1);
+    json_decref(qd.rec);
+
+    /* edits: no action, not allowed (kept pending), unknown id, then one that runs */
+    assert_int_equal(heal_engine_approve_edit(f->e, pid_q, "alice", "explode web", err, sizeof err), -EINVAL);
+    assert_int_equal(heal_engine_approve_edit(f->e, pid_q, "alice", "sysctl vm.swappiness = 10", err, sizeof err),
+                     -EPERM);
+    assert_non_null(strstr(err, "refused"));
+    assert_int_equal(heal_engine_approve_edit(f->e, 9999, "alice", "stop", err, sizeof err), -ENOENT);
+    assert_int_equal(heal_engine_approve_edit(f->e, pid_q, "alice", "stop", err, sizeof err), 0);
+    assert_true(run_until(f, stopped, "web", 10000));
+    t = heal_engine_pending_json(f->e);
+    assert_null(strstr(t, "\"action\":\"restart\"")); /* replaced by the edit */
+    free(t);
+    find qa = {.kind = "approval", .text = "stop", .reason_has = "approved by alice (edit of #"};
+    assert_int_equal(audit_count(f, &qa), 1);
+    json_decref(qa.rec);
+    mem_event *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(mem_flush(f->m, 5000), 0);
+    mem_event_query q = {.type = "heal.action", .limit = 20};
+    assert_int_equal(mem_events_query(f->m, &q, &ev, &n, err, sizeof err), 0);
+    bool edited = false;
+    for (size_t i = 0; i < n; i++)
+        edited |= strstr(ev[i].payload, "\"edit_of\":\"restart\"") != NULL;
+    mem_events_free(ev, n);
+    assert_true(edited);
+}
+
 typedef struct reaped {
     pid_t pid;
     int status;
@@ -741,6 +800,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_new_and_attach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_propose_restart_and_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_propose_suggest_queues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_propose_ask_and_edit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pid_targets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_path_restore, setup, teardown),
     };

@@ -142,7 +142,7 @@ static void test_migrate_v1(void **state)
     sqlite3_close(db);
     mt_open(t);
     db = mt_db(t);
-    assert_int_equal(mt_int(db, "PRAGMA user_version"), 3);
+    assert_int_equal(mt_int(db, "PRAGMA user_version"), 4);
     assert_int_equal(mt_int(db, "SELECT count(*) FROM detector_state"), 0);
     assert_int_equal(mt_int(db, "SELECT count(*) FROM series WHERE name = 'x.y'"), 1);
     sqlite3_close(db);

@@ -23,7 +23,7 @@ static void test_fresh_and_empty_file(void **state)
     close(fd);
     mt_open(t);
     sqlite3 *db = mt_db(t);
-    assert_int_equal(mt_int(db, "PRAGMA user_version"), 3);
+    assert_int_equal(mt_int(db, "PRAGMA user_version"), 4);
     assert_int_equal(mt_int(db, "PRAGMA application_id"), 0x49504f43);
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
