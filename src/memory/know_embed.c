@@ -303,11 +303,3 @@ void mem_embed_text(const mem_embed_model *m, const char *text, float *out)
     normalise(sem, SEMD, sqrtf(SEM));
     normalise(out, MEM_KNOW_DIM, 1.0f);
 }
-
-float mem_vec_dot(const float *a, const float *b, size_t n)
-{
-    float s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
