@@ -17,8 +17,9 @@ the same page under another name), pages that do not render or have no
 NAME description, and every page whose description another page shares
 (the query could not tell them apart).
 
-Rendering takes minutes; the result is cached: OUT is rebuilt only when it
-is missing, older than a man directory, or --force.
+Rendering takes minutes; the rendered pages are cached in OUT.render (a page
+is rendered again when its file changed) and OUT is rebuilt only when it is
+missing, older than a man directory, or --force.
 
 Usage: extract.py OUT [--force] [--jobs N] [--limit N]
 """
@@ -108,7 +109,7 @@ def query_of(name_line):
     m = re.match(r"^(.*?)\s+-+\s+(.*)$", name_line) or re.match(r"^(\S+)\s*-+\s+(.*)$", name_line)
     if not m:
         return ""
-    names = [n.strip() for n in re.split(r"[,\s]+", m.group(1)) if n.strip()]
+    names = [n.strip() for n in m.group(1).split(",") if n.strip()]
     desc = m.group(2)
     for n in sorted(names, key=len, reverse=True):
         desc = re.sub(r"(?<![\w.-])" + re.escape(n) + r"(?![\w-])", " ", desc, flags=re.I)
@@ -121,6 +122,30 @@ def page_id(path):
     return f[:-3] if f.endswith(".gz") else f
 
 
+def rendered(paths, jobs, cache):
+    """(path, status, text) of every path, from the render cache where it has
+    the path at the same mtime, else rendered (and the cache rewritten)."""
+    old = {}
+    if os.path.exists(cache):
+        with open(cache) as f:
+            for ln in f:
+                r = json.loads(ln)
+                old[(r["path"], r["mtime"])] = r
+    key = {p: (p, int(os.path.getmtime(p))) for p in paths}
+    todo = [p for p in paths if key[p] not in old]
+    if todo:
+        with multiprocessing.Pool(jobs) as pool:
+            for i, (path, status, text) in enumerate(pool.imap_unordered(render, todo, chunksize=16)):
+                if i % 2000 == 0:
+                    print("extract: %d/%d rendered" % (i, len(todo)), file=sys.stderr)
+                old[key[path]] = {"path": path, "mtime": key[path][1], "status": status, "text": text}
+        with open(cache + ".tmp", "w") as f:
+            for p in paths:
+                f.write(json.dumps(old[key[p]], ensure_ascii=False) + "\n")
+        os.replace(cache + ".tmp", cache)
+    return [(p, old[key[p]]["status"], old[key[p]]["text"]) for p in paths]
+
+
 def build(out, jobs, limit):
     paths, links = pages()
     if limit:
@@ -128,10 +153,8 @@ def build(out, jobs, limit):
     counts = Counter()
     counts["symlink aliases"] = links
     rows = []
-    with multiprocessing.Pool(jobs) as pool:
-        for i, (path, status, text) in enumerate(pool.imap_unordered(render, paths, chunksize=16)):
-            if i % 2000 == 0:
-                print("extract: %d/%d rendered" % (i, len(paths)), file=sys.stderr)
+    if True:
+        for path, status, text in rendered(paths, jobs, out + ".render"):
             if status != "ok":
                 counts[".so aliases" if status == "alias" else "render errors"] += 1
                 continue
