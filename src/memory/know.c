@@ -63,6 +63,7 @@ static const char *const stmt_sql[KS_N] = {
     [KS_FTS_DEL] = "INSERT INTO fts (fts, rowid, title, text) VALUES ('delete', ?, ?, ?)",
     [KS_VEC_PUT] = "INSERT OR REPLACE INTO vectors (chunk, dims, v) VALUES (?, ?, ?)",
     [KS_BM25] = "SELECT rowid, bm25(fts, 2.0, 1.0) AS s FROM fts WHERE fts MATCH ? ORDER BY s LIMIT ?",
+    [KS_BM25X] = "SELECT rowid, know_bm25(fts) AS s FROM fts WHERE fts MATCH ? ORDER BY s LIMIT ?",
     [KS_HIT] = "SELECT c.doc, c.text, c.confidence, d.source, d.title, d.kind, d.ts FROM chunks c"
                " JOIN docs d ON d.id = c.doc WHERE c.id = ?",
     [KS_USE_CHUNK] = "UPDATE chunks SET uses = uses + 1, last_used = ?2 WHERE id = ?1",
@@ -293,7 +294,10 @@ static void open_tokenizer(mem_know *k)
     sqlite3_step(st);
     sqlite3_finalize(st);
     void *ud = NULL;
-    if (!api || api->iVersion < 2 || api->xFindTokenizer(api, "porter", &ud, &k->tok))
+    if (!api || api->iVersion < 2)
+        return;
+    k->have_bm25x = !api->xCreateFunction(api, "know_bm25", k, know_bm25, NULL);
+    if (api->xFindTokenizer(api, "porter", &ud, &k->tok))
         return;
     if (k->tok.xCreate(ud, NULL, 0, &k->tokp))
         k->tokp = NULL;
@@ -336,7 +340,8 @@ static int open_db(mem_know *k, char *err, size_t errlen)
         return know_sqlerr(k, rc, "setting up the vocabulary", err, errlen);
     open_tokenizer(k);
     for (int i = 0; i < KS_N; i++)
-        if ((rc = sqlite3_prepare_v3(k->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &k->st[i], NULL)))
+        if ((i != KS_BM25X || k->have_bm25x) &&
+            (rc = sqlite3_prepare_v3(k->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &k->st[i], NULL)))
             return know_sqlerr(k, rc, stmt_sql[i], err, errlen);
     return 0;
 }

@@ -222,7 +222,7 @@ static int check_doc(const mem_doc *d, char *err, size_t errlen)
 
 static int add_locked(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunks, char *err, size_t errlen)
 {
-    const char *title = d->title && *d->title ? d->title : d->source;
+    const char *title = d->title ? d->title : "";
     const char *kind = d->kind && *d->kind ? d->kind : "text";
     double conf = d->confidence > 0 ? d->confidence : 1.0;
     char hash[17], old[17] = "";

@@ -97,7 +97,7 @@ int mem_know_decay(mem_know *k, int64_t now_ms, int64_t half_life_ms, double flo
 
 /* ---- dedup ------------------------------------------------------------------- */
 
-#define DEDUP_EXACT_MAX 4096 /* chunks compared pairwise; past this, by LSH buckets */
+size_t know_dedup_exact_max = 4096; /* chunks compared pairwise; past this, by LSH buckets */
 #define LSH_TABLES 8
 #define LSH_BITS 10
 #define LSH_GROUP_MAX 512    /* a bucket's members compared with at most this many neighbours */
@@ -270,7 +270,7 @@ static int dedup_locked(mem_know *k, double thr, int *merged)
     int rc = x.norm && x.keep ? 0 : -ENOMEM;
     for (size_t i = 0; !rc && i < x.n; i++)
         x.norm[i] = sqrtf(mem_vec_dot(x.v + i * x.d, x.v + i * x.d, x.d));
-    if (!rc && x.n <= DEDUP_EXACT_MAX) {
+    if (!rc && x.n <= know_dedup_exact_max) {
         for (size_t i = 0; i < x.n; i++)
             for (size_t j = i + 1; j < x.n; j++)
                 dd_pair(&x, i, j);

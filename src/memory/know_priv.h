@@ -18,7 +18,15 @@
 #define KNOW_RRF_K 60         /* reciprocal rank fusion's k */
 #define KNOW_BATCH 32         /* texts per call of an external embedder */
 #define KNOW_MAX_TERMS 32     /* query terms given to FTS5 */
+#ifndef KNOW_BM25_BUDGET
 #define KNOW_BM25_BUDGET 8000 /* chunks one BM25 ranking may score (common terms dropped past it) */
+#endif
+
+#define KNOW_DF_SLOTS 4096
+#define KNOW_Q_TERMS 16       /* terms of one BM25 expression at most */
+#define KNOW_Q_RARE 6         /* of which the candidates' terms at most */
+#define KNOW_Q_PHRASES (KNOW_Q_RARE + KNOW_Q_TERMS * (KNOW_Q_RARE + 1))
+#define KNOW_DF_STALE 2000
 
 /* Every vector of the store's current dims, one contiguous float32 array in
  * chunk id order (ids ascending: chunks are AUTOINCREMENT and appended). */
@@ -39,7 +47,8 @@ enum {
     KS_FTS_INS,
     KS_FTS_DEL,
     KS_VEC_PUT,
-    KS_BM25,
+    KS_BM25,        /* FTS5's bm25(): when know_bm25 is not there */
+    KS_BM25X,       /* know_bm25 (know_search.c) */
     KS_HIT,
     KS_USE_CHUNK,
     KS_USE_DOC,
@@ -69,6 +78,13 @@ struct mem_know {
         int64_t df, at;
     } *dfc;
     int64_t changes; /* chunks added and deleted since open */
+    /* the BM25 expression being run, for know_bm25: per phrase (in the
+     * expression's order) its chunk count, or -1 for a repeat not scored */
+    bool have_bm25x;
+    int q_nphrase;
+    int64_t q_df[KNOW_Q_PHRASES];
+    double q_idf[KNOW_Q_PHRASES], q_avgdl;
+    bool q_ready;
     /* uses of hits not yet written (know_uses_flush) */
     struct know_use {
         int64_t chunk, doc, ts;
@@ -98,10 +114,15 @@ int know_index_load(mem_know *k, char *err, size_t errlen);
 /* Writes the counted uses of hits (searches keep them in RAM: a write per
  * query would cost more than the query); 0 or -EIO. */
 int know_uses_flush(mem_know *k);
-#define KNOW_DF_SLOTS 4096
-#define KNOW_DF_STALE 2000
+/* know_bm25(fts): BM25 like FTS5's bm25(fts, 2.0, 1.0), scoring only the
+ * phrases the expression's plan marks (k->q_*), with the counts the plan
+ * looked up; registered at open. */
+void know_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *cx, int nval, sqlite3_value **val);
 #define KNOW_USES_MAX 512     /* uses kept in RAM at most... */
 #define KNOW_USES_MS 5000     /* ...or for this long */
+
+/* ---- know_dream.c -------------------------------------------------------------- */
+extern size_t know_dedup_exact_max; /* chunks compared pairwise by dedup (tests lower it) */
 
 /* ---- know_chunk.c ----------------------------------------------------------- */
 typedef struct know_span {

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,18 +85,63 @@ static int cmp_term(const void *a, const void *b)
     return x->df < y->df ? -1 : x->df > y->df;
 }
 
-static size_t append(char *out, size_t o, size_t outlen, const char *sep, const char *w)
+/* A BM25 expression and, per phrase in its order, the chunks holding it
+ * (-1: a repeat, not scored). */
+typedef struct plan {
+    char expr[16384];
+    int nphrase;
+    int64_t df[KNOW_Q_PHRASES];
+} plan;
+
+static void put(plan *p, size_t *o, const char *s)
 {
-    int m = snprintf(out + o, outlen - o, "%s\"%s\"", o ? sep : "", w);
-    return m < 0 || (size_t)m >= outlen - o ? o : o + (size_t)m;
+    size_t n = strlen(s);
+    if (*o + n < sizeof p->expr) {
+        memcpy(p->expr + *o, s, n + 1);
+        *o += n;
+    }
 }
 
-/* The FTS5 expression for query into out: quoted words joined by OR, the
- * rarest first while the chunks they match stay within KNOW_BM25_BUDGET (a
- * term past it is too common to rank by and too costly to score); when even
+static void put_term(plan *p, size_t *o, const term *t, int64_t df)
+{
+    put(p, o, "\"");
+    put(p, o, t->w);
+    put(p, o, "\"");
+    if (p->nphrase < KNOW_Q_PHRASES)
+        p->df[p->nphrase++] = df;
+}
+
+/* base: the r rarest terms joined by OR (or AND): the candidates. Each other
+ * term joins as OR (term AND base): the same candidates, but its
+ * occurrences in them are scored (know_bm25 skips the base's repeats). */
+static void build(plan *p, const term *t, int m, int r, bool and_mode)
+{
+    size_t o = 0;
+    p->nphrase = 0;
+    p->expr[0] = 0;
+    for (int pass = 0; pass <= m - r; pass++) {
+        if (pass) {
+            put(p, &o, " OR (");
+            put_term(p, &o, &t[r + pass - 1], t[r + pass - 1].df);
+            put(p, &o, " AND ");
+        }
+        put(p, &o, "(");
+        for (int i = 0; i < r; i++) {
+            if (i)
+                put(p, &o, and_mode ? " AND " : " OR ");
+            put_term(p, &o, &t[i], pass ? -1 : t[i].df);
+        }
+        put(p, &o, pass ? "))" : ")");
+    }
+}
+
+/* The plan for query: its words (common English ones dropped unless there is
+ * nothing else), the KNOW_Q_TERMS rarest, as candidates the rarest while the
+ * chunks they match stay within KNOW_BM25_BUDGET (at least one: when even
  * the rarest is past it, the two rarest joined by AND, with *alt the rarest
- * alone in case they never meet. "" when the query has no words. */
-static void fts_expr(mem_know *k, const char *query, char *out, char *alt, size_t outlen)
+ * alone in case they never meet). Bounds the chunks scored while every term
+ * still counts in their score. expr "" when the query has no words. */
+static void fts_plan(mem_know *k, const char *query, plan *main_, plan *alt)
 {
     term t[KNOW_MAX_TERMS];
     int n = 0, nstop = 0;
@@ -129,18 +175,61 @@ static void fts_expr(mem_know *k, const char *query, char *out, char *alt, size_
     for (int i = 0; i < m; i++)
         t[i].df = term_df(k, t[i].w);
     qsort(t, (size_t)m, sizeof *t, cmp_term);
-    size_t o = 0;
-    int64_t sum = 0;
-    out[0] = alt[0] = 0;
+    if (m > KNOW_Q_TERMS)
+        m = KNOW_Q_TERMS;
+    main_->expr[0] = alt->expr[0] = 0;
+    main_->nphrase = alt->nphrase = 0;
+    if (!m)
+        return;
     if (m >= 2 && t[0].df > KNOW_BM25_BUDGET) {
-        o = append(out, append(out, 0, outlen, "", t[0].w), outlen, " AND ", t[1].w);
-        append(alt, 0, outlen, "", t[0].w);
+        build(main_, t, m, 2, true);
+        build(alt, t, m, 1, false);
         return;
     }
-    for (int i = 0; i < m && (!i || sum + t[i].df <= KNOW_BM25_BUDGET); i++) {
-        sum += t[i].df;
-        o = append(out, o, outlen, " OR ", t[i].w);
+    int r = 1;
+    int64_t sum = t[0].df;
+    while (r < m && r < KNOW_Q_RARE && sum + t[r].df <= KNOW_BM25_BUDGET)
+        sum += t[r++].df;
+    if (!k->have_bm25x) /* FTS5's bm25() would score the repeats: the candidates' terms alone */
+        m = r;
+    build(main_, t, m, r, false);
+}
+
+void know_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *cx, int nval, sqlite3_value **val)
+{
+    (void)nval, (void)val;
+    mem_know *k = api->xUserData(fts);
+    int np = k->q_nphrase;
+    if (!k->q_ready) {
+        sqlite3_int64 nrow = 0, ntok = 0;
+        api->xRowCount(fts, &nrow);
+        api->xColumnTotalSize(fts, -1, &ntok);
+        k->q_avgdl = nrow > 0 && ntok > 0 ? (double)ntok / (double)nrow : 1.0;
+        for (int i = 0; i < np; i++) {
+            double df = (double)k->q_df[i];
+            double idf = k->q_df[i] < 0 ? 0 : log(((double)nrow - df + 0.5) / (df + 0.5));
+            k->q_idf[i] = k->q_df[i] < 0 ? 0 : idf > 0 ? idf : 1e-6;
+        }
+        k->q_ready = true;
+        if (getenv("KNOW_DEBUG") && api->xPhraseCount(fts) != np)
+            fprintf(stderr, "know_bm25: %d phrases, plan %d\n", api->xPhraseCount(fts), np);
     }
+    double f[KNOW_Q_PHRASES];
+    memset(f, 0, (size_t)np * sizeof *f);
+    int ninst = 0;
+    api->xInstCount(fts, &ninst);
+    for (int i = 0; i < ninst; i++) {
+        int ip, ic, io;
+        if (!api->xInst(fts, i, &ip, &ic, &io) && ip >= 0 && ip < np)
+            f[ip] += ic == 0 ? 2.0 : 1.0; /* the title weighs double */
+    }
+    int d = 0;
+    api->xColumnSize(fts, -1, &d);
+    double kd = 1.2 * (1 - 0.75 + 0.75 * (double)d / k->q_avgdl), score = 0;
+    for (int i = 0; i < np; i++)
+        if (f[i] > 0)
+            score += k->q_idf[i] * (f[i] * 2.2) / (f[i] + kd);
+    sqlite3_result_double(cx, -score);
 }
 
 typedef struct cand {
@@ -150,12 +239,15 @@ typedef struct cand {
     double sb, sv;
 } cand;
 
-static int bm25_list(mem_know *k, const char *expr, cand *c, size_t *nc, char *err, size_t errlen)
+static int bm25_list(mem_know *k, const plan *p, cand *c, size_t *nc, char *err, size_t errlen)
 {
-    if (!*expr)
+    if (!p->expr[0])
         return 0;
-    sqlite3_stmt *st = k->st[KS_BM25];
-    sqlite3_bind_text(st, 1, expr, -1, SQLITE_STATIC);
+    sqlite3_stmt *st = k->st[k->have_bm25x ? KS_BM25X : KS_BM25];
+    k->q_nphrase = p->nphrase;
+    memcpy(k->q_df, p->df, (size_t)p->nphrase * sizeof *p->df);
+    k->q_ready = false;
+    sqlite3_bind_text(st, 1, p->expr, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, KNOW_TOPN);
     int rc, r = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -271,15 +363,19 @@ static void count_uses(mem_know *k, const mem_hit *h, size_t n)
 static int search_locked(mem_know *k, const char *query, int mode, int limit, mem_hit **out, size_t *n,
                          char *err, size_t errlen)
 {
-    char expr[KNOW_MAX_TERMS * 72], alt[KNOW_MAX_TERMS * 72];
     cand c[2 * KNOW_TOPN];
     size_t nc = 0;
     int rc = 0;
     if (mode != MEM_KNOW_VECTOR) {
-        fts_expr(k, query, expr, alt, sizeof expr);
-        if ((rc = bm25_list(k, expr, c, &nc, err, errlen)))
-            return rc;
-        if (!nc && *alt && (rc = bm25_list(k, alt, c, &nc, err, errlen)))
+        plan *p = malloc(2 * sizeof *p);
+        if (!p)
+            return know_err(err, errlen, -ENOMEM, "%s: no memory", k->path);
+        fts_plan(k, query, &p[0], &p[1]);
+        rc = bm25_list(k, &p[0], c, &nc, err, errlen);
+        if (!rc && !nc && p[1].expr[0])
+            rc = bm25_list(k, &p[1], c, &nc, err, errlen);
+        free(p);
+        if (rc)
             return rc;
     }
     if (mode != MEM_KNOW_BM25)

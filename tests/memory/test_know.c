@@ -450,6 +450,15 @@ static void test_dedup(void **state)
     assert_int_equal(mem_know_dedup(t->k, 0.98, &merged), 0);
     assert_int_equal(merged, 0);
     assert_int_equal(mem_know_dedup(t->k, 0, &merged), -EINVAL);
+    /* the same through the buckets that replace pairwise comparison at scale */
+    add(t, "mirror/dns.md", corpus[4].title, corpus[4].text, false, NULL);
+    add(t, "mirror2/dns.md", corpus[4].title, corpus[4].text, false, NULL);
+    know_dedup_exact_max = 0;
+    assert_int_equal(mem_know_dedup(t->k, 0.98, &merged), 0);
+    know_dedup_exact_max = 4096;
+    assert_int_equal(merged, 2);
+    assert_int_equal(count(t, "SELECT count(*) FROM docs"), NCORPUS);
+    assert_int_equal(count(t, "SELECT count(*) FROM docs WHERE source = 'doc/dns.md'"), 1);
 }
 
 /* An external embedder: letter frequencies in 26 dims, counting its calls. */
