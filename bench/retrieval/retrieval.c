@@ -11,11 +11,15 @@
  * pages (words drawn from the corpus with their corpus frequencies) up to
  * --pad chunks and measures the queries' latency again.
  *
+ * --fusions also scores other fusions of the two lists than the store's
+ * (weighted reciprocal rank, computed here from MEM_KNOW_BM25's and
+ * MEM_KNOW_VECTOR's hits).
+ *
  * --embed-only scores the built-in embedding alone (know_int.h, without the
  * store): pages cut into ~1,200-byte chunks, brute-force cosine, a page
  * ranked by its best chunk; for tuning the embedding.
  *
- * Usage: retrieval CORPUS [--store DIR] [--pad N] [--queries N] [--embed-only] [--kv]
+ * Usage: retrieval CORPUS [--store DIR] [--pad N] [--queries N] [--embed-only] [--fusions] [--kv]
  */
 
 #include "memory/know_int.h"
@@ -195,6 +199,81 @@ static int ask_all(mem_know *k, corpus *c, int mode, size_t nq, score *s)
     return 0;
 }
 
+/* Other fusions of the same two lists, computed here from BM25's and the
+ * vector's hits (for the store's fusion to be chosen by): score of a chunk
+ * = 1 / (k + bm25 rank) + wv / (k + vector rank). */
+typedef struct fusion {
+    double k, wv;
+} fusion;
+static const fusion fusions[] = {{60, 1.0}, {60, 0.5}, {60, 0.3}, {10, 0.5}, {10, 0.3}};
+#define NFUSE (sizeof fusions / sizeof *fusions)
+
+typedef struct fhit {
+    int64_t chunk;
+    const char *source;
+    double score;
+} fhit;
+
+static int cmp_fhit(const void *a, const void *b)
+{
+    const fhit *x = a, *y = b;
+    return x->score > y->score ? -1 : x->score < y->score;
+}
+
+static int fused_rank(const mem_hit *b, size_t nb, const mem_hit *v, size_t nv, fusion f, const char *source)
+{
+    fhit *h = calloc(nb + nv + 1, sizeof *h);
+    size_t n = 0;
+    for (size_t i = 0; i < nb; i++)
+        h[n++] = (fhit){b[i].chunk, b[i].source, 1.0 / (f.k + (double)(i + 1))};
+    for (size_t i = 0; i < nv; i++) {
+        size_t j = 0;
+        while (j < n && h[j].chunk != v[i].chunk)
+            j++;
+        if (j == n)
+            h[n++] = (fhit){v[i].chunk, v[i].source, 0};
+        h[j].score += f.wv / (f.k + (double)(i + 1));
+    }
+    qsort(h, n, sizeof *h, cmp_fhit);
+    int r = 0, found = 0;
+    for (size_t i = 0; i < n && !found; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(h[j].source, h[i].source) == 0;
+        if (!dup && (++r, strcmp(h[i].source, source) == 0))
+            found = r;
+    }
+    free(h);
+    return found;
+}
+
+static int fuse_all(mem_know *k, corpus *c, size_t nq, bool kv)
+{
+    char err[256];
+    score s[NFUSE];
+    memset(s, 0, sizeof s);
+    for (size_t i = 0; i < nq; i++) {
+        page *p = &c->p[i * c->n / nq];
+        mem_hit *b = NULL, *v = NULL;
+        size_t nb = 0, nv = 0;
+        if (mem_know_search(k, p->query, MEM_KNOW_BM25, 100, &b, &nb, err, sizeof err) < 0 ||
+            mem_know_search(k, p->query, MEM_KNOW_VECTOR, 100, &v, &nv, err, sizeof err) < 0) {
+            fprintf(stderr, "retrieval: search '%s': %s\n", p->query, err);
+            return -1;
+        }
+        for (size_t f = 0; f < NFUSE; f++)
+            count(&s[f], p->half, fused_rank(b, nb, v, nv, fusions[f], p->id));
+        mem_know_hits_free(b, nb);
+        mem_know_hits_free(v, nv);
+    }
+    for (size_t f = 0; f < NFUSE; f++) {
+        char label[64];
+        snprintf(label, sizeof label, "rrf-k%.0f-wv%.1f", fusions[f].k, fusions[f].wv);
+        print_score(label, &s[f], kv);
+    }
+    return 0;
+}
+
 /* Synthetic pages: words drawn from the corpus at random (so with their
  * corpus frequencies), about 3,000 bytes each. */
 static char *synth_page(corpus *c)
@@ -222,7 +301,7 @@ static char *synth_page(corpus *c)
     return t;
 }
 
-static int run_store(corpus *c, const char *dir, long pad, size_t nq, bool kv)
+static int run_store(corpus *c, const char *dir, long pad, size_t nq, bool kv, bool fuse)
 {
     char path[4096], err[256];
     snprintf(path, sizeof path, "%s/knowledge.db", dir);
@@ -255,6 +334,8 @@ static int run_store(corpus *c, const char *dir, long pad, size_t nq, bool kv)
         print_score(mode_name[m], &s[m], kv);
         free(s[m].lat);
     }
+    if (fuse && fuse_all(k, c, nq, kv) < 0)
+        return 1;
     if (pad > chunks) {
         long pages = 0;
         t0 = now_ms();
@@ -369,7 +450,7 @@ int main(int argc, char **argv)
 {
     const char *corpus_path = NULL, *dir = NULL;
     long pad = 100000, nq = 0;
-    bool embed_only = false, kv = false;
+    bool embed_only = false, kv = false, fuse = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--store") && i + 1 < argc)
             dir = argv[++i];
@@ -379,17 +460,19 @@ int main(int argc, char **argv)
             nq = atol(argv[++i]);
         else if (!strcmp(argv[i], "--embed-only"))
             embed_only = true;
+        else if (!strcmp(argv[i], "--fusions"))
+            fuse = true;
         else if (!strcmp(argv[i], "--kv"))
             kv = true;
         else if (argv[i][0] != '-' && !corpus_path)
             corpus_path = argv[i];
         else {
-            fprintf(stderr, "usage: retrieval CORPUS [--store DIR] [--pad N] [--queries N] [--embed-only] [--kv]\n");
+            fprintf(stderr, "usage: retrieval CORPUS [--store DIR] [--pad N] [--queries N] [--embed-only] [--fusions] [--kv]\n");
             return 2;
         }
     }
     if (!corpus_path) {
-        fprintf(stderr, "usage: retrieval CORPUS [--store DIR] [--pad N] [--queries N] [--embed-only] [--kv]\n");
+        fprintf(stderr, "usage: retrieval CORPUS [--store DIR] [--pad N] [--queries N] [--embed-only] [--fusions] [--kv]\n");
         return 2;
     }
     corpus c = {0};
@@ -405,7 +488,7 @@ int main(int argc, char **argv)
     } else {
         char tmpl[] = "/tmp/ippoc-retrieval.XXXXXX";
         const char *d = dir ? dir : mkdtemp(tmpl);
-        rc = d ? run_store(&c, d, pad, q, kv) : 1;
+        rc = d ? run_store(&c, d, pad, q, kv, fuse) : 1;
         if (!dir && d) {
             char p[4096];
             const char *sfx[] = {"", "-wal", "-shm"};

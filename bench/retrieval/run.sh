@@ -16,10 +16,13 @@
 #    at least 5 points above BM25's; p95 at most 20 ms at 100,000 chunks),
 #    also written to bench/out/retrieval-DATE.md.
 #
-# Usage: bench/retrieval/run.sh [--fresh] [--queries N] [--pad N] [--embed-only]
+# Usage: bench/retrieval/run.sh [--fresh] [--queries N] [--pad N] [--embed-only] [--fusions]
 #   --queries N    ask N of the pages' queries (spread over the corpus; default all)
 #   --pad N        chunks to pad the store to for the latency at scale (default 100000)
 #   --embed-only   score the built-in embedding alone (no store; for tuning it)
+#   --fusions      also score weighted reciprocal-rank fusions of the BM25 and
+#                  vector lists, computed by the benchmark (for choosing the store's)
+#   --fresh        render the man pages again
 # Environment: BUILD (build dir), BENCH_OUT (where the table goes).
 set -euo pipefail
 
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
         --queries) ARGS+=(--queries "${2:?--queries needs a number}"); shift 2 ;;
         --pad) ARGS+=(--pad "${2:?--pad needs a number}"); shift 2 ;;
         --embed-only) ARGS+=(--embed-only); shift ;;
+        --fusions) ARGS+=(--fusions); shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
