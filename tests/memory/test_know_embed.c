@@ -3,9 +3,11 @@
  * that is not one (wrong size, wrong magic, truncated, NULL) is refused and
  * leaves the model empty, related texts are closer than unrelated ones,
  * empty text is the zero vector, and adding then removing texts restores the
- * statistics byte for byte. */
+ * statistics byte for byte, and threads embedding at once with one model
+ * get the same vectors as one thread alone. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -195,11 +197,49 @@ static void test_add_remove(void **state)
     mem_embed_model_free(m);
 }
 
+typedef struct reader {
+    const mem_embed_model *m;
+    const float *want; /* NDOCS vectors */
+    int bad;
+} reader;
+
+static void *read_many(void *arg)
+{
+    reader *r = arg;
+    float v[MEM_KNOW_DIM];
+    for (int round = 0; round < 200; round++)
+        for (size_t i = 0; i < NDOCS; i++) {
+            mem_embed_text(r->m, docs[i], v);
+            r->bad += memcmp(v, r->want + i * MEM_KNOW_DIM, sizeof v) != 0;
+        }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    mem_embed_model *m = trained();
+    static float want[NDOCS * MEM_KNOW_DIM];
+    for (size_t i = 0; i < NDOCS; i++)
+        mem_embed_text(m, docs[i], want + i * MEM_KNOW_DIM);
+    pthread_t t[4];
+    reader r[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (reader){m, want, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, read_many, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(r[i].bad, 0);
+    }
+    mem_embed_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_bad_blob),   cmocka_unit_test(test_related_closer),
-        cmocka_unit_test(test_empty),          cmocka_unit_test(test_add_remove),
+        cmocka_unit_test(test_empty),          cmocka_unit_test(test_add_remove), cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
