@@ -18,6 +18,8 @@ DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
              libpcre2-dev libinih-dev libsqlite3-dev libsodium-dev
 # libsystemd-dev: the log watch reads the systemd journal through sd-journal
 DEB_LIBS  += libsystemd-dev
+# libxml2-dev, zlib1g-dev: HTML documents, Atom/RSS feeds and gzip'd man pages the cell reads (brain/learn_*.c)
+DEB_LIBS  += libxml2-dev zlib1g-dev
 DEB_RUN    = $(DEB_BUILD) $(DEB_LIBS)
 DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
              prometheus prometheus-node-exporter

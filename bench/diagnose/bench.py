@@ -159,6 +159,90 @@ class Dns:
         self.sock.close()
 
 
+# ---- the stand-in model (--model replay:FILE) ---------------------------------------------
+
+FAKELLM = os.path.join(ROOT, "tests", "llm", "fakellm.py")
+MODEL_BRAIN_CONF = "deadline = 40s\n"   # the model's call gets what is left of the deliberation's deadline
+
+
+class ReplayModel:
+    """tests/llm/fakellm.py answering ippocd's [llm] local with the recorded
+    answers of FILE ({"answers": [{"name", "content"}]}, content a JSON value
+    or a text sent as is), in turn, over and over, each fault's server going
+    on where the last one stopped (so a short run meets the bad answers
+    too). In a content, "{fault_type}"
+    and "{component}" become the fault's expected type and component and
+    "{other_fault_type}" a type the fault is not: one file serves every fault.
+    One server per fault (per Env); what ippocd sent is kept in its record."""
+
+    ROUNDS = 50  # the list is repeated: fakellm repeats only its last answer
+
+    def __init__(self, path):
+        with open(path) as f:
+            self.answers = json.load(f)["answers"]
+        if not self.answers or not all("content" in a for a in self.answers):
+            raise ValueError("%s: no answers, or an answer without content" % path)
+        self.proc = None
+        self.record = None
+        self.served = 0  # answers served by the earlier faults' servers
+
+    @staticmethod
+    def fill(content, fault):
+        text = content if isinstance(content, str) else json.dumps(content)
+        other = "crash" if fault.fault_type != "crash" else "config_error"
+        comp = fault.components[0] if fault.components else "web"
+        return (text.replace("{fault_type}", fault.fault_type).replace("{other_fault_type}", other)
+                .replace("{component}", comp))
+
+    def start(self, fault, tmp):
+        """Starts fakellm for fault; returns the [llm] section pointing at it."""
+        self.stop()
+        sc = os.path.join(tmp, "llm-scenario.json")
+        k = self.served % len(self.answers)
+        resp = [{"content": self.fill(a["content"], fault), "prob": a.get("prob", 0.9)}
+                for a in self.answers[k:] + self.answers[:k]]
+        write(sc, json.dumps({"/v1/chat/completions": resp * self.ROUNDS}))
+        self.record = os.path.join(tmp, "llm-sent.jsonl")
+        port = harness.free_port()
+        self.proc = subprocess.Popen([sys.executable, FAKELLM, "--scenario", sc, "--record", self.record,
+                                      "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, start_new_session=True)
+        on_exit("fakellm " + tmp, self.stop)
+        line = self.proc.stdout.readline().strip()
+        if line != str(port):
+            raise RuntimeError("fakellm did not start (said %r)" % line)
+        return "\n[llm]\nlocal = http://127.0.0.1:%d/v1\ntimeout = 30s\n" % port
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        if self.proc:
+            self.served += self.requests()
+            self.record = None
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def requests(self):
+        """Chat requests the current server got."""
+        try:
+            with open(self.record) as f:
+                return sum(1 for line in f if "chat/completions" in line)
+        except (OSError, TypeError):
+            return 0
+
+
+def model_note(payload):
+    """What the model did in a diagnosis: agree / disagree (unsure) / none, or absent: why."""
+    m = payload.get("model")
+    if not isinstance(m, dict):
+        return None
+    if "absent" in m:
+        return "absent: " + str(m["absent"])[:160]
+    return payload.get("agreement", "?") + (" (unsure)" if m.get("unsure") else "")
+
+
 # ---- processes, mounts, cgroups -----------------------------------------------------------
 
 def kill_pid(pid, sig=signal.SIGKILL):
@@ -834,7 +918,7 @@ def score(fault, events, t0, manifest_at, mitigated_at):
                        "t": (e["ts"] - ms(t0)) / 1000} for e in opens],
         "diagnoses": [{"t": (e["ts"] - ms(t0)) / 1000, "component": e["payload"].get("component"),
                        "fault_type": e["payload"].get("fault_type"), "source": e["payload"].get("source"),
-                       "root_cause": e["payload"].get("root_cause"),
+                       "root_cause": e["payload"].get("root_cause"), "model": model_note(e["payload"]),
                        "actions": [a.get("action") for a in e["payload"].get("proposed_actions") or []]}
                       for e in diags],
         "manifest_s": None if manifest_at is None else round(manifest_at - t0, 2),
@@ -894,14 +978,24 @@ def run_in(env, fault_cls, occurrences=2):
     return out
 
 
-def run_fault(state_dir, fault_cls, occurrences=2, brain_conf=""):
-    """Both occurrences of one fault in a new Env (one ippocd)."""
-    env = Env(state_dir, brain_conf=brain_conf)
+def run_fault(state_dir, fault_cls, occurrences=2, brain_conf="", model=None):
+    """Both occurrences of one fault in a new Env (one ippocd); with model
+    (a ReplayModel), fakellm as its [llm] local."""
+    extra = ""
+    mtmp = None
+    if model:
+        mtmp = tempfile.mkdtemp(prefix="ippoc-diag-llm.")
+        on_exit("rm " + mtmp, lambda: shutil.rmtree(mtmp, ignore_errors=True))
+        extra = model.start(fault_cls(), mtmp)
+        brain_conf += MODEL_BRAIN_CONF
+    env = Env(state_dir, extra_conf=extra, brain_conf=brain_conf)
     try:
         env.start()
         return run_in(env, fault_cls, occurrences)
     finally:
         env.stop()
+        if model:
+            model.stop()
         run_cleanups_of(env)
 
 
@@ -1027,4 +1121,11 @@ def summary(results, label):
                        "met" if t["ttm_ratio"] <= 0.5 else "NOT met", t["ttm_halved"]))
     out.append("- mean TTD %s s, TTDiag %s s, TTM %s s" % (secs(t["mean_ttd"]), secs(t["mean_ttdiag"]),
                                                           secs(t["mean_ttm"])))
+    notes = [first_diag(r).get("model") for r in results if r["expected_type"] != "none"]
+    if any(notes):
+        kinds = {}
+        for n in notes:
+            k = "no diagnosis" if not n else n.split(":")[0]
+            kinds[k] = kinds.get(k, 0) + 1
+        out.append("- the model in the first diagnoses: " + ", ".join("%s %d" % kv for kv in sorted(kinds.items())))
     return "\n".join(out), t

@@ -78,8 +78,16 @@ static bool has_body(struct MHD_Connection *c)
  * more is counted and dropped, then answered 413). */
 typedef struct post_body {
     size_t len, dropped;
+    size_t max;   /* API_BODY_MAX, or API_LEARN_BODY_MAX for POST /v1/learn */
+    char *big;    /* that route's body, grown as it arrives (else data) */
+    size_t bigcap;
     char data[API_BODY_MAX + 1];
 } post_body;
+
+static size_t body_max(api_route_id id)
+{
+    return id == R_LEARN ? API_LEARN_BODY_MAX : API_BODY_MAX;
+}
 
 #define API_BODY_DROP_MAX ((size_t)64 * 1024) /* then the connection is closed */
 
@@ -94,18 +102,18 @@ static void request_done(void *cls, struct MHD_Connection *c, void **req, enum M
     (void)c;
     (void)toe;
     if (!is_marker(*req))
-        free(*req);
+        free(((post_body *)*req)->big), free(*req);
     *req = NULL;
 }
 
-static bool body_too_long(struct MHD_Connection *c)
+static bool body_too_long(struct MHD_Connection *c, size_t max)
 {
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (!cl)
         return false;
     char *end;
     unsigned long long n = strtoull(cl, &end, 10);
-    return *end != 0 || n > API_BODY_MAX;
+    return *end != 0 || n > max;
 }
 
 /* First call: only the headers are known. Errors are answered now (MHD then
@@ -131,11 +139,12 @@ static enum MHD_Result first_call(api_listener *l, struct MHD_Connection *c, con
         return api_send_not_allowed(c, method, api_route_allow(r.id));
     if (!api_route_is_post(r.id))
         return has_body(c) ? api_send_error(c, 400, "bad_request", "a GET request has no body") : MHD_YES;
-    if (body_too_long(c))
-        return api_send_error(c, 413, "too_large", "the body is longer than %d bytes", API_BODY_MAX);
+    if (body_too_long(c, body_max(r.id)))
+        return api_send_error(c, 413, "too_large", "the body is longer than %zu bytes", body_max(r.id));
     post_body *pb = calloc(1, sizeof *pb);
     if (!pb)
         return api_send_error(c, 503, "busy", "out of memory");
+    pb->max = body_max(r.id);
     *req = pb;
     return MHD_YES;
 }
@@ -146,9 +155,24 @@ static enum MHD_Result take_body(post_body *pb, const char *data, size_t *size)
 {
     size_t n = *size;
     *size = 0;
-    if (pb->dropped || pb->len + n > API_BODY_MAX) {
+    if (pb->dropped || pb->len + n > pb->max) {
         pb->dropped += n;
         return pb->dropped > API_BODY_DROP_MAX ? MHD_NO : MHD_YES;
+    }
+    if (pb->max > API_BODY_MAX) { /* a document (learn): grown as it arrives */
+        if (pb->len + n + 1 > pb->bigcap) {
+            size_t cap = pb->bigcap ? pb->bigcap : 65536;
+            while (cap < pb->len + n + 1)
+                cap *= 2;
+            char *b = realloc(pb->big, cap);
+            if (!b)
+                return MHD_NO;
+            pb->big = b, pb->bigcap = cap;
+        }
+        memcpy(pb->big + pb->len, data, n);
+        pb->len += n;
+        pb->big[pb->len] = 0;
+        return MHD_YES;
     }
     memcpy(pb->data + pb->len, data, n);
     pb->len += n;
@@ -160,9 +184,15 @@ static enum MHD_Result dispatch_post(struct api *a, struct MHD_Connection *c, ap
     if (!pb || is_marker(pb))
         return api_send_error(c, 500, "internal", "lost the request body");
     if (pb->dropped)
-        return api_send_error(c, 413, "too_large", "the body is longer than %d bytes", API_BODY_MAX);
+        return api_send_error(c, 413, "too_large", "the body is longer than %zu bytes", pb->max);
+    if (r.id == R_LEARN)
+        return api_h_learn(a, c, pb->big ? pb->big : pb->data, pb->len);
     if (r.id == R_DIAGNOSE)
         return api_h_diagnose(a, c, pb->data, pb->len);
+    if (r.id == R_DREAM)
+        return api_h_dream(a, c, pb->data, pb->len);
+    if (r.id == R_ASK)
+        return api_h_ask(a, c, pb->data, pb->len);
     return api_h_pending_act(a, c, r.arg, r.arglen, r.id == R_APPROVE, pb->data, pb->len);
 }
 
@@ -185,7 +215,13 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_LOGS: return api_h_logs(a, c);
     case R_DIAGNOSIS: return api_h_diagnosis(a, c, r.arg, r.arglen);
     case R_BRAIN: return api_h_brain(a, c);
+    case R_LLM: return api_h_llm(a, c);
+    case R_DIGEST: return api_h_digest(a, c);
+    case R_DREAM:
+    case R_KNOWLEDGE: case R_KNOWLEDGE_SEARCH: case R_KNOWLEDGE_FEEDS: case R_KNOWLEDGE_LINKS: return api_h_knowledge(a, c, r.id);
+    case R_LEARN:
     case R_DIAGNOSE:
+    case R_ASK:
     case R_APPROVE:
     case R_REJECT:
     case R_NONE: break;

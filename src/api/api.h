@@ -25,6 +25,11 @@
  *   GET  /v1/incidents/{id}/diagnosis  diagnosis_json; NULL -> 404
  *   GET  /v1/brain                  brain_json as given (queue, running, done, ...)
  *   POST /v1/diagnose               body {"service":"S"} -> {"incident":N,"service":"S"}
+ * Ask (api_ask.c; 503 "unavailable" when the hook is NULL):
+ *   POST /v1/ask                    body {"question":"...", "at": TIME (optional:
+ *                                   epoch seconds, "now-2h", or ISO 8601)} ->
+ *                                   ask_json as given (see docs/ask.md); a bad
+ *                                   body is 400 naming the field
  * Anomaly detection (api_anomaly.c; 503 "unavailable" when the hook is NULL):
  *   GET  /v1/anomalies[?all=1]      anomalies_json as given: the metrics
  *                                   anomalous now, recent episodes, and with
@@ -34,11 +39,39 @@
  *   anomaly_scores are anomalous) and ippoc_anomaly_score{metric="NAME",
  *   <its labels>} for each anomalous one. With services_json, /metrics
  *   also has ippoc_service_restarts_total and ippoc_service_up per service.
+ * The language-model client (api_llm.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/llm                    llm_json as given: providers, budgets
+ *                                   (tokens this hour), requests, failures,
+ *                                   fallbacks and the recent ones
  * Logs (api_logs.c; 503 "unavailable" when the hook is NULL):
  *   GET  /v1/logs[?source=S]        logs_json as given: each log source's
  *                                   templates with counts, rates, levels,
  *                                   first and last seen; an unknown source
  *                                   is 404 not_found
+ * Dreaming (api_dream.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/digest[?day=YYYY-MM-DD] digest_json (default today): what
+ *                                   happened, was healed, is drifting, and
+ *                                   what it proposes; 400 for a malformed
+ *                                   day, 404 for a day without events
+ *   POST /v1/dream                  body empty or {}: starts a dreaming pass
+ *                                   -> 202 {"pass":N,"state":"started"}; 409
+ *                                   conflict while a pass or a deliberation
+ *                                   runs (its brain.dream event tells the end)
+ * Knowledge (api_learn.c; 503 "unavailable" when the hook is NULL):
+ *   POST /v1/learn                  {"source","title","kind","text"[,"pin"]}
+ *                                   (up to API_LEARN_BODY_MAX bytes), or
+ *                                   {"url":URL} (the daemon fetches it), or
+ *                                   {"feed":URL} (registered, fetched now)
+ *                                   -> {"source","doc","chunks","status":
+ *                                       "added"|"unchanged",...} / {"feed",
+ *                                       "entries","added"[,"error"]}
+ *   GET  /v1/knowledge[?limit=N]    stats, the newest N docs (20), feeds
+ *   GET  /v1/knowledge/search       ?q=TEXT&mode=hybrid|bm25|vector&limit=N
+ *                                   (10, max 100) -> {"hits":[{"source",
+ *                                   "title","kind","score","snippet",...}]}
+ *   GET  /v1/knowledge/feeds        each followed feed's state
+ *   GET  /v1/knowledge/links        ?node=KIND:ID&depth=1..3 (1) -> {"node",
+ *                                   "links":[{"from","rel","to","weight","ts"}]}
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -121,6 +154,30 @@ typedef struct api_hooks {
      * (mode 0600: only this user may connect) with its own connection
      * budget, so the owner gets in whatever TCP clients do. */
     const char *socket_path;
+    /* ask (api_ask.c; may be NULL: 503): the malloc'd answer of POST /v1/ask
+     * to question about moment at_ms (0: none given), or NULL with *status
+     * (400, 503) and err. Blocks while a model thinks (bounded by [llm] timeout). */
+    char *(*ask_json)(void *ud, const char *question, int64_t at_ms, int *status, char *err, size_t errlen);
+    /* llm: the language-model client's status for GET /v1/llm (malloc'd
+     * JSON, llm_status_json); may be NULL (503). Thread-safe. */
+    char *(*llm_json)(void *ud);
+    /* Dreaming (api_dream.c); each may be NULL. digest_json: the malloc'd
+     * digest of day ("YYYY-MM-DD"), NULL with err when the day has no
+     * events; dream: starts a pass (loop thread, may block a few s): 0 and
+     * *pass, or -errno with err (-EBUSY 409, -ENOTSUP 503, others 500). */
+    char *(*digest_json)(void *ud, const char *day, char *err, size_t errlen);
+    int (*dream)(void *ud, uint64_t *pass, char *err, size_t errlen);
+    /* learn (api_learn.c): the knowledge store; each may be NULL (503).
+     * learn: POST /v1/learn's body -> malloc'd JSON, or NULL with *status
+     * (4xx/5xx) and err; blocks (a fetch). knowledge_json: GET
+     * /v1/knowledge; knowledge_search: NULL with *status and err on a bad
+     * query; feeds_json: GET /v1/knowledge/feeds. Thread-safe. */
+    char *(*learn)(void *ud, const char *body, size_t len, int *status, char *err, size_t errlen);
+    char *(*knowledge_json)(void *ud, int limit);
+    char *(*knowledge_search)(void *ud, const char *q, const char *mode, int limit, int *status, char *err,
+                              size_t errlen);
+    char *(*feeds_json)(void *ud);
+    char *(*links_json)(void *ud, const char *node, int depth); /* NULL: 503 */
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen

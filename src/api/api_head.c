@@ -81,6 +81,7 @@ static int request_line(const char *p, size_t n, api_head *h)
     if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
         return bad(h, 505, "bad_request", "HTTP version not supported (use HTTP/1.1 or HTTP/1.0)");
     h->http11 = v[7] == '1';
+    h->big = sp1 - p == 4 && !strncmp(p, "POST", 4) && sp2 - t == 9 && !strncmp(t, "/v1/learn", 9);
     return API_HEAD_OK;
 }
 
@@ -224,6 +225,12 @@ static int whole_head(api_head *h, const char *buf, size_t head_len, size_t len)
         return bad(h, 400, "bad_request", "an HTTP/1.1 request needs a Host header");
     if (h->chunked && h->content_length >= 0)
         return bad(h, 400, "bad_request", "both Content-Length and Transfer-Encoding");
+    if (h->big && !h->chunked && h->content_length <= API_LEARN_BODY_MAX) {
+        h->head_len = h->need = head_len; /* a document: MHD reads the body (learn) */
+        return API_HEAD_OK;
+    }
+    if (h->big && h->content_length > API_LEARN_BODY_MAX)
+        return bad(h, 413, "too_large", "the document is longer than " API_STR(API_LEARN_BODY_MAX) " bytes");
     if (h->content_length > API_BODY_MAX)
         return bad(h, 413, "too_large", "the body is longer than " API_STR(API_BODY_MAX) " bytes");
     h->head_len = head_len;

@@ -27,6 +27,7 @@
 #endif
 #define API_SSE_WAIT_SLICE_MS 1000 /* longest single mem_events_wait */
 #define API_BODY_MAX 4096       /* request body of a POST */
+#define API_LEARN_BODY_MAX (24 * 1024 * 1024) /* POST /v1/learn: a document's text (learn) */
 #define API_WHO_MAX 64          /* "who" of an approval, bytes */
 #define API_ID_MAX_DIGITS 20    /* UINT64_MAX has 20 digits */
 #define API_AUDIT_DEFAULT_LAST 100
@@ -54,6 +55,7 @@ typedef struct api_head {
     long long content_length; /* -1: none */
     bool http11, chunked, expect_continue;
     unsigned hosts;
+    bool big;           /* POST /v1/learn: up to API_LEARN_BODY_MAX, read by MHD (learn) */
 } api_head;
 enum { API_HEAD_MORE = 0, API_HEAD_OK = 1, API_HEAD_BAD = -1 };
 /* Checks the first len bytes of a request: API_HEAD_OK when the head is
@@ -219,6 +221,10 @@ typedef enum api_route_id {
     R_ANOMALIES,
     R_LOGS,
     R_DIAGNOSIS, R_BRAIN, R_DIAGNOSE, /* the brain (api_brain.c) */
+    R_ASK, /* ask (api_ask.c) */
+    R_LLM, /* the language-model client (api_llm.c) */
+    R_DIGEST, R_DREAM, /* dreaming (api_dream.c) */
+    R_LEARN, R_KNOWLEDGE, R_KNOWLEDGE_SEARCH, R_KNOWLEDGE_FEEDS, R_KNOWLEDGE_LINKS, /* learn (api_learn.c) */
 } api_route_id;
 
 typedef struct api_route {
@@ -295,6 +301,8 @@ enum MHD_Result api_h_anomalies(struct api *a, struct MHD_Connection *c);
 /* api_brain.c */
 enum MHD_Result api_h_diagnosis(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen);
 enum MHD_Result api_h_brain(struct api *a, struct MHD_Connection *c);
+/* api_llm.c */
+enum MHD_Result api_h_llm(struct api *a, struct MHD_Connection *c);
 enum MHD_Result api_h_diagnose(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 /* The service named by POST /v1/diagnose's body {"service":"S"}: 0 or
  * -EINVAL with the reason in err. */
@@ -302,7 +310,18 @@ int api_parse_diagnose_body(const char *body, size_t len, char *service, size_t 
 /* Appends the anomalous series' scores to a /metrics answer (nothing
  * without the hook). */
 void api_prom_anomaly(struct api *a, api_buf *b);
+/* api_dream.c */
+enum MHD_Result api_h_digest(struct api *a, struct MHD_Connection *c);
+enum MHD_Result api_h_dream(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 /* api_logs.c */
 enum MHD_Result api_h_logs(struct api *a, struct MHD_Connection *c);
+/* api_learn.c */
+enum MHD_Result api_h_learn(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result api_h_knowledge(struct api *a, struct MHD_Connection *c, api_route_id id);
+/* ask (api_ask.c): POST /v1/ask. The body's question (malloc'd into
+ * *question) and "at" (epoch ms, 0 = none): 0 or -EINVAL with err naming the field. */
+enum MHD_Result api_h_ask(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
+int api_parse_ask_body(const char *body, size_t len, int64_t now_ms, char **question, int64_t *at_ms, char *err,
+                       size_t errlen);
 
 #endif

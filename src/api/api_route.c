@@ -15,6 +15,11 @@ static const struct {
     {"/v1/audit/verify", R_AUDIT_VERIFY}, {"/v1/anomalies", R_ANOMALIES},
     {"/v1/logs", R_LOGS},
     {"/v1/brain", R_BRAIN}, {"/v1/diagnose", R_DIAGNOSE},
+    {"/v1/ask", R_ASK},
+    {"/v1/llm", R_LLM},
+    {"/v1/digest", R_DIGEST}, {"/v1/dream", R_DREAM},
+    {"/v1/learn", R_LEARN}, {"/v1/knowledge", R_KNOWLEDGE}, {"/v1/knowledge/search", R_KNOWLEDGE_SEARCH}, {"/v1/knowledge/feeds", R_KNOWLEDGE_FEEDS},
+    {"/v1/knowledge/links", R_KNOWLEDGE_LINKS},
 };
 
 static bool prefixed(const char *url, const char *pfx, const char **rest)
@@ -69,7 +74,10 @@ api_route api_route_match(const char *url)
 
 bool api_route_is_post(api_route_id id)
 {
-    return id == R_APPROVE || id == R_REJECT || id == R_DIAGNOSE;
+    return id == R_APPROVE || id == R_REJECT || id == R_DIAGNOSE || id == R_DREAM;
+    return id == R_APPROVE || id == R_REJECT || id == R_DIAGNOSE ||
+           id == R_LEARN;
+    return id == R_APPROVE || id == R_REJECT || id == R_DIAGNOSE || id == R_ASK;
 }
 
 const char *api_route_allow(api_route_id id)

@@ -50,6 +50,7 @@ typedef struct delib {
     brain_cfg cfg;            /* copy: a reload may change b->cfg meanwhile */
     int64_t from_ms, to_ms, started_mono;
     json_t *signature, *diagnosis;
+    json_t *think_svcs;       /* the services the model may name (a copy) */
     bool fast;                /* a very close healed case: act without the window */
     struct delib *next;
 } delib;
@@ -93,6 +94,7 @@ struct brain {
     brain_cfg cfg;
     svc_paths *svcs;
     int nsvcs;
+    json_t *think_svcs;       /* brain_think_services of the config (loop thread) */
     brain_thal thal;
     brain_cases cases;
     int64_t last_event;
@@ -107,6 +109,7 @@ struct brain {
     int ndiag_next;
     uint64_t done, late, opened, proposals, healed, failed, refused;
     brain_mind mind;          /* fixed after brain_new / brain_set_thinking */
+    brain_dream *dream;       /* dreaming while idle (dream.c) */
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -180,7 +183,9 @@ static int cfg_parse(const core_config *cfg, brain_cfg *c, char *err, size_t err
 int brain_config_check(const core_config *cfg, char *err, size_t errlen)
 {
     brain_cfg c;
-    return cfg_parse(cfg, &c, err, errlen);
+    brain_dream_cfg dc;
+    int rc = cfg_parse(cfg, &c, err, errlen);
+    return rc ? rc : brain_dream_cfg_parse(cfg, &dc, err, errlen);
 }
 
 static void svcs_free(svc_paths *s, int n)
@@ -346,6 +351,12 @@ static void delib_work(uv_work_t *req)
                       (hits[i].similarity >= BRAIN_CASE_VERY_CLOSE ||
                        (hits[i].similarity >= BRAIN_CASE_AGREE && fault && !strcmp(fault, hits[i].fault_type)));
         brain_case_hits_free(hits, n);
+        /* the deliberation that publishes: the model thinks, within what is left of the deadline */
+        if (d->diagnosis && (d->sig.full || d->fast || d->cfg.window_ms <= 0 || d->sig.prio == BRAIN_SIG_USER)) {
+            brain_think_in ti = {.signature = d->signature, .services = d->think_svcs, .incident = d->sig.incident,
+                                 .deadline_mono = d->started_mono + d->cfg.deadline_ms};
+            brain_think(&b->mind, &ti, d->diagnosis);
+        }
     }
     pthread_mutex_lock(&b->lock);
     d->work_done = true;
@@ -364,6 +375,7 @@ static void delib_free(delib *d)
     free(d->deps);
     json_decref(d->signature);
     json_decref(d->diagnosis);
+    json_decref(d->think_svcs);
     free(d);
 }
 
@@ -651,6 +663,9 @@ static void publish(brain *b, delib *d)
     const char *fault = json_string_value(json_object_get(dg, "fault_type"));
     const char *component = json_string_value(json_object_get(dg, "component"));
     double conf = json_number_value(json_object_get(dg, "confidence"));
+    json_t *rules_conf = json_object_get(json_object_get(dg, "model"), "rules_confidence");
+    if (json_is_number(rules_conf)) /* the model's disagreement never keeps an incident from opening */
+        conf = json_number_value(rules_conf);
     uint64_t id = d->latest_incident > d->sig.incident ? d->latest_incident : d->sig.incident;
     if (!id)
         id = open_incident(b, d, fault, conf, d->sig.component);
@@ -732,6 +747,7 @@ static void start_delib(brain *b, const brain_signal *s, int64_t now_ms)
     d->cfg = b->cfg;
     d->req.data = d;
     d->started_mono = core_mono_ms();
+    d->think_svcs = json_deep_copy(b->think_svcs);
     d->from_ms = s->first_ms - (s->prio == BRAIN_SIG_USER ? 60000 : 30000);
     d->to_ms = now_ms;
     if (s->incident && b->heal)
@@ -823,6 +839,7 @@ void brain_tick(brain *b, int64_t now_ms)
     while (b->nrunning < b->cfg.workers && brain_thal_pop(&b->thal, now_ms, busy, b, &s))
         start_delib(b, &s, now_ms);
     publish_stats(b);
+    brain_dream_tick(b->dream, now_ms, b->nrunning > 0);
 }
 
 int brain_diagnose_service(brain *b, const char *service, uint64_t *incident, char *err, size_t errlen)
@@ -904,6 +921,11 @@ int brain_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_engine *
         rc = -ENOMEM;
     if (!rc)
         rc = brain_cases_open(&b->cases, mem, err, errlen);
+    brain_dream_cfg dc;
+    if (!rc && (rc = brain_dream_cfg_parse(cfg, &dc, err, errlen)) != 0)
+        brain_cases_close(&b->cases);
+    if (!rc && (rc = brain_dream_new(b, loop, &dc, &b->dream)) != 0)
+        brain_cases_close(&b->cases);
     if (rc) {
         brain_thal_free(&b->thal);
         svcs_free(b->svcs, b->nsvcs);
@@ -913,6 +935,7 @@ int brain_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_engine *
         return rc;
     }
     b->last_event = mem ? mem_last_event_id(mem) : 0;
+    b->think_svcs = brain_think_services(cfg);
     log_info("brain: %s, %d worker%s, window %lld ms, %s, %d remembered case%s", b->cfg.enabled ? "on" : "off",
              b->cfg.workers, b->cfg.workers > 1 ? "s" : "", (long long)b->cfg.window_ms,
              b->cfg.act ? "acting through heal" : "diagnosing only", b->cases.n, b->cases.n == 1 ? "" : "s");
@@ -923,9 +946,13 @@ int brain_new(uv_loop_t *loop, const core_config *cfg, mem_t *mem, heal_engine *
 int brain_reconfigure(brain *b, const core_config *cfg, char *err, size_t errlen)
 {
     brain_cfg c;
+    brain_dream_cfg dc;
     int rc = cfg_parse(cfg, &c, err, errlen);
+    if (!rc)
+        rc = brain_dream_cfg_parse(cfg, &dc, err, errlen);
     if (rc)
         return rc;
+    brain_dream_reconfigure(b->dream, &dc);
     svc_paths *s;
     int n;
     if (svcs_parse(cfg, &s, &n) != 0)
@@ -948,6 +975,8 @@ int brain_reconfigure(brain *b, const core_config *cfg, char *err, size_t errlen
     svcs_free(b->svcs, b->nsvcs);
     b->svcs = s;
     b->nsvcs = n;
+    json_decref(b->think_svcs);
+    b->think_svcs = brain_think_services(cfg);
     pthread_mutex_lock(&b->lock);
     b->cfg = c;
     pthread_mutex_unlock(&b->lock);
@@ -958,6 +987,7 @@ void brain_free(brain *b)
 {
     if (!b)
         return;
+    brain_dream_free(b->dream); /* waits for a running pass */
     /* the work functions may read heal and memory: wait until they returned;
      * their after-work callbacks run later and only free their own memory */
     pthread_mutex_lock(&b->lock);
@@ -975,6 +1005,7 @@ void brain_free(brain *b)
     brain_thal_free(&b->thal);
     brain_cases_close(&b->cases);
     svcs_free(b->svcs, b->nsvcs);
+    json_decref(b->think_svcs);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->work_cond);
     free(b);
@@ -993,4 +1024,22 @@ void brain_set_thinking(brain *b, llm *l, mem_know *know)
 const brain_mind *brain_mind_of(brain *b)
 {
     return &b->mind;
+}
+
+brain_dream *brain_dream_of(brain *b)
+{
+    return b->dream;
+}
+
+bool brain_deliberating(brain *b)
+{
+    return b->nrunning > 0;
+}
+
+logs_watch *brain_ask_sources(brain *b, char *dpkg_log, size_t n)
+{
+    pthread_mutex_lock(&b->lock);
+    snprintf(dpkg_log, n, "%s", b->cfg.dpkg_log);
+    pthread_mutex_unlock(&b->lock);
+    return b->logs;
 }

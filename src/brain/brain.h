@@ -29,6 +29,9 @@
  *                            incident only when the diagnosis names a fault
  *                            with at least this confidence, default 0.6)
  *
+ * [dream] (consolidation while idle, the daily digest): see dream.c and
+ * docs/brain.md "Dreaming".
+ *
  * Threads: brain_new/reconfigure/tick/diagnose/free on the loop thread; the
  * *_json readers from any thread. */
 #ifndef IPPOC_BRAIN_H
@@ -71,14 +74,78 @@ void brain_set_thinking(brain *b, llm *l, mem_know *know);
  * (see docs/ask.md), or NULL with *status (400 bad question, 503) and err.
  * Blocks while a model thinks: an HTTP thread or a worker, never the loop. */
 char *brain_ask_json(brain *b, const char *question, int64_t now_ms, int *status, char *err, size_t errlen);
+/* The same, about moment at_ms (epoch ms; 0 = none) when the question names
+ * no time of its own (POST /v1/ask's "at"). (Added by the ask part.) */
+char *brain_ask_at_json(brain *b, const char *question, int64_t at_ms, int64_t now_ms, int *status, char *err,
+                        size_t errlen);
 
 /* The daily digest of day ("YYYY-MM-DD", NULL = today): malloc'd JSON, or
  * NULL with err (no such day). Any thread. */
 char *brain_digest_json(brain *b, const char *day, char *err, size_t errlen);
+/* The same from memory alone (what brain_digest_json reads): for a caller
+ * that must not hold the brain while the day's events are read. */
+char *brain_digest_mem_json(mem_t *mem, const char *day, char *err, size_t errlen);
 
 /* The preferences in force: configured and learned, with what each changed.
  * malloc'd JSON. Any thread. */
 char *brain_prefs_json(brain *b);
+
+/* Dreaming (docs/brain.md "Dreaming"): what refreshes the detectors'
+ * baselines during a pass (the daemon points it at detect_registry_save):
+ * called on the loop thread, 0 or -errno. Loop thread. */
+typedef int (*brain_dream_hook)(void *ud, int64_t now_ms);
+void brain_set_dream_hook(brain *b, brain_dream_hook fn, void *ud);
+/* Starts a dreaming pass now (POST /v1/dream, `ippoc dream`): 0 and *pass
+ * (its number, in the brain.dream event it records), -EBUSY (a pass or a
+ * deliberation is running) or -ENOTSUP (the brain is off), with err. Loop
+ * thread. */
+int brain_dream_start(brain *b, uint64_t *pass, char *err, size_t errlen);
+/* ---- reading documents and following feeds (learn.c; docs/knowledge.md) ----
+ * The learner puts documents into the knowledge store (mem_know) and follows
+ * Atom/RSS feeds on its own thread (never the loop): due feeds are fetched
+ * every feed_interval; a feed that cannot be reached is retried with backoff
+ * (doubling from a minute up to feed_interval), quietly (debug log only).
+ * Nothing is fetched unless configured or registered.
+ *
+ *   [knowledge]
+ *   feed_interval = DURATION  (between fetches of a feed, default 6h, >= 1s)
+ *   feed_pdf      = yes|no    (a paper's full text from its PDF when
+ *                              pdftotext is installed, default no)
+ *   feeds         = URL ...   (feeds followed from the configuration,
+ *                              blank-separated, http/https only)
+ *   fetch_timeout = DURATION  (one download at most, default 30s)
+ *   fetch_max     = SIZE      (one download at most, default 20MB) */
+typedef struct brain_learn brain_learn;
+
+/* Checks the learner's [knowledge] keys (others are left to the store):
+ * 0 or -EINVAL with "FILE:LINE: reason". Any thread. */
+int brain_learn_config_check(const core_config *cfg, char *err, size_t errlen);
+/* know may be NULL (every request then answers 503). Starts the feed
+ * thread. Loop thread. */
+int brain_learn_new(const core_config *cfg, mem_know *know, brain_learn **out, char *err, size_t errlen);
+int brain_learn_reconfigure(brain_learn *l, const core_config *cfg, char *err, size_t errlen);
+/* POST /v1/learn: body {"source","title","kind","text"[,"pin"]} (a document
+ * the caller read), {"url":URL[,"kind","pin"]} (fetched here) or
+ * {"feed":URL} (registered, then fetched once now). malloc'd JSON answer,
+ * or NULL with *status (400, 413, 502, 503) and err. Blocks: an HTTP thread. */
+char *brain_learn_json(brain_learn *l, const char *body, size_t len, int *status, char *err, size_t errlen);
+/* GET /v1/knowledge: {"stats":{...},"docs":[newest],"feeds":[...]}. */
+char *brain_knowledge_json(brain_learn *l, int limit);
+/* GET /v1/knowledge/feeds: {"feeds":[{"url","last_fetch","last_success",
+ * "failures","next_try","entries","error",...}]}. */
+char *brain_learn_feeds_json(brain_learn *l);
+/* GET /v1/knowledge/search: mode "hybrid"|"bm25"|"vector", limit 1..100:
+ * {"query","mode","hits":[{"source","title","kind","score","snippet",...}]}
+ * or NULL with *status and err. */
+char *brain_knowledge_search_json(brain_learn *l, const char *query, const char *mode, int limit, int *status,
+                                  char *err, size_t errlen);
+/* GET /v1/knowledge/links: {"node","links":[...]} (mem_know_links_json). */
+char *brain_knowledge_links_json(brain_learn *l, const char *node, int depth);
+/* Cuts ongoing downloads short and stops following feeds, so the API's
+ * threads end quickly (call before api_stop). Any thread; NULL ok. */
+void brain_learn_stop(brain_learn *l);
+/* Stops the feed thread (an ongoing download is cut short), frees. NULL ok. */
+void brain_learn_free(brain_learn *l);
 
 /* Waits for running deliberations (runs the loop), then frees. NULL is fine. */
 void brain_free(brain *b);

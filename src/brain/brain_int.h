@@ -108,6 +108,63 @@ int brain_attempts(const json_t *proposed, int *first, int max);
  * ever proposed. Used by publish() and the tests. */
 void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagnosis, int64_t signal_ms);
 
+/* ---- the model in diagnosis (think.c) ---------------------------------------- */
+#define BRAIN_THINK_KNOW 4          /* knowledge chunks in a prompt */
+#define BRAIN_THINK_TEXT_MAX 300    /* a record's text in a prompt, bytes */
+#define BRAIN_THINK_PER_LIST 8      /* entries of one signature list in a prompt (most relevant first) */
+#define BRAIN_THINK_SIG_MAX 48      /* signature records in a prompt */
+#define BRAIN_THINK_MIN_MS 1000     /* less left of the deadline: the model is not asked */
+#define BRAIN_THINK_DISAGREE 0.25   /* a disagreement lowers confidence by this share of the model's */
+
+typedef struct llm_answer llm_answer; /* llm/llm.h */
+typedef struct brain_mind brain_mind; /* below */
+
+/* The prompt's records, each with its short reference: E1.. the
+ * signature's entries, R1.. the rules' evidence, C1.. the recalled cases,
+ * K1.. knowledge chunks: [{"ref","type","text",...ids}] (new reference). */
+json_t *brain_think_records(const json_t *sig, const json_t *diag, const mem_hit *know, size_t nknow);
+/* The user message (malloc'd): the rules' diagnosis, every record by ref,
+ * the fault types and the typed actions. */
+char *brain_think_prompt(const json_t *sig, const json_t *diag, const json_t *records);
+extern const char brain_think_system[];
+extern const char brain_think_schema[]; /* hypotheses, explanation, actions */
+
+typedef struct brain_think_check {
+    const json_t *records;   /* brain_think_records */
+    const json_t *diagnosis; /* the rules' */
+    const json_t *services;  /* brain_think_services; NULL: only the diagnosed component, default allowlist */
+} brain_think_check;
+/* An answer's check (the llm_request validate callback): LLM_OK,
+ * LLM_INVALID (not the schema's JSON, an unknown ref or fault type, an
+ * action that does not parse, names no configured service or that the
+ * static safety policy refuses) or LLM_UNSURE (its best hypothesis
+ * disagrees with the rules' fault type or component and cites nothing). */
+int brain_think_validate(const brain_think_check *c, const char *content, char *why, size_t whylen);
+/* The diagnosis with a checked answer merged (a new object; NULL when
+ * content is no JSON object): "model" {provider, model, confidence, unsure,
+ * hypotheses, explanation [{claim, refs, cites: records}], attempts,
+ * disagreement, rules_confidence}, "agreement" agree|disagree|none; the
+ * rules' fault type and component never change; a disagreement lowers the
+ * confidence; the model's actions (not an unsure answer's) come after the
+ * rules', "by":"model". Pure. */
+json_t *brain_think_merge(const json_t *diag, const json_t *records, const char *content, const llm_answer *meta);
+/* Sets "model": {"absent": why, "attempts"?}: nothing else changes. */
+void brain_think_absent(json_t *diag, const char *why, const char *attempts);
+/* {"NAME":{"allow":"...","config_paths":[...]}} of every [service.NAME]. */
+json_t *brain_think_services(const core_config *cfg);
+
+typedef struct brain_think_in {
+    const json_t *signature;
+    const json_t *services;  /* brain_think_services */
+    uint64_t incident;       /* heal's; 0: none yet (no budget charge, no links) */
+    int64_t deadline_mono;   /* the deliberation's deadline (core_mono_ms) */
+} brain_think_in;
+/* Worker thread: asks the model (when one is available and at least
+ * BRAIN_THINK_MIN_MS are left) and merges its answer into diag, or says in
+ * "model" why there is none; links the incident to its cause and actions
+ * in the knowledge store when one is set. */
+void brain_think(const brain_mind *m, const brain_think_in *in, json_t *diag);
+
 /* ---- thalamus (thalamus.c) --------------------------------------------------- */
 enum {
     BRAIN_SIG_CHANGE = 1,   /* config.reload, file.changed */
@@ -167,5 +224,65 @@ typedef struct brain_mind {
 } brain_mind;
 
 const brain_mind *brain_mind_of(brain *b);
+/* ask.c's other sources (added by the ask part): dpkg's log path (copied
+ * under the lock) and the log watch (may be NULL). Any thread. */
+logs_watch *brain_ask_sources(brain *b, char *dpkg_log, size_t n);
+
+/* ---- dreaming (dream.c: the pass and its schedule; digest.c: the digest) ---- */
+/* [dream] settings (see docs/brain.md "Dreaming"). */
+typedef struct brain_dream_cfg {
+    bool enabled;
+    double idle_cpu, idle_psi;     /* percent: idle below both */
+    int64_t idle_for_ms, every_ms;
+    int digest_at_min;             /* minutes after local midnight, -1: none */
+    double merge_similarity;       /* cases merge at or above this */
+    double know_similarity;        /* knowledge chunks merge at or above this */
+    int64_t half_life_ms;
+    double floor;
+} brain_dream_cfg;
+
+typedef struct brain_dream brain_dream;
+
+void brain_dream_cfg_defaults(brain_dream_cfg *c);
+/* Parses [dream] of cfg: 0 or -EINVAL with "FILE:LINE: reason". */
+int brain_dream_cfg_parse(const core_config *cfg, brain_dream_cfg *c, char *err, size_t errlen);
+/* The schedule (loop thread). NULL-safe free; free waits for a running pass. */
+int brain_dream_new(brain *b, uv_loop_t *loop, const brain_dream_cfg *cfg, brain_dream **out);
+void brain_dream_reconfigure(brain_dream *d, const brain_dream_cfg *cfg);
+/* Once a tick: idleness from memory's last values, starts a pass when due
+ * (never while deliberating). */
+void brain_dream_tick(brain_dream *d, int64_t now_ms, bool deliberating);
+void brain_dream_free(brain_dream *d);
+/* brain.c: the brain's schedule, and whether a deliberation runs. */
+brain_dream *brain_dream_of(brain *b);
+bool brain_deliberating(brain *b);
+/* Whether the machine is idle at now by memory's last values (cpu busy share
+ * and PSI some avg10 of cpu and io under the limits); a series that is
+ * missing or stale does not count, but one of them must be there. */
+bool brain_dream_idle_now(mem_t *mem, const brain_dream_cfg *c, int64_t now_ms);
+
+/* One pass (any thread but the loop): re-clusters the cases, dedups and
+ * decays the knowledge (when a store is set), writes the digest of day
+ * (NULL: none) as a brain.digest event and a knowledge doc. stop (may be
+ * NULL) is read between steps. Returns the report (the steps' counts);
+ * the caller adds the baselines step and records the brain.dream event. */
+json_t *brain_dream_pass(const brain_mind *m, const brain_dream_cfg *c, int64_t now_ms, const char *day,
+                         const volatile bool *stop);
+
+/* The digest of a local day "YYYY-MM-DD" (digest.c), built from memory's
+ * events and series only: NULL with err when the day is malformed or has no
+ * events. Deterministic for the same memory. */
+json_t *brain_digest_build(mem_t *mem, const char *day, char *err, size_t errlen);
+/* Local day of ms into out[11]; the bounds [from, to] of a local day. */
+void brain_day_of(int64_t ms, char out[11]);
+int brain_day_bounds(const char *day, int64_t *from_ms, int64_t *to_ms);
+
+/* Merges near-identical cases (cases.c): same fault type and component,
+ * similarity >= threshold; the older id is kept, attempts and counts summed,
+ * features united, the newer rows replaced by {"merged_into":ID}. A case
+ * recorded or tried at settled_ms or later (heal may still report on it) is
+ * left for a later pass. Appends {"kept":ID,"merged":[IDS]} to merges (may
+ * be NULL). Returns cases merged. */
+int brain_cases_recluster(brain_cases *c, double threshold, int64_t settled_ms, json_t *merges);
 
 #endif

@@ -79,6 +79,12 @@ static int load_one(void *ud, int64_t id, int64_t ts, const char *text)
     brain_cases *c = ud;
     json_t *o = json_loads(text, 0, NULL);
     brain_case k;
+    if (o && json_object_get(o, "merged_into")) { /* dreaming merged it into an older case */
+        json_decref(o);
+        if (id >= c->next_id)
+            c->next_id = id + 1;
+        return 0;
+    }
     if (!o || case_from_json(o, &k) != 0) {
         log_warn("brain: case %lld in the store is unreadable: skipped", (long long)id);
         json_decref(o);
@@ -324,4 +330,159 @@ json_t *brain_case_json(brain_cases *c, int64_t id)
     json_t *o = k ? case_to_json(k) : NULL;
     pthread_mutex_unlock(&c->lock);
     return o;
+}
+
+/* ---- dreaming: merging near-identical cases --------------------------------- */
+
+/* Moves k's attempts, counts and features into into (both locked). */
+static void absorb(brain_case *into, const brain_case *k)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(k->attempts, i, v)
+        json_array_append(into->attempts, v);
+    json_array_foreach(k->features, i, v)
+        if (json_string_value(v) && !holds(into->features, json_string_value(v)))
+            json_array_append(into->features, v);
+    into->fixed += k->fixed;
+    into->tried += k->tried;
+    if (k->mitigate_ms && (!into->mitigate_ms || k->mitigate_ms < into->mitigate_ms))
+        into->mitigate_ms = k->mitigate_ms;
+}
+
+/* The row that replaces a merged case in the store. Locked. */
+static void save_tombstone(brain_cases *c, const brain_case *k, int64_t into)
+{
+    if (!c->mem)
+        return;
+    char text[96];
+    snprintf(text, sizeof text, "{\"merged_into\":%lld}", (long long)into);
+    if (mem_case_save(c->mem, k->id, k->ts, text) < 0)
+        log_warn("brain: merged case %lld could not be queued for the store", (long long)k->id);
+}
+
+/* Each feature's weight, 1 + ln((N + 1) / (df + 1)), computed once for a
+ * pass (weight() scans every case: too slow for all pairs). Locked. */
+static json_t *weights_now(const brain_cases *c)
+{
+    json_t *df = json_object();
+    for (int i = 0; i < c->n; i++) {
+        size_t k;
+        json_t *v;
+        json_array_foreach(c->v[i].features, k, v) {
+            const char *s = json_string_value(v);
+            bool dup = false;
+            for (size_t j = 0; s && j < k && !dup; j++)
+                dup = json_equal(json_array_get(c->v[i].features, j), v);
+            if (s && !dup)
+                json_object_set_new(df, s, json_integer(json_integer_value(json_object_get(df, s)) + 1));
+        }
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(df, key, v)
+        json_object_set_new(df, key, json_real(1 + log((c->n + 1.0) / ((double)json_integer_value(v) + 1.0))));
+    return df;
+}
+
+/* sim_locked with the weights of w (the same value while nothing changed). */
+static double sim_weighted(const json_t *w, const json_t *a, const json_t *b)
+{
+    double inter = 0, uni = 0;
+    const json_t *sets[2] = {a, b};
+    for (int s = 0; s < 2; s++) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(sets[s], i, v) {
+            const char *f = json_string_value(v);
+            if (!f || (s == 1 && holds(a, f)))
+                continue;
+            bool dup = false;
+            for (size_t k = 0; k < i && !dup; k++)
+                dup = json_equal(json_array_get(sets[s], k), v);
+            if (dup)
+                continue;
+            json_t *x = json_object_get(w, f);
+            double wt = x ? json_real_value(x) : 1;
+            uni += wt;
+            if (s == 0 && holds(b, f))
+                inter += wt;
+        }
+    }
+    return uni > 0 ? inter / uni : 0;
+}
+
+/* When k was last recorded or tried (wall ms). */
+static int64_t last_touch(const brain_case *k)
+{
+    int64_t t = k->ts;
+    size_t i;
+    json_t *a;
+    json_array_foreach(k->attempts, i, a) {
+        int64_t at = json_integer_value(json_object_get(a, "ts"));
+        if (at > t)
+            t = at;
+    }
+    return t;
+}
+
+int brain_cases_recluster(brain_cases *c, double threshold, int64_t settled_ms, json_t *merges)
+{
+    int merged = 0;
+    pthread_mutex_lock(&c->lock);
+    /* the weights are those of the store before the pass: merging does not
+     * change which pairs are near-identical halfway through */
+    char *gone = calloc((size_t)(c->n ? c->n : 1), 1);
+    json_t *w = weights_now(c);
+    if (!gone || !w) {
+        free(gone);
+        json_decref(w);
+        pthread_mutex_unlock(&c->lock);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < c->n; i++) /* still being acted on: not now */
+        if (last_touch(&c->v[i]) >= settled_ms)
+            gone[i] = 3;
+    for (int i = 0; i < c->n; i++) { /* older first: the older id is kept */
+        if (gone[i])
+            continue;
+        json_t *ids = NULL;
+        for (int j = i + 1; j < c->n; j++) {
+            brain_case *a = &c->v[i], *b = &c->v[j];
+            if (gone[j] || strcmp(a->fault_type, b->fault_type) || strcmp(a->component, b->component) ||
+                sim_weighted(w, a->features, b->features) < threshold)
+                continue;
+            gone[j] = 1;
+            if (!ids)
+                ids = json_array();
+            json_array_append_new(ids, json_integer((json_int_t)b->id));
+        }
+        if (!ids)
+            continue;
+        for (int j = i + 1; j < c->n; j++)
+            if (gone[j] == 1) {
+                absorb(&c->v[i], &c->v[j]);
+                save_tombstone(c, &c->v[j], c->v[i].id);
+                gone[j] = 2;
+                merged++;
+            }
+        save(c, &c->v[i]);
+        if (merges)
+            json_array_append_new(merges, json_pack("{s:I, s:o}", "kept", (json_int_t)c->v[i].id, "merged", ids));
+        else
+            json_decref(ids);
+    }
+    int n = 0;
+    for (int i = 0; i < c->n; i++) {
+        if (gone[i] == 2) {
+            case_free(&c->v[i]);
+            continue;
+        }
+        c->v[n++] = c->v[i];
+    }
+    c->n = n;
+    free(gone);
+    json_decref(w);
+    pthread_mutex_unlock(&c->lock);
+    return merged;
 }

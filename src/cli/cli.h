@@ -270,11 +270,16 @@ int cmd_detect(const cli_ctx *ctx, int argc, char **argv); /* local files, no da
 int cmd_logs(const cli_ctx *ctx, int argc, char **argv);
 int cmd_why(const cli_ctx *ctx, int argc, char **argv);      /* cmd_why.c: the brain */
 int cmd_diagnose(const cli_ctx *ctx, int argc, char **argv);
+int cmd_digest(const cli_ctx *ctx, int argc, char **argv); /* cmd_digest.c: dreaming */
+int cmd_dream(const cli_ctx *ctx, int argc, char **argv);
+int cmd_learn(const cli_ctx *ctx, int argc, char **argv);    /* cmd_learn.c: documents and feeds */
+int cmd_ask(const cli_ctx *ctx, int argc, char **argv);      /* cmd_ask.c: questions answered from memory */
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
  * the diagnosis kept on an incident's JSON, NULL when none. */
 void cli_print_diagnosis(const json_t *d);
 const json_t *cli_incident_diagnosis(const json_t *inc);
 int cmd_logs_templates(const cli_ctx *ctx, int argc, char **argv); /* `logs templates`: a local file, no daemon */
+int cmd_llm(const cli_ctx *ctx, int argc, char **argv); /* cmd_llm.c: the language-model client */
 
 /* help.c: usage texts. cli_help_command returns false for an unknown name. */
 void cli_usage(FILE *f);

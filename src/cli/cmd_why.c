@@ -1,7 +1,9 @@
 /* cmd_why.c: the brain's commands. `ippoc why INCIDENT` prints an
  * incident's diagnosis human-readably (fault type, component, root cause,
  * confidence, the evidence lines, the proposed actions, the similar past
- * cases and what fixed them); `ippoc diagnose SERVICE` asks the brain about
+ * cases and what fixed them, and, when a model took part, its explanation
+ * with the records each claim cites and its disagreement with the rules);
+ * `ippoc diagnose SERVICE` asks the brain about
  * a service now (POST /v1/diagnose) and prints the diagnosis once it is
  * there; cli_print_diagnosis is also what `ippoc incident ID` shows. */
 #include "cli/cli.h"
@@ -13,12 +15,63 @@
 
 #define DIAGNOSE_WAIT_MS 30000
 
+/* "model": why there was none, or its explanation (each claim with the
+ * records it cites) and its disagreement with the rules. */
+static void print_model(const json_t *d)
+{
+    const json_t *m = json_object_get(d, "model");
+    if (!json_is_object(m))
+        return;
+    if (json_object_get(m, "absent")) {
+        printf("\nmodel       none: %s\n", cli_jstr(m, "absent", "?"));
+        return;
+    }
+    printf("\nmodel       %s (%s), %s with the rules%s\n", cli_jstr(m, "model", "?"), cli_jstr(m, "provider", "?"),
+           !strcmp(cli_jstr(d, "agreement", "none"), "agree")      ? "agrees"
+           : !strcmp(cli_jstr(d, "agreement", "none"), "disagree") ? "DISAGREES"
+                                                                     : "offers no hypothesis",
+           json_is_true(json_object_get(m, "unsure")) ? " (unsure)" : "");
+    const json_t *dis = json_object_get(m, "disagreement");
+    if (json_is_object(dis)) {
+        printf("  it says   %s of %s (%.0f%%)%s", cli_jstr(dis, "fault_type", "?"), cli_jstr(dis, "component", "?"),
+               cli_jnum(dis, "confidence", 0) * 100, json_is_true(json_object_get(dis, "cited")) ? ", because" : ", citing no evidence");
+        size_t k;
+        json_t *r;
+        json_array_foreach(json_object_get(dis, "because"), k, r) printf(" %s", json_string_value(r) ? json_string_value(r) : "?");
+        printf("\n");
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(m, "explanation"), i, x) {
+        printf("  - %s\n", cli_jstr(x, "claim", ""));
+        size_t k;
+        json_t *c;
+        json_array_foreach(json_object_get(x, "cites"), k, c) {
+            const char *type = cli_jstr(c, "type", "");
+            char id[96] = "";
+            if (!strcmp(type, "case"))
+                snprintf(id, sizeof id, "case %.0f", cli_jnum(c, "id", 0));
+            else if (!strcmp(type, "chunk"))
+                snprintf(id, sizeof id, "knowledge chunk %.0f", cli_jnum(c, "id", 0));
+            else if (!strcmp(type, "rule_evidence"))
+                snprintf(id, sizeof id, "rules' evidence %.0f", cli_jnum(c, "index", 0) + 1);
+            else
+                snprintf(id, sizeof id, "%s[%.0f]", cli_jstr(c, "field", "?"), cli_jnum(c, "index", 0));
+            printf("      %-4s %-22s %.100s\n", cli_jstr(c, "ref", "?"), id, cli_jstr(c, "text", ""));
+        }
+    }
+}
+
 void cli_print_diagnosis(const json_t *d)
 {
     printf("fault       %s\n", cli_jstr(d, "fault_type", "?"));
     printf("component   %s\n", cli_jstr(d, "component", "-"));
     printf("root cause  %s\n", cli_jstr(d, "root_cause", "-"));
-    printf("confidence  %.0f%% (from %s)\n", cli_jnum(d, "confidence", 0) * 100, cli_jstr(d, "source", "rules"));
+    printf("confidence  %.0f%% (from %s)", cli_jnum(d, "confidence", 0) * 100, cli_jstr(d, "source", "rules"));
+    const json_t *model = json_object_get(d, "model");
+    if (json_is_number(json_object_get(model, "rules_confidence")))
+        printf(", lowered from %.0f%%: the model disagrees", cli_jnum(model, "rules_confidence", 0) * 100);
+    printf("\n");
     size_t i;
     json_t *x;
     const json_t *ev = json_object_get(d, "evidence");
@@ -35,7 +88,7 @@ void cli_print_diagnosis(const json_t *d)
         const char *svc = cli_jstr(x, "service", "");
         if (*svc && strcmp(svc, cli_jstr(d, "component", "")) != 0)
             printf(" (service %s)", svc);
-        printf(": %s\n", cli_jstr(x, "why", ""));
+        printf(": %s%s\n", cli_jstr(x, "why", ""), !strcmp(cli_jstr(x, "by", ""), "model") ? " [model]" : "");
     }
     const json_t *cases = json_object_get(d, "cases");
     if (json_array_size(cases)) {
@@ -54,6 +107,7 @@ void cli_print_diagnosis(const json_t *d)
                    *fixed ? " by " : "", fixed);
         }
     }
+    print_model(d);
 }
 
 static int get_id_arg(cli_args *a, cli_ctx *ctx, const char *cmd, const char *name, const char **val)

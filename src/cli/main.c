@@ -29,6 +29,10 @@ static const struct {
     {"logs", cmd_logs},
     {"why", cmd_why},
     {"diagnose", cmd_diagnose},
+    {"ask", cmd_ask},
+    {"llm", cmd_llm},
+    {"digest", cmd_digest}, {"dream", cmd_dream},
+    {"learn", cmd_learn},
 };
 
 static cmd_fn find_command(const char *name)

@@ -56,6 +56,7 @@ typedef struct cell {
     brain *brain;                  /* after heal, freed before it (snap_lock for the API) */
     llm *llm;                      /* the language-model client: with the brain, freed after it */
     mem_know *know;                /* knowledge store (NULL when it cannot open): freed after the brain */
+    brain_learn *learn;            /* documents and feeds into know (set under snap_lock, freed after the API) */
     detect_registry *an;           /* from open_cell to close_cell (outlives the API) */
     logs_watch *logs;              /* the log watch: loop thread; set and cleared under snap_lock */
     loopcall lc;                   /* API threads run approve/reject on the loop */
@@ -128,6 +129,8 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
         rc = heal_config_check(c, err, errlen);
     if (!rc)
         rc = llm_config_check(c, err, errlen);
+    if (!rc)
+        rc = brain_learn_config_check(c, err, errlen);
     return rc ? rc : brain_config_check(c, err, errlen);
 }
 
@@ -568,14 +571,181 @@ static int know_embed(void *ud, const char *const *texts, size_t n, float *out, 
 static void start_thinking(cell *c)
 {
     char err[1024], path[CORE_PATH_MAX + 32];
-    if (llm_new(&c->cfg, c->cfg.state_dir, on_llm_sent, c, &c->llm, err, sizeof err))
+    llm *l = NULL;
+    if (llm_new(&c->cfg, c->cfg.state_dir, on_llm_sent, c, &l, err, sizeof err))
         log_err("ippocd: llm: %s (thinking without a model)", err);
+    pthread_mutex_lock(&c->snap_lock); /* GET /v1/llm may already be asking (hk_llm) */
+    c->llm = l;
+    pthread_mutex_unlock(&c->snap_lock);
     snprintf(path, sizeof path, "%s/knowledge.db", c->cfg.state_dir);
     if (mem_know_open(path, &c->know, err, sizeof err)) {
         log_warn("ippocd: knowledge: %s (running without it)", err);
         c->know = NULL;
     } else if (llm_embed_dims(c->llm) > 0)
         mem_know_set_embedder(c->know, know_embed, c->llm, llm_embed_dims(c->llm));
+}
+
+/* ---- ask: POST /v1/ask (an HTTP thread; may block on the model) ---------------- */
+
+/* Asks in flight: the stop path waits for them before it frees the brain
+ * (under snap_lock, like c->brain; one daemon per process). */
+static pthread_cond_t ask_done = PTHREAD_COND_INITIALIZER;
+static int asking;
+
+static char *hk_ask(void *ud, const char *question, int64_t at_ms, int *status, char *err, size_t errlen)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    brain *b = c->brain;
+    if (b)
+        asking++;
+    pthread_mutex_unlock(&c->snap_lock);
+    if (!b) {
+        *status = 503;
+        snprintf(err, errlen, "the brain is not running");
+        return NULL;
+    }
+    char *t = brain_ask_at_json(b, question, at_ms, core_now_ms(), status, err, errlen);
+    pthread_mutex_lock(&c->snap_lock);
+    if (--asking == 0)
+        pthread_cond_broadcast(&ask_done);
+    pthread_mutex_unlock(&c->snap_lock);
+    return t;
+}
+
+/* The stop path, after c->brain is cleared: the asks still reading it end first. */
+static void wait_asks(cell *c)
+{
+    pthread_mutex_lock(&c->snap_lock);
+    while (asking > 0)
+        pthread_cond_wait(&ask_done, &c->snap_lock);
+    pthread_mutex_unlock(&c->snap_lock);
+}
+
+/* GET /v1/llm: the language-model client's status (any thread). */
+static char *hk_llm(void *ud)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock); /* published by start_thinking, freed after the API stops */
+    llm *l = c->llm;
+    pthread_mutex_unlock(&c->snap_lock);
+    return llm_status_json(l);
+}
+
+/* Dreaming: the digest (any thread), a pass now (on the loop), and what
+ * refreshes the detectors' baselines during a pass (the loop). */
+static char *hk_digest(void *ud, const char *day, char *err, size_t errlen)
+{
+    cell *c = ud;
+    pthread_mutex_lock(&c->snap_lock);
+    bool thinking = c->brain != NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    if (!thinking) {
+        snprintf(err, errlen, "the brain is not running");
+        return NULL;
+    }
+    /* from memory only (it outlives the API): the loop never waits on it */
+    return brain_digest_mem_json(c->mem, day, err, errlen);
+}
+
+typedef struct dream_call {
+    cell *c;
+    uint64_t pass;
+    char *err;
+    size_t errlen;
+    int rc;
+} dream_call;
+
+static int dream_call_run(void *arg)
+{
+    dream_call *k = arg;
+    k->rc = brain_dream_start(k->c->brain, &k->pass, k->err, k->errlen);
+    return 0;
+}
+
+static int hk_dream(void *ud, uint64_t *pass, char *err, size_t errlen)
+{
+    dream_call k = {ud, 0, err, errlen, 0};
+    int rc = loopcall_run(&((cell *)ud)->lc, dream_call_run, &k, 5000);
+    if (rc == -ETIMEDOUT) {
+        snprintf(err, errlen, "the daemon is busy: try again");
+        return -EBUSY;
+    }
+    if (rc == -ECANCELED) {
+        snprintf(err, errlen, "the daemon is stopping");
+        return -ECANCELED;
+    }
+    *pass = k.pass;
+    return k.rc;
+}
+
+static int dream_baselines(void *ud, int64_t now_ms)
+{
+    cell *c = ud;
+    return c->an ? detect_registry_save(c->an, now_ms) : 0;
+}
+
+/* ---- learn: documents and feeds into the knowledge store -------------------- */
+
+static void start_learning(cell *c)
+{
+    char err[1024];
+    brain_learn *l = NULL;
+    if (brain_learn_new(&c->cfg, c->know, &l, err, sizeof err))
+        log_err("ippocd: knowledge: %s (not reading documents)", err);
+    pthread_mutex_lock(&c->snap_lock);
+    c->learn = l;
+    pthread_mutex_unlock(&c->snap_lock);
+}
+
+/* The learner (fixed once set; freed only after the API stopped). */
+static brain_learn *learner(cell *c)
+{
+    pthread_mutex_lock(&c->snap_lock);
+    brain_learn *l = c->learn;
+    pthread_mutex_unlock(&c->snap_lock);
+    return l;
+}
+
+static char *hk_learn(void *ud, const char *body, size_t len, int *status, char *err, size_t errlen)
+{
+    brain_learn *l = learner(ud);
+    if (!l) {
+        *status = 503;
+        snprintf(err, errlen, "the knowledge store is not running");
+        return NULL;
+    }
+    return brain_learn_json(l, body, len, status, err, errlen);
+}
+
+static char *hk_knowledge(void *ud, int limit)
+{
+    brain_learn *l = learner(ud);
+    return l ? brain_knowledge_json(l, limit) : NULL;
+}
+
+static char *hk_knowledge_search(void *ud, const char *q, const char *mode, int limit, int *status, char *err,
+                                 size_t errlen)
+{
+    brain_learn *l = learner(ud);
+    if (!l) {
+        *status = 503;
+        snprintf(err, errlen, "the knowledge store is not running");
+        return NULL;
+    }
+    return brain_knowledge_search_json(l, q, mode, limit, status, err, errlen);
+}
+
+static char *hk_links(void *ud, const char *node, int depth)
+{
+    brain_learn *l = learner(ud);
+    return l ? brain_knowledge_links_json(l, node, depth) : NULL;
+}
+
+static char *hk_feeds(void *ud)
+{
+    brain_learn *l = learner(ud);
+    return l ? brain_learn_feeds_json(l) : NULL;
 }
 
 /* ---- API start/stop --------------------------------------------------------- */
@@ -590,7 +760,12 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .node_metrics = hk_node_metrics,
                        .logs_json = hk_logs,
                        .diagnosis_json = hk_diagnosis, .brain_json = hk_brain, .diagnose = hk_diagnose,
-                       .socket_path = c->socket_path};
+                       .socket_path = c->socket_path,
+                       .llm_json = hk_llm,
+                       .digest_json = hk_digest, .dream = hk_dream, /* dreaming */
+                       .learn = hk_learn, .knowledge_json = hk_knowledge, .knowledge_search = hk_knowledge_search,
+                       .feeds_json = hk_feeds, .links_json = hk_links,
+                       .ask_json = hk_ask};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -681,6 +856,8 @@ static void reload(cell *c)
         log_err("daemon: the language model keeps its settings: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
     }
+    if (c->learn && brain_learn_reconfigure(c->learn, &next, err, sizeof err)) /* checked: out of memory only */
+        log_err("daemon: knowledge: %s", err);
     if (c->brain && brain_reconfigure(c->brain, &next, err, sizeof err)) {
         log_err("daemon: the brain keeps its settings: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
@@ -765,6 +942,7 @@ static void on_signal(uv_signal_t *s, int signum)
     brain *b = c->brain; /* before heal: it waits for its deliberations, which read heal */
     c->brain = NULL;
     pthread_mutex_unlock(&c->snap_lock);
+    wait_asks(c);
     brain_free(b);
     stop_logs(c);
     if (c->heal)
@@ -801,8 +979,11 @@ static int open_cell(cell *c, char *err, size_t errlen)
 
 static void close_cell(cell *c)
 {
+    brain_learn_stop(c->learn); /* a document being fetched does not hold the API's threads */
     if (c->api)
         api_stop(c->api);
+    brain_learn_free(c->learn); /* its feed thread stops before the store closes */
+    c->learn = NULL;
     mem_know_close(c->know); /* the brain that read them is gone, and so is the API */
     c->know = NULL;
     llm_free(c->llm);
@@ -892,7 +1073,9 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
         if (brain_new(&c.loop, &c.cfg, c.mem, h, c.logs, &b, err, sizeof err))
             log_err("ippocd: brain: %s (running without it)", err);
         start_thinking(&c);
+        start_learning(&c);
         brain_set_thinking(b, c.llm, c.know);
+        brain_set_dream_hook(b, dream_baselines, &c);
         pthread_mutex_lock(&c.snap_lock);
         c.brain = b;
         pthread_mutex_unlock(&c.snap_lock);

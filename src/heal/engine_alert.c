@@ -4,7 +4,7 @@
  * network. The event stream gets its `alert` event from engine_act.c. */
 #include "heal/engine_int.h"
 
-#include "heal/curl_dl.h"
+#include "core/curl_dl.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -134,5 +134,13 @@ int heal_engine_propose(heal_engine *e, uint64_t id, const heal_action *acts, in
 int heal_engine_incident_close(heal_engine *e, uint64_t id, bool resolved, const char *reason);
 /* heal_action_parse_text (action.h, included above) parses one proposed
  * action's text; heal_action_format writes it. */
+/* The static part of the safety policy, for an action only proposed (a
+ * model's): its kind is on allow (the service's [service.X] allow text;
+ * NULL or "" = the default allowlist) and its target is one heal accepts (a
+ * restore names one of config_paths; a pid form never pid 0 or 1). Pure,
+ * any thread; heal_engine_propose still applies the whole policy. 0,
+ * -EPERM (not allowed) or -EINVAL (bad allowlist), with why. */
+int heal_action_check(const heal_action *a, const char *allow, const char *const *config_paths, int npaths,
+                      char *why, size_t whylen);
 
 #endif

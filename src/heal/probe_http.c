@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include <arpa/inet.h>
-#include "heal/curl_dl.h"
+#include "core/curl_dl.h"
 
 #include "heal/probe_int.h"
 
@@ -44,24 +44,10 @@ typedef struct http_attempt {
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static probe_http_multi *registry;
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init_once(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 int heal_curl_ready(char *err, size_t errlen)
 {
-    int lrc = heal_curl_load(err, errlen); /* dlopen: see curl_dl.h */
-    if (lrc)
-        return lrc;
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc == CURLE_OK)
-        return 0;
-    snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
-    return -EIO;
+    return core_curl_ready(err, errlen); /* dlopen and global init: see core/curl_dl.h */
 }
 
 /* ---- the shared multi handle and its libuv glue ------------------------------------ */

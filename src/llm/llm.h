@@ -31,6 +31,9 @@
  *   redact_emails / redact_ips = yes|no (default yes)
  *   embeddings = URL            (OpenAI-compatible /v1/embeddings base; "" = built-in)
  *   embeddings_model = NAME
+ *   embeddings_dims = N         (the endpoint's vector size; else learned from
+ *                                its first answer)
+ * (docs/llm.md has the details: the routing, what is redacted, the record.)
  *
  * Threads: llm_new/llm_reconfigure/llm_free on one thread (the loop);
  * llm_complete and llm_embed block and are called from worker threads (the

@@ -83,6 +83,17 @@ static void t_brain_routes(void **state)
     assert_false(api_route_is_post(R_BRAIN));
 }
 
+/* ask's route (api_ask.c): POST only. */
+static void t_ask_route(void **state)
+{
+    (void)state;
+    expect_route("/v1/ask", R_ASK, NULL);
+    expect_route("/v1/ask/", R_NONE, NULL);
+    expect_route("/v1/asks", R_NONE, NULL);
+    assert_true(api_route_is_post(R_ASK));
+    assert_string_equal(api_route_allow(R_ASK), "POST");
+}
+
 static int id_of(const char *s, uint64_t *v)
 {
     return api_parse_id(s, strlen(s), v);
@@ -217,6 +228,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_routes), cmocka_unit_test(t_route_methods), cmocka_unit_test(t_ids),
         cmocka_unit_test(t_brain_routes),
+        cmocka_unit_test(t_ask_route),
         cmocka_unit_test(t_bodies), cmocka_unit_test(t_err_map),       cmocka_unit_test(t_status_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

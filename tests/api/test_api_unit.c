@@ -527,6 +527,16 @@ static void t_head(void **state)
                 API_HEAD_OK, 0, NULL);
     expect_head("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nab\r\n",
                 API_HEAD_MORE, 0, NULL);
+    /* POST /v1/learn carries a document: handed on once its head is in (learn) */
+    const char *doc = "POST /v1/learn HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n{\"so";
+    assert_int_equal(api_head_check(doc, strlen(doc), &h), API_HEAD_OK);
+    assert_int_equal(h.need, strlen(doc) - 4);
+    expect_head("POST /v1/learn HTTP/1.1\r\nHost: x\r\nContent-Length: 30000000\r\n\r\n", API_HEAD_BAD, 413,
+                "too_large");
+    expect_head("POST /v1/diagnose HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n", API_HEAD_BAD, 413,
+                "too_large");
+    expect_head("GET /v1/learn HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n", API_HEAD_BAD, 413,
+                "too_large");
     /* and each mistake with its status and code */
     expect_head("GET\r\n\r\n", API_HEAD_BAD, 400, "bad_request");
     expect_head("G(T / HTTP/1.1\r\n", API_HEAD_BAD, 400, "bad_request");

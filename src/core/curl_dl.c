@@ -1,6 +1,6 @@
-/* curl_dl.c: loads libcurl at run time for HTTP probes and webhooks (see
- * curl_dl.h for why it is not linked). */
-#include "heal/curl_dl.h"
+/* curl_dl.c: loads libcurl at run time for HTTP probes, webhooks and the
+ * language-model client (see curl_dl.h for why it is not linked). */
+#include "core/curl_dl.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-heal_curl_api heal_curl;
+core_curl_api core_curl;
 
-#define SYM(field, name) {name, offsetof(heal_curl_api, field)}
+#define SYM(field, name) {name, offsetof(core_curl_api, field)}
 static const struct {
     const char *name;
     size_t off;
@@ -40,7 +40,7 @@ static void load(void)
         snprintf(load_err, sizeof load_err, "cannot load libcurl: %s", dlerror());
         return;
     }
-    heal_curl_api api;
+    core_curl_api api;
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         void *f = dlsym(h, syms[i].name);
         if (!f) {
@@ -51,14 +51,34 @@ static void load(void)
         }
         memcpy((char *)&api + syms[i].off, &f, sizeof f); /* object to function pointer */
     }
-    heal_curl = api;
+    core_curl = api;
 }
 
-int heal_curl_load(char *err, size_t errlen)
+int core_curl_load(char *err, size_t errlen)
 {
     pthread_once(&load_once, load);
-    if (heal_curl.global_init)
+    if (core_curl.global_init)
         return 0;
     snprintf(err, errlen, "%s", load_err);
     return -ENOENT;
+}
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static CURLcode init_rc = CURLE_FAILED_INIT;
+
+static void init_curl(void)
+{
+    init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int core_curl_ready(char *err, size_t errlen)
+{
+    int lrc = core_curl_load(err, errlen);
+    if (lrc)
+        return lrc;
+    pthread_once(&init_once, init_curl);
+    if (init_rc == CURLE_OK)
+        return 0;
+    snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(init_rc));
+    return -EIO;
 }
