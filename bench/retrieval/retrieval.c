@@ -252,6 +252,7 @@ static int fuse_all(mem_know *k, corpus *c, size_t nq, bool kv)
     char err[256];
     score s[NFUSE];
     memset(s, 0, sizeof s);
+    size_t either = 0, vonly = 0;
     for (size_t i = 0; i < nq; i++) {
         page *p = &c->p[i * c->n / nq];
         mem_hit *b = NULL, *v = NULL;
@@ -263,6 +264,9 @@ static int fuse_all(mem_know *k, corpus *c, size_t nq, bool kv)
         }
         for (size_t f = 0; f < NFUSE; f++)
             count(&s[f], p->half, fused_rank(b, nb, v, nv, fusions[f], p->id));
+        int rb = rank_of(b, nb, p->id), rv = rank_of(v, nv, p->id);
+        either += (rb >= 1 && rb <= 10) || (rv >= 1 && rv <= 10);
+        vonly += (rb < 1 || rb > 10) && rv >= 1 && rv <= 10;
         mem_know_hits_free(b, nb);
         mem_know_hits_free(v, nv);
     }
@@ -271,6 +275,8 @@ static int fuse_all(mem_know *k, corpus *c, size_t nq, bool kv)
         snprintf(label, sizeof label, "rrf-k%.0f-wv%.1f", fusions[f].k, fusions[f].wv);
         print_score(label, &s[f], kv);
     }
+    printf("in the first 10 of BM25 or of the vector: %.1f%%; of the vector only: %.1f%%\n",
+           100.0 * (double)either / (double)nq, 100.0 * (double)vonly / (double)nq);
     return 0;
 }
 
