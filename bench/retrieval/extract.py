@@ -153,17 +153,16 @@ def build(out, jobs, limit):
     counts = Counter()
     counts["symlink aliases"] = links
     rows = []
-    if True:
-        for path, status, text in rendered(paths, jobs, out + ".render"):
-            if status != "ok":
-                counts[".so aliases" if status == "alias" else "render errors"] += 1
-                continue
-            name, body = split_name(text)
-            q = query_of(name)
-            if not q or len(body) < 20:
-                counts["no NAME description or body"] += 1
-                continue
-            rows.append({"id": page_id(path), "path": path, "query": q, "text": body})
+    for path, status, text in rendered(paths, jobs, out + ".render"):
+        if status != "ok":
+            counts[".so aliases" if status == "alias" else "render errors"] += 1
+            continue
+        name, body = split_name(text)
+        q = query_of(name)
+        if not q or len(body) < 20:
+            counts["no NAME description or body"] += 1
+            continue
+        rows.append({"id": page_id(path), "path": path, "query": q, "text": body})
     shared = Counter(r["query"].lower() for r in rows)
     keep = [r for r in rows if shared[r["query"].lower()] == 1]
     counts["sharing a description"] = len(rows) - len(keep)
