@@ -3,9 +3,11 @@
  * can be an error: a query without words has no hits): candidates are the
  * chunks holding the rarest words, within a budget, and every word scores
  * on them by BM25 (know_bm25, a ranking function like FTS5's bm25()); the
- * same query is embedded and scanned exactly over the RAM index; the two
- * top-KNOW_TOPN lists are fused by reciprocal rank (k = 60). A search's
- * first hits count as used, written in batches. */
+ * same query is embedded, moved towards BM25's first chunks' vectors
+ * (pseudo-relevance feedback) and scanned exactly over the RAM index; the
+ * hybrid scores every candidate of either top-KNOW_TOPN list by BM25's
+ * score over its best plus 0.3 x its cosine min-max scaled (see KNOW_FUSE
+ * below). A search's first hits count as used, written in batches. */
 #include "memory/know_priv.h"
 
 #include <ctype.h>
@@ -227,11 +229,44 @@ void know_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *c
     sqlite3_result_double(cx, -score);
 }
 
+/* The hybrid's fusion (chosen on bench/retrieval's tune half, see
+ * docs/knowledge.md; settable at build time for measurements, like
+ * KNOW_BM25_BUDGET):
+ *  KNOW_FUSE      0: reciprocal rank (1 / (K + rank)); 1: scores, BM25's
+ *                 divided by its best, the cosine min-max scaled over the
+ *                 candidates (every BM25 candidate gets its cosine);
+ *  KNOW_FUSE_WV   the vector side's weight (BM25's is 1);
+ *  KNOW_FUSE_K    reciprocal rank's k;
+ *  KNOW_FUSE_DOC  1: each side's part of a chunk is the best of its
+ *                 document's chunks (a document found by BM25 through one
+ *                 chunk and by the vector through another adds up);
+ *  KNOW_PRF_M/_B  the query vector moved towards the mean vector of BM25's
+ *                 first M chunks with weight B (Rocchio; 0: not). */
+#ifndef KNOW_FUSE
+#define KNOW_FUSE 1
+#endif
+#ifndef KNOW_FUSE_WV
+#define KNOW_FUSE_WV 0.3
+#endif
+#ifndef KNOW_FUSE_K
+#define KNOW_FUSE_K KNOW_RRF_K
+#endif
+#ifndef KNOW_FUSE_DOC
+#define KNOW_FUSE_DOC 0
+#endif
+#ifndef KNOW_PRF_M
+#define KNOW_PRF_M 3
+#endif
+#ifndef KNOW_PRF_B
+#define KNOW_PRF_B 1.0
+#endif
+
 typedef struct cand {
-    int64_t id;
+    int64_t id, doc;
     double score;
     int rb, rv;
     double sb, sv;
+    bool hv; /* sv is known (in the vector's list or scored against the query) */
 } cand;
 
 static int bm25_list(mem_know *k, const plan *p, cand *c, size_t *nc, char *err, size_t errlen)
@@ -248,7 +283,6 @@ static int bm25_list(mem_know *k, const plan *p, cand *c, size_t *nc, char *err,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         r++;
         c[*nc] = (cand){.id = sqlite3_column_int64(st, 0), .rb = r, .sb = -sqlite3_column_double(st, 1)};
-        c[*nc].score = 1.0 / (KNOW_RRF_K + r);
         (*nc)++;
     }
     sqlite3_reset(st);
@@ -258,9 +292,36 @@ static int bm25_list(mem_know *k, const plan *p, cand *c, size_t *nc, char *err,
     return 0;
 }
 
+/* The query vector moved towards the mean of BM25's first KNOW_PRF_M
+ * chunks' vectors (c[0..nb) are BM25's list in rank order), unit length. */
+static void prf(mem_know *k, const cand *c, size_t nb)
+{
+    if (KNOW_PRF_M <= 0 || KNOW_PRF_B <= 0 || !nb)
+        return;
+    size_t d = (size_t)k->dims;
+    int m = 0;
+    for (size_t i = 0; i < nb && m < KNOW_PRF_M; i++)
+        m += know_index_find(&k->ix, c[i].id) >= 0;
+    float w = (float)(KNOW_PRF_B / (m ? m : 1));
+    for (size_t i = 0, got = 0; i < nb && got < (size_t)m; i++) {
+        ptrdiff_t at = know_index_find(&k->ix, c[i].id);
+        if (at < 0)
+            continue;
+        const float *v = k->ix.v + (size_t)at * d;
+        for (size_t j = 0; j < d; j++)
+            k->qv[j] += w * v[j];
+        got++;
+    }
+    float n2 = mem_vec_dot(k->qv, k->qv, d);
+    if (m && n2 > 0)
+        for (size_t j = 0; j < d; j++)
+            k->qv[j] /= sqrtf(n2);
+}
+
 /* ext: the query embedded by the external embedder (outside the lock), or
- * NULL for the built-in one (which reads the statistics: under it). */
-static void vec_list(mem_know *k, const char *query, const float *ext, cand *c, size_t *nc)
+ * NULL for the built-in one (which reads the statistics: under it). The
+ * first nb candidates are BM25's. */
+static void vec_list(mem_know *k, const char *query, const float *ext, cand *c, size_t *nc, size_t nb)
 {
     char err[256];
     const char *t = query;
@@ -275,8 +336,8 @@ static void vec_list(mem_know *k, const char *query, const float *ext, cand *c, 
         zero = k->qv[i] == 0;
     if (zero)
         return;
+    prf(k, c, nb);
     size_t n = know_index_top(&k->ix, k->qv, KNOW_TOPN, k->top_id, k->top_s);
-    size_t nb = *nc;
     for (size_t i = 0; i < n; i++) {
         int r = (int)i + 1;
         size_t j = 0;
@@ -286,8 +347,63 @@ static void vec_list(mem_know *k, const char *query, const float *ext, cand *c, 
             j = (*nc)++;
             c[j] = (cand){.id = k->top_id[i]};
         }
-        c[j].rv = r, c[j].sv = k->top_s[i];
-        c[j].score += 1.0 / (KNOW_RRF_K + r);
+        c[j].rv = r, c[j].sv = k->top_s[i], c[j].hv = true;
+    }
+    if (KNOW_FUSE != 1)
+        return;
+    for (size_t j = 0; j < nb; j++) { /* BM25's candidates beyond the vector's list: their cosine */
+        ptrdiff_t at = c[j].hv ? -1 : know_index_find(&k->ix, c[j].id);
+        if (at >= 0) {
+            c[j].sv = mem_vec_dot(k->qv, k->ix.v + (size_t)at * (size_t)k->dims, (size_t)k->dims);
+            c[j].hv = true;
+        }
+    }
+}
+
+/* The chunk's document (0 when it is gone). */
+static int64_t doc_of(mem_know *k, int64_t chunk)
+{
+    sqlite3_stmt *st = k->st[KS_HIT];
+    sqlite3_bind_int64(st, 1, chunk);
+    int64_t doc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return doc;
+}
+
+/* The hybrid's score of every candidate (see KNOW_FUSE above). */
+static void fuse(mem_know *k, cand *c, size_t nc)
+{
+    double fb[2 * KNOW_TOPN], fv[2 * KNOW_TOPN], bmax = 0, vmin = INFINITY, vmax = -INFINITY;
+    for (size_t i = 0; i < nc; i++) {
+        if (c[i].rb && c[i].sb > bmax)
+            bmax = c[i].sb;
+        if (c[i].hv && c[i].sv < vmin)
+            vmin = c[i].sv;
+        if (c[i].hv && c[i].sv > vmax)
+            vmax = c[i].sv;
+    }
+    for (size_t i = 0; i < nc; i++) {
+        if (KNOW_FUSE == 1) {
+            fb[i] = c[i].rb && bmax > 0 ? c[i].sb / bmax : 0;
+            fv[i] = c[i].hv && vmax > vmin ? (c[i].sv - vmin) / (vmax - vmin) : 0;
+        } else {
+            fb[i] = c[i].rb ? 1.0 / (KNOW_FUSE_K + c[i].rb) : 0;
+            fv[i] = c[i].rv ? 1.0 / (KNOW_FUSE_K + c[i].rv) : 0;
+        }
+        c[i].score = fb[i] + KNOW_FUSE_WV * fv[i];
+    }
+    if (!KNOW_FUSE_DOC)
+        return;
+    for (size_t i = 0; i < nc; i++)
+        c[i].doc = doc_of(k, c[i].id);
+    for (size_t i = 0; i < nc; i++) {
+        double b = fb[i], v = fv[i];
+        for (size_t j = 0; j < nc; j++)
+            if (c[j].doc == c[i].doc) {
+                b = fb[j] > b ? fb[j] : b;
+                v = fv[j] > v ? fv[j] : v;
+            }
+        c[i].score = b + KNOW_FUSE_WV * v + 1e-3 * c[i].score; /* its own parts order a document's chunks */
     }
 }
 
@@ -418,10 +534,13 @@ static int search_locked(mem_know *k, const char *query, const float *ext, int m
         if (rc)
             return rc;
     }
+    size_t nb = nc;
     if (mode != MEM_KNOW_BM25)
-        vec_list(k, query, ext, c, &nc);
-    for (size_t i = 0; i < nc; i++) /* one ranking alone: its own score */
-        if (mode != MEM_KNOW_HYBRID)
+        vec_list(k, query, ext, c, &nc, nb);
+    if (mode == MEM_KNOW_HYBRID)
+        fuse(k, c, nc);
+    else
+        for (size_t i = 0; i < nc; i++) /* one ranking alone: its own score */
             c[i].score = mode == MEM_KNOW_BM25 ? c[i].sb : c[i].sv;
     qsort(c, nc, sizeof *c, cmp_cand);
     size_t want = nc < (size_t)limit ? nc : (size_t)limit;
