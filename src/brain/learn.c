@@ -20,8 +20,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <libxml/parser.h>
-
 #include "brain/brain.h"
 #include "brain/learn_int.h"
 #include "core/curl_dl.h"
@@ -679,7 +677,6 @@ int brain_learn_new(const core_config *cfg, mem_know *know, brain_learn **out, c
     int rc = learn_cfg_read(cfg, &c, err, errlen);
     if (rc)
         return rc;
-    xmlInitParser();
     brain_learn *l = calloc(1, sizeof *l);
     if (!l) {
         learn_cfg_free(&c);
