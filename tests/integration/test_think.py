@@ -18,7 +18,7 @@ import os
 import sys
 
 from harness import Daemon, Peer, free_port, run, wait_for
-from test_brain import WEB, break_and_kill, known_good, running_long_enough, up
+from test_brain import write_web, break_and_kill, known_good, running_long_enough, up
 from test_heal import _kill_leftovers, svc  # noqa: F401 - registers the leftover killer
 
 FAKELLM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llm", "fakellm.py")
@@ -52,12 +52,7 @@ def start_fakellm(tmp, content):
 
 
 def setup(d, port, llm_port):
-    script = os.path.join(d.tmp, "web.py")
-    with open(script, "w") as f:
-        f.write(WEB)
-    conf = os.path.join(d.tmp, "web.conf")
-    with open(conf, "w") as f:
-        f.write(f"name = web\nlisten = {port}\n")
+    script, conf = write_web(d, port)
     llm = f"[llm]\nlocal = http://127.0.0.1:{llm_port}/v1\ntimeout = 10s\n" if llm_port else ""
     d.write_config(
         "[logs]\nnew_template_grace = 0s\n"
