@@ -9,9 +9,9 @@
 #include <cmocka.h>
 
 #include "brain/ask_int.h"
+#include "brain_test_util.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +27,6 @@ typedef struct fx {
     brain *b;
     int64_t now;
 } fx;
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
 
 static int64_t ev(fx *f, int64_t ts, const char *type, const char *sev, const char *src, const char *payload)
 {
@@ -54,8 +48,7 @@ static void dpkg_line(FILE *o, int64_t ms, const char *rest)
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/ippoc-ask-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    btu_tmpdir(f->dir, sizeof f->dir, "ask");
     snprintf(f->dpkg, sizeof f->dpkg, "%s/dpkg.log", f->dir);
     f->now = core_now_ms();
     FILE *o = fopen(f->dpkg, "w");
@@ -64,15 +57,10 @@ static int setup(void **state)
     dpkg_line(o, f->now - 3600000, "status installed openssl:amd64 3.0.2");
     dpkg_line(o, f->now - 5 * 86400000LL, "install oldthing:amd64 <none> 1.0");
     fclose(o);
-    core_log_setup(CORE_LOG_ERR, 0);
-    core_config_defaults(&f->cfg);
     char conf[512], err[1024] = "";
     snprintf(conf, sizeof conf, "[brain]\nwindow = 0s\nkmsg = /nonexistent\ndpkg_log = %s\n", f->dpkg);
-    if (core_config_load_string(&f->cfg, conf, "t.conf", err, sizeof err))
-        fail_msg("config: %s", err);
-    snprintf(f->cfg.state_dir, sizeof f->cfg.state_dir, "%s", f->dir);
-    if (mem_open(&f->m, &f->cfg, err, sizeof err))
-        fail_msg("mem_open: %s", err);
+    btu_config(&f->cfg, conf, f->dir);
+    f->m = btu_mem_open(&f->cfg);
     assert_int_equal(uv_loop_init(&f->loop), 0);
     if (brain_new(&f->loop, &f->cfg, f->m, NULL, NULL, &f->b, err, sizeof err))
         fail_msg("brain_new: %s", err);
@@ -87,7 +75,7 @@ static int teardown(void **state)
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     mem_close(f->m);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    btu_rm_tree(f->dir);
     core_config_free(&f->cfg);
     free(f);
     return 0;
