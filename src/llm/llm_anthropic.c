@@ -61,13 +61,9 @@ static void refusal_of_stop(llm_reply *r)
 
 int llm_anthropic_parse(const char *body, size_t len, llm_reply *r)
 {
-    json_error_t je;
-    json_t *o = json_loadb(body ? body : "", len, 0, &je);
-    if (!json_is_object(o)) {
-        snprintf(r->error, sizeof r->error, "the answer is not JSON: %s", je.text);
-        json_decref(o);
+    json_t *o = llm_reply_json(body, len, r);
+    if (!o)
         return -EPROTO;
-    }
     const json_t *blocks = json_object_get(o, "content");
     if (!json_is_array(blocks)) {
         snprintf(r->error, sizeof r->error, "the answer has no content blocks");

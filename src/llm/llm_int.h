@@ -147,6 +147,9 @@ typedef struct llm_prompt {
  * schema is not JSON). */
 char *llm_openai_body(const llm_prompt *p);
 char *llm_anthropic_body(const llm_prompt *p);
+/* A whole answer's JSON object, or NULL with the reason in r->error
+ * (llm_openai.c; serves both providers' parsers). */
+json_t *llm_reply_json(const char *body, size_t len, llm_reply *r);
 /* Whole answers: 0 or -EPROTO with the reason in r->error. */
 int llm_openai_parse(const char *body, size_t len, llm_reply *r);
 int llm_anthropic_parse(const char *body, size_t len, llm_reply *r);

@@ -120,15 +120,23 @@ void llm_error_message(const char *body, char *out, size_t n)
     json_decref(o);
 }
 
-int llm_openai_parse(const char *body, size_t len, llm_reply *r)
+json_t *llm_reply_json(const char *body, size_t len, llm_reply *r)
 {
     json_error_t je;
     json_t *o = json_loadb(body ? body : "", len, 0, &je);
     if (!json_is_object(o)) {
         snprintf(r->error, sizeof r->error, "the answer is not JSON: %s", je.text);
         json_decref(o);
-        return -EPROTO;
+        return NULL;
     }
+    return o;
+}
+
+int llm_openai_parse(const char *body, size_t len, llm_reply *r)
+{
+    json_t *o = llm_reply_json(body, len, r);
+    if (!o)
+        return -EPROTO;
     const json_t *ch = json_array_get(json_object_get(o, "choices"), 0);
     const json_t *msg = json_object_get(ch, "message");
     if (!json_is_object(msg)) {
