@@ -46,6 +46,14 @@ void btu_rm_tree(const char *dir)
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+void btu_close(mem_t *m, core_config *cfg, const char *dir)
+{
+    if (m)
+        mem_close(m);
+    core_config_free(cfg);
+    btu_rm_tree(dir);
+}
+
 json_t *btu_fixture(const char *name)
 {
     char path[4096];

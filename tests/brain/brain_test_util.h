@@ -17,6 +17,8 @@ void btu_tmpdir(char *dir, size_t n, const char *name);
 void btu_config(core_config *cfg, const char *text, const char *dir);
 /* Opens the memory store of cfg. */
 mem_t *btu_mem_open(const core_config *cfg);
+/* Closes m (if any), frees cfg and removes dir: the end of a test's store. */
+void btu_close(mem_t *m, core_config *cfg, const char *dir);
 /* Removes dir and everything under it. */
 void btu_rm_tree(const char *dir);
 /* tests/brain/fixtures/NAME.json below $IPPOC_SRC (default "."). */

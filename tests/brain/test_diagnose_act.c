@@ -71,9 +71,7 @@ static int teardown(void **state)
     uv_close((uv_handle_t *)&f->wake, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    mem_close(f->m);
-    btu_rm_tree(f->dir);
-    core_config_free(&f->cfg);
+    btu_close(f->m, &f->cfg, f->dir);
     free(f);
     return 0;
 }

@@ -37,10 +37,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     fx *x = *st;
-    if (x->m)
-        mem_close(x->m);
-    core_config_free(&x->cfg);
-    btu_rm_tree(x->dir);
+    btu_close(x->m, &x->cfg, x->dir);
     free(x);
     return 0;
 }

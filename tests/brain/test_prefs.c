@@ -333,8 +333,7 @@ static void test_survives_restart(void **st)
         assert_int_equal(mem_flush(m, 5000), 0);
         mem_close(m);
     }
-    core_config_free(&cfg);
-    btu_rm_tree(dir);
+    btu_close(NULL, &cfg, dir);
 }
 
 int main(void)

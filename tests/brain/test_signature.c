@@ -64,9 +64,7 @@ static int teardown(void **state)
         kill(f->kids[i], SIGKILL);
         waitpid(f->kids[i], NULL, 0);
     }
-    mem_close(f->m);
-    btu_rm_tree(f->dir);
-    core_config_free(&f->cfg);
+    btu_close(f->m, &f->cfg, f->dir);
     free(f);
     return 0;
 }

@@ -81,9 +81,7 @@ static int teardown(void **state)
     heal_engine_free(f->e);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
-    mem_close(f->m);
-    btu_rm_tree(f->dir);
-    core_config_free(&f->cfg);
+    btu_close(f->m, &f->cfg, f->dir);
     free(f);
     return 0;
 }
