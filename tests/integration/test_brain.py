@@ -62,6 +62,13 @@ def write_web(d, port):
     return script, conf
 
 
+def start_web(d, port):
+    """Starts d and waits for the web service up and its known-good config."""
+    d.start()
+    wait_for(lambda: up(port), 15, "web up")
+    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+
+
 def setup_web(d, port):
     script, conf = write_web(d, port)
     d.write_config(
@@ -111,9 +118,7 @@ def test_config_error_diagnosed_healed_and_remembered():
     d = Daemon()
     port = free_port()
     conf = setup_web(d, port)
-    d.start()
-    wait_for(lambda: up(port), 15, "web up")
-    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+    start_web(d, port)
 
     # ---- first occurrence: rules, after the evidence window ----
     t0 = break_and_kill(d, conf, port)

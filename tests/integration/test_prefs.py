@@ -18,7 +18,7 @@ import sys
 import time
 
 from harness import Daemon, free_port, run, wait_for
-from test_brain import write_web, known_good, up
+from test_brain import start_web, up, write_web
 from test_heal import _kill_leftovers, svc  # noqa: F401 - registers the leftover killer
 
 
@@ -92,9 +92,7 @@ def test_preferences_change_proposals():
     d = Daemon()
     port = free_port()
     conf = setup(d, port)
-    d.start()
-    wait_for(lambda: up(port), 15, "web up")
-    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+    start_web(d, port)
     restore = f"restore {conf}"
 
     # ---- 1: the brain proposes restore, a person rejects it ----
@@ -171,9 +169,7 @@ def test_outside_maintenance_window_queued():
     with open(d.config_path) as f:
         text = f.read().replace("mode = suggest\n", "")
     d.write_config(text + f"[prefs]\nmaintenance = {day} 02:00-03:00\nnever = cache\n")
-    d.start()
-    wait_for(lambda: up(port), 15, "web up")
-    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+    start_web(d, port)
     before = last_incident(d)
     with open(conf, "w") as f:
         f.write("name = web\nlisten = 80800\n")

@@ -18,7 +18,7 @@ import os
 import sys
 
 from harness import Daemon, Peer, free_port, run, wait_for
-from test_brain import write_web, break_and_kill, known_good, running_long_enough, up
+from test_brain import break_and_kill, running_long_enough, start_web, up, write_web
 from test_heal import _kill_leftovers, svc  # noqa: F401 - registers the leftover killer
 
 FAKELLM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llm", "fakellm.py")
@@ -105,9 +105,7 @@ def test_model_explains_and_is_checked():
     good = answer([{"action": "alert", "service": "web"}])
     fake, sc, rec, llm_port = start_fakellm(d.tmp, good)
     conf = setup(d, port, llm_port)
-    d.start()
-    wait_for(lambda: up(port), 15, "web up")
-    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+    start_web(d, port)
 
     # ---- a good answer: explanation with cites, agreement, its alert after the rules' actions ----
     dg = occurrence(d, conf, port)
@@ -153,9 +151,7 @@ def test_no_model():
     d = Daemon()
     port = free_port()
     conf = setup(d, port, None)
-    d.start()
-    wait_for(lambda: up(port), 15, "web up")
-    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+    start_web(d, port)
     dg = occurrence(d, conf, port)
     assert_rules_only(dg)
     assert dg["model"] == {"absent": "no model is configured"}, dg["model"]
