@@ -170,6 +170,14 @@ class Daemon(_Child):
         except urllib.error.HTTPError as e:
             return HTTPResult(e.code, dict(e.headers), e.read())
 
+    def refused(self, timeout=20):
+        """Starts the daemon expecting it to refuse its configuration: waits
+        for it to exit, asserts a failure status; returns its log."""
+        self.start(wait=False)
+        wait_for(lambda: self.proc.poll() is not None, timeout, "ippocd to refuse the configuration")
+        assert self.proc.returncode != 0, self.proc.returncode
+        return self.log_text()
+
     def post(self, path, body=b"", timeout=10):
         """POSTs body (bytes as they are, anything else as JSON) to path;
         (status, the answer's JSON) for 2xx and error answers alike."""
