@@ -29,6 +29,8 @@ DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 
 # against, QEMU and a static busybox to boot Debian's kernel with it.
 # systemd-journal-remote writes the real journal files tests/logs reads
 DEB_TEST  += systemd-journal-remote
+# bench/retrieval searches every installed man page (and its test corpus is them): the pages and groff
+DEB_TEST  += manpages manpages-dev groff-base
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
 DEB_BENCH  = python3-numpy python3-matplotlib
 KERNEL_CACHE ?= $(CURDIR)/.cache/kernel

@@ -7,7 +7,9 @@
  * libuv thread pool:
  *   1. re-clusters the cases: near-identical ones of one fault type and
  *      component merge into the older (brain_cases_recluster);
- *   2. merges duplicate knowledge (mem_know_dedup) and
+ *   2. re-embeds the knowledge with what the embedding has learned since
+ *      (mem_know_reembed: stored vectors were made with older statistics),
+ *      then merges duplicates (mem_know_dedup) and
  *   3. decays what is unused (mem_know_decay) when a store is set;
  *   4. refreshes the detectors' baselines through the daemon's hook (on the
  *      loop thread, once the worker is done: detect state is the loop's);
@@ -232,8 +234,10 @@ json_t *brain_dream_pass(const brain_mind *m, const brain_dream_cfg *c, int64_t 
         if (!m->know) {
             json_object_set_new(steps, "know_dedup", json_pack("{s:s}", "skipped", "no knowledge store"));
         } else {
-            int merged = 0;
-            int rc = mem_know_dedup(m->know, c->know_similarity, &merged);
+            int merged = 0, reembedded = 0;
+            int rc = mem_know_reembed(m->know, &reembedded);
+            json_object_set_new(steps, "know_reembed", know_result(rc, json_pack("{s:i}", "chunks", reembedded)));
+            rc = mem_know_dedup(m->know, c->know_similarity, &merged);
             json_object_set_new(steps, "know_dedup", know_result(rc, json_pack("{s:i}", "merged", merged)));
         }
     }

@@ -54,7 +54,7 @@ static const char *const stmt_sql[KS_N] = {
     [KS_DOC_INS] = "INSERT INTO docs (source, title, kind, hash, ts, added, confidence, pinned, last_used, decayed)"
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?6)",
     [KS_DOC_UPD] = "UPDATE docs SET title = ?2, kind = ?3, hash = ?4, ts = ?5, added = ?6, confidence = ?7,"
-                   " pinned = ?8, last_used = ?6, decayed = ?6 WHERE id = ?1",
+                   " pinned = max(pinned, ?8), last_used = ?6, decayed = ?6 WHERE id = ?1",
     [KS_DOC_CHUNKS] = "SELECT c.id, c.text, d.title FROM chunks c JOIN docs d ON d.id = c.doc"
                       " WHERE c.doc = ? ORDER BY c.id",
     [KS_CHUNK_INS] = "INSERT INTO chunks (doc, ord, off, text, confidence, last_used, decayed)"
@@ -63,10 +63,11 @@ static const char *const stmt_sql[KS_N] = {
     [KS_FTS_DEL] = "INSERT INTO fts (fts, rowid, title, text) VALUES ('delete', ?, ?, ?)",
     [KS_VEC_PUT] = "INSERT OR REPLACE INTO vectors (chunk, dims, v) VALUES (?, ?, ?)",
     [KS_BM25] = "SELECT rowid, bm25(fts, 2.0, 1.0) AS s FROM fts WHERE fts MATCH ? ORDER BY s LIMIT ?",
+    [KS_BM25X] = "SELECT rowid, know_bm25(fts) AS s FROM fts WHERE fts MATCH ? ORDER BY s LIMIT ?",
     [KS_HIT] = "SELECT c.doc, c.text, c.confidence, d.source, d.title, d.kind, d.ts FROM chunks c"
                " JOIN docs d ON d.id = c.doc WHERE c.id = ?",
-    [KS_USE_CHUNK] = "UPDATE chunks SET uses = uses + 1, last_used = ?2 WHERE id = ?1",
-    [KS_USE_DOC] = "UPDATE docs SET uses = uses + 1, last_used = ?2 WHERE id = ?1",
+    [KS_USE_CHUNK] = "UPDATE chunks SET uses = uses + ?3, last_used = max(last_used, ?2) WHERE id = ?1",
+    [KS_USE_DOC] = "UPDATE docs SET uses = uses + ?3, last_used = max(last_used, ?2) WHERE id = ?1",
     [KS_VOCAB] = "SELECT doc FROM temp.know_vocab WHERE term = ?",
 };
 
@@ -293,7 +294,10 @@ static void open_tokenizer(mem_know *k)
     sqlite3_step(st);
     sqlite3_finalize(st);
     void *ud = NULL;
-    if (!api || api->iVersion < 2 || api->xFindTokenizer(api, "porter", &ud, &k->tok))
+    if (!api || api->iVersion < 2)
+        return;
+    k->have_bm25x = !api->xCreateFunction(api, "know_bm25", k, know_bm25, NULL);
+    if (api->xFindTokenizer(api, "porter", &ud, &k->tok))
         return;
     if (k->tok.xCreate(ud, NULL, 0, &k->tokp))
         k->tokp = NULL;
@@ -336,7 +340,8 @@ static int open_db(mem_know *k, char *err, size_t errlen)
         return know_sqlerr(k, rc, "setting up the vocabulary", err, errlen);
     open_tokenizer(k);
     for (int i = 0; i < KS_N; i++)
-        if ((rc = sqlite3_prepare_v3(k->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &k->st[i], NULL)))
+        if ((i != KS_BM25X || k->have_bm25x) &&
+            (rc = sqlite3_prepare_v3(k->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &k->st[i], NULL)))
             return know_sqlerr(k, rc, stmt_sql[i], err, errlen);
     return 0;
 }
@@ -349,7 +354,7 @@ int mem_know_open(const char *path, mem_know **out, char *err, size_t errlen)
     mem_know *k = calloc(1, sizeof *k);
     if (!k || !(k->path = strdup(path)) || !(k->model = mem_embed_model_new()) ||
         !(k->uses = malloc(KNOW_USES_MAX * sizeof *k->uses)) ||
-        !(k->dfc = calloc(KNOW_DF_SLOTS, sizeof *k->dfc)) ||
+        !(k->dfc = calloc(KNOW_DF_SLOTS, sizeof *k->dfc)) || !(k->plan = malloc(sizeof *k->plan)) ||
         !(k->top_id = malloc(KNOW_TOPN * sizeof *k->top_id)) || !(k->top_s = malloc(KNOW_TOPN * sizeof *k->top_s))) {
         mem_know_close(k);
         return know_err(err, errlen, -ENOMEM, "%s: no memory", path);
@@ -366,6 +371,7 @@ int mem_know_open(const char *path, mem_know **out, char *err, size_t errlen)
         return rc;
     }
     k->model_saved_ms = know_now_ms();
+    k->nchunks = query_i64(k, "SELECT count(*) FROM chunks");
     *out = k;
     return 0;
 }
@@ -392,6 +398,7 @@ void mem_know_close(mem_know *k)
     free(k->qv);
     free(k->uses);
     free(k->dfc);
+    free(k->plan);
     free(k->top_id);
     free(k->top_s);
     free(k->path);

@@ -49,6 +49,7 @@ void know_gone_apply(mem_know *k, know_gone *g)
     if (!g->n)
         return;
     k->changes += (int64_t)g->n;
+    k->nchunks -= (int64_t)g->n;
     qsort(g->ids, g->n, sizeof *g->ids, cmp_i64);
     know_index_drop(&k->ix, g->ids, g->n);
     for (size_t i = 0; i < g->n; i++)
@@ -178,6 +179,14 @@ static int write_doc(mem_know *k, const mem_doc *d, const char *title, const cha
         know_exec(k, "ROLLBACK");
         return rc;
     }
+    for (size_t i = 0; i < g->n; i++) { /* the old chunks' nodes are gone; doc:ID stays */
+        char node[40];
+        snprintf(node, sizeof node, "chunk:%lld", (long long)g->ids[i]);
+        if (know_links_drop_node(k, node)) {
+            know_exec(k, "ROLLBACK");
+            return know_err(err, errlen, -EIO, "%s: dropping the links of %s", k->path, node);
+        }
+    }
     sqlite3_stmt *st = k->st[exists ? KS_DOC_UPD : KS_DOC_INS];
     int o = exists ? 1 : 0;
     if (exists)
@@ -220,73 +229,135 @@ static int check_doc(const mem_doc *d, char *err, size_t errlen)
     return 0;
 }
 
-static int add_locked(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunks, char *err, size_t errlen)
+/* The unchanged document's id (pinned again when asked): 1; 0 when it is
+ * new or changed (*found, *id); an SQLite error as -rc. */
+static int unchanged(mem_know *k, const mem_doc *d, const char *hash, int *found, int64_t *id)
+{
+    char old[17] = "";
+    int f = doc_get(k, d->source, id, old);
+    if (f < 0)
+        return f;
+    *found = f;
+    if (!f || strcmp(old, hash))
+        return 0;
+    if (d->pinned) { /* a pin given again still counts */
+        char sql[64];
+        snprintf(sql, sizeof sql, "UPDATE docs SET pinned = 1 WHERE id = %lld", (long long)*id);
+        know_exec(k, sql);
+    }
+    return 1;
+}
+
+static void count_in(mem_embed_model *m, adding *a, int sign)
+{
+    for (size_t i = 0; i < a->n; i++)
+        mem_embed_model_add(m, a->et[i], sign);
+}
+
+/* Cuts the text and composes what each chunk is embedded as (no lock). */
+static int prepare(mem_know *k, const mem_doc *d, const char *title, adding *a, char *err, size_t errlen)
+{
+    if (know_chunk(d->text, &a->sp, &a->n) || !(a->et = calloc(a->n, sizeof *a->et)) ||
+        !(a->ids = calloc(a->n, sizeof *a->ids)))
+        return know_err(err, errlen, -ENOMEM, "%s: no memory to cut %s", k->path, d->source);
+    for (size_t i = 0; i < a->n; i++) {
+        char *t = malloc(a->sp[i].len + 1);
+        if (t)
+            memcpy(t, d->text + a->sp[i].off, a->sp[i].len), t[a->sp[i].len] = 0;
+        a->et[i] = t ? know_embed_text(title, t) : NULL;
+        free(t);
+        if (!a->et[i])
+            return know_err(err, errlen, -ENOMEM, "%s: no memory", k->path);
+    }
+    return 0;
+}
+
+/* Embeds with an external embedder, outside the lock; NULL when it fails
+ * (BM25 still finds the chunks; mem_know_reembed adds their vectors). */
+static float *embed_ext(mem_embed_fn fn, void *ud, int dims, adding *a)
+{
+    float *v = malloc(a->n * (size_t)dims * sizeof *v);
+    char err[256];
+    for (size_t i = 0; v && i < a->n; i += KNOW_BATCH) {
+        size_t m = a->n - i < KNOW_BATCH ? a->n - i : KNOW_BATCH;
+        if (fn(ud, (const char *const *)a->et + i, m, v + i * (size_t)dims, dims, err, sizeof err)) {
+            free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* Adds d in three steps: under the lock, the no-op check, counting in the
+ * statistics and (built in) embedding; without it, an external embedder's
+ * calls; under it again, the transaction (checked again: another add of the
+ * same source may have come between). */
+static int add_doc(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunks, char *err, size_t errlen)
 {
     const char *title = d->title ? d->title : "";
     const char *kind = d->kind && *d->kind ? d->kind : "text";
     double conf = d->confidence > 0 ? d->confidence : 1.0;
-    char hash[17], old[17] = "";
+    char hash[17];
     hash_hex(title, kind, d->text, hash);
-    int64_t id = 0;
-    int found = doc_get(k, d->source, &id, old);
-    if (found < 0)
-        return know_sqlerr(k, -found, "looking up the document", err, errlen);
-    if (found && !strcmp(old, hash)) {
-        if (d->pinned) { /* a pin given again still counts */
-            char sql[64];
-            snprintf(sql, sizeof sql, "UPDATE docs SET pinned = 1 WHERE id = %lld", (long long)id);
-            know_exec(k, sql);
-        }
-        *doc_id = id, *chunks = 0;
-        return 0;
-    }
     adding a = {0};
-    if (know_chunk(d->text, &a.sp, &a.n) || !(a.et = calloc(a.n, sizeof *a.et)) ||
-        !(a.ids = calloc(a.n, sizeof *a.ids))) {
-        adding_free(&a);
-        return know_err(err, errlen, -ENOMEM, "%s: no memory to cut %s", k->path, d->source);
-    }
-    for (size_t i = 0; i < a.n; i++) {
-        char *t = malloc(a.sp[i].len + 1);
-        if (t)
-            memcpy(t, d->text + a.sp[i].off, a.sp[i].len), t[a.sp[i].len] = 0;
-        a.et[i] = t ? know_embed_text(title, t) : NULL;
-        free(t);
-        if (!a.et[i]) {
-            adding_free(&a);
-            return know_err(err, errlen, -ENOMEM, "%s: no memory", k->path);
-        }
-        mem_embed_model_add(k->model, a.et[i], 1);
-    }
-    a.vecs = malloc(a.n * (size_t)k->dims * sizeof *a.vecs);
-    char eerr[256] = "";
-    if (a.vecs && know_embed(k, (const char *const *)a.et, a.n, a.vecs, eerr, sizeof eerr)) {
-        free(a.vecs); /* BM25 still finds the chunks; mem_know_reembed adds their vectors */
-        a.vecs = NULL;
-    }
-    know_gone g = {0};
-    int rc = write_doc(k, d, title, kind, hash, conf, know_now_ms(), &id, found, &a, &g, err, errlen);
+    int rc = prepare(k, d, title, &a, err, errlen), found = 0;
     if (rc) {
-        for (size_t i = 0; i < a.n; i++)
-            mem_embed_model_add(k->model, a.et[i], -1);
-        know_gone_free(&g);
         adding_free(&a);
         return rc;
     }
-    know_gone_apply(k, &g);
-    know_gone_free(&g);
-    if (a.vecs) {
-        if (know_index_reserve(&k->ix, k->ix.n + a.n) == 0)
+    pthread_mutex_lock(&k->mu);
+    int64_t id = 0;
+    int same = unchanged(k, d, hash, &found, &id);
+    if (same) {
+        pthread_mutex_unlock(&k->mu);
+        adding_free(&a);
+        if (same < 0)
+            return know_sqlerr(k, -same, "looking up the document", err, errlen);
+        *doc_id = id, *chunks = 0;
+        return 0;
+    }
+    mem_embed_model *counted = k->model;
+    count_in(counted, &a, 1);
+    mem_embed_fn fn = k->fn;
+    void *ud = k->ud;
+    int dims = k->dims;
+    if (!fn && (a.vecs = malloc(a.n * (size_t)dims * sizeof *a.vecs)))
+        know_embed(k, (const char *const *)a.et, a.n, a.vecs, err, errlen);
+    if (fn) {
+        pthread_mutex_unlock(&k->mu);
+        a.vecs = embed_ext(fn, ud, dims, &a);
+        pthread_mutex_lock(&k->mu);
+    }
+    if (k->model != counted) /* a reembed counted afresh meanwhile, without these */
+        count_in(counted = k->model, &a, 1);
+    if (a.vecs && (k->fn != fn || k->ud != ud || k->dims != dims)) { /* a new embedder meanwhile */
+        free(a.vecs);
+        a.vecs = NULL;
+    }
+    know_gone g = {0};
+    same = fn ? unchanged(k, d, hash, &found, &id) : 0;
+    if (same) {
+        count_in(counted, &a, -1);
+        rc = same < 0 ? know_sqlerr(k, -same, "looking up the document", err, errlen) : 0;
+        *doc_id = id, *chunks = 0;
+    } else if ((rc = write_doc(k, d, title, kind, hash, conf, know_now_ms(), &id, found, &a, &g, err, errlen))) {
+        count_in(counted, &a, -1);
+    } else {
+        know_gone_apply(k, &g);
+        if (a.vecs && know_index_reserve(&k->ix, k->ix.n + a.n) == 0)
             for (size_t i = 0; i < a.n; i++)
                 know_index_append(&k->ix, a.ids[i], a.vecs + i * (size_t)k->dims);
+        k->changes += (int64_t)a.n;
+        k->nchunks += (int64_t)a.n;
+        k->model_dirty = true;
+        k->model_unsaved++;
+        know_model_maybe_save(k, false);
+        *doc_id = id, *chunks = (int)a.n;
     }
-    k->changes += (int64_t)a.n;
-    k->model_dirty = true;
-    k->model_unsaved++;
-    know_model_maybe_save(k, false);
-    *doc_id = id, *chunks = (int)a.n;
+    pthread_mutex_unlock(&k->mu);
+    know_gone_free(&g);
     adding_free(&a);
-    return 0;
+    return rc;
 }
 
 int mem_know_add(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunks, char *err, size_t errlen)
@@ -296,11 +367,8 @@ int mem_know_add(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunks, ch
     if (!k)
         return know_err(err, errlen, -EINVAL, "knowledge: no store");
     int rc = check_doc(d, err, errlen);
-    if (!rc) {
-        pthread_mutex_lock(&k->mu);
-        rc = add_locked(k, d, &id, &n, err, errlen);
-        pthread_mutex_unlock(&k->mu);
-    }
+    if (!rc)
+        rc = add_doc(k, d, &id, &n, err, errlen);
     if (doc_id)
         *doc_id = rc ? 0 : id;
     if (chunks)

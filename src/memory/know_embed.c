@@ -1,9 +1,24 @@
-/* know_embed.c: the built-in embedding (a first version: hashed words and
- * character trigrams weighted by their inverse document frequency, folded
- * into MEM_KNOW_DIM signed dimensions). */
+/* know_embed.c: the built-in embedding, learned from the documents added.
+ *
+ * A text's vector has two parts, each L2-normalised and then weighted so the
+ * cosine of two texts is (1 - SEM) * lexical + SEM * semantic:
+ *  - lexical (LEX dims): signed feature hashing of the text's features: word
+ *    unigrams, 5-letter prefixes of longer words (a stemming stand-in: list,
+ *    lists, listing), word bigrams and the words' character 3- to 5-grams
+ *    ("^word$"), each weighted by sublinear term frequency (1 + ln tf) and
+ *    by its inverse document frequency from the model's counts;
+ *  - semantic (the rest): the sum of the text's words' corpus-trained word
+ *    vectors (random indexing: each chunk added gets a sparse random
+ *    ternary index vector derived from its text, and every word of the chunk
+ *    adds it to its own vector, so words used in the same chunks point the
+ *    same way), weighted like the words above. A query word thus matches
+ *    words it never co-occurs with in the query's answer, only in other
+ *    chunks.
+ * Every statistic is an integer count, so removing a chunk (sign -1) undoes
+ * its add exactly. The model (document frequencies and word vectors) is
+ * saved with the store; mem_embed_text only reads it. */
 #include "memory/know_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -11,52 +26,150 @@
 #include <string.h>
 
 #define BUCKETS (1u << 18) /* hashed features whose document frequency is kept */
-#define MAGIC 0x4b4e4531u  /* "KNE1" */
+#define WORDS (1u << 14)   /* hashed words with a trained word vector */
+#define SEMD 64            /* dims of a word vector (the semantic part) */
+#define LEX (MEM_KNOW_DIM - SEMD)
+#define RI_NZ 8            /* non-zeros of a chunk's random index vector */
+#define MAGIC 0x4b4e4532u  /* "KNE2" */
+#define MAXWORD 32
+
+/* Feature weights, tuned on the "tune" half of bench/retrieval's pages
+ * (embedding alone, recall@10): heavy character n-grams and prefixes help
+ * (a 0.6 share gave 39%, 6 gave 52%), bigrams a little less than nothing,
+ * the word vectors most (SEM 0: 52%, 0.35: 61%, 0.5: 57%, 1: 29%). */
+#define W_WORD 1.0f
+#define W_STEM 1.5f
+#define W_BIGRAM 0.3f
+#define W_CHARS 6.0f /* shared by the word's character n-grams */
+#define SEM 0.35f    /* share of the semantic part in the cosine */
 
 struct mem_embed_model {
     uint32_t ndocs;
-    uint32_t *df; /* BUCKETS */
+    uint32_t *df;  /* BUCKETS */
+    int32_t *wvec; /* WORDS * SEMD */
 };
 
 static uint64_t fnv(const char *s, size_t n, uint64_t seed)
 {
-    uint64_t h = 1469598103934665603ull ^ seed;
+    uint64_t h = 1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull);
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
+    return h ^ (h >> 29);
 }
 
-/* Calls fn for each feature of text: lower-cased words and their trigrams. */
-static void features(const char *text, void (*fn)(void *ud, uint64_t h, float w), void *ud)
+/* ---- a text's features, counted ------------------------------------------------- */
+
+typedef struct feat {
+    uint64_t h;
+    float w;     /* weight of one occurrence */
+    uint32_t tf; /* occurrences */
+    uint8_t word;
+} feat;
+
+typedef struct ftab {
+    feat *f;
+    size_t cap, n; /* cap a power of two; 0 keys unused (h |= 1) */
+    uint64_t h_text;
+} ftab;
+
+static int ftab_grow(ftab *t)
 {
-    char w[64];
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    feat *f = calloc(cap, sizeof *f);
+    if (!f)
+        return -1;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->f[i].h)
+            continue;
+        size_t j = t->f[i].h & (cap - 1);
+        while (f[j].h)
+            j = (j + 1) & (cap - 1);
+        f[j] = t->f[i];
+    }
+    free(t->f);
+    t->f = f, t->cap = cap;
+    return 0;
+}
+
+static void ftab_add(ftab *t, uint64_t h, float w, int word)
+{
+    if ((t->n + 1) * 2 > t->cap && ftab_grow(t) < 0)
+        return;
+    h |= 1;
+    size_t j = h & (t->cap - 1);
+    while (t->f[j].h && t->f[j].h != h)
+        j = (j + 1) & (t->cap - 1);
+    if (!t->f[j].h) {
+        t->f[j] = (feat){h, w, 0, (uint8_t)word};
+        t->n++;
+    }
+    t->f[j].tf++;
+}
+
+static int word_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+}
+
+static void word_features(ftab *t, const char *w, size_t n, uint64_t *prev)
+{
+    uint64_t hw = fnv(w, n, 1);
+    ftab_add(t, hw, W_WORD, 1);
+    if (n > 5)
+        ftab_add(t, fnv(w, 5, 2), W_STEM, 0);
+    if (*prev)
+        ftab_add(t, (*prev * 31) ^ hw ^ 0x5bd1e995ull, W_BIGRAM, 0);
+    *prev = hw;
+    char g[MAXWORD + 2];
+    g[0] = '^';
+    memcpy(g + 1, w, n);
+    g[n + 1] = '$';
+    size_t len = n + 2, grams = 0;
+    for (size_t k = 3; k <= 5; k++)
+        grams += len >= k ? len - k + 1 : 0;
+    if (!grams)
+        return;
+    float wg = W_CHARS / (float)grams;
+    for (size_t k = 3; k <= 5; k++)
+        for (size_t i = 0; i + k <= len; i++)
+            ftab_add(t, fnv(g + i, k, 10 + k), wg, 0);
+}
+
+/* Lower-cased words of at least 2 bytes (a longer word is cut at MAXWORD). */
+static void features(const char *text, ftab *t)
+{
+    char w[MAXWORD];
     size_t n = 0;
+    uint64_t prev = 0;
     for (const char *p = text;; p++) {
         int c = (unsigned char)*p;
-        if (c && (isalnum(c) || c == '_')) {
-            if (n < sizeof w - 1)
-                w[n++] = (char)tolower(c);
+        if (c && word_char(c)) {
+            if (n < sizeof w)
+                w[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
             continue;
         }
-        if (n >= 2) {
-            fn(ud, fnv(w, n, 0), 1.0f);
-            char g[66] = "^";
-            memcpy(g + 1, w, n);
-            g[n + 1] = '$';
-            for (size_t i = 0; i + 3 <= n + 2; i++)
-                fn(ud, fnv(g + i, 3, 7), 0.25f);
-        }
+        if (n >= 2)
+            word_features(t, w, n, &prev);
+        else if (c != ' ' && c != '-' && c != '\'')
+            prev = 0; /* a bigram does not cross punctuation */
         n = 0;
         if (!c)
             break;
     }
+    t->h_text = fnv(text, strlen(text), 99);
 }
+
+/* ---- the model ------------------------------------------------------------------------ */
 
 mem_embed_model *mem_embed_model_new(void)
 {
     mem_embed_model *m = calloc(1, sizeof *m);
-    if (m && !(m->df = calloc(BUCKETS, sizeof *m->df))) {
-        free(m);
+    if (!m)
+        return NULL;
+    m->df = calloc(BUCKETS, sizeof *m->df);
+    m->wvec = calloc((size_t)WORDS * SEMD, sizeof *m->wvec);
+    if (!m->df || !m->wvec) {
+        mem_embed_model_free(m);
         return NULL;
     }
     return m;
@@ -64,102 +177,128 @@ mem_embed_model *mem_embed_model_new(void)
 
 void mem_embed_model_free(mem_embed_model *m)
 {
-    if (m)
-        free(m->df);
+    if (!m)
+        return;
+    free(m->df);
+    free(m->wvec);
     free(m);
-}
-
-typedef struct seen {
-    uint32_t *b;
-    size_t n, cap;
-} seen;
-
-static void collect(void *ud, uint64_t h, float w)
-{
-    (void)w;
-    seen *s = ud;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        uint32_t *b = realloc(s->b, cap * sizeof *b);
-        if (!b)
-            return;
-        s->b = b, s->cap = cap;
-    }
-    s->b[s->n++] = (uint32_t)(h % BUCKETS);
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 void mem_embed_model_add(mem_embed_model *m, const char *text, int sign)
 {
-    seen s = {0};
-    features(text, collect, &s);
-    qsort(s.b, s.n, sizeof *s.b, cmp_u32);
-    for (size_t i = 0; i < s.n; i++) {
-        if (i && s.b[i] == s.b[i - 1])
-            continue;
-        if (sign > 0)
-            m->df[s.b[i]]++;
-        else if (m->df[s.b[i]])
-            m->df[s.b[i]]--;
+    ftab t = {0};
+    features(text ? text : "", &t);
+    /* the chunk's random index vector: RI_NZ signed positions from its text's hash */
+    int pos[RI_NZ], sgn[RI_NZ];
+    uint64_t r = t.h_text;
+    for (int i = 0; i < RI_NZ; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        pos[i] = (int)((r >> 33) % SEMD);
+        sgn[i] = (r >> 13) & 1 ? 1 : -1;
     }
-    free(s.b);
+    for (size_t i = 0; i < t.cap; i++) {
+        const feat *f = &t.f[i];
+        if (!f->h)
+            continue;
+        uint32_t *df = &m->df[f->h % BUCKETS];
+        if (sign > 0)
+            (*df)++;
+        else if (*df)
+            (*df)--;
+        if (f->word) {
+            int32_t *v = m->wvec + (size_t)((f->h >> 20) % WORDS) * SEMD;
+            for (int k = 0; k < RI_NZ; k++)
+                v[pos[k]] += sign > 0 ? sgn[k] : -sgn[k];
+        }
+    }
+    free(t.f);
     if (sign > 0)
         m->ndocs++;
     else if (m->ndocs)
         m->ndocs--;
 }
 
+/* blob: MAGIC, ndocs, BUCKETS, WORDS, SEMD, then df[BUCKETS], wvec[WORDS*SEMD]
+ * (host byte order: the blob lives in the store on this machine). */
+#define HDR 5
+static size_t blob_len(void)
+{
+    return (HDR + (size_t)BUCKETS + (size_t)WORDS * SEMD) * 4;
+}
+
 int mem_embed_model_save(const mem_embed_model *m, void **blob, size_t *len)
 {
-    size_t n = 8 + (size_t)BUCKETS * 4;
-    uint32_t *b = malloc(n);
+    uint32_t *b = malloc(blob_len());
     if (!b)
         return -ENOMEM;
-    b[0] = MAGIC, b[1] = m->ndocs;
-    memcpy(b + 2, m->df, (size_t)BUCKETS * 4);
-    *blob = b, *len = n;
+    b[0] = MAGIC, b[1] = m->ndocs, b[2] = BUCKETS, b[3] = WORDS, b[4] = SEMD;
+    memcpy(b + HDR, m->df, (size_t)BUCKETS * 4);
+    memcpy(b + HDR + BUCKETS, m->wvec, (size_t)WORDS * SEMD * 4);
+    *blob = b, *len = blob_len();
     return 0;
 }
 
 int mem_embed_model_load(mem_embed_model *m, const void *blob, size_t len)
 {
     const uint32_t *b = blob;
-    if (len != 8 + (size_t)BUCKETS * 4 || b[0] != MAGIC) {
+    if (!b || len != blob_len() || b[0] != MAGIC || b[2] != BUCKETS || b[3] != WORDS || b[4] != SEMD) {
         memset(m->df, 0, (size_t)BUCKETS * 4);
+        memset(m->wvec, 0, (size_t)WORDS * SEMD * 4);
         m->ndocs = 0;
         return -EINVAL;
     }
     m->ndocs = b[1];
-    memcpy(m->df, b + 2, (size_t)BUCKETS * 4);
+    memcpy(m->df, b + HDR, (size_t)BUCKETS * 4);
+    memcpy(m->wvec, b + HDR + BUCKETS, (size_t)WORDS * SEMD * 4);
     return 0;
 }
 
-typedef struct acc {
-    const mem_embed_model *m;
-    float *out;
-} acc;
+/* ---- embedding a text ------------------------------------------------------------------- */
 
-static void add_feature(void *ud, uint64_t h, float w)
+static float idf(const mem_embed_model *m, uint64_t h)
 {
-    acc *a = ud;
-    uint32_t df = a->m->df[h % BUCKETS];
-    float idf = logf((1.0f + (float)a->m->ndocs) / (1.0f + (float)df)) + 1.0f;
-    uint64_t g = h * 0x9E3779B97F4A7C15ull;
-    a->out[(g >> 33) % MEM_KNOW_DIM] += ((g >> 7) & 1 ? 1.0f : -1.0f) * w * idf;
+    if (!m || !m->ndocs)
+        return 1.0f;
+    float df = (float)m->df[h % BUCKETS];
+    float v = logf((1.0f + (float)m->ndocs) / (0.5f + df));
+    return v > 0.05f ? v : 0.05f;
+}
+
+static void normalise(float *v, size_t n, float scale)
+{
+    float s = sqrtf(mem_vec_dot(v, v, n));
+    if (s > 0)
+        for (size_t i = 0; i < n; i++)
+            v[i] *= scale / s;
 }
 
 void mem_embed_text(const mem_embed_model *m, const char *text, float *out)
 {
     memset(out, 0, MEM_KNOW_DIM * sizeof *out);
-    acc a = {m, out};
-    features(text ? text : "", add_feature, &a);
-    float n = sqrtf(mem_vec_dot(out, out, MEM_KNOW_DIM));
-    if (n > 0)
-        for (int i = 0; i < MEM_KNOW_DIM; i++)
-            out[i] /= n;
+    ftab t = {0};
+    features(text ? text : "", &t);
+    float *sem = out + LEX;
+    for (size_t i = 0; i < t.cap; i++) {
+        const feat *f = &t.f[i];
+        if (!f->h)
+            continue;
+        float w = f->w * (1.0f + logf((float)f->tf)) * idf(m, f->h);
+        uint64_t g = f->h * 0x9E3779B97F4A7C15ull;
+        out[(g >> 33) % LEX] += (g >> 7) & 1 ? w : -w;
+        if (f->word && m) {
+            const int32_t *v = m->wvec + (size_t)((f->h >> 20) % WORDS) * SEMD;
+            float n2 = 0;
+            for (int k = 0; k < SEMD; k++)
+                n2 += (float)v[k] * (float)v[k];
+            if (n2 > 0) {
+                float s = w / sqrtf(n2);
+                for (int k = 0; k < SEMD; k++)
+                    sem[k] += s * (float)v[k];
+            }
+        }
+    }
+    free(t.f);
+    normalise(out, LEX, sqrtf(1.0f - SEM));
+    normalise(sem, SEMD, sqrtf(SEM));
+    normalise(out, MEM_KNOW_DIM, 1.0f);
 }

@@ -17,10 +17,24 @@
 #define KNOW_TOPN 100         /* depth of each ranking before fusion */
 #define KNOW_RRF_K 60         /* reciprocal rank fusion's k */
 #define KNOW_BATCH 32         /* texts per call of an external embedder */
-#define KNOW_MAX_TERMS 32     /* query terms given to FTS5 */
-#ifndef KNOW_BM25_BUDGET
-#define KNOW_BM25_BUDGET 8000 /* chunks one BM25 ranking may score (common terms dropped past it) */
+#define KNOW_MAX_TERMS 32     /* words of a query read */
+#ifndef KNOW_BM25_BUDGET      /* (settable at build time for measurements) */
+#define KNOW_BM25_BUDGET 3000 /* chunks a BM25 ranking's candidates may number (see know_search.c) */
 #endif
+
+#define KNOW_DF_SLOTS 4096    /* words whose chunk counts are cached */
+#define KNOW_DF_STALE 2000    /* chunks added or deleted before a cached count is looked up again */
+#define KNOW_Q_TERMS 16       /* words of one BM25 expression at most, the rarest */
+#define KNOW_Q_RARE 6         /* of which the candidates' words at most */
+#define KNOW_Q_PHRASES (KNOW_Q_RARE + KNOW_Q_TERMS * (KNOW_Q_RARE + 1))
+
+/* A BM25 expression and, per phrase in its order, the chunks holding it
+ * (-1: a repeat, not scored): know_search.c. */
+typedef struct plan {
+    char expr[16384];
+    int nphrase;
+    int64_t df[KNOW_Q_PHRASES];
+} plan;
 
 /* Every vector of the store's current dims, one contiguous float32 array in
  * chunk id order (ids ascending: chunks are AUTOINCREMENT and appended). */
@@ -41,7 +55,8 @@ enum {
     KS_FTS_INS,
     KS_FTS_DEL,
     KS_VEC_PUT,
-    KS_BM25,
+    KS_BM25,        /* FTS5's bm25(): when know_bm25 is not there */
+    KS_BM25X,       /* know_bm25 (know_search.c) */
     KS_HIT,
     KS_USE_CHUNK,
     KS_USE_DOC,
@@ -71,9 +86,18 @@ struct mem_know {
         int64_t df, at;
     } *dfc;
     int64_t changes; /* chunks added and deleted since open */
+    int64_t nchunks; /* chunks stored */
+    plan *plan;      /* the query's, kept between queries */
+    /* the BM25 expression being run, for know_bm25: per phrase (in the
+     * expression's order) its chunk count, or -1 for a repeat not scored */
+    bool have_bm25x;
+    int q_nphrase;
+    int64_t q_df[KNOW_Q_PHRASES];
+    double q_idf[KNOW_Q_PHRASES], q_avgdl;
+    bool q_ready;
     /* uses of hits not yet written (know_uses_flush) */
     struct know_use {
-        int64_t chunk, doc, ts;
+        int64_t chunk, doc, ts, n;
     } *uses;
     size_t nuses;
     int64_t uses_since;
@@ -100,10 +124,15 @@ int know_index_load(mem_know *k, char *err, size_t errlen);
 /* Writes the counted uses of hits (searches keep them in RAM: a write per
  * query would cost more than the query); 0 or -EIO. */
 int know_uses_flush(mem_know *k);
-#define KNOW_DF_SLOTS 4096
-#define KNOW_DF_STALE 2000
-#define KNOW_USES_MAX 512     /* uses kept in RAM at most... */
-#define KNOW_USES_MS 5000     /* ...or for this long */
+/* know_bm25(fts): BM25 like FTS5's bm25(fts, 2.0, 1.0), scoring only the
+ * phrases the expression's plan marks (k->q_*), with the counts the plan
+ * looked up; registered at open. */
+void know_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *cx, int nval, sqlite3_value **val);
+#ifndef KNOW_USES_MAX
+#define KNOW_USES_MAX 4096    /* uses kept in RAM at most... */
+#endif
+#define KNOW_USES_MS 30000    /* ...or for this long */
+#define KNOW_USES_HITS 10     /* a search's first hits count as used, not the long tail */
 
 /* ---- know_dream.c -------------------------------------------------------------- */
 extern size_t know_dedup_exact_max; /* chunks compared pairwise by dedup (tests lower it) */

@@ -1,13 +1,16 @@
 /* know_search.c: searching the knowledge store. The query is cut into words
- * and given to FTS5 as quoted terms joined by OR (so no punctuation or FTS5
- * syntax in it can be an error: a query without words has no hits), ranked
- * by bm25(); the same query is embedded and scanned exactly over the RAM
- * index; the two top-KNOW_TOPN lists are fused by reciprocal rank (k = 60).
- * Every hit's use is counted. */
+ * and given to FTS5 as quoted terms (so no punctuation or FTS5 syntax in it
+ * can be an error: a query without words has no hits): candidates are the
+ * chunks holding the rarest words, within a budget, and every word scores
+ * on them by BM25 (know_bm25, a ranking function like FTS5's bm25()); the
+ * same query is embedded and scanned exactly over the RAM index; the two
+ * top-KNOW_TOPN lists are fused by reciprocal rank (k = 60). A search's
+ * first hits count as used, written in batches. */
 #include "memory/know_priv.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +57,7 @@ static int on_token(void *ctx, int tflags, const char *tok, int n, int start, in
     h |= 1; /* never 0, an empty slot */
     struct know_df *e = &k->dfc[h % KNOW_DF_SLOTS];
     int64_t df;
-    if (e->h == h && k->changes - e->at <= KNOW_DF_STALE) {
+    if (e->h == h && e->df > 0 && k->changes - e->at <= KNOW_DF_STALE) { /* an absent word may arrive */
         df = e->df;
     } else {
         sqlite3_stmt *st = k->st[KS_VOCAB];
@@ -84,20 +87,53 @@ static int cmp_term(const void *a, const void *b)
     return x->df < y->df ? -1 : x->df > y->df;
 }
 
-static size_t append(char *out, size_t o, size_t outlen, const char *sep, const char *w)
+
+static void put(plan *p, size_t *o, const char *s)
 {
-    int m = snprintf(out + o, outlen - o, "%s\"%s\"", o ? sep : "", w);
-    return m < 0 || (size_t)m >= outlen - o ? o : o + (size_t)m;
+    size_t n = strlen(s);
+    if (*o + n < sizeof p->expr) {
+        memcpy(p->expr + *o, s, n + 1);
+        *o += n;
+    }
 }
 
-/* The FTS5 expression for query into out: quoted words joined by OR, the
- * rarest first while the chunks they match stay within KNOW_BM25_BUDGET (a
- * term past it is too common to rank by and too costly to score); when even
- * the rarest is past it, the two rarest joined by AND, with *alt the rarest
- * alone in case they never meet. "" when the query has no words. */
-static void fts_expr(mem_know *k, const char *query, char *out, char *alt, size_t outlen)
+static void put_term(plan *p, size_t *o, const term *t, int64_t df)
 {
-    term t[KNOW_MAX_TERMS];
+    put(p, o, "\"");
+    put(p, o, t->w);
+    put(p, o, "\"");
+    if (p->nphrase < KNOW_Q_PHRASES)
+        p->df[p->nphrase++] = df;
+}
+
+/* base: the r rarest terms joined by OR (or AND): the candidates. Each other
+ * term joins as OR (term AND base): the same candidates, but its
+ * occurrences in them are scored (know_bm25 skips the base's repeats). */
+static void build(plan *p, const term *t, int m, int r, bool and_mode)
+{
+    size_t o = 0;
+    p->nphrase = 0;
+    p->expr[0] = 0;
+    for (int pass = 0; pass <= m - r; pass++) {
+        if (pass) {
+            put(p, &o, " OR (");
+            put_term(p, &o, &t[r + pass - 1], t[r + pass - 1].df);
+            put(p, &o, " AND ");
+        }
+        put(p, &o, "(");
+        for (int i = 0; i < r; i++) {
+            if (i)
+                put(p, &o, and_mode ? " AND " : " OR ");
+            put_term(p, &o, &t[i], pass ? -1 : t[i].df);
+        }
+        put(p, &o, pass ? "))" : ")");
+    }
+}
+
+/* The query's words to rank by, rarest first: common English ones dropped
+ * unless there is nothing else, at most KNOW_Q_TERMS. Their count. */
+static int query_terms(mem_know *k, const char *query, term *t)
+{
     int n = 0, nstop = 0;
     for (const unsigned char *p = (const unsigned char *)query; *p && n < KNOW_MAX_TERMS;) {
         if (!wordc(*p)) {
@@ -126,21 +162,69 @@ static void fts_expr(mem_know *k, const char *query, char *out, char *alt, size_
     for (int i = 0; i < n; i++)
         if (!t[i].stop || nstop == n)
             t[m++] = t[i];
-    for (int i = 0; i < m; i++)
+    int kept = 0;
+    for (int i = 0; i < m; i++) { /* a word in no chunk can only crowd out the others */
         t[i].df = term_df(k, t[i].w);
-    qsort(t, (size_t)m, sizeof *t, cmp_term);
-    size_t o = 0;
-    int64_t sum = 0;
-    out[0] = alt[0] = 0;
-    if (m >= 2 && t[0].df > KNOW_BM25_BUDGET) {
-        o = append(out, append(out, 0, outlen, "", t[0].w), outlen, " AND ", t[1].w);
-        append(alt, 0, outlen, "", t[0].w);
-        return;
+        if (t[i].df > 0 || !k->tokp)
+            t[kept++] = t[i];
     }
-    for (int i = 0; i < m && (!i || sum + t[i].df <= KNOW_BM25_BUDGET); i++) {
-        sum += t[i].df;
-        o = append(out, o, outlen, " OR ", t[i].w);
+    qsort(t, (size_t)kept, sizeof *t, cmp_term);
+    return kept < KNOW_Q_TERMS ? kept : KNOW_Q_TERMS;
+}
+
+/* The candidates' terms: the rarest while the chunks they match stay within
+ * KNOW_BM25_BUDGET (joined by OR); when even the rarest is past it, the
+ * fewest rarest whose AND is expected within it (independent terms). */
+static int candidates(const mem_know *k, const term *t, int m, bool *and_mode)
+{
+    int r = 1;
+    *and_mode = false;
+    if (t[0].df > KNOW_BM25_BUDGET) {
+        double n = k->nchunks > 0 ? (double)k->nchunks : 1, est = (double)t[0].df;
+        while (r < m && r < KNOW_Q_RARE && est > KNOW_BM25_BUDGET)
+            est *= (double)t[r++].df / n;
+        *and_mode = r > 1;
+        return r;
     }
+    int64_t sum = t[0].df;
+    while (r < m && r < KNOW_Q_RARE && sum + t[r].df <= KNOW_BM25_BUDGET)
+        sum += t[r++].df;
+    return r;
+}
+
+void know_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *cx, int nval, sqlite3_value **val)
+{
+    (void)nval, (void)val;
+    mem_know *k = api->xUserData(fts);
+    int np = k->q_nphrase;
+    if (!k->q_ready) {
+        sqlite3_int64 nrow = 0, ntok = 0;
+        api->xRowCount(fts, &nrow);
+        api->xColumnTotalSize(fts, -1, &ntok);
+        k->q_avgdl = nrow > 0 && ntok > 0 ? (double)ntok / (double)nrow : 1.0;
+        for (int i = 0; i < np; i++) {
+            double df = (double)k->q_df[i];
+            double idf = k->q_df[i] < 0 ? 0 : log(((double)nrow - df + 0.5) / (df + 0.5));
+            k->q_idf[i] = k->q_df[i] < 0 ? 0 : idf > 0 ? idf : 1e-6;
+        }
+        k->q_ready = true;
+    }
+    double f[KNOW_Q_PHRASES];
+    memset(f, 0, (size_t)np * sizeof *f);
+    int ninst = 0;
+    api->xInstCount(fts, &ninst);
+    for (int i = 0; i < ninst; i++) {
+        int ip, ic, io;
+        if (!api->xInst(fts, i, &ip, &ic, &io) && ip >= 0 && ip < np)
+            f[ip] += ic == 0 ? 2.0 : 1.0; /* the title weighs double */
+    }
+    int d = 0;
+    api->xColumnSize(fts, -1, &d);
+    double kd = 1.2 * (1 - 0.75 + 0.75 * (double)d / k->q_avgdl), score = 0;
+    for (int i = 0; i < np; i++)
+        if (f[i] > 0)
+            score += k->q_idf[i] * (f[i] * 2.2) / (f[i] + kd);
+    sqlite3_result_double(cx, -score);
 }
 
 typedef struct cand {
@@ -150,12 +234,15 @@ typedef struct cand {
     double sb, sv;
 } cand;
 
-static int bm25_list(mem_know *k, const char *expr, cand *c, size_t *nc, char *err, size_t errlen)
+static int bm25_list(mem_know *k, const plan *p, cand *c, size_t *nc, char *err, size_t errlen)
 {
-    if (!*expr)
+    if (!p->expr[0])
         return 0;
-    sqlite3_stmt *st = k->st[KS_BM25];
-    sqlite3_bind_text(st, 1, expr, -1, SQLITE_STATIC);
+    sqlite3_stmt *st = k->st[k->have_bm25x ? KS_BM25X : KS_BM25];
+    k->q_nphrase = p->nphrase;
+    memcpy(k->q_df, p->df, (size_t)p->nphrase * sizeof *p->df);
+    k->q_ready = false;
+    sqlite3_bind_text(st, 1, p->expr, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, KNOW_TOPN);
     int rc, r = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -171,11 +258,17 @@ static int bm25_list(mem_know *k, const char *expr, cand *c, size_t *nc, char *e
     return 0;
 }
 
-static void vec_list(mem_know *k, const char *query, cand *c, size_t *nc)
+/* ext: the query embedded by the external embedder (outside the lock), or
+ * NULL for the built-in one (which reads the statistics: under it). */
+static void vec_list(mem_know *k, const char *query, const float *ext, cand *c, size_t *nc)
 {
     char err[256];
     const char *t = query;
-    if (k->ix.dims != k->dims || !k->ix.n || know_embed(k, &t, 1, k->qv, err, sizeof err))
+    if (k->ix.dims != k->dims || !k->ix.n)
+        return;
+    if (ext)
+        memcpy(k->qv, ext, (size_t)k->dims * sizeof *k->qv);
+    else if (k->fn || know_embed(k, &t, 1, k->qv, err, sizeof err))
         return;
     bool zero = true;
     for (int i = 0; i < k->dims && zero; i++)
@@ -234,21 +327,56 @@ static int fill_hit(mem_know *k, const cand *c, mem_hit *h)
     return rc == SQLITE_DONE ? got : -EIO;
 }
 
+static int cmp_use(const void *a, const void *b)
+{
+    const struct know_use *x = a, *y = b;
+    return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
+}
+
+static int cmp_use_doc(const void *a, const void *b)
+{
+    const struct know_use *x = a, *y = b;
+    return x->doc < y->doc ? -1 : x->doc > y->doc;
+}
+
+/* Adds up the uses of each key (sorted by cmp): n summed, ts the latest. */
+static size_t fold(struct know_use *u, size_t n, int (*cmp)(const void *, const void *))
+{
+    qsort(u, n, sizeof *u, cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (w && !cmp(&u[w - 1], &u[i])) {
+            u[w - 1].n += u[i].n;
+            if (u[i].ts > u[w - 1].ts)
+                u[w - 1].ts = u[i].ts;
+        } else
+            u[w++] = u[i];
+    }
+    return w;
+}
+
+static void use_rows(mem_know *k, int s, const struct know_use *u, size_t n)
+{
+    sqlite3_stmt *st = k->st[s];
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(st, 1, s == KS_USE_CHUNK ? u[i].chunk : u[i].doc);
+        sqlite3_bind_int64(st, 2, u[i].ts);
+        sqlite3_bind_int64(st, 3, u[i].n);
+        sqlite3_step(st);
+        sqlite3_reset(st);
+    }
+}
+
 int know_uses_flush(mem_know *k)
 {
     if (!k->nuses)
         return 0;
     if (know_exec(k, "BEGIN IMMEDIATE"))
         return -EIO;
-    for (size_t i = 0; i < k->nuses; i++) {
-        for (int s = KS_USE_CHUNK; s <= KS_USE_DOC; s++) {
-            sqlite3_stmt *st = k->st[s];
-            sqlite3_bind_int64(st, 1, s == KS_USE_CHUNK ? k->uses[i].chunk : k->uses[i].doc);
-            sqlite3_bind_int64(st, 2, k->uses[i].ts);
-            sqlite3_step(st);
-            sqlite3_reset(st);
-        }
-    }
+    size_t n = fold(k->uses, k->nuses, cmp_use);
+    use_rows(k, KS_USE_CHUNK, k->uses, n);
+    n = fold(k->uses, n, cmp_use_doc);
+    use_rows(k, KS_USE_DOC, k->uses, n);
     if (know_exec(k, "COMMIT")) {
         know_exec(k, "ROLLBACK");
         return -EIO;
@@ -262,28 +390,36 @@ static void count_uses(mem_know *k, const mem_hit *h, size_t n)
     int64_t now = know_now_ms();
     if (!k->nuses)
         k->uses_since = now;
-    for (size_t i = 0; i < n && k->nuses < KNOW_USES_MAX; i++)
-        k->uses[k->nuses++] = (struct know_use){h[i].chunk, h[i].doc, now};
-    if (k->nuses + KNOW_TOPN > KNOW_USES_MAX || now - k->uses_since >= KNOW_USES_MS)
+    for (size_t i = 0; i < n && i < KNOW_USES_HITS && k->nuses < KNOW_USES_MAX; i++)
+        k->uses[k->nuses++] = (struct know_use){h[i].chunk, h[i].doc, now, 1};
+    if (k->nuses + KNOW_USES_HITS > KNOW_USES_MAX || now - k->uses_since >= KNOW_USES_MS)
         know_uses_flush(k);
 }
 
-static int search_locked(mem_know *k, const char *query, int mode, int limit, mem_hit **out, size_t *n,
-                         char *err, size_t errlen)
+static int search_locked(mem_know *k, const char *query, const float *ext, int mode, int limit, mem_hit **out,
+                         size_t *n, char *err, size_t errlen)
 {
-    char expr[KNOW_MAX_TERMS * 72], alt[KNOW_MAX_TERMS * 72];
     cand c[2 * KNOW_TOPN];
     size_t nc = 0;
     int rc = 0;
     if (mode != MEM_KNOW_VECTOR) {
-        fts_expr(k, query, expr, alt, sizeof expr);
-        if ((rc = bm25_list(k, expr, c, &nc, err, errlen)))
-            return rc;
-        if (!nc && *alt && (rc = bm25_list(k, alt, c, &nc, err, errlen)))
+        term t[KNOW_MAX_TERMS];
+        int m = query_terms(k, query, t);
+        bool and_mode;
+        int r = m ? candidates(k, t, m, &and_mode) : 0;
+        /* candidates that never meet: fewer of them, down to the rarest alone */
+        for (; r > 0 && !rc && !nc; r = r > 2 ? 2 : r - 1, and_mode = r > 1 && and_mode) {
+            /* without know_bm25, FTS5's bm25() would score the repeats: the candidates' terms alone */
+            build(k->plan, t, k->have_bm25x ? m : r, r, and_mode);
+            rc = bm25_list(k, k->plan, c, &nc, err, errlen);
+            if (!and_mode)
+                break;
+        }
+        if (rc)
             return rc;
     }
     if (mode != MEM_KNOW_BM25)
-        vec_list(k, query, c, &nc);
+        vec_list(k, query, ext, c, &nc);
     for (size_t i = 0; i < nc; i++) /* one ranking alone: its own score */
         if (mode != MEM_KNOW_HYBRID)
             c[i].score = mode == MEM_KNOW_BM25 ? c[i].sb : c[i].sv;
@@ -320,9 +456,28 @@ int mem_know_search(mem_know *k, const char *query, int mode, int limit, mem_hit
         limit = 10;
     if (limit > KNOW_TOPN)
         limit = KNOW_TOPN;
+    /* an external embedder (an HTTP call) is asked outside the lock */
     pthread_mutex_lock(&k->mu);
-    int rc = search_locked(k, query, mode, limit, out, n, err, errlen);
+    mem_embed_fn fn = k->fn;
+    void *ud = k->ud;
+    int dims = k->dims;
     pthread_mutex_unlock(&k->mu);
+    float *ext = NULL;
+    if (fn && mode != MEM_KNOW_BM25 && (ext = malloc((size_t)dims * sizeof *ext))) {
+        char eerr[256];
+        if (fn(ud, &query, 1, ext, dims, eerr, sizeof eerr)) { /* BM25 alone answers */
+            free(ext);
+            ext = NULL;
+        }
+    }
+    pthread_mutex_lock(&k->mu);
+    if (ext && (k->fn != fn || k->ud != ud || k->dims != dims)) { /* the embedder changed meanwhile */
+        free(ext);
+        ext = NULL;
+    }
+    int rc = search_locked(k, query, ext, mode, limit, out, n, err, errlen);
+    pthread_mutex_unlock(&k->mu);
+    free(ext);
     return rc;
 }
 

@@ -215,13 +215,32 @@ static void test_readd(void **state)
     assert_int_equal(n, 0); /* unchanged: a no-op */
     assert_int_equal(rank_of(t, "fox", MEM_KNOW_BM25, "doc/x.md"), 1);
     /* a new text replaces the old chunks, the doc keeps its id */
+    assert_int_equal(rank_of(t, "turtle", MEM_KNOW_BM25, "doc/x.md"), 0); /* not there yet */
     assert_int_equal(add(t, "doc/x.md", "x", "A slow green turtle walks under the busy bridge.", false, &n), id);
     assert_int_equal(n, 1);
     assert_int_equal(rank_of(t, "fox", MEM_KNOW_BM25, "doc/x.md"), 0);
     assert_int_equal(rank_of(t, "fox", MEM_KNOW_VECTOR, "doc/x.md") <= 1, 1);
     assert_int_equal(rank_of(t, "turtle bridge", MEM_KNOW_HYBRID, "doc/x.md"), 1);
+    assert_int_equal(rank_of(t, "turtle", MEM_KNOW_BM25, "doc/x.md"), 1); /* a word once absent is found */
     assert_int_equal(count(t, "SELECT count(*) FROM chunks"), 1);
     assert_int_equal(count(t, "SELECT count(*) FROM vectors"), 1);
+    /* links to the doc survive a replace, links to its old chunks do not */
+    char err0[256], node[32];
+    snprintf(node, sizeof node, "doc:%lld", (long long)id);
+    assert_int_equal(mem_know_link(t->k, "incident:3", "cites", node, 1, err0, sizeof err0), 0);
+    snprintf(node, sizeof node, "chunk:%lld", (long long)count(t, "SELECT id FROM chunks"));
+    assert_int_equal(mem_know_link(t->k, "incident:3", "cites", node, 1, err0, sizeof err0), 0);
+    add(t, "doc/x.md", "x", "A slow green turtle walks under the busy bridge at noon.", false, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(count(t, "SELECT count(*) FROM links"), 1);
+    assert_int_equal(count(t, "SELECT count(*) FROM links WHERE to_node LIKE 'doc:%'"), 1);
+    /* a pin sticks: given once, a later add without it keeps it */
+    add(t, "doc/x.md", "x", "A slow green turtle walks under the busy bridge at noon.", true, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(count(t, "SELECT pinned FROM docs WHERE source = 'doc/x.md'"), 1);
+    add(t, "doc/x.md", "x", "The turtle crossed the bridge at dawn.", false, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(count(t, "SELECT pinned FROM docs WHERE source = 'doc/x.md'"), 1);
     /* bad documents */
     char err[256] = "";
     mem_doc d = {.source = "doc/empty", .text = "  \n "};
@@ -268,8 +287,24 @@ static void test_hostile(void **state)
                 fail_msg("'%s' mode %d: %d %s", qs[i], m, rc, err);
             mem_know_hits_free(h, n);
         }
+    /* many words, long words: the expression stays within its bounds */
+    char *big = malloc(20000);
+    size_t o = 0;
+    for (int w = 0; w < 60; w++) {
+        for (int c = 0; c < 90; c++)
+            big[o++] = (char)('a' + (w + c) % 26);
+        big[o++] = ' ';
+        o += (size_t)sprintf(big + o, "%s ", w % 2 ? "nginx" : "kernel");
+    }
+    big[o] = 0;
     mem_hit *h;
     size_t n;
+    for (int m = 0; m < 3; m++) {
+        assert_int_equal(mem_know_search(t->k, big, m, 5, &h, &n, err, sizeof err), 0);
+        assert_true(n > 0 || m == MEM_KNOW_VECTOR);
+        mem_know_hits_free(h, n);
+    }
+    free(big);
     assert_int_equal(mem_know_search(t->k, "", MEM_KNOW_HYBRID, 5, &h, &n, err, sizeof err), -EINVAL);
     assert_int_equal(n, 0);
     assert_int_equal(mem_know_search(t->k, "   ", MEM_KNOW_BM25, 5, &h, &n, err, sizeof err), -EINVAL);
@@ -470,9 +505,9 @@ typedef struct fake_emb {
 static int letters(void *ud, const char *const *texts, size_t n, float *out, int dims, char *err, size_t errlen)
 {
     fake_emb *f = ud;
-    f->calls++;
-    if ((int)n > f->max_batch)
-        f->max_batch = (int)n;
+    __atomic_add_fetch(&f->calls, 1, __ATOMIC_RELAXED);
+    if ((int)n > __atomic_load_n(&f->max_batch, __ATOMIC_RELAXED))
+        __atomic_store_n(&f->max_batch, (int)n, __ATOMIC_RELAXED);
     if (f->fail) {
         snprintf(err, errlen, "embedder down");
         return -EIO;
@@ -563,10 +598,8 @@ static void *adder(void *p)
     return NULL;
 }
 
-static void test_concurrent(void **state)
+static void concurrent(kt *t)
 {
-    kt *t = *state;
-    add_corpus(t);
     conc c = {.t = t};
     pthread_t th[5];
     for (int i = 0; i < 4; i++)
@@ -578,6 +611,25 @@ static void test_concurrent(void **state)
     assert_int_equal(c.searches, 240);
     assert_int_equal(count(t, "SELECT count(*) FROM docs"), NCORPUS + 40);
     assert_int_equal(rank_of(t, "widget17 sprocket17", MEM_KNOW_HYBRID, "gen/17"), 1);
+}
+
+static void test_concurrent(void **state)
+{
+    kt *t = *state;
+    add_corpus(t);
+    concurrent(t);
+}
+
+/* the same with an external embedder, called outside the store's lock */
+static void test_concurrent_ext(void **state)
+{
+    kt *t = *state;
+    fake_emb f = {0};
+    mem_know_set_embedder(t->k, letters, &f, 26);
+    add_corpus(t);
+    concurrent(t);
+    assert_int_equal(count(t, "SELECT count(*) FROM vectors WHERE dims = 26"), count(t, "SELECT count(*) FROM chunks"));
+    assert_true(__atomic_load_n(&f.calls, __ATOMIC_RELAXED) >= 40 + 160); /* the adds and the searches that embed */
 }
 
 static void test_chunks(void **state)
@@ -695,6 +747,42 @@ static void test_vec(void **state)
     know_index_free(&ix);
 }
 
+static void test_foreign(void **state)
+{
+    kt *t = *state;
+    char path[160], err[512] = "";
+    mem_know *k = (mem_know *)1;
+    /* another application's SQLite file */
+    snprintf(path, sizeof path, "%s/other.db", t->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA application_id = 1234; CREATE TABLE x (a)", NULL, NULL, NULL), 0);
+    sqlite3_close(db);
+    assert_int_equal(mem_know_open(path, &k, err, sizeof err), -EINVAL);
+    assert_null(k);
+    assert_non_null(strstr(err, "not an IPPOC knowledge store"));
+    /* not SQLite at all */
+    snprintf(path, sizeof path, "%s/garbage.db", t->dir);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 200; i++)
+        fputs("this is not a database file at all. ", f);
+    fclose(f);
+    assert_true(mem_know_open(path, &k, err, sizeof err) < 0);
+    assert_non_null(strstr(err, path));
+    /* a schema newer than this build */
+    mem_know_close(t->k);
+    t->k = NULL;
+    exec(t, "PRAGMA user_version = 99");
+    assert_int_equal(mem_know_open(t->path, &k, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "newer"));
+    exec(t, "PRAGMA user_version = 2");
+    kt_open(t);
+    /* no path, a dir that does not exist */
+    assert_int_equal(mem_know_open("", &k, err, sizeof err), -EINVAL);
+    assert_true(mem_know_open("/nonexistent-dir/k.db", &k, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "/nonexistent-dir/k.db"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,8 +796,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_embedder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_ext, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
         cmocka_unit_test(test_vec),
+        cmocka_unit_test_setup_teardown(test_foreign, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
