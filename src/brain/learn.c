@@ -733,10 +733,7 @@ void brain_learn_free(brain_learn *l)
 {
     if (!l)
         return;
-    atomic_store(&l->stop, true);
-    pthread_mutex_lock(&l->lock);
-    pthread_cond_broadcast(&l->cond);
-    pthread_mutex_unlock(&l->lock);
+    brain_learn_stop(l);
     if (l->started)
         pthread_join(l->thread, NULL);
     for (size_t i = 0; i < l->nfeeds; i++)
