@@ -56,10 +56,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 static enum MHD_Result h_status(struct api *a, struct MHD_Connection *c)
 {
-    static const char *const allowed[] = {NULL};
-    const char *vals[1];
     enum MHD_Result ret;
-    if (!api_get_params(c, allowed, vals, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     char *s = a->hooks.status_json ? a->hooks.status_json(a->hooks.ud) : NULL;
     if (!s)

@@ -100,11 +100,9 @@ int api_parse_ask_body(const char *body, size_t len, int64_t now_ms, char **ques
 enum MHD_Result api_h_ask(struct api *a, struct MHD_Connection *c, const char *body, size_t len)
 {
     enum MHD_Result ret;
-    static const char *const allowed[] = {NULL};
-    const char *vals[1];
     char *question = NULL, err[512] = "";
     int64_t at = 0;
-    if (!api_get_params(c, allowed, vals, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     int rc = api_parse_ask_body(body, len, core_now_ms(), &question, &at, err, sizeof err);
     if (rc == -ENOMEM)

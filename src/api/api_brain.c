@@ -15,18 +15,11 @@ static enum MHD_Result no_brain(struct MHD_Connection *c)
     return api_send_error(c, 503, "unavailable", "the brain is not running");
 }
 
-static bool no_params(struct MHD_Connection *c, enum MHD_Result *ret)
-{
-    static const char *const allowed[] = {NULL};
-    const char *vals[1];
-    return api_get_params(c, allowed, vals, ret);
-}
-
 enum MHD_Result api_h_diagnosis(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen)
 {
     enum MHD_Result ret;
     uint64_t n;
-    if (!no_params(c, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     if (api_parse_id(id, idlen, &n) != 0)
         return api_send_error(c, 400, "bad_request", "'%.*s' is not an id (expected 1 to %s)",
@@ -42,7 +35,7 @@ enum MHD_Result api_h_diagnosis(struct api *a, struct MHD_Connection *c, const c
 enum MHD_Result api_h_brain(struct api *a, struct MHD_Connection *c)
 {
     enum MHD_Result ret;
-    if (!no_params(c, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     if (!a->hooks.brain_json)
         return no_brain(c);
@@ -90,7 +83,7 @@ enum MHD_Result api_h_diagnose(struct api *a, struct MHD_Connection *c, const ch
 {
     enum MHD_Result ret;
     char service[64], err[512] = "";
-    if (!no_params(c, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     if (api_parse_diagnose_body(body, len, service, sizeof service, err, sizeof err) != 0)
         return api_send_error(c, 400, "bad_request", "%s", err);

@@ -56,10 +56,8 @@ static bool body_empty(const char *body, size_t len)
 
 enum MHD_Result api_h_dream(struct api *a, struct MHD_Connection *c, const char *body, size_t len)
 {
-    static const char *const allowed[] = {NULL};
-    const char *vals[1];
     enum MHD_Result ret;
-    if (!api_get_params(c, allowed, vals, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     if (!body_empty(body, len))
         return api_send_error(c, 400, "bad_request", "the body must be empty or {} (the pass takes no options)");

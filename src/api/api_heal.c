@@ -30,18 +30,11 @@ static enum MHD_Result send_text(struct MHD_Connection *c, char *s, const char *
     return api_send_buf(c, 200, s, strlen(s), "application/json");
 }
 
-static bool no_params(struct MHD_Connection *c, enum MHD_Result *ret)
-{
-    static const char *const allowed[] = {NULL};
-    const char *vals[1];
-    return api_get_params(c, allowed, vals, ret);
-}
-
 /* ---- lists ------------------------------------------------------------------ */
 enum MHD_Result api_h_heal_list(struct api *a, struct MHD_Connection *c, enum api_heal_list which)
 {
     enum MHD_Result ret;
-    if (!no_params(c, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     void *ud = a->hooks.ud;
     switch (which) {
@@ -68,7 +61,7 @@ enum MHD_Result api_h_incident(struct api *a, struct MHD_Connection *c, const ch
 {
     enum MHD_Result ret;
     uint64_t n;
-    if (!no_params(c, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     if (api_parse_id(id, idlen, &n) != 0)
         return bad_id(c, id, idlen);
@@ -116,7 +109,7 @@ enum MHD_Result api_h_pending_act(struct api *a, struct MHD_Connection *c, const
     enum MHD_Result ret;
     uint64_t n;
     char who[API_WHO_MAX + 1], err[512];
-    if (!no_params(c, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     if (api_parse_id(id, idlen, &n) != 0)
         return bad_id(c, id, idlen);
@@ -237,7 +230,7 @@ enum MHD_Result api_h_audit_verify(struct api *a, struct MHD_Connection *c)
     enum MHD_Result ret;
     heal_audit_verify_result r;
     char err[512] = "";
-    if (!no_params(c, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     const char *path = a->hooks.audit_path ? a->hooks.audit_path(a->hooks.ud) : NULL;
     if (!path)

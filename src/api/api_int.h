@@ -281,6 +281,8 @@ enum MHD_Result api_send_not_allowed(struct MHD_Connection *c, const char *metho
  * 400 itself and returns false (*ret holds the MHD result). */
 bool api_get_params(struct MHD_Connection *c, const char *const *allowed, const char **vals,
                     enum MHD_Result *ret);
+/* api_get_params for a request that takes no query parameters. */
+bool api_no_params(struct MHD_Connection *c, enum MHD_Result *ret);
 
 /* ---- handlers --------------------------------------------------------------- */
 enum MHD_Result api_h_metrics_list(struct api *a, struct MHD_Connection *c);

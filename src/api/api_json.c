@@ -249,3 +249,10 @@ bool api_get_params(struct MHD_Connection *c, const char *const *allowed, const 
     }
     return true;
 }
+
+bool api_no_params(struct MHD_Connection *c, enum MHD_Result *ret)
+{
+    static const char *const allowed[] = {NULL};
+    const char *vals[1];
+    return api_get_params(c, allowed, vals, ret);
+}

@@ -28,10 +28,8 @@ static const char *code_of(int status)
 
 enum MHD_Result api_h_learn(struct api *a, struct MHD_Connection *c, const char *body, size_t len)
 {
-    static const char *const allowed[] = {NULL};
-    const char *vals[1];
     enum MHD_Result ret;
-    if (!api_get_params(c, allowed, vals, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     if (!a->hooks.learn)
         return no_store(c);
@@ -96,9 +94,7 @@ enum MHD_Result api_h_knowledge(struct api *a, struct MHD_Connection *c, api_rou
         return s ? api_send_buf(c, 200, s, strlen(s), "application/json") : no_store(c);
     }
     if (id == R_KNOWLEDGE_FEEDS) {
-        static const char *const allowed[] = {NULL};
-        const char *vals[1];
-        if (!api_get_params(c, allowed, vals, &ret))
+        if (!api_no_params(c, &ret))
             return ret;
         char *s = a->hooks.feeds_json ? a->hooks.feeds_json(a->hooks.ud) : NULL;
         return s ? api_send_buf(c, 200, s, strlen(s), "application/json") : no_store(c);

@@ -7,10 +7,8 @@
 
 enum MHD_Result api_h_llm(struct api *a, struct MHD_Connection *c)
 {
-    static const char *const allowed[] = {NULL};
-    const char *vals[1];
     enum MHD_Result ret;
-    if (!api_get_params(c, allowed, vals, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     if (!a->hooks.llm_json)
         return api_send_error(c, 503, "unavailable", "the language-model client is not running");

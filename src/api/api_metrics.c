@@ -216,10 +216,8 @@ static void prom_self_cpu(api_buf *b)
 
 enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
 {
-    static const char *const allowed[] = {NULL};
-    const char *vals[1];
     enum MHD_Result ret;
-    if (!api_get_params(c, allowed, vals, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     mem_series_info *s = NULL;
     size_t n = 0;

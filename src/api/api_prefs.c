@@ -19,17 +19,10 @@ static enum MHD_Result no_prefs(struct MHD_Connection *c)
     return api_send_error(c, 503, "unavailable", "the brain's preferences are not available");
 }
 
-static bool no_params(struct MHD_Connection *c, enum MHD_Result *ret)
-{
-    static const char *const allowed[] = {NULL};
-    const char *vals[1];
-    return api_get_params(c, allowed, vals, ret);
-}
-
 enum MHD_Result api_h_prefs(struct api *a, struct MHD_Connection *c)
 {
     enum MHD_Result ret;
-    if (!no_params(c, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     if (!a->hooks.prefs_json)
         return no_prefs(c);
@@ -42,7 +35,7 @@ enum MHD_Result api_h_prefs(struct api *a, struct MHD_Connection *c)
 enum MHD_Result api_h_pref_forget(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen)
 {
     enum MHD_Result ret;
-    if (!no_params(c, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     char pid[API_PREF_ID_MAX + 1];
     bool ok = idlen > 0 && idlen <= API_PREF_ID_MAX;
@@ -114,7 +107,7 @@ enum MHD_Result api_h_approve(struct api *a, struct MHD_Connection *c, const cha
         return api_h_pending_act(a, c, id, idlen, true, body, len);
     enum MHD_Result ret;
     uint64_t n;
-    if (!no_params(c, &ret))
+    if (!api_no_params(c, &ret))
         return ret;
     if (api_parse_id(id, idlen, &n) != 0)
         return api_send_error(c, 400, "bad_request", "'%.*s' is not an id", (int)(idlen > 40 ? 40 : idlen), id);

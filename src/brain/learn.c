@@ -20,8 +20,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <libxml/parser.h>
-
 #include "brain/brain.h"
 #include "brain/learn_int.h"
 #include "core/curl_dl.h"
@@ -679,7 +677,6 @@ int brain_learn_new(const core_config *cfg, mem_know *know, brain_learn **out, c
     int rc = learn_cfg_read(cfg, &c, err, errlen);
     if (rc)
         return rc;
-    xmlInitParser();
     brain_learn *l = calloc(1, sizeof *l);
     if (!l) {
         learn_cfg_free(&c);
@@ -736,10 +733,7 @@ void brain_learn_free(brain_learn *l)
 {
     if (!l)
         return;
-    atomic_store(&l->stop, true);
-    pthread_mutex_lock(&l->lock);
-    pthread_cond_broadcast(&l->cond);
-    pthread_mutex_unlock(&l->lock);
+    brain_learn_stop(l);
     if (l->started)
         pthread_join(l->thread, NULL);
     for (size_t i = 0; i < l->nfeeds; i++)

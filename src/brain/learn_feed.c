@@ -12,11 +12,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-#include <libxml/xmlerror.h>
 
 #include "brain/learn_int.h"
+#include "brain/xml_dl.h"
 
 static bool is(const xmlNode *n, const char *name)
 {
@@ -194,6 +192,9 @@ int learn_feed_parse(const char *buf, size_t len, learn_feed *out, char *err, si
         snprintf(err, errlen, "the feed is too large");
         return -EINVAL;
     }
+    int lrc = learn_xml_load(err, errlen);
+    if (lrc)
+        return lrc;
     xmlResetLastError();
     first_err fe = {0};
     xmlSetStructuredErrorFunc(&fe, keep_first); /* this thread's handler */

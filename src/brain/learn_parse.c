@@ -21,10 +21,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include <libxml/HTMLparser.h>
-#include <libxml/tree.h>
 
 #include "brain/learn_int.h"
+#include "brain/xml_dl.h"
 
 extern char **environ;
 
@@ -620,6 +619,9 @@ int learn_parse_html(const char *buf, size_t len, learn_doc *out, char *err, siz
         set_err(err, errlen, "too large");
         return -EINVAL;
     }
+    int lrc = learn_xml_load(err, errlen);
+    if (lrc)
+        return lrc;
     htmlDocPtr doc = htmlReadMemory(buf, (int)len, NULL, NULL,
                                     HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
                                         HTML_PARSE_NONET | HTML_PARSE_COMPACT);

@@ -67,6 +67,25 @@ static int post(const cli_ctx *ctx, json_t *req, json_t **ans)
     return rc;
 }
 
+/* Sends one document's request (a file's text or a URL; req is consumed) and
+ * prints what was stored under name. Returns an exit code (UNREACH/AUTH stop
+ * all; a refused document only counts as failed). Serves files and URLs. */
+static int store(const cli_ctx *ctx, const char *name, json_t *req, learn_opts *o)
+{
+    json_t *ans;
+    int rc = post(ctx, req, &ans);
+    if (rc == CLI_EXIT_UNREACH || rc == CLI_EXIT_AUTH)
+        return rc;
+    if (rc) {
+        fprintf(stderr, "ippoc: learn: %s: not stored (the daemon's answer is above)\n", name);
+        o->failed++;
+        return CLI_EXIT_OK;
+    }
+    print_result(name, ans, o);
+    json_decref(ans);
+    return CLI_EXIT_OK;
+}
+
 /* One file: read, parse, send. Returns an exit code (UNREACH/AUTH stop all). */
 static int learn_file(const cli_ctx *ctx, const char *path, bool from_dir, learn_opts *o)
 {
@@ -106,18 +125,7 @@ static int learn_file(const cli_ctx *ctx, const char *path, bool from_dir, learn
         o->failed++;
         return CLI_EXIT_OK;
     }
-    json_t *ans;
-    rc = post(ctx, req, &ans);
-    if (rc == CLI_EXIT_UNREACH || rc == CLI_EXIT_AUTH)
-        return rc;
-    if (rc) {
-        fprintf(stderr, "ippoc: learn: %s: not stored (the daemon's answer is above)\n", path);
-        o->failed++;
-        return CLI_EXIT_OK;
-    }
-    print_result(path, ans, o);
-    json_decref(ans);
-    return CLI_EXIT_OK;
+    return store(ctx, path, req, o);
 }
 
 static int hidden_or_self(const struct dirent *e)
@@ -161,18 +169,7 @@ static int learn_url(const cli_ctx *ctx, const char *url, learn_opts *o)
     json_t *req = json_pack("{s:s, s:b}", "url", url, "pin", o->pin);
     if (o->kind)
         json_object_set_new(req, "kind", json_string(o->kind));
-    json_t *ans;
-    int rc = post(ctx, req, &ans);
-    if (rc == CLI_EXIT_UNREACH || rc == CLI_EXIT_AUTH)
-        return rc;
-    if (rc) {
-        fprintf(stderr, "ippoc: learn: %s: not stored (the daemon's answer is above)\n", url);
-        o->failed++;
-        return CLI_EXIT_OK;
-    }
-    print_result(url, ans, o);
-    json_decref(ans);
-    return CLI_EXIT_OK;
+    return store(ctx, url, req, o);
 }
 
 /* ---- --feed, --list, --search --------------------------------------------------- */

@@ -48,18 +48,14 @@ static void print_prefs(const cli_ctx *ctx, const json_t *ans)
     printf("forget a learned one with 'ippoc prefs forget ID'\n");
 }
 
-static int forget(const cli_ctx *ctx0, cli_args *a, const char *id)
+/* ippoc prefs forget ID [--json]: a is the arguments after "prefs". */
+static int forget(const cli_ctx *ctx0, cli_args *a)
 {
     cli_ctx ctx = *ctx0;
-    int rc = CLI_EXIT_OK;
-    while (rc == CLI_EXIT_OK && cli_args_next(a)) {
-        if (cli_args_is_help(a))
-            return cli_args_help(a);
-        if (cli_args_flag(a, "--json"))
-            ctx.json = true;
-        else
-            rc = cli_args_bad(a);
-    }
+    const char *id = NULL;
+    int rc = cli_args_simple(a, &ctx, &id, "ID");
+    if (rc < 0)
+        return cli_args_help(a);
     if (rc != CLI_EXIT_OK)
         return rc;
     char path[256];
@@ -85,14 +81,7 @@ int cmd_prefs(const cli_ctx *ctx, int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "forget")) {
         cli_args a;
         cli_args_init(&a, "prefs", argc - 1, argv + 1);
-        if (argc < 3 || argv[2][0] == '-') {
-            if (argc >= 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")))
-                return cli_args_help(&a);
-            fprintf(stderr, "ippoc: prefs forget: missing ID (see 'ippoc help prefs')\n");
-            return CLI_EXIT_USAGE;
-        }
-        cli_args_init(&a, "prefs", argc - 2, argv + 2);
-        return forget(ctx, &a, argv[2]);
+        return forget(ctx, &a);
     }
     return cli_run_get(ctx, "prefs", argc, argv, "/v1/prefs", print_prefs);
 }

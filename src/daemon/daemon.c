@@ -410,6 +410,24 @@ static char *hk_incident(void *ud, uint64_t id)
 /* The engine may be freed while the API still runs: hand out our own copy. */
 static const char *hk_audit_path(void *ud) { return ((cell *)ud)->audit_path; }
 
+/* Runs run(k) on the loop thread for an API thread (5 s at most; each run
+ * puts its own result in k and returns 0): 0 when it ran, else -EBUSY
+ * (the loop did not take it) or -ECANCELED, with the reason in err. Serves
+ * approve/reject, approve-with-edit, diagnose and dream. */
+static int on_loop(cell *c, int (*run)(void *), void *k, char *err, size_t errlen)
+{
+    int rc = loopcall_run(&c->lc, run, k, 5000);
+    if (rc == -ETIMEDOUT) {
+        snprintf(err, errlen, "the daemon's loop did not answer within 5 s; nothing was done");
+        return -EBUSY;
+    }
+    if (rc == -ECANCELED) {
+        snprintf(err, errlen, "the daemon is starting or stopping");
+        return -ECANCELED;
+    }
+    return rc;
+}
+
 typedef struct heal_call {
     cell *c;
     uint64_t id;
@@ -438,16 +456,8 @@ static int heal_call_run(void *arg)
 static int heal_decide(cell *c, uint64_t id, const char *who, char *err, size_t errlen, bool approve)
 {
     heal_call k = {c, id, who, err, errlen, approve, 0};
-    int rc = loopcall_run(&c->lc, heal_call_run, &k, 5000);
-    if (rc == -ETIMEDOUT) {
-        snprintf(err, errlen, "the daemon's loop did not answer within 5 s; nothing was done");
-        return -EBUSY;
-    }
-    if (rc == -ECANCELED) {
-        snprintf(err, errlen, "the daemon is starting or stopping");
-        return -ECANCELED;
-    }
-    return k.rc;
+    int rc = on_loop(c, heal_call_run, &k, err, errlen);
+    return rc ? rc : k.rc;
 }
 
 static int hk_approve(void *ud, uint64_t id, const char *who, char *e, size_t n)
@@ -502,14 +512,18 @@ static char *hk_diagnosis(void *ud, uint64_t id)
     return t;
 }
 
-static char *hk_brain(void *ud)
+/* A reader of the brain for the API threads, run under snap_lock (c->brain is
+ * set and cleared under it); NULL while the brain is not running. Serves
+ * GET /v1/brain and GET /v1/prefs. */
+static char *brain_read(cell *c, char *(*read)(brain *))
 {
-    cell *c = ud;
     pthread_mutex_lock(&c->snap_lock);
-    char *t = c->brain ? brain_status_json(c->brain) : NULL;
+    char *t = c->brain ? read(c->brain) : NULL;
     pthread_mutex_unlock(&c->snap_lock);
     return t;
 }
+
+static char *hk_brain(void *ud) { return brain_read(ud, brain_status_json); }
 
 typedef struct brain_call {
     cell *c;
@@ -535,15 +549,9 @@ static int brain_call_run(void *arg)
 static int hk_diagnose(void *ud, const char *service, uint64_t *id, char *err, size_t errlen)
 {
     brain_call k = {ud, service, 0, err, errlen, 0};
-    int rc = loopcall_run(&((cell *)ud)->lc, brain_call_run, &k, 5000);
-    if (rc == -ETIMEDOUT) {
-        snprintf(err, errlen, "the daemon is busy: try again");
-        return -EBUSY;
-    }
-    if (rc == -ECANCELED) {
-        snprintf(err, errlen, "the daemon is stopping");
-        return -ECANCELED;
-    }
+    int rc = on_loop(ud, brain_call_run, &k, err, errlen);
+    if (rc)
+        return rc;
     *id = k.id;
     return k.rc;
 }
@@ -615,14 +623,7 @@ static char *hk_ask(void *ud, const char *question, int64_t at_ms, int *status, 
 
 /* ---- preferences (GET /v1/prefs, forget, approve with an edit) ---- */
 
-static char *hk_prefs(void *ud)
-{
-    cell *c = ud;
-    pthread_mutex_lock(&c->snap_lock);
-    char *t = c->brain ? brain_prefs_json(c->brain) : NULL;
-    pthread_mutex_unlock(&c->snap_lock);
-    return t;
-}
+static char *hk_prefs(void *ud) { return brain_read(ud, brain_prefs_json); }
 
 /* The stop path, after c->brain is cleared: the asks still reading it end first. */
 static void wait_asks(cell *c)
@@ -677,15 +678,9 @@ static int dream_call_run(void *arg)
 static int hk_dream(void *ud, uint64_t *pass, char *err, size_t errlen)
 {
     dream_call k = {ud, 0, err, errlen, 0};
-    int rc = loopcall_run(&((cell *)ud)->lc, dream_call_run, &k, 5000);
-    if (rc == -ETIMEDOUT) {
-        snprintf(err, errlen, "the daemon is busy: try again");
-        return -EBUSY;
-    }
-    if (rc == -ECANCELED) {
-        snprintf(err, errlen, "the daemon is stopping");
-        return -ECANCELED;
-    }
+    int rc = on_loop(ud, dream_call_run, &k, err, errlen);
+    if (rc)
+        return rc;
     *pass = k.pass;
     return k.rc;
 }
@@ -718,15 +713,22 @@ static brain_learn *learner(cell *c)
     return l;
 }
 
-static char *hk_learn(void *ud, const char *body, size_t len, int *status, char *err, size_t errlen)
+/* The learner for a request that needs it: NULL with 503 and the reason when
+ * there is none (POST /v1/learn, GET /v1/knowledge/search). */
+static brain_learn *learner_for(void *ud, int *status, char *err, size_t errlen)
 {
     brain_learn *l = learner(ud);
     if (!l) {
         *status = 503;
         snprintf(err, errlen, "the knowledge store is not running");
-        return NULL;
     }
-    return brain_learn_json(l, body, len, status, err, errlen);
+    return l;
+}
+
+static char *hk_learn(void *ud, const char *body, size_t len, int *status, char *err, size_t errlen)
+{
+    brain_learn *l = learner_for(ud, status, err, errlen);
+    return l ? brain_learn_json(l, body, len, status, err, errlen) : NULL;
 }
 
 static char *hk_knowledge(void *ud, int limit)
@@ -738,13 +740,8 @@ static char *hk_knowledge(void *ud, int limit)
 static char *hk_knowledge_search(void *ud, const char *q, const char *mode, int limit, int *status, char *err,
                                  size_t errlen)
 {
-    brain_learn *l = learner(ud);
-    if (!l) {
-        *status = 503;
-        snprintf(err, errlen, "the knowledge store is not running");
-        return NULL;
-    }
-    return brain_knowledge_search_json(l, q, mode, limit, status, err, errlen);
+    brain_learn *l = learner_for(ud, status, err, errlen);
+    return l ? brain_knowledge_search_json(l, q, mode, limit, status, err, errlen) : NULL;
 }
 
 static char *hk_links(void *ud, const char *node, int depth)
@@ -792,16 +789,8 @@ static int edit_call_run(void *arg)
 static int hk_approve_edit(void *ud, uint64_t id, const char *who, const char *edit, char *err, size_t errlen)
 {
     edit_call k = {ud, id, who, edit, err, errlen, 0};
-    int rc = loopcall_run(&((cell *)ud)->lc, edit_call_run, &k, 5000);
-    if (rc == -ETIMEDOUT) {
-        snprintf(err, errlen, "the daemon's loop did not answer within 5 s; nothing was done");
-        return -EBUSY;
-    }
-    if (rc == -ECANCELED) {
-        snprintf(err, errlen, "the daemon is starting or stopping");
-        return -ECANCELED;
-    }
-    return k.rc;
+    int rc = on_loop(ud, edit_call_run, &k, err, errlen);
+    return rc ? rc : k.rc;
 }
 
 /* ---- API start/stop --------------------------------------------------------- */

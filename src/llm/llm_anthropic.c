@@ -38,21 +38,6 @@ char *llm_anthropic_body(const llm_prompt *p)
     return text;
 }
 
-static void take_str(char *dst, size_t n, const json_t *v)
-{
-    if (json_is_string(v))
-        snprintf(dst, n, "%s", json_string_value(v));
-}
-
-static void take_usage(llm_reply *r, const json_t *u)
-{
-    const json_t *i = json_object_get(u, "input_tokens"), *o = json_object_get(u, "output_tokens");
-    if (json_is_integer(i))
-        r->prompt_tokens = (int)json_integer_value(i);
-    if (json_is_integer(o))
-        r->completion_tokens = (int)json_integer_value(o);
-}
-
 static void refusal_of_stop(llm_reply *r)
 {
     if (!strcmp(r->stop, "refusal") && !r->refusal)
@@ -61,13 +46,9 @@ static void refusal_of_stop(llm_reply *r)
 
 int llm_anthropic_parse(const char *body, size_t len, llm_reply *r)
 {
-    json_error_t je;
-    json_t *o = json_loadb(body ? body : "", len, 0, &je);
-    if (!json_is_object(o)) {
-        snprintf(r->error, sizeof r->error, "the answer is not JSON: %s", je.text);
-        json_decref(o);
+    json_t *o = llm_reply_json(body, len, r);
+    if (!o)
         return -EPROTO;
-    }
     const json_t *blocks = json_object_get(o, "content");
     if (!json_is_array(blocks)) {
         snprintf(r->error, sizeof r->error, "the answer has no content blocks");
@@ -84,9 +65,9 @@ int llm_anthropic_parse(const char *body, size_t len, llm_reply *r)
         if (type && !strcmp(type, "text") && json_is_string(t) && !rc)
             rc = llm_reply_append(r, json_string_value(t), json_string_length(t), false);
     }
-    take_str(r->stop, sizeof r->stop, json_object_get(o, "stop_reason"));
-    take_str(r->model, sizeof r->model, json_object_get(o, "model"));
-    take_usage(r, json_object_get(o, "usage"));
+    llm_take_str(r->stop, sizeof r->stop, json_object_get(o, "stop_reason"));
+    llm_take_str(r->model, sizeof r->model, json_object_get(o, "model"));
+    llm_take_usage(r, json_object_get(o, "usage"), "input_tokens", "output_tokens");
     refusal_of_stop(r);
     json_decref(o);
     return rc;
@@ -105,22 +86,22 @@ void llm_anthropic_event(void *ud, const char *event, const char *data)
         type = event;
     if (!strcmp(type, "message_start")) {
         const json_t *m = json_object_get(o, "message");
-        take_str(r->model, sizeof r->model, json_object_get(m, "model"));
-        take_usage(r, json_object_get(m, "usage"));
+        llm_take_str(r->model, sizeof r->model, json_object_get(m, "model"));
+        llm_take_usage(r, json_object_get(m, "usage"), "input_tokens", "output_tokens");
     } else if (!strcmp(type, "content_block_delta")) {
         const json_t *d = json_object_get(o, "delta");
         const json_t *t = json_object_get(d, "text");
         if (json_is_string(t))
             llm_reply_append(r, json_string_value(t), json_string_length(t), true);
     } else if (!strcmp(type, "message_delta")) {
-        take_str(r->stop, sizeof r->stop, json_object_get(json_object_get(o, "delta"), "stop_reason"));
+        llm_take_str(r->stop, sizeof r->stop, json_object_get(json_object_get(o, "delta"), "stop_reason"));
         const json_t *u = json_object_get(o, "usage");
         const json_t *out = json_object_get(u, "output_tokens");
         if (json_is_integer(out))
             r->completion_tokens = (int)json_integer_value(out);
         refusal_of_stop(r);
     } else if (!strcmp(type, "error")) {
-        take_str(r->error, sizeof r->error, json_object_get(json_object_get(o, "error"), "message"));
+        llm_take_str(r->error, sizeof r->error, json_object_get(json_object_get(o, "error"), "message"));
         if (!r->error[0])
             snprintf(r->error, sizeof r->error, "the stream reported an error");
     }

@@ -21,6 +21,21 @@ typedef struct xfer {
     int status_known; /* 0 unknown, 1 stream to on_data, -1 not */
 } xfer;
 
+bool llm_grow(char **buf, size_t *cap, size_t need, size_t first)
+{
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    char *b = realloc(*buf, c);
+    if (!b)
+        return false;
+    *buf = b;
+    *cap = c;
+    return true;
+}
+
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
 {
     xfer *x = ud;
@@ -35,16 +50,8 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
     llm_http_res *r = x->res;
     if (r->len + n + 1 > BODY_MAX)
         return n; /* keep reading, stop keeping */
-    if (r->len + n + 1 > x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 4096;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *b = realloc(r->body, cap);
-        if (!b)
-            return 0; /* aborts the transfer */
-        r->body = b;
-        x->cap = cap;
-    }
+    if (!llm_grow(&r->body, &x->cap, r->len + n + 1, 4096))
+        return 0; /* aborts the transfer */
     memcpy(r->body + r->len, p, n);
     r->len += n;
     r->body[r->len] = 0;
@@ -144,21 +151,6 @@ void llm_http_res_free(llm_http_res *res)
 
 /* ---- text/event-stream ------------------------------------------------------- */
 
-static bool grow(char **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return true;
-    size_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    char *b = realloc(*buf, c);
-    if (!b)
-        return false;
-    *buf = b;
-    *cap = c;
-    return true;
-}
-
 void llm_sse_init(llm_sse *s, void (*on_event)(void *ud, const char *event, const char *data), void *ud)
 {
     memset(s, 0, sizeof *s);
@@ -195,7 +187,7 @@ static void field(llm_sse *s, char *line, size_t n)
         val++;
     size_t vlen = (size_t)(line + n - val);
     if (nlen == 4 && !memcmp(line, "data", 4)) {
-        if (!grow(&s->data, &s->dcap, s->dlen + vlen + 2)) {
+        if (!llm_grow(&s->data, &s->dcap, s->dlen + vlen + 2, 256)) {
             s->error = -ENOMEM;
             return;
         }
@@ -221,7 +213,7 @@ void llm_sse_feed(llm_sse *s, const char *buf, size_t n)
             s->llen = 0;
             continue;
         }
-        if (!grow(&s->line, &s->lcap, s->llen + 2)) {
+        if (!llm_grow(&s->line, &s->lcap, s->llen + 2, 256)) {
             s->error = -ENOMEM;
             return;
         }

@@ -147,6 +147,16 @@ typedef struct llm_prompt {
  * schema is not JSON). */
 char *llm_openai_body(const llm_prompt *p);
 char *llm_anthropic_body(const llm_prompt *p);
+/* llm_openai.c, for both providers: a JSON string into dst (untouched when v
+ * is not one); the token counts of a usage object under those keys. */
+void llm_take_str(char *dst, size_t n, const json_t *v);
+void llm_take_usage(llm_reply *r, const json_t *u, const char *in_key, const char *out_key);
+/* llm_http.c: grows *buf (capacity *cap, doubling from first) to hold need
+ * bytes; false when out of memory (*buf unchanged). */
+bool llm_grow(char **buf, size_t *cap, size_t need, size_t first);
+/* A whole answer's JSON object, or NULL with the reason in r->error
+ * (llm_openai.c; serves both providers' parsers). */
+json_t *llm_reply_json(const char *body, size_t len, llm_reply *r);
 /* Whole answers: 0 or -EPROTO with the reason in r->error. */
 int llm_openai_parse(const char *body, size_t len, llm_reply *r);
 int llm_anthropic_parse(const char *body, size_t len, llm_reply *r);

@@ -29,16 +29,8 @@ void llm_reply_free(llm_reply *r)
 
 int llm_reply_append(llm_reply *r, const char *text, size_t len, bool delta)
 {
-    if (r->len + len + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 1024;
-        while (cap < r->len + len + 1)
-            cap *= 2;
-        char *c = realloc(r->content, cap);
-        if (!c)
-            return -ENOMEM;
-        r->content = c;
-        r->cap = cap;
-    }
+    if (!llm_grow(&r->content, &r->cap, r->len + len + 1, 1024))
+        return -ENOMEM;
     memcpy(r->content + r->len, text, len);
     r->len += len;
     r->content[r->len] = 0;
@@ -93,16 +85,16 @@ static void take_logprobs(llm_reply *r, const json_t *lp)
     }
 }
 
-static void take_usage(llm_reply *r, const json_t *u)
+void llm_take_usage(llm_reply *r, const json_t *u, const char *in_key, const char *out_key)
 {
-    const json_t *p = json_object_get(u, "prompt_tokens"), *c = json_object_get(u, "completion_tokens");
+    const json_t *p = json_object_get(u, in_key), *c = json_object_get(u, out_key);
     if (json_is_integer(p))
         r->prompt_tokens = (int)json_integer_value(p);
     if (json_is_integer(c))
         r->completion_tokens = (int)json_integer_value(c);
 }
 
-static void take_str(char *dst, size_t n, const json_t *v)
+void llm_take_str(char *dst, size_t n, const json_t *v)
 {
     if (json_is_string(v))
         snprintf(dst, n, "%s", json_string_value(v));
@@ -116,19 +108,27 @@ void llm_error_message(const char *body, char *out, size_t n)
     if (json_is_string(e))
         snprintf(out, n, "%s", json_string_value(e));
     else
-        take_str(out, n, json_object_get(e, "message"));
+        llm_take_str(out, n, json_object_get(e, "message"));
     json_decref(o);
 }
 
-int llm_openai_parse(const char *body, size_t len, llm_reply *r)
+json_t *llm_reply_json(const char *body, size_t len, llm_reply *r)
 {
     json_error_t je;
     json_t *o = json_loadb(body ? body : "", len, 0, &je);
     if (!json_is_object(o)) {
         snprintf(r->error, sizeof r->error, "the answer is not JSON: %s", je.text);
         json_decref(o);
-        return -EPROTO;
+        return NULL;
     }
+    return o;
+}
+
+int llm_openai_parse(const char *body, size_t len, llm_reply *r)
+{
+    json_t *o = llm_reply_json(body, len, r);
+    if (!o)
+        return -EPROTO;
     const json_t *ch = json_array_get(json_object_get(o, "choices"), 0);
     const json_t *msg = json_object_get(ch, "message");
     if (!json_is_object(msg)) {
@@ -142,10 +142,10 @@ int llm_openai_parse(const char *body, size_t len, llm_reply *r)
         rc = llm_reply_append(r, json_string_value(c), json_string_length(c), false);
     if (json_is_string(ref) && json_string_length(ref))
         r->refusal = strdup(json_string_value(ref));
-    take_str(r->stop, sizeof r->stop, json_object_get(ch, "finish_reason"));
-    take_str(r->model, sizeof r->model, json_object_get(o, "model"));
+    llm_take_str(r->stop, sizeof r->stop, json_object_get(ch, "finish_reason"));
+    llm_take_str(r->model, sizeof r->model, json_object_get(o, "model"));
     take_logprobs(r, json_object_get(ch, "logprobs"));
-    take_usage(r, json_object_get(o, "usage"));
+    llm_take_usage(r, json_object_get(o, "usage"), "prompt_tokens", "completion_tokens");
     json_decref(o);
     return rc;
 }
@@ -161,11 +161,11 @@ void llm_openai_event(void *ud, const char *event, const char *data)
     }
     const json_t *e = json_object_get(o, "error");
     if (e) {
-        take_str(r->error, sizeof r->error, json_object_get(e, "message"));
+        llm_take_str(r->error, sizeof r->error, json_object_get(e, "message"));
         if (!r->error[0])
             snprintf(r->error, sizeof r->error, "the stream reported an error");
     }
-    take_str(r->model, sizeof r->model, json_object_get(o, "model"));
+    llm_take_str(r->model, sizeof r->model, json_object_get(o, "model"));
     const json_t *ch = json_array_get(json_object_get(o, "choices"), 0);
     const json_t *d = json_object_get(ch, "delta");
     const json_t *c = json_object_get(d, "content"), *ref = json_object_get(d, "refusal");
@@ -173,8 +173,8 @@ void llm_openai_event(void *ud, const char *event, const char *data)
         llm_reply_append(r, json_string_value(c), json_string_length(c), true);
     if (json_is_string(ref) && json_string_length(ref) && !r->refusal)
         r->refusal = strdup(json_string_value(ref));
-    take_str(r->stop, sizeof r->stop, json_object_get(ch, "finish_reason"));
+    llm_take_str(r->stop, sizeof r->stop, json_object_get(ch, "finish_reason"));
     take_logprobs(r, json_object_get(ch, "logprobs"));
-    take_usage(r, json_object_get(o, "usage"));
+    llm_take_usage(r, json_object_get(o, "usage"), "prompt_tokens", "completion_tokens");
     json_decref(o);
 }

@@ -354,7 +354,7 @@ int mem_know_open(const char *path, mem_know **out, char *err, size_t errlen)
     mem_know *k = calloc(1, sizeof *k);
     if (!k || !(k->path = strdup(path)) || !(k->model = mem_embed_model_new()) ||
         !(k->uses = malloc(KNOW_USES_MAX * sizeof *k->uses)) ||
-        !(k->dfc = calloc(KNOW_DF_SLOTS, sizeof *k->dfc)) || !(k->plan = malloc(sizeof *k->plan)) ||
+        !(k->plan = malloc(sizeof *k->plan)) ||
         !(k->top_id = malloc(KNOW_TOPN * sizeof *k->top_id)) || !(k->top_s = malloc(KNOW_TOPN * sizeof *k->top_s))) {
         mem_know_close(k);
         return know_err(err, errlen, -ENOMEM, "%s: no memory", path);

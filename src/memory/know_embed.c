@@ -43,10 +43,13 @@
 #define W_CHARS 6.0f /* shared by the word's character n-grams */
 #define SEM 0.35f    /* share of the semantic part in the cosine */
 
+/* The arrays (5 MB) are allocated by the first chunk counted or the first
+ * non-empty statistics loaded: a cell that reads no documents never has
+ * them. NULL arrays mean all zero (and then ndocs is 0). */
 struct mem_embed_model {
     uint32_t ndocs;
-    uint32_t *df;  /* BUCKETS */
-    int32_t *wvec; /* WORDS * SEMD */
+    uint32_t *df;  /* BUCKETS, or NULL */
+    int32_t *wvec; /* WORDS * SEMD, or NULL */
 };
 
 static uint64_t fnv(const char *s, size_t n, uint64_t seed)
@@ -163,16 +166,26 @@ static void features(const char *text, ftab *t)
 
 mem_embed_model *mem_embed_model_new(void)
 {
-    mem_embed_model *m = calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
-    m->df = calloc(BUCKETS, sizeof *m->df);
-    m->wvec = calloc((size_t)WORDS * SEMD, sizeof *m->wvec);
-    if (!m->df || !m->wvec) {
-        mem_embed_model_free(m);
-        return NULL;
-    }
-    return m;
+    return calloc(1, sizeof(mem_embed_model));
+}
+
+/* The arrays, allocated (zeroed) when first needed: 0 or -ENOMEM. */
+static int model_arrays(mem_embed_model *m)
+{
+    if (m->df && m->wvec)
+        return 0;
+    if (!m->df)
+        m->df = calloc(BUCKETS, sizeof *m->df);
+    if (!m->wvec)
+        m->wvec = calloc((size_t)WORDS * SEMD, sizeof *m->wvec);
+    return m->df && m->wvec ? 0 : -ENOMEM;
+}
+
+static void model_clear(mem_embed_model *m)
+{
+    free(m->df);
+    free(m->wvec);
+    m->df = NULL, m->wvec = NULL, m->ndocs = 0;
 }
 
 void mem_embed_model_free(mem_embed_model *m)
@@ -186,6 +199,10 @@ void mem_embed_model_free(mem_embed_model *m)
 
 void mem_embed_model_add(mem_embed_model *m, const char *text, int sign)
 {
+    if (sign < 0 && !m->df)
+        return; /* an empty model: nothing to uncount */
+    if (model_arrays(m))
+        return; /* out of memory: not counted (as a feature table that cannot grow) */
     ftab t = {0};
     features(text ? text : "", &t);
     /* the chunk's random index vector: RI_NZ signed positions from its text's hash */
@@ -228,12 +245,14 @@ static size_t blob_len(void)
 
 int mem_embed_model_save(const mem_embed_model *m, void **blob, size_t *len)
 {
-    uint32_t *b = malloc(blob_len());
+    uint32_t *b = m->df && m->wvec ? malloc(blob_len()) : calloc(1, blob_len());
     if (!b)
         return -ENOMEM;
     b[0] = MAGIC, b[1] = m->ndocs, b[2] = BUCKETS, b[3] = WORDS, b[4] = SEMD;
-    memcpy(b + HDR, m->df, (size_t)BUCKETS * 4);
-    memcpy(b + HDR + BUCKETS, m->wvec, (size_t)WORDS * SEMD * 4);
+    if (m->df && m->wvec) {
+        memcpy(b + HDR, m->df, (size_t)BUCKETS * 4);
+        memcpy(b + HDR + BUCKETS, m->wvec, (size_t)WORDS * SEMD * 4);
+    }
     *blob = b, *len = blob_len();
     return 0;
 }
@@ -241,12 +260,16 @@ int mem_embed_model_save(const mem_embed_model *m, void **blob, size_t *len)
 int mem_embed_model_load(mem_embed_model *m, const void *blob, size_t len)
 {
     const uint32_t *b = blob;
-    if (!b || len != blob_len() || b[0] != MAGIC || b[2] != BUCKETS || b[3] != WORDS || b[4] != SEMD) {
-        memset(m->df, 0, (size_t)BUCKETS * 4);
-        memset(m->wvec, 0, (size_t)WORDS * SEMD * 4);
-        m->ndocs = 0;
+    model_clear(m);
+    if (!b || len != blob_len() || b[0] != MAGIC || b[2] != BUCKETS || b[3] != WORDS || b[4] != SEMD)
         return -EINVAL;
-    }
+    size_t i = HDR;
+    while (i < len / 4 && !b[i])
+        i++;
+    if (!b[1] && i == len / 4)
+        return 0; /* all zero (every document removed): the arrays stay unallocated */
+    if (model_arrays(m))
+        return -ENOMEM;
     m->ndocs = b[1];
     memcpy(m->df, b + HDR, (size_t)BUCKETS * 4);
     memcpy(m->wvec, b + HDR + BUCKETS, (size_t)WORDS * SEMD * 4);
@@ -257,7 +280,7 @@ int mem_embed_model_load(mem_embed_model *m, const void *blob, size_t len)
 
 static float idf(const mem_embed_model *m, uint64_t h)
 {
-    if (!m || !m->ndocs)
+    if (!m || !m->ndocs || !m->df)
         return 1.0f;
     float df = (float)m->df[h % BUCKETS];
     float v = logf((1.0f + (float)m->ndocs) / (0.5f + df));
@@ -285,7 +308,7 @@ void mem_embed_text(const mem_embed_model *m, const char *text, float *out)
         float w = f->w * (1.0f + logf((float)f->tf)) * idf(m, f->h);
         uint64_t g = f->h * 0x9E3779B97F4A7C15ull;
         out[(g >> 33) % LEX] += (g >> 7) & 1 ? w : -w;
-        if (f->word && m) {
+        if (f->word && m && m->wvec) {
             const int32_t *v = m->wvec + (size_t)((f->h >> 20) % WORDS) * SEMD;
             float n2 = 0;
             for (int k = 0; k < SEMD; k++)

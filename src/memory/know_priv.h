@@ -84,7 +84,7 @@ struct mem_know {
     struct know_df {
         uint64_t h;
         int64_t df, at;
-    } *dfc;
+    } *dfc; /* KNOW_DF_SLOTS, allocated by the first search */
     int64_t changes; /* chunks added and deleted since open */
     int64_t nchunks; /* chunks stored */
     plan *plan;      /* the query's, kept between queries */

@@ -57,16 +57,17 @@ static int on_token(void *ctx, int tflags, const char *tok, int n, int start, in
     for (int i = 0; i < n; i++)
         h = (h ^ (unsigned char)tok[i]) * 1099511628211ull;
     h |= 1; /* never 0, an empty slot */
-    struct know_df *e = &k->dfc[h % KNOW_DF_SLOTS];
+    struct know_df *e = k->dfc ? &k->dfc[h % KNOW_DF_SLOTS] : NULL; /* NULL: no memory for the cache */
     int64_t df;
-    if (e->h == h && e->df > 0 && k->changes - e->at <= KNOW_DF_STALE) { /* an absent word may arrive */
+    if (e && e->h == h && e->df > 0 && k->changes - e->at <= KNOW_DF_STALE) { /* an absent word may arrive */
         df = e->df;
     } else {
         sqlite3_stmt *st = k->st[KS_VOCAB];
         sqlite3_bind_text(st, 1, tok, n, SQLITE_STATIC);
         df = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
         sqlite3_reset(st);
-        *e = (struct know_df){h, df, k->changes};
+        if (e)
+            *e = (struct know_df){h, df, k->changes};
     }
     if (df < c->df)
         c->df = df;
@@ -78,6 +79,8 @@ static int64_t term_df(mem_know *k, const char *w)
 {
     if (!k->tokp)
         return 0;
+    if (!k->dfc) /* the cache, from the first search on (a cell that never searches has none) */
+        k->dfc = calloc(KNOW_DF_SLOTS, sizeof *k->dfc);
     dfc c = {k, INT64_MAX};
     k->tok.xTokenize(k->tokp, &c, FTS5_TOKENIZE_QUERY, w, (int)strlen(w), on_token);
     return c.df == INT64_MAX ? 0 : c.df;

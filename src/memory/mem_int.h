@@ -294,6 +294,13 @@ void mem_test_hold(mem_t *m, bool hold);
 
 /* cases.c: applies a MEM_JOB_CASE (writer thread): 0 or an SQLite error */
 int mem_case_apply(mem_t *m, mem_job *j);
+/* cases.c: the JSON-row tables (cases, prefs: id, ts, data). A save is a
+ * writer job of that kind (NULL json: delete); a load calls fn on each row in
+ * id order through the reader connection (what names the rows in errors). */
+int mem_json_row_save(mem_t *m, int kind, int64_t id, int64_t ts_ms, const char *json);
+int mem_json_rows_load(mem_t *m, const char *table, const char *what,
+                       int (*fn)(void *ud, int64_t id, int64_t ts, const char *json), void *ud, char *err,
+                       size_t errlen);
 /* prefs.c: applies a MEM_JOB_PREF (writer thread): 0 or an SQLite error */
 int mem_pref_apply(mem_t *m, mem_job *j);
 

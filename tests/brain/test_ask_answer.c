@@ -9,9 +9,9 @@
 #include <cmocka.h>
 
 #include "brain/ask_int.h"
+#include "brain_test_util.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +27,6 @@ typedef struct fx {
     brain *b;
     int64_t now;
 } fx;
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
 
 static int64_t ev(fx *f, int64_t ts, const char *type, const char *sev, const char *src, const char *payload)
 {
@@ -54,8 +48,7 @@ static void dpkg_line(FILE *o, int64_t ms, const char *rest)
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/ippoc-ask-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    btu_tmpdir(f->dir, sizeof f->dir, "ask");
     snprintf(f->dpkg, sizeof f->dpkg, "%s/dpkg.log", f->dir);
     f->now = core_now_ms();
     FILE *o = fopen(f->dpkg, "w");
@@ -64,15 +57,10 @@ static int setup(void **state)
     dpkg_line(o, f->now - 3600000, "status installed openssl:amd64 3.0.2");
     dpkg_line(o, f->now - 5 * 86400000LL, "install oldthing:amd64 <none> 1.0");
     fclose(o);
-    core_log_setup(CORE_LOG_ERR, 0);
-    core_config_defaults(&f->cfg);
     char conf[512], err[1024] = "";
     snprintf(conf, sizeof conf, "[brain]\nwindow = 0s\nkmsg = /nonexistent\ndpkg_log = %s\n", f->dpkg);
-    if (core_config_load_string(&f->cfg, conf, "t.conf", err, sizeof err))
-        fail_msg("config: %s", err);
-    snprintf(f->cfg.state_dir, sizeof f->cfg.state_dir, "%s", f->dir);
-    if (mem_open(&f->m, &f->cfg, err, sizeof err))
-        fail_msg("mem_open: %s", err);
+    btu_config(&f->cfg, conf, f->dir);
+    f->m = btu_mem_open(&f->cfg);
     assert_int_equal(uv_loop_init(&f->loop), 0);
     if (brain_new(&f->loop, &f->cfg, f->m, NULL, NULL, &f->b, err, sizeof err))
         fail_msg("brain_new: %s", err);
@@ -86,9 +74,7 @@ static int teardown(void **state)
     brain_free(f->b);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    mem_close(f->m);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    core_config_free(&f->cfg);
+    btu_close(f->m, &f->cfg, f->dir);
     free(f);
     return 0;
 }
@@ -141,6 +127,14 @@ static bool cites(const json_t *o, const char *ref)
     return false;
 }
 
+/* Whether o cites the record KIND:ID (event:12, case:3). */
+static bool cites_id(const json_t *o, const char *kind, int64_t id)
+{
+    char r[64];
+    snprintf(r, sizeof r, "%s:%lld", kind, (long long)id);
+    return cites(o, r);
+}
+
 static const char *answer(const json_t *o)
 {
     return json_string_value(json_object_get(o, "answer"));
@@ -161,16 +155,13 @@ static void test_why_exit_status(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "kind")), "why");
     assert_string_equal(json_string_value(json_object_get(o, "component")), "db");
     assert_non_null(strstr(answer(o), "exited with status 3"));
+    assert_true(cites_id(o, "event", ex));
     snprintf(r, sizeof r, "event:%lld", (long long)ex);
-    assert_true(cites(o, r));
     assert_non_null(strstr(answer(o), r));
-    snprintf(r, sizeof r, "event:%lld", (long long)fc);
-    assert_true(cites(o, r));
+    assert_true(cites_id(o, "event", fc));
     assert_non_null(strstr(answer(o), "/etc/db.conf"));
-    snprintf(r, sizeof r, "event:%lld", (long long)lg);
-    assert_true(cites(o, r));
-    snprintf(r, sizeof r, "event:%lld", (long long)other);
-    assert_false(cites(o, r)); /* the other service's exit is not about db */
+    assert_true(cites_id(o, "event", lg));
+    assert_false(cites_id(o, "event", other)); /* the other service's exit is not about db */
     json_decref(o);
     /* a time without exits: says so, and points at the last one */
     o = ask(f, "why did db restart 3 days ago?");
@@ -196,9 +187,7 @@ static void test_why_metrics(void **state)
     }
     int64_t ex = ev(f, t0 + 181000, "service.exit", "warning", "db", "{\"service\":\"db\",\"status\":0,\"signal\":9}");
     json_t *o = ask(f, "why did db crash?");
-    char r[64];
-    snprintf(r, sizeof r, "event:%lld", (long long)ex);
-    assert_true(cites(o, r));
+    assert_true(cites_id(o, "event", ex));
     assert_non_null(strstr(answer(o), "SIGKILL"));
     assert_non_null(strstr(answer(o), "memory (RSS) peaked at 900.0 MiB"));
     assert_non_null(strstr(answer(o), "CPU at 97%"));
@@ -220,11 +209,8 @@ static void test_changes_since(void **state)
     ev(f, f->now - 10 * 3600000LL, "file.changed", "warning", "web", "{\"service\":\"web\",\"path\":\"/etc/old.conf\"}");
     json_t *o = ask(f, "what changed since 3 hours ago?");
     assert_string_equal(json_string_value(json_object_get(o, "kind")), "changes");
-    char r[64];
-    snprintf(r, sizeof r, "event:%lld", (long long)fc);
-    assert_true(cites(o, r));
-    snprintf(r, sizeof r, "event:%lld", (long long)rl);
-    assert_true(cites(o, r));
+    assert_true(cites_id(o, "event", fc));
+    assert_true(cites_id(o, "event", rl));
     assert_non_null(strstr(answer(o), "openssl"));
     assert_non_null(strstr(answer(o), "3.0.2"));
     assert_null(strstr(answer(o), "old.conf"));  /* before the span */
@@ -251,15 +237,10 @@ static void test_history_recalls_cases(void **state)
     assert_true(older > 0 && unrelated > 0 && similar > 0 && newest > 0);
     json_t *o = ask(f, "has db crashed before?");
     assert_string_equal(json_string_value(json_object_get(o, "kind")), "history");
-    char r[64];
-    snprintf(r, sizeof r, "case:%lld", (long long)newest);
-    assert_true(cites(o, r));
-    snprintf(r, sizeof r, "case:%lld", (long long)older);
-    assert_true(cites(o, r));
-    snprintf(r, sizeof r, "case:%lld", (long long)similar);
-    assert_true(cites(o, r));
-    snprintf(r, sizeof r, "case:%lld", (long long)unrelated);
-    assert_false(cites(o, r)); /* nothing in common */
+    assert_true(cites_id(o, "case", newest));
+    assert_true(cites_id(o, "case", older));
+    assert_true(cites_id(o, "case", similar));
+    assert_false(cites_id(o, "case", unrelated)); /* nothing in common */
     assert_non_null(strstr(answer(o), "100% similar"));
     json_decref(a), json_decref(b2), json_decref(c);
     json_decref(o);
@@ -272,9 +253,7 @@ static void test_status_and_nothing(void **state)
     ev(f, f->now - 30000, "daemon.start", "info", "ippocd", "{}");
     json_t *o = ask(f, "what is wrong now?");
     assert_string_equal(json_string_value(json_object_get(o, "kind")), "status");
-    char r[64];
-    snprintf(r, sizeof r, "event:%lld", (long long)w);
-    assert_true(cites(o, r));
+    assert_true(cites_id(o, "event", w));
     assert_int_equal(json_array_size(json_object_get(o, "records")), 1); /* info events are not trouble */
     json_decref(o);
     o = ask(f, "colorless green ideas sleep furiously");

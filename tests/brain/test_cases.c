@@ -9,8 +9,8 @@
 #include <cmocka.h>
 
 #include "brain/brain_int.h"
+#include "brain_test_util.h"
 
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,27 +23,16 @@ typedef struct fx {
     mem_t *m;
 } fx;
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
 static void open_mem(fx *x)
 {
-    char err[512] = "";
-    if (mem_open(&x->m, &x->cfg, err, sizeof err) != 0)
-        fail_msg("mem_open: %s", err);
+    x->m = btu_mem_open(&x->cfg);
 }
 
 static int setup(void **st)
 {
     fx *x = calloc(1, sizeof *x);
-    strcpy(x->dir, "/tmp/ippoc-brain-cases-XXXXXX");
-    assert_non_null(mkdtemp(x->dir));
-    core_log_setup(CORE_LOG_ERR, 0);
-    core_config_defaults(&x->cfg);
-    snprintf(x->cfg.state_dir, sizeof x->cfg.state_dir, "%s", x->dir);
+    btu_tmpdir(x->dir, sizeof x->dir, "brain-cases");
+    btu_config(&x->cfg, NULL, x->dir);
     open_mem(x);
     *st = x;
     return 0;
@@ -52,10 +41,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     fx *x = *st;
-    if (x->m)
-        mem_close(x->m);
-    core_config_free(&x->cfg);
-    nftw(x->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    btu_close(x->m, &x->cfg, x->dir);
     free(x);
     return 0;
 }

@@ -10,22 +10,11 @@
 #include <cmocka.h>
 
 #include "brain/brain_int.h"
+#include "brain_test_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static json_t *fixture(const char *name)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/brain/fixtures/%s.json", getenv("IPPOC_SRC") ? getenv("IPPOC_SRC") : ".",
-             name);
-    json_error_t e;
-    json_t *o = json_load_file(path, 0, &e);
-    if (!o)
-        fail_msg("%s: %s", path, e.text);
-    return o;
-}
 
 typedef struct expect {
     const char *fixture, *fault, *component;
@@ -69,7 +58,7 @@ static bool has_evidence(const json_t *d, const char *kind)
 
 static void check_one(const expect *x)
 {
-    json_t *sig = fixture(x->fixture);
+    json_t *sig = btu_fixture(x->fixture);
     json_t *d = brain_diagnose(sig, NULL, 0);
     assert_non_null(d);
     char *dump = json_dumps(d, JSON_INDENT(1));
@@ -128,7 +117,7 @@ static void test_every_fault_type_covered(void **st)
 static void test_healthy_is_none(void **st)
 {
     (void)st;
-    json_t *sig = fixture("none");
+    json_t *sig = btu_fixture("none");
     json_t *d = brain_diagnose(sig, NULL, 0);
     assert_string_equal(json_string_value(json_object_get(d, "fault_type")), "none");
     assert_int_equal(json_array_size(json_object_get(d, "proposed_actions")), 0);
@@ -147,7 +136,7 @@ static void test_healthy_is_none(void **st)
 static void test_config_error_without_change(void **st)
 {
     (void)st;
-    json_t *sig = fixture("config_error");
+    json_t *sig = btu_fixture("config_error");
     json_array_clear(json_object_get(sig, "changes"));
     json_t *d = brain_diagnose(sig, NULL, 0);
     assert_string_equal(json_string_value(json_object_get(d, "fault_type")), "config_error");
@@ -164,7 +153,7 @@ static void test_config_error_without_change(void **st)
 static void test_other_evidence_places(void **st)
 {
     (void)st;
-    json_t *sig = fixture("config_error");
+    json_t *sig = btu_fixture("config_error");
     json_array_clear(json_object_get(sig, "logs"));
     json_object_set_new(sig, "log_tail", json_pack("[s, s]", "2026-12-04T21:00:00Z ippocd: started pid 7: /usr/bin/web",
                                                    "error: /etc/web.conf: line 3: invalid value for listen"));
@@ -176,7 +165,7 @@ static void test_other_evidence_places(void **st)
     json_decref(d);
     json_decref(sig);
 
-    sig = fixture("unknown");
+    sig = btu_fixture("unknown");
     json_array_append_new(json_object_get(sig, "filesystems"),
                           json_pack("{s:s, s:s, s:f, s:f, s:b}", "path", "/mnt/backup", "mountpoint", "/mnt/backup",
                                     "used_percent", 99.0, "inodes_percent", 1.0, "service", 0));
@@ -189,7 +178,7 @@ static void test_other_evidence_places(void **st)
 static void test_cases_raise_and_reorder(void **st)
 {
     (void)st;
-    json_t *sig = fixture("cpu_starvation");
+    json_t *sig = btu_fixture("cpu_starvation");
     brain_case_hit h = {.id = 3, .incident = 7, .similarity = 0.9, .fixed = 2, .tried = 2};
     snprintf(h.fault_type, sizeof h.fault_type, "cpu_starvation");
     snprintf(h.component, sizeof h.component, "web");
@@ -225,7 +214,7 @@ static void test_cases_raise_and_reorder(void **st)
     json_decref(d);
     json_decref(plain);
     /* a very close case outweighs weak rules */
-    json_t *weak = fixture("unknown");
+    json_t *weak = btu_fixture("unknown");
     h.similarity = 0.95;
     d = brain_diagnose(weak, &h, 1);
     assert_string_equal(json_string_value(json_object_get(d, "fault_type")), "cpu_starvation");
@@ -247,7 +236,7 @@ static void test_stale_oom_kill_ignored(void **st)
     (void)st;
     static const char *const which[][2] = {{"memory_leak", "memory_leak"}, {"disk_full", "disk_full"}};
     for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
-        json_t *sig = fixture(which[i][0]);
+        json_t *sig = btu_fixture(which[i][0]);
         json_int_t from = json_integer_value(json_object_get(sig, "from"));
         json_t *k = json_object_get(sig, "kernel");
         if (!json_is_array(k)) {

@@ -12,9 +12,9 @@
 #include <cmocka.h>
 
 #include "brain/brain_int.h"
+#include "brain_test_util.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,27 +37,15 @@ typedef struct fx {
 static const char *conf = "[heal]\nverify = 1s\n[brain]\nwindow = 0s\n"
                           "[service.web]\ncommand = /bin/sleep 600\nallow = default\n";
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
 static void on_wake(uv_timer_t *t) { (void)t; }
 
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/ippoc-brainact-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    core_log_setup(CORE_LOG_ERR, 0);
-    core_config_defaults(&f->cfg);
+    btu_tmpdir(f->dir, sizeof f->dir, "brainact");
+    btu_config(&f->cfg, conf, f->dir);
     char err[1024] = "";
-    if (core_config_load_string(&f->cfg, conf, "t.conf", err, sizeof err))
-        fail_msg("config: %s", err);
-    snprintf(f->cfg.state_dir, sizeof f->cfg.state_dir, "%s", f->dir);
-    if (mem_open(&f->m, &f->cfg, err, sizeof err))
-        fail_msg("mem_open: %s", err);
+    f->m = btu_mem_open(&f->cfg);
     assert_int_equal(uv_loop_init(&f->loop), 0);
     uv_timer_init(&f->loop, &f->wake);
     uv_timer_start(&f->wake, on_wake, 10, 10);
@@ -83,9 +71,7 @@ static int teardown(void **state)
     uv_close((uv_handle_t *)&f->wake, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    mem_close(f->m);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    core_config_free(&f->cfg);
+    btu_close(f->m, &f->cfg, f->dir);
     free(f);
     return 0;
 }

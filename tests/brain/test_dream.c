@@ -11,8 +11,8 @@
 #include <cmocka.h>
 
 #include "brain/brain_int.h"
+#include "brain_test_util.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,25 +24,12 @@ typedef struct fx {
     mem_t *m;
 } fx;
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
 static int setup(void **st)
 {
     fx *x = calloc(1, sizeof *x);
-    strcpy(x->dir, "/tmp/ippoc-brain-dream-XXXXXX");
-    assert_non_null(mkdtemp(x->dir));
-    core_log_setup(CORE_LOG_ERR, 0);
-    core_config_defaults(&x->cfg);
-    char err[512] = "";
-    if (core_config_load_string(&x->cfg, "[dream]\nidle_for = 0s\nevery = 1h\n", "t.conf", err, sizeof err))
-        fail_msg("config: %s", err);
-    snprintf(x->cfg.state_dir, sizeof x->cfg.state_dir, "%s", x->dir);
-    if (mem_open(&x->m, &x->cfg, err, sizeof err) != 0)
-        fail_msg("mem_open: %s", err);
+    btu_tmpdir(x->dir, sizeof x->dir, "brain-dream");
+    btu_config(&x->cfg, "[dream]\nidle_for = 0s\nevery = 1h\n", x->dir);
+    x->m = btu_mem_open(&x->cfg);
     *st = x;
     return 0;
 }
@@ -50,10 +37,7 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     fx *x = *st;
-    if (x->m)
-        mem_close(x->m);
-    core_config_free(&x->cfg);
-    nftw(x->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    btu_close(x->m, &x->cfg, x->dir);
     free(x);
     return 0;
 }

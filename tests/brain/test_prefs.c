@@ -11,8 +11,8 @@
 #include <cmocka.h>
 
 #include "brain/brain_int.h"
+#include "brain_test_util.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,25 +299,17 @@ static void test_learned_window(void **st)
     brain_prefs_free(p);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(path);
-}
-
 static void test_survives_restart(void **st)
 {
     (void)st;
-    char dir[] = "/tmp/ippoc-prefs-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    btu_tmpdir(dir, sizeof dir, "prefs");
     core_config cfg;
-    core_config_defaults(&cfg);
-    snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", dir);
+    btu_config(&cfg, NULL, dir);
     char err[512] = "";
     for (int round = 0; round < 2; round++) {
         mem_t *m = NULL;
-        if (mem_open(&m, &cfg, err, sizeof err))
-            fail_msg("mem_open: %s", err);
+        m = btu_mem_open(&cfg);
         brain_prefs *p = NULL;
         assert_int_equal(brain_prefs_new(m, &cfg, &p, err, sizeof err), 0);
         if (round == 0) {
@@ -341,8 +333,7 @@ static void test_survives_restart(void **st)
         assert_int_equal(mem_flush(m, 5000), 0);
         mem_close(m);
     }
-    core_config_free(&cfg);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    btu_close(NULL, &cfg, dir);
 }
 
 int main(void)

@@ -11,10 +11,10 @@
 
 #include "brain/signature.h"
 #include "heal/audit.h"
+#include "brain_test_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,24 +38,13 @@ typedef struct fx {
     char services[1024];
 } fx;
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/ippoc-sig-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    core_log_setup(CORE_LOG_ERR, 0);
-    core_config_defaults(&f->cfg);
-    snprintf(f->cfg.state_dir, sizeof f->cfg.state_dir, "%s", f->dir);
-    char err[1024] = "";
-    if (mem_open(&f->m, &f->cfg, err, sizeof err))
-        fail_msg("mem_open: %s", err);
+    btu_tmpdir(f->dir, sizeof f->dir, "sig");
+    btu_config(&f->cfg, NULL, f->dir);
+    f->m = btu_mem_open(&f->cfg);
     f->now = core_now_ms();
     snprintf(f->kmsg, sizeof f->kmsg, "%s/kmsg", f->dir);
     snprintf(f->dpkg, sizeof f->dpkg, "%s/dpkg.log", f->dir);
@@ -75,9 +64,7 @@ static int teardown(void **state)
         kill(f->kids[i], SIGKILL);
         waitpid(f->kids[i], NULL, 0);
     }
-    mem_close(f->m);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    core_config_free(&f->cfg);
+    btu_close(f->m, &f->cfg, f->dir);
     free(f);
     return 0;
 }

@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "brain/signature.h"
+#include "brain_test_util.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +28,6 @@ typedef struct fx {
     bool stopped;
 } fx;
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
 static void on_tick(uv_timer_t *t)
 {
     fx *f = t->data;
@@ -46,10 +40,7 @@ static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/ippoc-sigheal-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    core_log_setup(CORE_LOG_ERR, 0);
-    core_config_defaults(&f->cfg);
+    btu_tmpdir(f->dir, sizeof f->dir, "sigheal");
     char text[2048], err[1024] = "", script[128];
     snprintf(script, sizeof script, "%s/web.sh", f->dir);
     FILE *fp = fopen(script, "w");
@@ -61,11 +52,8 @@ static int setup(void **state)
              "[service.db]\ncommand = /bin/sleep 60\n"
              "[service.web]\ncommand = /bin/sh %s\ndepends = db\nbackoff = 5s\n",
              script);
-    if (core_config_load_string(&f->cfg, text, "t.conf", err, sizeof err))
-        fail_msg("config: %s", err);
-    snprintf(f->cfg.state_dir, sizeof f->cfg.state_dir, "%s", f->dir);
-    if (mem_open(&f->m, &f->cfg, err, sizeof err))
-        fail_msg("mem_open: %s", err);
+    btu_config(&f->cfg, text, f->dir);
+    f->m = btu_mem_open(&f->cfg);
     assert_int_equal(uv_loop_init(&f->loop), 0);
     if (heal_engine_new(&f->loop, &f->cfg, f->m, &f->e, err, sizeof err))
         fail_msg("heal_engine_new: %s", err);
@@ -93,9 +81,7 @@ static int teardown(void **state)
     heal_engine_free(f->e);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
-    mem_close(f->m);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    core_config_free(&f->cfg);
+    btu_close(f->m, &f->cfg, f->dir);
     free(f);
     return 0;
 }

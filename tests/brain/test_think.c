@@ -12,6 +12,7 @@
 
 #include "brain/brain_int.h"
 #include "llm/llm.h"
+#include "brain_test_util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,18 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static json_t *fixture(const char *name)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/brain/fixtures/%s.json", getenv("IPPOC_SRC") ? getenv("IPPOC_SRC") : ".",
-             name);
-    json_error_t e;
-    json_t *o = json_load_file(path, 0, &e);
-    if (!o)
-        fail_msg("%s: %s", path, e.text);
-    return o;
-}
 
 typedef struct world {
     json_t *sig, *diag, *recs, *svcs;
@@ -43,7 +32,7 @@ typedef struct world {
 static int setup(void **state)
 {
     world *w = calloc(1, sizeof *w);
-    w->sig = fixture("config_error");
+    w->sig = btu_fixture("config_error");
     w->hit = (brain_case_hit){.id = 3, .incident = 7, .similarity = 0.5, .fixed = 1, .tried = 1};
     snprintf(w->hit.fault_type, sizeof w->hit.fault_type, "config_error");
     snprintf(w->hit.component, sizeof w->hit.component, "web");

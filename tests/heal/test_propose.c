@@ -349,20 +349,31 @@ static void test_propose_restart_and_refused(void **state)
     assert_int_equal(svc_pid(f, "web"), pid);
 }
 
-static void test_propose_suggest_queues(void **state)
+/* Proposes a restart of svc (running, pid into *pid) for a new incident, with
+ * heal_engine_propose_ask when ask, and checks that it was queued for a
+ * person. Serves the suggest and ask tests. */
+static void propose_queued(fx *f, const char *svc, bool ask, const char *reason, int *pid)
 {
-    fx *f = *state;
     char err[256] = "";
-    assert_true(run_until(f, running, "quiet", 10000));
-    int pid = svc_pid(f, "quiet");
-    uint64_t id = open_incident(f, "quiet");
-    heal_action a = parse("restart", "quiet");
-    assert_int_equal(heal_engine_propose(f->e, id, &a, 1, "brain", "suggest me", err, sizeof err), 0);
+    assert_true(run_until(f, running, (void *)svc, 10000));
+    *pid = svc_pid(f, svc);
+    uint64_t id = open_incident(f, svc);
+    heal_action a = parse("restart", svc);
+    int rc = ask ? heal_engine_propose_ask(f->e, id, &a, 1, "brain", reason, err, sizeof err)
+                 : heal_engine_propose(f->e, id, &a, 1, "brain", reason, err, sizeof err);
+    assert_int_equal(rc, 0);
     assert_true(run_until(f, closed, &id, 10000));
     json_t *o = inc_json(f, id);
     assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(o, "actions"), 0), "outcome")),
                         "queued");
     json_decref(o);
+}
+
+static void test_propose_suggest_queues(void **state)
+{
+    fx *f = *state;
+    int pid;
+    propose_queued(f, "quiet", false, "suggest me", &pid);
     char *p = heal_engine_pending_json(f->e);
     assert_non_null(strstr(p, "\"action\":\"restart\""));
     assert_non_null(strstr(p, "\"service\":\"quiet\""));
@@ -384,16 +395,8 @@ static void test_propose_ask_and_edit(void **state)
 {
     fx *f = *state;
     char err[256] = "";
-    assert_true(run_until(f, running, "web", 10000));
-    int pid = svc_pid(f, "web");
-    uint64_t id = open_incident(f, "web");
-    heal_action a = parse("restart", "web");
-    assert_int_equal(heal_engine_propose_ask(f->e, id, &a, 1, "brain", "outside the window", err, sizeof err), 0);
-    assert_true(run_until(f, closed, &id, 10000));
-    json_t *o = inc_json(f, id);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(o, "actions"), 0), "outcome")),
-                        "queued");
-    json_decref(o);
+    int pid;
+    propose_queued(f, "web", true, "outside the window", &pid);
     assert_int_equal(svc_pid(f, "web"), pid); /* not run */
     char *t = heal_engine_pending_json(f->e);
     json_t *pj = json_loads(t, 0, NULL);

@@ -170,6 +170,26 @@ class Daemon(_Child):
         except urllib.error.HTTPError as e:
             return HTTPResult(e.code, dict(e.headers), e.read())
 
+    def refused(self, timeout=20):
+        """Starts the daemon expecting it to refuse its configuration: waits
+        for it to exit, asserts a failure status; returns its log."""
+        self.start(wait=False)
+        wait_for(lambda: self.proc.poll() is not None, timeout, "ippocd to refuse the configuration")
+        assert self.proc.returncode != 0, self.proc.returncode
+        return self.log_text()
+
+    def post(self, path, body=b"", timeout=10):
+        """POSTs body (bytes as they are, anything else as JSON) to path;
+        (status, the answer's JSON) for 2xx and error answers alike."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout * SLOW) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
     def status(self):
         r = self.get("/v1/status")
         assert r.status == 200, r.body
@@ -257,10 +277,13 @@ def events_of(d, typ):
     assert r.status == 200, r.body
     return r.json()["events"]
 
-def run(tests):
-    """Runs test functions in order; prints a line each; exits non-zero on failure."""
+def run(tests, only=()):
+    """Runs test functions in order (only those named in only, when given);
+    prints a line each; exits non-zero on failure."""
     failed = 0
     for t in tests:
+        if only and t.__name__ not in only:
+            continue
         t0 = time.monotonic()
         try:
             t()

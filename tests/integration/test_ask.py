@@ -14,8 +14,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 from harness import Daemon, run, wait_for
 from test_heal import _kill_leftovers, svc  # noqa: F401 - registers the leftover killer
@@ -33,14 +31,7 @@ while True:
 
 
 def post(d, body, raw=None, timeout=30):
-    data = raw if raw is not None else json.dumps(body).encode()
-    req = urllib.request.Request(d.url + "/v1/ask", data=data, method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return d.post("/v1/ask", raw if raw is not None else body, timeout)
 
 
 def ask(d, question, model=False, **extra):

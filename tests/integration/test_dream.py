@@ -10,21 +10,9 @@ import json
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 
 from harness import Daemon, run, wait_for
 from test_heal import _kill_leftovers, running, svc, wait_event  # noqa: F401 - registers the leftover killer
-
-
-def post(d, path, body=b""):
-    req = urllib.request.Request(d.url + path, data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def dream_event(d, number):
@@ -64,11 +52,11 @@ def test_digest_shows_a_restart_and_dream_runs():
     assert d.get("/v1/digest?when=1").status == 400
     assert d.cli("digest", "--day", "1999-01-01").returncode == 1
     assert d.cli("digest", "--day", "noon").returncode == 2
-    assert post(d, "/v1/dream", b'{"now":true}')[0] == 400
+    assert d.post("/v1/dream", b'{"now":true}')[0] == 400
     assert d.get("/v1/dream").status == 405
 
     # a pass now: its brain.dream event, every step in it
-    status, ans = post(d, "/v1/dream")
+    status, ans = d.post("/v1/dream")
     assert status == 202, ans
     ev = wait_for(lambda: dream_event(d, ans["pass"]), 20, "the brain.dream event")
     steps = ev["steps"]
@@ -107,7 +95,7 @@ def test_busy_machine_does_not_dream():
     d.start()
     d.wait_ticks(5)
     assert d.get("/v1/events?type=brain.dream").json()["events"] == []
-    status, ans = post(d, "/v1/dream")  # asked for: runs whatever the load
+    status, ans = d.post("/v1/dream")  # asked for: runs whatever the load
     assert status == 202 and ans["pass"] == 1, ans
     wait_for(lambda: dream_event(d, 1), 20, "the pass asked for")
     assert d.stop() == 0

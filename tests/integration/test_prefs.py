@@ -16,21 +16,14 @@ import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 
 from harness import Daemon, free_port, run, wait_for
-from test_brain import WEB, known_good, up
+from test_brain import start_web, up, write_web
 from test_heal import _kill_leftovers, svc  # noqa: F401 - registers the leftover killer
 
 
 def setup(d, port):
-    script = os.path.join(d.tmp, "web.py")
-    with open(script, "w") as f:
-        f.write(WEB)
-    conf = os.path.join(d.tmp, "web.conf")
-    with open(conf, "w") as f:
-        f.write(f"name = web\nlisten = {port}\n")
+    script, conf = write_web(d, port)
     d.write_config(
         "[logs]\nnew_template_grace = 0s\n"
         "[brain]\nwindow = 2s\nmerge = 1s\n"
@@ -39,16 +32,6 @@ def setup(d, port):
         "healthy_after = 1s\nallow = default, restore\nmode = suggest\n"
         f"rule = if failed http://127.0.0.1:{port}/ timeout 500ms every 1s then restart\n")
     return conf
-
-
-def post(d, path, body):
-    req = urllib.request.Request(d.url + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def pending(d, action):
@@ -93,7 +76,7 @@ def fix_it(d, conf, port):
             return True
         p = pending(d, "restart") or pending(d, "start")
         if p:
-            post(d, f"/v1/pending/{p['id']}/approve", {"who": "alice"})
+            d.post(f"/v1/pending/{p['id']}/approve", {"who": "alice"})
         return False
     wait_for(restarted, 40, "web up again after a person's fix", interval=0.5)
 
@@ -109,9 +92,7 @@ def test_preferences_change_proposals():
     d = Daemon()
     port = free_port()
     conf = setup(d, port)
-    d.start()
-    wait_for(lambda: up(port), 15, "web up")
-    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+    start_web(d, port)
     restore = f"restore {conf}"
 
     # ---- 1: the brain proposes restore, a person rejects it ----
@@ -174,7 +155,7 @@ def test_preferences_change_proposals():
     assert "reject" in r.stdout and "edit" in r.stdout, r.stdout
     d.cli("prefs", "forget", pref["id"], check=0)
     assert learned(d, "reject", restore) is None
-    assert post(d, "/v1/prefs/999/forget", {})[0] == 404
+    assert d.post("/v1/prefs/999/forget", {})[0] == 404
     d.stop()
 
 
@@ -188,9 +169,7 @@ def test_outside_maintenance_window_queued():
     with open(d.config_path) as f:
         text = f.read().replace("mode = suggest\n", "")
     d.write_config(text + f"[prefs]\nmaintenance = {day} 02:00-03:00\nnever = cache\n")
-    d.start()
-    wait_for(lambda: up(port), 15, "web up")
-    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+    start_web(d, port)
     before = last_incident(d)
     with open(conf, "w") as f:
         f.write("name = web\nlisten = 80800\n")
@@ -208,7 +187,7 @@ def test_outside_maintenance_window_queued():
     m = [x for x in conf_prefs if x["id"] == "maintenance"]
     assert m and m[0]["changed"] >= 1 and m[0]["windows"] == [f"{day} 02:00-03:00"], conf_prefs
     assert any(x["id"] == "never:cache" for x in conf_prefs), conf_prefs
-    assert post(d, "/v1/prefs/maintenance/forget", {})[0] == 403
+    assert d.post("/v1/prefs/maintenance/forget", {})[0] == 403
     d.stop()
 
 

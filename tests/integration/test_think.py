@@ -18,7 +18,7 @@ import os
 import sys
 
 from harness import Daemon, Peer, free_port, run, wait_for
-from test_brain import WEB, break_and_kill, known_good, running_long_enough, up
+from test_brain import break_and_kill, running_long_enough, start_web, up, write_web
 from test_heal import _kill_leftovers, svc  # noqa: F401 - registers the leftover killer
 
 FAKELLM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llm", "fakellm.py")
@@ -52,12 +52,7 @@ def start_fakellm(tmp, content):
 
 
 def setup(d, port, llm_port):
-    script = os.path.join(d.tmp, "web.py")
-    with open(script, "w") as f:
-        f.write(WEB)
-    conf = os.path.join(d.tmp, "web.conf")
-    with open(conf, "w") as f:
-        f.write(f"name = web\nlisten = {port}\n")
+    script, conf = write_web(d, port)
     llm = f"[llm]\nlocal = http://127.0.0.1:{llm_port}/v1\ntimeout = 10s\n" if llm_port else ""
     d.write_config(
         "[logs]\nnew_template_grace = 0s\n"
@@ -110,9 +105,7 @@ def test_model_explains_and_is_checked():
     good = answer([{"action": "alert", "service": "web"}])
     fake, sc, rec, llm_port = start_fakellm(d.tmp, good)
     conf = setup(d, port, llm_port)
-    d.start()
-    wait_for(lambda: up(port), 15, "web up")
-    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+    start_web(d, port)
 
     # ---- a good answer: explanation with cites, agreement, its alert after the rules' actions ----
     dg = occurrence(d, conf, port)
@@ -158,9 +151,7 @@ def test_no_model():
     d = Daemon()
     port = free_port()
     conf = setup(d, port, None)
-    d.start()
-    wait_for(lambda: up(port), 15, "web up")
-    wait_for(lambda: known_good(d), 15, "a known-good copy of web.conf")
+    start_web(d, port)
     dg = occurrence(d, conf, port)
     assert_rules_only(dg)
     assert dg["model"] == {"absent": "no model is configured"}, dg["model"]

@@ -15,8 +15,10 @@ import shutil
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 import fakellm  # noqa: E402
+import harness  # noqa: E402
 
 PROBE = os.environ.get("LLM_PROBE", "build/tests/llm/llm_probe")
 KEY = "sk-test-0123456789abcdefghijklmnop"
@@ -457,21 +459,7 @@ def main():
              test_both_bad_is_eio, test_unsafe_proposal_rejected, test_budget_per_hour, test_budget_per_incident,
              test_redaction, test_remote_local_is_redacted, test_sent_log_rotates,
              test_embeddings, test_no_provider_and_bad_config]
-    only = sys.argv[1:]
-    failed = 0
-    for t in tests:
-        if only and t.__name__ not in only:
-            continue
-        t0 = time.monotonic()
-        try:
-            t()
-            print(f"ok   {t.__name__} ({time.monotonic() - t0:.1f}s)", flush=True)
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            import traceback
-            traceback.print_exc()
-            print(f"FAIL {t.__name__}: {e}", flush=True)
-    sys.exit(1 if failed else 0)
+    harness.run(tests, sys.argv[1:])
 
 
 if __name__ == "__main__":

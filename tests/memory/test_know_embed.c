@@ -4,7 +4,10 @@
  * leaves the model empty, related texts are closer than unrelated ones,
  * empty text is the zero vector, and adding then removing texts restores the
  * statistics byte for byte, and threads embedding at once with one model
- * get the same vectors as one thread alone. */
+ * get the same vectors as one thread alone. The model allocates its arrays
+ * only when a text is counted or non-empty statistics are loaded: a model
+ * that never had any, one whose texts were all removed again and one loaded
+ * from an empty blob embed and save alike. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -235,11 +238,57 @@ static void test_threads(void **state)
     mem_embed_model_free(m);
 }
 
+/* A model without arrays (never counted, or loaded from an all-zero blob)
+ * is the same model as one whose arrays are allocated but empty. */
+static void test_lazy(void **state)
+{
+    (void)state;
+    mem_embed_model *never = mem_embed_model_new(), *emptied = mem_embed_model_new();
+    assert_non_null(never);
+    assert_non_null(emptied);
+    mem_embed_model_add(never, docs[0], -1); /* nothing to uncount */
+    for (size_t i = 0; i < NDOCS; i++)
+        mem_embed_model_add(emptied, docs[i], 1);
+    for (size_t i = NDOCS; i-- > 0;)
+        mem_embed_model_add(emptied, docs[i], -1);
+    void *b1 = NULL, *b2 = NULL, *b3 = NULL;
+    size_t l1 = 0, l2 = 0, l3 = 0;
+    assert_int_equal(mem_embed_model_save(never, &b1, &l1), 0);
+    assert_int_equal(mem_embed_model_save(emptied, &b2, &l2), 0);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(b1, b2, l1);
+    mem_embed_model *loaded = trained(); /* loading the empty blob empties it */
+    assert_int_equal(mem_embed_model_load(loaded, b2, l2), 0);
+    assert_int_equal(mem_embed_model_save(loaded, &b3, &l3), 0);
+    assert_int_equal(l3, l1);
+    assert_memory_equal(b3, b1, l1);
+    for (size_t i = 0; i < NDOCS; i++) {
+        float a[MEM_KNOW_DIM], b[MEM_KNOW_DIM], c[MEM_KNOW_DIM];
+        mem_embed_text(never, docs[i], a);
+        mem_embed_text(emptied, docs[i], b);
+        mem_embed_text(loaded, docs[i], c);
+        assert_memory_equal(a, b, sizeof a);
+        assert_memory_equal(a, c, sizeof a);
+    }
+    /* and counting into a loaded-empty model trains it like a new one */
+    mem_embed_model *fresh = trained();
+    for (size_t r = 0; r < 3; r++)
+        for (size_t i = 0; i < NDOCS; i++)
+            mem_embed_model_add(loaded, docs[i], 1);
+    assert_true(fabsf(cosine(loaded, docs[0], docs[1]) - cosine(fresh, docs[0], docs[1])) < 1e-6f);
+    free(b1), free(b2), free(b3);
+    mem_embed_model_free(fresh);
+    mem_embed_model_free(loaded);
+    mem_embed_model_free(emptied);
+    mem_embed_model_free(never);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_bad_blob),   cmocka_unit_test(test_related_closer),
         cmocka_unit_test(test_empty),          cmocka_unit_test(test_add_remove), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_lazy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
