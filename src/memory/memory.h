@@ -214,7 +214,7 @@ int mem_case_load(mem_t *m, int (*fn)(void *ud, int64_t id, int64_t ts, const ch
 /* ---- knowledge (know*.c; its own SQLite file, STATE/knowledge.db) ---------------- */
 /* Documents cut into chunks with provenance, indexed twice: SQLite FTS5
  * (BM25) and an embedding per chunk searched exactly (SIMD); answers fuse
- * both rankings by reciprocal rank. Memories carry a confidence that decays
+ * both rankings (docs/knowledge.md, Search). Memories carry a confidence that decays
  * with disuse; typed links join incidents, causes, actions, components,
  * knobs, documents and papers. Every function is thread-safe (one internal
  * mutex); none is called from the loop thread (they touch the disk). */
@@ -254,7 +254,7 @@ enum { MEM_KNOW_HYBRID = 0, MEM_KNOW_BM25 = 1, MEM_KNOW_VECTOR = 2 };
 typedef struct mem_hit {
     int64_t chunk, doc;
     char *source, *title, *kind, *text; /* malloc'd */
-    double score;                       /* fused RRF score, or the one ranking's */
+    double score;                       /* fused score, or the one ranking's */
     int rank_bm25, rank_vec;            /* 1-based; 0 = not in that list */
     double confidence;
     int64_t ts_ms;
