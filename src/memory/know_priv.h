@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "memory/know_int.h"
+#include "memory/mem_int.h"
 
 #define KNOW_EXACT_MAX 500000 /* chunks up to which the exact scan is the design (see docs/knowledge.md) */
 #define KNOW_TOPN 100         /* depth of each ranking before fusion */
@@ -108,7 +109,6 @@ struct mem_know {
 };
 
 /* ---- know.c -------------------------------------------------------------- */
-int know_err(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int know_sqlerr(mem_know *k, int rc, const char *what, char *err, size_t errlen);
 int64_t know_now_ms(void);
 int know_exec(mem_know *k, const char *sql);

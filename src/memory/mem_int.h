@@ -220,6 +220,10 @@ struct mem {
 
 /* util.c */
 int mem_err(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* store.c: an SQLite result code as -errno (db, may be NULL, gives the
+ * system errno of a file that cannot open). */
+struct sqlite3;
+int mem_sql_errno(struct sqlite3 *db, int rc);
 int mem_cond_init(pthread_cond_t *c);
 void mem_deadline(struct timespec *ts, int timeout_ms);
 int64_t mem_floor(int64_t ts, int64_t step);

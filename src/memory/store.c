@@ -48,8 +48,9 @@ int mem_sql_exec(sqlite3 *db, const char *sql)
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
-/* Maps an SQLite result code to -errno. */
-static int sql_errno(sqlite3 *db, int rc)
+/* Maps an SQLite result code to -errno (db: for the system errno of a
+ * file that cannot open; may be NULL). */
+int mem_sql_errno(sqlite3 *db, int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -73,7 +74,7 @@ static int fail(mem_t *m, sqlite3 *db, int rc, const char *what, char *err, size
     if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
         return mem_err(err, errlen, -EIO, "%s: %s: %s (the file was left untouched; move it away "
                        "to start a new memory)", m->path, what, msg);
-    return mem_err(err, errlen, sql_errno(db, rc), "%s: %s: %s", m->path, what, msg);
+    return mem_err(err, errlen, mem_sql_errno(db, rc), "%s: %s: %s", m->path, what, msg);
 }
 
 static int pragma(mem_t *m, sqlite3 *db, const char *sql, char *err, size_t errlen)
