@@ -151,7 +151,9 @@ static int learn_dir(const cli_ctx *ctx, const char *dir, int depth, learn_opts 
     for (int i = 0; i < n; i++) {
         char path[PATH_MAX];
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        size_t dl = strlen(dir);
+        bool slash = dl && dir[dl - 1] == '/'; /* "docs/" -> "docs/x.md", not "docs//x.md" */
+        snprintf(path, sizeof path, "%s%s%s", dir, slash ? "" : "/", names[i]->d_name);
         if (rc == CLI_EXIT_OK && lstat(path, &st) == 0) {
             if (S_ISDIR(st.st_mode))
                 rc = learn_dir(ctx, path, depth + 1, o);
