@@ -483,8 +483,10 @@ static void run_action(job *j)
         break;
     case HEAL_ACT_RESTORE:
         j->w.data = j;
+        eng_files_restoring(e, a, true);
         if (uv_queue_work(e->loop, &j->w, restore_work, restore_after) == 0)
             return;
+        eng_files_restoring(e, a, false);
         j->rc = -EIO;
         snprintf(j->msg, sizeof j->msg, "cannot queue the restore");
         break;

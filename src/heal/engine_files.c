@@ -523,6 +523,8 @@ static void file_changed(heal_engine *e, eng_svc *s, eng_file *f, const eng_fsig
 
 static void file_check(heal_engine *e, eng_svc *s, eng_file *f)
 {
+    if (f->restoring) /* our own write in flight: eng_files_restored takes it as seen */
+        return;
     eng_fsig g;
     sig_of(f->path, &g);
     if (!sig_same(&g, &f->sig))
@@ -757,12 +759,22 @@ int eng_files_restore(heal_engine *e, const heal_action *a, char *msg, size_t n)
     return 0;
 }
 
+void eng_files_restoring(heal_engine *e, const heal_action *a, bool on)
+{
+    eng_svc *s = NULL;
+    eng_file *f = file_find(e, a->service, a->path, &s);
+    if (f)
+        f->restoring = on;
+}
+
 void eng_files_restored(heal_engine *e, const heal_action *a, int rc, const char *msg)
 {
     eng_event(e, "file.restored", rc ? "error" : "info", a->service,
               json_pack("{s:s, s:s, s:b, s:s}", "service", a->service, "path", a->path, "ok", rc == 0, "message", msg));
     eng_svc *s = NULL;
     eng_file *f = file_find(e, a->service, a->path, &s);
+    if (f)
+        f->restoring = false;
     if (!f || rc || !f->ready)
         return;
     /* our own write: seen as it is now, no file.changed for it */

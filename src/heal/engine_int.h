@@ -140,6 +140,7 @@ typedef struct eng_file {
     size_t textlen;
     int64_t changed_mono;    /* last change seen; 0: none since ippocd started */
     bool has_good, snapping;
+    bool restoring;          /* our restore is being written (pool): no file.changed for it */
     eng_fmeta good;          /* the known-good copy's */
     int64_t good_ms;         /* when it was taken (wall) */
     int64_t snap_failed_mono;
@@ -326,6 +327,10 @@ int eng_pid_still(const heal_action *a, char *msg, size_t n);
  * (content through a temp file + rename, then mode/uid/gid). 0 or -errno
  * with msg. */
 int eng_files_restore(heal_engine *e, const heal_action *a, char *msg, size_t n);
+/* Marks a restore of a->path as being written (on: loop thread, before
+ * queuing it; off: it could not be queued): the file watch skips the file
+ * until eng_files_restored. */
+void eng_files_restoring(heal_engine *e, const heal_action *a, bool on);
 /* Loop thread, after a restore: the file.restored event, the new state noted. */
 void eng_files_restored(heal_engine *e, const heal_action *a, int rc, const char *msg);
 /* Whether path is one of service's config_path and has a known-good copy:
