@@ -8,6 +8,7 @@
 #include <malloc.h>
 #include <sys/resource.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,10 @@ static int verify_audit(const char *path)
 
 int main(int argc, char **argv)
 {
+    /* The time zone is read once here, before any thread: later localtime_r /
+     * mktime calls on worker threads (the digest, ask, the dpkg log) then
+     * never re-initialise glibc's shared zone state under each other. */
+    tzset();
     enum { OPT_LOG_LEVEL = 1000, OPT_SYSLOG, OPT_DRY_RUN, OPT_CHECK, OPT_VERIFY_AUDIT };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
