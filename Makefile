@@ -20,6 +20,8 @@ DEB_LIBS   = libuv1-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev \
 DEB_LIBS  += libsystemd-dev
 # libxml2-dev, zlib1g-dev: HTML documents, Atom/RSS feeds and gzip'd man pages the cell reads (brain/learn_*.c)
 DEB_LIBS  += libxml2-dev zlib1g-dev
+# libgit2-dev: the genome; liblua5.4-dev: ToolSmith; libseccomp-dev and bubblewrap: the WorldModel sandbox (src/evolve)
+DEB_LIBS  += libgit2-dev liblua5.4-dev libseccomp-dev bubblewrap
 DEB_RUN    = $(DEB_BUILD) $(DEB_LIBS)
 DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
              prometheus prometheus-node-exporter
@@ -31,8 +33,12 @@ DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 
 DEB_TEST  += systemd-journal-remote
 # bench/retrieval searches every installed man page (and its test corpus is them): the pages and groff
 DEB_TEST  += manpages manpages-dev groff-base
+# wabt: wasm-interp runs WebAssembly tools and wat2wasm builds the test's tool (tests/evolve); git: the self-code test's repository
+DEB_TEST  += wabt git
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
 DEB_BENCH  = python3-numpy python3-matplotlib
+# bench/evolve-postgres: PostgreSQL 15 and pgbench, scipy to cross-check the statistics
+DEB_BENCH += postgresql-15 postgresql-client-15 python3-scipy
 KERNEL_CACHE ?= $(CURDIR)/.cache/kernel
 
 # When this make started: `make run` says how long the way to a running daemon took.

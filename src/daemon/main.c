@@ -1,6 +1,7 @@
 /* main.c: ippocd's command line. Parses options, loads the configuration and
  * hands over to daemon_run; the only place in the daemon that exits. */
 #include "daemon/daemon.h"
+#include "evolve/evolve.h"
 #include "heal/audit.h"
 
 #include <errno.h>
@@ -83,6 +84,10 @@ static int verify_audit(const char *path)
 
 int main(int argc, char **argv)
 {
+    /* Inside the WorldModel sandbox ippocd is the shim that installs the
+     * seccomp filter and execs the candidate (src/evolve/sandbox*.c). */
+    if (argc > 1 && !strcmp(argv[1], "--sandbox-exec"))
+        return evolve_sandbox_exec_main(argc - 1, argv + 1);
     /* The time zone is read once here, before any thread: later localtime_r /
      * mktime calls on worker threads (the digest, ask, the dpkg log) then
      * never re-initialise glibc's shared zone state under each other. */
