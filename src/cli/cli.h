@@ -281,6 +281,9 @@ void cli_print_diagnosis(const json_t *d);
 const json_t *cli_incident_diagnosis(const json_t *inc);
 int cmd_logs_templates(const cli_ctx *ctx, int argc, char **argv); /* `logs templates`: a local file, no daemon */
 int cmd_llm(const cli_ctx *ctx, int argc, char **argv); /* cmd_llm.c: the language-model client */
+int cmd_evolve(const cli_ctx *ctx, int argc, char **argv); /* cmd_evolve.c: experiment runs, subcommands */
+int cmd_evolve_code(int argc, char **argv);   /* cmd_evolve_code.c: self-code evolution */
+int cmd_evolve_accept(int argc, char **argv);
 
 /* help.c: usage texts. cli_help_command returns false for an unknown name. */
 void cli_usage(FILE *f);

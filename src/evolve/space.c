@@ -282,7 +282,9 @@ static int space_key(parse_ctx *p, const char *key, const char *value)
             return perr(p, p->line, "never: at most 16 keys of at most 63 characters");
         return 0;
     }
-    return perr(p, p->line, "unknown key '%s' in [space] (name, fitness, goal, apply, revert, never)", key);
+    if (!strcmp(key, "watch"))
+        return 0; /* services watched after an apply: read by watch.c */
+    return perr(p, p->line, "unknown key '%s' in [space] (name, fitness, goal, apply, revert, never, watch)", key);
 }
 
 static int sandbox_key(parse_ctx *p, const char *key, const char *value)
