@@ -53,7 +53,8 @@ struct evolve_run {
     double trial_ms;               /* mean wall time of a trial */
     int ntrials;
     long order;                    /* ABBA position */
-    char commit[41];               /* the last accepted commit */
+    char commit[41];               /* the last accepted commit ("" when not committed) */
+    bool accepted;                 /* the incumbent is an accepted candidate */
     evolve_run *next;
 };
 
@@ -748,6 +749,7 @@ static int commit_accepted(evolve_run *r, cand *k, const evolve_test *conf, char
 {
     for (int i = 0; i < r->sp.nknobs; i++)
         r->inc[i] = k->x[i];
+    r->accepted = true;
     /* its measurements now describe the incumbent */
     r->npool = 0;
     for (int i = 0; i < k->n; i++)
@@ -968,7 +970,7 @@ static void run_finish(evolve_run *r, const char *status, const char *error)
     bool any = false;
     for (int i = 0; i < r->sp.nknobs; i++)
         any |= isfinite(r->inc[i]);
-    for (int f = 0; !rc && r->commit[0] && any && f < r->nfiles; f++)
+    for (int f = 0; !rc && r->accepted && any && f < r->nfiles; f++)
         rc = evolve_space_write_file(&r->sp, r->files[f], r->inc, err, sizeof err);
     if (!rc && r->written) {
         for (int i = 0; !rc && i < r->sp.nknobs; i++) {
