@@ -111,17 +111,21 @@ static int write_whole(const char *path, const char *data, size_t len)
 
 static void run_save(evolve_run *r)
 {
+    pthread_mutex_lock(&r->rs->save_mu);
     pthread_mutex_lock(&r->rs->mu);
     json_object_set_new(r->doc, "updated_ms", json_integer(now_ms()));
     char *s = json_dumps(r->doc, JSON_INDENT(1));
     pthread_mutex_unlock(&r->rs->mu);
-    if (!s)
+    if (!s) {
+        pthread_mutex_unlock(&r->rs->save_mu);
         return;
+    }
     char path[4400];
     snprintf(path, sizeof path, "%s/%s.json", r->rs->dir, r->id);
     int rc = write_whole(path, s, strlen(s));
     if (rc)
         fprintf(stderr, "evolve: run %s: cannot save %s: %s\n", r->id, path, strerror(-rc));
+    pthread_mutex_unlock(&r->rs->save_mu);
     free(s);
 }
 
@@ -1287,11 +1291,13 @@ int evolve_runs_new(evolve_cell *c, struct evolve_runs **out, char *err, size_t 
     rs->c = c;
     rs->next_id = 1;
     pthread_mutex_init(&rs->mu, NULL);
+    pthread_mutex_init(&rs->save_mu, NULL);
     snprintf(rs->dir, sizeof rs->dir, "%s/runs", c->evolve_dir);
     int rc = mkdirs(rs->dir);
     if (rc) {
         snprintf(err, errlen, "%s: %s", rs->dir, strerror(-rc));
         pthread_mutex_destroy(&rs->mu);
+        pthread_mutex_destroy(&rs->save_mu);
         free(rs);
         return rc;
     }
@@ -1318,5 +1324,6 @@ void evolve_runs_free(struct evolve_runs *rs)
         run_free(r);
     }
     pthread_mutex_destroy(&rs->mu);
+    pthread_mutex_destroy(&rs->save_mu);
     free(rs);
 }

@@ -25,6 +25,7 @@ typedef struct evolve_run evolve_run;
 struct evolve_runs {
     evolve_cell *c;
     pthread_mutex_t mu;            /* the list and every run's doc */
+    pthread_mutex_t save_mu;       /* one save at a time, in order */
     evolve_run *list;              /* newest first */
     int next_id;
     bool closing;
