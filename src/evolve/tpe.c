@@ -1,8 +1,11 @@
 /* tpe.c: the model-based proposer, a Tree-structured Parzen Estimator over
  * a space's knobs. Order: the seeds (every knob at its first seed, then one
  * knob at a time through its other seeds), then max(5, 2d) uniform random
- * points, then TPE: the best 25% of the observations (at least one) against
- * the rest, a Parzen estimator per knob for each (Gaussian kernels on the
+ * points, then TPE: the best of the n observations against the rest, split
+ * with gamma = 0.25 as hyperopt (TPE's reference implementation) does it:
+ * the best ceil(0.25 sqrt(n)), at least one (the best 25% of n kept too many
+ * mediocre points in l(x) and stalled on an enum: docs/evolve.md has the
+ * numbers); a Parzen estimator per knob for each (Gaussian kernels on the
  * unit interval of the knob's (log-)scaled range, Scott's bandwidth clipped
  * to [0.05, 0.5], plus a uniform prior; enum and bool: smoothed counts), 24
  * candidates drawn from l(x), the one with the largest l(x)/g(x) proposed;
@@ -23,6 +26,7 @@
 #define TPE_BW_MIN 0.05
 #define TPE_BW_MAX 0.5
 #define TPE_REDRAWS 64
+#define TPE_CAT_PRIOR 1.0 /* enum/bool: counts start at one per choice */
 
 /* One knob as the search sees it. */
 typedef struct tpe_dim {
@@ -288,9 +292,10 @@ static void tpe_parzen_fit(tpe_parzen *pz, const tpe_dim *dm, const double *u, i
     pz->n = n;
     if (dm->categorical) {
         pz->ncat = dm->ncat;
-        for (int c = 0; c < dm->ncat; c++) pz->p[c] = 1.0; /* the prior: one count each */
+        double prior = TPE_CAT_PRIOR;
+        for (int c = 0; c < dm->ncat; c++) pz->p[c] = prior;
         for (int i = 0; i < n; i++) pz->p[(int)u[i]] += 1.0;
-        for (int c = 0; c < dm->ncat; c++) pz->p[c] /= (double)(n + dm->ncat);
+        for (int c = 0; c < dm->ncat; c++) pz->p[c] /= (double)n + prior * dm->ncat;
         return;
     }
     double mean = 0, var = 0;
@@ -377,7 +382,7 @@ static void tpe_work_free(tpe_work *w)
 static bool tpe_model_point(evolve_tpe *t, double *x, double *ratio)
 {
     int n = t->obs.n, d = t->d;
-    int ng = (int)ceil(TPE_GAMMA * n);
+    int ng = (int)ceil(TPE_GAMMA * sqrt((double)n)); /* hyperopt's split; see the top */
     if (ng < 1) ng = 1;
     if (ng > n - 1) ng = n - 1;
     int nbad = n - ng;
