@@ -180,9 +180,14 @@ static int tpe_points_add(tpe_points *p, int d, const double *x, double y, bool 
 
 static bool tpe_points_has(const tpe_points *p, int d, const double *x)
 {
-    for (int i = 0; i < p->n; i++)
-        if (memcmp(p->x + (size_t)i * (size_t)d, x, (size_t)d * sizeof *x) == 0)
+    for (int i = 0; i < p->n; i++) {
+        const double *q = p->x + (size_t)i * (size_t)d;
+        int k = 0;
+        while (k < d && q[k] == x[k]) /* ==, not memcmp: -0.0 is 0 */
+            k++;
+        if (k == d)
             return true;
+    }
     return false;
 }
 

@@ -323,6 +323,21 @@ static void test_edges(void **st)
     }
     evolve_tpe_free(t);
     evolve_tpe_free(NULL);
+
+    /* -0.2 rounds to -0.0, which is the point 0: not proposed again */
+    memset(&s, 0, sizeof s);
+    add_knob(&s, "i", EVOLVE_KNOB_INT, -1, 1);
+    assert_int_equal(evolve_tpe_new(&s, 5, &t), 0);
+    double m = -0.2, got[2];
+    char why[64];
+    evolve_tpe_observe(t, &m, 1);
+    for (int i = 0; i < 2; i++) {
+        evolve_tpe_propose(t, &got[i], why, sizeof why);
+        assert_true(got[i] == -1 || got[i] == 1);
+        assert_null(strstr(why, "used up"));
+    }
+    assert_true(got[0] != got[1]);
+    evolve_tpe_free(t);
 }
 
 int main(void)
