@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "evolve/run_int.h"
+#include "llm/llm.h"
 
 extern char **environ;
 
@@ -610,7 +611,9 @@ static void decide(evolve_run *r, cand *k, const char *decision, const char *rea
     json_object_set_new(k->trial, "decision", json_string(decision));
     json_object_set_new(k->trial, "reason", json_string(reason));
     json_object_set_new(k->trial, "median", k->n ? json_real(median(k->s, k->n)) : json_null());
-    json_object_set_new(k->trial, "incumbent_median", r->npool ? json_real(median(r->pool, r->npool)) : json_null());
+    if (!json_object_get(k->trial, "incumbent_median") || json_is_null(json_object_get(k->trial, "incumbent_median")))
+        json_object_set_new(k->trial, "incumbent_median",
+                            r->npool ? json_real(median(r->pool, r->npool)) : json_null());
     if (t) {
         json_object_set_new(k->trial, "p", json_real(t->p));
         json_object_set_new(k->trial, "gain", json_real(t->gain));
@@ -739,6 +742,7 @@ static int evaluate(evolve_run *r, cand *k, char *err, size_t errlen)
     }
     pthread_mutex_lock(&r->rs->mu);
     json_object_set_new(k->trial, "confirmation", test_json(&c));
+    json_object_set_new(k->trial, "incumbent_median", json_real(median(r->pool, r->npool))); /* before it is replaced */
     pthread_mutex_unlock(&r->rs->mu);
     int rc = commit_accepted(r, k, &c, err, errlen);
     if (rc)
@@ -881,7 +885,7 @@ typedef struct llm_queue {
 
 static bool next_llm(evolve_run *r, llm_queue *q, proposal *pr)
 {
-    if (!r->rs->c->o.llm || q->failed)
+    if (!llm_available(r->rs->c->o.llm) || q->failed)
         return false;
     if (q->at >= q->n) {
         for (int i = q->at; i < q->n; i++)

@@ -29,6 +29,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(dir));
     memset(&cell, 0, sizeof cell);
     snprintf(cell.evolve_dir, sizeof cell.evolve_dir, "%s/evolve", dir);
+    cell.o.shim = getenv("IPPOCD"); /* ippocd has the sandbox's shim (--sandbox-exec) */
     char err[512] = "";
     if (evolve_runs_new(&cell, &cell.runs, err, sizeof err))
         fail_msg("evolve_runs_new: %s", err);

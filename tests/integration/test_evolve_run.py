@@ -103,10 +103,10 @@ def test_space_error():
 def test_interrupted_by_restart():
     d = Daemon().start()
     sp, conf = space(d, "long", choices="8, 16")
-    r = d.cli("evolve", "run", "--space", sp, "--fitness", fitness(conf, "noise"), "--budget", "10m",
-              "--repeats", "200", "--min-gain", "0", "--detach", check=0)
+    r = d.cli("evolve", "run", "--space", sp, "--fitness", fitness(conf, "knob"), "--budget", "10m",
+              "--repeats", "200", "--seed", "3", "--detach", check=0)
     rid = r.stdout.strip()
-    wait_for(lambda: d.get(f"/v1/evolve/runs/{rid}").json().get("measurements", 0) >= 2, 20,
+    wait_for(lambda: d.get(f"/v1/evolve/runs/{rid}").json().get("measurements", 0) >= 6, 20,
              "the run's first trials")
     d.stop()
     assert read(conf) == "# app settings\nthreads = 8\nlog = on\n", read(conf)
