@@ -4,6 +4,7 @@
  * with an old tree), revert (a new commit undoing one), and a check that
  * the working tree, the index and the object store still match HEAD.
  * One mutex serialises every libgit2 call on a genome. */
+#include <ctype.h>
 #include <strings.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,8 @@
 #include <dirent.h>
 
 #include <git2.h>
+#include <git2/sys/odb_backend.h>
+#include <zlib.h>
 
 #include "evolve/evolve.h"
 
@@ -26,10 +29,19 @@
 #define SUMMARY_MAX 72
 #define HISTORY_DEFAULT 50
 
+/* A loose object file already verified (by name, size and mtime). */
+struct loose_seen {
+    unsigned char id[GIT_OID_RAWSZ];
+    int64_t size, mtime_ns;
+    bool used;
+};
+
 struct evolve_genome {
     pthread_mutex_t mu;
     git_repository *repo;
     char *dir;
+    struct loose_seen *seen; /* open addressing, cap a power of two */
+    size_t nseen, cap;
 };
 
 static pthread_once_t genome_once = PTHREAD_ONCE_INIT;
@@ -354,6 +366,335 @@ static int checkout(evolve_genome *g, git_tree *tree, git_tree *base, char *err,
     return 0;
 }
 
+/* ---- loose objects, checked before libgit2 reads them ----
+ * libgit2 1.5 loops forever inflating a truncated loose object (libgit2
+ * issue #7342, fixed upstream by PR #7346 after 1.5): every loose object
+ * file not seen before (or changed since) is inflated here with zlib, its
+ * header parsed and its hash compared to its name, so a corrupt one is
+ * -EIO instead of a hung daemon. */
+
+#define LOOSE_MAX (256u << 20)
+
+static int inflate_all(const unsigned char *in, size_t inlen, unsigned char **out, size_t *outlen, const char **why)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) {
+        *why = "zlib cannot start";
+        return -1;
+    }
+    size_t cap = inlen * 4 + 64, len = 0;
+    unsigned char *buf = malloc(cap);
+    int rc = -1;
+    z.next_in = (unsigned char *)in;
+    z.avail_in = (uInt)inlen;
+    *why = "truncated (the compressed stream ends early)";
+    while (buf) {
+        z.next_out = buf + len;
+        z.avail_out = (uInt)(cap - len);
+        int r = inflate(&z, Z_NO_FLUSH);
+        len = cap - z.avail_out;
+        if (r == Z_STREAM_END) {
+            rc = z.avail_in == 0 ? 0 : -1;
+            if (rc)
+                *why = "trailing bytes after the compressed stream";
+            break;
+        }
+        if (r != Z_OK && r != Z_BUF_ERROR) {
+            *why = "not a valid zlib stream";
+            break;
+        }
+        if (z.avail_out > 0) /* no more input and not at the end: truncated */
+            break;
+        if (cap >= LOOSE_MAX) {
+            *why = "too large";
+            break;
+        }
+        unsigned char *nb = realloc(buf, cap * 2);
+        if (!nb)
+            break;
+        buf = nb, cap *= 2;
+    }
+    inflateEnd(&z);
+    if (rc == 0) {
+        *out = buf;
+        *outlen = len;
+    } else {
+        free(buf);
+    }
+    return rc;
+}
+
+static int read_small_file(const char *path, unsigned char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size > LOOSE_MAX) {
+        close(fd);
+        return -EFBIG;
+    }
+    unsigned char *b = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (b && got < (size_t)st.st_size) {
+        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!b)
+        return -ENOMEM;
+    *out = b;
+    *len = got;
+    return 0;
+}
+
+/* NULL when the loose object file is sound, else why not. */
+static const char *loose_verify(const char *path, const git_oid *name)
+{
+    unsigned char *raw = NULL, *obj = NULL;
+    size_t rawlen = 0, objlen = 0;
+    const char *why = NULL;
+    if (read_small_file(path, &raw, &rawlen) < 0)
+        return "cannot be read";
+    if (inflate_all(raw, rawlen, &obj, &objlen, &why) < 0) {
+        free(raw);
+        return why;
+    }
+    free(raw);
+    unsigned char *nul = memchr(obj, 0, objlen < 64 ? objlen : 64);
+    char type[16];
+    unsigned long long size = 0;
+    why = "bad object header";
+    if (nul && sscanf((char *)obj, "%15s %llu", type, &size) == 2) {
+        size_t off = (size_t)(nul - obj) + 1;
+        git_object_t t = git_object_string2type(type);
+        git_oid id;
+        if (t == GIT_OBJECT_INVALID)
+            why = "unknown object type";
+        else if (size != objlen - off)
+            why = "content shorter or longer than its header says";
+        else if (git_odb_hash(&id, obj + off, objlen - off, t) < 0 || !git_oid_equal(&id, name))
+            why = "content does not match its name (hash)";
+        else
+            why = NULL;
+    }
+    free(obj);
+    return why;
+}
+
+static size_t seen_slot(const evolve_genome *g, const unsigned char *id)
+{
+    size_t h;
+    memcpy(&h, id, sizeof h);
+    size_t i = h & (g->cap - 1);
+    while (g->seen[i].used && memcmp(g->seen[i].id, id, GIT_OID_RAWSZ))
+        i = (i + 1) & (g->cap - 1);
+    return i;
+}
+
+static void seen_add(evolve_genome *g, const unsigned char *id, int64_t size, int64_t mtime_ns)
+{
+    if ((g->nseen + 1) * 2 > g->cap) {
+        size_t ncap = g->cap ? g->cap * 2 : 1024;
+        struct loose_seen *old = g->seen;
+        size_t ocap = g->cap;
+        struct loose_seen *ns = calloc(ncap, sizeof *ns);
+        if (!ns)
+            return; /* verified again next time */
+        g->seen = ns, g->cap = ncap;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].used)
+                g->seen[seen_slot(g, old[i].id)] = old[i];
+        free(old);
+    }
+    size_t i = seen_slot(g, id);
+    if (!g->seen[i].used)
+        g->nseen++;
+    g->seen[i] = (struct loose_seen){.size = size, .mtime_ns = mtime_ns, .used = true};
+    memcpy(g->seen[i].id, id, GIT_OID_RAWSZ);
+}
+
+static bool seen_has(const evolve_genome *g, const unsigned char *id, int64_t size, int64_t mtime_ns)
+{
+    if (!g->cap)
+        return false;
+    const struct loose_seen *e = &g->seen[seen_slot(g, id)];
+    return e->used && e->size == size && e->mtime_ns == mtime_ns;
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    return s[n] == 0;
+}
+
+/* One objects/XX directory. */
+static int loose_dir(evolve_genome *g, const char *objdir, const char *xx, bool all, char *err, size_t n)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", objdir, xx);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d))) {
+        if (!is_hex(de->d_name, GIT_OID_HEXSZ - 2))
+            continue;
+        char hex[GIT_OID_HEXSZ + 1], file[PATH_MAX];
+        snprintf(hex, sizeof hex, "%s%s", xx, de->d_name);
+        snprintf(file, sizeof file, "%s/%s", path, de->d_name);
+        git_oid id;
+        struct stat st;
+        if (git_oid_fromstr(&id, hex) < 0 || lstat(file, &st) < 0)
+            continue;
+        int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        if (!all && seen_has(g, id.id, st.st_size, mt))
+            continue;
+        const char *why = S_ISREG(st.st_mode) ? loose_verify(file, &id) : "not a regular file";
+        if (why)
+            rc = gset(err, n, -EIO, "object store is corrupt: object %s (%s): %s", hex, file, why);
+        else
+            seen_add(g, id.id, st.st_size, mt);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Every loose object (all: even those verified before). 0 or -EIO. */
+static int loose_scan(evolve_genome *g, bool all, char *err, size_t n)
+{
+    char objdir[PATH_MAX];
+    snprintf(objdir, sizeof objdir, "%sobjects", git_repository_path(g->repo));
+    DIR *d = opendir(objdir);
+    if (!d)
+        return gset(err, n, -EIO, "object store '%s' cannot be read: %s", objdir, strerror(errno));
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d)))
+        if (is_hex(de->d_name, 2))
+            rc = loose_dir(g, objdir, de->d_name, all, err, n);
+    closedir(d);
+    return rc;
+}
+
+/* Verifies the loose file of id when there is one (not verified before,
+ * or changed since). 0 or -1 with git_error_set_str. */
+static int loose_guard_one(evolve_genome *g, const char *objdir, const char *hex)
+{
+    char file[PATH_MAX];
+    snprintf(file, sizeof file, "%s/%.2s/%s", objdir, hex, hex + 2);
+    struct stat st;
+    git_oid id;
+    if (lstat(file, &st) < 0 || git_oid_fromstr(&id, hex) < 0)
+        return 0;
+    int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    if (seen_has(g, id.id, st.st_size, mt))
+        return 0;
+    const char *why = S_ISREG(st.st_mode) ? loose_verify(file, &id) : "not a regular file";
+    if (why) {
+        char msg[PATH_MAX + 128];
+        snprintf(msg, sizeof msg, "object %s (%s) is corrupt: %s", hex, file, why);
+        git_error_set_str(GIT_ERROR_ODB, msg);
+        return -1;
+    }
+    seen_add(g, id.id, st.st_size, mt);
+    return 0;
+}
+
+struct loose_guard {
+    git_odb_backend b;
+    evolve_genome *g;
+    char objdir[PATH_MAX];
+};
+
+static int guard_read(void **data, size_t *len, git_object_t *type, git_odb_backend *b, const git_oid *id)
+{
+    (void)data, (void)len, (void)type;
+    struct loose_guard *lg = (struct loose_guard *)b;
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof hex, id);
+    return loose_guard_one(lg->g, lg->objdir, hex) < 0 ? -1 : GIT_PASSTHROUGH;
+}
+
+static int guard_read_header(size_t *len, git_object_t *type, git_odb_backend *b, const git_oid *id)
+{
+    return guard_read(NULL, len, type, b, id);
+}
+
+/* Every loose file whose name starts with the prefix. */
+static int guard_read_prefix(git_oid *full, void **data, size_t *len, git_object_t *type, git_odb_backend *b,
+                             const git_oid *prefix, size_t plen)
+{
+    (void)full, (void)data, (void)len, (void)type;
+    struct loose_guard *lg = (struct loose_guard *)b;
+    char hex[GIT_OID_HEXSZ + 1], dir[PATH_MAX];
+    git_oid_tostr(hex, sizeof hex, prefix);
+    if (plen >= GIT_OID_HEXSZ)
+        return loose_guard_one(lg->g, lg->objdir, hex) < 0 ? -1 : GIT_PASSTHROUGH;
+    if (plen < 2)
+        return GIT_PASSTHROUGH;
+    snprintf(dir, sizeof dir, "%s/%.2s", lg->objdir, hex);
+    DIR *d = opendir(dir);
+    if (!d)
+        return GIT_PASSTHROUGH;
+    struct dirent *de;
+    int rc = GIT_PASSTHROUGH;
+    while (rc == GIT_PASSTHROUGH && (de = readdir(d))) {
+        char name[GIT_OID_HEXSZ + 1];
+        if (!is_hex(de->d_name, GIT_OID_HEXSZ - 2) || strncasecmp(de->d_name, hex + 2, plen - 2))
+            continue;
+        snprintf(name, sizeof name, "%.2s%s", hex, de->d_name);
+        if (loose_guard_one(lg->g, lg->objdir, name) < 0)
+            rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
+/* The guard holds no objects (git_odb_foreach calls every backend's). */
+static int guard_foreach(git_odb_backend *b, git_odb_foreach_cb cb, void *payload)
+{
+    (void)b, (void)cb, (void)payload;
+    return 0;
+}
+
+static void guard_free(git_odb_backend *b)
+{
+    free(b);
+}
+
+/* Puts the guard in front of g's object store. */
+static int loose_guard_add(evolve_genome *g, char *err, size_t n)
+{
+    git_odb *odb = NULL;
+    struct loose_guard *lg = calloc(1, sizeof *lg);
+    if (!lg)
+        return gset(err, n, -ENOMEM, "out of memory");
+    git_odb_init_backend(&lg->b, GIT_ODB_BACKEND_VERSION);
+    lg->b.read = guard_read;
+    lg->b.read_header = guard_read_header;
+    lg->b.read_prefix = guard_read_prefix;
+    lg->b.foreach = guard_foreach;
+    lg->b.free = guard_free;
+    lg->g = g;
+    snprintf(lg->objdir, sizeof lg->objdir, "%sobjects", git_repository_path(g->repo));
+    if (git_repository_odb(&odb, g->repo) < 0 || git_odb_add_backend(odb, &lg->b, 1000) < 0) {
+        free(lg);
+        git_odb_free(odb);
+        return gfail(err, n, -EIO, "object store");
+    }
+    git_odb_free(odb);
+    return 0;
+}
+
 /* ---- open / close ---- */
 
 static bool dir_is_empty(const char *dir)
@@ -394,15 +735,30 @@ static int first_commit(evolve_genome *g, char *err, size_t n)
     return rc;
 }
 
-static bool has_refs(git_repository *repo)
+static int stop_at_first(const git_oid *id, void *payload)
+{
+    (void)id;
+    *(bool *)payload = true;
+    return 1;
+}
+
+/* Whether the repository holds anything: a reference or an object (an
+ * unborn HEAD in a repository that does is damage, not a fresh start). */
+static bool has_content(git_repository *repo)
 {
     git_reference_iterator *it = NULL;
     git_reference *r = NULL;
+    git_odb *odb = NULL;
     if (git_reference_iterator_new(&it, repo) < 0)
         return true;
     bool any = git_reference_next(&r, it) == 0;
     git_reference_free(r);
     git_reference_iterator_free(it);
+    if (!any && git_repository_odb(&odb, repo) == 0) {
+        if (git_odb_foreach(odb, stop_at_first, &any) < 0 && !any)
+            any = true;
+        git_odb_free(odb);
+    }
     return any;
 }
 
@@ -459,8 +815,10 @@ int evolve_genome_open(const char *dir, evolve_genome **out, char *err, size_t e
     pthread_mutex_init(&g->mu, NULL);
     bool created;
     int rc = open_repo(dir, &g->repo, &created, err, errlen);
+    if (rc == 0)
+        rc = loose_guard_add(g, err, errlen);
     if (rc == 0 && git_repository_head_unborn(g->repo) == 1) {
-        if (created || !has_refs(g->repo))
+        if (created || !has_content(g->repo))
             rc = first_commit(g, err, errlen);
         /* else: HEAD's branch is gone; open, and check/write say -EIO */
     }
@@ -478,6 +836,7 @@ void evolve_genome_close(evolve_genome *g)
         return;
     git_repository_free(g->repo);
     pthread_mutex_destroy(&g->mu);
+    free(g->seen);
     free(g->dir);
     free(g);
 }
@@ -610,7 +969,9 @@ int evolve_genome_check(evolve_genome *g, char *err, size_t errlen)
 {
     pthread_mutex_lock(&g->mu);
     git_commit *head = NULL;
-    int rc = head_commit(g, &head, err, errlen);
+    int rc = loose_scan(g, true, err, errlen);
+    if (rc == 0)
+        rc = head_commit(g, &head, err, errlen);
     if (rc == 0)
         rc = check_objects(g, head, err, errlen);
     if (rc == 0)
@@ -651,8 +1012,12 @@ static int write_locked(evolve_genome *g, const char *path, const void *data, si
     git_index_entry e = {0};
     e.path = path;
     e.mode = GIT_FILEMODE_BLOB;
-    if (git_index_new(&idx) < 0 || git_index_read_tree(idx, tree) < 0 ||
-        git_index_add_from_buffer(idx, &e, data, len) < 0 || git_index_write_tree_to(&tree_id, idx, g->repo) < 0) {
+    if (git_blob_create_from_buffer(&e.id, g->repo, data, len) < 0) {
+        rc = gfail(err, n, -EIO, "storing the content");
+        goto out;
+    }
+    if (git_index_new(&idx) < 0 || git_index_read_tree(idx, tree) < 0 || git_index_add(idx, &e) < 0 ||
+        git_index_write_tree_to(&tree_id, idx, g->repo) < 0) {
         rc = gfail(err, n, -EIO, "building the new tree");
         goto out;
     }
