@@ -110,7 +110,7 @@ static int path_check(const char *path, char *err, size_t n)
     return 0;
 }
 
-/* Appends text to a malloc'd message, one line: newlines become spaces. */
+/* Copies src into dst (n bytes) on one line: newlines and tabs become spaces. */
 static void oneline(char *dst, size_t n, const char *src)
 {
     size_t i = 0;
@@ -134,8 +134,12 @@ static char *make_message(const evolve_trailer *t, const char *def_kind, const c
     const char *reason = t && t->reason && *t->reason ? t->reason : NULL;
     oneline(what, sizeof what, reason ? reason : fallback);
     snprintf(summary, sizeof summary, "%s: %s", kind, what);
-    if (strlen(what) + strlen(kind) + 2 > SUMMARY_MAX)
-        memcpy(summary + SUMMARY_MAX - 3, "...", 4);
+    if (strlen(what) + strlen(kind) + 2 > SUMMARY_MAX) {
+        size_t cut = SUMMARY_MAX - 3;
+        while (cut > 0 && ((unsigned char)summary[cut] & 0xc0) == 0x80)
+            cut--; /* not inside a UTF-8 sequence */
+        memcpy(summary + cut, "...", 4);
+    }
     size_t cap = 8192;
     char *m = malloc(cap);
     if (!m)
