@@ -906,6 +906,19 @@ static bool next_llm(evolve_run *r, llm_queue *q, proposal *pr)
             return false;
         }
         q->n = n;
+        /* the whole answer, as validated, before any of it runs */
+        json_t *batch = json_array();
+        for (int i = 0; i < n; i++) {
+            json_t *c = json_deep_copy(q->info[i]);
+            json_object_set_new(c, "values", values_json(&r->sp, q->x[i]));
+            json_array_append_new(batch, c);
+        }
+        pthread_mutex_lock(&r->rs->mu);
+        json_t *b = json_object_get(r->doc, "llm_batches");
+        if (!b)
+            json_object_set_new(r->doc, "llm_batches", b = json_array());
+        json_array_append_new(b, batch);
+        pthread_mutex_unlock(&r->rs->mu);
     }
     memcpy(pr->x, q->x[q->at], sizeof pr->x);
     pr->info = q->info[q->at];
@@ -923,6 +936,14 @@ static bool propose(evolve_run *r, evolve_tpe *tpe, llm_queue *q, int n, proposa
             snap(&r->sp, pr->x);
             if (!seen(r, pr->x))
                 return true;
+            /* nothing new: recorded, not run */
+            pthread_mutex_lock(&r->rs->mu);
+            json_t *d = json_object_get(r->doc, "llm_discarded");
+            if (!d)
+                json_object_set_new(r->doc, "llm_discarded", d = json_array());
+            json_array_append_new(d, json_pack("{s:o,s:O,s:s}", "values", values_json(&r->sp, pr->x), "info",
+                                               pr->info, "why", "the incumbent or a value tried before"));
+            pthread_mutex_unlock(&r->rs->mu);
             json_decref(pr->info);
             pr->info = NULL;
         }

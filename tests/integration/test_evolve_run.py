@@ -14,6 +14,9 @@ import sys
 
 from harness import Daemon, run, wait_for
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llm"))
+import fakellm  # noqa: E402
+
 SRC = os.environ.get("IPPOC_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 FITNESS = os.path.join(os.path.abspath(SRC), "tests", "evolve", "fitness.py")
 
@@ -116,6 +119,48 @@ def test_interrupted_by_restart():
     assert d.cli("evolve", "stop", rid).returncode == 1
 
 
+def test_llm_proposals():
+    """With [llm], every third candidate is the model's: its rationale and the
+    knowledge it cites are recorded; an out-of-range value is dropped."""
+    d = Daemon()
+    answer = {"candidates": [
+        {"values": {"threads": "16"}, "rationale": "16 threads match the two cores' hyperthreads (K1)",
+         "cites": ["K1", "K9"]},
+        {"values": {"threads": "999"}, "rationale": "far more", "cites": []}]}
+    with fakellm.Proc(d.tmp, {"/v1/chat/completions": [{"content": json.dumps(answer)}]}) as f:
+        d.write_config(f"[llm]\nlocal = {f.url}/v1\n")
+        d.start()
+        doc = os.path.join(d.tmp, "threads.md")
+        with open(doc, "w") as fd:
+            fd.write("# Thread pools\n\nThe app's threads setting works best at 16 threads on this kind of machine.\n")
+        d.cli("learn", doc, check=0)
+        conf = os.path.join(d.tmp, "app.conf")
+        with open(conf, "w") as fd:
+            fd.write("threads = 8\n")
+        sp = os.path.join(d.tmp, "app.space")
+        with open(sp, "w") as fd:
+            fd.write(f"[space]\nname = app\n[knob threads]\nfile = {conf}\ntype = int\nmin = 4\nmax = 32\n"
+                     "seeds = 6\n")
+        r = d.cli("evolve", "run", "--space", sp, "--fitness", fitness(conf, "knob"), "--budget", "12s",
+                  "--repeats", "6", "--seed", "5", timeout=40)
+        assert r.returncode == 0, r.stdout + r.stderr
+        run_ = d.get("/v1/evolve/runs/1").json()
+        llm = [t for t in run_["trials"] if t["proposer"] == "llm"]
+        assert llm and llm[0]["n"] == 3, run_["trials"]
+        t = llm[0]
+        assert t["values"] == {"threads": "16"} and "16 threads" in t["rationale"], t
+        assert [c["ref"] for c in t["cites"]] == ["K1"] and t["cites"][0]["source"].endswith("threads.md"), t
+        assert t["decision"] == "accepted", t
+        sent = [q for q in f.requests() if q["path"].endswith("/chat/completions")]
+        assert sent, f.requests()
+        body = json.dumps(sent[0]["body"])
+        assert "threads" in body and "K1" in body and "Thread pools" in body or "16 threads" in body, body[:2000]
+        batch = run_["llm_batches"][0]
+        assert len(batch) == 2, batch
+        assert batch[1]["dropped"] == ["threads: 999 is outside its range"], batch
+    d.stop()
+
+
 def main():
     d = Daemon().start()
     ok = d.get("/v1/evolve").status == 200
@@ -124,7 +169,8 @@ def main():
     if not ok:
         print("skip: this ippocd has no evolution cell (GET /v1/evolve)")
         sys.exit(77)
-    run([test_accepts_better, test_noise_accepts_nothing, test_space_error, test_interrupted_by_restart],
+    run([test_accepts_better, test_noise_accepts_nothing, test_space_error, test_interrupted_by_restart,
+         test_llm_proposals],
         only=sys.argv[1:])
 
 
