@@ -1,0 +1,459 @@
+/* test_sandbox.c: the WorldModel sandbox on real processes, namespaces,
+ * seccomp and cgroups: output comes back, exit codes, a write outside the
+ * writable paths is killed and named (and did not happen), writing inside
+ * works, a network socket is killed (and allowed with network, in a private
+ * netns that cannot reach the host's loopback), the deadline, the memory
+ * limit, forbidden calls (unshare, mount), a background child cleaned up, a
+ * cancelled caller leaves nothing, and no cgroup is left behind.
+ *
+ * The shim is the built ippocd ($IPPOCD). Skipped (with the reason) when
+ * bwrap is missing or does not work here. */
+#include "evolve/evolve.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static struct {
+    bool avail;
+    char why[256];
+    const char *shim;
+    char dir[128];
+} F;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    F.shim = getenv("IPPOCD");
+    F.avail = F.shim && evolve_sandbox_available(F.why, sizeof F.why);
+    if (!F.shim)
+        snprintf(F.why, sizeof F.why, "IPPOCD is not set (the built ippocd is the shim)");
+    return 0;
+}
+
+static int each_setup(void **state)
+{
+    (void)state;
+    snprintf(F.dir, sizeof F.dir, "/tmp/ippoc-sbx-XXXXXX");
+    assert_non_null(mkdtemp(F.dir));
+    return 0;
+}
+
+static int each_teardown(void **state)
+{
+    (void)state;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", F.dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+#define NEED_SANDBOX()                                                           \
+    do {                                                                         \
+        if (!F.avail) {                                                          \
+            print_message("SKIP: the sandbox is not available here: %s\n", F.why); \
+            skip();                                                              \
+        }                                                                        \
+    } while (0)
+
+/* Runs argv with F.dir writable; asserts it could be set up. */
+static void run(const char *const *argv, evolve_sandbox_opts *o, evolve_sandbox_result *r)
+{
+    const char *w[] = {F.dir};
+    evolve_sandbox_opts def = {0};
+    if (!o)
+        o = &def;
+    o->argv = argv;
+    if (!o->writable) {
+        o->writable = w;
+        o->nwritable = 1;
+    }
+    o->shim = F.shim;
+    if (!o->timeout_ms)
+        o->timeout_ms = 20000;
+    char err[512] = "";
+    int rc = evolve_sandbox_run(o, r, err, sizeof err);
+    if (rc != 0)
+        print_message("evolve_sandbox_run: %d %s\n", rc, err);
+    assert_int_equal(rc, 0);
+    if (r->verdict == EVOLVE_SBX_ERROR)
+        print_message("error: %s / %s\n", r->detail, r->err_tail ? r->err_tail : "");
+}
+
+/* Whether a process whose command line holds token is alive. */
+static bool process_with(const char *token)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool found = false;
+    while (d && (e = readdir(d)) && !found) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char p[300], buf[4096];
+        snprintf(p, sizeof p, "/proc/%s/cmdline", e->d_name);
+        int fd = open(p, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        for (ssize_t i = 0; i < n; i++)
+            if (!buf[i])
+                buf[i] = ' ';
+        buf[n > 0 ? n : 0] = 0;
+        char st[64];
+        snprintf(p, sizeof p, "/proc/%s/stat", e->d_name);
+        fd = open(p, O_RDONLY);
+        ssize_t m = fd >= 0 ? read(fd, st, sizeof st - 1) : 0;
+        if (fd >= 0)
+            close(fd);
+        st[m > 0 ? m : 0] = 0;
+        char *rp = strrchr(st, ')');
+        bool zombie = rp && rp[1] && rp[2] == 'Z';
+        if (strstr(buf, token) && !zombie)
+            found = true;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* Entries "sbx-OURPID-*" under the sandbox's cgroup bases. */
+static int cgroups_left(void)
+{
+    static const char *const bases[] = {"/sys/fs/cgroup/ippoc-sandbox", "/sys/fs/cgroup/memory/ippoc-sandbox",
+                                        "/sys/fs/cgroup/cpu/ippoc-sandbox", "/sys/fs/cgroup/cpuacct/ippoc-sandbox"};
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "sbx-%d-", (int)getpid());
+    int n = 0;
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+        DIR *d = opendir(bases[i]);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+                print_message("left behind: %s/%s\n", bases[i], e->d_name);
+                n++;
+            }
+        if (d)
+            closedir(d);
+    }
+    return n;
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_string_equal(evolve_sbx_verdict_name(EVOLVE_SBX_OK), "ok");
+    assert_string_equal(evolve_sbx_verdict_name(EVOLVE_SBX_WRITE), "write");
+    assert_string_equal(evolve_sbx_verdict_name(EVOLVE_SBX_ERROR), "error");
+    assert_string_equal(evolve_sbx_verdict_name((evolve_sbx_verdict)99), "?");
+}
+
+static void test_bad_options(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    evolve_sandbox_result r;
+    char err[256] = "";
+    evolve_sandbox_opts o = {0};
+    assert_int_equal(evolve_sandbox_run(&o, &r, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "no command"));
+    const char *argv[] = {"true", NULL};
+    const char *w[] = {"relative/dir"};
+    o = (evolve_sandbox_opts){.argv = argv, .writable = w, .nwritable = 1, .shim = F.shim};
+    assert_int_equal(evolve_sandbox_run(&o, &r, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "relative/dir"));
+}
+
+static void test_ok_stdout(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    const char *argv[] = {"sh", "-c", "echo hello; echo oops >&2; pwd", NULL};
+    evolve_sandbox_result r;
+    run(argv, NULL, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+    assert_int_equal(r.exit_code, 0);
+    char want[256];
+    snprintf(want, sizeof want, "hello\n%s\n", F.dir);
+    assert_string_equal(r.out, want);
+    assert_string_equal(r.err_tail, "oops\n");
+    assert_true(r.wall_ms >= 0 && r.wall_ms < 10000);
+    evolve_sandbox_result_free(&r);
+}
+
+static void test_exit_code(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    const char *argv[] = {"sh", "-c", "exit 3", NULL};
+    evolve_sandbox_result r;
+    run(argv, NULL, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_FAILED);
+    assert_int_equal(r.exit_code, 3);
+    evolve_sandbox_result_free(&r);
+}
+
+static void test_write_outside(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    unlink("/etc/ippoc-sbx-test");
+    const char *argv[] = {"sh", "-c", "echo x > /etc/ippoc-sbx-test; echo survived", NULL};
+    evolve_sandbox_result r;
+    run(argv, NULL, &r);
+    print_message("write: %s: %s\n", evolve_sbx_verdict_name(r.verdict), r.detail);
+    assert_int_equal(r.verdict, EVOLVE_SBX_WRITE);
+    assert_string_equal(r.detail, "wrote /etc/ippoc-sbx-test");
+    assert_null(strstr(r.out, "survived"));
+    assert_int_equal(access("/etc/ippoc-sbx-test", F_OK), -1);
+    evolve_sandbox_result_free(&r);
+    /* relative to the cwd, and a rename out of a read-only place */
+    const char *argv2[] = {"sh", "-c", "cd /usr/share && mkdir ippoc-sbx-dir", NULL};
+    evolve_sandbox_opts o = {.cwd = "/"};
+    run(argv2, &o, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_WRITE);
+    assert_string_equal(r.detail, "wrote /usr/share/ippoc-sbx-dir (mkdir)");
+    assert_int_equal(access("/usr/share/ippoc-sbx-dir", F_OK), -1);
+    evolve_sandbox_result_free(&r);
+}
+
+static void test_write_inside(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    char script[512];
+    snprintf(script, sizeof script,
+             "echo hi > %s/f && mkdir %s/d && mv %s/f %s/d/g && echo t > /tmp/x && cat /tmp/x "
+             "&& echo n > /dev/null && ls /tmp",
+             F.dir, F.dir, F.dir, F.dir);
+    const char *argv[] = {"sh", "-c", script, NULL};
+    evolve_sandbox_result r;
+    run(argv, NULL, &r);
+    if (r.verdict != EVOLVE_SBX_OK)
+        print_message("inside: %s %s %s\n", evolve_sbx_verdict_name(r.verdict), r.detail, r.err_tail);
+    assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+    /* the private /tmp holds only what the command wrote and the bound dir */
+    char want[256];
+    snprintf(want, sizeof want, "t\n%s\nx\n", strrchr(F.dir, '/') + 1);
+    assert_string_equal(r.out, want);
+    evolve_sandbox_result_free(&r);
+    char p[256];
+    snprintf(p, sizeof p, "%s/d/g", F.dir);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    char buf[16] = "";
+    assert_non_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    assert_string_equal(buf, "hi\n");
+    assert_int_equal(access("/tmp/x", F_OK) == 0 && 0, 0); /* the host's /tmp/x is not the sandbox's */
+}
+
+static void test_net(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    const char *argv[] = {"python3", "-c", "import socket; socket.socket(); print('opened')", NULL};
+    evolve_sandbox_result r;
+    run(argv, NULL, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_NET);
+    assert_string_equal(r.detail, "socket(AF_INET)");
+    assert_null(strstr(r.out, "opened"));
+    evolve_sandbox_result_free(&r);
+}
+
+static void test_net_allowed_private(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    /* a listener on the host's loopback that the sandbox must not reach */
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(ls >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    socklen_t al = sizeof a;
+    getsockname(ls, (struct sockaddr *)&a, &al);
+    char script[512];
+    snprintf(script, sizeof script,
+             "import socket\ns = socket.socket()\ns.settimeout(2)\n"
+             "try:\n    s.connect(('127.0.0.1', %d))\n    print('reached')\n"
+             "except OSError as e:\n    print('unreachable', e.errno)\n",
+             ntohs(a.sin_port));
+    const char *argv[] = {"python3", "-c", script, NULL};
+    evolve_sandbox_opts o = {.network = true};
+    evolve_sandbox_result r;
+    run(argv, &o, &r);
+    close(ls);
+    if (r.verdict != EVOLVE_SBX_OK)
+        print_message("net allowed: %s %s %s\n", evolve_sbx_verdict_name(r.verdict), r.detail, r.err_tail);
+    assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+    assert_non_null(strstr(r.out, "unreachable"));
+    evolve_sandbox_result_free(&r);
+}
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    char script[512];
+    snprintf(script, sizeof script, "echo $$ > %s/pid; sleep 30; echo %s", F.dir, F.dir);
+    const char *argv[] = {"sh", "-c", script, NULL};
+    evolve_sandbox_opts o = {.timeout_ms = 500};
+    evolve_sandbox_result r;
+    int64_t t0 = now_ms();
+    run(argv, &o, &r);
+    int64_t took = now_ms() - t0;
+    print_message("timeout after %lld ms\n", (long long)took);
+    assert_int_equal(r.verdict, EVOLVE_SBX_TIMEOUT);
+    assert_true(took < 3000);
+    char p[256];
+    snprintf(p, sizeof p, "%s/pid", F.dir);
+    assert_int_equal(access(p, F_OK), 0); /* it did run */
+    assert_false(process_with(F.dir));
+    evolve_sandbox_result_free(&r);
+}
+
+static void test_memory(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    const char *argv[] = {"python3", "-c", "s = 'x' * (200 * 1024 * 1024); print(len(s))", NULL};
+    evolve_sandbox_opts o = {.memory_bytes = 64u << 20};
+    evolve_sandbox_result r;
+    run(argv, &o, &r);
+    print_message("memory: %s %s rss %llu\n", evolve_sbx_verdict_name(r.verdict), r.detail,
+                  (unsigned long long)r.max_rss);
+    assert_int_equal(r.verdict, EVOLVE_SBX_MEMORY);
+    assert_string_equal(r.detail, "memory limit 64 MB");
+    evolve_sandbox_result_free(&r);
+    /* the same with room succeeds */
+    o = (evolve_sandbox_opts){.memory_bytes = 512u << 20};
+    run(argv, &o, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+    assert_string_equal(r.out, "209715200\n");
+    assert_true(r.max_rss >= 200u << 20);
+    evolve_sandbox_result_free(&r);
+}
+
+static void test_syscall(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    const char *argv[] = {"unshare", "-n", "true", NULL};
+    evolve_sandbox_result r;
+    run(argv, NULL, &r);
+    print_message("unshare: %s %s\n", evolve_sbx_verdict_name(r.verdict), r.detail);
+    assert_int_equal(r.verdict, EVOLVE_SBX_SYSCALL);
+    assert_string_equal(r.detail, "unshare");
+    evolve_sandbox_result_free(&r);
+    /* mount(2) itself (mount(8) would first write /run/mount: a WRITE) */
+    char script[256];
+    snprintf(script, sizeof script,
+             "import ctypes; print(ctypes.CDLL(None).mount(b'none', b'%s', b'tmpfs', 0, None))", F.dir);
+    const char *argv2[] = {"python3", "-c", script, NULL};
+    run(argv2, NULL, &r);
+    print_message("mount: %s %s\n", evolve_sbx_verdict_name(r.verdict), r.detail);
+    assert_int_equal(r.verdict, EVOLVE_SBX_SYSCALL);
+    assert_string_equal(r.detail, "mount");
+    evolve_sandbox_result_free(&r);
+}
+
+static void test_background_child(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    char script[512];
+    snprintf(script, sizeof script, "(sleep 30; echo %s) & echo started", F.dir);
+    const char *argv[] = {"sh", "-c", script, NULL};
+    evolve_sandbox_result r;
+    int64_t t0 = now_ms();
+    run(argv, NULL, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+    assert_string_equal(r.out, "started\n");
+    assert_true(now_ms() - t0 < 5000);
+    assert_false(process_with(F.dir));
+    evolve_sandbox_result_free(&r);
+}
+
+static void *cancel_body(void *arg)
+{
+    (void)arg;
+    char script[512];
+    snprintf(script, sizeof script, "echo $$ > %s/pid; sleep 30; echo %s", F.dir, F.dir);
+    const char *argv[] = {"sh", "-c", script, NULL};
+    const char *w[] = {F.dir};
+    evolve_sandbox_opts o = {.argv = argv, .writable = w, .nwritable = 1, .shim = F.shim, .timeout_ms = 60000};
+    evolve_sandbox_result r;
+    char err[256];
+    evolve_sandbox_run(&o, &r, err, sizeof err);
+    evolve_sandbox_result_free(&r);
+    return NULL;
+}
+
+static void test_cancelled(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, cancel_body, NULL), 0);
+    char p[256];
+    snprintf(p, sizeof p, "%s/pid", F.dir);
+    int64_t until = now_ms() + 10000;
+    while (access(p, F_OK) != 0 && now_ms() < until)
+        usleep(10000);
+    assert_int_equal(access(p, F_OK), 0);
+    assert_true(process_with(F.dir));
+    pthread_cancel(t);
+    pthread_join(t, NULL);
+    assert_false(process_with(F.dir));
+    assert_int_equal(cgroups_left(), 0);
+}
+
+static void test_no_cgroup_left(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    assert_int_equal(cgroups_left(), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test_setup_teardown(test_bad_options, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_ok_stdout, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_exit_code, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_write_outside, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_write_inside, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_net, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_net_allowed_private, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_memory, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_syscall, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_background_child, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_no_cgroup_left, each_setup, each_teardown),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
