@@ -59,7 +59,7 @@ static bool find_bwrap(char *out, size_t n)
 {
     const char *path = getenv("PATH");
     char buf[4096];
-    snprintf(buf, sizeof buf, "%s:/usr/bin:/bin:/usr/local/bin", path ? path : "");
+    snprintf(buf, sizeof buf, "%s", path ? path : "/usr/bin:/bin");
     for (char *save = NULL, *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
         snprintf(out, n, "%s/bwrap", d);
         if (d[0] == '/' && access(out, X_OK) == 0)
@@ -168,7 +168,7 @@ static void sbx_cleanup(void *arg)
         free(s->args[i]);
     s->nargs = 0;
     free(s->out);
-    s->out = NULL;
+    free(s);
     pthread_setcancelstate(old, NULL);
 }
 
@@ -243,6 +243,15 @@ static int build_args(sbx_run *s, const evolve_sandbox_opts *o, const char *bwra
     return rc;
 }
 
+/* from as to, inherited across exec. */
+static void move_fd(int from, int to)
+{
+    if (from == to)
+        fcntl(from, F_SETFD, 0);
+    else
+        dup2(from, to);
+}
+
 /* In the child, before exec: async-signal-safe calls only. */
 static void child(sbx_run *s, int go_r, int out_w, int err_w, int sock_c, int devnull, uint64_t mem_rlimit)
 {
@@ -252,13 +261,10 @@ static void child(sbx_run *s, int go_r, int out_w, int err_w, int sock_c, int de
         ;
     if (b != 'g')
         _exit(126);
-    dup2(devnull, 0);
-    dup2(out_w, 1);
-    dup2(err_w, 2);
-    if (sock_c == SBX_SOCK_FD)
-        fcntl(sock_c, F_SETFD, 0);
-    else
-        dup2(sock_c, SBX_SOCK_FD);
+    move_fd(devnull, 0);
+    move_fd(out_w, 1);
+    move_fd(err_w, 2);
+    move_fd(sock_c, SBX_SOCK_FD);
     syscall(SYS_close_range, SBX_SOCK_FD + 1, ~0U, 0);
     if (mem_rlimit) {
         struct rlimit rl = {mem_rlimit, mem_rlimit};
@@ -375,11 +381,10 @@ static void supervise(sbx_run *s, const evolve_sandbox_opts *o, int64_t deadline
             break;
         if (ip >= 0 && p[ip].revents)
             st->exited = true;
-        if (s->pidfd < 0 && waitid(P_PID, (id_t)s->pid, &(siginfo_t){0}, WEXITED | WNOHANG | WNOWAIT) == 0) {
-            siginfo_t si = {0};
-            if (waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == s->pid)
-                st->exited = true;
-        }
+        siginfo_t si = {0};
+        if (s->pidfd < 0 && waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            si.si_pid == s->pid)
+            st->exited = true;
         if (io >= 0 && p[io].revents)
             drain(s, &s->out_r, true);
         if (ie >= 0 && p[ie].revents)
@@ -501,7 +506,8 @@ static int start(sbx_run *s, const evolve_sandbox_opts *o, char *err, size_t err
     s->sock = sp[0];
     outp[0] = errp[0] = sp[0] = -1;
     uint64_t mem = o->memory_bytes ? o->memory_bytes : (1ull << 30);
-    uint64_t rl = s->cg.version == 0 ? mem : 0;
+    /* No memory controller here: the address-space rlimit is all there is. */
+    uint64_t rl = s->cg.mem_limited ? 0 : mem;
     pid_t pid = fork();
     if (pid < 0) {
         rc = -errno;
@@ -629,8 +635,7 @@ int evolve_sandbox_run(const evolve_sandbox_opts *o, evolve_sandbox_result *r, c
                         (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
         judge(s, o, status, &st, oom, r);
     }
-    pthread_cleanup_pop(1);
-    free(s);
+    pthread_cleanup_pop(1); /* frees s */
     if (rc < 0)
         evolve_sandbox_result_free(r);
     return rc;

@@ -65,7 +65,7 @@ static int each_teardown(void **state)
 {
     (void)state;
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", F.dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s-x'", F.dir, F.dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -185,6 +185,58 @@ static void test_bad_options(void **state)
     assert_non_null(strstr(err, "relative/dir"));
 }
 
+static void test_no_bwrap(void **state)
+{
+    (void)state;
+    char *path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    setenv("PATH", F.dir, 1);
+    const char *argv[] = {"true", NULL};
+    evolve_sandbox_opts o = {.argv = argv, .shim = F.shim ? F.shim : "/bin/true"};
+    evolve_sandbox_result r;
+    char err[256] = "", why[256] = "";
+    int rc = evolve_sandbox_run(&o, &r, err, sizeof err);
+    bool avail = evolve_sandbox_available(why, sizeof why);
+    setenv("PATH", path, 1);
+    free(path);
+    assert_int_equal(rc, -ENOSYS);
+    assert_non_null(strstr(err, "install bubblewrap"));
+    assert_false(avail);
+    assert_non_null(strstr(why, "install bubblewrap"));
+}
+
+static void test_out_max(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    const char *argv[] = {"sh", "-c", "head -c 100000 /dev/zero | tr '\\0' a; head -c 9000 /dev/zero | tr '\\0' e >&2; "
+                          "echo END >&2", NULL};
+    evolve_sandbox_opts o = {.out_max = 1000};
+    evolve_sandbox_result r;
+    run(argv, &o, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+    assert_int_equal(r.out_len, 1000);
+    assert_int_equal(strlen(r.out), 1000);
+    assert_int_equal(strlen(r.err_tail), 4096);
+    assert_string_equal(r.err_tail + 4096 - 4, "END\n");
+    evolve_sandbox_result_free(&r);
+}
+
+static void test_cpu_limit(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    /* busy for 1.5 s of wall time at 20 % of a core */
+    const char *argv[] = {"python3", "-c", "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass", NULL};
+    evolve_sandbox_opts o = {.cpu_percent = 20};
+    evolve_sandbox_result r;
+    run(argv, &o, &r);
+    print_message("cpu: %lld ms of %lld ms wall\n", (long long)r.cpu_ms, (long long)r.wall_ms);
+    assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+    assert_true(r.wall_ms >= 1500);
+    assert_true(r.cpu_ms >= 0 && r.cpu_ms < 1000);
+    evolve_sandbox_result_free(&r);
+}
+
 static void test_ok_stdout(void **state)
 {
     (void)state;
@@ -242,11 +294,12 @@ static void test_write_inside(void **state)
 {
     (void)state;
     NEED_SANDBOX();
-    char script[512];
+    char script[512], hostx[256];
+    snprintf(hostx, sizeof hostx, "%s-x", F.dir); /* a name in the host's /tmp */
     snprintf(script, sizeof script,
-             "echo hi > %s/f && mkdir %s/d && mv %s/f %s/d/g && echo t > /tmp/x && cat /tmp/x "
+             "echo hi > %s/f && mkdir %s/d && mv %s/f %s/d/g && echo t > %s && cat %s "
              "&& echo n > /dev/null && ls /tmp",
-             F.dir, F.dir, F.dir, F.dir);
+             F.dir, F.dir, F.dir, F.dir, hostx, hostx);
     const char *argv[] = {"sh", "-c", script, NULL};
     evolve_sandbox_result r;
     run(argv, NULL, &r);
@@ -255,7 +308,7 @@ static void test_write_inside(void **state)
     assert_int_equal(r.verdict, EVOLVE_SBX_OK);
     /* the private /tmp holds only what the command wrote and the bound dir */
     char want[256];
-    snprintf(want, sizeof want, "t\n%s\nx\n", strrchr(F.dir, '/') + 1);
+    snprintf(want, sizeof want, "t\n%s\n%s\n", strrchr(F.dir, '/') + 1, strrchr(hostx, '/') + 1);
     assert_string_equal(r.out, want);
     evolve_sandbox_result_free(&r);
     char p[256];
@@ -266,7 +319,7 @@ static void test_write_inside(void **state)
     assert_non_null(fgets(buf, sizeof buf, f));
     fclose(f);
     assert_string_equal(buf, "hi\n");
-    assert_int_equal(access("/tmp/x", F_OK) == 0 && 0, 0); /* the host's /tmp/x is not the sandbox's */
+    assert_int_equal(access(hostx, F_OK), -1); /* the sandbox's /tmp is its own */
 }
 
 static void test_net(void **state)
@@ -442,7 +495,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test_setup_teardown(test_bad_options, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_no_bwrap, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_ok_stdout, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_out_max, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_cpu_limit, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_exit_code, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_write_outside, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_write_inside, each_setup, each_teardown),
