@@ -57,7 +57,7 @@ static int build(scmp_filter_ctx ctx, bool network, bool notify)
     for (size_t i = 0; !rc && i < 3; i++) {
         if (network && fams[i] != AF_PACKET)
             continue;
-        struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fams[i]);
+        struct scmp_arg_cmp c = {.arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)fams[i], .datum_b = 0};
         rc = add(ctx, bad, "socket", 1, &c);
     }
     if (!notify)
@@ -66,8 +66,10 @@ static int build(scmp_filter_ctx ctx, bool network, bool notify)
         rc = add(ctx, SCMP_ACT_NOTIFY, wr_always[i], 0, NULL);
     static const int bits[] = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC};
     for (size_t i = 0; !rc && i < 4; i++) {
-        struct scmp_arg_cmp c1 = SCMP_A1(SCMP_CMP_MASKED_EQ, (scmp_datum_t)bits[i], (scmp_datum_t)bits[i]);
-        struct scmp_arg_cmp c2 = SCMP_A2(SCMP_CMP_MASKED_EQ, (scmp_datum_t)bits[i], (scmp_datum_t)bits[i]);
+        /* flags & bit == bit: open's flags are argument 1, openat's 2 */
+        scmp_datum_t b = (scmp_datum_t)bits[i];
+        struct scmp_arg_cmp c1 = {.arg = 1, .op = SCMP_CMP_MASKED_EQ, .datum_a = b, .datum_b = b};
+        struct scmp_arg_cmp c2 = {.arg = 2, .op = SCMP_CMP_MASKED_EQ, .datum_a = b, .datum_b = b};
         rc = add(ctx, SCMP_ACT_NOTIFY, "open", 1, &c1);
         rc = rc ? rc : add(ctx, SCMP_ACT_NOTIFY, "openat", 1, &c2);
     }
@@ -133,7 +135,10 @@ int evolve_sandbox_exec_main(int argc, char **argv)
             fprintf(stderr, "sandbox-exec: seccomp_init failed\n");
             return 126;
         }
-        int rc = build(ctx, network, notify);
+        /* A call of another ABI (32-bit int 0x80) would pass rules written for
+         * the native one: kill the process instead. */
+        int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        rc = rc ? rc : build(ctx, network, notify);
         if (!rc)
             rc = seccomp_load(ctx);
         if (!rc && notify) {
