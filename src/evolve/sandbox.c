@@ -207,6 +207,10 @@ static int build_args(sbx_run *s, const evolve_sandbox_opts *o, const char *bwra
         rc = rc ? rc : arg(s, w);
         rc = rc ? rc : arg(s, w);
     }
+    /* The shim stays visible when it lives under the host's /tmp. */
+    rc = rc ? rc : arg(s, "--ro-bind");
+    rc = rc ? rc : arg(s, shim);
+    rc = rc ? rc : arg(s, shim);
     const char *cwd = o->cwd ? o->cwd : o->nwritable > 0 ? o->writable[0] : "/";
     rc = rc ? rc : arg(s, "--chdir");
     rc = rc ? rc : arg(s, cwd);
