@@ -17,8 +17,15 @@
 
 #include "evolve/sandbox_int.h"
 
-#define CG_ROOT "/sys/fs/cgroup"
 #define CG_BASE "ippoc-sandbox"
+
+/* Where cgroups are mounted; IPPOC_SANDBOX_CGROUP_ROOT moves it (the tests
+ * run the v2 code on a v2 mount beside a v1 machine's hierarchies). */
+static const char *cg_root(void)
+{
+    const char *r = getenv("IPPOC_SANDBOX_CGROUP_ROOT");
+    return r && r[0] == '/' ? r : "/sys/fs/cgroup";
+}
 
 static atomic_uint cg_seq;
 
@@ -93,7 +100,7 @@ static int cg_self_v2(char *out, size_t n)
     while (fgets(line, sizeof line, f))
         if (!strncmp(line, "0::", 3)) {
             line[strcspn(line, "\n")] = 0;
-            snprintf(out, n, "%s%s", CG_ROOT, !strcmp(line + 3, "/") ? "" : line + 3);
+            snprintf(out, n, "%s%s", cg_root(), !strcmp(line + 3, "/") ? "" : line + 3);
             rc = 0;
         }
     fclose(f);
@@ -111,13 +118,13 @@ static int cg_create_v2(sbx_cg *cg, uint64_t memory, double cpu, char *err, size
     cg_name(name, sizeof name);
     /* Preferred: ippoc-sandbox under the root, with memory and cpu enabled
      * for its children (the root has no "no internal processes" rule). */
-    snprintf(base, sizeof base, "%s/%s", CG_ROOT, CG_BASE);
+    snprintf(base, sizeof base, "%s/%s", cg_root(), CG_BASE);
     int rc = cg_mkdir(base);
     if (rc == 0) {
-        (void)cg_write(CG_ROOT, "cgroup.subtree_control", "+memory +cpu");
+        (void)cg_write(cg_root(), "cgroup.subtree_control", "+memory +cpu");
         (void)cg_write(base, "cgroup.subtree_control", "+memory +cpu");
     } else if (cg_self_v2(base, sizeof base) < 0) {
-        snprintf(err, errlen, "sandbox: cgroup v2: cannot create %s/%s (%s) nor find our own cgroup", CG_ROOT,
+        snprintf(err, errlen, "sandbox: cgroup v2: cannot create %s/%s (%s) nor find our own cgroup", cg_root(),
                  CG_BASE, strerror(-rc));
         return rc;
     }
@@ -149,7 +156,7 @@ static int cg_create_v1(sbx_cg *cg, uint64_t memory, double cpu, char *err, size
     char seen[3][512] = {{0}};
     for (int i = 0; i < 3; i++) {
         char root[256], real[512];
-        snprintf(root, sizeof root, "%s/%s", CG_ROOT, v1_ctl[i]);
+        snprintf(root, sizeof root, "%s/%s", cg_root(), v1_ctl[i]);
         if (!realpath(root, real))
             continue;
         bool dup = false; /* cpu and cpuacct are often one hierarchy */
@@ -192,9 +199,11 @@ static int cg_create_v1(sbx_cg *cg, uint64_t memory, double cpu, char *err, size
 int sbx_cg_create(sbx_cg *cg, uint64_t memory, double cpu_percent, char *err, size_t errlen)
 {
     memset(cg, 0, sizeof *cg);
-    if (cg_exists(CG_ROOT, "cgroup.controllers"))
+    char mem[300];
+    snprintf(mem, sizeof mem, "%s/memory", cg_root());
+    if (cg_exists(cg_root(), "cgroup.controllers"))
         return cg_create_v2(cg, memory, cpu_percent, err, errlen);
-    if (cg_exists(CG_ROOT "/memory", "memory.limit_in_bytes"))
+    if (cg_exists(mem, "memory.limit_in_bytes"))
         return cg_create_v1(cg, memory, cpu_percent, err, errlen);
     return 0; /* no cgroups: the caller limits memory by rlimit */
 }

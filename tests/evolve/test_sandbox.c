@@ -141,7 +141,8 @@ static bool process_with(const char *token)
 /* Entries "sbx-OURPID-*" under the sandbox's cgroup bases. */
 static int cgroups_left(void)
 {
-    static const char *const bases[] = {"/sys/fs/cgroup/ippoc-sandbox", "/sys/fs/cgroup/memory/ippoc-sandbox",
+    static const char *const bases[] = {"/sys/fs/cgroup/ippoc-sandbox", "/sys/fs/cgroup/unified/ippoc-sandbox",
+                                        "/sys/fs/cgroup/memory/ippoc-sandbox",
                                         "/sys/fs/cgroup/cpu/ippoc-sandbox", "/sys/fs/cgroup/cpuacct/ippoc-sandbox"};
     char prefix[32];
     snprintf(prefix, sizeof prefix, "sbx-%d-", (int)getpid());
@@ -483,6 +484,45 @@ static void test_cancelled(void **state)
     assert_int_equal(cgroups_left(), 0);
 }
 
+/* The v2 code on a machine with v1 hierarchies: its v2 mount has no
+ * controllers, so memory falls back to an rlimit; killing through
+ * cgroup.kill, CPU time and the removal are v2's. */
+static void test_cgroup_v2(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    const char *root = "/sys/fs/cgroup/unified";
+    char p[256];
+    snprintf(p, sizeof p, "%s/cgroup.controllers", root);
+    if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0 || access(p, F_OK) != 0) {
+        print_message("SKIP: no separate cgroup v2 mount at %s (a pure v2 machine runs the v2 code in every test)\n",
+                      root);
+        skip();
+    }
+    setenv("IPPOC_SANDBOX_CGROUP_ROOT", root, 1);
+    char script[512];
+    snprintf(script, sizeof script, "(sleep 30; echo %s) & echo $$ > %s/pid; sleep 30", F.dir, F.dir);
+    const char *argv[] = {"sh", "-c", script, NULL};
+    evolve_sandbox_opts o = {.timeout_ms = 500};
+    evolve_sandbox_result r;
+    int64_t t0 = now_ms();
+    run(argv, &o, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_TIMEOUT);
+    assert_true(now_ms() - t0 < 3000);
+    assert_false(process_with(F.dir));
+    assert_true(r.cpu_ms >= 0);
+    evolve_sandbox_result_free(&r);
+    const char *argv2[] = {"python3", "-c", "s = 'x' * (200 * 1024 * 1024); print(len(s))", NULL};
+    o = (evolve_sandbox_opts){.memory_bytes = 128u << 20};
+    run(argv2, &o, &r);
+    print_message("v2 without memory controller: %s %s\n", evolve_sbx_verdict_name(r.verdict), r.detail);
+    assert_int_equal(r.verdict, EVOLVE_SBX_FAILED); /* MemoryError under the rlimit */
+    assert_non_null(strstr(r.err_tail, "MemoryError"));
+    evolve_sandbox_result_free(&r);
+    unsetenv("IPPOC_SANDBOX_CGROUP_ROOT");
+    assert_int_equal(cgroups_left(), 0);
+}
+
 static void test_no_cgroup_left(void **state)
 {
     (void)state;
@@ -509,6 +549,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_syscall, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_background_child, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_cancelled, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_cgroup_v2, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_no_cgroup_left, each_setup, each_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
