@@ -260,7 +260,7 @@ static void move_fd(int from, int to)
 static void child(sbx_run *s, int go_r, int out_w, int err_w, int sock_c, int devnull, uint64_t mem_rlimit)
 {
     setpgid(0, 0);
-    char b;
+    char b = 0;
     while (read(go_r, &b, 1) < 0 && errno == EINTR)
         ;
     if (b != 'g')
@@ -611,9 +611,15 @@ int evolve_sandbox_run(const evolve_sandbox_opts *o, evolve_sandbox_result *r, c
         snprintf(err, errlen, "sandbox: seccomp notification buffers: out of memory");
         rc = -ENOMEM;
     }
-    if (!rc)
-        rc = sbx_cg_create(&s->cg, o->memory_bytes ? o->memory_bytes : (1ull << 30), o->cpu_percent, err,
-                           errlen);
+    if (!rc) {
+        /* A cgroup we may not create (not root, no delegation) is no reason
+         * not to run: the namespaces and the filter stay, memory falls back
+         * to the rlimit and the pid namespace takes everything down. */
+        char cgerr[256];
+        if (sbx_cg_create(&s->cg, o->memory_bytes ? o->memory_bytes : (1ull << 30), o->cpu_percent, cgerr,
+                          sizeof cgerr) < 0)
+            sbx_cg_destroy(&s->cg);
+    }
     if (!rc)
         rc = start(s, o, err, errlen);
     if (!rc) {

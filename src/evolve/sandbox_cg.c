@@ -176,12 +176,16 @@ static int cg_create_v1(sbx_cg *cg, uint64_t memory, double cpu, char *err, size
         if (rc < 0) {
             if (i == 0) { /* memory is the one we must have */
                 snprintf(err, errlen, "sandbox: cgroup v1: cannot create %s/%s: %s", base, name, strerror(-rc));
+                cg->v1[0][0] = 0;
+                cg->version = 1; /* so that sbx_cg_destroy removes the others */
                 return rc;
             }
             cg->v1[i][0] = 0;
         }
     }
     cg->version = 1;
+    if (!cg->v1[0][0])
+        return -ENOENT;
     char v[64];
     snprintf(v, sizeof v, "%" PRIu64, memory);
     cg->mem_limited = cg_write(cg->v1[0], "memory.limit_in_bytes", v) == 0;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,10 @@ static void respond(sbx_sup *s, int fd, int error, bool cont)
 
 void sbx_sup_refuse(sbx_sup *s, int fd)
 {
+    /* The caller dies before it can see the refusal, also where no cgroup
+     * kill reached it at once (only bwrap's pid namespace teardown). */
+    if (s->refuse && s->req->pid > 0)
+        kill((pid_t)s->req->pid, SIGKILL);
     if (s->refuse)
         respond(s, fd, s->refuse, false);
     s->refuse = 0;
