@@ -31,6 +31,7 @@
 
 static struct {
     bool avail;
+    int fds; /* open at the start: runs must not leak any */
     char why[256];
     const char *shim;
     char dir[128];
@@ -43,9 +44,21 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
 static int setup(void **state)
 {
     (void)state;
+    F.fds = count_fds();
     F.shim = getenv("IPPOCD");
     F.avail = F.shim && evolve_sandbox_available(F.why, sizeof F.why);
     if (!F.shim)
@@ -523,11 +536,57 @@ static void test_cgroup_v2(void **state)
     assert_int_equal(cgroups_left(), 0);
 }
 
+typedef struct par {
+    int i;
+    evolve_sandbox_result r;
+} par;
+
+static void *par_body(void *arg)
+{
+    par *p = arg;
+    char script[64];
+    snprintf(script, sizeof script, "echo run%d; sleep 0.3", p->i);
+    const char *argv[] = {"sh", "-c", script, NULL};
+    const char *w[] = {F.dir};
+    evolve_sandbox_opts o = {.argv = argv, .writable = w, .nwritable = 1, .shim = F.shim, .timeout_ms = 20000};
+    char err[256];
+    if (evolve_sandbox_run(&o, &p->r, err, sizeof err) != 0)
+        p->r.verdict = EVOLVE_SBX_ERROR;
+    return NULL;
+}
+
+/* Runs from several threads at once: each its own output and cgroup (no
+ * pipe of one inherited by another's child, which would hold its EOF). */
+static void test_parallel(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    par p[4];
+    pthread_t t[4];
+    int64_t t0 = now_ms();
+    for (int i = 0; i < 4; i++) {
+        p[i] = (par){.i = i};
+        assert_int_equal(pthread_create(&t[i], NULL, par_body, &p[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    print_message("4 parallel runs in %lld ms\n", (long long)(now_ms() - t0));
+    for (int i = 0; i < 4; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "run%d\n", i);
+        assert_int_equal(p[i].r.verdict, EVOLVE_SBX_OK);
+        assert_string_equal(p[i].r.out, want);
+        assert_true(p[i].r.wall_ms < 5000);
+        evolve_sandbox_result_free(&p[i].r);
+    }
+}
+
 static void test_no_cgroup_left(void **state)
 {
     (void)state;
     NEED_SANDBOX();
     assert_int_equal(cgroups_left(), 0);
+    assert_int_equal(count_fds(), F.fds);
 }
 
 int main(void)
@@ -550,6 +609,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_background_child, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_cancelled, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_cgroup_v2, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_parallel, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_no_cgroup_left, each_setup, each_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
