@@ -182,6 +182,23 @@ static int arg(sbx_run *s, const char *a)
     return 0;
 }
 
+/* Whether an inherited variable looks like a secret (OPENAI_API_KEY,
+ * IPPOC_TOKEN, PGPASSWORD, ...): a candidate does not get it. */
+static bool secret_name(const char *name, size_t len)
+{
+    static const char *const words[] = {"KEY", "TOKEN", "SECRET", "PASSW", "CREDENTIAL"};
+    char up[256];
+    if (len >= sizeof up)
+        len = sizeof up - 1;
+    for (size_t i = 0; i < len; i++)
+        up[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+    up[len] = 0;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(up, words[i]))
+            return true;
+    return false;
+}
+
 /* bwrap's command line. */
 static int build_args(sbx_run *s, const evolve_sandbox_opts *o, const char *bwrap, const char *shim,
                       char *err, size_t errlen)
@@ -218,6 +235,15 @@ static int build_args(sbx_run *s, const evolve_sandbox_opts *o, const char *bwra
     rc = rc ? rc : arg(s, "--setenv");
     rc = rc ? rc : arg(s, "PYTHONDONTWRITEBYTECODE");
     rc = rc ? rc : arg(s, "1");
+    for (char **e = environ; !rc && e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || !secret_name(*e, (size_t)(eq - *e)))
+            continue;
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - *e), *e);
+        rc = arg(s, "--unsetenv");
+        rc = rc ? rc : arg(s, name);
+    }
     for (int i = 0; !rc && o->env && o->env[i]; i++) {
         const char *eq = strchr(o->env[i], '=');
         if (!eq || eq == o->env[i]) {
@@ -499,7 +525,9 @@ static int start(sbx_run *s, const evolve_sandbox_opts *o, char *err, size_t err
     int go[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, sp[2] = {-1, -1};
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     int rc = 0;
-    if (devnull < 0 || pipe2(go, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+    /* go is a socket so that a child already dead is EPIPE, not SIGPIPE. */
+    if (devnull < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0 || pipe2(outp, O_CLOEXEC) < 0 ||
+        pipe2(errp, O_CLOEXEC) < 0 ||
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
         rc = -errno;
         snprintf(err, errlen, "sandbox: pipes: %s", strerror(errno));
@@ -526,7 +554,7 @@ static int start(sbx_run *s, const evolve_sandbox_opts *o, char *err, size_t err
     s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 #endif
     rc = sbx_cg_attach(&s->cg, pid, err, errlen);
-    if (rc == 0 && write(go[1], "g", 1) != 1) {
+    if (rc == 0 && send(go[1], "g", 1, MSG_NOSIGNAL) != 1) {
         rc = -errno;
         snprintf(err, errlen, "sandbox: cannot start the child: %s", strerror(errno));
     }

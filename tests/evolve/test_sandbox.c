@@ -268,6 +268,29 @@ static void test_ok_stdout(void **state)
     evolve_sandbox_result_free(&r);
 }
 
+static void test_env(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    setenv("IPPOC_SBX_TEST_API_KEY", "sk-secret", 1);
+    setenv("IPPOC_SBX_TEST_PLAIN", "plain", 1);
+    const char *argv[] = {"sh", "-c", "echo ${IPPOC_SBX_TEST_API_KEY:-unset} $IPPOC_SBX_TEST_PLAIN $EXTRA", NULL};
+    const char *env[] = {"EXTRA=given", NULL};
+    evolve_sandbox_opts o = {.env = env};
+    evolve_sandbox_result r;
+    run(argv, &o, &r);
+    unsetenv("IPPOC_SBX_TEST_API_KEY");
+    unsetenv("IPPOC_SBX_TEST_PLAIN");
+    assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+    assert_string_equal(r.out, "unset plain given\n");
+    evolve_sandbox_result_free(&r);
+    const char *bad[] = {"NOEQUALS", NULL};
+    o = (evolve_sandbox_opts){.argv = argv, .env = bad, .shim = F.shim};
+    char err[256] = "";
+    assert_int_equal(evolve_sandbox_run(&o, &r, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "NOEQUALS"));
+}
+
 static void test_exit_code(void **state)
 {
     (void)state;
@@ -598,6 +621,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ok_stdout, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_out_max, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_cpu_limit, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_env, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_exit_code, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_write_outside, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_write_inside, each_setup, each_teardown),
