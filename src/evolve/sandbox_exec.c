@@ -1,5 +1,6 @@
 /* sandbox_exec.c: the WorldModel sandbox's shim, run inside bwrap as
- * `ippocd --sandbox-exec [--notify-fd N] [--network] -- CMD ARGS...`. It sets
+ * `ippocd --sandbox-exec [--notify-fd N] [--network] [--no-notify] -- CMD
+ * ARGS...` (--no-notify: the filter without user notification). It sets
  * no_new_privs, installs the seccomp filter (default allow; network sockets
  * unless --network and the forbidden calls go to the supervisor, or kill
  * when the kernel has no user notification; write-like calls go to the
@@ -101,7 +102,7 @@ static int hand_over(int sock, char tag, int fd)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: ippocd --sandbox-exec [--notify-fd N] [--network] -- COMMAND [ARGS...]\n"
+    fprintf(stderr, "usage: ippocd --sandbox-exec [--notify-fd N] [--network] [--no-notify] -- COMMAND [ARGS...]\n"
                     "(the WorldModel sandbox's shim: run by ippocd inside bwrap, not by hand)\n");
     return 2;
 }
@@ -109,10 +110,12 @@ static int usage(void)
 int evolve_sandbox_exec_main(int argc, char **argv)
 {
     int sock = -1, i = 1;
-    bool network = false;
+    bool network = false, no_notify = false;
     for (; i < argc && strcmp(argv[i], "--"); i++) {
         if (!strcmp(argv[i], "--network"))
             network = true;
+        else if (!strcmp(argv[i], "--no-notify"))
+            no_notify = true;
         else if (!strcmp(argv[i], "--notify-fd") && i + 1 < argc)
             sock = atoi(argv[++i]);
         else
@@ -128,7 +131,7 @@ int evolve_sandbox_exec_main(int argc, char **argv)
     /* With a supervisor, try user notification first; without it (or an old
      * kernel), forbidden calls kill and writes meet the read-only mounts. */
     int notify_fd = -1;
-    bool notify = sock >= 0;
+    bool notify = sock >= 0 && !no_notify;
     for (int pass = 0; pass < 2; pass++) {
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
         if (!ctx) {

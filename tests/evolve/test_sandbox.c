@@ -77,6 +77,11 @@ static int each_setup(void **state)
 static int each_teardown(void **state)
 {
     (void)state;
+    /* a failed test must not leave its switches to the next */
+    unsetenv("IPPOC_SANDBOX_NO_NOTIFY");
+    unsetenv("IPPOC_SANDBOX_CGROUP_ROOT");
+    unsetenv("IPPOC_SBX_TEST_API_KEY");
+    unsetenv("IPPOC_SBX_TEST_PLAIN");
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s-x'", F.dir, F.dir);
     return system(cmd) == 0 ? 0 : -1;
@@ -604,6 +609,49 @@ static void test_parallel(void **state)
     }
 }
 
+/* Without user notification (old kernels): forbidden calls die of SIGSYS,
+ * writes outside meet the read-only mounts and are not recorded. */
+static void test_no_notify_fallback(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    setenv("IPPOC_SANDBOX_NO_NOTIFY", "1", 1);
+    const char *argv[] = {"unshare", "-n", "true", NULL};
+    evolve_sandbox_result r;
+    run(argv, NULL, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_SYSCALL);
+    assert_int_equal(r.signal, SIGSYS);
+    assert_non_null(strstr(r.detail, "SIGSYS"));
+    evolve_sandbox_result_free(&r);
+    const char *argv2[] = {"sh", "-c", "echo x > /etc/ippoc-sbx-test || exit 5", NULL};
+    run(argv2, NULL, &r);
+    unsetenv("IPPOC_SANDBOX_NO_NOTIFY");
+    assert_int_equal(r.verdict, EVOLVE_SBX_FAILED);
+    assert_int_equal(r.exit_code, 5);
+    assert_non_null(strstr(r.err_tail, "Read-only file system"));
+    assert_int_equal(access("/etc/ippoc-sbx-test", F_OK), -1);
+    evolve_sandbox_result_free(&r);
+}
+
+/* What one run costs: `true` in the sandbox, 10 times. */
+static void test_overhead(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    const char *argv[] = {"true", NULL};
+    int64_t t0 = now_ms(), worst = 0;
+    for (int i = 0; i < 10; i++) {
+        evolve_sandbox_result r;
+        run(argv, NULL, &r);
+        assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+        worst = r.wall_ms > worst ? r.wall_ms : worst;
+        evolve_sandbox_result_free(&r);
+    }
+    print_message("overhead: %lld ms per run on average, worst %lld ms\n", (long long)(now_ms() - t0) / 10,
+                  (long long)worst);
+    assert_true(worst < 5000);
+}
+
 static void test_no_cgroup_left(void **state)
 {
     (void)state;
@@ -634,6 +682,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancelled, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_cgroup_v2, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_parallel, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_no_notify_fallback, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_overhead, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_no_cgroup_left, each_setup, each_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
