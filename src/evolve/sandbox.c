@@ -411,8 +411,10 @@ static void supervise(sbx_run *s, const evolve_sandbox_opts *o, int64_t deadline
         if (s->pidfd < 0 && wait > 20)
             wait = 20; /* no pidfd: look at the child now and then */
         int n = poll(p, (nfds_t)np, wait);
-        if (n < 0 && errno != EINTR)
+        if (n < 0 && errno != EINTR) {
+            sbx_kill_all(s); /* cannot watch it any more: it must not outlive the call */
             break;
+        }
         if (ip >= 0 && p[ip].revents)
             st->exited = true;
         siginfo_t si = {0};
