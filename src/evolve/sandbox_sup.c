@@ -2,7 +2,8 @@
  * user notifications of the command inside. A write-like call whose path
  * (read from /proc/PID/mem, resolved against its cwd or dirfd) lies under a
  * writable path, /tmp, the sandbox's own /dev or /proc/self goes on; any other
- * is a violation (WRITE), as are a network socket (NET) and the forbidden
+ * is a violation (WRITE), as are a network socket or a connect() to a Unix
+ * socket of the host (NET) and the forbidden
  * calls (SYSCALL): the call fails and the caller kills the sandbox. */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "evolve/sandbox_int.h"
@@ -180,6 +183,39 @@ void sbx_sup_refuse(sbx_sup *s, int fd)
     s->refuse = 0;
 }
 
+/* connect(): a Unix socket path of the host outside the writable paths is a
+ * violation when such a socket exists (a missing one fails by itself:
+ * glibc tries nscd's on every user lookup). 0 allowed, 1 violation. */
+static int check_connect(sbx_sup *s, int fd, char *detail, size_t n)
+{
+    const struct seccomp_data *d = &s->req->data;
+    pid_t pid = (pid_t)s->req->pid;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    size_t len = d->args[2] < sizeof sa ? (size_t)d->args[2] : sizeof sa;
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/mem", (int)pid);
+    int mfd = open(p, O_RDONLY | O_CLOEXEC);
+    if (mfd < 0)
+        return 0;
+    ssize_t r = pread(mfd, &sa, len, (off_t)d->args[1]);
+    close(mfd);
+    if (r < (ssize_t)sizeof(sa_family_t) + 1 || sa.sun_family != AF_UNIX || sa.sun_path[0] == 0)
+        return 0; /* not a Unix path: IP (checked at socket()) or abstract (per netns: private) */
+    if (seccomp_notify_id_valid(fd, s->req->id) < 0)
+        return 0;
+    char path[sizeof sa.sun_path + 1], abs[PATH_MAX];
+    memcpy(path, sa.sun_path, sizeof sa.sun_path);
+    path[sizeof sa.sun_path] = 0;
+    if (resolve(pid, AT_FDCWD, path, abs, sizeof abs) < 0 || sbx_path_allowed(abs, s->writable, s->nwritable))
+        return 0;
+    struct stat st;
+    if (stat(abs, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return 0;
+    snprintf(detail, n, "connect(%s)", abs);
+    return 1;
+}
+
 /* A write-like call: 0 allowed, 1 violation with detail. */
 static int check_write(sbx_sup *s, int fd, const sbx_wcall *w, char *detail, size_t n)
 {
@@ -220,7 +256,15 @@ int sbx_sup_handle(sbx_sup *s, int fd, evolve_sbx_verdict *v, char *detail, size
     const struct seccomp_data *d = &s->req->data;
     char *name = seccomp_syscall_resolve_num_arch(d->arch, d->nr);
     int rc = 0;
-    if (name && !strcmp(name, "socket")) {
+    if (name && !strcmp(name, "connect")) {
+        if (check_connect(s, fd, detail, n) == 1) {
+            *v = EVOLVE_SBX_NET;
+            rc = 1;
+            s->refuse = EACCES;
+        } else {
+            respond(s, fd, 0, true);
+        }
+    } else if (name && !strcmp(name, "socket")) {
         *v = EVOLVE_SBX_NET;
         snprintf(detail, n, "socket(%s)", family_name(d->args[0]));
         rc = 1;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -407,6 +408,53 @@ static void test_net_allowed_private(void **state)
     evolve_sandbox_result_free(&r);
 }
 
+static int unix_listener(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    unlink(path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    return fd;
+}
+
+/* A Unix socket of the host (outside the writable paths) is a way out: NET;
+ * one in a writable dir is the command's own business. */
+static void test_unix_socket(void **state)
+{
+    (void)state;
+    NEED_SANDBOX();
+    char host[128], own[256], script[512];
+    snprintf(host, sizeof host, "/run/ippoc-sbx-%d.sock", (int)getpid());
+    snprintf(own, sizeof own, "%s/own.sock", F.dir);
+    int l1 = unix_listener(host), l2 = unix_listener(own);
+    const char *fmt = "import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect('%s')\nprint('connected')\n";
+    snprintf(script, sizeof script, fmt, own);
+    const char *argv[] = {"python3", "-c", script, NULL};
+    evolve_sandbox_result r;
+    run(argv, NULL, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+    assert_string_equal(r.out, "connected\n");
+    evolve_sandbox_result_free(&r);
+    snprintf(script, sizeof script, fmt, host);
+    run(argv, NULL, &r);
+    close(l1);
+    close(l2);
+    unlink(host);
+    char want[160];
+    snprintf(want, sizeof want, "connect(%s)", host);
+    assert_int_equal(r.verdict, EVOLVE_SBX_NET);
+    assert_string_equal(r.detail, want);
+    assert_null(strstr(r.out, "connected"));
+    evolve_sandbox_result_free(&r);
+    /* a missing socket fails by itself (glibc tries nscd's on user lookups) */
+    const char *argv2[] = {"sh", "-c", "id -un", NULL};
+    run(argv2, NULL, &r);
+    assert_int_equal(r.verdict, EVOLVE_SBX_OK);
+    evolve_sandbox_result_free(&r);
+}
+
 static void test_timeout(void **state)
 {
     (void)state;
@@ -675,6 +723,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_inside, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_net, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_net_allowed_private, each_setup, each_teardown),
+        cmocka_unit_test_setup_teardown(test_unix_socket, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_timeout, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_memory, each_setup, each_teardown),
         cmocka_unit_test_setup_teardown(test_syscall, each_setup, each_teardown),
