@@ -136,7 +136,8 @@ static void run_footer(const json_t *run)
                cli_jstr(ap, "error", ""));
 }
 
-/* Polls the run, printing each candidate once it is decided. */
+/* Polls the run, printing each candidate once it is decided (with --json:
+ * only the run's final JSON). */
 static int follow(const cli_ctx *ctx, const char *id)
 {
     char path[128];
@@ -151,7 +152,7 @@ static int follow(const cli_ctx *ctx, const char *id)
         if (rc != CLI_EXIT_OK)
             break;
         json_t *trials = json_object_get(run, "trials");
-        while (printed < json_array_size(trials)) {
+        while (!ctx->json && printed < json_array_size(trials)) {
             json_t *t = json_array_get(trials, printed);
             if (!strcmp(cli_jstr(t, "decision", "pending"), "pending"))
                 break;
@@ -161,14 +162,18 @@ static int follow(const cli_ctx *ctx, const char *id)
         fflush(stdout);
         bool done = finished(run);
         if (done) {
-            run_footer(run);
+            if (ctx->json)
+                cli_print_json(run);
+            else
+                run_footer(run);
             rc = !strcmp(cli_jstr(run, "status", ""), "failed") ? CLI_EXIT_API : CLI_EXIT_OK;
         }
         json_decref(run);
         if (done)
             break;
         if (interrupted) {
-            printf("run %s goes on in ippocd: 'ippoc evolve status %s', 'ippoc evolve stop %s'\n", id, id, id);
+            fprintf(ctx->json ? stderr : stdout,
+                    "run %s goes on in ippocd: 'ippoc evolve status %s', 'ippoc evolve stop %s'\n", id, id, id);
             break;
         }
         struct timespec ts = {0, 300 * 1000000L};
@@ -274,12 +279,6 @@ static int evolve_run(const cli_ctx *ctx0, int argc, char **argv)
     if (!ctx.json)
         printf("run %s started: 'ippoc evolve status %s' shows it, 'ippoc evolve stop %s' stops it\n", id, id, id);
     fflush(stdout);
-    if (ctx.json) {
-        cli_ctx quiet = ctx;
-        quiet.json = false;
-        rc = follow(&quiet, id);
-        return rc;
-    }
     return follow(&ctx, id);
 usage:
     json_decref(body);
