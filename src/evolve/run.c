@@ -54,6 +54,7 @@ struct evolve_run {
     double trial_ms;               /* mean wall time of a trial */
     int ntrials;
     long order;                    /* ABBA position */
+    int inc_failed;                /* incumbent trials failed in a row */
     char commit[41];               /* the last accepted commit ("" when not committed) */
     bool accepted;                 /* the incumbent is an accepted candidate */
     evolve_run *next;
@@ -346,7 +347,7 @@ static int run_helper(evolve_run *r, const char *what, const char *cmd, char *er
     }
     if (res.verdict != EVOLVE_SBX_OK) {
         snprintf(err, errlen, "%s '%s': %s %s", what, cmd, evolve_sbx_verdict_name(res.verdict), res.detail);
-        rc = -EIO;
+        rc = -ECHILD; /* the command failed (not the run's own doing) */
     }
     result_free(&res, direct);
     return rc;
@@ -445,6 +446,12 @@ static int measure(evolve_run *r, const double *x, trial_out *t, char *err, size
 {
     memset(t, 0, sizeof *t);
     int rc = set_values(r, x, err, errlen);
+    if (rc == -ECHILD) {
+        /* an apply command failed for these values: the trial failed */
+        snprintf(t->verdict, sizeof t->verdict, "failed");
+        snprintf(t->detail, sizeof t->detail, "%s", err);
+        return 1;
+    }
     if (rc)
         return rc;
     evolve_sandbox_result res;
@@ -571,12 +578,25 @@ static int pair(evolve_run *r, cand *k, bool confirm, char *err, size_t errlen)
         if (rc < 0)
             return rc;
         if (is_inc && rc) {
-            snprintf(err, errlen, "the incumbent's trial failed: %s %s", ti.verdict, ti.detail);
-            return -EIO;
+            /* a flaky incumbent trial is recorded and skipped; three in a row end the run */
+            pthread_mutex_lock(&r->rs->mu);
+            json_t *f = json_object_get(k->trial, "incumbent_failures");
+            if (!f)
+                json_object_set_new(k->trial, "incumbent_failures", f = json_array());
+            json_array_append_new(f, json_pack("{s:s,s:s}", "verdict", ti.verdict, "detail", ti.detail));
+            pthread_mutex_unlock(&r->rs->mu);
+            if (++r->inc_failed >= 3) {
+                snprintf(err, errlen, "the incumbent's trial failed 3 times in a row: %s %s", ti.verdict,
+                         ti.detail);
+                return -EIO;
+            }
+            continue;
         }
+        if (is_inc)
+            r->inc_failed = 0;
         pthread_mutex_lock(&r->rs->mu);
         json_t *arr = json_object_get(k->trial, is_inc ? "incumbent_fitness" : "fitness");
-        if (!is_inc || !rc)
+        if (!rc)
             json_array_append_new(arr, json_real(is_inc ? ti.y : tc.y));
         if (!is_inc) {
             json_object_set_new(k->trial, "verdict", json_string(tc.verdict));

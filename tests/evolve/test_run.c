@@ -59,14 +59,16 @@ static char *http(const char *method, const char *path, const char *body, int *s
     return evolve_runs_http(&cell, method, path, NULL, body, body ? strlen(body) : 0, status);
 }
 
-/* Starts a run of the one-knob space in mode; returns its id. */
-static void start(const char *mode, const char *extra, char *id, size_t idlen)
+/* Starts a run of the one-knob space in mode (knob_extra: more lines in
+ * its [knob] section); returns its id. */
+static void start_knob(const char *mode, const char *extra, const char *knob_extra, char *id, size_t idlen)
 {
     char conf[128], space[2048], body[4096], fit[512];
     snprintf(conf, sizeof conf, "%s/app.conf", dir);
     write_text(conf, "# the app\nthreads = 8\nother = 1\n");
     snprintf(space, sizeof space,
-             "[space]\nname = app\n[knob threads]\nfile = %s\ntype = int\nmin = 16\nmax = 16\n", conf);
+             "[space]\nname = app\n[knob threads]\nfile = %s\ntype = int\nmin = 16\nmax = 16\n%s", conf,
+             knob_extra ? knob_extra : "");
     snprintf(fit, sizeof fit, "python3 %s/tests/evolve/fitness.py %s threads %s", getenv("IPPOC_SRC"), conf, mode);
     json_t *b = json_pack("{s:s,s:s,s:s,s:i,s:i}", "space_text", space, "space_path", "app.space", "fitness", fit,
                           "budget_s", 60, "repeats", 6);
@@ -84,6 +86,11 @@ static void start(const char *mode, const char *extra, char *id, size_t idlen)
     snprintf(id, idlen, "%s", json_string_value(json_object_get(j, "id")));
     json_decref(j);
     free(ans);
+}
+
+static void start(const char *mode, const char *extra, char *id, size_t idlen)
+{
+    start_knob(mode, extra, NULL, id, idlen);
 }
 
 /* Polls the run until it is no longer running (30 s at most). */
@@ -172,6 +179,24 @@ static void test_killed(void **state)
     json_decref(run);
 }
 
+/* An apply command that fails for the candidate's values: the candidate is
+ * killed, the run goes on (the incumbent's apply succeeds). */
+static void test_apply_fails(void **state)
+{
+    (void)state;
+    char id[32], extra[512];
+    snprintf(extra, sizeof extra, "apply = sh -c \"! grep -q 'threads = 16' %s/app.conf\"\n", dir);
+    start_knob("knob", NULL, extra, id, sizeof id);
+    json_t *run = wait_done(id);
+    json_t *t = json_array_get(json_object_get(run, "trials"), 0);
+    assert_string_equal(json_string_value(json_object_get(run, "status")), "done");
+    assert_string_equal(json_string_value(json_object_get(t, "decision")), "killed");
+    const char *detail = json_string_value(json_object_get(t, "detail"));
+    if (!detail || !strstr(detail, "apply 'sh -c"))
+        fail_msg("detail: %s", detail ? detail : "(none)");
+    json_decref(run);
+}
+
 static void test_bad_requests(void **state)
 {
     (void)state;
@@ -230,6 +255,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_accepts_better, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejects_noise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted, setup, teardown),
     };
