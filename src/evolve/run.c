@@ -620,6 +620,8 @@ static int pair(evolve_run *r, cand *k, bool confirm, char *err, size_t errlen)
             if (confirm && k->ncc < MAX_SAMPLES / 4)
                 k->cc[k->ncc++] = tc.y;
         }
+        if (atomic_load(&r->stop))
+            break; /* stop after the current trial */
     }
     run_save(r);
     return atomic_load(&r->stop) ? PAIR_STOP : PAIR_OK;
