@@ -53,7 +53,7 @@ def test_accepts_better():
     d = Daemon().start()
     sp, conf = space(d, "app")
     r = d.cli("evolve", "run", "--space", sp, "--fitness", fitness(conf, "knob"), "--budget", "60s",
-              "--repeats", "6", "--seed", "1", timeout=60)
+              "--repeats", "6", "--seed", "1", "--apply", timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "trial 1" in r.stdout and "threads=16" in r.stdout, r.stdout
     assert "accepted +" in r.stdout, r.stdout
@@ -68,6 +68,9 @@ def test_accepts_better():
     commits = [c for c in history(d) if c.get("kind") == "evolve"]
     assert commits, history(d)
     assert any(c.get("fitness") == acc["fitness"] for c in commits), commits
+    # --apply: the accepted commit was asked for through the safety policy
+    assert one["applied"]["commit"] == acc["commit"], one.get("applied")
+    assert one["applied"]["verdict"] in ("execute", "queue"), one["applied"]
     show = d.get(f"/v1/genome/show?rev={acc['commit']}&path=files{conf}")
     assert show.status == 200 and b"threads = 16" in show.body, show.body
     # the history survives a restart
