@@ -131,9 +131,15 @@ static void run_footer(const json_t *run)
     if (cli_jstr(run, "error", NULL))
         printf("error: %s\n", cli_jstr(run, "error", ""));
     const json_t *ap = json_object_get(run, "applied");
-    if (ap)
-        printf("apply %s: %s %s\n", cli_jstr(ap, "commit", "?"), cli_jstr(ap, "verdict", "?"),
-               cli_jstr(ap, "error", ""));
+    if (ap) {
+        const char *v = cli_jstr(ap, "verdict", "?");
+        const char *e = cli_jstr(ap, "error", "");
+        printf("apply %.12s through the safety policy: %s%s%s\n", cli_jstr(ap, "commit", "?"),
+               !strcmp(v, "execute") ? "applied, on probation ('ippoc evolve watch')"
+               : !strcmp(v, "queue") ? "queued for approval ('ippoc pending')"
+                                     : v,
+               *e ? ": " : "", e);
+    }
 }
 
 /* Polls the run, printing each candidate once it is decided (with --json:
@@ -334,7 +340,9 @@ static void print_run(const cli_ctx *ctx, const json_t *run)
     json_array_foreach(json_object_get(run, "trials"), i, tr) {
         char n[16], prop[200], v[CUT * 4 + 8], fit[64], inc[32], dec[600];
         snprintf(n, sizeof n, "%d", (int)cli_jnum(tr, "n", 0));
-        snprintf(prop, sizeof prop, "%s (%s)", cli_jstr(tr, "proposer", "?"), cli_jstr(tr, "why", ""));
+        char full[300];
+        snprintf(full, sizeof full, "%s (%s)", cli_jstr(tr, "proposer", "?"), cli_jstr(tr, "why", ""));
+        cli_fmt_cut(full, 28, prop, sizeof prop);
         values_text(json_object_get(tr, "values"), vals, sizeof vals);
         cli_fmt_cut(vals, CUT, v, sizeof v);
         fitness_text(tr, fit, sizeof fit);
