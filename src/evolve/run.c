@@ -475,7 +475,8 @@ static int measure(evolve_run *r, const double *x, trial_out *t, char *err, size
     }
     result_free(&res, direct);
     pthread_mutex_lock(&r->rs->mu);
-    json_object_set_new(r->doc, "measurements", json_integer(json_integer_value(json_object_get(r->doc, "measurements")) + 1));
+    json_int_t done = json_integer_value(json_object_get(r->doc, "measurements"));
+    json_object_set_new(r->doc, "measurements", json_integer(done + 1));
     pthread_mutex_unlock(&r->rs->mu);
     return rc;
 }
@@ -729,7 +730,8 @@ static int evaluate(evolve_run *r, cand *k, char *err, size_t errlen)
         return 0;
     }
     if (!(t.p < r->p.alpha) || !(t.lo > r->p.min_gain)) {
-        snprintf(why, sizeof why, "not significant: p=%.3g (alpha %.3g), gain %+.1f%% [%+.1f%%, %+.1f%%] (minimum %+.1f%%)",
+        snprintf(why, sizeof why,
+                 "not significant: p=%.3g (alpha %.3g), gain %+.1f%% [%+.1f%%, %+.1f%%] (minimum %+.1f%%)",
                  t.p, r->p.alpha, 100 * t.gain, 100 * t.lo, 100 * t.hi, 100 * r->p.min_gain);
         decide(r, k, "rejected", why, &t);
         return 0;
@@ -995,10 +997,11 @@ static int load_files(evolve_run *r, char *err, size_t errlen)
         snprintf(r->files[f], sizeof r->files[f], "%s", r->sp.knobs[i].file);
         FILE *fp = fopen(r->files[f], "rb");
         if (!fp) {
-            if (errno == ENOENT)
+            int e = errno;
+            if (e == ENOENT)
                 continue;
-            snprintf(err, errlen, "%s: %s", r->files[f], strerror(errno));
-            return -errno;
+            snprintf(err, errlen, "%s: %s", r->files[f], strerror(e));
+            return -e;
         }
         FILE *mem = open_memstream(&r->orig[f], &r->orig_len[f]);
         char chunk[8192];

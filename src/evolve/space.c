@@ -262,8 +262,13 @@ static int set_text(parse_ctx *p, char *dst, size_t n, const char *key, const ch
 static int space_key(parse_ctx *p, const char *key, const char *value)
 {
     evolve_space *s = p->s;
-    if (!strcmp(key, "name"))
+    if (!strcmp(key, "name")) {
+        static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+        if (!*value || value[0] == '.' || value[strspn(value, ok)])
+            return perr(p, p->line, "name '%s': use letters, digits, '.', '_' and '-' (it names spaces/NAME.space)",
+                        value);
         return set_text(p, s->name, sizeof s->name, key, value);
+    }
     if (!strcmp(key, "fitness"))
         return set_text(p, s->fitness, sizeof s->fitness, key, value);
     if (!strcmp(key, "apply"))

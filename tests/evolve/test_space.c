@@ -109,15 +109,20 @@ static void test_errors(void **state)
     expect_error("cpu = 150", "cpus = 150", "bad.space:13: unknown key 'cpus' in [sandbox]");
     expect_error("type = size", "type = sizes", "bad.space:17: bad type 'sizes'");
     expect_error("min = 32MB", "min = 8GB", "bad.space:18: knob shared_buffers: min 8GB > max 4GB");
-    expect_error("seeds = 128MB, 1GB", "seeds = 128MB, 8GB", "bad.space:21: knob shared_buffers: seed 8GB is outside");
-    expect_error("[knob random_page_cost]", "[knob fsync]", "bad.space:22: knob fsync: 'fsync' is on the never list (line 6)");
-    expect_error("file = /etc/pg/ippoc.conf\ntype = float", "file = pg.conf\ntype = float", "bad.space:23: file 'pg.conf' is not an absolute path");
+    expect_error("seeds = 128MB, 1GB", "seeds = 128MB, 8GB",
+                 "bad.space:21: knob shared_buffers: seed 8GB is outside");
+    expect_error("[knob random_page_cost]", "[knob fsync]",
+                 "bad.space:22: knob fsync: 'fsync' is on the never list (line 6)");
+    expect_error("file = /etc/pg/ippoc.conf\ntype = float", "file = pg.conf\ntype = float",
+                 "bad.space:23: file 'pg.conf' is not an absolute path");
     expect_error("[knob jit]", "[knob wal_level]", "bad.space:31: duplicate knob 'wal_level' (first at line 27)");
     expect_error("max = 4\n", "max = four\n", "bad.space:26: max: random_page_cost: 'four' is not a number");
-    expect_error("min = 30s", "min = 30 parsecs", "bad.space:37: min: checkpoint_timeout: '30 parsecs' has an unknown unit");
+    expect_error("min = 30s", "min = 30 parsecs",
+                 "bad.space:37: min: checkpoint_timeout: '30 parsecs' has an unknown unit");
     expect_error("[sandbox]", "[sandbag]", "bad.space:8: unknown section [sandbag]");
     expect_error("network = loopback", "network loopback", "bad.space:10: expected KEY = VALUE");
     expect_error("name = pg\n", "", "bad.space:1: [space] has no name");
+    expect_error("name = pg\n", "name = ../pg\n", "bad.space:3: name '../pg': use letters, digits");
     expect_error("type = bool\n", "", "bad.space:31: knob jit has no type");
 }
 
