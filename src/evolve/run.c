@@ -1036,7 +1036,7 @@ static void run_finish(evolve_run *r, const char *status, const char *error)
     }
     if (rc)
         doc_set(r, "restore_error", json_string(err));
-    if (r->p.apply && r->commit[0] && !r->rs->closing) {
+    if (r->p.apply && r->commit[0] && !atomic_load(&r->rs->closing)) {
         evolve_hooks *h = &r->rs->c->h;
         char verdict[64] = "", e2[512] = "", why[256];
         snprintf(why, sizeof why, "evolve run %s accepted a better %s configuration", r->id, r->sp.name);
@@ -1119,7 +1119,7 @@ static void *run_main(void *arg)
             break;
         }
     }
-    if (r->rs->closing && strcmp(status, "failed"))
+    if (atomic_load(&r->rs->closing) && strcmp(status, "failed"))
         status = "interrupted";
     for (int i = q.at; i < q.n; i++)
         json_decref(q.info[i]);
@@ -1361,7 +1361,7 @@ void evolve_runs_free(struct evolve_runs *rs)
     if (!rs)
         return;
     pthread_mutex_lock(&rs->mu);
-    rs->closing = true;
+    atomic_store(&rs->closing, true);
     for (evolve_run *r = rs->list; r; r = r->next)
         atomic_store(&r->stop, true);
     pthread_mutex_unlock(&rs->mu);

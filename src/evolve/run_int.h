@@ -28,7 +28,7 @@ struct evolve_runs {
     pthread_mutex_t save_mu;       /* one save at a time, in order */
     evolve_run *list;              /* newest first */
     int next_id;
-    bool closing;
+    atomic_bool closing;           /* the cell is being freed: runs end "interrupted" */
     char dir[4200];                /* STATE/evolve/runs */
 };
 
