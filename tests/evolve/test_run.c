@@ -72,8 +72,12 @@ static void start_knob(const char *mode, const char *extra, const char *knob_ext
     snprintf(fit, sizeof fit, "python3 %s/tests/evolve/fitness.py %s threads %s", getenv("IPPOC_SRC"), conf, mode);
     json_t *b = json_pack("{s:s,s:s,s:s,s:i,s:i}", "space_text", space, "space_path", "app.space", "fitness", fit,
                           "budget_s", 60, "repeats", 6);
-    if (extra)
-        json_object_update(b, json_loads(extra, 0, NULL));
+    if (extra) {
+        json_t *e = json_loads(extra, 0, NULL);
+        assert_non_null(e);
+        json_object_update(b, e);
+        json_decref(e);
+    }
     char *s = json_dumps(b, 0);
     snprintf(body, sizeof body, "%s", s);
     free(s);
