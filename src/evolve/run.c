@@ -1017,6 +1017,75 @@ static int load_files(evolve_run *r, char *err, size_t errlen)
     return 0;
 }
 
+/* Keeps each knob file's original content beside the run's record
+ * (ID.orig.N; "originals" in the doc), so that a daemon that died during
+ * the run restores them when it starts again. */
+static int save_originals(evolve_run *r, char *err, size_t errlen)
+{
+    json_t *list = json_array();
+    for (int f = 0; f < r->nfiles; f++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s.orig.%d", r->rs->dir, r->id, f);
+        int rc = r->orig[f] ? write_whole(path, r->orig[f], r->orig_len[f]) : 0;
+        if (rc) {
+            snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+            json_decref(list);
+            return rc;
+        }
+        json_array_append_new(list, json_pack("{s:s,s:o}", "file", r->files[f], "saved",
+                                              r->orig[f] ? json_string(path) : json_null()));
+    }
+    doc_set(r, "originals", list);
+    return 0;
+}
+
+static void drop_originals(struct evolve_runs *rs, json_t *doc)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(doc, "originals"), i, o) if (json_is_string(json_object_get(o, "saved")))
+        unlink(json_string_value(json_object_get(o, "saved")));
+    (void)rs;
+}
+
+/* A run the daemon did not finish: its knob files get their original
+ * content back. */
+static void restore_originals(json_t *doc)
+{
+    json_t *done = json_array();
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(doc, "originals"), i, o) {
+        const char *file = json_string_value(json_object_get(o, "file"));
+        const char *saved = json_string_value(json_object_get(o, "saved"));
+        if (!file)
+            continue;
+        int rc = 0;
+        if (saved) {
+            FILE *f = fopen(saved, "rb");
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *mem = f ? open_memstream(&buf, &len) : NULL;
+            char chunk[8192];
+            size_t got;
+            while (mem && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+                fwrite(chunk, 1, got, mem);
+            if (f)
+                fclose(f);
+            if (mem)
+                fclose(mem);
+            rc = f && mem ? write_whole(file, buf ? buf : "", len) : -ENOENT;
+            free(buf);
+        } else if (unlink(file) && errno != ENOENT) {
+            rc = -errno;
+        }
+        json_array_append_new(done, json_pack("{s:s,s:s}", "file", file, "outcome", rc ? strerror(-rc) : "restored"));
+        if (!rc && saved)
+            unlink(saved);
+    }
+    json_object_set_new(doc, "restored", done);
+}
+
 static void run_finish(evolve_run *r, const char *status, const char *error)
 {
     char err[512] = "";
@@ -1048,6 +1117,8 @@ static void run_finish(evolve_run *r, const char *status, const char *error)
                                         "error", hrc ? e2 : ""));
     }
     pthread_mutex_lock(&r->rs->mu);
+    if (!json_object_get(r->doc, "restore_error"))
+        drop_originals(r->rs, r->doc); /* else kept, for a person to restore */
     json_object_set_new(r->doc, "status", json_string(status));
     if (error)
         json_object_set_new(r->doc, "error", json_string(error));
@@ -1064,6 +1135,8 @@ static void *run_main(void *arg)
     llm_queue q = {0};
     cand *k = calloc(1, sizeof *k);
     int rc = k ? load_files(r, err, sizeof err) : -ENOMEM;
+    if (!rc)
+        rc = save_originals(r, err, sizeof err);
     if (!rc)
         rc = evolve_space_read_values(&r->sp, r->inc, err, sizeof err);
     if (!rc)
@@ -1305,6 +1378,7 @@ static void load_old(struct evolve_runs *rs)
         if (!strcmp(json_string_value(json_object_get(doc, "status")) ?: "", "running")) {
             json_object_set_new(doc, "status", json_string("interrupted"));
             json_object_set_new(doc, "error", json_string("the daemon stopped during the run"));
+            restore_originals(doc);
             run_save(r);
         }
         /* newest first: insert by id */

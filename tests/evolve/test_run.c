@@ -3,7 +3,8 @@
  * depends on a knob in a temporary file. A better value is accepted and
  * becomes the incumbent; noise alone accepts nothing; a failing candidate
  * is recorded as killed; the knob file gets the incumbent back; a stopped
- * cell leaves its run "interrupted" for the next one. */
+ * cell leaves its run "interrupted" for the next one, and after a crash
+ * the next one restores the knob files. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -152,6 +153,9 @@ static void test_accepts_better(void **state)
     char conf[128];
     snprintf(conf, sizeof conf, "%s/app.conf", dir);
     assert_string_equal(slurp(conf), "# the app\nthreads = 16\nother = 1\n");
+    char orig[160];
+    snprintf(orig, sizeof orig, "%s/evolve/runs/%s.orig.0", dir, id);
+    assert_int_equal(access(orig, F_OK), -1); /* the original's copy goes with a finished run */
     json_decref(run);
 }
 
@@ -253,6 +257,43 @@ static void test_interrupted(void **state)
     assert_string_equal(slurp(conf), "# the app\nthreads = 8\nother = 1\n");
 }
 
+/* A daemon that died during a run: the next one restores the knob files
+ * from the originals kept beside the record. */
+static void test_crash_restores(void **state)
+{
+    (void)state;
+    char conf[128], saved[192], rec[192], doc[1024], gone[128];
+    snprintf(conf, sizeof conf, "%s/app.conf", dir);
+    snprintf(gone, sizeof gone, "%s/new.conf", dir);
+    snprintf(saved, sizeof saved, "%s/evolve/runs/7.orig.0", dir);
+    snprintf(rec, sizeof rec, "%s/evolve/runs/7.json", dir);
+    write_text(conf, "threads = 16\n");  /* a candidate's value, left by the crash */
+    write_text(gone, "threads = 16\n"); /* a knob file the run created */
+    write_text(saved, "# the app\nthreads = 8\n");
+    snprintf(doc, sizeof doc,
+             "{\"id\":\"7\",\"status\":\"running\",\"trials\":[],\"accepted\":[],"
+             "\"originals\":[{\"file\":\"%s\",\"saved\":\"%s\"},{\"file\":\"%s\",\"saved\":null}]}",
+             conf, saved, gone);
+    write_text(rec, doc);
+    evolve_runs_free(cell.runs);
+    char err[256];
+    assert_int_equal(evolve_runs_new(&cell, &cell.runs, err, sizeof err), 0);
+    assert_string_equal(slurp(conf), "# the app\nthreads = 8\n");
+    assert_int_equal(access(gone, F_OK), -1);
+    assert_int_equal(access(saved, F_OK), -1);
+    int status;
+    char *ans = http("GET", "/v1/evolve/runs/7", NULL, &status);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(ans, "\"status\":\"interrupted\""));
+    assert_non_null(strstr(ans, "\"outcome\":\"restored\""));
+    free(ans);
+    /* the next run's id follows */
+    char id[32];
+    start("noise", NULL, id, sizeof id);
+    assert_string_equal(id, "8");
+    json_decref(wait_done(id));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +303,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apply_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_restores, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
