@@ -6,10 +6,12 @@ with it and the genome has the commit with the fitness trailer. A noise-only
 fitness accepts nothing and leaves the file as it was. A space file with an
 error is reported by the CLI with FILE:LINE. `ippoc evolve status` shows a
 run's history after a daemon restart, and a run that was going when the
-daemon stopped is "interrupted". Skipped (77) when this ippocd has no
+daemon stopped is "interrupted"; a SIGKILLed daemon restores the knob file
+when it starts again. Skipped (77) when this ippocd has no
 evolution cell yet."""
 import json
 import os
+import signal
 import sys
 
 from harness import Daemon, run, wait_for
@@ -122,6 +124,25 @@ def test_interrupted_by_restart():
     assert d.cli("evolve", "stop", rid).returncode == 1
 
 
+def test_killed_daemon_restores():
+    """ippocd SIGKILLed during a run: the next start puts the knob file back."""
+    d = Daemon().start()
+    sp, conf = space(d, "crash", choices="8, 16")
+    r = d.cli("evolve", "run", "--space", sp, "--fitness", fitness(conf, "knob"), "--budget", "10m",
+              "--repeats", "200", "--seed", "3", "--detach", check=0)
+    rid = r.stdout.strip()
+    wait_for(lambda: d.get(f"/v1/evolve/runs/{rid}").json().get("measurements", 0) >= 5, 20,
+             "the run's first trials")
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d.log.close()
+    d.start()
+    assert read(conf) == "# app settings\nthreads = 8\nlog = on\n", read(conf)
+    one = d.get(f"/v1/evolve/runs/{rid}").json()
+    assert one["status"] == "interrupted" and one["restored"][0]["outcome"] == "restored", one
+    d.stop()
+
+
 def test_llm_proposals():
     """With [llm], every third candidate is the model's: its rationale and the
     knowledge it cites are recorded; an out-of-range value is dropped."""
@@ -173,7 +194,7 @@ def main():
         print("skip: this ippocd has no evolution cell (GET /v1/evolve)")
         sys.exit(77)
     run([test_accepts_better, test_noise_accepts_nothing, test_space_error, test_interrupted_by_restart,
-         test_llm_proposals],
+         test_killed_daemon_restores, test_llm_proposals],
         only=sys.argv[1:])
 
 
