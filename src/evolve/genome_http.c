@@ -216,6 +216,8 @@ static char *h_rollback(evolve_cell *c, const char *body, size_t len, int *statu
         json_object_set_new(out, "undone_by", json_string(undo));
     else
         json_object_set_new(out, "undo_error", json_string(uerr));
+    json_object_set_new(out, "error", json_pack("{s:s, s:s}", "code", rc == -EPERM ? "forbidden" : "unavailable",
+                                                "message", msg[0] ? msg : "the policy did not take the change"));
     return evolve_reply(out, rc == -EPERM ? 403 : 503, status);
 }
 
