@@ -13,7 +13,9 @@
  * in the same length of time before the apply is a regression: a "revert"
  * commit undoes rev, the revert is applied through the policy (same path,
  * no probation for a revert) and a genome.reverted event says why; a clean
- * probation is a genome.kept event.
+ * probation is a genome.kept event. A sysctl or restore that heal ran (a
+ * heal.action event with outcome ok) is committed as kind "config": the
+ * new value as files/proc/sys/KEY, the restored file as files/PATH.
  *   GET /v1/evolve/watch   {"changes":[...]} newest first */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +55,8 @@ struct evolve_watch {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop;
+    pthread_t follow;           /* approved sysctl / restore actions become "config" commits */
+    bool following;
     json_t *log;                /* entries, oldest first */
     probation *list;
 };
@@ -96,9 +100,25 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* A kernel tunable (/proc/sys/...) is written in place, as sysctl does. */
+static int write_proc(const char *path, const char *data, size_t len, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    int rc = fd < 0 ? -errno : 0;
+    if (!rc && write(fd, data, len) != (ssize_t)len)
+        rc = -errno ? -errno : -EIO;
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-rc));
+    return rc;
+}
+
 /* Writes path atomically, keeping its mode (0644 when new). */
 static int write_file(const char *path, const char *data, size_t len, char *err, size_t errlen)
 {
+    if (!strncmp(path, "/proc/sys/", 10))
+        return write_proc(path, data, len, err, errlen);
     struct stat st;
     mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0644;
     char tmp[EVOLVE_TEXT + 32];
@@ -601,6 +621,90 @@ int evolve_watch_apply(evolve_cell *c, const char *rev, char *err, size_t errlen
     return apply_rev(c, oid, true, err, errlen);
 }
 
+/* ---- approved actions that change config are commits too ---------------------------------- */
+
+/* "restore /etc/a b.conf" or "restore \"/etc/a b.conf\"" -> the path. */
+static void unquote(const char *s, char *out, size_t n)
+{
+    size_t w = 0;
+    bool q = *s == '"';
+    for (s += q; *s && w + 1 < n; s++) {
+        if (q && *s == '\\' && s[1])
+            s++;
+        else if (q && *s == '"')
+            break;
+        out[w++] = *s;
+    }
+    out[w] = 0;
+}
+
+/* One heal.action event: a sysctl or restore that ran ok is committed. */
+static void follow_action(evolve_cell *c, const mem_event *e)
+{
+    json_t *o = json_loads(e->payload, 0, NULL);
+    const char *kind = json_string_value(json_object_get(o, "kind")) ?: "";
+    const char *text = json_string_value(json_object_get(o, "action")) ?: "";
+    const char *why = json_string_value(json_object_get(o, "why")) ?: "";
+    const char *outcome = json_string_value(json_object_get(o, "outcome")) ?: "";
+    if (strcmp(outcome, "ok") || json_is_true(json_object_get(o, "dry_run")) ||
+        (strcmp(kind, "sysctl") && strcmp(kind, "restore"))) {
+        json_decref(o);
+        return;
+    }
+    char path[EVOLVE_TEXT] = "", abs[EVOLVE_TEXT] = "", author[80] = "ippoc", err[512], oid[41];
+    char *data = NULL;
+    size_t len = 0;
+    char key[128], value[256];
+    if (!strcmp(kind, "sysctl") && sscanf(text, "sysctl %127s = %255[^\n]", key, value) == 2) {
+        for (char *k = key; *k; k++)
+            *k = *k == '.' ? '/' : *k;
+        snprintf(abs, sizeof abs, "/proc/sys/%s", key);
+        size_t vl = strlen(value);
+        data = malloc(vl + 2);
+        if (data)
+            len = (size_t)snprintf(data, vl + 2, "%s\n", value);
+    } else if (!strcmp(kind, "restore") && !strncmp(text, "restore ", 8)) {
+        unquote(text + 8, abs, sizeof abs);
+        data = abs[0] == '/' ? read_file(abs, &len) : NULL;
+    }
+    const char *by = strstr(why, "approved by ");
+    if (by)
+        sscanf(by + 12, "%79[^: ]", author);
+    if (data && abs[0] == '/') {
+        snprintf(path, sizeof path, "%s%s", EVOLVE_GENOME_FILES, abs + 1);
+        evolve_trailer t = {.kind = "config", .author = author, .reason = why[0] ? why : text};
+        if (evolve_genome_write(c->g, path, data, len, &t, oid, err, sizeof err) < 0)
+            log_warn("evolve: %s: not committed to the genome: %s", text, err);
+    }
+    free(data);
+    json_decref(o);
+}
+
+static void *follow_main(void *arg)
+{
+    evolve_watch *w = arg;
+    evolve_cell *c = w->c;
+    int64_t after = mem_last_event_id(c->o.mem);
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        bool stop = w->stop;
+        pthread_mutex_unlock(&w->lock);
+        if (stop)
+            break;
+        mem_event *ev = NULL;
+        size_t n = 0;
+        int got = mem_events_wait(c->o.mem, after, 500, &ev, &n);
+        for (size_t i = 0; got > 0 && i < n; i++) {
+            if (ev[i].id > after)
+                after = ev[i].id;
+            if (!strcmp(ev[i].type, "heal.action"))
+                follow_action(c, &ev[i]);
+        }
+        mem_events_free(ev, n);
+    }
+    return NULL;
+}
+
 /* ---- life and the route ---------------------------------------------------------------- */
 
 int evolve_watch_new(evolve_cell *c, struct evolve_watch **out, char *err, size_t errlen)
@@ -614,6 +718,8 @@ int evolve_watch_new(evolve_cell *c, struct evolve_watch **out, char *err, size_
     w->c = c;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
+    if (c->o.mem && c->g)
+        w->following = pthread_create(&w->follow, NULL, follow_main, w) == 0;
     *out = w;
     return 0;
 }
@@ -628,6 +734,8 @@ void evolve_watch_free(struct evolve_watch *w)
     probation *list = w->list;
     w->list = NULL;
     pthread_mutex_unlock(&w->lock);
+    if (w->following)
+        pthread_join(w->follow, NULL);
     while (list) { /* each wakes within half a second (its event wait) */
         probation *next = list->next;
         pthread_join(list->th, NULL);
