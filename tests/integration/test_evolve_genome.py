@@ -160,7 +160,9 @@ def test_regression_is_reverted():
     kinds = [c["kind"] for c in commits(d)]
     assert "revert" in kinds, kinds
     w = d.get("/v1/evolve/watch").json()["changes"]
-    assert any(c["state"] == "reverted" for c in w), w
+    assert any(c["state"] == "reverted" and mode in c["files"] for c in w), w  # it was written, then reverted
+    assert any(c["kind"] == "revert" and c["state"] == "applied" and mode in c["files"] for c in w), w
+    assert "web" in ev["payload"]["reason"], ev
 
 
 if __name__ == "__main__":
