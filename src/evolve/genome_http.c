@@ -185,8 +185,9 @@ static char *h_rollback(evolve_cell *c, const char *body, size_t len, int *statu
     json_t *changed = NULL;
     int rc = evolve_genome_rollback(c->g, rev, &t, oid, &changed, err, sizeof err);
     if (rc < 0) {
-        json_decref(in);
-        return evolve_error(rc == -ENOENT ? 404 : 400, status, "rollback %s: %s", rev, err);
+        char *r = evolve_error(rc == -ENOENT ? 404 : 400, status, "rollback %s: %s", rev, err);
+        json_decref(in); /* rev lives in it */
+        return r;
     }
     json_t *out = json_pack("{s:s, s:s, s:o}", "rev", rev, "commit", oid, "changed", changed ? changed : json_array());
     json_decref(in);

@@ -45,6 +45,8 @@ typedef struct probation {
     int64_t after_id;           /* memory's last event id before the apply */
     char watch[WATCH_MAX_WATCH][64];
     int nwatch;
+    int base;                   /* regressions in the same length of time before the apply */
+    json_t *before;             /* {abs path: its text before the apply, or null when it did not exist} */
     bool done;
     struct probation *next;
 } probation;
@@ -326,8 +328,8 @@ static int run_space_commands(evolve_cell *c, const char *rev, json_t *paths, js
 }
 
 /* Writes what differs between rev and the machine. */
-static int write_files(evolve_cell *c, const char *rev, json_t *paths, json_t *written, bool *config,
-                       char *err, size_t errlen)
+static int write_files(evolve_cell *c, const char *rev, json_t *paths, json_t *written, json_t *before,
+                       bool *config, char *err, size_t errlen)
 {
     size_t i;
     json_t *v;
@@ -346,12 +348,18 @@ static int write_files(evolve_cell *c, const char *rev, json_t *paths, json_t *w
             return rc;
         }
         char abs[EVOLVE_TEXT];
+        if (conf && !c->config_path) { /* embedded defaults: nothing on disk to compare or write */
+            free(want);
+            continue;
+        }
         if (conf)
             snprintf(abs, sizeof abs, "%s", c->config_path ? c->config_path : "");
         else
             snprintf(abs, sizeof abs, "/%s", path + strlen(EVOLVE_GENOME_FILES));
         char *have = abs[0] ? read_file(abs, &hlen) : NULL;
         bool same = have && hlen == wlen && !memcmp(have, want, wlen);
+        if (!same && !conf && before) /* what a revert puts back when the genome never had it */
+            json_object_set_new(before, abs, have ? json_stringn(have, hlen) : json_null());
         free(have);
         if (!same && conf) {
             *config = true;
@@ -449,6 +457,25 @@ static void revert(probation *p, const char *seen)
                json_pack("{s:s, s:s, s:s}", "rev", p->rev, "reason", reason, "error", err));
         return;
     }
+    /* a file the genome first learned from this change is put back as it was */
+    const char *abs;
+    json_t *old;
+    json_object_foreach(p->before, abs, old) {
+        char path[EVOLVE_TEXT + 8], *data = NULL, werr[256];
+        size_t len;
+        snprintf(path, sizeof path, "%s%s", EVOLVE_GENOME_FILES, abs + 1);
+        if (!json_is_string(old) || rc < 0 ||
+            evolve_genome_read(c->g, oid, path, &data, &len, werr, sizeof werr) != -ENOENT) {
+            free(data);
+            continue;
+        }
+        evolve_trailer t2 = {.kind = "revert", .author = "ippoc", .reason = reason};
+        if (evolve_genome_write(c->g, path, json_string_value(old), json_string_length(old), &t2, oid, werr,
+                                sizeof werr) >= 0)
+            rc = 0;
+        else
+            log_warn("evolve: %s cannot be put back in the genome: %s", path, werr);
+    }
     if (rc == 0) {
         if (c->h.change)
             rc = c->h.change(c->h.ud, "apply", oid, reason, verdict, sizeof verdict, err, sizeof err);
@@ -468,7 +495,7 @@ static void *probation_main(void *arg)
     probation *p = arg;
     evolve_watch *w = p->w;
     evolve_cell *c = w->c;
-    int base = baseline(c, p, p->start_ms - (p->until_ms - p->start_ms), p->start_ms);
+    int base = p->base;
     int seen = 0;
     char what[256] = "", first[256] = "";
     int64_t after = p->after_id;
@@ -553,7 +580,8 @@ static int apply_rev(evolve_cell *c, const char *oid, bool probation_on, char *e
     json_t *written = json_array(), *ran = json_array();
     bool config = false;
     p->entry = new_entry(w, oid, kind);
-    int rc = write_files(c, oid, paths, written, &config, err, errlen);
+    p->before = json_object();
+    int rc = write_files(c, oid, paths, written, p->before, &config, err, errlen);
     if (!rc)
         rc = run_space_commands(c, oid, paths, written, ran, p, err, errlen);
     json_decref(paths);
@@ -568,6 +596,7 @@ static int apply_rev(evolve_cell *c, const char *oid, bool probation_on, char *e
     if (rc) {
         set_outcome(p, "failed", err, NULL);
         json_decref(p->entry);
+        json_decref(p->before);
         free(p);
         return rc;
     }
@@ -577,11 +606,13 @@ static int apply_rev(evolve_cell *c, const char *oid, bool probation_on, char *e
     if (!probation_on || !c->o.mem || c->o.probation_ms <= 0) {
         set_outcome(p, "applied", NULL, NULL);
         json_decref(p->entry);
+        json_decref(p->before);
         free(p);
         snprintf(err, errlen, "%s", msg);
         return 0;
     }
     p->until_ms = p->start_ms + c->o.probation_ms;
+    p->base = baseline(c, p, p->start_ms - c->o.probation_ms, p->start_ms); /* before anything can happen */
     pthread_mutex_lock(&w->lock);
     json_object_set_new(p->entry, "state", json_string("probation"));
     json_object_set_new(p->entry, "until", json_integer(p->until_ms));
@@ -600,6 +631,7 @@ static int apply_rev(evolve_cell *c, const char *oid, bool probation_on, char *e
     if (rc) {
         set_outcome(p, "applied", "no probation: the watch could not start", NULL);
         json_decref(p->entry);
+        json_decref(p->before);
         free(p);
     }
     char secs[32];
@@ -740,6 +772,7 @@ void evolve_watch_free(struct evolve_watch *w)
         probation *next = list->next;
         pthread_join(list->th, NULL);
         json_decref(list->entry);
+        json_decref(list->before);
         free(list);
         list = next;
     }

@@ -94,7 +94,7 @@ static int setup_with(void **state, int64_t probation_ms)
     return 0;
 }
 
-static int setup(void **state) { return setup_with(state, 0); }
+static int setup(void **state) { return setup_with(state, 1); } /* probation: 1 ms */
 
 static int teardown(void **state)
 {
@@ -207,11 +207,34 @@ static void test_routes_and_rollback(void **state)
     /* refused: undone in the genome */
     snprintf(f->verdict, sizeof f->verdict, "refuse");
     size_t before = ncommits(f);
-    r = call(f, "POST", "/v1/genome/rollback", NULL, "{\"rev\":\"HEAD~2\"}", 403);
+    r = call(f, "POST", "/v1/genome/rollback", NULL, "{\"rev\":\"HEAD~1\"}", 403);
     assert_non_null(json_object_get(r, "undone_by"));
     json_decref(r);
     assert_int_equal(ncommits(f), before + 2);
     assert_string_equal(head_kind(f, kind, sizeof kind), "revert");
+}
+
+static bool state_is(fx *f, const char *want)
+{
+    json_t *w = call(f, "GET", "/v1/evolve/watch", NULL, NULL, 200);
+    json_t *e;
+    size_t i;
+    bool ok = false;
+    json_array_foreach(json_object_get(w, "changes"), i, e) ok = ok || !strcmp(json_string_value(json_object_get(e, "state")) ?: "", want);
+    json_decref(w);
+    return ok;
+}
+
+/* Polls state_is for up to 5 s (the watch reads events every half second). */
+static bool wait_state(fx *f, const char *want)
+{
+    for (int i = 0; i < 100; i++) {
+        if (state_is(f, want))
+            return true;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return state_is(f, want);
 }
 
 /* Writes a files/ commit for abs with text; its oid in oid. */
@@ -239,34 +262,16 @@ static void test_apply_files(void **state)
     free(now);
     assert_non_null(strstr(err, "1 file(s) written"));
     assert_int_equal(evolve_execute(f->c, "apply", "no-such-rev", err, sizeof err) < 0, 1);
-    json_t *w = call(f, "GET", "/v1/evolve/watch", NULL, NULL, 200);
-    json_t *e = json_array_get(json_object_get(w, "changes"), 0);
-    assert_string_equal(json_string_value(json_object_get(e, "state")), "applied"); /* probation 0: none */
-    json_decref(w);
+    assert_true(wait_state(f, "kept")); /* a quiet probation of 1 ms */
+    mem_event_query q = {.type = "genome.kept", .limit = 10};
+    mem_event *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(mem_events_query(f->m, &q, &ev, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    mem_events_free(ev, n);
 }
 
 static int setup_probation(void **state) { return setup_with(state, 60000); }
-
-static bool state_is(fx *f, const char *want)
-{
-    json_t *w = call(f, "GET", "/v1/evolve/watch", NULL, NULL, 200);
-    json_t *e = json_array_get(json_object_get(w, "changes"), 0);
-    bool ok = e && !strcmp(json_string_value(json_object_get(e, "state")) ?: "", want);
-    json_decref(w);
-    return ok;
-}
-
-/* Polls state_is for up to 5 s (the watch reads events every half second). */
-static bool wait_state(fx *f, const char *want)
-{
-    for (int i = 0; i < 100; i++) {
-        if (state_is(f, want))
-            return true;
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return state_is(f, want);
-}
 
 static void test_probation_reverts(void **state)
 {

@@ -95,8 +95,11 @@ def test_import_history_diff_rollback():
     kinds = [c["kind"] for c in commits(d)]
     assert kinds[0] == "rollback", kinds
     # the audit log has the genome action, intent and result
-    audit = d.get("/v1/audit?service=cell").json()["records"]
-    assert any(r.get("action", {}).get("kind") == "genome" and r["kind"] == "result" for r in audit), audit
+    def audited():
+        recs = d.get("/v1/audit?service=cell").json()["records"]
+        return [r for r in recs if r.get("action", {}).get("kind") == "genome" and r["kind"] == "result"]
+    res = wait_for(audited, 10, "the genome action's result in the audit log")
+    assert res[0]["outcome"]["status"] == "ok", res
     # the genome survives a restart (same state dir), and is not re-imported
     n = len(commits(d))
     assert d.stop() == 0
