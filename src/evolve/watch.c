@@ -59,6 +59,7 @@ struct evolve_watch {
     bool stop;
     pthread_t follow;           /* approved sysctl / restore actions become "config" commits */
     bool following;
+    int64_t follow_after;       /* memory's last event id when the cell started */
     json_t *log;                /* entries, oldest first */
     probation *list;
 };
@@ -716,7 +717,7 @@ static void *follow_main(void *arg)
 {
     evolve_watch *w = arg;
     evolve_cell *c = w->c;
-    int64_t after = mem_last_event_id(c->o.mem);
+    int64_t after = w->follow_after;
     for (;;) {
         pthread_mutex_lock(&w->lock);
         bool stop = w->stop;
@@ -750,6 +751,7 @@ int evolve_watch_new(evolve_cell *c, struct evolve_watch **out, char *err, size_
     w->c = c;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
+    w->follow_after = c->o.mem ? mem_last_event_id(c->o.mem) : 0; /* before the thread: nothing missed */
     if (c->o.mem && c->g)
         w->following = pthread_create(&w->follow, NULL, follow_main, w) == 0;
     *out = w;

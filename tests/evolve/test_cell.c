@@ -5,7 +5,8 @@
  * config_changed; refused: undone in the genome), files/ written to the
  * machine by an apply, and probation: an incident during it reverts the
  * change (the file's old content back, genome.reverted), a quiet one keeps
- * it (genome.kept). Skipped while the genome is a stand-in. */
+ * it (genome.kept); approved restore and sysctl actions become "config"
+ * commits. Skipped while the genome is a stand-in. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -338,6 +339,54 @@ static void test_probation_ignores_unwatched(void **state)
     free(now);
 }
 
+/* Polls the genome for path's content (5 s at most). */
+static bool genome_has(fx *f, const char *path, const char *want)
+{
+    for (int i = 0; i < 100; i++) {
+        char *data = NULL, err[256];
+        size_t len;
+        bool ok = evolve_genome_read(evolve_cell_genome(f->c), NULL, path, &data, &len, err, sizeof err) == 0 &&
+                  !strcmp(data, want);
+        free(data);
+        if (ok)
+            return true;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* Approved actions that change config are commits too (heal.action events). */
+static void test_follow_actions(void **state)
+{
+    fx *f = *state;
+    if (!f->c)
+        skip();
+    char abs[128], payload[1024], path[256], kind[32];
+    snprintf(abs, sizeof abs, "%s/web.conf", f->dir);
+    put(abs, "listen = 8080\n");
+    snprintf(payload, sizeof payload,
+             "{\"service\":\"web\",\"action\":\"restore %s\",\"kind\":\"restore\",\"outcome\":\"ok\","
+             "\"why\":\"approved by alice: incident 3: config broken\"}", abs);
+    assert_true(mem_event_add(f->m, 0, "heal.action", "info", "web", payload) > 0);
+    snprintf(path, sizeof path, "files%s", abs);
+    assert_true(genome_has(f, path, "listen = 8080\n"));
+    json_t *h = call(f, "GET", "/v1/genome", "limit=1", NULL, 200);
+    json_t *c0 = json_array_get(json_object_get(h, "commits"), 0);
+    assert_string_equal(json_string_value(json_object_get(c0, "kind")), "config");
+    assert_string_equal(json_string_value(json_object_get(c0, "author")), "alice");
+    json_decref(h);
+    /* a sysctl: its new value under files/proc/sys; a failed or dry-run one is not committed */
+    assert_true(mem_event_add(f->m, 0, "heal.action", "info", "",
+                              "{\"service\":\"\",\"action\":\"sysctl vm.swappiness = 7\",\"kind\":\"sysctl\","
+                              "\"outcome\":\"failed\",\"why\":\"rule\"}") > 0);
+    assert_true(mem_event_add(f->m, 0, "heal.action", "info", "",
+                              "{\"service\":\"\",\"action\":\"sysctl vm.swappiness = 10\",\"kind\":\"sysctl\","
+                              "\"outcome\":\"ok\",\"why\":\"rule: if memory > 90% then sysctl\"}") > 0);
+    assert_true(genome_has(f, "files/proc/sys/vm/swappiness", "10\n"));
+    assert_string_equal(head_kind(f, kind, sizeof kind), "config");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +394,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apply_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probation_reverts, setup_probation, teardown),
         cmocka_unit_test_setup_teardown(test_probation_ignores_unwatched, setup_probation, teardown),
+        cmocka_unit_test_setup_teardown(test_follow_actions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
