@@ -1076,6 +1076,14 @@ static void start_evolving(cell *c)
     evolve_cell *e = NULL;
     int rc = evolve_cell_new(&o, &h, &e, err, sizeof err);
     free(text);
+    if (!rc && (rc = evolve_genome_check(evolve_cell_genome(e), err, sizeof err)) != -EIO) {
+        if (rc) /* a working tree edited by hand: `ippoc genome check` names it */
+            log_warn("ippocd: genome: %s", err);
+        rc = 0;
+    } else if (rc) { /* HEAD or objects unreadable: no evolution on a genome that lies */
+        evolve_cell_free(e);
+        e = NULL;
+    }
     if (rc) {
         pthread_mutex_lock(&c->snap_lock);
         snprintf(c->evolve_err, sizeof c->evolve_err, "evolution is unavailable: %s", err);

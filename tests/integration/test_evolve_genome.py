@@ -4,7 +4,8 @@ commit, `ippoc history` and `ippoc diff` show them, `ippoc rollback` puts the
 old file back on disk through the safety policy ([evolve] changes = execute:
 at once, and the daemon reloads it; approve: queued until `ippoc approve`),
 the genome survives a restart, and a working tree edited by hand is reported
-by `ippoc genome check`. Watch after merge: a genome commit that breaks a
+by `ippoc genome check`, and a repository that does not open is a
+genome.corrupt event with evolution answering 503. Watch after merge: a genome commit that breaks a
 real service (a python HTTP server reading a mode file; an http probe) is
 reverted by itself during its probation (genome.reverted, the mode file's
 old content back, the revert commit in history).
@@ -113,6 +114,18 @@ def test_import_history_diff_rollback():
         f.write("# edited by hand\n")
     r = d.cli("genome", "check")
     assert r.returncode == 1 and "ippoc.conf" in r.stdout, (r.stdout, r.stderr)
+    # a repository that does not open: the daemon runs on, evolution says why
+    assert d.stop() == 0
+    with open(os.path.join(d.state_dir, "genome", ".git", "HEAD"), "w") as f:
+        f.write("this is not a ref\n")
+    d.start()
+    ev = wait_for(lambda: events_of(d, "genome.corrupt"), 10, "the genome.corrupt event")[0]
+    assert ev["payload"]["reason"], ev
+    r = d.get("/v1/genome")
+    assert r.status == 503 and b"evolution is unavailable" in r.body, r.body
+    r = d.cli("history")
+    assert r.returncode == 1 and "evolution is unavailable" in r.stderr, (r.stdout, r.stderr)
+    assert d.status()["pid"] == d.proc.pid
 
 
 def test_rollback_needs_approval():
