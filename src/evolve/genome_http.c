@@ -179,8 +179,11 @@ static char *h_rollback(evolve_cell *c, const char *body, size_t len, int *statu
         json_decref(in);
         return evolve_error(400, status, "rollback: rev is required (a string), who is 1..%d bytes", WHO_MAX);
     }
-    char why[600], oid[41] = "", err[1024] = "";
-    snprintf(why, sizeof why, "rollback to %s%s%s", rev, reason && *reason ? ": " : "", reason ? reason : "");
+    char why[600], oid[41] = "", err[1024] = "", target[41] = "", named[256] = "";
+    if (evolve_genome_resolve(c->g, rev, target, err, sizeof err) == 0 && strncmp(target, rev, strlen(rev)))
+        snprintf(named, sizeof named, " (%s)", rev); /* HEAD~1 means another commit tomorrow: say which */
+    snprintf(why, sizeof why, "rollback to %.7s%s%s%s", target[0] ? target : rev, named,
+             reason && *reason ? ": " : "", reason ? reason : "");
     evolve_trailer t = {.kind = "rollback", .author = who ? who : "operator", .reason = why};
     json_t *changed = NULL;
     int rc = evolve_genome_rollback(c->g, rev, &t, oid, &changed, err, sizeof err);
