@@ -283,6 +283,14 @@ static void test_change_refuse(void **state)
     assert_int_equal(heal_engine_change(f->e, &a, "tool", "try", verdict, sizeof verdict, err, sizeof err), -EPERM);
     assert_non_null(strstr(err, "not service 'web'"));
     assert_int_equal(f->calls, 0);
+    /* any other action goes through the same door (a tool's proposal): a
+     * machine-wide sysctl is not on the default allowlist */
+    heal_action s;
+    assert_int_equal(heal_action_parse_text("sysctl vm.swappiness = 10", "", &s, err, sizeof err), 0);
+    assert_int_equal(heal_engine_change(f->e, &s, "tool", "swap less", verdict, sizeof verdict, err, sizeof err),
+                     -EPERM);
+    assert_string_equal(verdict, "refuse");
+    assert_non_null(strstr(err, "sysctl"));
     fx_free(f);
 }
 
