@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from harness import Daemon, events_of, free_port, run, wait_for
 
@@ -89,10 +90,12 @@ def test_import_history_diff_rollback():
     diff = d.cli("diff", new, check=0).stdout
     assert "+# version two: tuned" in diff and "-# version one" in diff, diff
     reloads = len(events_of(d, "config.reload"))
+    t0 = time.monotonic()
     out = d.cli("rollback", old, "--reason", "back to version one", check=0).stdout
     assert "executing" in out, out
-    wait_for(lambda: read(d.config_path) == first, 10, "the old config back on disk")
-    wait_for(lambda: len(events_of(d, "config.reload")) > reloads, 10, "the daemon to reload it")
+    wait_for(lambda: read(d.config_path) == first, 10, "the old config back on disk", interval=0.01)
+    wait_for(lambda: len(events_of(d, "config.reload")) > reloads, 10, "the daemon to reload it", interval=0.01)
+    print(f"rollback -> config on disk and reloaded: {(time.monotonic() - t0) * 1000:.0f} ms")
     kinds = [c["kind"] for c in commits(d)]
     assert kinds[0] == "rollback", kinds
     # the audit log has the genome action, intent and result
@@ -168,9 +171,13 @@ def test_regression_is_reverted():
     git(d, "commit", "-q", "-am", "break it\n\nIppoc-Kind: config\nIppoc-Reason: test")
     bad = git(d, "rev-parse", "HEAD")
     git(d, "reset", "-q", "--hard", good)
+    t0 = time.monotonic()
     out = d.cli("rollback", bad, "--reason", "try the broken mode", check=0).stdout
     assert "executing" in out, out
-    ev = wait_for(lambda: events_of(d, "genome.reverted"), 30, "the regression reverted")[0]
+    ev = wait_for(lambda: events_of(d, "genome.reverted"), 30, "the regression reverted", interval=0.02)[0]
+    wait_for(lambda: read(mode) == "ok\n", 10, "the mode file's old content back", interval=0.01)
+    print(f"broken commit applied -> reverted on disk: {(time.monotonic() - t0) * 1000:.0f} ms "
+          f"(probe every 1s, probation 20s)")
     assert "regression after merge" in ev["payload"]["reason"], ev
     wait_for(lambda: read(mode) == "ok\n", 10, "the mode file's old content back")
     kinds = [c["kind"] for c in commits(d)]
