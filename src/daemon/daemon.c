@@ -916,7 +916,8 @@ static int reload_run(void *arg)
 static int write_atomic(const char *path, const char *text, char *tmp, size_t tmplen, char *err, size_t errlen)
 {
     struct stat st;
-    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0644;
+    bool had = stat(path, &st) == 0;
+    mode_t mode = had ? (st.st_mode & 07777) : 0644;
     snprintf(tmp, tmplen, "%s.ippoc-XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
@@ -935,6 +936,8 @@ static int write_atomic(const char *path, const char *text, char *tmp, size_t tm
     }
     if (!rc && (fchmod(fd, mode) || fsync(fd)))
         rc = -errno;
+    if (!rc && had && fchown(fd, st.st_uid, st.st_gid) && errno != EPERM)
+        rc = -errno; /* keep the owner (not possible unprivileged: then ours) */
     if (close(fd) && !rc)
         rc = -errno;
     if (rc) {

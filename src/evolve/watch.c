@@ -123,7 +123,8 @@ static int write_file(const char *path, const char *data, size_t len, char *err,
     if (!strncmp(path, "/proc/sys/", 10))
         return write_proc(path, data, len, err, errlen);
     struct stat st;
-    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0644;
+    bool had = stat(path, &st) == 0;
+    mode_t mode = had ? (st.st_mode & 07777) : 0644;
     char tmp[EVOLVE_TEXT + 32];
     snprintf(tmp, sizeof tmp, "%s.ippoc-XXXXXX", path);
     int fd = mkstemp(tmp);
@@ -142,6 +143,8 @@ static int write_file(const char *path, const char *data, size_t len, char *err,
     }
     if (!rc && (fchmod(fd, mode) || fsync(fd)))
         rc = -errno;
+    if (!rc && had && fchown(fd, st.st_uid, st.st_gid) && errno != EPERM)
+        rc = -errno; /* keep the owner (postgres' conf.d file stays postgres') */
     if (close(fd) && !rc)
         rc = -errno;
     if (!rc && rename(tmp, path))
