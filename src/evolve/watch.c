@@ -3,7 +3,7 @@
  * evolve_watch_apply(rev) (heal's executor of an approved "apply" change,
  * on its pool): every file the genome keeps under files/ whose content at
  * rev differs from the machine's is written to its absolute path
- * (temporary file + rename, the old mode kept); the apply commands of the
+ * (temporary file + rename, mode and owner kept); the apply commands of the
  * spaces (spaces/NAME.space) with a knob in those files run (argv split on
  * blanks, no shell, 60 s each); a changed ippoc.conf goes to
  * hooks.config_changed. Then rev is on probation for opts.probation_ms on
