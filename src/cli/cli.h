@@ -275,6 +275,9 @@ int cmd_dream(const cli_ctx *ctx, int argc, char **argv);
 int cmd_learn(const cli_ctx *ctx, int argc, char **argv);    /* cmd_learn.c: documents and feeds */
 int cmd_ask(const cli_ctx *ctx, int argc, char **argv);      /* cmd_ask.c: questions answered from memory */
 int cmd_prefs(const cli_ctx *ctx, int argc, char **argv);   /* cmd_prefs.c: preferences */
+/* cmd_evolve_code.c: `ippoc evolve code` and `ippoc evolve accept` (argv[0]: the subcommand) */
+int cmd_evolve_code(const cli_ctx *ctx, int argc, char **argv);
+int cmd_evolve_accept(const cli_ctx *ctx, int argc, char **argv);
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
  * the diagnosis kept on an incident's JSON, NULL when none. */
 void cli_print_diagnosis(const json_t *d);

@@ -34,6 +34,8 @@ static const char usage_text[] =
     "  llm               the language-model client: providers, token budgets, fallbacks\n"
     "  learn PATH|URL... read documents into the knowledge store; --feed, --list, --search\n"
     "  prefs             the operators' preferences: configured and learned\n"
+    "  evolve code       the model proposes faster code for one file; built, tested, benched\n"
+    "  evolve accept ID  merge a self-code job's best branch and build it (then restart)\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "global options (before the command):\n"
@@ -176,6 +178,32 @@ static const cmd_help helps[] = {
      "(yesterday's when still due, else today's so far). Prints what each step\n"
      "did once the pass's brain.dream event is there (waiting up to 60 s).\n"
      "Exit status 1 (conflict) while a pass or a deliberation runs.\n"},
+    {"evolve code",
+     "usage: ippoc evolve code --target FILE --bench CMD [--repo DIR] [--build CMD]\n"
+     "                         [--test CMD] [--goal min|max] [--candidates N]\n"
+     "                         [--repeats N] [--detach] [--json]\n"
+     "\n"
+     "Self-code evolution (POST /v1/evolve/code; needs [llm]). The daemon clones\n"
+     "the git repository DIR (default: the current directory; its committed HEAD)\n"
+     "into its state dir, builds, tests and benchmarks it (--repeats times,\n"
+     "default 7), then asks the model for --candidates patches (default 3) to\n"
+     "FILE only. Each patch is applied with git apply, built, tested and\n"
+     "benchmarked in the sandbox, interleaved with the baseline. CMD is split\n"
+     "into words, no shell ('&&' chains commands; write sh -c '...' for a\n"
+     "shell); the bench prints a number, lower is better unless --goal max.\n"
+     "Defaults: --build 'meson setup build && ninja -C build', --test 'meson\n"
+     "test -C build --suite unit'. A candidate that builds and passes the tests\n"
+     "is kept on the branch evolve/code-ID-N of DIR with Ippoc-* trailers; it\n"
+     "is accepted when faster (one-sided Mann-Whitney p < 0.05 and the\n"
+     "interval of the gain above +2%). Follows the job until it ends (one line\n"
+     "per step and per candidate); --detach prints the job's id and returns.\n"},
+    {"evolve accept",
+     "usage: ippoc evolve accept ID [--branch BRANCH] [--json]\n"
+     "\n"
+     "Merges the best accepted branch of self-code job ID (or BRANCH, one the\n"
+     "job kept) into the repository's current branch, only when its working\n"
+     "tree is clean, and builds it with the job's build command. Prints what\n"
+     "to restart: ippoc never replaces a running binary itself.\n"},
     {"learn",
      "usage: ippoc learn [--kind KIND] [--pin] [--json] FILE|DIR|URL...\n"
      "       ippoc learn --feed [URL]\n"

@@ -73,7 +73,10 @@ static bool step(code_job *j, const char *what, const char *cmd, const char *cwd
     note_how(j, r);
     if (r->ok)
         return true;
-    snprintf(err, errlen, "%s failed (%s, exit %d): %.1500s", what, r->verdict, r->exit_code, r->tail);
+    const char *tail = r->tail;
+    if (!tail[0] && r->out) /* a test that reports on stdout */
+        tail = r->out + (strlen(r->out) > 1500 ? strlen(r->out) - 1500 : 0);
+    snprintf(err, errlen, "%s failed (%s, exit %d): %.1500s", what, r->verdict, r->exit_code, tail);
     return false;
 }
 

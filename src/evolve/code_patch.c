@@ -112,7 +112,7 @@ int code_patch_check_files(const char *patch, const char *target, char *err, siz
         return -EINVAL;
     }
     if (nother) {
-        snprintf(err, errlen, "the patch touches files other than %s: %s", target, others);
+        snprintf(err, errlen, "%s (only %s may change)", others, target);
         return -EPERM;
     }
     return 0;

@@ -8,7 +8,7 @@
  *
  * Prints {"status": N, "body": ANSWER}; with --wait after a 202 it polls
  * GET /v1/evolve/code/ID until the job is done, failed or stopped and adds
- * "job": its document. Exits 0 when it printed, 2 on bad arguments. */
+ * "job": its document. $IPPOCD names the sandbox's shim (ippocd). Exits 0 when it printed, 2 on bad arguments. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +74,7 @@ int main(int argc, char **argv)
     memset(&cell, 0, sizeof cell);
     cell.o.llm = l;
     cell.o.state_dir = argv[2];
+    cell.o.shim = getenv("IPPOCD"); /* the sandbox's --sandbox-exec shim is ippocd, not this probe */
     snprintf(cell.evolve_dir, sizeof cell.evolve_dir, "%s/evolve", argv[2]);
     if (evolve_code_new(&cell, &cell.code, err, sizeof err)) {
         fprintf(stderr, "code_probe: %s\n", err);

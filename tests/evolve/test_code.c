@@ -62,6 +62,7 @@ static void test_patch_files(void **state)
     assert_non_null(strstr(err, "Makefile"));
     assert_int_equal(code_patch_check_files(PATCH_NEW, "src/slow.c", err, sizeof err), -EPERM);
     assert_non_null(strstr(err, "evil.sh"));
+    assert_non_null(strstr(err, "only src/slow.c"));
     assert_int_equal(code_patch_check_files(PATCH_RENAME, "src/slow.c", err, sizeof err), -EPERM);
     assert_non_null(strstr(err, "src/fast.c"));
     assert_int_equal(code_patch_check_files("just prose, no diff", "src/slow.c", err, sizeof err), -EINVAL);
