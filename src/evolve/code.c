@@ -2,7 +2,8 @@
  * a job (code_job.c), GET /v1/evolve/code[/ID] shows them (kept in
  * STATE/evolve/code/ID/job.json, so they survive a restart), and POST
  * /v1/evolve/code/ID/accept merges the best kept branch into the
- * repository's current branch on a clean working tree and builds it. The
+ * repository's current branch on a clean working tree and builds it (POST
+ * /v1/evolve/code/ID/stop ends a job at its next step). The
  * running binary is never replaced: the answer says what to restart. */
 #include <dirent.h>
 #include <errno.h>
@@ -506,6 +507,12 @@ char *evolve_code_http(evolve_cell *c, const char *method, const char *path, con
             return evolve_error(405, status, "%s: use GET", path);
         }
         return evolve_reply(doc, 200, status);
+    }
+    if (!strcmp(slash, "/stop")) {
+        if (strcmp(method, "POST"))
+            return evolve_error(405, status, "%s: use POST", path);
+        j->stop = 1; /* the job ends at its next step (a running command is killed) */
+        return evolve_reply(json_pack("{s:s, s:b}", "id", j->id, "stopping", 1), 202, status);
     }
     if (!strcmp(slash, "/accept")) {
         if (strcmp(method, "POST"))

@@ -225,6 +225,7 @@ static int exec_direct(const char *const *argv, const char *cwd, int64_t timeout
             dup2(null, 0);
         dup2(op[1], 1);
         dup2(ep[1], 2);
+        close_range(3, ~0U, 0); /* none of the daemon's descriptors */
         if (cwd && chdir(cwd) < 0)
             _exit(126);
         sigset_t none;

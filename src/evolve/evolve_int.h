@@ -68,7 +68,8 @@ int evolve_tools_accept(evolve_cell *c, const char *draft_id, char *err, size_t 
 /* ---- self-code evolution (code.c) ----
  *   POST /v1/evolve/code {"repo","target","bench","build","test","repeats"} -> 202 {"id"}
  *   GET  /v1/evolve/code[/ID]
- *   POST /v1/evolve/code/ID/accept */
+ *   POST /v1/evolve/code/ID/accept {"branch"?}
+ *   POST /v1/evolve/code/ID/stop */
 int evolve_code_new(evolve_cell *c, struct evolve_code **out, char *err, size_t errlen);
 void evolve_code_free(struct evolve_code *k);
 char *evolve_code_http(evolve_cell *c, const char *method, const char *path, const char *query,

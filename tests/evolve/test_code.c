@@ -155,6 +155,13 @@ static void test_run(void **state)
     assert_string_equal(r.verdict, "timeout");
     assert_true(r.wall_ms < 5000);
     code_run_res_free(&r);
+    stop = 1; /* a stopped job kills its command at once */
+    assert_int_equal(code_run("sleep 10", "/", false, NULL, 20000, &stop, &r, err, sizeof err), 0);
+    assert_false(r.ok);
+    assert_string_equal(r.verdict, "stopped");
+    assert_true(r.wall_ms < 5000);
+    code_run_res_free(&r);
+    stop = 0;
     assert_int_equal(code_run("no-such-program-ippoc", "/", false, NULL, 5000, &stop, &r, err, sizeof err), 0);
     assert_false(r.ok);
     assert_int_equal(r.exit_code, 127);
