@@ -318,7 +318,7 @@ static int run_sandboxed(char **argv, const char *cwd, const char *shim, int64_t
     r->tail[0] = 0;
     if (s.err_tail)
         tail_add(r->tail, sizeof r->tail, s.err_tail, strlen(s.err_tail));
-    if (s.verdict != EVOLVE_SBX_OK && s.detail[0]) {
+    if (s.verdict != EVOLVE_SBX_OK && s.verdict != EVOLVE_SBX_FAILED && s.detail[0]) {
         char d[EVOLVE_TEXT + 32];
         snprintf(d, sizeof d, "\n[sandbox: %s: %s]", r->verdict, s.detail);
         tail_add(r->tail, sizeof r->tail, d, strlen(d));

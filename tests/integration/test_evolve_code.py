@@ -178,6 +178,15 @@ def client(tmp, llm_port):
     return Probe(tmp, llm_port)
 
 
+def cli_ready(c):
+    """The daemon serves the routes and `ippoc evolve accept` is this part's
+    (not cmd_evolve.c's stand-in before the parts are merged)."""
+    if not isinstance(c, Api):
+        return False
+    r = c.d.cli("evolve", "accept", "--help")
+    return r.returncode == 0 and "clean" in r.stdout
+
+
 def test_evolve_code():
     tmp = tempfile.mkdtemp(prefix="ippoc-code.")
     fake = None
@@ -228,7 +237,13 @@ def test_evolve_code():
         git(repo, "checkout", "--", "README")
         status, ans, _ = c.request("POST", f"/v1/evolve/code/{jid}/accept", {"branch": "evolve/code-nope-9"})
         assert status == 404 and "branch" in ans["error"], (status, ans)
-        status, ans, _ = c.request("POST", f"/v1/evolve/code/{jid}/accept", {})
+        if cli_ready(c):  # ippoc evolve accept through the daemon
+            r = c.d.cli("evolve", "accept", jid, timeout=60)
+            assert r.returncode == 0 and f"merged {res[0]['branch']}" in r.stdout, (r.returncode, r.stdout, r.stderr)
+            status, doc, _ = c.request("GET", f"/v1/evolve/code/{jid}")
+            ans = doc["accepted"]
+        else:
+            status, ans, _ = c.request("POST", f"/v1/evolve/code/{jid}/accept", {})
         assert status == 200, (status, ans)
         assert ans["branch"] == res[0]["branch"] and ans["merge"] == "fast-forward" and ans["built"] is True, ans
         assert "restart" in ans["restart"], ans
@@ -265,6 +280,11 @@ def test_bad_requests():
             assert status == 400 and ans["error"].startswith(field), (change, status, ans)
         status, ans, _ = c.request("GET", "/v1/evolve/code/nosuchjob")
         assert status == 404, (status, ans)
+        if cli_ready(c):
+            r = c.d.cli("evolve", "code", "--bench", "x")
+            assert r.returncode == 2 and "--target" in r.stderr, (r.returncode, r.stderr)
+            r = c.d.cli("evolve", "accept", "nosuchjob")
+            assert r.returncode == 1 and "no self-code job" in r.stderr, (r.returncode, r.stderr)
         c.close()
         c = None
         # without a model: 503 naming [llm]
