@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CODE_ACCEPT_TIMEOUT_MS (30 * 60 * 1000) /* accept builds the merged tree */
+#define CODE_ACCEPT_TIMEOUT_MS (30 * 60 * 1000) /* how long accept waits for the merged tree to build */
 
 typedef struct code_opts {
     const char *repo, *target, *bench, *build, *test, *goal;
@@ -168,6 +168,39 @@ int cmd_evolve_code(const cli_ctx *ctx0, int argc, char **argv)
     return rc;
 }
 
+/* Polls the job until its accept of branch ends; *acc: the outcome. */
+static int wait_accept(const cli_ctx *ctx, const char *id, const char *branch, json_t **acc)
+{
+    cli_url u;
+    cli_url_init(&u, "/v1/evolve/code/");
+    cli_url_append_escaped(&u, id);
+    for (int64_t waited = 0;; waited += 1000) {
+        json_t *doc = NULL;
+        int rc = cli_http_get_json(ctx, u.buf, &doc, NULL);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        json_t *a = json_object_get(doc, "accept");
+        const char *st = cli_jstr(a, "state", "running");
+        if (strcmp(st, "running") && !strcmp(cli_jstr(a, "branch", ""), branch)) {
+            *acc = json_incref(a);
+            json_decref(doc);
+            return CLI_EXIT_OK;
+        }
+        json_decref(doc);
+        if (!a && waited > 60000) {
+            fprintf(stderr, "ippoc: evolve accept: the policy let the merge run, but it has not started after a "
+                            "minute; see 'ippoc audit'\n");
+            return CLI_EXIT_API;
+        }
+        if (waited > CODE_ACCEPT_TIMEOUT_MS) {
+            fprintf(stderr, "ippoc: evolve accept: still merging and building after %d minutes; see 'ippoc evolve code' "
+                            "(GET /v1/evolve/code/%s)\n", CODE_ACCEPT_TIMEOUT_MS / 60000, id);
+            return CLI_EXIT_API;
+        }
+        sleep(1); /* the accept's progress is polled; there is no stream for it */
+    }
+}
+
 int cmd_evolve_accept(const cli_ctx *ctx0, int argc, char **argv)
 {
     cli_ctx ctx = *ctx0;
@@ -204,23 +237,34 @@ int cmd_evolve_accept(const cli_ctx *ctx0, int argc, char **argv)
     json_t *b = branch ? json_pack("{s:s}", "branch", branch) : json_object();
     char *text = json_dumps(b, JSON_COMPACT);
     json_decref(b);
-    if (ctx.timeout_ms < CODE_ACCEPT_TIMEOUT_MS)
-        ctx.timeout_ms = CODE_ACCEPT_TIMEOUT_MS;
     json_t *ans = NULL;
     int rc = cli_http_post_json(&ctx, u.buf, text, &ans);
     free(text);
     if (rc != CLI_EXIT_OK)
         return rc;
+    const char *verdict = cli_jstr(ans, "verdict", "?");
+    if (strcmp(verdict, "execute")) { /* queued for approval, or recorded only */
+        printf("%s: %s\n", verdict, cli_jstr(ans, "message", ""));
+        json_decref(ans);
+        return CLI_EXIT_OK;
+    }
+    json_t *acc = NULL;
+    rc = wait_accept(&ctx, id, cli_jstr(ans, "branch", ""), &acc);
+    json_decref(ans);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    ans = acc;
     if (ctx.json) {
         char *s = json_dumps(ans, JSON_COMPACT);
         printf("%s\n", s ? s : "{}");
         free(s);
-    } else {
+    } else if (json_object_get(ans, "merge")) {
         printf("merged %s into %s (%s)\n%s\n", cli_jstr(ans, "branch", "?"), cli_jstr(ans, "repo", "?"),
                cli_jstr(ans, "merge", "?"), cli_jstr(ans, "restart", ""));
-        if (!json_is_true(json_object_get(ans, "built")))
-            fprintf(stderr, "ippoc: evolve accept: the build failed:\n%s\n", cli_jstr(ans, "build_error", ""));
     }
+    if (!ctx.json && !json_is_true(json_object_get(ans, "built")))
+        fprintf(stderr, "ippoc: evolve accept: %s%s\n", json_object_get(ans, "merge") ? "the build failed:\n" : "",
+                cli_jstr(ans, "error", "?"));
     rc = json_is_true(json_object_get(ans, "built")) ? CLI_EXIT_OK : CLI_EXIT_API;
     json_decref(ans);
     return rc;

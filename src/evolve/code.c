@@ -117,6 +117,10 @@ static void load_jobs(struct evolve_code *k)
         const char *st = json_string_value(json_object_get(doc, "state"));
         if (!st || (strcmp(st, "done") && strcmp(st, "failed") && strcmp(st, "stopped")))
             json_object_set_new(doc, "state", json_string("interrupted"));
+        json_t *acc = json_object_get(doc, "accept");
+        const char *ast = json_string_value(json_object_get(acc, "state"));
+        if (ast && !strcmp(ast, "running"))
+            json_object_set_new(acc, "state", json_string("interrupted"));
         if (job_fill(j) < 0) {
             job_free(j);
             continue;
@@ -157,6 +161,8 @@ void evolve_code_free(struct evolve_code *k)
     for (int i = 0; i < k->njobs; i++) {
         if (k->jobs[i]->started)
             pthread_join(k->jobs[i]->th, NULL);
+        if (k->jobs[i]->acc_started)
+            pthread_join(k->jobs[i]->acc_th, NULL);
         job_free(k->jobs[i]);
     }
     pthread_mutex_destroy(&k->lock);
@@ -393,8 +399,8 @@ static int pick_branch(code_job *j, json_t *b, char *branch, size_t n, char *err
     return 0;
 }
 
-/* Merges branch into repo's current branch: "fast-forward" or "merge commit". */
-static int merge(const char *repo, const char *branch, const char **how, char *err, size_t errlen)
+/* 0 when repo's tracked files have no changes; -EBUSY with err. */
+static int tree_clean(const char *repo, char *err, size_t errlen)
 {
     char *out = NULL, tail[1024];
     const char *stt[] = {"git", "status", "--porcelain", "--untracked-files=no", NULL};
@@ -407,12 +413,22 @@ static int merge(const char *repo, const char *branch, const char **how, char *e
         return -EBUSY;
     }
     free(out);
+    return 0;
+}
+
+/* Merges branch into repo's current branch: "fast-forward" or "merge commit". */
+static int merge(const char *repo, const char *branch, const char **how, char *err, size_t errlen)
+{
+    char tail[1024];
+    int rc = tree_clean(repo, err, errlen);
+    if (rc < 0)
+        return rc;
     const char *ff[] = {"git", "merge", "--ff-only", "--quiet", branch, NULL};
     if (code_exec_argv(ff, repo, 120000, NULL, tail, sizeof tail) == 0) {
         *how = "fast-forward";
         return 0;
     }
-    char msg[256];
+    char msg[320];
     snprintf(msg, sizeof msg, "evolve: accept %s", branch);
     const char *mc[] = {"git", "-c", "user.name=ippoc", "-c", "user.email=ippoc@localhost", "merge", "--no-ff",
                         "--no-edit", "--quiet", "-m", msg, branch, NULL};
@@ -426,31 +442,18 @@ static int merge(const char *repo, const char *branch, const char **how, char *e
     return -EBUSY;
 }
 
-static char *accept_job(struct evolve_code *k, code_job *j, const char *body, size_t len, int *status)
+/* The accept's thread: merge, build, record the outcome as the job's "accept". */
+static void *accept_main(void *arg)
 {
-    json_t *b = body && len ? json_loadb(body, len, 0, NULL) : json_object();
-    if (!json_is_object(b)) {
-        json_decref(b);
-        return evolve_error(400, status, "body: a JSON object (optionally {\"branch\": NAME}) is required");
-    }
-    char branch[256], err[2400] = "";
-    pthread_mutex_lock(&k->lock);
-    int rc = j->accepting ? -EBUSY : pick_branch(j, b, branch, sizeof branch, err, sizeof err);
-    if (j->accepting)
-        snprintf(err, sizeof err, "job %s is being accepted already", j->id);
-    if (rc == 0)
-        j->accepting = true;
-    pthread_mutex_unlock(&k->lock);
-    json_decref(b);
-    if (rc < 0)
-        return evolve_error(rc == -ENOENT ? 404 : 409, status, "%s", err);
+    code_job *j = arg;
+    struct evolve_code *k = j->k;
     const char *how = NULL;
-    rc = merge(j->repo, branch, &how, err, sizeof err);
+    char err[2400] = "", e[256] = "";
     code_run_res r = {0};
-    char e[256] = "";
+    int rc = merge(j->repo, j->acc_branch, &how, err, sizeof err);
     if (rc == 0)
-        rc = code_run(j->build, j->repo, true, k->c->o.shim, j->timeout_ms, NULL, &r, e, sizeof e);
-    json_t *ans = NULL;
+        rc = code_run(j->build, j->repo, true, k->c->o.shim, j->timeout_ms, &j->stop, &r, e, sizeof e);
+    json_t *acc = json_pack("{s:s, s:s, s:I}", "branch", j->acc_branch, "repo", j->repo, "time", (json_int_t)wall_ms());
     if (rc == 0) {
         char bdir[1024], bin[6000], restart[6200];
         build_dir_of(j->build, bdir, sizeof bdir);
@@ -460,22 +463,113 @@ static char *accept_job(struct evolve_code *k, code_job *j, const char *body, si
         else
             snprintf(restart, sizeof restart, "built with '%s' in %s; restart what runs it to use the change "
                      "(ippoc never replaces a running program)", j->build, j->repo);
-        ans = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I}", "id", j->id, "branch", branch, "repo", j->repo, "merge",
-                        how, "built", r.ok, "restart", r.ok ? restart : "the build failed: nothing to restart",
-                        "time", (json_int_t)wall_ms());
+        json_object_set_new(acc, "state", json_string(r.ok ? "done" : "failed"));
+        json_object_set_new(acc, "merge", json_string(how));
+        json_object_set_new(acc, "built", json_boolean(r.ok));
+        json_object_set_new(acc, "restart", json_string(r.ok ? restart : "the build failed: nothing to restart"));
         if (!r.ok)
-            json_object_set_new(ans, "build_error", json_string(r.tail));
-        code_job_set(j, "accepted", json_incref(ans));
-        fprintf(stderr, "evolve: self-code job %s: merged %s into %s (%s)%s\n", j->id, branch, j->repo, how,
-                r.ok ? "" : "; the build failed");
+            json_object_set_new(acc, "error", json_string(r.tail));
+    } else {
+        json_object_set_new(acc, "state", json_string("failed"));
+        json_object_set_new(acc, "built", json_false());
+        json_object_set_new(acc, "error", json_string(err[0] ? err : e));
     }
+    fprintf(stderr, "evolve: self-code job %s: accept %s into %s: %s%s%s\n", j->id, j->acc_branch, j->repo,
+            rc ? "not merged" : how, rc == 0 && !r.ok ? ", the build failed" : "", rc ? err : "");
     code_run_res_free(&r);
     pthread_mutex_lock(&k->lock);
+    json_object_set_new(j->doc, "accept", acc);
+    code_job_save_locked(j);
     j->accepting = false;
     pthread_mutex_unlock(&k->lock);
-    if (!ans)
-        return evolve_error(409, status, "%s", err[0] ? err : e);
-    return evolve_reply(ans, 200, status);
+    return NULL;
+}
+
+int evolve_code_execute(evolve_cell *c, const char *arg, char *err, size_t errlen)
+{
+    struct evolve_code *k = c->code;
+    const char *sp = arg ? strchr(arg, ' ') : NULL;
+    if (!k || !sp) {
+        snprintf(err, errlen, "code: '%s' is not 'ID BRANCH'", arg ? arg : "");
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&k->lock);
+    code_job *j = find(k, arg, (size_t)(sp - arg));
+    int rc = 0;
+    if (!j) {
+        snprintf(err, errlen, "no self-code job %.*s", (int)(sp - arg), arg);
+        rc = -ENOENT;
+    } else if (j->accepting) {
+        snprintf(err, errlen, "job %s is being accepted already", j->id);
+        rc = -EBUSY;
+    } else {
+        json_t *b = json_pack("{s:s}", "branch", sp + 1);
+        rc = pick_branch(j, b, j->acc_branch, sizeof j->acc_branch, err, errlen);
+        json_decref(b);
+    }
+    if (rc == 0) {
+        if (j->acc_started)
+            pthread_join(j->acc_th, NULL); /* the earlier accept has ended: accepting was false */
+        j->acc_started = false;
+        json_object_set_new(j->doc, "accept", json_pack("{s:s, s:s}", "state", "running", "branch", j->acc_branch));
+        code_job_save_locked(j);
+        j->accepting = true;
+        if (pthread_create(&j->acc_th, NULL, accept_main, j) != 0) {
+            j->accepting = false;
+            snprintf(err, errlen, "cannot start a thread");
+            rc = -EAGAIN;
+        } else {
+            j->acc_started = true;
+        }
+    }
+    pthread_mutex_unlock(&k->lock);
+    return rc;
+}
+
+/* POST .../accept: checked here (job, branch, clean tree), then asked of the
+ * safety policy as a "code" genome change; the policy's executor merges and
+ * builds (evolve_code_execute). Without the hooks (a test driver) it runs
+ * at once. */
+static char *accept_job(evolve_cell *c, code_job *j, const char *body, size_t len, int *status)
+{
+    struct evolve_code *k = c->code;
+    json_t *b = body && len ? json_loadb(body, len, 0, NULL) : json_object();
+    if (!json_is_object(b)) {
+        json_decref(b);
+        return evolve_error(400, status, "body: a JSON object (optionally {\"branch\": NAME}) is required");
+    }
+    char branch[256], err[2400] = "", verdict[32] = "execute", arg[300], why[600];
+    pthread_mutex_lock(&k->lock);
+    int rc = j->accepting ? -EBUSY : pick_branch(j, b, branch, sizeof branch, err, sizeof err);
+    if (j->accepting)
+        snprintf(err, sizeof err, "job %s is being accepted already", j->id);
+    const char *fit = "";
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(j->doc, "results"), i, r) {
+        const char *br = json_string_value(json_object_get(r, "branch"));
+        if (rc == 0 && br && !strcmp(br, branch) && json_string_value(json_object_get(r, "fitness")))
+            fit = json_string_value(json_object_get(r, "fitness"));
+    }
+    snprintf(why, sizeof why, "self-code job %s: merge %s (%s) into %s and build it", j->id, rc ? "" : branch, fit,
+             j->repo);
+    pthread_mutex_unlock(&k->lock);
+    json_decref(b);
+    if (rc < 0)
+        return evolve_error(rc == -ENOENT ? 404 : 409, status, "%s", err);
+    if ((rc = tree_clean(j->repo, err, sizeof err)) < 0)
+        return evolve_error(409, status, "%s", err);
+    snprintf(arg, sizeof arg, "%s %s", j->id, branch);
+    if (c->h.change)
+        rc = c->h.change(c->h.ud, "code", arg, why, verdict, sizeof verdict, err, sizeof err);
+    else
+        rc = evolve_code_execute(c, arg, err, sizeof err);
+    if (rc < 0)
+        return evolve_error(rc == -EPERM ? 403 : 409, status, "%s", err);
+    const char *msg = !strcmp(verdict, "execute") ? "merging and building: GET /v1/evolve/code/ID shows the outcome"
+                                                   : err;
+    return evolve_reply(json_pack("{s:s, s:s, s:s, s:s}", "id", j->id, "branch", branch, "verdict", verdict,
+                                  "message", msg), 202, status);
 }
 
 char *evolve_code_http(evolve_cell *c, const char *method, const char *path, const char *query, const char *body,
@@ -517,7 +611,7 @@ char *evolve_code_http(evolve_cell *c, const char *method, const char *path, con
     if (!strcmp(slash, "/accept")) {
         if (strcmp(method, "POST"))
             return evolve_error(405, status, "%s: use POST", path);
-        return accept_job(k, j, body, len, status);
+        return accept_job(c, j, body, len, status);
     }
     return evolve_error(404, status, "no such resource: %s", path);
 }

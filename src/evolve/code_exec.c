@@ -174,7 +174,8 @@ static int out_add(char **out, size_t *len, const char *buf, size_t n)
     return 0;
 }
 
-/* Reads both pipes until both close or the deadline; 1 on timeout. */
+/* Reads both pipes until both close or the deadline; 1 on timeout, 2 when
+ * *stop was set. */
 static int pump(int ofd, int efd, int64_t deadline, volatile sig_atomic_t *stop, char **out, char *tail,
                 size_t taillen)
 {
@@ -183,7 +184,9 @@ static int pump(int ofd, int efd, int64_t deadline, volatile sig_atomic_t *stop,
     char buf[4096];
     while (p[0].fd >= 0 || p[1].fd >= 0) {
         int64_t left = deadline - now_ms();
-        if (left <= 0 || (stop && *stop))
+        if (stop && *stop)
+            return 2;
+        if (left <= 0)
             return 1;
         int n = poll(p, 2, left > 200 ? 200 : (int)left);
         if (n < 0 && errno != EINTR)
@@ -257,8 +260,8 @@ static int exec_direct(const char *const *argv, const char *cwd, int64_t timeout
         ;
     if (t != 0) {
         kill(-pid, SIGKILL); /* what it left behind in its group */
-        *timed_out = true;
-        return -ETIMEDOUT;
+        *timed_out = t == 1;
+        return t == 1 ? -ETIMEDOUT : -ECANCELED;
     }
     if (WIFSIGNALED(st))
         return 128 + WTERMSIG(st);
@@ -351,9 +354,12 @@ static int run_one(char **argv, const char *cwd, bool *use_sandbox, const char *
     r->tail[0] = 0;
     int rc = exec_direct((const char *const *)argv, cwd, timeout_ms, stop, &r->out, r->tail, sizeof r->tail, &to);
     r->exit_code = rc;
-    snprintf(r->verdict, sizeof r->verdict, "%s", to ? "timeout" : rc == 0 ? "ok" : rc < 0 ? "error" : "failed");
+    snprintf(r->verdict, sizeof r->verdict, "%s",
+             to ? "timeout" : rc == -ECANCELED ? "stopped" : rc == 0 ? "ok" : rc < 0 ? "error" : "failed");
     if (to)
         tail_add(r->tail, sizeof r->tail, "\n[killed at the deadline]", 25);
+    if (rc == -ECANCELED)
+        tail_add(r->tail, sizeof r->tail, "\n[stopped]", 10);
     return rc == 0 ? 0 : 1;
 }
 

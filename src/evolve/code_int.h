@@ -93,6 +93,9 @@ typedef struct code_job {
     json_t *doc;                   /* what GET shows; under k->lock */
     pthread_t th;
     bool started, accepting;
+    pthread_t acc_th;              /* the latest accept (merge and build) */
+    bool acc_started;
+    char acc_branch[256];
     volatile sig_atomic_t stop;
 } code_job;
 

@@ -7,8 +7,9 @@
  *   code_probe CONFIG STATE METHOD PATH [BODY] [--wait SECONDS]
  *
  * Prints {"status": N, "body": ANSWER}; with --wait after a 202 it polls
- * GET /v1/evolve/code/ID until the job is done, failed or stopped and adds
- * "job": its document. $IPPOCD names the sandbox's shim (ippocd). Exits 0 when it printed, 2 on bad arguments. */
+ * GET /v1/evolve/code/ID until the job (after an accept: its "accept") is
+ * done, failed or stopped and adds "job": its document. $IPPOCD names the sandbox's shim (ippocd). Exits 0 when it printed, 2 on bad arguments. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,8 @@ static json_t *call(evolve_cell *c, const char *method, const char *path, const 
     return j ? j : json_null();
 }
 
-static json_t *wait_job(evolve_cell *c, const char *id, double seconds)
+/* Polls the job until it (accept: its accept) has ended, or seconds. */
+static json_t *wait_job(evolve_cell *c, const char *id, bool accept, double seconds)
 {
     char path[256];
     snprintf(path, sizeof path, "/v1/evolve/code/%s", id);
@@ -37,10 +39,11 @@ static json_t *wait_job(evolve_cell *c, const char *id, double seconds)
     for (;;) {
         int st;
         json_t *doc = call(c, "GET", path, NULL, &st);
-        const char *s = json_string_value(json_object_get(doc, "state"));
+        const char *s = json_string_value(json_object_get(accept ? json_object_get(doc, "accept") : doc, "state"));
         clock_gettime(CLOCK_MONOTONIC, &now);
         double el = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
-        if (!s || !strcmp(s, "done") || !strcmp(s, "failed") || !strcmp(s, "stopped") || el > seconds)
+        if (!s || !strcmp(s, "done") || !strcmp(s, "failed") || !strcmp(s, "stopped") || !strcmp(s, "interrupted") ||
+            el > seconds)
             return doc;
         json_decref(doc);
         nanosleep(&nap, NULL); /* polling the job's state with a deadline */
@@ -85,7 +88,7 @@ int main(int argc, char **argv)
     json_t *out = json_pack("{s:i, s:O}", "status", st, "body", ans);
     const char *id = json_string_value(json_object_get(ans, "id"));
     if (wait > 0 && st == 202 && id)
-        json_object_set_new(out, "job", wait_job(&cell, id, wait));
+        json_object_set_new(out, "job", wait_job(&cell, id, strstr(argv[4], "/accept") != NULL, wait));
     char *text = json_dumps(out, JSON_INDENT(1));
     printf("%s\n", text ? text : "{}");
     free(text);

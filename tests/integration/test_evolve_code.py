@@ -154,7 +154,7 @@ class Api:
             return r.status, r.json(), None
         status, ans = self.d.post(path, body if body is not None else b"", timeout=120)
         job = None
-        if wait and status == 202:
+        if wait and status == 202 and path == "/v1/evolve/code":
             def done():
                 nonlocal job
                 job = self.d.get(f"{path}/{ans['id']}").json()
@@ -176,6 +176,20 @@ def client(tmp, llm_port):
     d.stop()
     print(f"note: ippocd answers /v1/evolve/code with {r.status}; driving the jobs through code_probe", flush=True)
     return Probe(tmp, llm_port)
+
+
+def wait_accept(c, jid, timeout=30):
+    """The job's accept once it has ended (polled with a deadline)."""
+    acc = {}
+
+    def ended():
+        nonlocal acc
+        status, doc, _ = c.request("GET", f"/v1/evolve/code/{jid}")
+        assert status == 200, (status, doc)
+        acc = doc.get("accept") or {}
+        return acc.get("state") not in (None, "running")
+    wait_for(ended, timeout, "the accept to end", interval=0.2)
+    return acc
 
 
 def cli_ready(c):
@@ -240,19 +254,16 @@ def test_evolve_code():
         if cli_ready(c):  # ippoc evolve accept through the daemon
             r = c.d.cli("evolve", "accept", jid, timeout=60)
             assert r.returncode == 0 and f"merged {res[0]['branch']}" in r.stdout, (r.returncode, r.stdout, r.stderr)
-            status, doc, _ = c.request("GET", f"/v1/evolve/code/{jid}")
-            ans = doc["accepted"]
         else:
-            status, ans, _ = c.request("POST", f"/v1/evolve/code/{jid}/accept", {})
-        assert status == 200, (status, ans)
-        assert ans["branch"] == res[0]["branch"] and ans["merge"] == "fast-forward" and ans["built"] is True, ans
-        assert "restart" in ans["restart"], ans
+            status, ans, _ = c.request("POST", f"/v1/evolve/code/{jid}/accept", {}, wait=30)
+            assert status == 202 and ans["verdict"] == "execute" and ans["branch"] == res[0]["branch"], (status, ans)
+        acc = wait_accept(c, jid)
+        assert acc["state"] == "done" and acc["branch"] == res[0]["branch"], acc
+        assert acc["merge"] == "fast-forward" and acc["built"] is True and "restart" in acc["restart"], acc
         assert "n * (n + 1) / 2" in open(os.path.join(repo, "slow.c")).read()
         assert git(repo, "rev-parse", "HEAD").strip() == res[0]["commit"]
         out = subprocess.run([os.path.join(repo, "prog")], capture_output=True, text=True, check=True).stdout
         assert out.strip() == "2000001000000", out
-        status, doc, _ = c.request("GET", f"/v1/evolve/code/{jid}")
-        assert status == 200 and doc["accepted"]["branch"] == res[0]["branch"], doc
     finally:
         if c:
             c.close()
