@@ -202,8 +202,11 @@ static const cmd_help helps[] = {
      "\n"
      "Merges the best accepted branch of self-code job ID (or BRANCH, one the\n"
      "job kept) into the repository's current branch, only when its working\n"
-     "tree is clean, and builds it with the job's build command. Prints what\n"
-     "to restart: ippoc never replaces a running binary itself.\n"},
+     "tree is clean, and builds it with the job's build command. The merge\n"
+     "goes through the safety policy: when it is queued for approval this\n"
+     "prints the pending id ('ippoc approve N'); else it waits for the merge\n"
+     "and the build and prints what to restart: ippoc never replaces a\n"
+     "running binary itself.\n"},
     {"learn",
      "usage: ippoc learn [--kind KIND] [--pin] [--json] FILE|DIR|URL...\n"
      "       ippoc learn --feed [URL]\n"
