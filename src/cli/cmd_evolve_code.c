@@ -51,7 +51,7 @@ static int code_args(cli_args *a, cli_ctx *ctx, code_opts *o)
             continue;
         }
         if ((r = cli_args_value(a, "--repeats", &v)) != 0) {
-            if (r < 0 || cli_check_int("--repeats", v, 2, 100, &o->repeats))
+            if (r < 0 || cli_check_int("--repeats", v, 4, 100, &o->repeats))
                 return CLI_EXIT_USAGE;
             continue;
         }

@@ -2,9 +2,10 @@
  * a job (code_job.c), GET /v1/evolve/code[/ID] shows them (kept in
  * STATE/evolve/code/ID/job.json, so they survive a restart), and POST
  * /v1/evolve/code/ID/accept merges the best kept branch into the
- * repository's current branch on a clean working tree and builds it (POST
- * /v1/evolve/code/ID/stop ends a job at its next step). The
- * running binary is never replaced: the answer says what to restart. */
+ * repository's current branch on a clean working tree, through the safety
+ * policy (a "code" genome change that evolve_execute runs), and builds it
+ * (POST /v1/evolve/code/ID/stop ends a job at its next step). The running
+ * binary is never replaced: the outcome says what to restart. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -250,7 +251,7 @@ static json_t *parse_request(json_t *b, char *err, size_t errlen)
         snprintf(err, errlen, "goal: '%s' is neither min nor max", goal);
         return NULL;
     }
-    if (opt_int(b, "repeats", 7, 2, 100, &repeats, err, errlen) || opt_int(b, "candidates", 3, 1, 20, &cands, err, errlen) ||
+    if (opt_int(b, "repeats", 7, 4, 100, &repeats, err, errlen) || opt_int(b, "candidates", 3, 1, 20, &cands, err, errlen) ||
         opt_int(b, "timeout_s", 600, 1, 7200, &tmo, err, errlen) || check_cmd("bench", bench, err, errlen) ||
         check_cmd("build", build, err, errlen) || check_cmd("test", test, err, errlen) ||
         repo_top(repo, top, sizeof top, err, errlen))
@@ -379,8 +380,8 @@ static int pick_branch(code_job *j, json_t *b, char *branch, size_t n, char *err
     }
     const char *best = json_string_value(json_object_get(j->doc, "best"));
     if (!want && !best) {
-        snprintf(err, errlen, "job %s has no accepted candidate to merge", j->id);
-        return -ENOENT;
+        snprintf(err, errlen, "job %s has no accepted candidate to merge (name a kept branch with \"branch\")", j->id);
+        return -ENODATA;
     }
     if (want) {
         size_t i;
