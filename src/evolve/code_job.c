@@ -180,9 +180,10 @@ static bool ask_model(cand_ctx *x, const json_t *history, char **patch, char **r
 static bool apply_patch(cand_ctx *x, const char *wt, const char *pfile)
 {
     char err[1200], why[1400], *out = NULL;
-    const char *ns[] = {"git", "apply", "--numstat", pfile, NULL};
-    const char *ck[] = {"git", "apply", "--check", pfile, NULL};
-    const char *ap[] = {"git", "apply", pfile, NULL};
+    /* --recount: a model's hunk headers often miscount; the lines decide */
+    const char *ns[] = {"git", "apply", "--recount", "--numstat", pfile, NULL};
+    const char *ck[] = {"git", "apply", "--recount", "--check", pfile, NULL};
+    const char *ap[] = {"git", "apply", "--recount", pfile, NULL};
     if (git(wt, ns, &out, err, sizeof err)) {
         snprintf(why, sizeof why, "patch failed: %s", err);
         reject(x, why);

@@ -121,9 +121,19 @@ int code_patch_check_files(const char *patch, const char *target, char *err, siz
 char *code_prompt(const char *target, const char *text, const char *bench, const char *test, bool maximize,
                   const double *base, int nbase, const json_t *history)
 {
-    size_t cap = strlen(text) + strlen(text) / 8 * 8 + 8192, len = 0;
-    if (cap > CODE_PROMPT_MAX * 2 + 8192)
-        cap = CODE_PROMPT_MAX * 2 + 8192;
+    /* room for the text (cut at CODE_PROMPT_MAX) with 7 characters of line
+     * number per line, the commands, the baseline and the history */
+    size_t tlen = strlen(text), lines = 1, len = 0;
+    for (const char *q = text; *q && (size_t)(q - text) < CODE_PROMPT_MAX; q++)
+        lines += *q == '\n';
+    size_t cap = (tlen < CODE_PROMPT_MAX ? tlen : CODE_PROMPT_MAX) + 8 * lines + strlen(bench) + strlen(test) +
+                 32 * (size_t)nbase + 8192;
+    size_t hi;
+    json_t *hv;
+    json_array_foreach(history, hi, hv) {
+        const char *r = json_string_value(json_object_get(hv, "reason"));
+        cap += (r ? strlen(r) : 0) + 64;
+    }
     char *p = malloc(cap);
     if (!p)
         return NULL;

@@ -105,6 +105,27 @@ static void test_prompt(void **state)
     assert_non_null(strstr(p, "touching only src/slow.c"));
     free(p);
     json_decref(h);
+    /* many short lines: every one is numbered, nothing cut */
+    char *many = malloc(20001);
+    for (int i = 0; i < 10000; i++)
+        memcpy(many + 2 * i, "x\n", 2);
+    many[20000] = 0;
+    p = code_prompt("t.c", many, "b", "t", true, base, 2, NULL);
+    assert_non_null(strstr(p, "10000  x\n"));
+    assert_non_null(strstr(p, "touching only t.c"));
+    free(p);
+    free(many);
+    /* a long file is cut at the limit, and says so */
+    char *big = malloc(200001);
+    memset(big, 'y', 200000);
+    for (int i = 99; i < 200000; i += 100)
+        big[i] = '\n';
+    big[200000] = 0;
+    p = code_prompt("t.c", big, "b", "t", true, base, 2, NULL);
+    assert_non_null(strstr(p, "the file goes on"));
+    assert_true(strlen(p) < CODE_PROMPT_MAX + 20000);
+    free(p);
+    free(big);
 }
 
 static void test_judge(void **state)
