@@ -176,7 +176,7 @@ static int out_add(char **out, size_t *len, const char *buf, size_t n)
 
 /* Reads both pipes until both close or the deadline; 1 on timeout, 2 when
  * *stop was set. */
-static int pump(int ofd, int efd, int64_t deadline, volatile sig_atomic_t *stop, char **out, char *tail,
+static int pump(int ofd, int efd, int64_t deadline, atomic_int *stop, char **out, char *tail,
                 size_t taillen)
 {
     size_t olen = 0;
@@ -184,7 +184,7 @@ static int pump(int ofd, int efd, int64_t deadline, volatile sig_atomic_t *stop,
     char buf[4096];
     while (p[0].fd >= 0 || p[1].fd >= 0) {
         int64_t left = deadline - now_ms();
-        if (stop && *stop)
+        if (stop && atomic_load(stop))
             return 2;
         if (left <= 0)
             return 1;
@@ -208,7 +208,7 @@ static int pump(int ofd, int efd, int64_t deadline, volatile sig_atomic_t *stop,
     return 0;
 }
 
-static int exec_direct(const char *const *argv, const char *cwd, int64_t timeout_ms, volatile sig_atomic_t *stop,
+static int exec_direct(const char *const *argv, const char *cwd, int64_t timeout_ms, atomic_int *stop,
                        char **out, char *tail, size_t taillen, bool *timed_out)
 {
     int op[2], ep[2];
@@ -331,7 +331,7 @@ static int run_sandboxed(char **argv, const char *cwd, const char *shim, int64_t
 }
 
 static int run_one(char **argv, const char *cwd, bool *use_sandbox, const char *shim, int64_t timeout_ms,
-                   volatile sig_atomic_t *stop, code_run_res *r)
+                   atomic_int *stop, code_run_res *r)
 {
     if (*use_sandbox) {
         char why[256] = "";
@@ -364,7 +364,7 @@ static int run_one(char **argv, const char *cwd, bool *use_sandbox, const char *
 }
 
 int code_run(const char *text, const char *cwd, bool use_sandbox, const char *shim, int64_t timeout_ms,
-             volatile sig_atomic_t *stop, code_run_res *r, char *err, size_t errlen)
+             atomic_int *stop, code_run_res *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->how, sizeof r->how, use_sandbox ? "sandbox" : "direct");
@@ -380,7 +380,7 @@ int code_run(const char *text, const char *cwd, bool use_sandbox, const char *sh
             continue;
         if (run_one(cmds[i], cwd, &use_sandbox, shim, timeout_ms, stop, r) != 0)
             r->ok = false;
-        if (stop && *stop) {
+        if (stop && atomic_load(stop)) {
             r->ok = false;
             snprintf(r->verdict, sizeof r->verdict, "stopped");
         }

@@ -4,7 +4,7 @@
 #ifndef IPPOC_EVOLVE_CODE_INT_H
 #define IPPOC_EVOLVE_CODE_INT_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,7 +42,7 @@ void code_run_res_free(code_run_res *r);
  * A "meson setup DIR" command is skipped when DIR/build.ninja exists.
  * *stop ends it early. 0 with r filled, -errno (bad text) with err. */
 int code_run(const char *text, const char *cwd, bool use_sandbox, const char *shim, int64_t timeout_ms,
-             volatile sig_atomic_t *stop, code_run_res *r, char *err, size_t errlen);
+             atomic_int *stop, code_run_res *r, char *err, size_t errlen);
 /* Runs argv directly (git and our own steps), stdout into *out when out is
  * not NULL (malloc'd), stderr's tail into tail. The exit code, or -errno. */
 int code_exec_argv(const char *const *argv, const char *cwd, int64_t timeout_ms, char **out, char *tail,
@@ -96,7 +96,7 @@ typedef struct code_job {
     pthread_t acc_th;              /* the latest accept (merge and build) */
     bool acc_started;
     char acc_branch[256];
-    volatile sig_atomic_t stop;
+    atomic_int stop;                
 } code_job;
 
 struct evolve_code {

@@ -159,7 +159,7 @@ static void test_run(void **state)
     (void)state;
     code_run_res r;
     char err[256];
-    volatile sig_atomic_t stop = 0;
+    atomic_int stop = 0;
     assert_int_equal(code_run("sh -c 'echo 42; echo oops >&2' && echo 7", "/", false, NULL, 5000, &stop, &r,
                               err, sizeof err), 0);
     assert_true(r.ok);
