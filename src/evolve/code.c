@@ -148,6 +148,21 @@ int evolve_code_new(evolve_cell *c, struct evolve_code **out, char *err, size_t 
         free(k);
         return rc;
     }
+    snprintf(k->gitconfig, sizeof k->gitconfig, "%s/gitconfig", k->dir);
+    FILE *f = fopen(k->gitconfig, "w");
+    if (f) {
+        fputs("# GIT_CONFIG_GLOBAL of ippoc's own git commands (self-code evolution): the operator's\n"
+              "# repository may belong to another user than ippocd's; commits are ippoc's.\n"
+              "[safe]\n\tdirectory = *\n[user]\n\tname = ippoc\n\temail = ippoc@localhost\n", f);
+        if (fclose(f))
+            f = NULL;
+    }
+    if (!f) {
+        snprintf(err, errlen, "evolve: %s: cannot write: %s", k->gitconfig, strerror(errno));
+        pthread_mutex_destroy(&k->lock);
+        free(k);
+        return -EIO;
+    }
     load_jobs(k);
     *out = k;
     return 0;
@@ -210,7 +225,7 @@ static int check_cmd(const char *key, const char *text, char *err, size_t errlen
 }
 
 /* The repository's top directory (repo must be a git work tree). */
-static int repo_top(const char *repo, char *top, size_t n, char *err, size_t errlen)
+static int repo_top(const char *repo, const char *gc, char *top, size_t n, char *err, size_t errlen)
 {
     struct stat st;
     if (repo[0] != '/' || stat(repo, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -219,7 +234,7 @@ static int repo_top(const char *repo, char *top, size_t n, char *err, size_t err
     }
     const char *argv[] = {"git", "rev-parse", "--show-toplevel", NULL};
     char *out = NULL, tail[256];
-    int rc = code_exec_argv(argv, repo, 30000, &out, tail, sizeof tail);
+    int rc = code_exec_argv(argv, repo, gc, 30000, &out, tail, sizeof tail);
     if (rc != 0 || !out || !*out) {
         snprintf(err, errlen, "repo: %s is not a git work tree (%s)", repo, tail);
         free(out);
@@ -232,7 +247,7 @@ static int repo_top(const char *repo, char *top, size_t n, char *err, size_t err
 }
 
 /* A checked job document from the request body. */
-static json_t *parse_request(json_t *b, char *err, size_t errlen)
+static json_t *parse_request(json_t *b, const char *gc, char *err, size_t errlen)
 {
     const char *repo = opt_str(b, "repo", NULL, err, errlen), *target = opt_str(b, "target", NULL, err, errlen);
     const char *bench = opt_str(b, "bench", NULL, err, errlen);
@@ -254,7 +269,7 @@ static json_t *parse_request(json_t *b, char *err, size_t errlen)
     if (opt_int(b, "repeats", 7, 4, 100, &repeats, err, errlen) || opt_int(b, "candidates", 3, 1, 20, &cands, err, errlen) ||
         opt_int(b, "timeout_s", 600, 1, 7200, &tmo, err, errlen) || check_cmd("bench", bench, err, errlen) ||
         check_cmd("build", build, err, errlen) || check_cmd("test", test, err, errlen) ||
-        repo_top(repo, top, sizeof top, err, errlen))
+        repo_top(repo, gc, top, sizeof top, err, errlen))
         return NULL;
     if (!code_path_ok(target)) {
         snprintf(err, errlen, "target: '%s' must be a path relative to the repository, without '..'", target);
@@ -282,7 +297,7 @@ static char *start_job(evolve_cell *c, const char *body, size_t len, int *status
         return evolve_error(400, status, "body: a JSON object with repo, target and bench is required");
     }
     char err[1024] = "";
-    json_t *doc = parse_request(b, err, sizeof err);
+    json_t *doc = parse_request(b, k->gitconfig, err, sizeof err);
     json_decref(b);
     if (!doc)
         return evolve_error(400, status, "%s", err);
@@ -401,11 +416,11 @@ static int pick_branch(code_job *j, json_t *b, char *branch, size_t n, char *err
 }
 
 /* 0 when repo's tracked files have no changes; -EBUSY with err. */
-static int tree_clean(const char *repo, char *err, size_t errlen)
+static int tree_clean(const char *repo, const char *gc, char *err, size_t errlen)
 {
     char *out = NULL, tail[1024];
     const char *stt[] = {"git", "status", "--porcelain", "--untracked-files=no", NULL};
-    int rc = code_exec_argv(stt, repo, 60000, &out, tail, sizeof tail);
+    int rc = code_exec_argv(stt, repo, gc, 60000, &out, tail, sizeof tail);
     if (rc != 0 || (out && *out)) {
         snprintf(err, errlen, "%s: %s%.300s", repo,
                  rc ? "git status failed: " : "the working tree is not clean (commit or stash first):\n",
@@ -418,14 +433,14 @@ static int tree_clean(const char *repo, char *err, size_t errlen)
 }
 
 /* Merges branch into repo's current branch: "fast-forward" or "merge commit". */
-static int merge(const char *repo, const char *branch, const char **how, char *err, size_t errlen)
+static int merge(const char *repo, const char *gc, const char *branch, const char **how, char *err, size_t errlen)
 {
     char tail[1024];
-    int rc = tree_clean(repo, err, errlen);
+    int rc = tree_clean(repo, gc, err, errlen);
     if (rc < 0)
         return rc;
     const char *ff[] = {"git", "merge", "--ff-only", "--quiet", branch, NULL};
-    if (code_exec_argv(ff, repo, 120000, NULL, tail, sizeof tail) == 0) {
+    if (code_exec_argv(ff, repo, gc, 120000, NULL, tail, sizeof tail) == 0) {
         *how = "fast-forward";
         return 0;
     }
@@ -433,12 +448,12 @@ static int merge(const char *repo, const char *branch, const char **how, char *e
     snprintf(msg, sizeof msg, "evolve: accept %s", branch);
     const char *mc[] = {"git", "-c", "user.name=ippoc", "-c", "user.email=ippoc@localhost", "merge", "--no-ff",
                         "--no-edit", "--quiet", "-m", msg, branch, NULL};
-    if (code_exec_argv(mc, repo, 120000, NULL, tail, sizeof tail) == 0) {
+    if (code_exec_argv(mc, repo, gc, 120000, NULL, tail, sizeof tail) == 0) {
         *how = "merge commit";
         return 0;
     }
     const char *ab[] = {"git", "merge", "--abort", NULL};
-    code_exec_argv(ab, repo, 60000, NULL, NULL, 0);
+    code_exec_argv(ab, repo, gc, 60000, NULL, NULL, 0);
     snprintf(err, errlen, "%s does not merge cleanly into %s: %.600s", branch, repo, tail);
     return -EBUSY;
 }
@@ -451,9 +466,10 @@ static void *accept_main(void *arg)
     const char *how = NULL;
     char err[2400] = "", e[256] = "";
     code_run_res r = {0};
-    int rc = merge(j->repo, j->acc_branch, &how, err, sizeof err);
+    int rc = merge(j->repo, k->gitconfig, j->acc_branch, &how, err, sizeof err);
     if (rc == 0)
         rc = code_run(j->build, j->repo, true, k->c->o.shim, j->timeout_ms, &j->stop, &r, e, sizeof e);
+    code_fix_owner(j->repo);
     json_t *acc = json_pack("{s:s, s:s, s:I}", "branch", j->acc_branch, "repo", j->repo, "time", (json_int_t)wall_ms());
     if (rc == 0) {
         char bdir[1024], bin[6000], restart[6200];
@@ -558,7 +574,7 @@ static char *accept_job(evolve_cell *c, code_job *j, const char *body, size_t le
     json_decref(b);
     if (rc < 0)
         return evolve_error(rc == -ENOENT ? 404 : 409, status, "%s", err);
-    if ((rc = tree_clean(j->repo, err, sizeof err)) < 0)
+    if ((rc = tree_clean(j->repo, k->gitconfig, err, sizeof err)) < 0)
         return evolve_error(409, status, "%s", err);
     snprintf(arg, sizeof arg, "%s %s", j->id, branch);
     if (c->h.change)

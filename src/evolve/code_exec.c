@@ -3,6 +3,7 @@
  * WorldModel sandbox when it is there) and git (argv, directly). */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
@@ -208,8 +209,24 @@ static int pump(int ofd, int efd, int64_t deadline, atomic_int *stop, char **out
     return 0;
 }
 
+/* environ with NAME=VALUE set (malloc'd array, strings borrowed), or NULL. */
+static char **env_with(const char *setting)
+{
+    size_t n = 0, name = strcspn(setting, "=") + 1;
+    while (environ[n])
+        n++;
+    char **e = calloc(n + 2, sizeof *e);
+    size_t k = 0;
+    for (size_t i = 0; e && i < n; i++)
+        if (strncmp(environ[i], setting, name))
+            e[k++] = environ[i];
+    if (e)
+        e[k] = (char *)setting;
+    return e;
+}
+
 static int exec_direct(const char *const *argv, const char *cwd, int64_t timeout_ms, atomic_int *stop,
-                       char **out, char *tail, size_t taillen, bool *timed_out)
+                       char **out, char *tail, size_t taillen, bool *timed_out, char **envp)
 {
     int op[2], ep[2];
     if (pipe2(op, O_CLOEXEC) < 0)
@@ -234,7 +251,10 @@ static int exec_direct(const char *const *argv, const char *cwd, int64_t timeout
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        execvp(argv[0], (char *const *)argv);
+        if (envp)
+            execvpe(argv[0], (char *const *)argv, envp);
+        else
+            execvp(argv[0], (char *const *)argv);
         dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
@@ -268,15 +288,58 @@ static int exec_direct(const char *const *argv, const char *cwd, int64_t timeout
     return WEXITSTATUS(st);
 }
 
-int code_exec_argv(const char *const *argv, const char *cwd, int64_t timeout_ms, char **out, char *tail,
-                   size_t taillen)
+int code_exec_argv(const char *const *argv, const char *cwd, const char *gitconfig, int64_t timeout_ms, char **out,
+                   char *tail, size_t taillen)
 {
     bool to = false;
     if (out)
         *out = NULL;
     if (tail && taillen)
         tail[0] = 0;
-    return exec_direct(argv, cwd, timeout_ms, NULL, out, tail, taillen, &to);
+    char setting[4200], **envp = NULL;
+    if (gitconfig) {
+        snprintf(setting, sizeof setting, "GIT_CONFIG_GLOBAL=%s", gitconfig);
+        if (!(envp = env_with(setting)))
+            return -ENOMEM;
+    }
+    int rc = exec_direct(argv, cwd, timeout_ms, NULL, out, tail, taillen, &to, envp);
+    free(envp);
+    return rc;
+}
+
+/* Gives what root owns under dirfd (closed) to uid:gid. */
+static void chown_tree(int dirfd, uid_t uid, gid_t gid, int depth)
+{
+    DIR *d = fdopendir(dirfd);
+    if (!d) {
+        close(dirfd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (st.st_uid == 0 && fchownat(dirfd, e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && depth < 64) {
+            int fd = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd >= 0)
+                chown_tree(fd, uid, gid, depth + 1);
+        }
+    }
+    closedir(d);
+}
+
+void code_fix_owner(const char *repo)
+{
+    struct stat st;
+    if (geteuid() != 0 || stat(repo, &st) < 0 || st.st_uid == 0)
+        return;
+    int fd = open(repo, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0)
+        chown_tree(fd, st.st_uid, st.st_gid, 0);
 }
 
 void code_run_res_free(code_run_res *r)
@@ -352,7 +415,8 @@ static int run_one(char **argv, const char *cwd, bool *use_sandbox, const char *
     free(r->out);
     r->out = NULL;
     r->tail[0] = 0;
-    int rc = exec_direct((const char *const *)argv, cwd, timeout_ms, stop, &r->out, r->tail, sizeof r->tail, &to);
+    int rc = exec_direct((const char *const *)argv, cwd, timeout_ms, stop, &r->out, r->tail, sizeof r->tail, &to,
+                         NULL);
     r->exit_code = rc;
     snprintf(r->verdict, sizeof r->verdict, "%s",
              to ? "timeout" : rc == -ECANCELED ? "stopped" : rc == 0 ? "ok" : rc < 0 ? "error" : "failed");

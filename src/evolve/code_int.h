@@ -43,10 +43,16 @@ void code_run_res_free(code_run_res *r);
  * *stop ends it early. 0 with r filled, -errno (bad text) with err. */
 int code_run(const char *text, const char *cwd, bool use_sandbox, const char *shim, int64_t timeout_ms,
              atomic_int *stop, code_run_res *r, char *err, size_t errlen);
-/* Runs argv directly (git and our own steps), stdout into *out when out is
- * not NULL (malloc'd), stderr's tail into tail. The exit code, or -errno. */
-int code_exec_argv(const char *const *argv, const char *cwd, int64_t timeout_ms, char **out, char *tail,
-                   size_t taillen);
+/* Runs argv directly (git), stdout into *out when out is not NULL
+ * (malloc'd), stderr's tail into tail; gitconfig (may be NULL) becomes
+ * GIT_CONFIG_GLOBAL (code.c's: safe.directory = *, so root may read an
+ * operator's repository, and ippoc's identity). The exit code, or -errno. */
+int code_exec_argv(const char *const *argv, const char *cwd, const char *gitconfig, int64_t timeout_ms, char **out,
+                   char *tail, size_t taillen);
+/* Running as root on a repository another user owns: gives what root owns
+ * in it (refs, objects, merged files, build outputs IPPOC wrote) to that
+ * owner. */
+void code_fix_owner(const char *repo);
 /* The last number printed in text; false when none. */
 bool code_parse_number(const char *text, double *v);
 /* rm -rf of a directory we made. */
@@ -103,6 +109,7 @@ struct evolve_code {
     evolve_cell *c;
     pthread_mutex_t lock;
     char dir[4096];                /* STATE/evolve/code */
+    char gitconfig[4200];          /* STATE/evolve/code/gitconfig: GIT_CONFIG_GLOBAL of our git runs */
     code_job *jobs[CODE_MAX_JOBS];
     int njobs;
 };

@@ -30,10 +30,10 @@ static void state(code_job *j, const char *fmt, int n)
 }
 
 /* git with argv; 0 or -1 with the reason in err. */
-static int git(const char *cwd, const char *const *argv, char **out, char *err, size_t errlen)
+static int git(code_job *j, const char *cwd, const char *const *argv, char **out, char *err, size_t errlen)
 {
     char tail[1024];
-    int rc = code_exec_argv(argv, cwd, 300000, out, tail, sizeof tail);
+    int rc = code_exec_argv(argv, cwd, j->k->gitconfig, 300000, out, tail, sizeof tail);
     if (rc == 0)
         return 0;
     snprintf(err, errlen, "git %s failed (%d): %.900s", argv[1], rc, tail);
@@ -46,8 +46,8 @@ static int clone_at(code_job *j, const char *wt, const char *commit, char *err, 
     const char *co[] = {"git", "checkout", "--quiet", "--detach", commit, NULL};
     const char *un[] = {"git", "config", "user.name", "ippoc", NULL};
     const char *ue[] = {"git", "config", "user.email", "ippoc@localhost", NULL};
-    if (git(NULL, cl, NULL, err, errlen) || git(wt, co, NULL, err, errlen) || git(wt, un, NULL, err, errlen) ||
-        git(wt, ue, NULL, err, errlen))
+    if (git(j, NULL, cl, NULL, err, errlen) || git(j, wt, co, NULL, err, errlen) || git(j, wt, un, NULL, err, errlen) ||
+        git(j, wt, ue, NULL, err, errlen))
         return -1;
     return 0;
 }
@@ -184,7 +184,7 @@ static bool apply_patch(cand_ctx *x, const char *wt, const char *pfile)
     const char *ns[] = {"git", "apply", "--recount", "--numstat", pfile, NULL};
     const char *ck[] = {"git", "apply", "--recount", "--check", pfile, NULL};
     const char *ap[] = {"git", "apply", "--recount", pfile, NULL};
-    if (git(wt, ns, &out, err, sizeof err)) {
+    if (git(x->j, wt, ns, &out, err, sizeof err)) {
         snprintf(why, sizeof why, "patch failed: %s", err);
         reject(x, why);
         return false;
@@ -202,7 +202,7 @@ static bool apply_patch(cand_ctx *x, const char *wt, const char *pfile)
         l = e ? e + 1 : NULL;
     }
     free(out);
-    if (git(wt, ck, NULL, err, sizeof err) || git(wt, ap, NULL, err, sizeof err)) {
+    if (git(x->j, wt, ck, NULL, err, sizeof err) || git(x->j, wt, ap, NULL, err, sizeof err)) {
         snprintf(why, sizeof why, "patch failed: does not apply: %s", err);
         reject(x, why);
         return false;
@@ -261,8 +261,8 @@ static bool keep_branch(cand_ctx *x, const char *wt, const char *rationale, cons
     const char *fe[] = {"git", "fetch", "--quiet", wt, refspec, NULL};
     const char *rp[] = {"git", "rev-parse", "HEAD", NULL};
     char *oid = NULL;
-    if (git(wt, cm, NULL, err, sizeof err) || git(wt, rp, &oid, err, sizeof err) ||
-        git(j->repo, fe, NULL, err, sizeof err)) {
+    if (git(j, wt, cm, NULL, err, sizeof err) || git(j, wt, rp, &oid, err, sizeof err) ||
+        git(j, j->repo, fe, NULL, err, sizeof err)) {
         snprintf(why, sizeof why, "cannot keep the branch: %s", err);
         reject(x, why);
         free(oid);
@@ -270,6 +270,7 @@ static bool keep_branch(cand_ctx *x, const char *wt, const char *rationale, cons
     }
     if (oid)
         oid[strcspn(oid, "\n")] = 0;
+    code_fix_owner(j->repo);
     json_object_set_new(x->res, "branch", json_string(branch));
     json_object_set_new(x->res, "commit", json_string(oid ? oid : ""));
     free(oid);
@@ -384,7 +385,7 @@ static int job_body(code_job *j, char *err, size_t errlen)
     snprintf(base, sizeof base, "%s/base", j->dir);
     const char *rp[] = {"git", "rev-parse", "HEAD", NULL};
     state(j, "cloning", 0);
-    if (git(j->repo, rp, &oid, err, errlen))
+    if (git(j, j->repo, rp, &oid, err, errlen))
         return -1;
     oid[strcspn(oid, "\n")] = 0;
     code_job_set(j, "base_commit", json_string(oid));

@@ -7,7 +7,8 @@ model's three answers: (1) a patch that makes the sum fast, (2) one that
 breaks the test, (3) one that also touches the Makefile. The job keeps only
 (1), on a branch evolve/code-ID-1 of the repository with the Ippoc-*
 trailers; (2) and (3) are recorded as rejected with their reasons; the
-operator's working tree is untouched. Accept is refused on a dirty tree,
+operator's working tree is untouched. As root, the repository belongs to
+nobody (git's safe.directory), and what ippocd writes there stays nobody's. Accept is refused on a dirty tree,
 then merges (1) and builds it. Bad requests get 400s naming the field;
 without a model, 503 naming [llm].
 
@@ -68,7 +69,7 @@ GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x", GIT_COMM
 
 
 def git(repo, *args):
-    return subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True, text=True,
+    return subprocess.run(["git", "-c", "safe.directory=*", "-C", repo, *args], check=True, capture_output=True, text=True,
                           env=GIT_ENV).stdout
 
 
@@ -210,6 +211,8 @@ def test_evolve_code():
         repo = make_repo(tmp)
         head = git(repo, "rev-parse", "HEAD").strip()
         fake = fakellm.Proc(tmp, {"/v1/chat/completions": answers(repo)})
+        if os.geteuid() == 0:  # an operator's repository, not root's: what ippocd writes there is theirs
+            subprocess.run(["chown", "-R", "nobody:nogroup", repo], check=True)
         c = client(tmp, fake.port)
         req = {"repo": repo, "target": "slow.c", "bench": "python3 bench.py", "build": "make",
                "test": "sh test.sh", "repeats": 5, "candidates": 3}
@@ -276,6 +279,9 @@ def test_evolve_code():
         assert acc["merge"] == "fast-forward" and acc["built"] is True and "restart" in acc["restart"], acc
         assert "n * (n + 1) / 2" in open(os.path.join(repo, "slow.c")).read()
         assert git(repo, "rev-parse", "HEAD").strip() == res[0]["commit"]
+        if os.geteuid() == 0:
+            owned = subprocess.run(["find", repo, "-user", "root"], capture_output=True, text=True).stdout
+            assert owned == "", owned
         out = subprocess.run([os.path.join(repo, "prog")], capture_output=True, text=True, check=True).stdout
         assert out.strip() == "2000001000000", out
     finally:
