@@ -228,6 +228,8 @@ def test_evolve_code():
         assert "branch" not in res[1], res[1]
         assert res[2]["reason"].startswith("patch touches another file") and "Makefile" in res[2]["reason"], res[2]
         assert job["best"] == res[0]["branch"], job
+        if shutil.which("bwrap"):  # build, test and bench ran in the WorldModel sandbox
+            assert job["sandbox"] == "sandbox", job["sandbox"]
         assert len(job["baseline"]) == 5 and len(res[0]["base"]) == 5 and len(res[0]["cand"]) == 5, job
         # only (1) is a branch, with its trailers; the operator's tree is untouched
         branches = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/evolve").split()
