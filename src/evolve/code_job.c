@@ -290,9 +290,12 @@ static void candidate(cand_ctx *x, const json_t *history)
     snprintf(wt, sizeof wt, "%s/c%d", j->dir, x->n);
     json_object_set_new(x->res, "patch_file", json_string(pfile));
     int rc = write_text(pfile, patch);
-    if (rc == 0 && code_patch_check_files(patch, j->target, err, sizeof err) < 0) {
+    int ck = rc == 0 ? code_patch_check_files(patch, j->target, err, sizeof err) : 0;
+    if (ck < 0) {
         char why[2100];
-        snprintf(why, sizeof why, "patch touches another file: %s", err);
+        snprintf(why, sizeof why, "%s: %s", ck == -EINVAL || strstr(err, "more than edit") ? "patch failed"
+                                                                                           : "patch touches another file",
+                 err);
         reject(x, why);
         goto out;
     }

@@ -92,8 +92,24 @@ json_t *code_patch_files(const char *patch)
     return files;
 }
 
+/* Header lines that would do more than edit the text of one file. */
+static const char *const not_an_edit[] = {"new file mode", "deleted file mode", "new mode", "old mode",
+                                          "rename from", "rename to", "copy from", "copy to", "GIT binary patch",
+                                          "Binary files"};
+
 int code_patch_check_files(const char *patch, const char *target, char *err, size_t errlen)
 {
+    for (const char *l = patch; l && *l;) {
+        const char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l) : strlen(l);
+        for (size_t i = 0; i < sizeof not_an_edit / sizeof not_an_edit[0]; i++)
+            if (!strncmp(l, not_an_edit[i], strlen(not_an_edit[i]))) {
+                snprintf(err, errlen, "it does more than edit the text of %s ('%.*s')", target, n > 80 ? 80 : (int)n,
+                         l);
+                return -EPERM;
+            }
+        l = e ? e + 1 : NULL;
+    }
     json_t *files = code_patch_files(patch);
     size_t i, nother = 0;
     json_t *v;

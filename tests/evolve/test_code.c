@@ -64,8 +64,21 @@ static void test_patch_files(void **state)
     assert_non_null(strstr(err, "evil.sh"));
     assert_non_null(strstr(err, "only src/slow.c"));
     assert_int_equal(code_patch_check_files(PATCH_RENAME, "src/slow.c", err, sizeof err), -EPERM);
-    assert_non_null(strstr(err, "src/fast.c"));
+    assert_non_null(strstr(err, "rename from src/slow.c"));
+    f = code_patch_files(PATCH_RENAME);
+    assert_int_equal(json_array_size(f), 2);
+    assert_string_equal(json_string_value(json_array_get(f, 1)), "src/fast.c");
+    json_decref(f);
     assert_int_equal(code_patch_check_files("just prose, no diff", "src/slow.c", err, sizeof err), -EINVAL);
+    /* only the text of the target: no new or deleted file, no mode, no symlink, no binary */
+    static const char LINK[] = "diff --git a/src/slow.c b/src/slow.c\ndeleted file mode 100644\n--- a/src/slow.c\n"
+                               "+++ /dev/null\n@@ -1 +0,0 @@\n-int x;\ndiff --git a/src/slow.c b/src/slow.c\n"
+                               "new file mode 120000\n--- /dev/null\n+++ b/src/slow.c\n@@ -0,0 +1 @@\n+/etc/shadow\n";
+    assert_int_equal(code_patch_check_files(LINK, "src/slow.c", err, sizeof err), -EPERM);
+    assert_non_null(strstr(err, "deleted file mode"));
+    static const char MODE[] = "diff --git a/src/slow.c b/src/slow.c\nold mode 100644\nnew mode 100755\n";
+    assert_int_equal(code_patch_check_files(MODE, "src/slow.c", err, sizeof err), -EPERM);
+    assert_non_null(strstr(err, "more than edit"));
 }
 
 static void test_paths(void **state)
