@@ -168,6 +168,19 @@ int evolve_code_new(evolve_cell *c, struct evolve_code **out, char *err, size_t 
     return 0;
 }
 
+/* Waits a few seconds for a stopped thread; then cancels it, which takes
+ * effect only inside a sandbox run (its only cancellable stretch). */
+static void join_or_cancel(pthread_t th)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 5;
+    if (pthread_timedjoin_np(th, NULL, &ts) == 0)
+        return;
+    pthread_cancel(th);
+    pthread_join(th, NULL);
+}
+
 void evolve_code_free(struct evolve_code *k)
 {
     if (!k)
@@ -176,9 +189,9 @@ void evolve_code_free(struct evolve_code *k)
         k->jobs[i]->stop = 1;
     for (int i = 0; i < k->njobs; i++) {
         if (k->jobs[i]->started)
-            pthread_join(k->jobs[i]->th, NULL);
+            join_or_cancel(k->jobs[i]->th);
         if (k->jobs[i]->acc_started)
-            pthread_join(k->jobs[i]->acc_th, NULL);
+            join_or_cancel(k->jobs[i]->acc_th);
         job_free(k->jobs[i]);
     }
     pthread_mutex_destroy(&k->lock);
@@ -462,6 +475,7 @@ static int merge(const char *repo, const char *gc, const char *branch, const cha
 static void *accept_main(void *arg)
 {
     code_job *j = arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL); /* but in a sandbox run (code_exec.c) */
     struct evolve_code *k = j->k;
     const char *how = NULL;
     char err[2400] = "", e[256] = "";

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,7 +374,12 @@ static int run_sandboxed(char **argv, const char *cwd, const char *shim, int64_t
                              .shim = shim};
     evolve_sandbox_result s;
     memset(&s, 0, sizeof s);
+    /* the one place a job's thread may be cancelled (evolve_code_free at
+     * shutdown): the sandbox kills and removes what it started */
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
     int rc = evolve_sandbox_run(&o, &s, err, errlen);
+    pthread_setcancelstate(old, NULL);
     if (rc < 0)
         return rc;
     free(r->out);
@@ -442,6 +448,11 @@ int code_run(const char *text, const char *cwd, bool use_sandbox, const char *sh
     for (size_t i = 0; cmds[i] && r->ok; i++) {
         if (setup_done(cmds[i], cwd))
             continue;
+        if (stop && atomic_load(stop)) {
+            r->ok = false;
+            snprintf(r->verdict, sizeof r->verdict, "stopped");
+            break;
+        }
         if (run_one(cmds[i], cwd, &use_sandbox, shim, timeout_ms, stop, r) != 0)
             r->ok = false;
         if (stop && atomic_load(stop)) {

@@ -441,6 +441,7 @@ static json_t *best_of(json_t *results)
 void *code_job_main(void *arg)
 {
     code_job *j = arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL); /* but in a sandbox run (code_exec.c) */
     char err[2400] = "";
     int rc = job_body(j, err, sizeof err);
     pthread_mutex_lock(&j->k->lock);
