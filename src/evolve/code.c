@@ -345,8 +345,9 @@ static char *start_job(evolve_cell *c, const char *body, size_t len, int *status
     pthread_mutex_unlock(&k->lock);
     if (rc < 0) {
         job_free(j);
-        return evolve_error(rc == -ENOSPC ? 409 : 500, status, "cannot start the job: %s",
-                            rc == -ENOSPC ? "too many jobs kept" : strerror(-rc));
+        return evolve_error(rc == -ENOSPC ? 409 : 500, status, "cannot start the job: %s%s",
+                            rc == -ENOSPC ? "64 jobs are kept already; remove old ones from " : strerror(-rc),
+                            rc == -ENOSPC ? k->dir : "");
     }
     return evolve_reply(json_pack("{s:s}", "id", j->id), 202, status);
 }
