@@ -1,7 +1,7 @@
 /* cmd_evolve.c: `ippoc evolve run|status|stop` (experiment runs: POST
  * /v1/evolve/runs, GET /v1/evolve[/runs/ID], POST /v1/evolve/runs/ID/stop)
  * and the table of evolve subcommands ("code" and "accept" live in
- * cmd_evolve_code.c). `run` sends the space file's text, then follows the
+ * cmd_evolve_code.c, "watch" in cmd_genome.c; each gets argv[0] = its name). `run` sends the space file's text, then follows the
  * run, printing one line per decided candidate until it ends. */
 #include "cli/cli.h"
 
@@ -415,26 +415,14 @@ static int evolve_stop(const cli_ctx *ctx0, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-static int run_code(const cli_ctx *ctx, int argc, char **argv)
-{
-    (void)ctx;
-    return cmd_evolve_code(argc, argv);
-}
-
-static int run_accept(const cli_ctx *ctx, int argc, char **argv)
-{
-    (void)ctx;
-    return cmd_evolve_accept(argc, argv);
-}
-
 int cmd_evolve(const cli_ctx *ctx, int argc, char **argv)
 {
     static const struct {
         const char *name;
         int (*fn)(const cli_ctx *ctx, int argc, char **argv);
     } subs[] = {
-        {"run", evolve_run}, {"status", evolve_status}, {"stop", evolve_stop},
-        {"code", run_code},  {"accept", run_accept},
+        {"run", evolve_run},         {"status", evolve_status},       {"stop", evolve_stop},
+        {"code", cmd_evolve_code},   {"accept", cmd_evolve_accept},   {"watch", cmd_evolve_watch},
     };
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         cli_help_command("evolve", argc < 2 ? stderr : stdout);
@@ -443,6 +431,6 @@ int cmd_evolve(const cli_ctx *ctx, int argc, char **argv)
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (!strcmp(argv[1], subs[i].name))
             return subs[i].fn(ctx, argc - 1, argv + 1);
-    fprintf(stderr, "ippoc: evolve: unknown subcommand '%s' (run, status, stop, code, accept)\n", argv[1]);
+    fprintf(stderr, "ippoc: evolve: unknown subcommand '%s' (run, status, stop, watch, code, accept)\n", argv[1]);
     return CLI_EXIT_USAGE;
 }

@@ -34,6 +34,12 @@ static const char usage_text[] =
     "  llm               the language-model client: providers, token budgets, fallbacks\n"
     "  learn PATH|URL... read documents into the knowledge store; --feed, --list, --search\n"
     "  prefs             the operators' preferences: configured and learned\n"
+    "  history [PATH]    the genome's commits: every change to config, tuned files, tools\n"
+    "  diff REV          what a genome commit changed (or A..B)\n"
+    "  rollback REV      put the genome back to REV and apply it through the policy\n"
+    "  genome check      is the genome's working tree what HEAD says; genome show PATH\n"
+    "  evolve code       the model proposes faster code for one file; built, tested, benched\n"
+    "  evolve accept ID  merge a self-code job's best branch and build it (then restart)\n"
     "  evolve run|status|stop  experiments: tune a space of knobs against a fitness\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
@@ -177,6 +183,35 @@ static const cmd_help helps[] = {
      "(yesterday's when still due, else today's so far). Prints what each step\n"
      "did once the pass's brain.dream event is there (waiting up to 60 s).\n"
      "Exit status 1 (conflict) while a pass or a deliberation runs.\n"},
+    {"evolve code",
+     "usage: ippoc evolve code --target FILE --bench CMD [--repo DIR] [--build CMD]\n"
+     "                         [--test CMD] [--goal min|max] [--candidates N]\n"
+     "                         [--repeats N] [--detach] [--json]\n"
+     "\n"
+     "Self-code evolution (POST /v1/evolve/code; needs [llm]). The daemon clones\n"
+     "the git repository DIR (default: the current directory; its committed HEAD)\n"
+     "into its state dir, builds, tests and benchmarks it (--repeats times,\n"
+     "default 7), then asks the model for --candidates patches (default 3) to\n"
+     "FILE only. Each patch is applied with git apply, built, tested and\n"
+     "benchmarked in the sandbox, interleaved with the baseline. CMD is split\n"
+     "into words, no shell ('&&' chains commands; write sh -c '...' for a\n"
+     "shell); the bench prints a number, lower is better unless --goal max.\n"
+     "Defaults: --build 'meson setup build && ninja -C build', --test 'meson\n"
+     "test -C build --suite unit'. A candidate that builds and passes the tests\n"
+     "is kept on the branch evolve/code-ID-N of DIR with Ippoc-* trailers; it\n"
+     "is accepted when faster (one-sided Mann-Whitney p < 0.05 and the\n"
+     "interval of the gain above +2%). Follows the job until it ends (one line\n"
+     "per step and per candidate); --detach prints the job's id and returns.\n"},
+    {"evolve accept",
+     "usage: ippoc evolve accept ID [--branch BRANCH] [--json]\n"
+     "\n"
+     "Merges the best accepted branch of self-code job ID (or BRANCH, one the\n"
+     "job kept) into the repository's current branch, only when its working\n"
+     "tree is clean, and builds it with the job's build command. The merge\n"
+     "goes through the safety policy: when it is queued for approval this\n"
+     "prints the pending id ('ippoc approve N'); else it waits for the merge\n"
+     "and the build and prints what to restart: ippoc never replaces a\n"
+     "running binary itself.\n"},
     {"learn",
      "usage: ippoc learn [--kind KIND] [--pin] [--json] FILE|DIR|URL...\n"
      "       ippoc learn --feed [URL]\n"
@@ -217,6 +252,43 @@ static const cmd_help helps[] = {
      "prose grounded in the same records. --at TIME (epoch seconds, now-2h, or\n"
      "ISO 8601) is the moment asked about when the question names none. The\n"
      "words of QUESTION are joined with spaces. See docs/ask.md.\n"},
+    {"history",
+     "usage: ippoc history [PATH] [--limit N] [--json]\n"
+     "\n"
+     "Lists the genome's commits, newest first (N: 50 by default): COMMIT TIME\n"
+     "KIND AUTHOR REASON FITNESS. Kinds: import (a file changed outside ippoc,\n"
+     "found at start or reload), config (an approved sysctl or restore),\n"
+     "evolve (an accepted experiment), rollback, revert (a regression after a\n"
+     "merge, or a refused rollback), tool. PATH: only commits touching it\n"
+     "(ippoc.conf, files/etc/..., tools/NAME.lua). See docs/evolve.md.\n"},
+    {"diff",
+     "usage: ippoc diff REV\n"
+     "\n"
+     "Prints the unified diff of genome commit REV against its parent, or of\n"
+     "A..B. REV is anything git understands: a commit id or prefix, HEAD~2.\n"},
+    {"rollback",
+     "usage: ippoc rollback REV [--reason TEXT] [--json]\n"
+     "\n"
+     "Makes a new genome commit whose content is REV's, then asks the safety\n"
+     "policy to apply it to the machine (a 'genome apply' action of target\n"
+     "'cell'; [evolve] changes = execute | approve | refuse, default approve).\n"
+     "Prints the commit and the verdict: 'executing', or 'queued: approve with\n"
+     "ippoc approve ID'. A refused rollback is undone in the genome. The\n"
+     "applied change is on probation ([evolve] probation): a regression\n"
+     "reverts it by itself.\n"},
+    {"genome",
+     "usage: ippoc genome check [--json]\n"
+     "       ippoc genome show PATH [--rev REV]\n"
+     "\n"
+     "check: whether the genome's working tree (STATE/genome) matches HEAD;\n"
+     "a file edited by hand there is reported with its path (exit 1).\n"
+     "show: the text of PATH at REV (default HEAD).\n"},
+    {"evolve watch",
+     "usage: ippoc evolve watch [--json]\n"
+     "\n"
+     "The genome changes applied to the machine since ippocd started: those on\n"
+     "probation (until when) and the outcome of the others (kept, reverted\n"
+     "with the regression seen, applied without probation, failed).\n"},
     {"prefs",
      "usage: ippoc prefs [--json]\n"
      "       ippoc prefs forget ID [--json]\n"

@@ -35,6 +35,7 @@ static const struct {
     {"learn", cmd_learn},
     {"prefs", cmd_prefs},
     {"evolve", cmd_evolve},
+    {"history", cmd_history}, {"diff", cmd_diff}, {"rollback", cmd_rollback}, {"genome", cmd_genome},
 };
 
 static cmd_fn find_command(const char *name)
