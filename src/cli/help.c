@@ -319,7 +319,8 @@ static const cmd_help helps[] = {
      "through the safety policy. --detach prints the run's id and returns.\n"
      "'status' lists the runs, or shows one run's fitness history: TRIAL\n"
      "PROPOSER VALUES FITNESS INCUMBENT VERDICT DECISION. 'stop' stops a run\n"
-     "after its current trial; the knob files get the incumbent's values back.\n"},
+     "after its current trial; the knob files get the incumbent's values back.\n"
+     "Other subcommands: evolve watch, evolve code, evolve accept (see their help).\n"},
     {"pending",
      "usage: ippoc pending [--json]\n"
      "\n"
