@@ -795,46 +795,40 @@ static int commit_accepted(evolve_run *r, cand *k, const evolve_test *conf, char
     evolve_trailer tr = {.kind = "evolve", .author = "ippoc", .reason = reason, .fitness = fitness};
     int rc = 0;
     if (g) {
-        /* the knob files as they are now (the candidate's values) */
-        int wrc = set_values(r, k->x, err, errlen);
-        for (int f = 0; !wrc && !rc && f < r->nfiles; f++) {
-            FILE *fp = fopen(r->files[f], "rb");
-            if (!fp) {
-                rc = -errno;
-                snprintf(err, errlen, "%s: %s", r->files[f], strerror(errno));
-                break;
-            }
+        /* the space first, then the knob files as they are now (the
+         * candidate's values): the last commit names the files changed */
+        char gpath[EVOLVE_TEXT + 16], o2[41];
+        snprintf(gpath, sizeof gpath, "spaces/%s.space", r->sp.name);
+        rc = evolve_genome_write(g, gpath, r->p.space_text, strlen(r->p.space_text), &tr, o2, err, errlen);
+        if (rc >= 0)
+            snprintf(oid, sizeof oid, "%s", o2);
+        rc = rc < 0 ? rc : set_values(r, k->x, err, errlen);
+        for (int f = 0; rc >= 0 && f < r->nfiles; f++) {
             char *buf = NULL;
             size_t len = 0;
-            FILE *mem = open_memstream(&buf, &len);
+            FILE *fp = fopen(r->files[f], "rb");
+            FILE *mem = fp ? open_memstream(&buf, &len) : NULL;
             char chunk[8192];
             size_t got;
             while (mem && (got = fread(chunk, 1, sizeof chunk, fp)) > 0)
                 fwrite(chunk, 1, got, mem);
-            fclose(fp);
+            if (fp)
+                fclose(fp);
             if (mem)
                 fclose(mem);
-            char gpath[EVOLVE_TEXT + 16];
+            if (!fp || !mem) {
+                snprintf(err, errlen, "%s: cannot read it back", r->files[f]);
+                free(buf);
+                rc = -EIO;
+                break;
+            }
             snprintf(gpath, sizeof gpath, "%s%s", EVOLVE_GENOME_FILES, r->files[f] + 1);
-            char o2[41];
-            int w = evolve_genome_write(g, gpath, buf ? buf : "", len, &tr, o2, err, errlen);
+            rc = evolve_genome_write(g, gpath, buf ? buf : "", len, &tr, o2, err, errlen);
             free(buf);
-            if (w < 0)
-                rc = w;
-            else if (w == 0)
-                snprintf(oid, sizeof oid, "%s", o2);
+            if (rc >= 0)
+                snprintf(oid, sizeof oid, "%s", o2); /* 1: unchanged, o2 is HEAD */
         }
-        if (wrc)
-            rc = wrc;
-        if (!rc) {
-            char gpath[128], o2[41];
-            snprintf(gpath, sizeof gpath, "spaces/%s.space", r->sp.name);
-            int w = evolve_genome_write(g, gpath, r->p.space_text, strlen(r->p.space_text), &tr, o2, err, errlen);
-            if (w < 0)
-                rc = w;
-            else if (w == 0 || !oid[0])
-                snprintf(oid, sizeof oid, "%s", o2);
-        }
+        rc = rc < 0 ? rc : 0;
     }
     if (rc) {
         char msg[600];
