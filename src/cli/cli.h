@@ -275,6 +275,7 @@ int cmd_dream(const cli_ctx *ctx, int argc, char **argv);
 int cmd_learn(const cli_ctx *ctx, int argc, char **argv);    /* cmd_learn.c: documents and feeds */
 int cmd_ask(const cli_ctx *ctx, int argc, char **argv);      /* cmd_ask.c: questions answered from memory */
 int cmd_prefs(const cli_ctx *ctx, int argc, char **argv);   /* cmd_prefs.c: preferences */
+int cmd_tool(const cli_ctx *ctx, int argc, char **argv);    /* cmd_tool.c: ToolSmith's tools */
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
  * the diagnosis kept on an incident's JSON, NULL when none. */
 void cli_print_diagnosis(const json_t *d);

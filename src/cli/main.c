@@ -34,6 +34,7 @@ static const struct {
     {"digest", cmd_digest}, {"dream", cmd_dream},
     {"learn", cmd_learn},
     {"prefs", cmd_prefs},
+    {"tool", cmd_tool},
 };
 
 static cmd_fn find_command(const char *name)
