@@ -343,6 +343,33 @@ static void test_wasm(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* the example tools in tools/ pass their own tests */
+static void test_examples(void **state)
+{
+    (void)state;
+    const char *src_root = getenv("IPPOC_SRC");
+    if (!src_root)
+        skip();
+    static const char *names[] = {"disk_hog", "restart_if_slow"};
+    for (int i = 0; i < 2; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tools/%s.lua", src_root, names[i]);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        static char src[65536];
+        size_t n = fread(src, 1, sizeof src - 1, f);
+        fclose(f);
+        src[n] = 0;
+        json_t *res = NULL;
+        char err[512];
+        assert_int_equal(evolve_tool_run_lua(names[i], src, NULL, true, NULL, NULL, &res, err, sizeof err), 0);
+        if (!json_is_true(json_object_get(res, "ok")))
+            fail_msg("%s: %s", names[i], error_of(res));
+        assert_true(json_integer_value(json_object_get(json_object_get(res, "value"), "passed")) >= 3);
+        json_decref(res);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_tests),
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_wasm),
+        cmocka_unit_test(test_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
