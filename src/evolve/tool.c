@@ -456,6 +456,12 @@ static char *route_draft(evolve_cell *c, const char *body, size_t len, int *stat
         json_decref(b);
         return evolve_error(400, status, "source: larger than %u bytes", TOOL_SRC_MAX);
     }
+    /* the body's strings are copied: the body is freed before the end */
+    char name_buf[72], desc_buf[1024];
+    snprintf(name_buf, sizeof name_buf, "%s", name);
+    snprintf(desc_buf, sizeof desc_buf, "%s", desc ? desc : "");
+    name = name_buf;
+    desc = desc_buf;
     char err[1024] = "";
     int st = 0;
     char *src = given ? strdup(given) : draft_from_model(c, name, desc, &st, err, sizeof err);
@@ -470,10 +476,10 @@ static char *route_draft(evolve_cell *c, const char *body, size_t len, int *stat
     char id[128], file[4400];
     snprintf(id, sizeof id, "%s-%lx%x", name, (unsigned long)time(NULL), seq);
     snprintf(file, sizeof file, "%s/%s.lua", t->drafts, id);
-    json_t *meta = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", id, "name", name, "description",
-                             desc ? desc : "", "author", given ? "operator" : "ippoc", "created",
-                             (json_int_t)time(NULL));
+    bool by_operator = given != NULL;
     json_decref(b);
+    json_t *meta = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", id, "name", name, "description", desc, "author",
+                             by_operator ? "operator" : "ippoc", "created", (json_int_t)time(NULL));
     int rc = write_file(file, src, strlen(src), err, sizeof err);
     free(src);
     if (rc < 0) {
@@ -509,8 +515,8 @@ static char *route_draft(evolve_cell *c, const char *body, size_t len, int *stat
         return evolve_error(503, status, "draft %s passed its tests, but no safety policy is wired to add it", id);
     }
     char why[1024], verdict[64] = "";
-    snprintf(why, sizeof why, "add tool %s (%s): %s", name, given ? "posted by an operator" : "drafted by the model",
-             desc && *desc ? desc : "no description");
+    snprintf(why, sizeof why, "add tool %s (%s): %s", name, by_operator ? "posted by an operator" : "drafted by the model",
+             *desc ? desc : "no description");
     json_object_set_new(meta, "status", json_string("proposed"));
     save_meta(t, id, meta);
     err[0] = 0;
@@ -602,6 +608,9 @@ int evolve_tools_accept(evolve_cell *c, const char *id, char *err, size_t errlen
     if (rc < 0) {
         if (!c->g)
             snprintf(err, errlen, "tool: no genome");
+        json_object_set_new(meta, "status", json_string("failed"));
+        json_object_set_new(meta, "error", json_string(err));
+        save_meta(t, id, meta);
         json_decref(meta);
         return rc;
     }
