@@ -108,6 +108,23 @@ static int write_file(const char *path, const char *data, size_t len, char *err,
     return 0;
 }
 
+/* Is tools/NAME.KIND committed (HEAD)? Its content in *src (malloc'd) when
+ * src is not NULL. A file in the working tree that is not committed is no
+ * tool. */
+static bool in_head(evolve_cell *c, const char *name, const char *kind, char **src)
+{
+    char gpath[128], err[256], *data = NULL;
+    size_t len = 0;
+    snprintf(gpath, sizeof gpath, "tools/%s.%s", name, kind);
+    if (evolve_genome_read(c->g, NULL, gpath, &data, &len, err, sizeof err) < 0)
+        return false;
+    if (src)
+        *src = data;
+    else
+        free(data);
+    return true;
+}
+
 /* A tool in the genome: its kind and the path in the working tree. */
 static int find_tool(evolve_cell *c, const char *name, char *kind, char *path, size_t n)
 {
@@ -117,7 +134,7 @@ static int find_tool(evolve_cell *c, const char *name, char *kind, char *path, s
     static const char *kinds[] = {"lua", "wasm"};
     for (int i = 0; i < 2; i++) {
         snprintf(path, n, "%s/tools/%s.%s", dir, name, kinds[i]);
-        if (access(path, R_OK) == 0) {
+        if (access(path, R_OK) == 0 && in_head(c, name, kinds[i], NULL)) {
             strcpy(kind, kinds[i]);
             return 0;
         }
@@ -246,12 +263,15 @@ static json_t *list_dir(evolve_cell *c, const char *dir, bool drafts)
             continue;
         const char *kind = dot + 1;
         *dot = 0;
+        char *src = NULL;
+        if (!drafts && !in_head(c, name, kind, &src))
+            continue;
         json_t *e = json_pack("{s:s,s:s,s:s}", "name", name, "kind", kind, "description", "");
         if (!strcmp(kind, "lua")) {
-            char path[4600], *src = NULL, err[512];
+            char path[4600], err[512];
             snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
             json_t *info = NULL;
-            if (read_file(path, &src, NULL, err, sizeof err) == 0 &&
+            if ((src || read_file(path, &src, NULL, err, sizeof err) == 0) &&
                 evolve_tool_lua_info(name, src, &info, err, sizeof err) == 0) {
                 json_object_set(e, "description", json_object_get(info, "description"));
                 json_object_set(e, "tests", json_object_get(info, "tests"));
@@ -259,8 +279,8 @@ static json_t *list_dir(evolve_cell *c, const char *dir, bool drafts)
             } else {
                 json_object_set_new(e, "error", json_string(err));
             }
-            free(src);
         }
+        free(src);
         if (drafts) {
             char meta[4600], *m = NULL, err[256];
             snprintf(meta, sizeof meta, "%s/%s.json", dir, name);
@@ -337,8 +357,8 @@ static char *route_run(evolve_cell *c, const char *name, const char *body, size_
     json_t *res = NULL;
     int rc;
     if (!strcmp(kind, "lua")) {
-        char *src = NULL;
-        rc = read_file(path, &src, NULL, err, sizeof err);
+        char *src = NULL; /* what HEAD holds, not the working tree */
+        rc = in_head(c, name, kind, &src) ? 0 : read_file(path, &src, NULL, err, sizeof err);
         if (rc == 0)
             rc = evolve_tool_run_lua(name, src, args, false, &c->h.tools, NULL, &res, err, sizeof err);
         free(src);
