@@ -96,7 +96,12 @@ def test_drafts():
         llm, llm_port = start_fakellm(d.tmp)
         d.write_config(f"[llm]\nlocal = http://127.0.0.1:{llm_port}/v1\ntimeout = 20s\n"
                        "[evolve]\nchanges = execute\n")
-        d.start()
+        try:
+            d.start()
+        except AssertionError as e:
+            if "unknown section [evolve]" in str(e):
+                skip("the cell's [evolve] section is not on this tree yet")
+            raise
         r = d.get("/v1/tools")
         if r.status in (404, 503):
             skip(f"the cell's evolution is not wired here ({r.status}: {r.body[:200]!r})")
