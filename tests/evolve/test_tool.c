@@ -314,8 +314,9 @@ static void test_wasm(void **state)
     char err[512] = "";
     const char *args[] = {"a=1", NULL};
     assert_int_equal(evolve_tool_run_wasm(hello, args, NULL, &res, err, sizeof err), 0);
-    const char *mode = json_string_value(json_object_get(res, "mode"));
-    assert_non_null(mode);
+    char mode[16];
+    assert_non_null(json_string_value(json_object_get(res, "mode")));
+    snprintf(mode, sizeof mode, "%s", json_string_value(json_object_get(res, "mode")));
     if (!strcmp(mode, "wasi")) {
         /* an interpreter with WASI: the module's own output */
         assert_true(json_is_true(json_object_get(res, "ok")));
