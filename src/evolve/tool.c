@@ -18,6 +18,7 @@
 #include "evolve/evolve_int.h"
 #include "evolve/tool_int.h"
 #include "llm/llm.h"
+#include "memory/memory.h"
 
 #define TOOL_SRC_MAX (256u << 10)
 
@@ -375,6 +376,17 @@ static char *route_run(evolve_cell *c, const char *name, const char *body, size_
     if (rc < 0)
         return evolve_error(rc == -ENOSYS ? 503 : 500, status, "%s", err);
     record_run(c->tools, name, res);
+    if (c->o.mem) { /* a "tool.run" event in memory: what ran, how it ended */
+        json_t *ev = json_pack("{s:s,s:s,s:O?,s:O?,s:O?}", "tool", name, "kind", kind, "ok",
+                               json_object_get(res, "ok"), "ms", json_object_get(res, "ms"), "error",
+                               json_object_get(res, "error"));
+        char *p = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+        if (p)
+            mem_event_add(c->o.mem, 0, "tool.run", json_is_true(json_object_get(res, "ok")) ? "info" : "warning",
+                          "tool", p);
+        free(p);
+        json_decref(ev);
+    }
     json_object_set_new(res, "name", json_string(name));
     json_object_set_new(res, "kind", json_string(kind));
     return evolve_reply(res, 200, status);

@@ -124,6 +124,12 @@ def test_drafts():
         st, run = d.post("/v1/tools/good_tool/run", {"args": {"x": 5}})
         assert st == 200 and run["ok"] and run["value"] == {"double": 10}, (st, run)
         assert run["log"] == ["doubling\t5"], run
+        def run_events():
+            r = d.get("/v1/events?type=tool.run")
+            evs = r.json() if r.status == 200 else []
+            evs = evs.get("events", []) if isinstance(evs, dict) else evs
+            return [e for e in evs if "good_tool" in json.dumps(e)]
+        wait_for(run_events, 10, "a tool.run event for good_tool")
         c = d.cli("tool", "run", "good_tool", "x=8", check=0)
         assert '"double": 16' in c.stdout or '"double":16' in c.stdout, c.stdout
         c = d.cli("tool", "list", check=0)
