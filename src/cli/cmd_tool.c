@@ -88,8 +88,10 @@ static int print_result(const cli_ctx *ctx, const json_t *ans)
     }
     if (!ok)
         fprintf(stderr, "ippoc: tool %s: %s\n", cli_jstr(ans, "name", "?"), cli_jstr(ans, "error", "failed"));
-    if (json_is_string(json_object_get(ans, "sandbox")) && strncmp(cli_jstr(ans, "sandbox", ""), "none", 4) == 0)
-        fprintf(stderr, "ippoc: note: ran without the sandbox (%s)\n", cli_jstr(ans, "sandbox", ""));
+    const char *sbx = cli_jstr(ans, "sandbox", "");
+    if (!strncmp(sbx, "none", 4)) /* "none (why)" or "none" with "sandbox_why" */
+        fprintf(stderr, "ippoc: note: ran without the sandbox%s%s\n", sbx[4] ? sbx + 4 : "",
+                json_object_get(ans, "sandbox_why") ? cli_jstr(ans, "sandbox_why", "") : "");
     return ok ? CLI_EXIT_OK : CLI_EXIT_API;
 }
 
