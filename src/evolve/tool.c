@@ -195,12 +195,18 @@ static int test_in_sandbox(evolve_cell *c, const char *name, const char *file, j
     *res = NULL;
     char exe[PATH_MAX];
     const char *shim = shim_path(c, exe, sizeof exe);
-    const char *argv[] = {shim, "--tool-test", file, NULL};
-    evolve_sandbox_opts o = {.argv = argv, .cwd = "/", .timeout_ms = 30000, .memory_bytes = 256ull << 20,
-                             .shim = c->shim};
+    char dir[PATH_MAX], copy[PATH_MAX];
+    int rc = evolve_tool_stage(file, dir, copy, err, errlen);
+    if (rc < 0)
+        return rc;
+    const char *argv[] = {shim, "--tool-test", copy, NULL};
+    const char *const writable[] = {dir};
+    evolve_sandbox_opts o = {.argv = argv, .cwd = "/", .writable = writable, .nwritable = 1, .timeout_ms = 30000,
+                             .memory_bytes = 256ull << 20, .shim = c->shim};
     evolve_sandbox_result r;
     char why[512] = "";
-    int rc = evolve_sandbox_run(&o, &r, why, sizeof why);
+    rc = evolve_sandbox_run(&o, &r, why, sizeof why);
+    evolve_tool_unstage(dir, copy);
     if (rc == -ENOSYS) {
         char *src = NULL;
         if ((rc = read_file(file, &src, NULL, err, errlen)) < 0)

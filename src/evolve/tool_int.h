@@ -16,6 +16,13 @@ int evolve_tool_lua_info(const char *name, const char *source, json_t **info, ch
 int evolve_tool_spawn(const char *const *argv, int64_t timeout_ms, size_t out_max, evolve_sandbox_result *r,
                       char *err, size_t errlen);
 
+/* The sandbox has its own /tmp and sees only what is bound: a tool's file
+ * is copied into a fresh directory (/var/tmp/ippoc-tool-XXXXXX, else
+ * $TMPDIR) that the run binds, so it is visible wherever the state dir
+ * lives. dir and copy (PATH_MAX each) get the paths; unstage removes them. */
+int evolve_tool_stage(const char *file, char *dir, char *copy, char *err, size_t errlen);
+void evolve_tool_unstage(const char *dir, const char *copy);
+
 /* Is name a valid tool name ([A-Za-z0-9_-], 1 to 64 characters)? */
 bool evolve_tool_name_ok(const char *name);
 

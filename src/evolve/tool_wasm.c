@@ -5,6 +5,7 @@
  * the plain spawn with a deadline that this fallback (and tool tests) use. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -162,6 +163,52 @@ int evolve_tool_spawn(const char *const *argv, int64_t timeout_ms, size_t out_ma
     return 0;
 }
 
+int evolve_tool_stage(const char *file, char *dir, char *copy, char *err, size_t errlen)
+{
+    const char *roots[] = {"/var/tmp", getenv("TMPDIR"), "/tmp"};
+    dir[0] = copy[0] = 0;
+    for (size_t i = 0; i < 3 && !dir[0]; i++) {
+        if (!roots[i] || !*roots[i])
+            continue;
+        snprintf(dir, PATH_MAX, "%s/ippoc-tool-XXXXXX", roots[i]);
+        if (!mkdtemp(dir))
+            dir[0] = 0;
+    }
+    if (!dir[0]) {
+        int e = errno;
+        snprintf(err, errlen, "tool: cannot make a directory for the sandbox: %s", strerror(e));
+        return -e;
+    }
+    const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+    snprintf(copy, PATH_MAX, "%s/%s", dir, base);
+    int in = open(file, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+    if (in < 0 || (out = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+        rc = -errno;
+    char buf[65536];
+    ssize_t n;
+    while (!rc && (n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0 || write(out, buf, (size_t)n) != n)
+            rc = n < 0 ? -errno : -EIO;
+    }
+    if (in >= 0)
+        close(in);
+    if (out >= 0 && close(out) < 0 && !rc)
+        rc = -errno;
+    if (rc) {
+        snprintf(err, errlen, "tool: cannot copy %s for the sandbox: %s", file, strerror(-rc));
+        evolve_tool_unstage(dir, copy);
+    }
+    return rc;
+}
+
+void evolve_tool_unstage(const char *dir, const char *copy)
+{
+    if (copy && *copy)
+        unlink(copy);
+    if (dir && *dir)
+        rmdir(dir);
+}
+
 static bool wasi_missing; /* learnt from the first run; a benign race */
 
 static void free_result(evolve_sandbox_result *r, const char *sandbox)
@@ -196,11 +243,21 @@ static int run_interp(const char *path, const char *const *args, const char *shi
         argv[n++] = path;
     }
     argv[n] = NULL;
-    evolve_sandbox_opts o = {.argv = argv, .cwd = "/", .timeout_ms = WASM_TIMEOUT_MS,
-                             .memory_bytes = WASM_MEMORY, .out_max = WASM_OUT_MAX, .shim = shim};
+    /* the module, copied where the sandbox sees it (a private /tmp there) */
+    char dir[PATH_MAX], copy[PATH_MAX];
+    int rc = evolve_tool_stage(path, dir, copy, err, errlen);
+    if (rc < 0)
+        return rc;
+    argv[wasi ? 2 : 3] = copy;
+    const char *const writable[] = {dir};
+    evolve_sandbox_opts o = {.argv = argv, .cwd = "/", .writable = writable, .nwritable = 1,
+                             .timeout_ms = WASM_TIMEOUT_MS, .memory_bytes = WASM_MEMORY, .out_max = WASM_OUT_MAX,
+                             .shim = shim};
     *sandbox = "bwrap";
-    int rc = evolve_sandbox_run(&o, r, why, whylen);
+    rc = evolve_sandbox_run(&o, r, why, whylen);
+    evolve_tool_unstage(dir, copy);
     if (rc == -ENOSYS) {
+        argv[wasi ? 2 : 3] = path;
         *sandbox = "none";
         return evolve_tool_spawn(argv, WASM_TIMEOUT_MS, WASM_OUT_MAX, r, err, errlen);
     }

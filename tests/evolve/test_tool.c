@@ -313,7 +313,7 @@ static void test_wasm(void **state)
     json_t *res = NULL;
     char err[512] = "";
     const char *args[] = {"a=1", NULL};
-    assert_int_equal(evolve_tool_run_wasm(hello, args, NULL, &res, err, sizeof err), 0);
+    assert_int_equal(evolve_tool_run_wasm(hello, args, getenv("IPPOCD"), &res, err, sizeof err), 0);
     char mode[16];
     assert_non_null(json_string_value(json_object_get(res, "mode")));
     snprintf(mode, sizeof mode, "%s", json_string_value(json_object_get(res, "mode")));
@@ -328,7 +328,7 @@ static void test_wasm(void **state)
         print_message("wasm-interp has no WASI here: %s\n", error_of(res));
     }
     json_decref(res);
-    assert_int_equal(evolve_tool_run_wasm(answer, NULL, NULL, &res, err, sizeof err), 0);
+    assert_int_equal(evolve_tool_run_wasm(answer, NULL, getenv("IPPOCD"), &res, err, sizeof err), 0);
     if (!strcmp(mode, "exports")) {
         assert_true(json_is_true(json_object_get(res, "ok")));
         assert_non_null(strstr(json_string_value(json_object_get(res, "value")), "run() => i32:42"));
