@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "evolve/evolve.h"
+#include "evolve/evolve_int.h"
 
 static json_t *run(const char *src, const json_t *args, bool test, const evolve_tool_host *h,
                    const evolve_tool_limits *lim)
@@ -371,6 +372,169 @@ static void test_examples(void **state)
     }
 }
 
+/* ---- the routes, on a real cell (genome in a temporary dir) ---- */
+
+static evolve_cell *the_cell;
+static int changes;
+static char policy_verdict[16] = "execute";
+
+/* the safety policy, as heal would decide it: run it now (or queue, refuse) */
+static int fake_change(void *ud, const char *op, const char *arg, const char *why, char *verdict, size_t vlen,
+                       char *err, size_t errlen)
+{
+    (void)ud;
+    (void)why;
+    changes++;
+    snprintf(verdict, vlen, "%s", policy_verdict);
+    if (!strcmp(policy_verdict, "refuse")) {
+        snprintf(err, errlen, "[evolve] changes = refuse");
+        return -EPERM;
+    }
+    if (!strcmp(policy_verdict, "queue"))
+        return 0;
+    assert_string_equal(op, "tool");
+    return evolve_execute(the_cell, op, arg, err, errlen);
+}
+
+static json_t *http(const char *method, const char *path, json_t *body, int *status)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    char *ans = evolve_http(the_cell, method, path, NULL, text, text ? strlen(text) : 0, status);
+    free(text);
+    assert_non_null(ans);
+    json_t *j = json_loads(ans, 0, NULL);
+    if (!j)
+        fail_msg("%s %s: not JSON: %s", method, path, ans);
+    free(ans);
+    return j;
+}
+
+static const char good_src[] = "local T T = {description = 'twice x', run = function(a) return (a.x or 0) * 2 end,"
+                               " tests = {twice = function() assert(T.run({x = 4}) == 8) end}} return T";
+
+static void test_routes(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ippoc-test-tool-cell-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    evolve_cell_opts o = {.state_dir = dir, .shim = getenv("IPPOCD")};
+    evolve_hooks h = {.change = fake_change};
+    char err[1024] = "";
+    int rc = evolve_cell_new(&o, &h, &the_cell, err, sizeof err);
+    if (rc)
+        fail_msg("evolve_cell_new: %s", err);
+    int st = 0;
+    /* a person's tool: tested, executed by the policy, committed */
+    json_t *a = http("POST", "/v1/tools/draft", json_pack("{s:s,s:s}", "name", "twice", "source", good_src), &st);
+    if (st != 201)
+        fail_msg("draft: %d %s", st, json_dumps(a, 0));
+    assert_string_equal(json_string_value(json_object_get(a, "status")), "accepted");
+    assert_int_equal(strlen(json_string_value(json_object_get(a, "commit"))), 40);
+    json_decref(a);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(evolve_genome_read(evolve_cell_genome(the_cell), NULL, "tools/twice.lua", &data, &len, err,
+                                        sizeof err),
+                     0);
+    assert_string_equal(data, good_src);
+    free(data);
+    json_t *hist = evolve_genome_history(evolve_cell_genome(the_cell), "tools/twice.lua", 0, err, sizeof err);
+    assert_non_null(hist);
+    json_t *c0 = json_array_get(json_is_array(hist) ? hist : json_object_get(hist, "commits"), 0);
+    assert_string_equal(json_string_value(json_object_get(c0, "kind")), "tool");
+    assert_string_equal(json_string_value(json_object_get(c0, "fitness")), "tests 1/1 passed");
+    json_decref(hist);
+    /* listed, run, tested */
+    a = http("GET", "/v1/tools", NULL, &st);
+    assert_int_equal(st, 200);
+    json_t *t0 = json_array_get(json_object_get(a, "tools"), 0);
+    assert_string_equal(json_string_value(json_object_get(t0, "name")), "twice");
+    assert_string_equal(json_string_value(json_object_get(t0, "description")), "twice x");
+    json_decref(a);
+    a = http("POST", "/v1/tools/twice/run", json_pack("{s:{s:i}}", "args", "x", 21), &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_integer_value(json_object_get(a, "value")), 42);
+    json_decref(a);
+    a = http("POST", "/v1/tools/twice/test", NULL, &st);
+    assert_int_equal(st, 200);
+    if (!json_is_true(json_object_get(a, "ok")))
+        fail_msg("test: %s", json_dumps(a, 0));
+    print_message("tool tests ran in sandbox: %s\n", json_string_value(json_object_get(a, "sandbox")));
+    json_decref(a);
+    a = http("GET", "/v1/tools", NULL, &st);
+    t0 = json_array_get(json_object_get(a, "tools"), 0);
+    assert_true(json_is_true(json_object_get(json_object_get(t0, "last_run"), "ok")));
+    json_decref(a);
+    /* a failing test: refused, not committed, the policy never asked */
+    int before = changes;
+    a = http("POST", "/v1/tools/draft",
+             json_pack("{s:s,s:s}", "name", "bad", "source",
+                       "return {run = function() end, tests = {t = function() assert(false, 'nope') end}}"),
+             &st);
+    assert_int_equal(st, 422);
+    assert_non_null(strstr(json_string_value(json_object_get(a, "error")), "nope"));
+    json_decref(a);
+    /* an endless test: stopped, refused */
+    a = http("POST", "/v1/tools/draft",
+             json_pack("{s:s,s:s}", "name", "spin", "source",
+                       "return {run = function() end, tests = {t = function() while true do end end}}"),
+             &st);
+    assert_int_equal(st, 422);
+    assert_non_null(strstr(json_string_value(json_object_get(a, "error")), "instruction limit"));
+    json_decref(a);
+    /* no tests: refused */
+    a = http("POST", "/v1/tools/draft",
+             json_pack("{s:s,s:s}", "name", "bare", "source", "return {run = function() end}"), &st);
+    assert_int_equal(st, 422);
+    json_decref(a);
+    assert_int_equal(changes, before);
+    assert_int_not_equal(evolve_genome_read(evolve_cell_genome(the_cell), NULL, "tools/bad.lua", &data, &len, err,
+                                            sizeof err),
+                         0);
+    /* queued by the policy: 202, not in the genome until executed */
+    snprintf(policy_verdict, sizeof policy_verdict, "queue");
+    a = http("POST", "/v1/tools/draft", json_pack("{s:s,s:s}", "name", "later", "source", good_src), &st);
+    assert_int_equal(st, 202);
+    assert_string_equal(json_string_value(json_object_get(a, "status")), "queued");
+    char id[128];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(a, "id")));
+    json_decref(a);
+    a = http("POST", "/v1/tools/later/run", NULL, &st);
+    assert_int_equal(st, 404);
+    json_decref(a);
+    assert_int_equal(evolve_execute(the_cell, "tool", id, err, sizeof err), 0); /* approved */
+    a = http("POST", "/v1/tools/later/run", json_pack("{s:{s:i}}", "args", "x", 1), &st);
+    assert_int_equal(st, 200);
+    json_decref(a);
+    assert_int_not_equal(evolve_execute(the_cell, "tool", id, err, sizeof err), 0); /* not twice */
+    assert_int_not_equal(evolve_execute(the_cell, "tool", "../x", err, sizeof err), 0);
+    /* refused by the policy: 409 */
+    snprintf(policy_verdict, sizeof policy_verdict, "refuse");
+    a = http("POST", "/v1/tools/draft", json_pack("{s:s,s:s}", "name", "no", "source", good_src), &st);
+    assert_int_equal(st, 409);
+    json_decref(a);
+    /* no model: 503 naming [llm]; bad names; unknown tools */
+    a = http("POST", "/v1/tools/draft", json_pack("{s:s,s:s}", "name", "x", "description", "y"), &st);
+    assert_int_equal(st, 503);
+    assert_non_null(strstr(json_string_value(json_object_get(a, "error")), "[llm]"));
+    json_decref(a);
+    a = http("POST", "/v1/tools/a.b/run", NULL, &st);
+    assert_int_equal(st, 400);
+    json_decref(a);
+    a = http("POST", "/v1/tools/draft", json_pack("{s:s,s:s}", "name", "../x", "source", good_src), &st);
+    assert_int_equal(st, 400);
+    json_decref(a);
+    a = http("POST", "/v1/tools/twice/run", json_pack("{s:s}", "args", "no"), &st);
+    assert_int_equal(st, 400);
+    json_decref(a);
+    evolve_cell_free(the_cell);
+    the_cell = NULL;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_wasm),
         cmocka_unit_test(test_examples),
+        cmocka_unit_test(test_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
