@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,7 +210,7 @@ void evolve_tool_unstage(const char *dir, const char *copy)
         rmdir(dir);
 }
 
-static bool wasi_missing; /* learnt from the first run; a benign race */
+static atomic_bool wasi_missing; /* learnt from the first run */
 
 static void free_result(evolve_sandbox_result *r, const char *sandbox)
 {
@@ -287,10 +288,10 @@ int evolve_tool_run_wasm(const char *path, const char *const *args, const char *
     evolve_sandbox_result r;
     char why[512] = "";
     const char *sandbox = "bwrap";
-    bool wasi = !wasi_missing;
+    bool wasi = !atomic_load(&wasi_missing);
     int rc = run_interp(path, args, shim, wasi, &r, &sandbox, why, sizeof why, err, errlen);
     if (rc == 0 && wasi && r.verdict != EVOLVE_SBX_OK && r.err_tail && strstr(r.err_tail, "wasi support not compiled in")) {
-        wasi_missing = true;
+        atomic_store(&wasi_missing, true);
         wasi = false;
         free_result(&r, sandbox);
         rc = run_interp(path, args, shim, wasi, &r, &sandbox, why, sizeof why, err, errlen);
