@@ -471,6 +471,29 @@ static void save_meta(struct evolve_tools *t, const char *id, json_t *meta)
     free(s);
 }
 
+static json_t *read_meta(struct evolve_tools *t, const char *id)
+{
+    char path[4400], *m = NULL, err[256];
+    snprintf(path, sizeof path, "%s/%s.json", t->drafts, id);
+    json_t *j = read_file(path, &m, NULL, err, sizeof err) == 0 ? json_loads(m, 0, NULL) : NULL;
+    free(m);
+    return j;
+}
+
+/* The draft's meta once it left "proposed" (accepted or failed), polled
+ * every 20 ms up to wait_ms; else as it is. */
+static json_t *wait_meta(struct evolve_tools *t, const char *id, int wait_ms)
+{
+    for (int waited = 0;; waited += 20) {
+        json_t *j = read_meta(t, id);
+        const char *st = json_string_value(json_object_get(j, "status"));
+        if (waited >= wait_ms || (st && strcmp(st, "proposed")))
+            return j;
+        json_decref(j);
+        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000000L}, NULL);
+    }
+}
+
 static char *route_draft(evolve_cell *c, const char *body, size_t len, int *status)
 {
     json_error_t je;
@@ -559,11 +582,10 @@ static char *route_draft(evolve_cell *c, const char *body, size_t len, int *stat
     save_meta(t, id, meta);
     err[0] = 0;
     rc = c->h.change(c->h.ud, "tool", id, why, verdict, sizeof verdict, err, sizeof err);
-    /* evolve_tools_accept may have run (and rewritten the meta) by now */
-    char mpath[4400], *m = NULL, e2[256];
-    snprintf(mpath, sizeof mpath, "%s/%s.json", t->drafts, id);
-    json_t *now = read_file(mpath, &m, NULL, e2, sizeof e2) == 0 ? json_loads(m, 0, NULL) : NULL;
-    free(m);
+    /* evolve_tools_accept may have run (and rewritten the meta) by now;
+     * heal runs an executed change on its pool: wait a little for it */
+    bool executing = rc == 0 && !strcmp(verdict, "execute");
+    json_t *now = wait_meta(t, id, executing ? 3000 : 0);
     if (now) {
         json_decref(meta);
         meta = now;
@@ -577,6 +599,12 @@ static char *route_draft(evolve_cell *c, const char *body, size_t len, int *stat
                                   json_object_get(meta, "reason"));
         json_decref(meta);
         return evolve_reply(reply, 409, status);
+    }
+    if (stv && !strcmp(stv, "failed")) {
+        char *r = evolve_error(500, status, "draft %s passed its tests and the policy, but adding it failed: %s", id,
+                               json_string_value(json_object_get(meta, "error")));
+        json_decref(meta);
+        return r;
     }
     bool queued = !strcmp(verdict, "queue");
     if (queued && stv && !strcmp(stv, "proposed")) {
