@@ -521,6 +521,12 @@ static char *route_draft(evolve_cell *c, const char *body, size_t len, int *stat
     char name_buf[72], desc_buf[1024];
     snprintf(name_buf, sizeof name_buf, "%s", name);
     snprintf(desc_buf, sizeof desc_buf, "%s", desc ? desc : "");
+    json_t *info = NULL;
+    char ierr[256];
+    if (given && !desc_buf[0] && evolve_tool_lua_info(name, given, &info, ierr, sizeof ierr) == 0) {
+        snprintf(desc_buf, sizeof desc_buf, "%s", json_string_value(json_object_get(info, "description")));
+        json_decref(info);
+    }
     name = name_buf;
     desc = desc_buf;
     char err[1024] = "";

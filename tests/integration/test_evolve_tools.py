@@ -173,5 +173,34 @@ def test_drafts():
             llm.kill()
 
 
+def test_queued_then_approved():
+    """[evolve] changes = approve: a passing draft waits in `ippoc pending`
+    and enters the genome when a person approves it."""
+    d = Daemon()
+    try:
+        d.write_config("[evolve]\nchanges = approve\n")
+        try:
+            d.start()
+        except AssertionError as e:
+            if "unknown section [evolve]" in str(e):
+                skip("the cell's [evolve] section is not on this tree yet")
+            raise
+        c = d.cli("tool", "add", os.path.join(SRC, "tools", "restart_if_slow.lua"), check=0, timeout=60)
+        assert "queued" in c.stdout, c.stdout
+        assert "restart_if_slow" not in tool_names(d)
+        pending = d.get("/v1/pending").json()
+        pending = pending.get("pending", pending) if isinstance(pending, dict) else pending
+        mine = [p for p in pending if "restart_if_slow" in p.get("action", "")]
+        assert len(mine) == 1 and mine[0]["service"] == "cell", pending
+        d.cli("approve", str(mine[0]["id"]), check=0)
+        wait_for(lambda: "restart_if_slow" in tool_names(d), 20, "restart_if_slow in the genome after approval")
+        t = tool_names(d)["restart_if_slow"]
+        assert t["tests"] == 4 and "restart" in t["description"], t
+        drafts = d.get("/v1/tools").json()["drafts"]
+        assert [x["status"] for x in drafts if x["name"] == "restart_if_slow"] == ["accepted"], drafts
+    finally:
+        d.stop()
+
+
 if __name__ == "__main__":
-    run([test_drafts])
+    run([test_drafts, test_queued_then_approved])
