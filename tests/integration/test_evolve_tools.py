@@ -10,7 +10,9 @@ tests/llm/fakellm.py as the model ([llm] local):
    and stays out of the genome;
  - a draft whose test loops forever is stopped at the instruction limit and
    refused;
- - `ippoc tool add tools/disk_hog.lua` (no model) takes the same path.
+ - `ippoc tool add tools/disk_hog.lua` (no model) takes the same path;
+ - with [evolve] changes = approve, a passing draft waits in `ippoc pending`
+   and enters the genome when approved.
 Every wait polls with a deadline; ippocd and fakellm are stopped even on
 failure. When the cell's wiring (the daemon's change hook, the genome) is
 missing, the policy step is skipped with the reason."""
