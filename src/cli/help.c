@@ -34,6 +34,10 @@ static const char usage_text[] =
     "  llm               the language-model client: providers, token budgets, fallbacks\n"
     "  learn PATH|URL... read documents into the knowledge store; --feed, --list, --search\n"
     "  prefs             the operators' preferences: configured and learned\n"
+    "  history [PATH]    the genome's commits: every change to config, tuned files, tools\n"
+    "  diff REV          what a genome commit changed (or A..B)\n"
+    "  rollback REV      put the genome back to REV and apply it through the policy\n"
+    "  genome check      is the genome's working tree what HEAD says; genome show PATH\n"
     "  tool              ToolSmith's tools: list, run, test, draft, add\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
@@ -217,6 +221,43 @@ static const cmd_help helps[] = {
      "prose grounded in the same records. --at TIME (epoch seconds, now-2h, or\n"
      "ISO 8601) is the moment asked about when the question names none. The\n"
      "words of QUESTION are joined with spaces. See docs/ask.md.\n"},
+    {"history",
+     "usage: ippoc history [PATH] [--limit N] [--json]\n"
+     "\n"
+     "Lists the genome's commits, newest first (N: 50 by default): COMMIT TIME\n"
+     "KIND AUTHOR REASON FITNESS. Kinds: import (a file changed outside ippoc,\n"
+     "found at start or reload), config (an approved sysctl or restore),\n"
+     "evolve (an accepted experiment), rollback, revert (a regression after a\n"
+     "merge, or a refused rollback), tool. PATH: only commits touching it\n"
+     "(ippoc.conf, files/etc/..., tools/NAME.lua). See docs/evolve.md.\n"},
+    {"diff",
+     "usage: ippoc diff REV\n"
+     "\n"
+     "Prints the unified diff of genome commit REV against its parent, or of\n"
+     "A..B. REV is anything git understands: a commit id or prefix, HEAD~2.\n"},
+    {"rollback",
+     "usage: ippoc rollback REV [--reason TEXT] [--json]\n"
+     "\n"
+     "Makes a new genome commit whose content is REV's, then asks the safety\n"
+     "policy to apply it to the machine (a 'genome apply' action of target\n"
+     "'cell'; [evolve] changes = execute | approve | refuse, default approve).\n"
+     "Prints the commit and the verdict: 'executing', or 'queued: approve with\n"
+     "ippoc approve ID'. A refused rollback is undone in the genome. The\n"
+     "applied change is on probation ([evolve] probation): a regression\n"
+     "reverts it by itself.\n"},
+    {"genome",
+     "usage: ippoc genome check [--json]\n"
+     "       ippoc genome show PATH [--rev REV]\n"
+     "\n"
+     "check: whether the genome's working tree (STATE/genome) matches HEAD;\n"
+     "a file edited by hand there is reported with its path (exit 1).\n"
+     "show: the text of PATH at REV (default HEAD).\n"},
+    {"evolve watch",
+     "usage: ippoc evolve watch [--json]\n"
+     "\n"
+     "The genome changes applied to the machine since ippocd started: those on\n"
+     "probation (until when) and the outcome of the others (kept, reverted\n"
+     "with the regression seen, applied without probation, failed).\n"},
     {"prefs",
      "usage: ippoc prefs [--json]\n"
      "       ippoc prefs forget ID [--json]\n"
