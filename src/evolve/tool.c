@@ -320,6 +320,74 @@ static char *route_list(evolve_cell *c, int *status)
     return evolve_reply(json_pack("{s:o,s:o}", "tools", tools, "drafts", drafts), 200, status);
 }
 
+/* ---- the host a tool run gets: the daemon's, with label matching ----
+ * A tool names labels as "k=v,..." (docs/tools.md), often only some of
+ * them ({mountpoint = "/"}); memory keys a series by all its labels in
+ * Prometheus form (device="/dev/vda",mountpoint="/"). When the daemon's
+ * exact lookup finds nothing, the newest series of that name holding every
+ * k=v the tool named answers. */
+
+/* Does canonical labels (k="v",...) hold k="v" for each k=v of want? */
+static bool labels_hold(const char *canon, const char *want)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", want);
+    char *save = NULL;
+    for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            return false;
+        *eq = 0;
+        char needle[600];
+        const char *v = eq[1] == '"' ? eq + 1 : NULL; /* already quoted */
+        snprintf(needle, sizeof needle, v ? "%s=%s" : "%s=\"%s\"", kv, v ? v : eq + 1);
+        size_t nl = strlen(needle);
+        bool found = false;
+        for (const char *p = strstr(canon, needle); p && !found; p = strstr(p + 1, needle))
+            found = (p == canon || p[-1] == ',') && (p[nl] == 0 || p[nl] == ',');
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static int host_metric(void *ud, const char *name, const char *labels, double *value)
+{
+    evolve_cell *c = ud;
+    int rc = c->h.tools.metric ? c->h.tools.metric(c->h.tools.ud, name, labels, value) : -ENOSYS;
+    if ((rc != -ENOENT && rc != -ENOSYS) || !c->o.mem)
+        return rc;
+    mem_series_info *all = NULL;
+    size_t n = 0;
+    if (mem_series_snapshot(c->o.mem, &all, &n) < 0)
+        return rc;
+    int64_t best = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(all[i].name, name) && all[i].last_ts > best && labels_hold(all[i].labels, labels ? labels : "")) {
+            best = all[i].last_ts;
+            *value = all[i].last;
+        }
+    free(all);
+    return best ? 0 : -ENOENT;
+}
+
+static char *host_incidents(void *ud, int n)
+{
+    evolve_cell *c = ud;
+    return c->h.tools.incidents ? c->h.tools.incidents(c->h.tools.ud, n) : NULL;
+}
+
+static int host_propose(void *ud, const char *service, const char *action, const char *why, char *out,
+                        size_t outlen)
+{
+    evolve_cell *c = ud;
+    if (!c->h.tools.propose) {
+        snprintf(out, outlen, "no safety policy is wired to take proposals");
+        return -ENOSYS;
+    }
+    return c->h.tools.propose(c->h.tools.ud, service, action, why, out, outlen);
+}
+
 /* args object -> "KEY=VALUE" strings for a wasm tool */
 static int wasm_args(const json_t *args, char **out, int max)
 {
@@ -366,8 +434,12 @@ static char *route_run(evolve_cell *c, const char *name, const char *body, size_
     if (!strcmp(kind, "lua")) {
         char *src = NULL; /* what HEAD holds, not the working tree */
         rc = in_head(c, name, kind, &src) ? 0 : read_file(path, &src, NULL, err, sizeof err);
-        if (rc == 0)
-            rc = evolve_tool_run_lua(name, src, args, false, &c->h.tools, NULL, &res, err, sizeof err);
+        if (rc == 0) {
+            evolve_tool_host host = {.metric = (c->h.tools.metric || c->o.mem) ? host_metric : NULL,
+                                     .incidents = c->h.tools.incidents ? host_incidents : NULL,
+                                     .propose = host_propose, .ud = c};
+            rc = evolve_tool_run_lua(name, src, args, false, &host, NULL, &res, err, sizeof err);
+        }
         free(src);
     } else {
         char *argv[65];

@@ -162,8 +162,14 @@ def test_drafts():
         c = d.cli("tool", "add", os.path.join(SRC, "tools", "disk_hog.lua"), check=0, timeout=60)
         assert "disk_hog" in c.stdout, c.stdout
         wait_for(lambda: "disk_hog" in tool_names(d), 20, "disk_hog in the genome")
-        st, run = d.post("/v1/tools/disk_hog/run", {"args": {"mounts": "/", "threshold": 101}})
-        assert st == 200 and run["ok"], (st, run)
+        # the real fs.used_percent of /, named by one of its labels (mountpoint)
+        def fullest():
+            st, run = d.post("/v1/tools/disk_hog/run", {"args": {"mounts": "/,/nonexistent", "threshold": 101}})
+            assert st == 200 and run["ok"], (st, run)
+            return run["value"] if run["value"]["found"] else None
+        v = wait_for(fullest, 20, "disk_hog to find / in the metrics")
+        assert v["mount"] == "/" and 0 <= v["used_percent"] <= 100 and v["over"] is False, v
+        assert [f["mount"] for f in v["filesystems"]] == ["/"], v
         # bad names and missing tools are clear errors
         st, ans = d.post("/v1/tools/nope/run", {})
         assert st == 404 and "nope" in ans["error"], (st, ans)
