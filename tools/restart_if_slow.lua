@@ -5,6 +5,8 @@
 --
 --   ippoc tool run restart_if_slow service=web [threshold_ms=500]
 --       [metric=probe.latency_ms]
+-- (ippocd keeps no probe-latency series itself yet: name the series that
+-- holds the service's latency, labelled service=NAME, with metric=.)
 local T
 T = {
   name = "restart_if_slow",
