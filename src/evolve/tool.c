@@ -566,6 +566,62 @@ static json_t *wait_meta(struct evolve_tools *t, const char *id, int wait_ms)
     }
 }
 
+/* A draft whose tests passed goes to the safety policy as a "tool" change;
+ * the answer says what became of it (meta: the draft's record, stolen). */
+static char *propose_draft(evolve_cell *c, const char *id, const char *name, const char *by, const char *desc,
+                           json_t *meta, int *status)
+{
+    struct evolve_tools *t = c->tools;
+    char err[1024] = "";
+    int rc;
+    if (!c->h.change) {
+        json_object_set_new(meta, "status", json_string("tested"));
+        save_meta(t, id, meta);
+        json_decref(meta);
+        return evolve_error(503, status, "draft %s passed its tests, but no safety policy is wired to add it", id);
+    }
+    char why[1024], verdict[64] = "";
+    snprintf(why, sizeof why, "add tool %s (%s): %s", name, by, *desc ? desc : "no description");
+    json_object_set_new(meta, "status", json_string("proposed"));
+    save_meta(t, id, meta);
+    err[0] = 0;
+    rc = c->h.change(c->h.ud, "tool", id, why, verdict, sizeof verdict, err, sizeof err);
+    /* evolve_tools_accept may have run (and rewritten the meta) by now;
+     * heal runs an executed change on its pool: wait a little for it */
+    bool executing = rc == 0 && !strcmp(verdict, "execute");
+    json_t *now = wait_meta(t, id, executing ? 3000 : 0);
+    if (now) {
+        json_decref(meta);
+        meta = now;
+    }
+    const char *stv = json_string_value(json_object_get(meta, "status"));
+    if (rc < 0 || !strcmp(verdict, "refuse")) {
+        json_object_set_new(meta, "status", json_string("refused"));
+        json_object_set_new(meta, "reason", json_sprintf("the safety policy: %s", err[0] ? err : "refused"));
+        save_meta(t, id, meta);
+        json_t *reply = json_pack("{s:s,s:s,s:s,s:O}", "id", id, "name", name, "status", "refused", "error",
+                                  json_object_get(meta, "reason"));
+        json_decref(meta);
+        return evolve_reply(reply, 409, status);
+    }
+    if (stv && !strcmp(stv, "failed")) {
+        char *r = evolve_error(500, status, "draft %s passed its tests and the policy, but adding it failed: %s", id,
+                               json_string_value(json_object_get(meta, "error")));
+        json_decref(meta);
+        return r;
+    }
+    bool queued = !strcmp(verdict, "queue");
+    if (queued && stv && !strcmp(stv, "proposed")) {
+        json_object_set_new(meta, "status", json_string("queued"));
+        save_meta(t, id, meta);
+    }
+    json_t *reply = json_pack("{s:s,s:s,s:s,s:s}", "id", id, "name", name, "verdict", verdict, "status",
+                              json_string_value(json_object_get(meta, "status")));
+    json_object_set(reply, "commit", json_object_get(meta, "commit"));
+    json_decref(meta);
+    return evolve_reply(reply, queued ? 202 : 201, status);
+}
+
 static char *route_draft(evolve_cell *c, const char *body, size_t len, int *status)
 {
     json_error_t je;
@@ -647,53 +703,8 @@ static char *route_draft(evolve_cell *c, const char *body, size_t len, int *stat
         return evolve_reply(reply, 422, status);
     }
     json_decref(res);
-    if (!c->h.change) {
-        json_object_set_new(meta, "status", json_string("tested"));
-        save_meta(t, id, meta);
-        json_decref(meta);
-        return evolve_error(503, status, "draft %s passed its tests, but no safety policy is wired to add it", id);
-    }
-    char why[1024], verdict[64] = "";
-    snprintf(why, sizeof why, "add tool %s (%s): %s", name, by_operator ? "posted by an operator" : "drafted by the model",
-             *desc ? desc : "no description");
-    json_object_set_new(meta, "status", json_string("proposed"));
-    save_meta(t, id, meta);
-    err[0] = 0;
-    rc = c->h.change(c->h.ud, "tool", id, why, verdict, sizeof verdict, err, sizeof err);
-    /* evolve_tools_accept may have run (and rewritten the meta) by now;
-     * heal runs an executed change on its pool: wait a little for it */
-    bool executing = rc == 0 && !strcmp(verdict, "execute");
-    json_t *now = wait_meta(t, id, executing ? 3000 : 0);
-    if (now) {
-        json_decref(meta);
-        meta = now;
-    }
-    const char *stv = json_string_value(json_object_get(meta, "status"));
-    if (rc < 0 || !strcmp(verdict, "refuse")) {
-        json_object_set_new(meta, "status", json_string("refused"));
-        json_object_set_new(meta, "reason", json_sprintf("the safety policy: %s", err[0] ? err : "refused"));
-        save_meta(t, id, meta);
-        json_t *reply = json_pack("{s:s,s:s,s:s,s:O}", "id", id, "name", name, "status", "refused", "error",
-                                  json_object_get(meta, "reason"));
-        json_decref(meta);
-        return evolve_reply(reply, 409, status);
-    }
-    if (stv && !strcmp(stv, "failed")) {
-        char *r = evolve_error(500, status, "draft %s passed its tests and the policy, but adding it failed: %s", id,
-                               json_string_value(json_object_get(meta, "error")));
-        json_decref(meta);
-        return r;
-    }
-    bool queued = !strcmp(verdict, "queue");
-    if (queued && stv && !strcmp(stv, "proposed")) {
-        json_object_set_new(meta, "status", json_string("queued"));
-        save_meta(t, id, meta);
-    }
-    json_t *reply = json_pack("{s:s,s:s,s:s,s:s}", "id", id, "name", name, "verdict", verdict, "status",
-                              json_string_value(json_object_get(meta, "status")));
-    json_object_set(reply, "commit", json_object_get(meta, "commit"));
-    json_decref(meta);
-    return evolve_reply(reply, queued ? 202 : 201, status);
+    return propose_draft(c, id, name, by_operator ? "posted by an operator" : "drafted by the model", desc, meta,
+                         status);
 }
 
 static bool id_ok(const char *id)
