@@ -466,6 +466,29 @@ static void test_routes(void **state)
     t0 = json_array_get(json_object_get(a, "tools"), 0);
     assert_true(json_is_true(json_object_get(json_object_get(t0, "last_run"), "ok")));
     json_decref(a);
+    /* a wasm tool committed to the genome runs through the same route */
+    if (have("wasm-interp") && have("wat2wasm")) {
+        char wasm[600], *bin = NULL, oid[41];
+        size_t blen = 0;
+        wat(dir, "answer", "(module (func (export \"run\") (result i32) i32.const 42))", wasm, sizeof wasm);
+        FILE *f = fopen(wasm, "rb");
+        assert_non_null(f);
+        bin = malloc(4096);
+        blen = fread(bin, 1, 4096, f);
+        fclose(f);
+        evolve_trailer tr = {.kind = "tool", .author = "test", .reason = "a wasm tool"};
+        assert_int_equal(evolve_genome_write(evolve_cell_genome(the_cell), "tools/answer.wasm", bin, blen, &tr, oid,
+                                             err, sizeof err),
+                         0);
+        free(bin);
+        a = http("POST", "/v1/tools/answer/run", NULL, &st);
+        assert_int_equal(st, 200);
+        assert_string_equal(json_string_value(json_object_get(a, "kind")), "wasm");
+        const char *v = json_string_value(json_object_get(a, "value"));
+        if (!v || (!strstr(v, "i32:42") && !json_is_true(json_object_get(a, "ok"))))
+            fail_msg("wasm run: %s", json_dumps(a, 0));
+        json_decref(a);
+    }
     /* a failing test: refused, not committed, the policy never asked */
     int before = changes;
     a = http("POST", "/v1/tools/draft",
