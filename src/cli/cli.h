@@ -287,6 +287,7 @@ int cmd_evolve_watch(const cli_ctx *ctx, int argc, char **argv); /* argv[0] = "w
 /* cmd_evolve_code.c: `ippoc evolve code` and `ippoc evolve accept` (argv[0]: the subcommand) */
 int cmd_evolve_code(const cli_ctx *ctx, int argc, char **argv);
 int cmd_evolve_accept(const cli_ctx *ctx, int argc, char **argv);
+int cmd_tool(const cli_ctx *ctx, int argc, char **argv);    /* cmd_tool.c: ToolSmith's tools */
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
  * the diagnosis kept on an incident's JSON, NULL when none. */
 void cli_print_diagnosis(const json_t *d);

@@ -40,6 +40,7 @@ static const char usage_text[] =
     "  genome check      is the genome's working tree what HEAD says; genome show PATH\n"
     "  evolve code       the model proposes faster code for one file; built, tested, benched\n"
     "  evolve accept ID  merge a self-code job's best branch and build it (then restart)\n"
+    "  tool              ToolSmith's tools: list, run, test, draft, add\n"
     "  evolve run|status|stop  experiments: tune a space of knobs against a fitness\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
@@ -299,6 +300,22 @@ static const cmd_help helps[] = {
      "each with its rule and how many proposals it changed, last when.\n"
      "'forget ID' drops a learned one (a configured one is changed in the\n"
      "configuration).\n"},
+    {"tool",
+     "usage: ippoc tool [list] [--json]\n"
+     "       ippoc tool run NAME [KEY=VALUE...] [--json]\n"
+     "       ippoc tool test NAME [--json]\n"
+     "       ippoc tool draft NAME \"what it does\" [--json]\n"
+     "       ippoc tool add FILE.lua [--json]\n"
+     "\n"
+     "ToolSmith's tools (docs/tools.md): small Lua 5.4 tools (or WebAssembly\n"
+     "modules) kept in the genome's tools/. 'list' shows each with its kind,\n"
+     "tests, last run and description, then the drafts. 'run' runs one with\n"
+     "its arguments (a VALUE that reads as JSON, such as 90 or true, is sent as\n"
+     "such) and prints its value and log; exit 1 when it failed. 'test' runs\n"
+     "its own tests in the sandbox. 'draft' has the model ([llm]) write a new\n"
+     "tool; 'add' posts FILE.lua (NAME from the file name) as a draft without\n"
+     "one. A draft enters the genome only when its tests pass in the sandbox\n"
+     "and the safety policy allows it (it may wait in 'ippoc pending').\n"},
     {"evolve",
      "usage: ippoc evolve run --space FILE [--fitness CMD] [--budget 30m] [--repeats N]\n"
      "                        [--min-gain 2%] [--alpha 0.05] [--seed N] [--apply] [--detach]\n"

@@ -36,6 +36,7 @@ static const struct {
     {"prefs", cmd_prefs},
     {"evolve", cmd_evolve},
     {"history", cmd_history}, {"diff", cmd_diff}, {"rollback", cmd_rollback}, {"genome", cmd_genome},
+    {"tool", cmd_tool},
 };
 
 static cmd_fn find_command(const char *name)
