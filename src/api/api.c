@@ -76,7 +76,7 @@ static bool has_body(struct MHD_Connection *c)
  * more is counted and dropped, then answered 413). */
 typedef struct post_body {
     size_t len, dropped;
-    size_t max;   /* API_BODY_MAX, or API_LEARN_BODY_MAX for POST /v1/learn */
+    size_t max;   /* API_BODY_MAX, API_LEARN_BODY_MAX (POST /v1/learn) or API_EVOLVE_BODY_MAX */
     char *big;    /* that route's body, grown as it arrives (else data) */
     size_t bigcap;
     char data[API_BODY_MAX + 1];
@@ -84,7 +84,7 @@ typedef struct post_body {
 
 static size_t body_max(api_route_id id)
 {
-    return id == R_LEARN ? API_LEARN_BODY_MAX : API_BODY_MAX;
+    return id == R_LEARN ? API_LEARN_BODY_MAX : id == R_EVOLVE ? API_EVOLVE_BODY_MAX : API_BODY_MAX;
 }
 
 #define API_BODY_DROP_MAX ((size_t)64 * 1024) /* then the connection is closed */
@@ -195,7 +195,7 @@ static enum MHD_Result dispatch_post(struct api *a, struct MHD_Connection *c, ap
     if (r.id == R_PREF_FORGET)
         return api_h_pref_forget(a, c, r.arg, r.arglen);
     if (r.id == R_EVOLVE)
-        return api_h_evolve(a, c, r.arg, "POST", pb->data, pb->len);
+        return api_h_evolve(a, c, r.arg, "POST", pb->big ? pb->big : pb->data, pb->len);
     if (r.id == R_APPROVE)
         return api_h_approve(a, c, r.arg, r.arglen, pb->data, pb->len);
     return api_h_pending_act(a, c, r.arg, r.arglen, r.id == R_APPROVE, pb->data, pb->len);

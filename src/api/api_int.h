@@ -28,6 +28,7 @@
 #define API_SSE_WAIT_SLICE_MS 1000 /* longest single mem_events_wait */
 #define API_BODY_MAX 4096       /* request body of a POST */
 #define API_LEARN_BODY_MAX (24 * 1024 * 1024) /* POST /v1/learn: a document's text (learn) */
+#define API_EVOLVE_BODY_MAX (1024 * 1024)     /* POST /v1/evolve, /v1/tools, /v1/genome: a space file, a tool */
 #define API_WHO_MAX 64          /* "who" of an approval, bytes */
 #define API_ID_MAX_DIGITS 20    /* UINT64_MAX has 20 digits */
 #define API_AUDIT_DEFAULT_LAST 100
@@ -55,7 +56,7 @@ typedef struct api_head {
     long long content_length; /* -1: none */
     bool http11, chunked, expect_continue;
     unsigned hosts;
-    bool big;           /* POST /v1/learn: up to API_LEARN_BODY_MAX, read by MHD (learn) */
+    bool big;           /* POST /v1/learn, /v1/evolve/..., /v1/tools/..., /v1/genome/...: read by MHD, capped by the route */
 } api_head;
 enum { API_HEAD_MORE = 0, API_HEAD_OK = 1, API_HEAD_BAD = -1 };
 /* Checks the first len bytes of a request: API_HEAD_OK when the head is
