@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from harness import Daemon, run, wait_for
+from harness import Daemon, kill_marked, run, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llm"))
 import fakellm  # noqa: E402
@@ -30,6 +30,8 @@ def space(d, name, choices="8, 16, 24"):
         f.write("# app settings\nthreads = 8\nlog = on\n")
     path = os.path.join(d.tmp, name + ".space")
     with open(path, "w") as f:
+        # a commented space over 4 KiB (a request body bigger than most)
+        f.write("".join(f"; note {i}: the thread count of the app, tuned by ippoc evolve\n" for i in range(100)))
         f.write(f"[space]\nname = {name}\n[sandbox]\ntimeout = 20s\n"
                 f"[knob threads]\nfile = {conf}\ntype = enum\nchoices = {choices}\n")
     return path, conf
@@ -136,6 +138,9 @@ def test_killed_daemon_restores():
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
     d.log.close()
+    # what systemd does to a dead unit's cgroup: the trial it was running
+    # (and the sandbox's helpers, which hold ippocd's state-dir lock) go too
+    kill_marked(d.tmp)
     d.start()
     assert read(conf) == "# app settings\nthreads = 8\nlog = on\n", read(conf)
     one = d.get(f"/v1/evolve/runs/{rid}").json()
