@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -287,8 +288,16 @@ static void move_fd(int from, int to)
 }
 
 /* In the child, before exec: async-signal-safe calls only. */
-static void child(sbx_run *s, int go_r, int out_w, int err_w, int sock_c, int devnull, uint64_t mem_rlimit)
+static void child(sbx_run *s, int go_r, int go_w, int out_w, int err_w, int sock_c, int devnull, uint64_t mem_rlimit,
+                  pid_t parent)
 {
+    /* Until the exec this child holds every fd the daemon had (its state-dir
+     * lock among them): it must not outlive the daemon while it waits for
+     * "go" (ippocd SIGKILLed there left a child holding the lock). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(126);
+    close(go_w);
     setpgid(0, 0);
     char b = 0;
     while (read(go_r, &b, 1) < 0 && errno == EINTR)
@@ -546,6 +555,7 @@ static int start(sbx_run *s, const evolve_sandbox_opts *o, char *err, size_t err
     uint64_t mem = o->memory_bytes ? o->memory_bytes : (1ull << 30);
     /* No memory controller here: the address-space rlimit is all there is. */
     uint64_t rl = s->cg.mem_limited ? 0 : mem;
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         rc = -errno;
@@ -553,7 +563,7 @@ static int start(sbx_run *s, const evolve_sandbox_opts *o, char *err, size_t err
         goto out;
     }
     if (pid == 0)
-        child(s, go[0], outp[1], errp[1], sp[1], devnull, rl);
+        child(s, go[0], go[1], outp[1], errp[1], sp[1], devnull, rl, parent);
     s->pid = pid;
     setpgid(pid, pid);
 #ifdef SYS_pidfd_open
