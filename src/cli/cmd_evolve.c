@@ -4,6 +4,7 @@
  * cmd_evolve_code.c, "watch" in cmd_genome.c; each gets argv[0] = its name). `run` sends the space file's text, then follows the
  * run, printing one line per decided candidate until it ends. */
 #include "cli/cli.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,23 +24,9 @@ static void on_sigint(int sig)
 
 static char *read_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *buf = core_slurp(path, NULL);
+    if (!buf)
         fprintf(stderr, "ippoc: evolve run: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[8192];
-    size_t got;
-    while (mem && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, got, mem);
-    fclose(f);
-    if (!mem || fclose(mem)) {
-        fprintf(stderr, "ippoc: evolve run: %s: out of memory\n", path);
-        return NULL;
-    }
     return buf;
 }
 

@@ -83,32 +83,12 @@ static void doc_set(evolve_run *r, const char *key, json_t *v)
     pthread_mutex_unlock(&r->rs->mu);
 }
 
+/* Knob files keep their mode and owner (a restored postgres conf.d file
+ * stays postgres'). */
 static int write_whole(const char *path, const char *data, size_t len)
 {
-    char tmp[4400];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = errno ? errno : EIO;
-            close(fd);
-            unlink(tmp);
-            return -e;
-        }
-        off += (size_t)w;
-    }
-    if (close(fd) || rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return -e;
-    }
-    return 0;
+    char err[256];
+    return core_write_atomic(path, data, len, err, sizeof err);
 }
 
 static void run_save(evolve_run *r)
@@ -804,19 +784,9 @@ static int commit_accepted(evolve_run *r, cand *k, const evolve_test *conf, char
             snprintf(oid, sizeof oid, "%s", o2);
         rc = rc < 0 ? rc : set_values(r, k->x, err, errlen);
         for (int f = 0; rc >= 0 && f < r->nfiles; f++) {
-            char *buf = NULL;
             size_t len = 0;
-            FILE *fp = fopen(r->files[f], "rb");
-            FILE *mem = fp ? open_memstream(&buf, &len) : NULL;
-            char chunk[8192];
-            size_t got;
-            while (mem && (got = fread(chunk, 1, sizeof chunk, fp)) > 0)
-                fwrite(chunk, 1, got, mem);
-            if (fp)
-                fclose(fp);
-            if (mem)
-                fclose(mem);
-            if (!fp || !mem) {
+            char *buf = core_slurp(r->files[f], &len);
+            if (!buf) {
                 snprintf(err, errlen, "%s: cannot read it back", r->files[f]);
                 free(buf);
                 rc = -EIO;
@@ -989,23 +959,13 @@ static int load_files(evolve_run *r, char *err, size_t errlen)
             continue;
         int f = r->nfiles++;
         snprintf(r->files[f], sizeof r->files[f], "%s", r->sp.knobs[i].file);
-        FILE *fp = fopen(r->files[f], "rb");
-        if (!fp) {
+        r->orig[f] = core_slurp(r->files[f], &r->orig_len[f]);
+        if (!r->orig[f]) {
             int e = errno;
             if (e == ENOENT)
                 continue;
             snprintf(err, errlen, "%s: %s", r->files[f], strerror(e));
             return -e;
-        }
-        FILE *mem = open_memstream(&r->orig[f], &r->orig_len[f]);
-        char chunk[8192];
-        size_t got;
-        while (mem && (got = fread(chunk, 1, sizeof chunk, fp)) > 0)
-            fwrite(chunk, 1, got, mem);
-        fclose(fp);
-        if (!mem || fclose(mem)) {
-            snprintf(err, errlen, "%s: out of memory", r->files[f]);
-            return -ENOMEM;
         }
     }
     return 0;
@@ -1056,19 +1016,9 @@ static void restore_originals(json_t *doc)
             continue;
         int rc = 0;
         if (saved) {
-            FILE *f = fopen(saved, "rb");
-            char *buf = NULL;
             size_t len = 0;
-            FILE *mem = f ? open_memstream(&buf, &len) : NULL;
-            char chunk[8192];
-            size_t got;
-            while (mem && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-                fwrite(chunk, 1, got, mem);
-            if (f)
-                fclose(f);
-            if (mem)
-                fclose(mem);
-            rc = f && mem ? write_whole(file, buf ? buf : "", len) : -ENOENT;
+            char *buf = core_slurp(saved, &len);
+            rc = buf ? write_whole(file, buf, len) : -ENOENT;
             free(buf);
         } else if (unlink(file) && errno != ENOENT) {
             rc = -errno;
