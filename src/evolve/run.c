@@ -177,70 +177,26 @@ static int split_argv(const char *cmd, char *store, size_t storelen, char **argv
 static int run_direct(const evolve_sandbox_opts *o, evolve_sandbox_result *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC))
-        return -errno;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&at, &none);
-    pid_t pid;
-    int64_t t0 = mono_ms();
-    int rc = posix_spawnp(&pid, o->argv[0], &fa, &at, (char *const *)o->argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(pfd[1]);
-    if (rc) {
-        close(pfd[0]);
+    char tail[512];
+    evolve_exec_opts eo = {.argv = o->argv,
+                           .timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 300000,
+                           .out_max = o->out_max ? o->out_max : 1 << 20,
+                           .tail = tail,
+                           .taillen = sizeof tail};
+    evolve_exec_res x;
+    int rc = evolve_exec(&eo, &x);
+    if (rc < 0)
+        return rc;
+    int st = x.status;
+    bool timed_out = x.timed_out;
+    res->wall_ms = x.wall_ms;
+    res->out = x.out;
+    res->out_len = x.out_len;
+    if (!timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 127 && !strncmp(tail, "cannot run ", 11)) {
         res->verdict = EVOLVE_SBX_ERROR;
-        snprintf(res->detail, sizeof res->detail, "%s: %s", o->argv[0], strerror(rc));
-        res->out = strdup("");
+        snprintf(res->detail, sizeof res->detail, "%.*s", (int)strcspn(tail + 11, "\n"), tail + 11);
         return 0;
     }
-    size_t cap = o->out_max ? o->out_max : 1 << 20;
-    char *out = malloc(cap + 1);
-    size_t n = 0;
-    int64_t deadline = t0 + (o->timeout_ms > 0 ? o->timeout_ms : 300000);
-    bool timed_out = false;
-    for (;;) {
-        int64_t left = deadline - mono_ms();
-        if (left <= 0) {
-            timed_out = true;
-            kill(-pid, SIGKILL);
-            break;
-        }
-        struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
-        int pr = poll(&pf, 1, (int)(left > 1000 ? 1000 : left));
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr <= 0)
-            continue;
-        char buf[4096];
-        ssize_t got = read(pfd[0], buf, sizeof buf);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
-        size_t take = out && n < cap ? ((size_t)got < cap - n ? (size_t)got : cap - n) : 0;
-        if (take)
-            memcpy(out + n, buf, take);
-        n += take;
-    }
-    close(pfd[0]);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    res->wall_ms = mono_ms() - t0;
-    if (out)
-        out[n] = 0;
-    res->out = out;
-    res->out_len = n;
     if (timed_out) {
         res->verdict = EVOLVE_SBX_TIMEOUT;
         snprintf(res->detail, sizeof res->detail, "killed at the deadline (%lld ms)", (long long)o->timeout_ms);

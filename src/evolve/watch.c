@@ -176,37 +176,19 @@ static int run_command(const char *cmd, char *err, size_t errlen)
     argv[argc] = NULL;
     if (!argc)
         return 0;
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "%s: cannot fork: %s", cmd, strerror(errno));
-        return -errno;
+    /* no pipes: a service it starts may keep them open; only its exit is waited for */
+    evolve_exec_opts o = {.argv = (const char *const *)argv, .timeout_ms = APPLY_CMD_TIMEOUT_MS};
+    evolve_exec_res r;
+    int rc = evolve_exec(&o, &r);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot start: %s", cmd, strerror(-rc));
+        return rc;
     }
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
+    if (r.timed_out) {
+        snprintf(err, errlen, "%s: still running after %d s: killed", cmd, APPLY_CMD_TIMEOUT_MS / 1000);
+        return -ETIMEDOUT;
     }
-    int64_t end = now_ms() + APPLY_CMD_TIMEOUT_MS;
-    int st = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-        if (now_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            snprintf(err, errlen, "%s: still running after %d s: killed", cmd, APPLY_CMD_TIMEOUT_MS / 1000);
-            return -ETIMEDOUT;
-        }
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL); /* a child's exit has no fd here to wait on */
-    }
+    int st = r.status;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
         return 0;
     snprintf(err, errlen, "%s: %s %d", cmd, WIFEXITED(st) ? "exited with" : "killed by signal",
