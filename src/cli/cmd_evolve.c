@@ -252,11 +252,8 @@ static int evolve_run(const cli_ctx *ctx0, int argc, char **argv)
     if (fitness)
         json_object_set_new(body, "fitness", json_string(fitness));
     json_object_set_new(body, "apply", json_boolean(apply));
-    char *s = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
     json_t *ans = NULL;
-    int rc = cli_http_post_json(&ctx, "/v1/evolve/runs", s, &ans);
-    free(s);
+    int rc = cli_http_post_obj(&ctx, "/v1/evolve/runs", body, &ans);
     if (rc != CLI_EXIT_OK)
         return rc;
     char id[64];

@@ -221,6 +221,19 @@ int cli_http_post_json(const cli_ctx *ctx, const char *path, const char *body_te
     return request_json(ctx, path, body_text ? body_text : "", out, NULL);
 }
 
+int cli_http_post_obj(const cli_ctx *ctx, const char *path, json_t *obj, json_t **out)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text) {
+        fprintf(stderr, "ippoc: out of memory\n");
+        return CLI_EXIT_API;
+    }
+    int rc = cli_http_post_json(ctx, path, text, out);
+    free(text);
+    return rc;
+}
+
 int cli_http_get_text(const cli_ctx *ctx, const char *path, char **text)
 {
     char errbuf[CURL_ERROR_SIZE], reason[512];
