@@ -604,6 +604,36 @@ static void gain_text(const evolve_run *r, const evolve_test *t, char *buf, size
 
 static int commit_accepted(evolve_run *r, cand *k, const evolve_test *conf, char *err, size_t errlen);
 
+enum { MEASURED = 3 }; /* next_pair(): go on (evaluate() returns 0..2 or -errno) */
+
+/* One more pair for k in phase ("screening", "racing", "the confirmation"),
+ * when the budget fits it (min_frac as fits()): MEASURED when it was, else
+ * what evaluate() returns, k decided (t: the race so far, or NULL). */
+static int next_pair(evolve_run *r, cand *k, bool confirm, double min_frac, const char *phase, const evolve_test *t,
+                     char *err, size_t errlen)
+{
+    char why[160];
+    if (!fits(r, 2, min_frac)) {
+        snprintf(why, sizeof why, "the budget ran out %s %s", confirm ? "during" : (min_frac ? "while" : "during"),
+                 phase);
+        decide(r, k, "unfinished", why, t);
+        return 2;
+    }
+    int rc = pair(r, k, confirm, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (rc == PAIR_KILLED) {
+        snprintf(why, sizeof why, "its trial was killed or failed%s", confirm ? " during the confirmation" : "");
+        decide(r, k, "killed", why, t);
+        return 0;
+    }
+    if (rc == PAIR_STOP) {
+        decide(r, k, "unfinished", "the run was stopped", t);
+        return 2;
+    }
+    return MEASURED;
+}
+
 /* Screens, races and confirms candidate k. 1 when accepted, 0 when not,
  * 2 when the run must stop (stopped, out of budget), -errno. */
 static int evaluate(evolve_run *r, cand *k, char *err, size_t errlen)
@@ -611,21 +641,9 @@ static int evaluate(evolve_run *r, cand *k, char *err, size_t errlen)
     evolve_test t = {0};
     char why[512];
     for (int i = 0; i < 2; i++) {
-        if (!fits(r, 2, 0)) {
-            decide(r, k, "unfinished", "the budget ran out during screening", NULL);
-            return 2;
-        }
-        int rc = pair(r, k, false, err, errlen);
-        if (rc < 0)
+        int rc = next_pair(r, k, false, 0, "screening", NULL, err, errlen);
+        if (rc != MEASURED)
             return rc;
-        if (rc == PAIR_KILLED) {
-            decide(r, k, "killed", "its trial was killed or failed", NULL);
-            return 0;
-        }
-        if (rc == PAIR_STOP) {
-            decide(r, k, "unfinished", "the run was stopped", NULL);
-            return 2;
-        }
     }
     double mi = median(r->pool, r->npool), mc = median(k->s, k->n);
     double sgain = score(r, mc) / score(r, mi) - 1;
@@ -637,21 +655,9 @@ static int evaluate(evolve_run *r, cand *k, char *err, size_t errlen)
     }
     int high = 0;
     while (k->n < r->p.repeats) {
-        if (!fits(r, 2, 0.2)) {
-            decide(r, k, "unfinished", "the budget ran out while racing", NULL);
-            return 2;
-        }
-        int rc = pair(r, k, false, err, errlen);
-        if (rc < 0)
+        int rc = next_pair(r, k, false, 0.2, "racing", NULL, err, errlen);
+        if (rc != MEASURED)
             return rc;
-        if (rc == PAIR_KILLED) {
-            decide(r, k, "killed", "its trial was killed or failed", NULL);
-            return 0;
-        }
-        if (rc == PAIR_STOP) {
-            decide(r, k, "unfinished", "the run was stopped", NULL);
-            return 2;
-        }
         if (test(r, r->pool, r->npool, k->s, k->n, &t) == 0) {
             high = t.p > 0.5 ? high + 1 : 0;
             if (high >= 2) {
@@ -678,21 +684,9 @@ static int evaluate(evolve_run *r, cand *k, char *err, size_t errlen)
     pthread_mutex_unlock(&r->rs->mu);
     int batch = r->p.repeats / 2 < 5 ? 5 : r->p.repeats / 2;
     for (int i = 0; i < batch; i++) {
-        if (!fits(r, 2, 0.2)) {
-            decide(r, k, "unfinished", "the budget ran out during the confirmation", &t);
-            return 2;
-        }
-        int rc = pair(r, k, true, err, errlen);
-        if (rc < 0)
+        int rc = next_pair(r, k, true, 0.2, "the confirmation", &t, err, errlen);
+        if (rc != MEASURED)
             return rc;
-        if (rc == PAIR_KILLED) {
-            decide(r, k, "killed", "its trial was killed or failed during the confirmation", &t);
-            return 0;
-        }
-        if (rc == PAIR_STOP) {
-            decide(r, k, "unfinished", "the run was stopped", &t);
-            return 2;
-        }
     }
     evolve_test c;
     if (test(r, k->cb, k->ncb, k->cc, k->ncc, &c) || !(c.p < r->p.alpha)) {
