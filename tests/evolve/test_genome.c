@@ -24,18 +24,13 @@
 #include <git2.h>
 
 #include "evolve/evolve.h"
+#include "evolve_test_util.h"
 
 typedef struct gt {
     char dir[64];   /* the temp dir */
     char gdir[128]; /* dir/genome */
     evolve_genome *g;
 } gt;
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -52,7 +47,7 @@ static int teardown(void **state)
 {
     gt *t = *state;
     evolve_genome_close(t->g);
-    nftw(t->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    etu_rm_tree(t->dir);
     free(t);
     return 0;
 }
@@ -94,26 +89,6 @@ static char *get(gt *t, const char *rev, const char *path)
     return data;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    static char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void test_create_write_read(void **state)
 {
     gt *t = *state;
@@ -147,10 +122,10 @@ static void test_create_write_read(void **state)
     /* the working tree holds the file; nested paths get their dirs */
     char p[256];
     snprintf(p, sizeof p, "%s/ippoc.conf", t->gdir);
-    assert_string_equal(slurp(p), "[heal]\nmode = manual\n");
+    assert_string_equal(etu_read(p), "[heal]\nmode = manual\n");
     assert_int_equal(put(t, "files/etc/postgresql/15/main/conf.d/ippoc.conf", "work_mem = 8MB\n", "wm", NULL, a), 0);
     snprintf(p, sizeof p, "%s/files/etc/postgresql/15/main/conf.d/ippoc.conf", t->gdir);
-    assert_string_equal(slurp(p), "work_mem = 8MB\n");
+    assert_string_equal(etu_read(p), "work_mem = 8MB\n");
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), 0);
     /* a path not in a rev, an unknown rev */
     char *data = NULL;
@@ -260,7 +235,7 @@ static void test_plain_git_sees_it(void **state)
                  t->gdir, t->dir);
         assert_int_equal(system(cmd), 0);
         snprintf(cmd, sizeof cmd, "%s/log.txt", t->dir);
-        assert_non_null(strstr(slurp(cmd), "evolve: why not\tevolve"));
+        assert_non_null(strstr(etu_read(cmd), "evolve: why not\tevolve"));
     }
 }
 
@@ -317,7 +292,7 @@ static void test_rollback(void **state)
     free(s);
     char p[256];
     snprintf(p, sizeof p, "%s/ippoc.conf", t->gdir);
-    assert_string_equal(slurp(p), "v = 1\n");
+    assert_string_equal(etu_read(p), "v = 1\n");
     snprintf(p, sizeof p, "%s/tools/t.lua", t->gdir);
     assert_int_equal(access(p, F_OK), -1);
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), 0);
@@ -437,7 +412,7 @@ static void test_check_working_tree(void **state)
     put(t, "tools/x.lua", "return 1\n", "x", NULL, a);
     char p[256];
     snprintf(p, sizeof p, "%s/ippoc.conf", t->gdir);
-    spit(p, "k = 666\n");
+    etu_write(p, "k = 666\n");
     snprintf(p, sizeof p, "%s/tools/x.lua", t->gdir);
     assert_int_equal(unlink(p), 0);
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), -EUCLEAN);
@@ -450,7 +425,7 @@ static void test_check_working_tree(void **state)
     assert_non_null(strstr(err, "ippoc.conf (modified)"));
     /* a stray file is named too */
     snprintf(p, sizeof p, "%s/stray", t->gdir);
-    spit(p, "?");
+    etu_write(p, "?");
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), -EUCLEAN);
     assert_non_null(strstr(err, "stray (untracked)"));
     unlink(p);
@@ -462,7 +437,7 @@ static void test_check_working_tree(void **state)
      * restores it; rollback to an older rev restores the rest */
     put(t, "ippoc.conf", "k = 1\n", "restore", NULL, a);
     snprintf(p, sizeof p, "%s/ippoc.conf", t->gdir);
-    assert_string_equal(slurp(p), "k = 1\n");
+    assert_string_equal(etu_read(p), "k = 1\n");
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), -EUCLEAN);
     assert_null(strstr(err, "ippoc.conf"));
     assert_int_equal(evolve_genome_rollback(t->g, "HEAD~1", NULL, a, NULL, err, sizeof err), 0);
@@ -584,7 +559,7 @@ static void test_foreign_dir(void **state)
     /* a user's non-empty directory: refused, left as it was */
     assert_int_equal(mkdir(t->gdir, 0700), 0);
     snprintf(p, sizeof p, "%s/notes.txt", t->gdir);
-    spit(p, "mine");
+    etu_write(p, "mine");
     assert_int_equal(evolve_genome_open(t->gdir, &t->g, err, sizeof err), -EEXIST);
     assert_null(t->g);
     assert_non_null(strstr(err, t->gdir));
@@ -597,7 +572,7 @@ static void test_foreign_dir(void **state)
     gopen(t);
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), 0);
     snprintf(p, sizeof p, "%s/afile", t->dir);
-    spit(p, "x");
+    etu_write(p, "x");
     evolve_genome *g2 = NULL;
     assert_int_equal(evolve_genome_open(p, &g2, err, sizeof err), -ENOTDIR);
     assert_null(g2);
