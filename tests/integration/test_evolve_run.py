@@ -98,14 +98,21 @@ def test_space_error():
     assert "no run 999" in r.stderr, r.stderr
 
 
-def test_interrupted_by_restart():
-    d = Daemon().start()
-    sp, conf = space(d, "long", choices="8, 16")
+def long_run(d, name, trials):
+    """A long detached run over space name, once it has measured trials
+    times; (its id, the knob file)."""
+    sp, conf = space(d, name, choices="8, 16")
     r = d.cli("evolve", "run", "--space", sp, "--fitness", fitness(conf, "knob"), "--budget", "10m",
               "--repeats", "200", "--seed", "3", "--detach", check=0)
     rid = r.stdout.strip()
-    wait_for(lambda: d.get(f"/v1/evolve/runs/{rid}").json().get("measurements", 0) >= 6, 20,
+    wait_for(lambda: d.get(f"/v1/evolve/runs/{rid}").json().get("measurements", 0) >= trials, 20,
              "the run's first trials")
+    return rid, conf
+
+
+def test_interrupted_by_restart():
+    d = Daemon().start()
+    rid, conf = long_run(d, "long", 6)
     d.stop()
     assert read_text(conf) == "# app settings\nthreads = 8\nlog = on\n", read_text(conf)
     d.start()
@@ -117,12 +124,7 @@ def test_interrupted_by_restart():
 def test_killed_daemon_restores():
     """ippocd SIGKILLed during a run: the next start puts the knob file back."""
     d = Daemon().start()
-    sp, conf = space(d, "crash", choices="8, 16")
-    r = d.cli("evolve", "run", "--space", sp, "--fitness", fitness(conf, "knob"), "--budget", "10m",
-              "--repeats", "200", "--seed", "3", "--detach", check=0)
-    rid = r.stdout.strip()
-    wait_for(lambda: d.get(f"/v1/evolve/runs/{rid}").json().get("measurements", 0) >= 5, 20,
-             "the run's first trials")
+    rid, conf = long_run(d, "crash", 5)
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
     d.log.close()
