@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
 {
@@ -59,4 +60,42 @@ void heal_fx_stop(heal_fx *h)
     mem_close(h->m);
     nftw(h->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     core_config_free(&h->cfg);
+}
+
+static bool is(const char *want, const char *have)
+{
+    return !want || !strcmp(want, have ? have : "");
+}
+
+static int find_cb(const heal_audit_entry *e, void *ud)
+{
+    heal_fx_find *q = ud;
+    json_t *a = json_object_get(e->json, "action");
+    const char *reason = json_string_value(json_object_get(e->json, "reason"));
+    if (!is(q->kind, e->kind) || !is(q->action, json_string_value(json_object_get(a, "kind"))) ||
+        !is(q->text, json_string_value(json_object_get(a, "text"))) ||
+        !is(q->verdict, json_string_value(json_object_get(e->json, "verdict"))) ||
+        (q->reason_has && !strstr(reason ? reason : "", q->reason_has)))
+        return 0;
+    q->found++;
+    json_decref(q->rec);
+    q->rec = json_incref(e->json);
+    return 0;
+}
+
+int heal_fx_audit_count(heal_fx *h, heal_fx_find *q)
+{
+    int64_t end = core_mono_ms() + 2000, tick = 0;
+    char err[256];
+    for (;;) {
+        q->found = 0;
+        assert_int_equal(heal_audit_read(heal_engine_audit_path(h->e), NULL, find_cb, q, err, sizeof err), 0);
+        if (q->found || core_mono_ms() >= end)
+            return q->found;
+        uv_run(&h->loop, UV_RUN_ONCE);
+        if (core_mono_ms() - tick >= 200) {
+            tick = core_mono_ms();
+            heal_engine_tick(h->e, core_now_ms());
+        }
+    }
 }

@@ -25,4 +25,19 @@ void heal_fx_start(heal_fx *h, const char *conf);
  * h->dir. */
 void heal_fx_stop(heal_fx *h);
 
+/* Audit records to look for; NULL fields match anything. */
+typedef struct heal_fx_find {
+    const char *kind;       /* the record's: "intent", "decision", "result" */
+    const char *action;     /* the action's kind ("genome") */
+    const char *text;       /* the action's text */
+    const char *verdict;
+    const char *reason_has; /* a part of the reason */
+    int found;
+    json_t *rec;            /* the last match (json_decref it) */
+} heal_fx_find;
+/* How many audit records match q (the last one in q->rec), once one does
+ * (decisions are written on the thread pool), or after 2 s; meanwhile the
+ * loop runs, with the engine's tick every 200 ms. */
+int heal_fx_audit_count(heal_fx *h, heal_fx_find *q);
+
 #endif

@@ -62,38 +62,13 @@ static void fx_free(fx *f)
     free(f);
 }
 
-typedef struct find {
-    const char *kind, *verdict;
-    int found;
-    json_t *rec;
-} find;
+typedef heal_fx_find find;
 
-static int find_cb(const heal_audit_entry *e, void *ud)
-{
-    find *q = ud;
-    json_t *a = json_object_get(e->json, "action");
-    const char *verdict = json_string_value(json_object_get(e->json, "verdict")) ?: "";
-    if (strcmp(e->kind, q->kind) || strcmp(json_string_value(json_object_get(a, "kind")) ?: "", "genome") ||
-        (q->verdict && strcmp(verdict, q->verdict)))
-        return 0;
-    q->found++;
-    json_decref(q->rec);
-    q->rec = json_incref(e->json);
-    return 0;
-}
-
-/* Runs the loop until a matching audit record is there (2 s at most). */
+/* How many genome actions' audit records match q (heal_fx_audit_count). */
 static int audit_count(fx *f, find *q)
 {
-    int64_t end = core_mono_ms() + 2000;
-    char err[256];
-    for (;;) {
-        q->found = 0;
-        assert_int_equal(heal_audit_read(heal_engine_audit_path(f->h.e), NULL, find_cb, q, err, sizeof err), 0);
-        if (q->found || core_mono_ms() >= end)
-            return q->found;
-        uv_run(&f->h.loop, UV_RUN_ONCE);
-    }
+    q->action = "genome";
+    return heal_fx_audit_count(&f->h, q);
 }
 
 static heal_action genome(const char *op, const char *arg)

@@ -146,42 +146,11 @@ static uint64_t open_incident(fx *f, const char *svc)
 
 /* ---- the audit log ---- */
 
-typedef struct find {
-    const char *kind, *text, *verdict, *reason_has;
-    int found;
-    json_t *rec;
-} find;
+typedef heal_fx_find find;
 
-static int find_cb(const heal_audit_entry *e, void *ud)
-{
-    find *q = ud;
-    json_t *a = json_object_get(e->json, "action");
-    const char *reason = json_string_value(json_object_get(e->json, "reason")) ?: "";
-    const char *verdict = json_string_value(json_object_get(e->json, "verdict")) ?: "";
-    if (strcmp(e->kind, q->kind) || strcmp(json_string_value(json_object_get(a, "text")) ?: "", q->text) ||
-        (q->verdict && strcmp(verdict, q->verdict)) || (q->reason_has && !strstr(reason, q->reason_has)))
-        return 0;
-    q->found++;
-    json_decref(q->rec);
-    q->rec = json_incref(e->json);
-    return 0;
-}
-
-static bool audit_has(fx *f, void *ud)
-{
-    find *q = ud;
-    char err[256];
-    q->found = 0;
-    assert_int_equal(heal_audit_read(heal_engine_audit_path(f->e), NULL, find_cb, q, err, sizeof err), 0);
-    return q->found > 0;
-}
-
-/* How many records match (the last one in q->rec; json_decref it), once
- * one does (decisions are written on the thread pool), or after 2 s. */
 static int audit_count(fx *f, find *q)
 {
-    run_until(f, audit_has, q, 2000);
-    return q->found;
+    return heal_fx_audit_count(f, q);
 }
 
 /* ---- tests ---- */
