@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +171,13 @@ void evolve_git_open_user(void)
         idle_ms = v >= 0 && end && !*end ? v : EVOLVE_GIT_IDLE_MS;
         timer_stop = false;
         /* without the thread the library stays loaded until the last close */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old); /* signals go to the loop thread */
         timer_on = pthread_create(&timer, NULL, timer_main, NULL) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (timer_on)
+            pthread_setname_np(timer, "ippoc-git-idle");
     }
     pthread_mutex_unlock(&mu);
     pthread_mutex_unlock(&life_mu);
