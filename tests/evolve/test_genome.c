@@ -4,7 +4,8 @@
  * trailers and a path filter, diff, rollback, revert of a middle commit,
  * resolve, reopening keeps history, a hand-edited working tree and a
  * truncated object are detected, bad paths and a foreign dir are refused,
- * what plain git sees, and four threads writing at once. */
+ * what plain git sees, four threads writing at once, and libgit2 unloaded
+ * while the genome is idle and loaded again by the next call. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -639,6 +640,52 @@ static void test_threads(void **state)
                   (t1 - t0) / 100, t2 - t1, t3 - t2);
 }
 
+/* Polls evolve_genome_lib_loaded() until it is want (5 s at most). */
+static bool lib_loaded_becomes(bool want)
+{
+    double end = now_ms() + 5000;
+    while (evolve_genome_lib_loaded() != want && now_ms() < end)
+        usleep(5000);
+    return evolve_genome_lib_loaded() == want;
+}
+
+/* libgit2 is loaded while the genome is in use, unloaded when the last
+ * genome closes and, with IPPOC_GIT_IDLE_MS=50, after 50 ms without a
+ * call; the next call loads it again and finds the history intact. */
+static void test_unloads_when_idle(void **state)
+{
+    gt *t = *state;
+    char a[41], b[41], o[41], err[512] = "";
+    unsetenv("IPPOC_GIT_IDLE_MS");
+    gopen(t); /* 60 s: still loaded after the open */
+    assert_true(evolve_genome_lib_loaded());
+    assert_int_equal(put(t, "ippoc.conf", "one\n", "one", NULL, a), 0);
+    assert_true(evolve_genome_lib_loaded());
+    evolve_genome_close(t->g);
+    t->g = NULL;
+    assert_false(evolve_genome_lib_loaded()); /* the last genome closed */
+
+    setenv("IPPOC_GIT_IDLE_MS", "50", 1);
+    gopen(t);
+    unsetenv("IPPOC_GIT_IDLE_MS"); /* read when the first genome opens */
+    assert_true(lib_loaded_becomes(false));
+    assert_int_equal(put(t, "ippoc.conf", "two\n", "two", NULL, b), 0);
+    assert_true(lib_loaded_becomes(false));
+    char *s = get(t, a, "ippoc.conf");
+    assert_string_equal(s, "one\n");
+    free(s);
+    assert_true(lib_loaded_becomes(false));
+    assert_int_equal(evolve_genome_resolve(t->g, "HEAD", o, err, sizeof err), 0);
+    assert_string_equal(o, b);
+    json_t *h = evolve_genome_history(t->g, NULL, 0, err, sizeof err);
+    assert_non_null(h);
+    assert_int_equal(json_array_size(h), 3); /* created, one, two */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "id")), a);
+    json_decref(h);
+    assert_true(lib_loaded_becomes(false));
+    assert_int_equal(evolve_genome_check(t->g, err, sizeof err), 0);
+}
+
 int main(void)
 {
     git_libgit2_init();
@@ -657,6 +704,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unloads_when_idle, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     git_libgit2_shutdown();
