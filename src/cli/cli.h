@@ -120,6 +120,9 @@ int cli_http_post_json(const cli_ctx *ctx, const char *path, const char *body_te
 /* cli_http_post_json with obj (taken: freed here) as its compact JSON text;
  * NULL obj: out of memory (CLI_EXIT_API, said on stderr). */
 int cli_http_post_obj(const cli_ctx *ctx, const char *path, json_t *obj, json_t **out);
+/* POSTs {} to path (a command on one thing: stop, forget); prints the answer
+ * as JSON under --json, else the line done. Returns the exit code. */
+int cli_http_post_done(const cli_ctx *ctx, const char *path, const char *done);
 /* GETs a text answer (a diff, a file) into *text (caller free()s); the
  * failures as for cli_http_get_json. */
 int cli_http_get_text(const cli_ctx *ctx, const char *path, char **text);

@@ -386,17 +386,10 @@ static int evolve_stop(const cli_ctx *ctx0, int argc, char **argv)
         fprintf(stderr, "ippoc: evolve stop: '%s' is not a run id (see 'ippoc evolve status')\n", id);
         return CLI_EXIT_USAGE;
     }
-    char path[128];
+    char path[128], done[96];
     snprintf(path, sizeof path, "/v1/evolve/runs/%s/stop", id);
-    json_t *ans;
-    if ((rc = cli_http_post_json(&ctx, path, "{}", &ans)) != CLI_EXIT_OK)
-        return rc;
-    if (ctx.json)
-        cli_print_json(ans);
-    else
-        printf("run %s stops after its current trial\n", id);
-    json_decref(ans);
-    return CLI_EXIT_OK;
+    snprintf(done, sizeof done, "run %s stops after its current trial", id);
+    return cli_http_post_done(&ctx, path, done);
 }
 
 int cmd_evolve(const cli_ctx *ctx, int argc, char **argv)

@@ -248,6 +248,20 @@ int cli_http_post_obj(const cli_ctx *ctx, const char *path, json_t *obj, json_t 
     return rc;
 }
 
+int cli_http_post_done(const cli_ctx *ctx, const char *path, const char *done)
+{
+    json_t *ans;
+    int rc = cli_http_post_json(ctx, path, "{}", &ans);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (ctx->json)
+        cli_print_json(ans);
+    else
+        printf("%s\n", done);
+    json_decref(ans);
+    return CLI_EXIT_OK;
+}
+
 int cli_http_get_text(const cli_ctx *ctx, const char *path, char **text)
 {
     char errbuf[CURL_ERROR_SIZE], reason[512];
