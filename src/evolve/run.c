@@ -653,23 +653,33 @@ static int evaluate(evolve_run *r, cand *k, char *err, size_t errlen)
         decide(r, k, "rejected", why, NULL);
         return 0;
     }
-    int high = 0;
-    while (k->n < r->p.repeats) {
-        int rc = next_pair(r, k, false, 0.2, "racing", NULL, err, errlen);
-        if (rc != MEASURED)
-            return rc;
-        if (test(r, r->pool, r->npool, k->s, k->n, &t) == 0) {
-            high = t.p > 0.5 ? high + 1 : 0;
-            if (high >= 2) {
-                snprintf(why, sizeof why, "racing: p stayed above 0.5 (p=%.3g after %d pairs)", t.p, k->n);
-                decide(r, k, "rejected", why, &t);
-                return 0;
+    int high = 0, cap = r->p.repeats;
+    for (;;) {
+        while (k->n < cap) {
+            int rc = next_pair(r, k, false, 0.2, "racing", NULL, err, errlen);
+            if (rc != MEASURED)
+                return rc;
+            if (test(r, r->pool, r->npool, k->s, k->n, &t) == 0) {
+                high = t.p > 0.5 ? high + 1 : 0;
+                if (high >= 2) {
+                    snprintf(why, sizeof why, "racing: p stayed above 0.5 (p=%.3g after %d pairs)", t.p, k->n);
+                    decide(r, k, "rejected", why, &t);
+                    return 0;
+                }
+                if (cap > r->p.repeats && t.p < r->p.alpha && t.lo > r->p.min_gain)
+                    break; /* the extension has settled it */
             }
         }
-    }
-    if (test(r, r->pool, r->npool, k->s, k->n, &t)) {
-        decide(r, k, "rejected", "too few measurements for the test", NULL);
-        return 0;
+        if (test(r, r->pool, r->npool, k->s, k->n, &t)) {
+            decide(r, k, "rejected", "too few measurements for the test", NULL);
+            return 0;
+        }
+        /* Promising but not yet shown (noise of 10-16 % hides a real +15 %
+         * at 10 pairs one time in three): race on, up to twice as many. */
+        bool shown = t.p < r->p.alpha && t.lo > r->p.min_gain;
+        if (shown || cap > r->p.repeats || !(t.p < 0.25 && t.gain > r->p.min_gain))
+            break;
+        cap = 2 * r->p.repeats;
     }
     if (!(t.p < r->p.alpha) || !(t.lo > r->p.min_gain)) {
         snprintf(why, sizeof why,
