@@ -49,13 +49,16 @@ PORT=${PG_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(
 as_pg "$PGBIN/initdb" -D "$BENCH/data" -U postgres -E UTF8 --locale=C.UTF-8 -A trust >"$BENCH/run/initdb.log"
 
 # Fixed settings of the bench (not knobs): the private socket, no TCP, the
-# knob file in conf.d. Everything else stays initdb's default.
+# knob file in conf.d, and dynamic shared memory in System V segments (the
+# sandbox's /dev is a fresh one whose shm directory only root may write; the
+# sandbox has its own IPC namespace). Everything else stays initdb's default.
 cat >>"$BENCH/data/postgresql.conf" <<EOF
 
 # ---- ippoc bench/evolve-postgres (fixed, not knobs) ----
 listen_addresses = ''
 port = $PORT
 unix_socket_directories = '$BENCH/sock'
+dynamic_shared_memory_type = sysv
 include_dir = 'conf.d'
 EOF
 mkdir -p "$BENCH/data/conf.d"
