@@ -20,7 +20,10 @@ Statistics (stdlib; scipy, when installed, cross-checks the p values):
   across the three;
 - the Hodges-Lehmann estimate of the relative gain, on logarithms (median of
   log(b_j) - log(a_i), back as exp - 1), with its distribution-free 95%
-  interval from the U distribution's quantiles.
+  interval from the U distribution's quantiles;
+- for reference only (not in the verdict): the median of the per-round
+  ratios and a one-sided exact sign test over the rounds, since the load of
+  a shared machine drifts from round to round.
 Verdict against the issue's target: IPPOC better than both the default and
 PGTune (Holm p < 0.05, HL interval above +2%), by at least +15% over the
 default (HL estimate), and the confirmation batch significant again
@@ -175,15 +178,18 @@ def run_once(bench, fitness, timeout):
     return float(lines[-1]), time.monotonic() - t0, note
 
 
-def batch(args, configs, rounds, label, rng, log):
+def batch(args, configs, rounds, label, rng, log, per_round):
     res = {name: [] for name, _ in configs}
     fails = {name: 0 for name, _ in configs}
     for r in range(rounds):
         order = list(configs)
         rng.shuffle(order)
+        this = {}
+        per_round.append(this)
         for name, conf in order:
             install(args.bench, conf)
             tps, secs, note = run_once(args.bench, args.fitness, args.timeout)
+            this[name] = tps
             if tps is None:
                 fails[name] += 1
             else:
@@ -194,7 +200,18 @@ def batch(args, configs, rounds, label, rng, log):
     return res, fails
 
 
-def compare(res, pairs):
+def sign_test(rounds, base, cand):
+    """For reference (the machine's load drifts between rounds): the median
+    of the per-round ratios cand/base and a one-sided exact sign test."""
+    ratios = [r[cand] / r[base] for r in rounds if r.get(cand) and r.get(base)]
+    if not ratios:
+        return None, None
+    n, k = len(ratios), sum(1 for x in ratios if x > 1)
+    p = sum(math.comb(n, i) for i in range(k, n + 1)) / 2.0 ** n
+    return median(ratios) - 1, p
+
+
+def compare(res, pairs, rounds):
     out = []
     for cand, base in pairs:
         b, c = res[base], res[cand]
@@ -203,8 +220,9 @@ def compare(res, pairs):
             continue
         u, p, method = mann_whitney_greater(b, c)
         gain, lo, hi = hodges_lehmann(b, c)
+        pr, pp = sign_test(rounds, base, cand)
         out.append({"cand": cand, "base": base, "u": u, "p": p, "method": method, "scipy_p": scipy_p(b, c),
-                    "gain": gain, "lo": lo, "hi": hi})
+                    "gain": gain, "lo": lo, "hi": hi, "paired_ratio": pr, "paired_p": pp})
     ps = [x.get("p", 1.0) for x in out]
     for x, a in zip(out, holm(ps)):
         x["p_holm"] = a
@@ -226,15 +244,17 @@ def table(res, fails, comps, title):
                 name, len(v), fails[name], median(v), quantile(v, 0.25), quantile(v, 0.75), min(v), max(v)))
         else:
             lines.append("| %s | 0 (%d) | - | - | - |" % (name, fails[name]))
-    lines += ["", "| comparison (one-sided) | HL gain [95% interval] | U | p | p (Holm) | p (scipy) |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| comparison (one-sided) | HL gain [95% interval] | U | p | p (Holm) | p (scipy) "
+              "| per-round ratio, sign test p (reference) |",
+              "|---|---|---|---|---|---|---|"]
     for x in comps:
         if "error" in x:
-            lines.append("| %s > %s | %s | | | | |" % (x["cand"], x["base"], x["error"]))
+            lines.append("| %s > %s | %s | | | | | |" % (x["cand"], x["base"], x["error"]))
             continue
-        lines.append("| %s > %s | %s [%s, %s] | %.1f | %.4f (%s) | %.4f | %s |" % (
+        lines.append("| %s > %s | %s [%s, %s] | %.1f | %.4f (%s) | %.4f | %s | %s |" % (
             x["cand"], x["base"], pct(x["gain"]), pct(x["lo"]), pct(x["hi"]), x["u"], x["p"], x["method"],
-            x["p_holm"], "-" if x["scipy_p"] is None else "%.4f" % x["scipy_p"]))
+            x["p_holm"], "-" if x["scipy_p"] is None else "%.4f" % x["scipy_p"],
+            "-" if x["paired_ratio"] is None else "%s, %.4f" % (pct(x["paired_ratio"]), x["paired_p"])))
     return "\n".join(lines)
 
 
@@ -293,12 +313,13 @@ def main():
     pairs = [(c, b) for c, b in (("ippoc", "default"), ("ippoc", "pgtune"), ("pgtune", "default"))
              if c in names and b in names]
     t0 = time.time()
-    res, fails = batch(a, configs, a.rounds, "main", rng, sys.stderr)
-    comps = compare(res, pairs)
+    rounds, crounds = [], []
+    res, fails = batch(a, configs, a.rounds, "main", rng, sys.stderr, rounds)
+    comps = compare(res, pairs, rounds)
     cres = cfails = ccomps = None
     if a.confirm > 0:
-        cres, cfails = batch(a, configs, a.confirm, "confirm", rng, sys.stderr)
-        ccomps = compare(cres, [p for p in pairs if p[0] == "ippoc"])
+        cres, cfails = batch(a, configs, a.confirm, "confirm", rng, sys.stderr, crounds)
+        ccomps = compare(cres, [p for p in pairs if p[0] == "ippoc"], crounds)
     elapsed = time.time() - t0
     out = [table(res, fails, comps, "Main batch: %d interleaved rounds" % a.rounds)]
     if cres is not None:
@@ -315,6 +336,7 @@ def main():
             f.write(text + "\n")
         with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
             json.dump({"configs": dict(configs), "main": res, "main_failed": fails, "main_tests": comps,
+                       "main_rounds": rounds, "confirm_rounds": crounds,
                        "confirm": cres, "confirm_failed": cfails, "confirm_tests": ccomps}, f, indent=1)
     return 0
 
