@@ -1,18 +1,18 @@
 #!/bin/bash
 # fitness.sh: one measured run of the nginx example (docs/evolve.md, "Example:
 # nginx in ten minutes"): writes PREFIX/conf/nginx.conf from nginx.conf.in and
-# the knob file PREFIX/knobs.conf, starts nginx on PREFIX's private loopback
+# the knob file PREFIX/conf/knobs.conf, starts nginx on PREFIX's private loopback
 # port, loads it with ApacheBench (ab, keep-alive), stops it, and prints the
 # requests per second as its last line. Fails (exit 1, no number) when nginx
 # does not start, when any request failed or was not a 2xx, or when the 95th
 # percentile of the request time is over P95_MS.
 #
 #   fitness.sh PREFIX             PREFIX made by setup.sh
-# Environment: REQUESTS (default 20000), CONCURRENCY (32), P95_MS (50).
+# Environment: REQUESTS (default 100000), CONCURRENCY (32), P95_MS (50).
 set -uo pipefail
 PREFIX=${1:?usage: fitness.sh PREFIX}
 HERE=$(cd "$(dirname "$0")" && pwd)
-REQUESTS=${REQUESTS:-20000}
+REQUESTS=${REQUESTS:-100000}
 CONCURRENCY=${CONCURRENCY:-32}
 P95_MS=${P95_MS:-50}
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -32,7 +32,7 @@ while IFS='=' read -r k v; do
         if [ "$v" = 0 ]; then v=off; else v="max=$v inactive=20s"; fi ;;
     esac
     sed_args+=(-e "s|@$k@|$v|g")
-done <"$PREFIX/knobs.conf"
+done <"$PREFIX/conf/knobs.conf"
 sed "${sed_args[@]}" "$HERE/nginx.conf.in" >"$PREFIX/conf/nginx.conf.new" || exit 2
 if grep -q '@[a-z_]*@' "$PREFIX/conf/nginx.conf.new"; then
     fail "knobs.conf lacks $(grep -o '@[a-z_]*@' "$PREFIX/conf/nginx.conf.new" | head -1)"

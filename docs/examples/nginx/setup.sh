@@ -22,7 +22,7 @@ chmod 755 "$PREFIX" "$PREFIX/html"
 head -c 12288 /dev/zero | tr '\0' 'x' | fold -w 80 | sed '1i <html><body><pre>' >"$PREFIX/html/index.html"
 echo '</pre></body></html>' >>"$PREFIX/html/index.html"
 chmod 644 "$PREFIX/html/index.html"
-cp "$HERE/knobs.conf" "$PREFIX/knobs.conf"
+cp "$HERE/knobs.conf" "$PREFIX/conf/knobs.conf"
 # Inside the sandbox the port is on a private loopback; outside, it must be free.
 /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' >"$PREFIX/port"
 sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@HERE@|$HERE|g" "$HERE/nginx.space" >"$PREFIX/nginx.space"
