@@ -20,12 +20,12 @@
 # percentile of the transactions' latency exceeds P95_MS. Details go to stderr
 # and BENCH/run/.
 #
-# Environment: DURATION (s, default 12), CLIENTS (8), THREADS (2), SEED (42),
+# Environment: DURATION (s, default 10), CLIENTS (8), THREADS (2), SEED (42),
 # P95_MS (default 100), PGBIN (/usr/lib/postgresql/15/bin).
 set -uo pipefail
 
 BENCH=${1:?usage: fitness.sh BENCH}
-DURATION=${DURATION:-12}
+DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-8}
 THREADS=${THREADS:-2}
 SEED=${SEED:-42}
