@@ -76,7 +76,7 @@ static bool has_body(struct MHD_Connection *c)
  * more is counted and dropped, then answered 413). */
 typedef struct post_body {
     size_t len, dropped;
-    size_t max;   /* API_BODY_MAX, or API_LEARN_BODY_MAX for POST /v1/learn */
+    size_t max;   /* API_BODY_MAX, API_LEARN_BODY_MAX (POST /v1/learn) or API_EVOLVE_BODY_MAX */
     char *big;    /* that route's body, grown as it arrives (else data) */
     size_t bigcap;
     char data[API_BODY_MAX + 1];
@@ -84,7 +84,7 @@ typedef struct post_body {
 
 static size_t body_max(api_route_id id)
 {
-    return id == R_LEARN ? API_LEARN_BODY_MAX : API_BODY_MAX;
+    return id == R_LEARN ? API_LEARN_BODY_MAX : id == R_EVOLVE ? API_EVOLVE_BODY_MAX : API_BODY_MAX;
 }
 
 #define API_BODY_DROP_MAX ((size_t)64 * 1024) /* then the connection is closed */
@@ -133,9 +133,10 @@ static enum MHD_Result first_call(api_listener *l, struct MHD_Connection *c, con
         return api_send_error(c, 401, "unauthorized", "missing or wrong bearer token");
     if (r.id == R_NONE)
         return api_send_error(c, 404, "not_found", "no such endpoint: %.200s", url ? url : "");
-    if (api_route_is_post(r.id) ? strcmp(method, MHD_HTTP_METHOD_POST) != 0 : !get)
+    bool post = api_route_takes_body(r.id, method);
+    if (api_route_is_post(r.id) ? strcmp(method, MHD_HTTP_METHOD_POST) != 0 : !get && !post)
         return api_send_not_allowed(c, method, api_route_allow(r.id));
-    if (!api_route_is_post(r.id))
+    if (!post)
         return has_body(c) ? api_send_error(c, 400, "bad_request", "a GET request has no body") : MHD_YES;
     if (body_too_long(c, body_max(r.id)))
         return api_send_error(c, 413, "too_large", "the body is longer than %zu bytes", body_max(r.id));
@@ -193,6 +194,8 @@ static enum MHD_Result dispatch_post(struct api *a, struct MHD_Connection *c, ap
         return api_h_ask(a, c, pb->data, pb->len);
     if (r.id == R_PREF_FORGET)
         return api_h_pref_forget(a, c, r.arg, r.arglen);
+    if (r.id == R_EVOLVE)
+        return api_h_evolve(a, c, r.arg, "POST", pb->big ? pb->big : pb->data, pb->len);
     if (r.id == R_APPROVE)
         return api_h_approve(a, c, r.arg, r.arglen, pb->data, pb->len);
     return api_h_pending_act(a, c, r.arg, r.arglen, r.id == R_APPROVE, pb->data, pb->len);
@@ -224,6 +227,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_KNOWLEDGE_FEEDS:
     case R_KNOWLEDGE_LINKS: return api_h_knowledge(a, c, r.id);
     case R_PREFS: return api_h_prefs(a, c);
+    case R_EVOLVE: return api_h_evolve(a, c, r.arg, "GET", NULL, 0);
     case R_DREAM: /* POST only: dispatch_post */
     case R_LEARN:
     case R_PREF_FORGET:
@@ -258,7 +262,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         }
         return take_body(*req, upload_data, upload_data_size);
     }
-    if (api_route_is_post(r.id))
+    if (api_route_takes_body(r.id, method))
         return dispatch_post(a, c, r, *req);
     return dispatch(a, c, r, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
 }

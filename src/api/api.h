@@ -72,6 +72,18 @@
  *   GET  /v1/knowledge/feeds        each followed feed's state
  *   GET  /v1/knowledge/links        ?node=KIND:ID&depth=1..3 (1) -> {"node",
  *                                   "links":[{"from","rel","to","weight","ts"}]}
+ * Evolution (api_evolve.c; 503 "unavailable" when the hook is NULL or
+ * answers NULL): every GET and POST under /v1/genome, /v1/evolve and
+ * /v1/tools goes to evolve_http (docs/evolve.md lists the routes): POST
+ * bodies up to API_BODY_MAX, the token rules of other POSTs; the answer's
+ * type is JSON when it starts with '{' or '[', text/x-diff for
+ * /v1/genome/diff, else text/plain. E.g.
+ *   GET  /v1/genome[?path=P&limit=N] the genome's history
+ *   GET  /v1/genome/check           {"ok":bool,"error":...}
+ *   GET  /v1/genome/diff?rev=REV    a unified diff
+ *   GET  /v1/genome/show?rev=R&path=P the file's text at R
+ *   POST /v1/genome/rollback        {"rev","reason"} -> {"commit","verdict",...}
+ *   GET  /v1/evolve/watch           changes on probation and their outcome
  * Preferences (api_prefs.c; 503 "unavailable" when the hook is NULL):
  *   GET  /v1/prefs                  prefs_json as given: configured and learned
  *                                   preferences, what each changed and when
@@ -193,6 +205,12 @@ typedef struct api_hooks {
     char *(*prefs_json)(void *ud);
     int (*prefs_forget)(void *ud, const char *id, char *err, size_t errlen);
     int (*approve_edit)(void *ud, uint64_t id, const char *who, const char *edit, char *err, size_t errlen);
+    /* Evolution (api_evolve.c; NULL: 503): every GET/POST under /v1/genome,
+     * /v1/evolve and /v1/tools. query: the query string re-encoded (NULL:
+     * none); body: a POST's (NULL for GET). Returns a malloc'd body (JSON,
+     * or text such as a diff) with *status; NULL: 503. Any thread. */
+    char *(*evolve_http)(void *ud, const char *method, const char *path, const char *query, const char *body,
+                         size_t len, int *status);
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen

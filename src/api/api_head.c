@@ -81,7 +81,11 @@ static int request_line(const char *p, size_t n, api_head *h)
     if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
         return bad(h, 505, "bad_request", "HTTP version not supported (use HTTP/1.1 or HTTP/1.0)");
     h->http11 = v[7] == '1';
-    h->big = sp1 - p == 4 && !strncmp(p, "POST", 4) && sp2 - t == 9 && !strncmp(t, "/v1/learn", 9);
+    /* a document (learn), a space file or a tool's source (evolve): read by MHD, each route caps its own */
+    bool post = sp1 - p == 4 && !strncmp(p, "POST", 4);
+    size_t tn = (size_t)(sp2 - t);
+    h->big = post && ((tn == 9 && !strncmp(t, "/v1/learn", 9)) || (tn > 10 && !strncmp(t, "/v1/evolve", 10)) ||
+                      (tn > 9 && !strncmp(t, "/v1/tools", 9)) || (tn > 10 && !strncmp(t, "/v1/genome", 10)));
     return API_HEAD_OK;
 }
 

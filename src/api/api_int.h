@@ -28,6 +28,7 @@
 #define API_SSE_WAIT_SLICE_MS 1000 /* longest single mem_events_wait */
 #define API_BODY_MAX 4096       /* request body of a POST */
 #define API_LEARN_BODY_MAX (24 * 1024 * 1024) /* POST /v1/learn: a document's text (learn) */
+#define API_EVOLVE_BODY_MAX (1024 * 1024)     /* POST /v1/evolve, /v1/tools, /v1/genome: a space file, a tool */
 #define API_WHO_MAX 64          /* "who" of an approval, bytes */
 #define API_ID_MAX_DIGITS 20    /* UINT64_MAX has 20 digits */
 #define API_AUDIT_DEFAULT_LAST 100
@@ -55,7 +56,7 @@ typedef struct api_head {
     long long content_length; /* -1: none */
     bool http11, chunked, expect_continue;
     unsigned hosts;
-    bool big;           /* POST /v1/learn: up to API_LEARN_BODY_MAX, read by MHD (learn) */
+    bool big;           /* POST /v1/learn, /v1/evolve/..., /v1/tools/..., /v1/genome/...: read by MHD, capped by the route */
 } api_head;
 enum { API_HEAD_MORE = 0, API_HEAD_OK = 1, API_HEAD_BAD = -1 };
 /* Checks the first len bytes of a request: API_HEAD_OK when the head is
@@ -226,6 +227,7 @@ typedef enum api_route_id {
     R_DIGEST, R_DREAM, /* dreaming (api_dream.c) */
     R_LEARN, R_KNOWLEDGE, R_KNOWLEDGE_SEARCH, R_KNOWLEDGE_FEEDS, R_KNOWLEDGE_LINKS, /* learn (api_learn.c) */
     R_PREFS, R_PREF_FORGET, /* preferences (api_prefs.c) */
+    R_EVOLVE, /* /v1/genome, /v1/evolve, /v1/tools and below, GET and POST (api_evolve.c) */
 } api_route_id;
 
 typedef struct api_route {
@@ -239,8 +241,11 @@ typedef struct api_route {
 api_route api_route_match(const char *url);
 /* True for the routes that take POST (and only POST). */
 bool api_route_is_post(api_route_id id);
-/* The Allow header of a route: "GET, HEAD" or "POST". */
+/* The Allow header of a route: "GET, HEAD", "POST" or "GET, HEAD, POST". */
 const char *api_route_allow(api_route_id id);
+/* Whether this request's body is read: a POST-only route, or a POST to a
+ * route that takes both (R_EVOLVE). */
+bool api_route_takes_body(api_route_id id, const char *method);
 
 /* ---- healing (api_heal_parse.c) -------------------------------------------- */
 /* A decimal id of n bytes: digits only, 1..UINT64_MAX. 0 or -EINVAL
@@ -309,6 +314,9 @@ enum MHD_Result api_h_llm(struct api *a, struct MHD_Connection *c);
 /* api_prefs.c */
 enum MHD_Result api_h_prefs(struct api *a, struct MHD_Connection *c);
 enum MHD_Result api_h_pref_forget(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen);
+/* api_evolve.c: url is the decoded path; body NULL for GET */
+enum MHD_Result api_h_evolve(struct api *a, struct MHD_Connection *c, const char *url, const char *method,
+                             const char *body, size_t len);
 /* approve: with an "edit" member in the body, approve_edit; else api_h_pending_act */
 enum MHD_Result api_h_approve(struct api *a, struct MHD_Connection *c, const char *id, size_t idlen,
                               const char *body, size_t len);

@@ -69,6 +69,10 @@ api_route api_route_match(const char *url)
             m = (api_route){R_DIAGNOSIS, rest, (size_t)(sl - rest)};
     } else if (prefixed(url, "/v1/pending/", &rest)) {
         m = match_pending(rest);
+    } else if (!strcmp(url, "/v1/genome") || !strcmp(url, "/v1/evolve") || !strcmp(url, "/v1/tools") ||
+               prefixed(url, "/v1/genome/", &rest) || prefixed(url, "/v1/evolve/", &rest) ||
+               prefixed(url, "/v1/tools/", &rest)) {
+        m = (api_route){R_EVOLVE, url, strlen(url)}; /* the cell sorts out the rest */
     } else if (prefixed(url, "/v1/prefs/", &rest)) {
         const char *sl = strchr(rest, '/');
         if (sl && sl > rest && !strcmp(sl, "/forget"))
@@ -83,7 +87,14 @@ bool api_route_is_post(api_route_id id)
            id == R_PREF_FORGET;
 }
 
+bool api_route_takes_body(api_route_id id, const char *method)
+{
+    return api_route_is_post(id) || (id == R_EVOLVE && !strcmp(method, "POST"));
+}
+
 const char *api_route_allow(api_route_id id)
 {
+    if (id == R_EVOLVE)
+        return "GET, HEAD, POST";
     return api_route_is_post(id) ? "POST" : "GET, HEAD";
 }

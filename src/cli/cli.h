@@ -113,6 +113,9 @@ int cli_http_get_json(const cli_ctx *ctx, const char *path, json_t **out, char *
 /* POSTs body_text (JSON; NULL = empty body) to ctx->url + path; the answer
  * and the failures as for cli_http_get_json. */
 int cli_http_post_json(const cli_ctx *ctx, const char *path, const char *body_text, json_t **out);
+/* GETs a text answer (a diff, a file) into *text (caller free()s); the
+ * failures as for cli_http_get_json. */
+int cli_http_get_text(const cli_ctx *ctx, const char *path, char **text);
 
 /* Receives bytes of a stream; returns 0 to go on, non-zero to stop. */
 typedef int (*cli_stream_fn)(const char *buf, size_t n, void *ud);
@@ -275,12 +278,23 @@ int cmd_dream(const cli_ctx *ctx, int argc, char **argv);
 int cmd_learn(const cli_ctx *ctx, int argc, char **argv);    /* cmd_learn.c: documents and feeds */
 int cmd_ask(const cli_ctx *ctx, int argc, char **argv);      /* cmd_ask.c: questions answered from memory */
 int cmd_prefs(const cli_ctx *ctx, int argc, char **argv);   /* cmd_prefs.c: preferences */
+/* cmd_genome.c: the genome (history, diff, rollback, genome check|show) and `ippoc evolve watch` */
+int cmd_history(const cli_ctx *ctx, int argc, char **argv);
+int cmd_diff(const cli_ctx *ctx, int argc, char **argv);
+int cmd_rollback(const cli_ctx *ctx, int argc, char **argv);
+int cmd_genome(const cli_ctx *ctx, int argc, char **argv);
+int cmd_evolve_watch(const cli_ctx *ctx, int argc, char **argv); /* argv[0] = "watch" */
+/* cmd_evolve_code.c: `ippoc evolve code` and `ippoc evolve accept` (argv[0]: the subcommand) */
+int cmd_evolve_code(const cli_ctx *ctx, int argc, char **argv);
+int cmd_evolve_accept(const cli_ctx *ctx, int argc, char **argv);
+int cmd_tool(const cli_ctx *ctx, int argc, char **argv);    /* cmd_tool.c: ToolSmith's tools */
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
  * the diagnosis kept on an incident's JSON, NULL when none. */
 void cli_print_diagnosis(const json_t *d);
 const json_t *cli_incident_diagnosis(const json_t *inc);
 int cmd_logs_templates(const cli_ctx *ctx, int argc, char **argv); /* `logs templates`: a local file, no daemon */
 int cmd_llm(const cli_ctx *ctx, int argc, char **argv); /* cmd_llm.c: the language-model client */
+int cmd_evolve(const cli_ctx *ctx, int argc, char **argv); /* cmd_evolve.c: experiment runs, subcommands */
 
 /* help.c: usage texts. cli_help_command returns false for an unknown name. */
 void cli_usage(FILE *f);

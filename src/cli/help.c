@@ -34,6 +34,14 @@ static const char usage_text[] =
     "  llm               the language-model client: providers, token budgets, fallbacks\n"
     "  learn PATH|URL... read documents into the knowledge store; --feed, --list, --search\n"
     "  prefs             the operators' preferences: configured and learned\n"
+    "  history [PATH]    the genome's commits: every change to config, tuned files, tools\n"
+    "  diff REV          what a genome commit changed (or A..B)\n"
+    "  rollback REV      put the genome back to REV and apply it through the policy\n"
+    "  genome check      is the genome's working tree what HEAD says; genome show PATH\n"
+    "  evolve code       the model proposes faster code for one file; built, tested, benched\n"
+    "  evolve accept ID  merge a self-code job's best branch and build it (then restart)\n"
+    "  tool              ToolSmith's tools: list, run, test, draft, add\n"
+    "  evolve run|status|stop  experiments: tune a space of knobs against a fitness\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
     "global options (before the command):\n"
@@ -176,6 +184,35 @@ static const cmd_help helps[] = {
      "(yesterday's when still due, else today's so far). Prints what each step\n"
      "did once the pass's brain.dream event is there (waiting up to 60 s).\n"
      "Exit status 1 (conflict) while a pass or a deliberation runs.\n"},
+    {"evolve code",
+     "usage: ippoc evolve code --target FILE --bench CMD [--repo DIR] [--build CMD]\n"
+     "                         [--test CMD] [--goal min|max] [--candidates N]\n"
+     "                         [--repeats N] [--detach] [--json]\n"
+     "\n"
+     "Self-code evolution (POST /v1/evolve/code; needs [llm]). The daemon clones\n"
+     "the git repository DIR (default: the current directory; its committed HEAD)\n"
+     "into its state dir, builds, tests and benchmarks it (--repeats times,\n"
+     "default 7), then asks the model for --candidates patches (default 3) to\n"
+     "FILE only. Each patch is applied with git apply, built, tested and\n"
+     "benchmarked in the sandbox, interleaved with the baseline. CMD is split\n"
+     "into words, no shell ('&&' chains commands; write sh -c '...' for a\n"
+     "shell); the bench prints a number, lower is better unless --goal max.\n"
+     "Defaults: --build 'meson setup build && ninja -C build', --test 'meson\n"
+     "test -C build --suite unit'. A candidate that builds and passes the tests\n"
+     "is kept on the branch evolve/code-ID-N of DIR with Ippoc-* trailers; it\n"
+     "is accepted when faster (one-sided Mann-Whitney p < 0.05 and the\n"
+     "interval of the gain above +2%). Follows the job until it ends (one line\n"
+     "per step and per candidate); --detach prints the job's id and returns.\n"},
+    {"evolve accept",
+     "usage: ippoc evolve accept ID [--branch BRANCH] [--json]\n"
+     "\n"
+     "Merges the best accepted branch of self-code job ID (or BRANCH, one the\n"
+     "job kept) into the repository's current branch, only when its working\n"
+     "tree is clean, and builds it with the job's build command. The merge\n"
+     "goes through the safety policy: when it is queued for approval this\n"
+     "prints the pending id ('ippoc approve N'); else it waits for the merge\n"
+     "and the build and prints what to restart: ippoc never replaces a\n"
+     "running binary itself.\n"},
     {"learn",
      "usage: ippoc learn [--kind KIND] [--pin] [--json] FILE|DIR|URL...\n"
      "       ippoc learn --feed [URL]\n"
@@ -216,6 +253,43 @@ static const cmd_help helps[] = {
      "prose grounded in the same records. --at TIME (epoch seconds, now-2h, or\n"
      "ISO 8601) is the moment asked about when the question names none. The\n"
      "words of QUESTION are joined with spaces. See docs/ask.md.\n"},
+    {"history",
+     "usage: ippoc history [PATH] [--limit N] [--json]\n"
+     "\n"
+     "Lists the genome's commits, newest first (N: 50 by default): COMMIT TIME\n"
+     "KIND AUTHOR REASON FITNESS. Kinds: import (a file changed outside ippoc,\n"
+     "found at start or reload), config (an approved sysctl or restore),\n"
+     "evolve (an accepted experiment), rollback, revert (a regression after a\n"
+     "merge, or a refused rollback), tool. PATH: only commits touching it\n"
+     "(ippoc.conf, files/etc/..., tools/NAME.lua). See docs/evolve.md.\n"},
+    {"diff",
+     "usage: ippoc diff REV\n"
+     "\n"
+     "Prints the unified diff of genome commit REV against its parent, or of\n"
+     "A..B. REV is anything git understands: a commit id or prefix, HEAD~2.\n"},
+    {"rollback",
+     "usage: ippoc rollback REV [--reason TEXT] [--json]\n"
+     "\n"
+     "Makes a new genome commit whose content is REV's, then asks the safety\n"
+     "policy to apply it to the machine (a 'genome apply' action of target\n"
+     "'cell'; [evolve] changes = execute | approve | refuse, default approve).\n"
+     "Prints the commit and the verdict: 'executing', or 'queued: approve with\n"
+     "ippoc approve ID'. A refused rollback is undone in the genome. The\n"
+     "applied change is on probation ([evolve] probation): a regression\n"
+     "reverts it by itself.\n"},
+    {"genome",
+     "usage: ippoc genome check [--json]\n"
+     "       ippoc genome show PATH [--rev REV]\n"
+     "\n"
+     "check: whether the genome's working tree (STATE/genome) matches HEAD;\n"
+     "a file edited by hand there is reported with its path (exit 1).\n"
+     "show: the text of PATH at REV (default HEAD).\n"},
+    {"evolve watch",
+     "usage: ippoc evolve watch [--json]\n"
+     "\n"
+     "The genome changes applied to the machine since ippocd started: those on\n"
+     "probation (until when) and the outcome of the others (kept, reverted\n"
+     "with the regression seen, applied without probation, failed).\n"},
     {"prefs",
      "usage: ippoc prefs [--json]\n"
      "       ippoc prefs forget ID [--json]\n"
@@ -226,6 +300,44 @@ static const cmd_help helps[] = {
      "each with its rule and how many proposals it changed, last when.\n"
      "'forget ID' drops a learned one (a configured one is changed in the\n"
      "configuration).\n"},
+    {"tool",
+     "usage: ippoc tool [list] [--json]\n"
+     "       ippoc tool run NAME [KEY=VALUE...] [--json]\n"
+     "       ippoc tool test NAME [--json]\n"
+     "       ippoc tool draft NAME \"what it does\" [--json]\n"
+     "       ippoc tool add FILE.lua [--json]\n"
+     "\n"
+     "ToolSmith's tools (docs/tools.md): small Lua 5.4 tools (or WebAssembly\n"
+     "modules) kept in the genome's tools/. 'list' shows each with its kind,\n"
+     "tests, last run and description, then the drafts. 'run' runs one with\n"
+     "its arguments (a VALUE that reads as JSON, such as 90 or true, is sent as\n"
+     "such) and prints its value and log; exit 1 when it failed. 'test' runs\n"
+     "its own tests in the sandbox. 'draft' has the model ([llm]) write a new\n"
+     "tool; 'add' posts FILE.lua (NAME from the file name) as a draft without\n"
+     "one. A draft enters the genome only when its tests pass in the sandbox\n"
+     "and the safety policy allows it (it may wait in 'ippoc pending').\n"},
+    {"evolve",
+     "usage: ippoc evolve run --space FILE [--fitness CMD] [--budget 30m] [--repeats N]\n"
+     "                        [--min-gain 2%] [--alpha 0.05] [--seed N] [--apply] [--detach]\n"
+     "       ippoc evolve status [ID] [--json]\n"
+     "       ippoc evolve stop ID [--json]\n"
+     "\n"
+     "Experiments (docs/evolve.md). 'run' sends the space FILE (its knobs: file,\n"
+     "key, type, range) to ippocd, which tries candidates (TPE, and the model's\n"
+     "when one is configured) in the sandbox, each measured by the fitness\n"
+     "command (the last number it prints; --fitness wins over [space] fitness)\n"
+     "interleaved with the incumbent, and accepts one only when it is\n"
+     "significantly better (one-sided Mann-Whitney U p < --alpha, the\n"
+     "Hodges-Lehmann gain's interval above --min-gain, then a fresh\n"
+     "confirmation batch): it becomes a genome commit. It follows the run,\n"
+     "one line per candidate, until the --budget (default 30m) is spent;\n"
+     "Ctrl-C stops following, not the run. --repeats: interleaved pairs in a\n"
+     "race (default 10). --apply: an accepted result is applied to the machine\n"
+     "through the safety policy. --detach prints the run's id and returns.\n"
+     "'status' lists the runs, or shows one run's fitness history: TRIAL\n"
+     "PROPOSER VALUES FITNESS INCUMBENT VERDICT DECISION. 'stop' stops a run\n"
+     "after its current trial; the knob files get the incumbent's values back.\n"
+     "Other subcommands: evolve watch, evolve code, evolve accept (see their help).\n"},
     {"pending",
      "usage: ippoc pending [--json]\n"
      "\n"

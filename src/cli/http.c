@@ -221,6 +221,43 @@ int cli_http_post_json(const cli_ctx *ctx, const char *path, const char *body_te
     return request_json(ctx, path, body_text ? body_text : "", out, NULL);
 }
 
+int cli_http_get_text(const cli_ctx *ctx, const char *path, char **text)
+{
+    char errbuf[CURL_ERROR_SIZE], reason[512];
+    body b = {0};
+    struct curl_slist *h = make_headers(ctx, "text/plain, text/x-diff, application/json", NULL);
+    CURL *c = make_easy(ctx, path, h, errbuf);
+    *text = NULL;
+    if (!c || !h) {
+        fprintf(stderr, "ippoc: out of memory\n");
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        return CLI_EXIT_API;
+    }
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ctx->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    int code = CLI_EXIT_OK;
+    if (b.too_big) {
+        fprintf(stderr, "ippoc: ippocd's answer is larger than %u MiB\n", BODY_MAX >> 20);
+        code = CLI_EXIT_API;
+    } else if (rc != CURLE_OK) {
+        transport_reason(c, rc, errbuf, ctx->timeout_ms, reason, sizeof reason);
+        code = report_unreachable(ctx, rc, reason);
+    } else if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status), status < 200 || status > 299) {
+        code = report_http_error(status, b.p, b.len);
+    } else {
+        *text = b.p ? b.p : strdup("");
+        b.p = NULL;
+    }
+    free(b.p);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return code;
+}
+
 /* ---- streaming GET --------------------------------------------------------------- */
 
 typedef struct stream {

@@ -34,6 +34,9 @@ static const struct {
     {"digest", cmd_digest}, {"dream", cmd_dream},
     {"learn", cmd_learn},
     {"prefs", cmd_prefs},
+    {"evolve", cmd_evolve},
+    {"history", cmd_history}, {"diff", cmd_diff}, {"rollback", cmd_rollback}, {"genome", cmd_genome},
+    {"tool", cmd_tool},
 };
 
 static cmd_fn find_command(const char *name)

@@ -78,6 +78,7 @@ bool core_config_raw_section(const char *section)
     return !strcmp(section, "heal") || !strcmp(section, "detect") || !strcmp(section, "logs") ||
            !strcmp(section, "brain") || !strcmp(section, "llm") || !strcmp(section, "knowledge") ||
            !strcmp(section, "prefs") || !strcmp(section, "dream") ||
+           !strcmp(section, "evolve") || /* src/heal (changes), src/daemon (probation) */
            (!strncmp(section, "service.", 8) && section[8]) || (!strncmp(section, "alert.", 6) && section[6]);
 }
 

@@ -14,6 +14,7 @@
 #include "heal/heal.h"
 #include "logs/logs.h"
 #include "brain/brain.h"
+#include "evolve/evolve.h"
 #include "llm/llm.h"
 #include "memory/memory.h"
 #include "sense/sense.h"
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -60,6 +62,9 @@ typedef struct cell {
     detect_registry *an;           /* from open_cell to close_cell (outlives the API) */
     logs_watch *logs;              /* the log watch: loop thread; set and cleared under snap_lock */
     loopcall lc;                   /* API threads run approve/reject on the loop */
+    evolve_cell *evolve;           /* the genome and evolution: after the brain, freed after the API,
+                                      before the llm and memory it uses (NULL: unavailable, see evolve_err) */
+    char evolve_err[512];
     char audit_path[CORE_PATH_MAX + 16];
     bool stopping;
     uv_loop_t loop;
@@ -793,6 +798,310 @@ static int hk_approve_edit(void *ud, uint64_t id, const char *who, const char *e
     return rc ? rc : k.rc;
 }
 
+/* ---- evolution: the genome, its changes through heal, the tools' host ---------- */
+
+#define EMBEDDED_DEFAULTS "embedded defaults"
+
+static void reload(cell *c);
+
+/* The cell's evolution as the API threads see it (set once, at start). */
+static evolve_cell *evolve_of(cell *c)
+{
+    pthread_mutex_lock(&c->snap_lock);
+    evolve_cell *e = c->evolve;
+    pthread_mutex_unlock(&c->snap_lock);
+    return e;
+}
+
+/* The config file's text (malloc'd), or "" for the embedded defaults; NULL
+ * when it cannot be read. */
+static char *config_text(cell *c)
+{
+    if (!strcmp(c->config_desc, EMBEDDED_DEFAULTS))
+        return strdup("");
+    FILE *f = fopen(c->config_desc, "r");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[8192];
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *g = realloc(buf, cap);
+            if (!g) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = g;
+        }
+        memcpy(buf + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (!buf)
+        return strdup("");
+    buf[len] = 0;
+    return buf;
+}
+
+/* [evolve] probation (checked by heal_config_check), default 10 minutes. */
+static int64_t evolve_probation_ms(const core_config *cfg)
+{
+    int64_t ms = 10 * 60 * 1000, v;
+    for (int i = 0; i < cfg->nraw; i++)
+        if (!strcmp(cfg->raw[i].section, "evolve") && !strcmp(cfg->raw[i].key, "probation") &&
+            core_parse_duration(cfg->raw[i].value, &v) == 0 && v > 0)
+            ms = v;
+    return ms;
+}
+
+typedef struct change_call {
+    cell *c;
+    heal_action a;
+    const char *who, *why;
+    char *verdict;
+    size_t vlen;
+    char *err;
+    size_t errlen;
+    int rc;
+} change_call;
+
+static int change_call_run(void *arg)
+{
+    change_call *k = arg;
+    if (!k->c->heal || k->c->stopping) {
+        snprintf(k->err, k->errlen, "healing is stopping: nothing was changed");
+        k->rc = -ECANCELED;
+        return 0;
+    }
+    k->rc = heal_engine_change(k->c->heal, &k->a, k->who, k->why, k->verdict, k->vlen, k->err, k->errlen);
+    return 0;
+}
+
+/* Any thread: one action through heal's policy and audit log, on the loop. */
+static int change_on_loop(cell *c, const heal_action *a, const char *who, const char *why, char *verdict,
+                          size_t vlen, char *err, size_t errlen)
+{
+    change_call k = {c, *a, who, why, verdict, vlen, err, errlen, 0};
+    if (vlen)
+        verdict[0] = 0;
+    int rc = on_loop(c, change_call_run, &k, err, errlen);
+    return rc ? rc : k.rc;
+}
+
+static int ev_change(void *ud, const char *op, const char *arg, const char *why, char *verdict, size_t vlen,
+                     char *err, size_t errlen)
+{
+    heal_action a = {.kind = HEAL_ACT_GENOME};
+    core_sncpy(a.service, sizeof a.service, HEAL_CELL_TARGET);
+    if (core_sncpy(a.key, sizeof a.key, op) || core_sncpy(a.value, sizeof a.value, arg)) {
+        snprintf(err, errlen, "genome change: '%s %s' is too long", op, arg);
+        return -EINVAL;
+    }
+    return change_on_loop(ud, &a, "genome", why, verdict, vlen, err, errlen);
+}
+
+static int reload_run(void *arg)
+{
+    cell *c = arg;
+    if (!c->stopping)
+        reload(c);
+    return 0;
+}
+
+/* Writes path atomically (a temporary file in the same directory, fsync,
+ * rename), keeping the old file's mode. 0 or -errno with err. */
+static int write_atomic(const char *path, const char *text, char *tmp, size_t tmplen, char *err, size_t errlen)
+{
+    struct stat st;
+    bool had = stat(path, &st) == 0;
+    mode_t mode = had ? (st.st_mode & 07777) : 0644;
+    snprintf(tmp, tmplen, "%s.ippoc-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(e));
+        return -e;
+    }
+    size_t len = strlen(text), off = 0;
+    int rc = 0;
+    while (off < len && !rc) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno != EINTR)
+            rc = -errno;
+        else if (w > 0)
+            off += (size_t)w;
+    }
+    if (!rc && (fchmod(fd, mode) || fsync(fd)))
+        rc = -errno;
+    if (!rc && had && fchown(fd, st.st_uid, st.st_gid) && errno != EPERM)
+        rc = -errno; /* keep the owner (not possible unprivileged: then ours) */
+    if (close(fd) && !rc)
+        rc = -errno;
+    if (rc) {
+        snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(-rc));
+        unlink(tmp);
+    }
+    return rc;
+}
+
+/* The genome's ippoc.conf changed (a rollback): checked like a reload
+ * would, written in place of the running file, then the same reload as
+ * SIGHUP on the loop. Refused when ippocd runs on its embedded defaults. */
+static int ev_config_changed(void *ud, const char *text, char *err, size_t errlen)
+{
+    cell *c = ud;
+    if (!strcmp(c->config_desc, EMBEDDED_DEFAULTS)) {
+        snprintf(err, errlen, "ippocd runs on its embedded defaults (no configuration file): the genome's "
+                              "ippoc.conf is not written anywhere; start ippocd with --config FILE");
+        return -EPERM;
+    }
+    char tmp[CORE_PATH_MAX + 32];
+    int rc = write_atomic(c->config_desc, text, tmp, sizeof tmp, err, errlen);
+    if (rc)
+        return rc;
+    daemon_opts o = *c->opts; /* the same checks as a reload, on the new text */
+    o.config_path = tmp;
+    o.config_required = true;
+    core_config next;
+    char why[1024];
+    rc = daemon_load_config(&o, &next, why, sizeof why);
+    core_config_free(&next);
+    if (rc) {
+        unlink(tmp);
+        snprintf(err, errlen, "the genome's ippoc.conf is not a valid configuration, %s is unchanged: %s",
+                 c->config_desc, why);
+        return -EINVAL;
+    }
+    if (rename(tmp, c->config_desc)) {
+        rc = -errno;
+        unlink(tmp);
+        snprintf(err, errlen, "%s: cannot replace it: %s", c->config_desc, strerror(-rc));
+        return rc;
+    }
+    log_info("daemon: %s written from the genome; reloading", c->config_desc);
+    rc = on_loop(c, reload_run, c, err, errlen);
+    if (rc == -ECANCELED)
+        return rc;
+    return 0;
+}
+
+/* The tools' host: the newest value of a series from memory. */
+static int ev_metric(void *ud, const char *name, const char *labels, double *value)
+{
+    cell *c = ud;
+    int id = mem_series_find(c->mem, name, labels ? labels : "");
+    int64_t ts;
+    if (id < 0 || mem_series_last(c->mem, id, value, &ts) || ts == 0)
+        return -ENOENT;
+    return 0;
+}
+
+static char *ev_incidents(void *ud, int n)
+{
+    char *t = heal_read(ud, heal_engine_incidents_json);
+    json_t *o = t ? json_loads(t, 0, NULL) : NULL;
+    free(t);
+    json_t *all = json_object_get(o, "incidents");
+    if (!json_is_array(all)) {
+        json_decref(o);
+        return NULL;
+    }
+    while (n >= 0 && json_array_size(all) > (size_t)n)
+        json_array_remove(all, json_array_size(all) - 1); /* newest first: keep the first n */
+    char *s = json_dumps(all, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static int ev_propose(void *ud, const char *service, const char *action, const char *why, char *out,
+                      size_t outlen)
+{
+    heal_action a;
+    char err[512] = "", verdict[32] = "";
+    int rc = heal_action_parse_text(action, service ? service : "", &a, err, sizeof err);
+    if (rc) {
+        snprintf(out, outlen, "refuse: %s", err);
+        return rc;
+    }
+    rc = change_on_loop(ud, &a, "tool", why, verdict, sizeof verdict, err, sizeof err);
+    snprintf(out, outlen, "%s: %s", verdict[0] ? verdict : "refuse", err);
+    return rc;
+}
+
+/* heal's executor of approved genome changes (on its pool). */
+static int ev_execute(void *ud, const char *op, const char *arg, char *err, size_t errlen)
+{
+    cell *c = ud;
+    evolve_cell *e = evolve_of(c);
+    if (!e) {
+        snprintf(err, errlen, "evolution is unavailable");
+        return -ENOSYS;
+    }
+    return evolve_execute(e, op, arg, err, errlen);
+}
+
+static char *hk_evolve(void *ud, const char *method, const char *path, const char *query, const char *body,
+                       size_t len, int *status)
+{
+    cell *c = ud;
+    char why[sizeof c->evolve_err];
+    pthread_mutex_lock(&c->snap_lock);
+    evolve_cell *e = c->evolve;
+    snprintf(why, sizeof why, "%s", c->evolve_err[0] ? c->evolve_err : "evolution is starting");
+    pthread_mutex_unlock(&c->snap_lock);
+    if (!e) {
+        *status = 503;
+        json_t *o = json_pack("{s:s}", "error", why);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        return s;
+    }
+    return evolve_http(e, method, path, query, body, len, status);
+}
+
+/* After the brain (the model and knowledge it may use). A genome that does
+ * not open is logged and recorded (genome.corrupt); the cell runs without
+ * evolution, and its routes answer 503 with the reason. */
+static void start_evolving(cell *c)
+{
+    char err[1024] = "";
+    char *text = config_text(c);
+    evolve_cell_opts o = {.state_dir = c->cfg.state_dir,
+                          .config_path = strcmp(c->config_desc, EMBEDDED_DEFAULTS) ? c->config_desc : NULL,
+                          .config_text = text, .llm = c->llm, .mem = c->mem, .know = c->know,
+                          .probation_ms = evolve_probation_ms(&c->cfg)};
+    evolve_hooks h = {.change = ev_change, .config_changed = ev_config_changed,
+                      .tools = {.metric = ev_metric, .incidents = ev_incidents, .propose = ev_propose, .ud = c},
+                      .ud = c};
+    evolve_cell *e = NULL;
+    int rc = evolve_cell_new(&o, &h, &e, err, sizeof err);
+    free(text);
+    if (!rc && (rc = evolve_genome_check(evolve_cell_genome(e), err, sizeof err)) != -EIO) {
+        if (rc) /* a working tree edited by hand: `ippoc genome check` names it */
+            log_warn("ippocd: genome: %s", err);
+        rc = 0;
+    } else if (rc) { /* HEAD or objects unreadable: no evolution on a genome that lies */
+        evolve_cell_free(e);
+        e = NULL;
+    }
+    if (rc) {
+        pthread_mutex_lock(&c->snap_lock);
+        snprintf(c->evolve_err, sizeof c->evolve_err, "evolution is unavailable: %s", err);
+        pthread_mutex_unlock(&c->snap_lock);
+        log_err("ippocd: evolution is unavailable: %s", err);
+        record_event(c, "genome.corrupt", "error", json_pack("{s:s, s:i}", "reason", err, "errno", -rc));
+        return;
+    }
+    pthread_mutex_lock(&c->snap_lock);
+    c->evolve = e;
+    pthread_mutex_unlock(&c->snap_lock);
+    if (c->heal)
+        heal_engine_set_genome(c->heal, ev_execute, c);
+}
+
 /* ---- API start/stop --------------------------------------------------------- */
 
 static int start_api(cell *c, char *err, size_t errlen)
@@ -811,7 +1120,8 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .learn = hk_learn, .knowledge_json = hk_knowledge, .knowledge_search = hk_knowledge_search,
                        .feeds_json = hk_feeds, .links_json = hk_links,
                        .ask_json = hk_ask,
-                       .prefs_json = hk_prefs, .prefs_forget = hk_prefs_forget, .approve_edit = hk_approve_edit};
+                       .prefs_json = hk_prefs, .prefs_forget = hk_prefs_forget, .approve_edit = hk_approve_edit,
+                       .evolve_http = hk_evolve};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -921,6 +1231,11 @@ static void reload(cell *c)
     core_config_free(&old);
     log_info("daemon: configuration reloaded");
     record_event(c, "config.reload", "info", json_pack("{s:s, s:b}", "config", c->config_desc, "api_restarted", api_changed));
+    if (c->evolve) { /* a changed file is an "import" commit in the genome */
+        char *text = config_text(c);
+        evolve_cell_config_loaded(c->evolve, text);
+        free(text);
+    }
 }
 
 /* Closes the daemon's own handles; the loop ends once the heal engine's
@@ -1030,6 +1345,11 @@ static void close_cell(cell *c)
         api_stop(c->api);
     brain_learn_free(c->learn); /* its feed thread stops before the store closes */
     c->learn = NULL;
+    pthread_mutex_lock(&c->snap_lock);
+    evolve_cell *ev = c->evolve;
+    c->evolve = NULL;
+    pthread_mutex_unlock(&c->snap_lock);
+    evolve_cell_free(ev); /* the API is gone; before the llm, knowledge and memory it uses */
     mem_know_close(c->know); /* the brain that read them is gone, and so is the API */
     c->know = NULL;
     llm_free(c->llm);
@@ -1125,6 +1445,7 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
         pthread_mutex_lock(&c.snap_lock);
         c.brain = b;
         pthread_mutex_unlock(&c.snap_lock);
+        start_evolving(&c);
         schedule_tick(&c);
     }
     uv_run(&c.loop, UV_RUN_DEFAULT);

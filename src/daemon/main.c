@@ -88,6 +88,9 @@ int main(int argc, char **argv)
      * seccomp filter and execs the candidate (src/evolve/sandbox*.c). */
     if (argc > 1 && !strcmp(argv[1], "--sandbox-exec"))
         return evolve_sandbox_exec_main(argc - 1, argv + 1);
+    /* In the sandbox too: a tool's own tests (src/evolve/tool.c). */
+    if (argc > 1 && !strcmp(argv[1], "--tool-test"))
+        return evolve_tool_test_main(argc - 1, argv + 1);
     /* The time zone is read once here, before any thread: later localtime_r /
      * mktime calls on worker threads (the digest, ask, the dpkg log) then
      * never re-initialise glibc's shared zone state under each other. */

@@ -113,6 +113,8 @@ int evolve_execute(evolve_cell *c, const char *op, const char *arg, char *err, s
         return evolve_watch_apply(c, arg, err, errlen);
     if (!strcmp(op, "tool"))
         return evolve_tools_accept(c, arg, err, errlen);
+    if (!strcmp(op, "code"))
+        return evolve_code_execute(c, arg, err, errlen);
     snprintf(err, errlen, "genome: unknown change '%s' (apply, tool)", op);
     return -EINVAL;
 }

@@ -289,6 +289,13 @@ int evolve_tool_run_lua(const char *name, const char *source, const json_t *args
  * stdout). -ENOSYS when wasm-interp is missing. */
 int evolve_tool_run_wasm(const char *path, const char *const *args, const char *shim, json_t **result,
                          char *err, size_t errlen);
+/* The shim mode for a tool's tests: main() of ippocd calls this when
+ * argv[1] is "--tool-test" (with argc - 1, argv + 1: argv[0] is
+ * "--tool-test", argv[1] the tool's FILE.lua). Runs its tests in a
+ * restricted state with no host, prints the result JSON (as
+ * evolve_tool_run_lua's) on stdout; exit status 0 when they all passed,
+ * 1 when not, 2 on a usage or read error. */
+int evolve_tool_test_main(int argc, char **argv);
 
 /* ======================= the cell's evolution (evolve.c) ======================= */
 

@@ -68,9 +68,14 @@ int evolve_tools_accept(evolve_cell *c, const char *draft_id, char *err, size_t 
 /* ---- self-code evolution (code.c) ----
  *   POST /v1/evolve/code {"repo","target","bench","build","test","repeats"} -> 202 {"id"}
  *   GET  /v1/evolve/code[/ID]
- *   POST /v1/evolve/code/ID/accept */
+ *   POST /v1/evolve/code/ID/accept {"branch"?}
+ *   POST /v1/evolve/code/ID/stop */
 int evolve_code_new(evolve_cell *c, struct evolve_code **out, char *err, size_t errlen);
 void evolve_code_free(struct evolve_code *k);
+/* evolve_execute's "code" op (an accept the policy let run): arg "ID
+ * BRANCH"; merges BRANCH into the job's repository and builds it on a
+ * thread of its own (the outcome is the job's "accept"). 0 or -errno. */
+int evolve_code_execute(evolve_cell *c, const char *arg, char *err, size_t errlen);
 char *evolve_code_http(evolve_cell *c, const char *method, const char *path, const char *query,
                        const char *body, size_t len, int *status);
 

@@ -14,6 +14,7 @@ static const char *const names[HEAL_ACT_COUNT] = {
     [HEAL_ACT_ALERT] = "alert",          [HEAL_ACT_FREEZE] = "freeze",
     [HEAL_ACT_THAW] = "thaw",            [HEAL_ACT_RESTORE] = "restore",
     [HEAL_ACT_SIGNAL_PID] = "signal-process", [HEAL_ACT_RENICE_PID] = "renice-process",
+    [HEAL_ACT_GENOME] = "genome",
 };
 
 const char *heal_action_name(heal_action_kind k)
@@ -88,6 +89,10 @@ int heal_action_format(const heal_action *a, char *buf, size_t n)
         w = snprintf(buf, n, "run \"%s\"%s%s", a->program, a->timeout_ms ? " timeout " : "", a->timeout_ms ? x : "");
         break;
     case HEAL_ACT_ALERT: w = snprintf(buf, n, "alert%s%s", a->target[0] ? " " : "", a->target); break;
+    case HEAL_ACT_GENOME: /* a commit id is shown short, as git does */
+        w = snprintf(buf, n, "genome %s %.*s", a->key, strspn(a->value, "0123456789abcdef") == 40 ? 7 : (int)sizeof a->value,
+                     a->value);
+        break;
     default: w = snprintf(buf, n, "%s", heal_action_name(a->kind) ? heal_action_name(a->kind) : "?"); break;
     }
     return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;

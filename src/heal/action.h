@@ -26,6 +26,8 @@ typedef enum heal_action_kind {
     HEAL_ACT_RESTORE,      /* path: put back to its known-good copy (one of the service's config_path) */
     HEAL_ACT_SIGNAL_PID,   /* signum to process pid (not the service's): "signal TERM pid 42" */
     HEAL_ACT_RENICE_PID,   /* nice of process pid (not the service's): "renice 10 pid 42" */
+    HEAL_ACT_GENOME,       /* a change of the cell's genome (src/evolve): key = op ("apply", "tool"),
+                              value = arg (a commit id, a draft id); service "cell". Never in a rule. */
     HEAL_ACT_COUNT
 } heal_action_kind;
 
@@ -39,8 +41,8 @@ typedef struct heal_action {
     int nice;
     uint64_t bytes;
     double cpu_percent;
-    char key[128];               /* sysctl key, e.g. vm.swappiness */
-    char value[128];             /* sysctl value */
+    char key[128];               /* sysctl key, e.g. vm.swappiness; genome: the op */
+    char value[128];             /* sysctl value; genome: the op's argument */
     char path[HEAL_ARG_MAX];     /* clean: directory */
     int64_t older_than_ms;       /* clean: files older than this (0 = any age) */
     uint64_t larger_than;        /* clean: files larger than this (0 = any size) */
@@ -54,14 +56,17 @@ typedef struct heal_action {
     uint64_t pid_start;          /* its start time (/proc/PID/stat field 22, clock ticks) */
 } heal_action;
 
-/* "start", "stop", ..., "restore", "signal-process", "renice-process" (the
+/* The service name genome actions use (the policy's entry for them). */
+#define HEAL_CELL_TARGET "cell"
+
+/* "start", "stop", ..., "restore", "signal-process", "renice-process", "genome" (the
  * allowlist names); NULL for an unknown kind. */
 const char *heal_action_name(heal_action_kind k);
 /* The kind named s, or -1. */
 int heal_action_kind_parse(const char *s);
 /* Human text of an action, as the rule language writes it: "renice 10",
  * "limit memory 600MB", "sysctl vm.swappiness = 10", "restore /etc/a.conf",
- * "signal TERM pid 42". Returns 0 or
+ * "signal TERM pid 42", "genome apply 1a2b3c4". Returns 0 or
  * -ENAMETOOLONG (text cut). */
 int heal_action_format(const heal_action *a, char *buf, size_t n);
 

@@ -24,6 +24,10 @@ int heal_action_check(const heal_action *a, const char *allow, const char *const
         snprintf(why, whylen, "unknown action kind");
         return -EINVAL;
     }
+    if (a->kind == HEAL_ACT_GENOME) {
+        snprintf(why, whylen, "genome changes are the cell's, never a service's (ippoc rollback, ippoc evolve)");
+        return -EPERM;
+    }
     if (!(mask & HEAL_ALLOW(a->kind))) {
         snprintf(why, whylen, "%s is not on the allowlist of service '%s'", heal_action_name(a->kind), a->service);
         return -EPERM;

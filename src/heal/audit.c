@@ -195,6 +195,10 @@ static json_t *action_json(const heal_action *a)
         bad |= put(o, "pid", json_integer(a->pid));
         bad |= put(o, "command", jstr(a->comm));
         break;
+    case HEAL_ACT_GENOME:
+        bad |= put(o, "op", jstr(a->key));
+        bad |= put(o, "arg", jstr(a->value));
+        break;
     default:
         break;
     }

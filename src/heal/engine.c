@@ -468,6 +468,8 @@ static void policy_apply(heal_engine *e, const eng_cfg *c)
         log_warn("heal: policy: %s", why);
     if (heal_policy_set_service(e->policy, &c->machine, why, sizeof why))
         log_warn("heal: policy: %s", why);
+    if (heal_policy_set_service(e->policy, &c->cell, why, sizeof why))
+        log_warn("heal: policy: %s: %s", HEAL_CELL_TARGET, why);
     for (int i = 0; i < c->nsvcs; i++)
         if (heal_policy_set_service(e->policy, &c->svcs[i].ps, why, sizeof why))
             log_warn("heal: policy: service %s: %s", c->svcs[i].sc.name, why);

@@ -411,6 +411,30 @@ static void run_alert(job *j)
     eng_alert_send(e, &j->a, body, alert_done, j);
 }
 
+/* genome: the cell's executor runs on the pool (writes files, runs apply
+ * commands) like a playbook would */
+static void genome_work(uv_work_t *w)
+{
+    job *j = w->data;
+    j->rc = j->e->genome_fn(j->e->genome_ud, j->a.key, j->a.value, j->msg, sizeof j->msg);
+    if (!j->rc && !j->msg[0])
+        snprintf(j->msg, sizeof j->msg, "done");
+}
+
+static void genome_after(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    if (pool_job_dropped(j, status))
+        return;
+    action_done(j);
+}
+
+void heal_engine_set_genome(heal_engine *e, heal_genome_fn fn, void *ud)
+{
+    e->genome_fn = fn;
+    e->genome_ud = ud;
+}
+
 void heal_engine_set_nice_device(heal_engine *e, const char *path)
 {
     core_sncpy(e->nice_device, sizeof e->nice_device, path ? path : "");
@@ -534,6 +558,18 @@ static void run_action(job *j)
     case HEAL_ACT_ALERT:
         run_alert(j);
         return;
+    case HEAL_ACT_GENOME:
+        if (!e->genome_fn) {
+            j->rc = -ENOSYS;
+            snprintf(j->msg, sizeof j->msg, "genome changes are unavailable (evolution is not running)");
+            break;
+        }
+        j->w.data = j;
+        if (uv_queue_work(e->loop, &j->w, genome_work, genome_after) == 0)
+            return;
+        j->rc = -EIO;
+        snprintf(j->msg, sizeof j->msg, "cannot queue the genome change");
+        break;
     default:
         j->rc = -EINVAL;
         snprintf(j->msg, sizeof j->msg, "unknown action");
@@ -740,4 +776,47 @@ int heal_engine_approve_edit(heal_engine *e, uint64_t id, const char *who, const
     audit_queue(j, J_INTENT);
     eng_publish(e);
     return 0;
+}
+
+/* ---- changes not tied to an incident ------------------------------------------------------ */
+
+int heal_engine_change(heal_engine *e, const heal_action *act, const char *who, const char *why, char *verdict,
+                       size_t vlen, char *err, size_t errlen)
+{
+    if (vlen)
+        verdict[0] = 0;
+    if (!act || !heal_action_name(act->kind)) {
+        snprintf(err, errlen, "change: not an action");
+        return -EINVAL;
+    }
+    heal_action a = *act;
+    if (a.kind == HEAL_ACT_GENOME && !a.service[0])
+        core_sncpy(a.service, sizeof a.service, HEAL_CELL_TARGET);
+    char reason[HEAL_RULE_LINE_MAX + 64];
+    snprintf(reason, sizeof reason, "%s: %s", who && *who ? who : "?", why && *why ? why : "(no reason given)");
+    heal_decision d;
+    if (!eng_target_refused(e, &a, &d))
+        heal_policy_decide(e->policy, &a, reason, core_mono_ms(), &d);
+    snprintf(verdict, vlen, "%s", heal_verdict_name(d.verdict));
+    int rc = 0;
+    if (d.verdict == HEAL_VERDICT_EXECUTE) {
+        job *j = job_new(e, NULL, &a, &d, reason);
+        if (!j) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+        audit_queue(j, J_INTENT);
+        snprintf(err, errlen, "%s", d.reason[0] ? d.reason : "running");
+    } else {
+        not_run(e, NULL, &a, &d, reason);
+        if (d.verdict == HEAL_VERDICT_QUEUE)
+            snprintf(err, errlen, "pending #%llu: approve with `ippoc approve %llu`", (unsigned long long)d.pending_id,
+                     (unsigned long long)d.pending_id);
+        else
+            snprintf(err, errlen, "%s", d.reason);
+        if (d.verdict == HEAL_VERDICT_REFUSE)
+            rc = -EPERM;
+    }
+    eng_publish(e);
+    return rc;
 }

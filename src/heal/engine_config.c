@@ -76,6 +76,27 @@ static int policy_key(const core_kv *kv, heal_policy_service *ps, char *err, siz
     return 0;
 }
 
+/* [evolve]: genome changes go through the policy as service "cell"; the
+ * daemon reads probation itself (src/daemon). Other evolve keys: add them here. */
+static int evolve_key(eng_cfg *c, const core_kv *kv, char *err, size_t errlen)
+{
+    int64_t ms;
+    if (!strcmp(kv->key, "probation"))
+        return parse_dur_key(kv, &ms, err, errlen);
+    if (strcmp(kv->key, "changes"))
+        return core_kv_error(err, errlen, kv, "unknown key '%s' in [evolve] (expected changes or probation)", kv->key);
+    c->cell.allow = HEAL_ALLOW(HEAL_ACT_GENOME);
+    if (!strcmp(kv->value, "execute"))
+        c->cell.mode = HEAL_MODE_HEAL;
+    else if (!strcmp(kv->value, "approve"))
+        c->cell.mode = HEAL_MODE_SUGGEST;
+    else if (!strcmp(kv->value, "refuse"))
+        c->cell.allow = 0;
+    else
+        return core_kv_error(err, errlen, kv, "changes: '%s' is not execute, approve or refuse", kv->value);
+    return 0;
+}
+
 static int heal_key(eng_cfg *c, const core_kv *kv, char *err, size_t errlen)
 {
     const char *k = kv->key, *v = kv->value;
@@ -213,6 +234,11 @@ static eng_svc_cfg *svc_for(eng_cfg *c, const core_config *cfg, const core_kv *k
     if (!heal_svc_valid_name(name) || strlen(name) >= HEAL_NAME_MAX) {
         core_kv_error(err, errlen, kv, "[%s]: '%s' is not a service name ([A-Za-z0-9_.@-], at most %d)", kv->section,
             name, HEAL_NAME_MAX - 1);
+        return NULL;
+    }
+    if (!strcmp(name, HEAL_CELL_TARGET)) {
+        core_kv_error(err, errlen, kv, "[%s]: '%s' is reserved for the cell's own changes ([evolve])", kv->section,
+                      name);
         return NULL;
     }
     eng_svc_cfg *grown = realloc(c->svcs, (size_t)(c->nsvcs + 1) * sizeof *grown);
@@ -397,6 +423,8 @@ static int apply_key(eng_cfg *c, const core_config *cfg, const core_kv *kv, char
         eng_alert_cfg *a = alert_for(c, kv, err, errlen);
         return a ? alert_key(a, kv, err, errlen) : -EINVAL;
     }
+    if (!strcmp(kv->section, "evolve"))
+        return evolve_key(c, kv, err, errlen);
     if (!strcmp(kv->section, "detect")) /* ippocd's anomaly detection reads it (src/detect/registry_conf.c) */
         return 0;
     if (!strcmp(kv->section, "logs") || !strcmp(kv->section, "brain")) /* src/logs/, src/brain/ read them */
@@ -412,6 +440,9 @@ int eng_cfg_build(const core_config *cfg, eng_cfg *out, char *err, size_t errlen
     memset(out, 0, sizeof *out);
     heal_policy_config_defaults(&out->pol);
     heal_policy_service_defaults(&out->machine, "");
+    heal_policy_service_defaults(&out->cell, HEAL_CELL_TARGET); /* [evolve] changes = approve */
+    out->cell.allow = HEAL_ALLOW(HEAL_ACT_GENOME);
+    out->cell.mode = HEAL_MODE_SUGGEST;
     out->verify_ms = ENG_VERIFY_MS;
     for (int i = 0; i < cfg->nraw; i++) {
         int rc = apply_key(out, cfg, &cfg->raw[i], err, errlen);

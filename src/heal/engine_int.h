@@ -42,6 +42,7 @@ typedef struct eng_svc_cfg {
 typedef struct eng_cfg {
     heal_policy_config pol;
     heal_policy_service machine; /* service "": the machine-wide rules */
+    heal_policy_service cell;    /* service "cell": genome changes ([evolve] changes) */
     heal_rule *rules;            /* machine-wide */
     int nrules;
     eng_svc_cfg *svcs;
@@ -233,6 +234,8 @@ struct heal_engine {
     bool freed;              /* heal_engine_free ran; the last job releases */
     void *playbooks;         /* running playbook jobs (engine_act.c) */
     heal_anomaly_fn anomaly_fn; /* anomalous(METRIC) rules ask it (NULL: never true) */
+    heal_genome_fn genome_fn;   /* runs "genome" actions on the pool (NULL: they fail) */
+    void *genome_ud;
     void *anomaly_ud;
     bool stopping;
     void (*stop_done)(void *);

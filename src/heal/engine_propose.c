@@ -155,6 +155,11 @@ bool eng_target_refused(heal_engine *e, heal_action *a, heal_decision *d)
     case HEAL_ACT_SIGNAL_PID:
     case HEAL_ACT_RENICE_PID:
         return pid_refused(a, d);
+    case HEAL_ACT_GENOME:
+        if (strcmp(a->service, HEAL_CELL_TARGET))
+            return refuse_target(d, "genome changes are for target '%s', not service '%s'", HEAL_CELL_TARGET,
+                                 a->service);
+        return false;
     case HEAL_ACT_RESTORE:
         if (eng_files_can_restore(e, a->service, a->path, msg, sizeof msg))
             return refuse_target(d, "restore %s: %s", a->path, msg);

@@ -28,6 +28,10 @@
  *   url     = http(s)://...     (webhook: a JSON POST per alert)
  *   timeout = DURATION          (default 5s)
  *
+ *   [evolve]                    (src/evolve; docs/evolve.md)
+ *   changes   = execute | approve | refuse   (genome changes; default approve)
+ *   probation = DURATION                     (watch after merge; default 10m)
+ *
  * Threads: heal_engine_new/reconfigure/stop/free/tick/approve/reject run on
  * the loop thread only. The *_json readers and heal_engine_audit_path are
  * safe from any thread: they copy a snapshot the loop publishes each tick
@@ -145,6 +149,23 @@ int heal_engine_approve_edit(heal_engine *e, uint64_t id, const char *who, const
  * or failed with reason. 0 (also when it is closed already), -ENOENT,
  * -EBUSY while its actions run. */
 int heal_engine_incident_close(heal_engine *e, uint64_t id, bool resolved, const char *reason);
+/* ---- the cell's changes (src/evolve; loop thread only) ---- */
+/* Runs an approved "genome" action (op "apply" / "tool", arg) on the thread
+ * pool; 0 or -errno with err. */
+typedef int (*heal_genome_fn)(void *ud, const char *op, const char *arg, char *err, size_t errlen);
+/* Sets that executor (NULL: genome actions fail "unavailable"). */
+void heal_engine_set_genome(heal_engine *e, heal_genome_fn fn, void *ud);
+/* An action not tied to an incident (a genome change, a tool's proposal):
+ * the policy decides (a genome action is for service "cell", allowed and
+ * moded by [evolve] changes = execute | approve | refuse), the decision or
+ * intent goes to the audit log with reason "WHO: WHY", then it runs (on the
+ * pool for a genome action), is queued for `ippoc approve`, or is refused;
+ * its heal.action / heal.pending / heal.refused event like any action's.
+ * verdict gets "execute", "record", "queue" or "refuse"; err a human text
+ * (the reason; for a queued one "pending #ID: approve with `ippoc approve
+ * ID`"). 0 (execute, record, queue), -EPERM refused, -EINVAL bad action. */
+int heal_engine_change(heal_engine *e, const heal_action *a, const char *who, const char *why, char *verdict,
+                       size_t vlen, char *err, size_t errlen);
 /* heal_action_parse_text (action.h, included above) parses one proposed
  * action's text; heal_action_format writes it. */
 /* The static part of the safety policy, for an action only proposed (a

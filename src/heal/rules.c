@@ -1257,6 +1257,9 @@ static int parse_action(px *p, heal_action *a, const char *after)
     for (size_t i = 0; i < sizeof action_words / sizeof action_words[0]; i++)
         if (is_kw(&t, action_words[i].word))
             k = (int)action_words[i].kind;
+    if (k < 0 && is_kw(&t, "genome"))
+        return fail(p, t.off, "'genome' is not an action a rule may take: genome changes come from the cell "
+                              "(ippoc rollback, ippoc evolve) and go through [evolve] changes");
     if (k < 0) {
         char what[160];
         if (after)

@@ -109,6 +109,24 @@ static void t_prefs_routes(void **state)
     assert_false(api_route_is_post(R_PREFS));
 }
 
+/* Evolution (api_evolve.c): everything under the three prefixes, GET and POST. */
+static void t_evolve_routes(void **state)
+{
+    (void)state;
+    static const char *const all[] = {"/v1/genome", "/v1/genome/diff", "/v1/genome/rollback", "/v1/evolve",
+                                      "/v1/evolve/runs/3/stop", "/v1/evolve/watch", "/v1/tools", "/v1/tools/x/run"};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        expect_route(all[i], R_EVOLVE, all[i]);
+    static const char *const none[] = {"/v1/genomes", "/v1/evolver", "/v1/tool", "/v1/genome/"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+        expect_route(none[i], R_NONE, NULL);
+    assert_false(api_route_is_post(R_EVOLVE));
+    assert_true(api_route_takes_body(R_EVOLVE, "POST"));
+    assert_false(api_route_takes_body(R_EVOLVE, "GET"));
+    assert_true(api_route_takes_body(R_ASK, "POST"));
+    assert_string_equal(api_route_allow(R_EVOLVE), "GET, HEAD, POST");
+}
+
 static int id_of(const char *s, uint64_t *v)
 {
     return api_parse_id(s, strlen(s), v);
@@ -245,6 +263,7 @@ int main(void)
         cmocka_unit_test(t_brain_routes),
         cmocka_unit_test(t_ask_route),
         cmocka_unit_test(t_prefs_routes),
+        cmocka_unit_test(t_evolve_routes),
         cmocka_unit_test(t_bodies), cmocka_unit_test(t_err_map),       cmocka_unit_test(t_status_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -733,7 +733,7 @@ static void test_parse_text(void **state)
         assert_memory_equal(&a, &b, sizeof a);
     }
     for (int k = 0; k < HEAL_ACT_COUNT; k++)
-        if (!seen[k])
+        if (!seen[k] && k != HEAL_ACT_GENOME) /* never parsed: test_genome.c */
             fail_msg("kind %s not tested", heal_action_name((heal_action_kind)k));
     assert_int_equal(heal_action_parse_text("signal TERM pid 42", "web", &a, err, sizeof err), 0);
     assert_int_equal(a.signum, SIGTERM);
