@@ -93,13 +93,6 @@ subst = {"@BENCH@": bench, "@HERE@": here, "@RAM@": mb(ram_mb), "@SB_MAX@": mb(s
 text = open(src).read()
 for k, v in subst.items():
     text = text.replace(k, v)
-# Without the comments: the CLI posts the space's text, and the API takes
-# request bodies of at most 4 KiB (src/api/api_int.h, API_BODY_MAX).
-lines = [l for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")]
-text = "# rendered by bench/evolve-postgres/run.sh from postgres.space (see it for the comments)\n"
-text += "\n".join(lines) + "\n"
-if len(text) > 3800:
-    print("run.sh: warning: the space is %d bytes; the API may refuse a POST over 4096" % len(text), file=sys.stderr)
 open(dst, "w").write(text)
 EOF
 "$PY" "$HERE/pgtune.py" >"$BENCH/pgtune.conf"
