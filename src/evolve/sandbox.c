@@ -30,7 +30,7 @@
 extern char **environ;
 
 #define SBX_ERR_TAIL 4096
-#define SBX_ARGS_MAX 512
+#define SBX_ARGS_MAX 4096
 
 const char *evolve_sbx_verdict_name(evolve_sbx_verdict v)
 {
@@ -123,8 +123,8 @@ typedef struct sbx_run {
     int pidfd, out_r, err_r, sock, notify;
     sbx_cg cg;
     sbx_sup sup;
-    char *args[SBX_ARGS_MAX];
-    int nargs;
+    char **args; /* bwrap's command line, NULL-terminated once built */
+    int nargs, args_cap;
     char *out;
     size_t out_len, out_cap, out_max;
     char err[2 * SBX_ERR_TAIL];
@@ -167,6 +167,7 @@ static void sbx_cleanup(void *arg)
     close_fd(&s->notify);
     for (int i = 0; i < s->nargs; i++)
         free(s->args[i]);
+    free(s->args);
     s->nargs = 0;
     free(s->out);
     free(s);
@@ -177,6 +178,13 @@ static int arg(sbx_run *s, const char *a)
 {
     if (s->nargs + 1 >= SBX_ARGS_MAX)
         return -E2BIG;
+    if (s->nargs + 2 > s->args_cap) {
+        int cap = s->args_cap ? 2 * s->args_cap : 64;
+        char **na = realloc(s->args, (size_t)cap * sizeof *na);
+        if (!na)
+            return -ENOMEM;
+        s->args = na, s->args_cap = cap;
+    }
     if (!(s->args[s->nargs] = strdup(a)))
         return -ENOMEM;
     s->nargs++;
@@ -200,6 +208,52 @@ static bool secret_name(const char *name, size_t len)
     return false;
 }
 
+/* Whether c may be part of a path named in a command line. */
+static bool path_char(char c)
+{
+    return c && !strchr(" \t\n'\";&|<>()`$*?", c);
+}
+
+/* The host's /tmp entries the command names (in its arguments, however
+ * deep in a script, and its working directory), bound read-only under the
+ * sandbox's private /tmp: a program or a checkout under /tmp stays
+ * reachable, what the command writes in /tmp stays its own, and the rest of
+ * the host's /tmp stays out of sight. --ro-bind-try: another process may
+ * remove it in between. */
+static int bind_named_tmp(sbx_run *s, const evolve_sandbox_opts *o, const char *cwd)
+{
+    int rc = 0, n = 0;
+    char seen[32][NAME_MAX + 1];
+    for (int a = -1; !rc && (a < 0 || o->argv[a]); a++) {
+        const char *text = a < 0 ? cwd : o->argv[a];
+        for (const char *p = strstr(text, "/tmp/"); !rc && p; p = strstr(p + 1, "/tmp/")) {
+            if (p > text && path_char(p[-1]) && p[-1] != '=' && p[-1] != ':')
+                continue; /* /var/tmp/..., not /tmp/... */
+            const char *q = p + 5;
+            size_t len = 0;
+            while (path_char(q[len]) && q[len] != '/' && len < NAME_MAX)
+                len++;
+            if (len == 0 || (len == 1 && q[0] == '.') || (len == 2 && q[0] == '.' && q[1] == '.'))
+                continue;
+            bool dup = false;
+            for (int k = 0; k < n && !dup; k++)
+                dup = strlen(seen[k]) == len && !strncmp(seen[k], q, len);
+            if (dup || n == 32)
+                continue;
+            snprintf(seen[n++], sizeof seen[0], "%.*s", (int)len, q);
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "/tmp/%.*s", (int)len, q);
+            struct stat st;
+            if (lstat(path, &st) < 0 || S_ISLNK(st.st_mode))
+                continue;
+            rc = arg(s, "--ro-bind-try");
+            rc = rc ? rc : arg(s, path);
+            rc = rc ? rc : arg(s, path);
+        }
+    }
+    return rc;
+}
+
 /* bwrap's command line. */
 static int build_args(sbx_run *s, const evolve_sandbox_opts *o, const char *bwrap, const char *shim,
                       char *err, size_t errlen)
@@ -213,6 +267,8 @@ static int build_args(sbx_run *s, const evolve_sandbox_opts *o, const char *bwra
         rc = arg(s, "--unshare-user");
     for (size_t i = 0; !rc && i < sizeof ns / sizeof ns[0]; i++)
         rc = arg(s, ns[i]);
+    const char *cwd = o->cwd ? o->cwd : o->nwritable > 0 ? o->writable[0] : "/";
+    rc = rc ? rc : bind_named_tmp(s, o, cwd); /* before the writable binds, which may lie under it */
     for (int i = 0; !rc && i < o->nwritable; i++) {
         const char *w = o->writable[i];
         struct stat st;
@@ -229,7 +285,6 @@ static int build_args(sbx_run *s, const evolve_sandbox_opts *o, const char *bwra
     rc = rc ? rc : arg(s, "--ro-bind");
     rc = rc ? rc : arg(s, shim);
     rc = rc ? rc : arg(s, shim);
-    const char *cwd = o->cwd ? o->cwd : o->nwritable > 0 ? o->writable[0] : "/";
     rc = rc ? rc : arg(s, "--chdir");
     rc = rc ? rc : arg(s, cwd);
     /* Python would try to write its caches next to the system's modules. */
@@ -293,7 +348,8 @@ static int build_args(sbx_run *s, const evolve_sandbox_opts *o, const char *bwra
         rc = arg(s, o->argv[i]);
     if (rc < 0)
         snprintf(err, errlen, "sandbox: command line: %s", strerror(-rc));
-    s->args[s->nargs] = NULL;
+    if (s->args)
+        s->args[s->nargs] = NULL;
     return rc;
 }
 
