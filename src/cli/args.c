@@ -7,8 +7,10 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv)
 {
@@ -135,12 +137,21 @@ int cli_check_int(const char *opt, const char *val, long lo, long hi, long *out)
 
 int cli_args_simple(cli_args *a, cli_ctx *ctx, const char **pos, const char *posname)
 {
+    return cli_args_opt(a, ctx, NULL, NULL, pos, posname);
+}
+
+int cli_args_opt(cli_args *a, cli_ctx *ctx, const char *opt, const char **val, const char **pos, const char *posname)
+{
     while (cli_args_next(a)) {
+        int r = 0;
         if (cli_args_is_help(a))
             return -1;
         if (cli_args_flag(a, "--json"))
             ctx->json = true;
-        else if (pos && !*pos && cli_args_positional(a))
+        else if (opt && (r = cli_args_value(a, opt, val)) != 0) {
+            if (r < 0)
+                return CLI_EXIT_USAGE;
+        } else if (pos && !*pos && cli_args_positional(a))
             *pos = a->argv[a->i];
         else
             return cli_args_bad(a);
@@ -170,4 +181,25 @@ int cli_run_get(const cli_ctx *ctx0, const char *cmd, int argc, char **argv, con
         print(&ctx, ans);
     json_decref(ans);
     return CLI_EXIT_OK;
+}
+
+/* "cli:alice": the login name, only [A-Za-z0-9._-], at most 48 of them. */
+void cli_who_am_i(char *buf, size_t n)
+{
+    const char *u = getenv("USER");
+    struct passwd *pw = (!u || !*u) ? getpwuid(geteuid()) : NULL;
+    size_t len = (size_t)snprintf(buf, n, "cli");
+    if (pw)
+        u = pw->pw_name;
+    if (!u || !*u)
+        return;
+    if (len + 1 < n)
+        buf[len++] = ':';
+    for (size_t i = 0; u[i] && i < 48 && len + 1 < n; i++) {
+        char c = u[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        buf[len++] = ok ? c : '_';
+    }
+    buf[len] = '\0';
 }

@@ -98,6 +98,10 @@ int cli_args_bad(const cli_args *a);
  * the error). Returns CLI_EXIT_OK, CLI_EXIT_USAGE (after printing why), or
  * -1 for -h/--help. */
 int cli_args_simple(cli_args *a, cli_ctx *ctx, const char **pos, const char *posname);
+/* cli_args_simple, and one option opt with a value (*val, kept when absent). */
+int cli_args_opt(cli_args *a, cli_ctx *ctx, const char *opt, const char **val, const char **pos, const char *posname);
+/* Who asks, for the audit: "cli:alice" (the login name, only [A-Za-z0-9._-], at most 48 of them). */
+void cli_who_am_i(char *buf, size_t n);
 /* Validators: print "ippoc: OPT: bad ... 'VAL' (expected ...)" and return
  * CLI_EXIT_USAGE on failure, CLI_EXIT_OK on success. */
 int cli_check_time(const char *opt, const char *val, int64_t now_ms, int64_t *ms);
@@ -113,6 +117,12 @@ int cli_http_get_json(const cli_ctx *ctx, const char *path, json_t **out, char *
 /* POSTs body_text (JSON; NULL = empty body) to ctx->url + path; the answer
  * and the failures as for cli_http_get_json. */
 int cli_http_post_json(const cli_ctx *ctx, const char *path, const char *body_text, json_t **out);
+/* cli_http_post_json with obj (taken: freed here) as its compact JSON text;
+ * NULL obj: out of memory (CLI_EXIT_API, said on stderr). */
+int cli_http_post_obj(const cli_ctx *ctx, const char *path, json_t *obj, json_t **out);
+/* POSTs {} to path (a command on one thing: stop, forget); prints the answer
+ * as JSON under --json, else the line done. Returns the exit code. */
+int cli_http_post_done(const cli_ctx *ctx, const char *path, const char *done);
 /* GETs a text answer (a diff, a file) into *text (caller free()s); the
  * failures as for cli_http_get_json. */
 int cli_http_get_text(const cli_ctx *ctx, const char *path, char **text);

@@ -104,10 +104,7 @@ int cmd_ask(const cli_ctx *ctx0, int argc, char **argv)
     json_t *body = json_pack("{s:s}", "question", question), *ans = NULL;
     if (at)
         json_object_set_new(body, "at", json_string(at));
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    int rc = cli_http_post_json(&ctx, "/v1/ask", text, &ans);
-    free(text);
+    int rc = cli_http_post_obj(&ctx, "/v1/ask", body, &ans);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (ctx.json)

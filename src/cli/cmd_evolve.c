@@ -4,6 +4,7 @@
  * cmd_evolve_code.c, "watch" in cmd_genome.c; each gets argv[0] = its name). `run` sends the space file's text, then follows the
  * run, printing one line per decided candidate until it ends. */
 #include "cli/cli.h"
+#include "core/core.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,23 +24,9 @@ static void on_sigint(int sig)
 
 static char *read_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *buf = core_slurp(path, NULL);
+    if (!buf)
         fprintf(stderr, "ippoc: evolve run: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[8192];
-    size_t got;
-    while (mem && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, got, mem);
-    fclose(f);
-    if (!mem || fclose(mem)) {
-        fprintf(stderr, "ippoc: evolve run: %s: out of memory\n", path);
-        return NULL;
-    }
     return buf;
 }
 
@@ -265,11 +252,8 @@ static int evolve_run(const cli_ctx *ctx0, int argc, char **argv)
     if (fitness)
         json_object_set_new(body, "fitness", json_string(fitness));
     json_object_set_new(body, "apply", json_boolean(apply));
-    char *s = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
     json_t *ans = NULL;
-    int rc = cli_http_post_json(&ctx, "/v1/evolve/runs", s, &ans);
-    free(s);
+    int rc = cli_http_post_obj(&ctx, "/v1/evolve/runs", body, &ans);
     if (rc != CLI_EXIT_OK)
         return rc;
     char id[64];
@@ -402,17 +386,10 @@ static int evolve_stop(const cli_ctx *ctx0, int argc, char **argv)
         fprintf(stderr, "ippoc: evolve stop: '%s' is not a run id (see 'ippoc evolve status')\n", id);
         return CLI_EXIT_USAGE;
     }
-    char path[128];
+    char path[128], done[96];
     snprintf(path, sizeof path, "/v1/evolve/runs/%s/stop", id);
-    json_t *ans;
-    if ((rc = cli_http_post_json(&ctx, path, "{}", &ans)) != CLI_EXIT_OK)
-        return rc;
-    if (ctx.json)
-        cli_print_json(ans);
-    else
-        printf("run %s stops after its current trial\n", id);
-    json_decref(ans);
-    return CLI_EXIT_OK;
+    snprintf(done, sizeof done, "run %s stops after its current trial", id);
+    return cli_http_post_done(&ctx, path, done);
 }
 
 int cmd_evolve(const cli_ctx *ctx, int argc, char **argv)

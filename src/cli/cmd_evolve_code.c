@@ -145,12 +145,8 @@ int cmd_evolve_code(const cli_ctx *ctx0, int argc, char **argv)
         fprintf(stderr, "ippoc: evolve code: --repo: cannot resolve '%s'\n", o.repo ? o.repo : ".");
         return CLI_EXIT_USAGE;
     }
-    json_t *b = code_body(&o, repo);
-    char *text = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
     json_t *ans = NULL;
-    rc = cli_http_post_json(&ctx, "/v1/evolve/code", text, &ans);
-    free(text);
+    rc = cli_http_post_obj(&ctx, "/v1/evolve/code", code_body(&o, repo), &ans);
     if (rc != CLI_EXIT_OK)
         return rc;
     const char *id = cli_jstr(ans, "id", "?");
@@ -207,25 +203,11 @@ int cmd_evolve_accept(const cli_ctx *ctx0, int argc, char **argv)
     cli_args a;
     const char *id = NULL, *branch = NULL;
     cli_args_init(&a, "evolve accept", argc, argv);
-    while (cli_args_next(&a)) {
-        int r;
-        if (cli_args_is_help(&a))
-            return cli_args_help(&a);
-        if (cli_args_flag(&a, "--json")) {
-            ctx.json = true;
-            continue;
-        }
-        if ((r = cli_args_value(&a, "--branch", &branch)) != 0) {
-            if (r < 0)
-                return CLI_EXIT_USAGE;
-            continue;
-        }
-        if (cli_args_positional(&a) && !id) {
-            id = a.argv[a.i];
-            continue;
-        }
-        return cli_args_bad(&a);
-    }
+    int rc = cli_args_opt(&a, &ctx, "--branch", &branch, &id, NULL);
+    if (rc < 0)
+        return cli_args_help(&a);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     if (!id) {
         fprintf(stderr, "ippoc: evolve accept: missing ID (see 'ippoc help evolve accept')\n");
         return CLI_EXIT_USAGE;
@@ -235,11 +217,8 @@ int cmd_evolve_accept(const cli_ctx *ctx0, int argc, char **argv)
     cli_url_append_escaped(&u, id);
     snprintf(u.buf + u.len, sizeof u.buf - u.len, "/accept");
     json_t *b = branch ? json_pack("{s:s}", "branch", branch) : json_object();
-    char *text = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
     json_t *ans = NULL;
-    int rc = cli_http_post_json(&ctx, u.buf, text, &ans);
-    free(text);
+    rc = cli_http_post_obj(&ctx, u.buf, b, &ans);
     if (rc != CLI_EXIT_OK)
         return rc;
     const char *verdict = cli_jstr(ans, "verdict", "?");

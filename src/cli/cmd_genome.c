@@ -7,7 +7,6 @@
  *   ippoc evolve watch                  GET /v1/evolve/watch (cmd_evolve_watch) */
 #include "cli/cli.h"
 
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,27 +45,18 @@ int cmd_history(const cli_ctx *ctx0, int argc, char **argv)
     cli_args a;
     const char *path = NULL, *limit = NULL;
     cli_args_init(&a, "history", argc, argv);
-    while (cli_args_next(&a)) {
-        int v;
-        if (cli_args_is_help(&a))
-            return cli_args_help(&a);
-        if (cli_args_flag(&a, "--json"))
-            ctx.json = true;
-        else if ((v = cli_args_value(&a, "--limit", &limit)) != 0) {
-            long n;
-            if (v < 0 || cli_check_int("--limit", limit, 1, 10000, &n) != CLI_EXIT_OK)
-                return CLI_EXIT_USAGE;
-        } else if (!path && cli_args_positional(&a))
-            path = a.argv[a.i];
-        else
-            return cli_args_bad(&a);
-    }
+    int rc = cli_args_opt(&a, &ctx, "--limit", &limit, &path, NULL);
+    if (rc < 0)
+        return cli_args_help(&a);
+    long n;
+    if (rc != CLI_EXIT_OK || (limit && cli_check_int("--limit", limit, 1, 10000, &n) != CLI_EXIT_OK))
+        return CLI_EXIT_USAGE;
     cli_url u;
     cli_url_init(&u, "/v1/genome");
     cli_url_param(&u, "path", path);
     cli_url_param(&u, "limit", limit);
     json_t *ans;
-    int rc = cli_http_get_json(&ctx, u.buf, &ans, NULL);
+    rc = cli_http_get_json(&ctx, u.buf, &ans, NULL);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (ctx.json)
@@ -108,26 +98,6 @@ int cmd_diff(const cli_ctx *ctx0, int argc, char **argv)
 
 /* ---- rollback -------------------------------------------------------------------------- */
 
-/* "cli:alice": the login name, only [A-Za-z0-9._-], at most 48 of them. */
-static void who_am_i(char *buf, size_t n)
-{
-    const char *u = getenv("USER");
-    struct passwd *pw = (!u || !*u) ? getpwuid(geteuid()) : NULL;
-    size_t len = (size_t)snprintf(buf, n, "cli");
-    if (pw)
-        u = pw->pw_name;
-    if (!u || !*u)
-        return;
-    if (len + 1 < n)
-        buf[len++] = ':';
-    for (size_t i = 0; u[i] && i < 48 && len + 1 < n; i++) {
-        char c = u[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                  c == '_' || c == '-';
-        buf[len++] = ok ? c : '_';
-    }
-    buf[len] = '\0';
-}
 
 static void print_rollback(const json_t *ans)
 {
@@ -156,36 +126,20 @@ int cmd_rollback(const cli_ctx *ctx0, int argc, char **argv)
     cli_args a;
     const char *rev = NULL, *reason = NULL;
     cli_args_init(&a, "rollback", argc, argv);
-    while (cli_args_next(&a)) {
-        int v;
-        if (cli_args_is_help(&a))
-            return cli_args_help(&a);
-        if (cli_args_flag(&a, "--json"))
-            ctx.json = true;
-        else if ((v = cli_args_value(&a, "--reason", &reason)) != 0) {
-            if (v < 0)
-                return CLI_EXIT_USAGE;
-        } else if (!rev && cli_args_positional(&a))
-            rev = a.argv[a.i];
-        else
-            return cli_args_bad(&a);
-    }
+    int rc = cli_args_opt(&a, &ctx, "--reason", &reason, &rev, NULL);
+    if (rc < 0)
+        return cli_args_help(&a);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     if (!rev) {
         fprintf(stderr, "ippoc: rollback: missing REV (see 'ippoc history')\n");
         return CLI_EXIT_USAGE;
     }
     char who[64];
-    who_am_i(who, sizeof who);
+    cli_who_am_i(who, sizeof who);
     json_t *body = json_pack("{s:s, s:s, s:s}", "rev", rev, "reason", reason ? reason : "", "who", who);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!text) {
-        fprintf(stderr, "ippoc: out of memory\n");
-        return CLI_EXIT_API;
-    }
     json_t *ans;
-    int rc = cli_http_post_json(&ctx, "/v1/genome/rollback", text, &ans);
-    free(text);
+    rc = cli_http_post_obj(&ctx, "/v1/genome/rollback", body, &ans);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (ctx.json)

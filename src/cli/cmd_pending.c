@@ -8,7 +8,6 @@
 #include "core/core.h"
 
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,26 +57,6 @@ int cmd_pending(const cli_ctx *ctx, int argc, char **argv)
 }
 
 /* ---- approve / reject ------------------------------------------------------------------ */
-/* "cli:alice": the login name, only [A-Za-z0-9._-], at most 48 of them. */
-static void who_am_i(char *buf, size_t n)
-{
-    const char *u = getenv("USER");
-    struct passwd *pw = (!u || !*u) ? getpwuid(geteuid()) : NULL;
-    size_t len = (size_t)snprintf(buf, n, "cli");
-    if (pw)
-        u = pw->pw_name;
-    if (!u || !*u)
-        return;
-    if (len + 1 < n)
-        buf[len++] = ':';
-    for (size_t i = 0; u[i] && i < 48 && len + 1 < n; i++) {
-        char c = u[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        buf[len++] = ok ? c : '_';
-    }
-    buf[len] = '\0';
-}
 
 static void print_decided(const json_t *ans, uint64_t id, bool approve)
 {
@@ -122,7 +101,7 @@ static int decide(const cli_ctx *ctx0, int argc, char **argv, bool approve)
     if (rc != CLI_EXIT_OK || (rc = cli_check_id(cmd, ids, &id)) != CLI_EXIT_OK)
         return rc;
     snprintf(path, sizeof path, "/v1/pending/%" PRIu64 "/%s", id, cmd);
-    who_am_i(who, sizeof who);
+    cli_who_am_i(who, sizeof who);
     json_t *bo = edit ? json_pack("{s:s, s:s}", "who", who, "edit", edit) : json_pack("{s:s}", "who", who);
     char *body = bo ? json_dumps(bo, JSON_COMPACT) : NULL;
     json_decref(bo);

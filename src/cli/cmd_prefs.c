@@ -65,15 +65,9 @@ static int forget(const cli_ctx *ctx0, cli_args *a)
             return CLI_EXIT_USAGE;
         }
     snprintf(path, sizeof path, "/v1/prefs/%.96s/forget", id);
-    json_t *ans;
-    if ((rc = cli_http_post_json(&ctx, path, "{}", &ans)) != CLI_EXIT_OK)
-        return rc;
-    if (ctx.json)
-        cli_print_json(ans);
-    else
-        printf("forgotten %s\n", id);
-    json_decref(ans);
-    return CLI_EXIT_OK;
+    char done[512];
+    snprintf(done, sizeof done, "forgotten %s", id);
+    return cli_http_post_done(&ctx, path, done);
 }
 
 int cmd_prefs(const cli_ctx *ctx, int argc, char **argv)

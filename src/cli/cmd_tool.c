@@ -143,12 +143,10 @@ static int tool_run(cli_ctx *ctx, cli_args *a)
         return CLI_EXIT_USAGE;
     }
     json_t *body = json_pack("{s:o}", "args", args);
-    char *text = json_dumps(body, JSON_COMPACT), path[128];
-    json_decref(body);
+    char path[128];
     snprintf(path, sizeof path, "/v1/tools/%s/run", name);
     json_t *ans;
-    int rc = cli_http_post_json(ctx, path, text, &ans);
-    free(text);
+    int rc = cli_http_post_obj(ctx, path, body, &ans);
     if (rc != CLI_EXIT_OK)
         return rc;
     rc = print_result(ctx, ans);
@@ -182,13 +180,10 @@ static int tool_test(cli_ctx *ctx, cli_args *a)
 
 static int post_draft(cli_ctx *ctx, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
     if (ctx->timeout_ms < 180000)
         ctx->timeout_ms = 180000; /* the model writes, then the tests run */
     json_t *ans;
-    int rc = cli_http_post_json(ctx, "/v1/tools/draft", text, &ans);
-    free(text);
+    int rc = cli_http_post_obj(ctx, "/v1/tools/draft", body, &ans);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (ctx->json)

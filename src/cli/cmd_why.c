@@ -171,10 +171,7 @@ int cmd_diagnose(const cli_ctx *ctx0, int argc, char **argv)
     if (rc != CLI_EXIT_OK || !service)
         return rc;
     json_t *body = json_pack("{s:s}", "service", service), *ans = NULL;
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    rc = cli_http_post_json(&ctx, "/v1/diagnose", text, &ans);
-    free(text);
+    rc = cli_http_post_obj(&ctx, "/v1/diagnose", body, &ans);
     if (rc != CLI_EXIT_OK)
         return rc;
     uint64_t id = (uint64_t)cli_jnum(ans, "incident", 0);

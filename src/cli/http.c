@@ -176,29 +176,43 @@ static int finish_get(const cli_ctx *ctx, CURL *c, CURLcode rc, const char *errb
 }
 
 /* One request answered by JSON: a GET, or a POST of post_body when set. */
+/* A request for path accepting accept (a JSON body when post_body), its
+ * answer collected in *b; NULL (said on stderr) when out of memory. The
+ * caller frees *h and the handle. */
+static CURL *start_request(const cli_ctx *ctx, const char *path, const char *accept, const char *post_body,
+                           char *errbuf, body *b, struct curl_slist **h)
+{
+    *h = make_headers(ctx, accept, NULL);
+    if (*h && post_body) {
+        struct curl_slist *t = curl_slist_append(*h, "Content-Type: application/json");
+        *h = t ? t : *h;
+    }
+    CURL *c = make_easy(ctx, path, *h, errbuf);
+    if (!c || !*h) {
+        fprintf(stderr, "ippoc: out of memory\n");
+        curl_slist_free_all(*h);
+        *h = NULL;
+        curl_easy_cleanup(c);
+        return NULL;
+    }
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ctx->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    if (post_body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body);
+    return c;
+}
+
 static int request_json(const cli_ctx *ctx, const char *path, const char *post_body, json_t **out,
                         char **raw)
 {
     char errbuf[CURL_ERROR_SIZE];
     body b = {0};
-    struct curl_slist *h = make_headers(ctx, "application/json", NULL);
-    if (h && post_body) {
-        struct curl_slist *t = curl_slist_append(h, "Content-Type: application/json");
-        h = t ? t : h;
-    }
-    CURL *c = make_easy(ctx, path, h, errbuf);
+    struct curl_slist *h;
     *out = NULL;
-    if (!c || !h) {
-        fprintf(stderr, "ippoc: out of memory\n");
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
+    CURL *c = start_request(ctx, path, "application/json", post_body, errbuf, &b, &h);
+    if (!c)
         return CLI_EXIT_API;
-    }
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ctx->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    if (post_body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body);
     CURLcode rc = curl_easy_perform(c);
     int code = finish_get(ctx, c, rc, errbuf, &b, out);
     if (code == CLI_EXIT_OK && raw) {
@@ -221,22 +235,42 @@ int cli_http_post_json(const cli_ctx *ctx, const char *path, const char *body_te
     return request_json(ctx, path, body_text ? body_text : "", out, NULL);
 }
 
+int cli_http_post_obj(const cli_ctx *ctx, const char *path, json_t *obj, json_t **out)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text) {
+        fprintf(stderr, "ippoc: out of memory\n");
+        return CLI_EXIT_API;
+    }
+    int rc = cli_http_post_json(ctx, path, text, out);
+    free(text);
+    return rc;
+}
+
+int cli_http_post_done(const cli_ctx *ctx, const char *path, const char *done)
+{
+    json_t *ans;
+    int rc = cli_http_post_json(ctx, path, "{}", &ans);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (ctx->json)
+        cli_print_json(ans);
+    else
+        printf("%s\n", done);
+    json_decref(ans);
+    return CLI_EXIT_OK;
+}
+
 int cli_http_get_text(const cli_ctx *ctx, const char *path, char **text)
 {
     char errbuf[CURL_ERROR_SIZE], reason[512];
     body b = {0};
-    struct curl_slist *h = make_headers(ctx, "text/plain, text/x-diff, application/json", NULL);
-    CURL *c = make_easy(ctx, path, h, errbuf);
+    struct curl_slist *h;
     *text = NULL;
-    if (!c || !h) {
-        fprintf(stderr, "ippoc: out of memory\n");
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
+    CURL *c = start_request(ctx, path, "text/plain, text/x-diff, application/json", NULL, errbuf, &b, &h);
+    if (!c)
         return CLI_EXIT_API;
-    }
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ctx->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     int code = CLI_EXIT_OK;

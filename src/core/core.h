@@ -65,6 +65,18 @@ void core_prom_escape(const char *s, bool quote, void (*put)(void *ud, const cha
 /* Reads a whole small file (procfs, sysfs) into buf, NUL-terminated.
  * Returns bytes read (>= 0) or -errno. */
 ssize_t core_read_file(const char *path, char *buf, size_t n);
+/* Reads a whole file of any size: a malloc'd, NUL-terminated buffer with its
+ * length in *len (when len is not NULL), or NULL with errno set. */
+char *core_slurp(const char *path, size_t *len);
+/* Writes data to a temporary file beside path ("PATH.ippoc-XXXXXX", its name
+ * left in tmp), with path's mode and owner (0644 and ours when path is new;
+ * the owner as far as we may), fsynced. The caller renames it over path or
+ * unlinks it. 0 or -errno with "path: reason" in err. */
+int core_write_temp(const char *path, const void *data, size_t len, char *tmp, size_t tmplen, char *err,
+                    size_t errlen);
+/* core_write_temp, then renamed over path: path is the old or the new text,
+ * never a mix. 0 or -errno with err. */
+int core_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
 int core_mkdir_p(const char *path, int mode);
 
 /* ---- configuration ----------------------------------------------------------- */

@@ -310,3 +310,92 @@ int core_mkdir_p(const char *path, int mode)
         return -errno;
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
+
+char *core_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0, r;
+    char chunk[8192];
+    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (n + r + 1 > cap) {
+            cap = (n + r + 1) * 2;
+            char *g = realloc(buf, cap);
+            if (!g) {
+                free(buf);
+                fclose(f);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = g;
+        }
+        memcpy(buf + n, chunk, r);
+        n += r;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    if (!buf && !(buf = calloc(1, 1)))
+        return NULL;
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
+}
+
+int core_write_temp(const char *path, const void *data, size_t len, char *tmp, size_t tmplen, char *err,
+                    size_t errlen)
+{
+    struct stat st;
+    bool had = stat(path, &st) == 0;
+    mode_t mode = had ? (st.st_mode & 07777) : 0644;
+    if (snprintf(tmp, tmplen, "%s.ippoc-XXXXXX", path) >= (int)tmplen) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -ENAMETOOLONG;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(e));
+        return -e;
+    }
+    int rc = 0;
+    for (size_t off = 0; off < len && !rc;) {
+        ssize_t w = write(fd, (const char *)data + off, len - off);
+        if (w < 0 && errno != EINTR)
+            rc = -errno;
+        else if (w > 0)
+            off += (size_t)w;
+    }
+    if (!rc && (fchmod(fd, mode) || fsync(fd)))
+        rc = -errno;
+    if (!rc && had && fchown(fd, st.st_uid, st.st_gid) && errno != EPERM)
+        rc = -errno; /* keep the owner (postgres' conf.d file stays postgres'); unprivileged: ours */
+    if (close(fd) && !rc)
+        rc = -errno;
+    if (rc) {
+        unlink(tmp);
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-rc));
+    }
+    return rc;
+}
+
+int core_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
+{
+    char tmp[CORE_PATH_MAX + 32];
+    int rc = core_write_temp(path, data, len, tmp, sizeof tmp, err, errlen);
+    if (rc)
+        return rc;
+    if (rename(tmp, path)) {
+        rc = -errno;
+        unlink(tmp);
+        snprintf(err, errlen, "%s: cannot replace it: %s", path, strerror(-rc));
+    }
+    return rc;
+}

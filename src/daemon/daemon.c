@@ -819,31 +819,7 @@ static char *config_text(cell *c)
 {
     if (!strcmp(c->config_desc, EMBEDDED_DEFAULTS))
         return strdup("");
-    FILE *f = fopen(c->config_desc, "r");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[8192];
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            char *g = realloc(buf, cap);
-            if (!g) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = g;
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    if (!buf)
-        return strdup("");
-    buf[len] = 0;
-    return buf;
+    return core_slurp(c->config_desc, NULL);
 }
 
 /* [evolve] probation (checked by heal_config_check), default 10 minutes. */
@@ -911,42 +887,6 @@ static int reload_run(void *arg)
     return 0;
 }
 
-/* Writes path atomically (a temporary file in the same directory, fsync,
- * rename), keeping the old file's mode. 0 or -errno with err. */
-static int write_atomic(const char *path, const char *text, char *tmp, size_t tmplen, char *err, size_t errlen)
-{
-    struct stat st;
-    bool had = stat(path, &st) == 0;
-    mode_t mode = had ? (st.st_mode & 07777) : 0644;
-    snprintf(tmp, tmplen, "%s.ippoc-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(e));
-        return -e;
-    }
-    size_t len = strlen(text), off = 0;
-    int rc = 0;
-    while (off < len && !rc) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno != EINTR)
-            rc = -errno;
-        else if (w > 0)
-            off += (size_t)w;
-    }
-    if (!rc && (fchmod(fd, mode) || fsync(fd)))
-        rc = -errno;
-    if (!rc && had && fchown(fd, st.st_uid, st.st_gid) && errno != EPERM)
-        rc = -errno; /* keep the owner (not possible unprivileged: then ours) */
-    if (close(fd) && !rc)
-        rc = -errno;
-    if (rc) {
-        snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(-rc));
-        unlink(tmp);
-    }
-    return rc;
-}
-
 /* The genome's ippoc.conf changed (a rollback): checked like a reload
  * would, written in place of the running file, then the same reload as
  * SIGHUP on the loop. Refused when ippocd runs on its embedded defaults. */
@@ -959,7 +899,7 @@ static int ev_config_changed(void *ud, const char *text, char *err, size_t errle
         return -EPERM;
     }
     char tmp[CORE_PATH_MAX + 32];
-    int rc = write_atomic(c->config_desc, text, tmp, sizeof tmp, err, errlen);
+    int rc = core_write_temp(c->config_desc, text, strlen(text), tmp, sizeof tmp, err, errlen);
     if (rc)
         return rc;
     daemon_opts o = *c->opts; /* the same checks as a reload, on the new text */

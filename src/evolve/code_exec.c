@@ -143,73 +143,6 @@ int code_cmds_split(const char *text, char ****cmds, char *err, size_t errlen)
 
 /* ---- direct runs ---- */
 
-static void tail_add(char *tail, size_t taillen, const char *buf, size_t n)
-{
-    if (!tail || taillen < 2)
-        return;
-    size_t have = strlen(tail), room = taillen - 1;
-    if (n >= room) {
-        memcpy(tail, buf + n - room, room);
-        tail[room] = 0;
-        return;
-    }
-    if (have + n > room) {
-        size_t drop = have + n - room;
-        memmove(tail, tail + drop, have - drop + 1);
-        have -= drop;
-    }
-    memcpy(tail + have, buf, n);
-    tail[have + n] = 0;
-}
-
-static int out_add(char **out, size_t *len, const char *buf, size_t n)
-{
-    if (*len + n > (size_t)4 << 20)
-        return 0;
-    char *o = realloc(*out, *len + n + 1);
-    if (!o)
-        return -ENOMEM;
-    memcpy(o + *len, buf, n);
-    *len += n;
-    o[*len] = 0;
-    *out = o;
-    return 0;
-}
-
-/* Reads both pipes until both close or the deadline; 1 on timeout, 2 when
- * *stop was set. */
-static int pump(int ofd, int efd, int64_t deadline, atomic_int *stop, char **out, char *tail,
-                size_t taillen)
-{
-    size_t olen = 0;
-    struct pollfd p[2] = {{.fd = ofd, .events = POLLIN}, {.fd = efd, .events = POLLIN}};
-    char buf[4096];
-    while (p[0].fd >= 0 || p[1].fd >= 0) {
-        int64_t left = deadline - now_ms();
-        if (stop && atomic_load(stop))
-            return 2;
-        if (left <= 0)
-            return 1;
-        int n = poll(p, 2, left > 200 ? 200 : (int)left);
-        if (n < 0 && errno != EINTR)
-            return -errno;
-        for (int i = 0; i < 2 && n > 0; i++) {
-            if (p[i].fd < 0 || !p[i].revents)
-                continue;
-            ssize_t r = read(p[i].fd, buf, sizeof buf);
-            if (r <= 0) {
-                p[i].fd = -1;
-                continue;
-            }
-            if (i == 0 && out)
-                out_add(out, &olen, buf, (size_t)r);
-            else if (i == 1)
-                tail_add(tail, taillen, buf, (size_t)r);
-        }
-    }
-    return 0;
-}
-
 /* environ with NAME=VALUE set (malloc'd array, strings borrowed), or NULL. */
 static char **env_with(const char *setting)
 {
@@ -229,64 +162,21 @@ static char **env_with(const char *setting)
 static int exec_direct(const char *const *argv, const char *cwd, int64_t timeout_ms, atomic_int *stop,
                        char **out, char *tail, size_t taillen, bool *timed_out, char **envp)
 {
-    int op[2], ep[2];
-    if (pipe2(op, O_CLOEXEC) < 0)
-        return -errno;
-    if (pipe2(ep, O_CLOEXEC) < 0) {
-        int e = -errno;
-        close(op[0]);
-        close(op[1]);
-        return e;
+    evolve_exec_opts o = {.argv = argv, .cwd = cwd, .envp = envp, .timeout_ms = timeout_ms > 0 ? timeout_ms : 600000,
+                          .stop = stop, .out_max = out ? (size_t)4 << 20 : 0, .tail = tail, .taillen = taillen};
+    evolve_exec_res r;
+    int rc = evolve_exec(&o, &r);
+    if (out)
+        *out = r.out;
+    if (rc < 0)
+        return rc;
+    if (r.timed_out || r.stopped) {
+        *timed_out = r.timed_out;
+        return r.timed_out ? -ETIMEDOUT : -ECANCELED;
     }
-    pid_t pid = fork();
-    if (pid == 0) {
-        setpgid(0, 0);
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0)
-            dup2(null, 0);
-        dup2(op[1], 1);
-        dup2(ep[1], 2);
-        close_range(3, ~0U, 0); /* none of the daemon's descriptors */
-        if (cwd && chdir(cwd) < 0)
-            _exit(126);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (envp)
-            execvpe(argv[0], (char *const *)argv, envp);
-        else
-            execvp(argv[0], (char *const *)argv);
-        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int e = errno;
-    close(op[1]);
-    close(ep[1]);
-    if (pid < 0) {
-        close(op[0]);
-        close(ep[0]);
-        return -e;
-    }
-    setpgid(pid, pid);
-    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 600000);
-    int t = pump(op[0], ep[0], deadline, stop, out, tail, taillen);
-    close(op[0]);
-    close(ep[0]);
-    if (t != 0) {
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-    }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (t != 0) {
-        kill(-pid, SIGKILL); /* what it left behind in its group */
-        *timed_out = t == 1;
-        return t == 1 ? -ETIMEDOUT : -ECANCELED;
-    }
-    if (WIFSIGNALED(st))
-        return 128 + WTERMSIG(st);
-    return WEXITSTATUS(st);
+    if (WIFSIGNALED(r.status))
+        return 128 + WTERMSIG(r.status);
+    return WEXITSTATUS(r.status);
 }
 
 int code_exec_argv(const char *const *argv, const char *cwd, const char *gitconfig, int64_t timeout_ms, char **out,
@@ -389,11 +279,11 @@ static int run_sandboxed(char **argv, const char *cwd, const char *shim, int64_t
     snprintf(r->verdict, sizeof r->verdict, "%s", evolve_sbx_verdict_name(s.verdict));
     r->tail[0] = 0;
     if (s.err_tail)
-        tail_add(r->tail, sizeof r->tail, s.err_tail, strlen(s.err_tail));
+        evolve_exec_tail_add(r->tail, sizeof r->tail, s.err_tail, strlen(s.err_tail));
     if (s.verdict != EVOLVE_SBX_OK && s.verdict != EVOLVE_SBX_FAILED && s.detail[0]) {
         char d[EVOLVE_TEXT + 32];
         snprintf(d, sizeof d, "\n[sandbox: %s: %s]", r->verdict, s.detail);
-        tail_add(r->tail, sizeof r->tail, d, strlen(d));
+        evolve_exec_tail_add(r->tail, sizeof r->tail, d, strlen(d));
     }
     evolve_sandbox_result_free(&s);
     return s.verdict == EVOLVE_SBX_OK ? 0 : 1;
@@ -427,9 +317,9 @@ static int run_one(char **argv, const char *cwd, bool *use_sandbox, const char *
     snprintf(r->verdict, sizeof r->verdict, "%s",
              to ? "timeout" : rc == -ECANCELED ? "stopped" : rc == 0 ? "ok" : rc < 0 ? "error" : "failed");
     if (to)
-        tail_add(r->tail, sizeof r->tail, "\n[killed at the deadline]", 25);
+        evolve_exec_tail_add(r->tail, sizeof r->tail, "\n[killed at the deadline]", 25);
     if (rc == -ECANCELED)
-        tail_add(r->tail, sizeof r->tail, "\n[stopped]", 10);
+        evolve_exec_tail_add(r->tail, sizeof r->tail, "\n[stopped]", 10);
     return rc == 0 ? 0 : 1;
 }
 

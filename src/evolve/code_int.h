@@ -73,10 +73,8 @@ char *code_prompt(const char *target, const char *text, const char *bench, const
 extern const char code_system_prompt[];
 extern const char code_schema[];
 /* The judgement: base and cand as measured (lower better unless maximize).
- * Fills t (evolve_stats_test on the fitness, 1/x when minimising; its own
- * Mann-Whitney when the stats part is a stand-in: *fallback set). */
-int code_judge(const double *base, int nb, const double *cand, int nc, bool maximize, evolve_test *t,
-               bool *fallback);
+ * Fills t (evolve_stats_test on the fitness, 1/x when minimising). */
+int code_judge(const double *base, int nb, const double *cand, int nc, bool maximize, evolve_test *t);
 /* "+12.3% [+5.0%, +20.1%] p=0.0012" */
 void code_fitness_text(const evolve_test *t, char *buf, size_t n);
 /* Is text a safe relative path inside a repository (no "..", not absolute)? */

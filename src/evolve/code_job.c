@@ -329,9 +329,8 @@ static void candidate(cand_ctx *x, const json_t *history)
         goto out;
     }
     evolve_test t;
-    bool fb = false;
     char fit[160];
-    if (code_judge(b, j->repeats, c, j->repeats, j->maximize, &t, &fb) < 0) {
+    if (code_judge(b, j->repeats, c, j->repeats, j->maximize, &t) < 0) {
         reject(x, "bench numbers cannot be judged");
         free(b);
         goto out;
@@ -347,7 +346,6 @@ static void candidate(cand_ctx *x, const json_t *history)
     json_object_set_new(x->res, "lo", json_real(t.lo));
     json_object_set_new(x->res, "hi", json_real(t.hi));
     json_object_set_new(x->res, "p", json_real(t.p));
-    json_object_set_new(x->res, "stats", json_string(fb ? "fallback (stats.c is a stand-in)" : "evolve_stats_test"));
     free(b);
     if (keep_branch(x, wt, rationale, fit, accepted)) {
         char why[256];

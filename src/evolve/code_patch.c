@@ -185,70 +185,11 @@ char *code_prompt(const char *target, const char *text, const char *bench, const
     return p;
 }
 
-/* ---- the judgement; a Mann-Whitney of its own while stats.c is a stand-in ---- */
+/* ---- the judgement ---- */
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* One-sided U test (normal approximation, ties corrected, continuity) and
- * the Hodges-Lehmann gain on logarithms with its interval at 95%. */
-static int fallback_test(const double *b, int nb, const double *c, int nc, evolve_test *t)
-{
-    int n = nb + nc;
-    double *all = malloc(sizeof *all * (size_t)n * 2), *d = malloc(sizeof *d * (size_t)nb * (size_t)nc);
-    if (!all || !d) {
-        free(all);
-        free(d);
-        return -ENOMEM;
-    }
-    double u = 0;
-    for (int i = 0; i < nb; i++)
-        for (int j = 0; j < nc; j++) {
-            u += c[j] > b[i] ? 1 : c[j] == b[i] ? 0.5 : 0;
-            d[i * nc + j] = log(c[j]) - log(b[i]);
-        }
-    memcpy(all, b, sizeof *b * (size_t)nb);
-    memcpy(all + nb, c, sizeof *c * (size_t)nc);
-    qsort(all, (size_t)n, sizeof *all, cmp_dbl);
-    double ties = 0;
-    for (int i = 0; i < n;) {
-        int j = i;
-        while (j < n && all[j] == all[i])
-            j++;
-        double k = j - i;
-        ties += k * k * k - k;
-        i = j;
-    }
-    double mu = nb * (double)nc / 2, var = nb * (double)nc / 12 * ((n + 1) - ties / ((double)n * (n - 1)));
-    double z = var > 0 ? (u - mu - 0.5) / sqrt(var) : 0;
-    t->u = u;
-    t->p = 0.5 * erfc(z / sqrt(2));
-    int m = nb * nc;
-    qsort(d, (size_t)m, sizeof *d, cmp_dbl);
-    double med = m % 2 ? d[m / 2] : (d[m / 2 - 1] + d[m / 2]) / 2;
-    int k = (int)floor(mu - 1.959964 * sqrt(var > 0 ? var : 0));
-    if (k < 1)
-        k = 1;
-    t->gain = exp(med) - 1;
-    t->lo = exp(d[k - 1]) - 1;
-    t->hi = exp(d[m - k]) - 1;
-    t->median_base = 0;
-    t->median_cand = 0;
-    t->n_base = nb;
-    t->n_cand = nc;
-    free(all);
-    free(d);
-    return 0;
-}
-
-int code_judge(const double *base, int nb, const double *cand, int nc, bool maximize, evolve_test *t,
-               bool *fallback)
+int code_judge(const double *base, int nb, const double *cand, int nc, bool maximize, evolve_test *t)
 {
     memset(t, 0, sizeof *t);
-    *fallback = false;
     double *b = malloc(sizeof *b * (size_t)(nb + nc)), *c = b ? b + nb : NULL;
     if (!b)
         return -ENOMEM;
@@ -261,10 +202,6 @@ int code_judge(const double *base, int nb, const double *cand, int nc, bool maxi
         b[i] = maximize ? x : 1 / x;
     }
     int rc = evolve_stats_test(b, nb, c, nc, 0.95, t);
-    if (rc == -ENOSYS) {
-        *fallback = true;
-        rc = fallback_test(b, nb, c, nc, t);
-    }
     free(b);
     return rc;
 }

@@ -85,6 +85,11 @@ int evolve_genome_revert(evolve_genome *g, const char *rev, const evolve_trailer
                          json_t **changed, char *err, size_t errlen);
 /* The full oid of rev; -ENOENT when it does not resolve. */
 int evolve_genome_resolve(evolve_genome *g, const char *rev, char oid[41], char *err, size_t errlen);
+/* Whether libgit2 is loaded now. The genome loads it at run time on its
+ * first call and unloads it (git_libgit2_shutdown, dlclose, malloc_trim)
+ * when no call has come for 60 s ($IPPOC_GIT_IDLE_MS ms when set) or the
+ * last genome closes; a later call loads it again. */
+bool evolve_genome_lib_loaded(void);
 
 /* Machine files IPPOC changes are mirrored in the genome under "files/"
  * followed by their absolute path ("files/etc/postgresql/15/main/conf.d/

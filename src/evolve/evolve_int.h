@@ -7,6 +7,9 @@
 #define IPPOC_EVOLVE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "evolve/evolve.h"
 
@@ -91,5 +94,32 @@ void evolve_watch_free(struct evolve_watch *w);
 int evolve_watch_apply(evolve_cell *c, const char *rev, char *err, size_t errlen);
 char *evolve_watch_http(evolve_cell *c, const char *method, const char *path, const char *query,
                         const char *body, size_t len, int *status);
+
+/* ---- running a command directly, with a deadline (exec.c) ---- */
+typedef struct evolve_exec_opts {
+    const char *const *argv; /* argv[0] looked up in PATH */
+    const char *cwd;         /* NULL: the daemon's */
+    char *const *envp;       /* NULL: environ */
+    int64_t timeout_ms;      /* > 0 */
+    atomic_int *stop;        /* NULL, or set by another thread: killed, res.stopped */
+    size_t out_max;          /* stdout kept up to this many bytes (the rest dropped); 0: to /dev/null */
+    char *tail;              /* the end of stderr, NUL-terminated; NULL: to /dev/null */
+    size_t taillen;
+} evolve_exec_opts;
+typedef struct evolve_exec_res {
+    char *out; /* malloc'd, NUL-terminated, when out_max; the caller frees it */
+    size_t out_len;
+    int status; /* waitpid's; exec failure: exit 127 ("cannot run" in the tail) */
+    bool timed_out, stopped;
+    int64_t wall_ms;
+} evolve_exec_res;
+/* Forks and execs o->argv in its own process group (stdin /dev/null, no
+ * inherited descriptors, no blocked signals), reads its output until it
+ * exits, the deadline passes or *stop is set, then kills the group. 0 when
+ * it ran (r says how it ended), -errno when it could not be started. */
+int evolve_exec(const evolve_exec_opts *o, evolve_exec_res *r);
+/* Appends n bytes to tail (a NUL-terminated string of taillen bytes at most
+ * with its NUL), dropping its oldest bytes. */
+void evolve_exec_tail_add(char *tail, size_t taillen, const char *buf, size_t n);
 
 #endif

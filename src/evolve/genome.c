@@ -3,7 +3,9 @@
  * message ends in Ippoc-* trailers; history, diff, rollback (a new commit
  * with an old tree), revert (a new commit undoing one), and a check that
  * the working tree, the index and the object store still match HEAD.
- * One mutex serialises every libgit2 call on a genome. */
+ * One mutex serialises every libgit2 call on a genome. libgit2 is loaded
+ * at run time and unloaded while the genome is idle (git_dl.h): each
+ * operation opens the repository and frees it before it lets go. */
 #include <ctype.h>
 #include <strings.h>
 #include <errno.h>
@@ -18,11 +20,10 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#include <git2.h>
-#include <git2/sys/odb_backend.h>
 #include <zlib.h>
 
 #include "evolve/evolve.h"
+#include "evolve/git_dl.h" /* the git_* calls go through the loaded library */
 
 #define GENOME_BRANCH "main"
 #define GENOME_EMAIL "ippoc@localhost"
@@ -38,18 +39,12 @@ struct loose_seen {
 
 struct evolve_genome {
     pthread_mutex_t mu;
-    git_repository *repo;
+    git_repository *repo; /* open during one operation only (under mu), else NULL */
+    bool held;            /* evolve_git_acquire()d for this operation */
     char *dir;
     struct loose_seen *seen; /* open addressing, cap a power of two */
     size_t nseen, cap;
 };
-
-static pthread_once_t genome_once = PTHREAD_ONCE_INIT;
-
-static void genome_init_once(void)
-{
-    git_libgit2_init();
-}
 
 /* ---- errors ---- */
 
@@ -699,6 +694,33 @@ static int loose_guard_add(evolve_genome *g, char *err, size_t n)
     return 0;
 }
 
+/* ---- one operation: the library held, the repository open ---- */
+
+/* Under g->mu: loads libgit2 if it is not, opens g->repo with the guard in
+ * front of its object store. op_end() whatever it returns. */
+static int op_begin(evolve_genome *g, char *err, size_t n)
+{
+    int rc = evolve_git_acquire(err, n);
+    if (rc < 0)
+        return rc;
+    g->held = true;
+    if (git_repository_open_ext(&g->repo, g->dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
+        g->repo = NULL;
+        return gset(err, n, -EIO, "cannot open the repository in '%s': %s", g->dir, git_msg());
+    }
+    return loose_guard_add(g, err, n);
+}
+
+/* Frees the repository, then lets go of the library (it may unload). */
+static void op_end(evolve_genome *g)
+{
+    git_repository_free(g->repo); /* NULL when never opened */
+    g->repo = NULL;
+    if (g->held)
+        evolve_git_release();
+    g->held = false;
+}
+
 /* ---- open / close ---- */
 
 static bool dir_is_empty(const char *dir)
@@ -810,15 +832,18 @@ int evolve_genome_open(const char *dir, evolve_genome **out, char *err, size_t e
     *out = NULL;
     if (!dir || !*dir)
         return gset(err, errlen, -EINVAL, "no directory given");
-    pthread_once(&genome_once, genome_init_once);
     evolve_genome *g = calloc(1, sizeof *g);
     if (!g || !(g->dir = strdup(dir))) {
         free(g);
         return gset(err, errlen, -ENOMEM, "out of memory");
     }
     pthread_mutex_init(&g->mu, NULL);
-    bool created;
-    int rc = open_repo(dir, &g->repo, &created, err, errlen);
+    evolve_git_open_user();
+    bool created = false;
+    int rc = evolve_git_acquire(err, errlen);
+    g->held = rc == 0;
+    if (rc == 0)
+        rc = open_repo(dir, &g->repo, &created, err, errlen);
     if (rc == 0)
         rc = loose_guard_add(g, err, errlen);
     if (rc == 0 && git_repository_head_unborn(g->repo) == 1) {
@@ -826,6 +851,7 @@ int evolve_genome_open(const char *dir, evolve_genome **out, char *err, size_t e
             rc = first_commit(g, err, errlen);
         /* else: HEAD's branch is gone; open, and check/write say -EIO */
     }
+    op_end(g); /* no lock: g is not shared yet */
     if (rc < 0) {
         evolve_genome_close(g);
         return rc;
@@ -838,8 +864,8 @@ void evolve_genome_close(evolve_genome *g)
 {
     if (!g)
         return;
-    git_repository_free(g->repo);
     pthread_mutex_destroy(&g->mu);
+    evolve_git_close_user();
     free(g->seen);
     free(g->dir);
     free(g);
@@ -973,7 +999,9 @@ int evolve_genome_check(evolve_genome *g, char *err, size_t errlen)
 {
     pthread_mutex_lock(&g->mu);
     git_commit *head = NULL;
-    int rc = loose_scan(g, true, err, errlen);
+    int rc = op_begin(g, err, errlen);
+    if (rc == 0)
+        rc = loose_scan(g, true, err, errlen);
     if (rc == 0)
         rc = head_commit(g, &head, err, errlen);
     if (rc == 0)
@@ -981,6 +1009,7 @@ int evolve_genome_check(evolve_genome *g, char *err, size_t errlen)
     if (rc == 0)
         rc = check_status(g, err, errlen);
     git_commit_free(head);
+    op_end(g);
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
@@ -1054,10 +1083,13 @@ int evolve_genome_write(evolve_genome *g, const char *path, const void *data, si
         return gset(err, errlen, -EINVAL, "'%s': no data", path);
     git_oid id;
     pthread_mutex_lock(&g->mu);
-    rc = write_locked(g, path, data ? data : "", len, t, &id, err, errlen);
-    pthread_mutex_unlock(&g->mu);
+    rc = op_begin(g, err, errlen);
+    if (rc == 0)
+        rc = write_locked(g, path, data ? data : "", len, t, &id, err, errlen);
     if (rc >= 0)
         git_oid_tostr(oid, 41, &id);
+    op_end(g);
+    pthread_mutex_unlock(&g->mu);
     return rc;
 }
 
@@ -1120,7 +1152,10 @@ int evolve_genome_read(evolve_genome *g, const char *rev, const char *path, char
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&g->mu);
-    rc = read_locked(g, rev, path, data, len, err, errlen);
+    rc = op_begin(g, err, errlen);
+    if (rc == 0)
+        rc = read_locked(g, rev, path, data, len, err, errlen);
+    op_end(g);
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
@@ -1222,7 +1257,8 @@ json_t *evolve_genome_history(evolve_genome *g, const char *path, int limit, cha
     if (limit <= 0)
         limit = HISTORY_DEFAULT;
     pthread_mutex_lock(&g->mu);
-    json_t *h = history_locked(g, path, limit, err, errlen);
+    json_t *h = op_begin(g, err, errlen) == 0 ? history_locked(g, path, limit, err, errlen) : NULL;
+    op_end(g);
     pthread_mutex_unlock(&g->mu);
     return h;
 }
@@ -1283,7 +1319,10 @@ int evolve_genome_diff(evolve_genome *g, const char *rev, char **patch, char *er
     if (!rev || !*rev)
         rev = "HEAD";
     pthread_mutex_lock(&g->mu);
-    int rc = diff_locked(g, rev, patch, err, errlen);
+    int rc = op_begin(g, err, errlen);
+    if (rc == 0)
+        rc = diff_locked(g, rev, patch, err, errlen);
+    op_end(g);
     pthread_mutex_unlock(&g->mu);
     return rc;
 }
@@ -1358,10 +1397,13 @@ int evolve_genome_rollback(evolve_genome *g, const char *rev, const evolve_trail
         return gset(err, errlen, -EINVAL, "rollback: no revision given");
     git_oid id;
     pthread_mutex_lock(&g->mu);
-    int rc = rollback_locked(g, rev, t, &id, changed, err, errlen);
-    pthread_mutex_unlock(&g->mu);
+    int rc = op_begin(g, err, errlen);
+    if (rc == 0)
+        rc = rollback_locked(g, rev, t, &id, changed, err, errlen);
     if (rc >= 0)
         git_oid_tostr(oid, 41, &id);
+    op_end(g);
+    pthread_mutex_unlock(&g->mu);
     return rc;
 }
 
@@ -1442,10 +1484,13 @@ int evolve_genome_revert(evolve_genome *g, const char *rev, const evolve_trailer
         return gset(err, errlen, -EINVAL, "revert: no revision given");
     git_oid id;
     pthread_mutex_lock(&g->mu);
-    int rc = revert_locked(g, rev, t, &id, changed, err, errlen);
-    pthread_mutex_unlock(&g->mu);
+    int rc = op_begin(g, err, errlen);
+    if (rc == 0)
+        rc = revert_locked(g, rev, t, &id, changed, err, errlen);
     if (rc >= 0)
         git_oid_tostr(oid, 41, &id);
+    op_end(g);
+    pthread_mutex_unlock(&g->mu);
     return rc;
 }
 
@@ -1458,10 +1503,18 @@ int evolve_genome_resolve(evolve_genome *g, const char *rev, char oid[41], char 
         return gset(err, errlen, -EINVAL, "no revision given");
     git_commit *c = NULL;
     pthread_mutex_lock(&g->mu);
-    int rc = rev_commit(g, rev, &c, err, errlen);
+    int rc = op_begin(g, err, errlen);
+    if (rc == 0)
+        rc = rev_commit(g, rev, &c, err, errlen);
     if (rc == 0)
         git_oid_tostr(oid, 41, git_commit_id(c));
     git_commit_free(c);
+    op_end(g);
     pthread_mutex_unlock(&g->mu);
     return rc;
+}
+
+bool evolve_genome_lib_loaded(void)
+{
+    return evolve_git_loaded();
 }

@@ -10,27 +10,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/core.h"
 #include "evolve/run_int.h"
 
 static char *read_space(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *buf = core_slurp(path, NULL);
+    if (!buf)
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[8192];
-    size_t got;
-    while (mem && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, got, mem);
-    fclose(f);
-    if (!mem || fclose(mem)) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return NULL;
-    }
     return buf;
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -235,6 +236,16 @@ static int build_args(sbx_run *s, const evolve_sandbox_opts *o, const char *bwra
     rc = rc ? rc : arg(s, "--setenv");
     rc = rc ? rc : arg(s, "PYTHONDONTWRITEBYTECODE");
     rc = rc ? rc : arg(s, "1");
+    /* A sanitizer build's leak check stops the world with ptrace, which the
+     * filter forbids: inside, it is off (the run's own checks stay on). */
+    const char *asan = getenv("ASAN_OPTIONS");
+    if (!rc && asan) {
+        char v[1024];
+        snprintf(v, sizeof v, "%s%sdetect_leaks=0", asan, asan[0] ? ":" : "");
+        rc = arg(s, "--setenv");
+        rc = rc ? rc : arg(s, "ASAN_OPTIONS");
+        rc = rc ? rc : arg(s, v);
+    }
     for (char **e = environ; !rc && e && *e; e++) {
         const char *eq = strchr(*e, '=');
         if (!eq || !secret_name(*e, (size_t)(eq - *e)))
@@ -264,6 +275,15 @@ static int build_args(sbx_run *s, const evolve_sandbox_opts *o, const char *bwra
     rc = rc ? rc : arg(s, fdnum);
     if (!rc && o->network)
         rc = arg(s, "--network");
+    /* No memory controller here: the address-space rlimit is all there is,
+     * set by the shim on the command alone (a sanitizer-built shim reserves
+     * terabytes of address space itself). */
+    if (!rc && !s->cg.mem_limited) {
+        char as[32];
+        snprintf(as, sizeof as, "%llu", (unsigned long long)(o->memory_bytes ? o->memory_bytes : (1ull << 30)));
+        rc = arg(s, "--rlimit-as");
+        rc = rc ? rc : arg(s, as);
+    }
     /* The fallback of a kernel without user notification, on demand (tests). */
     const char *nn = getenv("IPPOC_SANDBOX_NO_NOTIFY");
     if (!rc && nn && nn[0] == '1')
@@ -287,8 +307,15 @@ static void move_fd(int from, int to)
 }
 
 /* In the child, before exec: async-signal-safe calls only. */
-static void child(sbx_run *s, int go_r, int out_w, int err_w, int sock_c, int devnull, uint64_t mem_rlimit)
+static void child(sbx_run *s, int go_r, int go_w, int out_w, int err_w, int sock_c, int devnull, pid_t parent)
 {
+    /* Until the exec this child holds every fd the daemon had (its state-dir
+     * lock among them): it must not outlive the daemon while it waits for
+     * "go" (ippocd SIGKILLed there left a child holding the lock). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(126);
+    close(go_w);
     setpgid(0, 0);
     char b = 0;
     while (read(go_r, &b, 1) < 0 && errno == EINTR)
@@ -300,10 +327,6 @@ static void child(sbx_run *s, int go_r, int out_w, int err_w, int sock_c, int de
     move_fd(err_w, 2);
     move_fd(sock_c, SBX_SOCK_FD);
     syscall(SYS_close_range, SBX_SOCK_FD + 1, ~0U, 0);
-    if (mem_rlimit) {
-        struct rlimit rl = {mem_rlimit, mem_rlimit};
-        setrlimit(RLIMIT_AS, &rl);
-    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -543,9 +566,7 @@ static int start(sbx_run *s, const evolve_sandbox_opts *o, char *err, size_t err
     s->err_r = errp[0];
     s->sock = sp[0];
     outp[0] = errp[0] = sp[0] = -1;
-    uint64_t mem = o->memory_bytes ? o->memory_bytes : (1ull << 30);
-    /* No memory controller here: the address-space rlimit is all there is. */
-    uint64_t rl = s->cg.mem_limited ? 0 : mem;
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         rc = -errno;
@@ -553,7 +574,7 @@ static int start(sbx_run *s, const evolve_sandbox_opts *o, char *err, size_t err
         goto out;
     }
     if (pid == 0)
-        child(s, go[0], outp[1], errp[1], sp[1], devnull, rl);
+        child(s, go[0], go[1], outp[1], errp[1], sp[1], devnull, parent);
     s->pid = pid;
     setpgid(pid, pid);
 #ifdef SYS_pidfd_open
@@ -640,12 +661,7 @@ int evolve_sandbox_run(const evolve_sandbox_opts *o, evolve_sandbox_result *r, c
     int rc = 0;
     int64_t t0 = now_ms();
     pthread_cleanup_push(sbx_cleanup, s);
-    rc = build_args(s, o, bwrap, shim, err, errlen);
-    if (!rc && sbx_sup_init(&s->sup, o->writable, o->nwritable) != 0) {
-        snprintf(err, errlen, "sandbox: seccomp notification buffers: out of memory");
-        rc = -ENOMEM;
-    }
-    if (!rc) {
+    {
         /* A cgroup we may not create (not root, no delegation) is no reason
          * not to run: the namespaces and the filter stay, memory falls back
          * to the rlimit and the pid namespace takes everything down. */
@@ -653,6 +669,11 @@ int evolve_sandbox_run(const evolve_sandbox_opts *o, evolve_sandbox_result *r, c
         if (sbx_cg_create(&s->cg, o->memory_bytes ? o->memory_bytes : (1ull << 30), o->cpu_percent, cgerr,
                           sizeof cgerr) < 0)
             sbx_cg_destroy(&s->cg);
+    }
+    rc = build_args(s, o, bwrap, shim, err, errlen);
+    if (!rc && sbx_sup_init(&s->sup, o->writable, o->nwritable) != 0) {
+        snprintf(err, errlen, "sandbox: seccomp notification buffers: out of memory");
+        rc = -ENOMEM;
     }
     if (!rc)
         rc = start(s, o, err, errlen);

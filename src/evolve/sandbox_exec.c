@@ -1,5 +1,5 @@
 /* sandbox_exec.c: the WorldModel sandbox's shim, run inside bwrap as
- * `ippocd --sandbox-exec [--notify-fd N] [--network] [--no-notify] -- CMD
+ * `ippocd --sandbox-exec [--notify-fd N] [--network] [--no-notify] [--rlimit-as B] -- CMD
  * ARGS...` (--no-notify: the filter without user notification). It sets
  * no_new_privs, installs the seccomp filter (default allow; network sockets
  * unless --network and the forbidden calls go to the supervisor, or kill
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -104,7 +105,7 @@ static int hand_over(int sock, char tag, int fd)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: ippocd --sandbox-exec [--notify-fd N] [--network] [--no-notify] -- COMMAND [ARGS...]\n"
+    fprintf(stderr, "usage: ippocd --sandbox-exec [--notify-fd N] [--network] [--no-notify] [--rlimit-as BYTES] -- COMMAND [ARGS...]\n"
                     "(the WorldModel sandbox's shim: run by ippocd inside bwrap, not by hand)\n");
     return 2;
 }
@@ -113,6 +114,7 @@ int evolve_sandbox_exec_main(int argc, char **argv)
 {
     int sock = -1, i = 1;
     bool network = false, no_notify = false;
+    unsigned long long as_limit = 0;
     for (; i < argc && strcmp(argv[i], "--"); i++) {
         if (!strcmp(argv[i], "--network"))
             network = true;
@@ -120,6 +122,8 @@ int evolve_sandbox_exec_main(int argc, char **argv)
             no_notify = true;
         else if (!strcmp(argv[i], "--notify-fd") && i + 1 < argc)
             sock = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--rlimit-as") && i + 1 < argc)
+            as_limit = strtoull(argv[++i], NULL, 10);
         else
             return usage();
     }
@@ -169,6 +173,10 @@ int evolve_sandbox_exec_main(int argc, char **argv)
             fprintf(stderr, "sandbox-exec: cannot reach the supervisor: %s\n", strerror(-rc));
             _exit(126);
         }
+    }
+    if (as_limit) { /* no memory controller: the command's address space is its limit */
+        struct rlimit rl = {(rlim_t)as_limit, (rlim_t)as_limit};
+        setrlimit(RLIMIT_AS, &rl);
     }
     execvp(cmd[0], cmd);
     int e = errno;

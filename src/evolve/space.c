@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/core.h"
 #include "evolve/evolve.h"
 
 /* ---- small text helpers ---- */
@@ -565,44 +566,12 @@ int evolve_space_parse(const char *text, const char *name, evolve_space *out, ch
 
 static int read_text(const char *path, char **out, size_t *len, char *err, size_t errlen)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        fail(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
-    }
-    char *buf = NULL;
-    size_t n = 0, cap = 0, got;
-    char chunk[8192];
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (n + got + 1 > cap) {
-            cap = (n + got + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return -ENOMEM;
-            }
-            buf = nb;
-        }
-        memcpy(buf + n, chunk, got);
-        n += got;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        fail(err, errlen, "%s: read error", path);
-        return -EIO;
-    }
-    if (!buf && !(buf = calloc(1, 1)))
-        return -ENOMEM;
-    buf[n] = 0;
-    *out = buf;
-    if (len)
-        *len = n;
-    return 0;
+    *out = core_slurp(path, len);
+    if (*out)
+        return 0;
+    int e = errno ? errno : EIO;
+    fail(err, errlen, "%s: %s", path, strerror(e));
+    return -e;
 }
 
 int evolve_space_load(const char *path, evolve_space *out, char *err, size_t errlen)
@@ -664,47 +633,6 @@ static void sb_add(strbuf *b, const char *s, size_t n)
     b->s[b->n] = 0;
 }
 
-static int write_atomic(const char *file, const char *data, size_t len, char *err, size_t errlen)
-{
-    char tmp[EVOLVE_TEXT + 32];
-    snprintf(tmp, sizeof tmp, "%s.ippoc-XXXXXX", file);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        fail(err, errlen, "%s: cannot create a temporary file: %s", file, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (stat(file, &st) == 0) {
-        if (fchmod(fd, st.st_mode & 07777) || fchown(fd, st.st_uid, st.st_gid)) {
-            /* best effort: keep the mode we got */
-        }
-    } else {
-        (void)fchmod(fd, 0644);
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = errno ? errno : EIO;
-            close(fd);
-            unlink(tmp);
-            fail(err, errlen, "%s: write: %s", file, strerror(e));
-            return -e;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) || close(fd) || rename(tmp, file)) {
-        int e = errno;
-        unlink(tmp);
-        fail(err, errlen, "%s: %s", file, strerror(e));
-        return -e;
-    }
-    return 0;
-}
-
 int evolve_space_write_file(const evolve_space *s, const char *file, const double *values, char *err, size_t errlen)
 {
     char *text;
@@ -754,7 +682,7 @@ int evolve_space_write_file(const evolve_space *s, const char *file, const doubl
         free(b.s);
         return -ENOMEM;
     }
-    rc = write_atomic(file, b.s, b.n, err, errlen);
+    rc = core_write_atomic(file, b.s, b.n, err, errlen);
     free(b.s);
     return rc;
 }

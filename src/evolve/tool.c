@@ -794,10 +794,11 @@ char *evolve_tools_http(evolve_cell *c, const char *method, const char *path, co
         return route_draft(c, body, len, status);
     }
     char name[128], verb[16];
-    const char *rest = path + strlen("/v1/tools/");
+    if (strncmp(path, "/v1/tools/", 10))
+        return evolve_error(404, status, "no such resource: %s", path);
+    const char *rest = path + 10;
     const char *slash = strchr(rest, '/');
-    if (strncmp(path, "/v1/tools/", 10) || !slash || (size_t)(slash - rest) >= sizeof name ||
-        strlen(slash + 1) >= sizeof verb)
+    if (!slash || (size_t)(slash - rest) >= sizeof name || strlen(slash + 1) >= sizeof verb)
         return evolve_error(404, status, "no such resource: %s", path);
     memcpy(name, rest, (size_t)(slash - rest));
     name[slash - rest] = 0;

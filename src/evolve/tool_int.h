@@ -3,7 +3,7 @@
 #ifndef IPPOC_EVOLVE_TOOL_INT_H
 #define IPPOC_EVOLVE_TOOL_INT_H
 
-#include "evolve/evolve.h"
+#include "evolve/evolve_int.h"
 
 /* Loads a Lua tool's chunk (no host, small limits) and describes it:
  * {"name","description","tests":N,"has_run":bool}. 0 or -EINVAL with err

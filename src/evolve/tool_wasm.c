@@ -23,13 +23,6 @@
 #define WASM_MEMORY (256ull << 20)
 #define WASM_OUT_MAX (1u << 20)
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Is prog an executable in PATH (or a path)? */
 static bool in_path(const char *prog)
 {
@@ -48,106 +41,31 @@ static bool in_path(const char *prog)
     return false;
 }
 
-/* Appends up to room bytes read from fd to *buf; false at EOF or error. */
-static bool drain(int fd, char **buf, size_t *len, size_t max, char *tail, size_t *tail_len)
-{
-    char chunk[4096];
-    ssize_t n = read(fd, chunk, sizeof chunk);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        return true;
-    if (n <= 0)
-        return false;
-    if (buf) {
-        size_t take = *len + (size_t)n > max ? max - *len : (size_t)n;
-        memcpy(*buf + *len, chunk, take);
-        *len += take;
-    } else {
-        /* keep the last 4 KiB */
-        for (ssize_t i = 0; i < n; i++) {
-            if (*tail_len == 4096) {
-                memmove(tail, tail + 1, 4095);
-                (*tail_len)--;
-            }
-            tail[(*tail_len)++] = chunk[i];
-        }
-    }
-    return true;
-}
-
 int evolve_tool_spawn(const char *const *argv, int64_t timeout_ms, size_t out_max, evolve_sandbox_result *r,
                       char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     if (!out_max)
         out_max = WASM_OUT_MAX;
-    int out[2], er[2];
-    if (pipe2(out, O_CLOEXEC) < 0)
-        return snprintf(err, errlen, "spawn %s: pipe: %s", argv[0], strerror(errno)), -errno;
-    if (pipe2(er, O_CLOEXEC) < 0) {
-        int e = errno;
-        close(out[0]);
-        close(out[1]);
-        snprintf(err, errlen, "spawn %s: pipe: %s", argv[0], strerror(e));
-        return -e;
-    }
-    int64_t t0 = mono_ms();
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(out[0]), close(out[1]), close(er[0]), close(er[1]);
-        snprintf(err, errlen, "spawn %s: fork: %s", argv[0], strerror(e));
-        return -e;
-    }
-    if (pid == 0) {
-        setpgid(0, 0);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        dup2(out[1], 1);
-        dup2(er[1], 2);
-        execvp(argv[0], (char *const *)argv);
-        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(out[1]);
-    close(er[1]);
-    char *buf = malloc(out_max + 1);
-    char *tail = malloc(4097);
-    size_t len = 0, tail_len = 0;
-    bool open_out = true, open_err = true, timed_out = false;
-    while ((open_out || open_err) && buf && tail) {
-        int64_t left = t0 + timeout_ms - mono_ms();
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        struct pollfd p[2] = {{open_out ? out[0] : -1, POLLIN, 0}, {open_err ? er[0] : -1, POLLIN, 0}};
-        if (poll(p, 2, (int)(left > 1000 ? 1000 : left)) < 0 && errno != EINTR)
-            break;
-        if (open_out && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
-            open_out = drain(out[0], &buf, &len, out_max, NULL, NULL);
-        if (open_err && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
-            open_err = drain(er[0], NULL, NULL, 0, tail, &tail_len);
-    }
-    if (timed_out || !buf || !tail)
-        kill(-pid, SIGKILL), kill(pid, SIGKILL);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    close(out[0]);
-    close(er[0]);
-    if (!buf || !tail) {
-        free(buf);
-        free(tail);
+    char *tail = calloc(1, 4097); /* the last 4 KiB of stderr */
+    if (!tail) {
         snprintf(err, errlen, "spawn %s: out of memory", argv[0]);
         return -ENOMEM;
     }
-    buf[len] = 0;
-    tail[tail_len] = 0;
-    r->out = buf;
-    r->out_len = len;
+    evolve_exec_opts o = {.argv = argv, .timeout_ms = timeout_ms, .out_max = out_max, .tail = tail, .taillen = 4097};
+    evolve_exec_res x;
+    int rc = evolve_exec(&o, &x);
+    if (rc < 0) {
+        free(tail);
+        snprintf(err, errlen, "spawn %s: %s", argv[0], strerror(-rc));
+        return rc;
+    }
+    int st = x.status;
+    bool timed_out = x.timed_out;
+    r->out = x.out;
+    r->out_len = x.out_len;
     r->err_tail = tail;
-    r->wall_ms = mono_ms() - t0;
+    r->wall_ms = x.wall_ms;
     if (timed_out) {
         r->verdict = EVOLVE_SBX_TIMEOUT;
         snprintf(r->detail, sizeof r->detail, "killed at the deadline (%lld ms)", (long long)timeout_ms);

@@ -1,6 +1,6 @@
 /* tpe.c: the model-based proposer, a Tree-structured Parzen Estimator over
  * a space's knobs. Order: the seeds (every knob at its first seed, then one
- * knob at a time through its other seeds), then max(5, 2d) uniform random
+ * knob at a time through its other seeds), then max(5, d) uniform random
  * points, then TPE: the best of the n observations against the rest, split
  * with gamma = 0.25 as hyperopt (TPE's reference implementation) does it:
  * the best ceil(0.25 sqrt(n)), at least one (the best 25% of n kept too many
@@ -207,7 +207,9 @@ int evolve_tpe_new(const evolve_space *s, uint64_t seed, evolve_tpe **out)
         return -ENOMEM;
     t->d = s->nknobs;
     t->rng = seed ^ 0x5851f42d4c957f2dULL;
-    t->n_startup = 2 * t->d > 5 ? 2 * t->d : 5;
+    /* d random points (at least 5), not 2d: a 12-knob space spent a 30-minute
+     * budget on its random start (bench/evolve-postgres) */
+    t->n_startup = t->d > 5 ? t->d : 5;
     t->n_seed_props = 1;
     for (int i = 0; i < t->d; i++) {
         tpe_dim_init(&t->dim[i], &s->knobs[i]);

@@ -73,36 +73,6 @@ static int64_t now_ms(void)
 
 /* ---- files ---------------------------------------------------------------------- */
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0, r;
-    char chunk[8192];
-    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (n + r + 1 > cap) {
-            cap = (n + r + 1) * 2;
-            char *g = realloc(buf, cap);
-            if (!g) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = g;
-        }
-        memcpy(buf + n, chunk, r);
-        n += r;
-    }
-    fclose(f);
-    if (!buf && !(buf = calloc(1, 1)))
-        return NULL;
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 /* A kernel tunable (/proc/sys/...) is written in place, as sysctl does. */
 static int write_proc(const char *path, const char *data, size_t len, char *err, size_t errlen)
 {
@@ -117,43 +87,12 @@ static int write_proc(const char *path, const char *data, size_t len, char *err,
     return rc;
 }
 
-/* Writes path atomically, keeping its mode (0644 when new). */
+/* Writes path atomically, keeping its mode and owner (0644 when new). */
 static int write_file(const char *path, const char *data, size_t len, char *err, size_t errlen)
 {
     if (!strncmp(path, "/proc/sys/", 10))
         return write_proc(path, data, len, err, errlen);
-    struct stat st;
-    bool had = stat(path, &st) == 0;
-    mode_t mode = had ? (st.st_mode & 07777) : 0644;
-    char tmp[EVOLVE_TEXT + 32];
-    snprintf(tmp, sizeof tmp, "%s.ippoc-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(e));
-        return -e;
-    }
-    int rc = 0;
-    for (size_t off = 0; off < len && !rc;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno != EINTR)
-            rc = -errno;
-        else if (w > 0)
-            off += (size_t)w;
-    }
-    if (!rc && (fchmod(fd, mode) || fsync(fd)))
-        rc = -errno;
-    if (!rc && had && fchown(fd, st.st_uid, st.st_gid) && errno != EPERM)
-        rc = -errno; /* keep the owner (postgres' conf.d file stays postgres') */
-    if (close(fd) && !rc)
-        rc = -errno;
-    if (!rc && rename(tmp, path))
-        rc = -errno;
-    if (rc) {
-        unlink(tmp);
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-rc));
-    }
-    return rc;
+    return core_write_atomic(path, data, len, err, errlen);
 }
 
 /* Every path the genome ever held (from its history), as a JSON array. */
@@ -237,37 +176,19 @@ static int run_command(const char *cmd, char *err, size_t errlen)
     argv[argc] = NULL;
     if (!argc)
         return 0;
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "%s: cannot fork: %s", cmd, strerror(errno));
-        return -errno;
+    /* no pipes: a service it starts may keep them open; only its exit is waited for */
+    evolve_exec_opts o = {.argv = (const char *const *)argv, .timeout_ms = APPLY_CMD_TIMEOUT_MS};
+    evolve_exec_res r;
+    int rc = evolve_exec(&o, &r);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot start: %s", cmd, strerror(-rc));
+        return rc;
     }
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
+    if (r.timed_out) {
+        snprintf(err, errlen, "%s: still running after %d s: killed", cmd, APPLY_CMD_TIMEOUT_MS / 1000);
+        return -ETIMEDOUT;
     }
-    int64_t end = now_ms() + APPLY_CMD_TIMEOUT_MS;
-    int st = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-        if (now_ms() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            snprintf(err, errlen, "%s: still running after %d s: killed", cmd, APPLY_CMD_TIMEOUT_MS / 1000);
-            return -ETIMEDOUT;
-        }
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL); /* a child's exit has no fd here to wait on */
-    }
+    int st = r.status;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
         return 0;
     snprintf(err, errlen, "%s: %s %d", cmd, WIFEXITED(st) ? "exited with" : "killed by signal",
@@ -360,7 +281,7 @@ static int write_files(evolve_cell *c, const char *rev, json_t *paths, json_t *w
             snprintf(abs, sizeof abs, "%s", c->config_path ? c->config_path : "");
         else
             snprintf(abs, sizeof abs, "/%s", path + strlen(EVOLVE_GENOME_FILES));
-        char *have = abs[0] ? read_file(abs, &hlen) : NULL;
+        char *have = abs[0] ? core_slurp(abs, &hlen) : NULL;
         bool same = have && hlen == wlen && !memcmp(have, want, wlen);
         if (!same && !conf && before) /* what a revert puts back when the genome never had it */
             json_object_set_new(before, abs, have ? json_stringn(have, hlen) : json_null());
@@ -701,7 +622,7 @@ static void follow_action(evolve_cell *c, const mem_event *e)
             len = (size_t)snprintf(data, vl + 2, "%s\n", value);
     } else if (!strcmp(kind, "restore") && !strncmp(text, "restore ", 8)) {
         unquote(text + 8, abs, sizeof abs);
-        data = abs[0] == '/' ? read_file(abs, &len) : NULL;
+        data = abs[0] == '/' ? core_slurp(abs, &len) : NULL;
     }
     const char *by = strstr(why, "approved by ");
     if (by)

@@ -14,6 +14,7 @@
 
 #include "evolve/evolve_int.h"
 #include "memory/memory.h"
+#include "evolve_test_util.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -33,12 +34,6 @@ typedef struct fx {
     char last_op[16], last_arg[64];
     char *config;          /* the last text config_changed got */
 } fx;
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
 
 /* The policy as the daemon wires it, without heal: execute runs at once. */
 static int change(void *ud, const char *op, const char *arg, const char *why, char *verdict, size_t vlen, char *err,
@@ -102,7 +97,7 @@ static int teardown(void **state)
     fx *f = *state;
     evolve_cell_free(f->c);
     mem_close(f->m);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    etu_rm_tree(f->dir);
     core_config_free(&f->cfg);
     free(f->config);
     free(f);
@@ -138,26 +133,6 @@ static const char *head_kind(fx *f, char *buf, size_t n)
                                                              "kind")) ?: "");
     json_decref(h);
     return buf;
-}
-
-static void put(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return strdup("");
-    static char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = 0;
-    return strdup(buf);
 }
 
 static void test_routes_and_rollback(void **state)
@@ -255,12 +230,11 @@ static void test_apply_files(void **state)
         skip();
     char abs[128], oid[41], err[512];
     snprintf(abs, sizeof abs, "%s/app.conf", f->dir);
-    put(abs, "workers = 2\n");
+    etu_write(abs, "workers = 2\n");
     commit_file(f, abs, "workers = 8\n", oid);
     assert_int_equal(evolve_execute(f->c, "apply", oid, err, sizeof err), 0);
-    char *now = slurp(abs);
+    const char *now = etu_read(abs);
     assert_string_equal(now, "workers = 8\n");
-    free(now);
     assert_non_null(strstr(err, "1 file(s) written"));
     assert_int_equal(evolve_execute(f->c, "apply", "no-such-rev", err, sizeof err) < 0, 1);
     assert_true(wait_state(f, "kept")); /* a quiet probation of 1 ms */
@@ -281,22 +255,20 @@ static void test_probation_reverts(void **state)
         skip();
     char abs[128], good[41], bad[41], err[512], kind[32];
     snprintf(abs, sizeof abs, "%s/mode", f->dir);
-    put(abs, "ok\n");
+    etu_write(abs, "ok\n");
     commit_file(f, abs, "ok\n", good);
     commit_file(f, abs, "broken\n", bad);
     assert_int_equal(evolve_execute(f->c, "apply", bad, err, sizeof err), 0);
     assert_non_null(strstr(err, "on probation"));
-    char *now = slurp(abs);
+    const char *now = etu_read(abs);
     assert_string_equal(now, "broken\n");
-    free(now);
     assert_true(wait_state(f, "probation"));
     /* an incident on a service during the probation */
     assert_true(mem_event_add(f->m, 0, "incident.open", "warning", "web", "{\"what\":\"if failed http then alert\"}") >
                 0);
     assert_true(wait_state(f, "reverted"));
-    now = slurp(abs);
+    now = etu_read(abs);
     assert_string_equal(now, "ok\n");
-    free(now);
     assert_string_equal(head_kind(f, kind, sizeof kind), "revert");
     mem_event_query q = {.type = "genome.reverted", .limit = 10};
     mem_event *ev = NULL;
@@ -314,7 +286,7 @@ static void test_probation_ignores_unwatched(void **state)
         skip();
     char abs[128], oid[41], err[512];
     snprintf(abs, sizeof abs, "%s/db.conf", f->dir);
-    put(abs, "a = 1\n");
+    etu_write(abs, "a = 1\n");
     /* a space that watches only "db": an incident on "web" is not its business */
     char space[1024];
     snprintf(space, sizeof space, "[space]\nname = db\nwatch = db, cache\n[knob a]\nfile = %s\ntype = int\nmin = 1\nmax = 9\n",
@@ -334,9 +306,8 @@ static void test_probation_ignores_unwatched(void **state)
     assert_true(mem_event_add(f->m, 0, "incident.open", "warning", "web", "{}") > 0);
     assert_true(mem_event_add(f->m, 0, "incident.open", "warning", "db", "{\"what\":\"db down\"}") > 0);
     assert_true(wait_state(f, "reverted"));
-    char *now = slurp(abs);
+    const char *now = etu_read(abs);
     assert_string_equal(now, "a = 1\n");
-    free(now);
 }
 
 /* Polls the genome for path's content (5 s at most). */
@@ -364,7 +335,7 @@ static void test_follow_actions(void **state)
         skip();
     char abs[128], payload[1024], path[256], kind[32];
     snprintf(abs, sizeof abs, "%s/web.conf", f->dir);
-    put(abs, "listen = 8080\n");
+    etu_write(abs, "listen = 8080\n");
     snprintf(payload, sizeof payload,
              "{\"service\":\"web\",\"action\":\"restore %s\",\"kind\":\"restore\",\"outcome\":\"ok\","
              "\"why\":\"approved by alice: incident 3: config broken\"}", abs);

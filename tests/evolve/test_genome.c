@@ -4,7 +4,8 @@
  * trailers and a path filter, diff, rollback, revert of a middle commit,
  * resolve, reopening keeps history, a hand-edited working tree and a
  * truncated object are detected, bad paths and a foreign dir are refused,
- * what plain git sees, and four threads writing at once. */
+ * what plain git sees, four threads writing at once, and libgit2 unloaded
+ * while the genome is idle and loaded again by the next call. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,18 +25,13 @@
 #include <git2.h>
 
 #include "evolve/evolve.h"
+#include "evolve_test_util.h"
 
 typedef struct gt {
     char dir[64];   /* the temp dir */
     char gdir[128]; /* dir/genome */
     evolve_genome *g;
 } gt;
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -52,7 +48,7 @@ static int teardown(void **state)
 {
     gt *t = *state;
     evolve_genome_close(t->g);
-    nftw(t->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    etu_rm_tree(t->dir);
     free(t);
     return 0;
 }
@@ -94,26 +90,6 @@ static char *get(gt *t, const char *rev, const char *path)
     return data;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    static char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void test_create_write_read(void **state)
 {
     gt *t = *state;
@@ -147,10 +123,10 @@ static void test_create_write_read(void **state)
     /* the working tree holds the file; nested paths get their dirs */
     char p[256];
     snprintf(p, sizeof p, "%s/ippoc.conf", t->gdir);
-    assert_string_equal(slurp(p), "[heal]\nmode = manual\n");
+    assert_string_equal(etu_read(p), "[heal]\nmode = manual\n");
     assert_int_equal(put(t, "files/etc/postgresql/15/main/conf.d/ippoc.conf", "work_mem = 8MB\n", "wm", NULL, a), 0);
     snprintf(p, sizeof p, "%s/files/etc/postgresql/15/main/conf.d/ippoc.conf", t->gdir);
-    assert_string_equal(slurp(p), "work_mem = 8MB\n");
+    assert_string_equal(etu_read(p), "work_mem = 8MB\n");
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), 0);
     /* a path not in a rev, an unknown rev */
     char *data = NULL;
@@ -260,7 +236,7 @@ static void test_plain_git_sees_it(void **state)
                  t->gdir, t->dir);
         assert_int_equal(system(cmd), 0);
         snprintf(cmd, sizeof cmd, "%s/log.txt", t->dir);
-        assert_non_null(strstr(slurp(cmd), "evolve: why not\tevolve"));
+        assert_non_null(strstr(etu_read(cmd), "evolve: why not\tevolve"));
     }
 }
 
@@ -317,7 +293,7 @@ static void test_rollback(void **state)
     free(s);
     char p[256];
     snprintf(p, sizeof p, "%s/ippoc.conf", t->gdir);
-    assert_string_equal(slurp(p), "v = 1\n");
+    assert_string_equal(etu_read(p), "v = 1\n");
     snprintf(p, sizeof p, "%s/tools/t.lua", t->gdir);
     assert_int_equal(access(p, F_OK), -1);
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), 0);
@@ -437,7 +413,7 @@ static void test_check_working_tree(void **state)
     put(t, "tools/x.lua", "return 1\n", "x", NULL, a);
     char p[256];
     snprintf(p, sizeof p, "%s/ippoc.conf", t->gdir);
-    spit(p, "k = 666\n");
+    etu_write(p, "k = 666\n");
     snprintf(p, sizeof p, "%s/tools/x.lua", t->gdir);
     assert_int_equal(unlink(p), 0);
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), -EUCLEAN);
@@ -450,7 +426,7 @@ static void test_check_working_tree(void **state)
     assert_non_null(strstr(err, "ippoc.conf (modified)"));
     /* a stray file is named too */
     snprintf(p, sizeof p, "%s/stray", t->gdir);
-    spit(p, "?");
+    etu_write(p, "?");
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), -EUCLEAN);
     assert_non_null(strstr(err, "stray (untracked)"));
     unlink(p);
@@ -462,7 +438,7 @@ static void test_check_working_tree(void **state)
      * restores it; rollback to an older rev restores the rest */
     put(t, "ippoc.conf", "k = 1\n", "restore", NULL, a);
     snprintf(p, sizeof p, "%s/ippoc.conf", t->gdir);
-    assert_string_equal(slurp(p), "k = 1\n");
+    assert_string_equal(etu_read(p), "k = 1\n");
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), -EUCLEAN);
     assert_null(strstr(err, "ippoc.conf"));
     assert_int_equal(evolve_genome_rollback(t->g, "HEAD~1", NULL, a, NULL, err, sizeof err), 0);
@@ -584,7 +560,7 @@ static void test_foreign_dir(void **state)
     /* a user's non-empty directory: refused, left as it was */
     assert_int_equal(mkdir(t->gdir, 0700), 0);
     snprintf(p, sizeof p, "%s/notes.txt", t->gdir);
-    spit(p, "mine");
+    etu_write(p, "mine");
     assert_int_equal(evolve_genome_open(t->gdir, &t->g, err, sizeof err), -EEXIST);
     assert_null(t->g);
     assert_non_null(strstr(err, t->gdir));
@@ -597,7 +573,7 @@ static void test_foreign_dir(void **state)
     gopen(t);
     assert_int_equal(evolve_genome_check(t->g, err, sizeof err), 0);
     snprintf(p, sizeof p, "%s/afile", t->dir);
-    spit(p, "x");
+    etu_write(p, "x");
     evolve_genome *g2 = NULL;
     assert_int_equal(evolve_genome_open(p, &g2, err, sizeof err), -ENOTDIR);
     assert_null(g2);
@@ -664,6 +640,52 @@ static void test_threads(void **state)
                   (t1 - t0) / 100, t2 - t1, t3 - t2);
 }
 
+/* Polls evolve_genome_lib_loaded() until it is want (5 s at most). */
+static bool lib_loaded_becomes(bool want)
+{
+    double end = now_ms() + 5000;
+    while (evolve_genome_lib_loaded() != want && now_ms() < end)
+        usleep(5000);
+    return evolve_genome_lib_loaded() == want;
+}
+
+/* libgit2 is loaded while the genome is in use, unloaded when the last
+ * genome closes and, with IPPOC_GIT_IDLE_MS=50, after 50 ms without a
+ * call; the next call loads it again and finds the history intact. */
+static void test_unloads_when_idle(void **state)
+{
+    gt *t = *state;
+    char a[41], b[41], o[41], err[512] = "";
+    unsetenv("IPPOC_GIT_IDLE_MS");
+    gopen(t); /* 60 s: still loaded after the open */
+    assert_true(evolve_genome_lib_loaded());
+    assert_int_equal(put(t, "ippoc.conf", "one\n", "one", NULL, a), 0);
+    assert_true(evolve_genome_lib_loaded());
+    evolve_genome_close(t->g);
+    t->g = NULL;
+    assert_false(evolve_genome_lib_loaded()); /* the last genome closed */
+
+    setenv("IPPOC_GIT_IDLE_MS", "50", 1);
+    gopen(t);
+    unsetenv("IPPOC_GIT_IDLE_MS"); /* read when the first genome opens */
+    assert_true(lib_loaded_becomes(false));
+    assert_int_equal(put(t, "ippoc.conf", "two\n", "two", NULL, b), 0);
+    assert_true(lib_loaded_becomes(false));
+    char *s = get(t, a, "ippoc.conf");
+    assert_string_equal(s, "one\n");
+    free(s);
+    assert_true(lib_loaded_becomes(false));
+    assert_int_equal(evolve_genome_resolve(t->g, "HEAD", o, err, sizeof err), 0);
+    assert_string_equal(o, b);
+    json_t *h = evolve_genome_history(t->g, NULL, 0, err, sizeof err);
+    assert_non_null(h);
+    assert_int_equal(json_array_size(h), 3); /* created, one, two */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "id")), a);
+    json_decref(h);
+    assert_true(lib_loaded_becomes(false));
+    assert_int_equal(evolve_genome_check(t->g, err, sizeof err), 0);
+}
+
 int main(void)
 {
     git_libgit2_init();
@@ -682,6 +704,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unloads_when_idle, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     git_libgit2_shutdown();

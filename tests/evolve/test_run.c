@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "evolve/evolve_int.h"
+#include "evolve_test_util.h"
 
 static char dir[64];
 static evolve_cell cell;
@@ -47,14 +48,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static char *http(const char *method, const char *path, const char *body, int *status)
 {
     return evolve_runs_http(&cell, method, path, NULL, body, body ? strlen(body) : 0, status);
@@ -66,7 +59,7 @@ static void start_knob(const char *mode, const char *extra, const char *knob_ext
 {
     char conf[128], space[2048], body[4096], fit[512];
     snprintf(conf, sizeof conf, "%s/app.conf", dir);
-    write_text(conf, "# the app\nthreads = 8\nother = 1\n");
+    etu_write(conf, "# the app\nthreads = 8\nother = 1\n");
     snprintf(space, sizeof space,
              "[space]\nname = app\n[knob threads]\nfile = %s\ntype = int\nmin = 16\nmax = 16\n%s", conf,
              knob_extra ? knob_extra : "");
@@ -119,17 +112,6 @@ static json_t *wait_done(const char *id)
     return NULL;
 }
 
-static char *slurp(const char *path)
-{
-    static char buf[1024];
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 static void test_accepts_better(void **state)
 {
     (void)state;
@@ -152,7 +134,7 @@ static void test_accepts_better(void **state)
     assert_int_equal(json_array_size(json_object_get(t, "fitness")), 11);
     char conf[128];
     snprintf(conf, sizeof conf, "%s/app.conf", dir);
-    assert_string_equal(slurp(conf), "# the app\nthreads = 16\nother = 1\n");
+    assert_string_equal(etu_read(conf), "# the app\nthreads = 16\nother = 1\n");
     char orig[160];
     snprintf(orig, sizeof orig, "%s/evolve/runs/%s.orig.0", dir, id);
     assert_int_equal(access(orig, F_OK), -1); /* the original's copy goes with a finished run */
@@ -171,7 +153,7 @@ static void test_rejects_noise(void **state)
     assert_int_equal(json_array_size(json_object_get(run, "accepted")), 0);
     char conf[128];
     snprintf(conf, sizeof conf, "%s/app.conf", dir);
-    assert_string_equal(slurp(conf), "# the app\nthreads = 8\nother = 1\n"); /* restored byte for byte */
+    assert_string_equal(etu_read(conf), "# the app\nthreads = 8\nother = 1\n"); /* restored byte for byte */
     json_decref(run);
 }
 
@@ -254,7 +236,7 @@ static void test_interrupted(void **state)
     free(ans);
     char conf[128];
     snprintf(conf, sizeof conf, "%s/app.conf", dir);
-    assert_string_equal(slurp(conf), "# the app\nthreads = 8\nother = 1\n");
+    assert_string_equal(etu_read(conf), "# the app\nthreads = 8\nother = 1\n");
 }
 
 /* A daemon that died during a run: the next one restores the knob files
@@ -267,18 +249,18 @@ static void test_crash_restores(void **state)
     snprintf(gone, sizeof gone, "%s/new.conf", dir);
     snprintf(saved, sizeof saved, "%s/evolve/runs/7.orig.0", dir);
     snprintf(rec, sizeof rec, "%s/evolve/runs/7.json", dir);
-    write_text(conf, "threads = 16\n");  /* a candidate's value, left by the crash */
-    write_text(gone, "threads = 16\n"); /* a knob file the run created */
-    write_text(saved, "# the app\nthreads = 8\n");
+    etu_write(conf, "threads = 16\n");  /* a candidate's value, left by the crash */
+    etu_write(gone, "threads = 16\n"); /* a knob file the run created */
+    etu_write(saved, "# the app\nthreads = 8\n");
     snprintf(doc, sizeof doc,
              "{\"id\":\"7\",\"status\":\"running\",\"trials\":[],\"accepted\":[],"
              "\"originals\":[{\"file\":\"%s\",\"saved\":\"%s\"},{\"file\":\"%s\",\"saved\":null}]}",
              conf, saved, gone);
-    write_text(rec, doc);
+    etu_write(rec, doc);
     evolve_runs_free(cell.runs);
     char err[256];
     assert_int_equal(evolve_runs_new(&cell, &cell.runs, err, sizeof err), 0);
-    assert_string_equal(slurp(conf), "# the app\nthreads = 8\n");
+    assert_string_equal(etu_read(conf), "# the app\nthreads = 8\n");
     assert_int_equal(access(gone, F_OK), -1);
     assert_int_equal(access(saved, F_OK), -1);
     int status;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "evolve/evolve.h"
+#include "evolve_test_util.h"
 
 static const char *good =
     "; a PostgreSQL space\n"
@@ -187,17 +188,6 @@ static void test_values(void **state)
     assert_int_equal(evolve_knob_parse(&size, "12 parsecs", &v, err, sizeof err), -EINVAL);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 static void test_write_file(void **state)
 {
     (void)state;
@@ -225,7 +215,7 @@ static void test_write_file(void **state)
     assert_true(isnan(cur[2]) && isnan(cur[3]));
     double v[4] = {1073741824.0, 64.0 * 1048576, 1, 3};
     assert_int_equal(evolve_space_write_file(&s, path, v, err, sizeof err), 0);
-    assert_string_equal(slurp(path), "# tuned by hand\nmax_connections = 100\nshared_buffers = 1GB\n\n"
+    assert_string_equal(etu_read(path), "# tuned by hand\nmax_connections = 100\nshared_buffers = 1GB\n\n"
                                      "work_mem = 64MB\njit = on\n");
     double back[4];
     assert_int_equal(evolve_space_read_values(&s, back, err, sizeof err), 0);
@@ -233,7 +223,7 @@ static void test_write_file(void **state)
     /* NaN leaves a knob's line alone */
     double w[4] = {NAN, NAN, 0, 3};
     assert_int_equal(evolve_space_write_file(&s, path, w, err, sizeof err), 0);
-    assert_non_null(strstr(slurp(path), "shared_buffers = 1GB\n\nwork_mem = 64MB\njit = off\n"));
+    assert_non_null(strstr(etu_read(path), "shared_buffers = 1GB\n\nwork_mem = 64MB\njit = off\n"));
     /* a bad value in the file names FILE:LINE */
     f = fopen(path, "a");
     fputs("work_mem = lots\n", f);

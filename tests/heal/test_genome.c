@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "heal/engine_int.h"
+#include "heal_fx.h"
 #include "heal/rules.h"
 
 #include <errno.h>
@@ -22,25 +22,11 @@
 #define OID "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
 
 typedef struct fx {
-    char dir[64];
-    core_config cfg;
-    mem_t *m;
-    uv_loop_t loop;
-    uv_timer_t wake;
-    heal_engine *e;
-    bool stopped;
+    heal_fx h;               /* the engine */
     int calls;               /* the executor's */
     char op[32], arg[64];
     int rc;                  /* what it answers */
 } fx;
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
-static void on_wake(uv_timer_t *t) { (void)t; }
 
 /* the executor: the pool thread writes, the loop thread reads after the
  * job's after-callback (libuv orders them) */
@@ -61,80 +47,28 @@ static fx *fx_new(const char *changes)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/ippoc-genome-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    core_log_setup(CORE_LOG_ERR, 0);
-    core_config_defaults(&f->cfg);
-    char err[1024] = "", text[256];
+    heal_fx_tmpdir(&f->h, "genome");
+    char text[256];
     snprintf(text, sizeof text, "[heal]\nverify = 5s\n%s%s%s", changes ? "[evolve]\nchanges = " : "",
              changes ? changes : "", changes ? "\n" : "");
-    if (core_config_load_string(&f->cfg, text, "t.conf", err, sizeof err))
-        fail_msg("config: %s", err);
-    snprintf(f->cfg.state_dir, sizeof f->cfg.state_dir, "%s", f->dir);
-    if (mem_open(&f->m, &f->cfg, err, sizeof err))
-        fail_msg("mem_open: %s", err);
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    uv_timer_init(&f->loop, &f->wake);
-    uv_timer_start(&f->wake, on_wake, 10, 10);
-    if (heal_engine_new(&f->loop, &f->cfg, f->m, &f->e, err, sizeof err))
-        fail_msg("heal_engine_new: %s", err);
-    heal_engine_set_genome(f->e, executor, f);
+    heal_fx_start(&f->h, text);
+    heal_engine_set_genome(f->h.e, executor, f);
     return f;
-}
-
-static void on_stopped(void *ud)
-{
-    ((fx *)ud)->stopped = true;
 }
 
 static void fx_free(fx *f)
 {
-    heal_engine_stop(f->e, on_stopped, f);
-    int64_t end = core_mono_ms() + 10000;
-    while (!f->stopped && core_mono_ms() < end)
-        uv_run(&f->loop, UV_RUN_ONCE);
-    heal_engine_free(f->e);
-    uv_close((uv_handle_t *)&f->wake, NULL);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    mem_close(f->m);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    core_config_free(&f->cfg);
+    heal_fx_stop(&f->h);
     free(f);
 }
 
-typedef struct find {
-    const char *kind, *verdict;
-    int found;
-    json_t *rec;
-} find;
+typedef heal_fx_find find;
 
-static int find_cb(const heal_audit_entry *e, void *ud)
-{
-    find *q = ud;
-    json_t *a = json_object_get(e->json, "action");
-    const char *verdict = json_string_value(json_object_get(e->json, "verdict")) ?: "";
-    if (strcmp(e->kind, q->kind) || strcmp(json_string_value(json_object_get(a, "kind")) ?: "", "genome") ||
-        (q->verdict && strcmp(verdict, q->verdict)))
-        return 0;
-    q->found++;
-    json_decref(q->rec);
-    q->rec = json_incref(e->json);
-    return 0;
-}
-
-/* Runs the loop until a matching audit record is there (2 s at most). */
+/* How many genome actions' audit records match q (heal_fx_audit_count). */
 static int audit_count(fx *f, find *q)
 {
-    int64_t end = core_mono_ms() + 2000;
-    char err[256];
-    for (;;) {
-        q->found = 0;
-        assert_int_equal(heal_audit_read(heal_engine_audit_path(f->e), NULL, find_cb, q, err, sizeof err), 0);
-        if (q->found || core_mono_ms() >= end)
-            return q->found;
-        uv_run(&f->loop, UV_RUN_ONCE);
-    }
+    q->action = "genome";
+    return heal_fx_audit_count(&f->h, q);
 }
 
 static heal_action genome(const char *op, const char *arg)
@@ -207,7 +141,7 @@ static void test_change_execute(void **state)
     fx *f = fx_new("execute");
     char verdict[32], err[512];
     heal_action a = genome("apply", OID);
-    assert_int_equal(heal_engine_change(f->e, &a, "operator", "rollback to the morning", verdict, sizeof verdict,
+    assert_int_equal(heal_engine_change(f->h.e, &a, "operator", "rollback to the morning", verdict, sizeof verdict,
                                         err, sizeof err), 0);
     assert_string_equal(verdict, "execute");
     find q = {.kind = "result"};
@@ -228,11 +162,11 @@ static void test_change_execute(void **state)
     /* a failing executor: the result says so */
     f->rc = -EIO;
     a = genome("apply", "deadbeef");
-    assert_int_equal(heal_engine_change(f->e, &a, "ippoc", "revert", verdict, sizeof verdict, err, sizeof err), 0);
+    assert_int_equal(heal_engine_change(f->h.e, &a, "ippoc", "revert", verdict, sizeof verdict, err, sizeof err), 0);
     find q2 = {.kind = "result"};
     int64_t end = core_mono_ms() + 2000;
     while (audit_count(f, &q2) < 2 && core_mono_ms() < end)
-        uv_run(&f->loop, UV_RUN_ONCE);
+        uv_run(&f->h.loop, UV_RUN_ONCE);
     assert_int_equal(q2.found, 2);
     assert_string_equal(json_string_value(json_object_get(json_object_get(q2.rec, "outcome"), "status")) ?: "?",
                         "failed");
@@ -246,7 +180,7 @@ static void test_change_approve(void **state)
     fx *f = fx_new(NULL); /* the default: approve */
     char verdict[32], err[512];
     heal_action a = genome("apply", OID);
-    assert_int_equal(heal_engine_change(f->e, &a, "operator", "rollback", verdict, sizeof verdict, err, sizeof err), 0);
+    assert_int_equal(heal_engine_change(f->h.e, &a, "operator", "rollback", verdict, sizeof verdict, err, sizeof err), 0);
     assert_string_equal(verdict, "queue");
     unsigned long long id = 0;
     assert_int_equal(sscanf(err, "pending #%llu", &id), 1);
@@ -254,10 +188,10 @@ static void test_change_approve(void **state)
     assert_int_equal(audit_count(f, &q), 1);
     json_decref(q.rec);
     assert_int_equal(f->calls, 0);
-    char *pending = heal_engine_pending_json(f->e);
+    char *pending = heal_engine_pending_json(f->h.e);
     assert_non_null(strstr(pending, "genome apply 1a2b3c4"));
     free(pending);
-    assert_int_equal(heal_engine_approve(f->e, id, "alice", err, sizeof err), 0);
+    assert_int_equal(heal_engine_approve(f->h.e, id, "alice", err, sizeof err), 0);
     find r = {.kind = "result"};
     assert_int_equal(audit_count(f, &r), 1);
     json_decref(r.rec);
@@ -272,7 +206,7 @@ static void test_change_refuse(void **state)
     fx *f = fx_new("refuse");
     char verdict[32], err[512];
     heal_action a = genome("apply", OID);
-    assert_int_equal(heal_engine_change(f->e, &a, "tool", "try", verdict, sizeof verdict, err, sizeof err), -EPERM);
+    assert_int_equal(heal_engine_change(f->h.e, &a, "tool", "try", verdict, sizeof verdict, err, sizeof err), -EPERM);
     assert_string_equal(verdict, "refuse");
     assert_true(err[0] != 0);
     find q = {.kind = "decision", .verdict = "refuse"};
@@ -280,14 +214,14 @@ static void test_change_refuse(void **state)
     json_decref(q.rec);
     /* a genome action aimed at a service is refused whatever the setting */
     snprintf(a.service, sizeof a.service, "web");
-    assert_int_equal(heal_engine_change(f->e, &a, "tool", "try", verdict, sizeof verdict, err, sizeof err), -EPERM);
+    assert_int_equal(heal_engine_change(f->h.e, &a, "tool", "try", verdict, sizeof verdict, err, sizeof err), -EPERM);
     assert_non_null(strstr(err, "not service 'web'"));
     assert_int_equal(f->calls, 0);
     /* any other action goes through the same door (a tool's proposal): a
      * machine-wide sysctl is not on the default allowlist */
     heal_action s;
     assert_int_equal(heal_action_parse_text("sysctl vm.swappiness = 10", "", &s, err, sizeof err), 0);
-    assert_int_equal(heal_engine_change(f->e, &s, "tool", "swap less", verdict, sizeof verdict, err, sizeof err),
+    assert_int_equal(heal_engine_change(f->h.e, &s, "tool", "swap less", verdict, sizeof verdict, err, sizeof err),
                      -EPERM);
     assert_string_equal(verdict, "refuse");
     assert_non_null(strstr(err, "sysctl"));

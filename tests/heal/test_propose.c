@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "heal/engine_int.h"
+#include "heal_fx.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -24,15 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct fx {
-    char dir[64];
-    core_config cfg;
-    mem_t *m;
-    uv_loop_t loop;
-    uv_timer_t wake;
-    heal_engine *e;
-    bool stopped;
-} fx;
+typedef heal_fx fx;
 
 /* %s: the state dir, which holds the config paths too */
 static const char *conf = "[heal]\nverify = 5s\n"
@@ -51,62 +43,26 @@ static void put_file(const char *dir, const char *name, const char *text, mode_t
     assert_int_equal(chmod(p, mode), 0);
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
-static void on_wake(uv_timer_t *t) { (void)t; }
-
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/ippoc-propose-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    core_log_setup(CORE_LOG_ERR, 0);
-    core_config_defaults(&f->cfg);
-    char err[1024] = "", text[2048];
+    heal_fx_tmpdir(f, "propose");
+    char text[2048];
     put_file(f->dir, "web.conf", "# web\nlisten = 8080\nworkers = 4\n", 0644);
     put_file(f->dir, "quiet.conf", "x\n", 0644);
     snprintf(text, sizeof text, "%s/data", f->dir);
     assert_int_equal(mkdir(text, 0750), 0);
     snprintf(text, sizeof text, conf, f->dir, f->dir, f->dir);
-    if (core_config_load_string(&f->cfg, text, "t.conf", err, sizeof err))
-        fail_msg("config: %s", err);
-    snprintf(f->cfg.state_dir, sizeof f->cfg.state_dir, "%s", f->dir);
-    if (mem_open(&f->m, &f->cfg, err, sizeof err))
-        fail_msg("mem_open: %s", err);
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    uv_timer_init(&f->loop, &f->wake);
-    uv_timer_start(&f->wake, on_wake, 10, 10);
-    if (heal_engine_new(&f->loop, &f->cfg, f->m, &f->e, err, sizeof err))
-        fail_msg("heal_engine_new: %s", err);
+    heal_fx_start(f, text);
     *state = f;
     return 0;
 }
 
-static void on_stopped(void *ud)
-{
-    ((fx *)ud)->stopped = true;
-}
-
 static int teardown(void **state)
 {
-    fx *f = *state;
-    heal_engine_stop(f->e, on_stopped, f);
-    int64_t end = core_mono_ms() + 10000;
-    while (!f->stopped && core_mono_ms() < end)
-        uv_run(&f->loop, UV_RUN_ONCE);
-    heal_engine_free(f->e);
-    uv_close((uv_handle_t *)&f->wake, NULL);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    mem_close(f->m);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    core_config_free(&f->cfg);
-    free(f);
+    heal_fx_stop(*state);
+    free(*state);
     return 0;
 }
 
@@ -190,42 +146,11 @@ static uint64_t open_incident(fx *f, const char *svc)
 
 /* ---- the audit log ---- */
 
-typedef struct find {
-    const char *kind, *text, *verdict, *reason_has;
-    int found;
-    json_t *rec;
-} find;
+typedef heal_fx_find find;
 
-static int find_cb(const heal_audit_entry *e, void *ud)
-{
-    find *q = ud;
-    json_t *a = json_object_get(e->json, "action");
-    const char *reason = json_string_value(json_object_get(e->json, "reason")) ?: "";
-    const char *verdict = json_string_value(json_object_get(e->json, "verdict")) ?: "";
-    if (strcmp(e->kind, q->kind) || strcmp(json_string_value(json_object_get(a, "text")) ?: "", q->text) ||
-        (q->verdict && strcmp(verdict, q->verdict)) || (q->reason_has && !strstr(reason, q->reason_has)))
-        return 0;
-    q->found++;
-    json_decref(q->rec);
-    q->rec = json_incref(e->json);
-    return 0;
-}
-
-static bool audit_has(fx *f, void *ud)
-{
-    find *q = ud;
-    char err[256];
-    q->found = 0;
-    assert_int_equal(heal_audit_read(heal_engine_audit_path(f->e), NULL, find_cb, q, err, sizeof err), 0);
-    return q->found > 0;
-}
-
-/* How many records match (the last one in q->rec; json_decref it), once
- * one does (decisions are written on the thread pool), or after 2 s. */
 static int audit_count(fx *f, find *q)
 {
-    run_until(f, audit_has, q, 2000);
-    return q->found;
+    return heal_fx_audit_count(f, q);
 }
 
 /* ---- tests ---- */

@@ -277,6 +277,23 @@ def events_of(d, typ):
     assert r.status == 200, r.body
     return r.json()["events"]
 
+
+def genome_commits(d, path=None, limit=None):
+    """The cell's genome commits (GET /v1/genome[?path=&limit=]) of daemon d,
+    newest first (asserts a 200)."""
+    q = "&".join(f"{k}={v}" for k, v in (("path", path), ("limit", limit)) if v is not None)
+    r = d.get("/v1/genome" + ("?" + q if q else ""))
+    assert r.status == 200, r.body
+    j = r.json()
+    return j["commits"] if isinstance(j, dict) else j
+
+
+def read_text(path):
+    """A file's whole text."""
+    with open(path) as f:
+        return f.read()
+
+
 def run(tests, only=()):
     """Runs test functions in order (only those named in only, when given);
     prints a line each; exits non-zero on failure."""

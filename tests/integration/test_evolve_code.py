@@ -203,17 +203,48 @@ def cli_ready(c):
     return r.returncode == 0 and "clean" in r.stdout
 
 
+class Rig:
+    """A temp dir with the repository (its HEAD in head), fakellm answering
+    answers_of(repo) and a client; all stopped and removed on exit, even on
+    failure."""
+    def __init__(self, answers_of, chown=False):
+        self.tmp = tempfile.mkdtemp(prefix="ippoc-code.")
+        self.fake = self.c = None
+        try:
+            self.repo = make_repo(self.tmp)
+            self.head = git(self.repo, "rev-parse", "HEAD").strip()
+            self.fake = fakellm.Proc(self.tmp, {"/v1/chat/completions": answers_of(self.repo)})
+            if chown and os.geteuid() == 0:  # an operator's repository, not root's: what ippocd writes there is theirs
+                subprocess.run(["chown", "-R", "nobody:nogroup", self.repo], check=True)
+            self.c = client(self.tmp, self.fake.port)
+        except BaseException:
+            self.close()
+            raise
+
+    def reconnect(self, llm_port):
+        """A new client (daemon) with [llm] at llm_port (None: no model)."""
+        self.c.close()
+        self.c = None
+        self.c = client(self.tmp, llm_port)
+        return self.c
+
+    def close(self):
+        if self.c:
+            self.c.close()
+        if self.fake:
+            self.fake.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def test_evolve_code():
-    tmp = tempfile.mkdtemp(prefix="ippoc-code.")
-    fake = None
-    c = None
-    try:
-        repo = make_repo(tmp)
-        head = git(repo, "rev-parse", "HEAD").strip()
-        fake = fakellm.Proc(tmp, {"/v1/chat/completions": answers(repo)})
-        if os.geteuid() == 0:  # an operator's repository, not root's: what ippocd writes there is theirs
-            subprocess.run(["chown", "-R", "nobody:nogroup", repo], check=True)
-        c = client(tmp, fake.port)
+    with Rig(answers, chown=True) as rig:
+        repo, head, fake, c = rig.repo, rig.head, rig.fake, rig.c
         req = {"repo": repo, "target": "slow.c", "bench": "python3 bench.py", "build": "make",
                "test": "sh test.sh", "repeats": 5, "candidates": 3}
         status, ans, job = c.request("POST", "/v1/evolve/code", req, wait=50)
@@ -286,22 +317,11 @@ def test_evolve_code():
             assert owned == "", owned
         out = subprocess.run([os.path.join(repo, "prog")], capture_output=True, text=True, check=True).stdout
         assert out.strip() == "2000001000000", out
-    finally:
-        if c:
-            c.close()
-        if fake:
-            fake.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_bad_requests():
-    tmp = tempfile.mkdtemp(prefix="ippoc-code.")
-    fake = None
-    c = None
-    try:
-        repo = make_repo(tmp)
-        fake = fakellm.Proc(tmp, {"/v1/chat/completions": [{"content": "{}"}]})
-        c = client(tmp, fake.port)
+    with Rig(lambda repo: [{"content": "{}"}]) as rig:
+        repo, tmp, c = rig.repo, rig.tmp, rig.c
         good = {"repo": repo, "target": "slow.c", "bench": "python3 bench.py", "build": "make", "test": "sh test.sh"}
         for change, field in (({"bench": None}, "bench"), ({"repo": None}, "repo"),
                               ({"target": "../etc/passwd"}, "target"), ({"target": "nope.c"}, "target"),
@@ -318,18 +338,10 @@ def test_bad_requests():
             assert r.returncode == 2 and "--target" in r.stderr, (r.returncode, r.stderr)
             r = c.d.cli("evolve", "accept", "nosuchjob")
             assert r.returncode == 1 and "no self-code job" in r.stderr, (r.returncode, r.stderr)
-        c.close()
-        c = None
         # without a model: 503 naming [llm]
-        c = client(tmp, None)
+        c = rig.reconnect(None)
         status, ans, _ = c.request("POST", "/v1/evolve/code", good)
         assert status == 503 and "[llm]" in ans["error"], (status, ans)
-    finally:
-        if c:
-            c.close()
-        if fake:
-            fake.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from harness import Daemon, events_of, free_port, run, wait_for
+from harness import Daemon, events_of, free_port, genome_commits, read_text, run, wait_for
 
 BASE = "[sense]\ninterval = 1s\n[evolve]\nchanges = {changes}\nprobation = {probation}\n"
 
@@ -45,17 +45,6 @@ def need_genome(d):
     assert r.status == 200, r.body
 
 
-def commits(d, path=None):
-    r = d.get("/v1/genome" + (f"?path={path}" if path else ""))
-    assert r.status == 200, r.body
-    return r.json()["commits"]
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
 def git(d, *args):
     env = dict(os.environ, GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="t@example.com",
                GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="t@example.com")
@@ -71,14 +60,14 @@ def start_with_two_imports(changes):
     first = BASE.format(changes=changes, probation="2s") + "# version one\n"
     d = Daemon(config=first).start()
     need_genome(d)
-    imports = wait_for(lambda: [c for c in commits(d, "ippoc.conf") if c["kind"] == "import"], 10,
+    imports = wait_for(lambda: [c for c in genome_commits(d, "ippoc.conf") if c["kind"] == "import"], 10,
                        "the config imported into the genome")
     assert len(imports) == 1, imports
     second = first.replace("# version one", "# version two: tuned")
     d.write_config(second)
     d.signal(signal.SIGHUP)
-    imports = wait_for(lambda: [c for c in commits(d, "ippoc.conf") if c["kind"] == "import"][:2]
-                       if len([c for c in commits(d, "ippoc.conf") if c["kind"] == "import"]) >= 2 else None,
+    imports = wait_for(lambda: [c for c in genome_commits(d, "ippoc.conf") if c["kind"] == "import"][:2]
+                       if len([c for c in genome_commits(d, "ippoc.conf") if c["kind"] == "import"]) >= 2 else None,
                        10, "the edited config imported at reload")
     return d, first, second, imports[1]["id"], imports[0]["id"]
 
@@ -93,10 +82,10 @@ def test_import_history_diff_rollback():
     t0 = time.monotonic()
     out = d.cli("rollback", old, "--reason", "back to version one", check=0).stdout
     assert "executing" in out, out
-    wait_for(lambda: read(d.config_path) == first, 10, "the old config back on disk", interval=0.01)
+    wait_for(lambda: read_text(d.config_path) == first, 10, "the old config back on disk", interval=0.01)
     wait_for(lambda: len(events_of(d, "config.reload")) > reloads, 10, "the daemon to reload it", interval=0.01)
     print(f"rollback -> config on disk and reloaded: {(time.monotonic() - t0) * 1000:.0f} ms")
-    kinds = [c["kind"] for c in commits(d)]
+    kinds = [c["kind"] for c in genome_commits(d)]
     assert kinds[0] == "rollback", kinds
     # the audit log has the genome action, intent and result
     def audited():
@@ -105,11 +94,11 @@ def test_import_history_diff_rollback():
     res = wait_for(audited, 10, "the genome action's result in the audit log")
     assert res[0]["outcome"]["status"] == "ok", res
     # the genome survives a restart (same state dir), and is not re-imported
-    n = len(commits(d))
+    n = len(genome_commits(d))
     assert d.stop() == 0
     d.start()
     wait_for(lambda: d.get("/v1/genome").status == 200, 10, "the genome after the restart")
-    after = commits(d)
+    after = genome_commits(d)
     assert len(after) == n and after[0]["kind"] == "rollback", after
     assert d.cli("genome", "check").returncode == 0
     # a working tree edited by hand is detected
@@ -136,9 +125,9 @@ def test_rollback_needs_approval():
     out = d.cli("rollback", old, check=0).stdout
     assert "queued: approve with ippoc approve" in out, out
     pid = out.rsplit("ippoc approve", 1)[1].split()[0]
-    assert read(d.config_path) == second  # nothing changed before the approval
+    assert read_text(d.config_path) == second  # nothing changed before the approval
     d.cli("approve", pid, check=0)
-    wait_for(lambda: read(d.config_path) == first, 10, "the approved rollback on disk")
+    wait_for(lambda: read_text(d.config_path) == first, 10, "the approved rollback on disk")
 
 
 def test_regression_is_reverted():
@@ -175,12 +164,12 @@ def test_regression_is_reverted():
     out = d.cli("rollback", bad, "--reason", "try the broken mode", check=0).stdout
     assert "executing" in out, out
     ev = wait_for(lambda: events_of(d, "genome.reverted"), 30, "the regression reverted", interval=0.02)[0]
-    wait_for(lambda: read(mode) == "ok\n", 10, "the mode file's old content back", interval=0.01)
+    wait_for(lambda: read_text(mode) == "ok\n", 10, "the mode file's old content back", interval=0.01)
     print(f"broken commit applied -> reverted on disk: {(time.monotonic() - t0) * 1000:.0f} ms "
           f"(probe every 1s, probation 20s)")
     assert "regression after merge" in ev["payload"]["reason"], ev
-    wait_for(lambda: read(mode) == "ok\n", 10, "the mode file's old content back")
-    kinds = [c["kind"] for c in commits(d)]
+    wait_for(lambda: read_text(mode) == "ok\n", 10, "the mode file's old content back")
+    kinds = [c["kind"] for c in genome_commits(d)]
     assert "revert" in kinds, kinds
     w = d.get("/v1/evolve/watch").json()["changes"]
     assert any(c["state"] == "reverted" and mode in c["files"] for c in w), w  # it was written, then reverted

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from harness import Daemon, kill_marked, run, wait_for
+from harness import Daemon, genome_commits, kill_marked, read_text, run, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llm"))
 import fakellm  # noqa: E402
@@ -41,18 +41,6 @@ def fitness(conf, mode):
     return f"{sys.executable} {FITNESS} {conf} threads {mode}"
 
 
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def history(d):
-    r = d.get("/v1/genome?limit=50")
-    assert r.status == 200, r.body
-    j = r.json()
-    return j if isinstance(j, list) else j.get("history", j.get("commits", []))
-
-
 def test_accepts_better():
     d = Daemon().start()
     sp, conf = space(d, "app")
@@ -61,7 +49,7 @@ def test_accepts_better():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "trial 1" in r.stdout and "threads=16" in r.stdout, r.stdout
     assert "accepted +" in r.stdout, r.stdout
-    assert read(conf) == "# app settings\nthreads = 16\nlog = on\n", read(conf)
+    assert read_text(conf) == "# app settings\nthreads = 16\nlog = on\n", read_text(conf)
     runs = d.get("/v1/evolve/runs").json()["runs"]
     assert len(runs) == 1 and runs[0]["status"] == "done" and runs[0]["accepted"] == 1, runs
     one = d.get(f"/v1/evolve/runs/{runs[0]['id']}").json()
@@ -69,8 +57,8 @@ def test_accepts_better():
     assert acc["values"] == {"threads": "16"}, acc
     assert acc["fitness"].startswith("+") and " p=" in acc["fitness"], acc
     assert acc["commit"], acc
-    commits = [c for c in history(d) if c.get("kind") == "evolve"]
-    assert commits, history(d)
+    commits = [c for c in genome_commits(d, limit=50) if c.get("kind") == "evolve"]
+    assert commits, genome_commits(d, limit=50)
     assert any(c.get("fitness") == acc["fitness"] for c in commits), commits
     # --apply: the accepted commit was asked for through the safety policy
     assert one["applied"]["commit"] == acc["commit"], one.get("applied")
@@ -93,8 +81,8 @@ def test_noise_accepts_nothing():
               "--repeats", "6", "--seed", "2", timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "rejected" in r.stdout and "0 accepted" in r.stdout, r.stdout
-    assert read(conf) == "# app settings\nthreads = 8\nlog = on\n", read(conf)
-    assert not [c for c in history(d) if c.get("kind") == "evolve"]
+    assert read_text(conf) == "# app settings\nthreads = 8\nlog = on\n", read_text(conf)
+    assert not [c for c in genome_commits(d, limit=50) if c.get("kind") == "evolve"]
 
 
 def test_space_error():
@@ -110,16 +98,23 @@ def test_space_error():
     assert "no run 999" in r.stderr, r.stderr
 
 
-def test_interrupted_by_restart():
-    d = Daemon().start()
-    sp, conf = space(d, "long", choices="8, 16")
+def long_run(d, name, trials):
+    """A long detached run over space name, once it has measured trials
+    times; (its id, the knob file)."""
+    sp, conf = space(d, name, choices="8, 16")
     r = d.cli("evolve", "run", "--space", sp, "--fitness", fitness(conf, "knob"), "--budget", "10m",
               "--repeats", "200", "--seed", "3", "--detach", check=0)
     rid = r.stdout.strip()
-    wait_for(lambda: d.get(f"/v1/evolve/runs/{rid}").json().get("measurements", 0) >= 6, 20,
+    wait_for(lambda: d.get(f"/v1/evolve/runs/{rid}").json().get("measurements", 0) >= trials, 20,
              "the run's first trials")
+    return rid, conf
+
+
+def test_interrupted_by_restart():
+    d = Daemon().start()
+    rid, conf = long_run(d, "long", 6)
     d.stop()
-    assert read(conf) == "# app settings\nthreads = 8\nlog = on\n", read(conf)
+    assert read_text(conf) == "# app settings\nthreads = 8\nlog = on\n", read_text(conf)
     d.start()
     st = d.cli("evolve", "status", rid, check=0)
     assert "interrupted" in st.stdout, st.stdout
@@ -129,12 +124,7 @@ def test_interrupted_by_restart():
 def test_killed_daemon_restores():
     """ippocd SIGKILLed during a run: the next start puts the knob file back."""
     d = Daemon().start()
-    sp, conf = space(d, "crash", choices="8, 16")
-    r = d.cli("evolve", "run", "--space", sp, "--fitness", fitness(conf, "knob"), "--budget", "10m",
-              "--repeats", "200", "--seed", "3", "--detach", check=0)
-    rid = r.stdout.strip()
-    wait_for(lambda: d.get(f"/v1/evolve/runs/{rid}").json().get("measurements", 0) >= 5, 20,
-             "the run's first trials")
+    rid, conf = long_run(d, "crash", 5)
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
     d.log.close()
@@ -142,7 +132,7 @@ def test_killed_daemon_restores():
     # (and the sandbox's helpers, which hold ippocd's state-dir lock) go too
     kill_marked(d.tmp)
     d.start()
-    assert read(conf) == "# app settings\nthreads = 8\nlog = on\n", read(conf)
+    assert read_text(conf) == "# app settings\nthreads = 8\nlog = on\n", read_text(conf)
     one = d.get(f"/v1/evolve/runs/{rid}").json()
     assert one["status"] == "interrupted" and one["restored"][0]["outcome"] == "restored", one
     d.stop()

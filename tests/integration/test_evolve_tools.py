@@ -20,10 +20,12 @@ import json
 import os
 import sys
 
-from harness import Daemon, Peer, free_port, run, wait_for
+from harness import Daemon, genome_commits, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FAKELLM = os.path.join(HERE, "..", "llm", "fakellm.py")
+sys.path.insert(0, os.path.join(HERE, "..", "llm"))
+import fakellm  # noqa: E402 - the stand-in model server (tests/llm)
+
 SRC = os.environ.get("IPPOC_SRC", os.path.join(HERE, "..", ".."))
 
 GOOD = """local T
@@ -54,25 +56,12 @@ LOOP = """return {
 """
 
 
-def scenario(path):
+def scenario():
     def answer(name, src):
         return {"match": f"'{name}'", "content": json.dumps({"source": src}), "prob": 0.95}
     items = [answer("good_tool", GOOD), answer("bad_tool", BAD), answer("loop_tool", LOOP),
              {"content": json.dumps({"source": "return {}"}), "prob": 0.95}]
-    tmp = path + ".new"
-    with open(tmp, "w") as f:
-        json.dump({"/v1/chat/completions": items}, f)
-    os.replace(tmp, path)
-
-
-def start_fakellm(tmp):
-    sc = os.path.join(tmp, "scenario.json")
-    scenario(sc)
-    port = free_port()
-    p = Peer([sys.executable, FAKELLM, "--scenario", sc, "--record", os.path.join(tmp, "sent.jsonl"),
-              "--port", str(port)], "fakellm").start()
-    wait_for(lambda: p.log_text().strip().splitlines()[:1] == [str(port)], 10, "fakellm listening")
-    return p, port
+    return {"/v1/chat/completions": items}
 
 
 def tool_names(d):
@@ -91,19 +80,24 @@ def skip(why):
     sys.exit(77)
 
 
+def start(d):
+    """d.start(), skipping while the tree has no [evolve] section."""
+    try:
+        d.start()
+    except AssertionError as e:
+        if "unknown section [evolve]" in str(e):
+            skip("the cell's [evolve] section is not on this tree yet")
+        raise
+
+
 def test_drafts():
     d = Daemon()
     llm = None
     try:
-        llm, llm_port = start_fakellm(d.tmp)
-        d.write_config(f"[llm]\nlocal = http://127.0.0.1:{llm_port}/v1\ntimeout = 20s\n"
+        llm = fakellm.Proc(d.tmp, scenario())
+        d.write_config(f"[llm]\nlocal = {llm.url}/v1\ntimeout = 20s\n"
                        "[evolve]\nchanges = execute\n")
-        try:
-            d.start()
-        except AssertionError as e:
-            if "unknown section [evolve]" in str(e):
-                skip("the cell's [evolve] section is not on this tree yet")
-            raise
+        start(d)
         r = d.get("/v1/tools")
         if r.status in (404, 503):
             skip(f"the cell's evolution is not wired here ({r.status}: {r.body[:200]!r})")
@@ -117,8 +111,7 @@ def test_drafts():
         assert ans["verdict"] == "execute", ans
         wait_for(lambda: "good_tool" in tool_names(d), 20, "good_tool in the genome")
         assert genome_has(d, "tools/good_tool.lua")
-        hist = d.get("/v1/genome?path=tools/good_tool.lua").json()
-        hist = hist["commits"] if isinstance(hist, dict) else hist
+        hist = genome_commits(d, "tools/good_tool.lua")
         assert hist and hist[0]["kind"] == "tool", hist
         assert "tests 2/2 passed" in (hist[0].get("fitness") or ""), hist[0]
         t = tool_names(d)["good_tool"]
@@ -139,7 +132,7 @@ def test_drafts():
         c = d.cli("tool", "test", "good_tool", check=0)
         assert "ok   doubles" in c.stdout, c.stdout
         # what the model was asked for names the tool and the API
-        sent = [json.loads(line) for line in open(os.path.join(d.tmp, "sent.jsonl"))]
+        sent = llm.requests()
         assert any("good_tool" in json.dumps(s["body"]) and "ippoc.metric" in json.dumps(s["body"])
                    for s in sent), "the model was not asked about good_tool"
 
@@ -178,7 +171,7 @@ def test_drafts():
     finally:
         d.stop()
         if llm:
-            llm.kill()
+            llm.stop()
 
 
 def test_queued_then_approved():
@@ -187,12 +180,7 @@ def test_queued_then_approved():
     d = Daemon()
     try:
         d.write_config("[evolve]\nchanges = approve\n")
-        try:
-            d.start()
-        except AssertionError as e:
-            if "unknown section [evolve]" in str(e):
-                skip("the cell's [evolve] section is not on this tree yet")
-            raise
+        start(d)
         c = d.cli("tool", "add", os.path.join(SRC, "tools", "restart_if_slow.lua"), check=0, timeout=60)
         assert "queued" in c.stdout, c.stdout
         assert "restart_if_slow" not in tool_names(d)
