@@ -506,7 +506,7 @@ static void *accept_main(void *arg)
         json_object_set_new(acc, "built", json_false());
         json_object_set_new(acc, "error", json_string(err[0] ? err : e));
     }
-    fprintf(stderr, "evolve: self-code job %s: accept %s into %s: %s%s%s\n", j->id, j->acc_branch, j->repo,
+    log_info("evolve: self-code job %s: accept %s into %s: %s%s%s", j->id, j->acc_branch, j->repo,
             rc ? "not merged" : how, rc == 0 && !r.ok ? ", the build failed" : "", rc ? err : "");
     code_run_res_free(&r);
     pthread_mutex_lock(&k->lock);

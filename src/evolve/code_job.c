@@ -451,6 +451,6 @@ void *code_job_main(void *arg)
     json_object_set_new(j->doc, "finished", json_integer(wall_ms()));
     code_job_save_locked(j);
     pthread_mutex_unlock(&j->k->lock);
-    fprintf(stderr, "evolve: self-code job %s %s%s%s\n", j->id, rc ? "failed" : "done", rc ? ": " : "", rc ? err : "");
+    log_info("evolve: self-code job %s %s%s%s", j->id, rc ? "failed" : "done", rc ? ": " : "", rc ? err : "");
     return NULL;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core.h"
 #include "evolve/evolve_int.h"
 
 char *evolve_reply(json_t *body, int status, int *out_status)
@@ -44,7 +45,7 @@ void evolve_cell_config_loaded(evolve_cell *c, const char *text)
     evolve_trailer t = {.kind = "import", .author = "operator",
                         .reason = "the configuration ippocd loaded differs from the genome's"};
     if (evolve_genome_write(c->g, "ippoc.conf", text, strlen(text), &t, oid, err, sizeof err) < 0)
-        fprintf(stderr, "evolve: cannot import the configuration into the genome: %s\n", err);
+        log_warn("evolve: cannot import the configuration into the genome: %s", err);
 }
 
 int evolve_cell_new(const evolve_cell_opts *o, const evolve_hooks *h, evolve_cell **out, char *err, size_t errlen)

@@ -106,7 +106,7 @@ static void run_save(evolve_run *r)
     snprintf(path, sizeof path, "%s/%s.json", r->rs->dir, r->id);
     int rc = write_whole(path, s, strlen(s));
     if (rc)
-        fprintf(stderr, "evolve: run %s: cannot save %s: %s\n", r->id, path, strerror(-rc));
+        log_warn("evolve: run %s: cannot save %s: %s", r->id, path, strerror(-rc));
     pthread_mutex_unlock(&r->rs->save_mu);
     free(s);
 }
@@ -766,7 +766,7 @@ static int commit_accepted(evolve_run *r, cand *k, const evolve_test *conf, char
         pthread_mutex_lock(&r->rs->mu);
         json_object_set_new(k->trial, "commit_error", json_string(msg));
         pthread_mutex_unlock(&r->rs->mu);
-        fprintf(stderr, "evolve: run %s: %s\n", r->id, msg);
+        log_warn("evolve: run %s: %s", r->id, msg);
     }
     snprintf(r->commit, sizeof r->commit, "%s", oid);
     pthread_mutex_lock(&r->rs->mu);
@@ -847,7 +847,7 @@ static bool next_llm(evolve_run *r, llm_queue *q, proposal *pr)
         json_decref(hist);
         if (n <= 0) {
             if (n < 0) {
-                fprintf(stderr, "evolve: run %s: the model proposed nothing: %s\n", r->id, err);
+                log_warn("evolve: run %s: the model proposed nothing: %s", r->id, err);
                 doc_set(r, "llm_error", json_string(err));
                 q->failed = n == -ENOENT;
             }
@@ -1265,7 +1265,7 @@ static void load_old(struct evolve_runs *rs)
         json_t *doc = json_load_file(path, 0, &je);
         const char *id = doc ? json_string_value(json_object_get(doc, "id")) : NULL;
         if (!id) {
-            fprintf(stderr, "evolve: %s: not a run (%s); ignored\n", path, doc ? "no id" : je.text);
+            log_warn("evolve: %s: not a run (%s); ignored", path, doc ? "no id" : je.text);
             json_decref(doc);
             continue;
         }
