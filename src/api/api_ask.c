@@ -34,7 +34,7 @@ static int parse_iso(const char *s, int64_t *ms)
         return -EINVAL;
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec,
                     .tm_isdst = -1};
-    *ms = (int64_t)(utc ? timegm(&tm) : mktime(&tm)) * 1000;
+    *ms = (int64_t)(utc ? timegm(&tm) : core_mktime(&tm)) * 1000;
     return 0;
 }
 

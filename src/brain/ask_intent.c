@@ -84,7 +84,7 @@ static int64_t local_ms(const struct tm *tm)
 {
     struct tm t = *tm;
     t.tm_isdst = -1;
-    return (int64_t)mktime(&t) * 1000;
+    return (int64_t)core_mktime(&t) * 1000;
 }
 
 static int64_t midnight(int64_t now_ms, int days_back)

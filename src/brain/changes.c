@@ -93,7 +93,7 @@ static int dpkg_line(char *line, int64_t *ts, char **act, char **pkg, char **old
     if (!rest)
         return -1;
     tm.tm_isdst = -1;
-    time_t t = mktime(&tm);
+    time_t t = core_mktime(&tm);
     if (t == (time_t)-1)
         return -1;
     *ts = (int64_t)t * 1000;

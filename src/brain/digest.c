@@ -39,10 +39,10 @@ int brain_day_bounds(const char *day, int64_t *from_ms, int64_t *to_ms)
         return -EINVAL;
     struct tm a = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_isdst = -1};
     struct tm b = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d + 1, .tm_isdst = -1};
-    time_t ta = mktime(&a);
+    time_t ta = core_mktime(&a);
     if (ta == (time_t)-1 || a.tm_mday != d || a.tm_mon != mo - 1) /* 2026-02-31 */
         return -EINVAL;
-    time_t tb = mktime(&b);
+    time_t tb = core_mktime(&b);
     *from_ms = (int64_t)ta * 1000;
     *to_ms = (int64_t)tb * 1000 - 1;
     return 0;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #ifndef IPPOC_VERSION
 #define IPPOC_VERSION "0.0.0"
@@ -78,6 +79,12 @@ int core_write_temp(const char *path, const void *data, size_t len, char *tmp, s
  * never a mix. 0 or -errno with err. */
 int core_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
 int core_mkdir_p(const char *path, int mode);
+/* mktime for worker threads: the local time in *tm (its fields normalised
+ * as mktime does, tm_isdst ignored) as seconds since the epoch, or -1.
+ * glibc's mktime re-runs tzset and writes the shared zone state on every
+ * call, racing localtime_r in other threads (libgit2's signatures); this
+ * reads the zone (tzset once in main) through localtime_r only. */
+time_t core_mktime(struct tm *tm);
 
 /* ---- configuration ----------------------------------------------------------- */
 #define CORE_PATH_MAX 4096

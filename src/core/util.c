@@ -399,3 +399,22 @@ int core_write_atomic(const char *path, const void *data, size_t len, char *err,
     }
     return rc;
 }
+
+time_t core_mktime(struct tm *tm)
+{
+    struct tm g = *tm;
+    time_t as_utc = timegm(&g);
+    if (as_utc == (time_t)-1)
+        return -1;
+    /* Two rounds: the offset at the guess, then at the result (a DST edge). */
+    time_t t = as_utc;
+    struct tm l;
+    for (int i = 0; i < 2; i++) {
+        if (!localtime_r(&t, &l))
+            return -1;
+        t = as_utc - l.tm_gmtoff;
+    }
+    if (!localtime_r(&t, tm))
+        return -1;
+    return t;
+}

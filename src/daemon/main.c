@@ -91,9 +91,9 @@ int main(int argc, char **argv)
     /* In the sandbox too: a tool's own tests (src/evolve/tool.c). */
     if (argc > 1 && !strcmp(argv[1], "--tool-test"))
         return evolve_tool_test_main(argc - 1, argv + 1);
-    /* The time zone is read once here, before any thread: later localtime_r /
-     * mktime calls on worker threads (the digest, ask, the dpkg log) then
-     * never re-initialise glibc's shared zone state under each other. */
+    /* The time zone is read once here, before any thread: later localtime_r
+     * calls on worker threads (and core_mktime, never mktime, which re-runs
+     * tzset) then only read glibc's shared zone state. */
     tzset();
     enum { OPT_LOG_LEVEL = 1000, OPT_SYSLOG, OPT_DRY_RUN, OPT_CHECK, OPT_VERIFY_AUDIT };
     static const struct option longopts[] = {

@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/core.h"
 
@@ -125,12 +127,41 @@ static void test_prom_escape(void **state)
     assert_string_equal(out, "M\xef\xbf\xbdnchen \xef\xbf\xbd\\\"x\\\" caf\xc3\xa9 \xef\xbf\xbd");
 }
 
+/* core_mktime agrees with mktime, DST edges and normalisation included (a
+ * POSIX TZ rule: no zoneinfo files needed). */
+static void test_mktime(void **state)
+{
+    (void)state;
+    static const char *const zones[] = {"EST5EDT,M3.2.0,M11.1.0", "CET-1CEST,M3.5.0,M10.5.0/3", "UTC0"};
+    static const int days[][6] = {
+        {2026, 3, 8, 12, 0, 0}, {2026, 3, 8, 0, 30, 0}, {2026, 11, 1, 12, 0, 0}, {2026, 1, 15, 23, 59, 59},
+        {2026, 7, 4, 6, 0, 0},  {2026, 3, 29, 12, 0, 0}, {2026, 10, 25, 12, 0, 0}, {2026, 2, 31, 0, 0, 0},
+    };
+    for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++) {
+        setenv("TZ", zones[z], 1);
+        tzset();
+        for (size_t i = 0; i < sizeof days / sizeof days[0]; i++) {
+            struct tm a = {.tm_year = days[i][0] - 1900, .tm_mon = days[i][1] - 1, .tm_mday = days[i][2],
+                           .tm_hour = days[i][3], .tm_min = days[i][4], .tm_sec = days[i][5], .tm_isdst = -1};
+            struct tm b = a;
+            time_t want = mktime(&a);
+            time_t got = core_mktime(&b);
+            assert_int_equal((long long)got, (long long)want);
+            assert_int_equal(b.tm_mday, a.tm_mday); /* 2026-02-31 normalised to March 3 */
+            assert_int_equal(b.tm_mon, a.tm_mon);
+        }
+    }
+    unsetenv("TZ");
+    tzset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration), cmocka_unit_test(test_size),
         cmocka_unit_test(test_bool_and_time), cmocka_unit_test(test_hostport),
         cmocka_unit_test(test_format_duration), cmocka_unit_test(test_prom_escape),
+        cmocka_unit_test(test_mktime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
