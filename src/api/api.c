@@ -127,7 +127,7 @@ static enum MHD_Result first_call(api_listener *l, struct MHD_Connection *c, con
         return api_send_error(c, 503, "busy", "shutting down");
     if (l->kind == API_L_PROM && r.id != R_PROM)
         return api_send_error(c, 404, "not_found", "this listener serves only GET /metrics");
-    if (l->kind == API_L_MAIN &&
+    if (l->kind == API_L_MAIN && r.id != R_WEB &&
         !api_token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
                       a->token))
         return api_send_error(c, 401, "unauthorized", "missing or wrong bearer token");
@@ -196,6 +196,8 @@ static enum MHD_Result dispatch_post(struct api *a, struct MHD_Connection *c, ap
         return api_h_pref_forget(a, c, r.arg, r.arglen);
     if (r.id == R_EVOLVE)
         return api_h_evolve(a, c, r.arg, "POST", pb->big ? pb->big : pb->data, pb->len);
+    if (r.id == R_ACTIONS)
+        return api_h_actions(a, c, pb->data, pb->len);
     if (r.id == R_APPROVE)
         return api_h_approve(a, c, r.arg, r.arglen, pb->data, pb->len);
     return api_h_pending_act(a, c, r.arg, r.arglen, r.id == R_APPROVE, pb->data, pb->len);
@@ -228,6 +230,8 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_KNOWLEDGE_LINKS: return api_h_knowledge(a, c, r.id);
     case R_PREFS: return api_h_prefs(a, c);
     case R_EVOLVE: return api_h_evolve(a, c, r.arg, "GET", NULL, 0);
+    case R_WEB: return api_h_web(a, c, r.arg ? r.arg : "/", head);
+    case R_ACTIONS: /* POST only */
     case R_DREAM: /* POST only: dispatch_post */
     case R_LEARN:
     case R_PREF_FORGET:

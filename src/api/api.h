@@ -211,6 +211,18 @@ typedef struct api_hooks {
      * or text such as a diff) with *status; NULL: 503. Any thread. */
     char *(*evolve_http)(void *ud, const char *method, const char *path, const char *query, const char *body,
                          size_t len, int *status);
+    /* propose (api_actions.c; NULL: 503): POST /v1/actions. One typed
+     * action (rule-language text such as "restart" or "sysctl vm.swappiness
+     * = 10", parsed for service) proposed by who (e.g. "mcp:claude") with
+     * why: it opens an incident for service and goes through heal's whole
+     * policy and the audit log; whatever the policy would run now is queued
+     * for a person's approval instead (heal_engine_propose_ask): a proposal
+     * never runs by itself. Returns malloc'd JSON {"incident": ID, "verdict":
+     * "queue"|"refuse"|..., "pending": [IDS], "reason": TEXT} or NULL with
+     * *status (400 bad action text, 403 refused by the policy, 404 unknown
+     * service, 503) and err. Blocks up to a few s (the loop thread). */
+    char *(*propose)(void *ud, const char *service, const char *action, const char *who, const char *why,
+                     int *status, char *err, size_t errlen);
 } api_hooks;
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen

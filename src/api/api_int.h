@@ -228,6 +228,8 @@ typedef enum api_route_id {
     R_LEARN, R_KNOWLEDGE, R_KNOWLEDGE_SEARCH, R_KNOWLEDGE_FEEDS, R_KNOWLEDGE_LINKS, /* learn (api_learn.c) */
     R_PREFS, R_PREF_FORGET, /* preferences (api_prefs.c) */
     R_EVOLVE, /* /v1/genome, /v1/evolve, /v1/tools and below, GET and POST (api_evolve.c) */
+    R_ACTIONS, /* POST /v1/actions: a proposed typed action (api_actions.c) */
+    R_WEB,     /* the dashboard's static files: "/", "/index.html", "/assets/..." (api_web.c); no token */
 } api_route_id;
 
 typedef struct api_route {
@@ -338,6 +340,12 @@ enum MHD_Result api_h_knowledge(struct api *a, struct MHD_Connection *c, api_rou
 /* ask (api_ask.c): POST /v1/ask. The body's question (malloc'd into
  * *question) and "at" (epoch ms, 0 = none): 0 or -EINVAL with err naming the field. */
 enum MHD_Result api_h_ask(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
+/* POST /v1/actions (api_actions.c): {"service", "action", "reason", "who"?}. */
+enum MHD_Result api_h_actions(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
+/* The dashboard's static files (api_web.c): GET/HEAD of url ("/",
+ * "/index.html" or "/assets/NAME"); no token (they hold no data: every
+ * request the page makes for data carries it). */
+enum MHD_Result api_h_web(struct api *a, struct MHD_Connection *c, const char *url, bool head);
 int api_parse_ask_body(const char *body, size_t len, int64_t now_ms, char **question, int64_t *at_ms, char *err,
                        size_t errlen);
 

@@ -21,6 +21,8 @@ static const struct {
     {"/v1/learn", R_LEARN}, {"/v1/knowledge", R_KNOWLEDGE}, {"/v1/knowledge/search", R_KNOWLEDGE_SEARCH}, {"/v1/knowledge/feeds", R_KNOWLEDGE_FEEDS},
     {"/v1/knowledge/links", R_KNOWLEDGE_LINKS},
     {"/v1/prefs", R_PREFS},
+    {"/v1/actions", R_ACTIONS},
+    {"/", R_WEB}, {"/index.html", R_WEB},
 };
 
 static bool prefixed(const char *url, const char *pfx, const char **rest)
@@ -73,6 +75,8 @@ api_route api_route_match(const char *url)
                prefixed(url, "/v1/genome/", &rest) || prefixed(url, "/v1/evolve/", &rest) ||
                prefixed(url, "/v1/tools/", &rest)) {
         m = (api_route){R_EVOLVE, url, strlen(url)}; /* the cell sorts out the rest */
+    } else if (prefixed(url, "/assets/", &rest)) {
+        m = (api_route){R_WEB, url, strlen(url)}; /* api_web.c answers 404 for a name it lacks */
     } else if (prefixed(url, "/v1/prefs/", &rest)) {
         const char *sl = strchr(rest, '/');
         if (sl && sl > rest && !strcmp(sl, "/forget"))
@@ -84,7 +88,7 @@ api_route api_route_match(const char *url)
 bool api_route_is_post(api_route_id id)
 {
     return id == R_APPROVE || id == R_REJECT || id == R_DIAGNOSE || id == R_DREAM || id == R_LEARN || id == R_ASK ||
-           id == R_PREF_FORGET;
+           id == R_PREF_FORGET || id == R_ACTIONS;
 }
 
 bool api_route_takes_body(api_route_id id, const char *method)

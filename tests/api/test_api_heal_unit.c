@@ -45,12 +45,16 @@ static void t_routes(void **state)
     expect_route("/v1/pending/x9/reject", R_REJECT, "x9");
     expect_route("/v1/audit", R_AUDIT, NULL);
     expect_route("/v1/audit/verify", R_AUDIT_VERIFY, NULL);
+    expect_route("/v1/actions", R_ACTIONS, NULL);
+    expect_route("/", R_WEB, NULL); /* the dashboard: no token */
+    expect_route("/index.html", R_WEB, NULL);
+    expect_route("/assets/app.js", R_WEB, "/assets/app.js");
     /* near misses */
     static const char *const none[] = {
         "/v1/service", "/v1/services/", "/v1/incidents/", "/v1/incidents/1/", "/v1/incidents/1/x",
         "/v1/pending/", "/v1/pending/7", "/v1/pending/7/", "/v1/pending/7/approve/",
         "/v1/pending//approve", "/v1/pending/7/approvex", "/v1/pending/7/8/approve",
-        "/v1/audit/", "/v1/audit/verify/", "/v1/audit/x", "/v1/metrics/", "", "/",
+        "/v1/audit/", "/v1/audit/verify/", "/v1/audit/x", "/v1/metrics/", "", "/assets/", "/v1/actions/",
     };
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
         expect_route(none[i], R_NONE, NULL);
