@@ -39,6 +39,8 @@ DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
 DEB_BENCH  = python3-numpy python3-matplotlib
 # bench/evolve-postgres: PostgreSQL 15 and pgbench, scipy to cross-check the statistics
 DEB_BENCH += postgresql-15 postgresql-client-15 python3-scipy
+# bench/web-lighthouse: Lighthouse (npm, pinned there) drives Debian's chromium (its peer netdata: see bench/overhead)
+DEB_BENCH += chromium
 KERNEL_CACHE ?= $(CURDIR)/.cache/kernel
 
 # When this make started: `make run` says how long the way to a running daemon took.
@@ -139,6 +141,7 @@ bench: deps-bench build
 	BUILD=$(BUILD) bench/nab/run.sh
 	BUILD=$(BUILD) bench/detect-throughput/run.sh
 	if ls bench/quiet/data/*.csv.xz >/dev/null 2>&1; then BUILD=$(BUILD) bench/quiet/run.sh --inject; fi
+	BUILD=$(BUILD) bench/web-lighthouse/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(CLANG_BUILD)
