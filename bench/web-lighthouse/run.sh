@@ -187,15 +187,16 @@ lighthouse_runs() { # lighthouse_runs AGENT URL: --runs reports in $RDIR/AGENT-N
     local agent=$1 url=$2 i
     for i in $(seq 1 "$RUNS"); do
         log "  lighthouse run $i/$RUNS on $url"
-        if run_fg env CHROME_PATH="$CHROME" "$LIGHTHOUSE" "$url" --quiet \
+        local rc=0
+        run_fg env CHROME_PATH="$CHROME" "$LIGHTHOUSE" "$url" --quiet \
             --only-categories=performance,accessibility,best-practices \
             --output=json --output=html --output-path="$RDIR/$agent-$i" \
-            --chrome-flags="$CHROME_FLAGS" >"$TMP/lh-$agent-$i.log" 2>&1 &&
-           [ -s "$RDIR/$agent-$i.report.json" ]; then
-            REPORTS+=("$agent=$RDIR/$agent-$i.report.json")
-        else
+            --chrome-flags="$CHROME_FLAGS" >"$TMP/lh-$agent-$i.log" 2>&1 || rc=$?
+        # a page Lighthouse could not load still has a report, with its runtimeError
+        [ -s "$RDIR/$agent-$i.report.json" ] && REPORTS+=("$agent=$RDIR/$agent-$i.report.json")
+        if [ "$rc" -ne 0 ]; then
             tail -20 "$TMP/lh-$agent-$i.log" >&2
-            note "$agent: lighthouse run $i failed (log above)"
+            note "$agent: lighthouse run $i exited with $rc (log above)"
         fi
     done
 }
