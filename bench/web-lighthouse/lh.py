@@ -59,6 +59,8 @@ def one_run(path):
     items = ((r.get("audits", {}).get("network-requests") or {}).get("details") or {}).get("items") or []
     off = sorted({urllib.parse.urlsplit(i.get("url", "")).netloc or i.get("url", "")
                   for i in items if not is_local(i.get("url", ""))})
+    if not items:       # the page did not load: nothing is known about its requests
+        off = None
     run = {
         "path": path,
         "report": r,
@@ -69,7 +71,7 @@ def one_run(path):
         "tbt": numeric(r, "total-blocking-time"),
         "cls": numeric(r, "cumulative-layout-shift"),
         "bytes": numeric(r, "total-byte-weight"),
-        "requests": len(items),
+        "requests": len(items) if items else None,
         "off": off,
         "bench_index": (r.get("environment") or {}).get("benchmarkIndex"),
     }
@@ -170,8 +172,9 @@ def summarize(a):
             md.append("| %s | %s |" % (label, " | ".join(cells)))
         cells = []
         for ag in present:
-            hosts = sorted({h for x in runs[ag] for h in x["off"]})
-            cells.append("**yes**: " + ", ".join(hosts) if hosts else "no")
+            hosts = sorted({h for x in runs[ag] for h in x["off"] or []})
+            known = any(x["off"] is not None for x in runs[ag])
+            cells.append("**yes**: " + ", ".join(hosts) if hosts else "no" if known else "n/a")
         md.append("| any request off this machine | %s |%s" % (" | ".join(cells), " |" if both else ""))
         cells = [", ".join(fmt(x["performance"], "score") for x in runs[ag]) for ag in present]
         md.append("| performance, each run | %s |%s" % (" | ".join(cells), " |" if both else ""))
@@ -182,6 +185,8 @@ def summarize(a):
         md.append("")
         if "ippocd" in present:
             m = med["ippocd"]
+            offs = [x["off"] for x in runs["ippocd"] if x["off"] is not None]
+            local = bool(offs) and not any(offs)
             checks = [
                 ("performance >= %d" % TARGET_SCORE, m["performance"] is not None and m["performance"] >= TARGET_SCORE,
                  fmt(m["performance"], "score")),
@@ -190,8 +195,8 @@ def summarize(a):
                  fmt(m["accessibility"], "score")),
                 ("first view <= 250 KB (250,000 B)", m["bytes"] is not None and m["bytes"] <= TARGET_BYTES,
                  fmt(m["bytes"], "bytes")),
-                ("no request leaves the machine", not any(x["off"] for x in runs["ippocd"]),
-                 "none" if not any(x["off"] for x in runs["ippocd"]) else "some"),
+                ("no request leaves the machine", local,
+                 "none" if local else "unknown" if not offs else "some"),
             ]
             md.append("Targets (ippocd): " + "; ".join(
                 "%s: %s (%s)" % (name, "met" if ok else "**not met**", val) for name, ok, val in checks) + ".")
@@ -210,7 +215,9 @@ def summarize(a):
     if "ippocd" in present:
         fails = failing_audits(runs["ippocd"])
         md.append("")
-        if fails:
+        if all(x["error"] for x in runs["ippocd"]):
+            md.append("No ippocd run loaded the page, so no audit was scored.")
+        elif fails:
             md.append("ippocd's failing audits (score < 0.9; in how many of %d runs):" % len(runs["ippocd"]))
             md.append("")
             for aid, (title, disp, n) in sorted(fails.items(), key=lambda kv: (-kv[1][2], kv[0])):
