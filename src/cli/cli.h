@@ -298,6 +298,7 @@ int cmd_evolve_watch(const cli_ctx *ctx, int argc, char **argv); /* argv[0] = "w
 int cmd_evolve_code(const cli_ctx *ctx, int argc, char **argv);
 int cmd_evolve_accept(const cli_ctx *ctx, int argc, char **argv);
 int cmd_tool(const cli_ctx *ctx, int argc, char **argv);    /* cmd_tool.c: ToolSmith's tools */
+int cmd_propose(const cli_ctx *ctx, int argc, char **argv); /* cmd_propose.c: POST /v1/actions */
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
  * the diagnosis kept on an incident's JSON, NULL when none. */
 void cli_print_diagnosis(const json_t *d);
