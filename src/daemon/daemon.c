@@ -852,9 +852,11 @@ static int propose_fail(propose_call *k, int status, const char *fmt, ...)
 static int propose_check(propose_call *k, heal_action *a)
 {
     char why[512];
-    if (heal_action_parse_text(k->action, k->service, a, why, sizeof why) != 0)
+    size_t lead = strspn(k->action, " \t");
+    bool genome = !strncmp(k->action + lead, "genome", 6) && strchr(" \t", k->action[lead + 6]);
+    if (!genome && heal_action_parse_text(k->action, k->service, a, why, sizeof why) != 0)
         return propose_fail(k, 400, "action: %s", why);
-    if (a->kind == HEAL_ACT_GENOME)
+    if (genome || a->kind == HEAL_ACT_GENOME)
         return propose_fail(k, 403, "action: '%s' is a genome change: only the cell makes those (ippoc rollback, "
                                     "ippoc evolve)", k->action);
     const char *allow, *paths[PROPOSE_PATHS_MAX];
@@ -880,6 +882,23 @@ static json_t *new_ids(const uint64_t *before, size_t nb, const uint64_t *after,
     return arr;
 }
 
+/* The ids of pending entries for service whose action reads text (the
+ * policy keeps one offer per action: a second proposal of it is "already
+ * pending" under the first one's id), from the engine's snapshot. */
+static void pending_like(cell *c, const char *service, const char *text, json_t *ids)
+{
+    char *t = heal_engine_pending_json(c->heal);
+    json_t *o = t ? json_loads(t, 0, NULL) : NULL, *v;
+    size_t i;
+    free(t);
+    json_array_foreach(json_object_get(o, "pending"), i, v) {
+        if (!strcmp(json_string_value(json_object_get(v, "service")) ?: "", service) &&
+            !strcmp(json_string_value(json_object_get(v, "action")) ?: "", text))
+            json_array_append(ids, json_object_get(v, "id"));
+    }
+    json_decref(o);
+}
+
 /* The incident's last action result (its outcome and message), from the
  * engine's snapshot; "" when none (the action runs: a dry run). */
 static void last_result(cell *c, uint64_t id, char *outcome, size_t on, char *msg, size_t mn)
@@ -900,6 +919,8 @@ static void propose_answer(propose_call *k, uint64_t id, const heal_action *a, j
     char text[HEAL_ARG_MAX + 64], outcome[32], msg[512], reason[700];
     heal_action_format(a, text, sizeof text);
     last_result(k->c, id, outcome, sizeof outcome, msg, sizeof msg);
+    if (!json_array_size(pending) && !strcmp(outcome, "queued"))
+        pending_like(k->c, k->service, text, pending);
     const char *verdict = json_array_size(pending) ? "queue" : !strcmp(outcome, "refused") ? "refuse"
                                                               : !strcmp(outcome, "recorded") ? "record" : "execute";
     if (json_array_size(pending)) {
