@@ -25,14 +25,16 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 
 
 def config(d):
-    """Two services: web (default allowlist) and db (only alert allowed)."""
+    """Three services: web (default allowlist), db (only alert allowed) and
+    batch (mode observe: the policy only records)."""
     script = os.path.join(d.tmp, "health.py")
     with open(script, "w") as f:
         f.write(HEALTH_SERVER)
     web, db = free_port(), free_port()
     return (f"[service.web]\ncommand = {sys.executable} {script} {web}\n"
             f"rule = if failed http://127.0.0.1:{web}/ timeout 500ms every 1s then restart\n"
-            f"[service.db]\ncommand = {sys.executable} {script} {db}\nallow = alert\n")
+            f"[service.db]\ncommand = {sys.executable} {script} {db}\nallow = alert\n"
+            f"[service.batch]\ncommand = {sys.executable} {script} {free_port()}\nmode = observe\n")
 
 
 def svc(d, name):
@@ -109,7 +111,7 @@ def test_refusals_and_bad_bodies():
     d = Daemon()
     d.write_config(config(d))
     d.start()
-    wait_for(lambda: running_pid(d, "db") and running_pid(d, "web"), 10, "services up")
+    wait_for(lambda: all(running_pid(d, n) for n in ("db", "web", "batch")), 10, "services up")
     db_pid, n_inc = running_pid(d, "db"), len(d.get("/v1/incidents").json()["incidents"])
     body = {"service": "db", "action": "restart", "reason": "slow"}
     assert_error(*propose(d, body), 403, "restart is not on the allowlist of service 'db'")
@@ -146,6 +148,15 @@ def test_refusals_and_bad_bodies():
     assert not [r for r in audit(d) if r["kind"] in ("intent", "decision")], audit(d)
     r = d.get("/v1/actions")
     assert r.status == 405, r.status
+    # mode observe: the incident is opened, the policy only records it
+    batch_pid = running_pid(d, "batch")
+    st, ans = propose(d, {"service": "batch", "action": "restart", "reason": "stuck"})
+    assert st == 201 and ans["verdict"] == "record" and ans["pending"] == [], (st, ans)
+    assert d.get("/v1/pending").json()["pending"] == []
+    d.wait_ticks(1)
+    assert running_pid(d, "batch") == batch_pid
+    assert [r for r in audit(d) if r["kind"] == "decision"], audit(d)
+    assert not [r for r in audit(d) if r["kind"] == "intent"], audit(d)
     d.wait_ticks(1)
     assert d.stop() == 0
 
