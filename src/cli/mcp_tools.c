@@ -292,9 +292,9 @@ static const tool tools[] = {
      "goes through the safety policy; whatever the policy allows is queued for a person's approval, never run by "
      "itself.",
      "{\"type\":\"object\",\"properties\":{"
-     "\"service\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":64},"
+     "\"service\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":63},"
      "\"action\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":256},"
-     "\"reason\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":1024}},"
+     "\"reason\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":1000}},"
      "\"required\":[\"service\",\"action\",\"reason\"],\"additionalProperties\":false}",
      false, false, false, true, run_propose},
 };
