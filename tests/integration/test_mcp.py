@@ -5,7 +5,8 @@ the 2025-11-25 handshake (initialize + notifications/initialized) and the
 unsupported protocol version, tools/list's schemas, every tool with valid
 and with invalid arguments, malformed lines, an unknown method, a
 notification (no reply), the daemon stopped mid-session (isError, the
-server goes on), --read-only, and EOF ending it with exit 0.
+server goes on), a daemon that wants a token, --read-only, and EOF
+ending it with exit 0.
 
 Every wait is a read with a deadline or a poll of the API; nothing is mocked."""
 import json
@@ -49,12 +50,13 @@ class Mcp:
     """`ippoc mcp` on pipes: send() writes one line, recv() reads the next
     reply with a deadline, call() sends a request and returns its reply."""
 
-    def __init__(self, d, *args):
+    def __init__(self, d, *args, token=None):
         self.err_path = os.path.join(d.tmp, f"mcp-{len(_children)}.err")
         self.err = open(self.err_path, "wb")
         env = dict(os.environ, IPPOC_URL=d.url, LANG="C.UTF-8")
         env.pop("IPPOC_TOKEN", None)
-        self.p = subprocess.Popen([IPPOC, "mcp", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        pre = ["--token", token] if token else []
+        self.p = subprocess.Popen([IPPOC, *pre, "mcp", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self.err, env=env)
         _children.append(self.p)
         self.lines = queue.Queue()
@@ -365,6 +367,27 @@ def test_stateless():
         _kill_children()
 
 
+def test_token():
+    """A daemon that wants a token: without one every tool is isError saying
+    so (and the token never shows); with --token the tools work."""
+    token = "s3cret-token-for-the-mcp-test"
+    d = Daemon(config=f"[api]\ntoken = {token}\n").start(wait=False)
+    wait_for(lambda: d.get("/v1/status", headers={"Authorization": f"Bearer {token}"}).status == 200,
+             20 * SLOW, "api up")
+    try:
+        m = Mcp(d)
+        initialize(m)
+        m.bad("status", {}, "unauthorized (HTTP 401)", "--token")
+        assert m.close() == 0
+        m = Mcp(d, token=token)
+        initialize(m)
+        assert m.ok("status")["status"]["version"]
+        assert m.close() == 0
+        assert token not in m.stderr()
+    finally:
+        _kill_children()
+
+
 def test_usage():
     d = Daemon()
     r = subprocess.run([IPPOC, "mcp", "--bogus"], capture_output=True, text=True, timeout=10 * SLOW,
@@ -380,4 +403,4 @@ def test_usage():
 
 
 if __name__ == "__main__":
-    run([test_session, test_stateless, test_usage], sys.argv[1:])
+    run([test_session, test_stateless, test_token, test_usage], sys.argv[1:])
