@@ -21,6 +21,7 @@ static const char usage_text[] =
     "  pending           actions waiting for approval (mode suggest)\n"
     "  approve ID        run a pending action (--edit ACTION: run ACTION instead)\n"
     "  reject ID         drop a pending action\n"
+    "  propose SERVICE ACTION...  propose a typed action; queued for approval (--reason)\n"
     "  audit             the audit log of actions; --verify checks its hash chain\n"
     "  anomalies         what the detectors find unusual now, and recent episodes\n"
     "  detect FILE.csv   score timestamp,value rows for anomalies (offline, no daemon)\n"
@@ -41,6 +42,7 @@ static const char usage_text[] =
     "  evolve code       the model proposes faster code for one file; built, tested, benched\n"
     "  evolve accept ID  merge a self-code job's best branch and build it (then restart)\n"
     "  tool              ToolSmith's tools: list, run, test, draft, add\n"
+    "  mcp               a Model Context Protocol server on stdio for AI assistants\n"
     "  evolve run|status|stop  experiments: tune a space of knobs against a fitness\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
@@ -316,6 +318,22 @@ static const cmd_help helps[] = {
      "tool; 'add' posts FILE.lua (NAME from the file name) as a draft without\n"
      "one. A draft enters the genome only when its tests pass in the sandbox\n"
      "and the safety policy allows it (it may wait in 'ippoc pending').\n"},
+    {"mcp",
+     "usage: ippoc mcp [--read-only]\n"
+     "\n"
+     "Serves the Model Context Protocol on stdin/stdout (JSON-RPC 2.0, one\n"
+     "message per line; logs on stderr) until end of input, so an AI assistant\n"
+     "can use the daemon: register it with an MCP host as the command\n"
+     "'ippoc mcp' (openclaw mcp add ippoc -- ippoc mcp). Answers the 2025-11-25\n"
+     "initialize handshake and 2026-07-28's server/discover and stateless\n"
+     "requests. Tools: status, metrics_query, incidents_list, incident_get,\n"
+     "ask, actions_pending, action_approve, action_propose; each has a JSON\n"
+     "Schema and every failure is an isError result. Actions are typed (the\n"
+     "rule language, never shell): a proposal is only queued for a person's\n"
+     "approval through the safety policy, and the audit log names the\n"
+     "assistant (mcp:CLIENT). --read-only leaves out action_approve and\n"
+     "action_propose. Talks to ippocd like every command (--url, --token, the\n"
+     "Unix socket). See docs/mcp.md.\n"},
     {"evolve",
      "usage: ippoc evolve run --space FILE [--fitness CMD] [--budget 30m] [--repeats N]\n"
      "                        [--min-gain 2%] [--alpha 0.05] [--seed N] [--apply] [--detach]\n"
@@ -355,6 +373,18 @@ static const cmd_help helps[] = {
      "With --edit ACTION (e.g. --edit 'restart web'), ACTION runs instead of\n"
      "the proposed one, after the policy decides it like any other; the brain\n"
      "learns to propose the edit next time (see 'ippoc prefs').\n"},
+    {"propose",
+     "usage: ippoc propose SERVICE ACTION... [--reason TEXT] [--json]\n"
+     "\n"
+     "Proposes one typed action for SERVICE, in the rule language's words\n"
+     "(e.g. 'restart', 'signal HUP', 'limit memory 600MB'; '--' before an\n"
+     "ACTION that starts with '-'), as cli:$USER with --reason (default: by\n"
+     "hand). ippocd opens an incident and sends the action through the safety\n"
+     "policy; whatever it would run is queued for a person's approval, never\n"
+     "run by itself. Prints the incident, the verdict and 'approve with\n"
+     "`ippoc approve ID`'. Errors (exit 1): bad_request (not an action),\n"
+     "forbidden (not on the service's allowlist, a genome change, or refused\n"
+     "by the policy now), not_found (no such service).\n"},
     {"reject",
      "usage: ippoc reject ID [--json]\n"
      "\n"
