@@ -18,7 +18,9 @@
 # performance, accessibility, best-practices.
 # Prints per agent the median of the runs: the three scores, first contentful
 # paint, largest contentful paint, total blocking time, CLS, bytes transferred
-# for the first view (Lighthouse's total-byte-weight), number of requests, and
+# and requests for the first view (those started before the network first went
+# quiet for 1 s after the load event) and for Lighthouse's whole load (its
+# total-byte-weight; up to its 45 s limit when the page never goes quiet), and
 # whether any request went to a host other than this machine (loopback); then
 # the ratios ippocd/netdata, the targets (performance >= 90, accessibility >=
 # 90, first view <= 250 KB), and ippocd's failing audits (id, title, score).
@@ -31,7 +33,9 @@
 # --only takes one agent or a comma list (default ippocd,netdata); --no-install
 # neither apt-get installs chromium nor runs npm ci; --keep leaves the temp dir.
 # Environment: BUILD (build dir, default build), IPPOCD (a binary to use
-# instead of building), CHROME_PATH (default /usr/bin/chromium), BENCH_OUT.
+# instead of building), CHROME_PATH (default /usr/bin/chromium), BENCH_OUT;
+# IPPOC_WEB_DIR reaches ippocd (measures a page being edited; ippocd serves
+# those files uncompressed, so the bytes are then larger than the built-in's).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
