@@ -140,5 +140,19 @@ bench: deps-bench build
 	BUILD=$(BUILD) bench/detect-throughput/run.sh
 	if ls bench/quiet/data/*.csv.xz >/dev/null 2>&1; then BUILD=$(BUILD) bench/quiet/run.sh --inject; fi
 
+# The dashboard's charting library (uPlot), vendored: refreshes web/vendor/
+# from npm at the version web/package.json and package-lock.json pin (npm ci),
+# then checks the copies equal the package's files. The copies are committed,
+# so building and `make run` need no Node; only this target does.
+.PHONY: web-vendor
+web-vendor:
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css web/vendor/
+	cp web/node_modules/uplot/LICENSE web/vendor/LICENSE.uPlot
+	cmp web/node_modules/uplot/dist/uPlot.iife.min.js web/vendor/uPlot.iife.min.js
+	cmp web/node_modules/uplot/dist/uPlot.min.css web/vendor/uPlot.min.css
+	cmp web/node_modules/uplot/LICENSE web/vendor/LICENSE.uPlot
+	@echo "web/vendor/: uplot $$(node -p 'require("./web/node_modules/uplot/package.json").version'); commit what changed (git status web/vendor)"
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(CLANG_BUILD)
