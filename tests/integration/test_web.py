@@ -13,9 +13,10 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 
-from harness import SLOW, Daemon, run, wait_for
+from harness import IPPOCD, SLOW, Daemon, run, wait_for
 
 SRC = os.environ.get("IPPOC_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 WEB = os.path.join(SRC, "web")
@@ -284,6 +285,9 @@ def test_web_dir():
         d.stop()
         log = d.log_text()
         assert log.count("IPPOC_WEB_DIR=" + tmp) == 1, log[-2000:]
+        # and --help says so
+        r = subprocess.run([IPPOCD, "--help"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "IPPOC_WEB_DIR" in r.stdout, r.stdout
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
