@@ -193,8 +193,8 @@ int cli_review_parse_answer(cli_review *r, const char *answer, FILE *log)
             s++;
         while (t > s && isspace((unsigned char)t[-1]))
             *--t = '\0';
-        char why[320];
         if (*s && strncmp(s, "```", 3)) { /* blank lines and code fences are no findings */
+            char why[320];
             if (answer_line(r, s, why, sizeof why)) {
                 r->dropped++;
                 for (char *q = s; *q; q++) /* shown, not obeyed: no terminal escapes */

@@ -84,9 +84,9 @@ def test_static_clang_tidy():
         os.mkdir(os.path.join(tmp, "build"))
         with open(os.path.join(tmp, "build", "compile_commands.json"), "w") as f:
             json.dump([{"directory": tmp, "file": os.path.join(tmp, "bug.c"),
-                        "arguments": ["cc", "-std=c17", "-c", "bug.c"]}], f)
+                        "arguments": ["cc", "-std=c17", "-Wno-format-truncation", "-c", "bug.c"]}], f)
         rc, out, err = review(tmp, "--config", "ippoc.conf", "bug.c")
-        assert "clang-tidy skipped" not in err, err
+        assert "clang-tidy skipped" not in err and "Error while processing" not in err, err  # gcc's flag ignored
         tidy = [x for x in findings(out) if "clang" in x[3]]
         assert any(f == "bug.c" and ln == BUG_LINE for f, ln, _, _ in tidy), (out, err)
         assert rc == 1, (rc, out, err)
