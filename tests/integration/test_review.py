@@ -211,6 +211,19 @@ def test_bad_input():
         assert rc == 2 and "unknown option '--frob'" in err, (rc, err)
 
 
+def test_wrapper():
+    """tools/review_code.sh is `ippoc review "$@"` (here with $IPPOC: this build)."""
+    src = os.environ.get("IPPOC_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    with tempfile.TemporaryDirectory() as tmp:
+        answer = line_json("bug.c", BUG_LINE, "error", "one past the end")
+        with fakellm.Proc(tmp, {"/v1/chat/completions": [{"content": answer}]}) as fake:
+            setup(tmp, fake.url)
+            p = subprocess.run(["sh", os.path.join(src, "tools", "review_code.sh"), "-c", "ippoc.conf", "bug.c"],
+                               cwd=tmp, capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, IPPOC=os.path.abspath(IPPOC)))
+        assert p.returncode == 1 and p.stdout == f"bug.c:{BUG_LINE}: error: one past the end\n", p
+
+
 if __name__ == "__main__":
-    run([test_static_cppcheck, test_static_clang_tidy, test_model_findings, test_model_bad_answers, test_diff,
+    run([test_wrapper, test_static_cppcheck, test_static_clang_tidy, test_model_findings, test_model_bad_answers, test_diff,
          test_bad_input], sys.argv[1:])
