@@ -217,15 +217,20 @@ static int load_model(const review_cmd *c, core_config *cfg, llm **out)
     *out = NULL;
     core_config_defaults(cfg);
     const char *path = c->config ? c->config : DEFAULT_CONFIG;
+    /* first without the state dir: no model, nothing created there */
     if (core_config_load(cfg, path, c->config != NULL, err, sizeof err) ||
-        llm_new(cfg, cfg->state_dir, NULL, NULL, out, err, sizeof err)) {
+        llm_new(cfg, NULL, NULL, NULL, out, err, sizeof err)) {
         fprintf(stderr, "ippoc: review: %s\n", err);
         return CLI_EXIT_USAGE;
     }
-    if (!llm_available(*out)) {
-        llm_free(*out);
-        *out = NULL;
+    bool available = llm_available(*out);
+    llm_free(*out);
+    *out = NULL;
+    if (!available)
         return CLI_EXIT_OK;
+    if (llm_new(cfg, cfg->state_dir, NULL, NULL, out, err, sizeof err)) {
+        fprintf(stderr, "ippoc: review: %s\n", err);
+        return CLI_EXIT_USAGE;
     }
     char dir[CORE_PATH_MAX + 8];
     snprintf(dir, sizeof dir, "%s/llm", cfg->state_dir);
