@@ -351,6 +351,7 @@ int cmd_evolve_watch(const cli_ctx *ctx, int argc, char **argv); /* argv[0] = "w
 int cmd_evolve_code(const cli_ctx *ctx, int argc, char **argv);
 int cmd_evolve_accept(const cli_ctx *ctx, int argc, char **argv);
 int cmd_tool(const cli_ctx *ctx, int argc, char **argv);    /* cmd_tool.c: ToolSmith's tools */
+int cmd_propose(const cli_ctx *ctx, int argc, char **argv); /* cmd_propose.c: POST /v1/actions */
 int cmd_mcp(const cli_ctx *ctx, int argc, char **argv);     /* cmd_mcp.c: a Model Context Protocol server on stdio */
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
  * the diagnosis kept on an incident's JSON, NULL when none. */

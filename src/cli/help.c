@@ -21,6 +21,7 @@ static const char usage_text[] =
     "  pending           actions waiting for approval (mode suggest)\n"
     "  approve ID        run a pending action (--edit ACTION: run ACTION instead)\n"
     "  reject ID         drop a pending action\n"
+    "  propose SERVICE ACTION...  propose a typed action; queued for approval (--reason)\n"
     "  audit             the audit log of actions; --verify checks its hash chain\n"
     "  anomalies         what the detectors find unusual now, and recent episodes\n"
     "  detect FILE.csv   score timestamp,value rows for anomalies (offline, no daemon)\n"
@@ -373,6 +374,18 @@ static const cmd_help helps[] = {
      "With --edit ACTION (e.g. --edit 'restart web'), ACTION runs instead of\n"
      "the proposed one, after the policy decides it like any other; the brain\n"
      "learns to propose the edit next time (see 'ippoc prefs').\n"},
+    {"propose",
+     "usage: ippoc propose SERVICE ACTION... [--reason TEXT] [--json]\n"
+     "\n"
+     "Proposes one typed action for SERVICE, in the rule language's words\n"
+     "(e.g. 'restart', 'signal HUP', 'limit memory 600MB'; '--' before an\n"
+     "ACTION that starts with '-'), as cli:$USER with --reason (default: by\n"
+     "hand). ippocd opens an incident and sends the action through the safety\n"
+     "policy; whatever it would run is queued for a person's approval, never\n"
+     "run by itself. Prints the incident, the verdict and 'approve with\n"
+     "`ippoc approve ID`'. Errors (exit 1): bad_request (not an action),\n"
+     "forbidden (not on the service's allowlist, a genome change, or refused\n"
+     "by the policy now), not_found (no such service).\n"},
     {"reject",
      "usage: ippoc reject ID [--json]\n"
      "\n"

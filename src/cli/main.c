@@ -38,6 +38,7 @@ static const struct {
     {"history", cmd_history}, {"diff", cmd_diff}, {"rollback", cmd_rollback}, {"genome", cmd_genome},
     {"tool", cmd_tool},
     {"review", cmd_review},
+    {"propose", cmd_propose},
     {"mcp", cmd_mcp},
 };
 

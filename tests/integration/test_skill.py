@@ -19,10 +19,6 @@ SRC = os.environ.get("IPPOC_SRC", os.path.join(os.path.dirname(os.path.abspath(_
 SKILL = os.path.join(SRC, "integrations", "openclaw", "ippoc", "SKILL.md")
 OS_NAMES = {"darwin", "linux", "win32"}
 REQUIRES_KEYS = {"bins", "anyBins", "env", "config"}
-# Commands built in parallel by other parts of issue 14 (`ippoc propose`,
-# `ippoc mcp`): accepted while `ippoc --help` does not list them yet; once it
-# does they are checked like every other (options included).
-LANDING = {"propose", "mcp"}
 
 
 def split_skill(path):
@@ -125,10 +121,7 @@ def test_commands_exist():
     must = {"status", "services", "incidents", "why", "metrics", "anomalies", "logs", "ask",
             "pending", "audit", "history", "propose", "approve", "mcp"}
     assert must <= used, f"the skill does not show {sorted(must - used)}"
-    landing = sorted({c for c, _, _ in calls if c not in names and c in LANDING})
-    if landing:
-        print(f"note: not in `ippoc --help` yet (landing in parallel): {landing}")
-    missing = sorted({f"{c} (in: {line})" for c, _, line in calls if c not in names and c not in LANDING})
+    missing = sorted({f"{c} (in: {line})" for c, _, line in calls if c not in names})
     assert not missing, f"commands the skill names that `ippoc --help` does not list: {missing}"
 
 
@@ -136,10 +129,7 @@ def test_options_exist():
     _, body = split_skill(SKILL)
     glob = global_options()
     bad = []
-    names = help_commands()
     for cmd, opts, line in ippoc_invocations(body):
-        if cmd not in names and cmd in LANDING:
-            continue
         rc, out, err = ippoc("help", cmd)
         assert rc == 0, (cmd, rc, err)
         known = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", out)) | glob
