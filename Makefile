@@ -35,6 +35,8 @@ DEB_TEST  += systemd-journal-remote
 DEB_TEST  += manpages manpages-dev groff-base
 # wabt: wasm-interp runs WebAssembly tools and wat2wasm builds the test's tool (tests/evolve); git: the self-code test's repository
 DEB_TEST  += wabt git
+# python3-yaml: it-skill parses the OpenClaw skill's frontmatter; cppcheck, clang-tidy: `ippoc review`'s static checks (it-review)
+DEB_TEST  += python3-yaml cppcheck clang-tidy
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
 DEB_BENCH  = python3-numpy python3-matplotlib
 # bench/evolve-postgres: PostgreSQL 15 and pgbench, scipy to cross-check the statistics

@@ -370,6 +370,22 @@ enum MHD_Result api_h_knowledge(struct api *a, struct MHD_Connection *c, api_rou
  * *question) and "at" (epoch ms, 0 = none): 0 or -EINVAL with err naming the field. */
 enum MHD_Result api_h_ask(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 /* POST /v1/actions (api_actions.c): {"service", "action", "reason", "who"?}. */
+/* The body of POST /v1/actions (api_actions_parse.c, pure): exactly the
+ * members "service" (1..API_PROPOSE_SERVICE_MAX printable ASCII, no blank),
+ * "action" (1..API_PROPOSE_ACTION_MAX bytes, no control byte), "reason"
+ * (1..API_PROPOSE_REASON_MAX bytes of text, not all blank, no control byte)
+ * and optionally "who" (as approve's: 1..API_WHO_MAX printable ASCII,
+ * default "api"). 0, or -EINVAL with err naming the member and the reason. */
+#define API_PROPOSE_SERVICE_MAX 63
+#define API_PROPOSE_ACTION_MAX 480
+#define API_PROPOSE_REASON_MAX 1000
+typedef struct api_proposal {
+    char service[API_PROPOSE_SERVICE_MAX + 1];
+    char action[API_PROPOSE_ACTION_MAX + 1];
+    char reason[API_PROPOSE_REASON_MAX + 1];
+    char who[API_WHO_MAX + 1];
+} api_proposal;
+int api_parse_propose_body(const char *body, size_t len, api_proposal *out, char *err, size_t errlen);
 enum MHD_Result api_h_actions(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 /* The dashboard's static files (api_web.c): GET/HEAD of url ("/",
  * "/index.html" or "/assets/NAME"); no token (they hold no data: every
