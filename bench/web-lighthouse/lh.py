@@ -147,7 +147,8 @@ def fmt(v, kind):
 def ratio(a, b):
     if a is None or not b:
         return "n/a"
-    return "%.2f" % (a / b)
+    r = a / b
+    return "%.2f" % r if r >= 0.1 else "%.2g" % r
 
 
 def summarize(a):
