@@ -86,6 +86,9 @@ def one_run(path):
     items = ((r.get("audits", {}).get("network-requests") or {}).get("details") or {}).get("items") or []
     off = sorted({urllib.parse.urlsplit(i.get("url", "")).netloc or i.get("url", "")
                   for i in items if not is_local(i.get("url", ""))})
+    # tried but got no answer here (no route, name not resolved): still tried
+    off_failed = sorted({urllib.parse.urlsplit(i.get("url", "")).netloc for i in items
+                         if not is_local(i.get("url", "")) and (i.get("statusCode") or -1) <= 0})
     if not items:       # the page did not load: nothing is known about its requests
         off = None
     run = {
@@ -100,6 +103,7 @@ def one_run(path):
         "bytes": numeric(r, "total-byte-weight"),
         "requests": len(items) if items else None,
         "off": off,
+        "off_failed": off_failed,
         "fv_bytes": first_view(r, items)[0],
         "fv_requests": first_view(r, items)[1],
         "timed_out": any("too slowly" in w for w in (r.get("runWarnings") or [])),
@@ -207,7 +211,9 @@ def summarize(a):
         for ag in present:
             hosts = sorted({h for x in runs[ag] for h in x["off"] or []})
             known = any(x["off"] is not None for x in runs[ag])
-            cells.append("**yes**: " + ", ".join(hosts) if hosts else "no" if known else "n/a")
+            failed = sorted({h for x in runs[ag] for h in x["off_failed"]})
+            cells.append("**yes**: " + ", ".join(h + (" (tried, no answer here)" if h in failed else "")
+                                                  for h in hosts) if hosts else "no" if known else "n/a")
         md.append("| any request off this machine | %s |%s" % (" | ".join(cells), " |" if both else ""))
         cells = [", ".join(fmt(x["performance"], "score") for x in runs[ag]) for ag in present]
         md.append("| performance, each run | %s |%s" % (" | ".join(cells), " |" if both else ""))
