@@ -19,6 +19,7 @@ tests/integration/) as dashboard-overview.png; its path is printed.
 Exit 77 (skipped) when chromium, node or tests/web/node_modules is missing,
 unless CI is set: then a missing browser is a failure. The browser, the
 daemon and the services are stopped even when the test fails."""
+import atexit
 import json
 import os
 import shutil
@@ -110,11 +111,17 @@ def audit_kinds(d):
 
 
 def run_browser(d, env_extra, deadline):
-    """Runs dashboard.mjs (its own session, marked with the daemon's temp dir
-    so the daemon's cleanup also kills chromium if node dies); returns its
-    JSON result, or raises with its output."""
+    """Runs dashboard.mjs in its own session; returns its JSON result, or
+    raises with its output. Node and chromium (which playwright starts in a
+    process group of its own) carry a marker of their own in their
+    environment, so whatever they leave is killed at the end, even when this
+    test fails or is killed; chromium's profile goes to the daemon's temp
+    dir (removed with it)."""
+    mark = os.path.join(d.tmp, "browser")
+    os.makedirs(mark, exist_ok=True)
+    atexit.register(kill_marked, mark)
     env = dict(os.environ, IPPOC_URL=d.url, IPPOC_TOKEN=TOKEN, IPPOC_CHROMIUM=CHROMIUM,
-               IPPOC_IT_DIR=d.tmp, TMPDIR=d.tmp, **env_extra)
+               IPPOC_IT_DIR=mark, TMPDIR=mark, **env_extra)
     p = subprocess.Popen(["node", os.path.join(WEB_TESTS, "dashboard.mjs")], cwd=WEB_TESTS, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -124,7 +131,7 @@ def run_browser(d, env_extra, deadline):
         out, err = p.communicate()
         raise AssertionError(f"dashboard.mjs ran past the test's budget\n{err[-6000:]}")
     finally:
-        kill_marked(d.tmp)  # chromium too, should node have left it behind
+        kill_marked(mark)  # chromium too, should node have left it behind
     sys.stdout.write(err)
     assert p.returncode == 0, f"dashboard.mjs exited {p.returncode}:\n{out[-3000:]}"
     return json.loads(out.strip().splitlines()[-1])
