@@ -126,6 +126,13 @@ int cli_http_post_done(const cli_ctx *ctx, const char *path, const char *done);
 /* GETs a text answer (a diff, a file) into *text (caller free()s); the
  * failures as for cli_http_get_json. */
 int cli_http_get_text(const cli_ctx *ctx, const char *path, char **text);
+/* One request (a GET, or a POST of post_body when not NULL) answered by
+ * JSON that never prints: a failure is one line in err ("cannot reach
+ * ippocd at ...", "not_found (HTTP 404): ..."); *status is the HTTP status
+ * (0: no answer). Returns CLI_EXIT_OK or the exit code the failure would
+ * have. For `ippoc mcp`, which hands failures to its client. */
+int cli_http_call(const cli_ctx *ctx, const char *path, const char *post_body, json_t **out, long *status,
+                  char *err, size_t errn);
 
 /* Receives bytes of a stream; returns 0 to go on, non-zero to stop. */
 typedef int (*cli_stream_fn)(const char *buf, size_t n, void *ud);
@@ -298,6 +305,7 @@ int cmd_evolve_watch(const cli_ctx *ctx, int argc, char **argv); /* argv[0] = "w
 int cmd_evolve_code(const cli_ctx *ctx, int argc, char **argv);
 int cmd_evolve_accept(const cli_ctx *ctx, int argc, char **argv);
 int cmd_tool(const cli_ctx *ctx, int argc, char **argv);    /* cmd_tool.c: ToolSmith's tools */
+int cmd_mcp(const cli_ctx *ctx, int argc, char **argv);     /* cmd_mcp.c: a Model Context Protocol server on stdio */
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
  * the diagnosis kept on an incident's JSON, NULL when none. */
 void cli_print_diagnosis(const json_t *d);

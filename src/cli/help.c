@@ -41,6 +41,7 @@ static const char usage_text[] =
     "  evolve code       the model proposes faster code for one file; built, tested, benched\n"
     "  evolve accept ID  merge a self-code job's best branch and build it (then restart)\n"
     "  tool              ToolSmith's tools: list, run, test, draft, add\n"
+    "  mcp               a Model Context Protocol server on stdio for AI assistants\n"
     "  evolve run|status|stop  experiments: tune a space of knobs against a fitness\n"
     "  help [COMMAND]    this text, or a command's\n"
     "\n"
@@ -316,6 +317,22 @@ static const cmd_help helps[] = {
      "tool; 'add' posts FILE.lua (NAME from the file name) as a draft without\n"
      "one. A draft enters the genome only when its tests pass in the sandbox\n"
      "and the safety policy allows it (it may wait in 'ippoc pending').\n"},
+    {"mcp",
+     "usage: ippoc mcp [--read-only]\n"
+     "\n"
+     "Serves the Model Context Protocol on stdin/stdout (JSON-RPC 2.0, one\n"
+     "message per line; logs on stderr) until end of input, so an AI assistant\n"
+     "can use the daemon: register it with an MCP host as the command\n"
+     "'ippoc mcp' (openclaw mcp add ippoc -- ippoc mcp). Answers the 2025-11-25\n"
+     "initialize handshake and 2026-07-28's server/discover and stateless\n"
+     "requests. Tools: status, metrics_query, incidents_list, incident_get,\n"
+     "ask, actions_pending, action_approve, action_propose; each has a JSON\n"
+     "Schema and every failure is an isError result. Actions are typed (the\n"
+     "rule language, never shell): a proposal is only queued for a person's\n"
+     "approval through the safety policy, and the audit log names the\n"
+     "assistant (mcp:CLIENT). --read-only leaves out action_approve and\n"
+     "action_propose. Talks to ippocd like every command (--url, --token, the\n"
+     "Unix socket). See docs/mcp.md.\n"},
     {"evolve",
      "usage: ippoc evolve run --space FILE [--fitness CMD] [--budget 30m] [--repeats N]\n"
      "                        [--min-gain 2%] [--alpha 0.05] [--seed N] [--apply] [--detach]\n"

@@ -37,6 +37,7 @@ static const struct {
     {"evolve", cmd_evolve},
     {"history", cmd_history}, {"diff", cmd_diff}, {"rollback", cmd_rollback}, {"genome", cmd_genome},
     {"tool", cmd_tool},
+    {"mcp", cmd_mcp},
 };
 
 static cmd_fn find_command(const char *name)
