@@ -47,6 +47,8 @@ const seen = {
   unauthorizedAfter: [], // /v1/ answers of 401 after the token was entered
   bytes: 0,            // encoded bytes received (CDP: headers + body as transferred)
   sizes: [],           // [bytes, URL] of each finished response
+  noBearer: [],        // /v1/ requests once the token is entered without "Authorization: Bearer TOKEN"
+  checks: [],          // pending header look-ups
 };
 let tokenEntered = false;
 
@@ -56,6 +58,11 @@ function watch(page, cdp) {
     seen.requests.push(`${r.method()} ${u}`);
     if (u.includes(token)) seen.tokenInUrl.push(u);
     if (/^(https?|wss?):/.test(u) && new URL(u).origin !== origin) seen.foreign.push(u);
+    if (tokenEntered && u.startsWith(`${origin}/v1/`)) {
+      seen.checks.push(r.allHeaders().then((h) => {
+        if (h.authorization !== `Bearer ${token}`) seen.noBearer.push(u);
+      }, () => {}));
+    }
   });
   page.on('websocket', (ws) => seen.foreign.push(`websocket ${ws.url()}`));
   page.on('response', (r) => {
@@ -233,9 +240,10 @@ async function main() {
   const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
   step(`launch ${executablePath} ${args.join(' ')}`);
   const browser = await chromium.launch({ executablePath, headless: true, args, timeout: 3 * T });
+  let page;
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
+    page = await context.newPage();
     const cdp = await context.newCDPSession(page);
     await cdp.send('Network.enable');
     const transferred = watch(page, cdp);
@@ -261,6 +269,8 @@ async function main() {
     out.approval = await approve(page);
     await afterApproval(page);
 
+    await Promise.race([Promise.all(seen.checks), new Promise((r) => setTimeout(r, T))]);
+    check(seen.noBearer.length === 0, `every /v1/ request carries the bearer token (not: ${seen.noBearer.join(', ')})`);
     check(seen.foreign.length === 0, `no request to another origin (got ${seen.foreign.join(', ')})`);
     check(seen.tokenInUrl.length === 0, `no token in any URL (got ${seen.tokenInUrl.join(', ')})`);
     check(seen.unauthorizedAfter.length === 0, `no 401 once the token is entered (got ${seen.unauthorizedAfter.join(', ')})`);
@@ -270,6 +280,11 @@ async function main() {
     out.seconds = (Date.now() - t0) / 1000;
     process.stdout.write(JSON.stringify(out) + '\n');
     await context.close();
+  } catch (e) {
+    const failed = shot.replace(/(\.png)?$/, '-failed.png');
+    if (page) await page.screenshot({ path: failed, fullPage: true, timeout: T }).then(
+      () => step(`screenshot of the failure: ${failed}`), () => {});
+    throw e;
   } finally {
     await browser.close();
   }
