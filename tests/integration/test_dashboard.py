@@ -198,6 +198,7 @@ def test_dashboard():
     assert services_of(d)["web"]["pid"] not in (0, pid)
     assert [i for i in incidents_of(d) if i["id"] == open_inc["id"]][0]["state"] == "verifying"
     assert d.stop() == 0
+    assert TOKEN not in d.log_text(), "the token is in ippocd's log"
     took = time.monotonic() - t0
     print(f"it-dashboard took {took:.1f} s", flush=True)
     assert took < BUDGET_S * SLOW, took
