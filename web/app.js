@@ -1,0 +1,2 @@
+/* app.js: the dashboard's script (placeholder until the webui part writes it). */
+"use strict";
