@@ -2,7 +2,7 @@
 // (headless, through playwright-core) against a real ippocd that
 // tests/integration/test_dashboard.py started, with a token, real services
 // and an injected fault; checks the page against the DOM contract
-// (docs/dashboard.md, data-testid hooks) and prints one JSON line of
+// (its data-testid hooks, issue 14) and prints one JSON line of
 // measurements on stdout. Progress goes to stderr; any failed check throws
 // (exit 1). The browser is closed on every path.
 //
