@@ -19,7 +19,7 @@ function h(tag, attrs, ...kids) {
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === null || kid === undefined || kid === false) continue;
     el.append(kid instanceof Node ? kid : String(kid));
   }
@@ -67,7 +67,7 @@ ippoc.num = num;
 /* The badge class of a state word. */
 function stateClass(s) {
   s = String(s || '').toLowerCase();
-  if (/^(running|resolved|ok|healed|done|approved|execute|finished|accepted|connected|true)$/.test(s)) return 'badge ok';
+  if (/^(running|resolved|ok|healed|done|approved|execute|finished|accepted|connected|true|intact)$/.test(s)) return 'badge ok';
   if (/(fail|crash|dead|error|refus|tamper|reject|false|flap|stopped|broken)/.test(s)) return 'badge bad';
   if (/(open|acting|pending|queue|start|backoff|verif|suggest|running_)/.test(s)) return 'badge warn';
   return 'badge';
@@ -152,8 +152,7 @@ function needToken() {
     ev.preventDefault();
     try { sessionStorage.setItem(TOKEN_KEY, input.value.trim()); } catch (e) { /* private mode: kept for nothing */ }
     tokenShown = false;
-    startStream();
-    route();
+    boot();
   });
   disposeView();
   main.replaceChildren(form);
@@ -313,19 +312,22 @@ async function startStream() {
 }
 
 /* ---- start ------------------------------------------------------------------------------- */
-async function showHost() {
+/* One request first: without the token it is the only one to get a 401
+ * (each failed request is a line in the browser's console). */
+async function boot() {
   try {
-    const st = await api('/v1/status', { quiet401: true });
-    const el = document.querySelector('[data-testid=host]');
-    el.textContent = st.host ? `on ${st.host}` : '';
-  } catch (e) { /* the view reports it */ }
+    const st = await api('/v1/status');
+    document.querySelector('[data-testid=host]').textContent = st.host ? `on ${st.host}` : '';
+  } catch (e) {
+    if (e.status === 401) return; /* the token form is up; its submit starts the rest */
+  }
+  route();
+  startStream();
 }
 
 function start() {
   window.addEventListener('hashchange', () => { route(); document.getElementById('view').focus({ preventScroll: true }); });
-  route();
-  showHost();
-  startStream();
+  boot();
 }
 /* DOMContentLoaded comes after every deferred script (charts.js, views.js) has run. */
 document.addEventListener('DOMContentLoaded', start);

@@ -31,6 +31,12 @@
     return parts.length ? parts.join(', ') : '';
   }
 
+  /* An axis label: short (no decimals once above 10). */
+  function axisNum(v, unit) {
+    if (unit === 'percent') return `${Math.abs(v) >= 10 ? v.toFixed(0) : +v.toFixed(1)}%`;
+    return num(v, unit);
+  }
+
   /* Aligned uPlot data from the API's series: [xs (s), ys...]. */
   function align(series, transform) {
     const xs = new Set();
@@ -102,7 +108,7 @@
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true } },
         axes: [{ stroke: '#4d5358', grid: { stroke: '#e3e6ea' } },
-          { stroke: '#4d5358', grid: { stroke: '#e3e6ea' }, size: 60, values: (self, ticks) => ticks.map((v) => num(v, unit)) }],
+          { stroke: '#4d5358', grid: { stroke: '#e3e6ea' }, size: 64, values: (self, ticks) => ticks.map((v) => axisNum(v, unit)) }],
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, spanGaps: true,
           value: (self, v) => num(v, unit) }))],
       }, data, plot);
@@ -217,7 +223,8 @@
     const body = keys.map((k) => h('tr', {}, h('th', { scope: 'row', title: k }, k),
       cells.get(k).map((sc, b) => h('td', { class: `l${level(sc)}`, title: `${k} at ${new Date(start + b * BUCKET_MS).toLocaleTimeString()}: ${sc.toFixed(2)}` },
         h('span', { class: 'vh' }, sc.toFixed(2))))));
-    const table = h('table', { class: 'heat' }, caption, h('thead', {}, head), h('tbody', {}, body));
+    const cols = h('colgroup', {}, h('col', { class: 'key' }), Array.from({ length: BUCKETS }, () => h('col', {})));
+    const table = h('table', { class: 'heat' }, caption, cols, h('thead', {}, head), h('tbody', {}, body));
     const legend = h('ul', { class: 'legend', 'aria-label': 'Colour key' },
       [['l0', 'under 0.2'], ['l1', '0.2'], ['l2', '0.4'], ['l3', '0.6'], ['l4', '0.8 and up (anomalous)']]
         .map(([c, t]) => h('li', {}, h('span', { class: c }), t)));

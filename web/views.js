@@ -8,9 +8,15 @@
 
   const card = (title, ...kids) => h('section', { class: 'card', 'aria-label': title }, h('h3', {}, title), ...kids);
   const empty = (text) => h('p', { class: 'empty' }, text);
-  const table = (cols, rows) => h('div', { class: 'scroll' }, h('table', {},
-    h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', class: c.startsWith('~') ? 'hide-sm' : null }, c.replace(/^~/, ''))))),
-    h('tbody', {}, rows)));
+  /* cols: header names ("~name": hidden on a phone); stack: on a phone each
+   * row becomes a block whose cells carry their column's name. */
+  const table = (cols, rows, stack) => {
+    const names = cols.map((c) => c.replace(/^~/, ''));
+    for (const tr of rows) [...tr.children].forEach((cell, i) => { cell.dataset.label = names[i] || ''; });
+    return h('div', { class: 'scroll' }, h('table', { class: stack ? 'stack' : null },
+      h('thead', {}, h('tr', {}, cols.map((c, i) => h('th', { scope: 'col', class: c.startsWith('~') ? 'hide-sm' : null }, names[i])))),
+      h('tbody', {}, rows)));
+  };
   const td = (x, sm) => h('td', { class: sm ? 'hide-sm' : null }, x);
   const incLink = (id) => h('a', { href: `#/incidents/${id}` }, `#${id}`);
   const isOpen = (inc) => !inc.closed_ms && !/^(resolved|failed|closed)$/.test(inc.state || '');
@@ -93,7 +99,7 @@
         return table(['incident', 'service', 'state', 'what', '~detected', '~time to heal'], all.map((i) =>
           h('tr', { 'data-testid': 'incident-row', 'data-id': i.id, 'data-state': i.state },
             h('th', { scope: 'row' }, incLink(i.id)), td(i.service || '-'), td(badge(i.state)), td(i.what || '-'),
-            td(when(i.detected_ms), true), td(i.time_to_heal_ms !== undefined && i.closed_ms ? dur(i.time_to_heal_ms) : '-', true))));
+            td(when(i.detected_ms), true), td(i.time_to_heal_ms !== undefined && i.closed_ms ? dur(i.time_to_heal_ms) : '-', true))), true);
       }, 'incidents');
     }
     await refresh();
@@ -123,7 +129,7 @@
     for (const a of inc.actions || [])
       add('action', a.ts, `Action: ${a.action}`, badge(a.outcome), ` ${a.message || ''}`, a.by ? ` (by ${a.by})` : '');
     if (inc.closed_ms || !isOpen(inc))
-      add('outcome', inc.closed_ms, `Outcome: ${inc.state}`, inc.reason || '', inc.time_to_heal_ms !== undefined ? ` - time to heal ${dur(inc.time_to_heal_ms)}` : '');
+      add('outcome', inc.closed_ms, `Outcome: ${inc.state}`, inc.reason || '', inc.time_to_heal_ms !== undefined && inc.state === 'resolved' ? ` - time to heal ${dur(inc.time_to_heal_ms)}` : '');
     items.sort((a, b) => a.ts - b.ts);
     return items.map((it) => h('li', { 'data-kind': it.kind },
       h('span', { class: 'kind' }, it.kind), ' ', when(it.ts), ' - ', h('strong', {}, it.title), it.more.length ? h('div', {}, it.more) : ''));
@@ -208,7 +214,7 @@
       if (e.status === 401) throw e;
     }
     const series = (info && info.metrics) || [];
-    box.append(h('h2', {}, name), h('p', { class: 'muted' }, (series[0] && series[0].help) || '', series[0] ? ` (${series[0].unit || ''}, ${series[0].kind || ''})` : ''),
+    box.append(h('h2', {}, name), h('p', { class: 'muted' }, (series[0] && series[0].help) || '', series[0] ? ` (${[series[0].unit, series[0].kind].filter(Boolean).join(', ')})` : ''),
       h('section', { class: 'card', 'aria-label': 'Chart' }, h('h3', {}, 'Last 15 minutes, live'), c.el));
     if (series.length > 1)
       box.append(card('Series', h('ul', {}, series.map((s) => h('li', {},
@@ -263,7 +269,7 @@
               h('button', { type: 'button', 'data-testid': 'approve', 'aria-label': `Approve #${p.id}: ${p.action} on ${p.service}`, onclick: () => act(p, 'approve', row) }, 'Approve'),
               h('button', { type: 'button', class: 'danger', 'data-testid': 'reject', 'aria-label': `Reject #${p.id}: ${p.action} on ${p.service}`, onclick: () => act(p, 'reject', row) }, 'Reject'))));
           return row;
-        }));
+        }), true);
       }, 'pending actions');
     }
     await refresh();
@@ -293,7 +299,7 @@
               h('th', { scope: 'row' }, r.seq), td(when(r.ts)), td(r.kind), td(r.service || '-'),
               td(h('code', {}, (r.action && (r.action.text || r.action.kind)) || '-')),
               td(r.outcome ? h('span', {}, badge(r.outcome.status), ` ${r.outcome.message || ''}`) : badge(r.verdict || '-')),
-              td(r.detail || r.reason || '', true))));
+              td(r.detail || r.reason || '', true))), true);
         }, 'audit records'),
       ]);
     }
@@ -315,7 +321,7 @@
             h('tr', { 'data-testid': 'evolve-run', 'data-id': r.id, 'data-state': r.status },
               h('th', { scope: 'row' }, h('code', {}, r.id)), td(badge(r.status)), td(typeof r.space === 'string' ? r.space : r.space && r.space.name ? r.space.name : '-'),
               td(when(r.started_ms)), td(r.trials ?? '-', true), td(r.accepted ?? '-', true),
-              td(r.incumbent && typeof r.incumbent === 'object' ? (r.incumbent.fitness ?? JSON.stringify(r.incumbent).slice(0, 60)) : r.incumbent ?? (r.error || '-'), true))));
+              td(r.incumbent && typeof r.incumbent === 'object' ? (r.incumbent.fitness ?? JSON.stringify(r.incumbent).slice(0, 60)) : r.incumbent ?? (r.error || '-'), true))), true);
         }, 'experiments'),
         fill(commits, async () => {
           const list = (await api('/v1/genome')).commits || [];
@@ -323,7 +329,7 @@
           return table(['commit', 'time', 'kind', 'author', 'summary', '~fitness'], list.map((c) =>
             h('tr', { 'data-testid': 'genome-commit', 'data-id': c.id },
               h('th', { scope: 'row' }, h('code', { title: c.id }, c.short || String(c.id).slice(0, 8))), td(when((c.time || 0) * 1000, { date: true })),
-              td(c.kind || '-'), td(c.author || '-'), td(c.summary || c.reason || '-'), td(c.fitness ?? '-', true))));
+              td(c.kind || '-'), td(c.author || '-'), td(c.summary || c.reason || '-'), td(c.fitness ?? '-', true))), true);
         }, 'genome'),
       ]);
     }
