@@ -168,8 +168,8 @@
   }
 
   /* ---- the anomaly heat map ---------------------------------------------------- */
-  const BUCKETS = 20, BUCKET_MS = 60 * 1000, ROWS = 12;
-  const seen = new Map(); /* key -> [[ts, score]]: scores this page has seen, for the columns before it loaded */
+  const BUCKETS = 30, BUCKET_MS = 60 * 1000, ROWS = 12;
+  const seen = new Map(); /* key -> [[ts, score]]: scores this page saw while open */
 
   function level(score) {
     if (!(score > 0)) return 0;
@@ -180,48 +180,45 @@
     return 0;
   }
 
-  /* From /v1/anomalies?all=1: a table, one row per series (anomalous now,
-   * in a recent episode, else the highest scores), one column per minute. */
+  /* From /v1/anomalies (without ?all=1: every watched series' score would
+   * cost hundreds of KB): a table, one row per series anomalous now or in a
+   * kept episode, one column per minute of the last half hour; a cell is
+   * the highest score known for that minute. */
   function heatmap(doc) {
     const now = doc.ts || Date.now();
     const end = Math.floor(now / BUCKET_MS) * BUCKET_MS + BUCKET_MS;
     const start = end - BUCKETS * BUCKET_MS;
-    const cells = new Map(); /* key -> Float64Array of max scores */
-    const row = (key) => {
-      if (!cells.has(key)) cells.set(key, new Array(BUCKETS).fill(0));
-      return cells.get(key);
-    };
+    const cells = new Map(); /* key -> array of max scores */
     const mark = (key, from, to, score) => {
-      const r = row(key);
+      if (!cells.has(key)) cells.set(key, new Array(BUCKETS).fill(0));
+      const r = cells.get(key);
       for (let b = 0; b < BUCKETS; b++) {
         const b0 = start + b * BUCKET_MS;
         if (b0 + BUCKET_MS > from && b0 <= to) r[b] = Math.max(r[b], score || 0);
       }
     };
-    for (const a of doc.anomalies || []) mark(a.key, a.since_ms, now, Math.max(a.peak || 0, a.score || 0));
-    for (const ep of doc.episodes || [])
-      for (const m of ep.members || []) mark(m.key, m.since_ms, m.calm_ms || (ep.closed_ms || now), m.peak);
-    const all = (doc.metrics || []).slice().sort((a, b) => (b.score || 0) - (a.score || 0));
-    for (const m of all) {
-      const hist = seen.get(m.key) || [];
-      hist.push([now, m.score || 0]);
+    for (const a of doc.anomalies || []) {
+      const hist = seen.get(a.key) || [];
+      hist.push([now, a.score || 0]);
       while (hist.length && hist[0][0] < start) hist.shift();
-      seen.set(m.key, hist);
+      seen.set(a.key, hist);
+      mark(a.key, a.since_ms, now, Math.max(a.peak || 0, a.score || 0));
     }
-    for (const m of all.slice(0, ROWS)) row(m.key);
-    const keys = [...cells.keys()].slice(0, ROWS);
+    for (const ep of doc.episodes || [])
+      for (const m of ep.members || []) mark(m.key, m.since_ms, m.calm_ms || ep.closed_ms || now, m.peak);
+    const keys = [...cells.keys()].filter((k) => cells.get(k).some((v) => v > 0)).slice(0, ROWS);
     for (const k of keys) for (const [ts, sc] of seen.get(k) || []) mark(k, ts, ts, sc);
 
+    const hhmm = (t) => `${String(t.getHours()).padStart(2, '0')}:${String(t.getMinutes()).padStart(2, '0')}`;
     const caption = h('caption', { class: 'vh' }, `Anomaly score (0 to 1) of ${keys.length} series, one column per minute, ` +
-      `from ${new Date(start).toLocaleTimeString()} to ${new Date(end).toLocaleTimeString()}`);
+      `from ${hhmm(new Date(start))} to ${hhmm(new Date(end))}`);
     const head = h('tr', {}, h('th', { scope: 'col' }, 'series'),
       Array.from({ length: BUCKETS }, (_, b) => {
         const t = new Date(start + b * BUCKET_MS);
-        return h('th', { scope: 'col' }, b % 5 === 0 ? `${String(t.getHours()).padStart(2, '0')}:${String(t.getMinutes()).padStart(2, '0')}` :
-          h('span', { class: 'vh' }, t.toLocaleTimeString()));
+        return h('th', { scope: 'col' }, b % 10 === 0 ? hhmm(t) : h('span', { class: 'vh' }, hhmm(t)));
       }));
     const body = keys.map((k) => h('tr', {}, h('th', { scope: 'row', title: k }, k),
-      cells.get(k).map((sc, b) => h('td', { class: `l${level(sc)}`, title: `${k} at ${new Date(start + b * BUCKET_MS).toLocaleTimeString()}: ${sc.toFixed(2)}` },
+      cells.get(k).map((sc, b) => h('td', { class: `l${level(sc)}`, title: `${k} at ${hhmm(new Date(start + b * BUCKET_MS))}: ${sc.toFixed(2)}` },
         h('span', { class: 'vh' }, sc.toFixed(2))))));
     const cols = h('colgroup', {}, h('col', { class: 'key' }), Array.from({ length: BUCKETS }, () => h('col', {})));
     const table = h('table', { class: 'heat' }, caption, cols, h('thead', {}, head), h('tbody', {}, body));
@@ -229,11 +226,11 @@
       [['l0', 'under 0.2'], ['l1', '0.2'], ['l2', '0.4'], ['l3', '0.6'], ['l4', '0.8 and up (anomalous)']]
         .map(([c, t]) => h('li', {}, h('span', { class: c }), t)));
     const anomalous = (doc.anomalies || []).length;
-    const wrap = h('div', { 'data-testid': 'heatmap', 'data-series': String(keys.length), class: 'scroll' },
+    const more = cells.size > keys.length ? ` The ${ROWS} first of ${cells.size} series are shown.` : '';
+    return h('div', { 'data-testid': 'heatmap', 'data-series': String(keys.length), class: 'scroll' },
       h('p', { class: 'muted' }, `${anomalous} anomalous now of ${doc.watched || 0} watched series (threshold ${doc.threshold}); ` +
-        `${doc.episodes_total || 0} episodes so far.`),
-      keys.length ? table : h('p', { class: 'empty' }, 'No series scored yet.'), keys.length ? legend : null);
-    return wrap;
+        `${doc.episodes_total || 0} episodes so far.${more}`),
+      keys.length ? table : h('p', { class: 'empty' }, 'No series was anomalous in the last 30 minutes.'), keys.length ? legend : null);
   }
 
   ippoc.chart = chart;

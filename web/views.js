@@ -54,7 +54,8 @@
     const inc = h('div', { 'data-testid': 'incidents-open' }, empty('Loading…'));
     const heat = h('div', {}, h('div', { 'data-testid': 'heatmap', 'data-series': '0' }, empty('Loading…')));
     const head = h('p', { class: 'muted' }, ' ');
-    const cpu = ippoc.chart('cpu.usage_percent', { title: 'CPU busy (all CPUs)', keys: ['cpu.usage_percent{cpu="total",state="idle"}'],
+    /* one series, not the family: the first view stays small */
+    const cpu = ippoc.chart('cpu.usage_percent{cpu="total",state="idle"}', { title: 'CPU busy (all CPUs)',
       transform: (v) => Math.max(0, 100 - v), label: 'busy', unit: 'percent' });
     const mem = ippoc.chart('memory.used_percent', { title: 'Memory used', unit: 'percent', label: 'used' });
     box.append(h('h2', {}, 'Overview'), head,
@@ -76,7 +77,7 @@
           return open.length ? incidentRows(open) : empty('No open incidents.');
         }, 'incidents'),
         fill(heat, async () => {
-          const doc = await api('/v1/anomalies?all=1');
+          const doc = await api('/v1/anomalies');
           if (!doc.enabled) return h('div', { 'data-testid': 'heatmap', 'data-series': '0' }, empty('Anomaly detection is off ([detect] enabled = no).'));
           return ippoc.heatmap(doc);
         }, 'anomalies'),
