@@ -168,7 +168,7 @@
   }
 
   /* ---- the anomaly heat map ---------------------------------------------------- */
-  const BUCKETS = 30, BUCKET_MS = 60 * 1000, ROWS = 12;
+  const BUCKETS = 15, BUCKET_MS = 2 * 60 * 1000, ROWS = 12;
   const seen = new Map(); /* key -> [[ts, score]]: scores this page saw while open */
 
   function level(score) {
@@ -182,8 +182,8 @@
 
   /* From /v1/anomalies (without ?all=1: every watched series' score would
    * cost hundreds of KB): a table, one row per series anomalous now or in a
-   * kept episode, one column per minute of the last half hour; a cell is
-   * the highest score known for that minute. */
+   * kept episode, one column per 2 minutes of the last half hour; a cell
+   * is the highest score known in those 2 minutes. */
   function heatmap(doc) {
     const now = doc.ts || Date.now();
     const end = Math.floor(now / BUCKET_MS) * BUCKET_MS + BUCKET_MS;
@@ -210,12 +210,12 @@
     for (const k of keys) for (const [ts, sc] of seen.get(k) || []) mark(k, ts, ts, sc);
 
     const hhmm = (t) => `${String(t.getHours()).padStart(2, '0')}:${String(t.getMinutes()).padStart(2, '0')}`;
-    const caption = h('caption', { class: 'vh' }, `Anomaly score (0 to 1) of ${keys.length} series, one column per minute, ` +
+    const caption = h('caption', { class: 'vh' }, `Anomaly score (0 to 1) of ${keys.length} series, one column per 2 minutes, ` +
       `from ${hhmm(new Date(start))} to ${hhmm(new Date(end))}`);
     const head = h('tr', {}, h('th', { scope: 'col' }, 'series'),
       Array.from({ length: BUCKETS }, (_, b) => {
         const t = new Date(start + b * BUCKET_MS);
-        return h('th', { scope: 'col' }, b % 10 === 0 ? hhmm(t) : h('span', { class: 'vh' }, hhmm(t)));
+        return h('th', { scope: 'col' }, b % 5 === 0 ? hhmm(t) : h('span', { class: 'vh' }, hhmm(t)));
       }));
     const body = keys.map((k) => h('tr', {}, h('th', { scope: 'row', title: k }, k),
       cells.get(k).map((sc, b) => h('td', { class: `l${level(sc)}`, title: `${k} at ${hhmm(new Date(start + b * BUCKET_MS))}: ${sc.toFixed(2)}` },
