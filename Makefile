@@ -35,6 +35,8 @@ DEB_TEST  += systemd-journal-remote
 DEB_TEST  += manpages manpages-dev groff-base
 # wabt: wasm-interp runs WebAssembly tools and wat2wasm builds the test's tool (tests/evolve); git: the self-code test's repository
 DEB_TEST  += wabt git
+# python3-yaml: it-skill parses the OpenClaw skill's frontmatter; cppcheck, clang-tidy: `ippoc review`'s static checks (it-review)
+DEB_TEST  += python3-yaml cppcheck clang-tidy
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
 DEB_BENCH  = python3-numpy python3-matplotlib
 # bench/evolve-postgres: PostgreSQL 15 and pgbench, scipy to cross-check the statistics
@@ -139,6 +141,20 @@ bench: deps-bench build
 	BUILD=$(BUILD) bench/nab/run.sh
 	BUILD=$(BUILD) bench/detect-throughput/run.sh
 	if ls bench/quiet/data/*.csv.xz >/dev/null 2>&1; then BUILD=$(BUILD) bench/quiet/run.sh --inject; fi
+
+# The dashboard's charting library (uPlot), vendored: refreshes web/vendor/
+# from npm at the version web/package.json and package-lock.json pin (npm ci),
+# then checks the copies equal the package's files. The copies are committed,
+# so building and `make run` need no Node; only this target does.
+.PHONY: web-vendor
+web-vendor:
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css web/vendor/
+	cp web/node_modules/uplot/LICENSE web/vendor/LICENSE.uPlot
+	cmp web/node_modules/uplot/dist/uPlot.iife.min.js web/vendor/uPlot.iife.min.js
+	cmp web/node_modules/uplot/dist/uPlot.min.css web/vendor/uPlot.min.css
+	cmp web/node_modules/uplot/LICENSE web/vendor/LICENSE.uPlot
+	@echo "web/vendor/: uplot $$(node -p 'require("./web/node_modules/uplot/package.json").version'); commit what changed (git status web/vendor)"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(CLANG_BUILD)

@@ -478,6 +478,7 @@ int api_start(api_t **out, const core_config *cfg, mem_t *mem, const api_hooks *
     /* streams may take half, so plain requests always have room */
     a->max_streams = maxconn >= 2 ? (int)(maxconn / 2) : 1;
 
+    api_web_init(a); /* before any listener thread reads it */
     int rc = start_main(a, cfg, maxconn, err, errlen);
     if (!rc && cfg->api_prometheus_listen[0])
         rc = start_prometheus(a, cfg->api_prometheus_listen, err, errlen);

@@ -108,6 +108,7 @@ struct api {
     atomic_int stopping;
     atomic_int streams;  /* open SSE streams */
     atomic_int in_wait;  /* stream threads inside mem_events_wait */
+    char web_dir[1024];  /* IPPOC_WEB_DIR: the dashboard's files read from there ("": the built-in copies) */
 };
 
 /* ---- growing buffer ---------------------------------------------------- */
@@ -249,6 +250,34 @@ const char *api_route_allow(api_route_id id);
  * route that takes both (R_EVOLVE). */
 bool api_route_takes_body(api_route_id id, const char *method);
 
+/* ---- the dashboard's files (api_web.c, api_web_parse.c, web_embed.c) ------- */
+/* One file of web/ built into the binary by tools/embed_web.py (the
+ * generated web_embed.c holds the table). */
+typedef struct api_web_file {
+    const char *name;  /* relative to web/: "index.html", "vendor/uPlot.min.css" */
+    const char *ctype; /* Content-Type, with charset for text */
+    const char *etag;  /* strong ETag of the identity bytes, quoted */
+    const unsigned char *data;
+    size_t len;
+    const unsigned char *gz; /* a gzip'd copy; NULL when it would not be smaller */
+    size_t gzlen;
+} api_web_file;
+/* The built-in file of that name, or NULL. */
+const api_web_file *api_web_embedded(const char *name);
+/* The file name a (decoded) web path names: "/" and "/index.html" ->
+ * "index.html", "/assets/NAME" -> NAME when NAME is a plain relative path
+ * (no empty, "." or ".." segment, no backslash); NULL otherwise. */
+const char *api_web_name(const char *url);
+/* Whether an Accept-Encoding value allows gzip: "gzip" or "x-gzip" with a
+ * q above 0, or "*" above 0 when gzip is not named. NULL: false. */
+bool api_web_accepts_gzip(const char *accept_encoding);
+/* Whether an If-None-Match value ("*" or a list of entity tags, compared
+ * weakly: a W/ prefix is ignored) matches etag (quoted) or its gzip'd
+ * variant (the same with "-gz" before the closing quote). */
+bool api_web_etag_match(const char *if_none_match, const char *etag);
+/* Reads IPPOC_WEB_DIR into a->web_dir (api_start) and logs it. */
+void api_web_init(struct api *a);
+
 /* ---- healing (api_heal_parse.c) -------------------------------------------- */
 /* A decimal id of n bytes: digits only, 1..UINT64_MAX. 0 or -EINVAL
  * (empty, sign, blank, other byte, zero, too many digits, overflow). */
@@ -341,6 +370,22 @@ enum MHD_Result api_h_knowledge(struct api *a, struct MHD_Connection *c, api_rou
  * *question) and "at" (epoch ms, 0 = none): 0 or -EINVAL with err naming the field. */
 enum MHD_Result api_h_ask(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 /* POST /v1/actions (api_actions.c): {"service", "action", "reason", "who"?}. */
+/* The body of POST /v1/actions (api_actions_parse.c, pure): exactly the
+ * members "service" (1..API_PROPOSE_SERVICE_MAX printable ASCII, no blank),
+ * "action" (1..API_PROPOSE_ACTION_MAX bytes, no control byte), "reason"
+ * (1..API_PROPOSE_REASON_MAX bytes of text, not all blank, no control byte)
+ * and optionally "who" (as approve's: 1..API_WHO_MAX printable ASCII,
+ * default "api"). 0, or -EINVAL with err naming the member and the reason. */
+#define API_PROPOSE_SERVICE_MAX 63
+#define API_PROPOSE_ACTION_MAX 480
+#define API_PROPOSE_REASON_MAX 1000
+typedef struct api_proposal {
+    char service[API_PROPOSE_SERVICE_MAX + 1];
+    char action[API_PROPOSE_ACTION_MAX + 1];
+    char reason[API_PROPOSE_REASON_MAX + 1];
+    char who[API_WHO_MAX + 1];
+} api_proposal;
+int api_parse_propose_body(const char *body, size_t len, api_proposal *out, char *err, size_t errlen);
 enum MHD_Result api_h_actions(struct api *a, struct MHD_Connection *c, const char *body, size_t len);
 /* The dashboard's static files (api_web.c): GET/HEAD of url ("/",
  * "/index.html" or "/assets/NAME"); no token (they hold no data: every

@@ -126,6 +126,13 @@ int cli_http_post_done(const cli_ctx *ctx, const char *path, const char *done);
 /* GETs a text answer (a diff, a file) into *text (caller free()s); the
  * failures as for cli_http_get_json. */
 int cli_http_get_text(const cli_ctx *ctx, const char *path, char **text);
+/* One request (a GET, or a POST of post_body when not NULL) answered by
+ * JSON that never prints: a failure is one line in err ("cannot reach
+ * ippocd at ...", "not_found (HTTP 404): ..."); *status is the HTTP status
+ * (0: no answer). Returns CLI_EXIT_OK or the exit code the failure would
+ * have. For `ippoc mcp`, which hands failures to its client. */
+int cli_http_call(const cli_ctx *ctx, const char *path, const char *post_body, json_t **out, long *status,
+                  char *err, size_t errn);
 
 /* Receives bytes of a stream; returns 0 to go on, non-zero to stop. */
 typedef int (*cli_stream_fn)(const char *buf, size_t n, void *ud);
@@ -247,6 +254,52 @@ typedef struct cli_point {
 int cli_sparkline(const cli_point *pts, size_t n, int64_t from_ms, int64_t to_ms, int width,
                   double lo, double hi, bool ascii, char *buf, size_t bufsz);
 
+/* ---- review.c: `ippoc review`'s findings (cmd_review.c) ---------------------------------- */
+enum { CLI_REVIEW_ERROR = 0, CLI_REVIEW_WARNING, CLI_REVIEW_NOTE };
+
+typedef struct cli_review_file {
+    char name[CLI_PATH_MAX]; /* as given (files) or as the diff names it */
+    char real[CLI_PATH_MAX]; /* its realpath, "" when it does not exist */
+    int nlines;              /* lines of the file (or the last line a hunk covers) */
+    int *lo, *hi;            /* diff: the new side's hunk lines [lo, hi]; NULL: the whole file */
+    size_t nr;
+} cli_review_file;
+
+typedef struct cli_review_finding {
+    int file, line, sev, seq;
+    char msg[512]; /* control characters blanked */
+} cli_review_finding;
+
+typedef struct cli_review {
+    cli_review_file *files;
+    size_t nfiles;
+    cli_review_finding *found;
+    size_t nfound, capfound;
+    int dropped; /* lines of the model's answer dropped */
+} cli_review;
+
+void cli_review_free(cli_review *r);
+/* Index of the new file, or -ENOMEM. */
+int cli_review_add_file(cli_review *r, const char *name, int nlines);
+int cli_review_add_range(cli_review *r, int file, int lo, int hi); /* 0 or -ENOMEM */
+bool cli_review_line_ok(const cli_review *r, int file, long line);
+int cli_review_find_file(const cli_review *r, const char *name); /* -1: none */
+int cli_review_severity(const char *s); /* CLI_REVIEW_* or -1 */
+int cli_review_add(cli_review *r, int file, int line, int sev, const char *msg);
+/* The model's answer, one JSON object per line: kept findings (>= 0), each
+ * dropped line said on log and counted in r->dropped; -ENOMEM. */
+int cli_review_parse_answer(cli_review *r, const char *answer, FILE *log);
+/* cppcheck's / clang-tidy's "PATH:LINE:[COL:] SEVERITY: MESSAGE" lines about
+ * the files under review (and, for a diff, in its hunks): findings added. */
+int cli_review_parse_tool(cli_review *r, const char *output);
+/* FILE:LINE: severity: message, by file and line; returns the errors. */
+int cli_review_print(cli_review *r, FILE *out);
+/* Unified diff -> files and hunk ranges, and the text the model reads (each
+ * line with its new-side number), malloc'd into *prompt. 0 or -EINVAL with
+ * "diff line N: reason" / -ENOMEM. */
+int cli_review_parse_diff(cli_review *r, const char *diff, char **prompt, char *err, size_t errlen);
+int cmd_review(const cli_ctx *ctx, int argc, char **argv); /* cmd_review.c: no daemon */
+
 /* ---- heal_fmt.c: text for the healing commands (exposed for tests) ------------------------ */
 /* An id argument: 1..UINT64_MAX digits; prints the usage error and returns
  * CLI_EXIT_USAGE otherwise. */
@@ -298,6 +351,8 @@ int cmd_evolve_watch(const cli_ctx *ctx, int argc, char **argv); /* argv[0] = "w
 int cmd_evolve_code(const cli_ctx *ctx, int argc, char **argv);
 int cmd_evolve_accept(const cli_ctx *ctx, int argc, char **argv);
 int cmd_tool(const cli_ctx *ctx, int argc, char **argv);    /* cmd_tool.c: ToolSmith's tools */
+int cmd_propose(const cli_ctx *ctx, int argc, char **argv); /* cmd_propose.c: POST /v1/actions */
+int cmd_mcp(const cli_ctx *ctx, int argc, char **argv);     /* cmd_mcp.c: a Model Context Protocol server on stdio */
 /* cmd_why.c: a diagnosis (GET /v1/incidents/ID/diagnosis's shape) as text;
  * the diagnosis kept on an incident's JSON, NULL when none. */
 void cli_print_diagnosis(const json_t *d);

@@ -439,3 +439,63 @@ void cli_url_param(cli_url *u, const char *key, const char *value)
     url_put(u, "=");
     url_put_escaped(u, value);
 }
+
+/* ---- a request that reports instead of printing (ippoc mcp) ------------------------ */
+
+/* The API's {"error":{"code","message"}} of an error answer as one line. */
+static void http_error_text(long status, const char *text, size_t len, char *err, size_t n)
+{
+    json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL;
+    json_t *e = json_object_get(j, "error");
+    const char *code = cli_jstr(e, "code", NULL);
+    const char *msg = cli_jstr(e, "message", NULL);
+    if (!msg && json_is_string(e))
+        msg = json_string_value(e);
+    if (status == 401 || (status == 403 && (!code || strcmp(code, "forbidden") != 0)))
+        snprintf(err, n, "unauthorized (HTTP %ld): %s (give `ippoc mcp` --token TOKEN or IPPOC_TOKEN)", status,
+                 msg ? msg : "the daemon wants a bearer token");
+    else if (msg)
+        snprintf(err, n, "%s (HTTP %ld): %s", code ? code : "error", status, msg);
+    else
+        snprintf(err, n, "ippocd answered HTTP %ld without an error message", status);
+    json_decref(j);
+}
+
+int cli_http_call(const cli_ctx *ctx, const char *path, const char *post_body, json_t **out, long *status,
+                  char *err, size_t errn)
+{
+    char errbuf[CURL_ERROR_SIZE], reason[512];
+    body b = {0};
+    struct curl_slist *h;
+    json_error_t jerr;
+    int code = CLI_EXIT_OK;
+    *out = NULL;
+    *status = 0;
+    err[0] = '\0';
+    CURL *c = start_request(ctx, path, "application/json", post_body, errbuf, &b, &h);
+    if (!c) {
+        snprintf(err, errn, "out of memory");
+        return CLI_EXIT_API;
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (b.too_big) {
+        snprintf(err, errn, "ippocd's answer is larger than %u MiB", BODY_MAX >> 20);
+        code = CLI_EXIT_API;
+    } else if (rc != CURLE_OK) {
+        bool down = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
+        transport_reason(c, rc, errbuf, ctx->timeout_ms, reason, sizeof reason);
+        snprintf(err, errn, "cannot reach ippocd at %s%s%s: %s%s", ctx->url, ctx->socket[0] ? " through " : "",
+                 ctx->socket, reason, down ? " (is it running?)" : "");
+        code = CLI_EXIT_UNREACH;
+    } else if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status), *status < 200 || *status > 299) {
+        http_error_text(*status, b.p, b.len, err, errn);
+        code = *status == 401 ? CLI_EXIT_AUTH : CLI_EXIT_API;
+    } else if (!(*out = json_loadb(b.p ? b.p : "", b.len, 0, &jerr))) {
+        snprintf(err, errn, "ippocd sent a bad answer (not JSON: %s)", jerr.text);
+        code = CLI_EXIT_API;
+    }
+    free(b.p);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return code;
+}

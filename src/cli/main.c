@@ -37,6 +37,9 @@ static const struct {
     {"evolve", cmd_evolve},
     {"history", cmd_history}, {"diff", cmd_diff}, {"rollback", cmd_rollback}, {"genome", cmd_genome},
     {"tool", cmd_tool},
+    {"review", cmd_review},
+    {"propose", cmd_propose},
+    {"mcp", cmd_mcp},
 };
 
 static cmd_fn find_command(const char *name)
@@ -94,7 +97,7 @@ static int run(int argc, char **argv)
         fprintf(stderr, "ippoc: unknown command '%s' (see 'ippoc --help')\n", argv[ci]);
         return CLI_EXIT_USAGE;
     }
-    if (fn == cmd_detect) /* works on files: no daemon, no URL to resolve */
+    if (fn == cmd_detect || fn == cmd_review) /* works on files: no daemon, no URL to resolve */
         return fn(&(cli_ctx){0}, argc - ci, argv + ci);
     int rc = cli_resolve(&g, &ctx);
     return rc != CLI_EXIT_OK ? rc : fn(&ctx, argc - ci, argv + ci);

@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -798,6 +799,204 @@ static int hk_approve_edit(void *ud, uint64_t id, const char *who, const char *e
     return rc ? rc : k.rc;
 }
 
+/* ---- proposals from outside (POST /v1/actions) ---------------------------------- */
+
+#define PROPOSE_PENDING_MAX 64
+#define PROPOSE_PATHS_MAX 32
+
+/* A [service.NAME] of the running configuration: its allowlist (the last
+ * allow line, as heal reads it; "" = the default) and config_path entries.
+ * false when there is no such service. Loop thread (c->cfg). */
+static bool service_policy(const cell *c, const char *name, const char **allow, const char **paths, int *npaths)
+{
+    bool found = false;
+    *allow = "";
+    *npaths = 0;
+    for (int i = 0; i < c->cfg.nraw; i++) {
+        const core_kv *kv = &c->cfg.raw[i];
+        if (strncmp(kv->section, "service.", 8) || strcmp(kv->section + 8, name))
+            continue;
+        found = true;
+        if (!strcmp(kv->key, "allow"))
+            *allow = kv->value;
+        else if (!strcmp(kv->key, "config_path") && *npaths < PROPOSE_PATHS_MAX)
+            paths[(*npaths)++] = kv->value;
+    }
+    return found;
+}
+
+typedef struct propose_call {
+    cell *c;
+    const char *service, *action, *who, *why;
+    int status;
+    char *err;
+    size_t errlen;
+    char *answer; /* malloc'd JSON */
+} propose_call;
+
+/* Refuses the proposal with status and the reason; returns -1. */
+static int propose_fail(propose_call *k, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int propose_fail(propose_call *k, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(k->err, k->errlen, fmt, ap);
+    va_end(ap);
+    k->status = status;
+    log_info("ippocd: a proposal by %s is refused (%d): %s", k->who, status, k->err);
+    return -1;
+}
+
+/* The static checks before anything is opened: the action's text, never a
+ * genome change, a configured service, its allowlist and targets. */
+static int propose_check(propose_call *k, heal_action *a)
+{
+    char why[512];
+    size_t lead = strspn(k->action, " \t");
+    bool genome = !strncmp(k->action + lead, "genome", 6) && strchr(" \t", k->action[lead + 6]);
+    if (!genome && heal_action_parse_text(k->action, k->service, a, why, sizeof why) != 0)
+        return propose_fail(k, 400, "action: %s", why);
+    if (genome || a->kind == HEAL_ACT_GENOME)
+        return propose_fail(k, 403, "action: '%s' is a genome change: only the cell makes those (ippoc rollback, "
+                                    "ippoc evolve)", k->action);
+    const char *allow, *paths[PROPOSE_PATHS_MAX];
+    int np;
+    if (!service_policy(k->c, k->service, &allow, paths, &np))
+        return propose_fail(k, 404, "service: no service '%s' is configured (see `ippoc services`)", k->service);
+    if (heal_action_check(a, allow, paths, np, why, sizeof why) != 0)
+        return propose_fail(k, 403, "refused by the safety policy: %s", why);
+    return 0;
+}
+
+/* The ids in after[] that are not in before[]. */
+static json_t *new_ids(const uint64_t *before, size_t nb, const uint64_t *after, size_t na)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < na; i++) {
+        bool old = false;
+        for (size_t j = 0; j < nb && !old; j++)
+            old = before[j] == after[i];
+        if (!old)
+            json_array_append_new(arr, json_integer((json_int_t)after[i]));
+    }
+    return arr;
+}
+
+/* The ids of pending entries for service whose action reads text (the
+ * policy keeps one offer per action: a second proposal of it is "already
+ * pending" under the first one's id), from the engine's snapshot. */
+static void pending_like(cell *c, const char *service, const char *text, json_t *ids)
+{
+    char *t = heal_engine_pending_json(c->heal);
+    json_t *o = t ? json_loads(t, 0, NULL) : NULL, *v;
+    size_t i;
+    free(t);
+    json_array_foreach(json_object_get(o, "pending"), i, v) {
+        if (!strcmp(json_string_value(json_object_get(v, "service")) ?: "", service) &&
+            !strcmp(json_string_value(json_object_get(v, "action")) ?: "", text))
+            json_array_append(ids, json_object_get(v, "id"));
+    }
+    json_decref(o);
+}
+
+/* The incident's last action result (its outcome and message), from the
+ * engine's snapshot; "" when none (the action runs: a dry run). */
+static void last_result(cell *c, uint64_t id, char *outcome, size_t on, char *msg, size_t mn)
+{
+    char *t = heal_engine_incident_json(c->heal, id);
+    json_t *o = t ? json_loads(t, 0, NULL) : NULL, *acts = json_object_get(o, "actions");
+    json_t *r = json_array_get(acts, json_array_size(acts) ? json_array_size(acts) - 1 : 0);
+    free(t);
+    snprintf(outcome, on, "%s", json_string_value(json_object_get(r, "outcome")) ?: "");
+    snprintf(msg, mn, "%s", json_string_value(json_object_get(r, "message")) ?: "");
+    json_decref(o);
+}
+
+/* The answer {"incident","service","action","who","verdict","pending","reason"}
+ * after the proposal went through heal_engine_propose_ask. */
+static void propose_answer(propose_call *k, uint64_t id, const heal_action *a, json_t *pending)
+{
+    char text[HEAL_ARG_MAX + 64], outcome[32], msg[512], reason[700];
+    heal_action_format(a, text, sizeof text);
+    last_result(k->c, id, outcome, sizeof outcome, msg, sizeof msg);
+    if (!json_array_size(pending) && !strcmp(outcome, "queued"))
+        pending_like(k->c, k->service, text, pending);
+    const char *verdict = json_array_size(pending) ? "queue" : !strcmp(outcome, "refused") ? "refuse"
+                                                              : !strcmp(outcome, "recorded") ? "record" : "execute";
+    if (json_array_size(pending)) {
+        json_int_t p = json_integer_value(json_array_get(pending, 0));
+        snprintf(reason, sizeof reason, "pending #%lld: approve with `ippoc approve %lld`%s%s", (long long)p,
+                 (long long)p, msg[0] ? " (" : "", msg[0] ? msg : "");
+        if (msg[0])
+            strncat(reason, ")", sizeof reason - strlen(reason) - 1);
+    } else {
+        snprintf(reason, sizeof reason, "%s", msg[0] ? msg : "running (dry run: simulated)");
+    }
+    if (!strcmp(verdict, "refuse")) { /* the policy's live part said no: rate, flapping, ... */
+        json_decref(pending);
+        k->status = 403;
+        snprintf(k->err, k->errlen, "refused by the safety policy (incident %llu): %s", (unsigned long long)id,
+                 reason);
+        return;
+    }
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s}", "incident", (json_int_t)id, "service", k->service,
+                          "action", text, "who", k->who, "verdict", verdict, "pending", pending, "reason", reason);
+    k->answer = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!k->answer) {
+        k->status = 503;
+        snprintf(k->err, k->errlen, "out of memory");
+    }
+}
+
+/* Loop thread: the whole proposal. */
+static int propose_run(void *arg)
+{
+    propose_call *k = arg;
+    heal_engine *e = k->c->heal;
+    heal_action a;
+    if (!e || k->c->stopping) {
+        propose_fail(k, 503, "healing is stopping");
+        return 0;
+    }
+    if (propose_check(k, &a) != 0)
+        return 0;
+    uint64_t before[PROPOSE_PENDING_MAX], after[PROPOSE_PENDING_MAX], id = 0;
+    size_t nb = heal_engine_pending_ids(e, before, PROPOSE_PENDING_MAX);
+    char what[HEAL_ARG_MAX + 1200], err[512] = "";
+    snprintf(what, sizeof what, "proposed by %s: %s", k->who, k->why);
+    json_t *evd = json_pack("{s:s, s:s, s:s}", "proposed_by", k->who, "action", k->action, "reason", k->why);
+    int rc = heal_engine_incident_new(e, k->service, what, evd, &id, err, sizeof err);
+    if (!rc)
+        rc = heal_engine_propose_ask(e, id, &a, 1, k->who, k->why, err, sizeof err);
+    if (rc) {
+        if (id)
+            heal_engine_incident_close(e, id, false, err);
+        propose_fail(k, rc == -ENOENT ? 404 : rc == -EINVAL ? 400 : 503, "%s", err);
+        return 0;
+    }
+    size_t na = heal_engine_pending_ids(e, after, PROPOSE_PENDING_MAX);
+    log_info("ippocd: incident %llu: %s proposes '%s' for %s: %s", (unsigned long long)id, k->who, k->action,
+             k->service, k->why);
+    propose_answer(k, id, &a, new_ids(before, nb < PROPOSE_PENDING_MAX ? nb : PROPOSE_PENDING_MAX, after,
+                                      na < PROPOSE_PENDING_MAX ? na : PROPOSE_PENDING_MAX));
+    return 0;
+}
+
+static char *hk_propose(void *ud, const char *service, const char *action, const char *who, const char *why,
+                        int *status, char *err, size_t errlen)
+{
+    propose_call k = {ud, service, action, who, why, 0, err, errlen, NULL};
+    int rc = on_loop(ud, propose_run, &k, err, errlen);
+    if (rc) {
+        free(k.answer);
+        *status = 503;
+        return NULL;
+    }
+    *status = k.answer ? 200 : k.status;
+    return k.answer;
+}
+
 /* ---- evolution: the genome, its changes through heal, the tools' host ---------- */
 
 #define EMBEDDED_DEFAULTS "embedded defaults"
@@ -1061,7 +1260,8 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .feeds_json = hk_feeds, .links_json = hk_links,
                        .ask_json = hk_ask,
                        .prefs_json = hk_prefs, .prefs_forget = hk_prefs_forget, .approve_edit = hk_approve_edit,
-                       .evolve_http = hk_evolve};
+                       .evolve_http = hk_evolve,
+                       .propose = hk_propose};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;

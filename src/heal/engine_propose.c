@@ -318,3 +318,17 @@ int heal_engine_incident_close(heal_engine *e, uint64_t id, bool resolved, const
     eng_incident_close(inc, resolved, reason && *reason ? reason : resolved ? "closed" : "closed: no action");
     return 0;
 }
+
+size_t heal_engine_pending_ids(heal_engine *e, uint64_t *ids, size_t max)
+{
+    int64_t now = core_mono_ms();
+    size_t n = heal_policy_pending_list(e->policy, now, NULL, 0);
+    heal_pending *v = n ? calloc(n, sizeof *v) : NULL;
+    if (!v)
+        return 0;
+    n = heal_policy_pending_list(e->policy, now, v, n);
+    for (size_t i = 0; i < n && i < max; i++)
+        ids[i] = v[i].id;
+    free(v);
+    return n;
+}

@@ -176,5 +176,10 @@ int heal_engine_change(heal_engine *e, const heal_action *a, const char *who, co
  * -EPERM (not allowed) or -EINVAL (bad allowlist), with why. */
 int heal_action_check(const heal_action *a, const char *allow, const char *const *config_paths, int npaths,
                       char *why, size_t whylen);
+/* The ids of the actions waiting for approval now (what `ippoc pending`
+ * lists), oldest first: up to max of them into ids. Returns how many are
+ * waiting (may exceed max). Loop thread: read before and after
+ * heal_engine_propose_ask to learn what a proposal queued. */
+size_t heal_engine_pending_ids(heal_engine *e, uint64_t *ids, size_t max);
 
 #endif

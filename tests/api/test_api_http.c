@@ -245,8 +245,17 @@ static void t_status(void **state)
 static void t_routing(void **state)
 {
     (void)state;
-    expect_error("/", 404, "not_found");
+    expect_error("/nope", 404, "not_found");
     expect_error("/v1/nope", 404, "not_found");
+    /* "/" is the dashboard's page (api_web.c; tests/integration/test_web.py in depth) */
+    resp w;
+    http("GET", "/", &w);
+    assert_int_equal(w.status, 200);
+    assert_true(has_header(&w, "Content-Type: text/html; charset=utf-8"));
+    assert_true(has_header(&w, "Content-Security-Policy: default-src 'self'"));
+    assert_non_null(strstr(w.body, "<html"));
+    resp_free(&w);
+    expect_error("/assets/../index.html", 404, "not_found");
     expect_error("/v1/status/", 404, "not_found");
     expect_error("/v1/metrics/", 404, "not_found");
     const char *methods[] = {"POST", "PUT", "DELETE", "OPTIONS", "PATCH", "BREW"};
