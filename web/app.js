@@ -176,6 +176,8 @@ const ROUTES = [
 function disposeView() {
   const v = ippoc.view;
   ippoc.view = null;
+  clearTimeout(refreshTimer);
+  refreshTimer = 0;
   if (v && v.dispose) {
     try { v.dispose(); } catch (e) { /* a view's cleanup never stops the next one */ }
   }
@@ -263,15 +265,22 @@ function dispatchBlock(block) {
   onEvent(type, ev);
 }
 
-let refreshTimer = 0;
+/* A burst of events makes one refresh 300 ms after the first, then at most
+ * one every 2 s while they keep coming (a busy machine sends many). */
+let refreshTimer = 0, lastRefresh = 0;
 function onEvent(type, ev) {
   const v = ippoc.view;
   if (!v) return;
   if (v.onEvent) v.onEvent(type, ev);
-  if (v.refresh && /^(heal\.|incident\.|anomaly|service\.|alert|brain\.|evolve\.|genome\.|audit)/.test(type)) {
-    clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(() => { if (ippoc.view === v) v.refresh(); }, 300);
-  }
+  if (!v.refresh || refreshTimer || !/^(heal\.|incident\.|anomaly|service\.|alert|brain\.|evolve\.|genome\.|audit)/.test(type))
+    return;
+  const wait = Math.max(300, lastRefresh + 2000 - Date.now());
+  refreshTimer = setTimeout(async () => {
+    refreshTimer = 0;
+    if (ippoc.view !== v) return;
+    lastRefresh = Date.now();
+    try { await v.refresh(); } catch (e) { /* the view shows its own errors */ }
+  }, wait);
 }
 
 async function readStream(signal) {

@@ -1,7 +1,7 @@
 /* charts.js: live metric charts (uPlot, loaded only when a chart is on
  * screen) and the anomaly heat map (a real <table>: its text alternative).
  * A chart fetches /v1/metrics/NAME for the last 15 minutes, then appends the
- * new points every few seconds while it is shown. */
+ * new points every 5 s (or every step, if longer) while it is shown. */
 'use strict';
 
 (function () {
@@ -136,7 +136,7 @@
           describe();
         }
       } catch (e) { /* the next poll tries again; the live indicator shows a lost daemon */ }
-      if (!dead) timer = setTimeout(poll, POLL_MS);
+      if (!dead) timer = setTimeout(poll, Math.max(POLL_MS, stepMs));
     }
 
     const ready = (async () => {
@@ -147,7 +147,7 @@
         if (total > MAX_SERIES) summary.append(` (the first ${MAX_SERIES} of ${total} series are drawn)`);
         if (!total) return;
         await draw();
-        timer = setTimeout(poll, POLL_MS);
+        timer = setTimeout(poll, Math.max(POLL_MS, stepMs));
       } catch (e) {
         if (dead) return;
         plot.replaceWith(ippoc.errorBox(e, opts.title || name));
