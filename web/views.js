@@ -309,6 +309,14 @@
   };
 
   /* ---- genome and experiments ----------------------------------------------------------------- */
+  /* A run's incumbent: {values: {knob: value}, median, trial}. */
+  function incumbent(inc) {
+    if (!inc || typeof inc !== 'object') return '-';
+    const vals = Object.entries(inc.values || {}).map(([k, v]) => `${k}=${v}`).join(', ');
+    return [inc.median !== undefined ? `median ${num(inc.median)}` : '', inc.trial !== undefined ? `trial ${inc.trial}` : '', vals]
+      .filter(Boolean).join('; ') || '-';
+  }
+
   views.genome = async (box) => {
     const commits = h('div', {}), runs = h('div', {});
     box.append(h('h2', {}, 'Genome'), h('p', { class: 'muted' }, 'The cell\'s configuration history (a git repository) and its experiments.'),
@@ -318,11 +326,11 @@
         fill(runs, async () => {
           const list = (await api('/v1/evolve')).runs || [];
           if (!list.length) return empty('No experiment has run.');
-          return table(['run', 'status', 'space', 'started', '~trials', '~accepted', '~best'], list.map((r) =>
+          return table(['run', 'status', 'space', 'started', '~trials', '~accepted', '~best so far'], list.map((r) =>
             h('tr', { 'data-testid': 'evolve-run', 'data-id': r.id, 'data-state': r.status },
-              h('th', { scope: 'row' }, h('code', {}, r.id)), td(badge(r.status)), td(typeof r.space === 'string' ? r.space : r.space && r.space.name ? r.space.name : '-'),
+              h('th', { scope: 'row' }, h('code', {}, r.id)), td(badge(r.status)), td(r.space || '-'),
               td(when(r.started_ms)), td(r.trials ?? '-', true), td(r.accepted ?? '-', true),
-              td(r.incumbent && typeof r.incumbent === 'object' ? (r.incumbent.fitness ?? JSON.stringify(r.incumbent).slice(0, 60)) : r.incumbent ?? (r.error || '-'), true))), true);
+              td(r.error ? r.error : incumbent(r.incumbent), true))), true);
         }, 'experiments'),
         fill(commits, async () => {
           const list = (await api('/v1/genome')).commits || [];
@@ -330,7 +338,7 @@
           return table(['commit', 'time', 'kind', 'author', 'summary', '~fitness'], list.map((c) =>
             h('tr', { 'data-testid': 'genome-commit', 'data-id': c.id },
               h('th', { scope: 'row' }, h('code', { title: c.id }, c.short || String(c.id).slice(0, 8))), td(when((c.time || 0) * 1000, { date: true })),
-              td(c.kind || '-'), td(c.author || '-'), td(c.summary || c.reason || '-'), td(c.fitness ?? '-', true))), true);
+              td(c.kind || '-'), td(c.author || '-'), td(c.summary || c.reason || '-'), td(c.fitness && typeof c.fitness === 'object' ? JSON.stringify(c.fitness) : c.fitness ?? '-', true))), true);
         }, 'genome'),
       ]);
     }
