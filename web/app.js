@@ -104,7 +104,8 @@ function authHeaders(extra) {
 }
 
 /* GET (or POST with body) a /v1 path; the answer's JSON, or an ApiError
- * carrying the API's error.message. A 401 also brings up the token form. */
+ * carrying the API's error.message (or saying it did not answer within
+ * opts.timeoutMs, 15 s by default). A 401 also brings up the token form. */
 async function api(path, opts) {
   opts = opts || {};
   const init = { headers: authHeaders(), cache: 'no-store' };
@@ -113,13 +114,20 @@ async function api(path, opts) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(opts.body);
   }
-  let r;
+  const ms = opts.timeoutMs || 15000;
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), ms);
+  init.signal = ctl.signal;
+  let r, text;
   try {
     r = await fetch(path, init);
+    text = await r.text();
   } catch (e) {
-    throw new ApiError(0, 'network', `cannot reach ippocd (${e.message})`);
+    throw ctl.signal.aborted ? new ApiError(0, 'timeout', `ippocd did not answer ${path} within ${ms / 1000} s`)
+      : new ApiError(0, 'network', `cannot reach ippocd (${e.message})`);
+  } finally {
+    clearTimeout(timer);
   }
-  const text = await r.text();
   let doc = null;
   try { doc = text ? JSON.parse(text) : null; } catch (e) { doc = null; }
   if (!r.ok) {

@@ -382,7 +382,7 @@
       answer.setAttribute('aria-busy', 'true');
       answer.replaceChildren(h('p', { class: 'muted' }, 'Thinking…'));
       try {
-        const r = await api('/v1/ask', { body: { question } });
+        const r = await api('/v1/ask', { body: { question }, timeoutMs: 180000 }); /* a model may take a while */
         answer.replaceChildren(h('section', { class: 'card', 'aria-label': 'Answer' }, h('h3', {}, 'Answer'),
           h('p', { class: 'answer' }, r.answer || '(no answer)'),
           (r.records || []).length ? h('div', {}, h('h3', {}, 'From these records'), h('ul', {}, r.records.map((x) =>
