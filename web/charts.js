@@ -52,15 +52,17 @@
   }
 
   /* A chart of metric NAME (a family or one key) in a new element.
-   * opts: title, keys (the series to keep), transform (value -> value), unit.
+   * opts: title, keys (room for a colour key under the plot), transform
+   * (value -> value), label (of a single series), unit.
    * Returns {el, dispose}. el is [data-testid=chart] with data-metric and
    * data-points (the points plotted now, kept current). */
   function chart(name, opts) {
     opts = opts || {};
     const summary = h('p', { class: 'summary', 'aria-live': 'off' }, 'Loading…');
     const plot = h('div', { class: 'plot', 'aria-hidden': 'true' });
-    const el = h('figure', { class: 'chart', 'data-testid': 'chart', 'data-metric': name, 'data-points': '0', role: 'img',
-      'aria-label': `${opts.title || name}: loading` }, plot, summary);
+    const keys = h('ul', { class: 'keys', 'aria-hidden': 'true' });
+    const el = h('figure', { class: opts.keys ? 'chart with-keys' : 'chart', 'data-testid': 'chart', 'data-metric': name, 'data-points': '0', role: 'img',
+      'aria-label': `${opts.title || name}: loading` }, plot, opts.keys ? keys : null, summary);
     let u = null, series = [], data = null, stepMs = 1000, lastTs = 0, timer = 0, dead = false, ro = null, unit = opts.unit || '';
 
     function describe() {
@@ -77,16 +79,15 @@
         const last = ys[ys.length - 1];
         return `${s.label}: now ${num(last, unit)}, min ${num(Math.min(...ys), unit)}, max ${num(Math.max(...ys), unit)}`;
       }).filter(Boolean);
-      const text = `${n} points over ${Math.round((data[0][n - 1] - data[0][0]) / 60)} min. ${parts.slice(0, 3).join('; ')}` +
-        (parts.length > 3 ? `; and ${parts.length - 3} more series` : '');
-      summary.textContent = text;
-      el.setAttribute('aria-label', `${opts.title || name}: ${text}`);
+      const head = `${n} points over ${Math.round((data[0][n - 1] - data[0][0]) / 60)} min`;
+      const more = summary.dataset.more ? ` (the first ${MAX_SERIES} of ${MAX_SERIES + Number(summary.dataset.more)} series are drawn)` : '';
+      summary.textContent = series.length === 1 ? `${head}. ${parts.join('')}` : `${head}, ${series.length} series${more}.`;
+      el.setAttribute('aria-label', `${opts.title || name}: ${head}. ${parts.join('; ')}${more}`);
     }
 
     async function first() {
       const doc = await api(`/v1/metrics/${encodeURIComponent(name)}?from=now-15m`);
       let list = doc.series || [];
-      if (opts.keys) list = list.filter((s) => opts.keys.includes(s.key));
       const total = list.length;
       list = list.slice(0, MAX_SERIES);
       stepMs = doc.step || 1000;
@@ -104,7 +105,7 @@
       const width = Math.max(plot.clientWidth, 200);
       u = new uPlot({
         width, height: 220,
-        legend: { show: series.length > 1 && width > 500 },
+        legend: { show: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true } },
         axes: [{ stroke: '#4d5358', grid: { stroke: '#e3e6ea' } },
@@ -144,8 +145,12 @@
         const total = await first();
         if (dead) return;
         describe();
-        if (total > MAX_SERIES) summary.append(` (the first ${MAX_SERIES} of ${total} series are drawn)`);
         if (!total) return;
+        if (series.length > 1) keys.replaceChildren(...series.map((s) => {
+          const sw = h('span', { class: 'swatch' });
+          sw.style.background = s.color; /* CSSOM, not a style attribute: the CSP allows it */
+          return h('li', {}, sw, s.label);
+        }));
         await draw();
         timer = setTimeout(poll, Math.max(POLL_MS, stepMs));
       } catch (e) {

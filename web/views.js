@@ -206,7 +206,7 @@
   };
 
   views.metric = async (box, ctx, name) => {
-    const c = ippoc.chart(name, { title: name });
+    const c = ippoc.chart(name, { title: name, keys: !name.includes('{') });
     let info = null;
     try {
       const fam = name.includes('{') ? name.slice(0, name.indexOf('{')) : name;
