@@ -186,6 +186,7 @@ function disposeView() {
   ippoc.view = null;
   clearTimeout(refreshTimer);
   refreshTimer = 0;
+  pendingTypes = new Set();
   if (v && v.dispose) {
     try { v.dispose(); } catch (e) { /* a view's cleanup never stops the next one */ }
   }
@@ -221,11 +222,14 @@ async function route() {
     main.replaceChildren(h('h2', {}, 'Not found'), h('p', {}, `No view for "${path}". `, h('a', { href: '#/' }, 'Back to the overview')));
     return;
   }
+  /* on screen at once: a view draws its frame before its data arrives */
+  const loading = h('p', { class: 'muted loading' }, 'Loading…');
+  main.replaceChildren(box, loading);
   try {
     const v = await ippoc.views[name](box, ctx, ...args);
     if (!ctx.alive()) { if (v && v.dispose) v.dispose(); return; }
     ippoc.view = Object.assign({ name }, v || {});
-    main.replaceChildren(box);
+    loading.remove();
     if (v && v.mounted) v.mounted();
   } catch (e) {
     if (!ctx.alive()) return;
@@ -274,20 +278,27 @@ function dispatchBlock(block) {
 }
 
 /* A burst of events makes one refresh 300 ms after the first, then at most
- * one every 2 s while they keep coming (a busy machine sends many). */
-let refreshTimer = 0, lastRefresh = 0;
+ * one every 2 s while they keep coming (a busy machine sends many), every
+ * 10 s when they are all anomaly events. The view's refresh gets the set of
+ * event types, to fetch again only what they touch. */
+const LIVE_TYPES = /^(heal\.|incident\.|anomaly|service\.|alert|brain\.|evolve\.|genome\.|audit)/;
+let refreshTimer = 0, lastRefresh = 0, pendingTypes = new Set();
 function onEvent(type, ev) {
   const v = ippoc.view;
   if (!v) return;
   if (v.onEvent) v.onEvent(type, ev);
-  if (!v.refresh || refreshTimer || !/^(heal\.|incident\.|anomaly|service\.|alert|brain\.|evolve\.|genome\.|audit)/.test(type))
-    return;
-  const wait = Math.max(300, lastRefresh + 2000 - Date.now());
+  if (!v.refresh || !LIVE_TYPES.test(type)) return;
+  pendingTypes.add(type);
+  if (refreshTimer) return;
+  const quiet = [...pendingTypes].every((t) => t.startsWith('anomaly')) ? 10000 : 2000;
+  const wait = Math.max(300, lastRefresh + quiet - Date.now());
   refreshTimer = setTimeout(async () => {
     refreshTimer = 0;
+    const types = pendingTypes;
+    pendingTypes = new Set();
     if (ippoc.view !== v) return;
     lastRefresh = Date.now();
-    try { await v.refresh(); } catch (e) { /* the view shows its own errors */ }
+    try { await v.refresh(types); } catch (e) { /* the view shows its own errors */ }
   }, wait);
 }
 
@@ -334,6 +345,7 @@ async function startStream() {
 async function boot() {
   try {
     const st = await api('/v1/status');
+    ippoc.bootStatus = st; /* the overview's first look uses it: one request fewer */
     document.querySelector('[data-testid=host]').textContent = st.host ? `on ${st.host}` : '';
   } catch (e) {
     if (e.status === 401) return; /* the token form is up; its submit starts the rest */

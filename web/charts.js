@@ -141,6 +141,7 @@
     }
 
     const ready = (async () => {
+      loadUPlot().catch(() => {}); /* fetched beside the data; draw() reports a failure */
       try {
         const total = await first();
         if (dead) return;

@@ -50,8 +50,9 @@
   }
 
   views.overview = async (box) => {
-    const svc = h('div', { 'data-testid': 'services' }, empty('Loading…'));
-    const inc = h('div', { 'data-testid': 'incidents-open' }, empty('Loading…'));
+    /* .reserve: room for a few rows before the data comes (no layout shift) */
+    const svc = h('div', { 'data-testid': 'services', class: 'reserve' }, empty('Loading…'));
+    const inc = h('div', { 'data-testid': 'incidents-open', class: 'reserve' }, empty('Loading…'));
     const heat = h('div', {}, h('div', { 'data-testid': 'heatmap', 'data-series': '0' }, empty('Loading…')));
     const head = h('p', { class: 'muted' }, ' ');
     /* one series, not the family: the first view stays small */
@@ -65,18 +66,21 @@
         h('section', { class: 'card', 'aria-label': 'Memory used' }, h('h3', {}, h('a', { href: '#/metrics/memory.used_percent' }, 'Memory used')), mem.el),
         h('section', { class: 'card wide', 'aria-label': 'Anomaly heat map' }, h('h3', {}, 'Anomaly heat map'), heat)));
 
-    async function refresh() {
+    /* types: the event types that asked for it (none: everything) */
+    async function refresh(types) {
+      const any = (re) => !types || [...types].some((t) => re.test(t));
       await Promise.all([
-        fill(head, async () => {
-          const st = await api('/v1/status');
+        !types && fill(head, async () => {
+          const st = ippoc.bootStatus || (await api('/v1/status'));
+          ippoc.bootStatus = null;
           return `${st.name || 'ippocd'} ${st.version || ''} on ${st.host || '?'}, up ${dur((st.uptime_s || 0) * 1000)}`;
         }, 'status'),
-        fill(svc, async () => serviceRows(await api('/v1/services')), 'services'),
-        fill(inc, async () => {
+        any(/^(service|heal|incident|alert|brain)/) && fill(svc, async () => serviceRows(await api('/v1/services')), 'services'),
+        any(/^(incident|heal|brain)/) && fill(inc, async () => {
           const open = ((await api('/v1/incidents')).incidents || []).filter(isOpen);
           return open.length ? incidentRows(open) : empty('No open incidents.');
         }, 'incidents'),
-        fill(heat, async () => {
+        any(/^anomaly/) && fill(heat, async () => {
           const doc = await api('/v1/anomalies');
           if (!doc.enabled) return h('div', { 'data-testid': 'heatmap', 'data-series': '0' }, empty('Anomaly detection is off ([detect] enabled = no).'));
           return ippoc.heatmap(doc);
@@ -85,7 +89,7 @@
     }
     await refresh();
     /* the heat map's columns move on with time, not only with events */
-    const timer = setInterval(refresh, 30000);
+    const timer = setInterval(() => refresh(), 30000);
     return { refresh, dispose() { clearInterval(timer); cpu.dispose(); mem.dispose(); } };
   };
 
