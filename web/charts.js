@@ -31,9 +31,12 @@
     return parts.length ? parts.join(', ') : '';
   }
 
-  /* An axis label: short (no decimals once above 10). */
-  function axisNum(v, unit) {
-    if (unit === 'percent') return `${Math.abs(v) >= 10 ? v.toFixed(0) : +v.toFixed(1)}%`;
+  /* An axis label: as many decimals as the step between ticks needs. */
+  function axisNum(v, unit, incr) {
+    if (unit === 'percent') {
+      const dec = incr > 0 ? Math.min(4, Math.max(0, -Math.floor(Math.log10(incr)))) : 1;
+      return `${v.toFixed(dec)}%`;
+    }
     return num(v, unit);
   }
 
@@ -108,8 +111,8 @@
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true } },
-        axes: [{ stroke: '#4d5358', grid: { stroke: '#e3e6ea' } },
-          { stroke: '#4d5358', grid: { stroke: '#e3e6ea' }, size: 64, values: (self, ticks) => ticks.map((v) => axisNum(v, unit)) }],
+        axes: [{ stroke: '#4d5358', grid: { stroke: '#e3e6ea' }, space: 80 },
+          { stroke: '#4d5358', grid: { stroke: '#e3e6ea' }, size: 64, values: (self, ticks, ax, space, incr) => ticks.map((v) => axisNum(v, unit, incr)) }],
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, spanGaps: true,
           value: (self, v) => num(v, unit) }))],
       }, data, plot);
