@@ -37,6 +37,8 @@ DEB_TEST  += manpages manpages-dev groff-base
 DEB_TEST  += wabt git
 # python3-yaml: it-skill parses the OpenClaw skill's frontmatter; cppcheck, clang-tidy: `ippoc review`'s static checks (it-review)
 DEB_TEST  += python3-yaml cppcheck clang-tidy
+# chromium: the dashboard's real-browser test (tests/web, it-dashboard) drives Debian's; fonts-dejavu-core: its screenshot's text
+DEB_TEST  += chromium fonts-dejavu-core
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
 DEB_BENCH  = python3-numpy python3-matplotlib
 # bench/evolve-postgres: PostgreSQL 15 and pgbench, scipy to cross-check the statistics
@@ -48,7 +50,7 @@ KERNEL_CACHE ?= $(CURDIR)/.cache/kernel
 # When this make started: `make run` says how long the way to a running daemon took.
 START_S := $(shell date +%s)
 
-.PHONY: all deps deps-run deps-test deps-bench kernel-image build build-tests build-asan build-tsan build-clang run test test-unit clean bench
+.PHONY: all deps deps-run deps-test deps-bench kernel-image node install-node web-test-deps build build-tests build-asan build-tsan build-clang run test test-unit clean bench
 
 all: build
 
@@ -71,6 +73,7 @@ deps-run:
 deps-test: deps-run
 	$(call install_missing,$(DEB_TEST) $(DEB_KERNEL))
 	@$(MAKE) --no-print-directory kernel-image
+	@$(MAKE) --no-print-directory web-test-deps
 
 deps-bench: deps-run
 	$(call install_missing,$(DEB_BENCH))
@@ -88,6 +91,23 @@ kernel-image:
 	  mkdir -p $(KERNEL_CACHE) && cd $(KERNEL_CACHE) && \
 	  apt-get download -qq linux-image-$$kver 2>/dev/null && \
 	  dpkg-deb -x linux-image-$${kver}_*.deb . && rm -rf linux-image-*.deb lib usr; \
+	fi
+
+# Node.js and npm: the machine's when `node` is there (any 18.19+), else Debian's.
+node:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory DEB_NODE="nodejs npm" install-node; fi
+
+install-node:
+	$(call install_missing,$(DEB_NODE))
+
+# tests/web's pinned playwright-core (package-lock.json), installed by npm ci
+# when node_modules is missing or older than the lock file; quiet otherwise.
+web-test-deps: node
+	@if [ ! -f tests/web/node_modules/.package-lock.json ] || \
+	    [ tests/web/package-lock.json -nt tests/web/node_modules/.package-lock.json ]; then \
+	  echo "make: npm ci in tests/web (playwright-core for it-dashboard)"; \
+	  cd tests/web && npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
 $(BUILD)/build.ninja:
