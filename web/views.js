@@ -77,8 +77,15 @@
         }, 'status'),
         any(/^(service|heal|incident|alert|brain)/) && fill(svc, async () => serviceRows(await api('/v1/services')), 'services'),
         any(/^(incident|heal|brain)/) && fill(inc, async () => {
-          const open = ((await api('/v1/incidents')).incidents || []).filter(isOpen);
-          return open.length ? incidentRows(open) : empty('No open incidents.');
+          const [incs, pend] = await Promise.all([api('/v1/incidents'), api('/v1/pending')]);
+          const open = (incs.incidents || []).filter(isOpen);
+          /* a suggested fix closes its incident at once: its action waits in the queue */
+          const waiting = pend.pending || [];
+          const one = waiting.length === 1;
+          const note = waiting.length ? h('p', { 'data-testid': 'awaiting' },
+            `${waiting.length} action${one ? '' : 's'} await${one ? 's' : ''} approval (`,
+            waiting.map((p) => `${p.service}: ${p.action}`).join(', '), '): ', h('a', { href: '#/pending' }, 'review')) : null;
+          return [note, open.length ? incidentRows(open) : empty('No open incidents.')].filter(Boolean);
         }, 'incidents'),
         any(/^anomaly/) && fill(heat, async () => {
           const doc = await api('/v1/anomalies');

@@ -151,6 +151,11 @@ async function overview(page) {
   check(await inc.locator(`a[href="#/incidents/${openIncident}"]`).count() +
         (await inc.evaluate((el, id) => el.matches(`a[href="#/incidents/${id}"]`), openIncident) ? 1 : 0) > 0,
         `incident-row ${openIncident} links to #/incidents/${openIncident}`);
+  /* the suggested restart waits in the queue: the overview says so, with a link */
+  const awaiting = page.locator('[data-testid=incidents-open] [data-testid=awaiting]');
+  await awaiting.waitFor({ timeout: T });
+  check(/1 action awaits approval/.test(await awaiting.innerText()) && await awaiting.locator('a[href="#/pending"]').count() === 1,
+        'the overview says 1 action awaits approval and links to #/pending');
   const heat = page.locator('[data-testid=heatmap]');
   await heat.waitFor({ timeout: T });
   const series = await attr(heat, 'data-series');
