@@ -304,7 +304,8 @@ function onEvent(type, ev) {
 
 async function readStream(signal) {
   const url = `/v1/events/stream${lastEventId ? `?after=${lastEventId}` : ''}`;
-  const r = await fetch(url, { headers: authHeaders({ Accept: 'text/event-stream' }), signal, cache: 'no-store' });
+  /* low priority: the never-ending stream must not hold the page's load open */
+  const r = await fetch(url, { headers: authHeaders({ Accept: 'text/event-stream' }), signal, cache: 'no-store', priority: 'low' });
   if (r.status === 401) { needToken(); return false; }
   if (!r.ok || !r.body) throw new Error(`event stream: HTTP ${r.status}`);
   setLive(true);

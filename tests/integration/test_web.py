@@ -144,6 +144,25 @@ def test_gzip_and_identity():
     assert b1[4:8] == b"\0\0\0\0", "gzip header carries an mtime"
 
 
+def test_api_json_gzip():
+    """The API's JSON answers (what the page fetches) are gzip'd too when the
+    client accepts it and they are over 1 KB; never otherwise."""
+    d = daemon()
+    st, h, plain = req(d, "/v1/status")
+    assert st == 200 and h.get("content-encoding") is None and len(plain) > 1024, (st, h, len(plain))
+    assert "accept-encoding" in h.get("vary", "").lower()
+    st, h, body = req(d, "/v1/status", headers={"Accept-Encoding": "gzip"})
+    assert st == 200 and h.get("content-encoding") == "gzip", h
+    assert len(body) < len(plain) // 2, (len(body), len(plain))
+    doc = json.loads(gzip.decompress(body))
+    assert doc.get("version") and doc.keys() == json.loads(plain).keys()
+    st, h, body = req(d, "/v1/status", headers={"Accept-Encoding": "gzip;q=0"})
+    assert h.get("content-encoding") is None and json.loads(body)
+    # a small answer (an error) stays as it is
+    st, h, body = req(d, "/v1/nope", headers={"Accept-Encoding": "gzip"})
+    assert st == 404 and h.get("content-encoding") is None and json.loads(body)["error"]["code"] == "not_found"
+
+
 def test_etag_304_and_head():
     d = daemon()
     st, h, body = req(d, "/assets/app.css")
@@ -331,6 +350,6 @@ def test_first_view_size():
 
 
 if __name__ == "__main__":
-    run([test_page_and_assets_load, test_gzip_and_identity, test_etag_304_and_head, test_security_headers,
+    run([test_page_and_assets_load, test_gzip_and_identity, test_api_json_gzip, test_etag_304_and_head, test_security_headers,
          test_traversal_and_unknown_404, test_token, test_api_code_never_logs_the_token, test_web_dir,
          test_vendored_uplot, test_first_view_size])
