@@ -121,17 +121,28 @@ static int report_unreachable(const cli_ctx *ctx, CURLcode rc, const char *reaso
     return CLI_EXIT_UNREACH;
 }
 
+/* An error answer's {"error":{"code","message"}}: *code and *msg (NULL when
+ * absent) point into *j, which the caller frees; true when it is about the
+ * token (401, or a 403 that is not the policy's "forbidden"). */
+static bool http_error_parts(long status, const char *text, size_t len, json_t **j, const char **code,
+                             const char **msg)
+{
+    *j = text ? json_loadb(text, len, 0, NULL) : NULL;
+    json_t *e = json_object_get(*j, "error");
+    *code = cli_jstr(e, "code", NULL);
+    *msg = cli_jstr(e, "message", NULL);
+    if (!*msg && json_is_string(e))
+        *msg = json_string_value(e);
+    /* 403 "forbidden" is the policy refusing an action, not the token */
+    return status == 401 || (status == 403 && (!*code || strcmp(*code, "forbidden") != 0));
+}
+
 /* Prints the API's {"error":{"code","message"}} (or what we can) for status. */
 static int report_http_error(long status, const char *text, size_t len)
 {
-    json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL;
-    json_t *e = json_object_get(j, "error");
-    const char *code = cli_jstr(e, "code", NULL);
-    const char *msg = cli_jstr(e, "message", NULL);
-    if (!msg && json_is_string(e))
-        msg = json_string_value(e);
-    /* 403 "forbidden" is the policy refusing an action, not the token */
-    bool auth = status == 401 || (status == 403 && (!code || strcmp(code, "forbidden") != 0));
+    json_t *j;
+    const char *code, *msg;
+    bool auth = http_error_parts(status, text, len, &j, &code, &msg);
     if (auth)
         fprintf(stderr, "ippoc: unauthorized: %s (pass --token TOKEN or set IPPOC_TOKEN)\n",
                 msg ? msg : "the daemon wants a bearer token");
@@ -445,13 +456,9 @@ void cli_url_param(cli_url *u, const char *key, const char *value)
 /* The API's {"error":{"code","message"}} of an error answer as one line. */
 static void http_error_text(long status, const char *text, size_t len, char *err, size_t n)
 {
-    json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL;
-    json_t *e = json_object_get(j, "error");
-    const char *code = cli_jstr(e, "code", NULL);
-    const char *msg = cli_jstr(e, "message", NULL);
-    if (!msg && json_is_string(e))
-        msg = json_string_value(e);
-    if (status == 401 || (status == 403 && (!code || strcmp(code, "forbidden") != 0)))
+    json_t *j;
+    const char *code, *msg;
+    if (http_error_parts(status, text, len, &j, &code, &msg))
         snprintf(err, n, "unauthorized (HTTP %ld): %s (give `ippoc mcp` --token TOKEN or IPPOC_TOKEN)", status,
                  msg ? msg : "the daemon wants a bearer token");
     else if (msg)

@@ -19,6 +19,17 @@ IPPOCD = os.environ.get("IPPOCD", "build/src/daemon/ippocd")
 IPPOC = os.environ.get("IPPOC", "build/src/cli/ippoc")
 SLOW = 3 if ("asan" in IPPOCD or "tsan" in IPPOCD) else 1  # sanitizer builds run slower
 
+# A health endpoint the heal tests supervise: python3 health.py PORT answers
+# every GET with 200 "ok".
+HEALTH_SERVER = """import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
 _live = []
 
 

@@ -17,16 +17,8 @@ import threading
 import time
 import urllib.request
 
-from harness import IPPOCD, SLOW, Daemon, free_port, run, wait_for
+from harness import HEALTH_SERVER, IPPOCD, SLOW, Daemon, free_port, run, wait_for
 
-HEALTH_SERVER = """import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-"""
 
 
 def write_script(d, name, text, executable=False):

@@ -18,16 +18,7 @@ import sys
 import threading
 import time
 
-from harness import IPPOC, SLOW, Daemon, free_port, run, wait_for
-
-HEALTH_SERVER = """import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-"""
+from harness import HEALTH_SERVER, IPPOC, SLOW, Daemon, free_port, run, wait_for
 
 TOOLS = {"status", "metrics_query", "incidents_list", "incident_get", "ask", "actions_pending",
          "action_approve", "action_propose"}

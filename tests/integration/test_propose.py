@@ -12,16 +12,7 @@ import json
 import os
 import sys
 
-from harness import Daemon, free_port, run, wait_for
-
-HEALTH_SERVER = """import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-"""
+from harness import HEALTH_SERVER, Daemon, free_port, run, wait_for
 
 
 def config(d):
