@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "heal/probe_int.h"
+#include "heal/uvclose.h"
 
 typedef struct exec_attempt {
     probe_attempt base;
@@ -39,7 +40,7 @@ static void close_out(exec_attempt *a)
 {
     if (a->out_open) {
         a->out_open = false;
-        uv_close((uv_handle_t *)&a->out, on_handle_closed);
+        heal_uv_close((uv_handle_t *)&a->out, on_handle_closed);
     }
 }
 

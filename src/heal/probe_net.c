@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "heal/probe_int.h"
+#include "heal/uvclose.h"
 
 typedef struct tcp_attempt {
     probe_attempt base;
@@ -72,7 +73,7 @@ static void on_connect(uv_connect_t *req, int status)
         a->last_err = status;
     }
     if (!uv_is_closing((uv_handle_t *)&a->tcp))
-        uv_close((uv_handle_t *)&a->tcp, on_tcp_closed);
+        heal_uv_close((uv_handle_t *)&a->tcp, on_tcp_closed);
     tcp_unref(a); /* the connect request */
 }
 
@@ -99,7 +100,7 @@ static void tcp_connect_next(tcp_attempt *a)
     if (rc < 0) {
         /* Failed at once (e.g. address family not supported): next address. */
         a->last_err = rc;
-        uv_close((uv_handle_t *)&a->tcp, on_tcp_closed);
+        heal_uv_close((uv_handle_t *)&a->tcp, on_tcp_closed);
         return;
     }
     a->refs++; /* the request */
@@ -128,7 +129,7 @@ static void tcp_abort(probe_attempt *base)
     if (a->gai_pending)
         uv_cancel((uv_req_t *)&a->gai); /* its callback still comes */
     if (a->tcp_open && !uv_is_closing((uv_handle_t *)&a->tcp))
-        uv_close((uv_handle_t *)&a->tcp, on_tcp_closed); /* connect gets ECANCELED */
+        heal_uv_close((uv_handle_t *)&a->tcp, on_tcp_closed); /* connect gets ECANCELED */
     tcp_unref(a);
 }
 

@@ -8,6 +8,7 @@
  * sup->nopen; heal_supervisor_free closes them all and the last close
  * callback releases the memory. */
 #include "heal/supervise.h"
+#include "heal/uvclose.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -349,7 +350,7 @@ static void child_handle_closed(uv_handle_t *h)
 static void child_close(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
-        uv_close(h, child_handle_closed);
+        heal_uv_close(h, child_handle_closed);
 }
 
 static void child_flush(child *c, int k)
