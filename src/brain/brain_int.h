@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -267,7 +268,7 @@ bool brain_dream_idle_now(mem_t *mem, const brain_dream_cfg *c, int64_t now_ms);
  * NULL) is read between steps. Returns the report (the steps' counts);
  * the caller adds the baselines step and records the brain.dream event. */
 json_t *brain_dream_pass(const brain_mind *m, const brain_dream_cfg *c, int64_t now_ms, const char *day,
-                         const volatile bool *stop);
+                         const atomic_bool *stop);
 
 /* The digest of a local day "YYYY-MM-DD" (digest.c), built from memory's
  * events and series only: NULL with err when the day is malformed or has no

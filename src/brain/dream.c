@@ -214,7 +214,7 @@ static json_t *step_digest(const brain_mind *m, const char *day, int64_t now_ms)
 }
 
 json_t *brain_dream_pass(const brain_mind *m, const brain_dream_cfg *c, int64_t now_ms, const char *day,
-                         const volatile bool *stop)
+                         const atomic_bool *stop)
 {
     json_t *steps = json_object();
     json_t *report = json_pack("{s:o, s:b}", "steps", steps, "stopped", false);
@@ -230,7 +230,7 @@ json_t *brain_dream_pass(const brain_mind *m, const brain_dream_cfg *c, int64_t 
                                       "merged", merged, "merges", merges));
     }
     /* 2. duplicate knowledge, 3. decay */
-    if (!(stop && *stop)) {
+    if (!(stop && atomic_load(stop))) {
         if (!m->know) {
             json_object_set_new(steps, "know_dedup", json_pack("{s:s}", "skipped", "no knowledge store"));
         } else {
@@ -241,7 +241,7 @@ json_t *brain_dream_pass(const brain_mind *m, const brain_dream_cfg *c, int64_t 
             json_object_set_new(steps, "know_dedup", know_result(rc, json_pack("{s:i}", "merged", merged)));
         }
     }
-    if (!(stop && *stop)) {
+    if (!(stop && atomic_load(stop))) {
         if (!m->know) {
             json_object_set_new(steps, "know_decay", json_pack("{s:s}", "skipped", "no knowledge store"));
         } else {
@@ -252,9 +252,9 @@ json_t *brain_dream_pass(const brain_mind *m, const brain_dream_cfg *c, int64_t 
         }
     }
     /* 5. the digest (4, the baselines, is the loop's: see dream_after) */
-    if (!(stop && *stop) && day)
+    if (!(stop && atomic_load(stop)) && day)
         json_object_set_new(steps, "digest", step_digest(m, day, now_ms));
-    if (stop && *stop)
+    if (stop && atomic_load(stop))
         json_object_set_new(report, "stopped", json_true());
     return report;
 }
@@ -273,7 +273,7 @@ typedef struct dream_job {
     bool forced;           /* not stopped when the machine gets busy */
     uint64_t pass;
     int64_t started_ms, started_mono;
-    volatile bool stop;
+    atomic_bool stop; /* set by the loop thread (idle gone, shutdown), read by the pass between steps */
     bool work_done, orphan; /* (d->lock) */
     json_t *report;
 } dream_job;
@@ -467,7 +467,7 @@ void brain_dream_tick(brain_dream *d, int64_t now_ms, bool deliberating)
         d->idle_since_ms = now_ms;
     if (d->job) {
         if ((!idle || deliberating) && !d->job->forced)
-            d->job->stop = true; /* the machine, or the brain, has work to do */
+            atomic_store(&d->job->stop, true); /* the machine, or the brain, has work to do */
         return;
     }
     if (deliberating)
@@ -532,7 +532,7 @@ void brain_dream_free(brain_dream *d)
         return;
     pthread_mutex_lock(&d->lock);
     if (d->job) {
-        d->job->stop = true;
+        atomic_store(&d->job->stop, true);
         while (!d->job->work_done)
             pthread_cond_wait(&d->cond, &d->lock);
         d->job->orphan = true; /* its after-work callback frees it */
