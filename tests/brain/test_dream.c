@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct fx {
@@ -256,7 +257,7 @@ static void test_pass_merges_and_digests(void **st)
     json_decref(d);
 
     /* a stopped pass does no more than its first step */
-    volatile bool stop = true;
+    atomic_bool stop = true;
     rep = brain_dream_pass(&m, &cfg, later, day, &stop);
     assert_true(json_is_true(json_object_get(rep, "stopped")));
     assert_null(json_object_get(json_object_get(rep, "steps"), "digest"));
@@ -414,9 +415,27 @@ static int count_save(void *ud, int64_t now_ms)
     return 0;
 }
 
+/* Pins the local clock to 06:xx whatever the hour in UTC (a POSIX TZ with
+ * the right offset): from noon on, the schedule writes yesterday's digest
+ * even on a busy machine, which this test must not meet by the time of day. */
+static void tz_morning(void)
+{
+    time_t t = time(NULL);
+    struct tm u;
+    gmtime_r(&t, &u);
+    int off = ((u.tm_hour - 6) % 24 + 24) % 24; /* local = UTC - off */
+    if (off > 12)
+        off -= 24;
+    char tz[16];
+    snprintf(tz, sizeof tz, "TST%d", off);
+    setenv("TZ", tz, 1);
+    tzset();
+}
+
 static void test_schedule_busy_then_idle(void **st)
 {
     fx *x = *st;
+    tz_morning();
     uv_loop_t loop;
     uv_timer_t wake;
     assert_int_equal(uv_loop_init(&loop), 0);
@@ -465,6 +484,8 @@ static void test_schedule_busy_then_idle(void **st)
     uv_close((uv_handle_t *)&wake, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
+    unsetenv("TZ");
+    tzset();
 }
 
 static void test_config_errors(void **st)
