@@ -14,6 +14,15 @@
 #include <sys/types.h>
 #include <time.h>
 
+/* IPPOC_TSAN: defined in ThreadSanitizer builds, gcc's or clang's. */
+#if defined(__SANITIZE_THREAD__)
+#define IPPOC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define IPPOC_TSAN 1
+#endif
+#endif
+
 #ifndef IPPOC_VERSION
 #define IPPOC_VERSION "0.0.0"
 #endif

@@ -46,13 +46,6 @@ static void usage(FILE *f)
         "runs on the state dir.\n");
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define IPPOC_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define IPPOC_TSAN 1
-#endif
-#endif
 #ifdef IPPOC_TSAN
 /* ThreadSanitizer builds only. Debian's libuv closes descriptors with a raw
  * close syscall that TSan does not see, so a descriptor number the loop

@@ -2,13 +2,7 @@
  * is about to close behind its back (see uvclose.h). */
 #include "heal/uvclose.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define IPPOC_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define IPPOC_TSAN 1
-#endif
-#endif
+#include "core/core.h" /* IPPOC_TSAN */
 
 #ifdef IPPOC_TSAN
 /* The sanitizer runtime's syscall hook (sanitizer/linux_syscall_hooks.h,
