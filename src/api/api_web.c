@@ -14,12 +14,9 @@
  * shows on reload without a rebuild. Only names built in are served, so
  * nothing outside DIR can be named. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "api/api_int.h"
 
@@ -64,44 +61,19 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct M
     return ret;
 }
 
-/* Reads DIR/NAME whole into *out (malloc'd). 0 or -errno. */
+/* Reads DIR/NAME whole into *out (malloc'd, core_slurp). 0 or -errno. */
 static int read_dir_file(const char *dir, const char *name, char **out, size_t *len)
 {
     char path[2048];
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
         return -ENAMETOOLONG;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    int rc = 0;
-    char *buf = NULL;
-    if (fstat(fd, &st) < 0)
-        rc = -errno;
-    else if (!S_ISREG(st.st_mode))
-        rc = -EISDIR;
-    else if ((size_t)st.st_size > WEB_DIR_FILE_MAX)
-        rc = -EFBIG;
-    else if (!(buf = malloc((size_t)st.st_size + 1)))
-        rc = -ENOMEM;
-    size_t got = 0;
-    while (!rc && got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = n < 0 ? -errno : -EIO;
-            break;
-        }
-        got += (size_t)n;
+    if (!(*out = core_slurp(path, len)))
+        return errno ? -errno : -EIO;
+    if (*len > WEB_DIR_FILE_MAX) {
+        free(*out);
+        *out = NULL;
+        return -EFBIG;
     }
-    close(fd);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    *len = got;
     return 0;
 }
 
