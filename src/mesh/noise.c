@@ -520,8 +520,13 @@ int mesh_noise_handshake_init(mesh_noise_handshake *hs, const mesh_noise_config 
     if (cfg->prologue_len && !cfg->prologue)
         return fail(-EINVAL, err, errlen, "noise init %s: prologue length without data", cfg->protocol);
     hs->initiator = cfg->initiator;
-    if (cfg->s_priv)
+    if (cfg->s_priv && cfg->s_pub) {
+        memcpy(hs->s.priv, cfg->s_priv, MESH_NOISE_DHLEN);
+        memcpy(hs->s.pub, cfg->s_pub, MESH_NOISE_DHLEN);
+        hs->s.set = true;
+    } else if (cfg->s_priv) {
         keypair_from(&hs->s, cfg->s_priv);
+    }
     if (cfg->e_priv) {
         memcpy(hs->e_inject, cfg->e_priv, MESH_NOISE_DHLEN);
         hs->has_e_inject = true;

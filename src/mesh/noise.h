@@ -92,6 +92,7 @@ typedef struct {
     const uint8_t *prologue;
     size_t prologue_len;
     const uint8_t *s_priv;  /* our static private key (DHLEN) */
+    const uint8_t *s_pub;   /* optional: its public key, trusted to match (saves a scalar multiplication) */
     const uint8_t *e_priv;  /* test injection of our ephemeral private key */
     const uint8_t *rs;      /* the peer's static public key, when known in advance */
     const uint8_t *re;      /* the peer's ephemeral public key (pre-message e) */

@@ -19,12 +19,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int one_handshake(const char *proto, const uint8_t si[32], const uint8_t sr[32], const uint8_t pr[32],
-                         mesh_noise_cipher c[2], mesh_noise_cipher d[2])
+static int one_handshake(const char *proto, const uint8_t si[32], const uint8_t pi[32], const uint8_t sr[32],
+                         const uint8_t pr[32], mesh_noise_cipher c[2], mesh_noise_cipher d[2])
 {
     mesh_noise_handshake i, r;
-    mesh_noise_config ci = {.protocol = proto, .initiator = true, .s_priv = si, .rs = pr};
-    mesh_noise_config cr = {.protocol = proto, .initiator = false, .s_priv = sr};
+    mesh_noise_config ci = {.protocol = proto, .initiator = true, .s_priv = si, .s_pub = pi, .rs = pr};
+    mesh_noise_config cr = {.protocol = proto, .initiator = false, .s_priv = sr, .s_pub = pr};
     uint8_t msg[256], pl[256];
     size_t mlen, plen;
     char err[256];
@@ -51,9 +51,10 @@ int main(int argc, char **argv)
     double secs = argc > 1 ? atof(argv[1]) : 2.0;
     if (sodium_init() < 0 || secs <= 0)
         return 1;
-    uint8_t si[32], sr[32], pr[32];
+    uint8_t si[32], pi[32], sr[32], pr[32];
     randombytes_buf(si, 32);
     randombytes_buf(sr, 32);
+    mesh_noise_pubkey(pi, si);
     mesh_noise_pubkey(pr, sr);
     mesh_noise_cipher c[2], d[2];
     const char *protos[] = {"Noise_XX_25519_ChaChaPoly_SHA256", "Noise_IK_25519_ChaChaPoly_SHA256"};
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
         long n = 0;
         double t0 = now_s(), t;
         do {
-            if (one_handshake(protos[p], si, sr, pr, c, d) < 0)
+            if (one_handshake(protos[p], si, pi, sr, pr, c, d) < 0)
                 return 1;
             n++;
         } while ((t = now_s() - t0) < secs);

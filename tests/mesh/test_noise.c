@@ -56,7 +56,7 @@ static void pair(const char *proto, mesh_noise_handshake *i, mesh_noise_handshak
     mesh_noise_config ci = {.protocol = proto, .initiator = true, .prologue = (const uint8_t *)"p", .prologue_len = 1,
                             .s_priv = KEY_I, .rs = pub_r, .psks = PSK, .n_psks = 1};
     mesh_noise_config cr = {.protocol = proto, .initiator = false, .prologue = (const uint8_t *)"p", .prologue_len = 1,
-                            .s_priv = KEY_R, .rs = pub_i, .psks = PSK, .n_psks = 1};
+                            .s_priv = KEY_R, .s_pub = pub_r, .rs = pub_i, .psks = PSK, .n_psks = 1};
     int rc = mesh_noise_handshake_init(i, &ci, err, sizeof err);
     if (rc)
         fail_msg("init %s: %s", proto, err);
