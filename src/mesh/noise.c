@@ -647,6 +647,27 @@ static int write_token(mesh_noise_handshake *hs, uint8_t tok, uint8_t *out, size
     }
 }
 
+/* The bytes the next message adds to its payload (keys and tags), worked out
+ * before any state changes so a refused size leaves the handshake usable. */
+static size_t msg_overhead(const mesh_noise_handshake *hs)
+{
+    const mesh_noise_pattern *p = &hs->proto.pattern;
+    bool k = hs->ss.cs.has_k;
+    size_t n = 0;
+    for (uint8_t i = 0; i < p->n_tokens[hs->msg_idx]; i++) {
+        uint8_t t = p->msgs[hs->msg_idx][i];
+        if (t == MESH_NOISE_TOK_E) {
+            n += MESH_NOISE_DHLEN;
+            k = k || psk_mode(hs);
+        } else if (t == MESH_NOISE_TOK_S) {
+            n += MESH_NOISE_DHLEN + (k ? MESH_NOISE_TAGLEN : 0);
+        } else {
+            k = true;
+        }
+    }
+    return n + (k ? MESH_NOISE_TAGLEN : 0);
+}
+
 int mesh_noise_write_message(mesh_noise_handshake *hs, const uint8_t *payload, size_t plen, uint8_t *out,
                              size_t outcap, size_t *outlen, char *err, size_t errlen)
 {
@@ -657,8 +678,13 @@ int mesh_noise_write_message(mesh_noise_handshake *hs, const uint8_t *payload, s
                     hs->msg_idx + 1);
     if (plen && !payload)
         return fail(-EINVAL, err, errlen, "noise write: payload length without data");
-    if (outcap > MESH_NOISE_MAX_MSG)
-        outcap = MESH_NOISE_MAX_MSG; /* the message limit bounds every write */
+    size_t need = msg_overhead(hs) + plen;
+    if (need > MESH_NOISE_MAX_MSG)
+        return fail(-EMSGSIZE, err, errlen, "noise %s message %u: %zu bytes with a %zu-byte payload, at most 65535",
+                    hs->proto.name, hs->msg_idx + 1, need, plen);
+    if (need > outcap)
+        return fail(-EMSGSIZE, err, errlen, "noise %s message %u: output buffer of %zu bytes, %zu needed",
+                    hs->proto.name, hs->msg_idx + 1, outcap, need);
     const mesh_noise_pattern *p = &hs->proto.pattern;
     size_t pos = 0, n = 0;
     int rc = 0;
