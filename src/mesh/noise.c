@@ -616,6 +616,9 @@ static int write_token(mesh_noise_handshake *hs, uint8_t tok, uint8_t *out, size
     int rc;
     switch (tok) {
     case MESH_NOISE_TOK_E:
+        if (hs->e.set) /* section 5.3: e must be empty */
+            return fail(-EPROTO, err, errlen, "noise %s message %u: the ephemeral key is already set", hs->proto.name,
+                        hs->msg_idx + 1);
         if (hs->has_e_inject) {
             keypair_from(&hs->e, hs->e_inject);
             sodium_memzero(hs->e_inject, sizeof hs->e_inject);
@@ -706,6 +709,9 @@ static int read_token(mesh_noise_handshake *hs, uint8_t tok, const uint8_t *msg,
     int rc;
     switch (tok) {
     case MESH_NOISE_TOK_E:
+        if (hs->has_re) /* section 5.3: re must be empty */
+            return fail(-EPROTO, err, errlen, "noise %s message %u: the peer's ephemeral key is already set",
+                        hs->proto.name, hs->msg_idx + 1);
         if (mlen - *pos < MESH_NOISE_DHLEN)
             return fail(-EBADMSG, err, errlen, "noise %s message %u: truncated before the ephemeral key",
                         hs->proto.name, hs->msg_idx + 1);
@@ -717,6 +723,9 @@ static int read_token(mesh_noise_handshake *hs, uint8_t tok, const uint8_t *msg,
             ss_mix_key(&hs->ss, hs->re, MESH_NOISE_DHLEN);
         return 0;
     case MESH_NOISE_TOK_S:
+        if (hs->has_rs) /* section 5.3: rs must be empty */
+            return fail(-EPROTO, err, errlen, "noise %s message %u: the peer's static key is already set",
+                        hs->proto.name, hs->msg_idx + 1);
         need = MESH_NOISE_DHLEN + (hs->ss.cs.has_k ? MESH_NOISE_TAGLEN : 0);
         if (mlen - *pos < need)
             return fail(-EBADMSG, err, errlen, "noise %s message %u: truncated before the static key",

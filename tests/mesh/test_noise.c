@@ -51,12 +51,15 @@ static void pair(const char *proto, mesh_noise_handshake *i, mesh_noise_handshak
 {
     uint8_t pub_i[32], pub_r[32];
     char err[256];
+    mesh_noise_protocol p;
+    assert_int_equal(mesh_noise_protocol_parse(proto, &p, NULL, 0), 0);
     mesh_noise_pubkey(pub_i, KEY_I);
     mesh_noise_pubkey(pub_r, KEY_R);
     mesh_noise_config ci = {.protocol = proto, .initiator = true, .prologue = (const uint8_t *)"p", .prologue_len = 1,
-                            .s_priv = KEY_I, .rs = pub_r, .psks = PSK, .n_psks = 1};
+                            .s_priv = KEY_I, .rs = p.pattern.n_pre_r ? pub_r : NULL, .psks = PSK, .n_psks = 1};
     mesh_noise_config cr = {.protocol = proto, .initiator = false, .prologue = (const uint8_t *)"p", .prologue_len = 1,
-                            .s_priv = KEY_R, .s_pub = pub_r, .rs = pub_i, .psks = PSK, .n_psks = 1};
+                            .s_priv = KEY_R, .s_pub = pub_r, .rs = p.pattern.n_pre_i ? pub_i : NULL, .psks = PSK,
+                            .n_psks = 1};
     int rc = mesh_noise_handshake_init(i, &ci, err, sizeof err);
     if (rc)
         fail_msg("init %s: %s", proto, err);
@@ -500,7 +503,20 @@ static void test_names_and_turns(void **state)
     assert_int_equal(mesh_noise_read_message(&i, g_buf, 48, g_out, BUF, &n, err, sizeof err), -EPROTO);
     mesh_noise_cipher c1, c2;
     assert_int_equal(mesh_noise_split(&i, &c1, &c2, err, sizeof err), -EPROTO);
+    /* rs given in advance for XX: the s the responder sends is refused (5.3: rs must be empty) */
+    uint8_t pub_r[32];
+    mesh_noise_pubkey(pub_r, KEY_R);
+    mesh_noise_config ck = {.protocol = "Noise_XX_25519_ChaChaPoly_SHA256", .initiator = true, .rs = pub_r};
+    mesh_noise_config cs = {.protocol = "Noise_XX_25519_ChaChaPoly_SHA256", .initiator = false, .s_priv = KEY_R};
+    assert_int_equal(mesh_noise_handshake_init(&i, &ck, NULL, 0), 0);
+    assert_int_equal(mesh_noise_handshake_init(&r, &cs, NULL, 0), 0);
+    assert_int_equal(step(&i, &r, &n, -1), 0);
+    assert_int_equal(mesh_noise_write_message(&r, NULL, 0, g_buf, BUF, &n, NULL, 0), 0);
+    size_t plen;
+    assert_int_equal(mesh_noise_read_message(&i, g_buf, n, g_out, BUF, &plen, err, sizeof err), -EPROTO);
+    assert_non_null(strstr(err, "static key is already set"));
     /* XX sends no static key without one */
+    pair("Noise_XX_25519_ChaChaPoly_SHA256", &i, &r);
     mesh_noise_config cn = {.protocol = "Noise_XX_25519_ChaChaPoly_SHA256", .initiator = false};
     assert_int_equal(mesh_noise_handshake_init(&r, &cn, NULL, 0), 0);
     assert_int_equal(step(&i, &r, &n, -1), 0);
