@@ -3,6 +3,7 @@
  * plus one responder) for Noise_XX and Noise_IK with SHA256, and transport
  * encrypt+decrypt throughput for 1,400-byte packets. Not a test: run by hand,
  * optionally with the seconds per measurement as the argument (default 2). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ static int one_handshake(const char *proto, const uint8_t si[32], const uint8_t 
                          const uint8_t pr[32], mesh_noise_cipher c[2], mesh_noise_cipher d[2])
 {
     mesh_noise_handshake i, r;
-    mesh_noise_config ci = {.protocol = proto, .initiator = true, .s_priv = si, .s_pub = pi, .rs = pr};
+    bool ik = strstr(proto, "_IK_") != NULL; /* only IK knows the responder's key in advance */
+    mesh_noise_config ci = {.protocol = proto, .initiator = true, .s_priv = si, .s_pub = pi, .rs = ik ? pr : NULL};
     mesh_noise_config cr = {.protocol = proto, .initiator = false, .s_priv = sr, .s_pub = pr};
     uint8_t msg[256], pl[256];
     size_t mlen, plen;
