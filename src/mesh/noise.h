@@ -14,7 +14,9 @@
  *              carries a low-order public key
  *   -EOVERFLOW the CipherState's nonce is exhausted (2^64-1 is reserved)
  * with a message naming the step and the reason in err when err is not NULL.
- * A handshake that failed stays failed (section 5: it must be deleted). */
+ * A handshake that failed stays failed (section 5: it must be deleted).
+ * mesh_noise_handshake_init calls sodium_init(); call it yourself before
+ * using a CipherState without a handshake. */
 #ifndef IPPOC_MESH_NOISE_H
 #define IPPOC_MESH_NOISE_H
 

@@ -302,6 +302,11 @@ static void test_tamper_transport(void **state)
     assert_int_equal(mesh_noise_handshake_hash(&i, h1), 32);
     assert_int_equal(mesh_noise_handshake_hash(&r, h2), 32);
     assert_memory_equal(h1, h2, 32);
+    /* fresh ephemerals: a second handshake with the same static keys gets other keys */
+    mesh_noise_cipher c2[2], d2[2];
+    handshake("Noise_XX_25519_ChaChaPoly_SHA256", &i, &r, c2, d2);
+    assert_memory_not_equal(c[0].k, c2[0].k, 32);
+    assert_memory_equal(c2[0].k, d2[0].k, 32);
 }
 
 /* ---- low-order points --------------------------------------------------------- */
@@ -567,6 +572,19 @@ static void test_fuzz_read(void **state)
     fuzz("Noise_XX_25519_ChaChaPoly_SHA256", 2000);
     fuzz("Noise_IK_25519_ChaChaPoly_SHA256", 2000);
     fuzz("Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b", 1000);
+    /* and into transport decryption: refused, the nonce stays put */
+    mesh_noise_handshake i, r;
+    mesh_noise_cipher c[2], d[2];
+    uint8_t junk[1500], back[1500];
+    size_t plen;
+    handshake("Noise_IK_25519_ChaChaPoly_SHA256", &i, &r, c, d);
+    for (int it = 0; it < 2000; it++) {
+        size_t len = randombytes_uniform(sizeof junk);
+        randombytes_buf(junk, len);
+        int rc = mesh_noise_cipher_decrypt(&d[0], NULL, 0, junk, len, back, sizeof back, &plen, NULL, 0);
+        assert_int_equal(rc, -EBADMSG);
+    }
+    assert_int_equal(d[0].n, 0);
 }
 
 int main(void)
