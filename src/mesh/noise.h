@@ -137,10 +137,12 @@ void mesh_noise_cipher_wipe(mesh_noise_cipher *cs);
 
 /* ---- HandshakeState (section 5.3) --------------------------------------- */
 int mesh_noise_handshake_init(mesh_noise_handshake *hs, const mesh_noise_config *cfg, char *err, size_t errlen);
-/* Writes the next message (ours to send) with payload into out. */
+/* Writes the next message (ours to send) with payload into out, which must
+ * not overlap payload. */
 int mesh_noise_write_message(mesh_noise_handshake *hs, const uint8_t *payload, size_t plen, uint8_t *out,
                              size_t outcap, size_t *outlen, char *err, size_t errlen);
-/* Reads the next message (the peer's) and puts its payload into out. */
+/* Reads the next message (the peer's) and puts its payload into out, which
+ * must not overlap msg. */
 int mesh_noise_read_message(mesh_noise_handshake *hs, const uint8_t *msg, size_t mlen, uint8_t *out, size_t outcap,
                             size_t *outlen, char *err, size_t errlen);
 /* True when the next message is ours to write. */
