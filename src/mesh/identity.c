@@ -327,6 +327,8 @@ static int cert_fields_check(const mesh_identity_cert *c, char *err, size_t errl
     if (c->roles & ~(uint32_t)MESH_ROLE_ALL)
         return snprintf(err, errlen, "certificate: unknown role bits 0x%x", c->roles & ~(uint32_t)MESH_ROLE_ALL),
                -EBADMSG;
+    if (c->not_before < 0)
+        return snprintf(err, errlen, "certificate: not-before (%" PRId64 ") before 1970", c->not_before), -EBADMSG;
     if (c->not_after <= c->not_before)
         return snprintf(err, errlen, "certificate: not-after (%" PRId64 ") is not after not-before (%" PRId64 ")",
                         c->not_after, c->not_before),
@@ -446,11 +448,11 @@ int mesh_identity_cert_verify(const mesh_identity_cert *c, const uint8_t fleet_p
     int rc = cert_check_sig(c, err, errlen);
     if (rc)
         return rc;
-    if (now > c->not_after + skew_s)
+    if (now - skew_s > c->not_after) /* no overflow for a not-after of INT64_MAX */
         return snprintf(err, errlen, "certificate of '%s' (serial %016" PRIx64 "): expired %" PRId64 " s ago",
                         c->node_id, c->serial, now - c->not_after),
                -EKEYEXPIRED;
-    if (now < c->not_before - skew_s)
+    if (now + skew_s < c->not_before)
         return snprintf(err, errlen, "certificate of '%s' (serial %016" PRIx64 "): not valid for another %" PRId64
                         " s", c->node_id, c->serial, c->not_before - now),
                -EAGAIN;
@@ -659,6 +661,8 @@ static int revocation_check(const mesh_identity_revocation *r, char *err, size_t
         return snprintf(err, errlen, "revocation: unknown reason %d", r->reason), -EBADMSG;
     if (r->kind == MESH_REVOKE_SERIAL && r->serial == 0)
         return snprintf(err, errlen, "revocation: serial 0"), -EBADMSG;
+    if (r->time < 0)
+        return snprintf(err, errlen, "revocation: time (%" PRId64 ") before 1970", r->time), -EBADMSG;
     if (r->until < r->time)
         return snprintf(err, errlen, "revocation: until (%" PRId64 ") before its time (%" PRId64 ")", r->until,
                         r->time),
@@ -785,7 +789,7 @@ static bool supersedes(const mesh_identity_revocation *a, const mesh_identity_re
 static int revlist_put(mesh_identity_revlist *rl, const mesh_identity_revocation *r, int64_t now, char *err,
                        size_t errlen)
 {
-    if (r->until + MESH_ID_SKEW_S < now)
+    if (r->until < now - MESH_ID_SKEW_S)
         return 0;
     for (size_t i = 0; i < rl->n; i++) {
         if (!same_target(&rl->recs[i], r))
@@ -843,7 +847,7 @@ size_t mesh_identity_revlist_prune(mesh_identity_revlist *rl, int64_t now)
 {
     size_t kept = 0;
     for (size_t i = 0; i < rl->n; i++)
-        if (rl->recs[i].until + MESH_ID_SKEW_S >= now)
+        if (rl->recs[i].until >= now - MESH_ID_SKEW_S)
             rl->recs[kept++] = rl->recs[i];
     size_t dropped = rl->n - kept;
     rl->n = kept;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -286,6 +287,12 @@ static void test_cert_errors(void **state)
     assert_int_equal(mesh_identity_cert_verify(&c, f->fleet.pk, NULL, c.not_before - skew - 1, skew, err, sizeof err),
                      -EAGAIN);
     assert_non_null(strstr(err, "not valid for another"));
+    /* the extremes of the window do not overflow */
+    mesh_identity_cert forever = c;
+    forever.not_before = 0;
+    forever.not_after = INT64_MAX;
+    assert_int_equal(mesh_identity_cert_sign(&forever, &f->fleet, err, sizeof err), 0);
+    assert_int_equal(mesh_identity_cert_verify(&forever, f->fleet.pk, NULL, NOW, skew, err, sizeof err), 0);
 
     /* signing refuses bad fields */
     mesh_identity_cert bad = c;
@@ -298,6 +305,10 @@ static void test_cert_errors(void **state)
     bad = c;
     bad.not_after = bad.not_before;
     assert_int_equal(mesh_identity_cert_sign(&bad, &f->fleet, err, sizeof err), -EBADMSG);
+    bad = c;
+    bad.not_before = -1;
+    assert_int_equal(mesh_identity_cert_sign(&bad, &f->fleet, err, sizeof err), -EBADMSG);
+    assert_non_null(strstr(err, "1970"));
     bad = c;
     bad.roles = 0x100;
     assert_int_equal(mesh_identity_cert_sign(&bad, &f->fleet, err, sizeof err), -EBADMSG);
@@ -548,6 +559,11 @@ static void test_revlist_bound_and_prune(void **state)
     /* an expired record is not taken in */
     mesh_identity_revocation old = make_rev(f, MESH_REVOKE_SERIAL, 600, NULL, NOW);
     assert_int_equal(mesh_identity_revlist_add(&rl, &old, later, err, sizeof err), 0);
+    /* a revocation forever (until INT64_MAX) is kept, and pruning does not overflow */
+    mesh_identity_revocation ever = make_rev(f, MESH_REVOKE_KEY, 0, f->node.pk, INT64_MAX);
+    assert_int_equal(mesh_identity_revlist_add(&rl, &ever, later, err, sizeof err), 1);
+    assert_int_equal(mesh_identity_revlist_prune(&rl, INT64_MAX / 2), 6);
+    assert_int_equal(rl.n, 1);
     mesh_identity_revlist_free(&rl);
 }
 
