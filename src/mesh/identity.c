@@ -208,6 +208,9 @@ int mesh_identity_node_key(const char *state_dir, mesh_identity_key *k, bool *cr
     if (created)
         *created = false;
     int rc = mesh_identity_key_load(path, MESH_KEY_NODE, k, err, errlen);
+    struct stat st;
+    if (rc == -EBADMSG && !lstat(path, &st) && S_ISREG(st.st_mode) && st.st_size == 0 && !unlink(path))
+        rc = -ENOENT; /* the placeholder of a creation that died before its write */
     if (rc != -ENOENT)
         return rc;
     rc = mesh_identity_key_create(path, MESH_KEY_NODE, k, err, errlen);
@@ -644,6 +647,46 @@ int mesh_identity_token_accept(const mesh_identity_token *t, const mesh_identity
         return -EPERM;
     }
     return mesh_identity_cert_verify(&t->cert, t->cert.fleet_pk, NULL, now, skew_s, err, errlen);
+}
+
+static int member_path(const char *state_dir, char *path, size_t n, char *err, size_t errlen)
+{
+    if (snprintf(path, n, "%s/%s", state_dir, MESH_ID_MEMBER_FILE) >= (int)n)
+        return snprintf(err, errlen, "%s: path too long", state_dir), -ENAMETOOLONG;
+    return 0;
+}
+
+int mesh_identity_member_save(const char *state_dir, const mesh_identity_token *t, char *err, size_t errlen)
+{
+    char path[CORE_PATH_MAX], text[MESH_ID_TOKEN_MAX + 1];
+    int rc = member_path(state_dir, path, sizeof path, err, errlen);
+    if (!rc)
+        rc = mesh_identity_token_encode(t, text, sizeof text - 1, err, errlen);
+    if (rc)
+        return rc;
+    size_t n = strlen(text);
+    text[n++] = '\n';
+    return core_write_atomic(path, text, n, err, errlen);
+}
+
+int mesh_identity_member_load(const char *state_dir, mesh_identity_token *t, char *err, size_t errlen)
+{
+    char path[CORE_PATH_MAX], text[MESH_ID_TOKEN_MAX + 1], why[300];
+    int rc = member_path(state_dir, path, sizeof path, err, errlen);
+    if (rc)
+        return rc;
+    ssize_t n = core_read_file(path, text, sizeof text);
+    if (n < 0)
+        return snprintf(err, errlen, "%s: %s", path, n == -ENOENT ? "not joined to a fleet" : strerror((int)-n)),
+               (int)n;
+    if ((size_t)n >= sizeof text - 1)
+        return snprintf(err, errlen, "%s: too long for a token", path), -EBADMSG;
+    if (strlen(text) != (size_t)n)
+        return snprintf(err, errlen, "%s: holds a NUL byte", path), -EBADMSG;
+    rc = mesh_identity_token_decode(text, t, why, sizeof why);
+    if (rc)
+        snprintf(err, errlen, "%s: %s", path, why);
+    return rc;
 }
 
 /* ---- revocation records ----------------------------------------------------------- */

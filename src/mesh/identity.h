@@ -44,6 +44,7 @@
 #define MESH_ID_NODE_KEY_FILE "mesh-node.key"
 #define MESH_ID_FLEET_KEY_FILE "mesh-fleet.key"
 #define MESH_ID_REVLIST_FILE "mesh-revoked.bin"
+#define MESH_ID_MEMBER_FILE "mesh-member.token"
 
 enum { MESH_KEY_NODE = 1, MESH_KEY_FLEET = 2 };
 
@@ -108,7 +109,8 @@ int mesh_identity_key_load(const char *path, int kind, mesh_identity_key *k, cha
 /* Creates a new key file (mode 0600; -EEXIST when path exists). */
 int mesh_identity_key_create(const char *path, int kind, mesh_identity_key *k, char *err, size_t errlen);
 /* The cell's node key in state_dir: loaded, or created on first use
- * (*created tells which; created may be NULL). */
+ * (*created tells which; created may be NULL). An empty file (a creation cut
+ * short before its atomic write) is replaced; any other bad file is an error. */
 int mesh_identity_node_key(const char *state_dir, mesh_identity_key *k, bool *created, char *err, size_t errlen);
 /* The X25519 key pair for Noise, derived from the Ed25519 one. */
 int mesh_identity_x25519(const mesh_identity_key *k, uint8_t xsk[MESH_ID_X25519_BYTES],
@@ -149,6 +151,12 @@ int mesh_identity_token_decode(const char *text, mesh_identity_token *t, char *e
  * by the fleet key it names, and valid now. */
 int mesh_identity_token_accept(const mesh_identity_token *t, const mesh_identity_key *node, int64_t now,
                                int64_t skew_s, char *err, size_t errlen);
+
+/* The joined cell's membership: its token (certificate, fleet, seeds) in
+ * state_dir/mesh-member.token, one line. Load answers -ENOENT when the cell
+ * has not joined a fleet, and a parse error prefixed with the file's path. */
+int mesh_identity_member_save(const char *state_dir, const mesh_identity_token *t, char *err, size_t errlen);
+int mesh_identity_member_load(const char *state_dir, mesh_identity_token *t, char *err, size_t errlen);
 
 /* ---- revocation --------------------------------------------------------------- */
 const char *mesh_identity_reason_name(int reason);

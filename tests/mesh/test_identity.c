@@ -116,6 +116,16 @@ static void test_node_key_created_once(void **state)
     assert_int_equal(mesh_identity_node_key(dir2, &again, &created, err, sizeof err), 0);
     assert_true(created);
     assert_memory_not_equal(again.pk, f->node.pk, 32);
+    /* an empty file (creation cut short before its write) is replaced */
+    char empty[160];
+    snprintf(empty, sizeof empty, "%s/%s", dir2, MESH_ID_NODE_KEY_FILE);
+    write_bytes(empty, "", 0, 0600);
+    assert_int_equal(mesh_identity_node_key(dir2, &again, &created, err, sizeof err), 0);
+    assert_true(created);
+    struct stat st2;
+    assert_int_equal(stat(empty, &st2), 0);
+    assert_int_equal(st2.st_size, MESH_ID_KEY_FILE_BYTES);
+    assert_int_equal(st2.st_mode & 0777, 0600);
     /* the fleet key refuses to be created twice */
     path_in(f, MESH_ID_FLEET_KEY_FILE, path, sizeof path);
     assert_int_equal(mesh_identity_key_create(path, MESH_KEY_FLEET, &again, err, sizeof err), -EEXIST);
@@ -450,6 +460,27 @@ static void test_token_errors(void **state)
     }
     t.nseeds = MESH_ID_SEEDS_MAX + 1;
     assert_int_equal(mesh_identity_token_encode(&t, m, sizeof m, err, sizeof err), -EINVAL);
+}
+
+static void test_member_file(void **state)
+{
+    fixture *f = *state;
+    char err[512] = "", path[128];
+    mesh_identity_token t = make_token(f), d;
+    assert_int_equal(mesh_identity_member_load(f->dir, &d, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "not joined"));
+    assert_int_equal(mesh_identity_member_save(f->dir, &t, err, sizeof err), 0);
+    assert_int_equal(mesh_identity_member_load(f->dir, &d, err, sizeof err), 0);
+    assert_cert_equal(&d.cert, &t.cert);
+    assert_int_equal(d.nseeds, 3);
+    assert_string_equal(d.seeds[1], "seed.example.org:7946");
+    path_in(f, MESH_ID_MEMBER_FILE, path, sizeof path);
+    char text[MESH_ID_TOKEN_MAX];
+    assert_int_equal(mesh_identity_token_encode(&t, text, sizeof text, err, sizeof err), 0);
+    text[30] = text[30] == 'x' ? 'y' : 'x'; /* the file was edited by hand */
+    write_bytes(path, text, strlen(text), 0644);
+    assert_int_equal(mesh_identity_member_load(f->dir, &d, err, sizeof err), -EILSEQ);
+    assert_non_null(strstr(err, path));
 }
 
 /* ---- revocation ----------------------------------------------------------------- */
@@ -793,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_roles),
         cmocka_unit_test_setup_teardown(test_token_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revocation_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoked_cert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revlist_bound_and_prune, setup, teardown),
