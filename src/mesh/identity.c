@@ -157,7 +157,7 @@ int mesh_identity_key_load(const char *path, int kind, mesh_identity_key *k, cha
         snprintf(err, errlen, "%s: not a regular file", path);
     } else if (st.st_mode & 077) {
         rc = -EPERM;
-        snprintf(err, errlen, "%s: mode %04o lets others read the %s key; want 0600 (chmod 600 %s)", path,
+        snprintf(err, errlen, "%s: mode %04o opens the %s key to other users; want 0600 (chmod 600 %s)", path,
                  (unsigned)(st.st_mode & 07777), kind_name(kind), path);
     } else {
         ssize_t n = read(fd, buf, sizeof buf);
