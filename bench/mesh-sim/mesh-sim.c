@@ -73,7 +73,8 @@ static bool converged(struct mesh_swim_sim *sim, void *ctx)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		struct mesh_swim *sw = mesh_swim_sim_node(sim, i);
-		if (sw && mesh_swim_member_count(sw, MESH_SWIM_ALIVE) != n)
+		if (sw && mesh_swim_member_count(sw, MESH_SWIM_ALIVE) +
+				  mesh_swim_member_count(sw, MESH_SWIM_SUSPECT) != n)
 			return false;
 	}
 	return true;
@@ -135,6 +136,23 @@ static int scenario(const struct opts *o, size_t n, double loss)
 		mesh_swim_sim_run(sim, mesh_swim_sim_now(sim) + 10, NULL, NULL);
 	}
 	uint64_t boot_end = mesh_swim_sim_now(sim);
+	if (getenv("MESH_SIM_DEBUG"))
+		mesh_swim_sim_run(sim, boot_end + 5000, NULL, NULL);
+	if (getenv("MESH_SIM_DEBUG"))
+		for (size_t i = 0; i < n; i++) {
+			struct mesh_swim *sw = mesh_swim_sim_node(sim, i);
+			size_t a = mesh_swim_member_count(sw, MESH_SWIM_ALIVE), su = mesh_swim_member_count(sw, MESH_SWIM_SUSPECT),
+			       d = mesh_swim_member_count(sw, MESH_SWIM_DEAD);
+			if (a + su != n)
+				fprintf(stderr, "node %zu: alive %zu suspect %zu dead %zu awareness %u inc %llu\n", i, a, su, d,
+					mesh_swim_awareness(sw), (unsigned long long)mesh_swim_incarnation(sw));
+			for (size_t j = 0; j < n && a + su != n; j++) {
+				char id[32];
+				snprintf(id, sizeof(id), "n%zu", j);
+				if (mesh_swim_member(sw, id, NULL, NULL) < 0)
+					fprintf(stderr, "  misses %s\n", id);
+			}
+		}
 	bool conv = mesh_swim_sim_run(sim, boot_end + 300000, converged, &n);
 	double boot = conv ? (double)(mesh_swim_sim_now(sim) - boot_end) / 1000.0 : -1;
 

@@ -77,6 +77,9 @@ struct mesh_swim {
 	uint32_t expected_nacks, nacks;
 	char probe_target[MESH_SWIM_ID_MAX + 1];
 	uint64_t next_probe, next_gossip, next_pushpull;
+	/* join retried each probe interval until the seed answers */
+	char join_addr[MESH_SWIM_ADDR_MAX + 1];
+	uint64_t next_join;
 	mesh_swim_event_fn on_event;
 	void *event_ctx;
 	struct packet *pk; /* the packet being received, parsed */
@@ -941,6 +944,9 @@ static void handle_state(struct mesh_swim *sw, uint64_t now, const struct packet
 			 const struct pmsg *p)
 {
 	struct rd r = p->entries;
+	if (sw->join_addr[0] && pk->from_addr.n == strlen(sw->join_addr) &&
+	    !memcmp(pk->from_addr.p, sw->join_addr, pk->from_addr.n))
+		sw->join_addr[0] = 0; /* the seed answered: joined */
 	for (uint64_t i = 0; i < p->count; i++) {
 		uint8_t st;
 		uint64_t inc;
@@ -1190,6 +1196,14 @@ void mesh_swim_tick(struct mesh_swim *sw, uint64_t now)
 		if (sw->next_gossip <= now)
 			sw->next_gossip = now + sw->cfg.gossip_interval_ms;
 	}
+	if (sw->join_addr[0] && now >= sw->next_join) {
+		if (sw->leaving) {
+			sw->join_addr[0] = 0;
+		} else {
+			send_state(sw, "", sw->join_addr, ST_REPLY | ST_JOIN);
+			sw->next_join = now + sw->cfg.probe_interval_ms;
+		}
+	}
 	if (now >= sw->next_pushpull) {
 		sw->next_pushpull = now + pushpull_interval(sw);
 		struct member *m = random_member(sw, now, NULL, NULL, 0, false);
@@ -1210,6 +1224,8 @@ uint64_t mesh_swim_next_deadline(const struct mesh_swim *sw)
 		t = min64(t, sw->indirect_sent ? sw->probe_deadline : sw->ack_deadline);
 	else
 		t = min64(t, sw->next_probe);
+	if (sw->join_addr[0])
+		t = min64(t, sw->next_join);
 	for (size_t i = 0; i < sw->nrelays; i++)
 		t = min64(t, sw->relays[i].nack ? sw->relays[i].nack_at : sw->relays[i].expire);
 	for (size_t i = 0; i < sw->nsusp; i++)
@@ -1328,6 +1344,8 @@ int mesh_swim_join(struct mesh_swim *sw, uint64_t now_ms, const char *seed_addr,
 	}
 	bcast_alive(sw, sw->self);
 	send_state(sw, "", seed_addr, ST_REPLY | ST_JOIN);
+	snprintf(sw->join_addr, sizeof(sw->join_addr), "%s", seed_addr);
+	sw->next_join = now_ms + sw->cfg.probe_interval_ms;
 	return 0;
 }
 

@@ -104,7 +104,8 @@ struct mesh_swim *mesh_swim_new(const struct mesh_swim_config *cfg, const char *
 void mesh_swim_free(struct mesh_swim *sw);
 void mesh_swim_on_event(struct mesh_swim *sw, mesh_swim_event_fn fn, void *ctx);
 
-/* Push-pull with a seed known by address only. */
+/* Push-pull with a seed known by address only, retried every probe interval
+ * until the seed answers. */
 int mesh_swim_join(struct mesh_swim *sw, uint64_t now_ms, const char *seed_addr,
 		   char *err, size_t errlen);
 /* Tell the others this member leaves (they mark it left, not dead). */
