@@ -326,8 +326,9 @@ static void reshuffle(struct mesh_swim *sw, uint64_t now)
 	bool removed = false;
 	for (size_t i = 0; i < sw->n; i++) {
 		struct member *m = sw->m[i];
-		if (m != sw->self && m->state >= MESH_SWIM_DEAD &&
-		    now - m->state_change > sw->cfg.gossip_to_dead_ms) {
+		uint64_t keep = m->state == MESH_SWIM_DEAD ? sw->cfg.reconnect_timeout_ms
+							    : sw->cfg.gossip_to_dead_ms;
+		if (m != sw->self && m->state >= MESH_SWIM_DEAD && now - m->state_change > keep) {
 			sw->count[m->state]--;
 			member_free(m);
 			removed = true;
@@ -629,6 +630,14 @@ static void refute(struct mesh_swim *sw, uint64_t accused_inc)
 	bcast_alive(sw, s);
 }
 
+/* An accusation about us older than our incarnation: someone missed our
+ * refutation. Queue our alive again (no new incarnation) so that it rides
+ * on the next packets, the ack to a buddy-system probe first of all. */
+static void stale_accusation(struct mesh_swim *sw)
+{
+	bcast_alive(sw, sw->self);
+}
+
 static void alive_node(struct mesh_swim *sw, uint64_t now, uint64_t inc, const char *id, size_t idlen,
 		       const char *addr, size_t alen, const uint8_t *meta, size_t mlen)
 {
@@ -688,6 +697,10 @@ static void suspect_node(struct mesh_swim *sw, uint64_t now, uint64_t inc, const
 			 size_t idlen, const char *from)
 {
 	struct member *m = findn(sw, id, idlen);
+	if (m == sw->self && inc < m->inc) {
+		stale_accusation(sw);
+		return;
+	}
 	if (!m || inc < m->inc)
 		return;
 	if (m->state == MESH_SWIM_SUSPECT && m->suspected) {
@@ -731,6 +744,10 @@ static void dead_node(struct mesh_swim *sw, uint64_t now, uint64_t inc, const ch
 		      const char *from, size_t flen)
 {
 	struct member *m = findn(sw, id, idlen);
+	if (m == sw->self && inc < m->inc && !sw->leaving) {
+		stale_accusation(sw);
+		return;
+	}
 	if (!m || inc < m->inc || m->state >= MESH_SWIM_DEAD)
 		return;
 	bool left = flen == idlen && !memcmp(from, id, idlen);
@@ -1109,7 +1126,11 @@ static void probe_start(struct mesh_swim *sw, uint64_t now)
 	size_t sl = 0;
 	if (m->state == MESH_SWIM_SUSPECT) /* buddy system: tell the suspect */
 		sl = enc_accuse(susp, sizeof(susp), T_SUSPECT, m->inc, m->id, sw->self->id);
-	send_msgs(sw, m->id, m->addr, ping, w.len, sl ? susp : NULL, sl);
+	/* the suspicion first, so the ack can carry the refutation */
+	if (sl)
+		send_msgs(sw, m->id, m->addr, susp, sl, ping, w.len);
+	else
+		send_msgs(sw, m->id, m->addr, ping, w.len, NULL, 0);
 }
 
 static void probe_indirect(struct mesh_swim *sw, uint64_t now)
@@ -1163,6 +1184,22 @@ static void gossip(struct mesh_swim *sw, uint64_t now)
 	}
 }
 
+/* Serf's reconnect: push-pull with a random dead member, with probability
+ * dead/alive so a big failure does not start a storm; this is what heals a
+ * partition once both sides have declared each other dead */
+static void reconnect(struct mesh_swim *sw)
+{
+	size_t dead = sw->count[MESH_SWIM_DEAD], alive = sw->count[MESH_SWIM_ALIVE];
+	if (!dead || sw->leaving || (double)(rnd(sw) >> 11) / 9007199254740992.0 * (double)alive > (double)dead)
+		return;
+	size_t pick = (size_t)(rnd(sw) % dead);
+	for (size_t i = 0; i < sw->n; i++)
+		if (sw->m[i]->state == MESH_SWIM_DEAD && !pick--) {
+			send_state(sw, sw->m[i]->id, sw->m[i]->addr, ST_REPLY);
+			return;
+		}
+}
+
 void mesh_swim_tick(struct mesh_swim *sw, uint64_t now)
 {
 	for (size_t i = 0; i < sw->nrelays;) {
@@ -1209,6 +1246,7 @@ void mesh_swim_tick(struct mesh_swim *sw, uint64_t now)
 		struct member *m = random_member(sw, now, NULL, NULL, 0, false);
 		if (m && !sw->leaving)
 			send_state(sw, m->id, m->addr, ST_REPLY);
+		reconnect(sw);
 	}
 }
 
@@ -1242,6 +1280,7 @@ void mesh_swim_config_default(struct mesh_swim_config *c)
 		.gossip_interval_ms = 200, .gossip_nodes = 3, .retransmit_mult = 4,
 		.suspicion_mult = 4, .suspicion_max_mult = 6, .suspicion_k = 3,
 		.awareness_max = 8, .pushpull_interval_ms = 30000, .gossip_to_dead_ms = 30000,
+		.reconnect_timeout_ms = 24ULL * 3600 * 1000,
 		.max_packet = 1400,
 	};
 }

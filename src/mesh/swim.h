@@ -15,8 +15,9 @@
  * health awareness stretching the probe interval and timeout, the buddy
  * system (a suspect learns it is suspected in the probe itself),
  * incarnation numbers and refutation, gossip of alive/suspect/dead with a
- * retransmit limit of mult*ceil(log10(N+1)), join and leave, and periodic
- * push-pull full-state anti-entropy.
+ * retransmit limit of mult*ceil(log10(N+1)), join and leave, periodic
+ * push-pull full-state anti-entropy, and Serf's reconnect (a push-pull with
+ * a random dead member now and then, so a healed partition merges).
  *
  * Wire format ("SWIM v1", all integers unsigned LEB128 varints, strings a
  * one-byte length then the bytes):
@@ -65,7 +66,8 @@ struct mesh_swim_config {
 	uint32_t suspicion_k;          /* 3 confirmations shrink it to min */
 	uint32_t awareness_max;        /* 8 */
 	uint32_t pushpull_interval_ms; /* 30000 (scaled up above 32 members) */
-	uint32_t gossip_to_dead_ms;    /* 30000 */
+	uint32_t gossip_to_dead_ms;    /* 30000: gossip to the dead; forget the left */
+	uint64_t reconnect_timeout_ms; /* 24 h (Serf): push-pull with the dead, then forget */
 	uint32_t max_packet;           /* 1400 */
 };
 
