@@ -357,6 +357,8 @@ struct wr {
 
 static void put(struct wr *w, const void *p, size_t n)
 {
+	if (!n)
+		return;
 	if (w->over || w->len + n > w->cap) {
 		w->over = true;
 		return;
