@@ -167,9 +167,25 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	/* a member dies */
 	w.dead_subject = (size_t)((o->seed * 7919) % n);
 	mesh_swim_sim_kill(sim, w.dead_subject);
+	/* who does not list it (a newcomer that missed it) already has it right */
+	char vid[32];
+	snprintf(vid, sizeof(vid), "n%zu", w.dead_subject);
+	for (size_t i = 0; i <= n; i++) {
+		enum mesh_swim_state st;
+		struct mesh_swim *sw = mesh_swim_sim_node(sim, i);
+		if (sw && (mesh_swim_member(sw, vid, &st, NULL) < 0 || st >= MESH_SWIM_DEAD)) {
+			w.dead_seen[i] = true;
+			w.deads++;
+		}
+	}
 	t = mesh_swim_sim_now(sim);
 	double dead999 = until(sim, &w.deads, target, t, 120000);
 	double dead100 = until(sim, &w.deads, n, t, 120000);
+	if (getenv("MESH_SIM_DEBUG"))
+		fprintf(stderr, "killed n%zu: dead for %zu, suspect for %zu, alive for %zu, events %zu\n",
+			w.dead_subject, mesh_swim_sim_seen_as(sim, w.dead_subject, MESH_SWIM_DEAD),
+			mesh_swim_sim_seen_as(sim, w.dead_subject, MESH_SWIM_SUSPECT),
+			mesh_swim_sim_seen_as(sim, w.dead_subject, MESH_SWIM_ALIVE), w.deads);
 	double suspect = w.first_suspect ? (double)(w.first_suspect - t) / 1000.0 : -1;
 
 	/* the long run: false detections and traffic */
@@ -207,7 +223,7 @@ static const char usage_text[] =
 	"each N and loss: bootstrap, a join, a kill, then M minutes of steady state.\n"
 	"Columns: boot_s (bootstrap until all know all), join999/join100 (a newcomer\n"
 	"known by 99.9%/100%), suspect (first suspicion of the killed member),\n"
-	"dead999/dead100 (it is known dead), fdead/fsuspect (dead/suspect events about\n"
+	"dead999/dead100 (it is known dead, or not listed at all), fdead/fsuspect (dead/suspect events about\n"
 	"running members in the steady run), B/node/s (bytes sent), maxpkt, over (packets\n"
 	"over 1,400 bytes), cpu_s. Defaults: --nodes 100,1000 --loss 0.01,0.10\n"
 	"--minutes 10 --delay-min 1 --delay-max 5 --seed 1 and memberlist's LAN timings.\n";
