@@ -7,6 +7,7 @@
  *   mesh-sim [--nodes 100,1000] [--loss 0.01,0.10] [--minutes 10]
  *            [--delay-min 1] [--delay-max 5] [--seed 1]
  *            [--suspicion-mult 4] [--gossip-ms 200] [--gossip-nodes 3]
+ *            [--probe-ms 1000] [--probe-timeout-ms 500]
  */
 #include "mesh/swim_sim.h"
 
@@ -83,7 +84,7 @@ static bool converged(struct mesh_swim_sim *sim, void *ctx)
 struct opts {
 	char nodes[128], losses[128];
 	double minutes;
-	uint32_t dmin, dmax, smult, gossip_ms, gossip_nodes;
+	uint32_t dmin, dmax, smult, gossip_ms, gossip_nodes, probe_ms, probe_timeout_ms;
 	uint64_t seed;
 };
 
@@ -114,6 +115,8 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	c.swim.suspicion_mult = o->smult;
 	c.swim.gossip_interval_ms = o->gossip_ms;
 	c.swim.gossip_nodes = o->gossip_nodes;
+	c.swim.probe_interval_ms = o->probe_ms;
+	c.swim.probe_timeout_ms = o->probe_timeout_ms;
 	struct mesh_swim_sim *sim = mesh_swim_sim_new(&c, err, sizeof(err));
 	if (!sim) {
 		fprintf(stderr, "mesh-sim: %s\n", err);
@@ -218,7 +221,7 @@ static int scenario(const struct opts *o, size_t n, double loss)
 static const char usage_text[] =
 	"usage: mesh-sim [--nodes N,...] [--loss P,...] [--minutes M] [--delay-min MS]\n"
 	"                [--delay-max MS] [--seed S] [--suspicion-mult K] [--gossip-ms MS]\n"
-	"                [--gossip-nodes K]\n"
+	"                [--gossip-nodes K] [--probe-ms MS] [--probe-timeout-ms MS]\n"
 	"Runs N members of src/mesh/swim.c over a simulated network (virtual time) for\n"
 	"each N and loss: bootstrap, a join, a kill, then M minutes of steady state.\n"
 	"Columns: boot_s (bootstrap until all know all), join999/join100 (a newcomer\n"
@@ -236,7 +239,7 @@ static int usage(const char *why)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {"100,1000", "0.01,0.10", 10, 1, 5, 4, 200, 3, 1};
+	struct opts o = {"100,1000", "0.01,0.10", 10, 1, 5, 4, 200, 3, 1000, 500, 1};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -262,15 +265,21 @@ int main(int argc, char **argv)
 			o.smult = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--gossip-ms"))
 			o.gossip_ms = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--probe-ms"))
+			o.probe_ms = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--probe-timeout-ms"))
+			o.probe_timeout_ms = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--gossip-nodes"))
 			o.gossip_nodes = (uint32_t)atoi(v);
 		else
 			return usage("unknown option");
 	}
-	if (o.minutes < 0 || o.dmin > o.dmax || !o.smult || !o.gossip_ms || !o.gossip_nodes)
+	if (o.minutes < 0 || o.dmin > o.dmax || !o.smult || !o.gossip_ms || !o.gossip_nodes ||
+	    !o.probe_timeout_ms || o.probe_timeout_ms >= o.probe_ms)
 		return usage("bad value");
-	printf("mesh-sim: delay %u-%u ms, seed %llu, suspicion_mult %u, gossip %u ms x %u, long run %.1f min\n",
-	       o.dmin, o.dmax, (unsigned long long)o.seed, o.smult, o.gossip_ms, o.gossip_nodes, o.minutes);
+	printf("mesh-sim: delay %u-%u ms, seed %llu, probe %u/%u ms, suspicion_mult %u, gossip %u ms x %u,"
+	       " long run %.1f min\n", o.dmin, o.dmax, (unsigned long long)o.seed, o.probe_ms,
+	       o.probe_timeout_ms, o.smult, o.gossip_ms, o.gossip_nodes, o.minutes);
 	printf("%6s %6s %8s %8s %8s %8s %8s %8s %6s %8s %8s %6s %6s %7s\n", "nodes", "loss", "boot_s",
 	       "join999", "join100", "suspect", "dead999", "dead100", "fdead", "fsuspect", "B/node/s",
 	       "maxpkt", "over", "cpu_s");
