@@ -384,6 +384,21 @@ static bool attempt_used(const json_t *attempt, const char *action)
     return false;
 }
 
+/* Drops repeated features, keeping the order (field names in errors are the case's indexes
+ * less the repeats before them; the signer sorts). */
+static void dedup_features(mesh_wisdom_fix *f)
+{
+    int o = 0;
+    for (int i = 0; i < f->nfeatures; i++) {
+        bool seen = false;
+        for (int j = 0; j < o && !seen; j++)
+            seen = !strcmp(f->features[j], f->features[i]);
+        if (!seen)
+            memmove(f->features[o++], f->features[i], sizeof f->features[0]);
+    }
+    f->nfeatures = o;
+}
+
 int mesh_wisdom_build_fix(const json_t *case_json, const char *action, const mesh_wisdom_host *host,
                           const mesh_wisdom_local *loc, mesh_wisdom_rec *out, char *err, size_t errlen)
 {
@@ -421,11 +436,7 @@ int mesh_wisdom_build_fix(const json_t *case_json, const char *action, const mes
     }
     if (!out->fix.n)
         return refuse(err, errlen, -ENOENT, "case: no attempt used '%s'", action);
-    for (int j = 0; j < out->fix.nfeatures; j++) /* sorted, unique */
-        for (int l = j + 1; l < out->fix.nfeatures; l++)
-            if (!strcmp(out->fix.features[j], out->fix.features[l]))
-                memcpy(out->fix.features[l], out->fix.features[--out->fix.nfeatures], sizeof out->fix.features[0]),
-                    l--;
+    dedup_features(&out->fix);
     return mesh_wisdom_check(out, loc, err, errlen);
 }
 

@@ -109,11 +109,17 @@ static void test_roundtrip(void **state)
     mesh_wisdom_host h = host_nginx();
     mesh_wisdom_rec r;
     char err[256];
-    json_t *c = mkcase(FEATS, 4, "restart", 3, 1);
+    const char *rep[] = {"probe:http:refused", "exit:signal:KILL", "probe:http:refused"};
+    json_t *c = mkcase(rep, 3, "restart", 3, 1);
     assert_int_equal(mesh_wisdom_build_fix(c, "restart", &h, NULL, &r, err, sizeof err), 0);
     json_decref(c);
     assert_int_equal(r.fix.k, 3);
     assert_int_equal(r.fix.n, 4);
+    assert_int_equal(r.fix.nfeatures, 2);
+    mesh_wisdom_rec none;
+    c = mkcase(FEATS, 4, "restart", 3, 1);
+    assert_int_equal(mesh_wisdom_build_fix(c, "renice 5", &h, NULL, &none, err, sizeof err), -ENOENT);
+    json_decref(c);
     roundtrip(&r, &k);
     /* a feature list out of order is sorted by sign; the decoded one is sorted */
     uint8_t buf[MESH_WISDOM_MAX_BYTES];
@@ -508,6 +514,18 @@ static void test_trust(void **state)
     /* scoring does not change state; an event applies the decay first */
     mesh_wisdom_trust_event(&t, bad.pk, MESH_TRUST_INVALID, 6 * HOUR);
     assert_true(fabs(mesh_wisdom_trust_score(&t, bad.pk, 6 * HOUR) + 2.0 * 2.5 * 2.5) < 1e-9);
+    /* the evidence weight: Wilson's 95 % lower bound times trust, likeness and host likeness */
+    assert_true(fabs(mesh_wisdom_evidence(9, 10, 1, 1, 1) - 0.595850) < 1e-5);
+    assert_true(fabs(mesh_wisdom_evidence(2, 2, 1, 1, 1) - 0.342380) < 1e-5);
+    assert_true(fabs(mesh_wisdom_evidence(90, 100, 0.5, 0.5, 1) - 0.825634 / 4) < 1e-5);
+    assert_true(mesh_wisdom_evidence(0, 10, 1, 1, 1) == 0);
+    mesh_wisdom_host a = host_nginx(), b = a;
+    assert_true(mesh_wisdom_host_similarity(&a, &b) == 1);
+    b.cpu_log2++;
+    b.kernel_minor++;
+    assert_true(fabs(mesh_wisdom_host_similarity(&a, &b) - 0.64) < 1e-12);
+    snprintf(b.service, sizeof b.service, "postgres");
+    assert_true(mesh_wisdom_host_similarity(&a, &b) == 0);
     mesh_wisdom_trust_free(&t);
 }
 
