@@ -200,6 +200,8 @@ void mesh_wisdom_trust_free(mesh_wisdom_trust *t);
 /* Counts one event of peer at now_ms (virtual time: any monotonic ms). -ENOMEM. */
 int mesh_wisdom_trust_event(mesh_wisdom_trust *t, const uint8_t id[MESH_WISDOM_ID_BYTES], mesh_wisdom_event ev,
                             int64_t now_ms);
+/* Puts back a peer's counters as saved (the store's load); replaces a known peer's. -ENOMEM. */
+int mesh_wisdom_trust_set(mesh_wisdom_trust *t, const mesh_wisdom_peer *p);
 /* The score of peer at now_ms (0 for an unknown peer). Does not change t. */
 double mesh_wisdom_trust_score(const mesh_wisdom_trust *t, const uint8_t id[MESH_WISDOM_ID_BYTES], int64_t now_ms);
 /* Below the ignore threshold: its records are neither used nor forwarded. */
@@ -219,7 +221,7 @@ typedef struct mesh_wisdom_limits {
 } mesh_wisdom_limits;
 
 /* Opens (creating) the store's own SQLite file (WAL, application_id "IPWS",
- * versioned schema) and loads the peers' trust counters into trust (may be NULL). */
+ * versioned schema). lim NULL: the defaults. */
 int mesh_wisdom_store_open(const char *path, const mesh_wisdom_limits *lim, mesh_wisdom_store **out, char *err,
                            size_t errlen);
 void mesh_wisdom_store_close(mesh_wisdom_store *s);

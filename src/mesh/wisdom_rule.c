@@ -147,8 +147,11 @@ static const char *host_like(const char *s, const mesh_wisdom_local *loc, char *
             continue;
         }
         snprintf(word, wlen, "%.*s", (int)n, p);
-        const char *dot = memrchr(p, '.', n);
-        if (dot && dot > p && (size_t)(p + n - dot - 1) >= 2 && is_tld(dot + 1, (size_t)(p + n - dot - 1)))
+        size_t m = n; /* without the trailing dots of a fully qualified name */
+        while (m && p[m - 1] == '.')
+            m--;
+        const char *dot = m ? memrchr(p, '.', m) : NULL;
+        if (dot && dot > p && (size_t)(p + m - dot - 1) >= 2 && is_tld(dot + 1, (size_t)(p + m - dot - 1)))
             return "a hostname";
         for (int i = 0; loc && i < loc->nnames; i++) {
             size_t ln = strlen(loc->names[i]);
@@ -427,7 +430,8 @@ int mesh_wisdom_build_fix(const json_t *case_json, const char *action, const mes
     char perr[256];
     if (heal_action_parse_text(action, "svc", &a, perr, sizeof perr))
         return refuse(err, errlen, -EPERM, "fix.action: not a heal action: %s", perr);
-    heal_action_format(&a, out->fix.action, sizeof out->fix.action);
+    if (heal_action_format(&a, out->fix.action, sizeof out->fix.action))
+        return refuse(err, errlen, -EPERM, "fix.action: '%s' is longer than %d bytes", action, MESH_WISDOM_ACTION_MAX);
     json_array_foreach(atts, i, v) {
         if (!attempt_used(v, action))
             continue;

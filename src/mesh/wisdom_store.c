@@ -275,9 +275,16 @@ int mesh_wisdom_store_receive(mesh_wisdom_store *s, mesh_wisdom_trust *t, const 
         return fail(err, errlen, -EEXIST, "seq %llu: the origin signed other bytes under this seq before",
                     (unsigned long long)r.seq);
     }
-    int rc = insert(s, &r, sender, buf, len, now_ms);
-    if (rc)
-        return sqlerr(s, rc, "keeping a record", err, errlen);
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    if (!rc)
+        rc = insert(s, &r, sender, buf, len, now_ms);
+    if (!rc)
+        rc = exec(s, "COMMIT");
+    if (rc) {
+        int e = sqlerr(s, rc, "keeping a record", err, errlen);
+        exec(s, "ROLLBACK");
+        return e;
+    }
     mesh_wisdom_trust_event(t, sender, MESH_TRUST_DELIVERED, now_ms);
     return 0;
 }
@@ -327,7 +334,7 @@ int mesh_wisdom_store_outcome(mesh_wisdom_store *s, mesh_wisdom_trust *t, const 
 
 int mesh_wisdom_store_save_trust(mesh_wisdom_store *s, const mesh_wisdom_trust *t, char *err, size_t errlen)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = exec(s, "BEGIN IMMEDIATE");
     if (!rc)
         rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO peers (id, t, p2, p4, p5, p7) VALUES (?,?,?,?,?,?)",
@@ -343,8 +350,7 @@ int mesh_wisdom_store_save_trust(mesh_wisdom_store *s, const mesh_wisdom_trust *
         sqlite3_bind_double(st, 6, p->p7);
         rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sqlite3_errcode(s->db);
     }
-    if (t->n || rc)
-        sqlite3_finalize(st);
+    sqlite3_finalize(st);
     if (!rc)
         rc = exec(s, "COMMIT");
     if (rc) {
@@ -364,19 +370,13 @@ int mesh_wisdom_store_load_trust(mesh_wisdom_store *s, mesh_wisdom_trust *t, cha
     while (!rc && sqlite3_step(st) == SQLITE_ROW) {
         if (sqlite3_column_bytes(st, 0) != MESH_WISDOM_ID_BYTES)
             continue;
-        const uint8_t *id = sqlite3_column_blob(st, 0);
-        int64_t ts = sqlite3_column_int64(st, 1);
-        /* make the peer (a zero-weight event would do; DELIVERED then reset) */
-        if ((rc = mesh_wisdom_trust_event(t, id, MESH_TRUST_DELIVERED, ts)))
-            break;
-        for (int i = 0; i < t->n; i++)
-            if (!memcmp(t->v[i].id, id, MESH_WISDOM_ID_BYTES)) {
-                t->v[i].t_ms = ts;
-                t->v[i].p2 = sqlite3_column_double(st, 2);
-                t->v[i].p4 = sqlite3_column_double(st, 3);
-                t->v[i].p5 = sqlite3_column_double(st, 4);
-                t->v[i].p7 = sqlite3_column_double(st, 5);
-            }
+        mesh_wisdom_peer p = {.t_ms = sqlite3_column_int64(st, 1),
+                              .p2 = sqlite3_column_double(st, 2),
+                              .p4 = sqlite3_column_double(st, 3),
+                              .p5 = sqlite3_column_double(st, 4),
+                              .p7 = sqlite3_column_double(st, 5)};
+        memcpy(p.id, sqlite3_column_blob(st, 0), MESH_WISDOM_ID_BYTES);
+        rc = mesh_wisdom_trust_set(t, &p);
     }
     sqlite3_finalize(st);
     return rc;

@@ -70,24 +70,42 @@ static mesh_wisdom_peer decayed(const mesh_wisdom_trust *t, const mesh_wisdom_pe
     return d;
 }
 
+/* The peer id, added with zero counters at now_ms when unknown; NULL when out of memory. */
+static mesh_wisdom_peer *get(mesh_wisdom_trust *t, const uint8_t id[MESH_WISDOM_ID_BYTES], int64_t now_ms)
+{
+    mesh_wisdom_peer *p = find(t, id);
+    if (p)
+        return p;
+    if (t->n == t->cap) {
+        int cap = t->cap ? 2 * t->cap : 16;
+        mesh_wisdom_peer *v = realloc(t->v, (size_t)cap * sizeof *v);
+        if (!v)
+            return NULL;
+        t->v = v;
+        t->cap = cap;
+    }
+    p = &t->v[t->n++];
+    memset(p, 0, sizeof *p);
+    memcpy(p->id, id, MESH_WISDOM_ID_BYTES);
+    p->t_ms = now_ms;
+    return p;
+}
+
+int mesh_wisdom_trust_set(mesh_wisdom_trust *t, const mesh_wisdom_peer *p)
+{
+    mesh_wisdom_peer *q = get(t, p->id, p->t_ms);
+    if (!q)
+        return -ENOMEM;
+    *q = *p;
+    return 0;
+}
+
 int mesh_wisdom_trust_event(mesh_wisdom_trust *t, const uint8_t id[MESH_WISDOM_ID_BYTES], mesh_wisdom_event ev,
                             int64_t now_ms)
 {
-    mesh_wisdom_peer *p = find(t, id);
-    if (!p) {
-        if (t->n == t->cap) {
-            int cap = t->cap ? 2 * t->cap : 16;
-            mesh_wisdom_peer *v = realloc(t->v, (size_t)cap * sizeof *v);
-            if (!v)
-                return -ENOMEM;
-            t->v = v;
-            t->cap = cap;
-        }
-        p = &t->v[t->n++];
-        memset(p, 0, sizeof *p);
-        memcpy(p->id, id, MESH_WISDOM_ID_BYTES);
-        p->t_ms = now_ms;
-    }
+    mesh_wisdom_peer *p = get(t, id, now_ms);
+    if (!p)
+        return -ENOMEM;
     *p = decayed(t, p, now_ms);
     switch (ev) {
     case MESH_TRUST_DELIVERED: p->p2 = fmin(p->p2 + 1, t->p.cap2); break;

@@ -364,6 +364,51 @@ static void test_redaction_received(void **state)
     }
 }
 
+/* Signs r, patches the first `from` in its body to `to` (same length), signs
+ * again by hand and expects the receiver's verdict FORBIDDEN naming field. */
+static void plant_signed(mesh_wisdom_rec *r, const key *k, const char *from, const char *to, size_t n,
+                         const char *field)
+{
+    uint8_t t[MESH_WISDOM_MAX_BYTES];
+    size_t len;
+    char err[256];
+    assert_int_equal(mesh_wisdom_sign(r, k->sk, 1, 1, NULL, t, sizeof t, &len, err, sizeof err), 0);
+    uint8_t *at = memmem(t, len - 64, from, n);
+    assert_non_null(at);
+    memcpy(at, to, n);
+    crypto_sign_detached(t + len - 64, NULL, t, len - 64, k->sk);
+    mesh_wisdom_rec d;
+    mesh_wisdom_verdict v = mesh_wisdom_accept(t, len, &d, err, sizeof err);
+    if (v != MESH_WISDOM_FORBIDDEN || !strstr(err, field))
+        fail_msg("%s -> %s: verdict %s: %s", from, to, mesh_wisdom_verdict_name(v), err);
+}
+
+static void test_redaction_received_aggregates(void **state)
+{
+    (void)state;
+    key k = mkkey(5);
+    mesh_wisdom_host h = host_nginx();
+    mesh_wisdom_rec r;
+    char err[256];
+    assert_int_equal(mesh_wisdom_build_baseline("process.rss_bytes", 1440, 5.2e7, 3e6, 4.8e7, 5.1e7, 5.9e7, &h, NULL,
+                                                &r, err, sizeof err),
+                     0);
+    plant_signed(&r, &k, "process.rss_bytes", "db1.example.co.uk", 17, "baseline.metric");
+    /* the count (big-endian 1440 = 00 00 05 a0 after the metric) cut to 5: a raw value */
+    assert_int_equal(mesh_wisdom_build_baseline("process.rss_bytes", 1440, 5.2e7, 3e6, 4.8e7, 5.1e7, 5.9e7, &h, NULL,
+                                                &r, err, sizeof err),
+                     0);
+    plant_signed(&r, &k, "process.rss_bytes\x00\x00\x05\xa0", "process.rss_bytes\x00\x00\x00\x05", 21,
+                 "baseline.count");
+    const char *n[] = {"listen_port", "work_mem"}, *v[] = {"123456789", "16MB"};
+    assert_int_equal(mesh_wisdom_build_knobs("pgbench.tps", 2, n, v, 0.1, 0.05, 0.2, 10, &h, NULL, &r, err, sizeof err),
+                     0);
+    plant_signed(&r, &k, "123456789", "10.0.0.99", 9, "knobs.knobs[0].value");
+    assert_int_equal(mesh_wisdom_build_knobs("pgbench.tps", 2, n, v, 0.1, 0.05, 0.2, 10, &h, NULL, &r, err, sizeof err),
+                     0);
+    plant_signed(&r, &k, "pgbench.tps", "a.corp.lan.", 11, "knobs.objective");
+}
+
 /* ---- the store ---- */
 
 typedef struct fx {
@@ -653,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_tamper),
         cmocka_unit_test(test_redaction_refusals),
         cmocka_unit_test(test_redaction_received),
+        cmocka_unit_test(test_redaction_received_aggregates),
         cmocka_unit_test_setup_teardown(test_store_dedup, fx_setup, fx_teardown),
         cmocka_unit_test(test_trust),
         cmocka_unit_test_setup_teardown(test_trust_store, fx_setup, fx_teardown),
