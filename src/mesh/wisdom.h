@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "memory/memory.h"
+
 /* ---- the record --------------------------------------------------------------------- */
 
 #define MESH_WISDOM_MAX_BYTES 1024   /* an encoded, signed record: fits a 1,400-byte packet */
@@ -126,6 +128,19 @@ int mesh_wisdom_build_baseline(const char *metric, uint32_t count, double mean, 
 int mesh_wisdom_build_knobs(const char *objective, int nknobs, const char *const *names, const char *const *values,
                             double gain, double lo, double hi, uint32_t runs, const mesh_wisdom_host *host,
                             const mesh_wisdom_local *loc, mesh_wisdom_rec *out, char *err, size_t errlen);
+
+/* The cell's own fix records from its memory: for each case the brain
+ * remembers (mem_case_load) and each action that healed it at least once,
+ * mesh_wisdom_build_fix on host with the service kind kind_of(kud, component)
+ * (kind_of NULL: the component's name; "" for a machine-wide case). emit gets
+ * each record (its non-zero return stops the walk and is returned); those the
+ * rule refuses are skipped and counted in *refused (may be NULL), the first
+ * reason in err. Returns how many were emitted, or a negative error. */
+typedef int (*mesh_wisdom_emit)(void *ud, const mesh_wisdom_rec *r);
+int mesh_wisdom_fixes_from_memory(mem_t *m, const mesh_wisdom_host *host,
+                                  const char *(*kind_of)(void *ud, const char *component), void *kud,
+                                  const mesh_wisdom_local *loc, mesh_wisdom_emit emit, void *eud, int *refused,
+                                  char *err, size_t errlen);
 
 /* ---- encoding and signatures -------------------------------------------------------- */
 

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "core/core.h"
 #include "mesh/wisdom.h"
 
 #define HOUR (3600 * 1000LL)
@@ -646,6 +647,76 @@ static void test_trust_store(void **state)
     json_decref(feats);
 }
 
+/* ---- from the cell's memory ---- */
+
+typedef struct emitted {
+    int n;
+    mesh_wisdom_rec v[8];
+} emitted;
+
+static int collect(void *ud, const mesh_wisdom_rec *r)
+{
+    emitted *e = ud;
+    if (e->n < 8)
+        e->v[e->n++] = *r;
+    return 0;
+}
+
+/* Cases saved through a real memory store (a temporary state dir) become fix
+ * records; the ones the rule refuses are counted, never emitted. */
+static void test_from_memory(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ippoc-wisdom-mem-XXXXXX", err[512] = "";
+    assert_non_null(mkdtemp(dir));
+    core_config cfg;
+    core_log_setup(CORE_LOG_ERR, 0);
+    core_config_defaults(&cfg);
+    snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", dir);
+    mem_t *m = NULL;
+    if (mem_open(&m, &cfg, err, sizeof err))
+        fail_msg("mem_open: %s", err);
+    /* nginx: restart healed twice of three, renice never; web7 (this host's name): refused;
+       a machine-wide case healed by a playbook: refused (a local program) */
+    assert_int_equal(mem_case_save(m, 1, 0,
+                                   "{\"id\":1,\"component\":\"nginx\",\"kind\":\"service\",\"fault_type\":\"crash\","
+                                   "\"features\":[\"exit:signal:KILL\",\"probe:http:refused\"],\"attempts\":["
+                                   "{\"actions\":[\"restart\"],\"healed\":true},{\"actions\":[\"restart\"],\"healed\":false},"
+                                   "{\"actions\":[\"renice 10\"],\"healed\":false},{\"actions\":[\"restart\"],\"healed\":true}]}"),
+                     0);
+    assert_int_equal(mem_case_save(m, 2, 0,
+                                   "{\"id\":2,\"component\":\"web7\",\"kind\":\"service\",\"fault_type\":\"crash\","
+                                   "\"features\":[\"exit:code:1\"],\"attempts\":[{\"actions\":[\"restart\"],\"healed\":true}]}"),
+                     0);
+    assert_int_equal(mem_case_save(m, 3, 0,
+                                   "{\"id\":3,\"component\":\"\",\"kind\":\"machine\",\"fault_type\":\"disk_full\","
+                                   "\"features\":[\"fs:full:other\"],\"attempts\":[{\"actions\":[\"run \\\"/opt/x/clean.sh\\\"\"],"
+                                   "\"healed\":true}]}"),
+                     0);
+    assert_int_equal(mem_flush(m, 5000), 0);
+    mesh_wisdom_host h = host_nginx();
+    h.service[0] = 0;
+    mesh_wisdom_local loc = {0};
+    mesh_wisdom_local_add(&loc, "web7");
+    emitted e = {0};
+    int refused = -1;
+    int n = mesh_wisdom_fixes_from_memory(m, &h, NULL, NULL, &loc, collect, &e, &refused, err, sizeof err);
+    assert_int_equal(n, 1);
+    assert_int_equal(refused, 2);
+    assert_non_null(strstr(err, "case 2"));
+    assert_non_null(strstr(err, "host.service"));
+    assert_string_equal(e.v[0].fix.action, "restart");
+    assert_string_equal(e.v[0].host.service, "nginx");
+    assert_int_equal(e.v[0].fix.k, 2);
+    assert_int_equal(e.v[0].fix.n, 3);
+    mem_close(m);
+    core_config_free(&cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) {
+    }
+}
+
 /* ---- fuzz-style decoding ---- */
 
 static void test_fuzz(void **state)
@@ -702,6 +773,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_dedup, fx_setup, fx_teardown),
         cmocka_unit_test(test_trust),
         cmocka_unit_test_setup_teardown(test_trust_store, fx_setup, fx_teardown),
+        cmocka_unit_test(test_from_memory),
         cmocka_unit_test(test_fuzz),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
