@@ -244,7 +244,7 @@ void mesh_wisdom_store_close(mesh_wisdom_store *s);
 /* One record received from sender (the peer that delivered it) at now_ms:
  * checks it (mesh_wisdom_accept), counts the trust events, keeps it with its
  * provenance. Returns 0 (new, kept), 1 (a duplicate of a kept record: same
- * origin, seq and bytes), -EACCES (sender or origin ignored: dropped
+ * origin, seq and bytes; or older than the origin's kept window: an evicted one replayed), -EACCES (sender or origin ignored: dropped
  * unread), -EEXIST (equivocation: other bytes under a kept (origin, seq)),
  * -EBADMSG / -ENOKEY / -EKEYREJECTED / -EPERM (rejected: a provenance row is
  * kept), other negatives for storage errors. *verdict (may be NULL) gets the verdict. */

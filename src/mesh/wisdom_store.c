@@ -278,13 +278,17 @@ int mesh_wisdom_store_receive(mesh_wisdom_store *s, mesh_wisdom_trust *t, const 
     int rc = exec(s, "BEGIN IMMEDIATE");
     if (!rc)
         rc = insert(s, &r, sender, buf, len, now_ms);
+    /* below the origin's kept window (an old record replayed after its eviction): not new */
+    int stale = rc ? 0 : !kept(s, &r, buf, len);
     if (!rc)
-        rc = exec(s, "COMMIT");
+        rc = exec(s, stale ? "ROLLBACK" : "COMMIT");
     if (rc) {
         int e = sqlerr(s, rc, "keeping a record", err, errlen);
         exec(s, "ROLLBACK");
         return e;
     }
+    if (stale)
+        return 1;
     mesh_wisdom_trust_event(t, sender, MESH_TRUST_DELIVERED, now_ms);
     return 0;
 }

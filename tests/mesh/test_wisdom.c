@@ -487,6 +487,14 @@ static void test_store_dedup(void **state)
     assert_int_equal(nrec, 3);
     assert_false(mesh_wisdom_store_forwardable(f->s, &f->t, a.pk, 3, 10));
     assert_true(mesh_wisdom_store_forwardable(f->s, &f->t, a.pk, 6, 10));
+    /* an evicted record replayed: not new, not kept, no delivery credit */
+    double relay_before = mesh_wisdom_trust_score(&f->t, relay.pk, 10);
+    len = signed_fix(&a, 2, "restart", 1, 0, &h, buf);
+    assert_int_equal(mesh_wisdom_store_receive(f->s, &f->t, relay.pk, buf, len, 10, &v, err, sizeof err), 1);
+    assert_true(mesh_wisdom_trust_score(&f->t, relay.pk, 10) == relay_before);
+    mesh_wisdom_store_count(f->s, &nrec, NULL);
+    assert_int_equal(nrec, 3);
+    assert_false(mesh_wisdom_store_forwardable(f->s, &f->t, a.pk, 2, 10));
     for (int i = 0; i < 6; i++) {
         uint8_t junk[8] = {'I', 'P', 'W', '1', 9, 9, 9, (uint8_t)i};
         key j = mkkey((uint8_t)(50 + i)); /* one bad record each: none of them ignored yet */
