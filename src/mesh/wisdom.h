@@ -101,7 +101,8 @@ typedef struct mesh_wisdom_local {
 /* Fills loc with this machine's hostname (and its first label) and the names
  * of its human users (uid >= 1000 in the passwd database). */
 void mesh_wisdom_local_init(mesh_wisdom_local *loc);
-/* Adds one name (tests plant their own). */
+/* Adds one name (tests plant their own); generic ones ("localhost", "debian", ...)
+ * and those under 3 characters (they would match "vm.swappiness") are not. */
 void mesh_wisdom_local_add(mesh_wisdom_local *loc, const char *name);
 
 /* The rule (docs/mesh-wisdom-status.md): every field of r. loc may be NULL

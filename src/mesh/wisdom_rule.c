@@ -35,10 +35,18 @@ static int refuse(char *err, size_t errlen, int rc, const char *fmt, ...)
 
 /* ---- this machine's names ---- */
 
+/* Hostnames that name no machine in particular (and would refuse every
+ * "debian12" or "localhost" in a record). */
+static const char *const generic_names[] = {"localhost", "localdomain", "debian", "ubuntu", "linux", "fedora",
+                                            "centos", "alpine", "rocky", "alma", "arch", "host", "server"};
+
 void mesh_wisdom_local_add(mesh_wisdom_local *loc, const char *name)
 {
-    if (!name || strlen(name) < 2 || loc->nnames >= MESH_WISDOM_LOCAL_NAMES)
+    if (!name || strlen(name) < 3 || loc->nnames >= MESH_WISDOM_LOCAL_NAMES) /* "vm", "db": too short to tell */
         return;
+    for (size_t i = 0; i < sizeof generic_names / sizeof generic_names[0]; i++)
+        if (!strcasecmp(name, generic_names[i]))
+            return;
     for (int i = 0; i < loc->nnames; i++)
         if (!strcasecmp(loc->names[i], name))
             return;
