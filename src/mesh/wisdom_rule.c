@@ -223,10 +223,60 @@ static int grammar(const char *field, const char *s, size_t max, const char *set
 #define SERVICE_SET LOWER DIGIT "_-"
 #define VALUE_SET LOWER UPPER DIGIT "_.+-"
 
-/* The signature's feature families (docs/brain-signature.md "Features"). */
-static const char *const feature_prefixes[] = {"exit:", "probe:", "rule:", "kernel:", "log:hint:", "log:new:",
-                                               "log:burst:", "port:", "dep:", "change:", "fs:", "res:",
-                                               "pressure:", "cpu:", "anomaly:"};
+/* The signature's feature vocabulary (docs/brain-signature.md "Features"),
+ * segment by segment between ':': alternatives split by '|', '#' a small
+ * integer, '$S' a signal name, '$F' a series family. A token of no pattern
+ * here is refused (a new feature family of the brain must be added). */
+static const char *const feature_vocab[] = {
+    "exit:code:#", "exit:signal:$S", "exit:early", "exit:repeated",
+    "probe:http|tcp|process|exec|file|fs|metric|unknown:dns|timeout|refused|reset|latency|body|status|exec|file|"
+    "process|other",
+    "rule:resource:cpu|memory|threads|fds|space|inodes|metric", "rule:restarts", "rule:anomalous",
+    "kernel:oom_kill|io_error|fs_error|segfault|hung_task|clock", "kernel:oom_kill|io_error|fs_error|segfault|hung_task|clock:other",
+    "log:hint:permission|no_such_file|addr_in_use|too_many_files|dns|conn_refused|credential|no_space|oom|config|env|"
+    "timeout|segfault|read_only|io_error|clock",
+    "log:new|burst:error|warning|critical|fatal|info|notice|debug",
+    "port:held", "dep:down",
+    "change:file|config_reload|audit|package", "change:file:content|mode|owner|created|deleted",
+    "fs:full|inodes_full", "fs:full|inodes_full:other",
+    "res:fds_near_limit|rss_rising|cpu_high", "pressure:cpu|memory|io", "cpu:hog",
+    "anomaly:$F:spike|dip|level_up|level_down|seasonal|flatline|variance|drift|unknown",
+};
+
+/* One segment (len n) against one pattern segment (len pn). */
+static bool seg_match(const char *t, size_t n, const char *pat, size_t pn)
+{
+    if (pn == 1 && pat[0] == '#') {
+        size_t i = n && t[0] == '-';
+        return n > i && n - i <= 4 && strspn(t + i, DIGIT) >= n - i;
+    }
+    if (pn == 2 && !strncmp(pat, "$S", 2))
+        return n >= 1 && n <= 10 && strspn(t, UPPER DIGIT "+") >= n;
+    if (pn == 2 && !strncmp(pat, "$F", 2))
+        return n >= 1 && n <= 48 && islower((unsigned char)t[0]) && strspn(t, NAME_SET) >= n;
+    for (const char *a = pat; a < pat + pn;) {
+        size_t an = strcspn(a, "|");
+        if (an > (size_t)(pat + pn - a))
+            an = (size_t)(pat + pn - a);
+        if (an == n && !strncmp(a, t, n))
+            return true;
+        a += an + 1;
+    }
+    return false;
+}
+
+static bool vocab_match(const char *tok, const char *pat)
+{
+    for (;;) {
+        size_t n = strcspn(tok, ":"), pn = strcspn(pat, ":");
+        if (!seg_match(tok, n, pat, pn))
+            return false;
+        if (!tok[n] || !pat[pn])
+            return !tok[n] && !pat[pn];
+        tok += n + 1;
+        pat += pn + 1;
+    }
+}
 
 static int feature_ok(const char *field, const char *f, const mesh_wisdom_local *loc, char *err, size_t errlen)
 {
@@ -234,10 +284,10 @@ static int feature_ok(const char *field, const char *f, const mesh_wisdom_local 
     if (rc)
         return rc;
     bool known = false;
-    for (size_t i = 0; i < sizeof feature_prefixes / sizeof feature_prefixes[0] && !known; i++)
-        known = !strncmp(f, feature_prefixes[i], strlen(feature_prefixes[i]));
+    for (size_t i = 0; i < sizeof feature_vocab / sizeof feature_vocab[0] && !known; i++)
+        known = vocab_match(f, feature_vocab[i]);
     if (!known)
-        return refuse(err, errlen, -EPERM, "%s: '%s' is not a signature feature (exit:, probe:, ...)", field, f);
+        return refuse(err, errlen, -EPERM, "%s: '%s' is not in the signature's feature vocabulary", field, f);
     return text_ok(field, f, loc, err, errlen);
 }
 

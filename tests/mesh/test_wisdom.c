@@ -148,11 +148,15 @@ static void test_roundtrip(void **state)
     r.host = h;
     r.fix.nfeatures = 16;
     for (int i = 0; i < 16; i++)
-        snprintf(r.fix.features[i], sizeof r.fix.features[i], "log:hint:%02d%s", i,
-                 "_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        snprintf(r.fix.features[i], sizeof r.fix.features[i], "anomaly:f%02d%s:level_down", i,
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); /* 63 characters */
     strcpy(r.fix.action, "restart");
     r.fix.k = r.fix.n = 1;
+    assert_int_equal(strlen(r.fix.features[15]), 63);
     assert_int_equal(mesh_wisdom_sign(&r, k.sk, 1, 1, NULL, buf, sizeof buf, &len, err, sizeof err), -EMSGSIZE);
+    r.fix.nfeatures = 13; /* 13 of them fit (985 bytes) */
+    assert_int_equal(mesh_wisdom_sign(&r, k.sk, 1, 1, NULL, buf, sizeof buf, &len, err, sizeof err), 0);
+    assert_true(len <= MESH_WISDOM_MAX_BYTES);
 }
 
 /* ---- signatures ---- */
@@ -249,6 +253,21 @@ static void test_redaction_refusals(void **state)
     expect_refused(fix_with("change:file:/home/alice/.bashrc", "restart", &h, &loc, err, sizeof err), err,
                    "fix.features[1]");
     expect_refused(fix_with("host:web7", "restart", &h, &loc, err, sizeof err), err, "fix.features[1]");
+    /* a free word where the vocabulary has fixed ones: a hostname without a domain */
+    expect_refused(fix_with("log:hint:prod-db-7", "restart", &h, &loc, err, sizeof err), err, "fix.features[1]");
+    assert_non_null(strstr(err, "vocabulary"));
+    expect_refused(fix_with("probe:http:prod-db-7", "restart", &h, &loc, err, sizeof err), err, "fix.features[1]");
+    expect_refused(fix_with("exit:code:123456", "restart", &h, &loc, err, sizeof err), err, "fix.features[1]");
+    /* every family of the vocabulary passes */
+    const char *fine[] = {"exit:code:-1", "exit:signal:SEGV", "exit:signal:34", "exit:early", "exit:repeated",
+                          "probe:tcp:timeout", "probe:unknown:other", "rule:resource:fds", "rule:restarts",
+                          "rule:anomalous", "kernel:segfault", "kernel:oom_kill:other", "log:hint:addr_in_use",
+                          "log:new:error", "log:burst:warning", "port:held", "dep:down", "change:file",
+                          "change:file:owner", "change:package", "fs:inodes_full", "fs:full:other",
+                          "res:rss_rising", "pressure:io", "cpu:hog", "anomaly:psi.some_avg10_percent:level_up"};
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++)
+        if (fix_with(fine[i], "restart", &h, &loc, err, sizeof err))
+            fail_msg("%s refused: %s", fine[i], err);
     expect_refused(fix_with("log:line:GET /index.html 200", "restart", &h, &loc, err, sizeof err), err,
                    "fix.features[1]");
 
