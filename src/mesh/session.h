@@ -1,0 +1,115 @@
+/* session.h: the mesh's secure channel between cells, as a pure state machine
+ * (no sockets, clocks or threads inside; internal to src/mesh/).
+ *
+ * Noise_XX_25519_ChaChaPoly_SHA256 on first contact and Noise_IK_... when the
+ * peer's static key is already known (mesh_session_learn_key), on top of
+ * noise.h; the Noise static key is the X25519 key derived from the node's
+ * Ed25519 key (identity.h), and each side's certificate travels encrypted in
+ * its handshake payload: a peer whose certificate is not signed by our fleet,
+ * is expired or not yet valid, is revoked, or does not bind the static key it
+ * used gets no session and nothing else (a REJECT event with the reason).
+ * Transport packets carry a receiver index and a 64-bit counter (WireGuard's
+ * layout); the counter is the AEAD nonce and passes a sliding replay window
+ * (RFC 6479 style, 2,048 packets). Sessions rekey on a timer and after a
+ * message count; under load (too many handshakes a second) a handshake
+ * initiation is answered with a cookie reply, and only a retried initiation
+ * carrying a valid MAC over that cookie is processed (WireGuard 5.4.7).
+ * Every datagram is at most MESH_SESSION_MTU bytes; a payload is at most
+ * MESH_SESSION_MAX_PAYLOAD.
+ *
+ * The caller
+ *  - gives the time in milliseconds (any monotonic origin) to every call,
+ *  - hands every received datagram to mesh_session_receive() with its source,
+ *  - sends what mesh_session_next_out() yields, to the address it names,
+ *  - calls mesh_session_tick() at or after mesh_session_next_deadline().
+ * Addresses are opaque strings ("127.0.0.1:7947", "[::1]:7947"). */
+#ifndef IPPOC_MESH_SESSION_H
+#define IPPOC_MESH_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mesh/identity.h"
+
+#define MESH_SESSION_MTU 1400
+#define MESH_SESSION_OVERHEAD 32 /* transport header + AEAD tag, at most */
+#define MESH_SESSION_MAX_PAYLOAD (MESH_SESSION_MTU - MESH_SESSION_OVERHEAD)
+#define MESH_SESSION_ADDR_MAX 64
+
+typedef struct {
+    const mesh_identity_key *node;       /* our Ed25519 key pair (copied) */
+    const mesh_identity_cert *cert;      /* our certificate (copied) */
+    const uint8_t *fleet_pk;             /* MESH_ID_PK_BYTES: the fleet we trust (copied) */
+    const mesh_identity_revlist *revoked; /* consulted on every handshake; may be NULL; not owned */
+    int64_t (*wall_clock)(void *ctx);    /* unix seconds for certificate validity; NULL = time(NULL) */
+    void *clock_ctx;
+    uint32_t rekey_after_ms;       /* 0 = 120000 (WireGuard's REKEY_AFTER_TIME) */
+    uint64_t rekey_after_messages; /* 0 = 1 << 40 */
+    uint32_t reject_after_ms;      /* 0 = 180000: a session this old accepts nothing */
+    uint32_t handshake_retry_ms;   /* 0 = 5000 (REKEY_TIMEOUT); given up after 18 tries (90 s) */
+    uint32_t load_handshakes_per_s; /* 0 = 1000: above it, initiations get a cookie reply */
+    size_t max_peers;              /* 0 = 16384 */
+    size_t max_queued;             /* 0 = 64 payloads per peer waiting for a handshake */
+} mesh_session_config;
+
+enum mesh_session_event_kind {
+    MESH_SESSION_UP = 1,     /* a handshake completed: node_id, pk, roles, addr set */
+    MESH_SESSION_DATA = 2,   /* an authenticated payload: data, len set */
+    MESH_SESSION_REJECT = 3, /* a peer or packet refused: reason set (certificate, revoked, forged, replay, ...) */
+    MESH_SESSION_DOWN = 4,   /* a session expired or its handshake gave up: reason set */
+};
+
+typedef struct {
+    enum mesh_session_event_kind kind;
+    const char *addr;                 /* the peer's address */
+    const char *node_id;              /* from its certificate; "" when not known (REJECT before the cert) */
+    const uint8_t *pk;                /* its Ed25519 key, NULL when not known */
+    uint32_t roles;                   /* from its certificate */
+    const uint8_t *data;
+    size_t len;
+    const char *reason;
+} mesh_session_event;
+
+typedef void (*mesh_session_event_fn)(void *ctx, const mesh_session_event *ev);
+
+typedef struct {
+    char addr[MESH_SESSION_ADDR_MAX + 1];
+    size_t len;
+    uint8_t data[MESH_SESSION_MTU];
+} mesh_session_out;
+
+typedef struct {
+    uint64_t packets_in, packets_out, bytes_in, bytes_out;
+    uint64_t handshakes_ok, handshakes_failed, rekeys;
+    uint64_t rejected_cert, rejected_revoked, rejected_forged, rejected_replay, rejected_malformed;
+    uint64_t cookies_sent;
+    size_t sessions;
+} mesh_session_stats;
+
+struct mesh_session;
+
+/* Checks and copies the config; -EINVAL with a message naming the field. */
+int mesh_session_new(const mesh_session_config *cfg, struct mesh_session **out, char *err, size_t errlen);
+void mesh_session_free(struct mesh_session *s);
+void mesh_session_on_event(struct mesh_session *s, mesh_session_event_fn fn, void *ctx);
+/* Remembers a peer's Ed25519 key for addr, so the next handshake to it is IK. */
+void mesh_session_learn_key(struct mesh_session *s, const char *addr, const uint8_t pk[MESH_ID_PK_BYTES]);
+/* Queues len <= MESH_SESSION_MAX_PAYLOAD bytes for addr, starting a handshake
+ * when there is no live session (the payload waits for it, bounded).
+ * -EMSGSIZE, -ENOBUFS (queue full), -EINVAL (bad address). */
+int mesh_session_send(struct mesh_session *s, uint64_t now_ms, const char *addr, const uint8_t *data,
+                      size_t len, char *err, size_t errlen);
+/* A datagram from addr. Returns 0 when it was used, a negative errno when it
+ * was refused (also counted and, for a peer-level refusal, a REJECT event);
+ * never changes state on a refused packet. */
+int mesh_session_receive(struct mesh_session *s, uint64_t now_ms, const char *addr, const uint8_t *pkt, size_t len);
+void mesh_session_tick(struct mesh_session *s, uint64_t now_ms);
+uint64_t mesh_session_next_deadline(const struct mesh_session *s);
+/* Copies the next datagram to send into *out; false when there is none. */
+bool mesh_session_next_out(struct mesh_session *s, mesh_session_out *out);
+/* Drops the session with addr (a peer found dead or revoked). */
+void mesh_session_forget(struct mesh_session *s, const char *addr);
+void mesh_session_get_stats(const struct mesh_session *s, mesh_session_stats *st);
+
+#endif
