@@ -539,7 +539,7 @@ static void print_peers(const json_t *ans)
     }
     cli_table tb;
     cli_table_init(&tb, 8, (const char *const[]){"NODE", "ADDR", "STATE", "INC", "ROLES", "CAPS", "TRUST", "SESSION"});
-    tb.right[3] = tb.right[6] = true;
+    tb.right[3] = true;
     json_array_foreach(peers, i, p)
     {
         char inc[32], roles[128], caps[128], trust[48];
