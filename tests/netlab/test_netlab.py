@@ -17,6 +17,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import netns  # noqa: E402
@@ -31,8 +32,8 @@ while True:
 """
 
 # python3 -c PING HOST PORT COUNT GAP_S QUIET_S NONCE: sends COUNT packets
-# GAP_S apart, collects echoes until QUIET_S pass with none after the last
-# send, prints {"sent", "received", "rtt_ms"} as JSON.
+# GAP_S apart, collects echoes until all are back or QUIET_S pass with none
+# after the last send, prints {"sent", "received", "rtt_ms"} as JSON.
 PING = """import json, select, socket, sys, time
 host, port, count, gap, quiet, nonce = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \\
     float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
@@ -54,7 +55,7 @@ while True:
         last = now
         continue
     wait = next_send - now if i < count else last + quiet - now
-    if i >= count and wait <= 0:
+    if i >= count and (wait <= 0 or len(rtt) == count):
         break
     if select.select([s], [], [], max(0.0, wait))[0]:
         try:
@@ -70,10 +71,11 @@ print(json.dumps({"sent": i, "received": len(rtt), "rtt_ms": sorted(rtt.values()
 
 failures = []
 phase_no = [0]
+T0 = time.monotonic()
 
 
 def check(cond, what):
-    print("%s %s" % ("ok" if cond else "not ok", what), flush=True)
+    print("%s %s [%.1f s]" % ("ok" if cond else "not ok", what, time.monotonic() - T0), flush=True)
     if not cond:
         failures.append(what)
 
