@@ -91,7 +91,8 @@ n=0
 for tag in $(cat $r/run/netlab/shares 2>/dev/null); do
 	n=$((n + 1))
 	dir=$(sed -n "${n}p" $r/run/netlab/share-paths)
-	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 $tag $r$dir ||
+	mkdir -p "$r$dir" # a host dir under /tmp is not in the guest's tmpfs
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 $tag "$r$dir" ||
 		die "cannot mount the writable share $dir"
 done
 ip link set lo up
