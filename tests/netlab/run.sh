@@ -72,7 +72,7 @@ busybox=${BUSYBOX:-/bin/busybox}
 	skip "no static busybox at $busybox (Debian package busybox-static)"
 
 # the kernel: one whose modules include sch_netem, newest first
-kver= vmlinuz= moddir=
+kver='' vmlinuz='' moddir=''
 for f in ${IPPOC_VMLINUZ:-} $(ls /boot/vmlinuz-*-amd64 "$root"/.cache/kernel/boot/vmlinuz-*-amd64 2>/dev/null |
 	awk -F/vmlinuz- '{ print $NF, $0 }' | sort -V -r | cut -d' ' -f2); do
 	v=${IPPOC_KVER:-${f##*/vmlinuz-}}
@@ -141,10 +141,10 @@ done
 smp=${IPPOC_NETLAB_SMP:-2}
 # boot ACCEL: runs the guest; 3 when KVM did not reach init by its deadline
 boot() {
-	local accel=$1 opts deadline line buf= n
+	local accel=$1 opts deadline line buf='' n
 	case $accel in
-	kvm) opts=(-accel kvm -cpu host,-arch-capabilities) ;; # nested KVM here refuses MSR 0x10a
-	tcg) opts=(-accel tcg,thread=multi -cpu max) ;;
+	kvm) opts=(-accel kvm -cpu 'host,-arch-capabilities') ;; # nested KVM here refuses MSR 0x10a
+	tcg) opts=(-accel 'tcg,thread=multi' -cpu max) ;;
 	esac
 	echo "netlab: booting $kver under $accel ($smp vCPUs, $mem MiB), host root over 9p" >&2
 	rm -f "$work/serial" "$work/serial.txt"
@@ -158,7 +158,7 @@ boot() {
 		< /dev/null > "$work/serial" 2>&1 &
 	qpid=$!
 	deadline=$(( $(date +%s) + kvm_deadline ))
-	booted= finished=
+	booted='' finished=''
 	# the serial console: kept in serial.txt; what CMD prints is shown as it comes
 	while :; do
 		IFS= read -r -t 1 line
