@@ -19,6 +19,7 @@
 #include "brain/brain_int.h"
 #include "brain_test_util.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -325,6 +326,30 @@ static void test_outcome_once(void **state)
     fake_free(&f);
 }
 
+/* [brain] wisdom_threshold: a number from 0 to 1, or a clear error. */
+static void test_threshold_config(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"2", "-0.1", "x", "0.3x", "nan"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128], dir[64], err[256] = "";
+        snprintf(text, sizeof text, "[brain]\nwisdom_threshold = %s\n", bad[i]);
+        btu_tmpdir(dir, sizeof dir, "brainfleetcfg");
+        core_config cfg;
+        btu_config(&cfg, text, dir);
+        assert_int_equal(brain_config_check(&cfg, err, sizeof err), -EINVAL);
+        assert_non_null(strstr(err, "wisdom_threshold"));
+        assert_non_null(strstr(err, "from 0 to 1"));
+        btu_close(NULL, &cfg, dir);
+    }
+    char dir[64], err[256] = "";
+    btu_tmpdir(dir, sizeof dir, "brainfleetcfg");
+    core_config cfg;
+    btu_config(&cfg, "[brain]\nwisdom_threshold = 0.75\n", dir);
+    assert_int_equal(brain_config_check(&cfg, err, sizeof err), 0);
+    btu_close(NULL, &cfg, dir);
+}
+
 /* ---- a real brain and heal engine ---------------------------------------------------- */
 
 typedef struct fx {
@@ -545,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_weights_and_threshold),
         cmocka_unit_test(test_own_memory_first),
         cmocka_unit_test(test_outcome_once),
+        cmocka_unit_test(test_threshold_config),
         cmocka_unit_test_setup_teardown(test_asked_in_deliberation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fleet_fix_heals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_tells_nothing, setup, teardown),
