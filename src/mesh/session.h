@@ -85,6 +85,9 @@ typedef struct {
     uint64_t rejected_cert, rejected_revoked, rejected_forged, rejected_replay, rejected_malformed;
     uint64_t cookies_sent;
     size_t sessions;
+    /* added by the session part: */
+    uint64_t dropped_mac1;   /* initiations with a bad mac1, dropped silently */
+    uint64_t rejected_stale; /* transport packets for keys past reject_after_ms */
 } mesh_session_stats;
 
 struct mesh_session;
