@@ -297,7 +297,8 @@ static void test_ik_fallback_to_xx(void **state)
     mesh_session_learn_key(w.n[0].s, w.n[1].addr, old.pk);
     assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
     deliver(&w);
-    assert_int_equal(w.n[1].rejects, 1);
+    /* its mac1 is keyed by the old key: dropped silently, before any DH */
+    assert_int_equal(stats(&w, 1).dropped_mac1, 1);
     assert_int_equal(w.n[1].datas, 0);
     run_until(&w, w.now + 6000);
     assert_int_equal(w.sent_types[SESS_T_INIT_XX], 1);
@@ -537,7 +538,8 @@ static void check_lost(int type)
     assert_int_equal(w.n[0].seen[0], 3);
     if (type != SESS_T_FINAL) /* the first payload waited in the queue */
         assert_int_equal(w.n[1].seen[0], 1);
-    assert_true(w.sent_types[SESS_T_INIT_XX] >= 2);
+    /* a retry; after a lost message 3 the key is known, so it is IK */
+    assert_true(w.sent_types[SESS_T_INIT_XX] + w.sent_types[SESS_T_INIT_IK] >= 2);
     net_free(&w);
 }
 
