@@ -623,7 +623,7 @@ static int recv_resp(struct mesh_session *s, uint64_t now, const uint8_t *pkt, s
     if (xx)
         out_push(s, p->addr, out, 9 + olen);
     completed(s, p);
-    if (!queue_flush(s, p, now) && !xx)
+    if (!queue_flush(s, p, now) && !xx && kp_can_send(s, &p->cur, now))
         send_data(s, p, &p->cur, NULL, 0); /* a keepalive confirms the IK responder's keys */
     return 0;
 }
@@ -650,7 +650,7 @@ static int recv_final(struct mesh_session *s, uint64_t now, const uint8_t *pkt, 
     hs_drop(p);
     install(p, &kp);
     completed(s, p);
-    if (!queue_flush(s, p, now))
+    if (!queue_flush(s, p, now) && kp_can_send(s, &p->cur, now))
         send_data(s, p, &p->cur, NULL, 0); /* a keepalive confirms the initiator's keys */
     return 0;
 }
@@ -854,7 +854,8 @@ int mesh_session_send(struct mesh_session *s, uint64_t now_ms, const char *addr,
     if (!p && !(p = peer_new(s, addr)))
         return fail(-ENOBUFS, err, errlen, "session send: max_peers reached");
     int rc;
-    if (kp_can_send(s, &p->cur, now_ms) && p->qlen == 0) {
+    if (kp_can_send(s, &p->cur, now_ms)) {
+        queue_flush(s, p, now_ms); /* what waits goes first */
         rc = send_data(s, p, &p->cur, data, len);
         maybe_rekey(s, p, now_ms);
     } else {
@@ -900,10 +901,7 @@ static void peer_tick(struct mesh_session *s, sess_peer *p, uint64_t now)
         if (p->tries >= SESS_MAX_TRIES) {
             char why[160];
             snprintf(why, sizeof why, "handshake with %s gave up after %d tries", p->addr, SESS_MAX_TRIES);
-            hs_drop(p);
-            queue_clear(s, p);
-            p->tries = 0;
-            p->up = false;
+            peer_reset(s, p); /* the learned key stays */
             emit(s, MESH_SESSION_DOWN, p, NULL, NULL, 0, why);
             return;
         }
