@@ -48,6 +48,8 @@ typedef struct {
     int tries;
     uint64_t hs_deadline;
     uint8_t last_mac1[SESS_MAC_LEN];
+    uint64_t last_stamp;                    /* the newest IK initiation stamp seen from stamp_pk */
+    uint8_t stamp_pk[MESH_ID_PK_BYTES];
     bool has_cookie;
     uint8_t cookie[SESS_COOKIE_LEN];
     uint64_t cookie_ms;
@@ -74,6 +76,7 @@ struct mesh_session {
     uint64_t secret_ms;
     bool secret_set;
     uint64_t load_sec;
+    uint64_t stamp; /* the last IK initiation stamp we sent */
     uint32_t load_count;
     sess_peer **peers;
     size_t npeers;
@@ -310,6 +313,23 @@ static int hs_init(const struct mesh_session *s, mesh_noise_handshake *hs, bool 
     return mesh_noise_handshake_init(hs, &c, NULL, 0);
 }
 
+/* An IK initiation carries a stamp (WireGuard's TAI64N, simplified): wall
+ * seconds << 20 plus a count, strictly increasing from one sender, so a
+ * replayed initiation is refused. */
+static void next_stamp(struct mesh_session *s, uint8_t out[8])
+{
+    int64_t w = wall_now(s);
+    uint64_t base = w > 0 ? (uint64_t)w << 20 : 0;
+    s->stamp = base > s->stamp ? base : s->stamp + 1;
+    sess_put64(out, s->stamp);
+}
+
+/* true when the IK initiation stamped st from the key pk is not newer than the last. */
+static bool stamp_replayed(const sess_peer *p, const uint8_t *pk, uint64_t st)
+{
+    return p && p->last_stamp && sodium_memcmp(p->stamp_pk, pk, MESH_ID_PK_BYTES) == 0 && st <= p->last_stamp;
+}
+
 /* Writes a fresh initiation (new ephemeral, IK when the key is known and IK
  * has not just failed) with mac1 and, holding a fresh cookie, mac2. */
 static int hs_start(struct mesh_session *s, sess_peer *p, uint64_t now)
@@ -325,7 +345,10 @@ static int hs_start(struct mesh_session *s, sess_peer *p, uint64_t now)
     size_t n = 0;
     pkt[0] = ik ? SESS_T_INIT_IK : SESS_T_INIT_XX;
     sess_put32(pkt + 1, p->hs_local);
-    if (mesh_noise_write_message(&p->hs, ik ? s->cert_buf : NULL, ik ? s->cert_len : 0, pkt + 5,
+    uint8_t pl[8 + MESH_ID_CERT_MAX];
+    next_stamp(s, pl);
+    memcpy(pl + 8, s->cert_buf, s->cert_len);
+    if (mesh_noise_write_message(&p->hs, ik ? pl : NULL, ik ? 8 + s->cert_len : 0, pkt + 5,
                                  sizeof pkt - 5 - 2 * SESS_MAC_LEN, &n, NULL, 0)) {
         hs_drop(p);
         return -EPROTO;
@@ -527,8 +550,17 @@ static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, con
         rc = -EBADMSG;
     }
     const uint8_t *rs = rc == 0 && ik ? mesh_noise_remote_static(&hs) : NULL;
-    if (rc == 0 && ik && (rc = cert_check(s, pl, plen, rs, &c, why, sizeof why)) < 0)
+    if (rc == 0 && ik && plen < 8) {
+        s->st.rejected_malformed++;
+        rc = -EBADMSG;
+    }
+    if (rc == 0 && ik && (rc = cert_check(s, pl + 8, plen - 8, rs, &c, why, sizeof why)) < 0)
         reject(s, p, addr, why);
+    if (rc == 0 && ik && stamp_replayed(p, c.node_pk, sess_get64(pl))) {
+        s->st.rejected_replay++;
+        reject(s, p, addr, "replayed handshake initiation (stamp not newer than the last)");
+        rc = -EALREADY;
+    }
     if (rc == 0 && !p && !(p = peer_new(s, addr)))
         rc = -ENOBUFS;
     out[0] = SESS_T_RESP;
@@ -551,6 +583,8 @@ static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, con
             kp_wipe(&p->next);
             p->next = kp;
             learn_cert(p, &c, rs);
+            p->last_stamp = sess_get64(pl);
+            memcpy(p->stamp_pk, c.node_pk, MESH_ID_PK_BYTES);
         }
         sodium_memzero(&kp, sizeof kp);
     }
