@@ -275,22 +275,31 @@ static void peer_reset(const struct mesh_session *s, sess_peer *p)
 /* ---- certificates ----------------------------------------------------------------- */
 /* The peer's certificate from its handshake payload, checked against the
  * fleet, the clock, the revocation list and the handshake's static key rs. */
-static int cert_check(struct mesh_session *s, const uint8_t *buf, size_t len, const uint8_t *rs,
-                      mesh_identity_cert *c, char *why, size_t whylen)
+int sess_cert_check(const uint8_t fleet_pk[MESH_ID_PK_BYTES], const mesh_identity_revlist *rl, int64_t now,
+                    const uint8_t *buf, size_t len, const uint8_t *rs, mesh_identity_cert *c, char *why,
+                    size_t whylen)
 {
     char err[256];
     int rc = mesh_identity_cert_decode(buf, len, c, err, sizeof err);
     if (rc == 0)
-        rc = mesh_identity_cert_verify(c, s->fleet_pk, s->revoked, wall_now(s), MESH_ID_SKEW_S, err, sizeof err);
+        rc = mesh_identity_cert_verify(c, fleet_pk, rl, now, MESH_ID_SKEW_S, err, sizeof err);
     uint8_t x[32];
     if (rc == 0 && (mesh_identity_x25519_pk(c->node_pk, x) || !rs || sodium_memcmp(x, rs, 32))) {
         snprintf(err, sizeof err, "certificate of '%s' binds another key than the handshake's static key",
                  c->node_id);
         rc = -EKEYREJECTED;
     }
+    if (rc)
+        snprintf(why, whylen, "%s", err);
+    return rc;
+}
+
+static int cert_check(struct mesh_session *s, const uint8_t *buf, size_t len, const uint8_t *rs,
+                      mesh_identity_cert *c, char *why, size_t whylen)
+{
+    int rc = sess_cert_check(s->fleet_pk, s->revoked, wall_now(s), buf, len, rs, c, why, whylen);
     if (rc == 0)
         return 0;
-    snprintf(why, whylen, "%s", err);
     if (rc == -EKEYREVOKED)
         s->st.rejected_revoked++;
     else
