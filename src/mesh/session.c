@@ -516,15 +516,11 @@ static bool under_load_cookie(struct mesh_session *s, uint64_t now, const char *
 
 /* Simultaneous initiation: both first messages show their ephemeral key in
  * clear, so both sides agree that the larger one stays the initiator. True
- * when we keep ours and ignore theirs. */
-static bool tie_keep_ours(sess_peer *p, const uint8_t *their_e)
+ * when we keep ours and ignore theirs (when theirs wins, ours is dropped
+ * only once theirs has been read: what waits goes over its session). */
+static bool tie_keep_ours(const sess_peer *p, const uint8_t *their_e)
 {
-    if (!p || p->hs_state != HS_INIT)
-        return false;
-    if (memcmp(p->hs.e.pub, their_e, 32) > 0)
-        return true;
-    hs_drop(p); /* theirs wins: answer it; what waits goes over its session */
-    return false;
+    return p && p->hs_state == HS_INIT && memcmp(p->hs.e.pub, their_e, 32) > 0;
 }
 
 static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, const uint8_t *pkt, size_t len)
@@ -589,6 +585,8 @@ static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, con
     } else if (rc == 0) { /* IK: keys now, used to send once the initiator confirms them */
         sess_keypair kp = {.local = local, .remote = sess_get32(pkt + 1), .born_ms = now};
         if (split_into(&hs, &kp, false) == 0) {
+            if (p->hs_state == HS_INIT)
+                hs_drop(p); /* theirs won the tie */
             kp_wipe(&p->next);
             p->next = kp;
             learn_cert(p, &c, rs);
@@ -799,6 +797,8 @@ static int config_check(const mesh_session_config *cfg, char *err, size_t errlen
     uint32_t reject = cfg->reject_after_ms ? cfg->reject_after_ms : 180000;
     if (reject <= rekey)
         return fail(-EINVAL, err, errlen, "session config: reject_after_ms: must be greater than rekey_after_ms");
+    if (cfg->handshake_retry_ms > 60000)
+        return fail(-EINVAL, err, errlen, "session config: handshake_retry_ms: at most 60000");
     if (cfg->max_queued > 4096)
         return fail(-EINVAL, err, errlen, "session config: max_queued: at most 4096");
     return 0;

@@ -596,6 +596,19 @@ static void test_simultaneous(void **state)
     assert_int_equal(send_seq(&w, 1, 0, 3, 10), 0);
     deliver(&w);
     assert_int_equal(w.n[0].datas, 2);
+    /* again with both keys known: two IK initiations, one session */
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    mesh_session_forget(w.n[1].s, w.n[0].addr);
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    assert_int_equal(send_seq(&w, 0, 1, 4, 10), 0);
+    assert_int_equal(send_seq(&w, 1, 0, 5, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 2);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 4);
+    assert_int_equal(w.n[0].seen[w.n[0].nseen - 1], 5);
+    assert_int_equal(stats(&w, 0).handshakes_ok + stats(&w, 1).handshakes_ok, 4);
+    run_until(&w, w.now + 30000);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 2);
     net_free(&w);
 }
 
