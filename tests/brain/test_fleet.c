@@ -465,6 +465,15 @@ static bool audit_has(fx *f, const char *a, const char *b)
     return found;
 }
 
+/* The audit log is written on the thread pool: polled for, with a deadline. */
+static bool audit_wait(fx *f, const char *a, const char *b, int ms)
+{
+    int64_t end = core_mono_ms() + ms, last = 0;
+    while (!audit_has(f, a, b) && core_mono_ms() < end)
+        tick(f, &last);
+    return audit_has(f, a, b);
+}
+
 static uint64_t new_incident(fx *f)
 {
     uint64_t id = 0;
@@ -534,7 +543,7 @@ static void test_fleet_fix_heals(void **state)
     brain_act(f->b, new_incident(f), 0, d, core_now_ms());
     json_decref(d);
     assert_true(run_until(f, "healed", 1, 15000));
-    assert_true(audit_has(f, "restart", "fleet wisdom"));
+    assert_true(audit_wait(f, "restart", "fleet wisdom", 10000));
     assert_int_equal(outcomes(f), 1);
     pthread_mutex_lock(&f->f.lock);
     assert_string_equal(f->f.last_action, "restart");
@@ -560,7 +569,7 @@ static void test_refused_tells_nothing(void **state)
     json_decref(d);
     json_decref(feat);
     assert_true(run_until(f, "not_healed", 1, 15000));
-    assert_true(audit_has(f, "refuse", "vm.swappiness"));
+    assert_true(audit_wait(f, "refuse", "vm.swappiness", 10000));
     assert_int_equal(outcomes(f), 0);
 }
 
