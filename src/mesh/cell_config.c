@@ -47,8 +47,8 @@ static int parse_seeds(const core_kv *kv, mesh_config *c, char *err, size_t errl
         return core_kv_error(err, errlen, kv, "[mesh] seeds: longer than %zu bytes", sizeof buf - 1);
     core_sncpy(buf, sizeof buf, kv->value);
     c->nseeds = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    char *rest = buf;
+    for (char *t = strsep(&rest, ","); t; t = strsep(&rest, ",")) {
         t = trim(t);
         if (!*t)
             return core_kv_error(err, errlen, kv, "[mesh] seeds: an empty entry");
