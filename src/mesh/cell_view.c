@@ -69,11 +69,12 @@ static json_t *status_running(const struct mesh_cell *m, json_t *o)
     json_object_set_new(o, "packets_out", json_integer((json_int_t)m->udp_out));
     json_object_set_new(o, "sessions", json_integer((json_int_t)st.sessions));
     json_object_set_new(o, "rejected",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I}", "cert", (json_int_t)st.rejected_cert, "revoked",
-                                  (json_int_t)st.rejected_revoked, "forged",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "cert", (json_int_t)st.rejected_cert,
+                                  "revoked", (json_int_t)st.rejected_revoked, "forged",
                                   (json_int_t)(st.rejected_forged + m->forged), "replay",
                                   (json_int_t)st.rejected_replay, "malformed",
-                                  (json_int_t)(st.rejected_malformed + m->malformed)));
+                                  (json_int_t)(st.rejected_malformed + m->malformed), "mac1",
+                                  (json_int_t)st.dropped_mac1, "stale", (json_int_t)st.rejected_stale));
     json_object_set_new(o, "wisdom", json_pack("{s:i, s:i}", "records", records, "ignored_peers", ignored_peers(m)));
     json_object_set_new(o, "revocations", json_integer((json_int_t)m->rl.n));
     return o;
@@ -229,7 +230,9 @@ char *mesh_cell_prometheus(mesh_cell *m)
                    {"revoked", st.rejected_revoked},
                    {"forged", st.rejected_forged + m->forged},
                    {"replay", st.rejected_replay},
-                   {"malformed", st.rejected_malformed + m->malformed}};
+                   {"malformed", st.rejected_malformed + m->malformed},
+                   {"mac1", st.dropped_mac1}, /* another fleet's initiation (its mac1 is keyed by the fleet key) */
+                   {"stale", st.rejected_stale}};
         for (size_t i = 0; i < sizeof rej / sizeof rej[0]; i++)
             add(&b, "ippoc_mesh_packets_rejected_total{reason=\"%s\"} %llu\n", rej[i].r,
                 (unsigned long long)rej[i].v);
