@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 
 from harness import Daemon, SLOW, run, wait_for
 
@@ -91,9 +92,11 @@ def test_mesh():
 
         # c's token appears (what `ippoc mesh join` writes); SIGHUP joins it
         tool("invite", fleet, c.state_dir, "cell-c", seed)
+        t0 = time.monotonic()
         c.signal(signal.SIGHUP)
         ids = ["cell-a", "cell-b", "cell-c"]
         wait_for(lambda: all(alive(d, ids) for d in (a, b, c)), 15, "three alive members on each cell")
+        print(f"  joined by SIGHUP: known alive by all three in {time.monotonic() - t0:.2f} s", flush=True)
 
         st = mesh_status(a)
         assert st["joined"] is True and st["node_id"] == "cell-a" and st["fleet"] == fleet_pk, st
@@ -127,9 +130,11 @@ def test_mesh():
                    for line in m.splitlines()), m
 
         # c SIGKILLed: a and b mark it dead within the timeouts
+        t0 = time.monotonic()
         c.kill()
         wait_for(lambda: all(peers(d).get("cell-c", {}).get("state") == "dead" for d in (a, b)), 10,
                  "cell-c dead on a and b")
+        print(f"  SIGKILLed cell known dead by both others in {time.monotonic() - t0:.2f} s", flush=True)
         assert "cell-x" not in peers(a)
         m = metrics(a)
         assert 'ippoc_mesh_members{state="dead"} 1' in m, m
