@@ -361,6 +361,42 @@ int cmd_logs_templates(const cli_ctx *ctx, int argc, char **argv); /* `logs temp
 int cmd_llm(const cli_ctx *ctx, int argc, char **argv); /* cmd_llm.c: the language-model client */
 int cmd_evolve(const cli_ctx *ctx, int argc, char **argv); /* cmd_evolve.c: experiment runs, subcommands */
 
+/* ---- mesh_args.c: `ippoc mesh invite|revoke`'s arguments (pure; tests/cli/test_mesh_args.c) ---- */
+#define CLI_MESH_SEEDS_MAX 8     /* seeds in a token (MESH_ID_SEEDS_MAX) */
+#define CLI_MESH_DAYS_MAX 3650   /* longest certificate --days */
+
+typedef struct cli_mesh_invite {
+    const char *node_pk; /* NODE_PK, 64 hex digits (checked by the caller's key parser) */
+    const char *id;      /* --id NAME */
+    uint32_t roles;      /* --roles (MESH_ROLE_* bits; default all) */
+    long days;           /* --days (default 365) */
+    int64_t from;        /* --from: unix seconds the certificate starts (default now) */
+    int nseeds;
+    const char *seeds[CLI_MESH_SEEDS_MAX]; /* --seed HOST:PORT, repeatable */
+    bool help;
+} cli_mesh_invite;
+
+typedef struct cli_mesh_revoke {
+    uint64_t serial;     /* --serial N (nonzero), or 0 */
+    const char *key;     /* --key NODE_PK, or NULL */
+    int reason;          /* --reason (MESH_REASON_*; default unspecified) */
+    bool list;           /* --list: print the list, revoke nothing */
+    bool help;
+} cli_mesh_revoke;
+
+/* Parse argv (argv[0] the subcommand's name): 0, or -EINVAL with err naming
+ * the argument and the reason ("--days: bad number 'x' (expected ...)"). */
+int cli_mesh_parse_invite(int argc, char **argv, int64_t now, cli_mesh_invite *o, char *err, size_t n);
+int cli_mesh_parse_revoke(int argc, char **argv, cli_mesh_revoke *o, char *err, size_t n);
+/* "key-compromise", "retired", "superseded", "unspecified" -> MESH_REASON_*; -1 when unknown. */
+int cli_mesh_reason(const char *name);
+/* `ippoc mesh ...` (cmd_mesh.c): local key files in the state dir, or the
+ * daemon's GET /v1/mesh/... routes; resolves the daemon's URL itself. */
+int cmd_mesh(const cli_global *g, int argc, char **argv);
+/* The state dir the local commands use: --state-dir, $IPPOC_STATE_DIR,
+ * ./.ippoc when it holds an ippocd.url, else /var/lib/ippoc. */
+void cli_state_dir(const cli_global *g, char *buf, size_t n);
+
 /* help.c: usage texts. cli_help_command returns false for an unknown name. */
 void cli_usage(FILE *f);
 bool cli_help_command(const char *name, FILE *f);

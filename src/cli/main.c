@@ -92,6 +92,8 @@ static int run(int argc, char **argv)
     }
     if (!strcmp(argv[ci], "logs") && ci + 1 < argc && !strcmp(argv[ci + 1], "templates")) /* offline */
         return cmd_logs_templates(&(cli_ctx){0}, argc - ci - 1, argv + ci + 1);
+    if (!strcmp(argv[ci], "mesh")) /* key files in the state dir, or the daemon's mesh routes */
+        return cmd_mesh(&g, argc - ci, argv + ci);
     cmd_fn fn = find_command(argv[ci]);
     if (!fn) {
         fprintf(stderr, "ippoc: unknown command '%s' (see 'ippoc --help')\n", argv[ci]);

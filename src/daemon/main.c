@@ -51,11 +51,19 @@ static void usage(FILE *f)
  * close syscall that TSan does not see, so a descriptor number the loop
  * thread's libuv freed (a child's stdio socketpair, the spawn pipe) and the
  * API thread's accept4 then reuses is reported as a race on the descriptor.
- * The kernel orders the two; these are the reports to ignore. */
+ * The kernel orders the two; these are the reports to ignore. Those
+ * suppressions need the loop thread's stack, which TSan cannot always restore
+ * on a loaded machine ("failed to restore the stack"). closedir is the other
+ * end of the same false report: TSan does not see opendir create a descriptor
+ * (it records only the directory), so libgit2's closedir on the evolve thread
+ * of a number the loop thread's libuv freed raw reads as a race with the
+ * number's earlier life; hence race_top:closedir, which matches only reports
+ * whose top frame is closedir itself (a real race on a DIR would show readdir
+ * or the caller's memory, not the descriptor). */
 const char *__tsan_default_suppressions(void);
 const char *__tsan_default_suppressions(void)
 {
-    return "race:accept4\nrace:uv_socketpair\nrace:uv_spawn\nrace:uv_pipe\n";
+    return "race:accept4\nrace:uv_socketpair\nrace:uv_spawn\nrace:uv_pipe\nrace_top:closedir\n";
 }
 #endif
 
