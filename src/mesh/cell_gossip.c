@@ -41,7 +41,7 @@ int cell_gossip_open(struct mesh_cell *m, char *err, size_t errlen)
     m->next_publish = now + 2000;
     m->next_wisdom = now + WISDOM_ROUND_MS;
     m->wisdom_seq = (uint64_t)core_now_ms(); /* grows across restarts */
-    m->nrecent = m->recent_next = m->noutbox = 0;
+    m->noutbox = 0;
     m->nown = 0;
     return 0;
 }
@@ -107,48 +107,10 @@ void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, co
 
 /* ---- wisdom ------------------------------------------------------------------------ */
 
-static void summarise(const mesh_wisdom_rec *r, char *out, size_t n)
-{
-    switch (r->kind) {
-    case MESH_WISDOM_FIX: {
-        char feats[120] = "";
-        size_t used = 0;
-        for (int i = 0; i < r->fix.nfeatures && used + 2 < sizeof feats; i++)
-            used += (size_t)snprintf(feats + used, sizeof feats - used, "%s%s", i ? "," : "", r->fix.features[i]);
-        snprintf(out, n, "%s fixed %s %u of %u times", r->fix.action, feats, r->fix.k, r->fix.n);
-        return;
-    }
-    case MESH_WISDOM_BASELINE:
-        snprintf(out, n, "baseline of %s: mean %.4g, p95 %.4g over %u samples", r->base.metric, r->base.mean,
-                 r->base.p95, r->base.count);
-        return;
-    case MESH_WISDOM_KNOBS:
-        snprintf(out, n, "%d knob(s) for %s: gain %.3g", r->knobs.nknobs, r->knobs.objective, r->knobs.gain);
-        return;
-    }
-    snprintf(out, n, "?");
-}
-
+/* A record new to the store: gossiped a few times. */
 static void remember(struct mesh_cell *m, const uint8_t *buf, size_t len)
 {
-    mesh_wisdom_rec r;
-    char err[256];
-    if (mesh_wisdom_decode(buf, len, &r, err, sizeof err))
-        return;
-    cell_wrec *w = &m->recent[m->recent_next];
-    m->recent_next = (m->recent_next + 1) % CELL_RECENT_MAX;
-    if (m->nrecent < CELL_RECENT_MAX)
-        m->nrecent++;
-    uint8_t h[16];
-    crypto_generichash(h, sizeof h, buf, len, NULL, 0);
-    sodium_bin2hex(w->id, sizeof w->id, h, sizeof h);
-    w->kind = r.kind;
-    memcpy(w->origin, r.origin, MESH_ID_PK_BYTES);
-    summarise(&r, w->summary, sizeof w->summary);
-    w->k = r.kind == MESH_WISDOM_FIX ? r.fix.k : 0;
-    w->n = r.kind == MESH_WISDOM_FIX ? r.fix.n : 0;
-    w->received = core_now_ms() / 1000;
-    if (m->noutbox < CELL_OUTBOX_MAX) {
+    if (m->noutbox < CELL_OUTBOX_MAX && len <= MESH_WISDOM_MAX_BYTES) {
         cell_out *o = &m->outbox[m->noutbox++];
         memcpy(o->buf, buf, len);
         o->len = len;

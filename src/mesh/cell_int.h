@@ -17,7 +17,6 @@
 enum { CELL_CH_SWIM = 1, CELL_CH_REVOKE = 2, CELL_CH_WISDOM = 3 };
 
 #define CELL_KNOWN_MAX 1024   /* peers with a session remembered */
-#define CELL_RECENT_MAX 256   /* wisdom records kept for the view */
 #define CELL_OUTBOX_MAX 64    /* wisdom records being gossiped */
 #define CELL_WISDOM_PER_ROUND 3
 #define CELL_OWN_MAX 256
@@ -43,15 +42,6 @@ typedef struct cell_known {
     uint8_t pk[MESH_ID_PK_BYTES];
     bool session;
 } cell_known;
-
-typedef struct cell_wrec { /* a record seen, for GET /v1/mesh/wisdom */
-    char id[33];
-    int kind;
-    uint8_t origin[MESH_ID_PK_BYTES];
-    char summary[200];
-    uint32_t k, n;
-    int64_t received; /* unix seconds */
-} cell_wrec;
 
 typedef struct cell_out { /* a record being gossiped */
     uint8_t buf[MESH_WISDOM_MAX_BYTES];
@@ -91,8 +81,6 @@ struct mesh_cell {
     mesh_wisdom_host host;
     cell_known *known;
     size_t nknown;
-    cell_wrec recent[CELL_RECENT_MAX];
-    size_t nrecent, recent_next;
     cell_out outbox[CELL_OUTBOX_MAX];
     size_t noutbox;
     uint64_t own_hash[CELL_OWN_MAX]; /* own fix records published (by content, not seq) */

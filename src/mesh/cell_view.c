@@ -2,6 +2,7 @@
  * /v1/mesh/wisdom as JSON text, and its /metrics families (ippoc_mesh_*).
  * Any thread: each view takes the cell's lock while it reads. */
 #include <jansson.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,27 +140,73 @@ char *mesh_cell_peers_json(mesh_cell *m)
     return dump(json_pack("{s:o}", "peers", a));
 }
 
+static void summarise(const mesh_wisdom_rec *r, char *out, size_t n)
+{
+    switch (r->kind) {
+    case MESH_WISDOM_FIX: {
+        char feats[120] = "";
+        size_t used = 0;
+        for (int i = 0; i < r->fix.nfeatures && used + 2 < sizeof feats; i++)
+            used += (size_t)snprintf(feats + used, sizeof feats - used, "%s%s", i ? "," : "", r->fix.features[i]);
+        snprintf(out, n, "%s fixed %s %u of %u times", r->fix.action, feats, r->fix.k, r->fix.n);
+        return;
+    }
+    case MESH_WISDOM_BASELINE:
+        snprintf(out, n, "baseline of %s: mean %.4g, p95 %.4g over %u samples", r->base.metric, r->base.mean,
+                 r->base.p95, r->base.count);
+        return;
+    case MESH_WISDOM_KNOBS:
+        snprintf(out, n, "%d knob(s) for %s: gain %.3g", r->knobs.nknobs, r->knobs.objective, r->knobs.gain);
+        return;
+    }
+    snprintf(out, n, "?");
+}
+
+struct wisdom_ctx {
+    const struct mesh_cell *m;
+    json_t *a;
+    int64_t now;
+};
+
+static int wisdom_one(void *ud, const uint8_t *buf, size_t len, int64_t received_ms)
+{
+    struct wisdom_ctx *w = ud;
+    const struct mesh_cell *m = w->m;
+    mesh_wisdom_rec r;
+    char err[256], id[33], from[2 * MESH_ID_PK_BYTES + 1], summary[256];
+    if (mesh_wisdom_decode(buf, len, &r, err, sizeof err))
+        return 0;
+    uint8_t h[16];
+    crypto_generichash(h, sizeof h, buf, len, NULL, 0);
+    sodium_bin2hex(id, sizeof id, h, sizeof h);
+    const cell_known *k = cell_known_by_pk(m, r.origin);
+    bool own = !memcmp(r.origin, m->node.pk, MESH_ID_PK_BYTES);
+    if (own)
+        core_sncpy(from, sizeof from, m->tok.cert.node_id);
+    else if (k && k->node_id[0])
+        core_sncpy(from, sizeof from, k->node_id);
+    else
+        mesh_identity_pk_hex(r.origin, from);
+    summarise(&r, summary, sizeof summary);
+    const char *kind = mesh_wisdom_kind_name(r.kind);
+    bool fix = r.kind == MESH_WISDOM_FIX;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:f, s:I, s:I}", "id", id, "kind", kind ? kind : "?",
+                          "from", from, "summary", summary, "k", (json_int_t)(fix ? r.fix.k : 0), "n",
+                          (json_int_t)(fix ? r.fix.n : 0), "trust",
+                          own ? 1.0 : mesh_wisdom_trust_score(&m->trust, r.origin, w->now), "received",
+                          (json_int_t)(received_ms / 1000), "seq", (json_int_t)r.seq);
+    if (o)
+        json_array_append_new(w->a, o);
+    return 0;
+}
+
 char *mesh_cell_wisdom_json(mesh_cell *m, int limit)
 {
     json_t *a = json_array();
     pthread_mutex_lock(&m->mu);
-    int64_t now = core_now_ms();
-    for (size_t i = 0; m->running && i < m->nrecent && (limit <= 0 || (int)i < limit); i++) {
-        /* newest first */
-        const cell_wrec *w = &m->recent[(m->recent_next + CELL_RECENT_MAX - 1 - i) % CELL_RECENT_MAX];
-        char from[2 * MESH_ID_PK_BYTES + 1];
-        const cell_known *k = cell_known_by_pk(m, w->origin);
-        bool own = !memcmp(w->origin, m->node.pk, MESH_ID_PK_BYTES);
-        if (!k && !own)
-            mesh_identity_pk_hex(w->origin, from);
-        const char *kind = mesh_wisdom_kind_name(w->kind);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:f, s:I}", "id", w->id, "kind", kind ? kind : "?",
-                              "from", own ? m->tok.cert.node_id : k ? k->node_id : from, "summary", w->summary, "k",
-                              (json_int_t)w->k, "n", (json_int_t)w->n, "trust",
-                              own ? 1.0 : mesh_wisdom_trust_score(&m->trust, w->origin, now), "received",
-                              (json_int_t)w->received);
-        if (o)
-            json_array_append_new(a, o);
+    if (m->running && m->ws) {
+        struct wisdom_ctx w = {m, a, core_now_ms()};
+        mesh_wisdom_store_recent(m->ws, limit > 0 ? limit : 50, wisdom_one, &w);
     }
     pthread_mutex_unlock(&m->mu);
     return dump(json_pack("{s:o}", "records", a));
