@@ -282,8 +282,15 @@ static void on_session(void *ctx, const mesh_session_event *ev)
     case MESH_SESSION_DATA:
         on_data(m, ev);
         return;
-    case MESH_SESSION_REJECT:
-        log_info("mesh: refused %s: %s", ev->addr, ev->reason ? ev->reason : "?");
+    case MESH_SESSION_REJECT: /* at most one line a second: a flood must not flood the log */
+        if (m->now >= m->reject_log_at) {
+            log_info("mesh: refused %s: %s (%llu more refusals not logged)", ev->addr, ev->reason ? ev->reason : "?",
+                     (unsigned long long)m->reject_unlogged);
+            m->reject_log_at = m->now + 1000;
+            m->reject_unlogged = 0;
+        } else {
+            m->reject_unlogged++;
+        }
         return;
     case MESH_SESSION_DOWN:
         if ((k = cell_known_by_addr(m, ev->addr)))

@@ -88,6 +88,7 @@ struct mesh_cell {
     uint64_t rng, next_revoke, next_publish, next_wisdom, wisdom_seq;
     uint64_t malformed; /* payloads with a bad channel tag or body */
     uint64_t forged;    /* membership sent in another member's name */
+    uint64_t reject_log_at, reject_unlogged; /* refusals: one log line a second */
     uint64_t udp_in, udp_out, udp_bytes_in, udp_bytes_out;
 };
 
