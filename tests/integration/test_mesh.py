@@ -111,6 +111,13 @@ def test_mesh():
         assert a.get("/v1/mesh/wisdom?limit=0").status == 400
         assert a.get("/v1/mesh/status?x=1").status == 400
 
+        # the CLI (cli15) reads the real answers
+        r = a.cli("mesh", "status", check=0)
+        assert "cell-a" in r.stdout, r.stdout
+        r = a.cli("mesh", "peers", check=0)
+        assert "cell-b" in r.stdout and "cell-c" in r.stdout, r.stdout
+        a.cli("mesh", "wisdom", check=0)
+
         m = metrics(a)
         assert 'ippoc_mesh_members{state="alive"} 3' in m, m
         assert "# TYPE ippoc_mesh_bytes_sent_total counter" in m, m
