@@ -423,6 +423,27 @@ static void last_digest_day(mem_t *mem, char out[11])
     mem_events_free(ev, n);
 }
 
+/* A cell whose memory holds nothing from before today (a new one) has no
+ * yesterday to digest: out becomes yesterday, as though it were written. */
+static void born_today(mem_t *mem, char out[11])
+{
+    char today[11], yesterday[11];
+    int64_t from, to;
+    brain_day_of(core_now_ms(), today);
+    if (!mem || brain_day_bounds(today, &from, &to) != 0)
+        return;
+    brain_day_of(from - 1, yesterday);
+    mem_event_query q = {.to = from - 1, .limit = 1};
+    mem_event *ev = NULL;
+    size_t n = 0;
+    char err[128];
+    if (mem_events_query(mem, &q, &ev, &n, err, sizeof err) != 0)
+        return;
+    if (n == 0)
+        snprintf(out, 11, "%s", yesterday);
+    mem_events_free(ev, n);
+}
+
 int brain_dream_new(brain *b, uv_loop_t *loop, const brain_dream_cfg *cfg, brain_dream **out)
 {
     brain_dream *d = calloc(1, sizeof *d);
@@ -434,6 +455,8 @@ int brain_dream_new(brain *b, uv_loop_t *loop, const brain_dream_cfg *cfg, brain
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->cond, NULL);
     last_digest_day(brain_mind_of(b)->mem, d->digest_day);
+    if (!d->digest_day[0])
+        born_today(brain_mind_of(b)->mem, d->digest_day);
     *out = d;
     return 0;
 }

@@ -48,6 +48,8 @@ typedef struct {
     int tries;
     uint64_t hs_deadline;
     uint8_t last_mac1[SESS_MAC_LEN];
+    uint64_t last_stamp;                    /* the newest IK initiation stamp seen from stamp_pk */
+    uint8_t stamp_pk[MESH_ID_PK_BYTES];
     bool has_cookie;
     uint8_t cookie[SESS_COOKIE_LEN];
     uint64_t cookie_ms;
@@ -74,6 +76,7 @@ struct mesh_session {
     uint64_t secret_ms;
     bool secret_set;
     uint64_t load_sec;
+    uint64_t stamp; /* the last IK initiation stamp we sent */
     uint32_t load_count;
     sess_peer **peers;
     size_t npeers;
@@ -272,22 +275,31 @@ static void peer_reset(const struct mesh_session *s, sess_peer *p)
 /* ---- certificates ----------------------------------------------------------------- */
 /* The peer's certificate from its handshake payload, checked against the
  * fleet, the clock, the revocation list and the handshake's static key rs. */
-static int cert_check(struct mesh_session *s, const uint8_t *buf, size_t len, const uint8_t *rs,
-                      mesh_identity_cert *c, char *why, size_t whylen)
+int sess_cert_check(const uint8_t fleet_pk[MESH_ID_PK_BYTES], const mesh_identity_revlist *rl, int64_t now,
+                    const uint8_t *buf, size_t len, const uint8_t *rs, mesh_identity_cert *c, char *why,
+                    size_t whylen)
 {
     char err[256];
     int rc = mesh_identity_cert_decode(buf, len, c, err, sizeof err);
     if (rc == 0)
-        rc = mesh_identity_cert_verify(c, s->fleet_pk, s->revoked, wall_now(s), MESH_ID_SKEW_S, err, sizeof err);
+        rc = mesh_identity_cert_verify(c, fleet_pk, rl, now, MESH_ID_SKEW_S, err, sizeof err);
     uint8_t x[32];
     if (rc == 0 && (mesh_identity_x25519_pk(c->node_pk, x) || !rs || sodium_memcmp(x, rs, 32))) {
         snprintf(err, sizeof err, "certificate of '%s' binds another key than the handshake's static key",
                  c->node_id);
         rc = -EKEYREJECTED;
     }
+    if (rc)
+        snprintf(why, whylen, "%s", err);
+    return rc;
+}
+
+static int cert_check(struct mesh_session *s, const uint8_t *buf, size_t len, const uint8_t *rs,
+                      mesh_identity_cert *c, char *why, size_t whylen)
+{
+    int rc = sess_cert_check(s->fleet_pk, s->revoked, wall_now(s), buf, len, rs, c, why, whylen);
     if (rc == 0)
         return 0;
-    snprintf(why, whylen, "%s", err);
     if (rc == -EKEYREVOKED)
         s->st.rejected_revoked++;
     else
@@ -310,6 +322,23 @@ static int hs_init(const struct mesh_session *s, mesh_noise_handshake *hs, bool 
     return mesh_noise_handshake_init(hs, &c, NULL, 0);
 }
 
+/* An IK initiation carries a stamp (WireGuard's TAI64N, simplified): wall
+ * seconds << 20 plus a count, strictly increasing from one sender, so a
+ * replayed initiation is refused. */
+static void next_stamp(struct mesh_session *s, uint8_t out[8])
+{
+    int64_t w = wall_now(s);
+    uint64_t base = w > 0 ? (uint64_t)w << 20 : 0;
+    s->stamp = base > s->stamp ? base : s->stamp + 1;
+    sess_put64(out, s->stamp);
+}
+
+/* true when the IK initiation stamped st from the key pk is not newer than the last. */
+static bool stamp_replayed(const sess_peer *p, const uint8_t *pk, uint64_t st)
+{
+    return p && p->last_stamp && sodium_memcmp(p->stamp_pk, pk, MESH_ID_PK_BYTES) == 0 && st <= p->last_stamp;
+}
+
 /* Writes a fresh initiation (new ephemeral, IK when the key is known and IK
  * has not just failed) with mac1 and, holding a fresh cookie, mac2. */
 static int hs_start(struct mesh_session *s, sess_peer *p, uint64_t now)
@@ -325,7 +354,10 @@ static int hs_start(struct mesh_session *s, sess_peer *p, uint64_t now)
     size_t n = 0;
     pkt[0] = ik ? SESS_T_INIT_IK : SESS_T_INIT_XX;
     sess_put32(pkt + 1, p->hs_local);
-    if (mesh_noise_write_message(&p->hs, ik ? s->cert_buf : NULL, ik ? s->cert_len : 0, pkt + 5,
+    uint8_t pl[8 + MESH_ID_CERT_MAX];
+    next_stamp(s, pl);
+    memcpy(pl + 8, s->cert_buf, s->cert_len);
+    if (mesh_noise_write_message(&p->hs, ik ? pl : NULL, ik ? 8 + s->cert_len : 0, pkt + 5,
                                  sizeof pkt - 5 - 2 * SESS_MAC_LEN, &n, NULL, 0)) {
         hs_drop(p);
         return -EPROTO;
@@ -484,15 +516,11 @@ static bool under_load_cookie(struct mesh_session *s, uint64_t now, const char *
 
 /* Simultaneous initiation: both first messages show their ephemeral key in
  * clear, so both sides agree that the larger one stays the initiator. True
- * when we keep ours and ignore theirs. */
-static bool tie_keep_ours(sess_peer *p, const uint8_t *their_e)
+ * when we keep ours and ignore theirs (when theirs wins, ours is dropped
+ * only once theirs has been read: what waits goes over its session). */
+static bool tie_keep_ours(const sess_peer *p, const uint8_t *their_e)
 {
-    if (!p || p->hs_state != HS_INIT)
-        return false;
-    if (memcmp(p->hs.e.pub, their_e, 32) > 0)
-        return true;
-    hs_drop(p); /* theirs wins: answer it; what waits goes over its session */
-    return false;
+    return p && p->hs_state == HS_INIT && memcmp(p->hs.e.pub, their_e, 32) > 0;
 }
 
 static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, const uint8_t *pkt, size_t len)
@@ -527,8 +555,17 @@ static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, con
         rc = -EBADMSG;
     }
     const uint8_t *rs = rc == 0 && ik ? mesh_noise_remote_static(&hs) : NULL;
-    if (rc == 0 && ik && (rc = cert_check(s, pl, plen, rs, &c, why, sizeof why)) < 0)
+    if (rc == 0 && ik && plen < 8) {
+        s->st.rejected_malformed++;
+        rc = -EBADMSG;
+    }
+    if (rc == 0 && ik && (rc = cert_check(s, pl + 8, plen - 8, rs, &c, why, sizeof why)) < 0)
         reject(s, p, addr, why);
+    if (rc == 0 && ik && stamp_replayed(p, c.node_pk, sess_get64(pl))) {
+        s->st.rejected_replay++;
+        reject(s, p, addr, "replayed handshake initiation (stamp not newer than the last)");
+        rc = -EALREADY;
+    }
     if (rc == 0 && !p && !(p = peer_new(s, addr)))
         rc = -ENOBUFS;
     out[0] = SESS_T_RESP;
@@ -548,9 +585,13 @@ static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, con
     } else if (rc == 0) { /* IK: keys now, used to send once the initiator confirms them */
         sess_keypair kp = {.local = local, .remote = sess_get32(pkt + 1), .born_ms = now};
         if (split_into(&hs, &kp, false) == 0) {
+            if (p->hs_state == HS_INIT)
+                hs_drop(p); /* theirs won the tie */
             kp_wipe(&p->next);
             p->next = kp;
             learn_cert(p, &c, rs);
+            p->last_stamp = sess_get64(pl);
+            memcpy(p->stamp_pk, c.node_pk, MESH_ID_PK_BYTES);
         }
         sodium_memzero(&kp, sizeof kp);
     }
@@ -756,6 +797,8 @@ static int config_check(const mesh_session_config *cfg, char *err, size_t errlen
     uint32_t reject = cfg->reject_after_ms ? cfg->reject_after_ms : 180000;
     if (reject <= rekey)
         return fail(-EINVAL, err, errlen, "session config: reject_after_ms: must be greater than rekey_after_ms");
+    if (cfg->handshake_retry_ms > 60000)
+        return fail(-EINVAL, err, errlen, "session config: handshake_retry_ms: at most 60000");
     if (cfg->max_queued > 4096)
         return fail(-EINVAL, err, errlen, "session config: max_queued: at most 4096");
     return 0;

@@ -26,7 +26,7 @@
 
 /* Wire format (added by the session part; integers little-endian):
  *   1 XX initiation  type | sender u32 | msg1 (e, 32) | mac1[16] | mac2[16]
- *   2 IK initiation  type | sender u32 | msg1 (e, s, certificate) | mac1[16] | mac2[16]
+ *   2 IK initiation  type | sender u32 | msg1 (e, s, stamp u64 + certificate) | mac1[16] | mac2[16]
  *   3 response       type | sender u32 | receiver u32 | msg2 (e, [s,] certificate)
  *   4 XX message 3   type | sender u32 | receiver u32 | msg3 (s, certificate)
  *   5 cookie reply   type | receiver u32 | nonce[24] | XChaCha20-Poly1305(cookie[16]) (32)
@@ -43,6 +43,8 @@
  * window is judged after authentication. A transport packet is 29 bytes
  * more than its payload (1,368 -> 1,397). Empty transport payloads are
  * keepalives that confirm new keys and are not reported as DATA.
+ * The IK stamp (wall seconds << 20 plus a count) must grow per sender key:
+ * a replayed IK initiation is refused.
  * Simultaneous initiations: the one whose ephemeral key (clear in both
  * msg1) is larger wins; the other side drops its own and answers.
  * UP is reported when a peer first gets a session (not on each rekey). */

@@ -56,6 +56,15 @@ void sess_cookie_seal(const uint8_t key[32], uint32_t receiver, const uint8_t ma
 int sess_cookie_open(const uint8_t key[32], const uint8_t mac1[SESS_MAC_LEN], const uint8_t *pkt, size_t len,
                      uint8_t cookie[SESS_COOKIE_LEN]);
 
+/* ---- certificates in handshakes (session.c; also the stream path) ---------------- */
+/* Decodes and verifies a peer's certificate (fleet, signature, validity at
+ * now +- MESH_ID_SKEW_S, revocation) and checks that its node key converts to
+ * exactly the handshake's remote static key rs: 0 or -errno, why says why. */
+int sess_cert_check(const uint8_t fleet_pk[MESH_ID_PK_BYTES], const mesh_identity_revlist *rl, int64_t now,
+                    const uint8_t *buf, size_t len, const uint8_t *rs, mesh_identity_cert *c, char *why,
+                    size_t whylen);
+#define SESS_PROLOGUE_LABEL "ippoc-mesh-1"
+
 /* ---- little-endian fields -------------------------------------------------------- */
 static inline void sess_put32(uint8_t *p, uint32_t v)
 {

@@ -415,20 +415,69 @@ static int count_save(void *ud, int64_t now_ms)
     return 0;
 }
 
-/* Pins the local clock to 06:xx whatever the hour in UTC (a POSIX TZ with
+/* Pins the local clock to HOUR:xx whatever the hour in UTC (a POSIX TZ with
  * the right offset): from noon on, the schedule writes yesterday's digest
- * even on a busy machine, which this test must not meet by the time of day. */
-static void tz_morning(void)
+ * even on a busy machine, which a test must meet or avoid by design, not by
+ * the time of day. */
+static void tz_at(int hour)
 {
     time_t t = time(NULL);
     struct tm u;
     gmtime_r(&t, &u);
-    int off = ((u.tm_hour - 6) % 24 + 24) % 24; /* local = UTC - off */
+    int off = ((u.tm_hour - hour) % 24 + 24) % 24; /* local = UTC - off */
     if (off > 12)
         off -= 24;
     char tz[16];
     snprintf(tz, sizeof tz, "TST%d", off);
     setenv("TZ", tz, 1);
+    tzset();
+}
+
+static void tz_morning(void)
+{
+    tz_at(6);
+}
+
+/* After noon on a busy machine: a cell whose memory holds nothing from before
+ * today writes no digest of a yesterday it did not live; with one event of
+ * yesterday, the noon digest runs. */
+static void test_noon_digest_only_for_a_lived_day(void **st)
+{
+    fx *x = *st;
+    tz_at(14);
+    uv_loop_t loop;
+    uv_timer_t wake;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    uv_timer_init(&loop, &wake);
+    uv_timer_start(&wake, on_wake, 10, 10);
+    char err[512] = "";
+    uint64_t pass = 0;
+    int64_t now = core_now_ms() / 1000 * 1000;
+    put_load(x, now, 20, 1, 1);
+    brain *b = NULL;
+    if (brain_new(&loop, &x->cfg, x->m, NULL, NULL, &b, err, sizeof err))
+        fail_msg("brain_new: %s", err);
+    brain_tick(b, now);
+    assert_int_equal(brain_dream_start(b, &pass, err, sizeof err), 0); /* nothing was started by the tick */
+    json_t *p = wait_dream(x, &loop, "api");
+    assert_non_null(p);
+    json_decref(p);
+    brain_free(b);
+
+    ev(x, now - 86400000, "service.restart", "info", "heal", json_pack("{s:s}", "service", "web"));
+    b = NULL;
+    if (brain_new(&loop, &x->cfg, x->m, NULL, NULL, &b, err, sizeof err))
+        fail_msg("brain_new: %s", err);
+    brain_tick(b, now + 1000);
+    assert_int_equal(brain_dream_start(b, &pass, err, sizeof err), -EBUSY);
+    p = wait_dream(x, &loop, "noon");
+    assert_non_null(p);
+    json_decref(p);
+    brain_free(b);
+    uv_close((uv_handle_t *)&wake, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unsetenv("TZ");
     tzset();
 }
 
@@ -522,6 +571,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_from_series, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schedule_busy_then_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_noon_digest_only_for_a_lived_day, setup, teardown),
         cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

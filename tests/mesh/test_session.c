@@ -270,6 +270,17 @@ static void test_ik_second_contact_and_learned(void **state)
     assert_int_equal(w.sent_types[SESS_T_FINAL], 0);
     assert_int_equal(w.n[1].datas, 2);
     assert_int_equal(w.n[1].seen[1], 2);
+    /* a replayed IK initiation (its stamp is not newer) is refused, no answer */
+    const mesh_session_out *ik = NULL;
+    for (int i = 0; i < w.ncap; i++)
+        if (w.cap[i].data[0] == SESS_T_INIT_IK)
+            ik = &w.cap[i];
+    assert_non_null(ik);
+    mesh_session_out none;
+    assert_int_equal(mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, ik->data, ik->len), -EALREADY);
+    assert_false(mesh_session_next_out(w.n[1].s, &none));
+    assert_int_equal(stats(&w, 1).rejected_replay, 1);
+    assert_non_null(strstr(w.n[1].reason, "replayed handshake"));
     /* the responder sends only once its IK keys are confirmed: both ways work */
     assert_int_equal(send_seq(&w, 1, 0, 3, 10), 0);
     deliver(&w);
@@ -585,6 +596,19 @@ static void test_simultaneous(void **state)
     assert_int_equal(send_seq(&w, 1, 0, 3, 10), 0);
     deliver(&w);
     assert_int_equal(w.n[0].datas, 2);
+    /* again with both keys known: two IK initiations, one session */
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    mesh_session_forget(w.n[1].s, w.n[0].addr);
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    assert_int_equal(send_seq(&w, 0, 1, 4, 10), 0);
+    assert_int_equal(send_seq(&w, 1, 0, 5, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 2);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 4);
+    assert_int_equal(w.n[0].seen[w.n[0].nseen - 1], 5);
+    assert_int_equal(stats(&w, 0).handshakes_ok + stats(&w, 1).handshakes_ok, 4);
+    run_until(&w, w.now + 30000);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 2);
     net_free(&w);
 }
 
