@@ -24,6 +24,8 @@
 
 #define DEADLINE_MS 30000
 
+static json_t *view(char *text);
+
 static void make_token(const char *fleet_dir, const char *state, const char *node_id)
 {
     char path[512], err[512];
@@ -43,6 +45,41 @@ static void make_token(const char *fleet_dir, const char *state, const char *nod
     t.cert.not_after = (int64_t)time(NULL) + 3600;
     if (mesh_identity_cert_sign(&t.cert, &fk, err, sizeof err) || mesh_identity_member_save(state, &t, err, sizeof err))
         fail_msg("token: %s", err);
+}
+
+/* Writes into state a revocation list naming a key no cell uses (cell-z's). */
+static void revoke_other(const char *fleet_dir, const char *state)
+{
+    char path[512], err[512];
+    mesh_identity_key fk, zk;
+    snprintf(path, sizeof path, "%s/%s", fleet_dir, MESH_ID_FLEET_KEY_FILE);
+    if (mesh_identity_key_load(path, MESH_KEY_FLEET, &fk, err, sizeof err))
+        fail_msg("fleet key: %s", err);
+    snprintf(path, sizeof path, "%s/z.key", fleet_dir);
+    if (mesh_identity_key_create(path, MESH_KEY_NODE, &zk, err, sizeof err))
+        fail_msg("z key: %s", err);
+    mesh_identity_revocation r;
+    memset(&r, 0, sizeof r);
+    r.kind = MESH_REVOKE_KEY;
+    r.reason = MESH_REASON_RETIRED;
+    memcpy(r.node_pk, zk.pk, MESH_ID_PK_BYTES);
+    r.time = (int64_t)time(NULL);
+    r.until = r.time + 3600;
+    mesh_identity_revlist rl;
+    assert_int_equal(mesh_identity_revlist_init(&rl, fk.pk, 0), 0);
+    if (mesh_identity_revocation_sign(&r, &fk, err, sizeof err) ||
+        mesh_identity_revlist_add(&rl, &r, r.time, err, sizeof err) != 1 ||
+        mesh_identity_revlist_save(&rl, state, err, sizeof err))
+        fail_msg("revocation: %s", err);
+    mesh_identity_revlist_free(&rl);
+}
+
+static json_int_t status_int(mesh_cell *m, const char *key)
+{
+    json_t *j = view(mesh_cell_status_json(m));
+    json_int_t v = json_integer_value(json_object_get(j, key));
+    json_decref(j);
+    return v;
 }
 
 static void config(core_config *c, const char *state, const char *seed)
@@ -114,6 +151,7 @@ static void two_cells(void **state)
     core_log_setup(CORE_LOG_ERR, 0);
     make_token(fleet, da, "cell-a");
     make_token(fleet, db, "cell-b");
+    revoke_other(fleet, da); /* a knows a revocation b does not: gossip brings it */
 
     /* a's memory remembers a case healed by a restart: its fix record */
     core_config ca, cb;
@@ -178,6 +216,19 @@ static void two_cells(void **state)
     assert_non_null(strstr(prom, "ippoc_mesh_wisdom_records 1\n"));
     assert_non_null(strstr(prom, "ippoc_mesh_members{state=\"alive\"} 2\n"));
     free(prom);
+
+    /* the revocation list reaches b (it drops its sessions then and they come back) */
+    bool revoked = false;
+    for (int t = 0; t < DEADLINE_MS && !revoked; t += 50) {
+        revoked = status_int(b, "revocations") == 1;
+        if (!revoked)
+            usleep(50000);
+    }
+    assert_true(revoked);
+    char rpath[512];
+    snprintf(rpath, sizeof rpath, "%s/%s", db, MESH_ID_REVLIST_FILE);
+    assert_int_equal(access(rpath, F_OK), 0);
+    assert_true(wait_state(b, "cell-a", "alive"));
 
     /* a reload with nothing changed keeps the cell and its members */
     assert_int_equal(mesh_cell_configure(b, &cb, err, sizeof err), 0);
