@@ -48,8 +48,9 @@ typedef struct mesh_cell_opts {
 int mesh_cell_new(const mesh_cell_opts *o, mesh_cell **out, char *err, size_t errlen);
 /* Applies cfg's [mesh] section and re-reads the token and revocation list:
  * starts, restarts (when something changed) or stops the thread. Enabled
- * without a token: "not joined", no socket. 0 or -errno with err (the cell
- * is then stopped). */
+ * without a token: "not joined", no socket. 0 or -errno with err: a bad
+ * section changes nothing; a start that fails (the port is taken) leaves
+ * the cell stopped. */
 int mesh_cell_configure(mesh_cell *m, const core_config *cfg, char *err, size_t errlen);
 /* Leaves the mesh, joins the thread, frees everything. NULL: nothing. */
 void mesh_cell_free(mesh_cell *m);
