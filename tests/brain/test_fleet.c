@@ -296,6 +296,40 @@ static void test_own_memory_first(void **state)
     json_decref(sig);
 }
 
+/* The case store's recall says which actions did not heal (failed_by), and
+ * the fleet's word for one of them is not proposed. */
+static void test_recall_failed_by(void **state)
+{
+    (void)state;
+    brain_cases cs;
+    char err[256];
+    assert_int_equal(brain_cases_open(&cs, NULL, err, sizeof err), 0);
+    json_t *sig = btu_fixture("crash");
+    const json_t *feat = json_object_get(sig, "features");
+    int64_t id = brain_cases_add(&cs, 3, "web", "service", "crash", feat);
+    assert_true(id > 0);
+    json_t *bad = json_pack("[s, s]", "limit memory 512MB", "restart");
+    json_t *good = json_pack("[s]", "freeze");
+    assert_int_equal(brain_cases_outcome(&cs, id, bad, false, 0), 0);
+    assert_int_equal(brain_cases_outcome(&cs, id, good, true, 900), 0);
+    brain_case_hit h[BRAIN_CASE_HITS];
+    int n = brain_cases_recall(&cs, feat, h, BRAIN_CASE_HITS);
+    assert_int_equal(n, 1);
+    assert_true(json_equal(h[0].failed_by, bad));
+    assert_true(json_equal(h[0].fixed_by, good));
+    brain_wisdom_cand c = cand("limit memory 512MB", 0.9, 9, 9, 4);
+    json_t *d = brain_diagnose(sig, h, n);
+    brain_fleet_merge(d, feat, "web", h, n, &c, 1, BRAIN_WISDOM_THRESHOLD);
+    assert_string_equal(use_of(d, "limit memory 512MB"), "failed_here");
+    assert_string_equal(proposal_text(d, 0), "freeze");
+    json_decref(d);
+    brain_case_hits_free(h, n);
+    json_decref(bad);
+    json_decref(good);
+    json_decref(sig);
+    brain_cases_close(&cs);
+}
+
 static void test_outcome_once(void **state)
 {
     (void)state;
@@ -578,6 +612,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_weights_and_threshold),
         cmocka_unit_test(test_own_memory_first),
+        cmocka_unit_test(test_recall_failed_by),
         cmocka_unit_test(test_outcome_once),
         cmocka_unit_test(test_threshold_config),
         cmocka_unit_test_setup_teardown(test_asked_in_deliberation, setup, teardown),
