@@ -61,6 +61,8 @@ struct llm {
     llm_remote_fn remote; /* the fleet's reasoning peers (llm_set_remote) */
     llm_remote_avail_fn remote_avail;
     void *remote_ud;
+    int remote_busy;         /* calls into the hook in flight (under mu) */
+    pthread_cond_t remote_cv; /* signalled when remote_busy drops to 0 */
     fallback_rec recent[RECENT];
     int nrecent, recent_next;
     int embed_dims; /* learned from the first answer */
@@ -130,6 +132,7 @@ int llm_new(const core_config *cfg, const char *state_dir,
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->sent_mu, NULL);
+    pthread_cond_init(&l->remote_cv, NULL);
     l->on_sent = on_sent;
     l->ud = ud;
     if (state_dir && *state_dir) {
@@ -164,6 +167,7 @@ void llm_free(llm *l)
     cfg_put(l, l->cfg);
     pthread_mutex_destroy(&l->mu);
     pthread_mutex_destroy(&l->sent_mu);
+    pthread_cond_destroy(&l->remote_cv);
     free(l);
 }
 
@@ -175,6 +179,8 @@ void llm_set_remote(llm *l, llm_remote_fn fn, llm_remote_avail_fn available, voi
     l->remote = fn;
     l->remote_avail = available;
     l->remote_ud = ud;
+    while (l->remote_busy) /* the hook's owner may be freed once this returns */
+        pthread_cond_wait(&l->remote_cv, &l->mu);
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -186,8 +192,18 @@ static bool remote_ready(llm *l, const llm_cfg *c)
     llm_remote_fn fn = l->remote;
     llm_remote_avail_fn avail = l->remote_avail;
     void *ud = l->remote_ud;
+    bool call = c->mesh && fn && avail;
+    if (call)
+        l->remote_busy++;
     pthread_mutex_unlock(&l->mu);
-    return c->mesh && fn && (!avail || avail(ud));
+    bool ok = c->mesh && fn && (!avail || avail(ud));
+    if (call) {
+        pthread_mutex_lock(&l->mu);
+        if (--l->remote_busy == 0)
+            pthread_cond_broadcast(&l->remote_cv);
+        pthread_mutex_unlock(&l->mu);
+    }
+    return ok;
 }
 
 bool llm_available(const llm *l)
@@ -551,9 +567,17 @@ static void ask_remote(llm *l, const llm_cfg *c, const char *body, llm_http_res 
     pthread_mutex_lock(&l->mu);
     llm_remote_fn fn = l->remote;
     void *ud = l->remote_ud;
+    if (fn)
+        l->remote_busy++;
     pthread_mutex_unlock(&l->mu);
     char *answer = NULL;
     int rc = fn ? fn(ud, body, (int)c->timeout_ms, &answer, res->err, sizeof res->err) : -ENOENT;
+    if (fn) {
+        pthread_mutex_lock(&l->mu);
+        if (--l->remote_busy == 0)
+            pthread_cond_broadcast(&l->remote_cv);
+        pthread_mutex_unlock(&l->mu);
+    }
     if (!fn)
         snprintf(res->err, sizeof res->err, "no reasoning peer hook");
     if (rc || !answer) {

@@ -109,8 +109,9 @@ void llm_answer_free(llm_answer *a);
  * the peer's OpenAI chat-completions answer (malloc'd) within timeout_ms: 0,
  * or a negative errno (-ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -EIO) with
  * the reason in err. available(ud) says cheaply whether a peer is reachable
- * now (llm_available counts it). Called from the requesting thread. Set it
- * before requests start; fn NULL removes it. */
+ * now (llm_available counts it). Called from the requesting thread.
+ * llm_set_remote waits for the calls in flight: once llm_set_remote(l, NULL,
+ * NULL, NULL) returns, the hook's owner may be freed. */
 typedef int (*llm_remote_fn)(void *ud, const char *body_json, int timeout_ms, char **answer_json, char *err,
                              size_t errlen);
 typedef bool (*llm_remote_avail_fn)(void *ud);
