@@ -67,6 +67,8 @@ def test_mesh_reason():
             wait_for(lambda: b.get("/v1/llm").json().get("available") is True, 20, "B's llm to see A's model")
             st = b.get("/v1/llm").json()
             assert st["mesh"]["available"] is True and st["local"]["configured"] is False, st
+            r = b.cli("llm", check=0)
+            assert "a reasoning peer of the fleet is reachable" in r.stdout, r.stdout
 
             # B's records ground the question (its disk); A's model answers citing none of them (allowed)
             n0 = len(f.requests("/v1/chat/completions"))
