@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,13 @@ struct cell_reason_peer {
     double tokens;   /* its rate bucket when it asks us */
     uint64_t at_ms;
 };
+
+/* Small frames go out at once (Nagle and delayed ACKs cost 40 ms a request). */
+static void nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
 
 static uint64_t mono(void)
 {
@@ -318,8 +326,10 @@ static void *reason_thread(void *arg)
         if (poll(pf, 2, 1000) <= 0 || !(pf[0].revents & POLLIN))
             continue;
         int fd = accept4(m->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0)
+        if (fd >= 0) {
+            nodelay(fd);
             serve(m, fd);
+        }
     }
     return NULL;
 }
@@ -513,6 +523,7 @@ static int dial(conn *c, const char *addr, uint64_t deadline, char *err, size_t 
         snprintf(err, errlen, "socket: %s", strerror(e));
         return -e;
     }
+    nodelay(c->fd);
     if (connect(c->fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
         int e = errno;
         snprintf(err, errlen, "connect: %s", strerror(e));

@@ -246,6 +246,27 @@ static void test_reason(void **state)
     assert_non_null(strstr(prom, "ippoc_mesh_reasoning_requests_total{role=\"asked\",outcome=\"ok\"} 1"));
     free(prom);
 
+    /* measured, not asserted: a request through the mesh (connect, Noise XX, certificates, A's model)
+     * against the same body straight to A's model */
+    int64_t t_mesh = 0, t_direct = 0, worst = 0;
+    for (int i = 0; i < 10; i++) {
+        int64_t t = core_mono_ms();
+        assert_int_equal(llm_complete(lb, &question, &ans, err, sizeof err), 0);
+        t = core_mono_ms() - t;
+        t_mesh += t;
+        worst = t > worst ? t : worst;
+        llm_answer_free(&ans);
+        char *direct = NULL;
+        t = core_mono_ms();
+        assert_int_equal(llm_complete_local_body(la, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0,
+                                                 &direct, err, sizeof err),
+                         0);
+        t_direct += core_mono_ms() - t;
+        free(direct);
+    }
+    printf("# through the mesh: mean %.1f ms (worst %lld ms); straight to the model: mean %.1f ms\n", t_mesh / 10.0,
+           (long long)worst, t_direct / 10.0);
+
     /* the peer's refusal comes back as a clear error */
     mesh_cell_set_reasoner(a, refuse, NULL);
     rc = llm_complete(lb, &question, &ans, err, sizeof err);
@@ -254,6 +275,7 @@ static void test_reason(void **state)
     assert_non_null(strstr(err, "cell-a"));
     llm_answer_free(&ans);
     assert_int_equal(reasoning(a, "failed"), 1);
+    assert_int_equal(reasoning(a, "served"), 12);
 
     /* a body over the limit is refused before anything is sent */
     char *big = malloc(200000);
