@@ -3,7 +3,8 @@
  * through its real llm client whose local model is tests/llm/fakellm.py,
  * cell B without a model asking through its llm's mesh provider. Checks the
  * answer, the redaction before the text left B (B's sent.jsonl and what
- * fakellm received), the counters, a peer's refusal coming back as a clear
+ * fakellm received), the counters, a cell of another fleet and garbage on
+ * A's TCP port getting nothing, a peer's refusal coming back as a clear
  * error, the size limit, and a clean failure once A is gone. Runs in every
  * tree (the sanitizers watch both threads of each cell). */
 #include <errno.h>
@@ -27,6 +28,11 @@
 #include "llm/llm.h"
 #include "mesh/identity.h"
 #include "mesh/mesh.h"
+#include "mesh/stream.h"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #define DEADLINE_MS 30000
 
@@ -162,6 +168,80 @@ static bool wait_available(mesh_cell *m, bool want)
     return false;
 }
 
+/* A TCP connection to port on loopback. */
+static int dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* Moves bytes between fd and st (NULL: only reads) until the peer closes
+ * or 5 s pass: true when it closed. *established: st got that far. */
+static bool closed_by_peer(int fd, struct mesh_stream *st, bool *established)
+{
+    uint8_t buf[4096];
+    for (int64_t end = core_mono_ms() + 5000; core_mono_ms() < end;) {
+        const uint8_t *p;
+        size_t n = st ? mesh_stream_pending(st, &p) : 0;
+        if (n) {
+            ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+            if (w > 0)
+                mesh_stream_consume(st, (size_t)w);
+        }
+        if (st && mesh_stream_established(st))
+            *established = true;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf, sizeof buf, 0);
+        if (r <= 0)
+            return true;
+        if (st)
+            mesh_stream_feed(st, buf, (size_t)r);
+    }
+    return false;
+}
+
+/* A cell of another fleet and a stranger sending garbage reach A's TCP
+ * port: neither gets an answer, and A keeps serving. */
+static void strangers(int port, const char *dir, const char *fleet_dir)
+{
+    char path[512], err[512];
+    mesh_identity_key fk, nk, real;
+    snprintf(path, sizeof path, "%s/%s", fleet_dir, MESH_ID_FLEET_KEY_FILE);
+    assert_int_equal(mesh_identity_key_load(path, MESH_KEY_FLEET, &real, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/other-fleet.key", dir);
+    assert_int_equal(mesh_identity_key_create(path, MESH_KEY_FLEET, &fk, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/x.key", dir);
+    assert_int_equal(mesh_identity_key_create(path, MESH_KEY_NODE, &nk, err, sizeof err), 0);
+    mesh_identity_cert cert;
+    memset(&cert, 0, sizeof cert);
+    memcpy(cert.node_pk, nk.pk, MESH_ID_PK_BYTES);
+    snprintf(cert.node_id, sizeof cert.node_id, "cell-x");
+    cert.roles = MESH_ROLE_ALL;
+    cert.not_before = (int64_t)time(NULL) - 60;
+    cert.not_after = (int64_t)time(NULL) + 3600;
+    assert_int_equal(mesh_identity_cert_sign(&cert, &fk, err, sizeof err), 0);
+    /* it trusts A's fleet (so it answers A's handshake) but its own certificate is another fleet's */
+    mesh_session_config sc = {.node = &nk, .cert = &cert, .fleet_pk = real.pk};
+    struct mesh_stream *st = NULL;
+    assert_int_equal(mesh_stream_new(&sc, true, NULL, &st, err, sizeof err), 0);
+    int fd = dial(port);
+    bool est = false;
+    assert_true(closed_by_peer(fd, st, &est)); /* A refuses the foreign certificate and hangs up */
+    close(fd);
+    mesh_stream_free(st);
+    fd = dial(port);
+    static const char junk[] = "\x00\x05hello GET / HTTP/1.1\r\n\r\n";
+    assert_int_equal(send(fd, junk, sizeof junk, MSG_NOSIGNAL), (ssize_t)sizeof junk);
+    assert_true(closed_by_peer(fd, NULL, &est));
+    close(fd);
+}
+
 static const llm_request question = {
     .purpose = "diagnose",
     .system = "You diagnose services.",
@@ -196,7 +276,8 @@ static void test_reason(void **state)
     mesh_cell_set_reasoner(a, serve_local, la);
     json_t *st = view(mesh_cell_status_json(a));
     const char *listen = json_string_value(json_object_get(st, "listen"));
-    char seed[128];
+    char seed[128], listen_copy[64];
+    snprintf(listen_copy, sizeof listen_copy, "%s", listen);
     snprintf(seed, sizeof seed, "seeds = %s\n[llm]\nredact_hosts = db1.example.com\ntimeout = 5s\n", listen);
     json_decref(st);
 
@@ -267,6 +348,13 @@ static void test_reason(void **state)
     printf("# through the mesh: mean %.1f ms (worst %lld ms); straight to the model: mean %.1f ms\n", t_mesh / 10.0,
            (long long)worst, t_direct / 10.0);
 
+    /* strangers get nothing; members are still served after them */
+    int tcp_port = atoi(strrchr(listen_copy, ':') + 1);
+    strangers(tcp_port, tmp, fleet);
+    assert_int_equal(llm_complete(lb, &question, &ans, err, sizeof err), 0);
+    assert_string_equal(ans.provider, "mesh");
+    llm_answer_free(&ans);
+
     /* the peer's refusal comes back as a clear error */
     mesh_cell_set_reasoner(a, refuse, NULL);
     rc = llm_complete(lb, &question, &ans, err, sizeof err);
@@ -275,7 +363,7 @@ static void test_reason(void **state)
     assert_non_null(strstr(err, "cell-a"));
     llm_answer_free(&ans);
     assert_int_equal(reasoning(a, "failed"), 1);
-    assert_int_equal(reasoning(a, "served"), 12);
+    assert_int_equal(reasoning(a, "served"), 13);
 
     /* a body over the limit is refused before anything is sent */
     char *big = malloc(200000);
