@@ -6,8 +6,9 @@
  * One request per connection:
  *   request = kind(1) = 1 | timeout_ms u32 big-endian | OpenAI chat body (JSON text)
  *   answer  = status(1): 0 then the OpenAI answer body, 1 then an error message
- * The serving side is one thread: it accepts fleet members only (the
- * stream's certificate and revocation checks), one connection at a time, a
+ * The serving side is an accept thread and a thread per connection (at most
+ * CELL_REASON_WORKERS at once): fleet members only (the stream's
+ * certificate and revocation checks), a
  * request of at most CELL_REASON_MAX_REQ bytes, at most CELL_REASON_PER_MIN
  * requests a minute from one peer, and runs the body through the hook the
  * daemon set (its local model only). */
@@ -29,6 +30,7 @@
 #define CELL_REASON_MAX_REQ (60 * 1024) /* bytes of a request's body */
 #define CELL_REASON_PER_MIN 30          /* requests a minute from one peer (burst: as many) */
 #define CELL_REASON_IO_MS 10000         /* a peer's handshake and request, at most */
+#define CELL_REASON_WORKERS 4           /* connections served at once; more wait in the backlog */
 #define CELL_REASON_PEERS_MAX 256
 #define CELL_REASON_TRIES 3
 #define CELL_REASON_CANDIDATES 64
@@ -318,19 +320,70 @@ static void serve(struct mesh_cell *m, int fd)
     conn_close(&c);
 }
 
+/* A connection being served on its own thread (the accept thread joins it). */
+typedef struct worker {
+    struct mesh_cell *m;
+    int fd;
+    pthread_t th;
+    bool used;
+    atomic_bool done;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    serve(w->m, w->fd);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+/* Joins the workers that are done (all: every one); the number still busy. */
+static int reap(worker *ws, bool all)
+{
+    int busy = 0;
+    for (int i = 0; i < CELL_REASON_WORKERS; i++) {
+        if (ws[i].used && (all || atomic_load(&ws[i].done))) {
+            pthread_join(ws[i].th, NULL);
+            ws[i].used = false;
+        }
+        busy += ws[i].used;
+    }
+    return busy;
+}
+
 static void *reason_thread(void *arg)
 {
     struct mesh_cell *m = arg;
+    worker ws[CELL_REASON_WORKERS];
+    memset(ws, 0, sizeof ws);
     while (!atomic_load(&m->reason_stop)) {
-        struct pollfd pf[2] = {{.fd = m->tcp_fd, .events = POLLIN}, {.fd = m->reason_wake[0], .events = POLLIN}};
-        if (poll(pf, 2, 1000) <= 0 || !(pf[0].revents & POLLIN))
+        bool full = reap(ws, false) == CELL_REASON_WORKERS; /* then the next waits in the backlog */
+        struct pollfd pf[2] = {{.fd = m->reason_wake[0], .events = POLLIN}, {.fd = m->tcp_fd, .events = POLLIN}};
+        if (poll(pf, full ? 1 : 2, full ? 20 : 1000) <= 0 || full || !(pf[1].revents & POLLIN))
             continue;
         int fd = accept4(m->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            nodelay(fd);
-            serve(m, fd);
+        if (fd < 0)
+            continue;
+        nodelay(fd);
+        worker *w = NULL;
+        for (int i = 0; i < CELL_REASON_WORKERS && !w; i++)
+            if (!ws[i].used)
+                w = &ws[i];
+        if (!w) { /* not full a moment ago: cannot happen, but never a NULL */
+            close(fd);
+            continue;
         }
+        w->m = m;
+        w->fd = fd;
+        atomic_store(&w->done, false);
+        if (pthread_create(&w->th, NULL, worker_main, w)) {
+            log_warn("mesh: reasoning: cannot start a thread for a connection; closed");
+            close(fd);
+            continue;
+        }
+        w->used = true;
     }
+    reap(ws, true);
     return NULL;
 }
 

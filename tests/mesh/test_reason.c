@@ -32,6 +32,7 @@
 
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 #define DEADLINE_MS 30000
@@ -102,15 +103,27 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* fakellm's scenario: every chat request answered with content after delay_ms
+ * (written whole, then renamed: fakellm reads it again when it changes). */
+static void scenario(const char *content, int delay_ms)
+{
+    char scen[512], part[520];
+    snprintf(scen, sizeof scen, "%s/scenario.json", tmp);
+    snprintf(part, sizeof part, "%s.part", scen);
+    json_t *s = json_pack("{s:[{s:s, s:[i,i], s:i}]}", "/v1/chat/completions", "content", content, "usage", 30, 7,
+                          "delay_ms", delay_ms);
+    assert_int_equal(json_dump_file(s, part, 0), 0);
+    json_decref(s);
+    assert_int_equal(rename(part, scen), 0);
+}
+
 /* fakellm.py on a free port, answering every chat request with content. */
 static int start_fakellm(const char *content)
 {
     char scen[512], rec[512], text[1024];
     snprintf(scen, sizeof scen, "%s/scenario.json", tmp);
     snprintf(rec, sizeof rec, "%s/fake.jsonl", tmp);
-    json_t *s = json_pack("{s:[{s:s, s:[i,i]}]}", "/v1/chat/completions", "content", content, "usage", 30, 7);
-    assert_int_equal(json_dump_file(s, scen, 0), 0);
-    json_decref(s);
+    scenario(content, 0);
     const char *src = getenv("IPPOC_SRC");
     char script[512];
     snprintf(script, sizeof script, "%s/tests/llm/fakellm.py", src ? src : ".");
@@ -242,6 +255,23 @@ static void strangers(int port, const char *dir, const char *fleet_dir)
     close(fd);
 }
 
+typedef struct asker {
+    llm *l;
+    const llm_request *q;
+    int rc;
+    pthread_t th;
+} asker;
+
+static void *ask_main(void *arg)
+{
+    asker *k = arg;
+    llm_answer a;
+    char err[512];
+    k->rc = llm_complete(k->l, k->q, &a, err, sizeof err);
+    llm_answer_free(&a);
+    return NULL;
+}
+
 static const llm_request question = {
     .purpose = "diagnose",
     .system = "You diagnose services.",
@@ -348,6 +378,23 @@ static void test_reason(void **state)
     printf("# through the mesh: mean %.1f ms (worst %lld ms); straight to the model: mean %.1f ms\n", t_mesh / 10.0,
            (long long)worst, t_direct / 10.0);
 
+    /* four asks at once while A's model takes 500 ms each: A serves them side by side */
+    scenario("The disk of <host> is full.", 500);
+    asker ks[4];
+    int64_t t4 = core_mono_ms();
+    for (int i = 0; i < 4; i++) {
+        ks[i] = (asker){.l = lb, .q = &question};
+        assert_int_equal(pthread_create(&ks[i].th, NULL, ask_main, &ks[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(ks[i].th, NULL);
+        assert_int_equal(ks[i].rc, 0);
+    }
+    t4 = core_mono_ms() - t4;
+    printf("# four asks at once, 500 ms each at the model: %lld ms in all\n", (long long)t4);
+    assert_true(t4 < 1800); /* one after the other: 2000 ms at least */
+    scenario("The disk of <host> is full.", 0);
+
     /* strangers get nothing; members are still served after them */
     int tcp_port = atoi(strrchr(listen_copy, ':') + 1);
     strangers(tcp_port, tmp, fleet);
@@ -363,7 +410,7 @@ static void test_reason(void **state)
     assert_non_null(strstr(err, "cell-a"));
     llm_answer_free(&ans);
     assert_int_equal(reasoning(a, "failed"), 1);
-    assert_int_equal(reasoning(a, "served"), 13);
+    assert_int_equal(reasoning(a, "served"), 17);
 
     /* a body over the limit is refused before anything is sent */
     char *big = malloc(200000);
