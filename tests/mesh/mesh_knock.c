@@ -2,8 +2,9 @@
  * a real ippocd's mesh socket, for tests/integration/test_mesh_security.py
  * (not installed). A real ippocd refuses to start with its own certificate
  * expired or not yet valid, so this tool signs one with the fleet key and
- * runs the real session (session.c) with its wall clock inside that window:
- * the daemon sees exactly what an out-of-date cell would send.
+ * runs the real session (session.c) with it: the session does not judge its
+ * own certificate, only the peer's (at the real time, so the daemon's valid
+ * one passes), and the daemon sees what an out-of-date cell would send.
  *   mesh-knock FLEETDIR STATEDIR NODE_ID HOST:PORT FROM_S VALID_S MS
  * FROM_S: not_before relative to now (seconds, may be negative); VALID_S:
  * not_after - not_before; MS: how long to keep knocking. Prints
@@ -22,15 +23,9 @@
 #include "mesh/session.h"
 
 typedef struct knock {
-    int64_t wall;
     int up, data, reject;
     unsigned long sent;
 } knock;
-
-static int64_t knock_wall(void *ctx)
-{
-    return ((knock *)ctx)->wall;
-}
 
 static void knock_event(void *ctx, const mesh_session_event *ev)
 {
@@ -150,9 +145,8 @@ int main(int argc, char **argv)
     mesh_identity_cert c;
     if (sign_cert(argv[1], argv[2], argv[3], atoll(argv[5]), atoll(argv[6]), &nk, &c))
         return 1;
-    knock k = {.wall = c.not_before + (c.not_after - c.not_before) / 2};
-    mesh_session_config sc = {.node = &nk, .cert = &c, .fleet_pk = c.fleet_pk, .wall_clock = knock_wall,
-                              .clock_ctx = &k, .handshake_retry_ms = 500};
+    knock k = {0};
+    mesh_session_config sc = {.node = &nk, .cert = &c, .fleet_pk = c.fleet_pk, .handshake_retry_ms = 500};
     int rc = run(&sc, &k, argv[4], (uint64_t)atoll(argv[7]));
     mesh_identity_key_wipe(&nk);
     if (rc)
