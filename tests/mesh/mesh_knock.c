@@ -8,7 +8,8 @@
  *   mesh-knock FLEETDIR STATEDIR NODE_ID HOST:PORT FROM_S VALID_S MS
  * FROM_S: not_before relative to now (seconds, may be negative); VALID_S:
  * not_after - not_before; MS: how long to keep knocking. Prints
- * "up N data N reject N sent N" (what its own session saw) and exits 0. */
+ * "up N data N reject N sent N peer ID" (what its own session saw; ID: the
+ * daemon's node id from its certificate, "-" when none came) and exits 0. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -25,11 +26,14 @@
 typedef struct knock {
     int up, data, reject;
     unsigned long sent;
+    char peer[MESH_ID_NODE_ID_MAX + 1]; /* the node id the daemon's certificate showed us */
 } knock;
 
 static void knock_event(void *ctx, const mesh_session_event *ev)
 {
     knock *k = ctx;
+    if (ev->kind == MESH_SESSION_UP && ev->node_id)
+        snprintf(k->peer, sizeof k->peer, "%s", ev->node_id);
     k->up += ev->kind == MESH_SESSION_UP;
     k->data += ev->kind == MESH_SESSION_DATA;
     k->reject += ev->kind == MESH_SESSION_REJECT;
@@ -151,6 +155,6 @@ int main(int argc, char **argv)
     mesh_identity_key_wipe(&nk);
     if (rc)
         return 1;
-    printf("up %d data %d reject %d sent %lu\n", k.up, k.data, k.reject, k.sent);
+    printf("up %d data %d reject %d sent %lu peer %s\n", k.up, k.data, k.reject, k.sent, k.peer[0] ? k.peer : "-");
     return 0;
 }
