@@ -10,6 +10,7 @@
 #ifndef IPPOC_MESH_H
 #define IPPOC_MESH_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,5 +64,26 @@ char *mesh_cell_wisdom_json(mesh_cell *m, int limit);
 /* The ippoc_mesh_* families for /metrics (Prometheus text, malloc'd; ""
  * while the cell is not running), NULL when out of memory. */
 char *mesh_cell_prometheus(mesh_cell *m);
+
+/* Fleet wisdom for the brain (part fixpass; the daemon adapts brain.h's
+ * wisdom hook to these). The candidate actions for an incident: features is
+ * the signature's feature strings (a JSON array), service_kind the service's
+ * kind ("" machine-wide); at most max into out, heaviest first; how many (0
+ * while the cell is not running), or -errno with err. The cell remembers
+ * which records, (origin, seq), made up each candidate (the last 64 asked).
+ * Any thread, several at once. */
+typedef struct mesh_cell_wisdom_cand {
+    char action[128];
+    double weight;  /* 0..1, the origins' trust in it */
+    unsigned k, n;  /* tries that healed, summed over the records */
+    int origins;    /* cells behind it */
+} mesh_cell_wisdom_cand;
+int mesh_cell_wisdom_candidates(mesh_cell *m, const json_t *features, const char *service_kind,
+                                mesh_cell_wisdom_cand *out, int max, char *err, size_t errlen);
+/* The action of a candidate returned for these features ran here and healed
+ * (worked) or not: the trust of each origin behind it moves and is saved.
+ * Returns how many origins' trust moved (0: the candidate is not
+ * remembered), -EINVAL. Any thread. */
+int mesh_cell_wisdom_outcome(mesh_cell *m, const char *action, const json_t *features, bool worked);
 
 #endif
