@@ -29,6 +29,7 @@ typedef struct mesh_config {
     char seeds[MESH_CFG_SEEDS_MAX][MESH_CFG_ADDR_MAX + 1];
     uint32_t roles;                     /* roles = reasoning, tool, ... (0: all the certificate grants) */
     uint32_t probe_interval_ms, probe_timeout_ms, gossip_interval_ms, suspicion_mult; /* swim's defaults */
+    uint32_t publish_interval_ms;       /* publish_interval_ms = 60000: own fix records from memory */
 } mesh_config;
 
 /* Parses the [mesh] keys of cfg (defaults for the rest): 0, or -EINVAL with
