@@ -270,9 +270,40 @@ static void fix_passes(void **state)
     }
 }
 
+/* [mesh] publish_interval_ms: its default, a value, and bad ones named with their place. */
+static void publish_interval(void **state)
+{
+    (void)state;
+    core_config c;
+    mesh_config mc;
+    char err[512];
+    core_config_defaults(&c);
+    assert_int_equal(mesh_config_parse(&c, &mc, err, sizeof err), 0);
+    assert_int_equal(mc.publish_interval_ms, 60000);
+    core_config_free(&c);
+    const char *bad[] = {"100", "3600001", "-5", "soon", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128];
+        core_config_defaults(&c);
+        snprintf(text, sizeof text, "[mesh]\npublish_interval_ms = %s\n", bad[i]);
+        if (core_config_load_string(&c, text, "cell.conf", err, sizeof err) == 0) {
+            assert_int_equal(mesh_config_parse(&c, &mc, err, sizeof err), -EINVAL);
+            assert_non_null(strstr(err, "cell.conf:2"));
+            assert_non_null(strstr(err, "publish_interval_ms"));
+        }
+        core_config_free(&c);
+    }
+    core_config_defaults(&c);
+    assert_int_equal(core_config_load_string(&c, "[mesh]\npublish_interval_ms = 500\n", "cell.conf", err, sizeof err), 0);
+    assert_int_equal(mesh_config_parse(&c, &mc, err, sizeof err), 0);
+    assert_int_equal(mc.publish_interval_ms, 500);
+    core_config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(publish_interval),
         cmocka_unit_test(fix_passes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
