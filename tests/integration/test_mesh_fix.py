@@ -100,21 +100,26 @@ def start_fakellm(tmp):
     return p, port
 
 
-def cell(udp, web_port, seed=None, extra=""):
-    """A daemon with [mesh] on udp, supervising web on web_port; returns (daemon, trigger path)."""
+def cell(name, udp, web_port, seed=None, extra=""):
+    """A daemon with [mesh] on udp, supervising web on web_port; returns (daemon, trigger path).
+    web runs under its own process name (a link to python named webfix-NAME): the
+    brain reads a service's memory from the series of its name, and every python3
+    on the machine (the other cell's web, fakellm, this test) would share one."""
     d = Daemon()
     os.makedirs(d.state_dir, exist_ok=True)
     script = os.path.join(d.tmp, "web.py")
     with open(script, "w") as f:
         f.write(WEB)
+    python = os.path.join(d.tmp, f"webfix-{name}")
+    os.symlink(sys.executable, python)
     trigger = os.path.join(d.tmp, "wedge")
     seeds = f"seeds = {seed}\n" if seed else ""
     d.write_config(
         f"[mesh]\nenabled = yes\nlisten = 127.0.0.1:{udp}\n{PROBE}{seeds}"
         "[logs]\nnew_template_grace = 0s\n"
         "[brain]\nwindow = 2s\ndeadline = 30s\n" + extra +
-        "[heal]\nflap = 100 restarts within 1m\nmax_actions = 200 per 1m\nservice_max_actions = 100 per 1m\n"
-        f"[service.web]\ncommand = {sys.executable} {script} {web_port} {trigger}\n"
+        "[heal]\nverify = 5s\nflap = 100 restarts within 1m\nmax_actions = 200 per 1m\nservice_max_actions = 100 per 1m\n"
+        f"[service.web]\ncommand = {python} {script} {web_port} {trigger}\n"
         "healthy_after = 1s\nallow = default\n"
         f"rule = if failed http://127.0.0.1:{web_port}/ timeout 500ms every 1s then alert\n")
     return d, trigger
@@ -123,6 +128,8 @@ def cell(udp, web_port, seed=None, extra=""):
 def wedge(d, trigger, port):
     """Injects the fault; returns the newest incident id before it."""
     wait_for(lambda: up(port), 20, "web up before the fault")
+    wait_for(lambda: svc(d, "web")["state"] == "running" and svc(d, "web").get("uptime_ms", 0) >= 3000, 20,
+             "web running for 3 s")
     before = max([i["id"] for i in d.get("/v1/incidents").json()["incidents"]] or [0])
     open(trigger, "w").close()
     wait_for(lambda: not up(port), 10, "web wedged")
@@ -169,8 +176,8 @@ def test_fix_passes():
         ua, ub = free_udp_port(), free_udp_port()
         wa, wb = free_port(), free_port()
         fake, llm_port = start_fakellm(fleet)
-        a, ta = cell(ua, wa, extra=f"[llm]\nlocal = http://127.0.0.1:{llm_port}/v1\ntimeout = 10s\n")
-        b, tb = cell(ub, wb, seed=f"127.0.0.1:{ua}", extra="wisdom_threshold = 0.05\n")
+        a, ta = cell("a", ua, wa, extra=f"[llm]\nlocal = http://127.0.0.1:{llm_port}/v1\ntimeout = 10s\n")
+        b, tb = cell("b", ub, wb, seed=f"127.0.0.1:{ua}", extra="wisdom_threshold = 0.05\n")
         tool("invite", fleet, a.state_dir, "cell-a")
         tool("invite", fleet, b.state_dir, "cell-b", f"127.0.0.1:{ua}")
         a.start()
