@@ -11,8 +11,9 @@ brain's rules know that fault (dns_failure) but, with no resolver change
 seen, only alert. Cell A also has a model (tests/llm/fakellm.py) that
 proposes `restart`: its brain alerts first, then restarts, and A's memory
 holds the case healed by the restart, which A signs and gossips. Once B's
-/v1/mesh/wisdom lists A's record, the same fault on B (no model there) is
-healed by the fleet's fix: B's diagnosis has the `wisdom` evidence with use
+/v1/mesh/wisdom lists A's record, the same fault on B (no model there, and
+`[llm] mesh = no`: not A's model through the mesh either) is healed by the
+fleet's fix: B's diagnosis has the `wisdom` evidence with use
 "proposed", heal's audit log has the restart executed through the policy with
 the fleet's why, web answers again, and A's trust as B sees it rose. (A fix
 that failed lowering the origin's trust is the unit test mesh-cell-wisdom.)
@@ -177,7 +178,9 @@ def test_fix_passes():
         wa, wb = free_port(), free_port()
         fake, llm_port = start_fakellm(fleet)
         a, ta = cell("a", ua, wa, extra=f"[llm]\nlocal = http://127.0.0.1:{llm_port}/v1\ntimeout = 10s\n")
-        b, tb = cell("b", ub, wb, seed=f"127.0.0.1:{ua}", extra="wisdom_threshold = 0.05\n")
+        # B: no model of its own, and not A's through the mesh either ([llm] mesh = no):
+        # its brain has the rules and the fleet's wisdom only
+        b, tb = cell("b", ub, wb, seed=f"127.0.0.1:{ua}", extra="wisdom_threshold = 0.05\n[llm]\nmesh = no\n")
         tool("invite", fleet, a.state_dir, "cell-a")
         tool("invite", fleet, b.state_dir, "cell-b", f"127.0.0.1:{ua}")
         a.start()
