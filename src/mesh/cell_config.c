@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mesh/cell_int.h" /* -- mdns: cell_mdns_parse_discover */
 #include "mesh/identity.h"
 #include "mesh/mesh.h"
 #include "mesh/swim.h"
@@ -111,9 +112,11 @@ static int one_key(mesh_config *c, const core_kv *kv, char *err, size_t errlen)
         return parse_ms(kv, 10, 600000, &c->gossip_interval_ms, err, errlen);
     if (!strcmp(k, "suspicion_mult"))
         return parse_ms(kv, 1, 100, &c->suspicion_mult, err, errlen);
+    if (!strcmp(k, "discover")) /* -- mdns */
+        return cell_mdns_parse_discover(kv, &c->discover, err, errlen);
     return core_kv_error(err, errlen, kv,
                          "[mesh] unknown key '%s' (enabled, listen, seeds, roles, probe_interval_ms, "
-                         "probe_timeout_ms, gossip_interval_ms, suspicion_mult)",
+                         "probe_timeout_ms, gossip_interval_ms, suspicion_mult, discover)",
                          k);
 }
 
