@@ -137,6 +137,8 @@ void cell_mdns_start(struct mesh_cell *m);
 void cell_mdns_stop(struct mesh_cell *m);
 /* Under mu, the cell's thread: the services found join as seeds. */
 void cell_mdns_tick(struct mesh_cell *m, uint64_t now);
+/* Under mu: the status's "discovery" object. */
+json_t *cell_mdns_json(const struct mesh_cell *m);
 
 /* cell.c */
 uint64_t cell_rand(struct mesh_cell *m);

@@ -150,7 +150,11 @@ struct cell_mdns {
     char found[MDNS_FOUND_MAX][MESH_SESSION_ADDR_MAX + 1];
     int nfound;
     uint64_t dropped;
+    bool published;
+    uint64_t joins; /* the cell's thread, under the cell's mu */
     /* read-only after the start */
+    bool active;    /* false: Avahi is not there (why says why) */
+    char why[256];
     int wake_fd;                        /* the cell thread's wake pipe */
     char listen[MESH_CFG_ADDR_MAX + 1]; /* our own address: never a seed */
     uint16_t port;
@@ -239,6 +243,9 @@ static void on_group(AvahiEntryGroup *g, AvahiEntryGroupState st, void *ud)
         av.entry_group_reset(g);
         publish(d, d->client);
     } else if (st == AVAHI_ENTRY_GROUP_ESTABLISHED) {
+        pthread_mutex_lock(&d->mu);
+        d->published = true;
+        pthread_mutex_unlock(&d->mu);
         log_info("mesh: mDNS: published %s as %s (fleet %s)", CELL_MDNS_TYPE, d->name, d->fp);
     } else if (st == AVAHI_ENTRY_GROUP_FAILURE) {
         log_warn("mesh: mDNS: publishing failed: %s", av.strerror(av.client_errno(d->client)));
@@ -339,16 +346,26 @@ static int mdns_setup(struct cell_mdns *d, const struct mesh_cell *m, char *err,
     return 0;
 }
 
-static void mdns_free(struct cell_mdns *d)
+/* Stops avahi's thread and frees what Avahi holds. */
+static void mdns_release(struct cell_mdns *d)
 {
-    if (!d)
-        return;
     if (d->poll)
         av.threaded_poll_stop(d->poll); /* joins avahi's thread (a no-op when it never started) */
     if (d->client)
         av.client_free(d->client); /* frees the group, the browser and the resolvers */
     if (d->poll)
         av.threaded_poll_free(d->poll);
+    d->poll = NULL;
+    d->client = NULL;
+    d->group = NULL;
+    d->browser = NULL;
+}
+
+static void mdns_free(struct cell_mdns *d)
+{
+    if (!d)
+        return;
+    mdns_release(d);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -364,11 +381,28 @@ void cell_mdns_start(struct mesh_cell *m)
     char err[512];
     if (mdns_setup(d, m, err, sizeof err)) {
         log_warn("mesh: mDNS discovery off (%s): the seeds only", err);
-        mdns_free(d);
-        return;
+        mdns_release(d); /* kept, inactive, for the status's reason */
+        core_sncpy(d->why, sizeof d->why, err);
+    } else {
+        d->active = true;
+        log_info("mesh: mDNS: browsing for %s of fleet %s", CELL_MDNS_TYPE, d->fp);
     }
-    log_info("mesh: mDNS: browsing for %s of fleet %s", CELL_MDNS_TYPE, d->fp);
     m->mdns = d;
+}
+
+json_t *cell_mdns_json(const struct mesh_cell *m)
+{
+    struct cell_mdns *d = m->mdns;
+    if (!d)
+        return json_pack("{s:s}", "mode", m->cfg.discover == MESH_DISCOVER_MDNS ? "mdns" : "seeds");
+    pthread_mutex_lock(&d->mu);
+    bool published = d->published;
+    pthread_mutex_unlock(&d->mu);
+    json_t *o = json_pack("{s:s, s:b, s:b, s:s, s:I}", "mode", "mdns", "active", d->active, "published",
+                          published, "fleet_fp", d->fp, "joins", (json_int_t)d->joins);
+    if (!d->active)
+        json_object_set_new(o, "reason", json_string(d->why));
+    return o;
 }
 
 void cell_mdns_stop(struct mesh_cell *m)
@@ -383,7 +417,7 @@ void cell_mdns_stop(struct mesh_cell *m)
 void cell_mdns_tick(struct mesh_cell *m, uint64_t now)
 {
     struct cell_mdns *d = m->mdns;
-    if (!d)
+    if (!d || !d->active)
         return;
     char found[MDNS_FOUND_MAX][MESH_SESSION_ADDR_MAX + 1];
     pthread_mutex_lock(&d->mu);
@@ -396,5 +430,7 @@ void cell_mdns_tick(struct mesh_cell *m, uint64_t now)
         log_info("mesh: mDNS found %s of fleet %s: joining through it", found[i], d->fp);
         if (mesh_swim_join(m->sw, now, found[i], err, sizeof err))
             log_warn("mesh: mDNS seed %s: %s", found[i], err);
+        else
+            d->joins++;
     }
 }
