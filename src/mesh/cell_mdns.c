@@ -149,7 +149,7 @@ struct cell_mdns {
     pthread_mutex_t mu; /* found, nfound, dropped (avahi's thread and the cell's) */
     char found[MDNS_FOUND_MAX][MESH_SESSION_ADDR_MAX + 1];
     int nfound;
-    uint64_t dropped;
+    uint64_t dropped, foreign; /* found but not kept: too many at once; of another fleet */
     bool published;
     uint64_t joins; /* the cell's thread, under the cell's mu */
     /* read-only after the start */
@@ -208,8 +208,12 @@ static void on_resolve(AvahiServiceResolver *r, AvahiIfIndex iface, AvahiProtoco
             snprintf(addr, sizeof addr, "[%s]:%u", ip, port);
         else
             snprintf(addr, sizeof addr, "%s:%u", ip, port);
-        if (!ours)
+        if (!ours) {
             log_debug("mesh: mDNS: %s (%s) is not of this fleet; ignored", name, addr);
+            pthread_mutex_lock(&d->mu);
+            d->foreign++;
+            pthread_mutex_unlock(&d->mu);
+        }
         else if (a->proto == AVAHI_PROTO_INET6 && !strncmp(ip, "fe80", 4))
             log_debug("mesh: mDNS: %s (%s) is link-local; ignored", name, addr);
         else
@@ -397,9 +401,10 @@ json_t *cell_mdns_json(const struct mesh_cell *m)
         return json_pack("{s:s}", "mode", m->cfg.discover == MESH_DISCOVER_MDNS ? "mdns" : "seeds");
     pthread_mutex_lock(&d->mu);
     bool published = d->published;
+    json_int_t foreign = (json_int_t)d->foreign;
     pthread_mutex_unlock(&d->mu);
-    json_t *o = json_pack("{s:s, s:b, s:b, s:s, s:I}", "mode", "mdns", "active", d->active, "published",
-                          published, "fleet_fp", d->fp, "joins", (json_int_t)d->joins);
+    json_t *o = json_pack("{s:s, s:b, s:b, s:s, s:I, s:I}", "mode", "mdns", "active", d->active, "published",
+                          published, "fleet_fp", d->fp, "joins", (json_int_t)d->joins, "foreign", foreign);
     if (!d->active)
         json_object_set_new(o, "reason", json_string(d->why));
     return o;
