@@ -218,6 +218,9 @@ def test_mesh_mdns():
         assert "mDNS: published _ippoc-mesh._udp as ippoc-" in log, log[-3000:]
         assert socket.gethostname() not in log.split("mDNS: published")[1].split("\n")[0]
 
+        out = b.cli("mesh", "status", check=0).stdout
+        assert f"mdns, fleet {sb['fleet_fp']}, published" in out, out
+
         # a stops cleanly (avahi's thread joined), b sees it leave
         assert a.stop() == 0
         wait_for(lambda: peers(b).get("cell-a", {}).get("state") == "left", 10 * SLOW, "cell-a left on b")
