@@ -6,15 +6,17 @@ DNS-SD (_ippoc-mesh._udp) and become alive members of each other; the third,
 of another fleet, sees their services but never joins them (the TXT
 fingerprint differs) and they never list it.
 
-mDNS needs a multicast interface and this host's lo has no MULTICAST flag
-(turning it on would change the host for everyone), so avahi-daemon runs in
-its own network and mount namespace (`unshare -mn`, or `unshare -rmn` when
-not root) where the test turns lo's multicast on and mounts a tmpfs on /run
-(avahi's pid file and socket are at fixed paths there). The ippocd stay in
-the host's namespace: they reach the bus through its socket file, and the
+avahi-daemon runs in its own network and mount namespace (`unshare -mn`,
+or `unshare -rmn` when not root): the mount namespace puts a tmpfs on /run
+(avahi's pid file and socket are fixed paths there, so a host avahi-daemon
+is not disturbed), the network one keeps its port 5353 and its
+announcements off the host; the test brings that namespace's lo up with
+MULTICAST on (this host's lo has none; Avahi 0.8 also takes a loopback
+without it, but then nothing is multicast at all). The ippocd stay in the
+host's namespace: they reach the bus through its socket file, and the
 address Avahi resolves (127.0.0.1 and the published port) is their own
-loopback listen address. Skips (77) when the tools are missing and CI is
-not set."""
+loopback listen address. docs/mesh-mdns-status.md says what else was tried.
+Skips (77) when the tools are missing and CI is not set."""
 import os
 import shutil
 import signal
