@@ -224,8 +224,12 @@ def test_mesh_mdns():
         assert f"mdns, fleet {sb['fleet_fp']}, published" in out, out
 
         # a stops cleanly (avahi's thread joined), b sees it leave
-        assert a.stop() == 0
+        rc = a.stop()
+        assert rc == 0, (rc, a.log_text()[-6000:])
         wait_for(lambda: peers(b).get("cell-a", {}).get("state") == "left", 10 * SLOW, "cell-a left on b")
+        for d in (b, x):  # they stop cleanly too: avahi's thread joined, the client freed
+            rc = d.stop()
+            assert rc == 0, (rc, d.log_text()[-6000:])
     except Exception:
         print("--- avahi-daemon log:\n" + read(os.path.join(tmp, "avahi.log"))[-3000:], flush=True)
         raise
