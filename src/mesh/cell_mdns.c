@@ -35,6 +35,7 @@
 #include "mesh/cell_int.h"
 
 #define MDNS_FOUND_MAX 32
+#define MDNS_RESOLVING_MAX 64 /* resolvers at once: a flood of services waits for the next browse */
 
 /* ---- the pure part: the fingerprint, the TXT record, the config value ---- */
 
@@ -167,6 +168,7 @@ struct cell_mdns {
     AvahiClient *client;
     AvahiEntryGroup *group;
     AvahiServiceBrowser *browser;
+    int resolving;
 };
 
 static AvahiProtocol mdns_proto(const struct cell_mdns *d)
@@ -219,6 +221,7 @@ static void on_resolve(AvahiServiceResolver *r, AvahiIfIndex iface, AvahiProtoco
         else
             mdns_found(d, addr);
     }
+    d->resolving--;
     av.service_resolver_free(r);
 }
 
@@ -230,7 +233,13 @@ static void on_browse(AvahiServiceBrowser *b, AvahiIfIndex iface, AvahiProtocol 
     (void)b;
     if (ev != AVAHI_BROWSER_NEW || (flags & AVAHI_LOOKUP_RESULT_OUR_OWN) || !strcmp(name, d->name))
         return;
-    if (!av.service_resolver_new(d->client, iface, proto, name, type, domain, mdns_proto(d), 0, on_resolve, d))
+    if (d->resolving >= MDNS_RESOLVING_MAX) {
+        log_debug("mesh: mDNS: %d services being resolved; %s skipped", d->resolving, name);
+        return;
+    }
+    if (av.service_resolver_new(d->client, iface, proto, name, type, domain, mdns_proto(d), 0, on_resolve, d))
+        d->resolving++;
+    else
         log_debug("mesh: mDNS: cannot resolve %s: %s", name, av.strerror(av.client_errno(d->client)));
 }
 
