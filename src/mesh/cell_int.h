@@ -105,6 +105,7 @@ struct mesh_cell {
     size_t nrpeers;
     uint64_t reason_rr;
     atomic_ullong reason_n[4];           /* CELL_REASON_ASKED_OK, ... */
+    struct cell_pub *pub; /* -- wispub: own baselines and knob sets published (cell_publish.c) */
 };
 
 /* cell_reason.c: the reasoning path */
@@ -136,5 +137,11 @@ void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, co
 void cell_wisdom_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
 /* Whether pk is revoked by key in the list. */
 bool cell_revoked_pk(const struct mesh_cell *m, const uint8_t pk[MESH_ID_PK_BYTES]);
+
+/* -- wispub: cell_publish.c: own baselines and knob sets (under mu, the thread) */
+void cell_publish_tick(struct mesh_cell *m, uint64_t now);
+void cell_publish_free(struct mesh_cell *m);
+/* The summary of a baseline or knob record in GET /v1/mesh/wisdom. */
+void cell_publish_summary(const mesh_wisdom_rec *r, char *out, size_t n);
 
 #endif
