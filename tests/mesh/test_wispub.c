@@ -177,7 +177,9 @@ static void baselines_from_memory(void **state)
     got *g = calloc(1, sizeof *g);
     assert_non_null(g);
     int refused = -1;
+    int64_t t0 = core_mono_ms();
     int rc = mesh_wisdom_baselines_from_memory(m, &h, now, &loc, collect, g, &refused, err, sizeof err);
+    print_message("baselines built from memory in %lld ms\n", (long long)(core_mono_ms() - t0));
     assert_int_equal(rc, g->n);
     assert_int_equal(g->n, 3);
 
@@ -219,6 +221,7 @@ static void baselines_from_memory(void **state)
         assert_int_equal(mesh_wisdom_sign(&r, sk, (uint64_t)i + 1, now, &loc, buf, sizeof buf, &len, err, sizeof err),
                          0);
         assert_int_equal(mesh_wisdom_accept(buf, len, &back, err, sizeof err), MESH_WISDOM_OK);
+        print_message("%s %s: %zu bytes signed\n", back.host.service, back.base.metric, len);
     }
     free(g);
     mem_close(m);
@@ -255,6 +258,13 @@ static void knobs_from_runs(void **state)
     assert_true(fabs(r->knobs.gain - 0.172) < 1e-9 && fabs(r->knobs.lo - 0.091) < 1e-9 &&
                 fabs(r->knobs.hi - 0.25) < 1e-9);
     assert_int_equal(r->knobs.runs, 6);
+    uint8_t sk[64], pk[32], buf[MESH_WISDOM_MAX_BYTES];
+    size_t len = 0;
+    crypto_sign_keypair(pk, sk);
+    mesh_wisdom_rec signed_rec = *r;
+    assert_int_equal(mesh_wisdom_sign(&signed_rec, sk, 1, core_now_ms(), NULL, buf, sizeof buf, &len, err, sizeof err),
+                     0);
+    print_message("knob set of 2 knobs: %zu bytes signed\n", len);
     /* the IP address in run 2's value is refused, naming the field */
     assert_int_equal(refused, 1);
     assert_non_null(strstr(err, "knobs.knobs[0].value"));
@@ -395,7 +405,8 @@ static void two_cells(void **state)
     if (mesh_cell_new(&ob, &b, err, sizeof err) || mesh_cell_configure(b, &cb, err, sizeof err))
         fail_msg("cell b: %s", err);
 
-    /* a's baselines and its knob set reach b by wisdom gossip */
+    /* a's baselines and its knob set reach b by wisdom gossip (a publishes 2 s after its start) */
+    int64_t t0 = core_mono_ms();
     mesh_knob_set ks[4];
     int nks = 0;
     bool base = false;
@@ -407,6 +418,7 @@ static void two_cells(void **state)
     }
     assert_true(base);
     assert_int_equal(nks, 1);
+    print_message("b has a's baselines and knob set %lld ms after its start\n", (long long)(core_mono_ms() - t0));
     assert_string_equal(ks[0].from, "cell-a");
     assert_string_equal(ks[0].service, "postgres");
     assert_string_equal(ks[0].objective, "postgres.fitness");
