@@ -29,7 +29,21 @@ struct cell_pub {
     int nkeys;
     uint64_t next_baselines;
     int published, unchanged;
+    char said[2][512]; /* the last refusal logged of baselines, knob sets: said once */
 };
+
+/* Logs a refusal of what (0 baselines, 1 knob sets) once, until it changes. */
+static void tell(struct cell_pub *p, int what, int rc, int refused, const char *err)
+{
+    if (rc >= 0 && !refused) {
+        p->said[what][0] = 0;
+        return;
+    }
+    if (!strcmp(p->said[what], err))
+        return;
+    snprintf(p->said[what], sizeof p->said[what], "%s", err);
+    log_info("mesh: own %s: %d refused: %s", what ? "knob sets" : "baselines", refused, err);
+}
 
 void cell_publish_free(struct mesh_cell *m)
 {
@@ -97,13 +111,11 @@ void cell_publish_tick(struct mesh_cell *m, uint64_t now)
         m->pub->next_baselines = now + PUB_BASELINE_EVERY_MS;
         int rc = mesh_wisdom_baselines_from_memory(m->mem, &m->host, core_now_ms(), &m->loc, publish_rec, m,
                                                    &refused, err, sizeof err);
-        if (rc < 0 || refused)
-            log_info("mesh: own baselines: %d refused: %s", refused, err);
+        tell(m->pub, 0, rc, refused, err);
     }
     snprintf(dir, sizeof dir, "%s/evolve/runs", m->state_dir);
     int rc = mesh_wisdom_knobs_from_runs(dir, &m->host, &m->loc, publish_rec, m, &refused, err, sizeof err);
-    if (rc < 0 || refused)
-        log_info("mesh: own knob sets: %d refused: %s", refused, err);
+    tell(m->pub, 1, rc, refused, err);
 }
 
 /* ---- the receiving side ------------------------------------------------------------------ */
