@@ -28,7 +28,7 @@ struct cell_pub {
     pub_key keys[PUB_KEYS_MAX]; /* the last version published of each baseline and knob set */
     int nkeys;
     uint64_t next_baselines;
-    int published, unchanged;
+    int published, unchanged, deferred;
     char said[2][512]; /* the last refusal logged of baselines, knob sets: said once */
 };
 
@@ -74,6 +74,10 @@ static bool changed(struct cell_pub *p, const mesh_wisdom_rec *r)
 static int publish_rec(void *ud, const mesh_wisdom_rec *rec)
 {
     struct mesh_cell *m = ud;
+    if (m->noutbox >= CELL_OUTBOX_MAX) { /* no room to gossip it: the next round tries again */
+        m->pub->deferred++;
+        return 0;
+    }
     if (!changed(m->pub, rec)) {
         m->pub->unchanged++;
         return 0;
@@ -108,10 +112,12 @@ void cell_publish_tick(struct mesh_cell *m, uint64_t now)
     if (!m->pub && !(m->pub = calloc(1, sizeof *m->pub)))
         return;
     if (m->mem && now >= m->pub->next_baselines) {
-        m->pub->next_baselines = now + PUB_BASELINE_EVERY_MS;
+        m->pub->deferred = 0;
         int rc = mesh_wisdom_baselines_from_memory(m->mem, &m->host, core_now_ms(), &m->loc, publish_rec, m,
                                                    &refused, err, sizeof err);
         tell(m->pub, 0, rc, refused, err);
+        /* some waited for room in the outbox: again at the next publish round */
+        m->pub->next_baselines = now + (m->pub->deferred ? CELL_PUBLISH_EVERY_MS : PUB_BASELINE_EVERY_MS);
     }
     snprintf(dir, sizeof dir, "%s/evolve/runs", m->state_dir);
     int rc = mesh_wisdom_knobs_from_runs(dir, &m->host, &m->loc, publish_rec, m, &refused, err, sizeof err);
