@@ -632,6 +632,7 @@ void mesh_cell_free(mesh_cell *m)
     if (!m)
         return;
     stop_running(m);
+    cell_wisdom_free(m);
     mesh_identity_key_wipe(&m->node);
     free(m->rpeers);
     pthread_mutex_destroy(&m->mu);

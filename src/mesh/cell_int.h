@@ -92,6 +92,7 @@ struct mesh_cell {
     uint64_t forged;    /* membership sent in another member's name */
     uint64_t reject_log_at, reject_unlogged; /* refusals: one log line a second */
     uint64_t udp_in, udp_out, udp_bytes_in, udp_bytes_out;
+    struct cell_wis *wis; /* cell_wisdom.c: the records behind the candidates given to the brain */
 
     /* the reasoning path (cell_reason.c) */
     mesh_reason_fn reasoner; /* this cell's own local model, or NULL */
@@ -138,6 +139,8 @@ void cell_wisdom_receive(struct mesh_cell *m, uint64_t now, const char *addr, co
 /* Whether pk is revoked by key in the list. */
 bool cell_revoked_pk(const struct mesh_cell *m, const uint8_t pk[MESH_ID_PK_BYTES]);
 
+/* cell_wisdom.c */
+void cell_wisdom_free(struct mesh_cell *m);
 /* -- wispub: cell_publish.c: own baselines and knob sets (under mu, the thread) */
 void cell_publish_tick(struct mesh_cell *m, uint64_t now);
 void cell_publish_free(struct mesh_cell *m);

@@ -16,7 +16,7 @@
 #include "mesh/wisdom_publish.h"
 
 #define PUB_KEYS_MAX 256
-#define PUB_BASELINE_EVERY_MS (10 * 60 * 1000) /* the day's aggregates move slowly */
+#define PUB_BASELINE_EVERY_MS (10ULL * 60 * 1000) /* the day's aggregates move slowly */
 #define PUB_TRANSMITS 4                        /* as cell_gossip.c's */
 
 typedef struct pub_key {
@@ -117,7 +117,7 @@ void cell_publish_tick(struct mesh_cell *m, uint64_t now)
                                                    &refused, err, sizeof err);
         tell(m->pub, 0, rc, refused, err);
         /* some waited for room in the outbox: again at the next publish round */
-        m->pub->next_baselines = now + (m->pub->deferred ? CELL_PUBLISH_EVERY_MS : PUB_BASELINE_EVERY_MS);
+        m->pub->next_baselines = now + (m->pub->deferred ? m->cfg.publish_interval_ms : PUB_BASELINE_EVERY_MS);
     }
     snprintf(dir, sizeof dir, "%s/evolve/runs", m->state_dir);
     int rc = mesh_wisdom_knobs_from_runs(dir, &m->host, &m->loc, publish_rec, m, &refused, err, sizeof err);
