@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mesh/cell_int.h" /* -- mdns: cell_mdns_parse_discover */
 #include "mesh/identity.h"
 #include "mesh/mesh.h"
 #include "mesh/swim.h"
@@ -113,9 +114,12 @@ static int one_key(mesh_config *c, const core_kv *kv, char *err, size_t errlen)
         return parse_ms(kv, 1, 100, &c->suspicion_mult, err, errlen);
     if (!strcmp(k, "publish_interval_ms")) /* part fixpass */
         return parse_ms(kv, 200, 3600000, &c->publish_interval_ms, err, errlen);
+    if (!strcmp(k, "discover")) /* -- mdns */
+        return cell_mdns_parse_discover(kv, &c->discover, err, errlen);
     return core_kv_error(err, errlen, kv,
                          "[mesh] unknown key '%s' (enabled, listen, seeds, roles, probe_interval_ms, "
-                         "probe_timeout_ms, gossip_interval_ms, suspicion_mult, publish_interval_ms)",
+                         "probe_timeout_ms, gossip_interval_ms, suspicion_mult, publish_interval_ms, "
+                         "discover)",
                          k);
 }
 

@@ -22,6 +22,8 @@
 #define MESH_CFG_ADDR_MAX 64
 
 /* [mesh] */
+enum { MESH_DISCOVER_SEEDS = 0, MESH_DISCOVER_MDNS = 1 }; /* [mesh] discover */
+
 typedef struct mesh_config {
     bool enabled;                       /* enabled = no|yes (no) */
     char listen[MESH_CFG_ADDR_MAX + 1]; /* listen = 127.0.0.1:7947; port 0: any free one */
@@ -30,6 +32,7 @@ typedef struct mesh_config {
     uint32_t roles;                     /* roles = reasoning, tool, ... (0: all the certificate grants) */
     uint32_t probe_interval_ms, probe_timeout_ms, gossip_interval_ms, suspicion_mult; /* swim's defaults */
     uint32_t publish_interval_ms;       /* publish_interval_ms = 60000: own fix records from memory */
+    int discover; /* discover = seeds|mdns (seeds): MESH_DISCOVER_*; mdns adds Avahi's finds to the seeds */
 } mesh_config;
 
 /* Parses the [mesh] keys of cfg (defaults for the rest): 0, or -EINVAL with
