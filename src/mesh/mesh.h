@@ -28,6 +28,7 @@ typedef struct mesh_config {
     char seeds[MESH_CFG_SEEDS_MAX][MESH_CFG_ADDR_MAX + 1];
     uint32_t roles;                     /* roles = reasoning, tool, ... (0: all the certificate grants) */
     uint32_t probe_interval_ms, probe_timeout_ms, gossip_interval_ms, suspicion_mult; /* swim's defaults */
+    uint32_t pushpull_interval_ms;      /* full-state sync and reconnect with the dead (swim's 30000) */
 } mesh_config;
 
 /* Parses the [mesh] keys of cfg (defaults for the rest): 0, or -EINVAL with
