@@ -321,6 +321,7 @@ static void work(struct mesh_cell *m, uint64_t now)
     mesh_session_tick(m->ses, now);
     mesh_swim_tick(m->sw, now);
     cell_gossip_tick(m, now);
+    cell_mdns_tick(m, now); /* -- mdns */
     pump(m, now);
 }
 
@@ -475,6 +476,7 @@ static int start_running(struct mesh_cell *m, char *err, size_t errlen)
     }
     m->th_started = true;
     cell_reason_start(m);
+    cell_mdns_start(m); /* -- mdns */
     char roles[64];
     mesh_identity_roles_format(m->roles, roles, sizeof roles);
     log_info("mesh: cell %s listening on %s (roles %s)", m->tok.cert.node_id, m->listen, roles);
@@ -522,6 +524,7 @@ static void stop_running(struct mesh_cell *m)
         pthread_join(m->th, NULL);
     }
     cell_reason_stop(m);
+    cell_mdns_stop(m); /* -- mdns */
     pthread_mutex_lock(&m->mu);
     m->th_started = false;
     teardown(m);
@@ -633,6 +636,7 @@ void mesh_cell_free(mesh_cell *m)
     if (!m)
         return;
     stop_running(m);
+    cell_wisdom_free(m);
     mesh_identity_key_wipe(&m->node);
     free(m->rpeers);
     pthread_mutex_destroy(&m->mu);

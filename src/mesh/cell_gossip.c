@@ -208,7 +208,7 @@ void cell_gossip_tick(struct mesh_cell *m, uint64_t now)
     }
     if (now >= m->next_publish) {
         publish(m);
-        m->next_publish = now + CELL_PUBLISH_EVERY_MS;
+        m->next_publish = now + m->cfg.publish_interval_ms;
     }
     if (now >= m->next_wisdom) {
         wisdom_round(m, now);

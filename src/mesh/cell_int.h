@@ -92,6 +92,7 @@ struct mesh_cell {
     uint64_t forged;    /* membership sent in another member's name */
     uint64_t reject_log_at, reject_unlogged; /* refusals: one log line a second */
     uint64_t udp_in, udp_out, udp_bytes_in, udp_bytes_out;
+    struct cell_wis *wis; /* cell_wisdom.c: the records behind the candidates given to the brain */
 
     /* the reasoning path (cell_reason.c) */
     mesh_reason_fn reasoner; /* this cell's own local model, or NULL */
@@ -105,6 +106,7 @@ struct mesh_cell {
     size_t nrpeers;
     uint64_t reason_rr;
     atomic_ullong reason_n[4];           /* CELL_REASON_ASKED_OK, ... */
+    struct cell_mdns *mdns;              /* -- mdns: discovery through Avahi (cell_mdns.c), or NULL */
 };
 
 /* cell_reason.c: the reasoning path */
@@ -117,6 +119,27 @@ void cell_reason_stop(struct mesh_cell *m);
 /* Under mu: the "reasoning" object of the status; the Prometheus lines. */
 json_t *cell_reason_json(const struct mesh_cell *m);
 void cell_reason_prometheus(const struct mesh_cell *m, char *out, size_t n);
+
+/* -- mdns: cell_mdns.c, discovery through Avahi ([mesh] discover = mdns) */
+#define CELL_MDNS_TYPE "_ippoc-mesh._udp"
+#define CELL_MDNS_TXT_KEY "fleet="
+#define CELL_MDNS_FP_HEX 16 /* the fleet key's short fingerprint: BLAKE2b-256's first 8 bytes, hex */
+void cell_mdns_fingerprint(const uint8_t fleet_pk[MESH_ID_PK_BYTES], char out[CELL_MDNS_FP_HEX + 1]);
+/* The one TXT string ("fleet=FP") into out; its length. */
+size_t cell_mdns_txt(const char *fp, char *out, size_t n);
+/* Whether one TXT string (len bytes, not terminated) is "fleet=FP". */
+bool cell_mdns_txt_matches(const uint8_t *txt, size_t len, const char *fp);
+/* [mesh] discover's value: 0 or -EINVAL with FILE:LINE in err. */
+int cell_mdns_parse_discover(const core_kv *kv, int *out, char *err, size_t errlen);
+/* Under mu at the end of a start: publishes and browses when discover =
+ * mdns (without Avahi: one log line, the seeds only). */
+void cell_mdns_start(struct mesh_cell *m);
+/* Without mu, before the teardown: stops Avahi's thread, frees it all. */
+void cell_mdns_stop(struct mesh_cell *m);
+/* Under mu, the cell's thread: the services found join as seeds. */
+void cell_mdns_tick(struct mesh_cell *m, uint64_t now);
+/* Under mu: the status's "discovery" object. */
+json_t *cell_mdns_json(const struct mesh_cell *m);
 
 /* cell.c */
 uint64_t cell_rand(struct mesh_cell *m);
@@ -136,5 +159,8 @@ void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, co
 void cell_wisdom_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
 /* Whether pk is revoked by key in the list. */
 bool cell_revoked_pk(const struct mesh_cell *m, const uint8_t pk[MESH_ID_PK_BYTES]);
+
+/* cell_wisdom.c */
+void cell_wisdom_free(struct mesh_cell *m);
 
 #endif

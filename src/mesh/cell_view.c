@@ -78,6 +78,7 @@ static json_t *status_running(const struct mesh_cell *m, json_t *o)
                                   (json_int_t)st.dropped_mac1, "stale", (json_int_t)st.rejected_stale));
     json_object_set_new(o, "wisdom", json_pack("{s:i, s:i}", "records", records, "ignored_peers", ignored_peers(m)));
     json_object_set_new(o, "reasoning", cell_reason_json(m));
+    json_object_set_new(o, "discovery", cell_mdns_json(m)); /* -- mdns */
     json_object_set_new(o, "revocations", json_integer((json_int_t)m->rl.n));
     return o;
 }
