@@ -121,7 +121,7 @@ static int one_key(mesh_config *c, const core_kv *kv, char *err, size_t errlen)
     return core_kv_error(err, errlen, kv,
                          "[mesh] unknown key '%s' (enabled, listen, seeds, roles, probe_interval_ms, "
                          "probe_timeout_ms, gossip_interval_ms, suspicion_mult, publish_interval_ms, "
-                         "discover, pushpull_interval_ms)",
+                         "pushpull_interval_ms, discover)",
                          k);
 }
 
