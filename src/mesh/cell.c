@@ -601,6 +601,11 @@ int mesh_cell_configure(mesh_cell *m, const core_config *cfg, char *err, size_t 
     int joined = c.enabled ? read_token(m, text, MESH_ID_TOKEN_MAX) : 0;
     bool same = m->configured && !memcmp(&c, &m->cfg, sizeof c) && !strcmp(text, m->token_text) &&
                 m->running == (joined == 1);
+    if (same && m->running) { /* `ippoc mesh revoke` then SIGHUP: the list may have grown */
+        cell_revoke_reload(m, mono());
+        ssize_t w = write(m->wake[1], "x", 1);
+        (void)w;
+    }
     pthread_mutex_unlock(&m->mu);
     if (same) {
         free(text);

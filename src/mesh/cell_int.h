@@ -23,6 +23,7 @@ enum { CELL_CH_SWIM = 1, CELL_CH_REVOKE = 2, CELL_CH_WISDOM = 3 };
 #define CELL_WISDOM_PER_ROUND 3
 #define CELL_OWN_MAX 256
 #define CELL_REVOKE_EVERY_MS 10000
+#define CELL_REVOKE_FAST_MS 500 /* and 6 rounds this often after new revocations */
 #define CELL_PUBLISH_EVERY_MS 60000
 
 /* The capability record (swim member metadata, 13 bytes):
@@ -88,6 +89,7 @@ struct mesh_cell {
     uint64_t own_hash[CELL_OWN_MAX]; /* own fix records published (by content, not seq) */
     size_t nown;
     uint64_t rng, next_revoke, next_publish, next_wisdom, wisdom_seq;
+    int revoke_fast; /* rounds left at CELL_REVOKE_FAST_MS after new revocations */
     uint64_t malformed; /* payloads with a bad channel tag or body */
     uint64_t forged;    /* membership sent in another member's name */
     uint64_t reject_log_at, reject_unlogged; /* refusals: one log line a second */
@@ -107,6 +109,7 @@ struct mesh_cell {
     uint64_t reason_rr;
     atomic_ullong reason_n[4];           /* CELL_REASON_ASKED_OK, ... */
     struct cell_mdns *mdns;              /* -- mdns: discovery through Avahi (cell_mdns.c), or NULL */
+    struct cell_pub *pub; /* -- wispub: own baselines and knob sets published (cell_publish.c) */
 };
 
 /* cell_reason.c: the reasoning path */
@@ -156,11 +159,18 @@ void cell_gossip_close(struct mesh_cell *m);
 void cell_gossip_tick(struct mesh_cell *m, uint64_t now);
 uint64_t cell_gossip_deadline(const struct mesh_cell *m);
 void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
+/* Merges STATE/mesh-revoked.bin (written by `ippoc mesh revoke`) as if received; under mu. */
+void cell_revoke_reload(struct mesh_cell *m, uint64_t now);
 void cell_wisdom_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
 /* Whether pk is revoked by key in the list. */
 bool cell_revoked_pk(const struct mesh_cell *m, const uint8_t pk[MESH_ID_PK_BYTES]);
 
 /* cell_wisdom.c */
 void cell_wisdom_free(struct mesh_cell *m);
+/* -- wispub: cell_publish.c: own baselines and knob sets (under mu, the thread) */
+void cell_publish_tick(struct mesh_cell *m, uint64_t now);
+void cell_publish_free(struct mesh_cell *m);
+/* The summary of a baseline or knob record in GET /v1/mesh/wisdom. */
+void cell_publish_summary(const mesh_wisdom_rec *r, char *out, size_t n);
 
 #endif
