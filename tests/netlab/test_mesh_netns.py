@@ -368,7 +368,11 @@ def main():
     finally:
         if failures:
             show_logs(cells)
-        for cell in cells:
+        for cell in cells:  # SIGTERM (the cell leaves), SIGKILL when it does not stop
+            try:
+                cell.stop(timeout=15)
+            except (AssertionError, OSError) as ex:
+                check(False, "%s stops on SIGTERM: %s" % (cell.name, ex))
             cell.kill()
             cell.remove()
         lab.close()
