@@ -33,6 +33,7 @@ typedef struct mesh_config {
     uint32_t probe_interval_ms, probe_timeout_ms, gossip_interval_ms, suspicion_mult; /* swim's defaults */
     uint32_t publish_interval_ms;       /* publish_interval_ms = 60000: own fix records from memory */
     int discover; /* discover = seeds|mdns (seeds): MESH_DISCOVER_*; mdns adds Avahi's finds to the seeds */
+    uint32_t pushpull_interval_ms;      /* full-state sync and reconnect with the dead (swim's 30000) */
 } mesh_config;
 
 /* Parses the [mesh] keys of cfg (defaults for the rest): 0, or -EINVAL with
