@@ -410,6 +410,7 @@ static int open_swim(struct mesh_cell *m, char *err, size_t errlen)
     sc.probe_timeout_ms = m->cfg.probe_timeout_ms;
     sc.gossip_interval_ms = m->cfg.gossip_interval_ms;
     sc.suspicion_mult = m->cfg.suspicion_mult;
+    sc.pushpull_interval_ms = m->cfg.pushpull_interval_ms;
     sc.max_packet = MESH_SESSION_MAX_PAYLOAD - 1; /* the channel tag takes one byte */
     cell_caps caps;
     uint8_t meta[CELL_CAPS_BYTES];

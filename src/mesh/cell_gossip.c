@@ -55,6 +55,7 @@ void cell_gossip_close(struct mesh_cell *m)
         log_warn("mesh: saving wisdom trust: %s", e);
     mesh_wisdom_store_close(m->ws);
     m->ws = NULL;
+    cell_publish_free(m); /* -- wispub */
     mesh_wisdom_trust_free(&m->trust);
 }
 
@@ -223,6 +224,7 @@ void cell_gossip_tick(struct mesh_cell *m, uint64_t now)
     }
     if (now >= m->next_publish) {
         publish(m);
+        cell_publish_tick(m, now); /* -- wispub: baselines and knob sets */
         m->next_publish = now + m->cfg.publish_interval_ms;
     }
     if (now >= m->next_wisdom) {

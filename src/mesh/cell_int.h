@@ -109,6 +109,7 @@ struct mesh_cell {
     uint64_t reason_rr;
     atomic_ullong reason_n[4];           /* CELL_REASON_ASKED_OK, ... */
     struct cell_mdns *mdns;              /* -- mdns: discovery through Avahi (cell_mdns.c), or NULL */
+    struct cell_pub *pub; /* -- wispub: own baselines and knob sets published (cell_publish.c) */
 };
 
 /* cell_reason.c: the reasoning path */
@@ -166,5 +167,10 @@ bool cell_revoked_pk(const struct mesh_cell *m, const uint8_t pk[MESH_ID_PK_BYTE
 
 /* cell_wisdom.c */
 void cell_wisdom_free(struct mesh_cell *m);
+/* -- wispub: cell_publish.c: own baselines and knob sets (under mu, the thread) */
+void cell_publish_tick(struct mesh_cell *m, uint64_t now);
+void cell_publish_free(struct mesh_cell *m);
+/* The summary of a baseline or knob record in GET /v1/mesh/wisdom. */
+void cell_publish_summary(const mesh_wisdom_rec *r, char *out, size_t n);
 
 #endif

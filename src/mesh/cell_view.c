@@ -154,11 +154,8 @@ static void summarise(const mesh_wisdom_rec *r, char *out, size_t n)
         return;
     }
     case MESH_WISDOM_BASELINE:
-        snprintf(out, n, "baseline of %s: mean %.4g, p95 %.4g over %u samples", r->base.metric, r->base.mean,
-                 r->base.p95, r->base.count);
-        return;
     case MESH_WISDOM_KNOBS:
-        snprintf(out, n, "%d knob(s) for %s: gain %.3g", r->knobs.nknobs, r->knobs.objective, r->knobs.gain);
+        cell_publish_summary(r, out, n); /* -- wispub */
         return;
     }
     snprintf(out, n, "?");
