@@ -125,6 +125,9 @@ typedef struct {
     /* added by the session part: */
     uint64_t dropped_mac1;   /* initiations with a bad mac1, dropped silently */
     uint64_t rejected_stale; /* transport packets for keys past reject_after_ms */
+    /* added by the rejoin part: */
+    uint64_t unknown_index;         /* transport packets for keys we do not hold (also counted malformed) */
+    uint64_t handshakes_unprompted; /* IK initiations those started (bounded: see mesh_session_receive) */
 } mesh_session_stats;
 
 struct mesh_session;
