@@ -848,15 +848,29 @@ static void promote(struct mesh_session *s, sess_peer *p, uint64_t now)
  * our certificate to whoever sent one packet. Only when the address has no
  * live keys and no pending handshake, at most once per handshake_retry_ms
  * per address and SESS_UNPROMPTED_PER_S in all, so a spoofed flood costs a
- * small fixed rate of initiations; it creates no peer. Nothing of the packet
+ * small fixed rate of initiations; it creates no peer. Never to a revoked
+ * peer (forgotten because it was revoked: it gets nothing of ours). Nothing of the packet
  * is used. The initiation is tried once (the sender's next packet asks
  * again) unless payloads wait for it. */
+static bool peer_revoked(const struct mesh_session *s, const sess_peer *p)
+{
+    const mesh_identity_revlist *rl = s->revoked;
+    if (!rl)
+        return false;
+    if (p->has_cert)
+        return mesh_identity_revlist_find(rl, &p->cert) != NULL;
+    for (size_t i = 0; i < rl->n; i++)
+        if (rl->recs[i].kind == MESH_REVOKE_KEY && sodium_memcmp(rl->recs[i].node_pk, p->pk, MESH_ID_PK_BYTES) == 0)
+            return true;
+    return false;
+}
+
 static void unknown_index(struct mesh_session *s, uint64_t now, const char *addr)
 {
     s->st.unknown_index++;
     sess_peer *p = peer_find(s, addr);
     if (!p || !p->has_pk || p->ik_failed || p->hs_state != HS_NONE || kp_alive(s, &p->cur, now) ||
-        kp_alive(s, &p->next, now) || now < p->unprompted_next)
+        kp_alive(s, &p->next, now) || now < p->unprompted_next || peer_revoked(s, p))
         return;
     if (now / 1000 != s->unp_sec)
         s->unp_sec = now / 1000, s->unp_count = 0;

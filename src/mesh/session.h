@@ -56,6 +56,13 @@
  * keepalives that confirm new keys and are not reported as DATA.
  * The IK stamp (wall seconds << 20 plus a count) must grow per sender key:
  * a replayed IK initiation is refused.
+ * Rejoin (added by the rejoin part): a transport packet whose receiver
+ * index names no keys we hold, from an address with no live keys and no
+ * pending handshake whose key we know (as after mesh_session_forget) and
+ * that is not revoked, makes us send an IK initiation there (one try, no
+ * retries unless payloads wait), at most once per handshake_retry_ms per
+ * address and 10 a second in all; nothing of that packet is delivered. The
+ * peer, which still has its session, takes the new one (as for a rekey).
  * Simultaneous initiations: the one whose ephemeral key (clear in both
  * msg1) is larger wins; the other side drops its own and answers.
  * UP is reported when a peer first gets a session (not on each rekey); the

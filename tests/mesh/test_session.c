@@ -1049,6 +1049,43 @@ static void test_rejoin_lost_initiation(void **state)
     net_free(&w);
 }
 
+/* A peer forgotten because it was revoked gets no unprompted initiation
+ * (nothing of ours, not even our certificate in IK message 1). */
+static void test_rejoin_not_revoked(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    mesh_identity_revlist rl;
+    assert_int_equal(mesh_identity_revlist_init(&rl, w.fleet.pk, 0), 0);
+    mesh_session_free(w.n[0].s);
+    node_start(&w, 0, NULL, NULL, &rl);
+    established(&w);
+    const mesh_identity_cert *c = &w.n[1].cert;
+    mesh_identity_revocation r = {.kind = MESH_REVOKE_SERIAL,
+                                  .reason = MESH_REASON_KEY_COMPROMISE,
+                                  .serial = c->serial,
+                                  .time = WALL - 10,
+                                  .until = c->not_after};
+    memcpy(r.node_pk, c->node_pk, 32);
+    char err[256];
+    assert_int_equal(mesh_identity_revocation_sign(&r, &w.fleet, err, sizeof err), 0);
+    assert_int_equal(mesh_identity_revlist_add(&rl, &r, WALL, err, sizeof err), 1);
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    for (uint32_t i = 0; i < 5; i++) {
+        assert_int_equal(send_seq(&w, 1, 0, i, 20), 0);
+        deliver(&w);
+        run_until(&w, w.now + 6000);
+    }
+    assert_int_equal(stats(&w, 0).unknown_index, 5);
+    assert_int_equal(stats(&w, 0).handshakes_unprompted, 0);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK] + w.sent_types[SESS_T_INIT_XX], 0);
+    assert_int_equal(stats(&w, 0).sessions, 0);
+    net_free(&w);
+    mesh_identity_revlist_free(&rl);
+}
+
 /* 10,000 random-index transport packets from 1,000 spoofed addresses (half
  * with a learned key, none with a session) over 2 s: at most
  * SESS_UNPROMPTED_PER_S initiations a second, at most one per address, only
@@ -1164,6 +1201,7 @@ int main(void)
         cmocka_unit_test(test_data_before_cert),
         cmocka_unit_test(test_rejoin_after_forget),
         cmocka_unit_test(test_rejoin_lost_initiation),
+        cmocka_unit_test(test_rejoin_not_revoked),
         cmocka_unit_test(test_rejoin_flood),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
