@@ -844,14 +844,18 @@ static void promote(struct mesh_session *s, sess_peer *p, uint64_t now)
  * sender still has a session we dropped (mesh_session_forget after a false
  * death, or our keys expired first). As WireGuard does, start a handshake to
  * that address, so the session comes back at once instead of at the next
- * contact. Only IK (its key known, as after a forget): an XX here would show
- * our certificate to whoever sent one packet. Only when the address has no
- * live keys and no pending handshake, at most once per handshake_retry_ms
- * per address and SESS_UNPROMPTED_PER_S in all, so a spoofed flood costs a
- * small fixed rate of initiations; it creates no peer. Never to a revoked
- * peer (forgotten because it was revoked: it gets nothing of ours). Nothing of the packet
- * is used. The initiation is tried once (the sender's next packet asks
- * again) unless payloads wait for it. */
+ * contact or retry. Two cases:
+ *  - no handshake pending: only IK (its key known, as after a forget; an XX
+ *    here would show our certificate to whoever sent one packet), tried once
+ *    (the sender's next packet asks again) unless payloads wait for it;
+ *  - a handshake pending for a quarter of a retry period or more (its
+ *    initiations were lost while the path was down, as in a partition): the
+ *    packet says the path works again, so its retry goes now, not at its
+ *    timer (same pattern and try count as that retry).
+ * Never with live keys, never to a revoked peer (forgotten because revoked,
+ * it gets nothing of ours), at most once per handshake_retry_ms per address
+ * and SESS_UNPROMPTED_PER_S in all, so a spoofed flood costs a small fixed
+ * rate of initiations; it creates no peer. Nothing of the packet is used. */
 static bool peer_revoked(const struct mesh_session *s, const sess_peer *p)
 {
     const mesh_identity_revlist *rl = s->revoked;
@@ -869,8 +873,11 @@ static void unknown_index(struct mesh_session *s, uint64_t now, const char *addr
 {
     s->st.unknown_index++;
     sess_peer *p = peer_find(s, addr);
-    if (!p || !p->has_pk || p->ik_failed || p->hs_state != HS_NONE || kp_alive(s, &p->cur, now) ||
-        kp_alive(s, &p->next, now) || now < p->unprompted_next || peer_revoked(s, p))
+    if (!p || kp_alive(s, &p->cur, now) || kp_alive(s, &p->next, now) || now < p->unprompted_next)
+        return;
+    bool fresh = p->hs_state == HS_NONE && p->has_pk && !p->ik_failed;
+    bool early = p->hs_state == HS_INIT && now + s->retry_ms >= p->hs_deadline + s->retry_ms / 4;
+    if ((!fresh && !early) || peer_revoked(s, p))
         return;
     if (now / 1000 != s->unp_sec)
         s->unp_sec = now / 1000, s->unp_count = 0;
@@ -878,9 +885,10 @@ static void unknown_index(struct mesh_session *s, uint64_t now, const char *addr
         return;
     s->unp_count++;
     p->unprompted_next = now + s->retry_ms;
-    p->tries = 0;
+    if (fresh)
+        p->tries = 0;
     if (hs_start(s, p, now) == 0) {
-        p->unprompted = true;
+        p->unprompted = fresh;
         s->st.handshakes_unprompted++;
     }
 }

@@ -1049,6 +1049,50 @@ static void test_rejoin_lost_initiation(void **state)
     net_free(&w);
 }
 
+/* A partition: A found B dead, forgot it and began a handshake to it at
+ * once (gossip to the dead), but the initiation was lost. When the path
+ * works again, B's next packet makes A send its retry at once instead of at
+ * the retry timer; A's waiting payload then reaches B. */
+static void test_rejoin_pending_handshake(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL); /* handshake_retry_ms 5000 */
+    established(&w);
+    uint64_t t0 = w.now;
+    w.drop_all_to = 1; /* partition: nothing from A reaches B */
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    assert_int_equal(send_seq(&w, 0, 1, 1, 20), 0); /* waits; its IK initiation is lost */
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 1);
+    /* B's packet inside the first quarter of the retry period: no early retry */
+    w.now = t0 + 1000;
+    w.drop_all_to = -1;
+    w.drop_type = SESS_T_INIT_IK; /* ... and if it sent one, lose it */
+    w.drop_n = 1;
+    assert_int_equal(send_seq(&w, 1, 0, 2, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK] + w.sent_types[SESS_T_INIT_XX], 1);
+    assert_int_equal(stats(&w, 0).handshakes_unprompted, 0);
+    w.drop_n = 0;
+    w.now = t0 + 3000; /* the partition is over, 2 s before A's retry timer */
+    assert_int_equal(send_seq(&w, 1, 0, 3, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.now, t0 + 3000);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 2);
+    assert_int_equal(stats(&w, 0).handshakes_unprompted, 1);
+    assert_int_equal(stats(&w, 0).sessions, 1);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 1); /* A's waiting payload */
+    assert_int_equal(send_seq(&w, 1, 0, 4, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.n[0].seen[w.n[0].nseen - 1], 4);
+    run_until(&w, w.now + 20000); /* the old retry timer fires nothing */
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK] + w.sent_types[SESS_T_INIT_XX], 2);
+    assert_int_equal(w.n[0].downs + w.n[1].downs, 0);
+    net_free(&w);
+}
+
 /* A peer forgotten because it was revoked gets no unprompted initiation
  * (nothing of ours, not even our certificate in IK message 1). */
 static void test_rejoin_not_revoked(void **state)
@@ -1201,6 +1245,7 @@ int main(void)
         cmocka_unit_test(test_data_before_cert),
         cmocka_unit_test(test_rejoin_after_forget),
         cmocka_unit_test(test_rejoin_lost_initiation),
+        cmocka_unit_test(test_rejoin_pending_handshake),
         cmocka_unit_test(test_rejoin_not_revoked),
         cmocka_unit_test(test_rejoin_flood),
     };
