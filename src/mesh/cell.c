@@ -148,10 +148,11 @@ static void pump(struct mesh_cell *m, uint64_t now)
 {
     struct mesh_swim_out *o;
     while ((o = mesh_swim_next_out(m->sw))) {
-        if (o->addr[0])
+        if (o->addr[0] && !cell_sync_divert(m, o)) /* -- pushpull: STATE over TCP */
             cell_send(m, now, o->addr, CELL_CH_SWIM, o->data, o->len);
         free(o);
     }
+    cell_sync_seal(m); /* -- pushpull */
     mesh_session_out so;
     while (mesh_session_next_out(m->ses, &so)) {
         struct sockaddr_storage ss;
@@ -163,6 +164,11 @@ static void pump(struct mesh_cell *m, uint64_t now)
             m->udp_bytes_out += so.len;
         }
     }
+}
+
+void cell_pump(struct mesh_cell *m, uint64_t now) /* -- pushpull: cell_sync.c's workers */
+{
+    pump(m, now);
 }
 
 struct pick {
@@ -409,6 +415,7 @@ static int open_swim(struct mesh_cell *m, char *err, size_t errlen)
     sc.probe_timeout_ms = m->cfg.probe_timeout_ms;
     sc.gossip_interval_ms = m->cfg.gossip_interval_ms;
     sc.suspicion_mult = m->cfg.suspicion_mult;
+    sc.pushpull_interval_ms = m->cfg.pushpull_interval_ms; /* -- pushpull */
     sc.max_packet = MESH_SESSION_MAX_PAYLOAD - 1; /* the channel tag takes one byte */
     cell_caps caps;
     uint8_t meta[CELL_CAPS_BYTES];
@@ -474,6 +481,7 @@ static int start_running(struct mesh_cell *m, char *err, size_t errlen)
     }
     m->th_started = true;
     cell_reason_start(m);
+    cell_sync_start(m); /* -- pushpull */
     char roles[64];
     mesh_identity_roles_format(m->roles, roles, sizeof roles);
     log_info("mesh: cell %s listening on %s (roles %s)", m->tok.cert.node_id, m->listen, roles);
@@ -521,6 +529,7 @@ static void stop_running(struct mesh_cell *m)
         pthread_join(m->th, NULL);
     }
     cell_reason_stop(m);
+    cell_sync_stop(m); /* -- pushpull */
     pthread_mutex_lock(&m->mu);
     m->th_started = false;
     teardown(m);

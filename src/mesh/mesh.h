@@ -30,6 +30,7 @@ typedef struct mesh_config {
     uint32_t roles;                     /* roles = reasoning, tool, ... (0: all the certificate grants) */
     uint32_t probe_interval_ms, probe_timeout_ms, gossip_interval_ms, suspicion_mult; /* swim's defaults */
     uint32_t publish_interval_ms;       /* publish_interval_ms = 60000: own fix records from memory */
+    uint32_t pushpull_interval_ms;      /* pushpull_interval_ms = 30000: full-state sync (part pushpull) */
 } mesh_config;
 
 /* Parses the [mesh] keys of cfg (defaults for the rest): 0, or -EINVAL with
