@@ -310,7 +310,7 @@ static void sync_paths(void **state)
     char *dirs[] = {fleet, da, db, dc, dd, ds};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         assert_non_null(mkdtemp(dirs[i]));
-    core_log_setup(CORE_LOG_ERR, 0);
+    core_log_setup(getenv("SYNC_LOG") ? CORE_LOG_INFO : CORE_LOG_ERR, 0);
     make_token(fleet, da, "cell-a");
     make_token(fleet, db, "cell-b");
     make_token(fleet, dc, "cell-c");
