@@ -458,6 +458,8 @@ static int exchange(struct mesh_cell *m, const sync_job *j, char *err, size_t er
         pthread_mutex_unlock(&m->mu);
         if (rc)
             snprintf(err, errlen, "its answer: %s", strerror(-rc));
+        log_debug("mesh: full-state sync with %s (%s) over TCP: %zu bytes sent, %zu answered in %llu ms", peer,
+                  j->addr, j->len, c.msg_len, (unsigned long long)(mono() - t0));
     }
     sconn_close(&c);
     return rc == -ENOTCONN ? -EIO : rc;

@@ -4,7 +4,8 @@
  * that brings 300 entries (far more than one UDP packet) over its own sync
  * connection is passed on whole to a cell that joins later, a cell whose TCP
  * port is taken (no listener) is still synced by UDP (the fallback
- * counters) and a cell that joins through it converges too, and a sync
+ * counters) and a cell without TCP either that joins through it converges
+ * by UDP alone, and a sync
  * request with a forged sender is refused. Runs in every tree. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -317,7 +318,7 @@ static void sync_paths(void **state)
     char *dirs[] = {fleet, da, db, dc, dd, ds};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         assert_non_null(mkdtemp(dirs[i]));
-    core_log_setup(getenv("SYNC_LOG") ? CORE_LOG_INFO : CORE_LOG_ERR, 0);
+    core_log_setup(getenv("SYNC_LOG") ? atoi(getenv("SYNC_LOG")) : CORE_LOG_ERR, 0); /* 2 info, 3 debug */
     make_token(fleet, da, "cell-a");
     make_token(fleet, db, "cell-b");
     make_token(fleet, dc, "cell-c");
@@ -352,19 +353,32 @@ static void sync_paths(void **state)
     assert_int_equal(sim_sync(ds, aaddr, "sim"), 0);
     assert_true(known(a) >= 2 + SIM_ENTRIES);
 
-    /* c joins a over TCP and gets the whole state (about 15 UDP packets' worth);
+    /* c joins a over TCP and gets the whole state (8 KB: 7 STATE packets in one message);
      * its TCP port is taken, so a's and the others' syncs with c fall back to UDP */
     int cp = 0, blocker = take_tcp_port(&cp);
     snprintf(cport, sizeof cport, "127.0.0.1:%d", cp);
+    uint64_t t0 = core_mono_ms();
     mesh_cell *c = start(dc, cport, aaddr, 30000, &cc);
     assert_true(wait_known(c, 3 + SIM_MIN));
+    print_message("c (TCP join) knows %lld members after %llu ms\n", (long long)known(c),
+                  (unsigned long long)(core_mono_ms() - t0));
     assert_true(wait_sync(c, "tcp", 1)); /* counted just after its packets are applied */
     assert_true(wait_sync(a, "udp_fallback", 1)); /* a's push-pull that picked c (or a sim member) */
 
-    /* d joins through c only: c has no TCP listener, d's join falls back to UDP and converges */
-    mesh_cell *d = start(dd, "127.0.0.1:0", cport, 30000, &cd);
+    /* d, without a TCP listener either, joins through c only: d's join and
+     * c's answer (the whole state) fall back to UDP, and d converges */
+    int dp = 0, dblocker = take_tcp_port(&dp);
+    char dport[40];
+    snprintf(dport, sizeof dport, "127.0.0.1:%d", dp);
+    json_int_t c_fallbacks = sync_n(c, "udp_fallback");
+    t0 = core_mono_ms();
+    mesh_cell *d = start(dd, dport, cport, 30000, &cd);
     assert_true(wait_known(d, 4 + SIM_MIN));
+    print_message("d (UDP fallback join) knows %lld members after %llu ms\n", (long long)known(d),
+                  (unsigned long long)(core_mono_ms() - t0));
     assert_true(sync_n(d, "udp_fallback") >= 1);
+    assert_true(wait_sync(c, "udp_fallback", c_fallbacks + 1));
+    assert_int_equal(sync_n(d, "served"), 0);
     prom = mesh_cell_prometheus(d);
     assert_non_null(prom);
     assert_null(strstr(prom, "ippoc_mesh_sync_total{path=\"udp_fallback\"} 0\n"));
@@ -373,6 +387,7 @@ static void sync_paths(void **state)
     mesh_cell_free(d);
     mesh_cell_free(c);
     close(blocker);
+    close(dblocker);
     mesh_cell_free(b);
     mesh_cell_free(a);
     core_config *cfgs[] = {&ca, &cb, &cc, &cd};
