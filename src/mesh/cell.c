@@ -386,6 +386,22 @@ static void *cell_thread(void *arg)
 
 /* ---- start and stop -------------------------------------------------------------- */
 
+/* -- pushpull: whether TCP can listen on the UDP socket's address and port. */
+static bool tcp_twin_free(int udp_fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int one = 1;
+    if (getsockname(udp_fd, (struct sockaddr *)&ss, &len))
+        return false;
+    int t = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = t >= 0 && !setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) &&
+              !bind(t, (struct sockaddr *)&ss, len);
+    if (t >= 0)
+        close(t);
+    return ok;
+}
+
 static int open_socket(struct mesh_cell *m, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -394,11 +410,20 @@ static int open_socket(struct mesh_cell *m, char *err, size_t errlen)
         snprintf(err, errlen, "mesh: listen '%s' is not an address", m->cfg.listen);
         return -EINVAL;
     }
-    m->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&ss, len) < 0) {
-        int e = errno;
-        snprintf(err, errlen, "mesh: cannot listen on %s: %s", m->cfg.listen, strerror(e));
-        return -e;
+    bool any_port = ((struct sockaddr_in *)&ss)->sin_port == 0; /* same offset in sockaddr_in6 */
+    for (int tries = 0;; tries++) {
+        m->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&ss, len) < 0) {
+            int e = errno;
+            snprintf(err, errlen, "mesh: cannot listen on %s: %s", m->cfg.listen, strerror(e));
+            return -e;
+        }
+        /* -- pushpull: port 0 takes a port whose TCP twin is free too (an
+         * outgoing connection's local port would keep the stream path from
+         * listening there: cell_reason.c, cell_sync.c) */
+        if (!any_port || tries >= 20 || tcp_twin_free(m->fd))
+            break;
+        close(m->fd);
     }
     int rcv = 1 << 20;
     setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
