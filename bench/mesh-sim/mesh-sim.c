@@ -7,7 +7,8 @@
  *   mesh-sim [--nodes 100,1000] [--loss 0.01,0.10] [--minutes 10]
  *            [--delay-min 1] [--delay-max 5] [--seed 1]
  *            [--suspicion-mult 4] [--gossip-ms 200] [--gossip-nodes 3]
- *            [--probe-ms 1000] [--probe-timeout-ms 500]
+ *            [--probe-ms 1000] [--probe-timeout-ms 500] [--indirect 3]
+ *            [--suspicion-k 3] [--suspicion-max-mult 6] [--memberlist]
  */
 #include "mesh/swim_sim.h"
 
@@ -84,8 +85,9 @@ static bool converged(struct mesh_swim_sim *sim, void *ctx)
 struct opts {
 	char nodes[128], losses[128];
 	double minutes;
-	uint32_t dmin, dmax, smult, gossip_ms, gossip_nodes, probe_ms, probe_timeout_ms;
+	uint32_t dmin, dmax;
 	uint64_t seed;
+	struct mesh_swim_config swim; /* the library's defaults, or a preset, then the options */
 };
 
 /* time from `from` until count reaches target, -1 (printed "-") if never */
@@ -111,12 +113,7 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	char err[256];
 	struct mesh_swim_sim_config c = {.nodes = n + 1, .seed = o->seed, .loss = loss,
 					 .delay_min_ms = o->dmin, .delay_max_ms = o->dmax};
-	mesh_swim_config_default(&c.swim);
-	c.swim.suspicion_mult = o->smult;
-	c.swim.gossip_interval_ms = o->gossip_ms;
-	c.swim.gossip_nodes = o->gossip_nodes;
-	c.swim.probe_interval_ms = o->probe_ms;
-	c.swim.probe_timeout_ms = o->probe_timeout_ms;
+	c.swim = o->swim;
 	struct mesh_swim_sim *sim = mesh_swim_sim_new(&c, err, sizeof(err));
 	if (!sim) {
 		fprintf(stderr, "mesh-sim: %s\n", err);
@@ -222,6 +219,7 @@ static const char usage_text[] =
 	"usage: mesh-sim [--nodes N,...] [--loss P,...] [--minutes M] [--delay-min MS]\n"
 	"                [--delay-max MS] [--seed S] [--suspicion-mult K] [--gossip-ms MS]\n"
 	"                [--gossip-nodes K] [--probe-ms MS] [--probe-timeout-ms MS]\n"
+	"                [--indirect K] [--suspicion-k K] [--suspicion-max-mult K] [--memberlist]\n"
 	"Runs N members of src/mesh/swim.c over a simulated network (virtual time) for\n"
 	"each N and loss: bootstrap, a join, a kill, then M minutes of steady state.\n"
 	"Columns: boot_s (bootstrap until all know all), join999/join100 (a newcomer\n"
@@ -239,12 +237,18 @@ static int usage(const char *why)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {"100,1000", "0.01,0.10", 10, 1, 5, 4, 200, 3, 1000, 500, 1};
+	struct opts o = {.nodes = "100,1000", .losses = "0.01,0.10", .minutes = 10, .dmin = 1, .dmax = 5,
+			 .seed = 1};
+	mesh_swim_config_default(&o.swim);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			fputs(usage_text, stdout);
 			return 0;
+		}
+		if (!strcmp(a, "--memberlist")) {
+			mesh_swim_config_memberlist_lan(&o.swim);
+			continue;
 		}
 		if (!v)
 			return usage("an option needs a value");
@@ -262,24 +266,34 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--seed"))
 			o.seed = strtoull(v, NULL, 10);
 		else if (!strcmp(a, "--suspicion-mult"))
-			o.smult = (uint32_t)atoi(v);
+			o.swim.suspicion_mult = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--suspicion-max-mult"))
+			o.swim.suspicion_max_mult = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--suspicion-k"))
+			o.swim.suspicion_k = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--indirect"))
+			o.swim.indirect_checks = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--gossip-ms"))
-			o.gossip_ms = (uint32_t)atoi(v);
+			o.swim.gossip_interval_ms = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--probe-ms"))
-			o.probe_ms = (uint32_t)atoi(v);
+			o.swim.probe_interval_ms = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--probe-timeout-ms"))
-			o.probe_timeout_ms = (uint32_t)atoi(v);
+			o.swim.probe_timeout_ms = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--gossip-nodes"))
-			o.gossip_nodes = (uint32_t)atoi(v);
+			o.swim.gossip_nodes = (uint32_t)atoi(v);
 		else
 			return usage("unknown option");
 	}
-	if (o.minutes < 0 || o.dmin > o.dmax || !o.smult || !o.gossip_ms || !o.gossip_nodes ||
-	    !o.probe_timeout_ms || o.probe_timeout_ms >= o.probe_ms)
+	const struct mesh_swim_config *sc = &o.swim;
+	if (o.minutes < 0 || o.dmin > o.dmax || !sc->suspicion_mult || !sc->suspicion_max_mult ||
+	    !sc->gossip_interval_ms || !sc->gossip_nodes || !sc->probe_timeout_ms ||
+	    sc->probe_timeout_ms >= sc->probe_interval_ms)
 		return usage("bad value");
-	printf("mesh-sim: delay %u-%u ms, seed %llu, probe %u/%u ms, suspicion_mult %u, gossip %u ms x %u,"
-	       " long run %.1f min\n", o.dmin, o.dmax, (unsigned long long)o.seed, o.probe_ms,
-	       o.probe_timeout_ms, o.smult, o.gossip_ms, o.gossip_nodes, o.minutes);
+	printf("mesh-sim: delay %u-%u ms, seed %llu, probe %u/%u ms, indirect %u, suspicion_mult %u"
+	       " max_mult %u k %u, gossip %u ms x %u, long run %.1f min\n", o.dmin, o.dmax,
+	       (unsigned long long)o.seed, sc->probe_interval_ms, sc->probe_timeout_ms,
+	       sc->indirect_checks, sc->suspicion_mult, sc->suspicion_max_mult, sc->suspicion_k,
+	       sc->gossip_interval_ms, sc->gossip_nodes, o.minutes);
 	printf("%6s %6s %8s %8s %8s %8s %8s %8s %6s %8s %8s %6s %6s %7s\n", "nodes", "loss", "boot_s",
 	       "join999", "join100", "suspect", "dead999", "dead100", "fdead", "fsuspect", "B/node/s",
 	       "maxpkt", "over", "cpu_s");

@@ -96,6 +96,9 @@ struct mesh_swim_stats {
 struct mesh_swim;
 
 void mesh_swim_config_default(struct mesh_swim_config *cfg);
+/* memberlist's DefaultLANConfig exactly (a dead node takes ~15 s to be known
+ * by all of 1,000 members: its suspicion minimum alone is 12 s). */
+void mesh_swim_config_memberlist_lan(struct mesh_swim_config *cfg);
 
 /* A member named id, reachable at addr, with optional meta (may be NULL).
  * seed feeds the member's own random choices. NULL with err filled on bad
