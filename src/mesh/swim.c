@@ -156,6 +156,21 @@ const char *mesh_swim_state_name(enum mesh_swim_state s)
 	return (unsigned)s < 4 ? names[s] : "?";
 }
 
+/* a length-delimited string into a NUL-terminated buffer, cut to fit */
+static void scopy(char *dst, size_t cap, const char *s, size_t n)
+{
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, s, n);
+	dst[n] = 0;
+}
+
+static void scopyz(char *dst, size_t cap, const char *s)
+{
+	scopy(dst, cap, s, strlen(s));
+}
+
 /* ---- timeouts (memberlist util.go, suspicion.go) ---- */
 
 uint32_t mesh_swim_retransmit_limit(uint32_t mult, size_t n)
@@ -653,8 +668,8 @@ static void enqueue(struct mesh_swim *sw, const char *id, const char *addr, cons
 		free(q);
 		return;
 	}
-	snprintf(o->id, sizeof(o->id), "%s", id ? id : "");
-	snprintf(o->addr, sizeof(o->addr), "%s", addr);
+	scopyz(o->id, sizeof(o->id), id ? id : "");
+	scopyz(o->addr, sizeof(o->addr), addr);
 	o->len = len;
 	memcpy(o->data, p, len);
 	q->pkt = o;
@@ -900,7 +915,7 @@ static void dead_node(struct mesh_swim *sw, uint64_t now, uint64_t inc, const ch
 		return;
 	}
 	char f[MESH_SWIM_ID_MAX + 1];
-	snprintf(f, sizeof(f), "%.*s", (int)flen, from);
+	scopy(f, sizeof(f), from, flen);
 	bcast_accuse(sw, T_DEAD, inc, MID(m), f);
 	m->inc = inc;
 	set_state(sw, m, left ? MESH_SWIM_LEFT : MESH_SWIM_DEAD, now);
@@ -1133,8 +1148,8 @@ static void handle_state(struct mesh_swim *sw, uint64_t now, const struct packet
 	}
 	if (p->flag & ST_REPLY) {
 		char id[MESH_SWIM_ID_MAX + 1], addr[MESH_SWIM_ADDR_MAX + 1];
-		snprintf(id, sizeof(id), "%.*s", (int)pk->from.n, pk->from.p);
-		snprintf(addr, sizeof(addr), "%.*s", (int)pk->from_addr.n, pk->from_addr.p);
+		scopy(id, sizeof(id), pk->from.p, pk->from.n);
+		scopy(addr, sizeof(addr), pk->from_addr.p, pk->from_addr.n);
 		send_state(sw, id, addr, 0);
 	}
 }
@@ -1143,10 +1158,10 @@ static void handle(struct mesh_swim *sw, uint64_t now, const struct packet *pk, 
 {
 	char from[MESH_SWIM_ID_MAX + 1], faddr[MESH_SWIM_ADDR_MAX + 1];
 	char id[MESH_SWIM_ID_MAX + 1], addr[MESH_SWIM_ADDR_MAX + 1];
-	snprintf(from, sizeof(from), "%.*s", (int)pk->from.n, pk->from.p);
-	snprintf(faddr, sizeof(faddr), "%.*s", (int)pk->from_addr.n, pk->from_addr.p);
-	snprintf(id, sizeof(id), "%.*s", (int)p->id.n, p->id.p);
-	snprintf(addr, sizeof(addr), "%.*s", (int)p->addr.n, p->addr.p);
+	scopy(from, sizeof(from), pk->from.p, pk->from.n);
+	scopy(faddr, sizeof(faddr), pk->from_addr.p, pk->from_addr.n);
+	scopy(id, sizeof(id), p->id.p, p->id.n);
+	scopy(addr, sizeof(addr), p->addr.p, p->addr.n);
 	switch (p->type) {
 	case T_PING:
 		if (p->id.n && strcmp(id, SELFID))
@@ -1163,8 +1178,8 @@ static void handle(struct mesh_swim *sw, uint64_t now, const struct packet *pk, 
 			rl->nack = p->flag != 0;
 			rl->nack_at = now + sw->cfg.probe_timeout_ms * 8 / 10;
 			rl->expire = now + sw->cfg.probe_timeout_ms;
-			snprintf(rl->id, sizeof(rl->id), "%s", from);
-			snprintf(rl->addr, sizeof(rl->addr), "%s", faddr);
+			scopyz(rl->id, sizeof(rl->id), from);
+			scopyz(rl->addr, sizeof(rl->addr), faddr);
 			send_simple(sw, id, addr, T_PING, rl->seq, id, NULL, false);
 		}
 		return;
@@ -1191,7 +1206,7 @@ static void handle(struct mesh_swim *sw, uint64_t now, const struct packet *pk, 
 		return;
 	case T_SUSPECT: {
 		char f[MESH_SWIM_ID_MAX + 1];
-		snprintf(f, sizeof(f), "%.*s", (int)p->from.n, p->from.p);
+		scopy(f, sizeof(f), p->from.p, p->from.n);
 		suspect_node(sw, now, p->inc, p->id.p, p->id.n, f);
 		return;
 	}
@@ -1263,7 +1278,7 @@ static void probe_start(struct mesh_swim *sw, uint64_t now)
 	sw->ack_deadline = now + scaled(sw, sw->cfg.probe_timeout_ms);
 	sw->probe_deadline = sw->next_probe;
 	sw->expected_nacks = sw->nacks = 0;
-	snprintf(sw->probe_target, sizeof(sw->probe_target), "%s", MID(m));
+	scopyz(sw->probe_target, sizeof(sw->probe_target), MID(m));
 	sw->st.probes++;
 	BODY(b);
 	put_var(&b, sw->probe_seq);
@@ -1535,7 +1550,7 @@ int mesh_swim_join(struct mesh_swim *sw, uint64_t now_ms, const char *seed_addr,
 	}
 	bcast_alive(sw, SELF);
 	send_state(sw, "", seed_addr, ST_REPLY | ST_JOIN);
-	snprintf(sw->join_addr, sizeof(sw->join_addr), "%s", seed_addr);
+	scopyz(sw->join_addr, sizeof(sw->join_addr), seed_addr);
 	sw->next_join = now_ms + sw->cfg.probe_interval_ms;
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include "mesh/swim_sim.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,21 @@ static void forward_event(void *ctx, const struct mesh_swim_event *ev)
 		n->sim->on_event(n->sim->event_ctx, n->idx, n->sim->now, ev);
 }
 
+/* node index of "sim:<i>"; false when the address is not one */
+static bool sim_addr(const char *a, size_t *i)
+{
+	if (strncmp(a, "sim:", 4) || !a[4])
+		return false;
+	size_t v = 0;
+	for (a += 4; *a; a++) {
+		if (*a < '0' || *a > '9' || v > SIZE_MAX / 10 - 10)
+			return false;
+		v = v * 10 + (size_t)(*a - '0');
+	}
+	*i = v;
+	return true;
+}
+
 /* send what node i queued */
 static void drain(struct mesh_swim_sim *sim, struct node *src)
 {
@@ -111,8 +127,7 @@ static void drain(struct mesh_swim_sim *sim, struct node *src)
 		if (o->len > sim->cfg.swim.max_packet)
 			sim->st.oversize++;
 		size_t dst;
-		char end;
-		if (sscanf(o->addr, "sim:%zu%c", &dst, &end) != 1 || dst >= sim->cfg.nodes) {
+		if (!sim_addr(o->addr, &dst) || dst >= sim->cfg.nodes) {
 			free(o);
 			continue;
 		}
