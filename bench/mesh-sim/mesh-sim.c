@@ -39,6 +39,10 @@ static void on_event(void *ctx, size_t observer, uint64_t now, const struct mesh
 {
 	struct watch *w = ctx;
 	size_t subj = parse_id(ev->id);
+	const char *trace = getenv("MESH_SIM_TRACE");
+	if (trace && (size_t)atoll(trace) == subj)
+		fprintf(stderr, "%llu: n%zu sees %s %s inc %llu\n", (unsigned long long)now, observer,
+			ev->id, mesh_swim_state_name(ev->state), (unsigned long long)ev->incarnation);
 	if (subj == w->join_subject && ev->state == MESH_SWIM_ALIVE && !w->join_seen[observer]) {
 		w->join_seen[observer] = true;
 		w->joins++;
@@ -50,8 +54,20 @@ static void on_event(void *ctx, size_t observer, uint64_t now, const struct mesh
 	if (subj == w->dead_subject && ev->state == MESH_SWIM_SUSPECT && !w->first_suspect)
 		w->first_suspect = now;
 	if (w->counting && mesh_swim_sim_running(w->sim, subj)) {
-		if (ev->state == MESH_SWIM_DEAD)
+		if (ev->state == MESH_SWIM_DEAD) {
 			w->false_dead++;
+			if (getenv("MESH_SIM_DEBUG"))
+				fprintf(stderr, "%llu: n%zu sees %s dead at inc %llu (its own inc %llu)\n",
+					(unsigned long long)now, observer, ev->id,
+					(unsigned long long)ev->incarnation,
+					(unsigned long long)mesh_swim_incarnation(mesh_swim_sim_node(w->sim, subj)));
+			if (getenv("MESH_SIM_DEBUG"))
+				fprintf(stderr, "  observer n%zu is seen alive by %zu, suspect by %zu, dead by %zu, left by %zu\n",
+					observer, mesh_swim_sim_seen_as(w->sim, observer, MESH_SWIM_ALIVE),
+					mesh_swim_sim_seen_as(w->sim, observer, MESH_SWIM_SUSPECT),
+					mesh_swim_sim_seen_as(w->sim, observer, MESH_SWIM_DEAD),
+					mesh_swim_sim_seen_as(w->sim, observer, MESH_SWIM_LEFT));
+		}
 		if (ev->state == MESH_SWIM_SUSPECT)
 			w->false_suspect++;
 	}
@@ -219,7 +235,8 @@ static const char usage_text[] =
 	"usage: mesh-sim [--nodes N,...] [--loss P,...] [--minutes M] [--delay-min MS]\n"
 	"                [--delay-max MS] [--seed S] [--suspicion-mult K] [--gossip-ms MS]\n"
 	"                [--gossip-nodes K] [--probe-ms MS] [--probe-timeout-ms MS]\n"
-	"                [--indirect K] [--suspicion-k K] [--suspicion-max-mult K] [--memberlist]\n"
+	"                [--indirect K] [--suspicion-k K] [--suspicion-max-mult K]\n"
+	"                [--retransmit-mult K] [--memberlist]\n"
 	"Runs N members of src/mesh/swim.c over a simulated network (virtual time) for\n"
 	"each N and loss: bootstrap, a join, a kill, then M minutes of steady state.\n"
 	"Columns: boot_s (bootstrap until all know all), join999/join100 (a newcomer\n"
@@ -271,6 +288,8 @@ int main(int argc, char **argv)
 			o.swim.suspicion_max_mult = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--suspicion-k"))
 			o.swim.suspicion_k = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--retransmit-mult"))
+			o.swim.retransmit_mult = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--indirect"))
 			o.swim.indirect_checks = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--gossip-ms"))
@@ -285,15 +304,15 @@ int main(int argc, char **argv)
 			return usage("unknown option");
 	}
 	const struct mesh_swim_config *sc = &o.swim;
-	if (o.minutes < 0 || o.dmin > o.dmax || !sc->suspicion_mult || !sc->suspicion_max_mult ||
+	if (o.minutes < 0 || !sc->retransmit_mult || o.dmin > o.dmax || !sc->suspicion_mult || !sc->suspicion_max_mult ||
 	    !sc->gossip_interval_ms || !sc->gossip_nodes || !sc->probe_timeout_ms ||
 	    sc->probe_timeout_ms >= sc->probe_interval_ms)
 		return usage("bad value");
 	printf("mesh-sim: delay %u-%u ms, seed %llu, probe %u/%u ms, indirect %u, suspicion_mult %u"
-	       " max_mult %u k %u, gossip %u ms x %u, long run %.1f min\n", o.dmin, o.dmax,
-	       (unsigned long long)o.seed, sc->probe_interval_ms, sc->probe_timeout_ms,
+	       " max_mult %u k %u, gossip %u ms x %u, retransmit_mult %u, long run %.1f min\n", o.dmin,
+	       o.dmax, (unsigned long long)o.seed, sc->probe_interval_ms, sc->probe_timeout_ms,
 	       sc->indirect_checks, sc->suspicion_mult, sc->suspicion_max_mult, sc->suspicion_k,
-	       sc->gossip_interval_ms, sc->gossip_nodes, o.minutes);
+	       sc->gossip_interval_ms, sc->gossip_nodes, sc->retransmit_mult, o.minutes);
 	printf("%6s %6s %8s %8s %8s %8s %8s %8s %6s %8s %8s %6s %6s %7s\n", "nodes", "loss", "boot_s",
 	       "join999", "join100", "suspect", "dead999", "dead100", "fdead", "fsuspect", "B/node/s",
 	       "maxpkt", "over", "cpu_s");

@@ -254,9 +254,9 @@ static int names_put(struct mesh_swim *sw, const char *id, size_t idlen, const c
 {
 	size_t need = idlen + alen + mlen + 2;
 	if (sw->nlen + need > sw->ncap) {
-		size_t cap = sw->ncap ? sw->ncap * 2 : 256;
+		size_t cap = sw->ncap + sw->ncap / 4 + 256; /* 1.25x: big views waste little */
 		while (cap < sw->nlen + need)
-			cap *= 2;
+			cap += cap / 4;
 		if (cap > UINT32_MAX)
 			return -ENOMEM;
 		char *nn = realloc(sw->names, cap);
@@ -328,7 +328,7 @@ static struct member *find(const struct mesh_swim *sw, const char *id)
 static int rehash(struct mesh_swim *sw, size_t want)
 {
 	size_t cap = 16;
-	while (cap < want * 2)
+	while (cap * 3 < want * 4) /* load factor at most 3/4 */
 		cap *= 2;
 	if (cap == sw->hcap) {
 		memset(sw->hash, 0, cap * sizeof(*sw->hash));
@@ -390,14 +390,14 @@ static struct member *member_add(struct mesh_swim *sw, const char *id, size_t id
 	if (sw->n >= UINT32_MAX - 1)
 		return NULL;
 	if (sw->n == sw->cap) {
-		size_t cap = sw->cap ? sw->cap * 2 : 16;
+		size_t cap = sw->cap + sw->cap / 4 + 16;
 		struct member *nm = realloc(sw->mem, cap * sizeof(*nm));
 		if (!nm)
 			return NULL;
 		sw->mem = nm;
 		sw->cap = cap;
 	}
-	if ((sw->n + 1) * 2 > sw->hcap && rehash(sw, sw->n + 1) < 0)
+	if ((sw->n + 1) * 4 > sw->hcap * 3 && rehash(sw, sw->n + 1) < 0)
 		return NULL;
 	uint32_t off;
 	if (names_put(sw, id, idlen, addr, alen, meta, mlen, &off) < 0)
