@@ -293,6 +293,105 @@ static void packets_never_over_limit(void **state)
 	mesh_swim_free(sw);
 }
 
+static void pb_accuse(struct pb *p, uint8_t type, uint64_t inc, const char *id, const char *from)
+{
+	struct pb *b = calloc(1, sizeof(*b));
+	pb_var(b, inc);
+	pb_str(b, id);
+	pb_str(b, from);
+	pb_msg(p, type, b);
+	free(b);
+}
+
+struct seen_addr {
+	char id[MESH_SWIM_ID_MAX + 1], addr[MESH_SWIM_ADDR_MAX + 1];
+	enum mesh_swim_state state;
+	size_t events;
+};
+
+static void keep_last(void *ctx, const struct mesh_swim_event *ev)
+{
+	struct seen_addr *s = ctx;
+	snprintf(s->id, sizeof(s->id), "%s", ev->id);
+	snprintf(s->addr, sizeof(s->addr), "%s", ev->addr);
+	s->state = ev->state;
+	s->events++;
+}
+
+static void send_one(struct mesh_swim *sw, uint64_t now, const char *from, uint8_t type, uint64_t inc,
+		     const char *id, const char *addr_or_from)
+{
+	static struct pb p;
+	char err[256];
+	pb_header(&p, from, "sim:1");
+	if (type == 5)
+		pb_alive(&p, inc, id, addr_or_from);
+	else
+		pb_accuse(&p, type, inc, id, addr_or_from);
+	assert_int_equal(mesh_swim_receive(sw, now, p.b, p.n, err, sizeof(err)), 0);
+}
+
+/* members' ids and addresses live in one arena per member (swim.c): new
+ * addresses of another length, members forgotten and the arena compacted,
+ * new members after that: every event still names the right address */
+static void names_follow_changes(void **state)
+{
+	struct mesh_swim *sw = lone("me");
+	struct seen_addr last = {0};
+	mesh_swim_on_event(sw, keep_last, &last);
+	char id[32], addr[MESH_SWIM_ADDR_MAX + 1];
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		snprintf(addr, sizeof(addr), "a%d", i);
+		send_one(sw, 1, "peer", 5, 1, id, addr);
+	}
+	assert_int_equal(mesh_swim_member_count(sw, MESH_SWIM_ALIVE), 301);
+	for (int i = 0; i < 300; i++) { /* a new, longer address at incarnation 2 */
+		snprintf(id, sizeof(id), "m%d", i);
+		snprintf(addr, sizeof(addr), "10.0.%d.%d:7946-with-a-longer-name", i / 250, i % 250);
+		send_one(sw, 2, "peer", 5, 2, id, addr);
+		send_one(sw, 2, "peer", 6, 2, id, "peer");
+		assert_string_equal(last.id, id);
+		assert_string_equal(last.addr, addr);
+		assert_int_equal(last.state, MESH_SWIM_SUSPECT);
+	}
+	for (int i = 0; i < 250; i++) { /* most of them leave */
+		snprintf(id, sizeof(id), "m%d", i);
+		send_one(sw, 3, "peer", 7, 2, id, id);
+		assert_int_equal(last.state, MESH_SWIM_LEFT);
+	}
+	assert_int_equal(mesh_swim_member_count(sw, MESH_SWIM_LEFT), 250);
+	/* past gossip-to-the-dead (and the suspects dead: nobody answers) a
+	 * probe round forgets the left ones */
+	for (uint64_t t = 3; t < 120000; t += 50) {
+		mesh_swim_tick(sw, t);
+		drain_all(sw, 1400, NULL, NULL);
+	}
+	assert_int_equal(mesh_swim_member_count(sw, MESH_SWIM_LEFT), 0);
+	assert_int_equal(mesh_swim_member(sw, "m10", NULL, NULL), -ENOENT);
+	for (int i = 250; i < 300; i++) {
+		enum mesh_swim_state st;
+		snprintf(id, sizeof(id), "m%d", i);
+		assert_int_equal(mesh_swim_member(sw, id, &st, NULL), 0);
+	}
+	for (int i = 0; i < 200; i++) { /* newcomers, then the old ones again */
+		snprintf(id, sizeof(id), "new%d", i);
+		snprintf(addr, sizeof(addr), "b%d", i);
+		send_one(sw, 120000, "peer", 5, 1, id, addr);
+		assert_string_equal(last.addr, addr);
+	}
+	for (int i = 250; i < 300; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		snprintf(addr, sizeof(addr), "10.0.%d.%d:7946-with-a-longer-name", i / 250, i % 250);
+		send_one(sw, 120000, "peer", 5, 9, id, "x");
+		send_one(sw, 120000, "peer", 6, 9, id, "peer");
+		assert_string_equal(last.id, id);
+		assert_string_equal(last.addr, "x");
+	}
+	assert_int_equal(mesh_swim_member(sw, "new7", NULL, NULL), 0);
+	mesh_swim_free(sw);
+}
+
 struct bad {
 	const char *name, *why;
 	uint8_t bytes[64];
@@ -450,6 +549,7 @@ int main(void)
 		cmocka_unit_test(partition_detected_and_healed),
 		cmocka_unit_test(no_false_death_under_loss),
 		cmocka_unit_test(packets_never_over_limit),
+		cmocka_unit_test(names_follow_changes),
 		cmocka_unit_test(malformed_rejected),
 		cmocka_unit_test(fuzzed_packets),
 	};
