@@ -42,11 +42,17 @@ struct susp {
 };
 
 struct bcast {
-	uint32_t transmits;
+	uint64_t khash;          /* hash of the member id the message is about */
+	uint32_t transmits, pos; /* its bucket (times sent) and place in it */
 	uint16_t len;
-	uint8_t koff, klen; /* the member id the message is about, inside msg */
-	uint64_t order;
+	uint8_t koff, klen; /* the id inside msg */
 	uint8_t msg[];
+};
+
+/* broadcasts sent the same number of times, oldest first */
+struct bucket {
+	struct bcast **v;
+	size_t n, cap;
 };
 
 struct relay {
@@ -72,9 +78,12 @@ struct mesh_swim {
 	size_t count[4];
 	struct susp *susp; /* members under suspicion */
 	size_t nsusp, capsusp;
-	struct bcast **bq;
-	size_t nbq, capbq;
-	uint64_t border;
+	/* memberlist's TransmitLimitedQueue: buckets by times sent, and the
+	 * queued broadcasts by member id (open addressing) */
+	struct bucket *bk;
+	size_t nbk, nbq;
+	struct bcast **bkey;
+	size_t kcap;
 	struct relay relays[RELAY_MAX];
 	size_t nrelays;
 	struct outq *out_head, *out_tail;
@@ -590,69 +599,152 @@ static bool msg_key(const uint8_t *msg, size_t len, uint8_t *off, uint8_t *klen)
 	return true;
 }
 
-static void bq_remove(struct mesh_swim *sw, size_t i)
+static size_t bkey_find(const struct mesh_swim *sw, uint64_t h, const uint8_t *key, size_t klen)
 {
-	free(sw->bq[i]);
-	memmove(&sw->bq[i], &sw->bq[i + 1], (sw->nbq - i - 1) * sizeof(*sw->bq));
+	size_t mask = sw->kcap - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		const struct bcast *b = sw->bkey[i];
+		if (!b || (b->khash == h && b->klen == klen && !memcmp(b->msg + b->koff, key, klen)))
+			return i;
+	}
+}
+
+/* remove slot i, shifting back the entries that probed past it */
+static void bkey_del(struct mesh_swim *sw, size_t i)
+{
+	size_t mask = sw->kcap - 1;
+	sw->bkey[i] = NULL;
+	for (size_t j = (i + 1) & mask; sw->bkey[j]; j = (j + 1) & mask) {
+		size_t home = sw->bkey[j]->khash & mask;
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			sw->bkey[i] = sw->bkey[j];
+			sw->bkey[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+static int bkey_grow(struct mesh_swim *sw)
+{
+	size_t cap = sw->kcap ? sw->kcap * 2 : 64;
+	struct bcast **nk = calloc(cap, sizeof(*nk));
+	if (!nk)
+		return -ENOMEM;
+	struct bcast **old = sw->bkey;
+	size_t ocap = sw->kcap;
+	sw->bkey = nk;
+	sw->kcap = cap;
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i])
+			sw->bkey[bkey_find(sw, old[i]->khash, old[i]->msg + old[i]->koff, old[i]->klen)] = old[i];
+	free(old);
+	return 0;
+}
+
+static int bucket_push(struct mesh_swim *sw, size_t t, struct bcast *b)
+{
+	if (t >= sw->nbk) {
+		struct bucket *nb = realloc(sw->bk, (t + 1) * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		memset(nb + sw->nbk, 0, (t + 1 - sw->nbk) * sizeof(*nb));
+		sw->bk = nb;
+		sw->nbk = t + 1;
+	}
+	struct bucket *k = &sw->bk[t];
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 16;
+		struct bcast **nv = realloc(k->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		k->v = nv;
+		k->cap = cap;
+	}
+	b->transmits = (uint32_t)t;
+	b->pos = (uint32_t)k->n;
+	k->v[k->n++] = b;
+	return 0;
+}
+
+static void bucket_take(struct mesh_swim *sw, struct bcast *b)
+{
+	struct bucket *k = &sw->bk[b->transmits];
+	memmove(&k->v[b->pos], &k->v[b->pos + 1], (k->n - b->pos - 1) * sizeof(*k->v));
+	k->n--;
+	for (size_t i = b->pos; i < k->n; i++)
+		k->v[i]->pos = (uint32_t)i;
+}
+
+/* forget a queued broadcast (sent enough, or superseded) */
+static void bq_drop(struct mesh_swim *sw, struct bcast *b, bool in_bucket)
+{
+	bkey_del(sw, bkey_find(sw, b->khash, b->msg + b->koff, b->klen));
+	if (in_bucket)
+		bucket_take(sw, b);
+	free(b);
 	sw->nbq--;
 }
 
+/* queue a message about a member, replacing any queued about the same one */
 static void broadcast(struct mesh_swim *sw, const uint8_t *msg, size_t len)
 {
 	uint8_t koff, klen;
 	if (!len || len > UINT16_MAX || !msg_key(msg, len, &koff, &klen))
 		return;
-	for (size_t i = 0; i < sw->nbq; i++)
-		if (sw->bq[i]->klen == klen && !memcmp(sw->bq[i]->msg + sw->bq[i]->koff, msg + koff, klen)) {
-			bq_remove(sw, i);
-			break;
-		}
-	if (sw->nbq == sw->capbq) {
-		size_t cap = sw->capbq ? sw->capbq * 2 : 16;
-		struct bcast **nb = realloc(sw->bq, cap * sizeof(*nb));
-		if (!nb)
-			return;
-		sw->bq = nb;
-		sw->capbq = cap;
+	uint64_t h = hash_bytes(msg + koff, klen);
+	if (sw->kcap) {
+		struct bcast *old = sw->bkey[bkey_find(sw, h, msg + koff, klen)];
+		if (old)
+			bq_drop(sw, old, true);
 	}
+	if ((sw->nbq + 1) * 2 > sw->kcap && bkey_grow(sw) < 0)
+		return;
 	struct bcast *b = malloc(sizeof(*b) + len);
 	if (!b)
 		return;
-	b->koff = koff;
-	b->klen = klen;
-	b->transmits = 0;
-	b->order = ++sw->border;
-	b->len = (uint16_t)len;
+	*b = (struct bcast){.khash = h, .len = (uint16_t)len, .koff = koff, .klen = klen};
 	memcpy(b->msg, msg, len);
-	sw->bq[sw->nbq++] = b;
+	if (bucket_push(sw, 0, b) < 0) {
+		free(b);
+		return;
+	}
+	sw->bkey[bkey_find(sw, h, msg + koff, klen)] = b;
+	sw->nbq++;
 }
 
-static int bcast_cmp(const void *a, const void *b)
-{
-	const struct bcast *x = *(const struct bcast *const *)a, *y = *(const struct bcast *const *)b;
-	if (x->transmits != y->transmits)
-		return x->transmits < y->transmits ? -1 : 1;
-	return x->order > y->order ? -1 : x->order < y->order; /* newest first */
-}
+#define FILL_MAX 256 /* messages in one packet, at most */
 
-/* append the fewest-sent broadcasts that fit; count the transmissions */
+/* append the fewest-sent broadcasts that fit, newest first among equals;
+ * count the transmissions */
 static void fill_broadcasts(struct mesh_swim *sw, struct wr *w)
 {
 	if (!sw->nbq)
 		return;
 	uint32_t limit = mesh_swim_retransmit_limit(sw->cfg.retransmit_mult, sw->n);
-	qsort(sw->bq, sw->nbq, sizeof(*sw->bq), bcast_cmp);
-	for (size_t i = 0; i < sw->nbq && w->cap - w->len > 3;) {
-		struct bcast *b = sw->bq[i];
-		if (b->len > w->cap - w->len) {
-			i++;
-			continue;
+	struct bcast *sent[FILL_MAX];
+	size_t ns = 0, misses = 0;
+	for (size_t t = 0; t < sw->nbk; t++) {
+		struct bucket *k = &sw->bk[t];
+		for (size_t i = k->n; i-- > 0;) {
+			size_t room = w->cap - w->len;
+			if (room < 8 || misses > 64 || ns == FILL_MAX)
+				goto done;
+			struct bcast *b = k->v[i];
+			if (b->len > room) {
+				misses++;
+				continue;
+			}
+			put(w, b->msg, b->len);
+			sent[ns++] = b;
 		}
-		put(w, b->msg, b->len);
-		if (++b->transmits >= limit)
-			bq_remove(sw, i);
-		else
-			i++;
+	}
+done:
+	for (size_t i = 0; i < ns; i++) {
+		struct bcast *b = sent[i];
+		size_t t = b->transmits + 1;
+		bucket_take(sw, b);
+		if (t >= limit || bucket_push(sw, t, b) < 0)
+			bq_drop(sw, b, false);
 	}
 }
 
@@ -1519,8 +1611,11 @@ void mesh_swim_free(struct mesh_swim *sw)
 {
 	if (!sw)
 		return;
-	for (size_t i = 0; i < sw->nbq; i++)
-		free(sw->bq[i]);
+	for (size_t t = 0; t < sw->nbk; t++) {
+		for (size_t i = 0; i < sw->bk[t].n; i++)
+			free(sw->bk[t].v[i]);
+		free(sw->bk[t].v);
+	}
 	while (sw->out_head) {
 		struct outq *q = sw->out_head;
 		sw->out_head = q->next;
@@ -1531,7 +1626,8 @@ void mesh_swim_free(struct mesh_swim *sw)
 	free(sw->hash);
 	free(sw->names);
 	free(sw->susp);
-	free(sw->bq);
+	free(sw->bk);
+	free(sw->bkey);
 	free(sw);
 }
 
