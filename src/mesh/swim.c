@@ -624,9 +624,9 @@ static void bkey_del(struct mesh_swim *sw, size_t i)
 	}
 }
 
-static int bkey_grow(struct mesh_swim *sw)
+/* rebuild the id index at capacity cap (a power of 2 over 2 * nbq) */
+static int bkey_resize(struct mesh_swim *sw, size_t cap)
 {
-	size_t cap = sw->kcap ? sw->kcap * 2 : 64;
 	struct bcast **nk = calloc(cap, sizeof(*nk));
 	if (!nk)
 		return -ENOMEM;
@@ -673,6 +673,13 @@ static void bucket_take(struct mesh_swim *sw, struct bcast *b)
 	k->n--;
 	for (size_t i = b->pos; i < k->n; i++)
 		k->v[i]->pos = (uint32_t)i;
+	if (k->cap > 64 && k->n < k->cap / 4) { /* a join's burst is over: give it back */
+		struct bcast **nv = realloc(k->v, k->cap / 2 * sizeof(*nv));
+		if (nv) {
+			k->v = nv;
+			k->cap /= 2;
+		}
+	}
 }
 
 /* forget a queued broadcast (sent enough, or superseded) */
@@ -683,6 +690,8 @@ static void bq_drop(struct mesh_swim *sw, struct bcast *b, bool in_bucket)
 		bucket_take(sw, b);
 	free(b);
 	sw->nbq--;
+	if (sw->kcap > 64 && sw->nbq * 8 < sw->kcap)
+		bkey_resize(sw, sw->kcap / 2);
 }
 
 /* queue a message about a member, replacing any queued about the same one */
@@ -697,7 +706,7 @@ static void broadcast(struct mesh_swim *sw, const uint8_t *msg, size_t len)
 		if (old)
 			bq_drop(sw, old, true);
 	}
-	if ((sw->nbq + 1) * 2 > sw->kcap && bkey_grow(sw) < 0)
+	if ((sw->nbq + 1) * 2 > sw->kcap && bkey_resize(sw, sw->kcap ? sw->kcap * 2 : 64) < 0)
 		return;
 	struct bcast *b = malloc(sizeof(*b) + len);
 	if (!b)
