@@ -363,13 +363,20 @@
     box.append(h('h2', {}, 'Mesh'), body);
     try {
       const m = await api('/v1/mesh/status');
-      const peers = m.peers || [];
-      body.append(h('p', {}, `This cell is ${m.name || m.id || '?'}${m.role ? ` (${m.role})` : ''}; ${peers.length} peers.`),
-        peers.length ? table(['peer', 'role', 'trust', 'last seen'], peers.map((p) =>
-          h('tr', { 'data-testid': 'mesh-peer' }, h('th', { scope: 'row' }, p.name || p.id || '?'), td(p.role || '-'),
-            td(p.trust ?? '-'), td(when(p.last_seen_ms || p.seen_ms))))) : empty('No peers yet.'),
+      if (!m.joined) {
+        body.append(h('p', {}, m.enabled ? `This cell has not joined a fleet${m.reason ? `: ${m.reason}` : ''}.` : 'The mesh is off on this cell ([mesh] enabled = no).'));
+        return;
+      }
+      const [pr, wr] = await Promise.all([api('/v1/mesh/peers'), api('/v1/mesh/wisdom?limit=20')]);
+      const peers = (pr.peers || []).filter((p) => !p.self);
+      const mm = m.members || {};
+      body.append(h('p', {}, `This cell is ${m.node_id} (${(m.roles || []).join(', ') || 'no role'}) on ${m.listen}; ` +
+        `${mm.alive ?? 0} alive, ${mm.suspect ?? 0} suspect, ${mm.dead ?? 0} dead.`),
+        peers.length ? table(['peer', 'state', 'roles', 'trust', 'address'], peers.map((p) =>
+          h('tr', { 'data-testid': 'mesh-peer' }, h('th', { scope: 'row' }, p.node_id), td(p.state),
+            td((p.roles || []).join(', ') || '-'), td(p.trust ?? '-'), td(p.addr)))) : empty('No peers yet.'),
         h('h3', {}, 'Recent wisdom'),
-        (m.wisdom || []).length ? h('ul', {}, m.wisdom.map((w) => h('li', {}, when(w.ts), ' ', w.summary || w.text || JSON.stringify(w)))) : empty('Nothing shared yet.'));
+        (wr.records || []).length ? h('ul', {}, wr.records.map((w) => h('li', {}, when(w.received * 1000), ' ', `${w.from}: ${w.summary}`))) : empty('Nothing shared yet.'));
     } catch (e) {
       if (e.status === 401) throw e;
       if (e.status === 404 || e.status === 503) body.append(h('p', {}, 'The mesh is not running on this cell.'));

@@ -231,6 +231,9 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, api_rou
     case R_PREFS: return api_h_prefs(a, c);
     case R_EVOLVE: return api_h_evolve(a, c, r.arg, "GET", NULL, 0);
     case R_WEB: return api_h_web(a, c, r.arg ? r.arg : "/", head);
+    case R_MESH_STATUS:
+    case R_MESH_PEERS:
+    case R_MESH_WISDOM: return api_h_mesh(a, c, r.id);
     case R_ACTIONS: /* POST only */
     case R_DREAM: /* POST only: dispatch_post */
     case R_LEARN:

@@ -93,6 +93,12 @@
  *                                   edited action runs instead (heal's policy
  *                                   decides it; errors as approve; 400 when
  *                                   the edit is no action)
+ * The mesh (api_mesh.c; 503 "unavailable" when the hook is NULL):
+ *   GET  /v1/mesh/status            the cell: enabled, joined, node id, keys,
+ *                                   members by state, traffic, rejections
+ *   GET  /v1/mesh/peers             every member with state, roles, caps, trust
+ *   GET  /v1/mesh/wisdom[?limit=N]  recent wisdom records (N 1..1000, 50)
+ *   /metrics also carries the ippoc_mesh_* families while the cell runs.
  * Ids are decimal 1..2^64-1; anything else is 400 bad_request. approve /
  * reject errors: -ENOENT 404 not_found, -ETIMEDOUT 409 expired, -EAGAIN 409
  * conflict (still queued), -EPERM 403 forbidden, -ECANCELED 503 unavailable
@@ -223,7 +229,15 @@ typedef struct api_hooks {
      * service, 503) and err. Blocks up to a few s (the loop thread). */
     char *(*propose)(void *ud, const char *service, const char *action, const char *who, const char *why,
                      int *status, char *err, size_t errlen);
+    /* The mesh (api_mesh.c; NULL: 503): GET /v1/mesh/status, /v1/mesh/peers
+     * and /v1/mesh/wisdom?limit=N (what: API_MESH_*; limit 0: the default)
+     * as malloc'd JSON text, NULL when it cannot answer (503); mesh_metrics:
+     * the ippoc_mesh_* families for /metrics (malloc'd text; NULL: none).
+     * Thread-safe. */
+    char *(*mesh_json)(void *ud, int what, int limit);
+    char *(*mesh_metrics)(void *ud);
 } api_hooks;
+enum { API_MESH_STATUS = 0, API_MESH_PEERS = 1, API_MESH_WISDOM = 2 };
 
 /* Binds cfg->api_listen (port 0 = any free port), cfg->api_prometheus_listen
  * when set (GET /metrics only, no token) and hooks->socket_path when given,

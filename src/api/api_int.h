@@ -231,6 +231,7 @@ typedef enum api_route_id {
     R_EVOLVE, /* /v1/genome, /v1/evolve, /v1/tools and below, GET and POST (api_evolve.c) */
     R_ACTIONS, /* POST /v1/actions: a proposed typed action (api_actions.c) */
     R_WEB,     /* the dashboard's static files: "/", "/index.html", "/assets/..." (api_web.c); no token */
+    R_MESH_STATUS, R_MESH_PEERS, R_MESH_WISDOM, /* the mesh (api_mesh.c) */
 } api_route_id;
 
 typedef struct api_route {
@@ -391,6 +392,8 @@ enum MHD_Result api_h_actions(struct api *a, struct MHD_Connection *c, const cha
  * "/index.html" or "/assets/NAME"); no token (they hold no data: every
  * request the page makes for data carries it). */
 enum MHD_Result api_h_web(struct api *a, struct MHD_Connection *c, const char *url, bool head);
+/* api_mesh.c: GET /v1/mesh/status|peers|wisdom */
+enum MHD_Result api_h_mesh(struct api *a, struct MHD_Connection *c, api_route_id id);
 int api_parse_ask_body(const char *body, size_t len, int64_t now_ms, char **question, int64_t *at_ms, char *err,
                        size_t errlen);
 

@@ -246,6 +246,12 @@ enum MHD_Result api_h_prometheus(struct api *a, struct MHD_Connection *c)
     }
     if (rc == 0)
         api_prom_anomaly(a, &b);
+    if (rc == 0 && a->hooks.mesh_metrics) { /* the mesh's families (api_mesh.c's hook) */
+        char *mt = a->hooks.mesh_metrics(a->hooks.ud);
+        if (mt)
+            api_buf_puts(&b, mt);
+        free(mt);
+    }
     rc = rc ? rc : b.oom ? -ENOMEM : 0;
     if (rc < 0) {
         api_buf_free(&b);

@@ -22,6 +22,7 @@ static const struct {
     {"/v1/knowledge/links", R_KNOWLEDGE_LINKS},
     {"/v1/prefs", R_PREFS},
     {"/v1/actions", R_ACTIONS},
+    {"/v1/mesh/status", R_MESH_STATUS}, {"/v1/mesh/peers", R_MESH_PEERS}, {"/v1/mesh/wisdom", R_MESH_WISDOM},
     {"/", R_WEB}, {"/index.html", R_WEB},
 };
 

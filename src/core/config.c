@@ -79,6 +79,7 @@ bool core_config_raw_section(const char *section)
            !strcmp(section, "brain") || !strcmp(section, "llm") || !strcmp(section, "knowledge") ||
            !strcmp(section, "prefs") || !strcmp(section, "dream") ||
            !strcmp(section, "evolve") || /* src/heal (changes), src/daemon (probation) */
+           !strcmp(section, "mesh") || /* src/mesh (the cell) */
            (!strncmp(section, "service.", 8) && section[8]) || (!strncmp(section, "alert.", 6) && section[6]);
 }
 

@@ -3,12 +3,13 @@
 #include "core/core.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
 
-static int g_level = CORE_LOG_INFO;
+static atomic_int g_level = CORE_LOG_INFO; /* read unlocked by every thread, set by a reload */
 static int g_syslog;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
@@ -20,12 +21,12 @@ void core_log_setup(int level, int to_syslog)
         openlog("ippocd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
     else if (!to_syslog && g_syslog)
         closelog();
-    g_level = level;
+    atomic_store(&g_level, level);
     g_syslog = to_syslog;
     pthread_mutex_unlock(&g_lock);
 }
 
-int core_log_level(void) { return g_level; }
+int core_log_level(void) { return atomic_load(&g_level); }
 
 int core_log_level_parse(const char *s)
 {
@@ -42,7 +43,7 @@ int core_log_level_parse(const char *s)
 void core_log(int level, const char *fmt, ...)
 {
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-    if (level > g_level || level < 0)
+    if (level > atomic_load(&g_level) || level < 0)
         return;
     char msg[2048];
     va_list ap;

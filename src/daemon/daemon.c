@@ -17,6 +17,7 @@
 #include "evolve/evolve.h"
 #include "llm/llm.h"
 #include "memory/memory.h"
+#include "mesh/mesh.h"
 #include "sense/sense.h"
 
 #include <errno.h>
@@ -63,6 +64,7 @@ typedef struct cell {
     detect_registry *an;           /* from open_cell to close_cell (outlives the API) */
     logs_watch *logs;              /* the log watch: loop thread; set and cleared under snap_lock */
     loopcall lc;                   /* API threads run approve/reject on the loop */
+    mesh_cell *mesh;               /* the Telepathy mesh: from open_cell until after the API stops (NULL: no node key) */
     evolve_cell *evolve;           /* the genome and evolution: after the brain, freed after the API,
                                       before the llm and memory it uses (NULL: unavailable, see evolve_err) */
     char evolve_err[512];
@@ -137,6 +139,8 @@ int daemon_load_config(const daemon_opts *o, core_config *c, char *err, size_t e
         rc = llm_config_check(c, err, errlen);
     if (!rc)
         rc = brain_learn_config_check(c, err, errlen);
+    if (!rc)
+        rc = mesh_config_check(c, err, errlen);
     return rc ? rc : brain_config_check(c, err, errlen);
 }
 
@@ -1241,6 +1245,52 @@ static void start_evolving(cell *c)
         heal_engine_set_genome(c->heal, ev_execute, c);
 }
 
+/* ---- the mesh ------------------------------------------------------------------ */
+
+/* Whether [llm] names a model (advertised in the cell's capabilities). */
+static bool llm_configured(const core_config *cfg)
+{
+    for (int i = 0; i < cfg->nraw; i++)
+        if (!strcmp(cfg->raw[i].section, "llm") &&
+            (!strcmp(cfg->raw[i].key, "local") || !strcmp(cfg->raw[i].key, "cloud")) && cfg->raw[i].value[0] &&
+            strcmp(cfg->raw[i].value, "none") && strcmp(cfg->raw[i].value, "off"))
+            return true;
+    return false;
+}
+
+/* Before the API (its routes read it); a failure leaves the cell without a mesh. */
+static void start_mesh(cell *c)
+{
+    char err[1024];
+    mesh_cell_opts o = {.state_dir = c->cfg.state_dir, .mem = c->mem, .llm = llm_configured(&c->cfg)};
+    if (mesh_cell_new(&o, &c->mesh, err, sizeof err)) {
+        log_err("ippocd: mesh: %s (running without the mesh)", err);
+        c->mesh = NULL;
+        return;
+    }
+    if (mesh_cell_configure(c->mesh, &c->cfg, err, sizeof err))
+        log_err("ippocd: %s", err);
+}
+
+/* GET /v1/mesh/... and the /metrics families (any thread; c->mesh is fixed while the API runs). */
+static char *hk_mesh(void *ud, int what, int limit)
+{
+    cell *c = ud;
+    if (!c->mesh)
+        return NULL;
+    if (what == API_MESH_STATUS)
+        return mesh_cell_status_json(c->mesh);
+    if (what == API_MESH_PEERS)
+        return mesh_cell_peers_json(c->mesh);
+    return mesh_cell_wisdom_json(c->mesh, limit);
+}
+
+static char *hk_mesh_metrics(void *ud)
+{
+    cell *c = ud;
+    return c->mesh ? mesh_cell_prometheus(c->mesh) : NULL;
+}
+
 /* ---- API start/stop --------------------------------------------------------- */
 
 static int start_api(cell *c, char *err, size_t errlen)
@@ -1261,7 +1311,8 @@ static int start_api(cell *c, char *err, size_t errlen)
                        .ask_json = hk_ask,
                        .prefs_json = hk_prefs, .prefs_forget = hk_prefs_forget, .approve_edit = hk_approve_edit,
                        .evolve_http = hk_evolve,
-                       .propose = hk_propose};
+                       .propose = hk_propose,
+                       .mesh_json = hk_mesh, .mesh_metrics = hk_mesh_metrics};
     int rc = api_start(&c->api, &c->cfg, c->mem, &hooks, err, errlen);
     if (rc)
         return rc;
@@ -1354,6 +1405,10 @@ static void reload(cell *c)
     }
     if (c->learn && brain_learn_reconfigure(c->learn, &next, err, sizeof err)) /* checked: out of memory only */
         log_err("daemon: knowledge: %s", err);
+    if (c->mesh && mesh_cell_configure(c->mesh, &next, err, sizeof err)) { /* a join takes effect here */
+        log_err("daemon: %s", err);
+        record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
+    }
     if (c->brain && brain_reconfigure(c->brain, &next, err, sizeof err)) {
         log_err("daemon: the brain keeps its settings: %s", err);
         record_event(c, "config.rejected", "error", json_pack("{s:s}", "reason", err));
@@ -1475,6 +1530,7 @@ static int open_cell(cell *c, char *err, size_t errlen)
         rc = detect_registry_new(&c->an, c->mem, &c->cfg, err, errlen);
     if (rc)
         return rc;
+    start_mesh(c);
     return start_api(c, err, errlen);
 }
 
@@ -1483,6 +1539,8 @@ static void close_cell(cell *c)
     brain_learn_stop(c->learn); /* a document being fetched does not hold the API's threads */
     if (c->api)
         api_stop(c->api);
+    mesh_cell_free(c->mesh); /* leaves the mesh; before memory, which it records into */
+    c->mesh = NULL;
     brain_learn_free(c->learn); /* its feed thread stops before the store closes */
     c->learn = NULL;
     pthread_mutex_lock(&c->snap_lock);

@@ -432,6 +432,8 @@ static int apply_key(eng_cfg *c, const core_config *cfg, const core_kv *kv, char
     if (!strcmp(kv->section, "llm") || !strcmp(kv->section, "knowledge") || !strcmp(kv->section, "prefs") ||
         !strcmp(kv->section, "dream")) /* Brain II: src/llm/, src/memory/ and src/brain/ read them */
         return 0;
+    if (!strcmp(kv->section, "mesh")) /* src/mesh/cell_config.c reads it */
+        return 0;
     return core_kv_error(err, errlen, kv, "unknown section [%s]", kv->section);
 }
 

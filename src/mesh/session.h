@@ -23,6 +23,31 @@
  *  - sends what mesh_session_next_out() yields, to the address it names,
  *  - calls mesh_session_tick() at or after mesh_session_next_deadline().
  * Addresses are opaque strings ("127.0.0.1:7947", "[::1]:7947"). */
+
+/* Wire format (added by the session part; integers little-endian):
+ *   1 XX initiation  type | sender u32 | msg1 (e, 32) | mac1[16] | mac2[16]
+ *   2 IK initiation  type | sender u32 | msg1 (e, s, stamp u64 + certificate) | mac1[16] | mac2[16]
+ *   3 response       type | sender u32 | receiver u32 | msg2 (e, [s,] certificate)
+ *   4 XX message 3   type | sender u32 | receiver u32 | msg3 (s, certificate)
+ *   5 cookie reply   type | receiver u32 | nonce[24] | XChaCha20-Poly1305(cookie[16]) (32)
+ *   6 transport      type | receiver u32 | counter u64 | ChaChaPoly(payload) (len + 16)
+ * Noise prologue "ippoc-mesh-1" || fleet public key. Certificates
+ * (mesh_identity_cert_encode) travel only in encrypted payloads.
+ * mac1 = BLAKE2b-128(key, the initiation up to mac1) with key =
+ * BLAKE2b-256("mac1----" || the responder's X25519 key) for IK and
+ * ("mac1----" || fleet key) for XX (the initiator does not know the
+ * responder yet); mac2 = BLAKE2b-128(cookie, up to mac2) or zeros. cookie =
+ * BLAKE2b-128(secret rotated every 2 min, source address), sealed under
+ * BLAKE2b-256("cookie--" || same basis) with the initiation's mac1 as AD.
+ * Transport AD is its 13-byte header; the counter is the nonce; the replay
+ * window is judged after authentication. A transport packet is 29 bytes
+ * more than its payload (1,368 -> 1,397). Empty transport payloads are
+ * keepalives that confirm new keys and are not reported as DATA.
+ * The IK stamp (wall seconds << 20 plus a count) must grow per sender key:
+ * a replayed IK initiation is refused.
+ * Simultaneous initiations: the one whose ephemeral key (clear in both
+ * msg1) is larger wins; the other side drops its own and answers.
+ * UP is reported when a peer first gets a session (not on each rekey). */
 #ifndef IPPOC_MESH_SESSION_H
 #define IPPOC_MESH_SESSION_H
 
@@ -85,6 +110,9 @@ typedef struct {
     uint64_t rejected_cert, rejected_revoked, rejected_forged, rejected_replay, rejected_malformed;
     uint64_t cookies_sent;
     size_t sessions;
+    /* added by the session part: */
+    uint64_t dropped_mac1;   /* initiations with a bad mac1, dropped silently */
+    uint64_t rejected_stale; /* transport packets for keys past reject_after_ms */
 } mesh_session_stats;
 
 struct mesh_session;

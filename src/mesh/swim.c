@@ -1701,6 +1701,18 @@ int mesh_swim_member(const struct mesh_swim *sw, const char *id, enum mesh_swim_
 	return 0;
 }
 
+void mesh_swim_members(const struct mesh_swim *sw,
+		       void (*fn)(void *ctx, const struct mesh_swim_member_info *mi), void *ctx)
+{
+	for (size_t i = 0; i < sw->n; i++) {
+		const struct member *m = sw->m[i];
+		struct mesh_swim_member_info mi = {.id = m->id, .addr = m->addr, .state = m->state,
+						   .incarnation = m->inc, .meta = m->meta,
+						   .meta_len = m->meta_len, .self = m == sw->self};
+		fn(ctx, &mi);
+	}
+}
+
 uint32_t mesh_swim_awareness(const struct mesh_swim *sw)
 {
 	return sw->awareness;

@@ -132,6 +132,18 @@ size_t mesh_swim_member_count(const struct mesh_swim *sw, enum mesh_swim_state s
 /* 0 and its state and incarnation for a known member, -ENOENT otherwise. */
 int mesh_swim_member(const struct mesh_swim *sw, const char *id, enum mesh_swim_state *state,
 		     uint64_t *inc);
+/* Every member, self included, with its address and metadata (views valid
+ * during the call only); added for the running cell (src/mesh/cell.c). */
+struct mesh_swim_member_info {
+	const char *id, *addr;
+	enum mesh_swim_state state;
+	uint64_t incarnation;
+	const uint8_t *meta;
+	size_t meta_len;
+	bool self;
+};
+void mesh_swim_members(const struct mesh_swim *sw,
+		       void (*fn)(void *ctx, const struct mesh_swim_member_info *mi), void *ctx);
 uint32_t mesh_swim_awareness(const struct mesh_swim *sw);
 uint64_t mesh_swim_incarnation(const struct mesh_swim *sw);
 void mesh_swim_get_stats(const struct mesh_swim *sw, struct mesh_swim_stats *st);

@@ -254,6 +254,12 @@ int mesh_wisdom_store_receive(mesh_wisdom_store *s, mesh_wisdom_trust *t, const 
                               char *err, size_t errlen);
 /* Counts and sizes: records kept, rejects kept. */
 int mesh_wisdom_store_count(mesh_wisdom_store *s, int *records, int *rejects);
+/* The kept records, newest received first, at most limit: fn gets each
+ * record's signed bytes and when it was received (the now_ms given to
+ * receive); its non-zero return stops the walk. Returns how many were
+ * walked or a negative error. Added for the cell's GET /v1/mesh/wisdom. */
+int mesh_wisdom_store_recent(mesh_wisdom_store *s, int limit,
+                             int (*fn)(void *ud, const uint8_t *buf, size_t len, int64_t received_ms), void *ud);
 /* Whether a kept record may be forwarded: it is kept and neither its origin
  * nor its sender is ignored now. */
 bool mesh_wisdom_store_forwardable(mesh_wisdom_store *s, const mesh_wisdom_trust *t,

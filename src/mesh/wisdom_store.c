@@ -302,6 +302,26 @@ int mesh_wisdom_store_count(mesh_wisdom_store *s, int *records, int *rejects)
     return 0;
 }
 
+int mesh_wisdom_store_recent(mesh_wisdom_store *s, int limit,
+                             int (*fn)(void *ud, const uint8_t *buf, size_t len, int64_t received_ms), void *ud)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT data, received FROM records ORDER BY received DESC, id DESC LIMIT ?", -1,
+                           &st, NULL))
+        return -EIO;
+    sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const uint8_t *b = sqlite3_column_blob(st, 0);
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        n++;
+        if (b && fn(ud, b, len, sqlite3_column_int64(st, 1)))
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -EIO;
+}
+
 /* The sender of a kept record into sender; false when not kept. */
 static bool kept_sender(mesh_wisdom_store *s, const uint8_t *origin, uint64_t seq, uint8_t *sender)
 {

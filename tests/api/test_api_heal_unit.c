@@ -46,6 +46,9 @@ static void t_routes(void **state)
     expect_route("/v1/audit", R_AUDIT, NULL);
     expect_route("/v1/audit/verify", R_AUDIT_VERIFY, NULL);
     expect_route("/v1/actions", R_ACTIONS, NULL);
+    expect_route("/v1/mesh/status", R_MESH_STATUS, NULL); /* the mesh (api_mesh.c) */
+    expect_route("/v1/mesh/peers", R_MESH_PEERS, NULL);
+    expect_route("/v1/mesh/wisdom", R_MESH_WISDOM, NULL);
     expect_route("/", R_WEB, NULL); /* the dashboard: no token */
     expect_route("/index.html", R_WEB, NULL);
     expect_route("/assets/app.js", R_WEB, "/assets/app.js");
@@ -55,6 +58,7 @@ static void t_routes(void **state)
         "/v1/pending/", "/v1/pending/7", "/v1/pending/7/", "/v1/pending/7/approve/",
         "/v1/pending//approve", "/v1/pending/7/approvex", "/v1/pending/7/8/approve",
         "/v1/audit/", "/v1/audit/verify/", "/v1/audit/x", "/v1/metrics/", "", "/assets/", "/v1/actions/",
+        "/v1/mesh", "/v1/mesh/", "/v1/mesh/status/", "/v1/mesh/peer",
     };
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
         expect_route(none[i], R_NONE, NULL);

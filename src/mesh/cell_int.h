@@ -1,0 +1,114 @@
+/* cell_int.h: internals shared by the cell's files (cell*.c): the cell's
+ * state, the capability record swim carries as member metadata, the gossip
+ * channels and the views. Not for other modules (they include mesh.h). */
+#ifndef IPPOC_MESH_CELL_INT_H
+#define IPPOC_MESH_CELL_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "mesh/identity.h"
+#include "mesh/mesh.h"
+#include "mesh/session.h"
+#include "mesh/swim.h"
+#include "mesh/wisdom.h"
+
+/* The one-byte channel tag before every session payload. */
+enum { CELL_CH_SWIM = 1, CELL_CH_REVOKE = 2, CELL_CH_WISDOM = 3 };
+
+#define CELL_KNOWN_MAX 1024   /* peers with a session remembered */
+#define CELL_OUTBOX_MAX 64    /* wisdom records being gossiped */
+#define CELL_WISDOM_PER_ROUND 3
+#define CELL_OWN_MAX 256
+#define CELL_REVOKE_EVERY_MS 10000
+#define CELL_PUBLISH_EVERY_MS 60000
+
+/* The capability record (swim member metadata, 13 bytes):
+ * version(1)=1 roles(1) cpus(2) memory_mb(4) disk_gb(4) flags(1: 1 gpu, 2 llm), big-endian. */
+#define CELL_CAPS_BYTES 13
+typedef struct cell_caps {
+    uint32_t roles;
+    uint32_t cpus, memory_mb, disk_gb;
+    bool gpu, llm;
+} cell_caps;
+void cell_caps_local(const char *state_dir, bool llm, uint32_t roles, cell_caps *c);
+size_t cell_caps_encode(const cell_caps *c, uint8_t out[CELL_CAPS_BYTES]);
+int cell_caps_decode(const uint8_t *p, size_t n, cell_caps *c);
+
+/* A peer the session layer told us about. */
+typedef struct cell_known {
+    char addr[MESH_SESSION_ADDR_MAX + 1];
+    char node_id[MESH_ID_NODE_ID_MAX + 1];
+    uint8_t pk[MESH_ID_PK_BYTES];
+    bool session;
+} cell_known;
+
+typedef struct cell_out { /* a record being gossiped */
+    uint8_t buf[MESH_WISDOM_MAX_BYTES];
+    size_t len;
+    int left; /* transmissions left */
+} cell_out;
+
+struct mesh_cell {
+    char state_dir[CORE_PATH_MAX];
+    mem_t *mem;
+    bool llm;
+    mesh_identity_key node;
+    char pk_hex[2 * MESH_ID_PK_BYTES + 1];
+
+    pthread_mutex_t mu; /* everything below; the thread holds it while it works */
+    mesh_config cfg;
+    bool configured, joined;
+    char reason[256];                   /* why not joined */
+    char token_text[MESH_ID_TOKEN_MAX]; /* as last read: a change restarts */
+    mesh_identity_token tok;
+    uint32_t roles; /* effective: asked & granted */
+    char listen[MESH_CFG_ADDR_MAX + 1]; /* bound */
+
+    /* the running part (the thread's) */
+    bool running, th_started;
+    pthread_t th;
+    uint64_t now; /* the time of the session call in progress (the thread) */
+    atomic_bool stop;
+    int wake[2];
+    int fd;
+    struct mesh_swim *sw;
+    struct mesh_session *ses;
+    mesh_identity_revlist rl;
+    mesh_wisdom_store *ws;
+    mesh_wisdom_trust trust;
+    mesh_wisdom_local loc;
+    mesh_wisdom_host host;
+    cell_known *known;
+    size_t nknown;
+    cell_out outbox[CELL_OUTBOX_MAX];
+    size_t noutbox;
+    uint64_t own_hash[CELL_OWN_MAX]; /* own fix records published (by content, not seq) */
+    size_t nown;
+    uint64_t rng, next_revoke, next_publish, next_wisdom, wisdom_seq;
+    uint64_t malformed; /* payloads with a bad channel tag or body */
+    uint64_t forged;    /* membership sent in another member's name */
+    uint64_t reject_log_at, reject_unlogged; /* refusals: one log line a second */
+    uint64_t udp_in, udp_out, udp_bytes_in, udp_bytes_out;
+};
+
+/* cell.c */
+uint64_t cell_rand(struct mesh_cell *m);
+cell_known *cell_known_by_addr(struct mesh_cell *m, const char *addr);
+const cell_known *cell_known_by_pk(const struct mesh_cell *m, const uint8_t pk[MESH_ID_PK_BYTES]);
+/* Sends payload on channel ch to addr through the session. */
+int cell_send(struct mesh_cell *m, uint64_t now, const char *addr, uint8_t ch, const uint8_t *p, size_t n);
+/* A random alive member other than self with a known address into addr; false when none. */
+bool cell_random_peer(struct mesh_cell *m, char *addr, size_t n);
+
+/* cell_gossip.c: revocations and wisdom (under mu, the thread) */
+int cell_gossip_open(struct mesh_cell *m, char *err, size_t errlen);
+void cell_gossip_close(struct mesh_cell *m);
+void cell_gossip_tick(struct mesh_cell *m, uint64_t now);
+uint64_t cell_gossip_deadline(const struct mesh_cell *m);
+void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
+void cell_wisdom_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
+/* Whether pk is revoked by key in the list. */
+bool cell_revoked_pk(const struct mesh_cell *m, const uint8_t pk[MESH_ID_PK_BYTES]);
+
+#endif

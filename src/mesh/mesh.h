@@ -1,0 +1,67 @@
+/* mesh.h: the running Telepathy mesh inside ippocd (issue 15): the module's
+ * one public header; the daemon and the API include only this.
+ *
+ * A mesh cell owns the node key (STATE/mesh-node.key, created on first use),
+ * reads the [mesh] config section and the membership token
+ * (STATE/mesh-member.token, written by `ippoc mesh join`), and when enabled
+ * and joined runs its own thread: a UDP socket on [mesh] listen, SWIM
+ * membership over the secure session, revocation and wisdom gossip. Every
+ * function is thread-safe; the JSON views are what GET /v1/mesh/... answer. */
+#ifndef IPPOC_MESH_H
+#define IPPOC_MESH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "memory/memory.h"
+
+#define MESH_CFG_SEEDS_MAX 16
+#define MESH_CFG_ADDR_MAX 64
+
+/* [mesh] */
+typedef struct mesh_config {
+    bool enabled;                       /* enabled = no|yes (no) */
+    char listen[MESH_CFG_ADDR_MAX + 1]; /* listen = 127.0.0.1:7947; port 0: any free one */
+    int nseeds;                         /* seeds = host:port, ... (added to the token's) */
+    char seeds[MESH_CFG_SEEDS_MAX][MESH_CFG_ADDR_MAX + 1];
+    uint32_t roles;                     /* roles = reasoning, tool, ... (0: all the certificate grants) */
+    uint32_t probe_interval_ms, probe_timeout_ms, gossip_interval_ms, suspicion_mult; /* swim's defaults */
+} mesh_config;
+
+/* Parses the [mesh] keys of cfg (defaults for the rest): 0, or -EINVAL with
+ * "FILE:LINE: reason" in err. */
+int mesh_config_parse(const core_config *cfg, mesh_config *out, char *err, size_t errlen);
+/* The same, for the daemon's config check. */
+int mesh_config_check(const core_config *cfg, char *err, size_t errlen);
+
+typedef struct mesh_cell mesh_cell;
+
+typedef struct mesh_cell_opts {
+    const char *state_dir; /* node key, token, revocations, the wisdom store */
+    mem_t *mem;            /* "mesh.member" events, the brain's cases; may be NULL */
+    bool llm;              /* a language model is configured (advertised) */
+} mesh_cell_opts;
+
+/* Loads or creates the node key; starts nothing. 0 or -errno with err. */
+int mesh_cell_new(const mesh_cell_opts *o, mesh_cell **out, char *err, size_t errlen);
+/* Applies cfg's [mesh] section and re-reads the token and revocation list:
+ * starts, restarts (when something changed) or stops the thread. Enabled
+ * without a token: "not joined", no socket. 0 or -errno with err: a bad
+ * section changes nothing; a start that fails (the port is taken) leaves
+ * the cell stopped. */
+int mesh_cell_configure(mesh_cell *m, const core_config *cfg, char *err, size_t errlen);
+/* Leaves the mesh, joins the thread, frees everything. NULL: nothing. */
+void mesh_cell_free(mesh_cell *m);
+
+/* GET /v1/mesh/status, /v1/mesh/peers, /v1/mesh/wisdom?limit=N: malloc'd
+ * JSON text, NULL when out of memory. */
+char *mesh_cell_status_json(mesh_cell *m);
+char *mesh_cell_peers_json(mesh_cell *m);
+char *mesh_cell_wisdom_json(mesh_cell *m, int limit);
+/* The ippoc_mesh_* families for /metrics (Prometheus text, malloc'd; ""
+ * while the cell is not running), NULL when out of memory. */
+char *mesh_cell_prometheus(mesh_cell *m);
+
+#endif

@@ -1,0 +1,786 @@
+/* test_session.c: the mesh's secure channel (src/mesh/session.c) with two
+ * and three sessions wired together in memory: every datagram one yields is
+ * handed to the one it names, on a virtual clock. Handshakes (XX, IK, the
+ * fallback), certificates refused, replay window, forged packets, rekey,
+ * lost packets, give-up, simultaneous initiation, cookies, sizes, fuzz. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mesh/session.h"
+#include "mesh/session_int.h"
+
+#define WALL 1800000000LL
+#define MAXN 3
+#define CAP 64
+
+typedef struct {
+    struct mesh_session *s;
+    char addr[32];
+    mesh_identity_key key;
+    mesh_identity_cert cert;
+    int ups, downs, rejects, datas;
+    char up_id[MESH_ID_NODE_ID_MAX + 1];
+    char reason[400], down_reason[400];
+    uint8_t last[MESH_SESSION_MTU];
+    size_t last_len;
+    uint32_t seen[4096]; /* payload sequence numbers received */
+    size_t nseen;
+} node;
+
+typedef struct {
+    node n[MAXN];
+    int count;
+    mesh_identity_key fleet;
+    int64_t wall;
+    uint64_t now;
+    /* loss: drop the next drop_n datagrams of type drop_type (0: none); drop_all_to: index or -1 */
+    int drop_type, drop_n, drop_all_to;
+    /* capture of every datagram delivered */
+    mesh_session_out cap[CAP];
+    int ncap;
+    int sent_types[8];
+} net;
+
+static int64_t wall_fn(void *ctx)
+{
+    return *(int64_t *)ctx;
+}
+
+static void on_event(void *ctx, const mesh_session_event *ev)
+{
+    node *n = ctx;
+    switch (ev->kind) {
+    case MESH_SESSION_UP:
+        n->ups++;
+        snprintf(n->up_id, sizeof n->up_id, "%s", ev->node_id);
+        assert_non_null(ev->pk);
+        break;
+    case MESH_SESSION_DOWN:
+        n->downs++;
+        snprintf(n->down_reason, sizeof n->down_reason, "%s", ev->reason);
+        break;
+    case MESH_SESSION_REJECT:
+        n->rejects++;
+        snprintf(n->reason, sizeof n->reason, "%s", ev->reason);
+        break;
+    case MESH_SESSION_DATA:
+        n->datas++;
+        assert_true(ev->len <= MESH_SESSION_MAX_PAYLOAD);
+        memcpy(n->last, ev->data, ev->len);
+        n->last_len = ev->len;
+        if (ev->len >= 4 && n->nseen < 4096)
+            memcpy(&n->seen[n->nseen++], ev->data, 4);
+        break;
+    }
+}
+
+static void new_key(mesh_identity_key *k, int kind)
+{
+    k->kind = kind;
+    crypto_sign_keypair(k->pk, k->sk);
+}
+
+/* A certificate for key k signed by fleet f, valid [nb, na]. */
+static mesh_identity_cert make_cert(const mesh_identity_key *f, const uint8_t *pk, const char *id, int64_t nb,
+                                    int64_t na)
+{
+    mesh_identity_cert c = {.roles = MESH_ROLE_ALL, .not_before = nb, .not_after = na};
+    memcpy(c.node_pk, pk, 32);
+    snprintf(c.node_id, sizeof c.node_id, "%s", id);
+    char err[256];
+    assert_int_equal(mesh_identity_cert_sign(&c, f, err, sizeof err), 0);
+    return c;
+}
+
+static void node_start(net *w, int i, const mesh_identity_cert *cert, const mesh_session_config *base,
+                       const mesh_identity_revlist *rl)
+{
+    node *n = &w->n[i];
+    mesh_session_config c = base ? *base : (mesh_session_config){0};
+    c.node = &n->key;
+    c.cert = cert ? cert : &n->cert;
+    c.fleet_pk = w->fleet.pk;
+    c.revoked = rl;
+    c.wall_clock = wall_fn;
+    c.clock_ctx = &w->wall;
+    char err[256];
+    assert_int_equal(mesh_session_new(&c, &n->s, err, sizeof err), 0);
+    mesh_session_on_event(n->s, on_event, n);
+}
+
+static void net_init(net *w, int count, const mesh_session_config *base)
+{
+    memset(w, 0, sizeof *w);
+    w->count = count;
+    w->wall = WALL;
+    w->now = 1000;
+    w->drop_all_to = -1;
+    new_key(&w->fleet, MESH_KEY_FLEET);
+    for (int i = 0; i < count; i++) {
+        node *n = &w->n[i];
+        snprintf(n->addr, sizeof n->addr, "10.0.0.%d:7947", i + 1);
+        new_key(&n->key, MESH_KEY_NODE);
+        char id[16];
+        snprintf(id, sizeof id, "cell-%d", i);
+        n->cert = make_cert(&w->fleet, n->key.pk, id, WALL - 3600, WALL + 86400);
+        node_start(w, i, NULL, base, NULL);
+    }
+}
+
+static void net_free(net *w)
+{
+    for (int i = 0; i < w->count; i++)
+        mesh_session_free(w->n[i].s);
+}
+
+static int node_of(net *w, const char *addr)
+{
+    for (int i = 0; i < w->count; i++)
+        if (strcmp(w->n[i].addr, addr) == 0)
+            return i;
+    return -1;
+}
+
+/* Hands everything node i has to send to its receivers (one hop). */
+static int flush_from(net *w, int i)
+{
+    mesh_session_out o;
+    int moved = 0;
+    while (mesh_session_next_out(w->n[i].s, &o)) {
+        assert_true(o.len >= 1 && o.len <= MESH_SESSION_MTU);
+        moved++;
+        w->sent_types[o.data[0] & 7]++;
+        if (w->ncap < CAP)
+            w->cap[w->ncap++] = o;
+        int to = node_of(w, o.addr);
+        assert_true(to >= 0);
+        if (to == w->drop_all_to)
+            continue;
+        if (w->drop_n > 0 && o.data[0] == w->drop_type) {
+            w->drop_n--;
+            continue;
+        }
+        snprintf(o.addr, sizeof o.addr, "%s", w->n[i].addr);
+        mesh_session_receive(w->n[to].s, w->now, o.addr, o.data, o.len);
+    }
+    return moved;
+}
+
+static void deliver(net *w)
+{
+    for (int moved = 1; moved;) {
+        moved = 0;
+        for (int i = 0; i < w->count; i++)
+            moved += flush_from(w, i);
+    }
+}
+
+/* Advances the virtual clock to t, firing every deadline on the way. */
+static void run_until(net *w, uint64_t t)
+{
+    for (;;) {
+        uint64_t d = UINT64_MAX;
+        for (int i = 0; i < w->count; i++) {
+            uint64_t x = mesh_session_next_deadline(w->n[i].s);
+            d = x < d ? x : d;
+        }
+        if (d > t)
+            break;
+        w->now = d > w->now ? d : w->now;
+        for (int i = 0; i < w->count; i++)
+            mesh_session_tick(w->n[i].s, w->now);
+        deliver(w);
+    }
+    w->now = t;
+    for (int i = 0; i < w->count; i++)
+        mesh_session_tick(w->n[i].s, w->now);
+    deliver(w);
+}
+
+static int send_seq(net *w, int from, int to, uint32_t seq, size_t len)
+{
+    uint8_t buf[MESH_SESSION_MAX_PAYLOAD];
+    memset(buf, (int)(seq & 0xff), sizeof buf);
+    memcpy(buf, &seq, 4);
+    char err[256];
+    return mesh_session_send(w->n[from].s, w->now, w->n[to].addr, buf, len < 4 ? 4 : len, err, sizeof err);
+}
+
+static mesh_session_stats stats(net *w, int i)
+{
+    mesh_session_stats st;
+    mesh_session_get_stats(w->n[i].s, &st);
+    return st;
+}
+
+/* ---- tests -------------------------------------------------------------------- */
+static void test_xx_then_data(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    assert_int_equal(send_seq(&w, 0, 1, 7, 100), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_XX], 1);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 0);
+    assert_int_equal(w.n[0].ups, 1);
+    assert_int_equal(w.n[1].ups, 1);
+    assert_string_equal(w.n[0].up_id, "cell-1");
+    assert_string_equal(w.n[1].up_id, "cell-0");
+    assert_int_equal(w.n[1].datas, 1);
+    assert_int_equal(w.n[1].seen[0], 7);
+    assert_int_equal(w.n[1].last_len, 100);
+    assert_int_equal(send_seq(&w, 1, 0, 8, 1000), 0);
+    deliver(&w);
+    assert_int_equal(w.n[0].datas, 1);
+    assert_int_equal(w.n[0].seen[0], 8);
+    mesh_session_stats a = stats(&w, 0), b = stats(&w, 1);
+    assert_int_equal(a.handshakes_ok, 1);
+    assert_int_equal(b.handshakes_ok, 1);
+    assert_int_equal(a.sessions, 1);
+    assert_int_equal(b.sessions, 1);
+    assert_int_equal(w.n[0].rejects + w.n[1].rejects, 0);
+    net_free(&w);
+}
+
+static void test_ik_second_contact_and_learned(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 3, NULL);
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.n[1].datas, 1);
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    mesh_session_forget(w.n[1].s, w.n[0].addr);
+    assert_int_equal(stats(&w, 0).sessions, 0);
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    assert_int_equal(send_seq(&w, 0, 1, 2, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 1);
+    assert_int_equal(w.sent_types[SESS_T_INIT_XX], 0);
+    assert_int_equal(w.sent_types[SESS_T_FINAL], 0);
+    assert_int_equal(w.n[1].datas, 2);
+    assert_int_equal(w.n[1].seen[1], 2);
+    /* a replayed IK initiation (its stamp is not newer) is refused, no answer */
+    const mesh_session_out *ik = NULL;
+    for (int i = 0; i < w.ncap; i++)
+        if (w.cap[i].data[0] == SESS_T_INIT_IK)
+            ik = &w.cap[i];
+    assert_non_null(ik);
+    mesh_session_out none;
+    assert_int_equal(mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, ik->data, ik->len), -EALREADY);
+    assert_false(mesh_session_next_out(w.n[1].s, &none));
+    assert_int_equal(stats(&w, 1).rejected_replay, 1);
+    assert_non_null(strstr(w.n[1].reason, "replayed handshake"));
+    /* the responder sends only once its IK keys are confirmed: both ways work */
+    assert_int_equal(send_seq(&w, 1, 0, 3, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.n[0].datas, 1);
+    /* a key learned from elsewhere: first contact already IK */
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    mesh_session_learn_key(w.n[2].s, w.n[1].addr, w.n[1].key.pk);
+    assert_int_equal(send_seq(&w, 2, 1, 4, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 1);
+    assert_int_equal(w.sent_types[SESS_T_INIT_XX], 0);
+    assert_int_equal(w.n[1].datas, 3);
+    assert_string_equal(w.n[2].up_id, "cell-1");
+    net_free(&w);
+}
+
+/* The responder got a new node key: IK to the old one fails, XX follows. */
+static void test_ik_fallback_to_xx(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    mesh_identity_key old;
+    new_key(&old, MESH_KEY_NODE);
+    mesh_session_learn_key(w.n[0].s, w.n[1].addr, old.pk);
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    deliver(&w);
+    /* its mac1 is keyed by the old key: dropped silently, before any DH */
+    assert_int_equal(stats(&w, 1).dropped_mac1, 1);
+    assert_int_equal(w.n[1].datas, 0);
+    run_until(&w, w.now + 6000);
+    assert_int_equal(w.sent_types[SESS_T_INIT_XX], 1);
+    assert_int_equal(w.n[1].datas, 1);
+    assert_int_equal(w.n[0].ups, 1);
+    net_free(&w);
+}
+
+typedef enum { BAD_FLEET, BAD_EXPIRED, BAD_NOT_YET, BAD_SERIAL, BAD_KEY, BAD_BINDING } bad_kind;
+
+/* Node 1 (responder when bad_is_responder, else node 0 the initiator) has a
+ * bad certificate; the other refuses it with the reason, nothing flows. */
+static void check_bad_cert(bad_kind kind, bool bad_is_responder, const char *want)
+{
+    net w;
+    net_init(&w, 2, NULL);
+    int bad = bad_is_responder ? 1 : 0, good = 1 - bad;
+    node *b = &w.n[bad];
+    mesh_identity_cert c = b->cert;
+    mesh_identity_revlist rl;
+    assert_int_equal(mesh_identity_revlist_init(&rl, w.fleet.pk, 0), 0);
+    if (kind == BAD_FLEET) {
+        mesh_identity_key other;
+        new_key(&other, MESH_KEY_FLEET);
+        c = make_cert(&other, b->key.pk, "cell-x", WALL - 3600, WALL + 86400);
+    } else if (kind == BAD_EXPIRED) {
+        c = make_cert(&w.fleet, b->key.pk, "cell-x", WALL - 86400, WALL - 3600);
+    } else if (kind == BAD_NOT_YET) {
+        c = make_cert(&w.fleet, b->key.pk, "cell-x", WALL + 3600, WALL + 86400);
+    } else if (kind == BAD_BINDING) {
+        mesh_identity_key k2;
+        new_key(&k2, MESH_KEY_NODE); /* a valid certificate, of another key */
+        c = make_cert(&w.fleet, k2.pk, "cell-x", WALL - 3600, WALL + 86400);
+    } else {
+        mesh_identity_revocation r = {.kind = kind == BAD_SERIAL ? MESH_REVOKE_SERIAL : MESH_REVOKE_KEY,
+                                      .reason = MESH_REASON_KEY_COMPROMISE,
+                                      .serial = c.serial,
+                                      .time = WALL - 10,
+                                      .until = c.not_after};
+        memcpy(r.node_pk, c.node_pk, 32);
+        char err[256];
+        assert_int_equal(mesh_identity_revocation_sign(&r, &w.fleet, err, sizeof err), 0);
+        assert_int_equal(mesh_identity_revlist_add(&rl, &r, WALL, err, sizeof err), 1);
+    }
+    mesh_session_free(w.n[good].s);
+    node_start(&w, good, NULL, NULL, &rl);
+    mesh_session_free(b->s);
+    node_start(&w, bad, &c, NULL, NULL);
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.n[good].rejects, 1);
+    assert_non_null(strstr(w.n[good].reason, want));
+    assert_int_equal(w.n[0].datas + w.n[1].datas, 0);
+    assert_int_equal(w.n[good].ups, 0);
+    assert_int_equal(stats(&w, good).sessions, 0);
+    mesh_session_stats st = stats(&w, good);
+    assert_int_equal(st.rejected_cert + st.rejected_revoked, 1);
+    assert_int_equal(st.rejected_revoked, kind == BAD_SERIAL || kind == BAD_KEY);
+    assert_int_equal(st.handshakes_failed, 1);
+    mesh_identity_revlist_free(&rl);
+    net_free(&w);
+}
+
+static void test_bad_certs(void **state)
+{
+    (void)state;
+    for (int side = 0; side < 2; side++) {
+        check_bad_cert(BAD_FLEET, side, "signed by fleet");
+        check_bad_cert(BAD_EXPIRED, side, "expired");
+        check_bad_cert(BAD_NOT_YET, side, "not valid for another");
+        check_bad_cert(BAD_SERIAL, side, "revoked by serial");
+        check_bad_cert(BAD_KEY, side, "revoked by node key");
+        check_bad_cert(BAD_BINDING, side, "binds another key");
+    }
+}
+
+/* A cell of another fleet cannot even complete a handshake (prologue). */
+static void test_other_fleet_prologue(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    mesh_identity_key other;
+    new_key(&other, MESH_KEY_FLEET);
+    mesh_identity_cert c = make_cert(&other, w.n[1].key.pk, "cell-1", WALL - 3600, WALL + 86400);
+    mesh_session_free(w.n[1].s);
+    mesh_session_config cfg = {.node = &w.n[1].key, .cert = &c, .fleet_pk = other.pk};
+    char err[256];
+    assert_int_equal(mesh_session_new(&cfg, &w.n[1].s, err, sizeof err), 0);
+    mesh_session_on_event(w.n[1].s, on_event, &w.n[1]);
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    deliver(&w);
+    /* its mac1 is keyed by another fleet: dropped silently */
+    assert_int_equal(stats(&w, 1).dropped_mac1, 1);
+    assert_int_equal(w.n[0].ups + w.n[1].ups, 0);
+    net_free(&w);
+}
+
+static void established(net *w)
+{
+    assert_int_equal(send_seq(w, 0, 1, 0, 8), 0);
+    deliver(w);
+    assert_int_equal(w->n[1].datas, 1);
+    w->n[1].datas = 0;
+    w->n[1].nseen = 0;
+    w->ncap = 0;
+}
+
+static void test_replay_window(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    established(&w);
+    /* 100 packets delivered in reverse: all accepted */
+    mesh_session_out o[100];
+    for (uint32_t i = 0; i < 100; i++) {
+        assert_int_equal(send_seq(&w, 0, 1, i + 1, 20), 0);
+        assert_true(mesh_session_next_out(w.n[0].s, &o[i]));
+    }
+    for (int i = 99; i >= 0; i--)
+        assert_int_equal(mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, o[i].data, o[i].len), 0);
+    assert_int_equal(w.n[1].datas, 100);
+    assert_int_equal(w.n[1].seen[0], 100);
+    assert_int_equal(w.n[1].seen[99], 1);
+    /* a replay, and a packet inside the window twice */
+    assert_int_equal(mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, o[99].data, o[99].len), -EALREADY);
+    assert_int_equal(mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, o[50].data, o[50].len), -EALREADY);
+    assert_int_equal(w.n[1].datas, 100);
+    assert_int_equal(stats(&w, 1).rejected_replay, 2);
+    assert_non_null(strstr(w.n[1].reason, "replayed"));
+    /* out of the window: 2,100 newer packets first */
+    mesh_session_out first, x;
+    assert_int_equal(send_seq(&w, 0, 1, 1000, 20), 0);
+    assert_true(mesh_session_next_out(w.n[0].s, &first));
+    for (uint32_t i = 0; i < 2100; i++) {
+        assert_int_equal(send_seq(&w, 0, 1, 2000 + i, 20), 0);
+        assert_true(mesh_session_next_out(w.n[0].s, &x));
+        assert_int_equal(mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, x.data, x.len), 0);
+    }
+    assert_int_equal(mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, first.data, first.len), -EALREADY);
+    assert_int_equal(w.n[1].datas, 2200);
+    net_free(&w);
+}
+
+static void test_bitflip(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    established(&w);
+    mesh_session_out o;
+    assert_int_equal(send_seq(&w, 0, 1, 42, 40), 0);
+    assert_true(mesh_session_next_out(w.n[0].s, &o));
+    mesh_session_stats before = stats(&w, 1);
+    for (size_t bit = 0; bit < o.len * 8; bit++) {
+        mesh_session_out f = o;
+        f.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        assert_true(mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, f.data, f.len) < 0);
+    }
+    assert_int_equal(w.n[1].datas, 0);
+    mesh_session_stats after = stats(&w, 1);
+    assert_int_equal(after.packets_in, before.packets_in);
+    assert_int_equal(after.sessions, before.sessions);
+    assert_true(after.rejected_forged > before.rejected_forged);
+    assert_int_equal(mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, o.data, o.len), 0);
+    assert_int_equal(w.n[1].datas, 1);
+    assert_int_equal(w.n[1].seen[0], 42);
+    net_free(&w);
+}
+
+static void test_rekey_by_time(void **state)
+{
+    (void)state;
+    mesh_session_config cfg = {.rekey_after_ms = 1000, .reject_after_ms = 3000, .handshake_retry_ms = 200};
+    net w;
+    net_init(&w, 2, &cfg);
+    uint32_t seq = 0;
+    for (int step = 0; step < 100; step++) { /* 10 s, a packet each way every 100 ms */
+        assert_int_equal(send_seq(&w, 0, 1, seq, 100), 0);
+        assert_int_equal(send_seq(&w, 1, 0, seq, 100), 0);
+        seq++;
+        deliver(&w);
+        run_until(&w, w.now + 100);
+    }
+    assert_int_equal(w.n[1].datas, 100);
+    assert_int_equal(w.n[0].datas, 100);
+    assert_int_equal(w.n[0].downs + w.n[1].downs, 0);
+    assert_int_equal(w.n[0].ups, 1);
+    assert_true(stats(&w, 0).rekeys >= 5);
+    assert_true(stats(&w, 1).rekeys >= 5);
+    /* idle past reject_after: the session is dropped */
+    run_until(&w, w.now + 3500);
+    assert_int_equal(w.n[0].downs, 1);
+    assert_int_equal(w.n[1].downs, 1);
+    assert_non_null(strstr(w.n[0].down_reason, "expired"));
+    assert_int_equal(stats(&w, 0).sessions, 0);
+    net_free(&w);
+}
+
+static void test_rekey_by_count(void **state)
+{
+    (void)state;
+    mesh_session_config cfg = {.rekey_after_messages = 50};
+    net w;
+    net_init(&w, 2, &cfg);
+    for (uint32_t i = 0; i < 500; i++) {
+        assert_int_equal(send_seq(&w, 0, 1, i, 60), 0);
+        if (i % 7 == 0)
+            deliver(&w);
+    }
+    deliver(&w);
+    assert_int_equal(w.n[1].datas, 500);
+    for (uint32_t i = 0; i < 500; i++)
+        assert_int_equal(w.n[1].seen[i], i);
+    assert_true(stats(&w, 0).rekeys >= 8);
+    net_free(&w);
+}
+
+static void check_lost(int type)
+{
+    mesh_session_config cfg = {.handshake_retry_ms = 1000};
+    net w;
+    net_init(&w, 2, &cfg);
+    w.drop_type = type;
+    w.drop_n = 1;
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    deliver(&w);
+    run_until(&w, w.now + 2500);
+    assert_int_equal(w.drop_n, 0);
+    assert_int_equal(w.n[0].ups, 1);
+    assert_int_equal(w.n[1].ups, 1);
+    assert_int_equal(send_seq(&w, 0, 1, 2, 10), 0);
+    assert_int_equal(send_seq(&w, 1, 0, 3, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 2);
+    assert_int_equal(w.n[0].seen[0], 3);
+    if (type != SESS_T_FINAL) /* the first payload waited in the queue */
+        assert_int_equal(w.n[1].seen[0], 1);
+    /* a retry; after a lost message 3 the key is known, so it is IK */
+    assert_true(w.sent_types[SESS_T_INIT_XX] + w.sent_types[SESS_T_INIT_IK] >= 2);
+    net_free(&w);
+}
+
+static void test_lost_handshake_packets(void **state)
+{
+    (void)state;
+    check_lost(SESS_T_INIT_XX);
+    check_lost(SESS_T_RESP);
+    check_lost(SESS_T_FINAL);
+}
+
+static void test_give_up(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    w.drop_all_to = 1;
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    run_until(&w, w.now + 200000);
+    assert_int_equal(w.sent_types[SESS_T_INIT_XX], 18);
+    assert_int_equal(w.n[0].downs, 1);
+    assert_non_null(strstr(w.n[0].down_reason, "gave up after 18 tries"));
+    assert_int_equal(mesh_session_next_deadline(w.n[0].s), UINT64_MAX);
+    net_free(&w);
+}
+
+static void test_simultaneous(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    assert_int_equal(send_seq(&w, 1, 0, 2, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_XX], 2);
+    assert_int_equal(w.n[0].datas, 1);
+    assert_int_equal(w.n[1].datas, 1);
+    assert_int_equal(stats(&w, 0).handshakes_ok, 1);
+    assert_int_equal(stats(&w, 1).handshakes_ok, 1);
+    assert_int_equal(stats(&w, 0).sessions, 1);
+    run_until(&w, w.now + 30000); /* nothing retries: one session settled */
+    assert_int_equal(w.sent_types[SESS_T_INIT_XX], 2);
+    assert_int_equal(send_seq(&w, 1, 0, 3, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.n[0].datas, 2);
+    /* again with both keys known: two IK initiations, one session */
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    mesh_session_forget(w.n[1].s, w.n[0].addr);
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    assert_int_equal(send_seq(&w, 0, 1, 4, 10), 0);
+    assert_int_equal(send_seq(&w, 1, 0, 5, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 2);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 4);
+    assert_int_equal(w.n[0].seen[w.n[0].nseen - 1], 5);
+    assert_int_equal(stats(&w, 0).handshakes_ok + stats(&w, 1).handshakes_ok, 4);
+    run_until(&w, w.now + 30000);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 2);
+    net_free(&w);
+}
+
+static void test_cookie_under_load(void **state)
+{
+    (void)state;
+    mesh_session_config cfg = {.load_handshakes_per_s = 1, .handshake_retry_ms = 100};
+    net w;
+    net_init(&w, 3, &cfg);
+    /* node 2 then node 0 initiate to node 1 within one second */
+    assert_int_equal(send_seq(&w, 2, 1, 1, 10), 0);
+    assert_int_equal(send_seq(&w, 0, 1, 2, 10), 0);
+    flush_from(&w, 2);
+    flush_from(&w, 0);
+    assert_int_equal(stats(&w, 1).cookies_sent, 1);
+    deliver(&w);
+    assert_int_equal(w.n[1].datas, 1);
+    assert_int_equal(w.n[1].seen[0], 1);
+    assert_int_equal(w.sent_types[SESS_T_COOKIE], 1);
+    /* the retry, still in the loaded second, carries mac2 and is served */
+    run_until(&w, w.now + 150);
+    assert_int_equal(stats(&w, 1).cookies_sent, 1);
+    assert_int_equal(w.n[1].datas, 2);
+    assert_int_equal(w.n[0].ups, 1);
+    net_free(&w);
+}
+
+static void test_bad_mac1(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    mesh_session_out o, x;
+    assert_true(mesh_session_next_out(w.n[0].s, &o));
+    o.data[o.len - 20] ^= 1;
+    assert_int_equal(mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, o.data, o.len), -EBADMSG);
+    assert_false(mesh_session_next_out(w.n[1].s, &x));
+    assert_int_equal(stats(&w, 1).dropped_mac1, 1);
+    assert_int_equal(w.n[1].rejects, 0);
+    net_free(&w);
+}
+
+static void test_sizes(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    uint8_t big[MESH_SESSION_MAX_PAYLOAD + 1] = {0};
+    char err[256];
+    assert_int_equal(mesh_session_send(w.n[0].s, w.now, w.n[1].addr, big, sizeof big, err, sizeof err), -EMSGSIZE);
+    assert_non_null(strstr(err, "limit"));
+    assert_int_equal(mesh_session_send(w.n[0].s, w.now, "", big, 1, err, sizeof err), -EINVAL);
+    assert_int_equal(mesh_session_send(w.n[0].s, w.now, w.n[1].addr, big, MESH_SESSION_MAX_PAYLOAD, err, sizeof err),
+                     0);
+    deliver(&w);
+    assert_int_equal(w.n[1].last_len, MESH_SESSION_MAX_PAYLOAD);
+    bool full = false;
+    for (int i = 0; i < w.ncap; i++)
+        full |= w.cap[i].len == MESH_SESSION_MTU - 3; /* 1,368 + 29 */
+    assert_true(full);
+    mesh_session_config bad = {0};
+    assert_int_equal(mesh_session_new(&bad, &w.n[0].s, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "node"));
+    net_free(&w);
+}
+
+static void test_three_cells(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 3, NULL);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            if (i != j)
+                assert_int_equal(send_seq(&w, i, j, (uint32_t)(10 * i + j), 30), 0);
+    deliver(&w);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(w.n[i].datas, 2);
+        assert_int_equal(stats(&w, i).sessions, 2);
+        for (size_t k = 0; k < w.n[i].nseen; k++)
+            assert_int_equal(w.n[i].seen[k] % 10, (uint32_t)i);
+    }
+    net_free(&w);
+}
+
+/* Random and mutated datagrams into an established responder: nothing delivered, nothing set up. */
+static void test_fuzz(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    established(&w);
+    w.ncap = 0;
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    mesh_session_forget(w.n[1].s, w.n[0].addr);
+    assert_int_equal(send_seq(&w, 0, 1, 1, 50), 0); /* captures IK init, response, data */
+    deliver(&w);
+    int ncap = w.ncap;
+    assert_true(ncap >= 3);
+    mesh_session_stats b0 = stats(&w, 1);
+    int datas = w.n[1].datas, ups = w.n[1].ups;
+    uint8_t buf[MESH_SESSION_MTU + 1];
+    for (int i = 0; i < 20000; i++) {
+        size_t len;
+        if (i % 2) {
+            len = randombytes_uniform(MESH_SESSION_MTU + 2);
+            randombytes_buf(buf, len);
+            if (len)
+                buf[0] = (uint8_t)randombytes_uniform(8);
+        } else {
+            const mesh_session_out *o = &w.cap[randombytes_uniform((uint32_t)ncap)];
+            len = o->len;
+            memcpy(buf, o->data, len);
+            for (int m = 1 + (int)randombytes_uniform(4); m > 0; m--)
+                buf[randombytes_uniform((uint32_t)len)] ^= (uint8_t)(1 + randombytes_uniform(255));
+        }
+        mesh_session_receive(w.n[1].s, w.now, w.n[0].addr, buf, len);
+        mesh_session_out drop;
+        while (mesh_session_next_out(w.n[1].s, &drop))
+            ;
+    }
+    assert_int_equal(w.n[1].datas, datas);
+    assert_int_equal(w.n[1].ups, ups);
+    mesh_session_stats b1 = stats(&w, 1);
+    assert_int_equal(b1.sessions, b0.sessions);
+    assert_int_equal(b1.handshakes_ok, b0.handshakes_ok);
+    assert_true(b1.rejected_forged + b1.rejected_malformed + b1.dropped_mac1 > 10000);
+    assert_int_equal(send_seq(&w, 0, 1, 99, 50), 0);
+    deliver(&w);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 99);
+    net_free(&w);
+}
+
+static void test_replay_unit(void **state)
+{
+    (void)state;
+    sess_replay r;
+    sess_replay_init(&r);
+    assert_true(sess_replay_check(&r, 0, true));
+    assert_false(sess_replay_check(&r, 0, true));
+    assert_true(sess_replay_check(&r, 5000, false)); /* judged, not recorded */
+    assert_true(sess_replay_check(&r, 5000, true));
+    assert_false(sess_replay_check(&r, 5000, true));
+    assert_true(sess_replay_check(&r, 5000 - SESS_REPLAY_WINDOW, true));
+    assert_false(sess_replay_check(&r, 5000 - SESS_REPLAY_WINDOW - 1, true));
+    assert_true(sess_replay_check(&r, 4999, true));
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_xx_then_data),
+        cmocka_unit_test(test_ik_second_contact_and_learned),
+        cmocka_unit_test(test_ik_fallback_to_xx),
+        cmocka_unit_test(test_bad_certs),
+        cmocka_unit_test(test_other_fleet_prologue),
+        cmocka_unit_test(test_replay_window),
+        cmocka_unit_test(test_bitflip),
+        cmocka_unit_test(test_rekey_by_time),
+        cmocka_unit_test(test_rekey_by_count),
+        cmocka_unit_test(test_lost_handshake_packets),
+        cmocka_unit_test(test_give_up),
+        cmocka_unit_test(test_simultaneous),
+        cmocka_unit_test(test_cookie_under_load),
+        cmocka_unit_test(test_bad_mac1),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_three_cells),
+        cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_replay_unit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
