@@ -1551,9 +1551,15 @@ void mesh_swim_config_memberlist_lan(struct mesh_swim_config *c)
 	};
 }
 
+/* memberlist's LAN values but for the probe rate, the suspicion minimum and
+ * the retransmissions (swim.h says why) */
 void mesh_swim_config_default(struct mesh_swim_config *c)
 {
 	mesh_swim_config_memberlist_lan(c);
+	c->probe_interval_ms = 500;
+	c->probe_timeout_ms = 250;
+	c->suspicion_mult = 2;
+	c->retransmit_mult = 6;
 }
 
 static int config_check(const struct mesh_swim_config *c, char *err, size_t errlen)
@@ -1705,10 +1711,11 @@ void mesh_swim_members(const struct mesh_swim *sw,
 		       void (*fn)(void *ctx, const struct mesh_swim_member_info *mi), void *ctx)
 {
 	for (size_t i = 0; i < sw->n; i++) {
-		const struct member *m = sw->m[i];
-		struct mesh_swim_member_info mi = {.id = m->id, .addr = m->addr, .state = m->state,
-						   .incarnation = m->inc, .meta = m->meta,
-						   .meta_len = m->meta_len, .self = m == sw->self};
+		const struct member *m = &sw->mem[i];
+		struct mesh_swim_member_info mi = {.id = MID(m), .addr = MADDR(m),
+						   .state = (enum mesh_swim_state)m->state,
+						   .incarnation = m->inc, .meta = m->mlen ? MMETA(m) : NULL,
+						   .meta_len = m->mlen, .self = i == sw->self_i};
 		fn(ctx, &mi);
 	}
 }

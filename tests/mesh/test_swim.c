@@ -82,9 +82,13 @@ static void killed_node_declared_dead(void **state)
 	uint64_t t0 = mesh_swim_sim_now(sim);
 	mesh_swim_sim_kill(sim, 4);
 	struct seen s = {4, n - 1, MESH_SWIM_DEAD};
-	/* bound: a probe round (n s) + the longest suspicion (6 * min) + gossip */
-	uint64_t min = mesh_swim_suspicion_min_ms(4, n, 1000);
-	assert_true(mesh_swim_sim_run(sim, t0 + n * 1000 + 6 * min + 2000, seen_by, &s));
+	/* bound: a probe round (n intervals) + the longest suspicion (6 * min)
+	 * + gossip, with the default timings (500 ms probes, suspicion_mult 2) */
+	struct mesh_swim_config c;
+	mesh_swim_config_default(&c);
+	uint64_t min = mesh_swim_suspicion_min_ms(c.suspicion_mult, n, c.probe_interval_ms);
+	assert_int_equal(min, 1000);
+	assert_true(mesh_swim_sim_run(sim, t0 + n * c.probe_interval_ms + 6 * min + 2000, seen_by, &s));
 	uint64_t took = mesh_swim_sim_now(sim) - t0;
 	/* and not before the shortest suspicion timeout */
 	assert_true(took >= min);
@@ -528,9 +532,37 @@ static void timeouts_follow_memberlist(void **state)
 	assert_int_equal(mesh_swim_suspicion_timeout_ms(3, 3, 12000, 72000), 12000);
 	uint64_t one = mesh_swim_suspicion_timeout_ms(1, 3, 12000, 72000);
 	assert_true(one < 72000 && one > 12000);
-	char err[256];
-	struct mesh_swim_config c;
+	/* the preset is memberlist's DefaultLANConfig; the defaults differ in
+	 * the probe rate, the suspicion minimum and the retransmissions only */
+	struct mesh_swim_config c, ml;
+	mesh_swim_config_memberlist_lan(&ml);
+	assert_int_equal(ml.probe_interval_ms, 1000);
+	assert_int_equal(ml.probe_timeout_ms, 500);
+	assert_int_equal(ml.suspicion_mult, 4);
+	assert_int_equal(ml.retransmit_mult, 4);
+	assert_int_equal(ml.indirect_checks, 3);
+	assert_int_equal(ml.suspicion_max_mult, 6);
+	assert_int_equal(ml.suspicion_k, 3);
+	assert_int_equal(ml.pushpull_interval_ms, 30000);
 	mesh_swim_config_default(&c);
+	assert_int_equal(c.probe_interval_ms, 500);
+	assert_int_equal(c.probe_timeout_ms, 250);
+	assert_int_equal(c.suspicion_mult, 2);
+	assert_int_equal(c.retransmit_mult, 6);
+	assert_int_equal(c.indirect_checks, ml.indirect_checks);
+	assert_int_equal(c.gossip_interval_ms, ml.gossip_interval_ms);
+	assert_int_equal(c.gossip_nodes, ml.gossip_nodes);
+	assert_int_equal(c.suspicion_max_mult, ml.suspicion_max_mult);
+	assert_int_equal(c.suspicion_k, ml.suspicion_k);
+	assert_int_equal(c.awareness_max, ml.awareness_max);
+	assert_int_equal(c.pushpull_interval_ms, ml.pushpull_interval_ms);
+	assert_int_equal(c.gossip_to_dead_ms, ml.gossip_to_dead_ms);
+	assert_int_equal(c.reconnect_timeout_ms, ml.reconnect_timeout_ms);
+	assert_int_equal(c.max_packet, ml.max_packet);
+	/* 1,000 members: a 3 s suspicion minimum (memberlist's: 12 s) */
+	mesh_swim_config_default(&c);
+	assert_int_equal(mesh_swim_suspicion_min_ms(c.suspicion_mult, 1000, c.probe_interval_ms), 3000);
+	char err[256];
 	c.probe_timeout_ms = c.probe_interval_ms;
 	assert_null(mesh_swim_new(&c, "a", "b", NULL, 0, 1, 0, err, sizeof(err)));
 	assert_non_null(strstr(err, "probe_timeout_ms"));
