@@ -5,10 +5,11 @@
  * detections over a long run under loss, and bytes per member per second.
  *
  *   mesh-sim [--nodes 100,1000] [--loss 0.01,0.10] [--minutes 10]
- *            [--delay-min 1] [--delay-max 5] [--seed 1]
- *            [--suspicion-mult 4] [--gossip-ms 200] [--gossip-nodes 3]
- *            [--probe-ms 1000] [--probe-timeout-ms 500] [--indirect 3]
- *            [--suspicion-k 3] [--suspicion-max-mult 6] [--memberlist]
+ *            [--delay-min 1] [--delay-max 5] [--seed 1] [--join-ms 10]
+ *            [--memberlist] [--suspicion-mult 2] [--gossip-ms 200]
+ *            [--gossip-nodes 3] [--probe-ms 500] [--probe-timeout-ms 250]
+ *            [--indirect 3] [--suspicion-k 3] [--suspicion-max-mult 6]
+ *            [--retransmit-mult 6]
  */
 #include "mesh/swim_sim.h"
 
@@ -101,7 +102,7 @@ static bool converged(struct mesh_swim_sim *sim, void *ctx)
 struct opts {
 	char nodes[128], losses[128];
 	double minutes;
-	uint32_t dmin, dmax;
+	uint32_t dmin, dmax, join_ms;
 	uint64_t seed;
 	struct mesh_swim_config swim; /* the library's defaults, or a preset, then the options */
 };
@@ -141,7 +142,7 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	mesh_swim_sim_on_event(sim, on_event, &w);
 	clock_t t0 = clock();
 
-	/* bootstrap: each member joins a random earlier one, 10 ms apart */
+	/* bootstrap: each member joins a random earlier one, join_ms apart */
 	uint64_t seedr = o->seed;
 	for (size_t i = 0; i < n; i++) {
 		mesh_swim_sim_start(sim, i);
@@ -149,7 +150,7 @@ static int scenario(const struct opts *o, size_t n, double loss)
 			seedr = seedr * 6364136223846793005ULL + 1442695040888963407ULL;
 			mesh_swim_sim_join(sim, i, (size_t)((seedr >> 33) % i));
 		}
-		mesh_swim_sim_run(sim, mesh_swim_sim_now(sim) + 10, NULL, NULL);
+		mesh_swim_sim_run(sim, mesh_swim_sim_now(sim) + o->join_ms, NULL, NULL);
 	}
 	uint64_t boot_end = mesh_swim_sim_now(sim);
 	if (getenv("MESH_SIM_DEBUG"))
@@ -221,8 +222,10 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	print_s(suspect);
 	print_s(dead999);
 	print_s(dead100);
-	printf(" %6llu %8llu %8.0f %6llu %6llu %7.1f\n", (unsigned long long)w.false_dead,
-	       (unsigned long long)w.false_suspect, bps, (unsigned long long)s1.max_packet,
+	/* suspect events / observers ~ distinct suspicions; per member per minute */
+	double fs_rate = o->minutes > 0 ? (double)w.false_suspect / (double)n / (double)n / o->minutes : 0;
+	printf(" %6llu %8llu %8.5f %8.0f %6llu %6llu %7.1f\n", (unsigned long long)w.false_dead,
+	       (unsigned long long)w.false_suspect, fs_rate, bps, (unsigned long long)s1.max_packet,
 	       (unsigned long long)s1.oversize, cpu);
 	fflush(stdout);
 	free(w.join_seen);
@@ -236,15 +239,20 @@ static const char usage_text[] =
 	"                [--delay-max MS] [--seed S] [--suspicion-mult K] [--gossip-ms MS]\n"
 	"                [--gossip-nodes K] [--probe-ms MS] [--probe-timeout-ms MS]\n"
 	"                [--indirect K] [--suspicion-k K] [--suspicion-max-mult K]\n"
-	"                [--retransmit-mult K] [--memberlist]\n"
+	"                [--retransmit-mult K] [--join-ms MS] [--memberlist]\n"
 	"Runs N members of src/mesh/swim.c over a simulated network (virtual time) for\n"
-	"each N and loss: bootstrap, a join, a kill, then M minutes of steady state.\n"
+	"each N and loss: bootstrap (each member joins a random earlier one, --join-ms\n"
+	"apart), a join, a kill, then M minutes of steady state.\n"
 	"Columns: boot_s (bootstrap until all know all), join999/join100 (a newcomer\n"
 	"known by 99.9%/100%), suspect (first suspicion of the killed member),\n"
-	"dead999/dead100 (it is known dead, or not listed at all), fdead/fsuspect (dead/suspect events about\n"
-	"running members in the steady run), B/node/s (bytes sent), maxpkt, over (packets\n"
-	"over 1,400 bytes), cpu_s. Defaults: --nodes 100,1000 --loss 0.01,0.10\n"
-	"--minutes 10 --delay-min 1 --delay-max 5 --seed 1 and memberlist's LAN timings.\n";
+	"dead999/dead100 (it is known dead, or not listed at all), fdead/fsuspect\n"
+	"(dead/suspect events about running members in the steady run, one per\n"
+	"observer), fs/m/min (fsuspect / N^2 / M: false suspicions per member per\n"
+	"minute), B/node/s (bytes sent), maxpkt, over (packets over 1,400 bytes),\n"
+	"cpu_s. Defaults: --nodes 100,1000 --loss 0.01,0.10 --minutes 10 --join-ms 10\n"
+	"--delay-min 1 --delay-max 5 --seed 1 and the library's timings\n"
+	"(mesh_swim_config_default); --memberlist starts from memberlist's LAN ones,\n"
+	"and the timing options after it change single values.\n";
 
 static int usage(const char *why)
 {
@@ -255,7 +263,7 @@ static int usage(const char *why)
 int main(int argc, char **argv)
 {
 	struct opts o = {.nodes = "100,1000", .losses = "0.01,0.10", .minutes = 10, .dmin = 1, .dmax = 5,
-			 .seed = 1};
+			 .join_ms = 10, .seed = 1};
 	mesh_swim_config_default(&o.swim);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -278,6 +286,8 @@ int main(int argc, char **argv)
 			o.minutes = atof(v);
 		else if (!strcmp(a, "--delay-min"))
 			o.dmin = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--join-ms"))
+			o.join_ms = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--delay-max"))
 			o.dmax = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--seed"))
@@ -304,17 +314,18 @@ int main(int argc, char **argv)
 			return usage("unknown option");
 	}
 	const struct mesh_swim_config *sc = &o.swim;
-	if (o.minutes < 0 || !sc->retransmit_mult || o.dmin > o.dmax || !sc->suspicion_mult || !sc->suspicion_max_mult ||
+	if (o.minutes < 0 || !o.join_ms || !sc->retransmit_mult || o.dmin > o.dmax || !sc->suspicion_mult || !sc->suspicion_max_mult ||
 	    !sc->gossip_interval_ms || !sc->gossip_nodes || !sc->probe_timeout_ms ||
 	    sc->probe_timeout_ms >= sc->probe_interval_ms)
 		return usage("bad value");
-	printf("mesh-sim: delay %u-%u ms, seed %llu, probe %u/%u ms, indirect %u, suspicion_mult %u"
+	printf("mesh-sim: delay %u-%u ms, joins %u ms apart, seed %llu, probe %u/%u ms, indirect %u, suspicion_mult %u"
 	       " max_mult %u k %u, gossip %u ms x %u, retransmit_mult %u, long run %.1f min\n", o.dmin,
-	       o.dmax, (unsigned long long)o.seed, sc->probe_interval_ms, sc->probe_timeout_ms,
+	       o.dmax, o.join_ms, (unsigned long long)o.seed, sc->probe_interval_ms, sc->probe_timeout_ms,
 	       sc->indirect_checks, sc->suspicion_mult, sc->suspicion_max_mult, sc->suspicion_k,
 	       sc->gossip_interval_ms, sc->gossip_nodes, sc->retransmit_mult, o.minutes);
-	printf("%6s %6s %8s %8s %8s %8s %8s %8s %6s %8s %8s %6s %6s %7s\n", "nodes", "loss", "boot_s",
-	       "join999", "join100", "suspect", "dead999", "dead100", "fdead", "fsuspect", "B/node/s",
+	printf("%6s %6s %8s %8s %8s %8s %8s %8s %6s %8s %8s %8s %6s %6s %7s\n", "nodes", "loss", "boot_s",
+	       "join999", "join100", "suspect", "dead999", "dead100", "fdead", "fsuspect", "fs/m/min",
+	       "B/node/s",
 	       "maxpkt", "over", "cpu_s");
 	char nodes[128];
 	snprintf(nodes, sizeof(nodes), "%s", o.nodes);
