@@ -103,6 +103,7 @@ struct opts {
 	char nodes[128], losses[128];
 	double minutes;
 	uint32_t dmin, dmax, join_ms;
+	bool preload;
 	uint64_t seed;
 	struct mesh_swim_config swim; /* the library's defaults, or a preset, then the options */
 };
@@ -144,7 +145,13 @@ static int scenario(const struct opts *o, size_t n, double loss)
 
 	/* bootstrap: each member joins a random earlier one, join_ms apart */
 	uint64_t seedr = o->seed;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && o->preload; i++)
+		mesh_swim_sim_start(sim, i);
+	if (o->preload && mesh_swim_sim_preload(sim) < 0) {
+		fprintf(stderr, "mesh-sim: preload: out of memory\n");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n && !o->preload; i++) {
 		mesh_swim_sim_start(sim, i);
 		if (i) {
 			seedr = seedr * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -239,10 +246,11 @@ static const char usage_text[] =
 	"                [--delay-max MS] [--seed S] [--suspicion-mult K] [--gossip-ms MS]\n"
 	"                [--gossip-nodes K] [--probe-ms MS] [--probe-timeout-ms MS]\n"
 	"                [--indirect K] [--suspicion-k K] [--suspicion-max-mult K]\n"
-	"                [--retransmit-mult K] [--join-ms MS] [--memberlist]\n"
+	"                [--retransmit-mult K] [--join-ms MS] [--preload] [--memberlist]\n"
 	"Runs N members of src/mesh/swim.c over a simulated network (virtual time) for\n"
 	"each N and loss: bootstrap (each member joins a random earlier one, --join-ms\n"
-	"apart), a join, a kill, then M minutes of steady state.\n"
+	"apart; --preload: every member starts knowing all the others, no join storm),\n"
+	"a join, a kill, then M minutes of steady state.\n"
 	"Columns: boot_s (bootstrap until all know all), join999/join100 (a newcomer\n"
 	"known by 99.9%/100%), suspect (first suspicion of the killed member),\n"
 	"dead999/dead100 (it is known dead, or not listed at all), fdead/fsuspect\n"
@@ -270,6 +278,10 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			fputs(usage_text, stdout);
 			return 0;
+		}
+		if (!strcmp(a, "--preload")) {
+			o.preload = true;
+			continue;
 		}
 		if (!strcmp(a, "--memberlist")) {
 			mesh_swim_config_memberlist_lan(&o.swim);

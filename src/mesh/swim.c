@@ -1666,6 +1666,22 @@ int mesh_swim_join(struct mesh_swim *sw, uint64_t now_ms, const char *seed_addr,
 	return 0;
 }
 
+int mesh_swim_add_member(struct mesh_swim *sw, uint64_t now_ms, const char *id, const char *addr,
+			 const uint8_t *meta, size_t meta_len, uint64_t inc)
+{
+	if (!name_ok(id, MESH_SWIM_ID_MAX, false) || !name_ok(addr, MESH_SWIM_ADDR_MAX, false) ||
+	    meta_len > MESH_SWIM_META_MAX || (meta_len && !meta))
+		return -EINVAL;
+	if (find(sw, id))
+		return -EEXIST;
+	struct member *m = member_add(sw, id, strlen(id), addr, strlen(addr), meta, meta_len);
+	if (!m)
+		return -ENOMEM;
+	m->inc = inc;
+	set_changed(sw, m, now_ms);
+	return 0;
+}
+
 void mesh_swim_leave(struct mesh_swim *sw, uint64_t now_ms)
 {
 	sw->leaving = true;

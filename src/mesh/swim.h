@@ -123,6 +123,12 @@ void mesh_swim_on_event(struct mesh_swim *sw, mesh_swim_event_fn fn, void *ctx);
  * until the seed answers. */
 int mesh_swim_join(struct mesh_swim *sw, uint64_t now_ms, const char *seed_addr,
 		   char *err, size_t errlen);
+/* Learn a member as alive at incarnation inc without telling anyone (no
+ * broadcast, no event): a view restored from elsewhere (a saved member
+ * list; the simulator's bootstrap of a big cluster). 0; -EEXIST when the id
+ * is known; -EINVAL on a bad id, address or meta; -ENOMEM. */
+int mesh_swim_add_member(struct mesh_swim *sw, uint64_t now_ms, const char *id, const char *addr,
+			 const uint8_t *meta, size_t meta_len, uint64_t inc);
 /* Tell the others this member leaves (they mark it left, not dead). */
 void mesh_swim_leave(struct mesh_swim *sw, uint64_t now_ms);
 

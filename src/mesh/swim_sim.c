@@ -214,6 +214,29 @@ int mesh_swim_sim_join(struct mesh_swim_sim *sim, size_t i, size_t seed)
 	return rc;
 }
 
+int mesh_swim_sim_preload(struct mesh_swim_sim *sim)
+{
+	char id[32], addr[32];
+	for (size_t j = 0; j < sim->cfg.nodes; j++) {
+		struct mesh_swim *sj = sim->nodes[j].sw;
+		if (!sj)
+			continue;
+		snprintf(id, sizeof(id), "n%zu", j);
+		snprintf(addr, sizeof(addr), "sim:%zu", j);
+		uint64_t inc = mesh_swim_incarnation(sj);
+		for (size_t i = 0; i < sim->cfg.nodes; i++) {
+			struct node *n = &sim->nodes[i];
+			if (i == j || !n->sw)
+				continue;
+			int rc = mesh_swim_add_member(n->sw, sim->now, id, addr, NULL, 0, inc);
+			if (rc < 0 && rc != -EEXIST)
+				return rc;
+			n->deadline = mesh_swim_next_deadline(n->sw);
+		}
+	}
+	return 0;
+}
+
 void mesh_swim_sim_kill(struct mesh_swim_sim *sim, size_t i)
 {
 	mesh_swim_free(sim->nodes[i].sw);

@@ -396,6 +396,31 @@ static void names_follow_changes(void **state)
 	mesh_swim_free(sw);
 }
 
+/* mesh_swim_add_member: known at once, no event, nothing queued to gossip */
+static void add_member_quietly(void **state)
+{
+	struct mesh_swim *sw = lone("me");
+	struct seen_addr last = {0};
+	mesh_swim_on_event(sw, keep_last, &last);
+	assert_int_equal(mesh_swim_add_member(sw, 5, "peer", "sim:1", NULL, 0, 7), 0);
+	assert_int_equal(mesh_swim_add_member(sw, 5, "peer", "sim:2", NULL, 0, 1), -EEXIST);
+	assert_int_equal(mesh_swim_add_member(sw, 5, "bad id", "sim:2", NULL, 0, 1), -EINVAL);
+	assert_int_equal(mesh_swim_add_member(sw, 5, "x", "", NULL, 0, 1), -EINVAL);
+	enum mesh_swim_state st;
+	uint64_t inc = 0;
+	assert_int_equal(mesh_swim_member(sw, "peer", &st, &inc), 0);
+	assert_int_equal(st, MESH_SWIM_ALIVE);
+	assert_int_equal(inc, 7);
+	assert_int_equal(last.events, 0);
+	/* the first tick probes it; the ping carries no gossip about it */
+	size_t count = 0, biggest = 0;
+	mesh_swim_tick(sw, 2000);
+	drain_all(sw, 1400, &count, &biggest);
+	assert_int_equal(count, 1);
+	assert_true(biggest < 30);
+	mesh_swim_free(sw);
+}
+
 struct bad {
 	const char *name, *why;
 	uint8_t bytes[64];
@@ -582,6 +607,7 @@ int main(void)
 		cmocka_unit_test(no_false_death_under_loss),
 		cmocka_unit_test(packets_never_over_limit),
 		cmocka_unit_test(names_follow_changes),
+		cmocka_unit_test(add_member_quietly),
 		cmocka_unit_test(malformed_rejected),
 		cmocka_unit_test(fuzzed_packets),
 	};
