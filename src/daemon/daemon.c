@@ -585,6 +585,12 @@ static int know_embed(void *ud, const char *const *texts, size_t n, float *out, 
     return llm_embed(ud, texts, n, out, dims, err, errlen);
 }
 
+/* A peer's reasoning request: this cell's own local model only (mesh hook). */
+static int reason_local(void *ud, const char *body, int timeout_ms, char **answer, char *err, size_t errlen)
+{
+    return llm_complete_local_body(ud, body, timeout_ms, answer, err, errlen);
+}
+
 /* The cell works without either: a failure is logged, not fatal. */
 static void start_thinking(cell *c)
 {
@@ -595,6 +601,10 @@ static void start_thinking(cell *c)
     pthread_mutex_lock(&c->snap_lock); /* GET /v1/llm may already be asking (hk_llm) */
     c->llm = l;
     pthread_mutex_unlock(&c->snap_lock);
+    if (c->mesh && l) { /* the mesh: a reasoning peer for us, our local model for the fleet */
+        mesh_cell_set_reasoner(c->mesh, reason_local, l);
+        llm_set_remote(l, mesh_cell_reason, mesh_cell_reason_available, c->mesh);
+    }
     snprintf(path, sizeof path, "%s/knowledge.db", c->cfg.state_dir);
     if (mem_know_open(path, &c->know, err, sizeof err)) {
         log_warn("ippocd: knowledge: %s (running without it)", err);
@@ -1507,6 +1517,32 @@ static void on_signal(uv_signal_t *s, int signum)
         close_own_handles(c);
 }
 
+/* ---- fleet wisdom for the brain (issue 15, part fixpass) ------------------------ */
+
+/* brain_wisdom_fn on the mesh cell (a worker thread; the cell locks its store). */
+static int fleet_wisdom(void *ud, const json_t *features, const char *service_kind, brain_wisdom_cand *out, int max)
+{
+    mesh_cell_wisdom_cand c[16];
+    char err[512];
+    int n = mesh_cell_wisdom_candidates(ud, features, service_kind, c, max < 16 ? max : 16, err, sizeof err);
+    if (n < 0)
+        log_warn("ippocd: fleet wisdom: %s", err);
+    for (int i = 0; i < n; i++) {
+        snprintf(out[i].action, sizeof out[i].action, "%s", c[i].action);
+        out[i].weight = c[i].weight;
+        out[i].k = c[i].k;
+        out[i].n = c[i].n;
+        out[i].origins = c[i].origins;
+    }
+    return n;
+}
+
+/* brain_wisdom_outcome_fn: the origins' trust moves (the loop thread). */
+static void fleet_wisdom_outcome(void *ud, const char *action, const json_t *features, bool worked)
+{
+    mesh_cell_wisdom_outcome(ud, action, features, worked);
+}
+
 /* ---- run --------------------------------------------------------------------- */
 
 static void describe_config(cell *c)
@@ -1539,6 +1575,7 @@ static void close_cell(cell *c)
     brain_learn_stop(c->learn); /* a document being fetched does not hold the API's threads */
     if (c->api)
         api_stop(c->api);
+    llm_set_remote(c->llm, NULL, NULL, NULL); /* waits for asks in flight through the mesh */
     mesh_cell_free(c->mesh); /* leaves the mesh; before memory, which it records into */
     c->mesh = NULL;
     brain_learn_free(c->learn); /* its feed thread stops before the store closes */
@@ -1640,6 +1677,8 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
         start_learning(&c);
         brain_set_thinking(b, c.llm, c.know);
         brain_set_dream_hook(b, dream_baselines, &c);
+        if (c.mesh) /* part fixpass: what the fleet learned, one more source of evidence */
+            brain_set_wisdom(b, fleet_wisdom, fleet_wisdom_outcome, c.mesh);
         pthread_mutex_lock(&c.snap_lock);
         c.brain = b;
         pthread_mutex_unlock(&c.snap_lock);

@@ -148,10 +148,11 @@ static void pump(struct mesh_cell *m, uint64_t now)
 {
     struct mesh_swim_out *o;
     while ((o = mesh_swim_next_out(m->sw))) {
-        if (o->addr[0])
+        if (o->addr[0] && !cell_sync_divert(m, o)) /* -- pushpull: STATE over TCP */
             cell_send(m, now, o->addr, CELL_CH_SWIM, o->data, o->len);
         free(o);
     }
+    cell_sync_seal(m); /* -- pushpull */
     mesh_session_out so;
     while (mesh_session_next_out(m->ses, &so)) {
         struct sockaddr_storage ss;
@@ -163,6 +164,11 @@ static void pump(struct mesh_cell *m, uint64_t now)
             m->udp_bytes_out += so.len;
         }
     }
+}
+
+void cell_pump(struct mesh_cell *m, uint64_t now) /* -- pushpull: cell_sync.c's workers */
+{
+    pump(m, now);
 }
 
 struct pick {
@@ -321,6 +327,7 @@ static void work(struct mesh_cell *m, uint64_t now)
     mesh_session_tick(m->ses, now);
     mesh_swim_tick(m->sw, now);
     cell_gossip_tick(m, now);
+    cell_mdns_tick(m, now); /* -- mdns */
     pump(m, now);
 }
 
@@ -379,6 +386,22 @@ static void *cell_thread(void *arg)
 
 /* ---- start and stop -------------------------------------------------------------- */
 
+/* -- pushpull: whether TCP can listen on the UDP socket's address and port. */
+static bool tcp_twin_free(int udp_fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int one = 1;
+    if (getsockname(udp_fd, (struct sockaddr *)&ss, &len))
+        return false;
+    int t = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = t >= 0 && !setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) &&
+              !bind(t, (struct sockaddr *)&ss, len);
+    if (t >= 0)
+        close(t);
+    return ok;
+}
+
 static int open_socket(struct mesh_cell *m, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -387,11 +410,20 @@ static int open_socket(struct mesh_cell *m, char *err, size_t errlen)
         snprintf(err, errlen, "mesh: listen '%s' is not an address", m->cfg.listen);
         return -EINVAL;
     }
-    m->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&ss, len) < 0) {
-        int e = errno;
-        snprintf(err, errlen, "mesh: cannot listen on %s: %s", m->cfg.listen, strerror(e));
-        return -e;
+    bool any_port = ((struct sockaddr_in *)&ss)->sin_port == 0; /* same offset in sockaddr_in6 */
+    for (int tries = 0;; tries++) {
+        m->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&ss, len) < 0) {
+            int e = errno;
+            snprintf(err, errlen, "mesh: cannot listen on %s: %s", m->cfg.listen, strerror(e));
+            return -e;
+        }
+        /* -- pushpull: port 0 takes a port whose TCP twin is free too (an
+         * outgoing connection's local port would keep the stream path from
+         * listening there: cell_reason.c, cell_sync.c) */
+        if (!any_port || tries >= 20 || tcp_twin_free(m->fd))
+            break;
+        close(m->fd);
     }
     int rcv = 1 << 20;
     setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
@@ -409,6 +441,7 @@ static int open_swim(struct mesh_cell *m, char *err, size_t errlen)
     sc.probe_timeout_ms = m->cfg.probe_timeout_ms;
     sc.gossip_interval_ms = m->cfg.gossip_interval_ms;
     sc.suspicion_mult = m->cfg.suspicion_mult;
+    sc.pushpull_interval_ms = m->cfg.pushpull_interval_ms;
     sc.max_packet = MESH_SESSION_MAX_PAYLOAD - 1; /* the channel tag takes one byte */
     cell_caps caps;
     uint8_t meta[CELL_CAPS_BYTES];
@@ -473,6 +506,9 @@ static int start_running(struct mesh_cell *m, char *err, size_t errlen)
         goto fail;
     }
     m->th_started = true;
+    cell_reason_start(m);
+    cell_sync_start(m); /* -- pushpull */
+    cell_mdns_start(m); /* -- mdns */
     char roles[64];
     mesh_identity_roles_format(m->roles, roles, sizeof roles);
     log_info("mesh: cell %s listening on %s (roles %s)", m->tok.cert.node_id, m->listen, roles);
@@ -519,6 +555,9 @@ static void stop_running(struct mesh_cell *m)
         (void)w;
         pthread_join(m->th, NULL);
     }
+    cell_reason_stop(m);
+    cell_sync_stop(m); /* -- pushpull */
+    cell_mdns_stop(m); /* -- mdns */
     pthread_mutex_lock(&m->mu);
     m->th_started = false;
     teardown(m);
@@ -538,6 +577,7 @@ int mesh_cell_new(const mesh_cell_opts *o, mesh_cell **out, char *err, size_t er
     m->mem = o->mem;
     m->llm = o->llm;
     m->fd = m->wake[0] = m->wake[1] = -1;
+    m->tcp_fd = m->reason_wake[0] = m->reason_wake[1] = -1;
     bool created = false;
     int rc = mesh_identity_node_key(m->state_dir, &m->node, &created, err, errlen);
     if (rc) {
@@ -594,6 +634,11 @@ int mesh_cell_configure(mesh_cell *m, const core_config *cfg, char *err, size_t 
     int joined = c.enabled ? read_token(m, text, MESH_ID_TOKEN_MAX) : 0;
     bool same = m->configured && !memcmp(&c, &m->cfg, sizeof c) && !strcmp(text, m->token_text) &&
                 m->running == (joined == 1);
+    if (same && m->running) { /* `ippoc mesh revoke` then SIGHUP: the list may have grown */
+        cell_revoke_reload(m, mono());
+        ssize_t w = write(m->wake[1], "x", 1);
+        (void)w;
+    }
     pthread_mutex_unlock(&m->mu);
     if (same) {
         free(text);
@@ -629,7 +674,9 @@ void mesh_cell_free(mesh_cell *m)
     if (!m)
         return;
     stop_running(m);
+    cell_wisdom_free(m);
     mesh_identity_key_wipe(&m->node);
+    free(m->rpeers);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
