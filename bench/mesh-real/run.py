@@ -5,25 +5,29 @@ match reality within 20%).
 
 Starts N (30) real ippocd cells of one fleet on 127.0.0.1 (each with its own
 temporary state dir, free API and UDP ports, seeds = the first 3 cells,
-identical explicit [mesh] timings, sensors every hour and detect, logs,
-brain and dream off so that N daemons fit on a small machine), waits until
-every cell lists all N alive, then per round:
+node ids n0..n29 as mesh-sim names its members, identical explicit [mesh]
+timings, sensors every hour and detect, logs, brain and dream off so that N
+daemons fit on a small machine), waits until every cell lists all N alive,
+then measures:
 
-  join:    a newcomer (started unjoined, then given its token and SIGHUP,
-           the moment it is told to join is t0) until every one of the N
-           lists it alive: the largest ts of the first "mesh.member" alive
-           event about it on each cell, minus t0 (99.9% of 30 is all 30);
+  bytes:   ippoc_mesh_bytes_sent_total (and packets_out) of the N cells
+           over a 60 s window before any join, kill or rekey (swim alone),
+           and over 4 windows after the rounds (the long run, two session
+           rekey periods); also less the 30 bytes each datagram carries for
+           the session (29: header and AEAD tag) and the channel (1), which
+           the simulator does not count;
+  join:    per round, a newcomer (started unjoined, then given its token
+           and SIGHUP: t0) until every one of the N lists it alive: the
+           largest ts of the first "mesh.member" alive event about it on
+           each cell, minus t0 (99.9% of 30 is all 30);
   failure: the newcomer SIGKILLed at t1, until every one of the N has it
-           dead: the largest ts of their "dead" events about it, minus t1;
-  bytes:   ippoc_mesh_bytes_sent_total of the N cells over a quiet window
-           (60 s) after that, per cell per second; also without the 30
-           bytes each datagram carries for the session (29: header and AEAD
-           tag) and the channel (1), which the simulator does not count.
+           dead: the largest ts of their "dead" events about it, minus t1.
 
 Then bench/mesh-sim with the same N and timings, loss 0, delay 1 ms (its
 smallest step), one run per seed, and a table: real, simulated, ratio, and
-whether each is within 20%. Every process started is stopped at the end,
-on failure or interruption too (each daemon is its own process group).
+whether each is within 20%, with rows that split each quantity where the
+two differ. Every process started is stopped at the end, on failure or
+interruption too (each daemon is its own process group).
 
 Event timestamps are wall-clock ms written by the cells themselves, so the
 API's polling (once a second, one cell at a time) adds nothing to the
