@@ -28,7 +28,8 @@ DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 
 # prometheus and prometheus-node-exporter: the /metrics side-by-side tests run
 # them as their own processes on temp ports (installing them starts nothing
 # the tests use). The kernel bridge's test: Debian's kernel headers to build the module
-# against, QEMU and a static busybox to boot Debian's kernel with it.
+# against, QEMU and a static busybox to boot Debian's kernel with it (tests/netlab too:
+# its netem, which this machine's kernel lacks, for the mesh's network tests; iproute2: ip and tc).
 # systemd-journal-remote writes the real journal files tests/logs reads
 DEB_TEST  += systemd-journal-remote
 # bench/retrieval searches every installed man page (and its test corpus is them): the pages and groff
@@ -39,7 +40,7 @@ DEB_TEST  += wabt git
 DEB_TEST  += python3-yaml cppcheck clang-tidy
 # chromium: the dashboard's real-browser test (tests/web, it-dashboard) drives Debian's; fonts-dejavu-core: its screenshot's text
 DEB_TEST  += chromium fonts-dejavu-core
-DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make
+DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make iproute2
 DEB_BENCH  = python3-numpy python3-matplotlib
 # bench/evolve-postgres: PostgreSQL 15 and pgbench, scipy to cross-check the statistics
 DEB_BENCH += postgresql-15 postgresql-client-15 python3-scipy
@@ -83,14 +84,26 @@ deps: deps-test deps-bench
 
 # The Debian kernel that tests/kernel boots under QEMU, matching the headers
 # package: unpacked into $(KERNEL_CACHE), never installed into /boot (what
-# this machine boots is not ours to change).
+# this machine boots is not ours to change). Of its modules only those
+# tests/netlab loads are kept (netem, veth, bridge, the 9p root, overlay and
+# what they depend on, per each .ko's modinfo depends=; the .deb has no
+# modules.dep, depmod makes it at install time); a cache unpacked before
+# without them is completed.
+NETLAB_MODULES = net/sched/sch_netem.ko drivers/net/veth.ko net/bridge net/802/stp.ko net/llc \
+                 net/9p fs/9p fs/netfs fs/fscache fs/overlayfs drivers/virtio
 kernel-image:
 	@kver=$$(dpkg-query -W -f='$${Depends}' linux-headers-amd64 2>/dev/null | sed -n 's/^linux-headers-\([^ ,]*\).*/\1/p'); \
-	if [ -n "$$kver" ] && [ ! -r /boot/vmlinuz-$$kver ] && [ ! -r $(KERNEL_CACHE)/boot/vmlinuz-$$kver ]; then \
-	  echo "make deps: fetching linux-image-$$kver for tests/kernel (unpacked into $(KERNEL_CACHE), not installed)"; \
-	  mkdir -p $(KERNEL_CACHE) && cd $(KERNEL_CACHE) && \
-	  apt-get download -qq linux-image-$$kver 2>/dev/null && \
-	  dpkg-deb -x linux-image-$${kver}_*.deb . && rm -rf linux-image-*.deb lib usr; \
+	netem=lib/modules/$$kver/kernel/net/sched/sch_netem.ko; \
+	if [ -n "$$kver" ] && { [ ! -r /boot/vmlinuz-$$kver ] || [ ! -r /$$netem ]; } && \
+	   { [ ! -r $(KERNEL_CACHE)/boot/vmlinuz-$$kver ] || [ ! -r $(KERNEL_CACHE)/$$netem ]; }; then \
+	  echo "make deps: fetching linux-image-$$kver for tests/kernel and tests/netlab (unpacked into $(KERNEL_CACHE), not installed)"; \
+	  tmp=$$(mktemp -d) && mkdir -p $(KERNEL_CACHE)/lib/modules/$$kver && \
+	  (cd $$tmp && apt-get download -qq linux-image-$$kver 2>/dev/null && \
+	   dpkg-deb -x linux-image-$${kver}_*.deb x && cp -a x/boot $(KERNEL_CACHE)/ && \
+	   cd x/lib/modules/$$kver && \
+	   cp -a --parents modules.order modules.builtin $(addprefix kernel/,$(NETLAB_MODULES)) \
+	     $(KERNEL_CACHE)/lib/modules/$$kver/); \
+	  rc=$$?; rm -rf $$tmp; exit $$rc; \
 	fi
 
 # Node.js and npm: the machine's when `node` is there (any 18.19+), else Debian's.

@@ -23,6 +23,7 @@ typedef struct brain_cfg {
     int workers, queue;
     int64_t window_ms, merge_ms, deadline_ms;
     double min_conf;
+    double wisdom_min;        /* wisdom_threshold: a fleet candidate this heavy may be proposed */
     char kmsg[CORE_PATH_MAX], dpkg_log[CORE_PATH_MAX], audit_log[CORE_PATH_MAX];
 } brain_cfg;
 
@@ -52,6 +53,9 @@ typedef struct delib {
     json_t *signature, *diagnosis;
     json_t *think_svcs;       /* the services the model may name (a copy) */
     bool fast;                /* a very close healed case: act without the window */
+    brain_wisdom_fn wisdom;   /* the fleet's hook when it started (NULL: none) */
+    void *wisdom_ud;
+    char wisdom_kind[64];     /* the service kind it is asked about ("" machine-wide) */
     struct delib *next;
 } delib;
 
@@ -112,6 +116,9 @@ struct brain {
     brain_mind mind;          /* fixed after brain_new / brain_set_thinking */
     brain_dream *dream;       /* dreaming while idle (dream.c) */
     brain_prefs *prefs;       /* the operators' preferences (prefs.c) */
+    brain_wisdom_fn wisdom;   /* fleet wisdom (fleet.c): loop thread; copied into each delib */
+    brain_wisdom_outcome_fn wisdom_outcome;
+    void *wisdom_ud;
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -127,6 +134,7 @@ static void cfg_defaults(brain_cfg *c)
     c->merge_ms = 30000;
     c->deadline_ms = 10000;
     c->min_conf = 0.6;
+    c->wisdom_min = BRAIN_WISDOM_THRESHOLD;
     snprintf(c->kmsg, sizeof c->kmsg, "/dev/kmsg");
     snprintf(c->dpkg_log, sizeof c->dpkg_log, "/var/log/dpkg.log");
 }
@@ -158,6 +166,11 @@ static int parse_key(brain_cfg *c, const core_kv *kv, char *err, size_t errlen)
         if (*end || end == v || !(x >= 0 && x <= 1))
             return core_kv_error(err, errlen, kv, "[brain] min_confidence: '%s' is not a number from 0 to 1", v);
         c->min_conf = x;
+    } else if (!strcmp(k, "wisdom_threshold")) {
+        double x = strtod(v, &end);
+        if (*end || end == v || !(x >= 0 && x <= 1))
+            return core_kv_error(err, errlen, kv, "[brain] wisdom_threshold: '%s' is not a number from 0 to 1", v);
+        c->wisdom_min = x;
     } else if (!strcmp(k, "kmsg") || !strcmp(k, "dpkg_log") || !strcmp(k, "audit_log")) {
         char *dst = k[0] == 'k' ? c->kmsg : k[0] == 'd' ? c->dpkg_log : c->audit_log;
         if (v[0] != '/' || strlen(v) >= CORE_PATH_MAX)
@@ -328,6 +341,23 @@ static void publish_stats(brain *b)
 
 /* ---- deliberation (worker thread) ---------------------------------------------- */
 
+/* Worker thread: the fleet's candidates for the signature, merged into the
+ * diagnosis (fleet.c). */
+static void ask_fleet(delib *d, const brain_case_hit *hits, int n)
+{
+    const json_t *features = json_object_get(d->signature, "features");
+    if (!json_is_array(features))
+        return;
+    brain_wisdom_cand c[BRAIN_WISDOM_MAX];
+    memset(c, 0, sizeof c);
+    int nc = d->wisdom(d->wisdom_ud, features, d->wisdom_kind, c, BRAIN_WISDOM_MAX);
+    if (nc > BRAIN_WISDOM_MAX)
+        nc = BRAIN_WISDOM_MAX;
+    if (nc < 0)
+        log_warn("brain: the fleet's wisdom about %s could not be read (error %d)", d->sig.component, nc);
+    brain_fleet_merge(d->diagnosis, features, d->wisdom_kind, hits, n, c, nc, d->cfg.wisdom_min);
+}
+
 static void delib_work(uv_work_t *req)
 {
     delib *d = req->data;
@@ -355,9 +385,13 @@ static void delib_work(uv_work_t *req)
             d->fast = hits[i].fixed > 0 &&
                       (hits[i].similarity >= BRAIN_CASE_VERY_CLOSE ||
                        (hits[i].similarity >= BRAIN_CASE_AGREE && fault && !strcmp(fault, hits[i].fault_type)));
+        bool publishing =
+            d->diagnosis && (d->sig.full || d->fast || d->cfg.window_ms <= 0 || d->sig.prio == BRAIN_SIG_USER);
+        if (publishing && d->wisdom) /* the fleet's word, after the cell's own memory */
+            ask_fleet(d, hits, n);
         brain_case_hits_free(hits, n);
         /* the deliberation that publishes: the model thinks, within what is left of the deadline */
-        if (d->diagnosis && (d->sig.full || d->fast || d->cfg.window_ms <= 0 || d->sig.prio == BRAIN_SIG_USER)) {
+        if (publishing) {
             brain_think_in ti = {.signature = d->signature, .services = d->think_svcs, .incident = d->sig.incident,
                                  .deadline_mono = d->started_mono + d->cfg.deadline_ms};
             brain_think(&b->mind, &ti, d->diagnosis);
@@ -558,6 +592,35 @@ void brain_act(brain *b, uint64_t incident, int64_t case_id, const json_t *diagn
     publish_stats(b);
 }
 
+/* The attempt's actions heal really ran (outcome "ok" or "failed" in the
+ * incident's results; not refused, recorded or queued): only those tell the
+ * fleet whether its wisdom works here. */
+static json_t *ran_actions(const json_t *attempt, const json_t *results, const char *service)
+{
+    json_t *ran = json_array();
+    size_t i, k;
+    json_t *t, *r;
+    json_array_foreach(attempt, i, t) {
+        heal_action a;
+        char canon[256] = "", err[256];
+        const char *text = json_string_value(t);
+        if (!text)
+            continue;
+        if (heal_action_parse_text(text, service, &a, err, sizeof err) == 0)
+            heal_action_format(&a, canon, sizeof canon);
+        json_array_foreach(results, k, r) {
+            const char *ra = json_string_value(json_object_get(r, "action"));
+            const char *out = json_string_value(json_object_get(r, "outcome"));
+            if (ra && out && (!strcmp(ra, text) || !strcmp(ra, canon)) &&
+                (!strcmp(out, "ok") || !strcmp(out, "failed"))) {
+                json_array_append(ran, t);
+                break;
+            }
+        }
+    }
+    return ran;
+}
+
 /* incident.resolved / incident.failed of an incident the brain acts on. */
 static void plan_outcome(brain *b, const mem_event *ev)
 {
@@ -565,10 +628,11 @@ static void plan_outcome(brain *b, const mem_event *ev)
     uint64_t id = (uint64_t)json_integer_value(json_object_get(o, "id"));
     const char *by = json_string_value(json_object_get(o, "by"));
     bool ours = !by || !strcmp(by, "brain");
-    json_decref(o);
     plan *p = plan_find(b, id);
-    if (!p || !p->waiting || !ours || ev->ts < p->proposed_ms - 1000)
+    if (!p || !p->waiting || !ours || ev->ts < p->proposed_ms - 1000) {
+        json_decref(o);
         return;
+    }
     bool healed = !strcmp(ev->type, "incident.resolved");
     json_t *acts = attempt_actions(p, p->next);
     bool alert_only = true; /* telling a person fixes nothing: never remembered as a fix */
@@ -580,6 +644,12 @@ static void plan_outcome(brain *b, const mem_event *ev)
     }
     if (p->case_id > 0)
         brain_cases_outcome(&b->cases, p->case_id, acts, healed && !alert_only, healed ? ev->ts - p->signal_ms : 0);
+    if (b->wisdom_outcome) { /* the cell moves the origins' trust */
+        json_t *ran = ran_actions(acts, json_object_get(o, "actions"), p->component);
+        brain_fleet_outcome(p->diagnosis, ran, healed && !alert_only, b->wisdom_outcome, b->wisdom_ud);
+        json_decref(ran);
+    }
+    json_decref(o);
     char *t = json_dumps(acts, JSON_COMPACT);
     log_info("brain: incident %llu: %s %s", (unsigned long long)id, t ? t : "?", healed ? "healed it" : "did not heal it");
     free(t);
@@ -766,6 +836,9 @@ static void start_delib(brain *b, const brain_signal *s, int64_t now_ms)
     d->req.data = d;
     d->started_mono = core_mono_ms();
     d->think_svcs = json_deep_copy(b->think_svcs);
+    d->wisdom = b->wisdom;
+    d->wisdom_ud = b->wisdom_ud;
+    snprintf(d->wisdom_kind, sizeof d->wisdom_kind, "%s", is_service(b, s->component) ? s->component : "");
     d->from_ms = s->first_ms - (s->prio == BRAIN_SIG_USER ? 60000 : 30000);
     d->to_ms = now_ms;
     if (s->incident && b->heal)
@@ -1045,6 +1118,15 @@ void brain_set_thinking(brain *b, llm *l, mem_know *know)
         return;
     b->mind.llm = l;
     b->mind.know = know;
+}
+
+void brain_set_wisdom(brain *b, brain_wisdom_fn fn, brain_wisdom_outcome_fn outcome, void *ud)
+{
+    if (!b)
+        return;
+    b->wisdom = fn;
+    b->wisdom_outcome = outcome;
+    b->wisdom_ud = ud;
 }
 
 const brain_mind *brain_mind_of(brain *b)

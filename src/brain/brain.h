@@ -28,6 +28,9 @@
  *   min_confidence = X      (an anomaly or log signal of a service opens an
  *                            incident only when the diagnosis names a fault
  *                            with at least this confidence, default 0.6)
+ *   wisdom_threshold = X    (a fleet wisdom candidate this heavy, 0..1, may
+ *                            be proposed when no remembered case of this
+ *                            cell's healed the incident, default 0.3)
  *
  * [dream] (consolidation while idle, the daily digest): see dream.c and
  * docs/brain.md "Dreaming".
@@ -37,6 +40,8 @@
 #ifndef IPPOC_BRAIN_H
 #define IPPOC_BRAIN_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -99,6 +104,30 @@ int brain_prefs_forget(brain *b, const char *id, char *err, size_t errlen);
  * called on the loop thread, 0 or -errno. Loop thread. */
 typedef int (*brain_dream_hook)(void *ud, int64_t now_ms);
 void brain_set_dream_hook(brain *b, brain_dream_hook fn, void *ud);
+/* Fleet wisdom (issue 15; docs/brain.md "Fleet wisdom"): what other cells of
+ * the mesh learned, one more source of evidence in a diagnosis. The daemon
+ * points the hook at the mesh cell's wisdom store. fn answers the candidate
+ * actions for an incident: features is the signature's feature strings (a
+ * JSON array, as mesh_wisdom_candidates takes them), service_kind the
+ * service's kind as the brain knows it (its name; "" for machine-wide); it
+ * fills at most max into out, heaviest first, and returns how many or a
+ * negative error. weight is 0..1 (the origins' trust already in it), k of n
+ * the tries that healed, origins the distinct cells behind it. fn runs on a
+ * worker thread (several at once with [brain] workers > 1); outcome runs on
+ * the loop thread when an action proposed from fleet wisdom healed (worked)
+ * or did not, once per action and attempt. Set once after brain_new, before
+ * the first tick (or NULL, NULL to stop asking). Loop thread. */
+typedef struct brain_wisdom_cand {
+    char action[128];
+    double weight;
+    unsigned k, n;
+    int origins;
+} brain_wisdom_cand;
+typedef int (*brain_wisdom_fn)(void *ud, const json_t *features, const char *service_kind, brain_wisdom_cand *out,
+                               int max); /* how many, or a negative error */
+typedef void (*brain_wisdom_outcome_fn)(void *ud, const char *action, const json_t *features, bool worked);
+void brain_set_wisdom(brain *b, brain_wisdom_fn fn, brain_wisdom_outcome_fn outcome, void *ud);
+
 /* Starts a dreaming pass now (POST /v1/dream, `ippoc dream`): 0 and *pass
  * (its number, in the brain.dream event it records), -EBUSY (a pass or a
  * deliberation is running) or -ENOTSUP (the brain is off), with err. Loop

@@ -61,6 +61,7 @@ typedef struct brain_case_hit {
     json_t *fixed_by;      /* actions of the last attempt that healed, [] when none */
     int fixed, tried;
     int64_t mitigate_ms;
+    json_t *failed_by;     /* actions of attempts that did not heal (unique), NULL or [] when none */
 } brain_case_hit;
 
 typedef struct brain_cases {
@@ -101,6 +102,32 @@ json_t *brain_diagnose(const json_t *sig, const brain_case_hit *hits, int nhits)
  * and including the first restart/start/stop (or to the end). Fills first[]
  * with the index of each attempt's first action; returns the attempts. */
 int brain_attempts(const json_t *proposed, int *first, int max);
+
+/* ---- fleet wisdom (fleet.c; brain.h's brain_set_wisdom) ------------------------ */
+#define BRAIN_WISDOM_MAX 8            /* candidates asked of the hook */
+#define BRAIN_WISDOM_THRESHOLD 0.3    /* [brain] wisdom_threshold's default */
+
+/* Adds the fleet's candidates c[0..n) (the hook's answer for features and
+ * service_kind) to diag (brain_diagnose's, with the same hits), after the
+ * cell's own memory: each becomes an evidence line (kind "wisdom") and an
+ * entry of diag's "wisdom" object saying what became of it ("use"):
+ * "own_memory" (a close case of this cell's healed by the same action),
+ * "failed_here" (a close case of this cell's tried it and it did not heal),
+ * "own_fix" (a close case of this cell's healed by another fix: that one
+ * decides), "below_threshold", "not_an_action" (not one of heal's typed
+ * actions the fleet may propose: no pid, program, alert or genome), or
+ * "proposed": put first in proposed_actions ("by":"wisdom"; preparing
+ * actions before the others), with a why naming k of n and the cells. nc < 0:
+ * the hook failed; diag's "wisdom" says so and nothing else changes. A
+ * "none" diagnosis gets the evidence but no proposal. Pure, any thread. */
+void brain_fleet_merge(json_t *diag, const json_t *features, const char *service_kind, const brain_case_hit *hits,
+                       int nhits, const brain_wisdom_cand *c, int nc, double threshold);
+/* The texts of attempt actions (an array of strings) proposed from fleet
+ * wisdom in diag (its "wisdom" candidates with use "proposed" and the
+ * proposal marked "by":"wisdom"): calls outcome once for each. Returns how
+ * many calls. */
+int brain_fleet_outcome(const json_t *diag, const json_t *attempt, bool worked, brain_wisdom_outcome_fn outcome,
+                        void *ud);
 
 /* ---- acting (brain.c) ----------------------------------------------------------- */
 /* Acts on a diagnosis of incident (loop thread): its proposed actions, one

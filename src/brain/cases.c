@@ -207,6 +207,26 @@ static json_t *last_fix(const brain_case *k)
     return json_array();
 }
 
+/* The actions of the case's attempts that did not heal, each text once
+ * (what fleet wisdom must not override with its word). */
+static json_t *failed_actions(const brain_case *k)
+{
+    json_t *out = json_array();
+    size_t i, j, m;
+    json_t *a, *t, *u;
+    json_array_foreach(k->attempts, i, a) {
+        if (json_is_true(json_object_get(a, "healed")))
+            continue;
+        json_array_foreach(json_object_get(a, "actions"), j, t) {
+            bool seen = !json_is_string(t);
+            json_array_foreach(out, m, u) seen = seen || json_equal(u, t);
+            if (!seen)
+                json_array_append(out, t);
+        }
+    }
+    return out;
+}
+
 int brain_cases_recall(brain_cases *c, const json_t *features, brain_case_hit *out, int max)
 {
     if (!json_is_array(features) || max <= 0)
@@ -235,6 +255,7 @@ int brain_cases_recall(brain_cases *c, const json_t *features, brain_case_hit *o
         snprintf(h->fault_type, sizeof h->fault_type, "%s", k->fault_type);
         snprintf(h->component, sizeof h->component, "%s", k->component);
         h->fixed_by = last_fix(k);
+        h->failed_by = failed_actions(k);
         h->fixed = k->fixed;
         h->tried = k->tried;
         h->mitigate_ms = k->mitigate_ms;
@@ -249,6 +270,8 @@ void brain_case_hits_free(brain_case_hit *h, int n)
     for (int i = 0; i < n; i++) {
         json_decref(h[i].fixed_by);
         h[i].fixed_by = NULL;
+        json_decref(h[i].failed_by);
+        h[i].failed_by = NULL;
     }
 }
 

@@ -1,5 +1,5 @@
 /* cmd_llm.c: `ippoc llm` — the language-model client's status: the local and
- * cloud providers (URL, model, requests, failures, last error), the token
+ * cloud providers and a reasoning peer of the mesh (URL, model, requests, failures, last error), the token
  * budgets (spent this hour, per incident, requests refused), where what was
  * sent is recorded, and the recent fallbacks to the cloud with their reasons.
  * Reads GET /v1/llm; tolerates missing and extra fields. */
@@ -18,6 +18,22 @@ static void provider(const char *label, const json_t *p, const char *kind)
     printf("%-9s %s%s%s  model %s  %.0f request%s, %.0f failed%s\n", label, kind ? kind : "", kind ? " " : "",
            cli_jstr(p, "url", "?"), cli_jstr(p, "model", "?"), req, req == 1 ? "" : "s", fail,
            cli_jbool(p, "redacted", false) ? "  (not loopback: redacted)" : "");
+    const char *err = cli_jstr(p, "last_error", "");
+    if (*err)
+        printf("%-9s last error: %s\n", "", err);
+}
+
+/* The mesh provider: a reasoning peer of the fleet (absent: no mesh). */
+static void mesh_line(const json_t *p)
+{
+    if (!cli_jbool(p, "configured", false))
+        return;
+    double req = cli_jnum(p, "requests", 0), fail = cli_jnum(p, "failures", 0);
+    printf("%-9s %s  %.0f request%s, %.0f failed\n", "mesh",
+           !cli_jbool(p, "allowed", true)      ? "off ([llm] mesh = no)"
+           : cli_jbool(p, "available", false) ? "a reasoning peer of the fleet is reachable"
+                                              : "no reasoning peer reachable",
+           req, req == 1 ? "" : "s", fail);
     const char *err = cli_jstr(p, "last_error", "");
     if (*err)
         printf("%-9s last error: %s\n", "", err);
@@ -51,11 +67,13 @@ static void print_llm(const cli_ctx *ctx, const json_t *ans)
 {
     (void)ctx;
     if (!cli_jbool(ans, "available", false)) {
-        printf("no language model configured ([llm] local or cloud): the cell thinks without one\n");
+        printf("no language model configured ([llm] local or cloud) nor a reasoning peer reachable: the cell "
+               "thinks without one\n");
         return;
     }
     const json_t *cloud = json_object_get(ans, "cloud");
     provider("local", json_object_get(ans, "local"), NULL);
+    mesh_line(json_object_get(ans, "mesh"));
     provider("cloud", cloud, cli_jstr(cloud, "provider", NULL));
     printf("budget    %.0f of %.0f tokens this hour, %.0f per incident, %.0f request%s refused\n",
            cli_jnum(ans, "tokens_hour", 0), cli_jnum(ans, "budget_hour", 0), cli_jnum(ans, "budget_incident", 0),

@@ -585,6 +585,12 @@ static int know_embed(void *ud, const char *const *texts, size_t n, float *out, 
     return llm_embed(ud, texts, n, out, dims, err, errlen);
 }
 
+/* A peer's reasoning request: this cell's own local model only (mesh hook). */
+static int reason_local(void *ud, const char *body, int timeout_ms, char **answer, char *err, size_t errlen)
+{
+    return llm_complete_local_body(ud, body, timeout_ms, answer, err, errlen);
+}
+
 /* The cell works without either: a failure is logged, not fatal. */
 static void start_thinking(cell *c)
 {
@@ -595,6 +601,10 @@ static void start_thinking(cell *c)
     pthread_mutex_lock(&c->snap_lock); /* GET /v1/llm may already be asking (hk_llm) */
     c->llm = l;
     pthread_mutex_unlock(&c->snap_lock);
+    if (c->mesh && l) { /* the mesh: a reasoning peer for us, our local model for the fleet */
+        mesh_cell_set_reasoner(c->mesh, reason_local, l);
+        llm_set_remote(l, mesh_cell_reason, mesh_cell_reason_available, c->mesh);
+    }
     snprintf(path, sizeof path, "%s/knowledge.db", c->cfg.state_dir);
     if (mem_know_open(path, &c->know, err, sizeof err)) {
         log_warn("ippocd: knowledge: %s (running without it)", err);
@@ -1539,6 +1549,7 @@ static void close_cell(cell *c)
     brain_learn_stop(c->learn); /* a document being fetched does not hold the API's threads */
     if (c->api)
         api_stop(c->api);
+    llm_set_remote(c->llm, NULL, NULL, NULL); /* waits for asks in flight through the mesh */
     mesh_cell_free(c->mesh); /* leaves the mesh; before memory, which it records into */
     c->mesh = NULL;
     brain_learn_free(c->learn); /* its feed thread stops before the store closes */

@@ -57,7 +57,12 @@ struct llm {
     } inc[MAX_INCIDENTS];
     /* stats */
     long requests, failures, fallbacks, refused;
-    prov_stats local, cloud;
+    prov_stats local, cloud, mesh;
+    llm_remote_fn remote; /* the fleet's reasoning peers (llm_set_remote) */
+    llm_remote_avail_fn remote_avail;
+    void *remote_ud;
+    int remote_busy;         /* calls into the hook in flight (under mu) */
+    pthread_cond_t remote_cv; /* signalled when remote_busy drops to 0 */
     fallback_rec recent[RECENT];
     int nrecent, recent_next;
     int embed_dims; /* learned from the first answer */
@@ -127,6 +132,7 @@ int llm_new(const core_config *cfg, const char *state_dir,
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->sent_mu, NULL);
+    pthread_cond_init(&l->remote_cv, NULL);
     l->on_sent = on_sent;
     l->ud = ud;
     if (state_dir && *state_dir) {
@@ -161,7 +167,43 @@ void llm_free(llm *l)
     cfg_put(l, l->cfg);
     pthread_mutex_destroy(&l->mu);
     pthread_mutex_destroy(&l->sent_mu);
+    pthread_cond_destroy(&l->remote_cv);
     free(l);
+}
+
+void llm_set_remote(llm *l, llm_remote_fn fn, llm_remote_avail_fn available, void *ud)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->remote = fn;
+    l->remote_avail = available;
+    l->remote_ud = ud;
+    while (l->remote_busy) /* the hook's owner may be freed once this returns */
+        pthread_cond_wait(&l->remote_cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Whether the mesh may be asked and a reasoning peer is reachable now (the
+ * hook is called without l->mu: it takes the cell's lock). */
+static bool remote_ready(llm *l, const llm_cfg *c)
+{
+    pthread_mutex_lock(&l->mu);
+    llm_remote_fn fn = l->remote;
+    llm_remote_avail_fn avail = l->remote_avail;
+    void *ud = l->remote_ud;
+    bool call = c->mesh && fn && avail;
+    if (call)
+        l->remote_busy++;
+    pthread_mutex_unlock(&l->mu);
+    bool ok = c->mesh && fn && (!avail || avail(ud));
+    if (call) {
+        pthread_mutex_lock(&l->mu);
+        if (--l->remote_busy == 0)
+            pthread_cond_broadcast(&l->remote_cv);
+        pthread_mutex_unlock(&l->mu);
+    }
+    return ok;
 }
 
 bool llm_available(const llm *l)
@@ -169,9 +211,9 @@ bool llm_available(const llm *l)
     if (!l)
         return false;
     llm *m = (llm *)l;
-    pthread_mutex_lock(&m->mu);
-    bool ok = m->cfg->c.local[0] || m->cfg->c.cloud != LLM_CLOUD_NONE;
-    pthread_mutex_unlock(&m->mu);
+    cfg_ref *r = cfg_get(m);
+    bool ok = r->c.local[0] || r->c.cloud != LLM_CLOUD_NONE || remote_ready(m, &r->c);
+    cfg_put(m, r);
     return ok;
 }
 
@@ -316,7 +358,7 @@ static void record_sent(llm *l, const char *provider, const char *purpose, const
 
 /* ---- one provider --------------------------------------------------------------- */
 
-enum { P_LOCAL, P_CLOUD };
+enum { P_LOCAL, P_CLOUD, P_MESH };
 enum { O_OK, O_UNSURE, O_FAILED, O_BUDGET };
 
 typedef struct attempt {
@@ -512,21 +554,59 @@ static int64_t estimate(const char *s)
     return s ? (int64_t)(strlen(s) / 4) : 0;
 }
 
+static const char *prov_name(const llm_cfg *c, int prov)
+{
+    return prov == P_LOCAL ? "local" : prov == P_MESH ? "mesh" : llm_cloud_name(c->cloud);
+}
+
+/* The mesh provider: the hook in place of HTTP, its answer as if it were one. */
+static void ask_remote(llm *l, const llm_cfg *c, const char *body, llm_http_res *res)
+{
+    memset(res, 0, sizeof *res);
+    res->retry_after_ms = -1;
+    pthread_mutex_lock(&l->mu);
+    llm_remote_fn fn = l->remote;
+    void *ud = l->remote_ud;
+    if (fn)
+        l->remote_busy++;
+    pthread_mutex_unlock(&l->mu);
+    char *answer = NULL;
+    int rc = fn ? fn(ud, body, (int)c->timeout_ms, &answer, res->err, sizeof res->err) : -ENOENT;
+    if (fn) {
+        pthread_mutex_lock(&l->mu);
+        if (--l->remote_busy == 0)
+            pthread_cond_broadcast(&l->remote_cv);
+        pthread_mutex_unlock(&l->mu);
+    }
+    if (!fn)
+        snprintf(res->err, sizeof res->err, "no reasoning peer hook");
+    if (rc || !answer) {
+        free(answer);
+        res->net = rc == -ETIMEDOUT ? LLM_NET_TIMEOUT : rc == -ECONNREFUSED ? LLM_NET_REFUSED : LLM_NET_ERROR;
+        if (!res->err[0])
+            snprintf(res->err, sizeof res->err, "%s", strerror(rc ? -rc : EIO));
+        return;
+    }
+    res->status = 200;
+    res->body = answer;
+    res->len = strlen(answer);
+}
+
 static void ask(llm *l, const llm_cfg *c, int prov, const llm_request *r, const json_t *schema, attempt *at)
 {
     memset(at, 0, sizeof *at);
     at->confidence = NAN;
     llm_reply_init(&at->reply, NULL, NULL);
-    bool leaves = prov == P_CLOUD || c->local_remote;
+    bool leaves = prov != P_LOCAL || c->local_remote;
     bool anthropic = prov == P_CLOUD && c->cloud == LLM_CLOUD_ANTHROPIC;
-    const char *pname = prov == P_LOCAL ? "local" : llm_cloud_name(c->cloud);
+    const char *pname = prov_name(c, prov);
     char *sys = leaves ? llm_redact_with(c->redactor, r->system, NULL) : NULL;
     char *user = leaves ? llm_redact_with(c->redactor, r->user, NULL) : NULL;
     int max_tokens = r->max_tokens > 0 ? r->max_tokens : 1024;
-    llm_prompt p = {.model = prov == P_LOCAL ? c->local_model : c->cloud_model,
+    llm_prompt p = {.model = prov == P_CLOUD ? c->cloud_model : c->local_model, /* the peer sets its own */
                     .system = leaves ? sys : r->system, .user = leaves ? user : r->user,
                     .schema_name = r->schema_name, .schema = r->schema, .max_tokens = max_tokens,
-                    .stream = r->on_delta != NULL};
+                    .stream = r->on_delta != NULL && prov != P_MESH};
     char key[512], auth[600] = "", ver[] = "anthropic-version: 2023-06-01";
     const char *hdrs[3] = {NULL, NULL, NULL};
     int64_t est = estimate(p.system) + estimate(p.user) + max_tokens;
@@ -558,10 +638,19 @@ static void ask(llm *l, const llm_cfg *c, int prov, const llm_request *r, const 
         record_sent(l, pname, r->purpose, body);
     int64_t t0 = core_mono_ms();
     llm_http_res res;
-    transfer(l, c, prov, body, hdrs, r, at, &res);
+    if (prov == P_MESH) {
+        ask_remote(l, c, body, &res);
+        llm_request whole = *r; /* the peer's answer comes whole: passed on as one piece */
+        whole.on_delta = NULL;
+        judge(c, &whole, schema, &res, false, at);
+        if (r->on_delta && at->content && (at->outcome == O_OK || at->outcome == O_UNSURE))
+            r->on_delta(r->ud, at->content, strlen(at->content));
+    } else {
+        transfer(l, c, prov, body, hdrs, r, at, &res);
+        judge(c, r, schema, &res, anthropic, at);
+    }
     at->ms = (long)(core_mono_ms() - t0);
     at->status = res.status;
-    judge(c, r, schema, &res, anthropic, at);
     int64_t spent = 0;
     if (res.status >= 200 && res.status < 300) {
         if (at->reply.prompt_tokens < 0)
@@ -601,7 +690,7 @@ static void note(json_t *attempts, const char *pname, const char *model, const a
 static void count(llm *l, int prov, const attempt *at, const char *purpose, const char *fell_back)
 {
     pthread_mutex_lock(&l->mu);
-    prov_stats *s = prov == P_LOCAL ? &l->local : &l->cloud;
+    prov_stats *s = prov == P_LOCAL ? &l->local : prov == P_MESH ? &l->mesh : &l->cloud;
     s->requests++;
     if (at->outcome == O_FAILED) {
         s->failures++;
@@ -655,14 +744,17 @@ int llm_complete(llm *l, const llm_request *r, llm_answer *a, char *err, size_t 
     }
     cfg_ref *ref = cfg_get(l);
     const llm_cfg *c = &ref->c;
-    int provs[2], np = 0;
+    int provs[3], np = 0;
     if (c->local[0])
         provs[np++] = P_LOCAL;
+    if (remote_ready(l, c))
+        provs[np++] = P_MESH;
     if (c->cloud != LLM_CLOUD_NONE)
         provs[np++] = P_CLOUD;
     if (!np) {
         cfg_put(l, ref);
-        snprintf(err, errlen, "no language model is configured ([llm] local or cloud)");
+        snprintf(err, errlen, "no language model is configured ([llm] local or cloud) and no reasoning peer of "
+                              "the mesh is reachable");
         return -ENOENT;
     }
     json_t *schema = NULL;
@@ -681,8 +773,8 @@ int llm_complete(llm *l, const llm_request *r, llm_answer *a, char *err, size_t 
     char last[300] = "";
     for (int i = 0; i < np && !(have && best.outcome == O_OK); i++) {
         int prov = provs[i];
-        const char *pname = prov == P_LOCAL ? "local" : llm_cloud_name(c->cloud);
-        const char *model = prov == P_LOCAL ? c->local_model : c->cloud_model;
+        const char *pname = prov_name(c, prov);
+        const char *model = prov == P_LOCAL ? c->local_model : prov == P_MESH ? "mesh" : c->cloud_model;
         ask(l, c, prov, r, schema, &at);
         note(attempts, pname, at.reply.model[0] ? at.reply.model : model, &at);
         if (at.outcome == O_BUDGET) {
@@ -719,6 +811,110 @@ int llm_complete(llm *l, const llm_request *r, llm_answer *a, char *err, size_t 
     a->attempts = json_dumps(attempts, JSON_COMPACT);
     json_decref(attempts);
     json_decref(schema);
+    cfg_put(l, ref);
+    return rc;
+}
+
+/* ---- serving a peer of the fleet: its request to the local model only ---------------------- */
+
+#define PEER_MAX_TOKENS 4096
+
+/* The peer's body made ours: our model, not streamed, bounded; NULL with why. */
+static char *peer_body(const llm_cfg *c, const char *body_json, int64_t *max_tokens, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *o = json_loads(body_json ? body_json : "", 0, &je);
+    const json_t *msgs = json_object_get(o, "messages");
+    if (!json_is_object(o) || !json_is_array(msgs) || !json_array_size(msgs)) {
+        snprintf(err, errlen, "the request is not an OpenAI chat-completions body (an object with messages)%s%s",
+                 o ? "" : ": ", o ? "" : je.text);
+        json_decref(o);
+        return NULL;
+    }
+    json_int_t mt = json_integer_value(json_object_get(o, "max_tokens"));
+    mt = mt <= 0 ? 1024 : mt > PEER_MAX_TOKENS ? PEER_MAX_TOKENS : mt;
+    *max_tokens = mt;
+    json_object_set_new(o, "model", json_string(c->local_model));
+    json_object_set_new(o, "stream", json_false());
+    json_object_set_new(o, "max_tokens", json_integer(mt));
+    json_object_del(o, "stream_options");
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s)
+        snprintf(err, errlen, "out of memory");
+    return s;
+}
+
+/* The tokens an answer reports (est when it says nothing). */
+static int64_t reported_tokens(const llm_http_res *res, int64_t est)
+{
+    json_t *o = json_loadb(res->body ? res->body : "", res->len, 0, NULL);
+    const json_t *u = json_object_get(o, "usage");
+    int64_t n = json_is_object(u) ? json_integer_value(json_object_get(u, "prompt_tokens")) +
+                                        json_integer_value(json_object_get(u, "completion_tokens"))
+                                  : est;
+    json_decref(o);
+    return n > 0 ? n : est;
+}
+
+int llm_complete_local_body(llm *l, const char *body_json, int timeout_ms, char **answer_json, char *err,
+                            size_t errlen)
+{
+    *answer_json = NULL;
+    if (!l) {
+        snprintf(err, errlen, "this cell has no language model");
+        return -ENOENT;
+    }
+    cfg_ref *ref = cfg_get(l);
+    const llm_cfg *c = &ref->c;
+    int64_t max_tokens = 0;
+    llm_http_res res = {0};
+    char *body = NULL;
+    int rc = -EIO;
+    if (!c->local[0]) {
+        snprintf(err, errlen, "this cell has no local model ([llm] local)");
+        rc = -ENOENT;
+        goto out;
+    }
+    if (!(body = peer_body(c, body_json, &max_tokens, err, errlen))) {
+        rc = -EINVAL;
+        goto out;
+    }
+    int64_t est = (int64_t)strlen(body) / 4 + max_tokens;
+    if (budget_reserve(l, c, 0, est, err, errlen)) {
+        rc = -EDQUOT;
+        goto out;
+    }
+    if (c->local_remote)
+        record_sent(l, "local", "mesh", body);
+    char url[LLM_URL_MAX + 32];
+    snprintf(url, sizeof url, "%s/chat/completions", c->local);
+    int64_t to = timeout_ms > 0 ? min_i64(timeout_ms, c->timeout_ms) : c->timeout_ms;
+    llm_http_req q = {.url = url, .body = body, .timeout_ms = to,
+                      .connect_timeout_ms = min_i64(c->connect_timeout_ms, to), .cancel = &l->cancel};
+    llm_http_post(&q, &res);
+    bool ok = res.status >= 200 && res.status < 300 && res.body;
+    budget_settle(l, 0, est, ok ? reported_tokens(&res, est) : 0);
+    if (ok) {
+        *answer_json = res.body;
+        res.body = NULL;
+        rc = 0;
+    } else if (res.status) {
+        char msg[200];
+        llm_error_message(res.body, msg, sizeof msg);
+        snprintf(err, errlen, "the local model answered HTTP %ld%s%s", res.status, msg[0] ? ": " : "", msg);
+    } else
+        snprintf(err, errlen, "the local model: %s", res.err[0] ? res.err : "no answer");
+    pthread_mutex_lock(&l->mu);
+    l->local.requests++;
+    if (rc) {
+        l->local.failures++;
+        snprintf(l->local.last_error, sizeof l->local.last_error, "%s", err);
+    }
+    pthread_mutex_unlock(&l->mu);
+out:
+    llm_http_res_free(&res);
+    free(body);
     cfg_put(l, ref);
     return rc;
 }
@@ -882,11 +1078,14 @@ char *llm_status_json(const llm *l)
     if (!l)
         return strdup("{\"available\":false}");
     llm *m = (llm *)l;
+    cfg_ref *ref = cfg_get(m);
+    bool remote = remote_ready(m, &ref->c); /* before mu: the hook takes the cell's lock */
+    cfg_put(m, ref);
     pthread_mutex_lock(&m->mu);
     const llm_cfg *c = &m->cfg->c;
     int64_t minute = core_now_ms() / 60000;
     json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "available",
-                          c->local[0] || c->cloud != LLM_CLOUD_NONE, "tokens_hour",
+                          c->local[0] || c->cloud != LLM_CLOUD_NONE || remote, "tokens_hour",
                           (json_int_t)hour_used(m, minute), "budget_hour", (json_int_t)c->tokens_per_hour,
                           "budget_incident", (json_int_t)c->tokens_per_incident, "requests",
                           (json_int_t)m->requests, "failures", (json_int_t)m->failures, "fallbacks",
@@ -898,6 +1097,10 @@ char *llm_status_json(const llm *l)
         json_t *cl = prov_json(&m->cloud, c->cloud != LLM_CLOUD_NONE, c->cloud_url, c->cloud_model);
         json_object_set_new(cl, "provider", json_string(llm_cloud_name(c->cloud)));
         json_object_set_new(o, "cloud", cl);
+        json_t *me = prov_json(&m->mesh, m->remote != NULL, "", "");
+        json_object_set_new(me, "allowed", json_boolean(c->mesh));
+        json_object_set_new(me, "available", json_boolean(remote));
+        json_object_set_new(o, "mesh", me);
         json_object_set_new(o, "unsure_below", json_real(c->unsure_below));
         json_object_set_new(o, "embeddings",
                             json_pack("{s:s, s:s, s:i}", "url", c->embeddings, "model", c->embeddings_model,

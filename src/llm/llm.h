@@ -4,6 +4,10 @@
  * Providers, tried in this order for each request:
  *  - local: any OpenAI-compatible server (llama.cpp's llama-server, vLLM,
  *    Ollama) at [llm] local = URL (its base, e.g. http://127.0.0.1:8080/v1);
+ *  - mesh: a reasoning peer of the fleet (the Telepathy mesh, through the
+ *    hook llm_set_remote; [llm] mesh = yes|no, default yes), asked with
+ *    the redacted request the cloud would get, when the local answer was
+ *    not enough and a peer is reachable: the text stays inside the fleet;
  *  - cloud: OpenAI chat completions or Anthropic messages, asked only when
  *    the local answer failed (unreachable, timeout, 429/5xx, refusal,
  *    invalid JSON, schema violation, the caller's validator said no) or was
@@ -29,6 +33,7 @@
  *   unsure_below = X            (mean token probability, default 0.5)
  *   redact_hosts = NAME,...     (host names replaced by <host>)
  *   redact_emails / redact_ips = yes|no (default yes)
+ *   mesh = yes|no               (ask a reasoning peer before the cloud, default yes)
  *   embeddings = URL            (OpenAI-compatible /v1/embeddings base; "" = built-in)
  *   embeddings_model = NAME
  *   embeddings_dims = N         (the endpoint's vector size; else learned from
@@ -84,7 +89,7 @@ typedef struct llm_request {
 
 typedef struct llm_answer {
     char *content;      /* the answer's text (JSON text with a schema) */
-    char *provider;     /* "local", "openai", "anthropic" */
+    char *provider;     /* "local", "mesh", "openai", "anthropic" */
     char *model;
     double confidence;  /* mean token probability, NaN when not reported */
     bool unsure;        /* the best answer was still unsure */
@@ -97,6 +102,30 @@ typedef struct llm_answer {
  * why, a->attempts is still filled). */
 int llm_complete(llm *l, const llm_request *r, llm_answer *a, char *err, size_t errlen);
 void llm_answer_free(llm_answer *a);
+
+/* The fleet's reasoning peers (set by the daemon: llm knows nothing of the
+ * mesh). fn sends the REDACTED OpenAI chat-completions body (exactly what
+ * the cloud would get, recorded as provider "mesh") to a peer and gives back
+ * the peer's OpenAI chat-completions answer (malloc'd) within timeout_ms: 0,
+ * or a negative errno (-ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -EIO) with
+ * the reason in err. available(ud) says cheaply whether a peer is reachable
+ * now (llm_available counts it). Called from the requesting thread.
+ * llm_set_remote waits for the calls in flight: once llm_set_remote(l, NULL,
+ * NULL, NULL) returns, the hook's owner may be freed. */
+typedef int (*llm_remote_fn)(void *ud, const char *body_json, int timeout_ms, char **answer_json, char *err,
+                             size_t errlen);
+typedef bool (*llm_remote_avail_fn)(void *ud);
+void llm_set_remote(llm *l, llm_remote_fn fn, llm_remote_avail_fn available, void *ud);
+
+/* For a reasoning peer serving the fleet: an OpenAI chat-completions body as
+ * a peer sent it goes to the LOCAL model only (never the cloud, never the
+ * mesh again), with "model" set to [llm] local_model, "stream" off and
+ * max_tokens at most 4096; charged to the hourly budget. Blocking. 0 with
+ * the model's answer body in *answer_json (malloc'd), or -ENOENT (no local
+ * model), -EINVAL (not a chat body: err says why), -EDQUOT, -EIO (the
+ * model failed: err says why). timeout_ms <= 0: [llm] timeout. */
+int llm_complete_local_body(llm *l, const char *body_json, int timeout_ms, char **answer_json, char *err,
+                            size_t errlen);
 
 /* Embeddings from [llm] embeddings: n texts -> n*dims floats (L2-normalised).
  * 0, -ENOENT (none configured), -EIO. Blocking. */

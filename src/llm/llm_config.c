@@ -24,6 +24,7 @@ static void defaults(llm_cfg *c)
     c->tokens_per_incident = 20000;
     c->unsure_below = 0.5;
     c->redact_emails = c->redact_ips = true;
+    c->mesh = true;
 }
 
 /* The host of "scheme://[user@]host[:port]/..." into host. */
@@ -159,6 +160,8 @@ static int one_key(llm_cfg *c, const core_kv *kv, char *err, size_t errlen)
         return set_bool(kv, &c->redact_emails, err, errlen);
     if (!strcmp(k, "redact_ips"))
         return set_bool(kv, &c->redact_ips, err, errlen);
+    if (!strcmp(k, "mesh")) /* a reasoning peer of the fleet (llm_set_remote) */
+        return set_bool(kv, &c->mesh, err, errlen);
     if (!strcmp(k, "embeddings"))
         return set_url(kv, c->embeddings, sizeof c->embeddings, err, errlen);
     if (!strcmp(k, "embeddings_model"))
@@ -171,7 +174,7 @@ static int one_key(llm_cfg *c, const core_kv *kv, char *err, size_t errlen)
     return core_kv_error(err, errlen, kv,
                          "[llm] unknown key '%s' (local, local_model, cloud, cloud_url, cloud_model, key_file, "
                          "timeout, tokens_per_hour, tokens_per_incident, unsure_below, redact_hosts, "
-                         "redact_emails, redact_ips, embeddings, embeddings_model, embeddings_dims)",
+                         "redact_emails, redact_ips, mesh, embeddings, embeddings_model, embeddings_dims)",
                          k);
 }
 

@@ -38,6 +38,7 @@ typedef struct llm_cfg {
     double unsure_below;
     char *redact_hosts; /* comma-separated as configured, or NULL */
     bool redact_emails, redact_ips;
+    bool mesh; /* [llm] mesh: ask a reasoning peer (llm_set_remote) before the cloud */
     char embeddings[LLM_URL_MAX];
     char embeddings_model[LLM_NAME_MAX];
     bool embeddings_remote;

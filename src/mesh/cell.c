@@ -473,6 +473,7 @@ static int start_running(struct mesh_cell *m, char *err, size_t errlen)
         goto fail;
     }
     m->th_started = true;
+    cell_reason_start(m);
     char roles[64];
     mesh_identity_roles_format(m->roles, roles, sizeof roles);
     log_info("mesh: cell %s listening on %s (roles %s)", m->tok.cert.node_id, m->listen, roles);
@@ -519,6 +520,7 @@ static void stop_running(struct mesh_cell *m)
         (void)w;
         pthread_join(m->th, NULL);
     }
+    cell_reason_stop(m);
     pthread_mutex_lock(&m->mu);
     m->th_started = false;
     teardown(m);
@@ -538,6 +540,7 @@ int mesh_cell_new(const mesh_cell_opts *o, mesh_cell **out, char *err, size_t er
     m->mem = o->mem;
     m->llm = o->llm;
     m->fd = m->wake[0] = m->wake[1] = -1;
+    m->tcp_fd = m->reason_wake[0] = m->reason_wake[1] = -1;
     bool created = false;
     int rc = mesh_identity_node_key(m->state_dir, &m->node, &created, err, errlen);
     if (rc) {
@@ -630,6 +633,7 @@ void mesh_cell_free(mesh_cell *m)
         return;
     stop_running(m);
     mesh_identity_key_wipe(&m->node);
+    free(m->rpeers);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <jansson.h>
+
 #include "mesh/identity.h"
 #include "mesh/mesh.h"
 #include "mesh/session.h"
@@ -90,7 +92,31 @@ struct mesh_cell {
     uint64_t forged;    /* membership sent in another member's name */
     uint64_t reject_log_at, reject_unlogged; /* refusals: one log line a second */
     uint64_t udp_in, udp_out, udp_bytes_in, udp_bytes_out;
+
+    /* the reasoning path (cell_reason.c) */
+    mesh_reason_fn reasoner; /* this cell's own local model, or NULL */
+    void *reasoner_ud;
+    int tcp_fd;                          /* listening, -1 when not serving */
+    int reason_wake[2];
+    pthread_t reason_th;
+    bool reason_th_started;
+    atomic_bool reason_stop;
+    struct cell_reason_peer *rpeers;     /* failures (asking) and rate (serving), by node id */
+    size_t nrpeers;
+    uint64_t reason_rr;
+    atomic_ullong reason_n[4];           /* CELL_REASON_ASKED_OK, ... */
 };
+
+/* cell_reason.c: the reasoning path */
+enum { CELL_REASON_ASKED_OK, CELL_REASON_ASKED_ERR, CELL_REASON_SERVED_OK, CELL_REASON_SERVED_ERR };
+/* Under mu, at the end of a start: the TCP listener and its thread (a
+ * failure only logs: the cell runs without serving). */
+void cell_reason_start(struct mesh_cell *m);
+/* Without mu: stops and joins the thread, closes the listener. */
+void cell_reason_stop(struct mesh_cell *m);
+/* Under mu: the "reasoning" object of the status; the Prometheus lines. */
+json_t *cell_reason_json(const struct mesh_cell *m);
+void cell_reason_prometheus(const struct mesh_cell *m, char *out, size_t n);
 
 /* cell.c */
 uint64_t cell_rand(struct mesh_cell *m);

@@ -77,6 +77,7 @@ static json_t *status_running(const struct mesh_cell *m, json_t *o)
                                   (json_int_t)(st.rejected_malformed + m->malformed), "mac1",
                                   (json_int_t)st.dropped_mac1, "stale", (json_int_t)st.rejected_stale));
     json_object_set_new(o, "wisdom", json_pack("{s:i, s:i}", "records", records, "ignored_peers", ignored_peers(m)));
+    json_object_set_new(o, "reasoning", cell_reason_json(m));
     json_object_set_new(o, "revocations", json_integer((json_int_t)m->rl.n));
     return o;
 }
@@ -288,6 +289,9 @@ char *mesh_cell_prometheus(mesh_cell *m)
             mesh_wisdom_store_count(m->ws, &records, &rejects);
         family(&b, "ippoc_mesh_wisdom_records", "gauge", "Wisdom records in this cell's store");
         add(&b, "ippoc_mesh_wisdom_records %d\n", records);
+        char reason[1024];
+        cell_reason_prometheus(m, reason, sizeof reason);
+        add(&b, "%s", reason);
     }
     pthread_mutex_unlock(&m->mu);
     if (b.oom) {

@@ -64,4 +64,27 @@ char *mesh_cell_wisdom_json(mesh_cell *m, int limit);
  * while the cell is not running), NULL when out of memory. */
 char *mesh_cell_prometheus(mesh_cell *m);
 
+/* The reasoning path (issue 15 item 5): a cell without a model asks a peer
+ * whose certificate grants the reasoning role and whose capabilities say it
+ * has a model, over the mesh's TCP stream (the same Noise handshake and
+ * certificate checks; TCP on the UDP listen port's number). The request is
+ * an OpenAI chat-completions body already redacted by the asker's llm; the
+ * answer is the peer's model's OpenAI answer body.
+ *
+ * The serving side: fn runs a peer's body through this cell's OWN local
+ * model only (the daemon gives llm_complete_local_body); NULL: this cell
+ * serves nobody. Any thread. */
+typedef int (*mesh_reason_fn)(void *ud, const char *body_json, int timeout_ms, char **answer_json, char *err,
+                              size_t errlen);
+void mesh_cell_set_reasoner(mesh_cell *m, mesh_reason_fn fn, void *ud);
+/* The asking side, shaped as llm_remote_fn / llm_remote_avail_fn (cell is a
+ * mesh_cell *): picks an alive reasoning peer (fewest recent failures,
+ * round-robin among equals; up to 3 peers while time is left), sends the
+ * body, waits at most timeout_ms. 0 with *answer_json (malloc'd), or
+ * -EHOSTUNREACH (no reasoning peer), -ECONNREFUSED, -ETIMEDOUT, -EMSGSIZE,
+ * -EPROTO, -EIO (the peer's refusal or its model's failure) with err. */
+int mesh_cell_reason(void *cell, const char *body_json, int timeout_ms, char **answer_json, char *err,
+                     size_t errlen);
+bool mesh_cell_reason_available(void *cell);
+
 #endif
