@@ -279,8 +279,13 @@ def run_sim(a, seed):
     if r.returncode:
         raise RuntimeError(f"mesh-sim failed: {r.stderr.strip()}")
     lines = r.stdout.splitlines()
-    head = lines[1].split()
-    row = dict(zip(head, lines[2].split()))
+    at = next((i for i, ln in enumerate(lines) if ln.split()[:2] == ["nodes", "loss"]), None)
+    if at is None or at + 1 >= len(lines):
+        raise RuntimeError(f"mesh-sim printed no table:\n{r.stdout}")
+    head = lines[at].split()
+    row = dict(zip(head, lines[at + 1].split()))
+    if len(row) != len(head) or not {"join999", "dead999", "suspect", "B/node/s"} <= set(row):
+        raise RuntimeError(f"mesh-sim's table has no join999/dead999/suspect/B/node/s:\n{r.stdout}")
     num = lambda k: float(row[k]) if row[k] != "-" else float("nan")  # noqa: E731
     return {"join": num("join999"), "dead": num("dead999"), "suspect": num("suspect"), "bps": num("B/node/s")}
 
