@@ -90,6 +90,7 @@ class Cell:
         self.addr = f"127.0.0.1:{self.mesh_port}"
         self.conf = os.path.join(self.dir, "ippoc.conf")
         self.build = build
+        self.nice = settings.nice
         self.proc = None
         with open(self.conf, "w") as f:
             f.write(
@@ -104,8 +105,9 @@ class Cell:
 
     def start(self):
         self.logf = open(os.path.join(self.dir, "ippocd.log"), "ab")
+        prio = ["nice", "-n", str(self.nice)] if self.nice else []  # nice execs: the pid stays ippocd's
         self.proc = subprocess.Popen(
-            [os.path.join(self.build, "src/daemon/ippocd"), "--config", self.conf, "--state-dir", self.state,
+            [*prio, os.path.join(self.build, "src/daemon/ippocd"), "--config", self.conf, "--state-dir", self.state,
              "--listen", f"127.0.0.1:{self.api_port}"],
             stdout=self.logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -315,7 +317,8 @@ def table(a, real, windows, base, sim, load):
            f"mesh-sim {a.nodes} nodes; probe {a.probe_ms}/{a.probe_timeout_ms} ms, gossip {a.gossip_ms} ms, "
            f"suspicion_mult {a.suspicion_mult}; {len(real)} join+kill rounds and {len(windows)} quiet windows of "
            f"{a.quiet_s:.0f} s real, {len(sim)} simulator seeds (loss 0, delay {a.sim_delay} ms, "
-           f"{a.sim_minutes:g} min steady run); load average {load[0]:.2f} at start, {load[1]:.2f} at end",
+           f"{a.sim_minutes:g} min steady run){f'; cells at nice {a.nice}' if a.nice else ''}; "
+           f"load average {load[0]:.2f} at start, {load[1]:.2f} at end",
            "",
            "| quantity | real mean | real range | sim mean | sim range | real/sim | within 20% |",
            "|---|---:|---:|---:|---:|---:|---|"]
@@ -358,6 +361,8 @@ def main():
     p.add_argument("--sim-seeds", type=int, default=20, help="mesh-sim runs, seeds 1..N; default 20")
     p.add_argument("--sim-delay", type=int, default=1, help="mesh-sim one-way delay, ms; default 1 (its step)")
     p.add_argument("--sim-minutes", type=float, default=1, help="mesh-sim's steady run; default 1")
+    p.add_argument("--nice", type=int, default=0,
+                   help="run the cells at this nice value (negative: root), to see what CPU contention costs")
     p.add_argument("--build", default=os.environ.get("BUILD", "build"), help="the plain build dir; default build")
     p.add_argument("--out", default="bench/out", help="where the table is written; default bench/out")
     p.add_argument("--keep", action="store_true", help="keep the temporary dir (configs, logs)")
