@@ -22,6 +22,8 @@ DEB_LIBS  += libsystemd-dev
 DEB_LIBS  += libxml2-dev zlib1g-dev
 # libgit2-dev: the genome; liblua5.4-dev: ToolSmith; libseccomp-dev and bubblewrap: the WorldModel sandbox (src/evolve)
 DEB_LIBS  += libgit2-dev liblua5.4-dev libseccomp-dev bubblewrap
+# libavahi-client-dev: [mesh] discover = mdns (its headers; libavahi-client3 is loaded at run time when there)
+DEB_LIBS  += libavahi-client-dev
 DEB_RUN    = $(DEB_BUILD) $(DEB_LIBS)
 DEB_TEST   = clang libcmocka-dev python3 python3-prometheus-client curl sqlite3 procps util-linux psmisc \
              prometheus prometheus-node-exporter
@@ -40,6 +42,8 @@ DEB_TEST  += wabt git
 DEB_TEST  += python3-yaml cppcheck clang-tidy
 # chromium: the dashboard's real-browser test (tests/web, it-dashboard) drives Debian's; fonts-dejavu-core: its screenshot's text
 DEB_TEST  += chromium fonts-dejavu-core
+# avahi-daemon, dbus-daemon, iproute2: it-mesh-mdns runs a private bus and avahi-daemon in its own network namespace
+DEB_TEST  += avahi-daemon dbus-daemon iproute2
 DEB_KERNEL = qemu-system-x86 linux-headers-amd64 busybox-static cpio sparse make iproute2
 DEB_BENCH  = python3-numpy python3-matplotlib
 # bench/evolve-postgres: PostgreSQL 15 and pgbench, scipy to cross-check the statistics

@@ -489,6 +489,23 @@ static void print_traffic(const json_t *s)
     kv("traffic", buf);
 }
 
+/* -- mdns: "seeds", or mDNS's state: publishing, cells joined through it, or why it is off */
+static void print_discovery(const json_t *d)
+{
+    char buf[512];
+    if (!d || strcmp(cli_jstr(d, "mode", "seeds"), "mdns")) {
+        kv("discovery", "seeds");
+        return;
+    }
+    if (!cli_jbool(d, "active", false))
+        snprintf(buf, sizeof buf, "mdns off: %s (the seeds only)", cli_jstr(d, "reason", "?"));
+    else
+        snprintf(buf, sizeof buf, "mdns, fleet %s, %s, %.0f joined through it, %.0f of other fleets seen",
+                 cli_jstr(d, "fleet_fp", "?"), cli_jbool(d, "published", false) ? "published" : "not yet published",
+                 num(d, NULL, "joins"), num(d, NULL, "foreign"));
+    kv("discovery", buf);
+}
+
 static void print_status(const json_t *s)
 {
     char buf[512];
@@ -502,6 +519,7 @@ static void print_status(const json_t *s)
         return;
     kv("fleet", cli_jstr(s, "fleet", "-"));
     kv("listen", cli_jstr(s, "listen", "-"));
+    print_discovery(json_object_get(s, "discovery")); /* -- mdns */
     join_strings(json_object_get(s, "roles"), buf, sizeof buf);
     kv("roles", buf);
     snprintf(buf, sizeof buf, "%.0f alive, %.0f suspect, %.0f dead, %.0f left", num(s, "members", "alive"),

@@ -659,6 +659,17 @@ int core_config_validate(const core_config *c, char *err, size_t errlen)
     return 0;
 }
 
+int core_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
 int core_kv_error(char *err, size_t errlen, const core_kv *kv, const char *fmt, ...)
 {
     char why[768];

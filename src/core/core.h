@@ -119,6 +119,11 @@ typedef struct core_kv {
     int line;
 } core_kv;
 
+/* Writes the formatted reason into err (when err and errlen) and returns rc:
+ * the one-line error return of library code, `return core_err(err, errlen,
+ * -EINVAL, "bad %s", what);`. */
+int core_err(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Writes "FILE:LINE: reason" for kv into err; returns -EINVAL. */
 int core_kv_error(char *err, size_t errlen, const core_kv *kv, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -1517,6 +1517,32 @@ static void on_signal(uv_signal_t *s, int signum)
         close_own_handles(c);
 }
 
+/* ---- fleet wisdom for the brain (issue 15, part fixpass) ------------------------ */
+
+/* brain_wisdom_fn on the mesh cell (a worker thread; the cell locks its store). */
+static int fleet_wisdom(void *ud, const json_t *features, const char *service_kind, brain_wisdom_cand *out, int max)
+{
+    mesh_cell_wisdom_cand c[16];
+    char err[512];
+    int n = mesh_cell_wisdom_candidates(ud, features, service_kind, c, max < 16 ? max : 16, err, sizeof err);
+    if (n < 0)
+        log_warn("ippocd: fleet wisdom: %s", err);
+    for (int i = 0; i < n; i++) {
+        snprintf(out[i].action, sizeof out[i].action, "%s", c[i].action);
+        out[i].weight = c[i].weight;
+        out[i].k = c[i].k;
+        out[i].n = c[i].n;
+        out[i].origins = c[i].origins;
+    }
+    return n;
+}
+
+/* brain_wisdom_outcome_fn: the origins' trust moves (the loop thread). */
+static void fleet_wisdom_outcome(void *ud, const char *action, const json_t *features, bool worked)
+{
+    mesh_cell_wisdom_outcome(ud, action, features, worked);
+}
+
 /* ---- run --------------------------------------------------------------------- */
 
 static void describe_config(cell *c)
@@ -1651,6 +1677,8 @@ int daemon_run(const daemon_opts *o, core_config *cfg)
         start_learning(&c);
         brain_set_thinking(b, c.llm, c.know);
         brain_set_dream_hook(b, dream_baselines, &c);
+        if (c.mesh) /* part fixpass: what the fleet learned, one more source of evidence */
+            brain_set_wisdom(b, fleet_wisdom, fleet_wisdom_outcome, c.mesh);
         pthread_mutex_lock(&c.snap_lock);
         c.brain = b;
         pthread_mutex_unlock(&c.snap_lock);

@@ -43,18 +43,6 @@ struct heal_audit {
     char path[CORE_PATH_MAX];
 };
 
-static int aerr(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int aerr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 const char *heal_audit_kind_name(heal_audit_kind k)
 {
     static const char *const n[HEAL_AUDIT_KIND_COUNT] = {
@@ -269,15 +257,15 @@ static json_t *record_json(const heal_audit_rec *r, uint64_t seq, const char *pr
 static int validate_rec(const heal_audit_rec *r, char *err, size_t errlen)
 {
     if (!heal_audit_kind_name(r->kind) || r->kind == HEAL_AUDIT_RECOVERY)
-        return aerr(err, errlen, -EINVAL, "audit record: invalid kind %d", (int)r->kind);
+        return core_err(err, errlen, -EINVAL, "audit record: invalid kind %d", (int)r->kind);
     if (r->action && !heal_action_name(r->action->kind))
-        return aerr(err, errlen, -EINVAL, "audit record: invalid action kind %d", (int)r->action->kind);
+        return core_err(err, errlen, -EINVAL, "audit record: invalid action kind %d", (int)r->action->kind);
     if (r->outcome != HEAL_OUTCOME_NONE && !heal_audit_outcome_name(r->outcome))
-        return aerr(err, errlen, -EINVAL, "audit record: invalid outcome %d", (int)r->outcome);
+        return core_err(err, errlen, -EINVAL, "audit record: invalid outcome %d", (int)r->outcome);
     if (r->kind == HEAL_AUDIT_RESULT && r->outcome == HEAL_OUTCOME_NONE)
-        return aerr(err, errlen, -EINVAL, "audit record: a result needs an outcome");
+        return core_err(err, errlen, -EINVAL, "audit record: a result needs an outcome");
     if (r->ts_ms < 0)
-        return aerr(err, errlen, -EINVAL, "audit record: negative timestamp");
+        return core_err(err, errlen, -EINVAL, "audit record: negative timestamp");
     return 0;
 }
 
@@ -398,28 +386,28 @@ static int open_checked(const char *path, int flags, char *err, size_t errlen)
     if (fd < 0) {
         int e = errno;
         if (e == ELOOP)
-            return aerr(err, errlen, -ELOOP, "audit log %s is a symbolic link; refusing to follow it", path);
-        return aerr(err, errlen, -e, "audit log %s: %s", path, strerror(e));
+            return core_err(err, errlen, -ELOOP, "audit log %s is a symbolic link; refusing to follow it", path);
+        return core_err(err, errlen, -e, "audit log %s: %s", path, strerror(e));
     }
     struct stat st;
     if (fstat(fd, &st)) {
         int e = errno;
         close(fd);
-        return aerr(err, errlen, -e, "audit log %s: %s", path, strerror(e));
+        return core_err(err, errlen, -e, "audit log %s: %s", path, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return aerr(err, errlen, -EPERM, "audit log %s is not a regular file", path);
+        return core_err(err, errlen, -EPERM, "audit log %s is not a regular file", path);
     }
     if ((flags & O_ACCMODE) != O_RDONLY) {
         if (st.st_uid != geteuid()) {
             close(fd);
-            return aerr(err, errlen, -EPERM, "audit log %s is owned by uid %u, not by us (uid %u)", path,
+            return core_err(err, errlen, -EPERM, "audit log %s is owned by uid %u, not by us (uid %u)", path,
                         (unsigned)st.st_uid, (unsigned)geteuid());
         }
         if (st.st_mode & (S_IWGRP | S_IWOTH)) {
             close(fd);
-            return aerr(err, errlen, -EPERM, "audit log %s is writable by group or others (mode %03o); chmod 600 it",
+            return core_err(err, errlen, -EPERM, "audit log %s is writable by group or others (mode %03o); chmod 600 it",
                         path, (unsigned)(st.st_mode & 0777));
         }
     }
@@ -471,11 +459,11 @@ static int recover_tail(heal_audit *a, off_t size, torn_info *torn, char *err, s
         off_t base = size - (off_t)n;
         char *buf = malloc(n);
         if (!buf)
-            return aerr(err, errlen, -ENOMEM, "audit log %s: out of memory", a->path);
+            return core_err(err, errlen, -ENOMEM, "audit log %s: out of memory", a->path);
         int rc = read_at(a->fd, buf, n, base);
         if (rc) {
             free(buf);
-            return aerr(err, errlen, rc, "audit log %s: read: %s", a->path, strerror(-rc));
+            return core_err(err, errlen, rc, "audit log %s: read: %s", a->path, strerror(-rc));
         }
         bool terminated = buf[n - 1] == '\n';
         /* Walk back over complete lines, the newest first. */
@@ -515,7 +503,7 @@ static int recover_tail(heal_audit *a, off_t size, torn_info *torn, char *err, s
             }
             if (!torn_tail) {
                 free(buf);
-                return aerr(err, errlen, -EBADMSG,
+                return core_err(err, errlen, -EBADMSG,
                             "audit log %s: the last line (at byte %lld) is not a valid record: %s; "
                             "run `ippoc audit --verify` and move the file away to start a new log",
                             a->path, (long long)(base + (off_t)start), why);
@@ -530,13 +518,13 @@ static int recover_tail(heal_audit *a, off_t size, torn_info *torn, char *err, s
             end = start - 1;
         }
         free(buf);
-        return aerr(err, errlen, -EBADMSG,
+        return core_err(err, errlen, -EBADMSG,
                     "audit log %s ends in more than %d lines that are not valid records; "
                     "run `ippoc audit --verify`", a->path, LOOKAHEAD);
     grow:
         free(buf);
         if (want >= TAIL_MAX || (off_t)want >= size)
-            return aerr(err, errlen, -EBADMSG, "audit log %s: the last line is longer than %u bytes",
+            return core_err(err, errlen, -EBADMSG, "audit log %s: the last line is longer than %u bytes",
                         a->path, TAIL_MAX);
         want *= 4;
     }
@@ -553,12 +541,12 @@ static int write_recovery(heal_audit *a, const torn_info *t, char *err, size_t e
     size_t len, done;
     int rc = make_line(&r, a->seq + 1, a->head, t, &line, &len, hash);
     if (rc)
-        return aerr(err, errlen, rc, "audit log %s: out of memory", a->path);
+        return core_err(err, errlen, rc, "audit log %s: out of memory", a->path);
     /* One write: the newline that ends the torn bytes and the record. */
     char *w = malloc(len + 1);
     if (!w) {
         free(line);
-        return aerr(err, errlen, -ENOMEM, "audit log %s: out of memory", a->path);
+        return core_err(err, errlen, -ENOMEM, "audit log %s: out of memory", a->path);
     }
     w[0] = '\n';
     memcpy(w + 1, line, len);
@@ -568,7 +556,7 @@ static int write_recovery(heal_audit *a, const torn_info *t, char *err, size_t e
     if (!rc && fdatasync(a->fd))
         rc = -errno;
     if (rc)
-        return aerr(err, errlen, rc, "audit log %s: writing the recovery record: %s", a->path, strerror(-rc));
+        return core_err(err, errlen, rc, "audit log %s: writing the recovery record: %s", a->path, strerror(-rc));
     a->seq++;
     memcpy(a->head, hash, sizeof a->head);
     a->size += (off_t)(len + 1);
@@ -579,13 +567,13 @@ int heal_audit_open(const char *path, heal_audit **out, char *err, size_t errlen
 {
     *out = NULL;
     if (sodium_init() < 0)
-        return aerr(err, errlen, -EIO, "audit log: libsodium failed to initialise");
+        return core_err(err, errlen, -EIO, "audit log: libsodium failed to initialise");
     heal_audit *a = calloc(1, sizeof *a);
     if (!a)
-        return aerr(err, errlen, -ENOMEM, "audit log: out of memory");
+        return core_err(err, errlen, -ENOMEM, "audit log: out of memory");
     if (core_sncpy(a->path, sizeof a->path, path)) {
         free(a);
-        return aerr(err, errlen, -ENAMETOOLONG, "audit log path too long");
+        return core_err(err, errlen, -ENAMETOOLONG, "audit log path too long");
     }
     int fd = open_checked(path, O_RDWR | O_APPEND | O_CREAT, err, errlen);
     if (fd < 0) {
@@ -598,15 +586,15 @@ int heal_audit_open(const char *path, heal_audit **out, char *err, size_t errlen
         close(fd);
         free(a);
         if (e == EWOULDBLOCK)
-            return aerr(err, errlen, -EBUSY, "audit log %s is in use by another process", path);
-        return aerr(err, errlen, -e, "audit log %s: flock: %s", path, strerror(e));
+            return core_err(err, errlen, -EBUSY, "audit log %s is in use by another process", path);
+        return core_err(err, errlen, -e, "audit log %s: flock: %s", path, strerror(e));
     }
     struct stat st;
     if (fstat(fd, &st)) {
         int e = errno;
         close(fd);
         free(a);
-        return aerr(err, errlen, -e, "audit log %s: %s", path, strerror(e));
+        return core_err(err, errlen, -e, "audit log %s: %s", path, strerror(e));
     }
     a->size = st.st_size;
     torn_info t;
@@ -636,14 +624,14 @@ int heal_audit_append(heal_audit *a, const heal_audit_rec *rec, uint64_t *seq_ou
     pthread_mutex_lock(&a->lock);
     if (a->broken) {
         pthread_mutex_unlock(&a->lock);
-        return aerr(err, errlen, -EIO, "audit log %s: an earlier write failed; reopen the log", a->path);
+        return core_err(err, errlen, -EIO, "audit log %s: an earlier write failed; reopen the log", a->path);
     }
     char *line, hash[HASH_LEN + 1];
     size_t len, done;
     rc = make_line(rec, a->seq + 1, a->head, NULL, &line, &len, hash);
     if (rc) {
         pthread_mutex_unlock(&a->lock);
-        return aerr(err, errlen, rc, "audit log %s: out of memory", a->path);
+        return core_err(err, errlen, rc, "audit log %s: out of memory", a->path);
     }
     rc = write_all(a->fd, line, len, &done);
     free(line);
@@ -652,13 +640,13 @@ int heal_audit_append(heal_audit *a, const heal_audit_rec *rec, uint64_t *seq_ou
         if (done && ftruncate(a->fd, a->size))
             a->broken = true;
         pthread_mutex_unlock(&a->lock);
-        return aerr(err, errlen, -EIO, "audit log %s: write: %s", a->path, strerror(-rc));
+        return core_err(err, errlen, -EIO, "audit log %s: write: %s", a->path, strerror(-rc));
     }
     if (fdatasync(a->fd)) {
         int e = errno;
         a->broken = true; /* whether the record reached the disk is unknown */
         pthread_mutex_unlock(&a->lock);
-        return aerr(err, errlen, -EIO, "audit log %s: fdatasync: %s", a->path, strerror(e));
+        return core_err(err, errlen, -EIO, "audit log %s: fdatasync: %s", a->path, strerror(e));
     }
     a->seq++;
     a->size += (off_t)len;
@@ -755,7 +743,7 @@ static int lr_open(lreader *r, const char *path, char *err, size_t errlen)
     if (!r->f) {
         int e = errno;
         close(fd);
-        return aerr(err, errlen, -e, "audit log %s: %s", path, strerror(e));
+        return core_err(err, errlen, -e, "audit log %s: %s", path, strerror(e));
     }
     return 0;
 }
@@ -811,7 +799,7 @@ static int verify_upto(const char *path, uint64_t limit, heal_audit_verify_resul
     memset(res, 0, sizeof *res);
     memcpy(res->last_hash, zero_hash, sizeof res->last_hash);
     if (sodium_init() < 0)
-        return aerr(err, errlen, -EIO, "audit log: libsodium failed to initialise");
+        return core_err(err, errlen, -EIO, "audit log: libsodium failed to initialise");
     lreader r;
     int rc = lr_open(&r, path, err, errlen);
     if (rc)
@@ -820,7 +808,7 @@ static int verify_upto(const char *path, uint64_t limit, heal_audit_verify_resul
     uint64_t expect = 1;
     for (;;) {
         if ((rc = lr_fill(&r)) != 0) {
-            rc = aerr(err, errlen, rc, "audit log %s: read: %s", path, strerror(-rc));
+            rc = core_err(err, errlen, rc, "audit log %s: read: %s", path, strerror(-rc));
             break;
         }
         if (r.n == 0)
@@ -933,7 +921,7 @@ int heal_audit_read(const char *path, const heal_audit_filter *f, heal_audit_cb 
     if (!fp) {
         int e = errno;
         close(fd);
-        return aerr(err, errlen, -e, "audit log %s: %s", path, strerror(e));
+        return core_err(err, errlen, -e, "audit log %s: %s", path, strerror(e));
     }
     char **ring = NULL;
     size_t *ring_len = NULL, head = 0, count = 0;
@@ -944,7 +932,7 @@ int heal_audit_read(const char *path, const heal_audit_filter *f, heal_audit_cb 
             free(ring);
             free(ring_len);
             fclose(fp);
-            return aerr(err, errlen, -ENOMEM, "audit log %s: out of memory", path);
+            return core_err(err, errlen, -ENOMEM, "audit log %s: out of memory", path);
         }
     }
     char *p = NULL;
@@ -972,7 +960,7 @@ int heal_audit_read(const char *path, const heal_audit_filter *f, heal_audit_cb 
         cap = 0;
     }
     if (got < 0 && ferror(fp))
-        rc = aerr(err, errlen, -EIO, "audit log %s: read error", path);
+        rc = core_err(err, errlen, -EIO, "audit log %s: read error", path);
     free(p);
     if (ring) {
         size_t start = (head + f->last_n - count) % f->last_n;

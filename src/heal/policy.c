@@ -37,18 +37,6 @@ struct heal_policy {
     uint64_t next_id;
 };
 
-static int perr(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int perr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* ---- names ------------------------------------------------------------------ */
 
 const char *heal_mode_name(heal_mode m)
@@ -142,13 +130,13 @@ int heal_policy_allow_parse(const char *s, uint32_t *mask, char *err, size_t err
     uint32_t m = 0;
     char buf[512];
     if (core_sncpy(buf, sizeof buf, s))
-        return perr(err, errlen, -EINVAL, "allowlist too long");
+        return core_err(err, errlen, -EINVAL, "allowlist too long");
     char *w[128];
     int n = 0;
     char *save = NULL;
     for (char *x = strtok_r(buf, ", \t", &save); x; x = strtok_r(NULL, ", \t", &save)) {
         if (n == 128)
-            return perr(err, errlen, -EINVAL, "allowlist: too many words");
+            return core_err(err, errlen, -EINVAL, "allowlist: too many words");
         w[n++] = x;
     }
     for (int i = 0; i < n; i++) {
@@ -169,7 +157,7 @@ int heal_policy_allow_parse(const char *s, uint32_t *mask, char *err, size_t err
         } else if ((k = heal_action_kind_parse(w[i])) >= 0) {
             m |= HEAL_ALLOW(k);
         } else {
-            return perr(err, errlen, -EINVAL,
+            return core_err(err, errlen, -EINVAL,
                         "allowlist: unknown action \"%s\" (expected start, stop, restart, signal, renice, "
                         "limit memory, limit cpu, limit, sysctl, clean, run, alert, freeze, thaw, restore, "
                         "signal-process, renice-process, default or all)", w[i]);
@@ -182,9 +170,9 @@ int heal_policy_allow_parse(const char *s, uint32_t *mask, char *err, size_t err
 static int check_rate(const heal_rate *r, bool allow_inherit, const char *what, char *err, size_t errlen)
 {
     if (r->max < (allow_inherit ? -1 : 0) || r->max > HEAL_RATE_MAX)
-        return perr(err, errlen, -EINVAL, "%s: max %d out of range (0..%d)", what, r->max, HEAL_RATE_MAX);
+        return core_err(err, errlen, -EINVAL, "%s: max %d out of range (0..%d)", what, r->max, HEAL_RATE_MAX);
     if (r->max > 0 && r->window_ms <= 0)
-        return perr(err, errlen, -EINVAL, "%s: the window must be positive", what);
+        return core_err(err, errlen, -EINVAL, "%s: the window must be positive", what);
     return 0;
 }
 
@@ -192,21 +180,21 @@ static int check_config(const heal_policy_config *c, char *err, size_t errlen)
 {
     int rc;
     if (c->mode < HEAL_MODE_OBSERVE || c->mode > HEAL_MODE_HEAL)
-        return perr(err, errlen, -EINVAL, "policy: invalid mode %d", (int)c->mode);
+        return core_err(err, errlen, -EINVAL, "policy: invalid mode %d", (int)c->mode);
     if ((rc = check_rate(&c->global, false, "policy: global rate limit", err, errlen)) ||
         (rc = check_rate(&c->service, false, "policy: service rate limit", err, errlen)))
         return rc;
     if (c->flap_restarts < 0 || c->flap_restarts > HEAL_RATE_MAX)
-        return perr(err, errlen, -EINVAL, "policy: flap restarts %d out of range (0..%d)", c->flap_restarts,
+        return core_err(err, errlen, -EINVAL, "policy: flap restarts %d out of range (0..%d)", c->flap_restarts,
                     HEAL_RATE_MAX);
     if (c->flap_restarts > 0 && c->flap_window_ms <= 0)
-        return perr(err, errlen, -EINVAL, "policy: the flap window must be positive");
+        return core_err(err, errlen, -EINVAL, "policy: the flap window must be positive");
     if (c->flap_cooldown_ms < 0)
-        return perr(err, errlen, -EINVAL, "policy: the flap cool-down cannot be negative");
+        return core_err(err, errlen, -EINVAL, "policy: the flap cool-down cannot be negative");
     if (c->pending_ttl_ms <= 0)
-        return perr(err, errlen, -EINVAL, "policy: the pending TTL must be positive");
+        return core_err(err, errlen, -EINVAL, "policy: the pending TTL must be positive");
     if (c->pending_max < 1 || c->pending_max > HEAL_RATE_MAX)
-        return perr(err, errlen, -EINVAL, "policy: pending max %d out of range (1..%d)", c->pending_max,
+        return core_err(err, errlen, -EINVAL, "policy: pending max %d out of range (1..%d)", c->pending_max,
                     HEAL_RATE_MAX);
     return 0;
 }
@@ -333,12 +321,12 @@ int heal_policy_new(const heal_policy_config *cfg, heal_policy **out, char *err,
         return rc;
     heal_policy *p = calloc(1, sizeof *p);
     if (!p)
-        return perr(err, errlen, -ENOMEM, "policy: out of memory");
+        return core_err(err, errlen, -ENOMEM, "policy: out of memory");
     p->cfg = *cfg;
     p->next_id = 1;
     if (win_resize(&p->global, cfg->global.max)) {
         free(p);
-        return perr(err, errlen, -ENOMEM, "policy: out of memory");
+        return core_err(err, errlen, -ENOMEM, "policy: out of memory");
     }
     *out = p;
     return 0;
@@ -365,10 +353,10 @@ int heal_policy_configure(heal_policy *p, const heal_policy_config *cfg, char *e
         return rc;
     p->cfg = *cfg;
     if (win_resize(&p->global, cfg->global.max))
-        return perr(err, errlen, -ENOMEM, "policy: out of memory");
+        return core_err(err, errlen, -ENOMEM, "policy: out of memory");
     for (size_t i = 0; i < p->nsvcs; i++)
         if (svc_fit(p, &p->svcs[i]))
-            return perr(err, errlen, -ENOMEM, "policy: out of memory");
+            return core_err(err, errlen, -ENOMEM, "policy: out of memory");
     return 0;
 }
 
@@ -376,22 +364,22 @@ int heal_policy_set_service(heal_policy *p, const heal_policy_service *s, char *
 {
     int rc;
     if (!memchr(s->name, 0, sizeof s->name))
-        return perr(err, errlen, -EINVAL, "policy: service name too long");
+        return core_err(err, errlen, -EINVAL, "policy: service name too long");
     const char *n = s->name[0] ? s->name : "(machine-wide)";
     if (s->mode < HEAL_MODE_INHERIT || s->mode > HEAL_MODE_HEAL)
-        return perr(err, errlen, -EINVAL, "policy: service %s: invalid mode %d", n, (int)s->mode);
+        return core_err(err, errlen, -EINVAL, "policy: service %s: invalid mode %d", n, (int)s->mode);
     if (s->allow & ~(uint32_t)HEAL_ALLOW_ALL)
-        return perr(err, errlen, -EINVAL, "policy: service %s: unknown bits in the allowlist", n);
+        return core_err(err, errlen, -EINVAL, "policy: service %s: unknown bits in the allowlist", n);
     char what[HEAL_NAME_MAX + 64];
     snprintf(what, sizeof what, "policy: service %s: rate limit", n);
     if ((rc = check_rate(&s->rate, true, what, err, errlen)))
         return rc;
     svc *e = svc_get(p, s->name);
     if (!e)
-        return perr(err, errlen, -ENOMEM, "policy: out of memory");
+        return core_err(err, errlen, -ENOMEM, "policy: out of memory");
     e->cfg = *s;
     if (svc_fit(p, e))
-        return perr(err, errlen, -ENOMEM, "policy: out of memory");
+        return core_err(err, errlen, -ENOMEM, "policy: out of memory");
     return 0;
 }
 
@@ -719,14 +707,14 @@ static int pend_find(heal_policy *p, uint64_t id, int64_t now, const char *verb,
             char ttl[32];
             core_format_duration(p->cfg.pending_ttl_ms, ttl, sizeof ttl);
             pend_remove(p, i);
-            return perr(err, errlen, -ETIMEDOUT,
+            return core_err(err, errlen, -ETIMEDOUT,
                         "cannot %s #%llu: it expired %s ago (%s after it was queued) and was not run", verb,
                         (unsigned long long)id, t, ttl);
         }
         *idx = i;
         return 0;
     }
-    return perr(err, errlen, -ENOENT, "cannot %s #%llu: no such pending action (see `ippoc pending`)", verb,
+    return core_err(err, errlen, -ENOENT, "cannot %s #%llu: no such pending action (see `ippoc pending`)", verb,
                 (unsigned long long)id);
 }
 
@@ -744,17 +732,17 @@ int heal_policy_approve(heal_policy *p, uint64_t id, int64_t now_ms, heal_pendin
     heal_pending e = p->pend[i];
     svc *s = svc_get(p, e.action.service);
     if (!s)
-        return perr(err, errlen, -ENOMEM, "policy: out of memory");
+        return core_err(err, errlen, -ENOMEM, "policy: out of memory");
     d->mode = svc_mode(p, s);
     d->dry_run = p->cfg.dry_run;
     d->simulated = d->dry_run; /* a person approved it: the mode is not asked again */
     d->pending_id = id;
     if (!allowed(s, &e.action, d)) {
         pend_remove(p, i);
-        return perr(err, errlen, -EPERM, "cannot approve #%llu: %s", (unsigned long long)id, d->reason);
+        return core_err(err, errlen, -EPERM, "cannot approve #%llu: %s", (unsigned long long)id, d->reason);
     }
     if (admit(p, s, &e.action, now_ms, d) == HEAL_VERDICT_REFUSE)
-        return perr(err, errlen, -EAGAIN, "cannot approve #%llu now: %s; it stays pending",
+        return core_err(err, errlen, -EAGAIN, "cannot approve #%llu now: %s; it stays pending",
                     (unsigned long long)id, d->reason);
     snprintf(d->reason, sizeof d->reason, "approved #%llu%s", (unsigned long long)id,
              d->dry_run ? " (dry run: recorded, not run)" : "");

@@ -145,18 +145,6 @@ static int stop_now(svc *s, char *err, size_t errlen);
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static svc *find(heal_supervisor *sup, const char *name)
 {
     for (int i = 0; i < sup->n; i++)
@@ -538,7 +526,7 @@ static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, c
 {
     child *c = calloc(1, sizeof *c);
     if (!c)
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return core_err(err, errlen, -ENOMEM, "out of memory");
     c->sup = sup;
     c->s = s;
     c->is_cmd = is_cmd;
@@ -598,7 +586,7 @@ static int child_spawn(heal_supervisor *sup, svc *s, char **argv, bool is_cmd, c
         for (int k = 0; k < 2; k++)
             child_close((uv_handle_t *)&c->pipe[k]);
         child_close((uv_handle_t *)&c->timer);
-        return fail(err, errlen, rc, "cannot start '%s': %s", argv[0], uv_strerror(rc));
+        return core_err(err, errlen, rc, "cannot start '%s': %s", argv[0], uv_strerror(rc));
     }
     c->pid = c->proc.pid;
     c->fifo = fifo;
@@ -850,7 +838,7 @@ static int run_cmd(svc *s, const char *text, bool capture, void (*done)(child *)
     char e2[256];
     int rc = heal_svc_split_argv(text, &argv, e2, sizeof e2);
     if (rc < 0)
-        return fail(err, errlen, rc, "service '%s': command: %s", s->cfg.name, e2);
+        return core_err(err, errlen, rc, "service '%s': command: %s", s->cfg.name, e2);
     child *c;
     heal_svc_log_printf(&s->log, "running: %s", text);
     rc = child_spawn(s->sup, s, argv, true, &c, err, errlen);
@@ -1173,7 +1161,7 @@ static void on_sd_poll(uv_timer_t *t)
 static int sd_action(svc *s, int purpose, const char *verb, const char *extra, char *err, size_t errlen)
 {
     if (s->cmd)
-        return fail(err, errlen, -EBUSY, "service '%s': a systemctl command is still running", s->cfg.name);
+        return core_err(err, errlen, -EBUSY, "service '%s': a systemctl command is still running", s->cfg.name);
     s->cmd_purpose = purpose;
     return sd_cmd(s, verb, extra, false, sd_cmd_done, &s->cmd, err, errlen);
 }
@@ -1290,12 +1278,12 @@ static int stop_now(svc *s, char *err, size_t errlen)
     if (s->state == HEAL_SVC_STOPPING)
         return 0;
     if (is_down(s))
-        return fail(err, errlen, -EALREADY, "service '%s' is already %s", s->cfg.name,
+        return core_err(err, errlen, -EALREADY, "service '%s' is already %s", s->cfg.name,
                     heal_service_state_name(s->state));
     switch (s->cfg.type) {
     case HEAL_SVC_SUPERVISED:
         if (!s->pid)
-            return fail(err, errlen, -ESRCH, "service '%s' has no process", s->cfg.name);
+            return core_err(err, errlen, -ESRCH, "service '%s' has no process", s->cfg.name);
         set_state(s, HEAL_SVC_STOPPING, s->pid, "stopping");
         if (s->state != HEAL_SVC_STOPPING || !s->pid)
             return 0;
@@ -1306,7 +1294,7 @@ static int stop_now(svc *s, char *err, size_t errlen)
         return 0;
     case HEAL_SVC_EXTERNAL: {
         if (s->cmd)
-            return fail(err, errlen, -EBUSY, "service '%s': a command is still running", s->cfg.name);
+            return core_err(err, errlen, -EBUSY, "service '%s': a command is still running", s->cfg.name);
         pid_t pid = s->pid;
         set_state(s, HEAL_SVC_STOPPING, pid, "stopping");
         if (s->state != HEAL_SVC_STOPPING)
@@ -1354,7 +1342,7 @@ static bool find_cycle(heal_supervisor *sup, int i, int *color, int *stack, int 
                                         sup->svcs[stack[m]]->cfg.name);
             snprintf(path + (off < sizeof path ? off : sizeof path - 1),
                      off < sizeof path ? sizeof path - off : 1, "%s", sup->svcs[j]->cfg.name);
-            fail(err, errlen, -EINVAL, "service '%s': dependency cycle %s", sup->svcs[j]->cfg.name, path);
+            core_err(err, errlen, -EINVAL, "service '%s': dependency cycle %s", sup->svcs[j]->cfg.name, path);
             return true;
         }
         if (color[j] == 0 && find_cycle(sup, j, color, stack, depth + 1, err, errlen))
@@ -1372,10 +1360,10 @@ int heal_supervisor_check(heal_supervisor *sup, char *err, size_t errlen)
         for (int k = 0; k < s->cfg.ndepends; k++) {
             svc *d = find(sup, s->cfg.depends[k]);
             if (!d)
-                return fail(err, errlen, -EINVAL, "service '%s': depends on unknown service '%s'", s->cfg.name,
+                return core_err(err, errlen, -EINVAL, "service '%s': depends on unknown service '%s'", s->cfg.name,
                             s->cfg.depends[k]);
             if (d == s)
-                return fail(err, errlen, -EINVAL, "service '%s': depends on itself", s->cfg.name);
+                return core_err(err, errlen, -EINVAL, "service '%s': depends on itself", s->cfg.name);
             int j = 0;
             while (sup->svcs[j] != d)
                 j++;
@@ -1386,7 +1374,7 @@ int heal_supervisor_check(heal_supervisor *sup, char *err, size_t errlen)
     int *stack = calloc((size_t)sup->n + 1, sizeof(int));
     int rc = 0;
     if (!color || !stack)
-        rc = fail(err, errlen, -ENOMEM, "out of memory");
+        rc = core_err(err, errlen, -ENOMEM, "out of memory");
     for (int i = 0; !rc && i < sup->n; i++)
         if (color[i] == 0 && find_cycle(sup, i, color, stack, 0, err, errlen))
             rc = -EINVAL;
@@ -1402,16 +1390,16 @@ int heal_supervisor_new(uv_loop_t *loop, const char *state_dir, heal_supervisor 
     *out = NULL;
     heal_supervisor *sup = calloc(1, sizeof *sup);
     if (!sup)
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return core_err(err, errlen, -ENOMEM, "out of memory");
     sup->loop = loop;
     if (core_sncpy(sup->state_dir, sizeof sup->state_dir, state_dir) ||
         snprintf(sup->log_dir, sizeof sup->log_dir, "%s/services", state_dir) >= (int)sizeof sup->log_dir) {
         free(sup);
-        return fail(err, errlen, -ENAMETOOLONG, "state dir path too long");
+        return core_err(err, errlen, -ENAMETOOLONG, "state dir path too long");
     }
     int rc = core_mkdir_p(sup->log_dir, 0750);
     if (rc) {
-        fail(err, errlen, rc, "cannot create %s: %s", sup->log_dir, strerror(-rc));
+        core_err(err, errlen, rc, "cannot create %s: %s", sup->log_dir, strerror(-rc));
         free(sup);
         return rc;
     }
@@ -1506,18 +1494,18 @@ int heal_supervisor_add(heal_supervisor *sup, const heal_service_config *cfg, ch
 {
     const char *name = cfg->name;
     if (!heal_svc_valid_name(name))
-        return fail(err, errlen, -EINVAL, "service '%s': bad name (use letters, digits, _ . @ -)", name);
+        return core_err(err, errlen, -EINVAL, "service '%s': bad name (use letters, digits, _ . @ -)", name);
     if (find(sup, name))
-        return fail(err, errlen, -EEXIST, "service '%s': defined twice", name);
+        return core_err(err, errlen, -EEXIST, "service '%s': defined twice", name);
     if (cfg->stop_signal < 1 || cfg->stop_signal >= NSIG)
-        return fail(err, errlen, -EINVAL, "service '%s': bad stop signal %d", name, cfg->stop_signal);
+        return core_err(err, errlen, -EINVAL, "service '%s': bad stop signal %d", name, cfg->stop_signal);
     if (cfg->backoff_max_ms < cfg->backoff_initial_ms)
-        return fail(err, errlen, -EINVAL, "service '%s': backoff_max is below backoff", name);
+        return core_err(err, errlen, -EINVAL, "service '%s': backoff_max is below backoff", name);
     if (cfg->ndepends < 0 || cfg->ndepends > HEAL_SVC_MAX_DEPS || cfg->nenv < 0 || cfg->nenv > HEAL_SVC_MAX_ENV)
-        return fail(err, errlen, -EINVAL, "service '%s': bad depends/env count", name);
+        return core_err(err, errlen, -EINVAL, "service '%s': bad depends/env count", name);
     svc *s = calloc(1, sizeof *s);
     if (!s)
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return core_err(err, errlen, -ENOMEM, "out of memory");
     s->cfg = *cfg;
     s->sup = sup;
     s->log.fd = -1;
@@ -1531,22 +1519,22 @@ int heal_supervisor_add(heal_supervisor *sup, const heal_service_config *cfg, ch
     switch (cfg->type) {
     case HEAL_SVC_SUPERVISED:
         if (!cfg->command[0]) {
-            rc = fail(err, errlen, -EINVAL, "service '%s': supervised service needs a command", name);
+            rc = core_err(err, errlen, -EINVAL, "service '%s': supervised service needs a command", name);
             goto bad;
         }
         if ((rc = heal_svc_split_argv(cfg->command, &s->argv, e2, sizeof e2)) < 0) {
-            fail(err, errlen, rc, "service '%s': command: %s", name, e2);
+            core_err(err, errlen, rc, "service '%s': command: %s", name, e2);
             goto bad;
         }
         if (cfg->user[0]) {
             errno = 0;
             pw = getpwnam(cfg->user);
             if (!pw) {
-                rc = fail(err, errlen, -EINVAL, "service '%s': unknown user '%s'", name, cfg->user);
+                rc = core_err(err, errlen, -EINVAL, "service '%s': unknown user '%s'", name, cfg->user);
                 goto bad;
             }
             if (geteuid() != 0) {
-                rc = fail(err, errlen, -EPERM, "service '%s': user=%s needs ippocd to run as root", name,
+                rc = core_err(err, errlen, -EPERM, "service '%s': user=%s needs ippocd to run as root", name,
                           cfg->user);
                 goto bad;
             }
@@ -1557,11 +1545,11 @@ int heal_supervisor_add(heal_supervisor *sup, const heal_service_config *cfg, ch
         if (cfg->group[0]) {
             struct group *gr = getgrnam(cfg->group);
             if (!gr) {
-                rc = fail(err, errlen, -EINVAL, "service '%s': unknown group '%s'", name, cfg->group);
+                rc = core_err(err, errlen, -EINVAL, "service '%s': unknown group '%s'", name, cfg->group);
                 goto bad;
             }
             if (geteuid() != 0) {
-                rc = fail(err, errlen, -EPERM, "service '%s': group=%s needs ippocd to run as root", name,
+                rc = core_err(err, errlen, -EPERM, "service '%s': group=%s needs ippocd to run as root", name,
                           cfg->group);
                 goto bad;
             }
@@ -1571,18 +1559,18 @@ int heal_supervisor_add(heal_supervisor *sup, const heal_service_config *cfg, ch
         if (cfg->cwd[0]) {
             struct stat st;
             if (stat(cfg->cwd, &st) || !S_ISDIR(st.st_mode)) {
-                rc = fail(err, errlen, -ENOTDIR, "service '%s': cwd '%s' is not a directory", name, cfg->cwd);
+                rc = core_err(err, errlen, -ENOTDIR, "service '%s': cwd '%s' is not a directory", name, cfg->cwd);
                 goto bad;
             }
         }
         if ((rc = build_env(s, pw))) {
-            fail(err, errlen, rc, "out of memory");
+            core_err(err, errlen, rc, "out of memory");
             goto bad;
         }
         break;
     case HEAL_SVC_EXTERNAL:
         if (!cfg->pidfile[0] && !cfg->match[0]) {
-            rc = fail(err, errlen, -EINVAL, "service '%s': external service needs a pidfile or a match", name);
+            rc = core_err(err, errlen, -EINVAL, "service '%s': external service needs a pidfile or a match", name);
             goto bad;
         }
         {
@@ -1593,7 +1581,7 @@ int heal_supervisor_add(heal_supervisor *sup, const heal_service_config *cfg, ch
                 if (!cmds[i][0])
                     continue;
                 if ((rc = heal_svc_split_argv(cmds[i], &v, e2, sizeof e2)) < 0) {
-                    fail(err, errlen, rc, "service '%s': %s: %s", name, keys[i], e2);
+                    core_err(err, errlen, rc, "service '%s': %s: %s", name, keys[i], e2);
                     goto bad;
                 }
                 free(v);
@@ -1604,31 +1592,31 @@ int heal_supervisor_add(heal_supervisor *sup, const heal_service_config *cfg, ch
         if (!sup->systemd_pid1) {
             char comm[64] = "?";
             heal_svc_pid_comm(1, comm, sizeof comm);
-            rc = fail(err, errlen, -EOPNOTSUPP,
+            rc = core_err(err, errlen, -EOPNOTSUPP,
                       "service '%s': type systemd needs systemd as PID 1 (PID 1 here is '%s'); use a supervised "
                       "or external service", name, comm);
             goto bad;
         }
         if (!cfg->unit[0]) {
-            rc = fail(err, errlen, -EINVAL, "service '%s': systemd service needs a unit", name);
+            rc = core_err(err, errlen, -EINVAL, "service '%s': systemd service needs a unit", name);
             goto bad;
         }
         break;
     default:
-        rc = fail(err, errlen, -EINVAL, "service '%s': unknown type %d", name, (int)cfg->type);
+        rc = core_err(err, errlen, -EINVAL, "service '%s': unknown type %d", name, (int)cfg->type);
         goto bad;
     }
     char path[CORE_PATH_MAX + 80];
     snprintf(path, sizeof path, "%s/%s.log", sup->log_dir, name);
     if ((rc = heal_svc_log_open(&s->log, path, cfg->log_max_bytes, cfg->log_keep))) {
-        fail(err, errlen, rc, "service '%s': cannot open %s: %s", name, path, strerror(-rc));
+        core_err(err, errlen, rc, "service '%s': cannot open %s: %s", name, path, strerror(-rc));
         goto bad;
     }
     if (sup->n == sup->cap) {
         int nc = sup->cap ? sup->cap * 2 : 8;
         svc **v = realloc(sup->svcs, (size_t)nc * sizeof *v);
         if (!v) {
-            rc = fail(err, errlen, -ENOMEM, "out of memory");
+            rc = core_err(err, errlen, -ENOMEM, "out of memory");
             goto bad;
         }
         sup->svcs = v;
@@ -1834,14 +1822,14 @@ int heal_service_start(heal_supervisor *sup, const char *name, char *err, size_t
 {
     svc *s = find(sup, name);
     if (!s)
-        return fail(err, errlen, -ENOENT, "no service '%s'", name);
+        return core_err(err, errlen, -ENOENT, "no service '%s'", name);
     int rc = heal_supervisor_check(sup, err, errlen);
     if (rc)
         return rc;
     s->want_up = true;
     switch (s->state) {
     case HEAL_SVC_RUNNING:
-        return fail(err, errlen, -EALREADY, "service '%s' is already running (pid %d)", name, (int)s->pid);
+        return core_err(err, errlen, -EALREADY, "service '%s' is already running (pid %d)", name, (int)s->pid);
     case HEAL_SVC_STARTING:
         return 0;
     case HEAL_SVC_STOPPING:
@@ -1861,7 +1849,7 @@ int heal_service_start(heal_supervisor *sup, const char *name, char *err, size_t
         break;
     }
     if (s->state != HEAL_SVC_RUNNING && s->state != HEAL_SVC_STARTING && s->error[0])
-        return fail(err, errlen, -EIO, "service '%s': %s", name, s->error);
+        return core_err(err, errlen, -EIO, "service '%s': %s", name, s->error);
     return 0;
 }
 
@@ -1869,7 +1857,7 @@ int heal_service_stop(heal_supervisor *sup, const char *name, char *err, size_t 
 {
     svc *s = find(sup, name);
     if (!s)
-        return fail(err, errlen, -ENOENT, "no service '%s'", name);
+        return core_err(err, errlen, -ENOENT, "no service '%s'", name);
     s->restart_pending = false;
     return stop_now(s, err, errlen);
 }
@@ -1878,7 +1866,7 @@ int heal_service_restart(heal_supervisor *sup, const char *name, char *err, size
 {
     svc *s = find(sup, name);
     if (!s)
-        return fail(err, errlen, -ENOENT, "no service '%s'", name);
+        return core_err(err, errlen, -ENOENT, "no service '%s'", name);
     int rc = heal_supervisor_check(sup, err, errlen);
     if (rc)
         return rc;
@@ -1912,7 +1900,7 @@ int heal_service_restart(heal_supervisor *sup, const char *name, char *err, size
     }
     if (s->cfg.type == HEAL_SVC_EXTERNAL && s->cfg.restart_cmd[0]) {
         if (s->cmd)
-            return fail(err, errlen, -EBUSY, "service '%s': a command is still running", name);
+            return core_err(err, errlen, -EBUSY, "service '%s': a command is still running", name);
         ext_unwatch(s);
         s->restarts++;
         s->automatic = true;
@@ -1937,9 +1925,9 @@ int heal_service_signal(heal_supervisor *sup, const char *name, int signum, char
 {
     svc *s = find(sup, name);
     if (!s)
-        return fail(err, errlen, -ENOENT, "no service '%s'", name);
+        return core_err(err, errlen, -ENOENT, "no service '%s'", name);
     if (signum < 1 || signum >= NSIG)
-        return fail(err, errlen, -EINVAL, "bad signal %d", signum);
+        return core_err(err, errlen, -EINVAL, "bad signal %d", signum);
     if (s->cfg.type == HEAL_SVC_SYSTEMD) {
         char extra[64];
         snprintf(extra, sizeof extra, "-s %s ", sig_name(signum));
@@ -1947,12 +1935,12 @@ int heal_service_signal(heal_supervisor *sup, const char *name, int signum, char
         return sd_cmd(s, "kill", extra, false, sd_kill_done, &c, err, errlen);
     }
     if (!s->pid)
-        return fail(err, errlen, -ESRCH, "service '%s' has no process (%s)", name, heal_service_state_name(s->state));
+        return core_err(err, errlen, -ESRCH, "service '%s' has no process (%s)", name, heal_service_state_name(s->state));
     heal_svc_log_printf(&s->log, "sending SIG%s to pid %d", sig_name(signum), (int)s->pid);
     if (s->pid <= 1)
-        return fail(err, errlen, -ESRCH, "service '%s': no valid pid", name);
+        return core_err(err, errlen, -ESRCH, "service '%s': no valid pid", name);
     if (kill(s->cfg.type == HEAL_SVC_SUPERVISED ? -s->pid : s->pid, signum))
-        return fail(err, errlen, -errno, "service '%s': kill pid %d: %s", name, (int)s->pid, strerror(errno));
+        return core_err(err, errlen, -errno, "service '%s': kill pid %d: %s", name, (int)s->pid, strerror(errno));
     return 0;
 }
 
@@ -1964,7 +1952,7 @@ int heal_service_act(heal_supervisor *sup, const heal_action *a, char *err, size
     case HEAL_ACT_RESTART: return heal_service_restart(sup, a->service, err, errlen);
     case HEAL_ACT_SIGNAL: return heal_service_signal(sup, a->service, a->signum, err, errlen);
     default:
-        return fail(err, errlen, -EOPNOTSUPP, "action %s is not a service action",
+        return core_err(err, errlen, -EOPNOTSUPP, "action %s is not a service action",
                     heal_action_name(a->kind) ? heal_action_name(a->kind) : "?");
     }
 }

@@ -321,6 +321,7 @@ static void work(struct mesh_cell *m, uint64_t now)
     mesh_session_tick(m->ses, now);
     mesh_swim_tick(m->sw, now);
     cell_gossip_tick(m, now);
+    cell_mdns_tick(m, now); /* -- mdns */
     pump(m, now);
 }
 
@@ -409,6 +410,7 @@ static int open_swim(struct mesh_cell *m, char *err, size_t errlen)
     sc.probe_timeout_ms = m->cfg.probe_timeout_ms;
     sc.gossip_interval_ms = m->cfg.gossip_interval_ms;
     sc.suspicion_mult = m->cfg.suspicion_mult;
+    sc.pushpull_interval_ms = m->cfg.pushpull_interval_ms;
     sc.max_packet = MESH_SESSION_MAX_PAYLOAD - 1; /* the channel tag takes one byte */
     cell_caps caps;
     uint8_t meta[CELL_CAPS_BYTES];
@@ -474,6 +476,7 @@ static int start_running(struct mesh_cell *m, char *err, size_t errlen)
     }
     m->th_started = true;
     cell_reason_start(m);
+    cell_mdns_start(m); /* -- mdns */
     char roles[64];
     mesh_identity_roles_format(m->roles, roles, sizeof roles);
     log_info("mesh: cell %s listening on %s (roles %s)", m->tok.cert.node_id, m->listen, roles);
@@ -521,6 +524,7 @@ static void stop_running(struct mesh_cell *m)
         pthread_join(m->th, NULL);
     }
     cell_reason_stop(m);
+    cell_mdns_stop(m); /* -- mdns */
     pthread_mutex_lock(&m->mu);
     m->th_started = false;
     teardown(m);
@@ -597,6 +601,11 @@ int mesh_cell_configure(mesh_cell *m, const core_config *cfg, char *err, size_t 
     int joined = c.enabled ? read_token(m, text, MESH_ID_TOKEN_MAX) : 0;
     bool same = m->configured && !memcmp(&c, &m->cfg, sizeof c) && !strcmp(text, m->token_text) &&
                 m->running == (joined == 1);
+    if (same && m->running) { /* `ippoc mesh revoke` then SIGHUP: the list may have grown */
+        cell_revoke_reload(m, mono());
+        ssize_t w = write(m->wake[1], "x", 1);
+        (void)w;
+    }
     pthread_mutex_unlock(&m->mu);
     if (same) {
         free(text);
@@ -632,6 +641,7 @@ void mesh_cell_free(mesh_cell *m)
     if (!m)
         return;
     stop_running(m);
+    cell_wisdom_free(m);
     mesh_identity_key_wipe(&m->node);
     free(m->rpeers);
     pthread_mutex_destroy(&m->mu);

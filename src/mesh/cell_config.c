@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mesh/cell_int.h" /* -- mdns: cell_mdns_parse_discover */
 #include "mesh/identity.h"
 #include "mesh/mesh.h"
 #include "mesh/swim.h"
@@ -111,9 +112,16 @@ static int one_key(mesh_config *c, const core_kv *kv, char *err, size_t errlen)
         return parse_ms(kv, 10, 600000, &c->gossip_interval_ms, err, errlen);
     if (!strcmp(k, "suspicion_mult"))
         return parse_ms(kv, 1, 100, &c->suspicion_mult, err, errlen);
+    if (!strcmp(k, "publish_interval_ms")) /* part fixpass */
+        return parse_ms(kv, 200, 3600000, &c->publish_interval_ms, err, errlen);
+    if (!strcmp(k, "discover")) /* -- mdns */
+        return cell_mdns_parse_discover(kv, &c->discover, err, errlen);
+    if (!strcmp(k, "pushpull_interval_ms")) /* -- meshnet */
+        return parse_ms(kv, 100, 3600000, &c->pushpull_interval_ms, err, errlen);
     return core_kv_error(err, errlen, kv,
                          "[mesh] unknown key '%s' (enabled, listen, seeds, roles, probe_interval_ms, "
-                         "probe_timeout_ms, gossip_interval_ms, suspicion_mult)",
+                         "probe_timeout_ms, gossip_interval_ms, suspicion_mult, publish_interval_ms, "
+                         "pushpull_interval_ms, discover)",
                          k);
 }
 
@@ -127,6 +135,8 @@ int mesh_config_parse(const core_config *cfg, mesh_config *out, char *err, size_
     out->probe_timeout_ms = d.probe_timeout_ms;
     out->gossip_interval_ms = d.gossip_interval_ms;
     out->suspicion_mult = d.suspicion_mult;
+    out->publish_interval_ms = 60000; /* as CELL_PUBLISH_EVERY_MS */
+    out->pushpull_interval_ms = d.pushpull_interval_ms;
     const core_kv *timeout_kv = NULL, *interval_kv = NULL;
     for (int i = 0; i < cfg->nraw; i++) {
         const core_kv *kv = &cfg->raw[i];

@@ -55,6 +55,7 @@ void cell_gossip_close(struct mesh_cell *m)
         log_warn("mesh: saving wisdom trust: %s", e);
     mesh_wisdom_store_close(m->ws);
     m->ws = NULL;
+    cell_publish_free(m); /* -- wispub */
     mesh_wisdom_trust_free(&m->trust);
 }
 
@@ -80,7 +81,6 @@ static void revoke_round(struct mesh_cell *m, uint64_t now)
 
 void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n)
 {
-    (void)now;
     char err[512];
     size_t added = 0;
     if (mesh_identity_revlist_merge(&m->rl, p, n, core_now_ms() / 1000, &added, err, sizeof err)) {
@@ -91,6 +91,8 @@ void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, co
     if (!added)
         return;
     log_info("mesh: %zu revocation(s) learned from %s", added, addr);
+    m->revoke_fast = 6; /* spread them quickly: a few rounds at once, not one in 10 s */
+    m->next_revoke = now;
     if (mesh_identity_revlist_save(&m->rl, m->state_dir, err, sizeof err))
         log_warn("mesh: %s", err);
     /* a session of a revoked member goes; the others handshake again, where
@@ -103,6 +105,18 @@ void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, co
         mesh_session_forget(m->ses, m->known[i].addr);
         m->known[i].session = false;
     }
+}
+
+void cell_revoke_reload(struct mesh_cell *m, uint64_t now)
+{
+    char path[CORE_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", m->state_dir, MESH_ID_REVLIST_FILE);
+    size_t n = 0;
+    char *b = core_slurp(path, &n);
+    if (!b)
+        return;
+    cell_revoke_receive(m, now, path, (const uint8_t *)b, n);
+    free(b);
 }
 
 /* ---- wisdom ------------------------------------------------------------------------ */
@@ -204,11 +218,14 @@ void cell_gossip_tick(struct mesh_cell *m, uint64_t now)
 {
     if (now >= m->next_revoke) {
         revoke_round(m, now);
-        m->next_revoke = now + CELL_REVOKE_EVERY_MS;
+        m->next_revoke = now + (m->revoke_fast > 0 ? CELL_REVOKE_FAST_MS : CELL_REVOKE_EVERY_MS);
+        if (m->revoke_fast > 0)
+            m->revoke_fast--;
     }
     if (now >= m->next_publish) {
         publish(m);
-        m->next_publish = now + CELL_PUBLISH_EVERY_MS;
+        cell_publish_tick(m, now); /* -- wispub: baselines and knob sets */
+        m->next_publish = now + m->cfg.publish_interval_ms;
     }
     if (now >= m->next_wisdom) {
         wisdom_round(m, now);

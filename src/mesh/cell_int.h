@@ -23,6 +23,7 @@ enum { CELL_CH_SWIM = 1, CELL_CH_REVOKE = 2, CELL_CH_WISDOM = 3 };
 #define CELL_WISDOM_PER_ROUND 3
 #define CELL_OWN_MAX 256
 #define CELL_REVOKE_EVERY_MS 10000
+#define CELL_REVOKE_FAST_MS 500 /* and 6 rounds this often after new revocations */
 #define CELL_PUBLISH_EVERY_MS 60000
 
 /* The capability record (swim member metadata, 13 bytes):
@@ -88,10 +89,12 @@ struct mesh_cell {
     uint64_t own_hash[CELL_OWN_MAX]; /* own fix records published (by content, not seq) */
     size_t nown;
     uint64_t rng, next_revoke, next_publish, next_wisdom, wisdom_seq;
+    int revoke_fast; /* rounds left at CELL_REVOKE_FAST_MS after new revocations */
     uint64_t malformed; /* payloads with a bad channel tag or body */
     uint64_t forged;    /* membership sent in another member's name */
     uint64_t reject_log_at, reject_unlogged; /* refusals: one log line a second */
     uint64_t udp_in, udp_out, udp_bytes_in, udp_bytes_out;
+    struct cell_wis *wis; /* cell_wisdom.c: the records behind the candidates given to the brain */
 
     /* the reasoning path (cell_reason.c) */
     mesh_reason_fn reasoner; /* this cell's own local model, or NULL */
@@ -105,6 +108,8 @@ struct mesh_cell {
     size_t nrpeers;
     uint64_t reason_rr;
     atomic_ullong reason_n[4];           /* CELL_REASON_ASKED_OK, ... */
+    struct cell_mdns *mdns;              /* -- mdns: discovery through Avahi (cell_mdns.c), or NULL */
+    struct cell_pub *pub; /* -- wispub: own baselines and knob sets published (cell_publish.c) */
 };
 
 /* cell_reason.c: the reasoning path */
@@ -117,6 +122,27 @@ void cell_reason_stop(struct mesh_cell *m);
 /* Under mu: the "reasoning" object of the status; the Prometheus lines. */
 json_t *cell_reason_json(const struct mesh_cell *m);
 void cell_reason_prometheus(const struct mesh_cell *m, char *out, size_t n);
+
+/* -- mdns: cell_mdns.c, discovery through Avahi ([mesh] discover = mdns) */
+#define CELL_MDNS_TYPE "_ippoc-mesh._udp"
+#define CELL_MDNS_TXT_KEY "fleet="
+#define CELL_MDNS_FP_HEX 16 /* the fleet key's short fingerprint: BLAKE2b-256's first 8 bytes, hex */
+void cell_mdns_fingerprint(const uint8_t fleet_pk[MESH_ID_PK_BYTES], char out[CELL_MDNS_FP_HEX + 1]);
+/* The one TXT string ("fleet=FP") into out; its length. */
+size_t cell_mdns_txt(const char *fp, char *out, size_t n);
+/* Whether one TXT string (len bytes, not terminated) is "fleet=FP". */
+bool cell_mdns_txt_matches(const uint8_t *txt, size_t len, const char *fp);
+/* [mesh] discover's value: 0 or -EINVAL with FILE:LINE in err. */
+int cell_mdns_parse_discover(const core_kv *kv, int *out, char *err, size_t errlen);
+/* Under mu at the end of a start: publishes and browses when discover =
+ * mdns (without Avahi: one log line, the seeds only). */
+void cell_mdns_start(struct mesh_cell *m);
+/* Without mu, before the teardown: stops Avahi's thread, frees it all. */
+void cell_mdns_stop(struct mesh_cell *m);
+/* Under mu, the cell's thread: the services found join as seeds. */
+void cell_mdns_tick(struct mesh_cell *m, uint64_t now);
+/* Under mu: the status's "discovery" object. */
+json_t *cell_mdns_json(const struct mesh_cell *m);
 
 /* cell.c */
 uint64_t cell_rand(struct mesh_cell *m);
@@ -133,8 +159,18 @@ void cell_gossip_close(struct mesh_cell *m);
 void cell_gossip_tick(struct mesh_cell *m, uint64_t now);
 uint64_t cell_gossip_deadline(const struct mesh_cell *m);
 void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
+/* Merges STATE/mesh-revoked.bin (written by `ippoc mesh revoke`) as if received; under mu. */
+void cell_revoke_reload(struct mesh_cell *m, uint64_t now);
 void cell_wisdom_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
 /* Whether pk is revoked by key in the list. */
 bool cell_revoked_pk(const struct mesh_cell *m, const uint8_t pk[MESH_ID_PK_BYTES]);
+
+/* cell_wisdom.c */
+void cell_wisdom_free(struct mesh_cell *m);
+/* -- wispub: cell_publish.c: own baselines and knob sets (under mu, the thread) */
+void cell_publish_tick(struct mesh_cell *m, uint64_t now);
+void cell_publish_free(struct mesh_cell *m);
+/* The summary of a baseline or knob record in GET /v1/mesh/wisdom. */
+void cell_publish_summary(const mesh_wisdom_rec *r, char *out, size_t n);
 
 #endif

@@ -78,6 +78,7 @@ static json_t *status_running(const struct mesh_cell *m, json_t *o)
                                   (json_int_t)st.dropped_mac1, "stale", (json_int_t)st.rejected_stale));
     json_object_set_new(o, "wisdom", json_pack("{s:i, s:i}", "records", records, "ignored_peers", ignored_peers(m)));
     json_object_set_new(o, "reasoning", cell_reason_json(m));
+    json_object_set_new(o, "discovery", cell_mdns_json(m)); /* -- mdns */
     json_object_set_new(o, "revocations", json_integer((json_int_t)m->rl.n));
     return o;
 }
@@ -153,11 +154,8 @@ static void summarise(const mesh_wisdom_rec *r, char *out, size_t n)
         return;
     }
     case MESH_WISDOM_BASELINE:
-        snprintf(out, n, "baseline of %s: mean %.4g, p95 %.4g over %u samples", r->base.metric, r->base.mean,
-                 r->base.p95, r->base.count);
-        return;
     case MESH_WISDOM_KNOBS:
-        snprintf(out, n, "%d knob(s) for %s: gain %.3g", r->knobs.nknobs, r->knobs.objective, r->knobs.gain);
+        cell_publish_summary(r, out, n); /* -- wispub */
         return;
     }
     snprintf(out, n, "?");

@@ -5,6 +5,7 @@
  * per section 4.3 / RFC 2104 with BLOCKLEN 128). A table of handshake
  * patterns (7.4, 7.5, 18.1) is read by one interpreter; psk modifiers are
  * applied at parse time (section 9.4). See noise.h. */
+#include "core/core.h"
 #include "mesh/noise.h"
 
 #include <errno.h>
@@ -16,17 +17,6 @@
 #include <sodium.h>
 
 /* ---- errors ---------------------------------------------------------------- */
-__attribute__((format(printf, 4, 5))) static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* ---- hashes, HMAC, HKDF (section 4.3) -------------------------------------- */
 static size_t hash_len(mesh_noise_hash h)
 {
@@ -171,9 +161,9 @@ int mesh_noise_cipher_encrypt(mesh_noise_cipher *cs, const uint8_t *ad, size_t a
 {
     size_t need = ptlen + (cs->has_k ? MESH_NOISE_TAGLEN : 0);
     if (need > MESH_NOISE_MAX_MSG)
-        return fail(-EMSGSIZE, err, errlen, "noise encrypt: %zu bytes is over the 65535-byte message limit", need);
+        return core_err(err, errlen, -EMSGSIZE, "noise encrypt: %zu bytes is over the 65535-byte message limit", need);
     if (need > outcap)
-        return fail(-EMSGSIZE, err, errlen, "noise encrypt: output buffer of %zu bytes, %zu needed", outcap, need);
+        return core_err(err, errlen, -EMSGSIZE, "noise encrypt: output buffer of %zu bytes, %zu needed", outcap, need);
     if (!cs->has_k) {
         if (ptlen)
             memmove(out, pt, ptlen);
@@ -181,7 +171,7 @@ int mesh_noise_cipher_encrypt(mesh_noise_cipher *cs, const uint8_t *ad, size_t a
         return 0;
     }
     if (cs->n == MESH_NOISE_NONCE_MAX)
-        return fail(-EOVERFLOW, err, errlen, "noise encrypt: nonce exhausted (2^64-1 is reserved); rekey or re-handshake");
+        return core_err(err, errlen, -EOVERFLOW, "noise encrypt: nonce exhausted (2^64-1 is reserved); rekey or re-handshake");
     uint8_t nonce[12];
     nonce96(nonce, cs->n);
     unsigned long long clen = 0;
@@ -195,27 +185,27 @@ int mesh_noise_cipher_decrypt(mesh_noise_cipher *cs, const uint8_t *ad, size_t a
                               size_t ctlen, uint8_t *out, size_t outcap, size_t *outlen, char *err, size_t errlen)
 {
     if (ctlen > MESH_NOISE_MAX_MSG)
-        return fail(-EMSGSIZE, err, errlen, "noise decrypt: %zu bytes is over the 65535-byte message limit", ctlen);
+        return core_err(err, errlen, -EMSGSIZE, "noise decrypt: %zu bytes is over the 65535-byte message limit", ctlen);
     if (!cs->has_k) {
         if (ctlen > outcap)
-            return fail(-EMSGSIZE, err, errlen, "noise decrypt: output buffer of %zu bytes, %zu needed", outcap, ctlen);
+            return core_err(err, errlen, -EMSGSIZE, "noise decrypt: output buffer of %zu bytes, %zu needed", outcap, ctlen);
         if (ctlen)
             memmove(out, ct, ctlen);
         *outlen = ctlen;
         return 0;
     }
     if (ctlen < MESH_NOISE_TAGLEN)
-        return fail(-EBADMSG, err, errlen, "noise decrypt: %zu bytes is shorter than the 16-byte tag", ctlen);
+        return core_err(err, errlen, -EBADMSG, "noise decrypt: %zu bytes is shorter than the 16-byte tag", ctlen);
     if (ctlen - MESH_NOISE_TAGLEN > outcap)
-        return fail(-EMSGSIZE, err, errlen, "noise decrypt: output buffer of %zu bytes, %zu needed", outcap,
+        return core_err(err, errlen, -EMSGSIZE, "noise decrypt: output buffer of %zu bytes, %zu needed", outcap,
                     ctlen - MESH_NOISE_TAGLEN);
     if (cs->n == MESH_NOISE_NONCE_MAX)
-        return fail(-EOVERFLOW, err, errlen, "noise decrypt: nonce exhausted (2^64-1 is reserved); rekey or re-handshake");
+        return core_err(err, errlen, -EOVERFLOW, "noise decrypt: nonce exhausted (2^64-1 is reserved); rekey or re-handshake");
     uint8_t nonce[12];
     nonce96(nonce, cs->n);
     unsigned long long plen = 0;
     if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &plen, NULL, ct, ctlen, ad, adlen, nonce, cs->k) != 0)
-        return fail(-EBADMSG, err, errlen, "noise decrypt: authentication failed (nonce %llu)",
+        return core_err(err, errlen, -EBADMSG, "noise decrypt: authentication failed (nonce %llu)",
                     (unsigned long long)cs->n);
     cs->n++;
     *outlen = (size_t)plen;
@@ -225,7 +215,7 @@ int mesh_noise_cipher_decrypt(mesh_noise_cipher *cs, const uint8_t *ad, size_t a
 int mesh_noise_cipher_rekey(mesh_noise_cipher *cs, char *err, size_t errlen)
 {
     if (!cs->has_k)
-        return fail(-EPROTO, err, errlen, "noise rekey: the cipher has no key");
+        return core_err(err, errlen, -EPROTO, "noise rekey: the cipher has no key");
     static const uint8_t zeros[32];
     uint8_t nonce[12], out[32 + MESH_NOISE_TAGLEN];
     nonce96(nonce, MESH_NOISE_NONCE_MAX);
@@ -387,19 +377,19 @@ static void pattern_load(const pattern_def *d, mesh_noise_pattern *p)
 static int psk_apply(mesh_noise_pattern *p, const char *mod, size_t len, char *err, size_t errlen)
 {
     if (len < 4 || len > 5 || memcmp(mod, "psk", 3) != 0)
-        return fail(-EINVAL, err, errlen, "noise protocol: unsupported modifier '%.*s'", (int)len, mod);
+        return core_err(err, errlen, -EINVAL, "noise protocol: unsupported modifier '%.*s'", (int)len, mod);
     int n = 0;
     for (size_t i = 3; i < len; i++) {
         if (mod[i] < '0' || mod[i] > '9')
-            return fail(-EINVAL, err, errlen, "noise protocol: bad psk modifier '%.*s'", (int)len, mod);
+            return core_err(err, errlen, -EINVAL, "noise protocol: bad psk modifier '%.*s'", (int)len, mod);
         n = n * 10 + (mod[i] - '0');
     }
     if (n > p->n_msgs)
-        return fail(-EINVAL, err, errlen, "noise protocol: '%.*s' names message %d of a %d-message pattern", (int)len,
+        return core_err(err, errlen, -EINVAL, "noise protocol: '%.*s' names message %d of a %d-message pattern", (int)len,
                     mod, n, p->n_msgs);
     int m = n == 0 ? 0 : n - 1;
     if (p->n_tokens[m] >= MESH_NOISE_MAX_TOKENS || p->n_psk >= MESH_NOISE_MAX_PSKS)
-        return fail(-EINVAL, err, errlen, "noise protocol: too many psk modifiers");
+        return core_err(err, errlen, -EINVAL, "noise protocol: too many psk modifiers");
     uint8_t *t = p->msgs[m];
     if (n == 0) {
         memmove(t + 1, t, p->n_tokens[m]);
@@ -422,9 +412,9 @@ static int pattern_parse(const char *s, size_t len, mesh_noise_pattern *p, char 
         if (strlen(PATTERNS[i].name) == base && memcmp(PATTERNS[i].name, s, base) == 0)
             d = &PATTERNS[i];
     if (!d)
-        return fail(-EINVAL, err, errlen, "noise protocol: unknown handshake pattern '%.*s'", (int)len, s);
+        return core_err(err, errlen, -EINVAL, "noise protocol: unknown handshake pattern '%.*s'", (int)len, s);
     if (len >= sizeof p->name)
-        return fail(-EINVAL, err, errlen, "noise protocol: pattern '%.*s' too long", (int)len, s);
+        return core_err(err, errlen, -EINVAL, "noise protocol: pattern '%.*s' too long", (int)len, s);
     pattern_load(d, p);
     memcpy(p->name, s, len);
     p->name[len] = '\0';
@@ -438,7 +428,7 @@ static int pattern_parse(const char *s, size_t len, mesh_noise_pattern *p, char 
             return rc;
         i = m + 1;
         if (m + 1 == len)
-            return fail(-EINVAL, err, errlen, "noise protocol: empty modifier in '%.*s'", (int)len, s);
+            return core_err(err, errlen, -EINVAL, "noise protocol: empty modifier in '%.*s'", (int)len, s);
     }
     return 0;
 }
@@ -447,26 +437,26 @@ int mesh_noise_protocol_parse(const char *name, mesh_noise_protocol *out, char *
 {
     memset(out, 0, sizeof *out);
     if (!name)
-        return fail(-EINVAL, err, errlen, "noise protocol: no name");
+        return core_err(err, errlen, -EINVAL, "noise protocol: no name");
     size_t n = strlen(name);
     if (n > 255)
-        return fail(-EINVAL, err, errlen, "noise protocol: name of %zu bytes, at most 255", n);
+        return core_err(err, errlen, -EINVAL, "noise protocol: name of %zu bytes, at most 255", n);
     if (strncmp(name, "Noise_", 6) != 0)
-        return fail(-EINVAL, err, errlen, "noise protocol '%s': does not start with Noise_", name);
+        return core_err(err, errlen, -EINVAL, "noise protocol '%s': does not start with Noise_", name);
     const char *pat = name + 6;
     const char *us = strchr(pat, '_');
     if (!us)
-        return fail(-EINVAL, err, errlen, "noise protocol '%s': no DH/cipher/hash after the pattern", name);
+        return core_err(err, errlen, -EINVAL, "noise protocol '%s': no DH/cipher/hash after the pattern", name);
     const char *rest = us + 1;
     if (strncmp(rest, "25519_ChaChaPoly_", 17) != 0)
-        return fail(-EINVAL, err, errlen, "noise protocol '%s': only 25519 with ChaChaPoly is supported", name);
+        return core_err(err, errlen, -EINVAL, "noise protocol '%s': only 25519 with ChaChaPoly is supported", name);
     const char *h = rest + 17;
     if (strcmp(h, "SHA256") == 0)
         out->hash = MESH_NOISE_SHA256;
     else if (strcmp(h, "BLAKE2b") == 0)
         out->hash = MESH_NOISE_BLAKE2B;
     else
-        return fail(-EINVAL, err, errlen, "noise protocol '%s': hash '%s' unsupported (SHA256, BLAKE2b)", name, h);
+        return core_err(err, errlen, -EINVAL, "noise protocol '%s': hash '%s' unsupported (SHA256, BLAKE2b)", name, h);
     int rc = pattern_parse(pat, (size_t)(us - pat), &out->pattern, err, errlen);
     if (rc < 0)
         return rc;
@@ -491,7 +481,7 @@ static int pre_mix(mesh_noise_handshake *hs, const uint8_t *toks, uint8_t n, boo
         else
             key = is_e ? (hs->has_re ? hs->re : NULL) : (hs->has_rs ? hs->rs : NULL);
         if (!key)
-            return fail(-EINVAL, err, errlen, "noise init %s: pre-message needs the %s %s key", hs->proto.name,
+            return core_err(err, errlen, -EINVAL, "noise init %s: pre-message needs the %s %s key", hs->proto.name,
                         ours ? "local" : "remote", is_e ? "ephemeral" : "static");
         ss_mix_hash(&hs->ss, key, MESH_NOISE_DHLEN);
         if (is_e && psk_mode(hs))
@@ -505,20 +495,20 @@ int mesh_noise_handshake_init(mesh_noise_handshake *hs, const mesh_noise_config 
     memset(hs, 0, sizeof *hs);
     hs->failed = true;
     if (sodium_init() < 0)
-        return fail(-EIO, err, errlen, "noise init: libsodium failed to initialise");
+        return core_err(err, errlen, -EIO, "noise init: libsodium failed to initialise");
     if (!cfg)
-        return fail(-EINVAL, err, errlen, "noise init: no configuration");
+        return core_err(err, errlen, -EINVAL, "noise init: no configuration");
     int rc = mesh_noise_protocol_parse(cfg->protocol, &hs->proto, err, errlen);
     if (rc < 0)
         return rc;
     if (cfg->n_psks > MESH_NOISE_MAX_PSKS || (cfg->n_psks && !cfg->psks))
-        return fail(-EINVAL, err, errlen, "noise init %s: %zu psks, at most %d", cfg->protocol, cfg->n_psks,
+        return core_err(err, errlen, -EINVAL, "noise init %s: %zu psks, at most %d", cfg->protocol, cfg->n_psks,
                     MESH_NOISE_MAX_PSKS);
     if (cfg->n_psks < hs->proto.pattern.n_psk)
-        return fail(-EINVAL, err, errlen, "noise init %s: the pattern needs %u psk(s), %zu given", cfg->protocol,
+        return core_err(err, errlen, -EINVAL, "noise init %s: the pattern needs %u psk(s), %zu given", cfg->protocol,
                     hs->proto.pattern.n_psk, cfg->n_psks);
     if (cfg->prologue_len && !cfg->prologue)
-        return fail(-EINVAL, err, errlen, "noise init %s: prologue length without data", cfg->protocol);
+        return core_err(err, errlen, -EINVAL, "noise init %s: prologue length without data", cfg->protocol);
     hs->initiator = cfg->initiator;
     if (cfg->s_priv && cfg->s_pub) {
         memcpy(hs->s.priv, cfg->s_priv, MESH_NOISE_DHLEN);
@@ -582,11 +572,11 @@ static int token_dh(mesh_noise_handshake *hs, uint8_t tok, char *err, size_t err
     const mesh_noise_keypair *l = e_local ? &hs->e : &hs->s;
     bool rset = e_remote ? hs->has_re : hs->has_rs;
     if (!l->set || !rset)
-        return fail(-EPROTO, err, errlen, "noise %s message %u: DH without the %s %s key", hs->proto.name,
+        return core_err(err, errlen, -EPROTO, "noise %s message %u: DH without the %s %s key", hs->proto.name,
                     hs->msg_idx + 1, !l->set ? "local" : "remote", (!l->set ? e_local : e_remote) ? "ephemeral" : "static");
     uint8_t shared[MESH_NOISE_DHLEN];
     if (mesh_noise_dh(shared, l->priv, e_remote ? hs->re : hs->rs) < 0)
-        return fail(-EBADMSG, err, errlen, "noise %s message %u: the peer's %s key is a low-order point",
+        return core_err(err, errlen, -EBADMSG, "noise %s message %u: the peer's %s key is a low-order point",
                     hs->proto.name, hs->msg_idx + 1, e_remote ? "ephemeral" : "static");
     ss_mix_key(&hs->ss, shared, sizeof shared);
     sodium_memzero(shared, sizeof shared);
@@ -596,7 +586,7 @@ static int token_dh(mesh_noise_handshake *hs, uint8_t tok, char *err, size_t err
 static int token_psk(mesh_noise_handshake *hs, char *err, size_t errlen)
 {
     if (hs->psk_next >= hs->n_psks)
-        return fail(-EPROTO, err, errlen, "noise %s: no psk left", hs->proto.name);
+        return core_err(err, errlen, -EPROTO, "noise %s: no psk left", hs->proto.name);
     ss_mix_key_and_hash(&hs->ss, hs->psks[hs->psk_next], MESH_NOISE_KEYLEN);
     hs->psk_next++;
     return 0;
@@ -617,7 +607,7 @@ static int write_token(mesh_noise_handshake *hs, uint8_t tok, uint8_t *out, size
     switch (tok) {
     case MESH_NOISE_TOK_E:
         if (hs->e.set) /* section 5.3: e must be empty */
-            return fail(-EPROTO, err, errlen, "noise %s message %u: the ephemeral key is already set", hs->proto.name,
+            return core_err(err, errlen, -EPROTO, "noise %s message %u: the ephemeral key is already set", hs->proto.name,
                         hs->msg_idx + 1);
         if (hs->has_e_inject) {
             keypair_from(&hs->e, hs->e_inject);
@@ -628,7 +618,7 @@ static int write_token(mesh_noise_handshake *hs, uint8_t tok, uint8_t *out, size
             hs->e.set = true;
         }
         if (cap - *pos < MESH_NOISE_DHLEN)
-            return fail(-EMSGSIZE, err, errlen, "noise %s message %u: output buffer too small", hs->proto.name,
+            return core_err(err, errlen, -EMSGSIZE, "noise %s message %u: output buffer too small", hs->proto.name,
                         hs->msg_idx + 1);
         memcpy(out + *pos, hs->e.pub, MESH_NOISE_DHLEN);
         *pos += MESH_NOISE_DHLEN;
@@ -638,7 +628,7 @@ static int write_token(mesh_noise_handshake *hs, uint8_t tok, uint8_t *out, size
         return 0;
     case MESH_NOISE_TOK_S:
         if (!hs->s.set)
-            return fail(-EPROTO, err, errlen, "noise %s message %u: the pattern sends s but no static key is set",
+            return core_err(err, errlen, -EPROTO, "noise %s message %u: the pattern sends s but no static key is set",
                         hs->proto.name, hs->msg_idx + 1);
         rc = ss_encrypt_and_hash(&hs->ss, hs->s.pub, MESH_NOISE_DHLEN, out + *pos, cap - *pos, &n, err, errlen);
         *pos += n;
@@ -675,18 +665,18 @@ int mesh_noise_write_message(mesh_noise_handshake *hs, const uint8_t *payload, s
                              size_t outcap, size_t *outlen, char *err, size_t errlen)
 {
     if (hs->failed)
-        return fail(-EPROTO, err, errlen, "noise write: the handshake has failed");
+        return core_err(err, errlen, -EPROTO, "noise write: the handshake has failed");
     if (!mesh_noise_my_turn(hs))
-        return fail(-EPROTO, err, errlen, "noise %s write: message %u is not ours to send", hs->proto.name,
+        return core_err(err, errlen, -EPROTO, "noise %s write: message %u is not ours to send", hs->proto.name,
                     hs->msg_idx + 1);
     if (plen && !payload)
-        return fail(-EINVAL, err, errlen, "noise write: payload length without data");
+        return core_err(err, errlen, -EINVAL, "noise write: payload length without data");
     size_t need = msg_overhead(hs) + plen;
     if (need > MESH_NOISE_MAX_MSG)
-        return fail(-EMSGSIZE, err, errlen, "noise %s message %u: %zu bytes with a %zu-byte payload, at most 65535",
+        return core_err(err, errlen, -EMSGSIZE, "noise %s message %u: %zu bytes with a %zu-byte payload, at most 65535",
                     hs->proto.name, hs->msg_idx + 1, need, plen);
     if (need > outcap)
-        return fail(-EMSGSIZE, err, errlen, "noise %s message %u: output buffer of %zu bytes, %zu needed",
+        return core_err(err, errlen, -EMSGSIZE, "noise %s message %u: output buffer of %zu bytes, %zu needed",
                     hs->proto.name, hs->msg_idx + 1, outcap, need);
     const mesh_noise_pattern *p = &hs->proto.pattern;
     size_t pos = 0, n = 0;
@@ -710,10 +700,10 @@ static int read_token(mesh_noise_handshake *hs, uint8_t tok, const uint8_t *msg,
     switch (tok) {
     case MESH_NOISE_TOK_E:
         if (hs->has_re) /* section 5.3: re must be empty */
-            return fail(-EPROTO, err, errlen, "noise %s message %u: the peer's ephemeral key is already set",
+            return core_err(err, errlen, -EPROTO, "noise %s message %u: the peer's ephemeral key is already set",
                         hs->proto.name, hs->msg_idx + 1);
         if (mlen - *pos < MESH_NOISE_DHLEN)
-            return fail(-EBADMSG, err, errlen, "noise %s message %u: truncated before the ephemeral key",
+            return core_err(err, errlen, -EBADMSG, "noise %s message %u: truncated before the ephemeral key",
                         hs->proto.name, hs->msg_idx + 1);
         memcpy(hs->re, msg + *pos, MESH_NOISE_DHLEN);
         hs->has_re = true;
@@ -724,15 +714,15 @@ static int read_token(mesh_noise_handshake *hs, uint8_t tok, const uint8_t *msg,
         return 0;
     case MESH_NOISE_TOK_S:
         if (hs->has_rs) /* section 5.3: rs must be empty */
-            return fail(-EPROTO, err, errlen, "noise %s message %u: the peer's static key is already set",
+            return core_err(err, errlen, -EPROTO, "noise %s message %u: the peer's static key is already set",
                         hs->proto.name, hs->msg_idx + 1);
         need = MESH_NOISE_DHLEN + (hs->ss.cs.has_k ? MESH_NOISE_TAGLEN : 0);
         if (mlen - *pos < need)
-            return fail(-EBADMSG, err, errlen, "noise %s message %u: truncated before the static key",
+            return core_err(err, errlen, -EBADMSG, "noise %s message %u: truncated before the static key",
                         hs->proto.name, hs->msg_idx + 1);
         rc = ss_decrypt_and_hash(&hs->ss, msg + *pos, need, hs->rs, sizeof hs->rs, &n, err, errlen);
         if (rc < 0)
-            return fail(rc, err, errlen, "noise %s message %u: the static key does not decrypt", hs->proto.name,
+            return core_err(err, errlen, rc, "noise %s message %u: the static key does not decrypt", hs->proto.name,
                         hs->msg_idx + 1);
         hs->has_rs = true;
         *pos += need;
@@ -748,15 +738,15 @@ int mesh_noise_read_message(mesh_noise_handshake *hs, const uint8_t *msg, size_t
                             size_t *outlen, char *err, size_t errlen)
 {
     if (hs->failed)
-        return fail(-EPROTO, err, errlen, "noise read: the handshake has failed");
+        return core_err(err, errlen, -EPROTO, "noise read: the handshake has failed");
     if (hs->msg_idx >= hs->proto.pattern.n_msgs || mesh_noise_my_turn(hs))
-        return fail(-EPROTO, err, errlen, "noise %s read: message %u is not the peer's to send", hs->proto.name,
+        return core_err(err, errlen, -EPROTO, "noise %s read: message %u is not the peer's to send", hs->proto.name,
                     hs->msg_idx + 1);
     if (mlen > MESH_NOISE_MAX_MSG)
-        return hs_failed(hs, fail(-EMSGSIZE, err, errlen, "noise %s message %u: %zu bytes, at most 65535",
+        return hs_failed(hs, core_err(err, errlen, -EMSGSIZE, "noise %s message %u: %zu bytes, at most 65535",
                                   hs->proto.name, hs->msg_idx + 1, mlen));
     if (mlen && !msg)
-        return fail(-EINVAL, err, errlen, "noise read: message length without data");
+        return core_err(err, errlen, -EINVAL, "noise read: message length without data");
     const mesh_noise_pattern *p = &hs->proto.pattern;
     size_t pos = 0, n = 0;
     int rc = 0;
@@ -765,7 +755,7 @@ int mesh_noise_read_message(mesh_noise_handshake *hs, const uint8_t *msg, size_t
     if (rc == 0) {
         rc = ss_decrypt_and_hash(&hs->ss, msg + pos, mlen - pos, out, outcap, &n, err, errlen);
         if (rc == -EBADMSG)
-            fail(rc, err, errlen, "noise %s message %u: the payload does not decrypt", hs->proto.name,
+            core_err(err, errlen, rc, "noise %s message %u: the payload does not decrypt", hs->proto.name,
                  hs->msg_idx + 1);
     }
     if (rc < 0)
@@ -779,7 +769,7 @@ int mesh_noise_split(mesh_noise_handshake *hs, mesh_noise_cipher *c1, mesh_noise
                      size_t errlen)
 {
     if (!mesh_noise_handshake_done(hs) || hs->split_done)
-        return fail(-EPROTO, err, errlen, "noise split: the handshake is %s",
+        return core_err(err, errlen, -EPROTO, "noise split: the handshake is %s",
                     hs->split_done ? "already split" : "not finished");
     uint8_t k1[MESH_NOISE_MAX_HASHLEN], k2[MESH_NOISE_MAX_HASHLEN];
     mesh_noise_hkdf(hs->ss.hash, hs->ss.ck, NULL, 0, k1, k2, NULL);

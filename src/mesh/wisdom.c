@@ -12,6 +12,7 @@
  *   BASELINE: metric:STR count:u32 mean stddev p05 p50 p95 (IEEE 754 binary64)
  *   KNOBS:    objective:STR nknobs:u8 (name:STR value:STR)... gain lo hi:f64 runs:u32
  *   signature:64 */
+#include "core/core.h"
 #include "mesh/wisdom.h"
 
 #include <errno.h>
@@ -23,18 +24,6 @@
 #include <string.h>
 
 #define MAGIC "IPW1"
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 const char *mesh_wisdom_kind_name(int kind)
 {
@@ -160,11 +149,11 @@ int mesh_wisdom_sign(mesh_wisdom_rec *r, const uint8_t sk[64], uint64_t seq, int
                      const mesh_wisdom_local *loc, uint8_t *buf, size_t cap, size_t *len, char *err, size_t errlen)
 {
     if (sodium_init() < 0)
-        return fail(err, errlen, -EIO, "libsodium cannot start");
+        return core_err(err, errlen, -EIO, "libsodium cannot start");
     if (!mesh_wisdom_kind_name(r->kind))
-        return fail(err, errlen, -EINVAL, "kind: %d is not a wisdom kind", (int)r->kind);
+        return core_err(err, errlen, -EINVAL, "kind: %d is not a wisdom kind", (int)r->kind);
     if (seq == 0)
-        return fail(err, errlen, -EINVAL, "seq: sequence numbers start at 1");
+        return core_err(err, errlen, -EINVAL, "seq: sequence numbers start at 1");
     memcpy(r->origin, sk + 32, MESH_WISDOM_ID_BYTES); /* libsodium's secret key ends with the public key */
     r->seq = seq;
     r->ts_ms = ts_ms;
@@ -175,7 +164,7 @@ int mesh_wisdom_sign(mesh_wisdom_rec *r, const uint8_t sk[64], uint64_t seq, int
     wbuf w = {buf, cap < MESH_WISDOM_MAX_BYTES ? cap : MESH_WISDOM_MAX_BYTES, 0, false};
     encode_body(r, &w);
     if (w.over || w.len + MESH_WISDOM_SIG_BYTES > w.cap)
-        return fail(err, errlen, -EMSGSIZE, "record: over %zu bytes encoded", w.cap);
+        return core_err(err, errlen, -EMSGSIZE, "record: over %zu bytes encoded", w.cap);
     crypto_sign_detached(r->sig, NULL, buf, w.len, sk);
     put(&w, r->sig, sizeof r->sig);
     *len = w.len;
@@ -195,7 +184,7 @@ typedef struct rbuf {
 static bool bad(rbuf *r, const char *what)
 {
     if (!r->rc)
-        r->rc = fail(r->err, r->errlen, -EBADMSG, "byte %zu: %s", r->off, what);
+        r->rc = core_err(r->err, r->errlen, -EBADMSG, "byte %zu: %s", r->off, what);
     return false;
 }
 
@@ -320,7 +309,7 @@ int mesh_wisdom_decode(const uint8_t *buf, size_t len, mesh_wisdom_rec *out, cha
 {
     memset(out, 0, sizeof *out);
     if (len > MESH_WISDOM_MAX_BYTES)
-        return fail(err, errlen, -EBADMSG, "byte %d: record longer than %d bytes", MESH_WISDOM_MAX_BYTES,
+        return core_err(err, errlen, -EBADMSG, "byte %d: record longer than %d bytes", MESH_WISDOM_MAX_BYTES,
                     MESH_WISDOM_MAX_BYTES);
     rbuf b = {buf, len, 0, err, errlen, 0};
     char magic[4];
@@ -364,13 +353,13 @@ int mesh_wisdom_verify(const uint8_t *buf, size_t len, const mesh_wisdom_rec *r,
 {
     static const uint8_t zero[MESH_WISDOM_SIG_BYTES];
     if (sodium_init() < 0)
-        return fail(err, errlen, -EIO, "libsodium cannot start");
+        return core_err(err, errlen, -EIO, "libsodium cannot start");
     if (len < MESH_WISDOM_SIG_BYTES)
-        return fail(err, errlen, -EBADMSG, "record shorter than a signature");
+        return core_err(err, errlen, -EBADMSG, "record shorter than a signature");
     if (!memcmp(r->sig, zero, sizeof zero))
-        return fail(err, errlen, -ENOKEY, "signature: unsigned (all zero)");
+        return core_err(err, errlen, -ENOKEY, "signature: unsigned (all zero)");
     if (crypto_sign_verify_detached(r->sig, buf, len - MESH_WISDOM_SIG_BYTES, r->origin))
-        return fail(err, errlen, -EKEYREJECTED, "signature: does not verify with the origin's key");
+        return core_err(err, errlen, -EKEYREJECTED, "signature: does not verify with the origin's key");
     return 0;
 }
 

@@ -5,6 +5,7 @@
  * it is in docs/mesh-wisdom-status.md; in short: no hostnames, IP or MAC
  * addresses, user names, paths outside a small allowlist, log lines or raw
  * metric values; only value-free tokens, typed actions and aggregates. */
+#include "core/core.h"
 #include "mesh/wisdom.h"
 
 #include <ctype.h>
@@ -20,18 +21,6 @@
 #include <unistd.h>
 
 #include "heal/action.h"
-
-static int refuse(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int refuse(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* ---- this machine's names ---- */
 
@@ -187,15 +176,15 @@ static int text_ok(const char *field, const char *s, const mesh_wisdom_local *lo
     const char *why;
     for (const char *p = s; *p; p++)
         if (*p < 0x20 || *p > 0x7e)
-            return refuse(err, errlen, -EPERM, "%s: byte %zu is not printable ASCII", field, (size_t)(p - s));
+            return core_err(err, errlen, -EPERM, "%s: byte %zu is not printable ASCII", field, (size_t)(p - s));
     if (strchr(s, '@') || strchr(s, '~'))
-        return refuse(err, errlen, -EPERM, "%s: '%s' names a user or a home ('@', '~')", field, s);
+        return core_err(err, errlen, -EPERM, "%s: '%s' names a user or a home ('@', '~')", field, s);
     if (has_ipv4(s))
-        return refuse(err, errlen, -EPERM, "%s: '%s' holds an IPv4 address", field, s);
+        return core_err(err, errlen, -EPERM, "%s: '%s' holds an IPv4 address", field, s);
     if (has_ipv6_or_mac(s))
-        return refuse(err, errlen, -EPERM, "%s: '%s' holds an IPv6 or MAC address", field, s);
+        return core_err(err, errlen, -EPERM, "%s: '%s' holds an IPv6 or MAC address", field, s);
     if ((why = host_like(s, loc, word, sizeof word)))
-        return refuse(err, errlen, -EPERM, "%s: '%s' is %s", field, word, why);
+        return core_err(err, errlen, -EPERM, "%s: '%s' is %s", field, word, why);
     return 0;
 }
 
@@ -205,13 +194,13 @@ static int grammar(const char *field, const char *s, size_t max, const char *set
 {
     size_t n = strlen(s);
     if (!n || n > max)
-        return refuse(err, errlen, -EPERM, "%s: length %zu not in 1..%zu", field, n, max);
+        return core_err(err, errlen, -EPERM, "%s: length %zu not in 1..%zu", field, n, max);
     size_t bad = strspn(s, set);
     if (bad < n)
-        return refuse(err, errlen, -EPERM, "%s: '%s' has a character not allowed here ('%c' at %zu)", field, s,
+        return core_err(err, errlen, -EPERM, "%s: '%s' has a character not allowed here ('%c' at %zu)", field, s,
                       s[bad], bad);
     if (first && !strchr(first, s[0]))
-        return refuse(err, errlen, -EPERM, "%s: '%s' must start with a letter", field, s);
+        return core_err(err, errlen, -EPERM, "%s: '%s' must start with a letter", field, s);
     return 0;
 }
 
@@ -287,7 +276,7 @@ static int feature_ok(const char *field, const char *f, const mesh_wisdom_local 
     for (size_t i = 0; i < sizeof feature_vocab / sizeof feature_vocab[0] && !known; i++)
         known = vocab_match(f, feature_vocab[i]);
     if (!known)
-        return refuse(err, errlen, -EPERM, "%s: '%s' is not in the signature's feature vocabulary", field, f);
+        return core_err(err, errlen, -EPERM, "%s: '%s' is not in the signature's feature vocabulary", field, f);
     return text_ok(field, f, loc, err, errlen);
 }
 
@@ -300,7 +289,7 @@ static int path_ok(const char *field, const char *path, const mesh_wisdom_local 
     for (size_t i = 0; i < sizeof path_allow / sizeof path_allow[0] && !ok; i++)
         ok = !strncmp(path, path_allow[i], strlen(path_allow[i]));
     if (!ok || strstr(path, "/.."))
-        return refuse(err, errlen, -EPERM, "%s: path '%s' outside the allowlist (/tmp, /var/tmp, /var/log, /var/cache, /etc)",
+        return core_err(err, errlen, -EPERM, "%s: path '%s' outside the allowlist (/tmp, /var/tmp, /var/log, /var/cache, /etc)",
                       field, path);
     return text_ok(field, path, loc, err, errlen);
 }
@@ -310,21 +299,21 @@ static int action_ok(const char *field, const char *text, const mesh_wisdom_loca
     heal_action a;
     char perr[256], again[HEAL_ARG_MAX + 64];
     if (heal_action_parse_text(text, "svc", &a, perr, sizeof perr))
-        return refuse(err, errlen, -EPERM, "%s: not a heal action: %s", field, perr);
+        return core_err(err, errlen, -EPERM, "%s: not a heal action: %s", field, perr);
     switch (a.kind) {
     case HEAL_ACT_PLAYBOOK:
-        return refuse(err, errlen, -EPERM, "%s: '%s' runs a local program (playbooks stay local)", field, text);
+        return core_err(err, errlen, -EPERM, "%s: '%s' runs a local program (playbooks stay local)", field, text);
     case HEAL_ACT_ALERT:
-        return refuse(err, errlen, -EPERM, "%s: '%s' names a local webhook (alerts stay local)", field, text);
+        return core_err(err, errlen, -EPERM, "%s: '%s' names a local webhook (alerts stay local)", field, text);
     case HEAL_ACT_SIGNAL_PID:
     case HEAL_ACT_RENICE_PID:
-        return refuse(err, errlen, -EPERM, "%s: '%s' names a local process id", field, text);
+        return core_err(err, errlen, -EPERM, "%s: '%s' names a local process id", field, text);
     case HEAL_ACT_GENOME:
-        return refuse(err, errlen, -EPERM, "%s: '%s' names a local genome commit", field, text);
+        return core_err(err, errlen, -EPERM, "%s: '%s' names a local genome commit", field, text);
     default: break;
     }
     if (heal_action_format(&a, again, sizeof again) || strcmp(again, text))
-        return refuse(err, errlen, -EPERM, "%s: '%s' is not heal's own text of it ('%s')", field, text, again);
+        return core_err(err, errlen, -EPERM, "%s: '%s' is not heal's own text of it ('%s')", field, text, again);
     if ((a.kind == HEAL_ACT_CLEAN || a.kind == HEAL_ACT_RESTORE) && path_ok(field, a.path, loc, err, errlen))
         return -EPERM;
     if (a.kind == HEAL_ACT_SYSCTL && (grammar(field, a.key, MESH_WISDOM_TOKEN_MAX, NAME_SET, NULL, err, errlen) ||
@@ -336,7 +325,7 @@ static int action_ok(const char *field, const char *text, const mesh_wisdom_loca
 static int host_ok(const mesh_wisdom_host *h, const mesh_wisdom_local *loc, char *err, size_t errlen)
 {
     if (h->cpu_log2 > 16 || h->mem_log2 > 24)
-        return refuse(err, errlen, -EPERM, "host: cpu_log2 %u / mem_log2 %u out of range", h->cpu_log2, h->mem_log2);
+        return core_err(err, errlen, -EPERM, "host: cpu_log2 %u / mem_log2 %u out of range", h->cpu_log2, h->mem_log2);
     int rc = grammar("host.os", h->os, sizeof h->os - 1, LOWER DIGIT ".", LOWER, err, errlen);
     if (!rc && h->service[0])
         rc = grammar("host.service", h->service, sizeof h->service - 1, SERVICE_SET, LOWER, err, errlen);
@@ -351,7 +340,7 @@ static int fix_ok(const mesh_wisdom_fix *f, const mesh_wisdom_local *loc, char *
 {
     char field[48];
     if (f->nfeatures < 1 || f->nfeatures > MESH_WISDOM_FEATURES_MAX)
-        return refuse(err, errlen, -EPERM, "fix.features: %d features, not 1..16", f->nfeatures);
+        return core_err(err, errlen, -EPERM, "fix.features: %d features, not 1..16", f->nfeatures);
     for (int i = 0; i < f->nfeatures; i++) {
         snprintf(field, sizeof field, "fix.features[%d]", i);
         int rc = feature_ok(field, f->features[i], loc, err, errlen);
@@ -359,7 +348,7 @@ static int fix_ok(const mesh_wisdom_fix *f, const mesh_wisdom_local *loc, char *
             return rc;
     }
     if (f->n < 1 || f->k > f->n || f->n > 1000000)
-        return refuse(err, errlen, -EPERM, "fix.k/n: %u of %u is not a count of tries (1 <= n <= 1e6, k <= n)", f->k,
+        return core_err(err, errlen, -EPERM, "fix.k/n: %u of %u is not a count of tries (1 <= n <= 1e6, k <= n)", f->k,
                       f->n);
     return action_ok("fix.action", f->action, loc, err, errlen);
 }
@@ -370,14 +359,14 @@ static int base_ok(const mesh_wisdom_baseline *b, const mesh_wisdom_local *loc, 
     if (rc || (rc = text_ok("baseline.metric", b->metric, loc, err, errlen)))
         return rc;
     if (b->count < MESH_WISDOM_MIN_SAMPLES)
-        return refuse(err, errlen, -EPERM, "baseline.count: %u samples is too few to be an aggregate (at least %d)",
+        return core_err(err, errlen, -EPERM, "baseline.count: %u samples is too few to be an aggregate (at least %d)",
                       b->count, MESH_WISDOM_MIN_SAMPLES);
     double v[] = {b->mean, b->stddev, b->p05, b->p50, b->p95};
     for (size_t i = 0; i < 5; i++)
         if (!isfinite(v[i]))
-            return refuse(err, errlen, -EPERM, "baseline: a statistic is not finite");
+            return core_err(err, errlen, -EPERM, "baseline: a statistic is not finite");
     if (b->stddev < 0 || b->p05 > b->p50 || b->p50 > b->p95)
-        return refuse(err, errlen, -EPERM, "baseline: stddev < 0 or quantiles out of order (p05 <= p50 <= p95)");
+        return core_err(err, errlen, -EPERM, "baseline: stddev < 0 or quantiles out of order (p05 <= p50 <= p95)");
     return 0;
 }
 
@@ -388,7 +377,7 @@ static int knobs_ok(const mesh_wisdom_knobs *k, const mesh_wisdom_local *loc, ch
     if (rc || (rc = text_ok("knobs.objective", k->objective, loc, err, errlen)))
         return rc;
     if (k->nknobs < 1 || k->nknobs > MESH_WISDOM_KNOBS_MAX)
-        return refuse(err, errlen, -EPERM, "knobs.knobs: %d knobs, not 1..8", k->nknobs);
+        return core_err(err, errlen, -EPERM, "knobs.knobs: %d knobs, not 1..8", k->nknobs);
     for (int i = 0; i < k->nknobs; i++) {
         snprintf(field, sizeof field, "knobs.knobs[%d].name", i);
         if ((rc = grammar(field, k->knobs[i].name, MESH_WISDOM_TOKEN_MAX, NAME_SET, LOWER, err, errlen)) ||
@@ -401,10 +390,10 @@ static int knobs_ok(const mesh_wisdom_knobs *k, const mesh_wisdom_local *loc, ch
     }
     if (!isfinite(k->gain) || !isfinite(k->lo) || !isfinite(k->hi) || k->lo > k->gain || k->gain > k->hi ||
         fabs(k->gain) > 100)
-        return refuse(err, errlen, -EPERM, "knobs.gain: %g in [%g, %g] is not a gain within its interval", k->gain,
+        return core_err(err, errlen, -EPERM, "knobs.gain: %g in [%g, %g] is not a gain within its interval", k->gain,
                       k->lo, k->hi);
     if (k->runs < MESH_WISDOM_MIN_RUNS)
-        return refuse(err, errlen, -EPERM, "knobs.runs: %u runs, at least %d measure a gain", k->runs,
+        return core_err(err, errlen, -EPERM, "knobs.runs: %u runs, at least %d measure a gain", k->runs,
                       MESH_WISDOM_MIN_RUNS);
     return 0;
 }
@@ -418,7 +407,7 @@ int mesh_wisdom_check(const mesh_wisdom_rec *r, const mesh_wisdom_local *loc, ch
     case MESH_WISDOM_FIX: return fix_ok(&r->fix, loc, err, errlen);
     case MESH_WISDOM_BASELINE: return base_ok(&r->base, loc, err, errlen);
     case MESH_WISDOM_KNOBS: return knobs_ok(&r->knobs, loc, err, errlen);
-    default: return refuse(err, errlen, -EPERM, "kind: %d is not a wisdom kind", (int)r->kind);
+    default: return core_err(err, errlen, -EPERM, "kind: %d is not a wisdom kind", (int)r->kind);
     }
 }
 
@@ -428,7 +417,7 @@ int mesh_wisdom_check(const mesh_wisdom_rec *r, const mesh_wisdom_local *loc, ch
 static int copy_field(const char *field, const char *s, char *out, size_t cap, char *err, size_t errlen)
 {
     if (!s || strlen(s) >= cap)
-        return refuse(err, errlen, -EPERM, "%s: %s", field, s ? "too long" : "missing");
+        return core_err(err, errlen, -EPERM, "%s: %s", field, s ? "too long" : "missing");
     memcpy(out, s, strlen(s) + 1);
     return 0;
 }
@@ -468,13 +457,13 @@ int mesh_wisdom_build_fix(const json_t *case_json, const char *action, const mes
     out->host = *host;
     json_t *feats = json_object_get(case_json, "features"), *atts = json_object_get(case_json, "attempts"), *v;
     if (!json_is_array(feats) || !json_is_array(atts))
-        return refuse(err, errlen, -EINVAL, "case: no features or attempts array");
+        return core_err(err, errlen, -EINVAL, "case: no features or attempts array");
     size_t i;
     json_array_foreach(feats, i, v) {
         char field[48];
         snprintf(field, sizeof field, "fix.features[%zu]", i);
         if (!json_is_string(v))
-            return refuse(err, errlen, -EINVAL, "%s: not a string", field);
+            return core_err(err, errlen, -EINVAL, "%s: not a string", field);
         if (out->fix.nfeatures >= MESH_WISDOM_FEATURES_MAX)
             break; /* the signature keeps 16: the most relevant first */
         int rc = copy_field(field, json_string_value(v), out->fix.features[out->fix.nfeatures],
@@ -487,9 +476,9 @@ int mesh_wisdom_build_fix(const json_t *case_json, const char *action, const mes
     heal_action a;
     char perr[256];
     if (heal_action_parse_text(action, "svc", &a, perr, sizeof perr))
-        return refuse(err, errlen, -EPERM, "fix.action: not a heal action: %s", perr);
+        return core_err(err, errlen, -EPERM, "fix.action: not a heal action: %s", perr);
     if (heal_action_format(&a, out->fix.action, sizeof out->fix.action))
-        return refuse(err, errlen, -EPERM, "fix.action: '%s' is longer than %d bytes", action, MESH_WISDOM_ACTION_MAX);
+        return core_err(err, errlen, -EPERM, "fix.action: '%s' is longer than %d bytes", action, MESH_WISDOM_ACTION_MAX);
     json_array_foreach(atts, i, v) {
         if (!attempt_used(v, action))
             continue;
@@ -497,7 +486,7 @@ int mesh_wisdom_build_fix(const json_t *case_json, const char *action, const mes
         out->fix.k += json_is_true(json_object_get(v, "healed"));
     }
     if (!out->fix.n)
-        return refuse(err, errlen, -ENOENT, "case: no attempt used '%s'", action);
+        return core_err(err, errlen, -ENOENT, "case: no attempt used '%s'", action);
     dedup_features(&out->fix);
     return mesh_wisdom_check(out, loc, err, errlen);
 }
@@ -526,7 +515,7 @@ int mesh_wisdom_build_knobs(const char *objective, int nknobs, const char *const
     out->kind = MESH_WISDOM_KNOBS;
     out->host = *host;
     if (nknobs < 1 || nknobs > MESH_WISDOM_KNOBS_MAX)
-        return refuse(err, errlen, -EPERM, "knobs.knobs: %d knobs, not 1..8", nknobs);
+        return core_err(err, errlen, -EPERM, "knobs.knobs: %d knobs, not 1..8", nknobs);
     int rc = copy_field("knobs.objective", objective, out->knobs.objective, sizeof out->knobs.objective, err, errlen);
     for (int i = 0; i < nknobs && !rc; i++) {
         char field[48];

@@ -7,6 +7,7 @@
  * other machines and may be hostile, so they stay apart from the cell's own
  * data and can be dropped whole. And what the brain asks of it: candidate
  * actions for an incident, weighed by f(k, n, trust). One thread at a time. */
+#include "core/core.h"
 #include "mesh/wisdom.h"
 
 #include <errno.h>
@@ -40,21 +41,9 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static int sqlerr(mesh_wisdom_store *s, int rc, const char *what, char *err, size_t errlen)
 {
-    return fail(err, errlen, rc == SQLITE_FULL ? -ENOSPC : -EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    return core_err(err, errlen, rc == SQLITE_FULL ? -ENOSPC : -EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
 }
 
 static int exec(mesh_wisdom_store *s, const char *sql) { return sqlite3_exec(s->db, sql, NULL, NULL, NULL); }
@@ -75,7 +64,7 @@ static int migrate(mesh_wisdom_store *s, char *err, size_t errlen)
 {
     int64_t v = query_i64(s, "PRAGMA user_version");
     if (v > NMIGRATIONS)
-        return fail(err, errlen, -EINVAL, "%s: schema version %lld is newer than this build knows (%d)", s->path,
+        return core_err(err, errlen, -EINVAL, "%s: schema version %lld is newer than this build knows (%d)", s->path,
                     (long long)v, NMIGRATIONS);
     for (int i = (int)v; i < NMIGRATIONS; i++) {
         char sql[64];
@@ -113,7 +102,7 @@ int mesh_wisdom_store_open(const char *path, const mesh_wisdom_limits *lim, mesh
         s->lim.max_rejects = 256;
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc) {
-        rc = fail(err, errlen, -EIO, "%s: cannot open: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        rc = core_err(err, errlen, -EIO, "%s: cannot open: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         mesh_wisdom_store_close(s);
         return rc;
     }
@@ -122,7 +111,7 @@ int mesh_wisdom_store_open(const char *path, const mesh_wisdom_limits *lim, mesh
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d", WISDOM_APP_ID);
     if (app && app != WISDOM_APP_ID)
-        rc = fail(err, errlen, -EINVAL, "%s: not an IPPOC wisdom store (application_id %lld)", path, (long long)app);
+        rc = core_err(err, errlen, -EINVAL, "%s: not an IPPOC wisdom store (application_id %lld)", path, (long long)app);
     else if ((rc = exec(s, "PRAGMA journal_mode=WAL")) || (rc = exec(s, sql)) ||
              (rc = exec(s, "PRAGMA synchronous=NORMAL")))
         rc = sqlerr(s, rc, "setting up", err, errlen);
@@ -247,7 +236,7 @@ int mesh_wisdom_store_receive(mesh_wisdom_store *s, mesh_wisdom_trust *t, const 
         verdict = &dummy;
     *verdict = MESH_WISDOM_OK;
     if (mesh_wisdom_trust_ignored(t, sender, now_ms))
-        return fail(err, errlen, -EACCES, "sender is ignored (trust below %g)", t->p.ignore_below);
+        return core_err(err, errlen, -EACCES, "sender is ignored (trust below %g)", t->p.ignore_below);
     mesh_wisdom_rec r;
     char why[256] = "";
     *verdict = mesh_wisdom_accept(buf, len, &r, why, sizeof why);
@@ -260,10 +249,10 @@ int mesh_wisdom_store_receive(mesh_wisdom_store *s, mesh_wisdom_trust *t, const 
                             *verdict == MESH_WISDOM_MALFORMED ? NULL : &r);
         if (rc)
             return sqlerr(s, rc, "keeping a reject", err, errlen);
-        return fail(err, errlen, verdict_errno(*verdict), "%s", why);
+        return core_err(err, errlen, verdict_errno(*verdict), "%s", why);
     }
     if (mesh_wisdom_trust_ignored(t, r.origin, now_ms))
-        return fail(err, errlen, -EACCES, "origin is ignored (trust below %g)", t->p.ignore_below);
+        return core_err(err, errlen, -EACCES, "origin is ignored (trust below %g)", t->p.ignore_below);
     int k = kept(s, &r, buf, len);
     if (k < 0)
         return sqlerr(s, sqlite3_errcode(s->db), "looking up", err, errlen);
@@ -272,7 +261,7 @@ int mesh_wisdom_store_receive(mesh_wisdom_store *s, mesh_wisdom_trust *t, const 
     if (k == 2) {
         mesh_wisdom_trust_event(t, r.origin, MESH_TRUST_EQUIVOCATED, now_ms);
         reject_row(s, sender, now_ms, "equivocation", "other bytes under a kept (origin, seq)", &r);
-        return fail(err, errlen, -EEXIST, "seq %llu: the origin signed other bytes under this seq before",
+        return core_err(err, errlen, -EEXIST, "seq %llu: the origin signed other bytes under this seq before",
                     (unsigned long long)r.seq);
     }
     int rc = exec(s, "BEGIN IMMEDIATE");
@@ -540,7 +529,7 @@ int mesh_wisdom_candidates(mesh_wisdom_store *s, const mesh_wisdom_trust *t, con
     sqlite3_finalize(st);
     if (rc) {
         free(acc.v);
-        return fail(err, errlen, rc, "out of memory");
+        return core_err(err, errlen, rc, "out of memory");
     }
     if (acc.n)
         qsort(acc.v, (size_t)acc.n, sizeof *acc.v, cand_cmp);

@@ -37,6 +37,7 @@ static void defaults(void **state)
     assert_int_equal(mc.probe_timeout_ms, 500);
     assert_int_equal(mc.gossip_interval_ms, 200);
     assert_int_equal(mc.suspicion_mult, 4);
+    assert_int_equal(mc.pushpull_interval_ms, 30000);
 }
 
 static void every_key(void **state)
@@ -46,7 +47,7 @@ static void every_key(void **state)
     char err[512] = "";
     assert_int_equal(parse("[mesh]\nenabled = yes\nlisten = [::1]:0\nseeds = 127.0.0.1:7001, 127.0.0.1:7002\n"
                            "roles = reasoning, tool\nprobe_interval_ms = 200\nprobe_timeout_ms = 100\n"
-                           "gossip_interval_ms = 50\nsuspicion_mult = 2\n",
+                           "gossip_interval_ms = 50\nsuspicion_mult = 2\npushpull_interval_ms = 2000\n",
                            &mc, err, sizeof err),
                      0);
     assert_true(mc.enabled);
@@ -58,6 +59,7 @@ static void every_key(void **state)
     assert_int_equal(mc.probe_timeout_ms, 100);
     assert_int_equal(mc.gossip_interval_ms, 50);
     assert_int_equal(mc.suspicion_mult, 2);
+    assert_int_equal(mc.pushpull_interval_ms, 2000);
 }
 
 static void expect_error(const char *text, const char *place, const char *reason)
@@ -85,6 +87,7 @@ static void bad_values(void **state)
     expect_error("[mesh]\nprobe_interval_ms = fast\n", "t.conf:2:", "not a whole number");
     expect_error("[mesh]\nprobe_interval_ms = -5\n", "t.conf:2:", "not a whole number");
     expect_error("[mesh]\nsuspicion_mult = 0\n", "t.conf:2:", "1..100");
+    expect_error("[mesh]\npushpull_interval_ms = 50\n", "t.conf:2:", "100..3600000");
     expect_error("[mesh]\nprobe_interval_ms = 300\nprobe_timeout_ms = 300\n", "t.conf:3:",
                  "must be under probe_interval_ms");
     expect_error("[mesh]\nprobe_interval_ms = 400\n", "t.conf:2:", "must be under probe_interval_ms");

@@ -3,7 +3,7 @@
 """tests/netlab/test_netlab.py - the netlab's self-test: two namespaces
 joined through the lab's bridge, a UDP echo between them (real sockets,
 real processes in each namespace), and what netem and a partition do to it.
-Run through tests/netlab/run.sh (meson test netlab-selftest), which boots a
+Run through tests/netlab/run.sh (meson test netlab, before test_mesh_netns.py), which boots a
 kernel that has netem; exit 77 where there is no netem or no root.
 
 The bounds cannot flake on a loaded machine: a delay only grows under load
