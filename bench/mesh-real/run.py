@@ -57,10 +57,19 @@ def log(msg):
     print(f"[mesh-real {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+_taken = set()
+
+
 def free_port(kind):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free 127.0.0.1 port not handed out before in this run (the kernel
+    may give a port just closed to the next caller)."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _taken:
+            _taken.add(port)
+            return port
 
 
 def wait_for(cond, timeout, what, interval=0.5):
@@ -128,7 +137,9 @@ class Cell:
 
     def get(self, path):
         if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.dir}/ippocd.log")
+            with open(os.path.join(self.dir, "ippocd.log"), "rb") as f:
+                tail = f.read()[-600:].decode(errors="replace")
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; its log ends:\n{tail}")
         with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}{path}", timeout=10) as r:
             return r.read()
 
@@ -137,6 +148,12 @@ class Cell:
 
     def status(self):
         return self.json("/v1/mesh/status")
+
+    def joined(self):
+        st = self.status()
+        if not st.get("joined") and st.get("reason") and "mesh join" not in st["reason"]:
+            raise RuntimeError(f"{self.name} cannot join: {st['reason']}")
+        return st.get("joined")
 
     def events_after(self, after):
         q = f"/v1/events?type=mesh.member&order=asc&limit=10000&after={after}" if after else \
@@ -192,11 +209,14 @@ def machine_cpu():
     return sum(v), idle
 
 
-def start_fleet(a, root, mesh_tool):
+def start_fleet(a, root, mesh_tool, cells):
+    """Starts the fleet into cells (the caller's list, so that what was
+    started is stopped whatever fails here); returns the fleet dir and when
+    the starts began."""
     fleet = os.path.join(root, "fleet")
     os.makedirs(fleet)
     tool(mesh_tool, "fleet", fleet)
-    cells = [Cell(root, f"n{i}", a, a.build) for i in range(a.nodes)]
+    cells += [Cell(root, f"n{i}", a, a.build) for i in range(a.nodes)]
     seeds = [c.addr for c in cells[:3]]
     for i, c in enumerate(cells):
         tool(mesh_tool, "invite", fleet, c.state, c.name, *seeds[:min(i, 3)])
@@ -204,14 +224,14 @@ def start_fleet(a, root, mesh_tool):
     for i, c in enumerate(cells):
         c.start()
         if i < 3:  # the seeds first, each listening before the next joins it
-            wait_for(lambda: c.status().get("joined"), 30, f"{c.name} to join")
+            wait_for(c.joined, 30, f"{c.name} to join")
     for c in cells:
-        wait_for(lambda: c.status().get("joined"), 60, f"{c.name} to join")
+        wait_for(c.joined, 60, f"{c.name} to join")
     log(f"{len(cells)} cells started in {time.monotonic() - t:.1f} s; waiting until each lists all alive")
     for c in cells:
         wait_for(lambda: c.status()["members"]["alive"] == a.nodes, 180, f"{c.name} to list {a.nodes} alive", 1.0)
     log(f"converged: every cell lists {a.nodes} alive after {time.monotonic() - t:.1f} s")
-    return fleet, cells, t
+    return fleet, t
 
 
 def one_round(a, r, root, fleet, cells, mesh_tool, extra):
@@ -381,7 +401,7 @@ def main():
     root = tempfile.mkdtemp(prefix="ippoc-meshreal.")
     cells, extra, real, windows, base = [], [], [], [], []
     try:
-        fleet, cells, t_up = start_fleet(a, root, mesh_tool)
+        fleet, t_up = start_fleet(a, root, mesh_tool, cells)
         # first contacts (XX handshakes) are over once each cell has probed
         # each other (one round-robin, N probe intervals); the first rekey is
         # due 120 s after they began: a window between holds swim alone
