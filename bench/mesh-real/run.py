@@ -372,6 +372,8 @@ def main():
     p.add_argument("--windows", type=int, default=4,
                    help="quiet windows for the bytes, one after another; default 4 (2 rekey periods)")
     p.add_argument("--quiet-s", type=float, default=60, help="one bytes window, seconds; default 60")
+    p.add_argument("--gap-s", type=float, default=0,
+                   help="pause between rounds, seconds (32: no member dead for less than 30 s at a join)")
     p.add_argument("--probe-ms", type=int, default=1000)
     p.add_argument("--probe-timeout-ms", type=int, default=500)
     p.add_argument("--gossip-ms", type=int, default=200)
@@ -412,6 +414,8 @@ def main():
         else:
             log("no baseline window: it would not end before the first rekey (shorten --quiet-s)")
         for r in range(a.rounds):
+            if r and a.gap_s:
+                time.sleep(a.gap_s)  # let the last dead member age out of swim's gossip to the dead (30 s)
             real.append(one_round(a, r, root, fleet, cells, mesh_tool, extra))
         for w in range(a.windows):
             windows.append(quiet_window(a, w, cells))
