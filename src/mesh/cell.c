@@ -148,10 +148,11 @@ static void pump(struct mesh_cell *m, uint64_t now)
 {
     struct mesh_swim_out *o;
     while ((o = mesh_swim_next_out(m->sw))) {
-        if (o->addr[0])
+        if (o->addr[0] && !cell_sync_divert(m, o)) /* -- pushpull: STATE over TCP */
             cell_send(m, now, o->addr, CELL_CH_SWIM, o->data, o->len);
         free(o);
     }
+    cell_sync_seal(m); /* -- pushpull */
     mesh_session_out so;
     while (mesh_session_next_out(m->ses, &so)) {
         struct sockaddr_storage ss;
@@ -163,6 +164,11 @@ static void pump(struct mesh_cell *m, uint64_t now)
             m->udp_bytes_out += so.len;
         }
     }
+}
+
+void cell_pump(struct mesh_cell *m, uint64_t now) /* -- pushpull: cell_sync.c's workers */
+{
+    pump(m, now);
 }
 
 struct pick {
@@ -380,6 +386,22 @@ static void *cell_thread(void *arg)
 
 /* ---- start and stop -------------------------------------------------------------- */
 
+/* -- pushpull: whether TCP can listen on the UDP socket's address and port. */
+static bool tcp_twin_free(int udp_fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int one = 1;
+    if (getsockname(udp_fd, (struct sockaddr *)&ss, &len))
+        return false;
+    int t = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = t >= 0 && !setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) &&
+              !bind(t, (struct sockaddr *)&ss, len);
+    if (t >= 0)
+        close(t);
+    return ok;
+}
+
 static int open_socket(struct mesh_cell *m, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -388,11 +410,20 @@ static int open_socket(struct mesh_cell *m, char *err, size_t errlen)
         snprintf(err, errlen, "mesh: listen '%s' is not an address", m->cfg.listen);
         return -EINVAL;
     }
-    m->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&ss, len) < 0) {
-        int e = errno;
-        snprintf(err, errlen, "mesh: cannot listen on %s: %s", m->cfg.listen, strerror(e));
-        return -e;
+    bool any_port = ((struct sockaddr_in *)&ss)->sin_port == 0; /* same offset in sockaddr_in6 */
+    for (int tries = 0;; tries++) {
+        m->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (m->fd < 0 || bind(m->fd, (struct sockaddr *)&ss, len) < 0) {
+            int e = errno;
+            snprintf(err, errlen, "mesh: cannot listen on %s: %s", m->cfg.listen, strerror(e));
+            return -e;
+        }
+        /* -- pushpull: port 0 takes a port whose TCP twin is free too (an
+         * outgoing connection's local port would keep the stream path from
+         * listening there: cell_reason.c, cell_sync.c) */
+        if (!any_port || tries >= 20 || tcp_twin_free(m->fd))
+            break;
+        close(m->fd);
     }
     int rcv = 1 << 20;
     setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
@@ -476,6 +507,7 @@ static int start_running(struct mesh_cell *m, char *err, size_t errlen)
     }
     m->th_started = true;
     cell_reason_start(m);
+    cell_sync_start(m); /* -- pushpull */
     cell_mdns_start(m); /* -- mdns */
     char roles[64];
     mesh_identity_roles_format(m->roles, roles, sizeof roles);
@@ -524,6 +556,7 @@ static void stop_running(struct mesh_cell *m)
         pthread_join(m->th, NULL);
     }
     cell_reason_stop(m);
+    cell_sync_stop(m); /* -- pushpull */
     cell_mdns_stop(m); /* -- mdns */
     pthread_mutex_lock(&m->mu);
     m->th_started = false;

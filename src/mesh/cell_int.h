@@ -108,6 +108,10 @@ struct mesh_cell {
     size_t nrpeers;
     uint64_t reason_rr;
     atomic_ullong reason_n[4];           /* CELL_REASON_ASKED_OK, ... */
+
+    /* -- pushpull: full-state sync over the TCP path (cell_sync.c) */
+    struct cell_sync *sync; /* its queue and thread while running, else NULL */
+    uint64_t sync_n[4];     /* CELL_SYNC_TCP, ... (under mu) */
     struct cell_mdns *mdns;              /* -- mdns: discovery through Avahi (cell_mdns.c), or NULL */
     struct cell_pub *pub; /* -- wispub: own baselines and knob sets published (cell_publish.c) */
 };
@@ -123,6 +127,26 @@ void cell_reason_stop(struct mesh_cell *m);
 json_t *cell_reason_json(const struct mesh_cell *m);
 void cell_reason_prometheus(const struct mesh_cell *m, char *out, size_t n);
 
+/* -- pushpull: cell_sync.c, full-state sync over the TCP path. The first
+ * byte of the first stream message says what a TCP connection is for. */
+enum { CELL_TCP_CHAT = 1, CELL_TCP_SYNC = 2 };
+enum { CELL_SYNC_TCP, CELL_SYNC_UDP, CELL_SYNC_FAILED, CELL_SYNC_SERVED };
+struct mesh_stream;
+/* Under mu, from pump: true when it took swim's STATE packet for the TCP path. */
+bool cell_sync_divert(struct mesh_cell *m, const struct mesh_swim_out *o);
+/* Under mu, at the end of pump: the exchanges collected go to the sync thread. */
+void cell_sync_seal(struct mesh_cell *m);
+/* Under mu at the end of a start / without mu at a stop. */
+void cell_sync_start(struct mesh_cell *m);
+void cell_sync_stop(struct mesh_cell *m);
+/* Without mu, on cell_reason.c's connection worker: a sync request (msg, kind
+ * CELL_TCP_SYNC first) on an established stream; answers it (the caller closes). */
+void cell_sync_serve(struct mesh_cell *m, int fd, struct mesh_stream *st, const uint8_t *msg, size_t len);
+/* Under mu: the "sync" object of the status; the Prometheus lines. */
+json_t *cell_sync_json(const struct mesh_cell *m);
+void cell_sync_prometheus(const struct mesh_cell *m, char *out, size_t n);
+/* cell.c: swim's and the session's packets out (under mu, any thread) */
+void cell_pump(struct mesh_cell *m, uint64_t now);
 /* -- mdns: cell_mdns.c, discovery through Avahi ([mesh] discover = mdns) */
 #define CELL_MDNS_TYPE "_ippoc-mesh._udp"
 #define CELL_MDNS_TXT_KEY "fleet="

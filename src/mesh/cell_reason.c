@@ -3,7 +3,8 @@
  * peer's own local model, over the mesh's TCP stream (stream.h: Noise XX
  * with certificates, 2-byte frames) on the UDP listen port's number.
  *
- * One request per connection:
+ * One request per connection; its first byte says what it is (kind 2 is a
+ * full-state sync, served by cell_sync.c):
  *   request = kind(1) = 1 | timeout_ms u32 big-endian | OpenAI chat body (JSON text)
  *   answer  = status(1): 0 then the OpenAI answer body, 1 then an error message
  * The serving side is an accept thread and a thread per connection (at most
@@ -295,6 +296,11 @@ static void serve(struct mesh_cell *m, int fd)
         rc = conn_until(&c, has_message, deadline, &m->reason_stop, err, sizeof err);
     if (rc) { /* not a member, or it said nothing in time: no answer */
         log_debug("mesh: reasoning connection refused: %s", err);
+        conn_close(&c);
+        return;
+    }
+    if (c.msg_len >= 1 && c.msg[0] == CELL_TCP_SYNC) { /* -- pushpull: a full-state sync (cell_sync.c) */
+        cell_sync_serve(m, c.fd, c.st, c.msg, c.msg_len);
         conn_close(&c);
         return;
     }

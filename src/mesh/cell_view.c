@@ -78,6 +78,7 @@ static json_t *status_running(const struct mesh_cell *m, json_t *o)
                                   (json_int_t)st.dropped_mac1, "stale", (json_int_t)st.rejected_stale));
     json_object_set_new(o, "wisdom", json_pack("{s:i, s:i}", "records", records, "ignored_peers", ignored_peers(m)));
     json_object_set_new(o, "reasoning", cell_reason_json(m));
+    json_object_set_new(o, "sync", cell_sync_json(m)); /* -- pushpull */
     json_object_set_new(o, "discovery", cell_mdns_json(m)); /* -- mdns */
     json_object_set_new(o, "revocations", json_integer((json_int_t)m->rl.n));
     return o;
@@ -289,6 +290,8 @@ char *mesh_cell_prometheus(mesh_cell *m)
         add(&b, "ippoc_mesh_wisdom_records %d\n", records);
         char reason[1024];
         cell_reason_prometheus(m, reason, sizeof reason);
+        add(&b, "%s", reason);
+        cell_sync_prometheus(m, reason, sizeof reason); /* -- pushpull */
         add(&b, "%s", reason);
     }
     pthread_mutex_unlock(&m->mu);

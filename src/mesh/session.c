@@ -15,7 +15,7 @@
 
 #define PROTO_XX "Noise_XX_25519_ChaChaPoly_SHA256"
 #define PROTO_IK "Noise_IK_25519_ChaChaPoly_SHA256"
-#define PROLOGUE_LABEL "ippoc-mesh-1"
+#define PROLOGUE_LABEL SESS_PROLOGUE_LABEL
 #define OUT_MAX 8192                              /* datagrams waiting for next_out */
 #define REJECT_MSGS (UINT64_MAX - (1ull << 13)) /* a keypair never sends past this counter */
 
@@ -27,7 +27,10 @@ typedef struct {
     sess_replay win;
 } sess_keypair;
 
-enum { HS_NONE, HS_INIT, HS_RESP };
+/* HS_CERT: an XX initiator that sent message 3 and waits for the
+ * responder's certificate (its first transport packet) before it trusts the
+ * new keys (kept in pend) with anything. */
+enum { HS_NONE, HS_INIT, HS_RESP, HS_CERT };
 
 typedef struct {
     uint8_t *data;
@@ -41,6 +44,8 @@ typedef struct {
     uint8_t pk[MESH_ID_PK_BYTES], xpk[32];
     mesh_identity_cert cert;
     sess_keypair cur, prev, next;
+    sess_keypair pend;  /* HS_CERT: the XX initiator's keys until the responder's certificate */
+    uint8_t pend_rs[32]; /* HS_CERT: the responder's static key, for that certificate */
     int hs_state;
     bool hs_ik;
     mesh_noise_handshake hs;
@@ -255,8 +260,12 @@ static int queue_push(const struct mesh_session *s, sess_peer *p, const uint8_t 
 
 static void hs_drop(sess_peer *p)
 {
-    if (p->hs_state != HS_NONE)
+    if (p->hs_state == HS_CERT) {
+        kp_wipe(&p->pend);
+        sodium_memzero(p->pend_rs, sizeof p->pend_rs);
+    } else if (p->hs_state != HS_NONE) {
         mesh_noise_handshake_wipe(&p->hs);
+    }
     p->hs_state = HS_NONE;
 }
 
@@ -390,11 +399,12 @@ static void hs_begin(struct mesh_session *s, sess_peer *p, uint64_t now)
 }
 
 /* ---- transport ------------------------------------------------------------------------------ */
-static int send_data(struct mesh_session *s, sess_peer *p, sess_keypair *kp, const uint8_t *data, size_t len)
+static int send_typed(struct mesh_session *s, sess_peer *p, sess_keypair *kp, uint8_t type, const uint8_t *data,
+                      size_t len)
 {
     uint8_t pkt[MESH_SESSION_MTU];
     size_t clen = 0;
-    pkt[0] = SESS_T_DATA;
+    pkt[0] = type;
     sess_put32(pkt + 1, kp->remote);
     sess_put64(pkt + 5, kp->send_ctr);
     mesh_noise_cipher_set_nonce(&kp->send, kp->send_ctr);
@@ -403,6 +413,11 @@ static int send_data(struct mesh_session *s, sess_peer *p, sess_keypair *kp, con
         return -EOVERFLOW;
     kp->send_ctr++;
     return out_push(s, p->addr, pkt, SESS_DATA_HDR + clen);
+}
+
+static int send_data(struct mesh_session *s, sess_peer *p, sess_keypair *kp, const uint8_t *data, size_t len)
+{
+    return send_typed(s, p, kp, SESS_T_DATA, data, len);
 }
 
 /* Starts a rekey when the current keys are old or worn (the side that
@@ -572,8 +587,10 @@ static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, con
     uint32_t local = rc == 0 ? new_index(p) : 0;
     sess_put32(out + 1, local);
     sess_put32(out + 5, sess_get32(pkt + 1));
-    if (rc == 0 &&
-        mesh_noise_write_message(&hs, s->cert_buf, s->cert_len, out + 9, sizeof out - 9, &olen, NULL, 0))
+    /* IK: the initiator's certificate was checked above, ours may go now; XX:
+     * nothing of ours until its certificate (message 3) has been checked */
+    if (rc == 0 && mesh_noise_write_message(&hs, ik ? s->cert_buf : NULL, ik ? s->cert_len : 0, out + 9,
+                                            sizeof out - 9, &olen, NULL, 0))
         rc = -EPROTO;
     if (rc == 0 && !ik) { /* XX: wait for message 3 */
         hs_drop(p);
@@ -610,9 +627,10 @@ static sess_peer *pending(struct mesh_session *s, const uint8_t *pkt, int state)
 }
 
 /* Reads a handshake message into a copy of the pending state (a forged one
- * leaves it as it was) and checks the certificate it carries. */
+ * leaves it as it was) and checks the certificate it carries (with_cert), or
+ * that it carries nothing (XX message 2). */
 static int read_checked(struct mesh_session *s, sess_peer *p, const uint8_t *msg, size_t len,
-                        mesh_noise_handshake *tmp, mesh_identity_cert *c)
+                        mesh_noise_handshake *tmp, mesh_identity_cert *c, bool with_cert)
 {
     uint8_t pl[MESH_SESSION_MTU];
     size_t plen = 0;
@@ -624,13 +642,34 @@ static int read_checked(struct mesh_session *s, sess_peer *p, const uint8_t *msg
         s->st.handshakes_failed++;
         reject(s, p, NULL, "handshake message does not authenticate (another fleet, or forged)");
         rc = -EBADMSG;
-    } else if ((rc = cert_check(s, pl, plen, mesh_noise_remote_static(tmp), c, why, sizeof why)) < 0) {
+    } else if (!with_cert && plen) {
+        s->st.rejected_malformed++;
+        s->st.handshakes_failed++;
+        reject(s, p, NULL, "XX message 2 carries a payload (an older protocol version?)");
+        rc = -EBADMSG;
+    } else if (with_cert && (rc = cert_check(s, pl, plen, mesh_noise_remote_static(tmp), c, why, sizeof why)) < 0) {
         reject(s, p, NULL, why);
     }
     if (rc)
         mesh_noise_handshake_wipe(tmp);
     sodium_memzero(pl, sizeof pl);
     return rc;
+}
+
+/* The XX initiator after message 3: the new keys wait in pend until the
+ * responder's certificate arrives on them (recv_cert), at most a retry period. */
+static void await_cert(struct mesh_session *s, sess_peer *p, mesh_noise_handshake *tmp, sess_keypair *kp,
+                       uint64_t now)
+{
+    memcpy(p->pend_rs, mesh_noise_remote_static(tmp), 32);
+    mesh_noise_handshake_wipe(tmp);
+    uint32_t local = p->hs_local;
+    hs_drop(p);
+    p->pend = *kp;
+    sodium_memzero(kp, sizeof *kp);
+    p->hs_state = HS_CERT;
+    p->hs_local = local;
+    p->hs_deadline = now + s->retry_ms;
 }
 
 static int recv_resp(struct mesh_session *s, uint64_t now, const uint8_t *pkt, size_t len)
@@ -642,12 +681,12 @@ static int recv_resp(struct mesh_session *s, uint64_t now, const uint8_t *pkt, s
     }
     mesh_noise_handshake tmp;
     mesh_identity_cert c;
-    int rc = read_checked(s, p, pkt + 9, len - 9, &tmp, &c);
+    bool xx = !p->hs_ik;
+    int rc = read_checked(s, p, pkt + 9, len - 9, &tmp, &c, !xx);
     if (rc)
         return rc;
     uint8_t out[MESH_SESSION_MTU];
     size_t olen = 0;
-    bool xx = !p->hs_ik;
     out[0] = SESS_T_FINAL;
     sess_put32(out + 1, p->hs_local);
     sess_put32(out + 5, sess_get32(pkt + 1));
@@ -655,16 +694,19 @@ static int recv_resp(struct mesh_session *s, uint64_t now, const uint8_t *pkt, s
     if ((xx && mesh_noise_write_message(&tmp, s->cert_buf, s->cert_len, out + 9, sizeof out - 9, &olen, NULL, 0)) ||
         split_into(&tmp, &kp, true)) {
         mesh_noise_handshake_wipe(&tmp);
+        sodium_memzero(&kp, sizeof kp);
         return -EPROTO;
+    }
+    if (xx) {
+        await_cert(s, p, &tmp, &kp, now);
+        return out_push(s, p->addr, out, 9 + olen);
     }
     learn_cert(p, &c, mesh_noise_remote_static(&tmp));
     mesh_noise_handshake_wipe(&tmp);
     hs_drop(p);
     install(p, &kp);
-    if (xx)
-        out_push(s, p->addr, out, 9 + olen);
     completed(s, p);
-    if (!queue_flush(s, p, now) && !xx && kp_can_send(s, &p->cur, now))
+    if (!queue_flush(s, p, now) && kp_can_send(s, &p->cur, now))
         send_data(s, p, &p->cur, NULL, 0); /* a keepalive confirms the IK responder's keys */
     return 0;
 }
@@ -678,7 +720,7 @@ static int recv_final(struct mesh_session *s, uint64_t now, const uint8_t *pkt, 
     }
     mesh_noise_handshake tmp;
     mesh_identity_cert c;
-    int rc = read_checked(s, p, pkt + 9, len - 9, &tmp, &c);
+    int rc = read_checked(s, p, pkt + 9, len - 9, &tmp, &c, true);
     if (rc)
         return rc;
     sess_keypair kp = {.local = p->hs_local, .remote = p->hs_remote, .born_ms = now, .confirmed = true};
@@ -691,8 +733,58 @@ static int recv_final(struct mesh_session *s, uint64_t now, const uint8_t *pkt, 
     hs_drop(p);
     install(p, &kp);
     completed(s, p);
-    if (!queue_flush(s, p, now) && kp_can_send(s, &p->cur, now))
-        send_data(s, p, &p->cur, NULL, 0); /* a keepalive confirms the initiator's keys */
+    /* the initiator's certificate is good: ours goes first on the new keys
+     * (it also confirms them to the initiator), then what waits */
+    send_typed(s, p, &p->cur, SESS_T_CERT, s->cert_buf, s->cert_len);
+    queue_flush(s, p, now);
+    return 0;
+}
+
+/* The XX responder's certificate, its first transport packet: checked
+ * against the static key of the handshake; only then are the keys used. A
+ * refused one leaves the keys dropped until the retry deadline. */
+static int recv_cert(struct mesh_session *s, uint64_t now, const uint8_t *pkt, size_t len)
+{
+    uint32_t idx = len >= SESS_DATA_HDR + MESH_NOISE_TAGLEN ? sess_get32(pkt + 1) : 0;
+    sess_peer *p = idx ? peer_by_index(s, idx) : NULL;
+    if (!p || p->hs_state != HS_CERT || !p->pend.live || p->pend.local != idx) {
+        s->st.rejected_malformed++;
+        return -ENOENT;
+    }
+    uint64_t ctr = sess_get64(pkt + 5);
+    uint8_t pl[MESH_SESSION_MTU];
+    size_t plen = 0;
+    mesh_noise_cipher c = p->pend.recv;
+    mesh_noise_cipher_set_nonce(&c, ctr);
+    int rc = mesh_noise_cipher_decrypt(&c, pkt, SESS_DATA_HDR, pkt + SESS_DATA_HDR, len - SESS_DATA_HDR, pl,
+                                       sizeof pl, &plen, NULL, 0);
+    sodium_memzero(&c, sizeof c);
+    if (rc) {
+        s->st.rejected_forged++;
+        reject(s, p, NULL, "forged or corrupted certificate packet");
+        return -EBADMSG;
+    }
+    if (!sess_replay_check(&p->pend.win, ctr, true)) {
+        s->st.rejected_replay++;
+        reject(s, p, NULL, "replayed certificate packet");
+        return -EALREADY;
+    }
+    mesh_identity_cert cert;
+    char why[300];
+    rc = cert_check(s, pl, plen, p->pend_rs, &cert, why, sizeof why);
+    sodium_memzero(pl, sizeof pl);
+    if (rc) {
+        reject(s, p, NULL, why);
+        kp_wipe(&p->pend); /* stays HS_CERT: retried at the deadline */
+        return rc;
+    }
+    learn_cert(p, &cert, p->pend_rs);
+    p->pend.confirmed = true;
+    sess_keypair kp = p->pend;
+    hs_drop(p);
+    install(p, &kp);
+    completed(s, p);
+    queue_flush(s, p, now);
     return 0;
 }
 
@@ -743,6 +835,11 @@ static int recv_data(struct mesh_session *s, uint64_t now, const uint8_t *pkt, s
 {
     sess_peer *p = len >= SESS_DATA_HDR + MESH_NOISE_TAGLEN ? peer_by_index(s, sess_get32(pkt + 1)) : NULL;
     sess_keypair *kp = p ? keypair_of(p, sess_get32(pkt + 1)) : NULL;
+    if (!kp && p && p->hs_state == HS_CERT && p->hs_local == sess_get32(pkt + 1)) {
+        s->st.rejected_malformed++;
+        reject(s, p, NULL, "transport packet before the responder's certificate");
+        return -EPROTO;
+    }
     if (!kp) {
         s->st.rejected_malformed++;
         return -ENOENT;
@@ -927,6 +1024,7 @@ int mesh_session_receive(struct mesh_session *s, uint64_t now_ms, const char *ad
     case SESS_T_FINAL: rc = recv_final(s, now_ms, pkt, len); break;
     case SESS_T_COOKIE: rc = recv_cookie(s, now_ms, pkt, len); break;
     case SESS_T_DATA: rc = recv_data(s, now_ms, pkt, len); break;
+    case SESS_T_CERT: rc = recv_cert(s, now_ms, pkt, len); break;
     default: s->st.rejected_malformed++; return -EBADMSG;
     }
     if (rc == 0) {
@@ -940,10 +1038,11 @@ int mesh_session_receive(struct mesh_session *s, uint64_t now_ms, const char *ad
  * message 3, unconfirmed keys, expiry. */
 static void peer_tick(struct mesh_session *s, sess_peer *p, uint64_t now)
 {
-    if (p->hs_state == HS_INIT && now >= p->hs_deadline) {
+    if ((p->hs_state == HS_INIT || p->hs_state == HS_CERT) && now >= p->hs_deadline) {
         if (p->tries >= SESS_MAX_TRIES) {
-            char why[160];
-            snprintf(why, sizeof why, "handshake with %s gave up after %d tries", p->addr, SESS_MAX_TRIES);
+            char why[200];
+            snprintf(why, sizeof why, "handshake with %s gave up after %d tries%s", p->addr, SESS_MAX_TRIES,
+                     p->hs_state == HS_CERT ? ": no certificate from the responder (ours refused?)" : "");
             peer_reset(s, p); /* the learned key stays */
             emit(s, MESH_SESSION_DOWN, p, NULL, NULL, 0, why);
             return;

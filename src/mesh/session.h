@@ -27,12 +27,23 @@
 /* Wire format (added by the session part; integers little-endian):
  *   1 XX initiation  type | sender u32 | msg1 (e, 32) | mac1[16] | mac2[16]
  *   2 IK initiation  type | sender u32 | msg1 (e, s, stamp u64 + certificate) | mac1[16] | mac2[16]
- *   3 response       type | sender u32 | receiver u32 | msg2 (e, [s,] certificate)
+ *   3 response       type | sender u32 | receiver u32 | msg2: IK (e, certificate), XX (e, s, empty payload)
  *   4 XX message 3   type | sender u32 | receiver u32 | msg3 (s, certificate)
  *   5 cookie reply   type | receiver u32 | nonce[24] | XChaCha20-Poly1305(cookie[16]) (32)
  *   6 transport      type | receiver u32 | counter u64 | ChaChaPoly(payload) (len + 16)
- * Noise prologue "ippoc-mesh-1" || fleet public key. Certificates
- * (mesh_identity_cert_encode) travel only in encrypted payloads.
+ *   7 certificate    as 6, payload = the XX responder's certificate (its first transport packet)
+ * Noise prologue "ippoc-mesh-2" || fleet public key (version 2: XX message 2
+ * carries no certificate). Certificates (mesh_identity_cert_encode) travel
+ * only in encrypted payloads, and never to a peer whose certificate has not
+ * been checked first: in IK the responder answers message 1 (which carries
+ * the initiator's certificate) only after checking it; in XX the responder
+ * checks message 3's certificate and only then sends its own as packet 7.
+ * The XX initiator keeps its new keys unused until packet 7 arrives and
+ * checks (a transport packet before it is refused); without it within
+ * handshake_retry_ms it starts over, and gives up (DOWN, with the reason)
+ * after the usual 18 tries. So a refused cell that knows the fleet key learns
+ * the responder's X25519 static key (XX message 2, the pattern's) and nothing
+ * else; the XX initiator shows its certificate first, to an address it chose.
  * mac1 = BLAKE2b-128(key, the initiation up to mac1) with key =
  * BLAKE2b-256("mac1----" || the responder's X25519 key) for IK and
  * ("mac1----" || fleet key) for XX (the initiator does not know the
@@ -47,7 +58,8 @@
  * a replayed IK initiation is refused.
  * Simultaneous initiations: the one whose ephemeral key (clear in both
  * msg1) is larger wins; the other side drops its own and answers.
- * UP is reported when a peer first gets a session (not on each rekey). */
+ * UP is reported when a peer first gets a session (not on each rekey); the
+ * XX initiator's UP comes with the responder's certificate (packet 7). */
 #ifndef IPPOC_MESH_SESSION_H
 #define IPPOC_MESH_SESSION_H
 

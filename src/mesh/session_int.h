@@ -13,11 +13,12 @@
 /* ---- wire ---------------------------------------------------------------- */
 enum {
     SESS_T_INIT_XX = 1, /* type | sender u32 | XX msg1 (e) | mac1[16] | mac2[16] */
-    SESS_T_INIT_IK = 2, /* type | sender u32 | IK msg1 (e, s, cert) | mac1[16] | mac2[16] */
-    SESS_T_RESP = 3,    /* type | sender u32 | receiver u32 | msg2 (e, [s], cert) */
+    SESS_T_INIT_IK = 2, /* type | sender u32 | IK msg1 (e, s, stamp, cert) | mac1[16] | mac2[16] */
+    SESS_T_RESP = 3,    /* type | sender u32 | receiver u32 | msg2: IK (e, cert), XX (e, s, empty payload) */
     SESS_T_FINAL = 4,   /* type | sender u32 | receiver u32 | XX msg3 (s, cert) */
     SESS_T_COOKIE = 5,  /* type | receiver u32 | nonce[24] | XChaCha20-Poly1305(cookie[16]) */
     SESS_T_DATA = 6,    /* type | receiver u32 | counter u64 | ChaChaPoly(payload) */
+    SESS_T_CERT = 7,    /* as DATA, the XX responder's certificate: its first transport packet */
 };
 #define SESS_MAC_LEN 16
 #define SESS_COOKIE_LEN 16
@@ -63,7 +64,7 @@ int sess_cookie_open(const uint8_t key[32], const uint8_t mac1[SESS_MAC_LEN], co
 int sess_cert_check(const uint8_t fleet_pk[MESH_ID_PK_BYTES], const mesh_identity_revlist *rl, int64_t now,
                     const uint8_t *buf, size_t len, const uint8_t *rs, mesh_identity_cert *c, char *why,
                     size_t whylen);
-#define SESS_PROLOGUE_LABEL "ippoc-mesh-1"
+#define SESS_PROLOGUE_LABEL "ippoc-mesh-2" /* 2: XX message 2 carries no certificate */
 
 /* ---- little-endian fields -------------------------------------------------------- */
 static inline void sess_put32(uint8_t *p, uint32_t v)

@@ -1,7 +1,9 @@
 /* stream.c: the mesh's TCP path for full-state sync (stream.h): Noise XX/IK
  * over a byte stream with 2-byte big-endian length frames, certificates
  * checked as on the datagram path (sess_cert_check), then in-order transport
- * messages. A pure state machine; the caller owns the socket. */
+ * messages. A pure state machine; the caller owns the socket. The
+ * revocation list is copied when the stream is made (a snapshot: the cell's
+ * own list may grow on another thread while this stream handshakes). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,12 +24,14 @@ struct mesh_stream {
     uint8_t cert_buf[MESH_ID_CERT_MAX];
     size_t cert_len;
     uint8_t fleet_pk[MESH_ID_PK_BYTES];
-    const mesh_identity_revlist *rl;
+    mesh_identity_revlist rl; /* a snapshot of cfg->revoked */
     int64_t (*wall_clock)(void *ctx);
     void *clock_ctx;
     uint8_t xsk[32], xpk[32];
     uint8_t prologue[sizeof SESS_PROLOGUE_LABEL - 1 + MESH_ID_PK_BYTES];
     bool initiator, ik, hs_live, established;
+    bool await_cert;  /* XX initiator after message 3: the responder's certificate is the next frame */
+    uint8_t rs[32];   /* its static key, for that certificate */
     mesh_noise_handshake hs;
     mesh_noise_cipher tx, rx;
     mesh_identity_cert peer;
@@ -55,7 +59,7 @@ static int st_fail(struct mesh_stream *st, int rc, const char *fmt, ...)
     st->hs_live = false;
     mesh_noise_cipher_wipe(&st->tx);
     mesh_noise_cipher_wipe(&st->rx);
-    st->established = false;
+    st->established = st->await_cert = false;
     return rc;
 }
 
@@ -114,6 +118,8 @@ static int hs_write(struct mesh_stream *st, int prefix, bool with_cert)
     return rc ? st_fail(st, rc, "stream handshake: %s", rc == -ENOBUFS ? "output full" : e) : 0;
 }
 
+/* Splits the keys; established unless an XX initiator still waits for the
+ * responder's certificate. */
 static int hs_finish(struct mesh_stream *st)
 {
     mesh_noise_cipher c1, c2;
@@ -123,13 +129,22 @@ static int hs_finish(struct mesh_stream *st)
     st->rx = st->initiator ? c2 : c1;
     sodium_memzero(&c1, sizeof c1);
     sodium_memzero(&c2, sizeof c2);
+    st->await_cert = st->initiator && !st->ik;
+    if (st->await_cert)
+        memcpy(st->rs, mesh_noise_remote_static(&st->hs), 32);
     mesh_noise_handshake_wipe(&st->hs);
     st->hs_live = false;
-    st->established = true;
+    st->established = !st->await_cert;
     return 0;
 }
 
-/* Reads the peer's handshake message; when it carries the certificate, checks it. */
+static int64_t st_now(const struct mesh_stream *st)
+{
+    return st->wall_clock ? st->wall_clock(st->clock_ctx) : (int64_t)time(NULL);
+}
+
+/* Reads the peer's handshake message; when it carries the certificate,
+ * checks it, else it must carry nothing (XX message 2). */
 static int hs_read(struct mesh_stream *st, const uint8_t *msg, size_t len, bool with_cert)
 {
     uint8_t pl[FRAME_MAX];
@@ -138,17 +153,47 @@ static int hs_read(struct mesh_stream *st, const uint8_t *msg, size_t len, bool 
     if (mesh_noise_read_message(&st->hs, msg, len, pl, sizeof pl, &plen, e, sizeof e))
         return st_fail(st, -EBADMSG, "stream handshake: %s (another fleet, another key, or forged)", e);
     if (!with_cert)
-        return 0;
-    int64_t now = st->wall_clock ? st->wall_clock(st->clock_ctx) : (int64_t)time(NULL);
-    int rc = sess_cert_check(st->fleet_pk, st->rl, now, pl, plen, mesh_noise_remote_static(&st->hs), &st->peer, e,
-                             sizeof e);
+        return plen ? st_fail(st, -EBADMSG, "stream handshake: XX message 2 carries a payload (older protocol?)") : 0;
+    int rc = sess_cert_check(st->fleet_pk, &st->rl, st_now(st), pl, plen, mesh_noise_remote_static(&st->hs),
+                             &st->peer, e, sizeof e);
     sodium_memzero(pl, plen);
     return rc ? st_fail(st, rc, "stream handshake: %s", e) : 0;
+}
+
+/* The XX responder's certificate, its first transport message: checked
+ * against the handshake's static key; only then is the stream established. */
+static int read_cert(struct mesh_stream *st, const uint8_t *f, size_t len)
+{
+    uint8_t pt[MESH_ID_CERT_MAX + 1];
+    size_t plen = 0;
+    char e[320];
+    if (mesh_noise_cipher_decrypt(&st->rx, NULL, 0, f, len, pt, sizeof pt, &plen, e, sizeof e))
+        return st_fail(st, -EBADMSG, "stream: the responder's certificate: %s", e);
+    int rc = sess_cert_check(st->fleet_pk, &st->rl, st_now(st), pt, plen, st->rs, &st->peer, e, sizeof e);
+    sodium_memzero(pt, sizeof pt);
+    if (rc)
+        return st_fail(st, rc, "stream handshake: %s", e);
+    st->await_cert = false;
+    st->established = true;
+    return 0;
+}
+
+/* The XX responder, once the initiator's certificate is good: its own. */
+static int send_cert(struct mesh_stream *st)
+{
+    uint8_t ct[MESH_ID_CERT_MAX + MESH_NOISE_TAGLEN];
+    size_t clen = 0;
+    if (mesh_noise_cipher_encrypt(&st->tx, NULL, 0, st->cert_buf, st->cert_len, ct, sizeof ct, &clen, NULL, 0) ||
+        put_frame(st, -1, ct, clen))
+        return st_fail(st, -EPROTO, "stream: cannot send our certificate");
+    return 0;
 }
 
 /* One complete frame. */
 static int on_frame(struct mesh_stream *st, const uint8_t *f, size_t len)
 {
+    if (st->await_cert)
+        return read_cert(st, f, len);
     if (st->established) {
         uint8_t pt[FRAME_MAX];
         size_t plen = 0;
@@ -166,18 +211,20 @@ static int on_frame(struct mesh_stream *st, const uint8_t *f, size_t len)
         if (hs_setup(st, f[0] == 2, NULL))
             return st_fail(st, -EPROTO, "stream: handshake setup failed");
         int rc = hs_read(st, f + 1, len - 1, st->ik);
-        if (rc == 0)
-            rc = hs_write(st, -1, true);
+        if (rc == 0) /* IK: the initiator's certificate is checked, ours may go; XX: not yet */
+            rc = hs_write(st, -1, st->ik);
         return rc == 0 && st->ik ? hs_finish(st) : rc;
     }
-    if (st->initiator) { /* message 2 */
-        int rc = hs_read(st, f, len, true);
+    if (st->initiator) { /* message 2: IK with the responder's certificate, XX with nothing */
+        int rc = hs_read(st, f, len, st->ik);
         if (rc == 0 && !st->ik)
             rc = hs_write(st, -1, true);
         return rc ? rc : hs_finish(st);
     }
     int rc = hs_read(st, f, len, true); /* XX message 3 */
-    return rc ? rc : hs_finish(st);
+    if (rc == 0)
+        rc = hs_finish(st);
+    return rc ? rc : send_cert(st);
 }
 
 int mesh_stream_new(const mesh_session_config *cfg, bool initiator, const uint8_t *peer_pk,
@@ -205,7 +252,18 @@ int mesh_stream_new(const mesh_session_config *cfg, bool initiator, const uint8_
     }
     st->cert_len = (size_t)n;
     memcpy(st->fleet_pk, cfg->fleet_pk, MESH_ID_PK_BYTES);
-    st->rl = cfg->revoked;
+    if (mesh_identity_revlist_init(&st->rl, st->fleet_pk, 0) ||
+        (cfg->revoked && cfg->revoked->n && !(st->rl.recs = malloc(cfg->revoked->n * sizeof *st->rl.recs)))) {
+        snprintf(err, errlen, "stream: out of memory");
+        mesh_stream_free(st);
+        return -ENOMEM;
+    }
+    if (cfg->revoked && cfg->revoked->n) {
+        memcpy(st->rl.recs, cfg->revoked->recs, cfg->revoked->n * sizeof *st->rl.recs);
+        memcpy(st->rl.fleet_pk, cfg->revoked->fleet_pk, MESH_ID_PK_BYTES);
+        st->rl.n = cfg->revoked->n;
+        st->rl.max = cfg->revoked->max;
+    }
     st->wall_clock = cfg->wall_clock;
     st->clock_ctx = cfg->clock_ctx;
     st->initiator = initiator;
@@ -229,6 +287,7 @@ void mesh_stream_free(struct mesh_stream *st)
     if (st->out)
         sodium_memzero(st->out, st->out_cap);
     free(st->out);
+    mesh_identity_revlist_free(&st->rl);
     sodium_memzero(st, sizeof *st);
     free(st);
 }

@@ -9,8 +9,12 @@
  * Framing: frame = len u16 big-endian | len bytes. The initiator's first
  * frame is one pattern byte (1 XX, 2 IK) then Noise message 1; every other
  * frame is one Noise message: handshake messages carry the certificate in
- * their encrypted payload (XX 2 and 3, IK 1 and 2), then transport messages
- * (ChaChaPoly with the implicit, in-order nonce). A message is at most
+ * their encrypted payload (IK 1 and 2; XX 3 only: XX message 2 carries
+ * nothing), then transport messages (ChaChaPoly with the implicit, in-order
+ * nonce). In XX the responder's first transport message is its certificate,
+ * sent only once the initiator's (message 3) has been checked, so a refused
+ * initiator learns nothing; the initiator is established (and may send) only
+ * once it has checked that certificate. A message is at most
  * MESH_STREAM_MAX_MSG bytes of plaintext.
  *
  * A stream that fails (bad frame, a message that does not authenticate, a
@@ -33,7 +37,8 @@ struct mesh_stream;
 typedef void (*mesh_stream_msg_fn)(void *ctx, const uint8_t *data, size_t len);
 
 /* cfg as for mesh_session_new (node, cert, fleet_pk, revoked, wall_clock are
- * used). initiator: we connected; peer_pk: the responder's Ed25519 key for IK,
+ * used; revoked is copied here, so the caller locks its list only for this
+ * call, and the stream never reads it again). initiator: we connected; peer_pk: the responder's Ed25519 key for IK,
  * NULL for XX (initiator only). The initiator's first frame is pending at once. */
 int mesh_stream_new(const mesh_session_config *cfg, bool initiator, const uint8_t *peer_pk,
                     struct mesh_stream **out, char *err, size_t errlen);

@@ -103,6 +103,8 @@ def test_mesh():
         assert st["listen"] == seed and st["members"]["alive"] == 3, st
         assert st["packets_out"] > 0 and st["bytes_in"] > 0, st
         assert set(st["roles"]) == {"reasoning", "retrieval", "tool", "relay"}, st
+        # the UDP session comes with the first probe or gossip (the join's state went over TCP)
+        wait_for(lambda: peers(b)["cell-a"]["session"] is True, 10, "b's session with a")
         p = peers(b)["cell-a"]
         assert p["addr"] == seed and p["session"] is True and p["caps"]["cpus"] >= 1, p
         assert p["caps"]["memory_mb"] > 0 and isinstance(p["caps"]["gpu"], bool), p

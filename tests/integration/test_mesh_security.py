@@ -195,15 +195,15 @@ def test_cert_window():
             wait_for(lambda: rejected(a, "cert") > before, 5, f"A to count {name} as cert")
             assert name not in peers(a), peers(a)
             assert f"session with {name}" not in a.log_text()
-            # Noise XX: the responder's certificate travels in message 2, before
-            # the initiator's is judged; a refused cell that knows the fleet's
-            # public key sees the responder's node id (docs/mesh-meshsec-status.md)
+            # Noise XX: A's certificate comes only after A has checked the
+            # knocker's (message 3), so a refused cell learns nothing of A
+            assert k["up"] == 0 and k["peer"] == "-" and "cell-a" not in k["peer"], (name, k)
             print(f"  {name}: refused by A; its own session saw {k}", flush=True)
         # the control: a valid window gets a session (the knocks above could have)
         before = rejected(a, "cert")
         k = knock(a.state_dir, "cell-valid", addr, -60, DAY, ms=1000)
         wait_for(lambda: "session with cell-valid" in a.log_text(), 5, "A to accept the valid certificate")
-        assert rejected(a, "cert") == before and k["up"] >= 1, k
+        assert rejected(a, "cert") == before and k["up"] >= 1 and k["peer"] == "cell-a", k
         assert a.stop() == 0
     finally:
         cleanup(ds)

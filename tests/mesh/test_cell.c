@@ -185,10 +185,21 @@ static void two_cells(void **state)
     assert_true(wait_state(a, "cell-b", "alive"));
     assert_true(wait_state(b, "cell-a", "alive"));
 
-    /* b sees a's capabilities and roles as a's certificate grants them */
-    json_t *j = view(mesh_cell_peers_json(b)), *p;
+    /* b sees a's capabilities and roles as a's certificate grants them; the
+     * UDP session comes with the first probe or gossip (the join's full state
+     * went over TCP: part pushpull) */
+    json_t *j = NULL, *p;
     size_t i;
-    bool seen = false;
+    bool seen = false, up = false;
+    for (int t = 0; t < DEADLINE_MS && !up; t += 20) {
+        json_decref(j);
+        j = view(mesh_cell_peers_json(b));
+        json_array_foreach(json_object_get(j, "peers"), i, p)
+            up |= !strcmp(json_string_value(json_object_get(p, "node_id")), "cell-a") &&
+                  json_is_true(json_object_get(p, "session"));
+        if (!up)
+            usleep(20000);
+    }
     json_array_foreach(json_object_get(j, "peers"), i, p) {
         if (strcmp(json_string_value(json_object_get(p, "node_id")), "cell-a"))
             continue;

@@ -547,9 +547,10 @@ static void check_lost(int type)
     deliver(&w);
     assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 2);
     assert_int_equal(w.n[0].seen[0], 3);
-    if (type != SESS_T_FINAL) /* the first payload waited in the queue */
-        assert_int_equal(w.n[1].seen[0], 1);
-    /* a retry; after a lost message 3 the key is known, so it is IK */
+    /* the first payload waited in the queue (after a lost message 3 too: the
+     * initiator sends nothing before the responder's certificate) */
+    assert_int_equal(w.n[1].seen[0], 1);
+    /* a retry (XX again after a lost message 3: no certificate, no key learned) */
     assert_true(w.sent_types[SESS_T_INIT_XX] + w.sent_types[SESS_T_INIT_IK] >= 2);
     net_free(&w);
 }
@@ -743,6 +744,221 @@ static void test_fuzz(void **state)
     net_free(&w);
 }
 
+/* ---- a refused cell learns nothing (XX: the responder's certificate comes after message 3) ---- */
+
+/* A hand-driven XX initiator: its own Noise state, so the test reads exactly
+ * what the responder let it decrypt. */
+typedef struct {
+    mesh_noise_handshake hs;
+    mesh_noise_cipher send, recv;
+    uint32_t local, remote;
+    uint8_t seen[4 * MESH_SESSION_MTU]; /* every plaintext it could decrypt, concatenated */
+    size_t seen_len;
+    int certs; /* type-7 packets it received */
+} hand;
+
+static void hand_saw(hand *h, const uint8_t *p, size_t n)
+{
+    assert_true(h->seen_len + n <= sizeof h->seen);
+    memcpy(h->seen + h->seen_len, p, n);
+    h->seen_len += n;
+}
+
+static bool contains(const uint8_t *hay, size_t n, const uint8_t *needle, size_t m)
+{
+    for (size_t i = 0; m && i + m <= n; i++)
+        if (memcmp(hay + i, needle, m) == 0)
+            return true;
+    return false;
+}
+
+/* Messages 1 and 3 from the hand to node 1 (the responder) with certificate c;
+ * returns the responder's rc for message 3. */
+static int hand_handshake(net *w, hand *h, const mesh_identity_key *key, const mesh_identity_cert *c)
+{
+    const char *me = w->n[0].addr;
+    node *r = &w->n[1];
+    uint8_t xsk[32], xpk[32], prologue[sizeof SESS_PROLOGUE_LABEL - 1 + 32];
+    assert_int_equal(mesh_identity_x25519(key, xsk, xpk), 0);
+    memcpy(prologue, SESS_PROLOGUE_LABEL, sizeof SESS_PROLOGUE_LABEL - 1);
+    memcpy(prologue + sizeof SESS_PROLOGUE_LABEL - 1, w->fleet.pk, 32);
+    mesh_noise_config nc = {.protocol = "Noise_XX_25519_ChaChaPoly_SHA256", .initiator = true, .prologue = prologue,
+                            .prologue_len = sizeof prologue, .s_priv = xsk, .s_pub = xpk};
+    assert_int_equal(mesh_noise_handshake_init(&h->hs, &nc, NULL, 0), 0);
+    uint8_t pkt[MESH_SESSION_MTU], key1[32], pl[MESH_SESSION_MTU];
+    size_t n = 0, plen = 0;
+    h->local = 0x1234u;
+    pkt[0] = SESS_T_INIT_XX;
+    sess_put32(pkt + 1, h->local);
+    assert_int_equal(mesh_noise_write_message(&h->hs, NULL, 0, pkt + 5, sizeof pkt - 37, &n, NULL, 0), 0);
+    n += 5;
+    sess_mac_key("mac1----", w->fleet.pk, key1);
+    sess_mac(key1, 32, pkt, n, pkt + n);
+    memset(pkt + n + SESS_MAC_LEN, 0, SESS_MAC_LEN);
+    n += 2 * SESS_MAC_LEN;
+    assert_int_equal(mesh_session_receive(r->s, w->now, me, pkt, n), 0);
+    mesh_session_out o;
+    assert_true(mesh_session_next_out(r->s, &o));
+    assert_int_equal(o.data[0], SESS_T_RESP);
+    h->remote = sess_get32(o.data + 1);
+    assert_int_equal(mesh_noise_read_message(&h->hs, o.data + 9, o.len - 9, pl, sizeof pl, &plen, NULL, 0), 0);
+    assert_int_equal(plen, 0); /* message 2: no certificate, nothing at all */
+    hand_saw(h, pl, plen);
+    uint8_t cb[MESH_ID_CERT_MAX];
+    char err[256];
+    int cl = mesh_identity_cert_encode(c, cb, sizeof cb, err, sizeof err);
+    assert_true(cl > 0);
+    pkt[0] = SESS_T_FINAL;
+    sess_put32(pkt + 1, h->local);
+    sess_put32(pkt + 5, h->remote);
+    assert_int_equal(mesh_noise_write_message(&h->hs, cb, (size_t)cl, pkt + 9, sizeof pkt - 9, &n, NULL, 0), 0);
+    mesh_noise_cipher c1, c2;
+    assert_int_equal(mesh_noise_split(&h->hs, &c1, &c2, NULL, 0), 0);
+    h->send = c1, h->recv = c2;
+    mesh_noise_handshake_wipe(&h->hs);
+    return mesh_session_receive(r->s, w->now, me, pkt, 9 + n);
+}
+
+/* Everything node 1 sends to the hand over the next minute, decrypted where it can be. */
+static void hand_drain(net *w, hand *h)
+{
+    for (uint64_t end = w->now + 60000; w->now < end; w->now += 500) {
+        mesh_session_tick(w->n[1].s, w->now);
+        mesh_session_out o;
+        while (mesh_session_next_out(w->n[1].s, &o)) {
+            hand_saw(h, o.data, o.len); /* the raw datagram too */
+            if ((o.data[0] != SESS_T_DATA && o.data[0] != SESS_T_CERT) || o.len < SESS_DATA_HDR + 16)
+                continue;
+            h->certs += o.data[0] == SESS_T_CERT;
+            uint8_t pl[MESH_SESSION_MTU];
+            size_t plen = 0;
+            mesh_noise_cipher c = h->recv;
+            mesh_noise_cipher_set_nonce(&c, sess_get64(o.data + 5));
+            if (mesh_noise_cipher_decrypt(&c, o.data, SESS_DATA_HDR, o.data + SESS_DATA_HDR, o.len - SESS_DATA_HDR,
+                                          pl, sizeof pl, &plen, NULL, 0) == 0)
+                hand_saw(h, pl, plen);
+        }
+    }
+}
+
+typedef enum { HAND_VALID, HAND_EXPIRED, HAND_REVOKED, HAND_WRONG_KEY, HAND_OTHER_FLEET } hand_kind;
+
+static void check_hand(hand_kind kind)
+{
+    net w;
+    net_init(&w, 2, NULL);
+    mesh_identity_revlist rl;
+    assert_int_equal(mesh_identity_revlist_init(&rl, w.fleet.pk, 0), 0);
+    mesh_identity_cert c = w.n[0].cert;
+    char err[256];
+    if (kind == HAND_EXPIRED)
+        c = make_cert(&w.fleet, w.n[0].key.pk, "cell-0", WALL - 86400, WALL - 3600);
+    if (kind == HAND_WRONG_KEY) {
+        mesh_identity_key k2;
+        new_key(&k2, MESH_KEY_NODE);
+        c = make_cert(&w.fleet, k2.pk, "cell-0", WALL - 3600, WALL + 86400);
+    }
+    if (kind == HAND_OTHER_FLEET) {
+        mesh_identity_key f2;
+        new_key(&f2, MESH_KEY_FLEET);
+        c = make_cert(&f2, w.n[0].key.pk, "cell-0", WALL - 3600, WALL + 86400);
+    }
+    if (kind == HAND_REVOKED) {
+        mesh_identity_revocation r = {.kind = MESH_REVOKE_SERIAL, .reason = MESH_REASON_KEY_COMPROMISE,
+                                      .serial = c.serial, .time = WALL - 10, .until = c.not_after};
+        assert_int_equal(mesh_identity_revocation_sign(&r, &w.fleet, err, sizeof err), 0);
+        assert_int_equal(mesh_identity_revlist_add(&rl, &r, WALL, err, sizeof err), 1);
+    }
+    mesh_session_free(w.n[1].s);
+    node_start(&w, 1, NULL, NULL, &rl);
+    hand h = {0};
+    int rc = hand_handshake(&w, &h, &w.n[0].key, &c);
+    /* then the responder has data for the hand's address: it may only go over a session */
+    assert_int_equal(send_seq(&w, 1, 0, 9, 100), 0);
+    hand_drain(&w, &h);
+    uint8_t cb[MESH_ID_CERT_MAX];
+    int cl = mesh_identity_cert_encode(&w.n[1].cert, cb, sizeof cb, err, sizeof err);
+    assert_true(cl > 0);
+    bool learned = contains(h.seen, h.seen_len, (const uint8_t *)"cell-1", 6) ||
+                   contains(h.seen, h.seen_len, cb, (size_t)cl) ||
+                   contains(h.seen, h.seen_len, w.n[1].key.pk, 32);
+    if (kind == HAND_VALID) { /* the control: the same hand with a good certificate learns it all */
+        assert_int_equal(rc, 0);
+        assert_int_equal(h.certs, 1);
+        assert_true(learned);
+        assert_int_equal(w.n[1].ups, 1);
+        assert_int_equal(w.n[1].rejects, 0);
+    } else {
+        assert_true(rc < 0);
+        assert_int_equal(h.certs, 0);
+        assert_false(learned);
+        assert_int_equal(w.n[1].ups, 0);
+        assert_int_equal(w.n[1].rejects, 1);
+        assert_int_equal(stats(&w, 1).sessions, 0);
+    }
+    mesh_noise_cipher_wipe(&h.send);
+    mesh_noise_cipher_wipe(&h.recv);
+    mesh_identity_revlist_free(&rl);
+    net_free(&w);
+}
+
+static void test_refused_learns_nothing(void **state)
+{
+    (void)state;
+    check_hand(HAND_VALID);
+    check_hand(HAND_EXPIRED);
+    check_hand(HAND_REVOKED);
+    check_hand(HAND_WRONG_KEY);
+    check_hand(HAND_OTHER_FLEET);
+}
+
+/* Both session ends: a refused XX initiator gets no UP, no node id, no data;
+ * it gives up with a reason naming the missing certificate. */
+static void test_refused_initiator_events(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    mesh_identity_cert c = make_cert(&w.fleet, w.n[0].key.pk, "cell-x", WALL - 86400, WALL - 3600);
+    mesh_session_free(w.n[0].s);
+    node_start(&w, 0, &c, NULL, NULL);
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    run_until(&w, w.now + 200000);
+    assert_int_equal(w.n[0].ups, 0);
+    assert_string_equal(w.n[0].up_id, "");
+    assert_int_equal(w.n[0].datas + w.n[1].datas, 0);
+    assert_int_equal(w.n[1].ups, 0);
+    assert_int_equal(w.sent_types[SESS_T_CERT], 0);
+    assert_int_equal(w.n[0].downs, 1);
+    assert_non_null(strstr(w.n[0].down_reason, "no certificate from the responder"));
+    net_free(&w);
+}
+
+/* A transport packet on the keys of a handshake whose certificate has not come is refused. */
+static void test_data_before_cert(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    w.drop_type = SESS_T_CERT;
+    w.drop_n = 1;
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.drop_n, 0);
+    assert_int_equal(w.n[1].ups, 1);
+    assert_int_equal(send_seq(&w, 1, 0, 2, 10), 0); /* on the responder's new keys */
+    deliver(&w);
+    assert_int_equal(w.n[0].ups, 0);
+    assert_int_equal(w.n[0].datas, 0);
+    assert_int_equal(w.n[0].rejects, 1);
+    assert_non_null(strstr(w.n[0].reason, "before the responder's certificate"));
+    run_until(&w, w.now + 6000); /* the wait ends: a new handshake, and this time it all flows */
+    assert_int_equal(w.n[0].ups, 1);
+    assert_string_equal(w.n[0].up_id, "cell-1");
+    assert_int_equal(w.n[1].datas, 1);
+    net_free(&w);
+}
+
 static void test_replay_unit(void **state)
 {
     (void)state;
@@ -781,6 +997,9 @@ int main(void)
         cmocka_unit_test(test_three_cells),
         cmocka_unit_test(test_fuzz),
         cmocka_unit_test(test_replay_unit),
+        cmocka_unit_test(test_refused_learns_nothing),
+        cmocka_unit_test(test_refused_initiator_events),
+        cmocka_unit_test(test_data_before_cert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
