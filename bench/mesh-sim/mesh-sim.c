@@ -233,6 +233,10 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	double hs_bps = (double)(s1.hs_bytes - s0.hs_bytes) / per;
 	double dgrams = (double)(s1.packets - s0.packets) / per;
 	double cpu = (double)(clock() - t0) / CLOCKS_PER_SEC;
+	if (getenv("MESH_SIM_DEBUG"))
+		fprintf(stderr, "long run: handshakes XX %llu IK %llu, %llu handshake datagrams, %llu swim packets held\n",
+			(unsigned long long)(s1.hs_xx - s0.hs_xx), (unsigned long long)(s1.hs_ik - s0.hs_ik),
+			(unsigned long long)(s1.hs_packets - s0.hs_packets), (unsigned long long)(s1.held - s0.held));
 
 	printf("%6zu %5.1f%%", n, loss * 100);
 	print_s(boot);
