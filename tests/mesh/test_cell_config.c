@@ -24,10 +24,10 @@ static void defaults(void **state)
     assert_string_equal(mc.listen, "127.0.0.1:7947");
     assert_int_equal(mc.nseeds, 0);
     assert_int_equal(mc.roles, 0);
-    assert_int_equal(mc.probe_interval_ms, 1000);
-    assert_int_equal(mc.probe_timeout_ms, 500);
+    assert_int_equal(mc.probe_interval_ms, 500); /* mesh_swim_config_default (swim.h) */
+    assert_int_equal(mc.probe_timeout_ms, 250);
     assert_int_equal(mc.gossip_interval_ms, 200);
-    assert_int_equal(mc.suspicion_mult, 4);
+    assert_int_equal(mc.suspicion_mult, 2);
     assert_int_equal(mc.pushpull_interval_ms, 30000);
 }
 
@@ -81,7 +81,7 @@ static void bad_values(void **state)
     expect_error("[mesh]\npushpull_interval_ms = 50\n", "t.conf:2:", "100..3600000");
     expect_error("[mesh]\nprobe_interval_ms = 300\nprobe_timeout_ms = 300\n", "t.conf:3:",
                  "must be under probe_interval_ms");
-    expect_error("[mesh]\nprobe_interval_ms = 400\n", "t.conf:2:", "must be under probe_interval_ms");
+    expect_error("[mesh]\nprobe_interval_ms = 200\n", "t.conf:2:", "must be under probe_interval_ms"); /* default timeout 250 */
     expect_error("[mesh]\nlisten_on = 1\n", "t.conf:2:", "unknown key 'listen_on'");
 }
 
