@@ -42,6 +42,16 @@ void cellfix_token(const char *fleet_dir, const char *state, const char *node_id
     mesh_identity_key_wipe(&nk);
 }
 
+void cellfix_pair(char *fleet, char *da, char *db)
+{
+    assert_non_null(mkdtemp(fleet));
+    assert_non_null(mkdtemp(da));
+    assert_non_null(mkdtemp(db));
+    core_log_setup(CORE_LOG_ERR, 0);
+    cellfix_token(fleet, da, "cell-a", CELLFIX_ROLES);
+    cellfix_token(fleet, db, "cell-b", CELLFIX_ROLES);
+}
+
 void cellfix_revoke_new_key(const char *fleet_dir, const char *state, const char *key_file)
 {
     char path[512], err[512];

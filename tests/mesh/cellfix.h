@@ -27,6 +27,9 @@
 /* Signs a membership token for state's node key (made when missing) with the
  * fleet key in fleet_dir (made when missing), valid from a minute ago for an hour. */
 void cellfix_token(const char *fleet_dir, const char *state, const char *node_id, uint32_t roles);
+/* mkdtemp on the templates fleet, da and db ("...XXXXXX"), the log at errors
+ * only, and tokens (CELLFIX_ROLES) for cell-a in da and cell-b in db. */
+void cellfix_pair(char *fleet, char *da, char *db);
 /* Makes a node key fleet_dir/key_file no cell uses and writes into state a
  * revocation list (signed by the fleet key) naming it. */
 void cellfix_revoke_new_key(const char *fleet_dir, const char *state, const char *key_file);

@@ -43,12 +43,7 @@ static void two_cells(void **state)
     (void)state;
     char fleet[] = "/tmp/ippoc-cell-f-XXXXXX", da[] = "/tmp/ippoc-cell-a-XXXXXX", db[] = "/tmp/ippoc-cell-b-XXXXXX";
     char err[1024] = "";
-    assert_non_null(mkdtemp(fleet));
-    assert_non_null(mkdtemp(da));
-    assert_non_null(mkdtemp(db));
-    core_log_setup(CORE_LOG_ERR, 0);
-    cellfix_token(fleet, da, "cell-a", CELLFIX_ROLES);
-    cellfix_token(fleet, db, "cell-b", CELLFIX_ROLES);
+    cellfix_pair(fleet, da, db);
     cellfix_revoke_new_key(fleet, da, "z.key"); /* a knows a revocation b does not: gossip brings it */
 
     /* a's memory remembers a case healed by a restart: its fix record */

@@ -99,12 +99,7 @@ static void fix_passes(void **state)
     (void)state;
     char fleet[] = "/tmp/ippoc-wis-f-XXXXXX", da[] = "/tmp/ippoc-wis-a-XXXXXX", db[] = "/tmp/ippoc-wis-b-XXXXXX";
     char err[1024] = "";
-    assert_non_null(mkdtemp(fleet));
-    assert_non_null(mkdtemp(da));
-    assert_non_null(mkdtemp(db));
-    core_log_setup(CORE_LOG_ERR, 0);
-    cellfix_token(fleet, da, "cell-a", CELLFIX_ROLES);
-    cellfix_token(fleet, db, "cell-b", CELLFIX_ROLES);
+    cellfix_pair(fleet, da, db);
 
     core_config ca, cb;
     cellfix_config(&ca, da, NULL, "publish_interval_ms = 300\n");

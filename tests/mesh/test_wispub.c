@@ -327,12 +327,7 @@ static void two_cells(void **state)
     char fleet[] = "/tmp/ippoc-wispub-f-XXXXXX", da[] = "/tmp/ippoc-wispub-a-XXXXXX",
          db[] = "/tmp/ippoc-wispub-b-XXXXXX";
     char err[1024] = "";
-    assert_non_null(mkdtemp(fleet));
-    assert_non_null(mkdtemp(da));
-    assert_non_null(mkdtemp(db));
-    core_log_setup(CORE_LOG_ERR, 0);
-    cellfix_token(fleet, da, "cell-a", CELLFIX_ROLES);
-    cellfix_token(fleet, db, "cell-b", CELLFIX_ROLES);
+    cellfix_pair(fleet, da, db);
 
     core_config ca, cb;
     cellfix_config(&ca, da, NULL, NULL);
