@@ -126,6 +126,13 @@ json_int_t cellfix_status_int(mesh_cell *m, const char *section, const char *key
     return v;
 }
 
+void cellfix_listen(mesh_cell *m, char *out, size_t n)
+{
+    json_t *st = cellfix_view(mesh_cell_status_json(m));
+    snprintf(out, n, "%s", json_string_value(json_object_get(st, "listen")));
+    json_decref(st);
+}
+
 void cellfix_member_state(mesh_cell *m, const char *id, char *out, size_t n)
 {
     json_t *j = cellfix_view(mesh_cell_peers_json(m)), *p;

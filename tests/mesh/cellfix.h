@@ -43,6 +43,8 @@ int cellfix_parse(const char *text, mesh_config *mc, char *err, size_t errlen);
 json_t *cellfix_view(char *text);
 /* status.<section>.<key> (section NULL: status.<key>) as an integer, 0 when absent. */
 json_int_t cellfix_status_int(mesh_cell *m, const char *section, const char *key);
+/* The address the cell listens on (status.listen), what another cell seeds with. */
+void cellfix_listen(mesh_cell *m, char *out, size_t n);
 /* The state of member id in the cell's peer view, "" when not listed. */
 void cellfix_member_state(mesh_cell *m, const char *id, char *out, size_t n);
 /* Polls cond(arg) every 20 ms until it holds (true) or CELLFIX_DEADLINE_MS passed (false). */

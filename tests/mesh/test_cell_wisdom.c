@@ -112,10 +112,8 @@ static void fix_passes(void **state)
     mesh_cell_opts oa = {.state_dir = da, .mem = mem}, ob = {.state_dir = db};
     if (mesh_cell_new(&oa, &a, err, sizeof err) || mesh_cell_configure(a, &ca, err, sizeof err))
         fail_msg("cell a: %s", err);
-    json_t *st = cellfix_view(mesh_cell_status_json(a));
     char seed[80];
-    snprintf(seed, sizeof seed, "%s", json_string_value(json_object_get(st, "listen")));
-    json_decref(st);
+    cellfix_listen(a, seed, sizeof seed);
 
     /* a cell not running knows no wisdom; bad arguments are refused */
     if (mesh_cell_new(&ob, &b, err, sizeof err))
