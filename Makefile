@@ -181,6 +181,8 @@ bench: deps-bench build
 	BUILD=$(BUILD) bench/detect-throughput/run.sh
 	if ls bench/quiet/data/*.csv.xz >/dev/null 2>&1; then BUILD=$(BUILD) bench/quiet/run.sh --inject; fi
 	BUILD=$(BUILD) bench/web-lighthouse/run.sh
+# mesh-real: 30 real cells against mesh-sim (mesh-tool is built with the tests)
+	if [ -x $(BUILD)/tests/mesh/mesh-tool ]; then BUILD=$(BUILD) bench/mesh-real/run.py; else echo 'mesh-real: skipped, $(BUILD) has no tests/mesh/mesh-tool (configure with cmocka)'; fi
 
 # The dashboard's charting library (uPlot), vendored: refreshes web/vendor/
 # from npm at the version web/package.json and package-lock.json pin (npm ci),

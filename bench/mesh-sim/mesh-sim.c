@@ -5,9 +5,11 @@
  * detections over a long run under loss, and bytes per member per second.
  *
  *   mesh-sim [--nodes 100,1000] [--loss 0.01,0.10] [--minutes 10]
- *            [--delay-min 1] [--delay-max 5] [--seed 1]
- *            [--suspicion-mult 4] [--gossip-ms 200] [--gossip-nodes 3]
- *            [--probe-ms 1000] [--probe-timeout-ms 500]
+ *            [--delay-min 1] [--delay-max 5] [--seed 1] [--join-ms 10]
+ *            [--memberlist] [--suspicion-mult 2] [--gossip-ms 200]
+ *            [--gossip-nodes 3] [--probe-ms 500] [--probe-timeout-ms 250]
+ *            [--indirect 3] [--suspicion-k 3] [--suspicion-max-mult 6]
+ *            [--retransmit-mult 6]
  */
 #include "mesh/swim_sim.h"
 
@@ -38,6 +40,10 @@ static void on_event(void *ctx, size_t observer, uint64_t now, const struct mesh
 {
 	struct watch *w = ctx;
 	size_t subj = parse_id(ev->id);
+	const char *trace = getenv("MESH_SIM_TRACE");
+	if (trace && (size_t)atoll(trace) == subj)
+		fprintf(stderr, "%llu: n%zu sees %s %s inc %llu\n", (unsigned long long)now, observer,
+			ev->id, mesh_swim_state_name(ev->state), (unsigned long long)ev->incarnation);
 	if (subj == w->join_subject && ev->state == MESH_SWIM_ALIVE && !w->join_seen[observer]) {
 		w->join_seen[observer] = true;
 		w->joins++;
@@ -49,8 +55,20 @@ static void on_event(void *ctx, size_t observer, uint64_t now, const struct mesh
 	if (subj == w->dead_subject && ev->state == MESH_SWIM_SUSPECT && !w->first_suspect)
 		w->first_suspect = now;
 	if (w->counting && mesh_swim_sim_running(w->sim, subj)) {
-		if (ev->state == MESH_SWIM_DEAD)
+		if (ev->state == MESH_SWIM_DEAD) {
 			w->false_dead++;
+			if (getenv("MESH_SIM_DEBUG"))
+				fprintf(stderr, "%llu: n%zu sees %s dead at inc %llu (its own inc %llu)\n",
+					(unsigned long long)now, observer, ev->id,
+					(unsigned long long)ev->incarnation,
+					(unsigned long long)mesh_swim_incarnation(mesh_swim_sim_node(w->sim, subj)));
+			if (getenv("MESH_SIM_DEBUG"))
+				fprintf(stderr, "  observer n%zu is seen alive by %zu, suspect by %zu, dead by %zu, left by %zu\n",
+					observer, mesh_swim_sim_seen_as(w->sim, observer, MESH_SWIM_ALIVE),
+					mesh_swim_sim_seen_as(w->sim, observer, MESH_SWIM_SUSPECT),
+					mesh_swim_sim_seen_as(w->sim, observer, MESH_SWIM_DEAD),
+					mesh_swim_sim_seen_as(w->sim, observer, MESH_SWIM_LEFT));
+		}
 		if (ev->state == MESH_SWIM_SUSPECT)
 			w->false_suspect++;
 	}
@@ -84,8 +102,10 @@ static bool converged(struct mesh_swim_sim *sim, void *ctx)
 struct opts {
 	char nodes[128], losses[128];
 	double minutes;
-	uint32_t dmin, dmax, smult, gossip_ms, gossip_nodes, probe_ms, probe_timeout_ms;
+	uint32_t dmin, dmax, join_ms;
+	bool preload;
 	uint64_t seed;
+	struct mesh_swim_config swim; /* the library's defaults, or a preset, then the options */
 };
 
 /* time from `from` until count reaches target, -1 (printed "-") if never */
@@ -111,12 +131,7 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	char err[256];
 	struct mesh_swim_sim_config c = {.nodes = n + 1, .seed = o->seed, .loss = loss,
 					 .delay_min_ms = o->dmin, .delay_max_ms = o->dmax};
-	mesh_swim_config_default(&c.swim);
-	c.swim.suspicion_mult = o->smult;
-	c.swim.gossip_interval_ms = o->gossip_ms;
-	c.swim.gossip_nodes = o->gossip_nodes;
-	c.swim.probe_interval_ms = o->probe_ms;
-	c.swim.probe_timeout_ms = o->probe_timeout_ms;
+	c.swim = o->swim;
 	struct mesh_swim_sim *sim = mesh_swim_sim_new(&c, err, sizeof(err));
 	if (!sim) {
 		fprintf(stderr, "mesh-sim: %s\n", err);
@@ -128,15 +143,21 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	mesh_swim_sim_on_event(sim, on_event, &w);
 	clock_t t0 = clock();
 
-	/* bootstrap: each member joins a random earlier one, 10 ms apart */
+	/* bootstrap: each member joins a random earlier one, join_ms apart */
 	uint64_t seedr = o->seed;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && o->preload; i++)
+		mesh_swim_sim_start(sim, i);
+	if (o->preload && mesh_swim_sim_preload(sim) < 0) {
+		fprintf(stderr, "mesh-sim: preload: out of memory\n");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n && !o->preload; i++) {
 		mesh_swim_sim_start(sim, i);
 		if (i) {
 			seedr = seedr * 6364136223846793005ULL + 1442695040888963407ULL;
 			mesh_swim_sim_join(sim, i, (size_t)((seedr >> 33) % i));
 		}
-		mesh_swim_sim_run(sim, mesh_swim_sim_now(sim) + 10, NULL, NULL);
+		mesh_swim_sim_run(sim, mesh_swim_sim_now(sim) + o->join_ms, NULL, NULL);
 	}
 	uint64_t boot_end = mesh_swim_sim_now(sim);
 	if (getenv("MESH_SIM_DEBUG"))
@@ -208,8 +229,10 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	print_s(suspect);
 	print_s(dead999);
 	print_s(dead100);
-	printf(" %6llu %8llu %8.0f %6llu %6llu %7.1f\n", (unsigned long long)w.false_dead,
-	       (unsigned long long)w.false_suspect, bps, (unsigned long long)s1.max_packet,
+	/* suspect events / observers ~ distinct suspicions; per member per minute */
+	double fs_rate = o->minutes > 0 ? (double)w.false_suspect / (double)n / (double)n / o->minutes : 0;
+	printf(" %6llu %8llu %8.5f %8.0f %6llu %6llu %7.1f\n", (unsigned long long)w.false_dead,
+	       (unsigned long long)w.false_suspect, fs_rate, bps, (unsigned long long)s1.max_packet,
 	       (unsigned long long)s1.oversize, cpu);
 	fflush(stdout);
 	free(w.join_seen);
@@ -222,14 +245,22 @@ static const char usage_text[] =
 	"usage: mesh-sim [--nodes N,...] [--loss P,...] [--minutes M] [--delay-min MS]\n"
 	"                [--delay-max MS] [--seed S] [--suspicion-mult K] [--gossip-ms MS]\n"
 	"                [--gossip-nodes K] [--probe-ms MS] [--probe-timeout-ms MS]\n"
+	"                [--indirect K] [--suspicion-k K] [--suspicion-max-mult K]\n"
+	"                [--retransmit-mult K] [--join-ms MS] [--preload] [--memberlist]\n"
 	"Runs N members of src/mesh/swim.c over a simulated network (virtual time) for\n"
-	"each N and loss: bootstrap, a join, a kill, then M minutes of steady state.\n"
+	"each N and loss: bootstrap (each member joins a random earlier one, --join-ms\n"
+	"apart; --preload: every member starts knowing all the others, no join storm),\n"
+	"a join, a kill, then M minutes of steady state.\n"
 	"Columns: boot_s (bootstrap until all know all), join999/join100 (a newcomer\n"
 	"known by 99.9%/100%), suspect (first suspicion of the killed member),\n"
-	"dead999/dead100 (it is known dead, or not listed at all), fdead/fsuspect (dead/suspect events about\n"
-	"running members in the steady run), B/node/s (bytes sent), maxpkt, over (packets\n"
-	"over 1,400 bytes), cpu_s. Defaults: --nodes 100,1000 --loss 0.01,0.10\n"
-	"--minutes 10 --delay-min 1 --delay-max 5 --seed 1 and memberlist's LAN timings.\n";
+	"dead999/dead100 (it is known dead, or not listed at all), fdead/fsuspect\n"
+	"(dead/suspect events about running members in the steady run, one per\n"
+	"observer), fs/m/min (fsuspect / N^2 / M: false suspicions per member per\n"
+	"minute), B/node/s (bytes sent), maxpkt, over (packets over 1,400 bytes),\n"
+	"cpu_s. Defaults: --nodes 100,1000 --loss 0.01,0.10 --minutes 10 --join-ms 10\n"
+	"--delay-min 1 --delay-max 5 --seed 1 and the library's timings\n"
+	"(mesh_swim_config_default); --memberlist starts from memberlist's LAN ones,\n"
+	"and the timing options after it change single values.\n";
 
 static int usage(const char *why)
 {
@@ -239,12 +270,22 @@ static int usage(const char *why)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {"100,1000", "0.01,0.10", 10, 1, 5, 4, 200, 3, 1000, 500, 1};
+	struct opts o = {.nodes = "100,1000", .losses = "0.01,0.10", .minutes = 10, .dmin = 1, .dmax = 5,
+			 .join_ms = 10, .seed = 1};
+	mesh_swim_config_default(&o.swim);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			fputs(usage_text, stdout);
 			return 0;
+		}
+		if (!strcmp(a, "--preload")) {
+			o.preload = true;
+			continue;
+		}
+		if (!strcmp(a, "--memberlist")) {
+			mesh_swim_config_memberlist_lan(&o.swim);
+			continue;
 		}
 		if (!v)
 			return usage("an option needs a value");
@@ -257,31 +298,46 @@ int main(int argc, char **argv)
 			o.minutes = atof(v);
 		else if (!strcmp(a, "--delay-min"))
 			o.dmin = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--join-ms"))
+			o.join_ms = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--delay-max"))
 			o.dmax = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--seed"))
 			o.seed = strtoull(v, NULL, 10);
 		else if (!strcmp(a, "--suspicion-mult"))
-			o.smult = (uint32_t)atoi(v);
+			o.swim.suspicion_mult = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--suspicion-max-mult"))
+			o.swim.suspicion_max_mult = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--suspicion-k"))
+			o.swim.suspicion_k = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--retransmit-mult"))
+			o.swim.retransmit_mult = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--indirect"))
+			o.swim.indirect_checks = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--gossip-ms"))
-			o.gossip_ms = (uint32_t)atoi(v);
+			o.swim.gossip_interval_ms = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--probe-ms"))
-			o.probe_ms = (uint32_t)atoi(v);
+			o.swim.probe_interval_ms = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--probe-timeout-ms"))
-			o.probe_timeout_ms = (uint32_t)atoi(v);
+			o.swim.probe_timeout_ms = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--gossip-nodes"))
-			o.gossip_nodes = (uint32_t)atoi(v);
+			o.swim.gossip_nodes = (uint32_t)atoi(v);
 		else
 			return usage("unknown option");
 	}
-	if (o.minutes < 0 || o.dmin > o.dmax || !o.smult || !o.gossip_ms || !o.gossip_nodes ||
-	    !o.probe_timeout_ms || o.probe_timeout_ms >= o.probe_ms)
+	const struct mesh_swim_config *sc = &o.swim;
+	if (o.minutes < 0 || !o.join_ms || !sc->retransmit_mult || o.dmin > o.dmax || !sc->suspicion_mult || !sc->suspicion_max_mult ||
+	    !sc->gossip_interval_ms || !sc->gossip_nodes || !sc->probe_timeout_ms ||
+	    sc->probe_timeout_ms >= sc->probe_interval_ms)
 		return usage("bad value");
-	printf("mesh-sim: delay %u-%u ms, seed %llu, probe %u/%u ms, suspicion_mult %u, gossip %u ms x %u,"
-	       " long run %.1f min\n", o.dmin, o.dmax, (unsigned long long)o.seed, o.probe_ms,
-	       o.probe_timeout_ms, o.smult, o.gossip_ms, o.gossip_nodes, o.minutes);
-	printf("%6s %6s %8s %8s %8s %8s %8s %8s %6s %8s %8s %6s %6s %7s\n", "nodes", "loss", "boot_s",
-	       "join999", "join100", "suspect", "dead999", "dead100", "fdead", "fsuspect", "B/node/s",
+	printf("mesh-sim: delay %u-%u ms, joins %u ms apart, seed %llu, probe %u/%u ms, indirect %u, suspicion_mult %u"
+	       " max_mult %u k %u, gossip %u ms x %u, retransmit_mult %u, long run %.1f min\n", o.dmin,
+	       o.dmax, o.join_ms, (unsigned long long)o.seed, sc->probe_interval_ms, sc->probe_timeout_ms,
+	       sc->indirect_checks, sc->suspicion_mult, sc->suspicion_max_mult, sc->suspicion_k,
+	       sc->gossip_interval_ms, sc->gossip_nodes, sc->retransmit_mult, o.minutes);
+	printf("%6s %6s %8s %8s %8s %8s %8s %8s %6s %8s %8s %8s %6s %6s %7s\n", "nodes", "loss", "boot_s",
+	       "join999", "join100", "suspect", "dead999", "dead100", "fdead", "fsuspect", "fs/m/min",
+	       "B/node/s",
 	       "maxpkt", "over", "cpu_s");
 	char nodes[128];
 	snprintf(nodes, sizeof(nodes), "%s", o.nodes);

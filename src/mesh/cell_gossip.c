@@ -185,17 +185,9 @@ static int publish_one(void *ud, const mesh_wisdom_rec *rec)
         m->own_hash[m->nown++] = h;
     if (seen)
         return 0;
-    mesh_wisdom_rec r = *rec;
     uint8_t buf[MESH_WISDOM_MAX_BYTES];
     size_t len = 0;
-    char err[512];
-    if (mesh_wisdom_sign(&r, m->node.sk, ++m->wisdom_seq, core_now_ms(), &m->loc, buf, sizeof buf, &len, err,
-                         sizeof err)) {
-        log_info("mesh: own wisdom not shared: %s", err);
-        return 0;
-    }
-    if (mesh_wisdom_store_receive(m->ws, &m->trust, m->node.pk, buf, len, core_now_ms(), NULL, err, sizeof err) ==
-        0)
+    if (cell_wisdom_own(m, rec, buf, sizeof buf, &len) == 0)
         remember(m, buf, len);
     return 0;
 }

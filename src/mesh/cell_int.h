@@ -190,6 +190,10 @@ void cell_revoke_send(struct mesh_cell *m, uint64_t now, const char *addr);
 /* Merges STATE/mesh-revoked.bin (written by `ippoc mesh revoke`) as if received; under mu. */
 void cell_revoke_reload(struct mesh_cell *m, uint64_t now);
 void cell_wisdom_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
+/* testfold: signs rec as this cell's own (the next wisdom seq) into buf and
+ * stores it as received from itself (cell_gossip's fixes, cell_publish's
+ * baselines and knobs); 0 when both went through; a refused signature is logged. */
+int cell_wisdom_own(struct mesh_cell *m, const mesh_wisdom_rec *rec, uint8_t *buf, size_t cap, size_t *len);
 /* Whether pk is revoked by key in the list. */
 bool cell_revoked_pk(const struct mesh_cell *m, const uint8_t pk[MESH_ID_PK_BYTES]);
 

@@ -82,16 +82,9 @@ static int publish_rec(void *ud, const mesh_wisdom_rec *rec)
         m->pub->unchanged++;
         return 0;
     }
-    mesh_wisdom_rec r = *rec;
     uint8_t buf[MESH_WISDOM_MAX_BYTES];
     size_t len = 0;
-    char err[512];
-    if (mesh_wisdom_sign(&r, m->node.sk, ++m->wisdom_seq, core_now_ms(), &m->loc, buf, sizeof buf, &len, err,
-                         sizeof err)) {
-        log_info("mesh: own %s not shared: %s", mesh_wisdom_kind_name(r.kind), err);
-        return 0;
-    }
-    if (mesh_wisdom_store_receive(m->ws, &m->trust, m->node.pk, buf, len, core_now_ms(), NULL, err, sizeof err))
+    if (cell_wisdom_own(m, rec, buf, sizeof buf, &len))
         return 0;
     m->pub->published++;
     if (m->noutbox < CELL_OUTBOX_MAX) {

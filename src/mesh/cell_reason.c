@@ -410,6 +410,17 @@ static int addr_numeric(const char *s, struct sockaddr_storage *ss, socklen_t *l
     return 0;
 }
 
+/* Closes the listener and the wake pipe (those open) and marks them closed. */
+static void close_fds(struct mesh_cell *m)
+{
+    for (int i = 0; i < 2; i++)
+        if (m->reason_wake[i] >= 0)
+            close(m->reason_wake[i]);
+    if (m->tcp_fd >= 0)
+        close(m->tcp_fd);
+    m->tcp_fd = m->reason_wake[0] = m->reason_wake[1] = -1;
+}
+
 void cell_reason_start(struct mesh_cell *m)
 {
     struct sockaddr_storage ss;
@@ -436,12 +447,7 @@ void cell_reason_start(struct mesh_cell *m)
     m->reason_th_started = true;
     return;
 fail:
-    for (int i = 0; i < 2; i++)
-        if (m->reason_wake[i] >= 0)
-            close(m->reason_wake[i]);
-    if (m->tcp_fd >= 0)
-        close(m->tcp_fd);
-    m->tcp_fd = m->reason_wake[0] = m->reason_wake[1] = -1;
+    close_fds(m);
 }
 
 void cell_reason_stop(struct mesh_cell *m)
@@ -457,12 +463,7 @@ void cell_reason_stop(struct mesh_cell *m)
     }
     pthread_mutex_lock(&m->mu);
     m->reason_th_started = false;
-    for (int i = 0; i < 2; i++)
-        if (m->reason_wake[i] >= 0)
-            close(m->reason_wake[i]);
-    if (m->tcp_fd >= 0)
-        close(m->tcp_fd);
-    m->tcp_fd = m->reason_wake[0] = m->reason_wake[1] = -1;
+    close_fds(m);
     free(m->rpeers);
     m->rpeers = NULL;
     m->nrpeers = 0;

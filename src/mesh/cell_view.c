@@ -77,6 +77,9 @@ static json_t *status_running(const struct mesh_cell *m, json_t *o)
                                   (json_int_t)(st.rejected_malformed + m->malformed), "mac1",
                                   (json_int_t)st.dropped_mac1, "stale", (json_int_t)st.rejected_stale));
     json_object_set_new(o, "wisdom", json_pack("{s:i, s:i}", "records", records, "ignored_peers", ignored_peers(m)));
+    json_object_set_new(o, "rejoin", /* -- rejoin: packets for forgotten keys, handshakes they started */
+                        json_pack("{s:I, s:I}", "unknown_index", (json_int_t)st.unknown_index, "handshakes",
+                                  (json_int_t)st.handshakes_unprompted));
     json_object_set_new(o, "reasoning", cell_reason_json(m));
     json_object_set_new(o, "sync", cell_sync_json(m)); /* -- pushpull */
     json_object_set_new(o, "discovery", cell_mdns_json(m)); /* -- mdns */

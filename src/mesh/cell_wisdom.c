@@ -80,31 +80,6 @@ static wis_memo *memo_slot(struct cell_wis *w, uint64_t key)
     return old;
 }
 
-/* The same likeness mesh_wisdom_candidates uses (Jaccard over distinct tokens). */
-static double likeness(const json_t *features, const mesh_wisdom_fix *f)
-{
-    size_t i, common = 0, mine = 0;
-    json_t *v;
-    json_array_foreach(features, i, v) {
-        const char *s = json_string_value(v);
-        bool dup = false;
-        for (size_t j = 0; s && j < i && !dup; j++) {
-            const char *o = json_string_value(json_array_get(features, j));
-            dup = o && !strcmp(o, s);
-        }
-        if (!s || dup)
-            continue;
-        mine++;
-        for (int j = 0; j < f->nfeatures; j++)
-            if (!strcmp(f->features[j], s)) {
-                common++;
-                break;
-            }
-    }
-    size_t uni = mine + (size_t)f->nfeatures - common;
-    return uni ? (double)common / (double)uni : 0;
-}
-
 /* The walk over the kept records that finds each candidate's sources. */
 typedef struct wis_walk {
     struct mesh_cell *m;
@@ -143,7 +118,7 @@ static int walk_one(void *ud, const uint8_t *buf, size_t len, int64_t received_m
     for (int c = 0; c < w->ncands; c++) {
         if (strcmp(w->cands[c].action, r.fix.action) != 0)
             continue;
-        if (mesh_wisdom_trust_weight(&w->m->trust, r.origin, w->now) > 0 && likeness(w->features, &r.fix) >= 0.5 &&
+        if (mesh_wisdom_trust_weight(&w->m->trust, r.origin, w->now) > 0 && mesh_wisdom_likeness(w->features, &r.fix) >= 0.5 &&
             mesh_wisdom_host_similarity(w->host, &r.host) > 0)
             add_source(w, c, &r);
     }
@@ -234,4 +209,17 @@ int mesh_cell_wisdom_outcome(mesh_cell *m, const char *action, const json_t *fea
         log_info("mesh: fleet wisdom '%s' %s here: the trust of %d cell(s) behind it %s", action,
                  worked ? "worked" : "failed", moved, worked ? "rose" : "fell");
     return moved;
+}
+
+int cell_wisdom_own(struct mesh_cell *m, const mesh_wisdom_rec *rec, uint8_t *buf, size_t cap, size_t *len)
+{
+    mesh_wisdom_rec r = *rec;
+    char err[512];
+    if (mesh_wisdom_sign(&r, m->node.sk, ++m->wisdom_seq, core_now_ms(), &m->loc, buf, cap, len, err, sizeof err)) {
+        log_info("mesh: own %s not shared: %s", mesh_wisdom_kind_name(r.kind), err);
+        return -EINVAL;
+    }
+    return mesh_wisdom_store_receive(m->ws, &m->trust, m->node.pk, buf, *len, core_now_ms(), NULL, err, sizeof err)
+               ? -EAGAIN
+               : 0;
 }

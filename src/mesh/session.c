@@ -60,6 +60,10 @@ typedef struct {
     uint64_t cookie_ms;
     sess_qitem *q;
     size_t qhead, qlen;
+    /* -- rejoin: a handshake started by a transport packet for keys we no
+     * longer hold (one try, no retries unless payloads wait for it) */
+    bool unprompted;
+    uint64_t unprompted_next; /* no unprompted initiation to this address before */
 } sess_peer;
 
 struct mesh_session {
@@ -83,6 +87,8 @@ struct mesh_session {
     uint64_t load_sec;
     uint64_t stamp; /* the last IK initiation stamp we sent */
     uint32_t load_count;
+    uint64_t unp_sec; /* -- rejoin: the second unp_count counts unprompted initiations in */
+    uint32_t unp_count;
     sess_peer **peers;
     size_t npeers;
     mesh_session_out *outq;
@@ -279,6 +285,7 @@ static void peer_reset(const struct mesh_session *s, sess_peer *p)
     p->up = false;
     p->tries = 0;
     p->has_cookie = false;
+    p->unprompted = false;
 }
 
 /* ---- certificates ----------------------------------------------------------------- */
@@ -395,6 +402,7 @@ static void hs_begin(struct mesh_session *s, sess_peer *p, uint64_t now)
     if (p->hs_state != HS_NONE)
         return;
     p->tries = 0;
+    p->unprompted = false;
     hs_start(s, p, now);
 }
 
@@ -473,6 +481,7 @@ static void completed(struct mesh_session *s, sess_peer *p)
 {
     s->st.handshakes_ok++;
     p->tries = 0;
+    p->unprompted = false;
     if (p->up) {
         s->st.rekeys++;
         return;
@@ -831,7 +840,60 @@ static void promote(struct mesh_session *s, sess_peer *p, uint64_t now)
     queue_flush(s, p, now);
 }
 
-static int recv_data(struct mesh_session *s, uint64_t now, const uint8_t *pkt, size_t len)
+/* -- rejoin: a transport packet for keys we do not hold, from addr: the
+ * sender still has a session we dropped (mesh_session_forget after a false
+ * death, or our keys expired first). As WireGuard does, start a handshake to
+ * that address, so the session comes back at once instead of at the next
+ * contact or retry. Two cases:
+ *  - no handshake pending: only IK (its key known, as after a forget; an XX
+ *    here would show our certificate to whoever sent one packet), tried once
+ *    (the sender's next packet asks again) unless payloads wait for it;
+ *  - a handshake pending for a quarter of a retry period or more (its
+ *    initiations were lost while the path was down, as in a partition): the
+ *    packet says the path works again, so its retry goes now, not at its
+ *    timer (same pattern and try count as that retry).
+ * Never with live keys, never to a revoked peer (forgotten because revoked,
+ * it gets nothing of ours), at most once per handshake_retry_ms per address
+ * and SESS_UNPROMPTED_PER_S in all, so a spoofed flood costs a small fixed
+ * rate of initiations; it creates no peer. Nothing of the packet is used. */
+static bool peer_revoked(const struct mesh_session *s, const sess_peer *p)
+{
+    const mesh_identity_revlist *rl = s->revoked;
+    if (!rl)
+        return false;
+    if (p->has_cert)
+        return mesh_identity_revlist_find(rl, &p->cert) != NULL;
+    for (size_t i = 0; i < rl->n; i++)
+        if (rl->recs[i].kind == MESH_REVOKE_KEY && sodium_memcmp(rl->recs[i].node_pk, p->pk, MESH_ID_PK_BYTES) == 0)
+            return true;
+    return false;
+}
+
+static void unknown_index(struct mesh_session *s, uint64_t now, const char *addr)
+{
+    s->st.unknown_index++;
+    sess_peer *p = peer_find(s, addr);
+    if (!p || kp_alive(s, &p->cur, now) || kp_alive(s, &p->next, now) || now < p->unprompted_next)
+        return;
+    bool fresh = p->hs_state == HS_NONE && p->has_pk && !p->ik_failed;
+    bool early = p->hs_state == HS_INIT && now + s->retry_ms >= p->hs_deadline + s->retry_ms / 4;
+    if ((!fresh && !early) || peer_revoked(s, p))
+        return;
+    if (now / 1000 != s->unp_sec)
+        s->unp_sec = now / 1000, s->unp_count = 0;
+    if (s->unp_count >= SESS_UNPROMPTED_PER_S)
+        return;
+    s->unp_count++;
+    p->unprompted_next = now + s->retry_ms;
+    if (fresh)
+        p->tries = 0;
+    if (hs_start(s, p, now) == 0) {
+        p->unprompted = fresh;
+        s->st.handshakes_unprompted++;
+    }
+}
+
+static int recv_data(struct mesh_session *s, uint64_t now, const char *addr, const uint8_t *pkt, size_t len)
 {
     sess_peer *p = len >= SESS_DATA_HDR + MESH_NOISE_TAGLEN ? peer_by_index(s, sess_get32(pkt + 1)) : NULL;
     sess_keypair *kp = p ? keypair_of(p, sess_get32(pkt + 1)) : NULL;
@@ -842,6 +904,8 @@ static int recv_data(struct mesh_session *s, uint64_t now, const uint8_t *pkt, s
     }
     if (!kp) {
         s->st.rejected_malformed++;
+        if (len >= SESS_DATA_HDR + MESH_NOISE_TAGLEN)
+            unknown_index(s, now, addr);
         return -ENOENT;
     }
     if (!kp_alive(s, kp, now)) {
@@ -1023,7 +1087,7 @@ int mesh_session_receive(struct mesh_session *s, uint64_t now_ms, const char *ad
     case SESS_T_RESP: rc = recv_resp(s, now_ms, pkt, len); break;
     case SESS_T_FINAL: rc = recv_final(s, now_ms, pkt, len); break;
     case SESS_T_COOKIE: rc = recv_cookie(s, now_ms, pkt, len); break;
-    case SESS_T_DATA: rc = recv_data(s, now_ms, pkt, len); break;
+    case SESS_T_DATA: rc = recv_data(s, now_ms, addr, pkt, len); break;
     case SESS_T_CERT: rc = recv_cert(s, now_ms, pkt, len); break;
     default: s->st.rejected_malformed++; return -EBADMSG;
     }
@@ -1039,17 +1103,22 @@ int mesh_session_receive(struct mesh_session *s, uint64_t now_ms, const char *ad
 static void peer_tick(struct mesh_session *s, sess_peer *p, uint64_t now)
 {
     if ((p->hs_state == HS_INIT || p->hs_state == HS_CERT) && now >= p->hs_deadline) {
-        if (p->tries >= SESS_MAX_TRIES) {
+        if (p->unprompted && !p->qlen) { /* -- rejoin: one try; no one waits, no DOWN */
+            hs_drop(p);
+            p->unprompted = false;
+        } else if (p->tries >= SESS_MAX_TRIES) {
             char why[200];
             snprintf(why, sizeof why, "handshake with %s gave up after %d tries%s", p->addr, SESS_MAX_TRIES,
                      p->hs_state == HS_CERT ? ": no certificate from the responder (ours refused?)" : "");
             peer_reset(s, p); /* the learned key stays */
             emit(s, MESH_SESSION_DOWN, p, NULL, NULL, 0, why);
             return;
+        } else {
+            if (p->hs_ik)
+                p->ik_failed = true; /* the responder may have changed keys: XX next */
+            p->unprompted = false;   /* payloads wait now: the usual retries */
+            hs_start(s, p, now);
         }
-        if (p->hs_ik)
-            p->ik_failed = true; /* the responder may have changed keys: XX next */
-        hs_start(s, p, now);
     } else if (p->hs_state == HS_RESP && now >= p->hs_deadline) {
         hs_drop(p);
     }

@@ -56,6 +56,15 @@
  * keepalives that confirm new keys and are not reported as DATA.
  * The IK stamp (wall seconds << 20 plus a count) must grow per sender key:
  * a replayed IK initiation is refused.
+ * Rejoin (added by the rejoin part): a transport packet whose receiver
+ * index names no keys we hold, from an address with no live keys that is
+ * not revoked, makes us send an initiation there: with no handshake pending,
+ * IK only (the address's key known, as after mesh_session_forget; one try,
+ * no retries unless payloads wait); with one pending for a quarter of a
+ * retry period or more, its retry at once. At most once per
+ * handshake_retry_ms per address and 10 a second in all; nothing of that
+ * packet is delivered. The peer, which still has its session, takes the new
+ * one (as for a rekey).
  * Simultaneous initiations: the one whose ephemeral key (clear in both
  * msg1) is larger wins; the other side drops its own and answers.
  * UP is reported when a peer first gets a session (not on each rekey); the
@@ -125,6 +134,9 @@ typedef struct {
     /* added by the session part: */
     uint64_t dropped_mac1;   /* initiations with a bad mac1, dropped silently */
     uint64_t rejected_stale; /* transport packets for keys past reject_after_ms */
+    /* added by the rejoin part: */
+    uint64_t unknown_index;         /* transport packets for keys we do not hold (also counted malformed) */
+    uint64_t handshakes_unprompted; /* initiations those started or hurried (bounded: see "Rejoin" above) */
 } mesh_session_stats;
 
 struct mesh_session;

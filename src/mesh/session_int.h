@@ -27,6 +27,7 @@ enum {
 #define SESS_DATA_HDR 13
 #define SESS_COOKIE_SECRET_MS 120000u /* the responder's cookie secret rotates every 2 minutes */
 #define SESS_MAX_TRIES 18
+#define SESS_UNPROMPTED_PER_S 10 /* -- rejoin: initiations started by unknown-index packets, per second, in all */
 #define SESS_PEER_BITS 14 /* the low bits of a local index name the peer slot */
 #define SESS_MAX_PEERS (1u << SESS_PEER_BITS)
 

@@ -1,11 +1,18 @@
 /* swim.c: SWIM + Lifeguard membership as a pure state machine (see swim.h):
  * members and their states, the probe cycle, suspicion timers, gossip with a
- * transmit-limited broadcast queue, push-pull, and the SWIM v1 codec. */
+ * transmit-limited broadcast queue, push-pull, and the SWIM v1 codec.
+ *
+ * Memory: a member is a 24-byte record in one array (no per-member heap
+ * blocks); its id, address and metadata live in one per-instance arena of
+ * names; the hash of ids holds 32-bit indices; suspicion state (Lifeguard's
+ * timer and confirmations) lives in a side table only while suspected. A
+ * 10,000-member view is ~0.5 MB. */
 #include "mesh/swim.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,26 +24,35 @@ enum { ST_REPLY = 1, ST_JOIN = 2 };
 #define SUSP_FROM_MAX 16
 #define RELAY_MAX 64
 #define PKT_HARD_MAX 65507
+#define TICK_MS 100 /* unit of a member's state-change time */
 
 struct member {
-	char *id, *addr;
-	uint8_t *meta;
-	uint8_t meta_len;
-	enum mesh_swim_state state;
-	uint64_t inc, state_change;
-	/* suspicion (Lifeguard): start, bounds, k wanted, confirmations seen */
-	bool suspected;
-	uint64_t susp_start, susp_min, susp_max;
-	uint32_t susp_k, susp_n, nfrom;
-	uint64_t susp_from[SUSP_FROM_MAX];
+	uint64_t inc;
+	uint32_t name;    /* offset in sw->names: id NUL addr NUL meta */
+	uint32_t changed; /* last state change, TICK_MS units after sw->t0, rounded up */
+	uint32_t susp;    /* 1 + index in sw->susp while suspected, else 0 */
+	uint8_t state, idlen, alen, mlen;
+};
+
+/* Lifeguard suspicion of one member: start, bounds, k wanted, confirmations */
+struct susp {
+	uint32_t member, k, n, nfrom;
+	uint64_t start, min, max;
+	uint64_t from[SUSP_FROM_MAX];
 };
 
 struct bcast {
-	char key[MESH_SWIM_ID_MAX + 1];
-	uint32_t transmits;
-	uint64_t order;
-	size_t len;
+	uint64_t khash;          /* hash of the member id the message is about */
+	uint32_t transmits, pos; /* its bucket (times sent) and place in it */
+	uint16_t len;
+	uint8_t koff, klen; /* the id inside msg */
 	uint8_t msg[];
+};
+
+/* broadcasts sent the same number of times, oldest first */
+struct bucket {
+	struct bcast **v;
+	size_t n, cap;
 };
 
 struct relay {
@@ -50,21 +66,24 @@ struct outq {
 	struct mesh_swim_out *pkt;
 };
 
-struct packet;
-
 struct mesh_swim {
 	struct mesh_swim_config cfg;
-	struct member *self;
-	struct member **m; /* all members, self included; shuffled for probing */
-	size_t n, cap, probe_idx;
-	struct member **hash; /* open addressing by id */
+	uint64_t t0;
+	struct member *mem; /* all members, self included; shuffled for probing */
+	size_t n, cap, probe_idx, self_i;
+	uint32_t *hash; /* open addressing by id: 1 + index in mem, 0 empty */
 	size_t hcap;
+	char *names; /* the arena of ids, addresses and metadata */
+	size_t nlen, ncap, ngarbage;
 	size_t count[4];
-	struct member **susp; /* members under suspicion */
+	struct susp *susp; /* members under suspicion */
 	size_t nsusp, capsusp;
-	struct bcast **bq;
-	size_t nbq, capbq;
-	uint64_t border;
+	/* memberlist's TransmitLimitedQueue: buckets by times sent, and the
+	 * queued broadcasts by member id (open addressing) */
+	struct bucket *bk;
+	size_t nbk, nbq;
+	struct bcast **bkey;
+	size_t kcap;
 	struct relay relays[RELAY_MAX];
 	size_t nrelays;
 	struct outq *out_head, *out_tail;
@@ -82,9 +101,15 @@ struct mesh_swim {
 	uint64_t next_join;
 	mesh_swim_event_fn on_event;
 	void *event_ctx;
-	struct packet *pk; /* the packet being received, parsed */
 	struct mesh_swim_stats st;
 };
+
+#define MID(m) (sw->names + (m)->name)
+#define MADDR(m) (sw->names + (m)->name + (m)->idlen + 1)
+#define MMETA(m) ((const uint8_t *)sw->names + (m)->name + (m)->idlen + (m)->alen + 2)
+#define SELF (&sw->mem[sw->self_i])
+#define SELFID MID(SELF)
+#define SELFADDR MADDR(SELF)
 
 /* ---- small helpers ---- */
 
@@ -140,6 +165,21 @@ const char *mesh_swim_state_name(enum mesh_swim_state s)
 	return (unsigned)s < 4 ? names[s] : "?";
 }
 
+/* a length-delimited string into a NUL-terminated buffer, cut to fit */
+static void scopy(char *dst, size_t cap, const char *s, size_t n)
+{
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, s, n);
+	dst[n] = 0;
+}
+
+static void scopyz(char *dst, size_t cap, const char *s)
+{
+	scopy(dst, cap, s, strlen(s));
+}
+
 /* ---- timeouts (memberlist util.go, suspicion.go) ---- */
 
 uint32_t mesh_swim_retransmit_limit(uint32_t mult, size_t n)
@@ -189,14 +229,95 @@ static void awareness_delta(struct mesh_swim *sw, int d)
 	sw->awareness = (uint32_t)v;
 }
 
+/* ---- member times (TICK_MS units after t0, rounded up: never early) ---- */
+
+static uint32_t ticks(const struct mesh_swim *sw, uint64_t now)
+{
+	uint64_t t = now > sw->t0 ? (now - sw->t0 + TICK_MS - 1) / TICK_MS : 0;
+	return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+static void set_changed(struct mesh_swim *sw, struct member *m, uint64_t now)
+{
+	m->changed = ticks(sw, now);
+}
+
+/* ms since the member's last state change */
+static uint64_t since_change(const struct mesh_swim *sw, const struct member *m, uint64_t now)
+{
+	uint64_t at = sw->t0 + (uint64_t)m->changed * TICK_MS;
+	return now > at ? now - at : 0;
+}
+
+/* ---- the names arena ---- */
+
+static size_t block_len(const struct member *m)
+{
+	return (size_t)m->idlen + m->alen + m->mlen + 2;
+}
+
+/* append id NUL addr NUL meta; *off its offset. The arguments must not
+ * point into the arena (it may move). */
+static int names_put(struct mesh_swim *sw, const char *id, size_t idlen, const char *addr,
+		     size_t alen, const uint8_t *meta, size_t mlen, uint32_t *off)
+{
+	size_t need = idlen + alen + mlen + 2;
+	if (sw->nlen + need > sw->ncap) {
+		size_t cap = sw->ncap + sw->ncap / 4 + 256; /* 1.25x: big views waste little */
+		while (cap < sw->nlen + need)
+			cap += cap / 4;
+		if (cap > UINT32_MAX)
+			return -ENOMEM;
+		char *nn = realloc(sw->names, cap);
+		if (!nn)
+			return -ENOMEM;
+		sw->names = nn;
+		sw->ncap = cap;
+	}
+	char *p = sw->names + sw->nlen;
+	memcpy(p, id, idlen);
+	p[idlen] = 0;
+	memcpy(p + idlen + 1, addr, alen);
+	p[idlen + 1 + alen] = 0;
+	if (mlen)
+		memcpy(p + idlen + alen + 2, meta, mlen);
+	*off = (uint32_t)sw->nlen;
+	sw->nlen += need;
+	return 0;
+}
+
+/* rewrite the arena without the blocks of forgotten members and old addresses */
+static void names_compact(struct mesh_swim *sw)
+{
+	if (sw->ngarbage < 4096 || sw->ngarbage * 2 < sw->nlen)
+		return;
+	size_t len = sw->nlen - sw->ngarbage, at = 0;
+	char *nn = malloc(len ? len : 1);
+	if (!nn)
+		return;
+	for (size_t i = 0; i < sw->n; i++) {
+		struct member *m = &sw->mem[i];
+		memcpy(nn + at, sw->names + m->name, block_len(m));
+		m->name = (uint32_t)at;
+		at += block_len(m);
+	}
+	free(sw->names);
+	sw->names = nn;
+	sw->nlen = sw->ncap = at;
+	sw->ngarbage = 0;
+}
+
 /* ---- members ---- */
 
-static struct member **hslot(const struct mesh_swim *sw, const char *id, size_t n)
+static uint32_t *hslot(const struct mesh_swim *sw, const char *id, size_t n)
 {
 	size_t i = hash_bytes(id, n) & (sw->hcap - 1);
 	for (;;) {
-		struct member *m = sw->hash[i];
-		if (!m || (strlen(m->id) == n && !memcmp(m->id, id, n)))
+		uint32_t v = sw->hash[i];
+		if (!v)
+			return &sw->hash[i];
+		const struct member *m = &sw->mem[v - 1];
+		if (m->idlen == n && !memcmp(MID(m), id, n))
 			return &sw->hash[i];
 		i = (i + 1) & (sw->hcap - 1);
 	}
@@ -204,7 +325,8 @@ static struct member **hslot(const struct mesh_swim *sw, const char *id, size_t 
 
 static struct member *findn(const struct mesh_swim *sw, const char *id, size_t n)
 {
-	return *hslot(sw, id, n);
+	uint32_t v = *hslot(sw, id, n);
+	return v ? &sw->mem[v - 1] : NULL;
 }
 
 static struct member *find(const struct mesh_swim *sw, const char *id)
@@ -215,96 +337,113 @@ static struct member *find(const struct mesh_swim *sw, const char *id)
 static int rehash(struct mesh_swim *sw, size_t want)
 {
 	size_t cap = 16;
-	while (cap < want * 2)
+	while (cap * 3 < want * 4) /* load factor at most 3/4 */
 		cap *= 2;
-	struct member **h = calloc(cap, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	free(sw->hash);
-	sw->hash = h;
-	sw->hcap = cap;
-	for (size_t i = 0; i < sw->n; i++)
-		*hslot(sw, sw->m[i]->id, strlen(sw->m[i]->id)) = sw->m[i];
-	return 0;
-}
-
-static void member_free(struct member *m)
-{
-	if (!m)
-		return;
-	free(m->id);
-	free(m->addr);
-	free(m->meta);
-	free(m);
-}
-
-static int member_set_addr(struct member *m, const char *addr, size_t alen, const uint8_t *meta,
-			   size_t mlen)
-{
-	char *a = strndup(addr, alen);
-	uint8_t *mt = mlen ? malloc(mlen) : NULL;
-	if (!a || (mlen && !mt)) {
-		free(a);
-		free(mt);
-		return -ENOMEM;
+	if (cap == sw->hcap) {
+		memset(sw->hash, 0, cap * sizeof(*sw->hash));
+	} else {
+		uint32_t *h = calloc(cap, sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		free(sw->hash);
+		sw->hash = h;
+		sw->hcap = cap;
 	}
-	if (mlen)
-		memcpy(mt, meta, mlen);
-	free(m->addr);
-	free(m->meta);
-	m->addr = a;
-	m->meta = mt;
-	m->meta_len = (uint8_t)mlen;
+	for (size_t i = 0; i < sw->n; i++)
+		*hslot(sw, MID(&sw->mem[i]), sw->mem[i].idlen) = (uint32_t)i + 1;
 	return 0;
+}
+
+/* a new address or metadata for m */
+static int member_set_addr(struct mesh_swim *sw, struct member *m, const char *addr, size_t alen,
+			   const uint8_t *meta, size_t mlen)
+{
+	if (alen == m->alen && mlen == m->mlen) {
+		memcpy(sw->names + m->name + m->idlen + 1, addr, alen);
+		if (mlen)
+			memcpy(sw->names + m->name + m->idlen + alen + 2, meta, mlen);
+		return 0;
+	}
+	char id[MESH_SWIM_ID_MAX + 1];
+	size_t idlen = m->idlen, old = block_len(m);
+	memcpy(id, MID(m), idlen);
+	uint32_t off;
+	if (names_put(sw, id, idlen, addr, alen, meta, mlen, &off) < 0)
+		return -ENOMEM;
+	sw->ngarbage += old;
+	m->name = off;
+	m->alen = (uint8_t)alen;
+	m->mlen = (uint8_t)mlen;
+	return 0;
+}
+
+/* members i and j trade places (the hash, suspicions and self follow) */
+static void member_swap(struct mesh_swim *sw, size_t i, size_t j)
+{
+	struct member t = sw->mem[i];
+	sw->mem[i] = sw->mem[j];
+	sw->mem[j] = t;
+	if (sw->mem[i].susp)
+		sw->susp[sw->mem[i].susp - 1].member = (uint32_t)i;
+	if (sw->mem[j].susp)
+		sw->susp[sw->mem[j].susp - 1].member = (uint32_t)j;
+	if (sw->self_i == i)
+		sw->self_i = j;
+	else if (sw->self_i == j)
+		sw->self_i = i;
 }
 
 static struct member *member_add(struct mesh_swim *sw, const char *id, size_t idlen, const char *addr,
 				 size_t alen, const uint8_t *meta, size_t mlen)
 {
+	if (sw->n >= UINT32_MAX - 1)
+		return NULL;
 	if (sw->n == sw->cap) {
-		size_t cap = sw->cap ? sw->cap * 2 : 16;
-		struct member **nm = realloc(sw->m, cap * sizeof(*nm));
+		size_t cap = sw->cap + sw->cap / 4 + 16;
+		struct member *nm = realloc(sw->mem, cap * sizeof(*nm));
 		if (!nm)
 			return NULL;
-		sw->m = nm;
+		sw->mem = nm;
 		sw->cap = cap;
 	}
-	if ((sw->n + 1) * 2 > sw->hcap && rehash(sw, sw->n + 1) < 0)
+	if ((sw->n + 1) * 4 > sw->hcap * 3 && rehash(sw, sw->n + 1) < 0)
 		return NULL;
-	struct member *m = calloc(1, sizeof(*m));
-	if (!m || !(m->id = strndup(id, idlen)) || member_set_addr(m, addr, alen, meta, mlen) < 0) {
-		member_free(m);
+	uint32_t off;
+	if (names_put(sw, id, idlen, addr, alen, meta, mlen, &off) < 0)
 		return NULL;
-	}
 	/* insert at a random place so new members are probed soon but fairly */
 	size_t at = sw->n ? (size_t)(rnd(sw) % (sw->n + 1)) : 0;
-	sw->m[sw->n++] = m;
-	if (at < sw->n - 1) {
-		sw->m[sw->n - 1] = sw->m[at];
-		sw->m[at] = m;
+	size_t i = sw->n++;
+	sw->mem[i] = (struct member){.name = off, .idlen = (uint8_t)idlen, .alen = (uint8_t)alen,
+				     .mlen = (uint8_t)mlen, .state = MESH_SWIM_ALIVE};
+	if (at < i) {
+		/* the one at `at` moves to the end: its slot first, while names match */
+		uint32_t *slot = hslot(sw, MID(&sw->mem[at]), sw->mem[at].idlen);
+		member_swap(sw, at, i);
+		*slot = (uint32_t)i + 1;
 	}
-	*hslot(sw, m->id, idlen) = m;
+	struct member *m = &sw->mem[at];
+	*hslot(sw, MID(m), m->idlen) = (uint32_t)at + 1;
 	sw->count[MESH_SWIM_ALIVE]++;
 	return m;
 }
 
 static void susp_remove(struct mesh_swim *sw, struct member *m)
 {
-	if (!m->suspected)
+	if (!m->susp)
 		return;
-	m->suspected = false;
-	for (size_t i = 0; i < sw->nsusp; i++)
-		if (sw->susp[i] == m) {
-			sw->susp[i] = sw->susp[--sw->nsusp];
-			break;
-		}
+	size_t i = m->susp - 1;
+	m->susp = 0;
+	sw->susp[i] = sw->susp[--sw->nsusp];
+	if (i < sw->nsusp)
+		sw->mem[sw->susp[i].member].susp = (uint32_t)i + 1;
 }
 
 static void emit(struct mesh_swim *sw, struct member *m, bool joined)
 {
 	if (!sw->on_event)
 		return;
-	struct mesh_swim_event ev = {.id = m->id, .addr = m->addr, .state = m->state,
+	struct mesh_swim_event ev = {.id = MID(m), .addr = MADDR(m), .state = m->state,
 				     .joined = joined, .incarnation = m->inc};
 	sw->on_event(sw->event_ctx, &ev);
 }
@@ -313,8 +452,8 @@ static void set_state(struct mesh_swim *sw, struct member *m, enum mesh_swim_sta
 {
 	sw->count[m->state]--;
 	sw->count[s]++;
-	m->state = s;
-	m->state_change = now;
+	m->state = (uint8_t)s;
+	set_changed(sw, m, now);
 	if (s != MESH_SWIM_SUSPECT)
 		susp_remove(sw, m);
 }
@@ -325,26 +464,28 @@ static void reshuffle(struct mesh_swim *sw, uint64_t now)
 	size_t w = 0;
 	bool removed = false;
 	for (size_t i = 0; i < sw->n; i++) {
-		struct member *m = sw->m[i];
+		struct member *m = &sw->mem[i];
 		uint64_t keep = m->state == MESH_SWIM_DEAD ? sw->cfg.reconnect_timeout_ms
 							    : sw->cfg.gossip_to_dead_ms;
-		if (m != sw->self && m->state >= MESH_SWIM_DEAD && now - m->state_change > keep) {
+		if (i != sw->self_i && m->state >= MESH_SWIM_DEAD && since_change(sw, m, now) > keep) {
 			sw->count[m->state]--;
-			member_free(m);
+			sw->ngarbage += block_len(m);
 			removed = true;
-			continue;
+			continue; /* dead and left members are never under suspicion */
 		}
-		sw->m[w++] = m;
+		if (i == sw->self_i)
+			sw->self_i = w;
+		sw->mem[w++] = *m;
 	}
 	sw->n = w;
-	for (size_t i = sw->n; i > 1; i--) {
-		size_t j = (size_t)(rnd(sw) % i);
-		struct member *t = sw->m[i - 1];
-		sw->m[i - 1] = sw->m[j];
-		sw->m[j] = t;
-	}
+	for (size_t i = sw->n; i > 1; i--)
+		member_swap(sw, i - 1, (size_t)(rnd(sw) % i));
+	for (size_t i = 0; i < sw->n; i++)
+		if (sw->mem[i].susp)
+			sw->susp[sw->mem[i].susp - 1].member = (uint32_t)i;
 	if (removed)
-		rehash(sw, sw->n);
+		names_compact(sw);
+	rehash(sw, sw->n);
 }
 
 /* ---- encoding ---- */
@@ -407,13 +548,13 @@ static void put_msg(struct wr *w, uint8_t type, const uint8_t *body, size_t blen
 
 #define BODY(name) uint8_t name##_b[512]; struct wr name = {name##_b, 0, sizeof(name##_b), false}
 
-static size_t enc_alive(uint8_t *out, size_t cap, const struct member *m)
+static size_t enc_alive(const struct mesh_swim *sw, uint8_t *out, size_t cap, const struct member *m)
 {
 	BODY(b);
 	put_var(&b, m->inc);
-	put_cstr(&b, m->id);
-	put_cstr(&b, m->addr);
-	put_str(&b, m->meta, m->meta_len);
+	put_cstr(&b, MID(m));
+	put_cstr(&b, MADDR(m));
+	put_str(&b, MMETA(m), m->mlen);
 	struct wr w = {out, 0, cap, false};
 	put_msg(&w, T_ALIVE, b.b, b.len);
 	return w.over ? 0 : w.len;
@@ -435,73 +576,184 @@ static void put_header(struct mesh_swim *sw, struct wr *w)
 {
 	put_u8(w, MAGIC);
 	put_u8(w, VERSION);
-	put_cstr(w, sw->self->id);
-	put_cstr(w, sw->self->addr);
+	put_cstr(w, SELFID);
+	put_cstr(w, SELFADDR);
 }
 
 /* ---- broadcast queue (memberlist's TransmitLimitedQueue) ---- */
 
-static void bq_remove(struct mesh_swim *sw, size_t i)
+/* where the member id sits in an ALIVE/SUSPECT/DEAD message: type,
+ * body length, incarnation, then the id's length byte */
+static bool msg_key(const uint8_t *msg, size_t len, uint8_t *off, uint8_t *klen)
 {
-	free(sw->bq[i]);
-	memmove(&sw->bq[i], &sw->bq[i + 1], (sw->nbq - i - 1) * sizeof(*sw->bq));
-	sw->nbq--;
+	size_t i = 1;
+	for (int v = 0; v < 2; v++) {
+		while (i < len && (msg[i] & 0x80))
+			i++;
+		i++;
+	}
+	if (i >= len || i + 1 + msg[i] > len || i + 1 > 255)
+		return false;
+	*off = (uint8_t)(i + 1);
+	*klen = msg[i];
+	return true;
 }
 
-static void broadcast(struct mesh_swim *sw, const char *key, const uint8_t *msg, size_t len)
+static size_t bkey_find(const struct mesh_swim *sw, uint64_t h, const uint8_t *key, size_t klen)
 {
-	if (!len)
-		return;
-	for (size_t i = 0; i < sw->nbq; i++)
-		if (!strcmp(sw->bq[i]->key, key)) {
-			bq_remove(sw, i);
-			break;
-		}
-	if (sw->nbq == sw->capbq) {
-		size_t cap = sw->capbq ? sw->capbq * 2 : 16;
-		struct bcast **nb = realloc(sw->bq, cap * sizeof(*nb));
-		if (!nb)
-			return;
-		sw->bq = nb;
-		sw->capbq = cap;
+	size_t mask = sw->kcap - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		const struct bcast *b = sw->bkey[i];
+		if (!b || (b->khash == h && b->klen == klen && !memcmp(b->msg + b->koff, key, klen)))
+			return i;
 	}
+}
+
+/* remove slot i, shifting back the entries that probed past it */
+static void bkey_del(struct mesh_swim *sw, size_t i)
+{
+	size_t mask = sw->kcap - 1;
+	sw->bkey[i] = NULL;
+	for (size_t j = (i + 1) & mask; sw->bkey[j]; j = (j + 1) & mask) {
+		size_t home = sw->bkey[j]->khash & mask;
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			sw->bkey[i] = sw->bkey[j];
+			sw->bkey[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+/* rebuild the id index at capacity cap (a power of 2 over 2 * nbq) */
+static int bkey_resize(struct mesh_swim *sw, size_t cap)
+{
+	struct bcast **nk = calloc(cap, sizeof(*nk));
+	if (!nk)
+		return -ENOMEM;
+	struct bcast **old = sw->bkey;
+	size_t ocap = sw->kcap;
+	sw->bkey = nk;
+	sw->kcap = cap;
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i])
+			sw->bkey[bkey_find(sw, old[i]->khash, old[i]->msg + old[i]->koff, old[i]->klen)] = old[i];
+	free(old);
+	return 0;
+}
+
+static int bucket_push(struct mesh_swim *sw, size_t t, struct bcast *b)
+{
+	if (t >= sw->nbk) {
+		struct bucket *nb = realloc(sw->bk, (t + 1) * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		memset(nb + sw->nbk, 0, (t + 1 - sw->nbk) * sizeof(*nb));
+		sw->bk = nb;
+		sw->nbk = t + 1;
+	}
+	struct bucket *k = &sw->bk[t];
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 16;
+		struct bcast **nv = realloc(k->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		k->v = nv;
+		k->cap = cap;
+	}
+	b->transmits = (uint32_t)t;
+	b->pos = (uint32_t)k->n;
+	k->v[k->n++] = b;
+	return 0;
+}
+
+static void bucket_take(struct mesh_swim *sw, struct bcast *b)
+{
+	struct bucket *k = &sw->bk[b->transmits];
+	memmove(&k->v[b->pos], &k->v[b->pos + 1], (k->n - b->pos - 1) * sizeof(*k->v));
+	k->n--;
+	for (size_t i = b->pos; i < k->n; i++)
+		k->v[i]->pos = (uint32_t)i;
+	if (k->cap > 64 && k->n < k->cap / 4) { /* a join's burst is over: give it back */
+		struct bcast **nv = realloc(k->v, k->cap / 2 * sizeof(*nv));
+		if (nv) {
+			k->v = nv;
+			k->cap /= 2;
+		}
+	}
+}
+
+/* forget a queued broadcast (sent enough, or superseded) */
+static void bq_drop(struct mesh_swim *sw, struct bcast *b, bool in_bucket)
+{
+	bkey_del(sw, bkey_find(sw, b->khash, b->msg + b->koff, b->klen));
+	if (in_bucket)
+		bucket_take(sw, b);
+	free(b);
+	sw->nbq--;
+	if (sw->kcap > 64 && sw->nbq * 8 < sw->kcap)
+		bkey_resize(sw, sw->kcap / 2);
+}
+
+/* queue a message about a member, replacing any queued about the same one */
+static void broadcast(struct mesh_swim *sw, const uint8_t *msg, size_t len)
+{
+	uint8_t koff, klen;
+	if (!len || len > UINT16_MAX || !msg_key(msg, len, &koff, &klen))
+		return;
+	uint64_t h = hash_bytes(msg + koff, klen);
+	if (sw->kcap) {
+		struct bcast *old = sw->bkey[bkey_find(sw, h, msg + koff, klen)];
+		if (old)
+			bq_drop(sw, old, true);
+	}
+	if ((sw->nbq + 1) * 2 > sw->kcap && bkey_resize(sw, sw->kcap ? sw->kcap * 2 : 64) < 0)
+		return;
 	struct bcast *b = malloc(sizeof(*b) + len);
 	if (!b)
 		return;
-	snprintf(b->key, sizeof(b->key), "%s", key);
-	b->transmits = 0;
-	b->order = ++sw->border;
-	b->len = len;
+	*b = (struct bcast){.khash = h, .len = (uint16_t)len, .koff = koff, .klen = klen};
 	memcpy(b->msg, msg, len);
-	sw->bq[sw->nbq++] = b;
+	if (bucket_push(sw, 0, b) < 0) {
+		free(b);
+		return;
+	}
+	sw->bkey[bkey_find(sw, h, msg + koff, klen)] = b;
+	sw->nbq++;
 }
 
-static int bcast_cmp(const void *a, const void *b)
-{
-	const struct bcast *x = *(const struct bcast *const *)a, *y = *(const struct bcast *const *)b;
-	if (x->transmits != y->transmits)
-		return x->transmits < y->transmits ? -1 : 1;
-	return x->order > y->order ? -1 : x->order < y->order; /* newest first */
-}
+#define FILL_MAX 256 /* messages in one packet, at most */
 
-/* append the fewest-sent broadcasts that fit; count the transmissions */
+/* append the fewest-sent broadcasts that fit, newest first among equals;
+ * count the transmissions */
 static void fill_broadcasts(struct mesh_swim *sw, struct wr *w)
 {
 	if (!sw->nbq)
 		return;
 	uint32_t limit = mesh_swim_retransmit_limit(sw->cfg.retransmit_mult, sw->n);
-	qsort(sw->bq, sw->nbq, sizeof(*sw->bq), bcast_cmp);
-	for (size_t i = 0; i < sw->nbq && w->cap - w->len > 3;) {
-		struct bcast *b = sw->bq[i];
-		if (b->len > w->cap - w->len) {
-			i++;
-			continue;
+	struct bcast *sent[FILL_MAX];
+	size_t ns = 0, misses = 0;
+	for (size_t t = 0; t < sw->nbk; t++) {
+		struct bucket *k = &sw->bk[t];
+		for (size_t i = k->n; i-- > 0;) {
+			size_t room = w->cap - w->len;
+			if (room < 8 || misses > 64 || ns == FILL_MAX)
+				goto done;
+			struct bcast *b = k->v[i];
+			if (b->len > room) {
+				misses++;
+				continue;
+			}
+			put(w, b->msg, b->len);
+			sent[ns++] = b;
 		}
-		put(w, b->msg, b->len);
-		if (++b->transmits >= limit)
-			bq_remove(sw, i);
-		else
-			i++;
+	}
+done:
+	for (size_t i = 0; i < ns; i++) {
+		struct bcast *b = sent[i];
+		size_t t = b->transmits + 1;
+		bucket_take(sw, b);
+		if (t >= limit || bucket_push(sw, t, b) < 0)
+			bq_drop(sw, b, false);
 	}
 }
 
@@ -517,8 +769,8 @@ static void enqueue(struct mesh_swim *sw, const char *id, const char *addr, cons
 		free(q);
 		return;
 	}
-	snprintf(o->id, sizeof(o->id), "%s", id ? id : "");
-	snprintf(o->addr, sizeof(o->addr), "%s", addr);
+	scopyz(o->id, sizeof(o->id), id ? id : "");
+	scopyz(o->addr, sizeof(o->addr), addr);
 	o->len = len;
 	memcpy(o->data, p, len);
 	q->pkt = o;
@@ -578,13 +830,13 @@ static void send_state(struct mesh_swim *sw, const char *id, const char *addr, u
 		struct wr e = {entries, 0, budget, false};
 		size_t count = 0;
 		for (; i < sw->n; i++) {
-			const struct member *m = sw->m[i];
+			const struct member *m = &sw->mem[i];
 			size_t mark = e.len;
 			put_u8(&e, (uint8_t)m->state);
 			put_var(&e, m->inc);
-			put_cstr(&e, m->id);
-			put_cstr(&e, m->addr);
-			put_str(&e, m->meta, m->meta_len);
+			put_cstr(&e, MID(m));
+			put_cstr(&e, MADDR(m));
+			put_str(&e, MMETA(m), m->mlen);
 			if (e.over) {
 				e.len = mark;
 				break;
@@ -611,21 +863,21 @@ static void send_state(struct mesh_swim *sw, const char *id, const char *addr, u
 static void bcast_alive(struct mesh_swim *sw, const struct member *m)
 {
 	uint8_t msg[400];
-	broadcast(sw, m->id, msg, enc_alive(msg, sizeof(msg), m));
+	broadcast(sw, msg, enc_alive(sw, msg, sizeof(msg), m));
 }
 
 static void bcast_accuse(struct mesh_swim *sw, uint8_t type, uint64_t inc, const char *id,
 			 const char *from)
 {
 	uint8_t msg[200];
-	broadcast(sw, id, msg, enc_accuse(msg, sizeof(msg), type, inc, id, from));
+	broadcast(sw, msg, enc_accuse(msg, sizeof(msg), type, inc, id, from));
 }
 
 /* ---- state transitions (memberlist state.go) ---- */
 
 static void refute(struct mesh_swim *sw, uint64_t accused_inc)
 {
-	struct member *s = sw->self;
+	struct member *s = SELF;
 	s->inc = (accused_inc > s->inc ? accused_inc : s->inc) + 1;
 	awareness_delta(sw, 1);
 	sw->st.refutations++;
@@ -637,18 +889,18 @@ static void refute(struct mesh_swim *sw, uint64_t accused_inc)
  * on the next packets, the ack to a buddy-system probe first of all. */
 static void stale_accusation(struct mesh_swim *sw)
 {
-	bcast_alive(sw, sw->self);
+	bcast_alive(sw, SELF);
 }
 
 static void alive_node(struct mesh_swim *sw, uint64_t now, uint64_t inc, const char *id, size_t idlen,
 		       const char *addr, size_t alen, const uint8_t *meta, size_t mlen)
 {
 	struct member *m = findn(sw, id, idlen);
-	if (m == sw->self) {
+	if (m == SELF) {
 		if (sw->leaving || inc < m->inc)
 			return;
-		if (inc == m->inc && strlen(m->addr) == alen && !memcmp(m->addr, addr, alen) &&
-		    m->meta_len == mlen && (!mlen || !memcmp(m->meta, meta, mlen)))
+		if (inc == m->inc && strlen(MADDR(m)) == alen && !memcmp(MADDR(m), addr, alen) &&
+		    m->mlen == mlen && (!mlen || !memcmp(MMETA(m), meta, mlen)))
 			return;
 		refute(sw, inc);
 		return;
@@ -658,7 +910,7 @@ static void alive_node(struct mesh_swim *sw, uint64_t now, uint64_t inc, const c
 		if (!m)
 			return;
 		m->inc = inc;
-		m->state_change = now;
+		set_changed(sw, m, now);
 		bcast_alive(sw, m);
 		emit(sw, m, true);
 		return;
@@ -666,7 +918,7 @@ static void alive_node(struct mesh_swim *sw, uint64_t now, uint64_t inc, const c
 	if (inc <= m->inc)
 		return;
 	bool back = m->state >= MESH_SWIM_DEAD;
-	if (member_set_addr(m, addr, alen, meta, mlen) < 0)
+	if (member_set_addr(sw, m, addr, alen, meta, mlen) < 0)
 		return;
 	m->inc = inc;
 	enum mesh_swim_state was = m->state;
@@ -676,69 +928,75 @@ static void alive_node(struct mesh_swim *sw, uint64_t now, uint64_t inc, const c
 		emit(sw, m, back);
 }
 
-static uint64_t susp_deadline(const struct member *m)
+static uint64_t susp_deadline(const struct susp *x)
 {
-	return m->susp_start + mesh_swim_suspicion_timeout_ms(m->susp_n, m->susp_k, m->susp_min,
-							       m->susp_max);
+	return x->start + mesh_swim_suspicion_timeout_ms(x->n, x->k, x->min, x->max);
 }
 
-static bool susp_confirm(struct member *m, uint64_t from)
+static bool susp_confirm(struct susp *x, uint64_t from)
 {
-	if (m->susp_n >= m->susp_k)
+	if (x->n >= x->k)
 		return false;
-	for (uint32_t i = 0; i < m->nfrom; i++)
-		if (m->susp_from[i] == from)
+	for (uint32_t i = 0; i < x->nfrom; i++)
+		if (x->from[i] == from)
 			return false;
-	if (m->nfrom < SUSP_FROM_MAX)
-		m->susp_from[m->nfrom++] = from;
-	m->susp_n++;
+	if (x->nfrom < SUSP_FROM_MAX)
+		x->from[x->nfrom++] = from;
+	x->n++;
 	return true;
+}
+
+/* start Lifeguard's timer for m, first accused by `from` */
+static void susp_start(struct mesh_swim *sw, struct member *m, uint64_t now, const char *from)
+{
+	if (sw->nsusp == sw->capsusp) {
+		size_t cap = sw->capsusp ? sw->capsusp * 2 : 16;
+		struct susp *ns = realloc(sw->susp, cap * sizeof(*ns));
+		if (!ns)
+			return;
+		sw->susp = ns;
+		sw->capsusp = cap;
+	}
+	struct susp *x = &sw->susp[sw->nsusp++];
+	size_t n = sw->count[MESH_SWIM_ALIVE] + sw->count[MESH_SWIM_SUSPECT];
+	memset(x, 0, offsetof(struct susp, from));
+	x->member = (uint32_t)(m - sw->mem);
+	x->k = sw->cfg.suspicion_k;
+	if (n < 2 || n - 2 < x->k)
+		x->k = 0;
+	x->min = mesh_swim_suspicion_min_ms(sw->cfg.suspicion_mult, n, sw->cfg.probe_interval_ms);
+	x->max = sw->cfg.suspicion_max_mult * x->min;
+	x->start = now;
+	x->nfrom = 1;
+	x->from[0] = hash_bytes(from, strlen(from));
+	m->susp = (uint32_t)sw->nsusp;
 }
 
 static void suspect_node(struct mesh_swim *sw, uint64_t now, uint64_t inc, const char *id,
 			 size_t idlen, const char *from)
 {
 	struct member *m = findn(sw, id, idlen);
-	if (m == sw->self && inc < m->inc) {
+	if (m == SELF && inc < m->inc) {
 		stale_accusation(sw);
 		return;
 	}
 	if (!m || inc < m->inc)
 		return;
-	if (m->state == MESH_SWIM_SUSPECT && m->suspected) {
-		if (susp_confirm(m, hash_bytes(from, strlen(from))))
-			bcast_accuse(sw, T_SUSPECT, inc, m->id, from);
+	if (m->state == MESH_SWIM_SUSPECT && m->susp) {
+		if (susp_confirm(&sw->susp[m->susp - 1], hash_bytes(from, strlen(from))))
+			bcast_accuse(sw, T_SUSPECT, inc, MID(m), from);
 		return;
 	}
 	if (m->state != MESH_SWIM_ALIVE)
 		return;
-	if (m == sw->self) {
+	if (m == SELF) {
 		refute(sw, inc);
 		return;
 	}
-	bcast_accuse(sw, T_SUSPECT, inc, m->id, from);
+	bcast_accuse(sw, T_SUSPECT, inc, MID(m), from);
 	m->inc = inc;
 	set_state(sw, m, MESH_SWIM_SUSPECT, now);
-	size_t n = sw->count[MESH_SWIM_ALIVE] + sw->count[MESH_SWIM_SUSPECT];
-	m->susp_k = sw->cfg.suspicion_k;
-	if (n < 2 || n - 2 < m->susp_k)
-		m->susp_k = 0;
-	m->susp_min = mesh_swim_suspicion_min_ms(sw->cfg.suspicion_mult, n, sw->cfg.probe_interval_ms);
-	m->susp_max = sw->cfg.suspicion_max_mult * m->susp_min;
-	m->susp_start = now;
-	m->susp_n = 0;
-	m->nfrom = 1;
-	m->susp_from[0] = hash_bytes(from, strlen(from));
-	if (sw->nsusp == sw->capsusp) {
-		size_t cap = sw->capsusp ? sw->capsusp * 2 : 16;
-		struct member **ns = realloc(sw->susp, cap * sizeof(*ns));
-		if (!ns)
-			return;
-		sw->susp = ns;
-		sw->capsusp = cap;
-	}
-	m->suspected = true;
-	sw->susp[sw->nsusp++] = m;
+	susp_start(sw, m, now, from);
 	emit(sw, m, false);
 }
 
@@ -746,20 +1004,20 @@ static void dead_node(struct mesh_swim *sw, uint64_t now, uint64_t inc, const ch
 		      const char *from, size_t flen)
 {
 	struct member *m = findn(sw, id, idlen);
-	if (m == sw->self && inc < m->inc && !sw->leaving) {
+	if (m == SELF && inc < m->inc && !sw->leaving) {
 		stale_accusation(sw);
 		return;
 	}
 	if (!m || inc < m->inc || m->state >= MESH_SWIM_DEAD)
 		return;
 	bool left = flen == idlen && !memcmp(from, id, idlen);
-	if (m == sw->self && !sw->leaving) {
+	if (m == SELF && !sw->leaving) {
 		refute(sw, inc);
 		return;
 	}
 	char f[MESH_SWIM_ID_MAX + 1];
-	snprintf(f, sizeof(f), "%.*s", (int)flen, from);
-	bcast_accuse(sw, T_DEAD, inc, m->id, f);
+	scopy(f, sizeof(f), from, flen);
+	bcast_accuse(sw, T_DEAD, inc, MID(m), f);
 	m->inc = inc;
 	set_state(sw, m, left ? MESH_SWIM_LEFT : MESH_SWIM_DEAD, now);
 	emit(sw, m, false);
@@ -894,11 +1152,15 @@ static bool parse_body(struct rd *r, struct pmsg *p)
 struct packet {
 	struct str from, from_addr;
 	size_t n;
-	struct pmsg m[MSGS_MAX];
 };
 
+static void handle(struct mesh_swim *sw, uint64_t now, const struct packet *pk, const struct pmsg *p);
+
+/* Check a packet whole (apply NULL), or walk an already checked one and
+ * apply each message to `apply` in order: nothing is stored per message, so
+ * a member needs no buffer for a packet's parse. */
 static int parse_packet(const uint8_t *buf, size_t len, size_t max, struct packet *pk, char *err,
-			size_t errlen)
+			size_t errlen, struct mesh_swim *apply, uint64_t now)
 {
 	struct rd r = {buf, len, 0, 0, NULL};
 	uint8_t magic = 0, ver = 0;
@@ -915,7 +1177,7 @@ static int parse_packet(const uint8_t *buf, size_t len, size_t max, struct packe
 		goto bad;
 	pk->n = 0;
 	while (r.pos < len) {
-		struct pmsg *p = &pk->m[pk->n];
+		struct pmsg pm, *p = &pm;
 		size_t at = r.pos;
 		uint64_t blen;
 		memset(p, 0, sizeof(*p));
@@ -942,6 +1204,8 @@ static int parse_packet(const uint8_t *buf, size_t len, size_t max, struct packe
 		}
 		r.pos += blen;
 		pk->n++;
+		if (apply)
+			handle(apply, now, pk, p);
 	}
 	return 0;
 bad:
@@ -980,13 +1244,13 @@ static void handle_state(struct mesh_swim *sw, uint64_t now, const struct packet
 			dead_node(sw, now, inc, id.p, id.n, id.p, id.n);
 			break;
 		default: /* a remote "dead" is only a suspicion here (memberlist) */
-			suspect_node(sw, now, inc, id.p, id.n, sw->self->id);
+			suspect_node(sw, now, inc, id.p, id.n, SELFID);
 		}
 	}
 	if (p->flag & ST_REPLY) {
 		char id[MESH_SWIM_ID_MAX + 1], addr[MESH_SWIM_ADDR_MAX + 1];
-		snprintf(id, sizeof(id), "%.*s", (int)pk->from.n, pk->from.p);
-		snprintf(addr, sizeof(addr), "%.*s", (int)pk->from_addr.n, pk->from_addr.p);
+		scopy(id, sizeof(id), pk->from.p, pk->from.n);
+		scopy(addr, sizeof(addr), pk->from_addr.p, pk->from_addr.n);
 		send_state(sw, id, addr, 0);
 	}
 }
@@ -995,13 +1259,13 @@ static void handle(struct mesh_swim *sw, uint64_t now, const struct packet *pk, 
 {
 	char from[MESH_SWIM_ID_MAX + 1], faddr[MESH_SWIM_ADDR_MAX + 1];
 	char id[MESH_SWIM_ID_MAX + 1], addr[MESH_SWIM_ADDR_MAX + 1];
-	snprintf(from, sizeof(from), "%.*s", (int)pk->from.n, pk->from.p);
-	snprintf(faddr, sizeof(faddr), "%.*s", (int)pk->from_addr.n, pk->from_addr.p);
-	snprintf(id, sizeof(id), "%.*s", (int)p->id.n, p->id.p);
-	snprintf(addr, sizeof(addr), "%.*s", (int)p->addr.n, p->addr.p);
+	scopy(from, sizeof(from), pk->from.p, pk->from.n);
+	scopy(faddr, sizeof(faddr), pk->from_addr.p, pk->from_addr.n);
+	scopy(id, sizeof(id), p->id.p, p->id.n);
+	scopy(addr, sizeof(addr), p->addr.p, p->addr.n);
 	switch (p->type) {
 	case T_PING:
-		if (p->id.n && strcmp(id, sw->self->id))
+		if (p->id.n && strcmp(id, SELFID))
 			return; /* meant for someone else at this address */
 		send_simple(sw, from, faddr, T_ACK, p->seq, NULL, NULL, false);
 		return;
@@ -1015,8 +1279,8 @@ static void handle(struct mesh_swim *sw, uint64_t now, const struct packet *pk, 
 			rl->nack = p->flag != 0;
 			rl->nack_at = now + sw->cfg.probe_timeout_ms * 8 / 10;
 			rl->expire = now + sw->cfg.probe_timeout_ms;
-			snprintf(rl->id, sizeof(rl->id), "%s", from);
-			snprintf(rl->addr, sizeof(rl->addr), "%s", faddr);
+			scopyz(rl->id, sizeof(rl->id), from);
+			scopyz(rl->addr, sizeof(rl->addr), faddr);
 			send_simple(sw, id, addr, T_PING, rl->seq, id, NULL, false);
 		}
 		return;
@@ -1043,7 +1307,7 @@ static void handle(struct mesh_swim *sw, uint64_t now, const struct packet *pk, 
 		return;
 	case T_SUSPECT: {
 		char f[MESH_SWIM_ID_MAX + 1];
-		snprintf(f, sizeof(f), "%.*s", (int)p->from.n, p->from.p);
+		scopy(f, sizeof(f), p->from.p, p->from.n);
 		suspect_node(sw, now, p->inc, p->id.p, p->id.n, f);
 		return;
 	}
@@ -1059,19 +1323,17 @@ static void handle(struct mesh_swim *sw, uint64_t now, const struct packet *pk, 
 int mesh_swim_receive(struct mesh_swim *sw, uint64_t now_ms, const uint8_t *buf, size_t len,
 		      char *err, size_t errlen)
 {
-	struct packet *pk = sw->pk;
-	int rc = parse_packet(buf, len, sw->cfg.max_packet, pk, err, errlen);
+	struct packet pkt, *pk = &pkt;
+	int rc = parse_packet(buf, len, sw->cfg.max_packet, pk, err, errlen, NULL, now_ms);
 	if (rc < 0) {
 		sw->st.rejected++;
 		return rc;
 	}
 	sw->st.packets_in++;
 	sw->st.bytes_in += len;
-	if (pk->from.n == strlen(sw->self->id) && !memcmp(pk->from.p, sw->self->id, pk->from.n))
+	if (pk->from.n == strlen(SELFID) && !memcmp(pk->from.p, SELFID, pk->from.n))
 		return 0; /* our own packet looped back */
-	for (size_t i = 0; i < pk->n; i++)
-		handle(sw, now_ms, pk, &pk->m[i]);
-	return 0;
+	return parse_packet(buf, len, sw->cfg.max_packet, pk, NULL, 0, sw, now_ms);
 }
 
 /* ---- timers ---- */
@@ -1080,11 +1342,11 @@ static struct member *random_member(struct mesh_swim *sw, uint64_t now, const ch
 				    struct member **taken, size_t ntaken, bool dead_ok)
 {
 	for (size_t tries = 0; tries < 3 * sw->n + 3 && sw->n > 1; tries++) {
-		struct member *m = sw->m[rnd(sw) % sw->n];
-		if (m == sw->self || (skip1 && !strcmp(m->id, skip1)))
+		struct member *m = &sw->mem[rnd(sw) % sw->n];
+		if (m == SELF || (skip1 && !strcmp(MID(m), skip1)))
 			continue;
 		if (m->state >= MESH_SWIM_DEAD &&
-		    (!dead_ok || now - m->state_change > sw->cfg.gossip_to_dead_ms))
+		    (!dead_ok || since_change(sw, m, now) > sw->cfg.gossip_to_dead_ms))
 			continue;
 		bool dup = false;
 		for (size_t i = 0; i < ntaken; i++)
@@ -1104,8 +1366,8 @@ static void probe_start(struct mesh_swim *sw, uint64_t now)
 			reshuffle(sw, now);
 			sw->probe_idx = 0;
 		}
-		struct member *c = sw->m[sw->probe_idx++];
-		if (c != sw->self && c->state < MESH_SWIM_DEAD)
+		struct member *c = &sw->mem[sw->probe_idx++];
+		if (c != SELF && c->state < MESH_SWIM_DEAD)
 			m = c;
 	}
 	if (!m)
@@ -1117,22 +1379,22 @@ static void probe_start(struct mesh_swim *sw, uint64_t now)
 	sw->ack_deadline = now + scaled(sw, sw->cfg.probe_timeout_ms);
 	sw->probe_deadline = sw->next_probe;
 	sw->expected_nacks = sw->nacks = 0;
-	snprintf(sw->probe_target, sizeof(sw->probe_target), "%s", m->id);
+	scopyz(sw->probe_target, sizeof(sw->probe_target), MID(m));
 	sw->st.probes++;
 	BODY(b);
 	put_var(&b, sw->probe_seq);
-	put_cstr(&b, m->id);
+	put_cstr(&b, MID(m));
 	uint8_t ping[200], susp[200];
 	struct wr w = {ping, 0, sizeof(ping), false};
 	put_msg(&w, T_PING, b.b, b.len);
 	size_t sl = 0;
 	if (m->state == MESH_SWIM_SUSPECT) /* buddy system: tell the suspect */
-		sl = enc_accuse(susp, sizeof(susp), T_SUSPECT, m->inc, m->id, sw->self->id);
+		sl = enc_accuse(susp, sizeof(susp), T_SUSPECT, m->inc, MID(m), SELFID);
 	/* the suspicion first, so the ack can carry the refutation */
 	if (sl)
-		send_msgs(sw, m->id, m->addr, susp, sl, ping, w.len);
+		send_msgs(sw, MID(m), MADDR(m), susp, sl, ping, w.len);
 	else
-		send_msgs(sw, m->id, m->addr, ping, w.len, NULL, 0);
+		send_msgs(sw, MID(m), MADDR(m), ping, w.len, NULL, 0);
 }
 
 static void probe_indirect(struct mesh_swim *sw, uint64_t now)
@@ -1145,11 +1407,11 @@ static void probe_indirect(struct mesh_swim *sw, uint64_t now)
 	size_t k = sw->cfg.indirect_checks < 16 ? sw->cfg.indirect_checks : 16;
 	size_t n = 0;
 	for (; n < k; n++) {
-		struct member *m = random_member(sw, now, t->id, taken, n, false);
+		struct member *m = random_member(sw, now, MID(t), taken, n, false);
 		if (!m)
 			break;
 		taken[n] = m;
-		send_simple(sw, m->id, m->addr, T_INDIRECT, sw->probe_seq, t->id, t->addr, true);
+		send_simple(sw, MID(m), MADDR(m), T_INDIRECT, sw->probe_seq, MID(t), MADDR(t), true);
 	}
 	sw->expected_nacks = (uint32_t)n;
 }
@@ -1164,7 +1426,7 @@ static void probe_fail(struct mesh_swim *sw, uint64_t now)
 	awareness_delta(sw, delta);
 	struct member *t = find(sw, sw->probe_target);
 	if (t)
-		suspect_node(sw, now, t->inc, t->id, strlen(t->id), sw->self->id);
+		suspect_node(sw, now, t->inc, MID(t), strlen(MID(t)), SELFID);
 }
 
 static void gossip(struct mesh_swim *sw, uint64_t now)
@@ -1182,7 +1444,7 @@ static void gossip(struct mesh_swim *sw, uint64_t now)
 		size_t hl = w.len;
 		fill_broadcasts(sw, &w);
 		if (w.len > hl)
-			enqueue(sw, m->id, m->addr, buf, w.len);
+			enqueue(sw, MID(m), MADDR(m), buf, w.len);
 	}
 }
 
@@ -1196,8 +1458,8 @@ static void reconnect(struct mesh_swim *sw)
 		return;
 	size_t pick = (size_t)(rnd(sw) % dead);
 	for (size_t i = 0; i < sw->n; i++)
-		if (sw->m[i]->state == MESH_SWIM_DEAD && !pick--) {
-			send_state(sw, sw->m[i]->id, sw->m[i]->addr, ST_REPLY);
+		if (sw->mem[i].state == MESH_SWIM_DEAD && !pick--) {
+			send_state(sw, MID(&sw->mem[i]), MADDR(&sw->mem[i]), ST_REPLY);
 			return;
 		}
 }
@@ -1222,11 +1484,13 @@ void mesh_swim_tick(struct mesh_swim *sw, uint64_t now)
 	if (!sw->probing && now >= sw->next_probe && !sw->leaving)
 		probe_start(sw, now);
 	for (size_t i = 0; i < sw->nsusp;) {
-		struct member *m = sw->susp[i];
-		if (now >= susp_deadline(m))
-			dead_node(sw, now, m->inc, m->id, strlen(m->id), sw->self->id,
-				  strlen(sw->self->id)); /* removes it from susp */
-		else
+		struct member *m = &sw->mem[sw->susp[i].member];
+		if (now < susp_deadline(&sw->susp[i])) {
+			i++;
+			continue;
+		}
+		dead_node(sw, now, m->inc, MID(m), m->idlen, SELFID, SELF->idlen);
+		if (m->susp == i + 1) /* not removed (cannot happen): do not spin */
 			i++;
 	}
 	if (now >= sw->next_gossip) {
@@ -1247,7 +1511,7 @@ void mesh_swim_tick(struct mesh_swim *sw, uint64_t now)
 		sw->next_pushpull = now + pushpull_interval(sw);
 		struct member *m = random_member(sw, now, NULL, NULL, 0, false);
 		if (m && !sw->leaving)
-			send_state(sw, m->id, m->addr, ST_REPLY);
+			send_state(sw, MID(m), MADDR(m), ST_REPLY);
 		reconnect(sw);
 	}
 }
@@ -1269,13 +1533,13 @@ uint64_t mesh_swim_next_deadline(const struct mesh_swim *sw)
 	for (size_t i = 0; i < sw->nrelays; i++)
 		t = min64(t, sw->relays[i].nack ? sw->relays[i].nack_at : sw->relays[i].expire);
 	for (size_t i = 0; i < sw->nsusp; i++)
-		t = min64(t, susp_deadline(sw->susp[i]));
+		t = min64(t, susp_deadline(&sw->susp[i]));
 	return t;
 }
 
 /* ---- life cycle and views ---- */
 
-void mesh_swim_config_default(struct mesh_swim_config *c)
+void mesh_swim_config_memberlist_lan(struct mesh_swim_config *c)
 {
 	*c = (struct mesh_swim_config){
 		.probe_interval_ms = 1000, .probe_timeout_ms = 500, .indirect_checks = 3,
@@ -1285,6 +1549,17 @@ void mesh_swim_config_default(struct mesh_swim_config *c)
 		.reconnect_timeout_ms = 24ULL * 3600 * 1000,
 		.max_packet = 1400,
 	};
+}
+
+/* memberlist's LAN values but for the probe rate, the suspicion minimum and
+ * the retransmissions (swim.h says why) */
+void mesh_swim_config_default(struct mesh_swim_config *c)
+{
+	mesh_swim_config_memberlist_lan(c);
+	c->probe_interval_ms = 500;
+	c->probe_timeout_ms = 250;
+	c->suspicion_mult = 2;
+	c->retransmit_mult = 6;
 }
 
 static int config_check(const struct mesh_swim_config *c, char *err, size_t errlen)
@@ -1324,23 +1599,22 @@ struct mesh_swim *mesh_swim_new(const struct mesh_swim_config *cfg, const char *
 		return NULL;
 	}
 	struct mesh_swim *sw = calloc(1, sizeof(*sw));
-	if (!sw || rehash(sw, 8) < 0 || !(sw->pk = malloc(sizeof(*sw->pk)))) {
-		if (sw)
-			free(sw->hash);
+	if (!sw || rehash(sw, 8) < 0) {
 		free(sw);
 		seterr(err, errlen, "swim: out of memory");
 		return NULL;
 	}
 	sw->cfg = *cfg;
 	sw->rng = seed ^ hash_bytes(id, strlen(id));
-	sw->self = member_add(sw, id, strlen(id), addr, strlen(addr), meta, meta_len);
-	if (!sw->self) {
+	sw->t0 = now;
+	if (!member_add(sw, id, strlen(id), addr, strlen(addr), meta, meta_len)) {
 		mesh_swim_free(sw);
 		seterr(err, errlen, "swim: out of memory");
 		return NULL;
 	}
-	sw->self->inc = 1;
-	sw->self->state_change = now;
+	sw->self_i = 0;
+	SELF->inc = 1;
+	set_changed(sw, SELF, now);
 	/* spread the timers so that members started together do not beat together */
 	sw->next_probe = now + rnd(sw) % cfg->probe_interval_ms;
 	sw->next_gossip = now + rnd(sw) % cfg->gossip_interval_ms;
@@ -1352,21 +1626,23 @@ void mesh_swim_free(struct mesh_swim *sw)
 {
 	if (!sw)
 		return;
-	for (size_t i = 0; i < sw->n; i++)
-		member_free(sw->m[i]);
-	for (size_t i = 0; i < sw->nbq; i++)
-		free(sw->bq[i]);
+	for (size_t t = 0; t < sw->nbk; t++) {
+		for (size_t i = 0; i < sw->bk[t].n; i++)
+			free(sw->bk[t].v[i]);
+		free(sw->bk[t].v);
+	}
 	while (sw->out_head) {
 		struct outq *q = sw->out_head;
 		sw->out_head = q->next;
 		free(q->pkt);
 		free(q);
 	}
-	free(sw->m);
+	free(sw->mem);
 	free(sw->hash);
+	free(sw->names);
 	free(sw->susp);
-	free(sw->bq);
-	free(sw->pk);
+	free(sw->bk);
+	free(sw->bkey);
 	free(sw);
 }
 
@@ -1383,18 +1659,34 @@ int mesh_swim_join(struct mesh_swim *sw, uint64_t now_ms, const char *seed_addr,
 		seterr(err, errlen, "swim join: seed address must be 1-64 printable ASCII bytes");
 		return -EINVAL;
 	}
-	bcast_alive(sw, sw->self);
+	bcast_alive(sw, SELF);
 	send_state(sw, "", seed_addr, ST_REPLY | ST_JOIN);
-	snprintf(sw->join_addr, sizeof(sw->join_addr), "%s", seed_addr);
+	scopyz(sw->join_addr, sizeof(sw->join_addr), seed_addr);
 	sw->next_join = now_ms + sw->cfg.probe_interval_ms;
+	return 0;
+}
+
+int mesh_swim_add_member(struct mesh_swim *sw, uint64_t now_ms, const char *id, const char *addr,
+			 const uint8_t *meta, size_t meta_len, uint64_t inc)
+{
+	if (!name_ok(id, MESH_SWIM_ID_MAX, false) || !name_ok(addr, MESH_SWIM_ADDR_MAX, false) ||
+	    meta_len > MESH_SWIM_META_MAX || (meta_len && !meta))
+		return -EINVAL;
+	if (find(sw, id))
+		return -EEXIST;
+	struct member *m = member_add(sw, id, strlen(id), addr, strlen(addr), meta, meta_len);
+	if (!m)
+		return -ENOMEM;
+	m->inc = inc;
+	set_changed(sw, m, now_ms);
 	return 0;
 }
 
 void mesh_swim_leave(struct mesh_swim *sw, uint64_t now_ms)
 {
 	sw->leaving = true;
-	struct member *s = sw->self;
-	bcast_accuse(sw, T_DEAD, s->inc, s->id, s->id);
+	struct member *s = SELF;
+	bcast_accuse(sw, T_DEAD, s->inc, MID(s), MID(s));
 	set_state(sw, s, MESH_SWIM_LEFT, now_ms);
 	/* send it now to a few members rather than wait for the gossip tick */
 	sw->next_gossip = now_ms;
@@ -1435,10 +1727,11 @@ void mesh_swim_members(const struct mesh_swim *sw,
 		       void (*fn)(void *ctx, const struct mesh_swim_member_info *mi), void *ctx)
 {
 	for (size_t i = 0; i < sw->n; i++) {
-		const struct member *m = sw->m[i];
-		struct mesh_swim_member_info mi = {.id = m->id, .addr = m->addr, .state = m->state,
-						   .incarnation = m->inc, .meta = m->meta,
-						   .meta_len = m->meta_len, .self = m == sw->self};
+		const struct member *m = &sw->mem[i];
+		struct mesh_swim_member_info mi = {.id = MID(m), .addr = MADDR(m),
+						   .state = (enum mesh_swim_state)m->state,
+						   .incarnation = m->inc, .meta = m->mlen ? MMETA(m) : NULL,
+						   .meta_len = m->mlen, .self = i == sw->self_i};
 		fn(ctx, &mi);
 	}
 }
@@ -1450,7 +1743,7 @@ uint32_t mesh_swim_awareness(const struct mesh_swim *sw)
 
 uint64_t mesh_swim_incarnation(const struct mesh_swim *sw)
 {
-	return sw->self->inc;
+	return SELF->inc;
 }
 
 void mesh_swim_get_stats(const struct mesh_swim *sw, struct mesh_swim_stats *st)

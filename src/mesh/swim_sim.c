@@ -4,6 +4,7 @@
 #include "mesh/swim_sim.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,21 @@ static void forward_event(void *ctx, const struct mesh_swim_event *ev)
 		n->sim->on_event(n->sim->event_ctx, n->idx, n->sim->now, ev);
 }
 
+/* node index of "sim:<i>"; false when the address is not one */
+static bool sim_addr(const char *a, size_t *i)
+{
+	if (strncmp(a, "sim:", 4) || !a[4])
+		return false;
+	size_t v = 0;
+	for (a += 4; *a; a++) {
+		if (*a < '0' || *a > '9' || v > SIZE_MAX / 10 - 10)
+			return false;
+		v = v * 10 + (size_t)(*a - '0');
+	}
+	*i = v;
+	return true;
+}
+
 /* send what node i queued */
 static void drain(struct mesh_swim_sim *sim, struct node *src)
 {
@@ -111,8 +127,7 @@ static void drain(struct mesh_swim_sim *sim, struct node *src)
 		if (o->len > sim->cfg.swim.max_packet)
 			sim->st.oversize++;
 		size_t dst;
-		char end;
-		if (sscanf(o->addr, "sim:%zu%c", &dst, &end) != 1 || dst >= sim->cfg.nodes) {
+		if (!sim_addr(o->addr, &dst) || dst >= sim->cfg.nodes) {
 			free(o);
 			continue;
 		}
@@ -197,6 +212,29 @@ int mesh_swim_sim_join(struct mesh_swim_sim *sim, size_t i, size_t seed)
 	int rc = mesh_swim_join(n->sw, sim->now, addr, NULL, 0);
 	drain(sim, n);
 	return rc;
+}
+
+int mesh_swim_sim_preload(struct mesh_swim_sim *sim)
+{
+	char id[32], addr[32];
+	for (size_t j = 0; j < sim->cfg.nodes; j++) {
+		struct mesh_swim *sj = sim->nodes[j].sw;
+		if (!sj)
+			continue;
+		snprintf(id, sizeof(id), "n%zu", j);
+		snprintf(addr, sizeof(addr), "sim:%zu", j);
+		uint64_t inc = mesh_swim_incarnation(sj);
+		for (size_t i = 0; i < sim->cfg.nodes; i++) {
+			struct node *n = &sim->nodes[i];
+			if (i == j || !n->sw)
+				continue;
+			int rc = mesh_swim_add_member(n->sw, sim->now, id, addr, NULL, 0, inc);
+			if (rc < 0 && rc != -EEXIST)
+				return rc;
+			n->deadline = mesh_swim_next_deadline(n->sw);
+		}
+	}
+	return 0;
 }
 
 void mesh_swim_sim_kill(struct mesh_swim_sim *sim, size_t i)

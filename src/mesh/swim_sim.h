@@ -36,6 +36,10 @@ void mesh_swim_sim_on_event(struct mesh_swim_sim *sim, mesh_swim_sim_event_fn fn
 int mesh_swim_sim_start(struct mesh_swim_sim *sim, size_t i);
 /* node i joins through node seed */
 int mesh_swim_sim_join(struct mesh_swim_sim *sim, size_t i, size_t seed);
+/* every running node learns every other running one as alive, without a
+ * message (mesh_swim_add_member): a big cluster's bootstrap without the
+ * join storm. 0 or the first error. */
+int mesh_swim_sim_preload(struct mesh_swim_sim *sim);
 void mesh_swim_sim_kill(struct mesh_swim_sim *sim, size_t i);
 void mesh_swim_sim_leave(struct mesh_swim_sim *sim, size_t i);
 /* extra loss on every packet to or from node i */

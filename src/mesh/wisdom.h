@@ -284,6 +284,9 @@ typedef struct mesh_wisdom_cand {
 /* One record's weight (docs/mesh-wisdom-status.md):
  * wilson95_lower(k, n) * trust_weight * jaccard(features, theirs) * host_similarity. */
 double mesh_wisdom_evidence(uint32_t k, uint32_t n, double trust_weight, double similarity, double host_similarity);
+/* Jaccard likeness of a features array (JSON strings; repeats counted once) with a
+ * fix record's, 0..1: what mesh_wisdom_candidates weighs a record by. */
+double mesh_wisdom_likeness(const json_t *features, const mesh_wisdom_fix *f);
 /* How alike two host classes are, 0..1 (0: another service kind). */
 double mesh_wisdom_host_similarity(const mesh_wisdom_host *a, const mesh_wisdom_host *b);
 

@@ -429,8 +429,7 @@ double mesh_wisdom_evidence(uint32_t k, uint32_t n, double trust_weight, double 
     return wilson_lower(k, n) * trust_weight * similarity * host_similarity;
 }
 
-/* Jaccard similarity of the features array with a record's (sorted) features. */
-static double jaccard(const json_t *features, const mesh_wisdom_fix *f)
+double mesh_wisdom_likeness(const json_t *features, const mesh_wisdom_fix *f)
 {
     size_t i, n = json_array_size(features), common = 0, mine = 0;
     json_t *v;
@@ -518,7 +517,7 @@ int mesh_wisdom_candidates(mesh_wisdom_store *s, const mesh_wisdom_trust *t, con
             dup = !strcmp(seen[i], r.fix.action);
         if (dup)
             continue; /* an older matching record of this origin for this action */
-        double tw = mesh_wisdom_trust_weight(t, r.origin, now_ms), sim = jaccard(features, &r.fix),
+        double tw = mesh_wisdom_trust_weight(t, r.origin, now_ms), sim = mesh_wisdom_likeness(features, &r.fix),
                hs = mesh_wisdom_host_similarity(host, &r.host);
         if (tw <= 0 || sim < 0.5 || hs <= 0)
             continue;

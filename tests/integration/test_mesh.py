@@ -7,53 +7,12 @@ with a certificate from another fleet that is never listed while its
 rejection is counted. Every wait polls the API with a deadline."""
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 
-from harness import Daemon, SLOW, run, wait_for
-
-MESH_TOOL = os.environ.get("MESH_TOOL", "build/tests/mesh/mesh-tool")
-
-# short membership timings: a dead member is known in about 2 s
-PROBE = "probe_interval_ms = 200\nprobe_timeout_ms = 100\ngossip_interval_ms = 50\nsuspicion_mult = 2\n"
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tool(*args):
-    r = subprocess.run([MESH_TOOL, *args], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r.stdout.strip()
-
-
-def mesh_daemon(port):
-    d = Daemon(config=f"[mesh]\nenabled = yes\nlisten = 127.0.0.1:{port}\n{PROBE}")
-    os.makedirs(d.state_dir, exist_ok=True)
-    return d
-
-
-def peers(d):
-    r = d.get("/v1/mesh/peers")
-    assert r.status == 200, r.body
-    return {p["node_id"]: p for p in r.json()["peers"]}
-
-
-def mesh_status(d):
-    r = d.get("/v1/mesh/status")
-    assert r.status == 200, r.body
-    return r.json()
-
-
-def alive(d, ids):
-    p = peers(d)
-    return all(i in p and p[i]["state"] == "alive" for i in ids) and p
-
+from harness import SLOW, run, wait_for
+from meshfix import alive, free_udp_port, mesh_daemon, mesh_status, peers, tool
 
 def metrics(d):
     r = d.get("/metrics")

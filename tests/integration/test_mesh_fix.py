@@ -20,7 +20,6 @@ that failed lowering the origin's trust is the unit test mesh-cell-wisdom.)
 Every wait polls with a deadline; every process is stopped even on failure."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,12 +27,10 @@ import time
 import urllib.request
 
 from harness import Daemon, Peer, free_port, run, wait_for
+from meshfix import free_udp_port, mesh_config, tool
 from test_heal import _kill_leftovers, svc  # noqa: F401 - registers the leftover killer
 
-MESH_TOOL = os.environ.get("MESH_TOOL", "build/tests/mesh/mesh-tool")
 FAKELLM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llm", "fakellm.py")
-PROBE = ("probe_interval_ms = 200\nprobe_timeout_ms = 100\ngossip_interval_ms = 50\nsuspicion_mult = 2\n"
-         "publish_interval_ms = 500\n")
 
 WEB = r'''import http.server, os, sys, threading, time
 port, trigger = int(sys.argv[1]), sys.argv[2]
@@ -59,18 +56,6 @@ threading.Thread(target=watch, daemon=True).start()
 print("web: listening on", port, flush=True)
 http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 '''
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tool(*args):
-    r = subprocess.run([MESH_TOOL, *args], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r.stdout.strip()
 
 
 def up(port):
@@ -116,7 +101,7 @@ def cell(name, udp, web_port, seed=None, extra=""):
     trigger = os.path.join(d.tmp, "wedge")
     seeds = f"seeds = {seed}\n" if seed else ""
     d.write_config(
-        f"[mesh]\nenabled = yes\nlisten = 127.0.0.1:{udp}\n{PROBE}{seeds}"
+        mesh_config(udp) + "publish_interval_ms = 500\n" + seeds +
         "[logs]\nnew_template_grace = 0s\n"
         "[brain]\nwindow = 2s\ndeadline = 30s\n" + extra +
         "[heal]\nverify = 5s\nflap = 100 restarts within 1m\nmax_actions = 200 per 1m\nservice_max_actions = 100 per 1m\n"

@@ -27,10 +27,9 @@ import sys
 import tempfile
 import time
 
-from harness import Daemon, SLOW, run, wait_for
+from harness import SLOW, run, wait_for
+from meshfix import alive, free_udp_port, mesh_daemon, mesh_status, peers, tool
 
-MESH_TOOL = os.environ.get("MESH_TOOL", "build/tests/mesh/mesh-tool")
-PROBE = "probe_interval_ms = 200\nprobe_timeout_ms = 100\ngossip_interval_ms = 50\nsuspicion_mult = 2\n"
 TOOLS = ("dbus-daemon", "avahi-daemon", "unshare", "ip")
 
 BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -79,18 +78,6 @@ def missing_tools():
     if os.geteuid() != 0:
         why.append("root (namespaces for avahi-daemon)")
     return why
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tool(*args):
-    r = subprocess.run([MESH_TOOL, *args], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r.stdout.strip()
 
 
 def read(path):
@@ -149,29 +136,6 @@ def start_avahi(tmp, bus):
     return p, logpath
 
 
-def mesh_daemon(port):
-    d = Daemon(config=f"[mesh]\nenabled = yes\nlisten = 127.0.0.1:{port}\ndiscover = mdns\n{PROBE}")
-    os.makedirs(d.state_dir, exist_ok=True)
-    return d
-
-
-def status(d):
-    r = d.get("/v1/mesh/status")
-    assert r.status == 200, r.body
-    return r.json()
-
-
-def peers(d):
-    r = d.get("/v1/mesh/peers")
-    assert r.status == 200, r.body
-    return {p["node_id"]: p for p in r.json()["peers"]}
-
-
-def alive(d, ids):
-    p = peers(d)
-    return all(i in p and p[i]["state"] == "alive" for i in ids)
-
-
 def test_mesh_mdns():
     tmp = tempfile.mkdtemp(prefix="ippoc-it.mdns.")
     fleet, other = os.path.join(tmp, "fleet"), os.path.join(tmp, "other")
@@ -187,7 +151,7 @@ def test_mesh_mdns():
         tool("fleet", fleet)
         tool("fleet", other)
         ports = [free_udp_port() for _ in range(3)]
-        ds = [mesh_daemon(p) for p in ports]
+        ds = [mesh_daemon(p, "discover = mdns\n") for p in ports]
         a, b, x = ds
         tool("invite", fleet, a.state_dir, "cell-a")  # no seeds in the tokens
         tool("invite", fleet, b.state_dir, "cell-b")
@@ -196,7 +160,7 @@ def test_mesh_mdns():
         for d in ds:
             d.start()
 
-        st = status(a)
+        st = mesh_status(a)
         assert st["joined"] is True and st["discovery"]["mode"] == "mdns", st
         assert st["discovery"]["active"] is True, st
         wait_for(lambda: alive(a, ["cell-a", "cell-b"]) and alive(b, ["cell-a", "cell-b"]), 20 * SLOW,
@@ -204,16 +168,16 @@ def test_mesh_mdns():
         took = time.monotonic() - t0
         print(f"  two cells with no seeds alive on each other {took:.2f} s after their start", flush=True)
 
-        sa, sb, sx = status(a)["discovery"], status(b)["discovery"], status(x)["discovery"]
+        sa, sb, sx = mesh_status(a)["discovery"], mesh_status(b)["discovery"], mesh_status(x)["discovery"]
         assert sa["published"] and sb["published"] and sa["fleet_fp"] == sb["fleet_fp"], (sa, sb)
         assert sa["joins"] + sb["joins"] >= 1, (sa, sb)
         assert sx["fleet_fp"] != sa["fleet_fp"], (sa, sx)
         assert peers(a)["cell-b"]["addr"] == f"127.0.0.1:{ports[1]}", peers(a)
 
         # the other fleet's cell saw both services and joined neither; they saw its
-        wait_for(lambda: status(x)["discovery"]["foreign"] >= 2 and status(a)["discovery"]["foreign"] >= 1
-                 and status(b)["discovery"]["foreign"] >= 1, 10 * SLOW, "the foreign services to be seen")
-        sx = status(x)["discovery"]
+        wait_for(lambda: mesh_status(x)["discovery"]["foreign"] >= 2 and mesh_status(a)["discovery"]["foreign"] >= 1
+                 and mesh_status(b)["discovery"]["foreign"] >= 1, 10 * SLOW, "the foreign services to be seen")
+        sx = mesh_status(x)["discovery"]
         assert sx["joins"] == 0, sx
         assert set(peers(x)) <= {"cell-x"}, peers(x)
         assert "cell-x" not in peers(a) and "cell-x" not in peers(b)

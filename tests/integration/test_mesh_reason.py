@@ -12,8 +12,8 @@ import sys
 import tempfile
 import time
 
-from harness import Daemon, wait_for
-from test_mesh import PROBE, free_udp_port, mesh_status, tool
+from harness import wait_for
+from meshfix import free_udp_port, mesh_daemon, mesh_status, tool
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "llm"))
 import fakellm  # noqa: E402 - the stand-in model server (tests/llm)
@@ -23,9 +23,7 @@ QUESTION = f"how is the disk on {HOST} at {IP}? mail {EMAIL}"
 
 
 def cell(port, extra=""):
-    d = Daemon(config=f"[mesh]\nenabled = yes\nlisten = 127.0.0.1:{port}\n{PROBE}{extra}")
-    os.makedirs(d.state_dir, exist_ok=True)
-    return d
+    return mesh_daemon(port, after=extra)
 
 
 def ask(d, question, timeout=30):

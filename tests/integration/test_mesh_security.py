@@ -30,24 +30,12 @@ import tempfile
 import threading
 import time
 
-from harness import IPPOC, Daemon, run, wait_for
+import meshfix
+from harness import IPPOC, run, wait_for
+from meshfix import alive, free_udp_port, mesh_status, peers, tool
 
-MESH_TOOL = os.environ.get("MESH_TOOL", "build/tests/mesh/mesh-tool")
 MESH_KNOCK = os.environ.get("MESH_KNOCK", "build/tests/mesh/mesh-knock")
-PROBE = "probe_interval_ms = 200\nprobe_timeout_ms = 100\ngossip_interval_ms = 50\nsuspicion_mult = 2\n"
 DAY = 86400
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tool(*args):
-    r = subprocess.run([MESH_TOOL, *args], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r.stdout.strip()
 
 
 def ippoc(sd, *args):
@@ -60,27 +48,9 @@ def ippoc(sd, *args):
 
 
 def mesh_daemon(port, ds):
-    d = Daemon(config=f"[mesh]\nenabled = yes\nlisten = 127.0.0.1:{port}\n{PROBE}")
-    os.makedirs(d.state_dir, exist_ok=True)
+    d = meshfix.mesh_daemon(port)
     ds.append(d)
     return d
-
-
-def peers(d):
-    r = d.get("/v1/mesh/peers")
-    assert r.status == 200, r.body
-    return {p["node_id"]: p for p in r.json()["peers"]}
-
-
-def status(d):
-    r = d.get("/v1/mesh/status")
-    assert r.status == 200, r.body
-    return r.json()
-
-
-def alive(d, ids):
-    p = peers(d)
-    return all(i in p and p[i]["state"] == "alive" for i in ids)
 
 
 def live(d, node):
@@ -89,7 +59,7 @@ def live(d, node):
 
 
 def rejected(d, why=None):
-    r = status(d)["rejected"]
+    r = mesh_status(d)["rejected"]
     return r[why] if why else sum(r.values())
 
 
@@ -125,8 +95,8 @@ def revocation_case(by_key):
         t0 = time.monotonic()
         r = ippoc(a.state_dir, "revoke", *(["--key", c_pk] if by_key else ["--serial", serial]))
         assert "asked ippocd" in r.stderr, r.stderr  # the CLI SIGHUPs A
-        wait_for(lambda: status(a)["revocations"] == 1, 5, "A to reload the list")
-        wait_for(lambda: status(b)["revocations"] == 1, 10, "B to learn the revocation by gossip")
+        wait_for(lambda: mesh_status(a)["revocations"] == 1, 5, "A to reload the list")
+        wait_for(lambda: mesh_status(b)["revocations"] == 1, 10, "B to learn the revocation by gossip")
         t_gossip = time.monotonic() - t0
         assert os.path.getsize(os.path.join(b.state_dir, "mesh-revoked.bin")) > 0
         wait_for(lambda: all(peers(x).get("cell-c", {}).get("state") == "dead" for x in (a, b)), 10,
@@ -186,7 +156,7 @@ def test_cert_window():
         tool("fleet", a.state_dir)
         tool("invite", a.state_dir, a.state_dir, "cell-a")
         a.start()
-        wait_for(lambda: status(a)["joined"], 10, "A joined")
+        wait_for(lambda: mesh_status(a)["joined"], 10, "A joined")
         addr = f"127.0.0.1:{pa}"
         for name, from_s in (("cell-expired", -3 * DAY), ("cell-future", 2 * DAY)):
             before = rejected(a, "cert")
@@ -273,16 +243,16 @@ def test_replay_forge():
         a, b, relay = relayed_pair(ds)
         types = sorted({p[0] for p in relay.recorded})
         print(f"  recorded {len(relay.recorded)} datagrams from B via the relay, types {types}", flush=True)
-        to_a = ("127.0.0.1", int(status(a)["listen"].rsplit(":", 1)[1]))
+        to_a = ("127.0.0.1", int(mesh_status(a)["listen"].rsplit(":", 1)[1]))
         t6 = relay.of_type(6)[0]
 
         # (a) a transport datagram again, from the relay's own address: replay
-        before = status(a)["rejected"]
+        before = mesh_status(a)["rejected"]
         relay.back.sendto(t6, to_a)
         wait_for(lambda: rejected(a, "replay") > before["replay"], 5, "A to count the replay")
 
         # (b) one byte flipped in the ciphertext / tag: forged (or malformed)
-        before = status(a)["rejected"]
+        before = mesh_status(a)["rejected"]
         bad = bytearray(t6)
         bad[-1] ^= 0x40
         relay.back.sendto(bytes(bad), to_a)
@@ -292,17 +262,17 @@ def test_replay_forge():
         # (c) the XX initiation again: A answers a new handshake that nobody
         # completes (XX message 1 carries no identity or stamp to tell it from
         # a new one); the recorded message 3 again: its handshake is gone, refused
-        before = status(a)["rejected"]
+        before = mesh_status(a)["rejected"]
         relay.back.sendto(relay.of_type(1)[0], to_a)
         for t4 in relay.of_type(4)[:1]:
             relay.back.sendto(t4, to_a)
             wait_for(lambda: rejected(a) > sum(before.values()), 5, "A to refuse the old message 3")
-        after = status(a)["rejected"]
+        after = mesh_status(a)["rejected"]
         print(f"  rejected on A after the replays: {after}", flush=True)
 
         # A and B stay members with live sessions: B's traffic still flows
-        t = status(a)["packets_in"]
-        wait_for(lambda: status(a)["packets_in"] > t + 5 and live(a, "cell-b") and live(b, "cell-a"), 5,
+        t = mesh_status(a)["packets_in"]
+        wait_for(lambda: mesh_status(a)["packets_in"] > t + 5 and live(a, "cell-b") and live(b, "cell-a"), 5,
                  "A and B still alive with sessions")
         assert rejected(a, "cert") == 0 and rejected(a, "revoked") == 0
         assert a.stop() == 0 and b.stop() == 0
@@ -337,7 +307,7 @@ def test_fuzz():
     rng = random.Random(15)
     try:
         a, b, relay = relayed_pair(ds)
-        st = status(a)
+        st = mesh_status(a)
         port = int(st["listen"].rsplit(":", 1)[1])
         before, pin = sum(st["rejected"].values()), st["packets_in"]
         seeds = list(relay.recorded)
@@ -350,7 +320,7 @@ def test_fuzz():
                     p = mutate(rng, rng.choice(seeds))
                 s.sendto(p, ("127.0.0.1", port))
                 if i % 2000 == 1999:  # let A drain: the kernel's buffer would drop the rest
-                    wait_for(lambda: status(a)["packets_in"] >= pin + i // 2, 10, "A to read the datagrams")
+                    wait_for(lambda: mesh_status(a)["packets_in"] >= pin + i // 2, 10, "A to read the datagrams")
         t_udp = time.monotonic() - t0
         answered = 0
         for i in range(300):  # one at a time: A hangs up on each (a burst would only fill its backlog)
@@ -362,7 +332,7 @@ def test_fuzz():
                     got = c.recv(4096)
                     answered += len(got)
         t_tcp = time.monotonic() - t0 - t_udp
-        st = status(a)
+        st = mesh_status(a)
         assert a.proc.poll() is None, a.log_text()
         got = sum(st["rejected"].values()) - before
         print(f"  20,000 datagrams in {t_udp:.1f} s ({st['packets_in'] - pin} read by A), 300 TCP strings in "

@@ -9,34 +9,25 @@
 
 #include <cmocka.h>
 
+#include "cellfix.h"
+
 #include "mesh/cell_int.h"
 #include "mesh/mesh.h"
-
-static int parse(const char *text, mesh_config *mc, char *err, size_t errlen)
-{
-    core_config c;
-    core_config_defaults(&c);
-    int rc = core_config_load_string(&c, text, "t.conf", err, errlen);
-    if (!rc)
-        rc = mesh_config_parse(&c, mc, err, errlen);
-    core_config_free(&c);
-    return rc;
-}
 
 static void defaults(void **state)
 {
     (void)state;
     mesh_config mc;
     char err[512] = "";
-    assert_int_equal(parse("[daemon]\nlog_level = info\n", &mc, err, sizeof err), 0);
+    assert_int_equal(cellfix_parse("[daemon]\nlog_level = info\n", &mc, err, sizeof err), 0);
     assert_false(mc.enabled);
     assert_string_equal(mc.listen, "127.0.0.1:7947");
     assert_int_equal(mc.nseeds, 0);
     assert_int_equal(mc.roles, 0);
-    assert_int_equal(mc.probe_interval_ms, 1000);
-    assert_int_equal(mc.probe_timeout_ms, 500);
+    assert_int_equal(mc.probe_interval_ms, 500); /* mesh_swim_config_default (swim.h) */
+    assert_int_equal(mc.probe_timeout_ms, 250);
     assert_int_equal(mc.gossip_interval_ms, 200);
-    assert_int_equal(mc.suspicion_mult, 4);
+    assert_int_equal(mc.suspicion_mult, 2);
     assert_int_equal(mc.pushpull_interval_ms, 30000);
 }
 
@@ -45,7 +36,7 @@ static void every_key(void **state)
     (void)state;
     mesh_config mc;
     char err[512] = "";
-    assert_int_equal(parse("[mesh]\nenabled = yes\nlisten = [::1]:0\nseeds = 127.0.0.1:7001, 127.0.0.1:7002\n"
+    assert_int_equal(cellfix_parse("[mesh]\nenabled = yes\nlisten = [::1]:0\nseeds = 127.0.0.1:7001, 127.0.0.1:7002\n"
                            "roles = reasoning, tool\nprobe_interval_ms = 200\nprobe_timeout_ms = 100\n"
                            "gossip_interval_ms = 50\nsuspicion_mult = 2\npushpull_interval_ms = 2000\n",
                            &mc, err, sizeof err),
@@ -66,7 +57,7 @@ static void expect_error(const char *text, const char *place, const char *reason
 {
     mesh_config mc;
     char err[512] = "";
-    int rc = parse(text, &mc, err, sizeof err);
+    int rc = cellfix_parse(text, &mc, err, sizeof err);
     if (rc != -EINVAL)
         fail_msg("'%s' gave %d", text, rc);
     if (!strstr(err, place) || !strstr(err, reason))
@@ -90,7 +81,7 @@ static void bad_values(void **state)
     expect_error("[mesh]\npushpull_interval_ms = 50\n", "t.conf:2:", "100..3600000");
     expect_error("[mesh]\nprobe_interval_ms = 300\nprobe_timeout_ms = 300\n", "t.conf:3:",
                  "must be under probe_interval_ms");
-    expect_error("[mesh]\nprobe_interval_ms = 400\n", "t.conf:2:", "must be under probe_interval_ms");
+    expect_error("[mesh]\nprobe_interval_ms = 200\n", "t.conf:2:", "must be under probe_interval_ms"); /* default timeout 250 */
     expect_error("[mesh]\nlisten_on = 1\n", "t.conf:2:", "unknown key 'listen_on'");
 }
 

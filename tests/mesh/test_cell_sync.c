@@ -26,83 +26,45 @@
 
 #include <cmocka.h>
 
+#include "cellfix.h"
+
 #include "mesh/identity.h"
 #include "mesh/mesh.h"
 #include "mesh/stream.h"
 
-#define DEADLINE_MS 30000
+#define DEADLINE_MS CELLFIX_DEADLINE_MS
 #define SIM_ENTRIES 300
 /* A simulated member fails its probes: a cell that probed it holds it as
  * suspect, and a suspect it does not know is not adopted by a cell that
  * joins later (memberlist's rule). Slow probing keeps that to a few. */
 #define SIM_MIN (SIM_ENTRIES - 10)
 
-static void make_token(const char *fleet_dir, const char *state, const char *node_id)
-{
-    char path[512], err[512];
-    mesh_identity_key fk, nk;
-    snprintf(path, sizeof path, "%s/%s", fleet_dir, MESH_ID_FLEET_KEY_FILE);
-    if (mesh_identity_key_load(path, MESH_KEY_FLEET, &fk, err, sizeof err) &&
-        mesh_identity_key_create(path, MESH_KEY_FLEET, &fk, err, sizeof err))
-        fail_msg("fleet key: %s", err);
-    if (mesh_identity_node_key(state, &nk, NULL, err, sizeof err))
-        fail_msg("node key: %s", err);
-    mesh_identity_token t;
-    memset(&t, 0, sizeof t);
-    memcpy(t.cert.node_pk, nk.pk, MESH_ID_PK_BYTES);
-    snprintf(t.cert.node_id, sizeof t.cert.node_id, "%s", node_id);
-    t.cert.roles = MESH_ROLE_TOOL | MESH_ROLE_RELAY;
-    t.cert.not_before = (int64_t)time(NULL) - 60;
-    t.cert.not_after = (int64_t)time(NULL) + 3600;
-    if (mesh_identity_cert_sign(&t.cert, &fk, err, sizeof err) || mesh_identity_member_save(state, &t, err, sizeof err))
-        fail_msg("token: %s", err);
-}
-
-static json_t *view(char *text)
-{
-    assert_non_null(text);
-    json_t *j = json_loads(text, 0, NULL);
-    free(text);
-    assert_non_null(j);
-    return j;
-}
-
-/* status.sync.<key> */
-static json_int_t sync_n(mesh_cell *m, const char *key)
-{
-    json_t *j = view(mesh_cell_status_json(m));
-    json_int_t v = json_integer_value(json_object_get(json_object_get(j, "sync"), key));
-    json_decref(j);
-    return v;
-}
-
 /* Members the cell knows in any state, itself included. */
 static json_int_t known(mesh_cell *m)
 {
-    json_t *j = view(mesh_cell_status_json(m)), *ms = json_object_get(j, "members");
+    json_t *j = cellfix_view(mesh_cell_status_json(m)), *ms = json_object_get(j, "members");
     json_int_t n = json_integer_value(json_object_get(ms, "alive")) + json_integer_value(json_object_get(ms, "suspect")) +
                    json_integer_value(json_object_get(ms, "dead")) + json_integer_value(json_object_get(ms, "left"));
     json_decref(j);
     return n;
 }
 
-static bool wait_sync(mesh_cell *m, const char *key, json_int_t at_least)
+typedef struct {
+    mesh_cell *m;
+    json_int_t at_least;
+} knowing;
+
+static bool knows(void *arg)
 {
-    for (int t = 0; t < DEADLINE_MS; t += 20) {
-        if (sync_n(m, key) >= at_least)
-            return true;
-        usleep(20000);
-    }
-    return false;
+    knowing *k = arg;
+    return known(k->m) >= k->at_least;
 }
 
 static bool wait_known(mesh_cell *m, json_int_t at_least)
 {
-    for (int t = 0; t < DEADLINE_MS; t += 20) {
-        if (known(m) >= at_least)
-            return true;
-        usleep(20000);
-    }
+    knowing k = {m, at_least};
+    if (cellfix_wait(knows, &k))
+        return true;
     char *st = mesh_cell_status_json(m);
     print_message("the cell knows %lld members, not %lld: %s\n", (long long)known(m), (long long)at_least, st);
     free(st);
@@ -111,15 +73,12 @@ static bool wait_known(mesh_cell *m, json_int_t at_least)
 
 static void config(core_config *c, const char *state, const char *listen, const char *seed, int pushpull_ms)
 {
-    char text[1024], err[512];
-    core_config_defaults(c);
-    snprintf(c->state_dir, sizeof c->state_dir, "%s", state);
+    char text[1024];
     snprintf(text, sizeof text,
              "[mesh]\nenabled = yes\nlisten = %s\nprobe_interval_ms = 5000\nprobe_timeout_ms = 1000\n"
              "gossip_interval_ms = 50\nsuspicion_mult = 2\npushpull_interval_ms = %d\n%s%s%s",
              listen, pushpull_ms, seed ? "seeds = " : "", seed ? seed : "", seed ? "\n" : "");
-    if (core_config_load_string(c, text, "cell.conf", err, sizeof err))
-        fail_msg("config: %s", err);
+    cellfix_config_text(c, state, text);
 }
 
 static mesh_cell *start(const char *state, const char *listen, const char *seed, int pushpull_ms, core_config *c)
@@ -135,7 +94,7 @@ static mesh_cell *start(const char *state, const char *listen, const char *seed,
 
 static void listen_addr(mesh_cell *m, char *out, size_t n)
 {
-    json_t *j = view(mesh_cell_status_json(m));
+    json_t *j = cellfix_view(mesh_cell_status_json(m));
     snprintf(out, n, "%s", json_string_value(json_object_get(j, "listen")));
     json_decref(j);
     assert_non_null(strstr(out, "127.0.0.1:"));
@@ -328,11 +287,11 @@ static void sync_paths(void **state)
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         assert_non_null(mkdtemp(dirs[i]));
     core_log_setup(getenv("SYNC_LOG") ? atoi(getenv("SYNC_LOG")) : CORE_LOG_ERR, 0); /* 2 info, 3 debug */
-    make_token(fleet, da, "cell-a");
-    make_token(fleet, db, "cell-b");
-    make_token(fleet, dc, "cell-c");
-    make_token(fleet, dd, "cell-d");
-    make_token(fleet, ds, "sim");
+    cellfix_token(fleet, da, "cell-a", CELLFIX_ROLES);
+    cellfix_token(fleet, db, "cell-b", CELLFIX_ROLES);
+    cellfix_token(fleet, dc, "cell-c", CELLFIX_ROLES);
+    cellfix_token(fleet, dd, "cell-d", CELLFIX_ROLES);
+    cellfix_token(fleet, ds, "sim", CELLFIX_ROLES);
 
     /* a, and b that joins it: the join and then b's periodic push-pulls go over TCP */
     core_config ca, cb, cc, cd;
@@ -343,11 +302,11 @@ static void sync_paths(void **state)
     listen_addr(b, baddr, sizeof baddr);
     assert_true(wait_known(a, 2));
     assert_true(wait_known(b, 2));
-    assert_true(wait_sync(b, "tcp", 3)); /* the join, then push-pulls every 300 ms */
-    assert_true(wait_sync(a, "tcp", 2)); /* a's own push-pulls with b */
-    assert_true(sync_n(a, "served") >= 2);
-    assert_int_equal(sync_n(a, "udp_fallback"), 0);
-    assert_int_equal(sync_n(b, "udp_fallback"), 0);
+    assert_true(cellfix_wait_status(b, "sync", "tcp", 3)); /* the join, then push-pulls every 300 ms */
+    assert_true(cellfix_wait_status(a, "sync", "tcp", 2)); /* a's own push-pulls with b */
+    assert_true(cellfix_status_int(a, "sync", "served") >= 2);
+    assert_int_equal(cellfix_status_int(a, "sync", "udp_fallback"), 0);
+    assert_int_equal(cellfix_status_int(b, "sync", "udp_fallback"), 0);
     char *prom = mesh_cell_prometheus(b);
     assert_non_null(prom);
     assert_non_null(strstr(prom, "ippoc_mesh_sync_total{path=\"tcp\"} "));
@@ -376,23 +335,23 @@ static void sync_paths(void **state)
     assert_true(wait_known(c, 3 + SIM_MIN));
     print_message("c (TCP join) knows %lld members after %llu ms\n", (long long)known(c),
                   (unsigned long long)(core_mono_ms() - t0));
-    assert_true(wait_sync(c, "tcp", 1)); /* counted just after its packets are applied */
-    assert_true(wait_sync(a, "udp_fallback", 1)); /* a's push-pull that picked c (or a sim member) */
+    assert_true(cellfix_wait_status(c, "sync", "tcp", 1)); /* counted just after its packets are applied */
+    assert_true(cellfix_wait_status(a, "sync", "udp_fallback", 1)); /* a's push-pull that picked c (or a sim member) */
 
     /* d, without a TCP listener either, joins through c only: d's join and
      * c's answer (the whole state) fall back to UDP, and d converges */
     int dp = 0, dblocker = take_tcp_port(&dp);
     char dport[40];
     snprintf(dport, sizeof dport, "127.0.0.1:%d", dp);
-    json_int_t c_fallbacks = sync_n(c, "udp_fallback");
+    json_int_t c_fallbacks = cellfix_status_int(c, "sync", "udp_fallback");
     t0 = core_mono_ms();
     mesh_cell *d = start(dd, dport, cport, 30000, &cd);
     assert_true(wait_known(d, 4 + SIM_MIN));
     print_message("d (UDP fallback join) knows %lld members after %llu ms\n", (long long)known(d),
                   (unsigned long long)(core_mono_ms() - t0));
-    assert_true(sync_n(d, "udp_fallback") >= 1);
-    assert_true(wait_sync(c, "udp_fallback", c_fallbacks + 1));
-    assert_int_equal(sync_n(d, "served"), 0);
+    assert_true(cellfix_status_int(d, "sync", "udp_fallback") >= 1);
+    assert_true(cellfix_wait_status(c, "sync", "udp_fallback", c_fallbacks + 1));
+    assert_int_equal(cellfix_status_int(d, "sync", "served"), 0);
     prom = mesh_cell_prometheus(d);
     assert_non_null(prom);
     assert_null(strstr(prom, "ippoc_mesh_sync_total{path=\"udp_fallback\"} 0\n"));

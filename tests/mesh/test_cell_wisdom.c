@@ -23,84 +23,17 @@
 
 #include <cmocka.h>
 
+#include "cellfix.h"
+
 #include "mesh/identity.h"
 #include "mesh/mesh.h"
 
-#define DEADLINE_MS 30000
-
-static json_t *view(char *text);
-
-static void make_token(const char *fleet_dir, const char *state, const char *node_id)
-{
-    char path[512], err[512];
-    mesh_identity_key fk, nk;
-    snprintf(path, sizeof path, "%s/%s", fleet_dir, MESH_ID_FLEET_KEY_FILE);
-    if (mesh_identity_key_load(path, MESH_KEY_FLEET, &fk, err, sizeof err) &&
-        mesh_identity_key_create(path, MESH_KEY_FLEET, &fk, err, sizeof err))
-        fail_msg("fleet key: %s", err);
-    if (mesh_identity_node_key(state, &nk, NULL, err, sizeof err))
-        fail_msg("node key: %s", err);
-    mesh_identity_token t;
-    memset(&t, 0, sizeof t);
-    memcpy(t.cert.node_pk, nk.pk, MESH_ID_PK_BYTES);
-    snprintf(t.cert.node_id, sizeof t.cert.node_id, "%s", node_id);
-    t.cert.roles = MESH_ROLE_TOOL | MESH_ROLE_RELAY;
-    t.cert.not_before = (int64_t)time(NULL) - 60;
-    t.cert.not_after = (int64_t)time(NULL) + 3600;
-    if (mesh_identity_cert_sign(&t.cert, &fk, err, sizeof err) || mesh_identity_member_save(state, &t, err, sizeof err))
-        fail_msg("token: %s", err);
-}
-
-static void config(core_config *c, const char *state, const char *seed)
-{
-    char text[1024], err[512];
-    core_config_defaults(c);
-    snprintf(c->state_dir, sizeof c->state_dir, "%s", state);
-    snprintf(text, sizeof text,
-             "[mesh]\nenabled = yes\nlisten = 127.0.0.1:0\nprobe_interval_ms = 200\nprobe_timeout_ms = 100\n"
-             "gossip_interval_ms = 50\nsuspicion_mult = 2\npublish_interval_ms = 300\n%s%s%s",
-             seed ? "seeds = " : "", seed ? seed : "", seed ? "\n" : "");
-    if (core_config_load_string(c, text, "cell.conf", err, sizeof err))
-        fail_msg("config: %s", err);
-}
-
-static json_t *view(char *text)
-{
-    assert_non_null(text);
-    json_t *j = json_loads(text, 0, NULL);
-    free(text);
-    assert_non_null(j);
-    return j;
-}
-
-/* The state of member id in the cell's peer view, "" when not listed. */
-static void member_state(mesh_cell *m, const char *id, char *out, size_t n)
-{
-    json_t *j = view(mesh_cell_peers_json(m)), *p;
-    size_t i;
-    out[0] = 0;
-    json_array_foreach(json_object_get(j, "peers"), i, p)
-        if (!strcmp(json_string_value(json_object_get(p, "node_id")), id))
-            snprintf(out, n, "%s", json_string_value(json_object_get(p, "state")));
-    json_decref(j);
-}
-
-static bool wait_state(mesh_cell *m, const char *id, const char *want)
-{
-    char st[16];
-    for (int t = 0; t < DEADLINE_MS; t += 20) {
-        member_state(m, id, st, sizeof st);
-        if (!strcmp(st, want))
-            return true;
-        usleep(20000);
-    }
-    return false;
-}
+#define DEADLINE_MS CELLFIX_DEADLINE_MS
 
 /* a's trust as b's peer view shows it. */
 static double trust_of(mesh_cell *m, const char *id)
 {
-    json_t *j = view(mesh_cell_peers_json(m)), *p;
+    json_t *j = cellfix_view(mesh_cell_peers_json(m)), *p;
     size_t i;
     double t = NAN;
     json_array_foreach(json_object_get(j, "peers"), i, p)
@@ -166,15 +99,10 @@ static void fix_passes(void **state)
     (void)state;
     char fleet[] = "/tmp/ippoc-wis-f-XXXXXX", da[] = "/tmp/ippoc-wis-a-XXXXXX", db[] = "/tmp/ippoc-wis-b-XXXXXX";
     char err[1024] = "";
-    assert_non_null(mkdtemp(fleet));
-    assert_non_null(mkdtemp(da));
-    assert_non_null(mkdtemp(db));
-    core_log_setup(CORE_LOG_ERR, 0);
-    make_token(fleet, da, "cell-a");
-    make_token(fleet, db, "cell-b");
+    cellfix_pair(fleet, da, db);
 
     core_config ca, cb;
-    config(&ca, da, NULL);
+    cellfix_config(&ca, da, NULL, "publish_interval_ms = 300\n");
     mem_t *mem = NULL;
     if (mem_open(&mem, &ca, err, sizeof err))
         fail_msg("mem_open: %s", err);
@@ -184,10 +112,8 @@ static void fix_passes(void **state)
     mesh_cell_opts oa = {.state_dir = da, .mem = mem}, ob = {.state_dir = db};
     if (mesh_cell_new(&oa, &a, err, sizeof err) || mesh_cell_configure(a, &ca, err, sizeof err))
         fail_msg("cell a: %s", err);
-    json_t *st = view(mesh_cell_status_json(a));
     char seed[80];
-    snprintf(seed, sizeof seed, "%s", json_string_value(json_object_get(st, "listen")));
-    json_decref(st);
+    cellfix_listen(a, seed, sizeof seed);
 
     /* a cell not running knows no wisdom; bad arguments are refused */
     if (mesh_cell_new(&ob, &b, err, sizeof err))
@@ -199,10 +125,10 @@ static void fix_passes(void **state)
     assert_non_null(strstr(err, "features"));
     json_decref(notarray);
 
-    config(&cb, db, seed);
+    cellfix_config(&cb, db, seed, "publish_interval_ms = 300\n");
     if (mesh_cell_configure(b, &cb, err, sizeof err))
         fail_msg("cell b: %s", err);
-    assert_true(wait_state(b, "cell-a", "alive"));
+    assert_true(cellfix_wait_state(b, "cell-a", "alive"));
 
     /* a's fix record reaches b and becomes a candidate there, a behind it */
     mesh_cell_wisdom_cand got;
@@ -227,7 +153,7 @@ static void fix_passes(void **state)
 
     /* it worked here: a's trust as b sees it rises; an action never proposed
      * for these features moves nothing */
-    assert_true(wait_state(b, "cell-a", "alive"));
+    assert_true(cellfix_wait_state(b, "cell-a", "alive"));
     double t0 = trust_of(b, "cell-a");
     assert_false(isnan(t0));
     assert_int_equal(mesh_cell_wisdom_outcome(b, "stop", f, true), 0);
@@ -255,7 +181,7 @@ static void fix_passes(void **state)
     b = NULL;
     if (mesh_cell_new(&ob, &b, err, sizeof err) || mesh_cell_configure(b, &cb, err, sizeof err))
         fail_msg("cell b again: %s", err);
-    assert_true(wait_state(b, "cell-a", "alive"));
+    assert_true(cellfix_wait_state(b, "cell-a", "alive"));
     double t3 = trust_of(b, "cell-a");
     assert_true(t3 < t0 + 0.05);
 

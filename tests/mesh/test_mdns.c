@@ -14,6 +14,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+
+#include "cellfix.h"
 #include <jansson.h>
 
 #include "mesh/cell_int.h"
@@ -58,65 +60,22 @@ static void txt(void **state)
     assert_false(cell_mdns_txt_matches(NULL, 0, fp));
 }
 
-static int parse(const char *text, mesh_config *mc, char *err, size_t errlen)
-{
-    core_config c;
-    core_config_defaults(&c);
-    int rc = core_config_load_string(&c, text, "t.conf", err, errlen);
-    if (!rc)
-        rc = mesh_config_parse(&c, mc, err, errlen);
-    core_config_free(&c);
-    return rc;
-}
-
 static void config_key(void **state)
 {
     (void)state;
     mesh_config mc;
     char err[512] = "";
-    assert_int_equal(parse("[mesh]\nenabled = yes\n", &mc, err, sizeof err), 0);
+    assert_int_equal(cellfix_parse("[mesh]\nenabled = yes\n", &mc, err, sizeof err), 0);
     assert_int_equal(mc.discover, MESH_DISCOVER_SEEDS);
-    assert_int_equal(parse("[mesh]\ndiscover = mdns\n", &mc, err, sizeof err), 0);
+    assert_int_equal(cellfix_parse("[mesh]\ndiscover = mdns\n", &mc, err, sizeof err), 0);
     assert_int_equal(mc.discover, MESH_DISCOVER_MDNS);
-    assert_int_equal(parse("[mesh]\ndiscover = seeds\n", &mc, err, sizeof err), 0);
+    assert_int_equal(cellfix_parse("[mesh]\ndiscover = seeds\n", &mc, err, sizeof err), 0);
     assert_int_equal(mc.discover, MESH_DISCOVER_SEEDS);
-    assert_int_equal(parse("[mesh]\nenabled = yes\ndiscover = bonjour\n", &mc, err, sizeof err), -EINVAL);
+    assert_int_equal(cellfix_parse("[mesh]\nenabled = yes\ndiscover = bonjour\n", &mc, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "t.conf:3"));
     assert_non_null(strstr(err, "[mesh] discover: 'bonjour' is not seeds or mdns"));
-    assert_int_equal(parse("[mesh]\ndiscovery = mdns\n", &mc, err, sizeof err), -EINVAL);
+    assert_int_equal(cellfix_parse("[mesh]\ndiscovery = mdns\n", &mc, err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "discover)")); /* the unknown key's answer lists it */
-}
-
-static void make_token(const char *fleet_dir, const char *state, const char *node_id)
-{
-    char path[512], err[512];
-    mesh_identity_key fk, nk;
-    snprintf(path, sizeof path, "%s/%s", fleet_dir, MESH_ID_FLEET_KEY_FILE);
-    if (mesh_identity_key_create(path, MESH_KEY_FLEET, &fk, err, sizeof err))
-        fail_msg("fleet key: %s", err);
-    if (mesh_identity_node_key(state, &nk, NULL, err, sizeof err))
-        fail_msg("node key: %s", err);
-    mesh_identity_token t;
-    memset(&t, 0, sizeof t);
-    memcpy(t.cert.node_pk, nk.pk, MESH_ID_PK_BYTES);
-    snprintf(t.cert.node_id, sizeof t.cert.node_id, "%s", node_id);
-    t.cert.roles = MESH_ROLE_TOOL;
-    t.cert.not_before = (int64_t)time(NULL) - 60;
-    t.cert.not_after = (int64_t)time(NULL) + 3600;
-    if (mesh_identity_cert_sign(&t.cert, &fk, err, sizeof err) || mesh_identity_member_save(state, &t, err, sizeof err))
-        fail_msg("token: %s", err);
-    mesh_identity_key_wipe(&fk);
-    mesh_identity_key_wipe(&nk);
-}
-
-static json_t *status(mesh_cell *m)
-{
-    char *text = mesh_cell_status_json(m);
-    assert_non_null(text);
-    json_t *j = json_loads(text, 0, NULL);
-    free(text);
-    assert_non_null(j);
-    return j;
 }
 
 /* No avahi-daemon on the bus (a socket path nobody listens on): the cell
@@ -131,7 +90,7 @@ static void no_daemon(void **state)
     snprintf(bus, sizeof bus, "unix:path=%s/no-bus", dir);
     setenv("DBUS_SYSTEM_BUS_ADDRESS", bus, 1);
     core_log_setup(CORE_LOG_ERR, 0);
-    make_token(fleet, dir, "cell-m");
+    cellfix_token(fleet, dir, "cell-m", MESH_ROLE_TOOL);
     mesh_cell *m = NULL;
     mesh_cell_opts o = {.state_dir = dir};
     core_config c;
@@ -142,7 +101,7 @@ static void no_daemon(void **state)
         fail_msg("config: %s", err);
     if (mesh_cell_new(&o, &m, err, sizeof err) || mesh_cell_configure(m, &c, err, sizeof err))
         fail_msg("cell: %s", err);
-    json_t *st = status(m), *d = json_object_get(st, "discovery");
+    json_t *st = cellfix_view(mesh_cell_status_json(m)), *d = json_object_get(st, "discovery");
     assert_true(json_is_true(json_object_get(st, "joined")));
     assert_string_equal(json_string_value(json_object_get(d, "mode")), "mdns");
     assert_true(json_is_false(json_object_get(d, "active")));
@@ -158,7 +117,7 @@ static void no_daemon(void **state)
     if (core_config_load_string(&c, "[mesh]\nenabled = yes\nlisten = 127.0.0.1:0\n", "m.conf", err, sizeof err) ||
         mesh_cell_configure(m, &c, err, sizeof err))
         fail_msg("reconfigure: %s", err);
-    st = status(m);
+    st = cellfix_view(mesh_cell_status_json(m));
     d = json_object_get(st, "discovery");
     assert_true(json_is_true(json_object_get(st, "joined")));
     assert_string_equal(json_string_value(json_object_get(d, "mode")), "seeds");

@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "cellfix.h"
+
 #include "core/core.h"
 #include "llm/llm.h"
 #include "mesh/identity.h"
@@ -35,61 +37,10 @@
 #include <pthread.h>
 #include <sys/socket.h>
 
-#define DEADLINE_MS 30000
+#define DEADLINE_MS CELLFIX_DEADLINE_MS
 
 static char tmp[256];
 static pid_t fake_pid = -1;
-
-static void make_token(const char *fleet_dir, const char *state, const char *node_id, uint32_t roles)
-{
-    char path[512], err[512];
-    mesh_identity_key fk, nk;
-    snprintf(path, sizeof path, "%s/%s", fleet_dir, MESH_ID_FLEET_KEY_FILE);
-    if (mesh_identity_key_load(path, MESH_KEY_FLEET, &fk, err, sizeof err) &&
-        mesh_identity_key_create(path, MESH_KEY_FLEET, &fk, err, sizeof err))
-        fail_msg("fleet key: %s", err);
-    if (mesh_identity_node_key(state, &nk, NULL, err, sizeof err))
-        fail_msg("node key: %s", err);
-    mesh_identity_token t;
-    memset(&t, 0, sizeof t);
-    memcpy(t.cert.node_pk, nk.pk, MESH_ID_PK_BYTES);
-    snprintf(t.cert.node_id, sizeof t.cert.node_id, "%s", node_id);
-    t.cert.roles = roles;
-    t.cert.not_before = (int64_t)time(NULL) - 60;
-    t.cert.not_after = (int64_t)time(NULL) + 3600;
-    if (mesh_identity_cert_sign(&t.cert, &fk, err, sizeof err) || mesh_identity_member_save(state, &t, err, sizeof err))
-        fail_msg("token: %s", err);
-}
-
-static void config(core_config *c, const char *state, const char *extra)
-{
-    char text[2048], err[512];
-    core_config_defaults(c);
-    snprintf(c->state_dir, sizeof c->state_dir, "%s", state);
-    snprintf(text, sizeof text,
-             "[mesh]\nenabled = yes\nlisten = 127.0.0.1:0\nprobe_interval_ms = 200\nprobe_timeout_ms = 100\n"
-             "gossip_interval_ms = 50\nsuspicion_mult = 2\n%s",
-             extra);
-    if (core_config_load_string(c, text, "cell.conf", err, sizeof err))
-        fail_msg("config: %s", err);
-}
-
-static json_t *view(char *text)
-{
-    assert_non_null(text);
-    json_t *j = json_loads(text, 0, NULL);
-    free(text);
-    assert_non_null(j);
-    return j;
-}
-
-static json_int_t reasoning(mesh_cell *m, const char *key)
-{
-    json_t *j = view(mesh_cell_status_json(m));
-    json_int_t v = json_integer_value(json_object_get(json_object_get(j, "reasoning"), key));
-    json_decref(j);
-    return v;
-}
 
 static char *slurp(const char *path)
 {
@@ -171,14 +122,21 @@ static int serve_local(void *ud, const char *body, int timeout_ms, char **answer
     return llm_complete_local_body(ud, body, timeout_ms, answer, err, errlen);
 }
 
+typedef struct {
+    mesh_cell *m;
+    bool want;
+} availability;
+
+static bool available_is(void *arg)
+{
+    availability *a = arg;
+    return mesh_cell_reason_available(a->m) == a->want;
+}
+
 static bool wait_available(mesh_cell *m, bool want)
 {
-    for (int t = 0; t < DEADLINE_MS; t += 20) {
-        if (mesh_cell_reason_available(m) == want)
-            return true;
-        usleep(20000);
-    }
-    return false;
+    availability a = {m, want};
+    return cellfix_wait(available_is, &a);
 }
 
 /* A TCP connection to port on loopback. */
@@ -289,14 +247,14 @@ static void test_reason(void **state)
     assert_int_equal(core_mkdir_p(fleet, 0700), 0);
     assert_int_equal(core_mkdir_p(da, 0700), 0);
     assert_int_equal(core_mkdir_p(db, 0700), 0);
-    make_token(fleet, da, "cell-a", MESH_ROLE_ALL);
-    make_token(fleet, db, "cell-b", MESH_ROLE_TOOL);
+    cellfix_token(fleet, da, "cell-a", MESH_ROLE_ALL);
+    cellfix_token(fleet, db, "cell-b", MESH_ROLE_TOOL);
     int port = start_fakellm("The disk of <host> is full.");
 
     /* A: a local model, serving the fleet */
     core_config ca, cb;
     snprintf(extra, sizeof extra, "[llm]\nlocal = http://127.0.0.1:%d/v1\ntimeout = 10s\n", port);
-    config(&ca, da, extra);
+    cellfix_config(&ca, da, NULL, extra);
     llm *la = NULL, *lb = NULL;
     assert_int_equal(llm_new(&ca, da, NULL, NULL, &la, err, sizeof err), 0);
     mesh_cell *a = NULL, *b = NULL;
@@ -304,7 +262,7 @@ static void test_reason(void **state)
     if (mesh_cell_new(&oa, &a, err, sizeof err) || mesh_cell_configure(a, &ca, err, sizeof err))
         fail_msg("cell a: %s", err);
     mesh_cell_set_reasoner(a, serve_local, la);
-    json_t *st = view(mesh_cell_status_json(a));
+    json_t *st = cellfix_view(mesh_cell_status_json(a));
     const char *listen = json_string_value(json_object_get(st, "listen"));
     char seed[128], listen_copy[64];
     snprintf(listen_copy, sizeof listen_copy, "%s", listen);
@@ -312,7 +270,7 @@ static void test_reason(void **state)
     json_decref(st);
 
     /* B: no model; its llm asks the mesh */
-    config(&cb, db, seed);
+    cellfix_config(&cb, db, NULL, seed);
     assert_int_equal(llm_new(&cb, db, NULL, NULL, &lb, err, sizeof err), 0);
     assert_false(llm_available(lb));
     if (mesh_cell_new(&ob, &b, err, sizeof err) || mesh_cell_configure(b, &cb, err, sizeof err))
@@ -350,9 +308,9 @@ static void test_reason(void **state)
     assert_non_null(strstr(seen, "\"stream\": false"));
     free(sent);
     free(seen);
-    assert_int_equal(reasoning(b, "asked"), 1);
-    assert_int_equal(reasoning(a, "served"), 1);
-    assert_int_equal(reasoning(a, "failed") + reasoning(b, "failed"), 0);
+    assert_int_equal(cellfix_status_int(b, "reasoning", "asked"), 1);
+    assert_int_equal(cellfix_status_int(a, "reasoning", "served"), 1);
+    assert_int_equal(cellfix_status_int(a, "reasoning", "failed") + cellfix_status_int(b, "reasoning", "failed"), 0);
     char *prom = mesh_cell_prometheus(b);
     assert_non_null(strstr(prom, "ippoc_mesh_reasoning_requests_total{role=\"asked\",outcome=\"ok\"} 1"));
     free(prom);
@@ -409,8 +367,8 @@ static void test_reason(void **state)
     assert_non_null(strstr(err, "the model is asleep"));
     assert_non_null(strstr(err, "cell-a"));
     llm_answer_free(&ans);
-    assert_int_equal(reasoning(a, "failed"), 1);
-    assert_int_equal(reasoning(a, "served"), 17);
+    assert_int_equal(cellfix_status_int(a, "reasoning", "failed"), 1);
+    assert_int_equal(cellfix_status_int(a, "reasoning", "served"), 17);
 
     /* a body over the limit is refused before anything is sent */
     char *big = malloc(200000);

@@ -2,7 +2,8 @@
  * and three sessions wired together in memory: every datagram one yields is
  * handed to the one it names, on a virtual clock. Handshakes (XX, IK, the
  * fallback), certificates refused, replay window, forged packets, rekey,
- * lost packets, give-up, simultaneous initiation, cookies, sizes, fuzz. */
+ * lost packets, give-up, simultaneous initiation, cookies, sizes, fuzz, and
+ * (rejoin) a forgotten session brought back by the peer's next packet. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -959,6 +960,248 @@ static void test_data_before_cert(void **state)
     net_free(&w);
 }
 
+/* ---- rejoin: a transport packet for forgotten keys brings the session back ---- */
+
+/* Node f forgot node o (a false death); o still has its session and sends:
+ * f starts an IK handshake to o at once, o accepts it over its old session,
+ * and data flows both ways again. */
+static void check_rejoin(int f, int o)
+{
+    mesh_session_config cfg = {.handshake_retry_ms = 1000};
+    net w;
+    net_init(&w, 2, &cfg);
+    established(&w);
+    mesh_session_forget(w.n[f].s, w.n[o].addr);
+    assert_int_equal(stats(&w, f).sessions, 0);
+    assert_int_equal(stats(&w, o).sessions, 1);
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    int ups_f = w.n[f].ups, ups_o = w.n[o].ups, datas_f = w.n[f].datas;
+    uint64_t ok_o = stats(&w, o).handshakes_ok, t0 = w.now;
+    assert_int_equal(send_seq(&w, o, f, 100, 20), 0);
+    deliver(&w); /* no clock advance: the handshake starts on the packet */
+    assert_int_equal(w.now, t0);
+    mesh_session_stats sf = stats(&w, f);
+    assert_int_equal(sf.unknown_index, 1);
+    assert_int_equal(sf.handshakes_unprompted, 1);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 1);
+    assert_int_equal(w.sent_types[SESS_T_INIT_XX], 0);
+    assert_int_equal(w.n[f].datas, datas_f); /* nothing delivered from the unknown-index packet */
+    assert_int_equal(sf.sessions, 1);
+    assert_int_equal(w.n[f].ups, ups_f + 1);
+    assert_string_equal(w.n[f].up_id, f == 0 ? "cell-1" : "cell-0");
+    assert_int_equal(w.n[o].ups, ups_o); /* o's session was replaced, not lost: no second UP */
+    assert_int_equal(stats(&w, o).handshakes_ok, ok_o + 1);
+    assert_int_equal(w.n[f].downs + w.n[o].downs, 0);
+    assert_int_equal(send_seq(&w, o, f, 101, 20), 0);
+    assert_int_equal(send_seq(&w, f, o, 102, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.n[f].seen[w.n[f].nseen - 1], 101);
+    assert_int_equal(w.n[o].seen[w.n[o].nseen - 1], 102);
+    /* nothing more: no retries, no further initiations, still both ways */
+    run_until(&w, w.now + 20000);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK] + w.sent_types[SESS_T_INIT_XX], 1);
+    assert_int_equal(stats(&w, f).handshakes_unprompted, 1);
+    assert_int_equal(send_seq(&w, o, f, 103, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.n[f].seen[w.n[f].nseen - 1], 103);
+    assert_int_equal(w.n[f].rejects + w.n[o].rejects, 0);
+    net_free(&w);
+}
+
+static void test_rejoin_after_forget(void **state)
+{
+    (void)state;
+    check_rejoin(0, 1); /* the XX initiator forgot */
+    check_rejoin(1, 0); /* the XX responder forgot */
+}
+
+/* The unprompted initiation is lost: one try, no retry and no DOWN; the
+ * sender's next packet, a retry period later, asks again and succeeds. */
+static void test_rejoin_lost_initiation(void **state)
+{
+    (void)state;
+    mesh_session_config cfg = {.handshake_retry_ms = 1000};
+    net w;
+    net_init(&w, 2, &cfg);
+    established(&w);
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    w.drop_type = SESS_T_INIT_IK;
+    w.drop_n = 1;
+    assert_int_equal(send_seq(&w, 1, 0, 1, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 1);
+    assert_int_equal(send_seq(&w, 1, 0, 2, 20), 0); /* pending: no second one */
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 1);
+    run_until(&w, w.now + 5000);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK] + w.sent_types[SESS_T_INIT_XX], 1);
+    assert_int_equal(w.n[0].downs, 0);
+    assert_int_equal(stats(&w, 0).sessions, 0);
+    assert_int_equal(send_seq(&w, 1, 0, 3, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 2);
+    assert_int_equal(stats(&w, 0).handshakes_unprompted, 2);
+    assert_int_equal(stats(&w, 0).sessions, 1);
+    assert_int_equal(send_seq(&w, 1, 0, 4, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.n[0].seen[w.n[0].nseen - 1], 4);
+    net_free(&w);
+}
+
+/* A partition: A found B dead, forgot it and began a handshake to it at
+ * once (gossip to the dead), but the initiation was lost. When the path
+ * works again, B's next packet makes A send its retry at once instead of at
+ * the retry timer; A's waiting payload then reaches B. */
+static void test_rejoin_pending_handshake(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL); /* handshake_retry_ms 5000 */
+    established(&w);
+    uint64_t t0 = w.now;
+    w.drop_all_to = 1; /* partition: nothing from A reaches B */
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    assert_int_equal(send_seq(&w, 0, 1, 1, 20), 0); /* waits; its IK initiation is lost */
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 1);
+    /* B's packet inside the first quarter of the retry period: no early retry */
+    w.now = t0 + 1000;
+    w.drop_all_to = -1;
+    w.drop_type = SESS_T_INIT_IK; /* ... and if it sent one, lose it */
+    w.drop_n = 1;
+    assert_int_equal(send_seq(&w, 1, 0, 2, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK] + w.sent_types[SESS_T_INIT_XX], 1);
+    assert_int_equal(stats(&w, 0).handshakes_unprompted, 0);
+    w.drop_n = 0;
+    w.now = t0 + 3000; /* the partition is over, 2 s before A's retry timer */
+    assert_int_equal(send_seq(&w, 1, 0, 3, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.now, t0 + 3000);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK], 2);
+    assert_int_equal(stats(&w, 0).handshakes_unprompted, 1);
+    assert_int_equal(stats(&w, 0).sessions, 1);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 1); /* A's waiting payload */
+    assert_int_equal(send_seq(&w, 1, 0, 4, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.n[0].seen[w.n[0].nseen - 1], 4);
+    run_until(&w, w.now + 20000); /* the old retry timer fires nothing */
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK] + w.sent_types[SESS_T_INIT_XX], 2);
+    assert_int_equal(w.n[0].downs + w.n[1].downs, 0);
+    net_free(&w);
+}
+
+/* A peer forgotten because it was revoked gets no unprompted initiation
+ * (nothing of ours, not even our certificate in IK message 1). */
+static void test_rejoin_not_revoked(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    mesh_identity_revlist rl;
+    assert_int_equal(mesh_identity_revlist_init(&rl, w.fleet.pk, 0), 0);
+    mesh_session_free(w.n[0].s);
+    node_start(&w, 0, NULL, NULL, &rl);
+    established(&w);
+    const mesh_identity_cert *c = &w.n[1].cert;
+    mesh_identity_revocation r = {.kind = MESH_REVOKE_SERIAL,
+                                  .reason = MESH_REASON_KEY_COMPROMISE,
+                                  .serial = c->serial,
+                                  .time = WALL - 10,
+                                  .until = c->not_after};
+    memcpy(r.node_pk, c->node_pk, 32);
+    char err[256];
+    assert_int_equal(mesh_identity_revocation_sign(&r, &w.fleet, err, sizeof err), 0);
+    assert_int_equal(mesh_identity_revlist_add(&rl, &r, WALL, err, sizeof err), 1);
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    memset(w.sent_types, 0, sizeof w.sent_types);
+    for (uint32_t i = 0; i < 5; i++) {
+        assert_int_equal(send_seq(&w, 1, 0, i, 20), 0);
+        deliver(&w);
+        run_until(&w, w.now + 6000);
+    }
+    assert_int_equal(stats(&w, 0).unknown_index, 5);
+    assert_int_equal(stats(&w, 0).handshakes_unprompted, 0);
+    assert_int_equal(w.sent_types[SESS_T_INIT_IK] + w.sent_types[SESS_T_INIT_XX], 0);
+    assert_int_equal(stats(&w, 0).sessions, 0);
+    net_free(&w);
+    mesh_identity_revlist_free(&rl);
+}
+
+/* 10,000 random-index transport packets from 1,000 spoofed addresses (half
+ * with a learned key, none with a session) over 2 s: at most
+ * SESS_UNPROMPTED_PER_S initiations a second, at most one per address, only
+ * IK and only to learned addresses; the real session is untouched. */
+#define FLOOD_ADDRS 1000
+#define FLOOD_PKTS 10000
+static void test_rejoin_flood(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    established(&w);
+    struct mesh_session *a = w.n[1].s; /* the responder of the real session is flooded */
+    char addrs[FLOOD_ADDRS][32];
+    for (int i = 0; i < FLOOD_ADDRS; i++) {
+        snprintf(addrs[i], sizeof addrs[i], "192.0.2.%d:%d", i % 250 + 1, 7000 + i);
+        if (i % 2 == 0) {
+            mesh_identity_key k;
+            new_key(&k, MESH_KEY_NODE);
+            mesh_session_learn_key(a, addrs[i], k.pk);
+        }
+    }
+    static int per_addr[FLOOD_ADDRS];
+    memset(per_addr, 0, sizeof per_addr);
+    int inits = 0, xx = 0, to_unlearned = 0;
+    uint64_t t0 = w.now;
+    uint8_t pkt[64];
+    for (int i = 0; i < FLOOD_PKTS; i++) {
+        uint64_t now = t0 + (uint64_t)i / 5; /* 5 a millisecond: 2 s in all */
+        size_t len = SESS_DATA_HDR + 16 + randombytes_uniform(sizeof pkt - SESS_DATA_HDR - 16 + 1);
+        randombytes_buf(pkt, len);
+        pkt[0] = SESS_T_DATA;
+        mesh_session_receive(a, now, addrs[(i * 7) % FLOOD_ADDRS], pkt, len);
+        mesh_session_tick(a, now);
+        mesh_session_out o;
+        while (mesh_session_next_out(a, &o)) {
+            if (o.data[0] != SESS_T_INIT_IK && o.data[0] != SESS_T_INIT_XX)
+                continue;
+            inits++;
+            xx += o.data[0] == SESS_T_INIT_XX;
+            int k = -1;
+            for (int j = 0; j < FLOOD_ADDRS && k < 0; j++)
+                if (strcmp(addrs[j], o.addr) == 0)
+                    k = j;
+            assert_true(k >= 0);
+            per_addr[k]++;
+            to_unlearned += k % 2;
+        }
+    }
+    mesh_session_stats st;
+    mesh_session_get_stats(a, &st);
+    printf("flood: %d packets from %d addresses in 2 s -> %d initiations (bound %d)\n", FLOOD_PKTS, FLOOD_ADDRS,
+           inits, 3 * SESS_UNPROMPTED_PER_S);
+    assert_true(inits > 0);
+    assert_true(inits <= 3 * SESS_UNPROMPTED_PER_S); /* the 2 s touch at most 3 one-second windows */
+    assert_int_equal(xx, 0);
+    assert_int_equal(to_unlearned, 0);
+    for (int k = 0; k < FLOOD_ADDRS; k++)
+        assert_true(per_addr[k] <= 1);
+    assert_int_equal((int)st.handshakes_unprompted, inits);
+    assert_int_equal(st.unknown_index + st.rejected_forged, FLOOD_PKTS);
+    assert_int_equal(st.sessions, 1);
+    assert_int_equal(w.n[1].datas, 0);
+    w.now = t0 + 2000;
+    assert_int_equal(send_seq(&w, 0, 1, 5, 20), 0);
+    assert_int_equal(send_seq(&w, 1, 0, 6, 20), 0);
+    deliver(&w);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 5);
+    assert_int_equal(w.n[0].seen[w.n[0].nseen - 1], 6);
+    net_free(&w);
+}
+
 static void test_replay_unit(void **state)
 {
     (void)state;
@@ -1000,6 +1243,11 @@ int main(void)
         cmocka_unit_test(test_refused_learns_nothing),
         cmocka_unit_test(test_refused_initiator_events),
         cmocka_unit_test(test_data_before_cert),
+        cmocka_unit_test(test_rejoin_after_forget),
+        cmocka_unit_test(test_rejoin_lost_initiation),
+        cmocka_unit_test(test_rejoin_pending_handshake),
+        cmocka_unit_test(test_rejoin_not_revoked),
+        cmocka_unit_test(test_rejoin_flood),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

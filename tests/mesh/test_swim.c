@@ -82,9 +82,13 @@ static void killed_node_declared_dead(void **state)
 	uint64_t t0 = mesh_swim_sim_now(sim);
 	mesh_swim_sim_kill(sim, 4);
 	struct seen s = {4, n - 1, MESH_SWIM_DEAD};
-	/* bound: a probe round (n s) + the longest suspicion (6 * min) + gossip */
-	uint64_t min = mesh_swim_suspicion_min_ms(4, n, 1000);
-	assert_true(mesh_swim_sim_run(sim, t0 + n * 1000 + 6 * min + 2000, seen_by, &s));
+	/* bound: a probe round (n intervals) + the longest suspicion (6 * min)
+	 * + gossip, with the default timings (500 ms probes, suspicion_mult 2) */
+	struct mesh_swim_config c;
+	mesh_swim_config_default(&c);
+	uint64_t min = mesh_swim_suspicion_min_ms(c.suspicion_mult, n, c.probe_interval_ms);
+	assert_int_equal(min, 1000);
+	assert_true(mesh_swim_sim_run(sim, t0 + n * c.probe_interval_ms + 6 * min + 2000, seen_by, &s));
 	uint64_t took = mesh_swim_sim_now(sim) - t0;
 	/* and not before the shortest suspicion timeout */
 	assert_true(took >= min);
@@ -293,6 +297,130 @@ static void packets_never_over_limit(void **state)
 	mesh_swim_free(sw);
 }
 
+static void pb_accuse(struct pb *p, uint8_t type, uint64_t inc, const char *id, const char *from)
+{
+	struct pb *b = calloc(1, sizeof(*b));
+	pb_var(b, inc);
+	pb_str(b, id);
+	pb_str(b, from);
+	pb_msg(p, type, b);
+	free(b);
+}
+
+struct seen_addr {
+	char id[MESH_SWIM_ID_MAX + 1], addr[MESH_SWIM_ADDR_MAX + 1];
+	enum mesh_swim_state state;
+	size_t events;
+};
+
+static void keep_last(void *ctx, const struct mesh_swim_event *ev)
+{
+	struct seen_addr *s = ctx;
+	snprintf(s->id, sizeof(s->id), "%s", ev->id);
+	snprintf(s->addr, sizeof(s->addr), "%s", ev->addr);
+	s->state = ev->state;
+	s->events++;
+}
+
+static void send_one(struct mesh_swim *sw, uint64_t now, const char *from, uint8_t type, uint64_t inc,
+		     const char *id, const char *addr_or_from)
+{
+	static struct pb p;
+	char err[256];
+	pb_header(&p, from, "sim:1");
+	if (type == 5)
+		pb_alive(&p, inc, id, addr_or_from);
+	else
+		pb_accuse(&p, type, inc, id, addr_or_from);
+	assert_int_equal(mesh_swim_receive(sw, now, p.b, p.n, err, sizeof(err)), 0);
+}
+
+/* members' ids and addresses live in one arena per member (swim.c): new
+ * addresses of another length, members forgotten and the arena compacted,
+ * new members after that: every event still names the right address */
+static void names_follow_changes(void **state)
+{
+	struct mesh_swim *sw = lone("me");
+	struct seen_addr last = {0};
+	mesh_swim_on_event(sw, keep_last, &last);
+	char id[32], addr[MESH_SWIM_ADDR_MAX + 1];
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		snprintf(addr, sizeof(addr), "a%d", i);
+		send_one(sw, 1, "peer", 5, 1, id, addr);
+	}
+	assert_int_equal(mesh_swim_member_count(sw, MESH_SWIM_ALIVE), 301);
+	for (int i = 0; i < 300; i++) { /* a new, longer address at incarnation 2 */
+		snprintf(id, sizeof(id), "m%d", i);
+		snprintf(addr, sizeof(addr), "10.0.%d.%d:7946-with-a-longer-name", i / 250, i % 250);
+		send_one(sw, 2, "peer", 5, 2, id, addr);
+		send_one(sw, 2, "peer", 6, 2, id, "peer");
+		assert_string_equal(last.id, id);
+		assert_string_equal(last.addr, addr);
+		assert_int_equal(last.state, MESH_SWIM_SUSPECT);
+	}
+	for (int i = 0; i < 250; i++) { /* most of them leave */
+		snprintf(id, sizeof(id), "m%d", i);
+		send_one(sw, 3, "peer", 7, 2, id, id);
+		assert_int_equal(last.state, MESH_SWIM_LEFT);
+	}
+	assert_int_equal(mesh_swim_member_count(sw, MESH_SWIM_LEFT), 250);
+	/* past gossip-to-the-dead (and the suspects dead: nobody answers) a
+	 * probe round forgets the left ones */
+	for (uint64_t t = 3; t < 120000; t += 50) {
+		mesh_swim_tick(sw, t);
+		drain_all(sw, 1400, NULL, NULL);
+	}
+	assert_int_equal(mesh_swim_member_count(sw, MESH_SWIM_LEFT), 0);
+	assert_int_equal(mesh_swim_member(sw, "m10", NULL, NULL), -ENOENT);
+	for (int i = 250; i < 300; i++) {
+		enum mesh_swim_state st;
+		snprintf(id, sizeof(id), "m%d", i);
+		assert_int_equal(mesh_swim_member(sw, id, &st, NULL), 0);
+	}
+	for (int i = 0; i < 200; i++) { /* newcomers, then the old ones again */
+		snprintf(id, sizeof(id), "new%d", i);
+		snprintf(addr, sizeof(addr), "b%d", i);
+		send_one(sw, 120000, "peer", 5, 1, id, addr);
+		assert_string_equal(last.addr, addr);
+	}
+	for (int i = 250; i < 300; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		snprintf(addr, sizeof(addr), "10.0.%d.%d:7946-with-a-longer-name", i / 250, i % 250);
+		send_one(sw, 120000, "peer", 5, 9, id, "x");
+		send_one(sw, 120000, "peer", 6, 9, id, "peer");
+		assert_string_equal(last.id, id);
+		assert_string_equal(last.addr, "x");
+	}
+	assert_int_equal(mesh_swim_member(sw, "new7", NULL, NULL), 0);
+	mesh_swim_free(sw);
+}
+
+/* mesh_swim_add_member: known at once, no event, nothing queued to gossip */
+static void add_member_quietly(void **state)
+{
+	struct mesh_swim *sw = lone("me");
+	struct seen_addr last = {0};
+	mesh_swim_on_event(sw, keep_last, &last);
+	assert_int_equal(mesh_swim_add_member(sw, 5, "peer", "sim:1", NULL, 0, 7), 0);
+	assert_int_equal(mesh_swim_add_member(sw, 5, "peer", "sim:2", NULL, 0, 1), -EEXIST);
+	assert_int_equal(mesh_swim_add_member(sw, 5, "bad id", "sim:2", NULL, 0, 1), -EINVAL);
+	assert_int_equal(mesh_swim_add_member(sw, 5, "x", "", NULL, 0, 1), -EINVAL);
+	enum mesh_swim_state st;
+	uint64_t inc = 0;
+	assert_int_equal(mesh_swim_member(sw, "peer", &st, &inc), 0);
+	assert_int_equal(st, MESH_SWIM_ALIVE);
+	assert_int_equal(inc, 7);
+	assert_int_equal(last.events, 0);
+	/* the first tick probes it; the ping carries no gossip about it */
+	size_t count = 0, biggest = 0;
+	mesh_swim_tick(sw, 2000);
+	drain_all(sw, 1400, &count, &biggest);
+	assert_int_equal(count, 1);
+	assert_true(biggest < 30);
+	mesh_swim_free(sw);
+}
+
 struct bad {
 	const char *name, *why;
 	uint8_t bytes[64];
@@ -429,9 +557,37 @@ static void timeouts_follow_memberlist(void **state)
 	assert_int_equal(mesh_swim_suspicion_timeout_ms(3, 3, 12000, 72000), 12000);
 	uint64_t one = mesh_swim_suspicion_timeout_ms(1, 3, 12000, 72000);
 	assert_true(one < 72000 && one > 12000);
-	char err[256];
-	struct mesh_swim_config c;
+	/* the preset is memberlist's DefaultLANConfig; the defaults differ in
+	 * the probe rate, the suspicion minimum and the retransmissions only */
+	struct mesh_swim_config c, ml;
+	mesh_swim_config_memberlist_lan(&ml);
+	assert_int_equal(ml.probe_interval_ms, 1000);
+	assert_int_equal(ml.probe_timeout_ms, 500);
+	assert_int_equal(ml.suspicion_mult, 4);
+	assert_int_equal(ml.retransmit_mult, 4);
+	assert_int_equal(ml.indirect_checks, 3);
+	assert_int_equal(ml.suspicion_max_mult, 6);
+	assert_int_equal(ml.suspicion_k, 3);
+	assert_int_equal(ml.pushpull_interval_ms, 30000);
 	mesh_swim_config_default(&c);
+	assert_int_equal(c.probe_interval_ms, 500);
+	assert_int_equal(c.probe_timeout_ms, 250);
+	assert_int_equal(c.suspicion_mult, 2);
+	assert_int_equal(c.retransmit_mult, 6);
+	assert_int_equal(c.indirect_checks, ml.indirect_checks);
+	assert_int_equal(c.gossip_interval_ms, ml.gossip_interval_ms);
+	assert_int_equal(c.gossip_nodes, ml.gossip_nodes);
+	assert_int_equal(c.suspicion_max_mult, ml.suspicion_max_mult);
+	assert_int_equal(c.suspicion_k, ml.suspicion_k);
+	assert_int_equal(c.awareness_max, ml.awareness_max);
+	assert_int_equal(c.pushpull_interval_ms, ml.pushpull_interval_ms);
+	assert_int_equal(c.gossip_to_dead_ms, ml.gossip_to_dead_ms);
+	assert_int_equal(c.reconnect_timeout_ms, ml.reconnect_timeout_ms);
+	assert_int_equal(c.max_packet, ml.max_packet);
+	/* 1,000 members: a 3 s suspicion minimum (memberlist's: 12 s) */
+	mesh_swim_config_default(&c);
+	assert_int_equal(mesh_swim_suspicion_min_ms(c.suspicion_mult, 1000, c.probe_interval_ms), 3000);
+	char err[256];
 	c.probe_timeout_ms = c.probe_interval_ms;
 	assert_null(mesh_swim_new(&c, "a", "b", NULL, 0, 1, 0, err, sizeof(err)));
 	assert_non_null(strstr(err, "probe_timeout_ms"));
@@ -450,6 +606,8 @@ int main(void)
 		cmocka_unit_test(partition_detected_and_healed),
 		cmocka_unit_test(no_false_death_under_loss),
 		cmocka_unit_test(packets_never_over_limit),
+		cmocka_unit_test(names_follow_changes),
+		cmocka_unit_test(add_member_quietly),
 		cmocka_unit_test(malformed_rejected),
 		cmocka_unit_test(fuzzed_packets),
 	};

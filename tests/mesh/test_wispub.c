@@ -23,12 +23,14 @@
 
 #include <cmocka.h>
 
+#include "cellfix.h"
+
 #include "core/core.h"
 #include "mesh/identity.h"
 #include "mesh/mesh.h"
 #include "mesh/wisdom_publish.h"
 
-#define DEADLINE_MS 30000
+#define DEADLINE_MS CELLFIX_DEADLINE_MS
 #define PLANT_S 400 /* seconds of planted samples: 40 ten-second means */
 
 /* ---- planting ------------------------------------------------------------------------ */
@@ -305,53 +307,10 @@ static void change_hash(void **state)
 
 /* ---- two cells ---------------------------------------------------------------------------- */
 
-static void make_token(const char *fleet_dir, const char *state, const char *node_id)
-{
-    char path[512], err[512];
-    mesh_identity_key fk, nk;
-    snprintf(path, sizeof path, "%s/%s", fleet_dir, MESH_ID_FLEET_KEY_FILE);
-    if (mesh_identity_key_load(path, MESH_KEY_FLEET, &fk, err, sizeof err) &&
-        mesh_identity_key_create(path, MESH_KEY_FLEET, &fk, err, sizeof err))
-        fail_msg("fleet key: %s", err);
-    if (mesh_identity_node_key(state, &nk, NULL, err, sizeof err))
-        fail_msg("node key: %s", err);
-    mesh_identity_token t;
-    memset(&t, 0, sizeof t);
-    memcpy(t.cert.node_pk, nk.pk, MESH_ID_PK_BYTES);
-    snprintf(t.cert.node_id, sizeof t.cert.node_id, "%s", node_id);
-    t.cert.roles = MESH_ROLE_TOOL | MESH_ROLE_RELAY;
-    t.cert.not_before = (int64_t)time(NULL) - 60;
-    t.cert.not_after = (int64_t)time(NULL) + 3600;
-    if (mesh_identity_cert_sign(&t.cert, &fk, err, sizeof err) || mesh_identity_member_save(state, &t, err, sizeof err))
-        fail_msg("token: %s", err);
-}
-
-static void config(core_config *c, const char *state, const char *seed)
-{
-    char text[1024], err[512];
-    core_config_defaults(c);
-    snprintf(c->state_dir, sizeof c->state_dir, "%s", state);
-    snprintf(text, sizeof text,
-             "[mesh]\nenabled = yes\nlisten = 127.0.0.1:0\nprobe_interval_ms = 200\nprobe_timeout_ms = 100\n"
-             "gossip_interval_ms = 50\nsuspicion_mult = 2\n%s%s%s",
-             seed ? "seeds = " : "", seed ? seed : "", seed ? "\n" : "");
-    if (core_config_load_string(c, text, "cell.conf", err, sizeof err))
-        fail_msg("config: %s", err);
-}
-
-static json_t *view(char *text)
-{
-    assert_non_null(text);
-    json_t *j = json_loads(text, 0, NULL);
-    free(text);
-    assert_non_null(j);
-    return j;
-}
-
 /* How many of m's wisdom records are of kind from `from` with text in the summary. */
 static int wisdom_count(mesh_cell *m, const char *kind, const char *from, const char *text)
 {
-    json_t *j = view(mesh_cell_wisdom_json(m, 100)), *r;
+    json_t *j = cellfix_view(mesh_cell_wisdom_json(m, 100)), *r;
     size_t i;
     int n = 0;
     json_array_foreach(json_object_get(j, "records"), i, r)
@@ -368,15 +327,10 @@ static void two_cells(void **state)
     char fleet[] = "/tmp/ippoc-wispub-f-XXXXXX", da[] = "/tmp/ippoc-wispub-a-XXXXXX",
          db[] = "/tmp/ippoc-wispub-b-XXXXXX";
     char err[1024] = "";
-    assert_non_null(mkdtemp(fleet));
-    assert_non_null(mkdtemp(da));
-    assert_non_null(mkdtemp(db));
-    core_log_setup(CORE_LOG_ERR, 0);
-    make_token(fleet, da, "cell-a");
-    make_token(fleet, db, "cell-b");
+    cellfix_pair(fleet, da, db);
 
     core_config ca, cb;
-    config(&ca, da, NULL);
+    cellfix_config(&ca, da, NULL, NULL);
     mem_t *mem = NULL;
     if (mem_open(&mem, &ca, err, sizeof err))
         fail_msg("mem_open: %s", err);
@@ -397,11 +351,9 @@ static void two_cells(void **state)
     mesh_cell_opts oa = {.state_dir = da, .mem = mem}, ob = {.state_dir = db};
     if (mesh_cell_new(&oa, &a, err, sizeof err) || mesh_cell_configure(a, &ca, err, sizeof err))
         fail_msg("cell a: %s", err);
-    json_t *st = view(mesh_cell_status_json(a));
     char seed[80];
-    snprintf(seed, sizeof seed, "%s", json_string_value(json_object_get(st, "listen")));
-    json_decref(st);
-    config(&cb, db, seed);
+    cellfix_listen(a, seed, sizeof seed);
+    cellfix_config(&cb, db, seed, NULL);
     if (mesh_cell_new(&ob, &b, err, sizeof err) || mesh_cell_configure(b, &cb, err, sizeof err))
         fail_msg("cell b: %s", err);
 

@@ -37,10 +37,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import meshfix  # noqa: E402
 import netns  # noqa: E402
 from harness import IPPOCD, Daemon, HTTPResult  # noqa: E402
 
-MESH_TOOL = os.environ.get("MESH_TOOL", "build/tests/mesh/mesh-tool")
 N = 5
 NAMES = ["cell-%s" % c for c in "abcde"]
 MESH_PORT = 7947
@@ -138,9 +138,7 @@ class NsCell(Daemon):
             c.close()
 
     def peers(self):
-        r = self.get("/v1/mesh/peers")
-        assert r.status == 200, r.body
-        return {p["node_id"]: p for p in r.json()["peers"]}
+        return meshfix.peers(self)
 
     def events(self):
         r = self.get("/v1/events?type=mesh.member&limit=1000")
@@ -184,10 +182,7 @@ class MeshLab(netns.Lab):
 
 
 def tool(*args):
-    r = subprocess.run([MESH_TOOL, *args], capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError("mesh-tool %s: exit %d: %s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
-    return r.stdout.strip()
+    return meshfix.tool(*args, timeout=60)
 
 
 def poll(cond, timeout_ms, what, step=0.1):
