@@ -290,6 +290,8 @@ static void on_session(void *ctx, const mesh_session_event *ev)
             core_sncpy(k->node_id, sizeof k->node_id, ev->node_id ? ev->node_id : "");
             if (ev->pk)
                 memcpy(k->pk, ev->pk, MESH_ID_PK_BYTES);
+            if ((k->has_cert = ev->cert != NULL))
+                k->cert = *ev->cert;
             k->session = true;
         }
         log_info("mesh: session with %s (%s) up", ev->node_id ? ev->node_id : "?", ev->addr);

@@ -106,15 +106,20 @@ int cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, con
     m->next_revoke = now;
     if (mesh_identity_revlist_save(&m->rl, m->state_dir, err, sizeof err))
         log_warn("mesh: %s", err);
-    /* a session of a revoked member goes; the others handshake again, where
-     * the session checks the list (a serial is not known here) */
+    /* the session of a member now revoked (by key, or by its certificate's
+     * serial) goes; the others stay. A member whose certificate is not known
+     * here handshakes again, where the session checks the list. */
     for (size_t i = 0; i < m->nknown; i++) {
-        if (!m->known[i].session)
+        cell_known *k = &m->known[i];
+        if (!k->session)
             continue;
-        if (cell_revoked_pk(m, m->known[i].pk))
-            log_warn("mesh: %s (%s) is revoked: session dropped", m->known[i].node_id, m->known[i].addr);
-        mesh_session_forget(m->ses, m->known[i].addr);
-        m->known[i].session = m->known[i].rev_sent = false;
+        bool revoked = k->has_cert ? mesh_identity_revlist_find(&m->rl, &k->cert) != NULL : true;
+        if (!revoked)
+            continue;
+        if (k->has_cert)
+            log_warn("mesh: %s (%s) is revoked: session dropped", k->node_id, k->addr);
+        mesh_session_forget(m->ses, k->addr);
+        k->session = k->rev_sent = k->has_cert = false;
     }
     return 0;
 }

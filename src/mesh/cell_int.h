@@ -43,6 +43,8 @@ typedef struct cell_known {
     char addr[MESH_SESSION_ADDR_MAX + 1];
     char node_id[MESH_ID_NODE_ID_MAX + 1];
     uint8_t pk[MESH_ID_PK_BYTES];
+    mesh_identity_cert cert; /* from its session's UP (has_cert) */
+    bool has_cert;
     bool session;
     bool rev_sent; /* -- revsync: our revocation list was queued for it since its session last went */
 } cell_known;

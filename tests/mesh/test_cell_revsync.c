@@ -189,10 +189,16 @@ static void revoked_member_and_a_late_join(void **state)
     assert_true(wait_alive(b, "cell-c") && wait_alive(c, "cell-b"));
 
     /* c is revoked on a (the list file, then a reconfigure: SIGHUP's path); b learns it by gossip */
+    for (int t = 0; peer(a, "cell-b", NULL) != 2 && t < DEADLINE_MS; t += 20)
+        usleep(20000);
+    assert_int_equal(peer(a, "cell-b", NULL), 2);
     revoke_node(fleet, dc, da);
     if (mesh_cell_configure(a, &ca, err, sizeof err))
         fail_msg("reconfigure a: %s", err);
     assert_true(wait_revocations(a, 1));
+    /* only the revoked member's session went: b's stayed (it used to be dropped with every merge) */
+    assert_int_equal(peer(a, "cell-b", NULL), 2);
+    assert_int_not_equal(peer(a, "cell-c", NULL), 2);
     assert_true(wait_revocations(b, 1));
     assert_int_equal(snapshot(c).revocations, 0); /* nobody tells the revoked one */
 
