@@ -296,7 +296,8 @@ def run_sim(a, seed):
     args = [os.path.join(a.build, "bench/mesh-sim"), "--nodes", str(a.nodes), "--loss", "0",
             "--minutes", str(a.sim_minutes), "--delay-min", str(a.sim_delay), "--delay-max", str(a.sim_delay),
             "--seed", str(seed), "--probe-ms", str(a.probe_ms), "--probe-timeout-ms", str(a.probe_timeout_ms),
-            "--gossip-ms", str(a.gossip_ms), "--suspicion-mult", str(a.suspicion_mult)]
+            "--gossip-ms", str(a.gossip_ms), "--suspicion-mult", str(a.suspicion_mult),
+            "--id-len", str(len(str(a.nodes - 1)) + 1)]  # simreal: ids as long as the cells' n0..nN-1
     r = subprocess.run(args, capture_output=True, text=True, timeout=600)
     if r.returncode:
         raise RuntimeError(f"mesh-sim failed: {r.stderr.strip()}")

@@ -9,7 +9,14 @@
  *            [--memberlist] [--suspicion-mult 2] [--gossip-ms 200]
  *            [--gossip-nodes 3] [--probe-ms 500] [--probe-timeout-ms 250]
  *            [--indirect 3] [--suspicion-k 3] [--suspicion-max-mult 6]
- *            [--retransmit-mult 6]
+ *            [--retransmit-mult 6] [--id-len 6] [--addr-len 15] [--meta-len 13]
+ *            [--overhead 30] [--no-sessions] [--payload-only]
+ *
+ * Bytes are counted as a real cell sends them unless told otherwise
+ * (simreal): names as long as real ones, a 13-byte capability record per
+ * member, 30 bytes of session and channel per datagram, and the sessions'
+ * XX/IK handshakes (first contact, rekey every 120 s, retries to the dead);
+ * --payload-only counts swim's bytes with short names as before.
  */
 #include "mesh/swim_sim.h"
 
@@ -31,15 +38,10 @@ struct watch {
 	struct mesh_swim_sim *sim;
 };
 
-static size_t parse_id(const char *id)
-{
-	return (size_t)strtoull(id + 1, NULL, 10);
-}
-
 static void on_event(void *ctx, size_t observer, uint64_t now, const struct mesh_swim_event *ev)
 {
 	struct watch *w = ctx;
-	size_t subj = parse_id(ev->id);
+	size_t subj = mesh_swim_sim_index(ev->id);
 	const char *trace = getenv("MESH_SIM_TRACE");
 	if (trace && (size_t)atoll(trace) == subj)
 		fprintf(stderr, "%llu: n%zu sees %s %s inc %llu\n", (unsigned long long)now, observer,
@@ -105,6 +107,8 @@ struct opts {
 	uint32_t dmin, dmax, join_ms;
 	bool preload;
 	uint64_t seed;
+	size_t id_len, addr_len, meta_len, overhead;
+	bool sessions;
 	struct mesh_swim_config swim; /* the library's defaults, or a preset, then the options */
 };
 
@@ -130,8 +134,13 @@ static int scenario(const struct opts *o, size_t n, double loss)
 {
 	char err[256];
 	struct mesh_swim_sim_config c = {.nodes = n + 1, .seed = o->seed, .loss = loss,
-					 .delay_min_ms = o->dmin, .delay_max_ms = o->dmax};
+					 .delay_min_ms = o->dmin, .delay_max_ms = o->dmax,
+					 .id_len = o->id_len, .addr_len = o->addr_len, .meta_len = o->meta_len,
+					 .datagram_overhead = o->overhead, .sessions = o->sessions};
 	c.swim = o->swim;
+	/* the cell's: the session's payload less the channel byte (cell.c) */
+	if (o->overhead && c.swim.max_packet > 1400 - 33)
+		c.swim.max_packet = 1400 - 33;
 	struct mesh_swim_sim *sim = mesh_swim_sim_new(&c, err, sizeof(err));
 	if (!sim) {
 		fprintf(stderr, "mesh-sim: %s\n", err);
@@ -171,8 +180,8 @@ static int scenario(const struct opts *o, size_t n, double loss)
 				fprintf(stderr, "node %zu: alive %zu suspect %zu dead %zu awareness %u inc %llu\n", i, a, su, d,
 					mesh_swim_awareness(sw), (unsigned long long)mesh_swim_incarnation(sw));
 			for (size_t j = 0; j < n && a + su != n; j++) {
-				char id[32];
-				snprintf(id, sizeof(id), "n%zu", j);
+				char id[40];
+				mesh_swim_sim_id(sim, j, id, sizeof(id));
 				if (mesh_swim_member(sw, id, NULL, NULL) < 0)
 					fprintf(stderr, "  misses %s\n", id);
 			}
@@ -192,8 +201,8 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	w.dead_subject = (size_t)((o->seed * 7919) % n);
 	mesh_swim_sim_kill(sim, w.dead_subject);
 	/* who does not list it (a newcomer that missed it) already has it right */
-	char vid[32];
-	snprintf(vid, sizeof(vid), "n%zu", w.dead_subject);
+	char vid[40];
+	mesh_swim_sim_id(sim, w.dead_subject, vid, sizeof(vid));
 	for (size_t i = 0; i <= n; i++) {
 		enum mesh_swim_state st;
 		struct mesh_swim *sw = mesh_swim_sim_node(sim, i);
@@ -219,8 +228,15 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	uint64_t run_ms = (uint64_t)(o->minutes * 60000.0);
 	mesh_swim_sim_run(sim, mesh_swim_sim_now(sim) + run_ms, NULL, NULL);
 	mesh_swim_sim_get_stats(sim, &s1);
-	double bps = (double)(s1.bytes - s0.bytes) / (double)n / ((double)run_ms / 1000.0);
+	double per = (double)n * ((double)run_ms / 1000.0);
+	double bps = (double)(s1.bytes - s0.bytes) / per;
+	double hs_bps = (double)(s1.hs_bytes - s0.hs_bytes) / per;
+	double dgrams = (double)(s1.packets - s0.packets) / per;
 	double cpu = (double)(clock() - t0) / CLOCKS_PER_SEC;
+	if (getenv("MESH_SIM_DEBUG"))
+		fprintf(stderr, "long run: handshakes XX %llu IK %llu, %llu handshake datagrams, %llu swim packets held\n",
+			(unsigned long long)(s1.hs_xx - s0.hs_xx), (unsigned long long)(s1.hs_ik - s0.hs_ik),
+			(unsigned long long)(s1.hs_packets - s0.hs_packets), (unsigned long long)(s1.held - s0.held));
 
 	printf("%6zu %5.1f%%", n, loss * 100);
 	print_s(boot);
@@ -231,9 +247,9 @@ static int scenario(const struct opts *o, size_t n, double loss)
 	print_s(dead100);
 	/* suspect events / observers ~ distinct suspicions; per member per minute */
 	double fs_rate = o->minutes > 0 ? (double)w.false_suspect / (double)n / (double)n / o->minutes : 0;
-	printf(" %6llu %8llu %8.5f %8.0f %6llu %6llu %7.1f\n", (unsigned long long)w.false_dead,
+	printf(" %6llu %8llu %8.5f %8.0f %6llu %6llu %7.1f %7.0f %7.2f\n", (unsigned long long)w.false_dead,
 	       (unsigned long long)w.false_suspect, fs_rate, bps, (unsigned long long)s1.max_packet,
-	       (unsigned long long)s1.oversize, cpu);
+	       (unsigned long long)s1.oversize, cpu, hs_bps, dgrams);
 	fflush(stdout);
 	free(w.join_seen);
 	free(w.dead_seen);
@@ -247,6 +263,8 @@ static const char usage_text[] =
 	"                [--gossip-nodes K] [--probe-ms MS] [--probe-timeout-ms MS]\n"
 	"                [--indirect K] [--suspicion-k K] [--suspicion-max-mult K]\n"
 	"                [--retransmit-mult K] [--join-ms MS] [--preload] [--memberlist]\n"
+	"                [--id-len B] [--addr-len B] [--meta-len B] [--overhead B]\n"
+	"                [--no-sessions] [--payload-only]\n"
 	"Runs N members of src/mesh/swim.c over a simulated network (virtual time) for\n"
 	"each N and loss: bootstrap (each member joins a random earlier one, --join-ms\n"
 	"apart; --preload: every member starts knowing all the others, no join storm),\n"
@@ -256,8 +274,19 @@ static const char usage_text[] =
 	"dead999/dead100 (it is known dead, or not listed at all), fdead/fsuspect\n"
 	"(dead/suspect events about running members in the steady run, one per\n"
 	"observer), fs/m/min (fsuspect / N^2 / M: false suspicions per member per\n"
-	"minute), B/node/s (bytes sent), maxpkt, over (packets over 1,400 bytes),\n"
-	"cpu_s. Defaults: --nodes 100,1000 --loss 0.01,0.10 --minutes 10 --join-ms 10\n"
+	"minute), B/node/s (bytes sent on the wire), maxpkt (largest datagram),\n"
+	"over (swim packets over max_packet), cpu_s, hs_B/s (of B/node/s: session\n"
+	"handshakes), dgram/s (datagrams per node per second).\n"
+	"Bytes as a real cell sends them (all on by default): ids --id-len 6 bytes\n"
+	"(\"web-07\"), addresses --addr-len 15 (\"10.0.12.34:7947\"), a --meta-len 13\n"
+	"capability record per member, --overhead 30 bytes of session header, AEAD\n"
+	"tag and channel byte per datagram (swim packets then at most 1,367 bytes,\n"
+	"as in the cell), and session handshakes (XX first contact, IK after; IK\n"
+	"rekey every 120 s per pair with traffic, keys dropped after 180 s and when\n"
+	"a member is seen dead; unanswered initiations re-sent every 5 s, 18 tries);\n"
+	"--no-sessions leaves the handshakes out; --payload-only counts swim's\n"
+	"bytes alone with short names (\"n7\" at \"sim:7\"), as before.\n"
+	"Defaults: --nodes 100,1000 --loss 0.01,0.10 --minutes 10 --join-ms 10\n"
 	"--delay-min 1 --delay-max 5 --seed 1 and the library's timings\n"
 	"(mesh_swim_config_default); --memberlist starts from memberlist's LAN ones,\n"
 	"and the timing options after it change single values.\n";
@@ -271,7 +300,8 @@ static int usage(const char *why)
 int main(int argc, char **argv)
 {
 	struct opts o = {.nodes = "100,1000", .losses = "0.01,0.10", .minutes = 10, .dmin = 1, .dmax = 5,
-			 .join_ms = 10, .seed = 1};
+			 .join_ms = 10, .seed = 1, .id_len = 6, .addr_len = 15, .meta_len = 13,
+			 .overhead = 30, .sessions = true};
 	mesh_swim_config_default(&o.swim);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -281,6 +311,15 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--preload")) {
 			o.preload = true;
+			continue;
+		}
+		if (!strcmp(a, "--no-sessions")) {
+			o.sessions = false;
+			continue;
+		}
+		if (!strcmp(a, "--payload-only")) {
+			o.sessions = false;
+			o.id_len = o.addr_len = o.meta_len = o.overhead = 0;
 			continue;
 		}
 		if (!strcmp(a, "--memberlist")) {
@@ -320,6 +359,14 @@ int main(int argc, char **argv)
 			o.swim.probe_interval_ms = (uint32_t)atoi(v);
 		else if (!strcmp(a, "--probe-timeout-ms"))
 			o.swim.probe_timeout_ms = (uint32_t)atoi(v);
+		else if (!strcmp(a, "--id-len"))
+			o.id_len = (size_t)atoi(v);
+		else if (!strcmp(a, "--addr-len"))
+			o.addr_len = (size_t)atoi(v);
+		else if (!strcmp(a, "--meta-len"))
+			o.meta_len = (size_t)atoi(v);
+		else if (!strcmp(a, "--overhead"))
+			o.overhead = (size_t)atoi(v);
 		else if (!strcmp(a, "--gossip-nodes"))
 			o.swim.gossip_nodes = (uint32_t)atoi(v);
 		else
@@ -335,10 +382,12 @@ int main(int argc, char **argv)
 	       o.dmax, o.join_ms, (unsigned long long)o.seed, sc->probe_interval_ms, sc->probe_timeout_ms,
 	       sc->indirect_checks, sc->suspicion_mult, sc->suspicion_max_mult, sc->suspicion_k,
 	       sc->gossip_interval_ms, sc->gossip_nodes, sc->retransmit_mult, o.minutes);
-	printf("%6s %6s %8s %8s %8s %8s %8s %8s %6s %8s %8s %8s %6s %6s %7s\n", "nodes", "loss", "boot_s",
+	printf("bytes: ids %zu B, addresses %zu B, meta %zu B, +%zu B per datagram, handshakes %s\n",
+	       o.id_len, o.addr_len, o.meta_len, o.overhead, o.sessions ? "counted" : "not counted");
+	printf("%6s %6s %8s %8s %8s %8s %8s %8s %6s %8s %8s %8s %6s %6s %7s %7s %7s\n", "nodes", "loss", "boot_s",
 	       "join999", "join100", "suspect", "dead999", "dead100", "fdead", "fsuspect", "fs/m/min",
 	       "B/node/s",
-	       "maxpkt", "over", "cpu_s");
+	       "maxpkt", "over", "cpu_s", "hs_B/s", "dgram/s");
 	char nodes[128];
 	snprintf(nodes, sizeof(nodes), "%s", o.nodes);
 	for (char *sn = strtok(nodes, ","); sn; sn = strtok(NULL, ",")) {

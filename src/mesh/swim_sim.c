@@ -24,8 +24,28 @@ struct node {
 	struct mesh_swim_sim *sim;
 };
 
+/* simreal: one pair of members' session (either direction shares it) */
+struct pair {
+	uint64_t key;      /* (lo << 32 | hi) + 1; 0 = empty slot */
+	uint64_t keys_at;  /* when its keys were made, + 1; 0 = none */
+	uint64_t retry_at; /* next initiation while pending */
+	uint32_t tries;
+	bool ever, pending, hi_inits, rekey;
+};
+
+#define SIM_REKEY_MS 120000
+#define SIM_REJECT_MS 180000
+#define SIM_RETRY_MS 5000
+#define SIM_TRIES 18
+
 struct mesh_swim_sim {
 	struct mesh_swim_sim_config cfg;
+	struct pair *pairs;
+	size_t npairs, cappairs;
+	uint64_t *pend; /* keys of pairs with a pending handshake */
+	size_t npend, cappend;
+	uint64_t next_retry;
+	uint8_t meta[MESH_SWIM_META_MAX];
 	struct node *nodes;
 	struct flight *heap;
 	size_t nheap, capheap;
@@ -93,9 +113,17 @@ static struct flight heap_pop(struct mesh_swim_sim *sim)
 	return top;
 }
 
+static bool sim_addr(const char *a, size_t *i);
+static void session_forget(struct mesh_swim_sim *sim, size_t a, size_t b);
+
 static void forward_event(void *ctx, const struct mesh_swim_event *ev)
 {
 	struct node *n = ctx;
+	if (ev->state == MESH_SWIM_DEAD || ev->state == MESH_SWIM_LEFT) {
+		size_t j;
+		if (sim_addr(ev->addr, &j))
+			session_forget(n->sim, n->idx, j);
+	}
 	if (n->sim->on_event)
 		n->sim->on_event(n->sim->event_ctx, n->idx, n->sim->now, ev);
 }
@@ -115,19 +143,230 @@ static bool sim_addr(const char *a, size_t *i)
 	return true;
 }
 
+const char *mesh_swim_sim_id(const struct mesh_swim_sim *sim, size_t i, char *buf, size_t len)
+{
+	int w = sim->cfg.id_len > 1 ? (int)sim->cfg.id_len - 1 : 0;
+	snprintf(buf, len, "n%0*zu", w, i);
+	return buf;
+}
+
+static const char *addr_of(const struct mesh_swim_sim *sim, size_t i, char *buf, size_t len)
+{
+	int w = sim->cfg.addr_len > 4 ? (int)sim->cfg.addr_len - 4 : 0;
+	snprintf(buf, len, "sim:%0*zu", w, i);
+	return buf;
+}
+
+size_t mesh_swim_sim_index(const char *id)
+{
+	if (!id || id[0] != 'n' || id[1] < '0' || id[1] > '9')
+		return SIZE_MAX;
+	return (size_t)strtoull(id + 1, NULL, 10);
+}
+
+size_t mesh_swim_sim_hs_bytes(enum mesh_swim_sim_hs msg, size_t cert_len)
+{
+	switch (msg) {
+	case MESH_SWIM_SIM_XX1: /* type, sender, e, mac1, mac2 */
+		return 1 + 4 + 32 + 16 + 16;
+	case MESH_SWIM_SIM_XX2: /* type, sender, receiver, e, s+tag, empty payload's tag */
+		return 1 + 4 + 4 + 32 + 48 + 16;
+	case MESH_SWIM_SIM_XX3: /* type, sender, receiver, s+tag, certificate+tag */
+		return 1 + 4 + 4 + 48 + cert_len + 16;
+	case MESH_SWIM_SIM_XXCERT: /* a transport packet carrying the certificate */
+		return 13 + cert_len + 16;
+	case MESH_SWIM_SIM_IK1: /* type, sender, e, s+tag, stamp+certificate+tag, macs */
+		return 1 + 4 + 32 + 48 + 8 + cert_len + 16 + 16 + 16;
+	case MESH_SWIM_SIM_IK2: /* type, sender, receiver, e, certificate+tag */
+		return 1 + 4 + 4 + 32 + cert_len + 16;
+	case MESH_SWIM_SIM_KEEPALIVE: /* an empty transport packet */
+		return 13 + 16;
+	}
+	return 0;
+}
+
+static uint64_t pair_key(size_t a, size_t b)
+{
+	size_t lo = a < b ? a : b, hi = a < b ? b : a;
+	return ((uint64_t)lo << 32 | (uint64_t)hi) + 1;
+}
+
+static size_t pair_slot(const struct pair *t, size_t cap, uint64_t key)
+{
+	uint64_t h = key * 0x9E3779B97F4A7C15ULL;
+	size_t i = (size_t)(h >> 17) & (cap - 1);
+	while (t[i].key && t[i].key != key)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* the pair's entry, made when absent; NULL when out of memory */
+static struct pair *pair_get(struct mesh_swim_sim *sim, uint64_t key)
+{
+	if ((sim->npairs + 1) * 2 > sim->cappairs) {
+		size_t cap = sim->cappairs ? sim->cappairs * 2 : 4096;
+		struct pair *t = calloc(cap, sizeof(*t));
+		if (!t)
+			return NULL;
+		for (size_t i = 0; i < sim->cappairs; i++)
+			if (sim->pairs[i].key)
+				t[pair_slot(t, cap, sim->pairs[i].key)] = sim->pairs[i];
+		free(sim->pairs);
+		sim->pairs = t;
+		sim->cappairs = cap;
+	}
+	struct pair *p = &sim->pairs[pair_slot(sim->pairs, sim->cappairs, key)];
+	if (!p->key) {
+		p->key = key;
+		sim->npairs++;
+	}
+	return p;
+}
+
+static bool lost(struct mesh_swim_sim *sim, size_t from, size_t to)
+{
+	const struct node *s = &sim->nodes[from], *d = &sim->nodes[to];
+	return unit(sim) < sim->cfg.loss || unit(sim) < s->loss || unit(sim) < d->loss ||
+	       s->group != d->group;
+}
+
+/* one handshake datagram from -> to; false when it does not arrive */
+static bool hs_send(struct mesh_swim_sim *sim, size_t from, size_t to, enum mesh_swim_sim_hs m)
+{
+	char id[40];
+	if (!sim->nodes[from].sw)
+		return false;
+	size_t len = mesh_swim_sim_hs_bytes(m, 160 + strlen(mesh_swim_sim_id(sim, from, id, sizeof(id))));
+	sim->st.packets++;
+	sim->st.bytes += len;
+	sim->st.hs_packets++;
+	sim->st.hs_bytes += len;
+	return sim->nodes[to].sw && !lost(sim, from, to);
+}
+
+/* one try of the pair's handshake, initiated by a towards b */
+static void hs_try(struct mesh_swim_sim *sim, struct pair *p, size_t a, size_t b)
+{
+	bool ik = p->ever && p->tries == 0; /* an unanswered IK is retried as XX */
+	bool ok;
+	if (ik)
+		ok = hs_send(sim, a, b, MESH_SWIM_SIM_IK1) && hs_send(sim, b, a, MESH_SWIM_SIM_IK2) &&
+		     (!p->rekey || hs_send(sim, a, b, MESH_SWIM_SIM_KEEPALIVE));
+	else
+		ok = hs_send(sim, a, b, MESH_SWIM_SIM_XX1) && hs_send(sim, b, a, MESH_SWIM_SIM_XX2) &&
+		     hs_send(sim, a, b, MESH_SWIM_SIM_XX3) && hs_send(sim, b, a, MESH_SWIM_SIM_XXCERT);
+	if (ok) {
+		*(ik ? &sim->st.hs_ik : &sim->st.hs_xx) += 1;
+		p->keys_at = sim->now + 1;
+		p->ever = true;
+		p->pending = false;
+		p->tries = 0;
+		return;
+	}
+	if (++p->tries >= SIM_TRIES) { /* given up: a DOWN, queued payloads dropped */
+		p->pending = false;
+		p->tries = 0;
+		return;
+	}
+	p->retry_at = sim->now + SIM_RETRY_MS;
+	if (!p->pending) {
+		p->pending = true;
+		if (sim->npend == sim->cappend) {
+			size_t cap = sim->cappend ? sim->cappend * 2 : 256;
+			uint64_t *q = realloc(sim->pend, cap * sizeof(*q));
+			if (!q) {
+				p->pending = false;
+				return;
+			}
+			sim->pend = q;
+			sim->cappend = cap;
+		}
+		sim->pend[sim->npend++] = p->key;
+	}
+	if (p->retry_at < sim->next_retry || !sim->next_retry)
+		sim->next_retry = p->retry_at;
+}
+
+static void hs_start(struct mesh_swim_sim *sim, struct pair *p, size_t a, size_t b, bool rekey)
+{
+	p->hi_inits = a > b;
+	p->rekey = rekey;
+	p->tries = 0;
+	hs_try(sim, p, a, b);
+}
+
+/* the due retries of pending handshakes */
+static void hs_retries(struct mesh_swim_sim *sim)
+{
+	if (!sim->next_retry || sim->next_retry > sim->now)
+		return;
+	sim->next_retry = 0;
+	for (size_t i = 0; i < sim->npend;) {
+		struct pair *p = &sim->pairs[pair_slot(sim->pairs, sim->cappairs, sim->pend[i])];
+		size_t lo = (size_t)((p->key - 1) >> 32), hi = (size_t)((p->key - 1) & 0xffffffffu);
+		if (p->pending && p->retry_at <= sim->now)
+			hs_try(sim, p, p->hi_inits ? hi : lo, p->hi_inits ? lo : hi);
+		if (!p->pending) {
+			sim->pend[i] = sim->pend[--sim->npend];
+			continue;
+		}
+		if (!sim->next_retry || p->retry_at < sim->next_retry)
+			sim->next_retry = p->retry_at;
+		i++;
+	}
+}
+
+/* a swim packet from a to b goes over their session: start or renew it;
+ * false when a real cell would not send the packet (b is not running and
+ * there are no keys: it waits behind a handshake that gives up) */
+static bool session_send(struct mesh_swim_sim *sim, size_t a, size_t b)
+{
+	struct pair *p = pair_get(sim, pair_key(a, b));
+	if (!p)
+		return true;
+	uint64_t t = sim->now;
+	bool keys = p->keys_at && t + 1 - p->keys_at < SIM_REJECT_MS;
+	if (!p->pending && !keys)
+		hs_start(sim, p, a, b, false);
+	else if (!p->pending && t + 1 - p->keys_at >= SIM_REKEY_MS)
+		hs_start(sim, p, a, b, true);
+	keys = p->keys_at && t + 1 - p->keys_at < SIM_REJECT_MS;
+	return keys || sim->nodes[b].sw;
+}
+
+/* a member saw another dead or left: the cell forgets their session */
+static void session_forget(struct mesh_swim_sim *sim, size_t a, size_t b)
+{
+	if (!sim->cfg.sessions || a == b || b >= sim->cfg.nodes || !sim->cappairs)
+		return;
+	struct pair *p = &sim->pairs[pair_slot(sim->pairs, sim->cappairs, pair_key(a, b))];
+	if (p->key) {
+		p->keys_at = 0;
+		p->pending = false;
+		p->tries = 0;
+	}
+}
+
 /* send what node i queued */
 static void drain(struct mesh_swim_sim *sim, struct node *src)
 {
 	struct mesh_swim_out *o;
 	while ((o = mesh_swim_next_out(src->sw))) {
+		size_t dst;
+		bool routed = sim_addr(o->addr, &dst) && dst < sim->cfg.nodes;
+		if (routed && sim->cfg.sessions && !session_send(sim, src->idx, dst)) {
+			sim->st.held++; /* a real cell never sends it */
+			free(o);
+			continue;
+		}
+		size_t wire = o->len + sim->cfg.datagram_overhead;
 		sim->st.packets++;
-		sim->st.bytes += o->len;
-		if (o->len > sim->st.max_packet)
-			sim->st.max_packet = o->len;
+		sim->st.bytes += wire;
+		if (wire > sim->st.max_packet)
+			sim->st.max_packet = wire;
 		if (o->len > sim->cfg.swim.max_packet)
 			sim->st.oversize++;
-		size_t dst;
-		if (!sim_addr(o->addr, &dst) || dst >= sim->cfg.nodes) {
+		if (!routed) {
 			free(o);
 			continue;
 		}
@@ -152,6 +391,12 @@ struct mesh_swim_sim *mesh_swim_sim_new(const struct mesh_swim_sim_config *cfg, 
 		snprintf(err, errlen, "swim sim: need nodes > 0, loss in 0..1, delay_min <= delay_max");
 		return NULL;
 	}
+	if (cfg->id_len > 32 || cfg->addr_len > 32 || cfg->meta_len > MESH_SWIM_META_MAX ||
+	    cfg->datagram_overhead > 1400 || cfg->nodes > UINT32_MAX) {
+		snprintf(err, errlen, "swim sim: id_len and addr_len at most 32, meta_len at most %d, "
+			 "datagram_overhead at most 1400", MESH_SWIM_META_MAX);
+		return NULL;
+	}
 	struct mesh_swim_sim *sim = calloc(1, sizeof(*sim));
 	if (!sim || !(sim->nodes = calloc(cfg->nodes, sizeof(*sim->nodes)))) {
 		free(sim);
@@ -160,6 +405,8 @@ struct mesh_swim_sim *mesh_swim_sim_new(const struct mesh_swim_sim_config *cfg, 
 	}
 	sim->cfg = *cfg;
 	sim->rng = cfg->seed;
+	for (size_t i = 0; i < cfg->meta_len; i++)
+		sim->meta[i] = (uint8_t)(0x11 * (i + 1));
 	for (size_t i = 0; i < cfg->nodes; i++) {
 		sim->nodes[i].idx = i;
 		sim->nodes[i].sim = sim;
@@ -176,6 +423,8 @@ void mesh_swim_sim_free(struct mesh_swim_sim *sim)
 	for (size_t i = 0; i < sim->nheap; i++)
 		free(sim->heap[i].pkt);
 	free(sim->heap);
+	free(sim->pairs);
+	free(sim->pend);
 	free(sim->nodes);
 	free(sim);
 }
@@ -188,13 +437,13 @@ void mesh_swim_sim_on_event(struct mesh_swim_sim *sim, mesh_swim_sim_event_fn fn
 
 int mesh_swim_sim_start(struct mesh_swim_sim *sim, size_t i)
 {
-	char id[32], addr[32], err[256];
+	char id[40], addr[40], err[256];
 	struct node *n = &sim->nodes[i];
 	mesh_swim_free(n->sw);
-	snprintf(id, sizeof(id), "n%zu", i);
-	snprintf(addr, sizeof(addr), "sim:%zu", i);
-	n->sw = mesh_swim_new(&sim->cfg.swim, id, addr, NULL, 0, sim->cfg.seed * 1000003 + i, sim->now,
-			      err, sizeof(err));
+	mesh_swim_sim_id(sim, i, id, sizeof(id));
+	addr_of(sim, i, addr, sizeof(addr));
+	n->sw = mesh_swim_new(&sim->cfg.swim, id, addr, sim->cfg.meta_len ? sim->meta : NULL,
+			      sim->cfg.meta_len, sim->cfg.seed * 1000003 + i, sim->now, err, sizeof(err));
 	if (!n->sw)
 		return -EINVAL;
 	mesh_swim_on_event(n->sw, forward_event, n);
@@ -204,11 +453,11 @@ int mesh_swim_sim_start(struct mesh_swim_sim *sim, size_t i)
 
 int mesh_swim_sim_join(struct mesh_swim_sim *sim, size_t i, size_t seed)
 {
-	char addr[32];
+	char addr[40];
 	struct node *n = &sim->nodes[i];
 	if (!n->sw || seed >= sim->cfg.nodes)
 		return -EINVAL;
-	snprintf(addr, sizeof(addr), "sim:%zu", seed);
+	addr_of(sim, seed, addr, sizeof(addr));
 	int rc = mesh_swim_join(n->sw, sim->now, addr, NULL, 0);
 	drain(sim, n);
 	return rc;
@@ -216,19 +465,20 @@ int mesh_swim_sim_join(struct mesh_swim_sim *sim, size_t i, size_t seed)
 
 int mesh_swim_sim_preload(struct mesh_swim_sim *sim)
 {
-	char id[32], addr[32];
+	char id[40], addr[40];
 	for (size_t j = 0; j < sim->cfg.nodes; j++) {
 		struct mesh_swim *sj = sim->nodes[j].sw;
 		if (!sj)
 			continue;
-		snprintf(id, sizeof(id), "n%zu", j);
-		snprintf(addr, sizeof(addr), "sim:%zu", j);
+		mesh_swim_sim_id(sim, j, id, sizeof(id));
+		addr_of(sim, j, addr, sizeof(addr));
 		uint64_t inc = mesh_swim_incarnation(sj);
 		for (size_t i = 0; i < sim->cfg.nodes; i++) {
 			struct node *n = &sim->nodes[i];
 			if (i == j || !n->sw)
 				continue;
-			int rc = mesh_swim_add_member(n->sw, sim->now, id, addr, NULL, 0, inc);
+			int rc = mesh_swim_add_member(n->sw, sim->now, id, addr,
+						      sim->cfg.meta_len ? sim->meta : NULL, sim->cfg.meta_len, inc);
 			if (rc < 0 && rc != -EEXIST)
 				return rc;
 			n->deadline = mesh_swim_next_deadline(n->sw);
@@ -276,6 +526,7 @@ int mesh_swim_sim_inject(struct mesh_swim_sim *sim, size_t i, const uint8_t *buf
 
 static void step(struct mesh_swim_sim *sim)
 {
+	hs_retries(sim);
 	while (sim->nheap && sim->heap[0].at <= sim->now) {
 		struct flight f = heap_pop(sim);
 		struct node *d = &sim->nodes[f.dst];
@@ -334,9 +585,9 @@ void mesh_swim_sim_get_stats(const struct mesh_swim_sim *sim, struct mesh_swim_s
 
 size_t mesh_swim_sim_seen_as(const struct mesh_swim_sim *sim, size_t j, enum mesh_swim_state s)
 {
-	char id[32];
+	char id[40];
 	size_t c = 0;
-	snprintf(id, sizeof(id), "n%zu", j);
+	mesh_swim_sim_id(sim, j, id, sizeof(id));
 	for (size_t i = 0; i < sim->cfg.nodes; i++) {
 		enum mesh_swim_state st;
 		if (i != j && sim->nodes[i].sw && mesh_swim_member(sim->nodes[i].sw, id, &st, NULL) == 0 &&
