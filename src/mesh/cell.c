@@ -135,6 +135,13 @@ int cell_send(struct mesh_cell *m, uint64_t now, const char *addr, uint8_t ch, c
     char err[256];
     if (n + 1 > sizeof buf)
         return -EMSGSIZE;
+    if (ch == CELL_CH_SWIM) { /* -- revsync: our revocations go ahead of the first membership a peer gets */
+        cell_known *k = known_add(m, addr);
+        if (k && !k->rev_sent) {
+            k->rev_sent = true;
+            cell_revoke_send(m, now, addr);
+        }
+    }
     buf[0] = ch;
     memcpy(buf + 1, p, n);
     int rc = mesh_session_send(m->ses, now, addr, buf, n + 1, err, sizeof err);
@@ -223,7 +230,7 @@ static void on_swim(void *ctx, const struct mesh_swim_event *ev)
         mesh_session_forget(m->ses, ev->addr);
         cell_known *k = cell_known_by_addr(m, ev->addr);
         if (k)
-            k->session = false;
+            k->session = k->rev_sent = false;
     }
 }
 
@@ -275,12 +282,16 @@ static void on_session(void *ctx, const mesh_session_event *ev)
     case MESH_SESSION_UP:
         if (ev->pk && cell_revoked_pk(m, ev->pk)) {
             mesh_session_forget(m->ses, ev->addr);
+            if ((k = cell_known_by_addr(m, ev->addr)))
+                k->rev_sent = false;
             return;
         }
         if ((k = known_add(m, ev->addr))) {
             core_sncpy(k->node_id, sizeof k->node_id, ev->node_id ? ev->node_id : "");
             if (ev->pk)
                 memcpy(k->pk, ev->pk, MESH_ID_PK_BYTES);
+            if ((k->has_cert = ev->cert != NULL))
+                k->cert = *ev->cert;
             k->session = true;
         }
         log_info("mesh: session with %s (%s) up", ev->node_id ? ev->node_id : "?", ev->addr);
@@ -300,7 +311,7 @@ static void on_session(void *ctx, const mesh_session_event *ev)
         return;
     case MESH_SESSION_DOWN:
         if ((k = cell_known_by_addr(m, ev->addr)))
-            k->session = false;
+            k->session = k->rev_sent = false;
         log_info("mesh: session with %s down: %s", ev->addr, ev->reason ? ev->reason : "?");
         return;
     }

@@ -67,6 +67,16 @@ uint64_t cell_gossip_deadline(const struct mesh_cell *m)
 
 /* ---- revocations ------------------------------------------------------------------ */
 
+/* -- revsync: our list to addr on channel 2 (nothing when it is empty or too big for one payload). */
+void cell_revoke_send(struct mesh_cell *m, uint64_t now, const char *addr)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (m->rl.n && mesh_identity_revlist_encode(&m->rl, &buf, &len) == 0 && len < MESH_SESSION_MAX_PAYLOAD)
+        cell_send(m, now, addr, CELL_CH_REVOKE, buf, len);
+    free(buf);
+}
+
 static void revoke_round(struct mesh_cell *m, uint64_t now)
 {
     char addr[MESH_SESSION_ADDR_MAX + 1];
@@ -79,32 +89,39 @@ static void revoke_round(struct mesh_cell *m, uint64_t now)
     free(buf);
 }
 
-void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n)
+int cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n)
 {
     char err[512];
     size_t added = 0;
-    if (mesh_identity_revlist_merge(&m->rl, p, n, core_now_ms() / 1000, &added, err, sizeof err)) {
+    int rc = mesh_identity_revlist_merge(&m->rl, p, n, core_now_ms() / 1000, &added, err, sizeof err);
+    if (rc) {
         m->malformed++;
         log_warn("mesh: revocation list from %s refused: %s", addr, err);
-        return;
+        return rc;
     }
     if (!added)
-        return;
+        return 0;
     log_info("mesh: %zu revocation(s) learned from %s", added, addr);
     m->revoke_fast = 6; /* spread them quickly: a few rounds at once, not one in 10 s */
     m->next_revoke = now;
     if (mesh_identity_revlist_save(&m->rl, m->state_dir, err, sizeof err))
         log_warn("mesh: %s", err);
-    /* a session of a revoked member goes; the others handshake again, where
-     * the session checks the list (a serial is not known here) */
+    /* the session of a member now revoked (by key, or by its certificate's
+     * serial) goes; the others stay. A member whose certificate is not known
+     * here handshakes again, where the session checks the list. */
     for (size_t i = 0; i < m->nknown; i++) {
-        if (!m->known[i].session)
+        cell_known *k = &m->known[i];
+        if (!k->session)
             continue;
-        if (cell_revoked_pk(m, m->known[i].pk))
-            log_warn("mesh: %s (%s) is revoked: session dropped", m->known[i].node_id, m->known[i].addr);
-        mesh_session_forget(m->ses, m->known[i].addr);
-        m->known[i].session = false;
+        bool revoked = k->has_cert ? mesh_identity_revlist_find(&m->rl, &k->cert) != NULL : true;
+        if (!revoked)
+            continue;
+        if (k->has_cert)
+            log_warn("mesh: %s (%s) is revoked: session dropped", k->node_id, k->addr);
+        mesh_session_forget(m->ses, k->addr);
+        k->session = k->rev_sent = k->has_cert = false;
     }
+    return 0;
 }
 
 void cell_revoke_reload(struct mesh_cell *m, uint64_t now)
@@ -115,7 +132,7 @@ void cell_revoke_reload(struct mesh_cell *m, uint64_t now)
     char *b = core_slurp(path, &n);
     if (!b)
         return;
-    cell_revoke_receive(m, now, path, (const uint8_t *)b, n);
+    (void)cell_revoke_receive(m, now, path, (const uint8_t *)b, n);
     free(b);
 }
 

@@ -43,7 +43,10 @@ typedef struct cell_known {
     char addr[MESH_SESSION_ADDR_MAX + 1];
     char node_id[MESH_ID_NODE_ID_MAX + 1];
     uint8_t pk[MESH_ID_PK_BYTES];
+    mesh_identity_cert cert; /* from its session's UP (has_cert) */
+    bool has_cert;
     bool session;
+    bool rev_sent; /* -- revsync: our revocation list was queued for it since its session last went */
 } cell_known;
 
 typedef struct cell_out { /* a record being gossiped */
@@ -182,7 +185,10 @@ int cell_gossip_open(struct mesh_cell *m, char *err, size_t errlen);
 void cell_gossip_close(struct mesh_cell *m);
 void cell_gossip_tick(struct mesh_cell *m, uint64_t now);
 uint64_t cell_gossip_deadline(const struct mesh_cell *m);
-void cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
+/* 0, or the merge's negative error (logged, counted as malformed) when the list does not verify. */
+int cell_revoke_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);
+/* -- revsync: our revocation list to addr on channel 2 (a session just came up). */
+void cell_revoke_send(struct mesh_cell *m, uint64_t now, const char *addr);
 /* Merges STATE/mesh-revoked.bin (written by `ippoc mesh revoke`) as if received; under mu. */
 void cell_revoke_reload(struct mesh_cell *m, uint64_t now);
 void cell_wisdom_receive(struct mesh_cell *m, uint64_t now, const char *addr, const uint8_t *p, size_t n);

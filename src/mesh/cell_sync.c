@@ -10,8 +10,16 @@
  * peer until TCP works again).
  *
  * Wire (after the stream's handshake; kind 1 is a reasoning request):
- *   request = kind(1) = 2 | (len u16 big-endian | swim packet)*
- *   answer  = status(1): 0 then (len u16 | swim packet)*, 1 then an error text
+ *   request = kind(1) = 2 | revs | (len u16 big-endian | swim packet)*
+ *   answer  = status(1): 0 then revs | (len u16 | swim packet)*, 1 then an error text
+ *   revs    = rlen u16 | the sender's revocation list (identity.h's wire form,
+ *             as gossiped on channel 2), rlen 0 when it is empty
+ * (-- revsync) The receiver merges revs (every record checked, all or nothing,
+ * as cell_gossip.c does) BEFORE any swim packet of the message reaches swim,
+ * so membership never arrives without the fleet's revocations; a list that
+ * does not verify refuses the whole message (no packet is fed). rlen is at
+ * most CELL_SYNC_REV_MAX; a list longer than that is not synced over TCP
+ * (its packets go by UDP, where channel 2 goes first, cell.c).
  * A message is at most MESH_STREAM_MAX_MSG bytes; packets that do not fit go
  * by UDP. Every packet's sender must be the certificate's node id.
  *
@@ -38,14 +46,16 @@
 #define CELL_SYNC_IO_MS 5000       /* the whole exchange, at most */
 #define CELL_SYNC_LOGGED_MAX 64    /* peers whose fallback was logged */
 #define SWIM_T_STATE 8             /* swim.h's wire format: the STATE message type */
+#define CELL_SYNC_REV_MAX 32768    /* -- revsync: bytes of the revocation section, at most */
 
 enum { ANS_OK = 0, ANS_ERROR = 1 };
 
 typedef struct sync_job {
     char id[MESH_SWIM_ID_MAX + 1];
     char addr[MESH_SWIM_ADDR_MAX + 1];
-    uint8_t *buf; /* the request: kind byte then framed packets */
+    uint8_t *buf; /* the request: kind byte, revocation section, then framed packets */
     size_t len;
+    size_t packets; /* -- revsync: where the framed packets start in buf */
     bool sealed; /* its pump is over: ready to go */
 } sync_job;
 
@@ -134,6 +144,54 @@ static int each_packet(const uint8_t *p, size_t n, int (*fn)(void *ctx, const ui
     return 0;
 }
 
+/* -- revsync: under mu, a new message: first (kind or status) then the cell's
+ * revocation section; -E2BIG when the list is over CELL_SYNC_REV_MAX. */
+static int rev_head(struct mesh_cell *m, uint8_t first, uint8_t **buf, size_t *len)
+{
+    uint8_t *rl = NULL;
+    size_t rn = 0;
+    if (m->rl.n && mesh_identity_revlist_encode(&m->rl, &rl, &rn))
+        return -ENOMEM;
+    if (rn > CELL_SYNC_REV_MAX) {
+        free(rl);
+        return -E2BIG;
+    }
+    uint8_t *b = malloc(3 + rn);
+    if (!b) {
+        free(rl);
+        return -ENOMEM;
+    }
+    b[0] = first;
+    b[1] = (uint8_t)(rn >> 8);
+    b[2] = (uint8_t)rn;
+    if (rn)
+        memcpy(b + 3, rl, rn);
+    free(rl);
+    *buf = b;
+    *len = 3 + rn;
+    return 0;
+}
+
+/* -- revsync: under mu, p[0..n) starts with a revocation section: merged into
+ * the cell's list (cell_revoke_receive: checked, saved, sessions of revoked
+ * members dropped); *used is its size. -EBADMSG when it does not fit, the
+ * merge's error when it does not verify. */
+static int rev_take(struct mesh_cell *m, const char *from, const uint8_t *p, size_t n, size_t *used)
+{
+    if (n < 2)
+        return -EBADMSG;
+    size_t rn = (size_t)p[0] << 8 | p[1];
+    if (rn > CELL_SYNC_REV_MAX || rn > n - 2)
+        return -EBADMSG;
+    *used = 2 + rn;
+    if (!rn)
+        return 0;
+    char label[MESH_ID_NODE_ID_MAX + 32];
+    snprintf(label, sizeof label, "%s (TCP sync)", from);
+    int rc = cell_revoke_receive(m, core_mono_ms(), label, p + 2, rn);
+    return rc > 0 ? -EBADMSG : rc;
+}
+
 /* ---- the cell thread's side (under mu) ------------------------------------------------------ */
 
 bool cell_sync_divert(struct mesh_cell *m, const struct mesh_swim_out *o)
@@ -156,13 +214,11 @@ bool cell_sync_divert(struct mesh_cell *m, const struct mesh_swim_out *o)
         memset(j, 0, sizeof *j);
         core_sncpy(j->id, sizeof j->id, o->id);
         core_sncpy(j->addr, sizeof j->addr, o->addr);
-        j->buf = malloc(1);
-        if (!j->buf) {
+        if (rev_head(m, CELL_TCP_SYNC, &j->buf, &j->len)) { /* -- revsync */
             s->njobs--;
             return false;
         }
-        j->buf[0] = CELL_TCP_SYNC;
-        j->len = 1;
+        j->packets = j->len;
     }
     return append(&j->buf, &j->len, o->data, o->len); /* full: this one by UDP */
 }
@@ -412,7 +468,7 @@ static void send_udp(struct mesh_cell *m, const sync_job *j)
         return;
     udp_ctx u = {m, j->addr};
     m->now = mono();
-    each_packet(j->buf + 1, j->len - 1, udp_one, &u);
+    each_packet(j->buf + j->packets, j->len - j->packets, udp_one, &u);
     cell_pump(m, m->now);
 }
 
@@ -453,8 +509,11 @@ static int exchange(struct mesh_cell *m, const sync_job *j, char *err, size_t er
         rc = -EIO;
     }
     if (!rc) {
-        pthread_mutex_lock(&m->mu);
-        rc = feed_all(m, peer, c.msg + 1, c.msg_len - 1);
+        size_t used = 0;
+        pthread_mutex_lock(&m->mu); /* -- revsync: its revocations first, then its members */
+        rc = !m->running ? -ESHUTDOWN : rev_take(m, peer, c.msg + 1, c.msg_len - 1, &used);
+        if (!rc)
+            rc = feed_all(m, peer, c.msg + 1 + used, c.msg_len - 1 - used);
         pthread_mutex_unlock(&m->mu);
         if (rc)
             snprintf(err, errlen, "its answer: %s", strerror(-rc));
@@ -521,19 +580,24 @@ void cell_sync_serve(struct mesh_cell *m, int fd, struct mesh_stream *st, const 
     char peer_addr[MESH_SWIM_ADDR_MAX + 1];
     uint8_t *ans = NULL;
     size_t ans_len = 0;
-    if (len < 4 || !packet_sender(msg + 3, len - 3, &id, &idlen, &addr, &addrlen))
+    size_t pk0 = len >= 3 ? 3 + ((size_t)msg[1] << 8 | msg[2]) : len; /* -- revsync: the packets start here */
+    if (pk0 + 3 > len || !packet_sender(msg + pk0 + 2, len - pk0 - 2, &id, &idlen, &addr, &addrlen))
         why = "not a sync request";
     pthread_mutex_lock(&m->mu);
-    if (!why && cell_revoked_pk(m, cert->node_pk))
-        why = "revoked";
     if (!why && (!m->sync || !m->running || m->sync->cap_addr))
         why = !m->sync || !m->running ? "the mesh is not running" : "busy";
+    size_t used = 0; /* -- revsync: the sender's revocations before anything else */
+    if (!why && rev_take(m, cert->node_id, msg + 1, len - 1, &used))
+        why = "a revocation list that does not verify";
+    if (!why && cell_revoked_pk(m, cert->node_pk))
+        why = "revoked";
     if (!why) { /* the answers swim makes to the sender's address come back on this connection */
         snprintf(peer_addr, sizeof peer_addr, "%.*s", (int)addrlen, (const char *)addr);
         m->sync->cap_addr = peer_addr;
-        m->sync->cap = malloc(1);
-        m->sync->cap_len = 1;
-        if (!m->sync->cap || feed_all(m, cert->node_id, msg + 1, len - 1))
+        m->sync->cap = NULL;
+        m->sync->cap_len = 0;
+        if (rev_head(m, ANS_OK, &m->sync->cap, &m->sync->cap_len) ||
+            feed_all(m, cert->node_id, msg + 1 + used, len - 1 - used))
             why = "a malformed or forged packet";
         ans = m->sync->cap, ans_len = m->sync->cap_len;
         m->sync->cap_addr = NULL, m->sync->cap = NULL, m->sync->cap_len = 0;

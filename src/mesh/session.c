@@ -135,6 +135,7 @@ static void emit(struct mesh_session *s, enum mesh_session_event_kind kind, cons
                              .node_id = known ? p->cert.node_id : "",
                              .pk = known ? p->pk : NULL,
                              .roles = known ? p->cert.roles : 0,
+                             .cert = known && kind == MESH_SESSION_UP ? &p->cert : NULL,
                              .data = data,
                              .len = len,
                              .reason = reason};

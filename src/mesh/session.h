@@ -112,6 +112,7 @@ typedef struct {
     const char *node_id;              /* from its certificate; "" when not known (REJECT before the cert) */
     const uint8_t *pk;                /* its Ed25519 key, NULL when not known */
     uint32_t roles;                   /* from its certificate */
+    const mesh_identity_cert *cert;   /* UP: its whole certificate (serial for revocations); else NULL */
     const uint8_t *data;
     size_t len;
     const char *reason;

@@ -6,7 +6,8 @@
  * port is taken (no listener) is still synced by UDP (the fallback
  * counters) and a cell without TCP either that joins through it converges
  * by UDP alone, and a sync
- * request with a forged sender is refused. Runs in every tree. */
+ * request with a forged sender, or with a revocation list that does not
+ * verify (revsync), is refused. Runs in every tree. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -223,6 +224,8 @@ static size_t state_packet(uint8_t *out, const char *from, int first, int count)
 
 /* Connects to the cell at addr as `dir`'s member, sends one sync request
  * whose packets name `sender`; the answer's status byte, -1 on failure. */
+static bool sim_bad_revs; /* -- revsync: the next request's revocation list does not verify */
+
 static int sim_sync(const char *dir, const char *addr, const char *sender)
 {
     char err[512];
@@ -248,6 +251,12 @@ static int sim_sync(const char *dir, const char *addr, const char *sender)
         static uint8_t req[MESH_STREAM_MAX_MSG];
         size_t n = 0;
         req[n++] = 2; /* a sync request */
+        req[n++] = 0; /* -- revsync: its revocation section, an empty list (or 4 bytes that do not verify) */
+        req[n++] = sim_bad_revs ? 4 : 0;
+        if (sim_bad_revs) {
+            memcpy(req + n, "junk", 4);
+            n += 4;
+        }
         for (int i = 0; i < SIM_ENTRIES; i += 30) {
             uint8_t pk[1400];
             size_t l = state_packet(pk, sender, i, 30);
@@ -306,6 +315,11 @@ static void sync_paths(void **state)
 
     /* a sync request whose packets name another member is refused */
     assert_int_equal(sim_sync(ds, aaddr, "cell-z"), 1);
+    assert_true(known(a) < 10);
+    /* -- revsync: one whose revocation list does not verify is refused before any packet is fed */
+    sim_bad_revs = true;
+    assert_int_equal(sim_sync(ds, aaddr, "sim"), 1);
+    sim_bad_revs = false;
     assert_true(known(a) < 10);
 
     /* a simulated member brings 300 entries in one sync request (10 STATE packets) */
