@@ -108,7 +108,7 @@ static void propose(json_t *diag, json_t *cands, const char *service)
 void brain_fleet_merge(json_t *diag, const json_t *features, const char *service_kind, const brain_case_hit *hits,
                        int nhits, const brain_wisdom_cand *c, int nc, double threshold)
 {
-    if (!diag)
+    if (!diag || nc == 0) /* the fleet had nothing to say (or this cell is in no mesh): no "wisdom" key */
         return;
     json_t *w = json_pack("{s:f, s:s, s:O}", "threshold", threshold, "service_kind", service_kind ? service_kind : "",
                           "features", features ? (json_t *)features : json_null());
