@@ -138,6 +138,10 @@ typedef struct {
     /* added by the rejoin part: */
     uint64_t unknown_index;         /* transport packets for keys we do not hold (also counted malformed) */
     uint64_t handshakes_unprompted; /* initiations those started or hurried (bounded: see "Rejoin" above) */
+    /* added by the certcache part: */
+    uint64_t certs_omitted;   /* IK messages sent with a reference instead of our certificate */
+    uint64_t certs_needed;    /* "certificate needed" replies received (a full initiation went at once) */
+    uint64_t certs_asked;     /* "certificate needed" replies sent */
 } mesh_session_stats;
 
 struct mesh_session;
