@@ -2,8 +2,9 @@
  * and three sessions wired together in memory: every datagram one yields is
  * handed to the one it names, on a virtual clock. Handshakes (XX, IK, the
  * fallback), certificates refused, replay window, forged packets, rekey,
- * lost packets, give-up, simultaneous initiation, cookies, sizes, fuzz, and
- * (rejoin) a forgotten session brought back by the peer's next packet. */
+ * lost packets, give-up, simultaneous initiation, cookies, sizes, fuzz,
+ * (rejoin) a forgotten session brought back by the peer's next packet and
+ * (certcache) IK handshakes naming certificates the peer holds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
