@@ -64,6 +64,13 @@ typedef struct {
      * longer hold (one try, no retries unless payloads wait for it) */
     bool unprompted;
     uint64_t unprompted_next; /* no unprompted initiation to this address before */
+    /* -- certcache: the peer's certificate as it sent it, its reference; it
+     * holds ours (a handshake completed), we must send ours in full next
+     * (it said it does not hold it), our current IK initiation named its */
+    uint8_t cert_raw[MESH_ID_CERT_MAX];
+    size_t cert_raw_len;
+    uint8_t ref[SESS_REF_LEN];
+    bool holds_mine, full_next, hs_theirs_ref;
 } sess_peer;
 
 struct mesh_session {
@@ -71,6 +78,7 @@ struct mesh_session {
     mesh_identity_cert cert;
     uint8_t cert_buf[MESH_ID_CERT_MAX];
     size_t cert_len;
+    uint8_t my_ref[SESS_REF_LEN]; /* -- certcache: the reference of our certificate */
     uint8_t fleet_pk[MESH_ID_PK_BYTES];
     const mesh_identity_revlist *revoked;
     int64_t (*wall_clock)(void *ctx);
@@ -325,6 +333,15 @@ static int cert_check(struct mesh_session *s, const uint8_t *buf, size_t len, co
     return rc;
 }
 
+/* -- certcache: the short reference of an encoded certificate. */
+static void cert_ref(uint64_t serial, const uint8_t *raw, size_t len, uint8_t out[SESS_REF_LEN])
+{
+    uint8_t h[16];
+    crypto_generichash(h, sizeof h, raw, len, NULL, 0);
+    sess_put64(out, serial);
+    memcpy(out + 8, h, SESS_REF_LEN - 8);
+}
+
 /* ---- handshakes ------------------------------------------------------------------------ */
 static int hs_init(const struct mesh_session *s, mesh_noise_handshake *hs, bool ik, bool initiator,
                    const uint8_t *rs)
@@ -356,6 +373,31 @@ static bool stamp_replayed(const sess_peer *p, const uint8_t *pk, uint64_t st)
     return p && p->last_stamp && sodium_memcmp(p->stamp_pk, pk, MESH_ID_PK_BYTES) == 0 && st <= p->last_stamp;
 }
 
+/* The IK initiation's payload: stamp | flags | [the reference of the
+ * responder's certificate we hold] | our certificate, or its reference when
+ * the responder holds it (a handshake with it completed, and it has not
+ * asked for it since). Its length. */
+static size_t ik_payload(struct mesh_session *s, sess_peer *p, uint8_t *pl)
+{
+    next_stamp(s, pl);
+    size_t off = 9;
+    pl[8] = 0;
+    p->hs_theirs_ref = p->has_cert && p->cert_raw_len;
+    if (p->hs_theirs_ref) {
+        pl[8] |= SESS_IK_THEIRS_REF;
+        memcpy(pl + off, p->ref, SESS_REF_LEN);
+        off += SESS_REF_LEN;
+    }
+    if (p->holds_mine && !p->full_next) {
+        pl[8] |= SESS_IK_MINE_REF;
+        memcpy(pl + off, s->my_ref, SESS_REF_LEN);
+        s->st.certs_omitted++;
+        return off + SESS_REF_LEN;
+    }
+    memcpy(pl + off, s->cert_buf, s->cert_len);
+    return off + s->cert_len;
+}
+
 /* Writes a fresh initiation (new ephemeral, IK when the key is known and IK
  * has not just failed) with mac1 and, holding a fresh cookie, mac2. */
 static int hs_start(struct mesh_session *s, sess_peer *p, uint64_t now)
@@ -371,10 +413,9 @@ static int hs_start(struct mesh_session *s, sess_peer *p, uint64_t now)
     size_t n = 0;
     pkt[0] = ik ? SESS_T_INIT_IK : SESS_T_INIT_XX;
     sess_put32(pkt + 1, p->hs_local);
-    uint8_t pl[8 + MESH_ID_CERT_MAX];
-    next_stamp(s, pl);
-    memcpy(pl + 8, s->cert_buf, s->cert_len);
-    if (mesh_noise_write_message(&p->hs, ik ? pl : NULL, ik ? 8 + s->cert_len : 0, pkt + 5,
+    uint8_t pl[9 + 2 * SESS_REF_LEN + MESH_ID_CERT_MAX];
+    size_t plen = ik ? ik_payload(s, p, pl) : 0;
+    if (mesh_noise_write_message(&p->hs, ik ? pl : NULL, plen, pkt + 5,
                                  sizeof pkt - 5 - 2 * SESS_MAC_LEN, &n, NULL, 0)) {
         hs_drop(p);
         return -EPROTO;
@@ -467,8 +508,14 @@ static void install(sess_peer *p, sess_keypair *kp)
     sodium_memzero(kp, sizeof *kp);
 }
 
-static void learn_cert(sess_peer *p, const mesh_identity_cert *c, const uint8_t *rs)
+static void learn_cert(sess_peer *p, const mesh_identity_cert *c, const uint8_t *rs, const uint8_t *raw,
+                       size_t rawlen)
 {
+    if (rawlen > sizeof p->cert_raw)
+        rawlen = 0; /* cannot happen: it decoded */
+    memmove(p->cert_raw, raw, rawlen); /* raw may be p->cert_raw itself (a held certificate) */
+    p->cert_raw_len = rawlen;
+    cert_ref(c->serial, p->cert_raw, rawlen, p->ref);
     p->cert = *c;
     p->has_cert = true;
     memcpy(p->pk, c->node_pk, MESH_ID_PK_BYTES);
@@ -482,6 +529,8 @@ static void completed(struct mesh_session *s, sess_peer *p)
 {
     s->st.handshakes_ok++;
     p->tries = 0;
+    p->holds_mine = true; /* -- certcache: it checked ours */
+    p->full_next = false;
     p->unprompted = false;
     if (p->up) {
         s->st.rekeys++;
@@ -548,6 +597,52 @@ static bool tie_keep_ours(const sess_peer *p, const uint8_t *their_e)
     return p && p->hs_state == HS_INIT && memcmp(p->hs.e.pub, their_e, 32) > 0;
 }
 
+/* -- certcache: the initiator's certificate from an IK payload (stamp, flags,
+ * ...): in full, or by reference to the one we hold for that address (then
+ * checked again exactly as a fresh one: fleet, clock, revocation, static
+ * key). 1 when it names one we do not hold (ask for it), -EBADMSG when
+ * malformed, else cert_check's result. *mine_held: it holds ours. */
+static int ik_init_cert(struct mesh_session *s, sess_peer *p, const uint8_t *pl, size_t plen, const uint8_t *rs,
+                        mesh_identity_cert *c, const uint8_t **raw, size_t *rawlen, bool *mine_held, char *why,
+                        size_t whylen)
+{
+    unsigned flags = pl[8];
+    size_t off = 9;
+    *mine_held = false;
+    if (flags & ~(SESS_IK_MINE_REF | SESS_IK_THEIRS_REF))
+        return -EBADMSG;
+    if (flags & SESS_IK_THEIRS_REF) {
+        if (plen < off + SESS_REF_LEN)
+            return -EBADMSG;
+        *mine_held = sodium_memcmp(pl + off, s->my_ref, SESS_REF_LEN) == 0;
+        off += SESS_REF_LEN;
+    }
+    if (flags & SESS_IK_MINE_REF) {
+        if (plen != off + SESS_REF_LEN)
+            return -EBADMSG;
+        if (!p || !p->has_cert || !p->cert_raw_len || sodium_memcmp(p->ref, pl + off, SESS_REF_LEN))
+            return 1; /* not held, or another one: never taken as valid */
+        *raw = p->cert_raw;
+        *rawlen = p->cert_raw_len;
+    } else {
+        *raw = pl + off;
+        *rawlen = plen - off;
+    }
+    return cert_check(s, *raw, *rawlen, rs, c, why, whylen);
+}
+
+/* -- certcache: "certificate needed", to an IK initiation whose reference we
+ * cannot resolve: bound to its sender index and mac1. */
+static void ask_cert(struct mesh_session *s, const char *addr, const uint8_t *pkt, size_t len)
+{
+    uint8_t out[SESS_NEED_PKT];
+    out[0] = SESS_T_NEED;
+    memcpy(out + 1, pkt + 1, 4);
+    memcpy(out + 5, pkt + len - 2 * SESS_MAC_LEN, SESS_MAC_LEN);
+    s->st.certs_asked++;
+    out_push(s, addr, out, sizeof out);
+}
+
 static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, const uint8_t *pkt, size_t len)
 {
     bool ik = pkt[0] == SESS_T_INIT_IK;
@@ -580,12 +675,28 @@ static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, con
         rc = -EBADMSG;
     }
     const uint8_t *rs = rc == 0 && ik ? mesh_noise_remote_static(&hs) : NULL;
-    if (rc == 0 && ik && plen < 8) {
+    const uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    bool mine_held = false;
+    if (rc == 0 && ik && plen < 9) {
         s->st.rejected_malformed++;
         rc = -EBADMSG;
     }
-    if (rc == 0 && ik && (rc = cert_check(s, pl + 8, plen - 8, rs, &c, why, sizeof why)) < 0)
-        reject(s, p, addr, why);
+    if (rc == 0 && ik) {
+        rc = ik_init_cert(s, p, pl, plen, rs, &c, &raw, &rawlen, &mine_held, why, sizeof why);
+        if (rc == 1) { /* a reference we cannot resolve: ask, no REJECT */
+            ask_cert(s, addr, pkt, len);
+            mesh_noise_handshake_wipe(&hs);
+            sodium_memzero(pl, sizeof pl);
+            return 0;
+        }
+        if (rc == -EBADMSG) {
+            s->st.rejected_malformed++;
+            reject(s, p, addr, "IK initiation payload malformed (bad certificate reference)");
+        } else if (rc < 0) {
+            reject(s, p, addr, why);
+        }
+    }
     if (rc == 0 && ik && stamp_replayed(p, c.node_pk, sess_get64(pl))) {
         s->st.rejected_replay++;
         reject(s, p, addr, "replayed handshake initiation (stamp not newer than the last)");
@@ -599,9 +710,14 @@ static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, con
     sess_put32(out + 5, sess_get32(pkt + 1));
     /* IK: the initiator's certificate was checked above, ours may go now; XX:
      * nothing of ours until its certificate (message 3) has been checked */
-    if (rc == 0 && mesh_noise_write_message(&hs, ik ? s->cert_buf : NULL, ik ? s->cert_len : 0, out + 9,
-                                            sizeof out - 9, &olen, NULL, 0))
+    uint8_t rp[1 + MESH_ID_CERT_MAX]; /* IK msg2 payload: flag | our certificate unless it holds it */
+    rp[0] = mine_held ? SESS_IK2_OMITTED : 0;
+    memcpy(rp + 1, s->cert_buf, s->cert_len);
+    if (rc == 0 && mesh_noise_write_message(&hs, ik ? rp : NULL, ik ? (mine_held ? 1 : 1 + s->cert_len) : 0,
+                                            out + 9, sizeof out - 9, &olen, NULL, 0))
         rc = -EPROTO;
+    if (rc == 0 && ik && mine_held)
+        s->st.certs_omitted++;
     if (rc == 0 && !ik) { /* XX: wait for message 3 */
         hs_drop(p);
         p->hs = hs;
@@ -616,7 +732,7 @@ static int recv_init(struct mesh_session *s, uint64_t now, const char *addr, con
                 hs_drop(p); /* theirs won the tie */
             kp_wipe(&p->next);
             p->next = kp;
-            learn_cert(p, &c, rs);
+            learn_cert(p, &c, rs, raw, rawlen);
             p->last_stamp = sess_get64(pl);
             memcpy(p->stamp_pk, c.node_pk, MESH_ID_PK_BYTES);
         }
@@ -639,8 +755,30 @@ static sess_peer *pending(struct mesh_session *s, const uint8_t *pkt, int state)
 /* Reads a handshake message into a copy of the pending state (a forged one
  * leaves it as it was) and checks the certificate it carries (with_cert), or
  * that it carries nothing (XX message 2). */
+/* -- certcache: IK message 2's payload: flag | certificate, or flag alone when
+ * it omitted its certificate because our initiation named it (then the one
+ * we hold is checked again as a fresh one). Sets raw and rawlen. */
+static int ik_resp_cert(struct mesh_session *s, sess_peer *p, const uint8_t *pl, size_t plen, const uint8_t *rs,
+                        mesh_identity_cert *c, uint8_t *raw, size_t *rawlen, char *why, size_t whylen)
+{
+    if (plen == 1 && pl[0] == SESS_IK2_OMITTED && p->hs_theirs_ref && p->cert_raw_len) {
+        memcpy(raw, p->cert_raw, p->cert_raw_len);
+        *rawlen = p->cert_raw_len;
+    } else if (plen > 1 && pl[0] == 0 && plen - 1 <= MESH_ID_CERT_MAX) {
+        memcpy(raw, pl + 1, plen - 1);
+        *rawlen = plen - 1;
+    } else {
+        s->st.rejected_malformed++;
+        s->st.handshakes_failed++;
+        snprintf(why, whylen, "IK response omits a certificate we did not name, or is malformed");
+        return -EBADMSG;
+    }
+    return cert_check(s, raw, *rawlen, rs, c, why, whylen);
+}
+
 static int read_checked(struct mesh_session *s, sess_peer *p, const uint8_t *msg, size_t len,
-                        mesh_noise_handshake *tmp, mesh_identity_cert *c, bool with_cert)
+                        mesh_noise_handshake *tmp, mesh_identity_cert *c, bool with_cert, uint8_t *raw,
+                        size_t *rawlen)
 {
     uint8_t pl[MESH_SESSION_MTU];
     size_t plen = 0;
@@ -657,8 +795,14 @@ static int read_checked(struct mesh_session *s, sess_peer *p, const uint8_t *msg
         s->st.handshakes_failed++;
         reject(s, p, NULL, "XX message 2 carries a payload (an older protocol version?)");
         rc = -EBADMSG;
+    } else if (with_cert && p->hs_state == HS_INIT && p->hs_ik) {
+        if ((rc = ik_resp_cert(s, p, pl, plen, mesh_noise_remote_static(tmp), c, raw, rawlen, why, sizeof why)) < 0)
+            reject(s, p, NULL, why);
     } else if (with_cert && (rc = cert_check(s, pl, plen, mesh_noise_remote_static(tmp), c, why, sizeof why)) < 0) {
         reject(s, p, NULL, why);
+    } else if (with_cert) {
+        memcpy(raw, pl, plen); /* decoded, so at most MESH_ID_CERT_MAX */
+        *rawlen = plen;
     }
     if (rc)
         mesh_noise_handshake_wipe(tmp);
@@ -691,8 +835,10 @@ static int recv_resp(struct mesh_session *s, uint64_t now, const uint8_t *pkt, s
     }
     mesh_noise_handshake tmp;
     mesh_identity_cert c;
+    uint8_t raw[MESH_ID_CERT_MAX];
+    size_t rawlen = 0;
     bool xx = !p->hs_ik;
-    int rc = read_checked(s, p, pkt + 9, len - 9, &tmp, &c, !xx);
+    int rc = read_checked(s, p, pkt + 9, len - 9, &tmp, &c, !xx, raw, &rawlen);
     if (rc)
         return rc;
     uint8_t out[MESH_SESSION_MTU];
@@ -711,7 +857,7 @@ static int recv_resp(struct mesh_session *s, uint64_t now, const uint8_t *pkt, s
         await_cert(s, p, &tmp, &kp, now);
         return out_push(s, p->addr, out, 9 + olen);
     }
-    learn_cert(p, &c, mesh_noise_remote_static(&tmp));
+    learn_cert(p, &c, mesh_noise_remote_static(&tmp), raw, rawlen);
     mesh_noise_handshake_wipe(&tmp);
     hs_drop(p);
     install(p, &kp);
@@ -730,7 +876,9 @@ static int recv_final(struct mesh_session *s, uint64_t now, const uint8_t *pkt, 
     }
     mesh_noise_handshake tmp;
     mesh_identity_cert c;
-    int rc = read_checked(s, p, pkt + 9, len - 9, &tmp, &c, true);
+    uint8_t raw[MESH_ID_CERT_MAX];
+    size_t rawlen = 0;
+    int rc = read_checked(s, p, pkt + 9, len - 9, &tmp, &c, true, raw, &rawlen);
     if (rc)
         return rc;
     sess_keypair kp = {.local = p->hs_local, .remote = p->hs_remote, .born_ms = now, .confirmed = true};
@@ -738,7 +886,7 @@ static int recv_final(struct mesh_session *s, uint64_t now, const uint8_t *pkt, 
         mesh_noise_handshake_wipe(&tmp);
         return -EPROTO;
     }
-    learn_cert(p, &c, mesh_noise_remote_static(&tmp));
+    learn_cert(p, &c, mesh_noise_remote_static(&tmp), raw, rawlen);
     mesh_noise_handshake_wipe(&tmp);
     hs_drop(p);
     install(p, &kp);
@@ -782,19 +930,40 @@ static int recv_cert(struct mesh_session *s, uint64_t now, const uint8_t *pkt, s
     mesh_identity_cert cert;
     char why[300];
     rc = cert_check(s, pl, plen, p->pend_rs, &cert, why, sizeof why);
-    sodium_memzero(pl, sizeof pl);
     if (rc) {
+        sodium_memzero(pl, sizeof pl);
         reject(s, p, NULL, why);
         kp_wipe(&p->pend); /* stays HS_CERT: retried at the deadline */
         return rc;
     }
-    learn_cert(p, &cert, p->pend_rs);
+    learn_cert(p, &cert, p->pend_rs, pl, plen);
+    sodium_memzero(pl, sizeof pl);
     p->pend.confirmed = true;
     sess_keypair kp = p->pend;
     hs_drop(p);
     install(p, &kp);
     completed(s, p);
     queue_flush(s, p, now);
+    return 0;
+}
+
+/* -- certcache: "certificate needed" for our pending IK initiation (same
+ * index and mac1): the responder does not hold our certificate; the full
+ * initiation goes at once. Counted, no REJECT. */
+static int recv_need(struct mesh_session *s, uint64_t now, const uint8_t *pkt, size_t len)
+{
+    sess_peer *p = len == SESS_NEED_PKT ? peer_by_index(s, sess_get32(pkt + 1)) : NULL;
+    if (!p || p->hs_state != HS_INIT || !p->hs_ik || p->hs_local != sess_get32(pkt + 1) || p->full_next ||
+        !p->holds_mine || sodium_memcmp(p->last_mac1, pkt + 5, SESS_MAC_LEN)) {
+        s->st.rejected_malformed++;
+        return -ENOENT;
+    }
+    s->st.certs_needed++;
+    p->holds_mine = false;
+    p->full_next = true;
+    int tries = p->tries;
+    hs_start(s, p, now);
+    p->tries = tries; /* not a retry: the same try, in full */
     return 0;
 }
 
@@ -996,6 +1165,7 @@ int mesh_session_new(const mesh_session_config *cfg, struct mesh_session **out, 
         return fail(n < 0 ? n : -EINVAL, err, errlen, "session config: cert or node key cannot be used");
     }
     s->cert_len = (size_t)n;
+    cert_ref(s->cert.serial, s->cert_buf, s->cert_len, s->my_ref);
     memcpy(s->prologue, PROLOGUE_LABEL, sizeof PROLOGUE_LABEL - 1);
     memcpy(s->prologue + sizeof PROLOGUE_LABEL - 1, s->fleet_pk, MESH_ID_PK_BYTES);
     sess_mac_key("mac1----", s->fleet_pk, s->mac1_xx);
@@ -1090,6 +1260,7 @@ int mesh_session_receive(struct mesh_session *s, uint64_t now_ms, const char *ad
     case SESS_T_COOKIE: rc = recv_cookie(s, now_ms, pkt, len); break;
     case SESS_T_DATA: rc = recv_data(s, now_ms, addr, pkt, len); break;
     case SESS_T_CERT: rc = recv_cert(s, now_ms, pkt, len); break;
+    case SESS_T_NEED: rc = recv_need(s, now_ms, pkt, len); break;
     default: s->st.rejected_malformed++; return -EBADMSG;
     }
     if (rc == 0) {

@@ -26,14 +26,35 @@
 
 /* Wire format (added by the session part; integers little-endian):
  *   1 XX initiation  type | sender u32 | msg1 (e, 32) | mac1[16] | mac2[16]
- *   2 IK initiation  type | sender u32 | msg1 (e, s, stamp u64 + certificate) | mac1[16] | mac2[16]
- *   3 response       type | sender u32 | receiver u32 | msg2: IK (e, certificate), XX (e, s, empty payload)
+ *   2 IK initiation  type | sender u32 | msg1 (e, s, payload P1) | mac1[16] | mac2[16]
+ *   3 response       type | sender u32 | receiver u32 | msg2: IK (e, payload P2), XX (e, s, empty payload)
  *   4 XX message 3   type | sender u32 | receiver u32 | msg3 (s, certificate)
  *   5 cookie reply   type | receiver u32 | nonce[24] | XChaCha20-Poly1305(cookie[16]) (32)
  *   6 transport      type | receiver u32 | counter u64 | ChaChaPoly(payload) (len + 16)
  *   7 certificate    as 6, payload = the XX responder's certificate (its first transport packet)
- * Noise prologue "ippoc-mesh-2" || fleet public key (version 2: XX message 2
- * carries no certificate). Certificates (mesh_identity_cert_encode) travel
+ *   8 cert needed    type | receiver u32 (the initiation's sender) | the initiation's mac1[16]
+ * Noise prologue "ippoc-mesh-3" || fleet public key (version 2: XX message 2
+ * carries no certificate; version 3: IK certificate references, below).
+ * Certificate references (added by the certcache part): ref = serial u64 |
+ * BLAKE2b-128(the encoded certificate)[0..8), 16 bytes.
+ *   P1 = stamp u64 | flags u8 | [ref of the responder's certificate we hold,
+ *        flag 2] | (flag 1: ref of ours | else: our certificate)
+ *   P2 = flag u8 | (flag 1: nothing, the initiator named our current
+ *        certificate | 0: our certificate)
+ * An initiator names its own certificate by reference only when a session
+ * with that address completed before (so the peer checked it) and the peer
+ * has not asked for it since; it names the peer's when it holds it. A
+ * reference is resolved only against the certificate kept for that address,
+ * and that certificate is checked again exactly as a fresh one (fleet
+ * signature, validity window against the clock, revocation list, binding to
+ * the handshake's static key) on every handshake; any failure refuses it as
+ * a full one would. A reference that names nothing held, or another
+ * certificate, is never taken: the responder sends type 8 (no REJECT,
+ * counted certs_asked) and the initiator sends the same try at once with its
+ * certificate in full (certs_needed); the reply must name the pending IK
+ * initiation's index and mac1. A cell that restarts holds nothing, so its
+ * first contacts are full. With a 166-byte certificate: IK 174 + 58 bytes
+ * instead of 307 + 223 (a rekey or a re-contact after expiry); XX unchanged. Certificates (mesh_identity_cert_encode) travel
  * only in encrypted payloads, and never to a peer whose certificate has not
  * been checked first: in IK the responder answers message 1 (which carries
  * the initiator's certificate) only after checking it; in XX the responder
@@ -138,6 +159,10 @@ typedef struct {
     /* added by the rejoin part: */
     uint64_t unknown_index;         /* transport packets for keys we do not hold (also counted malformed) */
     uint64_t handshakes_unprompted; /* initiations those started or hurried (bounded: see "Rejoin" above) */
+    /* added by the certcache part: */
+    uint64_t certs_omitted;   /* IK messages sent with a reference instead of our certificate */
+    uint64_t certs_needed;    /* "certificate needed" replies received (a full initiation went at once) */
+    uint64_t certs_asked;     /* "certificate needed" replies sent */
 } mesh_session_stats;
 
 struct mesh_session;

@@ -19,7 +19,14 @@ enum {
     SESS_T_COOKIE = 5,  /* type | receiver u32 | nonce[24] | XChaCha20-Poly1305(cookie[16]) */
     SESS_T_DATA = 6,    /* type | receiver u32 | counter u64 | ChaChaPoly(payload) */
     SESS_T_CERT = 7,    /* as DATA, the XX responder's certificate: its first transport packet */
+    SESS_T_NEED = 8,    /* -- certcache: type | receiver u32 | the initiation's mac1[16]: "send your certificate" */
 };
+/* -- certcache: a certificate reference = serial u64 | BLAKE2b-128(encoded certificate)[0..8) */
+#define SESS_REF_LEN 16
+#define SESS_NEED_PKT (1 + 4 + SESS_MAC_LEN)
+#define SESS_IK_MINE_REF 1u   /* IK msg1 flags: our certificate is a reference (you hold it) */
+#define SESS_IK_THEIRS_REF 2u /* IK msg1 flags: the reference of yours that we hold follows */
+#define SESS_IK2_OMITTED 1u   /* IK msg2 flag: our certificate omitted (you hold it, by your reference) */
 #define SESS_MAC_LEN 16
 #define SESS_COOKIE_LEN 16
 #define SESS_COOKIE_NONCE 24
@@ -65,7 +72,7 @@ int sess_cookie_open(const uint8_t key[32], const uint8_t mac1[SESS_MAC_LEN], co
 int sess_cert_check(const uint8_t fleet_pk[MESH_ID_PK_BYTES], const mesh_identity_revlist *rl, int64_t now,
                     const uint8_t *buf, size_t len, const uint8_t *rs, mesh_identity_cert *c, char *why,
                     size_t whylen);
-#define SESS_PROLOGUE_LABEL "ippoc-mesh-2" /* 2: XX message 2 carries no certificate */
+#define SESS_PROLOGUE_LABEL "ippoc-mesh-3" /* 2: XX message 2 carries no certificate; 3: IK certificate references */
 
 /* ---- little-endian fields -------------------------------------------------------- */
 static inline void sess_put32(uint8_t *p, uint32_t v)

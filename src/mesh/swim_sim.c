@@ -175,10 +175,16 @@ size_t mesh_swim_sim_hs_bytes(enum mesh_swim_sim_hs msg, size_t cert_len)
 		return 1 + 4 + 4 + 48 + cert_len + 16;
 	case MESH_SWIM_SIM_XXCERT: /* a transport packet carrying the certificate */
 		return 13 + cert_len + 16;
-	case MESH_SWIM_SIM_IK1: /* type, sender, e, s+tag, stamp+certificate+tag, macs */
-		return 1 + 4 + 32 + 48 + 8 + cert_len + 16 + 16 + 16;
-	case MESH_SWIM_SIM_IK2: /* type, sender, receiver, e, certificate+tag */
-		return 1 + 4 + 4 + 32 + cert_len + 16;
+	case MESH_SWIM_SIM_IK1: /* type, sender, e, s+tag, stamp+flags+two references+tag, macs */
+		return 1 + 4 + 32 + 48 + 8 + 1 + 16 + 16 + 16 + 16 + 16;
+	case MESH_SWIM_SIM_IK2: /* type, sender, receiver, e, flag+tag (its certificate omitted) */
+		return 1 + 4 + 4 + 32 + 1 + 16;
+	case MESH_SWIM_SIM_IK1_FULL: /* ... stamp+flags+their reference+certificate+tag, macs */
+		return 1 + 4 + 32 + 48 + 8 + 1 + 16 + cert_len + 16 + 16 + 16;
+	case MESH_SWIM_SIM_IK2_FULL: /* type, sender, receiver, e, flag+certificate+tag */
+		return 1 + 4 + 4 + 32 + 1 + cert_len + 16;
+	case MESH_SWIM_SIM_NEED: /* type, receiver, the initiation's mac1 */
+		return 1 + 4 + 16;
 	case MESH_SWIM_SIM_KEEPALIVE: /* an empty transport packet */
 		return 13 + 16;
 	}

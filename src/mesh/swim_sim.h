@@ -42,6 +42,11 @@ struct mesh_swim_sim_config {
 enum mesh_swim_sim_hs {
 	MESH_SWIM_SIM_XX1, MESH_SWIM_SIM_XX2, MESH_SWIM_SIM_XX3, MESH_SWIM_SIM_XXCERT,
 	MESH_SWIM_SIM_IK1, MESH_SWIM_SIM_IK2, MESH_SWIM_SIM_KEEPALIVE,
+	/* -- certcache: IK1/IK2 are the short forms (a pair that completed a
+	 * session before: references, no certificates; the simulator's every
+	 * IK, as its cells never restart); these are the full forms (after a
+	 * "certificate needed" reply, NEED, from a restarted responder) */
+	MESH_SWIM_SIM_IK1_FULL, MESH_SWIM_SIM_IK2_FULL, MESH_SWIM_SIM_NEED,
 };
 size_t mesh_swim_sim_hs_bytes(enum mesh_swim_sim_hs msg, size_t cert_len);
 

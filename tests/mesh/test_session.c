@@ -2,8 +2,9 @@
  * and three sessions wired together in memory: every datagram one yields is
  * handed to the one it names, on a virtual clock. Handshakes (XX, IK, the
  * fallback), certificates refused, replay window, forged packets, rekey,
- * lost packets, give-up, simultaneous initiation, cookies, sizes, fuzz, and
- * (rejoin) a forgotten session brought back by the peer's next packet. */
+ * lost packets, give-up, simultaneous initiation, cookies, sizes, fuzz,
+ * (rejoin) a forgotten session brought back by the peer's next packet and
+ * (certcache) IK handshakes naming certificates the peer holds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1202,6 +1203,207 @@ static void test_rejoin_flood(void **state)
     net_free(&w);
 }
 
+/* ---- certcache: IK handshakes name certificates the peer already holds ---------- */
+#define CC_CERT 166 /* "cell-N"'s encoded certificate */
+#define CC_IK1_SHORT (1 + 4 + 32 + 48 + 8 + 1 + 16 + 16 + 16 + 2 * 16)
+#define CC_IK2_SHORT (1 + 4 + 4 + 32 + 1 + 16)
+#define CC_IK1_FULL_REF (1 + 4 + 32 + 48 + 8 + 1 + 16 + CC_CERT + 16 + 2 * 16)
+#define CC_IK1_FULL (1 + 4 + 32 + 48 + 8 + 1 + CC_CERT + 16 + 2 * 16)
+#define CC_IK2_FULL (1 + 4 + 4 + 32 + 1 + CC_CERT + 16)
+
+/* The length of the n-th (0-based) captured datagram of type ty, 0 if none. */
+static size_t cap_len(const net *w, int ty, int n)
+{
+    for (int i = 0; i < w->ncap; i++)
+        if (w->cap[i].data[0] == ty && n-- == 0)
+            return w->cap[i].len;
+    return 0;
+}
+
+static int cap_count(const net *w, int ty)
+{
+    int c = 0;
+    for (int i = 0; i < w->ncap; i++)
+        c += w->cap[i].data[0] == ty;
+    return c;
+}
+
+/* A rekey and a re-contact after the keys expired: both IK messages carry
+ * references, not certificates; the session comes up, data flows. */
+static void test_certcache_short(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 3, NULL);
+    established(&w);
+    /* a first IK to a learned key carries the full certificates */
+    mesh_session_learn_key(w.n[2].s, w.n[1].addr, w.n[1].key.pk);
+    assert_int_equal(send_seq(&w, 2, 1, 9, 10), 0);
+    deliver(&w);
+    assert_int_equal(cap_len(&w, SESS_T_INIT_IK, 0), CC_IK1_FULL);
+    assert_int_equal(cap_len(&w, SESS_T_RESP, 0), CC_IK2_FULL);
+    /* rekey by time */
+    w.ncap = 0;
+    w.now += 121000;
+    assert_int_equal(send_seq(&w, 0, 1, 1, 10), 0);
+    deliver(&w);
+    assert_int_equal(cap_count(&w, SESS_T_INIT_IK), 1);
+    assert_int_equal(cap_len(&w, SESS_T_INIT_IK, 0), CC_IK1_SHORT);
+    assert_int_equal(cap_len(&w, SESS_T_RESP, 0), CC_IK2_SHORT);
+    assert_true(CC_IK1_SHORT + CC_IK2_SHORT < 307 + 223);
+    assert_int_equal(stats(&w, 0).rekeys, 1);
+    assert_int_equal(stats(&w, 0).certs_omitted, 1);
+    assert_int_equal(stats(&w, 1).certs_omitted, 1);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 1);
+    assert_int_equal(send_seq(&w, 1, 0, 2, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.n[0].seen[w.n[0].nseen - 1], 2);
+    /* idle past reject_after: DOWN; the next contact is short too */
+    run_until(&w, w.now + 200000);
+    assert_int_equal(w.n[0].downs, 1);
+    assert_int_equal(stats(&w, 0).sessions, 0);
+    w.ncap = 0;
+    int ups = w.n[1].ups;
+    assert_int_equal(send_seq(&w, 0, 1, 3, 10), 0);
+    deliver(&w);
+    assert_int_equal(cap_len(&w, SESS_T_INIT_IK, 0), CC_IK1_SHORT);
+    assert_int_equal(cap_len(&w, SESS_T_RESP, 0), CC_IK2_SHORT);
+    assert_int_equal(w.n[1].ups, ups + 1);
+    assert_string_equal(w.n[1].up_id, "cell-0");
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 3);
+    assert_int_equal(send_seq(&w, 1, 0, 4, 10), 0);
+    deliver(&w);
+    assert_int_equal(w.n[0].seen[w.n[0].nseen - 1], 4);
+    assert_int_equal(w.n[0].rejects + w.n[1].rejects, 0);
+    net_free(&w);
+}
+
+/* The responder restarted (holds nothing): "certificate needed", then the
+ * full initiation at once, which succeeds; no REJECT. */
+static void test_certcache_forgot(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    established(&w);
+    mesh_session_free(w.n[1].s);
+    node_start(&w, 1, NULL, NULL, NULL);
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    w.ncap = 0;
+    int ups = w.n[1].ups;
+    assert_int_equal(send_seq(&w, 0, 1, 5, 10), 0);
+    deliver(&w);
+    assert_int_equal(cap_count(&w, SESS_T_INIT_IK), 2);
+    assert_int_equal(cap_len(&w, SESS_T_INIT_IK, 0), CC_IK1_SHORT);
+    assert_int_equal(cap_len(&w, SESS_T_NEED, 0), SESS_NEED_PKT);
+    /* ours in full; its certificate is still the one we name: omitted */
+    assert_int_equal(cap_len(&w, SESS_T_INIT_IK, 1), CC_IK1_FULL_REF);
+    assert_int_equal(cap_len(&w, SESS_T_RESP, 0), CC_IK2_SHORT);
+    assert_int_equal(stats(&w, 1).certs_asked, 1);
+    assert_int_equal(stats(&w, 0).certs_needed, 1);
+    assert_int_equal(stats(&w, 0).handshakes_ok, 2);
+    assert_int_equal(w.n[1].ups, ups + 1);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 5);
+    assert_int_equal(w.n[0].rejects + w.n[1].rejects, 0);
+    /* a stray "certificate needed" (nothing pending) is refused */
+    mesh_session_out o = w.cap[0];
+    for (int i = 0; i < w.ncap; i++)
+        if (w.cap[i].data[0] == SESS_T_NEED)
+            o = w.cap[i];
+    assert_int_equal(mesh_session_receive(w.n[0].s, w.now, w.n[1].addr, o.data, o.len), -ENOENT);
+    /* the next rekey is short again */
+    w.ncap = 0;
+    w.now += 121000;
+    assert_int_equal(send_seq(&w, 0, 1, 6, 10), 0);
+    deliver(&w);
+    assert_int_equal(cap_len(&w, SESS_T_INIT_IK, 0), CC_IK1_SHORT);
+    assert_int_equal(cap_count(&w, SESS_T_NEED), 0);
+    net_free(&w);
+}
+
+/* A held certificate revoked, or expired, since: refused on the short
+ * handshake exactly as a fresh one. */
+static void check_certcache_refused(bool revoke)
+{
+    net w;
+    net_init(&w, 2, NULL);
+    mesh_identity_revlist rl;
+    assert_int_equal(mesh_identity_revlist_init(&rl, w.fleet.pk, 0), 0);
+    mesh_session_free(w.n[1].s);
+    node_start(&w, 1, NULL, NULL, &rl);
+    if (!revoke) { /* cell-0's certificate ends in 2 hours */
+        w.n[0].cert = make_cert(&w.fleet, w.n[0].key.pk, "cell-0", WALL - 3600, WALL + 7200);
+        mesh_session_free(w.n[0].s);
+        node_start(&w, 0, NULL, NULL, NULL);
+    }
+    established(&w);
+    const mesh_identity_cert *c = &w.n[0].cert;
+    if (revoke) {
+        mesh_identity_revocation r = {.kind = MESH_REVOKE_SERIAL,
+                                      .reason = MESH_REASON_KEY_COMPROMISE,
+                                      .serial = c->serial,
+                                      .time = WALL - 10,
+                                      .until = c->not_after};
+        memcpy(r.node_pk, c->node_pk, 32);
+        char err[256];
+        assert_int_equal(mesh_identity_revocation_sign(&r, &w.fleet, err, sizeof err), 0);
+        assert_int_equal(mesh_identity_revlist_add(&rl, &r, WALL, err, sizeof err), 1);
+    } else {
+        w.wall += 7200 + 3600;
+    }
+    mesh_session_forget(w.n[0].s, w.n[1].addr);
+    mesh_session_forget(w.n[1].s, w.n[0].addr);
+    w.ncap = 0;
+    assert_int_equal(send_seq(&w, 0, 1, 7, 10), 0);
+    deliver(&w);
+    assert_int_equal(cap_len(&w, SESS_T_INIT_IK, 0), CC_IK1_SHORT);
+    assert_int_equal(cap_count(&w, SESS_T_RESP) + cap_count(&w, SESS_T_NEED), 0);
+    assert_int_equal(w.n[1].rejects, 1);
+    assert_non_null(strstr(w.n[1].reason, revoke ? "revoked" : "expired"));
+    mesh_session_stats st = stats(&w, 1);
+    assert_int_equal(revoke ? st.rejected_revoked : st.rejected_cert, 1);
+    assert_int_equal(st.sessions, 0);
+    assert_int_equal(w.n[1].datas, 0);
+    net_free(&w);
+    mesh_identity_revlist_free(&rl);
+}
+
+static void test_certcache_revoked_expired(void **state)
+{
+    (void)state;
+    check_certcache_refused(true);
+    check_certcache_refused(false);
+}
+
+/* The responder holds another certificate of the initiator's key (a renewed
+ * one) than the one named: unknown, so asked for in full, never taken. */
+static void test_certcache_other_cert(void **state)
+{
+    (void)state;
+    net w;
+    net_init(&w, 2, NULL);
+    established(&w);
+    struct mesh_session *old = w.n[0].s; /* holds_mine for cell-1, with the first certificate */
+    mesh_identity_cert renewed = make_cert(&w.fleet, w.n[0].key.pk, "cell-0", WALL - 60, WALL + 86400);
+    node_start(&w, 0, &renewed, NULL, NULL);
+    assert_int_equal(send_seq(&w, 0, 1, 8, 10), 0); /* XX: cell-1 now holds the renewed one */
+    deliver(&w);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 8);
+    mesh_session_free(w.n[0].s);
+    w.n[0].s = old;
+    mesh_session_forget(old, w.n[1].addr);
+    w.ncap = 0;
+    assert_int_equal(send_seq(&w, 0, 1, 9, 10), 0);
+    deliver(&w);
+    assert_int_equal(cap_len(&w, SESS_T_INIT_IK, 0), CC_IK1_SHORT);
+    assert_int_equal(cap_count(&w, SESS_T_NEED), 1);
+    assert_int_equal(stats(&w, 1).certs_asked, 1);
+    assert_int_equal(cap_len(&w, SESS_T_INIT_IK, 1), CC_IK1_FULL_REF);
+    assert_int_equal(w.n[1].seen[w.n[1].nseen - 1], 9);
+    assert_int_equal(w.n[0].rejects + w.n[1].rejects, 0);
+    net_free(&w);
+}
+
 static void test_replay_unit(void **state)
 {
     (void)state;
@@ -1248,6 +1450,10 @@ int main(void)
         cmocka_unit_test(test_rejoin_pending_handshake),
         cmocka_unit_test(test_rejoin_not_revoked),
         cmocka_unit_test(test_rejoin_flood),
+        cmocka_unit_test(test_certcache_short),
+        cmocka_unit_test(test_certcache_forgot),
+        cmocka_unit_test(test_certcache_revoked_expired),
+        cmocka_unit_test(test_certcache_other_cert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
