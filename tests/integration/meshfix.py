@@ -3,6 +3,7 @@ tests/netlab/test_mesh_netns.py): fleets and membership tokens made with
 tests/mesh/mesh-tool, a daemon with a [mesh] section on a free loopback UDP
 port, and its /v1/mesh status and peer view."""
 import os
+import random
 import socket
 import subprocess
 
@@ -15,9 +16,21 @@ PROBE = "probe_interval_ms = 200\nprobe_timeout_ms = 100\ngossip_interval_ms = 5
 
 
 def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free for UDP and for TCP (a cell listens on both: TCP for full
+    state and reasoning). Picked below the kernel's ephemeral range, so an
+    outgoing connection of another test cannot take the TCP twin meanwhile."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                    socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                u.bind(("127.0.0.1", port))
+                t.bind(("127.0.0.1", port))
+                return port
+        except OSError:
+            continue
+    raise RuntimeError("no port free for both UDP and TCP in 20000-32000")
 
 
 def tool(*args, timeout=20):
