@@ -16,7 +16,7 @@
  *   -EKEYEXPIRED  past not-after (plus the skew allowance)
  *   -EAGAIN       before not-before (minus the skew allowance)
  *   -EKEYREVOKED  revoked by serial or by node key
- * The formats are written out in docs/mesh-identity-status.md. */
+ * The formats are written out in docs/mesh/identity.md. */
 #ifndef IPPOC_MESH_IDENTITY_H
 #define IPPOC_MESH_IDENTITY_H
 

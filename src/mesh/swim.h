@@ -61,7 +61,7 @@ enum mesh_swim_state {
  * log10(N): a member misses a broadcast with probability about
  * exp(-mult*ceil(log10 N)*(1-loss)), and one that misses a refutation
  * declares a live member dead when its own suspicion timer runs out. See
- * docs/mesh-swim-status.md for the measurements. */
+ * docs/mesh/swim.md for the measurements. */
 struct mesh_swim_config {
 	uint32_t probe_interval_ms;    /* 500; memberlist 1000 */
 	uint32_t probe_timeout_ms;     /* 250; memberlist 500 */

@@ -5,7 +5,7 @@
  * statistics only) or a tuned knob set with its measured gain. Records are
  * encoded in a canonical binary form, signed with the origin's Ed25519 key,
  * checked against the redaction rule on the way out and on the way in
- * (docs/mesh-wisdom-status.md), stored with provenance in their own SQLite
+ * (docs/mesh/wisdom.md), stored with provenance in their own SQLite
  * file, and weighed by a per-peer trust score in the gossipsub v1.1 style.
  *
  * Errors: negative errno values with a message naming the field or byte
@@ -105,7 +105,7 @@ void mesh_wisdom_local_init(mesh_wisdom_local *loc);
  * and those under 3 characters (they would match "vm.swappiness") are not. */
 void mesh_wisdom_local_add(mesh_wisdom_local *loc, const char *name);
 
-/* The rule (docs/mesh-wisdom-status.md): every field of r. loc may be NULL
+/* The rule (docs/mesh/wisdom.md): every field of r. loc may be NULL
  * (a received record: the generic rule only). 0, or -EPERM with "FIELD:
  * reason" in err (e.g. "fix.action: path '/home/x' outside the allowlist"). */
 int mesh_wisdom_check(const mesh_wisdom_rec *r, const mesh_wisdom_local *loc, char *err, size_t errlen);
@@ -196,7 +196,7 @@ typedef struct mesh_wisdom_trust_params {
     double full_at;              /* a score at or above this weighs its wisdom fully */
 } mesh_wisdom_trust_params;
 
-/* The defaults (docs/mesh-wisdom-status.md). */
+/* The defaults (docs/mesh/wisdom.md). */
 mesh_wisdom_trust_params mesh_wisdom_trust_defaults(void);
 
 typedef struct mesh_wisdom_peer {
@@ -281,7 +281,7 @@ typedef struct mesh_wisdom_cand {
     int origins;      /* distinct origins behind it */
 } mesh_wisdom_cand;
 
-/* One record's weight (docs/mesh-wisdom-status.md):
+/* One record's weight (docs/mesh/wisdom.md):
  * wilson95_lower(k, n) * trust_weight * jaccard(features, theirs) * host_similarity. */
 double mesh_wisdom_evidence(uint32_t k, uint32_t n, double trust_weight, double similarity, double host_similarity);
 /* Jaccard likeness of a features array (JSON strings; repeats counted once) with a

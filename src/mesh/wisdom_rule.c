@@ -2,7 +2,7 @@
  * wisdom (and what a received record must obey: a peer may be malicious),
  * the builders that make records from local data and refuse what the rule
  * forbids, and this machine's coarse host class. The rule as the docs state
- * it is in docs/mesh-wisdom-status.md; in short: no hostnames, IP or MAC
+ * it is in docs/mesh/wisdom.md; in short: no hostnames, IP or MAC
  * addresses, user names, paths outside a small allowlist, log lines or raw
  * metric values; only value-free tokens, typed actions and aggregates. */
 #include "core/core.h"

@@ -1,5 +1,5 @@
 /* wisdom_trust.c: per-peer trust in the style of gossipsub v1.1's peer
- * scoring, over the counters that apply to wisdom (docs/mesh-wisdom-status.md):
+ * scoring, over the counters that apply to wisdom (docs/mesh/wisdom.md):
  *
  *   score = w2 * min(P2, cap2) + w4 * P4^2 + w5 * min(P5, cap5) + w7 * P7^2
  *

@@ -16,7 +16,7 @@ MULTICAST on (this host's lo has none; Avahi 0.8 also takes a loopback
 without it, but then nothing is multicast at all). The ippocd stay in the
 host's namespace: they reach the bus through its socket file, and the
 address Avahi resolves (127.0.0.1 and the published port) is their own
-loopback listen address. docs/mesh-mdns-status.md says what else was tried.
+loopback listen address. docs/mesh/mdns.md says what else was tried.
 Skips (77) when the tools are missing and CI is not set."""
 import os
 import shutil

@@ -50,7 +50,7 @@ API_PORT = 8080  # each namespace has a loopback of its own
 # plus Noise under emulation. suspicion_mult is memberlist's 4, not 2: with
 # 2 a side of two cells under 5% loss falsely killed its own other half now
 # and then (the suspicion minimum, 1 s, is what a pair with k = 0 gets;
-# docs/mesh-meshnet-status.md). The bounds below are computed from them.
+# docs/mesh/meshnet.md). The bounds below are computed from them.
 PROBE_MS, PROBE_TIMEOUT_MS, GOSSIP_MS, SUSP_MULT, PUSHPULL_MS = 500, 250, 100, 4, 2000
 SUSP_MAX_MULT = 6  # swim's suspicion_max_mult (not a [mesh] key)
 PROBE = ("probe_interval_ms = %d\nprobe_timeout_ms = %d\ngossip_interval_ms = %d\n"
