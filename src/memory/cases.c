@@ -42,14 +42,14 @@ int mem_json_rows_load(mem_t *m, const char *table, const char *what,
                        size_t errlen)
 {
     if (!m || !fn)
-        return mem_err(err, errlen, -EINVAL, "memory: no store or callback");
+        return core_err(err, errlen, -EINVAL, "memory: no store or callback");
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT id, ts, data FROM %s ORDER BY id", table);
     pthread_mutex_lock(&m->rlock);
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(m->rdb, sql, -1, &st, NULL);
     if (rc) {
-        rc = mem_err(err, errlen, -EIO, "%s: cannot read %s: %s", m->path, what, sqlite3_errmsg(m->rdb));
+        rc = core_err(err, errlen, -EIO, "%s: cannot read %s: %s", m->path, what, sqlite3_errmsg(m->rdb));
         pthread_mutex_unlock(&m->rlock);
         return rc;
     }
@@ -60,7 +60,7 @@ int mem_json_rows_load(mem_t *m, const char *table, const char *what,
             r = fn(ud, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), text);
     }
     if (!r && rc != SQLITE_DONE)
-        r = mem_err(err, errlen, -EIO, "%s: cannot read %s: %s", m->path, what, sqlite3_errmsg(m->rdb));
+        r = core_err(err, errlen, -EIO, "%s: cannot read %s: %s", m->path, what, sqlite3_errmsg(m->rdb));
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->rlock);
     return r;

@@ -253,20 +253,20 @@ typedef struct evfilter {
 static int make_filter(const mem_event_query *q, evfilter *f, char *err, size_t errlen)
 {
     if (!q)
-        return mem_err(err, errlen, -EINVAL, "no query");
+        return core_err(err, errlen, -EINVAL, "no query");
     *f = (evfilter){.from = q->from, .to = q->to, .after_id = q->after_id, .type = q->type,
                     .limit = q->limit ? q->limit : 100, .asc = q->ascending};
     if (q->from < 0 || q->to < 0 || (q->from && q->to && q->to < q->from))
-        return mem_err(err, errlen, -EINVAL, "bad time range: from %lld, to %lld",
+        return core_err(err, errlen, -EINVAL, "bad time range: from %lld, to %lld",
                        (long long)q->from, (long long)q->to);
     if (q->limit < 0 || q->limit > 10000)
-        return mem_err(err, errlen, -EINVAL, "limit %d: must be 1..10000", q->limit);
+        return core_err(err, errlen, -EINVAL, "limit %d: must be 1..10000", q->limit);
     f->min_sev = q->severity ? mem_severity_rank(q->severity) : 0;
     if (f->min_sev < 0)
-        return mem_err(err, errlen, -EINVAL, "unknown severity '%.32s' (debug, info, warning, "
+        return core_err(err, errlen, -EINVAL, "unknown severity '%.32s' (debug, info, warning, "
                        "error, critical)", q->severity);
     if (q->type && !valid_type(q->type, true))
-        return mem_err(err, errlen, -EINVAL, "bad event type '%.80s': [a-z0-9._-], 1..63 chars, "
+        return core_err(err, errlen, -EINVAL, "bad event type '%.80s': [a-z0-9._-], 1..63 chars, "
                        "optionally ending in '*'", q->type);
     size_t tl = q->type ? strlen(q->type) : 0;
     f->any_type = !q->type || !strcmp(q->type, "*");
@@ -362,7 +362,7 @@ static int stored_events(mem_t *m, const evfilter *f, int64_t committed, mem_eve
     pthread_mutex_lock(&m->rlock);
     int rc = sqlite3_prepare_v2(m->rdb, sql, -1, &st, NULL);
     if (rc) {
-        rc = mem_err(err, errlen, -EIO, "%s: events: %s", m->path, sqlite3_errmsg(m->rdb));
+        rc = core_err(err, errlen, -EIO, "%s: events: %s", m->path, sqlite3_errmsg(m->rdb));
         pthread_mutex_unlock(&m->rlock);
         return rc;
     }
@@ -388,7 +388,7 @@ static int stored_events(mem_t *m, const evfilter *f, int64_t committed, mem_eve
     if (rc == SQLITE_ROW || rc == SQLITE_DONE)
         rc = 0;
     else
-        rc = mem_err(err, errlen, rc == SQLITE_NOMEM ? -ENOMEM : -EIO, "%s: events: %s", m->path,
+        rc = core_err(err, errlen, rc == SQLITE_NOMEM ? -ENOMEM : -EIO, "%s: events: %s", m->path,
                      sqlite3_errstr(rc));
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->rlock);
@@ -432,7 +432,7 @@ int mem_events_query(mem_t *m, const mem_event_query *q, mem_event **out, size_t
     *n = 0;
     evfilter f = {0};
     if (!m)
-        return mem_err(err, errlen, -EINVAL, "no memory");
+        return core_err(err, errlen, -EINVAL, "no memory");
     int rc = make_filter(q, &f, err, errlen);
     if (rc)
         return rc;
@@ -440,13 +440,13 @@ int mem_events_query(mem_t *m, const mem_event_query *q, mem_event **out, size_t
     size_t np, nv = 0;
     int64_t committed;
     if (!v)
-        return mem_err(err, errlen, -ENOMEM, "out of memory");
+        return core_err(err, errlen, -ENOMEM, "out of memory");
     rc = pending_events(m, &f, &p, &np, &committed);
     if (!rc && (rc = stored_events(m, &f, committed, v, &nv, err, errlen)))
         mem_events_free(p, np);
     if (rc) {
         mem_events_free(v, nv);
-        return rc == -ENOMEM ? mem_err(err, errlen, rc, "out of memory") : rc;
+        return rc == -ENOMEM ? core_err(err, errlen, rc, "out of memory") : rc;
     }
     *n = merge_pending(&f, v, nv, p, np);
     *out = v;

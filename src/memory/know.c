@@ -74,7 +74,7 @@ static const char *const stmt_sql[KS_N] = {
 int know_sqlerr(mem_know *k, int rc, const char *what, char *err, size_t errlen)
 {
     const char *msg = k->db ? sqlite3_errmsg(k->db) : sqlite3_errstr(rc);
-    return mem_err(err, errlen, mem_sql_errno(NULL, rc), "%s: %s: %s", k->path, what, msg);
+    return core_err(err, errlen, mem_sql_errno(NULL, rc), "%s: %s: %s", k->path, what, msg);
 }
 
 int64_t know_now_ms(void)
@@ -198,7 +198,7 @@ int know_index_load(mem_know *k, char *err, size_t errlen)
     k->ix.dims = k->dims;
     size_t want = (size_t)query_i64(k, "SELECT count(*) FROM vectors");
     if (know_index_reserve(&k->ix, want ? want : 1))
-        return mem_err(err, errlen, -ENOMEM, "%s: no memory for %zu vectors", k->path, want);
+        return core_err(err, errlen, -ENOMEM, "%s: no memory for %zu vectors", k->path, want);
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(k->db, "SELECT chunk, v FROM vectors WHERE dims = ? ORDER BY chunk", -1, &st, NULL);
     if (rc)
@@ -210,7 +210,7 @@ int know_index_load(mem_know *k, char *err, size_t errlen)
             continue;
         if (know_index_append(&k->ix, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1))) {
             sqlite3_finalize(st);
-            return mem_err(err, errlen, -ENOMEM, "%s: no memory for the vectors", k->path);
+            return core_err(err, errlen, -ENOMEM, "%s: no memory for the vectors", k->path);
         }
     }
     sqlite3_finalize(st);
@@ -227,7 +227,7 @@ static int migrate(mem_know *k, char *err, size_t errlen)
 {
     int64_t v = query_i64(k, "PRAGMA user_version");
     if (v > NMIGRATIONS)
-        return mem_err(err, errlen, -EINVAL, "%s: schema version %lld is newer than this build knows (%d)",
+        return core_err(err, errlen, -EINVAL, "%s: schema version %lld is newer than this build knows (%d)",
                         k->path, (long long)v, NMIGRATIONS);
     for (int i = (int)v; i < NMIGRATIONS; i++) {
         char sql[64];
@@ -298,7 +298,7 @@ static int open_db(mem_know *k, char *err, size_t errlen)
     if (rc)
         return know_sqlerr(k, rc, "cannot read (not a knowledge store?)", err, errlen);
     if (app && app != KNOW_APP_ID)
-        return mem_err(err, errlen, -EINVAL, "%s: not an IPPOC knowledge store (application_id %lld)", k->path,
+        return core_err(err, errlen, -EINVAL, "%s: not an IPPOC knowledge store (application_id %lld)", k->path,
                         (long long)app);
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d", KNOW_APP_ID);
@@ -325,14 +325,14 @@ int mem_know_open(const char *path, mem_know **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (!path || !*path)
-        return mem_err(err, errlen, -EINVAL, "knowledge store: no path");
+        return core_err(err, errlen, -EINVAL, "knowledge store: no path");
     mem_know *k = calloc(1, sizeof *k);
     if (!k || !(k->path = strdup(path)) || !(k->model = mem_embed_model_new()) ||
         !(k->uses = malloc(KNOW_USES_MAX * sizeof *k->uses)) ||
         !(k->plan = malloc(sizeof *k->plan)) ||
         !(k->top_id = malloc(KNOW_TOPN * sizeof *k->top_id)) || !(k->top_s = malloc(KNOW_TOPN * sizeof *k->top_s))) {
         mem_know_close(k);
-        return mem_err(err, errlen, -ENOMEM, "%s: no memory", path);
+        return core_err(err, errlen, -ENOMEM, "%s: no memory", path);
     }
     pthread_mutex_init(&k->mu, NULL);
     k->dims = MEM_KNOW_DIM;

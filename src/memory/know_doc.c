@@ -92,7 +92,7 @@ int know_chunks_delete(mem_know *k, int64_t doc, know_gone *g, char *err, size_t
         if (r || gone_push(g, id, know_embed_text(title, text))) {
             sqlite3_reset(st);
             return r ? know_sqlerr(k, r, "deleting chunks", err, errlen)
-                     : mem_err(err, errlen, -ENOMEM, "%s: no memory", k->path);
+                     : core_err(err, errlen, -ENOMEM, "%s: no memory", k->path);
         }
     }
     sqlite3_reset(st);
@@ -184,7 +184,7 @@ static int write_doc(mem_know *k, const mem_doc *d, const char *title, const cha
         snprintf(node, sizeof node, "chunk:%lld", (long long)g->ids[i]);
         if (know_links_drop_node(k, node)) {
             know_exec(k, "ROLLBACK");
-            return mem_err(err, errlen, -EIO, "%s: dropping the links of %s", k->path, node);
+            return core_err(err, errlen, -EIO, "%s: dropping the links of %s", k->path, node);
         }
     }
     sqlite3_stmt *st = k->st[exists ? KS_DOC_UPD : KS_DOC_INS];
@@ -220,11 +220,11 @@ static int write_doc(mem_know *k, const mem_doc *d, const char *title, const cha
 static int check_doc(const mem_doc *d, char *err, size_t errlen)
 {
     if (!d || !d->source || !*d->source)
-        return mem_err(err, errlen, -EINVAL, "knowledge: a document needs a source");
+        return core_err(err, errlen, -EINVAL, "knowledge: a document needs a source");
     if (!d->text || !d->text[strspn(d->text, " \t\r\n\f\v")])
-        return mem_err(err, errlen, -EINVAL, "knowledge: %s: empty text", d->source);
+        return core_err(err, errlen, -EINVAL, "knowledge: %s: empty text", d->source);
     if (!(d->confidence >= 0 && d->confidence <= 1))
-        return mem_err(err, errlen, -EINVAL, "knowledge: %s: confidence %g is not within 0..1", d->source,
+        return core_err(err, errlen, -EINVAL, "knowledge: %s: confidence %g is not within 0..1", d->source,
                         d->confidence);
     return 0;
 }
@@ -259,7 +259,7 @@ static int prepare(mem_know *k, const mem_doc *d, const char *title, adding *a, 
 {
     if (know_chunk(d->text, &a->sp, &a->n) || !(a->et = calloc(a->n, sizeof *a->et)) ||
         !(a->ids = calloc(a->n, sizeof *a->ids)))
-        return mem_err(err, errlen, -ENOMEM, "%s: no memory to cut %s", k->path, d->source);
+        return core_err(err, errlen, -ENOMEM, "%s: no memory to cut %s", k->path, d->source);
     for (size_t i = 0; i < a->n; i++) {
         char *t = malloc(a->sp[i].len + 1);
         if (t)
@@ -267,7 +267,7 @@ static int prepare(mem_know *k, const mem_doc *d, const char *title, adding *a, 
         a->et[i] = t ? know_embed_text(title, t) : NULL;
         free(t);
         if (!a->et[i])
-            return mem_err(err, errlen, -ENOMEM, "%s: no memory", k->path);
+            return core_err(err, errlen, -ENOMEM, "%s: no memory", k->path);
     }
     return 0;
 }
@@ -365,7 +365,7 @@ int mem_know_add(mem_know *k, const mem_doc *d, int64_t *doc_id, int *chunks, ch
     int64_t id = 0;
     int n = 0;
     if (!k)
-        return mem_err(err, errlen, -EINVAL, "knowledge: no store");
+        return core_err(err, errlen, -EINVAL, "knowledge: no store");
     int rc = check_doc(d, err, errlen);
     if (!rc)
         rc = add_doc(k, d, &id, &n, err, errlen);

@@ -46,15 +46,15 @@ int mem_know_link(mem_know *k, const char *from, const char *rel, const char *to
                   size_t errlen)
 {
     if (!k)
-        return mem_err(err, errlen, -EINVAL, "knowledge: no store");
+        return core_err(err, errlen, -EINVAL, "knowledge: no store");
     if (!node_ok(from) || !node_ok(to))
-        return mem_err(err, errlen, -EINVAL, "knowledge: link %s -> %s: a node is \"kind:id\" (kind of a-z, 0-9, "
+        return core_err(err, errlen, -EINVAL, "knowledge: link %s -> %s: a node is \"kind:id\" (kind of a-z, 0-9, "
                         "_ or -)", from ? from : "(null)", to ? to : "(null)");
     if (!rel_ok(rel))
-        return mem_err(err, errlen, -EINVAL, "knowledge: link %s -> %s: relation '%s' is not a short lower-case "
+        return core_err(err, errlen, -EINVAL, "knowledge: link %s -> %s: relation '%s' is not a short lower-case "
                         "word", from, to, rel ? rel : "(null)");
     if (!isfinite(weight) || weight < 0)
-        return mem_err(err, errlen, -EINVAL, "knowledge: link %s -%s-> %s: weight %g is not >= 0", from, rel, to,
+        return core_err(err, errlen, -EINVAL, "knowledge: link %s -%s-> %s: weight %g is not >= 0", from, rel, to,
                         weight);
     if (weight == 0)
         weight = 1.0;

@@ -549,13 +549,13 @@ static int search_locked(mem_know *k, const char *query, const float *ext, int m
     size_t want = nc < (size_t)limit ? nc : (size_t)limit;
     mem_hit *h = calloc(want ? want : 1, sizeof *h);
     if (!h)
-        return mem_err(err, errlen, -ENOMEM, "%s: no memory", k->path);
+        return core_err(err, errlen, -ENOMEM, "%s: no memory", k->path);
     size_t m = 0;
     for (size_t i = 0; i < nc && m < want; i++) {
         int got = fill_hit(k, &c[i], &h[m]);
         if (got < 0) {
             mem_know_hits_free(h, m);
-            return mem_err(err, errlen, got, "%s: reading a hit failed", k->path);
+            return core_err(err, errlen, got, "%s: reading a hit failed", k->path);
         }
         m += (size_t)got;
     }
@@ -569,11 +569,11 @@ int mem_know_search(mem_know *k, const char *query, int mode, int limit, mem_hit
 {
     *out = NULL, *n = 0;
     if (!k)
-        return mem_err(err, errlen, -EINVAL, "knowledge: no store");
+        return core_err(err, errlen, -EINVAL, "knowledge: no store");
     if (!query || !query[strspn(query, " \t\r\n\f\v")])
-        return mem_err(err, errlen, -EINVAL, "knowledge: empty query");
+        return core_err(err, errlen, -EINVAL, "knowledge: empty query");
     if (mode < MEM_KNOW_HYBRID || mode > MEM_KNOW_VECTOR)
-        return mem_err(err, errlen, -EINVAL, "knowledge: unknown search mode %d", mode);
+        return core_err(err, errlen, -EINVAL, "knowledge: unknown search mode %d", mode);
     if (limit <= 0)
         limit = 10;
     if (limit > KNOW_TOPN)

@@ -219,7 +219,6 @@ struct mem {
 };
 
 /* util.c */
-int mem_err(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* store.c: an SQLite result code as -errno (db, may be NULL, gives the
  * system errno of a file that cannot open). */
 struct sqlite3;

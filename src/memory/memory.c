@@ -25,7 +25,7 @@ static int init_state(mem_t *m, const core_config *cfg, char *err, size_t errlen
     int64_t slots = cfg->mem_ram_window_ms / 1000;
     m->nslots = (int)(slots < 10 ? 10 : slots > 86400 ? 86400 : slots);
     if (snprintf(m->path, sizeof m->path, "%s/ippoc.db", cfg->state_dir) >= (int)sizeof m->path)
-        return mem_err(err, errlen, -ENAMETOOLONG, "state_dir too long: %.64s...", cfg->state_dir);
+        return core_err(err, errlen, -ENAMETOOLONG, "state_dir too long: %.64s...", cfg->state_dir);
     pthread_mutex_init(&m->lock, NULL);
     pthread_mutex_init(&m->qlock, NULL);
     pthread_mutex_init(&m->rlock, NULL);
@@ -36,7 +36,7 @@ static int init_state(mem_t *m, const core_config *cfg, char *err, size_t errlen
         rc = mem_events_init(m);
     m->tick_ts = malloc(sizeof *m->tick_ts * (size_t)m->nslots);
     if (rc || !m->tick_ts)
-        return mem_err(err, errlen, rc ? rc : -ENOMEM, "memory: out of memory");
+        return core_err(err, errlen, rc ? rc : -ENOMEM, "memory: out of memory");
     for (int i = 0; i < m->nslots; i++)
         m->tick_ts[i] = MEM_NO_BUCKET;
     set_retentions(m, cfg);
@@ -71,13 +71,13 @@ int mem_open(mem_t **out, const core_config *cfg, char *err, size_t errlen)
 {
     *out = NULL;
     if (!cfg)
-        return mem_err(err, errlen, -EINVAL, "memory: no configuration");
+        return core_err(err, errlen, -EINVAL, "memory: no configuration");
     mem_t *m = calloc(1, sizeof *m);
     if (!m)
-        return mem_err(err, errlen, -ENOMEM, "memory: out of memory");
+        return core_err(err, errlen, -ENOMEM, "memory: out of memory");
     int rc = init_state(m, cfg, err, errlen);
     if (!rc && (rc = core_mkdir_p(cfg->state_dir, 0700)))
-        mem_err(err, errlen, rc, "%s: cannot create the state directory: %s", cfg->state_dir,
+        core_err(err, errlen, rc, "%s: cannot create the state directory: %s", cfg->state_dir,
                 strerror(-rc));
     if (!rc)
         rc = mem_store_open(m, &m->wdb, false, err, errlen);

@@ -80,16 +80,16 @@ static int pick_tier(const mem_t *m, int64_t from, int64_t ref)
 static int validate(int64_t from, int64_t to, int64_t step, int64_t max_points, char *err, size_t errlen)
 {
     if (from < 0 || to < 0 || from > MEM_TS_MAX || to > MEM_TS_MAX)
-        return mem_err(err, errlen, -EINVAL, "from and to must be times in ms since the epoch "
+        return core_err(err, errlen, -EINVAL, "from and to must be times in ms since the epoch "
                        "(got from %lld, to %lld)", (long long)from, (long long)to);
     if (to < from)
-        return mem_err(err, errlen, -EINVAL, "to (%lld) is before from (%lld)", (long long)to,
+        return core_err(err, errlen, -EINVAL, "to (%lld) is before from (%lld)", (long long)to,
                        (long long)from);
     if (step < 0 || step % 1000)
-        return mem_err(err, errlen, -EINVAL, "step %lld ms: must be a positive multiple of 1000 ms "
+        return core_err(err, errlen, -EINVAL, "step %lld ms: must be a positive multiple of 1000 ms "
                        "(or 0 for automatic)", (long long)step);
     if (max_points <= 0)
-        return mem_err(err, errlen, -EINVAL, "max_points must be positive");
+        return core_err(err, errlen, -EINVAL, "max_points must be positive");
     return 0;
 }
 
@@ -126,7 +126,7 @@ typedef struct tq {
 
 static int tq_fail(tq *q, const char *what)
 {
-    return mem_err(q->err, q->errlen, -EIO, "%s: %s: %s", q->m->path, what, sqlite3_errmsg(q->m->rdb));
+    return core_err(q->err, q->errlen, -EIO, "%s: %s: %s", q->m->path, what, sqlite3_errmsg(q->m->rdb));
 }
 
 /* Copies the series' RAM values over [lo, hi] (NaN where no tick). */
@@ -183,7 +183,7 @@ static int tier_chunks(tq *q, int t, int64_t lo, int64_t hi)
         if (mem_chunk_decode(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), nb,
                              mem_tier_full(t), b)) {
             sqlite3_finalize(st);
-            return mem_err(q->err, q->errlen, -EIO, "%s: %s: the chunk of series %d at %lld is "
+            return core_err(q->err, q->errlen, -EIO, "%s: %s: the chunk of series %d at %lld is "
                            "malformed", q->m->path, mem_tier_table[t], q->id, (long long)c);
         }
         for (int i = 0; i < nb; i++) {
@@ -246,7 +246,7 @@ static int tier_agg(mem_t *m, int id, int t, int64_t from, int64_t to, agg *a, c
     tq q = {.m = m, .id = id, .a = a, .err = err, .errlen = errlen};
     int rc = copy_ram(m, id, lo, to, &q);
     if (rc) {
-        return mem_err(err, errlen, rc, "out of memory");
+        return core_err(err, errlen, rc, "out of memory");
     }
     pthread_mutex_lock(&m->rlock);
     if (mem_sql_exec(m->rdb, "BEGIN"))
@@ -268,7 +268,7 @@ int mem_query(mem_t *m, int id, int64_t from_ms, int64_t to_ms, int64_t step_ms,
     *out = NULL;
     *n = 0;
     if (!m)
-        return mem_err(err, errlen, -EINVAL, "no memory");
+        return core_err(err, errlen, -EINVAL, "no memory");
     int rc = validate(from_ms, to_ms, step_ms, max_points, err, errlen);
     if (rc)
         return rc;
@@ -281,17 +281,17 @@ int mem_query(mem_t *m, int id, int64_t from_ms, int64_t to_ms, int64_t step_ms,
     int src = from_ms >= cover ? MEM_SRC_RAM : 1 + pick_tier(m, from_ms, ref);
     pthread_mutex_unlock(&m->lock);
     if (!known)
-        return mem_err(err, errlen, -ENOENT, "unknown series id %d", id);
+        return core_err(err, errlen, -ENOENT, "unknown series id %d", id);
     int64_t res = src == MEM_SRC_RAM ? 1000 : mem_tier_width[src - 1];
     int64_t step = step_ms ? (step_ms + res - 1) / res * res : auto_step(from_ms, to_ms, res, max_points);
     if ((to_ms - from_ms) / step + 1 > max_points)
-        return mem_err(err, errlen, -E2BIG, "%lld points (step %lld ms) exceed the limit of %lld: use a "
+        return core_err(err, errlen, -E2BIG, "%lld points (step %lld ms) exceed the limit of %lld: use a "
                        "larger step or a shorter range", (long long)((to_ms - from_ms) / step + 1),
                        (long long)step, (long long)max_points);
     agg a = {.cap = (size_t)nbuckets(from_ms, to_ms, step), .step = step};
     a.p = malloc(sizeof *a.p * a.cap);
     if (!a.p)
-        return mem_err(err, errlen, -ENOMEM, "out of memory");
+        return core_err(err, errlen, -ENOMEM, "out of memory");
     if (src == MEM_SRC_RAM) {
         pthread_mutex_lock(&m->lock);
         ram_agg(m, id, from_ms, to_ms, &a);

@@ -385,7 +385,7 @@ static int prep(mem_t *m, const char *sql, sqlite3_stmt **st, char *err, size_t 
 {
     int rc = sqlite3_prepare_v3(m->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
     if (rc)
-        return mem_err(err, errlen, -EIO, "%s: cannot prepare: %s", m->path, sqlite3_errmsg(m->wdb));
+        return core_err(err, errlen, -EIO, "%s: cannot prepare: %s", m->path, sqlite3_errmsg(m->wdb));
     return 0;
 }
 
@@ -414,7 +414,7 @@ int mem_rollup_prepare(mem_t *m, char *err, size_t errlen)
             rc = prep(m, sql, &m->st_src_next[t], err, errlen);
     }
     if (!rc && (rc = mem_rollup_load(m)))
-        rc = mem_err(err, errlen, -EIO, "%s: cannot read the rollup marks: %s", m->path,
+        rc = core_err(err, errlen, -EIO, "%s: cannot read the rollup marks: %s", m->path,
                      sqlite3_errmsg(m->wdb));
     return rc;
 }

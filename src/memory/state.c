@@ -49,12 +49,12 @@ int mem_detector_load(mem_t *m, int (*fn)(void *ud, int series, const void *data
                       char *err, size_t errlen)
 {
     if (!m || !fn)
-        return mem_err(err, errlen, -EINVAL, "memory: no store or callback");
+        return core_err(err, errlen, -EINVAL, "memory: no store or callback");
     pthread_mutex_lock(&m->rlock);
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(m->rdb, "SELECT series, data FROM detector_state ORDER BY series", -1, &st, NULL);
     if (rc) {
-        rc = mem_err(err, errlen, -EIO, "%s: cannot read detector state: %s", m->path, sqlite3_errmsg(m->rdb));
+        rc = core_err(err, errlen, -EIO, "%s: cannot read detector state: %s", m->path, sqlite3_errmsg(m->rdb));
         pthread_mutex_unlock(&m->rlock);
         return rc;
     }
@@ -68,7 +68,7 @@ int mem_detector_load(mem_t *m, int (*fn)(void *ud, int series, const void *data
         r = fn(ud, (int)id, data, (size_t)len);
     }
     if (!r && rc != SQLITE_DONE)
-        r = mem_err(err, errlen, -EIO, "%s: cannot read detector state: %s", m->path, sqlite3_errmsg(m->rdb));
+        r = core_err(err, errlen, -EIO, "%s: cannot read detector state: %s", m->path, sqlite3_errmsg(m->rdb));
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->rlock);
     return r;

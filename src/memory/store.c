@@ -72,9 +72,9 @@ static int fail(mem_t *m, sqlite3 *db, int rc, const char *what, char *err, size
 {
     const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
-        return mem_err(err, errlen, -EIO, "%s: %s: %s (the file was left untouched; move it away "
+        return core_err(err, errlen, -EIO, "%s: %s: %s (the file was left untouched; move it away "
                        "to start a new memory)", m->path, what, msg);
-    return mem_err(err, errlen, mem_sql_errno(db, rc), "%s: %s: %s", m->path, what, msg);
+    return core_err(err, errlen, mem_sql_errno(db, rc), "%s: %s: %s", m->path, what, msg);
 }
 
 static int pragma(mem_t *m, sqlite3 *db, const char *sql, char *err, size_t errlen)
@@ -114,7 +114,7 @@ int mem_store_open(mem_t *m, sqlite3 **out, bool readonly, char *err, size_t err
     if (rc) {
         rc = fail(m, db, rc, "cannot read", err, errlen);
     } else if (appid && appid != MEM_APP_ID) {
-        rc = mem_err(err, errlen, -EINVAL, "%s: not an IPPOC memory (application_id %lld)",
+        rc = core_err(err, errlen, -EINVAL, "%s: not an IPPOC memory (application_id %lld)",
                      m->path, (long long)appid);
     } else {
         rc = pragma(m, db, readonly ? "PRAGMA query_only=1" : "PRAGMA journal_mode=WAL", err, errlen);
@@ -140,7 +140,7 @@ static int check_wal(mem_t *m, char *err, size_t errlen)
                !strcmp((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     if (!wal)
-        return mem_err(err, errlen, -EIO, "%s: cannot switch to WAL mode", m->path);
+        return core_err(err, errlen, -EIO, "%s: cannot switch to WAL mode", m->path);
     return 0;
 }
 
@@ -172,7 +172,7 @@ int mem_store_migrate(mem_t *m, char *err, size_t errlen)
     if (rc)
         rc = fail(m, m->wdb, rc, "cannot read schema version", err, errlen);
     else if (v > NMIGRATIONS || v < 0)
-        rc = mem_err(err, errlen, -EPROTONOSUPPORT, "%s: schema version %lld is newer than this "
+        rc = core_err(err, errlen, -EPROTONOSUPPORT, "%s: schema version %lld is newer than this "
                      "ippocd knows (%d): refusing to open it (upgrade ippocd or use another state_dir)",
                      m->path, (long long)v, NMIGRATIONS);
     else if (v < NMIGRATIONS)
@@ -208,7 +208,7 @@ static int load_series(mem_t *m, char *err, size_t errlen)
                                   col_text(st, 4), kind);
         if (r) {
             sqlite3_finalize(st);
-            return mem_err(err, errlen, r == -ENOMEM ? r : -EIO, "%s: series %lld: cannot load "
+            return core_err(err, errlen, r == -ENOMEM ? r : -EIO, "%s: series %lld: cannot load "
                            "(%s)", m->path, (long long)id, strerror(-r));
         }
     }
@@ -270,7 +270,7 @@ static int reserve_ids(mem_t *m, char *err, size_t errlen)
     log_warn("memory: %s: %lld series ids below %lld have stored data but no series row: "
              "they stay unused", m->path, (long long)bound - m->nser, (long long)bound);
     int rc = mem_series_reserve(m, (int)bound);
-    return rc ? mem_err(err, errlen, rc, "memory: out of memory") : 0;
+    return rc ? core_err(err, errlen, rc, "memory: out of memory") : 0;
 }
 
 static int restore_ring(mem_t *m, char *err, size_t errlen)

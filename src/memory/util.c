@@ -22,17 +22,6 @@ const char *mem_source_name(int src)
     return names[src];
 }
 
-/* Formats a message into err (when given) and returns rc. */
-int mem_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 int mem_cond_init(pthread_cond_t *c)
 {

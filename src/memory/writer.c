@@ -546,7 +546,7 @@ static int prep(mem_t *m, const char *sql, sqlite3_stmt **st, char *err, size_t 
 {
     int rc = sqlite3_prepare_v3(m->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
     if (rc)
-        return mem_err(err, errlen, -EIO, "%s: cannot prepare: %s", m->path, sqlite3_errmsg(m->wdb));
+        return core_err(err, errlen, -EIO, "%s: cannot prepare: %s", m->path, sqlite3_errmsg(m->wdb));
     return 0;
 }
 
@@ -585,7 +585,7 @@ int mem_writer_start(mem_t *m, char *err, size_t errlen)
     int rc = pthread_create(&m->thread, NULL, writer_main, m);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc)
-        return mem_err(err, errlen, -rc, "memory: cannot start the writer thread: %s", strerror(rc));
+        return core_err(err, errlen, -rc, "memory: cannot start the writer thread: %s", strerror(rc));
     m->thread_started = true;
     return 0;
 }
