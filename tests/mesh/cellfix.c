@@ -52,19 +52,16 @@ void cellfix_pair(char *fleet, char *da, char *db)
     cellfix_token(fleet, db, "cell-b", CELLFIX_ROLES);
 }
 
-void cellfix_revoke_new_key(const char *fleet_dir, const char *state, const char *key_file)
+void cellfix_revoke_pk(const char *fleet_dir, const char *state, const uint8_t pk[MESH_ID_PK_BYTES])
 {
-    char path[512], err[512];
-    mesh_identity_key fk, zk;
+    char err[512];
+    mesh_identity_key fk;
     fleet_key(fleet_dir, false, &fk);
-    snprintf(path, sizeof path, "%s/%s", fleet_dir, key_file);
-    if (mesh_identity_key_create(path, MESH_KEY_NODE, &zk, err, sizeof err))
-        fail_msg("%s: %s", key_file, err);
     mesh_identity_revocation r;
     memset(&r, 0, sizeof r);
     r.kind = MESH_REVOKE_KEY;
     r.reason = MESH_REASON_RETIRED;
-    memcpy(r.node_pk, zk.pk, MESH_ID_PK_BYTES);
+    memcpy(r.node_pk, pk, MESH_ID_PK_BYTES);
     r.time = (int64_t)time(NULL);
     r.until = r.time + 3600;
     mesh_identity_revlist rl;
@@ -75,6 +72,16 @@ void cellfix_revoke_new_key(const char *fleet_dir, const char *state, const char
         fail_msg("revocation: %s", err);
     mesh_identity_revlist_free(&rl);
     mesh_identity_key_wipe(&fk);
+}
+
+void cellfix_revoke_new_key(const char *fleet_dir, const char *state, const char *key_file)
+{
+    char path[512], err[512];
+    mesh_identity_key zk;
+    snprintf(path, sizeof path, "%s/%s", fleet_dir, key_file);
+    if (mesh_identity_key_create(path, MESH_KEY_NODE, &zk, err, sizeof err))
+        fail_msg("%s: %s", key_file, err);
+    cellfix_revoke_pk(fleet_dir, state, zk.pk);
     mesh_identity_key_wipe(&zk);
 }
 

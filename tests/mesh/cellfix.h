@@ -33,6 +33,8 @@ void cellfix_pair(char *fleet, char *da, char *db);
 /* Makes a node key fleet_dir/key_file no cell uses and writes into state a
  * revocation list (signed by the fleet key) naming it. */
 void cellfix_revoke_new_key(const char *fleet_dir, const char *state, const char *key_file);
+/* Writes into state a list revoking the node key pk. */
+void cellfix_revoke_pk(const char *fleet_dir, const char *state, const uint8_t pk[MESH_ID_PK_BYTES]);
 /* core_config defaults, state_dir = state, then text loaded as "cell.conf". */
 void cellfix_config_text(core_config *c, const char *state, const char *text);
 /* CELLFIX_MESH_FAST, then extra (NULL: none), then "seeds = seed" (NULL: none). */

@@ -20,65 +20,22 @@
 
 #include <cmocka.h>
 
+#include "cellfix.h"
 #include "mesh/identity.h"
 #include "mesh/mesh.h"
 
 #define DEADLINE_MS 30000
 #define WATCH_MS 3000 /* how long d and c are watched once d knows the fleet */
 
-static void make_token(const char *fleet_dir, const char *state, const char *node_id)
-{
-    char path[512], err[512];
-    mesh_identity_key fk, nk;
-    snprintf(path, sizeof path, "%s/%s", fleet_dir, MESH_ID_FLEET_KEY_FILE);
-    if (mesh_identity_key_load(path, MESH_KEY_FLEET, &fk, err, sizeof err) &&
-        mesh_identity_key_create(path, MESH_KEY_FLEET, &fk, err, sizeof err))
-        fail_msg("fleet key: %s", err);
-    if (mesh_identity_node_key(state, &nk, NULL, err, sizeof err))
-        fail_msg("node key: %s", err);
-    mesh_identity_token t;
-    memset(&t, 0, sizeof t);
-    memcpy(t.cert.node_pk, nk.pk, MESH_ID_PK_BYTES);
-    snprintf(t.cert.node_id, sizeof t.cert.node_id, "%s", node_id);
-    t.cert.roles = MESH_ROLE_TOOL | MESH_ROLE_RELAY;
-    t.cert.not_before = (int64_t)time(NULL) - 60;
-    t.cert.not_after = (int64_t)time(NULL) + 3600;
-    if (mesh_identity_cert_sign(&t.cert, &fk, err, sizeof err) || mesh_identity_member_save(state, &t, err, sizeof err))
-        fail_msg("token: %s", err);
-}
-
 /* Writes into state (the revoking cell's) a list revoking victim's node key. */
 static void revoke_node(const char *fleet_dir, const char *victim_state, const char *state)
 {
-    char path[512], err[512];
-    mesh_identity_key fk, vk;
-    snprintf(path, sizeof path, "%s/%s", fleet_dir, MESH_ID_FLEET_KEY_FILE);
-    if (mesh_identity_key_load(path, MESH_KEY_FLEET, &fk, err, sizeof err) ||
-        mesh_identity_node_key(victim_state, &vk, NULL, err, sizeof err))
-        fail_msg("keys: %s", err);
-    mesh_identity_revocation r;
-    memset(&r, 0, sizeof r);
-    r.kind = MESH_REVOKE_KEY;
-    r.reason = MESH_REASON_RETIRED;
-    memcpy(r.node_pk, vk.pk, MESH_ID_PK_BYTES);
-    r.time = (int64_t)time(NULL);
-    r.until = r.time + 3600;
-    mesh_identity_revlist rl;
-    assert_int_equal(mesh_identity_revlist_init(&rl, fk.pk, 0), 0);
-    if (mesh_identity_revocation_sign(&r, &fk, err, sizeof err) ||
-        mesh_identity_revlist_add(&rl, &r, r.time, err, sizeof err) != 1 ||
-        mesh_identity_revlist_save(&rl, state, err, sizeof err))
-        fail_msg("revocation: %s", err);
-    mesh_identity_revlist_free(&rl);
-}
-
-static json_t *view(char *text)
-{
-    assert_non_null(text);
-    json_t *j = json_loads(text, 0, NULL);
-    free(text);
-    assert_non_null(j);
-    return j;
+    char err[512];
+    mesh_identity_key vk;
+    if (mesh_identity_node_key(victim_state, &vk, NULL, err, sizeof err))
+        fail_msg("victim key: %s", err);
+    cellfix_revoke_pk(fleet_dir, state, vk.pk);
+    mesh_identity_key_wipe(&vk);
 }
 
 /* One status snapshot: members known in any state (itself included), revocations, TCP syncs. */
@@ -88,7 +45,7 @@ typedef struct snap {
 
 static snap snapshot(mesh_cell *m)
 {
-    json_t *j = view(mesh_cell_status_json(m)), *ms = json_object_get(j, "members");
+    json_t *j = cellfix_view(mesh_cell_status_json(m)), *ms = json_object_get(j, "members");
     snap s = {0};
     const char *st[] = {"alive", "suspect", "dead", "left"};
     for (size_t i = 0; i < 4; i++)
@@ -102,7 +59,7 @@ static snap snapshot(mesh_cell *m)
 /* From the peers view: 0 not listed, 1 listed without a session, 2 with one; alive into *alive. */
 static int peer(mesh_cell *m, const char *node_id, bool *alive)
 {
-    json_t *j = view(mesh_cell_peers_json(m)), *p;
+    json_t *j = cellfix_view(mesh_cell_peers_json(m)), *p;
     size_t i;
     int r = 0;
     json_array_foreach(json_object_get(j, "peers"), i, p)
@@ -159,7 +116,7 @@ static mesh_cell *start(const char *state, const char *seed, core_config *c)
 
 static void listen_addr(mesh_cell *m, char *out, size_t n)
 {
-    json_t *j = view(mesh_cell_status_json(m));
+    json_t *j = cellfix_view(mesh_cell_status_json(m));
     snprintf(out, n, "%s", json_string_value(json_object_get(j, "listen")));
     json_decref(j);
     assert_non_null(strstr(out, "127.0.0.1:"));
@@ -174,10 +131,10 @@ static void revoked_member_and_a_late_join(void **state)
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         assert_non_null(mkdtemp(dirs[i]));
     core_log_setup(getenv("SYNC_LOG") ? atoi(getenv("SYNC_LOG")) : CORE_LOG_ERR, 0);
-    make_token(fleet, da, "cell-a");
-    make_token(fleet, db, "cell-b");
-    make_token(fleet, dc, "cell-c");
-    make_token(fleet, dd, "cell-d");
+    cellfix_token(fleet, da, "cell-a", MESH_ROLE_TOOL | MESH_ROLE_RELAY);
+    cellfix_token(fleet, db, "cell-b", MESH_ROLE_TOOL | MESH_ROLE_RELAY);
+    cellfix_token(fleet, dc, "cell-c", MESH_ROLE_TOOL | MESH_ROLE_RELAY);
+    cellfix_token(fleet, dd, "cell-d", MESH_ROLE_TOOL | MESH_ROLE_RELAY);
 
     core_config ca, cb, cc, cd;
     char err[512], aaddr[80];
