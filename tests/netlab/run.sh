@@ -50,6 +50,17 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || usage
 
+# The guest mounts tmpfs on /tmp, /run, /var/tmp and /dev/shm, which would
+# hide a source tree or a working directory there (a clone in /tmp, as CI
+# may make): such a directory is shared at its own path, like --share.
+under_tmpfs() { case "$1/" in /tmp/*|/run/*|/var/tmp/*|/dev/shm/*) return 0 ;; esac; return 1; }
+covered() { local s; for s in "${shares[@]}"; do case "$1/" in "$s"/*) return 0 ;; esac; done; return 1; }
+for d in "$root" "$PWD"; do
+	if under_tmpfs "$d" && ! covered "$d"; then
+		shares+=("$d")
+	fi
+done
+
 skip() {
 	if [ -n "${CI:-}" ]; then echo "netlab: FAIL (CI is set): $*"; exit 1; fi
 	echo "netlab: SKIP: $*"; exit 77
