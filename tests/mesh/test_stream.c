@@ -353,6 +353,8 @@ static void test_fuzz(void **state)
                 len = flen;
                 for (int m = 1 + (int)randombytes_uniform(3); m > 0; m--)
                     buf[2 + randombytes_uniform((uint32_t)(len - 2))] ^= (uint8_t)(1 + randombytes_uniform(255));
+                if (!memcmp(buf, first, len)) /* two flips of one byte cancelled: still the genuine frame */
+                    buf[2] ^= 0x80;
             }
             mesh_stream_feed(b.st, buf, len);
             assert_false(mesh_stream_established(b.st)); /* XX waits for message 3 */
