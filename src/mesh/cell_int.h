@@ -207,4 +207,7 @@ void cell_publish_free(struct mesh_cell *m);
 /* The summary of a baseline or knob record in GET /v1/mesh/wisdom. */
 void cell_publish_summary(const mesh_wisdom_rec *r, char *out, size_t n);
 
+/* cell_reason.c: a TCP connect to a numeric host:port with a deadline (core_mono_ms). */
+int cell_dial(const char *addr, uint64_t deadline, int *fd, char *err, size_t errlen);
+
 #endif

@@ -568,8 +568,11 @@ bool mesh_cell_reason_available(void *cell)
     return cs.n > 0;
 }
 
-/* Connects to addr before the deadline: 0 (c->fd set) or -errno with err. */
-static int dial(conn *c, const char *addr, uint64_t deadline, char *err, size_t errlen)
+/* Connects a non-blocking TCP socket (TCP_NODELAY) to the numeric addr
+ * before the deadline (core_mono_ms): 0, or -errno with err; *fd is set
+ * whenever a socket was made, for the caller to close. The reasoning and
+ * sync paths both dial with it. */
+int cell_dial(const char *addr, uint64_t deadline, int *fd, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -577,19 +580,19 @@ static int dial(conn *c, const char *addr, uint64_t deadline, char *err, size_t 
         snprintf(err, errlen, "%s is not an address", addr);
         return -EINVAL;
     }
-    c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) {
+    *fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (*fd < 0) {
         int e = errno;
         snprintf(err, errlen, "socket: %s", strerror(e));
         return -e;
     }
-    nodelay(c->fd);
-    if (connect(c->fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
+    nodelay(*fd);
+    if (connect(*fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
         int e = errno;
         snprintf(err, errlen, "connect: %s", strerror(e));
         return -e;
     }
-    struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
+    struct pollfd pf = {.fd = *fd, .events = POLLOUT};
     uint64_t now = mono();
     if (now >= deadline || poll(&pf, 1, (int)(deadline - now)) <= 0) {
         snprintf(err, errlen, "connect: no answer in time");
@@ -597,7 +600,7 @@ static int dial(conn *c, const char *addr, uint64_t deadline, char *err, size_t 
     }
     int e = 0;
     socklen_t el = sizeof e;
-    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el);
+    getsockopt(*fd, SOL_SOCKET, SO_ERROR, &e, &el);
     if (e) {
         snprintf(err, errlen, "connect: %s", strerror(e));
         return -e;
@@ -612,7 +615,7 @@ static int ask_peer(struct mesh_cell *m, const cand *p, const char *body, uint64
     conn c = {.m = m, .fd = -1};
     char e[400] = "";
     size_t blen = strlen(body);
-    int rc = dial(&c, p->addr, deadline, e, sizeof e);
+    int rc = cell_dial(p->addr, deadline, &c.fd, e, sizeof e);
     if (!rc)
         rc = conn_open(&c, true, e, sizeof e);
     if (!rc)

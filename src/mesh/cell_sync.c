@@ -337,42 +337,6 @@ static int until(sconn *c, int want, uint64_t deadline, const atomic_bool *stop,
     }
 }
 
-static int dial(sconn *c, const char *addr, uint64_t deadline, char *err, size_t errlen)
-{
-    char host[128], port[16];
-    int pn;
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (core_split_hostport(addr, host, sizeof host, &pn) ||
-        (snprintf(port, sizeof port, "%d", pn), getaddrinfo(host, port, &hints, &res)) || !res) {
-        snprintf(err, errlen, "%s is not an address", addr);
-        return -EINVAL;
-    }
-    c->fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1, rc = 0;
-    if (c->fd < 0 || (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one),
-                      connect(c->fd, res->ai_addr, res->ai_addrlen) && errno != EINPROGRESS))
-        rc = -errno;
-    freeaddrinfo(res);
-    if (rc) {
-        snprintf(err, errlen, "connect: %s", strerror(-rc));
-        return rc;
-    }
-    struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
-    uint64_t now = mono();
-    if (now >= deadline || poll(&pf, 1, (int)(deadline - now)) <= 0) {
-        snprintf(err, errlen, "connect: no answer in time");
-        return -ETIMEDOUT;
-    }
-    int e = 0;
-    socklen_t el = sizeof e;
-    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &el);
-    if (e) {
-        snprintf(err, errlen, "connect: %s", strerror(e));
-        return -e;
-    }
-    return 0;
-}
-
 static void sconn_close(sconn *c)
 {
     mesh_stream_free(c->st);
@@ -477,7 +441,7 @@ static int exchange(struct mesh_cell *m, const sync_job *j, char *err, size_t er
 {
     sconn c = {.m = m, .fd = -1};
     uint64_t t0 = mono();
-    int rc = dial(&c, j->addr, t0 + CELL_SYNC_CONNECT_MS, err, errlen);
+    int rc = cell_dial(j->addr, t0 + CELL_SYNC_CONNECT_MS, &c.fd, err, errlen);
     if (!rc) {
         pthread_mutex_lock(&m->mu);
         mesh_session_config sc = {.node = &m->node, .cert = &m->tok.cert, .fleet_pk = m->tok.cert.fleet_pk,
